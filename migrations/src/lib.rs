@@ -1,0 +1,21 @@
+//! # passerelle-migrations
+//!
+//! One file per migration, naming tables by string so that old migrations never depend
+//! on today's entities. The same migrations run on SQLite and PostgreSQL, at start-up.
+//!
+//! The access log has its own [`audit::Migrator`]: it lives in its own database.
+
+pub use sea_orm_migration::prelude::*;
+
+pub mod audit;
+mod m0001_accounts;
+
+/// The migrations of the main database, in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_accounts::Migration)]
+    }
+}

@@ -1,0 +1,237 @@
+//! Configuration: `passerelle.toml`, then `PASSERELLE_*` environment variables on top
+//! (nested keys with `__`, e.g. `PASSERELLE_AUDIT__RETENTION_MONTHS=24`).
+//!
+//! Defaults are the safe choice; [`Config::validate`] refuses the unsafe ones, such as
+//! plain HTTP on a public address.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration of a node.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// The origin browsers use (e.g. `https://passerelle.ville.fr`); the WebSocket and
+    /// cookie-authenticated requests must come from it. Derived from `listen` if absent.
+    pub public_origin: Option<String>,
+    /// Where the SQLite files, keys and attachments live.
+    pub data_dir: PathBuf,
+    /// `postgres://…` for PostgreSQL; absent for the embedded SQLite file.
+    pub database_url: Option<String>,
+    /// `redis://…` for cluster fan-out; absent for a single node.
+    pub redis_url: Option<String>,
+    /// Serve HTTPS (with `tls_cert`/`tls_key`, or a generated self-signed certificate).
+    pub tls: bool,
+    /// PEM certificate chain.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key.
+    pub tls_key: Option<PathBuf>,
+    /// A reverse proxy terminates TLS and sets `X-Forwarded-For`.
+    pub behind_proxy: bool,
+    /// The file holding the server's 32-byte secret (shared by every node of a cluster).
+    /// Default: `<data_dir>/server.key`, created on first start.
+    pub secret_key_file: Option<PathBuf>,
+    /// `text` or `json` logs.
+    pub log_format: LogFormat,
+    /// A session ends after this many minutes without a request.
+    pub session_idle_minutes: u32,
+    /// A session ends this many hours after login, used or not.
+    pub session_absolute_hours: u32,
+    /// Consecutive failed logins that lock an account until an admin unlocks it.
+    pub lockout_threshold: u32,
+    /// Failed attempts allowed per client address per quarter of an hour.
+    pub ip_attempts_per_window: u32,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Longest time a request may take, in seconds.
+    pub request_timeout_secs: u64,
+    /// The access log.
+    pub audit: AuditConfig,
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Settings of the access log (CHARTER.md C12).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Months events are kept: 6 to 36.
+    pub retention_months: u32,
+    /// Sign a checkpoint every this many events…
+    pub checkpoint_every: u64,
+    /// …or this many seconds, whichever comes first.
+    pub checkpoint_interval_secs: u64,
+    /// A separate database for the log; default: `<data_dir>/audit.sqlite`, or the
+    /// `audit` schema of `database_url` on PostgreSQL.
+    pub database_url: Option<String>,
+    /// The server's checkpoint signing key (PKCS#8); default `<data_dir>/audit-signing.p8`.
+    pub signing_key_file: Option<PathBuf>,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            retention_months: 12,
+            checkpoint_every: 1000,
+            checkpoint_interval_secs: 300,
+            database_url: None,
+            signing_key_file: None,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            public_origin: None,
+            data_dir: PathBuf::from("passerelle-data"),
+            database_url: None,
+            redis_url: None,
+            tls: true,
+            tls_cert: None,
+            tls_key: None,
+            behind_proxy: false,
+            secret_key_file: None,
+            log_format: LogFormat::Text,
+            session_idle_minutes: 30,
+            session_absolute_hours: 12,
+            lockout_threshold: 5,
+            ip_attempts_per_window: 30,
+            max_body_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+            audit: AuditConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path` (if it exists) and the `PASSERELLE_*` environment over the defaults.
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(path))
+            .merge(Env::prefixed("PASSERELLE_").split("__"))
+            .extract()
+            .context("invalid configuration")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Refuses unsafe or incoherent settings, with a message that says what to change.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !self.tls && !self.listen.ip().is_loopback() && !self.behind_proxy {
+            bail!(
+                "plain HTTP is only allowed on a loopback address or with behind_proxy = true \
+                 (listen = {})",
+                self.listen
+            );
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            bail!("tls_cert and tls_key go together");
+        }
+        if !(6..=36).contains(&self.audit.retention_months) {
+            bail!("audit.retention_months must be between 6 and 36");
+        }
+        if self.session_idle_minutes == 0 || self.session_absolute_hours == 0 {
+            bail!("session durations must be positive");
+        }
+        if u64::from(self.session_idle_minutes) > u64::from(self.session_absolute_hours) * 60 {
+            bail!("session_idle_minutes cannot exceed session_absolute_hours");
+        }
+        if self.lockout_threshold == 0 || self.ip_attempts_per_window == 0 {
+            bail!("lockout_threshold and ip_attempts_per_window must be positive");
+        }
+        if self.audit.checkpoint_every == 0 || self.audit.checkpoint_interval_secs == 0 {
+            bail!("audit checkpoints must be taken at a positive interval");
+        }
+        if let Some(origin) = &self.public_origin {
+            if !(origin.starts_with("https://") || origin.starts_with("http://")) {
+                bail!("public_origin must be an http(s) origin such as https://passerelle.example.fr");
+            }
+        }
+        Ok(())
+    }
+
+    /// The origin browsers are expected to use.
+    pub fn origin(&self) -> String {
+        match &self.public_origin {
+            Some(origin) => origin.trim_end_matches('/').to_owned(),
+            None => {
+                let scheme = if self.tls { "https" } else { "http" };
+                let host = if self.listen.ip().is_unspecified() {
+                    "localhost".to_owned()
+                } else {
+                    self.listen.ip().to_string()
+                };
+                format!("{scheme}://{host}:{}", self.listen.port())
+            }
+        }
+    }
+
+    /// The main database's URL.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => crate::db::sqlite_url(&self.data_dir.join("passerelle.sqlite")),
+        }
+    }
+
+    /// The file of the server's secret.
+    pub fn secret_key_path(&self) -> PathBuf {
+        self.secret_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("server.key"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid_and_use_tls() {
+        let config = Config::default();
+        assert!(config.validate().is_ok());
+        assert!(config.tls);
+        assert_eq!(config.origin(), "https://127.0.0.1:8443");
+    }
+
+    #[test]
+    fn plain_http_on_a_public_address_is_refused() {
+        let config = Config {
+            tls: false,
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            ..Config::default()
+        };
+        assert!(config.validate().is_err());
+        let behind_proxy = Config {
+            behind_proxy: true,
+            ..config
+        };
+        assert!(behind_proxy.validate().is_ok());
+    }
+
+    #[test]
+    fn audit_retention_outside_6_to_36_months_is_refused() {
+        for months in [5, 37] {
+            let mut config = Config::default();
+            config.audit.retention_months = months;
+            assert!(config.validate().is_err());
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Institutions and accounts.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set,
+};
+
+use super::entities::{institution, user};
+
+/// Every institution, by name.
+pub(crate) async fn list_institutions(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<institution::Model>, DbErr> {
+    institution::Entity::find()
+        .order_by_asc(institution::Column::Name)
+        .all(db)
+        .await
+}
+
+/// One institution by id.
+pub(crate) async fn find_institution(
+    db: &impl ConnectionTrait,
+    id: &str,
+) -> Result<Option<institution::Model>, DbErr> {
+    institution::Entity::find_by_id(id.to_owned()).one(db).await
+}
+
+/// One institution by its exact name.
+pub(crate) async fn find_institution_by_name(
+    db: &impl ConnectionTrait,
+    name: &str,
+) -> Result<Option<institution::Model>, DbErr> {
+    institution::Entity::find()
+        .filter(institution::Column::Name.eq(name))
+        .one(db)
+        .await
+}
+
+/// Inserts an institution.
+pub(crate) async fn insert_institution(
+    db: &impl ConnectionTrait,
+    model: institution::Model,
+) -> Result<institution::Model, DbErr> {
+    institution::ActiveModel {
+        id: Set(model.id),
+        name: Set(model.name),
+        created_at: Set(model.created_at),
+    }
+    .insert(db)
+    .await
+}
+
+/// Every account, by login.
+pub(crate) async fn list_users(db: &impl ConnectionTrait) -> Result<Vec<user::Model>, DbErr> {
+    user::Entity::find()
+        .order_by_asc(user::Column::Login)
+        .all(db)
+        .await
+}
+
+/// One account by id.
+pub(crate) async fn find_user(
+    db: &impl ConnectionTrait,
+    id: &str,
+) -> Result<Option<user::Model>, DbErr> {
+    user::Entity::find_by_id(id.to_owned()).one(db).await
+}
+
+/// One account by its normalised login.
+pub(crate) async fn find_user_by_login(
+    db: &impl ConnectionTrait,
+    login: &str,
+) -> Result<Option<user::Model>, DbErr> {
+    user::Entity::find()
+        .filter(user::Column::Login.eq(login))
+        .one(db)
+        .await
+}
+
+/// Inserts an account.
+pub(crate) async fn insert_user(
+    db: &impl ConnectionTrait,
+    model: user::Model,
+) -> Result<user::Model, DbErr> {
+    user::ActiveModel::from(model).insert(db).await
+}
+
+/// Saves every field of an account.
+pub(crate) async fn update_user(
+    db: &impl ConnectionTrait,
+    model: user::Model,
+) -> Result<user::Model, DbErr> {
+    let mut active: user::ActiveModel = model.into();
+    // `from(model)` marks fields unchanged; a full save must write them all.
+    active.reset_all();
+    active.update(db).await
+}
+
+/// Counts one more failed login and locks the account at `threshold` consecutive failures.
+/// Returns whether the account is now locked. Done in one statement so that concurrent
+/// failures cannot lose a count.
+pub(crate) async fn record_login_failure(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    threshold: i32,
+    now_ms: i64,
+) -> Result<bool, DbErr> {
+    user::Entity::update_many()
+        .col_expr(
+            user::Column::FailedLogins,
+            Expr::col(user::Column::FailedLogins).add(1),
+        )
+        .filter(user::Column::Id.eq(user_id))
+        .exec(db)
+        .await?;
+    user::Entity::update_many()
+        .col_expr(user::Column::LockedAt, Expr::value(now_ms))
+        .filter(user::Column::Id.eq(user_id))
+        .filter(user::Column::FailedLogins.gte(threshold))
+        .filter(user::Column::LockedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(find_user(db, user_id)
+        .await?
+        .is_some_and(|user| user.locked_at.is_some()))
+}
+
+/// Clears the failure count after a successful login.
+pub(crate) async fn reset_login_failures(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+) -> Result<(), DbErr> {
+    user::Entity::update_many()
+        .col_expr(user::Column::FailedLogins, Expr::value(0))
+        .filter(user::Column::Id.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Accepts a TOTP time step only if it is later than the last one used, atomically, so
+/// that a code cannot be used twice even by two concurrent requests.
+pub(crate) async fn consume_totp_step(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    step: i64,
+) -> Result<bool, DbErr> {
+    let result = user::Entity::update_many()
+        .col_expr(user::Column::TotpLastStep, Expr::value(step))
+        .filter(user::Column::Id.eq(user_id))
+        .filter(
+            user::Column::TotpLastStep
+                .is_null()
+                .or(user::Column::TotpLastStep.lt(step)),
+        )
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}

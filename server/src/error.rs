@@ -1,0 +1,200 @@
+//! The one error type of the HTTP API.
+//!
+//! Every variant has a stable snake_case `code` and a French message for people; the HTTP
+//! status is decided in one place, [`ApiError::status`]. Internal causes are logged here
+//! and never reach the client.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use passerelle_shared::protocol::v1::error::{ErrorBody, ErrorDetail};
+
+/// `Result` with [`ApiError`] by default.
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+/// What can go wrong in a request.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the body or a parameter is malformed; the text says which field, never a value.
+    #[error("invalid request: {0}")]
+    BadRequest(String),
+    /// 401: no session, or the session has ended.
+    #[error("not authenticated")]
+    Unauthenticated,
+    /// 401: wrong login or password, or an unknown login (deliberately the same).
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// 401: wrong, expired or replayed TOTP code.
+    #[error("invalid TOTP code")]
+    InvalidTotp,
+    /// 401: the login challenge is malformed or expired.
+    #[error("invalid login challenge")]
+    InvalidChallenge,
+    /// 403: the account is locked after repeated failures.
+    #[error("account locked")]
+    AccountLocked,
+    /// 403: the account is disabled by an admin.
+    #[error("account disabled")]
+    AccountDisabled,
+    /// 403: the role or the situation does not allow it.
+    #[error("forbidden")]
+    Forbidden,
+    /// 403: a cookie-authenticated request came from another origin.
+    #[error("cross-origin request refused")]
+    BadOrigin,
+    /// 404: no such thing, or the caller may not know that it exists.
+    #[error("not found")]
+    NotFound,
+    /// 409: it already exists (a login, an institution name).
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// 413: the body is too large.
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// 422: well-formed but unacceptable (a weak password, an unknown institution).
+    #[error("unprocessable: {0}")]
+    Unprocessable(&'static str),
+    /// 429: too many attempts; try again later.
+    #[error("too many attempts")]
+    TooManyAttempts,
+    /// 500: something failed inside; the cause is logged, not returned.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    /// The HTTP status of each variant, decided here only.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthenticated
+            | ApiError::InvalidCredentials
+            | ApiError::InvalidTotp
+            | ApiError::InvalidChallenge => StatusCode::UNAUTHORIZED,
+            ApiError::AccountLocked
+            | ApiError::AccountDisabled
+            | ApiError::Forbidden
+            | ApiError::BadOrigin => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable code clients switch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unauthenticated => "unauthenticated",
+            ApiError::InvalidCredentials => "invalid_credentials",
+            ApiError::InvalidTotp => "invalid_totp",
+            ApiError::InvalidChallenge => "invalid_challenge",
+            ApiError::AccountLocked => "account_locked",
+            ApiError::AccountDisabled => "account_disabled",
+            ApiError::Forbidden => "forbidden",
+            ApiError::BadOrigin => "bad_origin",
+            ApiError::NotFound => "not_found",
+            ApiError::Conflict(code) | ApiError::Unprocessable(code) => code,
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::TooManyAttempts => "too_many_attempts",
+            ApiError::Internal(_) => "internal_error",
+        }
+    }
+
+    /// The French message shown to people.
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::BadRequest(what) => format!("Requête invalide : {what}."),
+            ApiError::Unauthenticated => {
+                "Votre session a expiré ou n'existe pas. Veuillez vous reconnecter.".into()
+            }
+            ApiError::InvalidCredentials => "Identifiant ou mot de passe incorrect.".into(),
+            ApiError::InvalidTotp => {
+                "Code de vérification incorrect ou déjà utilisé. Attendez le code suivant.".into()
+            }
+            ApiError::InvalidChallenge => {
+                "La connexion a expiré. Saisissez à nouveau votre mot de passe.".into()
+            }
+            ApiError::AccountLocked => {
+                "Compte verrouillé après plusieurs échecs. Contactez l'administrateur.".into()
+            }
+            ApiError::AccountDisabled => {
+                "Compte désactivé. Contactez l'administrateur.".into()
+            }
+            ApiError::Forbidden => "Vous n'avez pas accès à cette fonction.".into(),
+            ApiError::BadOrigin => "Requête refusée : origine non autorisée.".into(),
+            ApiError::NotFound => "Élément introuvable.".into(),
+            ApiError::Conflict(_) => "Cet élément existe déjà.".into(),
+            ApiError::PayloadTooLarge => "Le contenu envoyé est trop volumineux.".into(),
+            ApiError::Unprocessable(code) => unprocessable_message(code).into(),
+            ApiError::TooManyAttempts => {
+                "Trop de tentatives. Patientez quelques minutes avant de réessayer.".into()
+            }
+            ApiError::Internal(_) => {
+                "Une erreur interne est survenue. Réessayez ; si elle persiste, prévenez l'administrateur."
+                    .into()
+            }
+        }
+    }
+
+    /// Wraps an internal failure.
+    pub fn internal(cause: impl Into<anyhow::Error>) -> ApiError {
+        ApiError::Internal(cause.into())
+    }
+}
+
+fn unprocessable_message(code: &str) -> &'static str {
+    match code {
+        "weak_password" => "Le mot de passe doit comporter au moins 12 caractères.",
+        "unknown_institution" => "Institution inconnue.",
+        "invalid_login" => {
+            "L'identifiant doit comporter 3 à 64 caractères : lettres, chiffres, « . », « - » ou « _ »."
+        }
+        "invalid_name" => "Le nom doit comporter 1 à 200 caractères.",
+        "last_admin" => "Impossible : c'est le dernier administrateur actif.",
+        _ => "Cette valeur n'est pas acceptée.",
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        ApiError::Internal(err.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(error = %format!("{cause:#}"), "internal error");
+        }
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code().to_owned(),
+                message: self.message(),
+            },
+        };
+        (self.status(), Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_login_and_a_wrong_password_share_one_answer() {
+        let err = ApiError::InvalidCredentials;
+        assert_eq!(err.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(err.code(), "invalid_credentials");
+    }
+
+    #[test]
+    fn internal_errors_do_not_reveal_their_cause() {
+        let err = ApiError::internal(anyhow::anyhow!("disk /secret/path full"));
+        assert!(!err.message().contains("/secret/path"));
+        assert_eq!(err.code(), "internal_error");
+    }
+}

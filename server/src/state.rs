@@ -1,0 +1,94 @@
+//! The application state shared by every handler.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use sea_orm::DatabaseConnection;
+use serde_json::Value;
+
+use crate::audit::{Actor, AuditLog, Event, Outcome};
+use crate::auth::throttle::Throttle;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::secrets::ServerSecrets;
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The configuration in force.
+    pub config: Arc<Config>,
+    /// The main database.
+    pub db: DatabaseConnection,
+    /// The access log.
+    pub audit: Arc<AuditLog>,
+    /// Keys derived from the server's secret.
+    pub secrets: Arc<ServerSecrets>,
+    /// Failed-login counters.
+    pub throttle: Arc<Throttle>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl AppState {
+    /// Opens the databases (running migrations), the keys and the access log.
+    pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+        let db = crate::db::connect_and_migrate(&config.database_url()).await?;
+        let secrets = ServerSecrets::load_or_create(&config.secret_key_path())?;
+        let audit = crate::audit::open_for(&config, clock.clone()).await?;
+        Ok(AppState {
+            throttle: Arc::new(Throttle::new(
+                config.ip_attempts_per_window,
+                config.lockout_threshold,
+            )),
+            config: Arc::new(config),
+            db,
+            audit: Arc::new(audit),
+            secrets: Arc::new(secrets),
+            metrics: Arc::new(Metrics::new()),
+            clock,
+        })
+    }
+
+    /// Now, from the injected clock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Records an event; a failure to record fails the request, because an action the
+    /// access log cannot show must not happen (CHARTER.md C12).
+    pub async fn record(
+        &self,
+        actor: Actor,
+        action: &'static str,
+        target: Option<String>,
+        outcome: Outcome,
+        details: Value,
+    ) -> Result<(), ApiError> {
+        self.audit
+            .record(Event {
+                actor,
+                action,
+                target,
+                outcome,
+                details,
+            })
+            .await
+            .map(|_| ())
+            .map_err(ApiError::internal)
+    }
+
+    /// Records a refused request. The refusal stands whether or not it could be recorded;
+    /// a recording failure is logged for the operator.
+    pub async fn record_denial(&self, actor: Actor, action: &'static str, target: Option<String>, details: Value) {
+        self.metrics.denials.inc();
+        if let Err(err) = self.record(actor, action, target, Outcome::Denied, details).await {
+            tracing::error!(error = %err, action, "could not record a denial in the access log");
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! End-to-end encryption (docs/PROTOCOL.md). Being written.

@@ -1,0 +1,14 @@
+//! # passerelle-shared
+//!
+//! What the Passerelle server and its clients agree on:
+//!
+//! - [`protocol`]: the REST DTOs and WebSocket frames of `/api/v1`, typed once so that the
+//!   server, the Rust SDK and the tests cannot drift apart;
+//! - [`crypto`]: the end-to-end encryption library (docs/PROTOCOL.md), built on ring;
+//! - [`ids`]: validated identifiers.
+//!
+//! The Rust client SDK lives behind the `client` feature.
+
+pub mod crypto;
+pub mod ids;
+pub mod protocol;

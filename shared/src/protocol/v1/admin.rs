@@ -1,0 +1,97 @@
+//! The admin API under `/api/v1/admin`: institutions and accounts.
+//!
+//! The admin manages who exists; they read no message (end-to-end encryption) and no
+//! access log (that is the auditor's duty).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{Attributes, Role};
+
+/// An institution of the CLSPD.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Institution {
+    /// Institution id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Created at (unix ms).
+    pub created_at: i64,
+}
+
+/// `POST /api/v1/admin/institutions`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreateInstitution {
+    /// Its name, unique.
+    pub name: String,
+}
+
+/// An account as the admin sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Account {
+    /// Account id.
+    pub id: String,
+    /// Login.
+    pub login: String,
+    /// Name shown to colleagues.
+    pub display_name: String,
+    /// Institution id.
+    pub institution_id: String,
+    /// Role.
+    pub role: Role,
+    /// Attributes checked by legal regimes.
+    pub attributes: Attributes,
+    /// Whether logging in is disabled by an admin.
+    pub disabled: bool,
+    /// Whether the account is locked after repeated failures.
+    pub locked: bool,
+    /// Whether TOTP is enrolled.
+    pub totp_enrolled: bool,
+    /// Created at (unix ms).
+    pub created_at: i64,
+}
+
+/// `POST /api/v1/admin/users`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreateAccount {
+    /// Login, normalised to lower case.
+    pub login: String,
+    /// Name shown to colleagues.
+    pub display_name: String,
+    /// Institution id.
+    pub institution_id: String,
+    /// Role.
+    pub role: Role,
+    /// Attributes.
+    #[serde(default)]
+    pub attributes: Attributes,
+}
+
+/// An account was created or its password reset: the one-time password to hand over.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+pub struct AccountWithPassword {
+    /// The account.
+    pub account: Account,
+    /// A generated password, shown once; the server keeps only its argon2id hash.
+    pub password: String,
+}
+
+impl std::fmt::Debug for AccountWithPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountWithPassword")
+            .field("account", &self.account)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// `PATCH /api/v1/admin/users/{id}`: change role or attributes.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct UpdateAccount {
+    /// New role.
+    pub role: Option<Role>,
+    /// New attributes.
+    pub attributes: Option<Attributes>,
+    /// New display name.
+    pub display_name: Option<String>,
+}

@@ -1,0 +1,22 @@
+//! The error body every endpoint answers with: `{"error": {"code", "message"}}`.
+//!
+//! `code` is stable snake_case for programs; `message` is French, for people.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The JSON body of every error response.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error itself.
+    pub error: ErrorDetail,
+}
+
+/// A stable code and a French message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable snake_case code, e.g. `invalid_credentials`.
+    pub code: String,
+    /// Human-readable French message.
+    pub message: String,
+}
