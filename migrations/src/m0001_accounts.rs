@@ -17,9 +17,23 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(Alias::new("institutions"))
-                    .col(ColumnDef::new(Alias::new("id")).string().not_null().primary_key())
-                    .col(ColumnDef::new(Alias::new("name")).string().not_null().unique_key())
-                    .col(ColumnDef::new(Alias::new("created_at")).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(Alias::new("id"))
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(Alias::new("name"))
+                            .string()
+                            .not_null()
+                            .unique_key(),
+                    )
+                    .col(
+                        ColumnDef::new(Alias::new("created_at"))
+                            .big_integer()
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -27,10 +41,28 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(Alias::new("users"))
-                    .col(ColumnDef::new(Alias::new("id")).string().not_null().primary_key())
-                    .col(ColumnDef::new(Alias::new("login")).string().not_null().unique_key())
-                    .col(ColumnDef::new(Alias::new("display_name")).string().not_null())
-                    .col(ColumnDef::new(Alias::new("institution_id")).string().not_null())
+                    .col(
+                        ColumnDef::new(Alias::new("id"))
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(Alias::new("login"))
+                            .string()
+                            .not_null()
+                            .unique_key(),
+                    )
+                    .col(
+                        ColumnDef::new(Alias::new("display_name"))
+                            .string()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Alias::new("institution_id"))
+                            .string()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Alias::new("role")).string().not_null())
                     .col(
                         ColumnDef::new(Alias::new("bound_by_professional_secrecy"))
@@ -44,10 +76,26 @@ impl MigrationTrait for Migration {
                             .not_null()
                             .default(false),
                     )
-                    .col(ColumnDef::new(Alias::new("password_hash")).string().not_null())
-                    .col(ColumnDef::new(Alias::new("totp_secret_enc")).string().null())
-                    .col(ColumnDef::new(Alias::new("totp_pending_enc")).string().null())
-                    .col(ColumnDef::new(Alias::new("totp_last_step")).big_integer().null())
+                    .col(
+                        ColumnDef::new(Alias::new("password_hash"))
+                            .string()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Alias::new("totp_secret_enc"))
+                            .string()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(Alias::new("totp_pending_enc"))
+                            .string()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(Alias::new("totp_last_step"))
+                            .big_integer()
+                            .null(),
+                    )
                     .col(
                         ColumnDef::new(Alias::new("failed_logins"))
                             .integer()
@@ -61,7 +109,11 @@ impl MigrationTrait for Migration {
                             .not_null()
                             .default(false),
                     )
-                    .col(ColumnDef::new(Alias::new("created_at")).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(Alias::new("created_at"))
+                            .big_integer()
+                            .not_null(),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_users_institution")
@@ -75,16 +127,42 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(Alias::new("sessions"))
-                    .col(ColumnDef::new(Alias::new("id")).string().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(Alias::new("id"))
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(Alias::new("user_id")).string().not_null())
-                    .col(ColumnDef::new(Alias::new("token_hash")).string().not_null().unique_key())
+                    .col(
+                        ColumnDef::new(Alias::new("token_hash"))
+                            .string()
+                            .not_null()
+                            .unique_key(),
+                    )
                     .col(ColumnDef::new(Alias::new("kind")).string().not_null())
-                    .col(ColumnDef::new(Alias::new("created_at")).big_integer().not_null())
-                    .col(ColumnDef::new(Alias::new("last_seen_at")).big_integer().not_null())
-                    .col(ColumnDef::new(Alias::new("expires_at")).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(Alias::new("created_at"))
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Alias::new("last_seen_at"))
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Alias::new("expires_at"))
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Alias::new("ip")).string().null())
                     .col(ColumnDef::new(Alias::new("user_agent")).string().null())
-                    .col(ColumnDef::new(Alias::new("revoked_at")).big_integer().null())
+                    .col(
+                        ColumnDef::new(Alias::new("revoked_at"))
+                            .big_integer()
+                            .null(),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_sessions_user")

@@ -161,7 +161,9 @@ impl Config {
         }
         if let Some(origin) = &self.public_origin {
             if !(origin.starts_with("https://") || origin.starts_with("http://")) {
-                bail!("public_origin must be an http(s) origin such as https://passerelle.example.fr");
+                bail!(
+                    "public_origin must be an http(s) origin such as https://passerelle.example.fr"
+                );
             }
         }
         Ok(())

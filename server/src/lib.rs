@@ -1,1 +1,152 @@
+//! # passerelle-server
+//!
+//! The Passerelle server: one process that relays and stores end-to-end encrypted
+//! messages for a CLSPD, enforces its information-sharing charter and keeps the
+//! tamper-evident access log. See DESIGN.md for the architecture; [`app`] builds the HTTP
+//! application and [`serve`] runs it.
 
+pub mod accounts;
+#[path = "audit_stub.rs"]
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod policy;
+pub mod secrets;
+pub mod state;
+pub mod tls;
+pub mod web;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderName, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::Router;
+use tower::ServiceBuilder;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use state::AppState;
+
+/// The whole HTTP application: API, health, metrics and the embedded web client, behind
+/// body limits, a timeout and the security headers.
+pub fn app(state: AppState) -> Router {
+    let config = state.config.clone();
+    let hsts = config
+        .tls
+        .then(|| HeaderValue::from_static("max-age=63072000; includeSubDomains"));
+    let security_headers = ServiceBuilder::new()
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(web::CSP),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("permissions-policy"),
+            HeaderValue::from_static("camera=(), microphone=(), geolocation=()"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            move |_: &Response| hsts.clone(),
+        ));
+
+    let api = http::api_router().layer(SetResponseHeaderLayer::overriding(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    ));
+
+    Router::new()
+        .nest("/api/v1", api)
+        .merge(http::health::router())
+        .fallback(web::serve)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
+        .layer(security_headers)
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(config.request_timeout_secs),
+        ))
+        .layer(TraceLayer::new_for_http())
+        // Marked sensitive before anything can log them.
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+            header::SET_COOKIE,
+        ]))
+        .with_state(state)
+}
+
+async fn count_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    state.metrics.http_requests.inc();
+    if response.status().is_server_error() {
+        state.metrics.http_errors.inc();
+    }
+    response
+}
+
+/// Serves `state` on an already bound listener until `shutdown` completes: HTTPS when
+/// the configuration says so (the certificate loaded or generated), plain HTTP otherwise.
+pub async fn serve(
+    listener: std::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let config = state.config.clone();
+    let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let handle = axum_server::Handle::new();
+    let on_shutdown = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        on_shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
+    });
+    listener.set_nonblocking(true)?;
+    if config.tls {
+        let certificate = tls::load_or_generate(&config)?;
+        if certificate.generated {
+            tracing::info!(fingerprint = %certificate.fingerprint, "generated a self-signed TLS certificate");
+        }
+        let rustls =
+            axum_server::tls_rustls::RustlsConfig::from_config(tls::server_config(&certificate)?);
+        axum_server::from_tcp_rustls(listener, rustls)
+            .handle(handle)
+            .serve(app)
+            .await?;
+    } else {
+        axum_server::from_tcp(listener)
+            .handle(handle)
+            .serve(app)
+            .await?;
+    }
+    Ok(())
+}

@@ -1,1 +1,97 @@
-fn main() {}
+//! The `passerelle` binary: parses the command line, loads the configuration and runs.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use passerelle_server::cli::{AuditCommand, Cli, Command};
+use passerelle_server::clock::SystemClock;
+use passerelle_server::config::{Config, LogFormat};
+use passerelle_server::{cli, AppState};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("passerelle: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PASSERELLE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut config = Config::load(&cli.config)?;
+    if let Command::Demo { data_dir, listen } = &cli.command {
+        config.data_dir = data_dir.clone();
+        config.listen = *listen;
+        config.tls = false;
+        config.validate()?;
+    }
+    init_logs(config.log_format);
+    match cli.command {
+        Command::Serve => {
+            let state = AppState::build(config.clone(), Arc::new(SystemClock)).await?;
+            let listener = std::net::TcpListener::bind(config.listen)?;
+            tracing::info!(listen = %listener.local_addr()?, origin = %config.origin(), "Passerelle is serving");
+            passerelle_server::serve(listener, state, shutdown_signal()).await?;
+        }
+        Command::Demo { .. } => {
+            let state = AppState::build(config.clone(), Arc::new(SystemClock)).await?;
+            let credentials = cli::demo::seed(&state).await?;
+            let listener = std::net::TcpListener::bind(config.listen)?;
+            let url = format!("http://{}", listener.local_addr()?);
+            println!("{}", cli::demo::banner(&url, &credentials));
+            drop(credentials);
+            passerelle_server::serve(listener, state, shutdown_signal()).await?;
+        }
+        Command::Migrate => {
+            AppState::build(config, Arc::new(SystemClock)).await?;
+            println!("Database schemas are up to date.");
+        }
+        Command::Admin(command) => {
+            let state = AppState::build(config, Arc::new(SystemClock)).await?;
+            cli::admin::run(&state, command).await?;
+        }
+        Command::Audit(AuditCommand::Verify) => {
+            if !passerelle_server::audit::verify_command(&config).await? {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -64,7 +64,8 @@ impl ServerSecrets {
 
     /// Derives the keys from the 32-byte secret.
     pub fn from_secret(secret: &[u8; 32]) -> anyhow::Result<ServerSecrets> {
-        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"passerelle/v1/server-secret").extract(secret);
+        let prk =
+            hkdf::Salt::new(hkdf::HKDF_SHA256, b"passerelle/v1/server-secret").extract(secret);
         let mut challenge = Zeroizing::new([0u8; 32]);
         let mut at_rest = Zeroizing::new([0u8; 32]);
         expand(&prk, b"login-challenge", challenge.as_mut())?;
@@ -175,9 +176,18 @@ mod tests {
     fn a_sealed_value_opens_only_for_its_account() {
         let secrets = secrets();
         let sealed = secrets.seal("user-a", b"JBSWY3DPEHPK3PXP").unwrap();
-        assert_eq!(secrets.open("user-a", &sealed).unwrap().as_slice(), b"JBSWY3DPEHPK3PXP");
-        assert!(matches!(secrets.open("user-b", &sealed), Err(OpenError::Forged)));
-        assert!(matches!(secrets.open("user-a", "@@"), Err(OpenError::Malformed)));
+        assert_eq!(
+            secrets.open("user-a", &sealed).unwrap().as_slice(),
+            b"JBSWY3DPEHPK3PXP"
+        );
+        assert!(matches!(
+            secrets.open("user-b", &sealed),
+            Err(OpenError::Forged)
+        ));
+        assert!(matches!(
+            secrets.open("user-a", "@@"),
+            Err(OpenError::Malformed)
+        ));
     }
 
     #[test]

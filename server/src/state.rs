@@ -85,9 +85,18 @@ impl AppState {
 
     /// Records a refused request. The refusal stands whether or not it could be recorded;
     /// a recording failure is logged for the operator.
-    pub async fn record_denial(&self, actor: Actor, action: &'static str, target: Option<String>, details: Value) {
+    pub async fn record_denial(
+        &self,
+        actor: Actor,
+        action: &'static str,
+        target: Option<String>,
+        details: Value,
+    ) {
         self.metrics.denials.inc();
-        if let Err(err) = self.record(actor, action, target, Outcome::Denied, details).await {
+        if let Err(err) = self
+            .record(actor, action, target, Outcome::Denied, details)
+            .await
+        {
             tracing::error!(error = %err, action, "could not record a denial in the access log");
         }
     }

@@ -1,1 +1,328 @@
+//! # passerelle-tests
+//!
+//! Test support for the integration suites: [`TestServer`] starts the real application
+//! on an ephemeral port with its own data directory (and, for PostgreSQL, its own
+//! database), a manual clock, and helpers to create accounts and log in as a user would.
 
+pub mod pg;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use base64::Engine;
+use passerelle_server::audit::Actor;
+use passerelle_server::clock::{Clock, ManualClock};
+use passerelle_server::config::Config;
+use passerelle_server::AppState;
+use passerelle_shared::protocol::v1::admin::CreateAccount;
+use passerelle_shared::protocol::v1::auth::{
+    LoginChallenge, LoginRequest, NextStep, SessionOpened, TotpRequest,
+};
+use passerelle_shared::protocol::v1::{Attributes, Role};
+use tokio::sync::oneshot;
+
+/// A running server for one test.
+pub struct TestServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its state, for direct checks (the database, the access log).
+    pub state: AppState,
+    /// The clock the server reads; tests move it forward instead of sleeping.
+    pub clock: Arc<ManualClock>,
+    /// Its data directory, deleted with the server.
+    pub data_dir: tempfile::TempDir,
+    /// A PostgreSQL database made for this server, dropped with it.
+    pub pg: Option<pg::TestDatabase>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// An account created for a test, with what its user knows.
+#[derive(Debug)]
+pub struct TestUser {
+    /// Account id.
+    pub id: String,
+    /// Login.
+    pub login: String,
+    /// Password.
+    pub password: String,
+    /// Role.
+    pub role: Role,
+    /// Institution id.
+    pub institution_id: String,
+    /// The TOTP secret, once enrolled (like the user's phone).
+    pub totp_secret: Mutex<Option<Vec<u8>>>,
+}
+
+/// A logged-in session.
+#[derive(Clone, Debug)]
+pub struct Session {
+    /// The bearer token.
+    pub token: String,
+    /// The session id.
+    pub session_id: String,
+}
+
+impl TestServer {
+    /// A server on a fresh SQLite data directory.
+    pub async fn spawn() -> anyhow::Result<TestServer> {
+        TestServer::spawn_with(|_| {}).await
+    }
+
+    /// A server whose configuration `adjust` may change (the listener is always port 0).
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> anyhow::Result<TestServer> {
+        let data_dir = tempfile::tempdir()?;
+        let mut config = Config {
+            data_dir: data_dir.path().to_path_buf(),
+            tls: false,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..Config::default()
+        };
+        adjust(&mut config);
+        TestServer::start(config, data_dir, None).await
+    }
+
+    /// A server on its own new PostgreSQL database.
+    pub async fn spawn_postgres() -> anyhow::Result<TestServer> {
+        let database = pg::TestDatabase::create().await?;
+        let data_dir = tempfile::tempdir()?;
+        let config = Config {
+            data_dir: data_dir.path().to_path_buf(),
+            tls: false,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: Some(database.url.clone()),
+            ..Config::default()
+        };
+        TestServer::start(config, data_dir, Some(database)).await
+    }
+
+    async fn start(
+        mut config: Config,
+        data_dir: tempfile::TempDir,
+        pg: Option<pg::TestDatabase>,
+    ) -> anyhow::Result<TestServer> {
+        let listener = std::net::TcpListener::bind(config.listen)?;
+        let addr = listener.local_addr()?;
+        config.listen = addr;
+        if config.tls {
+            // Generated now, so that tests can read the certificate the server will use.
+            passerelle_server::tls::load_or_generate(&config)?;
+        }
+        let clock = ManualClock::starting_now();
+        let state = AppState::build(config, clock.clone() as Arc<dyn Clock>).await?;
+        let (shutdown, on_shutdown) = oneshot::channel::<()>();
+        let task = tokio::spawn(passerelle_server::serve(
+            listener,
+            state.clone(),
+            async move {
+                let _ = on_shutdown.await;
+            },
+        ));
+        Ok(TestServer {
+            addr,
+            state,
+            clock,
+            data_dir,
+            pg,
+            shutdown: Some(shutdown),
+            task: Some(task),
+        })
+    }
+
+    /// `http://127.0.0.1:port` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The origin browsers would use.
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A plain HTTP client (no cookies).
+    pub fn http(&self) -> reqwest::Client {
+        reqwest::Client::new()
+    }
+
+    /// Creates an institution (or finds it) and returns its id.
+    pub async fn institution(&self, name: &str) -> anyhow::Result<String> {
+        let existing = passerelle_server::accounts::list_institutions(&self.state).await?;
+        if let Some(found) = existing.into_iter().find(|i| i.name == name) {
+            return Ok(found.id);
+        }
+        Ok(
+            passerelle_server::accounts::create_institution(&self.state, Actor::default(), name)
+                .await?
+                .id,
+        )
+    }
+
+    /// Creates an account in `institution` with `role`.
+    pub async fn create_user(
+        &self,
+        login: &str,
+        role: Role,
+        institution: &str,
+    ) -> anyhow::Result<TestUser> {
+        self.create_user_with(login, role, institution, Attributes::default())
+            .await
+    }
+
+    /// Creates an account with attributes.
+    pub async fn create_user_with(
+        &self,
+        login: &str,
+        role: Role,
+        institution: &str,
+        attributes: Attributes,
+    ) -> anyhow::Result<TestUser> {
+        let institution_id = self.institution(institution).await?;
+        let (account, password) = passerelle_server::accounts::create_account(
+            &self.state,
+            Actor::default(),
+            CreateAccount {
+                login: login.into(),
+                display_name: format!("Test {login}"),
+                institution_id: institution_id.clone(),
+                role,
+                attributes,
+            },
+        )
+        .await?;
+        Ok(TestUser {
+            id: account.id,
+            login: account.login,
+            password: password.to_string(),
+            role,
+            institution_id,
+            totp_secret: Mutex::new(None),
+        })
+    }
+
+    /// The password step, as a client would send it.
+    pub async fn password_step(
+        &self,
+        login: &str,
+        password: &str,
+    ) -> anyhow::Result<reqwest::Response> {
+        Ok(self
+            .http()
+            .post(self.url("/api/v1/auth/login"))
+            .json(&LoginRequest {
+                login: login.into(),
+                password: password.into(),
+            })
+            .send()
+            .await?)
+    }
+
+    /// The TOTP step.
+    pub async fn totp_step(
+        &self,
+        challenge: &str,
+        code: &str,
+        bearer: bool,
+    ) -> anyhow::Result<reqwest::Response> {
+        Ok(self
+            .http()
+            .post(self.url("/api/v1/auth/totp"))
+            .json(&TotpRequest {
+                challenge: challenge.into(),
+                code: code.into(),
+                bearer,
+            })
+            .send()
+            .await?)
+    }
+
+    /// The code the user's authenticator shows now (by the server's clock).
+    pub fn current_code(&self, user: &TestUser) -> anyhow::Result<String> {
+        let secret = user
+            .totp_secret
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .clone()
+            .context("TOTP not enrolled yet")?;
+        totp_code(&secret, &user.login, self.clock.now_ms())
+    }
+
+    /// Logs in as a user would (enrolling TOTP the first time) and returns a bearer
+    /// session. Moves the clock to the next TOTP step first, since a code is single-use.
+    pub async fn login(&self, user: &TestUser) -> anyhow::Result<Session> {
+        self.clock.advance_ms(30_000);
+        let response = self.password_step(&user.login, &user.password).await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "password step: {}",
+            response.status()
+        );
+        let challenge: LoginChallenge = response.json().await?;
+        if challenge.next == NextStep::TotpEnrolment {
+            let enrolment = challenge.enrolment.context("enrolment missing")?;
+            let secret = base32_decode(&enrolment.secret_base32)?;
+            *user
+                .totp_secret
+                .lock()
+                .map_err(|_| anyhow::anyhow!("poisoned"))? = Some(secret);
+        }
+        let code = self.current_code(user)?;
+        let response = self.totp_step(&challenge.challenge, &code, true).await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "TOTP step: {}",
+            response.status()
+        );
+        let opened: SessionOpened = response.json().await?;
+        Ok(Session {
+            token: opened.token.context("no token")?,
+            session_id: opened.session_id,
+        })
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await??;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// The TOTP code for `secret` at `now_ms`, as an authenticator app computes it.
+pub fn totp_code(secret: &[u8], login: &str, now_ms: i64) -> anyhow::Result<String> {
+    let totp = totp_rs::TOTP::new(
+        totp_rs::Algorithm::SHA1,
+        6,
+        1,
+        30,
+        secret.to_vec(),
+        Some("Passerelle".into()),
+        login.into(),
+    )
+    .map_err(|err| anyhow::anyhow!("{err}"))?;
+    Ok(totp.generate(u64::try_from(now_ms / 1000)?))
+}
+
+/// Decodes an RFC 4648 base32 secret as authenticator apps do.
+pub fn base32_decode(text: &str) -> anyhow::Result<Vec<u8>> {
+    totp_rs::Secret::Encoded(text.to_owned())
+        .to_bytes()
+        .map_err(|err| anyhow::anyhow!("bad base32: {err:?}"))
+}
+
+/// Unpadded base64url, the encoding of keys and tokens on the wire.
+pub fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}

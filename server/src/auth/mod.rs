@@ -15,7 +15,7 @@ use axum::http::{header, HeaderMap, Method};
 use passerelle_shared::protocol::v1::{Attributes, Role};
 use serde_json::json;
 
-use crate::audit::{Actor, Outcome};
+use crate::audit::Actor;
 use crate::db;
 use crate::error::ApiError;
 use crate::policy::{self, Capability};
@@ -38,9 +38,7 @@ impl ClientInfo {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip());
-        let forwarded = behind_proxy
-            .then(|| forwarded_ip(&parts.headers))
-            .flatten();
+        let forwarded = behind_proxy.then(|| forwarded_ip(&parts.headers)).flatten();
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
@@ -77,7 +75,10 @@ fn forwarded_ip(headers: &HeaderMap) -> Option<IpAddr> {
 impl FromRequestParts<AppState> for ClientInfo {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         Ok(ClientInfo::from_parts(parts, state.config.behind_proxy))
     }
 }
@@ -127,7 +128,12 @@ impl CurrentUser {
             return Ok(());
         }
         state
-            .record_denial(self.actor(), action, None, json!({ "reason": "role", "role": self.role.as_str() }))
+            .record_denial(
+                self.actor(),
+                action,
+                None,
+                json!({ "reason": "role", "role": self.role.as_str() }),
+            )
             .await;
         Err(ApiError::Forbidden)
     }
@@ -136,7 +142,10 @@ impl CurrentUser {
 impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let client = ClientInfo::from_parts(parts, state.config.behind_proxy);
         match authenticate(state, &parts.method, &parts.headers, client.clone()).await {
             Ok(user) => Ok(user),
@@ -166,7 +175,10 @@ pub async fn authenticate(
 ) -> Result<CurrentUser, ApiError> {
     let (token, from_cookie) = match session::bearer_token(headers) {
         Some(token) => (token, false),
-        None => (session::cookie_token(headers).ok_or(ApiError::Unauthenticated)?, true),
+        None => (
+            session::cookie_token(headers).ok_or(ApiError::Unauthenticated)?,
+            true,
+        ),
     };
     // A cookie rides along with cross-site requests; SameSite=Strict stops most of them,
     // and this stops the rest: state changes must come from our own origin.
@@ -178,7 +190,10 @@ pub async fn authenticate(
         .await?
         .ok_or(ApiError::Unauthenticated)?;
     let idle_ms = i64::from(state.config.session_idle_minutes) * 60_000;
-    if session.revoked_at.is_some() || session.expires_at <= now || session.last_seen_at + idle_ms <= now {
+    if session.revoked_at.is_some()
+        || session.expires_at <= now
+        || session.last_seen_at + idle_ms <= now
+    {
         return Err(ApiError::Unauthenticated);
     }
     let user = db::accounts::find_user(&state.db, &session.user_id)
@@ -220,13 +235,4 @@ pub fn origin_matches(headers: &HeaderMap, origin: &str) -> bool {
         .get(header::ORIGIN)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.trim_end_matches('/') == origin)
-}
-
-/// Outcome shorthand for the login flow.
-pub(crate) fn outcome_of<T>(result: &Result<T, ApiError>) -> Outcome {
-    match result {
-        Ok(_) => Outcome::Success,
-        Err(ApiError::Forbidden | ApiError::AccountDisabled | ApiError::AccountLocked) => Outcome::Denied,
-        Err(_) => Outcome::Failure,
-    }
 }

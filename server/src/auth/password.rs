@@ -53,7 +53,9 @@ fn dummy_hash() -> anyhow::Result<&'static str> {
 
 /// A random password to hand over once (account creation, reset): 4 groups of 5
 /// characters from an alphabet without look-alikes, about 100 bits.
-pub fn generate(random: impl FnOnce(&mut [u8]) -> anyhow::Result<()>) -> anyhow::Result<Zeroizing<String>> {
+pub fn generate(
+    random: impl FnOnce(&mut [u8]) -> anyhow::Result<()>,
+) -> anyhow::Result<Zeroizing<String>> {
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut bytes = Zeroizing::new([0u8; 20]);
     random(bytes.as_mut())?;
@@ -75,12 +77,19 @@ mod tests {
 
     #[tokio::test]
     async fn a_hash_verifies_its_password_only() {
-        let hash = hash(Zeroizing::new("correct horse battery".into())).await.unwrap();
+        let hash = hash(Zeroizing::new("correct horse battery".into()))
+            .await
+            .unwrap();
         assert!(hash.starts_with("$argon2id$"));
-        assert!(verify(Some(hash.clone()), Zeroizing::new("correct horse battery".into()))
+        assert!(verify(
+            Some(hash.clone()),
+            Zeroizing::new("correct horse battery".into())
+        )
+        .await
+        .unwrap());
+        assert!(!verify(Some(hash), Zeroizing::new("wrong".into()))
             .await
             .unwrap());
-        assert!(!verify(Some(hash), Zeroizing::new("wrong".into())).await.unwrap());
     }
 
     #[tokio::test]

@@ -10,7 +10,9 @@ use zeroize::Zeroizing;
 pub const COOKIE_NAME: &str = "__Host-passerelle-session";
 
 /// A new token (the caller gives it to the client and forgets it) and its stored hash.
-pub fn new_token(random: impl FnOnce(&mut [u8]) -> anyhow::Result<()>) -> anyhow::Result<(Zeroizing<String>, String)> {
+pub fn new_token(
+    random: impl FnOnce(&mut [u8]) -> anyhow::Result<()>,
+) -> anyhow::Result<(Zeroizing<String>, String)> {
     let mut bytes = Zeroizing::new([0u8; 32]);
     random(bytes.as_mut())?;
     let token = Zeroizing::new(B64.encode(bytes.as_ref()));
@@ -21,7 +23,10 @@ pub fn new_token(random: impl FnOnce(&mut [u8]) -> anyhow::Result<()>) -> anyhow
 /// The stored form of a token. Lookups go by this hash, so the database never holds
 /// anything that opens a session and no token is compared byte by byte in memory.
 pub fn hash_token(token: &str) -> String {
-    B64.encode(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()))
+    B64.encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        token.as_bytes(),
+    ))
 }
 
 /// `Authorization: Bearer …`, if present.
@@ -44,7 +49,10 @@ pub fn cookie_token(headers: &HeaderMap) -> Option<Zeroizing<String>> {
 }
 
 /// The `Set-Cookie` value that opens a browser session.
-pub fn set_cookie(token: &str, max_age_secs: i64) -> Result<HeaderValue, header::InvalidHeaderValue> {
+pub fn set_cookie(
+    token: &str,
+    max_age_secs: i64,
+) -> Result<HeaderValue, header::InvalidHeaderValue> {
     HeaderValue::from_str(&format!(
         "{COOKIE_NAME}={token}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={max_age_secs}"
     ))
@@ -76,10 +84,22 @@ mod tests {
     #[test]
     fn tokens_are_found_in_bearer_and_cookie_headers() {
         let mut headers = HeaderMap::new();
-        headers.insert(header::COOKIE, HeaderValue::from_static("a=b; __Host-passerelle-session=tok; c=d"));
-        assert_eq!(cookie_token(&headers).as_deref().map(String::as_str), Some("tok"));
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=b; __Host-passerelle-session=tok; c=d"),
+        );
+        assert_eq!(
+            cookie_token(&headers).as_deref().map(String::as_str),
+            Some("tok")
+        );
         assert!(bearer_token(&headers).is_none());
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
-        assert_eq!(bearer_token(&headers).as_deref().map(String::as_str), Some("abc"));
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer abc"),
+        );
+        assert_eq!(
+            bearer_token(&headers).as_deref().map(String::as_str),
+            Some("abc")
+        );
     }
 }

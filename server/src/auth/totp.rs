@@ -103,7 +103,9 @@ mod tests {
     #[test]
     fn the_enrolment_carries_uri_secret_and_qr_code() {
         let enrolment = enrolment(SECRET, "marie.dupont").unwrap();
-        assert!(enrolment.otpauth_uri.starts_with("otpauth://totp/Passerelle:marie.dupont?"));
+        assert!(enrolment
+            .otpauth_uri
+            .starts_with("otpauth://totp/Passerelle:marie.dupont?"));
         assert!(enrolment.qr_svg.contains("<svg"));
         assert_eq!(enrolment.secret_base32, "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
     }

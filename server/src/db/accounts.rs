@@ -91,10 +91,8 @@ pub(crate) async fn update_user(
     db: &impl ConnectionTrait,
     model: user::Model,
 ) -> Result<user::Model, DbErr> {
-    let mut active: user::ActiveModel = model.into();
     // `from(model)` marks fields unchanged; a full save must write them all.
-    active.reset_all();
-    active.update(db).await
+    user::ActiveModel::from(model).reset_all().update(db).await
 }
 
 /// Counts one more failed login and locks the account at `threshold` consecutive failures.

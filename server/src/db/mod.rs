@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 use passerelle_migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 
 /// The SQLite URL of a file in the data directory, created if missing.
 pub fn sqlite_url(path: &Path) -> String {

@@ -27,11 +27,7 @@ pub(crate) async fn find_by_token_hash(
 }
 
 /// Marks a session as used now.
-pub(crate) async fn touch(
-    db: &impl ConnectionTrait,
-    id: &str,
-    now_ms: i64,
-) -> Result<(), DbErr> {
+pub(crate) async fn touch(db: &impl ConnectionTrait, id: &str, now_ms: i64) -> Result<(), DbErr> {
     session::Entity::update_many()
         .col_expr(session::Column::LastSeenAt, Expr::value(now_ms))
         .filter(session::Column::Id.eq(id))

@@ -5,23 +5,23 @@ use sea_orm::entity::prelude::*;
 
 #[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "users")]
-pub(crate) struct Model {
+pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub(crate) id: String,
-    pub(crate) login: String,
-    pub(crate) display_name: String,
-    pub(crate) institution_id: String,
-    pub(crate) role: String,
-    pub(crate) bound_by_professional_secrecy: bool,
-    pub(crate) social_action_professional: bool,
-    pub(crate) password_hash: String,
-    pub(crate) totp_secret_enc: Option<String>,
-    pub(crate) totp_pending_enc: Option<String>,
-    pub(crate) totp_last_step: Option<i64>,
-    pub(crate) failed_logins: i32,
-    pub(crate) locked_at: Option<i64>,
-    pub(crate) disabled: bool,
-    pub(crate) created_at: i64,
+    pub id: String,
+    pub login: String,
+    pub display_name: String,
+    pub institution_id: String,
+    pub role: String,
+    pub bound_by_professional_secrecy: bool,
+    pub social_action_professional: bool,
+    pub password_hash: String,
+    pub totp_secret_enc: Option<String>,
+    pub totp_pending_enc: Option<String>,
+    pub totp_last_step: Option<i64>,
+    pub failed_logins: i32,
+    pub locked_at: Option<i64>,
+    pub disabled: bool,
+    pub created_at: i64,
 }
 
 /// Prints no hash and no secret, so that an account can be logged while debugging.
@@ -36,6 +36,6 @@ impl std::fmt::Debug for Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub(crate) enum Relation {}
+pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,325 @@
+//! Managing institutions and accounts: the one implementation behind the admin API and
+//! `passerelle admin …`. Every change is recorded in the access log with its actor.
+
+use passerelle_shared::ids::normalise_login;
+use passerelle_shared::protocol::v1::admin::{Account, CreateAccount, Institution, UpdateAccount};
+use passerelle_shared::protocol::v1::{Attributes, Role};
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use crate::audit::{Actor, Outcome};
+use crate::auth::password;
+use crate::db::{self, entities::institution, entities::user};
+use crate::error::{ApiError, Result};
+use crate::state::AppState;
+
+/// The admin view of an account row.
+pub(crate) fn account_of(user: &user::Model) -> Result<Account> {
+    Ok(Account {
+        id: user.id.clone(),
+        login: user.login.clone(),
+        display_name: user.display_name.clone(),
+        institution_id: user.institution_id.clone(),
+        role: Role::parse(&user.role)
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown role")))?,
+        attributes: Attributes {
+            bound_by_professional_secrecy: user.bound_by_professional_secrecy,
+            social_action_professional: user.social_action_professional,
+        },
+        disabled: user.disabled,
+        locked: user.locked_at.is_some(),
+        totp_enrolled: user.totp_secret_enc.is_some(),
+        created_at: user.created_at,
+    })
+}
+
+fn institution_of(model: institution::Model) -> Institution {
+    Institution {
+        id: model.id,
+        name: model.name,
+        created_at: model.created_at,
+    }
+}
+
+fn valid_name(name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::Unprocessable("invalid_name"));
+    }
+    Ok(name.to_owned())
+}
+
+/// Every institution.
+pub async fn list_institutions(state: &AppState) -> Result<Vec<Institution>> {
+    Ok(db::accounts::list_institutions(&state.db)
+        .await?
+        .into_iter()
+        .map(institution_of)
+        .collect())
+}
+
+/// Creates an institution with a unique name.
+pub async fn create_institution(state: &AppState, actor: Actor, name: &str) -> Result<Institution> {
+    let name = valid_name(name)?;
+    if db::accounts::find_institution_by_name(&state.db, &name)
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::Conflict("institution_exists"));
+    }
+    let model = db::accounts::insert_institution(
+        &state.db,
+        institution::Model {
+            id: uuid::Uuid::new_v4().to_string(),
+            name,
+            created_at: state.now_ms(),
+        },
+    )
+    .await?;
+    state
+        .record(
+            actor,
+            "admin_institution_created",
+            Some(model.id.clone()),
+            Outcome::Success,
+            json!({}),
+        )
+        .await?;
+    Ok(institution_of(model))
+}
+
+/// Every account.
+pub async fn list_accounts(state: &AppState) -> Result<Vec<Account>> {
+    db::accounts::list_users(&state.db)
+        .await?
+        .iter()
+        .map(account_of)
+        .collect()
+}
+
+/// Creates an account with a generated password, returned once.
+pub async fn create_account(
+    state: &AppState,
+    actor: Actor,
+    request: CreateAccount,
+) -> Result<(Account, Zeroizing<String>)> {
+    let login =
+        normalise_login(&request.login).map_err(|_| ApiError::Unprocessable("invalid_login"))?;
+    let display_name = valid_name(&request.display_name)?;
+    if db::accounts::find_institution(&state.db, &request.institution_id)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::Unprocessable("unknown_institution"));
+    }
+    if db::accounts::find_user_by_login(&state.db, &login)
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::Conflict("login_exists"));
+    }
+    let generated =
+        password::generate(|buf| state.secrets.random(buf)).map_err(ApiError::internal)?;
+    let password_hash = password::hash(generated.clone())
+        .await
+        .map_err(ApiError::internal)?;
+    let model = db::accounts::insert_user(
+        &state.db,
+        user::Model {
+            id: uuid::Uuid::new_v4().to_string(),
+            login,
+            display_name,
+            institution_id: request.institution_id,
+            role: request.role.as_str().to_owned(),
+            bound_by_professional_secrecy: request.attributes.bound_by_professional_secrecy,
+            social_action_professional: request.attributes.social_action_professional,
+            password_hash,
+            totp_secret_enc: None,
+            totp_pending_enc: None,
+            totp_last_step: None,
+            failed_logins: 0,
+            locked_at: None,
+            disabled: false,
+            created_at: state.now_ms(),
+        },
+    )
+    .await?;
+    state
+        .record(
+            actor,
+            "admin_user_created",
+            Some(model.id.clone()),
+            Outcome::Success,
+            json!({ "role": model.role, "institution_id": model.institution_id }),
+        )
+        .await?;
+    Ok((account_of(&model)?, generated))
+}
+
+async fn load(state: &AppState, id: &str) -> Result<user::Model> {
+    db::accounts::find_user(&state.db, id)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+/// Finds an account by id or login (for the command line).
+pub async fn find_account(state: &AppState, id_or_login: &str) -> Result<Account> {
+    let by_login = match normalise_login(id_or_login) {
+        Ok(login) => db::accounts::find_user_by_login(&state.db, &login).await?,
+        Err(_) => None,
+    };
+    match by_login {
+        Some(user) => account_of(&user),
+        None => account_of(&load(state, id_or_login).await?),
+    }
+}
+
+/// Changes role, attributes or display name.
+pub async fn update_account(
+    state: &AppState,
+    actor: Actor,
+    id: &str,
+    update: UpdateAccount,
+) -> Result<Account> {
+    let mut user = load(state, id).await?;
+    let mut changed = Vec::new();
+    if let Some(role) = update.role {
+        if user.role == Role::Admin.as_str() && role != Role::Admin {
+            ensure_not_last_admin(state, &user).await?;
+        }
+        user.role = role.as_str().to_owned();
+        changed.push("role");
+    }
+    if let Some(attributes) = update.attributes {
+        user.bound_by_professional_secrecy = attributes.bound_by_professional_secrecy;
+        user.social_action_professional = attributes.social_action_professional;
+        changed.push("attributes");
+    }
+    if let Some(name) = update.display_name {
+        user.display_name = valid_name(&name)?;
+        changed.push("display_name");
+    }
+    let user = db::accounts::update_user(&state.db, user).await?;
+    state
+        .record(
+            actor,
+            "admin_user_updated",
+            Some(user.id.clone()),
+            Outcome::Success,
+            json!({ "changed": changed, "role": user.role }),
+        )
+        .await?;
+    account_of(&user)
+}
+
+/// Replaces the password with a generated one, returned once, and closes every session.
+pub async fn reset_password(
+    state: &AppState,
+    actor: Actor,
+    id: &str,
+) -> Result<(Account, Zeroizing<String>)> {
+    let mut user = load(state, id).await?;
+    let generated =
+        password::generate(|buf| state.secrets.random(buf)).map_err(ApiError::internal)?;
+    user.password_hash = password::hash(generated.clone())
+        .await
+        .map_err(ApiError::internal)?;
+    let user = db::accounts::update_user(&state.db, user).await?;
+    let closed = db::sessions::revoke_all(&state.db, &user.id, state.now_ms()).await?;
+    state
+        .record(
+            actor,
+            "admin_password_reset",
+            Some(user.id.clone()),
+            Outcome::Success,
+            json!({ "sessions_closed": closed }),
+        )
+        .await?;
+    Ok((account_of(&user)?, generated))
+}
+
+/// Forgets the TOTP secret (a lost phone): the next login enrols again. Closes every session.
+pub async fn reset_mfa(state: &AppState, actor: Actor, id: &str) -> Result<Account> {
+    let mut user = load(state, id).await?;
+    user.totp_secret_enc = None;
+    user.totp_pending_enc = None;
+    let user = db::accounts::update_user(&state.db, user).await?;
+    let closed = db::sessions::revoke_all(&state.db, &user.id, state.now_ms()).await?;
+    state
+        .record(
+            actor,
+            "admin_mfa_reset",
+            Some(user.id.clone()),
+            Outcome::Success,
+            json!({ "sessions_closed": closed }),
+        )
+        .await?;
+    account_of(&user)
+}
+
+/// Disables or re-enables logging in; disabling closes every session at once.
+pub async fn set_disabled(
+    state: &AppState,
+    actor: Actor,
+    id: &str,
+    disabled: bool,
+) -> Result<Account> {
+    let mut user = load(state, id).await?;
+    if disabled && user.role == Role::Admin.as_str() {
+        ensure_not_last_admin(state, &user).await?;
+    }
+    user.disabled = disabled;
+    let user = db::accounts::update_user(&state.db, user).await?;
+    let closed = if disabled {
+        db::sessions::revoke_all(&state.db, &user.id, state.now_ms()).await?
+    } else {
+        0
+    };
+    let action = if disabled {
+        "admin_user_disabled"
+    } else {
+        "admin_user_enabled"
+    };
+    state
+        .record(
+            actor,
+            action,
+            Some(user.id.clone()),
+            Outcome::Success,
+            json!({ "sessions_closed": closed }),
+        )
+        .await?;
+    account_of(&user)
+}
+
+/// Lifts a lock-out.
+pub async fn unlock(state: &AppState, actor: Actor, id: &str) -> Result<Account> {
+    let mut user = load(state, id).await?;
+    user.locked_at = None;
+    user.failed_logins = 0;
+    let user = db::accounts::update_user(&state.db, user).await?;
+    state.throttle.clear_login(&user.login);
+    state
+        .record(
+            actor,
+            "admin_user_unlocked",
+            Some(user.id.clone()),
+            Outcome::Success,
+            json!({}),
+        )
+        .await?;
+    account_of(&user)
+}
+
+/// Refuses to remove the last active admin: nobody could manage accounts any more.
+async fn ensure_not_last_admin(state: &AppState, user: &user::Model) -> Result<()> {
+    let active_admins = db::accounts::list_users(&state.db)
+        .await?
+        .into_iter()
+        .filter(|u| u.role == Role::Admin.as_str() && !u.disabled && u.id != user.id)
+        .count();
+    if active_admins == 0 {
+        return Err(ApiError::Unprocessable("last_admin"));
+    }
+    Ok(())
+}

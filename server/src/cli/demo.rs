@@ -1,0 +1,205 @@
+//! `passerelle demo`: a ready-to-try server with the institutions of a CLSPD and one
+//! account per role. Each run gives the demo accounts fresh passwords and TOTP secrets
+//! and prints them: nothing secret is kept in clear anywhere.
+
+use std::fmt::Write as _;
+
+use passerelle_shared::protocol::v1::admin::CreateAccount;
+use passerelle_shared::protocol::v1::{Attributes, Role};
+use zeroize::Zeroizing;
+
+use crate::accounts;
+use crate::audit::Actor;
+use crate::auth::{password, totp};
+use crate::db;
+use crate::state::AppState;
+
+/// The institutions of a typical CLSPD.
+pub const INSTITUTIONS: [&str; 10] = [
+    "Police nationale (commissariat)",
+    "Police municipale",
+    "Éducation nationale (collège)",
+    "Conseil départemental (action sociale, ASE)",
+    "CCAS",
+    "PJJ",
+    "Mission locale",
+    "Mairie (coordination CLSPD)",
+    "Intervenant social au commissariat",
+    "Médiation",
+];
+
+/// One demo account.
+pub struct DemoAccount {
+    /// Login.
+    pub login: &'static str,
+    /// Name.
+    pub name: &'static str,
+    /// Institution (one of [`INSTITUTIONS`]).
+    pub institution: &'static str,
+    /// Role.
+    pub role: Role,
+    /// Attributes.
+    pub attributes: Attributes,
+}
+
+const SOCIAL: Attributes = Attributes {
+    bound_by_professional_secrecy: true,
+    social_action_professional: true,
+};
+const NONE: Attributes = Attributes {
+    bound_by_professional_secrecy: false,
+    social_action_professional: false,
+};
+
+/// One account per role, and a second professional so that two institutions can talk.
+pub const ACCOUNTS: [DemoAccount; 6] = [
+    DemoAccount {
+        login: "coordinatrice",
+        name: "Claire Martin",
+        institution: INSTITUTIONS[7],
+        role: Role::Coordinator,
+        attributes: NONE,
+    },
+    DemoAccount {
+        login: "policier",
+        name: "Karim Benali",
+        institution: INSTITUTIONS[0],
+        role: Role::Member,
+        attributes: NONE,
+    },
+    DemoAccount {
+        login: "assistante.sociale",
+        name: "Sophie Leroy",
+        institution: INSTITUTIONS[3],
+        role: Role::Member,
+        attributes: SOCIAL,
+    },
+    DemoAccount {
+        login: "mediateur",
+        name: "Jean Moreau",
+        institution: INSTITUTIONS[9],
+        role: Role::External,
+        attributes: NONE,
+    },
+    DemoAccount {
+        login: "admin",
+        name: "Administration Passerelle",
+        institution: INSTITUTIONS[7],
+        role: Role::Admin,
+        attributes: NONE,
+    },
+    DemoAccount {
+        login: "dpo",
+        name: "Déléguée à la protection des données",
+        institution: INSTITUTIONS[7],
+        role: Role::Auditor,
+        attributes: NONE,
+    },
+];
+
+/// A demo account's credentials, printed once.
+pub struct Credentials {
+    /// Login.
+    pub login: String,
+    /// Role.
+    pub role: Role,
+    /// Password.
+    pub password: Zeroizing<String>,
+    /// TOTP secret in base32.
+    pub totp_base32: Zeroizing<String>,
+    /// The raw TOTP secret (tests compute codes from it).
+    pub totp_secret: Zeroizing<Vec<u8>>,
+}
+
+/// Creates what is missing and gives every demo account a fresh password and TOTP secret.
+pub async fn seed(state: &AppState) -> anyhow::Result<Vec<Credentials>> {
+    let actor = Actor {
+        login: Some("demo-seed".into()),
+        ..Actor::default()
+    };
+    for name in INSTITUTIONS {
+        if db::accounts::find_institution_by_name(&state.db, name)
+            .await?
+            .is_none()
+        {
+            accounts::create_institution(state, actor.clone(), name).await?;
+        }
+    }
+    let mut credentials = Vec::new();
+    for demo in &ACCOUNTS {
+        let user = match db::accounts::find_user_by_login(&state.db, demo.login).await? {
+            Some(user) => user,
+            None => {
+                let institution =
+                    db::accounts::find_institution_by_name(&state.db, demo.institution)
+                        .await?
+                        .ok_or_else(|| {
+                            anyhow::anyhow!("missing institution {}", demo.institution)
+                        })?;
+                let (account, _) = accounts::create_account(
+                    state,
+                    actor.clone(),
+                    CreateAccount {
+                        login: demo.login.into(),
+                        display_name: demo.name.into(),
+                        institution_id: institution.id,
+                        role: demo.role,
+                        attributes: demo.attributes,
+                    },
+                )
+                .await?;
+                db::accounts::find_user(&state.db, &account.id)
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("account vanished"))?
+            }
+        };
+        let password = password::generate(|buf| state.secrets.random(buf))?;
+        let mut secret = Zeroizing::new(vec![0u8; 20]);
+        state.secrets.random(&mut secret)?;
+        let enrolment = totp::enrolment(&secret, &user.login)?;
+        let mut user = user;
+        user.password_hash = password::hash(password.clone()).await?;
+        user.totp_secret_enc = Some(state.secrets.seal(&user.id, &secret)?);
+        user.totp_pending_enc = None;
+        user.totp_last_step = None;
+        user.locked_at = None;
+        user.failed_logins = 0;
+        user.disabled = false;
+        db::accounts::update_user(&state.db, user).await?;
+        credentials.push(Credentials {
+            login: demo.login.into(),
+            role: demo.role,
+            password,
+            totp_base32: Zeroizing::new(enrolment.secret_base32),
+            totp_secret: secret,
+        });
+    }
+    Ok(credentials)
+}
+
+/// The text printed on the terminal.
+pub fn banner(url: &str, credentials: &[Credentials]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "\nPasserelle (démonstration) : {url}\n");
+    let _ = writeln!(
+        out,
+        "{:<20} {:<12} {:<24} Secret TOTP (application d'authentification)",
+        "Identifiant", "Rôle", "Mot de passe"
+    );
+    for c in credentials {
+        let _ = writeln!(
+            out,
+            "{:<20} {:<12} {:<24} {}",
+            c.login,
+            c.role.as_str(),
+            c.password.as_str(),
+            c.totp_base32.as_str()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nAjoutez le secret TOTP dans une application d'authentification (saisie manuelle),\n\
+         puis connectez-vous. Ces identifiants changent à chaque lancement de la démonstration.\n"
+    );
+    out
+}

@@ -1,0 +1,185 @@
+//! The admin API: institutions and accounts. Admins only; every refusal is logged.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use passerelle_shared::protocol::v1::admin::{
+    Account, AccountWithPassword, CreateAccount, CreateInstitution, Institution, UpdateAccount,
+};
+
+use crate::accounts;
+use crate::auth::CurrentUser;
+use crate::error::Result;
+use crate::http::json::ApiJson;
+use crate::policy::Capability;
+use crate::state::AppState;
+
+/// The routes of this resource.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/admin/institutions",
+            get(list_institutions).post(create_institution),
+        )
+        .route("/admin/users", get(list_users).post(create_user))
+        .route("/admin/users/{id}", axum::routing::patch(update_user))
+        .route("/admin/users/{id}/reset-password", post(reset_password))
+        .route("/admin/users/{id}/reset-mfa", post(reset_mfa))
+        .route("/admin/users/{id}/disable", post(disable))
+        .route("/admin/users/{id}/enable", post(enable))
+        .route("/admin/users/{id}/unlock", post(unlock))
+}
+
+/// # `GET /api/v1/admin/institutions`
+#[utoipa::path(get, path = "/api/v1/admin/institutions", responses((status = 200, body = [Institution]), (status = 403)))]
+pub(crate) async fn list_institutions(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Json<Vec<Institution>>> {
+    user.require(
+        &state,
+        Capability::ManageAccounts,
+        "admin_institutions_list",
+    )
+    .await?;
+    accounts::list_institutions(&state).await.map(Json)
+}
+
+/// # `POST /api/v1/admin/institutions`
+#[utoipa::path(post, path = "/api/v1/admin/institutions", request_body = CreateInstitution,
+    responses((status = 201, body = Institution), (status = 403), (status = 409)))]
+pub(crate) async fn create_institution(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(request): ApiJson<CreateInstitution>,
+) -> Result<(StatusCode, Json<Institution>)> {
+    user.require(
+        &state,
+        Capability::ManageAccounts,
+        "admin_institution_create",
+    )
+    .await?;
+    let institution = accounts::create_institution(&state, user.actor(), &request.name).await?;
+    Ok((StatusCode::CREATED, Json(institution)))
+}
+
+/// # `GET /api/v1/admin/users`
+#[utoipa::path(get, path = "/api/v1/admin/users", responses((status = 200, body = [Account]), (status = 403)))]
+pub(crate) async fn list_users(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Json<Vec<Account>>> {
+    user.require(&state, Capability::ManageAccounts, "admin_users_list")
+        .await?;
+    accounts::list_accounts(&state).await.map(Json)
+}
+
+/// # `POST /api/v1/admin/users`
+///
+/// Answers the generated password once; the admin hands it over in person.
+#[utoipa::path(post, path = "/api/v1/admin/users", request_body = CreateAccount,
+    responses((status = 201, body = AccountWithPassword), (status = 403), (status = 409), (status = 422)))]
+pub(crate) async fn create_user(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(request): ApiJson<CreateAccount>,
+) -> Result<(StatusCode, Json<AccountWithPassword>)> {
+    user.require(&state, Capability::ManageAccounts, "admin_user_create")
+        .await?;
+    let (account, password) = accounts::create_account(&state, user.actor(), request).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(AccountWithPassword {
+            account,
+            password: password.to_string(),
+        }),
+    ))
+}
+
+/// # `PATCH /api/v1/admin/users/{id}`
+#[utoipa::path(patch, path = "/api/v1/admin/users/{id}", request_body = UpdateAccount,
+    responses((status = 200, body = Account), (status = 403), (status = 404)))]
+pub(crate) async fn update_user(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<UpdateAccount>,
+) -> Result<Json<Account>> {
+    user.require(&state, Capability::ManageAccounts, "admin_user_update")
+        .await?;
+    accounts::update_account(&state, user.actor(), &id, request)
+        .await
+        .map(Json)
+}
+
+/// # `POST /api/v1/admin/users/{id}/reset-password`
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}/reset-password",
+    responses((status = 200, body = AccountWithPassword), (status = 403), (status = 404)))]
+pub(crate) async fn reset_password(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Json<AccountWithPassword>> {
+    user.require(&state, Capability::ManageAccounts, "admin_password_reset")
+        .await?;
+    let (account, password) = accounts::reset_password(&state, user.actor(), &id).await?;
+    Ok(Json(AccountWithPassword {
+        account,
+        password: password.to_string(),
+    }))
+}
+
+/// # `POST /api/v1/admin/users/{id}/reset-mfa`
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}/reset-mfa", responses((status = 200, body = Account), (status = 403), (status = 404)))]
+pub(crate) async fn reset_mfa(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Json<Account>> {
+    user.require(&state, Capability::ManageAccounts, "admin_mfa_reset")
+        .await?;
+    accounts::reset_mfa(&state, user.actor(), &id)
+        .await
+        .map(Json)
+}
+
+/// # `POST /api/v1/admin/users/{id}/disable`
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}/disable", responses((status = 200, body = Account), (status = 403), (status = 404)))]
+pub(crate) async fn disable(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Json<Account>> {
+    user.require(&state, Capability::ManageAccounts, "admin_user_disable")
+        .await?;
+    accounts::set_disabled(&state, user.actor(), &id, true)
+        .await
+        .map(Json)
+}
+
+/// # `POST /api/v1/admin/users/{id}/enable`
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}/enable", responses((status = 200, body = Account), (status = 403), (status = 404)))]
+pub(crate) async fn enable(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Json<Account>> {
+    user.require(&state, Capability::ManageAccounts, "admin_user_enable")
+        .await?;
+    accounts::set_disabled(&state, user.actor(), &id, false)
+        .await
+        .map(Json)
+}
+
+/// # `POST /api/v1/admin/users/{id}/unlock`
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}/unlock", responses((status = 200, body = Account), (status = 403), (status = 404)))]
+pub(crate) async fn unlock(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Json<Account>> {
+    user.require(&state, Capability::ManageAccounts, "admin_user_unlock")
+        .await?;
+    accounts::unlock(&state, user.actor(), &id).await.map(Json)
+}

@@ -1,0 +1,70 @@
+//! A JSON body extractor whose refusals are [`ApiError`]s and are logged.
+//!
+//! serde's messages can quote the offending value (a password, say), so the client gets
+//! a generic French message and the access log gets the kind of error, never the body.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::auth::ClientInfo;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// `Json<T>` with Passerelle's errors.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (parts, body) = request.into_parts();
+        let client = ClientInfo::from_parts(&parts, state.config.behind_proxy);
+        let path = parts.uri.path().to_owned();
+        let request = Request::from_parts(parts, body);
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => {
+                let (kind, error) = classify(&rejection);
+                state
+                    .record_denial(
+                        client.anonymous_actor(),
+                        "request_malformed",
+                        None,
+                        json!({ "reason": kind, "path": path }),
+                    )
+                    .await;
+                Err(error)
+            }
+        }
+    }
+}
+
+fn classify(rejection: &JsonRejection) -> (&'static str, ApiError) {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => (
+            "content_type",
+            ApiError::BadRequest(
+                "le contenu doit être du JSON (Content-Type: application/json)".into(),
+            ),
+        ),
+        JsonRejection::JsonSyntaxError(_) => {
+            ("syntax", ApiError::BadRequest("JSON mal formé".into()))
+        }
+        JsonRejection::JsonDataError(_) => (
+            "fields",
+            ApiError::BadRequest("champ manquant ou de type incorrect".into()),
+        ),
+        JsonRejection::BytesRejection(bytes) if bytes.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ("too_large", ApiError::PayloadTooLarge)
+        }
+        _ => (
+            "unreadable",
+            ApiError::BadRequest("corps de requête illisible".into()),
+        ),
+    }
+}

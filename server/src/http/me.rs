@@ -1,0 +1,83 @@
+//! The logged-in account.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use passerelle_shared::protocol::v1::auth::{ChangePasswordRequest, Me};
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use crate::audit::Outcome;
+use crate::auth::{login, password, CurrentUser};
+use crate::db;
+use crate::error::{ApiError, Result};
+use crate::http::json::ApiJson;
+use crate::state::AppState;
+
+/// The routes of this resource.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/me", get(me))
+        .route("/me/password", post(change_password))
+}
+
+/// # `GET /api/v1/me`
+#[utoipa::path(get, path = "/api/v1/me", responses((status = 200, body = Me), (status = 401)))]
+pub(crate) async fn me(State(state): State<AppState>, user: CurrentUser) -> Result<Json<Me>> {
+    let account = db::accounts::find_user(&state.db, &user.user_id)
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
+    login::me_of(&state, &account).await.map(Json)
+}
+
+/// # `POST /api/v1/me/password`
+///
+/// Changes one's own password; the other sessions are closed.
+#[utoipa::path(post, path = "/api/v1/me/password", request_body = ChangePasswordRequest, responses((status = 204), (status = 401), (status = 422)))]
+pub(crate) async fn change_password(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(request): ApiJson<ChangePasswordRequest>,
+) -> Result<StatusCode> {
+    let current = Zeroizing::new(request.current_password);
+    let new = Zeroizing::new(request.new_password);
+    let mut account = db::accounts::find_user(&state.db, &user.user_id)
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
+    if !password::verify(Some(account.password_hash.clone()), current)
+        .await
+        .map_err(ApiError::internal)?
+    {
+        state
+            .record_denial(
+                user.actor(),
+                "password_change",
+                None,
+                json!({ "reason": "bad_current_password" }),
+            )
+            .await;
+        return Err(ApiError::InvalidCredentials);
+    }
+    if new.chars().count() < password::MIN_PASSWORD_CHARS {
+        return Err(ApiError::Unprocessable("weak_password"));
+    }
+    account.password_hash = password::hash(new).await.map_err(ApiError::internal)?;
+    db::accounts::update_user(&state.db, account).await?;
+    let now = state.now_ms();
+    for session in db::sessions::list_for_user(&state.db, &user.user_id).await? {
+        if session.id != user.session_id {
+            db::sessions::revoke(&state.db, &user.user_id, &session.id, now).await?;
+        }
+    }
+    state
+        .record(
+            user.actor(),
+            "password_changed",
+            Some(user.user_id.clone()),
+            Outcome::Success,
+            json!({}),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,21 @@
+//! REST handlers under `/api/v1`, one file per resource, each exposing `router()`.
+
+pub mod admin;
+pub mod auth;
+pub mod health;
+pub mod json;
+pub mod me;
+pub mod openapi;
+
+use axum::Router;
+
+use crate::state::AppState;
+
+/// Every `/api/v1` route.
+pub fn api_router() -> Router<AppState> {
+    Router::new()
+        .merge(auth::router())
+        .merge(me::router())
+        .merge(admin::router())
+        .merge(openapi::router())
+}

@@ -1,0 +1,41 @@
+//! The OpenAPI document at `/api/v1/openapi.json`.
+
+use axum::routing::get;
+use axum::{Json, Router};
+use utoipa::OpenApi;
+
+use crate::state::AppState;
+
+/// The API description, generated from the handlers and the `shared` DTOs.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Passerelle",
+        description = "Messagerie chiffrée de bout en bout du CLSPD"
+    ),
+    paths(
+        super::auth::password_step,
+        super::auth::totp_step,
+        super::auth::logout,
+        super::auth::list_sessions,
+        super::auth::revoke_session,
+        super::me::me,
+        super::me::change_password,
+        super::admin::list_institutions,
+        super::admin::create_institution,
+        super::admin::list_users,
+        super::admin::create_user,
+        super::admin::update_user,
+        super::admin::reset_password,
+        super::admin::reset_mfa,
+        super::admin::disable,
+        super::admin::enable,
+        super::admin::unlock,
+    )
+)]
+pub struct ApiDoc;
+
+/// `GET /api/v1/openapi.json`.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
+}

@@ -1,0 +1,171 @@
+//! The `passerelle` binary as an operator runs it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Reads the demo banner up to the end of the credentials table.
+fn read_banner(child: &mut Child) -> (String, Vec<Vec<String>>) {
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let mut url = String::new();
+    let mut rows = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("Passerelle (démonstration) : ") {
+            url = rest.trim().to_owned();
+        } else if line.starts_with("Identifiant") {
+            continue;
+        } else if !url.is_empty() && line.trim().is_empty() && !rows.is_empty() {
+            break;
+        } else if !url.is_empty() && !line.trim().is_empty() {
+            rows.push(line.split_whitespace().map(str::to_owned).collect());
+        }
+    }
+    (url, rows)
+}
+
+#[tokio::test]
+async fn the_demo_starts_answers_healthz_and_its_printed_credentials_log_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_passerelle"))
+        .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("demo"))
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (url, rows) = read_banner(&mut child);
+    let _running = Running(child);
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let logins: Vec<&str> = rows.iter().map(|row| row[0].as_str()).collect();
+    for role in ["coordinator", "member", "admin", "auditor", "external"] {
+        assert!(
+            rows.iter().any(|row| row[1] == role),
+            "no demo account for {role}"
+        );
+    }
+    assert!(logins.contains(&"coordinatrice"));
+
+    let http = reqwest::Client::new();
+    let health = http.get(format!("{url}/healthz")).send().await.unwrap();
+    assert_eq!(health.text().await.unwrap(), "ok");
+
+    let admin = rows.iter().find(|row| row[0] == "admin").unwrap();
+    let challenge: serde_json::Value = http
+        .post(format!("{url}/api/v1/auth/login"))
+        .json(&serde_json::json!({ "login": "admin", "password": admin[2] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        challenge["next"], "totp",
+        "demo accounts come with TOTP enrolled"
+    );
+}
+
+fn passerelle(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_passerelle"))
+        .args(args)
+        .env("PASSERELLE_DATA_DIR", dir)
+        .env("PASSERELLE_TLS", "false")
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_admin_commands_create_reset_lock_and_list_accounts() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = passerelle(dir.path(), &["migrate"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = passerelle(
+        dir.path(),
+        &["admin", "create-institution", "Police municipale"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = passerelle(
+        dir.path(),
+        &[
+            "admin",
+            "create-user",
+            "--login",
+            "agent.pm",
+            "--name",
+            "Agent PM",
+            "--institution",
+            "Police municipale",
+            "--role",
+            "member",
+            "--secrecy",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("One-time password"));
+    for args in [
+        &["admin", "disable", "agent.pm"][..],
+        &["admin", "enable", "agent.pm"],
+        &["admin", "unlock", "agent.pm"],
+        &["admin", "reset-mfa", "agent.pm"],
+        &["admin", "reset-password", "agent.pm"],
+        &["admin", "set-role", "agent.pm", "coordinator"],
+    ] {
+        let out = passerelle(dir.path(), args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = passerelle(dir.path(), &["admin", "list"]);
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listing.contains("Police municipale")
+            && listing.contains("agent.pm")
+            && listing.contains("coordinator"),
+        "{listing}"
+    );
+    let out = passerelle(dir.path(), &["admin", "set-role", "agent.pm", "superuser"]);
+    assert!(!out.status.success());
+    let out = passerelle(
+        dir.path(),
+        &[
+            "admin",
+            "create-user",
+            "--login",
+            "x.y",
+            "--name",
+            "X",
+            "--institution",
+            "Nowhere",
+            "--role",
+            "member",
+        ],
+    );
+    assert!(!out.status.success());
+}

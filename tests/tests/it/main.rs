@@ -1,0 +1,7 @@
+//! The integration suite: real servers on ephemeral ports, real databases.
+
+mod auth;
+mod hygiene;
+mod migrations;
+mod roles;
+mod tls;
