@@ -1,0 +1,491 @@
+//! Generator of the test vectors in `shared/vectors/`.
+//!
+//! Every input is fixed (private keys are SHA-256 of a readable label), so every output
+//! is reproducible except ECDSA signatures, which ring randomises: the files record one
+//! signature each, and implementations check that the signed bytes are equal and that
+//! the recorded signature verifies. The per-module tests read the files back.
+//!
+//! Regenerate (only when the protocol changes) with
+//! `PASSERELLE_WRITE_VECTORS=$PWD/shared/vectors cargo test -p passerelle-shared
+//! write_test_vectors -- --ignored`.
+
+use serde_json::{json, Value};
+
+use super::attachment::{encrypt_with, AttachmentKey, CHUNK_LEN};
+use super::backup::{BackupContents, KeyBackup, RecoveryCode};
+use super::content::{AttachmentRef, MessageContent, MessageRef};
+use super::device::DeviceCertificateRequest;
+use super::encoding::{label, to_base64url, CanonicalBytes};
+use super::envelope::{message_key, Envelope, MessageHeader};
+use super::epoch::{EpochKey, WrapHeader};
+use super::fingerprint::{DeviceLinkCode, Fingerprint};
+use super::keys::{DeviceKeys, EphemeralKeyPair, IdentityKeyPair, SecretScalar};
+use super::padding::pad;
+use super::primitives::{sha256, NONCE_LEN, TAG_LEN};
+use super::test_support::to_hex;
+
+const USER_ALICE: &str = "7d1c3b52-2f0e-4a8e-9d55-3c1f0b6a9e21";
+const DEVICE_ALICE_LAPTOP: &str = "0b9f6e4c-8a51-4f7d-b2c3-5e6a7d8c9f10";
+const USER_BOB: &str = "c4e8a1f2-6b3d-4c59-8e7a-1d2f3a4b5c6d";
+const DEVICE_BOB_PHONE: &str = "e2d4c6b8-a0f1-4e3d-9c5b-7a8f6e4d2c1b";
+const CHANNEL: &str = "3f6b9c2e-1d4a-4e8b-a7c5-9b0d2e4f6a81";
+
+/// A fixed 32-byte value: SHA-256 of a label.
+fn fixed(name: &str) -> [u8; 32] {
+    sha256(format!("passerelle test vector: {name}").as_bytes())
+}
+
+fn fixed_nonce(name: &str) -> [u8; NONCE_LEN] {
+    let mut nonce = [0u8; NONCE_LEN];
+    nonce.copy_from_slice(&fixed(name)[..NONCE_LEN]);
+    nonce
+}
+
+fn identity(name: &str) -> IdentityKeyPair {
+    IdentityKeyPair::from_private_bytes(&fixed(name)).unwrap()
+}
+
+fn device(name: &str) -> DeviceKeys {
+    DeviceKeys::from_private_bytes(
+        &fixed(&format!("{name} signing")),
+        &fixed(&format!("{name} agreement")),
+    )
+    .unwrap()
+}
+
+fn write(name: &str, value: &Value) {
+    let dir = std::env::var("PASSERELLE_WRITE_VECTORS")
+        .expect("set PASSERELLE_WRITE_VECTORS to the output directory");
+    let text = serde_json::to_string_pretty(value).unwrap() + "\n";
+    std::fs::write(format!("{dir}/{name}.json"), text).unwrap();
+}
+
+fn encoding() -> Value {
+    let canonical = |label: &str, fields: &[&[u8]]| {
+        let mut builder = CanonicalBytes::new(label);
+        for field in fields {
+            builder = builder.field(field);
+        }
+        json!({
+            "label": label,
+            "fields_hex": fields.iter().map(|f| to_hex(f)).collect::<Vec<_>>(),
+            "expected_hex": to_hex(&builder.finish()),
+        })
+    };
+    let point = device("encoding").public_keys().signing.as_bytes().to_vec();
+    let mut off_curve = point.clone();
+    off_curve[64] ^= 1;
+    let mut compressed = vec![0x02 | (point[64] & 1)];
+    compressed.extend_from_slice(&point[1..33]);
+    let mut wrong_prefix = point.clone();
+    wrong_prefix[0] = 0x05;
+    let invalid = |bytes: &[u8], why: &str| json!({ "bytes_hex": to_hex(bytes), "why": why });
+    json!({
+        "description": "Canonical byte strings (PROTOCOL.md §3.4), base64url without padding (§3.1) and public key validation (§3.2).",
+        "canonical_bytes": [
+            canonical("passerelle/v1/example", &[]),
+            canonical("passerelle/v1/example", &[b"alice", b"", &[0x00, 0xff], &258u64.to_be_bytes()]),
+            canonical("passerelle/v1/example", &["Élise".as_bytes()]),
+        ],
+        "base64url": {
+            "valid": [
+                { "bytes_hex": "", "text": "" },
+                { "bytes_hex": "66", "text": "Zg" },
+                { "bytes_hex": "666f", "text": "Zm8" },
+                { "bytes_hex": "666f6f", "text": "Zm9v" },
+                { "bytes_hex": "fbff", "text": "-_8" },
+            ],
+            "invalid": [
+                { "text": "Zg==", "why": "padding" },
+                { "text": "Zh", "why": "non-zero unused trailing bits" },
+                { "text": "+/8", "why": "standard (not url-safe) alphabet" },
+                { "text": "Z", "why": "impossible length" },
+                { "text": "Zm9v ", "why": "whitespace" },
+            ],
+        },
+        "public_keys": {
+            "valid": [ { "bytes_hex": to_hex(&point), "base64url": to_base64url(&point) } ],
+            "invalid": [
+                invalid(&off_curve, "not on the curve"),
+                invalid(&compressed, "compressed encoding"),
+                invalid(&wrong_prefix, "unknown prefix byte"),
+                invalid(&[0u8; 65], "all zero"),
+                invalid(&point[..64], "64 bytes"),
+            ],
+        },
+    })
+}
+
+fn device_certificate() -> Value {
+    let alice = identity("alice identity");
+    let laptop = device("alice laptop");
+    let request =
+        DeviceCertificateRequest::new(USER_ALICE, DEVICE_ALICE_LAPTOP, alice.public_key(), &laptop)
+            .unwrap();
+    let certificate = alice.certify(&request).unwrap();
+    certificate.verify(alice.public_key()).unwrap();
+
+    let mut moved = certificate.clone();
+    moved.device_id = DEVICE_BOB_PHONE.into();
+    let mut self_signed_only = certificate.clone();
+    self_signed_only.identity_signature = certificate.self_signature.clone();
+    let mut swapped_key = certificate.clone();
+    swapped_key.keys.agreement = device("rogue").public_keys().agreement.clone();
+    let bob = identity("bob identity");
+    let mut other_identity = certificate.clone();
+    other_identity.identity_signature = bob
+        .sign(&certificate.signed_bytes(alice.public_key()))
+        .unwrap();
+
+    json!({
+        "description": "Device certificate (PROTOCOL.md §5). ECDSA is randomised: check that signed_bytes are equal and that the recorded signatures verify.",
+        "identity_private_key_hex": to_hex(&fixed("alice identity")),
+        "identity_public_key": alice.public_key(),
+        "device_signing_private_key_hex": to_hex(&fixed("alice laptop signing")),
+        "device_agreement_private_key_hex": to_hex(&fixed("alice laptop agreement")),
+        "user_id": USER_ALICE,
+        "device_id": DEVICE_ALICE_LAPTOP,
+        "signed_bytes_hex": to_hex(&certificate.signed_bytes(alice.public_key())),
+        "request": request,
+        "certificate": certificate,
+        "invalid": [
+            { "why": "device_id changed", "certificate": moved },
+            { "why": "identity signature replaced by the self-signature", "certificate": self_signed_only },
+            { "why": "agreement key replaced", "certificate": swapped_key },
+            { "why": "identity signature made by another identity key", "certificate": other_identity },
+        ],
+    })
+}
+
+fn fingerprint() -> Value {
+    let case = |identity: &IdentityKeyPair, user_id: &str| {
+        let fingerprint = Fingerprint::new(identity.public_key(), user_id);
+        let seed = CanonicalBytes::new(label::FINGERPRINT)
+            .field(identity.public_key().as_bytes())
+            .field(user_id.as_bytes())
+            .finish();
+        json!({
+            "identity_public_key": identity.public_key(),
+            "user_id": user_id,
+            "seed_hex": to_hex(&seed),
+            "digits": fingerprint.digits(),
+            "display": fingerprint.to_string(),
+            "qr_payload": fingerprint.qr_payload(),
+        })
+    };
+    let alice = identity("alice identity");
+    let bob = identity("bob identity");
+    let request = DeviceCertificateRequest::new(
+        USER_ALICE,
+        DEVICE_ALICE_LAPTOP,
+        alice.public_key(),
+        &device("alice laptop"),
+    )
+    .unwrap();
+    let code = DeviceLinkCode::new(&request, alice.public_key());
+    let link_input = CanonicalBytes::new(label::DEVICE_LINK)
+        .field(&request.signed_bytes(alice.public_key()))
+        .finish();
+    json!({
+        "description": "Fingerprints (PROTOCOL.md §6.1) and device link codes (§6.2).",
+        "iterations": super::FINGERPRINT_ITERATIONS,
+        "fingerprints": [case(&alice, USER_ALICE), case(&bob, USER_BOB)],
+        "link_code": {
+            "identity_public_key": alice.public_key(),
+            "request": request,
+            "input_hex": to_hex(&link_input),
+            "digest_hex": to_hex(&sha256(&link_input)),
+            "digits": code.digits(),
+            "display": code.to_string(),
+            "qr_payload": code.qr_payload(),
+        },
+    })
+}
+
+fn epoch_wrap() -> Value {
+    let sender = device("alice laptop");
+    let recipient = device("bob phone");
+    let epoch_key = EpochKey::from_bytes(&fixed("epoch key 7"));
+    let ephemeral =
+        EphemeralKeyPair::from_secret(SecretScalar::from_bytes(&fixed("ephemeral key")).unwrap())
+            .unwrap();
+    let nonce = fixed_nonce("wrap nonce");
+    let header = WrapHeader {
+        channel_id: CHANNEL,
+        epoch: 7,
+        sender_device: DEVICE_ALICE_LAPTOP,
+        recipient_device: DEVICE_BOB_PHONE,
+    };
+    let wrapped = epoch_key
+        .wrap_with(
+            &header,
+            &sender,
+            &recipient.public_keys().agreement,
+            &ephemeral,
+            &nonce,
+        )
+        .unwrap();
+    let commitment = epoch_key.commitment(CHANNEL, 7);
+    let ad = header.additional_data(&commitment);
+    let shared = ephemeral.agree(&recipient.public_keys().agreement).unwrap();
+    let mut salt = ephemeral.public.as_bytes().to_vec();
+    salt.extend_from_slice(recipient.public_keys().agreement.as_bytes());
+    let wrap_key = super::primitives::hkdf_sha256(&salt, &shared[..], &ad).unwrap();
+    let commitment_input = CanonicalBytes::new(label::EPOCH_KEY_COMMITMENT)
+        .field(CHANNEL.as_bytes())
+        .u64_field(7)
+        .field(&fixed("epoch key 7"))
+        .finish();
+    json!({
+        "description": "Epoch key wrap (PROTOCOL.md §7.3). ECDSA is randomised: check that signed_bytes are equal and that the recorded signature verifies.",
+        "channel_id": CHANNEL,
+        "epoch": 7,
+        "sender_device": DEVICE_ALICE_LAPTOP,
+        "recipient_device": DEVICE_BOB_PHONE,
+        "epoch_key_hex": to_hex(&fixed("epoch key 7")),
+        "sender_signing_private_key_hex": to_hex(&fixed("alice laptop signing")),
+        "sender_agreement_private_key_hex": to_hex(&fixed("alice laptop agreement")),
+        "sender_public_keys": sender.public_keys(),
+        "recipient_signing_private_key_hex": to_hex(&fixed("bob phone signing")),
+        "recipient_agreement_private_key_hex": to_hex(&fixed("bob phone agreement")),
+        "recipient_public_keys": recipient.public_keys(),
+        "ephemeral_private_key_hex": to_hex(&fixed("ephemeral key")),
+        "ephemeral_public_key": ephemeral.public,
+        "nonce_hex": to_hex(&nonce),
+        "commitment_input_hex": to_hex(&commitment_input),
+        "commitment_hex": to_hex(commitment.as_bytes()),
+        "additional_data_hex": to_hex(&ad),
+        "shared_secret_hex": to_hex(&shared[..]),
+        "hkdf_salt_hex": to_hex(&salt),
+        "wrap_key_hex": to_hex(&wrap_key[..]),
+        "signed_bytes_hex": to_hex(&wrapped.signed_bytes()),
+        "wrapped": wrapped,
+    })
+}
+
+fn message_envelope() -> Value {
+    let sender = device("alice laptop");
+    let epoch_key = EpochKey::from_bytes(&fixed("epoch key 7"));
+    let nonce = fixed_nonce("message nonce");
+    let content = MessageContent {
+        text: "Point de situation : la famille a été reçue mardi. Prochaine réunion jeudi 14 h."
+            .into(),
+        reply_to: Some(MessageRef {
+            sender_device: DEVICE_BOB_PHONE.into(),
+            client_msg_id: "5a1e7c3d-9b2f-4d6e-8a0c-1f3e5d7b9a2c".into(),
+        }),
+        attachments: vec![AttachmentRef {
+            id: "9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d".into(),
+            key: AttachmentKey::from_bytes(&fixed("attachment key")),
+            sha256: fixed("attachment blob hash stand-in"),
+            size: 5,
+            name: "compte-rendu.txt".into(),
+            mime: "text/plain".into(),
+        }],
+    };
+    let json_bytes = content.to_json().unwrap();
+    let padded = pad(&json_bytes).unwrap();
+    let header = MessageHeader {
+        channel_id: CHANNEL.into(),
+        epoch: 7,
+        sender_device: DEVICE_ALICE_LAPTOP.into(),
+        client_msg_id: "d7e6f5a4-b3c2-4d1e-9f0a-8b7c6d5e4f3a".into(),
+    };
+    let envelope = Envelope::seal_with(header, &padded, &epoch_key, &sender, &nonce).unwrap();
+    let ad = envelope.additional_data();
+    let content_value: Value = serde_json::from_slice(&json_bytes).unwrap();
+    json!({
+        "description": "Message envelope (PROTOCOL.md §8). ECDSA is randomised: check that signed_bytes are equal and that the recorded signature verifies.",
+        "epoch_key_hex": to_hex(&fixed("epoch key 7")),
+        "sender_signing_private_key_hex": to_hex(&fixed("alice laptop signing")),
+        "sender_agreement_private_key_hex": to_hex(&fixed("alice laptop agreement")),
+        "sender_signing_public_key": sender.public_keys().signing,
+        "content": content_value,
+        "content_json": String::from_utf8(json_bytes.to_vec()).unwrap(),
+        "content_json_hex": to_hex(&json_bytes),
+        "padded_plaintext_hex": to_hex(&padded),
+        "additional_data_hex": to_hex(&ad),
+        "message_key_hex": to_hex(&message_key(&epoch_key, &ad).unwrap()[..]),
+        "nonce_hex": to_hex(&nonce),
+        "signed_bytes_hex": to_hex(&envelope.signed_bytes()),
+        "envelope": envelope,
+    })
+}
+
+fn padding() -> Value {
+    let sizes: Vec<Value> = [
+        0usize, 1, 252, 253, 508, 509, 1020, 1021, 32_764, 32_765, 65_532, 65_533,
+    ]
+    .iter()
+    .map(|n| json!({ "content_len": n, "padded_len": super::padded_len(*n) }))
+    .collect();
+    let exact = |content: &[u8]| json!({ "content_hex": to_hex(content), "padded_hex": to_hex(&pad(content).unwrap()) });
+    let mut wrong_bucket = pad(b"hello").unwrap().to_vec();
+    wrong_bucket.resize(512, 0);
+    let mut non_zero = pad(b"hello").unwrap().to_vec();
+    non_zero[255] = 1;
+    let mut too_long_prefix = pad(b"hello").unwrap().to_vec();
+    too_long_prefix[..4].copy_from_slice(&253u32.to_be_bytes());
+    let mut short = pad(b"hello").unwrap().to_vec();
+    short.truncate(255);
+    let malformed = |bytes: &[u8], why: &str| json!({ "padded_hex": to_hex(bytes), "why": why });
+    json!({
+        "description": "Plaintext padding (PROTOCOL.md §8.3). padded_len null means too long.",
+        "sizes": sizes,
+        "exact": [exact(b""), exact(b"hello"), exact(&[0xab; 253])],
+        "malformed": [
+            malformed(&wrong_bucket, "512 bytes for 5 bytes of content"),
+            malformed(&non_zero, "non-zero padding byte"),
+            malformed(&too_long_prefix, "length 253 needs the 512-byte bucket"),
+            malformed(&short, "255 bytes is not a bucket"),
+            malformed(&[0, 0, 0], "shorter than the length prefix"),
+        ],
+    })
+}
+
+fn attachment() -> Value {
+    let key = AttachmentKey::from_bytes(&fixed("attachment key"));
+    let base_nonce = fixed_nonce("attachment base nonce");
+    let pattern = |len: usize| -> Vec<u8> { (0..len).map(|i| (i % 251) as u8).collect() };
+    let cases: Vec<Value> = [0usize, 5, CHUNK_LEN, CHUNK_LEN + 100]
+        .iter()
+        .map(|len| {
+            let encrypted = encrypt_with(&key, &base_nonce, &pattern(*len)).unwrap();
+            let count = len.div_ceil(CHUNK_LEN).max(1);
+            let mut offset = 1 + NONCE_LEN;
+            let chunks: Vec<Value> = (0..count)
+                .map(|i| {
+                    let plain = (len - i * CHUNK_LEN).min(CHUNK_LEN);
+                    let end = offset + plain + TAG_LEN;
+                    let last = i + 1 == count;
+                    let mut nonce = base_nonce;
+                    for (b, m) in nonce[4..].iter_mut().zip((i as u64).to_be_bytes()) {
+                        *b ^= m;
+                    }
+                    let ad = CanonicalBytes::new(label::ATTACHMENT_CHUNK)
+                        .u64_field(i as u64)
+                        .field(&[u8::from(last)])
+                        .finish();
+                    let value = json!({
+                        "index": i,
+                        "final": last,
+                        "nonce_hex": to_hex(&nonce),
+                        "additional_data_hex": to_hex(&ad),
+                        "ciphertext_len": plain + TAG_LEN,
+                        "tag_hex": to_hex(&encrypted.blob[end - TAG_LEN..end]),
+                    });
+                    offset = end;
+                    value
+                })
+                .collect();
+            let mut case = json!({
+                "plaintext_len": len,
+                "blob_len": encrypted.blob.len(),
+                "blob_sha256_hex": to_hex(&encrypted.sha256),
+                "chunks": chunks,
+            });
+            if encrypted.blob.len() < 200 {
+                case["blob_hex"] = to_hex(&encrypted.blob).into();
+            }
+            case
+        })
+        .collect();
+    json!({
+        "description": "Attachment encryption (PROTOCOL.md §9). Plaintext byte i is i mod 251.",
+        "key_hex": to_hex(&fixed("attachment key")),
+        "base_nonce_hex": to_hex(&base_nonce),
+        "cases": cases,
+    })
+}
+
+fn key_backup() -> Value {
+    let mut code_bytes = [0u8; 15];
+    code_bytes.copy_from_slice(&fixed("recovery code")[..15]);
+    let display = {
+        // Build the code through the public parser from its bytes' display form.
+        let code = RecoveryCode::parse(&encode_code(&code_bytes)).unwrap();
+        code.to_display_string().to_string()
+    };
+    let code = RecoveryCode::parse(&display).unwrap();
+    let key = code.backup_key(USER_ALICE);
+    let alice = identity("alice identity");
+    let mut contents = BackupContents::new(identity("alice identity"));
+    contents.insert_epoch_key(CHANNEL, 6, EpochKey::from_bytes(&fixed("epoch key 6")));
+    contents.insert_epoch_key(CHANNEL, 7, EpochKey::from_bytes(&fixed("epoch key 7")));
+    let json_bytes = contents.to_json().unwrap();
+    let nonce = fixed_nonce("backup nonce");
+    let backup = KeyBackup::seal_json(&json_bytes, &key, USER_ALICE, 3, &nonce).unwrap();
+    let salt = CanonicalBytes::new(label::KEY_BACKUP_KEY)
+        .field(USER_ALICE.as_bytes())
+        .finish();
+    let lower = display.to_lowercase().replace('-', " ");
+    let confusable = display.replace('0', "O").replace('1', "l");
+    json!({
+        "description": "Recovery code and key backup (PROTOCOL.md §10).",
+        "recovery_code": display,
+        "recovery_code_bytes_hex": to_hex(&code_bytes),
+        "user_id": USER_ALICE,
+        "kdf_salt_hex": to_hex(&salt),
+        "kdf_iterations": super::BACKUP_KDF_ITERATIONS,
+        "backup_key_hex": to_hex(&key.to_bytes()[..]),
+        "identity_private_key_hex": to_hex(&fixed("alice identity")),
+        "identity_public_key": alice.public_key(),
+        "plaintext_json": String::from_utf8(json_bytes.to_vec()).unwrap(),
+        "plaintext_json_hex": to_hex(&json_bytes),
+        "nonce_hex": to_hex(&nonce),
+        "additional_data_hex": to_hex(&backup.additional_data()),
+        "backup": backup,
+        "recovery_code_inputs": [
+            { "input": display, "bytes_hex": to_hex(&code_bytes) },
+            { "input": lower, "bytes_hex": to_hex(&code_bytes) },
+            { "input": confusable, "bytes_hex": to_hex(&code_bytes) },
+            { "input": display.replace('-', ""), "bytes_hex": to_hex(&code_bytes) },
+            { "input": &display[..display.len() - 1], "bytes_hex": null },
+            { "input": format!("{display}0"), "bytes_hex": null },
+            { "input": "ABCD-EFGH-JKMN-PQRS-TVWX-YZU0", "bytes_hex": null },
+        ],
+    })
+}
+
+/// Base32 (Crockford) of 15 bytes, independent of RecoveryCode's own encoder so the
+/// vector cross-checks it.
+fn encode_code(bytes: &[u8; 15]) -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let mut bits = String::new();
+    for byte in bytes {
+        bits.push_str(&format!("{byte:08b}"));
+    }
+    bits.as_bytes()
+        .chunks(5)
+        .map(|chunk| {
+            let value = u8::from_str_radix(std::str::from_utf8(chunk).unwrap(), 2).unwrap();
+            char::from(ALPHABET[value as usize])
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "writes shared/vectors; run only when the protocol changes"]
+fn write_test_vectors() {
+    write("encoding", &encoding());
+    write("device_certificate", &device_certificate());
+    write("fingerprint", &fingerprint());
+    write("epoch_wrap", &epoch_wrap());
+    write("message_envelope", &message_envelope());
+    write("padding", &padding());
+    write("attachment", &attachment());
+    write("key_backup", &key_backup());
+}
+
+#[test]
+fn fixed_inputs_are_valid_scalars() {
+    for name in [
+        "alice identity",
+        "bob identity",
+        "alice laptop signing",
+        "bob phone agreement",
+        "ephemeral key",
+    ] {
+        assert!(SecretScalar::from_bytes(&fixed(name)).is_ok(), "{name}");
+    }
+}
