@@ -1,8 +1,64 @@
-//! The tamper-evident access log (CHARTER.md C12, DESIGN.md §7).
+//! The tamper-evident access log (CHARTER.md C12, DESIGN.md §7, docs/AUDIT.md).
 //!
-//! Being written: this file fixes the interface the rest of the server records through.
+//! Every part of the server records through [`AuditLog::record`] (usually via
+//! `AppState::record`). The log is an append-only chain of events in a database of its
+//! own: each event carries `SHA-256(previous hash ‖ canonical encoding)` (see [`chain`] for
+//! the exact bytes), the server signs checkpoints of the chain's head with its own ECDSA
+//! P-256 key (see [`signing`]), and retention purges leave a signed anchor from which the
+//! rest still verifies. [`AuditLog::verify`] and `passerelle audit verify` find any edit,
+//! deletion, insertion or reordering and say where.
+//!
+//! ```no_run
+//! # async fn example(dir: &std::path::Path) -> anyhow::Result<()> {
+//! use passerelle_server::audit::{Actor, AuditLog, AuditOptions, Event, Outcome};
+//! let log = AuditLog::open(AuditOptions::for_data_dir(dir)).await?;
+//! let seq = log
+//!     .record(Event {
+//!         actor: Actor { login: Some("c.martin".into()), ..Actor::default() },
+//!         action: "login",
+//!         target: None,
+//!         outcome: Outcome::Failure,
+//!         details: serde_json::json!({ "reason": "bad_password" }),
+//!     })
+//!     .await?;
+//! assert!(log.verify().await?.intact);
+//! # let _ = seq; Ok(()) }
+//! ```
 
+pub mod chain;
+mod query;
+pub mod signing;
+mod store;
+mod verify;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use futures_util::Stream;
+use sea_orm::{DatabaseConnection, DbErr};
+use tokio::sync::{mpsc, oneshot, RwLock};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+
+pub use query::{
+    Anchor, Checkpoint, EventFilter, EventPage, ExportFormat, StoredEvent, CSV_HEADER, MAX_PAGE,
+};
+pub use signing::TrustedKeys;
+pub use store::POSTGRES_SCHEMA;
+pub use verify::{checkpoint_signature_is_valid, BreakKind, ChainBreak, VerifyReport};
+
+use signing::Signer;
+use writer::{Command, Head, Writer};
 
 /// Who did something. Built by the transport layer from the request (see `auth::CurrentUser`).
 #[derive(Clone, Debug, Default)]
@@ -30,6 +86,30 @@ pub enum Outcome {
     Denied,
 }
 
+impl Outcome {
+    /// The stored (and hashed) name: `success`, `failure` or `denied`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Denied => "denied",
+        }
+    }
+}
+
+impl FromStr for Outcome {
+    type Err = AuditError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "success" => Ok(Outcome::Success),
+            "failure" => Ok(Outcome::Failure),
+            "denied" => Ok(Outcome::Denied),
+            _ => Err(AuditError::InvalidFilter("outcome")),
+        }
+    }
+}
+
 /// One event to append.
 #[derive(Clone, Debug)]
 pub struct Event {
@@ -43,4 +123,527 @@ pub struct Event {
     pub outcome: Outcome,
     /// Extra facts (reason codes, counts); never a secret, never message content.
     pub details: serde_json::Value,
+}
+
+/// What can go wrong with the access log.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditError {
+    /// The audit database failed.
+    #[error("audit database: {0}")]
+    Database(#[from] DbErr),
+    /// A batch of events could not be committed; every caller of the batch gets this.
+    #[error("could not append to the access log: {0}")]
+    Write(#[source] Arc<AuditError>),
+    /// The writer task is gone (the runtime is shutting down).
+    #[error("the access log writer has stopped")]
+    WriterStopped,
+    /// The signing key could not sign.
+    #[error("could not sign an access log checkpoint")]
+    Signing,
+    /// The event to anchor a purge on is missing.
+    #[error("nothing to purge")]
+    NothingToPurge,
+    /// The log is not intact: purging now would destroy the evidence, so it is refused.
+    #[error("the access log is not intact ({0}); the purge is refused")]
+    Tampered(ChainBreak),
+    /// A filter value is malformed; names the field.
+    #[error("invalid filter: {0}")]
+    InvalidFilter(&'static str),
+}
+
+/// How to open the access log.
+#[derive(Clone)]
+pub struct AuditOptions {
+    /// The audit database: `sqlite://…` (its own file) or `postgres://…` (the tables go in
+    /// the [`POSTGRES_SCHEMA`] schema, created if needed).
+    pub database_url: String,
+    /// The PKCS#8 ECDSA P-256 signing key, generated (mode 0600) if absent.
+    pub signing_key_path: PathBuf,
+    /// A file of retired public keys (base64url, one a line) still trusted for the
+    /// signatures they made before a key rotation; absent means none.
+    pub retired_keys_path: Option<PathBuf>,
+    /// Sign a checkpoint every this many events (default 1000)…
+    pub checkpoint_every: u64,
+    /// …or this often when there are new events (default 300 s).
+    pub checkpoint_interval: Duration,
+    /// Months events are kept: 6 to 36 (default 12).
+    pub retention_months: u32,
+    /// The time, injectable for tests.
+    pub clock: Arc<dyn Clock>,
+    /// Run the background duties: time-based checkpoints and the daily retention purge.
+    /// Off for one-shot commands (`audit verify`) and for tests that drive [`AuditLog::tick`].
+    pub background: bool,
+}
+
+impl fmt::Debug for AuditOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URL may carry a PostgreSQL password: never print it.
+        f.debug_struct("AuditOptions")
+            .field("signing_key_path", &self.signing_key_path)
+            .field("retired_keys_path", &self.retired_keys_path)
+            .field("checkpoint_every", &self.checkpoint_every)
+            .field("checkpoint_interval", &self.checkpoint_interval)
+            .field("retention_months", &self.retention_months)
+            .field("background", &self.background)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuditOptions {
+    /// The defaults for a database and a key file.
+    pub fn new(
+        database_url: impl Into<String>,
+        signing_key_path: impl Into<PathBuf>,
+    ) -> AuditOptions {
+        AuditOptions {
+            database_url: database_url.into(),
+            signing_key_path: signing_key_path.into(),
+            retired_keys_path: None,
+            checkpoint_every: 1000,
+            checkpoint_interval: Duration::from_secs(300),
+            retention_months: 12,
+            clock: Arc::new(SystemClock),
+            background: true,
+        }
+    }
+
+    /// The embedded default: `<dir>/audit.sqlite` and `<dir>/audit-signing.p8`.
+    pub fn for_data_dir(dir: &Path) -> AuditOptions {
+        let key = dir.join("audit-signing.p8");
+        let mut options = AuditOptions::new(crate::db::sqlite_url(&dir.join("audit.sqlite")), &key);
+        options.retired_keys_path = Some(retired_keys_path(&key));
+        options
+    }
+
+    /// The options of a server configuration, on the given clock.
+    pub fn from_config(config: &Config, clock: Arc<dyn Clock>) -> AuditOptions {
+        let database_url = match (&config.audit.database_url, &config.database_url) {
+            (Some(url), _) => url.clone(),
+            // On PostgreSQL the log shares the server but has its own schema.
+            (None, Some(main)) if !main.starts_with("sqlite:") => main.clone(),
+            (None, _) => crate::db::sqlite_url(&config.data_dir.join("audit.sqlite")),
+        };
+        let key = config
+            .audit
+            .signing_key_file
+            .clone()
+            .unwrap_or_else(|| config.data_dir.join("audit-signing.p8"));
+        AuditOptions {
+            database_url,
+            retired_keys_path: Some(retired_keys_path(&key)),
+            signing_key_path: key,
+            checkpoint_every: config.audit.checkpoint_every,
+            checkpoint_interval: Duration::from_secs(config.audit.checkpoint_interval_secs),
+            retention_months: config.audit.retention_months,
+            clock,
+            background: true,
+        }
+    }
+
+    /// Refuses values outside the charter's bounds.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !(6..=36).contains(&self.retention_months) {
+            bail!("the access log's retention must be between 6 and 36 months");
+        }
+        if self.checkpoint_every == 0 || self.checkpoint_interval.is_zero() {
+            bail!("access log checkpoints must be taken at a positive interval");
+        }
+        Ok(())
+    }
+}
+
+impl From<&Config> for AuditOptions {
+    fn from(config: &Config) -> Self {
+        AuditOptions::from_config(config, Arc::new(SystemClock))
+    }
+}
+
+/// `<key file without extension>.retired`: where retired public keys are listed.
+pub fn retired_keys_path(signing_key_path: &Path) -> PathBuf {
+    signing_key_path.with_extension("retired")
+}
+
+/// What a retention purge did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PurgeReport {
+    /// Events removed.
+    pub purged: u64,
+    /// Events recorded before this time (unix ms) were due for removal.
+    pub cutoff_ms: i64,
+    /// The signed anchor the chain now starts from, if anything was removed.
+    pub anchor: Option<Anchor>,
+}
+
+/// What every handle shares; the writer task holds it too, but not the command sender,
+/// so the task ends when the last [`AuditLog`] is dropped.
+pub(crate) struct Shared {
+    pub(crate) db: DatabaseConnection,
+    pub(crate) signer: Signer,
+    pub(crate) trusted: TrustedKeys,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) checkpoint_every: u64,
+    pub(crate) checkpoint_interval_ms: i64,
+    pub(crate) retention_months: u32,
+    /// Verification reads (shared) and retention purges (exclusive) must not overlap:
+    /// a purge in the middle of a walk would look like a deletion.
+    pub(crate) maintenance: RwLock<()>,
+}
+
+/// The access log service: cheap to clone, every clone appends to the same chain.
+#[derive(Clone)]
+pub struct AuditLog {
+    shared: Arc<Shared>,
+    tx: mpsc::Sender<Command>,
+}
+
+impl fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("key_id", &self.shared.signer.key_id())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Queue length of the writer: callers wait (backpressure) rather than pile up memory.
+const QUEUE: usize = 4096;
+
+impl AuditLog {
+    /// Opens the log: connects, runs the audit migrations, loads (or creates) the signing
+    /// key, resumes the chain from its last event and starts the writer (and, if asked,
+    /// the background duties). Must be called inside a tokio runtime.
+    pub async fn open(options: AuditOptions) -> anyhow::Result<AuditLog> {
+        options.validate()?;
+        let signer = Signer::load_or_create(&options.signing_key_path)?;
+        let mut trusted = TrustedKeys::new([signer.public_key().to_vec()]);
+        if let Some(path) = &options.retired_keys_path {
+            if path.exists() {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                for key in TrustedKeys::parse_lines(&text)
+                    .with_context(|| format!("invalid retired key in {}", path.display()))?
+                {
+                    trusted.insert(key);
+                }
+            }
+        }
+        let db = store::connect_and_migrate(&options.database_url).await?;
+        let shared = Arc::new(Shared {
+            db,
+            signer,
+            trusted,
+            clock: options.clock.clone(),
+            checkpoint_every: options.checkpoint_every,
+            checkpoint_interval_ms: i64::try_from(options.checkpoint_interval.as_millis())
+                .unwrap_or(i64::MAX),
+            retention_months: options.retention_months,
+            maintenance: RwLock::new(()),
+        });
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let writer = Writer::load(shared.clone(), rx).await?;
+        tokio::spawn(writer.run());
+        let log = AuditLog { shared, tx };
+        if options.background {
+            tokio::spawn(background(
+                log.tx.downgrade(),
+                log.shared.clone(),
+                options.checkpoint_interval,
+            ));
+        }
+        Ok(log)
+    }
+
+    /// Appends an event once it is durable and returns its sequence number. Appends are
+    /// serialised by a single writer, so concurrent callers still build one chain.
+    pub async fn record(&self, event: Event) -> Result<u64, AuditError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Record { event, reply }).await?;
+        answer.await.map_err(|_| AuditError::WriterStopped)?
+    }
+
+    async fn send(&self, command: Command) -> Result<(), AuditError> {
+        self.tx
+            .send(command)
+            .await
+            .map_err(|_| AuditError::WriterStopped)
+    }
+
+    async fn head(&self) -> Result<Head, AuditError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Head { reply }).await?;
+        answer.await.map_err(|_| AuditError::WriterStopped)
+    }
+
+    /// Verifies the chain from the anchor (or genesis) to the head this server wrote, every
+    /// checkpoint and anchor signature against the trusted keys, and that nothing was
+    /// added after or removed from the end.
+    pub async fn verify(&self) -> Result<VerifyReport, AuditError> {
+        self.verify_with_keys(&self.shared.trusted).await
+    }
+
+    /// Like [`AuditLog::verify`], trusting only `keys` (e.g. the key an auditor was given).
+    pub async fn verify_with_keys(&self, keys: &TrustedKeys) -> Result<VerifyReport, AuditError> {
+        let _guard = self.shared.maintenance.read().await;
+        self.verify_locked(keys).await
+    }
+
+    async fn verify_locked(&self, keys: &TrustedKeys) -> Result<VerifyReport, AuditError> {
+        let head = self.head().await?;
+        let mut report = verify::verify_chain(&self.shared.db, keys, Some(head)).await?;
+        report.public_key = self.public_key();
+        report.key_id = self.key_id().to_owned();
+        if report.intact {
+            // Rows past the head this server knows were not written by it. Read the
+            // table first, then the head: a genuine append in between is then counted.
+            let max = store::max_seq(&self.shared.db).await?.map(store::from_db);
+            let head = self.head().await?;
+            if let Some(max) = max.filter(|max| *max > head.seq) {
+                report.intact = false;
+                report.first_break = Some(ChainBreak {
+                    seq: head.seq + 1,
+                    kind: BreakKind::Inserted,
+                    detail: format!(
+                        "events {} to {max} were added behind the server's back",
+                        head.seq + 1
+                    ),
+                });
+            }
+        }
+        Ok(report)
+    }
+
+    /// The public key auditors check signatures with: uncompressed SEC1, base64url.
+    pub fn public_key(&self) -> String {
+        signing::encode_public_key(self.shared.signer.public_key())
+    }
+
+    /// The current key's id (first 8 bytes of the SHA-256 of the public key, in hex).
+    pub fn key_id(&self) -> &str {
+        self.shared.signer.key_id()
+    }
+
+    /// The keys verification trusts: the current one and the retired ones.
+    pub fn trusted_keys(&self) -> &TrustedKeys {
+        &self.shared.trusted
+    }
+
+    /// The retention period in months.
+    pub fn retention_months(&self) -> u32 {
+        self.shared.retention_months
+    }
+
+    /// Signs a checkpoint of the head now if there are events since the last one.
+    pub async fn checkpoint_now(&self) -> Result<Option<Checkpoint>, AuditError> {
+        self.checkpoint(true).await
+    }
+
+    /// The time-based duty: signs a checkpoint if the interval has passed (by the
+    /// injected clock) and there are new events. The background task calls it; tests call
+    /// it after moving their clock.
+    pub async fn tick(&self) -> Result<Option<Checkpoint>, AuditError> {
+        self.checkpoint(false).await
+    }
+
+    async fn checkpoint(&self, force: bool) -> Result<Option<Checkpoint>, AuditError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Checkpoint { force, reply }).await?;
+        answer.await.map_err(|_| AuditError::WriterStopped)?
+    }
+
+    /// Removes the events recorded before `now_ms` minus the retention period. First the
+    /// whole log is verified (a purge must never launder tampering: it is refused with
+    /// [`AuditError::Tampered`]), then a signed anchor for the last removed event is stored
+    /// in the same transaction as the removal, and the purge is itself recorded.
+    pub async fn purge_expired(&self, now_ms: i64) -> Result<PurgeReport, AuditError> {
+        let cutoff_ms = months_before(now_ms, self.shared.retention_months);
+        let _guard = self.shared.maintenance.write().await;
+        let db = &self.shared.db;
+        let head = self.head().await?;
+        let start = store::latest_anchor(db)
+            .await?
+            .map_or(0, |a| store::from_db(a.seq));
+        // Times never decrease along the chain, so the expired events are a prefix.
+        let up_to = match store::first_seq_at_or_after(db, cutoff_ms).await? {
+            Some(first_kept) => store::from_db(first_kept).saturating_sub(1),
+            None => head.seq,
+        };
+        let nothing = PurgeReport {
+            purged: 0,
+            cutoff_ms,
+            anchor: None,
+        };
+        if up_to <= start {
+            return Ok(nothing);
+        }
+        let report = self.verify_locked(&self.shared.trusted).await?;
+        if let Some(problem) = report.first_break {
+            tracing::error!(problem = %problem, "the access log is not intact: retention purge refused");
+            return Err(AuditError::Tampered(problem));
+        }
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Purge {
+            up_to_seq: up_to,
+            cutoff_ms,
+            reply,
+        })
+        .await?;
+        let anchor = answer.await.map_err(|_| AuditError::WriterStopped)??;
+        tracing::info!(up_to_seq = up_to, "access log retention purge done");
+        Ok(PurgeReport {
+            purged: up_to - start,
+            cutoff_ms,
+            anchor: Some(anchor),
+        })
+    }
+
+    /// One page of the events matching `filter` after `after_seq` (0 for the start),
+    /// at most `limit` (capped at [`MAX_PAGE`]), in sequence order.
+    pub async fn query(
+        &self,
+        filter: &EventFilter,
+        after_seq: u64,
+        limit: u64,
+    ) -> Result<EventPage, AuditError> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let rows = store::filtered_page(&self.shared.db, filter, after_seq, limit).await?;
+        let full = u64::try_from(rows.len()).unwrap_or(u64::MAX) == limit;
+        let events: Vec<StoredEvent> = rows.into_iter().map(StoredEvent::from).collect();
+        let next_after_seq = if full {
+            events.last().map(|e| e.seq)
+        } else {
+            None
+        };
+        Ok(EventPage {
+            events,
+            next_after_seq,
+        })
+    }
+
+    /// How many events match `filter`.
+    pub async fn count(&self, filter: &EventFilter) -> Result<u64, AuditError> {
+        Ok(store::count(&self.shared.db, filter).await?)
+    }
+
+    /// The events matching `filter` as a stream of CSV or JSON chunks, read one page at a
+    /// time so that memory stays flat for any range.
+    pub fn export(
+        &self,
+        filter: EventFilter,
+        format: ExportFormat,
+    ) -> impl Stream<Item = Result<Vec<u8>, AuditError>> + Send + 'static {
+        query::export_stream(self.shared.db.clone(), filter, format)
+    }
+
+    /// Checkpoints after `after_seq`, in order, at most `limit` (capped at [`MAX_PAGE`]).
+    pub async fn checkpoints(
+        &self,
+        after_seq: u64,
+        limit: u64,
+    ) -> Result<Vec<Checkpoint>, AuditError> {
+        let rows = store::checkpoints_after(
+            &self.shared.db,
+            store::to_db(after_seq),
+            limit.clamp(1, MAX_PAGE),
+        )
+        .await?;
+        Ok(rows.into_iter().map(Checkpoint::from).collect())
+    }
+
+    /// The anchor the chain starts from, if the log was ever purged.
+    pub async fn anchor(&self) -> Result<Option<Anchor>, AuditError> {
+        Ok(store::latest_anchor(&self.shared.db)
+            .await?
+            .map(Anchor::from))
+    }
+}
+
+/// Background duties, holding only a weak sender so that they stop with the log: a
+/// checkpoint when the interval has passed, and the retention purge once a day.
+async fn background(tx: mpsc::WeakSender<Command>, shared: Arc<Shared>, interval: Duration) {
+    // Check a few times per interval so that a checkpoint is never much later than due.
+    let period = (interval / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let purge_every = Duration::from_secs(24 * 3600);
+    let mut last_purge: Option<tokio::time::Instant> = None;
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let Some(tx) = tx.upgrade() else { return };
+        let log = AuditLog {
+            shared: shared.clone(),
+            tx,
+        };
+        if let Err(err) = log.tick().await {
+            tracing::error!(error = %err, "could not sign an access log checkpoint");
+        }
+        if last_purge.is_none_or(|at| at.elapsed() >= purge_every) {
+            last_purge = Some(tokio::time::Instant::now());
+            let now = log.shared.clock.now_ms();
+            match log.purge_expired(now).await {
+                Ok(report) if report.purged > 0 => {
+                    tracing::info!(
+                        purged = report.purged,
+                        "access log events past retention removed"
+                    );
+                }
+                Ok(_) => {}
+                Err(err) => tracing::error!(error = %err, "access log retention purge failed"),
+            }
+        }
+    }
+}
+
+/// `now_ms` moved back by `months` calendar months (the day clamped to the month's end).
+pub fn months_before(now_ms: i64, months: u32) -> i64 {
+    let Ok(now) = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(now_ms) * 1_000_000)
+    else {
+        return now_ms;
+    };
+    let total =
+        i64::from(now.year()) * 12 + i64::from(u8::from(now.month())) - 1 - i64::from(months);
+    let year = total.div_euclid(12);
+    let month = total.rem_euclid(12) + 1;
+    let (Ok(year), Ok(month)) = (i32::try_from(year), u8::try_from(month)) else {
+        return now_ms;
+    };
+    let Ok(month) = time::Month::try_from(month) else {
+        return now_ms;
+    };
+    let day = now.day().min(month.length(year));
+    match time::Date::from_calendar_date(year, month, day) {
+        Ok(date) => {
+            let then = now.replace_date(date);
+            i64::try_from(then.unix_timestamp_nanos() / 1_000_000).unwrap_or(now_ms)
+        }
+        Err(_) => now_ms,
+    }
+}
+
+/// Opens the access log of a server configuration (called by `AppState::build`).
+pub async fn open_for(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<AuditLog> {
+    AuditLog::open(AuditOptions::from_config(config, clock)).await
+}
+
+/// `passerelle audit verify`: verifies the log, prints a report for people, and returns
+/// whether it is intact (the caller exits non-zero otherwise). Never creates a signing
+/// key: a missing key is an error, not a fresh start.
+pub async fn verify_command(options: impl Into<AuditOptions>) -> anyhow::Result<bool> {
+    let mut options = options.into();
+    options.background = false;
+    if !options.signing_key_path.exists() {
+        bail!(
+            "the access log signing key {} does not exist",
+            options.signing_key_path.display()
+        );
+    }
+    let log = AuditLog::open(options).await?;
+    let report = log
+        .verify()
+        .await
+        .context("could not read the access log")?;
+    print!("{report}");
+    if let Some(problem) = &report.first_break {
+        eprintln!("first broken sequence number: {}", problem.seq);
+    }
+    Ok(report.intact)
 }
