@@ -51,7 +51,8 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 
 pub use query::{
-    Anchor, Checkpoint, EventFilter, EventPage, ExportFormat, StoredEvent, CSV_HEADER, MAX_PAGE,
+    format_time, Anchor, Checkpoint, EventFilter, EventPage, ExportFormat, StoredEvent, CSV_HEADER,
+    MAX_PAGE,
 };
 pub use signing::TrustedKeys;
 pub use store::POSTGRES_SCHEMA;

@@ -120,7 +120,7 @@ impl StoredEvent {
 }
 
 /// RFC 3339 in UTC with milliseconds; the raw number if it is out of range.
-pub(crate) fn format_time(time_ms: i64) -> String {
+pub fn format_time(time_ms: i64) -> String {
     let nanos = i128::from(time_ms) * 1_000_000;
     time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
         .ok()

@@ -171,6 +171,11 @@ impl TrustedKeys {
         self.keys.insert(key_id(&public_key), public_key);
     }
 
+    /// The ids of the trusted keys, sorted.
+    pub fn ids(&self) -> Vec<String> {
+        self.keys.keys().cloned().collect()
+    }
+
     /// The key with this id.
     pub fn get(&self, key_id: &str) -> Option<&[u8]> {
         self.keys.get(key_id).map(Vec::as_slice)
