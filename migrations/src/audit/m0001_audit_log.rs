@@ -1,7 +1,11 @@
-//! The hash-chained events, the signed checkpoints and the signed retention anchors.
+//! The hash-chained events, the signed checkpoints, the signed retention anchors, and the
+//! one-row table whose row lock serialises appends.
 //!
-//! `seq` is assigned by the server's single writer (dense, from 1), not by the database,
-//! because it is part of what each event's hash covers.
+//! `seq` is assigned by the writer (dense, from 1), not by the database, because it is part
+//! of what each event's hash covers. Several processes may append — server nodes sharing
+//! PostgreSQL, or `passerelle admin` beside a running server — so every append transaction
+//! first updates the `audit_writer` row: that takes SQLite's write lock or PostgreSQL's row
+//! lock, and the writer then reads the chain's head under it, so the chain cannot fork.
 
 use sea_orm_migration::prelude::*;
 
@@ -114,11 +118,40 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Alias::new("signature")).string().not_null())
                     .to_owned(),
             )
-            .await
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new("audit_writer"))
+                    .col(
+                        ColumnDef::new(Alias::new("id"))
+                            .integer()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(Alias::new("generation"))
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        let mut seed = Query::insert();
+        seed.into_table(Alias::new("audit_writer"))
+            .columns([Alias::new("id"), Alias::new("generation")]);
+        seed.values([1.into(), 0.into()])
+            .map_err(|err| DbErr::Custom(err.to_string()))?;
+        manager.exec_stmt(seed).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in ["audit_anchor", "audit_checkpoints", "audit_events"] {
+        for table in [
+            "audit_writer",
+            "audit_anchor",
+            "audit_checkpoints",
+            "audit_events",
+        ] {
             manager
                 .drop_table(Table::drop().table(Alias::new(table)).to_owned())
                 .await?;

@@ -9,7 +9,6 @@ use std::time::Duration;
 use anyhow::Context;
 use passerelle_migrations::audit::Migrator;
 use passerelle_migrations::MigratorTrait;
-use sea_orm::sea_query::Expr;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ColumnTrait, Condition, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr,
@@ -142,23 +141,28 @@ pub(crate) fn from_db(seq: i64) -> u64 {
     u64::try_from(seq).unwrap_or(0)
 }
 
+/// Takes the writer lock for the rest of the transaction: SQLite's write lock, or
+/// PostgreSQL's lock on the `audit_writer` row. Must be the transaction's first statement,
+/// so that on SQLite the busy timeout applies and the snapshot read next is fresh.
+pub(crate) async fn take_writer_lock(txn: &impl ConnectionTrait) -> Result<(), DbErr> {
+    let updated = txn
+        .execute_unprepared("UPDATE audit_writer SET generation = generation + 1 WHERE id = 1")
+        .await?;
+    if updated.rows_affected() == 0 {
+        // The row was removed by hand; put it back (on PostgreSQL a concurrent writer doing
+        // the same fails on the primary key and its batch is retried by its callers).
+        txn.execute_unprepared("INSERT INTO audit_writer (id, generation) VALUES (1, 1)")
+            .await?;
+    }
+    Ok(())
+}
+
 /// The event with the highest sequence number.
 pub(crate) async fn last_event(db: &impl ConnectionTrait) -> Result<Option<event::Model>, DbErr> {
     event::Entity::find()
         .order_by_desc(event::Column::Seq)
         .one(db)
         .await
-}
-
-/// The highest sequence number, read without loading the row.
-pub(crate) async fn max_seq(db: &impl ConnectionTrait) -> Result<Option<i64>, DbErr> {
-    event::Entity::find()
-        .select_only()
-        .column_as(Expr::col(event::Column::Seq).max(), "max_seq")
-        .into_tuple::<Option<i64>>()
-        .one(db)
-        .await
-        .map(Option::flatten)
 }
 
 /// The event at `seq`.

@@ -295,21 +295,45 @@ async fn a_clumsy_inserted_row_is_reported_at_its_position() {
 }
 
 #[tokio::test]
-async fn events_appended_behind_the_servers_back_are_reported() {
+async fn two_processes_appending_to_one_log_keep_one_chain() {
+    // `passerelle admin` beside a running server, or two nodes on one PostgreSQL.
+    let f = fixture(7).await;
+    let other = AuditLog::open(options(f.dir.path(), &f.clock, 7))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for (n, log) in [f.log.clone(), other.clone()].into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            for i in 0..60 {
+                seqs.push(log.record(sample(n as u64 * 100 + i)).await.unwrap());
+            }
+            seqs
+        }));
+    }
+    let mut all = BTreeSet::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    assert_eq!(all, (1..=120).collect::<BTreeSet<u64>>());
+    for log in [&f.log, &other] {
+        let report = log.verify().await.unwrap();
+        assert!(report.intact, "{report}");
+        assert_eq!(report.events_checked, 120);
+        assert_eq!(report.checkpoints_checked, 120 / 7);
+    }
+}
+
+#[tokio::test]
+async fn a_rewritten_last_event_is_caught_by_the_server_that_wrote_it() {
     let f = fixture(1000).await;
     f.record_n(20).await;
-    let db = f.raw().await;
-    let last = store::event_at(&db, 20).await.unwrap().unwrap();
-    let mut forged = last.clone();
-    forged.seq = 21;
-    forged.prev_hash = last.hash.clone();
-    forged.hash = recompute(&forged, 21);
-    insert(&db, forged).await;
-    db.close().await.unwrap();
+    f.rewrite(20, true, |row| row.target = Some("case-hidden".into()))
+        .await;
     let broken = f.first_break().await;
     assert_eq!(
         (broken.seq, broken.kind),
-        (21, BreakKind::Inserted),
+        (20, BreakKind::Rewritten),
         "{broken}"
     );
 }

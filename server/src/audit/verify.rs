@@ -251,8 +251,8 @@ impl Checkpoints {
     }
 }
 
-/// Verifies the whole log. With `head` (the running writer's), the walk stops there and
-/// also checks that the log still ends where the server left it.
+/// Verifies the whole log. With `head` (the last event this process saw), also checks that
+/// this event is still there, unchanged.
 pub(crate) async fn verify_chain(
     db: &DatabaseConnection,
     keys: &TrustedKeys,
@@ -307,13 +307,12 @@ async fn walk(
         report.anchor = Some(anchor);
     }
     let start = expected - 1;
-    let up_to = head.map_or(i64::MAX, |head| store::to_db(head.seq));
     let mut checkpoints = Checkpoints::after(start);
     // The last verified event: (seq, its prev_hash), used to recognise an insertion.
     let mut last_good: Option<(u64, String)> = None;
     let mut after = store::to_db(start);
     loop {
-        let rows = store::events_after(db, after, up_to, BATCH).await?;
+        let rows = store::events_after(db, after, i64::MAX, BATCH).await?;
         if rows.is_empty() {
             break;
         }
@@ -324,6 +323,15 @@ async fn walk(
                 return diagnose(db, expected, &prev_hash, last_good.as_ref(), &row)
                     .await
                     .map(Some);
+            }
+            if let Some(head) = head.filter(|head| head.seq == expected) {
+                if chain::to_hex(&head.hash) != row.hash {
+                    return Ok(Some(broken(
+                        expected,
+                        BreakKind::Rewritten,
+                        format!("event {expected} is not the one this server recorded: the chain was rewritten"),
+                    )));
+                }
             }
             report.events_checked += 1;
             report.first_seq.get_or_insert(expected);
@@ -373,27 +381,15 @@ async fn walk(
             format!("the log ends at seq {last} but a signed checkpoint covers seq {cp_seq}"),
         )));
     }
-    if let Some(head) = head {
-        if last < head.seq {
-            return Ok(Some(broken(
-                expected,
-                BreakKind::Deleted,
-                format!(
-                    "the log ends at seq {last} but the running server wrote up to seq {}",
-                    head.seq
-                ),
-            )));
-        }
-        if prev_hash != head.hash {
-            return Ok(Some(broken(
-                head.seq,
-                BreakKind::Rewritten,
-                format!(
-                    "event {} is not the one the running server wrote: the chain was rewritten",
-                    head.seq
-                ),
-            )));
-        }
+    if let Some(head) = head.filter(|head| last < head.seq) {
+        return Ok(Some(broken(
+            expected,
+            BreakKind::Deleted,
+            format!(
+                "the log ends at seq {last} but this server saw it reach seq {}",
+                head.seq
+            ),
+        )));
     }
     Ok(None)
 }

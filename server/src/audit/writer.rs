@@ -1,14 +1,18 @@
-//! The single writer: the only code that appends to the chain.
+//! The writer: the only code that appends to the chain.
 //!
-//! Every append, checkpoint and purge goes through one task that owns the chain's head, so
-//! two events can never claim the same predecessor (the chain cannot fork) whatever the
-//! number of concurrent callers. The task drains whatever is queued into one transaction
-//! (group commit): under load many events share one `fsync`, and each caller is answered
-//! only once its event is durable.
+//! In a process, every append, checkpoint and purge goes through one task, which drains
+//! whatever is queued into one transaction (group commit): under load many events share
+//! one `fsync`, and each caller is answered only once its event is durable. Across
+//! processes (server nodes on one PostgreSQL, `passerelle admin` beside a running server),
+//! each transaction first takes the database's writer lock (the `audit_writer` row) and
+//! reads the chain's head under it. Either way two events can never claim the same
+//! predecessor: the chain cannot fork.
 
 use std::sync::Arc;
 
-use sea_orm::{ActiveValue::Set, DatabaseTransaction, EntityTrait, TransactionTrait};
+use sea_orm::{
+    ActiveValue::Set, ConnectionTrait, DatabaseTransaction, EntityTrait, TransactionTrait,
+};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 
@@ -64,66 +68,91 @@ pub(crate) enum Command {
 pub(crate) struct Writer {
     shared: Arc<Shared>,
     rx: mpsc::Receiver<Command>,
+    /// The head as this process last saw it: what verification expects to find again.
     head: Head,
+}
+
+/// The chain's state as read under the writer lock.
+struct ChainState {
+    head: Head,
+    anchor_seq: u64,
     last_checkpoint_seq: u64,
+    /// When the last checkpoint was signed (or, before the first, when the first event
+    /// after the anchor was recorded): the time-based checkpoint counts from there.
     last_checkpoint_ms: i64,
 }
 
+/// Reads the chain's head: the last event, else the latest anchor, else genesis.
+async fn read_state(db: &impl ConnectionTrait, now_ms: i64) -> Result<ChainState, AuditError> {
+    let anchor = store::latest_anchor(db).await?;
+    let anchor_seq = anchor.as_ref().map_or(0, |a| store::from_db(a.seq));
+    let malformed = |seq: i64| {
+        AuditError::Malformed(format!(
+            "the hash at seq {seq} is not 64 hexadecimal digits"
+        ))
+    };
+    let head = match (store::last_event(db).await?, &anchor) {
+        (Some(row), _) => Head {
+            seq: store::from_db(row.seq),
+            hash: chain::parse_hash(&row.hash).ok_or_else(|| malformed(row.seq))?,
+            time_ms: row.time_ms,
+        },
+        (None, Some(anchor)) => Head {
+            seq: anchor_seq,
+            hash: chain::parse_hash(&anchor.hash).ok_or_else(|| malformed(anchor.seq))?,
+            time_ms: anchor.time_ms,
+        },
+        (None, None) => Head {
+            seq: 0,
+            hash: GENESIS_HASH,
+            time_ms: i64::MIN,
+        },
+    };
+    let (last_checkpoint_seq, last_checkpoint_ms) = match store::last_checkpoint(db).await? {
+        Some(cp) => (store::from_db(cp.seq), cp.time_ms),
+        None => {
+            let first = store::events_after(db, store::to_db(anchor_seq), i64::MAX, 1).await?;
+            (anchor_seq, first.first().map_or(now_ms, |row| row.time_ms))
+        }
+    };
+    Ok(ChainState {
+        head,
+        anchor_seq,
+        last_checkpoint_seq,
+        last_checkpoint_ms,
+    })
+}
+
 impl Writer {
-    /// Resumes from what the database holds: the last event, else the latest anchor, else
-    /// genesis.
+    /// Reads where the chain stands, and warns at once if it ends before its last signed
+    /// checkpoint (events were deleted from the end).
     pub(crate) async fn load(
         shared: Arc<Shared>,
         rx: mpsc::Receiver<Command>,
     ) -> anyhow::Result<Writer> {
-        let db = &shared.db;
-        let head = match store::last_event(db).await? {
-            Some(row) => Head {
-                seq: store::from_db(row.seq),
-                hash: chain::parse_hash(&row.hash).ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "the access log's last event (seq {}) has a malformed hash",
-                        row.seq
-                    )
-                })?,
-                time_ms: row.time_ms,
-            },
-            None => match store::latest_anchor(db).await? {
-                Some(anchor) => Head {
-                    seq: store::from_db(anchor.seq),
-                    hash: chain::parse_hash(&anchor.hash).ok_or_else(|| {
-                        anyhow::anyhow!("the access log's anchor has a malformed hash")
-                    })?,
-                    time_ms: anchor.time_ms,
-                },
-                None => Head {
-                    seq: 0,
-                    hash: GENESIS_HASH,
-                    time_ms: i64::MIN,
-                },
-            },
-        };
-        let last = store::last_checkpoint(db).await?;
-        let (last_checkpoint_seq, last_checkpoint_ms) = match last {
-            Some(cp) => (store::from_db(cp.seq), cp.time_ms),
-            None => (0, shared.clock.now_ms()),
-        };
-        if last_checkpoint_seq > head.seq {
-            // The operator must see this at once; appending still goes on, and every later
-            // verification reports the missing events.
+        let state = read_state(&shared.db, shared.clock.now_ms()).await?;
+        if state.last_checkpoint_seq > state.head.seq {
+            // Appending still goes on, and every verification reports the missing events.
             tracing::error!(
-                last_event = head.seq,
-                last_checkpoint = last_checkpoint_seq,
+                last_event = state.head.seq,
+                last_checkpoint = state.last_checkpoint_seq,
                 "the access log ends before its last signed checkpoint: events were deleted"
             );
         }
         Ok(Writer {
             shared,
             rx,
-            head,
-            last_checkpoint_seq,
-            last_checkpoint_ms,
+            head: state.head,
         })
+    }
+
+    /// Opens a transaction holding the writer lock and reads the chain's state under it:
+    /// whatever another process appended is seen, and nobody appends until commit.
+    async fn begin_locked(&self) -> Result<(DatabaseTransaction, ChainState), AuditError> {
+        let txn = self.shared.db.begin().await?;
+        store::take_writer_lock(&txn).await?;
+        let state = read_state(&txn, self.shared.clock.now_ms()).await?;
+        Ok((txn, state))
     }
 
     /// Serves commands until every [`super::AuditLog`] handle is dropped.
@@ -198,20 +227,18 @@ impl Writer {
     }
 
     async fn append(&mut self, events: Vec<Event>) -> Result<Vec<u64>, AuditError> {
-        let txn = self.shared.db.begin().await?;
-        let mut head = self.head;
-        let mut last_checkpoint = (self.last_checkpoint_seq, self.last_checkpoint_ms);
+        let (txn, state) = self.begin_locked().await?;
+        let mut head = state.head;
+        let mut last_checkpoint = state.last_checkpoint_seq;
         let mut seqs = Vec::with_capacity(events.len());
         let mut rows = Vec::with_capacity(events.len());
         let mut checkpoints = Vec::new();
         for event in events {
-            let row = self.next_row(&mut head, event);
+            rows.push(self.next_row(&mut head, event));
             seqs.push(head.seq);
-            rows.push(row);
-            if head.seq.saturating_sub(last_checkpoint.0) >= self.shared.checkpoint_every {
-                let cp = self.sign_checkpoint(&head)?;
-                last_checkpoint = (head.seq, cp.time_ms);
-                checkpoints.push(checkpoint_row(&cp));
+            if head.seq.saturating_sub(last_checkpoint) >= self.shared.checkpoint_every {
+                checkpoints.push(checkpoint_row(&self.sign_checkpoint(&head)?));
+                last_checkpoint = head.seq;
             }
         }
         insert_rows(&txn, rows).await?;
@@ -222,7 +249,6 @@ impl Writer {
         }
         txn.commit().await?;
         self.head = head;
-        (self.last_checkpoint_seq, self.last_checkpoint_ms) = last_checkpoint;
         Ok(seqs)
     }
 
@@ -296,25 +322,30 @@ impl Writer {
     }
 
     async fn checkpoint(&mut self, force: bool) -> Result<Option<Checkpoint>, AuditError> {
-        if self.head.seq <= self.last_checkpoint_seq || self.head.seq == 0 {
-            return Ok(None);
-        }
+        let (txn, state) = self.begin_locked().await?;
+        self.head = state.head;
         let now = self.shared.clock.now_ms();
-        let due = now.saturating_sub(self.last_checkpoint_ms) >= self.shared.checkpoint_interval_ms;
-        if !(force || due) {
+        let due =
+            now.saturating_sub(state.last_checkpoint_ms) >= self.shared.checkpoint_interval_ms;
+        if state.head.seq <= state.last_checkpoint_seq || !(force || due) {
+            txn.rollback().await?;
             return Ok(None);
         }
-        let cp = self.sign_checkpoint(&self.head)?;
+        let cp = self.sign_checkpoint(&state.head)?;
         checkpoint::Entity::insert(checkpoint_row(&cp))
-            .exec_without_returning(&self.shared.db)
+            .exec_without_returning(&txn)
             .await?;
-        self.last_checkpoint_seq = cp.seq;
-        self.last_checkpoint_ms = cp.time_ms;
+        txn.commit().await?;
         Ok(Some(cp))
     }
 
     async fn purge(&mut self, up_to_seq: u64, cutoff_ms: i64) -> Result<Anchor, AuditError> {
-        let txn = self.shared.db.begin().await?;
+        let (txn, state) = self.begin_locked().await?;
+        if state.anchor_seq >= up_to_seq {
+            // Another node purged first.
+            txn.rollback().await?;
+            return Err(AuditError::NothingToPurge);
+        }
         let row = store::event_at(&txn, up_to_seq)
             .await?
             .ok_or(AuditError::NothingToPurge)?;
@@ -343,7 +374,7 @@ impl Writer {
         let deleted = store::delete_up_to(&txn, up_to_seq).await?;
         // The purge itself is an event, in the same transaction: the log shows who removed
         // what (the server, by retention), and the chain goes on from the anchor.
-        let mut head = self.head;
+        let mut head = state.head;
         let row = self.next_row(
             &mut head,
             Event {
