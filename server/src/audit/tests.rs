@@ -829,3 +829,75 @@ fn retention_outside_6_to_36_months_is_refused() {
         assert!(options.validate().is_err());
     }
 }
+
+/// The same log on PostgreSQL, in the `audit` schema of a database of its own. Runs when
+/// `PASSERELLE_TEST_DATABASE_URL` names a server (CI sets it); skipped otherwise.
+#[tokio::test]
+async fn on_postgresql_the_log_lives_in_its_own_schema_and_detects_tampering() {
+    let Ok(admin_url) = std::env::var("PASSERELLE_TEST_DATABASE_URL") else {
+        eprintln!("PASSERELLE_TEST_DATABASE_URL is not set: PostgreSQL test skipped");
+        return;
+    };
+    let name = format!("passerelle_audit_{}", uuid::Uuid::new_v4().simple());
+    let admin = Database::connect(&admin_url).await.unwrap();
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .unwrap();
+    let url = match admin_url.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{name}"),
+        None => format!("{admin_url}/{name}"),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::starting_now();
+    let mut opts = options(dir.path(), &clock, 10);
+    opts.database_url = url.clone();
+    let first = AuditLog::open(opts.clone()).await.unwrap();
+    let second = AuditLog::open(opts).await.unwrap();
+    let mut tasks = Vec::new();
+    for (n, log) in [first.clone(), second.clone()].into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            for i in 0..40 {
+                log.record(sample(n as u64 * 100 + i)).await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let report = first.verify().await.unwrap();
+    assert!(report.intact, "{report}");
+    assert_eq!((report.events_checked, report.checkpoints_checked), (80, 8));
+
+    let raw = Database::connect(&url).await.unwrap();
+    let tables = raw
+        .query_one(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = 'audit' AND table_name LIKE 'audit_%'",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(
+        tables, 5,
+        "events, checkpoints, anchor, writer lock and migration history"
+    );
+    raw.execute_unprepared("UPDATE audit.audit_events SET target = 'case-x' WHERE seq = 33")
+        .await
+        .unwrap();
+    raw.close().await.unwrap();
+    let broken = second.verify().await.unwrap().first_break.unwrap();
+    assert_eq!(
+        (broken.seq, broken.kind),
+        (33, BreakKind::Edited),
+        "{broken}"
+    );
+
+    drop((first, second));
+    admin
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .await
+        .unwrap();
+}
