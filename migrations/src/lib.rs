@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 
 pub mod audit;
 mod m0001_accounts;
+mod m0002_keys_and_channels;
 
 /// The migrations of the main database, in order.
 pub struct Migrator;
@@ -16,6 +17,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_accounts::Migration)]
+        vec![
+            Box::new(m0001_accounts::Migration),
+            Box::new(m0002_keys_and_channels::Migration),
+        ]
     }
 }

@@ -52,6 +52,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Longest time a request may take, in seconds.
     pub request_timeout_secs: u64,
+    /// Frames queued for a WebSocket client before it counts as not reading and is
+    /// disconnected (it then re-syncs from its cursors).
+    pub ws_queue_frames: usize,
     /// The access log.
     pub audit: AuditConfig,
 }
@@ -115,6 +118,7 @@ impl Default for Config {
             ip_attempts_per_window: 30,
             max_body_bytes: 1024 * 1024,
             request_timeout_secs: 30,
+            ws_queue_frames: 1024,
             audit: AuditConfig::default(),
         }
     }
@@ -152,6 +156,9 @@ impl Config {
         }
         if u64::from(self.session_idle_minutes) > u64::from(self.session_absolute_hours) * 60 {
             bail!("session_idle_minutes cannot exceed session_absolute_hours");
+        }
+        if self.ws_queue_frames < 8 {
+            bail!("ws_queue_frames must be at least 8");
         }
         if self.lockout_threshold == 0 || self.ip_attempts_per_window == 0 {
             bail!("lockout_threshold and ip_attempts_per_window must be positive");

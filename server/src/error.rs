@@ -48,6 +48,9 @@ pub enum ApiError {
     /// 409: it already exists (a login, an institution name).
     #[error("conflict: {0}")]
     Conflict(&'static str),
+    /// 412: the resource changed since the client read it (`If-Match`).
+    #[error("precondition failed")]
+    PreconditionFailed,
     /// 413: the body is too large.
     #[error("payload too large")]
     PayloadTooLarge,
@@ -77,6 +80,7 @@ impl ApiError {
             | ApiError::BadOrigin => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
@@ -98,6 +102,7 @@ impl ApiError {
             ApiError::BadOrigin => "bad_origin",
             ApiError::NotFound => "not_found",
             ApiError::Conflict(code) | ApiError::Unprocessable(code) => code,
+            ApiError::PreconditionFailed => "version_conflict",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::TooManyAttempts => "too_many_attempts",
             ApiError::Internal(_) => "internal_error",
@@ -127,7 +132,10 @@ impl ApiError {
             ApiError::Forbidden => "Vous n'avez pas accès à cette fonction.".into(),
             ApiError::BadOrigin => "Requête refusée : origine non autorisée.".into(),
             ApiError::NotFound => "Élément introuvable.".into(),
-            ApiError::Conflict(_) => "Cet élément existe déjà.".into(),
+            ApiError::Conflict(code) => conflict_message(code).into(),
+            ApiError::PreconditionFailed => {
+                "Un autre appareil a modifié cet élément entre-temps. Rechargez puis réessayez.".into()
+            }
             ApiError::PayloadTooLarge => "Le contenu envoyé est trop volumineux.".into(),
             ApiError::Unprocessable(code) => unprocessable_message(code).into(),
             ApiError::TooManyAttempts => {
@@ -146,6 +154,20 @@ impl ApiError {
     }
 }
 
+fn conflict_message(code: &str) -> &'static str {
+    match code {
+        "identity_in_use" => {
+            "Votre clé d'identité ne peut changer tant que des appareils l'utilisent."
+        }
+        "identity_missing" => "Publiez d'abord votre clé d'identité.",
+        "device_exists" => "Cet appareil est déjà enregistré.",
+        "epoch_conflict" => {
+            "Un autre membre vient de renouveler la clé du canal ; la sienne est utilisée."
+        }
+        _ => "Cet élément existe déjà.",
+    }
+}
+
 fn unprocessable_message(code: &str) -> &'static str {
     match code {
         "weak_password" => "Le mot de passe doit comporter au moins 12 caractères.",
@@ -155,6 +177,16 @@ fn unprocessable_message(code: &str) -> &'static str {
         }
         "invalid_name" => "Le nom doit comporter 1 à 200 caractères.",
         "last_admin" => "Impossible : c'est le dernier administrateur actif.",
+        "invalid_certificate" => "Le certificat de l'appareil n'est pas valide.",
+        "invalid_epoch_keys" => {
+            "Les clés du canal doivent être chiffrées pour exactement tous les appareils des membres."
+        }
+        "institution_not_allowed" => "L'institution de cette personne n'est pas autorisée dans ce canal.",
+        "regime_not_met" => "Cette personne ne remplit pas les conditions du régime juridique du canal.",
+        "role_cannot_join" => "Ce compte ne peut pas être membre d'un canal.",
+        "already_member" => "Cette personne est déjà membre.",
+        "reason_required" => "Indiquez le motif du retrait.",
+        "invalid_channel" => "Ce canal ne peut pas être créé ainsi.",
         _ => "Cette valeur n'est pas acceptée.",
     }
 }

@@ -6,21 +6,27 @@
 //! application and [`serve`] runs it.
 
 pub mod accounts;
-#[path = "audit_stub.rs"]
+pub mod attachments;
 pub mod audit;
 pub mod auth;
+pub mod bus;
+pub mod channels;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod keys;
 pub mod metrics;
 pub mod policy;
+pub mod retention;
 pub mod secrets;
 pub mod state;
 pub mod tls;
 pub mod web;
+pub mod writer;
+pub mod ws;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -31,7 +37,6 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
 use tower::ServiceBuilder;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -90,8 +95,8 @@ pub fn app(state: AppState) -> Router {
             count_requests,
         ))
         .layer(security_headers)
+        // Enforced by the body extractors, so that the attachment route can raise it.
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
-        .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(config.request_timeout_secs),
@@ -123,6 +128,8 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let config = state.config.clone();
+    // Stops with the server: aborted below, whichever way serving ends.
+    let retention = retention::spawn(state.clone());
     let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();
     let on_shutdown = handle.clone();
@@ -131,8 +138,19 @@ pub async fn serve(
         on_shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
     });
     listener.set_nonblocking(true)?;
+    let served = serve_on(listener, &config, handle, app).await;
+    retention.abort();
+    served
+}
+
+async fn serve_on(
+    listener: std::net::TcpListener,
+    config: &config::Config,
+    handle: axum_server::Handle,
+    app: axum::extract::connect_info::IntoMakeServiceWithConnectInfo<Router, SocketAddr>,
+) -> anyhow::Result<()> {
     if config.tls {
-        let certificate = tls::load_or_generate(&config)?;
+        let certificate = tls::load_or_generate(config)?;
         if certificate.generated {
             tracing::info!(fingerprint = %certificate.fingerprint, "generated a self-signed TLS certificate");
         }

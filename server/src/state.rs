@@ -8,11 +8,14 @@ use serde_json::Value;
 
 use crate::audit::{Actor, AuditLog, Event, Outcome};
 use crate::auth::throttle::Throttle;
+use crate::bus::{Bus, LocalBus};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::secrets::ServerSecrets;
+use crate::writer::Writer;
+use crate::ws::hub::Hub;
 
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
@@ -31,6 +34,12 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The time.
     pub clock: Arc<dyn Clock>,
+    /// This node's WebSocket connections.
+    pub hub: Arc<Hub>,
+    /// Fan-out to every node's hub.
+    pub bus: Arc<dyn Bus>,
+    /// The group-committing message writer.
+    pub writer: Writer,
 }
 
 impl AppState {
@@ -41,6 +50,9 @@ impl AppState {
         let db = crate::db::connect_and_migrate(&config.database_url()).await?;
         let secrets = ServerSecrets::load_or_create(&config.secret_key_path())?;
         let audit = crate::audit::open_for(&config, clock.clone()).await?;
+        let hub = Hub::new();
+        let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(hub.clone()));
+        let writer = Writer::start(db.clone(), bus.clone(), clock.clone());
         Ok(AppState {
             throttle: Arc::new(Throttle::new(
                 config.ip_attempts_per_window,
@@ -52,6 +64,9 @@ impl AppState {
             secrets: Arc::new(secrets),
             metrics: Arc::new(Metrics::new()),
             clock,
+            hub,
+            bus,
+            writer,
         })
     }
 

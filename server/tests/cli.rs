@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed unwrap is a failed test.
+
 //! The `passerelle` binary as an operator runs it.
 
 use std::io::{BufRead, BufReader};

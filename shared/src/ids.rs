@@ -37,7 +37,10 @@ mod tests {
 
     #[test]
     fn logins_are_case_insensitive_and_trimmed() {
-        assert_eq!(normalise_login("  Marie.Dupont ").as_deref(), Ok("marie.dupont"));
+        assert_eq!(
+            normalise_login("  Marie.Dupont ").as_deref(),
+            Ok("marie.dupont")
+        );
     }
 
     #[test]

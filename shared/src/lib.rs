@@ -9,6 +9,8 @@
 //!
 //! The Rust client SDK lives behind the `client` feature.
 
+#[cfg(feature = "client")]
+pub mod client;
 pub mod crypto;
 pub mod ids;
 pub mod protocol;

@@ -15,7 +15,9 @@ use passerelle_server::audit::Actor;
 use passerelle_server::clock::{Clock, ManualClock};
 use passerelle_server::config::Config;
 use passerelle_server::AppState;
+use passerelle_shared::client::{Client, Device};
 use passerelle_shared::protocol::v1::admin::CreateAccount;
+use passerelle_shared::protocol::v1::auth::Me;
 use passerelle_shared::protocol::v1::auth::{
     LoginChallenge, LoginRequest, NextStep, SessionOpened, TotpRequest,
 };
@@ -34,6 +36,7 @@ pub struct TestServer {
     pub data_dir: tempfile::TempDir,
     /// A PostgreSQL database made for this server, dropped with it.
     pub pg: Option<pg::TestDatabase>,
+    config: Config,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -102,6 +105,13 @@ impl TestServer {
         data_dir: tempfile::TempDir,
         pg: Option<pg::TestDatabase>,
     ) -> anyhow::Result<TestServer> {
+        if let Ok(filter) = std::env::var("PASSERELLE_TEST_LOG") {
+            // Server logs while debugging a test: PASSERELLE_TEST_LOG=debug cargo test …
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
         let listener = std::net::TcpListener::bind(config.listen)?;
         let addr = listener.local_addr()?;
         config.listen = addr;
@@ -110,7 +120,7 @@ impl TestServer {
             passerelle_server::tls::load_or_generate(&config)?;
         }
         let clock = ManualClock::starting_now();
-        let state = AppState::build(config, clock.clone() as Arc<dyn Clock>).await?;
+        let state = AppState::build(config.clone(), clock.clone() as Arc<dyn Clock>).await?;
         let (shutdown, on_shutdown) = oneshot::channel::<()>();
         let task = tokio::spawn(passerelle_server::serve(
             listener,
@@ -125,6 +135,7 @@ impl TestServer {
             clock,
             data_dir,
             pg,
+            config,
             shutdown: Some(shutdown),
             task: Some(task),
         })
@@ -280,6 +291,48 @@ impl TestServer {
         })
     }
 
+    /// A logged-in SDK client for `user`.
+    pub async fn client(&self, user: &TestUser) -> anyhow::Result<Client> {
+        let session = self.login(user).await?;
+        let me: Me = self
+            .http()
+            .get(self.url("/api/v1/me"))
+            .bearer_auth(&session.token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(Client::with_token(&self.url(""), session.token, me))
+    }
+
+    /// A logged-in SDK client with its first device enrolled, and the recovery code.
+    pub async fn enrolled(&self, user: &TestUser) -> anyhow::Result<(Client, Device, String)> {
+        let mut client = self.client(user).await?;
+        let enrolment = client.enrol_first_device("Poste de test").await?;
+        let code = enrolment.recovery_code.to_display_string().to_string();
+        Ok((client, enrolment.device, code))
+    }
+
+    /// Stops the server and starts a new one on the same data directory, database and
+    /// port (clients reconnect to the same address). The clock carries on.
+    pub async fn restart(mut self) -> anyhow::Result<TestServer> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await??;
+        }
+        let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir()?);
+        let pg = self.pg.take();
+        let now = self.clock.now_ms();
+        self.state.db.clone().close().await?;
+        let mut restarted = TestServer::start(self.config.clone(), data_dir, pg).await?;
+        let offset = now - restarted.clock.now_ms();
+        restarted.clock.advance_ms(offset.max(0));
+        restarted.addr = self.addr;
+        Ok(restarted)
+    }
+
     /// Stops the server and waits for it.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(shutdown) = self.shutdown.take() {
@@ -325,4 +378,25 @@ pub fn base32_decode(text: &str) -> anyhow::Result<Vec<u8>> {
 /// Unpadded base64url, the encoding of keys and tokens on the wire.
 pub fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The access-log events recorded for `target` (all when `None`), as (action, outcome).
+pub async fn audit_actions(server: &TestServer, target: Option<&str>) -> Vec<(String, String)> {
+    let filter = passerelle_server::audit::EventFilter {
+        target: target.map(str::to_owned),
+        ..Default::default()
+    };
+    let mut actions = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = match server.state.audit.query(&filter, after, 1000).await {
+            Ok(page) => page,
+            Err(err) => panic!("cannot query the access log: {err}"),
+        };
+        actions.extend(page.events.into_iter().map(|e| (e.action, e.outcome)));
+        match page.next_after_seq {
+            Some(next) => after = next,
+            None => return actions,
+        }
+    }
 }

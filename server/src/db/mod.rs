@@ -4,7 +4,9 @@
 //! works on the pool and inside a transaction. Handlers never build queries.
 
 pub(crate) mod accounts;
+pub(crate) mod channels;
 pub(crate) mod entities;
+pub(crate) mod keys;
 pub(crate) mod sessions;
 
 use std::path::Path;

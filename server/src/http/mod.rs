@@ -1,9 +1,12 @@
 //! REST handlers under `/api/v1`, one file per resource, each exposing `router()`.
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
+pub mod channels;
 pub mod health;
 pub mod json;
+pub mod keys;
 pub mod me;
 pub mod openapi;
 
@@ -17,5 +20,9 @@ pub fn api_router() -> Router<AppState> {
         .merge(auth::router())
         .merge(me::router())
         .merge(admin::router())
+        .merge(audit::router())
+        .merge(keys::router())
+        .merge(channels::router())
+        .merge(crate::ws::router())
         .merge(openapi::router())
 }

@@ -7,7 +7,7 @@
 //!
 //! Regenerate (only when the protocol changes) with
 //! `PASSERELLE_WRITE_VECTORS=$PWD/shared/vectors cargo test -p passerelle-shared
-//! write_test_vectors -- --ignored`.
+//! the_stored_vectors_are_what_the_generator_produces`.
 
 use serde_json::{json, Value};
 
@@ -464,17 +464,52 @@ fn encode_code(bytes: &[u8; 15]) -> String {
         .collect()
 }
 
+/// Every vector, by file name.
+fn all_vectors() -> Vec<(&'static str, Value)> {
+    vec![
+        ("encoding", encoding()),
+        ("device_certificate", device_certificate()),
+        ("fingerprint", fingerprint()),
+        ("epoch_wrap", epoch_wrap()),
+        ("message_envelope", message_envelope()),
+        ("padding", padding()),
+        ("attachment", attachment()),
+        ("key_backup", key_backup()),
+    ]
+}
+
+/// Drops the fields that ring randomises (ECDSA signatures), recursively.
+fn without_signatures(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(key, _)| !key.contains("signature"))
+                .map(|(key, value)| (key.clone(), without_signatures(value)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_signatures).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The stored vectors are what this generator produces, signatures aside; with
+/// `PASSERELLE_WRITE_VECTORS` set, the generator rewrites them instead.
 #[test]
-#[ignore = "writes shared/vectors; run only when the protocol changes"]
-fn write_test_vectors() {
-    write("encoding", &encoding());
-    write("device_certificate", &device_certificate());
-    write("fingerprint", &fingerprint());
-    write("epoch_wrap", &epoch_wrap());
-    write("message_envelope", &message_envelope());
-    write("padding", &padding());
-    write("attachment", &attachment());
-    write("key_backup", &key_backup());
+fn the_stored_vectors_are_what_the_generator_produces() {
+    let rewrite = std::env::var("PASSERELLE_WRITE_VECTORS").is_ok();
+    for (name, generated) in all_vectors() {
+        if rewrite {
+            write(name, &generated);
+            continue;
+        }
+        let path = format!("{}/vectors/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        let stored: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(
+            without_signatures(&stored),
+            without_signatures(&generated),
+            "{name}.json is stale"
+        );
+    }
 }
 
 #[test]

@@ -1,7 +1,10 @@
 //! The integration suite: real servers on ephemeral ports, real databases.
 
 mod auth;
+mod hub;
 mod hygiene;
+mod keys;
 mod migrations;
 mod roles;
+mod support;
 mod tls;

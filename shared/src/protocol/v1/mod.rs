@@ -2,7 +2,10 @@
 
 pub mod admin;
 pub mod auth;
+pub mod channels;
 pub mod error;
+pub mod keys;
 pub mod roles;
+pub mod ws;
 
 pub use roles::{Attributes, Role};

@@ -1,0 +1,295 @@
+//! Channels, membership, epochs, messages and attachments.
+
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+
+use super::entities::{
+    attachment, channel, channel_institution, channel_member, epoch_key, message,
+};
+
+/// One channel.
+pub(crate) async fn find(
+    db: &impl ConnectionTrait,
+    id: &str,
+) -> Result<Option<channel::Model>, DbErr> {
+    channel::Entity::find_by_id(id.to_owned()).one(db).await
+}
+
+/// Inserts a channel with its allow-list.
+pub(crate) async fn insert(
+    db: &impl ConnectionTrait,
+    model: channel::Model,
+    institutions: &[String],
+) -> Result<channel::Model, DbErr> {
+    let channel = channel::ActiveModel::from(model).insert(db).await?;
+    for institution_id in institutions {
+        channel_institution::ActiveModel {
+            channel_id: Set(channel.id.clone()),
+            institution_id: Set(institution_id.clone()),
+        }
+        .insert(db)
+        .await?;
+    }
+    Ok(channel)
+}
+
+/// A channel's institution allow-list.
+pub(crate) async fn institutions_of(
+    db: &impl ConnectionTrait,
+    channel_id: &str,
+) -> Result<Vec<String>, DbErr> {
+    Ok(channel_institution::Entity::find()
+        .filter(channel_institution::Column::ChannelId.eq(channel_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| row.institution_id)
+        .collect())
+}
+
+/// The channels a user is a member of.
+pub(crate) async fn of_user(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+) -> Result<Vec<channel::Model>, DbErr> {
+    let ids: Vec<String> = memberships_of(db, user_id)
+        .await?
+        .into_iter()
+        .map(|m| m.channel_id)
+        .collect();
+    channel::Entity::find()
+        .filter(channel::Column::Id.is_in(ids))
+        .order_by_asc(channel::Column::CreatedAt)
+        .all(db)
+        .await
+}
+
+/// A user's membership rows.
+pub(crate) async fn memberships_of(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+) -> Result<Vec<channel_member::Model>, DbErr> {
+    channel_member::Entity::find()
+        .filter(channel_member::Column::UserId.eq(user_id))
+        .all(db)
+        .await
+}
+
+/// A channel's members.
+pub(crate) async fn members(
+    db: &impl ConnectionTrait,
+    channel_id: &str,
+) -> Result<Vec<channel_member::Model>, DbErr> {
+    channel_member::Entity::find()
+        .filter(channel_member::Column::ChannelId.eq(channel_id))
+        .order_by_asc(channel_member::Column::AddedAt)
+        .all(db)
+        .await
+}
+
+/// A user's membership of a channel, if any.
+pub(crate) async fn membership(
+    db: &impl ConnectionTrait,
+    channel_id: &str,
+    user_id: &str,
+) -> Result<Option<channel_member::Model>, DbErr> {
+    channel_member::Entity::find_by_id((channel_id.to_owned(), user_id.to_owned()))
+        .one(db)
+        .await
+}
+
+/// Adds a member.
+pub(crate) async fn add_member(
+    db: &impl ConnectionTrait,
+    model: channel_member::Model,
+) -> Result<(), DbErr> {
+    channel_member::ActiveModel::from(model).insert(db).await?;
+    Ok(())
+}
+
+/// Removes a member; returns whether they were one.
+pub(crate) async fn remove_member(
+    db: &impl ConnectionTrait,
+    channel_id: &str,
+    user_id: &str,
+) -> Result<bool, DbErr> {
+    let result = channel_member::Entity::delete_many()
+        .filter(channel_member::Column::ChannelId.eq(channel_id))
+        .filter(channel_member::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Requires a new epoch before the next message of these channels (membership or device
+/// set changed).
+pub(crate) async fn require_rotation(
+    db: &impl ConnectionTrait,
+    channel_ids: Vec<String>,
+) -> Result<(), DbErr> {
+    channel::Entity::update_many()
+        .col_expr(channel::Column::RotationRequired, Expr::value(true))
+        .filter(channel::Column::Id.is_in(channel_ids))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Moves a channel from epoch `epoch - 1` to `epoch`; returns false when another device
+/// published that epoch first.
+pub(crate) async fn advance_epoch(
+    db: &impl ConnectionTrait,
+    channel_id: &str,
+    epoch: i64,
+    now_ms: i64,
+) -> Result<bool, DbErr> {
+    let result = channel::Entity::update_many()
+        .col_expr(channel::Column::Epoch, Expr::value(epoch))
+        .col_expr(channel::Column::EpochStartedAt, Expr::value(now_ms))
+        .col_expr(channel::Column::EpochMessages, Expr::value(0))
+        .col_expr(channel::Column::RotationRequired, Expr::value(false))
+        .filter(channel::Column::Id.eq(channel_id))
+        .filter(channel::Column::Epoch.eq(epoch - 1))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Stores wrapped epoch keys.
+pub(crate) async fn insert_epoch_keys(
+    db: &impl ConnectionTrait,
+    rows: Vec<epoch_key::Model>,
+) -> Result<(), DbErr> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    epoch_key::Entity::insert_many(rows.into_iter().map(epoch_key::ActiveModel::from))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// A device's wrapped keys of a channel, from `min_epoch` on.
+pub(crate) async fn epoch_keys_for(
+    db: &impl ConnectionTrait,
+    channel_id: &str,
+    device_id: &str,
+    min_epoch: i64,
+) -> Result<Vec<epoch_key::Model>, DbErr> {
+    epoch_key::Entity::find()
+        .filter(epoch_key::Column::ChannelId.eq(channel_id))
+        .filter(epoch_key::Column::RecipientDevice.eq(device_id))
+        .filter(epoch_key::Column::Epoch.gte(min_epoch))
+        .order_by_asc(epoch_key::Column::Epoch)
+        .all(db)
+        .await
+}
+
+/// The message a device already sent under this id, if any (idempotent sends).
+pub(crate) async fn find_sent(
+    db: &impl ConnectionTrait,
+    sender_device: &str,
+    client_msg_id: &str,
+) -> Result<Option<message::Model>, DbErr> {
+    message::Entity::find()
+        .filter(message::Column::SenderDevice.eq(sender_device))
+        .filter(message::Column::ClientMsgId.eq(client_msg_id))
+        .one(db)
+        .await
+}
+
+/// Reserves `count` sequence numbers of a channel and counts them in its epoch; returns
+/// the last one reserved. One statement, so the row lock (PostgreSQL) or the write lock
+/// (SQLite) keeps sequence numbers dense and unique whatever the number of writers.
+pub(crate) async fn reserve_seqs(
+    db: &impl ConnectionTrait,
+    channel_id: &str,
+    count: i64,
+) -> Result<i64, DbErr> {
+    let statement = Query::update()
+        .table(channel::Entity)
+        .value(
+            channel::Column::LastSeq,
+            Expr::col(channel::Column::LastSeq).add(count),
+        )
+        .value(
+            channel::Column::EpochMessages,
+            Expr::col(channel::Column::EpochMessages).add(count),
+        )
+        .and_where(channel::Column::Id.eq(channel_id))
+        .returning(Query::returning().column(channel::Column::LastSeq))
+        .to_owned();
+    let backend = db.get_database_backend();
+    let row = db
+        .query_one(backend.build(&statement))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("channel {channel_id}")))?;
+    row.try_get::<i64>("", "last_seq")
+}
+
+/// Stores messages.
+pub(crate) async fn insert_messages(
+    db: &impl ConnectionTrait,
+    rows: Vec<message::Model>,
+) -> Result<(), DbErr> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    message::Entity::insert_many(rows.into_iter().map(message::ActiveModel::from))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Messages of a channel after `after_seq`, at most `limit`.
+pub(crate) async fn messages_after(
+    db: &impl ConnectionTrait,
+    channel_id: &str,
+    after_seq: i64,
+    limit: u64,
+) -> Result<Vec<message::Model>, DbErr> {
+    message::Entity::find()
+        .filter(message::Column::ChannelId.eq(channel_id))
+        .filter(message::Column::Seq.gt(after_seq))
+        .order_by_asc(message::Column::Seq)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// Records how far a member has read.
+pub(crate) async fn set_read(
+    db: &impl ConnectionTrait,
+    channel_id: &str,
+    user_id: &str,
+    seq: i64,
+) -> Result<bool, DbErr> {
+    let result = channel_member::Entity::update_many()
+        .col_expr(channel_member::Column::ReadSeq, Expr::value(seq))
+        .filter(channel_member::Column::ChannelId.eq(channel_id))
+        .filter(channel_member::Column::UserId.eq(user_id))
+        .filter(channel_member::Column::ReadSeq.lt(seq))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Records an attachment.
+pub(crate) async fn insert_attachment(
+    db: &impl ConnectionTrait,
+    model: attachment::Model,
+) -> Result<(), DbErr> {
+    attachment::ActiveModel::from(model).insert(db).await?;
+    Ok(())
+}
+
+/// One attachment.
+pub(crate) async fn find_attachment(
+    db: &impl ConnectionTrait,
+    id: &str,
+) -> Result<Option<attachment::Model>, DbErr> {
+    attachment::Entity::find_by_id(id.to_owned()).one(db).await
+}

@@ -1,0 +1,154 @@
+//! The key directory: identity keys, devices, key backups.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set,
+};
+
+use super::entities::{device, identity_key, key_backup};
+
+/// A user's identity key row.
+pub(crate) async fn find_identity(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+) -> Result<Option<identity_key::Model>, DbErr> {
+    identity_key::Entity::find_by_id(user_id.to_owned())
+        .one(db)
+        .await
+}
+
+/// Sets a user's identity key, bumping its version when it replaces another.
+pub(crate) async fn put_identity(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    public_key: String,
+    now_ms: i64,
+) -> Result<identity_key::Model, DbErr> {
+    match find_identity(db, user_id).await? {
+        Some(existing) => {
+            let mut active: identity_key::ActiveModel = existing.clone().into();
+            active.public_key = Set(public_key);
+            active.version = Set(existing.version + 1);
+            active.updated_at = Set(now_ms);
+            active.update(db).await
+        }
+        None => {
+            identity_key::ActiveModel {
+                user_id: Set(user_id.to_owned()),
+                public_key: Set(public_key),
+                version: Set(0),
+                updated_at: Set(now_ms),
+            }
+            .insert(db)
+            .await
+        }
+    }
+}
+
+/// One device.
+pub(crate) async fn find_device(
+    db: &impl ConnectionTrait,
+    device_id: &str,
+) -> Result<Option<device::Model>, DbErr> {
+    device::Entity::find_by_id(device_id.to_owned())
+        .one(db)
+        .await
+}
+
+/// A user's devices, revoked included, oldest first.
+pub(crate) async fn devices_of(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+) -> Result<Vec<device::Model>, DbErr> {
+    device::Entity::find()
+        .filter(device::Column::UserId.eq(user_id))
+        .order_by_asc(device::Column::CreatedAt)
+        .all(db)
+        .await
+}
+
+/// The live devices of several users.
+pub(crate) async fn live_devices_of_users(
+    db: &impl ConnectionTrait,
+    user_ids: Vec<String>,
+) -> Result<Vec<device::Model>, DbErr> {
+    device::Entity::find()
+        .filter(device::Column::UserId.is_in(user_ids))
+        .filter(device::Column::RevokedAt.is_null())
+        .order_by_asc(device::Column::Id)
+        .all(db)
+        .await
+}
+
+/// Inserts a device.
+pub(crate) async fn insert_device(
+    db: &impl ConnectionTrait,
+    model: device::Model,
+) -> Result<device::Model, DbErr> {
+    device::ActiveModel::from(model).insert(db).await
+}
+
+/// Revokes a live device; returns whether it was live.
+pub(crate) async fn revoke_device(
+    db: &impl ConnectionTrait,
+    device_id: &str,
+    now_ms: i64,
+) -> Result<bool, DbErr> {
+    let result = device::Entity::update_many()
+        .col_expr(device::Column::RevokedAt, Expr::value(now_ms))
+        .filter(device::Column::Id.eq(device_id))
+        .filter(device::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// A user's key backup.
+pub(crate) async fn find_backup(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+) -> Result<Option<key_backup::Model>, DbErr> {
+    key_backup::Entity::find_by_id(user_id.to_owned())
+        .one(db)
+        .await
+}
+
+/// Writes a key backup if its current version is `expected` (`None`: no backup yet).
+/// Returns the new version, or `None` when another device wrote first.
+pub(crate) async fn put_backup(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    expected: Option<i64>,
+    data: String,
+    now_ms: i64,
+) -> Result<Option<i64>, DbErr> {
+    match expected {
+        None => {
+            if find_backup(db, user_id).await?.is_some() {
+                return Ok(None);
+            }
+            key_backup::ActiveModel {
+                user_id: Set(user_id.to_owned()),
+                version: Set(1),
+                data: Set(data),
+                updated_at: Set(now_ms),
+            }
+            .insert(db)
+            .await?;
+            Ok(Some(1))
+        }
+        Some(version) => {
+            // Compare-and-set in one statement: two devices cannot both win.
+            let result = key_backup::Entity::update_many()
+                .col_expr(key_backup::Column::Version, Expr::value(version + 1))
+                .col_expr(key_backup::Column::Data, Expr::value(data))
+                .col_expr(key_backup::Column::UpdatedAt, Expr::value(now_ms))
+                .filter(key_backup::Column::UserId.eq(user_id))
+                .filter(key_backup::Column::Version.eq(version))
+                .exec(db)
+                .await?;
+            Ok((result.rows_affected == 1).then_some(version + 1))
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! Channels, membership, epochs, history and attachments.
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use passerelle_shared::protocol::v1::channels::{
+    AddMember, AttachmentUploaded, Channel, ChannelDetail, CreateChannel, DeviceKeysPage,
+    EpochState, HistoryPage, PublishEpoch, RemoveMember,
+};
+use serde::Deserialize;
+
+use crate::auth::CurrentUser;
+use crate::error::Result;
+use crate::http::json::ApiJson;
+use crate::state::AppState;
+use crate::{attachments, channels};
+
+/// The routes of this resource.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/channels", get(list).post(create))
+        .route("/channels/{id}", get(detail))
+        .route("/channels/{id}/members", post(add_member))
+        .route("/channels/{id}/members/{user_id}", delete(remove_member))
+        .route("/channels/{id}/leave", post(leave))
+        .route("/channels/{id}/epoch", get(epoch_state))
+        .route("/channels/{id}/epochs", post(publish_epoch))
+        .route("/channels/{id}/keys", get(device_keys))
+        .route("/channels/{id}/messages", get(history))
+        .route(
+            "/channels/{id}/attachments",
+            post(upload).layer(DefaultBodyLimit::max(attachments::MAX_ATTACHMENT_BYTES)),
+        )
+        .route("/attachments/{id}", get(download))
+}
+
+/// # `GET /api/v1/channels`
+#[utoipa::path(get, path = "/api/v1/channels", responses((status = 200, body = [Channel])))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Json<Vec<Channel>>> {
+    channels::list(&state, &user).await.map(Json)
+}
+
+/// # `POST /api/v1/channels`
+#[utoipa::path(post, path = "/api/v1/channels", request_body = CreateChannel, responses((status = 201, body = Channel), (status = 403), (status = 422)))]
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(request): ApiJson<CreateChannel>,
+) -> Result<(StatusCode, Json<Channel>)> {
+    let channel = channels::create(&state, &user, request).await?;
+    Ok((StatusCode::CREATED, Json(channel)))
+}
+
+/// # `GET /api/v1/channels/{id}`
+#[utoipa::path(get, path = "/api/v1/channels/{id}", responses((status = 200, body = ChannelDetail), (status = 404)))]
+pub(crate) async fn detail(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Json<ChannelDetail>> {
+    channels::detail(&state, &user, &id).await.map(Json)
+}
+
+/// # `POST /api/v1/channels/{id}/members`
+#[utoipa::path(post, path = "/api/v1/channels/{id}/members", request_body = AddMember, responses((status = 204), (status = 403), (status = 404), (status = 422)))]
+pub(crate) async fn add_member(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<AddMember>,
+) -> Result<StatusCode> {
+    channels::add_member(&state, &user, &id, &request.user_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// # `DELETE /api/v1/channels/{id}/members/{user_id}`
+#[utoipa::path(delete, path = "/api/v1/channels/{id}/members/{user_id}", request_body = RemoveMember, responses((status = 204), (status = 403), (status = 404)))]
+pub(crate) async fn remove_member(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((id, user_id)): Path<(String, String)>,
+    ApiJson(request): ApiJson<RemoveMember>,
+) -> Result<StatusCode> {
+    channels::remove_member(&state, &user, &id, &user_id, &request.reason).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// # `POST /api/v1/channels/{id}/leave`
+#[utoipa::path(post, path = "/api/v1/channels/{id}/leave", responses((status = 204), (status = 404)))]
+pub(crate) async fn leave(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    let me = user.user_id.clone();
+    channels::remove_member(&state, &user, &id, &me, "").await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// # `GET /api/v1/channels/{id}/epoch`
+#[utoipa::path(get, path = "/api/v1/channels/{id}/epoch", responses((status = 200, body = EpochState), (status = 404)))]
+pub(crate) async fn epoch_state(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Json<EpochState>> {
+    channels::epoch_state(&state, &user, &id).await.map(Json)
+}
+
+/// # `POST /api/v1/channels/{id}/epochs`
+#[utoipa::path(post, path = "/api/v1/channels/{id}/epochs", request_body = PublishEpoch, responses((status = 204), (status = 409), (status = 422)))]
+pub(crate) async fn publish_epoch(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<PublishEpoch>,
+) -> Result<StatusCode> {
+    channels::publish_epoch(&state, &user, &id, request).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Query of `GET /api/v1/channels/{id}/keys`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct KeysQuery {
+    device_id: String,
+}
+
+/// # `GET /api/v1/channels/{id}/keys?device_id=`
+#[utoipa::path(get, path = "/api/v1/channels/{id}/keys", responses((status = 200, body = DeviceKeysPage), (status = 404)))]
+pub(crate) async fn device_keys(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    Query(query): Query<KeysQuery>,
+) -> Result<Json<DeviceKeysPage>> {
+    let keys = channels::device_keys(&state, &user, &id, &query.device_id).await?;
+    Ok(Json(DeviceKeysPage { keys }))
+}
+
+/// Query of `GET /api/v1/channels/{id}/messages`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct HistoryQuery {
+    #[serde(default)]
+    after_seq: u64,
+    #[serde(default = "default_limit")]
+    limit: u64,
+}
+
+fn default_limit() -> u64 {
+    100
+}
+
+/// # `GET /api/v1/channels/{id}/messages?after_seq=&limit=`
+#[utoipa::path(get, path = "/api/v1/channels/{id}/messages", responses((status = 200, body = HistoryPage), (status = 404)))]
+pub(crate) async fn history(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    Query(query): Query<HistoryQuery>,
+) -> Result<Json<HistoryPage>> {
+    channels::history(&state, &user, &id, query.after_seq, query.limit)
+        .await
+        .map(Json)
+}
+
+/// # `POST /api/v1/channels/{id}/attachments`
+///
+/// The body is the encrypted blob (`application/octet-stream`).
+#[utoipa::path(post, path = "/api/v1/channels/{id}/attachments", request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses((status = 201, body = AttachmentUploaded), (status = 404), (status = 413)))]
+pub(crate) async fn upload(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<AttachmentUploaded>)> {
+    let uploaded = attachments::upload(&state, &user, &id, body).await?;
+    Ok((StatusCode::CREATED, Json(uploaded)))
+}
+
+/// # `GET /api/v1/attachments/{id}`
+#[utoipa::path(get, path = "/api/v1/attachments/{id}", responses((status = 200), (status = 404)))]
+pub(crate) async fn download(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse> {
+    let bytes = attachments::download(&state, &user, &id).await?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes))
+}

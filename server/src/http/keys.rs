@@ -1,0 +1,119 @@
+//! The key directory and the key backup.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{delete, get, post, put};
+use axum::{Json, Router};
+use passerelle_shared::protocol::v1::keys::{
+    DeviceInfo, KeyBackupBody, PublishIdentity, PutKeyBackup, RegisterDevice, UserKeys,
+};
+
+use crate::auth::CurrentUser;
+use crate::error::{ApiError, Result};
+use crate::http::json::ApiJson;
+use crate::keys;
+use crate::state::AppState;
+
+/// The routes of this resource.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/keys/identity", put(publish_identity))
+        .route("/keys/devices", post(register_device))
+        .route("/keys/devices/{id}", delete(revoke_device))
+        .route("/keys/users/{user_id}", get(user_keys))
+        .route("/keys/backup", get(get_backup).put(put_backup))
+}
+
+/// # `PUT /api/v1/keys/identity`
+#[utoipa::path(put, path = "/api/v1/keys/identity", request_body = PublishIdentity, responses((status = 200), (status = 409)))]
+pub(crate) async fn publish_identity(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(request): ApiJson<PublishIdentity>,
+) -> Result<Json<serde_json::Value>> {
+    let version = keys::publish_identity(&state, &user, request.identity_key).await?;
+    Ok(Json(serde_json::json!({ "version": version })))
+}
+
+/// # `POST /api/v1/keys/devices`
+#[utoipa::path(post, path = "/api/v1/keys/devices", request_body = RegisterDevice,
+    responses((status = 201, body = DeviceInfo), (status = 409), (status = 422)))]
+pub(crate) async fn register_device(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(request): ApiJson<RegisterDevice>,
+) -> Result<(StatusCode, Json<DeviceInfo>)> {
+    let device = keys::register_device(&state, &user, request).await?;
+    Ok((StatusCode::CREATED, Json(device)))
+}
+
+/// # `DELETE /api/v1/keys/devices/{id}`
+///
+/// By the device's owner, or by an admin (a lost or stolen device).
+#[utoipa::path(delete, path = "/api/v1/keys/devices/{id}", responses((status = 204), (status = 404)))]
+pub(crate) async fn revoke_device(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    keys::revoke_device(&state, &user, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// # `GET /api/v1/keys/users/{user_id}`
+#[utoipa::path(get, path = "/api/v1/keys/users/{user_id}", responses((status = 200, body = UserKeys), (status = 404)))]
+pub(crate) async fn user_keys(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(user_id): Path<String>,
+) -> Result<Json<UserKeys>> {
+    keys::user_keys(&state, &user, &user_id).await.map(Json)
+}
+
+/// # `GET /api/v1/keys/backup`
+#[utoipa::path(get, path = "/api/v1/keys/backup", responses((status = 200, body = KeyBackupBody), (status = 404)))]
+pub(crate) async fn get_backup(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<impl IntoResponse> {
+    let backup = keys::get_backup(&state, &user).await?;
+    let etag = format!("\"{}\"", backup.version);
+    Ok(([(header::ETAG, etag)], Json(backup)))
+}
+
+/// # `PUT /api/v1/keys/backup`
+///
+/// `If-Match: "<version>"` replaces that version; `If-None-Match: *` creates the first.
+/// Anything else, or a stale version, answers 412 so two devices never overwrite each other.
+#[utoipa::path(put, path = "/api/v1/keys/backup", request_body = PutKeyBackup, responses((status = 204), (status = 412)))]
+pub(crate) async fn put_backup(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<PutKeyBackup>,
+) -> Result<impl IntoResponse> {
+    let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok());
+    let if_none_match = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok());
+    let expected = match (if_match, if_none_match) {
+        (Some(tag), _) => Some(
+            tag.trim()
+                .trim_matches('"')
+                .parse::<i64>()
+                .map_err(|_| ApiError::BadRequest("en-tête If-Match invalide".into()))?,
+        ),
+        (None, Some("*")) => None,
+        _ => {
+            return Err(ApiError::BadRequest(
+                "If-Match ou If-None-Match: * est requis".into(),
+            ))
+        }
+    };
+    let version = keys::put_backup(&state, &user, expected, request.data).await?;
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(header::ETAG, format!("\"{version}\""))],
+    ))
+}

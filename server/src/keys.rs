@@ -1,0 +1,303 @@
+//! The key directory (docs/PROTOCOL.md): identity keys, device certificates verified
+//! by the server, device revocation and the encrypted key backup. Every change is
+//! recorded in the access log, so that key changes are auditable.
+
+use passerelle_shared::crypto::{DeviceCertificate, IdentityPublicKey};
+use passerelle_shared::protocol::v1::keys::{DeviceInfo, KeyBackupBody, RegisterDevice, UserKeys};
+use serde_json::json;
+
+use crate::audit::Outcome;
+use crate::auth::CurrentUser;
+use crate::bus::BusEvent;
+use crate::db::{self, entities::device};
+use crate::error::{ApiError, Result};
+use crate::policy::{self, Capability};
+use crate::state::AppState;
+
+/// Largest encrypted key backup accepted, in bytes of JSON.
+pub const MAX_BACKUP_BYTES: usize = 512 * 1024;
+
+fn device_info(model: &device::Model) -> Result<DeviceInfo> {
+    Ok(DeviceInfo {
+        certificate: serde_json::from_str(&model.certificate).map_err(ApiError::internal)?,
+        name: model.name.clone(),
+        created_at: model.created_at,
+        revoked_at: model.revoked_at,
+    })
+}
+
+/// Publishes the caller's identity key. Replacing it is allowed only once every device
+/// certified by the old one is revoked, and it raises a warning for colleagues.
+pub async fn publish_identity(
+    state: &AppState,
+    user: &CurrentUser,
+    key: IdentityPublicKey,
+) -> Result<i64> {
+    let encoded = key.to_base64url();
+    let existing = db::keys::find_identity(&state.db, &user.user_id).await?;
+    if let Some(existing) = &existing {
+        if existing.public_key == encoded {
+            return Ok(existing.version);
+        }
+        let live = db::keys::devices_of(&state.db, &user.user_id)
+            .await?
+            .iter()
+            .any(|d| d.revoked_at.is_none());
+        if live {
+            state
+                .record_denial(
+                    user.actor(),
+                    "identity_key_change",
+                    Some(user.user_id.clone()),
+                    json!({ "reason": "live_devices" }),
+                )
+                .await;
+            return Err(ApiError::Conflict("identity_in_use"));
+        }
+    }
+    let saved = db::keys::put_identity(&state.db, &user.user_id, encoded, state.now_ms()).await?;
+    let action = if existing.is_some() {
+        "identity_key_changed"
+    } else {
+        "identity_key_published"
+    };
+    state
+        .record(
+            user.actor(),
+            action,
+            Some(user.user_id.clone()),
+            Outcome::Success,
+            json!({ "version": saved.version }),
+        )
+        .await?;
+    Ok(saved.version)
+}
+
+/// Registers a device after verifying its certificate against the caller's identity key.
+pub async fn register_device(
+    state: &AppState,
+    user: &CurrentUser,
+    request: RegisterDevice,
+) -> Result<DeviceInfo> {
+    let certificate: DeviceCertificate = request.certificate;
+    let name = request.name.trim().chars().take(100).collect::<String>();
+    let deny = |reason: &'static str| {
+        let actor = user.actor();
+        let device = certificate.device_id.clone();
+        async move {
+            state
+                .record_denial(
+                    actor,
+                    "device_register",
+                    Some(device),
+                    json!({ "reason": reason }),
+                )
+                .await;
+        }
+    };
+    if certificate.user_id != user.user_id {
+        deny("certificate_for_another_user").await;
+        return Err(ApiError::Unprocessable("invalid_certificate"));
+    }
+    let Some(identity) = db::keys::find_identity(&state.db, &user.user_id).await? else {
+        deny("no_identity_key").await;
+        return Err(ApiError::Conflict("identity_missing"));
+    };
+    let identity =
+        IdentityPublicKey::from_base64url(&identity.public_key).map_err(ApiError::internal)?;
+    if certificate.verify(&identity).is_err() {
+        deny("bad_signature").await;
+        return Err(ApiError::Unprocessable("invalid_certificate"));
+    }
+    if db::keys::find_device(&state.db, &certificate.device_id)
+        .await?
+        .is_some()
+    {
+        deny("device_exists").await;
+        return Err(ApiError::Conflict("device_exists"));
+    }
+    let now = state.now_ms();
+    let model = db::keys::insert_device(
+        &state.db,
+        device::Model {
+            id: certificate.device_id.clone(),
+            user_id: user.user_id.clone(),
+            certificate: serde_json::to_string(&certificate).map_err(ApiError::internal)?,
+            signing_key: certificate.keys.signing.to_base64url(),
+            name: if name.is_empty() {
+                "Appareil".into()
+            } else {
+                name
+            },
+            created_at: now,
+            revoked_at: None,
+        },
+    )
+    .await?;
+    // A new device must receive the next epoch's key: every channel rotates.
+    let channels = db::channels::memberships_of(&state.db, &user.user_id)
+        .await?
+        .into_iter()
+        .map(|m| m.channel_id)
+        .collect();
+    db::channels::require_rotation(&state.db, channels).await?;
+    state
+        .record(
+            user.actor(),
+            "device_registered",
+            Some(model.id.clone()),
+            Outcome::Success,
+            json!({}),
+        )
+        .await?;
+    device_info(&model)
+}
+
+/// Revokes a device: by its owner, or by an admin (a lost laptop). Its connections are
+/// closed and every channel of its owner rotates without it.
+pub async fn revoke_device(state: &AppState, user: &CurrentUser, device_id: &str) -> Result<()> {
+    let device = db::keys::find_device(&state.db, device_id).await?;
+    let allowed = device.as_ref().is_some_and(|d| {
+        d.user_id == user.user_id || policy::role_can(user.role, Capability::ManageAccounts)
+    });
+    let Some(device) = device.filter(|_| allowed) else {
+        state
+            .record_denial(
+                user.actor(),
+                "device_revoke",
+                Some(device_id.to_owned()),
+                json!({ "reason": "not_owner" }),
+            )
+            .await;
+        return Err(ApiError::NotFound);
+    };
+    if !db::keys::revoke_device(&state.db, device_id, state.now_ms()).await? {
+        return Ok(());
+    }
+    let channels = db::channels::memberships_of(&state.db, &device.user_id)
+        .await?
+        .into_iter()
+        .map(|m| m.channel_id)
+        .collect();
+    db::channels::require_rotation(&state.db, channels).await?;
+    state.bus.publish(BusEvent::Disconnect {
+        user_id: device.user_id.clone(),
+        device_id: Some(device.id.clone()),
+        reason: "device_revoked",
+    });
+    state
+        .record(
+            user.actor(),
+            "device_revoked",
+            Some(device.id.clone()),
+            Outcome::Success,
+            json!({ "owner": device.user_id, "by_admin": device.user_id != user.user_id }),
+        )
+        .await?;
+    Ok(())
+}
+
+/// A user's identity and devices, for a colleague who shares a channel with them or may
+/// browse the directory (external participants may not, CHARTER.md C6).
+pub async fn user_keys(state: &AppState, viewer: &CurrentUser, user_id: &str) -> Result<UserKeys> {
+    let visible = viewer.user_id == user_id
+        || policy::role_can(viewer.role, Capability::BrowseDirectory)
+        || shares_a_channel(state, &viewer.user_id, user_id).await?;
+    if !visible || db::accounts::find_user(&state.db, user_id).await?.is_none() {
+        state
+            .record_denial(
+                viewer.actor(),
+                "keys_read",
+                Some(user_id.to_owned()),
+                json!({ "reason": "not_visible" }),
+            )
+            .await;
+        return Err(ApiError::NotFound);
+    }
+    let identity = db::keys::find_identity(&state.db, user_id).await?;
+    let devices = db::keys::devices_of(&state.db, user_id)
+        .await?
+        .iter()
+        .map(device_info)
+        .collect::<Result<Vec<_>>>()?;
+    Ok(UserKeys {
+        user_id: user_id.to_owned(),
+        identity_key: identity
+            .as_ref()
+            .map(|i| IdentityPublicKey::from_base64url(&i.public_key))
+            .transpose()
+            .map_err(ApiError::internal)?,
+        identity_version: identity.map_or(0, |i| i.version),
+        devices,
+    })
+}
+
+async fn shares_a_channel(state: &AppState, a: &str, b: &str) -> Result<bool> {
+    let mine: std::collections::HashSet<String> = db::channels::memberships_of(&state.db, a)
+        .await?
+        .into_iter()
+        .map(|m| m.channel_id)
+        .collect();
+    Ok(db::channels::memberships_of(&state.db, b)
+        .await?
+        .iter()
+        .any(|m| mine.contains(&m.channel_id)))
+}
+
+/// The caller's key backup.
+pub async fn get_backup(state: &AppState, user: &CurrentUser) -> Result<KeyBackupBody> {
+    let backup = db::keys::find_backup(&state.db, &user.user_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    state
+        .record(
+            user.actor(),
+            "key_backup_read",
+            Some(user.user_id.clone()),
+            Outcome::Success,
+            json!({ "version": backup.version }),
+        )
+        .await?;
+    Ok(KeyBackupBody {
+        version: backup.version,
+        data: serde_json::from_str(&backup.data).map_err(ApiError::internal)?,
+    })
+}
+
+/// Writes the caller's key backup if `expected` is still the stored version.
+pub async fn put_backup(
+    state: &AppState,
+    user: &CurrentUser,
+    expected: Option<i64>,
+    data: serde_json::Value,
+) -> Result<i64> {
+    let text = serde_json::to_string(&data).map_err(ApiError::internal)?;
+    if text.len() > MAX_BACKUP_BYTES {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    match db::keys::put_backup(&state.db, &user.user_id, expected, text, state.now_ms()).await? {
+        Some(version) => {
+            state
+                .record(
+                    user.actor(),
+                    "key_backup_written",
+                    Some(user.user_id.clone()),
+                    Outcome::Success,
+                    json!({ "version": version }),
+                )
+                .await?;
+            Ok(version)
+        }
+        None => {
+            state
+                .record_denial(
+                    user.actor(),
+                    "key_backup_write",
+                    Some(user.user_id.clone()),
+                    json!({ "reason": "version_conflict" }),
+                )
+                .await;
+            Err(ApiError::PreconditionFailed)
+        }
+    }
+}

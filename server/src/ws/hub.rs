@@ -1,0 +1,383 @@
+//! The hub: who is connected, to which channels, and the fan-out to their queues.
+//!
+//! Each connection has a bounded queue of serialised frames. Fan-out clones an `Frame`
+//! per recipient and never waits: a full queue means the client does not read, and it is
+//! disconnected (it loses nothing; it re-syncs from its cursors). The locks guard maps
+//! only and are never held across an `.await` or a socket write.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use tokio::sync::{mpsc, watch};
+
+use crate::bus::{BusEvent, Frame};
+
+/// Identifies one WebSocket connection.
+pub type ConnId = u64;
+
+/// Why the server closes a connection (sent as the close frame's reason).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// Still open.
+    Open,
+    /// The client does not read fast enough.
+    SlowConsumer,
+    /// Revoked device or disabled account.
+    Revoked(&'static str),
+}
+
+/// What the hub keeps of a connection.
+struct Connection {
+    user_id: String,
+    device_id: String,
+    queue: mpsc::Sender<Frame>,
+    close: watch::Sender<CloseReason>,
+    /// Between registration and activation: channels the user was removed from meanwhile,
+    /// which the membership list read from the database may still contain.
+    removed_while_pending: Option<HashSet<String>>,
+}
+
+#[derive(Default)]
+struct Maps {
+    connections: HashMap<ConnId, Connection>,
+    by_user: HashMap<String, HashSet<ConnId>>,
+    /// Connected members of each channel; only users with a live connection appear.
+    channel_users: HashMap<String, HashSet<String>>,
+    user_channels: HashMap<String, HashSet<String>>,
+}
+
+/// The local connections of this node.
+#[derive(Default)]
+pub struct Hub {
+    maps: RwLock<Maps>,
+    next_id: AtomicU64,
+}
+
+/// A registered connection; unregisters itself when dropped.
+pub struct Registration {
+    hub: Arc<Hub>,
+    /// Its id.
+    pub id: ConnId,
+    /// Frames to write to the socket.
+    pub queue: mpsc::Receiver<Frame>,
+    /// The same queue, for the connection's own answers (acks, errors, sync pages).
+    pub sender: mpsc::Sender<Frame>,
+    /// Set when the server wants the connection closed.
+    pub close: watch::Receiver<CloseReason>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.hub.unregister(self.id);
+    }
+}
+
+impl Hub {
+    /// An empty hub.
+    pub fn new() -> Arc<Hub> {
+        Arc::new(Hub::default())
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Maps> {
+        self.maps
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Maps> {
+        self.maps
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Open connections of a user.
+    pub fn connections_of(&self, user_id: &str) -> usize {
+        self.read().by_user.get(user_id).map_or(0, HashSet::len)
+    }
+
+    /// Open connections in all.
+    pub fn connection_count(&self) -> usize {
+        self.read().connections.len()
+    }
+
+    /// Registers a connection of `user_id` from `device_id` with a queue of `capacity`
+    /// frames. It receives no channel until [`Hub::activate`]: the caller reads the
+    /// memberships from the database in between, and removals that happen meanwhile are
+    /// remembered so that a stale read cannot resubscribe a removed member (CHARTER.md C3).
+    pub fn register(
+        self: &Arc<Self>,
+        user_id: &str,
+        device_id: &str,
+        capacity: usize,
+    ) -> Registration {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (queue_tx, queue_rx) = mpsc::channel(capacity);
+        let (close_tx, close_rx) = watch::channel(CloseReason::Open);
+        let mut maps = self.write();
+        maps.connections.insert(
+            id,
+            Connection {
+                user_id: user_id.to_owned(),
+                device_id: device_id.to_owned(),
+                queue: queue_tx.clone(),
+                close: close_tx,
+                removed_while_pending: Some(HashSet::new()),
+            },
+        );
+        maps.by_user
+            .entry(user_id.to_owned())
+            .or_default()
+            .insert(id);
+        Registration {
+            hub: self.clone(),
+            id,
+            queue: queue_rx,
+            sender: queue_tx,
+            close: close_rx,
+        }
+    }
+
+    /// Subscribes a registered connection to the channels its user belongs to, as read
+    /// from the database after registration.
+    pub fn activate(&self, id: ConnId, channels: Vec<String>) {
+        let mut maps = self.write();
+        let Some(connection) = maps.connections.get_mut(&id) else {
+            return;
+        };
+        let removed = connection.removed_while_pending.take().unwrap_or_default();
+        let user = connection.user_id.clone();
+        for channel in channels.into_iter().filter(|c| !removed.contains(c)) {
+            maps.channel_users
+                .entry(channel.clone())
+                .or_default()
+                .insert(user.clone());
+            maps.user_channels
+                .entry(user.clone())
+                .or_default()
+                .insert(channel);
+        }
+    }
+
+    fn unregister(&self, id: ConnId) {
+        let mut maps = self.write();
+        let Some(connection) = maps.connections.remove(&id) else {
+            return;
+        };
+        let user = connection.user_id;
+        let last = match maps.by_user.get_mut(&user) {
+            Some(ids) => {
+                ids.remove(&id);
+                ids.is_empty()
+            }
+            None => true,
+        };
+        if last {
+            maps.by_user.remove(&user);
+            for channel in maps.user_channels.remove(&user).unwrap_or_default() {
+                if let Some(users) = maps.channel_users.get_mut(&channel) {
+                    users.remove(&user);
+                    if users.is_empty() {
+                        maps.channel_users.remove(&channel);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether `user_id` currently receives `channel_id` on this node.
+    pub fn receives(&self, user_id: &str, channel_id: &str) -> bool {
+        self.read()
+            .channel_users
+            .get(channel_id)
+            .is_some_and(|users| users.contains(user_id))
+    }
+
+    /// Applies a bus event to the local connections.
+    pub fn apply(&self, event: &BusEvent) {
+        match event {
+            BusEvent::Channel { channel_id, frame } => {
+                let maps = self.read();
+                let Some(users) = maps.channel_users.get(channel_id) else {
+                    return;
+                };
+                let targets = users
+                    .iter()
+                    .flat_map(|user| maps.by_user.get(user).into_iter().flatten());
+                deliver(&maps, targets, frame);
+            }
+            BusEvent::User { user_id, frame } => {
+                let maps = self.read();
+                deliver(
+                    &maps,
+                    maps.by_user.get(user_id).into_iter().flatten(),
+                    frame,
+                );
+            }
+            BusEvent::Device { device_id, frame } => {
+                let maps = self.read();
+                let targets = maps
+                    .connections
+                    .iter()
+                    .filter(|(_, c)| &c.device_id == device_id)
+                    .map(|(id, _)| id);
+                deliver(&maps, targets, frame);
+            }
+            BusEvent::MemberAdded {
+                channel_id,
+                user_id,
+            } => {
+                let mut maps = self.write();
+                if maps.by_user.contains_key(user_id) {
+                    maps.channel_users
+                        .entry(channel_id.clone())
+                        .or_default()
+                        .insert(user_id.clone());
+                    maps.user_channels
+                        .entry(user_id.clone())
+                        .or_default()
+                        .insert(channel_id.clone());
+                }
+            }
+            BusEvent::MemberRemoved {
+                channel_id,
+                user_id,
+            } => {
+                let mut maps = self.write();
+                for connection in maps
+                    .connections
+                    .values_mut()
+                    .filter(|c| &c.user_id == user_id)
+                {
+                    if let Some(removed) = connection.removed_while_pending.as_mut() {
+                        removed.insert(channel_id.clone());
+                    }
+                }
+                if let Some(users) = maps.channel_users.get_mut(channel_id) {
+                    users.remove(user_id);
+                }
+                if let Some(channels) = maps.user_channels.get_mut(user_id) {
+                    channels.remove(channel_id);
+                }
+            }
+            BusEvent::Disconnect {
+                user_id,
+                device_id,
+                reason,
+            } => {
+                let maps = self.read();
+                for id in maps.by_user.get(user_id).into_iter().flatten() {
+                    if let Some(connection) = maps.connections.get(id) {
+                        if device_id
+                            .as_ref()
+                            .is_none_or(|d| d == &connection.device_id)
+                        {
+                            let _ = connection.close.send(CloseReason::Revoked(reason));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Queues `frame` on each target without waiting; a full queue closes that connection.
+fn deliver<'a>(maps: &Maps, targets: impl Iterator<Item = &'a ConnId>, frame: &Frame) {
+    for id in targets {
+        let Some(connection) = maps.connections.get(id) else {
+            continue;
+        };
+        if let Err(mpsc::error::TrySendError::Full(_)) = connection.queue.try_send(frame.clone()) {
+            let _ = connection.close.send(CloseReason::SlowConsumer);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connect(hub: &Arc<Hub>, user: &str, channel: &str, capacity: usize) -> Registration {
+        let registration = hub.register(user, &format!("{user}-device"), capacity);
+        hub.activate(registration.id, vec![channel.to_owned()]);
+        registration
+    }
+
+    #[test]
+    fn a_removal_during_registration_is_not_undone_by_a_stale_membership_read() {
+        let hub = Hub::new();
+        let mut bob = hub.register("bob", "b1", 8);
+        // The membership list was read before the removal committed…
+        let stale = vec!["c".to_owned()];
+        hub.apply(&BusEvent::MemberRemoved {
+            channel_id: "c".into(),
+            user_id: "bob".into(),
+        });
+        hub.activate(bob.id, stale);
+        hub.apply(&BusEvent::Channel {
+            channel_id: "c".into(),
+            frame: Frame::from_static("x"),
+        });
+        assert!(bob.queue.try_recv().is_err());
+        assert!(!hub.receives("bob", "c"));
+    }
+
+    #[test]
+    fn a_frame_reaches_connected_members_only_and_removal_is_immediate() {
+        let hub = Hub::new();
+        let mut alice = connect(&hub, "alice", "c", 8);
+        let mut bob = connect(&hub, "bob", "c", 8);
+        let mut carol = connect(&hub, "carol", "other", 8);
+        let frame: Frame = Frame::from_static("{\"type\":\"pong\"}");
+        hub.apply(&BusEvent::Channel {
+            channel_id: "c".into(),
+            frame: frame.clone(),
+        });
+        assert!(alice.queue.try_recv().is_ok());
+        assert!(bob.queue.try_recv().is_ok());
+        assert!(carol.queue.try_recv().is_err());
+
+        hub.apply(&BusEvent::MemberRemoved {
+            channel_id: "c".into(),
+            user_id: "bob".into(),
+        });
+        hub.apply(&BusEvent::Channel {
+            channel_id: "c".into(),
+            frame,
+        });
+        assert!(alice.queue.try_recv().is_ok());
+        assert!(
+            bob.queue.try_recv().is_err(),
+            "removed member still received"
+        );
+    }
+
+    #[test]
+    fn a_full_queue_closes_that_connection_only() {
+        let hub = Hub::new();
+        let slow = connect(&hub, "slow", "c", 2);
+        let mut fast = connect(&hub, "fast", "c", 8);
+        for _ in 0..3 {
+            hub.apply(&BusEvent::Channel {
+                channel_id: "c".into(),
+                frame: Frame::from_static("x"),
+            });
+            assert!(fast.queue.try_recv().is_ok());
+        }
+        assert_eq!(*slow.close.borrow(), CloseReason::SlowConsumer);
+        assert_eq!(*fast.close.borrow(), CloseReason::Open);
+    }
+
+    #[test]
+    fn dropping_the_last_connection_forgets_the_user() {
+        let hub = Hub::new();
+        let first = connect(&hub, "alice", "c", 8);
+        let second = connect(&hub, "alice", "c", 8);
+        assert_eq!(hub.connections_of("alice"), 2);
+        drop(first);
+        assert!(hub.receives("alice", "c"));
+        drop(second);
+        assert!(!hub.receives("alice", "c"));
+        assert_eq!(hub.connection_count(), 0);
+    }
+}

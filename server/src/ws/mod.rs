@@ -1,0 +1,122 @@
+//! The WebSocket endpoint `/api/v1/ws`: authentication at the upgrade, then one
+//! [`session`] per connection, fed by the [`hub`].
+
+pub mod hub;
+pub mod session;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Method};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use passerelle_shared::crypto::DeviceSigningPublicKey;
+use passerelle_shared::protocol::v1::ws::MAX_CLIENT_FRAME_BYTES;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::audit::Outcome;
+use crate::auth::{self, session as tokens, ClientInfo};
+use crate::db;
+use crate::error::{ApiError, Result};
+use crate::state::AppState;
+
+/// Connections one account may hold at once (several devices and tabs, not a flood).
+pub const MAX_CONNECTIONS_PER_USER: usize = 16;
+
+/// `/api/v1/ws`.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/ws", get(upgrade))
+}
+
+/// Query of the upgrade request.
+#[derive(Debug, Deserialize)]
+pub(crate) struct WsQuery {
+    device_id: String,
+}
+
+/// # `GET /api/v1/ws?device_id=`
+///
+/// Browsers authenticate with the session cookie and must come from the public origin;
+/// programs send `Authorization: Bearer`. The device must be one of the account's live
+/// devices: its key verifies every envelope sent on this connection.
+async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    client: ClientInfo,
+    Query(query): Query<WsQuery>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response> {
+    let user = auth::authenticate(&state, &Method::GET, &headers, client.clone()).await;
+    let user = match user {
+        Ok(user) => user,
+        Err(err) => {
+            state
+                .record_denial(
+                    client.anonymous_actor(),
+                    "ws_connect",
+                    None,
+                    json!({ "reason": err.code() }),
+                )
+                .await;
+            return Err(err);
+        }
+    };
+    // A cookie is sent by the browser whatever page opens the socket: only our own
+    // pages may use it (cross-site WebSocket hijacking).
+    if tokens::bearer_token(&headers).is_none()
+        && !auth::origin_matches(&headers, &state.config.origin())
+    {
+        state
+            .record_denial(
+                user.actor(),
+                "ws_connect",
+                None,
+                json!({ "reason": "bad_origin" }),
+            )
+            .await;
+        return Err(ApiError::BadOrigin);
+    }
+    let device = db::keys::find_device(&state.db, &query.device_id)
+        .await?
+        .filter(|d| d.user_id == user.user_id && d.revoked_at.is_none());
+    let Some(device) = device else {
+        state
+            .record_denial(
+                user.actor(),
+                "ws_connect",
+                Some(query.device_id.clone()),
+                json!({ "reason": "unknown_or_revoked_device" }),
+            )
+            .await;
+        return Err(ApiError::Forbidden);
+    };
+    if state.hub.connections_of(&user.user_id) >= MAX_CONNECTIONS_PER_USER {
+        state
+            .record_denial(
+                user.actor(),
+                "ws_connect",
+                None,
+                json!({ "reason": "too_many_connections" }),
+            )
+            .await;
+        return Err(ApiError::TooManyAttempts);
+    }
+    let signing_key =
+        DeviceSigningPublicKey::from_base64url(&device.signing_key).map_err(ApiError::internal)?;
+    state
+        .record(
+            user.actor(),
+            "ws_connected",
+            Some(device.id.clone()),
+            Outcome::Success,
+            json!({}),
+        )
+        .await?;
+    Ok(upgrade
+        .read_buffer_size(4096)
+        .write_buffer_size(4096)
+        .max_message_size(MAX_CLIENT_FRAME_BYTES)
+        .max_frame_size(MAX_CLIENT_FRAME_BYTES)
+        .on_upgrade(move |socket| session::run(state, user, device.id, signing_key, socket)))
+}

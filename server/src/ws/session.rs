@@ -1,0 +1,553 @@
+//! One WebSocket connection: frames are parsed once here, at the edge, into the
+//! `shared` enums; everything after works on types.
+//!
+//! A writer task drains the connection's bounded queue into the socket; this task reads
+//! frames, with a rate limit, an idle timeout and a cap on malformed frames. Nothing a
+//! client sends can panic the loop: every refusal is an `error` frame (or a close with a
+//! reason) and is recorded in the access log.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::{SinkExt, StreamExt};
+use passerelle_shared::crypto::DeviceSigningPublicKey;
+use passerelle_shared::protocol::v1::channels::Cursors;
+use passerelle_shared::protocol::v1::ws::{ClientFrame, ServerFrame};
+use serde_json::json;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::time::{timeout, Instant};
+
+use crate::auth::CurrentUser;
+use crate::bus::{BusEvent, Frame};
+use crate::channels::{frame_text, required_devices, stored_messages};
+use crate::db;
+use crate::state::AppState;
+use crate::writer::SendOutcome;
+use crate::ws::hub::CloseReason;
+
+/// A connection silent this long is closed (clients ping every 25 s).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(75);
+/// The server pings this often, so that proxies keep the connection open.
+const PING_EVERY: Duration = Duration::from_secs(30);
+/// Frames per second a client may send on average…
+const RATE_PER_SECOND: f64 = 200.0;
+/// …and in a burst.
+const RATE_BURST: f64 = 400.0;
+/// Malformed frames tolerated before the connection is closed.
+const MAX_MALFORMED: u32 = 20;
+/// Sends of one connection waiting for their commit at once.
+const MAX_SENDS_IN_FLIGHT: usize = 256;
+/// Messages per page when catching up.
+const SYNC_PAGE: u64 = 500;
+
+/// Close codes (4000–4999 are the application's).
+mod close_code {
+    pub(super) const POLICY: u16 = 1008;
+    pub(super) const SLOW_CONSUMER: u16 = 4001;
+    pub(super) const REVOKED: u16 = 4003;
+    pub(super) const IDLE: u16 = 4008;
+}
+
+/// A token bucket in real time.
+struct RateLimit {
+    tokens: f64,
+    last: Instant,
+}
+
+impl RateLimit {
+    fn new() -> RateLimit {
+        RateLimit {
+            tokens: RATE_BURST,
+            last: Instant::now(),
+        }
+    }
+
+    fn allow(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * RATE_PER_SECOND)
+            .min(RATE_BURST);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// What the reader decided.
+enum Next {
+    Continue,
+    Close(u16, &'static str),
+}
+
+/// The connection's context.
+struct Session {
+    state: AppState,
+    user: CurrentUser,
+    device_id: String,
+    signing_key: DeviceSigningPublicKey,
+    out: mpsc::Sender<Frame>,
+    sends: Arc<Semaphore>,
+    malformed: u32,
+}
+
+/// Runs one connection until it closes.
+pub async fn run(
+    state: AppState,
+    user: CurrentUser,
+    device_id: String,
+    signing_key: DeviceSigningPublicKey,
+    socket: WebSocket,
+) {
+    let mut registration =
+        state
+            .hub
+            .register(&user.user_id, &device_id, state.config.ws_queue_frames);
+    match db::channels::memberships_of(&state.db, &user.user_id).await {
+        Ok(rows) => state.hub.activate(
+            registration.id,
+            rows.into_iter().map(|m| m.channel_id).collect(),
+        ),
+        Err(err) => {
+            tracing::error!(error = %err, "cannot load memberships for a connection");
+            return;
+        }
+    }
+    state.metrics.ws_connections.inc();
+    let (mut sink, mut stream) = socket.split();
+    let mut queue = std::mem::replace(&mut registration.queue, mpsc::channel(1).1);
+    let mut close = registration.close.clone();
+    let writer = tokio::spawn(async move {
+        let mut ping = tokio::time::interval(PING_EVERY);
+        ping.tick().await;
+        loop {
+            tokio::select! {
+                biased;
+                changed = close.changed() => {
+                    let reason = if changed.is_ok() { *close.borrow() } else { CloseReason::Open };
+                    let (code, text) = match reason {
+                        CloseReason::SlowConsumer => (close_code::SLOW_CONSUMER, "slow_consumer"),
+                        CloseReason::Revoked(why) => (close_code::REVOKED, why),
+                        CloseReason::Open => continue,
+                    };
+                    let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(text) }))).await;
+                    return;
+                }
+                frame = queue.recv() => {
+                    let Some(frame) = frame else { return };
+                    if let Some((code, reason)) = close_request(&frame) {
+                        let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
+                        return;
+                    }
+                    if sink.send(Message::Text(frame)).await.is_err() {
+                        return;
+                    }
+                }
+                _ = ping.tick() => {
+                    if sink.send(Message::Ping(Default::default())).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+
+    let mut session = Session {
+        out: registration.sender.clone(),
+        state: state.clone(),
+        user,
+        device_id,
+        signing_key,
+        sends: Arc::new(Semaphore::new(MAX_SENDS_IN_FLIGHT)),
+        malformed: 0,
+    };
+    let mut rate = RateLimit::new();
+    let mut writer = writer;
+    let mut writer_done = false;
+    loop {
+        let incoming = tokio::select! {
+            _ = &mut writer => {
+                writer_done = true;
+                break;
+            }
+            incoming = timeout(IDLE_TIMEOUT, stream.next()) => incoming,
+        };
+        let message = match incoming {
+            Err(_) => {
+                session.close(close_code::IDLE, "idle_timeout").await;
+                break;
+            }
+            Ok(None | Some(Err(_))) => break,
+            Ok(Some(Ok(message))) => message,
+        };
+        let next = match message {
+            Message::Text(text) => {
+                if rate.allow() {
+                    session.handle_text(&text).await
+                } else {
+                    session
+                        .refuse(
+                            None,
+                            "rate_limited",
+                            "Trop de messages en peu de temps ; ralentissez.",
+                        )
+                        .await
+                }
+            }
+            Message::Binary(_) => {
+                session
+                    .refuse(
+                        None,
+                        "binary_not_supported",
+                        "Format de trame non pris en charge.",
+                    )
+                    .await
+            }
+            Message::Close(_) => break,
+            Message::Ping(_) | Message::Pong(_) => Next::Continue,
+        };
+        if let Next::Close(code, reason) = next {
+            session.close(code, reason).await;
+            break;
+        }
+    }
+    drop(session);
+    drop(registration);
+    if !writer_done {
+        let _ = writer.await;
+    }
+    state.metrics.ws_connections.dec();
+}
+
+/// A close requested by the reader travels through the queue as a marker frame, so
+/// that it is written after the frames queued before it.
+const CLOSE_MARKER: &str = "\u{0}close:";
+
+fn close_request(frame: &Frame) -> Option<(u16, &'static str)> {
+    let rest = frame.as_str().strip_prefix(CLOSE_MARKER)?;
+    let (code, reason) = rest.split_once(':')?;
+    let reason = match reason {
+        "idle_timeout" => "idle_timeout",
+        "rate_limited" => "rate_limited",
+        "too_many_malformed_frames" => "too_many_malformed_frames",
+        "device_revoked" => "device_revoked",
+        _ => "closed",
+    };
+    Some((code.parse().ok()?, reason))
+}
+
+impl Session {
+    async fn push(&self, frame: &ServerFrame) {
+        match frame_text(frame) {
+            Ok(text) => {
+                let _ = self.out.send(text).await;
+            }
+            Err(err) => tracing::error!(error = %err, "cannot serialise a frame"),
+        }
+    }
+
+    async fn close(&self, code: u16, reason: &'static str) {
+        let _ = self
+            .out
+            .send(Frame::from(format!("{CLOSE_MARKER}{code}:{reason}")))
+            .await;
+    }
+
+    /// Answers an error frame and records the refusal.
+    async fn refuse(
+        &mut self,
+        reference: Option<String>,
+        code: &'static str,
+        message: &str,
+    ) -> Next {
+        self.state
+            .record_denial(
+                self.user.actor(),
+                "ws_frame",
+                reference.clone(),
+                json!({ "reason": code }),
+            )
+            .await;
+        self.push(&ServerFrame::Error {
+            reference,
+            code: code.into(),
+            message: message.into(),
+        })
+        .await;
+        Next::Continue
+    }
+
+    async fn handle_text(&mut self, text: &str) -> Next {
+        let frame = match serde_json::from_str::<ClientFrame>(text) {
+            Ok(frame) => frame,
+            Err(_) => {
+                self.malformed += 1;
+                self.refuse(None, "malformed_frame", "Trame illisible.")
+                    .await;
+                if self.malformed >= MAX_MALFORMED {
+                    return Next::Close(close_code::POLICY, "too_many_malformed_frames");
+                }
+                return Next::Continue;
+            }
+        };
+        match frame {
+            ClientFrame::Send {
+                channel_id,
+                envelope,
+            } => {
+                let reference = Some(envelope.client_msg_id.clone());
+                if envelope.channel_id != channel_id || envelope.sender_device != self.device_id {
+                    return self
+                        .refuse(
+                            reference,
+                            "invalid_envelope",
+                            "L'enveloppe ne correspond pas au canal ou à cet appareil.",
+                        )
+                        .await;
+                }
+                if envelope.verify_signature(&self.signing_key).is_err() {
+                    return self
+                        .refuse(
+                            reference,
+                            "bad_signature",
+                            "La signature du message n'est pas valide.",
+                        )
+                        .await;
+                }
+                let Ok(permit) = self.sends.clone().acquire_owned().await else {
+                    return Next::Continue;
+                };
+                let state = self.state.clone();
+                let user = self.user.clone();
+                let out = self.out.clone();
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    let client_msg_id = envelope.client_msg_id.clone();
+                    let outcome = state.writer.send(user.user_id.clone(), envelope).await;
+                    let frame =
+                        send_answer(&state, &user, &channel_id, &client_msg_id, outcome).await;
+                    if let Ok(text) = frame_text(&frame) {
+                        let _ = out.send(text).await;
+                    }
+                });
+                Next::Continue
+            }
+            ClientFrame::Sync { cursors } => self.sync(cursors).await,
+            ClientFrame::Read { channel_id, seq } => {
+                let seq_db = i64::try_from(seq).unwrap_or(i64::MAX);
+                match db::channels::membership(&self.state.db, &channel_id, &self.user.user_id)
+                    .await
+                {
+                    Ok(Some(_)) => {}
+                    Ok(None) => {
+                        return self
+                            .refuse(
+                                Some(channel_id),
+                                "not_member",
+                                "Vous n'êtes pas membre de ce canal.",
+                            )
+                            .await
+                    }
+                    Err(_) => return self.unavailable(Some(channel_id)).await,
+                }
+                match db::channels::set_read(
+                    &self.state.db,
+                    &channel_id,
+                    &self.user.user_id,
+                    seq_db,
+                )
+                .await
+                {
+                    Ok(true) => {
+                        if let Ok(frame) = frame_text(&ServerFrame::Receipt {
+                            channel_id: channel_id.clone(),
+                            user_id: self.user.user_id.clone(),
+                            seq,
+                        }) {
+                            self.state
+                                .bus
+                                .publish(BusEvent::Channel { channel_id, frame });
+                        }
+                        Next::Continue
+                    }
+                    Ok(false) => Next::Continue,
+                    Err(_) => self.unavailable(Some(channel_id)).await,
+                }
+            }
+            ClientFrame::Typing { channel_id } => {
+                if !self.state.hub.receives(&self.user.user_id, &channel_id) {
+                    return self
+                        .refuse(
+                            Some(channel_id),
+                            "not_member",
+                            "Vous n'êtes pas membre de ce canal.",
+                        )
+                        .await;
+                }
+                if let Ok(frame) = frame_text(&ServerFrame::Typing {
+                    channel_id: channel_id.clone(),
+                    user_id: self.user.user_id.clone(),
+                }) {
+                    self.state
+                        .bus
+                        .publish(BusEvent::Channel { channel_id, frame });
+                }
+                Next::Continue
+            }
+            ClientFrame::Ping => {
+                self.push(&ServerFrame::Pong).await;
+                Next::Continue
+            }
+        }
+    }
+
+    async fn unavailable(&mut self, reference: Option<String>) -> Next {
+        self.push(&ServerFrame::Error {
+            reference,
+            code: "unavailable".into(),
+            message: "Service momentanément indisponible ; réessayez.".into(),
+        })
+        .await;
+        Next::Continue
+    }
+
+    /// Sends everything after the cursors, page by page, then `synced`. Channels left
+    /// out of the cursors start from where the user joined.
+    async fn sync(&mut self, cursors: Cursors) -> Next {
+        let memberships =
+            match db::channels::memberships_of(&self.state.db, &self.user.user_id).await {
+                Ok(rows) => rows,
+                Err(_) => return self.unavailable(None).await,
+            };
+        let member_of: BTreeMap<String, i64> = memberships
+            .into_iter()
+            .map(|m| (m.channel_id, m.joined_seq))
+            .collect();
+        for channel_id in cursors.keys().filter(|c| !member_of.contains_key(*c)) {
+            self.refuse(
+                Some(channel_id.clone()),
+                "not_member",
+                "Vous n'êtes pas membre de ce canal.",
+            )
+            .await;
+        }
+        let mut reached = Cursors::new();
+        for (channel_id, joined_seq) in member_of {
+            let cursor = cursors.get(&channel_id).copied().unwrap_or(0);
+            let mut after = i64::try_from(cursor).unwrap_or(i64::MAX).max(joined_seq);
+            let first = after;
+            loop {
+                let rows = match db::channels::messages_after(
+                    &self.state.db,
+                    &channel_id,
+                    after,
+                    SYNC_PAGE,
+                )
+                .await
+                {
+                    Ok(rows) => rows,
+                    Err(_) => return self.unavailable(Some(channel_id)).await,
+                };
+                let full = rows.len() as u64 == SYNC_PAGE;
+                let Ok(messages) = stored_messages(rows) else {
+                    return self.unavailable(Some(channel_id)).await;
+                };
+                for message in messages {
+                    after = i64::try_from(message.seq).unwrap_or(after);
+                    self.push(&ServerFrame::Message(message)).await;
+                }
+                if !full {
+                    break;
+                }
+            }
+            if after > first {
+                let details = json!({ "from_seq": first + 1, "to_seq": after, "via": "sync" });
+                if let Err(err) = self
+                    .state
+                    .record(
+                        self.user.actor(),
+                        "history_read",
+                        Some(channel_id.clone()),
+                        crate::audit::Outcome::Success,
+                        details,
+                    )
+                    .await
+                {
+                    tracing::error!(error = %err, "cannot record a sync in the access log");
+                    return self.unavailable(Some(channel_id)).await;
+                }
+            }
+            reached.insert(channel_id, u64::try_from(after).unwrap_or_default());
+        }
+        self.push(&ServerFrame::Synced { cursors: reached }).await;
+        Next::Continue
+    }
+}
+
+/// The frame that answers a send.
+async fn send_answer(
+    state: &AppState,
+    user: &CurrentUser,
+    channel_id: &str,
+    client_msg_id: &str,
+    outcome: SendOutcome,
+) -> ServerFrame {
+    let reference = Some(client_msg_id.to_owned());
+    let error = |code: &str, message: &str| ServerFrame::Error {
+        reference: reference.clone(),
+        code: code.into(),
+        message: message.into(),
+    };
+    match outcome {
+        SendOutcome::Committed { seq, ts } => ServerFrame::Ack {
+            client_msg_id: client_msg_id.to_owned(),
+            channel_id: channel_id.to_owned(),
+            seq,
+            ts,
+        },
+        SendOutcome::EpochRequired { current } => match required_devices(state, channel_id).await {
+            Ok(devices) => ServerFrame::EpochRequired {
+                channel_id: channel_id.to_owned(),
+                epoch: current + 1,
+                devices,
+            },
+            Err(_) => error(
+                "unavailable",
+                "Service momentanément indisponible ; réessayez.",
+            ),
+        },
+        SendOutcome::NotMember => {
+            state
+                .record_denial(
+                    user.actor(),
+                    "message_send",
+                    Some(channel_id.to_owned()),
+                    json!({ "reason": "not_member" }),
+                )
+                .await;
+            error("not_member", "Vous n'êtes pas membre de ce canal.")
+        }
+        SendOutcome::DeviceRevoked => {
+            state
+                .record_denial(
+                    user.actor(),
+                    "message_send",
+                    Some(channel_id.to_owned()),
+                    json!({ "reason": "device_revoked" }),
+                )
+                .await;
+            error("device_revoked", "Cet appareil a été révoqué.")
+        }
+        SendOutcome::ChannelClosed => {
+            error("channel_closed", "Ce canal n'accepte plus de messages.")
+        }
+        SendOutcome::Unavailable => error(
+            "unavailable",
+            "Service momentanément indisponible ; réessayez.",
+        ),
+    }
+}

@@ -1,0 +1,425 @@
+//! A device of the SDK: enrolment, recovery, the key backup, epochs, sealing and opening.
+
+use std::collections::HashSet;
+
+use reqwest::{header, Method, StatusCode};
+use serde_json::json;
+
+use super::{decode, expect_ok, Client, ClientError, Result};
+use crate::crypto::{
+    AttachmentRef, BackupContents, DeviceCertificate, DeviceCertificateRequest, DeviceKeys,
+    Envelope, EpochKey, IdentityKeyPair, KeyBackup, MessageContent, MessageHeader, RecoveryCode,
+};
+use crate::protocol::v1::channels::{
+    ChannelDetail, DeviceKeysPage, EpochState, PublishEpoch, StoredMessage,
+};
+use crate::protocol::v1::keys::{KeyBackupBody, PublishIdentity, RegisterDevice, UserKeys};
+
+fn crypto(err: impl std::fmt::Display) -> ClientError {
+    ClientError::Crypto(err.to_string())
+}
+
+/// This device: its keys and certificate, and the identity key while it holds it.
+pub struct Device {
+    /// The device id (a random UUID chosen here, signed into the certificate).
+    pub device_id: String,
+    keys: DeviceKeys,
+    /// Its certificate.
+    pub certificate: DeviceCertificate,
+    identity: IdentityKeyPair,
+    backup_version: Option<i64>,
+    backup_key: crate::crypto::BackupKey,
+}
+
+/// The result of enrolling the first device: show the recovery code once.
+pub struct Enrolment {
+    /// The device.
+    pub device: Device,
+    /// The recovery code, to write down; the SDK does not keep it.
+    pub recovery_code: RecoveryCode,
+}
+
+impl Client {
+    /// Enrols this account's first device: creates the identity key, publishes it,
+    /// certifies and registers the device, and stores the first key backup.
+    pub async fn enrol_first_device(&mut self, name: &str) -> Result<Enrolment> {
+        let identity = IdentityKeyPair::generate().map_err(crypto)?;
+        expect_ok(
+            self.request(Method::PUT, "/keys/identity")
+                .json(&PublishIdentity {
+                    identity_key: identity.public_key().clone(),
+                })
+                .send()
+                .await?,
+        )
+        .await?;
+        let recovery_code = RecoveryCode::generate().map_err(crypto)?;
+        let backup_key = recovery_code.backup_key(&self.me.id);
+        let mut device = self.register_device(identity, backup_key, name).await?;
+        self.write_backup(&mut device).await?;
+        Ok(Enrolment {
+            device,
+            recovery_code,
+        })
+    }
+
+    /// Admits a new device with the recovery code: opens the key backup, takes the
+    /// identity key and the past epoch keys from it, and registers the device.
+    pub async fn restore_with_recovery_code(&mut self, code: &str, name: &str) -> Result<Device> {
+        let code = RecoveryCode::parse(code).map_err(crypto)?;
+        let backup_key = code.backup_key(&self.me.id);
+        let response = self.request(Method::GET, "/keys/backup").send().await?;
+        let body: KeyBackupBody = decode(response).await?;
+        let sealed: KeyBackup =
+            serde_json::from_value(body.data).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let contents = sealed.open(&backup_key).map_err(crypto)?;
+        for (channel, epoch, key) in contents.epoch_keys() {
+            self.epoch_keys.insert(
+                (channel.to_owned(), epoch),
+                EpochKey::from_bytes(&key.to_bytes()),
+            );
+        }
+        let identity = IdentityKeyPair::from_private_bytes(&contents.identity().to_private_bytes())
+            .map_err(crypto)?;
+        let mut device = self.register_device(identity, backup_key, name).await?;
+        device.backup_version = Some(body.version);
+        Ok(device)
+    }
+
+    async fn register_device(
+        &mut self,
+        identity: IdentityKeyPair,
+        backup_key: crate::crypto::BackupKey,
+        name: &str,
+    ) -> Result<Device> {
+        let device_id = uuid_v4()?;
+        let keys = DeviceKeys::generate().map_err(crypto)?;
+        let request =
+            DeviceCertificateRequest::new(&self.me.id, &device_id, identity.public_key(), &keys)
+                .map_err(crypto)?;
+        let certificate = identity.certify(&request).map_err(crypto)?;
+        expect_ok(
+            self.request(Method::POST, "/keys/devices")
+                .json(&RegisterDevice {
+                    certificate: certificate.clone(),
+                    name: name.into(),
+                })
+                .send()
+                .await?,
+        )
+        .await?;
+        self.known_identities
+            .insert(self.me.id.clone(), identity.public_key().clone());
+        self.devices.insert(device_id.clone(), certificate.clone());
+        Ok(Device {
+            device_id,
+            keys,
+            certificate,
+            identity,
+            backup_version: None,
+            backup_key,
+        })
+    }
+
+    /// Writes the key backup (identity and every epoch key held), with the version check.
+    pub async fn write_backup(&mut self, device: &mut Device) -> Result<()> {
+        let identity = IdentityKeyPair::from_private_bytes(&device.identity.to_private_bytes())
+            .map_err(crypto)?;
+        let mut contents = BackupContents::new(identity);
+        for ((channel, epoch), key) in &self.epoch_keys {
+            contents.insert_epoch_key(channel, *epoch, EpochKey::from_bytes(&key.to_bytes()));
+        }
+        let revision = u64::try_from(device.backup_version.unwrap_or(0) + 1).unwrap_or(1);
+        let sealed = KeyBackup::seal(&contents, &device.backup_key, &self.me.id, revision)
+            .map_err(crypto)?;
+        let mut request = self
+            .request(Method::PUT, "/keys/backup")
+            .json(&json!({ "data": sealed }));
+        request = match device.backup_version {
+            Some(version) => request.header(header::IF_MATCH, format!("\"{version}\"")),
+            None => request.header(header::IF_NONE_MATCH, "*"),
+        };
+        let response = request.send().await?;
+        let etag = response
+            .headers()
+            .get(header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim_matches('"').parse::<i64>().ok());
+        expect_ok(response).await?;
+        device.backup_version = etag.or(device.backup_version.map(|v| v + 1)).or(Some(1));
+        Ok(())
+    }
+
+    /// Fetches and verifies a colleague's devices (trust on first use of their identity).
+    pub async fn fetch_user_devices(&mut self, user_id: &str) -> Result<Vec<DeviceCertificate>> {
+        let keys: UserKeys = self.get(&format!("/keys/users/{user_id}")).await?;
+        let Some(identity) = keys.identity_key else {
+            return Ok(Vec::new());
+        };
+        match self.known_identities.get(user_id) {
+            Some(known) if known != &identity => {
+                return Err(ClientError::IdentityChanged(user_id.into()))
+            }
+            Some(_) => {}
+            None => {
+                self.known_identities
+                    .insert(user_id.into(), identity.clone());
+            }
+        }
+        let mut live = Vec::new();
+        for device in keys.devices {
+            if device.certificate.user_id != user_id
+                || device.certificate.verify(&identity).is_err()
+            {
+                continue;
+            }
+            self.devices.insert(
+                device.certificate.device_id.clone(),
+                device.certificate.clone(),
+            );
+            if device.revoked_at.is_none() {
+                live.push(device.certificate);
+            }
+        }
+        Ok(live)
+    }
+
+    /// Learns the devices of every member of a channel.
+    pub async fn refresh_channel_devices(&mut self, channel_id: &str) -> Result<()> {
+        let detail: ChannelDetail = self.get(&format!("/channels/{channel_id}")).await?;
+        for member in detail.members {
+            self.fetch_user_devices(&member.user_id).await?;
+        }
+        Ok(())
+    }
+
+    /// Makes sure the channel has a usable epoch key: creates and publishes a new epoch
+    /// when the server requires one, or adopts the winner's key after a race. Returns
+    /// the epoch to send with.
+    pub async fn ensure_epoch(&mut self, device: &mut Device, channel_id: &str) -> Result<u64> {
+        for _ in 0..3 {
+            let state: EpochState = self.get(&format!("/channels/{channel_id}/epoch")).await?;
+            if !state.rotation_required
+                && self
+                    .epoch_key(device, channel_id, state.epoch)
+                    .await
+                    .is_ok()
+            {
+                return Ok(state.epoch);
+            }
+            match self.publish_epoch(device, channel_id, &state).await {
+                Ok(epoch) => return Ok(epoch),
+                Err(err)
+                    if err.code() == Some("epoch_conflict")
+                        || err.code() == Some("invalid_epoch_keys") =>
+                {
+                    continue
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Err(ClientError::Protocol("could not agree on an epoch".into()))
+    }
+
+    /// Creates epoch `state.epoch + 1` and wraps its key for exactly `state.devices`.
+    pub async fn publish_epoch(
+        &mut self,
+        device: &mut Device,
+        channel_id: &str,
+        state: &EpochState,
+    ) -> Result<u64> {
+        let epoch = state.epoch + 1;
+        let key = EpochKey::generate().map_err(crypto)?;
+        let users: HashSet<&str> = state.devices.iter().map(|d| d.user_id.as_str()).collect();
+        for user in users {
+            self.fetch_user_devices(user).await?;
+        }
+        let mut wraps = Vec::new();
+        for target in &state.devices {
+            let certificate = self.devices.get(&target.device_id).ok_or_else(|| {
+                ClientError::Crypto(format!("unverified device {}", target.device_id))
+            })?;
+            wraps.push(
+                key.wrap(
+                    channel_id,
+                    epoch,
+                    &device.device_id,
+                    &device.keys,
+                    certificate,
+                )
+                .map_err(crypto)?,
+            );
+        }
+        self.post_empty(
+            &format!("/channels/{channel_id}/epochs"),
+            &PublishEpoch { epoch, keys: wraps },
+        )
+        .await?;
+        self.epoch_keys.insert((channel_id.to_owned(), epoch), key);
+        self.write_backup(device).await?;
+        Ok(epoch)
+    }
+
+    /// The key of an epoch: held already, or fetched from the server and unwrapped.
+    pub async fn epoch_key(
+        &mut self,
+        device: &Device,
+        channel_id: &str,
+        epoch: u64,
+    ) -> Result<&EpochKey> {
+        let slot = (channel_id.to_owned(), epoch);
+        if !self.epoch_keys.contains_key(&slot) {
+            let page: DeviceKeysPage = self
+                .get(&format!(
+                    "/channels/{channel_id}/keys?device_id={}",
+                    device.device_id
+                ))
+                .await?;
+            for wrapped in page.keys {
+                if self
+                    .epoch_keys
+                    .contains_key(&(channel_id.to_owned(), wrapped.epoch))
+                {
+                    continue;
+                }
+                if !self.devices.contains_key(&wrapped.sender_device) {
+                    self.refresh_channel_devices(channel_id).await?;
+                }
+                let Some(sender) = self.devices.get(&wrapped.sender_device) else {
+                    continue;
+                };
+                let key = wrapped
+                    .unwrap_key(&device.keys, &sender.keys.signing)
+                    .map_err(crypto)?;
+                self.epoch_keys
+                    .insert((channel_id.to_owned(), wrapped.epoch), key);
+            }
+        }
+        self.epoch_keys
+            .get(&slot)
+            .ok_or_else(|| ClientError::Crypto(format!("no key for epoch {epoch} of {channel_id}")))
+    }
+
+    /// Seals a message for the channel's current epoch (creating one if needed).
+    pub async fn seal(
+        &mut self,
+        device: &mut Device,
+        channel_id: &str,
+        content: &MessageContent,
+    ) -> Result<Envelope> {
+        let epoch = self.ensure_epoch(device, channel_id).await?;
+        self.seal_for_epoch(device, channel_id, epoch, content)
+            .await
+    }
+
+    /// Seals a message for a given epoch whose key is held.
+    pub async fn seal_for_epoch(
+        &mut self,
+        device: &Device,
+        channel_id: &str,
+        epoch: u64,
+        content: &MessageContent,
+    ) -> Result<Envelope> {
+        let header = MessageHeader {
+            channel_id: channel_id.to_owned(),
+            epoch,
+            sender_device: device.device_id.clone(),
+            client_msg_id: uuid_v4()?,
+        };
+        let key = self.epoch_key(device, channel_id, epoch).await?;
+        Envelope::seal(header, content, key, &device.keys).map_err(crypto)
+    }
+
+    /// Verifies and decrypts a stored message.
+    pub async fn open(
+        &mut self,
+        device: &Device,
+        message: &StoredMessage,
+    ) -> Result<MessageContent> {
+        let envelope = &message.envelope;
+        if !self.devices.contains_key(&envelope.sender_device) {
+            self.fetch_user_devices(&message.sender).await?;
+        }
+        let sender = self
+            .devices
+            .get(&envelope.sender_device)
+            .filter(|c| c.user_id == message.sender)
+            .ok_or_else(|| ClientError::Crypto("unknown sender device".into()))?
+            .keys
+            .signing
+            .clone();
+        let key = self
+            .epoch_key(device, &message.channel_id, envelope.epoch)
+            .await?;
+        envelope.open(key, &sender).map_err(crypto)
+    }
+
+    /// Encrypts and uploads an attachment; returns the reference to put in a message.
+    pub async fn upload_attachment(
+        &self,
+        channel_id: &str,
+        name: &str,
+        mime: &str,
+        bytes: &[u8],
+    ) -> Result<AttachmentRef> {
+        let (key, encrypted) = crate::crypto::encrypt_attachment(bytes).map_err(crypto)?;
+        let response = self
+            .request(Method::POST, &format!("/channels/{channel_id}/attachments"))
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+            .body(encrypted.blob.clone())
+            .send()
+            .await?;
+        let uploaded: crate::protocol::v1::channels::AttachmentUploaded = decode(response).await?;
+        Ok(AttachmentRef {
+            id: uploaded.id,
+            key,
+            sha256: encrypted.sha256,
+            size: encrypted.size,
+            name: name.into(),
+            mime: mime.into(),
+        })
+    }
+
+    /// Downloads and decrypts an attachment.
+    pub async fn download_attachment(
+        &self,
+        attachment: &AttachmentRef,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+        let response = self
+            .request(Method::GET, &format!("/attachments/{}", attachment.id))
+            .send()
+            .await?;
+        if response.status() != StatusCode::OK {
+            return Err(super::api_error(response.status(), response).await);
+        }
+        let blob = response.bytes().await?;
+        attachment.decrypt(&blob).map_err(crypto)
+    }
+}
+
+impl Device {
+    /// The device's keys (for tests that forge envelopes on purpose).
+    pub fn keys(&self) -> &DeviceKeys {
+        &self.keys
+    }
+}
+
+/// A random UUID (v4) from ring's generator.
+pub(crate) fn uuid_v4() -> Result<String> {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 16];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| ClientError::Crypto("no randomness".into()))?;
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    ))
+}

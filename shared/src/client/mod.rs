@@ -1,0 +1,201 @@
+//! The Rust client SDK (feature `client`): logging in, enrolling devices, the key
+//! backup, epochs, and messaging over the WebSocket. The integration tests and the
+//! benchmark drive the server through it, as a program would.
+//!
+//! Secrets stay in the SDK's memory (zeroized on drop); the server receives public keys,
+//! signatures and ciphertext only.
+
+mod device;
+mod ws;
+
+use std::collections::{BTreeMap, HashMap};
+
+use reqwest::{header, Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+pub use device::{Device, Enrolment};
+pub use ws::Connection;
+
+use crate::crypto::{DeviceCertificate, EpochKey, IdentityPublicKey};
+use crate::protocol::v1::auth::{
+    LoginChallenge, LoginRequest, Me, NextStep, SessionOpened, TotpRequest,
+};
+use crate::protocol::v1::error::ErrorBody;
+
+/// What can go wrong in the SDK.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered an error.
+    #[error("{status}: {code}")]
+    Api {
+        /// HTTP status.
+        status: StatusCode,
+        /// The stable error code.
+        code: String,
+    },
+    /// The connection failed.
+    #[error("transport: {0}")]
+    Transport(String),
+    /// A cryptographic check failed (bad signature, unknown device, …).
+    #[error("crypto: {0}")]
+    Crypto(String),
+    /// A colleague's identity key changed since it was first seen.
+    #[error("the identity key of {0} changed")]
+    IdentityChanged(String),
+    /// The server broke the protocol.
+    #[error("protocol: {0}")]
+    Protocol(String),
+}
+
+impl ClientError {
+    /// The API error code, if this is an API error.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+impl From<reqwest::Error> for ClientError {
+    fn from(err: reqwest::Error) -> Self {
+        ClientError::Transport(err.to_string())
+    }
+}
+
+/// `Result` with [`ClientError`].
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+/// A logged-in account talking to one server.
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: zeroize::Zeroizing<String>,
+    /// Who is logged in.
+    pub me: Me,
+    /// Identity keys seen, per user: a change is refused until accepted (trust on first use).
+    pub(crate) known_identities: BTreeMap<String, IdentityPublicKey>,
+    /// Verified certificates of colleagues' devices, by device id.
+    pub(crate) devices: HashMap<String, DeviceCertificate>,
+    /// Epoch keys held, by channel and epoch.
+    pub(crate) epoch_keys: HashMap<(String, u64), EpochKey>,
+}
+
+impl Client {
+    /// Logs in: password, then the TOTP code `code` computes from the challenge (which
+    /// carries the enrolment secret on a first login).
+    pub async fn login(
+        base: &str,
+        login: &str,
+        password: &str,
+        code: impl FnOnce(&LoginChallenge) -> String,
+    ) -> Result<Client> {
+        let http = reqwest::Client::new();
+        let base = base.trim_end_matches('/').to_owned();
+        let response = http
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&LoginRequest {
+                login: login.into(),
+                password: password.into(),
+            })
+            .send()
+            .await?;
+        let challenge: LoginChallenge = decode(response).await?;
+        if challenge.next == NextStep::TotpEnrolment && challenge.enrolment.is_none() {
+            return Err(ClientError::Protocol("enrolment without its secret".into()));
+        }
+        let code = code(&challenge);
+        let response = http
+            .post(format!("{base}/api/v1/auth/totp"))
+            .json(&TotpRequest {
+                challenge: challenge.challenge,
+                code,
+                bearer: true,
+            })
+            .send()
+            .await?;
+        let opened: SessionOpened = decode(response).await?;
+        let token = opened
+            .token
+            .ok_or_else(|| ClientError::Protocol("no bearer token".into()))?;
+        Ok(Client::with_token(&base, token, opened.me))
+    }
+
+    /// A client for an already opened bearer session.
+    pub fn with_token(base: &str, token: String, me: Me) -> Client {
+        Client {
+            http: reqwest::Client::new(),
+            base: base.trim_end_matches('/').to_owned(),
+            token: zeroize::Zeroizing::new(token),
+            me,
+            known_identities: BTreeMap::new(),
+            devices: HashMap::new(),
+            epoch_keys: HashMap::new(),
+        }
+    }
+
+    /// The server's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub(crate) fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// A request to `/api/v1` + `path` with the bearer token.
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}/api/v1{path}", self.base))
+            .header(
+                header::AUTHORIZATION,
+                format!("Bearer {}", self.token.as_str()),
+            )
+    }
+
+    /// `GET` and decode.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        decode(self.request(Method::GET, path).send().await?).await
+    }
+
+    /// `POST` a JSON body and decode the answer.
+    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
+        decode(self.request(Method::POST, path).json(body).send().await?).await
+    }
+
+    /// `POST` a JSON body, expecting no content.
+    pub async fn post_empty<B: Serialize>(&self, path: &str, body: &B) -> Result<()> {
+        expect_ok(self.request(Method::POST, path).json(body).send().await?).await
+    }
+}
+
+/// Decodes a JSON answer or turns the error body into [`ClientError::Api`].
+pub async fn decode<T: DeserializeOwned>(response: reqwest::Response) -> Result<T> {
+    let status = response.status();
+    if status.is_success() {
+        return response
+            .json()
+            .await
+            .map_err(|err| ClientError::Protocol(err.to_string()));
+    }
+    Err(api_error(status, response).await)
+}
+
+/// Accepts any success status.
+pub async fn expect_ok(response: reqwest::Response) -> Result<()> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    Err(api_error(status, response).await)
+}
+
+async fn api_error(status: StatusCode, response: reqwest::Response) -> ClientError {
+    let code = response
+        .json::<ErrorBody>()
+        .await
+        .map(|body| body.error.code)
+        .unwrap_or_else(|_| status.as_str().to_owned());
+    ClientError::Api { status, code }
+}

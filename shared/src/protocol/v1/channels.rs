@@ -1,0 +1,238 @@
+//! Channels, membership, epochs and history (DESIGN.md §3–§6).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::auth::InstitutionRef;
+use super::Role;
+use crate::crypto::{Envelope, WrappedEpochKey};
+
+/// What a channel is for (DESIGN.md §6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelKind {
+    /// A thematic working group of the CLSPD.
+    WorkingGroup,
+    /// One individual situation, named by a random case reference only.
+    Case,
+    /// An *analyse de pratiques* session: anonymous, time-bound, short retention.
+    PracticeSession,
+    /// Two people.
+    Direct,
+}
+
+impl ChannelKind {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelKind::WorkingGroup => "working_group",
+            ChannelKind::Case => "case",
+            ChannelKind::PracticeSession => "practice_session",
+            ChannelKind::Direct => "direct",
+        }
+    }
+
+    /// Parses the stable name.
+    pub fn parse(name: &str) -> Option<ChannelKind> {
+        [
+            ChannelKind::WorkingGroup,
+            ChannelKind::Case,
+            ChannelKind::PracticeSession,
+            ChannelKind::Direct,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == name)
+    }
+}
+
+/// Under which legal regime a channel shares (CHARTER.md C5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LegalRegime {
+    /// CSI L132-5: the CLSPD's confidential exchanges.
+    ClspdConfidential,
+    /// CASF L121-6-2: shared secrecy between social-action professionals.
+    SharedSecretSocial,
+    /// CASF L226-2-2: child protection, professionals bound by secrecy only.
+    ChildProtection,
+}
+
+impl LegalRegime {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LegalRegime::ClspdConfidential => "clspd_confidential",
+            LegalRegime::SharedSecretSocial => "shared_secret_social",
+            LegalRegime::ChildProtection => "child_protection",
+        }
+    }
+
+    /// Parses the stable name.
+    pub fn parse(name: &str) -> Option<LegalRegime> {
+        [
+            LegalRegime::ClspdConfidential,
+            LegalRegime::SharedSecretSocial,
+            LegalRegime::ChildProtection,
+        ]
+        .into_iter()
+        .find(|regime| regime.as_str() == name)
+    }
+}
+
+/// `POST /api/v1/channels`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreateChannel {
+    /// Kind.
+    pub kind: ChannelKind,
+    /// Name shown in lists (a case gets its random reference instead).
+    #[serde(default)]
+    pub name: String,
+    /// Legal regime.
+    pub regime: LegalRegime,
+    /// Institutions whose professionals may be members (the allow-list).
+    #[serde(default)]
+    pub institutions: Vec<String>,
+    /// Initial members besides the creator (account ids).
+    #[serde(default)]
+    pub members: Vec<String>,
+}
+
+/// A channel as its members see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Channel {
+    /// Channel id.
+    pub id: String,
+    /// Kind.
+    pub kind: ChannelKind,
+    /// Name, or the case reference.
+    pub name: String,
+    /// Legal regime.
+    pub regime: LegalRegime,
+    /// `active`, `archived` or `destroyed`.
+    pub status: String,
+    /// The institution allow-list.
+    pub institutions: Vec<String>,
+    /// The current epoch (0 before the first key is published).
+    pub epoch: u64,
+    /// The last sequence number.
+    pub last_seq: u64,
+    /// Created at (unix ms).
+    pub created_at: i64,
+}
+
+/// A member of a channel, shown grouped by institution (CHARTER.md C1).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Member {
+    /// Account id.
+    pub user_id: String,
+    /// Name.
+    pub display_name: String,
+    /// Institution.
+    pub institution: InstitutionRef,
+    /// Account role.
+    pub role: Role,
+    /// Added at (unix ms).
+    pub added_at: i64,
+}
+
+/// `GET /api/v1/channels/{id}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ChannelDetail {
+    /// The channel.
+    pub channel: Channel,
+    /// Its current members.
+    pub members: Vec<Member>,
+}
+
+/// `POST /api/v1/channels/{id}/members`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct AddMember {
+    /// Account id.
+    pub user_id: String,
+}
+
+/// `DELETE /api/v1/channels/{id}/members/{user_id}`: the reason is logged (CHARTER.md C3).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct RemoveMember {
+    /// Why, in a few words.
+    pub reason: String,
+}
+
+/// A device that must receive the key of the next epoch.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+pub struct DeviceRef {
+    /// Owner.
+    pub user_id: String,
+    /// Device id.
+    pub device_id: String,
+}
+
+/// `GET /api/v1/channels/{id}/epoch`: the epoch in force and whether a new one is needed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct EpochState {
+    /// Channel id.
+    pub channel_id: String,
+    /// The current epoch (0: none yet).
+    pub epoch: u64,
+    /// Whether the next sender must create epoch `epoch + 1` first.
+    pub rotation_required: bool,
+    /// The devices the next epoch's key must be wrapped for, exactly.
+    pub devices: Vec<DeviceRef>,
+}
+
+/// `POST /api/v1/channels/{id}/epochs`: the key of a new epoch, wrapped for every device.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct PublishEpoch {
+    /// The new epoch: the current one plus one.
+    pub epoch: u64,
+    /// One wrap per device of [`EpochState::devices`], signed by the sending device.
+    #[schema(value_type = Vec<Object>)]
+    pub keys: Vec<WrappedEpochKey>,
+}
+
+/// `GET /api/v1/channels/{id}/keys?device_id=`: a device's wrapped keys.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DeviceKeysPage {
+    /// The wraps, by epoch.
+    #[schema(value_type = Vec<Object>)]
+    pub keys: Vec<WrappedEpochKey>,
+}
+
+/// A stored message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StoredMessage {
+    /// Channel id.
+    pub channel_id: String,
+    /// Dense per-channel sequence number.
+    pub seq: u64,
+    /// Sender account id.
+    pub sender: String,
+    /// The envelope, verified by the server, opaque to it.
+    #[schema(value_type = Object)]
+    pub envelope: Envelope,
+    /// Stored at (unix ms).
+    pub ts: i64,
+}
+
+/// `GET /api/v1/channels/{id}/messages?after_seq=&limit=`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HistoryPage {
+    /// Messages in order.
+    pub messages: Vec<StoredMessage>,
+    /// Whether more follow.
+    pub has_more: bool,
+}
+
+/// Per-channel cursors: the last sequence number a client has.
+pub type Cursors = BTreeMap<String, u64>;
+
+/// `POST /api/v1/channels/{id}/attachments` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AttachmentUploaded {
+    /// Attachment id, to put in the message's content.
+    pub id: String,
+    /// Size in bytes.
+    pub size: u64,
+}

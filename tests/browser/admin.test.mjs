@@ -1,0 +1,136 @@
+// The admin console: institutions and accounts, and the first login of an account it
+// created, which enrols TOTP with a QR code.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { assertAccessible, assertNoProblems, openTab, screenshot, startDemoAndBrowser } from './lib/browser.mjs';
+import { logIn, openAdminConsole, openLoginScreen, submitCode, submitPassword } from './lib/flows.mjs';
+
+/** @type {import('./lib/demo.mjs').Demo} */
+let demo;
+/** @type {import('playwright-core').Browser} */
+let browser;
+/** @type {import('./lib/browser.mjs').Tab} */
+let adminTab;
+
+before(async () => {
+  ({ demo, browser } = await startDemoAndBrowser());
+  // One admin session for the whole file: a TOTP code serves once per 30 s step.
+  adminTab = await openTab(browser);
+  await logIn(adminTab.page, demo.url, demo.accounts.admin);
+});
+
+after(async () => {
+  await browser?.close();
+  await demo?.stop();
+});
+
+/**
+ * The row of an account in the admin's table.
+ * @param {import('playwright-core').Page} page
+ * @param {string} login
+ */
+const accountRow = (page, login) => page.locator(`tr[data-login="${login}"]`);
+
+describe('the admin console', { timeout: 120_000 }, () => {
+  test('the admin creates an institution and an account whose first login shows the TOTP enrolment QR code', async () => {
+    const { page } = adminTab;
+    await openAdminConsole(page, demo.url);
+    await accountRow(page, 'policier').waitFor();
+    await assertAccessible(page, 'admin');
+    await screenshot(page, 'admin');
+
+    await page.getByLabel('Nom de la nouvelle institution').fill('Association Horizon Jeunesse');
+    await page.getByRole('button', { name: 'Créer l’institution' }).click();
+    await page.locator('#notice-status').getByText('Institution « Association Horizon Jeunesse » créée.').waitFor();
+    await page.getByRole('rowheader', { name: 'Association Horizon Jeunesse' }).waitFor();
+
+    await page.getByText('Créer un compte', { exact: true }).click();
+    const form = page.getByRole('form', { name: 'Créer un compte' });
+    await form.getByLabel('Identifiant').fill('lea.dupont');
+    await form.getByLabel('Nom affiché').fill('Léa Dupont');
+    await form.getByLabel('Institution').selectOption({ label: 'Association Horizon Jeunesse' });
+    await form.getByLabel('Rôle').selectOption('external');
+    await form.getByLabel('Professionnel de l’action sociale').check();
+    await form.getByRole('button', { name: 'Créer le compte' }).click();
+
+    const password = (await page.locator('.one-time-password').innerText()).trim();
+    assert.ok(password.length >= 12, 'a one-time password is shown');
+    await page.getByText('Ce mot de passe ne sera plus jamais affiché.').waitFor();
+    const row = accountRow(page, 'lea.dupont');
+    await row.getByText('Double authentification à configurer').waitFor();
+    assert.match(await row.innerText(), /Intervenant extérieur/);
+    assert.match(await row.innerText(), /Professionnel de l’action sociale/);
+    await assertAccessible(page, 'admin (account created)');
+    await screenshot(page, 'admin-account-created');
+
+    // The new account's first login, in another browser profile.
+    const tab = await openTab(browser);
+    await openLoginScreen(tab.page, demo.url);
+    await submitPassword(tab.page, 'lea.dupont', password);
+    await tab.page.getByRole('heading', { level: 1, name: 'Activer la double authentification' }).waitFor();
+    const qr = tab.page.getByRole('img', { name: /QR code/ });
+    await qr.waitFor();
+    assert.match((await qr.getAttribute('src')) ?? '', /^data:image\/svg\+xml/);
+    assert.ok(await qr.evaluate((img) => img instanceof HTMLImageElement && img.complete && img.naturalWidth > 0), 'the QR code renders');
+    const secret = (await tab.page.locator('.totp-secret').innerText()).replace(/\s/g, '');
+    assert.match(secret, /^[A-Z2-7]{16,}$/);
+    await assertAccessible(tab.page, 'TOTP enrolment');
+    await screenshot(tab.page, 'totp-enrolment');
+
+    await submitCode(tab.page, secret, 'Activer et se connecter');
+    await tab.page.getByRole('heading', { level: 1, name: 'Bonjour, Léa Dupont' }).waitFor();
+    assert.equal(await tab.page.getByTestId('me-institution').innerText(), 'Association Horizon Jeunesse');
+    assertNoProblems(tab);
+    await tab.context.close();
+
+    await page.getByRole('button', { name: /J’ai noté le mot de passe/ }).click();
+    assert.equal(await page.locator('.one-time-password').count(), 0, 'the password is gone once noted');
+    assertNoProblems(adminTab);
+  });
+
+  test('an existing login is refused with a French message', async () => {
+    const { page } = adminTab;
+    await openAdminConsole(page, demo.url);
+    await accountRow(page, 'policier').waitFor();
+    await page.getByText('Créer un compte', { exact: true }).click();
+    const form = page.getByRole('form', { name: 'Créer un compte' });
+    await form.getByLabel('Identifiant').fill('policier');
+    await form.getByLabel('Nom affiché').fill('Homonyme');
+    await form.getByLabel('Institution').selectOption({ label: 'Police municipale' });
+    await form.getByRole('button', { name: 'Créer le compte' }).click();
+    await page.locator('#notice-error').getByText('Cet identifiant est déjà utilisé par un autre compte.').waitFor();
+    assertNoProblems(adminTab);
+  });
+
+  test('the admin disables, re-enables an account and resets its password', async () => {
+    const { page } = adminTab;
+    await openAdminConsole(page, demo.url);
+    const row = accountRow(page, 'mediateur');
+    await row.waitFor();
+
+    await row.getByText('Actions').click();
+    await row.getByRole('button', { name: /Désactiver le compte/ }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByText('Désactiver le compte de Jean Moreau ?').waitFor();
+    await screenshot(page, 'admin-confirm');
+    await dialog.getByRole('button', { name: 'Désactiver le compte' }).click();
+    await accountRow(page, 'mediateur').getByText('Désactivé', { exact: true }).waitFor();
+
+    await accountRow(page, 'mediateur').getByText('Actions').click();
+    await accountRow(page, 'mediateur').getByRole('button', { name: /Réactiver le compte/ }).click();
+    await accountRow(page, 'mediateur').getByText('Actif', { exact: true }).waitFor();
+
+    await accountRow(page, 'mediateur').getByText('Actions').click();
+    await accountRow(page, 'mediateur').getByRole('button', { name: /Réinitialiser le mot de passe/ }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Réinitialiser le mot de passe' }).click();
+    await page.getByRole('heading', { name: 'Nouveau mot de passe de Jean Moreau' }).waitFor();
+    assert.ok((await page.locator('.one-time-password').innerText()).trim().length >= 12);
+
+    await page.setViewportSize({ width: 390, height: 844 });
+    await screenshot(page, 'admin-phone');
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth));
+    await page.setViewportSize({ width: 1280, height: 800 });
+    assertNoProblems(adminTab);
+  });
+});

@@ -1,0 +1,137 @@
+// Starts a real `passerelle demo` on a fresh data directory and reads the URL and the
+// demo accounts it prints.
+
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const ROLES = new Set(['member', 'coordinator', 'admin', 'auditor', 'external']);
+
+/**
+ * The server binary: $PASSERELLE_BIN, else the debug build in the cargo target directory.
+ * @returns {string}
+ */
+export function serverBinary() {
+  if (process.env.PASSERELLE_BIN) return process.env.PASSERELLE_BIN;
+  const target = process.env.CARGO_TARGET_DIR
+    ? path.resolve(repo, process.env.CARGO_TARGET_DIR)
+    : path.join(repo, 'target');
+  return path.join(target, 'debug', 'passerelle');
+}
+
+/**
+ * A port free right now on 127.0.0.1.
+ *
+ * Why not `--listen 127.0.0.1:0`: the server derives the Origin it expects on
+ * cookie-authenticated POST/PATCH/DELETE from the configured listen address, so with
+ * port 0 it expects `http://127.0.0.1:0` and refuses every such request with bad_origin.
+ * Until the demo records the bound port, the test picks one; a port taken in between
+ * makes the start fail and {@link startDemo} tries another.
+ * @returns {Promise<number>}
+ */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * @typedef {object} DemoAccount
+ * @property {string} login
+ * @property {string} role
+ * @property {string} password
+ * @property {string} totpSecret base32
+ *
+ * @typedef {object} Demo
+ * @property {string} url e.g. http://127.0.0.1:41234
+ * @property {Record<string, DemoAccount>} accounts by login
+ * @property {() => Promise<void>} stop
+ */
+
+/**
+ * Starts the demo server and waits until it has printed its accounts.
+ * @returns {Promise<Demo>}
+ */
+export async function startDemo() {
+  const binary = serverBinary();
+  if (!existsSync(binary)) {
+    throw new Error(`${binary} is missing: build it with \`cargo build -p passerelle-server --bin passerelle\``);
+  }
+  let lastError;
+  for (let attempt = 0; attempt < 3; attempt += 1) {
+    try {
+      return await startOnce(binary, await freePort());
+    } catch (error) {
+      lastError = error;
+    }
+  }
+  throw lastError;
+}
+
+/**
+ * @param {string} binary
+ * @param {number} port
+ * @returns {Promise<Demo>}
+ */
+function startOnce(binary, port) {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'passerelle-browser-'));
+  // The data directory is the working directory too, so no stray passerelle.toml is read.
+  const child = spawn(binary, ['demo', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
+    cwd: dataDir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const killOnExit = () => child.kill('SIGKILL');
+  process.on('exit', killOnExit);
+  let stdout = '';
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk) => {
+    stderr += chunk;
+  });
+
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const stop = async () => {
+    process.off('exit', killOnExit);
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+
+  return new Promise((resolve, reject) => {
+    const fail = (/** @type {string} */ why) => {
+      stop().finally(() => reject(new Error(`${why}\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`)));
+    };
+    const onEarlyExit = (/** @type {number | null} */ code, /** @type {string | null} */ signal) =>
+      fail(`passerelle demo exited early (${code ?? signal})`);
+    child.once('exit', onEarlyExit);
+    child.stdout.setEncoding('utf8').on('data', (chunk) => {
+      stdout += chunk;
+      const url = /Passerelle \(démonstration\) : (http:\/\/\S+)/.exec(stdout)?.[1];
+      /** @type {Record<string, DemoAccount>} */
+      const accounts = {};
+      for (const line of stdout.split('\n')) {
+        const [login, role, password, totpSecret, ...rest] = line.trim().split(/\s+/);
+        if (rest.length === 0 && totpSecret && ROLES.has(role)) accounts[login] = { login, role, password, totpSecret };
+      }
+      // The banner is printed in one piece; the auditor's row is its last account.
+      if (url && accounts.dpo) {
+        child.off('exit', onEarlyExit);
+        child.stdout.removeAllListeners('data');
+        child.stdout.resume();
+        resolve({ url, accounts, stop });
+      }
+    });
+  });
+}
