@@ -20,6 +20,7 @@ pub mod http;
 pub mod keys;
 pub mod metrics;
 pub mod policy;
+pub mod reports;
 pub mod retention;
 pub mod secrets;
 pub mod state;

@@ -7,6 +7,7 @@ pub(crate) mod accounts;
 pub(crate) mod channels;
 pub(crate) mod entities;
 pub(crate) mod keys;
+pub(crate) mod reports;
 pub(crate) mod sessions;
 
 use std::path::Path;

@@ -9,6 +9,7 @@ pub mod json;
 pub mod keys;
 pub mod me;
 pub mod openapi;
+pub mod reports;
 
 use axum::Router;
 
@@ -22,6 +23,7 @@ pub fn api_router() -> Router<AppState> {
         .merge(admin::router())
         .merge(audit::router())
         .merge(keys::router())
+        .merge(reports::router())
         .merge(channels::router())
         .merge(crate::ws::router())
         .merge(openapi::router())

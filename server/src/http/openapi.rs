@@ -36,6 +36,7 @@ use crate::state::AppState;
         super::audit::verify,
         super::audit::public_key,
         super::audit::checkpoints,
+        super::reports::annual,
         super::keys::publish_identity,
         super::keys::register_device,
         super::keys::revoke_device,

@@ -5,6 +5,7 @@ mod hub;
 mod hygiene;
 mod keys;
 mod migrations;
+mod reports;
 mod roles;
 mod support;
 mod tls;

@@ -1,0 +1,162 @@
+//! The annual report (CHARTER.md C14): anonymous counts only — groups, cases opened and
+//! closed, members by institution, charter acceptances, exclusions — for the coordinator
+//! and the admin. No name, no case reference, no content: the only report the charter
+//! allows (C10).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use crate::audit::{EventFilter, Outcome};
+use crate::auth::CurrentUser;
+use crate::db;
+use crate::error::{ApiError, Result};
+use crate::policy::Capability;
+use crate::state::AppState;
+
+/// Access-log actions that close a case (ending the follow-up).
+const CASE_CLOSED_ACTIONS: [&str; 2] = ["case_archived", "channel_archived"];
+
+/// The annual report of one calendar year (UTC).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct AnnualReport {
+    /// The year.
+    pub year: i32,
+    /// Working groups existing at the end of the year.
+    pub working_groups: u64,
+    /// Working groups created during the year.
+    pub working_groups_created: u64,
+    /// Cases opened during the year.
+    pub cases_opened: u64,
+    /// Cases whose follow-up ended during the year.
+    pub cases_closed: u64,
+    /// Practice-analysis sessions held during the year.
+    pub practice_sessions: u64,
+    /// Distinct members of working groups and cases, by institution.
+    pub members_by_institution: BTreeMap<String, u64>,
+    /// Charter and group-rules acceptances during the year.
+    pub charter_acceptances: u64,
+    /// Members excluded during the year.
+    pub exclusions: u64,
+}
+
+fn year_bounds(year: i32) -> Result<(i64, i64)> {
+    let start = time::Date::from_calendar_date(year, time::Month::January, 1)
+        .map_err(|_| ApiError::BadRequest("année invalide".into()))?;
+    let end = time::Date::from_calendar_date(year + 1, time::Month::January, 1)
+        .map_err(|_| ApiError::BadRequest("année invalide".into()))?;
+    let ms = |date: time::Date| date.midnight().assume_utc().unix_timestamp() * 1000;
+    Ok((ms(start), ms(end)))
+}
+
+async fn count_actions(
+    state: &AppState,
+    actions: &[&str],
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<u64> {
+    let mut total = 0;
+    for action in actions {
+        let filter = EventFilter {
+            action: Some((*action).to_owned()),
+            outcome: Some(Outcome::Success),
+            from_ms: Some(from_ms),
+            to_ms: Some(to_ms),
+            ..EventFilter::default()
+        };
+        total += state
+            .audit
+            .count(&filter)
+            .await
+            .map_err(ApiError::internal)?;
+    }
+    Ok(total)
+}
+
+/// Builds the report for `year`; recorded in the access log.
+pub async fn annual(state: &AppState, user: &CurrentUser, year: i32) -> Result<AnnualReport> {
+    user.require(state, Capability::ReadAnnualReport, "annual_report_read")
+        .await?;
+    if !(2000..=9998).contains(&year) {
+        return Err(ApiError::BadRequest("année invalide".into()));
+    }
+    let (from, to) = year_bounds(year)?;
+    let report = AnnualReport {
+        year,
+        working_groups: db::reports::channels_existing(&state.db, "working_group", to).await?,
+        working_groups_created: db::reports::channels_created(&state.db, "working_group", from, to)
+            .await?,
+        cases_opened: db::reports::channels_created(&state.db, "case", from, to).await?,
+        cases_closed: count_actions(state, &CASE_CLOSED_ACTIONS, from, to).await?,
+        practice_sessions: db::reports::channels_created(&state.db, "practice_session", from, to)
+            .await?,
+        members_by_institution: db::reports::members_by_institution(&state.db).await?,
+        charter_acceptances: count_actions(
+            state,
+            &["charter_accepted", "rules_accepted"],
+            from,
+            to,
+        )
+        .await?,
+        exclusions: count_actions(state, &["member_removed"], from, to).await?,
+    };
+    state
+        .record(
+            user.actor(),
+            "annual_report_read",
+            None,
+            Outcome::Success,
+            json!({ "year": year }),
+        )
+        .await?;
+    Ok(report)
+}
+
+/// The report as CSV: one `indicator,value` line per count, members by institution last.
+pub fn to_csv(report: &AnnualReport) -> String {
+    let mut lines = vec![
+        "indicateur,valeur".to_owned(),
+        format!("annee,{}", report.year),
+        format!("groupes_de_travail,{}", report.working_groups),
+        format!("groupes_de_travail_crees,{}", report.working_groups_created),
+        format!("situations_ouvertes,{}", report.cases_opened),
+        format!("situations_closes,{}", report.cases_closed),
+        format!("seances_analyse_de_pratiques,{}", report.practice_sessions),
+        format!("acceptations_charte,{}", report.charter_acceptances),
+        format!("exclusions,{}", report.exclusions),
+    ];
+    for (institution, count) in &report.members_by_institution {
+        lines.push(format!("membres_{},{count}", csv_field(institution)));
+    }
+    lines.join("\n") + "\n"
+}
+
+/// Quotes a CSV field, and neutralises spreadsheet formulas.
+fn csv_field(text: &str) -> String {
+    let text = if text.starts_with(['=', '+', '-', '@']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    };
+    format!("\"{}\"", text.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_year_spans_its_days_in_utc() {
+        let (from, to) = year_bounds(2026).unwrap();
+        assert_eq!(from, 1_767_225_600_000);
+        assert_eq!(to - from, 365 * 24 * 3_600_000);
+    }
+
+    #[test]
+    fn csv_cells_cannot_become_formulas() {
+        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_field("CCAS"), "\"CCAS\"");
+    }
+}
