@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod attachments;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod bus;
 pub mod channels;
 pub mod cli;

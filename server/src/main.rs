@@ -1,5 +1,6 @@
 //! The `passerelle` binary: parses the command line, loads the configuration and runs.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -54,13 +55,39 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let credentials = cli::demo::seed(&state).await?;
             let listener = std::net::TcpListener::bind(config.listen)?;
             let url = format!("http://{}", listener.local_addr()?);
-            println!("{}", cli::demo::banner(&url, &credentials));
+            // A closed terminal must not stop the server: write errors are ignored.
+            let _ = writeln!(
+                std::io::stdout(),
+                "{}",
+                cli::demo::banner(&url, &credentials)
+            );
             drop(credentials);
             passerelle_server::serve(listener, state, shutdown_signal()).await?;
         }
         Command::Migrate => {
             AppState::build(config, Arc::new(SystemClock)).await?;
             println!("Database schemas are up to date.");
+        }
+        Command::Backup { dest } => {
+            let manifest = passerelle_server::backup::create(&config, &dest).await?;
+            println!(
+                "Backup written to {} ({} files).",
+                dest.display(),
+                manifest.files.len()
+            );
+            if !manifest.databases_included {
+                println!(
+                    "PostgreSQL: save the database with pg_dump as well (docs/OPERATIONS.md)."
+                );
+            }
+        }
+        Command::Restore { source } => {
+            let manifest = passerelle_server::backup::restore(&config, &source)?;
+            println!(
+                "Restored {} files into {}. Check the access log with `passerelle audit verify`.",
+                manifest.files.len(),
+                config.data_dir.display()
+            );
         }
         Command::Admin(command) => {
             let state = AppState::build(config, Arc::new(SystemClock)).await?;

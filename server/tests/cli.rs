@@ -17,7 +17,15 @@ impl Drop for Running {
 /// Reads the demo banner up to the end of the credentials table.
 fn read_banner(child: &mut Child) -> (String, Vec<Vec<String>>) {
     let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    // Keeps reading to the end, so the server never writes into a closed pipe.
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            let _ = sender.send(line);
+        }
+    });
+    let mut lines = receiver.into_iter().map(Ok::<String, std::io::Error>);
     let mut url = String::new();
     let mut rows = Vec::new();
     for line in lines.by_ref() {
@@ -170,4 +178,90 @@ fn the_admin_commands_create_reset_lock_and_list_accounts() {
         ],
     );
     assert!(!out.status.success());
+}
+
+fn passerelle_in(
+    dir: &std::path::Path,
+    data: &std::path::Path,
+    args: &[&str],
+) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_passerelle"))
+        .args(args)
+        .env("PASSERELLE_DATA_DIR", data)
+        .env("PASSERELLE_TLS", "false")
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn backup_restore_and_audit_verify_work_from_the_command_line_and_tampering_fails_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let ok = |out: std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    ok(passerelle_in(
+        dir.path(),
+        &data,
+        &["admin", "create-institution", "CCAS"],
+    ));
+    ok(passerelle_in(
+        dir.path(),
+        &data,
+        &[
+            "admin",
+            "create-user",
+            "--login",
+            "agent",
+            "--name",
+            "Agent",
+            "--institution",
+            "CCAS",
+            "--role",
+            "member",
+        ],
+    ));
+    ok(passerelle_in(dir.path(), &data, &["backup", "sauvegarde"]));
+    let restored = dir.path().join("restored");
+    ok(passerelle_in(
+        dir.path(),
+        &restored,
+        &["restore", "sauvegarde"],
+    ));
+    let listing = ok(passerelle_in(dir.path(), &restored, &["admin", "list"]));
+    assert!(listing.contains("agent"), "{listing}");
+    let verified = ok(passerelle_in(dir.path(), &restored, &["audit", "verify"]));
+    assert!(!verified.is_empty());
+    // A restore never overwrites a data directory that holds databases.
+    assert!(
+        !passerelle_in(dir.path(), &restored, &["restore", "sauvegarde"])
+            .status
+            .success()
+    );
+
+    // An edited event makes `audit verify` fail with the position.
+    use sea_orm::ConnectionTrait;
+    let url = format!(
+        "sqlite://{}?mode=rw",
+        restored.join("audit.sqlite").display()
+    );
+    let db = sea_orm::Database::connect(&url).await.unwrap();
+    db.execute_unprepared("UPDATE audit_events SET action = 'login' WHERE seq = 2")
+        .await
+        .unwrap();
+    db.close().await.unwrap();
+    let out = passerelle_in(dir.path(), &restored, &["audit", "verify"]);
+    assert!(!out.status.success());
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains('2'), "{text}");
 }

@@ -43,6 +43,16 @@ pub enum Command {
     },
     /// Bring the database schemas up to date, then exit.
     Migrate,
+    /// Copy the databases (online), keys and attachments into an empty folder.
+    Backup {
+        /// The folder to create.
+        dest: PathBuf,
+    },
+    /// Restore a backup into the configured (empty) data directory.
+    Restore {
+        /// The backup folder.
+        source: PathBuf,
+    },
     /// Manage institutions and accounts.
     #[command(subcommand)]
     Admin(admin::AdminCommand),

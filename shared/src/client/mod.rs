@@ -144,6 +144,11 @@ impl Client {
         &self.token
     }
 
+    /// The bearer token (to carry a session over to another client instance).
+    pub fn bearer_token(&self) -> &str {
+        &self.token
+    }
+
     /// A request to `/api/v1` + `path` with the bearer token.
     pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         self.http

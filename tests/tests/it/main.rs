@@ -1,6 +1,7 @@
 //! The integration suite: real servers on ephemeral ports, real databases.
 
 mod auth;
+mod backup;
 mod hub;
 mod hygiene;
 mod keys;
