@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { assertAccessible, assertNoProblems, openTab, screenshot, startDemoAndBrowser } from './lib/browser.mjs';
-import { logIn, openLoginScreen, submitPassword } from './lib/flows.mjs';
+import { logIn, openBearerSession, openLoginScreen, submitPassword } from './lib/flows.mjs';
+import { totp } from './lib/totp.mjs';
 
 /** @type {import('./lib/demo.mjs').Demo} */
 let demo;
@@ -63,6 +64,67 @@ describe('logging in', { timeout: 120_000 }, () => {
     await page.locator('#notice-error').getByText('Le formulaire contient 2 erreurs').waitFor();
     assert.equal(await page.getByLabel('Identifiant').getAttribute('aria-invalid'), 'true');
     assert.equal(sent, false);
+    assertNoProblems(tab);
+    await tab.context.close();
+  });
+
+  test('a wrong TOTP code is refused with a French message, and Annuler goes back to the password', async () => {
+    const tab = await openTab(browser);
+    const { page } = tab;
+    const account = demo.accounts.coordinatrice;
+    await openLoginScreen(page, demo.url);
+    await submitPassword(page, account.login, account.password);
+    await page.getByRole('heading', { level: 1, name: 'Code de vérification' }).waitFor();
+    // A code that matches none of the steps the server accepts (previous, current, next).
+    const now = Date.now();
+    const accepted = new Set([-30_000, 0, 30_000].map((shift) => totp(account.totpSecret, now + shift)));
+    let wrong = 0;
+    while (accepted.has(String(wrong).padStart(6, '0'))) wrong += 1;
+    await page.getByLabel('Code à 6 chiffres').fill(String(wrong).padStart(6, '0'));
+    const answered = page.waitForResponse((r) => r.url().endsWith('/api/v1/auth/totp'));
+    await page.getByRole('button', { name: 'Se connecter' }).click();
+    assert.equal((await answered).status(), 401);
+    await page.locator('#notice-error').getByText('Code de vérification incorrect ou déjà utilisé.', { exact: false }).waitFor();
+    await screenshot(page, 'login-wrong-code');
+
+    await page.getByRole('button', { name: 'Annuler' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Connexion' }).waitFor();
+    assert.equal(await page.getByLabel('Identifiant').inputValue(), account.login);
+    assertNoProblems(tab);
+    await tab.context.close();
+  });
+
+  test('a member closes another of their sessions and changes their password', async () => {
+    const account = demo.accounts['assistante.sociale'];
+    const token = await openBearerSession(demo.url, account);
+    const tab = await openTab(browser);
+    const { page } = tab;
+    // The bearer session used this step's code: the browser types the next step's.
+    await logIn(page, demo.url, account, Date.now() + 30_000);
+
+    await page.getByRole('link', { name: 'Sécurité du compte' }).click();
+    const sdkRow = page.getByRole('row').filter({ hasText: 'Programme (SDK)' });
+    await sdkRow.waitFor();
+    await sdkRow.getByRole('button', { name: /^Fermer/ }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Fermer la session' }).click();
+    await page.locator('#notice-status').getByText('La session a été fermée.').waitFor();
+    await sdkRow.waitFor({ state: 'detached' });
+    const me = await fetch(`${demo.url}/api/v1/me`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(me.status, 401, 'the closed session no longer works');
+
+    // A too short password is explained before anything is sent; then a good one is accepted.
+    await page.getByLabel('Mot de passe actuel').fill(account.password);
+    await page.getByLabel(/^Nouveau mot de passe/).fill('court');
+    await page.getByLabel('Confirmation du nouveau mot de passe').fill('court');
+    await page.getByRole('button', { name: 'Changer le mot de passe' }).click();
+    await page.locator('#notice-error').getByText('au moins 12 caractères', { exact: false }).waitFor();
+    const newPassword = 'une phrase de passe assez longue';
+    await page.getByLabel(/^Nouveau mot de passe/).fill(newPassword);
+    await page.getByLabel('Confirmation du nouveau mot de passe').fill(newPassword);
+    const changed = page.waitForResponse((r) => r.url().endsWith('/api/v1/me/password'));
+    await page.getByRole('button', { name: 'Changer le mot de passe' }).click();
+    assert.equal((await changed).status(), 204);
+    await page.locator('#notice-status').getByText('Votre mot de passe a été changé.', { exact: false }).waitFor();
     assertNoProblems(tab);
     await tab.context.close();
   });

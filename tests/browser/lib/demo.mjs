@@ -12,11 +12,12 @@ const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../.
 const ROLES = new Set(['member', 'coordinator', 'admin', 'auditor', 'external']);
 
 /**
- * The server binary: $PASSERELLE_BIN, else the debug build in the cargo target directory.
+ * The server binary: $BROWSER_TESTS_SERVER_BIN, else the debug build in the cargo target
+ * directory. (Not a PASSERELLE_* name: the server reads those as its configuration.)
  * @returns {string}
  */
 export function serverBinary() {
-  if (process.env.PASSERELLE_BIN) return process.env.PASSERELLE_BIN;
+  if (process.env.BROWSER_TESTS_SERVER_BIN) return process.env.BROWSER_TESTS_SERVER_BIN;
   const target = process.env.CARGO_TARGET_DIR
     ? path.resolve(repo, process.env.CARGO_TARGET_DIR)
     : path.join(repo, 'target');
@@ -86,9 +87,13 @@ export async function startDemo() {
  */
 function startOnce(binary, port) {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'passerelle-browser-'));
-  // The data directory is the working directory too, so no stray passerelle.toml is read.
+  // The server reads its configuration from passerelle.toml in its working directory and
+  // from every PASSERELLE_* variable, and refuses unknown keys (scripts/test.sh exports
+  // PASSERELLE_TEST_DATABASE_URL, for one): the demo gets neither, only its defaults.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('PASSERELLE_')));
   const child = spawn(binary, ['demo', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
     cwd: dataDir,
+    env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const killOnExit = () => child.kill('SIGKILL');

@@ -2,6 +2,27 @@
 
 import { totp } from './totp.mjs';
 
+/**
+ * Opens a session as a program would (the SDK's bearer token), outside the browser.
+ * @param {string} url
+ * @param {{ login: string, password: string, totpSecret: string }} account
+ * @returns {Promise<string>} the bearer token
+ */
+export async function openBearerSession(url, account) {
+  const post = async (/** @type {string} */ path, /** @type {unknown} */ body) => {
+    const response = await fetch(`${url}/api/v1${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'user-agent': 'passerelle-sdk-test' },
+      body: JSON.stringify(body),
+    });
+    if (!response.ok) throw new Error(`${path}: ${response.status} ${await response.text()}`);
+    return response.json();
+  };
+  const { challenge } = await post('/auth/login', { login: account.login, password: account.password });
+  const { token } = await post('/auth/totp', { challenge, code: totp(account.totpSecret), bearer: true });
+  return token;
+}
+
 // Screens are reached from the application's entry address and its links, as people do.
 
 /**
@@ -40,13 +61,16 @@ export async function submitPassword(page, login, password) {
 }
 
 /**
- * Types the current TOTP code and waits for the session to open.
+ * Types the TOTP code and waits for the session to open.
  * @param {import('playwright-core').Page} page
  * @param {string} secretBase32
- * @param {string} buttonName
+ * @param {string} [buttonName]
+ * @param {number} [codeAt] The time whose code to type (default: now). A code serves once
+ *   per 30-second step and the server accepts the next step's code too: a second login of
+ *   the same account within a step types the code of now + 30 s rather than waiting.
  */
-export async function submitCode(page, secretBase32, buttonName = 'Se connecter') {
-  await page.getByLabel('Code à 6 chiffres').fill(totp(secretBase32));
+export async function submitCode(page, secretBase32, buttonName = 'Se connecter', codeAt = Date.now()) {
+  await page.getByLabel('Code à 6 chiffres').fill(totp(secretBase32, codeAt));
   const answered = page.waitForResponse((response) => response.url().endsWith('/api/v1/auth/totp'));
   await page.getByRole('button', { name: buttonName }).click();
   const response = await answered;
@@ -58,10 +82,11 @@ export async function submitCode(page, secretBase32, buttonName = 'Se connecter'
  * @param {import('playwright-core').Page} page
  * @param {string} url
  * @param {{ login: string, password: string, totpSecret: string }} account
+ * @param {number} [codeAt] See {@link submitCode}.
  */
-export async function logIn(page, url, account) {
+export async function logIn(page, url, account, codeAt = Date.now()) {
   await openLoginScreen(page, url);
   await submitPassword(page, account.login, account.password);
-  await submitCode(page, account.totpSecret);
+  await submitCode(page, account.totpSecret, 'Se connecter', codeAt);
   await page.getByRole('heading', { level: 1, name: /^Bonjour/ }).waitFor();
 }
