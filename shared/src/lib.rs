@@ -12,5 +12,6 @@
 #[cfg(feature = "client")]
 pub mod client;
 pub mod crypto;
+pub mod fuzzing;
 pub mod ids;
 pub mod protocol;

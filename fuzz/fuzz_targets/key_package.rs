@@ -1,0 +1,4 @@
+//! Fuzzes `passerelle_shared::fuzzing::key_package`: arbitrary bytes must never panic it.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| passerelle_shared::fuzzing::key_package(data));
