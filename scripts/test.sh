@@ -19,3 +19,6 @@ if ! pg_ready; then
 fi
 
 cargo test --workspace --all-targets --locked "$@"
+
+# The web client: type check and browser tests in a real headless Chromium.
+./scripts/browser-tests.sh

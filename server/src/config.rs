@@ -129,7 +129,15 @@ impl Config {
     pub fn load(path: &Path) -> anyhow::Result<Config> {
         let config: Config = Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(path))
-            .merge(Env::prefixed("PASSERELLE_").split("__"))
+            .merge(
+                Env::prefixed("PASSERELLE_")
+                    // Variables of the command line, the logs and the test suites, not settings.
+                    .filter(|key| {
+                        let key = key.as_str().to_ascii_lowercase();
+                        !(key == "config" || key == "log" || key.starts_with("test_"))
+                    })
+                    .split("__"),
+            )
             .extract()
             .context("invalid configuration")?;
         config.validate()?;

@@ -45,15 +45,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     init_logs(config.log_format);
     match cli.command {
         Command::Serve => {
-            let state = AppState::build(config.clone(), Arc::new(SystemClock)).await?;
+            // Bound first, so that a port chosen by the system (":0") is the one the
+            // origin checks expect.
             let listener = std::net::TcpListener::bind(config.listen)?;
+            config.listen = listener.local_addr()?;
+            let state = AppState::build(config.clone(), Arc::new(SystemClock)).await?;
             tracing::info!(listen = %listener.local_addr()?, origin = %config.origin(), "Passerelle is serving");
             passerelle_server::serve(listener, state, shutdown_signal()).await?;
         }
         Command::Demo { .. } => {
+            let listener = std::net::TcpListener::bind(config.listen)?;
+            config.listen = listener.local_addr()?;
             let state = AppState::build(config.clone(), Arc::new(SystemClock)).await?;
             let credentials = cli::demo::seed(&state).await?;
-            let listener = std::net::TcpListener::bind(config.listen)?;
             let url = format!("http://{}", listener.local_addr()?);
             // A closed terminal must not stop the server: write errors are ignored.
             let _ = writeln!(

@@ -21,22 +21,24 @@ frame-ancestors 'none'; object-src 'none'";
 pub async fn serve(uri: Uri) -> Response {
     let path = uri.path().trim_start_matches('/');
     let path = if path.is_empty() { "index.html" } else { path };
-    match Assets::get(path).or_else(|| {
-        (!path.contains('.'))
-            .then(|| Assets::get("index.html"))
-            .flatten()
-    }) {
-        Some(file) => {
-            let mime = mime_of(path);
-            (
-                [
-                    (header::CONTENT_TYPE, HeaderValue::from_static(mime)),
-                    (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-                ],
-                file.data,
-            )
-                .into_response()
-        }
+    let (path, file) = match Assets::get(path) {
+        Some(file) => (path, Some(file)),
+        // Client-side routes (no extension) get the application's page.
+        None if !path.contains('.') => ("index.html", Assets::get("index.html")),
+        None => (path, None),
+    };
+    match file {
+        Some(file) => (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(mime_of(path)),
+                ),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            ],
+            file.data,
+        )
+            .into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }
