@@ -1,0 +1,288 @@
+// Checks every JSON test vector of shared/vectors/ against the web client's crypto.js.
+//
+// `runVectorChecks` is self-contained: the browser test hands it to page.evaluate, so it
+// runs inside the page with Chromium's WebCrypto and imports /js/crypto.js as the app
+// does; node can run it too (see vectors.test.mjs) against a file URL.
+
+/**
+ * @param {{ vectors: Record<string, any>, modulePath: string }} input
+ * @returns {Promise<{ name: string, ok: boolean, detail?: string }[]>}
+ */
+export async function runVectorChecks({ vectors, modulePath }) {
+  /** @type {any} */
+  const c = await import(modulePath);
+  /** @type {{ name: string, ok: boolean, detail?: string }[]} */
+  const results = [];
+  const hex = (/** @type {Uint8Array} */ b) => c.toHex(b);
+  const bytes = (/** @type {string} */ h) => c.fromHex(h);
+  const utf8 = (/** @type {string} */ s) => new TextEncoder().encode(s);
+  /** @param {string} name @param {() => Promise<unknown> | unknown} check */
+  const check = async (name, check) => {
+    try {
+      const outcome = await check();
+      results.push(outcome === true ? { name, ok: true } : { name, ok: false, detail: `got ${JSON.stringify(outcome)}` });
+    } catch (error) {
+      results.push({ name, ok: false, detail: String(error && /** @type {any} */ (error).stack || error) });
+    }
+  };
+  /** @param {string} name @param {() => Promise<unknown> | unknown} action */
+  const rejects = async (name, action) => {
+    try {
+      await action();
+      results.push({ name, ok: false, detail: 'accepted' });
+    } catch {
+      results.push({ name, ok: true });
+    }
+  };
+  /** JSON with sorted keys: the vector files sort theirs. @param {unknown} value @returns {string} */
+  const stable = (value) =>
+    JSON.stringify(value, (_, v) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1))) : v));
+  /** @param {unknown} a @param {unknown} b */
+  const same = (a, b) => (a === b ? true : { actual: a, expected: b });
+
+  // encoding.json
+  const enc = vectors.encoding;
+  for (const v of enc.base64url.valid) {
+    await check(`base64url decodes "${v.text}"`, () => same(hex(c.fromBase64url(v.text)), v.bytes_hex));
+    await check(`base64url encodes "${v.text}"`, () => same(c.toBase64url(bytes(v.bytes_hex)), v.text));
+  }
+  for (const v of enc.base64url.invalid) await rejects(`base64url rejects ${v.why}`, () => c.fromBase64url(v.text));
+  for (const [i, v] of enc.canonical_bytes.entries()) {
+    await check(`canonical bytes ${i}`, () => same(hex(c.canonical(v.label, ...v.fields_hex.map(bytes))), v.expected_hex));
+  }
+  for (const v of enc.public_keys.valid) {
+    await check('public key accepted', async () => same(hex(await c.decodePublicKey(v.base64url)), v.bytes_hex));
+  }
+  for (const v of enc.public_keys.invalid) await rejects(`public key rejected: ${v.why}`, () => c.checkPublicKey(bytes(v.bytes_hex)));
+
+  // device_certificate.json
+  const dc = vectors.device_certificate;
+  const identityPublic = c.fromBase64url(dc.identity_public_key);
+  const devSigningPublic = c.fromBase64url(dc.certificate.keys.signing);
+  const devAgreementPublic = c.fromBase64url(dc.certificate.keys.agreement);
+  await check('certificate body', () =>
+    same(hex(c.certificateBody(dc.user_id, dc.device_id, identityPublic, devSigningPublic, devAgreementPublic)), dc.signed_bytes_hex),
+  );
+  await check('recorded certificate verifies', async () => {
+    const device = await c.verifyCertificate(dc.certificate, identityPublic);
+    return same(device.deviceId, dc.device_id);
+  });
+  for (const v of dc.invalid) await rejects(`certificate rejected: ${v.why}`, () => c.verifyCertificate(v.certificate, identityPublic));
+  await check('request built from the vector keys has the same fields and its own valid signature', async () => {
+    const signingKey = await c.importSigningKey(bytes(dc.device_signing_private_key_hex), devSigningPublic);
+    const request = await c.certificateRequest({
+      userId: dc.user_id,
+      deviceId: dc.device_id,
+      identityKey: identityPublic,
+      signingKey,
+      signingPublic: devSigningPublic,
+      agreementPublic: devAgreementPublic,
+    });
+    const identityKey = await c.importSigningKey(bytes(dc.identity_private_key_hex), identityPublic);
+    const certificate = await c.certify(request, identityKey, identityPublic);
+    await c.verifyCertificate(certificate, identityPublic);
+    const { self_signature: _a, ...mine } = request;
+    const { self_signature: _b, ...theirs } = dc.request;
+    return same(stable(mine), stable(theirs));
+  });
+  await check('recorded request is certified', async () => {
+    const identityKey = await c.importSigningKey(bytes(dc.identity_private_key_hex), identityPublic);
+    await c.verifyCertificate(await c.certify(dc.request, identityKey, identityPublic), identityPublic);
+    return true;
+  });
+  await check('agreement private key matches its public key (ECDH both ways)', async () => {
+    const mine = await c.importAgreementKey(bytes(dc.device_agreement_private_key_hex), devAgreementPublic);
+    const other = await c.generateAgreementKey(false);
+    return same(hex(await c.ecdh(mine, other.publicKey)), hex(await c.ecdh(other.privateKey, devAgreementPublic)));
+  });
+
+  // fingerprint.json
+  const fp = vectors.fingerprint;
+  for (const v of fp.fingerprints) {
+    const key = c.fromBase64url(v.identity_public_key);
+    await check(`fingerprint seed ${v.user_id}`, () => same(hex(c.fingerprintSeed(key, v.user_id)), v.seed_hex));
+    await check(`fingerprint digits ${v.user_id}`, async () => {
+      const digits = await c.fingerprint(key, v.user_id);
+      const display = c.groupDigits(digits);
+      const qr = c.fingerprintQrPayload(v.user_id, digits);
+      return same(`${digits}|${display}|${qr}`, `${v.digits}|${v.display}|${v.qr_payload}`);
+    });
+  }
+  await check('link code', async () => {
+    const code = await c.linkCode(fp.link_code.request, c.fromBase64url(fp.link_code.identity_public_key));
+    const input = c.canonical(c.LABEL.deviceLink, c.certificateBody(
+      fp.link_code.request.user_id, fp.link_code.request.device_id, c.fromBase64url(fp.link_code.identity_public_key),
+      c.fromBase64url(fp.link_code.request.keys.signing), c.fromBase64url(fp.link_code.request.keys.agreement)));
+    return same(
+      `${hex(input)}|${hex(code.digest)}|${code.digits}|${c.groupDigits(code.digits)}|${code.qrPayload}`,
+      `${fp.link_code.input_hex}|${fp.link_code.digest_hex}|${fp.link_code.digits}|${fp.link_code.display}|${fp.link_code.qr_payload}`,
+    );
+  });
+
+  // epoch_wrap.json
+  const ew = vectors.epoch_wrap;
+  const epochKey = bytes(ew.epoch_key_hex);
+  const recipientAgreementPublic = c.fromBase64url(ew.recipient_public_keys.agreement);
+  const ephemeralPublic = c.fromBase64url(ew.ephemeral_public_key);
+  const senderSigningPublic = c.fromBase64url(ew.sender_public_keys.signing);
+  await check('commitment input and value', async () => {
+    const input = c.canonical(c.LABEL.epochKeyCommitment, ew.channel_id, c.u64be(ew.epoch), epochKey);
+    return same(`${hex(input)}|${hex(await c.commitment(ew.channel_id, ew.epoch, epochKey))}`, `${ew.commitment_input_hex}|${ew.commitment_hex}`);
+  });
+  await check('wrap additional data', () =>
+    same(hex(c.wrapAdditionalData(ew.channel_id, ew.epoch, ew.sender_device, ew.recipient_device, bytes(ew.commitment_hex))), ew.additional_data_hex),
+  );
+  await check('ECDH shared secret and wrap key', async () => {
+    const ephemeral = await c.importAgreementKey(bytes(ew.ephemeral_private_key_hex), ephemeralPublic);
+    const shared = await c.ecdh(ephemeral, recipientAgreementPublic);
+    const salt = new Uint8Array([...ephemeralPublic, ...recipientAgreementPublic]);
+    const wrapKey = await c.hkdf(shared, salt, bytes(ew.additional_data_hex));
+    return same(`${hex(shared)}|${hex(salt)}|${hex(wrapKey)}`, `${ew.shared_secret_hex}|${ew.hkdf_salt_hex}|${ew.wrap_key_hex}`);
+  });
+  await check('wrap with the vector ephemeral key and nonce gives the recorded wrap and signed bytes', async () => {
+    const senderSigning = await c.importSigningKey(bytes(ew.sender_signing_private_key_hex), senderSigningPublic);
+    const wrapped = await c.wrapEpochKey({
+      channelId: ew.channel_id,
+      epoch: ew.epoch,
+      epochKey,
+      senderDevice: ew.sender_device,
+      senderSigningKey: senderSigning,
+      recipientDevice: ew.recipient_device,
+      recipientAgreementKey: recipientAgreementPublic,
+      ephemeral: { privateKey: await c.importAgreementKey(bytes(ew.ephemeral_private_key_hex), ephemeralPublic), publicKey: ephemeralPublic },
+      nonce: bytes(ew.nonce_hex),
+    });
+    const signed = new Uint8Array([...bytes(ew.additional_data_hex), ...ephemeralPublic, ...bytes(ew.nonce_hex), ...c.fromBase64url(wrapped.ciphertext)]);
+    const ok = await c.verify(senderSigningPublic, c.fromBase64url(wrapped.signature), signed);
+    const { signature: _a, ...mine } = wrapped;
+    const { signature: _b, ...theirs } = ew.wrapped;
+    return same(`${stable(mine)}|${hex(signed)}|${ok}`, `${stable(theirs)}|${ew.signed_bytes_hex}|true`);
+  });
+  const recipientAgreement = await c.importAgreementKey(bytes(ew.recipient_agreement_private_key_hex), recipientAgreementPublic);
+  const unwrapInput = {
+    wrapped: ew.wrapped,
+    channelId: ew.channel_id,
+    recipientDevice: ew.recipient_device,
+    agreementKey: recipientAgreement,
+    agreementPublic: recipientAgreementPublic,
+    senderSigningKey: senderSigningPublic,
+  };
+  await check('recorded wrap unwraps to the epoch key', async () => same(hex((await c.unwrapEpochKey(unwrapInput)).key), ew.epoch_key_hex));
+  await rejects('wrap for another device is refused', () => c.unwrapEpochKey({ ...unwrapInput, recipientDevice: ew.sender_device }));
+  await rejects('wrap in another channel is refused', () => c.unwrapEpochKey({ ...unwrapInput, channelId: ew.sender_device }));
+  await rejects('wrap signed by another device is refused', () => c.unwrapEpochKey({ ...unwrapInput, senderSigningKey: recipientAgreementPublic }));
+  await rejects('wrap with another epoch is refused', () => c.unwrapEpochKey({ ...unwrapInput, wrapped: { ...ew.wrapped, epoch: ew.epoch + 1 } }));
+  await rejects('wrap with an unknown field is refused', () => c.unwrapEpochKey({ ...unwrapInput, wrapped: { ...ew.wrapped, extra: 1 } }));
+
+  // message_envelope.json
+  const me = vectors.message_envelope;
+  const meKey = bytes(me.epoch_key_hex);
+  const meSigningPublic = c.fromBase64url(me.sender_signing_public_key);
+  const header = { channelId: me.envelope.channel_id, epoch: me.envelope.epoch, senderDevice: me.envelope.sender_device, clientMsgId: me.envelope.client_msg_id };
+  await check('content JSON', () => same(hex(c.encodeContent(me.content)), me.content_json_hex));
+  await check('content JSON is the UTF-8 of content_json', () => same(hex(utf8(me.content_json)), me.content_json_hex));
+  await check('padded plaintext', () => same(hex(c.pad(bytes(me.content_json_hex))), me.padded_plaintext_hex));
+  await check('message additional data', () => same(hex(c.messageAdditionalData(header)), me.additional_data_hex));
+  await check('message key', async () => same(hex(await c.messageKey(meKey, bytes(me.additional_data_hex))), me.message_key_hex));
+  await check('sealing with the vector nonce gives the recorded ciphertext and signed bytes', async () => {
+    const signingKey = await c.importSigningKey(bytes(me.sender_signing_private_key_hex), meSigningPublic);
+    const envelope = await c.sealEnvelope({ header, content: me.content, epochKey: meKey, signingKey, nonce: bytes(me.nonce_hex) });
+    const signed = new Uint8Array([...bytes(me.additional_data_hex), ...bytes(me.nonce_hex), ...c.fromBase64url(envelope.ciphertext)]);
+    const { signature: _a, ...mine } = envelope;
+    const { signature: _b, ...theirs } = me.envelope;
+    const ok = await c.verify(meSigningPublic, c.fromBase64url(envelope.signature), signed);
+    return same(`${stable(mine)}|${hex(signed)}|${ok}`, `${stable(theirs)}|${me.signed_bytes_hex}|true`);
+  });
+  const openInput = { envelope: me.envelope, channelId: me.envelope.channel_id, senderSigningKey: meSigningPublic, epochKey: meKey };
+  await check('recorded envelope opens to the content', async () => {
+    const opened = await c.openEnvelope(openInput);
+    return same(stable(opened.content), stable(me.content));
+  });
+  await rejects('envelope delivered in another channel is refused', () => c.openEnvelope({ ...openInput, channelId: 'another' }));
+  await rejects('envelope with another client_msg_id is refused', () =>
+    c.openEnvelope({ ...openInput, envelope: { ...me.envelope, client_msg_id: me.content.reply_to.client_msg_id } }),
+  );
+  await rejects('envelope under another epoch key is refused', () => c.openEnvelope({ ...openInput, epochKey: bytes(ew.wrap_key_hex) }));
+  await rejects('envelope with an unknown field is refused', () => c.openEnvelope({ ...openInput, envelope: { ...me.envelope, extra: true } }));
+
+  // padding.json
+  const pd = vectors.padding;
+  for (const v of pd.sizes) await check(`padded size of ${v.content_len}`, () => same(c.paddedLength(v.content_len), v.padded_len));
+  for (const [i, v] of pd.exact.entries()) {
+    await check(`exact padding ${i}`, () => same(`${hex(c.pad(bytes(v.content_hex)))}|${hex(c.unpad(bytes(v.padded_hex)))}`, `${v.padded_hex}|${v.content_hex}`));
+  }
+  for (const v of pd.malformed) await rejects(`padding rejected: ${v.why}`, () => c.unpad(bytes(v.padded_hex)));
+
+  // attachment.json
+  const at = vectors.attachment;
+  for (const v of at.cases) {
+    await check(`attachment of ${v.plaintext_len} bytes`, async () => {
+      const file = new Uint8Array(v.plaintext_len);
+      for (let i = 0; i < file.length; i += 1) file[i] = i % 251;
+      const sealed = await c.encryptAttachment(file, { key: bytes(at.key_hex), baseNonce: bytes(at.base_nonce_hex) });
+      const problems = [];
+      if (sealed.blob.length !== v.blob_len) problems.push('blob_len');
+      if (hex(sealed.sha256) !== v.blob_sha256_hex) problems.push('sha256');
+      if (v.blob_hex && hex(sealed.blob) !== v.blob_hex) problems.push('blob');
+      let offset = 13;
+      for (const chunk of v.chunks) {
+        if (hex(c.chunkNonce(bytes(at.base_nonce_hex), chunk.index)) !== chunk.nonce_hex) problems.push(`nonce ${chunk.index}`);
+        if (hex(c.chunkAdditionalData(chunk.index, chunk.final)) !== chunk.additional_data_hex) problems.push(`ad ${chunk.index}`);
+        const sealedChunk = sealed.blob.subarray(offset, offset + chunk.ciphertext_len);
+        if (hex(sealedChunk.subarray(sealedChunk.length - 16)) !== chunk.tag_hex) problems.push(`tag ${chunk.index}`);
+        offset += chunk.ciphertext_len;
+      }
+      const back = await c.decryptAttachment(sealed.blob, { key: bytes(at.key_hex), sha256: sealed.sha256, size: file.length });
+      if (hex(back) !== hex(file)) problems.push('round trip');
+      if (v.chunks.length > 1) {
+        const truncated = sealed.blob.subarray(0, 13 + v.chunks[0].ciphertext_len);
+        try {
+          await c.decryptAttachment(truncated, { key: bytes(at.key_hex), sha256: await c.sha256(truncated), size: 65536 });
+          problems.push('truncation accepted');
+        } catch {
+          // refused, as it must be
+        }
+      }
+      return problems.length === 0 ? true : problems;
+    });
+  }
+
+  // key_backup.json
+  const kb = vectors.key_backup;
+  const codeBytes = bytes(kb.recovery_code_bytes_hex);
+  await check('recovery code display', () => same(c.formatRecoveryCode(codeBytes), kb.recovery_code));
+  for (const v of kb.recovery_code_inputs) {
+    if (v.bytes_hex === null) await rejects(`recovery code rejected: "${v.input}"`, () => c.parseRecoveryCode(v.input));
+    else await check(`recovery code parsed: "${v.input}"`, () => same(hex(c.parseRecoveryCode(v.input)), v.bytes_hex));
+  }
+  await check('backup salt', () => same(hex(c.backupSalt(kb.user_id)), kb.kdf_salt_hex));
+  await check('backup key (PBKDF2, 100 000 iterations)', async () => same(hex(await c.deriveBackupKeyBytes(codeBytes, kb.user_id)), kb.backup_key_hex));
+  await check('backup additional data', () => same(hex(c.backupAdditionalData(kb.user_id, kb.backup.revision)), kb.additional_data_hex));
+  await check('sealing the contents with the vector nonce gives the recorded backup', async () => {
+    const sealed = await c.sealBackup({
+      contents: utf8(kb.plaintext_json),
+      backupKey: bytes(kb.backup_key_hex),
+      userId: kb.user_id,
+      revision: kb.backup.revision,
+      nonce: bytes(kb.nonce_hex),
+    });
+    return same(stable(sealed), stable(kb.backup));
+  });
+  await check('recorded backup opens with the derived key', async () => {
+    const key = await c.deriveBackupKey(codeBytes, kb.user_id);
+    const { contents, revision } = await c.openBackup({ backup: kb.backup, backupKey: key, userId: kb.user_id });
+    const { encodeBackupContents } = await import(modulePath.replace(/crypto\.js$/, 'crypto/backup.js'));
+    return same(
+      `${revision}|${hex(contents.identityPrivate)}|${c.toBase64url(contents.identityPublic)}|${new TextDecoder().decode(encodeBackupContents(contents))}`,
+      `${kb.backup.revision}|${kb.identity_private_key_hex}|${kb.identity_public_key}|${kb.plaintext_json}`,
+    );
+  });
+  await rejects('backup of another user is refused', () => c.openBackup({ backup: kb.backup, backupKey: bytes(kb.backup_key_hex), userId: dc.device_id }));
+  await rejects('backup older than one seen is refused', () =>
+    c.openBackup({ backup: kb.backup, backupKey: bytes(kb.backup_key_hex), userId: kb.user_id, minRevision: kb.backup.revision + 1 }),
+  );
+  await rejects('backup presented as another revision is refused', () =>
+    c.openBackup({ backup: { ...kb.backup, revision: kb.backup.revision + 1 }, backupKey: bytes(kb.backup_key_hex), userId: kb.user_id }),
+  );
+  return results;
+}

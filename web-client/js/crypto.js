@@ -1,0 +1,80 @@
+// The end-to-end encryption of docs/PROTOCOL.md, in WebCrypto. One module per
+// construction under crypto/; this facade is what the rest of the client imports.
+//
+// Threat model (PROTOCOL.md §12): the server relays and stores ciphertext, public keys,
+// signatures and wrapped keys. This code never sends a private or symmetric key to it,
+// verifies every signature and certificate it uses, and checks key commitments, so a
+// malicious server can withhold or delay but not read, forge or split a conversation.
+
+export {
+  bytesEqual,
+  canonical,
+  CryptoError,
+  fromBase64url,
+  fromHex,
+  LABEL,
+  toBase64url,
+  toHex,
+  u64be,
+  utf8,
+} from './crypto/encoding.js';
+export {
+  checkPublicKey,
+  decodePublicKey,
+  ecdh,
+  exportScalar,
+  generateAgreementKey,
+  generateSigningKey,
+  hkdf,
+  importAgreementKey,
+  importSigningKey,
+  randomBytes,
+  sha256,
+  sign,
+  verify,
+} from './crypto/primitives.js';
+export {
+  certificateBody,
+  certificateRequest,
+  certify,
+  digits,
+  fingerprint,
+  fingerprintQrPayload,
+  fingerprintSeed,
+  groupDigits,
+  linkCode,
+  verifyCertificate,
+} from './crypto/identity.js';
+export { commitment, generateEpochKey, unwrapEpochKey, wrapAdditionalData, wrapEpochKey } from './crypto/epoch.js';
+export {
+  decodeContent,
+  encodeContent,
+  messageAdditionalData,
+  messageKey,
+  openEnvelope,
+  pad,
+  paddedLength,
+  parseEnvelope,
+  sealEnvelope,
+  unpad,
+} from './crypto/envelope.js';
+export { chunkAdditionalData, chunkNonce, decryptAttachment, encryptAttachment } from './crypto/attachment.js';
+export {
+  backupAdditionalData,
+  backupSalt,
+  deriveBackupKey,
+  deriveBackupKeyBytes,
+  formatRecoveryCode,
+  generateRecoveryCode,
+  openBackup,
+  parseRecoveryCode,
+  sealBackup,
+} from './crypto/backup.js';
+
+/**
+ * A random UUID (v4), for device and message ids.
+ * @returns {string}
+ */
+export function uuid() {
+  return globalThis.crypto.randomUUID();
+}
