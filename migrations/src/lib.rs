@@ -10,6 +10,7 @@ pub use sea_orm_migration::prelude::*;
 pub mod audit;
 mod m0001_accounts;
 mod m0002_keys_and_channels;
+mod m0003_charter_and_cases;
 
 /// The migrations of the main database, in order.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_accounts::Migration),
             Box::new(m0002_keys_and_channels::Migration),
+            Box::new(m0003_charter_and_cases::Migration),
         ]
     }
 }

@@ -1,5 +1,6 @@
 //! Encrypted attachments: opaque blobs stored as files of the data directory, readable
-//! by the channel's members only, deleted with their channel.
+//! by the channel's members only (through the charter gate), deleted with their channel
+//! or when they age out of its retention (see [`crate::retention`]).
 
 use std::path::PathBuf;
 
@@ -10,9 +11,10 @@ use tokio::io::AsyncWriteExt;
 
 use crate::audit::Outcome;
 use crate::auth::CurrentUser;
-use crate::channels::member_channel;
+use crate::channels::open_channel;
 use crate::db;
 use crate::error::{ApiError, Result};
+use crate::policy::{Access, Lifecycle};
 use crate::state::AppState;
 
 /// Largest attachment, in bytes of ciphertext.
@@ -30,10 +32,7 @@ pub async fn upload(
     channel_id: &str,
     body: Bytes,
 ) -> Result<AttachmentUploaded> {
-    let (channel, _) = member_channel(state, user, channel_id, "attachment_upload").await?;
-    if channel.status != "active" {
-        return Err(ApiError::Forbidden);
-    }
+    open_channel(state, user, channel_id, "attachment_upload", Access::Write).await?;
     if body.is_empty() {
         return Err(ApiError::BadRequest("pièce jointe vide".into()));
     }
@@ -60,6 +59,16 @@ pub async fn upload(
         },
     )
     .await?;
+    // The retention job may have started destroying the channel since the gate: then the
+    // blob must not outlive it.
+    let still_active = db::channels::find(&state.db, channel_id)
+        .await?
+        .is_some_and(|c| Lifecycle::parse(&c.status) == Lifecycle::Active);
+    if !still_active {
+        db::channels::delete_attachment(&state.db, &id).await?;
+        remove_blob(&path).await.map_err(ApiError::internal)?;
+        return Err(ApiError::NotFound);
+    }
     state
         .record(
             user.actor(),
@@ -88,7 +97,14 @@ pub async fn download(state: &AppState, user: &CurrentUser, id: &str) -> Result<
             .await;
         return Err(ApiError::NotFound);
     };
-    member_channel(state, user, &attachment.channel_id, "attachment_download").await?;
+    open_channel(
+        state,
+        user,
+        &attachment.channel_id,
+        "attachment_download",
+        Access::Read,
+    )
+    .await?;
     let bytes = tokio::fs::read(channel_dir(state, &attachment.channel_id).join(&attachment.id))
         .await
         .map_err(ApiError::internal)?;
@@ -102,4 +118,20 @@ pub async fn download(state: &AppState, user: &CurrentUser, id: &str) -> Result<
         )
         .await?;
     Ok(bytes)
+}
+
+/// Deletes a blob; one already gone is not an error (a purge resumed after a crash).
+pub(crate) async fn remove_blob(path: &std::path::Path) -> std::io::Result<()> {
+    match tokio::fs::remove_file(path).await {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err),
+        _ => Ok(()),
+    }
+}
+
+/// Deletes a channel's folder of blobs; one already gone is not an error.
+pub(crate) async fn remove_channel_dir(state: &AppState, channel_id: &str) -> std::io::Result<()> {
+    match tokio::fs::remove_dir_all(channel_dir(state, channel_id)).await {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err),
+        _ => Ok(()),
+    }
 }

@@ -1,16 +1,17 @@
-//! Channels and membership (DESIGN.md §3–§6, CHARTER.md C1, C3, C5, C6): who may create
+//! Channels and membership (DESIGN.md §3–§6, CHARTER.md C1–C3, C5, C6): who may create
 //! what, who may join, immediate removal, epochs and history.
 //!
 //! A refusal to someone who is not a member answers "not found", so that channel ids
-//! reveal nothing, and is recorded in the access log.
+//! reveal nothing, and is recorded in the access log. A member reads or writes only
+//! through the charter gate (`open_channel`, see [`crate::charter`]).
 
 use std::collections::{BTreeSet, HashSet};
 
 use passerelle_shared::crypto::WrappedEpochKey;
 use passerelle_shared::protocol::v1::auth::InstitutionRef;
 use passerelle_shared::protocol::v1::channels::{
-    Channel, ChannelDetail, ChannelKind, CreateChannel, DeviceRef, EpochState, HistoryPage,
-    LegalRegime, Member, PublishEpoch, StoredMessage,
+    Channel, ChannelDetail, ChannelKind, CreateChannel, DeviceRef, DirectoryEntry, EpochState,
+    HistoryPage, LegalRegime, Member, PublishEpoch, StoredMessage,
 };
 use passerelle_shared::protocol::v1::ws::ServerFrame;
 use passerelle_shared::protocol::v1::Role;
@@ -20,9 +21,12 @@ use serde_json::json;
 use crate::audit::Outcome;
 use crate::auth::CurrentUser;
 use crate::bus::{BusEvent, Frame};
-use crate::db::{self, entities::channel, entities::channel_member, entities::user};
+use crate::charter::{self, candidate_of};
+use crate::db::{
+    self, entities::case_file, entities::channel, entities::channel_member, entities::user,
+};
 use crate::error::{ApiError, Result};
-use crate::policy::{self, Capability};
+use crate::policy::{self, Access, Capability, Lifecycle};
 use crate::state::AppState;
 
 /// Largest history page.
@@ -42,6 +46,11 @@ pub(crate) fn channel_of(model: &channel::Model, institutions: Vec<String>) -> R
         epoch: u64::try_from(model.epoch).unwrap_or_default(),
         last_seq: u64::try_from(model.last_seq).unwrap_or_default(),
         created_at: model.created_at,
+        group_id: model.group_id.clone(),
+        starts_at: model.starts_at,
+        ends_at: model.ends_at,
+        ended_at: model.ended_at,
+        destroy_by: model.destroy_by,
     })
 }
 
@@ -68,25 +77,13 @@ fn case_reference(state: &AppState) -> Result<String> {
     Ok(format!("DOS-{}", groups.join("-")))
 }
 
-/// Why a person cannot join a channel, if they cannot.
+/// Why a person cannot join a channel, if they cannot (CHARTER.md C5).
 fn join_refusal(
     candidate: &user::Model,
     regime: LegalRegime,
     institutions: &[String],
 ) -> Option<&'static str> {
-    let role = Role::parse(&candidate.role)?;
-    if !policy::role_can(role, Capability::UseChannels) || candidate.disabled {
-        return Some("role_cannot_join");
-    }
-    if !institutions.contains(&candidate.institution_id) {
-        return Some("institution_not_allowed");
-    }
-    let meets_regime = match regime {
-        LegalRegime::ClspdConfidential => true,
-        LegalRegime::SharedSecretSocial => candidate.social_action_professional,
-        LegalRegime::ChildProtection => candidate.bound_by_professional_secrecy,
-    };
-    (!meets_regime).then_some("regime_not_met")
+    policy::join_refusal(&candidate_of(candidate), regime, institutions)
 }
 
 /// Loads a channel the caller belongs to, or records the denial and answers not found.
@@ -99,7 +96,9 @@ pub(crate) async fn member_channel(
     let channel = db::channels::find(&state.db, channel_id).await?;
     let membership = db::channels::membership(&state.db, channel_id, &user.user_id).await?;
     match (channel, membership) {
-        (Some(channel), Some(membership)) if channel.status != "destroyed" => {
+        (Some(channel), Some(membership))
+            if Lifecycle::parse(&channel.status) != Lifecycle::Gone =>
+        {
             Ok((channel, membership))
         }
         _ => {
@@ -116,12 +115,99 @@ pub(crate) async fn member_channel(
     }
 }
 
-/// Creates a channel. Working groups, cases and practice sessions are created by
-/// coordinators; any professional may open a direct conversation with a colleague.
+/// Loads a channel the caller belongs to and lets them `access` it only through the
+/// charter gate (CHARTER.md C2, C5, C9, C11); every refusal is recorded.
+pub(crate) async fn open_channel(
+    state: &AppState,
+    user: &CurrentUser,
+    channel_id: &str,
+    action: &'static str,
+    access: Access,
+) -> Result<(channel::Model, channel_member::Model)> {
+    let (channel, membership) = member_channel(state, user, channel_id, action).await?;
+    charter::require(state, user, &channel, access, action).await?;
+    Ok((channel, membership))
+}
+
+/// Creates a working group (coordinators) or a direct conversation (any professional
+/// who may browse the directory, so not external participants: CHARTER.md C6). Cases and
+/// practice sessions have their own endpoints, which ask for what they need.
 pub async fn create(
     state: &AppState,
     user: &CurrentUser,
     request: CreateChannel,
+) -> Result<Channel> {
+    if matches!(
+        request.kind,
+        ChannelKind::Case | ChannelKind::PracticeSession
+    ) {
+        user.require(state, Capability::CreateChannels, "channel_create")
+            .await?;
+        return Err(ApiError::Unprocessable("use_dedicated_endpoint"));
+    }
+    let spec = NewChannel {
+        kind: request.kind,
+        name: request.name,
+        regime: request.regime,
+        institutions: request.institutions,
+        members: request.members,
+        group_id: None,
+        starts_at: None,
+        ends_at: None,
+        destroy_by: None,
+    };
+    create_with(state, user, spec, None).await
+}
+
+/// A channel to create, whatever its kind.
+pub(crate) struct NewChannel {
+    pub(crate) kind: ChannelKind,
+    pub(crate) name: String,
+    pub(crate) regime: LegalRegime,
+    pub(crate) institutions: Vec<String>,
+    pub(crate) members: Vec<String>,
+    pub(crate) group_id: Option<String>,
+    pub(crate) starts_at: Option<i64>,
+    pub(crate) ends_at: Option<i64>,
+    pub(crate) destroy_by: Option<i64>,
+}
+
+/// Checks that `group_id` is a live working group the caller belongs to: the group whose
+/// internal rules a case or a session follows (never a case: CHARTER.md C9).
+async fn check_group(state: &AppState, user: &CurrentUser, group_id: &str) -> Result<()> {
+    let group = db::channels::find(&state.db, group_id).await?;
+    let member = db::channels::membership(&state.db, group_id, &user.user_id)
+        .await?
+        .is_some();
+    match group {
+        Some(group)
+            if member
+                && group.kind == ChannelKind::WorkingGroup.as_str()
+                && group.status == "active" =>
+        {
+            Ok(())
+        }
+        _ => {
+            state
+                .record_denial(
+                    user.actor(),
+                    "channel_create",
+                    Some(group_id.to_owned()),
+                    json!({ "reason": "invalid_group" }),
+                )
+                .await;
+            Err(ApiError::Unprocessable("invalid_group"))
+        }
+    }
+}
+
+/// Creates a channel of any kind with its members, and a case's record in the same
+/// transaction. Every person is checked against the regime and the allow-list.
+pub(crate) async fn create_with(
+    state: &AppState,
+    user: &CurrentUser,
+    request: NewChannel,
+    case: Option<case_file::Model>,
 ) -> Result<Channel> {
     let direct = request.kind == ChannelKind::Direct;
     let capability = if direct {
@@ -130,6 +216,9 @@ pub async fn create(
         Capability::CreateChannels
     };
     user.require(state, capability, "channel_create").await?;
+    if let Some(group_id) = &request.group_id {
+        check_group(state, user, group_id).await?;
+    }
     let mut institutions: BTreeSet<String> = request.institutions.iter().cloned().collect();
     institutions.insert(user.institution_id.clone());
     let mut candidates = Vec::new();
@@ -200,9 +289,19 @@ pub async fn create(
         epoch_started_at: now,
         epoch_messages: 0,
         rotation_required: true,
+        group_id: request.group_id,
+        starts_at: request.starts_at,
+        ends_at: request.ends_at,
+        ended_at: None,
+        destroy_by: request.destroy_by,
+        destroyed_at: None,
     };
     let txn = state.db.begin().await?;
     let channel = db::channels::insert(&txn, model, &institutions).await?;
+    if let Some(mut case) = case {
+        case.channel_id = channel.id.clone();
+        db::cases::insert_case(&txn, case).await?;
+    }
     for person in std::iter::once(&creator).chain(&candidates) {
         db::channels::add_member(
             &txn,
@@ -231,10 +330,7 @@ pub async fn create(
     let view = channel_of(&channel, institutions)?;
     let frame = frame_text(&ServerFrame::Channel(view.clone()))?;
     for person in std::iter::once(&creator).chain(&candidates) {
-        state.bus.publish(BusEvent::MemberAdded {
-            channel_id: channel.id.clone(),
-            user_id: person.id.clone(),
-        });
+        charter::subscribe_if_open(state, person, &channel).await?;
         state.bus.publish(BusEvent::User {
             user_id: person.id.clone(),
             frame: frame.clone(),
@@ -243,11 +339,60 @@ pub async fn create(
     Ok(view)
 }
 
+/// The colleagues who can be added to a channel, by institution then name. External
+/// participants may not browse it (CHARTER.md C6); each reading is logged.
+pub async fn directory(state: &AppState, user: &CurrentUser) -> Result<Vec<DirectoryEntry>> {
+    user.require(state, Capability::BrowseDirectory, "directory_read")
+        .await?;
+    let institutions: std::collections::HashMap<String, String> =
+        db::accounts::list_institutions(&state.db)
+            .await?
+            .into_iter()
+            .map(|i| (i.id, i.name))
+            .collect();
+    let mut entries: Vec<DirectoryEntry> = db::accounts::list_users(&state.db)
+        .await?
+        .into_iter()
+        .filter(|account| {
+            !account.disabled
+                && Role::parse(&account.role)
+                    .is_some_and(|role| policy::role_can(role, Capability::UseChannels))
+        })
+        .map(|account| DirectoryEntry {
+            institution: InstitutionRef {
+                name: institutions
+                    .get(&account.institution_id)
+                    .cloned()
+                    .unwrap_or_default(),
+                id: account.institution_id,
+            },
+            role: Role::parse(&account.role).unwrap_or(Role::Member),
+            user_id: account.id,
+            display_name: account.display_name,
+            bound_by_professional_secrecy: account.bound_by_professional_secrecy,
+            social_action_professional: account.social_action_professional,
+        })
+        .collect();
+    entries.sort_by(|a, b| {
+        (&a.institution.name, &a.display_name).cmp(&(&b.institution.name, &b.display_name))
+    });
+    state
+        .record(
+            user.actor(),
+            "directory_read",
+            None,
+            Outcome::Success,
+            json!({ "count": entries.len() }),
+        )
+        .await?;
+    Ok(entries)
+}
+
 /// The caller's channels.
 pub async fn list(state: &AppState, user: &CurrentUser) -> Result<Vec<Channel>> {
     let mut channels = Vec::new();
     for model in db::channels::of_user(&state.db, &user.user_id).await? {
-        if model.status == "destroyed" {
+        if Lifecycle::parse(&model.status) == Lifecycle::Gone {
             continue;
         }
         let institutions = db::channels::institutions_of(&state.db, &model.id).await?;
@@ -262,7 +407,7 @@ pub async fn detail(
     user: &CurrentUser,
     channel_id: &str,
 ) -> Result<ChannelDetail> {
-    let (model, _) = member_channel(state, user, channel_id, "channel_read").await?;
+    let (model, _) = open_channel(state, user, channel_id, "channel_read", Access::Read).await?;
     let institutions = db::channels::institutions_of(&state.db, channel_id).await?;
     let mut members = Vec::new();
     for row in db::channels::members(&state.db, channel_id).await? {
@@ -302,7 +447,7 @@ pub async fn add_member(
 ) -> Result<()> {
     user.require(state, Capability::ManageMembers, "member_add")
         .await?;
-    let (channel, _) = member_channel(state, user, channel_id, "member_add").await?;
+    let (channel, _) = open_channel(state, user, channel_id, "member_add", Access::Write).await?;
     if channel.kind == ChannelKind::Direct.as_str() {
         return Err(ApiError::Unprocessable("invalid_channel"));
     }
@@ -421,10 +566,9 @@ async fn announce_membership(
         change: change.to_owned(),
     })?;
     if change == "added" {
-        state.bus.publish(BusEvent::MemberAdded {
-            channel_id: channel.id.clone(),
-            user_id: member.to_owned(),
-        });
+        if let Some(account) = db::accounts::find_user(&state.db, member).await? {
+            charter::subscribe_if_open(state, &account, channel).await?;
+        }
         let institutions = db::channels::institutions_of(&state.db, &channel.id).await?;
         let current = db::channels::find(&state.db, &channel.id)
             .await?
@@ -472,7 +616,7 @@ pub async fn epoch_state(
     user: &CurrentUser,
     channel_id: &str,
 ) -> Result<EpochState> {
-    let (channel, _) = member_channel(state, user, channel_id, "epoch_read").await?;
+    let (channel, _) = open_channel(state, user, channel_id, "epoch_read", Access::Read).await?;
     Ok(EpochState {
         channel_id: channel.id.clone(),
         epoch: u64::try_from(channel.epoch).unwrap_or_default(),
@@ -502,7 +646,8 @@ pub async fn publish_epoch(
     channel_id: &str,
     request: PublishEpoch,
 ) -> Result<()> {
-    let (channel, _) = member_channel(state, user, channel_id, "epoch_publish").await?;
+    let (channel, _) =
+        open_channel(state, user, channel_id, "epoch_publish", Access::Write).await?;
     let deny = |reason: &'static str| async move {
         state
             .record_denial(
@@ -642,7 +787,7 @@ pub async fn device_keys(
     channel_id: &str,
     device_id: &str,
 ) -> Result<Vec<WrappedEpochKey>> {
-    let (_, membership) = member_channel(state, user, channel_id, "keys_read").await?;
+    let (_, membership) = open_channel(state, user, channel_id, "keys_read", Access::Read).await?;
     let owned = db::keys::find_device(&state.db, device_id)
         .await?
         .is_some_and(|d| d.user_id == user.user_id);
@@ -690,7 +835,8 @@ pub async fn history(
     after_seq: u64,
     limit: u64,
 ) -> Result<HistoryPage> {
-    let (_, membership) = member_channel(state, user, channel_id, "history_read").await?;
+    let (_, membership) =
+        open_channel(state, user, channel_id, "history_read", Access::Read).await?;
     let limit = limit.clamp(1, MAX_PAGE);
     let after = i64::try_from(after_seq)
         .unwrap_or(i64::MAX)

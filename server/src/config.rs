@@ -57,6 +57,8 @@ pub struct Config {
     pub ws_queue_frames: usize,
     /// The access log.
     pub audit: AuditConfig,
+    /// Retention of channels and the purge job (CHARTER.md C11).
+    pub retention: RetentionConfig,
 }
 
 /// Log output format.
@@ -84,6 +86,36 @@ pub struct AuditConfig {
     pub database_url: Option<String>,
     /// The server's checkpoint signing key (PKCS#8); default `<data_dir>/audit-signing.p8`.
     pub signing_key_file: Option<PathBuf>,
+}
+
+/// Retention of channels and the purge job (CHARTER.md C11). Cases are destroyed at their
+/// `destroy_by` (at most three years after the end of the follow-up: a charter rule, not a
+/// setting).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Seconds between two passes of the purge job (it also runs at start-up).
+    pub interval_secs: u64,
+    /// Months a working group's messages and attachments are kept: 1 to 120.
+    pub working_group_months: u32,
+    /// Months a direct conversation's messages and attachments are kept: 1 to 120.
+    pub direct_months: u32,
+    /// Days a practice session is kept after its end: 1 to 90.
+    pub practice_session_days: u32,
+    /// Minutes an archived case stays readable after a written reason: 1 to 480.
+    pub archive_access_minutes: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            interval_secs: 3600,
+            working_group_months: 12,
+            direct_months: 12,
+            practice_session_days: 7,
+            archive_access_minutes: 60,
+        }
+    }
 }
 
 impl Default for AuditConfig {
@@ -120,6 +152,7 @@ impl Default for Config {
             request_timeout_secs: 30,
             ws_queue_frames: 1024,
             audit: AuditConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -173,6 +206,19 @@ impl Config {
         }
         if self.audit.checkpoint_every == 0 || self.audit.checkpoint_interval_secs == 0 {
             bail!("audit checkpoints must be taken at a positive interval");
+        }
+        let retention = &self.retention;
+        if retention.interval_secs == 0
+            || !(1..=120).contains(&retention.working_group_months)
+            || !(1..=120).contains(&retention.direct_months)
+            || !(1..=90).contains(&retention.practice_session_days)
+            || !(1..=480).contains(&retention.archive_access_minutes)
+        {
+            bail!(
+                "retention: interval_secs must be positive, working_group_months and \
+                 direct_months 1 to 120, practice_session_days 1 to 90, \
+                 archive_access_minutes 1 to 480"
+            );
         }
         if let Some(origin) = &self.public_origin {
             if !(origin.starts_with("https://") || origin.starts_with("http://")) {

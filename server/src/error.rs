@@ -39,6 +39,14 @@ pub enum ApiError {
     /// 403: the role or the situation does not allow it.
     #[error("forbidden")]
     Forbidden,
+    /// 403: a charter rule closes the channel to the caller until they act: accept the
+    /// charter (`charter_not_accepted`, `charter_not_published`) or the group's rules
+    /// (`rules_not_accepted`, `rules_not_published`), give a written reason to read an
+    /// archive (`archive_reason_required`); or the channel is read-only now
+    /// (`channel_closed`, `session_ended`, `session_not_started`); or the caller no longer
+    /// meets its regime (`regime_not_met`, `institution_not_allowed`).
+    #[error("blocked by the charter: {0}")]
+    Blocked(&'static str),
     /// 403: a cookie-authenticated request came from another origin.
     #[error("cross-origin request refused")]
     BadOrigin,
@@ -77,6 +85,7 @@ impl ApiError {
             ApiError::AccountLocked
             | ApiError::AccountDisabled
             | ApiError::Forbidden
+            | ApiError::Blocked(_)
             | ApiError::BadOrigin => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -101,7 +110,9 @@ impl ApiError {
             ApiError::Forbidden => "forbidden",
             ApiError::BadOrigin => "bad_origin",
             ApiError::NotFound => "not_found",
-            ApiError::Conflict(code) | ApiError::Unprocessable(code) => code,
+            ApiError::Conflict(code) | ApiError::Unprocessable(code) | ApiError::Blocked(code) => {
+                code
+            }
             ApiError::PreconditionFailed => "version_conflict",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::TooManyAttempts => "too_many_attempts",
@@ -130,6 +141,7 @@ impl ApiError {
                 "Compte désactivé. Contactez l'administrateur.".into()
             }
             ApiError::Forbidden => "Vous n'avez pas accès à cette fonction.".into(),
+            ApiError::Blocked(code) => blocked_message(code).into(),
             ApiError::BadOrigin => "Requête refusée : origine non autorisée.".into(),
             ApiError::NotFound => "Élément introuvable.".into(),
             ApiError::Conflict(code) => conflict_message(code).into(),
@@ -154,6 +166,39 @@ impl ApiError {
     }
 }
 
+/// The French message of a charter refusal; also sent in WebSocket `error` frames.
+pub fn blocked_message(code: &str) -> &'static str {
+    match code {
+        "charter_not_published" => {
+            "Aucune charte n'a encore été publiée : les canaux confidentiels restent fermés \
+             jusqu'à sa publication par l'administrateur."
+        }
+        "charter_not_accepted" => {
+            "Acceptez la version en vigueur de la charte d'échange d'informations pour accéder \
+             aux canaux confidentiels."
+        }
+        "rules_not_published" => {
+            "Le règlement intérieur de ce groupe n'a pas encore été publié par sa coordination."
+        }
+        "rules_not_accepted" => {
+            "Acceptez la version en vigueur du règlement intérieur de ce groupe pour y accéder."
+        }
+        "archive_reason_required" => {
+            "Ce dossier est archivé : indiquez par écrit le motif de sa consultation."
+        }
+        "channel_closed" => "Ce canal est en lecture seule.",
+        "session_ended" => {
+            "La séance d'analyse de pratiques est terminée : elle est désormais en lecture seule."
+        }
+        "session_not_started" => "La séance d'analyse de pratiques n'a pas encore commencé.",
+        "regime_not_met" => {
+            "Vous ne remplissez plus les conditions du régime juridique de ce canal."
+        }
+        "institution_not_allowed" => "Votre institution n'est pas autorisée dans ce canal.",
+        _ => "L'accès à ce canal est fermé pour le moment.",
+    }
+}
+
 fn conflict_message(code: &str) -> &'static str {
     match code {
         "identity_in_use" => {
@@ -164,6 +209,11 @@ fn conflict_message(code: &str) -> &'static str {
         "epoch_conflict" => {
             "Un autre membre vient de renouveler la clé du canal ; la sienne est utilisée."
         }
+        "version_outdated" => {
+            "Une nouvelle version a été publiée entre-temps : lisez-la puis acceptez-la."
+        }
+        "version_exists" => "Une autre version vient d'être publiée ; rechargez puis réessayez.",
+        "already_archived" => "Ce dossier est déjà archivé.",
         _ => "Cet élément existe déjà.",
     }
 }
@@ -187,6 +237,28 @@ fn unprocessable_message(code: &str) -> &'static str {
         "already_member" => "Cette personne est déjà membre.",
         "reason_required" => "Indiquez le motif du retrait.",
         "invalid_channel" => "Ce canal ne peut pas être créé ainsi.",
+        "use_dedicated_endpoint" => {
+            "Les dossiers s'ouvrent par /cases et les séances d'analyse de pratiques par \
+             /practice-sessions."
+        }
+        "invalid_text" => "Le texte doit être non vide et ne pas dépasser 100 Ko.",
+        "no_charter" => "Aucune charte n'a encore été publiée.",
+        "no_rules" => "Aucun règlement intérieur n'a encore été publié pour ce groupe.",
+        "rules_inherited" => {
+            "Ce canal suit le règlement intérieur de son groupe de travail : publiez-le dans le groupe."
+        }
+        "invalid_group" => "Le groupe indiqué n'est pas un groupe de travail dont vous êtes membre.",
+        "invalid_dates" => "Les dates indiquées ne sont pas cohérentes.",
+        "invalid_referent" => "Le référent doit être membre du dossier.",
+        "note_too_long" => {
+            "Texte trop long : 280 caractères au plus, sans nom ni donnée d'infraction ou de santé."
+        }
+        "invalid_reason" => "Indiquez le motif de la consultation (10 à 500 caractères).",
+        "not_a_case" => "Cette action ne concerne que les dossiers.",
+        "limit_can_only_move_earlier" => {
+            "La date limite de conservation ne peut être qu'avancée."
+        }
+        "unknown_member" => "La personne indiquée n'est pas membre du dossier.",
         _ => "Cette valeur n'est pas acceptée.",
     }
 }
@@ -221,6 +293,21 @@ mod tests {
         let err = ApiError::InvalidCredentials;
         assert_eq!(err.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(err.code(), "invalid_credentials");
+    }
+
+    #[test]
+    fn charter_refusals_are_403_with_their_own_code_and_a_french_message() {
+        for code in [
+            "charter_not_accepted",
+            "rules_not_accepted",
+            "archive_reason_required",
+            "session_ended",
+        ] {
+            let err = ApiError::Blocked(code);
+            assert_eq!(err.status(), StatusCode::FORBIDDEN);
+            assert_eq!(err.code(), code);
+            assert_ne!(err.message(), blocked_message("unknown"));
+        }
     }
 
     #[test]

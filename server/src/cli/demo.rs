@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 use crate::accounts;
 use crate::audit::Actor;
 use crate::auth::{password, totp};
+use crate::charter;
 use crate::db;
 use crate::state::AppState;
 
@@ -97,6 +98,29 @@ pub const ACCOUNTS: [DemoAccount; 6] = [
     },
 ];
 
+/// The charter the demo publishes, so that its channels can be used (without a published
+/// charter, confidential channels stay closed).
+pub const DEMO_CHARTER: &str = "\
+# Charte d'échange d'informations du CLSPD (démonstration)
+
+Texte de démonstration : chaque CLSPD adopte sa propre charte déontologique.
+
+1. **Confidentialité.** Les faits et informations échangés dans les groupes de travail du \
+CLSPD sont confidentiels (article L. 132-5 du code de la sécurité intérieure). Ils ne sont \
+communiqués à aucun tiers : ni transfert vers un autre canal, ni export, ni copie.
+2. **Besoin d'en connaître.** Je ne partage que les informations strictement nécessaires \
+à la coordination de l'accompagnement, et seulement avec les membres nommés du groupe.
+3. **Minimisation.** Les dossiers sont désignés par une référence aléatoire. Je n'écris ni \
+le nom de la personne hors de l'espace chiffré prévu, ni d'information sur une infraction \
+ou sur la santé qui ne soit indispensable.
+4. **Information des personnes.** La personne concernée, ou ses représentants légaux, est \
+informée de l'échange, sauf motif documenté tenant notamment à l'intérêt de l'enfant.
+5. **Durée de conservation.** Les dossiers sont archivés à la fin du suivi et détruits au \
+plus tard trois ans après ; la consultation d'une archive exige un motif écrit.
+6. **Traçabilité.** Chaque accès est enregistré dans un journal consultable par le délégué \
+à la protection des données. Un manquement à la confidentialité entraîne l'exclusion.
+";
+
 /// A demo account's credentials, printed once.
 pub struct Credentials {
     /// Login.
@@ -126,6 +150,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Vec<Credentials>> {
         }
     }
     let mut credentials = Vec::new();
+    let mut admin_id = None;
     for demo in &ACCOUNTS {
         let user = match db::accounts::find_user_by_login(&state.db, demo.login).await? {
             Some(user) => user,
@@ -153,6 +178,9 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Vec<Credentials>> {
                     .ok_or_else(|| anyhow::anyhow!("account vanished"))?
             }
         };
+        if demo.role == Role::Admin {
+            admin_id = Some(user.id.clone());
+        }
         let password = password::generate(|buf| state.secrets.random(buf))?;
         let mut secret = Zeroizing::new(vec![0u8; 20]);
         state.secrets.random(&mut secret)?;
@@ -173,6 +201,15 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Vec<Credentials>> {
             totp_base32: Zeroizing::new(enrolment.secret_base32),
             totp_secret: secret,
         });
+    }
+    if db::charter::current_charter_version(&state.db)
+        .await?
+        .is_none()
+    {
+        let publisher = admin_id.unwrap_or_else(|| "demo-seed".into());
+        charter::publish_charter(state, actor.clone(), &publisher, DEMO_CHARTER)
+            .await
+            .map_err(|err| anyhow::anyhow!("cannot publish the demo charter: {err}"))?;
     }
     Ok(credentials)
 }

@@ -78,6 +78,34 @@ pub(crate) async fn memberships_of(
         .await
 }
 
+/// Every membership row (to close every channel at once when a new charter version
+/// is published).
+pub(crate) async fn all_memberships(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<channel_member::Model>, DbErr> {
+    channel_member::Entity::find().all(db).await
+}
+
+/// The live channels that follow the internal rules of `group_id`.
+pub(crate) async fn following_rules_of(
+    db: &impl ConnectionTrait,
+    group_id: &str,
+) -> Result<Vec<channel::Model>, DbErr> {
+    channel::Entity::find()
+        .filter(channel::Column::GroupId.eq(group_id))
+        .filter(channel::Column::Status.is_in(["active", "archived"]))
+        .all(db)
+        .await
+}
+
+/// Deletes an attachment row (an upload that lost a race with the channel's destruction).
+pub(crate) async fn delete_attachment(db: &impl ConnectionTrait, id: &str) -> Result<(), DbErr> {
+    attachment::Entity::delete_by_id(id.to_owned())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// A channel's members.
 pub(crate) async fn members(
     db: &impl ConnectionTrait,

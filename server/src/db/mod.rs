@@ -4,10 +4,13 @@
 //! works on the pool and inside a transaction. Handlers never build queries.
 
 pub(crate) mod accounts;
+pub(crate) mod cases;
 pub(crate) mod channels;
+pub(crate) mod charter;
 pub(crate) mod entities;
 pub(crate) mod keys;
 pub(crate) mod reports;
+pub(crate) mod retention;
 pub(crate) mod sessions;
 
 use std::path::Path;

@@ -1,4 +1,9 @@
-//! Channels, membership, epochs, history and attachments.
+//! Channels, membership, epochs, history, attachments and the directory.
+//!
+//! Reading or writing a channel's content goes through the charter gate: until the caller
+//! has accepted the charter and the group's internal rules, these routes answer `403`
+//! with `charter_not_accepted` or `rules_not_accepted` (CHARTER.md C2). No route
+//! forwards content to another channel or exports it (C4).
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
@@ -8,7 +13,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use passerelle_shared::protocol::v1::channels::{
     AddMember, AttachmentUploaded, Channel, ChannelDetail, CreateChannel, DeviceKeysPage,
-    EpochState, HistoryPage, PublishEpoch, RemoveMember,
+    DirectoryEntry, EpochState, HistoryPage, PublishEpoch, RemoveMember,
 };
 use serde::Deserialize;
 
@@ -35,6 +40,18 @@ pub fn router() -> Router<AppState> {
             post(upload).layer(DefaultBodyLimit::max(attachments::MAX_ATTACHMENT_BYTES)),
         )
         .route("/attachments/{id}", get(download))
+        .route("/directory", get(directory))
+}
+
+/// # `GET /api/v1/directory`
+///
+/// Colleagues who can be added to channels; not for external participants (CHARTER.md C6).
+#[utoipa::path(get, path = "/api/v1/directory", responses((status = 200, body = [DirectoryEntry]), (status = 403)))]
+pub(crate) async fn directory(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Json<Vec<DirectoryEntry>>> {
+    channels::directory(&state, &user).await.map(Json)
 }
 
 /// # `GET /api/v1/channels`
@@ -47,6 +64,9 @@ pub(crate) async fn list(
 }
 
 /// # `POST /api/v1/channels`
+///
+/// Working groups (coordinators) and direct conversations; cases and practice sessions
+/// have their own routes (`/cases`, `/practice-sessions`).
 #[utoipa::path(post, path = "/api/v1/channels", request_body = CreateChannel, responses((status = 201, body = Channel), (status = 403), (status = 422)))]
 pub(crate) async fn create(
     State(state): State<AppState>,

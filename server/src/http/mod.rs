@@ -3,12 +3,15 @@
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod cases;
 pub mod channels;
+pub mod charter;
 pub mod health;
 pub mod json;
 pub mod keys;
 pub mod me;
 pub mod openapi;
+pub mod practice;
 pub mod reports;
 
 use axum::Router;
@@ -25,6 +28,9 @@ pub fn api_router() -> Router<AppState> {
         .merge(keys::router())
         .merge(reports::router())
         .merge(channels::router())
+        .merge(charter::router())
+        .merge(cases::router())
+        .merge(practice::router())
         .merge(crate::ws::router())
         .merge(openapi::router())
 }

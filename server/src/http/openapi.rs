@@ -55,6 +55,22 @@ use crate::state::AppState;
         super::channels::history,
         super::channels::upload,
         super::channels::download,
+        super::channels::directory,
+        super::charter::publish_charter,
+        super::charter::charter_status,
+        super::charter::accept_charter,
+        super::charter::rules_status,
+        super::charter::publish_rules,
+        super::charter::accept_rules,
+        super::cases::create,
+        super::cases::notice_templates,
+        super::cases::get_case,
+        super::cases::update,
+        super::cases::record_information,
+        super::cases::archive,
+        super::cases::open_archived,
+        super::practice::create,
+        super::practice::get_session,
     )
 )]
 pub struct ApiDoc;

@@ -5,6 +5,10 @@
 //! frames, with a rate limit, an idle timeout and a cap on malformed frames. Nothing a
 //! client sends can panic the loop: every refusal is an `error` frame (or a close with a
 //! reason) and is recorded in the access log.
+//!
+//! Every frame that reads or writes a channel (`send`, `sync`, `read`, `typing`) goes
+//! through the charter gate first (CHARTER.md C2, C9, C11), like the REST routes; the
+//! connection receives live frames only of the channels the gate lets it read.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,7 +26,10 @@ use tokio::time::{timeout, Instant};
 use crate::auth::CurrentUser;
 use crate::bus::{BusEvent, Frame};
 use crate::channels::{frame_text, required_devices, stored_messages};
+use crate::charter::{self, Viewer};
 use crate::db;
+use crate::error::blocked_message;
+use crate::policy::{Access, Lifecycle};
 use crate::state::AppState;
 use crate::writer::SendOutcome;
 use crate::ws::hub::CloseReason;
@@ -84,6 +91,55 @@ enum Next {
     Close(u16, &'static str),
 }
 
+/// What the charter gate says about a channel for this connection.
+enum Gate {
+    /// Readable (or writable) now.
+    Open,
+    /// Not a member: refused as before any gate, without saying whether it exists.
+    NotMember,
+    /// Being destroyed or destroyed.
+    Gone,
+    /// Closed to this member for now, with the refusal's code.
+    Refused(&'static str),
+    /// The database failed.
+    Unavailable,
+}
+
+/// The gate for one member and one channel.
+async fn gate(state: &AppState, user: &CurrentUser, channel_id: &str, access: Access) -> Gate {
+    let membership = db::channels::membership(&state.db, channel_id, &user.user_id).await;
+    let channel = db::channels::find(&state.db, channel_id).await;
+    let (Ok(membership), Ok(channel)) = (membership, channel) else {
+        return Gate::Unavailable;
+    };
+    let (Some(_), Some(channel)) = (membership, channel) else {
+        return Gate::NotMember;
+    };
+    match charter::check(state, &Viewer::of_user(user), &channel, access).await {
+        Ok(Ok(())) => Gate::Open,
+        Ok(Err("not_found")) => Gate::Gone,
+        Ok(Err(code)) => Gate::Refused(code),
+        Err(err) => {
+            tracing::error!(error = %err, "the charter gate could not read the database");
+            Gate::Unavailable
+        }
+    }
+}
+
+/// The channels this connection starts receiving: those the gate lets the user read.
+async fn readable_channels(
+    state: &AppState,
+    user: &CurrentUser,
+) -> Result<Vec<String>, sea_orm::DbErr> {
+    let mut open = Vec::new();
+    for membership in db::channels::memberships_of(&state.db, &user.user_id).await? {
+        if let Gate::Open = gate(state, user, &membership.channel_id, Access::Read).await {
+            open.push(membership.channel_id);
+        }
+    }
+    Ok(open)
+}
+
 /// The connection's context.
 struct Session {
     state: AppState,
@@ -107,11 +163,8 @@ pub async fn run(
         state
             .hub
             .register(&user.user_id, &device_id, state.config.ws_queue_frames);
-    match db::channels::memberships_of(&state.db, &user.user_id).await {
-        Ok(rows) => state.hub.activate(
-            registration.id,
-            rows.into_iter().map(|m| m.channel_id).collect(),
-        ),
+    match readable_channels(&state, &user).await {
+        Ok(channels) => state.hub.activate(registration.id, channels),
         Err(err) => {
             tracing::error!(error = %err, "cannot load memberships for a connection");
             return;
@@ -281,6 +334,32 @@ impl Session {
         Next::Continue
     }
 
+    /// Answers an error frame for a charter refusal and records it as a denial of
+    /// `action` on the channel.
+    async fn refuse_gate(
+        &mut self,
+        reference: Option<String>,
+        channel_id: &str,
+        action: &'static str,
+        code: &'static str,
+    ) -> Next {
+        self.state
+            .record_denial(
+                self.user.actor(),
+                action,
+                Some(channel_id.to_owned()),
+                json!({ "reason": code, "via": "ws" }),
+            )
+            .await;
+        self.push(&ServerFrame::Error {
+            reference,
+            code: code.into(),
+            message: blocked_message(code).into(),
+        })
+        .await;
+        Next::Continue
+    }
+
     async fn handle_text(&mut self, text: &str) -> Next {
         let frame = match serde_json::from_str::<ClientFrame>(text) {
             Ok(frame) => frame,
@@ -318,6 +397,25 @@ impl Session {
                         )
                         .await;
                 }
+                // A non-member goes on to the writer, which refuses and records it.
+                match gate(&self.state, &self.user, &channel_id, Access::Write).await {
+                    Gate::Open | Gate::NotMember => {}
+                    Gate::Gone => {
+                        return self
+                            .refuse(
+                                reference,
+                                "not_member",
+                                "Vous n'êtes pas membre de ce canal.",
+                            )
+                            .await
+                    }
+                    Gate::Refused(code) => {
+                        return self
+                            .refuse_gate(reference, &channel_id, "message_send", code)
+                            .await
+                    }
+                    Gate::Unavailable => return self.unavailable(reference).await,
+                }
                 let Ok(permit) = self.sends.clone().acquire_owned().await else {
                     return Next::Continue;
                 };
@@ -339,11 +437,9 @@ impl Session {
             ClientFrame::Sync { cursors } => self.sync(cursors).await,
             ClientFrame::Read { channel_id, seq } => {
                 let seq_db = i64::try_from(seq).unwrap_or(i64::MAX);
-                match db::channels::membership(&self.state.db, &channel_id, &self.user.user_id)
-                    .await
-                {
-                    Ok(Some(_)) => {}
-                    Ok(None) => {
+                match gate(&self.state, &self.user, &channel_id, Access::Read).await {
+                    Gate::Open => {}
+                    Gate::NotMember | Gate::Gone => {
                         return self
                             .refuse(
                                 Some(channel_id),
@@ -352,7 +448,13 @@ impl Session {
                             )
                             .await
                     }
-                    Err(_) => return self.unavailable(Some(channel_id)).await,
+                    Gate::Refused(code) => {
+                        let reference = Some(channel_id.clone());
+                        return self
+                            .refuse_gate(reference, &channel_id, "receipt", code)
+                            .await;
+                    }
+                    Gate::Unavailable => return self.unavailable(Some(channel_id)).await,
                 }
                 match db::channels::set_read(
                     &self.state.db,
@@ -379,14 +481,24 @@ impl Session {
                 }
             }
             ClientFrame::Typing { channel_id } => {
-                if !self.state.hub.receives(&self.user.user_id, &channel_id) {
-                    return self
-                        .refuse(
-                            Some(channel_id),
-                            "not_member",
-                            "Vous n'êtes pas membre de ce canal.",
-                        )
-                        .await;
+                match gate(&self.state, &self.user, &channel_id, Access::Write).await {
+                    Gate::Open => {}
+                    Gate::NotMember | Gate::Gone => {
+                        return self
+                            .refuse(
+                                Some(channel_id),
+                                "not_member",
+                                "Vous n'êtes pas membre de ce canal.",
+                            )
+                            .await;
+                    }
+                    Gate::Refused(code) => {
+                        let reference = Some(channel_id.clone());
+                        return self
+                            .refuse_gate(reference, &channel_id, "typing", code)
+                            .await;
+                    }
+                    Gate::Unavailable => return self.unavailable(Some(channel_id)).await,
                 }
                 if let Ok(frame) = frame_text(&ServerFrame::Typing {
                     channel_id: channel_id.clone(),
@@ -416,7 +528,10 @@ impl Session {
     }
 
     /// Sends everything after the cursors, page by page, then `synced`. Channels left
-    /// out of the cursors start from where the user joined.
+    /// out of the cursors start from where the user joined. A channel the charter gate
+    /// closes gets an `error` frame with the refusal's code instead (an archive the client
+    /// did not ask for is skipped quietly: archives are closed by default); a destroyed
+    /// channel in the cursors gets `channel_destroyed`.
     async fn sync(&mut self, cursors: Cursors) -> Next {
         let memberships =
             match db::channels::memberships_of(&self.state.db, &self.user.user_id).await {
@@ -428,6 +543,17 @@ impl Session {
             .map(|m| (m.channel_id, m.joined_seq))
             .collect();
         for channel_id in cursors.keys().filter(|c| !member_of.contains_key(*c)) {
+            let gone = match db::channels::find(&self.state.db, channel_id).await {
+                Ok(found) => found.is_some_and(|c| Lifecycle::parse(&c.status) == Lifecycle::Gone),
+                Err(_) => return self.unavailable(Some(channel_id.clone())).await,
+            };
+            if gone {
+                self.push(&ServerFrame::ChannelDestroyed {
+                    channel_id: channel_id.clone(),
+                })
+                .await;
+                continue;
+            }
             self.refuse(
                 Some(channel_id.clone()),
                 "not_member",
@@ -437,6 +563,20 @@ impl Session {
         }
         let mut reached = Cursors::new();
         for (channel_id, joined_seq) in member_of {
+            match gate(&self.state, &self.user, &channel_id, Access::Read).await {
+                Gate::Open => {}
+                Gate::NotMember | Gate::Gone => continue,
+                Gate::Refused("archive_reason_required") if !cursors.contains_key(&channel_id) => {
+                    continue
+                }
+                Gate::Refused(code) => {
+                    let reference = Some(channel_id.clone());
+                    self.refuse_gate(reference, &channel_id, "history_read", code)
+                        .await;
+                    continue;
+                }
+                Gate::Unavailable => return self.unavailable(Some(channel_id)).await,
+            }
             let cursor = cursors.get(&channel_id).copied().unwrap_or(0);
             let mut after = i64::try_from(cursor).unwrap_or(i64::MAX).max(joined_seq);
             let first = after;

@@ -2,11 +2,14 @@
 
 mod auth;
 mod backup;
+mod cases;
+mod charter;
 mod hub;
 mod hygiene;
 mod keys;
 mod migrations;
 mod reports;
+mod retention;
 mod roles;
 mod support;
 mod tls;

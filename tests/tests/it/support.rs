@@ -1,16 +1,24 @@
 //! Shared set-up of the messaging suites: people with enrolled devices and open
 //! connections, and helpers to wait for frames (with a generous guard, never a sleep).
+//!
+//! The charter gate (CHARTER.md C2) closes every channel until the charter and the group's
+//! internal rules are accepted: [`Party::new`] publishes a test charter when there is none
+//! and accepts it, and [`working_group`] publishes the group's rules and has every party
+//! accept them. Tests of the gate itself use [`Party::bare`].
 
 use std::time::Duration;
 
 use passerelle_shared::client::{Client, Connection, Device};
 use passerelle_shared::crypto::MessageContent;
+use passerelle_shared::crypto::{Envelope, EpochKey, MessageHeader};
 use passerelle_shared::protocol::v1::channels::{
     Channel, ChannelKind, CreateChannel, LegalRegime, StoredMessage,
 };
+use passerelle_shared::protocol::v1::charter::{Accept, CharterStatus, PublishText, RulesVersion};
 use passerelle_shared::protocol::v1::ws::{ClientFrame, ServerFrame};
-use passerelle_shared::protocol::v1::Role;
+use passerelle_shared::protocol::v1::{Attributes, Role};
 use passerelle_tests::{TestServer, TestUser};
+use sea_orm::{ConnectionTrait, Statement};
 
 /// How long a test waits for a frame before failing.
 pub const GUARD: Duration = Duration::from_secs(20);
@@ -25,8 +33,39 @@ pub struct Party {
 }
 
 impl Party {
+    /// A person who has accepted the charter in force (published first if there is none).
     pub async fn new(server: &TestServer, login: &str, role: Role, institution: &str) -> Party {
+        ensure_charter(server).await;
+        let party = Party::bare(server, login, role, institution).await;
+        party.accept_charter().await;
+        party
+    }
+
+    /// A person with attributes (CHARTER.md C5) who has accepted the charter.
+    pub async fn with_attributes(
+        server: &TestServer,
+        login: &str,
+        role: Role,
+        institution: &str,
+        attributes: Attributes,
+    ) -> Party {
+        ensure_charter(server).await;
+        let user = server
+            .create_user_with(login, role, institution, attributes)
+            .await
+            .unwrap();
+        let party = Party::enrol(server, user).await;
+        party.accept_charter().await;
+        party
+    }
+
+    /// A person who has accepted nothing yet.
+    pub async fn bare(server: &TestServer, login: &str, role: Role, institution: &str) -> Party {
         let user = server.create_user(login, role, institution).await.unwrap();
+        Party::enrol(server, user).await
+    }
+
+    async fn enrol(server: &TestServer, user: TestUser) -> Party {
         let (client, device, recovery_code) = server.enrolled(&user).await.unwrap();
         let conn = client.connect(&device.device_id).await.unwrap();
         Party {
@@ -36,6 +75,88 @@ impl Party {
             conn,
             recovery_code,
         }
+    }
+
+    /// Accepts the charter version in force.
+    pub async fn accept_charter(&self) {
+        let status: CharterStatus = self.client.get("/charter").await.unwrap();
+        let version = status.current.expect("a charter is published").version;
+        self.client
+            .post_empty("/charter/accept", &Accept { version })
+            .await
+            .unwrap();
+    }
+
+    /// Accepts the internal rules in force for a channel.
+    pub async fn accept_rules(&self, channel_id: &str) {
+        let status: passerelle_shared::protocol::v1::charter::RulesStatus = self
+            .client
+            .get(&format!("/channels/{channel_id}/rules"))
+            .await
+            .unwrap();
+        let version = status.current.expect("rules are published").version;
+        self.client
+            .post_empty(
+                &format!("/channels/{channel_id}/rules/accept"),
+                &Accept { version },
+            )
+            .await
+            .unwrap();
+    }
+
+    /// Publishes (as a coordinator of the group) a new version of its internal rules.
+    pub async fn publish_rules(&self, channel_id: &str, text: &str) -> u64 {
+        let published: RulesVersion = self
+            .client
+            .post(
+                &format!("/channels/{channel_id}/rules"),
+                &PublishText { text: text.into() },
+            )
+            .await
+            .unwrap();
+        published.version
+    }
+
+    /// An envelope correctly signed by this device for a key the server never saw: it
+    /// passes the signature check, so that what refuses it is the rule under test.
+    pub fn forged_envelope(&self, channel_id: &str) -> Envelope {
+        let header = MessageHeader {
+            channel_id: channel_id.into(),
+            epoch: 1,
+            sender_device: self.device.device_id.clone(),
+            client_msg_id: uuid::Uuid::new_v4().to_string(),
+        };
+        Envelope::seal(
+            header,
+            &MessageContent::text("refusé"),
+            &EpochKey::generate().unwrap(),
+            self.device.keys(),
+        )
+        .unwrap()
+    }
+
+    /// Sends a frame and returns the code of the `error` frame that answers it (skipping
+    /// other frames).
+    pub async fn error_for(&mut self, frame: &ClientFrame) -> String {
+        self.conn.send(frame).await.unwrap();
+        self.frame(|f| match f {
+            ServerFrame::Error { code, .. } => Some(code.clone()),
+            ServerFrame::Message(m) => panic!("received seq {} instead of an error", m.seq),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Whether any message frame reaches this connection before the answer to a ping
+    /// (frames are queued in order, so a message already published would come first).
+    pub async fn received_a_message_before_pong(&mut self) -> bool {
+        self.conn.send(&ClientFrame::Ping).await.unwrap();
+        self.frame(|f| match f {
+            ServerFrame::Pong => Some(false),
+            ServerFrame::Message(_) => Some(true),
+            _ => None,
+        })
+        .await
     }
 
     /// Seals `text` for the channel (creating an epoch when needed) and sends it.
@@ -116,8 +237,49 @@ impl Party {
     }
 }
 
-/// A working group created by `coordinator` with `members`, open to their institutions.
+/// The charter the suites publish.
+pub const TEST_CHARTER: &str = "# Charte de test\n\nLes échanges du groupe sont confidentiels.";
+
+/// Publishes a charter (as the admin would) unless one is in force; returns its version.
+pub async fn ensure_charter(server: &TestServer) -> u64 {
+    if let Some(version) = passerelle_server::charter::current_charter_version(&server.state)
+        .await
+        .unwrap()
+    {
+        return version;
+    }
+    publish_charter(server, TEST_CHARTER).await
+}
+
+/// Publishes a new charter version, as the admin would.
+pub async fn publish_charter(server: &TestServer, text: &str) -> u64 {
+    passerelle_server::charter::publish_charter(
+        &server.state,
+        passerelle_server::audit::Actor::default(),
+        "test-admin",
+        text,
+    )
+    .await
+    .unwrap()
+    .version
+}
+
+/// A working group created by `coordinator` with `members`, open to their institutions,
+/// whose internal rules the coordinator publishes and everyone accepts.
 pub async fn working_group(coordinator: &mut Party, members: &[&Party]) -> Channel {
+    let channel = working_group_without_rules(coordinator, members).await;
+    coordinator
+        .publish_rules(&channel.id, "# Règlement intérieur\n\nRègles du groupe.")
+        .await;
+    coordinator.accept_rules(&channel.id).await;
+    for member in members {
+        member.accept_rules(&channel.id).await;
+    }
+    channel
+}
+
+/// A working group created by `coordinator` with `members`, without internal rules yet.
+pub async fn working_group_without_rules(coordinator: &mut Party, members: &[&Party]) -> Channel {
     let channel: Channel = coordinator
         .client
         .post(
@@ -141,4 +303,88 @@ pub async fn working_group(coordinator: &mut Party, members: &[&Party]) -> Chann
 /// The access-log actions recorded for `target`, with their outcome.
 pub async fn audit_actions(server: &TestServer, target: Option<&str>) -> Vec<(String, String)> {
     passerelle_tests::audit_actions(server, target).await
+}
+
+/// A server whose login sessions outlive the months the retention tests move the clock by.
+pub async fn long_sessions_server(
+    adjust: impl FnOnce(&mut passerelle_server::config::Config),
+) -> TestServer {
+    TestServer::spawn_with(|config| {
+        config.session_absolute_hours = 24 * 366 * 5;
+        config.session_idle_minutes = 60 * 24 * 366 * 5;
+        adjust(config);
+    })
+    .await
+    .unwrap()
+}
+
+/// Rows of `table` whose `column` is `value`, counted in the server's database.
+pub async fn count_rows(server: &TestServer, table: &str, column: &str, value: &str) -> i64 {
+    let db = &server.state.db;
+    let backend = db.get_database_backend();
+    let placeholder = if backend == sea_orm::DbBackend::Postgres {
+        "$1"
+    } else {
+        "?"
+    };
+    let row = db
+        .query_one(Statement::from_sql_and_values(
+            backend,
+            format!("SELECT COUNT(*) AS n FROM {table} WHERE {column} = {placeholder}"),
+            [value.into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<i64>("", "n").unwrap()
+}
+
+/// A text column of a channel's row.
+pub async fn channel_column(server: &TestServer, channel_id: &str, column: &str) -> String {
+    let db = &server.state.db;
+    let backend = db.get_database_backend();
+    let placeholder = if backend == sea_orm::DbBackend::Postgres {
+        "$1"
+    } else {
+        "?"
+    };
+    let row = db
+        .query_one(Statement::from_sql_and_values(
+            backend,
+            format!("SELECT {column} AS v FROM channels WHERE id = {placeholder}"),
+            [channel_id.into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<String>("", "v").unwrap()
+}
+
+/// The access-log events of one action on one target, with their details.
+pub async fn audit_events(
+    server: &TestServer,
+    target: &str,
+    action: &str,
+) -> Vec<passerelle_server::audit::StoredEvent> {
+    let filter = passerelle_server::audit::EventFilter {
+        target: Some(target.to_owned()),
+        action: Some(action.to_owned()),
+        ..Default::default()
+    };
+    server
+        .state
+        .audit
+        .query(&filter, 0, 1000)
+        .await
+        .unwrap()
+        .events
+}
+
+/// A logged-in client of an admin account (no device: admins read no message).
+pub async fn admin_client(server: &TestServer, login: &str) -> Client {
+    let admin = server
+        .create_user(login, Role::Admin, "Mairie")
+        .await
+        .unwrap();
+    server.client(&admin).await.unwrap()
 }

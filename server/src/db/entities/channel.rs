@@ -1,4 +1,7 @@
-//! `channels`: channels with their sequence and epoch counters.
+//! `channels`: channels with their sequence and epoch counters and their lifecycle.
+//!
+//! `status` is `active`, `archived` (a case whose follow-up ended), `destroying` (the
+//! retention job started; nothing can read or write it any more) or `destroyed`.
 
 use sea_orm::entity::prelude::*;
 
@@ -18,6 +21,18 @@ pub struct Model {
     pub epoch_started_at: i64,
     pub epoch_messages: i64,
     pub rotation_required: bool,
+    /// The working group whose rules apply (cases and practice sessions).
+    pub group_id: Option<String>,
+    /// A practice session's start.
+    pub starts_at: Option<i64>,
+    /// A practice session's end.
+    pub ends_at: Option<i64>,
+    /// A case's end of follow-up.
+    pub ended_at: Option<i64>,
+    /// When the whole channel is destroyed.
+    pub destroy_by: Option<i64>,
+    /// When it was destroyed (the row stays as an empty tombstone for the annual counts).
+    pub destroyed_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -2,15 +2,21 @@
 
 #![allow(unreachable_pub)] // sea-orm derives public items; the module itself is crate-private.
 
+pub(crate) mod archive_access;
 pub(crate) mod attachment;
+pub(crate) mod case_file;
 pub(crate) mod channel;
 pub(crate) mod channel_institution;
 pub(crate) mod channel_member;
+pub(crate) mod channel_rules;
+pub(crate) mod charter;
+pub(crate) mod charter_acceptance;
 pub(crate) mod device;
 pub(crate) mod epoch_key;
 pub(crate) mod identity_key;
 pub(crate) mod institution;
 pub(crate) mod key_backup;
 pub(crate) mod message;
+pub(crate) mod rules_acceptance;
 pub(crate) mod session;
 pub(crate) mod user;

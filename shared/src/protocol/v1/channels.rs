@@ -81,7 +81,9 @@ impl LegalRegime {
     }
 }
 
-/// `POST /api/v1/channels`.
+/// `POST /api/v1/channels`: working groups and direct conversations. Cases are opened
+/// with `POST /api/v1/cases` and practice sessions with `POST /api/v1/practice-sessions`,
+/// which ask for what those kinds need.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct CreateChannel {
     /// Kind.
@@ -120,6 +122,24 @@ pub struct Channel {
     pub last_seq: u64,
     /// Created at (unix ms).
     pub created_at: i64,
+    /// The working group whose internal rules apply to this case or practice session;
+    /// absent for a working group (its own rules) and a direct channel (none).
+    #[serde(default)]
+    pub group_id: Option<String>,
+    /// A practice session's start (unix ms).
+    #[serde(default)]
+    pub starts_at: Option<i64>,
+    /// A practice session's end (unix ms): read-only from then on (CHARTER.md C9).
+    #[serde(default)]
+    pub ends_at: Option<i64>,
+    /// End of a case's follow-up (unix ms), once archived.
+    #[serde(default)]
+    pub ended_at: Option<i64>,
+    /// When the server destroys the whole channel (unix ms): a case's limit, a practice
+    /// session's end plus its retention. Absent for working groups and direct channels,
+    /// whose old messages are purged as they age instead (CHARTER.md C11).
+    #[serde(default)]
+    pub destroy_by: Option<i64>,
 }
 
 /// A member of a channel, shown grouped by institution (CHARTER.md C1).
@@ -235,4 +255,37 @@ pub struct AttachmentUploaded {
     pub id: String,
     /// Size in bytes.
     pub size: u64,
+}
+
+/// One colleague in the directory (`GET /api/v1/directory`): who can be added to a
+/// channel. External participants may not browse it (CHARTER.md C6).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DirectoryEntry {
+    /// Account id.
+    pub user_id: String,
+    /// Name.
+    pub display_name: String,
+    /// Institution.
+    pub institution: InstitutionRef,
+    /// Account role.
+    pub role: Role,
+    /// Bound by professional secrecy (may join `child_protection` channels).
+    pub bound_by_professional_secrecy: bool,
+    /// A social-action professional (may join `shared_secret_social` channels).
+    pub social_action_professional: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_channel_without_the_lifecycle_fields_still_parses() {
+        let json = r#"{"id":"c","kind":"working_group","name":"G","regime":"clspd_confidential",
+            "status":"active","institutions":[],"epoch":0,"last_seq":0,"created_at":1}"#;
+        let channel: Channel = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(channel.destroy_by, None);
+        let back = serde_json::to_string(&channel).unwrap_or_default();
+        assert_eq!(serde_json::from_str::<Channel>(&back).ok(), Some(channel));
+    }
 }

@@ -2,7 +2,9 @@
 
 pub mod admin;
 pub mod auth;
+pub mod cases;
 pub mod channels;
+pub mod charter;
 pub mod error;
 pub mod keys;
 pub mod roles;

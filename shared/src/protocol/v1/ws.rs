@@ -118,6 +118,30 @@ pub enum ServerFrame {
         /// Channel.
         channel_id: String,
     },
+    /// A new charter version was published: until it is accepted
+    /// (`POST /api/v1/charter/accept`), confidential channels are closed to this user.
+    CharterRequired {
+        /// The version to accept.
+        version: u64,
+    },
+    /// New internal rules apply to a channel: until they are accepted
+    /// (`POST /api/v1/channels/{id}/rules/accept`), the channel is closed to this user.
+    RulesRequired {
+        /// The channel (a working group, or a case or session that follows its rules).
+        channel_id: String,
+        /// The version to accept.
+        version: u64,
+    },
+    /// Messages up to `up_to_seq` reached the end of their retention and were deleted,
+    /// with the keys of the epochs before `below_epoch`: drop them too (CHARTER.md C11).
+    HistoryPurged {
+        /// Channel.
+        channel_id: String,
+        /// The last deleted sequence number.
+        up_to_seq: u64,
+        /// Keys of the epochs below this one were deleted.
+        below_epoch: u64,
+    },
     /// Answer to `ping`.
     Pong,
     /// The sync is complete up to these cursors.
@@ -125,4 +149,47 @@ pub enum ServerFrame {
         /// Last sequence number per channel.
         cursors: Cursors,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_charter_and_purge_frames_round_trip_with_their_type_tags() {
+        for (frame, tag) in [
+            (
+                ServerFrame::CharterRequired { version: 2 },
+                "charter_required",
+            ),
+            (
+                ServerFrame::RulesRequired {
+                    channel_id: "c".into(),
+                    version: 1,
+                },
+                "rules_required",
+            ),
+            (
+                ServerFrame::HistoryPurged {
+                    channel_id: "c".into(),
+                    up_to_seq: 10,
+                    below_epoch: 3,
+                },
+                "history_purged",
+            ),
+            (
+                ServerFrame::ChannelDestroyed {
+                    channel_id: "c".into(),
+                },
+                "channel_destroyed",
+            ),
+        ] {
+            let json = serde_json::to_value(&frame).unwrap_or_default();
+            assert_eq!(json["type"], tag);
+            assert_eq!(
+                serde_json::from_value::<ServerFrame>(json).ok(),
+                Some(frame)
+            );
+        }
+    }
 }

@@ -1,0 +1,516 @@
+//! Cases and their lifecycle (CHARTER.md C7, C8, C11, C13): opened by a coordinator under
+//! a random case reference, described by closed lists only, with the record of how the
+//! person was informed; archived when the follow-up ends, readable then only with a
+//! written reason, destroyed at `destroy_by` by [`crate::retention`].
+//!
+//! There is no listing of cases and no search across them (CHARTER.md C10): a member
+//! finds a case among their own channels, by its reference.
+
+use passerelle_shared::protocol::v1::cases::{
+    ArchiveAccess, ArchiveCase, CaseView, CreateCase, FollowUpStatus, InformationMethod,
+    InformationRecord, InformedParty, NotInformedReason, NoticeTemplate, Programme, UpdateCase,
+    MAX_NOTE_CHARS, MAX_REASON_CHARS, MIN_REASON_CHARS,
+};
+use passerelle_shared::protocol::v1::channels::ChannelKind;
+use passerelle_shared::protocol::v1::ws::ServerFrame;
+use serde_json::json;
+
+use crate::audit::Outcome;
+use crate::auth::CurrentUser;
+use crate::bus::BusEvent;
+use crate::channels::{
+    channel_of, create_with, frame_text, member_channel, open_channel, NewChannel,
+};
+use crate::charter::{self, Viewer};
+use crate::db::{self, entities::case_file, entities::channel};
+use crate::error::{ApiError, Result};
+use crate::policy::{self, Access, Capability};
+use crate::retention::years_after;
+use crate::state::AppState;
+
+/// Years a case is kept at most after the end of its follow-up (CHARTER.md C11).
+pub const YEARS_KEPT_AFTER_END: i32 = 3;
+
+fn bad(code: &'static str) -> ApiError {
+    ApiError::Unprocessable(code)
+}
+
+/// Opens a case. The person's identity is not asked for: if recorded at all, it travels
+/// end-to-end encrypted in the channel, readable by the coordinator and the referent.
+pub async fn create(state: &AppState, user: &CurrentUser, request: CreateCase) -> Result<CaseView> {
+    user.require(state, Capability::CreateChannels, "case_create")
+        .await?;
+    if db::accounts::find_institution(&state.db, &request.reporting_institution)
+        .await?
+        .is_none()
+    {
+        return Err(bad("unknown_institution"));
+    }
+    let now = state.now_ms();
+    if request.destroy_limit.is_some_and(|limit| limit <= now) {
+        return Err(bad("invalid_dates"));
+    }
+    if let Some(referent) = &request.referent_user_id {
+        if *referent != user.user_id && !request.members.contains(referent) {
+            return Err(bad("invalid_referent"));
+        }
+    }
+    let record = case_file::Model {
+        channel_id: String::new(),
+        programme: request.programme.as_str().to_owned(),
+        reporting_institution: request.reporting_institution.clone(),
+        follow_up_status: FollowUpStatus::Reported.as_str().to_owned(),
+        referent_user_id: request.referent_user_id.clone(),
+        destroy_limit: request.destroy_limit,
+        info_outcome: None,
+        info_at: None,
+        info_method: None,
+        info_party: None,
+        info_by: None,
+        not_informed_reason: None,
+        not_informed_note: None,
+        info_recorded_by: None,
+        info_recorded_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let spec = NewChannel {
+        kind: ChannelKind::Case,
+        name: String::new(),
+        regime: request.regime,
+        institutions: request.institutions,
+        members: request.members,
+        group_id: request.group_id,
+        starts_at: None,
+        ends_at: None,
+        destroy_by: request.destroy_limit,
+    };
+    let channel = create_with(state, user, spec, Some(record)).await?;
+    state
+        .record(
+            user.actor(),
+            "case_opened",
+            Some(channel.id.clone()),
+            Outcome::Success,
+            json!({
+                "reference": channel.name,
+                "programme": request.programme.as_str(),
+                "reporting_institution": request.reporting_institution,
+            }),
+        )
+        .await?;
+    view(state, &channel.id).await
+}
+
+/// The view of a case from its rows.
+async fn view(state: &AppState, channel_id: &str) -> Result<CaseView> {
+    let (Some(model), Some(record)) = (
+        db::channels::find(&state.db, channel_id).await?,
+        db::cases::find_case(&state.db, channel_id).await?,
+    ) else {
+        return Err(ApiError::NotFound);
+    };
+    let institutions = db::channels::institutions_of(&state.db, channel_id).await?;
+    let malformed = || ApiError::internal(anyhow::anyhow!("case {channel_id} is malformed"));
+    let information = match record.info_outcome.as_deref() {
+        Some("informed") => Some(InformationRecord::Informed {
+            informed_at: record.info_at.ok_or_else(malformed)?,
+            method: record
+                .info_method
+                .as_deref()
+                .and_then(InformationMethod::parse)
+                .ok_or_else(malformed)?,
+            informed: record
+                .info_party
+                .as_deref()
+                .and_then(InformedParty::parse)
+                .ok_or_else(malformed)?,
+            informed_by: record.info_by.clone().ok_or_else(malformed)?,
+        }),
+        Some("not_informed") => Some(InformationRecord::NotInformed {
+            reason: record
+                .not_informed_reason
+                .as_deref()
+                .and_then(NotInformedReason::parse)
+                .ok_or_else(malformed)?,
+            note: record.not_informed_note.clone().unwrap_or_default(),
+            decided_by: record.info_by.clone().ok_or_else(malformed)?,
+        }),
+        _ => None,
+    };
+    Ok(CaseView {
+        channel: channel_of(&model, institutions)?,
+        programme: Programme::parse(&record.programme).ok_or_else(malformed)?,
+        reporting_institution: record.reporting_institution,
+        follow_up_status: FollowUpStatus::parse(&record.follow_up_status).ok_or_else(malformed)?,
+        referent_user_id: record.referent_user_id,
+        destroy_limit: record.destroy_limit,
+        information,
+        information_recorded_by: record.info_recorded_by,
+        information_recorded_at: record.info_recorded_at,
+    })
+}
+
+/// Loads a case the caller may `access`, or refuses.
+async fn open_case(
+    state: &AppState,
+    user: &CurrentUser,
+    channel_id: &str,
+    action: &'static str,
+    access: Access,
+) -> Result<(channel::Model, case_file::Model)> {
+    let (model, _) = open_channel(state, user, channel_id, action, access).await?;
+    let record = db::cases::find_case(&state.db, channel_id)
+        .await?
+        .ok_or(ApiError::Unprocessable("not_a_case"))?;
+    Ok((model, record))
+}
+
+/// A case's record, for its members (an archived case with a written reason only).
+pub async fn get(state: &AppState, user: &CurrentUser, channel_id: &str) -> Result<CaseView> {
+    open_case(state, user, channel_id, "case_read", Access::Read).await?;
+    state
+        .record(
+            user.actor(),
+            "case_read",
+            Some(channel_id.to_owned()),
+            Outcome::Success,
+            json!({}),
+        )
+        .await?;
+    view(state, channel_id).await
+}
+
+async fn is_member(state: &AppState, channel_id: &str, user_id: &str) -> Result<bool> {
+    Ok(db::channels::membership(&state.db, channel_id, user_id)
+        .await?
+        .is_some())
+}
+
+/// Changes the follow-up status, the referent or the destruction limit (the coordinator
+/// or the referent).
+pub async fn update(
+    state: &AppState,
+    user: &CurrentUser,
+    channel_id: &str,
+    request: UpdateCase,
+) -> Result<CaseView> {
+    let (model, mut record) =
+        open_case(state, user, channel_id, "case_update", Access::Write).await?;
+    let is_referent = record.referent_user_id.as_deref() == Some(user.user_id.as_str());
+    if !is_referent {
+        user.require(state, Capability::ManageMembers, "case_update")
+            .await?;
+    }
+    let now = state.now_ms();
+    let mut changed = Vec::new();
+    if let Some(status) = request.follow_up_status {
+        record.follow_up_status = status.as_str().to_owned();
+        changed.push("follow_up_status");
+    }
+    if let Some(referent) = request.referent_user_id {
+        if !is_member(state, channel_id, &referent).await? {
+            return Err(bad("invalid_referent"));
+        }
+        record.referent_user_id = Some(referent);
+        changed.push("referent");
+    }
+    let mut destroy_by = model.destroy_by;
+    if let Some(limit) = request.destroy_limit {
+        if limit <= now {
+            return Err(bad("invalid_dates"));
+        }
+        if record.destroy_limit.is_some_and(|current| limit > current) {
+            return Err(bad("limit_can_only_move_earlier"));
+        }
+        record.destroy_limit = Some(limit);
+        destroy_by = Some(destroy_by.map_or(limit, |d| d.min(limit)));
+        changed.push("destroy_limit");
+    }
+    record.updated_at = now;
+    db::cases::update_case(&state.db, record.clone()).await?;
+    if destroy_by != model.destroy_by {
+        db::cases::set_destroy_by(&state.db, channel_id, destroy_by).await?;
+    }
+    state
+        .record(
+            user.actor(),
+            "case_updated",
+            Some(channel_id.to_owned()),
+            Outcome::Success,
+            json!({ "changed": changed, "follow_up_status": record.follow_up_status, "destroy_by": destroy_by }),
+        )
+        .await?;
+    view(state, channel_id).await
+}
+
+/// Records how, when and by whom the person was informed, or why they were not
+/// (CHARTER.md C13). Any member of the case may record it; the person named as having
+/// informed or decided must be a member too.
+pub async fn record_information(
+    state: &AppState,
+    user: &CurrentUser,
+    channel_id: &str,
+    record_in: InformationRecord,
+) -> Result<CaseView> {
+    let (_, mut record) = open_case(
+        state,
+        user,
+        channel_id,
+        "case_information_record",
+        Access::Write,
+    )
+    .await?;
+    let now = state.now_ms();
+    record.info_at = None;
+    record.info_method = None;
+    record.info_party = None;
+    record.not_informed_reason = None;
+    record.not_informed_note = None;
+    let details = match &record_in {
+        InformationRecord::Informed {
+            informed_at,
+            method,
+            informed,
+            informed_by,
+        } => {
+            if *informed_at > now {
+                return Err(bad("invalid_dates"));
+            }
+            if !is_member(state, channel_id, informed_by).await? {
+                return Err(bad("unknown_member"));
+            }
+            record.info_outcome = Some("informed".into());
+            record.info_at = Some(*informed_at);
+            record.info_method = Some(method.as_str().into());
+            record.info_party = Some(informed.as_str().into());
+            record.info_by = Some(informed_by.clone());
+            json!({ "outcome": "informed", "method": method.as_str(), "informed": informed.as_str() })
+        }
+        InformationRecord::NotInformed {
+            reason,
+            note,
+            decided_by,
+        } => {
+            let note = note.trim();
+            if note.chars().count() > MAX_NOTE_CHARS {
+                return Err(bad("note_too_long"));
+            }
+            if !is_member(state, channel_id, decided_by).await? {
+                return Err(bad("unknown_member"));
+            }
+            record.info_outcome = Some("not_informed".into());
+            record.not_informed_reason = Some(reason.as_str().into());
+            record.not_informed_note = (!note.is_empty()).then(|| note.to_owned());
+            record.info_by = Some(decided_by.clone());
+            // The note itself stays out of the access log: it is case data.
+            json!({ "outcome": "not_informed", "reason": reason.as_str() })
+        }
+    };
+    record.info_recorded_by = Some(user.user_id.clone());
+    record.info_recorded_at = Some(now);
+    record.updated_at = now;
+    db::cases::update_case(&state.db, record).await?;
+    state
+        .record(
+            user.actor(),
+            "case_information_recorded",
+            Some(channel_id.to_owned()),
+            Outcome::Success,
+            details,
+        )
+        .await?;
+    view(state, channel_id).await
+}
+
+/// Ends the follow-up (coordinators who are members): the case becomes read-only,
+/// readable with a written reason, and is destroyed at the earlier of three years after
+/// `end_date`, the limit given now and the limit set before.
+pub async fn archive(
+    state: &AppState,
+    user: &CurrentUser,
+    channel_id: &str,
+    request: ArchiveCase,
+) -> Result<CaseView> {
+    user.require(state, Capability::ManageMembers, "case_archive")
+        .await?;
+    let (model, _) = member_channel(state, user, channel_id, "case_archive").await?;
+    let Some(record) = db::cases::find_case(&state.db, channel_id).await? else {
+        return Err(bad("not_a_case"));
+    };
+    if model.status != "active" {
+        return Err(ApiError::Conflict("already_archived"));
+    }
+    let now = state.now_ms();
+    if request.end_date > now {
+        return Err(bad("invalid_dates"));
+    }
+    let destroy_by = [
+        Some(years_after(request.end_date, YEARS_KEPT_AFTER_END)),
+        request.destroy_by,
+        record.destroy_limit,
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+    .unwrap_or(now);
+    if !db::cases::archive(&state.db, channel_id, request.end_date, destroy_by).await? {
+        return Err(ApiError::Conflict("already_archived"));
+    }
+    state
+        .record(
+            user.actor(),
+            "case_archived",
+            Some(channel_id.to_owned()),
+            Outcome::Success,
+            json!({ "end_date": request.end_date, "destroy_by": destroy_by }),
+        )
+        .await?;
+    let case = view(state, channel_id).await?;
+    state.bus.publish(BusEvent::Channel {
+        channel_id: channel_id.to_owned(),
+        frame: frame_text(&ServerFrame::Channel(case.channel.clone()))?,
+    });
+    Ok(case)
+}
+
+/// Opens an archived case to the caller for a while, on a written reason that goes into
+/// the access log (CHARTER.md C11).
+pub async fn open_archived(
+    state: &AppState,
+    user: &CurrentUser,
+    channel_id: &str,
+    reason: &str,
+) -> Result<ArchiveAccess> {
+    let (model, _) = member_channel(state, user, channel_id, "archive_open").await?;
+    if model.status != "archived" {
+        return Err(bad("not_archived"));
+    }
+    let reason = reason.trim();
+    let length = reason.chars().count();
+    if !(MIN_REASON_CHARS..=MAX_REASON_CHARS).contains(&length) {
+        state
+            .record_denial(
+                user.actor(),
+                "archive_open",
+                Some(channel_id.to_owned()),
+                json!({ "reason": "invalid_reason" }),
+            )
+            .await;
+        return Err(bad("invalid_reason"));
+    }
+    // The charter and the rules still apply to an archive.
+    let now = state.now_ms();
+    let mut facts = charter::facts(&state.db, &Viewer::of_user(user), &model, now).await?;
+    facts.archive_access = true;
+    if let Err(code) = policy::channel_access(&facts, Access::Read, now) {
+        state
+            .record_denial(
+                user.actor(),
+                "archive_open",
+                Some(channel_id.to_owned()),
+                json!({ "reason": code }),
+            )
+            .await;
+        return Err(ApiError::Blocked(code));
+    }
+    let minutes = i64::from(state.config.retention.archive_access_minutes);
+    let expires_at = now + minutes * 60_000;
+    state
+        .record(
+            user.actor(),
+            "archive_opened",
+            Some(channel_id.to_owned()),
+            Outcome::Success,
+            json!({ "reason": reason, "expires_at": expires_at }),
+        )
+        .await?;
+    db::cases::grant_archive_access(
+        &state.db,
+        db::entities::archive_access::Model {
+            channel_id: channel_id.to_owned(),
+            user_id: user.user_id.clone(),
+            granted_at: now,
+            expires_at,
+        },
+    )
+    .await?;
+    Ok(ArchiveAccess {
+        channel_id: channel_id.to_owned(),
+        expires_at,
+    })
+}
+
+/// The notice templates offered to inform the person (CHARTER.md C13).
+pub fn notice_templates() -> Vec<NoticeTemplate> {
+    const COMMON_RIGHTS: &str = "\
+Vous pouvez demander à accéder aux informations qui vous concernent, à les faire rectifier, \
+en demander la limitation ou vous opposer à leur traitement en écrivant à \
+[coordonnées de la coordination du CLSPD] ou au délégué à la protection des données de la \
+commune ([coordonnées du DPO]). Vous pouvez aussi adresser une réclamation à la Commission \
+nationale de l'informatique et des libertés (CNIL, www.cnil.fr).";
+    vec![
+        NoticeTemplate {
+            id: "information-personne".into(),
+            title: "Information de la personne concernée".into(),
+            audience: InformedParty::Person,
+            text: format!(
+                "# Information sur l'échange d'informations vous concernant\n\n\
+                 Madame, Monsieur,\n\n\
+                 Votre situation est suivie par le groupe de travail « [nom du groupe] » du \
+                 conseil local de sécurité et de prévention de la délinquance (CLSPD) de \
+                 [commune], sous la référence [référence du dossier].\n\n\
+                 Dans ce cadre (article L. 132-5 du code de la sécurité intérieure), les \
+                 professionnels du groupe ([institutions représentées]) échangent les seules \
+                 informations nécessaires pour coordonner l'aide qui peut vous être apportée. \
+                 Ces informations sont confidentielles : elles ne peuvent être communiquées à \
+                 personne d'autre.\n\n\
+                 Elles sont conservées pendant la durée du suivi, puis au plus trois ans \
+                 après sa fin, avant d'être détruites.\n\n\
+                 {COMMON_RIGHTS}\n\n\
+                 Fait à [commune], le [date].\n\n\
+                 [Nom, fonction et institution du professionnel]\n"
+            ),
+        },
+        NoticeTemplate {
+            id: "information-representants-legaux".into(),
+            title: "Information des représentants légaux d'un mineur".into(),
+            audience: InformedParty::Guardians,
+            text: format!(
+                "# Information sur l'échange d'informations concernant votre enfant\n\n\
+                 Madame, Monsieur,\n\n\
+                 La situation de votre enfant est suivie par le groupe de travail « [nom du \
+                 groupe] » du conseil local de sécurité et de prévention de la délinquance \
+                 (CLSPD) de [commune], sous la référence [référence du dossier].\n\n\
+                 Dans ce cadre (article L. 132-5 du code de la sécurité intérieure), les \
+                 professionnels du groupe ([institutions représentées]) échangent les seules \
+                 informations nécessaires pour coordonner l'accompagnement de votre enfant. \
+                 Ces informations sont confidentielles : elles ne peuvent être communiquées à \
+                 personne d'autre.\n\n\
+                 Elles sont conservées pendant la durée du suivi, puis au plus trois ans \
+                 après sa fin et jamais au-delà des 25 ans de votre enfant, avant d'être \
+                 détruites.\n\n\
+                 {COMMON_RIGHTS}\n\n\
+                 Fait à [commune], le [date].\n\n\
+                 [Nom, fonction et institution du professionnel]\n"
+            ),
+        },
+        NoticeTemplate {
+            id: "information-mineur".into(),
+            title: "Information adaptée à un mineur (entretien)".into(),
+            audience: InformedParty::Person,
+            text: "\
+# Ce que nous faisons pour t'aider\n\n\
+Plusieurs professionnels de [commune] ([institutions représentées]) se réunissent pour \
+t'aider au mieux. Pour cela, ils partagent entre eux quelques informations sur ta \
+situation, seulement ce qui est utile pour t'aider.\n\n\
+Ces informations sont secrètes : ces professionnels n'ont pas le droit de les donner à \
+quelqu'un d'autre. Elles sont effacées au plus tard trois ans après la fin de \
+l'accompagnement, et avant tes 25 ans.\n\n\
+Tu peux demander à voir ce qui est dit sur toi, ou demander de corriger une erreur, avec \
+l'aide de tes parents ou de [nom du professionnel référent], en écrivant à [coordonnées \
+de la coordination du CLSPD].\n"
+                .into(),
+        },
+    ]
+}
