@@ -35,13 +35,16 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// # `GET /metrics`: Prometheus text format, for loopback clients only (a scraper on the
-/// same host, or the reverse proxy's host exporter); counts are not for the world.
+/// # `GET /metrics`: Prometheus text format, for direct loopback clients only (a scraper on
+/// the same host); counts are not for the world.
 async fn metrics(State(state): State<AppState>, request: Request) -> impl IntoResponse {
+    // A request relayed by a reverse proxy on the same host also comes from loopback; it
+    // carries X-Forwarded-For, and is refused.
     let local = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .is_some_and(|ConnectInfo(addr)| addr.ip().is_loopback());
+        .is_some_and(|ConnectInfo(addr)| addr.ip().is_loopback())
+        && !request.headers().contains_key("x-forwarded-for");
     if !local {
         return (
             StatusCode::FORBIDDEN,

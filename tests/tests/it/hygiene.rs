@@ -125,6 +125,15 @@ async fn health_readiness_metrics_and_openapi_answer() {
         .await
         .unwrap();
     assert!(metrics.contains("passerelle_http_requests"), "{metrics}");
+    // Relayed by a reverse proxy: refused, even though the proxy connects from loopback.
+    let relayed = server
+        .http()
+        .get(server.url("/metrics"))
+        .header("x-forwarded-for", "203.0.113.7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(relayed.status(), StatusCode::FORBIDDEN);
     let openapi: serde_json::Value = server
         .http()
         .get(server.url("/api/v1/openapi.json"))

@@ -124,3 +124,57 @@ async fn a_tls_1_2_client_offering_only_cbc_suites_is_refused_and_gcm_is_accepte
     let answer = first_record_type(&server, &client_hello([0x03, 0x03], &[[0xc0, 0x2b]])).await;
     assert_eq!(answer, Some(HANDSHAKE));
 }
+
+/// Runs `openssl s_client` against the server; returns whether the handshake completed.
+fn openssl_handshake(server: &TestServer, args: &[&str]) -> bool {
+    let output = std::process::Command::new("openssl")
+        .arg("s_client")
+        .arg("-connect")
+        .arg(server.addr.to_string())
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl must be installed for the TLS suite");
+    let text = String::from_utf8_lossy(&output.stdout);
+    // A completed handshake prints the negotiated cipher; a refused one prints "(NONE)".
+    text.contains("Cipher is ") && !text.contains("Cipher is (NONE)")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_openssl_client_is_refused_tls_1_0_1_1_and_non_aead_suites() {
+    let server = tls_server().await;
+    let check = |args: &'static [&'static str]| {
+        tokio::task::block_in_place(|| openssl_handshake(&server, args))
+    };
+    // SECLEVEL=0 lets the client offer what it would otherwise refuse itself, so that
+    // the refusal comes from the server.
+    assert!(
+        !check(&["-tls1", "-cipher", "DEFAULT:@SECLEVEL=0"]),
+        "TLS 1.0 accepted"
+    );
+    assert!(
+        !check(&["-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"]),
+        "TLS 1.1 accepted"
+    );
+    assert!(
+        !check(&[
+            "-tls1_2",
+            "-cipher",
+            "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA384:@SECLEVEL=0"
+        ]),
+        "CBC accepted"
+    );
+    assert!(
+        !check(&["-tls1_2", "-cipher", "ECDHE-ECDSA-CHACHA20-POLY1305"]),
+        "ChaCha20 accepted (not on ANSSI's list here)"
+    );
+    assert!(
+        check(&["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"]),
+        "TLS 1.2 AES-GCM refused"
+    );
+    assert!(check(&["-tls1_3"]), "TLS 1.3 refused");
+    assert!(
+        !check(&["-tls1_3", "-groups", "X25519"]),
+        "a curve outside P-256/P-384 accepted"
+    );
+}
