@@ -52,6 +52,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Longest time a request may take, in seconds.
     pub request_timeout_secs: u64,
+    /// Longest time a client may take to send a request's headers, in seconds: a slow
+    /// client (slowloris) is disconnected instead of holding a connection open.
+    pub header_read_timeout_secs: u64,
     /// Frames queued for a WebSocket client before it counts as not reading and is
     /// disconnected (it then re-syncs from its cursors).
     pub ws_queue_frames: usize,
@@ -150,6 +153,7 @@ impl Default for Config {
             ip_attempts_per_window: 30,
             max_body_bytes: 1024 * 1024,
             request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
             ws_queue_frames: 1024,
             audit: AuditConfig::default(),
             retention: RetentionConfig::default(),

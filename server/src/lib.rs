@@ -154,6 +154,7 @@ async fn serve_on(
     handle: axum_server::Handle,
     app: axum::extract::connect_info::IntoMakeServiceWithConnectInfo<Router, SocketAddr>,
 ) -> anyhow::Result<()> {
+    let header_timeout = Duration::from_secs(config.header_read_timeout_secs.max(1));
     if config.tls {
         let certificate = tls::load_or_generate(config)?;
         if certificate.generated {
@@ -161,15 +162,25 @@ async fn serve_on(
         }
         let rustls =
             axum_server::tls_rustls::RustlsConfig::from_config(tls::server_config(&certificate)?);
-        axum_server::from_tcp_rustls(listener, rustls)
-            .handle(handle)
-            .serve(app)
-            .await?;
+        let mut server = axum_server::from_tcp_rustls(listener, rustls).handle(handle);
+        limit_header_time(server.http_builder(), header_timeout);
+        server.serve(app).await?;
     } else {
-        axum_server::from_tcp(listener)
-            .handle(handle)
-            .serve(app)
-            .await?;
+        let mut server = axum_server::from_tcp(listener).handle(handle);
+        limit_header_time(server.http_builder(), header_timeout);
+        server.serve(app).await?;
     }
     Ok(())
+}
+
+/// Disconnects clients that do not finish sending their headers in time (slowloris);
+/// hyper enforces it only with a timer.
+fn limit_header_time(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    timeout: Duration,
+) {
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(timeout);
 }

@@ -42,6 +42,10 @@ const PING_EVERY: Duration = Duration::from_secs(30);
 const RATE_PER_SECOND: f64 = 200.0;
 /// …and in a burst.
 const RATE_BURST: f64 = 400.0;
+/// Frames over the rate limit within [`FLOOD_WINDOW`] before the connection is closed.
+const MAX_OVER_LIMIT: u32 = 200;
+/// The window over which frames beyond the rate limit are counted.
+const FLOOD_WINDOW: Duration = Duration::from_secs(10);
 /// Malformed frames tolerated before the connection is closed.
 const MAX_MALFORMED: u32 = 20;
 /// Sends of one connection waiting for their commit at once.
@@ -177,11 +181,19 @@ pub async fn run(
     let writer = tokio::spawn(async move {
         let mut ping = tokio::time::interval(PING_EVERY);
         ping.tick().await;
+        let mut hub_gone = false;
         loop {
             tokio::select! {
                 biased;
-                changed = close.changed() => {
-                    let reason = if changed.is_ok() { *close.borrow() } else { CloseReason::Open };
+                changed = close.changed(), if !hub_gone => {
+                    // Once the hub has forgotten the connection (the session is ending),
+                    // only the queue is left to drain: polling `changed` again would
+                    // resolve at once, forever.
+                    let Ok(()) = changed else {
+                        hub_gone = true;
+                        continue;
+                    };
+                    let reason = *close.borrow();
                     let (code, text) = match reason {
                         CloseReason::SlowConsumer => (close_code::SLOW_CONSUMER, "slow_consumer"),
                         CloseReason::Revoked(why) => (close_code::REVOKED, why),
@@ -219,6 +231,8 @@ pub async fn run(
         malformed: 0,
     };
     let mut rate = RateLimit::new();
+    let mut over_limit: u32 = 0;
+    let mut over_limit_since = Instant::now();
     let mut writer = writer;
     let mut writer_done = false;
     loop {
@@ -242,23 +256,42 @@ pub async fn run(
                 if rate.allow() {
                     session.handle_text(&text).await
                 } else {
-                    session
-                        .refuse(
-                            None,
-                            "rate_limited",
-                            "Trop de messages en peu de temps ; ralentissez.",
-                        )
-                        .await
+                    // Answered and logged once per burst, not once per frame: a flood must
+                    // not turn into a flood of the access log. A flood that goes on is cut.
+                    if over_limit_since.elapsed() > FLOOD_WINDOW {
+                        over_limit = 0;
+                        over_limit_since = Instant::now();
+                    }
+                    over_limit += 1;
+                    if over_limit == 1 {
+                        session
+                            .refuse(
+                                None,
+                                "rate_limited",
+                                "Trop de messages en peu de temps ; ralentissez.",
+                            )
+                            .await
+                    } else if over_limit >= MAX_OVER_LIMIT {
+                        Next::Close(close_code::POLICY, "rate_limited")
+                    } else {
+                        Next::Continue
+                    }
                 }
             }
             Message::Binary(_) => {
+                session.malformed += 1;
                 session
                     .refuse(
                         None,
                         "binary_not_supported",
                         "Format de trame non pris en charge.",
                     )
-                    .await
+                    .await;
+                if session.malformed >= MAX_MALFORMED {
+                    Next::Close(close_code::POLICY, "too_many_malformed_frames")
+                } else {
+                    Next::Continue
+                }
             }
             Message::Close(_) => break,
             Message::Ping(_) | Message::Pong(_) => Next::Continue,

@@ -1,5 +1,6 @@
 //! The integration suite: real servers on ephemeral ports, real databases.
 
+mod abuse;
 mod auth;
 mod backup;
 mod cases;
