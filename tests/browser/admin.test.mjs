@@ -79,8 +79,10 @@ describe('the admin console', { timeout: 120_000 }, () => {
     await screenshot(tab.page, 'totp-enrolment');
 
     await submitCode(tab.page, secret, 'Activer et se connecter');
-    await tab.page.getByRole('heading', { level: 1, name: 'Bonjour, Léa Dupont' }).waitFor();
-    assert.equal(await tab.page.getByTestId('me-institution').innerText(), 'Association Horizon Jeunesse');
+    // An external participant uses channels: the first screen sets this browser up.
+    await tab.page.getByRole('heading', { level: 1, name: 'Configurer cet appareil' }).waitFor();
+    assert.equal(await tab.page.locator('#app-user-name').innerText(), 'Léa Dupont');
+    assert.match(await tab.page.locator('#app-user-detail').innerText(), /Association Horizon Jeunesse/);
     assertNoProblems(tab);
     await tab.context.close();
 

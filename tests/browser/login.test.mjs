@@ -151,13 +151,12 @@ describe('logging in', { timeout: 120_000 }, () => {
     const { page } = tab;
     await logIn(page, demo.url, demo.accounts.policier);
 
-    await page.getByRole('heading', { level: 1, name: 'Bonjour, Karim Benali' }).waitFor();
-    assert.equal(await page.getByTestId('me-institution').innerText(), 'Police nationale (commissariat)');
-    assert.equal(await page.getByTestId('me-role').innerText(), 'Membre (professionnel)');
+    // A member's first login leads to setting this browser up as a device (E2EE keys).
+    await page.getByRole('heading', { level: 1, name: 'Configurer cet appareil' }).waitFor();
     assert.equal(await page.locator('#app-user-name').innerText(), 'Karim Benali');
+    assert.match(await page.locator('#app-user-detail').innerText(), /Police nationale \(commissariat\) · Membre \(professionnel\)/);
     assert.ok(await page.locator('#trace-notice').isVisible());
     assert.match(await page.locator('#trace-notice').innerText(), /Les accès sont tracés/);
-    await page.getByRole('heading', { level: 2, name: 'Vos échanges' }).waitFor();
     assert.equal(await page.getByRole('link', { name: 'Administration' }).count(), 0, 'no admin link for a member');
     await assertAccessible(page, 'home');
     await screenshot(page, 'home');

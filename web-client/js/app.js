@@ -6,10 +6,16 @@ import { h, replace } from './dom.js';
 import { ROLE_LABELS } from './labels.js';
 import { showError, showStatus } from './notices.js';
 import { Router } from './router.js';
+import * as session from './session.js';
 import { renderAdmin } from './views/admin.js';
+import { renderAudit } from './views/audit.js';
+import { renderCharter } from './views/charter.js';
+import { renderCreateChannel } from './views/create-channel.js';
 import { renderHome } from './views/home.js';
 import { renderLogin } from './views/login.js';
+import { renderMessaging, stopMessenger } from './views/messaging.js';
 import { renderSessions } from './views/sessions.js';
+import { renderSetup } from './views/setup.js';
 
 /** @typedef {import('./types.js').Me} Me */
 /** @typedef {import('./types.js').Shell} Shell */
@@ -18,18 +24,29 @@ import { renderSessions } from './views/sessions.js';
 /**
  * @typedef {object} Route
  * @property {string} title
- * @property {'public' | 'user' | 'admin'} access `public`: only when logged out (the login
- *   screen); `user`: any logged-in account; `admin`: the admin role only.
- * @property {(screen: HTMLElement, shell: any) => void} render
+ * @property {'public' | 'user' | 'admin' | 'auditor' | 'channels' | 'coordinator'} access
+ *   `public`: only when logged out (the login screen); `user`: any logged-in account;
+ *   `admin`, `auditor`: that role only; `channels`: the roles that use channels (members,
+ *   coordinators, externals); `coordinator`: coordinators only.
+ * @property {boolean} [gated] Needs this browser's device and the charter accepted first.
+ * @property {(screen: HTMLElement, shell: any, param: string | null) => void} render
  */
 
 /** @type {Record<string, Route>} */
 const ROUTES = {
   '/connexion': { title: 'Connexion', access: 'public', render: renderLogin },
   '/': { title: 'Vos échanges', access: 'user', render: renderHome },
+  '/canal/:id': { title: 'Conversation', access: 'channels', gated: true, render: renderMessaging },
+  '/nouveau-canal': { title: 'Créer un canal', access: 'coordinator', gated: true, render: renderCreateChannel },
+  '/appareil': { title: 'Configurer cet appareil', access: 'channels', render: renderSetup },
+  '/charte': { title: 'Charte d’échange d’informations', access: 'channels', render: renderCharter },
   '/securite': { title: 'Sécurité du compte', access: 'user', render: renderSessions },
   '/administration': { title: 'Administration', access: 'admin', render: renderAdmin },
+  '/audit': { title: 'Journal des accès', access: 'auditor', render: renderAudit },
 };
+
+/** The messaging screen replaces the plain home for those who use channels. */
+const MESSAGING_HOME = { title: 'Vos échanges', access: /** @type {const} */ ('channels'), gated: true, render: renderMessaging };
 
 /** @param {string} id */
 function byId(id) {
@@ -51,21 +68,69 @@ const shell = {
 };
 
 /**
+ * The route of a path, with its parameter (`/canal/<id>`).
+ * @param {string} path
+ * @returns {{ route: Route, param: string | null } | null}
+ */
+function match(path) {
+  const channel = /^\/canal\/([0-9A-Za-z-]{1,128})$/.exec(path);
+  if (channel) return { route: ROUTES['/canal/:id'], param: channel[1] };
+  if (path === '/' && me && session.usesChannels(me.role)) return { route: MESSAGING_HOME, param: null };
+  const route = ROUTES[path];
+  return route && !path.includes(':') ? { route, param: null } : null;
+}
+
+/**
  * @param {string} path
  * @returns {import('./router.js').Resolution}
  */
 function resolve(path) {
-  const route = ROUTES[path];
-  if (!route) return { redirect: me ? '/' : '/connexion' };
+  const found = match(path);
+  if (!found) return { redirect: me ? '/' : '/connexion' };
+  const { route, param } = found;
   if (route.access === 'public') {
     if (me) return { redirect: '/' };
-    return { title: route.title, render: (screen) => route.render(screen, shell) };
+    return { title: route.title, render: (screen) => route.render(screen, shell, null) };
   }
   if (!me) return { redirect: '/connexion' };
-  if (route.access === 'admin' && me.role !== 'admin') return { redirect: '/' };
+  const allowed =
+    route.access === 'user' ||
+    (route.access === 'admin' && me.role === 'admin') ||
+    (route.access === 'auditor' && me.role === 'auditor') ||
+    (route.access === 'channels' && session.usesChannels(me.role)) ||
+    (route.access === 'coordinator' && me.role === 'coordinator');
+  if (!allowed) return { redirect: '/' };
   /** @type {UserShell} */
   const userShell = { ...shell, me };
-  return { title: route.title, render: (screen) => route.render(screen, userShell) };
+  if (!route.gated) return { title: route.title, render: (screen) => route.render(screen, userShell, param) };
+  return { title: route.title, render: (screen) => gated(screen, userShell, route, param) };
+}
+
+/**
+ * Shows a screen that needs this browser's device and the accepted charter, or leads to
+ * what is missing first.
+ * @param {HTMLElement} screen
+ * @param {UserShell} userShell
+ * @param {Route} route
+ * @param {string | null} param
+ */
+function gated(screen, userShell, route, param) {
+  screen.append(h('p', { class: 'loading' }, 'Chargement de vos clés…'));
+  session
+    .readiness(userShell.me)
+    .then((ready) => {
+      if (!screen.isConnected) return;
+      if (!ready.keyring) {
+        router.navigate('/appareil', { replace: true });
+      } else if (session.charterPending(ready.charter) || !ready.charter.current) {
+        router.navigate('/charte', { replace: true });
+      } else {
+        screen.replaceChildren();
+        route.render(screen, userShell, param);
+        screen.querySelector('h1')?.focus();
+      }
+    })
+    .catch((error) => showError(error instanceof Error ? error.message : String(error)));
 }
 
 /**
@@ -77,6 +142,12 @@ function setMe(account) {
   byId('app-nav').hidden = !account;
   byId('app-user').hidden = !account;
   byId('nav-admin').hidden = account?.role !== 'admin';
+  byId('nav-audit').hidden = account?.role !== 'auditor';
+  byId('nav-charter').hidden = !account || !session.usesChannels(account.role);
+  if (!account) {
+    stopMessenger();
+    session.reset();
+  }
   replace(byId('app-user-name'), account?.display_name ?? '');
   replace(
     byId('app-user-detail'),

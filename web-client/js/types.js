@@ -80,6 +80,126 @@
  * @property {string} [display_name]
  */
 
+// Keys, channels, charter and audit (shared/src/protocol/v1/{keys,channels,charter}.rs).
+
+/**
+ * @typedef {'working_group' | 'case' | 'practice_session' | 'direct'} ChannelKind
+ * @typedef {'clspd_confidential' | 'shared_secret_social' | 'child_protection'} LegalRegime
+ *
+ * @typedef {object} DeviceInfo
+ * @property {any} certificate
+ * @property {string} name
+ * @property {number} created_at
+ * @property {number | null} revoked_at
+ *
+ * @typedef {object} UserKeys
+ * @property {string} user_id
+ * @property {string | null} identity_key
+ * @property {number} identity_version
+ * @property {DeviceInfo[]} devices
+ *
+ * @typedef {object} Channel
+ * @property {string} id
+ * @property {ChannelKind} kind
+ * @property {string} name
+ * @property {LegalRegime} regime
+ * @property {string} status `active`, `archived` or `destroyed`.
+ * @property {string[]} institutions
+ * @property {number} epoch
+ * @property {number} last_seq
+ * @property {number} created_at
+ * @property {string | null} [group_id]
+ * @property {number | null} [starts_at]
+ * @property {number | null} [ends_at]
+ * @property {number | null} [ended_at]
+ * @property {number | null} [destroy_by]
+ *
+ * @typedef {object} Member
+ * @property {string} user_id
+ * @property {string} display_name
+ * @property {InstitutionRef} institution
+ * @property {Role} role
+ * @property {number} added_at
+ *
+ * @typedef {object} ChannelDetail
+ * @property {Channel} channel
+ * @property {Member[]} members
+ *
+ * @typedef {object} DeviceRef
+ * @property {string} user_id
+ * @property {string} device_id
+ *
+ * @typedef {object} EpochState
+ * @property {string} channel_id
+ * @property {number} epoch
+ * @property {boolean} rotation_required
+ * @property {DeviceRef[]} devices
+ *
+ * @typedef {object} StoredMessage
+ * @property {string} channel_id
+ * @property {number} seq
+ * @property {string} sender
+ * @property {any} envelope
+ * @property {number} ts
+ *
+ * @typedef {object} HistoryPage
+ * @property {StoredMessage[]} messages
+ * @property {boolean} has_more
+ *
+ * @typedef {object} DirectoryEntry
+ * @property {string} user_id
+ * @property {string} display_name
+ * @property {InstitutionRef} institution
+ * @property {Role} role
+ * @property {boolean} bound_by_professional_secrecy
+ * @property {boolean} social_action_professional
+ *
+ * @typedef {object} CharterVersion
+ * @property {number} version
+ * @property {string} text
+ * @property {number} published_at
+ *
+ * @typedef {object} CharterStatus
+ * @property {CharterVersion | null} current
+ * @property {number | null} accepted_version
+ * @property {number | null} accepted_at
+ * @property {{ channel_id: string, version: number | null }[]} pending_rules
+ *
+ * @typedef {object} RulesStatus
+ * @property {string} channel_id
+ * @property {boolean} required
+ * @property {string | null} owner_channel_id
+ * @property {{ channel_id: string, version: number, text: string, published_by: string, published_at: number } | null} current
+ * @property {number | null} accepted_version
+ * @property {number | null} accepted_at
+ *
+ * @typedef {object} AuditEvent
+ * @property {number} seq
+ * @property {string} time
+ * @property {number} time_ms
+ * @property {{ user_id: string | null, login: string | null, institution_id: string | null, session_id: string | null, ip: string | null }} actor
+ * @property {string} action
+ * @property {string | null} target
+ * @property {string} outcome
+ * @property {any} details
+ * @property {string} hash
+ *
+ * @typedef {object} AuditPage
+ * @property {AuditEvent[]} events
+ * @property {number | null} next_after_seq
+ * @property {number} total
+ *
+ * @typedef {object} AuditVerify
+ * @property {boolean} intact
+ * @property {number} events_checked
+ * @property {number} checkpoints_checked
+ * @property {number | null} first_seq
+ * @property {number | null} last_seq
+ * @property {string} key_id
+ * @property {{ seq: number, kind: string, detail: string } | null} first_break
+ * @property {{ seq: number, time: string } | null} last_checkpoint
+ */
+
 // What the shell hands to each view.
 
 /**

@@ -78,7 +78,8 @@ export async function submitCode(page, secretBase32, buttonName = 'Se connecter'
 }
 
 /**
- * Logs a demo account in, all the way to the home screen.
+ * Logs a demo account in, all the way to its first screen: the home screen of an admin
+ * or an auditor, the device set-up, charter or messaging screen of the others.
  * @param {import('playwright-core').Page} page
  * @param {string} url
  * @param {{ login: string, password: string, totpSecret: string }} account
@@ -88,5 +89,55 @@ export async function logIn(page, url, account, codeAt = Date.now()) {
   await openLoginScreen(page, url);
   await submitPassword(page, account.login, account.password);
   await submitCode(page, account.totpSecret, 'Se connecter', codeAt);
-  await page.getByRole('heading', { level: 1, name: /^Bonjour/ }).waitFor();
+  await page.getByRole('heading', { level: 1, name: /^(Bonjour|Configurer cet appareil|Charte|Vos échanges)/ }).waitFor();
+}
+
+/**
+ * Sets this browser up as the account's first device: creates the keys, reads the
+ * recovery code shown once, confirms two of its groups.
+ * @param {import('playwright-core').Page} page
+ * @returns {Promise<string>} the recovery code
+ */
+export async function setUpFirstDevice(page) {
+  await page.getByRole('heading', { level: 1, name: 'Configurer cet appareil' }).waitFor();
+  await page.getByRole('button', { name: 'Créer mes clés' }).click();
+  const code = (await page.getByTestId('recovery-code').innerText()).trim();
+  await page.getByLabel('J’ai noté ce code en lieu sûr').check();
+  await page.getByRole('button', { name: 'Continuer' }).click();
+  const groups = code.split('-');
+  for (const label of await page.getByLabel(/^Groupe \d du code/).all()) {
+    const id = await label.getAttribute('id');
+    const text = await page.locator(`label[for="${id}"]`).innerText();
+    const index = Number(/Groupe (\d)/.exec(text)?.[1]) - 1;
+    await label.fill(groups[index]);
+  }
+  await page.getByRole('button', { name: 'Confirmer et activer cet appareil' }).click();
+  return code;
+}
+
+/**
+ * Accepts the charter in force (the gate leads there after the device set-up).
+ * @param {import('playwright-core').Page} page
+ */
+export async function acceptCharter(page) {
+  await page.getByRole('heading', { level: 1, name: 'Charte d’échange d’informations' }).waitFor();
+  await page.getByLabel('J’ai lu la charte et je m’engage à la respecter').check();
+  await page.getByRole('button', { name: /^Accepter la charte/ }).click();
+  await page.getByRole('heading', { level: 2, name: /^Charte acceptée/ }).waitFor();
+}
+
+/**
+ * Logs in, sets up the device and accepts the charter: the messaging screen.
+ * @param {import('playwright-core').Page} page
+ * @param {string} url
+ * @param {{ login: string, password: string, totpSecret: string }} account
+ * @param {number} [codeAt]
+ */
+export async function logInReady(page, url, account, codeAt) {
+  await logIn(page, url, account, codeAt);
+  await setUpFirstDevice(page);
+  await acceptCharter(page);
+  await page.getByRole('link', { name: 'Aller à vos échanges' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Vos échanges' }).waitFor();
+  await page.getByTestId('connection-status').getByText('Connecté').waitFor();
 }

@@ -1,0 +1,201 @@
+// End-to-end encrypted messaging in the browser, against a real `passerelle demo`:
+// device set-up with the recovery code, the charter and the group's rules, two
+// institutions talking both ways in real time, an attachment, an exclusion, the
+// anonymity check of practice sessions, identity verification, and the auditor's view.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { assertAccessible, assertNoProblems, openTab, screenshot, startDemoAndBrowser } from './lib/browser.mjs';
+import { logIn, logInReady } from './lib/flows.mjs';
+
+/** @type {import('./lib/demo.mjs').Demo} */
+let demo;
+/** @type {import('playwright-core').Browser} */
+let browser;
+/** @type {Record<string, import('./lib/browser.mjs').Tab>} */
+const tabs = {};
+let groupUrl = '';
+
+before(async () => {
+  ({ demo, browser } = await startDemoAndBrowser());
+});
+
+after(async () => {
+  for (const tab of Object.values(tabs)) await tab.context.close().catch(() => {});
+  await browser?.close();
+  await demo?.stop();
+});
+
+/**
+ * The conversation's message list of a tab.
+ * @param {import('./lib/browser.mjs').Tab} tab
+ */
+const messages = (tab) => tab.page.getByTestId('messages');
+
+/**
+ * Types and sends a message.
+ * @param {import('./lib/browser.mjs').Tab} tab
+ * @param {string} text
+ */
+async function send(tab, text) {
+  await tab.page.getByLabel('Votre message').fill(text);
+  await tab.page.getByRole('button', { name: 'Envoyer', exact: true }).click();
+}
+
+describe('end-to-end encrypted messaging', { timeout: 240_000 }, () => {
+  test('three people of three institutions set up their devices and accept the charter', async () => {
+    // Distinct TOTP steps: one account per step is not needed, each account logs in once.
+    tabs.coordinatrice = await openTab(browser);
+    tabs.policier = await openTab(browser);
+    tabs.social = await openTab(browser);
+    await logIn(tabs.coordinatrice.page, demo.url, demo.accounts.coordinatrice);
+    await tabs.coordinatrice.page.getByRole('heading', { level: 1, name: 'Configurer cet appareil' }).waitFor();
+    await assertAccessible(tabs.coordinatrice.page, 'device set-up');
+    await screenshot(tabs.coordinatrice.page, 'device-setup');
+    await tabs.coordinatrice.page.getByRole('button', { name: 'Créer mes clés' }).click();
+    const code = await tabs.coordinatrice.page.getByTestId('recovery-code').innerText();
+    assert.match(code, /^[0-9A-Z]{4}(-[0-9A-Z]{4}){5}$/);
+    await screenshot(tabs.coordinatrice.page, 'recovery-code');
+    await tabs.coordinatrice.context.close();
+
+    // The code was never confirmed: nothing was published; a fresh start works.
+    tabs.coordinatrice = await openTab(browser);
+    await logInReady(tabs.coordinatrice.page, demo.url, demo.accounts.coordinatrice, Date.now() + 30_000);
+    await logInReady(tabs.policier.page, demo.url, demo.accounts.policier);
+    await logInReady(tabs.social.page, demo.url, demo.accounts['assistante.sociale']);
+    await assertAccessible(tabs.policier.page, 'messaging (empty)');
+    await screenshot(tabs.policier.page, 'messaging-empty');
+  });
+
+  test('the coordinator creates a working group and its rules; members accept them', async () => {
+    const { page } = tabs.coordinatrice;
+    await page.getByRole('link', { name: 'Créer un canal' }).first().click();
+    await page.getByRole('heading', { level: 1, name: 'Créer un canal' }).waitFor();
+    await page.getByLabel('Nom', { exact: true }).fill('Prévention de la délinquance des mineurs');
+    await page.getByLabel('Police nationale (commissariat)', { exact: true }).check();
+    await page.getByLabel('Conseil départemental (action sociale, ASE)', { exact: true }).check();
+    await page.getByLabel(/^Karim Benali/).check();
+    await page.getByLabel(/^Sophie Leroy/).check();
+    await assertAccessible(page, 'create channel');
+    await screenshot(page, 'create-channel');
+    await page.getByRole('button', { name: 'Créer le canal' }).click();
+    await page.waitForURL(/\/canal\//);
+    groupUrl = page.url();
+    // The coordinator accepts the rules she published, inline.
+    await page.getByLabel('J’ai lu le règlement intérieur et je m’engage à le respecter').check();
+    await page.getByRole('button', { name: /^Accepter le règlement/ }).click();
+    await page.getByLabel('Votre message').waitFor();
+
+    for (const tab of [tabs.policier, tabs.social]) {
+      await tab.page.getByRole('link', { name: /Prévention de la délinquance des mineurs/ }).click();
+      await tab.page.getByLabel('J’ai lu le règlement intérieur et je m’engage à le respecter').check();
+      await tab.page.getByRole('button', { name: /^Accepter le règlement/ }).click();
+      await tab.page.getByLabel('Votre message').waitFor();
+    }
+  });
+
+  test('two institutions exchange messages both ways, in real time, with receipts', async () => {
+    await send(tabs.policier, 'Bonjour, point sur la situation du quartier nord ?');
+    await messages(tabs.social).getByText('Bonjour, point sur la situation du quartier nord ?').waitFor();
+    await messages(tabs.coordinatrice).getByText('Bonjour, point sur la situation du quartier nord ?').waitFor();
+    await send(tabs.social, 'La famille a été reçue mardi ; prochain point jeudi.');
+    await messages(tabs.policier).getByText('La famille a été reçue mardi ; prochain point jeudi.').waitFor();
+    await messages(tabs.coordinatrice).getByText('La famille a été reçue mardi ; prochain point jeudi.').waitFor();
+    // Sent, then read by the others.
+    await messages(tabs.social).getByText(/^Lu par /).waitFor();
+    // Members grouped by institution.
+    await tabs.policier.page.getByText('Membres (3)').click();
+    for (const institution of ['Police nationale (commissariat)', 'Conseil départemental (action sociale, ASE)', 'Mairie (coordination CLSPD)']) {
+      await tabs.policier.page.getByRole('heading', { level: 3, name: institution }).waitFor();
+    }
+    await assertAccessible(tabs.policier.page, 'conversation');
+    await screenshot(tabs.policier.page, 'conversation');
+    // The server stored ciphertext only: the history it serves holds no clear text.
+    const history = await tabs.policier.page.evaluate(async (url) => {
+      const id = url.split('/').pop();
+      return (await fetch(`/api/v1/channels/${id}/messages?after_seq=0&limit=100`)).text();
+    }, groupUrl);
+    assert.ok(!history.includes('quartier nord'), 'the server holds the message in clear');
+    assert.match(history, /"ciphertext"/);
+  });
+
+  test('search finds decrypted messages of the open conversation only', async () => {
+    const { page } = tabs.coordinatrice;
+    await page.getByLabel('Rechercher dans cette conversation').fill('famille');
+    await page.getByText('1 message(s) trouvé(s)', { exact: false }).waitFor();
+    assert.equal(await messages(tabs.coordinatrice).getByText('quartier nord').count(), 0);
+    await page.getByLabel('Rechercher dans cette conversation').fill('');
+  });
+
+  test('an attachment round-trips, encrypted, with a progress bar', async () => {
+    const content = 'Compte rendu de la réunion du groupe.\n'.repeat(4000);
+    await tabs.social.page.getByLabel('Joindre des fichiers').setInputFiles({ name: 'compte-rendu.txt', mimeType: 'text/plain', buffer: Buffer.from(content) });
+    await send(tabs.social, 'Le compte rendu est joint.');
+    const button = messages(tabs.policier).getByRole('button', { name: /Télécharger compte-rendu\.txt/ });
+    await button.waitFor();
+    const download = tabs.policier.page.waitForEvent('download');
+    await button.click();
+    const file = await download;
+    const stream = await file.createReadStream();
+    const chunks = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    assert.equal(Buffer.concat(chunks).toString('utf8'), content);
+  });
+
+  test('identity verification shows the same 60 digits on both sides', async () => {
+    const { page } = tabs.policier;
+    await page.getByRole('button', { name: 'Vérifier l’identité de Sophie Leroy' }).click();
+    const theirs = (await page.getByRole('dialog').getByTestId('fingerprint').innerText()).replace(/\s/g, '');
+    assert.match(theirs, /^\d{60}$/);
+    await assertAccessible(page, 'fingerprint');
+    await screenshot(page, 'fingerprint');
+    await page.getByRole('button', { name: /marquer comme vérifiée/ }).click();
+    await page.getByText('identité vérifiée').first().waitFor();
+
+    const social = tabs.social.page;
+    await social.getByText('Membres (3)').click();
+    await social.getByRole('button', { name: 'Mon code de sécurité' }).click();
+    const own = (await social.getByRole('dialog').getByTestId('fingerprint').innerText()).replace(/\s/g, '');
+    assert.equal(own, theirs);
+    await social.getByRole('dialog').getByRole('button', { name: 'Fermer' }).click();
+  });
+
+  test('a removed member stops receiving at once', async () => {
+    const { page } = tabs.coordinatrice;
+    await page.getByText('Membres (3)').click();
+    await page.getByRole('button', { name: 'Retirer Karim Benali' }).click();
+    await page.getByRole('dialog').getByLabel('Motif du retrait').fill('Changement de poste');
+    await page.getByRole('dialog').getByRole('button', { name: 'Retirer du canal' }).click();
+    await page.getByText('Membres (2)').waitFor();
+    await tabs.policier.page.locator('#notice-error').getByText('Vous avez été retiré(e) du canal', { exact: false }).waitFor();
+    await send(tabs.coordinatrice, 'Message après le retrait.');
+    await messages(tabs.social).getByText('Message après le retrait.').waitFor();
+    await tabs.policier.page.waitForTimeout(1500);
+    assert.equal(await tabs.policier.page.getByText('Message après le retrait.').count(), 0);
+    assert.equal(await tabs.policier.page.getByRole('link', { name: /Prévention de la délinquance/ }).count(), 0);
+  });
+
+  test('the auditor sees the events and the integrity of the log', async () => {
+    const tab = await openTab(browser);
+    await logIn(tab.page, demo.url, demo.accounts.dpo);
+    await tab.page.getByRole('link', { name: 'Journal des accès' }).click();
+    await tab.page.getByTestId('integrity').getByText('Chaîne intacte').waitFor();
+    await tab.page.getByLabel('Action', { exact: true }).fill('member_removed');
+    await tab.page.getByRole('button', { name: 'Filtrer' }).click();
+    await tab.page.getByTestId('audit-total').getByText('1 événement(s)').waitFor();
+    await tab.page.getByRole('cell', { name: 'member_removed' }).waitFor();
+    await tab.page.getByLabel('Action', { exact: true }).fill('');
+    await tab.page.getByRole('button', { name: 'Filtrer' }).click();
+    await tab.page.locator('svg.chart rect').first().waitFor();
+    const csv = await tab.page.getByRole('link', { name: 'CSV' }).getAttribute('href');
+    assert.match(csv ?? '', /\/api\/v1\/audit\/export\?.*format=csv/);
+    await assertAccessible(tab.page, 'audit');
+    await screenshot(tab.page, 'audit');
+    assertNoProblems(tab);
+    await tab.context.close();
+  });
+
+  test('no page logged an error', () => {
+    for (const [name, tab] of Object.entries(tabs)) assert.deepEqual(tab.problems, [], `${name}'s page logged errors`);
+  });
+});

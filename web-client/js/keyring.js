@@ -1,0 +1,518 @@
+// This browser's keys for one account, and what they are used for: enrolling the first
+// device, restoring one from the recovery code, the key backup, colleagues' identities
+// (pinned on first use, PROTOCOL.md §6.1), epoch keys (created, wrapped, unwrapped) and
+// sealing and opening messages. The server is trusted with none of it.
+
+import { channels as channelsApi, keys as keysApi } from './api.js';
+import * as c from './crypto.js';
+import * as store from './store.js';
+
+/** @typedef {import('./types.js').Me} Me */
+/** @typedef {import('./types.js').DeviceRef} DeviceRef */
+/** @typedef {import('./types.js').StoredMessage} StoredMessage */
+/** @typedef {import('./store.js').DeviceRecord} DeviceRecord */
+/** @typedef {import('./crypto/identity.js').VerifiedDevice} VerifiedDevice */
+/** @typedef {import('./crypto/envelope.js').MessageContent} MessageContent */
+/** @typedef {Uint8Array<ArrayBuffer>} Bytes */
+
+/**
+ * @typedef {object} Peer A colleague's identity and devices, as verified here.
+ * @property {string} userId
+ * @property {Bytes | null} identityKey null until they set up a device.
+ * @property {Map<string, VerifiedDevice & { revoked: boolean, name: string }>} devices Only those whose certificate verifies.
+ * @property {boolean} verified Fingerprints compared in person.
+ * @property {string | null} previousKey Set while an identity change is not acknowledged.
+ */
+
+/** What the user sees when a device name is not given. */
+export function defaultDeviceName() {
+  const ua = navigator.userAgent;
+  const browser = /Firefox\//.test(ua) ? 'Firefox' : /Edg\//.test(ua) ? 'Edge' : /Chrom/.test(ua) ? 'Chrome' : /Safari\//.test(ua) ? 'Safari' : 'Navigateur';
+  return `${browser} — ${new Intl.DateTimeFormat('fr-FR', { dateStyle: 'medium' }).format(new Date())}`;
+}
+
+/** @param {string} channelId @param {number} epoch */
+const slot = (channelId, epoch) => `${channelId}\u0000${epoch}`;
+
+export class Keyring extends EventTarget {
+  /**
+   * @param {Me} me
+   * @param {DeviceRecord} device
+   * @param {store.EpochKeyRecord[]} epochKeys
+   */
+  constructor(me, device, epochKeys) {
+    super();
+    this.me = me;
+    this.device = device;
+    /** @type {Map<string, Bytes>} */
+    this.epochKeys = new Map(epochKeys.map((k) => [slot(k.channelId, k.epoch), k.key]));
+    /** @type {Map<string, Bytes>} Commitments of the keys held, to detect a split (§7.4). */
+    this.commitments = new Map();
+    /** @type {Map<string, Promise<Peer>>} */
+    this.peers = new Map();
+    /** @type {Map<string, VerifiedDevice & { revoked: boolean }>} Every verified device, by id. */
+    this.knownDevices = new Map();
+    /** @type {Promise<void>} */
+    this.backupQueue = Promise.resolve();
+    this.backupPending = false;
+  }
+
+  /**
+   * This browser's device of the account, if it has one.
+   * @param {Me} me
+   * @returns {Promise<Keyring | null>}
+   */
+  static async load(me) {
+    const device = await store.getDevice(me.id);
+    if (!device) return null;
+    return new Keyring(me, device, await store.allEpochKeys(me.id));
+  }
+
+  get deviceId() {
+    return this.device.deviceId;
+  }
+
+  /** Whether this device holds the backup key (enrolled or restored, not linked). */
+  get holdsBackupKey() {
+    return this.device.backupKey !== null;
+  }
+
+  /**
+   * Where this device stands on the server: registered and live, revoked, or unknown.
+   * @returns {Promise<'ok' | 'revoked' | 'missing'>}
+   */
+  async serverStatus() {
+    const mine = await keysApi.user(this.me.id);
+    const device = mine.devices.find((d) => d.certificate?.device_id === this.deviceId);
+    if (!device) return 'missing';
+    return device.revoked_at ? 'revoked' : 'ok';
+  }
+
+  // ---- Colleagues: identities pinned on first use, devices verified --------------------
+
+  /**
+   * A colleague's identity and verified devices; fetched once per page unless `refresh`.
+   * @param {string} userId
+   * @param {{ refresh?: boolean }} [options]
+   * @returns {Promise<Peer>}
+   */
+  peer(userId, options = {}) {
+    let pending = this.peers.get(userId);
+    if (!pending || options.refresh) {
+      pending = this.fetchPeer(userId);
+      this.peers.set(userId, pending);
+      pending.catch(() => this.peers.delete(userId));
+    }
+    return pending;
+  }
+
+  /**
+   * @param {string} userId
+   * @returns {Promise<Peer>}
+   */
+  async fetchPeer(userId) {
+    const served = await keysApi.user(userId);
+    /** @type {Peer} */
+    const peer = { userId, identityKey: null, devices: new Map(), verified: false, previousKey: null };
+    if (!served.identity_key) return peer;
+    const identityKey = await c.decodePublicKey(served.identity_key);
+    peer.identityKey = identityKey;
+    if (userId === this.me.id) {
+      peer.verified = true;
+      if (!c.bytesEqual(identityKey, this.device.identityPublic)) {
+        peer.verified = false;
+        peer.previousKey = c.toBase64url(this.device.identityPublic);
+        this.dispatchEvent(new CustomEvent('identity-changed', { detail: { userId } }));
+      }
+    } else {
+      const pinned = await store.getIdentity(this.me.id, userId);
+      if (!pinned) {
+        await store.putIdentity({ userId: this.me.id, peerId: userId, key: served.identity_key, verified: false, previousKey: null, seenAt: Date.now() });
+      } else if (pinned.key !== served.identity_key) {
+        // The server serves another key: warn everywhere, drop the verified mark (§6.1).
+        await store.putIdentity({ ...pinned, key: served.identity_key, verified: false, previousKey: pinned.key, seenAt: Date.now() });
+        peer.previousKey = pinned.key;
+        this.dispatchEvent(new CustomEvent('identity-changed', { detail: { userId } }));
+      } else {
+        peer.verified = pinned.verified;
+        peer.previousKey = pinned.previousKey;
+      }
+    }
+    for (const info of served.devices) {
+      try {
+        const device = await c.verifyCertificate(info.certificate, identityKey);
+        if (device.userId !== userId) continue;
+        const entry = { ...device, revoked: info.revoked_at !== null, name: info.name };
+        peer.devices.set(device.deviceId, entry);
+        this.knownDevices.set(device.deviceId, entry);
+      } catch {
+        // A certificate that does not verify is left out: its device gets no key.
+      }
+    }
+    return peer;
+  }
+
+  /**
+   * Marks a colleague's identity verified (fingerprints compared in person), or
+   * acknowledges a change without verifying.
+   * @param {string} userId
+   * @param {boolean} verified
+   */
+  async setVerified(userId, verified) {
+    const peer = await this.peer(userId);
+    if (!peer.identityKey) return;
+    await store.putIdentity({ userId: this.me.id, peerId: userId, key: c.toBase64url(peer.identityKey), verified, previousKey: null, seenAt: Date.now() });
+    peer.verified = verified;
+    peer.previousKey = null;
+    this.dispatchEvent(new CustomEvent('identity-changed', { detail: { userId } }));
+  }
+
+  /**
+   * The verified device `deviceId` of `userId`, fetching their keys again once if unknown.
+   * @param {string} userId
+   * @param {string} deviceId
+   */
+  async deviceOf(userId, deviceId) {
+    let device = (await this.peer(userId)).devices.get(deviceId);
+    if (!device) device = (await this.peer(userId, { refresh: true })).devices.get(deviceId);
+    if (!device) throw new c.CryptoError('unknown_device', deviceId);
+    return device;
+  }
+
+  // ---- Epoch keys -----------------------------------------------------------------------
+
+  /**
+   * Stores an epoch key, refusing a second, different key for the same epoch (§7.4).
+   * @param {string} channelId
+   * @param {number} epoch
+   * @param {Bytes} key
+   * @param {Bytes} [keyCommitment]
+   */
+  async keep(channelId, epoch, key, keyCommitment) {
+    const id = slot(channelId, epoch);
+    const held = this.epochKeys.get(id);
+    if (held) {
+      if (!c.bytesEqual(held, key)) throw new c.CryptoError('commitment_conflict', `${channelId} epoch ${epoch}`);
+      return;
+    }
+    this.epochKeys.set(id, key);
+    if (keyCommitment) this.commitments.set(id, keyCommitment);
+    await store.putEpochKey({ userId: this.me.id, channelId, epoch, key });
+    this.scheduleBackup();
+  }
+
+  /**
+   * @param {string} channelId
+   * @param {number} epoch
+   */
+  hasEpochKey(channelId, epoch) {
+    return this.epochKeys.has(slot(channelId, epoch));
+  }
+
+  /**
+   * Unwraps a key delivered for this device (a `keys` frame or the keys endpoint).
+   * @param {string} channelId
+   * @param {any} wrapped
+   */
+  async acceptWrap(channelId, wrapped) {
+    const senderDevice = typeof wrapped?.sender_device === 'string' ? wrapped.sender_device : '';
+    let sender = this.knownDevices.get(senderDevice);
+    if (!sender) {
+      // Learn the devices of the channel's members: the sender must be one of them.
+      const detail = await channelsApi.detail(channelId);
+      await Promise.all(detail.members.map((m) => this.peer(m.user_id, { refresh: true })));
+      sender = this.knownDevices.get(senderDevice);
+    }
+    if (!sender) throw new c.CryptoError('unknown_device', senderDevice);
+    const unwrapped = await c.unwrapEpochKey({
+      wrapped,
+      channelId,
+      recipientDevice: this.deviceId,
+      agreementKey: this.device.agreementKey,
+      agreementPublic: this.device.agreementPublic,
+      senderSigningKey: sender.signing,
+    });
+    await this.keep(channelId, unwrapped.epoch, unwrapped.key, unwrapped.commitment);
+    return unwrapped.epoch;
+  }
+
+  /**
+   * The key of an epoch: held, or fetched from the server and unwrapped.
+   * @param {string} channelId
+   * @param {number} epoch
+   * @returns {Promise<Bytes | null>}
+   */
+  async epochKey(channelId, epoch) {
+    const held = this.epochKeys.get(slot(channelId, epoch));
+    if (held) return held;
+    const page = await channelsApi.keys(channelId, this.deviceId);
+    for (const wrapped of page.keys) {
+      const wrapEpoch = /** @type {any} */ (wrapped)?.epoch;
+      if (typeof wrapEpoch === 'number' && this.hasEpochKey(channelId, wrapEpoch)) continue;
+      try {
+        await this.acceptWrap(channelId, wrapped);
+      } catch (error) {
+        console.warn('an epoch key could not be unwrapped', error);
+      }
+    }
+    return this.epochKeys.get(slot(channelId, epoch)) ?? null;
+  }
+
+  /**
+   * Creates epoch `epoch`, wraps its key for exactly `devices` (this one included) and
+   * publishes it (§7.3, §7.7). A lost race answers `epoch_conflict` (ApiError).
+   * @param {string} channelId
+   * @param {number} epoch
+   * @param {DeviceRef[]} devices
+   */
+  async createEpoch(channelId, epoch, devices) {
+    const key = c.generateEpochKey();
+    const wraps = [];
+    for (const target of devices) {
+      const device = await this.deviceOf(target.user_id, target.device_id);
+      wraps.push(
+        await c.wrapEpochKey({
+          channelId,
+          epoch,
+          epochKey: key,
+          senderDevice: this.deviceId,
+          senderSigningKey: this.device.signingKey,
+          recipientDevice: target.device_id,
+          recipientAgreementKey: device.agreement,
+        }),
+      );
+    }
+    await channelsApi.publishEpoch(channelId, epoch, wraps);
+    await this.keep(channelId, epoch, key, await c.commitment(channelId, epoch, key));
+  }
+
+  // ---- Messages -------------------------------------------------------------------------
+
+  /**
+   * @param {string} channelId
+   * @param {number} epoch
+   * @param {string} clientMsgId
+   * @param {MessageContent} content
+   */
+  async seal(channelId, epoch, clientMsgId, content) {
+    const key = await this.epochKey(channelId, epoch);
+    if (!key) throw new c.CryptoError('no_epoch_key');
+    return c.sealEnvelope({
+      header: { channelId, epoch, senderDevice: this.deviceId, clientMsgId },
+      content,
+      epochKey: key,
+      signingKey: this.device.signingKey,
+    });
+  }
+
+  /**
+   * Verifies and decrypts a stored message (§8.6).
+   * @param {StoredMessage} message
+   */
+  async open(message) {
+    const envelope = c.parseEnvelope(message.envelope);
+    const sender = await this.deviceOf(message.sender, envelope.header.senderDevice);
+    const key = await this.epochKey(message.channel_id, envelope.header.epoch);
+    if (!key) throw new c.CryptoError('no_epoch_key', `epoch ${envelope.header.epoch}`);
+    return c.openEnvelope({ envelope: message.envelope, channelId: message.channel_id, senderSigningKey: sender.signing, epochKey: key });
+  }
+
+  /**
+   * Drops a destroyed channel's keys (§11).
+   * @param {string} channelId
+   * @param {number} [belowEpoch]
+   */
+  async forgetChannel(channelId, belowEpoch) {
+    for (const id of [...this.epochKeys.keys()]) {
+      const [channel, epoch] = id.split('\u0000');
+      if (channel === channelId && (belowEpoch === undefined || Number(epoch) < belowEpoch)) this.epochKeys.delete(id);
+    }
+    await store.deleteEpochKeys(this.me.id, channelId, belowEpoch);
+    this.scheduleBackup();
+  }
+
+  // ---- The key backup -------------------------------------------------------------------
+
+  /** Writes the backup soon, after the keys arriving together. */
+  scheduleBackup() {
+    if (!this.holdsBackupKey || this.backupPending) return;
+    this.backupPending = true;
+    this.backupQueue = this.backupQueue
+      .then(() => new Promise((resolve) => setTimeout(resolve, 300)))
+      .then(() => {
+        this.backupPending = false;
+        return this.writeBackup();
+      })
+      .catch((error) => console.warn('the key backup could not be written', error));
+  }
+
+  /**
+   * Merges the server's backup with the keys held here and writes a new revision over
+   * the version read (§10.5); retries when another device wrote in between.
+   */
+  async writeBackup() {
+    const backupKey = this.device.backupKey;
+    if (!backupKey) return;
+    for (let attempt = 0; attempt < 4; attempt += 1) {
+      const body = await keysApi.backup();
+      if (!body) throw new c.CryptoError('backup_missing');
+      const { revision, contents } = await c.openBackup({ backup: body.data, backupKey, userId: this.me.id, minRevision: this.device.backupRevision });
+      for (const entry of contents.epochKeys) {
+        if (!this.hasEpochKey(entry.channelId, entry.epoch)) {
+          this.epochKeys.set(slot(entry.channelId, entry.epoch), entry.key);
+          await store.putEpochKey({ userId: this.me.id, channelId: entry.channelId, epoch: entry.epoch, key: entry.key });
+        }
+      }
+      const epochKeys = [...this.epochKeys.entries()].map(([id, key]) => {
+        const [channelId, epoch] = id.split('\u0000');
+        return { channelId, epoch: Number(epoch), key };
+      });
+      const sealed = await c.sealBackup({
+        contents: { identityPrivate: contents.identityPrivate, identityPublic: contents.identityPublic, epochKeys },
+        backupKey,
+        userId: this.me.id,
+        revision: revision + 1,
+      });
+      contents.identityPrivate.fill(0);
+      try {
+        const version = await keysApi.putBackup(sealed, body.version);
+        this.device = { ...this.device, backupVersion: version, backupRevision: revision + 1 };
+        await store.putDevice(this.device);
+        return;
+      } catch (error) {
+        if (/** @type {any} */ (error)?.code !== 'version_conflict') throw error;
+      }
+    }
+    throw new c.CryptoError('backup_conflict');
+  }
+}
+
+// ---- Admitting this browser as a device (§5.5) --------------------------------------------
+
+/**
+ * Generates the device keys and certifies them with the identity key.
+ * @param {Me} me
+ * @param {CryptoKey} identityKey
+ * @param {Bytes} identityPublic
+ */
+async function newDevice(me, identityKey, identityPublic) {
+  const signing = await c.generateSigningKey(false);
+  const agreement = await c.generateAgreementKey(false);
+  const deviceId = c.uuid();
+  const request = await c.certificateRequest({
+    userId: me.id,
+    deviceId,
+    identityKey: identityPublic,
+    signingKey: signing.privateKey,
+    signingPublic: signing.publicKey,
+    agreementPublic: agreement.publicKey,
+  });
+  const certificate = await c.certify(request, identityKey, identityPublic);
+  return { deviceId, signing, agreement, certificate };
+}
+
+/**
+ * @typedef {object} Enrolment
+ * @property {string} recoveryCode Shown once; never stored.
+ * @property {(name: string) => Promise<Keyring>} finish Publishes the identity, registers
+ *   the device and writes the first backup; call once the user confirmed the code.
+ */
+
+/**
+ * Prepares the first device of an account (§5.5, enrolment). Nothing is sent before
+ * `finish`, so a code that was never confirmed was never used.
+ * @param {Me} me
+ * @returns {Promise<Enrolment>}
+ */
+export async function startEnrolment(me) {
+  const identity = await c.generateSigningKey(true);
+  const identityPrivate = await c.exportScalar(identity.privateKey);
+  const identityKey = await c.importSigningKey(identityPrivate, identity.publicKey, false);
+  const device = await newDevice(me, identityKey, identity.publicKey);
+  const code = c.generateRecoveryCode();
+  const backupKey = await c.deriveBackupKey(code, me.id);
+  const recoveryCode = c.formatRecoveryCode(code);
+  code.fill(0);
+  let finished = false;
+  return {
+    recoveryCode,
+    finish: async (name) => {
+      if (finished) throw new Error('enrolment already finished');
+      await keysApi.publishIdentity(c.toBase64url(identity.publicKey));
+      await keysApi.registerDevice(device.certificate, name);
+      const sealed = await c.sealBackup({
+        contents: { identityPrivate, identityPublic: identity.publicKey, epochKeys: [] },
+        backupKey,
+        userId: me.id,
+        revision: 1,
+      });
+      const version = await keysApi.putBackup(sealed, null);
+      identityPrivate.fill(0);
+      finished = true;
+      /** @type {DeviceRecord} */
+      const record = {
+        userId: me.id,
+        deviceId: device.deviceId,
+        signingKey: device.signing.privateKey,
+        signingPublic: device.signing.publicKey,
+        agreementKey: device.agreement.privateKey,
+        agreementPublic: device.agreement.publicKey,
+        identityPublic: identity.publicKey,
+        identityKey,
+        backupKey,
+        backupRevision: 1,
+        backupVersion: version,
+        certificate: device.certificate,
+        createdAt: Date.now(),
+      };
+      await store.putDevice(record);
+      return new Keyring(me, record, []);
+    },
+  };
+}
+
+/**
+ * Admits this browser with the recovery code (§5.5, restoring): opens the backup, takes
+ * the identity key and the epoch keys from it, certifies and registers a new device.
+ * @param {Me} me
+ * @param {string} typedCode
+ * @param {string} name
+ * @returns {Promise<Keyring>}
+ */
+export async function restoreWithRecoveryCode(me, typedCode, name) {
+  const code = c.parseRecoveryCode(typedCode);
+  const backupKey = await c.deriveBackupKey(code, me.id);
+  code.fill(0);
+  const body = await keysApi.backup();
+  if (!body) throw new c.CryptoError('backup_missing');
+  const { revision, contents } = await c.openBackup({ backup: body.data, backupKey, userId: me.id });
+  const served = await keysApi.user(me.id);
+  if (!served.identity_key || served.identity_key !== c.toBase64url(contents.identityPublic)) {
+    contents.identityPrivate.fill(0);
+    throw new c.CryptoError('identity_mismatch');
+  }
+  const identityKey = await c.importSigningKey(contents.identityPrivate, contents.identityPublic, false);
+  contents.identityPrivate.fill(0);
+  const device = await newDevice(me, identityKey, contents.identityPublic);
+  await keysApi.registerDevice(device.certificate, name);
+  /** @type {DeviceRecord} */
+  const record = {
+    userId: me.id,
+    deviceId: device.deviceId,
+    signingKey: device.signing.privateKey,
+    signingPublic: device.signing.publicKey,
+    agreementKey: device.agreement.privateKey,
+    agreementPublic: device.agreement.publicKey,
+    identityPublic: contents.identityPublic,
+    identityKey,
+    backupKey,
+    backupRevision: revision,
+    backupVersion: body.version,
+    certificate: device.certificate,
+    createdAt: Date.now(),
+  };
+  await store.putDevice(record);
+  const keys = contents.epochKeys.map((k) => ({ userId: me.id, channelId: k.channelId, epoch: k.epoch, key: k.key }));
+  for (const key of keys) await store.putEpochKey(key);
+  return new Keyring(me, record, keys);
+}

@@ -1,0 +1,735 @@
+// The messaging model of one logged-in device: its channels, the decrypted messages of
+// the conversations opened (in memory only), sending with retry, epochs, receipts and
+// typing. Views listen to its events and render; they never talk to the socket.
+
+import { ApiError, channels as channelsApi, downloadAttachment, messageFor, uploadAttachment } from './api.js';
+import * as c from './crypto.js';
+import { Connection } from './ws.js';
+
+/** @typedef {import('./types.js').Me} Me */
+/** @typedef {import('./types.js').Channel} Channel */
+/** @typedef {import('./types.js').ChannelDetail} ChannelDetail */
+/** @typedef {import('./types.js').StoredMessage} StoredMessage */
+/** @typedef {import('./types.js').DeviceRef} DeviceRef */
+/** @typedef {import('./keyring.js').Keyring} Keyring */
+/** @typedef {import('./crypto/envelope.js').MessageContent} MessageContent */
+/** @typedef {import('./crypto/envelope.js').AttachmentRef} AttachmentRef */
+
+/** Messages per history page. */
+const PAGE = 50;
+/** How long a « is typing » lasts without news. */
+const TYPING_MS = 6_000;
+
+/**
+ * @typedef {object} Message
+ * @property {string} key `${senderDevice}/${clientMsgId}`, or `seq:N` until opened.
+ * @property {number | null} seq null until acknowledged.
+ * @property {number} ts
+ * @property {string} sender Account id.
+ * @property {string} senderDevice
+ * @property {string} clientMsgId
+ * @property {MessageContent | null} content null until decrypted, or when it cannot be.
+ * @property {string | null} problem Why it cannot be read (French).
+ * @property {boolean} mine
+ * @property {'sending' | 'sent' | 'failed' | 'received'} state
+ * @property {string | null} failure Why sending failed (French).
+ * @property {number | null} progress Upload progress of its attachments, 0 to 1.
+ * @property {{ text: string, files: File[] } | null} draft What to seal again (own, unsent).
+ * @property {any} envelope The sealed envelope while unacknowledged (resent as is).
+ * @property {boolean} conflict Another envelope with the same ids was seen (§8.6).
+ *
+ * @typedef {object} Conversation
+ * @property {string} channelId
+ * @property {Map<string, Message>} messages
+ * @property {boolean} loaded
+ * @property {boolean} hasOlder
+ * @property {number} oldestSeq
+ * @property {ChannelDetail | null} detail
+ * @property {string | null} blocked A charter-gate code while closed to this user.
+ * @property {Map<string, number>} readers Last seq read, per account.
+ * @property {Map<string, number>} typing Account id → expiry (ms).
+ * @property {string[]} notes Membership changes announced in the conversation.
+ */
+
+export class Messenger extends EventTarget {
+  /**
+   * @param {Me} me
+   * @param {Keyring} keyring
+   */
+  constructor(me, keyring) {
+    super();
+    this.me = me;
+    this.keyring = keyring;
+    /** @type {Map<string, Channel>} */
+    this.channels = new Map();
+    /** @type {Map<string, Conversation>} */
+    this.conversations = new Map();
+    /** @type {Map<string, number>} Unread messages of others, per channel. */
+    this.unread = new Map();
+    /** @type {Map<string, Promise<void>>} One epoch change at a time per channel. */
+    this.rotations = new Map();
+    /** @type {Map<string, string>} Display names of the accounts seen. */
+    this.names = new Map([[me.id, me.display_name]]);
+    /** @type {string | null} The conversation on screen. */
+    this.visible = null;
+    this.status = /** @type {'connecting' | 'open' | 'closed'} */ ('connecting');
+    this.connection = new Connection(keyring.deviceId, {
+      message: (message) => this.onMessage(message),
+      frame: (frame) => this.onFrame(frame),
+      status: (state, detail) => this.onStatus(state, detail),
+    });
+    keyring.addEventListener('identity-changed', () => this.emit('identity', {}));
+  }
+
+  /**
+   * @param {string} type
+   * @param {Record<string, unknown>} detail
+   */
+  emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  /** Loads the channels, starts each cursor at its last message, and connects. */
+  async start() {
+    const list = await channelsApi.list();
+    for (const channel of list) {
+      this.channels.set(channel.id, channel);
+      this.connection.startAt(channel.id, channel.last_seq);
+    }
+    this.emit('channels', {});
+    this.connection.open();
+    // Direct conversations are named after the other person.
+    await Promise.all(list.filter((ch) => ch.kind === 'direct').map((ch) => this.loadDetail(ch.id).catch(() => null)));
+    this.emit('channels', {});
+  }
+
+  stop() {
+    this.connection.stop();
+  }
+
+  /**
+   * @param {'connecting' | 'open' | 'closed'} state
+   * @param {{ code: number, reason: string }} [detail]
+   */
+  onStatus(state, detail) {
+    this.status = state;
+    this.emit('status', { state, ...detail });
+    if (state === 'open') {
+      // What was sent but never acknowledged goes again, with the same client_msg_id:
+      // the server stores it once (idempotent send).
+      for (const conversation of this.conversations.values()) {
+        for (const message of conversation.messages.values()) {
+          if (message.mine && message.state === 'sending' && message.envelope) {
+            this.connection.send({ type: 'send', channel_id: conversation.channelId, envelope: message.envelope });
+          }
+        }
+      }
+    }
+  }
+
+  /** @param {string} channelId */
+  conversation(channelId) {
+    let conversation = this.conversations.get(channelId);
+    if (!conversation) {
+      conversation = {
+        channelId,
+        messages: new Map(),
+        loaded: false,
+        hasOlder: false,
+        oldestSeq: 0,
+        detail: null,
+        blocked: null,
+        readers: new Map(),
+        typing: new Map(),
+        notes: [],
+      };
+      this.conversations.set(channelId, conversation);
+    }
+    return conversation;
+  }
+
+  /**
+   * A channel's name for people: a direct conversation is named after the other person.
+   * @param {Channel} channel
+   */
+  channelName(channel) {
+    if (channel.kind !== 'direct') return channel.name;
+    const other = this.conversations.get(channel.id)?.detail?.members.find((m) => m.user_id !== this.me.id);
+    return other ? other.display_name : 'Conversation directe';
+  }
+
+  /** @param {string} channelId */
+  async loadDetail(channelId) {
+    const conversation = this.conversation(channelId);
+    try {
+      const detail = await channelsApi.detail(channelId);
+      conversation.detail = detail;
+      conversation.blocked = null;
+      this.channels.set(channelId, detail.channel);
+      for (const member of detail.members) this.names.set(member.user_id, member.display_name);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 403) conversation.blocked = error.code;
+      else throw error;
+    }
+    this.emit('conversation', { channelId });
+    return conversation;
+  }
+
+  /**
+   * Opens a conversation: its members and its latest page of history.
+   * @param {string} channelId
+   */
+  async open(channelId) {
+    this.visible = channelId;
+    const conversation = this.conversation(channelId);
+    await this.loadDetail(channelId);
+    if (conversation.blocked) return conversation;
+    if (!conversation.loaded) {
+      const channel = this.channels.get(channelId);
+      const last = Math.max(channel?.last_seq ?? 0, this.connection.cursors.get(channelId) ?? 0);
+      const after = Math.max(0, last - PAGE);
+      await this.loadPage(conversation, after, PAGE);
+      conversation.loaded = true;
+    }
+    this.unread.delete(channelId);
+    this.emit('channels', {});
+    this.markRead(channelId);
+    return conversation;
+  }
+
+  /**
+   * Loads older messages (scroll-back).
+   * @param {string} channelId
+   */
+  async loadOlder(channelId) {
+    const conversation = this.conversation(channelId);
+    if (!conversation.hasOlder) return;
+    const before = conversation.oldestSeq;
+    const after = Math.max(0, before - 1 - PAGE);
+    await this.loadPage(conversation, after, before - 1 - after);
+  }
+
+  /**
+   * @param {Conversation} conversation
+   * @param {number} after
+   * @param {number} limit
+   */
+  async loadPage(conversation, after, limit) {
+    const previousOldest = conversation.oldestSeq;
+    const page = limit > 0 ? await channelsApi.history(conversation.channelId, after, limit) : { messages: [], has_more: false };
+    for (const stored of page.messages) await this.add(stored, false);
+    const first = page.messages[0]?.seq;
+    if (first !== undefined && (previousOldest === 0 || first < previousOldest)) conversation.oldestSeq = first;
+    // The server never serves messages from before one joined: an empty or short page
+    // below the oldest means the beginning is reached.
+    conversation.hasOlder = after > 0 && page.messages.length > 0 && conversation.oldestSeq > 1;
+    this.emit('conversation', { channelId: conversation.channelId });
+  }
+
+  // ---- Receiving ----------------------------------------------------------------------
+
+  /** @param {StoredMessage} stored */
+  onMessage(stored) {
+    const channel = this.channels.get(stored.channel_id);
+    if (channel) channel.last_seq = Math.max(channel.last_seq, stored.seq);
+    this.add(stored, true).catch((error) => console.warn('a message could not be added', error));
+  }
+
+  /**
+   * Decrypts and records a message, once per (sender device, client_msg_id).
+   * @param {StoredMessage} stored
+   * @param {boolean} live
+   */
+  async add(stored, live) {
+    const conversation = this.conversation(stored.channel_id);
+    const senderDevice = String(stored.envelope?.sender_device ?? '');
+    const clientMsgId = String(stored.envelope?.client_msg_id ?? '');
+    const key = `${senderDevice}/${clientMsgId}`;
+    const existing = conversation.messages.get(key);
+    if (existing) {
+      if (existing.mine && existing.seq === null) {
+        existing.seq = stored.seq;
+        existing.ts = stored.ts;
+        existing.state = 'sent';
+        existing.envelope = null;
+      } else if (existing.seq !== stored.seq) {
+        existing.conflict = true;
+      }
+      this.emit('conversation', { channelId: stored.channel_id });
+      return;
+    }
+    /** @type {Message} */
+    const message = {
+      key,
+      seq: stored.seq,
+      ts: stored.ts,
+      sender: stored.sender,
+      senderDevice,
+      clientMsgId,
+      content: null,
+      problem: null,
+      mine: stored.sender === this.me.id,
+      state: stored.sender === this.me.id ? 'sent' : 'received',
+      failure: null,
+      progress: null,
+      draft: null,
+      envelope: null,
+      conflict: false,
+    };
+    conversation.messages.set(key, message);
+    if (conversation.oldestSeq === 0 || stored.seq < conversation.oldestSeq) conversation.oldestSeq = stored.seq;
+    await this.decrypt(stored, message);
+    if (live && !message.mine) {
+      conversation.typing.delete(stored.sender);
+      if (this.visible === stored.channel_id && document.visibilityState === 'visible') this.markRead(stored.channel_id);
+      else this.unread.set(stored.channel_id, (this.unread.get(stored.channel_id) ?? 0) + 1);
+      this.emit('incoming', { channelId: stored.channel_id, message });
+      this.emit('channels', {});
+    }
+    this.emit('conversation', { channelId: stored.channel_id });
+  }
+
+  /**
+   * @param {StoredMessage} stored
+   * @param {Message} message
+   */
+  async decrypt(stored, message) {
+    try {
+      const opened = await this.keyring.open(stored);
+      message.content = opened.content;
+      message.problem = null;
+    } catch (error) {
+      message.problem = decryptProblem(error);
+      /** @type {any} */ (message).stored = stored;
+    }
+  }
+
+  /**
+   * Tries again the messages of a channel that could not be read (new keys arrived).
+   * @param {string} channelId
+   */
+  async retryUnreadable(channelId) {
+    const conversation = this.conversations.get(channelId);
+    if (!conversation) return;
+    for (const message of conversation.messages.values()) {
+      const stored = /** @type {any} */ (message).stored;
+      if (message.content === null && stored) await this.decrypt(stored, message);
+    }
+    this.emit('conversation', { channelId });
+  }
+
+  /** @param {any} frame */
+  onFrame(frame) {
+    switch (frame.type) {
+      case 'ack':
+        this.onAck(frame);
+        break;
+      case 'error':
+        this.onError(frame);
+        break;
+      case 'epoch_required':
+        this.rotate(frame.channel_id, frame.epoch, frame.devices)
+          .then(() => this.resendPending(frame.channel_id))
+          .catch((error) => this.failPending(frame.channel_id, error));
+        break;
+      case 'keys':
+        this.onKeys(frame).catch((error) => console.warn('epoch keys refused', error));
+        break;
+      case 'member':
+        this.onMember(frame);
+        break;
+      case 'channel':
+        this.onChannel(frame);
+        break;
+      case 'receipt':
+        this.conversation(frame.channel_id).readers.set(frame.user_id, frame.seq);
+        this.emit('conversation', { channelId: frame.channel_id });
+        break;
+      case 'typing':
+        if (frame.user_id !== this.me.id) {
+          this.conversation(frame.channel_id).typing.set(frame.user_id, Date.now() + TYPING_MS);
+          this.emit('conversation', { channelId: frame.channel_id });
+          setTimeout(() => this.emit('conversation', { channelId: frame.channel_id }), TYPING_MS + 100);
+        }
+        break;
+      case 'channel_destroyed':
+        this.drop(frame.channel_id, 'destroyed');
+        break;
+      case 'history_purged': {
+        const conversation = this.conversations.get(frame.channel_id);
+        if (conversation) {
+          for (const [key, message] of conversation.messages) if (message.seq !== null && message.seq <= frame.up_to_seq) conversation.messages.delete(key);
+        }
+        this.keyring.forgetChannel(frame.channel_id, frame.below_epoch).catch(() => {});
+        this.emit('conversation', { channelId: frame.channel_id });
+        break;
+      }
+      case 'charter_required':
+        this.emit('charter-required', { version: frame.version });
+        break;
+      case 'rules_required':
+        this.conversation(frame.channel_id).blocked = 'rules_not_accepted';
+        this.emit('conversation', { channelId: frame.channel_id });
+        break;
+      case 'synced':
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** @param {{ client_msg_id: string, channel_id: string, seq: number, ts: number }} frame */
+  onAck(frame) {
+    const conversation = this.conversations.get(frame.channel_id);
+    const message = conversation?.messages.get(`${this.keyring.deviceId}/${frame.client_msg_id}`);
+    if (!message) return;
+    message.seq = frame.seq;
+    message.ts = frame.ts;
+    message.state = 'sent';
+    message.failure = null;
+    message.envelope = null;
+    message.draft = null;
+    const channel = this.channels.get(frame.channel_id);
+    if (channel) channel.last_seq = Math.max(channel.last_seq, frame.seq);
+    this.emit('conversation', { channelId: frame.channel_id });
+  }
+
+  /** @param {{ ref?: string, code: string, message: string }} frame */
+  onError(frame) {
+    const reference = frame.ref ?? '';
+    for (const conversation of this.conversations.values()) {
+      const message = conversation.messages.get(`${this.keyring.deviceId}/${reference}`);
+      if (message && message.state === 'sending') {
+        message.state = 'failed';
+        message.failure = messageFor(frame.code, frame.message);
+        this.emit('conversation', { channelId: conversation.channelId });
+        return;
+      }
+    }
+    if (this.channels.has(reference)) {
+      const conversation = this.conversation(reference);
+      if (frame.code !== 'not_member') conversation.blocked = frame.code;
+      this.emit('conversation', { channelId: reference });
+      return;
+    }
+    this.emit('problem', { code: frame.code, message: messageFor(frame.code, frame.message) });
+  }
+
+  /** @param {{ channel_id: string, keys: unknown[] }} frame */
+  async onKeys(frame) {
+    for (const wrapped of frame.keys) await this.keyring.acceptWrap(frame.channel_id, wrapped);
+    await this.retryUnreadable(frame.channel_id);
+  }
+
+  /** @param {{ channel_id: string, user_id: string, change: string }} frame */
+  onMember(frame) {
+    if (frame.user_id === this.me.id && frame.change === 'removed') {
+      this.drop(frame.channel_id, 'removed');
+      return;
+    }
+    const conversation = this.conversations.get(frame.channel_id);
+    if (!conversation) return;
+    const name = this.names.get(frame.user_id) ?? 'Une personne';
+    conversation.notes.push(frame.change === 'added' ? `${name} a été ajouté(e) au canal.` : `${name} a été retiré(e) du canal.`);
+    this.loadDetail(frame.channel_id).catch(() => {});
+  }
+
+  /** @param {Channel & { type: string }} frame */
+  onChannel(frame) {
+    const { type: _type, ...channel } = frame;
+    const known = this.channels.has(channel.id);
+    this.channels.set(channel.id, channel);
+    if (known) {
+      const conversation = this.conversations.get(channel.id);
+      if (conversation?.blocked) {
+        conversation.blocked = null;
+        if (this.visible === channel.id) this.open(channel.id).catch(() => {});
+      }
+      this.connection.sync();
+    } else {
+      this.connection.startAt(channel.id, channel.last_seq);
+      if (channel.kind === 'direct') this.loadDetail(channel.id).catch(() => {});
+    }
+    this.emit('channels', {});
+  }
+
+  /**
+   * A channel this user can no longer see.
+   * @param {string} channelId
+   * @param {'removed' | 'destroyed'} why
+   */
+  drop(channelId, why) {
+    const channel = this.channels.get(channelId);
+    this.channels.delete(channelId);
+    this.conversations.delete(channelId);
+    this.unread.delete(channelId);
+    this.connection.forget(channelId);
+    if (why === 'destroyed') this.keyring.forgetChannel(channelId).catch(() => {});
+    this.emit('channels', {});
+    this.emit('dropped', { channelId, why, name: channel ? this.channelName(channel) : '' });
+  }
+
+  // ---- Sending ------------------------------------------------------------------------
+
+  /**
+   * Sends a message: shown at once as « envoi en cours », sealed, sent, acknowledged.
+   * @param {string} channelId
+   * @param {string} text
+   * @param {File[]} [files]
+   */
+  async send(channelId, text, files = []) {
+    const clientMsgId = c.uuid();
+    /** @type {Message} */
+    const message = {
+      key: `${this.keyring.deviceId}/${clientMsgId}`,
+      seq: null,
+      ts: Date.now(),
+      sender: this.me.id,
+      senderDevice: this.keyring.deviceId,
+      clientMsgId,
+      content: { text, reply_to: null, attachments: [] },
+      problem: null,
+      mine: true,
+      state: 'sending',
+      failure: null,
+      progress: files.length > 0 ? 0 : null,
+      draft: { text, files },
+      envelope: null,
+      conflict: false,
+    };
+    this.conversation(channelId).messages.set(message.key, message);
+    this.emit('conversation', { channelId });
+    await this.sealAndSend(channelId, message);
+  }
+
+  /**
+   * Sends again a message that failed: the same envelope when it was sealed (the server
+   * stores it once), sealed anew when it never left.
+   * @param {string} channelId
+   * @param {string} key
+   */
+  async retry(channelId, key) {
+    const message = this.conversations.get(channelId)?.messages.get(key);
+    if (!message || message.state !== 'failed') return;
+    message.state = 'sending';
+    message.failure = null;
+    this.emit('conversation', { channelId });
+    if (message.envelope && message.envelope.epoch === this.channels.get(channelId)?.epoch) {
+      this.connection.send({ type: 'send', channel_id: channelId, envelope: message.envelope });
+      return;
+    }
+    await this.sealAndSend(channelId, message);
+  }
+
+  /**
+   * @param {string} channelId
+   * @param {Message} message
+   */
+  async sealAndSend(channelId, message) {
+    try {
+      const draft = message.draft;
+      if (!draft) return;
+      if (message.content && message.content.attachments.length < draft.files.length) {
+        message.content.attachments = await this.uploadFiles(channelId, draft.files, (fraction) => {
+          message.progress = fraction;
+          this.emit('conversation', { channelId });
+        });
+        message.progress = null;
+      }
+      const epoch = await this.ensureEpoch(channelId);
+      message.envelope = await this.keyring.seal(channelId, epoch, message.clientMsgId, /** @type {MessageContent} */ (message.content));
+      this.connection.send({ type: 'send', channel_id: channelId, envelope: message.envelope });
+    } catch (error) {
+      message.state = 'failed';
+      message.failure = sendProblem(error);
+      this.emit('conversation', { channelId });
+    }
+  }
+
+  /** @param {string} channelId */
+  resendPending(channelId) {
+    const conversation = this.conversations.get(channelId);
+    if (!conversation) return;
+    for (const message of conversation.messages.values()) {
+      if (message.mine && message.state === 'sending' && message.draft) this.sealAndSend(channelId, message);
+    }
+  }
+
+  /**
+   * @param {string} channelId
+   * @param {unknown} error
+   */
+  failPending(channelId, error) {
+    const conversation = this.conversations.get(channelId);
+    if (!conversation) return;
+    for (const message of conversation.messages.values()) {
+      if (message.mine && message.state === 'sending') {
+        message.state = 'failed';
+        message.failure = sendProblem(error);
+      }
+    }
+    this.emit('conversation', { channelId });
+  }
+
+  /**
+   * The epoch to seal with: the current one when its key is held and no rotation is due;
+   * otherwise a new one is created for exactly the devices the server lists, or the
+   * winner's key is used after a race (§7.4).
+   * @param {string} channelId
+   * @returns {Promise<number>}
+   */
+  async ensureEpoch(channelId) {
+    await this.rotations.get(channelId);
+    const known = this.channels.get(channelId);
+    if (known && known.epoch > 0 && this.keyring.hasEpochKey(channelId, known.epoch)) return known.epoch;
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      const state = await channelsApi.epoch(channelId);
+      if (!state.rotation_required && state.epoch > 0 && (await this.keyring.epochKey(channelId, state.epoch))) {
+        this.setEpoch(channelId, state.epoch);
+        return state.epoch;
+      }
+      try {
+        await this.rotate(channelId, state.epoch + 1, state.devices);
+        return state.epoch + 1;
+      } catch (error) {
+        if (!(error instanceof ApiError && (error.code === 'epoch_conflict' || error.code === 'invalid_epoch_keys'))) throw error;
+      }
+    }
+    throw new ApiError('epoch_conflict', messageFor('epoch_conflict'), 409);
+  }
+
+  /**
+   * Creates and publishes epoch `epoch` (one rotation at a time per channel). On a lost
+   * race the winner's key is fetched instead.
+   * @param {string} channelId
+   * @param {number} epoch
+   * @param {DeviceRef[]} devices
+   */
+  rotate(channelId, epoch, devices) {
+    const previous = this.rotations.get(channelId) ?? Promise.resolve();
+    const next = previous.catch(() => {}).then(async () => {
+      if (this.keyring.hasEpochKey(channelId, epoch)) {
+        this.setEpoch(channelId, epoch);
+        return;
+      }
+      try {
+        await this.keyring.createEpoch(channelId, epoch, devices);
+      } catch (error) {
+        if (!(error instanceof ApiError && error.code === 'epoch_conflict')) throw error;
+        if (!(await this.keyring.epochKey(channelId, epoch))) throw error;
+      }
+      this.setEpoch(channelId, epoch);
+    });
+    this.rotations.set(channelId, next);
+    return next;
+  }
+
+  /**
+   * @param {string} channelId
+   * @param {number} epoch
+   */
+  setEpoch(channelId, epoch) {
+    const channel = this.channels.get(channelId);
+    if (channel && channel.epoch < epoch) channel.epoch = epoch;
+  }
+
+  /**
+   * Encrypts and uploads files; returns their references for the message content.
+   * @param {string} channelId
+   * @param {File[]} files
+   * @param {(fraction: number) => void} onProgress
+   * @returns {Promise<AttachmentRef[]>}
+   */
+  async uploadFiles(channelId, files, onProgress) {
+    const total = files.reduce((sum, file) => sum + file.size, 0) || 1;
+    let done = 0;
+    /** @type {AttachmentRef[]} */
+    const refs = [];
+    for (const file of files) {
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      const sealed = await c.encryptAttachment(bytes, {
+        onProgress: (chunk, count) => onProgress((done + (file.size * chunk) / count / 2) / total),
+      });
+      const uploaded = await uploadAttachment(channelId, sealed.blob, (fraction) => onProgress((done + file.size / 2 + (file.size * fraction) / 2) / total));
+      done += file.size;
+      refs.push({
+        id: uploaded.id,
+        key: c.toBase64url(sealed.key),
+        sha256: c.toBase64url(sealed.sha256),
+        size: sealed.size,
+        name: file.name,
+        mime: file.type || 'application/octet-stream',
+      });
+      sealed.key.fill(0);
+    }
+    onProgress(1);
+    return refs;
+  }
+
+  /**
+   * Downloads and decrypts an attachment.
+   * @param {AttachmentRef} attachment
+   * @param {(fraction: number) => void} onProgress
+   * @returns {Promise<Blob>}
+   */
+  async fetchAttachment(attachment, onProgress) {
+    const blob = await downloadAttachment(attachment.id, attachment.size + 16, (f) => onProgress(f * 0.8));
+    const plain = await c.decryptAttachment(
+      blob,
+      { key: c.fromBase64url(attachment.key), sha256: c.fromBase64url(attachment.sha256), size: attachment.size },
+      (chunk, count) => onProgress(0.8 + (0.2 * chunk) / count),
+    );
+    return new Blob([plain], { type: attachment.mime || 'application/octet-stream' });
+  }
+
+  // ---- Receipts and typing ------------------------------------------------------------
+
+  /** @param {string} channelId */
+  markRead(channelId) {
+    const conversation = this.conversations.get(channelId);
+    if (!conversation) return;
+    let last = 0;
+    for (const message of conversation.messages.values()) if (message.seq !== null && message.seq > last) last = message.seq;
+    const mine = conversation.readers.get(this.me.id) ?? 0;
+    if (last > mine) {
+      conversation.readers.set(this.me.id, last);
+      this.connection.send({ type: 'read', channel_id: channelId, seq: last });
+    }
+  }
+
+  /** @param {string} channelId */
+  typing(channelId) {
+    this.connection.send({ type: 'typing', channel_id: channelId });
+  }
+}
+
+/**
+ * Why a message cannot be read, in French (PROTOCOL.md §7.5: never an unexplained
+ * « unable to decrypt »).
+ * @param {unknown} error
+ */
+function decryptProblem(error) {
+  const code = error instanceof c.CryptoError || error instanceof ApiError ? error.code : '';
+  switch (code) {
+    case 'no_epoch_key':
+      return 'Message illisible sur cet appareil : sa clé ne lui a pas été transmise (message antérieur à votre arrivée dans le canal, ou à la configuration de cet appareil).';
+    case 'unknown_device':
+      return 'Message illisible : l’appareil qui l’a envoyé n’est pas certifié par l’identité de son auteur.';
+    case 'bad_signature':
+    case 'decrypt_failed':
+    case 'wrong_channel':
+      return 'Message refusé : sa signature ou son chiffrement ne sont pas valides. Il a pu être altéré.';
+    default:
+      return 'Message illisible sur cet appareil.';
+  }
+}
+
+/** @param {unknown} error */
+function sendProblem(error) {
+  if (error instanceof ApiError) return error.message;
+  if (error instanceof c.CryptoError && error.code === 'unknown_device') {
+    return 'Un appareil d’un membre n’a pas de certificat valide : la clé du canal ne peut pas lui être transmise.';
+  }
+  console.warn('sending failed', error);
+  return 'Le message n’a pas pu être chiffré. Réessayez.';
+}

@@ -1,0 +1,140 @@
+// IndexedDB: this browser's device keys (non-extractable CryptoKeys), the epoch keys it
+// holds, and the colleagues' identity keys it has seen. Decrypted messages are never
+// written here: they live in memory only, for the time of the page.
+//
+// Everything is keyed by the account id, so two people sharing a workstation profile
+// never use each other's keys.
+
+const DB_NAME = 'passerelle';
+const DB_VERSION = 1;
+
+/**
+ * @typedef {object} DeviceRecord This browser's device for one account.
+ * @property {string} userId
+ * @property {string} deviceId
+ * @property {CryptoKey} signingKey Non-extractable ECDSA private key.
+ * @property {Uint8Array<ArrayBuffer>} signingPublic
+ * @property {CryptoKey} agreementKey Non-extractable ECDH private key.
+ * @property {Uint8Array<ArrayBuffer>} agreementPublic
+ * @property {Uint8Array<ArrayBuffer>} identityPublic
+ * @property {CryptoKey | null} identityKey Non-extractable identity signing key, when held.
+ * @property {CryptoKey | null} backupKey Non-extractable AES key of the backup, when held.
+ * @property {number} backupRevision The highest backup revision seen (rollback check).
+ * @property {number | null} backupVersion The server's version (ETag) last written or read.
+ * @property {any} certificate
+ * @property {number} createdAt
+ *
+ * @typedef {object} EpochKeyRecord
+ * @property {string} userId
+ * @property {string} channelId
+ * @property {number} epoch
+ * @property {Uint8Array<ArrayBuffer>} key
+ *
+ * @typedef {object} IdentityRecord A colleague's identity key as this account has seen it.
+ * @property {string} userId This account.
+ * @property {string} peerId The colleague.
+ * @property {string} key base64url, the key pinned on first use (or accepted since).
+ * @property {boolean} verified Fingerprints compared in person.
+ * @property {string | null} previousKey Set when the server served another key: the warning stays until acknowledged.
+ * @property {number} seenAt
+ */
+
+/** @type {Promise<IDBDatabase> | null} */
+let opening = null;
+
+/** @returns {Promise<IDBDatabase>} */
+function db() {
+  if (!opening) {
+    opening = new Promise((resolve, reject) => {
+      const request = indexedDB.open(DB_NAME, DB_VERSION);
+      request.addEventListener('upgradeneeded', () => {
+        const database = request.result;
+        database.createObjectStore('devices', { keyPath: 'userId' });
+        database.createObjectStore('epochKeys', { keyPath: ['userId', 'channelId', 'epoch'] });
+        database.createObjectStore('identities', { keyPath: ['userId', 'peerId'] });
+      });
+      request.addEventListener('success', () => resolve(request.result));
+      request.addEventListener('error', () => reject(request.error));
+    });
+  }
+  return opening;
+}
+
+/**
+ * Runs one request in a transaction and resolves when the transaction completes.
+ * @template T
+ * @param {string} storeName
+ * @param {IDBTransactionMode} mode
+ * @param {(store: IDBObjectStore) => IDBRequest<T>} operation
+ * @returns {Promise<T>}
+ */
+async function run(storeName, mode, operation) {
+  const database = await db();
+  return new Promise((resolve, reject) => {
+    const transaction = database.transaction(storeName, mode);
+    const request = operation(transaction.objectStore(storeName));
+    transaction.addEventListener('complete', () => resolve(request.result));
+    transaction.addEventListener('error', () => reject(transaction.error));
+    transaction.addEventListener('abort', () => reject(transaction.error));
+  });
+}
+
+/**
+ * @param {string} userId
+ * @returns {Promise<DeviceRecord | undefined>}
+ */
+export function getDevice(userId) {
+  return run('devices', 'readonly', (store) => store.get(userId));
+}
+
+/** @param {DeviceRecord} record */
+export function putDevice(record) {
+  return run('devices', 'readwrite', (store) => store.put(record));
+}
+
+/**
+ * Forgets this browser's device of an account (revoked, or reset by the user).
+ * @param {string} userId
+ */
+export async function deleteDevice(userId) {
+  await run('devices', 'readwrite', (store) => store.delete(userId));
+  await run('epochKeys', 'readwrite', (store) => store.delete(IDBKeyRange.bound([userId], [userId, []])));
+}
+
+/**
+ * @param {string} userId
+ * @returns {Promise<EpochKeyRecord[]>}
+ */
+export function allEpochKeys(userId) {
+  return run('epochKeys', 'readonly', (store) => store.getAll(IDBKeyRange.bound([userId], [userId, []])));
+}
+
+/** @param {EpochKeyRecord} record */
+export function putEpochKey(record) {
+  return run('epochKeys', 'readwrite', (store) => store.put(record));
+}
+
+/**
+ * Drops a channel's keys (crypto-shredding, PROTOCOL.md §11), or those below an epoch.
+ * @param {string} userId
+ * @param {string} channelId
+ * @param {number} [belowEpoch] Only the epochs below this one.
+ */
+export function deleteEpochKeys(userId, channelId, belowEpoch) {
+  const upper = belowEpoch === undefined ? [userId, channelId, []] : [userId, channelId, belowEpoch];
+  return run('epochKeys', 'readwrite', (store) => store.delete(IDBKeyRange.bound([userId, channelId], upper, false, belowEpoch !== undefined)));
+}
+
+/**
+ * @param {string} userId
+ * @param {string} peerId
+ * @returns {Promise<IdentityRecord | undefined>}
+ */
+export function getIdentity(userId, peerId) {
+  return run('identities', 'readonly', (store) => store.get([userId, peerId]));
+}
+
+/** @param {IdentityRecord} record */
+export function putIdentity(record) {
+  return run('identities', 'readwrite', (store) => store.put(record));
+}

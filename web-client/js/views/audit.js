@@ -1,0 +1,223 @@
+// The auditor's console (DESIGN.md §7, CHARTER.md C12): filters, the results table, the
+// integrity of the hash chain, CSV and JSON exports, and a chart of events per day
+// drawn by hand in SVG. Every query the auditor makes is itself logged by the server.
+
+import { audit as auditApi } from '../api.js';
+import { append, h, replace, screenTitle } from '../dom.js';
+import { field, form, selectField, valueOf, whileBusy } from '../forms.js';
+import { formatDateTime } from '../labels.js';
+import { showError } from '../notices.js';
+
+/** @typedef {import('../types.js').UserShell} UserShell */
+/** @typedef {import('../types.js').AuditEvent} AuditEvent */
+
+const FILTERS = ['user', 'institution', 'target', 'action', 'outcome', 'from', 'to'];
+const OUTCOMES = [
+  { value: '', label: 'Tous' },
+  { value: 'success', label: 'Réussite' },
+  { value: 'failure', label: 'Échec' },
+  { value: 'denied', label: 'Refus' },
+];
+const OUTCOME_LABELS = /** @type {Record<string, string>} */ ({ success: 'Réussite', failure: 'Échec', denied: 'Refus' });
+/** Events read for the chart at most (pages of 1 000). */
+const CHART_MAX_PAGES = 5;
+const SVG = 'http://www.w3.org/2000/svg';
+
+/**
+ * @param {HTMLElement} screen
+ * @param {UserShell} _shell
+ */
+export function renderAudit(screen, _shell) {
+  const integrity = h('section', { class: 'card', 'aria-labelledby': 'integrite-titre', 'data-testid': 'integrity' }, h('h2', { id: 'integrite-titre' }, 'Intégrité du journal'), h('p', { class: 'loading' }, 'Vérification de la chaîne…'));
+  const chart = h('section', { class: 'card', 'aria-labelledby': 'graphe-titre' }, h('h2', { id: 'graphe-titre' }, 'Événements par jour'));
+  const results = h('section', { class: 'card', 'aria-labelledby': 'resultats-titre' }, h('h2', { id: 'resultats-titre' }, 'Événements'));
+  const exports = h('p', { class: 'exports' });
+  const filters = form(
+    { class: 'grid-form card', 'aria-label': 'Filtres du journal' },
+    field({ label: 'Personne (identifiant ou id)', name: 'user', spellcheck: false }),
+    field({ label: 'Institution (id)', name: 'institution', spellcheck: false }),
+    field({ label: 'Cible (canal, dossier, compte)', name: 'target', spellcheck: false }),
+    field({ label: 'Action', name: 'action', spellcheck: false, hint: 'Par exemple : login_succeeded, history_read, member_removed.' }),
+    selectField({ label: 'Résultat', name: 'outcome', options: OUTCOMES }),
+    field({ label: 'Du', name: 'from', type: 'date' }),
+    field({ label: 'Au (inclus)', name: 'to', type: 'date' }),
+    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button' }, 'Filtrer')),
+  );
+  append(
+    screen,
+    screenTitle('Journal des accès'),
+    h('p', { class: 'lead' }, 'Le journal est chaîné par empreintes et signé : toute modification, suppression ou inversion est détectée. Vos consultations et exports y sont eux-mêmes inscrits.'),
+    integrity,
+    filters,
+    exports,
+    chart,
+    results,
+  );
+
+  /** @type {Record<string, string>} */
+  let current = {};
+  filters.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    current = Object.fromEntries(FILTERS.map((name) => [name, valueOf(filters, name)]).filter(([, v]) => v !== ''));
+    await whileBusy(filters, () => search(current));
+  });
+  verify();
+  search(current).catch((error) => showError(error instanceof Error ? error.message : String(error)));
+
+  async function verify() {
+    try {
+      const report = await auditApi.verify();
+      replace(
+        integrity,
+        h('h2', { id: 'integrite-titre' }, 'Intégrité du journal'),
+        report.intact
+          ? h('p', { class: 'badge badge-ok integrity-status' }, 'Chaîne intacte')
+          : h('p', { class: 'badge badge-danger integrity-status', role: 'alert' }, `Chaîne rompue à l’événement n° ${report.first_break?.seq ?? '?'} (${breakLabel(report.first_break?.kind ?? '')})`),
+        h(
+          'dl',
+          { class: 'facts' },
+          h('dt', {}, 'Événements vérifiés'),
+          h('dd', {}, report.events_checked.toLocaleString('fr-FR')),
+          h('dt', {}, 'Points de contrôle signés vérifiés'),
+          h('dd', {}, report.checkpoints_checked.toLocaleString('fr-FR')),
+          h('dt', {}, 'Clé de signature'),
+          h('dd', {}, h('code', {}, report.key_id)),
+        ),
+      );
+    } catch (error) {
+      replace(integrity, h('h2', { id: 'integrite-titre' }, 'Intégrité du journal'), h('p', { class: 'notice notice-error' }, error instanceof Error ? error.message : String(error)));
+    }
+  }
+
+  /** @param {Record<string, string>} filter */
+  async function search(filter) {
+    replace(
+      exports,
+      'Exporter les événements filtrés : ',
+      h('a', { href: auditApi.exportUrl(filter, 'csv'), download: 'journal-des-acces.csv' }, 'CSV'),
+      ' · ',
+      h('a', { href: auditApi.exportUrl(filter, 'json'), download: 'journal-des-acces.json' }, 'JSON'),
+    );
+    await showPage(filter, undefined);
+    await drawChart(filter);
+  }
+
+  /**
+   * @param {Record<string, string>} filter
+   * @param {number | undefined} afterSeq
+   */
+  async function showPage(filter, afterSeq) {
+    const page = await auditApi.events({ ...filter, limit: '50', ...(afterSeq ? { after_seq: String(afterSeq) } : {}) });
+    const next = h('button', { type: 'button', class: 'button button-secondary' }, 'Événements suivants');
+    next.addEventListener('click', () => showPage(filter, page.next_after_seq ?? undefined));
+    replace(
+      results,
+      h('h2', { id: 'resultats-titre' }, 'Événements'),
+      h('p', { class: 'hint', 'data-testid': 'audit-total' }, `${page.total.toLocaleString('fr-FR')} événement(s) correspondent.`),
+      h(
+        'div',
+        { class: 'table-area' },
+        h(
+          'table',
+          { class: 'table' },
+          h('caption', { class: 'visually-hidden' }, 'Événements du journal des accès'),
+          h('thead', {}, h('tr', {}, ['N°', 'Date', 'Personne', 'Action', 'Cible', 'Résultat', 'Détails'].map((label) => h('th', { scope: 'col' }, label)))),
+          h('tbody', {}, page.events.map(eventRow)),
+        ),
+      ),
+      page.next_after_seq ? h('div', { class: 'actions' }, next) : null,
+    );
+  }
+
+  /** @param {Record<string, string>} filter */
+  async function drawChart(filter) {
+    /** @type {Map<string, number>} */
+    const perDay = new Map();
+    let after;
+    let truncated = false;
+    for (let pageIndex = 0; pageIndex < CHART_MAX_PAGES; pageIndex += 1) {
+      const page = await auditApi.events({ ...filter, limit: '1000', ...(after ? { after_seq: String(after) } : {}) });
+      for (const event of page.events) {
+        const day = event.time.slice(0, 10);
+        perDay.set(day, (perDay.get(day) ?? 0) + 1);
+      }
+      if (!page.next_after_seq) break;
+      after = page.next_after_seq;
+      truncated = pageIndex === CHART_MAX_PAGES - 1;
+    }
+    const days = [...perDay.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).slice(-31);
+    replace(
+      chart,
+      h('h2', { id: 'graphe-titre' }, 'Événements par jour'),
+      days.length === 0 ? h('p', { class: 'hint' }, 'Aucun événement pour ces filtres.') : barChart(days),
+      truncated ? h('p', { class: 'hint' }, 'Graphique limité aux 5 000 premiers événements : précisez les filtres.') : null,
+      days.length > 0
+        ? h('table', { class: 'visually-hidden' }, h('caption', {}, 'Événements par jour'), h('tbody', {}, days.map(([day, count]) => h('tr', {}, h('th', { scope: 'row' }, day), h('td', {}, String(count))))))
+        : null,
+    );
+  }
+}
+
+/** @param {AuditEvent} event */
+function eventRow(event) {
+  return h(
+    'tr',
+    {},
+    h('th', { scope: 'row', 'data-label': 'N°' }, String(event.seq)),
+    h('td', { 'data-label': 'Date' }, formatDateTime(event.time_ms)),
+    h('td', { 'data-label': 'Personne' }, event.actor.login ?? event.actor.user_id ?? '—'),
+    h('td', { 'data-label': 'Action' }, h('code', {}, event.action)),
+    h('td', { 'data-label': 'Cible' }, event.target ?? '—'),
+    h('td', { 'data-label': 'Résultat' }, h('span', { class: `badge ${event.outcome === 'success' ? 'badge-ok' : event.outcome === 'denied' ? 'badge-danger' : 'badge-warning'}` }, OUTCOME_LABELS[event.outcome] ?? event.outcome)),
+    h('td', { 'data-label': 'Détails' }, h('code', { class: 'audit-details' }, JSON.stringify(event.details))),
+  );
+}
+
+/** @param {string} kind */
+function breakLabel(kind) {
+  return (
+    { edited: 'événement modifié', deleted: 'événement supprimé', inserted: 'événement inséré', reordered: 'ordre modifié', rewritten: 'chaîne réécrite', bad_signature: 'signature invalide' }[kind] ?? kind
+  );
+}
+
+/**
+ * A bar chart in SVG, drawn with DOM calls (no library, no inline style).
+ * @param {Array<[string, number]>} days
+ */
+function barChart(days) {
+  const width = 720;
+  const height = 240;
+  const margin = { top: 16, right: 12, bottom: 48, left: 44 };
+  const max = Math.max(...days.map(([, count]) => count));
+  const plotWidth = width - margin.left - margin.right;
+  const plotHeight = height - margin.top - margin.bottom;
+  const step = plotWidth / days.length;
+  /**
+   * @param {string} tag
+   * @param {Record<string, string | number>} attrs
+   * @param {string} [text]
+   */
+  const el = (tag, attrs, text) => {
+    const node = document.createElementNS(SVG, tag);
+    for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, String(value));
+    if (text !== undefined) node.textContent = text;
+    return node;
+  };
+  const svg = el('svg', { viewBox: `0 0 ${width} ${height}`, class: 'chart', role: 'img', 'aria-label': `Nombre d’événements par jour, du ${days[0][0]} au ${days[days.length - 1][0]} ; au plus ${max} par jour.` });
+  for (const fraction of [0, 0.5, 1]) {
+    const y = margin.top + plotHeight * (1 - fraction);
+    svg.append(el('line', { x1: margin.left, x2: width - margin.right, y1: y, y2: y, class: 'chart-grid' }));
+    svg.append(el('text', { x: margin.left - 6, y: y + 4, 'text-anchor': 'end', class: 'chart-label' }, String(Math.round(max * fraction))));
+  }
+  days.forEach(([day, count], index) => {
+    const barHeight = max === 0 ? 0 : (count / max) * plotHeight;
+    const x = margin.left + index * step + step * 0.15;
+    const bar = el('rect', { x, y: margin.top + plotHeight - barHeight, width: Math.max(1, step * 0.7), height: barHeight, class: 'chart-bar' });
+    bar.append(el('title', {}, `${day} : ${count} événement(s)`));
+    svg.append(bar);
+    if (days.length <= 16 || index % Math.ceil(days.length / 16) === 0) {
+      svg.append(el('text', { x: x + step * 0.35, y: height - margin.bottom + 16, 'text-anchor': 'middle', class: 'chart-label' }, day.slice(5).split('-').reverse().join('/')));
+    }
+  });
+  return svg;
+}

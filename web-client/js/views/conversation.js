@@ -1,0 +1,561 @@
+// One conversation: its members grouped by institution, the decrypted messages with
+// scroll-back, receipts, typing and sending state, attachments with progress bars, a
+// search over what is decrypted here (never across channels, CHARTER.md C10), and the
+// practice sessions' anonymity check (C9).
+
+import { channels as channelsApi } from '../api.js';
+import { confirmAction, openDialog } from '../dialog.js';
+import { h, replace, srOnly, uid } from '../dom.js';
+import { field, selectField, valueOf, whileBusy } from '../forms.js';
+import { formatDateTime, ROLE_LABELS } from '../labels.js';
+import { showError, showStatus } from '../notices.js';
+import { findPersonalData } from '../privacy.js';
+import { fillRules } from './charter.js';
+import { openFingerprintDialog } from './fingerprint.js';
+import { KIND_LABELS, REGIME_LABELS } from './messaging.js';
+
+/** @typedef {import('../types.js').UserShell} UserShell */
+/** @typedef {import('../types.js').Member} Member */
+/** @typedef {import('../messenger.js').Messenger} Messenger */
+/** @typedef {import('../messenger.js').Message} Message */
+/** @typedef {import('../messenger.js').Conversation} Conversation */
+
+const timeOnly = new Intl.DateTimeFormat('fr-FR', { hour: '2-digit', minute: '2-digit' });
+const TYPING_EVERY_MS = 3000;
+
+/**
+ * @param {HTMLElement} main
+ * @param {UserShell} shell
+ * @param {Messenger} messenger
+ * @param {string} channelId
+ */
+export function renderConversation(main, shell, messenger, channelId) {
+  const coordinator = shell.me.role === 'coordinator';
+  const header = h('div', { class: 'conversation-header' });
+  const warnings = h('div', { class: 'identity-warnings', 'aria-live': 'polite' });
+  const members = h('div', { class: 'members-area' });
+  const olderArea = h('div', { class: 'older' });
+  const list = h('ol', { class: 'messages', 'aria-label': 'Messages', 'data-testid': 'messages' });
+  const scroller = h('div', { class: 'messages-scroller', tabindex: '0', role: 'region', 'aria-label': 'Fil des messages' }, olderArea, list);
+  const typingLine = h('p', { class: 'typing', 'aria-live': 'polite' });
+  const searchInput = h('input', { type: 'search', id: uid('recherche'), autocomplete: 'off', spellcheck: 'false' });
+  const searchCount = h('span', { class: 'hint', 'aria-live': 'polite' });
+  const search = h(
+    'div',
+    { class: 'conversation-search', role: 'search' },
+    h('label', { for: searchInput.id }, 'Rechercher dans cette conversation'),
+    searchInput,
+    searchCount,
+  );
+  const composer = buildComposer();
+  const body = h('div', { class: 'conversation-body' });
+  const panel = h('section', { class: 'conversation card', 'aria-labelledby': 'conversation-title' }, header, body);
+  replace(main, panel);
+  replace(body, h('p', { class: 'loading' }, 'Ouverture de la conversation…'));
+
+  /** @type {Map<string, number>} Download progress per attachment id. */
+  const downloads = new Map();
+  let lastTypingSent = 0;
+  let opened = false;
+
+  const onConversation = (/** @type {Event} */ event) => {
+    if (/** @type {CustomEvent} */ (event).detail.channelId === channelId && opened) render();
+  };
+  const onIdentity = () => opened && renderWarnings();
+  messenger.addEventListener('conversation', onConversation);
+  messenger.addEventListener('identity', onIdentity);
+  const cleanup = new MutationObserver(() => {
+    if (!main.isConnected) {
+      messenger.removeEventListener('conversation', onConversation);
+      messenger.removeEventListener('identity', onIdentity);
+      cleanup.disconnect();
+    }
+  });
+  cleanup.observe(document.getElementById('outlet') ?? document.body, { childList: true });
+  searchInput.addEventListener('input', () => renderMessages());
+  scroller.addEventListener('scroll', () => {
+    if (scroller.scrollTop < 40) loadOlder();
+  });
+
+  messenger
+    .open(channelId)
+    .then(() => {
+      opened = true;
+      render();
+      scroller.scrollTop = scroller.scrollHeight;
+    })
+    .catch((error) => {
+      replace(body, h('p', { class: 'notice notice-error' }, error instanceof Error ? error.message : String(error)));
+    });
+
+  function conversation() {
+    return messenger.conversation(channelId);
+  }
+
+  function render() {
+    const current = conversation();
+    const channel = messenger.channels.get(channelId);
+    renderHeader();
+    if (current.blocked) {
+      renderBlocked(current.blocked);
+      return;
+    }
+    if (!body.contains(list)) {
+      const readOnly = channel?.status !== 'active' || (channel?.kind === 'practice_session' && (channel.ends_at ?? Infinity) <= Date.now());
+      replace(
+        body,
+        warnings,
+        channel?.kind === 'practice_session' ? practiceRule() : null,
+        members,
+        search,
+        scroller,
+        typingLine,
+        readOnly ? h('p', { class: 'notice notice-status' }, 'Ce canal est en lecture seule.') : composer.form,
+      );
+    }
+    renderWarnings();
+    renderMembers();
+    renderMessages();
+  }
+
+  function renderHeader() {
+    const channel = messenger.channels.get(channelId);
+    if (!channel) {
+      replace(header, h('h2', { id: 'conversation-title' }, 'Canal indisponible'));
+      return;
+    }
+    replace(
+      header,
+      h('h2', { id: 'conversation-title', 'data-testid': 'conversation-title' }, messenger.channelName(channel)),
+      h(
+        'p',
+        { class: 'conversation-meta' },
+        KIND_LABELS[channel.kind].replace(/s$/, '').replace(/Groupe de travail|Groupes de travail/, 'Groupe de travail'),
+        ' · ',
+        REGIME_LABELS[channel.regime] ?? channel.regime,
+        channel.status === 'archived' ? ' · archivé' : '',
+        channel.ends_at ? ` · jusqu’au ${formatDateTime(channel.ends_at)}` : '',
+      ),
+    );
+  }
+
+  function practiceRule() {
+    return h(
+      'p',
+      { class: 'notice notice-warning' },
+      h('strong', {}, 'Séance anonyme. '),
+      'N’écrivez ni nom, ni date de naissance, ni téléphone, ni adresse : Passerelle vous préviendra avant l’envoi si votre message semble en contenir (charte, C9).',
+    );
+  }
+
+  /** @param {string} code */
+  function renderBlocked(code) {
+    const box = h('div', { class: 'stack' });
+    replace(body, box);
+    if (code === 'charter_not_accepted' || code === 'charter_not_published') {
+      replace(box, h('p', { class: 'notice notice-error' }, 'La charte doit être acceptée avant d’accéder à ce canal.'), h('p', {}, h('a', { href: '/charte', class: 'button' }, 'Lire et accepter la charte')));
+    } else if (code === 'rules_not_accepted' || code === 'rules_not_published') {
+      fillRules(box, channelId, coordinator, () => {
+        messenger.conversation(channelId).blocked = null;
+        messenger.conversation(channelId).loaded = false;
+        messenger.open(channelId).then(render).catch(() => {});
+      }).catch((error) => showError(error instanceof Error ? error.message : String(error)));
+    } else if (code === 'archive_reason_required') {
+      const reasonForm = h(
+        'form',
+        { class: 'stack', novalidate: true },
+        h('p', {}, 'Ce dossier est archivé. Sa consultation exige un motif écrit, inscrit au journal des accès. Indiquez pourquoi, sans nommer la personne.'),
+        field({ label: 'Motif de la consultation', name: 'reason', required: true, maxlength: 500, hint: '10 à 500 caractères.' }),
+        h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button' }, 'Consulter l’archive')),
+      );
+      reasonForm.addEventListener('submit', async (event) => {
+        event.preventDefault();
+        const reason = valueOf(reasonForm, 'reason');
+        const ok = await whileBusy(reasonForm, () => channelsApi.openArchived(channelId, reason));
+        if (!ok) return;
+        messenger.conversation(channelId).blocked = null;
+        messenger.open(channelId).then(render).catch(() => {});
+      });
+      replace(box, reasonForm);
+    } else {
+      replace(box, h('p', { class: 'notice notice-error' }, code));
+    }
+  }
+
+  // ---- Identity warnings and members ------------------------------------------------
+
+  async function renderWarnings() {
+    const detail = conversation().detail;
+    if (!detail) return;
+    const items = [];
+    for (const member of detail.members) {
+      if (member.user_id === shell.me.id) continue;
+      const peer = await messenger.keyring.peer(member.user_id).catch(() => null);
+      if (peer?.previousKey) {
+        const check = h('button', { type: 'button', class: 'button button-small' }, `Vérifier l’identité de ${member.display_name}`);
+        check.addEventListener('click', () => openFingerprintDialog(messenger.keyring, shell.me, member.user_id, member.display_name));
+        items.push(
+          h(
+            'div',
+            { class: 'notice notice-warning', role: 'alert', 'data-testid': 'identity-warning' },
+            h('strong', {}, `La clé d’identité de ${member.display_name} a changé. `),
+            'Cela arrive quand une personne réinitialise ses clés ; cela peut aussi signaler une usurpation. Comparez vos codes de sécurité en personne avant d’envoyer des informations sensibles.',
+            ' ',
+            check,
+          ),
+        );
+      }
+    }
+    replace(warnings, ...items);
+  }
+
+  function renderMembers() {
+    const detail = conversation().detail;
+    if (!detail) return;
+    /** @type {Map<string, Member[]>} */
+    const byInstitution = new Map();
+    for (const member of detail.members) {
+      const group = byInstitution.get(member.institution.name) ?? [];
+      group.push(member);
+      byInstitution.set(member.institution.name, group);
+    }
+    const collator = new Intl.Collator('fr', { sensitivity: 'base' });
+    const institutions = [...byInstitution.keys()].sort(collator.compare);
+    const canManage = coordinator && detail.channel.kind !== 'direct' && detail.channel.status === 'active';
+    const open = members.querySelector('details')?.open ?? false;
+    replace(
+      members,
+      h(
+        'details',
+        { class: 'disclosure members', open },
+        h('summary', {}, `Membres (${detail.members.length})`),
+        h(
+          'div',
+          { class: 'member-groups' },
+          institutions.map((name) =>
+            h(
+              'section',
+              { class: 'member-group' },
+              h('h3', {}, name),
+              h(
+                'ul',
+                {},
+                (byInstitution.get(name) ?? []).sort((a, b) => collator.compare(a.display_name, b.display_name)).map((member) => memberItem(member, canManage)),
+              ),
+            ),
+          ),
+        ),
+        canManage ? addMemberForm(detail.members) : null,
+      ),
+    );
+  }
+
+  /**
+   * @param {Member} member
+   * @param {boolean} canManage
+   */
+  function memberItem(member, canManage) {
+    const me = member.user_id === shell.me.id;
+    const verify = h('button', { type: 'button', class: 'button button-small button-secondary' }, me ? 'Mon code de sécurité' : 'Vérifier', me ? null : srOnly(` l’identité de ${member.display_name}`));
+    verify.addEventListener('click', () => openFingerprintDialog(messenger.keyring, shell.me, member.user_id, member.display_name));
+    const badge = h('span', { class: 'verified-badge' });
+    if (!me) {
+      messenger.keyring.peer(member.user_id).then((peer) => {
+        if (peer.verified) replace(badge, h('span', { class: 'badge badge-ok' }, 'identité vérifiée'));
+        else if (!peer.identityKey) replace(badge, h('span', { class: 'badge' }, 'pas encore d’appareil'));
+      }).catch(() => {});
+    }
+    let remove = null;
+    if (canManage && !me) {
+      remove = h('button', { type: 'button', class: 'button button-small button-danger' }, 'Retirer', srOnly(` ${member.display_name}`));
+      remove.addEventListener('click', () => removeMember(member));
+    }
+    return h(
+      'li',
+      { class: 'member' },
+      h('span', { class: 'member-name' }, member.display_name, me ? ' (vous)' : ''),
+      h('span', { class: 'hint' }, ROLE_LABELS[member.role]),
+      badge,
+      h('span', { class: 'member-actions' }, verify, remove),
+    );
+  }
+
+  /** @param {Member} member */
+  async function removeMember(member) {
+    const reasonField = field({ label: 'Motif du retrait', name: 'reason', required: true, maxlength: 500, hint: 'Inscrit au journal des accès (charte, C3). Par exemple : « fin de mission », « changement de poste ».' });
+    const answer = await openDialog({
+      title: `Retirer ${member.display_name} du canal ?`,
+      body: [
+        'Le retrait prend effet immédiatement : cette personne ne reçoit plus les messages, et la clé du canal sera renouvelée pour qu’elle ne puisse pas lire la suite.',
+        reasonField,
+      ],
+      confirmLabel: 'Retirer du canal',
+      danger: true,
+      check: (form) => valueOf(form, 'reason').length > 0,
+    });
+    if (!answer) return;
+    const reason = valueOf(answer, 'reason');
+    try {
+      await channelsApi.removeMember(channelId, member.user_id, reason);
+      showStatus(`${member.display_name} a été retiré(e) du canal.`);
+      await messenger.loadDetail(channelId);
+    } catch (error) {
+      showError(error instanceof Error ? error.message : String(error));
+    }
+  }
+
+  /** @param {Member[]} current */
+  function addMemberForm(current) {
+    const area = h('div', { class: 'add-member' }, h('p', { class: 'hint' }, 'Chargement de l’annuaire…'));
+    channelsApi
+      .directory()
+      .then((directory) => {
+        const present = new Set(current.map((m) => m.user_id));
+        const candidates = directory.filter((entry) => !present.has(entry.user_id));
+        if (candidates.length === 0) {
+          replace(area, h('p', { class: 'hint' }, 'Toutes les personnes de l’annuaire sont déjà membres.'));
+          return;
+        }
+        const select = selectField({
+          label: 'Ajouter un membre',
+          name: 'user_id',
+          options: [{ value: '', label: 'Choisissez une personne' }, ...candidates.map((e) => ({ value: e.user_id, label: `${e.display_name} — ${e.institution.name}` }))],
+          hint: 'Elle recevra les messages envoyés à partir de son ajout, pas l’historique.',
+        });
+        const addForm = h('form', { class: 'inline-form', novalidate: true }, select, h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button button-small' }, 'Ajouter')));
+        addForm.addEventListener('submit', async (event) => {
+          event.preventDefault();
+          const userId = valueOf(addForm, 'user_id');
+          if (!userId) return;
+          const ok = await whileBusy(addForm, async () => {
+            await channelsApi.addMember(channelId, userId);
+            return true;
+          });
+          if (ok) {
+            showStatus('Membre ajouté. La clé du canal sera renouvelée au prochain message.');
+            await messenger.loadDetail(channelId);
+          }
+        });
+        replace(area, addForm);
+      })
+      .catch(() => replace(area));
+    return area;
+  }
+
+  // ---- Messages -------------------------------------------------------------------------
+
+  async function loadOlder() {
+    const current = conversation();
+    if (!current.hasOlder || olderArea.getAttribute('aria-busy') === 'true') return;
+    olderArea.setAttribute('aria-busy', 'true');
+    const height = scroller.scrollHeight;
+    try {
+      await messenger.loadOlder(channelId);
+      scroller.scrollTop += scroller.scrollHeight - height;
+    } catch (error) {
+      showError(error instanceof Error ? error.message : String(error));
+    } finally {
+      olderArea.removeAttribute('aria-busy');
+    }
+  }
+
+  function renderMessages() {
+    const current = conversation();
+    const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 60;
+    const query = searchInput.value.trim().toLocaleLowerCase('fr');
+    const all = [...current.messages.values()].sort(
+      (a, b) => (a.seq ?? Number.MAX_SAFE_INTEGER) - (b.seq ?? Number.MAX_SAFE_INTEGER) || a.ts - b.ts,
+    );
+    const shown = query ? all.filter((m) => m.content?.text.toLocaleLowerCase('fr').includes(query) || m.content?.attachments.some((a) => a.name.toLocaleLowerCase('fr').includes(query))) : all;
+    replace(searchCount, query ? `${shown.length} message(s) trouvé(s) parmi ceux chargés sur cet appareil.` : '');
+    const older = h('button', { type: 'button', class: 'button button-small button-secondary' }, 'Afficher les messages plus anciens');
+    older.addEventListener('click', loadOlder);
+    replace(olderArea, current.hasOlder ? older : all.length > 0 ? h('p', { class: 'hint' }, 'Début de la conversation sur cet appareil.') : null);
+    const lastMine = [...all].reverse().find((m) => m.mine && m.seq !== null);
+    replace(
+      list,
+      shown.length === 0 ? h('li', { class: 'hint empty' }, query ? 'Aucun message ne correspond.' : 'Aucun message pour l’instant. Écrivez le premier.') : null,
+      ...shown.map((message) => messageItem(message, message === lastMine ? readersOf(current, message) : [])),
+      ...current.notes.map((note) => h('li', { class: 'message-note' }, note)),
+    );
+    const typing = [...current.typing.entries()].filter(([, until]) => until > Date.now()).map(([userId]) => messenger.names.get(userId) ?? 'Quelqu’un');
+    typingLine.textContent = typing.length === 0 ? '' : `${typing.join(', ')} ${typing.length > 1 ? 'écrivent' : 'écrit'}…`;
+    if (atBottom) scroller.scrollTop = scroller.scrollHeight;
+    if (document.visibilityState === 'visible') messenger.markRead(channelId);
+  }
+
+  /**
+   * Who has read up to this message (besides the sender).
+   * @param {Conversation} current
+   * @param {Message} message
+   */
+  function readersOf(current, message) {
+    return [...current.readers.entries()]
+      .filter(([userId, seq]) => userId !== shell.me.id && message.seq !== null && seq >= message.seq)
+      .map(([userId]) => messenger.names.get(userId) ?? 'un membre');
+  }
+
+  /**
+   * @param {Message} message
+   * @param {string[]} readers
+   */
+  function messageItem(message, readers) {
+    const sender = message.mine ? 'Vous' : messenger.names.get(message.sender) ?? 'Ancien membre';
+    const state =
+      message.state === 'sending'
+        ? h('span', { class: 'message-state' }, message.progress !== null ? 'Chiffrement et envoi des pièces jointes…' : 'Envoi en cours…')
+        : message.state === 'failed'
+          ? failedState(message)
+          : message.mine
+            ? h('span', { class: 'message-state', 'data-testid': 'sent' }, readers.length > 0 ? `Lu par ${readers.join(', ')}` : 'Envoyé')
+            : null;
+    return h(
+      'li',
+      { class: `message${message.mine ? ' message-mine' : ''}${message.problem ? ' message-problem' : ''}`, 'data-seq': message.seq ?? '' },
+      h('p', { class: 'message-meta' }, h('span', { class: 'message-sender' }, sender), ' ', h('time', { datetime: new Date(message.ts).toISOString() }, timeOnly.format(message.ts))),
+      message.content
+        ? h('p', { class: 'message-text' }, message.content.text)
+        : h('p', { class: 'message-text message-unreadable' }, message.problem ?? 'Déchiffrement…'),
+      message.content && message.content.attachments.length > 0 ? h('ul', { class: 'attachments' }, message.content.attachments.map((a) => attachmentItem(a, message))) : null,
+      message.progress !== null ? progressBar(message.progress, 'Envoi des pièces jointes') : null,
+      message.conflict ? h('p', { class: 'notice notice-warning' }, 'Attention : le serveur a présenté un autre message sous le même identifiant. Seul le premier est affiché.') : null,
+      state,
+    );
+  }
+
+  /** @param {Message} message */
+  function failedState(message) {
+    const retry = h('button', { type: 'button', class: 'button button-small' }, 'Réessayer');
+    retry.addEventListener('click', () => messenger.retry(channelId, message.key));
+    return h('span', { class: 'message-state message-failed', role: 'alert' }, `Non envoyé : ${message.failure ?? ''} `, retry);
+  }
+
+  /**
+   * @param {number} fraction
+   * @param {string} label
+   */
+  function progressBar(fraction, label) {
+    return h('progress', { max: '100', value: String(Math.round(fraction * 100)), 'aria-label': label });
+  }
+
+  /**
+   * @param {import('../crypto/envelope.js').AttachmentRef} attachment
+   * @param {Message} message
+   */
+  function attachmentItem(attachment, message) {
+    const progress = downloads.get(attachment.id);
+    const button = h('button', { type: 'button', class: 'button button-small button-secondary', disabled: message.state === 'sending' || progress !== undefined }, `Télécharger ${attachment.name}`, srOnly(` (${formatSize(attachment.size)})`));
+    button.addEventListener('click', async () => {
+      downloads.set(attachment.id, 0);
+      renderMessages();
+      try {
+        const blob = await messenger.fetchAttachment(attachment, (fraction) => {
+          downloads.set(attachment.id, fraction);
+          const bar = list.querySelector(`progress[data-attachment="${CSS.escape(attachment.id)}"]`);
+          if (bar) bar.setAttribute('value', String(Math.round(fraction * 100)));
+        });
+        const url = URL.createObjectURL(blob);
+        const link = h('a', { href: url, download: attachment.name, hidden: true });
+        document.body.append(link);
+        link.click();
+        link.remove();
+        setTimeout(() => URL.revokeObjectURL(url), 60_000);
+        showStatus(`« ${attachment.name} » déchiffré et enregistré.`);
+      } catch (error) {
+        showError(error instanceof Error && 'status' in error ? error.message : 'La pièce jointe n’a pas pu être déchiffrée : elle a peut-être été altérée.');
+      } finally {
+        downloads.delete(attachment.id);
+        renderMessages();
+      }
+    });
+    return h(
+      'li',
+      { class: 'attachment' },
+      button,
+      h('span', { class: 'hint' }, ` ${formatSize(attachment.size)}`),
+      progress !== undefined ? h('progress', { max: '100', value: String(Math.round(progress * 100)), 'data-attachment': attachment.id, 'aria-label': `Téléchargement de ${attachment.name}` }) : null,
+    );
+  }
+
+  // ---- Composer ---------------------------------------------------------------------
+
+  function buildComposer() {
+    const textId = uid('message');
+    const fileId = uid('fichiers');
+    const textarea = h('textarea', { id: textId, name: 'text', rows: 3, class: 'textarea', 'aria-describedby': `${textId}-aide` });
+    const files = h('input', { type: 'file', id: fileId, name: 'files', multiple: true });
+    const formElement = h(
+      'form',
+      { class: 'composer', novalidate: true },
+      h('label', { for: textId }, 'Votre message'),
+      h('p', { class: 'hint', id: `${textId}-aide` }, 'Entrée pour envoyer, Maj+Entrée pour aller à la ligne. Chiffré sur cet appareil avant l’envoi.'),
+      textarea,
+      h('div', { class: 'composer-actions' }, h('label', { for: fileId, class: 'file-label' }, 'Joindre des fichiers'), files, h('button', { type: 'submit', class: 'button' }, 'Envoyer')),
+    );
+    textarea.addEventListener('keydown', (event) => {
+      if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        formElement.requestSubmit();
+      }
+    });
+    textarea.addEventListener('input', () => {
+      if (Date.now() - lastTypingSent > TYPING_EVERY_MS) {
+        lastTypingSent = Date.now();
+        messenger.typing(channelId);
+      }
+    });
+    formElement.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const text = textarea.value.trim();
+      const chosen = [...(files.files ?? [])];
+      if (!text && chosen.length === 0) return;
+      const channel = messenger.channels.get(channelId);
+      if (channel?.kind === 'practice_session' && !(await anonymityConfirmed(text))) return;
+      if (!(await identityChangesAcknowledged())) return;
+      textarea.value = '';
+      files.value = '';
+      messenger.send(channelId, text, chosen);
+      scroller.scrollTop = scroller.scrollHeight;
+      textarea.focus();
+    });
+    return { form: formElement };
+  }
+
+  /** @param {string} text */
+  async function anonymityConfirmed(text) {
+    const findings = findPersonalData(text);
+    if (findings.length === 0) return true;
+    return confirmAction(
+      'Ce message semble identifier une personne',
+      `Une séance d’analyse de pratiques est anonyme (charte, C9). Votre message paraît contenir : ${findings.map((f) => `${f.label} (« ${f.excerpt} »)`).join(' ; ')}. Reformulez-le sans ces éléments, ou confirmez s’il s’agit d’une fausse alerte.`,
+      'Envoyer quand même',
+    );
+  }
+
+  /** Asks once before sending to someone whose identity key changed (PROTOCOL.md §6.1). */
+  async function identityChangesAcknowledged() {
+    const detail = conversation().detail;
+    if (!detail) return true;
+    const changed = [];
+    for (const member of detail.members) {
+      if (member.user_id === shell.me.id) continue;
+      const peer = await messenger.keyring.peer(member.user_id).catch(() => null);
+      if (peer?.previousKey) changed.push(member);
+    }
+    if (changed.length === 0) return true;
+    const ok = await confirmAction(
+      'Envoyer malgré le changement de clé ?',
+      `La clé d’identité de ${changed.map((m) => m.display_name).join(', ')} a changé depuis votre dernier échange. Si vous n’avez pas pu vérifier son code de sécurité en personne, ne transmettez pas d’information sensible.`,
+      'J’ai compris, envoyer',
+    );
+    if (ok) for (const member of changed) await messenger.keyring.setVerified(member.user_id, false);
+    return ok;
+  }
+}
+
+/** @param {number} bytes */
+function formatSize(bytes) {
+  if (bytes < 1024) return `${bytes} o`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toLocaleString('fr-FR', { maximumFractionDigits: 1 })} Ko`;
+  return `${(bytes / 1024 / 1024).toLocaleString('fr-FR', { maximumFractionDigits: 1 })} Mo`;
+}

@@ -1,0 +1,136 @@
+// Coordinators create channels: a working group, a case (named by a random reference,
+// closed lists only, CHARTER.md C7–C8), a practice-analysis session (anonymous, time-
+// bound, C9) or a direct conversation. Members come from the directory.
+
+import { cases as casesApi, channels as channelsApi } from '../api.js';
+import { append, h, replace, screenTitle } from '../dom.js';
+import { checkboxField, control, field, form, selectField, validate, valueOf, whileBusy } from '../forms.js';
+import { showError, showStatus } from '../notices.js';
+import { RULES_TEMPLATE } from './charter.js';
+import { REGIME_LABELS } from './messaging.js';
+
+/** @typedef {import('../types.js').UserShell} UserShell */
+/** @typedef {import('../types.js').DirectoryEntry} DirectoryEntry */
+
+const PROGRAMMES = [
+  { value: 'youth_exposed_to_delinquency', label: 'Jeunes exposés à la délinquance' },
+  { value: 'violence_against_women_and_domestic_violence', label: 'Violences faites aux femmes, violences intrafamiliales et aide aux victimes' },
+  { value: 'public_tranquillity', label: 'Tranquillité publique' },
+];
+
+const KINDS = [
+  { value: 'working_group', label: 'Groupe de travail' },
+  { value: 'case', label: 'Dossier (situation individuelle)' },
+  { value: 'practice_session', label: 'Séance d’analyse de pratiques' },
+  { value: 'direct', label: 'Conversation directe' },
+];
+
+/**
+ * @param {HTMLElement} screen
+ * @param {UserShell} shell
+ */
+export function renderCreateChannel(screen, shell) {
+  const area = h('div', {}, h('p', { class: 'loading' }, 'Chargement de l’annuaire…'));
+  append(screen, screenTitle('Créer un canal'), h('p', { class: 'lead' }, 'Chaque canal a ses membres nommés, une liste d’institutions autorisées et un régime juridique. Les membres sont affichés par institution.'), area);
+  Promise.all([channelsApi.directory(), channelsApi.list()])
+    .then(([directory, mine]) => replace(area, buildForm(directory.filter((e) => e.user_id !== shell.me.id), mine.filter((c) => c.kind === 'working_group' && c.status === 'active'))))
+    .catch((error) => showError(error instanceof Error ? error.message : String(error)));
+
+  /**
+   * @param {DirectoryEntry[]} directory
+   * @param {import('../types.js').Channel[]} groups
+   */
+  function buildForm(directory, groups) {
+    /** @type {Map<string, string>} */
+    const institutions = new Map([[shell.me.institution.id, shell.me.institution.name]]);
+    for (const entry of directory) institutions.set(entry.institution.id, entry.institution.name);
+    const kind = selectField({ label: 'Type de canal', name: 'kind', options: KINDS, value: 'working_group', required: true });
+    const name = field({ label: 'Nom', name: 'name', maxlength: 120, hint: 'Un groupe ou une séance : un thème, jamais le nom d’une personne.' });
+    const regime = selectField({ label: 'Régime juridique', name: 'regime', required: true, options: Object.entries(REGIME_LABELS).map(([value, label]) => ({ value, label })) });
+    const programme = selectField({ label: 'Programme', name: 'programme', options: PROGRAMMES });
+    const reporting = selectField({ label: 'Institution qui signale la situation', name: 'reporting_institution', options: [...institutions].map(([value, label]) => ({ value, label })) });
+    const group = selectField({ label: 'Groupe de travail dont le règlement s’applique', name: 'group_id', options: [{ value: '', label: groups.length ? 'Choisissez un groupe' : 'Aucun groupe de travail' }, ...groups.map((g) => ({ value: g.id, label: g.name }))] });
+    const startsAt = field({ label: 'Début de la séance', name: 'starts_at', type: 'datetime-local' });
+    const endsAt = field({ label: 'Fin de la séance', name: 'ends_at', type: 'datetime-local', hint: 'La séance passe en lecture seule à la fin, puis est détruite quelques jours après.' });
+    const instBox = h(
+      'fieldset',
+      { class: 'fieldset' },
+      h('legend', {}, 'Institutions autorisées'),
+      [...institutions].map(([id, label]) => checkboxField({ label, name: `inst-${id}`, checked: id === shell.me.institution.id })),
+    );
+    const memberBox = h(
+      'fieldset',
+      { class: 'fieldset' },
+      h('legend', {}, 'Membres'),
+      h('p', { class: 'hint' }, 'Vous en êtes membre d’office. Une personne doit appartenir à une institution autorisée et remplir les conditions du régime.'),
+      directory.map((entry) => checkboxField({ label: `${entry.display_name} — ${entry.institution.name}`, name: `member-${entry.user_id}` })),
+    );
+    const publishRules = checkboxField({ label: 'Publier tout de suite le règlement intérieur type (modifiable ensuite)', name: 'publish_rules', checked: true, hint: 'Un groupe de travail reste fermé tant que son règlement n’est pas publié puis accepté.' });
+    const created = form({ class: 'stack card' }, kind, name, regime, programme, reporting, group, startsAt, endsAt, instBox, memberBox, publishRules, h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button' }, 'Créer le canal')));
+
+    const show = () => {
+      const value = control(created, 'kind').value;
+      name.hidden = value === 'case' || value === 'direct';
+      programme.hidden = value !== 'case';
+      reporting.hidden = value !== 'case';
+      group.hidden = value !== 'case' && value !== 'practice_session';
+      startsAt.hidden = value !== 'practice_session';
+      endsAt.hidden = value !== 'practice_session';
+      instBox.hidden = value === 'direct';
+      publishRules.hidden = value !== 'working_group';
+      regime.hidden = value === 'direct';
+    };
+    control(created, 'kind').addEventListener('change', show);
+    show();
+
+    created.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const value = control(created, 'kind').value;
+      const members = directory.filter((e) => /** @type {HTMLInputElement} */ (created.elements.namedItem(`member-${e.user_id}`)).checked).map((e) => e.user_id);
+      const allowed = [...institutions.keys()].filter((id) => /** @type {HTMLInputElement} */ (created.elements.namedItem(`inst-${id}`)).checked);
+      const ok = validate(created, (f) => {
+        /** @type {Array<[string, string]>} */
+        const problems = [];
+        if ((value === 'working_group' || value === 'practice_session') && !valueOf(f, 'name')) problems.push(['name', 'Donnez un nom au canal.']);
+        if (value === 'direct' && members.length !== 1) problems.push(['kind', 'Une conversation directe réunit exactement deux personnes : cochez un seul membre.']);
+        if (value === 'practice_session' && (!valueOf(f, 'starts_at') || !valueOf(f, 'ends_at'))) problems.push(['starts_at', 'Indiquez le début et la fin de la séance.']);
+        return problems;
+      });
+      if (!ok) return;
+      const regimeValue = value === 'direct' ? 'clspd_confidential' : valueOf(created, 'regime');
+      const groupId = valueOf(created, 'group_id') || null;
+      const channel = await whileBusy(created, async () => {
+        if (value === 'case') {
+          return (await casesApi.create({ programme: valueOf(created, 'programme'), reporting_institution: valueOf(created, 'reporting_institution'), regime: regimeValue, group_id: groupId, institutions: allowed, members })).channel;
+        }
+        if (value === 'practice_session') {
+          return (
+            await casesApi.createPracticeSession({
+              name: valueOf(created, 'name'),
+              starts_at: new Date(valueOf(created, 'starts_at')).getTime(),
+              ends_at: new Date(valueOf(created, 'ends_at')).getTime(),
+              group_id: groupId,
+              institutions: allowed,
+              members,
+            })
+          ).channel;
+        }
+        const made = await channelsApi.create({
+          kind: /** @type {'working_group' | 'direct'} */ (value),
+          name: value === 'direct' ? '' : valueOf(created, 'name'),
+          regime: regimeValue,
+          institutions: allowed,
+          members,
+        });
+        if (value === 'working_group' && /** @type {HTMLInputElement} */ (created.elements.namedItem('publish_rules')).checked) {
+          await channelsApi.publishRules(made.id, RULES_TEMPLATE);
+        }
+        return made;
+      });
+      if (!channel) return;
+      shell.navigate(`/canal/${channel.id}`);
+      showStatus(channel.kind === 'case' ? `Dossier ${channel.name} créé.` : `Canal « ${channel.name || 'conversation directe'} » créé.`);
+    });
+    return created;
+  }
+}

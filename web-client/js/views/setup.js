@@ -1,0 +1,208 @@
+// Setting this browser up as a device (PROTOCOL.md §5.5): the first device of an account
+// creates its keys and shows the recovery code once, confirmed by typing two of its
+// groups back; a later device is admitted with the recovery code.
+
+import { ApiError, keys as keysApi } from '../api.js';
+import { CryptoError } from '../crypto.js';
+import { append, h, replace, screenTitle } from '../dom.js';
+import { field, form, validate, valueOf, whileBusy } from '../forms.js';
+import { defaultDeviceName, restoreWithRecoveryCode, startEnrolment } from '../keyring.js';
+import { showError, showStatus } from '../notices.js';
+import * as session from '../session.js';
+
+/** @typedef {import('../types.js').UserShell} UserShell */
+
+/**
+ * @param {HTMLElement} screen
+ * @param {UserShell} shell
+ */
+export function renderSetup(screen, shell) {
+  const body = h('div', { class: 'stack' }, h('p', { class: 'loading' }, 'Vérification de vos clés…'));
+  append(screen, h('section', { class: 'card card-narrow', 'aria-labelledby': 'setup-title' }, screenTitle('Configurer cet appareil'), body));
+  screen.querySelector('h1')?.setAttribute('id', 'setup-title');
+  const { me } = shell;
+
+  start().catch((error) => showError(error instanceof Error ? error.message : String(error)));
+
+  async function start() {
+    const ready = await session.readiness(me);
+    if (ready.keyring) {
+      shell.navigate('/', { replace: true });
+      return;
+    }
+    const mine = await keysApi.user(me.id);
+    const liveDevices = mine.devices.filter((d) => d.revoked_at === null).length;
+    const revokedNotice =
+      ready.device === 'revoked'
+        ? h('p', { class: 'notice notice-error' }, 'L’administrateur a révoqué l’appareil que ce navigateur utilisait. Configurez-le à nouveau pour continuer.')
+        : null;
+    if (mine.identity_key) showRestore(liveDevices, revokedNotice);
+    else showEnrolmentIntro(revokedNotice);
+  }
+
+  /** @param {HTMLElement | null} notice */
+  function showEnrolmentIntro(notice) {
+    const intro = form(
+      { class: 'stack' },
+      notice,
+      h('p', {}, 'Vos échanges sont chiffrés de bout en bout : seuls les appareils des membres d’un canal peuvent les lire, jamais le serveur. Ce navigateur va créer vos clés.'),
+      h('p', {}, 'Vous recevrez ensuite un ', h('strong', {}, 'code de secours'), ' : il permet d’ouvrir votre historique sur un autre ordinateur. Il ne sera affiché qu’une fois.'),
+      field({ label: 'Nom de cet appareil', name: 'name', required: true, maxlength: 100, value: defaultDeviceName(), hint: 'Pour le reconnaître dans la liste de vos appareils, par exemple « Ordinateur du bureau ».' }),
+      h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button' }, 'Créer mes clés')),
+    );
+    intro.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      if (!validate(intro)) return;
+      const name = valueOf(intro, 'name');
+      const enrolment = await whileBusy(intro, () => startEnrolment(me));
+      if (enrolment) showCode(enrolment, name);
+    });
+    replace(body, intro);
+  }
+
+  /**
+   * @param {import('../keyring.js').Enrolment} enrolment
+   * @param {string} name
+   */
+  function showCode(enrolment, name) {
+    const saved = h('input', { type: 'checkbox', id: 'code-saved', name: 'saved' });
+    const next = form(
+      { class: 'stack' },
+      h(
+        'div',
+        { class: 'one-time', tabindex: '-1', id: 'recovery-code-box' },
+        h('h2', {}, 'Votre code de secours'),
+        h('p', {}, h('code', { class: 'recovery-code', 'data-testid': 'recovery-code' }, enrolment.recoveryCode)),
+        h('p', { class: 'warning' }, 'Notez-le maintenant sur papier et rangez-le en lieu sûr, hors de l’ordinateur. Il ne sera plus jamais affiché. Sans lui, un nouvel ordinateur ne pourra pas lire vos échanges passés.'),
+      ),
+      h('div', { class: 'checkbox' }, saved, h('label', { for: 'code-saved' }, 'J’ai noté ce code en lieu sûr')),
+      h('p', { class: 'field-error', id: 'code-saved-erreur', hidden: true }),
+      h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button' }, 'Continuer')),
+    );
+    next.addEventListener('submit', (event) => {
+      event.preventDefault();
+      if (!saved.checked) {
+        showError('Cochez la case une fois le code noté.');
+        saved.focus();
+        return;
+      }
+      showConfirm(enrolment, name);
+    });
+    replace(body, next);
+    /** @type {HTMLElement | null} */ (body.querySelector('#recovery-code-box'))?.focus();
+  }
+
+  /**
+   * @param {import('../keyring.js').Enrolment} enrolment
+   * @param {string} name
+   */
+  function showConfirm(enrolment, name) {
+    const groups = enrolment.recoveryCode.split('-');
+    // Two different groups, drawn at random, so that copying the first one is not enough.
+    const first = Math.floor(Math.random() * 3);
+    const second = 3 + Math.floor(Math.random() * 3);
+    const confirm = form(
+      { class: 'stack' },
+      h('p', {}, 'Pour vérifier que votre code est bien noté, recopiez deux de ses groupes de quatre caractères.'),
+      field({ label: `Groupe ${first + 1} du code`, name: 'first', required: true, maxlength: 4, spellcheck: false, autocomplete: 'off' }),
+      field({ label: `Groupe ${second + 1} du code`, name: 'second', required: true, maxlength: 4, spellcheck: false, autocomplete: 'off' }),
+      h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button' }, 'Confirmer et activer cet appareil')),
+    );
+    const restart = h('button', { type: 'button', class: 'button button-secondary' }, 'Je n’ai pas noté le code : recommencer');
+    restart.addEventListener('click', () => showEnrolmentIntro(null));
+    confirm.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const normalise = (/** @type {string} */ v) => v.trim().toUpperCase().replace(/O/g, '0').replace(/[IL]/g, '1');
+      const ok = validate(confirm, (f) => {
+        /** @type {Array<[string, string]>} */
+        const problems = [];
+        if (normalise(valueOf(f, 'first')) !== groups[first]) problems.push(['first', `Ce n’est pas le groupe ${first + 1} de votre code.`]);
+        if (normalise(valueOf(f, 'second')) !== groups[second]) problems.push(['second', `Ce n’est pas le groupe ${second + 1} de votre code.`]);
+        return problems;
+      });
+      if (!ok) return;
+      const keyring = await whileBusy(confirm, () => enrolment.finish(name));
+      if (!keyring) return;
+      await session.update(me, { keyring });
+      shell.navigate('/');
+      showStatus('Cet appareil est prêt : vos clés sont créées et sauvegardées sous votre code de secours.');
+    });
+    replace(body, confirm, h('div', { class: 'actions' }, restart));
+  }
+
+  /**
+   * @param {number} liveDevices
+   * @param {HTMLElement | null} notice
+   */
+  function showRestore(liveDevices, notice) {
+    const restore = form(
+      { class: 'stack' },
+      notice,
+      h('p', {}, 'Votre compte a déjà des clés. Pour lire vos échanges sur ce navigateur, saisissez le code de secours reçu lors de la première configuration.'),
+      field({ label: 'Code de secours', name: 'code', required: true, spellcheck: false, autocomplete: 'off', hint: '24 caractères, par exemple 8973-5T7M-V0GZ-1A8C-99VK-HF96. Les tirets et les espaces sont facultatifs.' }),
+      field({ label: 'Nom de cet appareil', name: 'name', required: true, maxlength: 100, value: defaultDeviceName() }),
+      h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button' }, 'Activer cet appareil')),
+    );
+    restore.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      if (!validate(restore)) return;
+      const codeInput = /** @type {HTMLInputElement} */ (restore.elements.namedItem('code'));
+      const keyring = await whileBusy(restore, () =>
+        restoreWithRecoveryCode(me, codeInput.value, valueOf(restore, 'name')).catch((error) => {
+          throw error instanceof CryptoError ? new ApiError(error.code, restoreMessage(error), 0) : error;
+        }),
+      );
+      if (!keyring) return;
+      codeInput.value = '';
+      await session.update(me, { keyring });
+      shell.navigate('/');
+      showStatus('Cet appareil est activé : votre historique chiffré est de nouveau lisible.');
+    });
+    replace(
+      body,
+      restore,
+      h(
+        'details',
+        { class: 'disclosure' },
+        h('summary', {}, 'J’ai perdu mon code de secours'),
+        h(
+          'p',
+          {},
+          liveDevices > 0
+            ? `Votre compte a ${liveDevices} appareil(s) actif(s). Sur l’un d’eux, vos échanges restent lisibles. Si vous n’en avez plus l’usage, demandez à l’administrateur de les révoquer : vous pourrez alors créer de nouvelles clés (l’historique sera perdu et vos collègues verront que votre identité a changé).`
+            : 'Aucun appareil actif ne reste sur votre compte : vous pouvez créer de nouvelles clés. L’historique chiffré sous les anciennes sera perdu et vos collègues verront que votre identité a changé.',
+        ),
+        liveDevices === 0 ? resetButton() : null,
+      ),
+    );
+  }
+
+  function resetButton() {
+    const button = h('button', { type: 'button', class: 'button button-danger' }, 'Créer de nouvelles clés');
+    button.addEventListener('click', () => showEnrolmentIntro(null));
+    return button;
+  }
+}
+
+/**
+ * A French message for a failure while restoring.
+ * @param {unknown} error
+ */
+export function restoreMessage(error) {
+  if (error instanceof ApiError) return error.message;
+  if (error instanceof CryptoError) {
+    switch (error.code) {
+      case 'bad_recovery_code':
+        return 'Ce code de secours n’est pas valide : il compte 24 caractères (chiffres et lettres, sans I, L, O ni U). Vérifiez-le.';
+      case 'decrypt_failed':
+        return 'Ce code de secours ne correspond pas à votre sauvegarde. Vérifiez-le caractère par caractère.';
+      case 'backup_missing':
+        return 'Aucune sauvegarde de clés n’existe pour votre compte.';
+      case 'identity_mismatch':
+        return 'Votre sauvegarde contient une ancienne identité : elle ne peut plus admettre d’appareil. Contactez l’administrateur.';
+      default:
+        return 'La sauvegarde de vos clés n’a pas pu être ouverte.';
+    }
+  }
+  return 'Une erreur inattendue est survenue.';
+}

@@ -1,0 +1,197 @@
+// The WebSocket to /api/v1/ws: typed frames both ways, a keep-alive ping, reconnection
+// by itself with exponential backoff, and per-channel cursors so that a catch-up `sync`
+// after a reconnection delivers each message exactly once and in order.
+
+/** @typedef {import('./types.js').StoredMessage} StoredMessage */
+
+/** Clients ping every 25 s; the server closes a connection silent for 75 s. */
+const PING_EVERY_MS = 25_000;
+const BACKOFF_MIN_MS = 1_000;
+const BACKOFF_MAX_MS = 30_000;
+/** Close codes after which reconnecting is pointless. */
+const FINAL_CLOSE_CODES = new Set([4003]);
+
+/**
+ * @typedef {object} Handlers
+ * @property {(message: StoredMessage) => void} message In order, once each.
+ * @property {(frame: any) => void} frame Every other frame (ack, error, keys, member, …).
+ * @property {(state: 'connecting' | 'open' | 'closed', detail?: { code: number, reason: string }) => void} status
+ */
+
+export class Connection {
+  /**
+   * @param {string} deviceId
+   * @param {Handlers} handlers
+   */
+  constructor(deviceId, handlers) {
+    this.deviceId = deviceId;
+    this.handlers = handlers;
+    /** @type {Map<string, number>} The last sequence number delivered, per channel. */
+    this.cursors = new Map();
+    /** @type {Map<string, Map<number, StoredMessage>>} Received ahead of a gap. */
+    this.pending = new Map();
+    /** @type {WebSocket | null} */
+    this.socket = null;
+    this.backoff = BACKOFF_MIN_MS;
+    this.stopped = false;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.retryTimer = undefined;
+    /** @type {ReturnType<typeof setInterval> | undefined} */
+    this.pingTimer = undefined;
+    /** @type {string[]} Frames to send once open. */
+    this.outbox = [];
+  }
+
+  /**
+   * Sets where a channel's delivery starts (its last_seq when first seen), never backwards.
+   * @param {string} channelId
+   * @param {number} seq
+   */
+  startAt(channelId, seq) {
+    if ((this.cursors.get(channelId) ?? -1) < seq) this.cursors.set(channelId, seq);
+    this.flushPending(channelId);
+  }
+
+  /** @param {string} channelId */
+  forget(channelId) {
+    this.cursors.delete(channelId);
+    this.pending.delete(channelId);
+  }
+
+  open() {
+    if (this.stopped) return;
+    this.handlers.status('connecting');
+    const url = new URL(`/api/v1/ws?device_id=${encodeURIComponent(this.deviceId)}`, location.href);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    const socket = new WebSocket(url);
+    this.socket = socket;
+    socket.addEventListener('open', () => {
+      this.backoff = BACKOFF_MIN_MS;
+      this.handlers.status('open');
+      this.sync();
+      for (const text of this.outbox.splice(0)) socket.send(text);
+      this.pingTimer = setInterval(() => this.send({ type: 'ping' }), PING_EVERY_MS);
+    });
+    socket.addEventListener('message', (event) => this.receive(String(event.data)));
+    socket.addEventListener('close', (event) => {
+      clearInterval(this.pingTimer);
+      if (this.socket !== socket) return;
+      this.socket = null;
+      this.handlers.status('closed', { code: event.code, reason: event.reason });
+      if (this.stopped || FINAL_CLOSE_CODES.has(event.code)) return;
+      // Full jitter: many clients reconnecting after an outage do not arrive together.
+      const delay = Math.round(this.backoff / 2 + Math.random() * (this.backoff / 2));
+      this.backoff = Math.min(BACKOFF_MAX_MS, this.backoff * 2);
+      this.retryTimer = setTimeout(() => this.open(), delay);
+    });
+  }
+
+  /** Closes for good (logout, leaving the messaging screens). */
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    clearInterval(this.pingTimer);
+    this.socket?.close(1000);
+    this.socket = null;
+  }
+
+  /** Reconnects now (a test, or the user's « Reconnecter » button). */
+  reconnectNow() {
+    clearTimeout(this.retryTimer);
+    if (this.socket) this.socket.close(1000);
+    else this.open();
+  }
+
+  get isOpen() {
+    return this.socket?.readyState === WebSocket.OPEN;
+  }
+
+  /**
+   * Sends a frame, or queues it until the connection is open.
+   * @param {Record<string, unknown>} frame
+   * @returns {boolean} whether it went out now
+   */
+  send(frame) {
+    const text = JSON.stringify(frame);
+    if (this.socket?.readyState === WebSocket.OPEN) {
+      this.socket.send(text);
+      return true;
+    }
+    if (frame.type !== 'ping' && frame.type !== 'typing') this.outbox.push(text);
+    return false;
+  }
+
+  /** Asks for everything after the cursors held. */
+  sync() {
+    this.send({ type: 'sync', cursors: Object.fromEntries(this.cursors) });
+  }
+
+  /** @param {string} text */
+  receive(text) {
+    /** @type {any} */
+    let frame;
+    try {
+      frame = JSON.parse(text);
+    } catch {
+      return;
+    }
+    switch (frame?.type) {
+      case 'message':
+        this.accept(frame);
+        break;
+      case 'synced':
+        for (const [channelId, seq] of Object.entries(frame.cursors ?? {})) {
+          if (typeof seq === 'number') this.startAt(channelId, seq);
+        }
+        this.handlers.frame(frame);
+        break;
+      case 'history_purged':
+        this.startAt(frame.channel_id, frame.up_to_seq);
+        this.handlers.frame(frame);
+        break;
+      case 'pong':
+        break;
+      default:
+        this.handlers.frame(frame);
+    }
+  }
+
+  /**
+   * Delivers a message once, in order; holds it back if one before it is missing, and
+   * asks for a catch-up.
+   * @param {StoredMessage} message
+   */
+  accept(message) {
+    const cursor = this.cursors.get(message.channel_id);
+    if (cursor === undefined) {
+      // A channel not announced yet (a `channel` frame may follow): start from here.
+      this.cursors.set(message.channel_id, message.seq);
+      this.handlers.message(message);
+      return;
+    }
+    if (message.seq <= cursor) return;
+    let held = this.pending.get(message.channel_id);
+    if (!held) {
+      held = new Map();
+      this.pending.set(message.channel_id, held);
+    }
+    held.set(message.seq, message);
+    const before = held.size;
+    this.flushPending(message.channel_id);
+    if (held.size === before && held.size > 0) this.sync();
+  }
+
+  /** @param {string} channelId */
+  flushPending(channelId) {
+    const held = this.pending.get(channelId);
+    if (!held) return;
+    let cursor = this.cursors.get(channelId) ?? 0;
+    for (const seq of [...held.keys()]) if (seq <= cursor) held.delete(seq);
+    for (let next = held.get(cursor + 1); next; next = held.get(cursor + 1)) {
+      held.delete(cursor + 1);
+      cursor += 1;
+      this.cursors.set(channelId, cursor);
+      this.handlers.message(next);
+    }
+  }
+}
