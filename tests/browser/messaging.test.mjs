@@ -15,6 +15,7 @@ let browser;
 /** @type {Record<string, import('./lib/browser.mjs').Tab>} */
 const tabs = {};
 let groupUrl = '';
+let socialRecoveryCode = '';
 
 before(async () => {
   ({ demo, browser } = await startDemoAndBrowser());
@@ -62,7 +63,7 @@ describe('end-to-end encrypted messaging', { timeout: 240_000 }, () => {
     tabs.coordinatrice = await openTab(browser);
     await logInReady(tabs.coordinatrice.page, demo.url, demo.accounts.coordinatrice, Date.now() + 30_000);
     await logInReady(tabs.policier.page, demo.url, demo.accounts.policier);
-    await logInReady(tabs.social.page, demo.url, demo.accounts['assistante.sociale']);
+    socialRecoveryCode = await logInReady(tabs.social.page, demo.url, demo.accounts['assistante.sociale']);
     await assertAccessible(tabs.policier.page, 'messaging (empty)');
     await screenshot(tabs.policier.page, 'messaging-empty');
   });
@@ -140,6 +141,58 @@ describe('end-to-end encrypted messaging', { timeout: 240_000 }, () => {
     const chunks = [];
     for await (const chunk of stream) chunks.push(chunk);
     assert.equal(Buffer.concat(chunks).toString('utf8'), content);
+  });
+
+  test('in a practice session, a likely name or phone number is pointed out before sending (C9)', async () => {
+    const { page } = tabs.coordinatrice;
+    await page.getByRole('link', { name: 'Créer un canal' }).first().click();
+    await page.getByLabel('Type de canal').selectOption('practice_session');
+    await page.getByLabel('Nom', { exact: true }).fill('Analyse de pratiques — mars');
+    const [start, end] = await page.evaluate(() => {
+      const local = (/** @type {number} */ ms) => {
+        const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60_000);
+        return d.toISOString().slice(0, 16);
+      };
+      return [local(Date.now() - 5 * 60_000), local(Date.now() + 60 * 60_000)];
+    });
+    await page.getByLabel('Début de la séance').fill(start);
+    await page.getByLabel('Fin de la séance').fill(end);
+    await page.getByLabel('Groupe de travail dont le règlement s’applique').selectOption({ label: 'Prévention de la délinquance des mineurs' });
+    await page.getByLabel('Conseil départemental (action sociale, ASE)', { exact: true }).check();
+    await page.getByLabel(/^Sophie Leroy/).check();
+    await page.getByRole('button', { name: 'Créer le canal' }).click();
+    await page.waitForURL(/\/canal\//);
+    await page.getByText('Séance anonyme.').waitFor();
+    await send(tabs.coordinatrice, 'Mme Durand a rappelé au 06 12 34 56 78.');
+    const dialog = page.getByRole('dialog');
+    await dialog.getByText('un numéro de téléphone', { exact: false }).waitFor();
+    await dialog.getByText('un nom de personne', { exact: false }).waitFor();
+    await screenshot(page, 'practice-warning');
+    await dialog.getByRole('button', { name: 'Annuler' }).click();
+    assert.equal(await messages(tabs.coordinatrice).getByText('Mme Durand').count(), 0, 'nothing was sent');
+    await send(tabs.coordinatrice, 'Une situation de décrochage scolaire, sans nom.');
+    await messages(tabs.coordinatrice).getByTestId('sent').first().waitFor();
+    await page.goto(groupUrl);
+    await page.getByLabel('Votre message').waitFor();
+  });
+
+  test('a new browser admitted with the recovery code reads the history', async () => {
+    tabs.socialLaptop = await openTab(browser);
+    const { page } = tabs.socialLaptop;
+    await logIn(page, demo.url, demo.accounts['assistante.sociale'], Date.now() + 30_000);
+    await page.getByRole('heading', { level: 1, name: 'Configurer cet appareil' }).waitFor();
+    await page.getByLabel('Code de secours').fill('not a code');
+    await page.getByRole('button', { name: 'Activer cet appareil' }).click();
+    await page.locator('#notice-error').getByText('Ce code de secours n’est pas valide', { exact: false }).waitFor();
+    await page.getByLabel('Code de secours').fill(socialRecoveryCode.toLowerCase().replace(/-/g, ' '));
+    await page.getByRole('button', { name: 'Activer cet appareil' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Vos échanges' }).waitFor();
+    await page.getByRole('link', { name: /Prévention de la délinquance des mineurs/ }).click();
+    await messages(tabs.socialLaptop).getByText('Bonjour, point sur la situation du quartier nord ?').waitFor();
+    // The next message rotates the key for her new device too.
+    await send(tabs.policier, 'Message lu sur les deux appareils.');
+    await messages(tabs.socialLaptop).getByText('Message lu sur les deux appareils.').waitFor();
+    await messages(tabs.social).getByText('Message lu sur les deux appareils.').waitFor();
   });
 
   test('identity verification shows the same 60 digits on both sides', async () => {

@@ -132,12 +132,14 @@ export async function acceptCharter(page) {
  * @param {string} url
  * @param {{ login: string, password: string, totpSecret: string }} account
  * @param {number} [codeAt]
+ * @returns {Promise<string>} the recovery code
  */
 export async function logInReady(page, url, account, codeAt) {
   await logIn(page, url, account, codeAt);
-  await setUpFirstDevice(page);
+  const code = await setUpFirstDevice(page);
   await acceptCharter(page);
   await page.getByRole('link', { name: 'Aller à vos échanges' }).click();
   await page.getByRole('heading', { level: 1, name: 'Vos échanges' }).waitFor();
   await page.getByTestId('connection-status').getByText('Connecté').waitFor();
+  return code;
 }

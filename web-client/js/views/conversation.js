@@ -61,7 +61,11 @@ export function renderConversation(main, shell, messenger, channelId) {
   const onConversation = (/** @type {Event} */ event) => {
     if (/** @type {CustomEvent} */ (event).detail.channelId === channelId && opened) render();
   };
-  const onIdentity = () => opened && renderWarnings();
+  const onIdentity = () => {
+    if (!opened || conversation().blocked) return;
+    renderWarnings();
+    renderMembers();
+  };
   messenger.addEventListener('conversation', onConversation);
   messenger.addEventListener('identity', onIdentity);
   const cleanup = new MutationObserver(() => {
