@@ -18,7 +18,26 @@ if ! pg_ready; then
   exit 1
 fi
 
-cargo test --workspace --all-targets --locked "$@"
+# Redis: the cluster suite (three `passerelle serve` processes) needs a real one; start the
+# local one if it is installed but stopped, and fail clearly if there is none.
+redis_ready() {
+  timeout 2 bash -c 'exec 3<>/dev/tcp/127.0.0.1/6379 && printf "PING\r\n" >&3 && head -c 5 <&3 | grep -q PONG' 2>/dev/null
+}
+if ! redis_ready && command -v redis-server >/dev/null 2>&1; then
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 >/dev/null || true
+  for _ in 1 2 3 4 5 6 7 8 9 10; do redis_ready && break; sleep 0.5; done
+fi
+if ! redis_ready; then
+  echo "Redis is not reachable on 127.0.0.1:6379 (PASSERELLE_TEST_REDIS_URL); install it: apt-get install redis-server" >&2
+  exit 1
+fi
+
+# Every test, the integration suite's servers on SQLite…
+PASSERELLE_TEST_BACKEND=sqlite cargo test --workspace --all-targets --locked "$@"
+
+# …then the integration suite again, each test server on its own PostgreSQL database.
+# The backup drill is SQLite's own (PostgreSQL is saved with pg_dump, docs/OPERATIONS.md).
+PASSERELLE_TEST_BACKEND=postgres cargo test -p passerelle-tests --test it --locked "$@" -- --skip backup::
 
 # The web client: type check and browser tests in a real headless Chromium.
 ./scripts/browser-tests.sh

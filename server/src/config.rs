@@ -25,8 +25,12 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `postgres://…` for PostgreSQL; absent for the embedded SQLite file.
     pub database_url: Option<String>,
-    /// `redis://…` for cluster fan-out; absent for a single node.
+    /// `redis://…` (or `rediss://…` for TLS) for cluster fan-out and shared login
+    /// throttling; absent for a single node.
     pub redis_url: Option<String>,
+    /// Prefix of every Redis key and pub/sub channel this cluster uses, so that several
+    /// deployments (or test runs) can share one Redis.
+    pub redis_prefix: String,
     /// Serve HTTPS (with `tls_cert`/`tls_key`, or a generated self-signed certificate).
     pub tls: bool,
     /// PEM certificate chain.
@@ -141,6 +145,7 @@ impl Default for Config {
             data_dir: PathBuf::from("passerelle-data"),
             database_url: None,
             redis_url: None,
+            redis_prefix: "passerelle:".to_owned(),
             tls: true,
             tls_cert: None,
             tls_key: None,
@@ -210,6 +215,24 @@ impl Config {
         }
         if self.audit.checkpoint_every == 0 || self.audit.checkpoint_interval_secs == 0 {
             bail!("audit checkpoints must be taken at a positive interval");
+        }
+        if let Some(url) = &self.redis_url {
+            if !(url.starts_with("redis://")
+                || url.starts_with("rediss://")
+                || url.starts_with("redis+unix://")
+                || url.starts_with("unix://"))
+            {
+                bail!("redis_url must be a redis://, rediss:// or unix:// URL");
+            }
+            if self.database_url.is_none() {
+                bail!(
+                    "redis_url means cluster mode, whose nodes share one PostgreSQL database: \
+                     set database_url too"
+                );
+            }
+        }
+        if self.redis_prefix.is_empty() || self.redis_prefix.len() > 64 {
+            bail!("redis_prefix must be 1 to 64 characters long");
         }
         let retention = &self.retention;
         if retention.interval_secs == 0
@@ -300,5 +323,24 @@ mod tests {
             config.audit.retention_months = months;
             assert!(config.validate().is_err());
         }
+    }
+
+    #[test]
+    fn cluster_mode_needs_postgresql_and_a_redis_url() {
+        let on_sqlite = Config {
+            redis_url: Some("redis://127.0.0.1:6379".into()),
+            ..Config::default()
+        };
+        assert!(on_sqlite.validate().is_err());
+        let cluster = Config {
+            database_url: Some("postgres://passerelle@db/passerelle".into()),
+            ..on_sqlite
+        };
+        assert!(cluster.validate().is_ok());
+        let not_redis = Config {
+            redis_url: Some("http://127.0.0.1:6379".into()),
+            ..cluster
+        };
+        assert!(not_redis.validate().is_err());
     }
 }

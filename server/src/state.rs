@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::audit::{Actor, AuditLog, Event, Outcome};
 use crate::auth::throttle::Throttle;
-use crate::bus::{Bus, LocalBus};
+use crate::bus::Bus;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::ApiError;
@@ -51,13 +51,11 @@ impl AppState {
         let secrets = ServerSecrets::load_or_create(&config.secret_key_path())?;
         let audit = crate::audit::open_for(&config, clock.clone()).await?;
         let hub = Hub::new();
-        let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(hub.clone()));
+        // In-process, or Redis pub/sub between the nodes of a cluster (`redis_url`).
+        let bus = crate::bus::start(&config, hub.clone()).await?;
         let writer = Writer::start(db.clone(), bus.clone(), clock.clone());
         Ok(AppState {
-            throttle: Arc::new(Throttle::new(
-                config.ip_attempts_per_window,
-                config.lockout_threshold,
-            )),
+            throttle: Arc::new(Throttle::for_config(&config)?),
             config: Arc::new(config),
             db,
             audit: Arc::new(audit),

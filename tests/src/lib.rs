@@ -3,6 +3,10 @@
 //! Test support for the integration suites: [`TestServer`] starts the real application
 //! on an ephemeral port with its own data directory (and, for PostgreSQL, its own
 //! database), a manual clock, and helpers to create accounts and log in as a user would.
+//!
+//! Every suite runs on both backends: `PASSERELLE_TEST_BACKEND=sqlite` (the default) or
+//! `postgres` picks the one [`TestServer::spawn`] uses; `scripts/test.sh` runs the
+//! integration suite once with each.
 
 pub mod pg;
 
@@ -67,37 +71,78 @@ pub struct Session {
     pub session_id: String,
 }
 
+/// The database a test server runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded SQLite file of the data directory.
+    Sqlite,
+    /// A PostgreSQL database made for the test (see [`pg`]).
+    Postgres,
+}
+
+impl Backend {
+    /// The backend `PASSERELLE_TEST_BACKEND` names: `sqlite` (also when unset) or
+    /// `postgres`. Anything else is an error, so that a typo cannot silently test SQLite.
+    pub fn from_env() -> anyhow::Result<Backend> {
+        match std::env::var("PASSERELLE_TEST_BACKEND") {
+            Err(std::env::VarError::NotPresent) => Ok(Backend::Sqlite),
+            Ok(name) => match name.as_str() {
+                "" | "sqlite" => Ok(Backend::Sqlite),
+                "postgres" | "postgresql" => Ok(Backend::Postgres),
+                other => anyhow::bail!(
+                    "PASSERELLE_TEST_BACKEND must be sqlite or postgres, not {other:?}"
+                ),
+            },
+            Err(err) => Err(err.into()),
+        }
+    }
+}
+
 impl TestServer {
-    /// A server on a fresh SQLite data directory.
+    /// A server on a fresh database of the backend `PASSERELLE_TEST_BACKEND` names.
     pub async fn spawn() -> anyhow::Result<TestServer> {
         TestServer::spawn_with(|_| {}).await
     }
 
-    /// A server whose configuration `adjust` may change (the listener is always port 0).
+    /// A server whose configuration `adjust` may change (the listener is always port 0),
+    /// on a fresh database of the backend `PASSERELLE_TEST_BACKEND` names.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> anyhow::Result<TestServer> {
+        TestServer::spawn_on(Backend::from_env()?, adjust).await
+    }
+
+    /// A server on a fresh database of `backend`, whose configuration `adjust` may change.
+    pub async fn spawn_on(
+        backend: Backend,
+        adjust: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<TestServer> {
+        let pg = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(pg::TestDatabase::create().await?),
+        };
         let data_dir = tempfile::tempdir()?;
         let mut config = Config {
             data_dir: data_dir.path().to_path_buf(),
             tls: false,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: pg.as_ref().map(|database| database.url.clone()),
             ..Config::default()
         };
         adjust(&mut config);
-        TestServer::start(config, data_dir, None).await
+        TestServer::start(config, data_dir, pg).await
     }
 
-    /// A server on its own new PostgreSQL database.
+    /// The backend this server runs on.
+    pub fn backend(&self) -> Backend {
+        if self.pg.is_some() {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+
+    /// A server on its own new PostgreSQL database, whatever the environment says.
     pub async fn spawn_postgres() -> anyhow::Result<TestServer> {
-        let database = pg::TestDatabase::create().await?;
-        let data_dir = tempfile::tempdir()?;
-        let config = Config {
-            data_dir: data_dir.path().to_path_buf(),
-            tls: false,
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            database_url: Some(database.url.clone()),
-            ..Config::default()
-        };
-        TestServer::start(config, data_dir, Some(database)).await
+        TestServer::spawn_on(Backend::Postgres, |_| {}).await
     }
 
     async fn start(
