@@ -70,6 +70,8 @@ export class Messenger extends EventTarget {
     this.rotations = new Map();
     /** @type {Map<string, string>} Display names of the accounts seen. */
     this.names = new Map([[me.id, me.display_name]]);
+    /** @type {Set<string>} Channels with a retry of unreadable messages pending. */
+    this.retryScheduled = new Set();
     /** @type {string | null} The conversation on screen. */
     this.visible = null;
     this.status = /** @type {'connecting' | 'open' | 'closed'} */ ('connecting');
@@ -301,6 +303,18 @@ export class Messenger extends EventTarget {
     } catch (error) {
       message.problem = decryptProblem(error);
       /** @type {any} */ (message).stored = stored;
+      // The key or the sender's certificate may be a moment behind the message (a lost
+      // `keys` frame, a device registered just now): look again once, shortly.
+      const record = /** @type {any} */ (message);
+      if (!record.retried && !this.retryScheduled.has(stored.channel_id)) {
+        record.retried = true;
+        this.retryScheduled.add(stored.channel_id);
+        setTimeout(() => {
+          this.retryScheduled.delete(stored.channel_id);
+          this.keyring.peers.clear();
+          this.retryUnreadable(stored.channel_id).catch(() => {});
+        }, 1500);
+      }
     }
   }
 
