@@ -531,6 +531,14 @@ pub async fn remove_member(
     }
     txn.commit().await?;
     if !removed {
+        state
+            .record_denial(
+                user.actor(),
+                "member_remove",
+                Some(channel_id.to_owned()),
+                json!({ "reason": "not_a_member", "member": member }),
+            )
+            .await;
         return Err(ApiError::NotFound);
     }
     state.bus.publish(BusEvent::MemberRemoved {

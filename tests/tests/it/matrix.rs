@@ -1,0 +1,901 @@
+//! The authorization matrix (issue 10): every REST endpoint and WebSocket frame × role ×
+//! situation has its expected outcome, checked against a real server; every refusal is
+//! recorded in the access log. An endpoint of the OpenAPI document without a row here
+//! makes the test fail.
+//!
+//! "Allowed" means authorization let the request through: the answer is not 401, 403 or
+//! 404 (a 409 or 422 about the body is the endpoint's own business). "Refused" means 401,
+//! 403 or 404, and one more denial in the access log.
+
+use std::collections::BTreeSet;
+
+use passerelle_server::audit::{EventFilter, Outcome};
+use passerelle_server::clock::Clock;
+use passerelle_shared::protocol::v1::cases::{CaseView, CreateCase, Programme};
+use passerelle_shared::protocol::v1::channels::{Channel, LegalRegime};
+use passerelle_shared::protocol::v1::ws::{ClientFrame, ServerFrame};
+use passerelle_shared::protocol::v1::Role;
+use passerelle_tests::TestServer;
+use reqwest::{Method, StatusCode};
+
+use crate::support::{ensure_charter, working_group, Party, GUARD};
+
+/// Where a principal stands with respect to the matrix's working group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Situation {
+    /// Member, charter and rules accepted.
+    Member,
+    /// Not a member; institution on the allow-list.
+    NonMember,
+    /// Was a member, removed by the coordinator.
+    Removed,
+    /// Of an institution outside the allow-list.
+    OtherInstitution,
+    /// Member, but has not accepted the charter in force.
+    CharterNotAccepted,
+    /// Logged out: the session is over.
+    ExpiredSession,
+}
+
+/// Who may call an endpoint.
+#[derive(Clone, Copy, Debug)]
+enum Rule {
+    /// Login steps and the OpenAPI document: no session involved; not executed here.
+    Public,
+    /// Any logged-in account.
+    AnyUser,
+    /// The admin role.
+    Admin,
+    /// The auditor role.
+    Auditor,
+    /// Coordinators and admins.
+    Reporter,
+    /// Members, coordinators and admins (not externals, not auditors).
+    Directory,
+    /// A directory browser, or a co-member of the colleague.
+    ColleagueKeys,
+    /// Coordinators (creating channels, cases, sessions).
+    Coordinator,
+    /// Members, coordinators and externals of the working group, charter and rules accepted.
+    ChannelMember,
+    /// Coordinators who are members of the working group.
+    ChannelCoordinator,
+    /// Members of the archived case, which no one opened with a reason: refused to all.
+    ArchivedWithoutReason,
+    /// Members of the cases (professionals, not externals), charter accepted.
+    CaseMember,
+    /// Leaving reduces exposure: never blocked by the charter gate.
+    Leave,
+    /// The group's rules: read and accepted by its members, charter accepted or not (they
+    /// are part of what one accepts).
+    GroupRules,
+    /// Reducing exposure or governing the group (rules, exclusion, archiving): the
+    /// group's coordinators, never blocked by the charter gate.
+    GroupCoordinator,
+}
+
+fn allowed(rule: Rule, role: Role, situation: Situation) -> bool {
+    use Role::*;
+    if situation == Situation::ExpiredSession {
+        return false;
+    }
+    let member = situation == Situation::Member;
+    match rule {
+        Rule::Public | Rule::AnyUser => true,
+        Rule::Admin => role == Admin,
+        Rule::Auditor => role == Auditor,
+        Rule::Reporter => matches!(role, Coordinator | Admin),
+        Rule::Directory => matches!(role, Member | Coordinator | Admin),
+        // Public keys of a co-member: sharing a channel is enough, charter or not.
+        Rule::ColleagueKeys => {
+            matches!(role, Member | Coordinator | Admin)
+                || member
+                || situation == Situation::CharterNotAccepted
+        }
+        Rule::Coordinator => role == Coordinator,
+        Rule::ChannelMember => member && matches!(role, Member | Coordinator | External),
+        Rule::ChannelCoordinator => member && role == Coordinator,
+        Rule::ArchivedWithoutReason => false,
+        Rule::CaseMember => member && matches!(role, Member | Coordinator),
+        Rule::GroupRules => {
+            matches!(situation, Situation::Member | Situation::CharterNotAccepted)
+                && matches!(role, Member | Coordinator | External)
+        }
+        Rule::GroupCoordinator => {
+            matches!(situation, Situation::Member | Situation::CharterNotAccepted)
+                && role == Coordinator
+        }
+        Rule::Leave => {
+            matches!(situation, Situation::Member | Situation::CharterNotAccepted)
+                && matches!(role, Member | Coordinator | External)
+        }
+    }
+}
+
+/// One row: an endpoint and who may call it. Rows run in order; the ones that change
+/// the caller's own standing (leaving, revoking one's device, logging out) come last.
+struct Row {
+    method: Method,
+    path: &'static str,
+    rule: Rule,
+    body: Option<fn(&World, &Principal) -> serde_json::Value>,
+}
+
+fn row(method: Method, path: &'static str, rule: Rule) -> Row {
+    Row {
+        method,
+        path,
+        rule,
+        body: None,
+    }
+}
+
+fn with(
+    method: Method,
+    path: &'static str,
+    rule: Rule,
+    body: fn(&World, &Principal) -> serde_json::Value,
+) -> Row {
+    Row {
+        method,
+        path,
+        rule,
+        body: Some(body),
+    }
+}
+
+fn rows() -> Vec<Row> {
+    use Method as M;
+    use Rule::*;
+    vec![
+        row(M::POST, "/api/v1/auth/login", Public),
+        row(M::POST, "/api/v1/auth/totp", Public),
+        row(M::GET, "/api/v1/openapi.json", Public),
+        row(M::GET, "/api/v1/ws", Public), // the WebSocket has its own part below
+        row(M::GET, "/api/v1/me", AnyUser),
+        row(M::GET, "/api/v1/auth/sessions", AnyUser),
+        row(M::GET, "/api/v1/charter", AnyUser),
+        row(M::GET, "/api/v1/channels", AnyUser),
+        row(M::GET, "/api/v1/cases/notice-templates", AnyUser),
+        row(M::GET, "/api/v1/keys/backup", AnyUser),
+        with(
+            M::PUT,
+            "/api/v1/keys/backup",
+            AnyUser,
+            |_, _| serde_json::json!({ "data": {} }),
+        ),
+        with(
+            M::PUT,
+            "/api/v1/keys/identity",
+            AnyUser,
+            |w, _| serde_json::json!({ "identity_key": w.spare_identity }),
+        ),
+        with(
+            M::POST,
+            "/api/v1/keys/devices",
+            AnyUser,
+            |w, _| serde_json::json!({ "certificate": w.foreign_certificate, "name": "x" }),
+        ),
+        row(M::GET, "/api/v1/keys/users/{colleague}", ColleagueKeys),
+        row(M::GET, "/api/v1/directory", Directory),
+        row(M::GET, "/api/v1/reports/annual?year=2026", Reporter),
+        row(M::GET, "/api/v1/admin/institutions", Admin),
+        with(
+            M::POST,
+            "/api/v1/admin/institutions",
+            Admin,
+            |_, _| serde_json::json!({ "name": "" }),
+        ),
+        row(M::GET, "/api/v1/admin/users", Admin),
+        with(
+            M::POST,
+            "/api/v1/admin/users",
+            Admin,
+            |_, _| serde_json::json!({ "login": "x", "display_name": "X", "institution_id": "none", "role": "member" }),
+        ),
+        with(
+            M::PATCH,
+            "/api/v1/admin/users/{victim}",
+            Admin,
+            |_, _| serde_json::json!({ "display_name": "Victime" }),
+        ),
+        row(
+            M::POST,
+            "/api/v1/admin/users/{victim}/reset-password",
+            Admin,
+        ),
+        row(M::POST, "/api/v1/admin/users/{victim}/reset-mfa", Admin),
+        row(M::POST, "/api/v1/admin/users/{victim}/disable", Admin),
+        row(M::POST, "/api/v1/admin/users/{victim}/enable", Admin),
+        row(M::POST, "/api/v1/admin/users/{victim}/unlock", Admin),
+        with(
+            M::POST,
+            "/api/v1/admin/charters",
+            Admin,
+            |_, _| serde_json::json!({ "text": "" }),
+        ),
+        row(M::GET, "/api/v1/audit/events", Auditor),
+        row(M::GET, "/api/v1/audit/export?format=json", Auditor),
+        row(M::GET, "/api/v1/audit/verify", Auditor),
+        row(M::GET, "/api/v1/audit/public-key", Auditor),
+        row(M::GET, "/api/v1/audit/checkpoints", Auditor),
+        row(M::GET, "/api/v1/channels/{group}", ChannelMember),
+        row(M::GET, "/api/v1/channels/{group}/messages", ChannelMember),
+        row(M::GET, "/api/v1/channels/{group}/epoch", ChannelMember),
+        row(
+            M::GET,
+            "/api/v1/channels/{group}/keys?device_id={device}",
+            ChannelMember,
+        ),
+        row(M::GET, "/api/v1/channels/{group}/rules", GroupRules),
+        with(
+            M::POST,
+            "/api/v1/channels/{group}/rules/accept",
+            GroupRules,
+            |w, _| serde_json::json!({ "version": w.rules }),
+        ),
+        row(M::GET, "/api/v1/attachments/{attachment}", ChannelMember),
+        with(
+            M::POST,
+            "/api/v1/channels/{group}/epochs",
+            ChannelMember,
+            |_, _| serde_json::json!({ "epoch": 999, "keys": [] }),
+        ),
+        row(
+            M::POST,
+            "/api/v1/channels/{group}/attachments",
+            ChannelMember,
+        ),
+        row(M::GET, "/api/v1/cases/{case}", ArchivedWithoutReason),
+        row(
+            M::GET,
+            "/api/v1/channels/{case}/messages",
+            ArchivedWithoutReason,
+        ),
+        with(
+            M::POST,
+            "/api/v1/channels/{group}/rules",
+            GroupCoordinator,
+            |_, _| serde_json::json!({ "text": "" }),
+        ),
+        with(
+            M::POST,
+            "/api/v1/channels/{group}/members",
+            ChannelCoordinator,
+            |_, p| serde_json::json!({ "user_id": p.joiner }),
+        ),
+        with(
+            M::DELETE,
+            "/api/v1/channels/{group}/members/{joiner}",
+            GroupCoordinator,
+            |_, _| serde_json::json!({ "reason": "Fin de mission" }),
+        ),
+        with(
+            M::POST,
+            "/api/v1/channels/{group}/archive",
+            GroupCoordinator,
+            |_, _| serde_json::json!({ "end_date": 0 }),
+        ),
+        with(
+            M::POST,
+            "/api/v1/channels",
+            Coordinator,
+            |w, _| serde_json::json!({ "kind": "working_group", "name": "Nouveau groupe", "regime": "clspd_confidential", "institutions": [w.institution] }),
+        ),
+        with(M::POST, "/api/v1/cases", Coordinator, |w, p| {
+            serde_json::to_value(CreateCase {
+                programme: Programme::PublicTranquillity,
+                reporting_institution: w.institution.clone(),
+                regime: LegalRegime::ClspdConfidential,
+                group_id: None,
+                institutions: vec![p.institution.clone()],
+                members: Vec::new(),
+                referent_user_id: None,
+                destroy_limit: None,
+            })
+            .unwrap()
+        }),
+        with(M::POST, "/api/v1/practice-sessions", Coordinator, |w, p| {
+            serde_json::json!({
+                "name": "Analyse de pratiques", "starts_at": w.now, "ends_at": w.now + 3_600_000, "institutions": [p.institution.clone()], "members": []
+            })
+        }),
+        row(
+            M::GET,
+            "/api/v1/practice-sessions/{practice}",
+            ChannelMember,
+        ),
+        with(
+            M::PATCH,
+            "/api/v1/cases/{live_case}",
+            ChannelCoordinator,
+            |_, _| serde_json::json!({}),
+        ),
+        with(
+            M::PUT,
+            "/api/v1/cases/{live_case}/information",
+            CaseMember,
+            |w, _| serde_json::json!({ "outcome": "not_informed", "reason": "child_interest", "decided_by": w.colleague }),
+        ),
+        with(
+            M::POST,
+            "/api/v1/channels/{case}/open-archived",
+            CaseMember,
+            |_, _| serde_json::json!({ "reason": "Relecture pour la synthèse annuelle du groupe" }),
+        ),
+        row(M::DELETE, "/api/v1/auth/sessions/{spare_session}", AnyUser),
+        with(
+            M::POST,
+            "/api/v1/me/password",
+            AnyUser,
+            |_, p| serde_json::json!({ "current_password": p.password, "new_password": format!("{}-nouveau", p.password) }),
+        ),
+        with(
+            M::POST,
+            "/api/v1/charter/accept",
+            AnyUser,
+            |w, _| serde_json::json!({ "version": w.charter }),
+        ),
+        row(M::POST, "/api/v1/channels/{group}/leave", Leave),
+        row(M::DELETE, "/api/v1/keys/devices/{device}", AnyUser),
+        row(M::POST, "/api/v1/auth/logout", AnyUser),
+    ]
+}
+
+/// What the rows refer to.
+struct World {
+    charter: u64,
+    rules: u64,
+    group: String,
+    case: String,
+    live_case: String,
+    practice: String,
+    attachment: String,
+    victim: String,
+    colleague: String,
+    institution: String,
+    now: i64,
+    spare_identity: String,
+    foreign_certificate: serde_json::Value,
+}
+
+/// A caller of the matrix.
+struct Principal {
+    role: Role,
+    situation: Situation,
+    token: String,
+    spare_session: String,
+    device: String,
+    password: String,
+    institution: String,
+    /// A member the principal adds and removes (coordinators each have their own).
+    joiner: String,
+}
+
+impl Principal {
+    fn path(&self, world: &World, template: &str) -> String {
+        template
+            .replace("{group}", &world.group)
+            .replace("{live_case}", &world.live_case)
+            .replace("{case}", &world.case)
+            .replace("{practice}", &world.practice)
+            .replace("{attachment}", &world.attachment)
+            .replace("{victim}", &world.victim)
+            .replace("{joiner}", &self.joiner)
+            .replace("{colleague}", &world.colleague)
+            .replace("{device}", &self.device)
+            .replace("{spare_session}", &self.spare_session)
+    }
+}
+
+async fn denials(server: &TestServer) -> u64 {
+    let filter = EventFilter {
+        outcome: Some(Outcome::Denied),
+        ..EventFilter::default()
+    };
+    server.state.audit.count(&filter).await.unwrap()
+}
+
+/// Makes a principal: a person of `role` standing in `situation`.
+async fn principal(
+    server: &TestServer,
+    login: &str,
+    role: Role,
+    situation: Situation,
+    institution: &str,
+) -> (Party, Principal) {
+    let party = if situation == Situation::CharterNotAccepted {
+        Party::bare(server, login, role, institution).await
+    } else {
+        Party::new(server, login, role, institution).await
+    };
+    let spare = server.login(&party.user).await.unwrap();
+    let mut token = party.client.bearer_token().to_owned();
+    if situation == Situation::ExpiredSession {
+        let ended = server.login(&party.user).await.unwrap();
+        server
+            .http()
+            .post(server.url("/api/v1/auth/logout"))
+            .bearer_auth(&ended.token)
+            .send()
+            .await
+            .unwrap();
+        token = ended.token;
+    }
+    let principal = Principal {
+        role,
+        situation,
+        token,
+        spare_session: spare.session_id,
+        device: party.device.device_id.clone(),
+        password: party.user.password.clone(),
+        institution: party.user.institution_id.clone(),
+        joiner: String::new(),
+    };
+    (party, principal)
+}
+
+#[tokio::test]
+async fn every_endpoint_and_frame_answers_every_role_and_situation_as_the_matrix_says() {
+    // Each login moves the test clock by a TOTP step; with some eighty logins to set the
+    // world up, the idle limit must outlast the set-up.
+    let server = TestServer::spawn_with(|c| {
+        c.session_idle_minutes = 24 * 60;
+        c.session_absolute_hours = 48;
+    })
+    .await
+    .unwrap();
+    let charter = ensure_charter(&server).await;
+
+    // The principals: three channel roles in every situation, and the admin and auditor.
+    let mut parties = Vec::new();
+    let mut principals = Vec::new();
+    for role in [Role::Member, Role::Coordinator, Role::External] {
+        for situation in [
+            Situation::Member,
+            Situation::NonMember,
+            Situation::Removed,
+            Situation::OtherInstitution,
+            Situation::CharterNotAccepted,
+            Situation::ExpiredSession,
+        ] {
+            let institution = match (situation, role) {
+                (Situation::OtherInstitution, _) => "PJJ",
+                (_, Role::External) => "Médiation",
+                (_, Role::Coordinator) => "Mairie",
+                _ => "CCAS",
+            };
+            let login = format!(
+                "{}.{}",
+                role.as_str(),
+                format!("{situation:?}").to_lowercase()
+            );
+            let (party, principal) = principal(&server, &login, role, situation, institution).await;
+            parties.push(party);
+            principals.push(principal);
+        }
+    }
+    for role in [Role::Admin, Role::Auditor] {
+        for situation in [Situation::NonMember, Situation::ExpiredSession] {
+            let login = format!(
+                "{}.{}",
+                role.as_str(),
+                format!("{situation:?}").to_lowercase()
+            );
+            let (party, principal) = principal(&server, &login, role, situation, "Mairie").await;
+            parties.push(party);
+            principals.push(principal);
+        }
+    }
+
+    // The working group: its members are the principals in a member-like situation.
+    let mut owner = Party::new(&server, "proprietaire", Role::Coordinator, "Mairie").await;
+    let in_group: Vec<&Party> = parties
+        .iter()
+        .zip(&principals)
+        .filter(|(_, p)| {
+            matches!(
+                p.situation,
+                Situation::Member
+                    | Situation::Removed
+                    | Situation::CharterNotAccepted
+                    | Situation::ExpiredSession
+            ) && matches!(p.role, Role::Member | Role::Coordinator | Role::External)
+        })
+        .map(|(party, _)| party)
+        .collect();
+    let group: Channel = working_group(&mut owner, &in_group).await;
+    for (party, p) in parties.iter().zip(&principals) {
+        if p.situation == Situation::Removed {
+            owner
+                .client
+                .request(
+                    Method::DELETE,
+                    &format!("/channels/{}/members/{}", group.id, party.user.id),
+                )
+                .json(&serde_json::json!({ "reason": "Exclusion" }))
+                .send()
+                .await
+                .unwrap()
+                .error_for_status()
+                .unwrap();
+        }
+    }
+    // Each principal's joiner is already a member: an allowed add answers "already a
+    // member", an allowed removal removes them.
+    for (index, p) in principals.iter_mut().enumerate() {
+        let joiner = Party::new(
+            &server,
+            &format!("membre.ajoute{index}"),
+            Role::Member,
+            "CCAS",
+        )
+        .await;
+        owner
+            .client
+            .post_empty(
+                &format!("/channels/{}/members", group.id),
+                &serde_json::json!({ "user_id": joiner.user.id }),
+            )
+            .await
+            .unwrap();
+        joiner.accept_rules(&group.id).await;
+        p.joiner = joiner.user.id.clone();
+    }
+    let rules: serde_json::Value = owner
+        .client
+        .get(&format!("/channels/{}/rules", group.id))
+        .await
+        .unwrap();
+    let members: Vec<&Party> = parties
+        .iter()
+        .zip(&principals)
+        .filter(|(_, p)| p.situation == Situation::Member && p.role != Role::External)
+        .map(|(party, _)| party)
+        .collect();
+    let case_body = |institutions: Vec<String>, member_ids: Vec<String>| CreateCase {
+        programme: Programme::YouthExposedToDelinquency,
+        reporting_institution: owner.user.institution_id.clone(),
+        regime: LegalRegime::ClspdConfidential,
+        group_id: Some(group.id.clone()),
+        institutions,
+        members: member_ids,
+        referent_user_id: None,
+        destroy_limit: None,
+    };
+    let member_ids: Vec<String> = members.iter().map(|m| m.user.id.clone()).collect();
+    let institutions: Vec<String> = members
+        .iter()
+        .map(|m| m.user.institution_id.clone())
+        .collect();
+    let archived: CaseView = owner
+        .client
+        .post(
+            "/cases",
+            &case_body(institutions.clone(), member_ids.clone()),
+        )
+        .await
+        .unwrap();
+    owner
+        .client
+        .post_empty(
+            &format!("/channels/{}/archive", archived.channel.id),
+            &serde_json::json!({ "end_date": server.clock.now_ms() }),
+        )
+        .await
+        .unwrap();
+    let live: CaseView = owner
+        .client
+        .post(
+            "/cases",
+            &case_body(institutions.clone(), member_ids.clone()),
+        )
+        .await
+        .unwrap();
+    let practice: serde_json::Value = owner
+        .client
+        .post(
+            "/practice-sessions",
+            &serde_json::json!({
+                "name": "Séance", "starts_at": server.clock.now_ms() - 60_000, "ends_at": server.clock.now_ms() + 3_600_000,
+                "group_id": group.id,
+                "institutions": parties.iter().zip(&principals)
+                    .filter(|(_, p)| p.situation == Situation::Member).map(|(party, _)| party.user.institution_id.clone()).collect::<Vec<_>>(),
+                "members": parties.iter().zip(&principals)
+                    .filter(|(_, p)| p.situation == Situation::Member).map(|(party, _)| party.user.id.clone()).collect::<Vec<_>>()
+            }),
+        )
+        .await
+        .unwrap();
+    let attachment = owner
+        .client
+        .upload_attachment(&group.id, "a.txt", "text/plain", b"chiffre")
+        .await
+        .unwrap();
+    let victim = server
+        .create_user("victime", Role::Member, "CCAS")
+        .await
+        .unwrap();
+    let spare_identity = passerelle_shared::crypto::IdentityKeyPair::generate()
+        .unwrap()
+        .public_key()
+        .to_base64url();
+    let world = World {
+        charter,
+        rules: rules["current"]["version"].as_u64().unwrap(),
+        group: group.id.clone(),
+        case: archived.channel.id.clone(),
+        live_case: live.channel.id.clone(),
+        practice: practice["channel"]["id"].as_str().unwrap().to_owned(),
+        attachment: attachment.id.clone(),
+        victim: victim.id.clone(),
+        colleague: members[0].user.id.clone(),
+        institution: owner.user.institution_id.clone(),
+        now: server.clock.now_ms(),
+        spare_identity,
+        foreign_certificate: serde_json::to_value(&owner.device.certificate).unwrap(),
+    };
+
+    // Every operation of the OpenAPI document has a row, and every row an operation.
+    let openapi: serde_json::Value = server
+        .http()
+        .get(server.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut documented = BTreeSet::new();
+    for (path, operations) in openapi["paths"].as_object().unwrap() {
+        for method in operations.as_object().unwrap().keys() {
+            documented.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    let table = rows();
+    let normalise = |path: &str| -> String {
+        let path = path.split('?').next().unwrap_or(path);
+        path.split('/')
+            .map(|segment| {
+                if segment.starts_with('{') {
+                    "{}".to_owned()
+                } else {
+                    segment.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    let tabled: BTreeSet<(String, String)> = table
+        .iter()
+        .map(|r| (r.method.to_string(), normalise(r.path)))
+        .collect();
+    let documented: BTreeSet<(String, String)> = documented
+        .into_iter()
+        .map(|(m, p)| (m, normalise(&p)))
+        .collect();
+    let mut expected_rows = documented.clone();
+    expected_rows.insert(("GET".into(), "/api/v1/openapi.json".into()));
+    expected_rows.insert(("GET".into(), "/api/v1/ws".into()));
+    let missing: Vec<_> = expected_rows.difference(&tabled).collect();
+    assert!(
+        missing.is_empty(),
+        "endpoints without a row in the matrix: {missing:?}"
+    );
+    let stale: Vec<_> = tabled.difference(&expected_rows).collect();
+    assert!(
+        stale.is_empty(),
+        "rows for endpoints that do not exist: {stale:?}"
+    );
+
+    // The REST cells.
+    let http = server.http();
+    let mut cells = 0;
+    let mut wrong = Vec::new();
+    for row in &table {
+        if matches!(row.rule, Rule::Public) {
+            continue;
+        }
+        for p in &principals {
+            let mut request = http
+                .request(row.method.clone(), server.url(&p.path(&world, row.path)))
+                .bearer_auth(&p.token);
+            request = match row.body {
+                Some(body) => request.json(&body(&world, p)),
+                None if row.path.ends_with("/attachments") => request
+                    .header("content-type", "application/octet-stream")
+                    .body("blob"),
+                None => request,
+            };
+            let before = denials(&server).await;
+            let status = request.send().await.unwrap().status();
+            let refused = matches!(
+                status,
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
+            );
+            let expect = allowed(row.rule, p.role, p.situation);
+            cells += 1;
+            if refused == expect {
+                wrong.push(format!(
+                    "{} {} as {:?}/{:?}: {status}",
+                    row.method, row.path, p.role, p.situation
+                ));
+            } else if refused && denials(&server).await <= before {
+                wrong.push(format!(
+                    "{} {} as {:?}/{:?}: refused ({status}) but not logged",
+                    row.method, row.path, p.role, p.situation
+                ));
+            }
+        }
+    }
+
+    // The WebSocket cells: connecting, then each frame, for every principal with a live
+    // device (the last REST rows revoked them: re-enrol first).
+    drop(parties);
+    let ws_cells = websocket_cells(&server, &group.id).await;
+    cells += ws_cells.0;
+    wrong.extend(ws_cells.1);
+    assert!(
+        wrong.is_empty(),
+        "{} of {cells} cells wrong:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    println!("authorization matrix: {cells} cells");
+}
+
+/// Frames × situations on the WebSocket; returns (cells, mismatches).
+async fn websocket_cells(server: &TestServer, _old_group: &str) -> (usize, Vec<String>) {
+    let mut wrong = Vec::new();
+    let mut cells = 0;
+    let mut owner = Party::new(server, "ws.proprietaire", Role::Coordinator, "Mairie").await;
+    let mut member = Party::new(server, "ws.membre", Role::Member, "CCAS").await;
+    let outsider = Party::new(server, "ws.dehors", Role::Member, "CCAS").await;
+    let removed = Party::new(server, "ws.exclu", Role::Member, "CCAS").await;
+    let unaccepted = Party::bare(server, "ws.sans.charte", Role::External, "Médiation").await;
+    let group = working_group(&mut owner, &[&member, &removed, &unaccepted]).await;
+    owner
+        .client
+        .request(
+            Method::DELETE,
+            &format!("/channels/{}/members/{}", group.id, removed.user.id),
+        )
+        .json(&serde_json::json!({ "reason": "Exclusion" }))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let id = owner.send_text(&group.id, "ouverture").await;
+    owner.ack(&id).await;
+    member.receive().await;
+
+    // Connecting with a revoked device, and with an ended session.
+    let revoked = Party::new(server, "ws.revoque", Role::Member, "CCAS").await;
+    revoked
+        .client
+        .request(
+            Method::DELETE,
+            &format!("/keys/devices/{}", revoked.device.device_id),
+        )
+        .send()
+        .await
+        .unwrap();
+    let before = denials(server).await;
+    cells += 1;
+    if revoked
+        .client
+        .connect(&revoked.device.device_id)
+        .await
+        .is_ok()
+        || denials(server).await <= before
+    {
+        wrong.push("ws connect with a revoked device: not refused and logged".into());
+    }
+    let ended = server.login(&member.user).await.unwrap();
+    server
+        .http()
+        .post(server.url("/api/v1/auth/logout"))
+        .bearer_auth(&ended.token)
+        .send()
+        .await
+        .unwrap();
+    let stale = passerelle_shared::client::Client::with_token(
+        &server.url(""),
+        ended.token,
+        member.client.me.clone(),
+    );
+    cells += 1;
+    if stale.connect(&member.device.device_id).await.is_ok() {
+        wrong.push("ws connect with an ended session: not refused".into());
+    }
+
+    let cases: [(&str, Party, bool); 4] = [
+        ("member", member, true),
+        ("non-member", outsider, false),
+        ("removed", removed, false),
+        ("charter not accepted", unaccepted, false),
+    ];
+    for (situation, mut party, expect) in cases {
+        let envelope = party.forged_envelope(&group.id);
+        let frames = [
+            (
+                "sync",
+                ClientFrame::Sync {
+                    cursors: [(group.id.clone(), 0)].into_iter().collect(),
+                },
+            ),
+            (
+                "read",
+                ClientFrame::Read {
+                    channel_id: group.id.clone(),
+                    seq: 1,
+                },
+            ),
+            (
+                "typing",
+                ClientFrame::Typing {
+                    channel_id: group.id.clone(),
+                },
+            ),
+            (
+                "send",
+                ClientFrame::Send {
+                    channel_id: group.id.clone(),
+                    envelope,
+                },
+            ),
+        ];
+        for (name, frame) in frames {
+            cells += 1;
+            let before = denials(server).await;
+            let sent_id = match &frame {
+                ClientFrame::Send { envelope, .. } => Some(envelope.client_msg_id.clone()),
+                _ => None,
+            };
+            party.conn.send(&frame).await.unwrap();
+            party.conn.send(&ClientFrame::Ping).await.unwrap();
+            let mut refused = false;
+            let mut seen = Vec::new();
+            loop {
+                let next = party.conn.next_within(GUARD).await;
+                seen.push(format!("{next:?}").chars().take(120).collect::<String>());
+                match next {
+                    // A send is answered after its commit, possibly after the pong.
+                    Some(ServerFrame::Ack { client_msg_id, .. })
+                        if Some(&client_msg_id) == sent_id.as_ref() =>
+                    {
+                        break
+                    }
+                    Some(ServerFrame::Error {
+                        code, reference, ..
+                    }) if code != "bad_signature" && code != "epoch_required" => {
+                        refused = true;
+                        if sent_id.is_none() || reference == sent_id {
+                            if sent_id.is_some() {
+                                break;
+                            }
+                        }
+                    }
+                    Some(ServerFrame::Pong) if sent_id.is_none() => break,
+                    Some(_) => {}
+                    None => {
+                        refused = true;
+                        break;
+                    }
+                }
+            }
+            // A send by a member with a forged signature is refused for its signature,
+            // which is not an authorization matter: the member's send cell checks that the
+            // frame is not refused for membership or the charter.
+            if refused == expect {
+                wrong.push(format!(
+                    "ws {name} as {situation}: refused={refused} {seen:?}"
+                ));
+            } else if refused && denials(server).await <= before {
+                wrong.push(format!("ws {name} as {situation}: refused but not logged"));
+            }
+        }
+    }
+    (cells, wrong)
+}
