@@ -143,12 +143,33 @@ async fn store(
     now: i64,
 ) -> Result<Vec<(SendOutcome, bool)>, DbErr> {
     let txn = db.begin().await?;
+    if db::is_sqlite(db) {
+        // Take SQLite's write lock with the first statement, in effect `BEGIN IMMEDIATE`.
+        // A transaction that reads first and writes later fails at its first write with
+        // SQLITE_BUSY_SNAPSHOT when another connection (an epoch publication, a login)
+        // committed in between, and the whole batch was answered `unavailable`; a first
+        // write instead waits for the lock (busy timeout) and then reads the latest state.
+        // The statement changes no row.
+        db::channels::require_rotation(&txn, Vec::new()).await?;
+    }
+    // On PostgreSQL several nodes write at once: lock the batch's channels first, so that
+    // a removal or an epoch change committed by another transaction cannot slip between
+    // the checks below and the insert (SQLite has one writer at a time anyway).
+    let mut channel_ids: Vec<&str> = batch
+        .iter()
+        .map(|r| r.envelope.channel_id.as_str())
+        .collect();
+    channel_ids.sort_unstable();
+    channel_ids.dedup();
+    db::channels::lock_for_update(&txn, &channel_ids).await?;
     let mut outcomes: Vec<Option<(SendOutcome, bool)>> = vec![None; batch.len()];
     // Accepted requests per channel, in arrival order.
     let mut accepted: HashMap<&str, Vec<usize>> = HashMap::new();
     let mut channel_state: HashMap<String, Option<db::entities::channel::Model>> = HashMap::new();
     let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
     let mut device_live: HashMap<String, bool> = HashMap::new();
+    // Membership of (channel, sender) within this transaction: read once per batch.
+    let mut membership: HashMap<(&str, &str), bool> = HashMap::new();
 
     for (index, request) in batch.iter().enumerate() {
         let envelope = &request.envelope;
@@ -186,10 +207,19 @@ async fn store(
             outcomes[index] = Some((SendOutcome::DeviceRevoked, false));
             continue;
         }
-        if db::channels::membership(&txn, &envelope.channel_id, &request.sender_user)
-            .await?
-            .is_none()
-        {
+        let member_key = (envelope.channel_id.as_str(), request.sender_user.as_str());
+        let is_member = match membership.get(&member_key) {
+            Some(known) => *known,
+            None => {
+                let found =
+                    db::channels::membership(&txn, &envelope.channel_id, &request.sender_user)
+                        .await?
+                        .is_some();
+                membership.insert(member_key, found);
+                found
+            }
+        };
+        if !is_member {
             outcomes[index] = Some((SendOutcome::NotMember, false));
             continue;
         }

@@ -321,3 +321,28 @@ pub(crate) async fn find_attachment(
 ) -> Result<Option<attachment::Model>, DbErr> {
     attachment::Entity::find_by_id(id.to_owned()).one(db).await
 }
+
+/// Locks channel rows until the end of the transaction (PostgreSQL `FOR UPDATE`, in id
+/// order so that two writers never deadlock); nothing to do on SQLite, whose writers are
+/// serialised by the database itself.
+pub(crate) async fn lock_for_update(
+    db: &impl ConnectionTrait,
+    channel_ids: &[&str],
+) -> Result<(), DbErr> {
+    if channel_ids.is_empty() || db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return Ok(());
+    }
+    let placeholders: Vec<String> = (1..=channel_ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT id FROM channels WHERE id IN ({}) ORDER BY id FOR UPDATE",
+        placeholders.join(", ")
+    );
+    let values: Vec<sea_orm::Value> = channel_ids.iter().map(|id| (*id).into()).collect();
+    db.query_all(sea_orm::Statement::from_sql_and_values(
+        sea_orm::DbBackend::Postgres,
+        sql,
+        values,
+    ))
+    .await?;
+    Ok(())
+}

@@ -8,7 +8,10 @@ use crate::support::{working_group, Party};
 
 #[tokio::test]
 async fn a_restored_backup_serves_every_message_and_its_access_log_verifies() {
-    let server = TestServer::spawn().await.unwrap();
+    // The drill is SQLite's own: PostgreSQL is saved with pg_dump (docs/OPERATIONS.md).
+    let server = TestServer::spawn_on(passerelle_tests::Backend::Sqlite, |_| {})
+        .await
+        .unwrap();
     let mut coord = Party::new(&server, "coord", Role::Coordinator, "Mairie").await;
     let member = Party::new(&server, "membre", Role::Member, "CCAS").await;
     let channel = working_group(&mut coord, &[&member]).await;
