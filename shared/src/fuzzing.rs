@@ -4,7 +4,10 @@
 //!
 //! Run the fuzzers longer as explained in docs/FUZZING.md.
 
-use crate::crypto::{DeviceCertificate, DeviceSigningPublicKey, Envelope, IdentityPublicKey, KeyBackup, WrappedEpochKey};
+use crate::crypto::{
+    DeviceCertificate, DeviceSigningPublicKey, Envelope, IdentityPublicKey, KeyBackup,
+    WrappedEpochKey,
+};
 use crate::protocol::v1::{admin, auth, channels, keys, ws};
 
 /// A WebSocket text frame from a client, as `ws/session.rs` parses it. A frame that
@@ -13,7 +16,11 @@ pub fn client_frame(data: &[u8]) {
     if let Ok(frame) = serde_json::from_slice::<ws::ClientFrame>(data) {
         let text = serde_json::to_string(&frame).unwrap_or_default();
         let again = serde_json::from_str::<ws::ClientFrame>(&text).ok();
-        assert_eq!(again.as_ref(), Some(&frame), "a client frame does not round-trip");
+        assert_eq!(
+            again.as_ref(),
+            Some(&frame),
+            "a client frame does not round-trip"
+        );
         if let ws::ClientFrame::Send { envelope, .. } = &frame {
             check_envelope(envelope);
         }
@@ -29,7 +36,8 @@ fn check_envelope(envelope: &Envelope) {
 }
 
 /// An uncompressed P-256 point (the generator), valid as any public key.
-const FIXED_POINT: &str = "BGsX0fLhLEJH-Lzm5WOkQPJ3A32BLeszoPShOUXYmMKWT-NC4v4af5uO5-tKfA-eFivOM1drMV7Oy7ZAaDe_UfU";
+const FIXED_POINT: &str =
+    "BGsX0fLhLEJH-Lzm5WOkQPJ3A32BLeszoPShOUXYmMKWT-NC4v4af5uO5-tKfA-eFivOM1drMV7Oy7ZAaDe_UfU";
 
 /// An envelope, and its signature check.
 pub fn envelope(data: &[u8]) {
@@ -73,8 +81,11 @@ pub fn rest_body(data: &[u8]) {
     }
 }
 
+/// A fuzz target: bytes in, no panic.
+pub type Target = fn(&[u8]);
+
 /// Every target, by the name of its corpus folder.
-pub const TARGETS: [(&str, fn(&[u8])); 4] = [
+pub const TARGETS: [(&str, Target); 4] = [
     ("client_frame", client_frame),
     ("envelope", envelope),
     ("key_package", key_package),
@@ -92,14 +103,18 @@ mod tests {
         let mut replayed = 0;
         for (name, target) in TARGETS {
             let dir = root.join(name);
-            let entries = std::fs::read_dir(&dir).unwrap_or_else(|_| panic!("missing corpus {}", dir.display()));
+            let entries = std::fs::read_dir(&dir)
+                .unwrap_or_else(|_| panic!("missing corpus {}", dir.display()));
             for entry in entries {
                 let data = std::fs::read(entry.unwrap().path()).unwrap();
                 target(&data);
                 replayed += 1;
             }
         }
-        assert!(replayed >= TARGETS.len() * 3, "only {replayed} corpus files");
+        assert!(
+            replayed >= TARGETS.len() * 3,
+            "only {replayed} corpus files"
+        );
     }
 
     #[test]

@@ -41,8 +41,10 @@ async fn a_restored_backup_serves_every_message_and_its_access_log_verifies() {
 
     let restored_dir = tempfile::tempdir().unwrap();
     let restored_path = restored_dir.path().join("donnees");
-    let mut config = passerelle_server::config::Config::default();
-    config.data_dir = restored_path.clone();
+    let config = passerelle_server::config::Config {
+        data_dir: restored_path.clone(),
+        ..passerelle_server::config::Config::default()
+    };
     passerelle_server::backup::restore(&config, &dest).unwrap();
     let restored = TestServer::spawn_with(|c| c.data_dir = restored_path.clone())
         .await

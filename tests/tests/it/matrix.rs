@@ -871,10 +871,9 @@ async fn websocket_cells(server: &TestServer, _old_group: &str) -> (usize, Vec<S
                         code, reference, ..
                     }) if code != "bad_signature" && code != "epoch_required" => {
                         refused = true;
-                        if sent_id.is_none() || reference == sent_id {
-                            if sent_id.is_some() {
-                                break;
-                            }
+                        // A refused send ends its cell; other refusals wait for the pong.
+                        if sent_id.is_some() && reference == sent_id {
+                            break;
                         }
                     }
                     Some(ServerFrame::Pong) if sent_id.is_none() => break,
