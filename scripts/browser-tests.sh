@@ -49,6 +49,7 @@ fi
 
 # The server binary the tests start.
 cargo build --locked -p passerelle-server --bin passerelle
+cargo build --locked -p passerelle-tests --bin passerelle-sdk-cli
 target_dir="${CARGO_TARGET_DIR:-target}"
 case "$target_dir" in
   /*) ;;
