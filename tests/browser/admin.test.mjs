@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { assertAccessible, assertNoProblems, openTab, screenshot, startDemoAndBrowser } from './lib/browser.mjs';
-import { logIn, openAdminConsole, openLoginScreen, submitCode, submitPassword } from './lib/flows.mjs';
+import { logIn, logInReady, openAdminConsole, openLoginScreen, setUpFirstDevice, submitCode, submitPassword } from './lib/flows.mjs';
 
 /** @type {import('./lib/demo.mjs').Demo} */
 let demo;
@@ -133,6 +133,73 @@ describe('the admin console', { timeout: 120_000 }, () => {
     await screenshot(page, 'admin-phone');
     assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth));
     await page.setViewportSize({ width: 1280, height: 800 });
+    assertNoProblems(adminTab);
+  });
+
+  test('the admin revokes a device of an account', async () => {
+    // The police officer sets up this browser: one device.
+    const user = await openTab(browser);
+    await logIn(user.page, demo.url, demo.accounts.policier);
+    await setUpFirstDevice(user.page);
+    await user.page.getByRole('heading', { level: 1, name: 'Charte d’échange d’informations' }).waitFor();
+    await user.context.close();
+
+    const { page } = adminTab;
+    await openAdminConsole(page, demo.url);
+    const row = accountRow(page, 'policier');
+    await row.waitFor();
+    await row.getByText('Actions').click();
+    await row.getByRole('button', { name: /^Appareils/ }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByRole('heading', { name: /^Appareils de / }).or(page.locator('#notice-error:not(:empty)')).first().waitFor();
+    assert.equal(await page.locator('#notice-error').innerText(), '', 'the devices are listed');
+    await dialog.getByRole('table').waitFor();
+    assert.equal(await dialog.getByText('Actif', { exact: true }).count(), 1, 'one active device');
+    await assertAccessible(page, 'admin devices');
+    await screenshot(page, 'admin-devices');
+    await dialog.getByRole('button', { name: /^Révoquer/ }).click();
+
+    const confirm = page.getByRole('dialog');
+    await confirm.getByText(/perd l’accès immédiatement/).waitFor();
+    await assertAccessible(page, 'admin device revocation');
+    await screenshot(page, 'admin-device-revoke');
+    await confirm.getByRole('button', { name: 'Révoquer l’appareil' }).click();
+    await page.locator('#notice-status').getByText(/est révoqué/).waitFor();
+    const after = page.getByRole('dialog');
+    await after.getByText(/^Révoqué le/).waitFor();
+    assert.equal(await after.getByRole('button', { name: /^Révoquer/ }).count(), 0, 'nothing left to revoke');
+    await after.getByRole('button', { name: 'Fermer' }).click();
+    assertNoProblems(adminTab);
+  });
+
+  test('the admin publishes a new charter version, which everyone must accept again', async () => {
+    // A social worker with the charter accepted, on the messaging screen.
+    const user = await openTab(browser);
+    await logInReady(user.page, demo.url, demo.accounts['assistante.sociale']);
+
+    const { page } = adminTab;
+    await openAdminConsole(page, demo.url);
+    const section = page.getByRole('region', { name: 'Charte d’échange d’informations' });
+    const before = await section.getByText(/^Version en vigueur : \d+/).innerText();
+    const version = Number(/: (\d+)/.exec(before)?.[1]);
+    await section.getByText('Publier une nouvelle version', { exact: true }).click();
+    await section.getByLabel('Texte de la nouvelle version').fill('# Charte d’échange d’informations\n\n- Ne partager que le strict nécessaire.\n- Version révisée par le CLSPD.');
+    await assertAccessible(page, 'admin charter');
+    await screenshot(page, 'admin-charter');
+    await section.getByRole('button', { name: 'Publier la nouvelle version' }).click();
+    const confirm = page.getByRole('dialog');
+    await confirm.getByText(/devront l’accepter à nouveau/).waitFor();
+    await confirm.getByRole('button', { name: 'Publier la charte' }).click();
+    await page.locator('#notice-status').getByText(`Charte publiée (version ${version + 1}). Chacun devra l’accepter à nouveau.`).waitFor();
+    await section.getByText(`Version en vigueur : ${version + 1},`, { exact: false }).waitFor();
+
+    // The social worker is asked to accept it again.
+    await user.page.goto(demo.url);
+    await user.page.getByRole('heading', { level: 1, name: 'Charte d’échange d’informations' }).waitFor();
+    await user.page.getByText(/Révisée par le CLSPD|Version révisée par le CLSPD/).waitFor();
+    await user.page.getByRole('button', { name: `Accepter la charte (version ${version + 1})` }).waitFor();
+    await screenshot(user.page, 'charter-new-version');
+    await user.context.close();
     assertNoProblems(adminTab);
   });
 });

@@ -305,6 +305,12 @@ export const admin = {
    * @returns {Promise<Account>}
    */
   unlock: (id) => request('POST', `/admin/users/${seg(id)}/unlock`),
+  /**
+   * Publishes a new charter version: everyone must accept it again (CHARTER.md C2).
+   * @param {string} text Markdown, in French.
+   * @returns {Promise<import('./types.js').CharterVersion>}
+   */
+  publishCharter: (text) => request('POST', '/admin/charters', { text }),
 };
 
 // ---- Keys, channels, charter, cases, audit (typed in types.js) -------------------------

@@ -1,11 +1,11 @@
 // The admin console: institutions and accounts. The admin manages who exists; they read
 // no message (end-to-end encryption) and no access log (the auditor's duty).
 
-import { admin } from '../api.js';
+import { admin, charter as charterApi, keys } from '../api.js';
 import { confirmAction, openDialog } from '../dialog.js';
 import { append, h, replace, screenTitle, srOnly, uid } from '../dom.js';
 import { checkboxField, control, field, form, selectField, validate, valueOf, whileBusy } from '../forms.js';
-import { ATTRIBUTE_LABELS, attributeList, formatDate, ROLE_DESCRIPTIONS, ROLE_LABELS, ROLES } from '../labels.js';
+import { ATTRIBUTE_LABELS, attributeList, formatDate, formatDateTime, ROLE_DESCRIPTIONS, ROLE_LABELS, ROLES } from '../labels.js';
 import { showError, showStatus } from '../notices.js';
 
 /** @typedef {import('../types.js').UserShell} UserShell */
@@ -41,6 +41,8 @@ class AdminConsole {
     this.accountTable = h('div', { class: 'table-area' }, h('p', { class: 'loading' }, 'Chargement…'));
     this.accountCount = h('p', { class: 'hint', 'aria-live': 'polite' });
     this.oneTime = h('div');
+    /** @type {HTMLElement | undefined} */
+    this.charterCurrent = undefined;
     this.filter = h('input', { type: 'search', id: uid('filtre'), autocomplete: 'off', spellcheck: 'false' });
     this.institutionSelect = selectField({
       label: 'Institution',
@@ -63,12 +65,20 @@ class AdminConsole {
       h(
         'nav',
         { class: 'page-nav', 'aria-label': 'Sections de l’administration' },
-        h('ul', {}, h('li', {}, h('a', { href: '#comptes' }, 'Comptes')), h('li', {}, h('a', { href: '#institutions' }, 'Institutions'))),
+        h(
+          'ul',
+          {},
+          h('li', {}, h('a', { href: '#comptes' }, 'Comptes')),
+          h('li', {}, h('a', { href: '#institutions' }, 'Institutions')),
+          h('li', {}, h('a', { href: '#charte' }, 'Charte')),
+        ),
       ),
       this.accountsSection(),
       this.institutionsSection(),
+      this.charterSection(),
     );
     this.reload();
+    this.showCharter();
   }
 
   async reload() {
@@ -301,6 +311,7 @@ class AdminConsole {
         'ul',
         { class: 'menu-items' },
         item('Modifier le rôle ou les habilitations', () => this.edit(account)),
+        item('Appareils', () => this.devices(account)),
         item('Réinitialiser le mot de passe', () => this.resetPassword(account), true),
         item('Réinitialiser la double authentification', () => this.resetMfa(account), true),
         account.locked ? item('Déverrouiller', () => this.simpleAction(account, 'unlock')) : null,
@@ -392,6 +403,160 @@ class AdminConsole {
           ? `Le compte de ${account.display_name} est réactivé.`
           : `Le compte de ${account.display_name} est déverrouillé.`,
       );
+    }
+  }
+
+  // ---- Devices (a lost or stolen device) ------------------------------------------------
+
+  /**
+   * Lists the account's devices in a dialog, each with « Révoquer » while it is active.
+   * @param {Account} account
+   */
+  async devices(account) {
+    /** @type {import('../types.js').UserKeys} */
+    let userKeys;
+    try {
+      userKeys = await keys.user(account.id);
+    } catch (error) {
+      showError(error instanceof Error ? error.message : String(error));
+      return;
+    }
+    const devices = [...userKeys.devices].sort((a, b) => b.created_at - a.created_at);
+    /** @type {{ id: string, name: string } | null} */
+    let chosen = null;
+    const list = devices.length
+      ? h(
+          'table',
+          { class: 'table' },
+          h('caption', {}, `Appareils de ${account.display_name}`),
+          h('thead', {}, h('tr', {}, ['Nom', 'Ajouté le', 'État', 'Action'].map((label) => h('th', { scope: 'col' }, label)))),
+          h(
+            'tbody',
+            {},
+            devices.map((device) => {
+              const id = String(device.certificate?.device_id ?? '');
+              let action = /** @type {Node | string} */ ('—');
+              if (device.revoked_at === null && id) {
+                const revoke = h('button', { type: 'submit', class: 'button button-danger' }, 'Révoquer', srOnly(` l’appareil ${device.name}`));
+                revoke.addEventListener('click', () => {
+                  chosen = { id, name: device.name };
+                });
+                action = revoke;
+              }
+              return h(
+                'tr',
+                { 'data-device': device.name },
+                h('th', { scope: 'row', 'data-label': 'Nom' }, device.name),
+                h('td', { 'data-label': 'Ajouté le' }, formatDateTime(device.created_at)),
+                h(
+                  'td',
+                  { 'data-label': 'État' },
+                  device.revoked_at === null
+                    ? h('span', { class: 'badge badge-ok' }, 'Actif')
+                    : h('span', { class: 'badge badge-danger' }, `Révoqué le ${formatDate(device.revoked_at)}`),
+                ),
+                h('td', { 'data-label': 'Action' }, action),
+              );
+            }),
+          ),
+        )
+      : h('p', {}, 'Ce compte n’a encore configuré aucun appareil.');
+    const answer = await openDialog({
+      title: `Appareils de ${account.display_name}`,
+      body: [
+        'Chaque navigateur configuré détient ses propres clés. Révoquez un appareil perdu, volé ou remplacé : il perd aussitôt l’accès aux canaux.',
+        list,
+      ],
+      confirmLabel: 'Fermer',
+      check: () => true,
+    });
+    const target = /** @type {{ id: string, name: string } | null} */ (chosen);
+    if (!answer || !target) return;
+    const confirmed = await confirmAction(
+      `Révoquer l’appareil « ${target.name} » de ${account.display_name} ?`,
+      'L’appareil perd l’accès immédiatement : il ne reçoit plus aucune clé ni aucun message, et ne peut plus en envoyer. Ses clés ne seront plus utilisées pour les nouveaux messages. Cette action est définitive ; la personne pourra configurer un nouvel appareil.',
+      'Révoquer l’appareil',
+    );
+    if (!confirmed) return;
+    try {
+      await keys.revokeDevice(target.id);
+    } catch (error) {
+      showError(error instanceof Error ? error.message : String(error));
+      return;
+    }
+    showStatus(`L’appareil « ${target.name} » de ${account.display_name} est révoqué.`);
+    await this.devices(account);
+  }
+
+  // ---- Charter ------------------------------------------------------------------------
+
+  charterSection() {
+    this.charterCurrent = h('div', { 'aria-live': 'polite' }, h('p', { class: 'loading' }, 'Chargement…'));
+    const textId = uid('charte-texte');
+    const hintId = uid('charte-aide');
+    const textarea = h('textarea', {
+      id: textId,
+      name: 'text',
+      rows: '12',
+      required: true,
+      maxlength: 100000,
+      'aria-describedby': hintId,
+    });
+    const publish = form(
+      { class: 'grid-form', 'aria-label': 'Publier une nouvelle version de la charte' },
+      h(
+        'div',
+        { class: 'field' },
+        h('label', { for: textId }, 'Texte de la nouvelle version'),
+        h('p', { class: 'hint', id: hintId }, 'En français, au format Markdown (titres « # », listes « - »).'),
+        textarea,
+      ),
+      h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button' }, 'Publier la nouvelle version')),
+    );
+    publish.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      if (!validate(publish)) return;
+      const text = /** @type {HTMLTextAreaElement} */ (textarea).value;
+      if (!text.trim()) return;
+      const confirmed = await confirmAction(
+        'Publier une nouvelle version de la charte ?',
+        'Elle remplace aussitôt la version en vigueur. Tous les comptes devront l’accepter à nouveau avant d’accéder aux canaux. Cette publication est enregistrée au journal des accès.',
+        'Publier la charte',
+      );
+      if (!confirmed) return;
+      const published = await whileBusy(publish, () => admin.publishCharter(text));
+      if (!published) return;
+      publish.reset();
+      showStatus(`Charte publiée (version ${published.version}). Chacun devra l’accepter à nouveau.`);
+      await this.showCharter();
+    });
+    return h(
+      'section',
+      { class: 'card', id: 'charte', 'aria-labelledby': 'charter-title' },
+      h('h2', { id: 'charter-title' }, 'Charte d’échange d’informations'),
+      this.charterCurrent,
+      h('details', { class: 'disclosure' }, h('summary', {}, 'Publier une nouvelle version'), publish),
+    );
+  }
+
+  async showCharter() {
+    const area = this.charterCurrent;
+    if (!area) return;
+    try {
+      const status = await charterApi.status();
+      const current = status.current;
+      replace(
+        area,
+        current
+          ? [
+              h('p', {}, `Version en vigueur : ${current.version}, publiée le ${formatDateTime(current.published_at)}.`),
+              h('details', { class: 'disclosure' }, h('summary', {}, 'Lire la version en vigueur'), h('pre', { class: 'charter-source' }, current.text)),
+            ]
+          : h('p', {}, 'Aucune charte n’a encore été publiée : les canaux restent fermés tant qu’il n’y en a pas.'),
+      );
+    } catch (error) {
+      replace(area, h('p', {}, 'La charte n’a pas pu être chargée.'));
+      showError(error instanceof Error ? error.message : String(error));
     }
   }
 
