@@ -467,6 +467,18 @@ export const cases = {
    */
   createPracticeSession: (body) => request('POST', '/practice-sessions', body),
   /**
+   * The case's record (CaseView).
+   * @param {string} id
+   * @returns {Promise<any>}
+   */
+  get: (id) => request('GET', `/cases/${seg(id)}`),
+  /**
+   * How the person was informed, or why not (CHARTER.md C13).
+   * @param {string} id
+   * @param {object} record An InformationRecord.
+   */
+  recordInformation: (id, record) => request('PUT', `/cases/${seg(id)}/information`, record),
+  /**
    * @param {string} id
    * @returns {Promise<{ channel: Channel, facilitator: string, rule: string }>}
    */

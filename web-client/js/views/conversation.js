@@ -11,6 +11,7 @@ import { formatDateTime, ROLE_LABELS } from '../labels.js';
 import { showError, showStatus } from '../notices.js';
 import { findPersonalData } from '../privacy.js';
 import { fillRules } from './charter.js';
+import { caseRecordPanel } from './case-record.js';
 import { openFingerprintDialog } from './fingerprint.js';
 import { KIND_LABELS, REGIME_LABELS } from './messaging.js';
 
@@ -111,6 +112,11 @@ export function renderConversation(main, shell, messenger, channelId) {
         warnings,
         channel?.kind === 'practice_session' ? practiceRule() : null,
         members,
+        channel?.kind === 'case' && coordinator && channel.status === 'active'
+          ? caseRecordPanel(channelId, shell.me.id, () => {
+              location.reload();
+            })
+          : null,
         search,
         scroller,
         typingLine,

@@ -1,0 +1,211 @@
+// A case's record for its coordinator: programme, follow-up status, how the person was
+// informed (CHARTER.md C13), and « Mettre fin au suivi » (archiving, then destruction at the
+// latest three years after the end of the follow-up).
+
+import { cases as casesApi, channels as channelsApi } from '../api.js';
+import { confirmAction, openDialog } from '../dialog.js';
+import { h, replace, uid } from '../dom.js';
+import { field, form, selectField, validate, valueOf, whileBusy } from '../forms.js';
+import { formatDate, formatDateTime } from '../labels.js';
+import { showError, showStatus } from '../notices.js';
+
+/** Closed lists of shared/src/protocol/v1/cases.rs, with their French labels. */
+export const PROGRAMME_LABELS = Object.freeze({
+  youth_exposed_to_delinquency: 'Jeunes exposés à la délinquance',
+  violence_against_women_and_domestic_violence: 'Violences faites aux femmes, violences intrafamiliales et aide aux victimes',
+  public_tranquillity: 'Tranquillité publique',
+});
+export const FOLLOW_UP_LABELS = Object.freeze({
+  reported: 'Situation signalée',
+  assessment: 'En cours d’évaluation',
+  support: 'Accompagnement en cours',
+  referred: 'Orientée vers le droit commun',
+});
+export const METHOD_LABELS = Object.freeze({ in_person: 'Entretien', letter: 'Courrier', phone: 'Téléphone' });
+export const INFORMED_LABELS = Object.freeze({
+  person: 'La personne concernée',
+  guardians: 'Les représentants légaux',
+  person_and_guardians: 'La personne et ses représentants légaux',
+});
+export const NOT_INFORMED_LABELS = Object.freeze({
+  child_interest: 'Intérêt de l’enfant',
+  risk_to_person: 'Risque pour la personne ou pour autrui',
+  unreachable: 'Personne injoignable malgré les tentatives',
+});
+
+const DAY = 86_400_000;
+
+/**
+ * @param {Readonly<Record<string, string>>} labels
+ * @returns {{ value: string, label: string }[]}
+ */
+const optionsOf = (labels) => Object.entries(labels).map(([value, label]) => ({ value, label }));
+
+/**
+ * @param {Readonly<Record<string, string>>} labels
+ * @param {unknown} value
+ */
+const labelOf = (labels, value) => (typeof value === 'string' && value in labels ? labels[value] : String(value ?? '—'));
+
+/** @param {string} value « AAAA-MM-JJ » → unix ms at local noon (no time-zone slip). */
+const dayToMs = (value) => new Date(`${value}T12:00:00`).getTime();
+
+/** @param {number} ms */
+const msToDay = (ms) => {
+  const date = new Date(ms);
+  return `${date.getFullYear()}-${String(date.getMonth() + 1).padStart(2, '0')}-${String(date.getDate()).padStart(2, '0')}`;
+};
+
+/**
+ * The coordinator's panel of a case.
+ * @param {string} channelId
+ * @param {string} myId
+ * @param {() => void} onArchived
+ * @returns {HTMLElement}
+ */
+export function caseRecordPanel(channelId, myId, onArchived) {
+  const titleId = uid('dossier-titre');
+  const content = h('div', { 'aria-live': 'polite' }, h('p', { class: 'loading' }, 'Chargement du dossier…'));
+  const panel = h(
+    'details',
+    { class: 'disclosure case-record' },
+    h('summary', { id: titleId }, 'Fiche du dossier'),
+    content,
+  );
+
+  async function load() {
+    /** @type {any} */
+    let view;
+    try {
+      view = await casesApi.get(channelId);
+    } catch (error) {
+      replace(content, h('p', {}, 'La fiche du dossier n’a pas pu être chargée.'));
+      showError(error instanceof Error ? error.message : String(error));
+      return;
+    }
+    const active = view.channel?.status === 'active';
+    const end = h('button', { type: 'button', class: 'button button-danger' }, 'Mettre fin au suivi');
+    end.addEventListener('click', () => endFollowUp());
+    replace(
+      content,
+      h(
+        'dl',
+        { class: 'facts' },
+        h('dt', {}, 'Programme'),
+        h('dd', {}, labelOf(PROGRAMME_LABELS, view.programme)),
+        h('dt', {}, 'Suivi'),
+        h('dd', {}, labelOf(FOLLOW_UP_LABELS, view.follow_up_status), active ? '' : ' · archivé'),
+        h('dt', {}, 'Information de la personne (charte, C13)'),
+        h('dd', { 'data-testid': 'case-information' }, describeInformation(view)),
+        view.destroy_limit ? h('dt', {}, 'Destruction au plus tard le') : null,
+        view.destroy_limit ? h('dd', {}, formatDate(view.destroy_limit)) : null,
+      ),
+      active ? informationForm() : null,
+      active ? h('div', { class: 'actions' }, end) : null,
+    );
+  }
+
+  /** @param {any} view */
+  function describeInformation(view) {
+    const record = view.information;
+    if (!record) return 'Non renseignée';
+    const when = view.information_recorded_at ? ` (enregistré le ${formatDateTime(view.information_recorded_at)})` : '';
+    if (record.outcome === 'informed') {
+      return `Informée le ${formatDate(record.informed_at)} — ${labelOf(METHOD_LABELS, record.method)} — ${labelOf(INFORMED_LABELS, record.informed)}${when}`;
+    }
+    return `Non informée : ${labelOf(NOT_INFORMED_LABELS, record.reason)}${record.note ? ` — ${record.note}` : ''}${when}`;
+  }
+
+  function informationForm() {
+    const outcome = selectField({
+      label: 'La personne a-t-elle été informée ?',
+      name: 'outcome',
+      required: true,
+      value: 'informed',
+      options: [
+        { value: 'informed', label: 'Oui, elle a été informée' },
+        { value: 'not_informed', label: 'Non, pour un motif documenté' },
+      ],
+    });
+    const informedPart = h(
+      'div',
+      {},
+      field({ label: 'Date de l’information', name: 'informed_at', type: 'date', required: true, value: msToDay(Date.now()) }),
+      selectField({ label: 'Moyen', name: 'method', required: true, options: optionsOf(METHOD_LABELS) }),
+      selectField({ label: 'Personne informée', name: 'informed', required: true, options: optionsOf(INFORMED_LABELS) }),
+    );
+    const notInformedPart = h(
+      'div',
+      { hidden: true },
+      selectField({ label: 'Motif', name: 'reason', options: optionsOf(NOT_INFORMED_LABELS) }),
+      field({ label: 'Justification courte', name: 'note', maxlength: 500, hint: 'Sans nom, sans infraction, sans donnée de santé.' }),
+    );
+    const record = form(
+      { class: 'grid-form', 'aria-label': 'Enregistrer l’information de la personne' },
+      outcome,
+      informedPart,
+      notInformedPart,
+      h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button button-secondary' }, 'Enregistrer l’information')),
+    );
+    const select = /** @type {HTMLSelectElement} */ (outcome.querySelector('select'));
+    const dateInput = /** @type {HTMLInputElement} */ (informedPart.querySelector('input'));
+    select.addEventListener('change', () => {
+      const informed = select.value === 'informed';
+      informedPart.hidden = !informed;
+      notInformedPart.hidden = informed;
+      dateInput.required = informed;
+    });
+    record.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      if (!validate(record)) return;
+      const body =
+        select.value === 'informed'
+          ? { outcome: 'informed', informed_at: Math.min(dayToMs(valueOf(record, 'informed_at')), Date.now()), method: valueOf(record, 'method'), informed: valueOf(record, 'informed'), informed_by: myId }
+          : { outcome: 'not_informed', reason: valueOf(record, 'reason'), note: valueOf(record, 'note'), decided_by: myId };
+      const done = await whileBusy(record, async () => {
+        await casesApi.recordInformation(channelId, body);
+        return true;
+      });
+      if (done === undefined) return;
+      showStatus('Information de la personne enregistrée.');
+      await load();
+    });
+    return h('details', { class: 'disclosure' }, h('summary', {}, 'Enregistrer l’information de la personne'), record);
+  }
+
+  async function endFollowUp() {
+    const answer = await openDialog({
+      title: 'Mettre fin au suivi de ce dossier ?',
+      body: [
+        'Le dossier est archivé : plus aucun message ne peut y être envoyé, et sa consultation exige un motif inscrit au journal des accès. Il est détruit trois ans après la fin du suivi, ou plus tôt à la date limite indiquée.',
+        field({ label: 'Date de fin du suivi', name: 'end_date', type: 'date', required: true, value: msToDay(Date.now()) }),
+        field({ label: 'Date limite de destruction (facultatif)', name: 'destroy_by', type: 'date', hint: 'Par exemple, les 25 ans de la personne pour le programme jeunesse.' }),
+      ],
+      confirmLabel: 'Mettre fin au suivi',
+      danger: true,
+      check: (dialogForm) => validate(dialogForm),
+    });
+    if (!answer) return;
+    const endDay = valueOf(answer, 'end_date');
+    const destroyDay = valueOf(answer, 'destroy_by');
+    // The end of the follow-up may not be in the future: today means now.
+    const endDate = Math.min(dayToMs(endDay), Date.now());
+    const confirmed = await confirmAction(
+      'Confirmer la fin du suivi ?',
+      `Fin du suivi le ${formatDate(endDate)}. Destruction au plus tard le ${formatDate(destroyDay ? Math.min(dayToMs(destroyDay), endDate + 3 * 365 * DAY) : endDate + 3 * 365 * DAY)}. Cette action ne peut pas être annulée.`,
+      'Archiver le dossier',
+    );
+    if (!confirmed) return;
+    try {
+      await channelsApi.archive(channelId, { end_date: endDate, destroy_by: destroyDay ? dayToMs(destroyDay) : null });
+    } catch (error) {
+      showError(error instanceof Error ? error.message : String(error));
+      return;
+    }
+    showStatus('Suivi terminé : le dossier est archivé.');
+    onArchived();
+  }
+
+  load();
+  return panel;
+}
