@@ -42,6 +42,9 @@ struct Connection {
 struct Maps {
     connections: HashMap<ConnId, Connection>,
     by_user: HashMap<String, HashSet<ConnId>>,
+    /// Connections of each device: an epoch publication sends one `keys` frame per member
+    /// device, which must not cost a scan of every connection of the node.
+    by_device: HashMap<String, HashSet<ConnId>>,
     /// Connected members of each channel; only users with a live connection appear.
     channel_users: HashMap<String, HashSet<String>>,
     user_channels: HashMap<String, HashSet<String>>,
@@ -129,6 +132,10 @@ impl Hub {
             .entry(user_id.to_owned())
             .or_default()
             .insert(id);
+        maps.by_device
+            .entry(device_id.to_owned())
+            .or_default()
+            .insert(id);
         Registration {
             hub: self.clone(),
             id,
@@ -164,6 +171,12 @@ impl Hub {
         let Some(connection) = maps.connections.remove(&id) else {
             return;
         };
+        if let Some(ids) = maps.by_device.get_mut(&connection.device_id) {
+            ids.remove(&id);
+            if ids.is_empty() {
+                maps.by_device.remove(&connection.device_id);
+            }
+        }
         let user = connection.user_id;
         let last = match maps.by_user.get_mut(&user) {
             Some(ids) => {
@@ -216,12 +229,11 @@ impl Hub {
             }
             BusEvent::Device { device_id, frame } => {
                 let maps = self.read();
-                let targets = maps
-                    .connections
-                    .iter()
-                    .filter(|(_, c)| &c.device_id == device_id)
-                    .map(|(id, _)| id);
-                deliver(&maps, targets, frame);
+                deliver(
+                    &maps,
+                    maps.by_device.get(device_id).into_iter().flatten(),
+                    frame,
+                );
             }
             BusEvent::MemberAdded {
                 channel_id,
@@ -366,6 +378,32 @@ mod tests {
         }
         assert_eq!(*slow.close.borrow(), CloseReason::SlowConsumer);
         assert_eq!(*fast.close.borrow(), CloseReason::Open);
+    }
+
+    #[test]
+    fn a_device_frame_reaches_the_connections_of_that_device_only() {
+        let hub = Hub::new();
+        let mut first = hub.register("alice", "a1", 8);
+        let mut second = hub.register("alice", "a1", 8);
+        let mut other = hub.register("alice", "a2", 8);
+        hub.apply(&BusEvent::Device {
+            device_id: "a1".into(),
+            frame: Frame::from_static("k"),
+        });
+        assert!(first.queue.try_recv().is_ok());
+        assert!(second.queue.try_recv().is_ok());
+        assert!(other.queue.try_recv().is_err());
+        drop(first);
+        drop(second);
+        hub.apply(&BusEvent::Device {
+            device_id: "a1".into(),
+            frame: Frame::from_static("k"),
+        });
+        assert!(other.queue.try_recv().is_err());
+        assert!(
+            hub.read().by_device.get("a1").is_none(),
+            "device index forgotten"
+        );
     }
 
     #[test]
