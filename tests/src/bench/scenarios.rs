@@ -117,7 +117,10 @@ impl Sizes {
             ("members per small channel", self.small_members as f64),
             ("idle connections", self.idle_connections as f64),
             ("catch-up messages", self.catch_up as f64),
-            ("durability channels (SQLite)", self.durability_channels as f64),
+            (
+                "durability channels (SQLite)",
+                self.durability_channels as f64,
+            ),
             ("accounts (PostgreSQL)", self.pg_people as f64),
         ]
         .into_iter()
