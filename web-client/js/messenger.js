@@ -75,6 +75,8 @@ export class Messenger extends EventTarget {
     /** @type {string | null} The conversation on screen. */
     this.visible = null;
     this.status = /** @type {'connecting' | 'open' | 'closed'} */ ('connecting');
+    /** Whether the connection was open once: a later loss is shown as such. */
+    this.wasConnected = false;
     this.connection = new Connection(keyring.deviceId, {
       message: (message) => this.onMessage(message),
       frame: (frame) => this.onFrame(frame),
@@ -115,6 +117,7 @@ export class Messenger extends EventTarget {
    */
   onStatus(state, detail) {
     this.status = state;
+    if (state === 'open') this.wasConnected = true;
     this.emit('status', { state, ...detail });
     if (state === 'open') {
       // What was sent but never acknowledged goes again, with the same client_msg_id:

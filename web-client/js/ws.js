@@ -8,6 +8,12 @@
 const PING_EVERY_MS = 25_000;
 const BACKOFF_MIN_MS = 1_000;
 const BACKOFF_MAX_MS = 30_000;
+/**
+ * A connection that has received nothing (not even the answer to a ping) for this long is
+ * taken for dead: a network that vanished without closing the TCP connection (a laptop
+ * put to sleep, a Wi-Fi switched off) never fires `close` by itself.
+ */
+const SILENCE_MS = 2 * PING_EVERY_MS + 10_000;
 /** Close codes after which reconnecting is pointless. */
 const FINAL_CLOSE_CODES = new Set([4003]);
 
@@ -40,6 +46,16 @@ export class Connection {
     this.pingTimer = undefined;
     /** @type {string[]} Frames to send once open. */
     this.outbox = [];
+    /** When the open socket last received a frame (ms). */
+    this.lastHeard = 0;
+    // The system says the network is back, or the tab is shown again: no need to wait
+    // for the end of a long backoff.
+    this.wake = () => {
+      if (this.stopped || this.socket || document.visibilityState === 'hidden' || !navigator.onLine) return;
+      this.reconnectNow();
+    };
+    window.addEventListener('online', this.wake);
+    document.addEventListener('visibilitychange', this.wake);
   }
 
   /**
@@ -66,40 +82,72 @@ export class Connection {
     const socket = new WebSocket(url);
     this.socket = socket;
     socket.addEventListener('open', () => {
+      if (this.socket !== socket) return;
       this.backoff = BACKOFF_MIN_MS;
+      this.lastHeard = Date.now();
       this.handlers.status('open');
       this.sync();
       for (const text of this.outbox.splice(0)) socket.send(text);
-      this.pingTimer = setInterval(() => this.send({ type: 'ping' }), PING_EVERY_MS);
-    });
-    socket.addEventListener('message', (event) => this.receive(String(event.data)));
-    socket.addEventListener('close', (event) => {
       clearInterval(this.pingTimer);
-      if (this.socket !== socket) return;
-      this.socket = null;
-      this.handlers.status('closed', { code: event.code, reason: event.reason });
-      if (this.stopped || FINAL_CLOSE_CODES.has(event.code)) return;
-      // Full jitter: many clients reconnecting after an outage do not arrive together.
-      const delay = Math.round(this.backoff / 2 + Math.random() * (this.backoff / 2));
-      this.backoff = Math.min(BACKOFF_MAX_MS, this.backoff * 2);
-      this.retryTimer = setTimeout(() => this.open(), delay);
+      this.pingTimer = setInterval(() => {
+        if (Date.now() - this.lastHeard > SILENCE_MS) this.lost(socket, 4408, 'silence');
+        else this.send({ type: 'ping' });
+      }, PING_EVERY_MS);
     });
+    socket.addEventListener('message', (event) => {
+      if (this.socket !== socket) return;
+      this.lastHeard = Date.now();
+      this.receive(String(event.data));
+    });
+    socket.addEventListener('close', (event) => this.lost(socket, event.code, event.reason));
+  }
+
+  /**
+   * A socket is gone (closed, or silent too long): report it and try again later, with
+   * exponential backoff, unless the close is final.
+   * @param {WebSocket} socket
+   * @param {number} code
+   * @param {string} reason
+   */
+  lost(socket, code, reason) {
+    if (this.socket !== socket) return;
+    clearInterval(this.pingTimer);
+    this.socket = null;
+    if (socket.readyState === WebSocket.CONNECTING || socket.readyState === WebSocket.OPEN) socket.close();
+    if (FINAL_CLOSE_CODES.has(code)) this.stopped = true;
+    this.handlers.status('closed', { code, reason });
+    if (this.stopped) return;
+    // Full jitter: many clients reconnecting after an outage do not arrive together.
+    const delay = Math.round(this.backoff / 2 + Math.random() * (this.backoff / 2));
+    this.backoff = Math.min(BACKOFF_MAX_MS, this.backoff * 2);
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.open(), delay);
   }
 
   /** Closes for good (logout, leaving the messaging screens). */
   stop() {
     this.stopped = true;
+    window.removeEventListener('online', this.wake);
+    document.removeEventListener('visibilitychange', this.wake);
     clearTimeout(this.retryTimer);
     clearInterval(this.pingTimer);
     this.socket?.close(1000);
     this.socket = null;
   }
 
-  /** Reconnects now (a test, or the user's « Reconnecter » button). */
+  /** Reconnects now (the network is back, or the user's « Reconnecter maintenant »). */
   reconnectNow() {
+    if (this.stopped) return;
     clearTimeout(this.retryTimer);
-    if (this.socket) this.socket.close(1000);
-    else this.open();
+    this.backoff = BACKOFF_MIN_MS;
+    const socket = this.socket;
+    if (socket) {
+      // Replaced at once: waiting for a dead socket's closing handshake could take long.
+      this.socket = null;
+      clearInterval(this.pingTimer);
+      socket.close(1000);
+    }
+    this.open();
   }
 
   get isOpen() {

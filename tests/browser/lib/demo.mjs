@@ -54,17 +54,23 @@ function freePort() {
  * @property {string} password
  * @property {string} totpSecret base32
  *
+ * @typedef {object} DemoOptions
+ * @property {string} [publicOrigin] The origin browsers use when it is not the listen
+ *   address (a proxy in front of the server): the server's `public_origin`.
+ *
  * @typedef {object} Demo
  * @property {string} url e.g. http://127.0.0.1:41234
+ * @property {number} port The port the server listens on.
  * @property {Record<string, DemoAccount>} accounts by login
  * @property {() => Promise<void>} stop
  */
 
 /**
  * Starts the demo server and waits until it has printed its accounts.
+ * @param {DemoOptions} [options]
  * @returns {Promise<Demo>}
  */
-export async function startDemo() {
+export async function startDemo(options = {}) {
   const binary = serverBinary();
   if (!existsSync(binary)) {
     throw new Error(`${binary} is missing: build it with \`cargo build -p passerelle-server --bin passerelle\``);
@@ -72,7 +78,7 @@ export async function startDemo() {
   let lastError;
   for (let attempt = 0; attempt < 3; attempt += 1) {
     try {
-      return await startOnce(binary, await freePort());
+      return await startOnce(binary, await freePort(), options);
     } catch (error) {
       lastError = error;
     }
@@ -83,14 +89,16 @@ export async function startDemo() {
 /**
  * @param {string} binary
  * @param {number} port
+ * @param {DemoOptions} options
  * @returns {Promise<Demo>}
  */
-function startOnce(binary, port) {
+function startOnce(binary, port, options) {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'passerelle-browser-'));
   // The server reads its configuration from passerelle.toml in its working directory and
   // from every PASSERELLE_* variable, and refuses unknown keys (scripts/test.sh exports
   // PASSERELLE_TEST_DATABASE_URL, for one): the demo gets neither, only its defaults.
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('PASSERELLE_')));
+  if (options.publicOrigin) env.PASSERELLE_PUBLIC_ORIGIN = options.publicOrigin;
   const child = spawn(binary, ['demo', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
     cwd: dataDir,
     env,
@@ -135,7 +143,7 @@ function startOnce(binary, port) {
         child.off('exit', onEarlyExit);
         child.stdout.removeAllListeners('data');
         child.stdout.resume();
-        resolve({ url, accounts, stop });
+        resolve({ url, port, accounts, stop });
       }
     });
   });

@@ -143,3 +143,35 @@ export async function logInReady(page, url, account, codeAt) {
   await page.getByTestId('connection-status').getByText('Connecté').waitFor();
   return code;
 }
+
+/**
+ * A coordinator creates a working group with one colleague and accepts its rules: the
+ * conversation is open, ready to write in.
+ * @param {import('playwright-core').Page} page
+ * @param {{ name: string, institution: string, member: RegExp }} group The institution's
+ *   label and the colleague's checkbox label in the creation form.
+ * @returns {Promise<string>} the channel id
+ */
+export async function createWorkingGroup(page, group) {
+  await page.getByRole('link', { name: 'Créer un canal' }).first().click();
+  await page.getByRole('heading', { level: 1, name: 'Créer un canal' }).waitFor();
+  await page.getByLabel('Nom', { exact: true }).fill(group.name);
+  await page.getByLabel(group.institution, { exact: true }).check();
+  await page.getByLabel(group.member).check();
+  await page.getByRole('button', { name: 'Créer le canal' }).click();
+  await page.waitForURL(/\/canal\//);
+  const channelId = page.url().split('/').pop() ?? '';
+  await page.getByLabel('J’ai lu le règlement intérieur et je m’engage à le respecter').check();
+  await page.getByRole('button', { name: /^Accepter le règlement/ }).click();
+  await page.getByLabel('Votre message').waitFor();
+  return channelId;
+}
+
+/**
+ * The texts of the messages shown in the open conversation, top to bottom.
+ * @param {import('playwright-core').Page} page
+ * @returns {Promise<string[]>}
+ */
+export function shownMessages(page) {
+  return page.getByTestId('messages').locator('.message-text').allInnerTexts();
+}

@@ -97,7 +97,7 @@ export function renderMessaging(screen, shell, channelId) {
   }
   const current = active;
   const list = h('nav', { class: 'channel-list', 'aria-label': 'Vos canaux' });
-  const status = h('p', { class: 'connection-status', 'aria-live': 'polite', 'data-testid': 'connection-status' });
+  const status = h('div', { class: 'connection-status', role: 'status', 'data-testid': 'connection-status' });
   const main = h('div', { class: 'conversation-area' });
   const title = screenTitle('Vos échanges');
   title.classList.add(channelId ? 'visually-hidden' : 'page-title');
@@ -114,8 +114,17 @@ export function renderMessaging(screen, shell, channelId) {
 
   const showList = () => renderList(list, current, channelId, shell.me.role === 'coordinator');
   const showStatusLine = () => {
-    const labels = { connecting: 'Connexion en cours…', open: 'Connecté', closed: 'Hors ligne : reconnexion automatique…' };
-    replace(status, h('span', { class: `dot dot-${current.status}`, 'aria-hidden': 'true' }), labels[current.status]);
+    const lost = current.status !== 'open' && current.wasConnected;
+    const label = current.status === 'open' ? 'Connecté' : lost ? 'Connexion perdue — reconnexion…' : 'Connexion en cours…';
+    const now = h('button', { type: 'button', class: 'button button-small button-secondary' }, 'Reconnecter maintenant');
+    now.addEventListener('click', () => current.connection.reconnectNow());
+    status.classList.toggle('connection-lost', lost);
+    replace(
+      status,
+      h('span', { class: 'connection-line' }, h('span', { class: `dot dot-${lost ? 'closed' : current.status}`, 'aria-hidden': 'true' }), label),
+      lost ? h('span', { class: 'connection-hint' }, 'Les messages arrivés entre-temps s’afficheront dès son retour.') : null,
+      current.status === 'closed' ? now : null,
+    );
   };
   showList();
   showStatusLine();
