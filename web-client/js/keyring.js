@@ -3,7 +3,7 @@
 // (pinned on first use, PROTOCOL.md §6.1), epoch keys (created, wrapped, unwrapped) and
 // sealing and opening messages. The server is trusted with none of it.
 
-import { channels as channelsApi, keys as keysApi } from './api.js';
+import { ApiError, channels as channelsApi, keys as keysApi, messageFor } from './api.js';
 import * as c from './crypto.js';
 import * as store from './store.js';
 
@@ -13,6 +13,8 @@ import * as store from './store.js';
 /** @typedef {import('./store.js').DeviceRecord} DeviceRecord */
 /** @typedef {import('./crypto/identity.js').VerifiedDevice} VerifiedDevice */
 /** @typedef {import('./crypto/envelope.js').MessageContent} MessageContent */
+/** @typedef {import('./crypto/identity.js').CertificateRequest} CertificateRequest */
+/** @typedef {import('./types.js').LinkRequest} LinkRequest */
 /** @typedef {Uint8Array<ArrayBuffer>} Bytes */
 
 /**
@@ -75,6 +77,11 @@ export class Keyring extends EventTarget {
   /** Whether this device holds the backup key (enrolled or restored, not linked). */
   get holdsBackupKey() {
     return this.device.backupKey !== null;
+  }
+
+  /** Whether this device holds the identity key, and so can admit other devices (§5.5). */
+  get holdsIdentityKey() {
+    return this.device.identityKey !== null;
   }
 
   /**
@@ -387,6 +394,137 @@ export class Keyring extends EventTarget {
   }
 }
 
+// ---- Admitting another device from this one (§5.5, linking) ------------------------------
+
+/** Most re-wrapped keys per call (shared `MAX_REWRAPPED_KEYS`). */
+export const REWRAP_BATCH = 1000;
+
+/**
+ * @typedef {object} LinkApproval
+ * @property {string} deviceId The device now admitted.
+ * @property {number} stored Past epoch keys the server stored for it.
+ * @property {number} channelsSkipped Channels whose history could not be shared (refused).
+ */
+
+/**
+ * Certifies a new device's request with the identity key, once the user compared the
+ * link codes, then re-wraps every epoch key held here for it (§7.6) so that it reads the
+ * history at once.
+ * @param {Keyring} keyring
+ * @param {LinkRequest} link
+ * @returns {Promise<LinkApproval>}
+ */
+export async function approveLink(keyring, link) {
+  const identityKey = keyring.device.identityKey;
+  if (!identityKey) throw new c.CryptoError('no_identity_key');
+  if (link.request.user_id !== keyring.me.id) throw new c.CryptoError('bad_certificate', 'another user');
+  const certificate = await c.certify(link.request, identityKey, keyring.device.identityPublic);
+  await keysApi.approveLink(link.id, certificate);
+  const device = await c.verifyCertificate(certificate, keyring.device.identityPublic);
+  return { deviceId: device.deviceId, ...(await rewrapFor(keyring, device)) };
+}
+
+/**
+ * Wraps the epoch keys held here for `device`, for the channels the user is still a member
+ * of and the epochs up to each one's current, and posts them in batches. A batch refused
+ * as a whole is tried again channel by channel, so that one channel the server will not
+ * share (a membership that changed meanwhile) does not hold back the others.
+ * @param {Keyring} keyring
+ * @param {VerifiedDevice} device
+ * @returns {Promise<{ stored: number, channelsSkipped: number }>}
+ */
+async function rewrapFor(keyring, device) {
+  const current = new Map((await channelsApi.list()).map((channel) => [channel.id, channel.epoch]));
+  /** @type {Map<string, unknown[]>} */
+  const byChannel = new Map();
+  for (const [id, epochKey] of keyring.epochKeys) {
+    const [channelId, epochText] = id.split('\u0000');
+    const epoch = Number(epochText);
+    const upTo = current.get(channelId);
+    if (upTo === undefined || epoch > upTo) continue;
+    const wrap = await c.wrapEpochKey({
+      channelId,
+      epoch,
+      epochKey,
+      senderDevice: keyring.deviceId,
+      senderSigningKey: keyring.device.signingKey,
+      recipientDevice: device.deviceId,
+      recipientAgreementKey: device.agreement,
+    });
+    byChannel.set(channelId, [...(byChannel.get(channelId) ?? []), wrap]);
+  }
+  /** @type {{ channels: string[], wraps: unknown[] }[]} */
+  const batches = [];
+  for (const [channelId, wraps] of byChannel) {
+    for (let start = 0; start < wraps.length; start += REWRAP_BATCH) {
+      const part = wraps.slice(start, start + REWRAP_BATCH);
+      const last = batches[batches.length - 1];
+      if (last && last.wraps.length + part.length <= REWRAP_BATCH) {
+        last.wraps.push(...part);
+        if (!last.channels.includes(channelId)) last.channels.push(channelId);
+      } else {
+        batches.push({ channels: [channelId], wraps: [...part] });
+      }
+    }
+  }
+  let stored = 0;
+  /** @type {Set<string>} */
+  const skipped = new Set();
+  for (const batch of batches) {
+    try {
+      stored += (await keysApi.storeRewrapped(device.deviceId, batch.wraps)).stored;
+    } catch (error) {
+      if (!(error instanceof ApiError && error.code === 'invalid_epoch_keys')) throw error;
+      if (batch.channels.length === 1) {
+        skipped.add(batch.channels[0]);
+        continue;
+      }
+      for (const channelId of batch.channels) {
+        const wraps = batch.wraps.filter((w) => /** @type {any} */ (w).channel_id === channelId);
+        try {
+          stored += (await keysApi.storeRewrapped(device.deviceId, wraps)).stored;
+        } catch (inner) {
+          if (!(inner instanceof ApiError && inner.code === 'invalid_epoch_keys')) throw inner;
+          skipped.add(channelId);
+        }
+      }
+    }
+  }
+  return { stored, channelsSkipped: skipped.size };
+}
+
+/**
+ * Gives a linked device (which holds neither) the identity key and the backup key, from
+ * the recovery code: it can then admit devices and keep the backup up to date (§5.5).
+ * The epoch keys of the backup are kept too.
+ * @param {Keyring} keyring
+ * @param {string} typedCode
+ */
+export async function adoptRecoveryCode(keyring, typedCode) {
+  const me = keyring.me;
+  const code = c.parseRecoveryCode(typedCode);
+  const backupKey = await c.deriveBackupKey(code, me.id);
+  code.fill(0);
+  const body = await keysApi.backup();
+  if (!body) throw new c.CryptoError('backup_missing');
+  const { revision, contents } = await c.openBackup({ backup: body.data, backupKey, userId: me.id });
+  if (!c.bytesEqual(contents.identityPublic, keyring.device.identityPublic)) {
+    contents.identityPrivate.fill(0);
+    throw new c.CryptoError('identity_mismatch');
+  }
+  const identityKey = await c.importSigningKey(contents.identityPrivate, contents.identityPublic, false);
+  contents.identityPrivate.fill(0);
+  keyring.device = { ...keyring.device, identityKey, backupKey, backupRevision: revision, backupVersion: body.version };
+  await store.putDevice(keyring.device);
+  for (const entry of contents.epochKeys) {
+    if (keyring.hasEpochKey(entry.channelId, entry.epoch)) continue;
+    keyring.epochKeys.set(slot(entry.channelId, entry.epoch), entry.key);
+    await store.putEpochKey({ userId: me.id, channelId: entry.channelId, epoch: entry.epoch, key: entry.key });
+  }
+  // The keys received since linking go into the backup.
+  keyring.scheduleBackup();
+}
+
 // ---- Admitting this browser as a device (§5.5) --------------------------------------------
 
 /**
@@ -396,6 +534,18 @@ export class Keyring extends EventTarget {
  * @param {Bytes} identityPublic
  */
 async function newDevice(me, identityKey, identityPublic) {
+  const device = await newRequest(me, identityPublic);
+  const certificate = await c.certify(device.request, identityKey, identityPublic);
+  return { ...device, certificate };
+}
+
+/**
+ * Generates the device keys (non-extractable) and its self-signed request (§5.2) for the
+ * identity `identityPublic`.
+ * @param {Me} me
+ * @param {Bytes} identityPublic
+ */
+async function newRequest(me, identityPublic) {
   const signing = await c.generateSigningKey(false);
   const agreement = await c.generateAgreementKey(false);
   const deviceId = c.uuid();
@@ -407,8 +557,66 @@ async function newDevice(me, identityKey, identityPublic) {
     signingPublic: signing.publicKey,
     agreementPublic: agreement.publicKey,
   });
-  const certificate = await c.certify(request, identityKey, identityPublic);
-  return { deviceId, signing, agreement, certificate };
+  return { deviceId, signing, agreement, request };
+}
+
+/**
+ * @typedef {object} PendingLink
+ * @property {CertificateRequest} request Posted to the server, relayed to the other devices.
+ * @property {string} code The link code's 20 digits (§6.2), for the user to compare.
+ * @property {string} qrPayload
+ * @property {() => Promise<Keyring>} finish Once the request is `linked`: checks the
+ *   certificate the existing device made and keeps this device.
+ */
+
+/**
+ * Prepares this browser to be linked from an existing device (§5.5, linking): its keys
+ * and its request, for the identity key the server serves. The link code binds both: if
+ * the server served another identity key, or replaced the request, the codes differ.
+ * @param {Me} me
+ * @returns {Promise<PendingLink>}
+ */
+export async function startLink(me) {
+  const served = await keysApi.user(me.id);
+  if (!served.identity_key) throw new ApiError('identity_missing', messageFor('identity_missing'), 409);
+  const identityPublic = await c.decodePublicKey(served.identity_key);
+  const device = await newRequest(me, identityPublic);
+  const link = await c.linkCode(device.request, identityPublic);
+  return {
+    request: device.request,
+    code: link.digits,
+    qrPayload: link.qrPayload,
+    finish: async () => {
+      const mine = await keysApi.user(me.id);
+      const info = mine.devices.find((d) => d.certificate?.device_id === device.deviceId && d.revoked_at === null);
+      if (!info) throw new c.CryptoError('unknown_device', device.deviceId);
+      // The certificate must be of this identity and of exactly these keys.
+      const verified = await c.verifyCertificate(info.certificate, identityPublic);
+      if (!c.bytesEqual(verified.signing, device.signing.publicKey) || !c.bytesEqual(verified.agreement, device.agreement.publicKey)) {
+        throw new c.CryptoError('bad_certificate', 'keys differ from the request');
+      }
+      /** @type {DeviceRecord} */
+      const record = {
+        userId: me.id,
+        deviceId: device.deviceId,
+        signingKey: device.signing.privateKey,
+        signingPublic: device.signing.publicKey,
+        agreementKey: device.agreement.privateKey,
+        agreementPublic: device.agreement.publicKey,
+        identityPublic,
+        // A linked device holds neither: it cannot admit devices nor write the backup
+        // until the recovery code is entered (adoptRecoveryCode).
+        identityKey: null,
+        backupKey: null,
+        backupRevision: 0,
+        backupVersion: null,
+        certificate: info.certificate,
+        createdAt: Date.now(),
+      };
+      await store.putDevice(record);
+      return new Keyring(me, record, []);
+    },
+  };
 }
 
 /**

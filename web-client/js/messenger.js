@@ -388,6 +388,10 @@ export class Messenger extends EventTarget {
         this.conversation(frame.channel_id).blocked = 'rules_not_accepted';
         this.emit('conversation', { channelId: frame.channel_id });
         break;
+      case 'link_request':
+        // A device asks to join this account, or such a request changed (§5.5.1).
+        this.emit('link-request', { link: frame });
+        break;
       case 'synced':
         break;
       default:

@@ -92,6 +92,14 @@
  * @property {number} created_at
  * @property {number | null} revoked_at
  *
+ * @typedef {object} LinkRequest A new device asking to join the account (§5.5.1).
+ * @property {string} id
+ * @property {import('./crypto/identity.js').CertificateRequest} request
+ * @property {string} name
+ * @property {'pending' | 'linked' | 'refused' | 'expired'} status
+ * @property {number} created_at
+ * @property {number} expires_at
+ *
  * @typedef {object} UserKeys
  * @property {string} user_id
  * @property {string | null} identity_key

@@ -6,6 +6,7 @@ import { Messenger } from '../messenger.js';
 import { showError, showStatus } from '../notices.js';
 import * as session from '../session.js';
 import { renderConversation } from './conversation.js';
+import { watchLinkRequests } from './link-approval.js';
 
 /** @typedef {import('../types.js').UserShell} UserShell */
 /** @typedef {import('../types.js').Channel} Channel */
@@ -61,6 +62,7 @@ function messengerFor(shell) {
     );
   });
   started.addEventListener('problem', (event) => showError(/** @type {CustomEvent} */ (event).detail.message));
+  watchLinkRequests(started);
   started.start().catch((error) => showError(error instanceof Error ? error.message : String(error)));
   return started;
 }

@@ -1,14 +1,20 @@
 // Setting this browser up as a device (PROTOCOL.md §5.5): the first device of an account
 // creates its keys and shows the recovery code once, confirmed by typing two of its
-// groups back; a later device is admitted with the recovery code.
+// groups back; a later device is either linked from a device already connected (both
+// show the same link code) or admitted with the recovery code.
 
 import { ApiError, keys as keysApi } from '../api.js';
-import { CryptoError } from '../crypto.js';
+import { CryptoError, groupDigits } from '../crypto.js';
 import { append, h, replace, screenTitle } from '../dom.js';
 import { field, form, validate, valueOf, whileBusy } from '../forms.js';
-import { defaultDeviceName, restoreWithRecoveryCode, startEnrolment } from '../keyring.js';
-import { showError, showStatus } from '../notices.js';
+import { defaultDeviceName, restoreWithRecoveryCode, startEnrolment, startLink } from '../keyring.js';
+import { formatDateTime } from '../labels.js';
+import { clearNotices, showError, showStatus } from '../notices.js';
+import { qrSvg } from '../qr.js';
 import * as session from '../session.js';
+
+/** How often the new device asks whether its link request was answered. */
+const LINK_POLL_MS = 2_000;
 
 /** @typedef {import('../types.js').UserShell} UserShell */
 
@@ -131,14 +137,28 @@ export function renderSetup(screen, shell) {
   }
 
   /**
+   * The two ways in for an account that already has keys: linking from a device already
+   * connected, or the recovery code.
    * @param {number} liveDevices
    * @param {HTMLElement | null} notice
    */
   function showRestore(liveDevices, notice) {
+    const link = form(
+      { class: 'stack', 'aria-labelledby': 'setup-link-title' },
+      h('h2', { id: 'setup-link-title' }, 'Relier à un appareil déjà connecté'),
+      h('p', {}, 'Passerelle est ouvert avec votre compte sur un autre appareil (votre ordinateur de bureau, par exemple) ? Il peut autoriser ce navigateur : vous vérifierez qu’un même code s’affiche sur les deux écrans. Vos échanges passés deviennent lisibles ici.'),
+      field({ label: 'Nom de cet appareil', name: 'name', required: true, maxlength: 100, value: defaultDeviceName(), hint: 'Il s’affichera sur votre autre appareil, par exemple « Ordinateur portable ».' }),
+      h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button' }, 'Relier à un appareil déjà connecté')),
+    );
+    link.addEventListener('submit', (event) => {
+      event.preventDefault();
+      if (!validate(link)) return;
+      startLinking(link, valueOf(link, 'name'), liveDevices, notice);
+    });
     const restore = form(
-      { class: 'stack' },
-      notice,
-      h('p', {}, 'Votre compte a déjà des clés. Pour lire vos échanges sur ce navigateur, saisissez le code de secours reçu lors de la première configuration.'),
+      { class: 'stack', 'aria-labelledby': 'setup-restore-title' },
+      h('h2', { id: 'setup-restore-title' }, 'Utiliser mon code de secours'),
+      h('p', {}, 'Sans autre appareil à portée de main, saisissez le code de secours reçu lors de la première configuration.'),
       field({ label: 'Code de secours', name: 'code', required: true, spellcheck: false, autocomplete: 'off', hint: '24 caractères, par exemple 8973-5T7M-V0GZ-1A8C-99VK-HF96. Les tirets et les espaces sont facultatifs.' }),
       field({ label: 'Nom de cet appareil', name: 'name', required: true, maxlength: 100, value: defaultDeviceName() }),
       h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button' }, 'Activer cet appareil')),
@@ -160,6 +180,9 @@ export function renderSetup(screen, shell) {
     });
     replace(
       body,
+      notice,
+      h('p', {}, 'Votre compte a déjà des clés. Pour lire vos échanges sur ce navigateur, choisissez l’une de ces deux façons de l’activer.'),
+      liveDevices > 0 ? link : null,
       restore,
       h(
         'details',
@@ -175,6 +198,121 @@ export function renderSetup(screen, shell) {
         liveDevices === 0 ? resetButton() : null,
       ),
     );
+  }
+
+  /**
+   * Posts this device's link request and shows its code until an existing device answers.
+   * @param {HTMLFormElement} origin The form that started it (busy meanwhile).
+   * @param {string} name
+   * @param {number} liveDevices
+   * @param {HTMLElement | null} notice
+   */
+  async function startLinking(origin, name, liveDevices, notice) {
+    const started = await whileBusy(origin, async () => {
+      const pending = await startLink(me);
+      const created = await keysApi.createLinkRequest(pending.request, name);
+      return { pending, created };
+    });
+    if (!started) return;
+    const { pending, created } = started;
+    const state = h('p', { role: 'status', class: 'link-state', 'data-testid': 'link-state' }, 'En attente de l’autorisation de votre autre appareil…');
+    const cancel = h('button', { type: 'button', class: 'button button-secondary' }, 'Annuler la demande');
+    let stopped = false;
+    cancel.addEventListener('click', async () => {
+      stopped = true;
+      await keysApi.refuseLink(created.id).catch(() => {});
+      showRestore(liveDevices, notice);
+    });
+    const groups = groupDigits(pending.code).split(' ');
+    replace(
+      body,
+      h(
+        'section',
+        { class: 'stack link-code-box', 'aria-labelledby': 'link-code-title' },
+        h('h2', { id: 'link-code-title', tabindex: '-1' }, 'Votre code de liaison'),
+        h('p', { class: 'link-code', 'data-testid': 'link-code', 'aria-label': `Code de liaison : ${groups.join(', ')}` }, groups.join(' ')),
+        h('img', {
+          class: 'qr-code',
+          src: `data:image/svg+xml;charset=utf-8,${encodeURIComponent(qrSvg(pending.qrPayload))}`,
+          alt: 'QR code du code de liaison',
+          width: 200,
+          height: 200,
+        }),
+        h(
+          'ol',
+          { class: 'link-steps' },
+          h('li', {}, 'Sur un appareil où Passerelle est déjà ouvert avec votre compte, affichez vos échanges : la fenêtre « Un nouvel appareil demande à rejoindre votre compte » s’ouvre.'),
+          h('li', {}, `Vérifiez que le code affiché là-bas pour « ${name} » est identique à celui-ci, chiffre pour chiffre.`),
+          h('li', {}, 'Si c’est le cas, choisissez « Les codes sont identiques : autoriser ». Sinon, refusez : quelqu’un d’autre a pu s’interposer.'),
+        ),
+        h('p', { class: 'hint' }, `Cette page se met à jour d’elle-même. La demande expire le ${formatDateTime(created.expires_at)}.`),
+        state,
+        h('div', { class: 'actions' }, cancel),
+      ),
+    );
+    /** @type {HTMLElement | null} */ (body.querySelector('#link-code-title'))?.focus();
+
+    /** Polls until the request is no longer pending, or this screen is left. */
+    const poll = async () => {
+      if (stopped || !screen.isConnected) return;
+      let current;
+      try {
+        current = await keysApi.linkRequest(created.id);
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 404) {
+          current = { ...created, status: /** @type {const} */ ('expired') };
+        } else {
+          replace(state, 'Le serveur ne répond pas pour l’instant ; nouvel essai dans un instant…');
+          setTimeout(poll, LINK_POLL_MS);
+          return;
+        }
+      }
+      if (stopped || !screen.isConnected) return;
+      if (current.status === 'pending') {
+        replace(state, 'En attente de l’autorisation de votre autre appareil…');
+        setTimeout(poll, LINK_POLL_MS);
+        return;
+      }
+      stopped = true;
+      if (current.status === 'linked') {
+        replace(state, 'Autorisation reçue : activation de cet appareil…');
+        cancel.remove();
+        try {
+          const keyring = await pending.finish();
+          await session.update(me, { keyring });
+          shell.navigate('/');
+          showStatus('Cet appareil est relié à votre compte : vos échanges sont lisibles ici. Il ne détient pas votre code de secours : pour autoriser à son tour un appareil, saisissez-le quand il vous sera proposé.');
+        } catch (error) {
+          showError(restoreMessage(error));
+          showLinkEnded('Ce navigateur n’a pas pu être activé : le certificat reçu ne correspond pas à sa demande.', liveDevices, notice);
+        }
+        return;
+      }
+      showLinkEnded(
+        current.status === 'refused'
+          ? 'La demande a été refusée depuis votre autre appareil (ou annulée). Ce navigateur n’a pas été ajouté à votre compte.'
+          : 'La demande a expiré : aucun appareil ne l’a autorisée dans les 10 minutes. Ce navigateur n’a pas été ajouté à votre compte.',
+        liveDevices,
+        notice,
+      );
+    };
+    setTimeout(poll, LINK_POLL_MS);
+  }
+
+  /**
+   * The end of a link request that did not succeed, with a way to start again.
+   * @param {string} message
+   * @param {number} liveDevices
+   * @param {HTMLElement | null} notice
+   */
+  function showLinkEnded(message, liveDevices, notice) {
+    const again = h('button', { type: 'button', class: 'button' }, 'Recommencer');
+    again.addEventListener('click', () => {
+      clearNotices();
+      showRestore(liveDevices, notice);
+    });
+    replace(body, h('p', { class: 'notice notice-error', role: 'alert', 'data-testid': 'link-ended' }, message), h('div', { class: 'actions' }, again));
+    again.focus();
   }
 
   function resetButton() {
@@ -200,6 +338,10 @@ export function restoreMessage(error) {
         return 'Aucune sauvegarde de clés n’existe pour votre compte.';
       case 'identity_mismatch':
         return 'Votre sauvegarde contient une ancienne identité : elle ne peut plus admettre d’appareil. Contactez l’administrateur.';
+      case 'unknown_device':
+      case 'bad_certificate':
+      case 'bad_signature':
+        return 'Le certificat reçu pour cet appareil ne correspond pas à sa demande : il n’a pas été activé. Recommencez.';
       default:
         return 'La sauvegarde de vos clés n’a pas pu être ouverte.';
     }

@@ -1,0 +1,108 @@
+// Admitting a new device from a device already connected (PROTOCOL.md §5.5, §5.5.1).
+//
+// The coordinator uses Passerelle in browser A and has already exchanged messages with the
+// police officer (the Rust SDK). She opens a second browser, B, and chooses to link it:
+// B shows a link code computed from its own request, A a dialog with the code computed
+// from the relayed request and the identity key A holds; they are the same. A approves:
+// B reaches the messaging screen, reads the earlier messages (A re-wrapped the past epoch
+// keys for it) and writes a message that the officer reads.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { assertAccessible, assertNoProblems, openTab, screenshot, startDemoAndBrowser } from './lib/browser.mjs';
+import { createWorkingGroup, logIn, logInReady } from './lib/flows.mjs';
+import { sdkCli, startSdk } from './lib/sdk.mjs';
+
+/** @type {import('./lib/demo.mjs').Demo} */
+let demo;
+/** @type {import('playwright-core').Browser} */
+let browser;
+/** @type {import('./lib/browser.mjs').Tab[]} */
+const tabs = [];
+/** @type {ReturnType<typeof startSdk> | undefined} */
+let sdk;
+let binary = '';
+
+before(async () => {
+  binary = sdkCli();
+  ({ demo, browser } = await startDemoAndBrowser());
+});
+
+after(async () => {
+  sdk?.stop();
+  for (const tab of tabs) await tab.context.close().catch(() => {});
+  await browser?.close();
+  await demo?.stop();
+});
+
+/** @param {string} text */
+const spaced = (text) => text.replace(/\s+/g, ' ').trim();
+
+describe('linking a new device from one already connected', { timeout: 300_000 }, () => {
+  test('both devices show the same link code; once approved, the new one reads the history and writes', async () => {
+    const a = await openTab(browser);
+    tabs.push(a);
+    await logInReady(a.page, demo.url, demo.accounts.coordinatrice);
+    const channelId = await createWorkingGroup(a.page, {
+      name: 'Cellule de veille',
+      institution: 'Police nationale (commissariat)',
+      member: /^Karim Benali/,
+    });
+    const officer = demo.accounts.policier;
+    sdk = startSdk(binary, ['exchange', demo.url, officer.login, officer.password, officer.totpSecret, channelId]);
+    assert.deepEqual(await sdk.nextAnswer(), { ready: true });
+    await a.page.getByLabel('Votre message').fill('Message écrit avant la liaison');
+    await a.page.getByRole('button', { name: 'Envoyer', exact: true }).click();
+    assert.deepEqual(await sdk.command('read 1'), { messages: ['Message écrit avant la liaison'] });
+    await sdk.command('send Réponse du commissariat avant la liaison');
+    await a.page.getByTestId('messages').getByText('Réponse du commissariat avant la liaison').waitFor();
+
+    // Browser B: the same account, a second login (the next TOTP step's code).
+    const b = await openTab(browser);
+    tabs.push(b);
+    await logIn(b.page, demo.url, demo.accounts.coordinatrice, Date.now() + 30_000);
+    await b.page.getByRole('heading', { level: 1, name: 'Configurer cet appareil' }).waitFor();
+    await b.page.getByRole('heading', { level: 2, name: 'Relier à un appareil déjà connecté' }).waitFor();
+    await assertAccessible(b.page, 'device set-up (three paths)');
+    const linkForm = b.page.getByRole('form', { name: 'Relier à un appareil déjà connecté' });
+    await linkForm.getByLabel('Nom de cet appareil').fill('Ordinateur portable');
+    await linkForm.getByRole('button', { name: 'Relier à un appareil déjà connecté' }).click();
+    const codeOnB = spaced(await b.page.getByTestId('link-code').innerText());
+    assert.match(codeOnB, /^\d{5} \d{5} \d{5} \d{5}$/, 'four groups of five digits');
+    await b.page.getByRole('img', { name: 'QR code du code de liaison' }).waitFor();
+    await assertAccessible(b.page, 'link code (new device)');
+    await screenshot(b.page, 'link-new-device');
+
+    // Browser A: the dialog, with the code computed there.
+    const dialog = a.page.getByRole('dialog', { name: 'Un nouvel appareil demande à rejoindre votre compte' });
+    await dialog.waitFor();
+    await dialog.getByText('« Ordinateur portable »').waitFor();
+    const codeOnA = spaced(await dialog.getByTestId('link-code').innerText());
+    assert.equal(codeOnA, codeOnB, 'the two devices show the same link code');
+    await assertAccessible(a.page, 'link request (existing device)');
+    await screenshot(a.page, 'link-approval');
+    await dialog.getByRole('button', { name: 'Les codes sont identiques : autoriser' }).click();
+    await a.page.locator('#notice-status').getByText('L’appareil « Ordinateur portable » est autorisé', { exact: false }).waitFor();
+    assert.equal(await dialog.count(), 0, 'the dialog is closed');
+
+    // Browser B goes on by itself: the messaging screen, the history readable.
+    await b.page.getByRole('heading', { level: 1, name: 'Vos échanges' }).waitFor();
+    await b.page.locator('#notice-status').getByText('Cet appareil est relié à votre compte', { exact: false }).waitFor();
+    await b.page.getByTestId('connection-status').getByText('Connecté').waitFor();
+    await b.page.getByRole('link', { name: /Cellule de veille/ }).click();
+    const messagesOnB = b.page.getByTestId('messages');
+    await messagesOnB.getByText('Message écrit avant la liaison').waitFor();
+    await messagesOnB.getByText('Réponse du commissariat avant la liaison').waitFor();
+    assert.equal(await messagesOnB.locator('.message-unreadable').count(), 0, 'every earlier message is decrypted');
+
+    // B writes; the officer reads it, and so does A (the same account).
+    await b.page.getByLabel('Votre message').fill('Écrit depuis l’ordinateur portable');
+    await b.page.getByRole('button', { name: 'Envoyer', exact: true }).click();
+    assert.deepEqual(await sdk.command('read 1'), { messages: ['Écrit depuis l’ordinateur portable'] });
+    await a.page.getByTestId('messages').getByText('Écrit depuis l’ordinateur portable').waitFor();
+    await messagesOnB.getByTestId('sent').last().waitFor();
+    await screenshot(b.page, 'link-new-device-ready');
+
+    for (const tab of tabs) assertNoProblems(tab);
+  });
+});
