@@ -22,6 +22,10 @@ const tabs = [];
 /** @type {ReturnType<typeof startSdk> | undefined} */
 let sdk;
 let binary = '';
+/** The coordinator's recovery code, shown once to browser A. */
+let recoveryCode = '';
+/** The time whose TOTP code the last login typed (a step serves once). */
+let lastCodeAt = 0;
 
 before(async () => {
   binary = sdkCli();
@@ -42,7 +46,7 @@ describe('linking a new device from one already connected', { timeout: 300_000 }
   test('both devices show the same link code; once approved, the new one reads the history and writes', async () => {
     const a = await openTab(browser);
     tabs.push(a);
-    await logInReady(a.page, demo.url, demo.accounts.coordinatrice);
+    recoveryCode = await logInReady(a.page, demo.url, demo.accounts.coordinatrice);
     const channelId = await createWorkingGroup(a.page, {
       name: 'Cellule de veille',
       institution: 'Police nationale (commissariat)',
@@ -60,7 +64,8 @@ describe('linking a new device from one already connected', { timeout: 300_000 }
     // Browser B: the same account, a second login (the next TOTP step's code).
     const b = await openTab(browser);
     tabs.push(b);
-    await logIn(b.page, demo.url, demo.accounts.coordinatrice, Date.now() + 30_000);
+    lastCodeAt = Date.now() + 30_000;
+    await logIn(b.page, demo.url, demo.accounts.coordinatrice, lastCodeAt);
     await b.page.getByRole('heading', { level: 1, name: 'Configurer cet appareil' }).waitFor();
     await b.page.getByRole('heading', { level: 2, name: 'Relier à un appareil déjà connecté' }).waitFor();
     await assertAccessible(b.page, 'device set-up (three paths)');
@@ -105,4 +110,74 @@ describe('linking a new device from one already connected', { timeout: 300_000 }
 
     for (const tab of tabs) assertNoProblems(tab);
   });
+
+  test('a linked device cannot approve until given the recovery code; a refused request says so and can start again', async () => {
+    const [a, b] = tabs;
+    const c = await openTab(browser);
+    tabs.push(c);
+    await logIn(c.page, demo.url, demo.accounts.coordinatrice, await freshCodeAt());
+    await c.page.getByRole('heading', { level: 1, name: 'Configurer cet appareil' }).waitFor();
+    const linkForm = c.page.getByRole('form', { name: 'Relier à un appareil déjà connecté' });
+    await linkForm.getByLabel('Nom de cet appareil').fill('Tablette');
+    await linkForm.getByRole('button', { name: 'Relier à un appareil déjà connecté' }).click();
+    await c.page.getByTestId('link-code').waitFor();
+
+    // B was itself linked: it holds no identity key, says so and offers the recovery code.
+    const dialogOnB = b.page.getByRole('dialog', { name: 'Un nouvel appareil demande à rejoindre votre compte' });
+    await dialogOnB.getByText('ne peut donc pas autoriser un nouvel appareil', { exact: false }).waitFor();
+    await dialogOnB.getByLabel('Code de secours').waitFor();
+    assert.equal(await dialogOnB.getByRole('button', { name: 'Les codes sont identiques : autoriser' }).count(), 0);
+    await assertAccessible(b.page, 'link request on a linked device');
+    await screenshot(b.page, 'link-linked-device-cannot-approve');
+
+    // A refuses: B's dialog goes away by itself, and the new device says so.
+    const dialogOnA = a.page.getByRole('dialog', { name: 'Un nouvel appareil demande à rejoindre votre compte' });
+    await dialogOnA.getByText('« Tablette »').waitFor();
+    await dialogOnA.getByRole('button', { name: 'Refuser' }).click();
+    await a.page.locator('#notice-status').getByText('Demande refusée', { exact: false }).waitFor();
+    await dialogOnB.waitFor({ state: 'detached' });
+    await b.page.locator('#notice-status').getByText('a été refusée ou annulée', { exact: false }).waitFor();
+    await c.page.getByTestId('link-ended').getByText('La demande a été refusée', { exact: false }).waitFor();
+    await assertAccessible(c.page, 'link refused');
+    await screenshot(c.page, 'link-refused');
+
+    // C starts again; this time B is given the recovery code and approves it.
+    await c.page.getByRole('button', { name: 'Recommencer' }).click();
+    await linkForm.getByLabel('Nom de cet appareil').fill('Tablette');
+    await linkForm.getByRole('button', { name: 'Relier à un appareil déjà connecté' }).click();
+    const codeOnC = spaced(await c.page.getByTestId('link-code').innerText());
+    await dialogOnA.getByText('« Tablette »').waitFor();
+    await dialogOnA.getByRole('button', { name: 'Plus tard' }).click();
+    await dialogOnB.getByLabel('Code de secours').fill('pas un code');
+    await dialogOnB.getByRole('button', { name: 'Utiliser mon code de secours' }).click();
+    await dialogOnB.getByRole('alert').getByText('Ce code de secours n’est pas valide', { exact: false }).waitFor();
+    await dialogOnB.getByLabel('Code de secours').fill(recoveryCode);
+    await dialogOnB.getByRole('button', { name: 'Utiliser mon code de secours' }).click();
+    assert.equal(spaced(await dialogOnB.getByTestId('link-code').innerText()), codeOnC, 'the two devices show the same link code');
+    await dialogOnB.getByRole('button', { name: 'Les codes sont identiques : autoriser' }).click();
+    await b.page.locator('#notice-status').getByText('L’appareil « Tablette » est autorisé', { exact: false }).waitFor();
+
+    await c.page.getByRole('heading', { level: 1, name: 'Vos échanges' }).waitFor();
+    await c.page.getByRole('link', { name: /Cellule de veille/ }).click();
+    const messagesOnC = c.page.getByTestId('messages');
+    for (const text of ['Message écrit avant la liaison', 'Réponse du commissariat avant la liaison', 'Écrit depuis l’ordinateur portable']) {
+      await messagesOnC.getByText(text).waitFor();
+    }
+    assert.equal(await messagesOnC.locator('.message-unreadable').count(), 0, 'every earlier message is decrypted');
+    for (const tab of tabs) assertNoProblems(tab);
+  });
 });
+
+/**
+ * The time whose TOTP code a new login of the same account may type: a step later than
+ * the last one used (the server refuses a step twice) and at most the next one. Waits for
+ * the clock to reach such a step when needed (up to 30 s).
+ */
+async function freshCodeAt() {
+  const step = (/** @type {number} */ ms) => Math.floor(ms / 30_000);
+  while (step(Date.now() + 30_000) <= step(lastCodeAt)) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  lastCodeAt = Date.now() + 30_000;
+  return lastCodeAt;
+}
