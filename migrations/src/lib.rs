@@ -11,6 +11,7 @@ pub mod audit;
 mod m0001_accounts;
 mod m0002_keys_and_channels;
 mod m0003_charter_and_cases;
+mod m0004_device_links;
 
 /// The migrations of the main database, in order.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_accounts::Migration),
             Box::new(m0002_keys_and_channels::Migration),
             Box::new(m0003_charter_and_cases::Migration),
+            Box::new(m0004_device_links::Migration),
         ]
     }
 }

@@ -206,6 +206,10 @@ fn conflict_message(code: &str) -> &'static str {
         }
         "identity_missing" => "Publiez d'abord votre clé d'identité.",
         "device_exists" => "Cet appareil est déjà enregistré.",
+        "link_closed" => {
+            "Cette demande d'ajout d'appareil n'est plus en attente : elle a été acceptée, \
+             refusée ou a expiré. Recommencez depuis le nouvel appareil si besoin."
+        }
         "epoch_conflict" => {
             "Un autre membre vient de renouveler la clé du canal ; la sienne est utilisée."
         }
@@ -229,7 +233,12 @@ fn unprocessable_message(code: &str) -> &'static str {
         "last_admin" => "Impossible : c'est le dernier administrateur actif.",
         "invalid_certificate" => "Le certificat de l'appareil n'est pas valide.",
         "invalid_epoch_keys" => {
-            "Les clés du canal doivent être chiffrées pour exactement tous les appareils des membres."
+            "Les clés du canal envoyées ne sont pas valides : elles doivent être chiffrées pour \
+             exactement les appareils autorisés, et signées par l'un de vos appareils."
+        }
+        "invalid_link_request" => {
+            "La demande d'ajout d'appareil n'est pas valide : reconnectez-vous sur le nouvel \
+             appareil et recommencez."
         }
         "institution_not_allowed" => "L'institution de cette personne n'est pas autorisée dans ce canal.",
         "regime_not_met" => "Cette personne ne remplit pas les conditions du régime juridique du canal.",

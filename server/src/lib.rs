@@ -21,6 +21,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod linking;
 pub mod metrics;
 pub mod policy;
 pub mod practice;
@@ -127,6 +128,8 @@ async fn count_requests(State(state): State<AppState>, request: Request, next: N
 
 /// Serves `state` on an already bound listener until `shutdown` completes: HTTPS when
 /// the configuration says so (the certificate loaded or generated), plain HTTP otherwise.
+/// Accepted sockets have `TCP_NODELAY`: the WebSocket writer flushes once per burst of
+/// frames, and Nagle's algorithm would hold a lone frame until the previous one is acked.
 pub async fn serve(
     listener: std::net::TcpListener,
     state: AppState,
@@ -162,11 +165,17 @@ async fn serve_on(
         }
         let rustls =
             axum_server::tls_rustls::RustlsConfig::from_config(tls::server_config(&certificate)?);
-        let mut server = axum_server::from_tcp_rustls(listener, rustls).handle(handle);
+        let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(rustls)
+            .acceptor(axum_server::accept::NoDelayAcceptor::new());
+        let mut server = axum_server::from_tcp(listener)
+            .acceptor(acceptor)
+            .handle(handle);
         limit_header_time(server.http_builder(), header_timeout);
         server.serve(app).await?;
     } else {
-        let mut server = axum_server::from_tcp(listener).handle(handle);
+        let mut server = axum_server::from_tcp(listener)
+            .acceptor(axum_server::accept::NoDelayAcceptor::new())
+            .handle(handle);
         limit_header_time(server.http_builder(), header_timeout);
         server.serve(app).await?;
     }

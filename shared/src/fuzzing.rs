@@ -61,6 +61,13 @@ pub fn key_package(data: &[u8]) {
     let _ = serde_json::from_slice::<KeyBackup>(data);
     let _ = serde_json::from_slice::<keys::RegisterDevice>(data);
     let _ = serde_json::from_slice::<channels::PublishEpoch>(data);
+    if let Ok(link) = serde_json::from_slice::<keys::CreateLinkRequest>(data) {
+        if let Ok(identity) = IdentityPublicKey::from_base64url(FIXED_POINT) {
+            let _ = link.request.verify_self_signature(&identity);
+        }
+    }
+    let _ = serde_json::from_slice::<keys::ApproveLink>(data);
+    let _ = serde_json::from_slice::<keys::RewrappedKeys>(data);
 }
 
 /// The JSON bodies of the REST API.

@@ -9,6 +9,7 @@ pub(crate) mod channels;
 pub(crate) mod charter;
 pub(crate) mod entities;
 pub(crate) mod keys;
+pub(crate) mod links;
 pub(crate) mod reports;
 pub(crate) mod retention;
 pub(crate) mod sessions;

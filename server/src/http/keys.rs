@@ -6,13 +6,15 @@ use axum::response::IntoResponse;
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use passerelle_shared::protocol::v1::keys::{
-    DeviceInfo, KeyBackupBody, PublishIdentity, PutKeyBackup, RegisterDevice, UserKeys,
+    ApproveLink, CreateLinkRequest, DeviceInfo, KeyBackupBody, LinkRequest, LinkRequestList,
+    PublishIdentity, PutKeyBackup, RegisterDevice, RewrappedKeys, StoredKeys, UserKeys,
 };
 
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, Result};
 use crate::http::json::ApiJson;
 use crate::keys;
+use crate::linking;
 use crate::state::AppState;
 
 /// The routes of this resource.
@@ -23,6 +25,93 @@ pub fn router() -> Router<AppState> {
         .route("/keys/devices/{id}", delete(revoke_device))
         .route("/keys/users/{user_id}", get(user_keys))
         .route("/keys/backup", get(get_backup).put(put_backup))
+        .route("/keys/devices/{id}/epoch-keys", post(rewrapped_keys))
+        .route(
+            "/keys/link-requests",
+            post(create_link_request).get(pending_link_requests),
+        )
+        .route(
+            "/keys/link-requests/{id}",
+            get(link_request).delete(refuse_link_request),
+        )
+        .route(
+            "/keys/link-requests/{id}/approve",
+            post(approve_link_request),
+        )
+}
+
+/// # `POST /api/v1/keys/link-requests`
+///
+/// A new device asks to join the account (docs/PROTOCOL.md §5.5.1); relayed to the
+/// user's devices as a `link_request` frame.
+#[utoipa::path(post, path = "/api/v1/keys/link-requests", request_body = CreateLinkRequest,
+    responses((status = 201, body = LinkRequest), (status = 409), (status = 422)))]
+pub(crate) async fn create_link_request(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(request): ApiJson<CreateLinkRequest>,
+) -> Result<(StatusCode, Json<LinkRequest>)> {
+    let created = linking::create(&state, &user, request).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// # `GET /api/v1/keys/link-requests`
+#[utoipa::path(get, path = "/api/v1/keys/link-requests", responses((status = 200, body = LinkRequestList)))]
+pub(crate) async fn pending_link_requests(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Json<LinkRequestList>> {
+    let requests = linking::pending(&state, &user).await?;
+    Ok(Json(LinkRequestList { requests }))
+}
+
+/// # `GET /api/v1/keys/link-requests/{id}`
+#[utoipa::path(get, path = "/api/v1/keys/link-requests/{id}", responses((status = 200, body = LinkRequest), (status = 404)))]
+pub(crate) async fn link_request(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Json<LinkRequest>> {
+    linking::get(&state, &user, &id).await.map(Json)
+}
+
+/// # `POST /api/v1/keys/link-requests/{id}/approve`
+#[utoipa::path(post, path = "/api/v1/keys/link-requests/{id}/approve", request_body = ApproveLink,
+    responses((status = 201, body = DeviceInfo), (status = 404), (status = 409), (status = 422)))]
+pub(crate) async fn approve_link_request(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<ApproveLink>,
+) -> Result<(StatusCode, Json<DeviceInfo>)> {
+    let device = linking::approve(&state, &user, &id, request).await?;
+    Ok((StatusCode::CREATED, Json(device)))
+}
+
+/// # `DELETE /api/v1/keys/link-requests/{id}`
+#[utoipa::path(delete, path = "/api/v1/keys/link-requests/{id}", responses((status = 204), (status = 404), (status = 409)))]
+pub(crate) async fn refuse_link_request(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    linking::refuse(&state, &user, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// # `POST /api/v1/keys/devices/{id}/epoch-keys`
+///
+/// Past epoch keys re-wrapped for a newly linked device of the caller (§7.6).
+#[utoipa::path(post, path = "/api/v1/keys/devices/{id}/epoch-keys", request_body = RewrappedKeys,
+    responses((status = 200, body = StoredKeys), (status = 404), (status = 413), (status = 422)))]
+pub(crate) async fn rewrapped_keys(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<RewrappedKeys>,
+) -> Result<Json<StoredKeys>> {
+    let stored = linking::store_rewrapped(&state, &user, &id, request.keys).await?;
+    Ok(Json(StoredKeys { stored }))
 }
 
 /// # `PUT /api/v1/keys/identity`

@@ -19,14 +19,21 @@ fn crypto(err: impl std::fmt::Display) -> ClientError {
     ClientError::Crypto(err.to_string())
 }
 
-/// This device: its keys and certificate, and the identity key while it holds it.
+/// This device: its keys and certificate, and the identity and backup keys when it holds
+/// them (a device enrolled or restored with the recovery code does; a device linked from
+/// another device does not, docs/PROTOCOL.md §5.5).
 pub struct Device {
     /// The device id (a random UUID chosen here, signed into the certificate).
     pub device_id: String,
-    keys: DeviceKeys,
+    pub(crate) keys: DeviceKeys,
     /// Its certificate.
     pub certificate: DeviceCertificate,
-    identity: IdentityKeyPair,
+    pub(crate) account: Option<AccountKeys>,
+}
+
+/// What only a device that knows the recovery code holds.
+pub(crate) struct AccountKeys {
+    pub(crate) identity: IdentityKeyPair,
     backup_version: Option<i64>,
     backup_key: crate::crypto::BackupKey,
 }
@@ -82,7 +89,9 @@ impl Client {
         let identity = IdentityKeyPair::from_private_bytes(&contents.identity().to_private_bytes())
             .map_err(crypto)?;
         let mut device = self.register_device(identity, backup_key, name).await?;
-        device.backup_version = Some(body.version);
+        if let Some(account) = device.account.as_mut() {
+            account.backup_version = Some(body.version);
+        }
         Ok(device)
     }
 
@@ -115,27 +124,33 @@ impl Client {
             device_id,
             keys,
             certificate,
-            identity,
-            backup_version: None,
-            backup_key,
+            account: Some(AccountKeys {
+                identity,
+                backup_version: None,
+                backup_key,
+            }),
         })
     }
 
     /// Writes the key backup (identity and every epoch key held), with the version check.
+    /// A linked device holds neither the identity nor the backup key: it writes nothing.
     pub async fn write_backup(&mut self, device: &mut Device) -> Result<()> {
-        let identity = IdentityKeyPair::from_private_bytes(&device.identity.to_private_bytes())
+        let Some(account) = device.account.as_mut() else {
+            return Ok(());
+        };
+        let identity = IdentityKeyPair::from_private_bytes(&account.identity.to_private_bytes())
             .map_err(crypto)?;
         let mut contents = BackupContents::new(identity);
         for ((channel, epoch), key) in &self.epoch_keys {
             contents.insert_epoch_key(channel, *epoch, EpochKey::from_bytes(&key.to_bytes()));
         }
-        let revision = u64::try_from(device.backup_version.unwrap_or(0) + 1).unwrap_or(1);
-        let sealed = KeyBackup::seal(&contents, &device.backup_key, &self.me.id, revision)
+        let revision = u64::try_from(account.backup_version.unwrap_or(0) + 1).unwrap_or(1);
+        let sealed = KeyBackup::seal(&contents, &account.backup_key, &self.me.id, revision)
             .map_err(crypto)?;
         let mut request = self
             .request(Method::PUT, "/keys/backup")
             .json(&json!({ "data": sealed }));
-        request = match device.backup_version {
+        request = match account.backup_version {
             Some(version) => request.header(header::IF_MATCH, format!("\"{version}\"")),
             None => request.header(header::IF_NONE_MATCH, "*"),
         };
@@ -146,7 +161,7 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim_matches('"').parse::<i64>().ok());
         expect_ok(response).await?;
-        device.backup_version = etag.or(device.backup_version.map(|v| v + 1)).or(Some(1));
+        account.backup_version = etag.or(account.backup_version.map(|v| v + 1)).or(Some(1));
         Ok(())
     }
 

@@ -6,6 +6,7 @@
 //! signatures and ciphertext only.
 
 mod device;
+mod linking;
 mod ws;
 
 use std::collections::{BTreeMap, HashMap};
@@ -15,6 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use device::{Device, Enrolment};
+pub use linking::PendingLink;
 pub use ws::Connection;
 
 use crate::crypto::{DeviceCertificate, EpochKey, IdentityPublicKey};

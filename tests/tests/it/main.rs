@@ -8,6 +8,7 @@ mod charter;
 mod hub;
 mod hygiene;
 mod keys;
+mod linking;
 mod matrix;
 mod migrations;
 mod reports;

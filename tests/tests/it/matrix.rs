@@ -62,6 +62,8 @@ enum Rule {
     ChannelCoordinator,
     /// Members of the archived case, which no one opened with a reason: refused to all.
     ArchivedWithoutReason,
+    /// Another account's device link request: refused to all.
+    OthersLinkRequest,
     /// Members of the cases (professionals, not externals), charter accepted.
     CaseMember,
     /// Leaving reduces exposure: never blocked by the charter gate.
@@ -95,7 +97,7 @@ fn allowed(rule: Rule, role: Role, situation: Situation) -> bool {
         Rule::Coordinator => role == Coordinator,
         Rule::ChannelMember => member && matches!(role, Member | Coordinator | External),
         Rule::ChannelCoordinator => member && role == Coordinator,
-        Rule::ArchivedWithoutReason => false,
+        Rule::ArchivedWithoutReason | Rule::OthersLinkRequest => false,
         Rule::CaseMember => member && matches!(role, Member | Coordinator),
         Rule::GroupRules => {
             matches!(situation, Situation::Member | Situation::CharterNotAccepted)
@@ -177,6 +179,35 @@ fn rows() -> Vec<Row> {
             |w, _| serde_json::json!({ "certificate": w.foreign_certificate, "name": "x" }),
         ),
         row(M::GET, "/api/v1/keys/users/{colleague}", ColleagueKeys),
+        with(
+            M::POST,
+            "/api/v1/keys/link-requests",
+            AnyUser,
+            |_, _| serde_json::json!({ "request": {}, "name": "x" }),
+        ),
+        row(M::GET, "/api/v1/keys/link-requests", AnyUser),
+        row(
+            M::GET,
+            "/api/v1/keys/link-requests/{foreign_link}",
+            OthersLinkRequest,
+        ),
+        with(
+            M::POST,
+            "/api/v1/keys/link-requests/{foreign_link}/approve",
+            OthersLinkRequest,
+            |w, _| serde_json::json!({ "certificate": w.foreign_certificate }),
+        ),
+        row(
+            M::DELETE,
+            "/api/v1/keys/link-requests/{foreign_link}",
+            OthersLinkRequest,
+        ),
+        with(
+            M::POST,
+            "/api/v1/keys/devices/{device}/epoch-keys",
+            AnyUser,
+            |_, _| serde_json::json!({ "keys": [] }),
+        ),
         row(M::GET, "/api/v1/directory", Directory),
         row(M::GET, "/api/v1/reports/annual?year=2026", Reporter),
         row(M::GET, "/api/v1/admin/institutions", Admin),
@@ -357,6 +388,7 @@ struct World {
     now: i64,
     spare_identity: String,
     foreign_certificate: serde_json::Value,
+    foreign_link: String,
 }
 
 /// A caller of the matrix.
@@ -381,6 +413,7 @@ impl Principal {
             .replace("{practice}", &world.practice)
             .replace("{attachment}", &world.attachment)
             .replace("{victim}", &world.victim)
+            .replace("{foreign_link}", &world.foreign_link)
             .replace("{joiner}", &self.joiner)
             .replace("{colleague}", &world.colleague)
             .replace("{device}", &self.device)
@@ -620,6 +653,16 @@ async fn every_endpoint_and_frame_answers_every_role_and_situation_as_the_matrix
         .unwrap()
         .public_key()
         .to_base64url();
+    // A device of the owner's waiting to be linked: no principal may see or decide it.
+    let foreign_link = server
+        .client(&owner.user)
+        .await
+        .unwrap()
+        .request_link("Téléphone du propriétaire")
+        .await
+        .unwrap()
+        .request
+        .id;
     let world = World {
         charter,
         rules: rules["current"]["version"].as_u64().unwrap(),
@@ -634,6 +677,7 @@ async fn every_endpoint_and_frame_answers_every_role_and_situation_as_the_matrix
         now: server.clock.now_ms(),
         spare_identity,
         foreign_certificate: serde_json::to_value(&owner.device.certificate).unwrap(),
+        foreign_link,
     };
 
     // Every operation of the OpenAPI document has a row, and every row an operation.

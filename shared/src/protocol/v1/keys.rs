@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::crypto::{DeviceCertificate, IdentityPublicKey};
+use crate::crypto::{
+    DeviceCertificate, DeviceCertificateRequest, IdentityPublicKey, WrappedEpochKey,
+};
 
 /// `PUT /api/v1/keys/identity`: publish one's identity key.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -68,4 +70,86 @@ pub struct KeyBackupBody {
 pub struct PutKeyBackup {
     /// The encrypted backup.
     pub data: serde_json::Value,
+}
+
+/// How long a link request waits for an existing device (docs/PROTOCOL.md §5.5.1).
+pub const LINK_REQUEST_TTL_SECONDS: u64 = 600;
+
+/// Most wraps in one `POST /api/v1/keys/devices/{id}/epoch-keys`.
+pub const MAX_REWRAPPED_KEYS: usize = 1_000;
+
+/// `POST /api/v1/keys/link-requests`: a new device asks to join its user's account.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreateLinkRequest {
+    /// The device's self-signed certificate request (§5.2).
+    #[schema(value_type = Object)]
+    pub request: DeviceCertificateRequest,
+    /// A name the user recognises (« Téléphone »).
+    pub name: String,
+}
+
+/// Where a link request stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkStatus {
+    /// Waiting for an existing device.
+    Pending,
+    /// Certified by an existing device: the new device is registered.
+    Linked,
+    /// Refused or cancelled by one of the devices.
+    Refused,
+    /// Nobody answered in time.
+    Expired,
+}
+
+/// A link request, as relayed to the user's devices (`link_request` frame) and polled by
+/// the new device.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LinkRequest {
+    /// Its id.
+    pub id: String,
+    /// The new device's certificate request: the existing device computes the link code
+    /// (§6.2) from it and certifies it.
+    #[schema(value_type = Object)]
+    pub request: DeviceCertificateRequest,
+    /// The new device's name.
+    pub name: String,
+    /// Where it stands.
+    pub status: LinkStatus,
+    /// Made at (unix ms).
+    pub created_at: i64,
+    /// Expires at (unix ms).
+    pub expires_at: i64,
+}
+
+/// `GET /api/v1/keys/link-requests`: the caller's pending requests.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LinkRequestList {
+    /// Pending, newest first.
+    pub requests: Vec<LinkRequest>,
+}
+
+/// `POST /api/v1/keys/link-requests/{id}/approve`: the certificate of the request, made by
+/// a device holding the identity key after the user compared the link codes.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ApproveLink {
+    /// The certificate: the request plus the identity signature.
+    #[schema(value_type = Object)]
+    pub certificate: DeviceCertificate,
+}
+
+/// `POST /api/v1/keys/devices/{id}/epoch-keys`: past epoch keys re-wrapped for a newly
+/// linked device of the same user (§7.6).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct RewrappedKeys {
+    /// The wraps, all for that device.
+    #[schema(value_type = Vec<Object>)]
+    pub keys: Vec<WrappedEpochKey>,
+}
+
+/// The answer to [`RewrappedKeys`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StoredKeys {
+    /// How many wraps were new (the others were already held).
+    pub stored: usize,
 }

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::channels::{Channel, Cursors, DeviceRef, StoredMessage};
+use super::keys::LinkRequest;
 use crate::crypto::{Envelope, WrappedEpochKey};
 
 /// Largest frame a client may send, in bytes.
@@ -142,6 +143,9 @@ pub enum ServerFrame {
         /// Keys of the epochs below this one were deleted.
         below_epoch: u64,
     },
+    /// A device asks to join this account, or such a request changed (docs/PROTOCOL.md
+    /// §5.5.1): show it while `pending`, with its link code; dismiss it otherwise.
+    LinkRequest(LinkRequest),
     /// Answer to `ping`.
     Pong,
     /// The sync is complete up to these cursors.
