@@ -92,6 +92,7 @@ export const ERROR_MESSAGES = Object.freeze({
   invalid_envelope: 'Le message n’a pas pu être envoyé : il ne correspond pas à ce canal ou à cet appareil.',
   bad_signature: 'Le message n’a pas pu être envoyé : sa signature n’est pas valide.',
   malformed_frame: 'Le serveur n’a pas compris une demande de ce navigateur. Rechargez la page.',
+  binary_not_supported: 'Le serveur n’accepte pas ce type de données de ce navigateur. Rechargez la page.',
   // Client-side codes: the request never got an answer, or not a readable one.
   network_error:
     'Impossible de joindre le serveur Passerelle. Vérifiez votre connexion au réseau, puis réessayez.',
