@@ -457,6 +457,12 @@ export const audit = {
    * @returns {Promise<import('./types.js').AuditPage>}
    */
   events: (filters) => request('GET', `/audit/events?${new URLSearchParams(filters)}`),
+  /**
+   * Events per UTC day, counted by the server over the whole log.
+   * @param {Record<string, string>} filters
+   * @returns {Promise<{ days: { day: string, count: number }[] }>}
+   */
+  daily: (filters) => request('GET', `/audit/daily?${new URLSearchParams(filters)}`),
   /** @returns {Promise<import('./types.js').AuditVerify>} */
   verify: () => request('GET', '/audit/verify'),
   /**

@@ -511,6 +511,26 @@ impl AuditLog {
         })
     }
 
+    /// Events matching `filter` per UTC day: the latest `max_days` days that have any,
+    /// oldest first, as (`YYYY-MM-DD`, count).
+    pub async fn daily_counts(
+        &self,
+        filter: &EventFilter,
+        max_days: u64,
+    ) -> Result<Vec<(String, u64)>, AuditError> {
+        let days = store::daily_counts(&self.shared.db, filter, max_days).await?;
+        Ok(days
+            .into_iter()
+            .map(|(day, count)| {
+                let date = query::format_time(day * store::DAY_MS);
+                (
+                    date.get(..10).unwrap_or_default().to_owned(),
+                    u64::try_from(count).unwrap_or_default(),
+                )
+            })
+            .collect())
+    }
+
     /// How many events match `filter`.
     pub async fn count(&self, filter: &EventFilter) -> Result<u64, AuditError> {
         Ok(store::count(&self.shared.db, filter).await?)

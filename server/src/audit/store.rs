@@ -328,6 +328,33 @@ pub(crate) async fn filtered_page(
         .await
 }
 
+/// Milliseconds in a day: events are counted per UTC day.
+pub(crate) const DAY_MS: i64 = 86_400_000;
+
+/// Events matching `filter` per UTC day (days since 1970-01-01), the latest `max_days`
+/// days that have events, oldest first. Counted by the database, whatever the volume.
+pub(crate) async fn daily_counts(
+    db: &impl ConnectionTrait,
+    filter: &EventFilter,
+    max_days: u64,
+) -> Result<Vec<(i64, i64)>, DbErr> {
+    use sea_orm::sea_query::Expr;
+    let day = || Expr::col(event::Column::TimeMs).div(DAY_MS);
+    let mut days: Vec<(i64, i64)> = event::Entity::find()
+        .select_only()
+        .column_as(day(), "day")
+        .column_as(event::Column::Seq.count(), "n")
+        .filter(condition(filter))
+        .group_by(day())
+        .order_by_desc(day())
+        .limit(max_days)
+        .into_tuple()
+        .all(db)
+        .await?;
+    days.reverse();
+    Ok(days)
+}
+
 /// How many events match `filter` (for the auditor's page header).
 pub(crate) async fn count(db: &impl ConnectionTrait, filter: &EventFilter) -> Result<u64, DbErr> {
     event::Entity::find()

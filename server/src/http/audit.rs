@@ -27,6 +27,7 @@ use crate::state::AppState;
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/audit/events", get(list_events))
+        .route("/audit/daily", get(daily_counts))
         .route("/audit/export", get(export))
         .route("/audit/verify", get(verify))
         .route("/audit/public-key", get(public_key))
@@ -137,6 +138,25 @@ pub(crate) struct AuditEventPage {
     /// How many events match the filter in all.
     total: u64,
 }
+
+/// Events per day, for the auditor's chart.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AuditDailyCounts {
+    /// The latest days that have matching events (at most a year of them), oldest first.
+    days: Vec<AuditDay>,
+}
+
+/// One UTC day of the access log.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AuditDay {
+    /// `YYYY-MM-DD`, UTC.
+    day: String,
+    /// Events matching the filters that day.
+    count: u64,
+}
+
+/// The most days [`daily_counts`] answers with.
+const MAX_DAYS: u64 = 366;
 
 /// A signed checkpoint or retention anchor.
 #[derive(Debug, Serialize, ToSchema)]
@@ -432,6 +452,37 @@ pub(crate) async fn list_events(
     }))
 }
 
+/// # `GET /api/v1/audit/daily`
+///
+/// How many events match the filters on each UTC day, counted by the database (the
+/// chart of the auditor's console). Recorded as `audit_query`, like a search.
+#[utoipa::path(get, path = "/api/v1/audit/daily", params(AuditParams),
+    responses((status = 200, body = AuditDailyCounts), (status = 400), (status = 401), (status = 403)))]
+pub(crate) async fn daily_counts(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    uri: Uri,
+) -> Result<Json<AuditDailyCounts>> {
+    const ACTION: &str = "audit_query";
+    require_auditor(&state, &user, ACTION).await?;
+    let params = params(&state, &user, &uri, ACTION).await?;
+    let filter = checked(&state, &user, ACTION, filter_of(&params)).await?;
+    let mut details = filter_details(&filter);
+    details["per_day"] = json!(true);
+    state
+        .record(user.actor(), ACTION, None, Outcome::Success, details)
+        .await?;
+    let days = state
+        .audit
+        .daily_counts(&filter, MAX_DAYS)
+        .await
+        .map_err(ApiError::internal)?
+        .into_iter()
+        .map(|(day, count)| AuditDay { day, count })
+        .collect();
+    Ok(Json(AuditDailyCounts { days }))
+}
+
 /// # `GET /api/v1/audit/export`
 ///
 /// Every event matching the filters, streamed as CSV (`format=csv`) or as a JSON array
@@ -591,6 +642,7 @@ mod tests {
         _dir: tempfile::TempDir,
         state: AppState,
         router: Router,
+        clock: std::sync::Arc<ManualClock>,
     }
 
     async fn app() -> TestApp {
@@ -600,9 +652,8 @@ mod tests {
             tls: false,
             ..Config::default()
         };
-        let state = AppState::build(config, ManualClock::starting_now())
-            .await
-            .unwrap();
+        let clock = ManualClock::starting_now();
+        let state = AppState::build(config, clock.clone()).await.unwrap();
         let router = Router::new()
             .nest("/api/v1", router())
             .with_state(state.clone());
@@ -610,6 +661,7 @@ mod tests {
             _dir: dir,
             state,
             router,
+            clock,
         }
     }
 
@@ -766,6 +818,45 @@ mod tests {
         assert_eq!(recorded[0].outcome, "success");
         assert_eq!(recorded[0].details_json()["action"], "admin_user_created");
         assert_eq!(recorded[1].details_json()["after_seq"], next);
+    }
+
+    #[tokio::test]
+    async fn an_auditor_reads_the_events_per_day_counted_over_the_whole_log() {
+        let app = app().await;
+        app.account("m0.test", Role::Member).await;
+        app.account("m1.test", Role::Member).await;
+        let first_day = audit::format_time(app.state.now_ms())[..10].to_owned();
+        app.clock.advance_ms(2 * 86_400_000);
+        let (auditor, token) = app.account("dpo.test", Role::Auditor).await;
+        app.account("m2.test", Role::Member).await;
+        let third_day = audit::format_time(app.state.now_ms())[..10].to_owned();
+
+        let (status, _, body) = app
+            .get("/api/v1/audit/daily?action=admin_user_created", &token)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let counts: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            counts["days"],
+            json!([{ "day": first_day, "count": 2 }, { "day": third_day, "count": 2 }])
+        );
+        let (_, _, body) = app
+            .get(
+                &format!("/api/v1/audit/daily?action=admin_user_created&from={third_day}"),
+                &token,
+            )
+            .await;
+        let counts: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(counts["days"], json!([{ "day": third_day, "count": 2 }]));
+
+        let recorded = app.events_of(&auditor, "audit_query").await;
+        assert_eq!(recorded.len(), 2, "each reading is in the log");
+        assert_eq!(recorded[0].details_json()["per_day"], true);
+        let (status, _, _) = app.get("/api/v1/audit/daily?from=hier", &token).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let (_, member_token) = app.account("m4.test", Role::Member).await;
+        let (status, _, _) = app.get("/api/v1/audit/daily", &member_token).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
     }
 
     #[tokio::test]

@@ -32,6 +32,7 @@ use crate::state::AppState;
         super::admin::enable,
         super::admin::unlock,
         super::audit::list_events,
+        super::audit::daily_counts,
         super::audit::export,
         super::audit::verify,
         super::audit::public_key,

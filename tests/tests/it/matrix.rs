@@ -246,6 +246,7 @@ fn rows() -> Vec<Row> {
             |_, _| serde_json::json!({ "text": "" }),
         ),
         row(M::GET, "/api/v1/audit/events", Auditor),
+        row(M::GET, "/api/v1/audit/daily", Auditor),
         row(M::GET, "/api/v1/audit/export?format=json", Auditor),
         row(M::GET, "/api/v1/audit/verify", Auditor),
         row(M::GET, "/api/v1/audit/public-key", Auditor),

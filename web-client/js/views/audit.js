@@ -19,8 +19,8 @@ const OUTCOMES = [
   { value: 'denied', label: 'Refus' },
 ];
 const OUTCOME_LABELS = /** @type {Record<string, string>} */ ({ success: 'Réussite', failure: 'Échec', denied: 'Refus' });
-/** Events read for the chart at most (pages of 1 000). */
-const CHART_MAX_PAGES = 5;
+/** Days drawn in the chart at most (the latest ones that have events). */
+const CHART_DAYS = 31;
 const SVG = 'http://www.w3.org/2000/svg';
 
 /**
@@ -131,26 +131,15 @@ export function renderAudit(screen, _shell) {
 
   /** @param {Record<string, string>} filter */
   async function drawChart(filter) {
-    /** @type {Map<string, number>} */
-    const perDay = new Map();
-    let after;
-    let truncated = false;
-    for (let pageIndex = 0; pageIndex < CHART_MAX_PAGES; pageIndex += 1) {
-      const page = await auditApi.events({ ...filter, limit: '1000', ...(after ? { after_seq: String(after) } : {}) });
-      for (const event of page.events) {
-        const day = event.time.slice(0, 10);
-        perDay.set(day, (perDay.get(day) ?? 0) + 1);
-      }
-      if (!page.next_after_seq) break;
-      after = page.next_after_seq;
-      truncated = pageIndex === CHART_MAX_PAGES - 1;
-    }
-    const days = [...perDay.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).slice(-31);
+    const { days: counted } = await auditApi.daily(filter);
+    /** @type {[string, number][]} */
+    const days = counted.slice(-CHART_DAYS).map(({ day, count }) => [day, count]);
+    const truncated = counted.length > CHART_DAYS;
     replace(
       chart,
       h('h2', { id: 'graphe-titre' }, 'Événements par jour'),
       days.length === 0 ? h('p', { class: 'hint' }, 'Aucun événement pour ces filtres.') : barChart(days),
-      truncated ? h('p', { class: 'hint' }, 'Graphique limité aux 5 000 premiers événements : précisez les filtres.') : null,
+      truncated ? h('p', { class: 'hint' }, `Graphique limité aux ${CHART_DAYS} derniers jours ayant des événements : précisez les dates pour remonter plus loin.`) : null,
       days.length > 0
         ? h('table', { class: 'visually-hidden' }, h('caption', {}, 'Événements par jour'), h('tbody', {}, days.map(([day, count]) => h('tr', {}, h('th', { scope: 'row' }, day), h('td', {}, String(count))))))
         : null,
