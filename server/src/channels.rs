@@ -426,6 +426,7 @@ pub async fn detail(
             },
             role: Role::parse(&account.role).unwrap_or(Role::Member),
             added_at: row.added_at,
+            read_seq: u64::try_from(row.read_seq).unwrap_or_default(),
         });
     }
     members.sort_by(|a, b| {

@@ -155,6 +155,10 @@ pub struct Member {
     pub role: Role,
     /// Added at (unix ms).
     pub added_at: i64,
+    /// The last message they marked read (the same position `receipt` frames carry), so
+    /// a conversation opened later shows who read what.
+    #[serde(default)]
+    pub read_seq: u64,
 }
 
 /// `GET /api/v1/channels/{id}`.
