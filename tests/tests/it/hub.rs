@@ -545,8 +545,11 @@ async fn receipts_and_typing_reach_members_only() {
         .await;
     assert_eq!(receipt, (b.user.id.clone(), seq));
     // Opened later, the conversation still shows who read what.
-    let detail: passerelle_shared::protocol::v1::channels::ChannelDetail =
-        a.client.get(&format!("/channels/{}", channel.id)).await.unwrap();
+    let detail: passerelle_shared::protocol::v1::channels::ChannelDetail = a
+        .client
+        .get(&format!("/channels/{}", channel.id))
+        .await
+        .unwrap();
     let read: Vec<(String, u64)> = detail
         .members
         .iter()
