@@ -146,6 +146,8 @@ describe('linking a new device from one already connected', { timeout: 300_000 }
     await linkForm.getByLabel('Nom de cet appareil').fill('Tablette');
     await linkForm.getByRole('button', { name: 'Relier à un appareil déjà connecté' }).click();
     const codeOnC = spaced(await c.page.getByTestId('link-code').innerText());
+    // A page opened after the request was made finds it in the list of pending ones.
+    await a.page.reload();
     await dialogOnA.getByText('« Tablette »').waitFor();
     await dialogOnA.getByRole('button', { name: 'Plus tard' }).click();
     await dialogOnB.getByLabel('Code de secours').fill('pas un code');

@@ -181,10 +181,10 @@ describe('end-to-end encrypted messaging', { timeout: 240_000 }, () => {
     const { page } = tabs.socialLaptop;
     await logIn(page, demo.url, demo.accounts['assistante.sociale'], Date.now() + 30_000);
     await page.getByRole('heading', { level: 1, name: 'Configurer cet appareil' }).waitFor();
-    await page.getByLabel('Code de secours').fill('not a code');
+    await page.getByLabel(/^Code de secours/).fill('not a code');
     await page.getByRole('button', { name: 'Activer cet appareil' }).click();
     await page.locator('#notice-error').getByText('Ce code de secours n’est pas valide', { exact: false }).waitFor();
-    await page.getByLabel('Code de secours').fill(socialRecoveryCode.toLowerCase().replace(/-/g, ' '));
+    await page.getByLabel(/^Code de secours/).fill(socialRecoveryCode.toLowerCase().replace(/-/g, ' '));
     await page.getByRole('button', { name: 'Activer cet appareil' }).click();
     await page.getByRole('heading', { level: 1, name: 'Vos échanges' }).waitFor();
     await page.getByRole('link', { name: /Prévention de la délinquance des mineurs/ }).click();

@@ -80,20 +80,27 @@ describe('reconnection', { timeout: 240_000 }, () => {
     assert.deepEqual(await shownMessages(page), ['Avant la coupure']);
     // The page keeps trying by itself (its attempts reach the relay and are refused).
     await waitUntil(() => proxy.refused() > 0, 'the page tries to reconnect while cut off');
+    // What the user writes meanwhile waits, shown as such.
+    await page.getByLabel('Votre message').fill('Écrit pendant la coupure');
+    await page.getByRole('button', { name: 'Envoyer', exact: true }).click();
+    await page.getByTestId('messages').getByText('Envoi en cours…').waitFor();
 
     // The network comes back: nobody touches the page.
     proxy.restore();
     await status.getByText('Connecté').waitFor({ timeout: 60_000 });
     await page.getByTestId('messages').getByText(during[2]).waitFor();
-    assert.deepEqual(await shownMessages(page), ['Avant la coupure', ...during], 'each message once, in order');
+    // The message written during the outage left once connected again, and only once.
+    assert.deepEqual(await sdk.command('read 1'), { messages: ['Écrit pendant la coupure'] });
+    await page.getByTestId('messages').getByText('Envoi en cours…').waitFor({ state: 'detached' });
+    assert.deepEqual(await shownMessages(page), ['Avant la coupure', ...during, 'Écrit pendant la coupure'], 'each message once, in order');
     assert.equal(await page.evaluate(() => /** @type {any} */ (window).samePage), true, 'the page was not reloaded');
 
-    // The user writes again, and the officer reads it.
+    // The user writes again, and the officer reads it (and nothing else: no duplicate).
     await page.getByLabel('Votre message').fill('Bien reçu après la coupure');
     await page.getByRole('button', { name: 'Envoyer', exact: true }).click();
     assert.deepEqual(await sdk.command('read 1'), { messages: ['Bien reçu après la coupure'] });
-    await page.getByTestId('messages').getByTestId('sent').last().waitFor();
-    assert.deepEqual(await shownMessages(page), ['Avant la coupure', ...during, 'Bien reçu après la coupure']);
+    await page.getByTestId('messages').getByText('Envoi en cours…').waitFor({ state: 'detached' });
+    assert.deepEqual(await shownMessages(page), ['Avant la coupure', ...during, 'Écrit pendant la coupure', 'Bien reçu après la coupure']);
 
     await screenshot(page, 'reconnect-caught-up');
     // Chromium logs each refused reconnection attempt: that is the outage, not a fault.

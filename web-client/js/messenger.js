@@ -72,6 +72,8 @@ export class Messenger extends EventTarget {
     this.names = new Map([[me.id, me.display_name]]);
     /** @type {Set<string>} Channels with a retry of unreadable messages pending. */
     this.retryScheduled = new Set();
+    /** @type {Set<string>} Own messages waiting for the network to be sealed (keys). */
+    this.offlineDrafts = new Set();
     /** @type {string | null} The conversation on screen. */
     this.visible = null;
     this.status = /** @type {'connecting' | 'open' | 'closed'} */ ('connecting');
@@ -121,11 +123,15 @@ export class Messenger extends EventTarget {
     this.emit('status', { state, ...detail });
     if (state === 'open') {
       // What was sent but never acknowledged goes again, with the same client_msg_id:
-      // the server stores it once (idempotent send).
+      // the server stores it once (idempotent send). What could not even be sealed for
+      // want of the network (the channel's key to fetch) is sealed now.
       for (const conversation of this.conversations.values()) {
         for (const message of conversation.messages.values()) {
-          if (message.mine && message.state === 'sending' && message.envelope) {
+          if (!message.mine || message.state !== 'sending') continue;
+          if (message.envelope) {
             this.connection.send({ type: 'send', channel_id: conversation.channelId, envelope: message.envelope });
+          } else if (this.offlineDrafts.delete(message.key)) {
+            this.sealAndSend(conversation.channelId, message);
           }
         }
       }
@@ -284,6 +290,9 @@ export class Messenger extends EventTarget {
     conversation.messages.set(key, message);
     if (conversation.oldestSeq === 0 || stored.seq < conversation.oldestSeq) conversation.oldestSeq = stored.seq;
     await this.decrypt(stored, message);
+    // The channel is at least at this message's epoch: sending can use its key without
+    // asking the server first (and so while offline).
+    if (message.content && typeof stored.envelope?.epoch === 'number') this.setEpoch(stored.channel_id, stored.envelope.epoch);
     if (live && !message.mine) {
       conversation.typing.delete(stored.sender);
       if (this.visible === stored.channel_id && document.visibilityState === 'visible') this.markRead(stored.channel_id);
@@ -561,6 +570,11 @@ export class Messenger extends EventTarget {
       message.envelope = await this.keyring.seal(channelId, epoch, message.clientMsgId, /** @type {MessageContent} */ (message.content));
       this.connection.send({ type: 'send', channel_id: channelId, envelope: message.envelope });
     } catch (error) {
+      if (error instanceof ApiError && error.code === 'network_error' && !this.connection.isOpen && message.progress === null) {
+        // Offline: it stays « envoi en cours » and is sealed once the connection is back.
+        this.offlineDrafts.add(message.key);
+        return;
+      }
       message.state = 'failed';
       message.failure = sendProblem(error);
       this.emit('conversation', { channelId });
