@@ -6,7 +6,7 @@
 //! forwards content to another channel or exports it (C4).
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 use crate::auth::CurrentUser;
 use crate::error::Result;
-use crate::http::json::ApiJson;
+use crate::http::json::{ApiJson, ApiQuery};
 use crate::state::AppState;
 use crate::{attachments, channels};
 
@@ -157,7 +157,7 @@ pub(crate) async fn device_keys(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
-    Query(query): Query<KeysQuery>,
+    ApiQuery(query): ApiQuery<KeysQuery>,
 ) -> Result<Json<DeviceKeysPage>> {
     let keys = channels::device_keys(&state, &user, &id, &query.device_id).await?;
     Ok(Json(DeviceKeysPage { keys }))
@@ -182,7 +182,7 @@ pub(crate) async fn history(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
-    Query(query): Query<HistoryQuery>,
+    ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> Result<Json<HistoryPage>> {
     channels::history(&state, &user, &id, query.after_seq, query.limit)
         .await

@@ -1,10 +1,11 @@
-//! A JSON body extractor whose refusals are [`ApiError`]s and are logged.
+//! JSON body and query-string extractors whose refusals are [`ApiError`]s and are logged.
 //!
 //! serde's messages can quote the offending value (a password, say), so the client gets
 //! a generic French message and the access log gets the kind of error, never the body.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::de::DeserializeOwned;
@@ -66,5 +67,35 @@ fn classify(rejection: &JsonRejection) -> (&'static str, ApiError) {
             "unreadable",
             ApiError::BadRequest("corps de requête illisible".into()),
         ),
+    }
+}
+
+/// `Query<T>` with Passerelle's errors: a malformed query string is answered in French
+/// and recorded, like a malformed body.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match Query::<T>::try_from_uri(&parts.uri) {
+            Ok(Query(value)) => Ok(ApiQuery(value)),
+            Err(_) => {
+                let client = ClientInfo::from_parts(parts, state.config.behind_proxy);
+                state
+                    .record_denial(
+                        client.anonymous_actor(),
+                        "request_malformed",
+                        None,
+                        json!({ "reason": "query", "path": parts.uri.path() }),
+                    )
+                    .await;
+                Err(ApiError::BadRequest("paramètres de l'adresse".into()))
+            }
+        }
     }
 }

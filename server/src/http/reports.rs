@@ -1,6 +1,6 @@
 //! The annual report.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, Result};
+use crate::http::json::ApiQuery;
 use crate::reports::{self, AnnualReport};
 use crate::state::AppState;
 
@@ -32,7 +33,7 @@ pub(crate) struct AnnualQuery {
 pub(crate) async fn annual(
     State(state): State<AppState>,
     user: CurrentUser,
-    Query(query): Query<AnnualQuery>,
+    ApiQuery(query): ApiQuery<AnnualQuery>,
 ) -> Result<Response> {
     let report = reports::annual(&state, &user, query.year).await?;
     match query.format.as_deref() {

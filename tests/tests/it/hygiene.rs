@@ -91,6 +91,41 @@ async fn malformed_and_oversized_bodies_get_clear_errors() {
 }
 
 #[tokio::test]
+async fn malformed_query_strings_get_clear_errors_and_are_logged() {
+    let server = TestServer::spawn().await.unwrap();
+    let user = server
+        .create_user(
+            "agent",
+            passerelle_shared::protocol::v1::Role::Coordinator,
+            "CCAS",
+        )
+        .await
+        .unwrap();
+    let client = server.client(&user).await.unwrap();
+    for path in [
+        "/channels/any/messages?after_seq=hier",
+        "/channels/any/messages?limit=-1",
+        "/reports/annual?year=deux-mille",
+    ] {
+        let response = client
+            .request(reqwest::Method::GET, path)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+        let body: ErrorBody = response.json().await.unwrap();
+        assert_eq!(body.error.code, "bad_request", "{path}");
+        assert!(body.error.message.starts_with("Requête invalide"), "{path}");
+    }
+    let logged = passerelle_tests::audit_actions(&server, None)
+        .await
+        .into_iter()
+        .filter(|(action, outcome)| action == "request_malformed" && outcome == "denied")
+        .count();
+    assert_eq!(logged, 3, "every malformed query is in the access log");
+}
+
+#[tokio::test]
 async fn health_readiness_metrics_and_openapi_answer() {
     let server = TestServer::spawn().await.unwrap();
     assert_eq!(
