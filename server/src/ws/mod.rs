@@ -5,7 +5,7 @@ pub mod hub;
 pub mod session;
 
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 use axum::routing::get;
@@ -19,6 +19,7 @@ use crate::audit::Outcome;
 use crate::auth::{self, session as tokens, ClientInfo};
 use crate::db;
 use crate::error::{ApiError, Result};
+use crate::http::json::ApiQuery;
 use crate::state::AppState;
 
 /// Connections one account may hold at once (several devices and tabs, not a flood).
@@ -44,7 +45,7 @@ async fn upgrade(
     State(state): State<AppState>,
     headers: HeaderMap,
     client: ClientInfo,
-    Query(query): Query<WsQuery>,
+    ApiQuery(query): ApiQuery<WsQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response> {
     let user = auth::authenticate(&state, &Method::GET, &headers, client.clone()).await;
@@ -113,8 +114,10 @@ async fn upgrade(
             json!({}),
         )
         .await?;
+    // The read buffer is allocated (and zeroed) for every connection, most of which are
+    // idle: 1 KiB holds a ping or a typing frame, and grows for a larger frame (a send).
     Ok(upgrade
-        .read_buffer_size(4096)
+        .read_buffer_size(1024)
         .write_buffer_size(4096)
         .max_message_size(MAX_CLIENT_FRAME_BYTES)
         .max_frame_size(MAX_CLIENT_FRAME_BYTES)

@@ -106,6 +106,7 @@ async fn malformed_query_strings_get_clear_errors_and_are_logged() {
         "/channels/any/messages?after_seq=hier",
         "/channels/any/messages?limit=-1",
         "/reports/annual?year=deux-mille",
+        "/ws",
     ] {
         let response = client
             .request(reqwest::Method::GET, path)
@@ -122,7 +123,7 @@ async fn malformed_query_strings_get_clear_errors_and_are_logged() {
         .into_iter()
         .filter(|(action, outcome)| action == "request_malformed" && outcome == "denied")
         .count();
-    assert_eq!(logged, 3, "every malformed query is in the access log");
+    assert_eq!(logged, 4, "every malformed query is in the access log");
 }
 
 #[tokio::test]
