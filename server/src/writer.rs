@@ -5,20 +5,27 @@
 //!
 //! Inside the transaction the writer checks what may have changed since the connection
 //! verified the envelope: membership (a removal commits, the next send is refused),
-//! the device's revocation, and that the envelope's epoch is the channel's current one.
+//! the device's revocation, that the envelope's epoch is the channel's current one, and
+//! the charter gate for writing (charter and rules accepted, regime and allow-list against
+//! the latest account row, an archived channel, a practice session's opening hours),
+//! which the connection no longer asks before a send to a channel the hub delivers to
+//! its user (see `ws::session`). Each of these reads is one query per batch, whatever
+//! the number of messages in it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use passerelle_shared::crypto::{Envelope, MAX_EPOCH_AGE_SECONDS, MAX_MESSAGES_PER_EPOCH};
-use passerelle_shared::protocol::v1::channels::StoredMessage;
+use passerelle_shared::protocol::v1::channels::{ChannelKind, LegalRegime, StoredMessage};
 use passerelle_shared::protocol::v1::ws::ServerFrame;
-use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::bus::{Bus, BusEvent, Frame};
+use crate::charter::{candidate_of, rules_owner};
 use crate::clock::Clock;
 use crate::db::{self, entities::message};
+use crate::policy::{self, Access, CharterFacts, GateFacts, Lifecycle, RulesFacts};
 
 /// Largest number of sends stored in one transaction.
 const MAX_BATCH: usize = 512;
@@ -49,8 +56,10 @@ pub enum SendOutcome {
     NotMember,
     /// The sending device is revoked.
     DeviceRevoked,
-    /// The channel is not active.
-    ChannelClosed,
+    /// The charter gate refuses it at commit time, with the stable code of the refusal
+    /// (`charter_not_accepted`, `rules_not_accepted`, `regime_not_met`, `channel_closed`
+    /// for an archive, `session_ended`, …).
+    Blocked(&'static str),
     /// A new epoch must be created first; the current one is given.
     EpochRequired {
         /// The channel's current epoch.
@@ -135,6 +144,205 @@ fn publish(bus: &dyn Bus, request: &SendRequest, seq: u64, ts: i64) {
     }
 }
 
+/// What a batch's checks read from the database, inside its transaction.
+struct BatchFacts {
+    /// (sender device, client message id) already stored: their seq and time.
+    sent: HashMap<(String, String), (i64, i64)>,
+    /// The live (not revoked) devices among the senders, with their owner.
+    devices: HashMap<String, String>,
+    /// The (channel, sender) pairs that are memberships.
+    members: HashSet<(String, String)>,
+    /// The batch's channels that exist.
+    channels: HashMap<String, db::entities::channel::Model>,
+    /// Their institution allow-lists.
+    institutions: HashMap<String, Vec<String>>,
+    /// The senders' accounts.
+    accounts: HashMap<String, db::entities::user::Model>,
+    /// The charter version in force, if any.
+    charter: Option<i64>,
+    /// The senders who accepted it.
+    charter_accepted: HashSet<String>,
+    /// The rules version in force of each rules owner (working group, or the channel
+    /// itself) that has one.
+    rules: HashMap<String, i64>,
+    /// The rules versions accepted, by (owner, user).
+    rules_accepted: HashSet<(String, String, i64)>,
+}
+
+impl BatchFacts {
+    async fn read(txn: &impl ConnectionTrait, batch: &[SendRequest]) -> Result<BatchFacts, DbErr> {
+        let mut sent_keys = Vec::with_capacity(batch.len());
+        let mut device_ids = Vec::new();
+        let mut member_keys = Vec::new();
+        let mut channel_ids = Vec::new();
+        let mut user_ids = Vec::new();
+        for request in batch {
+            let envelope = &request.envelope;
+            sent_keys.push((
+                envelope.sender_device.clone(),
+                envelope.client_msg_id.clone(),
+            ));
+            device_ids.push(envelope.sender_device.clone());
+            member_keys.push((envelope.channel_id.clone(), request.sender_user.clone()));
+            channel_ids.push(envelope.channel_id.clone());
+            user_ids.push(request.sender_user.clone());
+        }
+        for list in [&mut sent_keys, &mut member_keys] {
+            list.sort_unstable();
+            list.dedup();
+        }
+        for list in [&mut device_ids, &mut channel_ids, &mut user_ids] {
+            list.sort_unstable();
+            list.dedup();
+        }
+        let sent = db::channels::find_sent_many(txn, &sent_keys)
+            .await?
+            .into_iter()
+            .map(|m| ((m.sender_device, m.client_msg_id), (m.seq, m.created_at)))
+            .collect();
+        let members = db::channels::memberships_many(txn, &member_keys)
+            .await?
+            .into_iter()
+            .map(|m| (m.channel_id, m.user_id))
+            .collect();
+        let devices = db::channels::sending_devices(txn, &device_ids)
+            .await?
+            .into_iter()
+            .filter(|d| d.revoked_at.is_none())
+            .map(|d| (d.id, d.user_id))
+            .collect();
+        let channels: HashMap<String, db::entities::channel::Model> =
+            db::channels::find_many(txn, &channel_ids)
+                .await?
+                .into_iter()
+                .map(|c| (c.id.clone(), c))
+                .collect();
+        let mut institutions: HashMap<String, Vec<String>> = HashMap::new();
+        for row in db::channels::institutions_many(txn, &channel_ids).await? {
+            institutions
+                .entry(row.channel_id)
+                .or_default()
+                .push(row.institution_id);
+        }
+        let accounts = db::channels::accounts_many(txn, &user_ids)
+            .await?
+            .into_iter()
+            .map(|a| (a.id.clone(), a))
+            .collect();
+        let charter = db::charter::current_charter_version(txn).await?;
+        let charter_accepted = match charter {
+            Some(version) => db::charter::charter_accepted_by(txn, version, &user_ids)
+                .await?
+                .into_iter()
+                .collect(),
+            None => HashSet::new(),
+        };
+        let mut owners = Vec::new();
+        let mut owner_keys = Vec::new();
+        for request in batch {
+            if let Some(channel) = channels.get(&request.envelope.channel_id) {
+                let owner = rules_owner(channel).to_owned();
+                owner_keys.push((owner.clone(), request.sender_user.clone()));
+                owners.push(owner);
+            }
+        }
+        owners.sort_unstable();
+        owners.dedup();
+        owner_keys.sort_unstable();
+        owner_keys.dedup();
+        let rules = db::charter::current_rules_versions(txn, &owners)
+            .await?
+            .into_iter()
+            .collect();
+        let rules_accepted = db::charter::rules_accepted_by(txn, &owner_keys)
+            .await?
+            .into_iter()
+            .collect();
+        Ok(BatchFacts {
+            charter,
+            charter_accepted,
+            rules,
+            rules_accepted,
+            sent,
+            devices,
+            members,
+            channels,
+            institutions,
+            accounts,
+        })
+    }
+}
+
+/// The charter gate for writing (`policy::channel_access`), decided on the facts read in
+/// the batch's transaction: the connection does not ask the gate before a send to a
+/// channel the hub delivers to the sender (a subscription is granted by the gate and
+/// withdrawn when its answer may change), so the writer does, with the latest rows and
+/// one query per fact per batch. A channel being destroyed answers as if the sender were
+/// not a member, as the gate does.
+fn writable(
+    facts: &BatchFacts,
+    channel: &db::entities::channel::Model,
+    sender_user: &str,
+    now: i64,
+) -> Result<(), SendOutcome> {
+    let Some(account) = facts.accounts.get(sender_user) else {
+        return Err(SendOutcome::NotMember);
+    };
+    let (Some(kind), Some(regime)) = (
+        ChannelKind::parse(&channel.kind),
+        LegalRegime::parse(&channel.regime),
+    ) else {
+        tracing::error!(channel = %channel.id, "channel is malformed");
+        return Err(SendOutcome::Unavailable);
+    };
+    let allowed = facts
+        .institutions
+        .get(&channel.id)
+        .map_or(&[][..], Vec::as_slice);
+    let charter = match facts.charter {
+        None => CharterFacts::NotPublished,
+        Some(_) => CharterFacts::Current {
+            accepted: facts.charter_accepted.contains(sender_user),
+        },
+    };
+    let rules = if policy::rules_apply(kind) {
+        let owner = rules_owner(channel);
+        match facts.rules.get(owner) {
+            None => RulesFacts::NotPublished,
+            Some(version) => RulesFacts::Current {
+                accepted: facts.rules_accepted.contains(&(
+                    owner.to_owned(),
+                    sender_user.to_owned(),
+                    *version,
+                )),
+            },
+        }
+    } else {
+        RulesFacts::NotRequired
+    };
+    let session = match (kind, channel.starts_at, channel.ends_at) {
+        (ChannelKind::PracticeSession, Some(starts_at), Some(ends_at)) => {
+            Some((starts_at, ends_at))
+        }
+        _ => None,
+    };
+    let gate = GateFacts {
+        kind,
+        lifecycle: Lifecycle::parse(&channel.status),
+        membership_refusal: policy::join_refusal(&candidate_of(account), regime, allowed),
+        charter,
+        rules,
+        // Only reading an archive needs a reason; writing to one is refused anyway.
+        archive_access: false,
+        session,
+    };
+    match policy::channel_access(&gate, Access::Write, now) {
+        Ok(()) => Ok(()),
+        Err("not_found") => Err(SendOutcome::NotMember),
+        Err(code) => Err(SendOutcome::Blocked(code)),
+    }
+}
+
 /// Stores a batch in one transaction. Returns each request's outcome and whether it is
 /// new (to publish) or an idempotent repeat.
 async fn store(
@@ -165,74 +373,55 @@ async fn store(
     let mut outcomes: Vec<Option<(SendOutcome, bool)>> = vec![None; batch.len()];
     // Accepted requests per channel, in arrival order.
     let mut accepted: HashMap<&str, Vec<usize>> = HashMap::new();
-    let mut channel_state: HashMap<String, Option<db::entities::channel::Model>> = HashMap::new();
     let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
-    let mut device_live: HashMap<String, bool> = HashMap::new();
-    // Membership of (channel, sender) within this transaction: read once per batch.
-    let mut membership: HashMap<(&str, &str), bool> = HashMap::new();
+    // What the checks below need, read once per batch (one query each, whatever the
+    // number of messages) inside the transaction, so after any removal, revocation or
+    // epoch change that committed before it.
+    let facts = BatchFacts::read(&txn, batch).await?;
 
     for (index, request) in batch.iter().enumerate() {
         let envelope = &request.envelope;
-        if let Some(existing) =
-            db::channels::find_sent(&txn, &envelope.sender_device, &envelope.client_msg_id).await?
-        {
+        let key = (
+            envelope.sender_device.as_str(),
+            envelope.client_msg_id.as_str(),
+        );
+        let stored_key = (
+            envelope.sender_device.clone(),
+            envelope.client_msg_id.clone(),
+        );
+        if let Some(&(seq, ts)) = facts.sent.get(&stored_key) {
             outcomes[index] = Some((
                 SendOutcome::Committed {
-                    seq: u64::try_from(existing.seq).unwrap_or_default(),
-                    ts: existing.created_at,
+                    seq: u64::try_from(seq).unwrap_or_default(),
+                    ts,
                 },
                 false,
             ));
             continue;
         }
-        let key = (
-            envelope.sender_device.as_str(),
-            envelope.client_msg_id.as_str(),
-        );
         if seen.contains_key(&key) {
             // Resolved after the seqs are known: same answer as the first copy.
             continue;
         }
-        let live = match device_live.get(&envelope.sender_device) {
-            Some(live) => *live,
-            None => {
-                let live = db::keys::find_device(&txn, &envelope.sender_device)
-                    .await?
-                    .is_some_and(|d| d.revoked_at.is_none() && d.user_id == request.sender_user);
-                device_live.insert(envelope.sender_device.clone(), live);
-                live
-            }
-        };
+        let live = facts
+            .devices
+            .get(envelope.sender_device.as_str())
+            .is_some_and(|owner| *owner == request.sender_user);
         if !live {
             outcomes[index] = Some((SendOutcome::DeviceRevoked, false));
             continue;
         }
-        let member_key = (envelope.channel_id.as_str(), request.sender_user.as_str());
-        let is_member = match membership.get(&member_key) {
-            Some(known) => *known,
-            None => {
-                let found =
-                    db::channels::membership(&txn, &envelope.channel_id, &request.sender_user)
-                        .await?
-                        .is_some();
-                membership.insert(member_key, found);
-                found
-            }
-        };
-        if !is_member {
+        let member_key = (envelope.channel_id.clone(), request.sender_user.clone());
+        if !facts.members.contains(&member_key) {
             outcomes[index] = Some((SendOutcome::NotMember, false));
             continue;
         }
-        if !channel_state.contains_key(&envelope.channel_id) {
-            let channel = db::channels::find(&txn, &envelope.channel_id).await?;
-            channel_state.insert(envelope.channel_id.clone(), channel);
-        }
-        let Some(Some(channel)) = channel_state.get(&envelope.channel_id) else {
+        let Some(channel) = facts.channels.get(envelope.channel_id.as_str()) else {
             outcomes[index] = Some((SendOutcome::NotMember, false));
             continue;
         };
-        if channel.status != "active" {
-            outcomes[index] = Some((SendOutcome::ChannelClosed, false));
+        if let Err(refusal) = writable(&facts, channel, &request.sender_user, now) {
+            outcomes[index] = Some((refusal, false));
             continue;
         }
         let already = accepted
@@ -303,4 +492,129 @@ async fn store(
             })
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use db::entities::{channel, user};
+
+    const HOUR: i64 = 3_600_000;
+
+    fn session(starts_at: i64, ends_at: i64) -> channel::Model {
+        channel::Model {
+            id: "s".into(),
+            kind: "practice_session".into(),
+            name: "Séance".into(),
+            regime: "clspd_confidential".into(),
+            status: "active".into(),
+            created_by: "coord".into(),
+            created_at: 0,
+            last_seq: 0,
+            epoch: 1,
+            epoch_started_at: 0,
+            epoch_messages: 0,
+            rotation_required: false,
+            group_id: Some("g".into()),
+            starts_at: Some(starts_at),
+            ends_at: Some(ends_at),
+            ended_at: None,
+            destroy_by: None,
+            destroyed_at: None,
+        }
+    }
+
+    fn account() -> user::Model {
+        user::Model {
+            id: "alice".into(),
+            login: "alice".into(),
+            display_name: "Alice".into(),
+            institution_id: "mairie".into(),
+            role: "member".into(),
+            bound_by_professional_secrecy: false,
+            social_action_professional: false,
+            password_hash: String::new(),
+            totp_secret_enc: None,
+            totp_pending_enc: None,
+            totp_last_step: None,
+            failed_logins: 0,
+            locked_at: None,
+            disabled: false,
+            created_at: 0,
+        }
+    }
+
+    /// Alice, a member who accepted charter 1 and rules 1 of group `g`.
+    fn facts() -> BatchFacts {
+        BatchFacts {
+            sent: HashMap::new(),
+            devices: HashMap::new(),
+            members: HashSet::new(),
+            channels: HashMap::new(),
+            institutions: HashMap::from([("s".to_owned(), vec!["mairie".to_owned()])]),
+            accounts: HashMap::from([("alice".to_owned(), account())]),
+            charter: Some(1),
+            charter_accepted: HashSet::from(["alice".to_owned()]),
+            rules: HashMap::from([("g".to_owned(), 1)]),
+            rules_accepted: HashSet::from([("g".to_owned(), "alice".to_owned(), 1)]),
+        }
+    }
+
+    fn refusal(facts: &BatchFacts, channel: &channel::Model, now: i64) -> Option<SendOutcome> {
+        writable(facts, channel, "alice", now).err()
+    }
+
+    #[test]
+    fn the_writer_refuses_a_practice_session_outside_its_hours() {
+        let channel = session(10 * HOUR, 12 * HOUR);
+        let facts = facts();
+        assert_eq!(refusal(&facts, &channel, 11 * HOUR), None);
+        assert_eq!(
+            refusal(&facts, &channel, 9 * HOUR),
+            Some(SendOutcome::Blocked("session_not_started"))
+        );
+        assert_eq!(
+            refusal(&facts, &channel, 12 * HOUR),
+            Some(SendOutcome::Blocked("session_ended"))
+        );
+    }
+
+    #[test]
+    fn the_writer_refuses_a_sender_the_gate_would_refuse_even_if_still_subscribed() {
+        let channel = session(0, 100 * HOUR);
+        let now = HOUR;
+        let mut new_charter = facts();
+        new_charter.charter = Some(2);
+        new_charter.charter_accepted.clear();
+        assert_eq!(
+            refusal(&new_charter, &channel, now),
+            Some(SendOutcome::Blocked("charter_not_accepted"))
+        );
+        let mut new_rules = facts();
+        new_rules.rules.insert("g".into(), 2);
+        assert_eq!(
+            refusal(&new_rules, &channel, now),
+            Some(SendOutcome::Blocked("rules_not_accepted"))
+        );
+        let mut disabled = facts();
+        if let Some(account) = disabled.accounts.get_mut("alice") {
+            account.disabled = true;
+        }
+        assert_eq!(
+            refusal(&disabled, &channel, now),
+            Some(SendOutcome::Blocked("role_cannot_join"))
+        );
+        let mut archived = session(0, 100 * HOUR);
+        archived.status = "archived".into();
+        assert_eq!(
+            refusal(&facts(), &archived, now),
+            Some(SendOutcome::Blocked("channel_closed"))
+        );
+        let mut destroying = session(0, 100 * HOUR);
+        destroying.status = "destroying".into();
+        assert_eq!(
+            refusal(&facts(), &destroying, now),
+            Some(SendOutcome::NotMember)
+        );
+    }
 }

@@ -216,19 +216,6 @@ pub(crate) async fn epoch_keys_for(
         .await
 }
 
-/// The message a device already sent under this id, if any (idempotent sends).
-pub(crate) async fn find_sent(
-    db: &impl ConnectionTrait,
-    sender_device: &str,
-    client_msg_id: &str,
-) -> Result<Option<message::Model>, DbErr> {
-    message::Entity::find()
-        .filter(message::Column::SenderDevice.eq(sender_device))
-        .filter(message::Column::ClientMsgId.eq(client_msg_id))
-        .one(db)
-        .await
-}
-
 /// Reserves `count` sequence numbers of a channel and counts them in its epoch; returns
 /// the last one reserved. One statement, so the row lock (PostgreSQL) or the write lock
 /// (SQLite) keeps sequence numbers dense and unique whatever the number of writers.
@@ -345,4 +332,128 @@ pub(crate) async fn lock_for_update(
     ))
     .await?;
     Ok(())
+}
+
+/// Largest number of rows looked up by one of the batch queries below (two bound values
+/// per row at most, well under SQLite's and PostgreSQL's limits on bound parameters).
+const LOOKUP_CHUNK: usize = 400;
+
+/// The messages already stored under these (sender device, client message id) pairs
+/// (idempotent sends), one query per [`LOOKUP_CHUNK`] pairs: the writer's batch asks
+/// once instead of once per message.
+pub(crate) async fn find_sent_many(
+    db: &impl ConnectionTrait,
+    keys: &[(String, String)],
+) -> Result<Vec<message::Model>, DbErr> {
+    let mut found = Vec::new();
+    for chunk in keys.chunks(LOOKUP_CHUNK) {
+        found.extend(
+            message::Entity::find()
+                .filter(
+                    Expr::tuple([
+                        Expr::col(message::Column::SenderDevice).into(),
+                        Expr::col(message::Column::ClientMsgId).into(),
+                    ])
+                    .in_tuples(chunk.iter().cloned()),
+                )
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(found)
+}
+
+/// The membership rows among these (channel, user) pairs.
+pub(crate) async fn memberships_many(
+    db: &impl ConnectionTrait,
+    keys: &[(String, String)],
+) -> Result<Vec<channel_member::Model>, DbErr> {
+    let mut found = Vec::new();
+    for chunk in keys.chunks(LOOKUP_CHUNK) {
+        found.extend(
+            channel_member::Entity::find()
+                .filter(
+                    Expr::tuple([
+                        Expr::col(channel_member::Column::ChannelId).into(),
+                        Expr::col(channel_member::Column::UserId).into(),
+                    ])
+                    .in_tuples(chunk.iter().cloned()),
+                )
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(found)
+}
+
+/// These channels (those that exist).
+pub(crate) async fn find_many(
+    db: &impl ConnectionTrait,
+    ids: &[String],
+) -> Result<Vec<channel::Model>, DbErr> {
+    let mut found = Vec::new();
+    for chunk in ids.chunks(LOOKUP_CHUNK) {
+        found.extend(
+            channel::Entity::find()
+                .filter(channel::Column::Id.is_in(chunk.iter().cloned()))
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(found)
+}
+
+/// These sending devices (those that exist, revoked or not): the writer checks in its
+/// transaction that each sender's device is still live.
+pub(crate) async fn sending_devices(
+    db: &impl ConnectionTrait,
+    ids: &[String],
+) -> Result<Vec<super::entities::device::Model>, DbErr> {
+    use super::entities::device;
+    let mut found = Vec::new();
+    for chunk in ids.chunks(LOOKUP_CHUNK) {
+        found.extend(
+            device::Entity::find()
+                .filter(device::Column::Id.is_in(chunk.iter().cloned()))
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(found)
+}
+
+/// These accounts (the senders of a batch, whose role and attributes the writer checks
+/// against each channel's regime at commit time).
+pub(crate) async fn accounts_many(
+    db: &impl ConnectionTrait,
+    ids: &[String],
+) -> Result<Vec<super::entities::user::Model>, DbErr> {
+    use super::entities::user;
+    let mut found = Vec::new();
+    for chunk in ids.chunks(LOOKUP_CHUNK) {
+        found.extend(
+            user::Entity::find()
+                .filter(user::Column::Id.is_in(chunk.iter().cloned()))
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(found)
+}
+
+/// The institution allow-lists of these channels, as (channel, institution) rows.
+pub(crate) async fn institutions_many(
+    db: &impl ConnectionTrait,
+    channel_ids: &[String],
+) -> Result<Vec<channel_institution::Model>, DbErr> {
+    let mut found = Vec::new();
+    for chunk in channel_ids.chunks(LOOKUP_CHUNK) {
+        found.extend(
+            channel_institution::Entity::find()
+                .filter(channel_institution::Column::ChannelId.is_in(chunk.iter().cloned()))
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(found)
 }

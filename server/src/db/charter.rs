@@ -1,5 +1,6 @@
 //! The charter, the working groups' internal rules, and their acceptances.
 
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
@@ -157,3 +158,81 @@ pub(crate) async fn insert_rules_acceptance(
         .await?;
     Ok(true)
 }
+
+/// Which of `user_ids` accepted charter `version` (the writer's check of a batch's
+/// senders, one query).
+pub(crate) async fn charter_accepted_by(
+    db: &impl ConnectionTrait,
+    version: i64,
+    user_ids: &[String],
+) -> Result<Vec<String>, DbErr> {
+    let mut found = Vec::new();
+    for chunk in user_ids.chunks(LOOKUP_CHUNK) {
+        found.extend(
+            charter_acceptance::Entity::find()
+                .select_only()
+                .column(charter_acceptance::Column::UserId)
+                .filter(charter_acceptance::Column::Version.eq(version))
+                .filter(charter_acceptance::Column::UserId.is_in(chunk.iter().cloned()))
+                .into_tuple::<String>()
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(found)
+}
+
+/// The rules version in force of each of these rules owners that has one.
+pub(crate) async fn current_rules_versions(
+    db: &impl ConnectionTrait,
+    owners: &[String],
+) -> Result<Vec<(String, i64)>, DbErr> {
+    let mut found = Vec::new();
+    for chunk in owners.chunks(LOOKUP_CHUNK) {
+        found.extend(
+            channel_rules::Entity::find()
+                .select_only()
+                .column(channel_rules::Column::ChannelId)
+                .column_as(channel_rules::Column::Version.max(), "version")
+                .filter(channel_rules::Column::ChannelId.is_in(chunk.iter().cloned()))
+                .group_by(channel_rules::Column::ChannelId)
+                .into_tuple::<(String, i64)>()
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(found)
+}
+
+/// The rules versions accepted among these (rules owner, user) pairs, as
+/// (owner, user, version).
+pub(crate) async fn rules_accepted_by(
+    db: &impl ConnectionTrait,
+    pairs: &[(String, String)],
+) -> Result<Vec<(String, String, i64)>, DbErr> {
+    let mut found = Vec::new();
+    for chunk in pairs.chunks(LOOKUP_CHUNK) {
+        found.extend(
+            rules_acceptance::Entity::find()
+                .select_only()
+                .column(rules_acceptance::Column::ChannelId)
+                .column(rules_acceptance::Column::UserId)
+                .column(rules_acceptance::Column::Version)
+                .filter(
+                    Expr::tuple([
+                        Expr::col(rules_acceptance::Column::ChannelId).into(),
+                        Expr::col(rules_acceptance::Column::UserId).into(),
+                    ])
+                    .in_tuples(chunk.iter().cloned()),
+                )
+                .into_tuple::<(String, String, i64)>()
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(found)
+}
+
+/// Largest number of keys one of the lookups above binds (well under the databases'
+/// limits on bound parameters).
+const LOOKUP_CHUNK: usize = 400;

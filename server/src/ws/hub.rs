@@ -401,7 +401,7 @@ mod tests {
         });
         assert!(other.queue.try_recv().is_err());
         assert!(
-            hub.read().by_device.get("a1").is_none(),
+            !hub.read().by_device.contains_key("a1"),
             "device index forgotten"
         );
     }

@@ -8,7 +8,13 @@
 //!
 //! Every frame that reads or writes a channel (`send`, `sync`, `read`, `typing`) goes
 //! through the charter gate first (CHARTER.md C2, C9, C11), like the REST routes; the
-//! connection receives live frames only of the channels the gate lets it read.
+//! connection receives live frames only of the channels the gate lets it read. A `send`
+//! to a channel the hub already delivers to the user is gated by the writer instead, at
+//! commit, once per batch (see [`crate::writer`]): the gate's seven queries per message
+//! here were the bottleneck of every message (docs/BENCH.md).
+//!
+//! The writer task feeds every frame already queued before one flush, so that a burst
+//! costs one socket write.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -50,6 +56,9 @@ const FLOOD_WINDOW: Duration = Duration::from_secs(10);
 const MAX_MALFORMED: u32 = 20;
 /// Sends of one connection waiting for their commit at once.
 const MAX_SENDS_IN_FLIGHT: usize = 256;
+/// Frames written to the socket before a flush at most: a long queue is written in
+/// bursts of this many, so that a ping or a close request is never far behind.
+const MAX_FRAMES_PER_FLUSH: usize = 256;
 /// Messages per page when catching up.
 const SYNC_PAGE: u64 = 500;
 
@@ -167,7 +176,9 @@ pub async fn run(
         state
             .hub
             .register(&user.user_id, &device_id, state.config.ws_queue_frames);
-    match readable_channels(&state, &user).await {
+    // Boxed, like `handle_text` below: the database futures are large, and inlined they
+    // would make every idle connection's task as large as the largest of them.
+    match Box::pin(readable_channels(&state, &user)).await {
         Ok(channels) => state.hub.activate(registration.id, channels),
         Err(err) => {
             tracing::error!(error = %err, "cannot load memberships for a connection");
@@ -204,11 +215,25 @@ pub async fn run(
                 }
                 frame = queue.recv() => {
                     let Some(frame) = frame else { return };
-                    if let Some((code, reason)) = close_request(&frame) {
-                        let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
-                        return;
+                    // Feed every frame already queued, then flush once: one write for a
+                    // burst (a fan-out queues many at once) instead of one per frame.
+                    let mut next = Some(frame);
+                    let mut fed = 0;
+                    while let Some(frame) = next.take() {
+                        if let Some((code, reason)) = close_request(&frame) {
+                            // `send` flushes the frames fed before the close.
+                            let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
+                            return;
+                        }
+                        if sink.feed(Message::Text(frame)).await.is_err() {
+                            return;
+                        }
+                        fed += 1;
+                        if fed < MAX_FRAMES_PER_FLUSH {
+                            next = queue.try_recv().ok();
+                        }
                     }
-                    if sink.send(Message::Text(frame)).await.is_err() {
+                    if sink.flush().await.is_err() {
                         return;
                     }
                 }
@@ -254,7 +279,9 @@ pub async fn run(
         let next = match message {
             Message::Text(text) => {
                 if rate.allow() {
-                    session.handle_text(&text).await
+                    // Boxed: allocated while a frame is handled, not for the whole
+                    // life of an idle connection (memory per connection).
+                    Box::pin(session.handle_text(&text)).await
                 } else {
                     // Answered and logged once per burst, not once per frame: a flood must
                     // not turn into a flood of the access log. A flood that goes on is cut.
@@ -264,13 +291,12 @@ pub async fn run(
                     }
                     over_limit += 1;
                     if over_limit == 1 {
-                        session
-                            .refuse(
-                                None,
-                                "rate_limited",
-                                "Trop de messages en peu de temps ; ralentissez.",
-                            )
-                            .await
+                        Box::pin(session.refuse(
+                            None,
+                            "rate_limited",
+                            "Trop de messages en peu de temps ; ralentissez.",
+                        ))
+                        .await
                     } else if over_limit >= MAX_OVER_LIMIT {
                         Next::Close(close_code::POLICY, "rate_limited")
                     } else {
@@ -280,13 +306,12 @@ pub async fn run(
             }
             Message::Binary(_) => {
                 session.malformed += 1;
-                session
-                    .refuse(
-                        None,
-                        "binary_not_supported",
-                        "Format de trame non pris en charge.",
-                    )
-                    .await;
+                Box::pin(session.refuse(
+                    None,
+                    "binary_not_supported",
+                    "Format de trame non pris en charge.",
+                ))
+                .await;
                 if session.malformed >= MAX_MALFORMED {
                     Next::Close(close_code::POLICY, "too_many_malformed_frames")
                 } else {
@@ -430,24 +455,32 @@ impl Session {
                         )
                         .await;
                 }
-                // A non-member goes on to the writer, which refuses and records it.
-                match gate(&self.state, &self.user, &channel_id, Access::Write).await {
-                    Gate::Open | Gate::NotMember => {}
-                    Gate::Gone => {
-                        return self
-                            .refuse(
-                                reference,
-                                "not_member",
-                                "Vous n'êtes pas membre de ce canal.",
-                            )
-                            .await
+                // The hub delivers a channel to a user only after the gate let them read
+                // it, and stops as soon as that may change (removal, a new charter or rules
+                // version, destruction); the writer decides the gate for writing again at
+                // commit, on rows read in its transaction, one query per fact per batch
+                // (`writer::writable`). So a subscribed sender skips the gate's seven
+                // queries here. Without a subscription the gate answers here, as before;
+                // a non-member goes on to the writer, which refuses and records it.
+                if !self.state.hub.receives(&self.user.user_id, &channel_id) {
+                    match gate(&self.state, &self.user, &channel_id, Access::Write).await {
+                        Gate::Open | Gate::NotMember => {}
+                        Gate::Gone => {
+                            return self
+                                .refuse(
+                                    reference,
+                                    "not_member",
+                                    "Vous n'êtes pas membre de ce canal.",
+                                )
+                                .await
+                        }
+                        Gate::Refused(code) => {
+                            return self
+                                .refuse_gate(reference, &channel_id, "message_send", code)
+                                .await
+                        }
+                        Gate::Unavailable => return self.unavailable(reference).await,
                     }
-                    Gate::Refused(code) => {
-                        return self
-                            .refuse_gate(reference, &channel_id, "message_send", code)
-                            .await
-                    }
-                    Gate::Unavailable => return self.unavailable(reference).await,
                 }
                 let Ok(permit) = self.sends.clone().acquire_owned().await else {
                     return Next::Continue;
@@ -715,8 +748,16 @@ async fn send_answer(
                 .await;
             error("device_revoked", "Cet appareil a été révoqué.")
         }
-        SendOutcome::ChannelClosed => {
-            error("channel_closed", "Ce canal n'accepte plus de messages.")
+        SendOutcome::Blocked(code) => {
+            state
+                .record_denial(
+                    user.actor(),
+                    "message_send",
+                    Some(channel_id.to_owned()),
+                    json!({ "reason": code, "via": "ws" }),
+                )
+                .await;
+            error(code, blocked_message(code))
         }
         SendOutcome::Unavailable => error(
             "unavailable",
