@@ -107,6 +107,40 @@ describe('reconnection', { timeout: 240_000 }, () => {
     tab.problems = tab.problems.filter((problem) => !/^console: WebSocket connection to '[^']+' failed/.test(problem));
     assertNoProblems(tab);
   });
+
+  test('after the server crashes and restarts, the page reconnects by itself with its session, and a message committed before the crash arrives', async () => {
+    assert.ok(tab && sdk, 'the first test left the conversation open');
+    const { page } = tab;
+    const status = page.getByTestId('connection-status');
+    const before = await shownMessages(page);
+
+    // Cut off first, so that the message is committed while the page cannot receive it.
+    proxy.cut();
+    await status.getByText('Connexion perdue — reconnexion…').waitFor();
+    await sdk.command('send Envoyé juste avant la panne du serveur');
+    // The server process dies (SIGKILL: no clean shutdown) and starts again on the same
+    // data directory and port.
+    sdk.stop();
+    await demo.crashAndRestart();
+    proxy.restore();
+
+    await status.getByText('Connecté').waitFor({ timeout: 60_000 });
+    await page.getByTestId('messages').getByText('Envoyé juste avant la panne du serveur').waitFor();
+    assert.deepEqual(await shownMessages(page), [...before, 'Envoyé juste avant la panne du serveur'], 'once, after the others');
+    assert.equal(await page.evaluate(() => /** @type {any} */ (window).samePage), true, 'the page was not reloaded');
+    assert.equal(await page.getByRole('heading', { level: 1, name: 'Connexion' }).count(), 0, 'the session survived the restart');
+
+    // The restarted server accepts what the user writes.
+    await page.getByLabel('Votre message').fill('Écrit après le redémarrage du serveur');
+    await page.getByRole('button', { name: 'Envoyer', exact: true }).click();
+    await page.getByTestId('messages').getByText('Envoi en cours…').waitFor({ state: 'detached' });
+    const last = page.getByTestId('messages').locator('.message').last();
+    await last.getByText('Écrit après le redémarrage du serveur').waitFor();
+    await last.getByTestId('sent').waitFor();
+
+    tab.problems = tab.problems.filter((problem) => !/^console: WebSocket connection to '[^']+' failed/.test(problem));
+    assertNoProblems(tab);
+  });
 });
 
 /**

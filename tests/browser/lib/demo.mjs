@@ -62,6 +62,10 @@ function freePort() {
  * @property {string} url e.g. http://127.0.0.1:41234
  * @property {number} port The port the server listens on.
  * @property {Record<string, DemoAccount>} accounts by login
+ * @property {() => Promise<void>} crashAndRestart Kills the server (SIGKILL, as a crash)
+ *   and starts it again with `passerelle serve` on the same data directory and port:
+ *   accounts, sessions, keys and messages are those of the database; the demo's
+ *   passwords stay as printed (only `demo` changes them).
  * @property {() => Promise<void>} stop
  */
 
@@ -99,7 +103,7 @@ function startOnce(binary, port, options) {
   // PASSERELLE_TEST_DATABASE_URL, for one): the demo gets neither, only its defaults.
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('PASSERELLE_')));
   if (options.publicOrigin) env.PASSERELLE_PUBLIC_ORIGIN = options.publicOrigin;
-  const child = spawn(binary, ['demo', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
+  let child = spawn(binary, ['demo', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
     cwd: dataDir,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -112,14 +116,38 @@ function startOnce(binary, port, options) {
     stderr += chunk;
   });
 
-  const exited = new Promise((resolve) => child.once('exit', resolve));
+  /** @param {NodeJS.Signals} signal */
+  const kill = async (signal) => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill(signal);
+    await exited;
+  };
   const stop = async () => {
     process.off('exit', killOnExit);
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await exited;
-    }
+    await kill('SIGTERM');
     rmSync(dataDir, { recursive: true, force: true });
+  };
+  const crashAndRestart = async () => {
+    await kill('SIGKILL');
+    child = spawn(binary, ['serve'], {
+      cwd: dataDir,
+      env: { ...env, PASSERELLE_DATA_DIR: dataDir, PASSERELLE_LISTEN: `127.0.0.1:${port}`, PASSERELLE_TLS: 'false' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let log = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk) => {
+      log += chunk;
+    });
+    // Ready once it answers over HTTP.
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`passerelle serve exited (${child.exitCode}):\n${log}`);
+      const answered = await fetch(`http://127.0.0.1:${port}/`).then((r) => r.ok, () => false);
+      if (answered) return;
+      if (Date.now() > deadline) throw new Error(`passerelle serve did not answer within 60 s:\n${log}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   };
 
   return new Promise((resolve, reject) => {
@@ -143,7 +171,7 @@ function startOnce(binary, port, options) {
         child.off('exit', onEarlyExit);
         child.stdout.removeAllListeners('data');
         child.stdout.resume();
-        resolve({ url, port, accounts, stop });
+        resolve({ url, port, accounts, crashAndRestart, stop });
       }
     });
   });
