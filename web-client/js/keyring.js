@@ -400,19 +400,12 @@ export class Keyring extends EventTarget {
 export const REWRAP_BATCH = 1000;
 
 /**
- * @typedef {object} LinkApproval
- * @property {string} deviceId The device now admitted.
- * @property {number} stored Past epoch keys the server stored for it.
- * @property {number} channelsSkipped Channels whose history could not be shared (refused).
- */
-
-/**
  * Certifies a new device's request with the identity key, once the user compared the
- * link codes, then re-wraps every epoch key held here for it (§7.6) so that it reads the
- * history at once.
+ * link codes (the same certification as enrolment's, §5.3), and registers it. Its
+ * history is shared next, with {@link shareHistory}.
  * @param {Keyring} keyring
  * @param {LinkRequest} link
- * @returns {Promise<LinkApproval>}
+ * @returns {Promise<VerifiedDevice>} the device now admitted
  */
 export async function approveLink(keyring, link) {
   const identityKey = keyring.device.identityKey;
@@ -420,20 +413,21 @@ export async function approveLink(keyring, link) {
   if (link.request.user_id !== keyring.me.id) throw new c.CryptoError('bad_certificate', 'another user');
   const certificate = await c.certify(link.request, identityKey, keyring.device.identityPublic);
   await keysApi.approveLink(link.id, certificate);
-  const device = await c.verifyCertificate(certificate, keyring.device.identityPublic);
-  return { deviceId: device.deviceId, ...(await rewrapFor(keyring, device)) };
+  return c.verifyCertificate(certificate, keyring.device.identityPublic);
 }
 
 /**
- * Wraps the epoch keys held here for `device`, for the channels the user is still a member
- * of and the epochs up to each one's current, and posts them in batches. A batch refused
- * as a whole is tried again channel by channel, so that one channel the server will not
- * share (a membership that changed meanwhile) does not hold back the others.
+ * Re-wraps every epoch key held here for a device just linked (§7.6), so that it reads
+ * the history at once: the channels the user is still a member of, the epochs up to each
+ * one's current, in batches of at most {@link REWRAP_BATCH}. A batch refused as a whole
+ * is tried again channel by channel, so that one channel the server will not share (a
+ * membership that changed meanwhile) does not hold back the others. Safe to repeat: the
+ * server skips the wraps the device already has.
  * @param {Keyring} keyring
  * @param {VerifiedDevice} device
  * @returns {Promise<{ stored: number, channelsSkipped: number }>}
  */
-async function rewrapFor(keyring, device) {
+export async function shareHistory(keyring, device) {
   const current = new Map((await channelsApi.list()).map((channel) => [channel.id, channel.epoch]));
   /** @type {Map<string, unknown[]>} */
   const byChannel = new Map();

@@ -9,7 +9,7 @@ import { ApiError, keys as keysApi } from '../api.js';
 import { CryptoError, groupDigits, linkCode } from '../crypto.js';
 import { h, replace, uid } from '../dom.js';
 import { field } from '../forms.js';
-import { adoptRecoveryCode, approveLink } from '../keyring.js';
+import { adoptRecoveryCode, approveLink, shareHistory } from '../keyring.js';
 import { formatDateTime } from '../labels.js';
 import { showStatus } from '../notices.js';
 import { restoreMessage } from './setup.js';
@@ -154,25 +154,56 @@ async function open(messenger, link, shown, done) {
     const groups = groupDigits(code.digits).split(' ');
     const approve = h('button', { type: 'button', class: 'button' }, 'Les codes sont identiques : autoriser');
     const progress = h('p', { role: 'status', class: 'hint' });
+    const actions = h('div', { class: 'actions' }, approve, refuse, later);
     approve.addEventListener('click', async () => {
       entry.answering = true;
       setBusy(true);
       problem.hidden = true;
       replace(progress, 'Autorisation du nouvel appareil et partage de votre historique chiffré…');
+      let device;
       try {
-        const result = await approveLink(keyring, link);
+        device = await approveLink(keyring, link);
+      } catch (error) {
+        entry.answering = false;
+        setBusy(false);
+        replace(progress);
+        fail(approveMessage(error));
+        return;
+      }
+      await share(device);
+    });
+
+    /**
+     * Shares the history with the device just admitted; on failure, says so and offers
+     * to try again (the device is admitted either way).
+     * @param {import('../crypto/identity.js').VerifiedDevice} device
+     */
+    async function share(device) {
+      try {
+        const result = await shareHistory(keyring, device);
         dialog.close();
         showStatus(
           `L’appareil « ${link.name} » est autorisé : il peut lire vos échanges.` +
             (result.channelsSkipped > 0 ? ` L’historique de ${result.channelsSkipped} canal(aux) n’a pas pu lui être transmis ; les nouveaux messages le seront.` : ''),
         );
       } catch (error) {
-        entry.answering = false;
-        setBusy(false);
+        console.warn('sharing the history failed', error);
+        const again = h('button', { type: 'button', class: 'button' }, 'Réessayer le partage de l’historique');
+        again.addEventListener('click', async () => {
+          again.disabled = true;
+          replace(progress, 'Partage de votre historique chiffré…');
+          problem.hidden = true;
+          await share(device);
+        });
+        const close = h('button', { type: 'button', class: 'button button-secondary' }, 'Fermer');
+        close.addEventListener('click', () => dialog.close());
         replace(progress);
-        fail(approveMessage(error));
+        dialog.setAttribute('aria-busy', 'false');
+        fail(`L’appareil « ${link.name} » est autorisé, mais votre historique n’a pas pu lui être transmis (${error instanceof ApiError ? error.message : 'erreur inattendue'}). Les nouveaux messages lui parviendront ; réessayez pour les anciens.`);
+        replace(actions, again, close);
+        again.focus();
       }
-    });
+    }
     replace(
       body,
       about,
@@ -181,7 +212,7 @@ async function open(messenger, link, shown, done) {
       h('p', { class: 'hint' }, 'Si les codes diffèrent, ou si vous n’êtes pas en train de configurer un appareil, refusez : quelqu’un tente peut-être d’accéder à vos échanges.'),
       problem,
       progress,
-      h('div', { class: 'actions' }, approve, refuse, later),
+      actions,
     );
     approve.focus();
   }
