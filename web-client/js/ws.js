@@ -155,7 +155,9 @@ export class Connection {
   }
 
   /**
-   * Sends a frame, or queues it until the connection is open.
+   * Sends a frame, or queues it until the connection is open. Pings and typing notices
+   * are never queued: late, they mean nothing. Neither are messages: the messenger sends
+   * again, on each opening, every one not acknowledged yet.
    * @param {Record<string, unknown>} frame
    * @returns {boolean} whether it went out now
    */
@@ -165,7 +167,7 @@ export class Connection {
       this.socket.send(text);
       return true;
     }
-    if (frame.type !== 'ping' && frame.type !== 'typing') this.outbox.push(text);
+    if (frame.type !== 'ping' && frame.type !== 'typing' && frame.type !== 'send') this.outbox.push(text);
     return false;
   }
 
