@@ -19,7 +19,7 @@ use passerelle_shared::crypto::{Envelope, MAX_EPOCH_AGE_SECONDS, MAX_MESSAGES_PE
 use passerelle_shared::protocol::v1::channels::{ChannelKind, LegalRegime, StoredMessage};
 use passerelle_shared::protocol::v1::ws::ServerFrame;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Mutex, OwnedMutexGuard};
 
 use crate::bus::{Bus, BusEvent, Frame};
 use crate::charter::{candidate_of, rules_owner};
@@ -73,14 +73,30 @@ pub enum SendOutcome {
 #[derive(Clone)]
 pub struct Writer {
     queue: mpsc::Sender<SendRequest>,
+    turn: Option<Arc<Mutex<()>>>,
 }
 
 impl Writer {
     /// Starts the writer task.
     pub fn start(db: DatabaseConnection, bus: Arc<dyn Bus>, clock: Arc<dyn Clock>) -> Writer {
         let (queue, requests) = mpsc::channel(QUEUE);
-        tokio::spawn(run(db, bus, clock, requests));
-        Writer { queue }
+        let turn = db::is_sqlite(&db).then(|| Arc::new(Mutex::new(())));
+        tokio::spawn(run(db, bus, clock, requests, turn.clone()));
+        Writer { queue, turn }
+    }
+
+    /// On SQLite, waits for the writer's turn to write, to be held for the length of
+    /// another frequent write transaction (an epoch publication). SQLite lets one
+    /// transaction write at a time, and one that finds the lock taken waits in SQLite's
+    /// busy handler, which sleeps 1 to 100 ms between tries: under load a publication
+    /// took 20 ms to 1 s, and a batch of messages could sleep behind it. Taking turns
+    /// here hands the lock over without sleeping, in arrival order. `None` on
+    /// PostgreSQL, whose row locks queue writers without sleeping.
+    pub async fn write_turn(&self) -> Option<OwnedMutexGuard<()>> {
+        match &self.turn {
+            Some(turn) => Some(turn.clone().lock_owned().await),
+            None => None,
+        }
     }
 
     /// Stores a send and waits for its commit.
@@ -103,12 +119,20 @@ async fn run(
     bus: Arc<dyn Bus>,
     clock: Arc<dyn Clock>,
     mut requests: mpsc::Receiver<SendRequest>,
+    turn: Option<Arc<Mutex<()>>>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while requests.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let now = clock.now_ms();
         let pending: Vec<SendRequest> = std::mem::take(&mut batch);
-        match store(&db, &pending, now).await {
+        let stored = {
+            let _turn = match &turn {
+                Some(turn) => Some(turn.lock().await),
+                None => None,
+            };
+            let now = clock.now_ms();
+            store(&db, &pending, now).await
+        };
+        match stored {
             Ok(outcomes) => {
                 for (request, (outcome, fresh)) in pending.into_iter().zip(outcomes) {
                     if let (true, SendOutcome::Committed { seq, ts }) = (fresh, &outcome) {
