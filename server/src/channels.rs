@@ -741,7 +741,7 @@ pub async fn publish_epoch(
         })
         .collect::<Result<Vec<_>>>()?;
     // Takes turns with the message writer for SQLite's write lock (see `write_turn`).
-    let _turn = state.writer.write_turn().await;
+    let turn = state.writer.write_turn().await;
     let txn = state.db.begin().await?;
     if !db::channels::advance_epoch(&txn, channel_id, epoch, now).await? {
         txn.rollback().await?;
@@ -768,6 +768,7 @@ pub async fn publish_epoch(
     }
     db::channels::insert_epoch_keys(&txn, rows).await?;
     txn.commit().await?;
+    drop(turn);
     state
         .record(
             user.actor(),
