@@ -168,6 +168,33 @@ describe('linking a new device from one already connected', { timeout: 300_000 }
     assert.equal(await messagesOnC.locator('.message-unreadable').count(), 0, 'every earlier message is decrypted');
     for (const tab of tabs) assertNoProblems(tab);
   });
+
+  test('an expired request says so and starts again; a request can be cancelled from the new device', async () => {
+    // The police officer's only device is the SDK's; he opens a browser and asks to link it.
+    const d = await openTab(browser);
+    tabs.push(d);
+    await logIn(d.page, demo.url, demo.accounts.policier);
+    const linkForm = d.page.getByRole('form', { name: 'Relier à un appareil déjà connecté' });
+    await linkForm.getByRole('button', { name: 'Relier à un appareil déjà connecté' }).click();
+    await d.page.getByTestId('link-code').waitFor();
+    // Ten minutes are long for a test: the server's answer to the poll is replaced by the
+    // one it gives once the request expired.
+    await d.page.route(/\/api\/v1\/keys\/link-requests\/[^/]+$/, async (route) => {
+      const response = await route.fetch();
+      await route.fulfill({ response, json: { ...(await response.json()), status: 'expired' } });
+    });
+    await d.page.getByTestId('link-ended').getByText('La demande a expiré', { exact: false }).waitFor();
+    await d.page.unrouteAll();
+
+    await d.page.getByRole('button', { name: 'Recommencer' }).click();
+    await linkForm.getByRole('button', { name: 'Relier à un appareil déjà connecté' }).click();
+    await d.page.getByTestId('link-code').waitFor();
+    const cancelled = d.page.waitForResponse((r) => r.request().method() === 'DELETE' && r.url().includes('/api/v1/keys/link-requests/'));
+    await d.page.getByRole('button', { name: 'Annuler la demande' }).click();
+    assert.equal((await cancelled).status(), 204, 'the request is refused on the server');
+    await linkForm.waitFor();
+    assertNoProblems(d);
+  });
 });
 
 /**
