@@ -104,6 +104,10 @@ describe('end-to-end encrypted messaging', { timeout: 240_000 }, () => {
     await messages(tabs.coordinatrice).getByText('La famille a été reçue mardi ; prochain point jeudi.').waitFor();
     // Sent, then read by the others.
     await messages(tabs.social).getByText(/^Lu par /).waitFor();
+    // Opened again later, the conversation still shows who read it (the server keeps it).
+    await tabs.social.page.reload();
+    await messages(tabs.social).getByText('La famille a été reçue mardi ; prochain point jeudi.').waitFor();
+    await messages(tabs.social).getByText(/^Lu par /).waitFor();
     // Members grouped by institution.
     await tabs.policier.page.getByText('Membres (3)').click();
     for (const institution of ['Police nationale (commissariat)', 'Conseil départemental (action sociale, ASE)', 'Mairie (coordination CLSPD)']) {

@@ -177,7 +177,12 @@ export class Messenger extends EventTarget {
       conversation.detail = detail;
       conversation.blocked = null;
       this.channels.set(channelId, detail.channel);
-      for (const member of detail.members) this.names.set(member.user_id, member.display_name);
+      for (const member of detail.members) {
+        this.names.set(member.user_id, member.display_name);
+        // Receipts sent before this conversation was opened (live ones come as frames).
+        const read = member.read_seq ?? 0;
+        if (read > (conversation.readers.get(member.user_id) ?? 0)) conversation.readers.set(member.user_id, read);
+      }
     } catch (error) {
       if (error instanceof ApiError && error.status === 403) conversation.blocked = error.code;
       else throw error;

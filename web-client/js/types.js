@@ -128,6 +128,7 @@
  * @property {InstitutionRef} institution
  * @property {Role} role
  * @property {number} added_at
+ * @property {number} [read_seq] the last message they marked read
  *
  * @typedef {object} ChannelDetail
  * @property {Channel} channel
