@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { assertAccessible, assertNoProblems, openTab, screenshot, startDemoAndBrowser } from './lib/browser.mjs';
 import { createWorkingGroup, logIn, logInReady } from './lib/flows.mjs';
 import { sdkCli, startSdk } from './lib/sdk.mjs';
+import jsQR from 'jsqr';
 
 /** @type {import('./lib/demo.mjs').Demo} */
 let demo;
@@ -22,6 +23,8 @@ const tabs = [];
 /** @type {ReturnType<typeof startSdk> | undefined} */
 let sdk;
 let binary = '';
+/** Backup writes made by browser B (linked: none until it is given the recovery code). */
+let backupWritesOnB = 0;
 /** The coordinator's recovery code, shown once to browser A. */
 let recoveryCode = '';
 /** The time whose TOTP code the last login typed (a step serves once). */
@@ -64,6 +67,9 @@ describe('linking a new device from one already connected', { timeout: 300_000 }
     // Browser B: the same account, a second login (the next TOTP step's code).
     const b = await openTab(browser);
     tabs.push(b);
+    b.page.on('request', (request) => {
+      if (request.method() === 'PUT' && request.url().endsWith('/api/v1/keys/backup')) backupWritesOnB += 1;
+    });
     lastCodeAt = Date.now() + 30_000;
     await logIn(b.page, demo.url, demo.accounts.coordinatrice, lastCodeAt);
     await b.page.getByRole('heading', { level: 1, name: 'Configurer cet appareil' }).waitFor();
@@ -74,7 +80,10 @@ describe('linking a new device from one already connected', { timeout: 300_000 }
     await linkForm.getByRole('button', { name: 'Relier à un appareil déjà connecté' }).click();
     const codeOnB = spaced(await b.page.getByTestId('link-code').innerText());
     assert.match(codeOnB, /^\d{5} \d{5} \d{5} \d{5}$/, 'four groups of five digits');
-    await b.page.getByRole('img', { name: 'QR code du code de liaison' }).waitFor();
+    const qr = await b.page.getByRole('img', { name: 'QR code du code de liaison' }).getAttribute('src');
+    const payload = decodeQrImage(qr ?? '');
+    assert.match(payload ?? '', /^passerelle:link:v1:[A-Za-z0-9_-]{43}$/, 'the QR code carries the whole digest');
+    assert.equal(linkDigits(Buffer.from((payload ?? '').split(':').pop() ?? '', 'base64url')), codeOnB.replace(/ /g, ''), 'the QR code and the digits agree');
     await assertAccessible(b.page, 'link code (new device)');
     await screenshot(b.page, 'link-new-device');
 
@@ -107,6 +116,7 @@ describe('linking a new device from one already connected', { timeout: 300_000 }
     await a.page.getByTestId('messages').getByText('Écrit depuis l’ordinateur portable').waitFor();
     await messagesOnB.getByTestId('sent').last().waitFor();
     await screenshot(b.page, 'link-new-device-ready');
+    assert.equal(backupWritesOnB, 0, 'a linked device, without the backup key, never writes the backup');
 
     for (const tab of tabs) assertNoProblems(tab);
   });
@@ -154,7 +164,10 @@ describe('linking a new device from one already connected', { timeout: 300_000 }
     await dialogOnB.getByRole('button', { name: 'Utiliser mon code de secours' }).click();
     await dialogOnB.getByRole('alert').getByText('Ce code de secours n’est pas valide', { exact: false }).waitFor();
     await dialogOnB.getByLabel('Code de secours').fill(recoveryCode);
+    const backupWritten = b.page.waitForResponse((r) => r.request().method() === 'PUT' && r.url().endsWith('/api/v1/keys/backup'));
     await dialogOnB.getByRole('button', { name: 'Utiliser mon code de secours' }).click();
+    // With the backup key, B now keeps the backup up to date (the keys it received since linking).
+    assert.ok((await backupWritten).ok(), 'the backup write is accepted');
     assert.equal(spaced(await dialogOnB.getByTestId('link-code').innerText()), codeOnC, 'the two devices show the same link code');
     await dialogOnB.getByRole('button', { name: 'Les codes sont identiques : autoriser' }).click();
     await b.page.locator('#notice-status').getByText('L’appareil « Tablette » est autorisé', { exact: false }).waitFor();
@@ -209,4 +222,38 @@ async function freshCodeAt() {
   }
   lastCodeAt = Date.now() + 30_000;
   return lastCodeAt;
+}
+
+/**
+ * Decodes the client's QR code image (an SVG data URL whose path draws one unit square per
+ * dark module, after a 4-module quiet zone) with an independent reader.
+ * @param {string} src
+ * @returns {string | null}
+ */
+function decodeQrImage(src) {
+  const svg = decodeURIComponent(src.replace(/^data:image\/svg\+xml;charset=utf-8,/, ''));
+  const side = Number(/viewBox="0 0 (\d+) \d+"/.exec(svg)?.[1]);
+  const scale = 4;
+  const size = side * scale;
+  const pixels = new Uint8ClampedArray(size * size * 4).fill(255);
+  for (const [, x, y] of svg.matchAll(/M(\d+) (\d+)h1v1h-1z/g)) {
+    for (let dy = 0; dy < scale; dy += 1) {
+      for (let dx = 0; dx < scale; dx += 1) {
+        const offset = ((Number(y) * scale + dy) * size + Number(x) * scale + dx) * 4;
+        pixels[offset] = pixels[offset + 1] = pixels[offset + 2] = 0;
+      }
+    }
+  }
+  return jsQR(pixels, size, size)?.data ?? null;
+}
+
+/**
+ * The link code's digits from its digest (PROTOCOL.md §6, §6.2): each of the first four
+ * 5-byte chunks as a big-endian integer, modulo 100 000, in 5 digits.
+ * @param {Buffer} digest
+ */
+function linkDigits(digest) {
+  let out = '';
+  for (let i = 0; i < 20; i += 5) out += String(digest.readUIntBE(i, 5) % 100000).padStart(5, '0');
+  return out;
 }
