@@ -7,7 +7,7 @@
 //! holds, which the server accepts only for epochs the user is entitled to and with the
 //! commitment already stored for them, so no key can be substituted.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use passerelle_shared::crypto::{DeviceSigningPublicKey, IdentityPublicKey, WrappedEpochKey};
 use passerelle_shared::protocol::v1::keys::{
@@ -342,11 +342,21 @@ pub async fn store_rewrapped(
                 )
                 .await?;
             let stored = fresh.len();
+            // One frame per channel, not per wrap: a long history must not fill the new
+            // device's queue (each wrap names its own epoch).
+            let mut by_channel: BTreeMap<String, Vec<WrappedEpochKey>> = BTreeMap::new();
             for wrap in fresh {
+                by_channel
+                    .entry(wrap.channel_id.clone())
+                    .or_default()
+                    .push(wrap);
+            }
+            for (channel_id, keys) in by_channel {
+                let epoch = keys.iter().map(|k| k.epoch).max().unwrap_or_default();
                 let frame = frame_text(&ServerFrame::Keys {
-                    channel_id: wrap.channel_id.clone(),
-                    epoch: wrap.epoch,
-                    keys: vec![wrap],
+                    channel_id,
+                    epoch,
+                    keys,
                 })?;
                 state.bus.publish(BusEvent::Device {
                     device_id: device_id.to_owned(),

@@ -457,7 +457,9 @@ async fn rewrapped_keys_are_accepted_only_for_entitled_epochs_with_their_commitm
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(held().await, 0);
 
-    // The genuine key is accepted, and the phone reads the past with it.
+    // The genuine key is accepted, the connected phone is told in one frame per channel,
+    // and it reads the past with it.
+    let mut phone_conn = phone.connect(&target).await.unwrap();
     let stored: passerelle_shared::protocol::v1::keys::StoredKeys = member
         .client
         .post(
@@ -469,6 +471,19 @@ async fn rewrapped_keys_are_accepted_only_for_entitled_epochs_with_their_commitm
         .await
         .unwrap();
     assert_eq!(stored.stored, 1);
+    loop {
+        match phone_conn.next_within(crate::support::GUARD).await {
+            Some(ServerFrame::Keys {
+                channel_id, keys, ..
+            }) if channel_id == shared.id => {
+                assert_eq!(keys.len(), 1);
+                assert_eq!(keys[0].epoch, 1);
+                break;
+            }
+            Some(_) => continue,
+            None => panic!("no keys frame: {:?}", phone_conn.closed),
+        }
+    }
     let page: HistoryPage = phone
         .get(&format!("/channels/{}/messages", shared.id))
         .await

@@ -91,7 +91,8 @@ pub enum ServerFrame {
     Keys {
         /// Channel.
         channel_id: String,
-        /// Epoch.
+        /// Epoch; the latest when the frame carries several (past epochs re-wrapped for a
+        /// linked device): each wrap names its own.
         epoch: u64,
         /// The wraps for this device.
         keys: Vec<WrappedEpochKey>,
