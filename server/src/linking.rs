@@ -28,6 +28,9 @@ use crate::policy::Lifecycle;
 use crate::state::AppState;
 
 const LINKED: &str = "linked";
+/// Requests one account may make within [`LINK_REQUEST_TTL_SECONDS`]: enough for a few
+/// attempts, not a flood of rows.
+const MAX_REQUESTS_PER_TTL: u64 = 10;
 const REFUSED: &str = "refused";
 
 /// The wire form of a stored request, its status as of `now_ms`.
@@ -114,6 +117,13 @@ pub async fn create(
         return Err(ApiError::Unprocessable("invalid_link_request"));
     }
     let now = state.now_ms();
+    let ttl_ms = i64::try_from(LINK_REQUEST_TTL_SECONDS * 1000).map_err(ApiError::internal)?;
+    if db::links::made_since(&state.db, &user.user_id, now - ttl_ms).await? >= MAX_REQUESTS_PER_TTL
+    {
+        deny(state, user, ACTION, &request.device_id, "too_many_requests").await;
+        return Err(ApiError::TooManyAttempts);
+    }
+    db::links::forget_expired(&state.db, &user.user_id, now - ttl_ms).await?;
     if db::keys::find_device(&state.db, &request.device_id)
         .await?
         .is_some()
@@ -135,8 +145,7 @@ pub async fn create(
         },
         status: db::links::PENDING.into(),
         created_at: now,
-        expires_at: now
-            + i64::try_from(LINK_REQUEST_TTL_SECONDS * 1000).map_err(ApiError::internal)?,
+        expires_at: now + ttl_ms,
     };
     let replaced = db::links::close_all_pending(&state.db, &user.user_id, REFUSED).await?;
     let row = db::links::insert(&state.db, row).await?;

@@ -56,6 +56,34 @@ pub(crate) async fn device_id_claimed(
         .is_some())
 }
 
+/// How many requests a user made since `since_ms`.
+pub(crate) async fn made_since(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    since_ms: i64,
+) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    device_link::Entity::find()
+        .filter(device_link::Column::UserId.eq(user_id))
+        .filter(device_link::Column::CreatedAt.gt(since_ms))
+        .count(db)
+        .await
+}
+
+/// Forgets a user's requests that expired before `before_ms` (nobody polls them any more).
+pub(crate) async fn forget_expired(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    before_ms: i64,
+) -> Result<(), DbErr> {
+    device_link::Entity::delete_many()
+        .filter(device_link::Column::UserId.eq(user_id))
+        .filter(device_link::Column::ExpiresAt.lt(before_ms))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Closes a pending request; false when it was no longer pending (a race, or a replay).
 pub(crate) async fn close(
     db: &impl ConnectionTrait,

@@ -491,3 +491,36 @@ async fn rewrapped_keys_are_accepted_only_for_entitled_epochs_with_their_commitm
     let text = phone.open(&phone_device, &page.messages[0]).await.unwrap();
     assert_eq!(text.text, "partagé");
 }
+
+#[tokio::test]
+async fn link_requests_are_bounded_per_account_and_old_ones_forgotten() {
+    let server = TestServer::spawn().await.unwrap();
+    let member = Party::new(&server, "educ", Role::Member, "CCAS").await;
+    let mut new_device = server.client(&member.user).await.unwrap();
+    for _ in 0..10 {
+        new_device.request_link("Téléphone").await.unwrap();
+    }
+    let refused = new_device.request_link("Téléphone").await.err().unwrap();
+    assert_eq!(refused.code(), Some("too_many_attempts"));
+    assert_eq!(
+        count_rows(&server, "device_links", "user_id", &member.user.id).await,
+        10
+    );
+    let denied = audit_actions(&server, None)
+        .await
+        .into_iter()
+        .filter(|(action, outcome)| action == "device_link_request" && outcome == "denied")
+        .count();
+    assert_eq!(denied, 1);
+
+    // Twenty minutes later the old requests are gone and a new one is welcome.
+    server
+        .clock
+        .advance_ms(2 * i64::try_from(LINK_REQUEST_TTL_SECONDS).unwrap() * 1000 + 1);
+    let mut later = server.client(&member.user).await.unwrap();
+    later.request_link("Téléphone").await.unwrap();
+    assert_eq!(
+        count_rows(&server, "device_links", "user_id", &member.user.id).await,
+        1
+    );
+}
