@@ -467,10 +467,23 @@ async fn store(
             .push(index);
     }
 
+    let counts: Vec<(&str, i64)> = accepted
+        .iter()
+        .map(|(channel_id, indexes)| {
+            (
+                *channel_id,
+                i64::try_from(indexes.len()).unwrap_or(i64::MAX),
+            )
+        })
+        .collect();
+    let reserved = db::channels::reserve_seqs_many(&txn, &counts).await?;
     let mut rows = Vec::new();
     for (channel_id, indexes) in &accepted {
         let count = i64::try_from(indexes.len()).unwrap_or(i64::MAX);
-        let last = db::channels::reserve_seqs(&txn, channel_id, count).await?;
+        let last = reserved
+            .get(*channel_id)
+            .copied()
+            .ok_or_else(|| DbErr::RecordNotFound(format!("channel {channel_id}")))?;
         for (offset, index) in indexes.iter().enumerate() {
             let seq = last - count + 1 + i64::try_from(offset).unwrap_or_default();
             let request = &batch[*index];
