@@ -12,6 +12,7 @@ mod m0001_accounts;
 mod m0002_keys_and_channels;
 mod m0003_charter_and_cases;
 mod m0004_device_links;
+mod m0005_withheld_keys;
 
 /// The migrations of the main database, in order.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_keys_and_channels::Migration),
             Box::new(m0003_charter_and_cases::Migration),
             Box::new(m0004_device_links::Migration),
+            Box::new(m0005_withheld_keys::Migration),
         ]
     }
 }

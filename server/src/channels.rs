@@ -7,11 +7,11 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use passerelle_shared::crypto::WrappedEpochKey;
+use passerelle_shared::crypto::{WithheldReason, WrappedEpochKey};
 use passerelle_shared::protocol::v1::auth::InstitutionRef;
 use passerelle_shared::protocol::v1::channels::{
-    Channel, ChannelDetail, ChannelKind, CreateChannel, DeviceRef, DirectoryEntry, EpochState,
-    HistoryPage, LegalRegime, Member, PublishEpoch, StoredMessage,
+    Channel, ChannelDetail, ChannelKind, CreateChannel, DeviceKeysPage, DeviceRef, DirectoryEntry,
+    EpochState, HistoryPage, LegalRegime, Member, PublishEpoch, StoredMessage, WithheldEpoch,
 };
 use passerelle_shared::protocol::v1::ws::ServerFrame;
 use passerelle_shared::protocol::v1::Role;
@@ -692,8 +692,24 @@ pub async fn publish_epoch(
         .iter()
         .map(|k| *k.commitment.as_bytes())
         .collect();
-    let well_formed = covered == required
+    // Devices the sender could not verify are listed, not skipped (§7.5): wraps and
+    // withheld entries together cover the required devices exactly, each once.
+    let withheld: HashSet<String> = request
+        .withheld
+        .iter()
+        .map(|w| w.device_id.clone())
+        .collect();
+    let sender_reasons = request.withheld.iter().all(|w| {
+        matches!(
+            w.reason,
+            WithheldReason::UnverifiedDevice | WithheldReason::RevokedDevice
+        )
+    });
+    let well_formed = covered.is_disjoint(&withheld)
+        && covered.union(&withheld).cloned().collect::<HashSet<_>>() == required
         && covered.len() == request.keys.len()
+        && withheld.len() == request.withheld.len()
+        && sender_reasons
         && senders.len() == 1
         && commitments.len() == 1
         && request
@@ -712,6 +728,10 @@ pub async fn publish_epoch(
         deny("sender_device_not_callers").await;
         return Err(ApiError::Unprocessable("invalid_epoch_keys"));
     };
+    if !covered.contains(&sender_id) {
+        deny("sender_device_not_covered").await;
+        return Err(ApiError::Unprocessable("invalid_epoch_keys"));
+    }
     let signing_key =
         passerelle_shared::crypto::DeviceSigningPublicKey::from_base64url(&sender.signing_key)
             .map_err(ApiError::internal)?;
@@ -740,6 +760,23 @@ pub async fn publish_epoch(
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    let withheld_rows = request
+        .withheld
+        .iter()
+        .map(|w| {
+            Ok(db::entities::withheld_key::Model {
+                channel_id: channel_id.to_owned(),
+                epoch,
+                device_id: w.device_id.clone(),
+                reason: serde_json::to_value(w.reason)
+                    .map_err(ApiError::internal)?
+                    .as_str()
+                    .unwrap_or("other")
+                    .to_owned(),
+                created_at: now,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     // Takes turns with the message writer for SQLite's write lock (see `write_turn`).
     let turn = state.writer.write_turn().await;
     let txn = state.db.begin().await?;
@@ -761,12 +798,13 @@ pub async fn publish_epoch(
             .map(|d| d.id)
             .collect()
     };
-    if still_required != covered {
+    if still_required != covered.union(&withheld).cloned().collect() {
         txn.rollback().await?;
         deny("devices_changed").await;
         return Err(ApiError::Unprocessable("invalid_epoch_keys"));
     }
     db::channels::insert_epoch_keys(&txn, rows).await?;
+    db::channels::insert_withheld(&txn, withheld_rows).await?;
     txn.commit().await?;
     drop(turn);
     state
@@ -775,9 +813,25 @@ pub async fn publish_epoch(
             "epoch_keys_distributed",
             Some(channel_id.to_owned()),
             Outcome::Success,
-            json!({ "epoch": request.epoch, "devices": request.keys.len(), "sender_device": sender_id }),
+            json!({
+                "epoch": request.epoch,
+                "devices": request.keys.len(),
+                "withheld": request.withheld.iter().map(|w| json!({ "device": w.device_id, "reason": w.reason })).collect::<Vec<_>>(),
+                "sender_device": sender_id
+            }),
         )
         .await?;
+    for entry in &request.withheld {
+        let frame = frame_text(&ServerFrame::KeyWithheld {
+            channel_id: channel_id.to_owned(),
+            epoch: request.epoch,
+            reason: entry.reason,
+        })?;
+        state.bus.publish(BusEvent::Device {
+            device_id: entry.device_id.clone(),
+            frame,
+        });
+    }
     for key in request.keys {
         let frame = frame_text(&ServerFrame::Keys {
             channel_id: channel_id.to_owned(),
@@ -792,13 +846,14 @@ pub async fn publish_epoch(
     Ok(())
 }
 
-/// A device's wrapped keys of a channel, from the epoch its user joined at.
+/// A device's wrapped keys of a channel, from the epoch its user joined at, and the
+/// epochs whose key was withheld from it.
 pub async fn device_keys(
     state: &AppState,
     user: &CurrentUser,
     channel_id: &str,
     device_id: &str,
-) -> Result<Vec<WrappedEpochKey>> {
+) -> Result<DeviceKeysPage> {
     let (_, membership) = open_channel(state, user, channel_id, "keys_read", Access::Read).await?;
     let owned = db::keys::find_device(&state.db, device_id)
         .await?
@@ -814,11 +869,23 @@ pub async fn device_keys(
             .await;
         return Err(ApiError::NotFound);
     }
-    db::channels::epoch_keys_for(&state.db, channel_id, device_id, membership.joined_epoch)
-        .await?
-        .iter()
-        .map(|row| serde_json::from_str(&row.wrapped).map_err(ApiError::internal))
-        .collect()
+    let keys =
+        db::channels::epoch_keys_for(&state.db, channel_id, device_id, membership.joined_epoch)
+            .await?
+            .iter()
+            .map(|row| serde_json::from_str(&row.wrapped).map_err(ApiError::internal))
+            .collect::<Result<Vec<WrappedEpochKey>>>()?;
+    let withheld =
+        db::channels::withheld_for(&state.db, channel_id, device_id, membership.joined_epoch)
+            .await?
+            .into_iter()
+            .map(|row| WithheldEpoch {
+                epoch: u64::try_from(row.epoch).unwrap_or_default(),
+                reason: serde_json::from_value(serde_json::Value::String(row.reason))
+                    .unwrap_or(WithheldReason::Other),
+            })
+            .collect();
+    Ok(DeviceKeysPage { keys, withheld })
 }
 
 /// Converts stored rows to wire messages.

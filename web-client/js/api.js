@@ -366,12 +366,13 @@ export const channels = {
    * @param {string} id
    * @param {number} epoch
    * @param {unknown[]} wraps
+   * @param {{ device_id: string, reason: string }[]} [withheld] devices left out, and why (§7.5)
    */
-  publishEpoch: (id, epoch, wraps) => request('POST', `/channels/${seg(id)}/epochs`, { epoch, keys: wraps }),
+  publishEpoch: (id, epoch, wraps, withheld = []) => request('POST', `/channels/${seg(id)}/epochs`, { epoch, keys: wraps, withheld }),
   /**
    * @param {string} id
    * @param {string} deviceId
-   * @returns {Promise<{ keys: unknown[] }>}
+   * @returns {Promise<{ keys: unknown[], withheld?: { epoch: number, reason: string }[] }>}
    */
   keys: (id, deviceId) => request('GET', `/channels/${seg(id)}/keys?device_id=${seg(deviceId)}`),
   /**

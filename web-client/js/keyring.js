@@ -50,6 +50,8 @@ export class Keyring extends EventTarget {
     this.epochKeys = new Map(epochKeys.map((k) => [slot(k.channelId, k.epoch), k.key]));
     /** @type {Map<string, Bytes>} Commitments of the keys held, to detect a split (§7.4). */
     this.commitments = new Map();
+    /** @type {Map<string, string>} Why an epoch's key was withheld from this device (§7.5). */
+    this.withheld = new Map();
     /** @type {Map<string, Promise<Peer>>} */
     this.peers = new Map();
     /** @type {Map<string, VerifiedDevice & { revoked: boolean }>} Every verified device, by id. */
@@ -253,6 +255,7 @@ export class Keyring extends EventTarget {
     const held = this.epochKeys.get(slot(channelId, epoch));
     if (held) return held;
     const page = await channelsApi.keys(channelId, this.deviceId);
+    for (const entry of page.withheld ?? []) this.withheld.set(slot(channelId, entry.epoch), entry.reason);
     for (const wrapped of page.keys) {
       const wrapEpoch = /** @type {any} */ (wrapped)?.epoch;
       if (typeof wrapEpoch === 'number' && this.hasEpochKey(channelId, wrapEpoch)) continue;
@@ -275,8 +278,19 @@ export class Keyring extends EventTarget {
   async createEpoch(channelId, epoch, devices) {
     const key = c.generateEpochKey();
     const wraps = [];
+    /** @type {{ device_id: string, reason: string }[]} */
+    const withheld = [];
     for (const target of devices) {
-      const device = await this.deviceOf(target.user_id, target.device_id);
+      /** @type {Awaited<ReturnType<Keyring['deviceOf']>>} */
+      let device;
+      try {
+        device = await this.deviceOf(target.user_id, target.device_id);
+      } catch (error) {
+        // A device whose certificate does not verify gets no key, and is told why (§7.5).
+        if (!(error instanceof c.CryptoError) || target.device_id === this.deviceId) throw error;
+        withheld.push({ device_id: target.device_id, reason: 'unverified_device' });
+        continue;
+      }
       wraps.push(
         await c.wrapEpochKey({
           channelId,
@@ -289,7 +303,7 @@ export class Keyring extends EventTarget {
         }),
       );
     }
-    await channelsApi.publishEpoch(channelId, epoch, wraps);
+    await channelsApi.publishEpoch(channelId, epoch, wraps, withheld);
     await this.keep(channelId, epoch, key, await c.commitment(channelId, epoch, key));
   }
 
@@ -320,7 +334,11 @@ export class Keyring extends EventTarget {
     const envelope = c.parseEnvelope(message.envelope);
     const sender = await this.deviceOf(message.sender, envelope.header.senderDevice);
     const key = await this.epochKey(message.channel_id, envelope.header.epoch);
-    if (!key) throw new c.CryptoError('no_epoch_key', `epoch ${envelope.header.epoch}`);
+    if (!key) {
+      const reason = this.withheld.get(slot(message.channel_id, envelope.header.epoch));
+      if (reason) throw new c.CryptoError('key_withheld', reason);
+      throw new c.CryptoError('no_epoch_key', `epoch ${envelope.header.epoch}`);
+    }
     return c.openEnvelope({ envelope: message.envelope, channelId: message.channel_id, senderSigningKey: sender.signing, epochKey: key });
   }
 

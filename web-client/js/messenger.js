@@ -366,6 +366,10 @@ export class Messenger extends EventTarget {
       case 'keys':
         this.onKeys(frame).catch((error) => console.warn('epoch keys refused', error));
         break;
+      case 'key_withheld':
+        this.keyring.withheld.set(`${frame.channel_id}\u0000${frame.epoch}`, frame.reason);
+        this.retryUnreadable(frame.channel_id).catch(() => {});
+        break;
       case 'member':
         this.onMember(frame);
         break;
@@ -751,6 +755,10 @@ export class Messenger extends EventTarget {
 function decryptProblem(error) {
   const code = error instanceof c.CryptoError || error instanceof ApiError ? error.code : '';
   switch (code) {
+    case 'key_withheld':
+      return error instanceof c.CryptoError && error.message.endsWith('revoked_device')
+        ? 'Message illisible sur cet appareil : il a été révoqué et ne reçoit plus les clés du canal.'
+        : 'Message illisible sur cet appareil : l’expéditeur n’a pas pu vérifier cet appareil (votre identité a peut-être changé). Demandez-lui de comparer vos codes de sécurité.';
     case 'no_epoch_key':
       return 'Message illisible sur cet appareil : sa clé ne lui a pas été transmise (message antérieur à votre arrivée dans le canal, ou à la configuration de cet appareil).';
     case 'unknown_device':

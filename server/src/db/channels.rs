@@ -7,7 +7,7 @@ use sea_orm::{
 };
 
 use super::entities::{
-    attachment, channel, channel_institution, channel_member, epoch_key, message,
+    attachment, channel, channel_institution, channel_member, epoch_key, message, withheld_key,
 };
 
 /// One channel.
@@ -473,4 +473,34 @@ pub(crate) async fn reserve_seqs_many(
         }
     }
     Ok(last)
+}
+
+/// Records the devices a sender left out of an epoch.
+pub(crate) async fn insert_withheld(
+    db: &impl ConnectionTrait,
+    rows: Vec<withheld_key::Model>,
+) -> Result<(), DbErr> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    withheld_key::Entity::insert_many(rows.into_iter().map(withheld_key::ActiveModel::from))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The epochs of a channel, from `min_epoch` on, whose key was withheld from a device.
+pub(crate) async fn withheld_for(
+    db: &impl ConnectionTrait,
+    channel_id: &str,
+    device_id: &str,
+    min_epoch: i64,
+) -> Result<Vec<withheld_key::Model>, DbErr> {
+    withheld_key::Entity::find()
+        .filter(withheld_key::Column::ChannelId.eq(channel_id))
+        .filter(withheld_key::Column::DeviceId.eq(device_id))
+        .filter(withheld_key::Column::Epoch.gte(min_epoch))
+        .order_by_asc(withheld_key::Column::Epoch)
+        .all(db)
+        .await
 }

@@ -8,7 +8,7 @@ use sea_orm::{
 
 use super::entities::{
     archive_access, attachment, case_file, channel, channel_institution, channel_member,
-    channel_rules, epoch_key, message, rules_acceptance,
+    channel_rules, epoch_key, message, rules_acceptance, withheld_key,
 };
 
 /// Rows deleted with a channel, for the access log.
@@ -74,6 +74,10 @@ pub(crate) async fn delete_contents(
         .exec(db)
         .await?
         .rows_affected;
+    withheld_key::Entity::delete_many()
+        .filter(withheld_key::Column::ChannelId.eq(channel_id))
+        .exec(db)
+        .await?;
     let attachments = attachment::Entity::delete_many()
         .filter(attachment::Column::ChannelId.eq(channel_id))
         .exec(db)
@@ -216,6 +220,11 @@ pub(crate) async fn purge_history(
         .exec(db)
         .await?
         .rows_affected;
+    withheld_key::Entity::delete_many()
+        .filter(withheld_key::Column::ChannelId.eq(channel.id.clone()))
+        .filter(withheld_key::Column::Epoch.lt(below_epoch))
+        .exec(db)
+        .await?;
     Ok(Purged {
         messages,
         up_to_seq,

@@ -159,8 +159,9 @@ pub(crate) async fn device_keys(
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<KeysQuery>,
 ) -> Result<Json<DeviceKeysPage>> {
-    let keys = channels::device_keys(&state, &user, &id, &query.device_id).await?;
-    Ok(Json(DeviceKeysPage { keys }))
+    channels::device_keys(&state, &user, &id, &query.device_id)
+        .await
+        .map(Json)
 }
 
 /// Query of `GET /api/v1/channels/{id}/messages`.

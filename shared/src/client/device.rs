@@ -9,9 +9,10 @@ use super::{decode, expect_ok, Client, ClientError, Result};
 use crate::crypto::{
     AttachmentRef, BackupContents, DeviceCertificate, DeviceCertificateRequest, DeviceKeys,
     Envelope, EpochKey, IdentityKeyPair, KeyBackup, MessageContent, MessageHeader, RecoveryCode,
+    WithheldReason,
 };
 use crate::protocol::v1::channels::{
-    ChannelDetail, DeviceKeysPage, EpochState, PublishEpoch, StoredMessage,
+    ChannelDetail, DeviceKeysPage, EpochState, PublishEpoch, StoredMessage, WithheldKey,
 };
 use crate::protocol::v1::keys::{KeyBackupBody, PublishIdentity, RegisterDevice, UserKeys};
 
@@ -247,13 +248,27 @@ impl Client {
         let key = EpochKey::generate().map_err(crypto)?;
         let users: HashSet<&str> = state.devices.iter().map(|d| d.user_id.as_str()).collect();
         for user in users {
-            self.fetch_user_devices(user).await?;
+            match self.fetch_user_devices(user).await {
+                // Their devices no longer verify against the identity key seen first:
+                // they are withheld below until the change is accepted.
+                Ok(_) | Err(ClientError::IdentityChanged(_)) => {}
+                Err(err) => return Err(err),
+            }
         }
         let mut wraps = Vec::new();
+        let mut withheld = Vec::new();
         for target in &state.devices {
-            let certificate = self.devices.get(&target.device_id).ok_or_else(|| {
-                ClientError::Crypto(format!("unverified device {}", target.device_id))
-            })?;
+            let Some(certificate) = self
+                .devices
+                .get(&target.device_id)
+                .filter(|c| c.user_id == target.user_id)
+            else {
+                withheld.push(WithheldKey {
+                    device_id: target.device_id.clone(),
+                    reason: WithheldReason::UnverifiedDevice,
+                });
+                continue;
+            };
             wraps.push(
                 key.wrap(
                     channel_id,
@@ -267,7 +282,11 @@ impl Client {
         }
         self.post_empty(
             &format!("/channels/{channel_id}/epochs"),
-            &PublishEpoch { epoch, keys: wraps },
+            &PublishEpoch {
+                epoch,
+                keys: wraps,
+                withheld,
+            },
         )
         .await?;
         self.epoch_keys.insert((channel_id.to_owned(), epoch), key);
@@ -290,6 +309,12 @@ impl Client {
                     device.device_id
                 ))
                 .await?;
+            if let Some(withheld) = page.withheld.iter().find(|w| w.epoch == epoch) {
+                return Err(ClientError::Crypto(format!(
+                    "the key of epoch {epoch} was withheld from this device: {:?}",
+                    withheld.reason
+                )));
+            }
             for wrapped in page.keys {
                 if self
                     .epoch_keys

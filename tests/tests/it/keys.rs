@@ -158,6 +158,7 @@ async fn a_revoked_device_gets_no_new_epoch_key() {
             &PublishEpoch {
                 epoch: state.epoch + 1,
                 keys: wraps,
+                withheld: Vec::new(),
             },
         )
         .await
@@ -312,4 +313,161 @@ async fn an_envelope_signed_by_another_device_is_refused() {
         })
         .await;
     assert_eq!(code, "bad_signature");
+}
+
+#[tokio::test]
+async fn a_device_the_sender_cannot_verify_is_withheld_and_told_why() {
+    use passerelle_shared::crypto::{EpochKey, WithheldReason};
+    use passerelle_shared::protocol::v1::channels::{DeviceKeysPage, WithheldKey};
+    use passerelle_shared::protocol::v1::keys::PublishIdentity;
+    use passerelle_shared::protocol::v1::ws::ServerFrame;
+
+    let server = TestServer::spawn().await.unwrap();
+    let mut coord = Party::new(&server, "coord", Role::Coordinator, "Mairie").await;
+    let mut member = Party::new(&server, "membre", Role::Member, "CCAS").await;
+    let channel = working_group(&mut coord, &[&member]).await;
+    let id = coord.send_text(&channel.id, "avant").await;
+    coord.ack(&id).await;
+    member.receive().await;
+
+    // The member resets their identity: old device revoked, a new identity key, a new
+    // device. The coordinator's client pinned the old key and cannot verify the new one.
+    let fresh = server.client(&member.user).await.unwrap();
+    fresh
+        .request(
+            Method::DELETE,
+            &format!("/keys/devices/{}", member.device.device_id),
+        )
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let identity = IdentityKeyPair::generate().unwrap();
+    fresh
+        .request(Method::PUT, "/keys/identity")
+        .json(&PublishIdentity {
+            identity_key: identity.public_key().clone(),
+        })
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let keys = DeviceKeys::generate().unwrap();
+    let request = DeviceCertificateRequest::new(
+        &member.user.id,
+        "appareil-apres-reinitialisation",
+        identity.public_key(),
+        &keys,
+    )
+    .unwrap();
+    fresh
+        .post_empty(
+            "/keys/devices",
+            &RegisterDevice {
+                certificate: identity.certify(&request).unwrap(),
+                name: "Nouveau poste".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let mut new_conn = fresh
+        .connect("appareil-apres-reinitialisation")
+        .await
+        .unwrap();
+
+    // What the server refuses: a reason only it may give, a device both wrapped and
+    // withheld, a sender that leaves itself out.
+    let state: EpochState = coord
+        .client
+        .get(&format!("/channels/{}/epoch", channel.id))
+        .await
+        .unwrap();
+    let epoch = state.epoch + 1;
+    let key = EpochKey::generate().unwrap();
+    let own = key
+        .wrap(
+            &channel.id,
+            epoch,
+            &coord.device.device_id,
+            coord.device.keys(),
+            &coord.device.certificate,
+        )
+        .unwrap();
+    let withhold = |device: &str, reason| WithheldKey {
+        device_id: device.into(),
+        reason,
+    };
+    let refused = [
+        (
+            vec![own.clone()],
+            vec![withhold(
+                "appareil-apres-reinitialisation",
+                WithheldReason::NotMemberAtEpoch,
+            )],
+        ),
+        (
+            vec![own.clone()],
+            vec![
+                withhold(
+                    "appareil-apres-reinitialisation",
+                    WithheldReason::UnverifiedDevice,
+                ),
+                withhold(&coord.device.device_id, WithheldReason::UnverifiedDevice),
+            ],
+        ),
+        (
+            Vec::new(),
+            vec![
+                withhold(
+                    "appareil-apres-reinitialisation",
+                    WithheldReason::UnverifiedDevice,
+                ),
+                withhold(&coord.device.device_id, WithheldReason::UnverifiedDevice),
+            ],
+        ),
+    ];
+    for (keys, withheld) in refused {
+        let err = coord
+            .client
+            .post_empty(
+                &format!("/channels/{}/epochs", channel.id),
+                &PublishEpoch {
+                    epoch,
+                    keys,
+                    withheld,
+                },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some("invalid_epoch_keys"));
+    }
+
+    // The coordinator's SDK withholds the device it cannot verify and writes on.
+    let id = coord.send_text(&channel.id, "après").await;
+    coord.ack(&id).await;
+    let told = loop {
+        match new_conn.next_within(crate::support::GUARD).await {
+            Some(ServerFrame::KeyWithheld {
+                channel_id,
+                epoch,
+                reason,
+            }) if channel_id == channel.id => break (epoch, reason),
+            Some(_) => continue,
+            None => panic!("no key_withheld frame: {:?}", new_conn.closed),
+        }
+    };
+    assert_eq!(told, (epoch, WithheldReason::UnverifiedDevice));
+    let page: DeviceKeysPage = fresh
+        .get(&format!(
+            "/channels/{}/keys?device_id=appareil-apres-reinitialisation",
+            channel.id
+        ))
+        .await
+        .unwrap();
+    assert!(page.keys.is_empty());
+    assert_eq!(page.withheld.len(), 1);
+    assert_eq!(page.withheld[0].epoch, epoch);
+    assert_eq!(page.withheld[0].reason, WithheldReason::UnverifiedDevice);
 }

@@ -21,3 +21,4 @@ pub(crate) mod message;
 pub(crate) mod rules_acceptance;
 pub(crate) mod session;
 pub(crate) mod user;
+pub(crate) mod withheld_key;

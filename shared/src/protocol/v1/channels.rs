@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::auth::InstitutionRef;
 use super::Role;
-use crate::crypto::{Envelope, WrappedEpochKey};
+use crate::crypto::{Envelope, WithheldReason, WrappedEpochKey};
 
 /// What a channel is for (DESIGN.md §6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -206,7 +206,8 @@ pub struct EpochState {
     pub devices: Vec<DeviceRef>,
 }
 
-/// `POST /api/v1/channels/{id}/epochs`: the key of a new epoch, wrapped for every device.
+/// `POST /api/v1/channels/{id}/epochs`: the key of a new epoch, wrapped for every device
+/// but those the sender could not verify, which it lists as withheld (docs/PROTOCOL.md §7.5).
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct PublishEpoch {
     /// The new epoch: the current one plus one.
@@ -214,6 +215,30 @@ pub struct PublishEpoch {
     /// One wrap per device of [`EpochState::devices`], signed by the sending device.
     #[schema(value_type = Vec<Object>)]
     pub keys: Vec<WrappedEpochKey>,
+    /// The devices of [`EpochState::devices`] left out, with the sender's reason
+    /// (`unverified_device` or `revoked_device`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub withheld: Vec<WithheldKey>,
+}
+
+/// A device left out of an epoch, and why (docs/PROTOCOL.md §7.5).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WithheldKey {
+    /// The device.
+    pub device_id: String,
+    /// Why.
+    #[schema(value_type = String)]
+    pub reason: WithheldReason,
+}
+
+/// An epoch whose key a device did not receive, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WithheldEpoch {
+    /// The epoch.
+    pub epoch: u64,
+    /// Why.
+    #[schema(value_type = String)]
+    pub reason: WithheldReason,
 }
 
 /// `GET /api/v1/channels/{id}/keys?device_id=`: a device's wrapped keys.
@@ -222,6 +247,9 @@ pub struct DeviceKeysPage {
     /// The wraps, by epoch.
     #[schema(value_type = Vec<Object>)]
     pub keys: Vec<WrappedEpochKey>,
+    /// The epochs (from the caller's joining on) whose key was withheld from this device.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub withheld: Vec<WithheldEpoch>,
 }
 
 /// A stored message.

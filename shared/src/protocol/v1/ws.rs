@@ -97,6 +97,16 @@ pub enum ServerFrame {
         /// The wraps for this device.
         keys: Vec<WrappedEpochKey>,
     },
+    /// This device gets no key for an epoch, and why (docs/PROTOCOL.md §7.5): messages of
+    /// that epoch stay unreadable here, with this explanation.
+    KeyWithheld {
+        /// Channel.
+        channel_id: String,
+        /// Epoch.
+        epoch: u64,
+        /// Why.
+        reason: crate::crypto::WithheldReason,
+    },
     /// Someone read up to `seq`.
     Receipt {
         /// Channel.
