@@ -185,9 +185,12 @@ pub async fn run(
             return;
         }
     }
+    // Taken once, here: a fresh registration always has its queue.
+    let Some(mut queue) = registration.queue.take() else {
+        return;
+    };
     state.metrics.ws_connections.inc();
     let (mut sink, mut stream) = socket.split();
-    let mut queue = std::mem::replace(&mut registration.queue, mpsc::channel(1).1);
     let mut close = registration.close.clone();
     let writer = tokio::spawn(async move {
         let mut ping = tokio::time::interval(PING_EVERY);
