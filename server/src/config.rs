@@ -62,6 +62,9 @@ pub struct Config {
     /// Frames queued for a WebSocket client before it counts as not reading and is
     /// disconnected (it then re-syncs from its cursors).
     pub ws_queue_frames: usize,
+    /// Frames per second a WebSocket client may send on average (twice as many in a
+    /// burst); beyond, frames are refused, then the connection is closed (a flood).
+    pub ws_frames_per_second: u32,
     /// The access log.
     pub audit: AuditConfig,
     /// Retention of channels and the purge job (CHARTER.md C11).
@@ -160,6 +163,7 @@ impl Default for Config {
             request_timeout_secs: 30,
             header_read_timeout_secs: 10,
             ws_queue_frames: 1024,
+            ws_frames_per_second: 200,
             audit: AuditConfig::default(),
             retention: RetentionConfig::default(),
         }
@@ -209,6 +213,9 @@ impl Config {
         }
         if self.ws_queue_frames < 8 {
             bail!("ws_queue_frames must be at least 8");
+        }
+        if self.ws_frames_per_second == 0 {
+            bail!("ws_frames_per_second must be positive");
         }
         if self.lockout_threshold == 0 || self.ip_attempts_per_window == 0 {
             bail!("lockout_threshold and ip_attempts_per_window must be positive");

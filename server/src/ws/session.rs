@@ -44,10 +44,6 @@ use crate::ws::hub::CloseReason;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(75);
 /// The server pings this often, so that proxies keep the connection open.
 const PING_EVERY: Duration = Duration::from_secs(30);
-/// Frames per second a client may send on average…
-const RATE_PER_SECOND: f64 = 200.0;
-/// …and in a burst.
-const RATE_BURST: f64 = 400.0;
 /// Frames over the rate limit within [`FLOOD_WINDOW`] before the connection is closed.
 const MAX_OVER_LIMIT: u32 = 200;
 /// The window over which frames beyond the rate limit are counted.
@@ -70,24 +66,28 @@ mod close_code {
     pub(super) const IDLE: u16 = 4008;
 }
 
-/// A token bucket in real time.
+/// A token bucket in real time: `rate` frames per second on average, twice as many in a
+/// burst (`ws_frames_per_second`).
 struct RateLimit {
     tokens: f64,
+    rate: f64,
     last: Instant,
 }
 
 impl RateLimit {
-    fn new() -> RateLimit {
+    fn new(per_second: u32) -> RateLimit {
+        let rate = f64::from(per_second);
         RateLimit {
-            tokens: RATE_BURST,
+            tokens: 2.0 * rate,
+            rate,
             last: Instant::now(),
         }
     }
 
     fn allow(&mut self) -> bool {
         let now = Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * RATE_PER_SECOND)
-            .min(RATE_BURST);
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate)
+            .min(2.0 * self.rate);
         self.last = now;
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
@@ -258,7 +258,7 @@ pub async fn run(
         sends: Arc::new(Semaphore::new(MAX_SENDS_IN_FLIGHT)),
         malformed: 0,
     };
-    let mut rate = RateLimit::new();
+    let mut rate = RateLimit::new(state.config.ws_frames_per_second);
     let mut over_limit: u32 = 0;
     let mut over_limit_since = Instant::now();
     let mut writer = writer;
