@@ -114,10 +114,11 @@ async fn upgrade(
             json!({}),
         )
         .await?;
-    // The read buffer is allocated (and zeroed) for every connection, most of which are
-    // idle: 1 KiB holds a ping or a typing frame, and grows for a larger frame (a send).
+    // Not smaller than 4 KiB: with 1 KiB (tried for memory per connection), a frame
+    // larger than the buffer ended the connection in release builds (tungstenite reads
+    // into a full buffer, apparently, and takes the 0 bytes read for EOF).
     Ok(upgrade
-        .read_buffer_size(1024)
+        .read_buffer_size(4096)
         .write_buffer_size(4096)
         .max_message_size(MAX_CLIENT_FRAME_BYTES)
         .max_frame_size(MAX_CLIENT_FRAME_BYTES)
