@@ -8,6 +8,7 @@
 pub use sea_orm_migration::prelude::*;
 
 pub mod audit;
+mod columns;
 mod m0001_accounts;
 mod m0002_keys_and_channels;
 mod m0003_charter_and_cases;

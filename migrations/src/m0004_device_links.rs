@@ -3,6 +3,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::columns::{big, fk, id, text};
+
 pub(crate) struct Migration;
 
 impl MigrationName for Migration {
@@ -11,41 +13,21 @@ impl MigrationName for Migration {
     }
 }
 
-fn string(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name))
-        .string()
-        .not_null()
-        .to_owned()
-}
-
-fn big(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name))
-        .big_integer()
-        .not_null()
-        .to_owned()
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.create_table(
             Table::create()
                 .table(Alias::new("device_links"))
-                .col(string("id").primary_key())
-                .col(string("user_id"))
-                .col(string("device_id"))
-                .col(ColumnDef::new(Alias::new("request")).text().not_null())
-                .col(string("name"))
-                .col(string("status"))
+                .col(id("id").primary_key())
+                .col(id("user_id"))
+                .col(id("device_id"))
+                .col(text("request"))
+                .col(id("name"))
+                .col(id("status"))
                 .col(big("created_at"))
                 .col(big("expires_at"))
-                .foreign_key(
-                    ForeignKey::create()
-                        .name("fk_device_links_user_id")
-                        .from(Alias::new("device_links"), Alias::new("user_id"))
-                        .to(Alias::new("users"), Alias::new("id"))
-                        .on_delete(ForeignKeyAction::Cascade),
-                )
+                .foreign_key(&mut fk("device_links", "user_id", "users"))
                 .to_owned(),
         )
         .await?;

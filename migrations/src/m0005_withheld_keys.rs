@@ -3,6 +3,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::columns::{big, fk, id};
+
 pub(crate) struct Migration;
 
 impl MigrationName for Migration {
@@ -11,30 +13,16 @@ impl MigrationName for Migration {
     }
 }
 
-fn string(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name))
-        .string()
-        .not_null()
-        .to_owned()
-}
-
-fn big(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name))
-        .big_integer()
-        .not_null()
-        .to_owned()
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.create_table(
             Table::create()
                 .table(Alias::new("withheld_keys"))
-                .col(string("channel_id"))
+                .col(id("channel_id"))
                 .col(big("epoch"))
-                .col(string("device_id"))
-                .col(string("reason"))
+                .col(id("device_id"))
+                .col(id("reason"))
                 .col(big("created_at"))
                 .primary_key(
                     Index::create()
@@ -42,13 +30,7 @@ impl MigrationTrait for Migration {
                         .col(Alias::new("epoch"))
                         .col(Alias::new("device_id")),
                 )
-                .foreign_key(
-                    ForeignKey::create()
-                        .name("fk_withheld_keys_channel_id")
-                        .from(Alias::new("withheld_keys"), Alias::new("channel_id"))
-                        .to(Alias::new("channels"), Alias::new("id"))
-                        .on_delete(ForeignKeyAction::Cascade),
-                )
+                .foreign_key(&mut fk("withheld_keys", "channel_id", "channels"))
                 .to_owned(),
         )
         .await
