@@ -36,6 +36,23 @@ export function defaultDeviceName() {
 /** @param {string} channelId @param {number} epoch */
 const slot = (channelId, epoch) => `${channelId}\u0000${epoch}`;
 
+/**
+ * The keys of this device as a stored record holds them (the private ones stay
+ * non-extractable CryptoKeys).
+ * @param {{ id: string }} me
+ * @param {{ deviceId: string, signing: import('./crypto/primitives.js').KeyPair, agreement: import('./crypto/primitives.js').KeyPair }} device
+ */
+function ownKeys(me, device) {
+  return {
+    userId: me.id,
+    deviceId: device.deviceId,
+    signingKey: device.signing.privateKey,
+    signingPublic: device.signing.publicKey,
+    agreementKey: device.agreement.privateKey,
+    agreementPublic: device.agreement.publicKey,
+  };
+}
+
 export class Keyring extends EventTarget {
   /**
    * @param {Me} me
@@ -609,12 +626,7 @@ export async function startLink(me) {
       }
       /** @type {DeviceRecord} */
       const record = {
-        userId: me.id,
-        deviceId: device.deviceId,
-        signingKey: device.signing.privateKey,
-        signingPublic: device.signing.publicKey,
-        agreementKey: device.agreement.privateKey,
-        agreementPublic: device.agreement.publicKey,
+        ...ownKeys(me, device),
         identityPublic,
         // A linked device holds neither: it cannot admit devices nor write the backup
         // until the recovery code is entered (adoptRecoveryCode).
@@ -671,12 +683,7 @@ export async function startEnrolment(me) {
       finished = true;
       /** @type {DeviceRecord} */
       const record = {
-        userId: me.id,
-        deviceId: device.deviceId,
-        signingKey: device.signing.privateKey,
-        signingPublic: device.signing.publicKey,
-        agreementKey: device.agreement.privateKey,
-        agreementPublic: device.agreement.publicKey,
+        ...ownKeys(me, device),
         identityPublic: identity.publicKey,
         identityKey,
         backupKey,
@@ -717,12 +724,7 @@ export async function restoreWithRecoveryCode(me, typedCode, name) {
   await keysApi.registerDevice(device.certificate, name);
   /** @type {DeviceRecord} */
   const record = {
-    userId: me.id,
-    deviceId: device.deviceId,
-    signingKey: device.signing.privateKey,
-    signingPublic: device.signing.publicKey,
-    agreementKey: device.agreement.privateKey,
-    agreementPublic: device.agreement.publicKey,
+    ...ownKeys(me, device),
     identityPublic: contents.identityPublic,
     identityKey,
     backupKey,
