@@ -312,7 +312,8 @@ pub async fn store_rewrapped(
             Err(ApiError::Unprocessable("invalid_epoch_keys"))
         }
         Ok(()) => {
-            let held: HashSet<(String, i64)> = db::links::wraps_held_by(&state.db, device_id)
+            // Held already, or earlier in this batch: skipped (a replay changes nothing).
+            let mut held: HashSet<(String, i64)> = db::links::wraps_held_by(&state.db, device_id)
                 .await?
                 .into_iter()
                 .collect();
@@ -322,11 +323,7 @@ pub async fn store_rewrapped(
             for wrap in wraps {
                 let epoch = i64::try_from(wrap.epoch)
                     .map_err(|_| ApiError::Unprocessable("invalid_epoch_keys"))?;
-                if held.contains(&(wrap.channel_id.clone(), epoch))
-                    || rows.iter().any(|r: &db::entities::epoch_key::Model| {
-                        r.channel_id == wrap.channel_id && r.epoch == epoch
-                    })
-                {
+                if !held.insert((wrap.channel_id.clone(), epoch)) {
                     continue;
                 }
                 rows.push(db::entities::epoch_key::Model {

@@ -465,7 +465,11 @@ async fn rewrapped_keys_are_accepted_only_for_entitled_epochs_with_their_commitm
         .post(
             &path,
             &passerelle_shared::protocol::v1::keys::RewrappedKeys {
-                keys: vec![wrap(&genuine, &shared.id, 1, &member)],
+                // Twice the same epoch in one batch: stored once.
+                keys: vec![
+                    wrap(&genuine, &shared.id, 1, &member),
+                    wrap(&genuine, &shared.id, 1, &member),
+                ],
             },
         )
         .await
