@@ -14,6 +14,7 @@ mod m0002_keys_and_channels;
 mod m0003_charter_and_cases;
 mod m0004_device_links;
 mod m0005_withheld_keys;
+mod m0006_access_changes;
 
 /// The migrations of the main database, in order.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_charter_and_cases::Migration),
             Box::new(m0004_device_links::Migration),
             Box::new(m0005_withheld_keys::Migration),
+            Box::new(m0006_access_changes::Migration),
         ]
     }
 }

@@ -3,14 +3,17 @@
 
 use passerelle_shared::ids::normalise_login;
 use passerelle_shared::protocol::v1::admin::{Account, CreateAccount, Institution, UpdateAccount};
+use passerelle_shared::protocol::v1::channels::LegalRegime;
 use passerelle_shared::protocol::v1::{Attributes, Role};
 use serde_json::json;
 use zeroize::Zeroizing;
 
 use crate::audit::{Actor, Outcome};
 use crate::auth::password;
+use crate::bus::AccessReason;
 use crate::db::{self, entities::institution, entities::user};
 use crate::error::{ApiError, Result};
+use crate::exclusion::{self, Excluded, Exclusion, Sessions};
 use crate::state::AppState;
 
 /// The admin view of an account row.
@@ -200,19 +203,66 @@ pub async fn update_account(
         changed.push("display_name");
     }
     let user = db::accounts::update_user(&state.db, user).await?;
+    // A role or an attribute the regime of a channel requires may be gone (C5): the
+    // member leaves those channels as if removed, and they rotate (C3).
+    let ineligible = if changed.iter().any(|c| *c == "role" || *c == "attributes") {
+        ineligible_channels(state, &user).await?
+    } else {
+        Vec::new()
+    };
+    let left = if ineligible.is_empty() {
+        Vec::new()
+    } else {
+        exclusion::exclude(
+            state,
+            Exclusion::LeaveChannels {
+                user_id: user.id.clone(),
+                channel_ids: ineligible,
+                reason: AccessReason::RegimeLost,
+            },
+        )
+        .await?
+        .channels_left
+    };
+    for channel_id in &left {
+        if let Some(channel) = db::channels::find(&state.db, channel_id).await? {
+            crate::channels::announce_membership(state, &channel, &user.id, "removed").await?;
+        }
+    }
     state
         .record(
             actor,
             "admin_user_updated",
             Some(user.id.clone()),
             Outcome::Success,
-            json!({ "changed": changed, "role": user.role }),
+            json!({ "changed": changed, "role": user.role, "channels_left": left }),
         )
         .await?;
     account_of(&user)
 }
 
-/// Replaces the password with a generated one, returned once, and closes every session.
+/// The channels of `user` whose legal regime or institution allow-list no longer admits
+/// them.
+async fn ineligible_channels(state: &AppState, user: &user::Model) -> Result<Vec<String>> {
+    let candidate = crate::charter::candidate_of(user);
+    let mut ineligible = Vec::new();
+    for membership in db::channels::memberships_of(&state.db, &user.id).await? {
+        let Some(channel) = db::channels::find(&state.db, &membership.channel_id).await? else {
+            continue;
+        };
+        let Some(regime) = LegalRegime::parse(&channel.regime) else {
+            continue;
+        };
+        let institutions = db::channels::institutions_of(&state.db, &channel.id).await?;
+        if crate::policy::join_refusal(&candidate, regime, &institutions).is_some() {
+            ineligible.push(channel.id);
+        }
+    }
+    Ok(ineligible)
+}
+
+/// Replaces the password with a generated one, returned once, and closes every session
+/// and its live connections (CHARTER.md C3).
 pub async fn reset_password(
     state: &AppState,
     actor: Actor,
@@ -225,60 +275,87 @@ pub async fn reset_password(
         .await
         .map_err(ApiError::internal)?;
     let user = db::accounts::update_user(&state.db, user).await?;
-    let closed = db::sessions::revoke_all(&state.db, &user.id, state.now_ms()).await?;
+    let excluded = end_every_session(state, &user.id, AccessReason::PasswordReset).await?;
     state
         .record(
             actor,
             "admin_password_reset",
             Some(user.id.clone()),
             Outcome::Success,
-            json!({ "sessions_closed": closed }),
+            json!({ "sessions_closed": excluded.sessions_closed }),
         )
         .await?;
     Ok((account_of(&user)?, generated))
 }
 
-/// Forgets the TOTP secret (a lost phone): the next login enrols again. Closes every session.
+/// Forgets the TOTP secret (a lost phone): the next login enrols again. Closes every
+/// session and its live connections.
 pub async fn reset_mfa(state: &AppState, actor: Actor, id: &str) -> Result<Account> {
     let mut user = load(state, id).await?;
     user.totp_secret_enc = None;
     user.totp_pending_enc = None;
     let user = db::accounts::update_user(&state.db, user).await?;
-    let closed = db::sessions::revoke_all(&state.db, &user.id, state.now_ms()).await?;
+    let excluded = end_every_session(state, &user.id, AccessReason::MfaReset).await?;
     state
         .record(
             actor,
             "admin_mfa_reset",
             Some(user.id.clone()),
             Outcome::Success,
-            json!({ "sessions_closed": closed }),
+            json!({ "sessions_closed": excluded.sessions_closed }),
         )
         .await?;
     account_of(&user)
 }
 
-/// Disables or re-enables logging in; disabling closes every session at once.
+async fn end_every_session(
+    state: &AppState,
+    user_id: &str,
+    reason: AccessReason,
+) -> Result<Excluded> {
+    exclusion::exclude(
+        state,
+        Exclusion::EndSessions {
+            user_id: user_id.to_owned(),
+            sessions: Sessions::All,
+            reason,
+        },
+    )
+    .await
+}
+
+/// Disables or re-enables logging in. Disabling is an exclusion (CHARTER.md C3): in one
+/// transaction every session ends, the account's devices leave key distribution and its
+/// channels need a new epoch; then its live connections close on every node.
 pub async fn set_disabled(
     state: &AppState,
     actor: Actor,
     id: &str,
     disabled: bool,
 ) -> Result<Account> {
-    let mut user = load(state, id).await?;
-    if disabled && user.role == Role::Admin.as_str() {
-        ensure_not_last_admin(state, &user).await?;
-    }
-    user.disabled = disabled;
-    let user = db::accounts::update_user(&state.db, user).await?;
-    let closed = if disabled {
-        db::sessions::revoke_all(&state.db, &user.id, state.now_ms()).await?
+    let user = load(state, id).await?;
+    let (action, details) = if disabled {
+        if user.role == Role::Admin.as_str() {
+            ensure_not_last_admin(state, &user).await?;
+        }
+        let excluded = exclusion::exclude(
+            state,
+            Exclusion::DisableAccount {
+                user_id: user.id.clone(),
+            },
+        )
+        .await?;
+        (
+            "admin_user_disabled",
+            json!({
+                "sessions_closed": excluded.sessions_closed,
+                "channels_rotated": excluded.channels_rotated,
+                "already_disabled": !excluded.changed,
+            }),
+        )
     } else {
-        0
-    };
-    let action = if disabled {
-        "admin_user_disabled"
-    } else {
-        "admin_user_enabled"
+        db::accounts::set_disabled(&state.db, &user.id, false).await?;
+        ("admin_user_enabled", json!({ "sessions_closed": 0 }))
     };
     state
         .record(
@@ -286,10 +363,10 @@ pub async fn set_disabled(
             action,
             Some(user.id.clone()),
             Outcome::Success,
-            json!({ "sessions_closed": closed }),
+            details,
         )
         .await?;
-    account_of(&user)
+    account_of(&load(state, id).await?)
 }
 
 /// Lifts a lock-out.

@@ -20,12 +20,13 @@ use serde_json::json;
 
 use crate::audit::Outcome;
 use crate::auth::CurrentUser;
-use crate::bus::{BusEvent, Frame};
+use crate::bus::{AccessReason, BusEvent, Frame};
 use crate::charter::{self, candidate_of};
 use crate::db::{
     self, entities::case_file, entities::channel, entities::channel_member, entities::user,
 };
 use crate::error::{ApiError, Result};
+use crate::exclusion::{self, Exclusion};
 use crate::policy::{self, Access, Capability, Lifecycle};
 use crate::state::AppState;
 
@@ -525,12 +526,20 @@ pub async fn remove_member(
     if !leaving && reason.is_empty() {
         return Err(ApiError::Unprocessable("reason_required"));
     }
-    let txn = state.db.begin().await?;
-    let removed = db::channels::remove_member(&txn, channel_id, member).await?;
-    if removed {
-        db::channels::require_rotation(&txn, vec![channel_id.to_owned()]).await?;
-    }
-    txn.commit().await?;
+    let removed = exclusion::exclude(
+        state,
+        Exclusion::LeaveChannels {
+            user_id: member.to_owned(),
+            channel_ids: vec![channel_id.to_owned()],
+            reason: if leaving {
+                AccessReason::MemberLeft
+            } else {
+                AccessReason::MemberRemoved
+            },
+        },
+    )
+    .await?
+    .changed;
     if !removed {
         state
             .record_denial(
@@ -542,10 +551,6 @@ pub async fn remove_member(
             .await;
         return Err(ApiError::NotFound);
     }
-    state.bus.publish(BusEvent::MemberRemoved {
-        channel_id: channel_id.to_owned(),
-        user_id: member.to_owned(),
-    });
     let action = if leaving {
         "member_left"
     } else {
@@ -563,7 +568,8 @@ pub async fn remove_member(
     announce_membership(state, &channel, member, "removed").await
 }
 
-async fn announce_membership(
+/// Tells the channel's members (and the member concerned) who joined or left.
+pub(crate) async fn announce_membership(
     state: &AppState,
     channel: &channel::Model,
     member: &str,
@@ -607,7 +613,7 @@ pub(crate) async fn required_devices(state: &AppState, channel_id: &str) -> Resu
         .into_iter()
         .map(|m| m.user_id)
         .collect();
-    let mut devices: Vec<DeviceRef> = db::keys::live_devices_of_users(&state.db, members)
+    let mut devices: Vec<DeviceRef> = db::keys::key_recipients(&state.db, members)
         .await?
         .into_iter()
         .map(|d| DeviceRef {
@@ -792,7 +798,7 @@ pub async fn publish_epoch(
             .into_iter()
             .map(|m| m.user_id)
             .collect();
-        db::keys::live_devices_of_users(&txn, members)
+        db::keys::key_recipients(&txn, members)
             .await?
             .into_iter()
             .map(|d| d.id)
@@ -855,10 +861,10 @@ pub async fn device_keys(
     device_id: &str,
 ) -> Result<DeviceKeysPage> {
     let (_, membership) = open_channel(state, user, channel_id, "keys_read", Access::Read).await?;
-    let owned = db::keys::find_device(&state.db, device_id)
+    let device = db::keys::find_device(&state.db, device_id)
         .await?
-        .is_some_and(|d| d.user_id == user.user_id);
-    if !owned {
+        .filter(|d| d.user_id == user.user_id);
+    let Some(device) = device else {
         state
             .record_denial(
                 user.actor(),
@@ -868,6 +874,18 @@ pub async fn device_keys(
             )
             .await;
         return Err(ApiError::NotFound);
+    };
+    // A revoked device gets nothing more, not even the keys it was once given (C3).
+    if device.revoked_at.is_some() {
+        state
+            .record_denial(
+                user.actor(),
+                "keys_read",
+                Some(channel_id.to_owned()),
+                json!({ "reason": "device_revoked", "device": device.id }),
+            )
+            .await;
+        return Err(ApiError::Blocked("device_revoked"));
     }
     let keys =
         db::channels::epoch_keys_for(&state.db, channel_id, device_id, membership.joined_epoch)

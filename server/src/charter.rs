@@ -31,10 +31,11 @@ use serde_json::json;
 
 use crate::audit::{Actor, Outcome};
 use crate::auth::CurrentUser;
-use crate::bus::BusEvent;
+use crate::bus::{AccessReason, BusEvent};
 use crate::channels::{channel_of, frame_text, member_channel};
 use crate::db::{self, entities::channel, entities::user};
 use crate::error::{ApiError, Result};
+use crate::exclusion;
 use crate::policy::{
     self, Access, Candidate, Capability, CharterFacts, GateFacts, Lifecycle, RulesFacts,
 };
@@ -252,16 +253,19 @@ pub async fn publish_charter(
             json!({ "version": version, "bytes": model.text.len() }),
         )
         .await?;
-    // Nobody has accepted the new version yet: no live frame reaches anyone until they do.
+    // Nobody has accepted the new version yet: no live frame reaches anyone until they
+    // do, on any node (the closures go through the access feed).
     let memberships = db::channels::all_memberships(&state.db).await?;
-    let mut users = BTreeSet::new();
-    for membership in memberships {
-        state.bus.publish(BusEvent::MemberRemoved {
-            channel_id: membership.channel_id,
-            user_id: membership.user_id.clone(),
-        });
-        users.insert(membership.user_id);
-    }
+    let users: BTreeSet<String> = memberships.iter().map(|m| m.user_id.clone()).collect();
+    exclusion::close_channels(
+        state,
+        memberships
+            .into_iter()
+            .map(|m| (m.user_id, m.channel_id))
+            .collect(),
+        AccessReason::GateClosed,
+    )
+    .await?;
     let frame = frame_text(&ServerFrame::CharterRequired {
         version: version_of(version),
     })?;
@@ -476,21 +480,21 @@ pub async fn publish_rules(
         .await?;
     let mut affected = vec![channel];
     affected.extend(db::channels::following_rules_of(&state.db, &owner).await?);
+    let mut closures = Vec::new();
+    let mut notices = Vec::new();
     for model in &affected {
         let frame = frame_text(&ServerFrame::RulesRequired {
             channel_id: model.id.clone(),
             version: version_of(version),
         })?;
         for member in db::channels::members(&state.db, &model.id).await? {
-            state.bus.publish(BusEvent::MemberRemoved {
-                channel_id: model.id.clone(),
-                user_id: member.user_id.clone(),
-            });
-            state.bus.publish(BusEvent::User {
-                user_id: member.user_id,
-                frame: frame.clone(),
-            });
+            closures.push((member.user_id.clone(), model.id.clone()));
+            notices.push((member.user_id, frame.clone()));
         }
+    }
+    exclusion::close_channels(state, closures, AccessReason::GateClosed).await?;
+    for (user_id, frame) in notices {
+        state.bus.publish(BusEvent::User { user_id, frame });
     }
     Ok(rules_view(model))
 }

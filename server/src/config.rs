@@ -31,6 +31,10 @@ pub struct Config {
     /// Prefix of every Redis key and pub/sub channel this cluster uses, so that several
     /// deployments (or test runs) can share one Redis.
     pub redis_prefix: String,
+    /// Bus events older than this are not applied (they may be replays); clients have
+    /// repaired messages from their cursors long before, and access changes come from the
+    /// database's feed whatever the bus did.
+    pub bus_replay_window_secs: u32,
     /// Serve HTTPS (with `tls_cert`/`tls_key`, or a generated self-signed certificate).
     pub tls: bool,
     /// PEM certificate chain.
@@ -149,6 +153,7 @@ impl Default for Config {
             database_url: None,
             redis_url: None,
             redis_prefix: "passerelle:".to_owned(),
+            bus_replay_window_secs: 60,
             tls: true,
             tls_cert: None,
             tls_key: None,
@@ -240,6 +245,9 @@ impl Config {
         }
         if self.redis_prefix.is_empty() || self.redis_prefix.len() > 64 {
             bail!("redis_prefix must be 1 to 64 characters long");
+        }
+        if !(1..=3600).contains(&self.bus_replay_window_secs) {
+            bail!("bus_replay_window_secs must be between 1 and 3600");
         }
         let retention = &self.retention;
         if retention.interval_secs == 0

@@ -71,6 +71,9 @@ pub enum ApiError {
     /// 500: something failed inside; the cause is logged, not returned.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+    /// 503: this node cannot serve now (it cannot read the access feed); try again.
+    #[error("unavailable")]
+    Unavailable,
 }
 
 impl ApiError {
@@ -94,6 +97,7 @@ impl ApiError {
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -117,6 +121,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::TooManyAttempts => "too_many_attempts",
             ApiError::Internal(_) => "internal_error",
+            ApiError::Unavailable => "unavailable",
         }
     }
 
@@ -157,6 +162,7 @@ impl ApiError {
                 "Une erreur interne est survenue. Réessayez ; si elle persiste, prévenez l'administrateur."
                     .into()
             }
+            ApiError::Unavailable => "Service momentanément indisponible ; réessayez.".into(),
         }
     }
 
@@ -195,6 +201,7 @@ pub fn blocked_message(code: &str) -> &'static str {
             "Vous ne remplissez plus les conditions du régime juridique de ce canal."
         }
         "institution_not_allowed" => "Votre institution n'est pas autorisée dans ce canal.",
+        "device_revoked" => "Cet appareil a été révoqué : il ne reçoit plus aucune clé.",
         _ => "L'accès à ce canal est fermé pour le moment.",
     }
 }

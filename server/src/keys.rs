@@ -8,9 +8,9 @@ use serde_json::json;
 
 use crate::audit::Outcome;
 use crate::auth::CurrentUser;
-use crate::bus::BusEvent;
 use crate::db::{self, entities::device};
 use crate::error::{ApiError, Result};
+use crate::exclusion::{self, Exclusion};
 use crate::policy::{self, Capability};
 use crate::state::AppState;
 
@@ -141,6 +141,8 @@ pub async fn register_device(
         .map(|m| m.channel_id)
         .collect();
     db::channels::require_rotation(&state.db, channels).await?;
+    // The session that registers a device works for it: revoking the device ends it.
+    db::sessions::bind_device(&state.db, &user.session_id, &model.id).await?;
     state
         .record(
             user.actor(),
@@ -153,8 +155,10 @@ pub async fn register_device(
     device_info(&model)
 }
 
-/// Revokes a device: by its owner, or by an admin (a lost laptop). Its connections are
-/// closed and every channel of its owner rotates without it.
+/// Revokes a device: by its owner, or by an admin (a lost laptop). An exclusion
+/// (CHARTER.md C3): in one transaction the device and the sessions bound to it are
+/// revoked and every channel of its owner needs a new epoch without it; then its
+/// connections close on every node. Revoking it again changes nothing and succeeds.
 pub async fn revoke_device(state: &AppState, user: &CurrentUser, device_id: &str) -> Result<()> {
     let device = db::keys::find_device(&state.db, device_id).await?;
     let allowed = device.as_ref().is_some_and(|d| {
@@ -171,27 +175,29 @@ pub async fn revoke_device(state: &AppState, user: &CurrentUser, device_id: &str
             .await;
         return Err(ApiError::NotFound);
     };
-    if !db::keys::revoke_device(&state.db, device_id, state.now_ms()).await? {
+    let excluded = exclusion::exclude(
+        state,
+        Exclusion::RevokeDevice {
+            user_id: device.user_id.clone(),
+            device_id: device.id.clone(),
+        },
+    )
+    .await?;
+    if !excluded.changed {
         return Ok(());
     }
-    let channels = db::channels::memberships_of(&state.db, &device.user_id)
-        .await?
-        .into_iter()
-        .map(|m| m.channel_id)
-        .collect();
-    db::channels::require_rotation(&state.db, channels).await?;
-    state.bus.publish(BusEvent::Disconnect {
-        user_id: device.user_id.clone(),
-        device_id: Some(device.id.clone()),
-        reason: "device_revoked",
-    });
     state
         .record(
             user.actor(),
             "device_revoked",
             Some(device.id.clone()),
             Outcome::Success,
-            json!({ "owner": device.user_id, "by_admin": device.user_id != user.user_id }),
+            json!({
+                "owner": device.user_id,
+                "by_admin": device.user_id != user.user_id,
+                "sessions_closed": excluded.sessions_closed,
+                "channels_rotated": excluded.channels_rotated,
+            }),
         )
         .await?;
     Ok(())

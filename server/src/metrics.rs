@@ -20,6 +20,24 @@ pub struct Metrics {
     pub denials: Counter,
     /// Open WebSocket connections.
     pub ws_connections: Gauge,
+    /// 1 while this node is subscribed to the cluster bus (always 0 on a single node).
+    pub bus_connected: Gauge,
+    /// Failed attempts to publish on the cluster bus.
+    pub bus_publish_errors: Counter,
+    /// Events of other nodes applied from the cluster bus.
+    pub bus_events_applied: Counter,
+    /// Events received on the bus and refused (forged, stale, replayed, malformed).
+    pub bus_events_refused: Counter,
+    /// Notifications of other nodes this node never received (gaps in their counters).
+    pub bus_events_missed: Counter,
+    /// Notifications this node could not publish (outbox full, or Redis down too long).
+    pub bus_events_unpublished: Counter,
+    /// Access changes (exclusions) applied from the database feed, not from the bus.
+    pub access_feed_applied: Counter,
+    /// Access changes committed but not yet applied by this node.
+    pub access_feed_lag: Gauge,
+    /// 1 while this node can read the access feed; 0 means it closes connections.
+    pub access_feed_ready: Gauge,
 }
 
 impl Metrics {
@@ -33,6 +51,15 @@ impl Metrics {
             logins_failed: Counter::default(),
             denials: Counter::default(),
             ws_connections: Gauge::default(),
+            bus_connected: Gauge::default(),
+            bus_publish_errors: Counter::default(),
+            bus_events_applied: Counter::default(),
+            bus_events_refused: Counter::default(),
+            bus_events_missed: Counter::default(),
+            bus_events_unpublished: Counter::default(),
+            access_feed_applied: Counter::default(),
+            access_feed_lag: Gauge::default(),
+            access_feed_ready: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -64,6 +91,51 @@ impl Metrics {
             "ws_connections",
             "Open WebSocket connections",
             metrics.ws_connections.clone(),
+        );
+        registry.register(
+            "bus_connected",
+            "1 while subscribed to the cluster bus",
+            metrics.bus_connected.clone(),
+        );
+        registry.register(
+            "bus_publish_errors",
+            "Failed attempts to publish on the cluster bus",
+            metrics.bus_publish_errors.clone(),
+        );
+        registry.register(
+            "bus_events_applied",
+            "Events of other nodes applied from the cluster bus",
+            metrics.bus_events_applied.clone(),
+        );
+        registry.register(
+            "bus_events_refused",
+            "Bus events refused (forged, stale, replayed or malformed)",
+            metrics.bus_events_refused.clone(),
+        );
+        registry.register(
+            "bus_events_missed",
+            "Notifications of other nodes never received",
+            metrics.bus_events_missed.clone(),
+        );
+        registry.register(
+            "bus_events_unpublished",
+            "Notifications this node could not publish",
+            metrics.bus_events_unpublished.clone(),
+        );
+        registry.register(
+            "access_feed_applied",
+            "Access changes applied from the database feed rather than the bus",
+            metrics.access_feed_applied.clone(),
+        );
+        registry.register(
+            "access_feed_lag",
+            "Access changes committed but not yet applied by this node",
+            metrics.access_feed_lag.clone(),
+        );
+        registry.register(
+            "access_feed_ready",
+            "1 while this node can read the access feed",
+            metrics.access_feed_ready.clone(),
         );
         Metrics {
             registry,

@@ -102,6 +102,8 @@ pub async fn run_pass(state: &AppState, fail_at: Option<FailPoint>) -> anyhow::R
         archive_accesses: db::cases::delete_expired_archive_accesses(&state.db, now).await?,
         ..PassReport::default()
     };
+    // Every node has read the access feed long before (or starts from its end).
+    db::access::delete_before(&state.db, now - crate::exclusion::FEED_RETENTION_MS).await?;
     // Destructions a previous pass left half-done come first.
     let mut to_destroy = db::retention::destroying(&state.db).await?;
     for model in db::retention::due(&state.db, now).await? {
@@ -171,11 +173,17 @@ async fn destroy(
             user_id: member.user_id.clone(),
             frame: frame.clone(),
         });
-        state.bus.publish(BusEvent::MemberRemoved {
-            channel_id: channel_id.clone(),
-            user_id: member.user_id.clone(),
-        });
     }
+    crate::exclusion::close_channels(
+        state,
+        members
+            .iter()
+            .map(|m| (m.user_id.clone(), channel_id.clone()))
+            .collect(),
+        crate::bus::AccessReason::ChannelDestroyed,
+    )
+    .await
+    .map_err(|err| anyhow::anyhow!("{err}"))?;
     let txn = state.db.begin().await?;
     let deleted = db::retention::delete_contents(&txn, &channel_id).await?;
     txn.commit().await?;

@@ -12,6 +12,7 @@ use crate::bus::Bus;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::exclusion::Follower;
 use crate::metrics::Metrics;
 use crate::secrets::ServerSecrets;
 use crate::writer::Writer;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub bus: Arc<dyn Bus>,
     /// The group-committing message writer.
     pub writer: Writer,
+    /// This node's reader of the access feed (exclusions, CHARTER.md C3).
+    pub access: Arc<Follower>,
 }
 
 impl AppState {
@@ -51,20 +54,23 @@ impl AppState {
         let secrets = ServerSecrets::load_or_create(&config.secret_key_path())?;
         let audit = crate::audit::open_for(&config, clock.clone()).await?;
         let hub = Hub::new();
+        let metrics = Arc::new(Metrics::new());
         // In-process, or Redis pub/sub between the nodes of a cluster (`redis_url`).
-        let bus = crate::bus::start(&config, hub.clone()).await?;
+        let bus = crate::bus::start(&config, hub.clone(), metrics.clone()).await?;
         let writer = Writer::start(db.clone(), bus.clone(), clock.clone());
+        let access = Follower::start(db.clone(), hub.clone(), metrics.clone()).await?;
         Ok(AppState {
             throttle: Arc::new(Throttle::for_config(&config)?),
             config: Arc::new(config),
             db,
             audit: Arc::new(audit),
             secrets: Arc::new(secrets),
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             clock,
             hub,
             bus,
             writer,
+            access,
         })
     }
 

@@ -238,6 +238,7 @@ pub async fn totp_step(
             ip: client.ip.map(|ip| ip.to_string()),
             user_agent: client.user_agent.clone(),
             revoked_at: None,
+            device_id: None,
         },
     )
     .await?;

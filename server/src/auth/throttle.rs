@@ -195,6 +195,8 @@ impl Throttle {
             client.clone(),
             channel.clone(),
             stopped,
+            // The bus's own subscription is the one the metrics report.
+            prometheus_client::metrics::gauge::Gauge::default(),
             move |payload| on_message(&heard, payload),
         ));
         let (ops, queue) = mpsc::channel(SHARED_QUEUE);

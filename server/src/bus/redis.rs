@@ -11,9 +11,10 @@
 //! is a replayed or stale one, so that whoever can write to Redis still cannot subscribe
 //! a user to a channel or close someone's connections.
 //!
-//! Pub/sub may lose a notification (a subscriber reconnecting, a full outbox): the
-//! counters make such a loss visible in the logs, and clients repair it from their
-//! sequence cursors (`sync`), as they do after any reconnection.
+//! Pub/sub may miss a notification (a subscriber reconnecting, a full outbox, an outage):
+//! the counters make it visible in the metrics. Nothing is lost by it: clients repair
+//! messages from their sequence cursors (`sync`), as after any reconnection, and access
+//! changes (exclusions) are read by every node from the database's access feed.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -28,16 +29,14 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 use zeroize::Zeroizing;
 
-use super::{Bus, BusEvent, WireEvent};
+use super::{Bus, BusEvent};
+use crate::metrics::Metrics;
 use crate::ws::hub::Hub;
 
 /// Events waiting for the publisher; beyond this, new ones are dropped (and counted).
 const OUTBOX: usize = 16_384;
 /// Events published in one round trip.
 const PUBLISH_BATCH: usize = 256;
-/// An event older than this is not applied (nor published any more): it may be a replay,
-/// and clients have repaired the gap from their cursors long before.
-const FRESHNESS_MS: i64 = 60_000;
 /// How often an idle subscription is checked with a `PING`.
 const PING_EVERY: Duration = Duration::from_secs(10);
 /// How long Redis may take to answer before the connection counts as lost.
@@ -89,7 +88,7 @@ struct Envelope {
     n: u64,
     /// Published at (unix ms, wall clock).
     ts: i64,
-    event: WireEvent,
+    event: BusEvent,
 }
 
 /// `tag ‖ json`: the bytes published on Redis.
@@ -124,7 +123,7 @@ enum Refused {
     Malformed,
     /// This node's own event, already applied when it was published.
     Own,
-    /// Older than [`FRESHNESS_MS`], or from the future.
+    /// Older than the replay window, or from the future.
     Stale,
     /// Already seen from this origin.
     Replayed,
@@ -140,6 +139,10 @@ struct Inbox {
     key: Arc<BusKey>,
     origin: String,
     seen: HashMap<String, Seen>,
+    metrics: Arc<Metrics>,
+    /// An event older than this (ms) is not applied: it may be a replay
+    /// (`bus_replay_window_secs`).
+    freshness_ms: i64,
 }
 
 impl Inbox {
@@ -156,7 +159,7 @@ impl Inbox {
         if envelope.origin == self.origin {
             return Err(Refused::Own);
         }
-        if (now_ms - envelope.ts).abs() > FRESHNESS_MS {
+        if (now_ms - envelope.ts).abs() > self.freshness_ms {
             return Err(Refused::Stale);
         }
         if self.seen.len() > 1024 {
@@ -167,10 +170,13 @@ impl Inbox {
             Some(seen) if envelope.n <= seen.last => return Err(Refused::Replayed),
             Some(seen) => {
                 if envelope.n > seen.last + 1 {
-                    tracing::warn!(
+                    let missed = envelope.n - seen.last - 1;
+                    self.metrics.bus_events_missed.inc_by(missed);
+                    tracing::info!(
                         origin = %envelope.origin,
-                        lost = envelope.n - seen.last - 1,
-                        "bus events from another node were lost; clients repair from their cursors"
+                        missed,
+                        "bus notifications from another node were missed; clients resync \
+                         messages from their cursors, access changes come from the database feed"
                     );
                 }
                 seen.last = envelope.n;
@@ -186,7 +192,7 @@ impl Inbox {
                 );
             }
         }
-        Ok(BusEvent::from(envelope.event))
+        Ok(envelope.event)
     }
 }
 
@@ -194,7 +200,7 @@ impl Inbox {
 struct Outgoing {
     n: u64,
     ts: i64,
-    event: WireEvent,
+    event: BusEvent,
 }
 
 /// Numbers events in the order they enter the outbox.
@@ -208,6 +214,7 @@ pub struct RedisBus {
     hub: Arc<Hub>,
     outbox: Mutex<Outbox>,
     dropped: AtomicU64,
+    metrics: Arc<Metrics>,
     /// Dropped with the bus: stops the subscriber.
     _stop: watch::Sender<()>,
 }
@@ -218,8 +225,10 @@ impl RedisBus {
     pub async fn connect(
         url: &str,
         prefix: &str,
+        freshness_ms: i64,
         hub: Arc<Hub>,
         key: BusKey,
+        metrics: Arc<Metrics>,
     ) -> anyhow::Result<RedisBus> {
         let client = client(url)?;
         let connection =
@@ -242,24 +251,40 @@ impl RedisBus {
             key.clone(),
             origin.clone(),
             outgoing,
+            metrics.clone(),
+            freshness_ms,
         ));
         let (stop, stopped) = watch::channel(());
         let mut inbox = Inbox {
             key,
             origin,
             seen: HashMap::new(),
+            metrics: metrics.clone(),
+            freshness_ms,
         };
         let subscriber_hub = hub.clone();
-        let ready = spawn_subscriber(client, channel, stopped, move |payload| {
-            match inbox.receive(payload, wall_clock_ms()) {
-                Ok(event) => subscriber_hub.apply(&event),
+        let subscriber_metrics = metrics.clone();
+        let ready = spawn_subscriber(
+            client,
+            channel,
+            stopped,
+            metrics.bus_connected.clone(),
+            move |payload| match inbox.receive(payload, wall_clock_ms()) {
+                Ok(event) => {
+                    subscriber_metrics.bus_events_applied.inc();
+                    subscriber_hub.apply(&event);
+                }
                 Err(Refused::Own) => {}
                 Err(Refused::Forged) => {
-                    tracing::warn!("dropped a bus event that does not authenticate")
+                    subscriber_metrics.bus_events_refused.inc();
+                    tracing::warn!("refused a bus event that does not authenticate");
                 }
-                Err(why) => tracing::debug!(?why, "dropped a bus event"),
-            }
-        });
+                Err(why) => {
+                    subscriber_metrics.bus_events_refused.inc();
+                    tracing::debug!(?why, "refused a bus event");
+                }
+            },
+        );
         tokio::time::timeout(REDIS_TIMEOUT * 2, ready)
             .await
             .context("cannot subscribe to Redis (redis_url) in time")?
@@ -269,6 +294,7 @@ impl RedisBus {
             hub,
             outbox: Mutex::new(Outbox { next: 1, queue }),
             dropped: AtomicU64::new(0),
+            metrics,
             _stop: stop,
         })
     }
@@ -283,7 +309,6 @@ impl Bus for RedisBus {
     fn publish(&self, event: BusEvent) {
         self.hub.apply(&event);
         let ts = wall_clock_ms();
-        let event = WireEvent::from(&event);
         let mut outbox = self
             .outbox
             .lock()
@@ -293,6 +318,7 @@ impl Bus for RedisBus {
         outbox.next += 1;
         if outbox.queue.try_send(Outgoing { n, ts, event }).is_err() {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            self.metrics.bus_events_unpublished.inc();
             if dropped.is_power_of_two() {
                 tracing::warn!(
                     dropped,
@@ -317,6 +343,8 @@ async fn publisher(
     key: Arc<BusKey>,
     origin: String,
     mut outgoing: mpsc::Receiver<Outgoing>,
+    metrics: Arc<Metrics>,
+    freshness_ms: i64,
 ) {
     let mut batch = Vec::with_capacity(PUBLISH_BATCH);
     while outgoing.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
@@ -348,12 +376,17 @@ async fn publisher(
                     Ok(Err(err)) => tracing::warn!(error = %err, "publishing on Redis failed"),
                     Err(_) => tracing::warn!("publishing on Redis timed out"),
                 }
+                metrics.bus_publish_errors.inc();
                 connection = None;
             }
-            if wall_clock_ms() - oldest > FRESHNESS_MS {
+            if wall_clock_ms() - oldest > freshness_ms {
+                metrics
+                    .bus_events_unpublished
+                    .inc_by(u64::try_from(payloads.len()).unwrap_or(u64::MAX));
                 tracing::warn!(
                     events = payloads.len(),
-                    "Redis unreachable: dropped bus events too old to be applied"
+                    "Redis unreachable: notifications for other nodes not published (they \
+                     resync messages from cursors and read access changes from the database)"
                 );
                 break;
             }
@@ -378,6 +411,7 @@ pub(crate) fn spawn_subscriber(
     client: redis::Client,
     channel: String,
     mut stop: watch::Receiver<()>,
+    connected: prometheus_client::metrics::gauge::Gauge,
     mut on_message: impl FnMut(&[u8]) + Send + 'static,
 ) -> oneshot::Receiver<()> {
     let (ready_tx, ready) = oneshot::channel();
@@ -394,14 +428,15 @@ pub(crate) fn spawn_subscriber(
             match subscribed {
                 Ok(Ok(pubsub)) => {
                     backoff = Duration::from_millis(50);
+                    connected.set(1);
                     match ready_tx.take() {
                         Some(ready) => {
                             let _ = ready.send(());
                         }
-                        None => tracing::warn!(
+                        None => tracing::info!(
                             channel,
-                            "resubscribed to Redis: notifications sent meanwhile are lost, \
-                             clients repair from their cursors"
+                            "resubscribed to Redis: clients resync the messages notified \
+                             meanwhile from their cursors; access changes come from the database"
                         ),
                     }
                     let (mut sink, mut stream) = pubsub.split();
@@ -430,7 +465,8 @@ pub(crate) fn spawn_subscriber(
                             }
                         }
                     }
-                    tracing::warn!(channel, "lost the Redis subscription; reconnecting");
+                    connected.set(0);
+                    tracing::warn!(channel, "the Redis subscription ended; reconnecting");
                 }
                 Ok(Err(err)) => tracing::warn!(error = %err, "cannot subscribe to Redis"),
                 Err(_) => tracing::warn!("subscribing to Redis timed out"),
@@ -463,7 +499,7 @@ mod tests {
             origin: origin.into(),
             n,
             ts,
-            event: WireEvent::MemberAdded {
+            event: BusEvent::MemberAdded {
                 channel_id: "c".into(),
                 user_id: "u".into(),
             },
@@ -475,8 +511,12 @@ mod tests {
             key: key(),
             origin: "me".into(),
             seen: HashMap::new(),
+            metrics: Arc::new(Metrics::new()),
+            freshness_ms: FRESHNESS_MS,
         }
     }
+
+    const FRESHNESS_MS: i64 = 60_000;
 
     #[test]
     fn an_event_from_another_node_is_applied_once() {

@@ -86,6 +86,21 @@ pub(crate) async fn insert_user(
     user::ActiveModel::from(model).insert(db).await
 }
 
+/// Disables or enables an account; returns whether it changed.
+pub(crate) async fn set_disabled(
+    db: &impl ConnectionTrait,
+    id: &str,
+    disabled: bool,
+) -> Result<bool, DbErr> {
+    let result = user::Entity::update_many()
+        .col_expr(user::Column::Disabled, Expr::value(disabled))
+        .filter(user::Column::Id.eq(id))
+        .filter(user::Column::Disabled.eq(!disabled))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
 /// Saves every field of an account.
 pub(crate) async fn update_user(
     db: &impl ConnectionTrait,

@@ -3,10 +3,10 @@
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set,
+    QuerySelect, Set,
 };
 
-use super::entities::{device, identity_key, key_backup};
+use super::entities::{device, identity_key, key_backup, user};
 
 /// A user's identity key row.
 pub(crate) async fn find_identity(
@@ -68,13 +68,23 @@ pub(crate) async fn devices_of(
         .await
 }
 
-/// The live devices of several users.
-pub(crate) async fn live_devices_of_users(
+/// The devices that receive the epoch keys of channels these users belong to: the live
+/// devices of the accounts that are not disabled (CHARTER.md C3: a disabled account's
+/// devices leave key distribution at once, and come back if it is enabled again).
+pub(crate) async fn key_recipients(
     db: &impl ConnectionTrait,
     user_ids: Vec<String>,
 ) -> Result<Vec<device::Model>, DbErr> {
+    let enabled: Vec<String> = user::Entity::find()
+        .select_only()
+        .column(user::Column::Id)
+        .filter(user::Column::Id.is_in(user_ids))
+        .filter(user::Column::Disabled.eq(false))
+        .into_tuple()
+        .all(db)
+        .await?;
     device::Entity::find()
-        .filter(device::Column::UserId.is_in(user_ids))
+        .filter(device::Column::UserId.is_in(enabled))
         .filter(device::Column::RevokedAt.is_null())
         .order_by_asc(device::Column::Id)
         .all(db)

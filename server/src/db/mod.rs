@@ -3,6 +3,7 @@
 //! Every query is a function taking `&impl ConnectionTrait`, so that the same function
 //! works on the pool and inside a transaction. Handlers never build queries.
 
+pub(crate) mod access;
 pub(crate) mod accounts;
 pub(crate) mod cases;
 pub(crate) mod channels;

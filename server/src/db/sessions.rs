@@ -66,6 +66,54 @@ pub(crate) async fn revoke(
     Ok(result.rows_affected == 1)
 }
 
+/// The session with this id.
+pub(crate) async fn find(
+    db: &impl ConnectionTrait,
+    id: &str,
+) -> Result<Option<session::Model>, DbErr> {
+    session::Entity::find_by_id(id.to_owned()).one(db).await
+}
+
+/// Binds a session to the device it works for, unless it is bound to one already (a
+/// session works for one device: revoking the device ends it).
+pub(crate) async fn bind_device(
+    db: &impl ConnectionTrait,
+    session_id: &str,
+    device_id: &str,
+) -> Result<(), DbErr> {
+    session::Entity::update_many()
+        .col_expr(session::Column::DeviceId, Expr::value(device_id))
+        .filter(session::Column::Id.eq(session_id))
+        .filter(session::Column::DeviceId.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Revokes the live sessions bound to a device; returns their ids.
+pub(crate) async fn revoke_for_device(
+    db: &impl ConnectionTrait,
+    device_id: &str,
+    now_ms: i64,
+) -> Result<Vec<String>, DbErr> {
+    let ids: Vec<String> = session::Entity::find()
+        .filter(session::Column::DeviceId.eq(device_id))
+        .filter(session::Column::RevokedAt.is_null())
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    if !ids.is_empty() {
+        session::Entity::update_many()
+            .col_expr(session::Column::RevokedAt, Expr::value(now_ms))
+            .filter(session::Column::Id.is_in(ids.clone()))
+            .exec(db)
+            .await?;
+    }
+    Ok(ids)
+}
+
 /// Revokes every session of an account (password reset, disabling); returns how many.
 pub(crate) async fn revoke_all(
     db: &impl ConnectionTrait,

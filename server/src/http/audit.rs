@@ -704,6 +704,7 @@ mod tests {
                     ip: None,
                     user_agent: None,
                     revoked_at: None,
+                    device_id: None,
                 },
             )
             .await

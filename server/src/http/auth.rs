@@ -12,8 +12,10 @@ use serde_json::json;
 
 use crate::audit::Outcome;
 use crate::auth::{login, session, ClientInfo, CurrentUser};
+use crate::bus::AccessReason;
 use crate::db;
 use crate::error::{ApiError, Result};
+use crate::exclusion::{self, Exclusion, Sessions};
 use crate::http::json::ApiJson;
 use crate::state::AppState;
 
@@ -70,7 +72,16 @@ pub(crate) async fn logout(
     State(state): State<AppState>,
     user: CurrentUser,
 ) -> Result<impl IntoResponse> {
-    db::sessions::revoke(&state.db, &user.user_id, &user.session_id, state.now_ms()).await?;
+    // An exclusion of this session (CHARTER.md C3): its live connections close too.
+    exclusion::exclude(
+        &state,
+        Exclusion::EndSessions {
+            user_id: user.user_id.clone(),
+            sessions: Sessions::One(user.session_id.clone()),
+            reason: AccessReason::LoggedOut,
+        },
+    )
+    .await?;
     state
         .record(
             user.actor(),
@@ -121,7 +132,16 @@ pub(crate) async fn revoke_session(
     user: CurrentUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    if !db::sessions::revoke(&state.db, &user.user_id, &id, state.now_ms()).await? {
+    let ended = exclusion::exclude(
+        &state,
+        Exclusion::EndSessions {
+            user_id: user.user_id.clone(),
+            sessions: Sessions::One(id.clone()),
+            reason: AccessReason::SessionRevoked,
+        },
+    )
+    .await?;
+    if !ended.changed {
         state
             .record_denial(
                 user.actor(),

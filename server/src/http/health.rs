@@ -24,8 +24,12 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// # `GET /readyz`: the database answers too.
+/// # `GET /readyz`: the database answers, and this node applies the access feed (an
+/// exclusion committed on any node reaches its connections).
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    if !state.access.ready() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "access feed unavailable");
+    }
     match state.db.execute_unprepared("SELECT 1").await {
         Ok(_) => (StatusCode::OK, "ready"),
         Err(err) => {

@@ -10,8 +10,10 @@ use zeroize::Zeroizing;
 
 use crate::audit::Outcome;
 use crate::auth::{login, password, CurrentUser};
+use crate::bus::AccessReason;
 use crate::db;
 use crate::error::{ApiError, Result};
+use crate::exclusion::{self, Exclusion, Sessions};
 use crate::http::json::ApiJson;
 use crate::state::AppState;
 
@@ -64,19 +66,23 @@ pub(crate) async fn change_password(
     }
     account.password_hash = password::hash(new).await.map_err(ApiError::internal)?;
     db::accounts::update_user(&state.db, account).await?;
-    let now = state.now_ms();
-    for session in db::sessions::list_for_user(&state.db, &user.user_id).await? {
-        if session.id != user.session_id {
-            db::sessions::revoke(&state.db, &user.user_id, &session.id, now).await?;
-        }
-    }
+    // The other sessions end, and their live connections close (CHARTER.md C3).
+    let ended = exclusion::exclude(
+        &state,
+        Exclusion::EndSessions {
+            user_id: user.user_id.clone(),
+            sessions: Sessions::AllBut(user.session_id.clone()),
+            reason: AccessReason::PasswordChanged,
+        },
+    )
+    .await?;
     state
         .record(
             user.actor(),
             "password_changed",
             Some(user.user_id.clone()),
             Outcome::Success,
-            json!({}),
+            json!({ "sessions_closed": ended.sessions_closed }),
         )
         .await?;
     Ok(StatusCode::NO_CONTENT)

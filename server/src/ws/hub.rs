@@ -5,13 +5,13 @@
 //! disconnected (it loses nothing; it re-syncs from its cursors). The locks guard maps
 //! only and are never held across an `.await` or a socket write.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use tokio::sync::{mpsc, watch};
 
-use crate::bus::{BusEvent, Frame};
+use crate::bus::{AccessChange, AccessReason, AccessScope, BusEvent, Frame};
 
 /// Identifies one WebSocket connection.
 pub type ConnId = u64;
@@ -23,19 +23,36 @@ pub enum CloseReason {
     Open,
     /// The client does not read fast enough.
     SlowConsumer,
-    /// Revoked device or disabled account.
-    Revoked(&'static str),
+    /// Its account, session or device lost the right to read (CHARTER.md C3).
+    Excluded(AccessReason),
+    /// This node cannot read the access feed: it cannot tell whether the connection may
+    /// still be served, so it does not serve it.
+    Unverifiable,
 }
 
 /// What the hub keeps of a connection.
 struct Connection {
     user_id: String,
     device_id: String,
+    /// The login session the connection was opened with: it ends with it.
+    session_id: String,
     queue: mpsc::Sender<Frame>,
     close: watch::Sender<CloseReason>,
+    /// Set with the first close request: fan-out skips the connection from then on, so
+    /// that nothing committed after an exclusion is queued before the close is written.
+    closing: AtomicBool,
     /// Between registration and activation: channels the user was removed from meanwhile,
     /// which the membership list read from the database may still contain.
     removed_while_pending: Option<HashSet<String>>,
+}
+
+impl Connection {
+    /// Asks the connection's writer to close it; the first reason wins.
+    fn request_close(&self, reason: CloseReason) {
+        if !self.closing.swap(true, Ordering::Relaxed) {
+            let _ = self.close.send(reason);
+        }
+    }
 }
 
 #[derive(Default)]
@@ -50,11 +67,22 @@ struct Maps {
     user_channels: HashMap<String, HashSet<String>>,
 }
 
+/// Which access changes this node has applied: every change below `position`, and the
+/// ones above it in `ahead` (received on the bus before the feed reached them). A change
+/// is applied once, so that a late copy cannot undo what came after it (a removal read
+/// from the feed after the re-addition that followed it).
+#[derive(Default)]
+struct Applied {
+    position: i64,
+    ahead: BTreeSet<i64>,
+}
+
 /// The local connections of this node.
 #[derive(Default)]
 pub struct Hub {
     maps: RwLock<Maps>,
     next_id: AtomicU64,
+    applied: Mutex<Applied>,
 }
 
 /// A registered connection; unregisters itself when dropped.
@@ -114,6 +142,7 @@ impl Hub {
         self: &Arc<Self>,
         user_id: &str,
         device_id: &str,
+        session_id: &str,
         capacity: usize,
     ) -> Registration {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -125,8 +154,10 @@ impl Hub {
             Connection {
                 user_id: user_id.to_owned(),
                 device_id: device_id.to_owned(),
+                session_id: session_id.to_owned(),
                 queue: queue_tx.clone(),
                 close: close_tx,
+                closing: AtomicBool::new(false),
                 removed_while_pending: Some(HashSet::new()),
             },
         );
@@ -253,44 +284,97 @@ impl Hub {
                         .insert(channel_id.clone());
                 }
             }
-            BusEvent::MemberRemoved {
-                channel_id,
-                user_id,
-            } => {
-                let mut maps = self.write();
-                for connection in maps
-                    .connections
-                    .values_mut()
-                    .filter(|c| &c.user_id == user_id)
-                {
-                    if let Some(removed) = connection.removed_while_pending.as_mut() {
-                        removed.insert(channel_id.clone());
-                    }
-                }
-                if let Some(users) = maps.channel_users.get_mut(channel_id) {
-                    users.remove(user_id);
-                }
-                if let Some(channels) = maps.user_channels.get_mut(user_id) {
-                    channels.remove(channel_id);
-                }
+            BusEvent::Access { change } => {
+                self.apply_access(change);
             }
-            BusEvent::Disconnect {
-                user_id,
-                device_id,
-                reason,
-            } => {
+        }
+    }
+
+    /// The position of the access feed this node has applied up to (set at start-up to
+    /// the feed's end: connections opened after it read the database as it is).
+    pub fn access_position(&self) -> i64 {
+        self.applied_lock().position
+    }
+
+    /// Every change up to `position` has been read from the feed: forget the ones
+    /// remembered above it that are now below.
+    pub fn advance_access(&self, position: i64) {
+        let mut applied = self.applied_lock();
+        if position > applied.position {
+            applied.position = position;
+            applied.ahead = applied.ahead.split_off(&(position + 1));
+        }
+    }
+
+    fn applied_lock(&self) -> std::sync::MutexGuard<'_, Applied> {
+        self.applied
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Applies an access change once: from the bus or from the feed, whichever comes
+    /// first. Returns whether it was new here.
+    pub fn apply_access(&self, change: &AccessChange) -> bool {
+        {
+            let mut applied = self.applied_lock();
+            if change.id <= applied.position || !applied.ahead.insert(change.id) {
+                return false;
+            }
+        }
+        match &change.scope {
+            AccessScope::Channel(channel_id) => self.unsubscribe(&change.user_id, channel_id),
+            scope => {
                 let maps = self.read();
-                for id in maps.by_user.get(user_id).into_iter().flatten() {
-                    if let Some(connection) = maps.connections.get(id) {
-                        if device_id
-                            .as_ref()
-                            .is_none_or(|d| d == &connection.device_id)
-                        {
-                            let _ = connection.close.send(CloseReason::Revoked(reason));
-                        }
+                for id in maps.by_user.get(&change.user_id).into_iter().flatten() {
+                    let Some(connection) = maps.connections.get(id) else {
+                        continue;
+                    };
+                    let concerned = match scope {
+                        AccessScope::Session(session) => &connection.session_id == session,
+                        AccessScope::Device(device) => &connection.device_id == device,
+                        _ => true,
+                    };
+                    if concerned {
+                        connection.request_close(CloseReason::Excluded(change.reason));
                     }
                 }
             }
+        }
+        true
+    }
+
+    /// Stops delivering `channel_id` to the connections of `user_id` at once.
+    fn unsubscribe(&self, user_id: &str, channel_id: &str) {
+        let mut maps = self.write();
+        for connection in maps
+            .connections
+            .values_mut()
+            .filter(|c| c.user_id == user_id)
+        {
+            if let Some(removed) = connection.removed_while_pending.as_mut() {
+                removed.insert(channel_id.to_owned());
+            }
+        }
+        if let Some(users) = maps.channel_users.get_mut(channel_id) {
+            users.remove(user_id);
+        }
+        if let Some(channels) = maps.user_channels.get_mut(user_id) {
+            channels.remove(channel_id);
+        }
+    }
+
+    /// Closes one connection.
+    pub fn close(&self, id: ConnId, reason: CloseReason) {
+        if let Some(connection) = self.read().connections.get(&id) {
+            connection.request_close(reason);
+        }
+    }
+
+    /// Closes every connection of this node (it cannot verify access any more).
+    pub fn close_all(&self, reason: CloseReason) {
+        let maps = self.read();
+        for connection in maps.connections.values() {
+            connection.request_close(reason);
         }
     }
 }
@@ -301,8 +385,11 @@ fn deliver<'a>(maps: &Maps, targets: impl Iterator<Item = &'a ConnId>, frame: &F
         let Some(connection) = maps.connections.get(id) else {
             continue;
         };
+        if connection.closing.load(Ordering::Relaxed) {
+            continue;
+        }
         if let Err(mpsc::error::TrySendError::Full(_)) = connection.queue.try_send(frame.clone()) {
-            let _ = connection.close.send(CloseReason::SlowConsumer);
+            connection.request_close(CloseReason::SlowConsumer);
         }
     }
 }
@@ -321,21 +408,123 @@ mod tests {
     }
 
     fn connect(hub: &Arc<Hub>, user: &str, channel: &str, capacity: usize) -> Registration {
-        let registration = hub.register(user, &format!("{user}-device"), capacity);
+        let registration = hub.register(
+            user,
+            &format!("{user}-device"),
+            &format!("{user}-session"),
+            capacity,
+        );
         hub.activate(registration.id, vec![channel.to_owned()]);
         registration
+    }
+
+    fn removal(id: i64, user: &str, channel: &str) -> BusEvent {
+        BusEvent::Access {
+            change: AccessChange {
+                id,
+                user_id: user.into(),
+                scope: AccessScope::Channel(channel.into()),
+                reason: AccessReason::MemberRemoved,
+            },
+        }
+    }
+
+    fn exclusion(id: i64, user: &str, scope: AccessScope, reason: AccessReason) -> AccessChange {
+        AccessChange {
+            id,
+            user_id: user.into(),
+            scope,
+            reason,
+        }
+    }
+
+    #[test]
+    fn an_exclusion_closes_exactly_the_connections_of_its_scope() {
+        let hub = Hub::new();
+        let phone = hub.register("alice", "phone", "s-phone", 8);
+        let laptop = hub.register("alice", "laptop", "s-laptop", 8);
+        let laptop_tab = hub.register("alice", "laptop", "s-laptop-2", 8);
+        let bob = hub.register("bob", "b1", "s-bob", 8);
+        let open = |r: &Registration| *r.close.borrow() == CloseReason::Open;
+
+        hub.apply_access(&exclusion(
+            1,
+            "alice",
+            AccessScope::Session("s-laptop-2".into()),
+            AccessReason::LoggedOut,
+        ));
+        assert!(open(&phone) && open(&laptop) && open(&bob));
+        assert_eq!(
+            *laptop_tab.close.borrow(),
+            CloseReason::Excluded(AccessReason::LoggedOut)
+        );
+
+        hub.apply_access(&exclusion(
+            2,
+            "alice",
+            AccessScope::Device("laptop".into()),
+            AccessReason::DeviceRevoked,
+        ));
+        assert!(open(&phone) && open(&bob));
+        assert_eq!(
+            *laptop.close.borrow(),
+            CloseReason::Excluded(AccessReason::DeviceRevoked)
+        );
+
+        hub.apply_access(&exclusion(
+            3,
+            "alice",
+            AccessScope::Account,
+            AccessReason::AccountDisabled,
+        ));
+        assert_eq!(
+            *phone.close.borrow(),
+            CloseReason::Excluded(AccessReason::AccountDisabled)
+        );
+        assert!(open(&bob), "another account is untouched");
+    }
+
+    #[test]
+    fn a_change_is_applied_once_whether_it_comes_from_the_bus_or_the_feed() {
+        let hub = Hub::new();
+        let bob = connect(&hub, "bob", "c", 8);
+        // The removal arrives on the bus, then the re-addition; the feed's copy of the
+        // removal, read later, must not undo the re-addition.
+        assert!(hub.apply_access(&exclusion(
+            5,
+            "bob",
+            AccessScope::Channel("c".into()),
+            AccessReason::MemberRemoved,
+        )));
+        hub.apply(&BusEvent::MemberAdded {
+            channel_id: "c".into(),
+            user_id: "bob".into(),
+        });
+        assert!(!hub.apply_access(&exclusion(
+            5,
+            "bob",
+            AccessScope::Channel("c".into()),
+            AccessReason::MemberRemoved,
+        )));
+        assert!(hub.receives("bob", "c"));
+        hub.advance_access(5);
+        assert_eq!(hub.access_position(), 5);
+        assert!(!hub.apply_access(&exclusion(
+            4,
+            "bob",
+            AccessScope::Account,
+            AccessReason::AccountDisabled,
+        )));
+        assert_eq!(*bob.close.borrow(), CloseReason::Open);
     }
 
     #[test]
     fn a_removal_during_registration_is_not_undone_by_a_stale_membership_read() {
         let hub = Hub::new();
-        let mut bob = hub.register("bob", "b1", 8);
+        let mut bob = hub.register("bob", "b1", "s1", 8);
         // The membership list was read before the removal committed…
         let stale = vec!["c".to_owned()];
-        hub.apply(&BusEvent::MemberRemoved {
-            channel_id: "c".into(),
-            user_id: "bob".into(),
-        });
+        hub.apply(&removal(1, "bob", "c"));
         hub.activate(bob.id, stale);
         hub.apply(&BusEvent::Channel {
             channel_id: "c".into(),
@@ -360,10 +549,7 @@ mod tests {
         assert!(bob.try_recv().is_ok());
         assert!(carol.try_recv().is_err());
 
-        hub.apply(&BusEvent::MemberRemoved {
-            channel_id: "c".into(),
-            user_id: "bob".into(),
-        });
+        hub.apply(&removal(1, "bob", "c"));
         hub.apply(&BusEvent::Channel {
             channel_id: "c".into(),
             frame,
@@ -391,9 +577,9 @@ mod tests {
     #[test]
     fn a_device_frame_reaches_the_connections_of_that_device_only() {
         let hub = Hub::new();
-        let mut first = hub.register("alice", "a1", 8);
-        let mut second = hub.register("alice", "a1", 8);
-        let mut other = hub.register("alice", "a2", 8);
+        let mut first = hub.register("alice", "a1", "s1", 8);
+        let mut second = hub.register("alice", "a1", "s2", 8);
+        let mut other = hub.register("alice", "a2", "s3", 8);
         hub.apply(&BusEvent::Device {
             device_id: "a1".into(),
             frame: Frame::from_static("k"),

@@ -78,6 +78,19 @@ async fn upgrade(
             .await;
         return Err(ApiError::BadOrigin);
     }
+    // A node that cannot read the access feed cannot tell whether this person was
+    // excluded meanwhile (CHARTER.md C3): it serves no connection until it can.
+    if !state.access.ready() {
+        state
+            .record_denial(
+                user.actor(),
+                "ws_connect",
+                None,
+                json!({ "reason": "access_unverifiable" }),
+            )
+            .await;
+        return Err(ApiError::Unavailable);
+    }
     let device = db::keys::find_device(&state.db, &query.device_id)
         .await?
         .filter(|d| d.user_id == user.user_id && d.revoked_at.is_none());
@@ -105,6 +118,8 @@ async fn upgrade(
     }
     let signing_key =
         DeviceSigningPublicKey::from_base64url(&device.signing_key).map_err(ApiError::internal)?;
+    // The session works for this device from now on: revoking it ends the session.
+    db::sessions::bind_device(&state.db, &user.session_id, &device.id).await?;
     state
         .record(
             user.actor(),

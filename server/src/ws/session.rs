@@ -30,7 +30,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::time::{timeout, Instant};
 
 use crate::auth::CurrentUser;
-use crate::bus::{BusEvent, Frame};
+use crate::bus::{AccessReason, BusEvent, Frame};
 use crate::channels::{frame_text, required_devices, stored_messages};
 use crate::charter::{self, Viewer};
 use crate::db;
@@ -58,12 +58,18 @@ const MAX_FRAMES_PER_FLUSH: usize = 256;
 /// Messages per page when catching up.
 const SYNC_PAGE: u64 = 500;
 
-/// Close codes (4000–4999 are the application's).
+/// How often a connection checks that its session, account and device are still valid.
+/// Exclusions close connections at once (the hub, fed by the bus and the access feed);
+/// this catches what no event announces: a session that expires, idle or absolute.
+const SESSION_CHECK_EVERY: Duration = Duration::from_secs(60);
+
+/// Close codes (4000–4999 are the application's). The exclusion codes (4003 account,
+/// 4004 session, 4005 device) come from [`crate::bus::AccessReason::close_code`].
 mod close_code {
     pub(super) const POLICY: u16 = 1008;
     pub(super) const SLOW_CONSUMER: u16 = 4001;
-    pub(super) const REVOKED: u16 = 4003;
     pub(super) const IDLE: u16 = 4008;
+    pub(super) const UNVERIFIABLE: u16 = 4011;
 }
 
 /// A token bucket in real time: `rate` frames per second on average, twice as many in a
@@ -162,6 +168,9 @@ struct Session {
     out: mpsc::Sender<Frame>,
     sends: Arc<Semaphore>,
     malformed: u32,
+    /// Whether the client sent anything but pings since the last session check: a
+    /// connection kept open by its pings alone does not keep its session alive.
+    active: bool,
 }
 
 /// Runs one connection until it closes.
@@ -172,10 +181,12 @@ pub async fn run(
     signing_key: DeviceSigningPublicKey,
     socket: WebSocket,
 ) {
-    let mut registration =
-        state
-            .hub
-            .register(&user.user_id, &device_id, state.config.ws_queue_frames);
+    let mut registration = state.hub.register(
+        &user.user_id,
+        &device_id,
+        &user.session_id,
+        state.config.ws_queue_frames,
+    );
     // Boxed, like `handle_text` below: the database futures are large, and inlined they
     // would make every idle connection's task as large as the largest of them.
     match Box::pin(readable_channels(&state, &user)).await {
@@ -210,7 +221,8 @@ pub async fn run(
                     let reason = *close.borrow();
                     let (code, text) = match reason {
                         CloseReason::SlowConsumer => (close_code::SLOW_CONSUMER, "slow_consumer"),
-                        CloseReason::Revoked(why) => (close_code::REVOKED, why),
+                        CloseReason::Excluded(why) => (why.close_code(), why.as_str()),
+                        CloseReason::Unverifiable => (close_code::UNVERIFIABLE, "access_unverifiable"),
                         CloseReason::Open => continue,
                     };
                     let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(text) }))).await;
@@ -257,7 +269,10 @@ pub async fn run(
         signing_key,
         sends: Arc::new(Semaphore::new(MAX_SENDS_IN_FLIGHT)),
         malformed: 0,
+        active: false,
     };
+    let mut session_check =
+        tokio::time::interval_at(Instant::now() + SESSION_CHECK_EVERY, SESSION_CHECK_EVERY);
     let mut rate = RateLimit::new(state.config.ws_frames_per_second);
     let mut over_limit: u32 = 0;
     let mut over_limit_since = Instant::now();
@@ -268,6 +283,12 @@ pub async fn run(
             _ = &mut writer => {
                 writer_done = true;
                 break;
+            }
+            _ = session_check.tick() => {
+                if let Some(reason) = Box::pin(session.lost_access()).await {
+                    state.hub.close(registration.id, CloseReason::Excluded(reason));
+                }
+                continue;
             }
             incoming = timeout(IDLE_TIMEOUT, stream.next()) => incoming,
         };
@@ -355,6 +376,48 @@ fn close_request(frame: &Frame) -> Option<(u16, &'static str)> {
 }
 
 impl Session {
+    /// Why this connection may no longer be served, if it may not: its session ended or
+    /// expired, its account was disabled or its device revoked. An active session is
+    /// marked as used, as a REST request would.
+    async fn lost_access(&mut self) -> Option<AccessReason> {
+        let now = self.state.now_ms();
+        let session = match db::sessions::find(&self.state.db, &self.user.session_id).await {
+            Ok(session) => session,
+            // The database is down: the access feed's follower decides (it closes every
+            // connection if this lasts).
+            Err(_) => return None,
+        };
+        let Some(session) = session else {
+            return Some(AccessReason::SessionRevoked);
+        };
+        if session.revoked_at.is_some() {
+            return Some(AccessReason::SessionRevoked);
+        }
+        let idle_ms = i64::from(self.state.config.session_idle_minutes) * 60_000;
+        let last_use = if self.active {
+            now
+        } else {
+            session.last_seen_at
+        };
+        if session.expires_at <= now || last_use + idle_ms <= now {
+            return Some(AccessReason::SessionExpired);
+        }
+        if let Ok(Some(account)) = db::accounts::find_user(&self.state.db, &session.user_id).await {
+            if account.disabled {
+                return Some(AccessReason::AccountDisabled);
+            }
+        }
+        if let Ok(Some(device)) = db::keys::find_device(&self.state.db, &self.device_id).await {
+            if device.revoked_at.is_some() {
+                return Some(AccessReason::DeviceRevoked);
+            }
+        }
+        if std::mem::take(&mut self.active) {
+            let _ = db::sessions::touch(&self.state.db, &session.id, now).await;
+        }
+        None
+    }
+
     async fn push(&self, frame: &ServerFrame) {
         match frame_text(frame) {
             Ok(text) => {
@@ -434,6 +497,7 @@ impl Session {
                 return Next::Continue;
             }
         };
+        self.active |= !matches!(frame, ClientFrame::Ping);
         match frame {
             ClientFrame::Send {
                 channel_id,

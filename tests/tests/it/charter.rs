@@ -519,7 +519,8 @@ async fn additions_check_the_legal_regime_and_the_institution_of_the_person() {
         .collect();
     assert_eq!(denials.len(), 2);
 
-    // An attribute withdrawn later closes the channel to that member at once.
+    // An attribute withdrawn later takes that member out of the channel at once (an
+    // exclusion, CHARTER.md C3: the channel rotates without their devices).
     nurse.accept_rules(&child.id).await;
     let history = format!("/channels/{}/messages", child.id);
     let (status, _) = status_and_code(nurse.client.request(Method::GET, &history)).await;
@@ -536,8 +537,12 @@ async fn additions_check_the_legal_regime_and_the_institution_of_the_person() {
     let (status, code) = status_and_code(nurse.client.request(Method::GET, &history)).await;
     assert_eq!(
         (status, code.as_str()),
-        (StatusCode::FORBIDDEN, "regime_not_met")
+        (StatusCode::NOT_FOUND, "not_found")
     );
+    let left = audit_actions(&server, Some(&nurse.user.id)).await;
+    assert!(left
+        .iter()
+        .any(|(action, _)| action == "admin_user_updated"));
 }
 
 #[tokio::test]

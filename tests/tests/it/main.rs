@@ -5,6 +5,7 @@ mod auth;
 mod backup;
 mod cases;
 mod charter;
+mod exclusion;
 mod hub;
 mod hygiene;
 mod keys;

@@ -358,21 +358,28 @@ fn rows() -> Vec<Row> {
         row(M::DELETE, "/api/v1/auth/sessions/{spare_session}", AnyUser),
         with(
             M::POST,
-            "/api/v1/me/password",
-            AnyUser,
-            |_, p| serde_json::json!({ "current_password": p.password, "new_password": format!("{}-nouveau", p.password) }),
-        ),
-        with(
-            M::POST,
             "/api/v1/charter/accept",
             AnyUser,
             |w, _| serde_json::json!({ "version": w.charter }),
         ),
         row(M::POST, "/api/v1/channels/{group}/leave", Leave),
-        row(M::DELETE, "/api/v1/keys/devices/{device}", AnyUser),
         row(M::POST, "/api/v1/auth/logout", AnyUser),
+        // The last rows are sent with another session of the same person (the main one
+        // just logged out): revoking a device ends the sessions bound to it, and changing
+        // the password ends every other session (issue 14).
+        row(M::DELETE, REVOKE_DEVICE, AnyUser),
+        with(
+            M::POST,
+            CHANGE_PASSWORD,
+            AnyUser,
+            |_, p| serde_json::json!({ "current_password": p.password, "new_password": format!("{}-nouveau", p.password) }),
+        ),
     ]
 }
+
+/// Rows sent with [`Principal::second_token`], after the main session logged out.
+const REVOKE_DEVICE: &str = "/api/v1/keys/devices/{device}";
+const CHANGE_PASSWORD: &str = "/api/v1/me/password";
 
 /// What the rows refer to.
 struct World {
@@ -398,6 +405,9 @@ struct Principal {
     situation: Situation,
     token: String,
     spare_session: String,
+    /// A second session of the same person, not bound to their device (the ended one
+    /// for an expired session).
+    second_token: String,
     device: String,
     password: String,
     institution: String,
@@ -444,6 +454,7 @@ async fn principal(
         Party::new(server, login, role, institution).await
     };
     let spare = server.login(&party.user).await.unwrap();
+    let mut second_token = server.login(&party.user).await.unwrap().token;
     let mut token = party.client.bearer_token().to_owned();
     if situation == Situation::ExpiredSession {
         let ended = server.login(&party.user).await.unwrap();
@@ -455,12 +466,14 @@ async fn principal(
             .await
             .unwrap();
         token = ended.token;
+        second_token = token.clone();
     }
     let principal = Principal {
         role,
         situation,
         token,
         spare_session: spare.session_id,
+        second_token,
         device: party.device.device_id.clone(),
         password: party.user.password.clone(),
         institution: party.user.institution_id.clone(),
@@ -742,9 +755,14 @@ async fn every_endpoint_and_frame_answers_every_role_and_situation_as_the_matrix
             continue;
         }
         for p in &principals {
+            let token = if row.path == REVOKE_DEVICE || row.path == CHANGE_PASSWORD {
+                &p.second_token
+            } else {
+                &p.token
+            };
             let mut request = http
                 .request(row.method.clone(), server.url(&p.path(&world, row.path)))
-                .bearer_auth(&p.token);
+                .bearer_auth(token);
             request = match row.body {
                 Some(body) => request.json(&body(&world, p)),
                 None if row.path.ends_with("/attachments") => request

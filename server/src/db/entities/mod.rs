@@ -2,6 +2,7 @@
 
 #![allow(unreachable_pub)] // sea-orm derives public items; the module itself is crate-private.
 
+pub(crate) mod access_change;
 pub(crate) mod archive_access;
 pub(crate) mod attachment;
 pub(crate) mod case_file;

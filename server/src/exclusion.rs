@@ -1,0 +1,403 @@
+//! One exclusion path (CHARTER.md C3). Every event that takes away someone's right to
+//! read — an account disabled, a session ended, a device revoked, a member removed from a
+//! channel or no longer eligible for its regime — goes through [`exclude`], which in
+//! **one transaction** records the change, requires a new epoch on every channel
+//! concerned (the devices concerned are out of key distribution from that commit:
+//! `db::keys::key_recipients`), and appends the change to the access feed. After the
+//! commit it publishes the change on the bus, so that every node closes the matching
+//! connections at once.
+//!
+//! The bus is only the fast path. The feed is durable and ordered, and every node reads
+//! it by itself ([`Follower`]): an exclusion reaches every node whatever Redis did, and a
+//! node that cannot read the feed closes its connections rather than serve them blind.
+//! A crash after the commit loses nothing either: the sessions and devices are revoked in
+//! the database, so reconnecting is refused, and the feed is read by the other nodes.
+//!
+//! Ending sessions changes no key: the devices stay their owner's, and a new epoch
+//! wrapped for the same devices would protect nothing. It closes the connections opened
+//! with those sessions, and their tokens are dead.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::{DatabaseConnection, TransactionTrait};
+
+use crate::bus::{AccessChange, AccessReason, AccessScope, Bus, BusEvent};
+use crate::db;
+use crate::error::Result;
+use crate::metrics::Metrics;
+use crate::state::AppState;
+use crate::ws::hub::{CloseReason, Hub};
+
+/// Which sessions of an account end.
+#[derive(Clone, Debug)]
+pub enum Sessions {
+    /// This one (logout, or revoked from the session list).
+    One(String),
+    /// All but this one (the caller's own, after changing their password).
+    AllBut(String),
+    /// Every one (password or second factor reset by an admin).
+    All,
+}
+
+/// An event that takes away someone's right to read.
+#[derive(Clone, Debug)]
+pub enum Exclusion {
+    /// An admin disables the account: every session ends, every device leaves key
+    /// distribution, every channel rotates.
+    DisableAccount {
+        /// The account.
+        user_id: String,
+    },
+    /// Sessions of an account end; their connections close.
+    EndSessions {
+        /// The account.
+        user_id: String,
+        /// Which.
+        sessions: Sessions,
+        /// Why (one of the session reasons).
+        reason: AccessReason,
+    },
+    /// A device is revoked: the sessions bound to it end, and every channel of its owner
+    /// rotates without it.
+    RevokeDevice {
+        /// Its owner.
+        user_id: String,
+        /// The device.
+        device_id: String,
+    },
+    /// A member leaves channels (removed, left, or no longer eligible): those channels
+    /// rotate and stop being delivered to them.
+    LeaveChannels {
+        /// The member.
+        user_id: String,
+        /// The channels.
+        channel_ids: Vec<String>,
+        /// Why (`MemberRemoved`, `MemberLeft`, `RegimeLost`).
+        reason: AccessReason,
+    },
+}
+
+/// What an exclusion did, for the access log.
+#[derive(Clone, Debug, Default)]
+pub struct Excluded {
+    /// Whether anything changed (false when it was done already: exclusion is idempotent).
+    pub changed: bool,
+    /// Sessions ended.
+    pub sessions_closed: usize,
+    /// Channels that need a new epoch before the next message.
+    pub channels_rotated: usize,
+    /// Channels left (for [`Exclusion::LeaveChannels`]).
+    pub channels_left: Vec<String>,
+}
+
+/// Applies an exclusion: one transaction, then the fan-out of its changes.
+pub async fn exclude(state: &AppState, exclusion: Exclusion) -> Result<Excluded> {
+    let (excluded, changes) = commit(state, exclusion).await?;
+    announce(state.bus.as_ref(), changes);
+    Ok(excluded)
+}
+
+/// The transaction of an exclusion, without the fan-out: what a node that crashes right
+/// after the commit leaves behind. The access feed still carries the changes to every
+/// node (tests use this to show it).
+pub async fn commit(
+    state: &AppState,
+    exclusion: Exclusion,
+) -> Result<(Excluded, Vec<AccessChange>)> {
+    let now = state.now_ms();
+    let mut outcome = Excluded::default();
+    let mut rotate: Vec<String> = Vec::new();
+    let mut changes: Vec<(String, AccessScope, AccessReason)> = Vec::new();
+    // Takes turns with the message writer for SQLite's write lock (see `write_turn`).
+    let turn = state.writer.write_turn().await;
+    let txn = state.db.begin().await?;
+    db::access::lock_for_append(&txn).await?;
+    match exclusion {
+        Exclusion::DisableAccount { user_id } => {
+            outcome.changed = db::accounts::set_disabled(&txn, &user_id, true).await?;
+            let closed = db::sessions::revoke_all(&txn, &user_id, now).await?;
+            outcome.sessions_closed = usize::try_from(closed).unwrap_or(usize::MAX);
+            if outcome.changed {
+                rotate = channels_of(&txn, &user_id).await?;
+                changes.push((user_id, AccessScope::Account, AccessReason::AccountDisabled));
+            }
+        }
+        Exclusion::EndSessions {
+            user_id,
+            sessions,
+            reason,
+        } => match sessions {
+            Sessions::All => {
+                let closed = db::sessions::revoke_all(&txn, &user_id, now).await?;
+                outcome.sessions_closed = usize::try_from(closed).unwrap_or(usize::MAX);
+                outcome.changed = closed > 0;
+                if outcome.changed {
+                    changes.push((user_id, AccessScope::Account, reason));
+                }
+            }
+            Sessions::One(session_id) => {
+                if db::sessions::revoke(&txn, &user_id, &session_id, now).await? {
+                    outcome.changed = true;
+                    outcome.sessions_closed = 1;
+                    changes.push((user_id, AccessScope::Session(session_id), reason));
+                }
+            }
+            Sessions::AllBut(keep) => {
+                for session in db::sessions::list_for_user(&txn, &user_id).await? {
+                    if session.id != keep
+                        && db::sessions::revoke(&txn, &user_id, &session.id, now).await?
+                    {
+                        outcome.changed = true;
+                        outcome.sessions_closed += 1;
+                        changes.push((user_id.clone(), AccessScope::Session(session.id), reason));
+                    }
+                }
+            }
+        },
+        Exclusion::RevokeDevice { user_id, device_id } => {
+            outcome.changed = db::keys::revoke_device(&txn, &device_id, now).await?;
+            let sessions = db::sessions::revoke_for_device(&txn, &device_id, now).await?;
+            outcome.sessions_closed = sessions.len();
+            if outcome.changed {
+                rotate = channels_of(&txn, &user_id).await?;
+                changes.push((
+                    user_id.clone(),
+                    AccessScope::Device(device_id),
+                    AccessReason::DeviceRevoked,
+                ));
+            }
+            // A session bound to the device may have opened connections for another one.
+            for session_id in sessions {
+                changes.push((
+                    user_id.clone(),
+                    AccessScope::Session(session_id),
+                    AccessReason::DeviceRevoked,
+                ));
+            }
+        }
+        Exclusion::LeaveChannels {
+            user_id,
+            channel_ids,
+            reason,
+        } => {
+            for channel_id in channel_ids {
+                if db::channels::remove_member(&txn, &channel_id, &user_id).await? {
+                    rotate.push(channel_id.clone());
+                    outcome.channels_left.push(channel_id.clone());
+                    changes.push((user_id.clone(), AccessScope::Channel(channel_id), reason));
+                }
+            }
+            outcome.changed = !outcome.channels_left.is_empty();
+        }
+    }
+    outcome.channels_rotated = rotate.len();
+    if !rotate.is_empty() {
+        db::channels::require_rotation(&txn, rotate).await?;
+    }
+    let mut appended = Vec::with_capacity(changes.len());
+    for (user_id, scope, reason) in changes {
+        appended.push(append(&txn, user_id, scope, reason, now).await?);
+    }
+    txn.commit().await?;
+    drop(turn);
+    Ok((outcome, appended))
+}
+
+/// Closes channels to members without excluding them (a new charter or rules version
+/// they have not accepted, C2; a destroyed channel, C13): their connections stop
+/// receiving those channels on every node. No key changes: they are still members.
+pub async fn close_channels(
+    state: &AppState,
+    closures: Vec<(String, String)>,
+    reason: AccessReason,
+) -> Result<()> {
+    if closures.is_empty() {
+        return Ok(());
+    }
+    let now = state.now_ms();
+    let turn = state.writer.write_turn().await;
+    let txn = state.db.begin().await?;
+    db::access::lock_for_append(&txn).await?;
+    let mut appended = Vec::with_capacity(closures.len());
+    for (user_id, channel_id) in closures {
+        appended.push(append(&txn, user_id, AccessScope::Channel(channel_id), reason, now).await?);
+    }
+    txn.commit().await?;
+    drop(turn);
+    announce(state.bus.as_ref(), appended);
+    Ok(())
+}
+
+async fn channels_of(db: &impl sea_orm::ConnectionTrait, user_id: &str) -> Result<Vec<String>> {
+    Ok(db::channels::memberships_of(db, user_id)
+        .await?
+        .into_iter()
+        .map(|m| m.channel_id)
+        .collect())
+}
+
+async fn append(
+    db: &impl sea_orm::ConnectionTrait,
+    user_id: String,
+    scope: AccessScope,
+    reason: AccessReason,
+    now_ms: i64,
+) -> Result<AccessChange> {
+    let (scope_name, target) = match &scope {
+        AccessScope::Account => ("account", None),
+        AccessScope::Session(id) => ("session", Some(id.clone())),
+        AccessScope::Device(id) => ("device", Some(id.clone())),
+        AccessScope::Channel(id) => ("channel", Some(id.clone())),
+    };
+    let id = db::access::append(db, scope_name, reason.as_str(), &user_id, target, now_ms).await?;
+    Ok(AccessChange {
+        id,
+        user_id,
+        scope,
+        reason,
+    })
+}
+
+fn announce(bus: &dyn Bus, changes: Vec<AccessChange>) {
+    for change in changes {
+        bus.publish(BusEvent::Access { change });
+    }
+}
+
+/// A feed row as the hub applies it. A row this version cannot read (a newer scope or
+/// reason, during a rolling upgrade) fails closed: every connection of the account is
+/// closed, and the client logs in again.
+fn change_of(row: db::entities::access_change::Model) -> AccessChange {
+    let scope = match (row.scope.as_str(), row.target) {
+        ("session", Some(id)) => Some(AccessScope::Session(id)),
+        ("device", Some(id)) => Some(AccessScope::Device(id)),
+        ("channel", Some(id)) => Some(AccessScope::Channel(id)),
+        ("account", _) => Some(AccessScope::Account),
+        _ => None,
+    };
+    match (scope, AccessReason::parse(&row.reason)) {
+        (Some(scope), Some(reason)) => AccessChange {
+            id: row.id,
+            user_id: row.user_id,
+            scope,
+            reason,
+        },
+        _ => {
+            tracing::warn!(
+                id = row.id,
+                "unreadable access change: closing the account's connections"
+            );
+            AccessChange {
+                id: row.id,
+                user_id: row.user_id,
+                scope: AccessScope::Account,
+                reason: AccessReason::SessionRevoked,
+            }
+        }
+    }
+}
+
+/// How often each node reads the access feed when the bus is quiet.
+const FEED_POLL: Duration = Duration::from_millis(500);
+/// Rows read per query.
+const FEED_PAGE: u64 = 1000;
+/// How long the feed may be unreadable before the node stops serving its connections.
+const FEED_GRACE: Duration = Duration::from_secs(10);
+/// How long a feed row is kept (a node down longer starts from the feed's end).
+pub const FEED_RETENTION_MS: i64 = 24 * 3_600_000;
+
+/// Reads the access feed on this node and applies what the bus did not bring.
+pub struct Follower {
+    ready: AtomicBool,
+}
+
+impl Follower {
+    /// Starts following the feed from its current end (connections opened from now on
+    /// read the database as it is). Fails if the feed cannot be read at start-up.
+    pub async fn start(
+        db: DatabaseConnection,
+        hub: Arc<Hub>,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Arc<Follower>> {
+        hub.advance_access(db::access::last_id(&db).await?);
+        let follower = Arc::new(Follower {
+            ready: AtomicBool::new(true),
+        });
+        metrics.access_feed_ready.set(1);
+        tokio::spawn(follow(Arc::downgrade(&follower), db, hub, metrics));
+        Ok(follower)
+    }
+
+    /// Whether this node can currently read the feed, and so may serve connections.
+    pub fn ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+}
+
+async fn follow(
+    follower: std::sync::Weak<Follower>,
+    db: DatabaseConnection,
+    hub: Arc<Hub>,
+    metrics: Arc<Metrics>,
+) {
+    let mut failing_since: Option<tokio::time::Instant> = None;
+    let mut ticker = tokio::time::interval(FEED_POLL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let Some(follower) = follower.upgrade() else {
+            return;
+        };
+        match read_feed(&db, &hub, &metrics).await {
+            Ok(()) => {
+                failing_since = None;
+                if !follower.ready.swap(true, Ordering::Relaxed) {
+                    tracing::info!("the access feed is readable again; serving connections");
+                }
+                metrics.access_feed_ready.set(1);
+            }
+            Err(err) => {
+                let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
+                if since.elapsed() >= FEED_GRACE {
+                    if follower.ready.swap(false, Ordering::Relaxed) {
+                        tracing::error!(
+                            error = %err,
+                            "cannot read the access feed: closing this node's connections \
+                             until it can (exclusions could not be applied)"
+                        );
+                    }
+                    metrics.access_feed_ready.set(0);
+                    hub.close_all(CloseReason::Unverifiable);
+                } else {
+                    tracing::warn!(error = %err, "cannot read the access feed; retrying");
+                }
+            }
+        }
+    }
+}
+
+/// Applies every feed row after this node's position.
+async fn read_feed(db: &DatabaseConnection, hub: &Hub, metrics: &Metrics) -> anyhow::Result<()> {
+    loop {
+        let position = hub.access_position();
+        let rows = db::access::after(db, position, FEED_PAGE).await?;
+        let Some(last) = rows.last().map(|row| row.id) else {
+            metrics.access_feed_lag.set(0);
+            return Ok(());
+        };
+        metrics.access_feed_lag.set(last - position);
+        let full = rows.len() as u64 == FEED_PAGE;
+        for row in rows {
+            if hub.apply_access(&change_of(row)) {
+                metrics.access_feed_applied.inc();
+            }
+        }
+        hub.advance_access(last);
+        if !full {
+            metrics.access_feed_lag.set(0);
+            return Ok(());
+        }
+    }
+}
