@@ -35,6 +35,10 @@ enum Situation {
     CharterNotAccepted,
     /// Logged out: the session is over.
     ExpiredSession,
+    /// Was a member; an admin disabled the account (CHARTER.md C3).
+    Disabled,
+    /// Was a member; revoked their device, which ended the session bound to it (C3).
+    DeviceRevoked,
 }
 
 /// Who may call an endpoint.
@@ -78,7 +82,10 @@ enum Rule {
 
 fn allowed(rule: Rule, role: Role, situation: Situation) -> bool {
     use Role::*;
-    if situation == Situation::ExpiredSession {
+    if matches!(
+        situation,
+        Situation::ExpiredSession | Situation::Disabled | Situation::DeviceRevoked
+    ) {
         return false;
     }
     let member = situation == Situation::Member;
@@ -522,6 +529,13 @@ async fn every_endpoint_and_frame_answers_every_role_and_situation_as_the_matrix
             principals.push(principal);
         }
     }
+    // The excluded: members until the world is built, then disabled or device-revoked.
+    for situation in [Situation::Disabled, Situation::DeviceRevoked] {
+        let login = format!("member.{}", format!("{situation:?}").to_lowercase());
+        let (party, principal) = principal(&server, &login, Role::Member, situation, "CCAS").await;
+        parties.push(party);
+        principals.push(principal);
+    }
     for role in [Role::Admin, Role::Auditor] {
         for situation in [Situation::NonMember, Situation::ExpiredSession] {
             let login = format!(
@@ -547,6 +561,8 @@ async fn every_endpoint_and_frame_answers_every_role_and_situation_as_the_matrix
                     | Situation::Removed
                     | Situation::CharterNotAccepted
                     | Situation::ExpiredSession
+                    | Situation::Disabled
+                    | Situation::DeviceRevoked
             ) && matches!(p.role, Role::Member | Role::Coordinator | Role::External)
         })
         .map(|(party, _)| party)
@@ -745,6 +761,39 @@ async fn every_endpoint_and_frame_answers_every_role_and_situation_as_the_matrix
         stale.is_empty(),
         "rows for endpoints that do not exist: {stale:?}"
     );
+
+    // The exclusions (issue 14), once the excluded are members of everything above.
+    let admin = crate::support::admin_client(&server, "matrix.admin").await;
+    for (party, p) in parties.iter().zip(principals.iter_mut()) {
+        match p.situation {
+            Situation::Disabled => {
+                admin
+                    .request(
+                        Method::POST,
+                        &format!("/admin/users/{}/disable", party.user.id),
+                    )
+                    .send()
+                    .await
+                    .unwrap()
+                    .error_for_status()
+                    .unwrap();
+            }
+            Situation::DeviceRevoked => {
+                party
+                    .client
+                    .request(Method::DELETE, &format!("/keys/devices/{}", p.device))
+                    .send()
+                    .await
+                    .unwrap()
+                    .error_for_status()
+                    .unwrap();
+                // Its other session is not bound to the device: the rows it would send
+                // go with the ended one instead.
+                p.second_token = p.token.clone();
+            }
+            _ => {}
+        }
+    }
 
     // The REST cells.
     let http = server.http();
