@@ -95,10 +95,22 @@ struct Cluster {
     /// for what an administrator does (institutions, accounts).
     admin: AppState,
     db: TestDatabase,
+    /// The Redis the nodes use.
+    redis: String,
+    /// Extra environment of every node.
+    env: Vec<(String, String)>,
 }
 
 impl Cluster {
     async fn start(size: usize) -> anyhow::Result<Cluster> {
+        Cluster::start_on(size, redis_url(), Vec::new()).await
+    }
+
+    async fn start_on(
+        size: usize,
+        redis: String,
+        env: Vec<(String, String)>,
+    ) -> anyhow::Result<Cluster> {
         let db = TestDatabase::create().await?;
         let dir = tempfile::tempdir()?;
         let prefix = format!("passerelle-test-{}:", uuid::Uuid::new_v4().simple());
@@ -133,6 +145,8 @@ impl Cluster {
             prefix,
             admin,
             db,
+            redis,
+            env,
         };
         for index in 0..size {
             let node = cluster.spawn_node(index)?;
@@ -149,7 +163,9 @@ impl Cluster {
         let data_dir = self.dir.path().join(format!("node{index}"));
         std::fs::create_dir_all(&data_dir)?;
         let log = self.dir.path().join(format!("node{index}.log"));
-        let child = Command::new(server_binary()?)
+        let mut command = Command::new(server_binary()?);
+        command.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let child = command
             .arg("serve")
             // A configuration file that does not exist: only the environment counts.
             .env("PASSERELLE_CONFIG", self.dir.path().join("none.toml"))
@@ -160,7 +176,7 @@ impl Cluster {
             // client addresses.
             .env("PASSERELLE_BEHIND_PROXY", "true")
             .env("PASSERELLE_DATABASE_URL", &self.db.url)
-            .env("PASSERELLE_REDIS_URL", redis_url())
+            .env("PASSERELLE_REDIS_URL", &self.redis)
             .env("PASSERELLE_REDIS_PREFIX", &self.prefix)
             .env(
                 "PASSERELLE_SECRET_KEY_FILE",
@@ -273,7 +289,7 @@ impl Drop for Cluster {
         for node in self.nodes.iter_mut().flatten() {
             let _ = node.child.start_kill();
         }
-        delete_redis_keys(&self.prefix);
+        delete_redis_keys(&self.redis, &self.prefix);
     }
 }
 
@@ -286,8 +302,7 @@ fn tail(path: &Path, lines: usize) -> String {
 
 /// Deletes the keys a test cluster left in Redis (its throttle counters), with one `EVAL`
 /// in the Redis protocol; best effort.
-fn delete_redis_keys(prefix: &str) {
-    let url = redis_url();
+fn delete_redis_keys(url: &str, prefix: &str) {
     let host = url
         .trim_start_matches("redis://")
         .split(['/', '?'])
@@ -1050,4 +1065,264 @@ async fn login_throttling_and_lock_out_are_shared_by_every_node() {
         phantom, real,
         "an unknown login is indistinguishable from a real one"
     );
+}
+
+/// An administrator logged in on one node (no device: admins read no message).
+async fn admin_on(cluster: &Cluster, node: usize) -> Client {
+    let (login_name, password) = cluster
+        .account("admin.cluster", Role::Admin, "Mairie")
+        .await
+        .unwrap();
+    let url = cluster.url(node);
+    let (token, me) = login(&url, &login_name, &password).await.unwrap();
+    Client::with_token(&url, token, me)
+}
+
+/// Reads a connection until the server's close frame (not a delay); returns its code and
+/// reason, and the messages received before it.
+async fn close_of(conn: &mut Connection) -> ((u16, String), Vec<StoredMessage>) {
+    let mut received = Vec::new();
+    loop {
+        match conn.next_within(GUARD).await {
+            Some(ServerFrame::Message(message)) => received.push(message),
+            Some(_) => {}
+            None => {
+                let closed = conn.closed.clone().expect("closed with a close frame");
+                return (closed, received);
+            }
+        }
+    }
+}
+
+/// The devices a new epoch of `channel_id` must cover, as the coordinator sees them.
+async fn key_recipients(coord: &Member, channel_id: &str) -> Vec<String> {
+    let state: passerelle_shared::protocol::v1::channels::EpochState = coord
+        .client
+        .get(&format!("/channels/{channel_id}/epoch"))
+        .await
+        .unwrap();
+    state.devices.into_iter().map(|d| d.user_id).collect()
+}
+
+#[tokio::test]
+async fn disabling_an_account_on_one_node_closes_its_connections_on_every_node() {
+    let cluster = Cluster::start(3).await.unwrap();
+    let mut coord = Member::new(&cluster, "coord", Role::Coordinator, "Mairie", 0).await;
+    let mut stays = Member::new(&cluster, "reste", Role::Member, "CCAS", 0).await;
+    let mut disabled = Member::new(&cluster, "desactive", Role::Member, "PJJ", 2).await;
+    // The person has a tab open on node 2 and another on node 0; the admin acts on node 1.
+    let mut elsewhere = disabled.also_on(&cluster.url(0)).await;
+    let channel = working_group(&coord, &[&stays, &disabled]).await;
+    let envelope = coord.seal(&channel.id, "avant").await;
+    let id = envelope.client_msg_id.clone();
+    coord.send(&channel.id, envelope).await;
+    coord.ack(&id).await;
+    stays.receive(1, false).await;
+    disabled.receive(1, false).await;
+
+    let admin = admin_on(&cluster, 1).await;
+    admin
+        .request(
+            reqwest::Method::POST,
+            &format!("/admin/users/{}/disable", disabled.id()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    assert!(!key_recipients(&coord, &channel.id)
+        .await
+        .contains(&disabled.id()));
+
+    let envelope = coord.seal(&channel.id, "après la désactivation").await;
+    let id = envelope.client_msg_id.clone();
+    coord.send(&channel.id, envelope).await;
+    let seq = coord.ack(&id).await;
+    let message = stays.receive(1, false).await.remove(0);
+    assert_eq!(message.seq, seq);
+    for conn in [&mut disabled.conn, &mut elsewhere] {
+        let ((code, reason), received) = close_of(conn).await;
+        assert_eq!((code, reason.as_str()), (4003, "account_disabled"));
+        assert!(
+            received.iter().all(|m| m.seq < seq),
+            "received after the disable"
+        );
+    }
+}
+
+/// A Redis server of this test's own, on its own port, that the test can stop and start.
+struct PrivateRedis {
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateRedis {
+    fn start() -> anyhow::Result<PrivateRedis> {
+        let mut redis = PrivateRedis {
+            port: free_port()?,
+            child: None,
+        };
+        redis.restart()?;
+        Ok(redis)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts it (again, on the same port) and waits until it answers.
+    fn restart(&mut self) -> anyhow::Result<()> {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("redis-server must be installed (apt-get install redis-server)")?;
+        self.child = Some(child);
+        let started = Instant::now();
+        loop {
+            if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+                let mut answer = [0u8; 5];
+                if stream.write_all(b"PING\r\n").is_ok()
+                    && stream.read_exact(&mut answer).is_ok()
+                    && &answer == b"+PONG"
+                {
+                    return Ok(());
+                }
+            }
+            anyhow::ensure!(started.elapsed() < GUARD, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills it: an outage.
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Waits until every node reports its bus subscription up again (`/metrics`).
+async fn wait_bus_connected(cluster: &Cluster, nodes: usize) {
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    for node in 0..nodes {
+        loop {
+            let text = match http
+                .get(format!("{}/metrics", cluster.url(node)))
+                .send()
+                .await
+            {
+                Ok(response) => response.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            if text
+                .lines()
+                .any(|line| line == "passerelle_bus_connected 1")
+            {
+                break;
+            }
+            assert!(started.elapsed() < GUARD, "node {node} never resubscribed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn exclusions_during_a_redis_outage_longer_than_the_replay_window_reach_every_node() {
+    let mut redis = PrivateRedis::start().unwrap();
+    let cluster = Cluster::start_on(
+        3,
+        redis.url(),
+        vec![("PASSERELLE_BUS_REPLAY_WINDOW_SECS".into(), "1".into())],
+    )
+    .await
+    .unwrap();
+    let mut coord = Member::new(&cluster, "coord", Role::Coordinator, "Mairie", 0).await;
+    let mut stays = Member::new(&cluster, "reste", Role::Member, "CCAS", 0).await;
+    let mut removed = Member::new(&cluster, "retire", Role::Member, "PJJ", 2).await;
+    let mut disabled = Member::new(&cluster, "desactive", Role::Member, "CCAS", 2).await;
+    let channel = working_group(&coord, &[&stays, &removed, &disabled]).await;
+    // A channel the removed member stays in, to know when live frames flow again.
+    let other = working_group(&coord, &[&removed]).await;
+    let admin = admin_on(&cluster, 1).await;
+    let envelope = coord.seal(&channel.id, "avant").await;
+    let id = envelope.client_msg_id.clone();
+    coord.send(&channel.id, envelope).await;
+    coord.ack(&id).await;
+    for member in [&mut stays, &mut removed, &mut disabled] {
+        member.receive(1, false).await;
+    }
+
+    // Redis goes down; the coordinator removes a member on node 0, the admin disables an
+    // account on node 1; both people are connected to node 2.
+    redis.stop();
+    coord
+        .client
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/channels/{}/members/{}", channel.id, removed.id()),
+        )
+        .json(&RemoveMember {
+            reason: "Changement d'affectation".into(),
+        })
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    admin
+        .request(
+            reqwest::Method::POST,
+            &format!("/admin/users/{}/disable", disabled.id()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    // Node 2 learns it from the database's access feed, with no bus at all.
+    let ((code, reason), _) = close_of(&mut disabled.conn).await;
+    assert_eq!((code, reason.as_str()), (4003, "account_disabled"));
+    // The outage outlasts the bus's replay window (1 s here): what was published during
+    // it is too old to be applied when Redis returns. The duration is the scenario, not
+    // a synchronisation.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    redis.restart().unwrap();
+    wait_bus_connected(&cluster, 3).await;
+
+    let recipients = key_recipients(&coord, &channel.id).await;
+    assert!(!recipients.contains(&removed.id()) && !recipients.contains(&disabled.id()));
+    let envelope = coord.seal(&channel.id, "après la panne").await;
+    let id = envelope.client_msg_id.clone();
+    coord.send(&channel.id, envelope).await;
+    let seq = coord.ack(&id).await;
+    let marker = coord.seal(&other.id, "repère").await;
+    let marker_id = marker.client_msg_id.clone();
+    coord.send(&other.id, marker).await;
+    coord.ack(&marker_id).await;
+    assert_eq!(stays.receive(1, false).await.remove(0).seq, seq);
+    // The removed member, on node 2, gets the marker published after the message, and
+    // not the message.
+    loop {
+        match removed.conn.next_within(GUARD).await {
+            Some(ServerFrame::Message(m)) if m.channel_id == other.id => break,
+            Some(ServerFrame::Message(m)) if m.channel_id == channel.id && m.seq >= seq => {
+                panic!("the removed member received seq {} after the outage", m.seq)
+            }
+            Some(_) => {}
+            None => panic!("connection ended: {:?}", removed.conn.closed),
+        }
+    }
 }
