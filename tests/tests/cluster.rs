@@ -1326,3 +1326,31 @@ async fn exclusions_during_a_redis_outage_longer_than_the_replay_window_reach_ev
         }
     }
 }
+
+#[tokio::test]
+async fn the_per_account_connection_limit_counts_every_node() {
+    let cluster = Cluster::start(3).await.unwrap();
+    let person = Member::new(&cluster, "onglets", Role::Member, "CCAS", 0).await;
+    let limit = passerelle_server::ws::MAX_CONNECTIONS_PER_USER;
+    // The limit is reached across two nodes (the member's first connection included)…
+    let mut open = Vec::new();
+    for index in 1..limit {
+        open.push(person.also_on(&cluster.url(index % 2)).await);
+    }
+    // …so the third node refuses one more.
+    let third = Client::with_token(&cluster.url(2), person.token.clone(), person.me.clone());
+    assert!(third.connect(&person.device.device_id).await.is_err());
+    // A tab closes on node 1: its place is given back, and node 2 admits one.
+    let closing = open.pop().expect("connections");
+    closing.close().await;
+    let started = Instant::now();
+    loop {
+        match third.connect(&person.device.device_id).await {
+            Ok(_) => break,
+            Err(err) => {
+                assert!(started.elapsed() < GUARD, "never admitted again: {err}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}

@@ -8,9 +8,14 @@
 //! never a lost exclusion either: every [`AccessChange`] is also a row of the database's
 //! access feed, which each node reads by itself (`crate::exclusion::Follower`).
 
+pub mod presence;
 pub mod redis;
 
 use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+
+pub use presence::Lease;
 
 use serde::{Deserialize, Serialize};
 
@@ -187,6 +192,16 @@ mod frame_text {
 pub trait Bus: Send + Sync + 'static {
     /// Publishes; never blocks on slow subscribers.
     fn publish(&self, event: BusEvent);
+
+    /// Counts a new connection of `user_id` (who holds `local` on this node) against the
+    /// per-account `limit`, across every node; `None` when the account is at the limit.
+    /// The connection keeps the lease for its life.
+    fn admit<'a>(
+        &'a self,
+        user_id: &'a str,
+        local: usize,
+        limit: usize,
+    ) -> BoxFuture<'a, Option<Lease>>;
 }
 
 /// The single-node bus: events go straight to this node's hub.
@@ -204,6 +219,15 @@ impl LocalBus {
 impl Bus for LocalBus {
     fn publish(&self, event: BusEvent) {
         self.hub.apply(&event);
+    }
+
+    fn admit<'a>(
+        &'a self,
+        _user_id: &'a str,
+        local: usize,
+        limit: usize,
+    ) -> BoxFuture<'a, Option<Lease>> {
+        Box::pin(async move { (local < limit).then(Lease::local) })
     }
 }
 

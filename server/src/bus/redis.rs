@@ -29,9 +29,11 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 use zeroize::Zeroizing;
 
+use super::presence::{Lease, Presence};
 use super::{Bus, BusEvent};
 use crate::metrics::Metrics;
 use crate::ws::hub::Hub;
+use futures_util::future::BoxFuture;
 
 /// Events waiting for the publisher; beyond this, new ones are dropped (and counted).
 const OUTBOX: usize = 16_384;
@@ -215,6 +217,7 @@ pub struct RedisBus {
     outbox: Mutex<Outbox>,
     dropped: AtomicU64,
     metrics: Arc<Metrics>,
+    presence: Arc<Presence>,
     /// Dropped with the bus: stops the subscriber.
     _stop: watch::Sender<()>,
 }
@@ -243,6 +246,7 @@ impl RedisBus {
             .map_err(|_| anyhow::anyhow!("no system randomness"))?;
         let origin: String = origin.iter().map(|b| format!("{b:02x}")).collect();
 
+        let presence = Presence::start(connection.clone(), prefix, &origin);
         let (queue, outgoing) = mpsc::channel(OUTBOX);
         tokio::spawn(publisher(
             client.clone(),
@@ -295,6 +299,7 @@ impl RedisBus {
             outbox: Mutex::new(Outbox { next: 1, queue }),
             dropped: AtomicU64::new(0),
             metrics,
+            presence,
             _stop: stop,
         })
     }
@@ -326,6 +331,15 @@ impl Bus for RedisBus {
                 );
             }
         }
+    }
+
+    fn admit<'a>(
+        &'a self,
+        user_id: &'a str,
+        local: usize,
+        limit: usize,
+    ) -> BoxFuture<'a, Option<Lease>> {
+        Box::pin(self.presence.admit(user_id, local, limit))
     }
 }
 

@@ -105,7 +105,13 @@ async fn upgrade(
             .await;
         return Err(ApiError::Forbidden);
     };
-    if state.hub.connections_of(&user.user_id) >= MAX_CONNECTIONS_PER_USER {
+    // Counted across the cluster's nodes (a lease in Redis), this node's alone otherwise.
+    let local = state.hub.connections_of(&user.user_id);
+    let Some(lease) = state
+        .bus
+        .admit(&user.user_id, local, MAX_CONNECTIONS_PER_USER)
+        .await
+    else {
         state
             .record_denial(
                 user.actor(),
@@ -115,7 +121,7 @@ async fn upgrade(
             )
             .await;
         return Err(ApiError::TooManyAttempts);
-    }
+    };
     let signing_key =
         DeviceSigningPublicKey::from_base64url(&device.signing_key).map_err(ApiError::internal)?;
     // The session works for this device from now on: revoking it ends the session.
@@ -137,5 +143,5 @@ async fn upgrade(
         .write_buffer_size(4096)
         .max_message_size(MAX_CLIENT_FRAME_BYTES)
         .max_frame_size(MAX_CLIENT_FRAME_BYTES)
-        .on_upgrade(move |socket| session::run(state, user, device.id, signing_key, socket)))
+        .on_upgrade(move |socket| session::run(state, user, device.id, signing_key, socket, lease)))
 }

@@ -180,6 +180,8 @@ pub async fn run(
     device_id: String,
     signing_key: DeviceSigningPublicKey,
     socket: WebSocket,
+    // The connection's place in the per-account limit, given back when it ends.
+    _lease: crate::bus::Lease,
 ) {
     let mut registration = state.hub.register(
         &user.user_id,
