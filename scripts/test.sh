@@ -32,6 +32,22 @@ if ! redis_ready; then
   exit 1
 fi
 
+# The habits the code is held to: formatting, and every lint of the workspace (unwrap_used,
+# missing docs, …) as an error.
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# The OpenAPI document must pass a standard validator, or client generators break.
+if ! python3 -c 'import openapi_spec_validator' 2>/dev/null; then
+  echo "test: installing openapi-spec-validator (PyPI)"
+  python3 -m pip install --quiet --disable-pip-version-check openapi-spec-validator
+fi
+cargo build -p passerelle-server --bin passerelle --locked
+openapi_doc="$(mktemp --suffix=.json)"
+trap 'rm -f "$openapi_doc"' EXIT
+"${CARGO_TARGET_DIR:-target}/debug/passerelle" openapi > "$openapi_doc"
+python3 -m openapi_spec_validator "$openapi_doc"
+
 # Every test, the integration suite's servers on SQLite…
 PASSERELLE_TEST_BACKEND=sqlite cargo test --workspace --all-targets --locked "$@"
 

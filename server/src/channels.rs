@@ -1,4 +1,4 @@
-//! Channels and membership (DESIGN.md §3–§6, CHARTER.md C1–C3, C5, C6): who may create
+//! Channels and membership (docs/ARCHITECTURE.md§6, CHARTER.md C1–C3, C5, C6): who may create
 //! what, who may join, immediate removal, epochs and history.
 //!
 //! A refusal to someone who is not a member answers "not found", so that channel ids

@@ -2,7 +2,7 @@
 //!
 //! The Passerelle server: one process that relays and stores end-to-end encrypted
 //! messages for a CLSPD, enforces its information-sharing charter and keeps the
-//! tamper-evident access log. See DESIGN.md for the architecture; [`app`] builds the HTTP
+//! tamper-evident access log. See docs/ARCHITECTURE.md for the architecture; [`app`] builds the HTTP
 //! application and [`serve`] runs it.
 
 pub mod accounts;

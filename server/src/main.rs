@@ -9,6 +9,7 @@ use passerelle_server::cli::{AuditCommand, Cli, Command};
 use passerelle_server::clock::SystemClock;
 use passerelle_server::config::{Config, LogFormat};
 use passerelle_server::{cli, AppState};
+use utoipa::OpenApi as _;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -35,6 +36,11 @@ fn init_logs(format: LogFormat) {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Openapi = cli.command {
+        let document = passerelle_server::http::openapi::ApiDoc::openapi().to_pretty_json()?;
+        let _ = writeln!(std::io::stdout(), "{document}");
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut config = Config::load(&cli.config)?;
     if let Command::Demo { data_dir, listen } = &cli.command {
         config.data_dir = data_dir.clone();
@@ -102,6 +108,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
+        Command::Openapi => {}
     }
     Ok(ExitCode::SUCCESS)
 }

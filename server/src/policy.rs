@@ -1,5 +1,5 @@
 //! Authorisation decisions: pure functions, the one place where "may this role do this?"
-//! and "may this person read or write this channel now?" are answered (DESIGN.md §1,
+//! and "may this person read or write this channel now?" are answered (docs/ARCHITECTURE.md,
 //! CHARTER.md C1, C2, C4–C6, C9, C11).
 //!
 //! The callers gather the facts from the database ([`GateFacts`]); the decisions here take

@@ -1,4 +1,4 @@
-//! Cluster mode (issue 9, DESIGN.md §8): three real `passerelle serve` processes on one
+//! Cluster mode (issue 9, docs/ARCHITECTURE.md): three real `passerelle serve` processes on one
 //! PostgreSQL database and one Redis, with a key prefix of their own, sharing the server
 //! secret and the audit signing key as a deployment's nodes do.
 //!

@@ -1,4 +1,4 @@
-//! The tamper-evident access log (CHARTER.md C12, DESIGN.md §7, docs/AUDIT.md).
+//! The tamper-evident access log (CHARTER.md C12, docs/ARCHITECTURE.md, docs/AUDIT.md).
 //!
 //! Every part of the server records through [`AuditLog::record`] (usually via
 //! `AppState::record`). The log is an append-only chain of events in a database of its

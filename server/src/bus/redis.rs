@@ -1,4 +1,4 @@
-//! The cluster bus: Redis pub/sub between the nodes (DESIGN.md §8).
+//! The cluster bus: Redis pub/sub between the nodes (docs/ARCHITECTURE.md).
 //!
 //! A node hands each event to its own hub at once, then publishes it on one Redis
 //! channel (`<redis_prefix>bus`); every other node's subscriber applies it to its hub.
@@ -249,14 +249,16 @@ impl RedisBus {
         let presence = Presence::start(connection.clone(), prefix, &origin);
         let (queue, outgoing) = mpsc::channel(OUTBOX);
         tokio::spawn(publisher(
-            client.clone(),
+            Publisher {
+                client: client.clone(),
+                channel: channel.clone(),
+                key: key.clone(),
+                origin: origin.clone(),
+                metrics: metrics.clone(),
+                freshness_ms,
+            },
             Some(connection),
-            channel.clone(),
-            key.clone(),
-            origin.clone(),
             outgoing,
-            metrics.clone(),
-            freshness_ms,
         ));
         let (stop, stopped) = watch::channel(());
         let mut inbox = Inbox {
@@ -349,17 +351,31 @@ pub(crate) fn client(url: &str) -> anyhow::Result<redis::Client> {
     redis::Client::open(url).map_err(|_| anyhow::anyhow!("redis_url is not a valid Redis URL"))
 }
 
-/// Publishes the outbox in order, a batch per round trip, reconnecting as needed.
-async fn publisher(
+/// What the publisher task publishes with.
+struct Publisher {
     client: redis::Client,
-    mut connection: Option<redis::aio::MultiplexedConnection>,
     channel: String,
     key: Arc<BusKey>,
     origin: String,
-    mut outgoing: mpsc::Receiver<Outgoing>,
     metrics: Arc<Metrics>,
+    /// Events older than this (ms) are not published any more.
     freshness_ms: i64,
+}
+
+/// Publishes the outbox in order, a batch per round trip, reconnecting as needed.
+async fn publisher(
+    publisher: Publisher,
+    mut connection: Option<redis::aio::MultiplexedConnection>,
+    mut outgoing: mpsc::Receiver<Outgoing>,
 ) {
+    let Publisher {
+        client,
+        channel,
+        key,
+        origin,
+        metrics,
+        freshness_ms,
+    } = publisher;
     let mut batch = Vec::with_capacity(PUBLISH_BATCH);
     while outgoing.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
         let oldest = batch.first().map_or(0, |o: &Outgoing| o.ts);

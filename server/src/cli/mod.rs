@@ -59,6 +59,8 @@ pub enum Command {
     /// The access log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Print the OpenAPI document of the REST API (for client generators).
+    Openapi,
 }
 
 /// Access-log subcommands.

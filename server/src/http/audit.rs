@@ -1,4 +1,4 @@
-//! The auditor API (CHARTER.md C12, DESIGN.md §7): filter, page through, export and verify
+//! The auditor API (CHARTER.md C12, docs/ARCHITECTURE.md): filter, page through, export and verify
 //! the access log, and fetch the key its checkpoints are signed with.
 //!
 //! Only the auditor role may call it — the admin included is refused, and the refusal is

@@ -36,7 +36,7 @@ pub fn router() -> Router<AppState> {
 ///
 /// A coordinator opens a case, named by a random case reference. Closed lists only; no
 /// field for the person's identity (minimisation, CHARTER.md C7–C8).
-#[utoipa::path(post, path = "/api/v1/cases", request_body = CreateCase,
+#[utoipa::path(post, path = "/api/v1/cases", operation_id = "create_case", request_body = CreateCase,
     responses((status = 201, body = CaseView), (status = 403), (status = 422)))]
 pub(crate) async fn create(
     State(state): State<AppState>,

@@ -67,7 +67,7 @@ pub(crate) async fn list(
 ///
 /// Working groups (coordinators) and direct conversations; cases and practice sessions
 /// have their own routes (`/cases`, `/practice-sessions`).
-#[utoipa::path(post, path = "/api/v1/channels", request_body = CreateChannel, responses((status = 201, body = Channel), (status = 403), (status = 422)))]
+#[utoipa::path(post, path = "/api/v1/channels", operation_id = "create_channel", request_body = CreateChannel, responses((status = 201, body = Channel), (status = 403), (status = 422)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     user: CurrentUser,

@@ -24,7 +24,7 @@ pub fn router() -> Router<AppState> {
 /// A facilitator (coordinator) opens a session: anonymous by rule (no name, no birth
 /// date, no address, no phone number), writable between `starts_at` and `ends_at`,
 /// read-only afterwards, destroyed a few days after its end, never linked to a case.
-#[utoipa::path(post, path = "/api/v1/practice-sessions", request_body = CreatePracticeSession,
+#[utoipa::path(post, path = "/api/v1/practice-sessions", operation_id = "create_practice_session", request_body = CreatePracticeSession,
     responses((status = 201, body = PracticeSession), (status = 403), (status = 422)))]
 pub(crate) async fn create(
     State(state): State<AppState>,

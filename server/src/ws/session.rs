@@ -173,6 +173,43 @@ struct Session {
     active: bool,
 }
 
+/// Why a connection may no longer be served, if it may not: its session ended or
+/// expired, its account was disabled or its device revoked. `active`: the client used the
+/// session since the last check (it is then marked as used).
+async fn lost_access(
+    state: &AppState,
+    session_id: &str,
+    device_id: &str,
+    active: bool,
+) -> Option<AccessReason> {
+    let now = state.now_ms();
+    // The database is down: the access feed's follower decides (it closes every
+    // connection if this lasts).
+    let session = db::sessions::find(&state.db, session_id).await.ok()?;
+    let Some(session) = session.filter(|s| s.revoked_at.is_none()) else {
+        return Some(AccessReason::SessionRevoked);
+    };
+    let idle_ms = i64::from(state.config.session_idle_minutes) * 60_000;
+    let last_use = if active { now } else { session.last_seen_at };
+    if session.expires_at <= now || last_use + idle_ms <= now {
+        return Some(AccessReason::SessionExpired);
+    }
+    if let Ok(Some(account)) = db::accounts::find_user(&state.db, &session.user_id).await {
+        if account.disabled {
+            return Some(AccessReason::AccountDisabled);
+        }
+    }
+    if let Ok(Some(device)) = db::keys::find_device(&state.db, device_id).await {
+        if device.revoked_at.is_some() {
+            return Some(AccessReason::DeviceRevoked);
+        }
+    }
+    if active && now - session.last_seen_at > 60_000 {
+        let _ = db::sessions::touch(&state.db, &session.id, now).await;
+    }
+    None
+}
+
 /// Runs one connection until it closes.
 pub async fn run(
     state: AppState,
@@ -197,6 +234,14 @@ pub async fn run(
             tracing::error!(error = %err, "cannot load memberships for a connection");
             return;
         }
+    }
+    // An exclusion that committed between the upgrade's checks and the registration
+    // above was applied to a hub that did not know this connection yet: the database
+    // tells, and every later one reaches the registered connection.
+    if let Some(reason) = Box::pin(lost_access(&state, &user.session_id, &device_id, false)).await {
+        state
+            .hub
+            .close(registration.id, CloseReason::Excluded(reason));
     }
     // Taken once, here: a fresh registration always has its queue.
     let Some(mut queue) = registration.queue.take() else {
@@ -378,46 +423,11 @@ fn close_request(frame: &Frame) -> Option<(u16, &'static str)> {
 }
 
 impl Session {
-    /// Why this connection may no longer be served, if it may not: its session ended or
-    /// expired, its account was disabled or its device revoked. An active session is
-    /// marked as used, as a REST request would.
+    /// [`lost_access`] for this connection; an active session is marked as used, as a
+    /// REST request would.
     async fn lost_access(&mut self) -> Option<AccessReason> {
-        let now = self.state.now_ms();
-        let session = match db::sessions::find(&self.state.db, &self.user.session_id).await {
-            Ok(session) => session,
-            // The database is down: the access feed's follower decides (it closes every
-            // connection if this lasts).
-            Err(_) => return None,
-        };
-        let Some(session) = session else {
-            return Some(AccessReason::SessionRevoked);
-        };
-        if session.revoked_at.is_some() {
-            return Some(AccessReason::SessionRevoked);
-        }
-        let idle_ms = i64::from(self.state.config.session_idle_minutes) * 60_000;
-        let last_use = if self.active {
-            now
-        } else {
-            session.last_seen_at
-        };
-        if session.expires_at <= now || last_use + idle_ms <= now {
-            return Some(AccessReason::SessionExpired);
-        }
-        if let Ok(Some(account)) = db::accounts::find_user(&self.state.db, &session.user_id).await {
-            if account.disabled {
-                return Some(AccessReason::AccountDisabled);
-            }
-        }
-        if let Ok(Some(device)) = db::keys::find_device(&self.state.db, &self.device_id).await {
-            if device.revoked_at.is_some() {
-                return Some(AccessReason::DeviceRevoked);
-            }
-        }
-        if std::mem::take(&mut self.active) {
-            let _ = db::sessions::touch(&self.state.db, &session.id, now).await;
-        }
-        None
+        let active = std::mem::take(&mut self.active);
+        lost_access(&self.state, &self.user.session_id, &self.device_id, active).await
     }
 
     async fn push(&self, frame: &ServerFrame) {

@@ -1,5 +1,5 @@
 //! The bare hub: a minimal tokio-tungstenite broadcast server, the baseline every
-//! Passerelle figure is divided by (DESIGN.md §10).
+//! Passerelle figure is divided by (docs/ARCHITECTURE.md).
 //!
 //! No authentication, no storage, no verification, no parsing beyond finding two
 //! fields by substring. A connection names its rooms in the URL (`/?rooms=a,b`); a text

@@ -1,4 +1,4 @@
-//! Each role is refused where it must not go (DESIGN.md §1).
+//! Each role is refused where it must not go (docs/ARCHITECTURE.md).
 
 use passerelle_shared::protocol::v1::Role;
 use passerelle_tests::TestServer;

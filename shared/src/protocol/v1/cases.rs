@@ -1,5 +1,5 @@
 //! Cases, their lifecycle, and practice-analysis sessions (CHARTER.md C7–C9, C11, C13;
-//! DESIGN.md §6).
+//! docs/ARCHITECTURE.md).
 //!
 //! A case is a channel named by a random case reference. What the server stores about it
 //! comes from closed lists (programme, reporting institution, follow-up status, how the

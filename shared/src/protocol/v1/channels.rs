@@ -1,4 +1,4 @@
-//! Channels, membership, epochs and history (DESIGN.md §3–§6).
+//! Channels, membership, epochs and history (docs/ARCHITECTURE.md§6).
 
 use std::collections::BTreeMap;
 
@@ -9,7 +9,7 @@ use super::auth::InstitutionRef;
 use super::Role;
 use crate::crypto::{Envelope, WithheldReason, WrappedEpochKey};
 
-/// What a channel is for (DESIGN.md §6).
+/// What a channel is for (docs/ARCHITECTURE.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChannelKind {

@@ -1,5 +1,5 @@
 //! The information-sharing charter and the working groups' internal rules (CHARTER.md
-//! C2, DESIGN.md §6).
+//! C2, docs/ARCHITECTURE.md).
 //!
 //! The admin publishes charter versions; each working group's coordinator publishes the
 //! group's internal rules (règlement intérieur). Until a user has accepted the current

@@ -1,4 +1,4 @@
-//! Roles and attributes of an account (DESIGN.md §1, CHARTER.md C5 and C6).
+//! Roles and attributes of an account (docs/ARCHITECTURE.md, CHARTER.md C5 and C6).
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -1,4 +1,4 @@
-//! WebSocket frames at `/api/v1/ws` (DESIGN.md §4): JSON text objects tagged by `type`,
+//! WebSocket frames at `/api/v1/ws` (docs/ARCHITECTURE.md): JSON text objects tagged by `type`,
 //! one enum each way, parsed once at the edge.
 
 use serde::{Deserialize, Serialize};
