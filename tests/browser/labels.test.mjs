@@ -9,7 +9,8 @@ import { test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const { ERROR_MESSAGES } = await import(pathToFileURL(path.join(repo, 'web-client', 'js', 'labels.js')).href);
+const { ERROR_MESSAGES, EXCLUSION_MESSAGES, exclusionMessage } = await import(pathToFileURL(path.join(repo, 'web-client', 'js', 'labels.js')).href);
+const { isFinalClose } = await import(pathToFileURL(path.join(repo, 'web-client', 'js', 'ws.js')).href);
 
 /** @param {string} dir @returns {string[]} every .rs file under dir */
 function rustFiles(dir) {
@@ -37,7 +38,7 @@ function restCodes() {
 function frameCodes() {
   const protocol = readFileSync(path.join(repo, 'docs', 'PROTOCOL.md'), 'utf8');
   const start = protocol.indexOf('Refusal codes of `error` frames include');
-  const end = protocol.indexOf('Close codes:', start);
+  const end = protocol.indexOf('Close codes', start);
   assert.ok(start > 0 && end > start, 'PROTOCOL.md §15 lists the refusal codes');
   return new Set([...protocol.slice(start, end).matchAll(/`([a-z_]+)`/g)].map((m) => m[1]).filter((c) => c !== 'error'));
 }
@@ -55,8 +56,50 @@ test('every WebSocket refusal code has a French message in the client', () => {
 });
 
 test('the messages are French sentences, not codes', () => {
-  for (const [code, message] of Object.entries(ERROR_MESSAGES)) {
+  for (const [code, message] of [...Object.entries(ERROR_MESSAGES), ...Object.entries(EXCLUSION_MESSAGES)]) {
     assert.ok(message.length > 15 && /[.!?]$|\)$/.test(message.trim()), `${code}: « ${message} »`);
     assert.ok(!/[a-z]+_[a-z]+/.test(message), `${code}: no identifier in « ${message} »`);
   }
+});
+
+/**
+ * The close codes of docs/PROTOCOL.md §15.1, from its table: each code, its reasons and
+ * what the client does.
+ */
+function closeCodes() {
+  const protocol = readFileSync(path.join(repo, 'docs', 'PROTOCOL.md'), 'utf8');
+  const start = protocol.indexOf('### 15.1 Close codes');
+  assert.ok(start > 0, 'PROTOCOL.md §15.1 lists the close codes');
+  const table = protocol.slice(start, protocol.indexOf('\n#', start + 1));
+  return [...table.matchAll(/^\| (\d{4}) \| ([^|]*) \| [^|]* \| ([^|]*) \|$/gm)].map((m) => ({
+    code: Number(m[1]),
+    reasons: [...m[2].matchAll(/`([a-z_]+)`/g)].map((r) => r[1]),
+    client: m[3].trim(),
+  }));
+}
+
+test('the client stops reconnecting after exactly the closes PROTOCOL.md calls final', () => {
+  const codes = closeCodes();
+  assert.ok(codes.length >= 5, `the scan found the close codes (${codes.length})`);
+  for (const { code, client } of codes) {
+    assert.equal(isFinalClose(code), client.startsWith('final'), `${code}: « ${client} »`);
+  }
+});
+
+test('every reason of a final close has its French message, and unknown ones fall back on their code', () => {
+  for (const { code, reasons, client } of closeCodes().filter((c) => isFinalClose(c.code))) {
+    for (const reason of reasons) {
+      assert.ok(reason in EXCLUSION_MESSAGES, `close reason without a French message: ${code} ${reason}`);
+      // Where the protocol quotes the text to show, it is the message's first sentence.
+      const quoted = /« (.+?) »/.exec(client)?.[1];
+      if (quoted) assert.ok(exclusionMessage(code, reason).startsWith(quoted), `${code} ${reason}`);
+    }
+  }
+  assert.ok(exclusionMessage(4003, 'a_future_reason').startsWith('Votre compte a été désactivé.'));
+  assert.ok(exclusionMessage(4004, 'a_future_reason').startsWith('Cette session a été fermée.'));
+  assert.ok(exclusionMessage(4005, 'a_future_reason').startsWith('Cet appareil a été révoqué'));
+  for (const reason of ['session_revoked', 'logged_out', 'password_changed', 'password_reset', 'mfa_reset']) {
+    assert.ok(exclusionMessage(4004, reason).startsWith('Cette session a été fermée'), reason);
+  }
+  assert.ok(exclusionMessage(4004, 'session_expired').startsWith('Votre session a expiré.'));
 });

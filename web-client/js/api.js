@@ -51,7 +51,8 @@ export class ApiError extends Error {
 let onSessionLost = () => {};
 
 /**
- * Registers what to do when a request finds the session gone (expired, revoked elsewhere).
+ * Registers what to do when a request finds the session gone (expired, revoked elsewhere)
+ * or the account disabled: either way nothing more can be done with this session.
  * @param {(error: ApiError) => void} handler
  */
 export function onUnauthenticated(handler) {
@@ -99,7 +100,7 @@ async function request(method, path, body, options = {}) {
   const code = typeof data?.error?.code === 'string' ? data.error.code : codeOfStatus(response.status);
   const serverMessage = typeof data?.error?.message === 'string' ? data.error.message : undefined;
   const error = new ApiError(code, messageFor(code, serverMessage), response.status);
-  if (code === 'unauthenticated' && !options.loginStep) onSessionLost(error);
+  if ((code === 'unauthenticated' || code === 'account_disabled') && !options.loginStep) onSessionLost(error);
   throw error;
 }
 
@@ -451,7 +452,7 @@ export const charter = {
   accept: (version) => request('POST', '/charter/accept', { version }),
 };
 
-/** The auditor's console (DESIGN.md §7). */
+/** The auditor's console (docs/ARCHITECTURE.md). */
 export const audit = {
   /**
    * @param {Record<string, string>} filters

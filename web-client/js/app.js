@@ -3,7 +3,7 @@
 
 import { auth, onUnauthenticated } from './api.js';
 import { h, replace } from './dom.js';
-import { ROLE_LABELS } from './labels.js';
+import { EXCLUSION_MESSAGES, ROLE_LABELS } from './labels.js';
 import { showError, showStatus } from './notices.js';
 import { Router } from './router.js';
 import * as session from './session.js';
@@ -13,7 +13,7 @@ import { renderCharter } from './views/charter.js';
 import { renderCreateChannel } from './views/create-channel.js';
 import { renderHome } from './views/home.js';
 import { renderLogin } from './views/login.js';
-import { renderMessaging, stopMessenger } from './views/messaging.js';
+import { renderMessaging, retireMessenger, stopMessenger } from './views/messaging.js';
 import { renderSessions } from './views/sessions.js';
 import { renderSetup } from './views/setup.js';
 
@@ -65,6 +65,7 @@ const router = new Router(outlet, resolve, markCurrentLink);
 const shell = {
   navigate: (path, options) => router.navigate(path, options),
   setMe,
+  endSession,
 };
 
 /**
@@ -163,9 +164,32 @@ function markCurrentLink(path) {
   }
 }
 
+/**
+ * Leaves a session the server ended: this page forgets the account and says why on the
+ * login screen. The first report counts (the socket's close and a refused request often
+ * tell the same story), but a refused request only knows that the session is gone: the
+ * socket's close that follows it (`late`) says why, and replaces its message.
+ * @param {string} why French, for people.
+ * @param {boolean} [late]
+ */
+function endSession(why, late = false) {
+  if (late) {
+    // Nobody logged in since: the login screen of that session is still shown.
+    if (!me && location.pathname === '/connexion') showError(why);
+    return;
+  }
+  if (!me) return;
+  setMe(null);
+  router.navigate('/connexion', { replace: true });
+  showError(why);
+}
+
 async function logout() {
   const button = /** @type {HTMLButtonElement} */ (byId('logout'));
   button.disabled = true;
+  // Closed first: the server's own close of this session's socket (4004, logged_out) is
+  // the logout asked for here, not news to report.
+  stopMessenger();
   try {
     await auth.logout();
   } catch {
@@ -181,10 +205,8 @@ async function logout() {
 async function start() {
   byId('logout').addEventListener('click', logout);
   onUnauthenticated((error) => {
-    if (!me) return;
-    setMe(null);
-    router.navigate('/connexion');
-    showError(error.message);
+    retireMessenger();
+    endSession(EXCLUSION_MESSAGES[error.code] ?? error.message);
   });
   try {
     setMe(await auth.me());

@@ -76,6 +76,8 @@ export class Keyring extends EventTarget {
     /** @type {Promise<void>} */
     this.backupQueue = Promise.resolve();
     this.backupPending = false;
+    /** Set by {@link Keyring.forget}: nothing is written any more. */
+    this.forgotten = false;
   }
 
   /**
@@ -91,6 +93,32 @@ export class Keyring extends EventTarget {
 
   get deviceId() {
     return this.device.deviceId;
+  }
+
+  /**
+   * Writes to IndexedDB unless the keyring was forgotten: a key being unwrapped or a
+   * backup being merged when the device is revoked must not write keys back afterwards.
+   * @param {() => Promise<unknown>} write
+   */
+  async persist(write) {
+    if (!this.forgotten) await write();
+  }
+
+  /**
+   * Erases this device from the browser (PROTOCOL.md §15, close 4005): its own keys, the
+   * epoch keys it holds and the colleagues' identities it pinned, in memory and in
+   * IndexedDB. A revoked device may be in the wrong hands: it must keep nothing that
+   * reads the channels or tells who the account talked with. The account starts afresh
+   * with a new device.
+   */
+  async forget() {
+    this.forgotten = true;
+    this.epochKeys.clear();
+    this.commitments.clear();
+    this.withheld.clear();
+    this.peers.clear();
+    this.knownDevices.clear();
+    await store.deleteDevice(this.me.id);
   }
 
   /** Whether this device holds the backup key (enrolled or restored, not linked). */
@@ -140,8 +168,9 @@ export class Keyring extends EventTarget {
     const served = await keysApi.user(userId);
     /** @type {Peer} */
     const peer = { userId, identityKey: null, devices: new Map(), verified: false, previousKey: null };
-    if (!served.identity_key) return peer;
-    const identityKey = await c.decodePublicKey(served.identity_key);
+    const servedKey = served.identity_key;
+    if (!servedKey) return peer;
+    const identityKey = await c.decodePublicKey(servedKey);
     peer.identityKey = identityKey;
     if (userId === this.me.id) {
       peer.verified = true;
@@ -153,10 +182,10 @@ export class Keyring extends EventTarget {
     } else {
       const pinned = await store.getIdentity(this.me.id, userId);
       if (!pinned) {
-        await store.putIdentity({ userId: this.me.id, peerId: userId, key: served.identity_key, verified: false, previousKey: null, seenAt: Date.now() });
-      } else if (pinned.key !== served.identity_key) {
+        await this.persist(() => store.putIdentity({ userId: this.me.id, peerId: userId, key: servedKey, verified: false, previousKey: null, seenAt: Date.now() }));
+      } else if (pinned.key !== servedKey) {
         // The server serves another key: warn everywhere, drop the verified mark (§6.1).
-        await store.putIdentity({ ...pinned, key: served.identity_key, verified: false, previousKey: pinned.key, seenAt: Date.now() });
+        await this.persist(() => store.putIdentity({ ...pinned, key: servedKey, verified: false, previousKey: pinned.key, seenAt: Date.now() }));
         peer.previousKey = pinned.key;
         this.dispatchEvent(new CustomEvent('identity-changed', { detail: { userId } }));
       } else {
@@ -187,7 +216,8 @@ export class Keyring extends EventTarget {
   async setVerified(userId, verified) {
     const peer = await this.peer(userId);
     if (!peer.identityKey) return;
-    await store.putIdentity({ userId: this.me.id, peerId: userId, key: c.toBase64url(peer.identityKey), verified, previousKey: null, seenAt: Date.now() });
+    const key = c.toBase64url(peer.identityKey);
+    await this.persist(() => store.putIdentity({ userId: this.me.id, peerId: userId, key, verified, previousKey: null, seenAt: Date.now() }));
     peer.verified = verified;
     peer.previousKey = null;
     this.dispatchEvent(new CustomEvent('identity-changed', { detail: { userId } }));
@@ -221,6 +251,7 @@ export class Keyring extends EventTarget {
       if (!c.bytesEqual(held, key)) throw new c.CryptoError('commitment_conflict', `${channelId} epoch ${epoch}`);
       return;
     }
+    if (this.forgotten) return;
     this.epochKeys.set(id, key);
     if (keyCommitment) this.commitments.set(id, keyCommitment);
     await store.putEpochKey({ userId: this.me.id, channelId, epoch, key });
@@ -377,7 +408,7 @@ export class Keyring extends EventTarget {
 
   /** Writes the backup soon, after the keys arriving together. */
   scheduleBackup() {
-    if (!this.holdsBackupKey || this.backupPending) return;
+    if (!this.holdsBackupKey || this.backupPending || this.forgotten) return;
     this.backupPending = true;
     this.backupQueue = this.backupQueue
       .then(() => new Promise((resolve) => setTimeout(resolve, 300)))
@@ -402,8 +433,14 @@ export class Keyring extends EventTarget {
       for (const entry of contents.epochKeys) {
         if (!this.hasEpochKey(entry.channelId, entry.epoch)) {
           this.epochKeys.set(slot(entry.channelId, entry.epoch), entry.key);
-          await store.putEpochKey({ userId: this.me.id, channelId: entry.channelId, epoch: entry.epoch, key: entry.key });
+          await this.persist(() => store.putEpochKey({ userId: this.me.id, channelId: entry.channelId, epoch: entry.epoch, key: entry.key }));
         }
+      }
+      // Forgotten meanwhile, this keyring holds only part of the keys: writing it would
+      // drop the others from the account's backup.
+      if (this.forgotten) {
+        contents.identityPrivate.fill(0);
+        return;
       }
       const epochKeys = [...this.epochKeys.entries()].map(([id, key]) => {
         const [channelId, epoch] = id.split('\u0000');
@@ -419,7 +456,8 @@ export class Keyring extends EventTarget {
       try {
         const version = await keysApi.putBackup(sealed, body.version);
         this.device = { ...this.device, backupVersion: version, backupRevision: revision + 1 };
-        await store.putDevice(this.device);
+        const device = this.device;
+        await this.persist(() => store.putDevice(device));
         return;
       } catch (error) {
         if (/** @type {any} */ (error)?.code !== 'version_conflict') throw error;
@@ -544,11 +582,12 @@ export async function adoptRecoveryCode(keyring, typedCode) {
   const identityKey = await c.importSigningKey(contents.identityPrivate, contents.identityPublic, false);
   contents.identityPrivate.fill(0);
   keyring.device = { ...keyring.device, identityKey, backupKey, backupRevision: revision, backupVersion: body.version };
-  await store.putDevice(keyring.device);
+  const device = keyring.device;
+  await keyring.persist(() => store.putDevice(device));
   for (const entry of contents.epochKeys) {
     if (keyring.hasEpochKey(entry.channelId, entry.epoch)) continue;
     keyring.epochKeys.set(slot(entry.channelId, entry.epoch), entry.key);
-    await store.putEpochKey({ userId: me.id, channelId: entry.channelId, epoch: entry.epoch, key: entry.key });
+    await keyring.persist(() => store.putEpochKey({ userId: me.id, channelId: entry.channelId, epoch: entry.epoch, key: entry.key }));
   }
   // The keys received since linking go into the backup.
   keyring.scheduleBackup();

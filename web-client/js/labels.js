@@ -19,7 +19,7 @@ export const ERROR_MESSAGES = Object.freeze({
     'La connexion a expiré. Saisissez à nouveau votre identifiant et votre mot de passe.',
   account_locked:
     'Ce compte est verrouillé après plusieurs échecs de connexion. Contactez l’administrateur de Passerelle pour le déverrouiller.',
-  account_disabled: 'Ce compte est désactivé. Contactez l’administrateur de Passerelle.',
+  account_disabled: 'Votre compte a été désactivé. Contactez l’administrateur de Passerelle.',
   forbidden: 'Votre rôle ne vous permet pas d’effectuer cette action.',
   bad_origin:
     'Requête refusée : elle ne vient pas de l’adresse officielle de Passerelle. Ouvrez Passerelle depuis son adresse habituelle et réessayez.',
@@ -86,7 +86,7 @@ export const ERROR_MESSAGES = Object.freeze({
   limit_can_only_move_earlier: 'La date limite de conservation ne peut être qu’avancée.',
   unknown_member: 'La personne indiquée n’est pas membre du dossier.',
   not_member: 'Vous n’êtes pas membre de ce canal.',
-  device_revoked: 'Cet appareil a été révoqué par l’administrateur. Configurez-le à nouveau.',
+  device_revoked: 'Cet appareil a été révoqué. Reconnectez-vous pour le configurer à nouveau.',
   unavailable: 'Service momentanément indisponible ; réessayez dans un instant.',
   rate_limited: 'Trop de messages en peu de temps ; patientez un instant.',
   invalid_envelope: 'Le message n’a pas pu être envoyé : il ne correspond pas à ce canal ou à cet appareil.',
@@ -99,6 +99,49 @@ export const ERROR_MESSAGES = Object.freeze({
   unexpected_response: 'Le serveur a donné une réponse inattendue. Rechargez la page et réessayez.',
 });
 
+/**
+ * What people read when the server ends their access while Passerelle is open: the close
+ * reasons of the WebSocket (PROTOCOL.md §15), and the REST codes that mean the same. They
+ * land on the login screen with this text, so it says what happened and what to do.
+ * @type {Readonly<Record<string, string>>}
+ */
+export const EXCLUSION_MESSAGES = Object.freeze({
+  account_disabled:
+    'Votre compte a été désactivé. Si vous pensez qu’il s’agit d’une erreur, contactez l’administrateur de Passerelle.',
+  session_revoked:
+    'Cette session a été fermée depuis un autre appareil ou par l’administrateur. Reconnectez-vous pour continuer.',
+  logged_out: 'Cette session a été fermée : vous vous êtes déconnecté(e) dans un autre onglet de ce navigateur.',
+  password_changed:
+    'Cette session a été fermée : le mot de passe du compte a été changé. Reconnectez-vous avec le nouveau mot de passe.',
+  password_reset:
+    'Cette session a été fermée : l’administrateur a réinitialisé votre mot de passe. Reconnectez-vous avec le mot de passe qu’il vous a remis.',
+  mfa_reset:
+    'Cette session a été fermée : l’administrateur a réinitialisé votre double authentification. Reconnectez-vous pour la configurer à nouveau.',
+  session_expired: 'Votre session a expiré. Reconnectez-vous pour continuer.',
+  device_revoked:
+    'Cet appareil a été révoqué : les clés de chiffrement qu’il gardait ont été effacées de ce navigateur. Pour continuer ici, reconnectez-vous puis configurez à nouveau cet appareil.',
+});
+
+/**
+ * The text for a close code whose reason this client does not know yet.
+ * @type {Readonly<Record<number, string>>}
+ */
+const EXCLUSION_BY_CODE = Object.freeze({
+  4003: EXCLUSION_MESSAGES.account_disabled,
+  4004: 'Cette session a été fermée. Reconnectez-vous pour continuer.',
+  4005: EXCLUSION_MESSAGES.device_revoked,
+});
+
+/**
+ * The French text of a close that ends the access (4003, 4004, 4005).
+ * @param {number} code
+ * @param {string} reason
+ * @returns {string}
+ */
+export function exclusionMessage(code, reason) {
+  return EXCLUSION_MESSAGES[reason] ?? EXCLUSION_BY_CODE[code] ?? EXCLUSION_BY_CODE[4004];
+}
+
 /** @type {Readonly<Record<Role, string>>} */
 export const ROLE_LABELS = Object.freeze({
   member: 'Membre (professionnel)',
@@ -108,7 +151,7 @@ export const ROLE_LABELS = Object.freeze({
   external: 'Intervenant extérieur',
 });
 
-/** What each role may do, shown when an admin picks one (DESIGN.md §1). */
+/** What each role may do, shown when an admin picks one (docs/ARCHITECTURE.md). */
 /** @type {Readonly<Record<Role, string>>} */
 export const ROLE_DESCRIPTIONS = Object.freeze({
   member: 'Lit et écrit dans les canaux dont il ou elle est membre.',

@@ -4,7 +4,7 @@
 
 import { ApiError, channels as channelsApi, downloadAttachment, messageFor, uploadAttachment } from './api.js';
 import * as c from './crypto.js';
-import { Connection } from './ws.js';
+import { CLOSE_DEVICE_REVOKED, Connection, isFinalClose } from './ws.js';
 
 /** @typedef {import('./types.js').Me} Me */
 /** @typedef {import('./types.js').Channel} Channel */
@@ -79,6 +79,12 @@ export class Messenger extends EventTarget {
     this.status = /** @type {'connecting' | 'open' | 'closed'} */ ('connecting');
     /** Whether the connection was open once: a later loss is shown as such. */
     this.wasConnected = false;
+    /** Set once the server ended this device's or session's access: nothing more happens. */
+    this.excluded = false;
+    /** Set by {@link Messenger.retire}: only the server's close of the socket still counts. */
+    this.retired = false;
+    /** Whether a refused connection's cause is being asked over REST. */
+    this.checkingAccess = false;
     this.connection = new Connection(keyring.deviceId, {
       message: (message) => this.onMessage(message),
       frame: (frame) => this.onFrame(frame),
@@ -111,13 +117,33 @@ export class Messenger extends EventTarget {
 
   stop() {
     this.connection.stop();
+    // The decrypted messages live here only: gone with the session.
+    this.conversations.clear();
+  }
+
+  /**
+   * Stops, but leaves the socket for the server to close. For a session that a refused
+   * request just found ended: the request says nothing of why, and the server's close,
+   * often a moment behind, does — and if this device was revoked, its keys must still be
+   * erased (`excluded` follows, with {@link Messenger.retired} set).
+   */
+  retire() {
+    this.retired = true;
+    this.connection.retire();
+    this.conversations.clear();
   }
 
   /**
    * @param {'connecting' | 'open' | 'closed'} state
-   * @param {{ code: number, reason: string }} [detail]
+   * @param {import('./ws.js').CloseDetail} [detail]
    */
   onStatus(state, detail) {
+    if (detail && isFinalClose(detail.code)) {
+      this.exclude(detail.code, detail.reason);
+      return;
+    }
+    if (this.retired) return;
+    if (detail?.refused) this.checkAccess();
     this.status = state;
     if (state === 'open') this.wasConnected = true;
     this.emit('status', { state, ...detail });
@@ -135,6 +161,42 @@ export class Messenger extends EventTarget {
           }
         }
       }
+    }
+  }
+
+  /**
+   * The server ended this page's access (close 4003, 4004 or 4005): stop, erase this
+   * device's keys if it is the device that was revoked, then tell the views (`excluded`).
+   * @param {number} code
+   * @param {string} reason
+   */
+  async exclude(code, reason) {
+    if (this.excluded) return;
+    this.excluded = true;
+    this.stop();
+    // `device_revoked` under another code: what servers before PROTOCOL.md's 4005 sent.
+    if (code === CLOSE_DEVICE_REVOKED || reason === 'device_revoked') {
+      await this.keyring.forget().catch((error) => console.warn('the revoked device’s keys could not be erased', error));
+    }
+    this.emit('excluded', { code, reason });
+  }
+
+  /**
+   * A refused connection does not say why: the network, or a session, account or device
+   * ended while no socket was open to hear it. A REST request tells them apart (a lost
+   * session or a disabled account goes through api.js's handler); without it the page
+   * would try again forever.
+   */
+  async checkAccess() {
+    if (this.checkingAccess || this.excluded) return;
+    this.checkingAccess = true;
+    try {
+      const device = await this.keyring.serverStatus();
+      if (device !== 'ok') await this.exclude(CLOSE_DEVICE_REVOKED, 'device_revoked');
+    } catch {
+      // Out of reach, or the session is gone (already handled): the retries go on.
+    } finally {
+      this.checkingAccess = false;
     }
   }
 

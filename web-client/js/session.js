@@ -4,7 +4,6 @@
 
 import { charter as charterApi } from './api.js';
 import { Keyring } from './keyring.js';
-import { deleteDevice } from './store.js';
 
 /** @typedef {import('./types.js').Me} Me */
 /** @typedef {import('./types.js').Role} Role */
@@ -57,8 +56,9 @@ async function compute(me) {
   if (loaded) {
     device = await loaded.serverStatus();
     if (device !== 'ok') {
-      // Revoked or unknown to the server: these keys are of no use any more.
-      await deleteDevice(me.id);
+      // Revoked or unknown to the server (revoked while no page was open, say): these
+      // keys are of no use any more.
+      await loaded.forget();
     }
   }
   keyring = device === 'ok' ? loaded : null;

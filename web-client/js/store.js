@@ -93,12 +93,25 @@ export function putDevice(record) {
 }
 
 /**
- * Forgets this browser's device of an account (revoked, or reset by the user).
+ * Forgets this browser's device of an account (revoked, or unknown to the server): its
+ * keys, the epoch keys it holds and the identities it pinned, in one transaction, so that
+ * a failure leaves either everything or nothing.
  * @param {string} userId
  */
 export async function deleteDevice(userId) {
-  await run('devices', 'readwrite', (store) => store.delete(userId));
-  await run('epochKeys', 'readwrite', (store) => store.delete(IDBKeyRange.bound([userId], [userId, []])));
+  const database = await db();
+  // The keys of the two other stores start with the account id; an array sorts after
+  // every string, so [userId, []] bounds them all.
+  const ofAccount = IDBKeyRange.bound([userId], [userId, []]);
+  await new Promise((resolve, reject) => {
+    const transaction = database.transaction(['devices', 'epochKeys', 'identities'], 'readwrite');
+    transaction.objectStore('devices').delete(userId);
+    transaction.objectStore('epochKeys').delete(ofAccount);
+    transaction.objectStore('identities').delete(ofAccount);
+    transaction.addEventListener('complete', () => resolve(undefined));
+    transaction.addEventListener('error', () => reject(transaction.error));
+    transaction.addEventListener('abort', () => reject(transaction.error));
+  });
 }
 
 /**

@@ -215,6 +215,10 @@
  * @typedef {object} Shell
  * @property {(path: string, options?: { replace?: boolean }) => void} navigate Shows another screen.
  * @property {(me: Me | null) => void} setMe Records who is logged in (null: nobody) and updates the header.
+ * @property {(why: string, late?: boolean) => void} endSession The server ended this
+ *   session's access (account disabled, session closed, device revoked): back to the
+ *   login screen, which shows `why` (French). `late`: said by the socket of a session this
+ *   page already left on a refused request; it only makes the reason shown more precise.
  *
  * @typedef {Shell & { me: Me }} UserShell What views that need a logged-in account receive.
  */

@@ -14,14 +14,33 @@ const BACKOFF_MAX_MS = 30_000;
  * put to sleep, a Wi-Fi switched off) never fires `close` by itself.
  */
 const SILENCE_MS = 2 * PING_EVERY_MS + 10_000;
-/** Close codes after which reconnecting is pointless. */
-const FINAL_CLOSE_CODES = new Set([4003]);
+// The close codes by which the server ends this page's right to read (PROTOCOL.md §15):
+// reconnecting would only be refused. 4011 (the server cannot verify access rights right
+// now) is not one of them: it is retried like any lost connection.
+const CLOSE_ACCOUNT_DISABLED = 4003;
+const CLOSE_SESSION_ENDED = 4004;
+export const CLOSE_DEVICE_REVOKED = 4005;
+const FINAL_CLOSE_CODES = new Set([CLOSE_ACCOUNT_DISABLED, CLOSE_SESSION_ENDED, CLOSE_DEVICE_REVOKED]);
+
+/**
+ * Whether a close ends this page's access for good.
+ * @param {number} code
+ */
+export function isFinalClose(code) {
+  return FINAL_CLOSE_CODES.has(code);
+}
 
 /**
  * @typedef {object} Handlers
  * @property {(message: StoredMessage) => void} message In order, once each.
  * @property {(frame: any) => void} frame Every other frame (ack, error, keys, member, …).
- * @property {(state: 'connecting' | 'open' | 'closed', detail?: { code: number, reason: string }) => void} status
+ * @property {(state: 'connecting' | 'open' | 'closed', detail?: CloseDetail) => void} status
+ *
+ * @typedef {object} CloseDetail
+ * @property {number} code
+ * @property {string} reason
+ * @property {boolean} refused The socket never opened: the upgrade was refused, or the
+ *   server was out of reach (a browser tells neither apart, code 1006 for both).
  */
 
 export class Connection {
@@ -81,8 +100,10 @@ export class Connection {
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     const socket = new WebSocket(url);
     this.socket = socket;
+    let opened = false;
     socket.addEventListener('open', () => {
       if (this.socket !== socket) return;
+      opened = true;
       this.backoff = BACKOFF_MIN_MS;
       this.lastHeard = Date.now();
       this.handlers.status('open');
@@ -90,32 +111,31 @@ export class Connection {
       for (const text of this.outbox.splice(0)) socket.send(text);
       clearInterval(this.pingTimer);
       this.pingTimer = setInterval(() => {
-        if (Date.now() - this.lastHeard > SILENCE_MS) this.lost(socket, 4408, 'silence');
+        if (Date.now() - this.lastHeard > SILENCE_MS) this.lost(socket, { code: 4408, reason: 'silence', refused: false });
         else this.send({ type: 'ping' });
       }, PING_EVERY_MS);
     });
     socket.addEventListener('message', (event) => {
-      if (this.socket !== socket) return;
+      if (this.socket !== socket || this.stopped) return;
       this.lastHeard = Date.now();
       this.receive(String(event.data));
     });
-    socket.addEventListener('close', (event) => this.lost(socket, event.code, event.reason));
+    socket.addEventListener('close', (event) => this.lost(socket, { code: event.code, reason: event.reason, refused: !opened }));
   }
 
   /**
    * A socket is gone (closed, or silent too long): report it and try again later, with
    * exponential backoff, unless the close is final.
    * @param {WebSocket} socket
-   * @param {number} code
-   * @param {string} reason
+   * @param {CloseDetail} detail
    */
-  lost(socket, code, reason) {
+  lost(socket, detail) {
     if (this.socket !== socket) return;
     clearInterval(this.pingTimer);
     this.socket = null;
     if (socket.readyState === WebSocket.CONNECTING || socket.readyState === WebSocket.OPEN) socket.close();
-    if (FINAL_CLOSE_CODES.has(code)) this.stopped = true;
-    this.handlers.status('closed', { code, reason });
+    if (isFinalClose(detail.code)) this.stopped = true;
+    this.handlers.status('closed', detail);
     if (this.stopped) return;
     // Full jitter: many clients reconnecting after an outage do not arrive together.
     const delay = Math.round(this.backoff / 2 + Math.random() * (this.backoff / 2));
@@ -126,13 +146,26 @@ export class Connection {
 
   /** Closes for good (logout, leaving the messaging screens). */
   stop() {
+    this.retire();
+    this.socket?.close(1000);
+    this.socket = null;
+  }
+
+  /**
+   * Stops delivering, pinging and reconnecting, but leaves an open socket for the server
+   * to close: its close is still reported, because only its code may say why the session
+   * ended (see Messenger.retire).
+   */
+  retire() {
     this.stopped = true;
     window.removeEventListener('online', this.wake);
     document.removeEventListener('visibilitychange', this.wake);
     clearTimeout(this.retryTimer);
     clearInterval(this.pingTimer);
-    this.socket?.close(1000);
-    this.socket = null;
+    if (this.socket && this.socket.readyState !== WebSocket.OPEN) {
+      this.socket.close(1000);
+      this.socket = null;
+    }
   }
 
   /** Reconnects now (the network is back, or the user's « Reconnecter maintenant »). */

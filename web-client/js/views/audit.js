@@ -1,4 +1,4 @@
-// The auditor's console (DESIGN.md §7, CHARTER.md C12): filters, the results table, the
+// The auditor's console (docs/ARCHITECTURE.md, CHARTER.md C12): filters, the results table, the
 // integrity of the hash chain, CSV and JSON exports, and a chart of events per day
 // drawn by hand in SVG. Every query the auditor makes is itself logged by the server.
 

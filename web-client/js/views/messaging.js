@@ -2,6 +2,7 @@
 // connection's state, and desktop notifications for a background tab.
 
 import { h, replace, screenTitle } from '../dom.js';
+import { exclusionMessage } from '../labels.js';
 import { Messenger } from '../messenger.js';
 import { showError, showStatus } from '../notices.js';
 import * as session from '../session.js';
@@ -38,6 +39,12 @@ export function stopMessenger() {
   messenger = null;
 }
 
+/** Stops the messenger of a session a refused request found ended (see Messenger.retire). */
+export function retireMessenger() {
+  messenger?.retire();
+  messenger = null;
+}
+
 /**
  * The messenger of the ready account, started once per page.
  * @param {UserShell} shell
@@ -51,6 +58,10 @@ function messengerFor(shell) {
   messenger = started;
   started.addEventListener('incoming', (event) => notify(started, /** @type {CustomEvent} */ (event).detail));
   started.addEventListener('charter-required', () => shell.navigate('/charte'));
+  started.addEventListener('excluded', (event) => {
+    const { code, reason } = /** @type {CustomEvent} */ (event).detail;
+    shell.endSession(exclusionMessage(code, reason), started.retired);
+  });
   started.addEventListener('dropped', (event) => {
     const { why, name } = /** @type {CustomEvent} */ (event).detail;
     // Leave the conversation first: a new screen clears the notices.

@@ -40,7 +40,7 @@ export function renderSetup(screen, shell) {
     const liveDevices = mine.devices.filter((d) => d.revoked_at === null).length;
     const revokedNotice =
       ready.device === 'revoked'
-        ? h('p', { class: 'notice notice-error' }, 'L’administrateur a révoqué l’appareil que ce navigateur utilisait. Configurez-le à nouveau pour continuer.')
+        ? h('p', { class: 'notice notice-error' }, 'L’appareil que ce navigateur utilisait a été révoqué (depuis un autre de vos appareils ou par l’administrateur) : ses clés ont été effacées. Configurez-le à nouveau pour continuer.')
         : null;
     if (mine.identity_key) showRestore(liveDevices, revokedNotice);
     else showEnrolmentIntro(revokedNotice);
