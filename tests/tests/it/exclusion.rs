@@ -444,3 +444,37 @@ async fn an_exclusion_whose_announcement_is_lost_still_closes_and_survives_a_res
         .is_err());
     drop(server);
 }
+
+/// A node that cannot read the access feed (its database is gone) could not apply an
+/// exclusion made elsewhere: after a short grace it closes its connections with 4011,
+/// refuses new ones and stops being ready.
+#[tokio::test]
+async fn a_node_that_cannot_read_the_access_feed_stops_serving_its_connections() {
+    let mut scene = scene().await;
+    let ready = |server: &TestServer| {
+        let url = server.url("/readyz");
+        let http = server.http();
+        async move { http.get(url).send().await.unwrap().status() }
+    };
+    assert_eq!(ready(&scene.server).await, reqwest::StatusCode::OK);
+    scene.server.state.db.clone().close().await.unwrap();
+    let ((code, why), _) = close_of(&mut scene.member).await;
+    assert_eq!((code, why.as_str()), (4011, "access_unverifiable"));
+    assert_eq!(
+        ready(&scene.server).await,
+        reqwest::StatusCode::SERVICE_UNAVAILABLE
+    );
+    let metrics = scene
+        .server
+        .http()
+        .get(scene.server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics
+        .lines()
+        .any(|line| line == "passerelle_access_feed_ready 0"));
+}
