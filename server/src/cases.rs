@@ -403,16 +403,16 @@ pub async fn open_archived(
     let now = state.now_ms();
     let mut facts = charter::facts(&state.db, &Viewer::of_user(user), &model, now).await?;
     facts.archive_access = true;
-    if let Err(code) = policy::channel_access(&facts, Access::Read, now) {
+    if let Err(refusal) = policy::channel_access(&facts, Access::Read, now) {
         state
             .record_denial(
                 user.actor(),
                 "archive_open",
                 Some(channel_id.to_owned()),
-                json!({ "reason": code }),
+                json!({ "reason": refusal.code() }),
             )
             .await;
-        return Err(ApiError::Blocked(code));
+        return Err(ApiError::Blocked(refusal));
     }
     let minutes = i64::from(state.config.retention.archive_access_minutes);
     let expires_at = now + minutes * 60_000;

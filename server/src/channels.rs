@@ -84,7 +84,7 @@ fn join_refusal(
     regime: LegalRegime,
     institutions: &[String],
 ) -> Option<&'static str> {
-    policy::join_refusal(&candidate_of(candidate), regime, institutions)
+    policy::join_refusal(&candidate_of(candidate), regime, institutions).map(policy::Refusal::code)
 }
 
 /// Loads a channel the caller belongs to, or records the denial and answers not found.
@@ -885,7 +885,7 @@ pub async fn device_keys(
                 json!({ "reason": "device_revoked", "device": device.id }),
             )
             .await;
-        return Err(ApiError::Blocked("device_revoked"));
+        return Err(ApiError::Blocked(policy::Refusal::DeviceRevoked));
     }
     let keys =
         db::channels::epoch_keys_for(&state.db, channel_id, device_id, membership.joined_epoch)

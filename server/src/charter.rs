@@ -37,7 +37,7 @@ use crate::db::{self, entities::channel, entities::user};
 use crate::error::{ApiError, Result};
 use crate::exclusion;
 use crate::policy::{
-    self, Access, Candidate, Capability, CharterFacts, GateFacts, Lifecycle, RulesFacts,
+    self, Access, Candidate, Capability, CharterFacts, GateFacts, Lifecycle, Refusal, RulesFacts,
 };
 use crate::state::AppState;
 
@@ -153,7 +153,7 @@ pub(crate) async fn check(
     viewer: &Viewer<'_>,
     channel: &channel::Model,
     access: Access,
-) -> Result<Result<(), &'static str>, DbErr> {
+) -> Result<Result<(), Refusal>, DbErr> {
     let now = state.now_ms();
     let facts = facts(&state.db, viewer, channel, now).await?;
     Ok(policy::channel_access(&facts, access, now))
@@ -168,7 +168,7 @@ pub(crate) async fn require(
     access: Access,
     action: &'static str,
 ) -> Result<()> {
-    let Err(code) = check(state, &Viewer::of_user(user), channel, access).await? else {
+    let Err(refusal) = check(state, &Viewer::of_user(user), channel, access).await? else {
         return Ok(());
     };
     state
@@ -176,13 +176,13 @@ pub(crate) async fn require(
             user.actor(),
             action,
             Some(channel.id.clone()),
-            json!({ "reason": code }),
+            json!({ "reason": refusal.code() }),
         )
         .await;
-    if code == "not_found" {
+    if refusal == Refusal::NotFound {
         return Err(ApiError::NotFound);
     }
-    Err(ApiError::Blocked(code))
+    Err(ApiError::Blocked(refusal))
 }
 
 /// Starts delivering `channel` to the connections of `account` if the gate lets them read
@@ -450,7 +450,7 @@ pub async fn publish_rules(
         return Err(ApiError::Unprocessable("rules_inherited"));
     }
     if Lifecycle::parse(&channel.status) != Lifecycle::Active {
-        return Err(ApiError::Blocked("channel_closed"));
+        return Err(ApiError::Blocked(Refusal::ChannelClosed));
     }
     let text = valid_text(text)?;
     let version = db::charter::current_rules_version(&state.db, &owner)

@@ -9,6 +9,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use passerelle_shared::protocol::v1::error::{ErrorBody, ErrorDetail};
 
+use crate::policy::Refusal;
+
 /// `Result` with [`ApiError`] by default.
 pub type Result<T, E = ApiError> = std::result::Result<T, E>;
 
@@ -45,8 +47,8 @@ pub enum ApiError {
     /// archive (`archive_reason_required`); or the channel is read-only now
     /// (`channel_closed`, `session_ended`, `session_not_started`); or the caller no longer
     /// meets its regime (`regime_not_met`, `institution_not_allowed`).
-    #[error("blocked by the charter: {0}")]
-    Blocked(&'static str),
+    #[error("blocked by the charter: {0:?}")]
+    Blocked(Refusal),
     /// 403: a cookie-authenticated request came from another origin.
     #[error("cross-origin request refused")]
     BadOrigin,
@@ -114,9 +116,8 @@ impl ApiError {
             ApiError::Forbidden => "forbidden",
             ApiError::BadOrigin => "bad_origin",
             ApiError::NotFound => "not_found",
-            ApiError::Conflict(code) | ApiError::Unprocessable(code) | ApiError::Blocked(code) => {
-                code
-            }
+            ApiError::Conflict(code) | ApiError::Unprocessable(code) => code,
+            ApiError::Blocked(refusal) => refusal.code(),
             ApiError::PreconditionFailed => "version_conflict",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::TooManyAttempts => "too_many_attempts",
@@ -146,7 +147,7 @@ impl ApiError {
                 "Compte désactivé. Contactez l'administrateur.".into()
             }
             ApiError::Forbidden => "Vous n'avez pas accès à cette fonction.".into(),
-            ApiError::Blocked(code) => blocked_message(code).into(),
+            ApiError::Blocked(refusal) => refusal.message().into(),
             ApiError::BadOrigin => "Requête refusée : origine non autorisée.".into(),
             ApiError::NotFound => "Élément introuvable.".into(),
             ApiError::Conflict(code) => conflict_message(code).into(),
@@ -169,40 +170,6 @@ impl ApiError {
     /// Wraps an internal failure.
     pub fn internal(cause: impl Into<anyhow::Error>) -> ApiError {
         ApiError::Internal(cause.into())
-    }
-}
-
-/// The French message of a charter refusal; also sent in WebSocket `error` frames.
-pub fn blocked_message(code: &str) -> &'static str {
-    match code {
-        "charter_not_published" => {
-            "Aucune charte n'a encore été publiée : les canaux confidentiels restent fermés \
-             jusqu'à sa publication par l'administrateur."
-        }
-        "charter_not_accepted" => {
-            "Acceptez la version en vigueur de la charte d'échange d'informations pour accéder \
-             aux canaux confidentiels."
-        }
-        "rules_not_published" => {
-            "Le règlement intérieur de ce groupe n'a pas encore été publié par sa coordination."
-        }
-        "rules_not_accepted" => {
-            "Acceptez la version en vigueur du règlement intérieur de ce groupe pour y accéder."
-        }
-        "archive_reason_required" => {
-            "Ce dossier est archivé : indiquez par écrit le motif de sa consultation."
-        }
-        "channel_closed" => "Ce canal est en lecture seule.",
-        "session_ended" => {
-            "La séance d'analyse de pratiques est terminée : elle est désormais en lecture seule."
-        }
-        "session_not_started" => "La séance d'analyse de pratiques n'a pas encore commencé.",
-        "regime_not_met" => {
-            "Vous ne remplissez plus les conditions du régime juridique de ce canal."
-        }
-        "institution_not_allowed" => "Votre institution n'est pas autorisée dans ce canal.",
-        "device_revoked" => "Cet appareil a été révoqué : il ne reçoit plus aucune clé.",
-        _ => "L'accès à ce canal est fermé pour le moment.",
     }
 }
 
@@ -313,16 +280,16 @@ mod tests {
 
     #[test]
     fn charter_refusals_are_403_with_their_own_code_and_a_french_message() {
-        for code in [
-            "charter_not_accepted",
-            "rules_not_accepted",
-            "archive_reason_required",
-            "session_ended",
+        for (refusal, code) in [
+            (Refusal::CharterNotAccepted, "charter_not_accepted"),
+            (Refusal::RulesNotAccepted, "rules_not_accepted"),
+            (Refusal::ArchiveReasonRequired, "archive_reason_required"),
+            (Refusal::SessionEnded, "session_ended"),
         ] {
-            let err = ApiError::Blocked(code);
+            let err = ApiError::Blocked(refusal);
             assert_eq!(err.status(), StatusCode::FORBIDDEN);
             assert_eq!(err.code(), code);
-            assert_ne!(err.message(), blocked_message("unknown"));
+            assert!(err.message().ends_with('.') && !err.message().contains('_'));
         }
     }
 

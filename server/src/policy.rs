@@ -58,6 +58,101 @@ pub struct Candidate<'a> {
     pub attributes: Attributes,
 }
 
+/// Why a request about a channel is refused: one stable code and one French message, the
+/// same over REST (`ApiError::Blocked`, or 422 for an addition) and in WebSocket `error`
+/// frames, so that a refusal reads the same wherever it is met.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The channel is destroyed, or being destroyed.
+    NotFound,
+    /// The caller is not (or no longer) a member.
+    NotMember,
+    /// The role may not use channels, or the account is disabled.
+    RoleCannotJoin,
+    /// The person's institution is not on the channel's allow-list.
+    InstitutionNotAllowed,
+    /// The person lacks the attribute the channel's legal regime requires (C5).
+    RegimeNotMet,
+    /// No charter is published yet (C2).
+    CharterNotPublished,
+    /// The charter in force is not accepted (C2).
+    CharterNotAccepted,
+    /// The group's internal rules are not published yet.
+    RulesNotPublished,
+    /// The group's internal rules in force are not accepted.
+    RulesNotAccepted,
+    /// An archive is read only with a written reason (C11).
+    ArchiveReasonRequired,
+    /// The channel is read-only (archived).
+    ChannelClosed,
+    /// The practice session is over (read-only, C9).
+    SessionEnded,
+    /// The practice session has not started.
+    SessionNotStarted,
+    /// The device was revoked: it gets nothing more (C3).
+    DeviceRevoked,
+}
+
+impl Refusal {
+    /// The stable code clients switch on.
+    pub fn code(self) -> &'static str {
+        match self {
+            Refusal::NotFound => "not_found",
+            Refusal::NotMember => "not_member",
+            Refusal::RoleCannotJoin => "role_cannot_join",
+            Refusal::InstitutionNotAllowed => "institution_not_allowed",
+            Refusal::RegimeNotMet => "regime_not_met",
+            Refusal::CharterNotPublished => "charter_not_published",
+            Refusal::CharterNotAccepted => "charter_not_accepted",
+            Refusal::RulesNotPublished => "rules_not_published",
+            Refusal::RulesNotAccepted => "rules_not_accepted",
+            Refusal::ArchiveReasonRequired => "archive_reason_required",
+            Refusal::ChannelClosed => "channel_closed",
+            Refusal::SessionEnded => "session_ended",
+            Refusal::SessionNotStarted => "session_not_started",
+            Refusal::DeviceRevoked => "device_revoked",
+        }
+    }
+
+    /// The French message shown to people.
+    pub fn message(self) -> &'static str {
+        match self {
+            Refusal::NotFound => "Ce canal n'existe plus.",
+            Refusal::NotMember => "Vous n'êtes pas membre de ce canal.",
+            Refusal::RoleCannotJoin => "Ce compte ne peut pas participer aux canaux.",
+            Refusal::InstitutionNotAllowed => {
+                "Votre institution n'est pas autorisée dans ce canal."
+            }
+            Refusal::RegimeNotMet => {
+                "Vous ne remplissez plus les conditions du régime juridique de ce canal."
+            }
+            Refusal::CharterNotPublished => {
+                "Aucune charte n'a encore été publiée : les canaux confidentiels restent fermés \
+                 jusqu'à sa publication par l'administrateur."
+            }
+            Refusal::CharterNotAccepted => {
+                "Acceptez la version en vigueur de la charte d'échange d'informations pour \
+                 accéder aux canaux confidentiels."
+            }
+            Refusal::RulesNotPublished => {
+                "Le règlement intérieur de ce groupe n'a pas encore été publié par sa coordination."
+            }
+            Refusal::RulesNotAccepted => {
+                "Acceptez la version en vigueur du règlement intérieur de ce groupe pour y accéder."
+            }
+            Refusal::ArchiveReasonRequired => {
+                "Ce dossier est archivé : indiquez par écrit le motif de sa consultation."
+            }
+            Refusal::ChannelClosed => "Ce canal est en lecture seule.",
+            Refusal::SessionEnded => {
+                "La séance d'analyse de pratiques est terminée : elle est désormais en lecture seule."
+            }
+            Refusal::SessionNotStarted => "La séance d'analyse de pratiques n'a pas encore commencé.",
+            Refusal::DeviceRevoked => "Cet appareil a été révoqué : il ne reçoit plus aucune clé.",
+        }
+    }
+}
+
 /// Why a person cannot be (or can no longer be) a member of a channel of `regime` open to
 /// `institutions`, if they cannot: checked on every addition, and again on every access
 /// so that a changed attribute or institution takes effect at once.
@@ -65,22 +160,22 @@ pub fn join_refusal(
     candidate: &Candidate<'_>,
     regime: LegalRegime,
     institutions: &[String],
-) -> Option<&'static str> {
+) -> Option<Refusal> {
     let can_use = candidate
         .role
         .is_some_and(|role| role_can(role, Capability::UseChannels));
     if !can_use || candidate.disabled {
-        return Some("role_cannot_join");
+        return Some(Refusal::RoleCannotJoin);
     }
     if !institutions.iter().any(|i| i == candidate.institution_id) {
-        return Some("institution_not_allowed");
+        return Some(Refusal::InstitutionNotAllowed);
     }
     let meets_regime = match regime {
         LegalRegime::ClspdConfidential => true,
         LegalRegime::SharedSecretSocial => candidate.attributes.social_action_professional,
         LegalRegime::ChildProtection => candidate.attributes.bound_by_professional_secrecy,
     };
-    (!meets_regime).then_some("regime_not_met")
+    (!meets_regime).then_some(Refusal::RegimeNotMet)
 }
 
 /// What a request does with a channel's content (messages, keys, attachments, members).
@@ -148,7 +243,7 @@ pub struct GateFacts {
     /// Lifecycle.
     pub lifecycle: Lifecycle,
     /// [`join_refusal`] of the member now.
-    pub membership_refusal: Option<&'static str>,
+    pub membership_refusal: Option<Refusal>,
     /// The charter.
     pub charter: CharterFacts,
     /// The internal rules.
@@ -160,38 +255,38 @@ pub struct GateFacts {
 }
 
 /// The charter gate (CHARTER.md C2, C5, C9, C11): may a member read or write a channel
-/// now? `Err` carries the stable code of the refusal. Order matters: the first unmet
+/// now? `Err` carries the refusal. Order matters: the first unmet
 /// condition is the one the user is asked to fix.
-pub fn channel_access(facts: &GateFacts, access: Access, now_ms: i64) -> Result<(), &'static str> {
+pub fn channel_access(facts: &GateFacts, access: Access, now_ms: i64) -> Result<(), Refusal> {
     if facts.lifecycle == Lifecycle::Gone {
-        return Err("not_found");
+        return Err(Refusal::NotFound);
     }
     if let Some(refusal) = facts.membership_refusal {
         return Err(refusal);
     }
     match facts.charter {
-        CharterFacts::NotPublished => return Err("charter_not_published"),
-        CharterFacts::Current { accepted: false } => return Err("charter_not_accepted"),
+        CharterFacts::NotPublished => return Err(Refusal::CharterNotPublished),
+        CharterFacts::Current { accepted: false } => return Err(Refusal::CharterNotAccepted),
         CharterFacts::Current { accepted: true } => {}
     }
     match facts.rules {
-        RulesFacts::NotPublished => return Err("rules_not_published"),
-        RulesFacts::Current { accepted: false } => return Err("rules_not_accepted"),
+        RulesFacts::NotPublished => return Err(Refusal::RulesNotPublished),
+        RulesFacts::Current { accepted: false } => return Err(Refusal::RulesNotAccepted),
         RulesFacts::NotRequired | RulesFacts::Current { accepted: true } => {}
     }
     if facts.lifecycle == Lifecycle::Archived {
         return match access {
-            Access::Write => Err("channel_closed"),
+            Access::Write => Err(Refusal::ChannelClosed),
             Access::Read if facts.archive_access => Ok(()),
-            Access::Read => Err("archive_reason_required"),
+            Access::Read => Err(Refusal::ArchiveReasonRequired),
         };
     }
     if let (Access::Write, Some((starts_at, ends_at))) = (access, facts.session) {
         if now_ms >= ends_at {
-            return Err("session_ended");
+            return Err(Refusal::SessionEnded);
         }
         if now_ms < starts_at {
-            return Err("session_not_started");
+            return Err(Refusal::SessionNotStarted);
         }
     }
     Ok(())
@@ -251,22 +346,22 @@ mod tests {
         facts.rules = RulesFacts::NotPublished;
         assert_eq!(
             channel_access(&facts, Access::Read, 0),
-            Err("charter_not_published")
+            Err(Refusal::CharterNotPublished)
         );
         facts.charter = CharterFacts::Current { accepted: false };
         assert_eq!(
             channel_access(&facts, Access::Read, 0),
-            Err("charter_not_accepted")
+            Err(Refusal::CharterNotAccepted)
         );
         facts.charter = CharterFacts::Current { accepted: true };
         assert_eq!(
             channel_access(&facts, Access::Read, 0),
-            Err("rules_not_published")
+            Err(Refusal::RulesNotPublished)
         );
         facts.rules = RulesFacts::Current { accepted: false };
         assert_eq!(
             channel_access(&facts, Access::Write, 0),
-            Err("rules_not_accepted")
+            Err(Refusal::RulesNotAccepted)
         );
         facts.kind = ChannelKind::Direct;
         facts.rules = RulesFacts::NotRequired;
@@ -280,13 +375,13 @@ mod tests {
         facts.lifecycle = Lifecycle::Archived;
         assert_eq!(
             channel_access(&facts, Access::Read, 0),
-            Err("archive_reason_required")
+            Err(Refusal::ArchiveReasonRequired)
         );
         facts.archive_access = true;
         assert_eq!(channel_access(&facts, Access::Read, 0), Ok(()));
         assert_eq!(
             channel_access(&facts, Access::Write, 0),
-            Err("channel_closed")
+            Err(Refusal::ChannelClosed)
         );
     }
 
@@ -297,12 +392,12 @@ mod tests {
         facts.session = Some((100, 200));
         assert_eq!(
             channel_access(&facts, Access::Write, 99),
-            Err("session_not_started")
+            Err(Refusal::SessionNotStarted)
         );
         assert_eq!(channel_access(&facts, Access::Write, 100), Ok(()));
         assert_eq!(
             channel_access(&facts, Access::Write, 200),
-            Err("session_ended")
+            Err(Refusal::SessionEnded)
         );
         assert_eq!(channel_access(&facts, Access::Read, 500), Ok(()));
     }
@@ -310,14 +405,17 @@ mod tests {
     #[test]
     fn a_member_who_no_longer_meets_the_regime_is_refused_even_with_every_acceptance() {
         let mut facts = open();
-        facts.membership_refusal = Some("regime_not_met");
+        facts.membership_refusal = Some(Refusal::RegimeNotMet);
         assert_eq!(
             channel_access(&facts, Access::Read, 0),
-            Err("regime_not_met")
+            Err(Refusal::RegimeNotMet)
         );
         facts.membership_refusal = None;
         facts.lifecycle = Lifecycle::Gone;
-        assert_eq!(channel_access(&facts, Access::Read, 0), Err("not_found"));
+        assert_eq!(
+            channel_access(&facts, Access::Read, 0),
+            Err(Refusal::NotFound)
+        );
     }
 
     #[test]
@@ -335,11 +433,11 @@ mod tests {
         );
         assert_eq!(
             join_refusal(&candidate, LegalRegime::ChildProtection, &institutions),
-            Some("regime_not_met")
+            Some(Refusal::RegimeNotMet)
         );
         assert_eq!(
             join_refusal(&candidate, LegalRegime::SharedSecretSocial, &institutions),
-            Some("regime_not_met")
+            Some(Refusal::RegimeNotMet)
         );
         candidate.attributes.bound_by_professional_secrecy = true;
         candidate.attributes.social_action_professional = true;
@@ -350,12 +448,12 @@ mod tests {
         candidate.institution_id = "police";
         assert_eq!(
             join_refusal(&candidate, LegalRegime::ChildProtection, &institutions),
-            Some("institution_not_allowed")
+            Some(Refusal::InstitutionNotAllowed)
         );
         candidate.role = Some(Role::Auditor);
         assert_eq!(
             join_refusal(&candidate, LegalRegime::ClspdConfidential, &institutions),
-            Some("role_cannot_join")
+            Some(Refusal::RoleCannotJoin)
         );
     }
 

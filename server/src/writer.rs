@@ -25,7 +25,7 @@ use crate::bus::{Bus, BusEvent, Frame};
 use crate::charter::{candidate_of, rules_owner};
 use crate::clock::Clock;
 use crate::db::{self, entities::message};
-use crate::policy::{self, Access, CharterFacts, GateFacts, Lifecycle, RulesFacts};
+use crate::policy::{self, Access, CharterFacts, GateFacts, Lifecycle, Refusal, RulesFacts};
 
 /// Largest number of sends stored in one transaction.
 const MAX_BATCH: usize = 512;
@@ -59,7 +59,7 @@ pub enum SendOutcome {
     /// The charter gate refuses it at commit time, with the stable code of the refusal
     /// (`charter_not_accepted`, `rules_not_accepted`, `regime_not_met`, `channel_closed`
     /// for an archive, `session_ended`, …).
-    Blocked(&'static str),
+    Blocked(Refusal),
     /// A new epoch must be created first; the current one is given.
     EpochRequired {
         /// The channel's current epoch.
@@ -362,8 +362,8 @@ fn writable(
     };
     match policy::channel_access(&gate, Access::Write, now) {
         Ok(()) => Ok(()),
-        Err("not_found") => Err(SendOutcome::NotMember),
-        Err(code) => Err(SendOutcome::Blocked(code)),
+        Err(Refusal::NotFound) => Err(SendOutcome::NotMember),
+        Err(refusal) => Err(SendOutcome::Blocked(refusal)),
     }
 }
 
@@ -608,11 +608,11 @@ mod tests {
         assert_eq!(refusal(&facts, &channel, 11 * HOUR), None);
         assert_eq!(
             refusal(&facts, &channel, 9 * HOUR),
-            Some(SendOutcome::Blocked("session_not_started"))
+            Some(SendOutcome::Blocked(Refusal::SessionNotStarted))
         );
         assert_eq!(
             refusal(&facts, &channel, 12 * HOUR),
-            Some(SendOutcome::Blocked("session_ended"))
+            Some(SendOutcome::Blocked(Refusal::SessionEnded))
         );
     }
 
@@ -625,13 +625,13 @@ mod tests {
         new_charter.charter_accepted.clear();
         assert_eq!(
             refusal(&new_charter, &channel, now),
-            Some(SendOutcome::Blocked("charter_not_accepted"))
+            Some(SendOutcome::Blocked(Refusal::CharterNotAccepted))
         );
         let mut new_rules = facts();
         new_rules.rules.insert("g".into(), 2);
         assert_eq!(
             refusal(&new_rules, &channel, now),
-            Some(SendOutcome::Blocked("rules_not_accepted"))
+            Some(SendOutcome::Blocked(Refusal::RulesNotAccepted))
         );
         let mut disabled = facts();
         if let Some(account) = disabled.accounts.get_mut("alice") {
@@ -639,13 +639,13 @@ mod tests {
         }
         assert_eq!(
             refusal(&disabled, &channel, now),
-            Some(SendOutcome::Blocked("role_cannot_join"))
+            Some(SendOutcome::Blocked(Refusal::RoleCannotJoin))
         );
         let mut archived = session(0, 100 * HOUR);
         archived.status = "archived".into();
         assert_eq!(
             refusal(&facts(), &archived, now),
-            Some(SendOutcome::Blocked("channel_closed"))
+            Some(SendOutcome::Blocked(Refusal::ChannelClosed))
         );
         let mut destroying = session(0, 100 * HOUR);
         destroying.status = "destroying".into();

@@ -21,12 +21,18 @@ function rustFiles(dir) {
   });
 }
 
-/** The REST codes: `ApiError::code()` and the codes its Conflict/Unprocessable/Blocked carry. */
+/** The REST codes: `ApiError::code()`, the codes its Conflict/Unprocessable carry, and the refusals. */
 function restCodes() {
   const codes = new Set();
   const errorRs = readFileSync(path.join(repo, 'server', 'src', 'error.rs'), 'utf8');
   const codeFn = errorRs.slice(errorRs.indexOf('pub fn code('), errorRs.indexOf('pub fn message('));
   for (const match of codeFn.matchAll(/=> "([a-z_]+)"/g)) codes.add(match[1]);
+  // The charter gate's refusals (`policy::Refusal`), sent as 403 `Blocked` and in frames.
+  const policyRs = readFileSync(path.join(repo, 'server', 'src', 'policy.rs'), 'utf8');
+  const refusalStart = policyRs.indexOf('impl Refusal');
+  const refusalCodes = policyRs.slice(refusalStart, policyRs.indexOf('pub fn message(', refusalStart));
+  assert.ok(refusalStart > 0, 'policy.rs defines the refusals');
+  for (const match of refusalCodes.matchAll(/=> "([a-z_]+)"/g)) codes.add(match[1]);
   for (const file of rustFiles(path.join(repo, 'server', 'src'))) {
     const source = readFileSync(file, 'utf8');
     for (const match of source.matchAll(/(?:Conflict|Unprocessable|Blocked)\(\s*"([a-z_]+)"\s*\)/g)) codes.add(match[1]);

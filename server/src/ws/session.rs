@@ -34,8 +34,7 @@ use crate::bus::{AccessReason, BusEvent, Frame};
 use crate::channels::{frame_text, required_devices, stored_messages};
 use crate::charter::{self, Viewer};
 use crate::db;
-use crate::error::blocked_message;
-use crate::policy::{Access, Lifecycle};
+use crate::policy::{Access, Lifecycle, Refusal};
 use crate::state::AppState;
 use crate::writer::SendOutcome;
 use crate::ws::hub::CloseReason;
@@ -118,8 +117,8 @@ enum Gate {
     NotMember,
     /// Being destroyed or destroyed.
     Gone,
-    /// Closed to this member for now, with the refusal's code.
-    Refused(&'static str),
+    /// Closed to this member for now, and why.
+    Refused(Refusal),
     /// The database failed.
     Unavailable,
 }
@@ -136,8 +135,8 @@ async fn gate(state: &AppState, user: &CurrentUser, channel_id: &str, access: Ac
     };
     match charter::check(state, &Viewer::of_user(user), &channel, access).await {
         Ok(Ok(())) => Gate::Open,
-        Ok(Err("not_found")) => Gate::Gone,
-        Ok(Err(code)) => Gate::Refused(code),
+        Ok(Err(Refusal::NotFound)) => Gate::Gone,
+        Ok(Err(refusal)) => Gate::Refused(refusal),
         Err(err) => {
             tracing::error!(error = %err, "the charter gate could not read the database");
             Gate::Unavailable
@@ -470,6 +469,13 @@ impl Session {
         Next::Continue
     }
 
+    /// Answers an error frame for a channel refusal and records it as a denial of the
+    /// frame.
+    async fn refuse_with(&mut self, reference: Option<String>, refusal: Refusal) -> Next {
+        self.refuse(reference, refusal.code(), refusal.message())
+            .await
+    }
+
     /// Answers an error frame for a charter refusal and records it as a denial of
     /// `action` on the channel.
     async fn refuse_gate(
@@ -477,20 +483,20 @@ impl Session {
         reference: Option<String>,
         channel_id: &str,
         action: &'static str,
-        code: &'static str,
+        refusal: Refusal,
     ) -> Next {
         self.state
             .record_denial(
                 self.user.actor(),
                 action,
                 Some(channel_id.to_owned()),
-                json!({ "reason": code, "via": "ws" }),
+                json!({ "reason": refusal.code(), "via": "ws" }),
             )
             .await;
         self.push(&ServerFrame::Error {
             reference,
-            code: code.into(),
-            message: blocked_message(code).into(),
+            code: refusal.code().into(),
+            message: refusal.message().into(),
         })
         .await;
         Next::Continue
@@ -544,15 +550,7 @@ impl Session {
                 if !self.state.hub.receives(&self.user.user_id, &channel_id) {
                     match gate(&self.state, &self.user, &channel_id, Access::Write).await {
                         Gate::Open | Gate::NotMember => {}
-                        Gate::Gone => {
-                            return self
-                                .refuse(
-                                    reference,
-                                    "not_member",
-                                    "Vous n'êtes pas membre de ce canal.",
-                                )
-                                .await
-                        }
+                        Gate::Gone => return self.refuse_with(reference, Refusal::NotMember).await,
                         Gate::Refused(code) => {
                             return self
                                 .refuse_gate(reference, &channel_id, "message_send", code)
@@ -585,13 +583,7 @@ impl Session {
                 match gate(&self.state, &self.user, &channel_id, Access::Read).await {
                     Gate::Open => {}
                     Gate::NotMember | Gate::Gone => {
-                        return self
-                            .refuse(
-                                Some(channel_id),
-                                "not_member",
-                                "Vous n'êtes pas membre de ce canal.",
-                            )
-                            .await
+                        return self.refuse_with(Some(channel_id), Refusal::NotMember).await
                     }
                     Gate::Refused(code) => {
                         let reference = Some(channel_id.clone());
@@ -629,13 +621,7 @@ impl Session {
                 match gate(&self.state, &self.user, &channel_id, Access::Write).await {
                     Gate::Open => {}
                     Gate::NotMember | Gate::Gone => {
-                        return self
-                            .refuse(
-                                Some(channel_id),
-                                "not_member",
-                                "Vous n'êtes pas membre de ce canal.",
-                            )
-                            .await;
+                        return self.refuse_with(Some(channel_id), Refusal::NotMember).await;
                     }
                     Gate::Refused(code) => {
                         let reference = Some(channel_id.clone());
@@ -699,19 +685,17 @@ impl Session {
                 .await;
                 continue;
             }
-            self.refuse(
-                Some(channel_id.clone()),
-                "not_member",
-                "Vous n'êtes pas membre de ce canal.",
-            )
-            .await;
+            self.refuse_with(Some(channel_id.clone()), Refusal::NotMember)
+                .await;
         }
         let mut reached = Cursors::new();
         for (channel_id, joined_seq) in member_of {
             match gate(&self.state, &self.user, &channel_id, Access::Read).await {
                 Gate::Open => {}
                 Gate::NotMember | Gate::Gone => continue,
-                Gate::Refused("archive_reason_required") if !cursors.contains_key(&channel_id) => {
+                Gate::Refused(Refusal::ArchiveReasonRequired)
+                    if !cursors.contains_key(&channel_id) =>
+                {
                     continue
                 }
                 Gate::Refused(code) => {
@@ -814,7 +798,7 @@ async fn send_answer(
                     json!({ "reason": "not_member" }),
                 )
                 .await;
-            error("not_member", "Vous n'êtes pas membre de ce canal.")
+            error(Refusal::NotMember.code(), Refusal::NotMember.message())
         }
         SendOutcome::DeviceRevoked => {
             state
@@ -827,16 +811,16 @@ async fn send_answer(
                 .await;
             error("device_revoked", "Cet appareil a été révoqué.")
         }
-        SendOutcome::Blocked(code) => {
+        SendOutcome::Blocked(refusal) => {
             state
                 .record_denial(
                     user.actor(),
                     "message_send",
                     Some(channel_id.to_owned()),
-                    json!({ "reason": code, "via": "ws" }),
+                    json!({ "reason": refusal.code(), "via": "ws" }),
                 )
                 .await;
-            error(code, blocked_message(code))
+            error(refusal.code(), refusal.message())
         }
         SendOutcome::Unavailable => error(
             "unavailable",
