@@ -244,7 +244,7 @@ pub async fn update_account(
 /// The channels of `user` whose legal regime or institution allow-list no longer admits
 /// them.
 async fn ineligible_channels(state: &AppState, user: &user::Model) -> Result<Vec<String>> {
-    let candidate = crate::charter::candidate_of(user);
+    let candidate = crate::gate::candidate_of(user);
     let mut ineligible = Vec::new();
     for membership in db::channels::memberships_of(&state.db, &user.id).await? {
         let Some(channel) = db::channels::find(&state.db, &membership.channel_id).await? else {

@@ -21,12 +21,12 @@ use serde_json::json;
 use crate::audit::Outcome;
 use crate::auth::CurrentUser;
 use crate::bus::{AccessReason, BusEvent, Frame};
-use crate::charter::{self, candidate_of};
 use crate::db::{
     self, entities::case_file, entities::channel, entities::channel_member, entities::user,
 };
 use crate::error::{ApiError, Result};
 use crate::exclusion::{self, Exclusion};
+use crate::gate::{self, candidate_of};
 use crate::policy::{self, Access, Capability, Lifecycle};
 use crate::state::AppState;
 
@@ -126,7 +126,7 @@ pub(crate) async fn open_channel(
     access: Access,
 ) -> Result<(channel::Model, channel_member::Model)> {
     let (channel, membership) = member_channel(state, user, channel_id, action).await?;
-    charter::require(state, user, &channel, access, action).await?;
+    gate::require(state, user, &channel, access, action).await?;
     Ok((channel, membership))
 }
 
@@ -331,7 +331,7 @@ pub(crate) async fn create_with(
     let view = channel_of(&channel, institutions)?;
     let frame = frame_text(&ServerFrame::Channel(view.clone()))?;
     for person in std::iter::once(&creator).chain(&candidates) {
-        charter::subscribe_if_open(state, person, &channel).await?;
+        gate::subscribe_if_open(state, person, &channel).await?;
         state.bus.publish(BusEvent::User {
             user_id: person.id.clone(),
             frame: frame.clone(),
@@ -582,7 +582,7 @@ pub(crate) async fn announce_membership(
     })?;
     if change == "added" {
         if let Some(account) = db::accounts::find_user(&state.db, member).await? {
-            charter::subscribe_if_open(state, &account, channel).await?;
+            gate::subscribe_if_open(state, &account, channel).await?;
         }
         let institutions = db::channels::institutions_of(&state.db, &channel.id).await?;
         let current = db::channels::find(&state.db, &channel.id)

@@ -1,9 +1,7 @@
-//! The charter gate (CHARTER.md C2): the charter and the working groups' internal rules,
-//! their versions and acceptances, and the check every read or write of a confidential
-//! channel goes through, over REST and WebSocket alike.
-//!
-//! The decision itself is [`policy::channel_access`]; this module gathers its facts from
-//! the database. Every channel is confidential (each states a legal regime), so:
+//! The charter (CHARTER.md C2): the charter and the working groups' internal rules, their
+//! versions and acceptances. The check every read or write of a channel goes through is
+//! [`crate::gate`], which decides with [`policy::channel_access`] on these facts among
+//! others. Every channel is confidential (each states a legal regime), so:
 //!
 //! - while the admin has published **no charter**, no channel can be read or written
 //!   (`charter_not_published`): the safe default; `passerelle demo` publishes one;
@@ -20,189 +18,24 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use passerelle_shared::protocol::v1::channels::{ChannelKind, LegalRegime};
+use passerelle_shared::protocol::v1::channels::ChannelKind;
 use passerelle_shared::protocol::v1::charter::{
     CharterStatus, CharterVersion, PendingRules, RulesStatus, RulesVersion, MAX_TEXT_BYTES,
 };
 use passerelle_shared::protocol::v1::ws::ServerFrame;
-use passerelle_shared::protocol::v1::{Attributes, Role};
-use sea_orm::{ConnectionTrait, DbErr, SqlErr};
+use sea_orm::{DbErr, SqlErr};
 use serde_json::json;
 
 use crate::audit::{Actor, Outcome};
 use crate::auth::CurrentUser;
 use crate::bus::{AccessReason, BusEvent};
 use crate::channels::{channel_of, frame_text, member_channel};
-use crate::db::{self, entities::channel, entities::user};
+use crate::db::{self, entities::channel};
 use crate::error::{ApiError, Result};
 use crate::exclusion;
-use crate::policy::{
-    self, Access, Candidate, Capability, CharterFacts, GateFacts, Lifecycle, Refusal, RulesFacts,
-};
+use crate::gate::{rules_owner, subscribe_if_open};
+use crate::policy::{self, Capability, Lifecycle, Refusal};
 use crate::state::AppState;
-
-/// Who is asking, as the gate sees them.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Viewer<'a> {
-    /// Account id.
-    pub(crate) user_id: &'a str,
-    /// What the regimes and the allow-list check.
-    pub(crate) candidate: Candidate<'a>,
-}
-
-impl<'a> Viewer<'a> {
-    /// The viewer of an authenticated request.
-    pub(crate) fn of_user(user: &'a CurrentUser) -> Viewer<'a> {
-        Viewer {
-            user_id: &user.user_id,
-            candidate: Candidate {
-                role: Some(user.role),
-                disabled: false,
-                institution_id: &user.institution_id,
-                attributes: user.attributes,
-            },
-        }
-    }
-
-    /// The viewer of a stored account.
-    pub(crate) fn of_account(account: &'a user::Model) -> Viewer<'a> {
-        Viewer {
-            user_id: &account.id,
-            candidate: candidate_of(account),
-        }
-    }
-}
-
-/// What the regimes check in a stored account.
-pub(crate) fn candidate_of(account: &user::Model) -> Candidate<'_> {
-    Candidate {
-        role: Role::parse(&account.role),
-        disabled: account.disabled,
-        institution_id: &account.institution_id,
-        attributes: Attributes {
-            bound_by_professional_secrecy: account.bound_by_professional_secrecy,
-            social_action_professional: account.social_action_professional,
-        },
-    }
-}
-
-/// The channel whose internal rules apply to `channel`: its working group, or itself.
-pub(crate) fn rules_owner(channel: &channel::Model) -> &str {
-    channel.group_id.as_deref().unwrap_or(&channel.id)
-}
-
-/// Gathers the facts the gate decides on.
-pub(crate) async fn facts(
-    db: &impl ConnectionTrait,
-    viewer: &Viewer<'_>,
-    channel: &channel::Model,
-    now_ms: i64,
-) -> Result<GateFacts, DbErr> {
-    let lifecycle = Lifecycle::parse(&channel.status);
-    let (Some(kind), Some(regime)) = (
-        ChannelKind::parse(&channel.kind),
-        LegalRegime::parse(&channel.regime),
-    ) else {
-        return Err(DbErr::Custom(format!(
-            "channel {} is malformed",
-            channel.id
-        )));
-    };
-    let institutions = db::channels::institutions_of(db, &channel.id).await?;
-    let membership_refusal = policy::join_refusal(&viewer.candidate, regime, &institutions);
-    let charter = match db::charter::current_charter_version(db).await? {
-        None => CharterFacts::NotPublished,
-        Some(version) => CharterFacts::Current {
-            accepted: db::charter::charter_accepted(db, viewer.user_id, version).await?,
-        },
-    };
-    let rules = if policy::rules_apply(kind) {
-        let owner = rules_owner(channel);
-        match db::charter::current_rules_version(db, owner).await? {
-            None => RulesFacts::NotPublished,
-            Some(version) => RulesFacts::Current {
-                accepted: db::charter::rules_accepted(db, owner, viewer.user_id, version).await?,
-            },
-        }
-    } else {
-        RulesFacts::NotRequired
-    };
-    let archive_access = lifecycle == Lifecycle::Archived
-        && db::cases::has_archive_access(db, &channel.id, viewer.user_id, now_ms).await?;
-    let session = match (kind, channel.starts_at, channel.ends_at) {
-        (ChannelKind::PracticeSession, Some(starts_at), Some(ends_at)) => {
-            Some((starts_at, ends_at))
-        }
-        _ => None,
-    };
-    Ok(GateFacts {
-        kind,
-        lifecycle,
-        membership_refusal,
-        charter,
-        rules,
-        archive_access,
-        session,
-    })
-}
-
-/// The gate: may `viewer`, a member, read or write `channel` now? The inner `Err` is
-/// the refusal's stable code.
-pub(crate) async fn check(
-    state: &AppState,
-    viewer: &Viewer<'_>,
-    channel: &channel::Model,
-    access: Access,
-) -> Result<Result<(), Refusal>, DbErr> {
-    let now = state.now_ms();
-    let facts = facts(&state.db, viewer, channel, now).await?;
-    Ok(policy::channel_access(&facts, access, now))
-}
-
-/// The gate for a REST request by a member: a refusal is recorded as a denial of `action`
-/// and answered `403` with its code (or `404` when the channel is gone).
-pub(crate) async fn require(
-    state: &AppState,
-    user: &CurrentUser,
-    channel: &channel::Model,
-    access: Access,
-    action: &'static str,
-) -> Result<()> {
-    let Err(refusal) = check(state, &Viewer::of_user(user), channel, access).await? else {
-        return Ok(());
-    };
-    state
-        .record_denial(
-            user.actor(),
-            action,
-            Some(channel.id.clone()),
-            json!({ "reason": refusal.code() }),
-        )
-        .await;
-    if refusal == Refusal::NotFound {
-        return Err(ApiError::NotFound);
-    }
-    Err(ApiError::Blocked(refusal))
-}
-
-/// Starts delivering `channel` to the connections of `account` if the gate lets them read
-/// it (used when they join it, and when they accept a charter or rules).
-pub(crate) async fn subscribe_if_open(
-    state: &AppState,
-    account: &user::Model,
-    channel: &channel::Model,
-) -> Result<bool> {
-    let open = check(state, &Viewer::of_account(account), channel, Access::Read)
-        .await?
-        .is_ok();
-    if open {
-        state.bus.publish(BusEvent::MemberAdded {
-            channel_id: channel.id.clone(),
-            user_id: account.id.clone(),
-        });
-    }
-    Ok(open)
-}
 
 fn valid_text(text: &str) -> Result<String> {
     let text = text.trim();

@@ -20,6 +20,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod exclusion;
+pub mod gate;
 pub mod http;
 pub mod keys;
 pub mod linking;

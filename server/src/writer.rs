@@ -16,16 +16,16 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use passerelle_shared::crypto::{Envelope, MAX_EPOCH_AGE_SECONDS, MAX_MESSAGES_PER_EPOCH};
-use passerelle_shared::protocol::v1::channels::{ChannelKind, LegalRegime, StoredMessage};
+use passerelle_shared::protocol::v1::channels::StoredMessage;
 use passerelle_shared::protocol::v1::ws::ServerFrame;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
 use tokio::sync::{mpsc, oneshot, Mutex, OwnedMutexGuard};
 
 use crate::bus::{Bus, BusEvent, Frame};
-use crate::charter::{candidate_of, rules_owner};
 use crate::clock::Clock;
 use crate::db::{self, entities::message};
-use crate::policy::{self, Access, CharterFacts, GateFacts, Lifecycle, Refusal, RulesFacts};
+use crate::gate::BatchGate;
+use crate::policy::Refusal;
 
 /// Largest number of sends stored in one transaction.
 const MAX_BATCH: usize = 512;
@@ -168,7 +168,8 @@ fn publish(bus: &dyn Bus, request: &SendRequest, seq: u64, ts: i64) {
     }
 }
 
-/// What a batch's checks read from the database, inside its transaction.
+/// What a batch's own checks read from the database, inside its transaction; the charter
+/// gate's facts are [`gate::BatchGate`].
 struct BatchFacts {
     /// (sender device, client message id) already stored: their seq and time.
     sent: HashMap<(String, String), (i64, i64)>,
@@ -176,21 +177,8 @@ struct BatchFacts {
     devices: HashMap<String, String>,
     /// The (channel, sender) pairs that are memberships.
     members: HashSet<(String, String)>,
-    /// The batch's channels that exist.
-    channels: HashMap<String, db::entities::channel::Model>,
-    /// Their institution allow-lists.
-    institutions: HashMap<String, Vec<String>>,
-    /// The senders' accounts.
-    accounts: HashMap<String, db::entities::user::Model>,
-    /// The charter version in force, if any.
-    charter: Option<i64>,
-    /// The senders who accepted it.
-    charter_accepted: HashSet<String>,
-    /// The rules version in force of each rules owner (working group, or the channel
-    /// itself) that has one.
-    rules: HashMap<String, i64>,
-    /// The rules versions accepted, by (owner, user).
-    rules_accepted: HashSet<(String, String, i64)>,
+    /// The gate's facts for the batch's channels and senders.
+    gate: BatchGate,
 }
 
 impl BatchFacts {
@@ -198,8 +186,6 @@ impl BatchFacts {
         let mut sent_keys = Vec::with_capacity(batch.len());
         let mut device_ids = Vec::new();
         let mut member_keys = Vec::new();
-        let mut channel_ids = Vec::new();
-        let mut user_ids = Vec::new();
         for request in batch {
             let envelope = &request.envelope;
             sent_keys.push((
@@ -208,17 +194,13 @@ impl BatchFacts {
             ));
             device_ids.push(envelope.sender_device.clone());
             member_keys.push((envelope.channel_id.clone(), request.sender_user.clone()));
-            channel_ids.push(envelope.channel_id.clone());
-            user_ids.push(request.sender_user.clone());
         }
         for list in [&mut sent_keys, &mut member_keys] {
             list.sort_unstable();
             list.dedup();
         }
-        for list in [&mut device_ids, &mut channel_ids, &mut user_ids] {
-            list.sort_unstable();
-            list.dedup();
-        }
+        device_ids.sort_unstable();
+        device_ids.dedup();
         let sent = db::channels::find_sent_many(txn, &sent_keys)
             .await?
             .into_iter()
@@ -235,135 +217,32 @@ impl BatchFacts {
             .filter(|d| d.revoked_at.is_none())
             .map(|d| (d.id, d.user_id))
             .collect();
-        let channels: HashMap<String, db::entities::channel::Model> =
-            db::channels::find_many(txn, &channel_ids)
-                .await?
-                .into_iter()
-                .map(|c| (c.id.clone(), c))
-                .collect();
-        let mut institutions: HashMap<String, Vec<String>> = HashMap::new();
-        for row in db::channels::institutions_many(txn, &channel_ids).await? {
-            institutions
-                .entry(row.channel_id)
-                .or_default()
-                .push(row.institution_id);
-        }
-        let accounts = db::channels::accounts_many(txn, &user_ids)
-            .await?
-            .into_iter()
-            .map(|a| (a.id.clone(), a))
-            .collect();
-        let charter = db::charter::current_charter_version(txn).await?;
-        let charter_accepted = match charter {
-            Some(version) => db::charter::charter_accepted_by(txn, version, &user_ids)
-                .await?
-                .into_iter()
-                .collect(),
-            None => HashSet::new(),
-        };
-        let mut owners = Vec::new();
-        let mut owner_keys = Vec::new();
-        for request in batch {
-            if let Some(channel) = channels.get(&request.envelope.channel_id) {
-                let owner = rules_owner(channel).to_owned();
-                owner_keys.push((owner.clone(), request.sender_user.clone()));
-                owners.push(owner);
-            }
-        }
-        owners.sort_unstable();
-        owners.dedup();
-        owner_keys.sort_unstable();
-        owner_keys.dedup();
-        let rules = db::charter::current_rules_versions(txn, &owners)
-            .await?
-            .into_iter()
-            .collect();
-        let rules_accepted = db::charter::rules_accepted_by(txn, &owner_keys)
-            .await?
-            .into_iter()
-            .collect();
+        let gate = BatchGate::read(txn, &member_keys).await?;
         Ok(BatchFacts {
-            charter,
-            charter_accepted,
-            rules,
-            rules_accepted,
             sent,
             devices,
             members,
-            channels,
-            institutions,
-            accounts,
+            gate,
         })
     }
 }
 
-/// The charter gate for writing (`policy::channel_access`), decided on the facts read in
-/// the batch's transaction: the connection does not ask the gate before a send to a
-/// channel the hub delivers to the sender (a subscription is granted by the gate and
-/// withdrawn when its answer may change), so the writer does, with the latest rows and
-/// one query per fact per batch. A channel being destroyed answers as if the sender were
-/// not a member, as the gate does.
+/// The charter gate for writing, on the batch's facts: a channel being destroyed answers
+/// as if the sender were not a member, as the gate does.
 fn writable(
     facts: &BatchFacts,
     channel: &db::entities::channel::Model,
     sender_user: &str,
     now: i64,
 ) -> Result<(), SendOutcome> {
-    let Some(account) = facts.accounts.get(sender_user) else {
-        return Err(SendOutcome::NotMember);
-    };
-    let (Some(kind), Some(regime)) = (
-        ChannelKind::parse(&channel.kind),
-        LegalRegime::parse(&channel.regime),
-    ) else {
-        tracing::error!(channel = %channel.id, "channel is malformed");
-        return Err(SendOutcome::Unavailable);
-    };
-    let allowed = facts
-        .institutions
-        .get(&channel.id)
-        .map_or(&[][..], Vec::as_slice);
-    let charter = match facts.charter {
-        None => CharterFacts::NotPublished,
-        Some(_) => CharterFacts::Current {
-            accepted: facts.charter_accepted.contains(sender_user),
-        },
-    };
-    let rules = if policy::rules_apply(kind) {
-        let owner = rules_owner(channel);
-        match facts.rules.get(owner) {
-            None => RulesFacts::NotPublished,
-            Some(version) => RulesFacts::Current {
-                accepted: facts.rules_accepted.contains(&(
-                    owner.to_owned(),
-                    sender_user.to_owned(),
-                    *version,
-                )),
-            },
+    match facts.gate.writable(channel, sender_user, now) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(Refusal::NotFound | Refusal::NotMember)) => Err(SendOutcome::NotMember),
+        Ok(Err(refusal)) => Err(SendOutcome::Blocked(refusal)),
+        Err(err) => {
+            tracing::error!(error = %err, "the charter gate cannot decide on a channel");
+            Err(SendOutcome::Unavailable)
         }
-    } else {
-        RulesFacts::NotRequired
-    };
-    let session = match (kind, channel.starts_at, channel.ends_at) {
-        (ChannelKind::PracticeSession, Some(starts_at), Some(ends_at)) => {
-            Some((starts_at, ends_at))
-        }
-        _ => None,
-    };
-    let gate = GateFacts {
-        kind,
-        lifecycle: Lifecycle::parse(&channel.status),
-        membership_refusal: policy::join_refusal(&candidate_of(account), regime, allowed),
-        charter,
-        rules,
-        // Only reading an archive needs a reason; writing to one is refused anyway.
-        archive_access: false,
-        session,
-    };
-    match policy::channel_access(&gate, Access::Write, now) {
-        Ok(()) => Ok(()),
-        Err(Refusal::NotFound) => Err(SendOutcome::NotMember),
-        Err(refusal) => Err(SendOutcome::Blocked(refusal)),
     }
 }
 
@@ -440,7 +319,7 @@ async fn store(
             outcomes[index] = Some((SendOutcome::NotMember, false));
             continue;
         }
-        let Some(channel) = facts.channels.get(envelope.channel_id.as_str()) else {
+        let Some(channel) = facts.gate.channels.get(envelope.channel_id.as_str()) else {
             outcomes[index] = Some((SendOutcome::NotMember, false));
             continue;
         };
@@ -587,13 +466,15 @@ mod tests {
             sent: HashMap::new(),
             devices: HashMap::new(),
             members: HashSet::new(),
-            channels: HashMap::new(),
-            institutions: HashMap::from([("s".to_owned(), vec!["mairie".to_owned()])]),
-            accounts: HashMap::from([("alice".to_owned(), account())]),
-            charter: Some(1),
-            charter_accepted: HashSet::from(["alice".to_owned()]),
-            rules: HashMap::from([("g".to_owned(), 1)]),
-            rules_accepted: HashSet::from([("g".to_owned(), "alice".to_owned(), 1)]),
+            gate: BatchGate {
+                channels: HashMap::new(),
+                institutions: HashMap::from([("s".to_owned(), vec!["mairie".to_owned()])]),
+                accounts: HashMap::from([("alice".to_owned(), account())]),
+                charter: Some(1),
+                charter_accepted: HashSet::from(["alice".to_owned()]),
+                rules: HashMap::from([("g".to_owned(), 1)]),
+                rules_accepted: HashSet::from([("g".to_owned(), "alice".to_owned(), 1)]),
+            },
         }
     }
 
@@ -621,20 +502,20 @@ mod tests {
         let channel = session(0, 100 * HOUR);
         let now = HOUR;
         let mut new_charter = facts();
-        new_charter.charter = Some(2);
-        new_charter.charter_accepted.clear();
+        new_charter.gate.charter = Some(2);
+        new_charter.gate.charter_accepted.clear();
         assert_eq!(
             refusal(&new_charter, &channel, now),
             Some(SendOutcome::Blocked(Refusal::CharterNotAccepted))
         );
         let mut new_rules = facts();
-        new_rules.rules.insert("g".into(), 2);
+        new_rules.gate.rules.insert("g".into(), 2);
         assert_eq!(
             refusal(&new_rules, &channel, now),
             Some(SendOutcome::Blocked(Refusal::RulesNotAccepted))
         );
         let mut disabled = facts();
-        if let Some(account) = disabled.accounts.get_mut("alice") {
+        if let Some(account) = disabled.gate.accounts.get_mut("alice") {
             account.disabled = true;
         }
         assert_eq!(

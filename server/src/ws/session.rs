@@ -32,8 +32,8 @@ use tokio::time::{timeout, Instant};
 use crate::auth::CurrentUser;
 use crate::bus::{AccessReason, BusEvent, Frame};
 use crate::channels::{frame_text, required_devices, stored_messages};
-use crate::charter::{self, Viewer};
 use crate::db;
+use crate::gate::{self, Verdict};
 use crate::policy::{Access, Lifecycle, Refusal};
 use crate::state::AppState;
 use crate::writer::SendOutcome;
@@ -109,41 +109,6 @@ enum Next {
     Close(u16, &'static str),
 }
 
-/// What the charter gate says about a channel for this connection.
-enum Gate {
-    /// Readable (or writable) now.
-    Open,
-    /// Not a member: refused as before any gate, without saying whether it exists.
-    NotMember,
-    /// Being destroyed or destroyed.
-    Gone,
-    /// Closed to this member for now, and why.
-    Refused(Refusal),
-    /// The database failed.
-    Unavailable,
-}
-
-/// The gate for one member and one channel.
-async fn gate(state: &AppState, user: &CurrentUser, channel_id: &str, access: Access) -> Gate {
-    let membership = db::channels::membership(&state.db, channel_id, &user.user_id).await;
-    let channel = db::channels::find(&state.db, channel_id).await;
-    let (Ok(membership), Ok(channel)) = (membership, channel) else {
-        return Gate::Unavailable;
-    };
-    let (Some(_), Some(channel)) = (membership, channel) else {
-        return Gate::NotMember;
-    };
-    match charter::check(state, &Viewer::of_user(user), &channel, access).await {
-        Ok(Ok(())) => Gate::Open,
-        Ok(Err(Refusal::NotFound)) => Gate::Gone,
-        Ok(Err(refusal)) => Gate::Refused(refusal),
-        Err(err) => {
-            tracing::error!(error = %err, "the charter gate could not read the database");
-            Gate::Unavailable
-        }
-    }
-}
-
 /// The channels this connection starts receiving: those the gate lets the user read.
 async fn readable_channels(
     state: &AppState,
@@ -151,7 +116,9 @@ async fn readable_channels(
 ) -> Result<Vec<String>, sea_orm::DbErr> {
     let mut open = Vec::new();
     for membership in db::channels::memberships_of(&state.db, &user.user_id).await? {
-        if let Gate::Open = gate(state, user, &membership.channel_id, Access::Read).await {
+        if let Verdict::Open =
+            gate::for_member(state, user, &membership.channel_id, Access::Read).await
+        {
             open.push(membership.channel_id);
         }
     }
@@ -548,15 +515,19 @@ impl Session {
                 // queries here. Without a subscription the gate answers here, as before;
                 // a non-member goes on to the writer, which refuses and records it.
                 if !self.state.hub.receives(&self.user.user_id, &channel_id) {
-                    match gate(&self.state, &self.user, &channel_id, Access::Write).await {
-                        Gate::Open | Gate::NotMember => {}
-                        Gate::Gone => return self.refuse_with(reference, Refusal::NotMember).await,
-                        Gate::Refused(code) => {
+                    match gate::for_member(&self.state, &self.user, &channel_id, Access::Write)
+                        .await
+                    {
+                        Verdict::Open | Verdict::NotMember => {}
+                        Verdict::Gone => {
+                            return self.refuse_with(reference, Refusal::NotMember).await
+                        }
+                        Verdict::Refused(code) => {
                             return self
                                 .refuse_gate(reference, &channel_id, "message_send", code)
                                 .await
                         }
-                        Gate::Unavailable => return self.unavailable(reference).await,
+                        Verdict::Unavailable => return self.unavailable(reference).await,
                     }
                 }
                 let Ok(permit) = self.sends.clone().acquire_owned().await else {
@@ -580,18 +551,18 @@ impl Session {
             ClientFrame::Sync { cursors } => self.sync(cursors).await,
             ClientFrame::Read { channel_id, seq } => {
                 let seq_db = i64::try_from(seq).unwrap_or(i64::MAX);
-                match gate(&self.state, &self.user, &channel_id, Access::Read).await {
-                    Gate::Open => {}
-                    Gate::NotMember | Gate::Gone => {
+                match gate::for_member(&self.state, &self.user, &channel_id, Access::Read).await {
+                    Verdict::Open => {}
+                    Verdict::NotMember | Verdict::Gone => {
                         return self.refuse_with(Some(channel_id), Refusal::NotMember).await
                     }
-                    Gate::Refused(code) => {
+                    Verdict::Refused(code) => {
                         let reference = Some(channel_id.clone());
                         return self
                             .refuse_gate(reference, &channel_id, "receipt", code)
                             .await;
                     }
-                    Gate::Unavailable => return self.unavailable(Some(channel_id)).await,
+                    Verdict::Unavailable => return self.unavailable(Some(channel_id)).await,
                 }
                 match db::channels::set_read(
                     &self.state.db,
@@ -618,18 +589,18 @@ impl Session {
                 }
             }
             ClientFrame::Typing { channel_id } => {
-                match gate(&self.state, &self.user, &channel_id, Access::Write).await {
-                    Gate::Open => {}
-                    Gate::NotMember | Gate::Gone => {
+                match gate::for_member(&self.state, &self.user, &channel_id, Access::Write).await {
+                    Verdict::Open => {}
+                    Verdict::NotMember | Verdict::Gone => {
                         return self.refuse_with(Some(channel_id), Refusal::NotMember).await;
                     }
-                    Gate::Refused(code) => {
+                    Verdict::Refused(code) => {
                         let reference = Some(channel_id.clone());
                         return self
                             .refuse_gate(reference, &channel_id, "typing", code)
                             .await;
                     }
-                    Gate::Unavailable => return self.unavailable(Some(channel_id)).await,
+                    Verdict::Unavailable => return self.unavailable(Some(channel_id)).await,
                 }
                 if let Ok(frame) = frame_text(&ServerFrame::Typing {
                     channel_id: channel_id.clone(),
@@ -690,21 +661,21 @@ impl Session {
         }
         let mut reached = Cursors::new();
         for (channel_id, joined_seq) in member_of {
-            match gate(&self.state, &self.user, &channel_id, Access::Read).await {
-                Gate::Open => {}
-                Gate::NotMember | Gate::Gone => continue,
-                Gate::Refused(Refusal::ArchiveReasonRequired)
+            match gate::for_member(&self.state, &self.user, &channel_id, Access::Read).await {
+                Verdict::Open => {}
+                Verdict::NotMember | Verdict::Gone => continue,
+                Verdict::Refused(Refusal::ArchiveReasonRequired)
                     if !cursors.contains_key(&channel_id) =>
                 {
                     continue
                 }
-                Gate::Refused(code) => {
+                Verdict::Refused(code) => {
                     let reference = Some(channel_id.clone());
                     self.refuse_gate(reference, &channel_id, "history_read", code)
                         .await;
                     continue;
                 }
-                Gate::Unavailable => return self.unavailable(Some(channel_id)).await,
+                Verdict::Unavailable => return self.unavailable(Some(channel_id)).await,
             }
             let cursor = cursors.get(&channel_id).copied().unwrap_or(0);
             let mut after = i64::try_from(cursor).unwrap_or(i64::MAX).max(joined_seq);
