@@ -23,12 +23,12 @@ use std::time::Duration;
 
 use sea_orm::{DatabaseConnection, TransactionTrait};
 
+use crate::bus::hub::{CloseReason, Hub};
 use crate::bus::{AccessChange, AccessReason, AccessScope, Bus, BusEvent};
 use crate::db;
 use crate::error::Result;
 use crate::metrics::Metrics;
 use crate::state::AppState;
-use crate::ws::hub::{CloseReason, Hub};
 
 /// Which sessions of an account end.
 #[derive(Clone, Debug)]

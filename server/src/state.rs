@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::audit::{Actor, AuditLog, Event, Outcome};
 use crate::auth::throttle::Throttle;
+use crate::bus::hub::Hub;
 use crate::bus::Bus;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -16,7 +17,6 @@ use crate::exclusion::Follower;
 use crate::metrics::Metrics;
 use crate::secrets::ServerSecrets;
 use crate::writer::Writer;
-use crate::ws::hub::Hub;
 
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]

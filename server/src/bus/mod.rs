@@ -8,6 +8,7 @@
 //! never a lost exclusion either: every [`AccessChange`] is also a row of the database's
 //! access feed, which each node reads by itself (`crate::exclusion::Follower`).
 
+pub mod hub;
 pub mod presence;
 pub mod redis;
 
@@ -21,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::ws::hub::Hub;
+use hub::Hub;
 
 /// A serialised server frame. Cloning shares the bytes, so a message is serialised once
 /// and handed to every recipient by reference.

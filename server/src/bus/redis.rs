@@ -29,10 +29,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 use zeroize::Zeroizing;
 
+use super::hub::Hub;
 use super::presence::{Lease, Presence};
 use super::{Bus, BusEvent};
 use crate::metrics::Metrics;
-use crate::ws::hub::Hub;
 use futures_util::future::BoxFuture;
 
 /// Events waiting for the publisher; beyond this, new ones are dropped (and counted).

@@ -1,7 +1,6 @@
 //! The WebSocket endpoint `/api/v1/ws`: authentication at the upgrade, then one
-//! [`session`] per connection, fed by the [`hub`].
+//! [`session`] per connection, fed by the hub ([`crate::bus::hub`]).
 
-pub mod hub;
 pub mod session;
 
 use axum::extract::ws::WebSocketUpgrade;

@@ -30,6 +30,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::time::{timeout, Instant};
 
 use crate::auth::CurrentUser;
+use crate::bus::hub::{CloseReason, ConnId, ProtocolClose};
 use crate::bus::{AccessReason, BusEvent, Frame};
 use crate::channels::{frame_text, required_devices, stored_messages};
 use crate::db;
@@ -37,7 +38,6 @@ use crate::gate::{self, Verdict};
 use crate::policy::{Access, Lifecycle, Refusal};
 use crate::state::AppState;
 use crate::writer::SendOutcome;
-use crate::ws::hub::CloseReason;
 
 /// A connection silent this long is closed (clients ping every 25 s).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(75);
@@ -61,15 +61,6 @@ const SYNC_PAGE: u64 = 500;
 /// Exclusions close connections at once (the hub, fed by the bus and the access feed);
 /// this catches what no event announces: a session that expires, idle or absolute.
 const SESSION_CHECK_EVERY: Duration = Duration::from_secs(60);
-
-/// Close codes (4000–4999 are the application's). The exclusion codes (4003 account,
-/// 4004 session, 4005 device) come from [`crate::bus::AccessReason::close_code`].
-mod close_code {
-    pub(super) const POLICY: u16 = 1008;
-    pub(super) const SLOW_CONSUMER: u16 = 4001;
-    pub(super) const IDLE: u16 = 4008;
-    pub(super) const UNVERIFIABLE: u16 = 4011;
-}
 
 /// A token bucket in real time: `rate` frames per second on average, twice as many in a
 /// burst (`ws_frames_per_second`).
@@ -106,7 +97,7 @@ impl RateLimit {
 /// What the reader decided.
 enum Next {
     Continue,
-    Close(u16, &'static str),
+    Close(ProtocolClose),
 }
 
 /// The channels this connection starts receiving: those the gate lets the user read.
@@ -132,6 +123,8 @@ struct Session {
     device_id: String,
     signing_key: DeviceSigningPublicKey,
     out: mpsc::Sender<Frame>,
+    /// This connection in the hub.
+    connection: ConnId,
     sends: Arc<Semaphore>,
     malformed: u32,
     /// Whether the client sent anything but pings since the last session check: a
@@ -232,12 +225,19 @@ pub async fn run(
                         continue;
                     };
                     let reason = *close.borrow();
-                    let (code, text) = match reason {
-                        CloseReason::SlowConsumer => (close_code::SLOW_CONSUMER, "slow_consumer"),
-                        CloseReason::Excluded(why) => (why.close_code(), why.as_str()),
-                        CloseReason::Unverifiable => (close_code::UNVERIFIABLE, "access_unverifiable"),
-                        CloseReason::Open => continue,
+                    let Some((code, text)) = reason.close_frame() else {
+                        continue;
                     };
+                    // The connection's own close comes after what it queued before (its
+                    // last error frame); any other close comes at once: after an
+                    // exclusion, nothing queued may reach the client.
+                    if let CloseReason::Protocol(_) = reason {
+                        while let Ok(frame) = queue.try_recv() {
+                            if sink.feed(Message::Text(frame)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
                     let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(text) }))).await;
                     return;
                 }
@@ -248,11 +248,6 @@ pub async fn run(
                     let mut next = Some(frame);
                     let mut fed = 0;
                     while let Some(frame) = next.take() {
-                        if let Some((code, reason)) = close_request(&frame) {
-                            // `send` flushes the frames fed before the close.
-                            let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
-                            return;
-                        }
                         if sink.feed(Message::Text(frame)).await.is_err() {
                             return;
                         }
@@ -280,6 +275,7 @@ pub async fn run(
         user,
         device_id,
         signing_key,
+        connection: registration.id,
         sends: Arc::new(Semaphore::new(MAX_SENDS_IN_FLIGHT)),
         malformed: 0,
         active: false,
@@ -307,7 +303,7 @@ pub async fn run(
         };
         let message = match incoming {
             Err(_) => {
-                session.close(close_code::IDLE, "idle_timeout").await;
+                session.close(ProtocolClose::IdleTimeout);
                 break;
             }
             Ok(None | Some(Err(_))) => break,
@@ -335,7 +331,7 @@ pub async fn run(
                         ))
                         .await
                     } else if over_limit >= MAX_OVER_LIMIT {
-                        Next::Close(close_code::POLICY, "rate_limited")
+                        Next::Close(ProtocolClose::RateLimited)
                     } else {
                         Next::Continue
                     }
@@ -350,7 +346,7 @@ pub async fn run(
                 ))
                 .await;
                 if session.malformed >= MAX_MALFORMED {
-                    Next::Close(close_code::POLICY, "too_many_malformed_frames")
+                    Next::Close(ProtocolClose::TooManyMalformed)
                 } else {
                     Next::Continue
                 }
@@ -358,8 +354,8 @@ pub async fn run(
             Message::Close(_) => break,
             Message::Ping(_) | Message::Pong(_) => Next::Continue,
         };
-        if let Next::Close(code, reason) = next {
-            session.close(code, reason).await;
+        if let Next::Close(why) = next {
+            session.close(why);
             break;
         }
     }
@@ -369,23 +365,6 @@ pub async fn run(
         let _ = writer.await;
     }
     state.metrics.ws_connections.dec();
-}
-
-/// A close requested by the reader travels through the queue as a marker frame, so
-/// that it is written after the frames queued before it.
-const CLOSE_MARKER: &str = "\u{0}close:";
-
-fn close_request(frame: &Frame) -> Option<(u16, &'static str)> {
-    let rest = frame.as_str().strip_prefix(CLOSE_MARKER)?;
-    let (code, reason) = rest.split_once(':')?;
-    let reason = match reason {
-        "idle_timeout" => "idle_timeout",
-        "rate_limited" => "rate_limited",
-        "too_many_malformed_frames" => "too_many_malformed_frames",
-        "device_revoked" => "device_revoked",
-        _ => "closed",
-    };
-    Some((code.parse().ok()?, reason))
 }
 
 impl Session {
@@ -405,11 +384,11 @@ impl Session {
         }
     }
 
-    async fn close(&self, code: u16, reason: &'static str) {
-        let _ = self
-            .out
-            .send(Frame::from(format!("{CLOSE_MARKER}{code}:{reason}")))
-            .await;
+    /// Ends the connection once the frames queued before are written.
+    fn close(&self, why: ProtocolClose) {
+        self.state
+            .hub
+            .close(self.connection, CloseReason::Protocol(why));
     }
 
     /// Answers an error frame and records the refusal.
@@ -477,7 +456,7 @@ impl Session {
                 self.refuse(None, "malformed_frame", "Trame illisible.")
                     .await;
                 if self.malformed >= MAX_MALFORMED {
-                    return Next::Close(close_code::POLICY, "too_many_malformed_frames");
+                    return Next::Close(ProtocolClose::TooManyMalformed);
                 }
                 return Next::Continue;
             }

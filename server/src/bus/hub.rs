@@ -28,6 +28,37 @@ pub enum CloseReason {
     /// This node cannot read the access feed: it cannot tell whether the connection may
     /// still be served, so it does not serve it.
     Unverifiable,
+    /// The connection broke the protocol's rules, or went silent: closed once the frames
+    /// already queued for it (its last error frame) are written.
+    Protocol(ProtocolClose),
+}
+
+/// Why the connection's own loop ends it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProtocolClose {
+    /// Nothing received for too long.
+    IdleTimeout,
+    /// A flood of frames went on.
+    RateLimited,
+    /// Too many malformed frames.
+    TooManyMalformed,
+}
+
+impl CloseReason {
+    /// The close frame's code and reason (docs/PROTOCOL.md §15.1); `None` while open.
+    pub fn close_frame(self) -> Option<(u16, &'static str)> {
+        match self {
+            CloseReason::Open => None,
+            CloseReason::SlowConsumer => Some((4001, "slow_consumer")),
+            CloseReason::Excluded(why) => Some((why.close_code(), why.as_str())),
+            CloseReason::Unverifiable => Some((4011, "access_unverifiable")),
+            CloseReason::Protocol(ProtocolClose::IdleTimeout) => Some((4008, "idle_timeout")),
+            CloseReason::Protocol(ProtocolClose::RateLimited) => Some((1008, "rate_limited")),
+            CloseReason::Protocol(ProtocolClose::TooManyMalformed) => {
+                Some((1008, "too_many_malformed_frames"))
+            }
+        }
+    }
 }
 
 /// What the hub keeps of a connection.
