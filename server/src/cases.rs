@@ -23,7 +23,7 @@ use crate::channels::{
 };
 use crate::db::{self, entities::case_file, entities::channel};
 use crate::error::{ApiError, Result};
-use crate::gate::{self, Viewer};
+use crate::gate;
 use crate::policy::{self, Access, Capability};
 use crate::retention::years_after;
 use crate::state::AppState;
@@ -401,7 +401,7 @@ pub async fn open_archived(
     }
     // The charter and the rules still apply to an archive.
     let now = state.now_ms();
-    let mut facts = gate::facts(&state.db, &Viewer::of_user(user), &model, now).await?;
+    let mut facts = gate::facts(&state.db, &gate::viewer(user), &model, now).await?;
     facts.archive_access = true;
     if let Err(refusal) = policy::channel_access(&facts, Access::Read, now) {
         state

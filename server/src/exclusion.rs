@@ -8,7 +8,7 @@
 //! connections at once.
 //!
 //! The bus is only the fast path. The feed is durable and ordered, and every node reads
-//! it by itself ([`Follower`]): an exclusion reaches every node whatever Redis did, and a
+//! it by itself (`crate::feed::Follower`): an exclusion reaches every node whatever Redis did, and a
 //! node that cannot read the feed closes its connections rather than serve them blind.
 //! A crash after the commit loses nothing either: the sessions and devices are revoked in
 //! the database, so reconnecting is refused, and the feed is read by the other nodes.
@@ -17,17 +17,11 @@
 //! wrapped for the same devices would protect nothing. It closes the connections opened
 //! with those sessions, and their tokens are dead.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use sea_orm::TransactionTrait;
 
-use sea_orm::{DatabaseConnection, TransactionTrait};
-
-use crate::bus::hub::{CloseReason, Hub};
 use crate::bus::{AccessChange, AccessReason, AccessScope, Bus, BusEvent};
 use crate::db;
 use crate::error::Result;
-use crate::metrics::Metrics;
 use crate::state::AppState;
 
 /// Which sessions of an account end.
@@ -263,141 +257,5 @@ async fn append(
 fn announce(bus: &dyn Bus, changes: Vec<AccessChange>) {
     for change in changes {
         bus.publish(BusEvent::Access { change });
-    }
-}
-
-/// A feed row as the hub applies it. A row this version cannot read (a newer scope or
-/// reason, during a rolling upgrade) fails closed: every connection of the account is
-/// closed, and the client logs in again.
-fn change_of(row: db::entities::access_change::Model) -> AccessChange {
-    let scope = match (row.scope.as_str(), row.target) {
-        ("session", Some(id)) => Some(AccessScope::Session(id)),
-        ("device", Some(id)) => Some(AccessScope::Device(id)),
-        ("channel", Some(id)) => Some(AccessScope::Channel(id)),
-        ("account", _) => Some(AccessScope::Account),
-        _ => None,
-    };
-    match (scope, AccessReason::parse(&row.reason)) {
-        (Some(scope), Some(reason)) => AccessChange {
-            id: row.id,
-            user_id: row.user_id,
-            scope,
-            reason,
-        },
-        _ => {
-            tracing::warn!(
-                id = row.id,
-                "unreadable access change: closing the account's connections"
-            );
-            AccessChange {
-                id: row.id,
-                user_id: row.user_id,
-                scope: AccessScope::Account,
-                reason: AccessReason::SessionRevoked,
-            }
-        }
-    }
-}
-
-/// How often each node reads the access feed when the bus is quiet.
-const FEED_POLL: Duration = Duration::from_millis(500);
-/// Rows read per query.
-const FEED_PAGE: u64 = 1000;
-/// How long the feed may be unreadable before the node stops serving its connections.
-const FEED_GRACE: Duration = Duration::from_secs(10);
-/// How long a feed row is kept (a node down longer starts from the feed's end).
-pub const FEED_RETENTION_MS: i64 = 24 * 3_600_000;
-
-/// Reads the access feed on this node and applies what the bus did not bring.
-pub struct Follower {
-    ready: AtomicBool,
-}
-
-impl Follower {
-    /// Starts following the feed from its current end (connections opened from now on
-    /// read the database as it is). Fails if the feed cannot be read at start-up.
-    pub async fn start(
-        db: DatabaseConnection,
-        hub: Arc<Hub>,
-        metrics: Arc<Metrics>,
-    ) -> anyhow::Result<Arc<Follower>> {
-        hub.advance_access(db::access::last_id(&db).await?);
-        let follower = Arc::new(Follower {
-            ready: AtomicBool::new(true),
-        });
-        metrics.access_feed_ready.set(1);
-        tokio::spawn(follow(Arc::downgrade(&follower), db, hub, metrics));
-        Ok(follower)
-    }
-
-    /// Whether this node can currently read the feed, and so may serve connections.
-    pub fn ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed)
-    }
-}
-
-async fn follow(
-    follower: std::sync::Weak<Follower>,
-    db: DatabaseConnection,
-    hub: Arc<Hub>,
-    metrics: Arc<Metrics>,
-) {
-    let mut failing_since: Option<tokio::time::Instant> = None;
-    let mut ticker = tokio::time::interval(FEED_POLL);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        let Some(follower) = follower.upgrade() else {
-            return;
-        };
-        match read_feed(&db, &hub, &metrics).await {
-            Ok(()) => {
-                failing_since = None;
-                if !follower.ready.swap(true, Ordering::Relaxed) {
-                    tracing::info!("the access feed is readable again; serving connections");
-                }
-                metrics.access_feed_ready.set(1);
-            }
-            Err(err) => {
-                let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
-                if since.elapsed() >= FEED_GRACE {
-                    if follower.ready.swap(false, Ordering::Relaxed) {
-                        tracing::error!(
-                            error = %err,
-                            "cannot read the access feed: closing this node's connections \
-                             until it can (exclusions could not be applied)"
-                        );
-                    }
-                    metrics.access_feed_ready.set(0);
-                    hub.close_all(CloseReason::Unverifiable);
-                } else {
-                    tracing::warn!(error = %err, "cannot read the access feed; retrying");
-                }
-            }
-        }
-    }
-}
-
-/// Applies every feed row after this node's position.
-async fn read_feed(db: &DatabaseConnection, hub: &Hub, metrics: &Metrics) -> anyhow::Result<()> {
-    loop {
-        let position = hub.access_position();
-        let rows = db::access::after(db, position, FEED_PAGE).await?;
-        let Some(last) = rows.last().map(|row| row.id) else {
-            metrics.access_feed_lag.set(0);
-            return Ok(());
-        };
-        metrics.access_feed_lag.set(last - position);
-        let full = rows.len() as u64 == FEED_PAGE;
-        for row in rows {
-            if hub.apply_access(&change_of(row)) {
-                metrics.access_feed_applied.inc();
-            }
-        }
-        hub.advance_access(last);
-        if !full {
-            metrics.access_feed_lag.set(0);
-            return Ok(());
-        }
     }
 }

@@ -20,6 +20,8 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod exclusion;
+pub mod facts;
+pub mod feed;
 pub mod gate;
 pub mod http;
 pub mod keys;
@@ -31,6 +33,7 @@ pub mod reports;
 pub mod retention;
 pub mod secrets;
 pub mod state;
+pub mod throttle;
 pub mod tls;
 pub mod web;
 pub mod writer;
@@ -89,10 +92,12 @@ pub fn app(state: AppState) -> Router {
             move |_: &Response| hsts.clone(),
         ));
 
-    let api = http::api_router().layer(SetResponseHeaderLayer::overriding(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store"),
-    ));
+    let api = http::api_router()
+        .merge(ws::router())
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
 
     Router::new()
         .nest("/api/v1", api)

@@ -103,7 +103,7 @@ pub async fn run_pass(state: &AppState, fail_at: Option<FailPoint>) -> anyhow::R
         ..PassReport::default()
     };
     // Every node has read the access feed long before (or starts from its end).
-    db::access::delete_before(&state.db, now - crate::exclusion::FEED_RETENTION_MS).await?;
+    db::access::delete_before(&state.db, now - crate::feed::FEED_RETENTION_MS).await?;
     // Destructions a previous pass left half-done come first.
     let mut to_destroy = db::retention::destroying(&state.db).await?;
     for model in db::retention::due(&state.db, now).await? {

@@ -7,15 +7,15 @@ use sea_orm::DatabaseConnection;
 use serde_json::Value;
 
 use crate::audit::{Actor, AuditLog, Event, Outcome};
-use crate::auth::throttle::Throttle;
 use crate::bus::hub::Hub;
 use crate::bus::Bus;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::exclusion::Follower;
+use crate::feed::Follower;
 use crate::metrics::Metrics;
 use crate::secrets::ServerSecrets;
+use crate::throttle::Throttle;
 use crate::writer::Writer;
 
 /// Everything a handler needs; cheap to clone.

@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, oneshot, Mutex, OwnedMutexGuard};
 use crate::bus::{Bus, BusEvent, Frame};
 use crate::clock::Clock;
 use crate::db::{self, entities::message};
-use crate::gate::BatchGate;
+use crate::facts::BatchGate;
 use crate::policy::Refusal;
 
 /// Largest number of sends stored in one transaction.
@@ -169,7 +169,7 @@ fn publish(bus: &dyn Bus, request: &SendRequest, seq: u64, ts: i64) {
 }
 
 /// What a batch's own checks read from the database, inside its transaction; the charter
-/// gate's facts are [`gate::BatchGate`].
+/// gate's facts are [`crate::facts::BatchGate`].
 struct BatchFacts {
     /// (sender device, client message id) already stored: their seq and time.
     sent: HashMap<(String, String), (i64, i64)>,

@@ -4,7 +4,6 @@
 pub mod login;
 pub mod password;
 pub mod session;
-pub mod throttle;
 pub mod totp;
 
 use std::net::{IpAddr, SocketAddr};

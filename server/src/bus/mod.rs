@@ -6,7 +6,7 @@
 //! the event on Redis pub/sub for the others. A lost notification is never a lost
 //! message: clients repair gaps from their sequence cursors. A lost access change is
 //! never a lost exclusion either: every [`AccessChange`] is also a row of the database's
-//! access feed, which each node reads by itself (`crate::exclusion::Follower`).
+//! access feed, which each node reads by itself (`crate::feed::Follower`).
 
 pub mod hub;
 pub mod presence;

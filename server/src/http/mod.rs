@@ -18,7 +18,8 @@ use axum::Router;
 
 use crate::state::AppState;
 
-/// Every `/api/v1` route.
+/// Every REST route under `/api/v1` (the WebSocket endpoint is merged beside them, in
+/// [`crate::app`]).
 pub fn api_router() -> Router<AppState> {
     Router::new()
         .merge(auth::router())
@@ -31,6 +32,5 @@ pub fn api_router() -> Router<AppState> {
         .merge(charter::router())
         .merge(cases::router())
         .merge(practice::router())
-        .merge(crate::ws::router())
         .merge(openapi::router())
 }

@@ -9,6 +9,7 @@ mod exclusion;
 mod hub;
 mod hygiene;
 mod keys;
+mod layering;
 mod linking;
 mod matrix;
 mod migrations;
