@@ -784,7 +784,7 @@ pub async fn publish_epoch(
         })
         .collect::<Result<Vec<_>>>()?;
     // Takes turns with the message writer for SQLite's write lock (see `write_turn`).
-    let turn = state.writer.write_turn().await;
+    let turn = state.messages.write_turn().await;
     let txn = state.db.begin().await?;
     if !db::channels::advance_epoch(&txn, channel_id, epoch, now).await? {
         txn.rollback().await?;

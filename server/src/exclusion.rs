@@ -105,7 +105,7 @@ pub async fn commit(
     let mut rotate: Vec<String> = Vec::new();
     let mut changes: Vec<(String, AccessScope, AccessReason)> = Vec::new();
     // Takes turns with the message writer for SQLite's write lock (see `write_turn`).
-    let turn = state.writer.write_turn().await;
+    let turn = state.messages.write_turn().await;
     let txn = state.db.begin().await?;
     db::access::lock_for_append(&txn).await?;
     match exclusion {
@@ -211,7 +211,7 @@ pub async fn close_channels(
         return Ok(());
     }
     let now = state.now_ms();
-    let turn = state.writer.write_turn().await;
+    let turn = state.messages.write_turn().await;
     let txn = state.db.begin().await?;
     db::access::lock_for_append(&txn).await?;
     let mut appended = Vec::with_capacity(closures.len());

@@ -26,6 +26,7 @@ pub mod gate;
 pub mod http;
 pub mod keys;
 pub mod linking;
+pub mod messages;
 pub mod metrics;
 pub mod policy;
 pub mod practice;
@@ -36,7 +37,6 @@ pub mod state;
 pub mod throttle;
 pub mod tls;
 pub mod web;
-pub mod writer;
 pub mod ws;
 
 use std::net::SocketAddr;

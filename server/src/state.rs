@@ -13,10 +13,10 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::feed::Follower;
+use crate::messages::Writer;
 use crate::metrics::Metrics;
 use crate::secrets::ServerSecrets;
 use crate::throttle::Throttle;
-use crate::writer::Writer;
 
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
@@ -40,7 +40,7 @@ pub struct AppState {
     /// Fan-out to every node's hub.
     pub bus: Arc<dyn Bus>,
     /// The group-committing message writer.
-    pub writer: Writer,
+    pub messages: Writer,
     /// This node's reader of the access feed (exclusions, CHARTER.md C3).
     pub access: Arc<Follower>,
 }
@@ -57,7 +57,7 @@ impl AppState {
         let metrics = Arc::new(Metrics::new());
         // In-process, or Redis pub/sub between the nodes of a cluster (`redis_url`).
         let bus = crate::bus::start(&config, hub.clone(), metrics.clone()).await?;
-        let writer = Writer::start(db.clone(), bus.clone(), clock.clone());
+        let messages = Writer::start(db.clone(), bus.clone(), clock.clone());
         let access = Follower::start(db.clone(), hub.clone(), metrics.clone()).await?;
         Ok(AppState {
             throttle: Arc::new(Throttle::for_config(&config)?),
@@ -69,7 +69,7 @@ impl AppState {
             clock,
             hub,
             bus,
-            writer,
+            messages,
             access,
         })
     }

@@ -1,7 +1,7 @@
 //! The WebSocket endpoint `/api/v1/ws`: authentication at the upgrade, then one
-//! [`session`] per connection, fed by the hub ([`crate::bus::hub`]).
+//! [`connection`] per WebSocket, fed by the hub ([`crate::bus::hub`]).
 
-pub mod session;
+pub mod connection;
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
@@ -142,5 +142,7 @@ async fn upgrade(
         .write_buffer_size(4096)
         .max_message_size(MAX_CLIENT_FRAME_BYTES)
         .max_frame_size(MAX_CLIENT_FRAME_BYTES)
-        .on_upgrade(move |socket| session::run(state, user, device.id, signing_key, socket, lease)))
+        .on_upgrade(move |socket| {
+            connection::run(state, user, device.id, signing_key, socket, lease)
+        }))
 }

@@ -25,7 +25,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("facts", 2),
     ("throttle", 3),
     ("feed", 3),
-    ("writer", 3),
+    ("messages", 3),
     // The application state every handler gets.
     ("state", 4),
     ("auth", 5),

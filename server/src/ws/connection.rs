@@ -10,7 +10,7 @@
 //! through the charter gate first (CHARTER.md C2, C9, C11), like the REST routes; the
 //! connection receives live frames only of the channels the gate lets it read. A `send`
 //! to a channel the hub already delivers to the user is gated by the writer instead, at
-//! commit, once per batch (see [`crate::writer`]): the gate's seven queries per message
+//! commit, once per batch (see [`crate::messages`]): the gate's seven queries per message
 //! here were the bottleneck of every message (docs/BENCH.md).
 //!
 //! The writer task feeds every frame already queued before one flush, so that a burst
@@ -35,9 +35,9 @@ use crate::bus::{AccessReason, BusEvent, Frame};
 use crate::channels::{frame_text, required_devices, stored_messages};
 use crate::db;
 use crate::gate::{self, Verdict};
+use crate::messages::SendOutcome;
 use crate::policy::{Access, Lifecycle, Refusal};
 use crate::state::AppState;
-use crate::writer::SendOutcome;
 
 /// A connection silent this long is closed (clients ping every 25 s).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(75);
@@ -117,7 +117,7 @@ async fn readable_channels(
 }
 
 /// The connection's context.
-struct Session {
+struct Connection {
     state: AppState,
     user: CurrentUser,
     device_id: String,
@@ -269,7 +269,7 @@ pub async fn run(
         }
     });
 
-    let mut session = Session {
+    let mut connection = Connection {
         out: registration.sender.clone(),
         state: state.clone(),
         user,
@@ -294,7 +294,7 @@ pub async fn run(
                 break;
             }
             _ = session_check.tick() => {
-                if let Some(reason) = Box::pin(session.lost_access()).await {
+                if let Some(reason) = Box::pin(connection.lost_access()).await {
                     state.hub.close(registration.id, CloseReason::Excluded(reason));
                 }
                 continue;
@@ -303,7 +303,7 @@ pub async fn run(
         };
         let message = match incoming {
             Err(_) => {
-                session.close(ProtocolClose::IdleTimeout);
+                connection.close(ProtocolClose::IdleTimeout);
                 break;
             }
             Ok(None | Some(Err(_))) => break,
@@ -314,7 +314,7 @@ pub async fn run(
                 if rate.allow() {
                     // Boxed: allocated while a frame is handled, not for the whole
                     // life of an idle connection (memory per connection).
-                    Box::pin(session.handle_text(&text)).await
+                    Box::pin(connection.handle_text(&text)).await
                 } else {
                     // Answered and logged once per burst, not once per frame: a flood must
                     // not turn into a flood of the access log. A flood that goes on is cut.
@@ -324,7 +324,7 @@ pub async fn run(
                     }
                     over_limit += 1;
                     if over_limit == 1 {
-                        Box::pin(session.refuse(
+                        Box::pin(connection.refuse(
                             None,
                             "rate_limited",
                             "Trop de messages en peu de temps ; ralentissez.",
@@ -338,14 +338,14 @@ pub async fn run(
                 }
             }
             Message::Binary(_) => {
-                session.malformed += 1;
-                Box::pin(session.refuse(
+                connection.malformed += 1;
+                Box::pin(connection.refuse(
                     None,
                     "binary_not_supported",
                     "Format de trame non pris en charge.",
                 ))
                 .await;
-                if session.malformed >= MAX_MALFORMED {
+                if connection.malformed >= MAX_MALFORMED {
                     Next::Close(ProtocolClose::TooManyMalformed)
                 } else {
                     Next::Continue
@@ -355,11 +355,11 @@ pub async fn run(
             Message::Ping(_) | Message::Pong(_) => Next::Continue,
         };
         if let Next::Close(why) = next {
-            session.close(why);
+            connection.close(why);
             break;
         }
     }
-    drop(session);
+    drop(connection);
     drop(registration);
     if !writer_done {
         let _ = writer.await;
@@ -367,7 +367,7 @@ pub async fn run(
     state.metrics.ws_connections.dec();
 }
 
-impl Session {
+impl Connection {
     /// [`lost_access`] for this connection; an active session is marked as used, as a
     /// REST request would.
     async fn lost_access(&mut self) -> Option<AccessReason> {
@@ -490,7 +490,7 @@ impl Session {
                 // it, and stops as soon as that may change (removal, a new charter or rules
                 // version, destruction); the writer decides the gate for writing again at
                 // commit, on rows read in its transaction, one query per fact per batch
-                // (`writer::writable`). So a subscribed sender skips the gate's seven
+                // (`messages::writable`). So a subscribed sender skips the gate's seven
                 // queries here. Without a subscription the gate answers here, as before;
                 // a non-member goes on to the writer, which refuses and records it.
                 if !self.state.hub.receives(&self.user.user_id, &channel_id) {
@@ -518,7 +518,7 @@ impl Session {
                 tokio::spawn(async move {
                     let _permit = permit;
                     let client_msg_id = envelope.client_msg_id.clone();
-                    let outcome = state.writer.send(user.user_id.clone(), envelope).await;
+                    let outcome = state.messages.send(user.user_id.clone(), envelope).await;
                     let frame =
                         send_answer(&state, &user, &channel_id, &client_msg_id, outcome).await;
                     if let Ok(text) = frame_text(&frame) {

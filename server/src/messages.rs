@@ -9,7 +9,7 @@
 //! the charter gate for writing (charter and rules accepted, regime and allow-list against
 //! the latest account row, an archived channel, a practice session's opening hours),
 //! which the connection no longer asks before a send to a channel the hub delivers to
-//! its user (see `ws::session`). Each of these reads is one query per batch, whatever
+//! its user (see `ws::connection`). Each of these reads is one query per batch, whatever
 //! the number of messages in it.
 
 use std::collections::{HashMap, HashSet};
