@@ -1,5 +1,5 @@
 //! The access feed, read on every node (CHARTER.md C3): the exclusions committed by any
-//! node (`crate::exclusion`) are rows of `access_changes`, in commit order; each node
+//! node (`crate::app::exclusion`) are rows of `access_changes`, in commit order; each node
 //! reads the rows after its position and applies them to its hub, once each, whether the
 //! bus brought them first or not. A node that cannot read the feed closes its connections
 //! rather than serve them blind, and says it is not ready.

@@ -5,33 +5,23 @@
 //! tamper-evident access log. See docs/ARCHITECTURE.md for the architecture; [`app`] builds the HTTP
 //! application and [`serve`] runs it.
 
-pub mod accounts;
-pub mod attachments;
+pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod backup;
 pub mod bus;
-pub mod cases;
-pub mod channels;
-pub mod charter;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
-pub mod exclusion;
 pub mod facts;
 pub mod feed;
 pub mod gate;
 pub mod http;
-pub mod keys;
-pub mod linking;
 pub mod messages;
 pub mod metrics;
 pub mod policy;
-pub mod practice;
-pub mod reports;
-pub mod retention;
 pub mod secrets;
 pub mod state;
 pub mod throttle;
@@ -144,7 +134,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let config = state.config.clone();
     // Stops with the server: aborted below, whichever way serving ends.
-    let retention = retention::spawn(state.clone());
+    let retention = app::retention::spawn(state.clone());
     let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();
     let on_shutdown = handle.clone();

@@ -132,7 +132,7 @@ impl Cluster {
         )
         .await?;
         // The charter gate (CHARTER.md C2): a charter in force, which every member accepts.
-        passerelle_server::charter::publish_charter(
+        passerelle_server::app::charter::publish_charter(
             &admin,
             Actor::default(),
             "test-admin",
@@ -244,15 +244,17 @@ impl Cluster {
     }
 
     async fn institution(&self, name: &str) -> anyhow::Result<String> {
-        let existing = passerelle_server::accounts::list_institutions(&self.admin).await?;
+        let existing = passerelle_server::app::accounts::list_institutions(&self.admin).await?;
         if let Some(found) = existing.into_iter().find(|i| i.name == name) {
             return Ok(found.id);
         }
-        Ok(
-            passerelle_server::accounts::create_institution(&self.admin, Actor::default(), name)
-                .await?
-                .id,
+        Ok(passerelle_server::app::accounts::create_institution(
+            &self.admin,
+            Actor::default(),
+            name,
         )
+        .await?
+        .id)
     }
 
     /// Creates an account and returns its login and one-time password.
@@ -263,7 +265,7 @@ impl Cluster {
         institution: &str,
     ) -> anyhow::Result<(String, String)> {
         let institution_id = self.institution(institution).await?;
-        let (account, password) = passerelle_server::accounts::create_account(
+        let (account, password) = passerelle_server::app::accounts::create_account(
             &self.admin,
             Actor::default(),
             CreateAccount {

@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 use passerelle_shared::protocol::v1::admin::{Account, CreateAccount, UpdateAccount};
 use passerelle_shared::protocol::v1::{Attributes, Role};
 
-use crate::accounts;
+use crate::app::accounts;
 use crate::audit::Actor;
 use crate::state::AppState;
 

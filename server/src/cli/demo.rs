@@ -8,10 +8,10 @@ use passerelle_shared::protocol::v1::admin::CreateAccount;
 use passerelle_shared::protocol::v1::{Attributes, Role};
 use zeroize::Zeroizing;
 
-use crate::accounts;
+use crate::app::accounts;
+use crate::app::charter;
 use crate::audit::Actor;
 use crate::auth::{password, totp};
-use crate::charter;
 use crate::db;
 use crate::state::AppState;
 

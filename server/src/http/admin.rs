@@ -8,7 +8,7 @@ use passerelle_shared::protocol::v1::admin::{
     Account, AccountWithPassword, CreateAccount, CreateInstitution, Institution, UpdateAccount,
 };
 
-use crate::accounts;
+use crate::app::accounts;
 use crate::auth::CurrentUser;
 use crate::error::Result;
 use crate::http::json::ApiJson;

@@ -668,14 +668,14 @@ mod tests {
     impl TestApp {
         /// An account of `role` with an open session; returns (user id, bearer token).
         async fn account(&self, login: &str, role: Role) -> (String, String) {
-            let institution = crate::accounts::create_institution(
+            let institution = crate::app::accounts::create_institution(
                 &self.state,
                 Actor::default(),
                 &format!("Institution {login}"),
             )
             .await
             .unwrap();
-            let (account, _password) = crate::accounts::create_account(
+            let (account, _password) = crate::app::accounts::create_account(
                 &self.state,
                 Actor::default(),
                 CreateAccount {

@@ -10,12 +10,12 @@ use passerelle_shared::protocol::v1::auth::{
 };
 use serde_json::json;
 
+use crate::app::exclusion::{self, Exclusion, Sessions};
 use crate::audit::Outcome;
 use crate::auth::{login, session, ClientInfo, CurrentUser};
 use crate::bus::AccessReason;
 use crate::db;
 use crate::error::{ApiError, Result};
-use crate::exclusion::{self, Exclusion, Sessions};
 use crate::http::json::ApiJson;
 use crate::state::AppState;
 

@@ -15,8 +15,8 @@ use passerelle_shared::protocol::v1::cases::{
     OpenArchived, UpdateCase,
 };
 
+use crate::app::cases;
 use crate::auth::CurrentUser;
-use crate::cases;
 use crate::error::Result;
 use crate::http::json::ApiJson;
 use crate::state::AppState;

@@ -17,11 +17,11 @@ use passerelle_shared::protocol::v1::channels::{
 };
 use serde::Deserialize;
 
+use crate::app::{attachments, channels};
 use crate::auth::CurrentUser;
 use crate::error::Result;
 use crate::http::json::{ApiJson, ApiQuery};
 use crate::state::AppState;
-use crate::{attachments, channels};
 
 /// The routes of this resource.
 pub fn router() -> Router<AppState> {

@@ -8,8 +8,8 @@ use passerelle_shared::protocol::v1::charter::{
     Accept, CharterStatus, CharterVersion, PublishText, RulesStatus, RulesVersion,
 };
 
+use crate::app::charter;
 use crate::auth::CurrentUser;
-use crate::charter;
 use crate::error::Result;
 use crate::http::json::ApiJson;
 use crate::state::AppState;

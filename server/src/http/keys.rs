@@ -10,11 +10,11 @@ use passerelle_shared::protocol::v1::keys::{
     PublishIdentity, PutKeyBackup, RegisterDevice, RewrappedKeys, StoredKeys, UserKeys,
 };
 
+use crate::app::keys;
+use crate::app::linking;
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, Result};
 use crate::http::json::ApiJson;
-use crate::keys;
-use crate::linking;
 use crate::state::AppState;
 
 /// The routes of this resource.

@@ -8,12 +8,12 @@ use passerelle_shared::protocol::v1::auth::{ChangePasswordRequest, Me};
 use serde_json::json;
 use zeroize::Zeroizing;
 
+use crate::app::exclusion::{self, Exclusion, Sessions};
 use crate::audit::Outcome;
 use crate::auth::{login, password, CurrentUser};
 use crate::bus::AccessReason;
 use crate::db;
 use crate::error::{ApiError, Result};
-use crate::exclusion::{self, Exclusion, Sessions};
 use crate::http::json::ApiJson;
 use crate::state::AppState;
 

@@ -6,10 +6,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use passerelle_shared::protocol::v1::cases::{CreatePracticeSession, PracticeSession};
 
+use crate::app::practice;
 use crate::auth::CurrentUser;
 use crate::error::Result;
 use crate::http::json::ApiJson;
-use crate::practice;
 use crate::state::AppState;
 
 /// The routes of this resource.

@@ -7,10 +7,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 
+use crate::app::reports::{self, AnnualReport};
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, Result};
 use crate::http::json::ApiQuery;
-use crate::reports::{self, AnnualReport};
 use crate::state::AppState;
 
 /// The routes of this resource.

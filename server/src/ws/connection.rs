@@ -29,10 +29,10 @@ use serde_json::json;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::time::{timeout, Instant};
 
+use crate::app::channels::{frame_text, required_devices, stored_messages};
 use crate::auth::CurrentUser;
 use crate::bus::hub::{CloseReason, ConnId, ProtocolClose};
 use crate::bus::{AccessReason, BusEvent, Frame};
-use crate::channels::{frame_text, required_devices, stored_messages};
 use crate::db;
 use crate::gate::{self, Verdict};
 use crate::messages::SendOutcome;

@@ -149,7 +149,7 @@ async fn a_websocket_flood_is_answered_once_then_cut_and_others_are_still_served
 }
 
 async fn server_user_id(server: &TestServer, login: &str) -> String {
-    passerelle_server::accounts::find_account(&server.state, login)
+    passerelle_server::app::accounts::find_account(&server.state, login)
         .await
         .unwrap()
         .id

@@ -409,9 +409,9 @@ async fn a_removed_member_gets_no_frame_and_no_key_of_the_next_epoch() {
 #[tokio::test]
 async fn an_exclusion_whose_announcement_is_lost_still_closes_and_survives_a_restart() {
     let mut scene = scene().await;
-    let (done, _unannounced) = passerelle_server::exclusion::commit(
+    let (done, _unannounced) = passerelle_server::app::exclusion::commit(
         &scene.server.state,
-        passerelle_server::exclusion::Exclusion::DisableAccount {
+        passerelle_server::app::exclusion::Exclusion::DisableAccount {
             user_id: scene.member.user.id.clone(),
         },
     )

@@ -29,19 +29,19 @@ const LAYERS: &[(&str, u8)] = &[
     // The application state every handler gets.
     ("state", 4),
     ("auth", 5),
-    ("exclusion", 5),
+    ("app::exclusion", 5),
     ("gate", 6),
     // Services.
-    ("accounts", 7),
-    ("attachments", 7),
-    ("cases", 7),
-    ("channels", 7),
-    ("charter", 7),
-    ("keys", 7),
-    ("linking", 7),
-    ("practice", 7),
-    ("reports", 7),
-    ("retention", 7),
+    ("app::accounts", 7),
+    ("app::attachments", 7),
+    ("app::cases", 7),
+    ("app::channels", 7),
+    ("app::charter", 7),
+    ("app::keys", 7),
+    ("app::linking", 7),
+    ("app::practice", 7),
+    ("app::reports", 7),
+    ("app::retention", 7),
     // Entry points.
     ("cli", 8),
     ("http", 9),
@@ -60,16 +60,27 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The modules each top-level module uses, from its files' `crate::name` paths.
+/// The modules each top-level module (and each service of `app/`) uses, from its files'
+/// `crate::name` paths.
 fn imports(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
     let mut files = Vec::new();
     rust_files(src, &mut files);
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for file in files {
         let relative = file.strip_prefix(src).unwrap();
-        let first = relative.components().next().unwrap().as_os_str();
-        let module = first.to_string_lossy().trim_end_matches(".rs").to_owned();
-        if module == "lib" || module == "main" {
+        let mut parts = relative.components().map(|c| {
+            c.as_os_str()
+                .to_string_lossy()
+                .trim_end_matches(".rs")
+                .to_owned()
+        });
+        let first = parts.next().unwrap_or_default();
+        // The services are the modules of `app/`, each a module of its own here.
+        let module = match (first.as_str(), parts.next()) {
+            ("app", Some(service)) if service != "mod" => format!("app::{service}"),
+            _ => first,
+        };
+        if module == "lib" || module == "main" || module == "app" {
             continue;
         }
         let text = std::fs::read_to_string(&file).unwrap();
@@ -77,10 +88,34 @@ fn imports(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
         let used = graph.entry(module.clone()).or_default();
         for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
             for (index, _) in line.match_indices("crate::") {
-                let name: String = line[index + "crate::".len()..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
-                    .collect();
+                let rest = &line[index + "crate::".len()..];
+                let word = |text: &str| -> String {
+                    text.chars()
+                        .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                        .collect()
+                };
+                let name = word(rest);
+                if name == "app" {
+                    // `crate::app::x`, or `crate::app::{x, y}`.
+                    let inner = rest.trim_start_matches("app::");
+                    let names: Vec<String> = match inner.strip_prefix('{') {
+                        Some(group) => group
+                            .split('}')
+                            .next()
+                            .unwrap_or_default()
+                            .split(',')
+                            .map(|n| word(n.trim()))
+                            .collect(),
+                        None => vec![word(inner)],
+                    };
+                    for service in names.into_iter().filter(|n| !n.is_empty()) {
+                        let target = format!("app::{service}");
+                        if target != module {
+                            used.insert(target);
+                        }
+                    }
+                    continue;
+                }
                 if !name.is_empty() && name != module {
                     used.insert(name);
                 }

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use passerelle_server::app::retention::{self, FailPoint};
 use passerelle_server::clock::Clock;
-use passerelle_server::retention::{self, FailPoint};
 use passerelle_shared::protocol::v1::cases::{
     ArchiveCase, CaseView, CreateCase, CreatePracticeSession, OpenArchived, PracticeSession,
     Programme,

@@ -89,7 +89,7 @@ async fn only_the_admin_reaches_the_admin_api() {
         }
     }
     // Nothing changed: the target is still a member, enabled, with its password.
-    let account = passerelle_server::accounts::find_account(&server.state, "cible")
+    let account = passerelle_server::app::accounts::find_account(&server.state, "cible")
         .await
         .unwrap();
     assert_eq!(account.role, Role::Member);

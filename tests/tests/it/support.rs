@@ -242,7 +242,7 @@ pub const TEST_CHARTER: &str = "# Charte de test\n\nLes échanges du groupe sont
 
 /// Publishes a charter (as the admin would) unless one is in force; returns its version.
 pub async fn ensure_charter(server: &TestServer) -> u64 {
-    if let Some(version) = passerelle_server::charter::current_charter_version(&server.state)
+    if let Some(version) = passerelle_server::app::charter::current_charter_version(&server.state)
         .await
         .unwrap()
     {
@@ -253,7 +253,7 @@ pub async fn ensure_charter(server: &TestServer) -> u64 {
 
 /// Publishes a new charter version, as the admin would.
 pub async fn publish_charter(server: &TestServer, text: &str) -> u64 {
-    passerelle_server::charter::publish_charter(
+    passerelle_server::app::charter::publish_charter(
         &server.state,
         passerelle_server::audit::Actor::default(),
         "test-admin",

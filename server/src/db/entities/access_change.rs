@@ -1,5 +1,5 @@
 //! `access_changes`: the durable feed of exclusions and closed gates that every node
-//! applies to its live connections (see `crate::exclusion`).
+//! applies to its live connections (see `crate::app::exclusion`).
 
 use sea_orm::entity::prelude::*;
 

@@ -1,7 +1,7 @@
 //! Cases and their lifecycle (CHARTER.md C7, C8, C11, C13): opened by a coordinator under
 //! a random case reference, described by closed lists only, with the record of how the
 //! person was informed; archived when the follow-up ends, readable then only with a
-//! written reason, destroyed at `destroy_by` by [`crate::retention`].
+//! written reason, destroyed at `destroy_by` by [`crate::app::retention`].
 //!
 //! There is no listing of cases and no search across them (CHARTER.md C10): a member
 //! finds a case among their own channels, by its reference.
@@ -15,17 +15,17 @@ use passerelle_shared::protocol::v1::channels::ChannelKind;
 use passerelle_shared::protocol::v1::ws::ServerFrame;
 use serde_json::json;
 
+use crate::app::channels::{
+    channel_of, create_with, frame_text, member_channel, open_channel, NewChannel,
+};
+use crate::app::retention::years_after;
 use crate::audit::Outcome;
 use crate::auth::CurrentUser;
 use crate::bus::BusEvent;
-use crate::channels::{
-    channel_of, create_with, frame_text, member_channel, open_channel, NewChannel,
-};
 use crate::db::{self, entities::case_file, entities::channel};
 use crate::error::{ApiError, Result};
 use crate::gate;
 use crate::policy::{self, Access, Capability};
-use crate::retention::years_after;
 use crate::state::AppState;
 
 /// Years a case is kept at most after the end of its follow-up (CHARTER.md C11).

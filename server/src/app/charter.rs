@@ -26,13 +26,13 @@ use passerelle_shared::protocol::v1::ws::ServerFrame;
 use sea_orm::{DbErr, SqlErr};
 use serde_json::json;
 
+use crate::app::channels::{channel_of, frame_text, member_channel};
+use crate::app::exclusion;
 use crate::audit::{Actor, Outcome};
 use crate::auth::CurrentUser;
 use crate::bus::{AccessReason, BusEvent};
-use crate::channels::{channel_of, frame_text, member_channel};
 use crate::db::{self, entities::channel};
 use crate::error::{ApiError, Result};
-use crate::exclusion;
 use crate::gate::{rules_owner, subscribe_if_open};
 use crate::policy::{self, Capability, Lifecycle, Refusal};
 use crate::state::AppState;

@@ -1,6 +1,6 @@
 //! Encrypted attachments: opaque blobs stored as files of the data directory, readable
 //! by the channel's members only (through the charter gate), deleted with their channel
-//! or when they age out of its retention (see [`crate::retention`]).
+//! or when they age out of its retention (see [`crate::app::retention`]).
 
 use std::path::PathBuf;
 
@@ -9,9 +9,9 @@ use passerelle_shared::protocol::v1::channels::AttachmentUploaded;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
+use crate::app::channels::open_channel;
 use crate::audit::Outcome;
 use crate::auth::CurrentUser;
-use crate::channels::open_channel;
 use crate::db;
 use crate::error::{ApiError, Result};
 use crate::policy::{Access, Lifecycle};

@@ -8,12 +8,12 @@ use passerelle_shared::protocol::v1::{Attributes, Role};
 use serde_json::json;
 use zeroize::Zeroizing;
 
+use crate::app::exclusion::{self, Excluded, Exclusion, Sessions};
 use crate::audit::{Actor, Outcome};
 use crate::auth::password;
 use crate::bus::AccessReason;
 use crate::db::{self, entities::institution, entities::user};
 use crate::error::{ApiError, Result};
-use crate::exclusion::{self, Excluded, Exclusion, Sessions};
 use crate::state::AppState;
 
 /// The admin view of an account row.
@@ -226,7 +226,7 @@ pub async fn update_account(
     };
     for channel_id in &left {
         if let Some(channel) = db::channels::find(&state.db, channel_id).await? {
-            crate::channels::announce_membership(state, &channel, &user.id, "removed").await?;
+            crate::app::channels::announce_membership(state, &channel, &user.id, "removed").await?;
         }
     }
     state

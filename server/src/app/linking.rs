@@ -17,13 +17,13 @@ use passerelle_shared::protocol::v1::keys::{
 use passerelle_shared::protocol::v1::ws::ServerFrame;
 use serde_json::json;
 
+use crate::app::channels::frame_text;
+use crate::app::keys;
 use crate::audit::Outcome;
 use crate::auth::CurrentUser;
 use crate::bus::BusEvent;
-use crate::channels::frame_text;
 use crate::db::{self, entities::device_link};
 use crate::error::{ApiError, Result};
-use crate::keys;
 use crate::policy::Lifecycle;
 use crate::state::AppState;
 

@@ -32,10 +32,10 @@ use passerelle_shared::protocol::v1::ws::ServerFrame;
 use serde_json::json;
 use time::{Date, Month, OffsetDateTime};
 
-use crate::attachments;
+use crate::app::attachments;
+use crate::app::channels::frame_text;
 use crate::audit::{Actor, Outcome};
 use crate::bus::BusEvent;
-use crate::channels::frame_text;
 use crate::db::{self, entities::channel};
 use crate::state::AppState;
 use sea_orm::TransactionTrait;
@@ -174,7 +174,7 @@ async fn destroy(
             frame: frame.clone(),
         });
     }
-    crate::exclusion::close_channels(
+    crate::app::exclusion::close_channels(
         state,
         members
             .iter()

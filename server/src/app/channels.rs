@@ -3,7 +3,7 @@
 //!
 //! A refusal to someone who is not a member answers "not found", so that channel ids
 //! reveal nothing, and is recorded in the access log. A member reads or writes only
-//! through the charter gate (`open_channel`, see [`crate::charter`]).
+//! through the charter gate (`open_channel`, see [`crate::app::charter`]).
 
 use std::collections::{BTreeSet, HashSet};
 
@@ -18,6 +18,7 @@ use passerelle_shared::protocol::v1::Role;
 use sea_orm::TransactionTrait;
 use serde_json::json;
 
+use crate::app::exclusion::{self, Exclusion};
 use crate::audit::Outcome;
 use crate::auth::CurrentUser;
 use crate::bus::{AccessReason, BusEvent, Frame};
@@ -25,7 +26,6 @@ use crate::db::{
     self, entities::case_file, entities::channel, entities::channel_member, entities::user,
 };
 use crate::error::{ApiError, Result};
-use crate::exclusion::{self, Exclusion};
 use crate::gate::{self, candidate_of};
 use crate::policy::{self, Access, Capability, Lifecycle};
 use crate::state::AppState;

@@ -6,11 +6,11 @@ use passerelle_shared::crypto::{DeviceCertificate, IdentityPublicKey};
 use passerelle_shared::protocol::v1::keys::{DeviceInfo, KeyBackupBody, RegisterDevice, UserKeys};
 use serde_json::json;
 
+use crate::app::exclusion::{self, Exclusion};
 use crate::audit::Outcome;
 use crate::auth::CurrentUser;
 use crate::db::{self, entities::device};
 use crate::error::{ApiError, Result};
-use crate::exclusion::{self, Exclusion};
 use crate::policy::{self, Capability};
 use crate::state::AppState;
 

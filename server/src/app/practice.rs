@@ -6,8 +6,8 @@
 use passerelle_shared::protocol::v1::cases::{CreatePracticeSession, PracticeSession};
 use passerelle_shared::protocol::v1::channels::{ChannelKind, LegalRegime};
 
+use crate::app::channels::{channel_of, create_with, open_channel, NewChannel};
 use crate::auth::CurrentUser;
-use crate::channels::{channel_of, create_with, open_channel, NewChannel};
 use crate::db;
 use crate::error::{ApiError, Result};
 use crate::policy::{Access, Capability};

@@ -1,0 +1,16 @@
+//! The services: what each request does, between the gate that lets it through and the
+//! database it changes. One module per domain; each function takes the `AppState` and the
+//! caller, records what it did in the access log, and returns a typed result or an
+//! `ApiError` (docs/ARCHITECTURE.md).
+
+pub mod accounts;
+pub mod attachments;
+pub mod cases;
+pub mod channels;
+pub mod charter;
+pub mod exclusion;
+pub mod keys;
+pub mod linking;
+pub mod practice;
+pub mod reports;
+pub mod retention;
