@@ -203,15 +203,17 @@ impl TestServer {
 
     /// Creates an institution (or finds it) and returns its id.
     pub async fn institution(&self, name: &str) -> anyhow::Result<String> {
-        let existing = passerelle_server::accounts::list_institutions(&self.state).await?;
+        let existing = passerelle_server::app::accounts::list_institutions(&self.state).await?;
         if let Some(found) = existing.into_iter().find(|i| i.name == name) {
             return Ok(found.id);
         }
-        Ok(
-            passerelle_server::accounts::create_institution(&self.state, Actor::default(), name)
-                .await?
-                .id,
+        Ok(passerelle_server::app::accounts::create_institution(
+            &self.state,
+            Actor::default(),
+            name,
         )
+        .await?
+        .id)
     }
 
     /// Creates an account in `institution` with `role`.
@@ -234,7 +236,7 @@ impl TestServer {
         attributes: Attributes,
     ) -> anyhow::Result<TestUser> {
         let institution_id = self.institution(institution).await?;
-        let (account, password) = passerelle_server::accounts::create_account(
+        let (account, password) = passerelle_server::app::accounts::create_account(
             &self.state,
             Actor::default(),
             CreateAccount {
