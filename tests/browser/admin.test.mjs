@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { assertAccessible, assertNoProblems, openTab, screenshot, startDemoAndBrowser } from './lib/browser.mjs';
+import { assertAccessible, assertNoProblems, openTab, screenshot, screenshotSizes, startDemoAndBrowser } from './lib/browser.mjs';
 import { logIn, logInReady, openAdminConsole, openLoginScreen, setUpFirstDevice, submitCode, submitPassword } from './lib/flows.mjs';
 
 /** @type {import('./lib/demo.mjs').Demo} */
@@ -39,6 +39,7 @@ describe('the admin console', { timeout: 120_000 }, () => {
     await accountRow(page, 'policier').waitFor();
     await assertAccessible(page, 'admin');
     await screenshot(page, 'admin');
+    await screenshotSizes(page, 'admin');
 
     await page.getByLabel('Nom de la nouvelle institution').fill('Association Horizon Jeunesse');
     await page.getByRole('button', { name: 'Créer l’institution' }).click();
@@ -69,7 +70,7 @@ describe('the admin console', { timeout: 120_000 }, () => {
     await openLoginScreen(tab.page, demo.url);
     await submitPassword(tab.page, 'lea.dupont', password);
     await tab.page.getByRole('heading', { level: 1, name: 'Activer la double authentification' }).waitFor();
-    const qr = tab.page.getByRole('img', { name: /QR code/ });
+    const qr = tab.page.getByRole('img', { name: /code QR/i });
     await qr.waitFor();
     assert.match((await qr.getAttribute('src')) ?? '', /^data:image\/svg\+xml/);
     assert.ok(await qr.evaluate((img) => img instanceof HTMLImageElement && img.complete && img.naturalWidth > 0), 'the QR code renders');
@@ -199,6 +200,7 @@ describe('the admin console', { timeout: 120_000 }, () => {
     await user.page.getByText(/Révisée par le CLSPD|Version révisée par le CLSPD/).waitFor();
     await user.page.getByRole('button', { name: `Accepter la charte (version ${version + 1})` }).waitFor();
     await screenshot(user.page, 'charter-new-version');
+    await screenshotSizes(user.page, 'charter');
     await user.context.close();
     assertNoProblems(adminTab);
   });

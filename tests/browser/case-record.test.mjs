@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { assertAccessible, assertNoProblems, openTab, screenshot, startDemoAndBrowser } from './lib/browser.mjs';
+import { assertAccessible, assertNoProblems, openTab, screenshot, screenshotSizes, startDemoAndBrowser } from './lib/browser.mjs';
 import { logInReady } from './lib/flows.mjs';
 
 /** @type {import('./lib/demo.mjs').Demo} */
@@ -66,6 +66,7 @@ describe('a case record', { timeout: 120_000 }, () => {
     await record.getByLabel('Personne informée').selectOption('guardians');
     await assertAccessible(page, 'case record');
     await screenshot(page, 'case-record');
+    await screenshotSizes(page, 'case-record');
     await record.getByRole('button', { name: 'Enregistrer l’information' }).click();
     await page.locator('#notice-status').getByText('Information de la personne enregistrée.').or(page.locator('#notice-error:not(:empty)')).first().waitFor();
     assert.equal(await page.locator('#notice-error').innerText(), '', 'the information is recorded');

@@ -9,7 +9,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { assertAccessible, assertNoProblems, openTab, screenshot, startDemoAndBrowser } from './lib/browser.mjs';
+import { assertAccessible, assertNoProblems, openTab, screenshot, screenshotSizes, startDemoAndBrowser } from './lib/browser.mjs';
 import { createWorkingGroup, logIn, logInReady } from './lib/flows.mjs';
 import { sdkCli, startSdk } from './lib/sdk.mjs';
 import jsQR from 'jsqr';
@@ -80,7 +80,7 @@ describe('linking a new device from one already connected', { timeout: 300_000 }
     await linkForm.getByRole('button', { name: 'Relier à un appareil déjà connecté' }).click();
     const codeOnB = spaced(await b.page.getByTestId('link-code').innerText());
     assert.match(codeOnB, /^\d{5} \d{5} \d{5} \d{5}$/, 'four groups of five digits');
-    const qr = await b.page.getByRole('img', { name: 'QR code du code de liaison' }).getAttribute('src');
+    const qr = await b.page.getByRole('img', { name: 'Code QR du code de liaison' }).getAttribute('src');
     const payload = decodeQrImage(qr ?? '');
     assert.match(payload ?? '', /^passerelle:link:v1:[A-Za-z0-9_-]{43}$/, 'the QR code carries the whole digest');
     assert.equal(linkDigits(Buffer.from((payload ?? '').split(':').pop() ?? '', 'base64url')), codeOnB.replace(/ /g, ''), 'the QR code and the digits agree');
@@ -95,6 +95,7 @@ describe('linking a new device from one already connected', { timeout: 300_000 }
     assert.equal(codeOnA, codeOnB, 'the two devices show the same link code');
     await assertAccessible(a.page, 'link request (existing device)');
     await screenshot(a.page, 'link-approval');
+    await screenshotSizes(a.page, 'link-approval');
     await dialog.getByRole('button', { name: 'Les codes sont identiques : autoriser' }).click();
     await a.page.locator('#notice-status').getByText('L’appareil « Ordinateur portable » est autorisé', { exact: false }).waitFor();
     assert.equal(await dialog.count(), 0, 'the dialog is closed');

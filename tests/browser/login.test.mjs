@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { assertAccessible, assertNoProblems, openTab, screenshot, startDemoAndBrowser } from './lib/browser.mjs';
+import { assertAccessible, assertNoProblems, openTab, screenshot, screenshotSizes, startDemoAndBrowser } from './lib/browser.mjs';
 import { logIn, openBearerSession, openLoginScreen, submitPassword } from './lib/flows.mjs';
 import { totp } from './lib/totp.mjs';
 
@@ -33,6 +33,7 @@ describe('logging in', { timeout: 120_000 }, () => {
     assert.match(await page.locator('#trace-notice').innerText(), /Les accès sont tracés/);
     await assertAccessible(page, 'login');
     await screenshot(page, 'login');
+    await screenshotSizes(page, 'login');
     assertNoProblems(tab);
     await tab.context.close();
   });

@@ -5,8 +5,8 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { assertAccessible, assertNoProblems, openTab, screenshot, startDemoAndBrowser } from './lib/browser.mjs';
-import { logIn, logInReady } from './lib/flows.mjs';
+import { assertAccessible, assertNoProblems, openTab, screenshot, screenshotSizes, startDemoAndBrowser } from './lib/browser.mjs';
+import { logIn, logInReady, shownMessages } from './lib/flows.mjs';
 
 /** @type {import('./lib/demo.mjs').Demo} */
 let demo;
@@ -53,6 +53,7 @@ describe('end-to-end encrypted messaging', { timeout: 240_000 }, () => {
     await tabs.coordinatrice.page.getByRole('heading', { level: 1, name: 'Configurer cet appareil' }).waitFor();
     await assertAccessible(tabs.coordinatrice.page, 'device set-up');
     await screenshot(tabs.coordinatrice.page, 'device-setup');
+    await screenshotSizes(tabs.coordinatrice.page, 'device-setup');
     await tabs.coordinatrice.page.getByRole('button', { name: 'Créer mes clés' }).click();
     const code = await tabs.coordinatrice.page.getByTestId('recovery-code').innerText();
     assert.match(code, /^[0-9A-Z]{4}(-[0-9A-Z]{4}){5}$/);
@@ -79,6 +80,7 @@ describe('end-to-end encrypted messaging', { timeout: 240_000 }, () => {
     await page.getByLabel(/^Sophie Leroy/).check();
     await assertAccessible(page, 'create channel');
     await screenshot(page, 'create-channel');
+    await screenshotSizes(page, 'create-channel');
     await page.getByRole('button', { name: 'Créer le canal' }).click();
     await page.waitForURL(/\/canal\//);
     groupUrl = page.url();
@@ -115,6 +117,7 @@ describe('end-to-end encrypted messaging', { timeout: 240_000 }, () => {
     }
     await assertAccessible(tabs.policier.page, 'conversation');
     await screenshot(tabs.policier.page, 'conversation');
+    await screenshotSizes(tabs.policier.page, 'conversation');
     // The server stored ciphertext only: the history it serves holds no clear text.
     const history = await tabs.policier.page.evaluate(async (url) => {
       const id = url.split('/').pop();
@@ -167,15 +170,38 @@ describe('end-to-end encrypted messaging', { timeout: 240_000 }, () => {
     await page.getByRole('button', { name: 'Créer le canal' }).click();
     await page.waitForURL(/\/canal\//);
     await page.getByText('Séance anonyme.').waitFor();
-    await send(tabs.coordinatrice, 'Mme Durand a rappelé au 06 12 34 56 78.');
+    // Its kind in words, not a plural with its final « s » cut off.
+    assert.match(await page.locator('.conversation-meta').innerText(), /^Analyse de pratiques · /);
+    const risky = 'Mme Durand a rappelé au 06 12 34 56 78.';
+    const composer = page.getByLabel('Votre message');
+    await composer.fill(risky);
+    await composer.press('Enter');
     const dialog = page.getByRole('dialog');
     await dialog.getByText('un numéro de téléphone', { exact: false }).waitFor();
     await dialog.getByText('un nom de personne', { exact: false }).waitFor();
+    // French typography: a narrow no-break space before « : » and inside guillemets.
+    const explanation = await dialog.innerText();
+    assert.ok(explanation.includes('\u202F:') && explanation.includes('«\u202F') && explanation.includes('\u202F»'), explanation);
+    await assertAccessible(page, 'anonymity check');
     await screenshot(page, 'practice-warning');
-    await dialog.getByRole('button', { name: 'Annuler' }).click();
-    assert.equal(await messages(tabs.coordinatrice).getByText('Mme Durand').count(), 0, 'nothing was sent');
-    await send(tabs.coordinatrice, 'Une situation de décrochage scolaire, sans nom.');
+    await screenshotSizes(page, 'practice-warning');
+    // The safe answer has the focus: Enter pressed twice out of habit sends nothing.
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Modifier le message');
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Enter');
+    // The second Enter, back in the composer, asks again; the message is still there.
+    await dialog.getByRole('button', { name: 'Modifier le message' }).waitFor();
+    // Enter on the risky button itself does not confirm either: the dialog stays open.
+    await dialog.getByRole('button', { name: 'Envoyer quand même' }).focus();
+    await page.keyboard.press('Enter');
+    await dialog.getByRole('button', { name: 'Modifier le message' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    assert.equal(await composer.inputValue(), risky, 'the composer still holds the message');
+    // Anything sent by mistake would arrive before this one.
+    await composer.fill('Une situation de décrochage scolaire, sans nom.');
+    await page.getByRole('button', { name: 'Envoyer', exact: true }).click();
     await messages(tabs.coordinatrice).getByTestId('sent').first().waitFor();
+    assert.deepEqual(await shownMessages(page), ['Une situation de décrochage scolaire, sans nom.'], 'nothing else was sent');
     await page.goto(groupUrl);
     await page.getByLabel('Votre message').waitFor();
   });
@@ -257,6 +283,7 @@ describe('end-to-end encrypted messaging', { timeout: 240_000 }, () => {
     assert.match(csv ?? '', /\/api\/v1\/audit\/export\?.*format=csv/);
     await assertAccessible(tab.page, 'audit');
     await screenshot(tab.page, 'audit');
+    await screenshotSizes(tab.page, 'audit');
     assertNoProblems(tab);
     await tab.context.close();
   });

@@ -14,6 +14,7 @@ import { renderCreateChannel } from './views/create-channel.js';
 import { renderHome } from './views/home.js';
 import { renderLogin } from './views/login.js';
 import { renderMessaging, retireMessenger, stopMessenger } from './views/messaging.js';
+import { renderNewConversation } from './views/new-conversation.js';
 import { renderSessions } from './views/sessions.js';
 import { renderSetup } from './views/setup.js';
 
@@ -24,10 +25,11 @@ import { renderSetup } from './views/setup.js';
 /**
  * @typedef {object} Route
  * @property {string} title
- * @property {'public' | 'user' | 'admin' | 'auditor' | 'channels' | 'coordinator'} access
+ * @property {'public' | 'user' | 'admin' | 'auditor' | 'channels' | 'directory' | 'coordinator'} access
  *   `public`: only when logged out (the login screen); `user`: any logged-in account;
  *   `admin`, `auditor`: that role only; `channels`: the roles that use channels (members,
- *   coordinators, externals); `coordinator`: coordinators only.
+ *   coordinators, externals); `directory`: those who may also browse the directory and
+ *   start a direct conversation (members, coordinators); `coordinator`: coordinators only.
  * @property {boolean} [gated] Needs this browser's device and the charter accepted first.
  * @property {(screen: HTMLElement, shell: any, param: string | null) => void} render
  */
@@ -37,6 +39,7 @@ const ROUTES = {
   '/connexion': { title: 'Connexion', access: 'public', render: renderLogin },
   '/': { title: 'Vos échanges', access: 'user', render: renderHome },
   '/canal/:id': { title: 'Conversation', access: 'channels', gated: true, render: renderMessaging },
+  '/nouvelle-conversation': { title: 'Écrire à un collègue', access: 'directory', gated: true, render: renderNewConversation },
   '/nouveau-canal': { title: 'Créer un canal', access: 'coordinator', gated: true, render: renderCreateChannel },
   '/appareil': { title: 'Configurer cet appareil', access: 'channels', render: renderSetup },
   '/charte': { title: 'Charte d’échange d’informations', access: 'channels', render: renderCharter },
@@ -99,6 +102,7 @@ function resolve(path) {
     (route.access === 'admin' && me.role === 'admin') ||
     (route.access === 'auditor' && me.role === 'auditor') ||
     (route.access === 'channels' && session.usesChannels(me.role)) ||
+    (route.access === 'directory' && session.browsesDirectory(me.role)) ||
     (route.access === 'coordinator' && me.role === 'coordinator');
   if (!allowed) return { redirect: '/' };
   /** @type {UserShell} */

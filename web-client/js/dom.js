@@ -1,6 +1,8 @@
 // Building the DOM without innerHTML: every text goes through textContent, so nothing a
 // server or a colleague sends can ever become markup (and the CSP forbids inline code).
 
+import { fr } from './typography.js';
+
 /**
  * @typedef {Node | string | number | null | undefined | false} Child
  */
@@ -80,5 +82,5 @@ export function uid(prefix) {
  * @param {string} text
  */
 export function screenTitle(text) {
-  return h('h1', { tabindex: '-1' }, text);
+  return h('h1', { tabindex: '-1' }, fr(text));
 }

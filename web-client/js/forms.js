@@ -5,6 +5,7 @@
 import { ApiError, messageFor } from './api.js';
 import { h, uid } from './dom.js';
 import { clearNotices, showError } from './notices.js';
+import { fr } from './typography.js';
 
 /**
  * @typedef {object} FieldOptions
@@ -49,8 +50,8 @@ export function field(options) {
   return h(
     'div',
     { class: 'field' },
-    h('label', { for: id }, options.label, options.required ? requiredMark() : null),
-    options.hint ? h('p', { class: 'hint', id: hintId }, options.hint) : null,
+    h('label', { for: id }, fr(options.label), options.required ? requiredMark() : null),
+    options.hint ? h('p', { class: 'hint', id: hintId }, fr(options.hint)) : null,
     h('p', { class: 'field-error', id: errorId, hidden: true }),
     input,
   );
@@ -80,8 +81,8 @@ export function selectField(options) {
   return h(
     'div',
     { class: 'field' },
-    h('label', { for: id }, options.label, options.required ? requiredMark() : null),
-    options.hint ? h('p', { class: 'hint', id: hintId }, options.hint) : null,
+    h('label', { for: id }, fr(options.label), options.required ? requiredMark() : null),
+    options.hint ? h('p', { class: 'hint', id: hintId }, fr(options.hint)) : null,
     h('p', { class: 'field-error', id: errorId, hidden: true }),
     select,
   );
@@ -105,8 +106,8 @@ export function checkboxField(options) {
       checked: options.checked ?? false,
       'aria-describedby': options.hint ? hintId : undefined,
     }),
-    h('label', { for: id }, options.label),
-    options.hint ? h('p', { class: 'hint', id: hintId }, options.hint) : null,
+    h('label', { for: id }, fr(options.label)),
+    options.hint ? h('p', { class: 'hint', id: hintId }, fr(options.hint)) : null,
   );
 }
 

@@ -85,6 +85,8 @@ export class Messenger extends EventTarget {
     this.retired = false;
     /** Whether a refused connection's cause is being asked over REST. */
     this.checkingAccess = false;
+    /** Whether the channel list came: until then, no channel does not mean none. */
+    this.listed = false;
     this.connection = new Connection(keyring.deviceId, {
       message: (message) => this.onMessage(message),
       frame: (frame) => this.onFrame(frame),
@@ -108,6 +110,7 @@ export class Messenger extends EventTarget {
       this.channels.set(channel.id, channel);
       this.connection.startAt(channel.id, channel.last_seq);
     }
+    this.listed = true;
     this.emit('channels', {});
     this.connection.open();
     // Direct conversations are named after the other person.

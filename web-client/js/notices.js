@@ -3,6 +3,7 @@
 // messages (polite). Every view reports through here.
 
 import { h, replace } from './dom.js';
+import { fr } from './typography.js';
 
 /** @param {string} id */
 function region(id) {
@@ -17,7 +18,7 @@ function region(id) {
  */
 export function showError(message) {
   replace(region('notice-status'));
-  replace(region('notice-error'), h('p', { class: 'notice notice-error' }, message));
+  replace(region('notice-error'), h('p', { class: 'notice notice-error' }, fr(message)));
 }
 
 /**
@@ -26,7 +27,7 @@ export function showError(message) {
  */
 export function showStatus(message) {
   replace(region('notice-error'));
-  replace(region('notice-status'), h('p', { class: 'notice notice-status' }, message));
+  replace(region('notice-status'), h('p', { class: 'notice notice-status' }, fr(message)));
 }
 
 /** Clears both regions (a new screen, a new attempt). */

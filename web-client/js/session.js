@@ -30,6 +30,15 @@ export function usesChannels(role) {
 }
 
 /**
+ * Whether the role may browse the directory, hence start a direct conversation (not
+ * external participants: CHARTER.md C6).
+ * @param {Role} role
+ */
+export function browsesDirectory(role) {
+  return role === 'member' || role === 'coordinator';
+}
+
+/**
  * The account's readiness, computed once.
  * @param {Me} me
  * @returns {Promise<Readiness>}

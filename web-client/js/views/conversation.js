@@ -13,7 +13,7 @@ import { findPersonalData } from '../privacy.js';
 import { fillRules } from './charter.js';
 import { caseRecordPanel } from './case-record.js';
 import { openFingerprintDialog } from './fingerprint.js';
-import { KIND_LABELS, REGIME_LABELS } from './messaging.js';
+import { KIND_SINGULAR, REGIME_LABELS } from './messaging.js';
 
 /** @typedef {import('../types.js').UserShell} UserShell */
 /** @typedef {import('../types.js').Member} Member */
@@ -140,7 +140,7 @@ export function renderConversation(main, shell, messenger, channelId) {
       h(
         'p',
         { class: 'conversation-meta' },
-        KIND_LABELS[channel.kind].replace(/s$/, '').replace(/Groupe de travail|Groupes de travail/, 'Groupe de travail'),
+        KIND_SINGULAR[channel.kind],
         ' · ',
         REGIME_LABELS[channel.regime] ?? channel.regime,
         channel.status === 'archived' ? ' · archivé' : '',
@@ -520,8 +520,12 @@ export function renderConversation(main, shell, messenger, channelId) {
       const chosen = [...(files.files ?? [])];
       if (!text && chosen.length === 0) return;
       const channel = messenger.channels.get(channelId);
-      if (channel?.kind === 'practice_session' && !(await anonymityConfirmed(text))) return;
-      if (!(await identityChangesAcknowledged())) return;
+      // Refused: the message stays in the composer, to be reworded.
+      const confirmed = (channel?.kind !== 'practice_session' || (await anonymityConfirmed(text))) && (await identityChangesAcknowledged());
+      if (!confirmed) {
+        textarea.focus();
+        return;
+      }
       textarea.value = '';
       files.value = '';
       messenger.send(channelId, text, chosen);
@@ -539,6 +543,7 @@ export function renderConversation(main, shell, messenger, channelId) {
       'Ce message semble identifier une personne',
       `Une séance d’analyse de pratiques est anonyme (charte, C9). Votre message paraît contenir : ${findings.map((f) => `${f.label} (« ${f.excerpt} »)`).join(' ; ')}. Reformulez-le sans ces éléments, ou confirmez s’il s’agit d’une fausse alerte.`,
       'Envoyer quand même',
+      'Modifier le message',
     );
   }
 
@@ -557,6 +562,7 @@ export function renderConversation(main, shell, messenger, channelId) {
       'Envoyer malgré le changement de clé ?',
       `La clé d’identité de ${changed.map((m) => m.display_name).join(', ')} a changé depuis votre dernier échange. Si vous n’avez pas pu vérifier son code de sécurité en personne, ne transmettez pas d’information sensible.`,
       'J’ai compris, envoyer',
+      'Ne pas envoyer',
     );
     if (ok) for (const member of changed) await messenger.keyring.setVerified(member.user_id, false);
     return ok;

@@ -28,7 +28,7 @@ export async function fingerprintBlock(userId, identityKey, label) {
       h('img', {
         class: 'qr-code',
         src: `data:image/svg+xml;charset=utf-8,${encodeURIComponent(qrSvg(fingerprintQrPayload(userId, digits)))}`,
-        alt: `QR code du code de sécurité ${label}`,
+        alt: `Code QR du code de sécurité ${label}`,
         width: 200,
         height: 200,
       }),
@@ -78,7 +78,7 @@ export async function openFingerprintDialog(keyring, me, userId, name) {
     replace(
       body,
       peer.previousKey ? h('p', { class: 'notice notice-warning' }, `La clé d’identité de ${name} a changé depuis votre premier échange. Vérifiez ce nouveau code en personne.`) : null,
-      h('p', {}, `Retrouvez ${name} en personne (ou par un appel dont vous reconnaissez la voix). Son appareil affiche son code sous « Mon code de sécurité » : il doit être identique à celui-ci, chiffre pour chiffre, ou son QR code doit correspondre.`),
+      h('p', {}, `Retrouvez ${name} en personne (ou par un appel dont vous reconnaissez la voix). Son appareil affiche son code sous « Mon code de sécurité » : il doit être identique à celui-ci, chiffre pour chiffre, ou son code QR doit correspondre.`),
       theirs.element,
       status,
       h('div', { class: 'actions' }, verify),

@@ -214,7 +214,12 @@ async function open(messenger, link, shown, done) {
       progress,
       actions,
     );
-    approve.focus();
+    // Admitting a device opens the whole history to it: the safe answer has the focus, and
+    // Enter (pressed out of habit) never approves; a click or Space does.
+    approve.addEventListener('keydown', (event) => {
+      if (event.key === 'Enter') event.preventDefault();
+    });
+    later.focus();
   }
 
   /**

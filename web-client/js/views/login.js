@@ -80,7 +80,7 @@ export function renderLogin(screen, shell) {
     const qr = h('img', {
       class: 'qr-code',
       src: `data:image/svg+xml;charset=utf-8,${encodeURIComponent(enrolment.qr_svg)}`,
-      alt: 'QR code à scanner avec votre application d’authentification',
+      alt: 'Code QR à scanner avec votre application d’authentification',
       width: 200,
       height: 200,
     });
@@ -102,7 +102,7 @@ export function renderLogin(screen, shell) {
         h(
           'li',
           {},
-          h('p', {}, 'Scannez ce QR code avec l’application :'),
+          h('p', {}, 'Scannez ce code QR avec l’application :'),
           h('div', { class: 'qr-frame' }, qr),
           h('p', {}, 'Impossible de scanner ? Ajoutez un compte dans l’application en saisissant cette clé :'),
           h('p', { class: 'totp-secret' }, h('code', { class: 'secret', 'aria-label': 'Clé secrète, à saisir sans les espaces' }, groupBy4(enrolment.secret_base32))),

@@ -6,6 +6,7 @@ import { exclusionMessage } from '../labels.js';
 import { Messenger } from '../messenger.js';
 import { showError, showStatus } from '../notices.js';
 import * as session from '../session.js';
+import { fr } from '../typography.js';
 import { renderConversation } from './conversation.js';
 import { watchLinkRequests } from './link-approval.js';
 
@@ -13,12 +14,27 @@ import { watchLinkRequests } from './link-approval.js';
 /** @typedef {import('../types.js').Channel} Channel */
 /** @typedef {import('../types.js').ChannelKind} ChannelKind */
 
-/** @type {Readonly<Record<ChannelKind, string>>} */
+/**
+ * The channel list's headings.
+ * @type {Readonly<Record<ChannelKind, string>>}
+ */
 export const KIND_LABELS = Object.freeze({
   working_group: 'Groupes de travail',
   case: 'Dossiers',
-  practice_session: 'Analyses de pratiques',
+  practice_session: 'Séances d’analyse de pratiques',
   direct: 'Conversations directes',
+});
+
+/**
+ * One channel's kind, in its header: not derived from the plural (French plurals are not
+ * « + s »; that is how « Analyses de pratique » came about).
+ * @type {Readonly<Record<ChannelKind, string>>}
+ */
+export const KIND_SINGULAR = Object.freeze({
+  working_group: 'Groupe de travail',
+  case: 'Dossier',
+  practice_session: 'Analyse de pratiques',
+  direct: 'Conversation directe',
 });
 
 /** @type {Readonly<Record<string, string>>} */
@@ -49,7 +65,7 @@ export function retireMessenger() {
  * The messenger of the ready account, started once per page.
  * @param {UserShell} shell
  */
-function messengerFor(shell) {
+export function messengerFor(shell) {
   const keyring = session.currentKeyring();
   if (!keyring) return null;
   if (messenger && messenger.me.id === shell.me.id) return messenger;
@@ -125,7 +141,10 @@ export function renderMessaging(screen, shell, channelId) {
     ),
   );
 
-  const showList = () => renderList(list, current, channelId, shell.me.role === 'coordinator');
+  const showList = () => {
+    renderList(list, current, channelId, shell.me.role);
+    if (!channelId) replace(main, emptyState(current, shell.me.role));
+  };
   const showStatusLine = () => {
     const lost = current.status !== 'open' && current.wasConnected;
     const label = current.status === 'open' ? 'Connecté' : lost ? 'Connexion perdue — reconnexion…' : 'Connexion en cours…';
@@ -160,26 +179,54 @@ export function renderMessaging(screen, shell, channelId) {
     renderConversation(main, shell, current, channelId);
   } else {
     current.visible = null;
-    replace(
-      main,
-      h(
-        'div',
-        { class: 'card empty-conversation' },
-        h('h2', {}, 'Choisissez un canal'),
-        h('p', {}, 'Vos canaux sont listés par type. Les messages sont chiffrés de bout en bout sur vos appareils : le serveur ne peut pas les lire.'),
-        shell.me.role === 'coordinator' ? h('p', {}, h('a', { href: '/nouveau-canal', class: 'button' }, 'Créer un canal')) : null,
-      ),
-    );
   }
+}
+
+/**
+ * What to do when no conversation is open: with none at all, how one starts; otherwise,
+ * where to find them.
+ * @param {Messenger} source
+ * @param {import('../types.js').Role} role
+ */
+function emptyState(source, role) {
+  // Before the list arrives, « no exchange yet » would be a false alarm.
+  if (!source.listed) return h('p', { class: 'loading' }, 'Chargement de vos échanges…');
+  const none = source.channels.size === 0;
+  /** @type {Record<string, string>} */
+  const firstSteps = {
+    member: 'Un coordinateur du CLSPD vous ajoutera aux groupes de travail et aux dossiers qui vous concernent. Vous pouvez aussi écrire dès maintenant à un collègue.',
+    coordinator: 'Créez un groupe de travail, un dossier ou une séance d’analyse de pratiques, ou écrivez à un collègue.',
+    external: 'La personne qui vous a invité(e) vous ajoutera aux canaux qui vous concernent : ils apparaîtront ici.',
+  };
+  return h(
+    'div',
+    { class: 'card empty-conversation', 'data-testid': 'empty-state' },
+    h('h2', {}, fr(none ? 'Vous n’avez encore aucun échange.' : 'Choisissez une conversation')),
+    h('p', {}, fr(none ? firstSteps[role] ?? '' : 'Vos conversations sont listées par type, à gauche (en haut sur un téléphone).')),
+    h('p', {}, fr('Les messages sont chiffrés de bout en bout sur vos appareils : le serveur ne peut pas les lire.')),
+    h('p', { class: 'actions' }, startLinks(role)),
+  );
+}
+
+/**
+ * The ways this role starts an exchange.
+ * @param {import('../types.js').Role} role
+ * @param {string} [size] A button size class.
+ */
+function startLinks(role, size = '') {
+  return [
+    session.browsesDirectory(role) ? h('a', { href: '/nouvelle-conversation', class: `button ${size}`.trim() }, 'Écrire à un collègue') : null,
+    role === 'coordinator' ? h('a', { href: '/nouveau-canal', class: `button button-secondary ${size}`.trim() }, 'Créer un canal') : null,
+  ];
 }
 
 /**
  * @param {HTMLElement} list
  * @param {Messenger} source
  * @param {string | null} selected
- * @param {boolean} canCreate
+ * @param {import('../types.js').Role} role
  */
-function renderList(list, source, selected, canCreate) {
+function renderList(list, source, selected, role) {
   /** @type {Record<string, Channel[]>} */
   const groups = { working_group: [], case: [], practice_session: [], direct: [] };
   for (const channel of source.channels.values()) groups[channel.kind]?.push(channel);
@@ -192,7 +239,7 @@ function renderList(list, source, selected, canCreate) {
       { class: 'channel-group', 'aria-labelledby': headingId },
       h('h2', { id: headingId }, KIND_LABELS[/** @type {ChannelKind} */ (kind)]),
       channels.length === 0
-        ? h('p', { class: 'hint' }, 'Aucun pour l’instant.')
+        ? h('p', { class: 'hint' }, kind === 'direct' || kind === 'practice_session' ? 'Aucune pour l’instant.' : 'Aucun pour l’instant.')
         : h(
             'ul',
             {},
@@ -213,7 +260,8 @@ function renderList(list, source, selected, canCreate) {
           ),
     );
   });
-  replace(list, canCreate ? h('p', {}, h('a', { href: '/nouveau-canal', class: 'button button-small' }, 'Créer un canal')) : null, ...sections);
+  const links = startLinks(role, 'button-small').filter((link) => link !== null);
+  replace(list, links.length > 0 ? h('p', { class: 'actions' }, links) : null, ...sections);
 }
 
 function notificationSettings() {

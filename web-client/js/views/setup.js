@@ -181,7 +181,13 @@ export function renderSetup(screen, shell) {
     replace(
       body,
       notice,
-      h('p', {}, 'Votre compte a déjà des clés. Pour lire vos échanges sur ce navigateur, choisissez l’une de ces deux façons de l’activer.'),
+      h(
+        'p',
+        {},
+        liveDevices > 0
+          ? 'Votre compte a déjà des clés. Pour lire vos échanges sur ce navigateur, choisissez l’une de ces deux façons de l’activer.'
+          : 'Votre compte a déjà des clés. Pour lire vos échanges sur ce navigateur, activez-le avec votre code de secours.',
+      ),
       liveDevices > 0 ? link : null,
       restore,
       h(
@@ -234,7 +240,7 @@ export function renderSetup(screen, shell) {
         h('img', {
           class: 'qr-code',
           src: `data:image/svg+xml;charset=utf-8,${encodeURIComponent(qrSvg(pending.qrPayload))}`,
-          alt: 'QR code du code de liaison',
+          alt: 'Code QR du code de liaison',
           width: 200,
           height: 200,
         }),
