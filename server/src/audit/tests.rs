@@ -784,11 +784,13 @@ async fn the_verify_command_reports_tampering() {
     f.record_n(5).await;
     let dir = f.dir.path().to_owned();
     let mut opts = options(&dir, &f.clock, 1000);
-    assert!(verify_command(opts.clone()).await.unwrap());
+    assert!(verify_command(opts.clone(), None).await.unwrap());
+    f.log.checkpoint_now().await.unwrap();
+    assert!(verify_command(opts.clone(), None).await.unwrap());
     f.sql("DELETE FROM audit_events WHERE seq = 2").await;
-    assert!(!verify_command(opts.clone()).await.unwrap());
+    assert!(!verify_command(opts.clone(), None).await.unwrap());
     opts.signing_key_path = dir.join("missing.p8");
-    assert!(verify_command(opts).await.is_err());
+    assert!(verify_command(opts, None).await.is_err());
 }
 
 #[tokio::test]
