@@ -457,14 +457,13 @@ pub(crate) async fn check(
                     format!("the Merkle leaf of event {expected} is missing or malformed"),
                 )));
             };
-            if seq >= first_event && seq <= last_event {
-                if events.get(&row.seq) != Some(&row.hash) {
-                    return Ok(Some(broken(
-                        seq,
-                        BreakKind::Edited,
-                        format!("event {seq} no longer matches its Merkle leaf: it was changed and rehashed"),
-                    )));
-                }
+            if (first_event..=last_event).contains(&seq) && events.get(&row.seq) != Some(&row.hash)
+            {
+                return Ok(Some(broken(
+                    seq,
+                    BreakKind::Edited,
+                    format!("event {seq} no longer matches its Merkle leaf: it was changed and rehashed"),
+                )));
             }
             chain_hashes.push(hash);
         }
