@@ -100,6 +100,34 @@ pub struct AuditConfig {
     pub database_url: Option<String>,
     /// The server's checkpoint signing key (PKCS#8); default `<data_dir>/audit-signing.p8`.
     pub signing_key_file: Option<PathBuf>,
+    /// The Ed25519 key (PKCS#8) that signs the Merkle log's checkpoints. Deliberately
+    /// without a default inside the data directory: whoever copies the database (a backup,
+    /// a stolen disk) must not get the key that vouches for it. Required by `serve`.
+    pub log_key_file: Option<PathBuf>,
+    /// Generate `log_key_file` if it is absent (the demonstration and tests only: a
+    /// production server refuses to start without its key rather than start a new history).
+    pub generate_log_key: bool,
+    /// The log's name in its checkpoints (C2SP origin), e.g. `clspd.example.fr/audit`;
+    /// default: the public origin's host followed by `/audit`.
+    pub origin: Option<String>,
+    /// Witnesses that cosign every checkpoint (docs/AUDIT.md).
+    pub witnesses: Vec<WitnessConfig>,
+    /// Cosignatures a checkpoint needs for `audit verify` to accept it as the log's head;
+    /// default: every configured witness.
+    pub min_cosignatures: Option<usize>,
+    /// Serve although the log is not consistent with what the witnesses cosigned: the
+    /// operator's written acknowledgement of the incident, recorded in the log itself.
+    pub acknowledge_incident: Option<String>,
+}
+
+/// A witness of the access log.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessConfig {
+    /// Its base URL, e.g. `https://temoin.prefecture.example.fr`.
+    pub url: String,
+    /// Its C2SP verifier key (`<name>+<key hash>+<key>`), obtained from its operator.
+    pub key: String,
 }
 
 /// Retention of channels and the purge job (CHARTER.md C11). Cases are destroyed at their
@@ -140,6 +168,12 @@ impl Default for AuditConfig {
             checkpoint_interval_secs: 300,
             database_url: None,
             signing_key_file: None,
+            log_key_file: None,
+            generate_log_key: false,
+            origin: None,
+            witnesses: Vec::new(),
+            min_cosignatures: None,
+            acknowledge_incident: None,
         }
     }
 }
@@ -227,6 +261,17 @@ impl Config {
         }
         if self.audit.checkpoint_every == 0 || self.audit.checkpoint_interval_secs == 0 {
             bail!("audit checkpoints must be taken at a positive interval");
+        }
+        for witness in &self.audit.witnesses {
+            crate::audit::note::NoteVerifier::parse(&witness.key)
+                .with_context(|| format!("audit.witnesses: invalid key for {}", witness.url))?;
+        }
+        if self
+            .audit
+            .min_cosignatures
+            .is_some_and(|n| n > self.audit.witnesses.len())
+        {
+            bail!("audit.min_cosignatures cannot exceed the number of audit.witnesses");
         }
         if let Some(url) = &self.redis_url {
             if !(url.starts_with("redis://")

@@ -46,6 +46,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         config.data_dir = data_dir.clone();
         config.listen = *listen;
         config.tls = false;
+        // The demonstration's log key is generated beside, not inside, its data directory.
+        let mut keys = data_dir.clone().into_os_string();
+        keys.push("-keys");
+        config.audit.log_key_file = Some(std::path::PathBuf::from(keys).join("audit-log.key"));
+        config.audit.generate_log_key = true;
         config.validate()?;
     }
     init_logs(config.log_format);
@@ -57,7 +62,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config.listen = listener.local_addr()?;
             let state = AppState::build(config.clone(), Arc::new(SystemClock)).await?;
             tracing::info!(listen = %listener.local_addr()?, origin = %config.origin(), "Passerelle is serving");
-            passerelle_server::serve(listener, state, shutdown_signal()).await?;
+            passerelle_server::serve(listener, state.clone(), shutdown_signal()).await?;
+            // A stopped server leaves no event outside a signed, witnessed checkpoint.
+            if let Err(err) = state.audit.checkpoint_now().await {
+                tracing::error!(error = %err, "could not sign the access log's last checkpoint");
+            }
         }
         Command::Demo { .. } => {
             let listener = std::net::TcpListener::bind(config.listen)?;
@@ -102,13 +111,33 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Admin(command) => {
             let state = AppState::build(config, Arc::new(SystemClock)).await?;
             cli::admin::run(&state, command).await?;
+            // Like `serve` when it stops: what this command recorded is signed (and
+            // witnessed) before it exits.
+            state.audit.checkpoint_now().await?;
         }
-        Command::Audit(AuditCommand::Verify) => {
-            if !passerelle_server::audit::verify_command(&config).await? {
+        Command::Audit(AuditCommand::Verify { against }) => {
+            if !passerelle_server::audit::verify_command(&config, against.as_deref()).await? {
                 return Ok(ExitCode::FAILURE);
             }
         }
         Command::Openapi => {}
+        Command::Audit(AuditCommand::Head) => {
+            print!("{}", passerelle_server::audit::head_command(&config).await?);
+        }
+        Command::Witness {
+            listen,
+            data_dir,
+            name,
+            logs,
+        } => {
+            let state =
+                passerelle_server::audit::witness::WitnessState::open(&data_dir, &name, &logs)?;
+            let listener = std::net::TcpListener::bind(listen)?;
+            println!("Witness key: {}", state.verifier_key());
+            tracing::info!(listen = %listener.local_addr()?, "Passerelle witness is serving");
+            passerelle_server::audit::witness::serve(listener, Arc::new(state), shutdown_signal())
+                .await?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -91,6 +91,11 @@ fn passerelle(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
         .args(args)
         .env("PASSERELLE_DATA_DIR", dir)
         .env("PASSERELLE_TLS", "false")
+        .env(
+            "PASSERELLE_AUDIT__LOG_KEY_FILE",
+            dir.join("keys").join("audit-log.key"),
+        )
+        .env("PASSERELLE_AUDIT__GENERATE_LOG_KEY", "true")
         .current_dir(dir)
         .output()
         .unwrap()
@@ -189,6 +194,12 @@ fn passerelle_in(
         .args(args)
         .env("PASSERELLE_DATA_DIR", data)
         .env("PASSERELLE_TLS", "false")
+        // The checkpoint key lives apart from the data directory, and backups leave it out.
+        .env(
+            "PASSERELLE_AUDIT__LOG_KEY_FILE",
+            dir.join("keys").join("audit-log.key"),
+        )
+        .env("PASSERELLE_AUDIT__GENERATE_LOG_KEY", "true")
         .current_dir(dir)
         .output()
         .unwrap()

@@ -33,6 +33,11 @@ impl Node {
             .env("PASSERELLE_DATA_DIR", self.dir.join("data"))
             .env("PASSERELLE_TLS", "false")
             .env("PASSERELLE_LISTEN", format!("127.0.0.1:{}", self.port))
+            .env(
+                "PASSERELLE_AUDIT__LOG_KEY_FILE",
+                self.dir.join("keys").join("audit-log.key"),
+            )
+            .env("PASSERELLE_AUDIT__GENERATE_LOG_KEY", "true")
             .current_dir(&self.dir);
         if let Some(url) = &self.database_url {
             command.env("PASSERELLE_DATABASE_URL", url);

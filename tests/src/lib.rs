@@ -40,6 +40,9 @@ pub struct TestServer {
     pub data_dir: tempfile::TempDir,
     /// A PostgreSQL database made for this server, dropped with it.
     pub pg: Option<pg::TestDatabase>,
+    /// Where the access log's checkpoint key lives: apart from the data directory, as in
+    /// production.
+    pub keys_dir: tempfile::TempDir,
     config: Config,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -120,6 +123,7 @@ impl TestServer {
             Backend::Postgres => Some(pg::TestDatabase::create().await?),
         };
         let data_dir = tempfile::tempdir()?;
+        let keys_dir = tempfile::tempdir()?;
         let mut config = Config {
             data_dir: data_dir.path().to_path_buf(),
             tls: false,
@@ -127,8 +131,10 @@ impl TestServer {
             database_url: pg.as_ref().map(|database| database.url.clone()),
             ..Config::default()
         };
+        config.audit.log_key_file = Some(keys_dir.path().join("audit-log.key"));
+        config.audit.generate_log_key = true;
         adjust(&mut config);
-        TestServer::start(config, data_dir, pg).await
+        TestServer::start(config, data_dir, keys_dir, pg).await
     }
 
     /// The backend this server runs on.
@@ -148,6 +154,7 @@ impl TestServer {
     async fn start(
         mut config: Config,
         data_dir: tempfile::TempDir,
+        keys_dir: tempfile::TempDir,
         pg: Option<pg::TestDatabase>,
     ) -> anyhow::Result<TestServer> {
         if let Ok(filter) = std::env::var("PASSERELLE_TEST_LOG") {
@@ -180,6 +187,7 @@ impl TestServer {
             clock,
             data_dir,
             pg,
+            keys_dir,
             config,
             shutdown: Some(shutdown),
             task: Some(task),
@@ -370,10 +378,11 @@ impl TestServer {
             task.await??;
         }
         let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir()?);
+        let keys_dir = std::mem::replace(&mut self.keys_dir, tempfile::tempdir()?);
         let pg = self.pg.take();
         let now = self.clock.now_ms();
         self.state.db.clone().close().await?;
-        let mut restarted = TestServer::start(self.config.clone(), data_dir, pg).await?;
+        let mut restarted = TestServer::start(self.config.clone(), data_dir, keys_dir, pg).await?;
         let offset = now - restarted.clock.now_ms();
         restarted.clock.advance_ms(offset.max(0));
         restarted.addr = self.addr;

@@ -124,6 +124,9 @@ impl Cluster {
                 tls: false,
                 audit: passerelle_server::config::AuditConfig {
                     signing_key_file: Some(dir.path().join("audit-signing.p8")),
+                    // The access log's checkpoint key, shared by every node, created once.
+                    log_key_file: Some(dir.path().join("audit-log.key")),
+                    generate_log_key: true,
                     ..Default::default()
                 },
                 ..Config::default()
@@ -181,6 +184,10 @@ impl Cluster {
             .env(
                 "PASSERELLE_SECRET_KEY_FILE",
                 self.dir.path().join("server.key"),
+            )
+            .env(
+                "PASSERELLE_AUDIT__LOG_KEY_FILE",
+                self.dir.path().join("audit-log.key"),
             )
             .env(
                 "PASSERELLE_AUDIT__SIGNING_KEY_FILE",

@@ -8,6 +8,7 @@
 use sea_orm_migration::prelude::*;
 
 mod m0001_audit_log;
+mod m0002_merkle_log;
 
 /// The migrations of the audit database, in order.
 pub struct Migrator;
@@ -15,7 +16,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_audit_log::Migration)]
+        vec![
+            Box::new(m0001_audit_log::Migration),
+            Box::new(m0002_merkle_log::Migration),
+        ]
     }
 
     /// A name of its own, so that even an audit log pointed by mistake at the main

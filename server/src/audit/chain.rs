@@ -46,21 +46,31 @@ pub const GENESIS_HASH: [u8; 32] = [0u8; 32];
 
 /// The hashed fields of one event, as stored.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Fields<'a> {
-    pub(crate) time_ms: i64,
-    pub(crate) user_id: Option<&'a str>,
-    pub(crate) login: Option<&'a str>,
-    pub(crate) institution_id: Option<&'a str>,
-    pub(crate) session_id: Option<&'a str>,
-    pub(crate) ip: Option<&'a str>,
-    pub(crate) action: &'a str,
-    pub(crate) target: Option<&'a str>,
-    pub(crate) outcome: &'a str,
-    pub(crate) details: &'a str,
+pub struct Fields<'a> {
+    /// Unix milliseconds.
+    pub time_ms: i64,
+    /// The acting account.
+    pub user_id: Option<&'a str>,
+    /// Its login.
+    pub login: Option<&'a str>,
+    /// Its institution.
+    pub institution_id: Option<&'a str>,
+    /// The session's id (never its token).
+    pub session_id: Option<&'a str>,
+    /// The client address.
+    pub ip: Option<&'a str>,
+    /// The stable action name.
+    pub action: &'a str,
+    /// What was acted on.
+    pub target: Option<&'a str>,
+    /// `success`, `failure` or `denied`.
+    pub outcome: &'a str,
+    /// Reason codes and counts, as JSON.
+    pub details: &'a str,
 }
 
 /// `SHA-256(prev ‖ canonical encoding of the event at seq)`.
-pub(crate) fn event_hash(prev: &[u8; 32], seq: u64, fields: &Fields<'_>) -> [u8; 32] {
+pub fn event_hash(prev: &[u8; 32], seq: u64, fields: &Fields<'_>) -> [u8; 32] {
     let mut ctx = digest::Context::new(&digest::SHA256);
     ctx.update(prev);
     ctx.update(&[ENCODING_VERSION]);
@@ -145,7 +155,7 @@ fn write_canonical(value: &Value, out: &mut String) {
 }
 
 /// Lowercase hexadecimal.
-pub(crate) fn to_hex(bytes: &[u8]) -> String {
+pub fn to_hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for byte in bytes {
@@ -157,7 +167,7 @@ pub(crate) fn to_hex(bytes: &[u8]) -> String {
 
 /// Parses 64 lowercase hexadecimal digits; anything else (as a tampered row may hold) is
 /// `None`.
-pub(crate) fn parse_hash(text: &str) -> Option<[u8; 32]> {
+pub fn parse_hash(text: &str) -> Option<[u8; 32]> {
     let bytes = text.as_bytes();
     if bytes.len() != 64 {
         return None;

@@ -26,10 +26,14 @@
 //! ```
 
 pub mod chain;
+pub mod merkle;
+pub mod note;
 mod query;
 pub mod signing;
 mod store;
+pub mod tree;
 mod verify;
+pub mod witness;
 mod writer;
 
 #[cfg(test)]
@@ -45,7 +49,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use futures_util::Stream;
 use sea_orm::{DatabaseConnection, DbErr};
-use tokio::sync::{mpsc, oneshot, RwLock};
+use tokio::sync::{mpsc, oneshot, Notify, RwLock};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -56,7 +60,10 @@ pub use query::{
 };
 pub use signing::TrustedKeys;
 pub use store::POSTGRES_SCHEMA;
+pub use tree::{ConsistencyProof, Incident, InclusionProof, TreeHead, TreeReport, Witness};
 pub use verify::{checkpoint_signature_is_valid, BreakKind, ChainBreak, VerifyReport};
+
+use note::{NoteSigner, NoteVerifier};
 
 use signing::Signer;
 use writer::{Command, Head, Writer};
@@ -178,6 +185,23 @@ pub struct AuditOptions {
     /// Run the background duties: time-based checkpoints and the daily retention purge.
     /// Off for one-shot commands (`audit verify`) and for tests that drive [`AuditLog::tick`].
     pub background: bool,
+    /// The Ed25519 key that signs the Merkle checkpoints; `None` (not configured) refuses
+    /// to open the log.
+    pub log_key_path: Option<PathBuf>,
+    /// Generate the log key if it is absent (demonstration and tests only).
+    pub create_log_key: bool,
+    /// The log's origin (its name in checkpoints and the log key's name).
+    pub origin: String,
+    /// Witnesses that cosign the checkpoints.
+    pub witnesses: Vec<Witness>,
+    /// Cosignatures `audit verify` requires on the log's head.
+    pub min_cosignatures: usize,
+    /// Before signing anything, compare the log with what the witnesses cosigned and
+    /// refuse to open on a mismatch (unless acknowledged). Off for `audit verify`, which
+    /// reports instead.
+    pub check_witnesses: bool,
+    /// The operator's acknowledgement of an incident the witnesses revealed.
+    pub acknowledge_incident: Option<String>,
 }
 
 impl fmt::Debug for AuditOptions {
@@ -190,6 +214,10 @@ impl fmt::Debug for AuditOptions {
             .field("checkpoint_interval", &self.checkpoint_interval)
             .field("retention_months", &self.retention_months)
             .field("background", &self.background)
+            .field("log_key_path", &self.log_key_path)
+            .field("origin", &self.origin)
+            .field("witnesses", &self.witnesses)
+            .field("min_cosignatures", &self.min_cosignatures)
             .finish_non_exhaustive()
     }
 }
@@ -209,14 +237,24 @@ impl AuditOptions {
             retention_months: 12,
             clock: Arc::new(SystemClock),
             background: true,
+            log_key_path: None,
+            create_log_key: false,
+            origin: "passerelle.invalid/audit".to_owned(),
+            witnesses: Vec::new(),
+            min_cosignatures: 0,
+            check_witnesses: true,
+            acknowledge_incident: None,
         }
     }
 
-    /// The embedded default: `<dir>/audit.sqlite` and `<dir>/audit-signing.p8`.
+    /// Everything in `dir`, the log key generated there too: for tests and examples only
+    /// (a real server keeps its log key out of the data directory, see docs/AUDIT.md).
     pub fn for_data_dir(dir: &Path) -> AuditOptions {
         let key = dir.join("audit-signing.p8");
         let mut options = AuditOptions::new(crate::db::sqlite_url(&dir.join("audit.sqlite")), &key);
         options.retired_keys_path = Some(retired_keys_path(&key));
+        options.log_key_path = Some(dir.join("audit-log.key"));
+        options.create_log_key = true;
         options
     }
 
@@ -233,6 +271,26 @@ impl AuditOptions {
             .signing_key_file
             .clone()
             .unwrap_or_else(|| config.data_dir.join("audit-signing.p8"));
+        let witnesses: Vec<Witness> = config
+            .audit
+            .witnesses
+            .iter()
+            .filter_map(|w| {
+                // Config::validate refused invalid keys already.
+                NoteVerifier::parse(&w.key).ok().map(|verifier| Witness {
+                    url: w.url.clone(),
+                    verifier,
+                })
+            })
+            .collect();
+        let (log_key_path, create_log_key) = match &config.audit.log_key_file {
+            Some(path) => (Some(path.clone()), config.audit.generate_log_key),
+            // The server's own unit tests build configurations without one.
+            #[cfg(test)]
+            None => (Some(config.data_dir.join("audit-log.key")), true),
+            #[cfg(not(test))]
+            None => (None, false),
+        };
         AuditOptions {
             database_url,
             retired_keys_path: Some(retired_keys_path(&key)),
@@ -242,6 +300,17 @@ impl AuditOptions {
             retention_months: config.audit.retention_months,
             clock,
             background: true,
+            log_key_path,
+            create_log_key,
+            origin: config
+                .audit
+                .origin
+                .clone()
+                .unwrap_or_else(|| default_origin(config)),
+            min_cosignatures: config.audit.min_cosignatures.unwrap_or(witnesses.len()),
+            witnesses,
+            check_witnesses: true,
+            acknowledge_incident: config.audit.acknowledge_incident.clone(),
         }
     }
 
@@ -261,6 +330,15 @@ impl From<&Config> for AuditOptions {
     fn from(config: &Config) -> Self {
         AuditOptions::from_config(config, Arc::new(SystemClock))
     }
+}
+
+/// The public origin's host and port followed by `/audit`.
+fn default_origin(config: &Config) -> String {
+    let origin = config.origin();
+    let host = origin
+        .split_once("://")
+        .map_or(origin.as_str(), |(_, rest)| rest);
+    format!("{}/audit", host.trim_end_matches('/'))
 }
 
 /// `<key file without extension>.retired`: where retired public keys are listed.
@@ -292,6 +370,18 @@ pub(crate) struct Shared {
     /// Verification reads (shared) and retention purges (exclusive) must not overlap:
     /// a purge in the middle of a walk would look like a deletion.
     pub(crate) maintenance: RwLock<()>,
+    /// Signs the Merkle checkpoints.
+    pub(crate) log_signer: NoteSigner,
+    /// The log's origin.
+    pub(crate) origin: String,
+    /// Witnesses to submit checkpoints to.
+    pub(crate) witnesses: Vec<Witness>,
+    /// Cosignatures required on the head by `audit verify`.
+    pub(crate) min_cosignatures: usize,
+    /// Wakes the task that submits new checkpoints to the witnesses.
+    pub(crate) cosign_wakeup: Notify,
+    /// Serialises submissions, so that two never race on one witness.
+    pub(crate) cosigning: tokio::sync::Mutex<()>,
 }
 
 /// The access log service: cheap to clone, every clone appends to the same chain.
@@ -331,7 +421,30 @@ impl AuditLog {
                 }
             }
         }
+        let Some(log_key_path) = &options.log_key_path else {
+            bail!(
+                "audit.log_key_file is not set: the access log's checkpoint key must be configured, \
+                 and kept outside the data directory (see docs/AUDIT.md, \"Where the keys live\")"
+            );
+        };
+        if !log_key_path.exists() && !options.create_log_key {
+            bail!(
+                "the access log's checkpoint key {} does not exist. Restore it from where it is \
+                 kept (it is deliberately not in backups of the data directory); a new key would \
+                 start a history no witness can link to the old one (docs/AUDIT.md)",
+                log_key_path.display()
+            );
+        }
+        let log_signer = NoteSigner::load(
+            log_key_path,
+            &options.origin,
+            note::TYPE_ED25519,
+            options.create_log_key,
+        )?;
         let db = store::connect_and_migrate(&options.database_url).await?;
+        if options.check_witnesses && !options.witnesses.is_empty() {
+            check_witnesses_at_start(&db, &options, &log_signer.verifier()).await?;
+        }
         let shared = Arc::new(Shared {
             db,
             signer,
@@ -342,19 +455,163 @@ impl AuditLog {
                 .unwrap_or(i64::MAX),
             retention_months: options.retention_months,
             maintenance: RwLock::new(()),
+            log_signer,
+            origin: options.origin.clone(),
+            witnesses: options.witnesses.clone(),
+            min_cosignatures: options.min_cosignatures,
+            cosign_wakeup: Notify::new(),
+            cosigning: tokio::sync::Mutex::new(()),
         });
         let (tx, rx) = mpsc::channel(QUEUE);
         let writer = Writer::load(shared.clone(), rx).await?;
         tokio::spawn(writer.run());
         let log = AuditLog { shared, tx };
+        if let Some(reason) = &options.acknowledge_incident {
+            // Recorded whether or not there was an incident this time: the operator's
+            // statement is part of the history either way.
+            log.record(Event {
+                actor: Actor {
+                    login: Some("server-operator".into()),
+                    ..Actor::default()
+                },
+                action: "audit_incident_acknowledged",
+                target: None,
+                outcome: Outcome::Success,
+                details: serde_json::json!({ "reason": reason }),
+            })
+            .await?;
+        }
         if options.background {
             tokio::spawn(background(
                 log.tx.downgrade(),
                 log.shared.clone(),
                 options.checkpoint_interval,
             ));
+            if !log.shared.witnesses.is_empty() {
+                tokio::spawn(cosigner(log.tx.downgrade(), log.shared.clone()));
+            }
         }
         Ok(log)
+    }
+
+    /// Submits the latest checkpoint to every witness that has not cosigned it yet and
+    /// stores their cosignatures. Answers the errors (one per witness that failed);
+    /// witnesses that failed are retried at the next checkpoint.
+    pub async fn cosign_now(&self) -> Vec<tree::SubmitError> {
+        let _one_at_a_time = self.shared.cosigning.lock().await;
+        let client = tree::http_client();
+        let mut errors = Vec::new();
+        for witness in &self.shared.witnesses {
+            if let Err(err) = tree::submit(
+                &self.shared.db,
+                &client,
+                witness,
+                self.shared.clock.now_ms(),
+            )
+            .await
+            {
+                tracing::error!(error = %err, "a witness did not cosign the access log's checkpoint");
+                errors.push(err);
+            }
+        }
+        errors
+    }
+
+    /// The latest signed checkpoint with its stored cosignatures.
+    pub async fn latest_head(&self) -> Result<Option<TreeHead>, AuditError> {
+        tree::latest_head(&self.shared.db).await
+    }
+
+    /// The inclusion proof of event `seq` in the tree of `size` events.
+    pub async fn inclusion_proof(
+        &self,
+        seq: u64,
+        size: u64,
+    ) -> Result<Option<InclusionProof>, AuditError> {
+        tree::inclusion(&self.shared.db, seq, size).await
+    }
+
+    /// The consistency proof between two tree sizes.
+    pub async fn consistency_proof(
+        &self,
+        old_size: u64,
+        new_size: u64,
+    ) -> Result<Option<ConsistencyProof>, AuditError> {
+        tree::consistency(&self.shared.db, old_size, new_size).await
+    }
+
+    /// The verifier key of the log's checkpoints (C2SP vkey).
+    pub fn log_verifier_key(&self) -> String {
+        self.shared.log_signer.verifier().to_string()
+    }
+
+    /// The log's origin.
+    pub fn origin(&self) -> &str {
+        &self.shared.origin
+    }
+
+    /// Verification as `passerelle audit verify` does it on a log at rest: every event
+    /// must be under a signed (and cosigned) checkpoint, and the log must agree with
+    /// every checkpoint the witnesses hold and with `external` ones (an exported head).
+    pub async fn verify_strict(
+        &self,
+        external: Vec<(String, String)>,
+    ) -> Result<VerifyReport, AuditError> {
+        let _guard = self.shared.maintenance.read().await;
+        let head = self.head().await?;
+        let mut report =
+            verify::verify_chain(&self.shared.db, &self.shared.trusted, Some(head)).await?;
+        report.public_key = self.public_key();
+        report.key_id = self.key_id().to_owned();
+        self.verify_tree(&mut report, external, true).await?;
+        Ok(report)
+    }
+
+    async fn verify_tree(
+        &self,
+        report: &mut VerifyReport,
+        mut external: Vec<(String, String)>,
+        strict: bool,
+    ) -> Result<(), AuditError> {
+        if report.first_break.is_some() {
+            return Ok(());
+        }
+        let client = tree::http_client();
+        for witness in &self.shared.witnesses {
+            match tree::witness_checkpoints(&client, witness, &self.shared.origin).await {
+                Ok(notes) => external.extend(
+                    notes
+                        .into_iter()
+                        .map(|n| (format!("witness {}", witness.verifier.name()), n)),
+                ),
+                Err(err) => report.tree.warnings.push(format!(
+                    "witness {} unreachable ({err}): its record was not compared",
+                    witness.verifier.name()
+                )),
+            }
+        }
+        let log_keys = [self.shared.log_signer.verifier()];
+        let spec = tree::TreeCheck {
+            origin: &self.shared.origin,
+            log_keys: &log_keys,
+            witnesses: &self.shared.witnesses,
+            min_cosignatures: self.shared.min_cosignatures,
+            checkpoint_every: self.shared.checkpoint_every,
+            external,
+            strict,
+        };
+        let first = report
+            .first_seq
+            .unwrap_or_else(|| report.anchor.as_ref().map_or(1, |a| a.seq + 1));
+        let last = report
+            .last_seq
+            .unwrap_or_else(|| report.anchor.as_ref().map_or(0, |a| a.seq));
+        let problem = tree::check(&self.shared.db, &spec, first, last, &mut report.tree).await?;
+        if let Some(problem) = problem {
+            report.intact = false;
+            report.first_break = Some(problem);
+        }
+        Ok(())
     }
 
     /// Appends an event once it is durable and returns its sequence number. Appends are
@@ -396,6 +653,7 @@ impl AuditLog {
         let mut report = verify::verify_chain(&self.shared.db, keys, Some(head)).await?;
         report.public_key = self.public_key();
         report.key_id = self.key_id().to_owned();
+        self.verify_tree(&mut report, Vec::new(), false).await?;
         Ok(report)
     }
 
@@ -419,9 +677,12 @@ impl AuditLog {
         self.shared.retention_months
     }
 
-    /// Signs a checkpoint of the head now if there are events since the last one.
+    /// Signs a checkpoint of the head now if there are events since the last one, and
+    /// has the witnesses cosign it before answering (their failures are logged).
     pub async fn checkpoint_now(&self) -> Result<Option<Checkpoint>, AuditError> {
-        self.checkpoint(true).await
+        let checkpoint = self.checkpoint(true).await?;
+        self.cosign_now().await;
+        Ok(checkpoint)
     }
 
     /// The time-based duty: signs a checkpoint if the interval has passed (by the
@@ -605,6 +866,63 @@ async fn background(tx: mpsc::WeakSender<Command>, shared: Arc<Shared>, interval
     }
 }
 
+/// Submits each new checkpoint to the witnesses, woken by the writer (and once a minute,
+/// to retry witnesses that were unreachable). Holds only a weak sender, like
+/// [`background`].
+async fn cosigner(tx: mpsc::WeakSender<Command>, shared: Arc<Shared>) {
+    loop {
+        let _ =
+            tokio::time::timeout(Duration::from_secs(60), shared.cosign_wakeup.notified()).await;
+        let Some(tx) = tx.upgrade() else { return };
+        let log = AuditLog {
+            shared: shared.clone(),
+            tx,
+        };
+        log.cosign_now().await;
+    }
+}
+
+/// Refuses to open a log whose head is not consistent with what its witnesses cosigned,
+/// unless the operator acknowledged the incident (recorded once the log is open).
+async fn check_witnesses_at_start(
+    db: &DatabaseConnection,
+    options: &AuditOptions,
+    log_key: &NoteVerifier,
+) -> anyhow::Result<()> {
+    let (incidents, warnings) =
+        tree::check_against_witnesses(db, &options.origin, log_key, &options.witnesses).await?;
+    for warning in &warnings {
+        tracing::warn!(warning = %warning, "could not compare the access log with a witness");
+    }
+    if incidents.is_empty() {
+        return Ok(());
+    }
+    for incident in &incidents {
+        tracing::error!(
+            witness = %incident.witness,
+            witness_size = incident.witness_size,
+            log_size = incident.log_size,
+            detail = %incident.detail,
+            "the access log is not consistent with what a witness cosigned"
+        );
+    }
+    if options.acknowledge_incident.is_some() {
+        tracing::error!("incident acknowledged by the operator: serving anyway, the acknowledgement is recorded in the log");
+        return Ok(());
+    }
+    let list: Vec<String> = incidents
+        .iter()
+        .map(|i| format!("witness {}: {}", i.witness, i.detail))
+        .collect();
+    bail!(
+        "the access log is not consistent with what its witnesses cosigned — it was tampered with \
+         or restored from an old copy:\n  {}\nRefusing to sign anything over it. Run `passerelle audit verify` \
+         to locate the damage, tell the DPO, and follow docs/OPERATIONS.md (\"Access log incident\"). \
+         To serve anyway, set audit.acknowledge_incident to a written reason (it is recorded in the log).",
+        list.join("\n  ")
+    )
+}
+
 /// `now_ms` moved back by `months` calendar months (the day clamped to the month's end).
 pub fn months_before(now_ms: i64, months: u32) -> i64 {
     let Ok(now) = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(now_ms) * 1_000_000)
@@ -639,9 +957,20 @@ pub async fn open_for(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
 /// `passerelle audit verify`: verifies the log, prints a report for people, and returns
 /// whether it is intact (the caller exits non-zero otherwise). Never creates a signing
 /// key: a missing key is an error, not a fresh start.
-pub async fn verify_command(options: impl Into<AuditOptions>) -> anyhow::Result<bool> {
+pub async fn verify_command(
+    options: impl Into<AuditOptions>,
+    against: Option<&Path>,
+) -> anyhow::Result<bool> {
     let mut options = options.into();
     options.background = false;
+    options.check_witnesses = false;
+    options.acknowledge_incident = None;
+    let mut external = Vec::new();
+    if let Some(path) = against {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        external.push((format!("the exported head {}", path.display()), text));
+    }
     if !options.signing_key_path.exists() {
         bail!(
             "the access log signing key {} does not exist",
@@ -650,7 +979,7 @@ pub async fn verify_command(options: impl Into<AuditOptions>) -> anyhow::Result<
     }
     let log = AuditLog::open(options).await?;
     let report = log
-        .verify()
+        .verify_strict(external)
         .await
         .context("could not read the access log")?;
     print!("{report}");
@@ -658,4 +987,17 @@ pub async fn verify_command(options: impl Into<AuditOptions>) -> anyhow::Result<
         eprintln!("first broken sequence number: {}", problem.seq);
     }
     Ok(report.intact)
+}
+
+/// `passerelle audit head`: the latest signed checkpoint with its cosignatures, as text.
+pub async fn head_command(options: impl Into<AuditOptions>) -> anyhow::Result<String> {
+    let mut options = options.into();
+    options.background = false;
+    options.check_witnesses = false;
+    options.acknowledge_incident = None;
+    let log = AuditLog::open(options).await?;
+    match log.latest_head().await? {
+        Some(head) => Ok(head.note),
+        None => bail!("the access log has no signed checkpoint yet"),
+    }
 }

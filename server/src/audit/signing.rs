@@ -132,7 +132,7 @@ impl Signer {
 
 /// Refuses a key file that others than its owner can read: the key is what makes a
 /// checkpoint worth more than a hash anyone could recompute.
-fn check_private(path: &Path) -> anyhow::Result<()> {
+pub(crate) fn check_private(path: &Path) -> anyhow::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -91,6 +91,74 @@ pub(crate) mod anchor {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// `audit_leaves`: each event's chain hash, the leaves of the Merkle tree; kept after a
+/// retention purge so that every signed root can still be recomputed.
+// sea-orm's derive requires public items; the module keeps them crate-private.
+#[allow(unreachable_pub)]
+pub(crate) mod leaf {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_leaves")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub seq: i64,
+        pub hash: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `audit_tree_heads`: the signed checkpoints of the Merkle tree (C2SP signed notes).
+// sea-orm's derive requires public items; the module keeps them crate-private.
+#[allow(unreachable_pub)]
+pub(crate) mod tree_head {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_tree_heads")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub size: i64,
+        pub root: String,
+        pub time_ms: i64,
+        #[sea_orm(column_type = "Text")]
+        pub note: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `audit_cosignatures`: a witness's cosignature line of a checkpoint.
+// sea-orm's derive requires public items; the module keeps them crate-private.
+#[allow(unreachable_pub)]
+pub(crate) mod cosignature {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_cosignatures")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub size: i64,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub witness: String,
+        #[sea_orm(column_type = "Text")]
+        pub line: String,
+        pub time_ms: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 /// Opens the audit database and runs its migrations. SQLite: WAL, `synchronous=FULL`
 /// (an acknowledged event survives a power cut), foreign keys. PostgreSQL: the `audit`
 /// schema, created if needed, first on the search path.
@@ -360,5 +428,69 @@ pub(crate) async fn count(db: &impl ConnectionTrait, filter: &EventFilter) -> Re
     event::Entity::find()
         .filter(condition(filter))
         .count(db)
+        .await
+}
+
+/// Leaves after `after_seq`, in order, at most `limit`.
+pub(crate) async fn leaves_after(
+    db: &impl ConnectionTrait,
+    after_seq: i64,
+    limit: u64,
+) -> Result<Vec<leaf::Model>, DbErr> {
+    leaf::Entity::find()
+        .filter(leaf::Column::Seq.gt(after_seq))
+        .order_by_asc(leaf::Column::Seq)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// Tree heads after size `after`, in order, at most `limit`.
+pub(crate) async fn tree_heads_after(
+    db: &impl ConnectionTrait,
+    after: i64,
+    limit: u64,
+) -> Result<Vec<tree_head::Model>, DbErr> {
+    tree_head::Entity::find()
+        .filter(tree_head::Column::Size.gt(after))
+        .order_by_asc(tree_head::Column::Size)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// The largest signed tree head.
+pub(crate) async fn last_tree_head(
+    db: &impl ConnectionTrait,
+) -> Result<Option<tree_head::Model>, DbErr> {
+    tree_head::Entity::find()
+        .order_by_desc(tree_head::Column::Size)
+        .one(db)
+        .await
+}
+
+/// The cosignatures of the tree head of `size`.
+pub(crate) async fn cosignatures_of(
+    db: &impl ConnectionTrait,
+    size: i64,
+) -> Result<Vec<cosignature::Model>, DbErr> {
+    cosignature::Entity::find()
+        .filter(cosignature::Column::Size.eq(size))
+        .all(db)
+        .await
+}
+
+/// The largest size `witness` cosigned, as this log stored it.
+pub(crate) async fn last_cosigned_by(
+    db: &impl ConnectionTrait,
+    witness: &str,
+) -> Result<Option<i64>, DbErr> {
+    cosignature::Entity::find()
+        .select_only()
+        .column(cosignature::Column::Size)
+        .filter(cosignature::Column::Witness.eq(witness))
+        .order_by_desc(cosignature::Column::Size)
+        .into_tuple::<i64>()
+        .one(db)
         .await
 }

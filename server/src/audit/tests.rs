@@ -784,11 +784,13 @@ async fn the_verify_command_reports_tampering() {
     f.record_n(5).await;
     let dir = f.dir.path().to_owned();
     let mut opts = options(&dir, &f.clock, 1000);
-    assert!(verify_command(opts.clone()).await.unwrap());
+    assert!(verify_command(opts.clone(), None).await.unwrap());
+    f.log.checkpoint_now().await.unwrap();
+    assert!(verify_command(opts.clone(), None).await.unwrap());
     f.sql("DELETE FROM audit_events WHERE seq = 2").await;
-    assert!(!verify_command(opts.clone()).await.unwrap());
+    assert!(!verify_command(opts.clone(), None).await.unwrap());
     opts.signing_key_path = dir.join("missing.p8");
-    assert!(verify_command(opts).await.is_err());
+    assert!(verify_command(opts, None).await.is_err());
 }
 
 #[tokio::test]
@@ -900,4 +902,59 @@ async fn on_postgresql_the_log_lives_in_its_own_schema_and_detects_tampering() {
         .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn without_its_checkpoint_key_the_log_refuses_to_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::starting_now();
+    let mut opts = options(dir.path(), &clock, 1000);
+    opts.log_key_path = None;
+    let err = AuditLog::open(opts.clone()).await.unwrap_err();
+    assert!(format!("{err:#}").contains("audit.log_key_file"), "{err:#}");
+    // A configured key that is missing is not silently replaced by a new one.
+    opts.log_key_path = Some(dir.path().join("elsewhere").join("audit-log.key"));
+    opts.create_log_key = false;
+    let err = AuditLog::open(opts).await.unwrap_err();
+    assert!(format!("{err:#}").contains("does not exist"), "{err:#}");
+    assert!(!dir.path().join("elsewhere").exists());
+}
+
+#[tokio::test]
+async fn every_checkpoint_is_also_a_signed_merkle_head_that_verifies() {
+    let f = fixture(4).await;
+    f.record_n(10).await;
+    f.log.checkpoint_now().await.unwrap();
+    let head = f.log.latest_head().await.unwrap().unwrap();
+    assert_eq!(head.size, 10);
+    let note = note::Note::parse(&head.note).unwrap();
+    let verifier = note::NoteVerifier::parse(&f.log.log_verifier_key()).unwrap();
+    assert!(verifier.check_note(&note).is_some());
+    let body = note::CheckpointBody::parse(&note.body).unwrap();
+    let proof = f.log.inclusion_proof(3, 10).await.unwrap().unwrap();
+    let path: Vec<merkle::Hash> = proof
+        .proof
+        .iter()
+        .map(|h| note::decode_hash(h).unwrap())
+        .collect();
+    let leaf = merkle::leaf_hash(&chain::parse_hash(&proof.chain_hash).unwrap());
+    assert!(merkle::verify_inclusion(2, 10, &leaf, &path, &body.root));
+    let consistency = f.log.consistency_proof(4, 10).await.unwrap().unwrap();
+    let path: Vec<merkle::Hash> = consistency
+        .proof
+        .iter()
+        .map(|h| note::decode_hash(h).unwrap())
+        .collect();
+    let old = note::decode_hash(&consistency.old_root).unwrap();
+    assert!(merkle::verify_consistency(4, 10, &old, &body.root, &path));
+    assert!(f.log.verify().await.unwrap().intact);
+    // A leaf changed behind the log's back is found at its position.
+    f.sql("UPDATE audit_leaves SET hash = 'ab' || substr(hash, 3) WHERE seq = 6")
+        .await;
+    let broken = f.first_break().await;
+    assert_eq!(
+        (broken.seq, broken.kind),
+        (6, BreakKind::Edited),
+        "{broken}"
+    );
 }

@@ -39,6 +39,9 @@ pub enum BreakKind {
     Rewritten,
     /// A checkpoint or anchor signature is invalid or made by an unknown key.
     BadSignature,
+    /// Events are not under a signed (or, with witnesses, cosigned) checkpoint, or
+    /// checkpoints that were due are missing.
+    Uncovered,
 }
 
 impl BreakKind {
@@ -51,6 +54,7 @@ impl BreakKind {
             BreakKind::Reordered => "reordered",
             BreakKind::Rewritten => "rewritten",
             BreakKind::BadSignature => "bad_signature",
+            BreakKind::Uncovered => "uncovered",
         }
     }
 }
@@ -102,6 +106,8 @@ pub struct VerifyReport {
     pub key_id: String,
     /// Where the log first breaks, if it does.
     pub first_break: Option<ChainBreak>,
+    /// The Merkle log: tree size, checkpoints and cosignatures checked.
+    pub tree: super::tree::TreeReport,
 }
 
 impl fmt::Display for VerifyReport {
@@ -139,6 +145,7 @@ impl fmt::Display for VerifyReport {
                 super::query::format_time(cp.time_ms)
             )?;
         }
+        write!(f, "{}", self.tree)?;
         match &self.first_break {
             None => writeln!(f, "INTACT: the chain and every signature verify."),
             Some(broken) => {

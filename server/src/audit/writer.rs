@@ -17,9 +17,11 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use super::chain::{self, Fields, GENESIS_HASH};
-use super::query::{Anchor, Checkpoint};
+use super::merkle::{self, Frontier};
+use super::note::CheckpointBody;
+use super::query::{Anchor, Checkpoint, BATCH};
 use super::signing::{signed_message, ANCHOR_DOMAIN, CHECKPOINT_DOMAIN};
-use super::store::{self, anchor, checkpoint, event};
+use super::store::{self, anchor, checkpoint, event, leaf, tree_head};
 use super::{Actor, AuditError, Event, Outcome, Shared};
 
 /// Most events committed in one transaction; bounds a transaction's size and a caller's wait.
@@ -70,6 +72,9 @@ pub(crate) struct Writer {
     rx: mpsc::Receiver<Command>,
     /// The head as this process last saw it: what verification expects to find again.
     head: Head,
+    /// The Merkle tree of the leaves up to `head`, kept so that signing a checkpoint
+    /// never rereads the log.
+    frontier: Frontier,
 }
 
 /// The chain's state as read under the writer lock.
@@ -139,11 +144,59 @@ impl Writer {
                 "the access log ends before its last signed checkpoint: events were deleted"
             );
         }
-        Ok(Writer {
+        let mut writer = Writer {
             shared,
             rx,
             head: state.head,
-        })
+            frontier: Frontier::new(),
+        };
+        let db = writer.shared.db.clone();
+        if let Err(err) = writer.sync_frontier(&db, state.head.seq).await {
+            // Opening still succeeds so that verification can say where the damage is;
+            // appending retries the tree and fails until the log is repaired.
+            tracing::error!(error = %err, "the access log's Merkle tree cannot be rebuilt");
+        }
+        Ok(writer)
+    }
+
+    /// Brings the cached tree up to `size` leaves (another process may have appended),
+    /// rebuilding it if the log is now shorter than the cache.
+    async fn sync_frontier(
+        &mut self,
+        db: &impl ConnectionTrait,
+        size: u64,
+    ) -> Result<(), AuditError> {
+        if self.frontier.size() > size {
+            self.frontier = Frontier::new();
+        }
+        while self.frontier.size() < size {
+            let after = self.frontier.size();
+            let rows = store::leaves_after(db, store::to_db(after), BATCH).await?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in rows {
+                let seq = store::from_db(row.seq);
+                if seq > size {
+                    break;
+                }
+                let hash = chain::parse_hash(&row.hash).filter(|_| seq == self.frontier.size() + 1);
+                let Some(hash) = hash else {
+                    return Err(AuditError::Malformed(format!(
+                        "the Merkle leaf at seq {} is missing or malformed",
+                        self.frontier.size() + 1
+                    )));
+                };
+                self.frontier.push(merkle::leaf_hash(&hash));
+            }
+        }
+        if self.frontier.size() != size {
+            return Err(AuditError::Malformed(format!(
+                "the Merkle leaves stop at seq {} but the log reaches seq {size}",
+                self.frontier.size()
+            )));
+        }
+        Ok(())
     }
 
     /// Opens a transaction holding the writer lock and reads the chain's state under it:
@@ -228,28 +281,61 @@ impl Writer {
 
     async fn append(&mut self, events: Vec<Event>) -> Result<Vec<u64>, AuditError> {
         let (txn, state) = self.begin_locked().await?;
+        self.sync_frontier(&txn, state.head.seq).await?;
+        let mut frontier = self.frontier.clone();
         let mut head = state.head;
         let mut last_checkpoint = state.last_checkpoint_seq;
         let mut seqs = Vec::with_capacity(events.len());
         let mut rows = Vec::with_capacity(events.len());
+        let mut leaves = Vec::with_capacity(events.len());
         let mut checkpoints = Vec::new();
+        let mut heads = Vec::new();
         for event in events {
             rows.push(self.next_row(&mut head, event));
+            leaves.push(leaf_row(&head));
+            frontier.push(merkle::leaf_hash(&head.hash));
             seqs.push(head.seq);
             if head.seq.saturating_sub(last_checkpoint) >= self.shared.checkpoint_every {
                 checkpoints.push(checkpoint_row(&self.sign_checkpoint(&head)?));
+                heads.push(self.sign_tree_head(&head, &frontier));
                 last_checkpoint = head.seq;
             }
         }
         insert_rows(&txn, rows).await?;
+        insert_leaves(&txn, leaves).await?;
         if !checkpoints.is_empty() {
             checkpoint::Entity::insert_many(checkpoints)
                 .exec_without_returning(&txn)
                 .await?;
+            tree_head::Entity::insert_many(heads)
+                .exec_without_returning(&txn)
+                .await?;
         }
         txn.commit().await?;
+        if last_checkpoint > state.last_checkpoint_seq {
+            self.shared.cosign_wakeup.notify_one();
+        }
         self.head = head;
+        self.frontier = frontier;
         Ok(seqs)
+    }
+
+    /// Signs the C2SP checkpoint of the tree `frontier` (whose last leaf is `head`).
+    fn sign_tree_head(&self, head: &Head, frontier: &Frontier) -> tree_head::ActiveModel {
+        let root = frontier.root();
+        let body = CheckpointBody {
+            origin: self.shared.origin.clone(),
+            size: frontier.size(),
+            root,
+        }
+        .to_text();
+        let note = format!("{body}\n{}", self.shared.log_signer.sign(&body));
+        tree_head::ActiveModel {
+            size: Set(store::to_db(frontier.size())),
+            root: Set(chain::to_hex(&root)),
+            time_ms: Set(self.shared.clock.now_ms().max(head.time_ms)),
+            note: Set(note),
+        }
     }
 
     /// Builds the row of the next event and moves `head` onto it.
@@ -331,11 +417,16 @@ impl Writer {
             txn.rollback().await?;
             return Ok(None);
         }
+        self.sync_frontier(&txn, state.head.seq).await?;
         let cp = self.sign_checkpoint(&state.head)?;
         checkpoint::Entity::insert(checkpoint_row(&cp))
             .exec_without_returning(&txn)
             .await?;
+        tree_head::Entity::insert(self.sign_tree_head(&state.head, &self.frontier))
+            .exec_without_returning(&txn)
+            .await?;
         txn.commit().await?;
+        self.shared.cosign_wakeup.notify_one();
         Ok(Some(cp))
     }
 
@@ -374,6 +465,8 @@ impl Writer {
         let deleted = store::delete_up_to(&txn, up_to_seq).await?;
         // The purge itself is an event, in the same transaction: the log shows who removed
         // what (the server, by retention), and the chain goes on from the anchor.
+        self.sync_frontier(&txn, state.head.seq).await?;
+        let mut frontier = self.frontier.clone();
         let mut head = state.head;
         let row = self.next_row(
             &mut head,
@@ -386,8 +479,11 @@ impl Writer {
             },
         );
         insert_rows(&txn, vec![row]).await?;
+        insert_leaves(&txn, vec![leaf_row(&head)]).await?;
+        frontier.push(merkle::leaf_hash(&head.hash));
         txn.commit().await?;
         self.head = head;
+        self.frontier = frontier;
         Ok(anchor)
     }
 }
@@ -400,6 +496,28 @@ fn checkpoint_row(cp: &Checkpoint) -> checkpoint::ActiveModel {
         key_id: Set(cp.key_id.clone()),
         signature: Set(cp.signature.clone()),
     }
+}
+
+/// The Merkle leaf of the event `head` now points at.
+fn leaf_row(head: &Head) -> leaf::ActiveModel {
+    leaf::ActiveModel {
+        seq: Set(store::to_db(head.seq)),
+        hash: Set(chain::to_hex(&head.hash)),
+    }
+}
+
+async fn insert_leaves(
+    txn: &DatabaseTransaction,
+    rows: Vec<leaf::ActiveModel>,
+) -> Result<(), sea_orm::DbErr> {
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<_> = rows.by_ref().take(256).collect();
+        leaf::Entity::insert_many(chunk)
+            .exec_without_returning(txn)
+            .await?;
+    }
+    Ok(())
 }
 
 async fn insert_rows(

@@ -61,11 +61,44 @@ pub enum Command {
     Audit(AuditCommand),
     /// Print the OpenAPI document of the REST API (for client generators).
     Openapi,
+    /// Run an independent witness of access logs (docs/AUDIT.md): its own address, its
+    /// own data directory, meant for a machine the server's operator does not control.
+    Witness {
+        /// Address to listen on.
+        #[arg(
+            long,
+            default_value = "127.0.0.1:7380",
+            env = "PASSERELLE_WITNESS_LISTEN"
+        )]
+        listen: SocketAddr,
+        /// Where the witness keeps its key and its append-only record.
+        #[arg(
+            long,
+            default_value = "passerelle-witness",
+            env = "PASSERELLE_WITNESS_DATA_DIR"
+        )]
+        data_dir: PathBuf,
+        /// The witness's name in its cosignatures, e.g. `temoin.prefecture.example.fr`.
+        #[arg(long, env = "PASSERELLE_WITNESS_NAME")]
+        name: String,
+        /// Verifier key of a log to witness (`GET /api/v1/audit/head` shows it); repeat
+        /// for several logs.
+        #[arg(long = "log", required = true)]
+        logs: Vec<String>,
+    },
 }
 
 /// Access-log subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check the hash chain and the signed checkpoints; exits non-zero on any tampering.
-    Verify,
+    /// Check the hash chain, the Merkle tree, the signed checkpoints and the witnesses'
+    /// cosignatures; exits non-zero on any tampering, naming the first broken seq.
+    Verify {
+        /// Also check the log against this exported cosigned head (`audit head`).
+        #[arg(long)]
+        against: Option<PathBuf>,
+    },
+    /// Print the latest signed checkpoint with its cosignatures, to keep apart and give
+    /// later to `audit verify --against`.
+    Head,
 }

@@ -32,6 +32,9 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/audit/verify", get(verify))
         .route("/audit/public-key", get(public_key))
         .route("/audit/checkpoints", get(checkpoints))
+        .route("/audit/head", get(head))
+        .route("/audit/proofs/inclusion", get(inclusion_proof))
+        .route("/audit/proofs/consistency", get(consistency_proof))
 }
 
 /// Default page size of `GET /audit/events`.
@@ -542,6 +545,13 @@ pub(crate) async fn verify(
 ) -> Result<Json<VerifyResult>> {
     const ACTION: &str = "audit_verify";
     require_auditor(&state, &user, ACTION).await?;
+    // The head is signed and submitted to the witnesses first, so that what is verified
+    // is also what they now hold.
+    state
+        .audit
+        .checkpoint_now()
+        .await
+        .map_err(ApiError::internal)?;
     let report = state.audit.verify().await.map_err(ApiError::internal)?;
     if let Some(broken) = &report.first_break {
         tracing::error!(problem = %broken, "the access log failed verification");
@@ -620,6 +630,220 @@ pub(crate) async fn checkpoints(
         checkpoints: list.into_iter().map(SignedPointDto::from).collect(),
         next_after_seq,
         anchor: anchor.map(SignedPointDto::from),
+    }))
+}
+
+/// The log's latest signed checkpoint, for an auditor to keep apart from the server.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct HeadDto {
+    /// The log's origin (its name in checkpoints).
+    origin: String,
+    /// The verifier key of the log's checkpoints (C2SP vkey).
+    log_key: String,
+    /// Tree size: events 1 to `size`; absent before the first checkpoint.
+    size: Option<u64>,
+    /// When it was signed (RFC 3339).
+    time: Option<String>,
+    /// The signed note with the witnesses' cosignatures: save it as `head.txt` for
+    /// `passerelle audit verify --against head.txt`.
+    note: Option<String>,
+    /// Witnesses whose cosignature is stored.
+    witnesses: Vec<String>,
+}
+
+/// Query of the proof routes.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ProofParams {
+    /// Inclusion: the event.
+    seq: Option<u64>,
+    /// Inclusion: the tree size (a checkpoint's); default the latest checkpoint's.
+    size: Option<u64>,
+    /// Consistency: the earlier size.
+    old: Option<u64>,
+    /// Consistency: the later size; default the latest checkpoint's.
+    new: Option<u64>,
+}
+
+/// An inclusion proof.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct InclusionProofDto {
+    /// The event.
+    seq: u64,
+    /// The tree size.
+    size: u64,
+    /// The event's chain hash (hex); the leaf is SHA-256(0x00 ‖ raw chain hash).
+    chain_hash: String,
+    /// The root at `size` (base64, as in checkpoints).
+    root: String,
+    /// The audit path (base64), leaf to root.
+    proof: Vec<String>,
+}
+
+/// A consistency proof.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ConsistencyProofDto {
+    /// Earlier size.
+    old_size: u64,
+    /// Later size.
+    new_size: u64,
+    /// Root at `old_size` (base64).
+    old_root: String,
+    /// Root at `new_size` (base64).
+    new_root: String,
+    /// The proof (base64).
+    proof: Vec<String>,
+}
+
+async fn proof_params(state: &AppState, user: &CurrentUser, uri: &Uri) -> Result<ProofParams> {
+    let parsed = axum::extract::Query::<ProofParams>::try_from_uri(uri)
+        .map(|query| query.0)
+        .map_err(|_| ApiError::BadRequest("paramètres de requête".into()));
+    checked(state, user, PROOF_ACTION, parsed).await
+}
+
+const PROOF_ACTION: &str = "audit_proof_read";
+
+async fn latest_size(state: &AppState) -> Result<u64> {
+    Ok(state
+        .audit
+        .latest_head()
+        .await
+        .map_err(ApiError::internal)?
+        .map_or(0, |head| head.size))
+}
+
+/// # `GET /api/v1/audit/head`
+///
+/// The latest signed checkpoint and its cosignatures. Recorded as `audit_head_read`.
+#[utoipa::path(get, path = "/api/v1/audit/head",
+    responses((status = 200, body = HeadDto), (status = 401), (status = 403)))]
+pub(crate) async fn head(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Json<HeadDto>> {
+    const ACTION: &str = "audit_head_read";
+    require_auditor(&state, &user, ACTION).await?;
+    state
+        .record(user.actor(), ACTION, None, Outcome::Success, json!({}))
+        .await?;
+    let head = state
+        .audit
+        .latest_head()
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(HeadDto {
+        origin: state.audit.origin().to_owned(),
+        log_key: state.audit.log_verifier_key(),
+        size: head.as_ref().map(|h| h.size),
+        time: head.as_ref().map(|h| audit::format_time(h.time_ms)),
+        witnesses: head
+            .as_ref()
+            .map(|h| h.witnesses.clone())
+            .unwrap_or_default(),
+        note: head.map(|h| h.note),
+    }))
+}
+
+/// # `GET /api/v1/audit/proofs/inclusion`
+///
+/// Proves that event `seq` is in the tree of `size` events (default: the latest
+/// checkpoint's size). Recorded as `audit_proof_read`.
+#[utoipa::path(get, path = "/api/v1/audit/proofs/inclusion", params(ProofParams),
+    responses((status = 200, body = InclusionProofDto), (status = 400), (status = 401), (status = 403)))]
+pub(crate) async fn inclusion_proof(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    uri: Uri,
+) -> Result<Json<InclusionProofDto>> {
+    require_auditor(&state, &user, PROOF_ACTION).await?;
+    let params = proof_params(&state, &user, &uri).await?;
+    let size = match params.size {
+        Some(size) => size,
+        None => latest_size(&state).await?,
+    };
+    let seq = checked(
+        &state,
+        &user,
+        PROOF_ACTION,
+        params
+            .seq
+            .ok_or_else(|| ApiError::BadRequest("paramètre « seq »".into())),
+    )
+    .await?;
+    let proof = state
+        .audit
+        .inclusion_proof(seq, size)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::BadRequest("« seq » ou « size » hors de l'arbre".into()));
+    let proof = checked(&state, &user, PROOF_ACTION, proof).await?;
+    state
+        .record(
+            user.actor(),
+            PROOF_ACTION,
+            None,
+            Outcome::Success,
+            json!({ "kind": "inclusion", "seq": seq, "size": size }),
+        )
+        .await?;
+    Ok(Json(InclusionProofDto {
+        seq: proof.seq,
+        size: proof.size,
+        chain_hash: proof.chain_hash,
+        root: proof.root,
+        proof: proof.proof,
+    }))
+}
+
+/// # `GET /api/v1/audit/proofs/consistency`
+///
+/// Proves that the tree of `new` events (default: the latest checkpoint's) extends the
+/// tree of `old` events. Recorded as `audit_proof_read`.
+#[utoipa::path(get, path = "/api/v1/audit/proofs/consistency", params(ProofParams),
+    responses((status = 200, body = ConsistencyProofDto), (status = 400), (status = 401), (status = 403)))]
+pub(crate) async fn consistency_proof(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    uri: Uri,
+) -> Result<Json<ConsistencyProofDto>> {
+    require_auditor(&state, &user, PROOF_ACTION).await?;
+    let params = proof_params(&state, &user, &uri).await?;
+    let new = match params.new {
+        Some(size) => size,
+        None => latest_size(&state).await?,
+    };
+    let old = checked(
+        &state,
+        &user,
+        PROOF_ACTION,
+        params
+            .old
+            .ok_or_else(|| ApiError::BadRequest("paramètre « old »".into())),
+    )
+    .await?;
+    let proof = state
+        .audit
+        .consistency_proof(old, new)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::BadRequest("« old » ou « new » hors de l'arbre".into()));
+    let proof = checked(&state, &user, PROOF_ACTION, proof).await?;
+    state
+        .record(
+            user.actor(),
+            PROOF_ACTION,
+            None,
+            Outcome::Success,
+            json!({ "kind": "consistency", "old": old, "new": new }),
+        )
+        .await?;
+    Ok(Json(ConsistencyProofDto {
+        old_size: proof.old_size,
+        new_size: proof.new_size,
+        old_root: proof.old_root,
+        new_root: proof.new_root,
+        proof: proof.proof,
     }))
 }
 

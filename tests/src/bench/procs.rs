@@ -45,6 +45,13 @@ impl Backend {
             .arg(self.data_dir.join("bench-unused.toml"))
             .env_remove("PASSERELLE_CONFIG")
             .env("PASSERELLE_DATA_DIR", &self.data_dir)
+            // The access log's checkpoint key, beside the data directory (not in it), made
+            // on the first run.
+            .env(
+                "PASSERELLE_AUDIT__LOG_KEY_FILE",
+                self.data_dir.with_extension("log-key"),
+            )
+            .env("PASSERELLE_AUDIT__GENERATE_LOG_KEY", "true")
             .env("PASSERELLE_TLS", "false")
             .env_remove("PASSERELLE_DATABASE_URL")
             .env_remove("PASSERELLE_LOG");

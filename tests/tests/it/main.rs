@@ -1,6 +1,7 @@
 //! The integration suite: real servers on ephemeral ports, real databases.
 
 mod abuse;
+mod audit;
 mod auth;
 mod backup;
 mod cases;
