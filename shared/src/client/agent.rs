@@ -14,7 +14,7 @@ use reqwest::StatusCode;
 use tokio::time::Instant;
 
 use super::device::uuid_v4;
-use super::store::{AgentState, SecretString, Store, StoredEpochKey, STATE_VERSION};
+use super::store::{AgentState, SecretString, Store, StoredEpochKey, StoredSession, STATE_VERSION};
 use super::{Client, ClientError, Connection, Device, Result};
 use crate::crypto::{to_base64url, EpochKey, MessageContent};
 use crate::protocol::v1::channels::{Cursors, EpochState, StoredMessage};
@@ -239,7 +239,10 @@ impl Agent {
             .clone()
             .ok_or_else(|| ClientError::Store("no device in the store: log in first".into()))?;
         let mut handed_out = None;
-        let mut client = log_in(&state, &options, &mut handed_out).await?;
+        let mut client = match resume(&state).await? {
+            Some(client) => client,
+            None => log_in(&state, &options, &mut handed_out).await?,
+        };
         if handed_out.is_some() || stored.certificate.user_id != client.me.id {
             return Err(ClientError::Store(
                 "the stored device does not belong to this account any more".into(),
@@ -799,6 +802,10 @@ impl Agent {
             })
             .collect();
         state.known_identities = self.client.known_identities.clone();
+        state.session = Some(StoredSession {
+            token: SecretString::new(self.client.bearer_token()),
+            me: self.client.me.clone(),
+        });
         self.store.save(&state)
     }
 }
@@ -861,6 +868,26 @@ async fn log_in(
         (Ok(client), _) => Ok(client),
         (Err(_), Some(err)) => Err(err),
         (Err(err), None) => Err(err),
+    }
+}
+
+/// The stored session, if the server still honours it (`None`: log in again).
+async fn resume(state: &AgentState) -> Result<Option<Client>> {
+    let Some(session) = &state.session else {
+        return Ok(None);
+    };
+    let mut client = Client::with_token(
+        &state.base_url,
+        session.token.expose().to_owned(),
+        session.me.clone(),
+    );
+    match client.get::<crate::protocol::v1::auth::Me>("/me").await {
+        Ok(me) => {
+            client.me = me;
+            Ok(Some(client))
+        }
+        Err(ClientError::Api { status, .. }) if status == StatusCode::UNAUTHORIZED => Ok(None),
+        Err(err) => Err(err),
     }
 }
 

@@ -77,6 +77,15 @@ pub struct StoredDevice {
     pub backup_version: Option<i64>,
 }
 
+/// A login session as stored.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StoredSession {
+    /// The bearer token.
+    pub token: SecretString,
+    /// The account it is for.
+    pub me: crate::protocol::v1::auth::Me,
+}
+
 /// One epoch key as stored.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StoredEpochKey {
@@ -105,6 +114,11 @@ pub struct AgentState {
     /// The account's id, once known.
     #[serde(default)]
     pub user_id: String,
+    /// The open login session (bearer token) and who it is for: a run within the
+    /// session's lifetime reuses it instead of logging in, since a TOTP code is accepted
+    /// once per 30-second step and a run a few seconds after another could not log in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<StoredSession>,
     /// This device, once enrolled.
     #[serde(default)]
     pub device: Option<StoredDevice>,

@@ -235,3 +235,93 @@ async fn an_agent_catches_up_by_itself_after_the_server_restarts() {
     );
     drop(server);
 }
+
+/// Runs `passerelle-sdk-cli` with the store's passphrase and the password in its
+/// environment; returns its standard output, one JSON value per line.
+async fn cli(store: &std::path::Path, args: &[&str]) -> Vec<serde_json::Value> {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_passerelle-sdk-cli"));
+    command
+        .arg(args[0])
+        .arg("--store")
+        .arg(store)
+        .args(&args[1..])
+        .env("PASSERELLE_SDK_PASSPHRASE", "phrase de test")
+        .env(
+            "PASSERELLE_SDK_PASSWORD",
+            PASSWORD.with(|p| p.borrow().clone()),
+        );
+    let output = tokio::time::timeout(GUARD * 3, command.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+thread_local! {
+    static PASSWORD: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+#[tokio::test]
+async fn the_sdk_cli_works_across_runs_with_one_device() {
+    let server = TestServer::spawn().await.unwrap();
+    ensure_charter(&server).await;
+    let user = server
+        .create_user("cli", Role::Member, "Police municipale")
+        .await
+        .unwrap();
+    PASSWORD.with(|p| *p.borrow_mut() = user.password.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("cli.store");
+    let base = server.url("");
+
+    // The first login, before the server's manual clock moves: the CLI's TOTP code comes
+    // from the real clock. It prints the TOTP secret and the recovery code once.
+    let lines = cli(
+        &store,
+        &[
+            "login",
+            "--url",
+            &base,
+            "--login",
+            "cli",
+            "--accept-charter",
+        ],
+    )
+    .await;
+    assert!(lines.iter().any(|l| l["totp_secret"].is_string()));
+    assert!(lines.iter().any(|l| l["recovery_code"].is_string()));
+    let device_id = lines
+        .iter()
+        .find_map(|l| l["device_id"].as_str().map(str::to_owned))
+        .unwrap();
+
+    let mut coordinator = Party::new(&server, "coord", Role::Coordinator, "Mairie").await;
+    let channel = group(&mut coordinator, &[&user]).await;
+    cli(&store, &["accept-rules", &channel.id]).await;
+    let first = cli(&store, &["send", &channel.id, "un"]).await;
+    let second = cli(&store, &["send", &channel.id, "deux"]).await;
+    assert_eq!(first[0]["sent"], 1);
+    assert_eq!(second[0]["sent"], 2);
+    let read = cli(&store, &["read", "2"]).await;
+    let texts: Vec<&str> = read.iter().filter_map(|l| l["text"].as_str()).collect();
+    assert_eq!(texts, ["un", "deux"]);
+    // Handed out already: a catch-up brings nothing new.
+    assert!(cli(&store, &["sync"]).await.is_empty());
+
+    let keys: UserKeys = coordinator
+        .client
+        .get(&format!("/keys/users/{}", user.id))
+        .await
+        .unwrap();
+    assert_eq!(keys.devices.len(), 1, "every run used the same device");
+    assert_eq!(keys.devices[0].certificate.device_id, device_id);
+}
