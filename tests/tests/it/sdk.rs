@@ -325,3 +325,50 @@ async fn the_sdk_cli_works_across_runs_with_one_device() {
     assert_eq!(keys.devices.len(), 1, "every run used the same device");
     assert_eq!(keys.devices[0].certificate.device_id, device_id);
 }
+
+#[tokio::test]
+async fn the_operator_publishes_the_charter_from_a_file_and_reads_refusals_in_french() {
+    use passerelle_server::cli::admin::{run, AdminCommand, CreateUserArgs};
+    let server = TestServer::spawn().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("charte.md");
+    std::fs::write(
+        &file,
+        "# Charte du CLSPD\n\nLes échanges sont confidentiels.",
+    )
+    .unwrap();
+    run(&server.state, AdminCommand::PublishCharter { file })
+        .await
+        .unwrap();
+    let version = passerelle_server::charter::current_charter_version(&server.state)
+        .await
+        .unwrap();
+    assert_eq!(version, Some(1));
+
+    run(
+        &server.state,
+        AdminCommand::CreateInstitution {
+            name: "Mairie".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let refused = run(
+        &server.state,
+        AdminCommand::CreateUser(CreateUserArgs {
+            login: "s1".into(),
+            name: "Sophie".into(),
+            institution: "Mairie".into(),
+            role: "member".into(),
+            secrecy: false,
+            social_action: false,
+        }),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        refused.contains("3 à 64 caractères") && refused.contains("invalid_login"),
+        "{refused}"
+    );
+}
