@@ -372,3 +372,46 @@ async fn the_operator_publishes_the_charter_from_a_file_and_reads_refusals_in_fr
         "{refused}"
     );
 }
+
+#[tokio::test]
+async fn an_agent_whose_device_is_revoked_stops_instead_of_reconnecting() {
+    let server = TestServer::spawn().await.unwrap();
+    ensure_charter(&server).await;
+    let mut coordinator = Party::new(&server, "coord", Role::Coordinator, "Mairie").await;
+    let user = server
+        .create_user("revoque", Role::Member, "Police municipale")
+        .await
+        .unwrap();
+    let mut agent = login(&server, &user, Box::new(MemoryStore::default())).await;
+    let channel = group(&mut coordinator, &[&user]).await;
+    agent.accept_rules(&channel.id).await.unwrap();
+    agent.send_text(&channel.id, "en ligne").await.unwrap();
+
+    let device = agent.device().device_id.clone();
+    agent
+        .client()
+        .request(reqwest::Method::DELETE, &format!("/keys/devices/{device}"))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let ended = loop {
+        match tokio::time::timeout(GUARD, agent.next_event())
+            .await
+            .unwrap()
+        {
+            Ok(_) => continue,
+            Err(err) => break err,
+        }
+    };
+    let passerelle_shared::client::ClientError::Ended { code, reason } = ended else {
+        panic!("expected the end of access, got {ended}");
+    };
+    assert!(matches!(code, 4004 | 4005), "{code} {reason}");
+    // Final: no reconnection, the same answer at once.
+    assert!(matches!(
+        agent.send_text(&channel.id, "encore").await,
+        Err(passerelle_shared::client::ClientError::Ended { .. })
+    ));
+}
