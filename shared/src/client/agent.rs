@@ -523,7 +523,14 @@ impl Agent {
         self.connected().await?;
         if !fresh {
             let cursors = self.delivered_cursors();
-            self.send_frame(&ClientFrame::Sync { cursors }).await?;
+            if self
+                .send_frame(&ClientFrame::Sync { cursors })
+                .await
+                .is_err()
+            {
+                // Dropped: the reconnection sends its own catch-up.
+                self.connected().await?;
+            }
         }
         loop {
             match self.next_frame(None).await? {
@@ -532,7 +539,11 @@ impl Agent {
                     return Ok(());
                 }
                 Some(frame) => self.handle(frame).await?,
-                None => {}
+                // Dropped: reconnecting starts a new catch-up, whose `synced` ends this.
+                None => {
+                    self.check_ended()?;
+                    self.connected().await?;
+                }
             }
         }
     }
