@@ -730,6 +730,7 @@ async fn send_answer(
         },
         SendOutcome::EpochRequired { current } => match required_devices(state, channel_id).await {
             Ok(devices) => ServerFrame::EpochRequired {
+                reference: reference.clone(),
                 channel_id: channel_id.to_owned(),
                 epoch: current + 1,
                 devices,

@@ -360,11 +360,26 @@ impl Client {
         epoch: u64,
         content: &MessageContent,
     ) -> Result<Envelope> {
+        let client_msg_id = uuid_v4()?;
+        self.seal_with_id(device, channel_id, epoch, content, &client_msg_id)
+            .await
+    }
+
+    /// Seals a message under a chosen `client_msg_id`: a message re-sealed for a new
+    /// epoch keeps its id, so that the server stores it once whichever copy arrives.
+    pub async fn seal_with_id(
+        &mut self,
+        device: &Device,
+        channel_id: &str,
+        epoch: u64,
+        content: &MessageContent,
+        client_msg_id: &str,
+    ) -> Result<Envelope> {
         let header = MessageHeader {
             channel_id: channel_id.to_owned(),
             epoch,
             sender_device: device.device_id.clone(),
-            client_msg_id: uuid_v4()?,
+            client_msg_id: client_msg_id.to_owned(),
         };
         let key = self.epoch_key(device, channel_id, epoch).await?;
         Envelope::seal(header, content, key, &device.keys).map_err(crypto)
@@ -462,4 +477,76 @@ pub(crate) fn uuid_v4() -> Result<String> {
         &hex[16..20],
         &hex[20..32]
     ))
+}
+
+impl Device {
+    /// The device as the store keeps it.
+    pub(crate) fn export(&self) -> super::store::StoredDevice {
+        use super::store::SecretString;
+        use crate::crypto::to_base64url;
+        let (signing, agreement) = self.keys.to_private_bytes();
+        let account = self.account.as_ref();
+        super::store::StoredDevice {
+            device_id: self.device_id.clone(),
+            signing_key: SecretString::new(to_base64url(signing.as_ref())),
+            agreement_key: SecretString::new(to_base64url(agreement.as_ref())),
+            certificate: self.certificate.clone(),
+            identity_key: account
+                .map(|a| SecretString::new(to_base64url(a.identity.to_private_bytes().as_ref()))),
+            backup_key: account
+                .map(|a| SecretString::new(to_base64url(a.backup_key.to_bytes().as_ref()))),
+            backup_version: account.and_then(|a| a.backup_version),
+        }
+    }
+
+    /// The device back from the store; its keys must match its certificate.
+    pub(crate) fn import(stored: &super::store::StoredDevice) -> Result<Device> {
+        let keys = DeviceKeys::from_private_bytes(
+            &*secret_array(&stored.signing_key)?,
+            &*secret_array(&stored.agreement_key)?,
+        )
+        .map_err(crypto)?;
+        if keys.public_keys() != &stored.certificate.keys {
+            return Err(ClientError::Store(
+                "the stored device keys do not match its certificate".into(),
+            ));
+        }
+        let account = match (&stored.identity_key, &stored.backup_key) {
+            (Some(identity), Some(backup)) => Some(AccountKeys {
+                identity: IdentityKeyPair::from_private_bytes(&*secret_array(identity)?)
+                    .map_err(crypto)?,
+                backup_version: stored.backup_version,
+                backup_key: crate::crypto::BackupKey::from_bytes(&*secret_array(backup)?),
+            }),
+            _ => None,
+        };
+        Ok(Device {
+            device_id: stored.device_id.clone(),
+            keys,
+            certificate: stored.certificate.clone(),
+            account,
+        })
+    }
+
+    /// Whether this device holds the identity key (enrolled or restored, not linked).
+    pub fn holds_identity(&self) -> bool {
+        self.account.is_some()
+    }
+}
+
+fn secret_array<const N: usize>(
+    text: &super::store::SecretString,
+) -> Result<zeroize::Zeroizing<[u8; N]>> {
+    let bytes = zeroize::Zeroizing::new(
+        crate::crypto::from_base64url(text.expose())
+            .map_err(|e| ClientError::Store(e.to_string()))?,
+    );
+    let mut out = zeroize::Zeroizing::new([0u8; N]);
+    if bytes.len() != N {
+        return Err(ClientError::Store(
+            "a stored key has the wrong length".into(),
+        ));
+    }
+    out.copy_from_slice(&bytes);
+    Ok(out)
 }

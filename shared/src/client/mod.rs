@@ -5,8 +5,10 @@
 //! Secrets stay in the SDK's memory (zeroized on drop); the server receives public keys,
 //! signatures and ciphertext only.
 
+mod agent;
 mod device;
 mod linking;
+pub mod store;
 mod ws;
 
 use std::collections::{BTreeMap, HashMap};
@@ -15,8 +17,10 @@ use reqwest::{header, Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+pub use agent::{totp_code, Agent, AgentOptions, Event, FirstRun, Login, UnixMillis};
 pub use device::{Device, Enrolment};
 pub use linking::PendingLink;
+pub use store::Store;
 pub use ws::Connection;
 
 use crate::crypto::{DeviceCertificate, EpochKey, IdentityPublicKey};
@@ -48,6 +52,18 @@ pub enum ClientError {
     /// The server broke the protocol.
     #[error("protocol: {0}")]
     Protocol(String),
+    /// The store could not be read or written (or was opened with the wrong key).
+    #[error("store: {0}")]
+    Store(String),
+    /// The server ended this device's access for good (WebSocket close 4003 account
+    /// disabled, 4004 session ended, 4005 device revoked): reconnecting would not help.
+    #[error("access ended ({code}): {reason}")]
+    Ended {
+        /// The close code.
+        code: u16,
+        /// The reason the server gave (`account_disabled`, `session_revoked`, …).
+        reason: String,
+    },
 }
 
 impl ClientError {

@@ -128,6 +128,28 @@ impl Connection {
         delivered
     }
 
+    /// The catch-up is complete up to `reached`: a channel whose cursor is behind (the
+    /// messages before one joined are not served) moves there, and what was held back
+    /// waiting for the skipped stretch is released, in order.
+    pub fn synced(&mut self, reached: &Cursors) -> Vec<StoredMessage> {
+        let mut delivered = Vec::new();
+        for (channel, seq) in reached {
+            let cursor = self.cursors.entry(channel.clone()).or_insert(0);
+            if *cursor >= *seq {
+                continue;
+            }
+            *cursor = *seq;
+            let mut next = *seq + 1;
+            self.pending.retain(|(c, s), _| c != channel || *s >= next);
+            while let Some(message) = self.pending.remove(&(channel.clone(), next)) {
+                delivered.push(message);
+                next += 1;
+            }
+            self.cursors.insert(channel.clone(), next - 1);
+        }
+        delivered
+    }
+
     /// Starts a catch-up from the cursors held.
     pub async fn sync(&mut self) -> Result<()> {
         let cursors = self.cursors.clone();

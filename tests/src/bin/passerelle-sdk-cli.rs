@@ -9,6 +9,18 @@
 //!   `{"messages": [...]}`.
 //!
 //! Errors go to stderr with a non-zero exit status.
+//!
+//! The other commands run on the SDK's `Agent`, with its device and cursors in an
+//! encrypted store (`--store`, default `passerelle-sdk.store`; passphrase in
+//! `PASSERELLE_SDK_PASSPHRASE` or key in `PASSERELLE_SDK_KEY`), so that one device serves
+//! every run:
+//! - `login --url U --login L [--totp-secret S] [--recovery-code C] [--accept-charter]`
+//!   (password in `PASSERELLE_SDK_PASSWORD`): prints, once, the TOTP secret of a first
+//!   login and the recovery code of a new identity; both matter to the person, not only
+//!   to this program;
+//! - `accept-rules CHANNEL`, `send CHANNEL TEXT` (prints `{"sent": seq}`),
+//!   `read [--channel C] N` (N messages, one JSON line each), `sync` (what is new),
+//!   `follow` (every event, until interrupted or access ends).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -34,6 +46,9 @@ async fn main() {
 
 async fn run() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) != Some("exchange") {
+        return agent_cli::run(&args).await;
+    }
     let [command, base, login, password, totp_base32, channel_id] = args.as_slice() else {
         bail!("usage: passerelle-sdk-cli exchange <base_url> <login> <password> <totp_base32> <channel_id>");
     };
@@ -260,4 +275,243 @@ fn totp_code(secret_base32: &str) -> Result<String> {
         .duration_since(std::time::UNIX_EPOCH)
         .context("clock before 1970")?;
     Ok(totp.generate(now.as_secs()))
+}
+
+/// The commands on the SDK's `Agent`, across runs with the same store.
+mod agent_cli {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use anyhow::{anyhow, bail, Context, Result};
+    use passerelle_shared::client::store::{EncryptedFileStore, SecretString, StoreKey};
+    use passerelle_shared::client::{Agent, AgentOptions, Event, Login};
+    use serde_json::json;
+
+    /// How long `read` waits for its messages.
+    const READ_WAIT: Duration = Duration::from_secs(30);
+
+    /// Splits `--name value` options from positional arguments.
+    struct Args {
+        options: Vec<(String, Option<String>)>,
+        positional: Vec<String>,
+    }
+
+    impl Args {
+        fn parse(args: &[String]) -> Args {
+            let mut options = Vec::new();
+            let mut positional = Vec::new();
+            let mut rest = args.iter().peekable();
+            while let Some(arg) = rest.next() {
+                if let Some(name) = arg.strip_prefix("--") {
+                    let value = match name {
+                        "accept-charter" => None,
+                        _ => rest.next().cloned(),
+                    };
+                    options.push((name.to_owned(), value));
+                } else {
+                    positional.push(arg.clone());
+                }
+            }
+            Args {
+                options,
+                positional,
+            }
+        }
+
+        fn get(&self, name: &str) -> Option<&str> {
+            self.options
+                .iter()
+                .find(|(n, _)| n == name)
+                .and_then(|(_, v)| v.as_deref())
+        }
+
+        fn flag(&self, name: &str) -> bool {
+            self.options.iter().any(|(n, _)| n == name)
+        }
+    }
+
+    fn store(args: &Args) -> Result<Box<EncryptedFileStore>> {
+        let path = PathBuf::from(args.get("store").unwrap_or("passerelle-sdk.store"));
+        let key = StoreKey::from_env().map_err(|e| anyhow!("{e}"))?;
+        Ok(Box::new(
+            EncryptedFileStore::open(&path, key).map_err(|e| anyhow!("{e}"))?,
+        ))
+    }
+
+    fn options() -> AgentOptions {
+        AgentOptions {
+            device_name: "passerelle-sdk-cli".into(),
+            ..AgentOptions::default()
+        }
+    }
+
+    pub(super) async fn run(raw: &[String]) -> Result<()> {
+        let Some((command, rest)) = raw.split_first() else {
+            bail!("usage: passerelle-sdk-cli login|accept-rules|send|read|sync|follow|exchange …");
+        };
+        let args = Args::parse(rest);
+        if command == "login" {
+            return login(&args).await;
+        }
+        let mut agent = Agent::open(store(&args)?, options())
+            .await
+            .map_err(|e| anyhow!("opening the stored device: {e}"))?;
+        match (command.as_str(), args.positional.as_slice()) {
+            ("accept-rules", [channel]) => {
+                let version = agent
+                    .accept_rules(channel)
+                    .await
+                    .map_err(|e| anyhow!("accepting the rules: {e}"))?;
+                println!("{}", json!({ "accepted": version }));
+            }
+            ("send", [channel, text]) => {
+                let seq = agent
+                    .send_text(channel, text)
+                    .await
+                    .map_err(|e| anyhow!("sending: {e}"))?;
+                println!("{}", json!({ "sent": seq }));
+            }
+            ("read", [n]) => {
+                let n: usize = n.parse().context("read <n>: n is not a number")?;
+                let channel = args.get("channel");
+                let mut read = 0;
+                while read < n {
+                    let event = agent
+                        .next_event_within(READ_WAIT)
+                        .await
+                        .map_err(|e| anyhow!("reading: {e}"))?
+                        .ok_or_else(|| {
+                            anyhow!("only {read} message(s) of {n} within {READ_WAIT:?}")
+                        })?;
+                    if let Some(line) = message_line(&event, channel) {
+                        println!("{line}");
+                        read += 1;
+                    }
+                }
+            }
+            ("sync", []) => {
+                agent.sync().await.map_err(|e| anyhow!("syncing: {e}"))?;
+                // What the catch-up queued, up to its end marker.
+                loop {
+                    let event = agent
+                        .next_event()
+                        .await
+                        .map_err(|e| anyhow!("syncing: {e}"))?;
+                    if matches!(event, Event::Synced) {
+                        break;
+                    }
+                    if let Some(line) = message_line(&event, None) {
+                        println!("{line}");
+                    }
+                }
+            }
+            ("follow", []) => loop {
+                let event = agent
+                    .next_event()
+                    .await
+                    .map_err(|e| anyhow!("following: {e}"))?;
+                if let Some(line) = event_line(&event) {
+                    println!("{line}");
+                }
+            },
+            (other, _) => bail!("unknown command or arguments: {other}"),
+        }
+        agent.close().await.map_err(|e| anyhow!("{e}"))?;
+        Ok(())
+    }
+
+    async fn login(args: &Args) -> Result<()> {
+        let url = args.get("url").context("login needs --url")?;
+        let login = args.get("login").context("login needs --login")?;
+        let password = SecretString::new(
+            std::env::var("PASSERELLE_SDK_PASSWORD")
+                .context("set PASSERELLE_SDK_PASSWORD to the account's password")?,
+        );
+        let (agent, first) = Agent::login(
+            store(args)?,
+            Login {
+                base_url: url,
+                login,
+                password: password.expose(),
+                totp_secret: args.get("totp-secret"),
+                recovery_code: args.get("recovery-code"),
+            },
+            options(),
+        )
+        .await
+        .map_err(|e| anyhow!("login: {e}"))?;
+        // Shown once: the person needs them beyond this program.
+        if let Some(secret) = &first.totp_secret {
+            println!(
+                "{}",
+                json!({ "totp_secret": secret.expose(), "note": "à ajouter à une application d'authentification" })
+            );
+        }
+        if let Some(code) = &first.recovery_code {
+            println!(
+                "{}",
+                json!({ "recovery_code": code.expose(), "note": "à noter et conserver hors ligne ; il ne sera plus affiché" })
+            );
+        }
+        if args.flag("accept-charter") {
+            let version = agent
+                .accept_charter()
+                .await
+                .map_err(|e| anyhow!("accepting the charter: {e}"))?;
+            println!("{}", json!({ "charter_accepted": version }));
+        }
+        println!("{}", json!({ "device_id": agent.device().device_id }));
+        agent.close().await.map_err(|e| anyhow!("{e}"))?;
+        Ok(())
+    }
+
+    fn message_line(event: &Event, channel: Option<&str>) -> Option<serde_json::Value> {
+        match event {
+            Event::Message {
+                message, content, ..
+            } if channel.is_none_or(|c| c == message.channel_id) => Some(json!({
+                "channel_id": message.channel_id,
+                "seq": message.seq,
+                "sender": message.sender,
+                "ts": message.ts,
+                "text": content.text,
+            })),
+            Event::Unreadable { message, reason }
+                if channel.is_none_or(|c| c == message.channel_id) =>
+            {
+                Some(json!({
+                    "channel_id": message.channel_id,
+                    "seq": message.seq,
+                    "sender": message.sender,
+                    "unreadable": reason,
+                }))
+            }
+            _ => None,
+        }
+    }
+
+    fn event_line(event: &Event) -> Option<serde_json::Value> {
+        if let Some(line) = message_line(event, None) {
+            return Some(line);
+        }
+        Some(match event {
+            Event::Member {
+                channel_id,
+                user_id,
+                change,
+            } => json!({ "member": change, "channel_id": channel_id, "user_id": user_id }),
+            Event::Receipt {
+                channel_id,
+                user_id,
+                seq,
+            } => json!({ "receipt": seq, "channel_id": channel_id, "user_id": user_id }),
+            Event::AcceptanceRequired {
+                channel_id,
+                version,
+            } => json!({ "acceptance_required": version, "channel_id": channel_id }),
+            Event::Reconnected => json!({ "reconnected": true }),
+            Event::Synced => json!({ "synced": true }),
+            _ => return None,
+        })
+    }
 }

@@ -17,5 +17,6 @@ mod migrations;
 mod reports;
 mod retention;
 mod roles;
+mod sdk;
 mod support;
 mod tls;

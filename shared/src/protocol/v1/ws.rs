@@ -80,6 +80,11 @@ pub enum ServerFrame {
     },
     /// A new epoch is needed before sending.
     EpochRequired {
+        /// The `client_msg_id` of the `send` this answers: the sender re-seals that
+        /// message for the new epoch and sends it again. Absent from servers before it was
+        /// added, so a client must not count on it to find the send it answers.
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none", default)]
+        reference: Option<String>,
         /// Channel.
         channel_id: String,
         /// The epoch to create.

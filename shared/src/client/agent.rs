@@ -1,0 +1,985 @@
+//! [`Agent`]: a device that carries a long run on its own (docs/SDK.md). It keeps its
+//! device and cursors in a [`Store`], reconnects with backoff, catches up from its
+//! cursors after every reconnection, keeps the connection alive between commands, re-seals
+//! a message the server refuses for a new epoch, and hands out decrypted events in order.
+//!
+//! The lower layers ([`Client`], [`Connection`]) stay available for programs that manage
+//! all of this themselves (the integration tests do).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use tokio::time::Instant;
+
+use super::device::uuid_v4;
+use super::store::{AgentState, SecretString, Store, StoredEpochKey, StoredSession, STATE_VERSION};
+use super::{Client, ClientError, Connection, Device, Result};
+use crate::crypto::{to_base64url, EpochKey, MessageContent};
+use crate::protocol::v1::channels::{Cursors, EpochState, StoredMessage};
+use crate::protocol::v1::charter::{Accept, CharterStatus, RulesStatus};
+use crate::protocol::v1::ws::{ClientFrame, ServerFrame};
+
+/// Unix time in milliseconds, as the agent reads it (for TOTP codes).
+pub type UnixMillis = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// Timings of an agent. The defaults suit a real server; tests shorten them instead of
+/// waiting.
+#[derive(Clone)]
+pub struct AgentOptions {
+    /// How often the agent pings while idle (the server closes after 75 s of silence).
+    pub ping_every: Duration,
+    /// How long a `send` waits for its answer before it treats the connection as lost.
+    pub answer_within: Duration,
+    /// First wait before reconnecting; doubled after each failure.
+    pub backoff_min: Duration,
+    /// Longest wait between reconnection attempts.
+    pub backoff_max: Duration,
+    /// Reconnection attempts before giving up; `None`: never give up.
+    pub max_reconnect_attempts: Option<u32>,
+    /// The clock TOTP codes are computed from.
+    pub now_ms: UnixMillis,
+    /// The device's name, shown to the user and the administrators.
+    pub device_name: String,
+}
+
+impl Default for AgentOptions {
+    fn default() -> AgentOptions {
+        AgentOptions {
+            ping_every: Duration::from_secs(25),
+            answer_within: Duration::from_secs(30),
+            backoff_min: Duration::from_millis(250),
+            backoff_max: Duration::from_secs(30),
+            max_reconnect_attempts: None,
+            now_ms: Arc::new(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                    .unwrap_or_default()
+            }),
+            device_name: "passerelle-sdk".into(),
+        }
+    }
+}
+
+/// What an agent hands out.
+#[derive(Debug)]
+pub enum Event {
+    /// A message, decrypted and verified, in order within its channel.
+    Message {
+        /// The stored message (sender, seq, time, envelope).
+        message: StoredMessage,
+        /// Its content.
+        content: MessageContent,
+        /// Sent by this account (from this device or another).
+        from_me: bool,
+    },
+    /// A message this device cannot read (key withheld, unknown sender, bad signature):
+    /// delivered in its place so that the order stays visible.
+    Unreadable {
+        /// The stored message.
+        message: StoredMessage,
+        /// Why.
+        reason: String,
+    },
+    /// Someone joined or left a channel.
+    Member {
+        /// Channel.
+        channel_id: String,
+        /// Who.
+        user_id: String,
+        /// `added` or `removed`.
+        change: String,
+    },
+    /// Someone read a channel up to `seq`.
+    Receipt {
+        /// Channel.
+        channel_id: String,
+        /// Reader.
+        user_id: String,
+        /// Last read seq.
+        seq: u64,
+    },
+    /// A new charter or new rules must be accepted before the channel is delivered again.
+    AcceptanceRequired {
+        /// The channel, for rules; `None` for the charter.
+        channel_id: Option<String>,
+        /// The version to accept.
+        version: u64,
+    },
+    /// The connection was re-established (after a drop); a catch-up follows.
+    Reconnected,
+    /// The catch-up after a (re)connection is complete.
+    Synced,
+}
+
+/// What the first login leaves to show the user once.
+pub struct FirstRun {
+    /// The TOTP secret (base32) the server handed out at this account's first login, to
+    /// add to an authenticator app: it is stored too, but the person needs it to log in
+    /// elsewhere.
+    pub totp_secret: Option<SecretString>,
+    /// The recovery code of a newly enrolled identity: shown once, never stored.
+    pub recovery_code: Option<SecretString>,
+}
+
+/// How to log in for the first time with a store.
+pub struct Login<'a> {
+    /// The server's base URL.
+    pub base_url: &'a str,
+    /// Login.
+    pub login: &'a str,
+    /// Password.
+    pub password: &'a str,
+    /// The TOTP secret (base32) of an account already enrolled in an authenticator;
+    /// `None` for an account whose first login this is.
+    pub totp_secret: Option<&'a str>,
+    /// The recovery code, to admit this device to an account that already has one.
+    pub recovery_code: Option<&'a str>,
+}
+
+/// A device that runs on its own: see the module documentation.
+pub struct Agent {
+    client: Client,
+    device: Device,
+    conn: Option<Connection>,
+    store: Box<dyn Store>,
+    state: AgentState,
+    options: AgentOptions,
+    events: VecDeque<Event>,
+    /// The cursor the last handed-out message moved, and its value before: it is stored
+    /// once the application asks for the next event (it has handled this one by then).
+    uncommitted: Option<(String, u64)>,
+    /// Set once the server ended access for good.
+    ended: Option<(u16, String)>,
+    last_sent: Instant,
+    /// Whether a connection was open before (the next one is a reconnection).
+    connected_before: bool,
+}
+
+/// Close codes after which reconnecting is pointless: access ended (account disabled,
+/// session ended, device revoked).
+fn is_final(code: u16) -> bool {
+    matches!(code, 4003..=4005)
+}
+
+impl Agent {
+    /// Logs in for the first time with this store: keeps the TOTP secret handed out at a
+    /// first login, enrols the identity and this device (or restores them with the
+    /// recovery code), and stores it all. A store that already holds a device of this
+    /// account keeps it.
+    pub async fn login(
+        store: Box<dyn Store>,
+        login: Login<'_>,
+        options: AgentOptions,
+    ) -> Result<(Agent, FirstRun)> {
+        let mut state = store.load()?.unwrap_or_default();
+        let same_account = state.login == login.login && state.base_url == login.base_url;
+        if !same_account {
+            state = AgentState::default();
+        }
+        state.version = STATE_VERSION;
+        state.base_url = login.base_url.to_owned();
+        state.login = login.login.to_owned();
+        state.password = SecretString::new(login.password);
+        if let Some(secret) = login.totp_secret {
+            state.totp_secret = SecretString::new(secret);
+        }
+        let mut handed_out = None;
+        let mut client = log_in(&state, &options, &mut handed_out).await?;
+        let mut first = FirstRun {
+            totp_secret: None,
+            recovery_code: None,
+        };
+        if let Some(secret) = handed_out {
+            state.totp_secret = secret.clone();
+            first.totp_secret = Some(secret);
+            // Stored before anything else can fail: this secret is shown only once.
+            store.save(&state)?;
+        }
+        state.user_id = client.me.id.clone();
+        let device = match &state.device {
+            Some(stored) if stored.certificate.user_id == client.me.id => {
+                restore_state(&mut client, &state)?;
+                Device::import(stored)?
+            }
+            _ => {
+                let device = match login.recovery_code {
+                    Some(code) => {
+                        client
+                            .restore_with_recovery_code(code, &options.device_name)
+                            .await?
+                    }
+                    None => {
+                        let enrolment = client.enrol_first_device(&options.device_name).await?;
+                        first.recovery_code = Some(SecretString::new(
+                            enrolment.recovery_code.to_display_string().as_str(),
+                        ));
+                        enrolment.device
+                    }
+                };
+                state.device = Some(device.export());
+                device
+            }
+        };
+        let mut agent = Agent::assemble(client, device, store, state, options);
+        agent.persist()?;
+        Ok((agent, first))
+    }
+
+    /// Opens the agent a previous [`Agent::login`] stored: logs in with the stored
+    /// credentials and reuses the stored device.
+    pub async fn open(store: Box<dyn Store>, options: AgentOptions) -> Result<Agent> {
+        let state = store
+            .load()?
+            .ok_or_else(|| ClientError::Store("the store is empty: log in first".into()))?;
+        let stored = state
+            .device
+            .clone()
+            .ok_or_else(|| ClientError::Store("no device in the store: log in first".into()))?;
+        let mut handed_out = None;
+        let mut client = match resume(&state).await? {
+            Some(client) => client,
+            None => log_in(&state, &options, &mut handed_out).await?,
+        };
+        if handed_out.is_some() || stored.certificate.user_id != client.me.id {
+            return Err(ClientError::Store(
+                "the stored device does not belong to this account any more".into(),
+            ));
+        }
+        restore_state(&mut client, &state)?;
+        let device = Device::import(&stored)?;
+        Ok(Agent::assemble(client, device, store, state, options))
+    }
+
+    fn assemble(
+        client: Client,
+        device: Device,
+        store: Box<dyn Store>,
+        state: AgentState,
+        options: AgentOptions,
+    ) -> Agent {
+        Agent {
+            client,
+            device,
+            conn: None,
+            store,
+            state,
+            options,
+            events: VecDeque::new(),
+            uncommitted: None,
+            ended: None,
+            last_sent: Instant::now(),
+            connected_before: false,
+        }
+    }
+
+    /// The REST client (for calls the agent does not wrap).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// This device.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The last sequence number handed out, per channel.
+    pub fn cursors(&self) -> &Cursors {
+        &self.state.cursors
+    }
+
+    /// Accepts the charter in force (an explicit act of the account's holder).
+    pub async fn accept_charter(&self) -> Result<u64> {
+        let status: CharterStatus = self.client.get("/charter").await?;
+        let version = status
+            .current
+            .ok_or_else(|| ClientError::Protocol("no charter is published".into()))?
+            .version;
+        self.client
+            .post_empty("/charter/accept", &Accept { version })
+            .await?;
+        Ok(version)
+    }
+
+    /// Accepts the internal rules of a channel, when it has some to accept.
+    pub async fn accept_rules(&self, channel_id: &str) -> Result<Option<u64>> {
+        let rules: RulesStatus = self
+            .client
+            .get(&format!("/channels/{channel_id}/rules"))
+            .await?;
+        if !rules.required {
+            return Ok(None);
+        }
+        let version = rules
+            .current
+            .ok_or_else(|| ClientError::Protocol("the channel's rules are not published".into()))?
+            .version;
+        self.client
+            .post_empty(
+                &format!("/channels/{channel_id}/rules/accept"),
+                &Accept { version },
+            )
+            .await?;
+        Ok(Some(version))
+    }
+
+    /// Sends a text; returns its sequence number once the server acknowledged it.
+    pub async fn send_text(&mut self, channel_id: &str, text: &str) -> Result<u64> {
+        self.send(channel_id, &MessageContent::text(text)).await
+    }
+
+    /// Sends a message and waits for its acknowledgement, through epoch rotations (the
+    /// message is re-sealed for the new epoch under the same id) and reconnections (the
+    /// same envelope is sent again; the server stores it once).
+    pub async fn send(&mut self, channel_id: &str, content: &MessageContent) -> Result<u64> {
+        let client_msg_id = uuid_v4()?;
+        let mut envelope = None;
+        let mut rounds = 0u32;
+        let mut failures = 0u32;
+        loop {
+            self.check_ended()?;
+            rounds += 1;
+            if rounds > 50 {
+                return Err(ClientError::Protocol(format!(
+                    "no acknowledgement for {client_msg_id} after {} attempts",
+                    rounds - 1
+                )));
+            }
+            let sealed = match envelope.take() {
+                Some(sealed) => sealed,
+                None => match self.seal(channel_id, content, &client_msg_id).await {
+                    Ok(sealed) => sealed,
+                    Err(err) if is_transient(&err) => {
+                        self.backoff(&mut failures).await?;
+                        continue;
+                    }
+                    Err(err) => return Err(err),
+                },
+            };
+            self.persist()?;
+            self.connected().await?;
+            let frame = ClientFrame::Send {
+                channel_id: channel_id.to_owned(),
+                envelope: sealed.clone(),
+            };
+            if self.send_frame(&frame).await.is_err() {
+                envelope = Some(sealed);
+                continue;
+            }
+            match self.answer(channel_id, &client_msg_id).await? {
+                Answer::Ack(seq) => {
+                    self.persist()?;
+                    return Ok(seq);
+                }
+                Answer::EpochRequired { epoch, devices } => {
+                    self.rotate(channel_id, epoch, devices).await?;
+                }
+                Answer::Retry => {
+                    envelope = Some(sealed);
+                    self.backoff(&mut failures).await?;
+                }
+                Answer::Lost => envelope = Some(sealed),
+            }
+        }
+    }
+
+    async fn seal(
+        &mut self,
+        channel_id: &str,
+        content: &MessageContent,
+        client_msg_id: &str,
+    ) -> Result<crate::crypto::Envelope> {
+        let epoch = self
+            .client
+            .ensure_epoch(&mut self.device, channel_id)
+            .await?;
+        self.client
+            .seal_with_id(&self.device, channel_id, epoch, content, client_msg_id)
+            .await
+    }
+
+    /// Creates the epoch the server asked for; losing the race to another sender is
+    /// fine (the next seal adopts the winner's key).
+    async fn rotate(
+        &mut self,
+        channel_id: &str,
+        epoch: u64,
+        devices: Vec<crate::protocol::v1::channels::DeviceRef>,
+    ) -> Result<()> {
+        let state = EpochState {
+            channel_id: channel_id.to_owned(),
+            epoch: epoch.saturating_sub(1),
+            rotation_required: true,
+            devices,
+        };
+        match self
+            .client
+            .publish_epoch(&mut self.device, channel_id, &state)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err.code() == Some("epoch_conflict")
+                    || err.code() == Some("invalid_epoch_keys")
+                    || is_transient(&err) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Reads frames until the one that answers `client_msg_id`, queueing the others.
+    async fn answer(&mut self, channel_id: &str, client_msg_id: &str) -> Result<Answer> {
+        let deadline = Instant::now() + self.options.answer_within;
+        loop {
+            let Some(frame) = self.next_frame(Some(deadline)).await? else {
+                if Instant::now() >= deadline {
+                    // No answer in time: the connection is presumed dead.
+                    self.drop_connection();
+                }
+                return Ok(Answer::Lost);
+            };
+            match frame {
+                ServerFrame::Ack {
+                    client_msg_id: id,
+                    seq,
+                    ..
+                } if id == client_msg_id => return Ok(Answer::Ack(seq)),
+                ServerFrame::EpochRequired {
+                    reference,
+                    channel_id: channel,
+                    epoch,
+                    devices,
+                } if reference
+                    .as_deref()
+                    .map_or(channel == channel_id, |r| r == client_msg_id) =>
+                {
+                    return Ok(Answer::EpochRequired { epoch, devices })
+                }
+                ServerFrame::Error {
+                    reference, code, ..
+                } if reference.as_deref() == Some(client_msg_id) => {
+                    if code == "unavailable" {
+                        return Ok(Answer::Retry);
+                    }
+                    return Err(ClientError::Api {
+                        status: StatusCode::UNPROCESSABLE_ENTITY,
+                        code,
+                    });
+                }
+                other => self.handle(other).await?,
+            }
+        }
+    }
+
+    /// The next event, in order: waits for one, answering pings, reconnecting and
+    /// catching up as needed. The event handed out before is taken as handled: its
+    /// cursor is stored now, so that after a crash at most that one is delivered again.
+    pub async fn next_event(&mut self) -> Result<Event> {
+        self.commit()?;
+        loop {
+            if let Some(event) = self.events.pop_front() {
+                if let Event::Message { message, .. } | Event::Unreadable { message, .. } = &event {
+                    let before = self
+                        .state
+                        .cursors
+                        .insert(message.channel_id.clone(), message.seq);
+                    self.uncommitted = Some((message.channel_id.clone(), before.unwrap_or(0)));
+                }
+                return Ok(event);
+            }
+            self.check_ended()?;
+            self.connected().await?;
+            if let Some(frame) = self.next_frame(None).await? {
+                self.handle(frame).await?;
+            }
+        }
+    }
+
+    /// The next event within `wait`, or `None`.
+    pub async fn next_event_within(&mut self, wait: Duration) -> Result<Option<Event>> {
+        match tokio::time::timeout(wait, self.next_event()).await {
+            Ok(event) => event.map(Some),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Stores the cursor of the last handed-out event.
+    pub fn commit(&mut self) -> Result<()> {
+        if self.uncommitted.take().is_some() {
+            self.persist()?;
+        }
+        Ok(())
+    }
+
+    /// Catches up now (a sync from the cursors) and waits until it is complete, queueing
+    /// what it brings.
+    pub async fn sync(&mut self) -> Result<()> {
+        self.check_ended()?;
+        let fresh = self.conn.is_none();
+        self.connected().await?;
+        if !fresh {
+            let cursors = self.delivered_cursors();
+            if self
+                .send_frame(&ClientFrame::Sync { cursors })
+                .await
+                .is_err()
+            {
+                // Dropped: the reconnection sends its own catch-up.
+                self.connected().await?;
+            }
+        }
+        loop {
+            match self.next_frame(None).await? {
+                Some(ServerFrame::Synced { cursors }) => {
+                    self.synced(cursors).await?;
+                    return Ok(());
+                }
+                Some(frame) => self.handle(frame).await?,
+                // Dropped: reconnecting starts a new catch-up, whose `synced` ends this.
+                None => {
+                    self.check_ended()?;
+                    self.connected().await?;
+                }
+            }
+        }
+    }
+
+    /// Commits and closes the connection.
+    pub async fn close(mut self) -> Result<()> {
+        self.commit()?;
+        self.persist()?;
+        if let Some(conn) = self.conn.take() {
+            conn.close().await;
+        }
+        Ok(())
+    }
+
+    /// The cursors the connection starts from: those handed out, and those of messages
+    /// already queued for the application.
+    fn delivered_cursors(&self) -> Cursors {
+        let mut cursors = self.state.cursors.clone();
+        for event in &self.events {
+            if let Event::Message { message, .. } | Event::Unreadable { message, .. } = event {
+                cursors.insert(message.channel_id.clone(), message.seq);
+            }
+        }
+        cursors
+    }
+
+    fn check_ended(&self) -> Result<()> {
+        match &self.ended {
+            Some((code, reason)) => Err(ClientError::Ended {
+                code: *code,
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn drop_connection(&mut self) {
+        self.conn = None;
+    }
+
+    async fn send_frame(&mut self, frame: &ClientFrame) -> Result<()> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(ClientError::Transport("not connected".into()));
+        };
+        match conn.send(frame).await {
+            Ok(()) => {
+                self.last_sent = Instant::now();
+                Ok(())
+            }
+            Err(err) => {
+                self.drop_connection();
+                Err(err)
+            }
+        }
+    }
+
+    /// Connects (with backoff) if not connected, then starts a catch-up from the cursors.
+    async fn connected(&mut self) -> Result<()> {
+        if self.conn.is_some() {
+            return Ok(());
+        }
+        let mut failures = 0u32;
+        loop {
+            match self.client.connect(&self.device.device_id).await {
+                Ok(mut conn) => {
+                    // Messages queued but not handed out come again with the catch-up.
+                    self.events
+                        .retain(|e| !matches!(e, Event::Message { .. } | Event::Unreadable { .. }));
+                    conn.cursors = self.state.cursors.clone();
+                    let cursors = conn.cursors.clone();
+                    self.conn = Some(conn);
+                    self.send_frame(&ClientFrame::Sync { cursors }).await?;
+                    if self.connected_before {
+                        self.events.push_back(Event::Reconnected);
+                    }
+                    self.connected_before = true;
+                    return Ok(());
+                }
+                Err(ClientError::Api { status, code })
+                    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN =>
+                {
+                    self.ended = Some((status.as_u16(), code.clone()));
+                    return Err(ClientError::Api { status, code });
+                }
+                Err(_) => self.backoff(&mut failures).await?,
+            }
+        }
+    }
+
+    async fn backoff(&self, failures: &mut u32) -> Result<()> {
+        *failures += 1;
+        if let Some(max) = self.options.max_reconnect_attempts {
+            if *failures > max {
+                return Err(ClientError::Transport(format!(
+                    "the server is unreachable after {max} attempts"
+                )));
+            }
+        }
+        let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(16));
+        let wait = self
+            .options
+            .backoff_min
+            .saturating_mul(factor)
+            .min(self.options.backoff_max);
+        tokio::time::sleep(wait).await;
+        Ok(())
+    }
+
+    /// The next frame, pinging while idle; `None` when the deadline passed or the
+    /// connection dropped (then it is forgotten, to be re-established; a final close is
+    /// an error).
+    async fn next_frame(&mut self, deadline: Option<Instant>) -> Result<Option<ServerFrame>> {
+        loop {
+            let ping_at = self.last_sent + self.options.ping_every;
+            let wake = deadline.map_or(ping_at, |d| d.min(ping_at));
+            let Some(conn) = self.conn.as_mut() else {
+                return Ok(None);
+            };
+            match tokio::time::timeout_at(wake, conn.next()).await {
+                Ok(Some(frame)) => return Ok(Some(frame)),
+                Ok(None) => {
+                    let closed = conn.closed.clone();
+                    self.drop_connection();
+                    if let Some((code, reason)) = closed.filter(|(code, _)| is_final(*code)) {
+                        self.ended = Some((code, reason.clone()));
+                        return Err(ClientError::Ended { code, reason });
+                    }
+                    return Ok(None);
+                }
+                Err(_) => {
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        return Ok(None);
+                    }
+                    // Idle: a ping keeps the server (and any proxy) from closing.
+                    if self.send_frame(&ClientFrame::Ping).await.is_err() {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Turns a frame into events (decrypting messages in order).
+    async fn handle(&mut self, frame: ServerFrame) -> Result<()> {
+        match frame {
+            ServerFrame::Message(message) => {
+                let Some(conn) = self.conn.as_mut() else {
+                    return Ok(());
+                };
+                for message in conn.accept(message) {
+                    self.deliver(message).await;
+                }
+            }
+            ServerFrame::Synced { cursors } => {
+                self.synced(cursors).await?;
+            }
+            ServerFrame::Member {
+                channel_id,
+                user_id,
+                change,
+            } => self.events.push_back(Event::Member {
+                channel_id,
+                user_id,
+                change,
+            }),
+            ServerFrame::Receipt {
+                channel_id,
+                user_id,
+                seq,
+            } => self.events.push_back(Event::Receipt {
+                channel_id,
+                user_id,
+                seq,
+            }),
+            ServerFrame::CharterRequired { version } => {
+                self.events.push_back(Event::AcceptanceRequired {
+                    channel_id: None,
+                    version,
+                })
+            }
+            ServerFrame::RulesRequired {
+                channel_id,
+                version,
+            } => self.events.push_back(Event::AcceptanceRequired {
+                channel_id: Some(channel_id),
+                version,
+            }),
+            ServerFrame::ChannelDestroyed { channel_id } => {
+                self.client.epoch_keys.retain(|(c, _), _| *c != channel_id);
+                self.state.cursors.remove(&channel_id);
+                self.persist()?;
+            }
+            ServerFrame::HistoryPurged {
+                channel_id,
+                below_epoch,
+                ..
+            } => {
+                self.client
+                    .epoch_keys
+                    .retain(|(c, e), _| *c != channel_id || *e >= below_epoch);
+                self.persist()?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The catch-up reached these cursors: channels that start after the messages one
+    /// may read (joined later) move their cursors there, releasing what waited behind.
+    async fn synced(&mut self, cursors: Cursors) -> Result<()> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(());
+        };
+        for message in conn.synced(&cursors) {
+            self.deliver(message).await;
+        }
+        for (channel, seq) in cursors {
+            // Nothing queued for this channel, yet the catch-up reached further than what
+            // was handed out: the stretch is one this account may not read (before it
+            // joined). Skip it, so that the next catch-up does not ask for it again.
+            let queued = self.events.iter().any(|e| match e {
+                Event::Message { message, .. } | Event::Unreadable { message, .. } => {
+                    message.channel_id == channel
+                }
+                _ => false,
+            });
+            let cursor = self.state.cursors.entry(channel).or_insert(0);
+            if !queued && *cursor < seq {
+                *cursor = seq;
+            }
+        }
+        self.events.push_back(Event::Synced);
+        Ok(())
+    }
+
+    async fn deliver(&mut self, message: StoredMessage) {
+        let from_me = message.sender == self.client.me.id;
+        match self.client.open(&self.device, &message).await {
+            Ok(content) => self.events.push_back(Event::Message {
+                message,
+                content,
+                from_me,
+            }),
+            Err(err) => self.events.push_back(Event::Unreadable {
+                message,
+                reason: err.to_string(),
+            }),
+        }
+    }
+
+    /// Writes the state: the device, the epoch keys held, the identities seen and the
+    /// cursors handed out (but the last, until the application asks for the next).
+    fn persist(&mut self) -> Result<()> {
+        let mut state = self.state.clone();
+        if let Some((channel, before)) = &self.uncommitted {
+            state.cursors.insert(channel.clone(), *before);
+        }
+        state.device = Some(self.device.export());
+        state.epoch_keys = self
+            .client
+            .epoch_keys
+            .iter()
+            .map(|((channel_id, epoch), key)| StoredEpochKey {
+                channel_id: channel_id.clone(),
+                epoch: *epoch,
+                key: SecretString::new(to_base64url(key.to_bytes().as_ref())),
+            })
+            .collect();
+        state.known_identities = self.client.known_identities.clone();
+        state.session = Some(StoredSession {
+            token: SecretString::new(self.client.bearer_token()),
+            me: self.client.me.clone(),
+        });
+        self.store.save(&state)
+    }
+}
+
+enum Answer {
+    Ack(u64),
+    EpochRequired {
+        epoch: u64,
+        devices: Vec<crate::protocol::v1::channels::DeviceRef>,
+    },
+    /// Refused for now (`unavailable`): send the same envelope again later.
+    Retry,
+    /// The connection dropped or stayed silent: send the same envelope again.
+    Lost,
+}
+
+/// Errors worth retrying: the network, or the server (5xx) for a moment.
+fn is_transient(err: &ClientError) -> bool {
+    match err {
+        ClientError::Transport(_) => true,
+        ClientError::Api { status, .. } => status.is_server_error(),
+        _ => false,
+    }
+}
+
+/// Logs in with the state's credentials. On a first login the server hands out the TOTP
+/// secret: it is used for the code and returned in `handed_out`, to be kept.
+async fn log_in(
+    state: &AgentState,
+    options: &AgentOptions,
+    handed_out: &mut Option<SecretString>,
+) -> Result<Client> {
+    let stored = state.totp_secret.clone();
+    let now_ms = options.now_ms.clone();
+    let mut failure = None;
+    let client = Client::login(
+        &state.base_url,
+        &state.login,
+        state.password.expose(),
+        |challenge| {
+            let secret = match &challenge.enrolment {
+                Some(enrolment) => {
+                    let secret = SecretString::new(enrolment.secret_base32.clone());
+                    *handed_out = Some(secret.clone());
+                    secret
+                }
+                None => stored,
+            };
+            match totp_code(secret.expose(), now_ms()) {
+                Ok(code) => code,
+                Err(err) => {
+                    failure = Some(err);
+                    String::new()
+                }
+            }
+        },
+    )
+    .await;
+    match (client, failure) {
+        (Ok(client), _) => Ok(client),
+        (Err(_), Some(err)) => Err(err),
+        (Err(err), None) => Err(err),
+    }
+}
+
+/// The stored session, if the server still honours it (`None`: log in again).
+async fn resume(state: &AgentState) -> Result<Option<Client>> {
+    let Some(session) = &state.session else {
+        return Ok(None);
+    };
+    let mut client = Client::with_token(
+        &state.base_url,
+        session.token.expose().to_owned(),
+        session.me.clone(),
+    );
+    match client.get::<crate::protocol::v1::auth::Me>("/me").await {
+        Ok(me) => {
+            client.me = me;
+            Ok(Some(client))
+        }
+        Err(ClientError::Api { status, .. }) if status == StatusCode::UNAUTHORIZED => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+/// Puts the stored epoch keys and identities back into the client.
+fn restore_state(client: &mut Client, state: &AgentState) -> Result<()> {
+    for stored in &state.epoch_keys {
+        let bytes = zeroize::Zeroizing::new(
+            crate::crypto::from_base64url(stored.key.expose())
+                .map_err(|e| ClientError::Store(e.to_string()))?,
+        );
+        let key: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| ClientError::Store("a stored epoch key has the wrong length".into()))?;
+        let key = zeroize::Zeroizing::new(key);
+        client.epoch_keys.insert(
+            (stored.channel_id.clone(), stored.epoch),
+            EpochKey::from_bytes(&key),
+        );
+    }
+    for (user, identity) in &state.known_identities {
+        client
+            .known_identities
+            .entry(user.clone())
+            .or_insert_with(|| identity.clone());
+    }
+    Ok(())
+}
+
+/// The current TOTP code (RFC 6238: SHA-1, 6 digits, 30 s) of a base32 secret.
+pub fn totp_code(secret_base32: &str, now_ms: i64) -> Result<String> {
+    let secret = zeroize::Zeroizing::new(
+        base32_decode(secret_base32)
+            .ok_or_else(|| ClientError::Protocol("the TOTP secret is not base32".into()))?,
+    );
+    let step = u64::try_from(now_ms.max(0) / 1000).unwrap_or_default() / 30;
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &secret);
+    let tag = ring::hmac::sign(&key, &step.to_be_bytes());
+    let digest = tag.as_ref();
+    let offset = usize::from(digest.last().copied().unwrap_or_default() & 0x0f);
+    let word = digest
+        .get(offset..offset + 4)
+        .ok_or_else(|| ClientError::Protocol("TOTP".into()))?;
+    let value = u32::from_be_bytes([word[0] & 0x7f, word[1], word[2], word[3]]) % 1_000_000;
+    Ok(format!("{value:06}"))
+}
+
+/// RFC 4648 base32 (upper or lower case, padding and spaces ignored).
+fn base32_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buffer = 0u32;
+    let mut bits = 0u32;
+    for c in text.chars().filter(|c| *c != '=' && !c.is_whitespace()) {
+        let value = match c.to_ascii_uppercase() {
+            c @ 'A'..='Z' => c as u32 - 'A' as u32,
+            c @ '2'..='7' => c as u32 - '2' as u32 + 26,
+            _ => return None,
+        };
+        buffer = (buffer << 5) | value;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(u8::try_from((buffer >> bits) & 0xff).ok()?);
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totp_matches_the_rfc_6238_vector() {
+        // RFC 6238 appendix B, SHA-1, T = 59 s: 94287082 (8 digits), 287082 in 6.
+        let secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+        assert_eq!(totp_code(secret, 59_000).unwrap(), "287082");
+        assert_eq!(
+            totp_code("gezd gnbv gy3t qojq gezd gnbv gy3t qojq", 59_000).unwrap(),
+            "287082"
+        );
+        assert!(totp_code("not base32!", 0).is_err());
+    }
+}

@@ -1,0 +1,417 @@
+//! The SDK's [`Agent`] over a long run (issue 24): rotation under concurrent senders,
+//! a device kept across restarts in its store, and catching up after the server restarts.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use passerelle_server::clock::Clock as _;
+use passerelle_shared::client::store::{EncryptedFileStore, MemoryStore, SecretString, StoreKey};
+use passerelle_shared::client::{Agent, AgentOptions, Event, Login, Store};
+use passerelle_shared::protocol::v1::channels::{Channel, ChannelKind, CreateChannel, LegalRegime};
+use passerelle_shared::protocol::v1::keys::UserKeys;
+use passerelle_shared::protocol::v1::Role;
+use passerelle_tests::{TestServer, TestUser};
+
+use crate::support::{count_rows, ensure_charter, Party, GUARD};
+
+/// Options whose TOTP codes follow the server's manual clock.
+fn options(server: &TestServer) -> AgentOptions {
+    let clock = server.clock.clone();
+    AgentOptions {
+        now_ms: Arc::new(move || clock.now_ms()),
+        device_name: "Agent de test".into(),
+        ..AgentOptions::default()
+    }
+}
+
+/// A first login with this store; the clock moves to the next TOTP step first (a code is
+/// accepted once).
+async fn login(server: &TestServer, user: &TestUser, store: Box<dyn Store>) -> Agent {
+    server.clock.advance_ms(30_000);
+    let base = server.url("");
+    let (agent, first) = Agent::login(
+        store,
+        Login {
+            base_url: &base,
+            login: &user.login,
+            password: &user.password,
+            totp_secret: None,
+            recovery_code: None,
+        },
+        options(server),
+    )
+    .await
+    .unwrap();
+    assert!(
+        first.totp_secret.is_some(),
+        "a first login hands out the TOTP secret"
+    );
+    assert!(first.recovery_code.is_some());
+    agent.accept_charter().await.unwrap();
+    agent
+}
+
+/// A working group of the coordinator and `members`, with rules the coordinator accepted.
+async fn group(coordinator: &mut Party, members: &[&TestUser]) -> Channel {
+    let channel: Channel = coordinator
+        .client
+        .post(
+            "/channels",
+            &CreateChannel {
+                kind: ChannelKind::WorkingGroup,
+                name: "Veille".into(),
+                regime: LegalRegime::ClspdConfidential,
+                institutions: members.iter().map(|m| m.institution_id.clone()).collect(),
+                members: members.iter().map(|m| m.id.clone()).collect(),
+            },
+        )
+        .await
+        .unwrap();
+    coordinator
+        .publish_rules(&channel.id, "# Règlement\n\nRègles du groupe.")
+        .await;
+    coordinator.accept_rules(&channel.id).await;
+    channel
+}
+
+/// Reads `n` message events and returns their (seq, text), in the order handed out.
+async fn messages(agent: &mut Agent, n: usize) -> Vec<(u64, String)> {
+    let mut seen = Vec::new();
+    while seen.len() < n {
+        match agent.next_event_within(GUARD).await.unwrap() {
+            Some(Event::Message {
+                message, content, ..
+            }) => seen.push((message.seq, content.text.clone())),
+            Some(Event::Unreadable { message, reason }) => {
+                panic!("seq {} unreadable: {reason}", message.seq)
+            }
+            Some(_) => {}
+            None => panic!("only {} message(s) of {n}", seen.len()),
+        }
+    }
+    seen
+}
+
+#[tokio::test]
+async fn two_agents_sending_at_once_cross_the_rotation_without_hanging_or_losing() {
+    let server = TestServer::spawn().await.unwrap();
+    ensure_charter(&server).await;
+    let mut coordinator = Party::new(&server, "coord", Role::Coordinator, "Mairie").await;
+    let alice = server
+        .create_user("alice", Role::Member, "Police municipale")
+        .await
+        .unwrap();
+    let bruno = server
+        .create_user("bruno", Role::Member, "Collège")
+        .await
+        .unwrap();
+    let mut a = login(&server, &alice, Box::new(MemoryStore::default())).await;
+    let mut b = login(&server, &bruno, Box::new(MemoryStore::default())).await;
+    let channel = group(&mut coordinator, &[&alice, &bruno]).await;
+    a.accept_rules(&channel.id).await.unwrap();
+    b.accept_rules(&channel.id).await.unwrap();
+
+    // 2 × 60 messages: the 100-message rotation falls while both are sending.
+    const EACH: usize = 60;
+    let id = channel.id.clone();
+    let (sent_a, sent_b) = tokio::join!(
+        async {
+            let mut seqs = Vec::new();
+            for i in 0..EACH {
+                seqs.push(a.send_text(&id, &format!("a{i}")).await.unwrap());
+            }
+            seqs
+        },
+        async {
+            let mut seqs = Vec::new();
+            for i in 0..EACH {
+                seqs.push(b.send_text(&id, &format!("b{i}")).await.unwrap());
+            }
+            seqs
+        }
+    );
+    let all: BTreeSet<u64> = sent_a.iter().chain(&sent_b).copied().collect();
+    assert_eq!(all.len(), 2 * EACH, "every acknowledged seq is distinct");
+    assert_eq!(
+        count_rows(&server, "messages", "channel_id", &channel.id).await,
+        i64::try_from(2 * EACH).unwrap()
+    );
+    let epoch: passerelle_shared::protocol::v1::channels::EpochState = coordinator
+        .client
+        .get(&format!("/channels/{}/epoch", channel.id))
+        .await
+        .unwrap();
+    assert!(
+        epoch.epoch >= 2,
+        "the channel rotated: epoch {}",
+        epoch.epoch
+    );
+
+    // Each agent hands out all of them, once, in order, decrypted across both epochs.
+    for agent in [&mut a, &mut b] {
+        let got = messages(agent, 2 * EACH).await;
+        let seqs: Vec<u64> = got.iter().map(|(seq, _)| *seq).collect();
+        assert_eq!(seqs, (1..=(2 * EACH) as u64).collect::<Vec<_>>());
+        let texts: BTreeSet<String> = got.into_iter().map(|(_, text)| text).collect();
+        assert_eq!(texts.len(), 2 * EACH);
+    }
+}
+
+#[tokio::test]
+async fn an_agent_restarted_with_its_store_reuses_its_device_and_cursors() {
+    let server = TestServer::spawn().await.unwrap();
+    ensure_charter(&server).await;
+    let mut coordinator = Party::new(&server, "coord", Role::Coordinator, "Mairie").await;
+    let user = server
+        .create_user("relais", Role::Member, "Police municipale")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("relais.store");
+    let key = || StoreKey::Passphrase(SecretString::new("phrase de test"));
+    let store = || Box::new(EncryptedFileStore::open(&path, key()).unwrap());
+
+    let mut agent = login(&server, &user, store()).await;
+    let device_id = agent.device().device_id.clone();
+    let channel = group(&mut coordinator, &[&user]).await;
+    agent.accept_rules(&channel.id).await.unwrap();
+    agent.send_text(&channel.id, "premier").await.unwrap();
+    let first = messages(&mut agent, 1).await;
+    assert_eq!(first, vec![(1, "premier".to_owned())]);
+    agent.close().await.unwrap();
+
+    // A second run: the stored TOTP secret logs in, the stored device connects (no
+    // `identity_in_use`), and what was handed out is not handed out again.
+    server.clock.advance_ms(30_000);
+    let mut agent = Agent::open(store(), options(&server)).await.unwrap();
+    assert_eq!(agent.device().device_id, device_id);
+    agent.send_text(&channel.id, "second").await.unwrap();
+    let next = messages(&mut agent, 1).await;
+    assert_eq!(next, vec![(2, "second".to_owned())]);
+    let keys: UserKeys = agent
+        .client()
+        .get(&format!("/keys/users/{}", user.id))
+        .await
+        .unwrap();
+    assert_eq!(keys.devices.len(), 1, "one device across both runs");
+    agent.close().await.unwrap();
+
+    // The wrong passphrase opens nothing.
+    let wrong =
+        EncryptedFileStore::open(&path, StoreKey::Passphrase(SecretString::new("non"))).unwrap();
+    assert!(wrong.load().is_err());
+}
+
+#[tokio::test]
+async fn an_agent_catches_up_by_itself_after_the_server_restarts() {
+    let server = TestServer::spawn().await.unwrap();
+    ensure_charter(&server).await;
+    let mut coordinator = Party::new(&server, "coord", Role::Coordinator, "Mairie").await;
+    let user = server
+        .create_user("veilleur", Role::Member, "Police municipale")
+        .await
+        .unwrap();
+    let mut agent = login(&server, &user, Box::new(MemoryStore::default())).await;
+    let channel = group(&mut coordinator, &[&user]).await;
+    agent.accept_rules(&channel.id).await.unwrap();
+    agent.send_text(&channel.id, "avant").await.unwrap();
+    assert_eq!(messages(&mut agent, 1).await, vec![(1, "avant".to_owned())]);
+
+    let server = server.restart().await.unwrap();
+    // Sent while the agent's connection is gone: it reconnects, catches up from its
+    // cursor and hands the message out once.
+    let mut coordinator = coordinator;
+    coordinator.conn = coordinator
+        .client
+        .connect(&coordinator.device.device_id)
+        .await
+        .unwrap();
+    let id = coordinator.send_text(&channel.id, "pendant").await;
+    coordinator.ack(&id).await;
+    agent.send_text(&channel.id, "après").await.unwrap();
+    assert_eq!(
+        messages(&mut agent, 2).await,
+        vec![(2, "pendant".to_owned()), (3, "après".to_owned())]
+    );
+    drop(server);
+}
+
+/// Runs `passerelle-sdk-cli` with the store's passphrase and the password in its
+/// environment; returns its standard output, one JSON value per line.
+async fn cli(store: &std::path::Path, args: &[&str]) -> Vec<serde_json::Value> {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_passerelle-sdk-cli"));
+    command
+        .arg(args[0])
+        .arg("--store")
+        .arg(store)
+        .args(&args[1..])
+        .env("PASSERELLE_SDK_PASSPHRASE", "phrase de test")
+        .env(
+            "PASSERELLE_SDK_PASSWORD",
+            PASSWORD.with(|p| p.borrow().clone()),
+        );
+    let output = tokio::time::timeout(GUARD * 3, command.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+thread_local! {
+    static PASSWORD: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+#[tokio::test]
+async fn the_sdk_cli_works_across_runs_with_one_device() {
+    let server = TestServer::spawn().await.unwrap();
+    ensure_charter(&server).await;
+    let user = server
+        .create_user("cli", Role::Member, "Police municipale")
+        .await
+        .unwrap();
+    PASSWORD.with(|p| *p.borrow_mut() = user.password.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("cli.store");
+    let base = server.url("");
+
+    // The first login, before the server's manual clock moves: the CLI's TOTP code comes
+    // from the real clock. It prints the TOTP secret and the recovery code once.
+    let lines = cli(
+        &store,
+        &[
+            "login",
+            "--url",
+            &base,
+            "--login",
+            "cli",
+            "--accept-charter",
+        ],
+    )
+    .await;
+    assert!(lines.iter().any(|l| l["totp_secret"].is_string()));
+    assert!(lines.iter().any(|l| l["recovery_code"].is_string()));
+    let device_id = lines
+        .iter()
+        .find_map(|l| l["device_id"].as_str().map(str::to_owned))
+        .unwrap();
+
+    let mut coordinator = Party::new(&server, "coord", Role::Coordinator, "Mairie").await;
+    let channel = group(&mut coordinator, &[&user]).await;
+    cli(&store, &["accept-rules", &channel.id]).await;
+    let first = cli(&store, &["send", &channel.id, "un"]).await;
+    let second = cli(&store, &["send", &channel.id, "deux"]).await;
+    assert_eq!(first[0]["sent"], 1);
+    assert_eq!(second[0]["sent"], 2);
+    let read = cli(&store, &["read", "2"]).await;
+    let texts: Vec<&str> = read.iter().filter_map(|l| l["text"].as_str()).collect();
+    assert_eq!(texts, ["un", "deux"]);
+    // Handed out already: a catch-up brings nothing new.
+    assert!(cli(&store, &["sync"]).await.is_empty());
+
+    let keys: UserKeys = coordinator
+        .client
+        .get(&format!("/keys/users/{}", user.id))
+        .await
+        .unwrap();
+    assert_eq!(keys.devices.len(), 1, "every run used the same device");
+    assert_eq!(keys.devices[0].certificate.device_id, device_id);
+}
+
+#[tokio::test]
+async fn the_operator_publishes_the_charter_from_a_file_and_reads_refusals_in_french() {
+    use passerelle_server::cli::admin::{run, AdminCommand, CreateUserArgs};
+    let server = TestServer::spawn().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("charte.md");
+    std::fs::write(
+        &file,
+        "# Charte du CLSPD\n\nLes échanges sont confidentiels.",
+    )
+    .unwrap();
+    run(&server.state, AdminCommand::PublishCharter { file })
+        .await
+        .unwrap();
+    let version = passerelle_server::charter::current_charter_version(&server.state)
+        .await
+        .unwrap();
+    assert_eq!(version, Some(1));
+
+    run(
+        &server.state,
+        AdminCommand::CreateInstitution {
+            name: "Mairie".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let refused = run(
+        &server.state,
+        AdminCommand::CreateUser(CreateUserArgs {
+            login: "s1".into(),
+            name: "Sophie".into(),
+            institution: "Mairie".into(),
+            role: "member".into(),
+            secrecy: false,
+            social_action: false,
+        }),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        refused.contains("3 à 64 caractères") && refused.contains("invalid_login"),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
+async fn an_agent_whose_device_is_revoked_stops_instead_of_reconnecting() {
+    let server = TestServer::spawn().await.unwrap();
+    ensure_charter(&server).await;
+    let mut coordinator = Party::new(&server, "coord", Role::Coordinator, "Mairie").await;
+    let user = server
+        .create_user("revoque", Role::Member, "Police municipale")
+        .await
+        .unwrap();
+    let mut agent = login(&server, &user, Box::new(MemoryStore::default())).await;
+    let channel = group(&mut coordinator, &[&user]).await;
+    agent.accept_rules(&channel.id).await.unwrap();
+    agent.send_text(&channel.id, "en ligne").await.unwrap();
+
+    let device = agent.device().device_id.clone();
+    agent
+        .client()
+        .request(reqwest::Method::DELETE, &format!("/keys/devices/{device}"))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let ended = loop {
+        match tokio::time::timeout(GUARD, agent.next_event())
+            .await
+            .unwrap()
+        {
+            Ok(_) => continue,
+            Err(err) => break err,
+        }
+    };
+    let passerelle_shared::client::ClientError::Ended { code, reason } = ended else {
+        panic!("expected the end of access, got {ended}");
+    };
+    assert!(matches!(code, 4004 | 4005), "{code} {reason}");
+    // Final: no reconnection, the same answer at once.
+    assert!(matches!(
+        agent.send_text(&channel.id, "encore").await,
+        Err(passerelle_shared::client::ClientError::Ended { .. })
+    ));
+}
