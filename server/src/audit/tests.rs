@@ -883,8 +883,9 @@ async fn on_postgresql_the_log_lives_in_its_own_schema_and_detects_tampering() {
         .try_get::<i64>("", "n")
         .unwrap();
     assert_eq!(
-        tables, 5,
-        "events, checkpoints, anchor, writer lock and migration history"
+        tables, 8,
+        "events, leaves, checkpoints, tree heads, cosignatures, anchor, writer lock and \
+         migration history"
     );
     raw.execute_unprepared("UPDATE audit.audit_events SET target = 'case-x' WHERE seq = 33")
         .await

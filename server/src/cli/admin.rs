@@ -7,8 +7,8 @@ use passerelle_shared::protocol::v1::admin::{Account, CreateAccount, UpdateAccou
 use passerelle_shared::protocol::v1::{Attributes, Role};
 
 use crate::app::accounts;
+use crate::app::charter;
 use crate::audit::Actor;
-use crate::charter;
 use crate::error::ApiError;
 use crate::state::AppState;
 

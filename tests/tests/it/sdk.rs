@@ -340,7 +340,7 @@ async fn the_operator_publishes_the_charter_from_a_file_and_reads_refusals_in_fr
     run(&server.state, AdminCommand::PublishCharter { file })
         .await
         .unwrap();
-    let version = passerelle_server::charter::current_charter_version(&server.state)
+    let version = passerelle_server::app::charter::current_charter_version(&server.state)
         .await
         .unwrap();
     assert_eq!(version, Some(1));
