@@ -127,12 +127,20 @@ function startOnce(binary, port, options) {
     process.off('exit', killOnExit);
     await kill('SIGTERM');
     rmSync(dataDir, { recursive: true, force: true });
+    rmSync(`${dataDir}-keys`, { recursive: true, force: true });
   };
   const crashAndRestart = async () => {
     await kill('SIGKILL');
     child = spawn(binary, ['serve'], {
       cwd: dataDir,
-      env: { ...env, PASSERELLE_DATA_DIR: dataDir, PASSERELLE_LISTEN: `127.0.0.1:${port}`, PASSERELLE_TLS: 'false' },
+      // The demo keeps the access log's checkpoint key beside its data directory.
+      env: {
+        ...env,
+        PASSERELLE_DATA_DIR: dataDir,
+        PASSERELLE_LISTEN: `127.0.0.1:${port}`,
+        PASSERELLE_TLS: 'false',
+        PASSERELLE_AUDIT__LOG_KEY_FILE: `${dataDir}-keys/audit-log.key`,
+      },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let log = '';
