@@ -145,11 +145,22 @@ pub fn router(state: Arc<WitnessState>) -> Router {
         .with_state(state)
 }
 
+/// A plain-text answer (the tlog-witness protocol's). A witness keeps no access log of
+/// its own: every refusal goes to its operator's log instead, so that a server (or anyone)
+/// probing it is seen.
 fn text(status: StatusCode, body: impl Into<String>) -> Response {
+    let body = body.into();
+    if status.is_client_error() || status.is_server_error() {
+        tracing::warn!(
+            status = status.as_u16(),
+            refusal = body.trim(),
+            "the witness refused a request"
+        );
+    }
     (
         status,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        body.into(),
+        body,
     )
         .into_response()
 }
