@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# A target directory outside the clone, when this machine has the shared one, lets a fresh
+# clone (CI's included) reuse the dependencies already built here.
+if [ -z "${CARGO_TARGET_DIR:-}" ] && [ -w /work ]; then export CARGO_TARGET_DIR=/work/cargo-target; fi
+
 export PASSERELLE_TEST_DATABASE_URL="${PASSERELLE_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 export PASSERELLE_TEST_REDIS_URL="${PASSERELLE_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
 
