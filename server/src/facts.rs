@@ -145,7 +145,7 @@ impl BatchGate {
                 .or_default()
                 .push(row.institution_id);
         }
-        let accounts = db::channels::accounts_many(txn, &user_ids)
+        let accounts = db::accounts::accounts_many(txn, &user_ids)
             .await?
             .into_iter()
             .map(|a| (a.id.clone(), a))

@@ -110,7 +110,7 @@ pub(crate) async fn for_member(
     channel_id: &str,
     access: Access,
 ) -> Verdict {
-    let membership = db::channels::membership(&state.db, channel_id, &user.user_id).await;
+    let membership = db::members::find(&state.db, channel_id, &user.user_id).await;
     let channel = db::channels::find(&state.db, channel_id).await;
     let (Ok(membership), Ok(channel)) = (membership, channel) else {
         return Verdict::Unavailable;

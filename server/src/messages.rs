@@ -201,17 +201,17 @@ impl BatchFacts {
         }
         device_ids.sort_unstable();
         device_ids.dedup();
-        let sent = db::channels::find_sent_many(txn, &sent_keys)
+        let sent = db::messages::find_sent_many(txn, &sent_keys)
             .await?
             .into_iter()
             .map(|m| ((m.sender_device, m.client_msg_id), (m.seq, m.created_at)))
             .collect();
-        let members = db::channels::memberships_many(txn, &member_keys)
+        let members = db::members::find_many(txn, &member_keys)
             .await?
             .into_iter()
             .map(|m| (m.channel_id, m.user_id))
             .collect();
-        let devices = db::channels::sending_devices(txn, &device_ids)
+        let devices = db::keys::sending_devices(txn, &device_ids)
             .await?
             .into_iter()
             .filter(|d| d.revoked_at.is_none())
@@ -387,7 +387,7 @@ async fn store(
             ));
         }
     }
-    db::channels::insert_messages(&txn, rows).await?;
+    db::messages::insert(&txn, rows).await?;
     txn.commit().await?;
 
     // In-batch duplicates get their first copy's answer, without a second publication.

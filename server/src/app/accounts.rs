@@ -246,7 +246,7 @@ pub async fn update_account(
 async fn ineligible_channels(state: &AppState, user: &user::Model) -> Result<Vec<String>> {
     let candidate = crate::gate::candidate_of(user);
     let mut ineligible = Vec::new();
-    for membership in db::channels::memberships_of(&state.db, &user.id).await? {
+    for membership in db::members::of_user(&state.db, &user.id).await? {
         let Some(channel) = db::channels::find(&state.db, &membership.channel_id).await? else {
             continue;
         };

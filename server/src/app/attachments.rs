@@ -48,7 +48,7 @@ pub async fn upload(
     file.write_all(&body).await.map_err(ApiError::internal)?;
     file.sync_all().await.map_err(ApiError::internal)?;
     let size = i64::try_from(body.len()).map_err(ApiError::internal)?;
-    db::channels::insert_attachment(
+    db::attachments::insert(
         &state.db,
         db::entities::attachment::Model {
             id: id.clone(),
@@ -65,7 +65,7 @@ pub async fn upload(
         .await?
         .is_some_and(|c| Lifecycle::parse(&c.status) == Lifecycle::Active);
     if !still_active {
-        db::channels::delete_attachment(&state.db, &id).await?;
+        db::attachments::delete(&state.db, &id).await?;
         remove_blob(&path).await.map_err(ApiError::internal)?;
         return Err(ApiError::NotFound);
     }
@@ -86,7 +86,7 @@ pub async fn upload(
 
 /// Reads a blob of a channel the caller belongs to; each download is logged.
 pub async fn download(state: &AppState, user: &CurrentUser, id: &str) -> Result<Vec<u8>> {
-    let Some(attachment) = db::channels::find_attachment(&state.db, id).await? else {
+    let Some(attachment) = db::attachments::find(&state.db, id).await? else {
         state
             .record_denial(
                 user.actor(),

@@ -182,7 +182,7 @@ pub async fn get(state: &AppState, user: &CurrentUser, channel_id: &str) -> Resu
 }
 
 async fn is_member(state: &AppState, channel_id: &str, user_id: &str) -> Result<bool> {
-    Ok(db::channels::membership(&state.db, channel_id, user_id)
+    Ok(db::members::find(&state.db, channel_id, user_id)
         .await?
         .is_some())
 }

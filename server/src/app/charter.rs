@@ -88,7 +88,7 @@ pub async fn publish_charter(
         .await?;
     // Nobody has accepted the new version yet: no live frame reaches anyone until they
     // do, on any node (the closures go through the access feed).
-    let memberships = db::channels::all_memberships(&state.db).await?;
+    let memberships = db::members::all(&state.db).await?;
     let users: BTreeSet<String> = memberships.iter().map(|m| m.user_id.clone()).collect();
     exclusion::close_channels(
         state,
@@ -320,7 +320,7 @@ pub async fn publish_rules(
             channel_id: model.id.clone(),
             version: version_of(version),
         })?;
-        for member in db::channels::members(&state.db, &model.id).await? {
+        for member in db::members::of_channel(&state.db, &model.id).await? {
             closures.push((member.user_id.clone(), model.id.clone()));
             notices.push((member.user_id, frame.clone()));
         }
@@ -409,7 +409,7 @@ pub async fn accept_rules(
             )
             .await?;
     }
-    let mine: BTreeSet<String> = db::channels::memberships_of(&state.db, &user.user_id)
+    let mine: BTreeSet<String> = db::members::of_user(&state.db, &user.user_id)
         .await?
         .into_iter()
         .map(|m| m.channel_id)

@@ -177,7 +177,7 @@ pub async fn commit(
             reason,
         } => {
             for channel_id in channel_ids {
-                if db::channels::remove_member(&txn, &channel_id, &user_id).await? {
+                if db::members::delete(&txn, &channel_id, &user_id).await? {
                     rotate.push(channel_id.clone());
                     outcome.channels_left.push(channel_id.clone());
                     changes.push((user_id.clone(), AccessScope::Channel(channel_id), reason));
@@ -225,7 +225,7 @@ pub async fn close_channels(
 }
 
 async fn channels_of(db: &impl sea_orm::ConnectionTrait, user_id: &str) -> Result<Vec<String>> {
-    Ok(db::channels::memberships_of(db, user_id)
+    Ok(db::members::of_user(db, user_id)
         .await?
         .into_iter()
         .map(|m| m.channel_id)

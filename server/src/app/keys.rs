@@ -135,7 +135,7 @@ pub async fn register_device(
     )
     .await?;
     // A new device must receive the next epoch's key: every channel rotates.
-    let channels = db::channels::memberships_of(&state.db, &user.user_id)
+    let channels = db::members::of_user(&state.db, &user.user_id)
         .await?
         .into_iter()
         .map(|m| m.channel_id)
@@ -239,12 +239,12 @@ pub async fn user_keys(state: &AppState, viewer: &CurrentUser, user_id: &str) ->
 }
 
 async fn shares_a_channel(state: &AppState, a: &str, b: &str) -> Result<bool> {
-    let mine: std::collections::HashSet<String> = db::channels::memberships_of(&state.db, a)
+    let mine: std::collections::HashSet<String> = db::members::of_user(&state.db, a)
         .await?
         .into_iter()
         .map(|m| m.channel_id)
         .collect();
-    Ok(db::channels::memberships_of(&state.db, b)
+    Ok(db::members::of_user(&state.db, b)
         .await?
         .iter()
         .any(|m| mine.contains(&m.channel_id)))

@@ -336,7 +336,7 @@ pub async fn store_rewrapped(
                 });
                 fresh.push(wrap);
             }
-            db::channels::insert_epoch_keys(&state.db, rows).await?;
+            db::epoch_keys::insert(&state.db, rows).await?;
             let channels: BTreeSet<&str> = fresh.iter().map(|w| w.channel_id.as_str()).collect();
             state
                 .record(
@@ -405,8 +405,7 @@ async fn check_rewrapped(
         }
         if !channels.contains_key(&wrap.channel_id) {
             let channel = db::channels::find(&state.db, &wrap.channel_id).await?;
-            let membership =
-                db::channels::membership(&state.db, &wrap.channel_id, &user.user_id).await?;
+            let membership = db::members::find(&state.db, &wrap.channel_id, &user.user_id).await?;
             let range = match (channel, membership) {
                 (Some(channel), Some(membership))
                     if Lifecycle::parse(&channel.status) != Lifecycle::Gone =>

@@ -161,7 +161,7 @@ async fn destroy(
     fail_at: Option<FailPoint>,
 ) -> anyhow::Result<()> {
     let channel_id = model.id.clone();
-    let members = db::channels::members(&state.db, &channel_id).await?;
+    let members = db::members::of_channel(&state.db, &channel_id).await?;
     // Every connection of every member, whether the charter gate lets it receive the
     // channel right now or not, must drop its keys: one frame per member.
     let frame = frame_text(&ServerFrame::ChannelDestroyed {
@@ -262,7 +262,7 @@ async fn purge_aged(
             below_epoch: u64::try_from(purged.below_epoch).unwrap_or_default(),
         })
         .map_err(|err| anyhow::anyhow!("{err}"))?;
-        for member in db::channels::members(&state.db, &model.id).await? {
+        for member in db::members::of_channel(&state.db, &model.id).await? {
             state.bus.publish(BusEvent::User {
                 user_id: member.user_id,
                 frame: frame.clone(),

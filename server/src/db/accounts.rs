@@ -171,3 +171,22 @@ pub(crate) async fn consume_totp_step(
         .await?;
     Ok(result.rows_affected == 1)
 }
+
+/// These accounts (the senders of a batch, whose role and attributes the writer checks
+/// against each channel's regime at commit time).
+pub(crate) async fn accounts_many(
+    db: &impl ConnectionTrait,
+    ids: &[String],
+) -> Result<Vec<super::entities::user::Model>, DbErr> {
+    use super::entities::user;
+    let mut found = Vec::new();
+    for chunk in ids.chunks(super::LOOKUP_CHUNK) {
+        found.extend(
+            user::Entity::find()
+                .filter(user::Column::Id.is_in(chunk.iter().cloned()))
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(found)
+}

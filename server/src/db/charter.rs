@@ -167,7 +167,7 @@ pub(crate) async fn charter_accepted_by(
     user_ids: &[String],
 ) -> Result<Vec<String>, DbErr> {
     let mut found = Vec::new();
-    for chunk in user_ids.chunks(LOOKUP_CHUNK) {
+    for chunk in user_ids.chunks(super::LOOKUP_CHUNK) {
         found.extend(
             charter_acceptance::Entity::find()
                 .select_only()
@@ -188,7 +188,7 @@ pub(crate) async fn current_rules_versions(
     owners: &[String],
 ) -> Result<Vec<(String, i64)>, DbErr> {
     let mut found = Vec::new();
-    for chunk in owners.chunks(LOOKUP_CHUNK) {
+    for chunk in owners.chunks(super::LOOKUP_CHUNK) {
         found.extend(
             channel_rules::Entity::find()
                 .select_only()
@@ -211,7 +211,7 @@ pub(crate) async fn rules_accepted_by(
     pairs: &[(String, String)],
 ) -> Result<Vec<(String, String, i64)>, DbErr> {
     let mut found = Vec::new();
-    for chunk in pairs.chunks(LOOKUP_CHUNK) {
+    for chunk in pairs.chunks(super::LOOKUP_CHUNK) {
         found.extend(
             rules_acceptance::Entity::find()
                 .select_only()
@@ -232,7 +232,3 @@ pub(crate) async fn rules_accepted_by(
     }
     Ok(found)
 }
-
-/// Largest number of keys one of the lookups above binds (well under the databases'
-/// limits on bound parameters).
-const LOOKUP_CHUNK: usize = 400;

@@ -162,3 +162,22 @@ pub(crate) async fn put_backup(
         }
     }
 }
+
+/// These sending devices (those that exist, revoked or not): the writer checks in its
+/// transaction that each sender's device is still live.
+pub(crate) async fn sending_devices(
+    db: &impl ConnectionTrait,
+    ids: &[String],
+) -> Result<Vec<super::entities::device::Model>, DbErr> {
+    use super::entities::device;
+    let mut found = Vec::new();
+    for chunk in ids.chunks(super::LOOKUP_CHUNK) {
+        found.extend(
+            device::Entity::find()
+                .filter(device::Column::Id.is_in(chunk.iter().cloned()))
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(found)
+}

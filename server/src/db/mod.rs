@@ -1,19 +1,28 @@
-//! The main database: connection, migrations and the queries, one file per area.
+//! The main database: connection, migrations and the queries, one file per table family.
 //!
 //! Every query is a function taking `&impl ConnectionTrait`, so that the same function
 //! works on the pool and inside a transaction. Handlers never build queries.
 
 pub(crate) mod access;
 pub(crate) mod accounts;
+pub(crate) mod attachments;
 pub(crate) mod cases;
 pub(crate) mod channels;
 pub(crate) mod charter;
 pub(crate) mod entities;
+pub(crate) mod epoch_keys;
 pub(crate) mod keys;
 pub(crate) mod links;
+pub(crate) mod members;
+pub(crate) mod messages;
 pub(crate) mod reports;
 pub(crate) mod retention;
 pub(crate) mod sessions;
+
+/// Largest number of keys one batch lookup binds per statement (two bound values per key
+/// at most, well under SQLite's and PostgreSQL's limits on bound parameters): the
+/// writer's batch queries cut their key lists into chunks of this size.
+pub(crate) const LOOKUP_CHUNK: usize = 400;
 
 use std::path::Path;
 use std::time::Duration;

@@ -106,7 +106,7 @@ async fn readable_channels(
     user: &CurrentUser,
 ) -> Result<Vec<String>, sea_orm::DbErr> {
     let mut open = Vec::new();
-    for membership in db::channels::memberships_of(&state.db, &user.user_id).await? {
+    for membership in db::members::of_user(&state.db, &user.user_id).await? {
         if let Verdict::Open =
             gate::for_member(state, user, &membership.channel_id, Access::Read).await
         {
@@ -543,13 +543,8 @@ impl Connection {
                     }
                     Verdict::Unavailable => return self.unavailable(Some(channel_id)).await,
                 }
-                match db::channels::set_read(
-                    &self.state.db,
-                    &channel_id,
-                    &self.user.user_id,
-                    seq_db,
-                )
-                .await
+                match db::members::set_read(&self.state.db, &channel_id, &self.user.user_id, seq_db)
+                    .await
                 {
                     Ok(true) => {
                         if let Ok(frame) = frame_text(&ServerFrame::Receipt {
@@ -614,11 +609,10 @@ impl Connection {
     /// did not ask for is skipped quietly: archives are closed by default); a destroyed
     /// channel in the cursors gets `channel_destroyed`.
     async fn sync(&mut self, cursors: Cursors) -> Next {
-        let memberships =
-            match db::channels::memberships_of(&self.state.db, &self.user.user_id).await {
-                Ok(rows) => rows,
-                Err(_) => return self.unavailable(None).await,
-            };
+        let memberships = match db::members::of_user(&self.state.db, &self.user.user_id).await {
+            Ok(rows) => rows,
+            Err(_) => return self.unavailable(None).await,
+        };
         let member_of: BTreeMap<String, i64> = memberships
             .into_iter()
             .map(|m| (m.channel_id, m.joined_seq))
@@ -660,13 +654,8 @@ impl Connection {
             let mut after = i64::try_from(cursor).unwrap_or(i64::MAX).max(joined_seq);
             let first = after;
             loop {
-                let rows = match db::channels::messages_after(
-                    &self.state.db,
-                    &channel_id,
-                    after,
-                    SYNC_PAGE,
-                )
-                .await
+                let rows = match db::messages::after(&self.state.db, &channel_id, after, SYNC_PAGE)
+                    .await
                 {
                     Ok(rows) => rows,
                     Err(_) => return self.unavailable(Some(channel_id)).await,

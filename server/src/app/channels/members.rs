@@ -1,0 +1,236 @@
+//! Who may be added, adding and removing members (CHARTER.md C3, C5, C6), and telling the
+//! channel who joined or left.
+
+use passerelle_shared::protocol::v1::auth::InstitutionRef;
+use passerelle_shared::protocol::v1::channels::{ChannelKind, DirectoryEntry, LegalRegime};
+use passerelle_shared::protocol::v1::ws::ServerFrame;
+use passerelle_shared::protocol::v1::Role;
+use sea_orm::TransactionTrait;
+use serde_json::json;
+
+use crate::app::exclusion::{self, Exclusion};
+use crate::audit::Outcome;
+use crate::auth::CurrentUser;
+use crate::bus::{AccessReason, BusEvent};
+use crate::db::{self, entities::channel, entities::channel_member};
+use crate::error::{ApiError, Result};
+use crate::gate::{self};
+use crate::policy::{self, Access, Capability};
+use crate::state::AppState;
+
+use super::{channel_of, frame_text, join_refusal, member_channel, open_channel};
+
+/// The colleagues who can be added to a channel, by institution then name. External
+/// participants may not browse it (CHARTER.md C6); each reading is logged.
+pub async fn directory(state: &AppState, user: &CurrentUser) -> Result<Vec<DirectoryEntry>> {
+    user.require(state, Capability::BrowseDirectory, "directory_read")
+        .await?;
+    let institutions: std::collections::HashMap<String, String> =
+        db::accounts::list_institutions(&state.db)
+            .await?
+            .into_iter()
+            .map(|i| (i.id, i.name))
+            .collect();
+    let mut entries: Vec<DirectoryEntry> = db::accounts::list_users(&state.db)
+        .await?
+        .into_iter()
+        .filter(|account| {
+            !account.disabled
+                && Role::parse(&account.role)
+                    .is_some_and(|role| policy::role_can(role, Capability::UseChannels))
+        })
+        .map(|account| DirectoryEntry {
+            institution: InstitutionRef {
+                name: institutions
+                    .get(&account.institution_id)
+                    .cloned()
+                    .unwrap_or_default(),
+                id: account.institution_id,
+            },
+            role: Role::parse(&account.role).unwrap_or(Role::Member),
+            user_id: account.id,
+            display_name: account.display_name,
+            bound_by_professional_secrecy: account.bound_by_professional_secrecy,
+            social_action_professional: account.social_action_professional,
+        })
+        .collect();
+    entries.sort_by(|a, b| {
+        (&a.institution.name, &a.display_name).cmp(&(&b.institution.name, &b.display_name))
+    });
+    state
+        .record(
+            user.actor(),
+            "directory_read",
+            None,
+            Outcome::Success,
+            json!({ "count": entries.len() }),
+        )
+        .await?;
+    Ok(entries)
+}
+
+/// Adds a member (coordinators who belong to the channel). They receive keys from the
+/// next epoch on, not the history before (need-to-know).
+pub async fn add_member(
+    state: &AppState,
+    user: &CurrentUser,
+    channel_id: &str,
+    new_member: &str,
+) -> Result<()> {
+    user.require(state, Capability::ManageMembers, "member_add")
+        .await?;
+    let (channel, _) = open_channel(state, user, channel_id, "member_add", Access::Write).await?;
+    if channel.kind == ChannelKind::Direct.as_str() {
+        return Err(ApiError::Unprocessable("invalid_channel"));
+    }
+    let candidate = db::accounts::find_user(&state.db, new_member)
+        .await?
+        .ok_or(ApiError::Unprocessable("role_cannot_join"))?;
+    let institutions = db::channels::institutions_of(&state.db, channel_id).await?;
+    let regime = LegalRegime::parse(&channel.regime)
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("bad regime")))?;
+    if let Some(reason) = join_refusal(&candidate, regime, &institutions) {
+        state
+            .record_denial(
+                user.actor(),
+                "member_add",
+                Some(channel_id.to_owned()),
+                json!({ "reason": reason, "candidate": candidate.id }),
+            )
+            .await;
+        return Err(ApiError::Unprocessable(reason));
+    }
+    if db::members::find(&state.db, channel_id, &candidate.id)
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::Conflict("already_member"));
+    }
+    let txn = state.db.begin().await?;
+    let channel = db::channels::find(&txn, channel_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    db::members::insert(
+        &txn,
+        channel_member::Model {
+            channel_id: channel_id.to_owned(),
+            user_id: candidate.id.clone(),
+            added_by: user.user_id.clone(),
+            added_at: state.now_ms(),
+            joined_seq: channel.last_seq,
+            joined_epoch: channel.epoch + 1,
+            read_seq: channel.last_seq,
+        },
+    )
+    .await?;
+    db::channels::require_rotation(&txn, vec![channel_id.to_owned()]).await?;
+    txn.commit().await?;
+    state
+        .record(
+            user.actor(),
+            "member_added",
+            Some(channel_id.to_owned()),
+            Outcome::Success,
+            json!({ "member": candidate.id }),
+        )
+        .await?;
+    announce_membership(state, &channel, &candidate.id, "added").await
+}
+
+/// Removes a member, effective at once (CHARTER.md C3): their connections stop receiving
+/// the channel, their sends are refused, and the next message needs a new epoch.
+pub async fn remove_member(
+    state: &AppState,
+    user: &CurrentUser,
+    channel_id: &str,
+    member: &str,
+    reason: &str,
+) -> Result<()> {
+    let leaving = member == user.user_id;
+    if !leaving {
+        user.require(state, Capability::ManageMembers, "member_remove")
+            .await?;
+    }
+    let (channel, _) = member_channel(state, user, channel_id, "member_remove").await?;
+    let reason = reason.trim().chars().take(500).collect::<String>();
+    if !leaving && reason.is_empty() {
+        return Err(ApiError::Unprocessable("reason_required"));
+    }
+    let removed = exclusion::exclude(
+        state,
+        Exclusion::LeaveChannels {
+            user_id: member.to_owned(),
+            channel_ids: vec![channel_id.to_owned()],
+            reason: if leaving {
+                AccessReason::MemberLeft
+            } else {
+                AccessReason::MemberRemoved
+            },
+        },
+    )
+    .await?
+    .changed;
+    if !removed {
+        state
+            .record_denial(
+                user.actor(),
+                "member_remove",
+                Some(channel_id.to_owned()),
+                json!({ "reason": "not_a_member", "member": member }),
+            )
+            .await;
+        return Err(ApiError::NotFound);
+    }
+    let action = if leaving {
+        "member_left"
+    } else {
+        "member_removed"
+    };
+    state
+        .record(
+            user.actor(),
+            action,
+            Some(channel_id.to_owned()),
+            Outcome::Success,
+            json!({ "member": member, "reason": reason }),
+        )
+        .await?;
+    announce_membership(state, &channel, member, "removed").await
+}
+
+/// Tells the channel's members (and the member concerned) who joined or left.
+pub(crate) async fn announce_membership(
+    state: &AppState,
+    channel: &channel::Model,
+    member: &str,
+    change: &str,
+) -> Result<()> {
+    let frame = frame_text(&ServerFrame::Member {
+        channel_id: channel.id.clone(),
+        user_id: member.to_owned(),
+        change: change.to_owned(),
+    })?;
+    if change == "added" {
+        if let Some(account) = db::accounts::find_user(&state.db, member).await? {
+            gate::subscribe_if_open(state, &account, channel).await?;
+        }
+        let institutions = db::channels::institutions_of(&state.db, &channel.id).await?;
+        let current = db::channels::find(&state.db, &channel.id)
+            .await?
+            .unwrap_or_else(|| channel.clone());
+        state.bus.publish(BusEvent::User {
+            user_id: member.to_owned(),
+            frame: frame_text(&ServerFrame::Channel(channel_of(&current, institutions)?))?,
+        });
+    } else {
+        state.bus.publish(BusEvent::User {
+            user_id: member.to_owned(),
+            frame: frame.clone(),
+        });
+    }
+    state.bus.publish(BusEvent::Channel {
+        channel_id: channel.id.clone(),
+        frame,
+    });
+    Ok(())
+}
