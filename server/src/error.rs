@@ -192,6 +192,10 @@ fn conflict_message(code: &str) -> &'static str {
         }
         "version_exists" => "Une autre version vient d'être publiée ; rechargez puis réessayez.",
         "already_archived" => "Ce dossier est déjà archivé.",
+        "kind_contradicts_members" => {
+            "Des comptes de cette institution ont un attribut que ce type n'admet pas : \
+             retirez-le d'abord de leur compte (ils quitteront les canaux protégés)."
+        }
         _ => "Cet élément existe déjà.",
     }
 }
@@ -242,6 +246,15 @@ fn unprocessable_message(code: &str) -> &'static str {
             "La date limite de conservation ne peut être qu'avancée."
         }
         "unknown_member" => "La personne indiquée n'est pas membre du dossier.",
+        "social_action_not_allowed" => {
+            "Le type de cette institution n'admet pas de professionnel de l'action sociale \
+             (CASF L121-6-2) : retirez cet attribut, ou vérifiez l'institution de la personne."
+        }
+        "secrecy_not_allowed" => {
+            "Le type de cette institution n'admet pas de personne tenue au secret \
+             professionnel de la protection de l'enfance (CASF L226-2-2) : retirez cet \
+             attribut, ou vérifiez l'institution de la personne."
+        }
         _ => "Cette valeur n'est pas acceptée.",
     }
 }

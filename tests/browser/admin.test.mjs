@@ -42,6 +42,7 @@ describe('the admin console', { timeout: 120_000 }, () => {
     await screenshotSizes(page, 'admin');
 
     await page.getByLabel('Nom de la nouvelle institution').fill('Association Horizon Jeunesse');
+    await page.getByLabel('Type d’institution').selectOption({ label: 'Association habilitée' });
     await page.getByRole('button', { name: 'Créer l’institution' }).click();
     await page.locator('#notice-status').getByText('Institution « Association Horizon Jeunesse » créée.').waitFor();
     await page.getByRole('rowheader', { name: 'Association Horizon Jeunesse' }).waitFor();

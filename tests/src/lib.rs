@@ -25,7 +25,7 @@ use passerelle_shared::protocol::v1::auth::Me;
 use passerelle_shared::protocol::v1::auth::{
     LoginChallenge, LoginRequest, NextStep, SessionOpened, TotpRequest,
 };
-use passerelle_shared::protocol::v1::{Attributes, Role};
+use passerelle_shared::protocol::v1::{Attributes, InstitutionKind, Role};
 use tokio::sync::oneshot;
 
 /// A running server for one test.
@@ -209,8 +209,20 @@ impl TestServer {
         reqwest::Client::new()
     }
 
-    /// Creates an institution (or finds it) and returns its id.
+    /// Creates an institution (or finds it) and returns its id. Its type admits every
+    /// attribute (a département's social services); use [`Self::institution_of_kind`]
+    /// where the type matters.
     pub async fn institution(&self, name: &str) -> anyhow::Result<String> {
+        self.institution_of_kind(name, InstitutionKind::ActionSocialeDepartement)
+            .await
+    }
+
+    /// Creates an institution of `kind` (or finds it by name) and returns its id.
+    pub async fn institution_of_kind(
+        &self,
+        name: &str,
+        kind: InstitutionKind,
+    ) -> anyhow::Result<String> {
         let existing = passerelle_server::app::accounts::list_institutions(&self.state).await?;
         if let Some(found) = existing.into_iter().find(|i| i.name == name) {
             return Ok(found.id);
@@ -219,6 +231,7 @@ impl TestServer {
             &self.state,
             Actor::default(),
             name,
+            kind,
         )
         .await?
         .id)

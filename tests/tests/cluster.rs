@@ -259,6 +259,7 @@ impl Cluster {
             &self.admin,
             Actor::default(),
             name,
+            passerelle_shared::protocol::v1::InstitutionKind::ActionSocialeDepartement,
         )
         .await?
         .id)

@@ -185,7 +185,8 @@ export const admin = {
    * @param {string} name
    * @returns {Promise<Institution>}
    */
-  createInstitution: (name) => request('POST', '/admin/institutions', { name }),
+  /** @param {string} name @param {string} kind */
+  createInstitution: (name, kind) => request('POST', '/admin/institutions', { name, kind }),
   /** @returns {Promise<Account[]>} */
   accounts: () => request('GET', '/admin/users'),
   /**

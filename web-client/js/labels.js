@@ -25,6 +25,12 @@ export const ERROR_MESSAGES = Object.freeze({
     'Requête refusée : elle ne vient pas de l’adresse officielle de Passerelle. Ouvrez Passerelle depuis son adresse habituelle et réessayez.',
   not_found: 'Élément introuvable : il a peut-être été supprimé entre-temps. Rechargez la page.',
   institution_exists: 'Une institution porte déjà ce nom.',
+  social_action_not_allowed:
+    'Le type de cette institution n’admet pas de professionnel de l’action sociale (CASF, art. L121-6-2) : retirez cet attribut, ou vérifiez l’institution de la personne.',
+  secrecy_not_allowed:
+    'Le type de cette institution n’admet pas de personne tenue au secret professionnel de la protection de l’enfance (CASF, art. L226-2-2) : retirez cet attribut, ou vérifiez l’institution de la personne.',
+  kind_contradicts_members:
+    'Des comptes de cette institution ont un attribut que ce type n’admet pas : retirez-le d’abord de leur compte (ils quitteront les canaux protégés).',
   login_exists: 'Cet identifiant est déjà utilisé par un autre compte.',
   payload_too_large: 'Le contenu envoyé est trop volumineux.',
   weak_password: 'Le mot de passe doit comporter au moins 12 caractères.',
@@ -163,6 +169,27 @@ export const ROLE_DESCRIPTIONS = Object.freeze({
 
 /** @type {readonly Role[]} */
 export const ROLES = Object.freeze(['member', 'coordinator', 'external', 'auditor', 'admin']);
+
+/**
+ * The closed list of institution types (CHARTER.md C5), in the order the admin picks
+ * from: the type bounds the attributes its people may hold.
+ * @type {Readonly<Record<string, string>>}
+ */
+export const INSTITUTION_KIND_LABELS = Object.freeze({
+  police_nationale: 'Police nationale',
+  police_municipale: 'Police municipale',
+  education_nationale: 'Éducation nationale',
+  action_sociale_departement: 'Action sociale du département',
+  ccas: 'CCAS',
+  pjj: 'Protection judiciaire de la jeunesse',
+  justice: 'Justice',
+  sante: 'Santé',
+  mission_locale: 'Mission locale',
+  mediation: 'Médiation',
+  collectivite: 'Collectivité (mairie, intercommunalité)',
+  association_habilitee: 'Association habilitée',
+  autre: 'Autre (à préciser)',
+});
 
 /** @type {Readonly<Record<keyof Attributes, { label: string, hint: string }>>} */
 export const ATTRIBUTE_LABELS = Object.freeze({

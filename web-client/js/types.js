@@ -49,6 +49,7 @@
  * @typedef {object} Institution
  * @property {string} id
  * @property {string} name
+ * @property {string} kind One of INSTITUTION_KIND_LABELS' keys.
  * @property {number} created_at
  *
  * @typedef {object} Account

@@ -4,6 +4,7 @@
 use passerelle_shared::ids::normalise_login;
 use passerelle_shared::protocol::v1::admin::{Account, CreateAccount, Institution, UpdateAccount};
 use passerelle_shared::protocol::v1::channels::LegalRegime;
+use passerelle_shared::protocol::v1::InstitutionKind;
 use passerelle_shared::protocol::v1::{Attributes, Role};
 use serde_json::json;
 use zeroize::Zeroizing;
@@ -40,8 +41,37 @@ fn institution_of(model: institution::Model) -> Institution {
     Institution {
         id: model.id,
         name: model.name,
+        kind: InstitutionKind::parse(&model.kind).unwrap_or_default(),
         created_at: model.created_at,
     }
+}
+
+/// Refuses attributes that the type of `institution_id` does not admit (CHARTER.md C5):
+/// the refusal is logged under `action`, with the rule it broke.
+async fn check_attributes_fit(
+    state: &AppState,
+    actor: &Actor,
+    action: &'static str,
+    target: Option<String>,
+    institution_id: &str,
+    attributes: Attributes,
+) -> Result<()> {
+    let institution = db::accounts::find_institution(&state.db, institution_id)
+        .await?
+        .ok_or(ApiError::Unprocessable("unknown_institution"))?;
+    let kind = InstitutionKind::parse(&institution.kind).unwrap_or_default();
+    let Some(reason) = kind.contradiction(attributes) else {
+        return Ok(());
+    };
+    state
+        .record_denial(
+            actor.clone(),
+            action,
+            target,
+            json!({ "reason": reason, "institution_kind": kind.as_str() }),
+        )
+        .await;
+    Err(ApiError::Unprocessable(reason))
 }
 
 fn valid_name(name: &str) -> Result<String> {
@@ -62,7 +92,12 @@ pub async fn list_institutions(state: &AppState) -> Result<Vec<Institution>> {
 }
 
 /// Creates an institution with a unique name.
-pub async fn create_institution(state: &AppState, actor: Actor, name: &str) -> Result<Institution> {
+pub async fn create_institution(
+    state: &AppState,
+    actor: Actor,
+    name: &str,
+    kind: InstitutionKind,
+) -> Result<Institution> {
     let name = valid_name(name)?;
     if db::accounts::find_institution_by_name(&state.db, &name)
         .await?
@@ -75,6 +110,7 @@ pub async fn create_institution(state: &AppState, actor: Actor, name: &str) -> R
         institution::Model {
             id: uuid::Uuid::new_v4().to_string(),
             name,
+            kind: kind.as_str().to_owned(),
             created_at: state.now_ms(),
         },
     )
@@ -85,7 +121,54 @@ pub async fn create_institution(state: &AppState, actor: Actor, name: &str) -> R
             "admin_institution_created",
             Some(model.id.clone()),
             Outcome::Success,
-            json!({}),
+            json!({ "kind": model.kind }),
+        )
+        .await?;
+    Ok(institution_of(model))
+}
+
+/// Gives an institution its type, or corrects it. Refused while one of its people holds
+/// an attribute the new type does not admit: the admin removes it first, knowingly, since
+/// that person then leaves the protected channels (CHARTER.md C5).
+pub async fn set_institution_kind(
+    state: &AppState,
+    actor: Actor,
+    id: &str,
+    kind: InstitutionKind,
+) -> Result<Institution> {
+    let institution = db::accounts::find_institution(&state.db, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let contradicting = db::accounts::users_of_institution(&state.db, id)
+        .await?
+        .iter()
+        .filter(|user| {
+            kind.contradiction(Attributes {
+                bound_by_professional_secrecy: user.bound_by_professional_secrecy,
+                social_action_professional: user.social_action_professional,
+            })
+            .is_some()
+        })
+        .count();
+    if contradicting > 0 {
+        state
+            .record_denial(
+                actor,
+                "admin_institution_update",
+                Some(institution.id),
+                json!({ "reason": "kind_contradicts_members", "kind": kind.as_str(), "accounts": contradicting }),
+            )
+            .await;
+        return Err(ApiError::Conflict("kind_contradicts_members"));
+    }
+    let model = db::accounts::set_institution_kind(&state.db, id, kind.as_str()).await?;
+    state
+        .record(
+            actor,
+            "admin_institution_updated",
+            Some(model.id.clone()),
+            Outcome::Success,
+            json!({ "kind": model.kind, "previous_kind": institution.kind }),
         )
         .await?;
     Ok(institution_of(model))
@@ -109,12 +192,15 @@ pub async fn create_account(
     let login =
         normalise_login(&request.login).map_err(|_| ApiError::Unprocessable("invalid_login"))?;
     let display_name = valid_name(&request.display_name)?;
-    if db::accounts::find_institution(&state.db, &request.institution_id)
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::Unprocessable("unknown_institution"));
-    }
+    check_attributes_fit(
+        state,
+        &actor,
+        "admin_user_create",
+        None,
+        &request.institution_id,
+        request.attributes,
+    )
+    .await?;
     if db::accounts::find_user_by_login(&state.db, &login)
         .await?
         .is_some()
@@ -194,6 +280,15 @@ pub async fn update_account(
         changed.push("role");
     }
     if let Some(attributes) = update.attributes {
+        check_attributes_fit(
+            state,
+            &actor,
+            "admin_user_update",
+            Some(user.id.clone()),
+            &user.institution_id,
+            attributes,
+        )
+        .await?;
         user.bound_by_professional_secrecy = attributes.bound_by_professional_secrecy;
         user.social_action_professional = attributes.social_action_professional;
         changed.push("attributes");

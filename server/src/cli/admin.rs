@@ -4,7 +4,7 @@
 
 use clap::{Args, Subcommand};
 use passerelle_shared::protocol::v1::admin::{Account, CreateAccount, UpdateAccount};
-use passerelle_shared::protocol::v1::{Attributes, Role};
+use passerelle_shared::protocol::v1::{Attributes, InstitutionKind, Role};
 
 use crate::app::accounts;
 use crate::app::charter;
@@ -19,6 +19,19 @@ pub enum AdminCommand {
     CreateInstitution {
         /// Its name, e.g. "Police municipale".
         name: String,
+        /// Its type, which bounds the attributes of its people: police_nationale,
+        /// police_municipale, education_nationale, action_sociale_departement, ccas, pjj,
+        /// justice, sante, mission_locale, mediation, collectivite, association_habilitee
+        /// or autre.
+        #[arg(long)]
+        kind: String,
+    },
+    /// Give an institution its type (or correct it).
+    SetInstitutionKind {
+        /// Institution name or id.
+        institution: String,
+        /// Its type (see create-institution --help).
+        kind: String,
     },
     /// Create an account; its generated password is printed once.
     #[command(after_help = ACCOUNT_RULES)]
@@ -110,6 +123,16 @@ fn parse_role(name: &str) -> anyhow::Result<Role> {
     })
 }
 
+fn parse_kind(name: &str) -> anyhow::Result<InstitutionKind> {
+    InstitutionKind::parse(name).ok_or_else(|| {
+        let known: Vec<&str> = InstitutionKind::ALL.iter().map(|k| k.as_str()).collect();
+        anyhow::anyhow!(
+            "Type d'institution inconnu {name:?} : {}.",
+            known.join(", ")
+        )
+    })
+}
+
 fn print_account(account: &Account) {
     println!(
         "{:<24} {:<12} {:<8} {:<9} {:<6} {}",
@@ -146,8 +169,8 @@ fn refusal(err: ApiError) -> anyhow::Error {
 pub async fn run(state: &AppState, command: AdminCommand) -> anyhow::Result<()> {
     let actor = operator();
     match command {
-        AdminCommand::CreateInstitution { name } => {
-            let institution = accounts::create_institution(state, actor, &name)
+        AdminCommand::CreateInstitution { name, kind } => {
+            let institution = accounts::create_institution(state, actor, &name, parse_kind(&kind)?)
                 .await
                 .map_err(refusal)?;
             println!(
@@ -195,6 +218,22 @@ pub async fn run(state: &AppState, command: AdminCommand) -> anyhow::Result<()> 
             println!(
                 "Charter version {} published: every user accepts it at their next login.",
                 published.version
+            );
+        }
+        AdminCommand::SetInstitutionKind { institution, kind } => {
+            let institutions = accounts::list_institutions(state).await.map_err(refusal)?;
+            let found = institutions
+                .iter()
+                .find(|i| i.id == institution || i.name == institution)
+                .ok_or_else(|| anyhow::anyhow!("Institution inconnue : {institution:?}."))?;
+            let updated =
+                accounts::set_institution_kind(state, actor, &found.id, parse_kind(&kind)?)
+                    .await
+                    .map_err(refusal)?;
+            println!(
+                "Institution {}: type {}",
+                updated.name,
+                updated.kind.as_str()
             );
         }
         AdminCommand::SetRole { user, role } => {
@@ -273,7 +312,7 @@ pub async fn run(state: &AppState, command: AdminCommand) -> anyhow::Result<()> 
             let institutions = accounts::list_institutions(state).await.map_err(refusal)?;
             let users = accounts::list_accounts(state).await.map_err(refusal)?;
             for institution in institutions {
-                println!("{}", institution.name);
+                println!("{} [{}]", institution.name, institution.kind.as_str());
                 for account in users.iter().filter(|u| u.institution_id == institution.id) {
                     print!("  ");
                     print_account(account);

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use passerelle_shared::protocol::v1::admin::CreateAccount;
-use passerelle_shared::protocol::v1::{Attributes, Role};
+use passerelle_shared::protocol::v1::{Attributes, InstitutionKind, Role};
 use zeroize::Zeroizing;
 
 use crate::app::accounts;
@@ -15,18 +15,30 @@ use crate::auth::{password, totp};
 use crate::db;
 use crate::state::AppState;
 
-/// The institutions of a typical CLSPD.
-pub const INSTITUTIONS: [&str; 10] = [
-    "Police nationale (commissariat)",
-    "Police municipale",
-    "Éducation nationale (collège)",
-    "Conseil départemental (action sociale, ASE)",
-    "CCAS",
-    "PJJ",
-    "Mission locale",
-    "Mairie (coordination CLSPD)",
-    "Intervenant social au commissariat",
-    "Médiation",
+/// The institutions of a typical CLSPD, with their type (CHARTER.md C5).
+pub const INSTITUTIONS: [(&str, InstitutionKind); 10] = [
+    (
+        "Police nationale (commissariat)",
+        InstitutionKind::PoliceNationale,
+    ),
+    ("Police municipale", InstitutionKind::PoliceMunicipale),
+    (
+        "Éducation nationale (collège)",
+        InstitutionKind::EducationNationale,
+    ),
+    (
+        "Conseil départemental (action sociale, ASE)",
+        InstitutionKind::ActionSocialeDepartement,
+    ),
+    ("CCAS", InstitutionKind::Ccas),
+    ("PJJ", InstitutionKind::Pjj),
+    ("Mission locale", InstitutionKind::MissionLocale),
+    ("Mairie (coordination CLSPD)", InstitutionKind::Collectivite),
+    (
+        "Intervenant social au commissariat",
+        InstitutionKind::AssociationHabilitee,
+    ),
+    ("Médiation", InstitutionKind::Mediation),
 ];
 
 /// One demo account.
@@ -57,42 +69,45 @@ pub const ACCOUNTS: [DemoAccount; 6] = [
     DemoAccount {
         login: "coordinatrice",
         name: "Claire Martin",
-        institution: INSTITUTIONS[7],
+        institution: INSTITUTIONS[7].0,
         role: Role::Coordinator,
-        attributes: NONE,
+        // The coordinator the mayor designates among the social-action professionals
+        // (CASF L121-6-2), who may also open child-protection channels: the demo shows
+        // every legal regime.
+        attributes: SOCIAL,
     },
     DemoAccount {
         login: "policier",
         name: "Karim Benali",
-        institution: INSTITUTIONS[0],
+        institution: INSTITUTIONS[0].0,
         role: Role::Member,
         attributes: NONE,
     },
     DemoAccount {
         login: "assistante.sociale",
         name: "Sophie Leroy",
-        institution: INSTITUTIONS[3],
+        institution: INSTITUTIONS[3].0,
         role: Role::Member,
         attributes: SOCIAL,
     },
     DemoAccount {
         login: "mediateur",
         name: "Jean Moreau",
-        institution: INSTITUTIONS[9],
+        institution: INSTITUTIONS[9].0,
         role: Role::External,
         attributes: NONE,
     },
     DemoAccount {
         login: "admin",
         name: "Administration Passerelle",
-        institution: INSTITUTIONS[7],
+        institution: INSTITUTIONS[7].0,
         role: Role::Admin,
         attributes: NONE,
     },
     DemoAccount {
         login: "dpo",
         name: "Déléguée à la protection des données",
-        institution: INSTITUTIONS[7],
+        institution: INSTITUTIONS[7].0,
         role: Role::Auditor,
         attributes: NONE,
     },
@@ -141,12 +156,12 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Vec<Credentials>> {
         login: Some("demo-seed".into()),
         ..Actor::default()
     };
-    for name in INSTITUTIONS {
+    for (name, kind) in INSTITUTIONS {
         if db::accounts::find_institution_by_name(&state.db, name)
             .await?
             .is_none()
         {
-            accounts::create_institution(state, actor.clone(), name).await?;
+            accounts::create_institution(state, actor.clone(), name, kind).await?;
         }
     }
     let mut credentials = Vec::new();

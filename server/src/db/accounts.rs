@@ -45,10 +45,37 @@ pub(crate) async fn insert_institution(
     institution::ActiveModel {
         id: Set(model.id),
         name: Set(model.name),
+        kind: Set(model.kind),
         created_at: Set(model.created_at),
     }
     .insert(db)
     .await
+}
+
+/// Sets an institution's type.
+pub(crate) async fn set_institution_kind(
+    db: &impl ConnectionTrait,
+    id: &str,
+    kind: &str,
+) -> Result<institution::Model, DbErr> {
+    institution::ActiveModel {
+        id: Set(id.to_owned()),
+        kind: Set(kind.to_owned()),
+        ..Default::default()
+    }
+    .update(db)
+    .await
+}
+
+/// The accounts of one institution.
+pub(crate) async fn users_of_institution(
+    db: &impl ConnectionTrait,
+    institution_id: &str,
+) -> Result<Vec<user::Model>, DbErr> {
+    user::Entity::find()
+        .filter(user::Column::InstitutionId.eq(institution_id))
+        .all(db)
+        .await
 }
 
 /// Every account, by login.

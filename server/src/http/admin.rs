@@ -6,6 +6,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use passerelle_shared::protocol::v1::admin::{
     Account, AccountWithPassword, CreateAccount, CreateInstitution, Institution, UpdateAccount,
+    UpdateInstitution,
 };
 
 use crate::app::accounts;
@@ -21,6 +22,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/admin/institutions",
             get(list_institutions).post(create_institution),
+        )
+        .route(
+            "/admin/institutions/{id}",
+            axum::routing::patch(update_institution),
         )
         .route("/admin/users", get(list_users).post(create_user))
         .route("/admin/users/{id}", axum::routing::patch(update_user))
@@ -60,8 +65,32 @@ pub(crate) async fn create_institution(
         "admin_institution_create",
     )
     .await?;
-    let institution = accounts::create_institution(&state, user.actor(), &request.name).await?;
+    let institution =
+        accounts::create_institution(&state, user.actor(), &request.name, request.kind).await?;
     Ok((StatusCode::CREATED, Json(institution)))
+}
+
+/// # `PATCH /api/v1/admin/institutions/{id}`
+///
+/// Gives an institution its type; refused (409) while one of its people holds an
+/// attribute the type does not admit.
+#[utoipa::path(patch, path = "/api/v1/admin/institutions/{id}", request_body = UpdateInstitution,
+    responses((status = 200, body = Institution), (status = 403), (status = 404), (status = 409)))]
+pub(crate) async fn update_institution(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<UpdateInstitution>,
+) -> Result<Json<Institution>> {
+    user.require(
+        &state,
+        Capability::ManageAccounts,
+        "admin_institution_update",
+    )
+    .await?;
+    accounts::set_institution_kind(&state, user.actor(), &id, request.kind)
+        .await
+        .map(Json)
 }
 
 /// # `GET /api/v1/admin/users`

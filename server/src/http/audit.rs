@@ -896,6 +896,7 @@ mod tests {
                 &self.state,
                 Actor::default(),
                 &format!("Institution {login}"),
+                passerelle_shared::protocol::v1::InstitutionKind::Collectivite,
             )
             .await
             .unwrap();

@@ -23,6 +23,7 @@ use crate::state::AppState;
         super::me::change_password,
         super::admin::list_institutions,
         super::admin::create_institution,
+        super::admin::update_institution,
         super::admin::list_users,
         super::admin::create_user,
         super::admin::update_user,

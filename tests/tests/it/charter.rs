@@ -11,7 +11,7 @@ use passerelle_shared::protocol::v1::charter::{
 };
 use passerelle_shared::protocol::v1::error::ErrorBody;
 use passerelle_shared::protocol::v1::ws::{ClientFrame, ServerFrame};
-use passerelle_shared::protocol::v1::{Attributes, Role};
+use passerelle_shared::protocol::v1::{Attributes, InstitutionKind, Role};
 use passerelle_tests::TestServer;
 use reqwest::{Method, StatusCode};
 
@@ -438,7 +438,11 @@ async fn additions_check_the_legal_regime_and_the_institution_of_the_person() {
         social,
     )
     .await;
-    let police = Party::with_attributes(&server, "police", Role::Member, "Police", social).await;
+    server
+        .institution_of_kind("Police", InstitutionKind::PoliceNationale)
+        .await
+        .unwrap();
+    let police = Party::new(&server, "police", Role::Member, "Police").await;
     let create = |regime: LegalRegime, members: Vec<String>| CreateChannel {
         kind: ChannelKind::WorkingGroup,
         name: "Protection de l'enfance".into(),
@@ -543,6 +547,153 @@ async fn additions_check_the_legal_regime_and_the_institution_of_the_person() {
     assert!(left
         .iter()
         .any(|(action, _)| action == "admin_user_updated"));
+}
+
+/// CHARTER.md C5: the type of an institution bounds the attributes of its people, so no
+/// tick box makes a police officer a social-action professional, and no change of type
+/// silently contradicts the attributes already given.
+#[tokio::test]
+async fn an_attribute_the_institution_type_does_not_admit_is_refused_and_logged() {
+    let server = TestServer::spawn().await.unwrap();
+    let admin = admin_client(&server, "admin").await;
+    let police = server
+        .institution_of_kind("Commissariat", InstitutionKind::PoliceNationale)
+        .await
+        .unwrap();
+    let ccas = server
+        .institution_of_kind("CCAS", InstitutionKind::Ccas)
+        .await
+        .unwrap();
+    let account = |login: &str, institution: &str, attributes: serde_json::Value| {
+        serde_json::json!({
+            "login": login, "display_name": "Agent", "institution_id": institution,
+            "role": "member", "attributes": attributes,
+        })
+    };
+
+    // At creation: refused with the rule, nothing created.
+    for (attributes, expected) in [
+        (
+            serde_json::json!({ "social_action_professional": true }),
+            "social_action_not_allowed",
+        ),
+        (
+            serde_json::json!({ "bound_by_professional_secrecy": true }),
+            "secrecy_not_allowed",
+        ),
+    ] {
+        let (status, code) =
+            status_and_code(admin.request(Method::POST, "/admin/users").json(&account(
+                "agent.police",
+                &police,
+                attributes,
+            )))
+            .await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, expected)
+        );
+    }
+    let accounts: Vec<serde_json::Value> = admin.get("/admin/users").await.unwrap();
+    assert!(accounts.iter().all(|a| a["login"] != "agent.police"));
+
+    // Later, by an update: refused, the account keeps its attributes.
+    let officer: serde_json::Value = admin
+        .post(
+            "/admin/users",
+            &account("agent.police", &police, serde_json::json!({})),
+        )
+        .await
+        .unwrap();
+    let officer_id = officer["account"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let (status, code) = status_and_code(
+        admin
+            .request(Method::PATCH, &format!("/admin/users/{officer_id}"))
+            .json(&serde_json::json!({ "attributes": { "social_action_professional": true } })),
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "social_action_not_allowed"
+        )
+    );
+    let accounts: Vec<serde_json::Value> = admin.get("/admin/users").await.unwrap();
+    let stored = accounts
+        .iter()
+        .find(|a| a["id"] == officer_id.as_str())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(stored["attributes"]["social_action_professional"], false);
+
+    // A social worker of the CCAS is admitted; the CCAS cannot then be retyped as police.
+    let worker: serde_json::Value = admin
+        .post(
+            "/admin/users",
+            &account(
+                "assistante",
+                &ccas,
+                serde_json::json!({ "social_action_professional": true }),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        worker["account"]["attributes"]["social_action_professional"],
+        true
+    );
+    let (status, code) = status_and_code(
+        admin
+            .request(Method::PATCH, &format!("/admin/institutions/{ccas}"))
+            .json(&serde_json::json!({ "kind": "police_municipale" })),
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::CONFLICT, "kind_contradicts_members")
+    );
+    let institutions: Vec<serde_json::Value> = admin.get("/admin/institutions").await.unwrap();
+    let kind_of = |id: &str| {
+        institutions
+            .iter()
+            .find(|i| i["id"] == id)
+            .map(|i| i["kind"].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(kind_of(&ccas), "ccas");
+    assert_eq!(kind_of(&police), "police_nationale");
+
+    // A type outside the closed list, or none at all, is refused.
+    for body in [
+        serde_json::json!({ "name": "Gendarmerie", "kind": "gendarmerie" }),
+        serde_json::json!({ "name": "Gendarmerie" }),
+    ] {
+        let (status, _) = status_and_code(
+            admin
+                .request(Method::POST, "/admin/institutions")
+                .json(&body),
+        )
+        .await;
+        assert!(status.is_client_error(), "{body}");
+    }
+
+    let denied: Vec<String> = audit_actions(&server, None)
+        .await
+        .into_iter()
+        .filter(|(_, outcome)| outcome == "denied")
+        .map(|(action, _)| action)
+        .collect();
+    for action in [
+        "admin_user_create",
+        "admin_user_update",
+        "admin_institution_update",
+    ] {
+        assert!(denied.iter().any(|a| a == action), "{action} denial logged");
+    }
 }
 
 #[tokio::test]

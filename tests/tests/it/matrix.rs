@@ -222,7 +222,13 @@ fn rows() -> Vec<Row> {
             M::POST,
             "/api/v1/admin/institutions",
             Admin,
-            |_, _| serde_json::json!({ "name": "" }),
+            |_, _| serde_json::json!({ "name": "", "kind": "ccas" }),
+        ),
+        with(
+            M::PATCH,
+            "/api/v1/admin/institutions/{institution}",
+            Admin,
+            |_, _| serde_json::json!({ "kind": "collectivite" }),
         ),
         row(M::GET, "/api/v1/admin/users", Admin),
         with(
@@ -439,6 +445,7 @@ impl Principal {
             .replace("{colleague}", &world.colleague)
             .replace("{device}", &self.device)
             .replace("{spare_session}", &self.spare_session)
+            .replace("{institution}", &self.institution)
     }
 }
 

@@ -11,7 +11,7 @@ fn admin_endpoints(user_id: &str) -> Vec<(Method, String, Option<serde_json::Val
         (
             Method::POST,
             "/api/v1/admin/institutions".into(),
-            Some(serde_json::json!({ "name": "Nouvelle" })),
+            Some(serde_json::json!({ "name": "Nouvelle", "kind": "ccas" })),
         ),
         (Method::GET, "/api/v1/admin/users".into(), None),
         (
@@ -130,7 +130,7 @@ async fn the_admin_manages_institutions_and_accounts() {
     let institution: serde_json::Value = http
         .post(server.url("/api/v1/admin/institutions"))
         .bearer_auth(&session.token)
-        .json(&serde_json::json!({ "name": "Mission locale" }))
+        .json(&serde_json::json!({ "name": "Mission locale", "kind": "mission_locale" }))
         .send()
         .await
         .unwrap()
@@ -140,7 +140,7 @@ async fn the_admin_manages_institutions_and_accounts() {
     let response = http
         .post(server.url("/api/v1/admin/institutions"))
         .bearer_auth(&session.token)
-        .json(&serde_json::json!({ "name": "Mission locale" }))
+        .json(&serde_json::json!({ "name": "Mission locale", "kind": "mission_locale" }))
         .send()
         .await
         .unwrap();

@@ -349,6 +349,7 @@ async fn the_operator_publishes_the_charter_from_a_file_and_reads_refusals_in_fr
         &server.state,
         AdminCommand::CreateInstitution {
             name: "Mairie".into(),
+            kind: "collectivite".into(),
         },
     )
     .await

@@ -5,7 +5,7 @@ import { admin, charter as charterApi, keys } from '../api.js';
 import { confirmAction, openDialog } from '../dialog.js';
 import { append, h, replace, screenTitle, srOnly, uid } from '../dom.js';
 import { checkboxField, control, field, form, selectField, validate, valueOf, whileBusy } from '../forms.js';
-import { ATTRIBUTE_LABELS, attributeList, formatDate, formatDateTime, ROLE_DESCRIPTIONS, ROLE_LABELS, ROLES } from '../labels.js';
+import { ATTRIBUTE_LABELS, attributeList, formatDate, formatDateTime, INSTITUTION_KIND_LABELS, ROLE_DESCRIPTIONS, ROLE_LABELS, ROLES } from '../labels.js';
 import { showError, showStatus } from '../notices.js';
 
 /** @typedef {import('../types.js').UserShell} UserShell */
@@ -100,13 +100,24 @@ class AdminConsole {
     const create = form(
       { class: 'inline-form', 'aria-label': 'Créer une institution' },
       field({ label: 'Nom de la nouvelle institution', name: 'name', required: true, maxlength: 200, hint: 'Par exemple : « Collège Jean-Moulin » ou « Association de prévention spécialisée ».' }),
+      selectField({
+        label: 'Type d’institution',
+        name: 'kind',
+        required: true,
+        hint: 'Le type décide des attributs que ses professionnels peuvent recevoir : un policier ne peut pas être déclaré professionnel de l’action sociale.',
+        options: [
+          { value: '', label: 'Choisissez un type' },
+          ...Object.entries(INSTITUTION_KIND_LABELS).map(([value, label]) => ({ value, label })),
+        ],
+      }),
       h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button' }, 'Créer l’institution')),
     );
     create.addEventListener('submit', async (event) => {
       event.preventDefault();
       if (!validate(create)) return;
       const name = valueOf(create, 'name');
-      const created = await whileBusy(create, () => admin.createInstitution(name));
+      const kind = valueOf(create, 'kind');
+      const created = await whileBusy(create, () => admin.createInstitution(name, kind));
       if (!created) return;
       create.reset();
       await this.reload();
@@ -132,7 +143,7 @@ class AdminConsole {
         'table',
         { class: 'table' },
         h('caption', { class: 'visually-hidden' }, 'Institutions du CLSPD'),
-        h('thead', {}, h('tr', {}, ['Nom', 'Comptes', 'Créée le'].map((label) => h('th', { scope: 'col' }, label)))),
+        h('thead', {}, h('tr', {}, ['Nom', 'Type', 'Comptes', 'Créée le'].map((label) => h('th', { scope: 'col' }, label)))),
         h(
           'tbody',
           {},
@@ -141,6 +152,7 @@ class AdminConsole {
               'tr',
               {},
               h('th', { scope: 'row', 'data-label': 'Nom' }, institution.name),
+              h('td', { 'data-label': 'Type' }, INSTITUTION_KIND_LABELS[institution.kind] ?? institution.kind),
               h('td', { 'data-label': 'Comptes' }, String(counts.get(institution.id) ?? 0)),
               h('td', { 'data-label': 'Créée le' }, formatDate(institution.created_at)),
             ),

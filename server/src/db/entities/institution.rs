@@ -8,6 +8,8 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     pub name: String,
+    /// `InstitutionKind::as_str` (CHARTER.md C5).
+    pub kind: String,
     pub created_at: i64,
 }
 

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Attributes, Role};
+use super::{Attributes, InstitutionKind, Role};
 
 /// An institution of the CLSPD.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -15,6 +15,9 @@ pub struct Institution {
     pub id: String,
     /// Its name.
     pub name: String,
+    /// What it is: bounds the attributes of its people (CHARTER.md C5).
+    #[serde(default)]
+    pub kind: InstitutionKind,
     /// Created at (unix ms).
     pub created_at: i64,
 }
@@ -24,6 +27,17 @@ pub struct Institution {
 pub struct CreateInstitution {
     /// Its name, unique.
     pub name: String,
+    /// What it is, from the closed list: required, since it decides which legal regimes
+    /// its people may join.
+    pub kind: InstitutionKind,
+}
+
+/// `PATCH /api/v1/admin/institutions/{id}`: gives an institution its type (or corrects
+/// it). Refused while one of its people holds an attribute the new type does not admit.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct UpdateInstitution {
+    /// The new type.
+    pub kind: InstitutionKind,
 }
 
 /// An account as the admin sees it.

@@ -10,4 +10,4 @@ pub mod keys;
 pub mod roles;
 pub mod ws;
 
-pub use roles::{Attributes, Role};
+pub use roles::{Attributes, InstitutionKind, Role};
