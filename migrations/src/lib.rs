@@ -16,6 +16,7 @@ mod m0004_device_links;
 mod m0005_withheld_keys;
 mod m0006_access_changes;
 mod m0009_institution_kinds;
+mod m0010_report_counts;
 
 /// The migrations of the main database, in order.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_withheld_keys::Migration),
             Box::new(m0006_access_changes::Migration),
             Box::new(m0009_institution_kinds::Migration),
+            Box::new(m0010_report_counts::Migration),
         ]
     }
 }

@@ -18,6 +18,7 @@ use serde_json::json;
 use crate::app::channels::{
     channel_of, create_with, frame_text, member_channel, open_channel, NewChannel,
 };
+use crate::app::reports;
 use crate::app::retention::years_after;
 use crate::audit::Outcome;
 use crate::auth::CurrentUser;
@@ -357,6 +358,7 @@ pub async fn archive(
     if !db::cases::archive(&state.db, channel_id, request.end_date, destroy_by).await? {
         return Err(ApiError::Conflict("already_archived"));
     }
+    reports::count(state, reports::Counted::CaseClosed).await?;
     state
         .record(
             user.actor(),

@@ -28,6 +28,7 @@ use serde_json::json;
 
 use crate::app::channels::{channel_of, frame_text, member_channel};
 use crate::app::exclusion;
+use crate::app::reports;
 use crate::audit::{Actor, Outcome};
 use crate::auth::CurrentUser;
 use crate::bus::{AccessReason, BusEvent};
@@ -226,6 +227,7 @@ pub async fn accept_charter(state: &AppState, user: &CurrentUser, version: u64) 
     )
     .await?;
     if recorded {
+        reports::count(state, reports::Counted::Acceptance).await?;
         state
             .record(
                 user.actor(),
@@ -399,6 +401,7 @@ pub async fn accept_rules(
     )
     .await?;
     if recorded {
+        reports::count(state, reports::Counted::Acceptance).await?;
         state
             .record(
                 user.actor(),

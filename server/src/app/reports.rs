@@ -5,26 +5,71 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::audit::{EventFilter, Outcome};
+use crate::audit::Outcome;
 use crate::auth::CurrentUser;
-use crate::db;
+use crate::db::{self, entities::annual_report};
 use crate::error::{ApiError, Result};
 use crate::policy::Capability;
 use crate::state::AppState;
 
-/// Access-log actions that close a case (ending the follow-up).
-const CASE_CLOSED_ACTIONS: [&str; 2] = ["case_archived", "channel_archived"];
+/// The events the report counts, each counted in the year it happens (UTC) when it
+/// happens: the access-log purge and the destruction of cases change no past count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Counted {
+    /// A working group was created.
+    WorkingGroupCreated,
+    /// A case was opened.
+    CaseOpened,
+    /// A case's follow-up ended (archived).
+    CaseClosed,
+    /// A practice-analysis session was created.
+    PracticeSession,
+    /// The charter or a group's rules were accepted.
+    Acceptance,
+    /// A member was removed by a coordinator.
+    Exclusion,
+}
+
+impl Counted {
+    fn indicator(self) -> &'static str {
+        match self {
+            Counted::WorkingGroupCreated => "working_groups_created",
+            Counted::CaseOpened => "cases_opened",
+            Counted::CaseClosed => "cases_closed",
+            Counted::PracticeSession => "practice_sessions",
+            Counted::Acceptance => "charter_acceptances",
+            Counted::Exclusion => "exclusions",
+        }
+    }
+
+    /// What a created channel of `kind` counts as, if anything.
+    pub(crate) fn channel_created(kind: &str) -> Option<Counted> {
+        match kind {
+            "working_group" => Some(Counted::WorkingGroupCreated),
+            "case" => Some(Counted::CaseOpened),
+            "practice_session" => Some(Counted::PracticeSession),
+            _ => None,
+        }
+    }
+}
+
+/// Counts one event of the report, in the current year.
+pub(crate) async fn count(state: &AppState, event: Counted) -> Result<()> {
+    let year = year_of(state.now_ms());
+    db::reports::bump(&state.db, year, event.indicator()).await?;
+    Ok(())
+}
 
 /// The annual report of one calendar year (UTC).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AnnualReport {
     /// The year.
     pub year: i32,
-    /// Working groups existing at the end of the year.
+    /// Working groups existing at the end of the year (now, for the current year).
     pub working_groups: u64,
     /// Working groups created during the year.
     pub working_groups_created: u64,
@@ -32,9 +77,10 @@ pub struct AnnualReport {
     pub cases_opened: u64,
     /// Cases whose follow-up ended during the year.
     pub cases_closed: u64,
-    /// Practice-analysis sessions held during the year.
+    /// Practice-analysis sessions created during the year.
     pub practice_sessions: u64,
-    /// Distinct members of working groups and cases, by institution.
+    /// Distinct members of working groups and cases, by institution, at the end of the
+    /// year (now, for the current year).
     pub members_by_institution: BTreeMap<String, u64>,
     /// Charter and group-rules acceptances during the year.
     pub charter_acceptances: u64,
@@ -51,56 +97,89 @@ fn year_bounds(year: i32) -> Result<(i64, i64)> {
     Ok((ms(start), ms(end)))
 }
 
-async fn count_actions(
-    state: &AppState,
-    actions: &[&str],
-    from_ms: i64,
-    to_ms: i64,
-) -> Result<u64> {
-    let mut total = 0;
-    for action in actions {
-        let filter = EventFilter {
-            action: Some((*action).to_owned()),
-            outcome: Some(Outcome::Success),
-            from_ms: Some(from_ms),
-            to_ms: Some(to_ms),
-            ..EventFilter::default()
-        };
-        total += state
-            .audit
-            .count(&filter)
-            .await
-            .map_err(ApiError::internal)?;
-    }
-    Ok(total)
+fn year_of(ms: i64) -> i32 {
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .map(|t| t.year())
+        .unwrap_or(1970)
 }
 
-/// Builds the report for `year`; recorded in the access log.
+/// The report of `year` as things stand: the counters, and the groups and members of
+/// today. Only right for the current year, or for a year that has just ended: the
+/// report of a closed year is frozen from this (see [`freeze_closed_years`]).
+async fn compute(state: &AppState, year: i32) -> Result<AnnualReport> {
+    let (_, to) = year_bounds(year)?;
+    let counters = db::reports::counters(&state.db, year).await?;
+    let counter = |event: Counted| counters.get(event.indicator()).copied().unwrap_or(0);
+    Ok(AnnualReport {
+        year,
+        working_groups: db::reports::channels_existing(&state.db, "working_group", to).await?,
+        working_groups_created: counter(Counted::WorkingGroupCreated),
+        cases_opened: counter(Counted::CaseOpened),
+        cases_closed: counter(Counted::CaseClosed),
+        practice_sessions: counter(Counted::PracticeSession),
+        members_by_institution: db::reports::members_by_institution(&state.db, to).await?,
+        charter_acceptances: counter(Counted::Acceptance),
+        exclusions: counter(Counted::Exclusion),
+    })
+}
+
+async fn store(state: &AppState, report: &AnnualReport, frozen: bool) -> Result<()> {
+    let body = serde_json::to_string(report).map_err(ApiError::internal)?;
+    db::reports::store(
+        &state.db,
+        annual_report::Model {
+            year: report.year,
+            body,
+            frozen,
+            updated_at: state.now_ms(),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Keeps the current year's report up to date and freezes the years that have ended,
+/// from their last snapshot: run by every retention pass, so a year's groups and members
+/// are those of its last days, whenever someone reads the report.
+pub async fn freeze_closed_years(state: &AppState) -> Result<()> {
+    let current = year_of(state.now_ms());
+    for year in db::reports::unfrozen_years(&state.db).await? {
+        if year < current {
+            freeze(state, year).await?;
+        }
+    }
+    let report = compute(state, current).await?;
+    store(state, &report, false).await
+}
+
+/// The frozen report of the closed `year`: the last snapshot taken while it ran, or, if
+/// the server never took one, what can be computed now.
+async fn freeze(state: &AppState, year: i32) -> Result<AnnualReport> {
+    let report = match db::reports::stored(&state.db, year).await? {
+        Some(stored) => serde_json::from_str(&stored.body).map_err(ApiError::internal)?,
+        None => compute(state, year).await?,
+    };
+    store(state, &report, true).await?;
+    Ok(report)
+}
+
+/// The report for `year`; recorded in the access log. A closed year's report is frozen:
+/// it reads the same whatever happens afterwards.
 pub async fn annual(state: &AppState, user: &CurrentUser, year: i32) -> Result<AnnualReport> {
     user.require(state, Capability::ReadAnnualReport, "annual_report_read")
         .await?;
     if !(2000..=9998).contains(&year) {
         return Err(ApiError::BadRequest("année invalide".into()));
     }
-    let (from, to) = year_bounds(year)?;
-    let report = AnnualReport {
-        year,
-        working_groups: db::reports::channels_existing(&state.db, "working_group", to).await?,
-        working_groups_created: db::reports::channels_created(&state.db, "working_group", from, to)
-            .await?,
-        cases_opened: db::reports::channels_created(&state.db, "case", from, to).await?,
-        cases_closed: count_actions(state, &CASE_CLOSED_ACTIONS, from, to).await?,
-        practice_sessions: db::reports::channels_created(&state.db, "practice_session", from, to)
-            .await?,
-        members_by_institution: db::reports::members_by_institution(&state.db).await?,
-        charter_acceptances: count_actions(
-            state,
-            &["charter_accepted", "rules_accepted"],
-            from,
-            to,
-        )
-        .await?,
-        exclusions: count_actions(state, &["member_removed"], from, to).await?,
+    let report = if year < year_of(state.now_ms()) {
+        match db::reports::stored(&state.db, year).await? {
+            Some(stored) if stored.frozen => {
+                serde_json::from_str(&stored.body).map_err(ApiError::internal)?
+            }
+            _ => freeze(state, year).await?,
+        }
+    } else {
+        compute(state, year).await?
     };
     state
         .record(

@@ -97,6 +97,11 @@ pub async fn run_pass(state: &AppState, fail_at: Option<FailPoint>) -> anyhow::R
     let lock = pass_lock(state);
     let _one_at_a_time = lock.lock().await;
     let now = state.now_ms();
+    // The annual report's snapshot first: a year that has just ended is frozen with the
+    // groups and members it ended with, before this pass destroys anything (C14).
+    crate::app::reports::freeze_closed_years(state)
+        .await
+        .map_err(|err| anyhow::anyhow!("annual report snapshot: {}", err.code()))?;
     let mut report = PassReport {
         sessions: db::sessions::delete_ended(&state.db, now - ENDED_SESSIONS_KEPT_MS).await?,
         archive_accesses: db::cases::delete_expired_archive_accesses(&state.db, now).await?,

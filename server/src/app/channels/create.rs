@@ -8,6 +8,7 @@ use passerelle_shared::protocol::v1::ws::ServerFrame;
 use sea_orm::TransactionTrait;
 use serde_json::json;
 
+use crate::app::reports;
 use crate::audit::Outcome;
 use crate::auth::CurrentUser;
 use crate::bus::BusEvent;
@@ -224,6 +225,9 @@ pub(crate) async fn create_with(
         .await?;
     }
     txn.commit().await?;
+    if let Some(event) = reports::Counted::channel_created(&channel.kind) {
+        reports::count(state, event).await?;
+    }
     state
         .record(
             user.actor(),

@@ -9,6 +9,7 @@ use sea_orm::TransactionTrait;
 use serde_json::json;
 
 use crate::app::exclusion::{self, Exclusion};
+use crate::app::reports;
 use crate::audit::Outcome;
 use crate::auth::CurrentUser;
 use crate::bus::{AccessReason, BusEvent};
@@ -184,6 +185,7 @@ pub async fn remove_member(
     let action = if leaving {
         "member_left"
     } else {
+        reports::count(state, reports::Counted::Exclusion).await?;
         "member_removed"
     };
     state

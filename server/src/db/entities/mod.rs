@@ -3,6 +3,7 @@
 #![allow(unreachable_pub)] // sea-orm derives public items; the module itself is crate-private.
 
 pub(crate) mod access_change;
+pub(crate) mod annual_report;
 pub(crate) mod archive_access;
 pub(crate) mod attachment;
 pub(crate) mod case_file;
@@ -19,6 +20,7 @@ pub(crate) mod identity_key;
 pub(crate) mod institution;
 pub(crate) mod key_backup;
 pub(crate) mod message;
+pub(crate) mod report_counter;
 pub(crate) mod rules_acceptance;
 pub(crate) mod session;
 pub(crate) mod user;
