@@ -17,6 +17,7 @@ mod m0005_withheld_keys;
 mod m0006_access_changes;
 mod m0009_institution_kinds;
 mod m0010_report_counts;
+mod m0011_case_reviews;
 
 /// The migrations of the main database, in order.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_access_changes::Migration),
             Box::new(m0009_institution_kinds::Migration),
             Box::new(m0010_report_counts::Migration),
+            Box::new(m0011_case_reviews::Migration),
         ]
     }
 }

@@ -146,6 +146,10 @@ pub struct RetentionConfig {
     pub practice_session_days: u32,
     /// Minutes an archived case stays readable after a written reason: 1 to 480.
     pub archive_access_minutes: u32,
+    /// Months after which an active case must be reviewed again (CHARTER.md C11): 1 to 24.
+    pub case_review_months: u32,
+    /// Days an overdue case stays proposed for closing before it is archived: 7 to 180.
+    pub overdue_case_archive_days: u32,
 }
 
 impl Default for RetentionConfig {
@@ -156,6 +160,8 @@ impl Default for RetentionConfig {
             direct_months: 12,
             practice_session_days: 7,
             archive_access_minutes: 60,
+            case_review_months: 6,
+            overdue_case_archive_days: 30,
         }
     }
 }
@@ -300,11 +306,14 @@ impl Config {
             || !(1..=120).contains(&retention.direct_months)
             || !(1..=90).contains(&retention.practice_session_days)
             || !(1..=480).contains(&retention.archive_access_minutes)
+            || !(1..=24).contains(&retention.case_review_months)
+            || !(7..=180).contains(&retention.overdue_case_archive_days)
         {
             bail!(
                 "retention: interval_secs must be positive, working_group_months and \
                  direct_months 1 to 120, practice_session_days 1 to 90, \
-                 archive_access_minutes 1 to 480"
+                 archive_access_minutes 1 to 480, case_review_months 1 to 24, \
+                 overdue_case_archive_days 7 to 180"
             );
         }
         if let Some(origin) = &self.public_origin {

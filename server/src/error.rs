@@ -246,6 +246,10 @@ fn unprocessable_message(code: &str) -> &'static str {
             "La date limite de conservation ne peut être qu'avancée."
         }
         "unknown_member" => "La personne indiquée n'est pas membre du dossier.",
+        "destroy_limit_required" => {
+            "Un dossier du programme jeunesse doit indiquer sa date limite de destruction : \
+             les 25 ans de la personne (charte, C11)."
+        }
         "social_action_not_allowed" => {
             "Le type de cette institution n'admet pas de professionnel de l'action sociale \
              (CASF L121-6-2) : retirez cet attribut, ou vérifiez l'institution de la personne."

@@ -43,6 +43,11 @@ describe('a case record', { timeout: 120_000 }, () => {
     await page.getByRole('link', { name: 'Créer un canal' }).first().click();
     await page.getByLabel('Type de canal').selectOption('case');
     await page.getByLabel('Programme').selectOption('youth_exposed_to_delinquency');
+    // The youth programme asks for the birth month (C11): refused without it, then the
+    // 25th birthday is the case's destruction limit.
+    await page.getByRole('button', { name: 'Créer le canal' }).click();
+    await page.getByText(/Indiquez le mois de naissance de la personne/).first().waitFor();
+    await page.getByLabel('Mois de naissance de la personne').fill('2012-03');
     await page.getByLabel('Groupe de travail dont le règlement s’applique').selectOption({ label: 'Groupe jeunesse' });
     await page.getByLabel('Police nationale (commissariat)', { exact: true }).check();
     await page.getByLabel(/^Karim Benali/).check();
@@ -60,6 +65,12 @@ describe('a case record', { timeout: 120_000 }, () => {
     // The record.
     await page.getByText('Fiche du dossier', { exact: true }).click();
     await page.getByTestId('case-information').getByText('Non renseignée').waitFor();
+    await page.getByText('Destruction au plus tard le', { exact: true }).waitFor();
+    assert.match(await page.locator('dd', { hasText: '2037' }).first().innerText(), /mars 2037/, 'destroyed at the 25th birthday at the latest');
+    await page.getByTestId('case-next-review').waitFor();
+    await page.getByRole('button', { name: 'Situation revue' }).click();
+    await page.locator('#notice-status').getByText(/Revue enregistrée.*prochaine revue le/).or(page.locator('#notice-error:not(:empty)')).first().waitFor();
+    assert.equal(await page.locator('#notice-error').innerText(), '', 'the review is recorded');
     await page.getByText('Enregistrer l’information de la personne', { exact: true }).click();
     const record = page.getByRole('form', { name: 'Enregistrer l’information de la personne' });
     await record.getByLabel('Moyen').selectOption('letter');

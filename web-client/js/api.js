@@ -417,7 +417,7 @@ export const channels = {
 /** Cases and practice sessions (shared/src/protocol/v1/cases.rs). */
 export const cases = {
   /**
-   * @param {{ programme: string, reporting_institution: string, regime: string, group_id?: string | null, institutions: string[], members: string[] }} body
+   * @param {{ programme: string, reporting_institution: string, regime: string, group_id?: string | null, institutions: string[], members: string[], destroy_limit?: number | null }} body
    * @returns {Promise<{ channel: Channel }>}
    */
   create: (body) => request('POST', '/cases', body),
@@ -432,6 +432,13 @@ export const cases = {
    * @returns {Promise<any>}
    */
   get: (id) => request('GET', `/cases/${seg(id)}`),
+  /**
+   * Changes the follow-up or records a review (CHARTER.md C11).
+   * @param {string} id
+   * @param {{ follow_up_status?: string, referent_user_id?: string, destroy_limit?: number, reviewed?: boolean }} body
+   * @returns {Promise<any>}
+   */
+  update: (id, body) => request('PATCH', `/cases/${seg(id)}`, body),
   /**
    * How the person was informed, or why not (CHARTER.md C13).
    * @param {string} id

@@ -25,6 +25,8 @@ export const ERROR_MESSAGES = Object.freeze({
     'Requête refusée : elle ne vient pas de l’adresse officielle de Passerelle. Ouvrez Passerelle depuis son adresse habituelle et réessayez.',
   not_found: 'Élément introuvable : il a peut-être été supprimé entre-temps. Rechargez la page.',
   institution_exists: 'Une institution porte déjà ce nom.',
+  destroy_limit_required:
+    'Un dossier du programme jeunesse doit indiquer le mois de naissance de la personne : il est détruit au plus tard à ses 25 ans.',
   social_action_not_allowed:
     'Le type de cette institution n’admet pas de professionnel de l’action sociale (CASF, art. L121-6-2) : retirez cet attribut, ou vérifiez l’institution de la personne.',
   secrecy_not_allowed:

@@ -19,8 +19,8 @@ use crate::app::channels::{
     channel_of, create_with, frame_text, member_channel, open_channel, NewChannel,
 };
 use crate::app::reports;
-use crate::app::retention::years_after;
-use crate::audit::Outcome;
+use crate::app::retention::{months_after, years_after};
+use crate::audit::{Actor, Outcome};
 use crate::auth::CurrentUser;
 use crate::bus::BusEvent;
 use crate::db::{self, entities::case_file, entities::channel};
@@ -31,6 +31,15 @@ use crate::state::AppState;
 
 /// Years a case is kept at most after the end of its follow-up (CHARTER.md C11).
 pub const YEARS_KEPT_AFTER_END: i32 = 3;
+
+/// The furthest a destruction limit may be set: a 25th birthday is never further away.
+const MAX_YEARS_TO_LIMIT: i32 = 25;
+
+/// When a case reviewed at `now` must be reviewed again.
+fn next_review(state: &AppState, now: i64) -> i64 {
+    let months = i32::try_from(state.config.retention.case_review_months).unwrap_or(6);
+    months_after(now, months)
+}
 
 fn bad(code: &'static str) -> ApiError {
     ApiError::Unprocessable(code)
@@ -48,7 +57,24 @@ pub async fn create(state: &AppState, user: &CurrentUser, request: CreateCase) -
         return Err(bad("unknown_institution"));
     }
     let now = state.now_ms();
-    if request.destroy_limit.is_some_and(|limit| limit <= now) {
+    // The youth programme keeps a case at most until the person's 25th birthday (C11):
+    // the client computes it from the birth month, which never reaches the server.
+    if request.programme == Programme::YouthExposedToDelinquency && request.destroy_limit.is_none()
+    {
+        state
+            .record_denial(
+                user.actor(),
+                "case_create",
+                None,
+                json!({ "reason": "destroy_limit_required" }),
+            )
+            .await;
+        return Err(bad("destroy_limit_required"));
+    }
+    if request
+        .destroy_limit
+        .is_some_and(|limit| limit <= now || limit > years_after(now, MAX_YEARS_TO_LIMIT))
+    {
         return Err(bad("invalid_dates"));
     }
     if let Some(referent) = &request.referent_user_id {
@@ -74,6 +100,8 @@ pub async fn create(state: &AppState, user: &CurrentUser, request: CreateCase) -
         info_recorded_at: None,
         created_at: now,
         updated_at: now,
+        next_review_at: Some(next_review(state, now)),
+        closing_proposed_at: None,
     };
     let spec = NewChannel {
         kind: ChannelKind::Case,
@@ -149,6 +177,8 @@ async fn view(state: &AppState, channel_id: &str) -> Result<CaseView> {
         information,
         information_recorded_by: record.info_recorded_by,
         information_recorded_at: record.info_recorded_at,
+        next_review_at: record.next_review_at,
+        closing_proposed_at: record.closing_proposed_at,
     })
 }
 
@@ -228,6 +258,12 @@ pub async fn update(
         destroy_by = Some(destroy_by.map_or(limit, |d| d.min(limit)));
         changed.push("destroy_limit");
     }
+    if request.reviewed {
+        changed.push("reviewed");
+    }
+    // Any update is a review (C11): the case is no longer proposed for closing.
+    record.next_review_at = Some(next_review(state, now));
+    record.closing_proposed_at = None;
     record.updated_at = now;
     db::cases::update_case(&state.db, record.clone()).await?;
     if destroy_by != model.destroy_by {
@@ -342,10 +378,23 @@ pub async fn archive(
     if model.status != "active" {
         return Err(ApiError::Conflict("already_archived"));
     }
-    let now = state.now_ms();
-    if request.end_date > now {
+    if request.end_date > state.now_ms() {
         return Err(bad("invalid_dates"));
     }
+    close(state, user.actor(), channel_id, &record, request, false).await
+}
+
+/// Archives an active case: read-only, destroyed at the earliest of three years after
+/// the end of the follow-up and the limits given; counted in the annual report, logged,
+/// and announced to its members.
+async fn close(
+    state: &AppState,
+    actor: Actor,
+    channel_id: &str,
+    record: &case_file::Model,
+    request: ArchiveCase,
+    automatic: bool,
+) -> Result<CaseView> {
     let destroy_by = [
         Some(years_after(request.end_date, YEARS_KEPT_AFTER_END)),
         request.destroy_by,
@@ -354,18 +403,18 @@ pub async fn archive(
     .into_iter()
     .flatten()
     .min()
-    .unwrap_or(now);
+    .unwrap_or_else(|| state.now_ms());
     if !db::cases::archive(&state.db, channel_id, request.end_date, destroy_by).await? {
         return Err(ApiError::Conflict("already_archived"));
     }
     reports::count(state, reports::Counted::CaseClosed).await?;
     state
         .record(
-            user.actor(),
+            actor,
             "case_archived",
             Some(channel_id.to_owned()),
             Outcome::Success,
-            json!({ "end_date": request.end_date, "destroy_by": destroy_by }),
+            json!({ "end_date": request.end_date, "destroy_by": destroy_by, "automatic": automatic }),
         )
         .await?;
     let case = view(state, channel_id).await?;
@@ -374,6 +423,64 @@ pub async fn archive(
         frame: frame_text(&ServerFrame::Channel(case.channel.clone()))?,
     });
     Ok(case)
+}
+
+/// What one pass of [`review_overdue`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReviewPass {
+    /// Cases newly proposed for closing.
+    pub proposed: u64,
+    /// Overdue cases archived.
+    pub archived: u64,
+}
+
+/// The review timer of CHARTER.md C11, run by every retention pass: an active case whose
+/// review is overdue is proposed for closing to its members (the coordinator sees it on
+/// the case); still not reviewed `overdue_case_archive_days` later, it is archived, and
+/// then destroyed like any archive. Nothing lives for ever.
+pub(crate) async fn review_overdue(state: &AppState, actor: &Actor) -> Result<ReviewPass> {
+    let now = state.now_ms();
+    let delay_ms = i64::from(state.config.retention.overdue_case_archive_days) * 86_400_000;
+    let mut pass = ReviewPass::default();
+    for mut record in db::cases::active_due_for_review(&state.db, now).await? {
+        let channel_id = record.channel_id.clone();
+        match (record.next_review_at, record.closing_proposed_at) {
+            // Opened before reviews existed: its first review is due a period from now.
+            (None, _) => {
+                record.next_review_at = Some(next_review(state, now));
+                db::cases::update_case(&state.db, record).await?;
+            }
+            (Some(_), None) => {
+                record.closing_proposed_at = Some(now);
+                db::cases::update_case(&state.db, record).await?;
+                state
+                    .record(
+                        actor.clone(),
+                        "case_closing_proposed",
+                        Some(channel_id.clone()),
+                        Outcome::Success,
+                        json!({ "archive_after_days": state.config.retention.overdue_case_archive_days }),
+                    )
+                    .await?;
+                let case = view(state, &channel_id).await?;
+                state.bus.publish(BusEvent::Channel {
+                    channel_id,
+                    frame: frame_text(&ServerFrame::Channel(case.channel))?,
+                });
+                pass.proposed += 1;
+            }
+            (Some(_), Some(proposed)) if now - proposed >= delay_ms => {
+                let request = ArchiveCase {
+                    end_date: now,
+                    destroy_by: None,
+                };
+                close(state, actor.clone(), &channel_id, &record, request, true).await?;
+                pass.archived += 1;
+            }
+            (Some(_), Some(_)) => {}
+        }
+    }
+    Ok(pass)
 }
 
 /// Opens an archived case to the caller for a while, on a written reason that goes into

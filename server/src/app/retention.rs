@@ -59,6 +59,10 @@ pub struct PassReport {
     pub sessions: u64,
     /// Expired archive accesses deleted.
     pub archive_accesses: u64,
+    /// Overdue cases newly proposed for closing (C11).
+    pub cases_proposed_for_closing: u64,
+    /// Overdue cases archived after the delay (C11).
+    pub cases_archived: u64,
     /// Channels destroyed by this pass (resumed ones included).
     pub destroyed: Vec<String>,
     /// Messages deleted from channels whose history aged out.
@@ -102,7 +106,14 @@ pub async fn run_pass(state: &AppState, fail_at: Option<FailPoint>) -> anyhow::R
     crate::app::reports::freeze_closed_years(state)
         .await
         .map_err(|err| anyhow::anyhow!("annual report snapshot: {}", err.code()))?;
+    // Overdue cases are proposed for closing, then archived (C11), before the
+    // destructions below.
+    let reviews = crate::app::cases::review_overdue(state, &job_actor())
+        .await
+        .map_err(|err| anyhow::anyhow!("case reviews: {}", err.code()))?;
     let mut report = PassReport {
+        cases_proposed_for_closing: reviews.proposed,
+        cases_archived: reviews.archived,
         sessions: db::sessions::delete_ended(&state.db, now - ENDED_SESSIONS_KEPT_MS).await?,
         archive_accesses: db::cases::delete_expired_archive_accesses(&state.db, now).await?,
         ..PassReport::default()
@@ -350,6 +361,11 @@ fn shift_months(ms: i64, months: i32) -> i64 {
 /// `ms` plus `years` calendar years (29 February becomes 28 February).
 pub(crate) fn years_after(ms: i64, years: i32) -> i64 {
     shift_months(ms, years.saturating_mul(12))
+}
+
+/// `ms` plus `months` calendar months.
+pub(crate) fn months_after(ms: i64, months: i32) -> i64 {
+    shift_months(ms, months)
 }
 
 /// `ms` minus `months` calendar months.

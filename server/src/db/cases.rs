@@ -37,6 +37,34 @@ pub(crate) async fn update_case(
     Ok(())
 }
 
+/// The records of active cases whose review is due at `now`, or that have no review date
+/// yet (opened before reviews existed).
+pub(crate) async fn active_due_for_review(
+    db: &impl ConnectionTrait,
+    now: i64,
+) -> Result<Vec<case_file::Model>, DbErr> {
+    let due = case_file::Entity::find()
+        .filter(
+            case_file::Column::NextReviewAt
+                .lt(now)
+                .or(case_file::Column::NextReviewAt.is_null()),
+        )
+        .all(db)
+        .await?;
+    let mut active = Vec::with_capacity(due.len());
+    for record in due {
+        let live = channel::Entity::find_by_id(record.channel_id.clone())
+            .filter(channel::Column::Status.eq("active"))
+            .one(db)
+            .await?
+            .is_some();
+        if live {
+            active.push(record);
+        }
+    }
+    Ok(active)
+}
+
 /// Sets when a channel is destroyed.
 pub(crate) async fn set_destroy_by(
     db: &impl ConnectionTrait,

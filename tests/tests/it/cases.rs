@@ -19,7 +19,7 @@ use passerelle_shared::protocol::v1::Role;
 use passerelle_tests::TestServer;
 use reqwest::{Method, StatusCode};
 
-use crate::support::{audit_events, long_sessions_server, working_group, Party};
+use crate::support::{audit_actions, audit_events, long_sessions_server, working_group, Party};
 
 const DAY_MS: i64 = 24 * 3_600_000;
 
@@ -49,8 +49,15 @@ fn case_request(group: &Channel, members: &[&Party]) -> CreateCase {
             .collect(),
         members: members.iter().map(|m| m.user.id.clone()).collect(),
         referent_user_id: Some(members[0].user.id.clone()),
-        destroy_limit: None,
+        // The youth programme requires the 25th birthday (C11): far enough away that
+        // the three years after the end of the follow-up come first.
+        destroy_limit: Some(in_twenty_years()),
     }
+}
+
+fn in_twenty_years() -> i64 {
+    let now = time::OffsetDateTime::now_utc();
+    i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or_default() + 20 * 365 * DAY_MS
 }
 
 fn is_case_reference(name: &str) -> bool {
@@ -612,4 +619,113 @@ async fn a_practice_session_is_read_only_after_its_end_and_never_linked_to_a_cas
         .await
         .unwrap();
     assert_eq!(seen.channel.id, id);
+}
+
+/// CHARTER.md C11: a youth-programme case cannot be opened without the person's 25th
+/// birthday as its destruction limit, and no limit lies further than that.
+#[tokio::test]
+async fn a_youth_case_needs_the_25th_birthday_as_its_limit() {
+    let server = TestServer::spawn().await.unwrap();
+    let mut coord = Party::new(&server, "coord", Role::Coordinator, "Mairie").await;
+    let member = Party::new(&server, "educ", Role::Member, "PJJ").await;
+    let group = working_group(&mut coord, &[&member]).await;
+    let now = server.clock.now_ms();
+    let mut request = case_request(&group, &[&member]);
+    for (limit, expected) in [
+        (None, "destroy_limit_required"),
+        (Some(now + 26 * 366 * DAY_MS), "invalid_dates"),
+    ] {
+        request.destroy_limit = limit;
+        let (status, code) =
+            status_and_code(coord.client.request(Method::POST, "/cases").json(&request)).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, expected)
+        );
+    }
+    let channels: Vec<Channel> = coord.client.get("/channels").await.unwrap();
+    assert!(
+        channels.iter().all(|c| c.kind != ChannelKind::Case),
+        "nothing was opened"
+    );
+    let denied = audit_actions(&server, None).await;
+    assert!(denied.contains(&("case_create".into(), "denied".into())));
+}
+
+/// CHARTER.md C11: every active case has a next review; one not reviewed in time is
+/// proposed for closing, and archived if still not reviewed after the delay.
+#[tokio::test]
+async fn a_case_not_reviewed_in_time_is_proposed_for_closing_then_archived() {
+    let server = long_sessions_server(|config| {
+        config.retention.case_review_months = 6;
+        config.retention.overdue_case_archive_days = 30;
+    })
+    .await;
+    let mut coord = Party::new(&server, "coord", Role::Coordinator, "Mairie").await;
+    let member = Party::new(&server, "educ", Role::Member, "PJJ").await;
+    let group = working_group(&mut coord, &[&member]).await;
+    let mut request = case_request(&group, &[&member]);
+    request.programme = Programme::PublicTranquillity;
+    request.destroy_limit = None;
+    let opened: CaseView = coord.client.post("/cases", &request).await.unwrap();
+    let case_path = format!("/cases/{}", opened.channel.id);
+    let first_review = opened.next_review_at.unwrap_or_default();
+    assert!(first_review >= server.clock.now_ms() + 180 * DAY_MS);
+    assert_eq!(opened.closing_proposed_at, None);
+    let pass = || passerelle_server::app::retention::run_once(&server.state);
+
+    // Six months and a day later, nobody has looked at it: proposed for closing.
+    server
+        .clock
+        .advance_ms(first_review - server.clock.now_ms() + DAY_MS);
+    let report = pass().await.unwrap();
+    assert_eq!(
+        (report.cases_proposed_for_closing, report.cases_archived),
+        (1, 0)
+    );
+    let case: CaseView = coord.client.get(&case_path).await.unwrap();
+    assert!(case.closing_proposed_at.is_some());
+    assert!(audit_actions(&server, Some(&opened.channel.id))
+        .await
+        .contains(&("case_closing_proposed".into(), "success".into())));
+
+    // The coordinator reviews it: nothing changes but the dates.
+    let reviewed: CaseView = coord
+        .client
+        .request(Method::PATCH, &case_path)
+        .json(&UpdateCase {
+            reviewed: true,
+            ..UpdateCase::default()
+        })
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reviewed.closing_proposed_at, None);
+    let next = reviewed.next_review_at.unwrap_or_default();
+    assert!(next > server.clock.now_ms() + 180 * DAY_MS);
+    assert_eq!(pass().await.unwrap().cases_proposed_for_closing, 0);
+
+    // Not reviewed again: proposed, then archived once the delay has run out.
+    server
+        .clock
+        .advance_ms(next - server.clock.now_ms() + DAY_MS);
+    assert_eq!(pass().await.unwrap().cases_proposed_for_closing, 1);
+    server.clock.advance_ms(29 * DAY_MS);
+    assert_eq!(pass().await.unwrap().cases_archived, 0);
+    server.clock.advance_ms(2 * DAY_MS);
+    assert_eq!(pass().await.unwrap().cases_archived, 1);
+    let (status, code) = status_and_code(coord.client.request(Method::GET, &case_path)).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::FORBIDDEN, "archive_reason_required"),
+        "the case is archived"
+    );
+    assert!(audit_actions(&server, Some(&opened.channel.id))
+        .await
+        .contains(&("case_archived".into(), "success".into())));
 }

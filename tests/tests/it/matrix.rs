@@ -627,7 +627,7 @@ async fn every_endpoint_and_frame_answers_every_role_and_situation_as_the_matrix
         .map(|(party, _)| party)
         .collect();
     let case_body = |institutions: Vec<String>, member_ids: Vec<String>| CreateCase {
-        programme: Programme::YouthExposedToDelinquency,
+        programme: Programme::PublicTranquillity,
         reporting_institution: owner.user.institution_id.clone(),
         regime: LegalRegime::ClspdConfidential,
         group_id: Some(group.id.clone()),

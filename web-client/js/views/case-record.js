@@ -86,6 +86,21 @@ export function caseRecordPanel(channelId, myId, onArchived) {
     const active = view.channel?.status === 'active';
     const end = h('button', { type: 'button', class: 'button button-danger' }, 'Mettre fin au suivi');
     end.addEventListener('click', () => endFollowUp());
+    const review = h('button', { type: 'button', class: 'button button-secondary' }, 'Situation revue');
+    review.addEventListener('click', async () => {
+      const reviewed = await whileBusy(review, () => casesApi.update(channelId, { reviewed: true }));
+      if (!reviewed) return;
+      await load();
+      showStatus(`Revue enregistrée : prochaine revue le ${formatDate(reviewed.next_review_at)}.`);
+    });
+    const overdue =
+      active && view.closing_proposed_at
+        ? h(
+            'p',
+            { class: 'notice notice-warning', role: 'status' },
+            `Cette situation n’a pas été revue à temps : elle est proposée à la clôture depuis le ${formatDate(view.closing_proposed_at)} et sera archivée automatiquement si personne ne la revoit. Si le suivi continue, cliquez sur « Situation revue ».`,
+          )
+        : null;
     replace(
       content,
       h(
@@ -99,9 +114,12 @@ export function caseRecordPanel(channelId, myId, onArchived) {
         h('dd', { 'data-testid': 'case-information' }, describeInformation(view)),
         view.destroy_limit ? h('dt', {}, 'Destruction au plus tard le') : null,
         view.destroy_limit ? h('dd', {}, formatDate(view.destroy_limit)) : null,
+        active && view.next_review_at ? h('dt', {}, 'Prochaine revue (charte, C11)') : null,
+        active && view.next_review_at ? h('dd', { 'data-testid': 'case-next-review' }, formatDate(view.next_review_at)) : null,
       ),
+      overdue,
       active ? informationForm() : null,
-      active ? h('div', { class: 'actions' }, end) : null,
+      active ? h('div', { class: 'actions' }, review, end) : null,
     );
   }
 

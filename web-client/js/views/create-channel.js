@@ -48,6 +48,12 @@ export function renderCreateChannel(screen, shell) {
     const name = field({ label: 'Nom', name: 'name', maxlength: 120, hint: 'Un groupe ou une séance : un thème, jamais le nom d’une personne.' });
     const regime = selectField({ label: 'Régime juridique', name: 'regime', required: true, options: Object.entries(REGIME_LABELS).map(([value, label]) => ({ value, label })) });
     const programme = selectField({ label: 'Programme', name: 'programme', options: PROGRAMMES });
+    const birthMonth = field({
+      label: 'Mois de naissance de la personne',
+      name: 'birth_month',
+      type: 'month',
+      hint: 'Le dossier sera détruit au plus tard à ses 25 ans. Ce mois reste sur votre appareil : seule la date limite qui en découle est envoyée.',
+    });
     const reporting = selectField({ label: 'Institution qui signale la situation', name: 'reporting_institution', options: [...institutions].map(([value, label]) => ({ value, label })) });
     const group = selectField({ label: 'Groupe de travail dont le règlement s’applique', name: 'group_id', options: [{ value: '', label: groups.length ? 'Choisissez un groupe' : 'Aucun groupe de travail' }, ...groups.map((g) => ({ value: g.id, label: g.name }))] });
     const startsAt = field({ label: 'Début de la séance', name: 'starts_at', type: 'datetime-local' });
@@ -66,12 +72,13 @@ export function renderCreateChannel(screen, shell) {
       directory.map((entry) => checkboxField({ label: `${entry.display_name} — ${entry.institution.name}`, name: `member-${entry.user_id}` })),
     );
     const publishRules = checkboxField({ label: 'Publier tout de suite le règlement intérieur type (modifiable ensuite)', name: 'publish_rules', checked: true, hint: 'Un groupe de travail reste fermé tant que son règlement n’est pas publié puis accepté.' });
-    const created = form({ class: 'stack card' }, kind, name, regime, programme, reporting, group, startsAt, endsAt, instBox, memberBox, publishRules, h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button' }, 'Créer le canal')));
+    const created = form({ class: 'stack card' }, kind, name, regime, programme, birthMonth, reporting, group, startsAt, endsAt, instBox, memberBox, publishRules, h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button' }, 'Créer le canal')));
 
     const show = () => {
       const value = control(created, 'kind').value;
       name.hidden = value === 'case' || value === 'direct';
       programme.hidden = value !== 'case';
+      birthMonth.hidden = value !== 'case' || control(created, 'programme').value !== 'youth_exposed_to_delinquency';
       reporting.hidden = value !== 'case';
       group.hidden = value !== 'case' && value !== 'practice_session';
       startsAt.hidden = value !== 'practice_session';
@@ -81,6 +88,7 @@ export function renderCreateChannel(screen, shell) {
       regime.hidden = value === 'direct';
     };
     control(created, 'kind').addEventListener('change', show);
+    control(created, 'programme').addEventListener('change', show);
     show();
 
     created.addEventListener('submit', async (event) => {
@@ -94,6 +102,9 @@ export function renderCreateChannel(screen, shell) {
         if ((value === 'working_group' || value === 'practice_session') && !valueOf(f, 'name')) problems.push(['name', 'Donnez un nom au canal.']);
         if (value === 'direct' && members.length !== 1) problems.push(['kind', 'Une conversation directe réunit exactement deux personnes : cochez un seul membre.']);
         if (value === 'practice_session' && (!valueOf(f, 'starts_at') || !valueOf(f, 'ends_at'))) problems.push(['starts_at', 'Indiquez le début et la fin de la séance.']);
+        if (value === 'case' && valueOf(f, 'programme') === 'youth_exposed_to_delinquency' && twentyFifthBirthday(valueOf(f, 'birth_month')) === null) {
+          problems.push(['birth_month', 'Indiquez le mois de naissance de la personne (les 25 dernières années) : le dossier sera détruit au plus tard à ses 25 ans.']);
+        }
         return problems;
       });
       if (!ok) return;
@@ -101,7 +112,9 @@ export function renderCreateChannel(screen, shell) {
       const groupId = valueOf(created, 'group_id') || null;
       const channel = await whileBusy(created, async () => {
         if (value === 'case') {
-          return (await casesApi.create({ programme: valueOf(created, 'programme'), reporting_institution: valueOf(created, 'reporting_institution'), regime: regimeValue, group_id: groupId, institutions: allowed, members })).channel;
+          const programmeValue = valueOf(created, 'programme');
+          const destroyLimit = programmeValue === 'youth_exposed_to_delinquency' ? twentyFifthBirthday(valueOf(created, 'birth_month')) : null;
+          return (await casesApi.create({ programme: programmeValue, reporting_institution: valueOf(created, 'reporting_institution'), regime: regimeValue, group_id: groupId, institutions: allowed, members, destroy_limit: destroyLimit })).channel;
         }
         if (value === 'practice_session') {
           return (
@@ -133,4 +146,24 @@ export function renderCreateChannel(screen, shell) {
     });
     return created;
   }
+}
+
+/**
+ * The destruction limit of a youth-programme case (CHARTER.md C11): the first day of the
+ * month the person turns 25, in UTC — the earliest their birthday can fall, so the case
+ * never outlives it. Null for a month that is missing, in the future, or 25 years ago or
+ * more (the person is already 25).
+ * @param {string} month « AAAA-MM », from an input of type month.
+ * @returns {number | null}
+ */
+export function twentyFifthBirthday(month) {
+  const match = /^(\d{4})-(\d{2})$/.exec(month);
+  if (!match) return null;
+  const year = Number(match[1]);
+  const index = Number(match[2]) - 1;
+  if (index < 0 || index > 11) return null;
+  const born = Date.UTC(year, index, 1);
+  const limit = Date.UTC(year + 25, index, 1);
+  const now = Date.now();
+  return born <= now && limit > now ? limit : null;
 }

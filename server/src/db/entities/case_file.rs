@@ -25,6 +25,11 @@ pub struct Model {
     pub info_recorded_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// When the situation must be reviewed next (C11); `None` only for cases opened
+    /// before reviews existed, until the next retention pass sets it.
+    pub next_review_at: Option<i64>,
+    /// Since when the overdue case is proposed for closing.
+    pub closing_proposed_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

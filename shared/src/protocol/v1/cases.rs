@@ -196,6 +196,10 @@ pub struct UpdateCase {
     /// An earlier destruction limit (unix ms); a limit can only be brought forward.
     #[serde(default)]
     pub destroy_limit: Option<i64>,
+    /// The situation was reviewed, even if nothing changes. Any update is a review: the
+    /// next one is due a review period later (CHARTER.md C11).
+    #[serde(default)]
+    pub reviewed: bool,
 }
 
 /// `GET /api/v1/cases/{id}`: a case as its members see it.
@@ -211,7 +215,9 @@ pub struct CaseView {
     pub follow_up_status: FollowUpStatus,
     /// The referent (account id).
     pub referent_user_id: Option<String>,
-    /// The destruction limit the coordinator set (unix ms).
+    /// The destruction limit the coordinator set (unix ms): required for the youth
+    /// programme (the person's 25th birthday, computed by the client from the birth
+    /// month, which never reaches the server).
     pub destroy_limit: Option<i64>,
     /// How the person was informed, or why not; absent until recorded.
     pub information: Option<InformationRecord>,
@@ -219,6 +225,13 @@ pub struct CaseView {
     pub information_recorded_by: Option<String>,
     /// When it was recorded (unix ms).
     pub information_recorded_at: Option<i64>,
+    /// When the situation must be reviewed next (unix ms, CHARTER.md C11).
+    #[serde(default)]
+    pub next_review_at: Option<i64>,
+    /// Since when the case, not reviewed in time, is proposed for closing: it is archived
+    /// automatically unless reviewed within the configured delay.
+    #[serde(default)]
+    pub closing_proposed_at: Option<i64>,
 }
 
 /// `POST /api/v1/channels/{id}/archive`: the coordinator ends the follow-up.
