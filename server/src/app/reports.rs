@@ -1,7 +1,8 @@
 //! The annual report (CHARTER.md C14): anonymous counts only — groups, cases opened and
 //! closed, members by institution, charter acceptances, exclusions — for the coordinator
 //! and the admin. No name, no case reference, no content: the only report the charter
-//! allows (C10).
+//! allows (C10). Its security section counts how sign-in with passkeys and security keys
+//! is used (C15).
 
 use std::collections::BTreeMap;
 
@@ -40,6 +41,23 @@ pub struct AnnualReport {
     pub charter_acceptances: u64,
     /// Members excluded during the year.
     pub exclusions: u64,
+    /// Sign-in security during the year.
+    pub security: SecurityCounts,
+}
+
+/// The security section: passkeys and security keys, and MFA resets.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SecurityCounts {
+    /// Keys registered.
+    pub security_keys_registered: u64,
+    /// Keys removed by their owner.
+    pub security_keys_removed: u64,
+    /// Sign-ins with a key (second step or passwordless).
+    pub security_key_sign_ins: u64,
+    /// Refused key answers (unknown key, bad signature, replay, wrong site).
+    pub security_key_failures: u64,
+    /// MFA resets by an admin (every key and the TOTP secret forgotten).
+    pub mfa_resets: u64,
 }
 
 fn year_bounds(year: i32) -> Result<(i64, i64)> {
@@ -57,11 +75,21 @@ async fn count_actions(
     from_ms: i64,
     to_ms: i64,
 ) -> Result<u64> {
+    count_outcomes(state, actions, Outcome::Success, from_ms, to_ms).await
+}
+
+async fn count_outcomes(
+    state: &AppState,
+    actions: &[&str],
+    outcome: Outcome,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<u64> {
     let mut total = 0;
     for action in actions {
         let filter = EventFilter {
             action: Some((*action).to_owned()),
-            outcome: Some(Outcome::Success),
+            outcome: Some(outcome),
             from_ms: Some(from_ms),
             to_ms: Some(to_ms),
             ..EventFilter::default()
@@ -101,6 +129,21 @@ pub async fn annual(state: &AppState, user: &CurrentUser, year: i32) -> Result<A
         )
         .await?,
         exclusions: count_actions(state, &["member_removed"], from, to).await?,
+        security: SecurityCounts {
+            security_keys_registered: count_actions(state, &["webauthn_registered"], from, to)
+                .await?,
+            security_keys_removed: count_actions(state, &["webauthn_removed"], from, to).await?,
+            security_key_sign_ins: count_actions(state, &["webauthn_used"], from, to).await?,
+            security_key_failures: count_outcomes(
+                state,
+                &["webauthn_failed", "webauthn_registration_failed"],
+                Outcome::Failure,
+                from,
+                to,
+            )
+            .await?,
+            mfa_resets: count_actions(state, &["admin_mfa_reset"], from, to).await?,
+        },
     };
     state
         .record(
@@ -126,6 +169,23 @@ pub fn to_csv(report: &AnnualReport) -> String {
         format!("seances_analyse_de_pratiques,{}", report.practice_sessions),
         format!("acceptations_charte,{}", report.charter_acceptances),
         format!("exclusions,{}", report.exclusions),
+        format!(
+            "cles_de_securite_enregistrees,{}",
+            report.security.security_keys_registered
+        ),
+        format!(
+            "cles_de_securite_retirees,{}",
+            report.security.security_keys_removed
+        ),
+        format!(
+            "connexions_par_cle_de_securite,{}",
+            report.security.security_key_sign_ins
+        ),
+        format!(
+            "echecs_de_cle_de_securite,{}",
+            report.security.security_key_failures
+        ),
+        format!("reinitialisations_mfa,{}", report.security.mfa_resets),
     ];
     for (institution, count) in &report.members_by_institution {
         lines.push(format!("membres_{},{count}", csv_field(institution)));
