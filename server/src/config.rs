@@ -373,12 +373,31 @@ impl Config {
                 bail!("webauthn.extra_origins: {origin:?} is not an origin");
             }
         }
-        if !webauthn.required_roles.is_empty() && self.webauthn_rp_id().is_none() {
+        if webauthn.required_roles.is_empty() {
+            return Ok(());
+        }
+        let Some(rp_id) = self.webauthn_rp_id() else {
             bail!(
                 "webauthn: the relying-party id must be a domain name, and the public origin is \
                  an address; set public_origin (or webauthn.rp_id) to the site's host name, or \
                  webauthn.required_roles = [] to run without passkeys"
             );
+        };
+        let origins = self.webauthn_origins();
+        if origins.is_empty() {
+            bail!("webauthn: no origin with a host name; set public_origin to the site's URL");
+        }
+        for origin in &origins {
+            let host = url::Url::parse(origin)
+                .ok()
+                .and_then(|url| url.host_str().map(str::to_ascii_lowercase))
+                .unwrap_or_default();
+            if host != rp_id && !host.ends_with(&format!(".{rp_id}")) {
+                bail!(
+                    "webauthn: the origin {origin} is not on the relying party {rp_id} (nor one \
+                     of its sub-domains): keys registered there would not work"
+                );
+            }
         }
         Ok(())
     }
@@ -510,6 +529,17 @@ mod tests {
         assert!(named.validate().is_ok());
         named.webauthn.required_roles = vec!["chief".into()];
         assert!(named.validate().is_err());
+        named.webauthn.required_roles = vec!["admin".into()];
+        named.webauthn.rp_id = Some("autre.example.fr".into());
+        assert!(
+            named.validate().is_err(),
+            "an origin outside the rp id is refused"
+        );
+        named.webauthn.rp_id = Some("example.fr".into());
+        assert!(
+            named.validate().is_ok(),
+            "a sub-domain of the rp id is fine"
+        );
     }
 
     #[test]

@@ -144,6 +144,7 @@ async fn store_ceremony(
             state: ceremony_state,
             expires_at,
         },
+        now,
     )
     .await?;
     Ok(WebauthnCeremony {

@@ -106,11 +106,17 @@ pub(crate) async fn remove_all(db: &impl ConnectionTrait, user_id: &str) -> Resu
     Ok(result.rows_affected)
 }
 
-/// Stores the state of a ceremony just begun.
+/// Stores the state of a ceremony just begun, sweeping the expired ones first so that
+/// ceremonies begun and never finished do not pile up.
 pub(crate) async fn insert_challenge(
     db: &impl ConnectionTrait,
     model: challenge::Model,
+    now_ms: i64,
 ) -> Result<(), DbErr> {
+    challenge::Entity::delete_many()
+        .filter(challenge::Column::ExpiresAt.lte(now_ms))
+        .exec(db)
+        .await?;
     challenge::ActiveModel::from(model).insert(db).await?;
     Ok(())
 }
