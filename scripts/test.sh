@@ -8,6 +8,14 @@ cd "$(dirname "$0")/.."
 # clone (CI's included) reuse the dependencies already built here.
 if [ -z "${CARGO_TARGET_DIR:-}" ] && [ -w /work ]; then export CARGO_TARGET_DIR=/work/cargo-target; fi
 
+# Build tools the dependencies need: webauthn-rs links OpenSSL, found with pkg-config.
+if ! pkg-config --exists openssl 2>/dev/null; then
+  echo "test: installing Debian's libssl-dev and pkg-config (OpenSSL, for webauthn-rs)"
+  as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq libssl-dev pkg-config
+fi
+
 export PASSERELLE_TEST_DATABASE_URL="${PASSERELLE_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 export PASSERELLE_TEST_REDIS_URL="${PASSERELLE_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
 

@@ -73,6 +73,41 @@ pub struct Config {
     pub audit: AuditConfig,
     /// Retention of channels and the purge job (CHARTER.md C11).
     pub retention: RetentionConfig,
+    /// Passkeys and security keys (CHARTER.md C15).
+    pub webauthn: WebauthnConfig,
+}
+
+/// `[webauthn]`: the relying party browsers bind credentials to, and who must use one.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebauthnConfig {
+    /// The relying-party id, a domain name (never an address): credentials are bound to it
+    /// and work on it and its sub-domains only. Default: the host of `public_origin`
+    /// (`localhost` when the server listens on a loopback address).
+    pub rp_id: Option<String>,
+    /// Origins accepted besides the public origin (e.g. a second host name in front of
+    /// the same nodes); each must be the rp id or one of its sub-domains.
+    pub extra_origins: Vec<String>,
+    /// The roles that must sign in with a passkey or security key: for them a TOTP code
+    /// alone no longer opens a session.
+    pub required_roles: Vec<String>,
+    /// Authenticator models (AAGUIDs) an admin may register; empty allows any. The model
+    /// is what the authenticator declares: attestation is stored, not required.
+    pub admin_aaguids: Vec<String>,
+    /// How long a ceremony (registration or sign-in) may take, in seconds.
+    pub challenge_ttl_secs: u32,
+}
+
+impl Default for WebauthnConfig {
+    fn default() -> Self {
+        WebauthnConfig {
+            rp_id: None,
+            extra_origins: Vec::new(),
+            required_roles: vec!["admin".to_owned(), "auditor".to_owned()],
+            admin_aaguids: Vec::new(),
+            challenge_ttl_secs: 300,
+        }
+    }
 }
 
 /// Log output format.
@@ -211,6 +246,7 @@ impl Default for Config {
             ws_frames_per_second: 200,
             audit: AuditConfig::default(),
             retention: RetentionConfig::default(),
+            webauthn: WebauthnConfig::default(),
         }
     }
 }
@@ -323,7 +359,105 @@ impl Config {
                 );
             }
         }
+        self.validate_webauthn()
+    }
+
+    fn validate_webauthn(&self) -> anyhow::Result<()> {
+        let webauthn = &self.webauthn;
+        for role in &webauthn.required_roles {
+            if passerelle_shared::protocol::v1::Role::parse(role).is_none() {
+                bail!("webauthn.required_roles: unknown role {role:?}");
+            }
+        }
+        for aaguid in &webauthn.admin_aaguids {
+            if uuid::Uuid::parse_str(aaguid).is_err() {
+                bail!("webauthn.admin_aaguids: {aaguid:?} is not an AAGUID (a UUID)");
+            }
+        }
+        if !(30..=3600).contains(&webauthn.challenge_ttl_secs) {
+            bail!("webauthn.challenge_ttl_secs must be between 30 and 3600");
+        }
+        for origin in &webauthn.extra_origins {
+            if url::Url::parse(origin).is_err() {
+                bail!("webauthn.extra_origins: {origin:?} is not an origin");
+            }
+        }
+        if webauthn.required_roles.is_empty() {
+            return Ok(());
+        }
+        let Some(rp_id) = self.webauthn_rp_id() else {
+            bail!(
+                "webauthn: the relying-party id must be a domain name, and the public origin is \
+                 an address; set public_origin (or webauthn.rp_id) to the site's host name, or \
+                 webauthn.required_roles = [] to run without passkeys"
+            );
+        };
+        let origins = self.webauthn_origins();
+        if origins.is_empty() {
+            bail!("webauthn: no origin with a host name; set public_origin to the site's URL");
+        }
+        for origin in &origins {
+            let host = url::Url::parse(origin)
+                .ok()
+                .and_then(|url| url.host_str().map(str::to_ascii_lowercase))
+                .unwrap_or_default();
+            if host != rp_id && !host.ends_with(&format!(".{rp_id}")) {
+                bail!(
+                    "webauthn: the origin {origin} is not on the relying party {rp_id} (nor one \
+                     of its sub-domains): keys registered there would not work"
+                );
+            }
+        }
         Ok(())
+    }
+
+    /// The origins browsers may send requests from: the public origin and, for a server on
+    /// a loopback address, the same port named `localhost` (the name WebAuthn needs, since
+    /// a relying party cannot be an address).
+    pub fn browser_origins(&self) -> Vec<String> {
+        let origin = self.origin();
+        let mut origins = vec![origin.clone()];
+        if self.public_origin.is_none() && self.listen.ip().is_loopback() {
+            let scheme = if self.tls { "https" } else { "http" };
+            origins.push(format!("{scheme}://localhost:{}", self.listen.port()));
+        }
+        origins
+    }
+
+    /// The WebAuthn relying-party id, if the site has a name: `webauthn.rp_id`, or the
+    /// public origin's host, `localhost` for a loopback address. `None` for an address.
+    pub fn webauthn_rp_id(&self) -> Option<String> {
+        if let Some(rp_id) = &self.webauthn.rp_id {
+            return Some(rp_id.trim().to_ascii_lowercase());
+        }
+        let url = url::Url::parse(&self.origin()).ok()?;
+        match url.host()? {
+            url::Host::Domain(domain) => Some(domain.to_ascii_lowercase()),
+            url::Host::Ipv4(ip) if ip.is_loopback() => Some("localhost".to_owned()),
+            url::Host::Ipv6(ip) if ip.is_loopback() => Some("localhost".to_owned()),
+            _ => None,
+        }
+    }
+
+    /// The origins WebAuthn accepts: those of [`Config::browser_origins`] whose host is a
+    /// name, then `webauthn.extra_origins`.
+    pub fn webauthn_origins(&self) -> Vec<String> {
+        let mut origins: Vec<String> = self
+            .browser_origins()
+            .into_iter()
+            .filter(|origin| {
+                url::Url::parse(origin)
+                    .ok()
+                    .is_some_and(|url| matches!(url.host(), Some(url::Host::Domain(_))))
+            })
+            .collect();
+        origins.extend(
+            self.webauthn
+                .extra_origins
+                .iter()
+                .map(|origin| origin.trim_end_matches('/').to_owned()),
+        );
+        origins
     }
 
     /// The origin browsers are expected to use.
@@ -368,6 +502,53 @@ mod tests {
         assert!(config.validate().is_ok());
         assert!(config.tls);
         assert_eq!(config.origin(), "https://127.0.0.1:8443");
+    }
+
+    #[test]
+    fn a_loopback_server_is_its_own_relying_party_named_localhost() {
+        let config = Config {
+            tls: false,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            ..Config::default()
+        };
+        assert_eq!(config.webauthn_rp_id().as_deref(), Some("localhost"));
+        assert_eq!(config.webauthn_origins(), vec!["http://localhost:8080"]);
+        assert_eq!(
+            config.browser_origins(),
+            vec!["http://127.0.0.1:8080", "http://localhost:8080"]
+        );
+    }
+
+    #[test]
+    fn webauthn_required_on_an_address_is_refused() {
+        let config = Config {
+            public_origin: Some("https://192.0.2.10".into()),
+            ..Config::default()
+        };
+        assert!(config.validate().is_err());
+        let mut without = config.clone();
+        without.webauthn.required_roles.clear();
+        assert!(without.validate().is_ok());
+        let mut named = config;
+        named.public_origin = Some("https://passerelle.example.fr".into());
+        assert_eq!(
+            named.webauthn_rp_id().as_deref(),
+            Some("passerelle.example.fr")
+        );
+        assert!(named.validate().is_ok());
+        named.webauthn.required_roles = vec!["chief".into()];
+        assert!(named.validate().is_err());
+        named.webauthn.required_roles = vec!["admin".into()];
+        named.webauthn.rp_id = Some("autre.example.fr".into());
+        assert!(
+            named.validate().is_err(),
+            "an origin outside the rp id is refused"
+        );
+        named.webauthn.rp_id = Some("example.fr".into());
+        assert!(
+            named.validate().is_ok(),
+            "a sub-domain of the rp id is fine"
+        );
     }
 
     #[test]

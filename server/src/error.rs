@@ -67,6 +67,9 @@ pub enum ApiError {
     /// 422: well-formed but unacceptable (a weak password, an unknown institution).
     #[error("unprocessable: {0}")]
     Unprocessable(&'static str),
+    /// A passkey or security key was refused, or is needed: see [`WebauthnRefusal`].
+    #[error("webauthn: {0:?}")]
+    Webauthn(WebauthnRefusal),
     /// 429: too many attempts; try again later.
     #[error("too many attempts")]
     TooManyAttempts,
@@ -100,6 +103,7 @@ impl ApiError {
             ApiError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Webauthn(refusal) => refusal.status(),
         }
     }
 
@@ -123,6 +127,7 @@ impl ApiError {
             ApiError::TooManyAttempts => "too_many_attempts",
             ApiError::Internal(_) => "internal_error",
             ApiError::Unavailable => "unavailable",
+            ApiError::Webauthn(refusal) => refusal.code(),
         }
     }
 
@@ -164,12 +169,113 @@ impl ApiError {
                     .into()
             }
             ApiError::Unavailable => "Service momentanément indisponible ; réessayez.".into(),
+            ApiError::Webauthn(refusal) => refusal.message().into(),
         }
     }
 
     /// Wraps an internal failure.
     pub fn internal(cause: impl Into<anyhow::Error>) -> ApiError {
         ApiError::Internal(cause.into())
+    }
+}
+
+/// Why a passkey or security key ceremony was refused. The browser shows the message;
+/// the cause the verifier found stays in the access log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebauthnRefusal {
+    /// The ceremony is unknown, used already or expired.
+    Expired,
+    /// The credential is not one of this account's (or of anyone's, passwordless).
+    UnknownCredential,
+    /// The signature, challenge or flags do not verify, or the counter went back (a
+    /// cloned key or a replayed answer).
+    Failed,
+    /// The answer was made for another site (a phishing page).
+    WrongOrigin,
+    /// The role requires a passkey: a TOTP code alone no longer opens a session.
+    Required,
+    /// The role requires a passkey and the account has none yet: only registering one is
+    /// possible with this session.
+    RegistrationRequired,
+    /// This authenticator model is not on the allow-list of the admin role.
+    ModelNotAllowed,
+    /// Removing the last credential of an account whose role requires one.
+    LastRequired,
+    /// The credential is registered already.
+    AlreadyRegistered,
+    /// The server has no relying party (its public origin is an address).
+    Unavailable,
+}
+
+impl WebauthnRefusal {
+    fn status(self) -> StatusCode {
+        match self {
+            WebauthnRefusal::Expired
+            | WebauthnRefusal::UnknownCredential
+            | WebauthnRefusal::Failed
+            | WebauthnRefusal::WrongOrigin => StatusCode::UNAUTHORIZED,
+            WebauthnRefusal::Required | WebauthnRefusal::RegistrationRequired => {
+                StatusCode::FORBIDDEN
+            }
+            WebauthnRefusal::ModelNotAllowed | WebauthnRefusal::LastRequired => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            WebauthnRefusal::AlreadyRegistered => StatusCode::CONFLICT,
+            WebauthnRefusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            WebauthnRefusal::Expired => "webauthn_expired",
+            WebauthnRefusal::UnknownCredential => "webauthn_unknown_credential",
+            WebauthnRefusal::Failed => "webauthn_failed",
+            WebauthnRefusal::WrongOrigin => "webauthn_wrong_origin",
+            WebauthnRefusal::Required => "webauthn_required",
+            WebauthnRefusal::RegistrationRequired => "webauthn_registration_required",
+            WebauthnRefusal::ModelNotAllowed => "webauthn_model_not_allowed",
+            WebauthnRefusal::LastRequired => "webauthn_last_required",
+            WebauthnRefusal::AlreadyRegistered => "webauthn_already_registered",
+            WebauthnRefusal::Unavailable => "webauthn_unavailable",
+        }
+    }
+
+    fn message(self) -> &'static str {
+        match self {
+            WebauthnRefusal::Expired => {
+                "La demande de la clé de sécurité a expiré ou a déjà servi. Recommencez."
+            }
+            WebauthnRefusal::UnknownCredential => {
+                "Cette clé de sécurité n'est pas enregistrée pour ce compte."
+            }
+            WebauthnRefusal::Failed => {
+                "La clé de sécurité n'a pas pu être vérifiée. Recommencez ; si cela se \
+                 reproduit, prévenez l'administrateur."
+            }
+            WebauthnRefusal::WrongOrigin => {
+                "Cette réponse de clé de sécurité a été faite pour un autre site : connexion \
+                 refusée. Vérifiez l'adresse de la page."
+            }
+            WebauthnRefusal::Required => {
+                "Votre rôle exige une clé de sécurité ou une clé d'accès : le code de \
+                 vérification seul ne suffit pas."
+            }
+            WebauthnRefusal::RegistrationRequired => {
+                "Votre rôle exige une clé de sécurité : enregistrez-en une avant de continuer."
+            }
+            WebauthnRefusal::ModelNotAllowed => {
+                "Ce modèle de clé de sécurité n'est pas autorisé pour les administrateurs."
+            }
+            WebauthnRefusal::LastRequired => {
+                "Impossible de retirer votre dernière clé : votre rôle l'exige. Enregistrez-en \
+                 une autre d'abord."
+            }
+            WebauthnRefusal::AlreadyRegistered => "Cette clé de sécurité est déjà enregistrée.",
+            WebauthnRefusal::Unavailable => {
+                "Les clés de sécurité ne sont pas disponibles sur ce serveur."
+            }
+        }
     }
 }
 
@@ -259,6 +365,8 @@ fn unprocessable_message(code: &str) -> &'static str {
              professionnel de la protection de l'enfance (CASF L226-2-2) : retirez cet \
              attribut, ou vérifiez l'institution de la personne."
         }
+        "invalid_key_name" => "Le nom de la clé doit comporter 1 à 100 caractères.",
+        "too_many_keys" => "Vous avez déjà 20 clés de sécurité : retirez-en une d'abord.",
         _ => "Cette valeur n'est pas acceptée.",
     }
 }

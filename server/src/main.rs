@@ -73,7 +73,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config.listen = listener.local_addr()?;
             let state = AppState::build(config.clone(), Arc::new(SystemClock)).await?;
             let credentials = cli::demo::seed(&state).await?;
-            let url = format!("http://{}", listener.local_addr()?);
+            // The name WebAuthn needs (a relying party cannot be an address): on a loopback
+            // address, `localhost`; otherwise the public origin.
+            let url = if config.public_origin.is_none() {
+                config
+                    .webauthn_origins()
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(|| config.origin())
+            } else {
+                config.origin()
+            };
             // A closed terminal must not stop the server: write errors are ignored.
             let _ = writeln!(
                 std::io::stdout(),

@@ -27,6 +27,11 @@ function restCodes() {
   const errorRs = readFileSync(path.join(repo, 'server', 'src', 'error.rs'), 'utf8');
   const codeFn = errorRs.slice(errorRs.indexOf('pub fn code('), errorRs.indexOf('pub fn message('));
   for (const match of codeFn.matchAll(/=> "([a-z_]+)"/g)) codes.add(match[1]);
+  // Passkeys and security keys (`WebauthnRefusal`), sent as `ApiError::Webauthn`.
+  const webauthnStart = errorRs.indexOf('impl WebauthnRefusal');
+  assert.ok(webauthnStart > 0, 'error.rs defines the WebAuthn refusals');
+  const webauthnCodes = errorRs.slice(webauthnStart, errorRs.indexOf('fn message(', webauthnStart));
+  for (const match of webauthnCodes.matchAll(/=> "([a-z_]+)"/g)) codes.add(match[1]);
   // The charter gate's refusals (`policy::Refusal`), sent as 403 `Blocked` and in frames.
   const policyRs = readFileSync(path.join(repo, 'server', 'src', 'policy.rs'), 'utf8');
   const refusalStart = policyRs.indexOf('impl Refusal');

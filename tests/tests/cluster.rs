@@ -167,6 +167,8 @@ impl Cluster {
         std::fs::create_dir_all(&data_dir)?;
         let log = self.dir.path().join(format!("node{index}.log"));
         let mut command = Command::new(server_binary()?);
+        // The suites sign admins in with TOTP; the WebAuthn test sets its own policy.
+        command.env("PASSERELLE_WEBAUTHN__REQUIRED_ROLES", "[]");
         command.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let child = command
             .arg("serve")
@@ -1363,4 +1365,99 @@ async fn the_per_account_connection_limit_counts_every_node() {
             }
         }
     }
+}
+
+/// The public origin the WebAuthn test's nodes share, as behind one load balancer: a
+/// relying party is a domain name, and every node must accept the same origin.
+const SHARED_ORIGIN: &str = "https://passerelle.test";
+
+async fn post_json(
+    url: &str,
+    path: &str,
+    token: Option<&str>,
+    body: serde_json::Value,
+) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .post(format!("{url}/api/v1{path}"))
+        .json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_security_key_ceremony_begun_on_one_node_finishes_on_another_once() {
+    let cluster = Cluster::start_on(
+        2,
+        redis_url(),
+        vec![
+            ("PASSERELLE_PUBLIC_ORIGIN".into(), SHARED_ORIGIN.into()),
+            (
+                "PASSERELLE_WEBAUTHN__REQUIRED_ROLES".into(),
+                "[\"admin\", \"auditor\"]".into(),
+            ),
+        ],
+    )
+    .await
+    .unwrap();
+    let (login_name, password) = cluster
+        .account("auditrice.cluster", Role::Auditor, "Mairie")
+        .await
+        .unwrap();
+    let (node_a, node_b) = (cluster.url(0), cluster.url(1));
+    // First login with a code: the session may only register the key the role requires.
+    let (token, me) = login(&node_a, &login_name, &password).await.unwrap();
+    assert!(me.must_register_security_key);
+
+    // Registration: begun on node A, finished on node B.
+    let mut key = passerelle_tests::webauthn::SoftKey::default();
+    let ceremony: serde_json::Value = post_json(
+        &node_a,
+        "/me/security-keys/register",
+        Some(&token),
+        serde_json::json!({ "name": "Clé" }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let credential = key.register(&ceremony["options"], SHARED_ORIGIN).unwrap();
+    let response = post_json(
+        &node_b,
+        "/me/security-keys/register/finish",
+        Some(&token),
+        serde_json::json!({ "ceremony_id": ceremony["ceremony_id"], "credential": credential }),
+    )
+    .await;
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+
+    // Sign-in: the password step on node A issues the challenge, node B checks the answer.
+    let challenge: LoginChallenge = post_json(
+        &node_a,
+        "/auth/login",
+        None,
+        serde_json::json!({ "login": login_name, "password": password }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let ceremony = challenge.webauthn.expect("a key ceremony");
+    let answer = key.assert(&ceremony.options, SHARED_ORIGIN).unwrap();
+    let body = serde_json::json!({
+        "challenge": challenge.challenge,
+        "ceremony_id": ceremony.ceremony_id,
+        "credential": answer,
+        "bearer": true,
+    });
+    let response = post_json(&node_b, "/auth/webauthn", None, body.clone()).await;
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let opened: SessionOpened = response.json().await.unwrap();
+    assert!(!opened.me.must_register_security_key);
+    // The same answer replayed on node A: the ceremony served once, cluster-wide.
+    let replayed = post_json(&node_a, "/auth/webauthn", None, body).await;
+    assert_eq!(replayed.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let error: serde_json::Value = replayed.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "webauthn_expired");
 }

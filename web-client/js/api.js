@@ -8,6 +8,8 @@
 /** @typedef {import('./types.js').LoginChallenge} LoginChallenge */
 /** @typedef {import('./types.js').SessionOpened} SessionOpened */
 /** @typedef {import('./types.js').SessionInfo} SessionInfo */
+/** @typedef {import('./types.js').WebauthnCeremony} WebauthnCeremony */
+/** @typedef {import('./types.js').SecurityKey} SecurityKey */
 /** @typedef {import('./types.js').Institution} Institution */
 /** @typedef {import('./types.js').Account} Account */
 /** @typedef {import('./types.js').AccountWithPassword} AccountWithPassword */
@@ -131,6 +133,36 @@ function codeOfStatus(status) {
 /** @param {string} id */
 const seg = (id) => encodeURIComponent(id);
 
+/** The caller's passkeys and security keys (« Mes clés de sécurité »). */
+export const securityKeys = {
+  /** @returns {Promise<SecurityKey[]>} */
+  list: () => request('GET', '/me/security-keys'),
+  /**
+   * @param {string} name
+   * @param {boolean} passwordless
+   * @returns {Promise<WebauthnCeremony>}
+   */
+  begin: (name, passwordless) => request('POST', '/me/security-keys/register', { name, passwordless }),
+  /**
+   * @param {string} ceremonyId
+   * @param {object} credential
+   * @returns {Promise<SecurityKey>}
+   */
+  finish: (ceremonyId, credential) =>
+    request('POST', '/me/security-keys/register/finish', { ceremony_id: ceremonyId, credential }),
+  /**
+   * @param {string} id
+   * @param {string} name
+   * @returns {Promise<void>}
+   */
+  rename: (id, name) => request('PATCH', `/me/security-keys/${seg(id)}`, { name }),
+  /**
+   * @param {string} id
+   * @returns {Promise<void>}
+   */
+  remove: (id) => request('DELETE', `/me/security-keys/${seg(id)}`),
+};
+
 /** Authentication and the caller's own account. */
 export const auth = {
   /**
@@ -147,6 +179,27 @@ export const auth = {
    * @returns {Promise<SessionOpened>}
    */
   totp: (challenge, code) => request('POST', '/auth/totp', { challenge, code }, { loginStep: true }),
+  /**
+   * The second step with a passkey or security key; opens the session (cookie).
+   * @param {string} challenge
+   * @param {string} ceremonyId
+   * @param {object} credential
+   * @returns {Promise<SessionOpened>}
+   */
+  webauthn: (challenge, ceremonyId, credential) =>
+    request('POST', '/auth/webauthn', { challenge, ceremony_id: ceremonyId, credential }, { loginStep: true }),
+  /**
+   * Begins a sign-in with a passkey alone.
+   * @returns {Promise<WebauthnCeremony>}
+   */
+  passwordless: () => request('POST', '/auth/passwordless', undefined, { loginStep: true }),
+  /**
+   * @param {string} ceremonyId
+   * @param {object} credential
+   * @returns {Promise<SessionOpened>}
+   */
+  passwordlessFinish: (ceremonyId, credential) =>
+    request('POST', '/auth/passwordless/finish', { ceremony_id: ceremonyId, credential }, { loginStep: true }),
   /** @returns {Promise<void>} */
   logout: () => request('POST', '/auth/logout'),
   /**

@@ -97,6 +97,9 @@ function resolve(path) {
     return { title: route.title, render: (screen) => route.render(screen, shell, null) };
   }
   if (!me) return { redirect: '/connexion' };
+  // A role that requires a security key, and none registered yet: the server allows
+  // nothing else until one is (« Mes clés de sécurité » on the security page).
+  if (me.must_register_security_key && path !== '/securite') return { redirect: '/securite' };
   const allowed =
     route.access === 'user' ||
     (route.access === 'admin' && me.role === 'admin') ||

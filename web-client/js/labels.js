@@ -45,6 +45,24 @@ export const ERROR_MESSAGES = Object.freeze({
   too_many_attempts: 'Trop de tentatives. Patientez quelques minutes avant de réessayer.',
   internal_error:
     'Une erreur interne est survenue. Réessayez ; si le problème persiste, prévenez l’administrateur.',
+  // Passkeys and security keys (CHARTER.md C15).
+  webauthn_expired: 'La demande de la clé de sécurité a expiré ou a déjà servi. Recommencez.',
+  webauthn_unknown_credential:
+    'Cette clé de sécurité n’est pas enregistrée pour ce compte. Utilisez une clé enregistrée, ou le code à 6 chiffres si votre rôle le permet.',
+  webauthn_failed:
+    'La clé de sécurité n’a pas pu être vérifiée. Recommencez ; si cela se reproduit, prévenez l’administrateur.',
+  webauthn_wrong_origin:
+    'Cette réponse de clé de sécurité a été faite pour un autre site : connexion refusée. Vérifiez l’adresse de la page dans la barre du navigateur.',
+  webauthn_required:
+    'Votre rôle exige une clé de sécurité ou une clé d’accès : le code à 6 chiffres seul ne suffit plus. Utilisez votre clé, ou demandez à l’administrateur de réinitialiser votre double authentification si vous l’avez perdue.',
+  webauthn_registration_required: 'Votre rôle exige une clé de sécurité : enregistrez-en une dans « Mes clés de sécurité » pour continuer.',
+  webauthn_model_not_allowed: 'Ce modèle de clé de sécurité n’est pas autorisé pour les administrateurs. Utilisez une clé fournie par votre collectivité.',
+  webauthn_last_required:
+    'Impossible de retirer votre dernière clé : votre rôle en exige une. Enregistrez-en une autre d’abord.',
+  webauthn_already_registered: 'Cette clé de sécurité est déjà enregistrée.',
+  webauthn_unavailable: 'Les clés de sécurité ne sont pas disponibles sur ce serveur. Prévenez l’administrateur.',
+  invalid_key_name: 'Le nom de la clé doit comporter de 1 à 100 caractères.',
+  too_many_keys: 'Vous avez déjà 20 clés de sécurité : retirez-en une avant d’en ajouter une autre.',
   // The charter gate (CHARTER.md C2, C9, C11).
   charter_not_published:
     'Aucune charte n’a encore été publiée : les canaux confidentiels restent fermés jusqu’à sa publication par l’administrateur.',

@@ -19,6 +19,20 @@
  * @property {InstitutionRef} institution
  * @property {Role} role
  * @property {Attributes} attributes
+ * @property {boolean} [must_register_security_key] The role requires a key and the account has none yet.
+ *
+ * @typedef {object} WebauthnCeremony
+ * @property {string} ceremony_id
+ * @property {{ publicKey: any }} options For `navigator.credentials`, binary fields in base64url.
+ * @property {number} expires_at
+ *
+ * @typedef {object} SecurityKey
+ * @property {string} id
+ * @property {string} name
+ * @property {boolean} passwordless Signs in without the password (a passkey).
+ * @property {string} aaguid
+ * @property {number} created_at
+ * @property {number | null} last_used_at
  *
  * @typedef {object} TotpEnrolment
  * @property {string} otpauth_uri
@@ -27,8 +41,9 @@
  *
  * @typedef {object} LoginChallenge
  * @property {string} challenge
- * @property {'totp' | 'totp_enrolment'} next
+ * @property {'totp' | 'totp_enrolment' | 'webauthn'} next
  * @property {TotpEnrolment | null} enrolment
+ * @property {WebauthnCeremony} [webauthn] When `next` is `webauthn`.
  *
  * @typedef {object} SessionOpened
  * @property {string} session_id

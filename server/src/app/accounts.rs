@@ -383,13 +383,16 @@ pub async fn reset_password(
     Ok((account_of(&user)?, generated))
 }
 
-/// Forgets the TOTP secret (a lost phone): the next login enrols again. Closes every
-/// session and its live connections.
+/// Forgets the TOTP secret and removes every passkey and security key (a lost phone, a
+/// lost key): the next login enrols again, and an account whose role requires a key
+/// registers a new one before anything else. Closes every session and its live
+/// connections.
 pub async fn reset_mfa(state: &AppState, actor: Actor, id: &str) -> Result<Account> {
     let mut user = load(state, id).await?;
     user.totp_secret_enc = None;
     user.totp_pending_enc = None;
     let user = db::accounts::update_user(&state.db, user).await?;
+    let keys_removed = db::webauthn::remove_all(&state.db, &user.id).await?;
     let excluded = end_every_session(state, &user.id, AccessReason::MfaReset).await?;
     state
         .record(
@@ -397,7 +400,10 @@ pub async fn reset_mfa(state: &AppState, actor: Actor, id: &str) -> Result<Accou
             "admin_mfa_reset",
             Some(user.id.clone()),
             Outcome::Success,
-            json!({ "sessions_closed": excluded.sessions_closed }),
+            json!({
+                "sessions_closed": excluded.sessions_closed,
+                "security_keys_removed": keys_removed,
+            }),
         )
         .await?;
     account_of(&user)

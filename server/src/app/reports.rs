@@ -1,7 +1,8 @@
 //! The annual report (CHARTER.md C14): anonymous counts only — groups, cases opened and
 //! closed, members by institution, charter acceptances, exclusions — for the coordinator
 //! and the admin. No name, no case reference, no content: the only report the charter
-//! allows (C10).
+//! allows (C10). Its security section counts how sign-in with passkeys and security keys
+//! is used (C15).
 
 use std::collections::BTreeMap;
 
@@ -9,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::audit::Outcome;
+use crate::audit::{EventFilter, Outcome};
 use crate::auth::CurrentUser;
 use crate::db::{self, entities::annual_report};
 use crate::error::{ApiError, Result};
@@ -86,6 +87,23 @@ pub struct AnnualReport {
     pub charter_acceptances: u64,
     /// Members excluded during the year.
     pub exclusions: u64,
+    /// Sign-in security during the year.
+    pub security: SecurityCounts,
+}
+
+/// The security section: passkeys and security keys, and MFA resets.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SecurityCounts {
+    /// Keys registered.
+    pub security_keys_registered: u64,
+    /// Keys removed by their owner.
+    pub security_keys_removed: u64,
+    /// Sign-ins with a key (second step or passwordless).
+    pub security_key_sign_ins: u64,
+    /// Refused key answers (unknown key, bad signature, replay, wrong site).
+    pub security_key_failures: u64,
+    /// MFA resets by an admin (every key and the TOTP secret forgotten).
+    pub mfa_resets: u64,
 }
 
 fn year_bounds(year: i32) -> Result<(i64, i64)> {
@@ -103,11 +121,45 @@ fn year_of(ms: i64) -> i32 {
         .unwrap_or(1970)
 }
 
+async fn count_actions(
+    state: &AppState,
+    actions: &[&str],
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<u64> {
+    count_outcomes(state, actions, Outcome::Success, from_ms, to_ms).await
+}
+
+async fn count_outcomes(
+    state: &AppState,
+    actions: &[&str],
+    outcome: Outcome,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<u64> {
+    let mut total = 0;
+    for action in actions {
+        let filter = EventFilter {
+            action: Some((*action).to_owned()),
+            outcome: Some(outcome),
+            from_ms: Some(from_ms),
+            to_ms: Some(to_ms),
+            ..EventFilter::default()
+        };
+        total += state
+            .audit
+            .count(&filter)
+            .await
+            .map_err(ApiError::internal)?;
+    }
+    Ok(total)
+}
+
 /// The report of `year` as things stand: the counters, and the groups and members of
 /// today. Only right for the current year, or for a year that has just ended: the
 /// report of a closed year is frozen from this (see [`freeze_closed_years`]).
 async fn compute(state: &AppState, year: i32) -> Result<AnnualReport> {
-    let (_, to) = year_bounds(year)?;
+    let (from, to) = year_bounds(year)?;
     let counters = db::reports::counters(&state.db, year).await?;
     let counter = |event: Counted| counters.get(event.indicator()).copied().unwrap_or(0);
     Ok(AnnualReport {
@@ -120,6 +172,23 @@ async fn compute(state: &AppState, year: i32) -> Result<AnnualReport> {
         members_by_institution: db::reports::members_by_institution(&state.db, to).await?,
         charter_acceptances: counter(Counted::Acceptance),
         exclusions: counter(Counted::Exclusion),
+        // Sign-in security is read from the access log while the year runs; the year's
+        // snapshot freezes it before any purge (the log keeps at least six months).
+        security: SecurityCounts {
+            security_keys_registered: count_actions(state, &["webauthn_registered"], from, to)
+                .await?,
+            security_keys_removed: count_actions(state, &["webauthn_removed"], from, to).await?,
+            security_key_sign_ins: count_actions(state, &["webauthn_used"], from, to).await?,
+            security_key_failures: count_outcomes(
+                state,
+                &["webauthn_failed", "webauthn_registration_failed"],
+                Outcome::Failure,
+                from,
+                to,
+            )
+            .await?,
+            mfa_resets: count_actions(state, &["admin_mfa_reset"], from, to).await?,
+        },
     })
 }
 
@@ -205,6 +274,23 @@ pub fn to_csv(report: &AnnualReport) -> String {
         format!("seances_analyse_de_pratiques,{}", report.practice_sessions),
         format!("acceptations_charte,{}", report.charter_acceptances),
         format!("exclusions,{}", report.exclusions),
+        format!(
+            "cles_de_securite_enregistrees,{}",
+            report.security.security_keys_registered
+        ),
+        format!(
+            "cles_de_securite_retirees,{}",
+            report.security.security_keys_removed
+        ),
+        format!(
+            "connexions_par_cle_de_securite,{}",
+            report.security.security_key_sign_ins
+        ),
+        format!(
+            "echecs_de_cle_de_securite,{}",
+            report.security.security_key_failures
+        ),
+        format!("reinitialisations_mfa,{}", report.security.mfa_resets),
     ];
     for (institution, count) in &report.members_by_institution {
         lines.push(format!("membres_{},{count}", csv_field(institution)));

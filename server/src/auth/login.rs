@@ -1,4 +1,5 @@
-//! The two-step login (CHARTER.md C15): password, then TOTP.
+//! The two-step login (CHARTER.md C15): password, then TOTP or a passkey / security key
+//! ([`super::webauthn`]).
 //!
 //! Between the two steps the client holds a challenge authenticated by the server's
 //! secret, so no half-open login is stored. Every failure counts towards the account's
@@ -15,10 +16,10 @@ use passerelle_shared::protocol::v1::{Attributes, Role};
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use super::{password, session, totp, ClientInfo};
+use super::{password, session, totp, webauthn, ClientInfo};
 use crate::audit::{Actor, Outcome};
 use crate::db::{self, entities::user};
-use crate::error::{ApiError, Result};
+use crate::error::{ApiError, Result, WebauthnRefusal};
 use crate::state::AppState;
 
 /// How long the TOTP step may follow the password step.
@@ -26,7 +27,7 @@ const CHALLENGE_TTL_MS: i64 = 5 * 60 * 1000;
 /// TOTP secrets are 160 bits, as RFC 4226 recommends.
 const TOTP_SECRET_BYTES: usize = 20;
 
-fn actor_for(client: &ClientInfo, login: &str, user: Option<&user::Model>) -> Actor {
+pub(super) fn actor_for(client: &ClientInfo, login: &str, user: Option<&user::Model>) -> Actor {
     Actor {
         user_id: user.map(|u| u.id.clone()),
         login: Some(login.to_owned()),
@@ -93,6 +94,12 @@ pub async fn password_step(
         return Err(ApiError::AccountDisabled);
     }
     let expires = now + CHALLENGE_TTL_MS;
+    // Accounts with a key are asked for it: it is the factor a phishing page cannot relay.
+    let ceremony = if webauthn::has_keys(state, &user.id).await? {
+        Some(webauthn::begin_login(state, &user).await?)
+    } else {
+        None
+    };
     let mut nonce = [0u8; 16];
     state
         .secrets
@@ -102,7 +109,9 @@ pub async fn password_step(
         state
             .secrets
             .sign_token(&format!("v1|{}|{expires}|{}", user.id, B64.encode(nonce)));
-    let (next, enrolment) = if user.totp_secret_enc.is_some() {
+    let (next, enrolment) = if ceremony.is_some() {
+        (NextStep::Webauthn, None)
+    } else if user.totp_secret_enc.is_some() {
         (NextStep::Totp, None)
     } else {
         let mut secret = Zeroizing::new([0u8; TOTP_SECRET_BYTES]);
@@ -134,6 +143,7 @@ pub async fn password_step(
         challenge,
         next,
         enrolment,
+        webauthn: ceremony,
     })
 }
 
@@ -145,43 +155,22 @@ pub async fn totp_step(
     request: TotpRequest,
 ) -> Result<(SessionOpened, Zeroizing<String>)> {
     let now = state.now_ms();
-    let user_id = parse_challenge(state, &request.challenge, now);
-    let Some(user_id) = user_id else {
-        state
-            .record_denial(
-                client.anonymous_actor(),
-                "login_totp",
-                None,
-                json!({ "reason": "invalid_challenge" }),
-            )
-            .await;
-        return Err(ApiError::InvalidChallenge);
-    };
-    let Some(user) = db::accounts::find_user(&state.db, &user_id).await? else {
-        return Err(ApiError::InvalidChallenge);
-    };
+    let user = second_step_user(state, client, &request.challenge, "login_totp", now).await?;
     let actor = actor_for(client, &user.login, Some(&user));
-    if state.throttle.ip_blocked(client.ip, now) {
+    // A role that requires a key: once the account has one, a code alone is refused (a
+    // phishing page can relay a code, not a key's answer).
+    if webauthn::required_for(&state.config, role_of(&user)?)
+        && webauthn::has_keys(state, &user.id).await?
+    {
         state
             .record_denial(
                 actor,
                 "login_totp",
                 None,
-                json!({ "reason": "ip_throttled" }),
+                json!({ "reason": "webauthn_required" }),
             )
             .await;
-        return Err(ApiError::TooManyAttempts);
-    }
-    if user.locked_at.is_some() || user.disabled {
-        let (reason, error) = if user.disabled {
-            ("account_disabled", ApiError::AccountDisabled)
-        } else {
-            ("account_locked", ApiError::AccountLocked)
-        };
-        state
-            .record_denial(actor, "login_totp", None, json!({ "reason": reason }))
-            .await;
-        return Err(error);
+        return Err(ApiError::Webauthn(WebauthnRefusal::Required));
     }
     let (sealed, enrolling) = match (&user.totp_secret_enc, &user.totp_pending_enc) {
         (Some(secret), _) => (secret.clone(), false),
@@ -218,10 +207,95 @@ pub async fn totp_step(
             )
             .await?;
     }
+    open_session(state, client, user, request.bearer, "totp", None).await
+}
+
+/// The account of a valid second-step challenge, if it may still log in; otherwise the
+/// denial of `action` is logged and the refusal returned.
+pub(super) async fn second_step_user(
+    state: &AppState,
+    client: &ClientInfo,
+    challenge: &str,
+    action: &'static str,
+    now: i64,
+) -> Result<user::Model> {
+    let user_id = parse_challenge(state, challenge, now);
+    let Some(user_id) = user_id else {
+        state
+            .record_denial(
+                client.anonymous_actor(),
+                action,
+                None,
+                json!({ "reason": "invalid_challenge" }),
+            )
+            .await;
+        return Err(ApiError::InvalidChallenge);
+    };
+    let Some(user) = db::accounts::find_user(&state.db, &user_id).await? else {
+        return Err(ApiError::InvalidChallenge);
+    };
+    if state.throttle.ip_blocked(client.ip, now) {
+        state
+            .record_denial(
+                actor_for(client, &user.login, Some(&user)),
+                action,
+                None,
+                json!({ "reason": "ip_throttled" }),
+            )
+            .await;
+        return Err(ApiError::TooManyAttempts);
+    }
+    refuse_locked_or_disabled(state, client, &user, action).await?;
+    Ok(user)
+}
+
+/// Refuses (and logs) a locked or disabled account.
+pub(super) async fn refuse_locked_or_disabled(
+    state: &AppState,
+    client: &ClientInfo,
+    user: &user::Model,
+    action: &'static str,
+) -> Result<()> {
+    if user.locked_at.is_some() || user.disabled {
+        let (reason, error) = if user.disabled {
+            ("account_disabled", ApiError::AccountDisabled)
+        } else {
+            ("account_locked", ApiError::AccountLocked)
+        };
+        state
+            .record_denial(
+                actor_for(client, &user.login, Some(user)),
+                action,
+                None,
+                json!({ "reason": reason }),
+            )
+            .await;
+        return Err(error);
+    }
+    Ok(())
+}
+
+fn role_of(user: &user::Model) -> Result<Role> {
+    Role::parse(&user.role).ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown role")))
+}
+
+/// Opens a session after a successful second step (`method`: `totp`, `webauthn`,
+/// `passwordless`, with the key used) and returns it with its token, which the caller
+/// hands to the client once.
+pub(super) async fn open_session(
+    state: &AppState,
+    client: &ClientInfo,
+    user: user::Model,
+    bearer: bool,
+    method: &'static str,
+    credential: Option<String>,
+) -> Result<(SessionOpened, Zeroizing<String>)> {
+    let now = state.now_ms();
+    let actor = actor_for(client, &user.login, Some(&user));
     db::accounts::reset_login_failures(&state.db, &user.id).await?;
     state.throttle.clear_login(&user.login);
 
-    let kind = if request.bearer { "bearer" } else { "browser" };
+    let kind = if bearer { "bearer" } else { "browser" };
     let (token, token_hash) =
         session::new_token(|buf| state.secrets.random(buf)).map_err(ApiError::internal)?;
     let expires_at = now + i64::from(state.config.session_absolute_hours) * 3_600_000;
@@ -246,14 +320,12 @@ pub async fn totp_step(
         session_id: Some(session.id.clone()),
         ..actor
     };
+    let mut details = json!({ "session_kind": kind, "method": method });
+    if let Some(credential) = credential {
+        details["credential"] = json!(credential);
+    }
     state
-        .record(
-            actor,
-            "login",
-            None,
-            Outcome::Success,
-            json!({ "session_kind": kind }),
-        )
+        .record(actor, "login", None, Outcome::Success, details)
         .await?;
     state.metrics.logins_succeeded.inc();
     let me = me_of(state, &user).await?;
@@ -270,7 +342,7 @@ pub async fn totp_step(
 
 /// Counts a failed attempt everywhere it must count, and locks the account when the
 /// threshold is reached.
-async fn fail_attempt(
+pub(super) async fn fail_attempt(
     state: &AppState,
     client: &ClientInfo,
     login: &str,
@@ -333,7 +405,9 @@ pub(crate) async fn me_of(state: &AppState, user: &user::Model) -> Result<Me> {
     let institution = db::accounts::find_institution(&state.db, &user.institution_id)
         .await?
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("account without institution")))?;
+    let role = role_of(user)?;
     Ok(Me {
+        must_register_security_key: webauthn::must_register(state, &user.id, role).await?,
         id: user.id.clone(),
         login: user.login.clone(),
         display_name: user.display_name.clone(),
@@ -341,8 +415,7 @@ pub(crate) async fn me_of(state: &AppState, user: &user::Model) -> Result<Me> {
             id: institution.id,
             name: institution.name,
         },
-        role: Role::parse(&user.role)
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown role")))?,
+        role,
         attributes: Attributes {
             bound_by_professional_secrecy: user.bound_by_professional_secrecy,
             social_action_professional: user.social_action_professional,

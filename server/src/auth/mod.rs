@@ -1,14 +1,15 @@
-//! Authentication (CHARTER.md C15): passwords, TOTP, sessions, throttling and the
-//! [`CurrentUser`] extractor every protected handler takes.
+//! Authentication (CHARTER.md C15): passwords, TOTP, passkeys and security keys,
+//! sessions, throttling and the [`CurrentUser`] extractor every protected handler takes.
 
 pub mod login;
 pub mod password;
 pub mod session;
 pub mod totp;
+pub mod webauthn;
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRequestParts, OriginalUri};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method};
 use passerelle_shared::protocol::v1::{Attributes, Role};
@@ -16,7 +17,7 @@ use serde_json::json;
 
 use crate::audit::Actor;
 use crate::db;
-use crate::error::ApiError;
+use crate::error::{ApiError, WebauthnRefusal};
 use crate::policy::{self, Capability};
 use crate::state::AppState;
 
@@ -101,6 +102,9 @@ pub struct CurrentUser {
     pub session_id: String,
     /// Where the request comes from.
     pub client: ClientInfo,
+    /// The role requires a key and the account has none: the session may only register
+    /// one (see [`webauthn`]).
+    pub must_register_security_key: bool,
 }
 
 impl CurrentUser {
@@ -147,6 +151,20 @@ impl FromRequestParts<AppState> for CurrentUser {
     ) -> Result<Self, Self::Rejection> {
         let client = ClientInfo::from_parts(parts, state.config.behind_proxy);
         match authenticate(state, &parts.method, &parts.headers, client.clone()).await {
+            Ok(user)
+                if user.must_register_security_key && !registration_path(&full_path(parts)) =>
+            {
+                let path = full_path(parts);
+                state
+                    .record_denial(
+                        user.actor(),
+                        "request_before_key_registration",
+                        None,
+                        json!({ "reason": "webauthn_registration_required", "path": path }),
+                    )
+                    .await;
+                Err(ApiError::Webauthn(WebauthnRefusal::RegistrationRequired))
+            }
             Ok(user) => Ok(user),
             Err(denial) => {
                 let path = parts.uri.path().to_owned();
@@ -181,7 +199,10 @@ pub async fn authenticate(
     };
     // A cookie rides along with cross-site requests; SameSite=Strict stops most of them,
     // and this stops the rest: state changes must come from our own origin.
-    if from_cookie && !is_safe_method(method) && !origin_matches(headers, &state.config.origin()) {
+    if from_cookie
+        && !is_safe_method(method)
+        && !origin_matches(headers, &state.config.browser_origins())
+    {
         return Err(ApiError::BadOrigin);
     }
     let now = state.now_ms();
@@ -208,6 +229,7 @@ pub async fn authenticate(
     if now - session.last_seen_at > 60_000 {
         db::sessions::touch(&state.db, &session.id, now).await?;
     }
+    let must_register_security_key = webauthn::must_register(state, &user.id, role).await?;
     Ok(CurrentUser {
         user_id: user.id,
         login: user.login,
@@ -220,7 +242,26 @@ pub async fn authenticate(
         },
         session_id: session.id,
         client,
+        must_register_security_key,
     })
+}
+
+/// The request's path as the client sent it (a nested router sees it without its prefix).
+fn full_path(parts: &Parts) -> String {
+    parts
+        .extensions
+        .get::<OriginalUri>()
+        .map_or_else(|| parts.uri.path(), |OriginalUri(uri)| uri.path())
+        .to_owned()
+}
+
+/// What a session may reach before its account registers the key its role requires:
+/// its own account, registering a key, and leaving.
+fn registration_path(path: &str) -> bool {
+    path == "/api/v1/me"
+        || path == "/api/v1/me/security-keys"
+        || path.starts_with("/api/v1/me/security-keys/")
+        || path == "/api/v1/auth/logout"
 }
 
 fn is_safe_method(method: &Method) -> bool {
@@ -229,9 +270,9 @@ fn is_safe_method(method: &Method) -> bool {
 
 /// Whether the request's `Origin` is ours. Browsers send it on every state-changing
 /// request; its absence on a cookie-authenticated one is refused too.
-pub fn origin_matches(headers: &HeaderMap, origin: &str) -> bool {
+pub fn origin_matches(headers: &HeaderMap, origins: &[String]) -> bool {
     headers
         .get(header::ORIGIN)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.trim_end_matches('/') == origin)
+        .is_some_and(|value| origins.iter().any(|o| value.trim_end_matches('/') == o))
 }

@@ -1,6 +1,8 @@
 //! `passerelle demo`: a ready-to-try server with the institutions of a CLSPD and one
 //! account per role. Each run gives the demo accounts fresh passwords and TOTP secrets
-//! and prints them: nothing secret is kept in clear anywhere.
+//! and prints them: nothing secret is kept in clear anywhere. Their passkeys and security
+//! keys are forgotten too, so that the admin and the auditor (whose role requires a key)
+//! register one at their first login of the run.
 
 use std::fmt::Write as _;
 
@@ -208,7 +210,8 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Vec<Credentials>> {
         user.locked_at = None;
         user.failed_logins = 0;
         user.disabled = false;
-        db::accounts::update_user(&state.db, user).await?;
+        let user = db::accounts::update_user(&state.db, user).await?;
+        db::webauthn::remove_all(&state.db, &user.id).await?;
         credentials.push(Credentials {
             login: demo.login.into(),
             role: demo.role,

@@ -18,6 +18,7 @@ pub(crate) mod messages;
 pub(crate) mod reports;
 pub(crate) mod retention;
 pub(crate) mod sessions;
+pub(crate) mod webauthn;
 
 /// Largest number of keys one batch lookup binds per statement (two bound values per key
 /// at most, well under SQLite's and PostgreSQL's limits on bound parameters): the

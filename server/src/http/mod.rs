@@ -13,6 +13,7 @@ pub mod me;
 pub mod openapi;
 pub mod practice;
 pub mod reports;
+pub mod webauthn;
 
 use axum::Router;
 
@@ -24,6 +25,7 @@ pub fn api_router() -> Router<AppState> {
     Router::new()
         .merge(auth::router())
         .merge(me::router())
+        .merge(webauthn::router())
         .merge(admin::router())
         .merge(audit::router())
         .merge(keys::router())

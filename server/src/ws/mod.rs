@@ -17,7 +17,7 @@ use serde_json::json;
 use crate::audit::Outcome;
 use crate::auth::{self, session as tokens, ClientInfo};
 use crate::db;
-use crate::error::{ApiError, Result};
+use crate::error::{ApiError, Result, WebauthnRefusal};
 use crate::http::json::ApiQuery;
 use crate::state::AppState;
 
@@ -62,10 +62,22 @@ async fn upgrade(
             return Err(err);
         }
     };
+    // A session that must first register a key has no access to messages yet.
+    if user.must_register_security_key {
+        state
+            .record_denial(
+                user.actor(),
+                "ws_connect",
+                None,
+                json!({ "reason": "webauthn_registration_required" }),
+            )
+            .await;
+        return Err(ApiError::Webauthn(WebauthnRefusal::RegistrationRequired));
+    }
     // A cookie is sent by the browser whatever page opens the socket: only our own
     // pages may use it (cross-site WebSocket hijacking).
     if tokens::bearer_token(&headers).is_none()
-        && !auth::origin_matches(&headers, &state.config.origin())
+        && !auth::origin_matches(&headers, &state.config.browser_origins())
     {
         state
             .record_denial(

@@ -57,9 +57,12 @@ function freePort() {
  * @typedef {object} DemoOptions
  * @property {string} [publicOrigin] The origin browsers use when it is not the listen
  *   address (a proxy in front of the server): the server's `public_origin`.
+ * @property {boolean} [requireKeys] Keep the default policy: admins and auditors must use a
+ *   passkey or security key. Off otherwise, so that the other suites sign them in with
+ *   TOTP alone (tests/browser/webauthn.test.mjs tests the policy).
  *
  * @typedef {object} Demo
- * @property {string} url e.g. http://127.0.0.1:41234
+ * @property {string} url e.g. http://localhost:41234 (WebAuthn needs a name, not an address)
  * @property {number} port The port the server listens on.
  * @property {Record<string, DemoAccount>} accounts by login
  * @property {() => Promise<void>} crashAndRestart Kills the server (SIGKILL, as a crash)
@@ -103,6 +106,7 @@ function startOnce(binary, port, options) {
   // PASSERELLE_TEST_DATABASE_URL, for one): the demo gets neither, only its defaults.
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('PASSERELLE_')));
   if (options.publicOrigin) env.PASSERELLE_PUBLIC_ORIGIN = options.publicOrigin;
+  if (!options.requireKeys) env.PASSERELLE_WEBAUTHN__REQUIRED_ROLES = '[]';
   let child = spawn(binary, ['demo', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
     cwd: dataDir,
     env,

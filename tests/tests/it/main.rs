@@ -20,3 +20,4 @@ mod roles;
 mod sdk;
 mod support;
 mod tls;
+mod webauthn;

@@ -68,6 +68,8 @@ enum Rule {
     ArchivedWithoutReason,
     /// Another account's device link request: refused to all.
     OthersLinkRequest,
+    /// A security key that is not the caller's: refused to all.
+    OthersSecurityKey,
     /// Members of the cases (professionals, not externals), charter accepted.
     CaseMember,
     /// Leaving reduces exposure: never blocked by the charter gate.
@@ -104,7 +106,7 @@ fn allowed(rule: Rule, role: Role, situation: Situation) -> bool {
         Rule::Coordinator => role == Coordinator,
         Rule::ChannelMember => member && matches!(role, Member | Coordinator | External),
         Rule::ChannelCoordinator => member && role == Coordinator,
-        Rule::ArchivedWithoutReason | Rule::OthersLinkRequest => false,
+        Rule::ArchivedWithoutReason | Rule::OthersLinkRequest | Rule::OthersSecurityKey => false,
         Rule::CaseMember => member && matches!(role, Member | Coordinator),
         Rule::GroupRules => {
             matches!(situation, Situation::Member | Situation::CharterNotAccepted)
@@ -159,6 +161,34 @@ fn rows() -> Vec<Row> {
     vec![
         row(M::POST, "/api/v1/auth/login", Public),
         row(M::POST, "/api/v1/auth/totp", Public),
+        row(M::POST, "/api/v1/auth/webauthn", Public),
+        row(M::POST, "/api/v1/auth/passwordless", Public),
+        row(M::POST, "/api/v1/auth/passwordless/finish", Public),
+        row(M::GET, "/api/v1/me/security-keys", AnyUser),
+        with(
+            M::POST,
+            "/api/v1/me/security-keys/register",
+            AnyUser,
+            |_, _| serde_json::json!({ "name": "Clé de test" }),
+        ),
+        // A malformed answer: authorization passed, the body is refused (400).
+        with(
+            M::POST,
+            "/api/v1/me/security-keys/register/finish",
+            AnyUser,
+            |_, _| serde_json::json!({ "ceremony_id": "inconnue", "credential": {} }),
+        ),
+        with(
+            M::PATCH,
+            "/api/v1/me/security-keys/{foreign_key}",
+            OthersSecurityKey,
+            |_, _| serde_json::json!({ "name": "Volée" }),
+        ),
+        row(
+            M::DELETE,
+            "/api/v1/me/security-keys/{foreign_key}",
+            OthersSecurityKey,
+        ),
         row(M::GET, "/api/v1/openapi.json", Public),
         row(M::GET, "/api/v1/ws", Public), // the WebSocket has its own part below
         row(M::GET, "/api/v1/me", AnyUser),
@@ -413,6 +443,8 @@ struct World {
     spare_identity: String,
     foreign_certificate: serde_json::Value,
     foreign_link: String,
+    /// A security key id that is nobody's (the caller's own keys are not in the matrix).
+    foreign_key: String,
 }
 
 /// A caller of the matrix.
@@ -435,6 +467,7 @@ impl Principal {
     fn path(&self, world: &World, template: &str) -> String {
         template
             .replace("{group}", &world.group)
+            .replace("{foreign_key}", &world.foreign_key)
             .replace("{live_case}", &world.live_case)
             .replace("{case}", &world.case)
             .replace("{practice}", &world.practice)
@@ -718,6 +751,7 @@ async fn every_endpoint_and_frame_answers_every_role_and_situation_as_the_matrix
         spare_identity,
         foreign_certificate: serde_json::to_value(&owner.device.certificate).unwrap(),
         foreign_link,
+        foreign_key: "cle-d-un-autre".to_owned(),
     };
 
     // Every operation of the OpenAPI document has a row, and every row an operation.

@@ -382,7 +382,7 @@ class AdminConsole {
   async resetMfa(account) {
     const confirmed = await confirmAction(
       `Réinitialiser la double authentification de ${account.display_name} ?`,
-      'À sa prochaine connexion, la personne devra configurer à nouveau son application d’authentification (téléphone perdu ou changé).',
+      'Ses clés de sécurité sont retirées et toutes ses sessions fermées. À sa prochaine connexion, la personne devra configurer à nouveau son application d’authentification, puis, si son rôle l’exige, enregistrer une nouvelle clé de sécurité (téléphone ou clé perdus ou changés).',
       'Réinitialiser',
     );
     if (!confirmed) return;

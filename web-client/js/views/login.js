@@ -1,7 +1,10 @@
-// The login screen: password, then the TOTP code (CHARTER.md C15). An account without
-// TOTP enrols here on its first login: QR code, secret for typing by hand, first code.
+// The login screen: password, then the TOTP code or a passkey / security key (CHARTER.md
+// C15). An account without TOTP enrols here on its first login: QR code, secret for
+// typing by hand, first code. A passkey kept on the authenticator also signs in alone
+// (« Se connecter avec une clé d’accès »).
 
 import { auth } from '../api.js';
+import * as webauthn from '../webauthn.js';
 import { append, h, replace, screenTitle } from '../dom.js';
 import { control, field, form, validate, valueOf, whileBusy } from '../forms.js';
 import { showError, showStatus } from '../notices.js';
@@ -9,6 +12,8 @@ import { showError, showStatus } from '../notices.js';
 /** @typedef {import('../types.js').Shell} Shell */
 /** @typedef {import('../types.js').LoginChallenge} LoginChallenge */
 /** @typedef {import('../types.js').TotpEnrolment} TotpEnrolment */
+/** @typedef {import('../types.js').WebauthnCeremony} WebauthnCeremony */
+/** @typedef {import('../types.js').SessionOpened} SessionOpened */
 
 const CODE_PATTERN = '\\d{3}\\s?\\d{3}';
 const CODE_MESSAGE = 'Le code comporte 6 chiffres, par exemple 123456.';
@@ -45,13 +50,86 @@ export function renderLogin(screen, shell) {
         password.focus();
         return;
       }
-      if (challenge.next === 'totp_enrolment' && challenge.enrolment) {
+      if (challenge.next === 'webauthn' && challenge.webauthn) {
+        showKeyStep(loginValue, challenge.challenge, challenge.webauthn);
+      } else if (challenge.next === 'totp_enrolment' && challenge.enrolment) {
         showEnrolmentStep(loginValue, challenge.challenge, challenge.enrolment);
       } else {
         showCodeStep(loginValue, challenge.challenge);
       }
     });
-    replace(body, passwordForm);
+    const passkeyButton = h('button', { type: 'button', class: 'button button-secondary', id: 'passwordless' }, 'Se connecter avec une clé d’accès');
+    passkeyButton.addEventListener('click', async () => {
+      const opened = await whileBusy(passkeyButton, async () => {
+        const ceremony = await auth.passwordless();
+        const credential = await webauthn.get(ceremony.options);
+        return auth.passwordlessFinish(ceremony.ceremony_id, credential);
+      });
+      if (opened) signedIn(opened, false);
+    });
+    const passkeyArea = webauthn.supported()
+      ? h(
+          'div',
+          { class: 'stack passwordless' },
+          h('p', { class: 'hint' }, 'Vous avez enregistré une clé d’accès (passkey) sur ce poste, ce téléphone ou une clé USB ? Connectez-vous sans mot de passe :'),
+          h('div', { class: 'actions' }, passkeyButton),
+        )
+      : null;
+    replace(body, passwordForm, passkeyArea);
+  }
+
+  /**
+   * The second step with a passkey or security key.
+   * @param {string} login
+   * @param {string} challenge
+   * @param {WebauthnCeremony} ceremony
+   */
+  function showKeyStep(login, challenge, ceremony) {
+    title.textContent = 'Clé de sécurité';
+    const useKey = h('button', { type: 'button', class: 'button', id: 'use-security-key' }, 'Utiliser ma clé de sécurité');
+    const useCode = h('button', { type: 'button', class: 'button button-secondary' }, 'Utiliser plutôt le code à 6 chiffres');
+    const back = h('button', { type: 'button', class: 'button button-secondary' }, 'Annuler');
+    useKey.addEventListener('click', async () => {
+      const opened = await whileBusy(
+        useKey,
+        async () => {
+          const credential = await webauthn.get(ceremony.options);
+          return auth.webauthn(challenge, ceremony.ceremony_id, credential);
+        },
+        (error) => {
+          // The challenge and the ceremony serve once: start again from the password.
+          if (!['invalid_challenge', 'webauthn_expired', 'webauthn_failed', 'webauthn_unknown_credential', 'webauthn_wrong_origin'].includes(error.code)) return false;
+          showPasswordStep(login);
+          showError(error.message);
+          return true;
+        },
+      );
+      if (opened) signedIn(opened, false);
+    });
+    useCode.addEventListener('click', () => showCodeStep(login, challenge));
+    back.addEventListener('click', () => showPasswordStep(login));
+    replace(
+      body,
+      h('p', {}, 'Votre compte est protégé par une clé de sécurité ou une clé d’accès. Appuyez sur le bouton, puis suivez les indications du navigateur (toucher la clé, code PIN, empreinte…).'),
+      h('div', { class: 'actions' }, useKey, useCode, back),
+    );
+    useKey.focus();
+  }
+
+  /**
+   * After a successful second step.
+   * @param {SessionOpened} opened
+   * @param {boolean} enrolling
+   */
+  function signedIn(opened, enrolling) {
+    shell.setMe(opened.me);
+    if (opened.me.must_register_security_key) {
+      shell.navigate('/securite');
+      showStatus('Votre rôle exige une clé de sécurité : enregistrez-en une pour continuer.');
+      return;
+    }
+    shell.navigate('/');
+    if (enrolling) showStatus('Double authentification activée. Votre application vous donnera un code à chaque connexion.');
   }
 
   /**
@@ -161,9 +239,7 @@ export function renderLogin(screen, shell) {
         }
         return;
       }
-      shell.setMe(opened.me);
-      shell.navigate('/');
-      if (enrolling) showStatus('Double authentification activée. Votre application vous donnera un code à chaque connexion.');
+      signedIn(opened, enrolling);
     });
     return codeForm;
   }

@@ -1,6 +1,6 @@
-// « Sécurité du compte »: the account's devices (revoke a lost or replaced one), its open
-// sessions (close a forgotten one) and the password change, which closes every other
-// session.
+// « Sécurité du compte »: the account's security keys (« Mes clés de sécurité »), its
+// devices (revoke a lost or replaced one), its open sessions (close a forgotten one) and
+// the password change, which closes every other session.
 
 import { auth, keys } from '../api.js';
 import { confirmAction } from '../dialog.js';
@@ -9,6 +9,7 @@ import { control, field, form, validate, whileBusy } from '../forms.js';
 import { describeUserAgent, formatDateTime } from '../labels.js';
 import { showError, showStatus } from '../notices.js';
 import * as session from '../session.js';
+import { securityKeysSection } from './security-keys.js';
 
 /** @typedef {import('../types.js').UserShell} UserShell */
 /** @typedef {import('../types.js').SessionInfo} SessionInfo */
@@ -22,10 +23,16 @@ const MIN_PASSWORD_CHARS = 12;
  * @param {UserShell} shell
  */
 export function renderSessions(screen, shell) {
+  // Until the key its role requires is registered, nothing else is reachable.
+  if (shell.me.must_register_security_key) {
+    append(screen, screenTitle('Sécurité du compte'), securityKeysSection(shell));
+    return;
+  }
   const list = h('div', { class: 'table-area' }, h('p', { class: 'loading' }, 'Chargement des sessions…'));
   append(
     screen,
     screenTitle('Sécurité du compte'),
+    securityKeysSection(shell),
     // A revoked device's sessions end with it: the list below is read again.
     session.usesChannels(shell.me.role) ? devicesSection(shell.me, () => loadSessions(list)) : null,
     h(

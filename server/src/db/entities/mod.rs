@@ -24,4 +24,6 @@ pub(crate) mod report_counter;
 pub(crate) mod rules_acceptance;
 pub(crate) mod session;
 pub(crate) mod user;
+pub(crate) mod webauthn_challenge;
+pub(crate) mod webauthn_credential;
 pub(crate) mod withheld_key;

@@ -36,6 +36,9 @@ pub enum NextStep {
     Totp,
     /// Scan the QR code, then type the first code.
     TotpEnrolment,
+    /// Use a passkey or security key with the options of `webauthn` (a TOTP code is
+    /// accepted instead unless the account's role requires a key).
+    Webauthn,
 }
 
 /// The answer to a correct password.
@@ -47,6 +50,9 @@ pub struct LoginChallenge {
     pub next: NextStep,
     /// Present when `next` is `totp_enrolment`.
     pub enrolment: Option<TotpEnrolment>,
+    /// Present when `next` is `webauthn`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webauthn: Option<super::webauthn::WebauthnCeremony>,
 }
 
 /// What a user needs to add Passerelle to an authenticator app.
@@ -112,6 +118,10 @@ pub struct Me {
     pub role: Role,
     /// Attributes checked by legal regimes.
     pub attributes: Attributes,
+    /// The role requires a passkey or security key and the account has none: until one is
+    /// registered, the session can do nothing else.
+    #[serde(default)]
+    pub must_register_security_key: bool,
 }
 
 /// An institution, as shown next to a person.

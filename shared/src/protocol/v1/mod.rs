@@ -8,6 +8,7 @@ pub mod charter;
 pub mod error;
 pub mod keys;
 pub mod roles;
+pub mod webauthn;
 pub mod ws;
 
 pub use roles::{Attributes, InstitutionKind, Role};
