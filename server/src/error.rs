@@ -64,6 +64,9 @@ pub enum ApiError {
     /// 413: the body is too large.
     #[error("payload too large")]
     PayloadTooLarge,
+    /// 431: the request's header fields are too many or too large.
+    #[error("request headers too large")]
+    HeadersTooLarge,
     /// 422: well-formed but unacceptable (a weak password, an unknown institution).
     #[error("unprocessable: {0}")]
     Unprocessable(&'static str),
@@ -96,6 +99,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -120,6 +124,7 @@ impl ApiError {
             ApiError::Blocked(refusal) => refusal.code(),
             ApiError::PreconditionFailed => "version_conflict",
             ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::HeadersTooLarge => "headers_too_large",
             ApiError::TooManyAttempts => "too_many_attempts",
             ApiError::Internal(_) => "internal_error",
             ApiError::Unavailable => "unavailable",
@@ -155,6 +160,9 @@ impl ApiError {
                 "Un autre appareil a modifié cet élément entre-temps. Rechargez puis réessayez.".into()
             }
             ApiError::PayloadTooLarge => "Le contenu envoyé est trop volumineux.".into(),
+            ApiError::HeadersTooLarge => {
+                "Les en-têtes de la requête sont trop nombreux ou trop volumineux.".into()
+            }
             ApiError::Unprocessable(code) => unprocessable_message(code).into(),
             ApiError::TooManyAttempts => {
                 "Trop de tentatives. Patientez quelques minutes avant de réessayer.".into()

@@ -25,6 +25,7 @@
 //! # let _ = seq; Ok(()) }
 //! ```
 
+mod aggregate;
 pub mod chain;
 pub mod merkle;
 pub mod note;
@@ -53,7 +54,12 @@ use tokio::sync::{mpsc, oneshot, Notify, RwLock};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::metrics::Metrics;
 
+pub use aggregate::{
+    INDIVIDUAL as REFUSALS_RECORDED_PER_MINUTE, MAX_GROUPS as MAX_REFUSAL_GROUPS,
+    PATHS_PER_GROUP as REFUSAL_PATHS_PER_GROUP,
+};
 pub use query::{
     format_time, Anchor, Checkpoint, EventFilter, EventPage, ExportFormat, StoredEvent, CSV_HEADER,
     MAX_PAGE,
@@ -202,6 +208,8 @@ pub struct AuditOptions {
     pub check_witnesses: bool,
     /// The operator's acknowledgement of an incident the witnesses revealed.
     pub acknowledge_incident: Option<String>,
+    /// Where the counting of anonymous refusals is exposed (the server's metrics).
+    pub metrics: Arc<Metrics>,
 }
 
 impl fmt::Debug for AuditOptions {
@@ -244,6 +252,7 @@ impl AuditOptions {
             min_cosignatures: 0,
             check_witnesses: true,
             acknowledge_incident: None,
+            metrics: Arc::new(Metrics::new()),
         }
     }
 
@@ -311,6 +320,7 @@ impl AuditOptions {
             witnesses,
             check_witnesses: true,
             acknowledge_incident: config.audit.acknowledge_incident.clone(),
+            metrics: Arc::new(Metrics::new()),
         }
     }
 
@@ -382,6 +392,8 @@ pub(crate) struct Shared {
     pub(crate) cosign_wakeup: Notify,
     /// Serialises submissions, so that two never race on one witness.
     pub(crate) cosigning: tokio::sync::Mutex<()>,
+    /// Anonymous refusals, counted per minute beyond the first few.
+    pub(crate) refusals: aggregate::Aggregator,
 }
 
 /// The access log service: cheap to clone, every clone appends to the same chain.
@@ -461,6 +473,7 @@ impl AuditLog {
             min_cosignatures: options.min_cosignatures,
             cosign_wakeup: Notify::new(),
             cosigning: tokio::sync::Mutex::new(()),
+            refusals: aggregate::Aggregator::new(options.metrics.clone()),
         });
         let (tx, rx) = mpsc::channel(QUEUE);
         let writer = Writer::load(shared.clone(), rx).await?;
@@ -622,6 +635,47 @@ impl AuditLog {
         answer.await.map_err(|_| AuditError::WriterStopped)?
     }
 
+    /// Records a refusal that a client without an account can provoke at will: the first
+    /// few of a minute (per source, action, reason and path) as events of their own, the
+    /// others counted and written as one event with a count when the minute is over
+    /// (docs/AUDIT.md, "Bounded logging"). Answers the sequence number when recorded now.
+    pub async fn record_refusal(&self, event: Event) -> Result<Option<u64>, AuditError> {
+        match self
+            .shared
+            .refusals
+            .admit(event, self.shared.clock.now_ms())
+        {
+            aggregate::Decision::Record(event) => self.record(event).await.map(Some),
+            aggregate::Decision::Counted => Ok(None),
+        }
+    }
+
+    /// Writes the counts of refusals whose minute is over, or all of them (`all`). A count
+    /// that cannot be written is kept for the next time: none is lost.
+    pub async fn write_refusal_counts(&self, all: bool) -> Result<(), AuditError> {
+        let summaries = self.shared.refusals.take(self.shared.clock.now_ms(), all);
+        let mut failure = None;
+        for summary in summaries {
+            if failure.is_some() {
+                self.shared.refusals.put_back(summary);
+                continue;
+            }
+            match self.record(summary.event()).await {
+                Ok(_) => self.shared.refusals.written(&summary),
+                Err(err) => {
+                    self.shared.refusals.put_back(summary);
+                    failure = Some(err);
+                }
+            }
+        }
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// Refusals counted and not yet written.
+    pub fn pending_refusals(&self) -> u64 {
+        self.shared.refusals.pending()
+    }
+
     async fn send(&self, command: Command) -> Result<(), AuditError> {
         self.tx
             .send(command)
@@ -680,6 +734,8 @@ impl AuditLog {
     /// Signs a checkpoint of the head now if there are events since the last one, and
     /// has the witnesses cosign it before answering (their failures are logged).
     pub async fn checkpoint_now(&self) -> Result<Option<Checkpoint>, AuditError> {
+        // Counted refusals are part of what the checkpoint covers (at shutdown, too).
+        self.write_refusal_counts(true).await?;
         let checkpoint = self.checkpoint(true).await?;
         self.cosign_now().await;
         Ok(checkpoint)
@@ -833,8 +889,9 @@ impl AuditLog {
 /// Background duties, holding only a weak sender so that they stop with the log: a
 /// checkpoint when the interval has passed, and the retention purge once a day.
 async fn background(tx: mpsc::WeakSender<Command>, shared: Arc<Shared>, interval: Duration) {
-    // Check a few times per interval so that a checkpoint is never much later than due.
-    let period = (interval / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    // Check a few times per interval so that a checkpoint is never much later than due,
+    // and often enough that a minute's refusal counts are written soon after it ends.
+    let period = (interval / 4).clamp(Duration::from_secs(1), Duration::from_secs(15));
     let purge_every = Duration::from_secs(24 * 3600);
     let mut last_purge: Option<tokio::time::Instant> = None;
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
@@ -846,6 +903,9 @@ async fn background(tx: mpsc::WeakSender<Command>, shared: Arc<Shared>, interval
             shared: shared.clone(),
             tx,
         };
+        if let Err(err) = log.write_refusal_counts(false).await {
+            tracing::error!(error = %err, "could not write the counts of refusals to the access log");
+        }
         if let Err(err) = log.tick().await {
             tracing::error!(error = %err, "could not sign an access log checkpoint");
         }
@@ -950,8 +1010,15 @@ pub fn months_before(now_ms: i64, months: u32) -> i64 {
 }
 
 /// Opens the access log of a server configuration (called by `AppState::build`).
-pub async fn open_for(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<AuditLog> {
-    AuditLog::open(AuditOptions::from_config(config, clock)).await
+/// The counts of refusals are exposed through `metrics`.
+pub async fn open_for(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<AuditLog> {
+    let mut options = AuditOptions::from_config(config, clock);
+    options.metrics = metrics;
+    AuditLog::open(options).await
 }
 
 /// `passerelle audit verify`: verifies the log, prints a report for people, and returns
