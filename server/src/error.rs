@@ -146,7 +146,9 @@ impl ApiError {
                 "La connexion a expiré. Saisissez à nouveau votre mot de passe.".into()
             }
             ApiError::AccountLocked => {
-                "Compte verrouillé après plusieurs échecs. Contactez l'administrateur.".into()
+                "Compte temporairement verrouillé après plusieurs échecs. Réessayez plus tard, \
+                 ou demandez à l'administrateur de le déverrouiller."
+                    .into()
             }
             ApiError::AccountDisabled => {
                 "Compte désactivé. Contactez l'administrateur.".into()

@@ -1,6 +1,7 @@
 //! Authentication (CHARTER.md C15): passwords, TOTP, sessions, throttling and the
 //! [`CurrentUser`] extractor every protected handler takes.
 
+pub mod lockout;
 pub mod login;
 pub mod password;
 pub mod session;

@@ -193,7 +193,10 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Vec<Credentials>> {
         user.locked_at = None;
         user.failed_logins = 0;
         user.disabled = false;
-        db::accounts::update_user(&state.db, user).await?;
+        let user = db::accounts::update_user(&state.db, user).await?;
+        crate::auth::lockout::clear(state, &crate::auth::lockout::login_key(state, &user.login))
+            .await
+            .map_err(|err| anyhow::anyhow!("{err}"))?;
         credentials.push(Credentials {
             login: demo.login.into(),
             role: demo.role,

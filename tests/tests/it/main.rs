@@ -12,6 +12,7 @@ mod hygiene;
 mod keys;
 mod layering;
 mod linking;
+mod lockout;
 mod matrix;
 mod migrations;
 mod refusals;
