@@ -454,8 +454,8 @@ impl AuditLog {
             options.create_log_key,
         )?;
         let db = store::connect_and_migrate(&options.database_url).await?;
-        if options.check_witnesses && !options.witnesses.is_empty() {
-            check_witnesses_at_start(&db, &options, &log_signer.verifier()).await?;
+        if options.check_witnesses {
+            check_before_signing(&db, &options, &log_signer.verifier()).await?;
         }
         let shared = Arc::new(Shared {
             db,
@@ -942,44 +942,70 @@ async fn cosigner(tx: mpsc::WeakSender<Command>, shared: Arc<Shared>) {
     }
 }
 
-/// Refuses to open a log whose head is not consistent with what its witnesses cosigned,
-/// unless the operator acknowledged the incident (recorded once the log is open).
-async fn check_witnesses_at_start(
+/// What the server checks before it signs anything (docs/AUDIT.md, "Start-up check"):
+/// that the log is consistent with what its witnesses cosigned, and that every event
+/// after the last cosigned head (or, without witnesses, the last signed one) hashes,
+/// links and is the Merkle leaf at its place. On a mismatch it refuses to open, unless the
+/// operator acknowledged the incident (recorded once the log is open).
+async fn check_before_signing(
     db: &DatabaseConnection,
     options: &AuditOptions,
     log_key: &NoteVerifier,
 ) -> anyhow::Result<()> {
-    let (incidents, warnings) =
-        tree::check_against_witnesses(db, &options.origin, log_key, &options.witnesses).await?;
-    for warning in &warnings {
-        tracing::warn!(warning = %warning, "could not compare the access log with a witness");
-    }
-    if incidents.is_empty() {
-        return Ok(());
-    }
-    for incident in &incidents {
+    let (mut problems, cosigned) = if options.witnesses.is_empty() {
+        (Vec::new(), None)
+    } else {
+        let (incidents, warnings, matched) =
+            tree::check_against_witnesses(db, &options.origin, log_key, &options.witnesses).await?;
+        for warning in &warnings {
+            tracing::warn!(warning = %warning, "could not compare the access log with a witness");
+        }
+        for incident in &incidents {
+            tracing::error!(
+                witness = %incident.witness,
+                witness_size = incident.witness_size,
+                log_size = incident.log_size,
+                detail = %incident.detail,
+                "the access log is not consistent with what a witness cosigned"
+            );
+        }
+        let problems: Vec<String> = incidents
+            .iter()
+            .map(|i| format!("witness {}: {}", i.witness, i.detail))
+            .collect();
+        (problems, (matched > 0).then_some(matched))
+    };
+    let from = match cosigned {
+        Some(size) => size,
+        None => tree::last_signed_size(db, &options.origin, log_key).await?,
+    };
+    if let Some(problem) = verify::check_tail(db, from).await? {
         tracing::error!(
-            witness = %incident.witness,
-            witness_size = incident.witness_size,
-            log_size = incident.log_size,
-            detail = %incident.detail,
-            "the access log is not consistent with what a witness cosigned"
+            seq = problem.seq,
+            kind = problem.kind.as_str(),
+            detail = %problem.detail,
+            "the access log's events after its last signed head do not verify"
         );
+        problems.push(format!(
+            "after the head of {from} events: {} at seq {}: {}",
+            problem.kind.as_str(),
+            problem.seq,
+            problem.detail
+        ));
+    }
+    if problems.is_empty() {
+        return Ok(());
     }
     if options.acknowledge_incident.is_some() {
         tracing::error!("incident acknowledged by the operator: serving anyway, the acknowledgement is recorded in the log");
         return Ok(());
     }
-    let list: Vec<String> = incidents
-        .iter()
-        .map(|i| format!("witness {}: {}", i.witness, i.detail))
-        .collect();
     bail!(
-        "the access log is not consistent with what its witnesses cosigned — it was tampered with \
-         or restored from an old copy:\n  {}\nRefusing to sign anything over it. Run `passerelle audit verify` \
+        "the access log is not consistent with what its witnesses cosigned or its key signed — it was \
+         tampered with or restored from an old copy:\n  {}\nRefusing to sign anything over it. Run `passerelle audit verify` \
          to locate the damage, tell the DPO, and follow docs/OPERATIONS.md (\"Access log incident\"). \
          To serve anyway, set audit.acknowledge_incident to a written reason (it is recorded in the log).",
-        list.join("\n  ")
+        problems.join("\n  ")
     )
 }
 
