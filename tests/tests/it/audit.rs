@@ -76,7 +76,9 @@ async fn witnessed(n: u64) -> Witnessed {
         witness.key.clone(),
         log_key_path.clone(),
     );
-    let server = TestServer::spawn_on(Backend::Sqlite, move |config| {
+    // SQLite by default, PostgreSQL with PASSERELLE_TEST_BACKEND=postgres: the same
+    // tamperings, found the same way, on both.
+    let server = TestServer::spawn_on(Backend::from_env().unwrap(), move |config| {
         config.audit.log_key_file = Some(path);
         config.audit.generate_log_key = false;
         config.audit.origin = Some(ORIGIN.into());
@@ -130,6 +132,11 @@ impl Witnessed {
 
     /// A connection to the audit database, as an intruder would open it.
     async fn raw(&self) -> DatabaseConnection {
+        if let Some(pg) = &self.server.pg {
+            let mut options = sea_orm::ConnectOptions::new(pg.url.clone());
+            options.set_schema_search_path(passerelle_server::audit::POSTGRES_SCHEMA);
+            return Database::connect(options).await.unwrap();
+        }
         Database::connect(passerelle_server::db::sqlite_url(
             &self.server.data_dir.path().join("audit.sqlite"),
         ))
