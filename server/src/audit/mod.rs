@@ -479,6 +479,12 @@ impl AuditLog {
         let writer = Writer::load(shared.clone(), rx).await?;
         tokio::spawn(writer.run());
         let log = AuditLog { shared, tx };
+        if options.check_witnesses {
+            // Events a crash left unsigned are signed now, before any new one: under one
+            // checkpoint, events then never span more than the checkpoint interval, which
+            // `audit verify` checks.
+            log.checkpoint(true).await?;
+        }
         if let Some(reason) = &options.acknowledge_incident {
             // Recorded whether or not there was an incident this time: the operator's
             // statement is part of the history either way.
@@ -610,6 +616,7 @@ impl AuditLog {
             witnesses: &self.shared.witnesses,
             min_cosignatures: self.shared.min_cosignatures,
             checkpoint_every: self.shared.checkpoint_every,
+            checkpoint_interval_ms: self.shared.checkpoint_interval_ms,
             external,
             strict,
         };
