@@ -55,6 +55,9 @@ pub enum ApiError {
     /// 404: no such thing, or the caller may not know that it exists.
     #[error("not found")]
     NotFound,
+    /// 405: the route exists but not with this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
     /// 409: it already exists (a login, an institution name).
     #[error("conflict: {0}")]
     Conflict(&'static str),
@@ -96,6 +99,7 @@ impl ApiError {
             | ApiError::Blocked(_)
             | ApiError::BadOrigin => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -120,6 +124,7 @@ impl ApiError {
             ApiError::Forbidden => "forbidden",
             ApiError::BadOrigin => "bad_origin",
             ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Conflict(code) | ApiError::Unprocessable(code) => code,
             ApiError::Blocked(refusal) => refusal.code(),
             ApiError::PreconditionFailed => "version_conflict",
@@ -157,6 +162,9 @@ impl ApiError {
             ApiError::Blocked(refusal) => refusal.message().into(),
             ApiError::BadOrigin => "Requête refusée : origine non autorisée.".into(),
             ApiError::NotFound => "Élément introuvable.".into(),
+            ApiError::MethodNotAllowed => {
+                "Cette opération n'est pas possible à cette adresse.".into()
+            }
             ApiError::Conflict(code) => conflict_message(code).into(),
             ApiError::PreconditionFailed => {
                 "Un autre appareil a modifié cet élément entre-temps. Rechargez puis réessayez.".into()

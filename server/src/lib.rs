@@ -84,6 +84,8 @@ pub fn app(state: AppState) -> Router {
 
     let api = http::api_router()
         .merge(ws::router())
+        .fallback(http::edge::unknown_route)
+        .method_not_allowed_fallback(http::edge::method_not_allowed)
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),

@@ -6,6 +6,9 @@
 //!   this check; only beyond those does a client get the HTTP layer's bare 431.
 //! - A path whose percent-encoded bytes are not UTF-8: 400 (the router would answer a
 //!   plain-text error from the path extractor).
+//! - Under `/api/v1`, a path no route matches (404) or a method the route does not take
+//!   (405): answered and recorded by [`unknown_route`] and [`method_not_allowed`], the
+//!   API router's fallbacks (the web client's pages would answer otherwise).
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -50,6 +53,37 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
             "request_malformed",
             None,
             json!({ "reason": reason, "path": path }),
+        )
+        .await;
+    error.into_response()
+}
+
+/// The API router's fallback: no such route.
+pub async fn unknown_route(State(state): State<AppState>, request: Request) -> Response {
+    refuse(&state, request, "unknown_route", ApiError::NotFound).await
+}
+
+/// The API router's fallback for a known path with another method.
+pub async fn method_not_allowed(State(state): State<AppState>, request: Request) -> Response {
+    refuse(
+        &state,
+        request,
+        "method_not_allowed",
+        ApiError::MethodNotAllowed,
+    )
+    .await
+}
+
+async fn refuse(state: &AppState, request: Request, reason: &str, error: ApiError) -> Response {
+    let (parts, _body) = request.into_parts();
+    let client = ClientInfo::from_parts(&parts, &state.config);
+    let path: String = parts.uri.path().chars().take(200).collect();
+    state
+        .record_denial(
+            client.anonymous_actor(),
+            "request_malformed",
+            None,
+            json!({ "reason": reason, "path": path, "method": parts.method.as_str() }),
         )
         .await;
     error.into_response()

@@ -168,6 +168,26 @@ async fn refusals_the_framework_answered_in_plain_text_are_french_json_and_logge
         (StatusCode::BAD_REQUEST, "bad_request".into())
     );
 
+    // No such API route (not the web client's page), and a method a route does not take.
+    let response = http
+        .get(server.url("/api/v1/nulle-part"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        french_error(response).await,
+        (StatusCode::NOT_FOUND, "not_found".into())
+    );
+    let response = http
+        .delete(server.url("/api/v1/auth/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        french_error(response).await,
+        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed".into())
+    );
+
     // Too many header fields (431).
     let mut request = http.get(server.url("/api/v1/me"));
     for i in 0..150 {
@@ -228,7 +248,13 @@ async fn refusals_the_framework_answered_in_plain_text_are_french_json_and_logge
         .iter()
         .map(|e| details(e)["reason"].as_str().unwrap().to_owned())
         .collect();
-    for reason in ["path_encoding", "headers_too_large", "too_large"] {
+    for reason in [
+        "path_encoding",
+        "headers_too_large",
+        "too_large",
+        "unknown_route",
+        "method_not_allowed",
+    ] {
         assert!(
             malformed.iter().any(|r| r == reason),
             "{reason}: {malformed:?}"
