@@ -15,6 +15,7 @@ mod m0003_charter_and_cases;
 mod m0004_device_links;
 mod m0005_withheld_keys;
 mod m0006_access_changes;
+mod m0007_login_lockouts;
 mod m0007_webauthn;
 mod m0009_institution_kinds;
 mod m0010_report_counts;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_withheld_keys::Migration),
             Box::new(m0006_access_changes::Migration),
             Box::new(m0007_webauthn::Migration),
+            Box::new(m0007_login_lockouts::Migration),
             Box::new(m0009_institution_kinds::Migration),
             Box::new(m0010_report_counts::Migration),
             Box::new(m0011_case_reviews::Migration),

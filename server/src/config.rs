@@ -4,7 +4,7 @@
 //! Defaults are the safe choice; [`Config::validate`] refuses the unsafe ones, such as
 //! plain HTTP on a public address.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -43,6 +43,10 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     /// A reverse proxy terminates TLS and sets `X-Forwarded-For`.
     pub behind_proxy: bool,
+    /// The addresses (or CIDR ranges, `10.0.0.0/8`) of the reverse proxies whose
+    /// `X-Forwarded-For` is believed, with `behind_proxy`; from any other peer the header
+    /// is ignored (anyone can send it). Default: loopback, a proxy on the same machine.
+    pub trusted_proxies: Vec<String>,
     /// The file holding the server's 32-byte secret (shared by every node of a cluster).
     /// Default: `<data_dir>/server.key`, created on first start.
     pub secret_key_file: Option<PathBuf>,
@@ -52,8 +56,14 @@ pub struct Config {
     pub session_idle_minutes: u32,
     /// A session ends this many hours after login, used or not.
     pub session_absolute_hours: u32,
-    /// Consecutive failed logins that lock an account until an admin unlocks it.
+    /// Consecutive failed logins (or wrong current passwords) that lock a login — an
+    /// account or an unknown login alike — for `lockout_base_secs`; each further lock-out
+    /// in a row doubles the delay, up to `lockout_max_secs`. An admin can unlock earlier.
     pub lockout_threshold: u32,
+    /// The first lock-out's length, in seconds.
+    pub lockout_base_secs: u64,
+    /// The longest lock-out, in seconds.
+    pub lockout_max_secs: u64,
     /// Failed attempts allowed per client address per quarter of an hour.
     pub ip_attempts_per_window: u32,
     /// Largest accepted request body, in bytes.
@@ -107,6 +117,44 @@ impl Default for WebauthnConfig {
             admin_aaguids: Vec::new(),
             challenge_ttl_secs: 300,
         }
+    }
+}
+
+/// An address or a CIDR range of `trusted_proxies`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpRange {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl IpRange {
+    /// `192.0.2.7`, `10.0.0.0/8`, `2001:db8::/32`; `None` if malformed.
+    pub fn parse(text: &str) -> Option<IpRange> {
+        let (address, prefix) = match text.trim().split_once('/') {
+            Some((address, prefix)) => (address, Some(prefix.parse::<u8>().ok()?)),
+            None => (text.trim(), None),
+        };
+        let network: IpAddr = address.parse().ok()?;
+        let bits = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(bits);
+        (prefix <= bits).then_some(IpRange { network, prefix })
+    }
+
+    /// Whether `ip` is in the range (an IPv4-mapped IPv6 address counts as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        let (a, b, bits) = match (self.network, ip) {
+            (IpAddr::V4(n), IpAddr::V4(i)) => {
+                (u128::from(u32::from(n)), u128::from(u32::from(i)), 32u32)
+            }
+            (IpAddr::V6(n), IpAddr::V6(i)) => (u128::from(n), u128::from(i), 128u32),
+            _ => return false,
+        };
+        let shift = bits - u32::from(self.prefix);
+        shift >= 128 || (a >> shift) == (b >> shift)
     }
 }
 
@@ -233,11 +281,14 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             behind_proxy: false,
+            trusted_proxies: vec!["127.0.0.1".into(), "::1".into()],
             secret_key_file: None,
             log_format: LogFormat::Text,
             session_idle_minutes: 30,
             session_absolute_hours: 12,
             lockout_threshold: 5,
+            lockout_base_secs: 60,
+            lockout_max_secs: 24 * 3600,
             ip_attempts_per_window: 30,
             max_body_bytes: 1024 * 1024,
             request_timeout_secs: 30,
@@ -252,6 +303,17 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Whether `peer` is one of the `trusted_proxies` (and `behind_proxy` is set): only
+    /// then is its `X-Forwarded-For` believed.
+    pub fn is_trusted_proxy(&self, peer: IpAddr) -> bool {
+        self.behind_proxy
+            && self
+                .trusted_proxies
+                .iter()
+                .filter_map(|p| IpRange::parse(p))
+                .any(|range| range.contains(peer))
+    }
+
     /// Reads `path` (if it exists) and the `PASSERELLE_*` environment over the defaults.
     pub fn load(path: &Path) -> anyhow::Result<Config> {
         let config: Config = Figment::from(Serialized::defaults(Config::default()))
@@ -300,6 +362,14 @@ impl Config {
         }
         if self.lockout_threshold == 0 || self.ip_attempts_per_window == 0 {
             bail!("lockout_threshold and ip_attempts_per_window must be positive");
+        }
+        if self.lockout_base_secs == 0 || self.lockout_max_secs < self.lockout_base_secs {
+            bail!("lockout_base_secs must be positive and at most lockout_max_secs");
+        }
+        for proxy in &self.trusted_proxies {
+            if IpRange::parse(proxy).is_none() {
+                bail!("trusted_proxies: {proxy:?} is not an IP address or a CIDR range");
+            }
         }
         if self.audit.checkpoint_every == 0 || self.audit.checkpoint_interval_secs == 0 {
             bail!("audit checkpoints must be taken at a positive interval");
@@ -495,6 +565,32 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_configured_proxies_are_trusted() {
+        let config = Config {
+            behind_proxy: true,
+            trusted_proxies: vec!["10.0.0.0/8".into(), "2001:db8::1".into()],
+            ..Config::default()
+        };
+        assert!(config.validate().is_ok());
+        assert!(config.is_trusted_proxy("10.1.2.3".parse().unwrap()));
+        assert!(config.is_trusted_proxy("::ffff:10.1.2.3".parse().unwrap()));
+        assert!(config.is_trusted_proxy("2001:db8::1".parse().unwrap()));
+        assert!(!config.is_trusted_proxy("2001:db8::2".parse().unwrap()));
+        assert!(!config.is_trusted_proxy("192.0.2.1".parse().unwrap()));
+        assert!(!Config::default().is_trusted_proxy("127.0.0.1".parse().unwrap()));
+        assert!(IpRange::parse("::/0")
+            .unwrap()
+            .contains("2001:db8::9".parse().unwrap()));
+        for bad in ["10.0.0.0/33", "proxy", "10.0.0.1/x"] {
+            let config = Config {
+                trusted_proxies: vec![bad.into()],
+                ..Config::default()
+            };
+            assert!(config.validate().is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn the_defaults_are_valid_and_use_tls() {

@@ -55,6 +55,9 @@ pub enum ApiError {
     /// 404: no such thing, or the caller may not know that it exists.
     #[error("not found")]
     NotFound,
+    /// 405: the route exists but not with this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
     /// 409: it already exists (a login, an institution name).
     #[error("conflict: {0}")]
     Conflict(&'static str),
@@ -64,6 +67,9 @@ pub enum ApiError {
     /// 413: the body is too large.
     #[error("payload too large")]
     PayloadTooLarge,
+    /// 431: the request's header fields are too many or too large.
+    #[error("request headers too large")]
+    HeadersTooLarge,
     /// 422: well-formed but unacceptable (a weak password, an unknown institution).
     #[error("unprocessable: {0}")]
     Unprocessable(&'static str),
@@ -96,9 +102,11 @@ impl ApiError {
             | ApiError::Blocked(_)
             | ApiError::BadOrigin => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -120,10 +128,12 @@ impl ApiError {
             ApiError::Forbidden => "forbidden",
             ApiError::BadOrigin => "bad_origin",
             ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Conflict(code) | ApiError::Unprocessable(code) => code,
             ApiError::Blocked(refusal) => refusal.code(),
             ApiError::PreconditionFailed => "version_conflict",
             ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::HeadersTooLarge => "headers_too_large",
             ApiError::TooManyAttempts => "too_many_attempts",
             ApiError::Internal(_) => "internal_error",
             ApiError::Unavailable => "unavailable",
@@ -146,7 +156,9 @@ impl ApiError {
                 "La connexion a expiré. Saisissez à nouveau votre mot de passe.".into()
             }
             ApiError::AccountLocked => {
-                "Compte verrouillé après plusieurs échecs. Contactez l'administrateur.".into()
+                "Compte temporairement verrouillé après plusieurs échecs. Réessayez plus tard, \
+                 ou demandez à l'administrateur de le déverrouiller."
+                    .into()
             }
             ApiError::AccountDisabled => {
                 "Compte désactivé. Contactez l'administrateur.".into()
@@ -155,11 +167,17 @@ impl ApiError {
             ApiError::Blocked(refusal) => refusal.message().into(),
             ApiError::BadOrigin => "Requête refusée : origine non autorisée.".into(),
             ApiError::NotFound => "Élément introuvable.".into(),
+            ApiError::MethodNotAllowed => {
+                "Cette opération n'est pas possible à cette adresse.".into()
+            }
             ApiError::Conflict(code) => conflict_message(code).into(),
             ApiError::PreconditionFailed => {
                 "Un autre appareil a modifié cet élément entre-temps. Rechargez puis réessayez.".into()
             }
             ApiError::PayloadTooLarge => "Le contenu envoyé est trop volumineux.".into(),
+            ApiError::HeadersTooLarge => {
+                "Les en-têtes de la requête sont trop nombreux ou trop volumineux.".into()
+            }
             ApiError::Unprocessable(code) => unprocessable_message(code).into(),
             ApiError::TooManyAttempts => {
                 "Trop de tentatives. Patientez quelques minutes avant de réessayer.".into()

@@ -84,6 +84,8 @@ pub fn app(state: AppState) -> Router {
 
     let api = http::api_router()
         .merge(ws::router())
+        .fallback(http::edge::unknown_route)
+        .method_not_allowed_fallback(http::edge::method_not_allowed)
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
@@ -93,6 +95,10 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/v1", api)
         .merge(http::health::router())
         .fallback(web::serve)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            http::edge::guard,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,
@@ -180,7 +186,9 @@ async fn serve_on(
 }
 
 /// Disconnects clients that do not finish sending their headers in time (slowloris);
-/// hyper enforces it only with a timer.
+/// hyper enforces it only with a timer. Hyper's own header limits are set above the ones
+/// `http::edge` answers (in French, as JSON, and logged), so that requests slightly over
+/// those reach it; only far beyond does hyper answer its bare 431 itself.
 fn limit_header_time(
     builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
     timeout: Duration,
@@ -188,5 +196,13 @@ fn limit_header_time(
     builder
         .http1()
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(timeout);
+        .header_read_timeout(timeout)
+        .max_headers(HYPER_MAX_HEADERS)
+        .max_buf_size(HYPER_MAX_BUF);
 }
+
+/// Header fields hyper parses at most (`http::edge` refuses more than 100).
+const HYPER_MAX_HEADERS: usize = 1000;
+/// Hyper's read buffer, which bounds a request's head (`http::edge` refuses more than
+/// 64 KiB of headers).
+const HYPER_MAX_BUF: usize = 1024 * 1024;

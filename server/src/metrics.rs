@@ -38,6 +38,16 @@ pub struct Metrics {
     pub access_feed_lag: Gauge,
     /// 1 while this node can read the access feed; 0 means it closes connections.
     pub access_feed_ready: Gauge,
+    /// Anonymous refusals counted into a per-minute count event instead of an event of
+    /// their own (docs/AUDIT.md, "Bounded logging").
+    pub audit_refusals_counted: Counter,
+    /// Counted refusals whose count event is not written yet (their minute is not over).
+    pub audit_refusals_pending: Gauge,
+    /// Count events written.
+    pub audit_refusal_count_events: Counter,
+    /// Refusals whose source was merged with others because too many sources refused at
+    /// once (a distributed flood).
+    pub audit_refusal_sources_merged: Counter,
 }
 
 impl Metrics {
@@ -60,6 +70,10 @@ impl Metrics {
             access_feed_applied: Counter::default(),
             access_feed_lag: Gauge::default(),
             access_feed_ready: Gauge::default(),
+            audit_refusals_counted: Counter::default(),
+            audit_refusals_pending: Gauge::default(),
+            audit_refusal_count_events: Counter::default(),
+            audit_refusal_sources_merged: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -136,6 +150,26 @@ impl Metrics {
             "access_feed_ready",
             "1 while this node can read the access feed",
             metrics.access_feed_ready.clone(),
+        );
+        registry.register(
+            "audit_refusals_counted",
+            "Anonymous refusals counted into a per-minute access-log count event",
+            metrics.audit_refusals_counted.clone(),
+        );
+        registry.register(
+            "audit_refusals_pending",
+            "Counted refusals whose access-log count event is not written yet",
+            metrics.audit_refusals_pending.clone(),
+        );
+        registry.register(
+            "audit_refusal_count_events",
+            "Access-log count events written for counted refusals",
+            metrics.audit_refusal_count_events.clone(),
+        );
+        registry.register(
+            "audit_refusal_sources_merged",
+            "Refusals whose source address was merged with others (too many sources at once)",
+            metrics.audit_refusal_sources_merged.clone(),
         );
         Metrics {
             registry,

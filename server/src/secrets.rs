@@ -4,7 +4,9 @@
 //! - the key that authenticates login challenges (HMAC-SHA-256), so that the TOTP step
 //!   needs no server-side state between the two login requests;
 //! - the key that encrypts TOTP secrets at rest (AES-256-GCM, bound to the account id),
-//!   so that a copy of the database alone does not yield anyone's second factor.
+//!   so that a copy of the database alone does not yield anyone's second factor;
+//! - the key that hashes login strings (HMAC-SHA-256) where they must be counted or
+//!   logged without being kept: an unknown login may be a mistyped password.
 //!
 //! Every node of a cluster must share the file.
 
@@ -23,6 +25,7 @@ use zeroize::Zeroizing;
 /// Keys derived from the server's secret. Holds no `Debug` to print.
 pub struct ServerSecrets {
     challenge_key: hmac::Key,
+    login_key: hmac::Key,
     at_rest_key: LessSafeKey,
     rng: SystemRandom,
 }
@@ -68,12 +71,15 @@ impl ServerSecrets {
             hkdf::Salt::new(hkdf::HKDF_SHA256, b"passerelle/v1/server-secret").extract(secret);
         let mut challenge = Zeroizing::new([0u8; 32]);
         let mut at_rest = Zeroizing::new([0u8; 32]);
+        let mut login = Zeroizing::new([0u8; 32]);
         expand(&prk, b"login-challenge", challenge.as_mut())?;
+        expand(&prk, b"login-hash", login.as_mut())?;
         expand(&prk, b"totp-at-rest", at_rest.as_mut())?;
         let at_rest_key = UnboundKey::new(&aead::AES_256_GCM, at_rest.as_ref())
             .map_err(|_| anyhow::anyhow!("bad at-rest key"))?;
         Ok(ServerSecrets {
             challenge_key: hmac::Key::new(hmac::HMAC_SHA256, challenge.as_ref()),
+            login_key: hmac::Key::new(hmac::HMAC_SHA256, login.as_ref()),
             at_rest_key: LessSafeKey::new(at_rest_key),
             rng: SystemRandom::new(),
         })
@@ -118,6 +124,16 @@ impl ServerSecrets {
             .open_in_place(nonce, Aad::from(context.as_bytes()), buffer.as_mut_slice())
             .map_err(|_| OpenError::Forged)?;
         Ok(Zeroizing::new(plaintext.to_vec()))
+    }
+
+    /// The keyed hash of a login string, in hex: the same for the same string on every
+    /// node (they share the secret), and useless to whoever lacks the secret.
+    pub fn login_hash(&self, login: &str) -> String {
+        hmac::sign(&self.login_key, login.as_bytes())
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     /// Authenticates `payload` for a round trip through a client: `payload.tag`.

@@ -52,9 +52,9 @@ impl AppState {
             .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
         let db = crate::db::connect_and_migrate(&config.database_url()).await?;
         let secrets = ServerSecrets::load_or_create(&config.secret_key_path())?;
-        let audit = crate::audit::open_for(&config, clock.clone()).await?;
-        let hub = Hub::new();
         let metrics = Arc::new(Metrics::new());
+        let audit = crate::audit::open_for(&config, clock.clone(), metrics.clone()).await?;
+        let hub = Hub::new();
         // In-process, or Redis pub/sub between the nodes of a cluster (`redis_url`).
         let bus = crate::bus::start(&config, hub.clone(), metrics.clone()).await?;
         let messages = Writer::start(db.clone(), bus.clone(), clock.clone());
@@ -103,7 +103,10 @@ impl AppState {
     }
 
     /// Records a refused request. The refusal stands whether or not it could be recorded;
-    /// a recording failure is logged for the operator.
+    /// a recording failure is logged for the operator. A refusal of a client without an
+    /// account (`actor.user_id` absent), which anyone can provoke at will, may be counted
+    /// into a per-minute count event rather than be an event of its own
+    /// (`AuditLog::record_refusal`): never dropped, but bounded.
     pub async fn record_denial(
         &self,
         actor: Actor,
@@ -112,10 +115,19 @@ impl AppState {
         details: Value,
     ) {
         self.metrics.denials.inc();
-        if let Err(err) = self
-            .record(actor, action, target, Outcome::Denied, details)
-            .await
-        {
+        let event = Event {
+            actor,
+            action,
+            target,
+            outcome: Outcome::Denied,
+            details,
+        };
+        let recorded = if event.actor.user_id.is_none() {
+            self.audit.record_refusal(event).await.map(|_| ())
+        } else {
+            self.audit.record(event).await.map(|_| ())
+        };
+        if let Err(err) = recorded {
             tracing::error!(error = %err, action, "could not record a denial in the access log");
         }
     }

@@ -1,9 +1,10 @@
 //! Login throttling (CHARTER.md C15): failed attempts counted per client address and per
 //! login over a 15-minute window.
 //!
-//! Real accounts are locked in the database after `lockout_threshold` consecutive
-//! failures. Logins that do not exist are "locked" here, after the same number of
-//! failures, so that an attacker cannot tell them apart from real ones.
+//! What blocks a client here is its address (`ip_blocked`). The lock-out of a login —
+//! an account's or an unknown one, alike — is persisted in the database by
+//! `crate::auth::lockout`; the login side of these counters is given the login's keyed
+//! hash, never the login, and no longer decides anything on its own.
 //!
 //! On one node the counters live in memory. In a cluster (`redis_url`) they are shared:
 //! each failure increments a Redis counter (keyed by a hash of the address or login, so

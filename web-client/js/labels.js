@@ -35,6 +35,8 @@ export const ERROR_MESSAGES = Object.freeze({
     'Des comptes de cette institution ont un attribut que ce type n’admet pas : retirez-le d’abord de leur compte (ils quitteront les canaux protégés).',
   login_exists: 'Cet identifiant est déjà utilisé par un autre compte.',
   payload_too_large: 'Le contenu envoyé est trop volumineux.',
+  headers_too_large: 'La requête envoyée est trop volumineuse (en-têtes). Rechargez la page.',
+  method_not_allowed: 'Cette opération n’est pas possible à cette adresse. Rechargez la page.',
   weak_password: 'Le mot de passe doit comporter au moins 12 caractères.',
   unknown_institution: 'Institution inconnue : rechargez la page et choisissez-en une dans la liste.',
   invalid_login:

@@ -476,7 +476,9 @@ pub async fn unlock(state: &AppState, actor: Actor, id: &str) -> Result<Account>
     user.locked_at = None;
     user.failed_logins = 0;
     let user = db::accounts::update_user(&state.db, user).await?;
-    state.throttle.clear_login(&user.login);
+    let key = crate::auth::lockout::login_key(state, &user.login);
+    crate::auth::lockout::clear(state, &key).await?;
+    state.throttle.clear_login(&key);
     state
         .record(
             actor,

@@ -34,6 +34,14 @@ pub async fn upload(
 ) -> Result<AttachmentUploaded> {
     open_channel(state, user, channel_id, "attachment_upload", Access::Write).await?;
     if body.is_empty() {
+        state
+            .record_denial(
+                user.actor(),
+                "attachment_upload",
+                Some(channel_id.to_owned()),
+                json!({ "reason": "empty" }),
+            )
+            .await;
         return Err(ApiError::BadRequest("pièce jointe vide".into()));
     }
     let id = uuid::Uuid::new_v4().to_string();

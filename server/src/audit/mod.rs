@@ -25,6 +25,7 @@
 //! # let _ = seq; Ok(()) }
 //! ```
 
+mod aggregate;
 pub mod chain;
 pub mod merkle;
 pub mod note;
@@ -53,7 +54,12 @@ use tokio::sync::{mpsc, oneshot, Notify, RwLock};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::metrics::Metrics;
 
+pub use aggregate::{
+    INDIVIDUAL as REFUSALS_RECORDED_PER_MINUTE, MAX_GROUPS as MAX_REFUSAL_GROUPS,
+    PATHS_PER_GROUP as REFUSAL_PATHS_PER_GROUP,
+};
 pub use query::{
     format_time, Anchor, Checkpoint, EventFilter, EventPage, ExportFormat, StoredEvent, CSV_HEADER,
     MAX_PAGE,
@@ -202,6 +208,8 @@ pub struct AuditOptions {
     pub check_witnesses: bool,
     /// The operator's acknowledgement of an incident the witnesses revealed.
     pub acknowledge_incident: Option<String>,
+    /// Where the counting of anonymous refusals is exposed (the server's metrics).
+    pub metrics: Arc<Metrics>,
 }
 
 impl fmt::Debug for AuditOptions {
@@ -244,6 +252,7 @@ impl AuditOptions {
             min_cosignatures: 0,
             check_witnesses: true,
             acknowledge_incident: None,
+            metrics: Arc::new(Metrics::new()),
         }
     }
 
@@ -311,6 +320,7 @@ impl AuditOptions {
             witnesses,
             check_witnesses: true,
             acknowledge_incident: config.audit.acknowledge_incident.clone(),
+            metrics: Arc::new(Metrics::new()),
         }
     }
 
@@ -382,6 +392,8 @@ pub(crate) struct Shared {
     pub(crate) cosign_wakeup: Notify,
     /// Serialises submissions, so that two never race on one witness.
     pub(crate) cosigning: tokio::sync::Mutex<()>,
+    /// Anonymous refusals, counted per minute beyond the first few.
+    pub(crate) refusals: aggregate::Aggregator,
 }
 
 /// The access log service: cheap to clone, every clone appends to the same chain.
@@ -442,8 +454,8 @@ impl AuditLog {
             options.create_log_key,
         )?;
         let db = store::connect_and_migrate(&options.database_url).await?;
-        if options.check_witnesses && !options.witnesses.is_empty() {
-            check_witnesses_at_start(&db, &options, &log_signer.verifier()).await?;
+        if options.check_witnesses {
+            check_before_signing(&db, &options, &log_signer.verifier()).await?;
         }
         let shared = Arc::new(Shared {
             db,
@@ -461,11 +473,18 @@ impl AuditLog {
             min_cosignatures: options.min_cosignatures,
             cosign_wakeup: Notify::new(),
             cosigning: tokio::sync::Mutex::new(()),
+            refusals: aggregate::Aggregator::new(options.metrics.clone()),
         });
         let (tx, rx) = mpsc::channel(QUEUE);
         let writer = Writer::load(shared.clone(), rx).await?;
         tokio::spawn(writer.run());
         let log = AuditLog { shared, tx };
+        if options.check_witnesses {
+            // Events a crash left unsigned are signed now, before any new one: under one
+            // checkpoint, events then never span more than the checkpoint interval, which
+            // `audit verify` checks.
+            log.checkpoint(true).await?;
+        }
         if let Some(reason) = &options.acknowledge_incident {
             // Recorded whether or not there was an incident this time: the operator's
             // statement is part of the history either way.
@@ -597,6 +616,7 @@ impl AuditLog {
             witnesses: &self.shared.witnesses,
             min_cosignatures: self.shared.min_cosignatures,
             checkpoint_every: self.shared.checkpoint_every,
+            checkpoint_interval_ms: self.shared.checkpoint_interval_ms,
             external,
             strict,
         };
@@ -620,6 +640,47 @@ impl AuditLog {
         let (reply, answer) = oneshot::channel();
         self.send(Command::Record { event, reply }).await?;
         answer.await.map_err(|_| AuditError::WriterStopped)?
+    }
+
+    /// Records a refusal that a client without an account can provoke at will: the first
+    /// few of a minute (per source, action, reason and path) as events of their own, the
+    /// others counted and written as one event with a count when the minute is over
+    /// (docs/AUDIT.md, "Bounded logging"). Answers the sequence number when recorded now.
+    pub async fn record_refusal(&self, event: Event) -> Result<Option<u64>, AuditError> {
+        match self
+            .shared
+            .refusals
+            .admit(event, self.shared.clock.now_ms())
+        {
+            aggregate::Decision::Record(event) => self.record(event).await.map(Some),
+            aggregate::Decision::Counted => Ok(None),
+        }
+    }
+
+    /// Writes the counts of refusals whose minute is over, or all of them (`all`). A count
+    /// that cannot be written is kept for the next time: none is lost.
+    pub async fn write_refusal_counts(&self, all: bool) -> Result<(), AuditError> {
+        let summaries = self.shared.refusals.take(self.shared.clock.now_ms(), all);
+        let mut failure = None;
+        for summary in summaries {
+            if failure.is_some() {
+                self.shared.refusals.put_back(summary);
+                continue;
+            }
+            match self.record(summary.event()).await {
+                Ok(_) => self.shared.refusals.written(&summary),
+                Err(err) => {
+                    self.shared.refusals.put_back(summary);
+                    failure = Some(err);
+                }
+            }
+        }
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// Refusals counted and not yet written.
+    pub fn pending_refusals(&self) -> u64 {
+        self.shared.refusals.pending()
     }
 
     async fn send(&self, command: Command) -> Result<(), AuditError> {
@@ -680,6 +741,8 @@ impl AuditLog {
     /// Signs a checkpoint of the head now if there are events since the last one, and
     /// has the witnesses cosign it before answering (their failures are logged).
     pub async fn checkpoint_now(&self) -> Result<Option<Checkpoint>, AuditError> {
+        // Counted refusals are part of what the checkpoint covers (at shutdown, too).
+        self.write_refusal_counts(true).await?;
         let checkpoint = self.checkpoint(true).await?;
         self.cosign_now().await;
         Ok(checkpoint)
@@ -833,8 +896,9 @@ impl AuditLog {
 /// Background duties, holding only a weak sender so that they stop with the log: a
 /// checkpoint when the interval has passed, and the retention purge once a day.
 async fn background(tx: mpsc::WeakSender<Command>, shared: Arc<Shared>, interval: Duration) {
-    // Check a few times per interval so that a checkpoint is never much later than due.
-    let period = (interval / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    // Check a few times per interval so that a checkpoint is never much later than due,
+    // and often enough that a minute's refusal counts are written soon after it ends.
+    let period = (interval / 4).clamp(Duration::from_secs(1), Duration::from_secs(15));
     let purge_every = Duration::from_secs(24 * 3600);
     let mut last_purge: Option<tokio::time::Instant> = None;
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
@@ -846,6 +910,9 @@ async fn background(tx: mpsc::WeakSender<Command>, shared: Arc<Shared>, interval
             shared: shared.clone(),
             tx,
         };
+        if let Err(err) = log.write_refusal_counts(false).await {
+            tracing::error!(error = %err, "could not write the counts of refusals to the access log");
+        }
         if let Err(err) = log.tick().await {
             tracing::error!(error = %err, "could not sign an access log checkpoint");
         }
@@ -882,44 +949,70 @@ async fn cosigner(tx: mpsc::WeakSender<Command>, shared: Arc<Shared>) {
     }
 }
 
-/// Refuses to open a log whose head is not consistent with what its witnesses cosigned,
-/// unless the operator acknowledged the incident (recorded once the log is open).
-async fn check_witnesses_at_start(
+/// What the server checks before it signs anything (docs/AUDIT.md, "Start-up check"):
+/// that the log is consistent with what its witnesses cosigned, and that every event
+/// after the last cosigned head (or, without witnesses, the last signed one) hashes,
+/// links and is the Merkle leaf at its place. On a mismatch it refuses to open, unless the
+/// operator acknowledged the incident (recorded once the log is open).
+async fn check_before_signing(
     db: &DatabaseConnection,
     options: &AuditOptions,
     log_key: &NoteVerifier,
 ) -> anyhow::Result<()> {
-    let (incidents, warnings) =
-        tree::check_against_witnesses(db, &options.origin, log_key, &options.witnesses).await?;
-    for warning in &warnings {
-        tracing::warn!(warning = %warning, "could not compare the access log with a witness");
-    }
-    if incidents.is_empty() {
-        return Ok(());
-    }
-    for incident in &incidents {
+    let (mut problems, cosigned) = if options.witnesses.is_empty() {
+        (Vec::new(), None)
+    } else {
+        let (incidents, warnings, matched) =
+            tree::check_against_witnesses(db, &options.origin, log_key, &options.witnesses).await?;
+        for warning in &warnings {
+            tracing::warn!(warning = %warning, "could not compare the access log with a witness");
+        }
+        for incident in &incidents {
+            tracing::error!(
+                witness = %incident.witness,
+                witness_size = incident.witness_size,
+                log_size = incident.log_size,
+                detail = %incident.detail,
+                "the access log is not consistent with what a witness cosigned"
+            );
+        }
+        let problems: Vec<String> = incidents
+            .iter()
+            .map(|i| format!("witness {}: {}", i.witness, i.detail))
+            .collect();
+        (problems, (matched > 0).then_some(matched))
+    };
+    let from = match cosigned {
+        Some(size) => size,
+        None => tree::last_signed_size(db, &options.origin, log_key).await?,
+    };
+    if let Some(problem) = verify::check_tail(db, from).await? {
         tracing::error!(
-            witness = %incident.witness,
-            witness_size = incident.witness_size,
-            log_size = incident.log_size,
-            detail = %incident.detail,
-            "the access log is not consistent with what a witness cosigned"
+            seq = problem.seq,
+            kind = problem.kind.as_str(),
+            detail = %problem.detail,
+            "the access log's events after its last signed head do not verify"
         );
+        problems.push(format!(
+            "after the head of {from} events: {} at seq {}: {}",
+            problem.kind.as_str(),
+            problem.seq,
+            problem.detail
+        ));
+    }
+    if problems.is_empty() {
+        return Ok(());
     }
     if options.acknowledge_incident.is_some() {
         tracing::error!("incident acknowledged by the operator: serving anyway, the acknowledgement is recorded in the log");
         return Ok(());
     }
-    let list: Vec<String> = incidents
-        .iter()
-        .map(|i| format!("witness {}: {}", i.witness, i.detail))
-        .collect();
     bail!(
-        "the access log is not consistent with what its witnesses cosigned — it was tampered with \
-         or restored from an old copy:\n  {}\nRefusing to sign anything over it. Run `passerelle audit verify` \
+        "the access log is not consistent with what its witnesses cosigned or its key signed — it was \
+         tampered with or restored from an old copy:\n  {}\nRefusing to sign anything over it. Run `passerelle audit verify` \
          to locate the damage, tell the DPO, and follow docs/OPERATIONS.md (\"Access log incident\"). \
          To serve anyway, set audit.acknowledge_incident to a written reason (it is recorded in the log).",
-        list.join("\n  ")
+        problems.join("\n  ")
     )
 }
 
@@ -950,8 +1043,15 @@ pub fn months_before(now_ms: i64, months: u32) -> i64 {
 }
 
 /// Opens the access log of a server configuration (called by `AppState::build`).
-pub async fn open_for(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<AuditLog> {
-    AuditLog::open(AuditOptions::from_config(config, clock)).await
+/// The counts of refusals are exposed through `metrics`.
+pub async fn open_for(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<AuditLog> {
+    let mut options = AuditOptions::from_config(config, clock);
+    options.metrics = metrics;
+    AuditLog::open(options).await
 }
 
 /// `passerelle audit verify`: verifies the log, prints a report for people, and returns

@@ -518,7 +518,8 @@ async fn the_chain_resumes_after_a_restart() {
             .iter()
             .map(|cp| cp.seq)
             .collect::<Vec<_>>(),
-        vec![4, 8]
+        // 5: the event the first process left unsigned, signed as the second opened.
+        vec![4, 5, 9]
     );
 }
 
@@ -958,4 +959,29 @@ async fn every_checkpoint_is_also_a_signed_merkle_head_that_verifies() {
         (6, BreakKind::Edited),
         "{broken}"
     );
+}
+
+#[tokio::test]
+async fn verification_requires_a_checkpoint_every_interval_while_events_are_recorded() {
+    // Events every 100 s; a checkpoint due every 300 s, never by count.
+    let f = fixture(100_000).await;
+    for i in 0..30 {
+        f.log.record(sample(i)).await.unwrap();
+        f.clock.advance_ms(100_000);
+        f.log.tick().await.unwrap();
+    }
+    f.log.checkpoint_now().await.unwrap();
+    let report = f.log.verify_strict(Vec::new()).await.unwrap();
+    assert!(report.intact, "{report}");
+
+    // Removing the checkpoints of a stretch leaves events under none for half an hour.
+    f.sql("DELETE FROM audit_tree_heads WHERE size > 5 AND size < 25")
+        .await;
+    let report = f.log.verify_strict(Vec::new()).await.unwrap();
+    let problem = report
+        .first_break
+        .expect("the missing checkpoints are found");
+    assert_eq!(problem.kind, BreakKind::Uncovered, "{problem}");
+    assert!(problem.seq > 1 && problem.seq <= 6, "{problem}");
+    assert!(problem.detail.contains("every 300 s"), "{problem}");
 }

@@ -385,6 +385,8 @@ pub(crate) struct TreeCheck<'a> {
     pub(crate) witnesses: &'a [Witness],
     pub(crate) min_cosignatures: usize,
     pub(crate) checkpoint_every: u64,
+    /// …and at least this often (ms) while events are recorded.
+    pub(crate) checkpoint_interval_ms: i64,
     /// Checkpoints from outside the log: witnesses' records, an exported head.
     pub(crate) external: Vec<(String, String)>,
     /// Require every event to be under a signed (and, with witnesses, cosigned)
@@ -597,6 +599,35 @@ pub(crate) async fn check(
             }
             previous = *at;
         }
+        // A checkpoint is due `checkpoint_interval` after the first event it covers: the
+        // events under one checkpoint (or after the last) span at most that, plus the
+        // background task's period and a grace. A server that crashed leaves a shorter
+        // tail, signed as soon as it starts again.
+        let grace = (spec.checkpoint_interval_ms / 4).clamp(1_000, 15_000) + TIME_GRACE_MS;
+        let allowed = spec.checkpoint_interval_ms.saturating_add(grace);
+        let mut previous = 0u64;
+        for at in local_sizes.iter().copied().chain(std::iter::once(size)) {
+            if at <= previous {
+                continue;
+            }
+            let first = store::event_at(db, previous + 1).await?;
+            let last = store::event_at(db, at).await?;
+            if let (Some(first), Some(last)) = (first, last) {
+                if last.time_ms - first.time_ms > allowed {
+                    return Ok(Some(broken(
+                        previous + 1,
+                        BreakKind::Uncovered,
+                        format!(
+                            "events {}..{at} span {} s without a signed checkpoint, although one is due every {} s: checkpoints were deleted",
+                            previous + 1,
+                            (last.time_ms - first.time_ms) / 1000,
+                            spec.checkpoint_interval_ms / 1000
+                        ),
+                    )));
+                }
+            }
+            previous = at;
+        }
         let signed = seen.iter().map(|s| s.body.size).max().unwrap_or(0);
         if signed < size && spec.min_cosignatures == 0 {
             // Without a witness an unsigned tail proves nothing either way (a crash leaves
@@ -629,6 +660,10 @@ pub(crate) async fn check(
     }
     Ok(None)
 }
+
+/// Added to the checkpoint interval (and the background task's period) before events
+/// left unsigned count as checkpoints removed: a loaded server signs a little late.
+const TIME_GRACE_MS: i64 = 60_000;
 
 fn names(witnesses: &[String]) -> String {
     if witnesses.is_empty() {
@@ -720,16 +755,18 @@ pub struct Incident {
 
 /// Compares the log with the latest head each witness cosigned. Unreachable witnesses
 /// are reported as warnings (their outage must not stop the service; `audit verify`
-/// asks them again).
+/// asks them again). Also answers the largest size a witness cosigned and the log
+/// matches (0 if none).
 pub(crate) async fn check_against_witnesses(
     db: &DatabaseConnection,
     origin: &str,
     log_key: &NoteVerifier,
     witnesses: &[Witness],
-) -> Result<(Vec<Incident>, Vec<String>), AuditError> {
+) -> Result<(Vec<Incident>, Vec<String>, u64), AuditError> {
     let client = http_client();
     let mut incidents = Vec::new();
     let mut warnings = Vec::new();
+    let mut matched = 0u64;
     let size = tree_size(db).await?;
     for witness in witnesses {
         let name = witness.verifier.name().to_owned();
@@ -772,7 +809,27 @@ pub(crate) async fn check_against_witnesses(
                     latest.size
                 ),
             });
+        } else {
+            matched = matched.max(latest.size);
         }
     }
-    Ok((incidents, warnings))
+    Ok((incidents, warnings, matched))
+}
+
+/// The size of the latest head stored in the log that the log's key signed for this
+/// origin (0 if none, or if the latest one does not verify: then everything is checked).
+pub(crate) async fn last_signed_size(
+    db: &DatabaseConnection,
+    origin: &str,
+    log_key: &NoteVerifier,
+) -> Result<u64, AuditError> {
+    let Some(row) = store::last_tree_head(db).await? else {
+        return Ok(0);
+    };
+    let size = store::from_db(row.size);
+    let signed = Note::parse(&row.note)
+        .filter(|note| log_key.check_note(note).is_some())
+        .and_then(|note| CheckpointBody::parse(&note.body))
+        .is_some_and(|body| body.origin == origin && body.size == size);
+    Ok(if signed { size } else { 0 })
 }

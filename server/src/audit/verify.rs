@@ -525,3 +525,114 @@ async fn diagnose(
         format!("event {e} matches neither its hash nor its predecessor"),
     ))
 }
+
+/// Checks the events after `from` — the last head the witnesses cosigned (or, without
+/// them, the last the log's key signed) — before the server signs anything over them:
+/// each event hashes to its stored hash, links to the one before, and is the Merkle leaf
+/// at its position; no leaf lies beyond the last event, and no event beyond the last leaf.
+/// The events up to `from` are vouched for by the witnesses' check of the root.
+pub(crate) async fn check_tail(
+    db: &DatabaseConnection,
+    from: u64,
+) -> Result<Option<ChainBreak>, AuditError> {
+    let anchor = store::latest_anchor(db).await?.map(Anchor::from);
+    let anchor_seq = anchor.as_ref().map_or(0, |a| a.seq);
+    let start = from.max(anchor_seq);
+    // What the first event after `start` must link to.
+    let mut prev = if start == 0 {
+        GENESIS_HASH
+    } else {
+        let leaf = store::leaves_after(db, store::to_db(start - 1), 1)
+            .await?
+            .into_iter()
+            .next()
+            .filter(|l| store::from_db(l.seq) == start)
+            .and_then(|l| chain::parse_hash(&l.hash));
+        match (leaf, &anchor) {
+            (Some(hash), _) => hash,
+            (None, Some(anchor)) if anchor.seq == start => {
+                chain::parse_hash(&anchor.hash).unwrap_or(GENESIS_HASH)
+            }
+            (None, _) => {
+                return Ok(Some(broken(
+                    start,
+                    BreakKind::Deleted,
+                    format!("the Merkle leaf of event {start}, under a signed head, is missing"),
+                )))
+            }
+        }
+    };
+    let mut expected = start + 1;
+    let mut after = store::to_db(start);
+    loop {
+        let events = store::events_after(db, after, i64::MAX, BATCH).await?;
+        let Some(last) = events.last() else { break };
+        let up_to = last.seq;
+        let leaves = store::leaves_after(db, after, BATCH).await?;
+        let mut leaves = leaves.into_iter().filter(|l| l.seq <= up_to).peekable();
+        for row in &events {
+            let seq = store::from_db(row.seq);
+            if seq != expected {
+                return Ok(Some(broken(
+                    expected,
+                    BreakKind::Deleted,
+                    format!("event {expected} is missing (the next one is {seq})"),
+                )));
+            }
+            if !hashes_at(row, seq) {
+                return Ok(Some(broken(
+                    seq,
+                    BreakKind::Edited,
+                    format!("event {seq} does not hash to its stored hash"),
+                )));
+            }
+            if row.prev_hash != chain::to_hex(&prev) {
+                return Ok(Some(broken(
+                    seq,
+                    BreakKind::Rewritten,
+                    format!("event {seq} does not link to the event before it"),
+                )));
+            }
+            match leaves.next() {
+                Some(leaf) if store::from_db(leaf.seq) == seq && leaf.hash == row.hash => {}
+                Some(leaf) if store::from_db(leaf.seq) == seq => {
+                    return Ok(Some(broken(
+                        seq,
+                        BreakKind::Rewritten,
+                        format!(
+                            "event {seq} is not the Merkle leaf at its position: it was rewritten"
+                        ),
+                    )))
+                }
+                _ => {
+                    return Ok(Some(broken(
+                        seq,
+                        BreakKind::Inserted,
+                        format!("event {seq} has no Merkle leaf: the server did not write it"),
+                    )))
+                }
+            }
+            prev = chain::parse_hash(&row.hash).unwrap_or(GENESIS_HASH);
+            expected = seq + 1;
+        }
+        after = up_to;
+    }
+    if let Some(leaf) = store::leaves_after(db, store::to_db(expected - 1), 1)
+        .await?
+        .into_iter()
+        .next()
+    {
+        let seq = store::from_db(leaf.seq);
+        // On a cluster another node may have appended it (event and leaf in one
+        // transaction) since the events were read: then the event is there now.
+        if store::event_at(db, seq).await?.is_some() {
+            return Ok(None);
+        }
+        return Ok(Some(broken(
+            seq,
+            BreakKind::Deleted,
+            format!("the Merkle leaf of event {seq} remains but the event is gone: the tail was truncated"),
+        )));
+    }
+    Ok(None)
+}

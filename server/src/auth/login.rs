@@ -2,9 +2,11 @@
 //! ([`super::webauthn`]).
 //!
 //! Between the two steps the client holds a challenge authenticated by the server's
-//! secret, so no half-open login is stored. Every failure counts towards the account's
-//! lock-out and the address's throttle; an unknown login costs the same time, answers
-//! the same error and locks the same way as a wrong password.
+//! secret, so no half-open login is stored. Every failure counts towards the login's
+//! lock-out ([`lockout`]) and the address's throttle; an unknown login costs the same
+//! work (an argon2 verification against a dummy hash, the same lock-out queries), answers
+//! the same error and locks the same way as a wrong password, and is logged as its keyed
+//! hash.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
@@ -16,7 +18,7 @@ use passerelle_shared::protocol::v1::{Attributes, Role};
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use super::{password, session, totp, webauthn, ClientInfo};
+use super::{lockout, password, session, totp, webauthn, ClientInfo};
 use crate::audit::{Actor, Outcome};
 use crate::db::{self, entities::user};
 use crate::error::{ApiError, Result, WebauthnRefusal};
@@ -27,6 +29,7 @@ const CHALLENGE_TTL_MS: i64 = 5 * 60 * 1000;
 /// TOTP secrets are 160 bits, as RFC 4226 recommends.
 const TOTP_SECRET_BYTES: usize = 20;
 
+/// The actor of an account's login step.
 pub(super) fn actor_for(client: &ClientInfo, login: &str, user: Option<&user::Model>) -> Actor {
     Actor {
         user_id: user.map(|u| u.id.clone()),
@@ -34,6 +37,15 @@ pub(super) fn actor_for(client: &ClientInfo, login: &str, user: Option<&user::Mo
         institution_id: user.map(|u| u.institution_id.clone()),
         session_id: None,
         ip: client.ip,
+    }
+}
+
+/// The actor of a login attempt: an account's login as it is, any other string as its
+/// keyed hash (`key`), never verbatim — it may be a password typed in the wrong field.
+fn attempt_actor(client: &ClientInfo, login: &str, key: &str, user: Option<&user::Model>) -> Actor {
+    match user {
+        Some(_) => actor_for(client, login, user),
+        None => actor_for(client, &lockout::logged_login(key), None),
     }
 }
 
@@ -49,23 +61,16 @@ pub async fn password_step(
     // A malformed login is an unknown login: same work, same answer.
     let login = normalise_login(&request.login)
         .unwrap_or_else(|_| request.login.chars().take(64).collect());
+    let key = lockout::login_key(state, &login);
+    let user = db::accounts::find_user_by_login(&state.db, &login).await?;
+    let actor = attempt_actor(client, &login, &key, user.as_ref());
     if state.throttle.ip_blocked(client.ip, now) {
         state
-            .record_denial(
-                actor_for(client, &login, None),
-                "login",
-                None,
-                json!({ "reason": "ip_throttled" }),
-            )
+            .record_denial(actor, "login", None, json!({ "reason": "ip_throttled" }))
             .await;
         return Err(ApiError::TooManyAttempts);
     }
-    let user = db::accounts::find_user_by_login(&state.db, &login).await?;
-    let actor = actor_for(client, &login, user.as_ref());
-    let locked = match &user {
-        Some(user) => user.locked_at.is_some(),
-        None => state.throttle.unknown_login_locked(&login, now),
-    };
+    let locked = lockout::locked_until(state, &key, now).await?.is_some();
     let matches = password::verify(user.as_ref().map(|u| u.password_hash.clone()), password)
         .await
         .map_err(ApiError::internal)?;
@@ -256,7 +261,12 @@ pub(super) async fn refuse_locked_or_disabled(
     user: &user::Model,
     action: &'static str,
 ) -> Result<()> {
-    if user.locked_at.is_some() || user.disabled {
+    let key = lockout::login_key(state, &user.login);
+    if user.disabled
+        || lockout::locked_until(state, &key, state.now_ms())
+            .await?
+            .is_some()
+    {
         let (reason, error) = if user.disabled {
             ("account_disabled", ApiError::AccountDisabled)
         } else {
@@ -293,7 +303,9 @@ pub(super) async fn open_session(
     let now = state.now_ms();
     let actor = actor_for(client, &user.login, Some(&user));
     db::accounts::reset_login_failures(&state.db, &user.id).await?;
-    state.throttle.clear_login(&user.login);
+    let key = lockout::login_key(state, &user.login);
+    lockout::clear(state, &key).await?;
+    state.throttle.clear_login(&key);
 
     let kind = if bearer { "bearer" } else { "browser" };
     let (token, token_hash) =
@@ -340,8 +352,8 @@ pub(super) async fn open_session(
     ))
 }
 
-/// Counts a failed attempt everywhere it must count, and locks the account when the
-/// threshold is reached.
+/// Counts a failed attempt everywhere it must count — the address's throttle and the
+/// login's lock-out, the same way whether or not the login exists — and records it.
 pub(super) async fn fail_attempt(
     state: &AppState,
     client: &ClientInfo,
@@ -350,37 +362,20 @@ pub(super) async fn fail_attempt(
     reason: &'static str,
 ) -> Result<()> {
     let now = state.now_ms();
+    let key = lockout::login_key(state, login);
+    let actor = attempt_actor(client, login, &key, user);
     state.metrics.logins_failed.inc();
-    state.throttle.record_failure(client.ip, login, now);
-    let actor = actor_for(client, login, user);
-    let known = user.is_some();
+    state.throttle.record_failure(client.ip, &key, now);
     state
         .record(
             actor.clone(),
             "login",
             None,
             Outcome::Failure,
-            json!({ "reason": reason, "known_login": known }),
+            json!({ "reason": reason, "known_login": user.is_some() }),
         )
         .await?;
-    if let Some(user) = user {
-        let threshold = i32::try_from(state.config.lockout_threshold).unwrap_or(i32::MAX);
-        let was_locked = user.locked_at.is_some();
-        if db::accounts::record_login_failure(&state.db, &user.id, threshold, now).await?
-            && !was_locked
-        {
-            state
-                .record(
-                    actor,
-                    "account_locked",
-                    Some(user.id.clone()),
-                    Outcome::Success,
-                    json!({ "failures": threshold }),
-                )
-                .await?;
-        }
-    }
-    Ok(())
+    lockout::count_failure(state, &actor, &key, user.map(|u| u.id.as_str()), now).await
 }
 
 /// The user id of a valid, unexpired challenge.

@@ -1,6 +1,7 @@
 //! Authentication (CHARTER.md C15): passwords, TOTP, passkeys and security keys,
 //! sessions, throttling and the [`CurrentUser`] extractor every protected handler takes.
 
+pub mod lockout;
 pub mod login;
 pub mod password;
 pub mod session;
@@ -16,13 +17,14 @@ use passerelle_shared::protocol::v1::{Attributes, Role};
 use serde_json::json;
 
 use crate::audit::Actor;
+use crate::config::Config;
 use crate::db;
 use crate::error::{ApiError, WebauthnRefusal};
 use crate::policy::{self, Capability};
 use crate::state::AppState;
 
-/// Where a request comes from: its address (the proxy's `X-Forwarded-For` when
-/// `behind_proxy`) and its user agent.
+/// Where a request comes from: its address (the proxy's `X-Forwarded-For` when the peer
+/// is one of the configured `trusted_proxies`) and its user agent.
 #[derive(Clone, Debug, Default)]
 pub struct ClientInfo {
     /// Client address, when known.
@@ -32,13 +34,17 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
-    /// Reads the client's address and user agent from a request.
-    pub fn from_parts(parts: &Parts, behind_proxy: bool) -> ClientInfo {
+    /// Reads the client's address and user agent from a request. `X-Forwarded-For` is
+    /// believed only from a trusted proxy: from anyone else it would let a client choose
+    /// the address its failures are counted against and the log shows.
+    pub fn from_parts(parts: &Parts, config: &Config) -> ClientInfo {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip());
-        let forwarded = behind_proxy.then(|| forwarded_ip(&parts.headers)).flatten();
+        let forwarded = peer
+            .filter(|peer| config.is_trusted_proxy(*peer))
+            .and_then(|_| forwarded_ip(&parts.headers));
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
@@ -79,7 +85,7 @@ impl FromRequestParts<AppState> for ClientInfo {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(ClientInfo::from_parts(parts, state.config.behind_proxy))
+        Ok(ClientInfo::from_parts(parts, &state.config))
     }
 }
 
@@ -149,7 +155,7 @@ impl FromRequestParts<AppState> for CurrentUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let client = ClientInfo::from_parts(parts, state.config.behind_proxy);
+        let client = ClientInfo::from_parts(parts, &state.config);
         match authenticate(state, &parts.method, &parts.headers, client.clone()).await {
             Ok(user)
                 if user.must_register_security_key && !registration_path(&full_path(parts)) =>

@@ -93,6 +93,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_unknown_login_costs_the_same_argon2_work_as_a_real_one() {
+        // The dummy hash is made like every stored hash, so verifying against it does the
+        // same work (memory, passes, lanes): only the salt and the digest differ.
+        let real = hash(Zeroizing::new("un mot de passe".into()))
+            .await
+            .unwrap();
+        let dummy = dummy_hash().unwrap();
+        let params = |h: &str| {
+            let parsed = PasswordHash::new(h).unwrap();
+            (
+                parsed.algorithm.to_string(),
+                parsed.version,
+                parsed.params.to_string(),
+            )
+        };
+        assert_eq!(params(&real), params(dummy));
+    }
+
+    #[tokio::test]
     async fn an_unknown_login_never_verifies() {
         let dummy = "passerelle-dummy-password-for-unknown-logins";
         assert!(!verify(None, Zeroizing::new(dummy.into())).await.unwrap());

@@ -42,6 +42,10 @@ pub enum ProtocolClose {
     RateLimited,
     /// Too many malformed frames.
     TooManyMalformed,
+    /// A frame over the size limit (RFC 6455 1009).
+    FrameTooLarge,
+    /// A text frame that is not UTF-8 (RFC 6455 1007).
+    InvalidUtf8,
 }
 
 impl CloseReason {
@@ -57,6 +61,8 @@ impl CloseReason {
             CloseReason::Protocol(ProtocolClose::TooManyMalformed) => {
                 Some((1008, "too_many_malformed_frames"))
             }
+            CloseReason::Protocol(ProtocolClose::FrameTooLarge) => Some((1009, "frame_too_large")),
+            CloseReason::Protocol(ProtocolClose::InvalidUtf8) => Some((1007, "invalid_utf8")),
         }
     }
 }

@@ -212,6 +212,9 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Vec<Credentials>> {
         user.disabled = false;
         let user = db::accounts::update_user(&state.db, user).await?;
         db::webauthn::remove_all(&state.db, &user.id).await?;
+        crate::auth::lockout::clear(state, &crate::auth::lockout::login_key(state, &user.login))
+            .await
+            .map_err(|err| anyhow::anyhow!("{err}"))?;
         credentials.push(Credentials {
             login: demo.login.into(),
             role: demo.role,

@@ -137,42 +137,29 @@ pub(crate) async fn update_user(
     user::ActiveModel::from(model).reset_all().update(db).await
 }
 
-/// Counts one more failed login and locks the account at `threshold` consecutive failures.
-/// Returns whether the account is now locked. Done in one statement so that concurrent
-/// failures cannot lose a count.
-pub(crate) async fn record_login_failure(
+/// Marks the account as locked since `now_ms`, for the admin's account list (the lock
+/// itself, and when it ends, is `login_lockouts`'s, see `crate::auth::lockout`).
+pub(crate) async fn mark_locked(
     db: &impl ConnectionTrait,
     user_id: &str,
-    threshold: i32,
     now_ms: i64,
-) -> Result<bool, DbErr> {
-    user::Entity::update_many()
-        .col_expr(
-            user::Column::FailedLogins,
-            Expr::col(user::Column::FailedLogins).add(1),
-        )
-        .filter(user::Column::Id.eq(user_id))
-        .exec(db)
-        .await?;
+) -> Result<(), DbErr> {
     user::Entity::update_many()
         .col_expr(user::Column::LockedAt, Expr::value(now_ms))
         .filter(user::Column::Id.eq(user_id))
-        .filter(user::Column::FailedLogins.gte(threshold))
-        .filter(user::Column::LockedAt.is_null())
         .exec(db)
         .await?;
-    Ok(find_user(db, user_id)
-        .await?
-        .is_some_and(|user| user.locked_at.is_some()))
+    Ok(())
 }
 
-/// Clears the failure count after a successful login.
+/// Clears the failure count and the lock mark after a successful login.
 pub(crate) async fn reset_login_failures(
     db: &impl ConnectionTrait,
     user_id: &str,
 ) -> Result<(), DbErr> {
     user::Entity::update_many()
         .col_expr(user::Column::FailedLogins, Expr::value(0))
+        .col_expr(user::Column::LockedAt, Expr::value(Option::<i64>::None))
         .filter(user::Column::Id.eq(user_id))
         .exec(db)
         .await?;

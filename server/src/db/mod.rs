@@ -13,6 +13,7 @@ pub(crate) mod entities;
 pub(crate) mod epoch_keys;
 pub(crate) mod keys;
 pub(crate) mod links;
+pub(crate) mod lockouts;
 pub(crate) mod members;
 pub(crate) mod messages;
 pub(crate) mod reports;

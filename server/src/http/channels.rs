@@ -5,7 +5,6 @@
 //! with `charter_not_accepted` or `rules_not_accepted` (CHARTER.md C2). No route
 //! forwards content to another channel or exports it (C4).
 
-use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
@@ -20,7 +19,7 @@ use serde::Deserialize;
 use crate::app::{attachments, channels};
 use crate::auth::CurrentUser;
 use crate::error::Result;
-use crate::http::json::{ApiJson, ApiQuery};
+use crate::http::json::{ApiBytes, ApiJson, ApiQuery};
 use crate::state::AppState;
 
 /// The routes of this resource.
@@ -198,7 +197,7 @@ pub(crate) async fn upload(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> Result<(StatusCode, Json<AttachmentUploaded>)> {
     let uploaded = attachments::upload(&state, &user, &id, body).await?;
     Ok((StatusCode::CREATED, Json(uploaded)))

@@ -3,7 +3,8 @@
 //! serde's messages can quote the offending value (a password, say), so the client gets
 //! a generic French message and the access log gets the kind of error, never the body.
 
-use axum::extract::rejection::JsonRejection;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -24,7 +25,7 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for ApiJson<T> {
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let (parts, body) = request.into_parts();
-        let client = ClientInfo::from_parts(&parts, state.config.behind_proxy);
+        let client = ClientInfo::from_parts(&parts, &state.config);
         let path = parts.uri.path().to_owned();
         let request = Request::from_parts(parts, body);
         match Json::<T>::from_request(request, state).await {
@@ -70,6 +71,47 @@ fn classify(rejection: &JsonRejection) -> (&'static str, ApiError) {
     }
 }
 
+/// A raw body (an attachment) with Passerelle's errors: a body over the route's limit is
+/// answered 413 in French and recorded, like an oversized JSON body.
+#[derive(Debug)]
+pub struct ApiBytes(pub Bytes);
+
+impl FromRequest<AppState> for ApiBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (parts, body) = request.into_parts();
+        let client = ClientInfo::from_parts(&parts, &state.config);
+        let path = parts.uri.path().to_owned();
+        let request = Request::from_parts(parts, body);
+        match Bytes::from_request(request, state).await {
+            Ok(bytes) => Ok(ApiBytes(bytes)),
+            Err(rejection) => {
+                let (kind, error) = match &rejection {
+                    BytesRejection::FailedToBufferBody(_)
+                        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+                    {
+                        ("too_large", ApiError::PayloadTooLarge)
+                    }
+                    _ => (
+                        "unreadable",
+                        ApiError::BadRequest("corps de requête illisible".into()),
+                    ),
+                };
+                state
+                    .record_denial(
+                        client.anonymous_actor(),
+                        "request_malformed",
+                        None,
+                        json!({ "reason": kind, "path": path }),
+                    )
+                    .await;
+                Err(error)
+            }
+        }
+    }
+}
+
 /// `Query<T>` with Passerelle's errors: a malformed query string is answered in French
 /// and recorded, like a malformed body.
 #[derive(Debug)]
@@ -85,7 +127,7 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiQuery<T> {
         match Query::<T>::try_from_uri(&parts.uri) {
             Ok(Query(value)) => Ok(ApiQuery(value)),
             Err(_) => {
-                let client = ClientInfo::from_parts(parts, state.config.behind_proxy);
+                let client = ClientInfo::from_parts(parts, &state.config);
                 state
                     .record_denial(
                         client.anonymous_actor(),

@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::app::exclusion::{self, Exclusion, Sessions};
 use crate::audit::Outcome;
-use crate::auth::{login, password, CurrentUser};
+use crate::auth::{lockout, login, password, CurrentUser};
 use crate::bus::AccessReason;
 use crate::db;
 use crate::error::{ApiError, Result};
@@ -47,6 +47,21 @@ pub(crate) async fn change_password(
     let mut account = db::accounts::find_user(&state.db, &user.user_id)
         .await?
         .ok_or(ApiError::Unauthenticated)?;
+    // Guessing the current password through a session is guessing a password: it counts
+    // towards the login's lock-out, and a locked login may not try.
+    let now = state.now_ms();
+    let key = lockout::login_key(&state, &account.login);
+    if lockout::locked_until(&state, &key, now).await?.is_some() {
+        state
+            .record_denial(
+                user.actor(),
+                "password_change",
+                None,
+                json!({ "reason": "account_locked" }),
+            )
+            .await;
+        return Err(ApiError::AccountLocked);
+    }
     if !password::verify(Some(account.password_hash.clone()), current)
         .await
         .map_err(ApiError::internal)?
@@ -59,6 +74,8 @@ pub(crate) async fn change_password(
                 json!({ "reason": "bad_current_password" }),
             )
             .await;
+        state.metrics.logins_failed.inc();
+        lockout::count_failure(&state, &user.actor(), &key, Some(&user.user_id), now).await?;
         return Err(ApiError::InvalidCredentials);
     }
     if new.chars().count() < password::MIN_PASSWORD_CHARS {

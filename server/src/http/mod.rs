@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cases;
 pub mod channels;
 pub mod charter;
+pub mod edge;
 pub mod health;
 pub mod json;
 pub mod keys;

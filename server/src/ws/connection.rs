@@ -56,6 +56,8 @@ const MAX_SENDS_IN_FLIGHT: usize = 256;
 const MAX_FRAMES_PER_FLUSH: usize = 256;
 /// Messages per page when catching up.
 const SYNC_PAGE: u64 = 500;
+/// Channel ids kept in the one event that records a frame's many refusals.
+const SAMPLE_IDS: usize = 16;
 
 /// How often a connection checks that its session, account and device are still valid.
 /// Exclusions close connections at once (the hub, fed by the bus and the access feed);
@@ -306,7 +308,15 @@ pub async fn run(
                 connection.close(ProtocolClose::IdleTimeout);
                 break;
             }
-            Ok(None | Some(Err(_))) => break,
+            Ok(None) => break,
+            Ok(Some(Err(err))) => {
+                // A frame the WebSocket layer refused: answered, recorded and closed with
+                // the code RFC 6455 gives it; anything else is a broken connection.
+                if let Some(why) = read_refusal(&err) {
+                    Box::pin(connection.refuse_and_close(why)).await;
+                }
+                break;
+            }
             Ok(Some(Ok(message))) => message,
         };
         let next = match message {
@@ -367,7 +377,38 @@ pub async fn run(
     state.metrics.ws_connections.dec();
 }
 
+/// The refusal a read error stands for, if it is the client's doing.
+fn read_refusal(err: &axum::Error) -> Option<ProtocolClose> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(current) = source {
+        match current.downcast_ref::<tungstenite::Error>() {
+            Some(tungstenite::Error::Capacity(_)) => return Some(ProtocolClose::FrameTooLarge),
+            Some(tungstenite::Error::Utf8(_)) => return Some(ProtocolClose::InvalidUtf8),
+            Some(_) => return None,
+            None => source = current.source(),
+        }
+    }
+    None
+}
+
 impl Connection {
+    /// Answers an `error` frame for a frame the WebSocket layer refused, records the
+    /// refusal and closes the connection with the matching code.
+    async fn refuse_and_close(&mut self, why: ProtocolClose) {
+        let (code, message) = match why {
+            ProtocolClose::FrameTooLarge => (
+                "frame_too_large",
+                "Trame trop volumineuse : la connexion est fermée.",
+            ),
+            _ => (
+                "invalid_utf8",
+                "Trame illisible (texte non UTF-8) : la connexion est fermée.",
+            ),
+        };
+        self.refuse(None, code, message).await;
+        self.close(why);
+    }
+
     /// [`lost_access`] for this connection; an active session is marked as used, as a
     /// REST request would.
     async fn lost_access(&mut self) -> Option<AccessReason> {
@@ -617,6 +658,10 @@ impl Connection {
             .into_iter()
             .map(|m| (m.channel_id, m.joined_seq))
             .collect();
+        // One frame may name thousands of channels: each refused one is answered, and the
+        // refusals are recorded as one event with their count (and the first few ids), so
+        // that a frame writes a bounded number of access-log events.
+        let mut refused: Vec<&String> = Vec::new();
         for channel_id in cursors.keys().filter(|c| !member_of.contains_key(*c)) {
             let gone = match db::channels::find(&self.state.db, channel_id).await {
                 Ok(found) => found.is_some_and(|c| Lifecycle::parse(&c.status) == Lifecycle::Gone),
@@ -629,8 +674,42 @@ impl Connection {
                 .await;
                 continue;
             }
-            self.refuse_with(Some(channel_id.clone()), Refusal::NotMember)
-                .await;
+            refused.push(channel_id);
+            self.push(&ServerFrame::Error {
+                reference: Some(channel_id.clone()),
+                code: Refusal::NotMember.code().into(),
+                message: Refusal::NotMember.message().into(),
+            })
+            .await;
+        }
+        match refused.as_slice() {
+            [] => {}
+            [one] => {
+                self.state
+                    .record_denial(
+                        self.user.actor(),
+                        "ws_frame",
+                        Some((*one).clone()),
+                        json!({ "reason": Refusal::NotMember.code() }),
+                    )
+                    .await;
+            }
+            many => {
+                let sample: Vec<&String> = many.iter().copied().take(SAMPLE_IDS).collect();
+                self.state
+                    .record_denial(
+                        self.user.actor(),
+                        "ws_frame",
+                        None,
+                        json!({
+                            "reason": Refusal::NotMember.code(),
+                            "count": many.len(),
+                            "channels": sample,
+                            "frame": "sync",
+                        }),
+                    )
+                    .await;
+            }
         }
         let mut reached = Cursors::new();
         for (channel_id, joined_seq) in member_of {

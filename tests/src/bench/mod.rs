@@ -8,10 +8,12 @@
 //! - [`load`]: the WebSocket connections and the timed phases that drive them;
 //! - [`stats`]: percentiles and the median of runs;
 //! - [`scenarios`]: what is measured, in which order;
-//! - [`report`]: the JSON report, the Markdown table and the latency histogram.
+//! - [`report`]: the JSON report, the Markdown table and the latency histogram;
+//! - [`login_timing`]: whether a wrong password and an unknown login take the same time.
 
 pub(crate) mod bare;
 pub(crate) mod load;
+pub(crate) mod login_timing;
 pub(crate) mod population;
 pub(crate) mod procs;
 pub(crate) mod report;

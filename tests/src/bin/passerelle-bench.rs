@@ -69,6 +69,13 @@ enum Command {
         #[arg(long)]
         listen: SocketAddr,
     },
+    /// Compare the latencies of wrong passwords and unknown logins (Mann-Whitney U);
+    /// fails if they can be told apart.
+    LoginTiming {
+        /// Attempts of each kind.
+        #[arg(long, default_value_t = 200)]
+        tries: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -86,6 +93,7 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async move {
         match cli.command {
             Some(Command::BareHub { listen }) => bench::bare::serve(listen).await,
+            Some(Command::LoginTiming { tries }) => bench::login_timing::run(tries).await,
             None => {
                 let options = bench::scenarios::Options {
                     quick: cli.quick,

@@ -76,7 +76,9 @@ async fn witnessed(n: u64) -> Witnessed {
         witness.key.clone(),
         log_key_path.clone(),
     );
-    let server = TestServer::spawn_on(Backend::Sqlite, move |config| {
+    // SQLite by default, PostgreSQL with PASSERELLE_TEST_BACKEND=postgres: the same
+    // tamperings, found the same way, on both.
+    let server = TestServer::spawn_on(Backend::from_env().unwrap(), move |config| {
         config.audit.log_key_file = Some(path);
         config.audit.generate_log_key = false;
         config.audit.origin = Some(ORIGIN.into());
@@ -130,6 +132,11 @@ impl Witnessed {
 
     /// A connection to the audit database, as an intruder would open it.
     async fn raw(&self) -> DatabaseConnection {
+        if let Some(pg) = &self.server.pg {
+            let mut options = sea_orm::ConnectOptions::new(pg.url.clone());
+            options.set_schema_search_path(passerelle_server::audit::POSTGRES_SCHEMA);
+            return Database::connect(options).await.unwrap();
+        }
         Database::connect(passerelle_server::db::sqlite_url(
             &self.server.data_dir.path().join("audit.sqlite"),
         ))
@@ -152,6 +159,19 @@ impl Witnessed {
         let report = log.verify_strict(external).await.unwrap();
         assert!(!report.intact, "{report}");
         report.first_break.unwrap()
+    }
+
+    /// The server, started on the log as it is now, refuses to sign over it: answers
+    /// its message, which names the incident and how to acknowledge it.
+    async fn refused_at_start_up(&self) -> String {
+        let mut options = self.options();
+        options.check_witnesses = true;
+        let refused = AuditLog::open(options)
+            .await
+            .expect_err("the server started on a tampered log");
+        let message = format!("{refused:#}");
+        assert!(message.contains("acknowledge_incident"), "{message}");
+        message
     }
 
     async fn tree_size(&self) -> u64 {
@@ -321,6 +341,8 @@ async fn audit_detects_deleting_every_checkpoint_then_rewriting_and_rehashing() 
     // The last cosigned head before the rewrite is at 10: the damage is in 11..=20.
     assert_eq!(broken.seq, 11, "{broken}");
     assert!(broken.detail.contains("20"), "{broken}");
+    let refused = w.refused_at_start_up().await;
+    assert!(refused.contains("rewritten"), "{refused}");
 }
 
 #[tokio::test]
@@ -358,6 +380,7 @@ async fn audit_detects_removing_every_event_of_one_person_renumbered_and_rehashe
         broken.seq <= first_removed && broken.seq + EVERY > first_removed,
         "{broken} (first removed: {first_removed})"
     );
+    w.refused_at_start_up().await;
 }
 
 #[tokio::test]
@@ -383,6 +406,88 @@ async fn audit_detects_truncating_the_tail() {
         let broken = w.first_break(None).await;
         assert_eq!(broken.kind, BreakKind::Deleted, "cut {cut}: {broken}");
         assert_eq!(broken.seq, keep + 1, "cut {cut}: {broken}");
+        let refused = w.refused_at_start_up().await;
+        assert!(
+            refused.contains("events were deleted"),
+            "cut {cut}: {refused}"
+        );
+    }
+}
+
+/// Events recorded after the last cosigned head (a server that crashed before its next
+/// checkpoint): the server checks them against their Merkle leaves before it signs.
+#[tokio::test]
+async fn audit_the_server_checks_the_events_after_the_last_cosigned_head_at_start_up() {
+    for tampering in ["edited", "rehashed", "truncated", "appended"] {
+        let w = witnessed(20).await;
+        for i in 0..3 {
+            w.server
+                .state
+                .audit
+                .record(Event {
+                    actor: Actor::default(),
+                    action: "history_read",
+                    target: Some(format!("tail-{i}")),
+                    outcome: Outcome::Success,
+                    details: json!({}),
+                })
+                .await
+                .unwrap();
+        }
+        let db = w.raw().await;
+        let (kind, seq) = match tampering {
+            "edited" => {
+                exec(
+                    &db,
+                    "UPDATE audit_events SET target = 'autre' WHERE seq = 22",
+                )
+                .await;
+                ("edited", 22)
+            }
+            "rehashed" => {
+                // Changed and rehashed, but its Merkle leaf (kept by the server) differs.
+                exec(
+                    &db,
+                    "UPDATE audit_events SET target = 'autre' WHERE seq = 22",
+                )
+                .await;
+                let kept: Vec<String> = db
+                    .query_all(Statement::from_string(
+                        db.get_database_backend(),
+                        "SELECT hash FROM audit_leaves ORDER BY seq",
+                    ))
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|row| row.try_get("", "hash").unwrap())
+                    .collect();
+                rehash_everything(&db).await;
+                for (i, hash) in kept.iter().enumerate() {
+                    exec(
+                        &db,
+                        &format!(
+                            "UPDATE audit_leaves SET hash = '{hash}' WHERE seq = {}",
+                            i + 1
+                        ),
+                    )
+                    .await;
+                }
+                ("rewritten", 22)
+            }
+            "truncated" => {
+                exec(&db, "DELETE FROM audit_events WHERE seq > 21").await;
+                ("deleted", 22)
+            }
+            _ => {
+                exec(&db, "DELETE FROM audit_leaves WHERE seq = 23").await;
+                ("inserted", 23)
+            }
+        };
+        let refused = w.refused_at_start_up().await;
+        assert!(
+            refused.contains(&format!("{kind} at seq {seq}")),
+            "{tampering}: {refused}"
+        );
     }
 }
 
@@ -506,6 +611,8 @@ async fn audit_detects_checkpoints_resigned_with_the_server_key() {
         "{broken}"
     );
     assert!((11..=20).contains(&broken.seq), "{broken}");
+    // The server will not sign over it either: the witness's record contradicts it.
+    w.refused_at_start_up().await;
 }
 
 #[tokio::test]

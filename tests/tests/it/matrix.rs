@@ -483,6 +483,9 @@ impl Principal {
 }
 
 async fn denials(server: &TestServer) -> u64 {
+    // Anonymous refusals beyond the first few of a minute are counted, and written as one
+    // event with the count: write them now.
+    server.state.audit.write_refusal_counts(true).await.unwrap();
     let filter = EventFilter {
         outcome: Some(Outcome::Denied),
         ..EventFilter::default()

@@ -19,6 +19,7 @@ pub(crate) mod epoch_key;
 pub(crate) mod identity_key;
 pub(crate) mod institution;
 pub(crate) mod key_backup;
+pub(crate) mod login_lockout;
 pub(crate) mod message;
 pub(crate) mod report_counter;
 pub(crate) mod rules_acceptance;
