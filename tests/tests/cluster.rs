@@ -1363,3 +1363,180 @@ async fn the_per_account_connection_limit_counts_every_node() {
         }
     }
 }
+
+/// The load balancer in front of the nodes, as small as can be: each TCP connection goes
+/// to the first node of `live` that accepts it. The test takes a node out before killing
+/// it, as a health check would.
+struct Balancer {
+    url: String,
+    live: Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Balancer {
+    async fn start(nodes: Vec<String>) -> Balancer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let live = Arc::new(std::sync::Mutex::new(nodes));
+        let targets = live.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let candidates = targets.lock().map(|t| t.clone()).unwrap_or_default();
+                tokio::spawn(async move {
+                    for candidate in candidates {
+                        let address = candidate.trim_start_matches("http://");
+                        if let Ok(mut outbound) = tokio::net::TcpStream::connect(address).await {
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Balancer { url, live, task }
+    }
+
+    fn take_out(&self, node_url: &str) {
+        self.live.lock().unwrap().retain(|url| url != node_url);
+    }
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test]
+async fn an_sdk_agent_survives_the_kill_of_its_node_and_a_redis_restart_with_every_acked_message_once_in_order(
+) {
+    use passerelle_shared::client::store::MemoryStore;
+    use passerelle_shared::client::{Agent, AgentOptions, Event, Login};
+
+    let mut redis = PrivateRedis::start().unwrap();
+    let mut cluster = Cluster::start_on(2, redis.url(), Vec::new()).await.unwrap();
+    // The agent reaches the cluster through the balancer, node 1 first.
+    let balancer = Balancer::start(vec![cluster.url(1), cluster.url(0)]).await;
+    let coordinator = Member::new(&cluster, "coord-sdk", Role::Coordinator, "Mairie", 0).await;
+    let (login, password) = cluster
+        .account("relais-sdk", Role::Member, "Police municipale")
+        .await
+        .unwrap();
+    let options = AgentOptions {
+        backoff_min: Duration::from_millis(50),
+        backoff_max: Duration::from_millis(500),
+        answer_within: Duration::from_secs(5),
+        ..AgentOptions::default()
+    };
+    let (mut agent, _) = Agent::login(
+        Box::new(MemoryStore::default()),
+        Login {
+            base_url: &balancer.url,
+            login: &login,
+            password: &password,
+            totp_secret: None,
+            recovery_code: None,
+        },
+        options,
+    )
+    .await
+    .unwrap();
+    agent.accept_charter().await.unwrap();
+
+    let channel: Channel = coordinator
+        .client
+        .post(
+            "/channels",
+            &CreateChannel {
+                kind: ChannelKind::WorkingGroup,
+                name: "Relais".into(),
+                regime: LegalRegime::ClspdConfidential,
+                institutions: vec![agent.client().me.institution.id.clone()],
+                members: vec![agent.client().me.id.clone()],
+            },
+        )
+        .await
+        .unwrap();
+    let rules: RulesVersion = coordinator
+        .client
+        .post(
+            &format!("/channels/{}/rules", channel.id),
+            &PublishText {
+                text: "# Règlement\n\nRègles du relais.".into(),
+            },
+        )
+        .await
+        .unwrap();
+    coordinator
+        .client
+        .post_empty(
+            &format!("/channels/{}/rules/accept", channel.id),
+            &Accept {
+                version: rules.version,
+            },
+        )
+        .await
+        .unwrap();
+    agent.accept_rules(&channel.id).await.unwrap();
+
+    // What the server acknowledged, by seq.
+    let mut acked: BTreeMap<u64, String> = BTreeMap::new();
+    send_texts(&mut agent, &channel.id, "avant", 10, &mut acked).await;
+
+    // SIGKILL of the agent's node: the balancer sends it to node 0.
+    balancer.take_out(&cluster.url(1));
+    cluster.kill(1).await.unwrap();
+    send_texts(&mut agent, &channel.id, "après l'arrêt", 10, &mut acked).await;
+
+    // Redis goes away and comes back: notifications are lost, nothing stored is.
+    redis.stop();
+    send_texts(&mut agent, &channel.id, "sans redis", 5, &mut acked).await;
+    redis.restart().unwrap();
+    wait_bus_connected(&cluster, 1).await;
+    send_texts(&mut agent, &channel.id, "redis revenu", 5, &mut acked).await;
+    assert_eq!(acked.len(), 30, "every acknowledgement has its own seq");
+
+    // A catch-up, then everything handed out: each acknowledged message once, in order.
+    agent.sync().await.unwrap();
+    let mut handed_out: Vec<(u64, String)> = Vec::new();
+    let last = *acked.keys().last().unwrap();
+    while handed_out.last().is_none_or(|(seq, _)| *seq < last) {
+        match tokio::time::timeout(GUARD, agent.next_event())
+            .await
+            .expect("the agent stalled")
+            .unwrap()
+        {
+            Event::Message {
+                message, content, ..
+            } => handed_out.push((message.seq, content.text.clone())),
+            Event::Unreadable { message, reason } => {
+                panic!("seq {} unreadable: {reason}", message.seq)
+            }
+            _ => {}
+        }
+    }
+    let seqs: Vec<u64> = handed_out.iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(seqs, (1..=last).collect::<Vec<_>>(), "once each, in order");
+    for (seq, text) in &acked {
+        assert_eq!(&handed_out[usize::try_from(*seq).unwrap() - 1].1, text);
+    }
+}
+
+/// Sends `count` texts through the agent, recording each acknowledged seq.
+async fn send_texts(
+    agent: &mut passerelle_shared::client::Agent,
+    channel_id: &str,
+    prefix: &str,
+    count: usize,
+    acked: &mut BTreeMap<u64, String>,
+) {
+    for i in 0..count {
+        let text = format!("{prefix} {i}");
+        let seq = agent.send_text(channel_id, &text).await.unwrap();
+        assert!(
+            acked.insert(seq, text).is_none(),
+            "seq {seq} acknowledged twice"
+        );
+    }
+}
