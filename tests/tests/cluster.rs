@@ -1540,3 +1540,151 @@ async fn send_texts(
         );
     }
 }
+
+/// Runs a command line to completion; its standard output, or the test fails with its
+/// standard error.
+async fn command_line(mut command: Command, what: &str) -> String {
+    let output = tokio::time::timeout(GUARD * 2, command.stdin(Stdio::null()).output())
+        .await
+        .unwrap_or_else(|_| panic!("{what}: timed out"))
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        output.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn a_first_deployment_from_the_operations_commands_alone() {
+    let cluster = Cluster::start(2).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // `passerelle admin …` on a node's configuration (docs/OPERATIONS.md §2.1.1).
+    let admin = |args: &[&str]| {
+        let mut command = Command::new(server_binary().unwrap());
+        command
+            .arg("admin")
+            .args(args)
+            .env("PASSERELLE_CONFIG", cluster.dir.path().join("none.toml"))
+            .env("PASSERELLE_DATA_DIR", dir.path().join("operator"))
+            .env("PASSERELLE_TLS", "false")
+            .env("PASSERELLE_DATABASE_URL", &cluster.db.url)
+            .env(
+                "PASSERELLE_SECRET_KEY_FILE",
+                cluster.dir.path().join("server.key"),
+            )
+            .env(
+                "PASSERELLE_AUDIT__LOG_KEY_FILE",
+                cluster.dir.path().join("audit-log.key"),
+            )
+            .env(
+                "PASSERELLE_AUDIT__SIGNING_KEY_FILE",
+                cluster.dir.path().join("audit-signing.p8"),
+            )
+            .env("PASSERELLE_LOG", "warn");
+        command
+    };
+    for institution in ["Mairie (coordination CLSPD)", "Police municipale"] {
+        command_line(
+            admin(&["create-institution", institution]),
+            "create-institution",
+        )
+        .await;
+    }
+    let csv = dir.path().join("comptes.csv");
+    std::fs::write(
+        &csv,
+        "login,name,institution,role,secrecy,social_action\n\
+         coord.clspd,Coordinatrice CLSPD,Mairie (coordination CLSPD),coordinator,non,non\n\
+         j.martin,Julie Martin,Police municipale,member,non,non\n",
+    )
+    .unwrap();
+    let printed = command_line(
+        admin(&["import-users", csv.to_str().unwrap()]),
+        "import-users",
+    )
+    .await;
+    let password = |login: &str| {
+        printed
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{login},")))
+            .unwrap_or_else(|| panic!("no password printed for {login}: {printed}"))
+            .to_owned()
+    };
+    let charter = dir.path().join("charte.md");
+    std::fs::write(
+        &charter,
+        "# Charte du CLSPD\n\nLes échanges sont confidentiels.",
+    )
+    .unwrap();
+    command_line(
+        admin(&["publish-charter", charter.to_str().unwrap()]),
+        "publish-charter",
+    )
+    .await;
+
+    // Each person's program logs in through a node and accepts the charter
+    // (`passerelle-sdk-cli`, docs/OPERATIONS.md §2.1.1 and docs/SDK.md).
+    let sdk = |login: &str, args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_passerelle-sdk-cli"));
+        command
+            .arg(args[0])
+            .arg("--store")
+            .arg(dir.path().join(format!("{login}.store")))
+            .args(&args[1..])
+            .env("PASSERELLE_SDK_PASSPHRASE", "phrase de mise en service")
+            .env("PASSERELLE_SDK_PASSWORD", password(login));
+        command
+    };
+    let url = cluster.url(0);
+    for login in ["coord.clspd", "j.martin"] {
+        let out = command_line(
+            sdk(
+                login,
+                &["login", "--url", &url, "--login", login, "--accept-charter"],
+            ),
+            "login",
+        )
+        .await;
+        assert!(
+            out.contains("recovery_code") && out.contains("charter_accepted"),
+            "{out}"
+        );
+    }
+    let rules = dir.path().join("reglement.md");
+    std::fs::write(
+        &rules,
+        "# Règlement intérieur\n\nUn message par intervention.",
+    )
+    .unwrap();
+    let created = command_line(
+        sdk(
+            "coord.clspd",
+            &["create-group", "--name", "Veille", "Julie Martin"],
+        ),
+        "create-group",
+    )
+    .await;
+    let created: serde_json::Value = serde_json::from_str(created.trim()).unwrap();
+    let channel = created["channel_id"].as_str().unwrap().to_owned();
+    command_line(
+        sdk(
+            "coord.clspd",
+            &["publish-rules", &channel, rules.to_str().unwrap()],
+        ),
+        "publish-rules",
+    )
+    .await;
+    for login in ["coord.clspd", "j.martin"] {
+        command_line(sdk(login, &["accept-rules", &channel]), "accept-rules").await;
+    }
+    let sent = command_line(
+        sdk("j.martin", &["send", &channel, "Mise en service"]),
+        "send",
+    )
+    .await;
+    assert!(sent.contains("\"sent\":1"), "{sent}");
+    let read = command_line(sdk("coord.clspd", &["read", "1"]), "read").await;
+    assert!(read.contains("\"text\":\"Mise en service\""), "{read}");
+}
