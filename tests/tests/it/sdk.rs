@@ -431,18 +431,23 @@ async fn until(what: &str, done: impl Fn() -> bool) {
     assert!(waited.is_ok(), "never happened: {what}");
 }
 
-#[tokio::test]
+// Several threads: the test's own work (key derivations in a debug build) must not stall
+// the server's and the agent's tasks past the shortened limits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_agent_keeps_its_connection_through_many_idle_limits() {
-    // The server's limits shortened a few hundred times: 150 ms of silence closes a
-    // connection (75 s in production), and the server pings every 50 ms.
+    // The server's limits shortened a hundred times: 750 ms of silence closes a
+    // connection (75 s in production), and the server pings every 250 ms.
     let server = TestServer::spawn_with(|config| {
-        config.ws_idle_timeout_ms = 150;
-        config.ws_ping_interval_ms = 50;
+        config.ws_idle_timeout_ms = 750;
+        config.ws_ping_interval_ms = 250;
     })
     .await
     .unwrap();
     ensure_charter(&server).await;
     let mut coordinator = Party::new(&server, "coord", Role::Coordinator, "Mairie").await;
+    // A witness whose connection nobody reads (enrolled first: its key derivations are
+    // done before the agent connects).
+    let mut witness = Party::bare(&server, "temoin", Role::Member, "Mairie").await;
     let user = server
         .create_user("veille", Role::Member, "Police municipale")
         .await
@@ -480,8 +485,6 @@ async fn an_idle_agent_keeps_its_connection_through_many_idle_limits() {
 
     // A witness connection that nobody reads is closed for silence; eight times in a
     // row (ten minutes' worth of 75-second limits) while the agent is left alone.
-    let witness = Party::bare(&server, "temoin", Role::Member, "Mairie").await;
-    let mut witness = witness;
     for round in 0..8 {
         until(
             "the unread witness connection is closed for silence",
