@@ -79,6 +79,16 @@ pub struct Config {
     /// Frames per second a WebSocket client may send on average (twice as many in a
     /// burst); beyond, frames are refused, then the connection is closed (a flood).
     pub ws_frames_per_second: u32,
+    /// A WebSocket silent this long (no frame, not even a pong) is closed, in
+    /// milliseconds. Clients ping every 25 s; tests shorten it to show that an idle SDK
+    /// connection stays up without waiting minutes.
+    pub ws_idle_timeout_ms: u64,
+    /// How often the server pings each WebSocket (so that proxies keep it open), in
+    /// milliseconds; below `ws_idle_timeout_ms`, since a client's pong counts as traffic.
+    pub ws_ping_interval_ms: u64,
+    /// How often a WebSocket re-checks its session, account and device, in milliseconds:
+    /// this catches what no event announces, a session that expires.
+    pub ws_session_check_ms: u64,
     /// The access log.
     pub audit: AuditConfig,
     /// Retention of channels and the purge job (CHARTER.md C11).
@@ -295,6 +305,9 @@ impl Default for Config {
             header_read_timeout_secs: 10,
             ws_queue_frames: 1024,
             ws_frames_per_second: 200,
+            ws_idle_timeout_ms: 75_000,
+            ws_ping_interval_ms: 30_000,
+            ws_session_check_ms: 60_000,
             audit: AuditConfig::default(),
             retention: RetentionConfig::default(),
             webauthn: WebauthnConfig::default(),
@@ -359,6 +372,15 @@ impl Config {
         }
         if self.ws_frames_per_second == 0 {
             bail!("ws_frames_per_second must be positive");
+        }
+        if self.ws_idle_timeout_ms == 0 || self.ws_session_check_ms == 0 {
+            bail!("ws_idle_timeout_ms and ws_session_check_ms must be positive");
+        }
+        if self.ws_ping_interval_ms == 0 || self.ws_ping_interval_ms >= self.ws_idle_timeout_ms {
+            bail!(
+                "ws_ping_interval_ms must be positive and below ws_idle_timeout_ms \
+                 (a client's pong is what keeps an idle connection open)"
+            );
         }
         if self.lockout_threshold == 0 || self.ip_attempts_per_window == 0 {
             bail!("lockout_threshold and ip_attempts_per_window must be positive");

@@ -1461,3 +1461,331 @@ async fn a_security_key_ceremony_begun_on_one_node_finishes_on_another_once() {
     let error: serde_json::Value = replayed.json().await.unwrap();
     assert_eq!(error["error"]["code"], "webauthn_expired");
 }
+
+/// The load balancer in front of the nodes, as small as can be: each TCP connection goes
+/// to the first node of `live` that accepts it. The test takes a node out before killing
+/// it, as a health check would.
+struct Balancer {
+    url: String,
+    live: Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Balancer {
+    async fn start(nodes: Vec<String>) -> Balancer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let live = Arc::new(std::sync::Mutex::new(nodes));
+        let targets = live.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let candidates = targets.lock().map(|t| t.clone()).unwrap_or_default();
+                tokio::spawn(async move {
+                    for candidate in candidates {
+                        let address = candidate.trim_start_matches("http://");
+                        if let Ok(mut outbound) = tokio::net::TcpStream::connect(address).await {
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Balancer { url, live, task }
+    }
+
+    fn take_out(&self, node_url: &str) {
+        self.live.lock().unwrap().retain(|url| url != node_url);
+    }
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test]
+async fn an_sdk_agent_survives_the_kill_of_its_node_and_a_redis_restart_with_every_acked_message_once_in_order(
+) {
+    use passerelle_shared::client::store::MemoryStore;
+    use passerelle_shared::client::{Agent, AgentOptions, Event, Login};
+
+    let mut redis = PrivateRedis::start().unwrap();
+    let mut cluster = Cluster::start_on(2, redis.url(), Vec::new()).await.unwrap();
+    // The agent reaches the cluster through the balancer, node 1 first.
+    let balancer = Balancer::start(vec![cluster.url(1), cluster.url(0)]).await;
+    let coordinator = Member::new(&cluster, "coord-sdk", Role::Coordinator, "Mairie", 0).await;
+    let (login, password) = cluster
+        .account("relais-sdk", Role::Member, "Police municipale")
+        .await
+        .unwrap();
+    let options = AgentOptions {
+        backoff_min: Duration::from_millis(50),
+        backoff_max: Duration::from_millis(500),
+        answer_within: Duration::from_secs(5),
+        ..AgentOptions::default()
+    };
+    let (mut agent, _) = Agent::login(
+        Box::new(MemoryStore::default()),
+        Login {
+            base_url: &balancer.url,
+            login: &login,
+            password: &password,
+            totp_secret: None,
+            recovery_code: None,
+        },
+        options,
+    )
+    .await
+    .unwrap();
+    agent.accept_charter().await.unwrap();
+
+    let channel: Channel = coordinator
+        .client
+        .post(
+            "/channels",
+            &CreateChannel {
+                kind: ChannelKind::WorkingGroup,
+                name: "Relais".into(),
+                regime: LegalRegime::ClspdConfidential,
+                institutions: vec![agent.client().me.institution.id.clone()],
+                members: vec![agent.client().me.id.clone()],
+            },
+        )
+        .await
+        .unwrap();
+    let rules: RulesVersion = coordinator
+        .client
+        .post(
+            &format!("/channels/{}/rules", channel.id),
+            &PublishText {
+                text: "# Règlement\n\nRègles du relais.".into(),
+            },
+        )
+        .await
+        .unwrap();
+    coordinator
+        .client
+        .post_empty(
+            &format!("/channels/{}/rules/accept", channel.id),
+            &Accept {
+                version: rules.version,
+            },
+        )
+        .await
+        .unwrap();
+    agent.accept_rules(&channel.id).await.unwrap();
+
+    // What the server acknowledged, by seq.
+    let mut acked: BTreeMap<u64, String> = BTreeMap::new();
+    send_texts(&mut agent, &channel.id, "avant", 10, &mut acked).await;
+
+    // SIGKILL of the agent's node: the balancer sends it to node 0.
+    balancer.take_out(&cluster.url(1));
+    cluster.kill(1).await.unwrap();
+    send_texts(&mut agent, &channel.id, "après l'arrêt", 10, &mut acked).await;
+
+    // Redis goes away and comes back: notifications are lost, nothing stored is.
+    redis.stop();
+    send_texts(&mut agent, &channel.id, "sans redis", 5, &mut acked).await;
+    redis.restart().unwrap();
+    wait_bus_connected(&cluster, 1).await;
+    send_texts(&mut agent, &channel.id, "redis revenu", 5, &mut acked).await;
+    assert_eq!(acked.len(), 30, "every acknowledgement has its own seq");
+
+    // A catch-up, then everything handed out: each acknowledged message once, in order.
+    agent.sync().await.unwrap();
+    let mut handed_out: Vec<(u64, String)> = Vec::new();
+    let last = *acked.keys().last().unwrap();
+    while handed_out.last().is_none_or(|(seq, _)| *seq < last) {
+        match tokio::time::timeout(GUARD, agent.next_event())
+            .await
+            .expect("the agent stalled")
+            .unwrap()
+        {
+            Event::Message {
+                message, content, ..
+            } => handed_out.push((message.seq, content.text.clone())),
+            Event::Unreadable { message, reason } => {
+                panic!("seq {} unreadable: {reason}", message.seq)
+            }
+            _ => {}
+        }
+    }
+    let seqs: Vec<u64> = handed_out.iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(seqs, (1..=last).collect::<Vec<_>>(), "once each, in order");
+    for (seq, text) in &acked {
+        assert_eq!(&handed_out[usize::try_from(*seq).unwrap() - 1].1, text);
+    }
+}
+
+/// Sends `count` texts through the agent, recording each acknowledged seq.
+async fn send_texts(
+    agent: &mut passerelle_shared::client::Agent,
+    channel_id: &str,
+    prefix: &str,
+    count: usize,
+    acked: &mut BTreeMap<u64, String>,
+) {
+    for i in 0..count {
+        let text = format!("{prefix} {i}");
+        let seq = agent.send_text(channel_id, &text).await.unwrap();
+        assert!(
+            acked.insert(seq, text).is_none(),
+            "seq {seq} acknowledged twice"
+        );
+    }
+}
+
+/// Runs a command line to completion; its standard output, or the test fails with its
+/// standard error.
+async fn command_line(mut command: Command, what: &str) -> String {
+    let output = tokio::time::timeout(GUARD * 2, command.stdin(Stdio::null()).output())
+        .await
+        .unwrap_or_else(|_| panic!("{what}: timed out"))
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        output.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn a_first_deployment_from_the_operations_commands_alone() {
+    let cluster = Cluster::start(2).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // `passerelle admin …` on a node's configuration (docs/OPERATIONS.md §2.1.1).
+    let admin = |args: &[&str]| {
+        let mut command = Command::new(server_binary().unwrap());
+        command
+            .arg("admin")
+            .args(args)
+            .env("PASSERELLE_CONFIG", cluster.dir.path().join("none.toml"))
+            .env("PASSERELLE_DATA_DIR", dir.path().join("operator"))
+            .env("PASSERELLE_TLS", "false")
+            .env("PASSERELLE_DATABASE_URL", &cluster.db.url)
+            .env(
+                "PASSERELLE_SECRET_KEY_FILE",
+                cluster.dir.path().join("server.key"),
+            )
+            .env(
+                "PASSERELLE_AUDIT__LOG_KEY_FILE",
+                cluster.dir.path().join("audit-log.key"),
+            )
+            .env(
+                "PASSERELLE_AUDIT__SIGNING_KEY_FILE",
+                cluster.dir.path().join("audit-signing.p8"),
+            )
+            .env("PASSERELLE_LOG", "warn");
+        command
+    };
+    for (institution, kind) in [
+        ("Mairie (coordination CLSPD)", "collectivite"),
+        ("Police municipale", "police_municipale"),
+    ] {
+        command_line(
+            admin(&["create-institution", institution, "--kind", kind]),
+            "create-institution",
+        )
+        .await;
+    }
+    let csv = dir.path().join("comptes.csv");
+    std::fs::write(
+        &csv,
+        "login,name,institution,role,secrecy,social_action\n\
+         coord.clspd,Coordinatrice CLSPD,Mairie (coordination CLSPD),coordinator,non,non\n\
+         j.martin,Julie Martin,Police municipale,member,non,non\n",
+    )
+    .unwrap();
+    let printed = command_line(
+        admin(&["import-users", csv.to_str().unwrap()]),
+        "import-users",
+    )
+    .await;
+    let password = |login: &str| {
+        printed
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{login},")))
+            .unwrap_or_else(|| panic!("no password printed for {login}: {printed}"))
+            .to_owned()
+    };
+    let charter = dir.path().join("charte.md");
+    std::fs::write(
+        &charter,
+        "# Charte du CLSPD\n\nLes échanges sont confidentiels.",
+    )
+    .unwrap();
+    command_line(
+        admin(&["publish-charter", charter.to_str().unwrap()]),
+        "publish-charter",
+    )
+    .await;
+
+    // Each person's program logs in through a node and accepts the charter
+    // (`passerelle-sdk-cli`, docs/OPERATIONS.md §2.1.1 and docs/SDK.md).
+    let sdk = |login: &str, args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_passerelle-sdk-cli"));
+        command
+            .arg(args[0])
+            .arg("--store")
+            .arg(dir.path().join(format!("{login}.store")))
+            .args(&args[1..])
+            .env("PASSERELLE_SDK_PASSPHRASE", "phrase de mise en service")
+            .env("PASSERELLE_SDK_PASSWORD", password(login));
+        command
+    };
+    let url = cluster.url(0);
+    for login in ["coord.clspd", "j.martin"] {
+        let out = command_line(
+            sdk(
+                login,
+                &["login", "--url", &url, "--login", login, "--accept-charter"],
+            ),
+            "login",
+        )
+        .await;
+        assert!(
+            out.contains("recovery_code") && out.contains("charter_accepted"),
+            "{out}"
+        );
+    }
+    let rules = dir.path().join("reglement.md");
+    std::fs::write(
+        &rules,
+        "# Règlement intérieur\n\nUn message par intervention.",
+    )
+    .unwrap();
+    let created = command_line(
+        sdk(
+            "coord.clspd",
+            &["create-group", "--name", "Veille", "Julie Martin"],
+        ),
+        "create-group",
+    )
+    .await;
+    let created: serde_json::Value = serde_json::from_str(created.trim()).unwrap();
+    let channel = created["channel_id"].as_str().unwrap().to_owned();
+    command_line(
+        sdk(
+            "coord.clspd",
+            &["publish-rules", &channel, rules.to_str().unwrap()],
+        ),
+        "publish-rules",
+    )
+    .await;
+    for login in ["coord.clspd", "j.martin"] {
+        command_line(sdk(login, &["accept-rules", &channel]), "accept-rules").await;
+    }
+    let sent = command_line(
+        sdk("j.martin", &["send", &channel, "Mise en service"]),
+        "send",
+    )
+    .await;
+    assert!(sent.contains("\"sent\":1"), "{sent}");
+    let read = command_line(sdk("coord.clspd", &["read", "1"]), "read").await;
+    assert!(read.contains("\"text\":\"Mise en service\""), "{read}");
+}

@@ -43,6 +43,13 @@ pub enum AdminCommand {
         /// The charter's text (not empty, at most 100 KB).
         file: std::path::PathBuf,
     },
+    /// Create the accounts listed in a CSV file, after checking every line: a file with
+    /// one bad line creates nothing. Each account's generated password is printed once.
+    #[command(after_help = super::import_users::IMPORT_RULES)]
+    ImportUsers {
+        /// The CSV file (see the rules below).
+        file: std::path::PathBuf,
+    },
     /// Change an account's role.
     SetRole {
         /// Login or id.
@@ -236,6 +243,7 @@ pub async fn run(state: &AppState, command: AdminCommand) -> anyhow::Result<()> 
                 updated.kind.as_str()
             );
         }
+        AdminCommand::ImportUsers { file } => import_users(state, actor, &file).await?,
         AdminCommand::SetRole { user, role } => {
             let account = accounts::find_account(state, &user)
                 .await
@@ -320,5 +328,48 @@ pub async fn run(state: &AppState, command: AdminCommand) -> anyhow::Result<()> 
             }
         }
     }
+    Ok(())
+}
+
+/// `passerelle admin import-users`: checks the whole file, then creates the accounts and
+/// prints `login,password` lines (a CSV the operator hands out in person, then deletes).
+async fn import_users(
+    state: &AppState,
+    actor: Actor,
+    file: &std::path::Path,
+) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("Lecture de {} impossible : {e}", file.display()))?;
+    let institutions = accounts::list_institutions(state).await.map_err(refusal)?;
+    let existing: Vec<String> = accounts::list_accounts(state)
+        .await
+        .map_err(refusal)?
+        .into_iter()
+        .map(|account| account.login)
+        .collect();
+    let rows = super::import_users::check(&text, &institutions, &existing).map_err(|errors| {
+        anyhow::anyhow!(
+            "{} : aucun compte créé.\n{}",
+            file.display(),
+            errors.join("\n")
+        )
+    })?;
+    println!("login,password");
+    let total = rows.len();
+    for (done, row) in rows.into_iter().enumerate() {
+        let (account, password) = accounts::create_account(state, actor.clone(), row.account)
+            .await
+            .map_err(|err| {
+                anyhow::anyhow!(
+                    "Ligne {} : {} ({}). {done} compte(s) sur {total} créé(s) avant elle : \
+                     retirez-les du fichier avant de recommencer.",
+                    row.line,
+                    err.message(),
+                    err.code()
+                )
+            })?;
+        println!("{},{}", account.login, password.as_str());
+    }
+    eprintln!("{total} account(s) created; hand each password over in person.");
     Ok(())
 }

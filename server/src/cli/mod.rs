@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod demo;
+pub mod import_users;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

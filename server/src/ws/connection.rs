@@ -39,10 +39,6 @@ use crate::messages::SendOutcome;
 use crate::policy::{Access, Lifecycle, Refusal};
 use crate::state::AppState;
 
-/// A connection silent this long is closed (clients ping every 25 s).
-const IDLE_TIMEOUT: Duration = Duration::from_secs(75);
-/// The server pings this often, so that proxies keep the connection open.
-const PING_EVERY: Duration = Duration::from_secs(30);
 /// Frames over the rate limit within [`FLOOD_WINDOW`] before the connection is closed.
 const MAX_OVER_LIMIT: u32 = 200;
 /// The window over which frames beyond the rate limit are counted.
@@ -58,11 +54,6 @@ const MAX_FRAMES_PER_FLUSH: usize = 256;
 const SYNC_PAGE: u64 = 500;
 /// Channel ids kept in the one event that records a frame's many refusals.
 const SAMPLE_IDS: usize = 16;
-
-/// How often a connection checks that its session, account and device are still valid.
-/// Exclusions close connections at once (the hub, fed by the bus and the access feed);
-/// this catches what no event announces: a session that expires, idle or absolute.
-const SESSION_CHECK_EVERY: Duration = Duration::from_secs(60);
 
 /// A token bucket in real time: `rate` frames per second on average, twice as many in a
 /// burst (`ws_frames_per_second`).
@@ -211,8 +202,15 @@ pub async fn run(
     state.metrics.ws_connections.inc();
     let (mut sink, mut stream) = socket.split();
     let mut close = registration.close.clone();
+    // The timings are settings (`ws_*_ms`, docs/OPERATIONS.md), so that tests show in
+    // milliseconds what takes minutes with the defaults. The session check catches what
+    // no event announces: a session that expires, idle or absolute (exclusions close
+    // connections at once, through the hub).
+    let ping_every = Duration::from_millis(state.config.ws_ping_interval_ms);
+    let idle_timeout = Duration::from_millis(state.config.ws_idle_timeout_ms);
+    let session_check_every = Duration::from_millis(state.config.ws_session_check_ms);
     let writer = tokio::spawn(async move {
-        let mut ping = tokio::time::interval(PING_EVERY);
+        let mut ping = tokio::time::interval(ping_every);
         ping.tick().await;
         let mut hub_gone = false;
         loop {
@@ -283,7 +281,7 @@ pub async fn run(
         active: false,
     };
     let mut session_check =
-        tokio::time::interval_at(Instant::now() + SESSION_CHECK_EVERY, SESSION_CHECK_EVERY);
+        tokio::time::interval_at(Instant::now() + session_check_every, session_check_every);
     let mut rate = RateLimit::new(state.config.ws_frames_per_second);
     let mut over_limit: u32 = 0;
     let mut over_limit_since = Instant::now();
@@ -301,7 +299,7 @@ pub async fn run(
                 }
                 continue;
             }
-            incoming = timeout(IDLE_TIMEOUT, stream.next()) => incoming,
+            incoming = timeout(idle_timeout, stream.next()) => incoming,
         };
         let message = match incoming {
             Err(_) => {

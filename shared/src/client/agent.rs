@@ -3,19 +3,22 @@
 //! cursors after every reconnection, keeps the connection alive between commands, re-seals
 //! a message the server refuses for a new epoch, and hands out decrypted events in order.
 //!
-//! The lower layers ([`Client`], [`Connection`]) stay available for programs that manage
+//! The lower layers ([`Client`], [`Connection`](super::Connection)) stay available for programs that manage
 //! all of this themselves (the integration tests do).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::Stream;
 use reqwest::StatusCode;
 use tokio::time::Instant;
 
 use super::device::uuid_v4;
+use super::link::{Incoming, Link};
 use super::store::{AgentState, SecretString, Store, StoredEpochKey, StoredSession, STATE_VERSION};
-use super::{Client, ClientError, Connection, Device, Result};
+use super::ws::{accept_in, synced_in, Pending};
+use super::{Client, ClientError, Device, Result};
 use crate::crypto::{to_base64url, EpochKey, MessageContent};
 use crate::protocol::v1::channels::{Cursors, EpochState, StoredMessage};
 use crate::protocol::v1::charter::{Accept, CharterStatus, RulesStatus};
@@ -28,7 +31,8 @@ pub type UnixMillis = Arc<dyn Fn() -> i64 + Send + Sync>;
 /// waiting.
 #[derive(Clone)]
 pub struct AgentOptions {
-    /// How often the agent pings while idle (the server closes after 75 s of silence).
+    /// How often the connection task pings when nothing was sent (the server closes a
+    /// connection silent for 75 s; its own pings, answered by the task, also count).
     pub ping_every: Duration,
     /// How long a `send` waits for its answer before it treats the connection as lost.
     pub answer_within: Duration,
@@ -143,7 +147,15 @@ pub struct Login<'a> {
 pub struct Agent {
     client: Client,
     device: Device,
-    conn: Option<Connection>,
+    /// The running connection task, if connected.
+    conn: Option<Link>,
+    /// The last seq received in order on this connection, per channel (ahead of what was
+    /// handed out: the queue sits between), and the messages held back behind a gap.
+    received: Cursors,
+    pending: Pending,
+    /// The login session expired: log in again (with the stored credentials) before the
+    /// next connection or request.
+    must_log_in: bool,
     store: Box<dyn Store>,
     state: AgentState,
     options: AgentOptions,
@@ -153,7 +165,6 @@ pub struct Agent {
     uncommitted: Option<(String, u64)>,
     /// Set once the server ended access for good.
     ended: Option<(u16, String)>,
-    last_sent: Instant,
     /// Whether a connection was open before (the next one is a reconnection).
     connected_before: bool,
 }
@@ -264,13 +275,15 @@ impl Agent {
             client,
             device,
             conn: None,
+            received: Cursors::new(),
+            pending: Pending::new(),
+            must_log_in: false,
             store,
             state,
             options,
             events: VecDeque::new(),
             uncommitted: None,
             ended: None,
-            last_sent: Instant::now(),
             connected_before: false,
         }
     }
@@ -347,12 +360,19 @@ impl Agent {
                     rounds - 1
                 )));
             }
+            if self.must_log_in {
+                self.log_in_again().await?;
+            }
             let sealed = match envelope.take() {
                 Some(sealed) => sealed,
                 None => match self.seal(channel_id, content, &client_msg_id).await {
                     Ok(sealed) => sealed,
                     Err(err) if is_transient(&err) => {
                         self.backoff(&mut failures).await?;
+                        continue;
+                    }
+                    Err(err) if is_expired(&err) && !self.must_log_in => {
+                        self.must_log_in = true;
                         continue;
                     }
                     Err(err) => return Err(err),
@@ -364,9 +384,13 @@ impl Agent {
                 channel_id: channel_id.to_owned(),
                 envelope: sealed.clone(),
             };
-            if self.send_frame(&frame).await.is_err() {
-                envelope = Some(sealed);
-                continue;
+            match self.send_frame(frame).await {
+                Err(err @ ClientError::Ended { .. }) => return Err(err),
+                Err(_) => {
+                    envelope = Some(sealed);
+                    continue;
+                }
+                Ok(()) => {}
             }
             match self.answer(channel_id, &client_msg_id).await? {
                 Answer::Ack(seq) => {
@@ -374,7 +398,12 @@ impl Agent {
                     return Ok(seq);
                 }
                 Answer::EpochRequired { epoch, devices } => {
-                    self.rotate(channel_id, epoch, devices).await?;
+                    match self.rotate(channel_id, epoch, devices).await {
+                        Err(err) if is_expired(&err) && !self.must_log_in => {
+                            self.must_log_in = true;
+                        }
+                        other => other?,
+                    }
                 }
                 Answer::Retry => {
                     envelope = Some(sealed);
@@ -507,6 +536,29 @@ impl Agent {
         }
     }
 
+    /// The events as a stream (borrowing the agent: drop it to send, then ask again).
+    /// It ends after an error that ends access for good.
+    pub fn events(&mut self) -> impl Stream<Item = Result<Event>> + Send + '_ {
+        futures_util::stream::unfold(Some(self), |agent| async move {
+            let agent = agent?;
+            let event = agent.next_event().await;
+            let goes_on = !matches!(event, Err(ClientError::Ended { .. }));
+            Some((event, goes_on.then_some(agent)))
+        })
+    }
+
+    /// The events as a stream that owns the agent, for a task that only reads (a
+    /// second agent, or the lower layer, sends). It ends after an error that ends access
+    /// for good; the cursor of the last event is stored when the next is asked for.
+    pub fn into_events(self) -> impl Stream<Item = Result<Event>> + Send + 'static {
+        futures_util::stream::unfold(Some(self), |agent| async move {
+            let mut agent = agent?;
+            let event = agent.next_event().await;
+            let goes_on = !matches!(event, Err(ClientError::Ended { .. }));
+            Some((event, goes_on.then_some(agent)))
+        })
+    }
+
     /// Stores the cursor of the last handed-out event.
     pub fn commit(&mut self) -> Result<()> {
         if self.uncommitted.take().is_some() {
@@ -524,10 +576,11 @@ impl Agent {
         if !fresh {
             let cursors = self.delivered_cursors();
             if self
-                .send_frame(&ClientFrame::Sync { cursors })
+                .send_frame(ClientFrame::Sync { cursors })
                 .await
                 .is_err()
             {
+                self.check_ended()?;
                 // Dropped: the reconnection sends its own catch-up.
                 self.connected().await?;
             }
@@ -552,9 +605,8 @@ impl Agent {
     pub async fn close(mut self) -> Result<()> {
         self.commit()?;
         self.persist()?;
-        if let Some(conn) = self.conn.take() {
-            conn.close().await;
-        }
+        // Dropping the link makes its task close the WebSocket.
+        self.conn = None;
         Ok(())
     }
 
@@ -584,20 +636,47 @@ impl Agent {
         self.conn = None;
     }
 
-    async fn send_frame(&mut self, frame: &ClientFrame) -> Result<()> {
-        let Some(conn) = self.conn.as_mut() else {
-            return Err(ClientError::Transport("not connected".into()));
-        };
-        match conn.send(frame).await {
-            Ok(()) => {
-                self.last_sent = Instant::now();
-                Ok(())
-            }
-            Err(err) => {
-                self.drop_connection();
-                Err(err)
-            }
+    /// Hands a frame to the connection task; an error when the connection is gone (it
+    /// is then forgotten, to be re-established; a final close is that error).
+    async fn send_frame(&mut self, frame: ClientFrame) -> Result<()> {
+        let sent = self.conn.as_ref().is_some_and(|link| link.send(frame));
+        if sent {
+            return Ok(());
         }
+        self.lost_link().await?;
+        Err(ClientError::Transport("not connected".into()))
+    }
+
+    /// Logs in again with the stored credentials, after the login session expired, and
+    /// carries on with the same device, keys and cursors.
+    async fn log_in_again(&mut self) -> Result<()> {
+        // The connection belongs to the old session: whatever it still holds is taken in
+        // now (a final close there ends the agent), so that its close is not read later
+        // as the new session's.
+        self.lost_link().await?;
+        let mut handed_out = None;
+        let fresh = match log_in(&self.state, &self.options, &mut handed_out).await {
+            Ok(fresh) => fresh,
+            Err(ClientError::Api { status, code }) if status.is_client_error() => {
+                // The password was changed, the account locked or disabled: only a person
+                // can help now.
+                self.ended = Some((status.as_u16(), code.clone()));
+                return Err(ClientError::Api { status, code });
+            }
+            Err(err) => return Err(err),
+        };
+        if handed_out.is_some() || fresh.me.id != self.client.me.id {
+            let reason = "the account's second factor was reset".to_owned();
+            self.ended = Some((StatusCode::UNAUTHORIZED.as_u16(), reason.clone()));
+            return Err(ClientError::Ended {
+                code: StatusCode::UNAUTHORIZED.as_u16(),
+                reason,
+            });
+        }
+        self.client.token = fresh.token.clone();
+        self.client.me = fresh.me.clone();
+        self.must_log_in = false;
+        self.persist()
     }
 
     /// Connects (with backoff) if not connected, then starts a catch-up from the cursors.
@@ -605,22 +684,41 @@ impl Agent {
         if self.conn.is_some() {
             return Ok(());
         }
+        self.check_ended()?;
         let mut failures = 0u32;
+        let mut logged_in_again = false;
         loop {
+            if self.must_log_in {
+                match self.log_in_again().await {
+                    Ok(()) => logged_in_again = true,
+                    Err(err) if is_transient(&err) => {
+                        self.backoff(&mut failures).await?;
+                        continue;
+                    }
+                    Err(err) => return Err(err),
+                }
+            }
             match self.client.connect(&self.device.device_id).await {
-                Ok(mut conn) => {
+                Ok(conn) => {
                     // Messages queued but not handed out come again with the catch-up.
                     self.events
                         .retain(|e| !matches!(e, Event::Message { .. } | Event::Unreadable { .. }));
-                    conn.cursors = self.state.cursors.clone();
-                    let cursors = conn.cursors.clone();
-                    self.conn = Some(conn);
-                    self.send_frame(&ClientFrame::Sync { cursors }).await?;
+                    self.received = self.state.cursors.clone();
+                    self.pending.clear();
+                    let cursors = self.received.clone();
+                    self.conn = Some(Link::start(conn, self.options.ping_every));
+                    self.send_frame(ClientFrame::Sync { cursors }).await?;
                     if self.connected_before {
                         self.events.push_back(Event::Reconnected);
                     }
                     self.connected_before = true;
                     return Ok(());
+                }
+                // The session expired between two connections: once, log in again.
+                Err(ClientError::Api { status, .. })
+                    if status == StatusCode::UNAUTHORIZED && !logged_in_again =>
+                {
+                    self.must_log_in = true;
                 }
                 Err(ClientError::Api { status, code })
                     if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN =>
@@ -652,48 +750,67 @@ impl Agent {
         Ok(())
     }
 
-    /// The next frame, pinging while idle; `None` when the deadline passed or the
-    /// connection dropped (then it is forgotten, to be re-established; a final close is
-    /// an error).
+    /// The next frame the connection task received; `None` when the deadline passed or
+    /// the connection dropped (then it is forgotten, to be re-established; a final close
+    /// is an error, an expired session is opened again before reconnecting).
     async fn next_frame(&mut self, deadline: Option<Instant>) -> Result<Option<ServerFrame>> {
-        loop {
-            let ping_at = self.last_sent + self.options.ping_every;
-            let wake = deadline.map_or(ping_at, |d| d.min(ping_at));
-            let Some(conn) = self.conn.as_mut() else {
-                return Ok(None);
-            };
-            match tokio::time::timeout_at(wake, conn.next()).await {
-                Ok(Some(frame)) => return Ok(Some(frame)),
-                Ok(None) => {
-                    let closed = conn.closed.clone();
-                    self.drop_connection();
-                    if let Some((code, reason)) = closed.filter(|(code, _)| is_final(*code)) {
-                        self.ended = Some((code, reason.clone()));
-                        return Err(ClientError::Ended { code, reason });
-                    }
-                    return Ok(None);
-                }
-                Err(_) => {
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
-                        return Ok(None);
-                    }
-                    // Idle: a ping keeps the server (and any proxy) from closing.
-                    if self.send_frame(&ClientFrame::Ping).await.is_err() {
-                        return Ok(None);
-                    }
-                }
+        let Some(link) = self.conn.as_mut() else {
+            return Ok(None);
+        };
+        let next = match deadline {
+            Some(deadline) => match tokio::time::timeout_at(deadline, link.next()).await {
+                Ok(next) => next,
+                Err(_) => return Ok(None),
+            },
+            None => link.next().await,
+        };
+        let closed = match next {
+            Some(Incoming::Frame(frame)) => return Ok(Some(*frame)),
+            Some(Incoming::Closed(closed)) => closed,
+            None => None,
+        };
+        self.drop_connection();
+        self.closed(closed)?;
+        Ok(None)
+    }
+
+    /// What the server's close means: an expired session is opened again before the
+    /// next connection; a final close ends the agent.
+    fn closed(&mut self, closed: Option<(u16, String)>) -> Result<()> {
+        match closed {
+            Some((4004, reason)) if reason == "session_expired" => {
+                self.must_log_in = true;
+                Ok(())
+            }
+            Some((code, reason)) if is_final(code) => {
+                self.ended = Some((code, reason.clone()));
+                Err(ClientError::Ended { code, reason })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The connection is gone (a frame could not be handed to its task): what the task
+    /// received before is taken in, and the close it saw decides what happens next, so
+    /// that a revoked session is never mistaken for an expired one.
+    async fn lost_link(&mut self) -> Result<()> {
+        let Some(mut link) = self.conn.take() else {
+            return Ok(());
+        };
+        while let Some(incoming) = link.try_next() {
+            match incoming {
+                Incoming::Frame(frame) => self.handle(*frame).await?,
+                Incoming::Closed(closed) => self.closed(closed)?,
             }
         }
+        Ok(())
     }
 
     /// Turns a frame into events (decrypting messages in order).
     async fn handle(&mut self, frame: ServerFrame) -> Result<()> {
         match frame {
             ServerFrame::Message(message) => {
-                let Some(conn) = self.conn.as_mut() else {
-                    return Ok(());
-                };
-                for message in conn.accept(message) {
+                for message in accept_in(&mut self.received, &mut self.pending, message) {
                     self.deliver(message).await;
                 }
             }
@@ -754,10 +871,7 @@ impl Agent {
     /// The catch-up reached these cursors: channels that start after the messages one
     /// may read (joined later) move their cursors there, releasing what waited behind.
     async fn synced(&mut self, cursors: Cursors) -> Result<()> {
-        let Some(conn) = self.conn.as_mut() else {
-            return Ok(());
-        };
-        for message in conn.synced(&cursors) {
+        for message in synced_in(&mut self.received, &mut self.pending, &cursors) {
             self.deliver(message).await;
         }
         for (channel, seq) in cursors {
@@ -831,6 +945,11 @@ enum Answer {
     Retry,
     /// The connection dropped or stayed silent: send the same envelope again.
     Lost,
+}
+
+/// The login session is no longer honoured (expired): logging in again may help.
+fn is_expired(err: &ClientError) -> bool {
+    matches!(err, ClientError::Api { status, .. } if *status == StatusCode::UNAUTHORIZED)
 }
 
 /// Errors worth retrying: the network, or the server (5xx) for a moment.

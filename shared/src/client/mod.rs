@@ -7,6 +7,7 @@
 
 mod agent;
 mod device;
+mod link;
 mod linking;
 pub mod store;
 mod ws;

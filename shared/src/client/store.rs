@@ -138,7 +138,7 @@ pub const STATE_VERSION: u32 = 1;
 
 /// A place to keep an agent's state. Implementations must replace the state atomically:
 /// a crash during `save` leaves the previous state or the new one, never a mix.
-pub trait Store: Send {
+pub trait Store: Send + Sync {
     /// The stored state, or `None` when nothing was stored yet.
     fn load(&self) -> Result<Option<AgentState>>;
     /// Replaces the stored state.

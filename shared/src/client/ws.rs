@@ -21,7 +21,7 @@ pub struct Connection {
     /// The last sequence number delivered, per channel.
     pub cursors: Cursors,
     /// Messages received ahead of a gap, waiting for the missing ones.
-    pending: BTreeMap<(String, u64), StoredMessage>,
+    pending: Pending,
     /// Set when the server closed the connection: its close code and reason.
     pub closed: Option<(u16, String)>,
 }
@@ -110,44 +110,14 @@ impl Connection {
     /// Feeds a received message to the cursors: returns the messages now deliverable in
     /// order (none for a duplicate; the held-back ones once a gap is filled).
     pub fn accept(&mut self, message: StoredMessage) -> Vec<StoredMessage> {
-        let cursor = self.cursors.get(&message.channel_id).copied().unwrap_or(0);
-        if message.seq <= cursor {
-            return Vec::new();
-        }
-        let channel = message.channel_id.clone();
-        self.pending.insert((channel.clone(), message.seq), message);
-        let mut delivered = Vec::new();
-        let mut next = cursor + 1;
-        while let Some(message) = self.pending.remove(&(channel.clone(), next)) {
-            delivered.push(message);
-            next += 1;
-        }
-        if !delivered.is_empty() {
-            self.cursors.insert(channel, next - 1);
-        }
-        delivered
+        accept_in(&mut self.cursors, &mut self.pending, message)
     }
 
     /// The catch-up is complete up to `reached`: a channel whose cursor is behind (the
     /// messages before one joined are not served) moves there, and what was held back
     /// waiting for the skipped stretch is released, in order.
     pub fn synced(&mut self, reached: &Cursors) -> Vec<StoredMessage> {
-        let mut delivered = Vec::new();
-        for (channel, seq) in reached {
-            let cursor = self.cursors.entry(channel.clone()).or_insert(0);
-            if *cursor >= *seq {
-                continue;
-            }
-            *cursor = *seq;
-            let mut next = *seq + 1;
-            self.pending.retain(|(c, s), _| c != channel || *s >= next);
-            while let Some(message) = self.pending.remove(&(channel.clone(), next)) {
-                delivered.push(message);
-                next += 1;
-            }
-            self.cursors.insert(channel.clone(), next - 1);
-        }
-        delivered
+        synced_in(&mut self.cursors, &mut self.pending, reached)
     }
 
     /// Starts a catch-up from the cursors held.
@@ -160,4 +130,56 @@ impl Connection {
     pub async fn close(mut self) {
         let _ = self.socket.close(None).await;
     }
+}
+
+/// Messages received ahead of a gap, by channel and seq.
+pub(crate) type Pending = BTreeMap<(String, u64), StoredMessage>;
+
+/// [`Connection::accept`] over cursors and held-back messages kept elsewhere (the agent
+/// keeps them itself: its socket is read by a task of its own).
+pub(crate) fn accept_in(
+    cursors: &mut Cursors,
+    pending: &mut Pending,
+    message: StoredMessage,
+) -> Vec<StoredMessage> {
+    let cursor = cursors.get(&message.channel_id).copied().unwrap_or(0);
+    if message.seq <= cursor {
+        return Vec::new();
+    }
+    let channel = message.channel_id.clone();
+    pending.insert((channel.clone(), message.seq), message);
+    let mut delivered = Vec::new();
+    let mut next = cursor + 1;
+    while let Some(message) = pending.remove(&(channel.clone(), next)) {
+        delivered.push(message);
+        next += 1;
+    }
+    if !delivered.is_empty() {
+        cursors.insert(channel, next - 1);
+    }
+    delivered
+}
+
+/// [`Connection::synced`] over cursors and held-back messages kept elsewhere.
+pub(crate) fn synced_in(
+    cursors: &mut Cursors,
+    pending: &mut Pending,
+    reached: &Cursors,
+) -> Vec<StoredMessage> {
+    let mut delivered = Vec::new();
+    for (channel, seq) in reached {
+        let cursor = cursors.entry(channel.clone()).or_insert(0);
+        if *cursor >= *seq {
+            continue;
+        }
+        *cursor = *seq;
+        let mut next = *seq + 1;
+        pending.retain(|(c, s), _| c != channel || *s >= next);
+        while let Some(message) = pending.remove(&(channel.clone(), next)) {
+            delivered.push(message);
+            next += 1;
+        }
+        cursors.insert(channel.clone(), next - 1);
+    }
+    delivered
 }

@@ -18,6 +18,10 @@
 //!   (password in `PASSERELLE_SDK_PASSWORD`): prints, once, the TOTP secret of a first
 //!   login and the recovery code of a new identity; both matter to the person, not only
 //!   to this program;
+//! - for a coordinator, so that a council is set up from the command line:
+//!   `create-group --name NAME [--regime clspd_confidential|shared_secret_social|child_protection]
+//!   MEMBER…` (members by account id or exact name as the directory shows it; prints
+//!   `{"channel_id": …}`) and `publish-rules CHANNEL FILE` (prints `{"rules_version": v}`);
 //! - `accept-rules CHANNEL`, `send CHANNEL TEXT` (prints `{"sent": seq}`),
 //!   `read [--channel C] N` (N messages, one JSON line each), `sync` (what is new),
 //!   `follow` (every event, until interrupted or access ends).
@@ -285,6 +289,10 @@ mod agent_cli {
     use anyhow::{anyhow, bail, Context, Result};
     use passerelle_shared::client::store::{EncryptedFileStore, SecretString, StoreKey};
     use passerelle_shared::client::{Agent, AgentOptions, Event, Login};
+    use passerelle_shared::protocol::v1::channels::{
+        Channel, ChannelKind, CreateChannel, DirectoryEntry, LegalRegime,
+    };
+    use passerelle_shared::protocol::v1::charter::{PublishText, RulesVersion};
     use serde_json::json;
 
     /// How long `read` waits for its messages.
@@ -347,7 +355,7 @@ mod agent_cli {
 
     pub(super) async fn run(raw: &[String]) -> Result<()> {
         let Some((command, rest)) = raw.split_first() else {
-            bail!("usage: passerelle-sdk-cli login|accept-rules|send|read|sync|follow|exchange …");
+            bail!("usage: passerelle-sdk-cli login|create-group|publish-rules|accept-rules|send|read|sync|follow|exchange …");
         };
         let args = Args::parse(rest);
         if command == "login" {
@@ -357,6 +365,20 @@ mod agent_cli {
             .await
             .map_err(|e| anyhow!("opening the stored device: {e}"))?;
         match (command.as_str(), args.positional.as_slice()) {
+            ("create-group", members) => {
+                let channel_id = create_group(&agent, &args, members).await?;
+                println!("{}", json!({ "channel_id": channel_id }));
+            }
+            ("publish-rules", [channel, file]) => {
+                let text =
+                    std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?;
+                let rules: RulesVersion = agent
+                    .client()
+                    .post(&format!("/channels/{channel}/rules"), &PublishText { text })
+                    .await
+                    .map_err(|e| anyhow!("publishing the rules: {e}"))?;
+                println!("{}", json!({ "rules_version": rules.version }));
+            }
             ("accept-rules", [channel]) => {
                 let version = agent
                     .accept_rules(channel)
@@ -418,6 +440,56 @@ mod agent_cli {
         }
         agent.close().await.map_err(|e| anyhow!("{e}"))?;
         Ok(())
+    }
+
+    /// A working group of this coordinator and `members` (ids or exact names from the
+    /// directory), open to their institutions and the coordinator's.
+    async fn create_group(agent: &Agent, args: &Args, members: &[String]) -> Result<String> {
+        let name = args.get("name").context("create-group needs --name")?;
+        let regime = match args.get("regime") {
+            Some(regime) => LegalRegime::parse(regime).with_context(|| {
+                format!("unknown regime {regime:?}: clspd_confidential, shared_secret_social or child_protection")
+            })?,
+            None => LegalRegime::ClspdConfidential,
+        };
+        let directory: Vec<DirectoryEntry> = agent
+            .client()
+            .get("/directory")
+            .await
+            .map_err(|e| anyhow!("reading the directory: {e}"))?;
+        let mut ids = Vec::new();
+        let mut institutions = vec![agent.client().me.institution.id.clone()];
+        for wanted in members {
+            let found: Vec<&DirectoryEntry> = directory
+                .iter()
+                .filter(|e| e.user_id == *wanted || e.display_name == *wanted)
+                .collect();
+            let [entry] = found.as_slice() else {
+                bail!(
+                    "{wanted:?} names {} accounts of the directory, not one",
+                    found.len()
+                );
+            };
+            ids.push(entry.user_id.clone());
+            if !institutions.contains(&entry.institution.id) {
+                institutions.push(entry.institution.id.clone());
+            }
+        }
+        let channel: Channel = agent
+            .client()
+            .post(
+                "/channels",
+                &CreateChannel {
+                    kind: ChannelKind::WorkingGroup,
+                    name: name.to_owned(),
+                    regime,
+                    institutions,
+                    members: ids,
+                },
+            )
+            .await
+            .map_err(|e| anyhow!("creating the group: {e}"))?;
+        Ok(channel.id)
     }
 
     async fn login(args: &Args) -> Result<()> {

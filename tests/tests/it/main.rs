@@ -15,6 +15,7 @@ mod linking;
 mod lockout;
 mod matrix;
 mod migrations;
+mod operator;
 mod refusals;
 mod reports;
 mod retention;

@@ -1,8 +1,12 @@
 //! The SDK's [`Agent`] over a long run (issue 24): rotation under concurrent senders,
-//! a device kept across restarts in its store, and catching up after the server restarts.
+//! a device kept across restarts in its store, catching up after the server restarts, an
+//! idle connection kept up, a session that expires, events streamed to another task.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
 
 use passerelle_server::clock::Clock as _;
 use passerelle_shared::client::store::{EncryptedFileStore, MemoryStore, SecretString, StoreKey};
@@ -415,4 +419,226 @@ async fn an_agent_whose_device_is_revoked_stops_instead_of_reconnecting() {
         agent.send_text(&channel.id, "encore").await,
         Err(passerelle_shared::client::ClientError::Ended { .. })
     ));
+}
+
+/// Waits until `done` holds (checked every few milliseconds), at most [`GUARD`].
+async fn until(what: &str, done: impl Fn() -> bool) {
+    let waited = tokio::time::timeout(GUARD, async {
+        while !done() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "never happened: {what}");
+}
+
+// Several threads: the test's own work (key derivations in a debug build) must not stall
+// the server's and the agent's tasks past the shortened limits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_agent_keeps_its_connection_through_many_idle_limits() {
+    // The server's limits shortened a hundred times: 750 ms of silence closes a
+    // connection (75 s in production), and the server pings every 250 ms.
+    let server = TestServer::spawn_with(|config| {
+        config.ws_idle_timeout_ms = 750;
+        config.ws_ping_interval_ms = 250;
+    })
+    .await
+    .unwrap();
+    ensure_charter(&server).await;
+    let mut coordinator = Party::new(&server, "coord", Role::Coordinator, "Mairie").await;
+    // A witness whose connection nobody reads (enrolled first: its key derivations are
+    // done before the agent connects).
+    let mut witness = Party::bare(&server, "temoin", Role::Member, "Mairie").await;
+    let user = server
+        .create_user("veille", Role::Member, "Police municipale")
+        .await
+        .unwrap();
+    let mut agent = Agent::login(
+        Box::new(MemoryStore::default()),
+        Login {
+            base_url: &server.url(""),
+            login: &user.login,
+            password: &user.password,
+            totp_secret: None,
+            recovery_code: None,
+        },
+        AgentOptions {
+            // The agent's own pings are out of the picture: only answering the server's
+            // pings, which needs the socket read while the application does nothing,
+            // keeps the connection up.
+            ping_every: Duration::from_secs(3600),
+            ..options(&server)
+        },
+    )
+    .await
+    .unwrap()
+    .0;
+    server.clock.advance_ms(30_000);
+    agent.accept_charter().await.unwrap();
+    let channel = group(&mut coordinator, &[&user]).await;
+    agent.accept_rules(&channel.id).await.unwrap();
+    agent
+        .send_text(&channel.id, "début de veille")
+        .await
+        .unwrap();
+    assert_eq!(messages(&mut agent, 1).await[0].1, "début de veille");
+    assert_eq!(server.state.hub.connections_of(&user.id), 1);
+
+    // A witness connection that nobody reads is closed for silence; eight times in a
+    // row (ten minutes' worth of 75-second limits) while the agent is left alone.
+    for round in 0..8 {
+        until(
+            "the unread witness connection is closed for silence",
+            || server.state.hub.connections_of(&witness.user.id) == 0,
+        )
+        .await;
+        assert_eq!(
+            server.state.hub.connections_of(&user.id),
+            1,
+            "round {round}: the idle agent lost its connection"
+        );
+        witness.conn = witness
+            .client
+            .connect(&witness.device.device_id)
+            .await
+            .unwrap();
+    }
+
+    // Still the first connection: no reconnection, and a message goes and comes back.
+    agent.send_text(&channel.id, "toujours là").await.unwrap();
+    loop {
+        match agent.next_event_within(GUARD).await.unwrap() {
+            Some(Event::Message { content, .. }) => {
+                assert_eq!(content.text, "toujours là");
+                break;
+            }
+            Some(Event::Reconnected) => panic!("the idle connection was dropped"),
+            Some(_) => {}
+            None => panic!("the message did not come back"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_agent_logs_in_again_when_its_session_expires_and_keeps_its_device() {
+    let server = TestServer::spawn_with(|config| config.ws_session_check_ms = 50)
+        .await
+        .unwrap();
+    ensure_charter(&server).await;
+    let mut coordinator = Party::new(&server, "coord", Role::Coordinator, "Mairie").await;
+    let user = server
+        .create_user("nocturne", Role::Member, "Police municipale")
+        .await
+        .unwrap();
+    let mut agent = login(&server, &user, Box::new(MemoryStore::default())).await;
+    let device_id = agent.device().device_id.clone();
+    let channel = group(&mut coordinator, &[&user]).await;
+    agent.accept_rules(&channel.id).await.unwrap();
+    agent.send_text(&channel.id, "avant").await.unwrap();
+    assert_eq!(messages(&mut agent, 1).await, vec![(1, "avant".to_owned())]);
+
+    // Half a day later, the session's absolute limit (12 h) has passed: the server
+    // closes the connection (4004 session_expired) at its next check.
+    server
+        .clock
+        .advance_ms(i64::from(server.state.config.session_absolute_hours) * 3_600_000 + 60_000);
+    until("the expired session's connection is closed", || {
+        server.state.hub.connections_of(&user.id) == 0
+    })
+    .await;
+
+    // The agent logs in again with what its store holds, with the same device.
+    let seq = agent.send_text(&channel.id, "après").await.unwrap();
+    assert_eq!(seq, 2);
+    let mut reconnected = false;
+    loop {
+        match agent.next_event_within(GUARD).await.unwrap() {
+            Some(Event::Reconnected) => reconnected = true,
+            Some(Event::Message {
+                message, content, ..
+            }) => {
+                assert_eq!((message.seq, content.text.as_str()), (2, "après"));
+                break;
+            }
+            Some(_) => {}
+            None => panic!("the message sent after the expiry did not come back"),
+        }
+    }
+    assert!(reconnected);
+    assert_eq!(agent.device().device_id, device_id);
+    let keys: UserKeys = agent
+        .client()
+        .get(&format!("/keys/users/{}", user.id))
+        .await
+        .unwrap();
+    assert_eq!(
+        keys.devices.len(),
+        1,
+        "no new device after logging in again"
+    );
+}
+
+#[tokio::test]
+async fn an_agent_streams_its_events_to_another_task() {
+    fn send_and_sync<T: Send + Sync>(_: &T) {}
+    let server = TestServer::spawn().await.unwrap();
+    ensure_charter(&server).await;
+    let mut coordinator = Party::new(&server, "coord", Role::Coordinator, "Mairie").await;
+    let alice = server
+        .create_user("alice", Role::Member, "Police municipale")
+        .await
+        .unwrap();
+    let bruno = server
+        .create_user("bruno", Role::Member, "Collège")
+        .await
+        .unwrap();
+    let carla = Party::new(&server, "carla", Role::Member, "Mairie").await;
+    let mut sender = login(&server, &alice, Box::new(MemoryStore::default())).await;
+    let reader = login(&server, &bruno, Box::new(MemoryStore::default())).await;
+    send_and_sync(&reader);
+    let channel = group(&mut coordinator, &[&alice, &bruno]).await;
+    sender.accept_rules(&channel.id).await.unwrap();
+    reader.accept_rules(&channel.id).await.unwrap();
+
+    // The reader's events, decrypted, in a task of their own.
+    let watched = channel.id.clone();
+    let carla_id = carla.user.id.clone();
+    let reading = tokio::spawn(async move {
+        let mut events = Box::pin(reader.into_events());
+        let mut texts = Vec::new();
+        let mut joined = false;
+        while texts.len() < 2 || !joined {
+            match events.next().await {
+                Some(Ok(Event::Message {
+                    message, content, ..
+                })) if message.channel_id == watched => texts.push(content.text.clone()),
+                Some(Ok(Event::Member {
+                    user_id, change, ..
+                })) => {
+                    joined |= user_id == carla_id && change == "added";
+                }
+                Some(Ok(_)) => {}
+                other => panic!("the stream ended: {:?}", other.map(|e| e.map(|_| ()))),
+            }
+        }
+        texts
+    });
+    sender.send_text(&channel.id, "un").await.unwrap();
+    sender.send_text(&channel.id, "deux").await.unwrap();
+    coordinator
+        .client
+        .request(
+            reqwest::Method::POST,
+            &format!("/channels/{}/members", channel.id),
+        )
+        .json(&passerelle_shared::protocol::v1::channels::AddMember {
+            user_id: carla.user.id.clone(),
+        })
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let texts = tokio::time::timeout(GUARD, reading).await.unwrap().unwrap();
+    assert_eq!(texts, ["un", "deux"]);
 }
