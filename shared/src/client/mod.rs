@@ -23,7 +23,7 @@ pub use linking::PendingLink;
 pub use store::Store;
 pub use ws::Connection;
 
-use crate::crypto::{DeviceCertificate, EpochKey, IdentityPublicKey};
+use crate::crypto::{DeviceCertificate, EpochKey, IdentityPublicKey, Roster};
 use crate::protocol::v1::auth::{
     LoginChallenge, LoginRequest, Me, NextStep, SessionOpened, TotpRequest,
 };
@@ -46,6 +46,12 @@ pub enum ClientError {
     /// A cryptographic check failed (bad signature, unknown device, …).
     #[error("crypto: {0}")]
     Crypto(String),
+    /// The server's answer breaks a rule the client checks itself (docs/PROTOCOL.md
+    /// §12.1): a device of a non-member or a device no member has offered as a key
+    /// recipient, a wrap or a message from outside the members, or one made for another
+    /// channel. Nothing was encrypted for, or accepted from, the device concerned.
+    #[error("refused: {0}")]
+    Tampered(#[from] crate::crypto::RosterError),
     /// A colleague's identity key changed since it was first seen.
     #[error("the identity key of {0} changed")]
     IdentityChanged(String),
@@ -98,6 +104,8 @@ pub struct Client {
     pub(crate) devices: HashMap<String, DeviceCertificate>,
     /// Epoch keys held, by channel and epoch.
     pub(crate) epoch_keys: HashMap<(String, u64), EpochKey>,
+    /// Per channel, its members and their verified devices as last checked here.
+    pub(crate) rosters: HashMap<String, Roster>,
 }
 
 impl Client {
@@ -150,6 +158,7 @@ impl Client {
             known_identities: BTreeMap::new(),
             devices: HashMap::new(),
             epoch_keys: HashMap::new(),
+            rosters: HashMap::new(),
         }
     }
 

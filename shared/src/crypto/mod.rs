@@ -31,6 +31,7 @@
 //! | messages | [`Envelope`], [`MessageHeader`], [`MessageContent`], [`pad`]/[`unpad`] |
 //! | attachments | [`encrypt_attachment`], [`decrypt_attachment`], [`AttachmentRef`] |
 //! | key backup | [`RecoveryCode`], [`BackupKey`], [`BackupContents`], [`KeyBackup`] |
+//! | who to encrypt for and accept from | [`Roster`], [`EpochPlan`], [`RosterError`] |
 //!
 //! What the server calls needs no secret: [`DeviceCertificate::verify`],
 //! [`Envelope::verify_signature`], [`WrappedEpochKey::verify_signature`], and the serde
@@ -59,6 +60,7 @@ mod fingerprint;
 mod keys;
 mod padding;
 mod primitives;
+mod roster;
 
 #[cfg(test)]
 mod test_support;
@@ -93,3 +95,4 @@ pub use padding::{
     pad, padded_len, unpad, PaddingError, MAX_CONTENT_LEN, MAX_PADDED_LEN, MIN_PADDED_LEN,
 };
 pub use primitives::{NONCE_LEN, TAG_LEN};
+pub use roster::{EpochPlan, Roster, RosterError};

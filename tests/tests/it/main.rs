@@ -19,4 +19,5 @@ mod retention;
 mod roles;
 mod sdk;
 mod support;
+mod tampering;
 mod tls;
