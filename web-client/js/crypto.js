@@ -78,3 +78,4 @@ export {
 export function uuid() {
   return globalThis.crypto.randomUUID();
 }
+export { Roster } from './crypto/roster.js';
