@@ -176,7 +176,7 @@ impl Roster {
         let mut plan = EpochPlan::default();
         let mut seen = BTreeSet::new();
         for (user_id, device_id) in requested {
-            if !seen.insert(device_id) {
+            if !seen.insert((user_id, device_id)) {
                 continue;
             }
             if !self.is_member(user_id) {
@@ -270,5 +270,154 @@ impl Roster {
             });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+    use crate::crypto::test_support::{device_from_hex, hex};
+    use crate::crypto::EpochKey;
+
+    fn vectors() -> Value {
+        let path = format!("{}/vectors/rejections.json", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    fn roster(v: &Value) -> Roster {
+        let members = v["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_str().unwrap().to_owned());
+        let mut roster = Roster::new(v["channel_id"].as_str().unwrap(), members);
+        for device in v["devices"].as_array().unwrap() {
+            let owner = device["owner"].as_str().unwrap();
+            let identity: IdentityPublicKey =
+                serde_json::from_value(v["identities"][owner].clone()).unwrap();
+            let certificate: DeviceCertificate =
+                serde_json::from_value(device["certificate"].clone()).unwrap();
+            // Refusals here (a non-member, a certificate that does not verify) are
+            // remembered by the roster; the cases below show their effect.
+            let _ = roster.admit(
+                owner,
+                &identity,
+                &certificate,
+                device["revoked"].as_bool().unwrap(),
+            );
+        }
+        roster
+    }
+
+    fn expected(case: &Value) -> Option<&str> {
+        case["refused"].as_str()
+    }
+
+    #[test]
+    fn the_rejection_vectors_pass() {
+        let v = vectors();
+        let roster = roster(&v);
+        let recipient = device_from_hex(
+            v["recipient"]["signing_private_key_hex"].as_str().unwrap(),
+            v["recipient"]["agreement_private_key_hex"]
+                .as_str()
+                .unwrap(),
+        );
+        let recipient_id = v["recipient"]["device_id"].as_str().unwrap();
+        let epoch_key = EpochKey::from_bytes(
+            &hex(v["epoch_key_hex"].as_str().unwrap())
+                .try_into()
+                .unwrap(),
+        );
+
+        for case in v["epoch_plans"].as_array().unwrap() {
+            let requested: Vec<(String, String)> = case["requested"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| {
+                    (
+                        t["user_id"].as_str().unwrap().to_owned(),
+                        t["device_id"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect();
+            let plan = roster.plan_epoch(requested.iter().map(|(u, d)| (u.as_str(), d.as_str())));
+            match (expected(case), plan) {
+                (None, Ok(plan)) => {
+                    let wrap: Vec<&str> = plan.wrap.iter().map(|c| c.device_id.as_str()).collect();
+                    let want: Vec<&str> = case["wrap"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|d| d.as_str().unwrap())
+                        .collect();
+                    assert_eq!(wrap, want, "{}", case["why"]);
+                    let withheld: Value = plan
+                        .withheld
+                        .iter()
+                        .map(|(d, r)| serde_json::json!({ "device_id": d, "reason": r }))
+                        .collect();
+                    assert_eq!(withheld, case["withheld"], "{}", case["why"]);
+                }
+                (Some(code), Err(err)) => assert_eq!(err.code(), code, "{}", case["why"]),
+                (want, got) => panic!("{}: expected {want:?}, got {got:?}", case["why"]),
+            }
+        }
+
+        for case in v["wraps"].as_array().unwrap() {
+            let wrapped: WrappedEpochKey = serde_json::from_value(case["wrapped"].clone()).unwrap();
+            let delivered = case["delivered_in"].as_str().unwrap();
+            let outcome = match roster.wrap_sender(delivered, recipient_id, &wrapped) {
+                Err(err) => Err(err.code()),
+                Ok(sender) => match wrapped.unwrap_key(&recipient, sender) {
+                    Ok(key) => {
+                        assert_eq!(key.to_bytes(), epoch_key.to_bytes(), "{}", case["why"]);
+                        Ok(())
+                    }
+                    Err(_) => Err("rejected"),
+                },
+            };
+            assert_eq!(outcome.err(), expected(case), "{}", case["why"]);
+        }
+
+        for case in v["envelopes"].as_array().unwrap() {
+            let envelope: Envelope = serde_json::from_value(case["envelope"].clone()).unwrap();
+            let sender = case["sender"].as_str().unwrap();
+            let delivered = case["delivered_in"].as_str().unwrap();
+            let certificate = v["devices"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| {
+                    serde_json::from_value::<DeviceCertificate>(d["certificate"].clone()).unwrap()
+                })
+                .find(|c| {
+                    c.device_id == envelope.sender_device
+                        && serde_json::from_value::<IdentityPublicKey>(
+                            v["identities"][sender].clone(),
+                        )
+                        .is_ok_and(|identity| c.verify(&identity).is_ok())
+                });
+            let outcome = match roster.envelope_sender(
+                delivered,
+                sender,
+                &envelope,
+                certificate.as_ref(),
+                case["newest_epoch"].as_u64(),
+            ) {
+                Err(err) => Err(err.code()),
+                Ok(signing) => match envelope.open(&epoch_key, &signing) {
+                    Ok(content) => {
+                        assert_eq!(content.text, case["text"].as_str().unwrap());
+                        Ok(())
+                    }
+                    Err(_) => Err("rejected"),
+                },
+            };
+            assert_eq!(outcome.err(), expected(case), "{}", case["why"]);
+        }
     }
 }

@@ -102,8 +102,9 @@ export class Roster {
     const plan = { wrap: [], withheld: [], refused: [] };
     const seen = new Set();
     for (const target of requested) {
-      if (seen.has(target.device_id)) continue;
-      seen.add(target.device_id);
+      const pair = `${target.user_id}\u0000${target.device_id}`;
+      if (seen.has(pair)) continue;
+      seen.add(pair);
       if (!this.isMember(target.user_id)) {
         plan.refused.push({ device_id: target.device_id, user_id: target.user_id, code: 'not_member' });
         continue;
