@@ -186,6 +186,7 @@ export class Keyring extends EventTarget {
       const pinned = await store.getIdentity(this.me.id, userId);
       if (!pinned) {
         await this.persist(() => store.putIdentity({ userId: this.me.id, peerId: userId, key: servedKey, verified: false, previousKey: null, seenAt: Date.now() }));
+        this.scheduleBackup();
       } else if (pinned.key !== servedKey) {
         // The server serves another key: warn everywhere, drop the verified mark (§6.1).
         await this.persist(() => store.putIdentity({ ...pinned, key: servedKey, verified: false, previousKey: pinned.key, seenAt: Date.now() }));
@@ -225,6 +226,8 @@ export class Keyring extends EventTarget {
     await this.persist(() => store.putIdentity({ userId: this.me.id, peerId: userId, key, verified, previousKey: null, seenAt: Date.now() }));
     peer.verified = verified;
     peer.previousKey = null;
+    // The mark travels to this account's other devices with the backup (§10.3).
+    this.scheduleBackup();
     this.dispatchEvent(new CustomEvent('identity-changed', { detail: { userId } }));
   }
 
@@ -525,6 +528,9 @@ export class Keyring extends EventTarget {
       const body = await keysApi.backup();
       if (!body) throw new c.CryptoError('backup_missing');
       const { revision, contents } = await c.openBackup({ backup: body.data, backupKey, userId: this.me.id, minRevision: this.device.backupRevision });
+      // Pins and marks made on the account's other devices come here; then this
+      // device's go into the new revision.
+      if (!this.forgotten) await adoptIdentities(this.me, contents.identities ?? [], { marks: false });
       for (const entry of contents.epochKeys) {
         if (!this.hasEpochKey(entry.channelId, entry.epoch)) {
           this.epochKeys.set(slot(entry.channelId, entry.epoch), entry.key);
@@ -541,8 +547,9 @@ export class Keyring extends EventTarget {
         const [channelId, epoch] = id.split('\u0000');
         return { channelId, epoch: Number(epoch), key };
       });
+      const identities = (await store.allIdentities(this.me.id)).map((pin) => ({ userId: pin.peerId, key: pin.key, verified: pin.verified }));
       const sealed = await c.sealBackup({
-        contents: { identityPrivate: contents.identityPrivate, identityPublic: contents.identityPublic, epochKeys },
+        contents: { identityPrivate: contents.identityPrivate, identityPublic: contents.identityPublic, epochKeys, identities },
         backupKey,
         userId: this.me.id,
         revision: revision + 1,
@@ -559,6 +566,29 @@ export class Keyring extends EventTarget {
       }
     }
     throw new c.CryptoError('backup_conflict');
+  }
+}
+
+/**
+ * Takes the colleagues' identities pinned and verified on the account's other devices,
+ * from the backup (§10.3): a key not pinned here is pinned as it was there, with its
+ * verified mark. With `marks` (a device just restored or given the recovery code), a mark
+ * on the key pinned here is added too; a device merging before it writes keeps its own
+ * marks, so that a mark removed here stays removed. A key that differs from the one
+ * pinned here is left alone: this device's own warning about it stands.
+ * @param {Me} me
+ * @param {import('./crypto/backup.js').BackupIdentity[]} identities
+ * @param {{ marks: boolean }} options
+ */
+async function adoptIdentities(me, identities, options) {
+  for (const entry of identities) {
+    if (entry.userId === me.id) continue;
+    const pinned = await store.getIdentity(me.id, entry.userId);
+    if (!pinned) {
+      await store.putIdentity({ userId: me.id, peerId: entry.userId, key: entry.key, verified: entry.verified, previousKey: null, seenAt: Date.now() });
+    } else if (options.marks && pinned.key === entry.key && entry.verified && !pinned.verified) {
+      await store.putIdentity({ ...pinned, verified: true });
+    }
   }
 }
 
@@ -684,6 +714,8 @@ export async function adoptRecoveryCode(keyring, typedCode) {
     keyring.epochKeys.set(slot(entry.channelId, entry.epoch), entry.key);
     await keyring.persist(() => store.putEpochKey({ userId: me.id, channelId: entry.channelId, epoch: entry.epoch, key: entry.key }));
   }
+  if (!keyring.forgotten) await adoptIdentities(me, contents.identities ?? [], { marks: true });
+  keyring.peers.clear();
   // The keys received since linking go into the backup.
   keyring.scheduleBackup();
 }
@@ -870,5 +902,6 @@ export async function restoreWithRecoveryCode(me, typedCode, name) {
   await store.putDevice(record);
   const keys = contents.epochKeys.map((k) => ({ userId: me.id, channelId: k.channelId, epoch: k.epoch, key: k.key }));
   for (const key of keys) await store.putEpochKey(key);
+  await adoptIdentities(me, contents.identities ?? [], { marks: true });
   return new Keyring(me, record, keys);
 }
