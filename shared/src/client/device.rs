@@ -79,6 +79,19 @@ impl Client {
         let sealed: KeyBackup =
             serde_json::from_value(body.data).map_err(|e| ClientError::Protocol(e.to_string()))?;
         let contents = sealed.open(&backup_key).map_err(crypto)?;
+        // Trust travels: the colleagues pinned and verified on the account's other devices.
+        for (user, key, verified) in contents.identities() {
+            if user == self.me.id {
+                continue;
+            }
+            let pinned = self
+                .known_identities
+                .entry(user.to_owned())
+                .or_insert_with(|| key.clone());
+            if verified && pinned == key {
+                self.verified.insert(user.to_owned());
+            }
+        }
         for (channel, epoch, key) in contents.epoch_keys() {
             self.epoch_keys.insert(
                 (channel.to_owned(), epoch),
@@ -142,6 +155,11 @@ impl Client {
         let mut contents = BackupContents::new(identity);
         for ((channel, epoch), key) in &self.epoch_keys {
             contents.insert_epoch_key(channel, *epoch, EpochKey::from_bytes(&key.to_bytes()));
+        }
+        for (user, key) in &self.known_identities {
+            if *user != self.me.id {
+                contents.insert_identity(user, key.clone(), self.verified.contains(user));
+            }
         }
         let revision = u64::try_from(account.backup_version.unwrap_or(0) + 1).unwrap_or(1);
         let sealed = KeyBackup::seal(&contents, &account.backup_key, &self.me.id, revision)

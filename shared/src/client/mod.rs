@@ -100,6 +100,9 @@ pub struct Client {
     pub me: Me,
     /// Identity keys seen, per user: a change is refused until accepted (trust on first use).
     pub(crate) known_identities: BTreeMap<String, IdentityPublicKey>,
+    /// Colleagues whose pinned identity key was verified in person (fingerprints
+    /// compared); travels in the key backup.
+    pub(crate) verified: std::collections::BTreeSet<String>,
     /// Verified certificates of colleagues' devices, by device id.
     pub(crate) devices: HashMap<String, DeviceCertificate>,
     /// Epoch keys held, by channel and epoch.
@@ -156,10 +159,32 @@ impl Client {
             token: zeroize::Zeroizing::new(token),
             me,
             known_identities: BTreeMap::new(),
+            verified: std::collections::BTreeSet::new(),
             devices: HashMap::new(),
             epoch_keys: HashMap::new(),
             rosters: HashMap::new(),
         }
+    }
+
+    /// Marks a colleague's pinned identity key as verified in person (after comparing
+    /// fingerprints); `false` if no key is pinned for them yet.
+    pub fn mark_verified(&mut self, user_id: &str) -> bool {
+        if !self.known_identities.contains_key(user_id) {
+            return false;
+        }
+        self.verified.insert(user_id.to_owned());
+        true
+    }
+
+    /// Whether a colleague's pinned identity key is marked verified (here or, through
+    /// the key backup, on another device of this account).
+    pub fn is_verified(&self, user_id: &str) -> bool {
+        self.verified.contains(user_id)
+    }
+
+    /// The identity key pinned for a colleague, if any.
+    pub fn pinned_identity(&self, user_id: &str) -> Option<&IdentityPublicKey> {
+        self.known_identities.get(user_id)
     }
 
     /// The server's base URL.

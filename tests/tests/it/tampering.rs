@@ -401,3 +401,39 @@ fn stored(channel_id: &str, sender: &str, envelope: Envelope) -> StoredMessage {
     }))
     .unwrap()
 }
+
+/// Trust travels (issue 17 item 5): a device restored with the recovery code pins the
+/// identity keys its owner's other device pinned, with their « vérifié » marks, instead
+/// of trusting whatever the server serves on first use.
+#[tokio::test]
+async fn pins_and_verified_marks_travel_to_a_device_restored_with_the_recovery_code() {
+    let server = TestServer::spawn().await.unwrap();
+    let mut karim = Party::new(&server, "karim", Role::Coordinator, "Mairie").await;
+    let sophie = Party::new(&server, "sophie", Role::Member, "Police").await;
+    let jean = Party::new(&server, "jean", Role::Member, "Police").await;
+    karim
+        .client
+        .fetch_user_devices(&sophie.user.id)
+        .await
+        .unwrap();
+    karim
+        .client
+        .fetch_user_devices(&jean.user.id)
+        .await
+        .unwrap();
+    assert!(karim.client.mark_verified(&sophie.user.id));
+    karim.client.write_backup(&mut karim.device).await.unwrap();
+
+    let mut restored = server.client(&karim.user).await.unwrap();
+    restored
+        .restore_with_recovery_code(&karim.recovery_code, "Portable")
+        .await
+        .unwrap();
+    assert!(restored.is_verified(&sophie.user.id));
+    assert!(!restored.is_verified(&jean.user.id));
+    assert_eq!(
+        restored.pinned_identity(&jean.user.id),
+        karim.client.pinned_identity(&jean.user.id)
+    );
+    assert!(restored.pinned_identity(&sophie.user.id).is_some());
+}
