@@ -76,6 +76,12 @@ export class Keyring extends EventTarget {
     this.knownDevices = new Map();
     /** @type {Map<string, string[]>} Per channel, the member list the conversation shows. */
     this.members = new Map();
+    /**
+     * The channel's current epoch as the server lists it, if known: with the keys held,
+     * what tells a former member's history from the epoch in use (§12.1).
+     * @type {(channelId: string) => number | null}
+     */
+    this.epochHint = () => null;
     /** @type {Promise<void>} */
     this.backupQueue = Promise.resolve();
     this.backupPending = false;
@@ -294,9 +300,15 @@ export class Keyring extends EventTarget {
     this.dispatchEvent(new CustomEvent('tampered', { detail: { channelId, kind, code } }));
   }
 
-  /** @param {string} channelId */
-  newestEpoch(channelId) {
-    let newest = null;
+  /**
+   * The newest epoch of a channel this device holds a key for; with `listed`, or the
+   * current one the server lists if that is newer.
+   * @param {string} channelId
+   * @param {{ listed?: boolean }} [options]
+   */
+  newestEpoch(channelId, options = {}) {
+    /** @type {number | null} */
+    let newest = options.listed ? this.epochHint(channelId) : null;
     for (const id of this.epochKeys.keys()) {
       const [channel, epoch] = id.split('\u0000');
       if (channel === channelId && (newest === null || Number(epoch) > newest)) newest = Number(epoch);
@@ -470,8 +482,10 @@ export class Keyring extends EventTarget {
         // A former member's message: their device, verified under their identity.
         certificate = await this.deviceOf(message.sender, header.senderDevice).catch(() => null);
       }
-      return roster.envelopeSender(message.channel_id, message.sender, header, certificate, this.newestEpoch(message.channel_id));
+      return roster.envelopeSender(message.channel_id, message.sender, header, certificate, this.newestEpoch(message.channel_id, { listed: true }));
     };
+    // The key first: fetching it brings every key this device may hold for the channel.
+    const key = await this.epochKey(message.channel_id, header.epoch);
     let senderSigningKey;
     try {
       senderSigningKey = await senderKey(false);
@@ -479,7 +493,6 @@ export class Keyring extends EventTarget {
       if (!(error instanceof c.CryptoError) || (error.code !== 'unknown_device' && error.code !== 'not_member')) throw error;
       senderSigningKey = await senderKey(true);
     }
-    const key = await this.epochKey(message.channel_id, header.epoch);
     if (!key) {
       const reason = this.withheld.get(slot(message.channel_id, header.epoch));
       if (reason) throw new c.CryptoError('key_withheld', reason);

@@ -93,7 +93,8 @@ export class Messenger extends EventTarget {
       frame: (frame) => this.onFrame(frame),
       status: (state, detail) => this.onStatus(state, detail),
     });
-    keyring.addEventListener('identity-changed', () => this.emit('identity', {}));
+    keyring.epochHint = (channelId) => this.channels.get(channelId)?.epoch ?? null;
+        keyring.addEventListener('identity-changed', () => this.emit('identity', {}));
     keyring.addEventListener('members', (event) => {
       const { channelId, detail } = /** @type {CustomEvent} */ (event).detail;
       this.applyDetail(channelId, detail);

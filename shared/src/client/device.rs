@@ -269,6 +269,8 @@ impl Client {
             }
         }
         self.rosters.insert(channel_id.to_owned(), roster);
+        self.channel_epochs
+            .insert(channel_id.to_owned(), detail.channel.epoch);
         self.rosters
             .get(channel_id)
             .ok_or_else(|| ClientError::Protocol("roster".into()))
@@ -489,6 +491,16 @@ impl Client {
     ) -> Result<MessageContent> {
         let envelope = &message.envelope;
         let channel_id = message.channel_id.as_str();
+        if envelope.channel_id != channel_id {
+            return Err(ClientError::Tampered(RosterError::WrongChannel {
+                delivered: channel_id.to_owned(),
+                named: envelope.channel_id.clone(),
+            }));
+        }
+        // The key first: fetching it brings every key this device may hold for the
+        // channel, so that "the newest epoch" below is not one of an old page.
+        // (A missing key is reported below, after the sender is checked.)
+        let _ = self.epoch_key(device, channel_id, envelope.epoch).await;
         let mut sender = self.envelope_sender(message).await?;
         if matches!(
             sender,
@@ -518,6 +530,7 @@ impl Client {
             .keys()
             .filter(|(c, _)| *c == message.channel_id)
             .map(|(_, e)| *e)
+            .chain(self.channel_epochs.get(&message.channel_id).copied())
             .max();
         let certificate = self.devices.get(&message.envelope.sender_device).cloned();
         let roster = self.roster(&message.channel_id).await?;

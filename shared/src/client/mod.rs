@@ -109,6 +109,8 @@ pub struct Client {
     pub(crate) epoch_keys: HashMap<(String, u64), EpochKey>,
     /// Per channel, its members and their verified devices as last checked here.
     pub(crate) rosters: HashMap<String, Roster>,
+    /// Per channel, its current epoch as the server last gave it with the members.
+    pub(crate) channel_epochs: HashMap<String, u64>,
 }
 
 impl Client {
@@ -163,6 +165,7 @@ impl Client {
             devices: HashMap::new(),
             epoch_keys: HashMap::new(),
             rosters: HashMap::new(),
+            channel_epochs: HashMap::new(),
         }
     }
 

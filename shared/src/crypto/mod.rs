@@ -10,9 +10,10 @@
 //!   signatures), move a message to another channel, epoch or sender (additional data),
 //!   add a device to someone's account (identity signatures), or give members different
 //!   keys for one epoch (key commitments). It can still see metadata (who, when, which
-//!   channel, padded sizes), withhold, delay or drop messages, and lie about channel
-//!   membership to senders: clients show the devices they encrypt to, and people
-//!   compare fingerprints to detect substituted identity keys.
+//!   channel, padded sizes), withhold, delay or drop messages, and add a member to the
+//!   member list it serves: a [`Roster`] makes clients encrypt only for the verified
+//!   devices of the members they show, never for a device the server slips in, and
+//!   people compare fingerprints to detect substituted identity keys.
 //! - **A removed member** keeps what they already decrypted but gets no key for later
 //!   epochs, and the server refuses old-epoch messages once the removal commits.
 //! - **A stolen laptop** holds its device keys and the epoch keys it received; an

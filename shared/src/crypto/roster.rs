@@ -228,8 +228,9 @@ impl Roster {
     /// The signing key to check an envelope with, once it is shown to be for this channel
     /// and from a device of `sender` (the account the server says sent it) who is a
     /// member. A former member's message is read only under an epoch older than
-    /// `newest_epoch` (the newest key held for the channel): their history stays
-    /// readable, but nobody outside the members can write in the epoch in use.
+    /// `newest_epoch` (the newest of the keys held for the channel and the current epoch
+    /// the server lists): their history stays readable, but nobody outside the members
+    /// can write in the epoch in use.
     pub fn envelope_sender(
         &self,
         delivered_in: &str,
