@@ -437,3 +437,70 @@ async fn pins_and_verified_marks_travel_to_a_device_restored_with_the_recovery_c
     );
     assert!(restored.pinned_identity(&sophie.user.id).is_some());
 }
+
+/// Refusing senders outside the members does not cost the history: what a colleague
+/// wrote before he left stays readable, on a device that had never seen it, once the
+/// channel moved on to an epoch he does not hold. (The epoch's key comes from a member
+/// here; a key wrapped by someone who has since left is refused, docs/PROTOCOL.md §12.1.)
+#[tokio::test]
+async fn a_former_members_earlier_messages_stay_readable() {
+    let server = TestServer::spawn().await.unwrap();
+    let mut karim = Party::new(&server, "karim", Role::Coordinator, "Mairie").await;
+    let sophie = Party::new(&server, "sophie", Role::Member, "Police").await;
+    let mut jean = Party::new(&server, "jean", Role::Member, "Police").await;
+    let channel = working_group(&mut karim, &[&sophie, &jean]).await;
+    let first = karim.send_text(&channel.id, "Ouverture du groupe").await;
+    karim.ack(&first).await;
+    let sent = jean.send_text(&channel.id, "Compte rendu de Jean").await;
+    jean.ack(&sent).await;
+
+    karim
+        .client
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/channels/{}/members/{}", channel.id, jean.user.id),
+        )
+        .json(&serde_json::json!({ "reason": "fin de mission" }))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let after = karim
+        .send_text(&channel.id, "Après le départ de Jean")
+        .await;
+    karim.ack(&after).await;
+
+    // Sophie's history, read afresh by a client that holds nothing yet.
+    let mut fresh = Client::with_token(
+        sophie.client.base(),
+        sophie.client.bearer_token().to_owned(),
+        sophie.client.me.clone(),
+    );
+    let page: passerelle_shared::protocol::v1::channels::HistoryPage = fresh
+        .get(&format!(
+            "/channels/{}/messages?after_seq=0&limit=50",
+            channel.id
+        ))
+        .await
+        .unwrap();
+    let mut texts = Vec::new();
+    for message in &page.messages {
+        texts.push(
+            fresh
+                .open(&sophie.device, message)
+                .await
+                .unwrap()
+                .text
+                .clone(),
+        );
+    }
+    assert_eq!(
+        texts,
+        [
+            "Ouverture du groupe",
+            "Compte rendu de Jean",
+            "Après le départ de Jean"
+        ]
+    );
+}
