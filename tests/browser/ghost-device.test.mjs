@@ -15,6 +15,8 @@ let demo;
 let browser;
 /** @type {Record<string, import('./lib/browser.mjs').Tab>} */
 const tabs = {};
+/** @type {{ user_id: string, device_id: string }} */
+let ghost;
 
 before(async () => {
   ({ demo, browser } = await startDemoAndBrowser());
@@ -36,7 +38,7 @@ describe('a ghost device listed by the server', { timeout: 240_000 }, () => {
     await logInReady(tabs.ghost.page, demo.url, demo.accounts.coordinatrice);
     // The ghost: the coordinator's genuine device, certified by her own identity — but
     // she is not in the conversation between Karim and Sophie.
-    const ghost = await tabs.ghost.page.evaluate(async () => {
+    ghost = await tabs.ghost.page.evaluate(async () => {
       const me = await (await fetch('/api/v1/me')).json();
       const keys = await (await fetch(`/api/v1/keys/users/${me.id}`)).json();
       return { user_id: me.id, device_id: keys.devices[0].certificate.device_id };
@@ -84,6 +86,51 @@ describe('a ghost device listed by the server', { timeout: 240_000 }, () => {
     await social.getByTestId('messages').getByText('Point confidentiel sur la famille M.').waitFor();
     assert.equal(await social.getByTestId('tamper-warning').count(), 0);
     assertNoProblems(tabs.policier);
+    assertNoProblems(tabs.social);
+  });
+
+  test('a key passed on from the ghost is refused, and the conversation says so', async () => {
+    const social = tabs.social.page;
+    const conversationUrl = social.url();
+    /** @type {import('playwright-core').WebSocketRoute | null} */
+    let socket = null;
+    // The server's socket to Sophie's page, with a frame of the server's own making.
+    await social.routeWebSocket(/\/api\/v1\/ws/, (route) => {
+      route.connectToServer();
+      socket = route;
+    });
+    await social.goto(conversationUrl);
+    await social.getByTestId('messages').getByText('Point confidentiel sur la famille M.').waitFor();
+    await social.getByTestId('connection-status').getByText('Connecté').waitFor();
+    const { channelId, deviceId } = await social.evaluate(async () => {
+      const me = await (await fetch('/api/v1/me')).json();
+      const keys = await (await fetch(`/api/v1/keys/users/${me.id}`)).json();
+      return { channelId: location.pathname.split('/').pop() ?? '', deviceId: keys.devices[0].certificate.device_id };
+    });
+    assert.ok(socket, 'the page opened its socket');
+    /** @type {import('playwright-core').WebSocketRoute} */ (/** @type {unknown} */ (socket)).send(
+      JSON.stringify({
+        type: 'keys',
+        channel_id: channelId,
+        epoch: 2,
+        keys: [{ v: 1, channel_id: channelId, epoch: 2, sender_device: ghost.device_id, recipient_device: deviceId, commitment: 'AA', ephemeral_key: 'AA', nonce: 'AA', ciphertext: 'AA', signature: 'AA' }],
+      }),
+    );
+    await social.getByTestId('tamper-warning').getByText('Le serveur a transmis une clé de canal qui ne vient d’aucun appareil des membres : elle a été refusée.').waitFor();
+    const held = await social.evaluate(
+      (id) =>
+        new Promise((resolve, reject) => {
+          const open = indexedDB.open('passerelle');
+          open.onsuccess = () => {
+            const request = open.result.transaction('epochKeys').objectStore('epochKeys').getAll();
+            request.onsuccess = () => resolve(request.result.filter((/** @type {any} */ k) => k.channelId === id).map((/** @type {any} */ k) => k.epoch));
+            request.onerror = () => reject(request.error);
+          };
+          open.onerror = () => reject(open.error);
+        }),
+      channelId,
+    );
+    assert.deepEqual(held, [1], 'no key of epoch 2 was kept');
     assertNoProblems(tabs.social);
   });
 });
