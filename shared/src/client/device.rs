@@ -150,16 +150,45 @@ impl Client {
         let Some(account) = device.account.as_mut() else {
             return Ok(());
         };
+        // What the account's other devices wrote since is merged, not overwritten: their
+        // epoch keys, and the colleagues they pinned or verified (docs/PROTOCOL.md §10.5).
+        let mut current = None;
+        if account.backup_version.is_some() {
+            let response = self.request(Method::GET, "/keys/backup").send().await?;
+            if response.status() == StatusCode::OK {
+                let body: KeyBackupBody = decode(response).await?;
+                let sealed: KeyBackup = serde_json::from_value(body.data)
+                    .map_err(|e| ClientError::Protocol(e.to_string()))?;
+                current = Some(sealed.open(&account.backup_key).map_err(crypto)?);
+                account.backup_version = Some(body.version);
+            }
+        }
         let identity = IdentityKeyPair::from_private_bytes(&account.identity.to_private_bytes())
             .map_err(crypto)?;
         let mut contents = BackupContents::new(identity);
+        if let Some(current) = &current {
+            for (channel, epoch, key) in current.epoch_keys() {
+                contents.insert_epoch_key(channel, epoch, EpochKey::from_bytes(&key.to_bytes()));
+            }
+            for (user, key, verified) in current.identities() {
+                let known = self.known_identities.get(user);
+                if known.is_none_or(|k| k == key) {
+                    let verified = verified || (known.is_some() && self.verified.contains(user));
+                    contents.insert_identity(user, key.clone(), verified);
+                }
+            }
+        }
         for ((channel, epoch), key) in &self.epoch_keys {
             contents.insert_epoch_key(channel, *epoch, EpochKey::from_bytes(&key.to_bytes()));
         }
         for (user, key) in &self.known_identities {
-            if *user != self.me.id {
-                contents.insert_identity(user, key.clone(), self.verified.contains(user));
+            if *user == self.me.id {
+                continue;
             }
+            let backed_up = contents
+                .identities()
+                .any(|(u, k, v)| u == user && k == key && v);
+            contents.insert_identity(user, key.clone(), backed_up || self.verified.contains(user));
         }
         let revision = u64::try_from(account.backup_version.unwrap_or(0) + 1).unwrap_or(1);
         let sealed = KeyBackup::seal(&contents, &account.backup_key, &self.me.id, revision)

@@ -425,7 +425,7 @@ async fn pins_and_verified_marks_travel_to_a_device_restored_with_the_recovery_c
     karim.client.write_backup(&mut karim.device).await.unwrap();
 
     let mut restored = server.client(&karim.user).await.unwrap();
-    restored
+    let mut restored_device = restored
         .restore_with_recovery_code(&karim.recovery_code, "Portable")
         .await
         .unwrap();
@@ -436,6 +436,23 @@ async fn pins_and_verified_marks_travel_to_a_device_restored_with_the_recovery_c
         karim.client.pinned_identity(&jean.user.id)
     );
     assert!(restored.pinned_identity(&sophie.user.id).is_some());
+
+    // The restored device pins another colleague and writes the backup; the first
+    // device, which has not seen that revision, writes after it: merged, not lost.
+    let lea = Party::new(&server, "lea", Role::Member, "Police").await;
+    restored.fetch_user_devices(&lea.user.id).await.unwrap();
+    restored.write_backup(&mut restored_device).await.unwrap();
+    karim.client.write_backup(&mut karim.device).await.unwrap();
+    let mut third = server.client(&karim.user).await.unwrap();
+    third
+        .restore_with_recovery_code(&karim.recovery_code, "Tablette")
+        .await
+        .unwrap();
+    assert!(third.is_verified(&sophie.user.id));
+    assert_eq!(
+        third.pinned_identity(&lea.user.id),
+        restored.pinned_identity(&lea.user.id)
+    );
 }
 
 /// Refusing senders outside the members does not cost the history: what a colleague
