@@ -46,6 +46,7 @@ export {
   verifyCertificate,
 } from './crypto/identity.js';
 export { commitment, generateEpochKey, unwrapEpochKey, wrapAdditionalData, wrapEpochKey } from './crypto/epoch.js';
+export { Roster } from './crypto/roster.js';
 export {
   decodeContent,
   encodeContent,

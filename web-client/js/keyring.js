@@ -22,6 +22,7 @@ import * as store from './store.js';
  * @property {string} userId
  * @property {Bytes | null} identityKey null until they set up a device.
  * @property {Map<string, VerifiedDevice & { revoked: boolean, name: string }>} devices Only those whose certificate verifies.
+ * @property {Set<string>} unverified Devices served for them whose certificate does not verify.
  * @property {boolean} verified Fingerprints compared in person.
  * @property {string | null} previousKey Set while an identity change is not acknowledged.
  */
@@ -73,6 +74,14 @@ export class Keyring extends EventTarget {
     this.peers = new Map();
     /** @type {Map<string, VerifiedDevice & { revoked: boolean }>} Every verified device, by id. */
     this.knownDevices = new Map();
+    /** @type {Map<string, string[]>} Per channel, the member list the conversation shows. */
+    this.members = new Map();
+    /**
+     * The channel's current epoch as the server lists it, if known: with the keys held,
+     * what tells a former member's history from the epoch in use (§12.1).
+     * @type {(channelId: string) => number | null}
+     */
+    this.epochHint = () => null;
     /** @type {Promise<void>} */
     this.backupQueue = Promise.resolve();
     this.backupPending = false;
@@ -167,7 +176,7 @@ export class Keyring extends EventTarget {
   async fetchPeer(userId) {
     const served = await keysApi.user(userId);
     /** @type {Peer} */
-    const peer = { userId, identityKey: null, devices: new Map(), verified: false, previousKey: null };
+    const peer = { userId, identityKey: null, devices: new Map(), unverified: new Set(), verified: false, previousKey: null };
     const servedKey = served.identity_key;
     if (!servedKey) return peer;
     const identityKey = await c.decodePublicKey(servedKey);
@@ -183,6 +192,7 @@ export class Keyring extends EventTarget {
       const pinned = await store.getIdentity(this.me.id, userId);
       if (!pinned) {
         await this.persist(() => store.putIdentity({ userId: this.me.id, peerId: userId, key: servedKey, verified: false, previousKey: null, seenAt: Date.now() }));
+        this.scheduleBackup();
       } else if (pinned.key !== servedKey) {
         // The server serves another key: warn everywhere, drop the verified mark (§6.1).
         await this.persist(() => store.putIdentity({ ...pinned, key: servedKey, verified: false, previousKey: pinned.key, seenAt: Date.now() }));
@@ -202,6 +212,8 @@ export class Keyring extends EventTarget {
         this.knownDevices.set(device.deviceId, entry);
       } catch {
         // A certificate that does not verify is left out: its device gets no key.
+        const deviceId = /** @type {any} */ (info.certificate)?.device_id;
+        if (typeof deviceId === 'string') peer.unverified.add(deviceId);
       }
     }
     return peer;
@@ -220,6 +232,8 @@ export class Keyring extends EventTarget {
     await this.persist(() => store.putIdentity({ userId: this.me.id, peerId: userId, key, verified, previousKey: null, seenAt: Date.now() }));
     peer.verified = verified;
     peer.previousKey = null;
+    // The mark travels to this account's other devices with the backup (§10.3).
+    this.scheduleBackup();
     this.dispatchEvent(new CustomEvent('identity-changed', { detail: { userId } }));
   }
 
@@ -233,6 +247,73 @@ export class Keyring extends EventTarget {
     if (!device) device = (await this.peer(userId, { refresh: true })).devices.get(deviceId);
     if (!device) throw new c.CryptoError('unknown_device', deviceId);
     return device;
+  }
+
+  // ---- Members and their devices (§12.1) ----------------------------------------------------
+
+  /**
+   * Records the member list a conversation shows: keys go to, and are accepted from, the
+   * verified devices of these people only.
+   * @param {string} channelId
+   * @param {string[]} userIds
+   */
+  setMembers(channelId, userIds) {
+    this.members.set(channelId, [...userIds]);
+  }
+
+  /**
+   * Fetches a channel's member list again and tells the views (`members`), so that the
+   * list keys are checked against is the one on screen.
+   * @param {string} channelId
+   */
+  async refreshMembers(channelId) {
+    const detail = await channelsApi.detail(channelId);
+    this.setMembers(channelId, detail.members.map((m) => m.user_id));
+    this.dispatchEvent(new CustomEvent('members', { detail: { channelId, detail } }));
+    return this.members.get(channelId) ?? [];
+  }
+
+  /**
+   * The members of a channel and their verified devices, as checked here.
+   * @param {string} channelId
+   * @param {{ refresh?: boolean }} [options] Fetch the members and their devices again.
+   */
+  async roster(channelId, options = {}) {
+    let members = this.members.get(channelId);
+    if (!members || options.refresh) members = await this.refreshMembers(channelId);
+    const roster = new c.Roster(channelId, members);
+    const peers = await Promise.all(members.map((userId) => this.peer(userId, { refresh: options.refresh })));
+    for (const peer of peers) {
+      for (const device of peer.devices.values()) roster.admitVerified(peer.userId, device, device.revoked);
+      for (const deviceId of peer.unverified) roster.markUnverified(peer.userId, deviceId);
+    }
+    return roster;
+  }
+
+  /**
+   * Tells the views that the server broke a rule checked here (`tampered`).
+   * @param {string} channelId
+   * @param {string} kind `ghost_device`, `foreign_wrap`
+   * @param {string} code
+   */
+  reportTampering(channelId, kind, code) {
+    this.dispatchEvent(new CustomEvent('tampered', { detail: { channelId, kind, code } }));
+  }
+
+  /**
+   * The newest epoch of a channel this device holds a key for; with `listed`, or the
+   * current one the server lists if that is newer.
+   * @param {string} channelId
+   * @param {{ listed?: boolean }} [options]
+   */
+  newestEpoch(channelId, options = {}) {
+    /** @type {number | null} */
+    let newest = options.listed ? this.epochHint(channelId) : null;
+    for (const id of this.epochKeys.keys()) {
+      const [channel, epoch] = id.split('\u0000');
+      if (channel === channelId && (newest === null || Number(epoch) > newest)) newest = Number(epoch);
+    }
+    return newest;
   }
 
   // ---- Epoch keys -----------------------------------------------------------------------
@@ -272,22 +353,34 @@ export class Keyring extends EventTarget {
    * @param {any} wrapped
    */
   async acceptWrap(channelId, wrapped) {
-    const senderDevice = typeof wrapped?.sender_device === 'string' ? wrapped.sender_device : '';
-    let sender = this.knownDevices.get(senderDevice);
-    if (!sender) {
-      // Learn the devices of the channel's members: the sender must be one of them.
-      const detail = await channelsApi.detail(channelId);
-      await Promise.all(detail.members.map((m) => this.peer(m.user_id, { refresh: true })));
-      sender = this.knownDevices.get(senderDevice);
+    // Only from a verified device of a member, for this channel and this device; a
+    // sender not yet known is looked up once with the members (§7.4, §12.1).
+    let senderSigningKey;
+    try {
+      senderSigningKey = (await this.roster(channelId)).wrapSender(channelId, this.deviceId, wrapped);
+    } catch (error) {
+      if (!(error instanceof c.CryptoError) || (error.code !== 'unknown_device' && error.code !== 'not_member')) throw error;
+      try {
+        senderSigningKey = (await this.roster(channelId, { refresh: true })).wrapSender(channelId, this.deviceId, wrapped);
+      } catch (again) {
+        // A key for an epoch past every one held, from outside the members: the key
+        // the server would have us write with next. An older one is a former
+        // member's history, refused quietly.
+        const epoch = /** @type {any} */ (wrapped)?.epoch;
+        const newest = this.newestEpoch(channelId);
+        if (typeof epoch === 'number' && (newest === null || epoch > newest) && again instanceof c.CryptoError) {
+          this.reportTampering(channelId, 'foreign_wrap', again.code);
+        }
+        throw again;
+      }
     }
-    if (!sender) throw new c.CryptoError('unknown_device', senderDevice);
     const unwrapped = await c.unwrapEpochKey({
       wrapped,
       channelId,
       recipientDevice: this.deviceId,
       agreementKey: this.device.agreementKey,
       agreementPublic: this.device.agreementPublic,
-      senderSigningKey: sender.signing,
+      senderSigningKey,
     });
     await this.keep(channelId, unwrapped.epoch, unwrapped.key, unwrapped.commitment);
     return unwrapped.epoch;
@@ -324,21 +417,20 @@ export class Keyring extends EventTarget {
    * @param {DeviceRef[]} devices
    */
   async createEpoch(channelId, epoch, devices) {
+    // Only the verified devices of the members the conversation shows get the key,
+    // whatever the server lists (§12.1). A device no member has, or a non-member's, gets
+    // none, and the conversation says so.
+    const plan = (await this.roster(channelId, { refresh: true })).planEpoch(devices);
+    if (!plan.wrap.some((device) => device.deviceId === this.deviceId)) throw new c.CryptoError('unknown_device', this.deviceId);
     const key = c.generateEpochKey();
     const wraps = [];
     /** @type {{ device_id: string, reason: string }[]} */
-    const withheld = [];
-    for (const target of devices) {
-      /** @type {Awaited<ReturnType<Keyring['deviceOf']>>} */
-      let device;
-      try {
-        device = await this.deviceOf(target.user_id, target.device_id);
-      } catch (error) {
-        // A device whose certificate does not verify gets no key, and is told why (§7.5).
-        if (!(error instanceof c.CryptoError) || target.device_id === this.deviceId) throw error;
-        withheld.push({ device_id: target.device_id, reason: 'unverified_device' });
-        continue;
-      }
+    const withheld = [...plan.withheld];
+    for (const refused of plan.refused) {
+      withheld.push({ device_id: refused.device_id, reason: 'unverified_device' });
+      this.reportTampering(channelId, 'ghost_device', refused.code);
+    }
+    for (const device of plan.wrap) {
       wraps.push(
         await c.wrapEpochKey({
           channelId,
@@ -346,7 +438,7 @@ export class Keyring extends EventTarget {
           epochKey: key,
           senderDevice: this.deviceId,
           senderSigningKey: this.device.signingKey,
-          recipientDevice: target.device_id,
+          recipientDevice: device.deviceId,
           recipientAgreementKey: device.agreement,
         }),
       );
@@ -380,14 +472,33 @@ export class Keyring extends EventTarget {
    */
   async open(message) {
     const envelope = c.parseEnvelope(message.envelope);
-    const sender = await this.deviceOf(message.sender, envelope.header.senderDevice);
-    const key = await this.epochKey(message.channel_id, envelope.header.epoch);
-    if (!key) {
-      const reason = this.withheld.get(slot(message.channel_id, envelope.header.epoch));
-      if (reason) throw new c.CryptoError('key_withheld', reason);
-      throw new c.CryptoError('no_epoch_key', `epoch ${envelope.header.epoch}`);
+    const { header } = envelope;
+    if (header.channelId !== message.channel_id) throw new c.CryptoError('wrong_channel');
+    /** @param {boolean} refresh */
+    const senderKey = async (refresh) => {
+      const roster = await this.roster(message.channel_id, { refresh });
+      let certificate = this.knownDevices.get(header.senderDevice) ?? null;
+      if (!certificate && refresh && !roster.isMember(message.sender)) {
+        // A former member's message: their device, verified under their identity.
+        certificate = await this.deviceOf(message.sender, header.senderDevice).catch(() => null);
+      }
+      return roster.envelopeSender(message.channel_id, message.sender, header, certificate, this.newestEpoch(message.channel_id, { listed: true }));
+    };
+    // The key first: fetching it brings every key this device may hold for the channel.
+    const key = await this.epochKey(message.channel_id, header.epoch);
+    let senderSigningKey;
+    try {
+      senderSigningKey = await senderKey(false);
+    } catch (error) {
+      if (!(error instanceof c.CryptoError) || (error.code !== 'unknown_device' && error.code !== 'not_member')) throw error;
+      senderSigningKey = await senderKey(true);
     }
-    return c.openEnvelope({ envelope: message.envelope, channelId: message.channel_id, senderSigningKey: sender.signing, epochKey: key });
+    if (!key) {
+      const reason = this.withheld.get(slot(message.channel_id, header.epoch));
+      if (reason) throw new c.CryptoError('key_withheld', reason);
+      throw new c.CryptoError('no_epoch_key', `epoch ${header.epoch}`);
+    }
+    return c.openEnvelope({ envelope: message.envelope, channelId: message.channel_id, senderSigningKey, epochKey: key });
   }
 
   /**
@@ -430,6 +541,9 @@ export class Keyring extends EventTarget {
       const body = await keysApi.backup();
       if (!body) throw new c.CryptoError('backup_missing');
       const { revision, contents } = await c.openBackup({ backup: body.data, backupKey, userId: this.me.id, minRevision: this.device.backupRevision });
+      // Pins and marks made on the account's other devices come here; then this
+      // device's go into the new revision.
+      if (!this.forgotten) await adoptIdentities(this.me, contents.identities ?? [], { marks: false });
       for (const entry of contents.epochKeys) {
         if (!this.hasEpochKey(entry.channelId, entry.epoch)) {
           this.epochKeys.set(slot(entry.channelId, entry.epoch), entry.key);
@@ -446,8 +560,9 @@ export class Keyring extends EventTarget {
         const [channelId, epoch] = id.split('\u0000');
         return { channelId, epoch: Number(epoch), key };
       });
+      const identities = (await store.allIdentities(this.me.id)).map((pin) => ({ userId: pin.peerId, key: pin.key, verified: pin.verified }));
       const sealed = await c.sealBackup({
-        contents: { identityPrivate: contents.identityPrivate, identityPublic: contents.identityPublic, epochKeys },
+        contents: { identityPrivate: contents.identityPrivate, identityPublic: contents.identityPublic, epochKeys, identities },
         backupKey,
         userId: this.me.id,
         revision: revision + 1,
@@ -464,6 +579,29 @@ export class Keyring extends EventTarget {
       }
     }
     throw new c.CryptoError('backup_conflict');
+  }
+}
+
+/**
+ * Takes the colleagues' identities pinned and verified on the account's other devices,
+ * from the backup (§10.3): a key not pinned here is pinned as it was there, with its
+ * verified mark. With `marks` (a device just restored or given the recovery code), a mark
+ * on the key pinned here is added too; a device merging before it writes keeps its own
+ * marks, so that a mark removed here stays removed. A key that differs from the one
+ * pinned here is left alone: this device's own warning about it stands.
+ * @param {Me} me
+ * @param {import('./crypto/backup.js').BackupIdentity[]} identities
+ * @param {{ marks: boolean }} options
+ */
+async function adoptIdentities(me, identities, options) {
+  for (const entry of identities) {
+    if (entry.userId === me.id) continue;
+    const pinned = await store.getIdentity(me.id, entry.userId);
+    if (!pinned) {
+      await store.putIdentity({ userId: me.id, peerId: entry.userId, key: entry.key, verified: entry.verified, previousKey: null, seenAt: Date.now() });
+    } else if (options.marks && pinned.key === entry.key && entry.verified && !pinned.verified) {
+      await store.putIdentity({ ...pinned, verified: true });
+    }
   }
 }
 
@@ -589,6 +727,8 @@ export async function adoptRecoveryCode(keyring, typedCode) {
     keyring.epochKeys.set(slot(entry.channelId, entry.epoch), entry.key);
     await keyring.persist(() => store.putEpochKey({ userId: me.id, channelId: entry.channelId, epoch: entry.epoch, key: entry.key }));
   }
+  if (!keyring.forgotten) await adoptIdentities(me, contents.identities ?? [], { marks: true });
+  keyring.peers.clear();
   // The keys received since linking go into the backup.
   keyring.scheduleBackup();
 }
@@ -775,5 +915,6 @@ export async function restoreWithRecoveryCode(me, typedCode, name) {
   await store.putDevice(record);
   const keys = contents.epochKeys.map((k) => ({ userId: me.id, channelId: k.channelId, epoch: k.epoch, key: k.key }));
   for (const key of keys) await store.putEpochKey(key);
+  await adoptIdentities(me, contents.identities ?? [], { marks: true });
   return new Keyring(me, record, keys);
 }

@@ -49,6 +49,7 @@ const TYPING_MS = 6_000;
  * @property {Map<string, number>} readers Last seq read, per account.
  * @property {Map<string, number>} typing Account id → expiry (ms).
  * @property {string[]} notes Membership changes announced in the conversation.
+ * @property {string[]} alerts What the server tried and this client refused (§12.1), in French.
  */
 
 export class Messenger extends EventTarget {
@@ -92,7 +93,14 @@ export class Messenger extends EventTarget {
       frame: (frame) => this.onFrame(frame),
       status: (state, detail) => this.onStatus(state, detail),
     });
-    keyring.addEventListener('identity-changed', () => this.emit('identity', {}));
+    keyring.epochHint = (channelId) => this.channels.get(channelId)?.epoch ?? null;
+        keyring.addEventListener('identity-changed', () => this.emit('identity', {}));
+    keyring.addEventListener('members', (event) => {
+      const { channelId, detail } = /** @type {CustomEvent} */ (event).detail;
+      this.applyDetail(channelId, detail);
+      this.emit('conversation', { channelId });
+    });
+    keyring.addEventListener('tampered', (event) => this.onTampered(/** @type {CustomEvent} */ (event).detail));
   }
 
   /**
@@ -218,6 +226,7 @@ export class Messenger extends EventTarget {
         readers: new Map(),
         typing: new Map(),
         notes: [],
+        alerts: [],
       };
       this.conversations.set(channelId, conversation);
     }
@@ -238,22 +247,47 @@ export class Messenger extends EventTarget {
   async loadDetail(channelId) {
     const conversation = this.conversation(channelId);
     try {
-      const detail = await channelsApi.detail(channelId);
-      conversation.detail = detail;
+      this.applyDetail(channelId, await channelsApi.detail(channelId));
       conversation.blocked = null;
-      this.channels.set(channelId, detail.channel);
-      for (const member of detail.members) {
-        this.names.set(member.user_id, member.display_name);
-        // Receipts sent before this conversation was opened (live ones come as frames).
-        const read = member.read_seq ?? 0;
-        if (read > (conversation.readers.get(member.user_id) ?? 0)) conversation.readers.set(member.user_id, read);
-      }
     } catch (error) {
       if (error instanceof ApiError && error.status === 403) conversation.blocked = error.code;
       else throw error;
     }
     this.emit('conversation', { channelId });
     return conversation;
+  }
+
+  /**
+   * Shows a channel's members, and makes them the list keys are checked against (§12.1).
+   * @param {string} channelId
+   * @param {ChannelDetail} detail
+   */
+  applyDetail(channelId, detail) {
+    const conversation = this.conversation(channelId);
+    conversation.detail = detail;
+    this.channels.set(channelId, detail.channel);
+    this.keyring.setMembers(channelId, detail.members.map((m) => m.user_id));
+    for (const member of detail.members) {
+      this.names.set(member.user_id, member.display_name);
+      // Receipts sent before this conversation was opened (live ones come as frames).
+      const read = member.read_seq ?? 0;
+      if (read > (conversation.readers.get(member.user_id) ?? 0)) conversation.readers.set(member.user_id, read);
+    }
+  }
+
+  /**
+   * The server listed a device that is no member's, or passed on a key from outside the
+   * members: refused by the keyring, shown in the conversation (once each).
+   * @param {{ channelId: string, kind: string }} detail
+   */
+  onTampered(detail) {
+    const text =
+      detail.kind === 'ghost_device'
+        ? 'Le serveur a proposé un appareil inconnu : message non chiffré pour lui.'
+        : 'Le serveur a transmis une clé de canal qui ne vient d’aucun appareil des membres : elle a été refusée.';
+    const conversation = this.conversation(detail.channelId);
+    if (!conversation.alerts.includes(text)) conversation.alerts.push(text);
+    this.emit('conversation', { channelId: detail.channelId });
   }
 
   /**
@@ -828,6 +862,8 @@ function decryptProblem(error) {
       return 'Message illisible sur cet appareil : sa clé ne lui a pas été transmise (message antérieur à votre arrivée dans le canal, ou à la configuration de cet appareil).';
     case 'unknown_device':
       return 'Message illisible : l’appareil qui l’a envoyé n’est pas certifié par l’identité de son auteur.';
+    case 'not_member':
+      return 'Message refusé : son expéditeur n’est pas membre de ce canal.';
     case 'bad_signature':
     case 'decrypt_failed':
     case 'wrong_channel':

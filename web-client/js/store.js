@@ -147,6 +147,15 @@ export function getIdentity(userId, peerId) {
   return run('identities', 'readonly', (store) => store.get([userId, peerId]));
 }
 
+/**
+ * Every identity this account pinned (for the key backup, §10.3).
+ * @param {string} userId
+ * @returns {Promise<IdentityRecord[]>}
+ */
+export function allIdentities(userId) {
+  return run('identities', 'readonly', (store) => store.getAll(IDBKeyRange.bound([userId], [userId, []])));
+}
+
 /** @param {IdentityRecord} record */
 export function putIdentity(record) {
   return run('identities', 'readwrite', (store) => store.put(record));

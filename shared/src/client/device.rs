@@ -1,15 +1,13 @@
 //! A device of the SDK: enrolment, recovery, the key backup, epochs, sealing and opening.
 
-use std::collections::HashSet;
-
 use reqwest::{header, Method, StatusCode};
 use serde_json::json;
 
 use super::{decode, expect_ok, Client, ClientError, Result};
 use crate::crypto::{
     AttachmentRef, BackupContents, DeviceCertificate, DeviceCertificateRequest, DeviceKeys,
-    Envelope, EpochKey, IdentityKeyPair, KeyBackup, MessageContent, MessageHeader, RecoveryCode,
-    WithheldReason,
+    Envelope, EpochKey, IdentityKeyPair, IdentityPublicKey, KeyBackup, MessageContent,
+    MessageHeader, RecoveryCode, Roster, RosterError,
 };
 use crate::protocol::v1::channels::{
     ChannelDetail, DeviceKeysPage, EpochState, PublishEpoch, StoredMessage, WithheldKey,
@@ -81,6 +79,19 @@ impl Client {
         let sealed: KeyBackup =
             serde_json::from_value(body.data).map_err(|e| ClientError::Protocol(e.to_string()))?;
         let contents = sealed.open(&backup_key).map_err(crypto)?;
+        // Trust travels: the colleagues pinned and verified on the account's other devices.
+        for (user, key, verified) in contents.identities() {
+            if user == self.me.id {
+                continue;
+            }
+            let pinned = self
+                .known_identities
+                .entry(user.to_owned())
+                .or_insert_with(|| key.clone());
+            if verified && pinned == key {
+                self.verified.insert(user.to_owned());
+            }
+        }
         for (channel, epoch, key) in contents.epoch_keys() {
             self.epoch_keys.insert(
                 (channel.to_owned(), epoch),
@@ -139,11 +150,45 @@ impl Client {
         let Some(account) = device.account.as_mut() else {
             return Ok(());
         };
+        // What the account's other devices wrote since is merged, not overwritten: their
+        // epoch keys, and the colleagues they pinned or verified (docs/PROTOCOL.md §10.5).
+        let mut current = None;
+        if account.backup_version.is_some() {
+            let response = self.request(Method::GET, "/keys/backup").send().await?;
+            if response.status() == StatusCode::OK {
+                let body: KeyBackupBody = decode(response).await?;
+                let sealed: KeyBackup = serde_json::from_value(body.data)
+                    .map_err(|e| ClientError::Protocol(e.to_string()))?;
+                current = Some(sealed.open(&account.backup_key).map_err(crypto)?);
+                account.backup_version = Some(body.version);
+            }
+        }
         let identity = IdentityKeyPair::from_private_bytes(&account.identity.to_private_bytes())
             .map_err(crypto)?;
         let mut contents = BackupContents::new(identity);
+        if let Some(current) = &current {
+            for (channel, epoch, key) in current.epoch_keys() {
+                contents.insert_epoch_key(channel, epoch, EpochKey::from_bytes(&key.to_bytes()));
+            }
+            for (user, key, verified) in current.identities() {
+                let known = self.known_identities.get(user);
+                if known.is_none_or(|k| k == key) {
+                    let verified = verified || (known.is_some() && self.verified.contains(user));
+                    contents.insert_identity(user, key.clone(), verified);
+                }
+            }
+        }
         for ((channel, epoch), key) in &self.epoch_keys {
             contents.insert_epoch_key(channel, *epoch, EpochKey::from_bytes(&key.to_bytes()));
+        }
+        for (user, key) in &self.known_identities {
+            if *user == self.me.id {
+                continue;
+            }
+            let backed_up = contents
+                .identities()
+                .any(|(u, k, v)| u == user && k == key && v);
+            contents.insert_identity(user, key.clone(), backed_up || self.verified.contains(user));
         }
         let revision = u64::try_from(account.backup_version.unwrap_or(0) + 1).unwrap_or(1);
         let sealed = KeyBackup::seal(&contents, &account.backup_key, &self.me.id, revision)
@@ -168,9 +213,33 @@ impl Client {
 
     /// Fetches and verifies a colleague's devices (trust on first use of their identity).
     pub async fn fetch_user_devices(&mut self, user_id: &str) -> Result<Vec<DeviceCertificate>> {
+        let Some((identity, devices)) = self.user_keys(user_id).await? else {
+            return Ok(Vec::new());
+        };
+        let mut live = Vec::new();
+        for (certificate, revoked) in devices {
+            if certificate.user_id != user_id || certificate.verify(&identity).is_err() {
+                continue;
+            }
+            self.devices
+                .insert(certificate.device_id.clone(), certificate.clone());
+            if !revoked {
+                live.push(certificate);
+            }
+        }
+        Ok(live)
+    }
+
+    /// A user's identity key as pinned here (the served one on first use) and the
+    /// devices the server lists for them, with their revoked flag, unverified.
+    /// [`ClientError::IdentityChanged`] when the server serves another identity key.
+    async fn user_keys(
+        &mut self,
+        user_id: &str,
+    ) -> Result<Option<(IdentityPublicKey, Vec<(DeviceCertificate, bool)>)>> {
         let keys: UserKeys = self.get(&format!("/keys/users/{user_id}")).await?;
         let Some(identity) = keys.identity_key else {
-            return Ok(Vec::new());
+            return Ok(None);
         };
         match self.known_identities.get(user_id) {
             Some(known) if known != &identity => {
@@ -182,31 +251,73 @@ impl Client {
                     .insert(user_id.into(), identity.clone());
             }
         }
-        let mut live = Vec::new();
-        for device in keys.devices {
-            if device.certificate.user_id != user_id
-                || device.certificate.verify(&identity).is_err()
-            {
-                continue;
-            }
-            self.devices.insert(
-                device.certificate.device_id.clone(),
-                device.certificate.clone(),
-            );
-            if device.revoked_at.is_none() {
-                live.push(device.certificate);
-            }
-        }
-        Ok(live)
+        let devices = keys
+            .devices
+            .into_iter()
+            .map(|d| (d.certificate, d.revoked_at.is_some()))
+            .collect();
+        Ok(Some((identity, devices)))
     }
 
-    /// Learns the devices of every member of a channel.
-    pub async fn refresh_channel_devices(&mut self, channel_id: &str) -> Result<()> {
+    /// Checks a channel's members and their devices afresh (docs/PROTOCOL.md §12.1):
+    /// the members are the channel's member list; each member's devices are admitted
+    /// when their certificate verifies under the identity key pinned for that member.
+    /// Nobody outside the member list is looked up, let alone pinned.
+    pub async fn refresh_roster(&mut self, channel_id: &str) -> Result<&Roster> {
         let detail: ChannelDetail = self.get(&format!("/channels/{channel_id}")).await?;
-        for member in detail.members {
-            self.fetch_user_devices(&member.user_id).await?;
+        let mut roster = Roster::new(channel_id, detail.members.iter().map(|m| m.user_id.clone()));
+        for member in &detail.members {
+            let (identity, devices) = match self.user_keys(&member.user_id).await {
+                Ok(Some(found)) => found,
+                Ok(None) => continue,
+                // Checked against the key seen first: they all fail, and are withheld
+                // until the change is accepted.
+                Err(ClientError::IdentityChanged(_)) => {
+                    let keys: UserKeys =
+                        self.get(&format!("/keys/users/{}", member.user_id)).await?;
+                    let Some(pinned) = self.known_identities.get(&member.user_id).cloned() else {
+                        continue;
+                    };
+                    let devices = keys
+                        .devices
+                        .into_iter()
+                        .map(|d| (d.certificate, d.revoked_at.is_some()))
+                        .collect();
+                    (pinned, devices)
+                }
+                Err(err) => return Err(err),
+            };
+            for (certificate, revoked) in devices {
+                if roster
+                    .admit(&member.user_id, &identity, &certificate, revoked)
+                    .is_ok()
+                {
+                    self.devices
+                        .insert(certificate.device_id.clone(), certificate);
+                }
+            }
         }
-        Ok(())
+        self.rosters.insert(channel_id.to_owned(), roster);
+        self.channel_epochs
+            .insert(channel_id.to_owned(), detail.channel.epoch);
+        self.rosters
+            .get(channel_id)
+            .ok_or_else(|| ClientError::Protocol("roster".into()))
+    }
+
+    /// The roster checked last for a channel, or a fresh one.
+    async fn roster(&mut self, channel_id: &str) -> Result<&Roster> {
+        if !self.rosters.contains_key(channel_id) {
+            self.refresh_roster(channel_id).await?;
+        }
+        self.rosters
+            .get(channel_id)
+            .ok_or_else(|| ClientError::Protocol("roster".into()))
+    }
+
+    /// Learns the members of a channel and their verified devices.
+    pub async fn refresh_channel_devices(&mut self, channel_id: &str) -> Result<()> {
+        self.refresh_roster(channel_id).await.map(|_| ())
     }
 
     /// Makes sure the channel has a usable epoch key: creates and publishes a new epoch
@@ -246,29 +357,16 @@ impl Client {
     ) -> Result<u64> {
         let epoch = state.epoch + 1;
         let key = EpochKey::generate().map_err(crypto)?;
-        let users: HashSet<&str> = state.devices.iter().map(|d| d.user_id.as_str()).collect();
-        for user in users {
-            match self.fetch_user_devices(user).await {
-                // Their devices no longer verify against the identity key seen first:
-                // they are withheld below until the change is accepted.
-                Ok(_) | Err(ClientError::IdentityChanged(_)) => {}
-                Err(err) => return Err(err),
-            }
-        }
-        let mut wraps = Vec::new();
-        let mut withheld = Vec::new();
-        for target in &state.devices {
-            let Some(certificate) = self
+        // Only the verified devices of the members this client sees get the key,
+        // whatever the server lists (docs/PROTOCOL.md §12.1).
+        let plan = self.refresh_roster(channel_id).await?.plan_epoch(
+            state
                 .devices
-                .get(&target.device_id)
-                .filter(|c| c.user_id == target.user_id)
-            else {
-                withheld.push(WithheldKey {
-                    device_id: target.device_id.clone(),
-                    reason: WithheldReason::UnverifiedDevice,
-                });
-                continue;
-            };
+                .iter()
+                .map(|d| (d.user_id.as_str(), d.device_id.as_str())),
+        )?;
+        let mut wraps = Vec::new();
+        for certificate in &plan.wrap {
             wraps.push(
                 key.wrap(
                     channel_id,
@@ -280,6 +378,11 @@ impl Client {
                 .map_err(crypto)?,
             );
         }
+        let withheld = plan
+            .withheld
+            .into_iter()
+            .map(|(device_id, reason)| WithheldKey { device_id, reason })
+            .collect();
         self.post_empty(
             &format!("/channels/{channel_id}/epochs"),
             &PublishEpoch {
@@ -315,6 +418,7 @@ impl Client {
                     withheld.reason
                 )));
             }
+            let mut refused = None;
             for wrapped in page.keys {
                 if self
                     .epoch_keys
@@ -322,17 +426,38 @@ impl Client {
                 {
                     continue;
                 }
-                if !self.devices.contains_key(&wrapped.sender_device) {
-                    self.refresh_channel_devices(channel_id).await?;
+                // Only from a verified device of a member, for this channel and device;
+                // a sender not yet known is looked up once with the members.
+                let mut sender = self
+                    .roster(channel_id)
+                    .await?
+                    .wrap_sender(channel_id, &device.device_id, &wrapped)
+                    .cloned();
+                if matches!(
+                    sender,
+                    Err(RosterError::UnknownDevice(_) | RosterError::NotMember { .. })
+                ) {
+                    sender = self
+                        .refresh_roster(channel_id)
+                        .await?
+                        .wrap_sender(channel_id, &device.device_id, &wrapped)
+                        .cloned();
                 }
-                let Some(sender) = self.devices.get(&wrapped.sender_device) else {
-                    continue;
+                let sender = match sender {
+                    Ok(sender) => sender,
+                    Err(err) => {
+                        if wrapped.epoch == epoch {
+                            refused = Some(err);
+                        }
+                        continue;
+                    }
                 };
-                let key = wrapped
-                    .unwrap_key(&device.keys, &sender.keys.signing)
-                    .map_err(crypto)?;
+                let key = wrapped.unwrap_key(&device.keys, &sender).map_err(crypto)?;
                 self.epoch_keys
                     .insert((channel_id.to_owned(), wrapped.epoch), key);
+            }
+            if let (Some(err), false) = (refused, self.epoch_keys.contains_key(&slot)) {
+                return Err(ClientError::Tampered(err));
             }
         }
         self.epoch_keys
@@ -385,28 +510,66 @@ impl Client {
         Envelope::seal(header, content, key, &device.keys).map_err(crypto)
     }
 
-    /// Verifies and decrypts a stored message.
+    /// Verifies and decrypts a stored message: it must name the channel it was delivered
+    /// in and come from a verified device of a member (or, under an epoch that ended, of
+    /// a former member), docs/PROTOCOL.md §8.6 and §12.1.
     pub async fn open(
         &mut self,
         device: &Device,
         message: &StoredMessage,
     ) -> Result<MessageContent> {
         let envelope = &message.envelope;
-        if !self.devices.contains_key(&envelope.sender_device) {
-            self.fetch_user_devices(&message.sender).await?;
+        let channel_id = message.channel_id.as_str();
+        if envelope.channel_id != channel_id {
+            return Err(ClientError::Tampered(RosterError::WrongChannel {
+                delivered: channel_id.to_owned(),
+                named: envelope.channel_id.clone(),
+            }));
         }
-        let sender = self
-            .devices
-            .get(&envelope.sender_device)
-            .filter(|c| c.user_id == message.sender)
-            .ok_or_else(|| ClientError::Crypto("unknown sender device".into()))?
-            .keys
-            .signing
-            .clone();
-        let key = self
-            .epoch_key(device, &message.channel_id, envelope.epoch)
-            .await?;
+        // The key first: fetching it brings every key this device may hold for the
+        // channel, so that "the newest epoch" below is not one of an old page.
+        // (A missing key is reported below, after the sender is checked.)
+        let _ = self.epoch_key(device, channel_id, envelope.epoch).await;
+        let mut sender = self.envelope_sender(message).await?;
+        if matches!(
+            sender,
+            Err(RosterError::UnknownDevice(_) | RosterError::NotMember { .. })
+        ) {
+            self.refresh_roster(channel_id).await?;
+            if !self.devices.contains_key(&envelope.sender_device) {
+                match self.fetch_user_devices(&message.sender).await {
+                    Ok(_) | Err(ClientError::IdentityChanged(_)) => {}
+                    Err(err) => return Err(err),
+                }
+            }
+            sender = self.envelope_sender(message).await?;
+        }
+        let sender = sender?;
+        let key = self.epoch_key(device, channel_id, envelope.epoch).await?;
         envelope.open(key, &sender).map_err(crypto)
+    }
+
+    /// The signing key the roster allows for a message's sender, or why not.
+    async fn envelope_sender(
+        &mut self,
+        message: &StoredMessage,
+    ) -> Result<std::result::Result<crate::crypto::DeviceSigningPublicKey, RosterError>> {
+        let newest = self
+            .epoch_keys
+            .keys()
+            .filter(|(c, _)| *c == message.channel_id)
+            .map(|(_, e)| *e)
+            .chain(self.channel_epochs.get(&message.channel_id).copied())
+            .max();
+        let certificate = self.devices.get(&message.envelope.sender_device).cloned();
+        let roster = self.roster(&message.channel_id).await?;
+        Ok(roster.envelope_sender(
+            &message.channel_id,
+            &message.sender,
+            &message.envelope,
+            certificate.as_ref(),
+            newest,
+        ))
     }
 
     /// Encrypts and uploads an attachment; returns the reference to put in a message.

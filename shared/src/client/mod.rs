@@ -24,7 +24,7 @@ pub use linking::PendingLink;
 pub use store::Store;
 pub use ws::Connection;
 
-use crate::crypto::{DeviceCertificate, EpochKey, IdentityPublicKey};
+use crate::crypto::{DeviceCertificate, EpochKey, IdentityPublicKey, Roster};
 use crate::protocol::v1::auth::{
     LoginChallenge, LoginRequest, Me, NextStep, SessionOpened, TotpRequest,
 };
@@ -47,6 +47,12 @@ pub enum ClientError {
     /// A cryptographic check failed (bad signature, unknown device, …).
     #[error("crypto: {0}")]
     Crypto(String),
+    /// The server's answer breaks a rule the client checks itself (docs/PROTOCOL.md
+    /// §12.1): a device of a non-member or a device no member has offered as a key
+    /// recipient, a wrap or a message from outside the members, or one made for another
+    /// channel. Nothing was encrypted for, or accepted from, the device concerned.
+    #[error("refused: {0}")]
+    Tampered(#[from] crate::crypto::RosterError),
     /// A colleague's identity key changed since it was first seen.
     #[error("the identity key of {0} changed")]
     IdentityChanged(String),
@@ -95,10 +101,17 @@ pub struct Client {
     pub me: Me,
     /// Identity keys seen, per user: a change is refused until accepted (trust on first use).
     pub(crate) known_identities: BTreeMap<String, IdentityPublicKey>,
+    /// Colleagues whose pinned identity key was verified in person (fingerprints
+    /// compared); travels in the key backup.
+    pub(crate) verified: std::collections::BTreeSet<String>,
     /// Verified certificates of colleagues' devices, by device id.
     pub(crate) devices: HashMap<String, DeviceCertificate>,
     /// Epoch keys held, by channel and epoch.
     pub(crate) epoch_keys: HashMap<(String, u64), EpochKey>,
+    /// Per channel, its members and their verified devices as last checked here.
+    pub(crate) rosters: HashMap<String, Roster>,
+    /// Per channel, its current epoch as the server last gave it with the members.
+    pub(crate) channel_epochs: HashMap<String, u64>,
 }
 
 impl Client {
@@ -149,9 +162,33 @@ impl Client {
             token: zeroize::Zeroizing::new(token),
             me,
             known_identities: BTreeMap::new(),
+            verified: std::collections::BTreeSet::new(),
             devices: HashMap::new(),
             epoch_keys: HashMap::new(),
+            rosters: HashMap::new(),
+            channel_epochs: HashMap::new(),
         }
+    }
+
+    /// Marks a colleague's pinned identity key as verified in person (after comparing
+    /// fingerprints); `false` if no key is pinned for them yet.
+    pub fn mark_verified(&mut self, user_id: &str) -> bool {
+        if !self.known_identities.contains_key(user_id) {
+            return false;
+        }
+        self.verified.insert(user_id.to_owned());
+        true
+    }
+
+    /// Whether a colleague's pinned identity key is marked verified (here or, through
+    /// the key backup, on another device of this account).
+    pub fn is_verified(&self, user_id: &str) -> bool {
+        self.verified.contains(user_id)
+    }
+
+    /// The identity key pinned for a colleague, if any.
+    pub fn pinned_identity(&self, user_id: &str) -> Option<&IdentityPublicKey> {
+        self.known_identities.get(user_id)
     }
 
     /// The server's base URL.

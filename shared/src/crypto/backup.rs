@@ -212,11 +212,14 @@ impl fmt::Debug for BackupKey {
     }
 }
 
-/// What a key backup holds: the identity key pair and the user's epoch keys by
-/// `(channel id, epoch)`. Every key in it is zeroized on drop.
+/// What a key backup holds: the identity key pair, the user's epoch keys by
+/// `(channel id, epoch)`, and the colleagues' identity keys as pinned, with their
+/// « vérifié » marks, so that trust travels to a restored device. Every key in it is
+/// zeroized on drop.
 pub struct BackupContents {
     identity: IdentityKeyPair,
     epoch_keys: BTreeMap<(String, u64), EpochKey>,
+    identities: BTreeMap<String, (IdentityPublicKey, bool)>,
 }
 
 impl BackupContents {
@@ -225,7 +228,21 @@ impl BackupContents {
         Self {
             identity,
             epoch_keys: BTreeMap::new(),
+            identities: BTreeMap::new(),
         }
+    }
+
+    /// Records a colleague's identity key as pinned, and whether it was verified in
+    /// person ([PROTOCOL.md §10.3]).
+    pub fn insert_identity(&mut self, user_id: &str, key: IdentityPublicKey, verified: bool) {
+        self.identities.insert(user_id.to_owned(), (key, verified));
+    }
+
+    /// The colleagues' pinned identity keys and their verified marks, by user id.
+    pub fn identities(&self) -> impl Iterator<Item = (&str, &IdentityPublicKey, bool)> {
+        self.identities
+            .iter()
+            .map(|(user, (key, verified))| (user.as_str(), key, *verified))
     }
 
     /// The identity key pair.
@@ -272,11 +289,24 @@ impl BackupContents {
                 })
             })
             .collect::<Result<Vec<_>, BackupError>>()?;
+        let identities = self
+            .identities
+            .iter()
+            .map(|(user_id, (identity_key, verified))| {
+                check_id(user_id).map_err(|_| BackupError::InvalidInput)?;
+                Ok(IdentityOut {
+                    user_id,
+                    identity_key,
+                    verified: *verified,
+                })
+            })
+            .collect::<Result<Vec<_>, BackupError>>()?;
         let out = ContentsOut {
             v: Version1,
             identity_private_key: SecretBase64(&private_key[..]),
             identity_public_key: self.identity.public_key(),
             epoch_keys,
+            identities,
         };
         let mut json = Zeroizing::new(Vec::with_capacity(256 + 128 * self.epoch_keys.len()));
         serde_json::to_writer(&mut *json, &out).map_err(|_| BackupError::Backend)?;
@@ -292,6 +322,9 @@ impl BackupContents {
             return Err(BackupError::InvalidIdentityKey);
         }
         let mut contents = Self::new(identity);
+        for entry in parsed.identities {
+            contents.insert_identity(&entry.user_id, entry.identity_key, entry.verified);
+        }
         for entry in parsed.epoch_keys {
             contents.insert_epoch_key(
                 &entry.channel_id,
@@ -318,6 +351,24 @@ struct ContentsOut<'a> {
     identity_private_key: SecretBase64<'a>,
     identity_public_key: &'a IdentityPublicKey,
     epoch_keys: Vec<EpochKeyOut<'a>>,
+    /// Absent when empty: a backup without colleagues is what version 1 always wrote.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    identities: Vec<IdentityOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct IdentityOut<'a> {
+    user_id: &'a str,
+    identity_key: &'a IdentityPublicKey,
+    verified: bool,
+}
+
+#[derive(Deserialize)]
+struct IdentityIn {
+    #[serde(with = "encoding::id")]
+    user_id: String,
+    identity_key: IdentityPublicKey,
+    verified: bool,
 }
 
 #[derive(Serialize)]
@@ -335,6 +386,8 @@ struct ContentsIn {
     identity_private_key: SecretArray<PRIVATE_KEY_LEN>,
     identity_public_key: IdentityPublicKey,
     epoch_keys: Vec<EpochKeyIn>,
+    #[serde(default)]
+    identities: Vec<IdentityIn>,
 }
 
 #[derive(Deserialize)]
@@ -633,5 +686,47 @@ mod tests {
         );
         crate::crypto::test_support::assert_no_secret_in(&debug, &[6; 32]);
         crate::crypto::test_support::assert_no_secret_in(&debug, &[8; 32]);
+    }
+}
+
+#[cfg(test)]
+mod identity_tests {
+    use super::*;
+
+    #[test]
+    fn pinned_identities_and_marks_travel_in_the_backup_and_an_empty_list_is_not_written() {
+        let key = BackupKey::from_bytes(&[7; 32]);
+        let mut contents = BackupContents::new(IdentityKeyPair::generate().unwrap());
+        let bare = String::from_utf8(contents.to_json().unwrap().to_vec()).unwrap();
+        assert!(!bare.contains("identities"), "{bare}");
+        let sophie = IdentityKeyPair::generate().unwrap();
+        let jean = IdentityKeyPair::generate().unwrap();
+        contents.insert_identity("sophie", sophie.public_key().clone(), true);
+        contents.insert_identity("jean", jean.public_key().clone(), false);
+        let sealed = KeyBackup::seal(&contents, &key, "karim", 2).unwrap();
+        let opened = sealed.open(&key).unwrap();
+        let identities: Vec<(String, IdentityPublicKey, bool)> = opened
+            .identities()
+            .map(|(u, k, v)| (u.to_owned(), k.clone(), v))
+            .collect();
+        assert_eq!(
+            identities,
+            vec![
+                ("jean".to_owned(), jean.public_key().clone(), false),
+                ("sophie".to_owned(), sophie.public_key().clone(), true),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_malformed_identity_entry_is_refused() {
+        let identity = IdentityKeyPair::generate().unwrap();
+        let private = identity.to_private_bytes();
+        let json = format!(
+            r#"{{"v":1,"identity_private_key":"{}","identity_public_key":"{}","epoch_keys":[],"identities":[{{"user_id":"sophie","identity_key":"AAAA","verified":true}}]}}"#,
+            super::super::encoding::to_base64url(&private[..]),
+            super::super::encoding::to_base64url(identity.public_key().as_bytes()),
+        );
+        assert!(BackupContents::from_json(json.as_bytes()).is_err());
     }
 }

@@ -10,9 +10,10 @@
 //!   signatures), move a message to another channel, epoch or sender (additional data),
 //!   add a device to someone's account (identity signatures), or give members different
 //!   keys for one epoch (key commitments). It can still see metadata (who, when, which
-//!   channel, padded sizes), withhold, delay or drop messages, and lie about channel
-//!   membership to senders: clients show the devices they encrypt to, and people
-//!   compare fingerprints to detect substituted identity keys.
+//!   channel, padded sizes), withhold, delay or drop messages, and add a member to the
+//!   member list it serves: a [`Roster`] makes clients encrypt only for the verified
+//!   devices of the members they show, never for a device the server slips in, and
+//!   people compare fingerprints to detect substituted identity keys.
 //! - **A removed member** keeps what they already decrypted but gets no key for later
 //!   epochs, and the server refuses old-epoch messages once the removal commits.
 //! - **A stolen laptop** holds its device keys and the epoch keys it received; an
@@ -31,6 +32,7 @@
 //! | messages | [`Envelope`], [`MessageHeader`], [`MessageContent`], [`pad`]/[`unpad`] |
 //! | attachments | [`encrypt_attachment`], [`decrypt_attachment`], [`AttachmentRef`] |
 //! | key backup | [`RecoveryCode`], [`BackupKey`], [`BackupContents`], [`KeyBackup`] |
+//! | who to encrypt for and accept from | [`Roster`], [`EpochPlan`], [`RosterError`] |
 //!
 //! What the server calls needs no secret: [`DeviceCertificate::verify`],
 //! [`Envelope::verify_signature`], [`WrappedEpochKey::verify_signature`], and the serde
@@ -59,6 +61,7 @@ mod fingerprint;
 mod keys;
 mod padding;
 mod primitives;
+mod roster;
 
 #[cfg(test)]
 mod test_support;
@@ -93,3 +96,4 @@ pub use padding::{
     pad, padded_len, unpad, PaddingError, MAX_CONTENT_LEN, MAX_PADDED_LEN, MIN_PADDED_LEN,
 };
 pub use primitives::{NONCE_LEN, TAG_LEN};
+pub use roster::{EpochPlan, Roster, RosterError};

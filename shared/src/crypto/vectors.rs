@@ -447,6 +447,157 @@ fn key_backup() -> Value {
     })
 }
 
+const USER_MALLORY: &str = "a5b6c7d8-e9f0-4a1b-8c2d-3e4f5a6b7c8d";
+const DEVICE_MALLORY: &str = "f1e2d3c4-b5a6-4978-8a9b-0c1d2e3f4a5b";
+const DEVICE_BOB_TABLET: &str = "b0b7ab1e-7ab1-4e7a-9b1e-7ab1e7ab1e70";
+const DEVICE_ALICE_ROGUE: &str = "a11ce0de-0000-4bad-8bad-0000000a11ce";
+const DEVICE_GHOST: &str = "9405700d-9405-4700-8d94-05700d940570";
+const OTHER_CHANNEL: &str = "0c4a1d2e-5f6b-4c7d-8e9f-a0b1c2d3e4f5";
+
+/// What a client must refuse although every signature is valid: a device, wrap or
+/// message from outside the members, or made for another channel (PROTOCOL.md §12.1).
+fn rejections() -> Value {
+    let alice = identity("alice identity");
+    let bob = identity("bob identity");
+    let mallory = identity("mallory identity");
+    let certificate =
+        |identity: &IdentityKeyPair, user: &str, device_id: &str, keys: &DeviceKeys| {
+            let request =
+                DeviceCertificateRequest::new(user, device_id, identity.public_key(), keys)
+                    .unwrap();
+            identity.certify(&request).unwrap()
+        };
+    let alice_laptop = device("alice laptop");
+    let bob_phone = device("bob phone");
+    let mallory_phone = device("mallory phone");
+    let alice_laptop_cert = certificate(&alice, USER_ALICE, DEVICE_ALICE_LAPTOP, &alice_laptop);
+    let bob_phone_cert = certificate(&bob, USER_BOB, DEVICE_BOB_PHONE, &bob_phone);
+    let bob_tablet_cert = certificate(&bob, USER_BOB, DEVICE_BOB_TABLET, &device("bob tablet"));
+    let mallory_cert = certificate(&mallory, USER_MALLORY, DEVICE_MALLORY, &mallory_phone);
+    // Claims to be Alice's, certified by Mallory's identity: it does not verify.
+    let rogue_cert = certificate(&mallory, USER_ALICE, DEVICE_ALICE_ROGUE, &device("rogue"));
+
+    let epoch_key = EpochKey::from_bytes(&fixed("epoch key 7"));
+    let wrap = |key: &EpochKey, channel: &str, sender_id: &str, sender: &DeviceKeys| {
+        let ephemeral = EphemeralKeyPair::from_secret(
+            SecretScalar::from_bytes(&fixed("ephemeral key")).unwrap(),
+        )
+        .unwrap();
+        key.wrap_with(
+            &WrapHeader {
+                channel_id: channel,
+                epoch: 7,
+                sender_device: sender_id,
+                recipient_device: DEVICE_BOB_PHONE,
+            },
+            sender,
+            &bob_phone.public_keys().agreement,
+            &ephemeral,
+            &fixed_nonce("wrap nonce"),
+        )
+        .unwrap()
+    };
+    let from_alice = wrap(&epoch_key, CHANNEL, DEVICE_ALICE_LAPTOP, &alice_laptop);
+    let for_other_channel = wrap(
+        &epoch_key,
+        OTHER_CHANNEL,
+        DEVICE_ALICE_LAPTOP,
+        &alice_laptop,
+    );
+    let mut epoch_changed = from_alice.clone();
+    epoch_changed.epoch = 8;
+    let mallory_key = EpochKey::from_bytes(&fixed("mallory epoch key"));
+    let from_mallory = wrap(&mallory_key, CHANNEL, DEVICE_MALLORY, &mallory_phone);
+
+    let envelope = |channel: &str, sender_id: &str, sender: &DeviceKeys, key: &EpochKey| {
+        let header = MessageHeader {
+            channel_id: channel.into(),
+            epoch: 7,
+            sender_device: sender_id.into(),
+            client_msg_id: "5b7e1c2a-3d4f-4a6b-8c9d-0e1f2a3b4c5d".into(),
+        };
+        let padded = pad(&MessageContent::text("Réunion jeudi.").to_json().unwrap()).unwrap();
+        Envelope::seal_with(header, &padded, key, sender, &fixed_nonce("message nonce")).unwrap()
+    };
+    let sealed = envelope(CHANNEL, DEVICE_ALICE_LAPTOP, &alice_laptop, &epoch_key);
+    let sealed_other = envelope(
+        OTHER_CHANNEL,
+        DEVICE_ALICE_LAPTOP,
+        &alice_laptop,
+        &epoch_key,
+    );
+    let mut sealed_epoch_changed = sealed.clone();
+    sealed_epoch_changed.epoch = 6;
+    let sealed_mallory = envelope(CHANNEL, DEVICE_MALLORY, &mallory_phone, &mallory_key);
+
+    let target = |user: &str, device: &str| json!({ "user_id": user, "device_id": device });
+    let members_devices = vec![
+        target(USER_ALICE, DEVICE_ALICE_LAPTOP),
+        target(USER_BOB, DEVICE_BOB_PHONE),
+        target(USER_BOB, DEVICE_BOB_TABLET),
+        target(USER_ALICE, DEVICE_ALICE_ROGUE),
+    ];
+    let with = |extra: Value| {
+        let mut list = members_devices.clone();
+        list.push(extra);
+        list
+    };
+    json!({
+        "description": "What a client refuses although every signature is valid (PROTOCOL.md §12.1). Build a roster of `members` with `devices` (each admitted when its owner is a member and its certificate verifies under `identities[owner]`), then: plan each `epoch_plans` entry; for each `wraps` entry check the roster (sender, channel, recipient) and then unwrap with Bob's phone; for each `envelopes` entry check the roster (given the sender device's certificate from `devices` when it verifies under `identities[sender]`, and `newest_epoch`, the newest epoch key held) and then open with `epoch_key_hex`. `refused` is the expected code: `not_member`, `unknown_device`, `wrong_channel` from the roster, `rejected` from the cryptography (signature, decryption, commitment); `null` means accepted.",
+        "channel_id": CHANNEL,
+        "members": [USER_ALICE, USER_BOB],
+        "identities": {
+            USER_ALICE: alice.public_key(),
+            USER_BOB: bob.public_key(),
+            USER_MALLORY: mallory.public_key(),
+        },
+        "devices": [
+            { "owner": USER_ALICE, "certificate": alice_laptop_cert, "revoked": false },
+            { "owner": USER_BOB, "certificate": bob_phone_cert, "revoked": false },
+            { "owner": USER_BOB, "certificate": bob_tablet_cert, "revoked": true },
+            { "owner": USER_ALICE, "certificate": rogue_cert, "revoked": false },
+            { "owner": USER_MALLORY, "certificate": mallory_cert, "revoked": false },
+        ],
+        "recipient": {
+            "device_id": DEVICE_BOB_PHONE,
+            "signing_private_key_hex": to_hex(&fixed("bob phone signing")),
+            "agreement_private_key_hex": to_hex(&fixed("bob phone agreement")),
+            "public_keys": bob_phone.public_keys(),
+        },
+        "epoch_key_hex": to_hex(&fixed("epoch key 7")),
+        "epoch_plans": [
+            {
+                "why": "the members' devices: wrap the live verified ones, withhold the revoked one and the one whose certificate does not verify",
+                "requested": members_devices,
+                "refused": null,
+                "wrap": [DEVICE_ALICE_LAPTOP, DEVICE_BOB_PHONE],
+                "withheld": [
+                    { "device_id": DEVICE_BOB_TABLET, "reason": "revoked_device" },
+                    { "device_id": DEVICE_ALICE_ROGUE, "reason": "unverified_device" },
+                ],
+            },
+            { "why": "a device of a non-member (a ghost)", "requested": with(target(USER_MALLORY, DEVICE_MALLORY)), "refused": "not_member" },
+            { "why": "a device no member has, listed for a member", "requested": with(target(USER_BOB, DEVICE_GHOST)), "refused": "unknown_device" },
+            { "why": "a member's device listed for another member", "requested": with(target(USER_ALICE, DEVICE_BOB_PHONE)), "refused": "unknown_device" },
+        ],
+        "wraps": [
+            { "why": "from a member, for this channel", "delivered_in": CHANNEL, "wrapped": from_alice, "refused": null },
+            { "why": "delivered in another channel", "delivered_in": OTHER_CHANNEL, "wrapped": from_alice, "refused": "wrong_channel" },
+            { "why": "made for another channel", "delivered_in": CHANNEL, "wrapped": for_other_channel, "refused": "wrong_channel" },
+            { "why": "its epoch changed", "delivered_in": CHANNEL, "wrapped": epoch_changed, "refused": "rejected" },
+            { "why": "from a non-member, validly signed", "delivered_in": CHANNEL, "wrapped": from_mallory, "refused": "not_member" },
+        ],
+        "envelopes": [
+            { "why": "from a member, for this channel", "delivered_in": CHANNEL, "sender": USER_ALICE, "newest_epoch": 7, "envelope": sealed, "refused": null, "text": "Réunion jeudi." },
+            { "why": "delivered in another channel", "delivered_in": OTHER_CHANNEL, "sender": USER_ALICE, "newest_epoch": 7, "envelope": sealed, "refused": "wrong_channel" },
+            { "why": "made for another channel", "delivered_in": CHANNEL, "sender": USER_ALICE, "newest_epoch": 7, "envelope": sealed_other, "refused": "wrong_channel" },
+            { "why": "its epoch changed", "delivered_in": CHANNEL, "sender": USER_ALICE, "newest_epoch": 7, "envelope": sealed_epoch_changed, "refused": "rejected" },
+            { "why": "presented as another member's", "delivered_in": CHANNEL, "sender": USER_BOB, "newest_epoch": 7, "envelope": sealed, "refused": "unknown_device" },
+            { "why": "from a non-member, in the newest epoch", "delivered_in": CHANNEL, "sender": USER_MALLORY, "newest_epoch": 7, "envelope": sealed_mallory, "refused": "not_member" },
+        ],
+    })
+}
+
 /// Base32 (Crockford) of 15 bytes, independent of RecoveryCode's own encoder so the
 /// vector cross-checks it.
 fn encode_code(bytes: &[u8; 15]) -> String {
@@ -475,6 +626,7 @@ fn all_vectors() -> Vec<(&'static str, Value)> {
         ("padding", padding()),
         ("attachment", attachment()),
         ("key_backup", key_backup()),
+        ("rejections", rejections()),
     ]
 }
 
@@ -520,6 +672,13 @@ fn fixed_inputs_are_valid_scalars() {
         "alice laptop signing",
         "bob phone agreement",
         "ephemeral key",
+        "mallory identity",
+        "mallory phone signing",
+        "mallory phone agreement",
+        "bob tablet signing",
+        "bob tablet agreement",
+        "rogue signing",
+        "rogue agreement",
     ] {
         assert!(SecretScalar::from_bytes(&fixed(name)).is_ok(), "{name}");
     }

@@ -284,5 +284,69 @@ export async function runVectorChecks({ vectors, modulePath }) {
   await rejects('backup presented as another revision is refused', () =>
     c.openBackup({ backup: { ...kb.backup, revision: kb.backup.revision + 1 }, backupKey: bytes(kb.backup_key_hex), userId: kb.user_id }),
   );
+
+  // rejections.json: what a client refuses although every signature is valid (§12.1).
+  const rj = vectors.rejections;
+  const roster = new c.Roster(rj.channel_id, rj.members);
+  for (const d of rj.devices) {
+    try {
+      await roster.admit(d.owner, c.fromBase64url(rj.identities[d.owner]), d.certificate, d.revoked);
+    } catch {
+      // A non-member's device, a certificate that does not verify: remembered by the roster.
+    }
+  }
+  for (const v of rj.epoch_plans) {
+    await check(`epoch plan: ${v.why}`, () => {
+      const plan = roster.planEpoch(v.requested);
+      if (v.refused !== null) return same(plan.refused[0]?.code ?? null, v.refused);
+      if (plan.refused.length > 0) return plan.refused;
+      return same(stable({ wrap: plan.wrap.map((/** @type {any} */ d) => d.deviceId), withheld: plan.withheld }), stable({ wrap: v.wrap, withheld: v.withheld }));
+    });
+  }
+  const rjRecipientAgreementPublic = c.fromBase64url(rj.recipient.public_keys.agreement);
+  const rjRecipientAgreement = await c.importAgreementKey(bytes(rj.recipient.agreement_private_key_hex), rjRecipientAgreementPublic);
+  /** @param {() => Promise<unknown>} action @returns {Promise<string | null>} */
+  const outcome = async (action) => {
+    try {
+      await action();
+      return null;
+    } catch (error) {
+      const code = /** @type {any} */ (error)?.code;
+      return ['not_member', 'unknown_device', 'wrong_channel', 'wrong_recipient'].includes(code) ? code : 'rejected';
+    }
+  };
+  for (const v of rj.wraps) {
+    await check(`wrap: ${v.why}`, async () => {
+      const code = await outcome(async () => {
+        const senderSigningKey = roster.wrapSender(v.delivered_in, rj.recipient.device_id, v.wrapped);
+        const unwrapped = await c.unwrapEpochKey({
+          wrapped: v.wrapped,
+          channelId: v.delivered_in,
+          recipientDevice: rj.recipient.device_id,
+          agreementKey: rjRecipientAgreement,
+          agreementPublic: rjRecipientAgreementPublic,
+          senderSigningKey,
+        });
+        if (hex(unwrapped.key) !== rj.epoch_key_hex) throw new Error('another key');
+      });
+      return same(code, v.refused);
+    });
+  }
+  for (const v of rj.envelopes) {
+    await check(`envelope: ${v.why}`, async () => {
+      const code = await outcome(async () => {
+        const { header } = c.parseEnvelope(v.envelope);
+        let certificate = null;
+        for (const d of rj.devices) {
+          if (d.certificate.device_id !== header.senderDevice) continue;
+          certificate = await c.verifyCertificate(d.certificate, c.fromBase64url(rj.identities[v.sender])).catch(() => null);
+        }
+        const senderSigningKey = roster.envelopeSender(v.delivered_in, v.sender, header, certificate, v.newest_epoch);
+        const opened = await c.openEnvelope({ envelope: v.envelope, channelId: v.delivered_in, senderSigningKey, epochKey: bytes(rj.epoch_key_hex) });
+        if (opened.content.text !== v.text) throw new Error('another text');
+      });
+      return same(code, v.refused);
+    });
+  }
   return results;
 }

@@ -22,5 +22,6 @@ mod retention;
 mod roles;
 mod sdk;
 mod support;
+mod tampering;
 mod tls;
 mod webauthn;

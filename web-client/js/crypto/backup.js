@@ -18,10 +18,17 @@ import { aesDecrypt, aesEncrypt, aesKey, checkPublicKey, importSigningKey, keysM
  * @property {number} epoch
  * @property {Bytes} key
  *
+ * @typedef {object} BackupIdentity A colleague's identity key as pinned, and whether it
+ *   was verified in person (§10.3): trust travels with the backup.
+ * @property {string} userId
+ * @property {string} key base64url, 65 bytes
+ * @property {boolean} verified
+ *
  * @typedef {object} BackupContents §10.3, decoded.
  * @property {Bytes} identityPrivate The identity scalar: keep it no longer than needed.
  * @property {Bytes} identityPublic
  * @property {BackupEpochKey[]} epochKeys
+ * @property {BackupIdentity[]} [identities] Absent from the JSON when empty.
  */
 
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
@@ -139,6 +146,9 @@ export function encodeBackupContents(contents) {
       identity_private_key: toBase64url(contents.identityPrivate),
       identity_public_key: toBase64url(contents.identityPublic),
       epoch_keys: contents.epochKeys.map((k) => ({ channel_id: k.channelId, epoch: k.epoch, key: toBase64url(k.key) })),
+      ...(contents.identities?.length
+        ? { identities: contents.identities.map((i) => ({ user_id: i.userId, identity_key: i.key, verified: i.verified })) }
+        : {}),
     }),
   );
 }
@@ -191,5 +201,13 @@ export async function openBackup(input) {
     epoch: checkSafeInt(entry.epoch, 'epoch'),
     key: fromBase64urlOf(entry.key, 32, 'epoch key'),
   }));
-  return { revision, contents: { identityPrivate, identityPublic, epochKeys } };
+  if (value.identities !== undefined && !Array.isArray(value.identities)) throw new CryptoError('bad_backup', 'identities');
+  /** @type {BackupIdentity[]} */
+  const identities = [];
+  for (const entry of value.identities ?? []) {
+    if (typeof entry?.verified !== 'boolean' || typeof entry.identity_key !== 'string') throw new CryptoError('bad_backup', 'identity');
+    await checkPublicKey(fromBase64url(entry.identity_key));
+    identities.push({ userId: checkId(entry.user_id, 'user_id'), key: entry.identity_key, verified: entry.verified });
+  }
+  return { revision, contents: { identityPrivate, identityPublic, epochKeys, identities } };
 }

@@ -197,7 +197,7 @@ export function renderConversation(main, shell, messenger, channelId) {
   async function renderWarnings() {
     const detail = conversation().detail;
     if (!detail) return;
-    const items = [];
+    const items = conversation().alerts.map((text) => h('div', { class: 'notice notice-error', role: 'alert', 'data-testid': 'tamper-warning' }, text));
     for (const member of detail.members) {
       if (member.user_id === shell.me.id) continue;
       const peer = await messenger.keyring.peer(member.user_id).catch(() => null);
