@@ -127,6 +127,56 @@ describe('end-to-end encrypted messaging', { timeout: 240_000 }, () => {
     assert.match(history, /"ciphertext"/);
   });
 
+  test('the conversation reads like a chat: days, grouped messages, full dates on hover', async () => {
+    await send(tabs.policier, 'Premier point : la réunion est confirmée.');
+    await send(tabs.policier, 'Second point : salle du conseil.');
+    const list = messages(tabs.social);
+    await list.getByText('Second point : salle du conseil.').waitFor();
+    // One day separator for today's messages, not one per message.
+    assert.deepEqual(await list.locator('.day-separator').allInnerTexts(), ['Aujourd’hui']);
+    // Two messages in a row from Karim Benali: his name and initials once, over the first.
+    const second = list.locator('.message').filter({ hasText: 'Second point' });
+    const first = list.locator('.message').filter({ hasText: 'Premier point' });
+    assert.match(await second.getAttribute('class') ?? '', /message-grouped/);
+    assert.doesNotMatch(await first.getAttribute('class') ?? '', /message-grouped/);
+    assert.equal(await first.locator('.avatar').innerText(), 'KB');
+    // The time shown, the full date on hover.
+    const title = await first.locator('time').getAttribute('title');
+    assert.match(title ?? '', /^[a-z]+ \d{1,2} [a-zéû]+ \d{4}/);
+    // The list puts the channel that just spoke first, with its last message.
+    const firstChannel = tabs.social.page.getByTestId('channel-list').getByRole('link').first();
+    assert.match(await firstChannel.innerText(), /Prévention de la délinquance des mineurs[\s\S]*Second point : salle du conseil\./);
+  });
+
+  test('the composer stays in view without scrolling, on a laptop and on a phone', async () => {
+    const { page } = tabs.policier;
+    for (const size of [{ width: 1366, height: 800 }, { width: 390, height: 844 }]) {
+      await page.setViewportSize(size);
+      for (const control of [page.getByLabel('Votre message'), page.getByRole('button', { name: 'Envoyer', exact: true })]) {
+        const box = await control.boundingBox();
+        assert.ok(box && box.y >= 0 && box.y + box.height <= size.height, `composer in view at ${size.width}×${size.height}: ${JSON.stringify(box)}`);
+      }
+      assert.ok(await page.evaluate(() => document.documentElement.scrollHeight <= window.innerHeight), `the page itself does not scroll at ${size.width}×${size.height}`);
+      await page.getByTestId('messages').getByText('Second point : salle du conseil.').waitFor();
+    }
+    // On a phone, one pane at a time: the conversation, then the list, then back.
+    const side = page.getByRole('navigation', { name: 'Vos canaux' });
+    assert.equal(await side.isVisible(), false, 'the channel list is not squeezed beside the conversation');
+    await page.getByRole('link', { name: 'Retour à la liste des canaux' }).click();
+    await side.waitFor();
+    assert.equal(await page.getByLabel('Votre message').count(), 0);
+    await side.getByRole('link', { name: /Prévention de la délinquance des mineurs/ }).click();
+    await page.getByLabel('Votre message').waitFor();
+    // The details (members, search) open over the thread and close again.
+    await page.getByRole('button', { name: 'Détails' }).click();
+    await page.getByText('Membres (3)').click();
+    await page.getByRole('heading', { level: 3, name: 'Police nationale (commissariat)' }).waitFor();
+    await assertAccessible(page, 'conversation details on a phone');
+    await page.getByRole('button', { name: 'Détails' }).click();
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.getByText('Membres (3)').waitFor();
+  });
+
   test('search finds decrypted messages of the open conversation only', async () => {
     const { page } = tabs.coordinatrice;
     await page.getByLabel('Rechercher dans cette conversation').fill('famille');

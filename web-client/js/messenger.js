@@ -49,6 +49,8 @@ const TYPING_MS = 6_000;
  * @property {Map<string, number>} readers Last seq read, per account.
  * @property {Map<string, number>} typing Account id → expiry (ms).
  * @property {string[]} notes Membership changes announced in the conversation.
+ * @property {number} readAtOpen This account's read cursor when the conversation was last
+ *   opened: the messages of others after it are the new ones (« Nouveaux messages »).
  */
 
 export class Messenger extends EventTarget {
@@ -66,6 +68,8 @@ export class Messenger extends EventTarget {
     this.conversations = new Map();
     /** @type {Map<string, number>} Unread messages of others, per channel. */
     this.unread = new Map();
+    /** @type {Map<string, number>} The last message's time per channel, as this browser saw it (the list's order). */
+    this.activity = loadActivity(me.id);
     /** @type {Map<string, Promise<void>>} One epoch change at a time per channel. */
     this.rotations = new Map();
     /** @type {Map<string, string>} Display names of the accounts seen. */
@@ -218,6 +222,7 @@ export class Messenger extends EventTarget {
         readers: new Map(),
         typing: new Map(),
         notes: [],
+        readAtOpen: 0,
       };
       this.conversations.set(channelId, conversation);
     }
@@ -232,6 +237,48 @@ export class Messenger extends EventTarget {
     if (channel.kind !== 'direct') return channel.name;
     const other = this.conversations.get(channel.id)?.detail?.members.find((m) => m.user_id !== this.me.id);
     return other ? other.display_name : 'Conversation directe';
+  }
+
+  /**
+   * When a channel was last active: its last message seen here, else its creation.
+   * @param {Channel} channel
+   */
+  activityOf(channel) {
+    return this.activity.get(channel.id) ?? channel.created_at;
+  }
+
+  /**
+   * Records a message's time as its channel's latest activity (kept in this browser: a
+   * time per channel, never a message's content).
+   * @param {string} channelId
+   * @param {number} ts
+   */
+  touch(channelId, ts) {
+    if (ts <= (this.activity.get(channelId) ?? 0)) return;
+    this.activity.set(channelId, ts);
+    try {
+      localStorage.setItem(activityKey(this.me.id), JSON.stringify(Object.fromEntries(this.activity)));
+    } catch {
+      // A full or disabled storage only costs the order after a reload.
+    }
+    this.emit('activity', { channelId });
+  }
+
+  /**
+   * The latest message of a channel decrypted on this page (the list's preview), if any.
+   * @param {string} channelId
+   * @returns {Message | null}
+   */
+  lastMessage(channelId) {
+    const conversation = this.conversations.get(channelId);
+    if (!conversation) return null;
+    /** @type {Message | null} */
+    let last = null;
+    for (const message of conversation.messages.values()) {
+      if (!message.content) continue;
+      if (!last || (message.seq ?? Number.MAX_SAFE_INTEGER) > (last.seq ?? Number.MAX_SAFE_INTEGER) || (message.seq === last.seq && message.ts > last.ts)) last = message;
+    }
+    return last;
   }
 
   /** @param {string} channelId */
@@ -265,6 +312,7 @@ export class Messenger extends EventTarget {
     const conversation = this.conversation(channelId);
     await this.loadDetail(channelId);
     if (conversation.blocked) return conversation;
+    conversation.readAtOpen = conversation.readers.get(this.me.id) ?? 0;
     if (!conversation.loaded) {
       const channel = this.channels.get(channelId);
       const last = Math.max(channel?.last_seq ?? 0, this.connection.cursors.get(channelId) ?? 0);
@@ -360,6 +408,7 @@ export class Messenger extends EventTarget {
     conversation.messages.set(key, message);
     if (conversation.oldestSeq === 0 || stored.seq < conversation.oldestSeq) conversation.oldestSeq = stored.seq;
     await this.decrypt(stored, message);
+    this.touch(stored.channel_id, stored.ts);
     // The channel is at least at this message's epoch: sending can use its key without
     // asking the server first (and so while offline).
     if (message.content && typeof stored.envelope?.epoch === 'number') this.setEpoch(stored.channel_id, stored.envelope.epoch);
@@ -602,6 +651,7 @@ export class Messenger extends EventTarget {
       conflict: false,
     };
     this.conversation(channelId).messages.set(message.key, message);
+    this.touch(channelId, message.ts);
     this.emit('conversation', { channelId });
     await this.sealAndSend(channelId, message);
   }
@@ -809,6 +859,24 @@ export class Messenger extends EventTarget {
   /** @param {string} channelId */
   typing(channelId) {
     this.connection.send({ type: 'typing', channel_id: channelId });
+  }
+}
+
+/** @param {string} userId */
+function activityKey(userId) {
+  return `passerelle.activite.${userId}`;
+}
+
+/**
+ * @param {string} userId
+ * @returns {Map<string, number>}
+ */
+function loadActivity(userId) {
+  try {
+    const saved = JSON.parse(localStorage.getItem(activityKey(userId)) ?? '{}');
+    return new Map(Object.entries(saved).filter(([, ts]) => typeof ts === 'number'));
+  } catch {
+    return new Map();
   }
 }
 

@@ -22,7 +22,60 @@ import { KIND_SINGULAR, REGIME_LABELS } from './messaging.js';
 /** @typedef {import('../messenger.js').Conversation} Conversation */
 
 const timeOnly = new Intl.DateTimeFormat('fr-FR', { hour: '2-digit', minute: '2-digit' });
+const fullDate = new Intl.DateTimeFormat('fr-FR', { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric', hour: '2-digit', minute: '2-digit' });
+const dayOnly = new Intl.DateTimeFormat('fr-FR', { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' });
 const TYPING_EVERY_MS = 3000;
+/** Messages of one sender closer than this are shown as one group. */
+const GROUP_WITHIN_MS = 5 * 60 * 1000;
+/** Whether the details panel is open (this browser's choice, for every conversation). */
+const DETAILS_KEY = 'passerelle.details';
+
+/**
+ * The initials of a name, for its round badge: « Karim Benali » → « KB ».
+ * @param {string} name
+ */
+export function initials(name) {
+  const words = name.replace(/[«»"()]/g, ' ').split(/[\s-]+/u).filter((word) => /\p{L}/u.test(word));
+  const letters = words.length > 1 ? [words[0], words[words.length - 1]] : words;
+  return letters.map((word) => [...word].find((ch) => /\p{L}/u.test(ch)) ?? '').join('').toLocaleUpperCase('fr');
+}
+
+/** @param {number} ts */
+function dayKey(ts) {
+  return new Date(ts).toDateString();
+}
+
+/**
+ * « Aujourd’hui », « Hier », or the full day.
+ * @param {number} ts
+ */
+function dayLabel(ts) {
+  const today = new Date();
+  const yesterday = new Date(today);
+  yesterday.setDate(today.getDate() - 1);
+  if (dayKey(ts) === today.toDateString()) return 'Aujourd’hui';
+  if (dayKey(ts) === yesterday.toDateString()) return 'Hier';
+  const label = dayOnly.format(ts);
+  return label.charAt(0).toLocaleUpperCase('fr') + label.slice(1);
+}
+
+/** On a phone, where the list is not beside the conversation: the way back to it. */
+function backLink() {
+  return h('a', { href: '/', class: 'back-link' }, h('span', { 'aria-hidden': 'true' }, '← '), 'Retour', srOnly(' à la liste des canaux'));
+}
+
+/** A phone-sized screen: one pane at a time. */
+function isPhone() {
+  return window.matchMedia('(max-width: 48rem)').matches;
+}
+
+/** The details panel starts open where there is room for it, unless closed before. */
+function detailsWanted() {
+  const saved = localStorage.getItem(DETAILS_KEY);
+  if (isPhone()) return false;
+  if (saved) return saved === 'ouverts';
+  return window.matchMedia('(min-width: 75rem)').matches;
+}
 
 /**
  * @param {HTMLElement} main
@@ -38,19 +91,28 @@ export function renderConversation(main, shell, messenger, channelId) {
   const olderArea = h('div', { class: 'older' });
   const list = h('ol', { class: 'messages', 'aria-label': 'Messages', 'data-testid': 'messages' });
   const scroller = h('div', { class: 'messages-scroller', tabindex: '0', role: 'region', 'aria-label': 'Fil des messages' }, olderArea, list);
+  const jump = h('button', { type: 'button', class: 'button button-small jump-unread', hidden: true }, 'Aller au premier message non lu');
   const typingLine = h('p', { class: 'typing', 'aria-live': 'polite' });
   const searchInput = h('input', { type: 'search', id: uid('recherche'), autocomplete: 'off', spellcheck: 'false' });
   const searchCount = h('span', { class: 'hint', 'aria-live': 'polite' });
   const search = h(
     'div',
-    { class: 'conversation-search', role: 'search' },
+    { class: 'conversation-search', role: 'search', 'aria-label': 'Cette conversation' },
     h('label', { for: searchInput.id }, 'Rechercher dans cette conversation'),
     searchInput,
     searchCount,
   );
   const composer = buildComposer();
+  const detailsId = uid('details');
+  const details = h('aside', { class: 'conversation-details', id: detailsId, 'aria-label': 'Détails de la conversation', hidden: !detailsWanted() });
+  const detailsToggle = h(
+    'button',
+    { type: 'button', class: 'button button-small button-secondary details-toggle', 'aria-controls': detailsId, 'aria-expanded': String(!details.hidden) },
+    'Détails',
+  );
+  detailsToggle.addEventListener('click', () => showDetails(details.hidden));
   const body = h('div', { class: 'conversation-body' });
-  const panel = h('section', { class: 'conversation card', 'aria-labelledby': 'conversation-title' }, header, body);
+  const panel = h('section', { class: 'conversation', 'aria-labelledby': 'conversation-title' }, header, body);
   replace(main, panel);
   replace(body, h('p', { class: 'loading' }, 'Ouverture de la conversation…'));
 
@@ -59,6 +121,40 @@ export function renderConversation(main, shell, messenger, channelId) {
   let lastTypingSent = 0;
   let opened = false;
 
+  /**
+   * Opens or closes the details panel (members, search, the case's record); the choice
+   * is kept for the next conversations.
+   * @param {boolean} open
+   * @param {boolean} [remember] false when the window's size decides, not the person.
+   */
+  function showDetails(open, remember = true) {
+    details.hidden = !open;
+    detailsToggle.setAttribute('aria-expanded', String(open));
+    // On a phone the panel covers the thread: opening it there is for a moment only.
+    if (!remember || isPhone()) return;
+    localStorage.setItem(DETAILS_KEY, open ? 'ouverts' : 'fermés');
+    const first = details.querySelector('input, button, summary');
+    if (open && first instanceof HTMLElement) first.focus();
+  }
+  details.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && isPhone()) {
+      showDetails(false);
+      detailsToggle.focus();
+    }
+  });
+  jump.addEventListener('click', () => {
+    const first = list.querySelector('.unread-marker');
+    if (first instanceof HTMLElement) {
+      first.scrollIntoView({ block: 'start' });
+      first.focus();
+    }
+    jump.hidden = true;
+  });
+
+  // Turned into a phone-sized window, the panel would cover the thread: it closes.
+  const phone = window.matchMedia('(max-width: 48rem)');
+  const onResize = () => showDetails(detailsWanted(), false);
+  phone.addEventListener('change', onResize);
   const onConversation = (/** @type {Event} */ event) => {
     if (/** @type {CustomEvent} */ (event).detail.channelId === channelId && opened) render();
   };
@@ -73,6 +169,7 @@ export function renderConversation(main, shell, messenger, channelId) {
     if (!main.isConnected) {
       messenger.removeEventListener('conversation', onConversation);
       messenger.removeEventListener('identity', onIdentity);
+      phone.removeEventListener('change', onResize);
       cleanup.disconnect();
     }
   });
@@ -88,6 +185,11 @@ export function renderConversation(main, shell, messenger, channelId) {
       opened = true;
       render();
       scroller.scrollTop = scroller.scrollHeight;
+      // New messages above the fold: offered, not forced (the latest stay in view).
+      const marker = list.querySelector('.unread-marker');
+      if (marker instanceof HTMLElement && marker.offsetTop < scroller.scrollTop) jump.hidden = false;
+      // Nothing new on opening: what arrives while reading is not « new » either.
+      if (!marker) conversation().readAtOpen = Number.MAX_SAFE_INTEGER;
     })
     .catch((error) => {
       replace(body, h('p', { class: 'notice notice-error' }, error instanceof Error ? error.message : String(error)));
@@ -108,19 +210,33 @@ export function renderConversation(main, shell, messenger, channelId) {
     if (!body.contains(list)) {
       const readOnly = channel?.status !== 'active' || (channel?.kind === 'practice_session' && (channel.ends_at ?? Infinity) <= Date.now());
       replace(
-        body,
-        warnings,
-        channel?.kind === 'practice_session' ? practiceRule() : null,
+        details,
+        h('h2', { class: 'details-title' }, 'Détails'),
+        search,
         members,
         channel?.kind === 'case' && coordinator && channel.status === 'active'
           ? caseRecordPanel(channelId, shell.me.id, () => {
               location.reload();
             })
           : null,
-        search,
-        scroller,
-        typingLine,
-        readOnly ? h('p', { class: 'notice notice-status' }, 'Ce canal est en lecture seule.') : composer.form,
+      );
+      replace(
+        body,
+        h(
+          'div',
+          { class: 'conversation-columns' },
+          h(
+            'div',
+            { class: 'conversation-thread' },
+            warnings,
+            channel?.kind === 'practice_session' ? practiceRule() : null,
+            scroller,
+            jump,
+            typingLine,
+            readOnly ? h('p', { class: 'notice notice-status' }, 'Ce canal est en lecture seule.') : composer.form,
+          ),
+          details,
+        ),
       );
     }
     renderWarnings();
@@ -131,21 +247,29 @@ export function renderConversation(main, shell, messenger, channelId) {
   function renderHeader() {
     const channel = messenger.channels.get(channelId);
     if (!channel) {
-      replace(header, h('h2', { id: 'conversation-title' }, 'Canal indisponible'));
+      replace(header, backLink(), h('h2', { id: 'conversation-title' }, 'Canal indisponible'));
       return;
     }
+    const name = messenger.channelName(channel);
     replace(
       header,
-      h('h2', { id: 'conversation-title', 'data-testid': 'conversation-title' }, messenger.channelName(channel)),
+      backLink(),
+      h('span', { class: `avatar avatar-${channel.kind}`, 'aria-hidden': 'true' }, initials(name)),
       h(
-        'p',
-        { class: 'conversation-meta' },
-        KIND_SINGULAR[channel.kind],
-        ' · ',
-        REGIME_LABELS[channel.regime] ?? channel.regime,
-        channel.status === 'archived' ? ' · archivé' : '',
-        channel.ends_at ? ` · jusqu’au ${formatDateTime(channel.ends_at)}` : '',
+        'div',
+        { class: 'conversation-heading' },
+        h('h2', { id: 'conversation-title', 'data-testid': 'conversation-title' }, name),
+        h(
+          'p',
+          { class: 'conversation-meta' },
+          KIND_SINGULAR[channel.kind],
+          ' · ',
+          REGIME_LABELS[channel.regime] ?? channel.regime,
+          channel.status === 'archived' ? ' · archivé' : '',
+          channel.ends_at ? ` · jusqu’au ${formatDateTime(channel.ends_at)}` : '',
+        ),
       ),
+      detailsToggle,
     );
   }
 
@@ -382,10 +506,30 @@ export function renderConversation(main, shell, messenger, channelId) {
     older.addEventListener('click', loadOlder);
     replace(olderArea, current.hasOlder ? older : all.length > 0 ? h('p', { class: 'hint' }, 'Début de la conversation sur cet appareil.') : null);
     const lastMine = [...all].reverse().find((m) => m.mine && m.seq !== null);
+    /** @type {HTMLElement[]} */
+    const items = [];
+    /** @type {Message | null} */
+    let previous = null;
+    let markerShown = false;
+    for (const message of shown) {
+      if (!previous || dayKey(previous.ts) !== dayKey(message.ts)) {
+        items.push(h('li', { class: 'day-separator' }, h('span', {}, dayLabel(message.ts))));
+        previous = null;
+      }
+      const isNew = !query && !markerShown && !message.mine && message.seq !== null && message.seq > current.readAtOpen;
+      if (isNew) {
+        markerShown = true;
+        items.push(h('li', { class: 'unread-marker', tabindex: '-1', 'data-testid': 'unread-marker' }, h('span', {}, 'Nouveaux messages')));
+        previous = null;
+      }
+      const grouped = previous !== null && previous.sender === message.sender && message.ts - previous.ts < GROUP_WITHIN_MS;
+      items.push(messageItem(message, message === lastMine ? readersOf(current, message) : [], grouped));
+      previous = message;
+    }
     replace(
       list,
       shown.length === 0 ? h('li', { class: 'hint empty' }, query ? 'Aucun message ne correspond.' : 'Aucun message pour l’instant. Écrivez le premier.') : null,
-      ...shown.map((message) => messageItem(message, message === lastMine ? readersOf(current, message) : [])),
+      ...items,
       ...current.notes.map((note) => h('li', { class: 'message-note' }, note)),
     );
     const typing = [...current.typing.entries()].filter(([, until]) => until > Date.now()).map(([userId]) => messenger.names.get(userId) ?? 'Quelqu’un');
@@ -406,11 +550,15 @@ export function renderConversation(main, shell, messenger, channelId) {
   }
 
   /**
+   * One message; a message following the same sender's by a few minutes is grouped with
+   * it (no repeated name nor initials), as messengers do.
    * @param {Message} message
    * @param {string[]} readers
+   * @param {boolean} grouped
    */
-  function messageItem(message, readers) {
+  function messageItem(message, readers, grouped) {
     const sender = message.mine ? 'Vous' : messenger.names.get(message.sender) ?? 'Ancien membre';
+    const fullName = message.mine ? shell.me.display_name : sender;
     const state =
       message.state === 'sending'
         ? h('span', { class: 'message-state' }, message.progress !== null ? 'Chiffrement et envoi des pièces jointes…' : 'Envoi en cours…')
@@ -419,17 +567,27 @@ export function renderConversation(main, shell, messenger, channelId) {
           : message.mine
             ? h('span', { class: 'message-state', 'data-testid': 'sent' }, readers.length > 0 ? `Lu par ${readers.join(', ')}` : 'Envoyé')
             : null;
+    const time = h('time', { datetime: new Date(message.ts).toISOString(), title: fullDate.format(message.ts) }, timeOnly.format(message.ts));
     return h(
       'li',
-      { class: `message${message.mine ? ' message-mine' : ''}${message.problem ? ' message-problem' : ''}`, 'data-seq': message.seq ?? '' },
-      h('p', { class: 'message-meta' }, h('span', { class: 'message-sender' }, sender), ' ', h('time', { datetime: new Date(message.ts).toISOString() }, timeOnly.format(message.ts))),
-      message.content
-        ? h('p', { class: 'message-text' }, message.content.text)
-        : h('p', { class: 'message-text message-unreadable' }, message.problem ?? 'Déchiffrement…'),
-      message.content && message.content.attachments.length > 0 ? h('ul', { class: 'attachments' }, message.content.attachments.map((a) => attachmentItem(a, message))) : null,
-      message.progress !== null ? progressBar(message.progress, 'Envoi des pièces jointes') : null,
-      message.conflict ? h('p', { class: 'notice notice-warning' }, 'Attention : le serveur a présenté un autre message sous le même identifiant. Seul le premier est affiché.') : null,
-      state,
+      {
+        class: `message${message.mine ? ' message-mine' : ''}${message.problem ? ' message-problem' : ''}${grouped ? ' message-grouped' : ''}`,
+        'data-seq': message.seq ?? '',
+      },
+      grouped ? h('span', { class: 'avatar-space', 'aria-hidden': 'true' }) : h('span', { class: 'avatar avatar-person', 'aria-hidden': 'true' }, initials(fullName)),
+      h(
+        'div',
+        { class: 'message-bubble' },
+        h('p', { class: grouped ? 'message-meta visually-hidden' : 'message-meta' }, h('span', { class: 'message-sender' }, sender), ' ', time),
+        message.content
+          ? h('p', { class: 'message-text' }, message.content.text)
+          : h('p', { class: 'message-text message-unreadable' }, message.problem ?? 'Déchiffrement…'),
+        message.content && message.content.attachments.length > 0 ? h('ul', { class: 'attachments' }, message.content.attachments.map((a) => attachmentItem(a, message))) : null,
+        message.progress !== null ? progressBar(message.progress, 'Envoi des pièces jointes') : null,
+        message.conflict ? h('p', { class: 'notice notice-warning' }, 'Attention : le serveur a présenté un autre message sous le même identifiant. Seul le premier est affiché.') : null,
+        state,
+      ),
+      grouped ? h('span', { class: 'message-time-aside', 'aria-hidden': 'true', title: fullDate.format(message.ts) }, timeOnly.format(message.ts)) : null,
     );
   }
 
