@@ -15,6 +15,7 @@ mod m0003_charter_and_cases;
 mod m0004_device_links;
 mod m0005_withheld_keys;
 mod m0006_access_changes;
+mod m0008_provisional_passwords;
 
 /// The migrations of the main database, in order.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_device_links::Migration),
             Box::new(m0005_withheld_keys::Migration),
             Box::new(m0006_access_changes::Migration),
+            Box::new(m0008_provisional_passwords::Migration),
         ]
     }
 }

@@ -15,6 +15,7 @@ import { renderHome } from './views/home.js';
 import { renderLogin } from './views/login.js';
 import { renderMessaging, retireMessenger, stopMessenger } from './views/messaging.js';
 import { renderNewConversation } from './views/new-conversation.js';
+import { renderPasswordChange } from './views/password-change.js';
 import { renderSessions } from './views/sessions.js';
 import { renderSettings } from './views/settings.js';
 import { renderSetup } from './views/setup.js';
@@ -48,6 +49,7 @@ const ROUTES = {
   '/charte': { title: 'Charte d’échange d’informations', access: 'channels', render: renderCharter },
   '/securite': { title: 'Sécurité du compte', access: 'user', render: renderSessions },
   '/reglages': { title: 'Réglages', access: 'channels', render: renderSettings },
+  '/mot-de-passe': { title: 'Choisissez votre mot de passe', access: 'user', render: renderPasswordChange },
   '/administration': { title: 'Administration', access: 'admin', render: renderAdmin },
   '/audit': { title: 'Journal des accès', access: 'auditor', render: renderAudit },
 };
@@ -118,6 +120,10 @@ function resolveRoute(route, param) {
     return { title: route.title, render: (screen) => route.render(screen, shell, null) };
   }
   if (!me) return { redirect: '/connexion' };
+  // A provisional password: the server refuses everything else until it is replaced.
+  if ((me.password_change_required === true) !== (route === ROUTES['/mot-de-passe'])) {
+    return { redirect: me.password_change_required ? '/mot-de-passe' : '/' };
+  }
   const allowed =
     route.access === 'user' ||
     (route.access === 'admin' && me.role === 'admin') ||
@@ -165,7 +171,7 @@ function gated(screen, userShell, route, param) {
  */
 function setMe(account) {
   me = account;
-  byId('app-nav').hidden = !account;
+  byId('app-nav').hidden = !account || account.password_change_required === true;
   byId('app-user').hidden = !account;
   byId('nav-admin').hidden = account?.role !== 'admin';
   byId('nav-audit').hidden = account?.role !== 'auditor';

@@ -3,12 +3,13 @@
 
 pub mod login;
 pub mod password;
+pub mod provisional;
 pub mod session;
 pub mod totp;
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRequestParts, OriginalUri};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method};
 use passerelle_shared::protocol::v1::{Attributes, Role};
@@ -101,6 +102,8 @@ pub struct CurrentUser {
     pub session_id: String,
     /// Where the request comes from.
     pub client: ClientInfo,
+    /// The password is provisional: see [`provisional`].
+    pub password_change_required: bool,
 }
 
 impl CurrentUser {
@@ -147,7 +150,14 @@ impl FromRequestParts<AppState> for CurrentUser {
     ) -> Result<Self, Self::Rejection> {
         let client = ClientInfo::from_parts(parts, state.config.behind_proxy);
         match authenticate(state, &parts.method, &parts.headers, client.clone()).await {
-            Ok(user) => Ok(user),
+            Ok(user) => {
+                // Under `nest`, `parts.uri` lost the `/api/v1` prefix; the original has it.
+                let path = parts
+                    .extensions
+                    .get::<OriginalUri>()
+                    .map_or_else(|| parts.uri.path().to_owned(), |uri| uri.path().to_owned());
+                provisional::check(state, user, &parts.method, &path).await
+            }
             Err(denial) => {
                 let path = parts.uri.path().to_owned();
                 state
@@ -220,6 +230,7 @@ pub async fn authenticate(
         },
         session_id: session.id,
         client,
+        password_change_required: user.password_change_required,
     })
 }
 

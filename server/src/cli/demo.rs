@@ -193,6 +193,8 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Vec<Credentials>> {
         user.locked_at = None;
         user.failed_logins = 0;
         user.disabled = false;
+        // The demo prints its passwords for the people trying it: usable as they are.
+        user.password_change_required = false;
         db::accounts::update_user(&state.db, user).await?;
         credentials.push(Credentials {
             login: demo.login.into(),

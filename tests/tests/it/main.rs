@@ -14,6 +14,7 @@ mod layering;
 mod linking;
 mod matrix;
 mod migrations;
+mod provisional;
 mod reports;
 mod retention;
 mod roles;
