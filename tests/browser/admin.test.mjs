@@ -98,7 +98,7 @@ describe('the admin console', { timeout: 120_000 }, () => {
     await forced.getByLabel(/^Nouveau mot de passe/).fill(password);
     await forced.getByLabel('Confirmation du nouveau mot de passe').fill(password);
     await forced.getByRole('button', { name: 'Enregistrer mon mot de passe' }).click();
-    await forced.getByText('Le nouveau mot de passe doit être différent du mot de passe provisoire.').waitFor();
+    await forced.getByText('Le nouveau mot de passe doit être différent du mot de passe provisoire.', { exact: true }).waitFor();
     await forced.getByLabel(/^Nouveau mot de passe/).fill('Une phrase que Léa seule connaît');
     await forced.getByLabel('Confirmation du nouveau mot de passe').fill('Une phrase que Léa seule connaît');
     await forced.getByRole('button', { name: 'Enregistrer mon mot de passe' }).click();

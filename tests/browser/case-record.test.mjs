@@ -4,12 +4,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { assertAccessible, assertNoProblems, openTab, screenshot, screenshotSizes, startDemoAndBrowser } from './lib/browser.mjs';
-import { logInReady } from './lib/flows.mjs';
+import { logIn, logInReady } from './lib/flows.mjs';
 
 /** @type {import('./lib/demo.mjs').Demo} */
 let demo;
 /** @type {import('playwright-core').Browser} */
 let browser;
+/** The case's reference, as the coordinator's screen shows it. */
+let reference = '';
 
 before(async () => {
   ({ demo, browser } = await startDemoAndBrowser());
@@ -56,6 +58,7 @@ describe('a case record', { timeout: 120_000 }, () => {
       await page.getByRole('button', { name: /^Accepter le règlement/ }).click();
     }
     await page.getByLabel('Votre message').waitFor();
+    reference = (await page.getByTestId('conversation-title').innerText()).trim();
 
     // The record.
     await page.getByText('Fiche du dossier', { exact: true }).click();
@@ -83,6 +86,49 @@ describe('a case record', { timeout: 120_000 }, () => {
     await page.getByText('Ce canal est en lecture seule.').or(page.getByRole('button', { name: 'Consulter l’archive' })).first().waitFor();
     assert.equal(await page.getByRole('button', { name: 'Mettre fin au suivi' }).count(), 0);
     await screenshot(page, 'case-archived');
+    assertNoProblems(tab);
+  });
+
+  test('the auditor finds the case by its reference and reads its events in words', async () => {
+    assert.ok(reference, 'the case has a reference');
+    const tab = await openTab(browser);
+    const { page } = tab;
+    await logIn(page, demo.url, demo.accounts.dpo);
+    await page.getByRole('link', { name: 'Journal des accès' }).click();
+    // The newest first, in words: the auditor's own consultation of the log tops the list.
+    const firstRow = page.locator('tbody tr').first();
+    await firstRow.waitFor();
+    assert.equal(await firstRow.locator('[data-action]').innerText(), 'Consultation du journal des accès');
+
+    // By the case's reference: its channel's events, named.
+    await page.getByLabel('Dossier ou cible').fill(reference);
+    await page.getByRole('button', { name: 'Filtrer' }).click();
+    const archived = page.locator('tbody tr').filter({ has: page.locator('td[data-action="case_archived"]') });
+    await archived.waitFor();
+    assert.match(await archived.innerText(), /Dossier archivé/);
+    assert.match(await archived.innerText(), new RegExp(`Claire Martin[\\s\\S]*Mairie \\(coordination CLSPD\\)[\\s\\S]*${reference}`));
+    const actions = await page.locator('tbody td[data-action]').evaluateAll((cells) => cells.map((cell) => cell.getAttribute('data-action')));
+    assert.ok(actions.includes('history_read') || actions.includes('channel_created') || actions.includes('case_opened'), actions.join(', '));
+    // No raw code nor raw JSON in the table.
+    assert.doesNotMatch(await page.locator('tbody').innerText(), /[a-z]+_[a-z]+|\{"/);
+
+    // One event in detail.
+    await archived.getByRole('button', { name: /^Voir/ }).click();
+    const detail = page.getByTestId('audit-detail');
+    await detail.getByRole('heading', { name: /Dossier archivé/ }).waitFor();
+    assert.match(await detail.innerText(), /Claire Martin/);
+    await assertAccessible(page, 'audit detail');
+    await screenshot(page, 'audit-detail');
+    await detail.getByRole('button', { name: 'Fermer le détail' }).click();
+
+    // By institution, chosen by its name.
+    await page.getByLabel('Dossier ou cible').fill('');
+    await page.getByLabel('Institution').selectOption({ label: 'Mairie (coordination CLSPD)' });
+    await page.getByRole('button', { name: 'Filtrer' }).click();
+    await page.getByTestId('audit-total').getByText(/événement\(s\) correspondent/).waitFor();
+    await page.locator('tbody tr').filter({ hasText: 'Claire Martin' }).first().waitFor();
+    const institutions = await page.locator('tbody td[data-label="Institution"]').allInnerTexts();
+    assert.ok(institutions.length > 0 && institutions.every((name) => name === 'Mairie (coordination CLSPD)'), institutions.join(', '));
     assertNoProblems(tab);
   });
 });

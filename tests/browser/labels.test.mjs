@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const { ERROR_MESSAGES, EXCLUSION_MESSAGES, exclusionMessage } = await import(pathToFileURL(path.join(repo, 'web-client', 'js', 'labels.js')).href);
+const { AUDIT_ACTIONS, ERROR_MESSAGES, EXCLUSION_MESSAGES, exclusionMessage } = await import(pathToFileURL(path.join(repo, 'web-client', 'js', 'labels.js')).href);
 const { isFinalClose } = await import(pathToFileURL(path.join(repo, 'web-client', 'js', 'ws.js')).href);
 
 /** @param {string} dir @returns {string[]} every .rs file under dir */
@@ -108,4 +108,31 @@ test('every reason of a final close has its French message, and unknown ones fal
     assert.ok(exclusionMessage(4004, reason).startsWith('Cette session a été fermée'), reason);
   }
   assert.ok(exclusionMessage(4004, 'session_expired').startsWith('Votre session a expiré.'));
+});
+
+/**
+ * The actions the server writes to the access log: the action argument of every
+ * `record(…)` and `record_denial(…)` call, the `ACTION` constants, and the actions chosen
+ * by a `let action = if …` before a call.
+ */
+function auditActions() {
+  const actions = new Set();
+  for (const file of rustFiles(path.join(repo, 'server', 'src'))) {
+    if (file.endsWith('tests.rs')) continue;
+    const source = readFileSync(file, 'utf8');
+    for (const match of source.matchAll(/record(?:_denial)?\(\s*[\w.]+(?:\(\))?(?:\.clone\(\))?,\s*"([a-z_]+)"/g)) actions.add(match[1]);
+    for (const match of source.matchAll(/const ACTION: &str = "([a-z_]+)"/g)) actions.add(match[1]);
+    for (const match of source.matchAll(/let action = if [^{]+\{\s*"([a-z_]+)"\s*\} else \{\s*"([a-z_]+)"/g)) {
+      actions.add(match[1]);
+      actions.add(match[2]);
+    }
+  }
+  return actions;
+}
+
+test('every action of the access log has a French label for the auditor', () => {
+  const actions = auditActions();
+  assert.ok(actions.size > 50, `the scan found the actions (${actions.size})`);
+  const missing = [...actions].filter((action) => !(action in AUDIT_ACTIONS)).sort();
+  assert.deepEqual(missing, [], `actions without a French label in web-client/js/labels.js: ${missing.join(', ')}`);
 });

@@ -256,6 +256,26 @@ describe('end-to-end encrypted messaging', { timeout: 240_000 }, () => {
     await page.getByLabel('Votre message').waitFor();
   });
 
+  test('Ctrl+K switches conversations, and a draft waits in its channel', async () => {
+    const { page } = tabs.coordinatrice;
+    const composer = page.getByLabel('Votre message');
+    await composer.fill('Brouillon pour le groupe');
+    await page.keyboard.press('Control+k');
+    const switcher = page.getByRole('dialog', { name: 'Aller à une conversation' });
+    await switcher.getByLabel('Nom du canal ou de la personne').fill('analyse');
+    await assertAccessible(page, 'channel switcher');
+    await page.keyboard.press('Enter');
+    await page.getByTestId('conversation-title').getByText('Analyse de pratiques — mars').waitFor();
+    assert.equal(await composer.inputValue(), '', 'the draft stayed in its own channel');
+    await page.getByTestId('channel-list').getByText('Brouillon : Brouillon pour le groupe').waitFor();
+    await page.keyboard.press('Control+k');
+    await switcher.getByLabel('Nom du canal ou de la personne').fill('mineurs');
+    await page.keyboard.press('Enter');
+    await page.getByTestId('conversation-title').getByText('Prévention de la délinquance des mineurs').waitFor();
+    assert.equal(await composer.inputValue(), 'Brouillon pour le groupe');
+    await composer.fill('');
+  });
+
   test('a new browser admitted with the recovery code reads the history', async () => {
     tabs.socialLaptop = await openTab(browser);
     const { page } = tabs.socialLaptop;
@@ -321,12 +341,18 @@ describe('end-to-end encrypted messaging', { timeout: 240_000 }, () => {
     const tab = await openTab(browser);
     await logIn(tab.page, demo.url, demo.accounts.dpo);
     await tab.page.getByRole('link', { name: 'Journal des accès' }).click();
-    await tab.page.getByTestId('integrity').getByText('Chaîne intacte').waitFor();
-    await tab.page.getByLabel('Action', { exact: true }).fill('member_removed');
+    const integrity = tab.page.getByTestId('integrity');
+    await integrity.locator('.integrity-status, .notice-error').waitFor({ timeout: 90_000 });
+    assert.match(await integrity.innerText(), /Chaîne intacte/);
+    // Actions in French, chosen by their names.
+    await tab.page.getByLabel('Action', { exact: true }).selectOption({ label: 'Membre retiré' });
     await tab.page.getByRole('button', { name: 'Filtrer' }).click();
     await tab.page.getByTestId('audit-total').getByText('1 événement(s)').waitFor();
-    await tab.page.getByRole('cell', { name: 'member_removed' }).waitFor();
-    await tab.page.getByLabel('Action', { exact: true }).fill('');
+    const removal = tab.page.locator('tbody tr').filter({ has: tab.page.getByRole('cell', { name: 'Membre retiré' }) });
+    await removal.waitFor();
+    // Who and where, by name; the channel by its name rather than its id.
+    assert.match(await removal.innerText(), /Claire Martin[\s\S]*Prévention de la délinquance des mineurs/);
+    await tab.page.getByLabel('Action', { exact: true }).selectOption({ label: 'Toutes' });
     await tab.page.getByRole('button', { name: 'Filtrer' }).click();
     await tab.page.locator('svg.chart rect').first().waitFor();
     const csv = await tab.page.getByRole('link', { name: 'CSV' }).getAttribute('href');

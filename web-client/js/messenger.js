@@ -68,6 +68,8 @@ export class Messenger extends EventTarget {
     this.conversations = new Map();
     /** @type {Map<string, number>} Unread messages of others, per channel. */
     this.unread = new Map();
+    /** @type {Map<string, string>} Unsent text per channel: kept in memory only, like the messages. */
+    this.drafts = new Map();
     /** @type {Map<string, number>} The last message's time per channel, as this browser saw it (the list's order). */
     this.activity = loadActivity(me.id);
     /** @type {Map<string, Promise<void>>} One epoch change at a time per channel. */

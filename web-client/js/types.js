@@ -19,6 +19,8 @@
  * @property {InstitutionRef} institution
  * @property {Role} role
  * @property {Attributes} attributes
+ * @property {boolean} [password_change_required] The password is provisional (generated
+ *   by an administrator): nothing else is possible until it is changed.
  *
  * @typedef {object} TotpEnrolment
  * @property {string} otpauth_uri
@@ -196,7 +198,10 @@
  * @typedef {object} AuditPage
  * @property {AuditEvent[]} events
  * @property {number | null} next_after_seq
+ * @property {number} [next_before_seq] Newest first (`order=desc`): the next, older, page.
  * @property {number} total
+ * @property {Record<string, string>} names What the page's ids stand for (accounts,
+ *   institutions, channels), resolved by the server.
  *
  * @typedef {object} AuditVerify
  * @property {boolean} intact

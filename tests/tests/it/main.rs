@@ -2,6 +2,7 @@
 
 mod abuse;
 mod audit;
+mod auditor_view;
 mod auth;
 mod backup;
 mod cases;

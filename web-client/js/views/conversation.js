@@ -666,7 +666,12 @@ export function renderConversation(main, shell, messenger, channelId) {
         formElement.requestSubmit();
       }
     });
+    // A draft follows its channel: leaving and coming back finds it (in memory only: a
+    // draft is plaintext, never written to this browser's storage).
+    textarea.value = messenger.drafts.get(channelId) ?? '';
     textarea.addEventListener('input', () => {
+      if (textarea.value) messenger.drafts.set(channelId, textarea.value);
+      else messenger.drafts.delete(channelId);
       if (Date.now() - lastTypingSent > TYPING_EVERY_MS) {
         lastTypingSent = Date.now();
         messenger.typing(channelId);
@@ -686,6 +691,7 @@ export function renderConversation(main, shell, messenger, channelId) {
       }
       textarea.value = '';
       files.value = '';
+      messenger.drafts.delete(channelId);
       messenger.send(channelId, text, chosen);
       scroller.scrollTop = scroller.scrollHeight;
       textarea.focus();

@@ -149,7 +149,7 @@ export function renderMessaging(screen, shell, channelId) {
         h('div', { class: 'channel-filter', role: 'search', 'aria-label': 'Vos canaux' }, h('label', { for: filter.id, class: 'visually-hidden' }, 'Filtrer vos canaux'), filter),
         starts,
         list,
-        h('p', { class: 'side-footer' }, h('a', { href: '/reglages' }, 'Réglages des notifications')),
+        h('p', { class: 'side-footer' }, h('a', { href: '/reglages' }, 'Réglages des notifications'), h('span', { class: 'hint' }, ' · Ctrl+K pour changer de conversation')),
       ),
       main,
     ),
@@ -184,9 +184,18 @@ export function renderMessaging(screen, shell, channelId) {
     ['activity', onConversation],
   ]);
   for (const [type, listener] of listeners) current.addEventListener(type, listener);
+  // Ctrl+K (⌘K on a Mac): the channel switcher, as in other messengers.
+  const onKey = (/** @type {KeyboardEvent} */ event) => {
+    if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === 'k' && !document.querySelector('dialog[open]')) {
+      event.preventDefault();
+      openSwitcher(current, shell);
+    }
+  };
+  document.addEventListener('keydown', onKey);
   // The screen element is replaced on navigation: stop listening once it is detached.
   const observer = new MutationObserver(() => {
     if (!screen.isConnected) {
+      document.removeEventListener('keydown', onKey);
       for (const [type, listener] of listeners) current.removeEventListener(type, listener);
       observer.disconnect();
       if (current.visible === channelId) current.visible = null;
@@ -239,6 +248,67 @@ function startLinks(role, size = '') {
   ];
 }
 
+/**
+ * The channel switcher (Ctrl+K): a field that filters the channels by name, the most
+ * recent first; Enter opens the first one shown, Escape closes.
+ * @param {Messenger} source
+ * @param {UserShell} shell
+ */
+function openSwitcher(source, shell) {
+  const input = h('input', { type: 'search', id: 'aller-a', autocomplete: 'off', spellcheck: 'false' });
+  const results = h('ul', { class: 'switcher-results', 'aria-label': 'Canaux trouvés' });
+  const dialog = h(
+    'dialog',
+    { class: 'dialog switcher', 'aria-labelledby': 'aller-a-titre' },
+    h('h2', { id: 'aller-a-titre' }, 'Aller à une conversation'),
+    h('label', { for: input.id }, 'Nom du canal ou de la personne'),
+    input,
+    results,
+    h('p', { class: 'hint' }, 'Entrée ouvre la première ; Échap ferme.'),
+  );
+  const matching = () => {
+    const needle = input.value.trim().toLocaleLowerCase('fr');
+    return [...source.channels.values()]
+      .filter((channel) => !needle || source.channelName(channel).toLocaleLowerCase('fr').includes(needle))
+      .sort((a, b) => source.activityOf(b) - source.activityOf(a))
+      .slice(0, 8);
+  };
+  /** @param {string} id */
+  const go = (id) => {
+    dialog.close();
+    shell.navigate(`/canal/${id}`);
+  };
+  const show = () => {
+    const found = matching();
+    replace(
+      results,
+      found.length === 0
+        ? h('li', { class: 'hint' }, 'Aucun canal ne correspond.')
+        : found.map((channel) => {
+            const link = h('a', { href: `/canal/${channel.id}`, class: 'channel-link' }, h('span', { class: 'channel-name' }, source.channelName(channel)), h('span', { class: 'hint' }, KIND_SINGULAR[channel.kind]));
+            link.addEventListener('click', (event) => {
+              event.preventDefault();
+              go(channel.id);
+            });
+            return h('li', {}, link);
+          }),
+    );
+  };
+  input.addEventListener('input', show);
+  input.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter') {
+      event.preventDefault();
+      const first = matching()[0];
+      if (first) go(first.id);
+    }
+  });
+  dialog.addEventListener('close', () => dialog.remove());
+  document.body.append(dialog);
+  show();
+  dialog.showModal();
+  input.focus();
+}
+
 /** @param {number} ts */
 function shortWhen(ts) {
   const date = new Date(ts);
@@ -268,8 +338,10 @@ function renderList(list, source, selected, query) {
       const name = source.channelName(channel);
       const unread = source.unread.get(channel.id) ?? 0;
       const last = source.lastMessage(channel.id);
-      // The last decrypted message, or, before any, the channel's kind.
-      const preview = last?.content ? `${last.mine ? 'Vous : ' : ''}${last.content.text || 'Pièce jointe'}` : KIND_SINGULAR[channel.kind];
+      // A draft first (as messengers do), then the last decrypted message, or, before
+      // any, the channel's kind.
+      const draft = channel.id === selected ? undefined : source.drafts.get(channel.id);
+      const preview = draft ? `Brouillon : ${draft}` : last?.content ? `${last.mine ? 'Vous : ' : ''}${last.content.text || 'Pièce jointe'}` : KIND_SINGULAR[channel.kind];
       const when = source.activity.get(channel.id);
       return h(
         'li',
