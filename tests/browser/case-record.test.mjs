@@ -96,21 +96,22 @@ describe('a case record', { timeout: 120_000 }, () => {
     await logIn(page, demo.url, demo.accounts.dpo);
     await page.getByRole('link', { name: 'Journal des accès' }).click();
     // The newest first, in words: the auditor's own consultation of the log tops the list.
-    const firstRow = page.locator('tbody tr').first();
+    const table = page.getByRole('table', { name: /^Événements du journal des accès/ });
+    const firstRow = table.locator('tbody tr').first();
     await firstRow.waitFor();
     assert.equal(await firstRow.locator('[data-action]').innerText(), 'Consultation du journal des accès');
 
     // By the case's reference: its channel's events, named.
     await page.getByLabel('Dossier ou cible').fill(reference);
     await page.getByRole('button', { name: 'Filtrer' }).click();
-    const archived = page.locator('tbody tr').filter({ has: page.locator('td[data-action="case_archived"]') });
+    const archived = table.locator('tbody tr').filter({ has: page.locator('td[data-action="case_archived"]') });
     await archived.waitFor();
     assert.match(await archived.innerText(), /Dossier archivé/);
     assert.match(await archived.innerText(), new RegExp(`Claire Martin[\\s\\S]*Mairie \\(coordination CLSPD\\)[\\s\\S]*${reference}`));
-    const actions = await page.locator('tbody td[data-action]').evaluateAll((cells) => cells.map((cell) => cell.getAttribute('data-action')));
+    const actions = await table.locator('tbody td[data-action]').evaluateAll((cells) => cells.map((cell) => cell.getAttribute('data-action')));
     assert.ok(actions.includes('history_read') || actions.includes('channel_created') || actions.includes('case_opened'), actions.join(', '));
     // No raw code nor raw JSON in the table.
-    assert.doesNotMatch(await page.locator('tbody').innerText(), /[a-z]+_[a-z]+|\{"/);
+    assert.doesNotMatch(await table.locator('tbody').innerText(), /[a-z]+_[a-z]+|\{"/);
 
     // One event in detail.
     await archived.getByRole('button', { name: /^Voir/ }).click();
@@ -126,8 +127,8 @@ describe('a case record', { timeout: 120_000 }, () => {
     await page.getByLabel('Institution').selectOption({ label: 'Mairie (coordination CLSPD)' });
     await page.getByRole('button', { name: 'Filtrer' }).click();
     await page.getByTestId('audit-total').getByText(/événement\(s\) correspondent/).waitFor();
-    await page.locator('tbody tr').filter({ hasText: 'Claire Martin' }).first().waitFor();
-    const institutions = await page.locator('tbody td[data-label="Institution"]').allInnerTexts();
+    await table.locator('tbody tr').filter({ hasText: 'Claire Martin' }).first().waitFor();
+    const institutions = await table.locator('tbody td[data-label="Institution"]').allInnerTexts();
     assert.ok(institutions.length > 0 && institutions.every((name) => name === 'Mairie (coordination CLSPD)'), institutions.join(', '));
     assertNoProblems(tab);
   });
