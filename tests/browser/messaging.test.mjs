@@ -148,6 +148,21 @@ describe('end-to-end encrypted messaging', { timeout: 240_000 }, () => {
     assert.match(await firstChannel.innerText(), /Prévention de la délinquance des mineurs[\s\S]*Second point : salle du conseil\./);
   });
 
+  test('a reply quotes the message it answers, on the other side too', async () => {
+    const social = tabs.social.page;
+    const original = messages(tabs.social).locator('.message').filter({ hasText: 'Second point : salle du conseil.' });
+    await original.hover();
+    await original.getByRole('button', { name: /^Répondre/ }).click();
+    await social.getByTestId('reply-bar').getByText('Second point : salle du conseil.', { exact: false }).waitFor();
+    await send(tabs.social, 'Bien noté pour la salle.');
+    assert.equal(await social.getByTestId('reply-bar').isVisible(), false, 'the reply bar closes once sent');
+    const reply = messages(tabs.policier).locator('.message').filter({ hasText: 'Bien noté pour la salle.' });
+    await reply.getByTestId('quote').waitFor();
+    assert.equal(await reply.getByTestId('quote').innerText(), 'Vous : Second point : salle du conseil.');
+    const own = messages(tabs.social).locator('.message').filter({ hasText: 'Bien noté pour la salle.' });
+    assert.equal(await own.getByTestId('quote').innerText(), 'Karim Benali : Second point : salle du conseil.');
+  });
+
   test('the composer stays in view without scrolling, on a laptop and on a phone', async () => {
     const { page } = tabs.policier;
     for (const size of [{ width: 1366, height: 800 }, { width: 390, height: 844 }]) {
@@ -157,7 +172,7 @@ describe('end-to-end encrypted messaging', { timeout: 240_000 }, () => {
         assert.ok(box && box.y >= 0 && box.y + box.height <= size.height, `composer in view at ${size.width}×${size.height}: ${JSON.stringify(box)}`);
       }
       assert.ok(await page.evaluate(() => document.documentElement.scrollHeight <= window.innerHeight), `the page itself does not scroll at ${size.width}×${size.height}`);
-      await page.getByTestId('messages').getByText('Second point : salle du conseil.').waitFor();
+      await page.getByTestId('messages').getByText('Second point : salle du conseil.', { exact: true }).waitFor();
     }
     // On a phone, one pane at a time: the conversation, then the list, then back.
     const side = page.getByRole('navigation', { name: 'Vos canaux' });
@@ -175,6 +190,62 @@ describe('end-to-end encrypted messaging', { timeout: 240_000 }, () => {
     await page.getByRole('button', { name: 'Détails' }).click();
     await page.setViewportSize({ width: 1280, height: 800 });
     await page.getByText('Membres (3)').waitFor();
+  });
+
+  test('edit and delete for everyone reach the other members, and the deleted text is gone', async () => {
+    const { page } = tabs.policier;
+    // A message by its own text (a reply quoting it holds the text too).
+    const byText = (/** @type {import('playwright-core').Locator} */ list, /** @type {string} */ text) =>
+      list.locator('.message').filter({ has: list.page().locator('.message-text', { hasText: text }) });
+    const mine = (/** @type {string} */ text) => byText(messages(tabs.policier), text);
+    const theirs = (/** @type {string} */ text) => byText(messages(tabs.social), text);
+
+    // Edit: the new text replaces the old one on the other side, marked « (modifié) ».
+    await mine('Premier point : la réunion est confirmée.').hover();
+    await mine('Premier point : la réunion est confirmée.').getByRole('button', { name: /^Modifier/ }).click();
+    await page.getByTestId('reply-bar').getByText('Modification de votre message', { exact: false }).waitFor();
+    assert.equal(await page.getByLabel('Votre message').inputValue(), 'Premier point : la réunion est confirmée.');
+    await page.getByLabel('Votre message').fill('Premier point : la réunion est confirmée à 10 h.');
+    await page.getByLabel('Votre message').press('Enter');
+    await theirs('Premier point : la réunion est confirmée à 10 h.').getByTestId('edited').waitFor();
+    assert.equal(await theirs('Premier point').count(), 1, 'one message, edited in place');
+
+    // Delete: the confirmation keeps the message by default; then it goes for everyone.
+    await mine('Second point : salle du conseil.').hover();
+    await mine('Second point : salle du conseil.').getByRole('button', { name: /^Supprimer/ }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByText('Supprimer ce message pour tous ?').waitFor();
+    await page.keyboard.press('Enter');
+    await dialog.waitFor({ state: 'detached' });
+    assert.equal(await mine('Second point : salle du conseil.').count(), 1, 'Enter kept the message');
+    await mine('Second point : salle du conseil.').hover();
+    await mine('Second point : salle du conseil.').getByRole('button', { name: /^Supprimer/ }).click();
+    await dialog.getByRole('button', { name: 'Supprimer pour tous' }).click();
+    await messages(tabs.social).getByText('Ce message a été supprimé par son auteur.').waitFor();
+    assert.equal(await messages(tabs.social).getByText('salle du conseil').count(), 0, 'the text is gone from her screen');
+    await messages(tabs.social).getByText('Réponse à un message supprimé.').waitFor();
+    // Nor is it anywhere in her browser's storage (decrypted messages are never stored).
+    const stored = await tabs.social.page.evaluate(async () => {
+      const names = (await indexedDB.databases()).map((d) => d.name ?? '');
+      const found = [];
+      for (const name of names) {
+        const db = await new Promise((resolve, reject) => {
+          const open = indexedDB.open(name);
+          open.onsuccess = () => resolve(open.result);
+          open.onerror = () => reject(open.error);
+        });
+        for (const store of db.objectStoreNames) {
+          const records = await new Promise((resolve) => {
+            const request = db.transaction(store).objectStore(store).getAll();
+            request.onsuccess = () => resolve(request.result);
+          });
+          found.push(JSON.stringify(records, (_, value) => (value instanceof CryptoKey ? null : ArrayBuffer.isView(value) ? new TextDecoder().decode(value) : value)));
+        }
+        db.close();
+      }
+      return found.join('\n') + JSON.stringify(Object.entries(localStorage)) + JSON.stringify(Object.entries(sessionStorage));
+    });
+    assert.ok(!stored.includes('salle du conseil'), 'the deleted text is nowhere in her browser');
   });
 
   test('search finds decrypted messages of the open conversation only', async () => {

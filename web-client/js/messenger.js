@@ -37,6 +37,11 @@ const TYPING_MS = 6_000;
  * @property {{ text: string, files: File[] } | null} draft What to seal again (own, unsent).
  * @property {any} envelope The sealed envelope while unacknowledged (resent as is).
  * @property {boolean} conflict Another envelope with the same ids was seen (§8.6).
+ * @property {boolean} [control] An edit or a deletion of another message: applied to it,
+ *   never shown itself (§8.2).
+ * @property {boolean} [edited] Its text was replaced by its author.
+ * @property {boolean} [deleted] Deleted by its author: its content is dropped.
+ * @property {number} [changedAt] The sequence number of the last change applied.
  *
  * @typedef {object} Conversation
  * @property {string} channelId
@@ -49,6 +54,8 @@ const TYPING_MS = 6_000;
  * @property {Map<string, number>} readers Last seq read, per account.
  * @property {Map<string, number>} typing Account id → expiry (ms).
  * @property {string[]} notes Membership changes announced in the conversation.
+ * @property {Map<string, Message>} pendingChanges Edits and deletions of messages not
+ *   loaded yet, by the key of the message they change.
  * @property {number} readAtOpen This account's read cursor when the conversation was last
  *   opened: the messages of others after it are the new ones (« Nouveaux messages »).
  */
@@ -224,6 +231,7 @@ export class Messenger extends EventTarget {
         readers: new Map(),
         typing: new Map(),
         notes: [],
+        pendingChanges: new Map(),
         readAtOpen: 0,
       };
       this.conversations.set(channelId, conversation);
@@ -239,6 +247,50 @@ export class Messenger extends EventTarget {
     if (channel.kind !== 'direct') return channel.name;
     const other = this.conversations.get(channel.id)?.detail?.members.find((m) => m.user_id !== this.me.id);
     return other ? other.display_name : 'Conversation directe';
+  }
+
+  /**
+   * Applies an edit or a deletion (§8.2) to the message it names, when that message is
+   * here and was written by the same account; otherwise keeps it for when it comes. Also
+   * applies to a message that just came what was waiting for it.
+   * @param {Conversation} conversation
+   * @param {Message} message
+   */
+  applyChanges(conversation, message) {
+    const ref = message.content?.deletes ?? message.content?.edits;
+    if (ref) {
+      message.control = true;
+      const key = `${ref.sender_device}/${ref.client_msg_id}`;
+      const target = conversation.messages.get(key);
+      if (target?.content) this.applyChange(target, message);
+      else conversation.pendingChanges.set(key, message);
+    }
+    const waiting = conversation.pendingChanges.get(message.key);
+    if (waiting && message.content) {
+      conversation.pendingChanges.delete(message.key);
+      this.applyChange(message, waiting);
+    }
+  }
+
+  /**
+   * @param {Message} target
+   * @param {Message} change
+   */
+  applyChange(target, change) {
+    // Only its author changes a message; a deletion is final; the latest edit wins.
+    if (target.sender !== change.sender || target.deleted || !change.content) return;
+    const order = change.seq ?? Number.MAX_SAFE_INTEGER;
+    if (change.content.deletes) {
+      // The text and the attachments' keys are dropped from this page's memory, the only
+      // place a decrypted message lives (nothing is written to IndexedDB).
+      target.content = { text: '', reply_to: null, attachments: [] };
+      target.deleted = true;
+      target.edited = false;
+    } else if (order >= (target.changedAt ?? 0)) {
+      target.content = { ...target.content, text: change.content.text, reply_to: target.content?.reply_to ?? null, attachments: target.content?.attachments ?? [] };
+      target.edited = true;
+      target.changedAt = order;
+    }
   }
 
   /**
@@ -277,7 +329,7 @@ export class Messenger extends EventTarget {
     /** @type {Message | null} */
     let last = null;
     for (const message of conversation.messages.values()) {
-      if (!message.content) continue;
+      if (!message.content || message.control || message.deleted) continue;
       if (!last || (message.seq ?? Number.MAX_SAFE_INTEGER) > (last.seq ?? Number.MAX_SAFE_INTEGER) || (message.seq === last.seq && message.ts > last.ts)) last = message;
     }
     return last;
@@ -410,11 +462,12 @@ export class Messenger extends EventTarget {
     conversation.messages.set(key, message);
     if (conversation.oldestSeq === 0 || stored.seq < conversation.oldestSeq) conversation.oldestSeq = stored.seq;
     await this.decrypt(stored, message);
-    this.touch(stored.channel_id, stored.ts);
+    this.applyChanges(conversation, message);
+    if (!message.control) this.touch(stored.channel_id, stored.ts);
     // The channel is at least at this message's epoch: sending can use its key without
     // asking the server first (and so while offline).
     if (message.content && typeof stored.envelope?.epoch === 'number') this.setEpoch(stored.channel_id, stored.envelope.epoch);
-    if (live && !message.mine) {
+    if (live && !message.mine && !message.control) {
       conversation.typing.delete(stored.sender);
       if (this.visible === stored.channel_id && document.visibilityState === 'visible') this.markRead(stored.channel_id);
       else this.unread.set(stored.channel_id, (this.unread.get(stored.channel_id) ?? 0) + 1);
@@ -460,7 +513,10 @@ export class Messenger extends EventTarget {
     if (!conversation) return;
     for (const message of conversation.messages.values()) {
       const stored = /** @type {any} */ (message).stored;
-      if (message.content === null && stored) await this.decrypt(stored, message);
+      if (message.content === null && stored) {
+        await this.decrypt(stored, message);
+        this.applyChanges(conversation, message);
+      }
     }
     this.emit('conversation', { channelId });
   }
@@ -631,8 +687,11 @@ export class Messenger extends EventTarget {
    * @param {string} channelId
    * @param {string} text
    * @param {File[]} [files]
+   * @param {MessageContent['reply_to']} [replyTo] The message this one answers (quoted).
+   * @param {Pick<MessageContent, 'edits' | 'deletes'>} [change] An edit or a deletion of
+   *   one's own earlier message (§8.2), applied here at once.
    */
-  async send(channelId, text, files = []) {
+  async send(channelId, text, files = [], replyTo = null, change = {}) {
     const clientMsgId = c.uuid();
     /** @type {Message} */
     const message = {
@@ -642,7 +701,7 @@ export class Messenger extends EventTarget {
       sender: this.me.id,
       senderDevice: this.keyring.deviceId,
       clientMsgId,
-      content: { text, reply_to: null, attachments: [] },
+      content: { text, reply_to: replyTo, attachments: [], ...change },
       problem: null,
       mine: true,
       state: 'sending',
@@ -653,7 +712,8 @@ export class Messenger extends EventTarget {
       conflict: false,
     };
     this.conversation(channelId).messages.set(message.key, message);
-    this.touch(channelId, message.ts);
+    this.applyChanges(this.conversation(channelId), message);
+    if (!message.control) this.touch(channelId, message.ts);
     this.emit('conversation', { channelId });
     await this.sealAndSend(channelId, message);
   }

@@ -40,6 +40,15 @@ export function initials(name) {
   return letters.map((word) => [...word].find((ch) => /\p{L}/u.test(ch)) ?? '').join('').toLocaleUpperCase('fr');
 }
 
+/**
+ * The start of a text, for a quote.
+ * @param {string} text
+ */
+function excerpt(text) {
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length > 120 ? `${line.slice(0, 119)}…` : line;
+}
+
 /** @param {number} ts */
 function dayKey(ts) {
   return new Date(ts).toDateString();
@@ -118,6 +127,10 @@ export function renderConversation(main, shell, messenger, channelId) {
 
   /** @type {Map<string, number>} Download progress per attachment id. */
   const downloads = new Map();
+  /** @type {Message | null} The message the composer answers (quoted above the field). */
+  let replyingTo = null;
+  /** @type {Message | null} One's own message the composer is rewriting. */
+  let editing = null;
   let lastTypingSent = 0;
   let opened = false;
 
@@ -497,7 +510,7 @@ export function renderConversation(main, shell, messenger, channelId) {
     const current = conversation();
     const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 60;
     const query = searchInput.value.trim().toLocaleLowerCase('fr');
-    const all = [...current.messages.values()].sort(
+    const all = [...current.messages.values()].filter((m) => !m.control).sort(
       (a, b) => (a.seq ?? Number.MAX_SAFE_INTEGER) - (b.seq ?? Number.MAX_SAFE_INTEGER) || a.ts - b.ts,
     );
     const shown = query ? all.filter((m) => m.content?.text.toLocaleLowerCase('fr').includes(query) || m.content?.attachments.some((a) => a.name.toLocaleLowerCase('fr').includes(query))) : all;
@@ -579,15 +592,83 @@ export function renderConversation(main, shell, messenger, channelId) {
         'div',
         { class: 'message-bubble' },
         h('p', { class: grouped ? 'message-meta visually-hidden' : 'message-meta' }, h('span', { class: 'message-sender' }, sender), ' ', time),
-        message.content
-          ? h('p', { class: 'message-text' }, message.content.text)
-          : h('p', { class: 'message-text message-unreadable' }, message.problem ?? 'Déchiffrement…'),
+        message.content?.reply_to ? quoteOf(message.content.reply_to) : null,
+        message.deleted
+          ? h('p', { class: 'message-text message-deleted', 'data-testid': 'deleted' }, message.mine ? 'Vous avez supprimé ce message.' : 'Ce message a été supprimé par son auteur.')
+          : message.content
+            ? h('p', { class: 'message-text' }, message.content.text, message.edited ? h('span', { class: 'message-edited', 'data-testid': 'edited' }, ' (modifié)') : null)
+            : h('p', { class: 'message-text message-unreadable' }, message.problem ?? 'Déchiffrement…'),
         message.content && message.content.attachments.length > 0 ? h('ul', { class: 'attachments' }, message.content.attachments.map((a) => attachmentItem(a, message))) : null,
         message.progress !== null ? progressBar(message.progress, 'Envoi des pièces jointes') : null,
         message.conflict ? h('p', { class: 'notice notice-warning' }, 'Attention : le serveur a présenté un autre message sous le même identifiant. Seul le premier est affiché.') : null,
         state,
       ),
       grouped ? h('span', { class: 'message-time-aside', 'aria-hidden': 'true', title: fullDate.format(message.ts) }, timeOnly.format(message.ts)) : null,
+      message.content && !message.deleted && message.seq !== null && composer.form.isConnected ? messageActions(message, sender) : null,
+    );
+  }
+
+  /**
+   * @param {Message} message
+   * @param {string} sender
+   */
+  function messageActions(message, sender) {
+    const actions = h('span', { class: 'message-action' }, replyButton(message, sender));
+    if (message.mine) {
+      const edit = h('button', { type: 'button', class: 'button button-small button-secondary' }, 'Modifier', srOnly(' votre message'));
+      edit.addEventListener('click', () => composer.edit(message));
+      const remove = h('button', { type: 'button', class: 'button button-small button-secondary' }, 'Supprimer', srOnly(' votre message pour tous'));
+      remove.addEventListener('click', () => deleteForEveryone(message, remove));
+      actions.append(edit, remove);
+    }
+    return actions;
+  }
+
+  /**
+   * Deletes one's message for everyone, after a confirmation whose default is to keep it.
+   * @param {Message} message
+   * @param {HTMLButtonElement} opener
+   */
+  async function deleteForEveryone(message, opener) {
+    const ok = await confirmAction(
+      'Supprimer ce message pour tous ?',
+      'Son texte et ses pièces jointes disparaîtront de l’écran de chaque membre ; « Message supprimé » restera à sa place.',
+      'Supprimer pour tous',
+      'Garder le message',
+    );
+    if (!ok) {
+      opener.focus();
+      return;
+    }
+    messenger.send(channelId, '', [], null, { deletes: { sender_device: message.senderDevice, client_msg_id: message.clientMsgId } });
+  }
+
+  /**
+   * « Répondre »: shown on hover, always reachable with the keyboard.
+   * @param {Message} message
+   * @param {string} sender
+   */
+  function replyButton(message, sender) {
+    const button = h('button', { type: 'button', class: 'button button-small button-secondary' }, 'Répondre', srOnly(` à ${sender === 'Vous' ? 'votre message' : sender}`));
+    button.addEventListener('click', () => composer.replyTo(message));
+    return button;
+  }
+
+  /**
+   * The quoted message a reply answers: its sender and the start of its text.
+   * @param {{ sender_device: string, client_msg_id: string }} ref
+   */
+  function quoteOf(ref) {
+    const original = conversation().messages.get(`${ref.sender_device}/${ref.client_msg_id}`);
+    const who = original ? (original.mine ? 'Vous' : messenger.names.get(original.sender) ?? 'Ancien membre') : null;
+    return h(
+      'blockquote',
+      { class: 'message-quote', 'data-testid': 'quote' },
+      original?.deleted
+        ? 'Réponse à un message supprimé.'
+        : original?.content
+        ? [h('span', { class: 'message-quote-sender' }, `${who} : `), excerpt(original.content.text || 'Pièce jointe')]
+        : 'Réponse à un message qui n’est pas chargé sur cet appareil.',
     );
   }
 
@@ -652,9 +733,11 @@ export function renderConversation(main, shell, messenger, channelId) {
     const fileId = uid('fichiers');
     const textarea = h('textarea', { id: textId, name: 'text', rows: 3, class: 'textarea', 'aria-describedby': `${textId}-aide` });
     const files = h('input', { type: 'file', id: fileId, name: 'files', multiple: true });
+    const replyBar = h('div', { class: 'reply-bar', hidden: true, 'data-testid': 'reply-bar' });
     const formElement = h(
       'form',
       { class: 'composer', novalidate: true },
+      replyBar,
       h('label', { for: textId }, 'Votre message'),
       h('p', { class: 'hint', id: `${textId}-aide` }, 'Entrée pour envoyer, Maj+Entrée pour aller à la ligne. Chiffré sur cet appareil avant l’envoi.'),
       textarea,
@@ -692,11 +775,58 @@ export function renderConversation(main, shell, messenger, channelId) {
       textarea.value = '';
       files.value = '';
       messenger.drafts.delete(channelId);
-      messenger.send(channelId, text, chosen);
+      const answering = replyingTo ? { sender_device: replyingTo.senderDevice, client_msg_id: replyingTo.clientMsgId } : null;
+      const rewritten = editing;
+      replyTo(null);
+      if (rewritten) messenger.send(channelId, text, [], null, { edits: { sender_device: rewritten.senderDevice, client_msg_id: rewritten.clientMsgId } });
+      else messenger.send(channelId, text, chosen, answering);
       scroller.scrollTop = scroller.scrollHeight;
       textarea.focus();
     });
-    return { form: formElement };
+    /**
+     * Sets (or clears) the message the next one answers.
+     * @param {Message | null} message
+     */
+    function replyTo(message) {
+      replyingTo = message;
+      if (editing && !message) textarea.value = '';
+      editing = null;
+      if (!message) {
+        replyBar.hidden = true;
+        replace(replyBar);
+        return;
+      }
+      const who = message.mine ? 'votre message' : messenger.names.get(message.sender) ?? 'Ancien membre';
+      const cancel = h('button', { type: 'button', class: 'button button-small button-secondary' }, 'Annuler la réponse');
+      cancel.addEventListener('click', () => {
+        replyTo(null);
+        textarea.focus();
+      });
+      replace(replyBar, h('p', { class: 'reply-bar-text' }, h('strong', {}, `En réponse à ${who} : `), excerpt(message.content?.text || 'Pièce jointe')), cancel);
+      replyBar.hidden = false;
+      textarea.focus();
+    }
+    /**
+     * Rewrites one's own message: its text in the field, sent as an edit (§8.2).
+     * @param {Message} message
+     */
+    function edit(message) {
+      replyTo(null);
+      editing = message;
+      const cancel = h('button', { type: 'button', class: 'button button-small button-secondary' }, 'Annuler la modification');
+      cancel.addEventListener('click', () => {
+        replyTo(null);
+        textarea.focus();
+      });
+      replace(replyBar, h('p', { class: 'reply-bar-text' }, h('strong', {}, 'Modification de votre message : '), excerpt(message.content?.text ?? '')), cancel);
+      replyBar.hidden = false;
+      textarea.value = message.content?.text ?? '';
+      textarea.focus();
+    }
+    textarea.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape' && (replyingTo || editing)) replyTo(null);
+    });
+    return { form: formElement, replyTo, edit };
   }
 
   /** @param {string} text */
