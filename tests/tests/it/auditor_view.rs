@@ -58,16 +58,15 @@ async fn the_auditor_reads_the_newest_first_with_names_and_finds_a_case_by_refer
     let before = first["next_before_seq"].as_u64().unwrap();
     assert_eq!(before, first_seqs[2]);
     let second: Value = dpo
-        .get(&format!("/audit/events?order=desc&limit=3&before_seq={before}"))
+        .get(&format!(
+            "/audit/events?order=desc&limit=3&before_seq={before}"
+        ))
         .await
         .unwrap();
     assert_eq!(seqs(&second)[0], before - 1);
     // Mixing the two directions is a clear 400.
     let mixed = dpo
-        .request(
-            reqwest::Method::GET,
-            "/audit/events?order=desc&after_seq=2",
-        )
+        .request(reqwest::Method::GET, "/audit/events?order=desc&after_seq=2")
         .send()
         .await
         .unwrap();
@@ -80,7 +79,10 @@ async fn the_auditor_reads_the_newest_first_with_names_and_finds_a_case_by_refer
         .await
         .unwrap();
     let events = page["events"].as_array().unwrap();
-    assert!(!events.is_empty(), "the case's events are found by its reference");
+    assert!(
+        !events.is_empty(),
+        "the case's events are found by its reference"
+    );
     assert!(events
         .iter()
         .all(|e| e["target"] == case.channel.id.as_str() || e["target"] == reference.as_str()));
