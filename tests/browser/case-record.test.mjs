@@ -45,6 +45,9 @@ describe('a case record', { timeout: 120_000 }, () => {
     await page.getByRole('link', { name: 'Créer un canal' }).first().click();
     await page.getByLabel('Type de canal').selectOption('case');
     await page.getByLabel('Programme').selectOption('youth_exposed_to_delinquency');
+    // Any institution of the CLSPD may report a situation, even one without accounts yet.
+    const reporters = await page.getByLabel('Institution qui signale la situation').locator('option').allInnerTexts();
+    assert.ok(reporters.includes('Mission locale'), reporters.join(', '));
     await page.getByLabel('Groupe de travail dont le règlement s’applique').selectOption({ label: 'Groupe jeunesse' });
     await page.getByLabel('Police nationale (commissariat)', { exact: true }).check();
     await page.getByLabel(/^Karim Benali/).check();
