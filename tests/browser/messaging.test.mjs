@@ -347,6 +347,24 @@ describe('end-to-end encrypted messaging', { timeout: 240_000 }, () => {
     await composer.fill('');
   });
 
+  test('unread messages are counted in the list and marked « Nouveaux messages » on return', async () => {
+    const { page } = tabs.coordinatrice;
+    await page.getByRole('navigation', { name: 'Menu principal' }).getByRole('link', { name: 'Vos échanges' }).click();
+    await page.getByTestId('empty-state').waitFor();
+    await send(tabs.social, 'Nouveau point pendant votre absence.');
+    await send(tabs.social, 'Et un second.');
+    const group = page.getByTestId('channel-list').getByRole('link', { name: /Prévention de la délinquance des mineurs/ });
+    await group.getByTestId('unread').filter({ hasText: /^2 non lus$/ }).waitFor();
+    // The channel that just spoke is first, with its last message.
+    assert.match(await page.getByTestId('channel-list').getByRole('link').first().innerText(), /Prévention de la délinquance des mineurs[\s\S]*Et un second\./);
+    await group.click();
+    const marker = messages(tabs.coordinatrice).getByTestId('unread-marker');
+    await marker.waitFor();
+    const after = await marker.evaluate((el) => el.nextElementSibling?.querySelector('.message-text')?.textContent);
+    assert.equal(after, 'Nouveau point pendant votre absence.');
+    await page.getByTestId('channel-list').getByRole('link', { name: /Prévention de la délinquance des mineurs/ }).getByTestId('unread').waitFor({ state: 'detached' });
+  });
+
   test('a new browser admitted with the recovery code reads the history', async () => {
     tabs.socialLaptop = await openTab(browser);
     const { page } = tabs.socialLaptop;
