@@ -122,6 +122,10 @@ export class Messenger extends EventTarget {
     for (const channel of list) {
       this.channels.set(channel.id, channel);
       this.connection.startAt(channel.id, channel.last_seq);
+      // What came since this account last read the channel, on any device (an estimate:
+      // it counts every message after the cursor).
+      const unread = channel.last_seq - (channel.read_seq ?? channel.last_seq);
+      if (unread > 0) this.unread.set(channel.id, unread);
     }
     this.listed = true;
     this.emit('channels', {});

@@ -123,6 +123,7 @@
  * @property {number | null} [ends_at]
  * @property {number | null} [ended_at]
  * @property {number | null} [destroy_by]
+ * @property {number} [read_seq] The caller's read cursor (channel list only).
  *
  * @typedef {object} Member
  * @property {string} user_id
