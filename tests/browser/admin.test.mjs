@@ -86,6 +86,7 @@ describe('the admin console', { timeout: 120_000 }, () => {
     assert.equal(await forced.getByRole('navigation', { name: 'Menu principal' }).count(), 0, 'no menu to go around it');
     await assertAccessible(forced, 'forced password change');
     await screenshot(forced, 'password-change-required');
+    await screenshotSizes(forced, 'password-change-required');
     // The server, not only this screen, refuses the rest meanwhile.
     const refused = await forced.evaluate(async () => {
       const response = await fetch('/api/v1/channels');

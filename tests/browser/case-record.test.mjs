@@ -123,6 +123,7 @@ describe('a case record', { timeout: 120_000 }, () => {
     assert.match(await detail.innerText(), /Claire Martin/);
     await assertAccessible(page, 'audit detail');
     await screenshot(page, 'audit-detail');
+    await screenshotSizes(page, 'audit-detail');
     await detail.getByRole('button', { name: 'Fermer le détail' }).click();
 
     // By institution, chosen by its name.
