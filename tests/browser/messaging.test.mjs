@@ -271,6 +271,28 @@ describe('end-to-end encrypted messaging', { timeout: 240_000 }, () => {
     assert.equal(Buffer.concat(chunks).toString('utf8'), content);
   });
 
+  test('an image dropped on the conversation is sent and previewed, decrypted, by the others', async () => {
+    const { page } = tabs.social;
+    // A 1×1 PNG, dropped as a file would be from the desktop.
+    const png = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
+    const dataTransfer = await page.evaluateHandle((base64) => {
+      const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([bytes], 'plan-du-quartier.png', { type: 'image/png' }));
+      return transfer;
+    }, png);
+    await page.locator('section.conversation').dispatchEvent('dragover', { dataTransfer });
+    await page.locator('section.conversation').dispatchEvent('drop', { dataTransfer });
+    await page.getByTestId('chosen-files').getByText('Fichier joint : plan-du-quartier.png').waitFor();
+    await send(tabs.social, 'Le plan du quartier.');
+    const received = messages(tabs.policier).locator('.message').filter({ hasText: 'Le plan du quartier.' });
+    await received.getByRole('button', { name: 'Aperçu de plan-du-quartier.png' }).click();
+    const image = received.getByRole('img', { name: 'Aperçu de plan-du-quartier.png' });
+    await image.waitFor();
+    assert.ok(await image.evaluate((img) => img instanceof HTMLImageElement && img.src.startsWith('blob:')), 'shown from memory');
+    await tabs.policier.page.waitForFunction(() => [...document.querySelectorAll('img.attachment-preview')].some((img) => img instanceof HTMLImageElement && img.complete && img.naturalWidth === 1));
+  });
+
   test('in a practice session, a likely name or phone number is pointed out before sending (C9)', async () => {
     const { page } = tabs.coordinatrice;
     await page.getByRole('link', { name: 'Créer un canal' }).first().click();

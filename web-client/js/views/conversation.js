@@ -27,6 +27,9 @@ const dayOnly = new Intl.DateTimeFormat('fr-FR', { weekday: 'long', day: 'numeri
 const TYPING_EVERY_MS = 3000;
 /** Messages of one sender closer than this are shown as one group. */
 const GROUP_WITHIN_MS = 5 * 60 * 1000;
+/** Images a browser shows by itself, previewed in the conversation once decrypted. */
+const PREVIEWABLE = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp']);
+const MAX_PREVIEW_BYTES = 10 * 1024 * 1024;
 /** Whether the details panel is open (this browser's choice, for every conversation). */
 const DETAILS_KEY = 'passerelle.details';
 
@@ -122,11 +125,14 @@ export function renderConversation(main, shell, messenger, channelId) {
   detailsToggle.addEventListener('click', () => showDetails(details.hidden));
   const body = h('div', { class: 'conversation-body' });
   const panel = h('section', { class: 'conversation', 'aria-labelledby': 'conversation-title' }, header, body);
+  composer.acceptDrops(panel);
   replace(main, panel);
   replace(body, h('p', { class: 'loading' }, 'Ouverture de la conversation…'));
 
   /** @type {Map<string, number>} Download progress per attachment id. */
   const downloads = new Map();
+  /** @type {Map<string, string>} Decrypted image previews (blob URLs) per attachment id. */
+  const previews = new Map();
   /** @type {Message | null} The message the composer answers (quoted above the field). */
   let replyingTo = null;
   /** @type {Message | null} One's own message the composer is rewriting. */
@@ -717,12 +723,29 @@ export function renderConversation(main, shell, messenger, channelId) {
         renderMessages();
       }
     });
+    const preview = previews.get(attachment.id);
+    let show = null;
+    if (!preview && PREVIEWABLE.has(attachment.mime) && attachment.size <= MAX_PREVIEW_BYTES && message.state !== 'sending') {
+      show = h('button', { type: 'button', class: 'button button-small button-secondary' }, 'Aperçu', srOnly(` de ${attachment.name}`));
+      show.addEventListener('click', async () => {
+        try {
+          // Decrypted here, shown from memory: the image never leaves this page.
+          const blob = await messenger.fetchAttachment(attachment, () => {});
+          previews.set(attachment.id, URL.createObjectURL(blob));
+          renderMessages();
+        } catch (error) {
+          showError(error instanceof Error && 'status' in error ? error.message : 'L’image n’a pas pu être déchiffrée : elle a peut-être été altérée.');
+        }
+      });
+    }
     return h(
       'li',
       { class: 'attachment' },
       button,
+      show,
       h('span', { class: 'hint' }, ` ${formatSize(attachment.size)}`),
       progress !== undefined ? h('progress', { max: '100', value: String(Math.round(progress * 100)), 'data-attachment': attachment.id, 'aria-label': `Téléchargement de ${attachment.name}` }) : null,
+      preview ? h('img', { src: preview, alt: `Aperçu de ${attachment.name}`, class: 'attachment-preview' }) : null,
     );
   }
 
@@ -733,6 +756,7 @@ export function renderConversation(main, shell, messenger, channelId) {
     const fileId = uid('fichiers');
     const textarea = h('textarea', { id: textId, name: 'text', rows: 3, class: 'textarea', 'aria-describedby': `${textId}-aide` });
     const files = h('input', { type: 'file', id: fileId, name: 'files', multiple: true });
+    const chosenLine = h('p', { class: 'hint composer-files', 'aria-live': 'polite', 'data-testid': 'chosen-files' });
     const replyBar = h('div', { class: 'reply-bar', hidden: true, 'data-testid': 'reply-bar' });
     const formElement = h(
       'form',
@@ -742,7 +766,37 @@ export function renderConversation(main, shell, messenger, channelId) {
       h('p', { class: 'hint', id: `${textId}-aide` }, 'Entrée pour envoyer, Maj+Entrée pour aller à la ligne. Chiffré sur cet appareil avant l’envoi.'),
       textarea,
       h('div', { class: 'composer-actions' }, h('label', { for: fileId, class: 'file-label' }, 'Joindre des fichiers'), files, h('button', { type: 'submit', class: 'button' }, 'Envoyer')),
+      chosenLine,
     );
+    const showChosen = () => {
+      const names = [...(files.files ?? [])].map((file) => file.name);
+      replace(chosenLine, names.length > 0 ? `${names.length > 1 ? 'Fichiers joints' : 'Fichier joint'} : ${names.join(', ')}` : '');
+    };
+    files.addEventListener('change', showChosen);
+    /**
+     * Files dropped anywhere on `target` (the conversation) are attached, as with
+     * « Joindre des fichiers ».
+     * @param {HTMLElement} target
+     */
+    function acceptDrops(target) {
+      target.addEventListener('dragover', (event) => {
+        if (!event.dataTransfer?.types.includes('Files')) return;
+        event.preventDefault();
+        target.classList.add('drop-target');
+      });
+      target.addEventListener('dragleave', (event) => {
+        if (event.target === target) target.classList.remove('drop-target');
+      });
+      target.addEventListener('drop', (event) => {
+        target.classList.remove('drop-target');
+        const dropped = event.dataTransfer?.files;
+        if (!dropped || dropped.length === 0 || !formElement.isConnected) return;
+        event.preventDefault();
+        files.files = dropped;
+        showChosen();
+        textarea.focus();
+      });
+    }
     textarea.addEventListener('keydown', (event) => {
       if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
@@ -774,6 +828,7 @@ export function renderConversation(main, shell, messenger, channelId) {
       }
       textarea.value = '';
       files.value = '';
+      replace(chosenLine, '');
       messenger.drafts.delete(channelId);
       const answering = replyingTo ? { sender_device: replyingTo.senderDevice, client_msg_id: replyingTo.clientMsgId } : null;
       const rewritten = editing;
@@ -826,7 +881,7 @@ export function renderConversation(main, shell, messenger, channelId) {
     textarea.addEventListener('keydown', (event) => {
       if (event.key === 'Escape' && (replyingTo || editing)) replyTo(null);
     });
-    return { form: formElement, replyTo, edit };
+    return { form: formElement, replyTo, edit, acceptDrops };
   }
 
   /** @param {string} text */
