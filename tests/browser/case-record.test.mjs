@@ -78,6 +78,17 @@ describe('a case record', { timeout: 120_000 }, () => {
     assert.equal(await page.locator('#notice-error').innerText(), '', 'the information is recorded');
     await page.getByTestId('case-information').getByText(/Courrier — Les représentants légaux/).waitFor();
 
+    // The follow-up's step and its referent.
+    await page.getByText('Modifier le suivi', { exact: true }).click();
+    const followUp = page.getByRole('form', { name: 'Modifier le suivi' });
+    await followUp.getByLabel('Étape du suivi').selectOption({ label: 'En cours d’évaluation' });
+    await followUp.getByLabel('Référent du dossier').locator('option', { hasText: 'Karim Benali' }).waitFor({ state: 'attached' });
+    await followUp.getByLabel('Référent du dossier').selectOption({ label: 'Karim Benali' });
+    await followUp.getByRole('button', { name: 'Enregistrer le suivi' }).click();
+    await page.locator('#notice-status').getByText('Suivi du dossier enregistré.').waitFor();
+    await page.locator('.case-record dd', { hasText: 'En cours d’évaluation' }).waitFor();
+    await page.getByTestId('case-referent').getByText('Karim Benali').waitFor();
+
     // The end of the follow-up.
     await page.getByRole('button', { name: 'Mettre fin au suivi' }).click();
     const dialog = page.getByRole('dialog');

@@ -443,6 +443,12 @@ export const cases = {
    */
   recordInformation: (id, record) => request('PUT', `/cases/${seg(id)}/information`, record),
   /**
+   * The follow-up status or the referent of a case (its coordinator).
+   * @param {string} id
+   * @param {{ follow_up_status?: string, referent_user_id?: string }} body
+   */
+  update: (id, body) => request('PATCH', `/cases/${seg(id)}`, body),
+  /**
    * @param {string} id
    * @returns {Promise<{ channel: Channel, facilitator: string, rule: string }>}
    */
