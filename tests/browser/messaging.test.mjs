@@ -440,6 +440,10 @@ describe('end-to-end encrypted messaging', { timeout: 240_000 }, () => {
     await tabs.policier.page.locator('#notice-error').getByText('Vous avez été retiré(e) du canal', { exact: false }).waitFor();
     await send(tabs.coordinatrice, 'Message après le retrait.');
     await messages(tabs.social).getByText('Message après le retrait.').waitFor();
+    // The removal is told in the conversation, in its place in time.
+    await messages(tabs.social).getByText('Karim Benali a été retiré(e) du canal.').waitFor();
+    const timeline = await messages(tabs.social).locator('.message-note, .message-text').allInnerTexts();
+    assert.ok(timeline.indexOf('Karim Benali a été retiré(e) du canal.') < timeline.indexOf('Message après le retrait.'), timeline.join(' | '));
     const channelLink = tabs.policier.page.getByRole('link', { name: /Prévention de la délinquance/ });
     assert.equal(await channelLink.count(), 0);
     // Added back afterwards: the policeman's browser learns it on the same socket, after

@@ -53,7 +53,8 @@ const TYPING_MS = 6_000;
  * @property {string | null} blocked A charter-gate code while closed to this user.
  * @property {Map<string, number>} readers Last seq read, per account.
  * @property {Map<string, number>} typing Account id → expiry (ms).
- * @property {string[]} notes Membership changes announced in the conversation.
+ * @property {{ ts: number, text: string }[]} notes Membership changes announced in the
+ *   conversation, placed among the messages by their time.
  * @property {Map<string, Message>} pendingChanges Edits and deletions of messages not
  *   loaded yet, by the key of the message they change.
  * @property {number} readAtOpen This account's read cursor when the conversation was last
@@ -645,7 +646,7 @@ export class Messenger extends EventTarget {
     const conversation = this.conversations.get(frame.channel_id);
     if (!conversation) return;
     const name = this.names.get(frame.user_id) ?? 'Une personne';
-    conversation.notes.push(frame.change === 'added' ? `${name} a été ajouté(e) au canal.` : `${name} a été retiré(e) du canal.`);
+    conversation.notes.push({ ts: Date.now(), text: frame.change === 'added' ? `${name} a été ajouté(e) au canal.` : `${name} a été retiré(e) du canal.` });
     this.loadDetail(frame.channel_id).catch(() => {});
   }
 

@@ -530,7 +530,17 @@ export function renderConversation(main, shell, messenger, channelId) {
     /** @type {Message | null} */
     let previous = null;
     let markerShown = false;
+    // Membership notes take their place in time among the messages, not after them.
+    const notes = query ? [] : [...current.notes].sort((a, b) => a.ts - b.ts);
+    const flushNotes = (/** @type {number} */ until) => {
+      while (notes.length > 0 && notes[0].ts <= until) {
+        const note = notes.shift();
+        if (note) items.push(h('li', { class: 'message-note' }, note.text));
+        previous = null;
+      }
+    };
     for (const message of shown) {
+      flushNotes(message.ts);
       if (!previous || dayKey(previous.ts) !== dayKey(message.ts)) {
         items.push(h('li', { class: 'day-separator' }, h('span', {}, dayLabel(message.ts))));
         previous = null;
@@ -545,11 +555,11 @@ export function renderConversation(main, shell, messenger, channelId) {
       items.push(messageItem(message, message === lastMine ? readersOf(current, message) : [], grouped));
       previous = message;
     }
+    flushNotes(Number.POSITIVE_INFINITY);
     replace(
       list,
       shown.length === 0 ? h('li', { class: 'hint empty' }, query ? 'Aucun message ne correspond.' : 'Aucun message pour l’instant. Écrivez le premier.') : null,
       ...items,
-      ...current.notes.map((note) => h('li', { class: 'message-note' }, note)),
     );
     const typing = [...current.typing.entries()].filter(([, until]) => until > Date.now()).map(([userId]) => messenger.names.get(userId) ?? 'Quelqu’un');
     typingLine.textContent = typing.length === 0 ? '' : `${typing.join(', ')} ${typing.length > 1 ? 'écrivent' : 'écrit'}…`;
