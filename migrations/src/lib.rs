@@ -17,6 +17,7 @@ mod m0005_withheld_keys;
 mod m0006_access_changes;
 mod m0007_login_lockouts;
 mod m0007_webauthn;
+mod m0008_provisional_passwords;
 mod m0009_institution_kinds;
 mod m0010_report_counts;
 mod m0011_case_reviews;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_access_changes::Migration),
             Box::new(m0007_webauthn::Migration),
             Box::new(m0007_login_lockouts::Migration),
+            Box::new(m0008_provisional_passwords::Migration),
             Box::new(m0009_institution_kinds::Migration),
             Box::new(m0010_report_counts::Migration),
             Box::new(m0011_case_reviews::Migration),

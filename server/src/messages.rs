@@ -457,6 +457,7 @@ mod tests {
             locked_at: None,
             disabled: false,
             created_at: 0,
+            password_change_required: false,
         }
     }
 

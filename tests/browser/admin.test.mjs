@@ -81,7 +81,30 @@ describe('the admin console', { timeout: 120_000 }, () => {
     await screenshot(tab.page, 'totp-enrolment');
 
     await submitCode(tab.page, secret, 'Activer et se connecter');
-    // An external participant uses channels: the first screen sets this browser up.
+    // The password the admin saw is provisional: nothing else until she chooses hers.
+    const forced = tab.page;
+    await forced.getByRole('heading', { level: 1, name: 'Choisissez votre mot de passe' }).waitFor();
+    assert.equal(await forced.getByRole('navigation', { name: 'Menu principal' }).count(), 0, 'no menu to go around it');
+    await assertAccessible(forced, 'forced password change');
+    await screenshot(forced, 'password-change-required');
+    await screenshotSizes(forced, 'password-change-required');
+    // The server, not only this screen, refuses the rest meanwhile.
+    const refused = await forced.evaluate(async () => {
+      const response = await fetch('/api/v1/channels');
+      return { status: response.status, code: (await response.json()).error?.code };
+    });
+    assert.deepEqual(refused, { status: 403, code: 'password_change_required' });
+    await forced.goto(`${demo.url}/securite`);
+    await forced.getByRole('heading', { level: 1, name: 'Choisissez votre mot de passe' }).waitFor();
+    await forced.getByLabel('Mot de passe provisoire').fill(password);
+    await forced.getByLabel(/^Nouveau mot de passe/).fill(password);
+    await forced.getByLabel('Confirmation du nouveau mot de passe').fill(password);
+    await forced.getByRole('button', { name: 'Enregistrer mon mot de passe' }).click();
+    await forced.getByText('Le nouveau mot de passe doit être différent du mot de passe provisoire.', { exact: true }).waitFor();
+    await forced.getByLabel(/^Nouveau mot de passe/).fill('Une phrase que Léa seule connaît');
+    await forced.getByLabel('Confirmation du nouveau mot de passe').fill('Une phrase que Léa seule connaît');
+    await forced.getByRole('button', { name: 'Enregistrer mon mot de passe' }).click();
+    // An external participant uses channels: the next screen sets this browser up.
     await tab.page.getByRole('heading', { level: 1, name: 'Configurer cet appareil' }).waitFor();
     assert.equal(await tab.page.locator('#app-user-name').innerText(), 'Léa Dupont');
     assert.match(await tab.page.locator('#app-user-detail').innerText(), /Association Horizon Jeunesse/);

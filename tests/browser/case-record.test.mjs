@@ -4,12 +4,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { assertAccessible, assertNoProblems, openTab, screenshot, screenshotSizes, startDemoAndBrowser } from './lib/browser.mjs';
-import { logInReady } from './lib/flows.mjs';
+import { logIn, logInReady } from './lib/flows.mjs';
 
 /** @type {import('./lib/demo.mjs').Demo} */
 let demo;
 /** @type {import('playwright-core').Browser} */
 let browser;
+/** The case's reference, as the coordinator's screen shows it. */
+let reference = '';
 
 before(async () => {
   ({ demo, browser } = await startDemoAndBrowser());
@@ -43,6 +45,9 @@ describe('a case record', { timeout: 120_000 }, () => {
     await page.getByRole('link', { name: 'Créer un canal' }).first().click();
     await page.getByLabel('Type de canal').selectOption('case');
     await page.getByLabel('Programme').selectOption('youth_exposed_to_delinquency');
+    // Any institution of the CLSPD may report a situation, even one without accounts yet.
+    const reporters = await page.getByLabel('Institution qui signale la situation').locator('option').allInnerTexts();
+    assert.ok(reporters.includes('Mission locale'), reporters.join(', '));
     // The youth programme asks for the birth month (C11): refused without it, then the
     // 25th birthday is the case's destruction limit.
     await page.getByRole('button', { name: 'Créer le canal' }).click();
@@ -61,6 +66,7 @@ describe('a case record', { timeout: 120_000 }, () => {
       await page.getByRole('button', { name: /^Accepter le règlement/ }).click();
     }
     await page.getByLabel('Votre message').waitFor();
+    reference = (await page.getByTestId('conversation-title').innerText()).trim();
 
     // The record.
     await page.getByText('Fiche du dossier', { exact: true }).click();
@@ -83,6 +89,17 @@ describe('a case record', { timeout: 120_000 }, () => {
     assert.equal(await page.locator('#notice-error').innerText(), '', 'the information is recorded');
     await page.getByTestId('case-information').getByText(/Courrier — Les représentants légaux/).waitFor();
 
+    // The follow-up's step and its referent.
+    await page.getByText('Modifier le suivi', { exact: true }).click();
+    const followUp = page.getByRole('form', { name: 'Modifier le suivi' });
+    await followUp.getByLabel('Étape du suivi').selectOption({ label: 'En cours d’évaluation' });
+    await followUp.getByLabel('Référent du dossier').locator('option', { hasText: 'Karim Benali' }).waitFor({ state: 'attached' });
+    await followUp.getByLabel('Référent du dossier').selectOption({ label: 'Karim Benali' });
+    await followUp.getByRole('button', { name: 'Enregistrer le suivi' }).click();
+    await page.locator('#notice-status').getByText('Suivi du dossier enregistré.').waitFor();
+    await page.locator('.case-record dd', { hasText: 'En cours d’évaluation' }).waitFor();
+    await page.getByTestId('case-referent').getByText('Karim Benali').waitFor();
+
     // The end of the follow-up.
     await page.getByRole('button', { name: 'Mettre fin au suivi' }).click();
     const dialog = page.getByRole('dialog');
@@ -94,6 +111,51 @@ describe('a case record', { timeout: 120_000 }, () => {
     await page.getByText('Ce canal est en lecture seule.').or(page.getByRole('button', { name: 'Consulter l’archive' })).first().waitFor();
     assert.equal(await page.getByRole('button', { name: 'Mettre fin au suivi' }).count(), 0);
     await screenshot(page, 'case-archived');
+    assertNoProblems(tab);
+  });
+
+  test('the auditor finds the case by its reference and reads its events in words', async () => {
+    assert.ok(reference, 'the case has a reference');
+    const tab = await openTab(browser);
+    const { page } = tab;
+    await logIn(page, demo.url, demo.accounts.dpo);
+    await page.getByRole('link', { name: 'Journal des accès' }).click();
+    // The newest first, in words: the auditor's own consultation of the log tops the list.
+    const table = page.getByRole('table', { name: /^Événements du journal des accès/ });
+    const firstRow = table.locator('tbody tr').first();
+    await firstRow.waitFor();
+    assert.equal(await firstRow.locator('[data-action]').innerText(), 'Consultation du journal des accès');
+
+    // By the case's reference: its channel's events, named.
+    await page.getByLabel('Dossier ou cible').fill(reference);
+    await page.getByRole('button', { name: 'Filtrer' }).click();
+    const archived = table.locator('tbody tr').filter({ has: page.locator('td[data-action="case_archived"]') });
+    await archived.waitFor();
+    assert.match(await archived.innerText(), /Dossier archivé/);
+    assert.match(await archived.innerText(), new RegExp(`Claire Martin[\\s\\S]*Mairie \\(coordination CLSPD\\)[\\s\\S]*${reference}`));
+    const actions = await table.locator('tbody td[data-action]').evaluateAll((cells) => cells.map((cell) => cell.getAttribute('data-action')));
+    assert.ok(actions.includes('history_read') || actions.includes('channel_created') || actions.includes('case_opened'), actions.join(', '));
+    // No raw code nor raw JSON in the table.
+    assert.doesNotMatch(await table.locator('tbody').innerText(), /[a-z]+_[a-z]+|\{"/);
+
+    // One event in detail.
+    await archived.getByRole('button', { name: /^Voir/ }).click();
+    const detail = page.getByTestId('audit-detail');
+    await detail.getByRole('heading', { name: /Dossier archivé/ }).waitFor();
+    assert.match(await detail.innerText(), /Claire Martin/);
+    await assertAccessible(page, 'audit detail');
+    await screenshot(page, 'audit-detail');
+    await screenshotSizes(page, 'audit-detail');
+    await detail.getByRole('button', { name: 'Fermer le détail' }).click();
+
+    // By institution, chosen by its name.
+    await page.getByLabel('Dossier ou cible').fill('');
+    await page.getByLabel('Institution').selectOption({ label: 'Mairie (coordination CLSPD)' });
+    await page.getByRole('button', { name: 'Filtrer' }).click();
+    await page.getByTestId('audit-total').getByText(/événement\(s\) correspondent/).waitFor();
+    await table.locator('tbody tr').filter({ hasText: 'Claire Martin' }).first().waitFor();
+    const institutions = await table.locator('tbody td[data-label="Institution"]').allInnerTexts();
+    assert.ok(institutions.length > 0 && institutions.every((name) => name === 'Mairie (coordination CLSPD)'), institutions.join(', '));
     assertNoProblems(tab);
   });
 });

@@ -60,8 +60,9 @@ describe('direct conversations and « Mes appareils »', { timeout: 240_000 }, (
     await page.getByTestId('messages').getByTestId('sent').waitFor();
 
     const social = tabs.social.page;
-    const directs = social.getByRole('region', { name: 'Conversations directes' });
-    await directs.getByRole('link', { name: /Karim Benali/ }).click();
+    // Listed among her channels by the other person's name, as a direct conversation.
+    const directs = social.getByRole('navigation', { name: 'Vos canaux' });
+    await directs.getByRole('link', { name: /^Karim Benali.*Conversation directe/ }).click();
     await social.getByTestId('messages').getByText('Bonjour, pouvons-nous faire le point demain matin ?').waitFor();
     await assertAccessible(social, 'direct conversation');
     await screenshot(social, 'direct-conversation');

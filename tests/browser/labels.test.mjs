@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const { ERROR_MESSAGES, EXCLUSION_MESSAGES, exclusionMessage } = await import(pathToFileURL(path.join(repo, 'web-client', 'js', 'labels.js')).href);
+const { AUDIT_ACTIONS, ERROR_MESSAGES, EXCLUSION_MESSAGES, exclusionMessage } = await import(pathToFileURL(path.join(repo, 'web-client', 'js', 'labels.js')).href);
 const { isFinalClose } = await import(pathToFileURL(path.join(repo, 'web-client', 'js', 'ws.js')).href);
 
 /** @param {string} dir @returns {string[]} every .rs file under dir */
@@ -113,4 +113,92 @@ test('every reason of a final close has its French message, and unknown ones fal
     assert.ok(exclusionMessage(4004, reason).startsWith('Cette session a été fermée'), reason);
   }
   assert.ok(exclusionMessage(4004, 'session_expired').startsWith('Votre session a expiré.'));
+});
+
+/**
+ * The text between an opening parenthesis (just before `start`) and its match.
+ * @param {string} source
+ * @param {number} start
+ */
+function callArguments(source, start) {
+  let depth = 1;
+  for (let i = start; i < source.length; i += 1) {
+    if ('([{'.includes(source[i])) depth += 1;
+    else if (')]}'.includes(source[i])) depth -= 1;
+    if (depth === 0) return source.slice(start, i);
+  }
+  return '';
+}
+
+/**
+ * Comma-separated arguments or parameters at the top level, trimmed.
+ * @param {string} list
+ */
+function topLevelArgs(list) {
+  const parts = [];
+  let depth = 0;
+  let current = '';
+  for (const ch of list) {
+    if ('([{<'.includes(ch)) depth += 1;
+    else if (')]}>'.includes(ch)) depth -= 1;
+    if (ch === ',' && depth === 0) {
+      parts.push(current.trim());
+      current = '';
+    } else {
+      current += ch;
+    }
+  }
+  if (current.trim()) parts.push(current.trim());
+  return parts;
+}
+
+/**
+ * The actions the server writes to the access log: the action argument of every
+ * `record(…)` and `record_denial(…)` call, the `ACTION` constants, and the actions chosen
+ * by a `let action = if …` before a call.
+ */
+function auditActions() {
+  const actions = new Set();
+  const sources = rustFiles(path.join(repo, 'server', 'src'))
+    .filter((file) => !file.endsWith('tests.rs'))
+    .map((file) => readFileSync(file, 'utf8'));
+  // Helpers that take the action to record (`action: &'static str`), and the literal
+  // their callers pass in that position; a private helper is only called from its file.
+  /** @type {Array<{ name: string, public: boolean, file: number, position: number }>} */
+  const helpers = [];
+  sources.forEach((source, file) => {
+    for (const match of source.matchAll(/(pub(?:\(crate\))? )?(?:async )?fn (\w+)(?:<[^>]*>)?\(([^)]*)\)/g)) {
+      const params = topLevelArgs(match[3]);
+      // A method's callers do not pass `self`.
+      const method = /^&?(mut )?self$/.test(params[0] ?? '') ? 1 : 0;
+      const position = params.findIndex((param) => /^action: &'static str$/.test(param)) - method;
+      if (position >= 0) helpers.push({ name: match[2], public: Boolean(match[1]), file, position });
+    }
+  });
+  sources.forEach((source, file) => {
+    for (const helper of helpers) {
+      if (!helper.public && helper.file !== file) continue;
+      for (const call of source.matchAll(new RegExp(`\\b${helper.name}\\(`, 'g'))) {
+        const argument = topLevelArgs(callArguments(source, (call.index ?? 0) + call[0].length))[helper.position] ?? '';
+        const literal = /^"([a-z]+(?:_[a-z]+)+)"$/.exec(argument);
+        if (literal) actions.add(literal[1]);
+      }
+    }
+  });
+  for (const source of sources) {
+    for (const match of source.matchAll(/record(?:_denial)?\(\s*[\w.]+(?:\(\))?(?:\.clone\(\))?,\s*"([a-z_]+)"/g)) actions.add(match[1]);
+    for (const match of source.matchAll(/const ACTION: &str = "([a-z_]+)"/g)) actions.add(match[1]);
+    for (const match of source.matchAll(/let action = if [^{]+\{\s*"([a-z_]+)"\s*\} else \{\s*"([a-z_]+)"/g)) {
+      actions.add(match[1]);
+      actions.add(match[2]);
+    }
+  }
+  return actions;
+}
+
+test('every action of the access log has a French label for the auditor', () => {
+  const actions = auditActions();
+  assert.ok(actions.size > 50, `the scan found the actions (${actions.size})`);
+  const missing = [...actions].filter((action) => !(action in AUDIT_ACTIONS)).sort();
+  assert.deepEqual(missing, [], `actions without a French label in web-client/js/labels.js: ${missing.join(', ')}`);
 });

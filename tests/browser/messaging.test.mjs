@@ -127,6 +127,127 @@ describe('end-to-end encrypted messaging', { timeout: 240_000 }, () => {
     assert.match(history, /"ciphertext"/);
   });
 
+  test('the conversation reads like a chat: days, grouped messages, full dates on hover', async () => {
+    await send(tabs.policier, 'Premier point : la réunion est confirmée.');
+    await send(tabs.policier, 'Second point : salle du conseil.');
+    const list = messages(tabs.social);
+    await list.getByText('Second point : salle du conseil.').waitFor();
+    // One day separator for today's messages, not one per message.
+    assert.deepEqual(await list.locator('.day-separator').allInnerTexts(), ['Aujourd’hui']);
+    // Two messages in a row from Karim Benali: his name and initials once, over the first.
+    const second = list.locator('.message').filter({ hasText: 'Second point' });
+    const first = list.locator('.message').filter({ hasText: 'Premier point' });
+    assert.match(await second.getAttribute('class') ?? '', /message-grouped/);
+    assert.doesNotMatch(await first.getAttribute('class') ?? '', /message-grouped/);
+    assert.equal(await first.locator('.avatar').innerText(), 'KB');
+    // The time shown, the full date on hover.
+    const title = await first.locator('time').getAttribute('title');
+    assert.match(title ?? '', /^[a-z]+ \d{1,2} [a-zéû]+ \d{4}/);
+    // The list puts the channel that just spoke first, with its last message.
+    const firstChannel = tabs.social.page.getByTestId('channel-list').getByRole('link').first();
+    assert.match(await firstChannel.innerText(), /Prévention de la délinquance des mineurs[\s\S]*Second point : salle du conseil\./);
+  });
+
+  test('a reply quotes the message it answers, on the other side too', async () => {
+    const social = tabs.social.page;
+    const original = messages(tabs.social).locator('.message').filter({ hasText: 'Second point : salle du conseil.' });
+    await original.hover();
+    await original.getByRole('button', { name: /^Répondre/ }).click();
+    await social.getByTestId('reply-bar').getByText('Second point : salle du conseil.', { exact: false }).waitFor();
+    await send(tabs.social, 'Bien noté pour la salle.');
+    assert.equal(await social.getByTestId('reply-bar').isVisible(), false, 'the reply bar closes once sent');
+    const reply = messages(tabs.policier).locator('.message').filter({ hasText: 'Bien noté pour la salle.' });
+    await reply.getByTestId('quote').waitFor();
+    assert.equal(await reply.getByTestId('quote').innerText(), 'Vous : Second point : salle du conseil.');
+    const own = messages(tabs.social).locator('.message').filter({ hasText: 'Bien noté pour la salle.' });
+    assert.equal(await own.getByTestId('quote').innerText(), 'Karim Benali : Second point : salle du conseil.');
+  });
+
+  test('the composer stays in view without scrolling, on a laptop and on a phone', async () => {
+    const { page } = tabs.policier;
+    for (const size of [{ width: 1366, height: 800 }, { width: 390, height: 844 }]) {
+      await page.setViewportSize(size);
+      for (const control of [page.getByLabel('Votre message'), page.getByRole('button', { name: 'Envoyer', exact: true })]) {
+        const box = await control.boundingBox();
+        assert.ok(box && box.y >= 0 && box.y + box.height <= size.height, `composer in view at ${size.width}×${size.height}: ${JSON.stringify(box)}`);
+      }
+      assert.ok(await page.evaluate(() => document.documentElement.scrollHeight <= window.innerHeight), `the page itself does not scroll at ${size.width}×${size.height}`);
+      await page.getByTestId('messages').getByText('Second point : salle du conseil.', { exact: true }).waitFor();
+    }
+    // On a phone, one pane at a time: the conversation, then the list, then back.
+    const side = page.getByRole('navigation', { name: 'Vos canaux' });
+    assert.equal(await side.isVisible(), false, 'the channel list is not squeezed beside the conversation');
+    await page.getByRole('link', { name: 'Retour à la liste des canaux' }).click();
+    await side.waitFor();
+    assert.equal(await page.getByLabel('Votre message').count(), 0);
+    await side.getByRole('link', { name: /Prévention de la délinquance des mineurs/ }).click();
+    await page.getByLabel('Votre message').waitFor();
+    // The details (members, search) open over the thread and close again.
+    await page.getByRole('button', { name: 'Détails' }).click();
+    await page.getByText('Membres (3)').click();
+    await page.getByRole('heading', { level: 3, name: 'Police nationale (commissariat)' }).waitFor();
+    await assertAccessible(page, 'conversation details on a phone');
+    await page.getByRole('button', { name: 'Détails' }).click();
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.getByText('Membres (3)').waitFor();
+  });
+
+  test('edit and delete for everyone reach the other members, and the deleted text is gone', async () => {
+    const { page } = tabs.policier;
+    // A message by its own text (a reply quoting it holds the text too).
+    const byText = (/** @type {import('playwright-core').Locator} */ list, /** @type {string} */ text) =>
+      list.locator('.message').filter({ has: list.page().locator('.message-text', { hasText: text }) });
+    const mine = (/** @type {string} */ text) => byText(messages(tabs.policier), text);
+    const theirs = (/** @type {string} */ text) => byText(messages(tabs.social), text);
+
+    // Edit: the new text replaces the old one on the other side, marked « (modifié) ».
+    await mine('Premier point : la réunion est confirmée.').hover();
+    await mine('Premier point : la réunion est confirmée.').getByRole('button', { name: /^Modifier/ }).click();
+    await page.getByTestId('reply-bar').getByText('Modification de votre message', { exact: false }).waitFor();
+    assert.equal(await page.getByLabel('Votre message').inputValue(), 'Premier point : la réunion est confirmée.');
+    await page.getByLabel('Votre message').fill('Premier point : la réunion est confirmée à 10 h.');
+    await page.getByLabel('Votre message').press('Enter');
+    await theirs('Premier point : la réunion est confirmée à 10 h.').getByTestId('edited').waitFor();
+    assert.equal(await theirs('Premier point').count(), 1, 'one message, edited in place');
+
+    // Delete: the confirmation keeps the message by default; then it goes for everyone.
+    await mine('Second point : salle du conseil.').hover();
+    await mine('Second point : salle du conseil.').getByRole('button', { name: /^Supprimer/ }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByText('Supprimer ce message pour tous ?').waitFor();
+    await page.keyboard.press('Enter');
+    await dialog.waitFor({ state: 'detached' });
+    assert.equal(await mine('Second point : salle du conseil.').count(), 1, 'Enter kept the message');
+    await mine('Second point : salle du conseil.').hover();
+    await mine('Second point : salle du conseil.').getByRole('button', { name: /^Supprimer/ }).click();
+    await dialog.getByRole('button', { name: 'Supprimer pour tous' }).click();
+    await messages(tabs.social).getByText('Ce message a été supprimé par son auteur.').waitFor();
+    assert.equal(await messages(tabs.social).getByText('salle du conseil').count(), 0, 'the text is gone from her screen');
+    await messages(tabs.social).getByText('Réponse à un message supprimé.').waitFor();
+    // Nor is it anywhere in her browser's storage (decrypted messages are never stored).
+    const stored = await tabs.social.page.evaluate(async () => {
+      const names = (await indexedDB.databases()).map((d) => d.name ?? '');
+      const found = [];
+      for (const name of names) {
+        const db = await new Promise((resolve, reject) => {
+          const open = indexedDB.open(name);
+          open.onsuccess = () => resolve(open.result);
+          open.onerror = () => reject(open.error);
+        });
+        for (const store of db.objectStoreNames) {
+          const records = await new Promise((resolve) => {
+            const request = db.transaction(store).objectStore(store).getAll();
+            request.onsuccess = () => resolve(request.result);
+          });
+          found.push(JSON.stringify(records, (_, value) => (value instanceof CryptoKey ? null : ArrayBuffer.isView(value) ? new TextDecoder().decode(value) : value)));
+        }
+        db.close();
+      }
+      return found.join('\n') + JSON.stringify(Object.entries(localStorage)) + JSON.stringify(Object.entries(sessionStorage));
+    });
+    assert.ok(!stored.includes('salle du conseil'), 'the deleted text is nowhere in her browser');
+  });
+
   test('search finds decrypted messages of the open conversation only', async () => {
     const { page } = tabs.coordinatrice;
     await page.getByLabel('Rechercher dans cette conversation').fill('famille');
@@ -148,6 +269,28 @@ describe('end-to-end encrypted messaging', { timeout: 240_000 }, () => {
     const chunks = [];
     for await (const chunk of stream) chunks.push(chunk);
     assert.equal(Buffer.concat(chunks).toString('utf8'), content);
+  });
+
+  test('an image dropped on the conversation is sent and previewed, decrypted, by the others', async () => {
+    const { page } = tabs.social;
+    // A 1×1 PNG, dropped as a file would be from the desktop.
+    const png = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
+    const dataTransfer = await page.evaluateHandle((base64) => {
+      const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([bytes], 'plan-du-quartier.png', { type: 'image/png' }));
+      return transfer;
+    }, png);
+    await page.locator('section.conversation').dispatchEvent('dragover', { dataTransfer });
+    await page.locator('section.conversation').dispatchEvent('drop', { dataTransfer });
+    await page.getByTestId('chosen-files').getByText('Fichier joint : plan-du-quartier.png').waitFor();
+    await send(tabs.social, 'Le plan du quartier.');
+    const received = messages(tabs.policier).locator('.message').filter({ hasText: 'Le plan du quartier.' });
+    await received.getByRole('button', { name: 'Aperçu de plan-du-quartier.png' }).click();
+    const image = received.getByRole('img', { name: 'Aperçu de plan-du-quartier.png' });
+    await image.waitFor();
+    assert.ok(await image.evaluate((img) => img instanceof HTMLImageElement && img.src.startsWith('blob:')), 'shown from memory');
+    await tabs.policier.page.waitForFunction(() => [...document.querySelectorAll('img.attachment-preview')].some((img) => img instanceof HTMLImageElement && img.complete && img.naturalWidth === 1));
   });
 
   test('in a practice session, a likely name or phone number is pointed out before sending (C9)', async () => {
@@ -206,6 +349,50 @@ describe('end-to-end encrypted messaging', { timeout: 240_000 }, () => {
     await page.getByLabel('Votre message').waitFor();
   });
 
+  test('Ctrl+K switches conversations, and a draft waits in its channel', async () => {
+    const { page } = tabs.coordinatrice;
+    const composer = page.getByLabel('Votre message');
+    await composer.fill('Brouillon pour le groupe');
+    await page.keyboard.press('Control+k');
+    const switcher = page.getByRole('dialog', { name: 'Aller à une conversation' });
+    await switcher.getByLabel('Nom du canal ou de la personne').fill('analyse');
+    await assertAccessible(page, 'channel switcher');
+    await page.keyboard.press('Enter');
+    await page.getByTestId('conversation-title').getByText('Analyse de pratiques — mars').waitFor();
+    assert.equal(await composer.inputValue(), '', 'the draft stayed in its own channel');
+    await page.getByTestId('channel-list').getByText('Brouillon : Brouillon pour le groupe').waitFor();
+    await page.keyboard.press('Control+k');
+    await switcher.getByLabel('Nom du canal ou de la personne').fill('mineurs');
+    await page.keyboard.press('Enter');
+    await page.getByTestId('conversation-title').getByText('Prévention de la délinquance des mineurs').waitFor();
+    assert.equal(await composer.inputValue(), 'Brouillon pour le groupe');
+    await composer.fill('');
+  });
+
+  test('unread messages are counted in the list and marked « Nouveaux messages » on return', async () => {
+    const { page } = tabs.coordinatrice;
+    await page.getByRole('navigation', { name: 'Menu principal' }).getByRole('link', { name: 'Vos échanges' }).click();
+    await page.getByTestId('empty-state').waitFor();
+    await send(tabs.social, 'Nouveau point pendant votre absence.');
+    await send(tabs.social, 'Et un second.');
+    const group = page.getByTestId('channel-list').getByRole('link', { name: /Prévention de la délinquance des mineurs/ });
+    await group.getByTestId('unread').filter({ hasText: /^2 non lus$/ }).waitFor();
+    // The channel that just spoke is first, with its last message.
+    assert.match(await page.getByTestId('channel-list').getByRole('link').first().innerText(), /Prévention de la délinquance des mineurs[\s\S]*Et un second\./);
+    // Counted from the server's read cursor too: a reload keeps the count.
+    await page.reload();
+    await group.getByTestId('unread').filter({ hasText: /^2 non lus$/ }).waitFor();
+    await group.click();
+    const marker = messages(tabs.coordinatrice).getByTestId('unread-marker');
+    await marker.waitFor();
+    // The history is decrypted message by message: the marker settles before the first new one.
+    await page.waitForFunction(
+      (text) => document.querySelector('[data-testid="unread-marker"]')?.nextElementSibling?.querySelector('.message-text')?.textContent === text,
+      'Nouveau point pendant votre absence.',
+    );
+    await page.getByTestId('channel-list').getByRole('link', { name: /Prévention de la délinquance des mineurs/ }).getByTestId('unread').waitFor({ state: 'detached' });
+  });
+
   test('a new browser admitted with the recovery code reads the history', async () => {
     tabs.socialLaptop = await openTab(browser);
     const { page } = tabs.socialLaptop;
@@ -253,6 +440,10 @@ describe('end-to-end encrypted messaging', { timeout: 240_000 }, () => {
     await tabs.policier.page.locator('#notice-error').getByText('Vous avez été retiré(e) du canal', { exact: false }).waitFor();
     await send(tabs.coordinatrice, 'Message après le retrait.');
     await messages(tabs.social).getByText('Message après le retrait.').waitFor();
+    // The removal is told in the conversation, in its place in time.
+    await messages(tabs.social).getByText('Karim Benali a été retiré(e) du canal.').waitFor();
+    const timeline = await messages(tabs.social).locator('.message-note, .message-text').allInnerTexts();
+    assert.ok(timeline.indexOf('Karim Benali a été retiré(e) du canal.') < timeline.indexOf('Message après le retrait.'), timeline.join(' | '));
     const channelLink = tabs.policier.page.getByRole('link', { name: /Prévention de la délinquance/ });
     assert.equal(await channelLink.count(), 0);
     // Added back afterwards: the policeman's browser learns it on the same socket, after
@@ -271,12 +462,18 @@ describe('end-to-end encrypted messaging', { timeout: 240_000 }, () => {
     const tab = await openTab(browser);
     await logIn(tab.page, demo.url, demo.accounts.dpo);
     await tab.page.getByRole('link', { name: 'Journal des accès' }).click();
-    await tab.page.getByTestId('integrity').getByText('Chaîne intacte').waitFor();
-    await tab.page.getByLabel('Action', { exact: true }).fill('member_removed');
+    const integrity = tab.page.getByTestId('integrity');
+    await integrity.locator('.integrity-status, .notice-error').waitFor({ timeout: 90_000 });
+    assert.match(await integrity.innerText(), /Chaîne intacte/);
+    // Actions in French, chosen by their names.
+    await tab.page.getByLabel('Action', { exact: true }).selectOption({ label: 'Membre retiré' });
     await tab.page.getByRole('button', { name: 'Filtrer' }).click();
     await tab.page.getByTestId('audit-total').getByText('1 événement(s)').waitFor();
-    await tab.page.getByRole('cell', { name: 'member_removed' }).waitFor();
-    await tab.page.getByLabel('Action', { exact: true }).fill('');
+    const removal = tab.page.locator('tbody tr').filter({ has: tab.page.getByRole('cell', { name: 'Membre retiré' }) });
+    await removal.waitFor();
+    // Who and where, by name; the channel by its name rather than its id.
+    assert.match(await removal.innerText(), /Claire Martin[\s\S]*Prévention de la délinquance des mineurs/);
+    await tab.page.getByLabel('Action', { exact: true }).selectOption({ label: 'Toutes' });
     await tab.page.getByRole('button', { name: 'Filtrer' }).click();
     await tab.page.locator('svg.chart rect').first().waitFor();
     const csv = await tab.page.getByRole('link', { name: 'CSV' }).getAttribute('href');

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { assertNoProblems, openTab, screenshot, startDemoAndBrowser } from './lib/browser.mjs';
+import { assertAccessible, assertNoProblems, openTab, screenshot, startDemoAndBrowser } from './lib/browser.mjs';
 import { createWorkingGroup, logInReady } from './lib/flows.mjs';
 import { sdkCli, startSdk } from './lib/sdk.mjs';
 
@@ -95,8 +95,13 @@ describe('notifications and the keyboard', { timeout: 240_000 }, () => {
 
     // The user allows the text in notifications; the next one carries it.
     await setHidden(false);
+    // The setting is on a page of its own, reached from the channel list.
+    await tab.page.getByRole('link', { name: 'Réglages des notifications' }).click();
     await tab.page.getByLabel('Afficher le texte des messages dans les notifications').check();
+    await assertAccessible(tab.page, 'settings');
     await screenshot(tab.page, 'notification-settings');
+    await tab.page.goBack();
+    await messages.getByText('Premier message, onglet au premier plan').waitFor();
     await setHidden(true);
     await sdk?.command('send Deuxième point : la famille est prévenue');
     await waitForNotifications(2);

@@ -440,6 +440,11 @@ export const channels = {
   /** @returns {Promise<DirectoryEntry[]>} */
   directory: () => request('GET', '/directory'),
   /**
+   * Every institution of the CLSPD, by name (with or without accounts).
+   * @returns {Promise<import('./types.js').InstitutionRef[]>}
+   */
+  institutions: () => request('GET', '/directory/institutions'),
+  /**
    * @param {string} id
    * @returns {Promise<RulesStatus>}
    */

@@ -15,7 +15,9 @@ import { renderHome } from './views/home.js';
 import { renderLogin } from './views/login.js';
 import { renderMessaging, retireMessenger, stopMessenger } from './views/messaging.js';
 import { renderNewConversation } from './views/new-conversation.js';
+import { renderPasswordChange } from './views/password-change.js';
 import { renderSessions } from './views/sessions.js';
+import { renderSettings } from './views/settings.js';
 import { renderSetup } from './views/setup.js';
 
 /** @typedef {import('./types.js').Me} Me */
@@ -31,6 +33,8 @@ import { renderSetup } from './views/setup.js';
  *   coordinators, externals); `directory`: those who may also browse the directory and
  *   start a direct conversation (members, coordinators); `coordinator`: coordinators only.
  * @property {boolean} [gated] Needs this browser's device and the charter accepted first.
+ * @property {boolean} [app] Shown as an application (the page's full height, nothing
+ *   scrolls but the panes), not as a document: the messaging screens.
  * @property {(screen: HTMLElement, shell: any, param: string | null) => void} render
  */
 
@@ -38,18 +42,20 @@ import { renderSetup } from './views/setup.js';
 const ROUTES = {
   '/connexion': { title: 'Connexion', access: 'public', render: renderLogin },
   '/': { title: 'Vos échanges', access: 'user', render: renderHome },
-  '/canal/:id': { title: 'Conversation', access: 'channels', gated: true, render: renderMessaging },
+  '/canal/:id': { title: 'Conversation', access: 'channels', gated: true, app: true, render: renderMessaging },
   '/nouvelle-conversation': { title: 'Écrire à un collègue', access: 'directory', gated: true, render: renderNewConversation },
   '/nouveau-canal': { title: 'Créer un canal', access: 'coordinator', gated: true, render: renderCreateChannel },
   '/appareil': { title: 'Configurer cet appareil', access: 'channels', render: renderSetup },
   '/charte': { title: 'Charte d’échange d’informations', access: 'channels', render: renderCharter },
   '/securite': { title: 'Sécurité du compte', access: 'user', render: renderSessions },
+  '/reglages': { title: 'Réglages', access: 'channels', render: renderSettings },
+  '/mot-de-passe': { title: 'Choisissez votre mot de passe', access: 'user', render: renderPasswordChange },
   '/administration': { title: 'Administration', access: 'admin', render: renderAdmin },
   '/audit': { title: 'Journal des accès', access: 'auditor', render: renderAudit },
 };
 
 /** The messaging screen replaces the plain home for those who use channels. */
-const MESSAGING_HOME = { title: 'Vos échanges', access: /** @type {const} */ ('channels'), gated: true, render: renderMessaging };
+const MESSAGING_HOME = { title: 'Vos échanges', access: /** @type {const} */ ('channels'), gated: true, app: true, render: renderMessaging };
 
 /** @param {string} id */
 function byId(id) {
@@ -92,14 +98,35 @@ function resolve(path) {
   const found = match(path);
   if (!found) return { redirect: me ? '/' : '/connexion' };
   const { route, param } = found;
+  const resolution = resolveRoute(route, param);
+  if ('redirect' in resolution) return resolution;
+  return {
+    title: resolution.title,
+    render: (screen) => {
+      document.body.classList.toggle('layout-app', route.app === true);
+      resolution.render(screen);
+    },
+  };
+}
+
+/**
+ * @param {Route} route
+ * @param {string | null} param
+ * @returns {import('./router.js').Resolution}
+ */
+function resolveRoute(route, param) {
   if (route.access === 'public') {
     if (me) return { redirect: '/' };
     return { title: route.title, render: (screen) => route.render(screen, shell, null) };
   }
   if (!me) return { redirect: '/connexion' };
+  // A provisional password: the server refuses everything else until it is replaced.
+  if ((me.password_change_required === true) !== (route === ROUTES['/mot-de-passe'])) {
+    return { redirect: me.password_change_required ? '/mot-de-passe' : '/' };
+  }
   // A role that requires a security key, and none registered yet: the server allows
   // nothing else until one is (« Mes clés de sécurité » on the security page).
-  if (me.must_register_security_key && path !== '/securite') return { redirect: '/securite' };
+  if (me.must_register_security_key && route !== ROUTES['/securite']) return { redirect: '/securite' };
   const allowed =
     route.access === 'user' ||
     (route.access === 'admin' && me.role === 'admin') ||
@@ -147,7 +174,7 @@ function gated(screen, userShell, route, param) {
  */
 function setMe(account) {
   me = account;
-  byId('app-nav').hidden = !account;
+  byId('app-nav').hidden = !account || account.password_change_required === true;
   byId('app-user').hidden = !account;
   byId('nav-admin').hidden = account?.role !== 'admin';
   byId('nav-audit').hidden = account?.role !== 'auditor';

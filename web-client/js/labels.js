@@ -38,6 +38,8 @@ export const ERROR_MESSAGES = Object.freeze({
   headers_too_large: 'La requête envoyée est trop volumineuse (en-têtes). Rechargez la page.',
   method_not_allowed: 'Cette opération n’est pas possible à cette adresse. Rechargez la page.',
   weak_password: 'Le mot de passe doit comporter au moins 12 caractères.',
+  same_password: 'Le nouveau mot de passe doit être différent de l’actuel.',
+  password_change_required: 'Votre mot de passe est provisoire : choisissez-en un nouveau avant de continuer.',
   unknown_institution: 'Institution inconnue : rechargez la page et choisissez-en une dans la liste.',
   invalid_login:
     'L’identifiant doit comporter de 3 à 64 caractères : lettres, chiffres, « . », « - » ou « _ ».',
@@ -277,4 +279,130 @@ export function describeUserAgent(userAgent) {
     : null;
   if (browser && system) return `${browser} sous ${system}`;
   return browser ?? system ?? userAgent.slice(0, 60);
+}
+
+/**
+ * The access log's actions in words, for the auditor (docs/AUDIT.md). A refusal of the
+ * same action is shown with its outcome (« Refus »), so one label serves both; an action
+ * unknown to this client is shown by its code.
+ * @type {Readonly<Record<string, string>>}
+ */
+export const AUDIT_ACTIONS = Object.freeze({
+  // Accounts and sessions.
+  login: 'Connexion',
+  login_password_ok: 'Mot de passe accepté (code de vérification attendu)',
+  login_totp: 'Code de vérification à la connexion',
+  totp_enrolled: 'Double authentification activée',
+  logout: 'Déconnexion',
+  account_locked: 'Compte verrouillé après des échecs de connexion',
+  password_change: 'Changement de mot de passe',
+  password_changed: 'Mot de passe changé',
+  password_change_required: 'Requête refusée : mot de passe provisoire à changer',
+  session_revoke: 'Fermeture d’une session',
+  session_revoked: 'Session fermée',
+  request_unauthenticated: 'Requête sans session valide',
+  request_malformed: 'Requête mal formée',
+  // Administration.
+  admin_institution_create: 'Création d’une institution',
+  admin_institution_created: 'Institution créée',
+  admin_institutions_list: 'Consultation des institutions (administration)',
+  admin_users_list: 'Consultation des comptes (administration)',
+  admin_user_create: 'Création d’un compte',
+  admin_user_update: 'Modification d’un compte',
+  admin_user_disable: 'Désactivation d’un compte',
+  admin_user_enable: 'Réactivation d’un compte',
+  admin_user_unlock: 'Déverrouillage d’un compte',
+  admin_user_created: 'Compte créé',
+  admin_user_updated: 'Compte modifié',
+  admin_user_unlocked: 'Compte déverrouillé',
+  admin_password_reset: 'Mot de passe réinitialisé par l’administration',
+  admin_mfa_reset: 'Double authentification réinitialisée',
+  charter_publish: 'Publication de la charte',
+  charter_published: 'Charte publiée',
+  // Charter and rules.
+  charter_accept: 'Acceptation de la charte',
+  charter_accepted: 'Charte acceptée',
+  rules_read: 'Lecture d’un règlement intérieur',
+  rules_publish: 'Publication d’un règlement intérieur',
+  rules_published: 'Règlement intérieur publié',
+  rules_accept: 'Acceptation d’un règlement intérieur',
+  rules_accepted: 'Règlement intérieur accepté',
+  // Devices and keys.
+  device_register: 'Enregistrement d’un appareil',
+  device_registered: 'Appareil enregistré',
+  device_revoke: 'Révocation d’un appareil',
+  device_revoked: 'Appareil révoqué',
+  device_link_read: 'Consultation d’une demande d’ajout d’appareil',
+  device_link_request: 'Demande d’ajout d’un appareil',
+  device_link_requested: 'Ajout d’un appareil demandé',
+  device_link_approve: 'Approbation d’un nouvel appareil',
+  device_linked: 'Nouvel appareil approuvé',
+  device_link_refuse: 'Refus d’un nouvel appareil',
+  device_link_refused: 'Nouvel appareil refusé',
+  identity_key_change: 'Changement de clé d’identité',
+  identity_key_changed: 'Clé d’identité changée',
+  identity_key_published: 'Clé d’identité publiée',
+  keys_read: 'Lecture des clés publiques d’un collègue',
+  key_backup_read: 'Lecture de la sauvegarde chiffrée des clés',
+  key_backup_write: 'Écriture de la sauvegarde chiffrée des clés',
+  key_backup_written: 'Sauvegarde chiffrée des clés enregistrée',
+  epoch_read: 'Lecture de l’état de la clé d’un canal',
+  epoch_publish: 'Renouvellement de la clé d’un canal',
+  epoch_keys_distributed: 'Clé de canal distribuée aux appareils',
+  epoch_keys_rewrap: 'Transmission des clés de canal à un nouvel appareil',
+  epoch_keys_rewrapped: 'Clés de canal transmises à un nouvel appareil',
+  // Channels and messages.
+  directory_read: 'Consultation de l’annuaire',
+  channel_read: 'Ouverture d’un canal',
+  channel_create: 'Création d’un canal',
+  channel_created: 'Canal créé',
+  channel_archived: 'Canal archivé',
+  channel_destroyed: 'Canal détruit (fin de conservation)',
+  member_add: 'Ajout d’un membre',
+  member_added: 'Membre ajouté',
+  member_remove: 'Retrait d’un membre',
+  member_removed: 'Membre retiré',
+  member_left: 'Membre parti de lui-même',
+  history_read: 'Lecture de l’historique d’un canal',
+  history_purged: 'Historique purgé (fin de conservation)',
+  message_send: 'Envoi d’un message',
+  attachment_upload: 'Dépôt d’une pièce jointe',
+  attachment_uploaded: 'Pièce jointe déposée',
+  attachment_download: 'Téléchargement d’une pièce jointe',
+  attachment_downloaded: 'Pièce jointe téléchargée',
+  ws_connect: 'Connexion en temps réel',
+  ws_connected: 'Connexion en temps réel ouverte',
+  ws_frame: 'Message en temps réel refusé',
+  // Cases.
+  case_create: 'Ouverture d’un dossier',
+  case_opened: 'Dossier ouvert',
+  case_update: 'Modification d’un dossier',
+  case_information_record: 'Inscription de l’information de la personne',
+  case_archive: 'Archivage d’un dossier',
+  practice_session_create: 'Création d’une séance d’analyse de pratiques',
+  practice_session_read: 'Consultation d’une séance d’analyse de pratiques',
+  case_read: 'Consultation d’un dossier',
+  case_updated: 'Dossier modifié',
+  case_information_recorded: 'Information inscrite au dossier',
+  case_archived: 'Dossier archivé',
+  archive_open: 'Consultation d’une archive',
+  archive_opened: 'Archive consultée (motif écrit)',
+  // Audit and reports.
+  audit_query: 'Consultation du journal des accès',
+  audit_export: 'Export du journal des accès',
+  audit_verify: 'Vérification de l’intégrité du journal',
+  audit_checkpoints_read: 'Lecture des points de contrôle du journal',
+  audit_head_read: 'Lecture de la tête du journal',
+  audit_public_key_read: 'Lecture de la clé publique du journal',
+  audit_incident_acknowledged: 'Incident d’intégrité pris en compte',
+  audit_purged: 'Journal purgé (fin de conservation)',
+  annual_report_read: 'Consultation du rapport annuel',
+});
+
+/**
+ * An action of the access log in words.
+ * @param {string} action
+ */
+export function auditActionLabel(action) {
+  return AUDIT_ACTIONS[action] ?? `Action « ${action} »`;
 }

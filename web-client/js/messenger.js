@@ -37,6 +37,11 @@ const TYPING_MS = 6_000;
  * @property {{ text: string, files: File[] } | null} draft What to seal again (own, unsent).
  * @property {any} envelope The sealed envelope while unacknowledged (resent as is).
  * @property {boolean} conflict Another envelope with the same ids was seen (§8.6).
+ * @property {boolean} [control] An edit or a deletion of another message: applied to it,
+ *   never shown itself (§8.2).
+ * @property {boolean} [edited] Its text was replaced by its author.
+ * @property {boolean} [deleted] Deleted by its author: its content is dropped.
+ * @property {number} [changedAt] The sequence number of the last change applied.
  *
  * @typedef {object} Conversation
  * @property {string} channelId
@@ -48,7 +53,12 @@ const TYPING_MS = 6_000;
  * @property {string | null} blocked A charter-gate code while closed to this user.
  * @property {Map<string, number>} readers Last seq read, per account.
  * @property {Map<string, number>} typing Account id → expiry (ms).
- * @property {string[]} notes Membership changes announced in the conversation.
+ * @property {{ ts: number, text: string }[]} notes Membership changes announced in the
+ *   conversation, placed among the messages by their time.
+ * @property {Map<string, Message>} pendingChanges Edits and deletions of messages not
+ *   loaded yet, by the key of the message they change.
+ * @property {number} readAtOpen This account's read cursor when the conversation was last
+ *   opened: the messages of others after it are the new ones (« Nouveaux messages »).
  * @property {string[]} alerts What the server tried and this client refused (§12.1), in French.
  */
 
@@ -67,6 +77,10 @@ export class Messenger extends EventTarget {
     this.conversations = new Map();
     /** @type {Map<string, number>} Unread messages of others, per channel. */
     this.unread = new Map();
+    /** @type {Map<string, string>} Unsent text per channel: kept in memory only, like the messages. */
+    this.drafts = new Map();
+    /** @type {Map<string, number>} The last message's time per channel, as this browser saw it (the list's order). */
+    this.activity = loadActivity(me.id);
     /** @type {Map<string, Promise<void>>} One epoch change at a time per channel. */
     this.rotations = new Map();
     /** @type {Map<string, string>} Display names of the accounts seen. */
@@ -117,6 +131,10 @@ export class Messenger extends EventTarget {
     for (const channel of list) {
       this.channels.set(channel.id, channel);
       this.connection.startAt(channel.id, channel.last_seq);
+      // What came since this account last read the channel, on any device (an estimate:
+      // it counts every message after the cursor).
+      const unread = channel.last_seq - (channel.read_seq ?? channel.last_seq);
+      if (unread > 0) this.unread.set(channel.id, unread);
     }
     this.listed = true;
     this.emit('channels', {});
@@ -227,6 +245,8 @@ export class Messenger extends EventTarget {
         typing: new Map(),
         notes: [],
         alerts: [],
+        pendingChanges: new Map(),
+        readAtOpen: 0,
       };
       this.conversations.set(channelId, conversation);
     }
@@ -241,6 +261,92 @@ export class Messenger extends EventTarget {
     if (channel.kind !== 'direct') return channel.name;
     const other = this.conversations.get(channel.id)?.detail?.members.find((m) => m.user_id !== this.me.id);
     return other ? other.display_name : 'Conversation directe';
+  }
+
+  /**
+   * Applies an edit or a deletion (§8.2) to the message it names, when that message is
+   * here and was written by the same account; otherwise keeps it for when it comes. Also
+   * applies to a message that just came what was waiting for it.
+   * @param {Conversation} conversation
+   * @param {Message} message
+   */
+  applyChanges(conversation, message) {
+    const ref = message.content?.deletes ?? message.content?.edits;
+    if (ref) {
+      message.control = true;
+      const key = `${ref.sender_device}/${ref.client_msg_id}`;
+      const target = conversation.messages.get(key);
+      if (target?.content) this.applyChange(target, message);
+      else conversation.pendingChanges.set(key, message);
+    }
+    const waiting = conversation.pendingChanges.get(message.key);
+    if (waiting && message.content) {
+      conversation.pendingChanges.delete(message.key);
+      this.applyChange(message, waiting);
+    }
+  }
+
+  /**
+   * @param {Message} target
+   * @param {Message} change
+   */
+  applyChange(target, change) {
+    // Only its author changes a message; a deletion is final; the latest edit wins.
+    if (target.sender !== change.sender || target.deleted || !change.content) return;
+    const order = change.seq ?? Number.MAX_SAFE_INTEGER;
+    if (change.content.deletes) {
+      // The text and the attachments' keys are dropped from this page's memory, the only
+      // place a decrypted message lives (nothing is written to IndexedDB).
+      target.content = { text: '', reply_to: null, attachments: [] };
+      target.deleted = true;
+      target.edited = false;
+    } else if (order >= (target.changedAt ?? 0)) {
+      target.content = { ...target.content, text: change.content.text, reply_to: target.content?.reply_to ?? null, attachments: target.content?.attachments ?? [] };
+      target.edited = true;
+      target.changedAt = order;
+    }
+  }
+
+  /**
+   * When a channel was last active: its last message seen here, else its creation.
+   * @param {Channel} channel
+   */
+  activityOf(channel) {
+    return this.activity.get(channel.id) ?? channel.created_at;
+  }
+
+  /**
+   * Records a message's time as its channel's latest activity (kept in this browser: a
+   * time per channel, never a message's content).
+   * @param {string} channelId
+   * @param {number} ts
+   */
+  touch(channelId, ts) {
+    if (ts <= (this.activity.get(channelId) ?? 0)) return;
+    this.activity.set(channelId, ts);
+    try {
+      localStorage.setItem(activityKey(this.me.id), JSON.stringify(Object.fromEntries(this.activity)));
+    } catch {
+      // A full or disabled storage only costs the order after a reload.
+    }
+    this.emit('activity', { channelId });
+  }
+
+  /**
+   * The latest message of a channel decrypted on this page (the list's preview), if any.
+   * @param {string} channelId
+   * @returns {Message | null}
+   */
+  lastMessage(channelId) {
+    const conversation = this.conversations.get(channelId);
+    if (!conversation) return null;
+    /** @type {Message | null} */
+    let last = null;
+    for (const message of conversation.messages.values()) {
+      if (!message.content || message.control || message.deleted) continue;
+      if (!last || (message.seq ?? Number.MAX_SAFE_INTEGER) > (last.seq ?? Number.MAX_SAFE_INTEGER) || (message.seq === last.seq && message.ts > last.ts)) last = message;
+    }
+    return last;
   }
 
   /** @param {string} channelId */
@@ -299,6 +405,7 @@ export class Messenger extends EventTarget {
     const conversation = this.conversation(channelId);
     await this.loadDetail(channelId);
     if (conversation.blocked) return conversation;
+    conversation.readAtOpen = conversation.readers.get(this.me.id) ?? 0;
     if (!conversation.loaded) {
       const channel = this.channels.get(channelId);
       const last = Math.max(channel?.last_seq ?? 0, this.connection.cursors.get(channelId) ?? 0);
@@ -394,10 +501,12 @@ export class Messenger extends EventTarget {
     conversation.messages.set(key, message);
     if (conversation.oldestSeq === 0 || stored.seq < conversation.oldestSeq) conversation.oldestSeq = stored.seq;
     await this.decrypt(stored, message);
+    this.applyChanges(conversation, message);
+    if (!message.control) this.touch(stored.channel_id, stored.ts);
     // The channel is at least at this message's epoch: sending can use its key without
     // asking the server first (and so while offline).
     if (message.content && typeof stored.envelope?.epoch === 'number') this.setEpoch(stored.channel_id, stored.envelope.epoch);
-    if (live && !message.mine) {
+    if (live && !message.mine && !message.control) {
       conversation.typing.delete(stored.sender);
       if (this.visible === stored.channel_id && document.visibilityState === 'visible') this.markRead(stored.channel_id);
       else this.unread.set(stored.channel_id, (this.unread.get(stored.channel_id) ?? 0) + 1);
@@ -443,7 +552,10 @@ export class Messenger extends EventTarget {
     if (!conversation) return;
     for (const message of conversation.messages.values()) {
       const stored = /** @type {any} */ (message).stored;
-      if (message.content === null && stored) await this.decrypt(stored, message);
+      if (message.content === null && stored) {
+        await this.decrypt(stored, message);
+        this.applyChanges(conversation, message);
+      }
     }
     this.emit('conversation', { channelId });
   }
@@ -568,7 +680,7 @@ export class Messenger extends EventTarget {
     const conversation = this.conversations.get(frame.channel_id);
     if (!conversation) return;
     const name = this.names.get(frame.user_id) ?? 'Une personne';
-    conversation.notes.push(frame.change === 'added' ? `${name} a été ajouté(e) au canal.` : `${name} a été retiré(e) du canal.`);
+    conversation.notes.push({ ts: Date.now(), text: frame.change === 'added' ? `${name} a été ajouté(e) au canal.` : `${name} a été retiré(e) du canal.` });
     this.loadDetail(frame.channel_id).catch(() => {});
   }
 
@@ -614,8 +726,11 @@ export class Messenger extends EventTarget {
    * @param {string} channelId
    * @param {string} text
    * @param {File[]} [files]
+   * @param {MessageContent['reply_to']} [replyTo] The message this one answers (quoted).
+   * @param {Pick<MessageContent, 'edits' | 'deletes'>} [change] An edit or a deletion of
+   *   one's own earlier message (§8.2), applied here at once.
    */
-  async send(channelId, text, files = []) {
+  async send(channelId, text, files = [], replyTo = null, change = {}) {
     const clientMsgId = c.uuid();
     /** @type {Message} */
     const message = {
@@ -625,7 +740,7 @@ export class Messenger extends EventTarget {
       sender: this.me.id,
       senderDevice: this.keyring.deviceId,
       clientMsgId,
-      content: { text, reply_to: null, attachments: [] },
+      content: { text, reply_to: replyTo, attachments: [], ...change },
       problem: null,
       mine: true,
       state: 'sending',
@@ -636,6 +751,8 @@ export class Messenger extends EventTarget {
       conflict: false,
     };
     this.conversation(channelId).messages.set(message.key, message);
+    this.applyChanges(this.conversation(channelId), message);
+    if (!message.control) this.touch(channelId, message.ts);
     this.emit('conversation', { channelId });
     await this.sealAndSend(channelId, message);
   }
@@ -843,6 +960,24 @@ export class Messenger extends EventTarget {
   /** @param {string} channelId */
   typing(channelId) {
     this.connection.send({ type: 'typing', channel_id: channelId });
+  }
+}
+
+/** @param {string} userId */
+function activityKey(userId) {
+  return `passerelle.activite.${userId}`;
+}
+
+/**
+ * @param {string} userId
+ * @returns {Map<string, number>}
+ */
+function loadActivity(userId) {
+  try {
+    const saved = JSON.parse(localStorage.getItem(activityKey(userId)) ?? '{}');
+    return new Map(Object.entries(saved).filter(([, ts]) => typeof ts === 'number'));
+  } catch {
+    return new Map();
   }
 }
 

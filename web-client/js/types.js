@@ -20,6 +20,8 @@
  * @property {Role} role
  * @property {Attributes} attributes
  * @property {boolean} [must_register_security_key] The role requires a key and the account has none yet.
+ * @property {boolean} [password_change_required] The password is provisional (generated
+ *   by an administrator): nothing else is possible until it is changed.
  *
  * @typedef {object} WebauthnCeremony
  * @property {string} ceremony_id
@@ -137,6 +139,7 @@
  * @property {number | null} [ends_at]
  * @property {number | null} [ended_at]
  * @property {number | null} [destroy_by]
+ * @property {number} [read_seq] The caller's read cursor (channel list only).
  *
  * @typedef {object} Member
  * @property {string} user_id
@@ -212,7 +215,10 @@
  * @typedef {object} AuditPage
  * @property {AuditEvent[]} events
  * @property {number | null} next_after_seq
+ * @property {number} [next_before_seq] Newest first (`order=desc`): the next, older, page.
  * @property {number} total
+ * @property {Record<string, string>} names What the page's ids stand for (accounts,
+ *   institutions, channels), resolved by the server.
  *
  * @typedef {object} AuditVerify
  * @property {boolean} intact

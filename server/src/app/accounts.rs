@@ -3,6 +3,7 @@
 
 use passerelle_shared::ids::normalise_login;
 use passerelle_shared::protocol::v1::admin::{Account, CreateAccount, Institution, UpdateAccount};
+use passerelle_shared::protocol::v1::auth::InstitutionRef;
 use passerelle_shared::protocol::v1::channels::LegalRegime;
 use passerelle_shared::protocol::v1::InstitutionKind;
 use passerelle_shared::protocol::v1::{Attributes, Role};
@@ -88,6 +89,18 @@ pub async fn list_institutions(state: &AppState) -> Result<Vec<Institution>> {
         .await?
         .into_iter()
         .map(institution_of)
+        .collect())
+}
+
+/// Every institution's id and name, by name (for every logged-in role).
+pub async fn institution_names(state: &AppState) -> Result<Vec<InstitutionRef>> {
+    Ok(db::accounts::list_institutions(&state.db)
+        .await?
+        .into_iter()
+        .map(|i| InstitutionRef {
+            id: i.id,
+            name: i.name,
+        })
         .collect())
 }
 
@@ -183,11 +196,32 @@ pub async fn list_accounts(state: &AppState) -> Result<Vec<Account>> {
         .collect()
 }
 
-/// Creates an account with a generated password, returned once.
+/// Creates an account with a generated password, returned once, that its owner must
+/// replace at first login (an administrator saw it): the admin console's and the
+/// command line's accounts.
+pub async fn create_provisional_account(
+    state: &AppState,
+    actor: Actor,
+    request: CreateAccount,
+) -> Result<(Account, Zeroizing<String>)> {
+    insert_account(state, actor, request, true).await
+}
+
+/// Creates an account with a generated password, returned once, usable as it is: the
+/// demo's accounts and the test fixtures, whose passwords no third person handles.
 pub async fn create_account(
     state: &AppState,
     actor: Actor,
     request: CreateAccount,
+) -> Result<(Account, Zeroizing<String>)> {
+    insert_account(state, actor, request, false).await
+}
+
+async fn insert_account(
+    state: &AppState,
+    actor: Actor,
+    request: CreateAccount,
+    provisional: bool,
 ) -> Result<(Account, Zeroizing<String>)> {
     let login =
         normalise_login(&request.login).map_err(|_| ApiError::Unprocessable("invalid_login"))?;
@@ -230,6 +264,7 @@ pub async fn create_account(
             locked_at: None,
             disabled: false,
             created_at: state.now_ms(),
+            password_change_required: provisional,
         },
     )
     .await?;
@@ -239,7 +274,11 @@ pub async fn create_account(
             "admin_user_created",
             Some(model.id.clone()),
             Outcome::Success,
-            json!({ "role": model.role, "institution_id": model.institution_id }),
+            json!({
+                "role": model.role,
+                "institution_id": model.institution_id,
+                "provisional_password": provisional,
+            }),
         )
         .await?;
     Ok((account_of(&model)?, generated))
@@ -369,6 +408,8 @@ pub async fn reset_password(
     user.password_hash = password::hash(generated.clone())
         .await
         .map_err(ApiError::internal)?;
+    // The administrator saw it: its owner replaces it at the next login.
+    user.password_change_required = true;
     let user = db::accounts::update_user(&state.db, user).await?;
     let excluded = end_every_session(state, &user.id, AccessReason::PasswordReset).await?;
     state

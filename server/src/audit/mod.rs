@@ -835,6 +835,30 @@ impl AuditLog {
         })
     }
 
+    /// One page of the events matching `filter` before `before_seq` (from the newest
+    /// when `None`), at most `limit` (capped at [`MAX_PAGE`]), newest first; the page's
+    /// `next_after_seq` is then the `before_seq` of the next (older) page.
+    pub async fn query_newest(
+        &self,
+        filter: &EventFilter,
+        before_seq: Option<u64>,
+        limit: u64,
+    ) -> Result<EventPage, AuditError> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let rows = store::filtered_page_desc(&self.shared.db, filter, before_seq, limit).await?;
+        let full = u64::try_from(rows.len()).unwrap_or(u64::MAX) == limit;
+        let events: Vec<StoredEvent> = rows.into_iter().map(StoredEvent::from).collect();
+        let next_after_seq = if full {
+            events.last().map(|e| e.seq)
+        } else {
+            None
+        };
+        Ok(EventPage {
+            events,
+            next_after_seq,
+        })
+    }
+
     /// Events matching `filter` per UTC day: the latest `max_days` days that have any,
     /// oldest first, as (`YYYY-MM-DD`, count).
     pub async fn daily_counts(

@@ -23,6 +23,9 @@ pub struct EventFilter {
     pub institution: Option<String>,
     /// The target: a channel id, a case reference, an account or institution id.
     pub target: Option<String>,
+    /// The same target under another name, also matched: a case's channel id when the
+    /// auditor searched by its reference.
+    pub target_alias: Option<String>,
     /// The action name, e.g. `history_read`.
     pub action: Option<String>,
     /// How it ended.

@@ -363,7 +363,11 @@ fn condition(filter: &EventFilter) -> Condition {
         condition = condition.add(event::Column::ActorInstitutionId.eq(institution.as_str()));
     }
     if let Some(target) = &filter.target {
-        condition = condition.add(event::Column::Target.eq(target.as_str()));
+        let mut either = Condition::any().add(event::Column::Target.eq(target.as_str()));
+        if let Some(alias) = &filter.target_alias {
+            either = either.add(event::Column::Target.eq(alias.as_str()));
+        }
+        condition = condition.add(either);
     }
     if let Some(action) = &filter.action {
         condition = condition.add(event::Column::Action.eq(action.as_str()));
@@ -391,6 +395,25 @@ pub(crate) async fn filtered_page(
         .filter(condition(filter))
         .filter(event::Column::Seq.gt(to_db(after_seq)))
         .order_by_asc(event::Column::Seq)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// One page of the events matching `filter`, before `before_seq` (all when `None`),
+/// newest first: what an auditor reads first is what just happened.
+pub(crate) async fn filtered_page_desc(
+    db: &impl ConnectionTrait,
+    filter: &EventFilter,
+    before_seq: Option<u64>,
+    limit: u64,
+) -> Result<Vec<event::Model>, DbErr> {
+    let mut query = event::Entity::find().filter(condition(filter));
+    if let Some(before) = before_seq {
+        query = query.filter(event::Column::Seq.lt(to_db(before)));
+    }
+    query
+        .order_by_desc(event::Column::Seq)
         .limit(limit)
         .all(db)
         .await

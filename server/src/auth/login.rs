@@ -415,5 +415,6 @@ pub(crate) async fn me_of(state: &AppState, user: &user::Model) -> Result<Me> {
             bound_by_professional_secrecy: user.bound_by_professional_secrecy,
             social_action_professional: user.social_action_professional,
         },
+        password_change_required: user.password_change_required,
     })
 }

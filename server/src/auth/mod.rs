@@ -4,6 +4,7 @@
 pub mod lockout;
 pub mod login;
 pub mod password;
+pub mod provisional;
 pub mod session;
 pub mod totp;
 pub mod webauthn;
@@ -111,6 +112,8 @@ pub struct CurrentUser {
     /// The role requires a key and the account has none: the session may only register
     /// one (see [`webauthn`]).
     pub must_register_security_key: bool,
+    /// The password is provisional: see [`provisional`].
+    pub password_change_required: bool,
 }
 
 impl CurrentUser {
@@ -157,8 +160,12 @@ impl FromRequestParts<AppState> for CurrentUser {
     ) -> Result<Self, Self::Rejection> {
         let client = ClientInfo::from_parts(parts, &state.config);
         match authenticate(state, &parts.method, &parts.headers, client.clone()).await {
+            // A provisional password comes first (its gate below is the stricter one): the
+            // key is registered once the password is the owner's own.
             Ok(user)
-                if user.must_register_security_key && !registration_path(&full_path(parts)) =>
+                if user.must_register_security_key
+                    && !user.password_change_required
+                    && !registration_path(&full_path(parts)) =>
             {
                 let path = full_path(parts);
                 state
@@ -171,7 +178,14 @@ impl FromRequestParts<AppState> for CurrentUser {
                     .await;
                 Err(ApiError::Webauthn(WebauthnRefusal::RegistrationRequired))
             }
-            Ok(user) => Ok(user),
+            Ok(user) => {
+                // Under `nest`, `parts.uri` lost the `/api/v1` prefix; the original has it.
+                let path = parts
+                    .extensions
+                    .get::<OriginalUri>()
+                    .map_or_else(|| parts.uri.path().to_owned(), |uri| uri.path().to_owned());
+                provisional::check(state, user, &parts.method, &path).await
+            }
             Err(denial) => {
                 let path = parts.uri.path().to_owned();
                 state
@@ -249,6 +263,7 @@ pub async fn authenticate(
         session_id: session.id,
         client,
         must_register_security_key,
+        password_change_required: user.password_change_required,
     })
 }
 

@@ -194,7 +194,7 @@ pub async fn run(state: &AppState, command: AdminCommand) -> anyhow::Result<()> 
                         "Institution inconnue : {:?} (voir `passerelle admin list`, ou créez-la avec `passerelle admin create-institution`).",
                         args.institution
                     ))?;
-            let (account, password) = accounts::create_account(
+            let (account, password) = accounts::create_provisional_account(
                 state,
                 actor,
                 CreateAccount {

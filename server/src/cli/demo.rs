@@ -210,6 +210,8 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Vec<Credentials>> {
         user.locked_at = None;
         user.failed_logins = 0;
         user.disabled = false;
+        // The demo prints its passwords for the people trying it: usable as they are.
+        user.password_change_required = false;
         let user = db::accounts::update_user(&state.db, user).await?;
         db::webauthn::remove_all(&state.db, &user.id).await?;
         crate::auth::lockout::clear(state, &crate::auth::lockout::login_key(state, &user.login))

@@ -137,6 +137,18 @@ pub(crate) async fn lock_for_update(
     Ok(())
 }
 
+/// The case channel of this reference (the name a case is known by), if any.
+pub(crate) async fn find_case_by_reference(
+    db: &impl ConnectionTrait,
+    reference: &str,
+) -> Result<Option<channel::Model>, DbErr> {
+    channel::Entity::find()
+        .filter(channel::Column::Kind.eq("case"))
+        .filter(channel::Column::Name.eq(reference))
+        .one(db)
+        .await
+}
+
 /// These channels (those that exist).
 pub(crate) async fn find_many(
     db: &impl ConnectionTrait,

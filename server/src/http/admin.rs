@@ -116,7 +116,8 @@ pub(crate) async fn create_user(
 ) -> Result<(StatusCode, Json<AccountWithPassword>)> {
     user.require(&state, Capability::ManageAccounts, "admin_user_create")
         .await?;
-    let (account, password) = accounts::create_account(&state, user.actor(), request).await?;
+    let (account, password) =
+        accounts::create_provisional_account(&state, user.actor(), request).await?;
     Ok((
         StatusCode::CREATED,
         Json(AccountWithPassword {

@@ -5,6 +5,8 @@
 //! recorded. Every call is itself recorded, *before* any data is sent, so that no reading
 //! of the log can happen without leaving a trace in it.
 
+use std::collections::BTreeMap;
+
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, Uri};
@@ -19,6 +21,7 @@ use crate::audit::{
     self, Anchor, Checkpoint, EventFilter, ExportFormat, Outcome, StoredEvent, VerifyReport,
 };
 use crate::auth::CurrentUser;
+use crate::db;
 use crate::error::{ApiError, Result};
 use crate::policy::Capability;
 use crate::state::AppState;
@@ -47,9 +50,10 @@ const DEFAULT_LIMIT: u64 = 100;
 pub(crate) struct AuditParams {
     /// The acting person: account id or login.
     user: Option<String>,
-    /// The acting person's institution id.
+    /// The acting person's institution: its id or its name.
     institution: Option<String>,
-    /// Channel id, case reference, account or institution id.
+    /// Channel id, case reference (which also finds its channel's events), account or
+    /// institution id.
     target: Option<String>,
     /// Action name, e.g. `history_read`.
     action: Option<String>,
@@ -61,6 +65,10 @@ pub(crate) struct AuditParams {
     to: Option<String>,
     /// Keyset cursor: the `next_after_seq` of the previous page.
     after_seq: Option<String>,
+    /// `desc` for the newest first (then `before_seq` pages back); `asc` by default.
+    order: Option<String>,
+    /// With `order=desc`: the `next_before_seq` of the previous page.
+    before_seq: Option<String>,
     /// Page size, 1 to 1000 (default 100).
     limit: Option<String>,
     /// Export format: `csv` or `json` (default `json`).
@@ -134,12 +142,19 @@ impl From<StoredEvent> for AuditEventDto {
 /// A page of events.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct AuditEventPage {
-    /// The events, in sequence order.
+    /// The events, in sequence order (newest first with `order=desc`).
     events: Vec<AuditEventDto>,
     /// Pass as `after_seq` for the next page; absent on the last page.
     next_after_seq: Option<u64>,
+    /// With `order=desc`: pass as `before_seq` for the next, older, page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_before_seq: Option<u64>,
     /// How many events match the filter in all.
     total: u64,
+    /// What the ids of this page stand for, for people: accounts (their names),
+    /// institutions and channels (their names, a case's reference). Read from the main
+    /// database when the page is served: the log itself keeps only ids.
+    names: BTreeMap<String, String>,
 }
 
 /// Events per day, for the auditor's chart.
@@ -370,6 +385,7 @@ fn filter_of(params: &AuditParams) -> std::result::Result<EventFilter, ApiError>
         user: text(&params.user, "user")?,
         institution: text(&params.institution, "institution")?,
         target: text(&params.target, "target")?,
+        target_alias: None,
         action: text(&params.action, "action")?,
         outcome: non_empty(&params.outcome)
             .map(|v| v.parse::<Outcome>().map_err(|_| bad("outcome")))
@@ -381,6 +397,29 @@ fn filter_of(params: &AuditParams) -> std::result::Result<EventFilter, ApiError>
             .map(|v| parse_time(v, true).ok_or_else(|| bad("to")))
             .transpose()?,
     })
+}
+
+/// Where a page starts: newest first from `before_seq` (or the newest), or in sequence
+/// order after `after_seq`.
+enum Cursor {
+    After(u64),
+    Before(Option<u64>),
+}
+
+fn order_of(params: &AuditParams, after: u64) -> std::result::Result<Cursor, ApiError> {
+    let before = non_empty(&params.before_seq)
+        .map(|v| {
+            v.parse::<u64>()
+                .map_err(|_| ApiError::BadRequest("paramètre « before_seq »".into()))
+        })
+        .transpose()?;
+    match non_empty(&params.order) {
+        None | Some("asc") if before.is_none() => Ok(Cursor::After(after)),
+        Some("desc") if after == 0 => Ok(Cursor::Before(before)),
+        _ => Err(ApiError::BadRequest(
+            "paramètres « order » (asc ou desc), « after_seq » et « before_seq »".into(),
+        )),
+    }
 }
 
 fn cursor_of(params: &AuditParams) -> std::result::Result<(u64, u64), ApiError> {
@@ -403,12 +442,74 @@ fn cursor_of(params: &AuditParams) -> std::result::Result<(u64, u64), ApiError> 
     Ok((after, limit))
 }
 
+/// The filter in the log's own terms: an institution given by its name becomes its id,
+/// and a case reference also matches the events of its channel (which name its id).
+async fn resolved(state: &AppState, mut filter: EventFilter) -> Result<EventFilter> {
+    if let Some(institution) = &filter.institution {
+        if db::accounts::find_institution(&state.db, institution)
+            .await?
+            .is_none()
+        {
+            if let Some(named) =
+                db::accounts::find_institution_by_name(&state.db, institution).await?
+            {
+                filter.institution = Some(named.id);
+            }
+        }
+    }
+    if let Some(target) = &filter.target {
+        if let Some(case) = db::channels::find_case_by_reference(&state.db, target).await? {
+            filter.target_alias = Some(case.id);
+        }
+    }
+    Ok(filter)
+}
+
+/// What the ids of these events stand for: account, institution and channel names.
+async fn names_of(state: &AppState, events: &[StoredEvent]) -> Result<BTreeMap<String, String>> {
+    let mut ids: Vec<String> = events
+        .iter()
+        .flat_map(|e| {
+            [
+                e.user_id.clone(),
+                e.institution_id.clone(),
+                e.target.clone(),
+            ]
+        })
+        .flatten()
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let mut names = BTreeMap::new();
+    if ids.is_empty() {
+        return Ok(names);
+    }
+    for institution in db::accounts::list_institutions(&state.db).await? {
+        if ids.binary_search(&institution.id).is_ok() {
+            names.insert(institution.id, institution.name);
+        }
+    }
+    for account in db::accounts::accounts_many(&state.db, &ids).await? {
+        names.insert(account.id, account.display_name);
+    }
+    for channel in db::channels::find_many(&state.db, &ids).await? {
+        let name = if channel.kind == "direct" {
+            "Conversation directe".to_owned()
+        } else {
+            channel.name
+        };
+        names.insert(channel.id, name);
+    }
+    Ok(names)
+}
+
 /// What the auditor asked for, as recorded in the access log.
 fn filter_details(filter: &EventFilter) -> Value {
     json!({
         "user": filter.user,
         "institution": filter.institution,
         "target": filter.target,
+        "target_alias": filter.target_alias,
         "action": filter.action,
         "outcome": filter.outcome.map(Outcome::as_str),
         "from_ms": filter.from_ms,
@@ -431,27 +532,42 @@ pub(crate) async fn list_events(
     require_auditor(&state, &user, ACTION).await?;
     let params = params(&state, &user, &uri, ACTION).await?;
     let filter = checked(&state, &user, ACTION, filter_of(&params)).await?;
+    let filter = resolved(&state, filter).await?;
     let (after_seq, limit) = checked(&state, &user, ACTION, cursor_of(&params)).await?;
+    let cursor = checked(&state, &user, ACTION, order_of(&params, after_seq)).await?;
     let mut details = filter_details(&filter);
-    details["after_seq"] = json!(after_seq);
+    match cursor {
+        Cursor::After(after) => details["after_seq"] = json!(after),
+        Cursor::Before(before) => {
+            details["order"] = json!("desc");
+            details["before_seq"] = json!(before);
+        }
+    }
     details["limit"] = json!(limit);
     state
         .record(user.actor(), ACTION, None, Outcome::Success, details)
         .await?;
-    let page = state
-        .audit
-        .query(&filter, after_seq, limit)
-        .await
-        .map_err(ApiError::internal)?;
+    let page = match cursor {
+        Cursor::After(after) => state.audit.query(&filter, after, limit).await,
+        Cursor::Before(before) => state.audit.query_newest(&filter, before, limit).await,
+    }
+    .map_err(ApiError::internal)?;
     let total = state
         .audit
         .count(&filter)
         .await
         .map_err(ApiError::internal)?;
+    let names = names_of(&state, &page.events).await?;
+    let (next_after_seq, next_before_seq) = match cursor {
+        Cursor::After(_) => (page.next_after_seq, None),
+        Cursor::Before(_) => (None, page.next_after_seq),
+    };
     Ok(Json(AuditEventPage {
         events: page.events.into_iter().map(AuditEventDto::from).collect(),
-        next_after_seq: page.next_after_seq,
+        next_after_seq,
+        next_before_seq,
         total,
+        names,
     }))
 }
 
@@ -470,6 +586,7 @@ pub(crate) async fn daily_counts(
     require_auditor(&state, &user, ACTION).await?;
     let params = params(&state, &user, &uri, ACTION).await?;
     let filter = checked(&state, &user, ACTION, filter_of(&params)).await?;
+    let filter = resolved(&state, filter).await?;
     let mut details = filter_details(&filter);
     details["per_day"] = json!(true);
     state
@@ -503,6 +620,7 @@ pub(crate) async fn export(
     require_auditor(&state, &user, ACTION).await?;
     let params = params(&state, &user, &uri, ACTION).await?;
     let filter = checked(&state, &user, ACTION, filter_of(&params)).await?;
+    let filter = resolved(&state, filter).await?;
     let format = match non_empty(&params.format) {
         None | Some("json") => Ok(ExportFormat::Json),
         Some("csv") => Ok(ExportFormat::Csv),

@@ -10,13 +10,14 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use passerelle_shared::protocol::v1::auth::InstitutionRef;
 use passerelle_shared::protocol::v1::channels::{
     AddMember, AttachmentUploaded, Channel, ChannelDetail, CreateChannel, DeviceKeysPage,
     DirectoryEntry, EpochState, HistoryPage, PublishEpoch, RemoveMember,
 };
 use serde::Deserialize;
 
-use crate::app::{attachments, channels};
+use crate::app::{accounts, attachments, channels};
 use crate::auth::CurrentUser;
 use crate::error::Result;
 use crate::http::json::{ApiBytes, ApiJson, ApiQuery};
@@ -40,6 +41,20 @@ pub fn router() -> Router<AppState> {
         )
         .route("/attachments/{id}", get(download))
         .route("/directory", get(directory))
+        .route("/directory/institutions", get(institutions))
+}
+
+/// # `GET /api/v1/directory/institutions`
+///
+/// Every institution of the CLSPD, by name: the coordinator's reporting institution of a
+/// case (which may have no account yet) and the auditor's filter. Any logged-in account:
+/// the partner institutions are listed in the CLSPD's own convention.
+#[utoipa::path(get, path = "/api/v1/directory/institutions", responses((status = 200, body = [InstitutionRef]), (status = 401)))]
+pub(crate) async fn institutions(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+) -> Result<Json<Vec<InstitutionRef>>> {
+    accounts::institution_names(&state).await.map(Json)
 }
 
 /// # `GET /api/v1/directory`

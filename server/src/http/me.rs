@@ -81,7 +81,16 @@ pub(crate) async fn change_password(
     if new.chars().count() < password::MIN_PASSWORD_CHARS {
         return Err(ApiError::Unprocessable("weak_password"));
     }
+    // A provisional password kept as it is would stay known to the administrator.
+    if password::verify(Some(account.password_hash.clone()), new.clone())
+        .await
+        .map_err(ApiError::internal)?
+    {
+        return Err(ApiError::Unprocessable("same_password"));
+    }
+    let was_provisional = account.password_change_required;
     account.password_hash = password::hash(new).await.map_err(ApiError::internal)?;
+    account.password_change_required = false;
     db::accounts::update_user(&state.db, account).await?;
     // The other sessions end, and their live connections close (CHARTER.md C3).
     let ended = exclusion::exclude(
@@ -99,7 +108,10 @@ pub(crate) async fn change_password(
             "password_changed",
             Some(user.user_id.clone()),
             Outcome::Success,
-            json!({ "sessions_closed": ended.sessions_closed }),
+            json!({
+                "sessions_closed": ended.sessions_closed,
+                "was_provisional": was_provisional,
+            }),
         )
         .await?;
     Ok(StatusCode::NO_CONTENT)

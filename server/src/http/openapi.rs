@@ -75,6 +75,7 @@ use crate::state::AppState;
         super::channels::upload,
         super::channels::download,
         super::channels::directory,
+        super::channels::institutions,
         super::charter::publish_charter,
         super::charter::charter_status,
         super::charter::accept_charter,

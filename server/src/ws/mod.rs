@@ -74,6 +74,11 @@ async fn upgrade(
             .await;
         return Err(ApiError::Webauthn(WebauthnRefusal::RegistrationRequired));
     }
+    // A provisional password opens no connection: it must be changed first.
+    if user.password_change_required {
+        auth::provisional::refuse(&state, &user, "/api/v1/ws").await;
+        return Err(ApiError::PasswordChangeRequired);
+    }
     // A cookie is sent by the browser whatever page opens the socket: only our own
     // pages may use it (cross-site WebSocket hijacking).
     if tokens::bearer_token(&headers).is_none()

@@ -89,6 +89,9 @@ export async function openTab(browser, viewport = {}) {
  * @param {string} screen For the failure message.
  */
 export async function assertAccessible(page, screen) {
+  // A colour transition under way (a button the pointer just left) is measured half-way:
+  // the check waits for the page's transitions to end, as a person's eye would.
+  await page.waitForFunction(() => document.getAnimations().every((animation) => animation.playState !== 'running'));
   const loaded = await page.evaluate(() => 'axe' in window);
   if (!loaded) await page.evaluate(axeSource);
   const results = await page.evaluate(() =>

@@ -110,7 +110,23 @@ pub(crate) async fn first_login(base: &str, login: &str, password: &str) -> Resu
         .await?;
     let opened: SessionOpened = decode(response).await?;
     let token = opened.token.context("no bearer token")?;
-    Ok((token, opened.me))
+    let mut me = opened.me;
+    // An administrator generated the password: it is replaced first, as a person would.
+    if me.password_change_required {
+        let response = http
+            .post(format!("{base}/api/v1/me/password"))
+            .bearer_auth(&token)
+            .json(&json!({ "current_password": password, "new_password": format!("{password} choisi") }))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "password change refused: {}",
+            response.status()
+        );
+        me.password_change_required = false;
+    }
+    Ok((token, me))
 }
 
 /// Logs in the admin created by [`bootstrap`].

@@ -2,6 +2,7 @@
 
 mod abuse;
 mod audit;
+mod auditor_view;
 mod auth;
 mod backup;
 mod cases;
@@ -16,6 +17,7 @@ mod lockout;
 mod matrix;
 mod migrations;
 mod operator;
+mod provisional;
 mod refusals;
 mod reports;
 mod retention;

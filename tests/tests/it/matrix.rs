@@ -246,6 +246,7 @@ fn rows() -> Vec<Row> {
             |_, _| serde_json::json!({ "keys": [] }),
         ),
         row(M::GET, "/api/v1/directory", Directory),
+        row(M::GET, "/api/v1/directory/institutions", AnyUser),
         row(M::GET, "/api/v1/reports/annual?year=2026", Reporter),
         row(M::GET, "/api/v1/admin/institutions", Admin),
         with(

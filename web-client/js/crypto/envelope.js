@@ -29,6 +29,10 @@ import { aesDecrypt, aesEncrypt, hkdf, randomBytes, requireSignature, sign } fro
  * @property {string} text
  * @property {{ sender_device: string, client_msg_id: string } | null} reply_to
  * @property {AttachmentRef[]} attachments
+ * @property {{ sender_device: string, client_msg_id: string }} [edits] This message replaces
+ *   the text of that earlier message of the same sender (§8.2).
+ * @property {{ sender_device: string, client_msg_id: string }} [deletes] This message deletes
+ *   that earlier message of the same sender, for everyone (§8.2).
  */
 
 const ENVELOPE_FIELDS = Object.freeze(['channel_id', 'epoch', 'sender_device', 'client_msg_id', 'nonce', 'ciphertext', 'signature']);
@@ -121,8 +125,27 @@ export function encodeContent(content) {
       text: content.text,
       reply_to: content.reply_to ? { sender_device: content.reply_to.sender_device, client_msg_id: content.reply_to.client_msg_id } : null,
       attachments: content.attachments.map((a) => ({ id: a.id, key: a.key, sha256: a.sha256, size: a.size, name: a.name, mime: a.mime })),
+      // Only when present: a plain message encodes exactly as before (test vectors).
+      ...(content.edits ? { edits: messageRef(content.edits) } : {}),
+      ...(content.deletes ? { deletes: messageRef(content.deletes) } : {}),
     }),
   );
+}
+
+/** @param {{ sender_device: string, client_msg_id: string }} ref */
+function messageRef(ref) {
+  return { sender_device: ref.sender_device, client_msg_id: ref.client_msg_id };
+}
+
+/**
+ * A reference field of the content, checked.
+ * @param {any} value
+ * @param {string} field
+ */
+function refOf(value, field) {
+  if (value == null) return undefined;
+  if (typeof value.sender_device !== 'string' || typeof value.client_msg_id !== 'string') throw new CryptoError('bad_content', field);
+  return messageRef(value);
 }
 
 /**
@@ -149,9 +172,13 @@ export function decodeContent(bytes) {
   }
   const attachments = value.attachments ?? [];
   if (!Array.isArray(attachments)) throw new CryptoError('bad_content', 'attachments');
+  const edits = refOf(value.edits, 'edits');
+  const deletes = refOf(value.deletes, 'deletes');
   return {
     text: value.text,
     reply_to: replyTo,
+    ...(edits ? { edits } : {}),
+    ...(deletes ? { deletes } : {}),
     attachments: attachments.map((/** @type {any} */ a) => {
       fromBase64urlOf(a?.key, 32, 'attachment key');
       fromBase64urlOf(a?.sha256, 32, 'attachment sha256');

@@ -1,11 +1,14 @@
-// The auditor's console (docs/ARCHITECTURE.md, CHARTER.md C12): filters, the results table, the
-// integrity of the hash chain, CSV and JSON exports, and a chart of events per day
-// drawn by hand in SVG. Every query the auditor makes is itself logged by the server.
+// The auditor's console (docs/ARCHITECTURE.md, CHARTER.md C12), in words: actions in
+// French, people, institutions and channels by their names (resolved by the server),
+// the newest events first, filters by institution name and case reference, a detail
+// panel for one event; the integrity of the hash chain, CSV and JSON exports (unchanged),
+// and a chart of events per day drawn by hand in SVG. Every query the auditor makes is
+// itself logged by the server.
 
-import { audit as auditApi } from '../api.js';
-import { append, h, replace, screenTitle } from '../dom.js';
+import { audit as auditApi, channels as channelsApi } from '../api.js';
+import { append, h, replace, screenTitle, srOnly } from '../dom.js';
 import { field, form, selectField, valueOf, whileBusy } from '../forms.js';
-import { formatDateTime } from '../labels.js';
+import { AUDIT_ACTIONS, auditActionLabel, formatDateTime } from '../labels.js';
 import { showError } from '../notices.js';
 
 /** @typedef {import('../types.js').UserShell} UserShell */
@@ -32,12 +35,18 @@ export function renderAudit(screen, _shell) {
   const chart = h('section', { class: 'card', 'aria-labelledby': 'graphe-titre' }, h('h2', { id: 'graphe-titre' }, 'Événements par jour'));
   const results = h('section', { class: 'card', 'aria-labelledby': 'resultats-titre' }, h('h2', { id: 'resultats-titre' }, 'Événements'));
   const exports = h('p', { class: 'exports' });
+  const collator = new Intl.Collator('fr', { sensitivity: 'base' });
+  const actionOptions = Object.entries(AUDIT_ACTIONS)
+    .map(([value, label]) => ({ value, label }))
+    .sort((a, b) => collator.compare(a.label, b.label));
+  const institutionSelect = selectField({ label: 'Institution', name: 'institution', options: [{ value: '', label: 'Toutes' }] });
+  const detail = h('section', { class: 'card audit-detail', 'aria-labelledby': 'detail-titre', hidden: true, 'data-testid': 'audit-detail' });
   const filters = form(
     { class: 'grid-form card', 'aria-label': 'Filtres du journal' },
-    field({ label: 'Personne (identifiant ou id)', name: 'user', spellcheck: false }),
-    field({ label: 'Institution (id)', name: 'institution', spellcheck: false }),
-    field({ label: 'Cible (canal, dossier, compte)', name: 'target', spellcheck: false }),
-    field({ label: 'Action', name: 'action', spellcheck: false, hint: 'Par exemple : login_succeeded, history_read, member_removed.' }),
+    field({ label: 'Personne (identifiant)', name: 'user', spellcheck: false }),
+    institutionSelect,
+    field({ label: 'Dossier ou cible', name: 'target', spellcheck: false, hint: 'La référence d’un dossier (par exemple 2025-017), ou l’identifiant d’un canal ou d’un compte.' }),
+    selectField({ label: 'Action', name: 'action', options: [{ value: '', label: 'Toutes' }, ...actionOptions] }),
     selectField({ label: 'Résultat', name: 'outcome', options: OUTCOMES }),
     field({ label: 'Du', name: 'from', type: 'date' }),
     field({ label: 'Au (inclus)', name: 'to', type: 'date' }),
@@ -50,9 +59,19 @@ export function renderAudit(screen, _shell) {
     integrity,
     filters,
     exports,
-    chart,
+    detail,
     results,
+    chart,
   );
+  // The institutions by name; the server turns the name into the log's id.
+  channelsApi
+    .institutions()
+    .then((institutions) => {
+      const select = institutionSelect.querySelector('select');
+      if (!select) return;
+      for (const institution of institutions) select.append(h('option', { value: institution.name }, institution.name));
+    })
+    .catch((error) => showError(error instanceof Error ? error.message : String(error)));
 
   /** @type {Record<string, string>} */
   let current = {};
@@ -103,16 +122,19 @@ export function renderAudit(screen, _shell) {
   }
 
   /**
+   * One page of events, the newest first.
    * @param {Record<string, string>} filter
-   * @param {number | undefined} afterSeq
+   * @param {number | undefined} beforeSeq
    */
-  async function showPage(filter, afterSeq) {
-    const page = await auditApi.events({ ...filter, limit: '50', ...(afterSeq ? { after_seq: String(afterSeq) } : {}) });
-    const next = h('button', { type: 'button', class: 'button button-secondary' }, 'Événements suivants');
-    next.addEventListener('click', () => showPage(filter, page.next_after_seq ?? undefined));
+  async function showPage(filter, beforeSeq) {
+    const page = await auditApi.events({ ...filter, order: 'desc', limit: '50', ...(beforeSeq ? { before_seq: String(beforeSeq) } : {}) });
+    const older = h('button', { type: 'button', class: 'button button-secondary' }, 'Événements plus anciens');
+    older.addEventListener('click', () => showPage(filter, page.next_before_seq ?? undefined));
+    const newest = h('button', { type: 'button', class: 'button button-secondary' }, 'Revenir aux plus récents');
+    newest.addEventListener('click', () => showPage(filter, undefined));
     replace(
       results,
-      h('h2', { id: 'resultats-titre' }, 'Événements'),
+      h('h2', { id: 'resultats-titre' }, 'Événements, du plus récent au plus ancien'),
       h('p', { class: 'hint', 'data-testid': 'audit-total' }, `${page.total.toLocaleString('fr-FR')} événement(s) correspondent.`),
       h(
         'div',
@@ -120,13 +142,61 @@ export function renderAudit(screen, _shell) {
         h(
           'table',
           { class: 'table' },
-          h('caption', { class: 'visually-hidden' }, 'Événements du journal des accès'),
-          h('thead', {}, h('tr', {}, ['N°', 'Date', 'Personne', 'Action', 'Cible', 'Résultat', 'Détails'].map((label) => h('th', { scope: 'col' }, label)))),
-          h('tbody', {}, page.events.map(eventRow)),
+          h('caption', { class: 'visually-hidden' }, 'Événements du journal des accès, du plus récent au plus ancien'),
+          h('thead', {}, h('tr', {}, ['Date', 'Personne', 'Institution', 'Action', 'Cible', 'Résultat', 'Détail'].map((label) => h('th', { scope: 'col' }, label)))),
+          h('tbody', {}, page.events.map((event) => eventRow(event, page.names, showDetail))),
         ),
       ),
-      page.next_after_seq ? h('div', { class: 'actions' }, next) : null,
+      h('div', { class: 'actions' }, beforeSeq ? newest : null, page.next_before_seq ? older : null),
     );
+  }
+
+  /**
+   * The detail panel of one event: every field in words, its hash for the record.
+   * @param {AuditEvent} event
+   * @param {Record<string, string>} names
+   * @param {HTMLButtonElement} opener
+   */
+  function showDetail(event, names, opener) {
+    const close = h('button', { type: 'button', class: 'button button-secondary' }, 'Fermer le détail');
+    close.addEventListener('click', () => {
+      detail.hidden = true;
+      opener.focus();
+    });
+    const title = h('h2', { id: 'detail-titre', tabindex: '-1' }, `Événement n° ${event.seq} : ${auditActionLabel(event.action)}`);
+    const entries = Object.entries(event.details ?? {});
+    replace(
+      detail,
+      title,
+      h(
+        'dl',
+        { class: 'facts' },
+        h('dt', {}, 'Date'),
+        h('dd', {}, formatDateTime(event.time_ms)),
+        h('dt', {}, 'Personne'),
+        h('dd', {}, personOf(event, names)),
+        h('dt', {}, 'Institution'),
+        h('dd', {}, event.actor.institution_id ? names[event.actor.institution_id] ?? event.actor.institution_id : '—'),
+        h('dt', {}, 'Action'),
+        h('dd', {}, auditActionLabel(event.action), ' ', h('code', {}, event.action)),
+        h('dt', {}, 'Cible'),
+        h('dd', {}, targetOf(event, names)),
+        h('dt', {}, 'Résultat'),
+        h('dd', {}, OUTCOME_LABELS[event.outcome] ?? event.outcome),
+        h('dt', {}, 'Adresse'),
+        h('dd', {}, event.actor.ip ?? '—'),
+        h('dt', {}, 'Session'),
+        h('dd', {}, event.actor.session_id ? h('code', {}, event.actor.session_id) : '—'),
+        entries.length > 0
+          ? entries.flatMap(([key, value]) => [h('dt', {}, DETAIL_LABELS[key] ?? key), h('dd', {}, detailValue(value, names))])
+          : [h('dt', {}, 'Précisions'), h('dd', {}, 'aucune')],
+        h('dt', {}, 'Empreinte'),
+        h('dd', {}, h('code', { class: 'audit-details' }, event.hash)),
+      ),
+      h('div', { class: 'actions' }, close),
+    );
+    detail.hidden = false;
+    title.focus();
   }
 
   /** @param {Record<string, string>} filter */
@@ -147,18 +217,74 @@ export function renderAudit(screen, _shell) {
   }
 }
 
-/** @param {AuditEvent} event */
-function eventRow(event) {
+/** The details' usual keys, in words. */
+const DETAIL_LABELS = /** @type {Record<string, string>} */ ({
+  reason: 'Motif',
+  member: 'Membre',
+  role: 'Rôle',
+  institution_id: 'Institution',
+  sessions_closed: 'Sessions fermées',
+  path: 'Adresse demandée',
+  device_id: 'Appareil',
+  epoch: 'Clé n°',
+  count: 'Nombre',
+  from_seq: 'À partir du message',
+  to_seq: 'Jusqu’au message',
+  format: 'Format',
+  provisional_password: 'Mot de passe provisoire',
+  was_provisional: 'Remplaçait un mot de passe provisoire',
+});
+
+/**
+ * @param {unknown} value
+ * @param {Record<string, string>} names
+ * @returns {string}
+ */
+function detailValue(value, names) {
+  if (value === null || value === undefined) return '—';
+  if (typeof value === 'boolean') return value ? 'oui' : 'non';
+  if (typeof value === 'string') return names[value] ?? value;
+  if (typeof value === 'number') return value.toLocaleString('fr-FR');
+  return JSON.stringify(value);
+}
+
+/**
+ * @param {AuditEvent} event
+ * @param {Record<string, string>} names
+ */
+function personOf(event, names) {
+  const name = event.actor.user_id ? names[event.actor.user_id] : undefined;
+  if (name) return event.actor.login ? `${name} (${event.actor.login})` : name;
+  return event.actor.login ?? (event.actor.ip ? `Inconnu (${event.actor.ip})` : '—');
+}
+
+/**
+ * @param {AuditEvent} event
+ * @param {Record<string, string>} names
+ */
+function targetOf(event, names) {
+  if (!event.target) return '—';
+  return names[event.target] ?? event.target;
+}
+
+/**
+ * @param {AuditEvent} event
+ * @param {Record<string, string>} names
+ * @param {(event: AuditEvent, names: Record<string, string>, opener: HTMLButtonElement) => void} onDetail
+ */
+function eventRow(event, names, onDetail) {
+  const open = h('button', { type: 'button', class: 'button button-small button-secondary' }, 'Voir', srOnly(` le détail de l’événement n° ${event.seq}`));
+  open.addEventListener('click', () => onDetail(event, names, open));
   return h(
     'tr',
     {},
-    h('th', { scope: 'row', 'data-label': 'N°' }, String(event.seq)),
-    h('td', { 'data-label': 'Date' }, formatDateTime(event.time_ms)),
-    h('td', { 'data-label': 'Personne' }, event.actor.login ?? event.actor.user_id ?? '—'),
-    h('td', { 'data-label': 'Action' }, h('code', {}, event.action)),
-    h('td', { 'data-label': 'Cible' }, event.target ?? '—'),
+    h('th', { scope: 'row', 'data-label': 'Date' }, formatDateTime(event.time_ms)),
+    h('td', { 'data-label': 'Personne' }, personOf(event, names)),
+    h('td', { 'data-label': 'Institution' }, event.actor.institution_id ? names[event.actor.institution_id] ?? '—' : '—'),
+    h('td', { 'data-label': 'Action', 'data-action': event.action }, auditActionLabel(event.action)),
+    h('td', { 'data-label': 'Cible' }, targetOf(event, names)),
     h('td', { 'data-label': 'Résultat' }, h('span', { class: `badge ${event.outcome === 'success' ? 'badge-ok' : event.outcome === 'denied' ? 'badge-danger' : 'badge-warning'}` }, OUTCOME_LABELS[event.outcome] ?? event.outcome)),
-    h('td', { 'data-label': 'Détails' }, h('code', { class: 'audit-details' }, JSON.stringify(event.details))),
+    h('td', { 'data-label': 'Détail' }, open),
   );
 }
 

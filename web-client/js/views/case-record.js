@@ -110,6 +110,8 @@ export function caseRecordPanel(channelId, myId, onArchived) {
         h('dd', {}, labelOf(PROGRAMME_LABELS, view.programme)),
         h('dt', {}, 'Suivi'),
         h('dd', {}, labelOf(FOLLOW_UP_LABELS, view.follow_up_status), active ? '' : ' · archivé'),
+        h('dt', {}, 'Référent'),
+        h('dd', { 'data-testid': 'case-referent' }, view.referent_user_id ? 'Chargement…' : 'Aucun'),
         h('dt', {}, 'Information de la personne (charte, C13)'),
         h('dd', { 'data-testid': 'case-information' }, describeInformation(view)),
         view.destroy_limit ? h('dt', {}, 'Destruction au plus tard le') : null,
@@ -118,9 +120,55 @@ export function caseRecordPanel(channelId, myId, onArchived) {
         active && view.next_review_at ? h('dd', { 'data-testid': 'case-next-review' }, formatDate(view.next_review_at)) : null,
       ),
       overdue,
+      active ? followUpForm(view) : null,
       active ? informationForm() : null,
       active ? h('div', { class: 'actions' }, review, end) : null,
     );
+    // The referent by name, among the case's members.
+    channelsApi
+      .detail(channelId)
+      .then((detail) => {
+        const referent = detail.members.find((m) => m.user_id === view.referent_user_id);
+        const cell = content.querySelector('[data-testid="case-referent"]');
+        if (cell) replace(cell, referent ? referent.display_name : view.referent_user_id ? 'Ancien membre' : 'Aucun');
+        const select = content.querySelector('select[name="referent_user_id"]');
+        if (select) {
+          for (const member of detail.members) {
+            select.append(h('option', { value: member.user_id, selected: member.user_id === view.referent_user_id }, member.display_name));
+          }
+        }
+      })
+      .catch(() => {});
+  }
+
+  /**
+   * The follow-up's status and its referent, changed by the coordinator.
+   * @param {any} view
+   */
+  function followUpForm(view) {
+    const status = selectField({ label: 'Étape du suivi', name: 'follow_up_status', required: true, value: view.follow_up_status, options: optionsOf(FOLLOW_UP_LABELS) });
+    const referent = selectField({ label: 'Référent du dossier', name: 'referent_user_id', options: [{ value: '', label: 'Inchangé' }] });
+    const update = form(
+      { class: 'grid-form', 'aria-label': 'Modifier le suivi' },
+      status,
+      referent,
+      h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button button-secondary' }, 'Enregistrer le suivi')),
+    );
+    update.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      /** @type {{ follow_up_status?: string, referent_user_id?: string }} */
+      const body = { follow_up_status: valueOf(update, 'follow_up_status') };
+      const chosen = valueOf(update, 'referent_user_id');
+      if (chosen && chosen !== view.referent_user_id) body.referent_user_id = chosen;
+      const ok = await whileBusy(update, async () => {
+        await casesApi.update(channelId, body);
+        return true;
+      });
+      if (!ok) return;
+      showStatus('Suivi du dossier enregistré.');
+      await load();
+    });
+    return h('details', { class: 'disclosure' }, h('summary', {}, 'Modifier le suivi'), update);
   }
 
   /** @param {any} view */

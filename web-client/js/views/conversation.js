@@ -22,7 +22,72 @@ import { KIND_SINGULAR, REGIME_LABELS } from './messaging.js';
 /** @typedef {import('../messenger.js').Conversation} Conversation */
 
 const timeOnly = new Intl.DateTimeFormat('fr-FR', { hour: '2-digit', minute: '2-digit' });
+const fullDate = new Intl.DateTimeFormat('fr-FR', { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric', hour: '2-digit', minute: '2-digit' });
+const dayOnly = new Intl.DateTimeFormat('fr-FR', { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' });
 const TYPING_EVERY_MS = 3000;
+/** Messages of one sender closer than this are shown as one group. */
+const GROUP_WITHIN_MS = 5 * 60 * 1000;
+/** Images a browser shows by itself, previewed in the conversation once decrypted. */
+const PREVIEWABLE = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp']);
+const MAX_PREVIEW_BYTES = 10 * 1024 * 1024;
+/** Whether the details panel is open (this browser's choice, for every conversation). */
+const DETAILS_KEY = 'passerelle.details';
+
+/**
+ * The initials of a name, for its round badge: « Karim Benali » → « KB ».
+ * @param {string} name
+ */
+export function initials(name) {
+  const words = name.replace(/[«»"()]/g, ' ').split(/[\s-]+/u).filter((word) => /\p{L}/u.test(word));
+  const letters = words.length > 1 ? [words[0], words[words.length - 1]] : words;
+  return letters.map((word) => [...word].find((ch) => /\p{L}/u.test(ch)) ?? '').join('').toLocaleUpperCase('fr');
+}
+
+/**
+ * The start of a text, for a quote.
+ * @param {string} text
+ */
+function excerpt(text) {
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length > 120 ? `${line.slice(0, 119)}…` : line;
+}
+
+/** @param {number} ts */
+function dayKey(ts) {
+  return new Date(ts).toDateString();
+}
+
+/**
+ * « Aujourd’hui », « Hier », or the full day.
+ * @param {number} ts
+ */
+function dayLabel(ts) {
+  const today = new Date();
+  const yesterday = new Date(today);
+  yesterday.setDate(today.getDate() - 1);
+  if (dayKey(ts) === today.toDateString()) return 'Aujourd’hui';
+  if (dayKey(ts) === yesterday.toDateString()) return 'Hier';
+  const label = dayOnly.format(ts);
+  return label.charAt(0).toLocaleUpperCase('fr') + label.slice(1);
+}
+
+/** On a phone, where the list is not beside the conversation: the way back to it. */
+function backLink() {
+  return h('a', { href: '/', class: 'back-link' }, h('span', { 'aria-hidden': 'true' }, '← '), 'Retour', srOnly(' à la liste des canaux'));
+}
+
+/** A phone-sized screen: one pane at a time. */
+function isPhone() {
+  return window.matchMedia('(max-width: 48rem)').matches;
+}
+
+/** The details panel starts open where there is room for it, unless closed before. */
+function detailsWanted() {
+  const saved = localStorage.getItem(DETAILS_KEY);
+  if (isPhone()) return false;
+  if (saved) return saved === 'ouverts';
+  return window.matchMedia('(min-width: 75rem)').matches;
+}
 
 /**
  * @param {HTMLElement} main
@@ -38,27 +103,77 @@ export function renderConversation(main, shell, messenger, channelId) {
   const olderArea = h('div', { class: 'older' });
   const list = h('ol', { class: 'messages', 'aria-label': 'Messages', 'data-testid': 'messages' });
   const scroller = h('div', { class: 'messages-scroller', tabindex: '0', role: 'region', 'aria-label': 'Fil des messages' }, olderArea, list);
+  const jump = h('button', { type: 'button', class: 'button button-small jump-unread', hidden: true }, 'Aller au premier message non lu');
   const typingLine = h('p', { class: 'typing', 'aria-live': 'polite' });
   const searchInput = h('input', { type: 'search', id: uid('recherche'), autocomplete: 'off', spellcheck: 'false' });
   const searchCount = h('span', { class: 'hint', 'aria-live': 'polite' });
   const search = h(
     'div',
-    { class: 'conversation-search', role: 'search' },
+    { class: 'conversation-search', role: 'search', 'aria-label': 'Cette conversation' },
     h('label', { for: searchInput.id }, 'Rechercher dans cette conversation'),
     searchInput,
     searchCount,
   );
   const composer = buildComposer();
+  const detailsId = uid('details');
+  const details = h('aside', { class: 'conversation-details', id: detailsId, 'aria-label': 'Détails de la conversation', hidden: !detailsWanted() });
+  const detailsToggle = h(
+    'button',
+    { type: 'button', class: 'button button-small button-secondary details-toggle', 'aria-controls': detailsId, 'aria-expanded': String(!details.hidden) },
+    'Détails',
+  );
+  detailsToggle.addEventListener('click', () => showDetails(details.hidden));
   const body = h('div', { class: 'conversation-body' });
-  const panel = h('section', { class: 'conversation card', 'aria-labelledby': 'conversation-title' }, header, body);
+  const panel = h('section', { class: 'conversation', 'aria-labelledby': 'conversation-title' }, header, body);
+  composer.acceptDrops(panel);
   replace(main, panel);
   replace(body, h('p', { class: 'loading' }, 'Ouverture de la conversation…'));
 
   /** @type {Map<string, number>} Download progress per attachment id. */
   const downloads = new Map();
+  /** @type {Map<string, string>} Decrypted image previews (blob URLs) per attachment id. */
+  const previews = new Map();
+  /** @type {Message | null} The message the composer answers (quoted above the field). */
+  let replyingTo = null;
+  /** @type {Message | null} One's own message the composer is rewriting. */
+  let editing = null;
   let lastTypingSent = 0;
   let opened = false;
 
+  /**
+   * Opens or closes the details panel (members, search, the case's record); the choice
+   * is kept for the next conversations.
+   * @param {boolean} open
+   * @param {boolean} [remember] false when the window's size decides, not the person.
+   */
+  function showDetails(open, remember = true) {
+    details.hidden = !open;
+    detailsToggle.setAttribute('aria-expanded', String(open));
+    // On a phone the panel covers the thread: opening it there is for a moment only.
+    if (!remember || isPhone()) return;
+    localStorage.setItem(DETAILS_KEY, open ? 'ouverts' : 'fermés');
+    const first = details.querySelector('input, button, summary');
+    if (open && first instanceof HTMLElement) first.focus();
+  }
+  details.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && isPhone()) {
+      showDetails(false);
+      detailsToggle.focus();
+    }
+  });
+  jump.addEventListener('click', () => {
+    const first = list.querySelector('.unread-marker');
+    if (first instanceof HTMLElement) {
+      first.scrollIntoView({ block: 'start' });
+      first.focus();
+    }
+    jump.hidden = true;
+  });
+
+  // Turned into a phone-sized window, the panel would cover the thread: it closes.
+  const phone = window.matchMedia('(max-width: 48rem)');
+  const onResize = () => showDetails(detailsWanted(), false);
+  phone.addEventListener('change', onResize);
   const onConversation = (/** @type {Event} */ event) => {
     if (/** @type {CustomEvent} */ (event).detail.channelId === channelId && opened) render();
   };
@@ -73,6 +188,7 @@ export function renderConversation(main, shell, messenger, channelId) {
     if (!main.isConnected) {
       messenger.removeEventListener('conversation', onConversation);
       messenger.removeEventListener('identity', onIdentity);
+      phone.removeEventListener('change', onResize);
       cleanup.disconnect();
     }
   });
@@ -88,6 +204,11 @@ export function renderConversation(main, shell, messenger, channelId) {
       opened = true;
       render();
       scroller.scrollTop = scroller.scrollHeight;
+      // New messages above the fold: offered, not forced (the latest stay in view).
+      const marker = list.querySelector('.unread-marker');
+      if (marker instanceof HTMLElement && marker.offsetTop < scroller.scrollTop) jump.hidden = false;
+      // Nothing new on opening: what arrives while reading is not « new » either.
+      if (!marker) conversation().readAtOpen = Number.MAX_SAFE_INTEGER;
     })
     .catch((error) => {
       replace(body, h('p', { class: 'notice notice-error' }, error instanceof Error ? error.message : String(error)));
@@ -108,19 +229,33 @@ export function renderConversation(main, shell, messenger, channelId) {
     if (!body.contains(list)) {
       const readOnly = channel?.status !== 'active' || (channel?.kind === 'practice_session' && (channel.ends_at ?? Infinity) <= Date.now());
       replace(
-        body,
-        warnings,
-        channel?.kind === 'practice_session' ? practiceRule() : null,
+        details,
+        h('h2', { class: 'details-title' }, 'Détails'),
+        search,
         members,
         channel?.kind === 'case' && coordinator && channel.status === 'active'
           ? caseRecordPanel(channelId, shell.me.id, () => {
               location.reload();
             })
           : null,
-        search,
-        scroller,
-        typingLine,
-        readOnly ? h('p', { class: 'notice notice-status' }, 'Ce canal est en lecture seule.') : composer.form,
+      );
+      replace(
+        body,
+        h(
+          'div',
+          { class: 'conversation-columns' },
+          h(
+            'div',
+            { class: 'conversation-thread' },
+            warnings,
+            channel?.kind === 'practice_session' ? practiceRule() : null,
+            scroller,
+            jump,
+            typingLine,
+            readOnly ? h('p', { class: 'notice notice-status' }, 'Ce canal est en lecture seule.') : composer.form,
+          ),
+          details,
+        ),
       );
     }
     renderWarnings();
@@ -131,21 +266,29 @@ export function renderConversation(main, shell, messenger, channelId) {
   function renderHeader() {
     const channel = messenger.channels.get(channelId);
     if (!channel) {
-      replace(header, h('h2', { id: 'conversation-title' }, 'Canal indisponible'));
+      replace(header, backLink(), h('h2', { id: 'conversation-title' }, 'Canal indisponible'));
       return;
     }
+    const name = messenger.channelName(channel);
     replace(
       header,
-      h('h2', { id: 'conversation-title', 'data-testid': 'conversation-title' }, messenger.channelName(channel)),
+      backLink(),
+      h('span', { class: `avatar avatar-${channel.kind}`, 'aria-hidden': 'true' }, initials(name)),
       h(
-        'p',
-        { class: 'conversation-meta' },
-        KIND_SINGULAR[channel.kind],
-        ' · ',
-        REGIME_LABELS[channel.regime] ?? channel.regime,
-        channel.status === 'archived' ? ' · archivé' : '',
-        channel.ends_at ? ` · jusqu’au ${formatDateTime(channel.ends_at)}` : '',
+        'div',
+        { class: 'conversation-heading' },
+        h('h2', { id: 'conversation-title', 'data-testid': 'conversation-title' }, name),
+        h(
+          'p',
+          { class: 'conversation-meta' },
+          KIND_SINGULAR[channel.kind],
+          ' · ',
+          REGIME_LABELS[channel.regime] ?? channel.regime,
+          channel.status === 'archived' ? ' · archivé' : '',
+          channel.ends_at ? ` · jusqu’au ${formatDateTime(channel.ends_at)}` : '',
+        ),
       ),
+      detailsToggle,
     );
   }
 
@@ -373,7 +516,7 @@ export function renderConversation(main, shell, messenger, channelId) {
     const current = conversation();
     const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 60;
     const query = searchInput.value.trim().toLocaleLowerCase('fr');
-    const all = [...current.messages.values()].sort(
+    const all = [...current.messages.values()].filter((m) => !m.control).sort(
       (a, b) => (a.seq ?? Number.MAX_SAFE_INTEGER) - (b.seq ?? Number.MAX_SAFE_INTEGER) || a.ts - b.ts,
     );
     const shown = query ? all.filter((m) => m.content?.text.toLocaleLowerCase('fr').includes(query) || m.content?.attachments.some((a) => a.name.toLocaleLowerCase('fr').includes(query))) : all;
@@ -382,11 +525,41 @@ export function renderConversation(main, shell, messenger, channelId) {
     older.addEventListener('click', loadOlder);
     replace(olderArea, current.hasOlder ? older : all.length > 0 ? h('p', { class: 'hint' }, 'Début de la conversation sur cet appareil.') : null);
     const lastMine = [...all].reverse().find((m) => m.mine && m.seq !== null);
+    /** @type {HTMLElement[]} */
+    const items = [];
+    /** @type {Message | null} */
+    let previous = null;
+    let markerShown = false;
+    // Membership notes take their place in time among the messages, not after them.
+    const notes = query ? [] : [...current.notes].sort((a, b) => a.ts - b.ts);
+    const flushNotes = (/** @type {number} */ until) => {
+      while (notes.length > 0 && notes[0].ts <= until) {
+        const note = notes.shift();
+        if (note) items.push(h('li', { class: 'message-note' }, note.text));
+        previous = null;
+      }
+    };
+    for (const message of shown) {
+      flushNotes(message.ts);
+      if (!previous || dayKey(previous.ts) !== dayKey(message.ts)) {
+        items.push(h('li', { class: 'day-separator' }, h('span', {}, dayLabel(message.ts))));
+        previous = null;
+      }
+      const isNew = !query && !markerShown && !message.mine && message.seq !== null && message.seq > current.readAtOpen;
+      if (isNew) {
+        markerShown = true;
+        items.push(h('li', { class: 'unread-marker', tabindex: '-1', 'data-testid': 'unread-marker' }, h('span', {}, 'Nouveaux messages')));
+        previous = null;
+      }
+      const grouped = previous !== null && previous.sender === message.sender && message.ts - previous.ts < GROUP_WITHIN_MS;
+      items.push(messageItem(message, message === lastMine ? readersOf(current, message) : [], grouped));
+      previous = message;
+    }
+    flushNotes(Number.POSITIVE_INFINITY);
     replace(
       list,
       shown.length === 0 ? h('li', { class: 'hint empty' }, query ? 'Aucun message ne correspond.' : 'Aucun message pour l’instant. Écrivez le premier.') : null,
-      ...shown.map((message) => messageItem(message, message === lastMine ? readersOf(current, message) : [])),
-      ...current.notes.map((note) => h('li', { class: 'message-note' }, note)),
+      ...items,
     );
     const typing = [...current.typing.entries()].filter(([, until]) => until > Date.now()).map(([userId]) => messenger.names.get(userId) ?? 'Quelqu’un');
     typingLine.textContent = typing.length === 0 ? '' : `${typing.join(', ')} ${typing.length > 1 ? 'écrivent' : 'écrit'}…`;
@@ -406,11 +579,15 @@ export function renderConversation(main, shell, messenger, channelId) {
   }
 
   /**
+   * One message; a message following the same sender's by a few minutes is grouped with
+   * it (no repeated name nor initials), as messengers do.
    * @param {Message} message
    * @param {string[]} readers
+   * @param {boolean} grouped
    */
-  function messageItem(message, readers) {
+  function messageItem(message, readers, grouped) {
     const sender = message.mine ? 'Vous' : messenger.names.get(message.sender) ?? 'Ancien membre';
+    const fullName = message.mine ? shell.me.display_name : sender;
     const state =
       message.state === 'sending'
         ? h('span', { class: 'message-state' }, message.progress !== null ? 'Chiffrement et envoi des pièces jointes…' : 'Envoi en cours…')
@@ -419,17 +596,95 @@ export function renderConversation(main, shell, messenger, channelId) {
           : message.mine
             ? h('span', { class: 'message-state', 'data-testid': 'sent' }, readers.length > 0 ? `Lu par ${readers.join(', ')}` : 'Envoyé')
             : null;
+    const time = h('time', { datetime: new Date(message.ts).toISOString(), title: fullDate.format(message.ts) }, timeOnly.format(message.ts));
     return h(
       'li',
-      { class: `message${message.mine ? ' message-mine' : ''}${message.problem ? ' message-problem' : ''}`, 'data-seq': message.seq ?? '' },
-      h('p', { class: 'message-meta' }, h('span', { class: 'message-sender' }, sender), ' ', h('time', { datetime: new Date(message.ts).toISOString() }, timeOnly.format(message.ts))),
-      message.content
-        ? h('p', { class: 'message-text' }, message.content.text)
-        : h('p', { class: 'message-text message-unreadable' }, message.problem ?? 'Déchiffrement…'),
-      message.content && message.content.attachments.length > 0 ? h('ul', { class: 'attachments' }, message.content.attachments.map((a) => attachmentItem(a, message))) : null,
-      message.progress !== null ? progressBar(message.progress, 'Envoi des pièces jointes') : null,
-      message.conflict ? h('p', { class: 'notice notice-warning' }, 'Attention : le serveur a présenté un autre message sous le même identifiant. Seul le premier est affiché.') : null,
-      state,
+      {
+        class: `message${message.mine ? ' message-mine' : ''}${message.problem ? ' message-problem' : ''}${grouped ? ' message-grouped' : ''}`,
+        'data-seq': message.seq ?? '',
+      },
+      grouped ? h('span', { class: 'avatar-space', 'aria-hidden': 'true' }) : h('span', { class: 'avatar avatar-person', 'aria-hidden': 'true' }, initials(fullName)),
+      h(
+        'div',
+        { class: 'message-bubble' },
+        h('p', { class: grouped ? 'message-meta visually-hidden' : 'message-meta' }, h('span', { class: 'message-sender' }, sender), ' ', time),
+        message.content?.reply_to ? quoteOf(message.content.reply_to) : null,
+        message.deleted
+          ? h('p', { class: 'message-text message-deleted', 'data-testid': 'deleted' }, message.mine ? 'Vous avez supprimé ce message.' : 'Ce message a été supprimé par son auteur.')
+          : message.content
+            ? h('p', { class: 'message-text' }, message.content.text, message.edited ? h('span', { class: 'message-edited', 'data-testid': 'edited' }, ' (modifié)') : null)
+            : h('p', { class: 'message-text message-unreadable' }, message.problem ?? 'Déchiffrement…'),
+        message.content && message.content.attachments.length > 0 ? h('ul', { class: 'attachments' }, message.content.attachments.map((a) => attachmentItem(a, message))) : null,
+        message.progress !== null ? progressBar(message.progress, 'Envoi des pièces jointes') : null,
+        message.conflict ? h('p', { class: 'notice notice-warning' }, 'Attention : le serveur a présenté un autre message sous le même identifiant. Seul le premier est affiché.') : null,
+        state,
+      ),
+      grouped ? h('span', { class: 'message-time-aside', 'aria-hidden': 'true', title: fullDate.format(message.ts) }, timeOnly.format(message.ts)) : null,
+      message.content && !message.deleted && message.seq !== null && composer.form.isConnected ? messageActions(message, sender) : null,
+    );
+  }
+
+  /**
+   * @param {Message} message
+   * @param {string} sender
+   */
+  function messageActions(message, sender) {
+    const actions = h('span', { class: 'message-action' }, replyButton(message, sender));
+    if (message.mine) {
+      const edit = h('button', { type: 'button', class: 'button button-small button-secondary' }, 'Modifier', srOnly(' votre message'));
+      edit.addEventListener('click', () => composer.edit(message));
+      const remove = h('button', { type: 'button', class: 'button button-small button-secondary' }, 'Supprimer', srOnly(' votre message pour tous'));
+      remove.addEventListener('click', () => deleteForEveryone(message, remove));
+      actions.append(edit, remove);
+    }
+    return actions;
+  }
+
+  /**
+   * Deletes one's message for everyone, after a confirmation whose default is to keep it.
+   * @param {Message} message
+   * @param {HTMLButtonElement} opener
+   */
+  async function deleteForEveryone(message, opener) {
+    const ok = await confirmAction(
+      'Supprimer ce message pour tous ?',
+      'Son texte et ses pièces jointes disparaîtront de l’écran de chaque membre ; « Message supprimé » restera à sa place.',
+      'Supprimer pour tous',
+      'Garder le message',
+    );
+    if (!ok) {
+      opener.focus();
+      return;
+    }
+    messenger.send(channelId, '', [], null, { deletes: { sender_device: message.senderDevice, client_msg_id: message.clientMsgId } });
+  }
+
+  /**
+   * « Répondre »: shown on hover, always reachable with the keyboard.
+   * @param {Message} message
+   * @param {string} sender
+   */
+  function replyButton(message, sender) {
+    const button = h('button', { type: 'button', class: 'button button-small button-secondary' }, 'Répondre', srOnly(` à ${sender === 'Vous' ? 'votre message' : sender}`));
+    button.addEventListener('click', () => composer.replyTo(message));
+    return button;
+  }
+
+  /**
+   * The quoted message a reply answers: its sender and the start of its text.
+   * @param {{ sender_device: string, client_msg_id: string }} ref
+   */
+  function quoteOf(ref) {
+    const original = conversation().messages.get(`${ref.sender_device}/${ref.client_msg_id}`);
+    const who = original ? (original.mine ? 'Vous' : messenger.names.get(original.sender) ?? 'Ancien membre') : null;
+    return h(
+      'blockquote',
+      { class: 'message-quote', 'data-testid': 'quote' },
+      original?.deleted
+        ? 'Réponse à un message supprimé.'
+        : original?.content
+        ? [h('span', { class: 'message-quote-sender' }, `${who} : `), excerpt(original.content.text || 'Pièce jointe')]
+        : 'Réponse à un message qui n’est pas chargé sur cet appareil.',
     );
   }
 
@@ -478,12 +733,29 @@ export function renderConversation(main, shell, messenger, channelId) {
         renderMessages();
       }
     });
+    const preview = previews.get(attachment.id);
+    let show = null;
+    if (!preview && PREVIEWABLE.has(attachment.mime) && attachment.size <= MAX_PREVIEW_BYTES && message.state !== 'sending') {
+      show = h('button', { type: 'button', class: 'button button-small button-secondary' }, 'Aperçu', srOnly(` de ${attachment.name}`));
+      show.addEventListener('click', async () => {
+        try {
+          // Decrypted here, shown from memory: the image never leaves this page.
+          const blob = await messenger.fetchAttachment(attachment, () => {});
+          previews.set(attachment.id, URL.createObjectURL(blob));
+          renderMessages();
+        } catch (error) {
+          showError(error instanceof Error && 'status' in error ? error.message : 'L’image n’a pas pu être déchiffrée : elle a peut-être été altérée.');
+        }
+      });
+    }
     return h(
       'li',
       { class: 'attachment' },
       button,
+      show,
       h('span', { class: 'hint' }, ` ${formatSize(attachment.size)}`),
       progress !== undefined ? h('progress', { max: '100', value: String(Math.round(progress * 100)), 'data-attachment': attachment.id, 'aria-label': `Téléchargement de ${attachment.name}` }) : null,
+      preview ? h('img', { src: preview, alt: `Aperçu de ${attachment.name}`, class: 'attachment-preview' }) : null,
     );
   }
 
@@ -494,21 +766,59 @@ export function renderConversation(main, shell, messenger, channelId) {
     const fileId = uid('fichiers');
     const textarea = h('textarea', { id: textId, name: 'text', rows: 3, class: 'textarea', 'aria-describedby': `${textId}-aide` });
     const files = h('input', { type: 'file', id: fileId, name: 'files', multiple: true });
+    const chosenLine = h('p', { class: 'hint composer-files', 'aria-live': 'polite', 'data-testid': 'chosen-files' });
+    const replyBar = h('div', { class: 'reply-bar', hidden: true, 'data-testid': 'reply-bar' });
     const formElement = h(
       'form',
       { class: 'composer', novalidate: true },
+      replyBar,
       h('label', { for: textId }, 'Votre message'),
       h('p', { class: 'hint', id: `${textId}-aide` }, 'Entrée pour envoyer, Maj+Entrée pour aller à la ligne. Chiffré sur cet appareil avant l’envoi.'),
       textarea,
       h('div', { class: 'composer-actions' }, h('label', { for: fileId, class: 'file-label' }, 'Joindre des fichiers'), files, h('button', { type: 'submit', class: 'button' }, 'Envoyer')),
+      chosenLine,
     );
+    const showChosen = () => {
+      const names = [...(files.files ?? [])].map((file) => file.name);
+      replace(chosenLine, names.length > 0 ? `${names.length > 1 ? 'Fichiers joints' : 'Fichier joint'} : ${names.join(', ')}` : '');
+    };
+    files.addEventListener('change', showChosen);
+    /**
+     * Files dropped anywhere on `target` (the conversation) are attached, as with
+     * « Joindre des fichiers ».
+     * @param {HTMLElement} target
+     */
+    function acceptDrops(target) {
+      target.addEventListener('dragover', (event) => {
+        if (!event.dataTransfer?.types.includes('Files')) return;
+        event.preventDefault();
+        target.classList.add('drop-target');
+      });
+      target.addEventListener('dragleave', (event) => {
+        if (event.target === target) target.classList.remove('drop-target');
+      });
+      target.addEventListener('drop', (event) => {
+        target.classList.remove('drop-target');
+        const dropped = event.dataTransfer?.files;
+        if (!dropped || dropped.length === 0 || !formElement.isConnected) return;
+        event.preventDefault();
+        files.files = dropped;
+        showChosen();
+        textarea.focus();
+      });
+    }
     textarea.addEventListener('keydown', (event) => {
       if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
         formElement.requestSubmit();
       }
     });
+    // A draft follows its channel: leaving and coming back finds it (in memory only: a
+    // draft is plaintext, never written to this browser's storage).
+    textarea.value = messenger.drafts.get(channelId) ?? '';
     textarea.addEventListener('input', () => {
+      if (textarea.value) messenger.drafts.set(channelId, textarea.value);
+      else messenger.drafts.delete(channelId);
       if (Date.now() - lastTypingSent > TYPING_EVERY_MS) {
         lastTypingSent = Date.now();
         messenger.typing(channelId);
@@ -528,11 +838,60 @@ export function renderConversation(main, shell, messenger, channelId) {
       }
       textarea.value = '';
       files.value = '';
-      messenger.send(channelId, text, chosen);
+      replace(chosenLine, '');
+      messenger.drafts.delete(channelId);
+      const answering = replyingTo ? { sender_device: replyingTo.senderDevice, client_msg_id: replyingTo.clientMsgId } : null;
+      const rewritten = editing;
+      replyTo(null);
+      if (rewritten) messenger.send(channelId, text, [], null, { edits: { sender_device: rewritten.senderDevice, client_msg_id: rewritten.clientMsgId } });
+      else messenger.send(channelId, text, chosen, answering);
       scroller.scrollTop = scroller.scrollHeight;
       textarea.focus();
     });
-    return { form: formElement };
+    /**
+     * Sets (or clears) the message the next one answers.
+     * @param {Message | null} message
+     */
+    function replyTo(message) {
+      replyingTo = message;
+      if (editing && !message) textarea.value = '';
+      editing = null;
+      if (!message) {
+        replyBar.hidden = true;
+        replace(replyBar);
+        return;
+      }
+      const who = message.mine ? 'votre message' : messenger.names.get(message.sender) ?? 'Ancien membre';
+      const cancel = h('button', { type: 'button', class: 'button button-small button-secondary' }, 'Annuler la réponse');
+      cancel.addEventListener('click', () => {
+        replyTo(null);
+        textarea.focus();
+      });
+      replace(replyBar, h('p', { class: 'reply-bar-text' }, h('strong', {}, `En réponse à ${who} : `), excerpt(message.content?.text || 'Pièce jointe')), cancel);
+      replyBar.hidden = false;
+      textarea.focus();
+    }
+    /**
+     * Rewrites one's own message: its text in the field, sent as an edit (§8.2).
+     * @param {Message} message
+     */
+    function edit(message) {
+      replyTo(null);
+      editing = message;
+      const cancel = h('button', { type: 'button', class: 'button button-small button-secondary' }, 'Annuler la modification');
+      cancel.addEventListener('click', () => {
+        replyTo(null);
+        textarea.focus();
+      });
+      replace(replyBar, h('p', { class: 'reply-bar-text' }, h('strong', {}, 'Modification de votre message : '), excerpt(message.content?.text ?? '')), cancel);
+      replyBar.hidden = false;
+      textarea.value = message.content?.text ?? '';
+      textarea.focus();
+    }
+    textarea.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape' && (replyingTo || editing)) replyTo(null);
+    });
+    return { form: formElement, replyTo, edit, acceptDrops };
   }
 
   /** @param {string} text */

@@ -32,15 +32,17 @@ const KINDS = [
 export function renderCreateChannel(screen, shell) {
   const area = h('div', {}, h('p', { class: 'loading' }, 'Chargement de l’annuaire…'));
   append(screen, screenTitle('Créer un canal'), h('p', { class: 'lead' }, 'Chaque canal a ses membres nommés, une liste d’institutions autorisées et un régime juridique. Les membres sont affichés par institution.'), area);
-  Promise.all([channelsApi.directory(), channelsApi.list()])
-    .then(([directory, mine]) => replace(area, buildForm(directory.filter((e) => e.user_id !== shell.me.id), mine.filter((c) => c.kind === 'working_group' && c.status === 'active'))))
+  Promise.all([channelsApi.directory(), channelsApi.list(), channelsApi.institutions()])
+    .then(([directory, mine, all]) => replace(area, buildForm(directory.filter((e) => e.user_id !== shell.me.id), mine.filter((c) => c.kind === 'working_group' && c.status === 'active'), all)))
     .catch((error) => showError(error instanceof Error ? error.message : String(error)));
 
   /**
    * @param {DirectoryEntry[]} directory
    * @param {import('../types.js').Channel[]} groups
+   * @param {import('../types.js').InstitutionRef[]} everyInstitution Every institution of
+   *   the CLSPD: a situation may be reported by one that has no account yet.
    */
-  function buildForm(directory, groups) {
+  function buildForm(directory, groups, everyInstitution) {
     /** @type {Map<string, string>} */
     const institutions = new Map([[shell.me.institution.id, shell.me.institution.name]]);
     for (const entry of directory) institutions.set(entry.institution.id, entry.institution.name);
@@ -54,7 +56,7 @@ export function renderCreateChannel(screen, shell) {
       type: 'month',
       hint: 'Le dossier sera détruit au plus tard à ses 25 ans. Ce mois reste sur votre appareil : seule la date limite qui en découle est envoyée.',
     });
-    const reporting = selectField({ label: 'Institution qui signale la situation', name: 'reporting_institution', options: [...institutions].map(([value, label]) => ({ value, label })) });
+    const reporting = selectField({ label: 'Institution qui signale la situation', name: 'reporting_institution', options: everyInstitution.map((i) => ({ value: i.id, label: i.name })), value: shell.me.institution.id });
     const group = selectField({ label: 'Groupe de travail dont le règlement s’applique', name: 'group_id', options: [{ value: '', label: groups.length ? 'Choisissez un groupe' : 'Aucun groupe de travail' }, ...groups.map((g) => ({ value: g.id, label: g.name }))] });
     const startsAt = field({ label: 'Début de la séance', name: 'starts_at', type: 'datetime-local' });
     const endsAt = field({ label: 'Fin de la séance', name: 'ends_at', type: 'datetime-local', hint: 'La séance passe en lecture seule à la fin, puis est détruite quelques jours après.' });

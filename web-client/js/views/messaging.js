@@ -1,13 +1,16 @@
-// The messaging screen: channels grouped by kind beside the open conversation, the
-// connection's state, and desktop notifications for a background tab.
+// The messaging screen, laid out as an application: the channel list (most recent
+// activity first, with unread counts and the last decrypted message) beside the open
+// conversation; on a phone one of them at a time. Desktop notifications for a
+// background tab.
 
-import { h, replace, screenTitle } from '../dom.js';
+import { h, replace, screenTitle, srOnly } from '../dom.js';
 import { exclusionMessage } from '../labels.js';
 import { Messenger } from '../messenger.js';
-import { showError, showStatus } from '../notices.js';
+import { showError } from '../notices.js';
 import * as session from '../session.js';
 import { fr } from '../typography.js';
-import { renderConversation } from './conversation.js';
+import { initials, renderConversation } from './conversation.js';
+import { NOTIFY_CONTENT_KEY } from './settings.js';
 import { watchLinkRequests } from './link-approval.js';
 
 /** @typedef {import('../types.js').UserShell} UserShell */
@@ -43,8 +46,6 @@ export const REGIME_LABELS = Object.freeze({
   shared_secret_social: 'Secret partagé de l’action sociale (CASF, art. L121-6-2)',
   child_protection: 'Protection de l’enfance (CASF, art. L226-2-2)',
 });
-
-const NOTIFY_CONTENT_KEY = 'passerelle.notifications.contenu';
 
 /** @type {Messenger | null} */
 let messenger = null;
@@ -112,6 +113,9 @@ function notify(source, detail) {
   });
 }
 
+const listTime = new Intl.DateTimeFormat('fr-FR', { hour: '2-digit', minute: '2-digit' });
+const listDay = new Intl.DateTimeFormat('fr-FR', { day: 'numeric', month: 'short' });
+
 /**
  * `/` and `/canal/<id>`.
  * @param {HTMLElement} screen
@@ -125,26 +129,38 @@ export function renderMessaging(screen, shell, channelId) {
     return;
   }
   const current = active;
-  const list = h('nav', { class: 'channel-list', 'aria-label': 'Vos canaux' });
+  const filter = h('input', { type: 'search', id: 'filtre-canaux', autocomplete: 'off', spellcheck: 'false', placeholder: 'Rechercher un canal ou une personne' });
+  const list = h('ul', { class: 'channel-items', 'data-testid': 'channel-list' });
   const status = h('div', { class: 'connection-status', role: 'status', 'data-testid': 'connection-status' });
   const main = h('div', { class: 'conversation-area' });
   const title = screenTitle('Vos échanges');
-  title.classList.add(channelId ? 'visually-hidden' : 'page-title');
+  title.classList.add('visually-hidden');
+  const starts = h('p', { class: 'actions channel-starts' });
   replace(
     screen,
     title,
     h(
       'div',
-      { class: 'messaging' },
-      h('aside', { class: 'messaging-side', 'aria-label': 'Canaux et réglages' }, status, list, notificationSettings()),
+      { class: 'messaging', 'data-view': channelId ? 'conversation' : 'list' },
+      h(
+        'nav',
+        { class: 'messaging-side', 'aria-label': 'Vos canaux' },
+        status,
+        h('div', { class: 'channel-filter', role: 'search', 'aria-label': 'Vos canaux' }, h('label', { for: filter.id, class: 'visually-hidden' }, 'Filtrer vos canaux'), filter),
+        starts,
+        list,
+        h('p', { class: 'side-footer' }, h('a', { href: '/reglages' }, 'Réglages des notifications'), h('span', { class: 'hint' }, ' · Ctrl+K pour changer de conversation')),
+      ),
       main,
     ),
   );
+  replace(starts, startLinks(shell.me.role, 'button-small'));
 
   const showList = () => {
-    renderList(list, current, channelId, shell.me.role);
+    renderList(list, current, channelId, filter.value);
     if (!channelId) replace(main, emptyState(current, shell.me.role));
   };
+  filter.addEventListener('input', showList);
   const showStatusLine = () => {
     const lost = current.status !== 'open' && current.wasConnected;
     const label = current.status === 'open' ? 'Connecté' : lost ? 'Connexion perdue — reconnexion…' : 'Connexion en cours…';
@@ -160,14 +176,26 @@ export function renderMessaging(screen, shell, channelId) {
   };
   showList();
   showStatusLine();
+  // A new message changes the list's order and previews.
+  const onConversation = () => renderList(list, current, channelId, filter.value);
   const listeners = /** @type {Array<[string, EventListener]>} */ ([
     ['channels', showList],
     ['status', showStatusLine],
+    ['activity', onConversation],
   ]);
   for (const [type, listener] of listeners) current.addEventListener(type, listener);
+  // Ctrl+K (⌘K on a Mac): the channel switcher, as in other messengers.
+  const onKey = (/** @type {KeyboardEvent} */ event) => {
+    if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === 'k' && !document.querySelector('dialog[open]')) {
+      event.preventDefault();
+      openSwitcher(current, shell);
+    }
+  };
+  document.addEventListener('keydown', onKey);
   // The screen element is replaced on navigation: stop listening once it is detached.
   const observer = new MutationObserver(() => {
     if (!screen.isConnected) {
+      document.removeEventListener('keydown', onKey);
       for (const [type, listener] of listeners) current.removeEventListener(type, listener);
       observer.disconnect();
       if (current.visible === channelId) current.visible = null;
@@ -200,9 +228,9 @@ function emptyState(source, role) {
   };
   return h(
     'div',
-    { class: 'card empty-conversation', 'data-testid': 'empty-state' },
+    { class: 'empty-conversation', 'data-testid': 'empty-state' },
     h('h2', {}, fr(none ? 'Vous n’avez encore aucun échange.' : 'Choisissez une conversation')),
-    h('p', {}, fr(none ? firstSteps[role] ?? '' : 'Vos conversations sont listées par type, à gauche (en haut sur un téléphone).')),
+    h('p', {}, fr(none ? firstSteps[role] ?? '' : 'Vos conversations sont listées à gauche, la plus récente en haut.')),
     h('p', {}, fr('Les messages sont chiffrés de bout en bout sur vos appareils : le serveur ne peut pas les lire.')),
     h('p', { class: 'actions' }, startLinks(role)),
   );
@@ -221,77 +249,125 @@ function startLinks(role, size = '') {
 }
 
 /**
+ * The channel switcher (Ctrl+K): a field that filters the channels by name, the most
+ * recent first; Enter opens the first one shown, Escape closes.
+ * @param {Messenger} source
+ * @param {UserShell} shell
+ */
+function openSwitcher(source, shell) {
+  const input = h('input', { type: 'search', id: 'aller-a', autocomplete: 'off', spellcheck: 'false' });
+  const results = h('ul', { class: 'switcher-results', 'aria-label': 'Canaux trouvés' });
+  const dialog = h(
+    'dialog',
+    { class: 'dialog switcher', 'aria-labelledby': 'aller-a-titre' },
+    h('h2', { id: 'aller-a-titre' }, 'Aller à une conversation'),
+    h('label', { for: input.id }, 'Nom du canal ou de la personne'),
+    input,
+    results,
+    h('p', { class: 'hint' }, 'Entrée ouvre la première ; Échap ferme.'),
+  );
+  const matching = () => {
+    const needle = input.value.trim().toLocaleLowerCase('fr');
+    return [...source.channels.values()]
+      .filter((channel) => !needle || source.channelName(channel).toLocaleLowerCase('fr').includes(needle))
+      .sort((a, b) => source.activityOf(b) - source.activityOf(a))
+      .slice(0, 8);
+  };
+  /** @param {string} id */
+  const go = (id) => {
+    dialog.close();
+    shell.navigate(`/canal/${id}`);
+  };
+  const show = () => {
+    const found = matching();
+    replace(
+      results,
+      found.length === 0
+        ? h('li', { class: 'hint' }, 'Aucun canal ne correspond.')
+        : found.map((channel) => {
+            const link = h('a', { href: `/canal/${channel.id}`, class: 'channel-link' }, h('span', { class: 'channel-name' }, source.channelName(channel)), h('span', { class: 'hint' }, KIND_SINGULAR[channel.kind]));
+            link.addEventListener('click', (event) => {
+              event.preventDefault();
+              go(channel.id);
+            });
+            return h('li', {}, link);
+          }),
+    );
+  };
+  input.addEventListener('input', show);
+  input.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter') {
+      event.preventDefault();
+      const first = matching()[0];
+      if (first) go(first.id);
+    }
+  });
+  dialog.addEventListener('close', () => dialog.remove());
+  document.body.append(dialog);
+  show();
+  dialog.showModal();
+  input.focus();
+}
+
+/** @param {number} ts */
+function shortWhen(ts) {
+  const date = new Date(ts);
+  const now = new Date();
+  return date.toDateString() === now.toDateString() ? listTime.format(date) : listDay.format(date);
+}
+
+/**
+ * The channels, the most recently active first, as a messenger lists its conversations.
  * @param {HTMLElement} list
  * @param {Messenger} source
  * @param {string | null} selected
- * @param {import('../types.js').Role} role
+ * @param {string} query
  */
-function renderList(list, source, selected, role) {
-  /** @type {Record<string, Channel[]>} */
-  const groups = { working_group: [], case: [], practice_session: [], direct: [] };
-  for (const channel of source.channels.values()) groups[channel.kind]?.push(channel);
-  const collator = new Intl.Collator('fr', { sensitivity: 'base' });
-  const sections = Object.entries(groups).map(([kind, channels]) => {
-    const headingId = `liste-${kind}`;
-    channels.sort((a, b) => collator.compare(source.channelName(a), source.channelName(b)));
-    return h(
-      'section',
-      { class: 'channel-group', 'aria-labelledby': headingId },
-      h('h2', { id: headingId }, KIND_LABELS[/** @type {ChannelKind} */ (kind)]),
-      channels.length === 0
-        ? h('p', { class: 'hint' }, kind === 'direct' || kind === 'practice_session' ? 'Aucune pour l’instant.' : 'Aucun pour l’instant.')
-        : h(
-            'ul',
-            {},
-            channels.map((channel) => {
-              const unread = source.unread.get(channel.id) ?? 0;
-              return h(
-                'li',
-                {},
-                h(
-                  'a',
-                  { href: `/canal/${channel.id}`, 'aria-current': channel.id === selected ? 'page' : false, class: 'channel-link' },
-                  h('span', { class: 'channel-name' }, source.channelName(channel)),
-                  channel.status === 'archived' ? h('span', { class: 'badge' }, 'archivé') : null,
-                  unread > 0 ? h('span', { class: 'badge badge-info', 'data-testid': 'unread' }, `${unread}`, h('span', { class: 'visually-hidden' }, ' non lus')) : null,
-                ),
-              );
-            }),
-          ),
-    );
-  });
-  const links = startLinks(role, 'button-small').filter((link) => link !== null);
-  replace(list, links.length > 0 ? h('p', { class: 'actions' }, links) : null, ...sections);
-}
-
-function notificationSettings() {
-  const box = h('section', { class: 'notification-settings', 'aria-labelledby': 'notif-title' }, h('h2', { id: 'notif-title' }, 'Notifications'));
-  if (!('Notification' in window)) {
-    box.append(h('p', { class: 'hint' }, 'Ce navigateur ne propose pas de notifications.'));
-    return box;
+function renderList(list, source, selected, query) {
+  const needle = query.trim().toLocaleLowerCase('fr');
+  const channels = [...source.channels.values()]
+    .filter((channel) => !needle || source.channelName(channel).toLocaleLowerCase('fr').includes(needle))
+    .sort((a, b) => source.activityOf(b) - source.activityOf(a));
+  if (channels.length === 0) {
+    replace(list, source.listed ? h('li', { class: 'hint channel-none' }, needle ? 'Aucun canal ne correspond.' : 'Aucun canal pour l’instant.') : null);
+    return;
   }
-  const content = h('input', { type: 'checkbox', id: 'notif-contenu', checked: localStorage.getItem(NOTIFY_CONTENT_KEY) === 'oui' });
-  content.addEventListener('change', () => localStorage.setItem(NOTIFY_CONTENT_KEY, content.checked ? 'oui' : 'non'));
-  const enable = h('button', { type: 'button', class: 'button button-small button-secondary' }, 'Activer les notifications');
-  enable.addEventListener('click', async () => {
-    const answer = await Notification.requestPermission();
-    if (answer === 'granted') {
-      showStatus('Notifications activées : vous serez prévenu(e) des nouveaux messages quand Passerelle est en arrière-plan.');
-      enable.hidden = true;
-    } else {
-      showError('Les notifications sont bloquées par le navigateur. Vous pouvez les autoriser dans ses réglages.');
-    }
-  });
-  enable.hidden = Notification.permission === 'granted';
-  box.append(
-    enable,
-    h(
-      'div',
-      { class: 'checkbox' },
-      content,
-      h('label', { for: 'notif-contenu' }, 'Afficher le texte des messages dans les notifications'),
-      h('p', { class: 'hint' }, 'Par défaut, une notification dit seulement qu’un message est arrivé : le texte reste confidentiel, même écran verrouillé.'),
-    ),
+  replace(
+    list,
+    channels.map((channel) => {
+      const name = source.channelName(channel);
+      const unread = source.unread.get(channel.id) ?? 0;
+      const last = source.lastMessage(channel.id);
+      // A draft first (as messengers do), then the last decrypted message, or, before
+      // any, the channel's kind.
+      const draft = channel.id === selected ? undefined : source.drafts.get(channel.id);
+      const preview = draft ? `Brouillon : ${draft}` : last?.content ? `${last.mine ? 'Vous : ' : ''}${last.content.text || 'Pièce jointe'}` : KIND_SINGULAR[channel.kind];
+      const when = source.activity.get(channel.id);
+      return h(
+        'li',
+        {},
+        h(
+          'a',
+          {
+            href: `/canal/${channel.id}`,
+            'aria-current': channel.id === selected ? 'page' : false,
+            class: `channel-link${unread > 0 ? ' channel-unread' : ''}`,
+          },
+          h('span', { class: `avatar avatar-${channel.kind}`, 'aria-hidden': 'true' }, initials(name)),
+          h(
+            'span',
+            { class: 'channel-text' },
+            h('span', { class: 'channel-line' }, h('span', { class: 'channel-name' }, name), when ? h('span', { class: 'channel-when' }, shortWhen(when)) : null),
+            h(
+              'span',
+              { class: 'channel-line' },
+              h('span', { class: 'channel-preview' }, last?.content ? srOnly(`${KIND_SINGULAR[channel.kind]}. `) : null, preview),
+              channel.status === 'archived' ? h('span', { class: 'badge' }, 'archivé') : null,
+              unread > 0 ? h('span', { class: 'badge badge-count', 'data-testid': 'unread' }, `${unread}`, srOnly(' non lus')) : null,
+            ),
+          ),
+        ),
+      );
+    }),
   );
-  return box;
 }

@@ -55,6 +55,7 @@ pub(crate) fn channel_of(model: &channel::Model, institutions: Vec<String>) -> R
         ends_at: model.ends_at,
         ended_at: model.ended_at,
         destroy_by: model.destroy_by,
+        read_seq: None,
     })
 }
 
@@ -119,13 +120,23 @@ pub(crate) async fn open_channel(
 
 /// The caller's channels.
 pub async fn list(state: &AppState, user: &CurrentUser) -> Result<Vec<Channel>> {
+    let read: std::collections::HashMap<String, i64> =
+        db::members::of_user(&state.db, &user.user_id)
+            .await?
+            .into_iter()
+            .map(|m| (m.channel_id, m.read_seq))
+            .collect();
     let mut channels = Vec::new();
     for model in db::channels::of_user(&state.db, &user.user_id).await? {
         if Lifecycle::parse(&model.status) == Lifecycle::Gone {
             continue;
         }
         let institutions = db::channels::institutions_of(&state.db, &model.id).await?;
-        channels.push(channel_of(&model, institutions)?);
+        let mut channel = channel_of(&model, institutions)?;
+        channel.read_seq = read
+            .get(&model.id)
+            .map(|seq| u64::try_from(*seq).unwrap_or_default());
+        channels.push(channel);
     }
     Ok(channels)
 }

@@ -140,6 +140,10 @@ pub struct Channel {
     /// whose old messages are purged as they age instead (CHARTER.md C11).
     #[serde(default)]
     pub destroy_by: Option<i64>,
+    /// The caller's own read cursor (the last `seq` they marked read), in the caller's
+    /// channel list only: a client counts what is unread since its last visit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_seq: Option<u64>,
 }
 
 /// A member of a channel, shown grouped by institution (CHARTER.md C1).

@@ -1,0 +1,176 @@
+//! Provisional passwords (CHARTER.md C15): a password an administrator generated (a new
+//! account, a reset) opens a session that may do nothing but replace it — no channel, no
+//! key, no WebSocket — and the refusals are logged.
+
+use std::sync::Mutex;
+
+use passerelle_shared::client::Client;
+use passerelle_shared::protocol::v1::admin::{AccountWithPassword, CreateAccount};
+use passerelle_shared::protocol::v1::auth::{ChangePasswordRequest, Me};
+use passerelle_shared::protocol::v1::error::ErrorBody;
+use passerelle_shared::protocol::v1::{Attributes, Role};
+use passerelle_tests::{TestServer, TestUser};
+use reqwest::{Method, StatusCode};
+
+use crate::support::admin_client;
+
+/// An account created through the admin API, as the console creates it.
+async fn created_by_admin(server: &TestServer, admin: &Client, login: &str) -> TestUser {
+    let institution_id = server.institution("CCAS").await.unwrap();
+    let created: AccountWithPassword = admin
+        .post(
+            "/admin/users",
+            &CreateAccount {
+                login: login.into(),
+                display_name: "Nadia Provisoire".into(),
+                institution_id: institution_id.clone(),
+                role: Role::Member,
+                attributes: Attributes::default(),
+            },
+        )
+        .await
+        .unwrap();
+    TestUser {
+        id: created.account.id,
+        login: login.into(),
+        password: created.password,
+        role: Role::Member,
+        institution_id,
+        totp_secret: Mutex::new(None),
+    }
+}
+
+async fn refusal(response: reqwest::Response) -> (StatusCode, String) {
+    let status = response.status();
+    let body: ErrorBody = response.json().await.unwrap();
+    (status, body.error.code)
+}
+
+async fn change_password(client: &Client, current: &str, new: &str) -> reqwest::Response {
+    client
+        .request(Method::POST, "/me/password")
+        .json(&ChangePasswordRequest {
+            current_password: current.into(),
+            new_password: new.into(),
+        })
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_admin_generated_password_must_be_replaced_before_anything_else() {
+    let server = TestServer::spawn().await.unwrap();
+    let admin = admin_client(&server, "admin").await;
+    let user = created_by_admin(&server, &admin, "nadia.provisoire").await;
+    let client = server.client(&user).await.unwrap();
+    assert!(client.me.password_change_required, "Me says so");
+
+    // Everything else is refused, with a French message, and logged.
+    for (method, path) in [
+        (Method::GET, "/channels"),
+        (Method::GET, "/auth/sessions"),
+        (Method::GET, "/charter"),
+        (Method::GET, "/directory"),
+    ] {
+        let response = client.request(method.clone(), path).send().await.unwrap();
+        let status = response.status();
+        let body: ErrorBody = response.json().await.unwrap();
+        assert_eq!(
+            (status, body.error.code.as_str()),
+            (StatusCode::FORBIDDEN, "password_change_required"),
+            "{method} {path}"
+        );
+        assert!(
+            body.error.message.contains("provisoire"),
+            "{}",
+            body.error.message
+        );
+    }
+    // No WebSocket either.
+    assert!(client.connect("any-device").await.is_err());
+    let filter = passerelle_server::audit::EventFilter {
+        user: Some(user.id.clone()),
+        action: Some("password_change_required".into()),
+        ..Default::default()
+    };
+    let denials = server
+        .state
+        .audit
+        .query(&filter, 0, 100)
+        .await
+        .unwrap()
+        .events;
+    assert!(
+        denials.len() >= 5,
+        "every refusal is logged: {}",
+        denials.len()
+    );
+
+    // Keeping the provisional password is not replacing it.
+    let response = change_password(&client, &user.password, &user.password).await;
+    assert_eq!(
+        refusal(response).await,
+        (StatusCode::UNPROCESSABLE_ENTITY, "same_password".into())
+    );
+    let me: Me = client.get("/me").await.unwrap();
+    assert!(me.password_change_required);
+
+    // Replaced: the account works.
+    let response = change_password(
+        &client,
+        &user.password,
+        "une phrase que Nadia seule connaît",
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let me: Me = client.get("/me").await.unwrap();
+    assert!(!me.password_change_required);
+    let response = client
+        .request(Method::GET, "/channels")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_reset_password_is_provisional_again_and_fixtures_are_not() {
+    let server = TestServer::spawn().await.unwrap();
+    let admin = admin_client(&server, "admin").await;
+    // The admin itself (a fixture, like the demo's accounts) was never held back.
+    assert!(!admin.me.password_change_required);
+    let colleague = server
+        .create_user("jules.fixe", Role::Member, "CCAS")
+        .await
+        .unwrap();
+    let reset: AccountWithPassword = admin
+        .post(
+            &format!("/admin/users/{}/reset-password", colleague.id),
+            &(),
+        )
+        .await
+        .unwrap();
+    let colleague = TestUser {
+        password: reset.password,
+        ..colleague
+    };
+    let client = server.client(&colleague).await.unwrap();
+    assert!(client.me.password_change_required);
+    let response = client
+        .request(Method::GET, "/channels")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refusal(response).await,
+        (StatusCode::FORBIDDEN, "password_change_required".into())
+    );
+    // Logging out stays possible.
+    let response = client
+        .request(Method::POST, "/auth/logout")
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+}
