@@ -951,8 +951,13 @@ async fn every_checkpoint_is_also_a_signed_merkle_head_that_verifies() {
     assert!(merkle::verify_consistency(4, 10, &old, &body.root, &path));
     assert!(f.log.verify().await.unwrap().intact);
     // A leaf changed behind the log's back is found at its position.
-    f.sql("UPDATE audit_leaves SET hash = 'ab' || substr(hash, 3) WHERE seq = 6")
-        .await;
+    // (Its first byte is flipped to another value whatever it was: a fixed value would
+    // leave one leaf in 256 unchanged.)
+    f.sql(
+        "UPDATE audit_leaves SET hash = CASE WHEN substr(hash, 1, 2) = 'ab' THEN 'cd' ELSE 'ab' END \
+         || substr(hash, 3) WHERE seq = 6",
+    )
+    .await;
     let broken = f.first_break().await;
     assert_eq!(
         (broken.seq, broken.kind),

@@ -375,7 +375,13 @@ async fn walk(
         }
     }
     let last = expected - 1;
-    // A checkpoint beyond the last event proves that events were removed from the end.
+    // A checkpoint beyond the last event proves that events were removed from the end,
+    // unless the log grew while this walk ran: the server recorded the next event and
+    // signed a checkpoint after the walk's last page. That next event is then stored; a
+    // removed tail leaves nothing at that position.
+    if checkpoints.peek_seq(db).await?.is_some() && store::event_at(db, expected).await?.is_some() {
+        return Ok(None);
+    }
     if let Some(cp_seq) = checkpoints.peek_seq(db).await? {
         if let Some(cp) = checkpoints.pop() {
             if let Some(problem) = checkpoint_problem(keys, &cp) {
