@@ -1535,6 +1535,7 @@ async fn an_sdk_agent_survives_the_kill_of_its_node_and_a_redis_restart_with_eve
             password: &password,
             totp_secret: None,
             recovery_code: None,
+            new_password: None,
         },
         options,
     )
@@ -1735,7 +1736,12 @@ async fn a_first_deployment_from_the_operations_commands_alone() {
             .arg(dir.path().join(format!("{login}.store")))
             .args(&args[1..])
             .env("PASSERELLE_SDK_PASSPHRASE", "phrase de mise en service")
-            .env("PASSERELLE_SDK_PASSWORD", password(login));
+            .env("PASSERELLE_SDK_PASSWORD", password(login))
+            // The administrator's password is provisional: replaced at the first login.
+            .env(
+                "PASSERELLE_SDK_NEW_PASSWORD",
+                format!("Mot de passe choisi par {login}"),
+            );
         command
     };
     let url = cluster.url(0);

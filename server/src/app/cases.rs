@@ -19,10 +19,10 @@ use crate::app::channels::{
     channel_of, create_with, frame_text, member_channel, open_channel, NewChannel,
 };
 use crate::app::reports;
-use crate::app::retention::{months_after, years_after};
 use crate::audit::{Actor, Outcome};
 use crate::auth::CurrentUser;
 use crate::bus::BusEvent;
+use crate::clock::{months_after, years_after};
 use crate::db::{self, entities::case_file, entities::channel};
 use crate::error::{ApiError, Result};
 use crate::gate;

@@ -30,12 +30,12 @@ use std::time::Duration;
 
 use passerelle_shared::protocol::v1::ws::ServerFrame;
 use serde_json::json;
-use time::{Date, Month, OffsetDateTime};
 
 use crate::app::attachments;
 use crate::app::channels::frame_text;
 use crate::audit::{Actor, Outcome};
 use crate::bus::BusEvent;
+use crate::clock::months_before;
 use crate::db::{self, entities::channel};
 use crate::state::AppState;
 use sea_orm::TransactionTrait;
@@ -338,44 +338,11 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// `ms` moved by `months` calendar months (the day clamped to the month's length).
-fn shift_months(ms: i64, months: i32) -> i64 {
-    let Ok(at) = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000) else {
-        return ms;
-    };
-    let index = at.year() * 12 + i32::from(u8::from(at.month())) - 1 + months;
-    let year = index.div_euclid(12);
-    let Some(month) = u8::try_from(index.rem_euclid(12) + 1)
-        .ok()
-        .and_then(|m| Month::try_from(m).ok())
-    else {
-        return ms;
-    };
-    let day = at.day().min(month.length(year));
-    let Ok(date) = Date::from_calendar_date(year, month, day) else {
-        return ms;
-    };
-    i64::try_from(at.replace_date(date).unix_timestamp_nanos() / 1_000_000).unwrap_or(ms)
-}
-
-/// `ms` plus `years` calendar years (29 February becomes 28 February).
-pub(crate) fn years_after(ms: i64, years: i32) -> i64 {
-    shift_months(ms, years.saturating_mul(12))
-}
-
-/// `ms` plus `months` calendar months.
-pub(crate) fn months_after(ms: i64, months: i32) -> i64 {
-    shift_months(ms, months)
-}
-
-/// `ms` minus `months` calendar months.
-pub(crate) fn months_before(ms: i64, months: u32) -> i64 {
-    shift_months(ms, -i32::try_from(months).unwrap_or(i32::MAX))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::years_after;
+    use time::OffsetDateTime;
 
     fn at(text: &str) -> i64 {
         let format = time::format_description::well_known::Rfc3339;

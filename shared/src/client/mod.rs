@@ -229,6 +229,21 @@ impl Client {
     pub async fn post_empty<B: Serialize>(&self, path: &str, body: &B) -> Result<()> {
         expect_ok(self.request(Method::POST, path).json(body).send().await?).await
     }
+
+    /// Replaces the account's password (`POST /me/password`), e.g. the provisional one an
+    /// administrator generated, which the server requires to be replaced first.
+    pub async fn change_password(&mut self, current: &str, new: &str) -> Result<()> {
+        self.post_empty(
+            "/me/password",
+            &crate::protocol::v1::auth::ChangePasswordRequest {
+                current_password: current.to_owned(),
+                new_password: new.to_owned(),
+            },
+        )
+        .await?;
+        self.me.password_change_required = false;
+        Ok(())
+    }
 }
 
 /// Decodes a JSON answer or turns the error body into [`ClientError::Api`].

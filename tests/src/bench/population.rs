@@ -56,7 +56,15 @@ pub(crate) async fn bootstrap(
     admin_login: &str,
 ) -> Result<(String, String)> {
     let out = backend
-        .admin(bin, &["create-institution", "Banc d'essai"])
+        .admin(
+            bin,
+            &[
+                "create-institution",
+                "Banc d'essai",
+                "--kind",
+                "collectivite",
+            ],
+        )
         .await?;
     let institution = out
         .rsplit_once('(')

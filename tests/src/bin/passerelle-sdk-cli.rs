@@ -499,6 +499,11 @@ mod agent_cli {
             std::env::var("PASSERELLE_SDK_PASSWORD")
                 .context("set PASSERELLE_SDK_PASSWORD to the account's password")?,
         );
+        // An account an administrator created has a provisional password: the program
+        // replaces it at its first login with this one.
+        let new_password = std::env::var("PASSERELLE_SDK_NEW_PASSWORD")
+            .ok()
+            .map(|p| SecretString::new(&p));
         let (agent, first) = Agent::login(
             store(args)?,
             Login {
@@ -507,6 +512,7 @@ mod agent_cli {
                 password: password.expose(),
                 totp_secret: args.get("totp-secret"),
                 recovery_code: args.get("recovery-code"),
+                new_password: new_password.as_ref().map(|p| p.expose()),
             },
             options(),
         )

@@ -31,7 +31,7 @@ async fn the_auditor_reads_the_newest_first_with_names_and_finds_a_case_by_refer
         .post(
             "/cases",
             &CreateCase {
-                programme: Programme::YouthExposedToDelinquency,
+                programme: Programme::PublicTranquillity,
                 reporting_institution: member.user.institution_id.clone(),
                 regime: LegalRegime::ClspdConfidential,
                 group_id: Some(group.id.clone()),

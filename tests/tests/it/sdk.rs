@@ -41,6 +41,7 @@ async fn login(server: &TestServer, user: &TestUser, store: Box<dyn Store>) -> A
             password: &user.password,
             totp_secret: None,
             recovery_code: None,
+            new_password: None,
         },
         options(server),
     )
@@ -461,6 +462,7 @@ async fn an_idle_agent_keeps_its_connection_through_many_idle_limits() {
             password: &user.password,
             totp_secret: None,
             recovery_code: None,
+            new_password: None,
         },
         AgentOptions {
             // The agent's own pings are out of the picture: only answering the server's
