@@ -74,15 +74,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let state = AppState::build(config.clone(), Arc::new(SystemClock)).await?;
             let credentials = cli::demo::seed(&state).await?;
             // The name WebAuthn needs (a relying party cannot be an address): on a loopback
-            // address, `localhost`; otherwise the public origin.
+            // address, `localhost`. With a public origin (a proxy in front), the address
+            // the server itself listens on, as before.
+            let listening = format!("http://{}", listener.local_addr()?);
             let url = if config.public_origin.is_none() {
                 config
                     .webauthn_origins()
                     .into_iter()
                     .next()
-                    .unwrap_or_else(|| config.origin())
+                    .unwrap_or(listening)
             } else {
-                config.origin()
+                listening
             };
             // A closed terminal must not stop the server: write errors are ignored.
             let _ = writeln!(

@@ -101,7 +101,17 @@ pub async fn password_step(
     let expires = now + CHALLENGE_TTL_MS;
     // Accounts with a key are asked for it: it is the factor a phishing page cannot relay.
     let ceremony = if webauthn::has_keys(state, &user.id).await? {
-        Some(webauthn::begin_login(state, &user).await?)
+        match webauthn::begin_login(state, &user).await {
+            Ok(ceremony) => Some(ceremony),
+            // Keys stopped working (the site lost its name): the code still serves the
+            // roles that do not require a key.
+            Err(ApiError::Webauthn(WebauthnRefusal::Unavailable))
+                if !webauthn::required_for(&state.config, role_of(&user)?) =>
+            {
+                None
+            }
+            Err(err) => return Err(err),
+        }
     } else {
         None
     };
