@@ -82,7 +82,7 @@ describe('a ghost device listed by the server', { timeout: 240_000 }, () => {
 
     // Sophie, a member, reads it.
     const social = tabs.social.page;
-    await social.getByRole('region', { name: 'Conversations directes' }).getByRole('link', { name: /Karim Benali/ }).click();
+    await social.getByRole('navigation', { name: 'Vos canaux' }).getByRole('link', { name: /^Karim Benali.*Conversation directe/ }).click();
     await social.getByTestId('messages').getByText('Point confidentiel sur la famille M.').waitFor();
     assert.equal(await social.getByTestId('tamper-warning').count(), 0);
     assertNoProblems(tabs.policier);

@@ -52,7 +52,7 @@ describe('trust in the key backup', { timeout: 240_000 }, () => {
     await laptop.getByLabel(/^Code de secours/).fill(recoveryCode);
     await laptop.getByRole('button', { name: 'Activer cet appareil' }).click();
     await laptop.getByRole('heading', { level: 1, name: 'Vos échanges' }).waitFor();
-    await laptop.getByRole('region', { name: 'Conversations directes' }).getByRole('link', { name: /Sophie Leroy/ }).click();
+    await laptop.getByRole('navigation', { name: 'Vos canaux' }).getByRole('link', { name: /^Sophie Leroy.*Conversation directe/ }).click();
     await laptop.getByText('Membres (2)').click();
     await laptop.getByText('identité vérifiée').first().waitFor();
     await laptop.getByRole('button', { name: 'Vérifier l’identité de Sophie Leroy' }).click();

@@ -85,7 +85,15 @@ impl ClientError {
 
 impl From<reqwest::Error> for ClientError {
     fn from(err: reqwest::Error) -> Self {
-        ClientError::Transport(err.to_string())
+        // reqwest's own message ("error sending request") hides the cause: keep the chain.
+        let mut text = err.to_string();
+        let mut source = std::error::Error::source(&err);
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        ClientError::Transport(text)
     }
 }
 
