@@ -470,7 +470,15 @@ pub(crate) async fn check(
             chain_hashes.push(hash);
         }
     }
-    let size = chain_hashes.len() as u64;
+    let mut size = chain_hashes.len() as u64;
+    // The log may have grown since the chain was walked (the server kept recording while
+    // an auditor verified): leaves beyond the walk whose events exist now are judged at
+    // the next verification, not taken for a truncated tail.
+    let grown = size > last_event && store::event_at(db, last_event + 1).await?.is_some();
+    if grown {
+        chain_hashes.truncate(usize::try_from(last_event).unwrap_or(usize::MAX));
+        size = last_event;
+    }
     report.tree_size = size;
     if size < last_event {
         return Ok(Some(broken(
@@ -516,6 +524,9 @@ pub(crate) async fn check(
             Ok(checkpoint) => seen.push(checkpoint),
             Err(problem) => return Ok(Some(problem)),
         }
+    }
+    if grown {
+        seen.retain(|checkpoint| checkpoint.body.size <= size);
     }
     seen.sort_by_key(|s| (s.body.size, !s.local));
 
