@@ -53,6 +53,20 @@ describe('a case record', { timeout: 120_000 }, () => {
     await page.getByRole('button', { name: 'Créer le canal' }).click();
     await page.getByText(/Indiquez le mois de naissance de la personne/).first().waitFor();
     await page.getByLabel('Mois de naissance de la personne').fill('2012-03');
+    // A pupil temporarily excluded from the collège, hosted by a structure (ACTE): each
+    // missing field is named next to it, then the scheme travels with the case.
+    await page.getByLabel('Dispositif local').selectOption('acte');
+    await page.getByRole('button', { name: 'Créer le canal' }).click();
+    await page.getByText('Choisissez le collège qui oriente l’élève.', { exact: true }).waitFor();
+    await page.getByText('Indiquez le premier jour.', { exact: true }).waitFor();
+    await page.getByLabel('Collège', { exact: true }).selectOption({ label: 'Éducation nationale (collège)' });
+    const day = (/** @type {number} */ offset) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
+    await page.getByLabel('Premier jour d’exclusion').fill(day(1));
+    await page.getByLabel('Dernier jour d’exclusion').fill(day(3));
+    await page.getByLabel('Structure d’accueil').selectOption({ label: 'Éducation nationale (collège)' });
+    await page.getByRole('button', { name: 'Créer le canal' }).click();
+    await page.getByText('La structure d’accueil doit être différente du collège.', { exact: true }).waitFor();
+    await page.getByLabel('Structure d’accueil').selectOption({ label: 'CCAS' });
     await page.getByLabel('Groupe de travail dont le règlement s’applique').selectOption({ label: 'Groupe jeunesse' });
     await page.getByLabel('Police nationale (commissariat)', { exact: true }).check();
     await page.getByLabel(/^Karim Benali/).check();
@@ -71,6 +85,7 @@ describe('a case record', { timeout: 120_000 }, () => {
     // The record.
     await page.getByText('Fiche du dossier', { exact: true }).click();
     await page.getByTestId('case-information').getByText('Non renseignée').waitFor();
+    await page.getByTestId('case-scheme').getByText(/^ACTE : exclusion temporaire du .* orientée par Éducation nationale \(collège\), accueil par CCAS$/).waitFor();
     await page.getByText('Destruction au plus tard le', { exact: true }).waitFor();
     assert.match(await page.locator('dd', { hasText: '2037' }).first().innerText(), /mars 2037/, 'destroyed at the 25th birthday at the latest');
     await page.getByTestId('case-next-review').waitFor();

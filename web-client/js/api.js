@@ -475,7 +475,7 @@ export const channels = {
 /** Cases and practice sessions (shared/src/protocol/v1/cases.rs). */
 export const cases = {
   /**
-   * @param {{ programme: string, reporting_institution: string, regime: string, group_id?: string | null, institutions: string[], members: string[], destroy_limit?: number | null }} body
+   * @param {{ programme: string, reporting_institution: string, regime: string, group_id?: string | null, institutions: string[], members: string[], destroy_limit?: number | null, scheme?: import('./types.js').LocalScheme | null }} body
    * @returns {Promise<{ channel: Channel }>}
    */
   create: (body) => request('POST', '/cases', body),

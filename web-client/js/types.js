@@ -8,6 +8,11 @@
  * @property {boolean} bound_by_professional_secrecy Required for `child_protection` channels.
  * @property {boolean} social_action_professional Required for `shared_secret_social` channels.
  *
+ * @typedef {{ kind: 'acte', school_institution: string, excluded_from: number, excluded_until: number, host_institution: string }
+ *   | { kind: 'chantier_educatif', starts_on: number, ends_on: number }} LocalScheme
+ *   A case's local scheme (shared/src/protocol/v1/cases.rs LocalScheme): institution ids
+ *   and days (unix ms, midnight UTC).
+ *
  * @typedef {object} InstitutionRef
  * @property {string} id
  * @property {string} name
