@@ -12,6 +12,10 @@ let demo;
 let browser;
 /** The case's reference, as the coordinator's screen shows it. */
 let reference = '';
+/** The coordinator's tab, still logged in after the first test (a second login within
+ * the same TOTP step would be refused as a replay). */
+/** @type {import('playwright-core').Page | null} */
+let coordinatorPage = null;
 
 before(async () => {
   ({ demo, browser } = await startDemoAndBrowser());
@@ -127,6 +131,27 @@ describe('a case record', { timeout: 120_000 }, () => {
     assert.equal(await page.getByRole('button', { name: 'Mettre fin au suivi' }).count(), 0);
     await screenshot(page, 'case-archived');
     assertNoProblems(tab);
+    coordinatorPage = page;
+  });
+
+  test('the coordinator reads the annual report, ACTE counted, and downloads it', async () => {
+    const page = coordinatorPage;
+    assert.ok(page, 'the coordinator has opened a case');
+    await page.getByRole('link', { name: 'Bilan annuel' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Bilan annuel' }).waitFor();
+    const row = (/** @type {string} */ label) => page.getByRole('row', { name: new RegExp(`^${label}`) }).getByRole('cell');
+    await row('ACTE : collégiens temporairement exclus accueillis').getByText('1', { exact: true }).waitFor();
+    assert.equal(await row('Chantiers éducatifs').innerText(), '0');
+    assert.ok(Number(await row('Situations individuelles ouvertes').innerText()) >= 1);
+    // Names never appear: institutions are the only words besides the labels.
+    assert.doesNotMatch(await page.locator('.report').innerText(), /Claire Martin|Karim Benali|DOS-/);
+    await assertAccessible(page, 'annual report');
+    await screenshot(page, 'annual-report');
+    const href = await page.getByRole('link', { name: 'Télécharger le tableau (CSV)' }).getAttribute('href');
+    assert.ok(href, 'the CSV has an address');
+    const csv = await page.request.get(new URL(href, demo.url).href);
+    assert.equal(csv.status(), 200);
+    assert.match(await csv.text(), /^situations_acte,1$/m);
   });
 
   test('the auditor finds the case by its reference and reads its events in words', async () => {

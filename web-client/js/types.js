@@ -13,6 +13,19 @@
  *   A case's local scheme (shared/src/protocol/v1/cases.rs LocalScheme): institution ids
  *   and days (unix ms, midnight UTC).
  *
+ * @typedef {object} AnnualReport The annual report (server/src/app/reports.rs): counts only.
+ * @property {number} year
+ * @property {number} working_groups
+ * @property {number} working_groups_created
+ * @property {number} cases_opened
+ * @property {number} cases_closed
+ * @property {number} practice_sessions
+ * @property {Record<string, number>} members_by_institution
+ * @property {number} charter_acceptances
+ * @property {number} exclusions
+ * @property {{ acte_cases_opened: number, chantier_cases_opened: number }} [schemes]
+ * @property {{ security_keys_registered: number, security_keys_removed: number, security_key_sign_ins: number, security_key_failures: number, mfa_resets: number }} security
+ *
  * @typedef {object} InstitutionRef
  * @property {string} id
  * @property {string} name
