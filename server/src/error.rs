@@ -77,6 +77,10 @@ pub enum ApiError {
     /// 422: well-formed but unacceptable (a weak password, an unknown institution).
     #[error("unprocessable: {0}")]
     Unprocessable(&'static str),
+    /// 422 `invalid_file`: a file (a list of accounts) refused line by line; the message
+    /// names each refused line, one per line, in French.
+    #[error("invalid file")]
+    InvalidFile(String),
     /// A passkey or security key was refused, or is needed: see [`WebauthnRefusal`].
     #[error("webauthn: {0:?}")]
     Webauthn(WebauthnRefusal),
@@ -112,7 +116,9 @@ impl ApiError {
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unprocessable(_) | ApiError::InvalidFile(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -136,6 +142,7 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Conflict(code) | ApiError::Unprocessable(code) => code,
+            ApiError::InvalidFile(_) => "invalid_file",
             ApiError::Blocked(refusal) => refusal.code(),
             ApiError::PreconditionFailed => "version_conflict",
             ApiError::PayloadTooLarge => "payload_too_large",
@@ -189,6 +196,7 @@ impl ApiError {
                 "Les en-têtes de la requête sont trop nombreux ou trop volumineux.".into()
             }
             ApiError::Unprocessable(code) => unprocessable_message(code).into(),
+            ApiError::InvalidFile(lines) => lines.clone(),
             ApiError::TooManyAttempts => {
                 "Trop de tentatives. Patientez quelques minutes avant de réessayer.".into()
             }

@@ -130,6 +130,32 @@ describe('the admin console', { timeout: 120_000 }, () => {
     assertNoProblems(adminTab);
   });
 
+  test('the admin imports a list: a broken file names its lines and creates nothing, the fixed one creates every account', async () => {
+    const { page } = adminTab;
+    await openAdminConsole(page, demo.url);
+    await accountRow(page, 'policier').waitFor();
+    await page.getByText('Importer une liste (CSV)', { exact: true }).click();
+    const importForm = page.getByRole('form', { name: 'Importer une liste de comptes' });
+    const csv = (/** @type {string} */ text) => ({ name: 'rentree.csv', mimeType: 'text/csv', buffer: Buffer.from(text, 'utf8') });
+    const header = 'login,name,institution,role\n';
+    await importForm.getByLabel('Fichier CSV (UTF-8)').setInputFiles(csv(`${header}lea.college,Léa Garnier,Éducation nationale (collège),member\nmax.college,Max Perrin,Collège inconnu,member\n`));
+    await importForm.getByRole('button', { name: 'Importer la liste' }).click();
+    await importForm.getByText(/^Ligne 3 : institution « Collège inconnu » inconnue/).waitFor();
+    assert.equal(await accountRow(page, 'lea.college').count(), 0, 'nothing half-created');
+
+    await importForm.getByLabel('Fichier CSV (UTF-8)').setInputFiles(csv(`${header}lea.college,Léa Garnier,Éducation nationale (collège),member\nmax.college,Max Perrin,Éducation nationale (collège),member\n`));
+    await importForm.getByRole('button', { name: 'Importer la liste' }).click();
+    const created = page.getByRole('table', { name: 'Comptes importés et mots de passe provisoires' });
+    await created.getByText('lea.college', { exact: true }).waitFor();
+    assert.equal(await created.locator('tbody tr').count(), 2);
+    await accountRow(page, 'max.college').waitFor();
+    await assertAccessible(page, 'account import');
+    await screenshot(page, 'admin-import');
+    await page.getByRole('button', { name: 'J’ai noté les mots de passe : les masquer' }).click();
+    assert.equal(await created.count(), 0, 'the passwords are hidden for good');
+    assertNoProblems(adminTab);
+  });
+
   test('the admin disables, re-enables an account and resets its password', async () => {
     const { page } = adminTab;
     await openAdminConsole(page, demo.url);

@@ -30,7 +30,8 @@ const BASE = '/api/v1';
  * @returns {string}
  */
 export function messageFor(code, serverMessage) {
-  if (code === 'bad_request' && serverMessage) return serverMessage;
+  // These carry their own details (a refused file names each of its lines).
+  if ((code === 'bad_request' || code === 'invalid_file') && serverMessage) return serverMessage;
   return ERROR_MESSAGES[code] ?? serverMessage ?? `Une erreur inattendue est survenue (code « ${code} »).`;
 }
 
@@ -247,6 +248,13 @@ export const admin = {
    * @returns {Promise<AccountWithPassword>}
    */
   createAccount: (account) => request('POST', '/admin/users', account),
+  /**
+   * Creates the accounts of a CSV list, all or none (a refused file: `invalid_file`, each
+   * refused line on a line of the message).
+   * @param {string} csv
+   * @returns {Promise<{ accounts: AccountWithPassword[] }>}
+   */
+  importAccounts: (csv) => request('POST', '/admin/users/import', { csv }),
   /**
    * @param {string} id
    * @param {UpdateAccount} changes

@@ -67,6 +67,7 @@ export const ERROR_MESSAGES = Object.freeze({
   webauthn_unavailable: 'Les clés de sécurité ne sont pas disponibles sur ce serveur. Prévenez l’administrateur.',
   invalid_key_name: 'Le nom de la clé doit comporter de 1 à 100 caractères.',
   too_many_keys: 'Vous avez déjà 20 clés de sécurité : retirez-en une avant d’en ajouter une autre.',
+  invalid_file: 'Le fichier contient des erreurs : aucun compte n’a été créé.',
   // The charter gate (CHARTER.md C2, C9, C11).
   charter_not_published:
     'Aucune charte n’a encore été publiée : les canaux confidentiels restent fermés jusqu’à sa publication par l’administrateur.',
@@ -323,6 +324,7 @@ export const AUDIT_ACTIONS = Object.freeze({
   admin_institutions_list: 'Consultation des institutions (administration)',
   admin_users_list: 'Consultation des comptes (administration)',
   admin_user_create: 'Création d’un compte',
+  admin_users_import: 'Import d’une liste de comptes',
   admin_user_update: 'Modification d’un compte',
   admin_user_disable: 'Désactivation d’un compte',
   admin_user_enable: 'Réactivation d’un compte',

@@ -45,7 +45,7 @@ pub enum AdminCommand {
     },
     /// Create the accounts listed in a CSV file, after checking every line: a file with
     /// one bad line creates nothing. Each account's generated password is printed once.
-    #[command(after_help = super::import_users::IMPORT_RULES)]
+    #[command(after_help = crate::app::import::IMPORT_RULES)]
     ImportUsers {
         /// The CSV file (see the rules below).
         file: std::path::PathBuf,
@@ -347,7 +347,7 @@ async fn import_users(
         .into_iter()
         .map(|account| account.login)
         .collect();
-    let rows = super::import_users::check(&text, &institutions, &existing).map_err(|errors| {
+    let rows = crate::app::import::check(&text, &institutions, &existing).map_err(|errors| {
         anyhow::anyhow!(
             "{} : aucun compte créé.\n{}",
             file.display(),

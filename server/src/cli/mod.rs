@@ -2,7 +2,6 @@
 
 pub mod admin;
 pub mod demo;
-pub mod import_users;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -5,11 +5,11 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use passerelle_shared::protocol::v1::admin::{
-    Account, AccountWithPassword, CreateAccount, CreateInstitution, Institution, UpdateAccount,
-    UpdateInstitution,
+    Account, AccountWithPassword, CreateAccount, CreateInstitution, ImportAccounts,
+    ImportedAccounts, Institution, UpdateAccount, UpdateInstitution,
 };
 
-use crate::app::accounts;
+use crate::app::{accounts, import};
 use crate::auth::CurrentUser;
 use crate::error::Result;
 use crate::http::json::ApiJson;
@@ -28,6 +28,7 @@ pub fn router() -> Router<AppState> {
             axum::routing::patch(update_institution),
         )
         .route("/admin/users", get(list_users).post(create_user))
+        .route("/admin/users/import", post(import_users))
         .route("/admin/users/{id}", axum::routing::patch(update_user))
         .route("/admin/users/{id}/reset-password", post(reset_password))
         .route("/admin/users/{id}/reset-mfa", post(reset_mfa))
@@ -125,6 +126,28 @@ pub(crate) async fn create_user(
             password: password.to_string(),
         }),
     ))
+}
+
+/// # `POST /api/v1/admin/users/import`
+///
+/// Creates the accounts of a CSV list, all or none: a refused file is a 422
+/// `invalid_file` whose message names each refused line, one per line.
+#[utoipa::path(post, path = "/api/v1/admin/users/import", request_body = ImportAccounts,
+    responses((status = 201, body = ImportedAccounts), (status = 403), (status = 422)))]
+pub(crate) async fn import_users(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(request): ApiJson<ImportAccounts>,
+) -> Result<(StatusCode, Json<ImportedAccounts>)> {
+    let created = import::import_accounts(&state, &user, &request.csv).await?;
+    let accounts = created
+        .into_iter()
+        .map(|(account, password)| AccountWithPassword {
+            account,
+            password: password.to_string(),
+        })
+        .collect();
+    Ok((StatusCode::CREATED, Json(ImportedAccounts { accounts })))
 }
 
 /// # `PATCH /api/v1/admin/users/{id}`

@@ -34,6 +34,7 @@ use crate::state::AppState;
         super::admin::update_institution,
         super::admin::list_users,
         super::admin::create_user,
+        super::admin::import_users,
         super::admin::update_user,
         super::admin::reset_password,
         super::admin::reset_mfa,

@@ -35,6 +35,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("app::accounts", 7),
     ("app::attachments", 7),
     ("app::cases", 7),
+    ("app::import", 7),
     ("app::channels", 7),
     ("app::charter", 7),
     ("app::keys", 7),

@@ -268,6 +268,13 @@ fn rows() -> Vec<Row> {
             Admin,
             |_, _| serde_json::json!({ "login": "x", "display_name": "X", "institution_id": "none", "role": "member" }),
         ),
+        // A list without accounts: authorization passed, the file is refused (400).
+        with(
+            M::POST,
+            "/api/v1/admin/users/import",
+            Admin,
+            |_, _| serde_json::json!({ "csv": "login,name,institution,role\n" }),
+        ),
         with(
             M::PATCH,
             "/api/v1/admin/users/{victim}",

@@ -5,7 +5,9 @@
 use std::sync::Mutex;
 
 use passerelle_shared::client::Client;
-use passerelle_shared::protocol::v1::admin::{AccountWithPassword, CreateAccount};
+use passerelle_shared::protocol::v1::admin::{
+    AccountWithPassword, CreateAccount, ImportAccounts, ImportedAccounts,
+};
 use passerelle_shared::protocol::v1::auth::{ChangePasswordRequest, Me};
 use passerelle_shared::protocol::v1::error::ErrorBody;
 use passerelle_shared::protocol::v1::{Attributes, Role};
@@ -173,4 +175,106 @@ async fn a_reset_password_is_provisional_again_and_fixtures_are_not() {
         .await
         .unwrap();
     assert!(response.status().is_success(), "{}", response.status());
+}
+
+#[tokio::test]
+async fn an_admin_imports_a_list_all_or_nothing_and_each_account_starts_provisional() {
+    let server = TestServer::spawn().await.unwrap();
+    let admin = admin_client(&server, "admin").await;
+    let institution_id = server.institution("CCAS").await.unwrap();
+    let accounts_before = admin
+        .get::<Vec<serde_json::Value>>("/admin/users")
+        .await
+        .unwrap()
+        .len();
+
+    // One bad line refuses the whole file, naming every bad line; nothing is created.
+    let broken = "login,name,institution,role\n\
+                  nina.ccas,Nina Roux,CCAS,member\n\
+                  omar.ccas,Omar Haddad,Bailleur inconnu,member\n\
+                  nina.ccas,Nina Roux bis,CCAS,chef\n";
+    let response = admin
+        .request(Method::POST, "/admin/users/import")
+        .json(&ImportAccounts { csv: broken.into() })
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let error = response.json::<ErrorBody>().await.unwrap().error;
+    assert_eq!(error.code, "invalid_file");
+    let message = error.message;
+    assert!(message.starts_with("Aucun compte créé"), "{message}");
+    assert!(
+        message.contains("Ligne 3 : institution « Bailleur inconnu » inconnue"),
+        "{message}"
+    );
+    assert!(
+        message.contains("Ligne 4 : l'identifiant « nina.ccas » figure déjà à la ligne 2"),
+        "{message}"
+    );
+    assert!(message.contains("rôle « chef » inconnu"), "{message}");
+    let accounts_after = admin
+        .get::<Vec<serde_json::Value>>("/admin/users")
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(accounts_after, accounts_before, "nothing half-created");
+    let actions = crate::support::audit_actions(&server, None).await;
+    assert!(actions.contains(&("admin_users_import".into(), "denied".into())));
+
+    // A member may not import.
+    let member = server
+        .create_user("karim", Role::Member, "CCAS")
+        .await
+        .unwrap();
+    let member = server.client(&member).await.unwrap();
+    let response = member
+        .request(Method::POST, "/admin/users/import")
+        .json(&ImportAccounts {
+            csv: "login,name,institution,role\nx.y,X Y,CCAS,admin\n".into(),
+        })
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    // The corrected file creates every account, each with a password to replace at once.
+    let fixed = "login,name,institution,role,secrecy\n\
+                 nina.ccas,Nina Roux,CCAS,member,oui\n\
+                 omar.ccas,Omar Haddad,CCAS,coordinator,non\n";
+    let imported: ImportedAccounts = admin
+        .post("/admin/users/import", &ImportAccounts { csv: fixed.into() })
+        .await
+        .unwrap();
+    let logins: Vec<&str> = imported
+        .accounts
+        .iter()
+        .map(|a| a.account.login.as_str())
+        .collect();
+    assert_eq!(logins, ["nina.ccas", "omar.ccas"]);
+    assert!(
+        imported.accounts[0]
+            .account
+            .attributes
+            .bound_by_professional_secrecy
+    );
+    assert_eq!(imported.accounts[1].account.role, Role::Coordinator);
+    let nina = &imported.accounts[0];
+    let user = TestUser {
+        id: nina.account.id.clone(),
+        login: nina.account.login.clone(),
+        password: nina.password.clone(),
+        role: Role::Member,
+        institution_id,
+        totp_secret: Mutex::new(None),
+    };
+    let client = server.client(&user).await.unwrap();
+    assert!(client.me.password_change_required);
+    assert!(actions_of(&server)
+        .await
+        .contains(&("admin_users_import".into(), "success".into())));
+}
+
+async fn actions_of(server: &TestServer) -> Vec<(String, String)> {
+    crate::support::audit_actions(server, None).await
 }

@@ -238,6 +238,7 @@ class AdminConsole {
         ),
         create,
       ),
+      this.importForm(),
       h('div', { class: 'field field-search' }, h('label', { for: this.filter.id }, 'Filtrer les comptes (nom, identifiant, institution)'), this.filter),
       this.accountCount,
       this.accountTable,
@@ -592,6 +593,95 @@ class AdminConsole {
     const menu = this.accountTable.querySelector(`tr[data-login="${CSS.escape(account.login)}"] summary`);
     if (menu instanceof HTMLElement) menu.focus();
     return result;
+  }
+
+  /**
+   * « Importer une liste »: the newcomers of a school year or of a service in one file, all
+   * or none; each refused line is listed under the file field.
+   */
+  importForm() {
+    const problems = h('ul', { class: 'field-error import-problems', role: 'alert', hidden: true });
+    const file = h('input', { type: 'file', id: uid('liste'), name: 'csv', accept: '.csv,text/csv', required: true, 'aria-describedby': 'import-aide' });
+    const imported = form(
+      { class: 'stack', 'aria-label': 'Importer une liste de comptes' },
+      h('label', { for: file.id }, 'Fichier CSV (UTF-8)'),
+      h(
+        'p',
+        { class: 'hint', id: 'import-aide' },
+        'Première ligne : login,name,institution,role,secrecy,social_action (les deux dernières colonnes sont facultatives, oui ou non). Une ligne par personne ; l’institution par son nom exact ; le rôle : member, coordinator, admin, auditor ou external.',
+      ),
+      file,
+      problems,
+      h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button' }, 'Importer la liste')),
+    );
+    imported.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      replace(problems);
+      problems.hidden = true;
+      const chosen = file.files?.[0];
+      if (!chosen) {
+        problems.append(h('li', {}, 'Choisissez le fichier de la liste.'));
+        problems.hidden = false;
+        return;
+      }
+      const result = await whileBusy(
+        imported,
+        async () => admin.importAccounts(await chosen.text()),
+        (error) => {
+          if (error.code !== 'invalid_file') return false;
+          // The first line says nothing was created; each other line names a refused line.
+          problems.append(...error.message.split('\n').map((line) => h('li', {}, line)));
+          problems.hidden = false;
+          return true;
+        },
+      );
+      if (!result) return;
+      imported.reset();
+      await this.reload();
+      this.showImported(result.accounts);
+    });
+    return h('details', { class: 'disclosure' }, h('summary', {}, 'Importer une liste (CSV)'), imported);
+  }
+
+  /**
+   * The accounts an import created, with their provisional passwords, shown once.
+   * @param {AccountWithPassword[]} accounts
+   */
+  showImported(accounts) {
+    const titleId = uid('import-titre');
+    const dismiss = h('button', { type: 'button', class: 'button' }, 'J’ai noté les mots de passe : les masquer');
+    const panel = h(
+      'section',
+      { class: 'one-time', 'aria-labelledby': titleId, tabindex: '-1' },
+      h('h3', { id: titleId }, `${accounts.length} compte(s) créé(s)`),
+      h(
+        'p',
+        { class: 'warning' },
+        h('strong', {}, 'Ces mots de passe ne seront plus jamais affichés. '),
+        'Remettez chacun en main propre à la personne — jamais par courriel ni par messagerie. Chacun devra être changé à la première connexion.',
+      ),
+      h(
+        'table',
+        { class: 'table' },
+        h('caption', { class: 'visually-hidden' }, 'Comptes importés et mots de passe provisoires'),
+        h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Nom'), h('th', { scope: 'col' }, 'Identifiant'), h('th', { scope: 'col' }, 'Mot de passe provisoire'))),
+        h(
+          'tbody',
+          {},
+          accounts.map(({ account, password }) =>
+            h('tr', {}, h('th', { scope: 'row' }, account.display_name), h('td', {}, h('code', { class: 'one-time-login' }, account.login)), h('td', {}, h('code', { class: 'one-time-password' }, password))),
+          ),
+        ),
+      ),
+      h('div', { class: 'actions' }, dismiss),
+    );
+    dismiss.addEventListener('click', () => {
+      replace(this.oneTime);
+      this.filter.focus();
+    });
+    replace(this.oneTime, panel);
+    panel.focus();
+    showStatus(`${accounts.length} compte(s) créé(s). Leurs mots de passe provisoires sont affichés.`);
   }
 
   /**

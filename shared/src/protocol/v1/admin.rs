@@ -99,6 +99,22 @@ impl std::fmt::Debug for AccountWithPassword {
     }
 }
 
+/// `POST /api/v1/admin/users/import`: a list of people as CSV, the columns of
+/// `passerelle admin import-users` (`login,name,institution,role,secrecy,social_action`).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportAccounts {
+    /// The file's text (UTF-8), header line first.
+    pub csv: String,
+}
+
+/// The accounts an import created, each with its provisional password (shown once).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ImportedAccounts {
+    /// In the file's order.
+    pub accounts: Vec<AccountWithPassword>,
+}
+
 /// `PATCH /api/v1/admin/users/{id}`: change role or attributes.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
 pub struct UpdateAccount {

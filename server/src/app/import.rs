@@ -1,15 +1,25 @@
-//! `passerelle admin import-users FILE.csv`: the accounts of a council in one go, from the
-//! spreadsheet the coordinator keeps. Every line is checked before any account is
+//! The accounts of a council in one go, from the spreadsheet the coordinator keeps:
+//! `passerelle admin import-users FILE.csv`, or the admin console's « Importer une liste ». Every line is checked before any account is
 //! created: a file with one bad line creates nothing, and each refusal names its line and
 //! the rule, in French, so that the operator fixes the file and runs it again.
 
 use std::collections::HashMap;
 
 use passerelle_shared::ids::normalise_login;
-use passerelle_shared::protocol::v1::admin::{CreateAccount, Institution};
+use passerelle_shared::protocol::v1::admin::{Account, CreateAccount, Institution};
 use passerelle_shared::protocol::v1::{Attributes, Role};
 
-use crate::error::ApiError;
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use crate::app::accounts;
+use crate::auth::CurrentUser;
+use crate::error::{ApiError, Result as ApiResult};
+use crate::policy::Capability;
+use crate::state::AppState;
+
+/// The most accounts one file may create: a council's wave of newcomers, not a directory.
+pub const MAX_ROWS: usize = 500;
 
 /// The columns, in this order, on a first line of headers.
 pub const HEADER: [&str; 6] = [
@@ -137,8 +147,8 @@ pub fn check(
             .find(|i| i.id == wanted || i.name == wanted);
         if institution.is_none() {
             refuse(format!(
-                "institution « {wanted} » inconnue : créez-la d'abord avec `passerelle admin \
-                 create-institution` (noms exacts : `passerelle admin list`)."
+                "institution « {wanted} » inconnue : créez-la d'abord (console d'administration \
+                 ou `passerelle admin create-institution`), puis écrivez son nom exact."
             ));
         }
         let role = Role::parse(fields[3].trim());
@@ -184,12 +194,69 @@ pub fn check(
     if !errors.is_empty() {
         return Err(errors);
     }
+    if rows.len() > MAX_ROWS {
+        return Err(vec![format!(
+            "{} comptes dans le fichier : {MAX_ROWS} au plus par import, découpez-le.",
+            rows.len()
+        )]);
+    }
     if rows.is_empty() {
         return Err(vec![
             "Aucun compte dans le fichier : une ligne par compte après l'en-tête.".into(),
         ]);
     }
     Ok(rows)
+}
+
+/// Imports the accounts of `csv` for an admin: every line is checked before any account
+/// is created, so a file with one bad line creates nothing and the answer names each bad
+/// line. Each account gets a provisional password, shown once, to be changed at its first
+/// login.
+pub async fn import_accounts(
+    state: &AppState,
+    user: &CurrentUser,
+    csv: &str,
+) -> ApiResult<Vec<(Account, Zeroizing<String>)>> {
+    const ACTION: &str = "admin_users_import";
+    user.require(state, Capability::ManageAccounts, ACTION)
+        .await?;
+    let institutions = accounts::list_institutions(state).await?;
+    let existing: Vec<String> = accounts::list_accounts(state)
+        .await?
+        .into_iter()
+        .map(|account| account.login)
+        .collect();
+    let rows = match check(csv, &institutions, &existing) {
+        Ok(rows) => rows,
+        Err(errors) => {
+            state
+                .record_denial(
+                    user.actor(),
+                    ACTION,
+                    None,
+                    json!({ "reason": "invalid_lines", "lines": errors.len() }),
+                )
+                .await;
+            return Err(ApiError::InvalidFile(format!(
+                "Aucun compte créé : corrigez le fichier puis recommencez.\n{}",
+                errors.join("\n")
+            )));
+        }
+    };
+    let mut created = Vec::with_capacity(rows.len());
+    for row in rows {
+        created.push(accounts::create_provisional_account(state, user.actor(), row.account).await?);
+    }
+    state
+        .record(
+            user.actor(),
+            ACTION,
+            None,
+            crate::audit::Outcome::Success,
+            json!({ "accounts": created.len() }),
+        )
+        .await?;
+    Ok(created)
 }
 
 /// Splits one CSV line (RFC 4180: commas, fields in double quotes with `""` for a
