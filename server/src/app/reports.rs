@@ -6,6 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use passerelle_shared::protocol::v1::field_reports::{FieldReportCategory, FieldReportStatus};
+use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -33,6 +35,10 @@ pub(crate) enum Counted {
     Acceptance,
     /// A member was removed by a coordinator.
     Exclusion,
+    /// A mediator filed a field report of this category.
+    FieldReportFiled(FieldReportCategory),
+    /// A field report reached this status (taken in charge, or done).
+    FieldReportReached(FieldReportStatus),
 }
 
 impl Counted {
@@ -44,6 +50,19 @@ impl Counted {
             Counted::PracticeSession => "practice_sessions",
             Counted::Acceptance => "charter_acceptances",
             Counted::Exclusion => "exclusions",
+            Counted::FieldReportFiled(category) => match category {
+                FieldReportCategory::Incivility => "field_reports_incivility",
+                FieldReportCategory::Conflict => "field_reports_conflict",
+                FieldReportCategory::TechnicalFault => "field_reports_technical_fault",
+                FieldReportCategory::IllegalDumping => "field_reports_illegal_dumping",
+                FieldReportCategory::Other => "field_reports_other",
+            },
+            // Every filed report starts `new`: the filings are that count.
+            Counted::FieldReportReached(status) => match status {
+                FieldReportStatus::New => "field_reports_new",
+                FieldReportStatus::InProgress => "field_reports_in_progress",
+                FieldReportStatus::Done => "field_reports_done",
+            },
         }
     }
 
@@ -60,8 +79,13 @@ impl Counted {
 
 /// Counts one event of the report, in the current year.
 pub(crate) async fn count(state: &AppState, event: Counted) -> Result<()> {
-    let year = year_of(state.now_ms());
-    db::reports::bump(&state.db, year, event.indicator()).await?;
+    count_in(&state.db, state.now_ms(), event).await
+}
+
+/// Counts one event of the year of `now_ms`, on `db`: inside the transaction that makes
+/// the event happen, so that the count and the event are written together or not at all.
+pub(crate) async fn count_in(db: &impl ConnectionTrait, now_ms: i64, event: Counted) -> Result<()> {
+    db::reports::bump(db, year_of(now_ms), event.indicator()).await?;
     Ok(())
 }
 
@@ -89,6 +113,21 @@ pub struct AnnualReport {
     pub exclusions: u64,
     /// Sign-in security during the year.
     pub security: SecurityCounts,
+    /// The mediators' field reports of the year (absent from reports frozen before they
+    /// existed, read as zeros).
+    #[serde(default)]
+    pub field_reports: FieldReportCounts,
+}
+
+/// The mediators' field reports: filed by category, and how many reached each status
+/// during the year.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FieldReportCounts {
+    /// Reports filed, by category (stable name), every category listed.
+    pub by_category: BTreeMap<String, u64>,
+    /// Reports that reached each status (stable name) during the year: `new` counts the
+    /// filings, `in_progress` the reports taken in charge, `done` those answered.
+    pub by_status: BTreeMap<String, u64>,
 }
 
 /// The security section: passkeys and security keys, and MFA resets.
@@ -188,6 +227,24 @@ async fn compute(state: &AppState, year: i32) -> Result<AnnualReport> {
             )
             .await?,
             mfa_resets: count_actions(state, &["admin_mfa_reset"], from, to).await?,
+        },
+        field_reports: FieldReportCounts {
+            by_category: FieldReportCategory::ALL
+                .into_iter()
+                .map(|c| {
+                    let count = counter(Counted::FieldReportFiled(c));
+                    (c.as_str().to_owned(), count)
+                })
+                .collect(),
+            by_status: FieldReportStatus::ALL
+                .into_iter()
+                .map(|s| {
+                    (
+                        s.as_str().to_owned(),
+                        counter(Counted::FieldReportReached(s)),
+                    )
+                })
+                .collect(),
         },
     })
 }
@@ -292,6 +349,12 @@ pub fn to_csv(report: &AnnualReport) -> String {
         ),
         format!("reinitialisations_mfa,{}", report.security.mfa_resets),
     ];
+    for (category, count) in &report.field_reports.by_category {
+        lines.push(format!("signalements_{category},{count}"));
+    }
+    for (status, count) in &report.field_reports.by_status {
+        lines.push(format!("signalements_statut_{status},{count}"));
+    }
     for (institution, count) in &report.members_by_institution {
         lines.push(format!("membres_{},{count}", csv_field(institution)));
     }

@@ -8,7 +8,7 @@ use sea_orm::{
 
 use super::entities::{
     archive_access, attachment, case_file, channel, channel_institution, channel_member,
-    channel_rules, epoch_key, message, rules_acceptance, withheld_key,
+    channel_rules, epoch_key, field_report, message, rules_acceptance, withheld_key,
 };
 
 /// Rows deleted with a channel, for the access log.
@@ -59,7 +59,7 @@ pub(crate) async fn destroying(db: &impl ConnectionTrait) -> Result<Vec<channel:
 
 /// Deletes every row a channel holds but its own (idempotent): messages, wrapped keys,
 /// attachment rows, members and their receipts, the allow-list, the rules and their
-/// acceptances, the case record and the archive accesses.
+/// acceptances, the case record, the archive accesses and the field reports addressed to it.
 pub(crate) async fn delete_contents(
     db: &impl ConnectionTrait,
     channel_id: &str,
@@ -106,6 +106,10 @@ pub(crate) async fn delete_contents(
         .await?;
     case_file::Entity::delete_many()
         .filter(case_file::Column::ChannelId.eq(channel_id))
+        .exec(db)
+        .await?;
+    field_report::Entity::delete_many()
+        .filter(field_report::Column::GroupId.eq(channel_id))
         .exec(db)
         .await?;
     Ok(Deleted {
