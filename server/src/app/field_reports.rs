@@ -1,5 +1,5 @@
 //! Field reports of the public-tranquillity mediators (issue 21, item 3; docs/PROTOCOL.md
-//! §17): a mediator files a non-nominative report to one of their working groups, whose
+//! §16): a mediator files a non-nominative report to one of their working groups, whose
 //! members take it in charge and answer it.
 //!
 //! The server stores the place, the category and the dates; the description and the

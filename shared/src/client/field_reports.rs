@@ -1,4 +1,4 @@
-//! Field reports of the mediators (docs/SDK.md, docs/PROTOCOL.md §17): filing one with its
+//! Field reports of the mediators (docs/SDK.md, docs/PROTOCOL.md §16): filing one with its
 //! description sealed for the addressed group, listing, taking in charge and answering,
 //! and opening the sealed description and answer.
 

@@ -1,5 +1,5 @@
 //! Field reports of the public-tranquillity mediators (issue 21, item 3; docs/PROTOCOL.md
-//! §17).
+//! §16).
 //!
 //! A mediator (an account of an institution of kind `mediation`) files a **non-nominative**
 //! report to one of their working groups: a place, a category from a closed list, the date
