@@ -34,6 +34,10 @@ impl MigrationTrait for Migration {
                 // is refused instead of stored twice.
                 .col(id("description_device"))
                 .col(id("description_msg_id"))
+                // The epochs the description and the answer are sealed under: the history
+                // purge keeps those epochs' keys while the report is kept.
+                .col(big("epoch"))
+                .col(big_null("answer_epoch"))
                 .col(string_null("handled_by"))
                 .col(big_null("handled_at"))
                 .col(ColumnDef::new(Alias::new("answer")).text().null())

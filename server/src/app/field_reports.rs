@@ -241,6 +241,8 @@ pub async fn file(
         description: serde_json::to_string(envelope).map_err(ApiError::internal)?,
         description_device: envelope.sender_device.clone(),
         description_msg_id: envelope.client_msg_id.clone(),
+        epoch: i64::try_from(envelope.epoch).map_err(ApiError::internal)?,
+        answer_epoch: None,
         handled_by: None,
         handled_at: None,
         answer: None,
@@ -402,7 +404,11 @@ pub async fn update(
                 .await?
                 .ok_or(ApiError::NotFound)?;
             check_envelope(state, user, &group, answer, ACTION).await?;
-            Some(serde_json::to_string(answer).map_err(ApiError::internal)?)
+            let epoch = i64::try_from(answer.epoch).map_err(ApiError::internal)?;
+            Some((
+                serde_json::to_string(answer).map_err(ApiError::internal)?,
+                epoch,
+            ))
         }
         (FieldReportStatus::Done, None) => {
             return Err(refuse(
@@ -434,8 +440,8 @@ pub async fn update(
             db::field_reports::take_in_charge(&txn, id, &user.user_id, now).await?,
             "field_report_taken_in_charge",
         ),
-        Some(sealed) => (
-            db::field_reports::answer(&txn, id, sealed, &user.user_id, now).await?,
+        Some((sealed, epoch)) => (
+            db::field_reports::answer(&txn, id, sealed, *epoch, &user.user_id, now).await?,
             "field_report_answered",
         ),
     };

@@ -84,12 +84,14 @@ pub(crate) async fn answer(
     db: &impl ConnectionTrait,
     id: &str,
     answer: &str,
+    epoch: i64,
     by: &str,
     at: i64,
 ) -> Result<bool, DbErr> {
     let result = field_report::Entity::update_many()
         .col_expr(field_report::Column::Status, Expr::value("done"))
         .col_expr(field_report::Column::Answer, Expr::value(answer))
+        .col_expr(field_report::Column::AnswerEpoch, Expr::value(epoch))
         .col_expr(field_report::Column::AnsweredBy, Expr::value(by))
         .col_expr(field_report::Column::AnsweredAt, Expr::value(at))
         .filter(field_report::Column::Id.eq(id))

@@ -15,7 +15,9 @@ use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{json, Value};
 
-use crate::support::{audit_actions, count_rows, working_group, Party};
+use crate::support::{
+    audit_actions, audit_events, count_rows, long_sessions_server, working_group, Party,
+};
 
 const MEDIATION: &str = "Médiation";
 const DESCRIPTION: &str = "Lampadaire arraché devant l'entrée B, câbles à nu";
@@ -32,7 +34,10 @@ struct Scene {
 }
 
 async fn scene() -> Scene {
-    let server = TestServer::spawn().await.unwrap();
+    scene_on(TestServer::spawn().await.unwrap()).await
+}
+
+async fn scene_on(server: TestServer) -> Scene {
     server
         .institution_of_kind(MEDIATION, InstitutionKind::Mediation)
         .await
@@ -657,4 +662,46 @@ async fn the_annual_report_counts_field_reports_by_category_and_status() {
         .unwrap();
     assert!(csv.contains("signalements_technical_fault,2\n"), "{csv}");
     assert!(csv.contains("signalements_statut_done,1\n"), "{csv}");
+}
+
+#[tokio::test]
+async fn a_report_ages_out_with_its_groups_history_and_a_recent_one_stays_readable() {
+    const DAY_MS: i64 = 24 * 3_600_000;
+    let Scene {
+        server,
+        coordinator: _coordinator,
+        mut professional,
+        mut mediator,
+        group,
+    } = scene_on(long_sessions_server(|_| {}).await).await;
+    file(&server, &mut mediator, &group.id, "Signalement ancien").await;
+    // Thirteen months later (the groups' history is kept twelve by default), a new report,
+    // sealed under a new epoch.
+    server.clock.advance_ms(395 * DAY_MS);
+    let recent = file(&server, &mut mediator, &group.id, DESCRIPTION).await;
+
+    passerelle_server::app::retention::run_once(&server.state)
+        .await
+        .unwrap();
+    let listed = professional.client.field_reports().await.unwrap();
+    assert_eq!(
+        listed.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        [recent.id.as_str()]
+    );
+    // The recent report's epoch key was kept: it still opens.
+    let (opened, _) = professional
+        .client
+        .open_field_report(&professional.device, &listed[0])
+        .await
+        .unwrap();
+    assert_eq!(opened.text, DESCRIPTION);
+    let purged = audit_events(&server, &group.id, "history_purged").await;
+    assert_eq!(purged.len(), 1);
+    let details: Value = serde_json::from_str(&purged[0].details).unwrap();
+    assert_eq!(details["field_reports"], 1);
+    // Only the recent report's row remains.
+    assert_eq!(
+        count_rows(&server, "field_reports", "group_id", &group.id).await,
+        1
+    );
 }

@@ -18,6 +18,8 @@ pub struct Model {
     pub description: String,
     pub description_device: String,
     pub description_msg_id: String,
+    pub epoch: i64,
+    pub answer_epoch: Option<i64>,
     pub handled_by: Option<String>,
     pub handled_at: Option<i64>,
     pub answer: Option<String>,
