@@ -124,6 +124,21 @@ describe('field reports', { timeout: 180_000 }, () => {
       await screenshot(page, 'field-report-done');
     }
 
+    // The coordinator's annual report counts it, by category and by step, without a word of it.
+    {
+      const { page } = coordinatrice;
+      await page.getByRole('link', { name: 'Bilan annuel' }).click();
+      await page.getByRole('heading', { level: 1, name: 'Bilan annuel' }).waitFor();
+      const row = (/** @type {string} */ label) => page.getByRole('row', { name: new RegExp(`^${label}`) }).getByRole('cell');
+      await row('Panne technique ou dégradation').getByText('1', { exact: true }).waitFor();
+      assert.equal(await row('Incivilité').innerText(), '0');
+      assert.equal(await row('Nouveau').innerText(), '1');
+      assert.equal(await row('Traité').innerText(), '1');
+      assert.doesNotMatch(await page.locator('.report').innerText(), /Tilleuls|Jean Moreau|Lampadaire/);
+      await assertAccessible(page, 'annual report with field reports');
+      await screenshot(page, 'annual-report-field-reports');
+    }
+
     // The server was given ciphertext only: its API never returns the texts in clear.
     const listed = await policier.page.evaluate(async () => (await fetch('/api/v1/field-reports')).text());
     assert.ok(listed.includes('Résidence des Tilleuls'), 'the list holds the report');

@@ -429,6 +429,22 @@ export const AUDIT_ACTIONS = Object.freeze({
   annual_report_read: 'Consultation du rapport annuel',
 });
 
+/** The field reports' closed list (shared/src/protocol/v1/field_reports.rs). */
+export const FIELD_REPORT_CATEGORY_LABELS = Object.freeze({
+  incivility: 'Incivilité',
+  conflict: 'Conflit',
+  technical_fault: 'Panne technique ou dégradation',
+  illegal_dumping: 'Dépôt sauvage',
+  other: 'Autre',
+});
+
+/** Where a field report stands. */
+export const FIELD_REPORT_STATUS_LABELS = Object.freeze({
+  new: 'Nouveau',
+  in_progress: 'Pris en charge',
+  done: 'Traité',
+});
+
 /**
  * An action of the access log in words.
  * @param {string} action

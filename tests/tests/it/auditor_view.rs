@@ -39,6 +39,7 @@ async fn the_auditor_reads_the_newest_first_with_names_and_finds_a_case_by_refer
                 members: vec![member.user.id.clone()],
                 referent_user_id: Some(member.user.id.clone()),
                 destroy_limit: None,
+                scheme: None,
             },
         )
         .await

@@ -8,24 +8,12 @@ import { channels as channelsApi, fieldReports as reportsApi } from '../api.js';
 import * as c from '../crypto.js';
 import { h, replace, screenTitle, uid } from '../dom.js';
 import { field, form, selectField, validate, valueOf, whileBusy } from '../forms.js';
-import { formatDate, formatDateTime } from '../labels.js';
+import { FIELD_REPORT_CATEGORY_LABELS, FIELD_REPORT_STATUS_LABELS, formatDate, formatDateTime } from '../labels.js';
 import { showError, showStatus } from '../notices.js';
 import { messengerFor } from './messaging.js';
 
-/** The closed list of shared/src/protocol/v1/field_reports.rs, with its French labels. */
-export const CATEGORY_LABELS = Object.freeze({
-  incivility: 'Incivilité',
-  conflict: 'Conflit',
-  technical_fault: 'Panne technique ou dégradation',
-  illegal_dumping: 'Dépôt sauvage',
-  other: 'Autre',
-});
-
-export const STATUS_LABELS = Object.freeze({
-  new: 'Nouveau',
-  in_progress: 'Pris en charge',
-  done: 'Traité',
-});
+const CATEGORY_LABELS = FIELD_REPORT_CATEGORY_LABELS;
+const STATUS_LABELS = FIELD_REPORT_STATUS_LABELS;
 
 /** Longest place, as the server checks it. */
 const MAX_PLACE_CHARS = 120;
