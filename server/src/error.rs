@@ -338,6 +338,11 @@ fn conflict_message(code: &str) -> &'static str {
             "Des comptes de cette institution ont un attribut que ce type n'admet pas : \
              retirez-le d'abord de leur compte (ils quitteront les canaux protégés)."
         }
+        "field_report_replayed" => "Ce signalement a déjà été envoyé.",
+        "field_report_status_conflict" => {
+            "Ce signalement a changé entre-temps (un collègue l'a peut-être déjà pris en \
+             charge ou traité) : rechargez la liste."
+        }
         _ => "Cet élément existe déjà.",
     }
 }
@@ -419,6 +424,23 @@ fn unprocessable_message(code: &str) -> &'static str {
         }
         "invalid_key_name" => "Le nom de la clé doit comporter 1 à 100 caractères.",
         "too_many_keys" => "Vous avez déjà 20 clés de sécurité : retirez-en une d'abord.",
+        "invalid_place" => {
+            "Indiquez le lieu en 120 caractères au plus : une rue, un bâtiment, jamais le nom \
+             d'une personne."
+        }
+        "invalid_observed_at" => {
+            "La date de l'observation ne peut être ni dans le futur, ni vieille de plus d'un an."
+        }
+        "invalid_report_envelope" => {
+            "La description chiffrée ne correspond pas à ce groupe ou à cet appareil : \
+             rechargez la page et recommencez."
+        }
+        "field_report_answer_required" => {
+            "Écrivez la réponse pour marquer le signalement comme traité."
+        }
+        "field_report_answer_not_expected" => {
+            "La réponse s'écrit au moment de marquer le signalement comme traité."
+        }
         _ => "Cette valeur n'est pas acceptée.",
     }
 }

@@ -6,7 +6,7 @@
 //! no connection and no clock, so that each rule is tested on its own.
 
 use passerelle_shared::protocol::v1::channels::{ChannelKind, LegalRegime};
-use passerelle_shared::protocol::v1::{Attributes, Role};
+use passerelle_shared::protocol::v1::{Attributes, InstitutionKind, Role};
 
 /// Something a role may or may not do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +43,29 @@ pub fn role_can(role: Role, capability: Capability) -> bool {
         UseChannels => matches!(role, Member | Coordinator | External),
         PublishCharter => role == Admin,
     }
+}
+
+/// A person's part in the mediators' field reports (issue 21, item 3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldReportDuty {
+    /// A mediator: files reports to their own groups and sees only their own reports.
+    Reporter,
+    /// A professional of a group: sees the reports addressed to it, takes them in charge
+    /// and answers them.
+    Handler,
+}
+
+/// What `role`, in an institution of `kind`, does with field reports, if anything. Being a
+/// mediator is a matter of institution, not of role: the mediators are usually external
+/// accounts, who browse no directory and gain nothing here beyond their own reports.
+pub fn field_report_duty(role: Role, kind: InstitutionKind) -> Option<FieldReportDuty> {
+    if !role_can(role, Capability::UseChannels) {
+        return None;
+    }
+    if kind == InstitutionKind::Mediation {
+        return Some(FieldReportDuty::Reporter);
+    }
+    matches!(role, Role::Member | Role::Coordinator).then_some(FieldReportDuty::Handler)
 }
 
 /// What the legal regimes and the allow-list look at in a person (CHARTER.md C5).
@@ -307,6 +330,35 @@ mod tests {
         assert!(!role_can(Role::Auditor, Capability::ManageAccounts));
         assert!(role_can(Role::Auditor, Capability::ReadAuditLog));
         assert!(role_can(Role::Admin, Capability::ManageAccounts));
+    }
+
+    #[test]
+    fn mediators_file_field_reports_and_professionals_handle_them() {
+        use InstitutionKind::*;
+        assert_eq!(
+            field_report_duty(Role::External, Mediation),
+            Some(FieldReportDuty::Reporter)
+        );
+        assert_eq!(
+            field_report_duty(Role::Member, Mediation),
+            Some(FieldReportDuty::Reporter)
+        );
+        assert_eq!(
+            field_report_duty(Role::Member, Ccas),
+            Some(FieldReportDuty::Handler)
+        );
+        assert_eq!(
+            field_report_duty(Role::Coordinator, Collectivite),
+            Some(FieldReportDuty::Handler)
+        );
+        // An association's external account neither files nor handles; the admin and the
+        // auditor read no report at all.
+        assert_eq!(
+            field_report_duty(Role::External, AssociationHabilitee),
+            None
+        );
+        assert_eq!(field_report_duty(Role::Auditor, Mediation), None);
+        assert_eq!(field_report_duty(Role::Admin, Collectivite), None);
     }
 
     #[test]

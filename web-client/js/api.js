@@ -532,6 +532,28 @@ export const cases = {
   practiceSession: (id) => request('GET', `/practice-sessions/${seg(id)}`),
 };
 
+/** The mediators' field reports (docs/PROTOCOL.md §16). */
+export const fieldReports = {
+  /**
+   * Files a report; the description is an envelope sealed for the group.
+   * @param {{ group_id: string, category: string, place: string, observed_at: number, description: object }} body
+   * @returns {Promise<any>} the FieldReport
+   */
+  file: (body) => request('POST', '/field-reports', body),
+  /**
+   * The reports this account may see, newest first.
+   * @returns {Promise<any[]>}
+   */
+  list: () => request('GET', '/field-reports'),
+  /**
+   * Moves a report one step forward (`in_progress`, then `done` with the sealed answer).
+   * @param {string} id
+   * @param {{ status: string, answer?: object }} body
+   * @returns {Promise<any>}
+   */
+  update: (id, body) => request('POST', `/field-reports/${seg(id)}/status`, body),
+};
+
 /** The charter (CHARTER.md C2). */
 export const charter = {
   /** @returns {Promise<CharterStatus>} */

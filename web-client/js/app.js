@@ -11,6 +11,7 @@ import { renderAdmin } from './views/admin.js';
 import { renderAudit } from './views/audit.js';
 import { renderCharter } from './views/charter.js';
 import { renderCreateChannel } from './views/create-channel.js';
+import { renderFieldReports } from './views/field-reports.js';
 import { renderHome } from './views/home.js';
 import { renderLogin } from './views/login.js';
 import { renderMessaging, retireMessenger, stopMessenger } from './views/messaging.js';
@@ -48,6 +49,7 @@ const ROUTES = {
   '/nouveau-canal': { title: 'Créer un canal', access: 'coordinator', gated: true, render: renderCreateChannel },
   '/appareil': { title: 'Configurer cet appareil', access: 'channels', render: renderSetup },
   '/charte': { title: 'Charte d’échange d’informations', access: 'channels', render: renderCharter },
+  '/signalements': { title: 'Signalements de terrain', access: 'channels', gated: true, render: renderFieldReports },
   '/securite': { title: 'Sécurité du compte', access: 'user', render: renderSessions },
   '/reglages': { title: 'Réglages', access: 'channels', render: renderSettings },
   '/mot-de-passe': { title: 'Choisissez votre mot de passe', access: 'user', render: renderPasswordChange },
@@ -183,6 +185,7 @@ function setMe(account) {
   byId('nav-audit').hidden = account?.role !== 'auditor';
   byId('nav-report').hidden = !account || !session.readsReport(account.role);
   byId('nav-charter').hidden = !account || !session.usesChannels(account.role);
+  byId('nav-reports').hidden = !account || !session.usesChannels(account.role);
   if (!account) {
     stopMessenger();
     session.reset();

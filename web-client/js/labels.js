@@ -114,6 +114,13 @@ export const ERROR_MESSAGES = Object.freeze({
   invalid_reason: 'Indiquez le motif de la consultation (10 à 500 caractères).',
   not_a_case: 'Cette action ne concerne que les dossiers.',
   already_archived: 'Ce dossier est déjà archivé.',
+  field_report_replayed: 'Ce signalement a déjà été envoyé.',
+  field_report_status_conflict: 'Ce signalement a changé entre-temps (un collègue l’a peut-être déjà pris en charge ou traité) : rechargez la liste.',
+  invalid_place: 'Indiquez le lieu en 120 caractères au plus : une rue, un bâtiment, jamais le nom d’une personne.',
+  invalid_observed_at: 'La date de l’observation ne peut être ni dans le futur, ni vieille de plus d’un an.',
+  invalid_report_envelope: 'La description chiffrée ne correspond pas à ce groupe ou à cet appareil : rechargez la page et recommencez.',
+  field_report_answer_required: 'Écrivez la réponse pour marquer le signalement comme traité.',
+  field_report_answer_not_expected: 'La réponse s’écrit au moment de marquer le signalement comme traité.',
   limit_can_only_move_earlier: 'La date limite de conservation ne peut être qu’avancée.',
   unknown_member: 'La personne indiquée n’est pas membre du dossier.',
   not_member: 'Vous n’êtes pas membre de ce canal.',
@@ -404,6 +411,14 @@ export const AUDIT_ACTIONS = Object.freeze({
   case_archived: 'Dossier archivé',
   archive_open: 'Consultation d’une archive',
   archive_opened: 'Archive consultée (motif écrit)',
+  // Field reports of the mediators.
+  field_report_file: 'Envoi d’un signalement de terrain',
+  field_report_filed: 'Signalement de terrain envoyé',
+  field_report_list: 'Consultation des signalements de terrain',
+  field_report_read: 'Consultation d’un signalement de terrain',
+  field_report_update: 'Suivi d’un signalement de terrain',
+  field_report_taken_in_charge: 'Signalement de terrain pris en charge',
+  field_report_answered: 'Signalement de terrain traité (réponse envoyée)',
   // Audit and reports.
   audit_query: 'Consultation du journal des accès',
   audit_export: 'Export du journal des accès',
@@ -414,6 +429,22 @@ export const AUDIT_ACTIONS = Object.freeze({
   audit_incident_acknowledged: 'Incident d’intégrité pris en compte',
   audit_purged: 'Journal purgé (fin de conservation)',
   annual_report_read: 'Consultation du rapport annuel',
+});
+
+/** The field reports' closed list (shared/src/protocol/v1/field_reports.rs). */
+export const FIELD_REPORT_CATEGORY_LABELS = Object.freeze({
+  incivility: 'Incivilité',
+  conflict: 'Conflit',
+  technical_fault: 'Panne technique ou dégradation',
+  illegal_dumping: 'Dépôt sauvage',
+  other: 'Autre',
+});
+
+/** Where a field report stands. */
+export const FIELD_REPORT_STATUS_LABELS = Object.freeze({
+  new: 'Nouveau',
+  in_progress: 'Pris en charge',
+  done: 'Traité',
 });
 
 /**

@@ -24,6 +24,8 @@
  * @property {number} charter_acceptances
  * @property {number} exclusions
  * @property {{ acte_cases_opened: number, chantier_cases_opened: number }} [schemes]
+ * @property {{ by_category: Record<string, number>, by_status: Record<string, number> }} [field_reports]
+ *   The mediators' field reports: filed by category, and how many reached each status.
  * @property {{ security_keys_registered: number, security_keys_removed: number, security_key_sign_ins: number, security_key_failures: number, mfa_resets: number }} security
  *
  * @typedef {object} InstitutionRef

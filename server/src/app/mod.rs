@@ -9,6 +9,7 @@ pub mod cases;
 pub mod channels;
 pub mod charter;
 pub mod exclusion;
+pub mod field_reports;
 pub mod import;
 pub mod keys;
 pub mod linking;

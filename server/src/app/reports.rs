@@ -7,6 +7,8 @@
 use std::collections::BTreeMap;
 
 use passerelle_shared::protocol::v1::cases::LocalScheme;
+use passerelle_shared::protocol::v1::field_reports::{FieldReportCategory, FieldReportStatus};
+use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -38,6 +40,10 @@ pub(crate) enum Counted {
     ActeCaseOpened,
     /// A case was opened under a chantier éducatif.
     ChantierCaseOpened,
+    /// A mediator filed a field report of this category.
+    FieldReportFiled(FieldReportCategory),
+    /// A field report reached this status (taken in charge, or done).
+    FieldReportReached(FieldReportStatus),
 }
 
 impl Counted {
@@ -51,6 +57,19 @@ impl Counted {
             Counted::Exclusion => "exclusions",
             Counted::ActeCaseOpened => "acte_cases_opened",
             Counted::ChantierCaseOpened => "chantier_cases_opened",
+            Counted::FieldReportFiled(category) => match category {
+                FieldReportCategory::Incivility => "field_reports_incivility",
+                FieldReportCategory::Conflict => "field_reports_conflict",
+                FieldReportCategory::TechnicalFault => "field_reports_technical_fault",
+                FieldReportCategory::IllegalDumping => "field_reports_illegal_dumping",
+                FieldReportCategory::Other => "field_reports_other",
+            },
+            // Every filed report starts `new`: the filings are that count.
+            Counted::FieldReportReached(status) => match status {
+                FieldReportStatus::New => "field_reports_new",
+                FieldReportStatus::InProgress => "field_reports_in_progress",
+                FieldReportStatus::Done => "field_reports_done",
+            },
         }
     }
 
@@ -75,8 +94,13 @@ impl Counted {
 
 /// Counts one event of the report, in the current year.
 pub(crate) async fn count(state: &AppState, event: Counted) -> Result<()> {
-    let year = year_of(state.now_ms());
-    db::reports::bump(&state.db, year, event.indicator()).await?;
+    count_in(&state.db, state.now_ms(), event).await
+}
+
+/// Counts one event of the year of `now_ms`, on `db`: inside the transaction that makes
+/// the event happen, so that the count and the event are written together or not at all.
+pub(crate) async fn count_in(db: &impl ConnectionTrait, now_ms: i64, event: Counted) -> Result<()> {
+    db::reports::bump(db, year_of(now_ms), event.indicator()).await?;
     Ok(())
 }
 
@@ -108,6 +132,21 @@ pub struct AnnualReport {
     pub schemes: SchemeCounts,
     /// Sign-in security during the year.
     pub security: SecurityCounts,
+    /// The mediators' field reports of the year (absent from reports frozen before they
+    /// existed, read as zeros).
+    #[serde(default)]
+    pub field_reports: FieldReportCounts,
+}
+
+/// The mediators' field reports: filed by category, and how many reached each status
+/// during the year.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FieldReportCounts {
+    /// Reports filed, by category (stable name), every category listed.
+    pub by_category: BTreeMap<String, u64>,
+    /// Reports that reached each status (stable name) during the year: `new` counts the
+    /// filings, `in_progress` the reports taken in charge, `done` those answered.
+    pub by_status: BTreeMap<String, u64>,
 }
 
 /// Cases opened under the CLSPD's local schemes.
@@ -221,6 +260,24 @@ async fn compute(state: &AppState, year: i32) -> Result<AnnualReport> {
             .await?,
             mfa_resets: count_actions(state, &["admin_mfa_reset"], from, to).await?,
         },
+        field_reports: FieldReportCounts {
+            by_category: FieldReportCategory::ALL
+                .into_iter()
+                .map(|c| {
+                    let count = counter(Counted::FieldReportFiled(c));
+                    (c.as_str().to_owned(), count)
+                })
+                .collect(),
+            by_status: FieldReportStatus::ALL
+                .into_iter()
+                .map(|s| {
+                    (
+                        s.as_str().to_owned(),
+                        counter(Counted::FieldReportReached(s)),
+                    )
+                })
+                .collect(),
+        },
     })
 }
 
@@ -329,6 +386,12 @@ pub fn to_csv(report: &AnnualReport) -> String {
         ),
         format!("reinitialisations_mfa,{}", report.security.mfa_resets),
     ];
+    for (category, count) in &report.field_reports.by_category {
+        lines.push(format!("signalements_{category},{count}"));
+    }
+    for (status, count) in &report.field_reports.by_status {
+        lines.push(format!("signalements_statut_{status},{count}"));
+    }
     for (institution, count) in &report.members_by_institution {
         lines.push(format!("membres_{},{count}", csv_field(institution)));
     }

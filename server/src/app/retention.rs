@@ -250,7 +250,7 @@ async fn purge_aged(
     let txn = state.db.begin().await?;
     let purged = db::retention::purge_history(&txn, model, cutoff_ms).await?;
     txn.commit().await?;
-    if purged.messages == 0 && purged.attachments == 0 {
+    if purged.messages == 0 && purged.attachments == 0 && purged.field_reports == 0 {
         return Ok((0, 0));
     }
     state
@@ -267,6 +267,7 @@ async fn purge_aged(
                 "epoch_keys": purged.epoch_keys,
                 "below_epoch": purged.below_epoch,
                 "attachments": purged.attachments,
+                "field_reports": purged.field_reports,
             }),
         )
         .await

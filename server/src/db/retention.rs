@@ -8,7 +8,7 @@ use sea_orm::{
 
 use super::entities::{
     archive_access, attachment, case_file, channel, channel_institution, channel_member,
-    channel_rules, epoch_key, message, rules_acceptance, withheld_key,
+    channel_rules, epoch_key, field_report, message, rules_acceptance, withheld_key,
 };
 
 /// Rows deleted with a channel, for the access log.
@@ -59,7 +59,7 @@ pub(crate) async fn destroying(db: &impl ConnectionTrait) -> Result<Vec<channel:
 
 /// Deletes every row a channel holds but its own (idempotent): messages, wrapped keys,
 /// attachment rows, members and their receipts, the allow-list, the rules and their
-/// acceptances, the case record and the archive accesses.
+/// acceptances, the case record, the archive accesses and the field reports addressed to it.
 pub(crate) async fn delete_contents(
     db: &impl ConnectionTrait,
     channel_id: &str,
@@ -106,6 +106,10 @@ pub(crate) async fn delete_contents(
         .await?;
     case_file::Entity::delete_many()
         .filter(case_file::Column::ChannelId.eq(channel_id))
+        .exec(db)
+        .await?;
+    field_report::Entity::delete_many()
+        .filter(field_report::Column::GroupId.eq(channel_id))
         .exec(db)
         .await?;
     Ok(Deleted {
@@ -167,10 +171,12 @@ pub(crate) struct Purged {
     pub(crate) epoch_keys: u64,
     pub(crate) below_epoch: i64,
     pub(crate) attachments: u64,
+    pub(crate) field_reports: u64,
 }
 
-/// Deletes a channel's messages and attachment rows stored before `cutoff_ms`, then the
-/// wrapped keys of the epochs no remaining message uses (never the current epoch's).
+/// Deletes a channel's messages, attachment rows and field reports stored before
+/// `cutoff_ms`, then the wrapped keys of the epochs no remaining message or report uses
+/// (never the current epoch's).
 pub(crate) async fn purge_history(
     db: &impl ConnectionTrait,
     channel: &channel::Model,
@@ -192,19 +198,31 @@ pub(crate) async fn purge_history(
         .exec(db)
         .await?
         .rows_affected;
-    let Some(up_to_seq) = up_to_seq else {
+    // A field report ages out with its group's history, from the day it was filed.
+    let field_reports = field_report::Entity::delete_many()
+        .filter(field_report::Column::GroupId.eq(channel.id.clone()))
+        .filter(field_report::Column::FiledAt.lt(cutoff_ms))
+        .exec(db)
+        .await?
+        .rows_affected;
+    let messages = match up_to_seq {
+        Some(up_to_seq) => {
+            message::Entity::delete_many()
+                .filter(message::Column::ChannelId.eq(channel.id.clone()))
+                .filter(message::Column::Seq.lte(up_to_seq))
+                .exec(db)
+                .await?
+                .rows_affected
+        }
+        None => 0,
+    };
+    if messages == 0 && field_reports == 0 {
         return Ok(Purged {
             attachments,
             ..Purged::default()
         });
-    };
-    let messages = message::Entity::delete_many()
-        .filter(message::Column::ChannelId.eq(channel.id.clone()))
-        .filter(message::Column::Seq.lte(up_to_seq))
-        .exec(db)
-        .await?
-        .rows_affected;
-    let oldest_epoch: Option<i64> = message::Entity::find()
+    }
+    let oldest_message_epoch: Option<i64> = message::Entity::find()
         .select_only()
         .column(message::Column::Epoch)
         .filter(message::Column::ChannelId.eq(channel.id.clone()))
@@ -213,7 +231,18 @@ pub(crate) async fn purge_history(
         .into_tuple::<i64>()
         .one(db)
         .await?;
-    let below_epoch = oldest_epoch.unwrap_or(channel.epoch).min(channel.epoch);
+    let kept_reports = field_report::Entity::find()
+        .filter(field_report::Column::GroupId.eq(channel.id.clone()))
+        .all(db)
+        .await?;
+    let below_epoch = kept_reports
+        .iter()
+        .flat_map(|r| [Some(r.epoch), r.answer_epoch])
+        .flatten()
+        .chain(oldest_message_epoch)
+        .min()
+        .unwrap_or(channel.epoch)
+        .min(channel.epoch);
     let epoch_keys = epoch_key::Entity::delete_many()
         .filter(epoch_key::Column::ChannelId.eq(channel.id.clone()))
         .filter(epoch_key::Column::Epoch.lt(below_epoch))
@@ -227,9 +256,10 @@ pub(crate) async fn purge_history(
         .await?;
     Ok(Purged {
         messages,
-        up_to_seq,
+        up_to_seq: up_to_seq.unwrap_or(0),
         epoch_keys,
         below_epoch,
         attachments,
+        field_reports,
     })
 }

@@ -7,6 +7,7 @@ pub mod cases;
 pub mod channels;
 pub mod charter;
 pub mod edge;
+pub mod field_reports;
 pub mod health;
 pub mod json;
 pub mod keys;
@@ -34,6 +35,7 @@ pub fn api_router() -> Router<AppState> {
         .merge(channels::router())
         .merge(charter::router())
         .merge(cases::router())
+        .merge(field_reports::router())
         .merge(practice::router())
         .merge(openapi::router())
 }

@@ -90,6 +90,10 @@ use crate::state::AppState;
         super::cases::record_information,
         super::cases::archive,
         super::cases::open_archived,
+        super::field_reports::file,
+        super::field_reports::list,
+        super::field_reports::get_report,
+        super::field_reports::update,
         super::practice::create,
         super::practice::get_session,
     )

@@ -7,6 +7,7 @@
 
 mod agent;
 mod device;
+mod field_reports;
 mod link;
 mod linking;
 pub mod store;
@@ -20,6 +21,7 @@ use serde::Serialize;
 
 pub use agent::{totp_code, Agent, AgentOptions, Event, FirstRun, Login, UnixMillis};
 pub use device::{Device, Enrolment};
+pub use field_reports::NewFieldReport;
 pub use linking::PendingLink;
 pub use store::Store;
 pub use ws::Connection;

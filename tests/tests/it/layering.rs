@@ -38,6 +38,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("app::import", 7),
     ("app::channels", 7),
     ("app::charter", 7),
+    ("app::field_reports", 7),
     ("app::keys", 7),
     ("app::linking", 7),
     ("app::practice", 7),

@@ -8,6 +8,7 @@ mod backup;
 mod cases;
 mod charter;
 mod exclusion;
+mod field_reports;
 mod hub;
 mod hygiene;
 mod keys;

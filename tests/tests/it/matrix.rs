@@ -13,8 +13,9 @@ use passerelle_server::audit::{EventFilter, Outcome};
 use passerelle_server::clock::Clock;
 use passerelle_shared::protocol::v1::cases::{CaseView, CreateCase, Programme};
 use passerelle_shared::protocol::v1::channels::{Channel, LegalRegime};
+use passerelle_shared::protocol::v1::field_reports::FieldReportCategory;
 use passerelle_shared::protocol::v1::ws::{ClientFrame, ServerFrame};
-use passerelle_shared::protocol::v1::Role;
+use passerelle_shared::protocol::v1::{InstitutionKind, Role};
 use passerelle_tests::TestServer;
 use reqwest::{Method, StatusCode};
 
@@ -80,6 +81,14 @@ enum Rule {
     /// Reducing exposure or governing the group (rules, exclusion, archiving): the
     /// group's coordinators, never blocked by the charter gate.
     GroupCoordinator,
+    /// Filing a field report: the mediators (the matrix's externals are in the Médiation
+    /// institution), charter accepted; which group is the body's business (422).
+    FieldReportFiler,
+    /// Listing field reports: mediators (their own) and professionals (their groups').
+    FieldReportList,
+    /// Reading and changing a field report: the professionals of the addressed group
+    /// (the author, who is no principal here, too).
+    FieldReportHandler,
 }
 
 fn allowed(rule: Rule, role: Role, situation: Situation) -> bool {
@@ -116,6 +125,18 @@ fn allowed(rule: Rule, role: Role, situation: Situation) -> bool {
             matches!(situation, Situation::Member | Situation::CharterNotAccepted)
                 && role == Coordinator
         }
+        Rule::FieldReportFiler => {
+            role == External
+                && !matches!(
+                    situation,
+                    Situation::OtherInstitution | Situation::CharterNotAccepted
+                )
+        }
+        Rule::FieldReportList => {
+            matches!(role, Member | Coordinator)
+                || (role == External && situation != Situation::OtherInstitution)
+        }
+        Rule::FieldReportHandler => member && matches!(role, Member | Coordinator),
         Rule::Leave => {
             matches!(situation, Situation::Member | Situation::CharterNotAccepted)
                 && matches!(role, Member | Coordinator | External)
@@ -392,6 +413,32 @@ fn rows() -> Vec<Row> {
             "/api/v1/practice-sessions/{practice}",
             ChannelMember,
         ),
+        // Sealed by the group's owner, not the caller: an allowed filing is refused as
+        // 422 and stores nothing.
+        with(
+            M::POST,
+            "/api/v1/field-reports",
+            FieldReportFiler,
+            |w, _| {
+                serde_json::json!({
+                    "group_id": w.group, "category": "technical_fault", "place": "Entrée B",
+                    "observed_at": w.now, "description": w.owner_envelope
+                })
+            },
+        ),
+        row(M::GET, "/api/v1/field-reports", FieldReportList),
+        row(
+            M::GET,
+            "/api/v1/field-reports/{field_report}",
+            FieldReportHandler,
+        ),
+        // A step skipped: an allowed call is refused as 409 and changes nothing.
+        with(
+            M::POST,
+            "/api/v1/field-reports/{field_report}/status",
+            FieldReportHandler,
+            |_, _| serde_json::json!({ "status": "done" }),
+        ),
         with(
             M::PATCH,
             "/api/v1/cases/{live_case}",
@@ -454,6 +501,10 @@ struct World {
     foreign_link: String,
     /// A security key id that is nobody's (the caller's own keys are not in the matrix).
     foreign_key: String,
+    /// A field report a mediator (no principal) filed to the group.
+    field_report: String,
+    /// A report description sealed for the group by its owner.
+    owner_envelope: serde_json::Value,
 }
 
 /// A caller of the matrix.
@@ -475,6 +526,7 @@ struct Principal {
 impl Principal {
     fn path(&self, world: &World, template: &str) -> String {
         template
+            .replace("{field_report}", &world.field_report)
             .replace("{group}", &world.group)
             .replace("{foreign_key}", &world.foreign_key)
             .replace("{live_case}", &world.live_case)
@@ -555,6 +607,11 @@ async fn every_endpoint_and_frame_answers_every_role_and_situation_as_the_matrix
     .await
     .unwrap();
     let charter = ensure_charter(&server).await;
+    // The externals are the CLSPD's mediators.
+    server
+        .institution_of_kind("Médiation", InstitutionKind::Mediation)
+        .await
+        .unwrap();
 
     // The principals: three channel roles in every situation, and the admin and auditor.
     let mut parties = Vec::new();
@@ -731,6 +788,30 @@ async fn every_endpoint_and_frame_answers_every_role_and_situation_as_the_matrix
         .upload_attachment(&group.id, "a.txt", "text/plain", b"chiffre")
         .await
         .unwrap();
+    let mut reporter = Party::new(&server, "mediateur.auteur", Role::External, "Médiation").await;
+    owner
+        .client
+        .post_empty(
+            &format!("/channels/{}/members", group.id),
+            &serde_json::json!({ "user_id": reporter.user.id }),
+        )
+        .await
+        .unwrap();
+    reporter.accept_rules(&group.id).await;
+    let field_report = reporter
+        .client
+        .file_field_report(
+            &mut reporter.device,
+            passerelle_shared::client::NewFieldReport {
+                group_id: &group.id,
+                category: FieldReportCategory::TechnicalFault,
+                place: "Entrée B",
+                observed_at: server.clock.now_ms(),
+                description: &passerelle_shared::crypto::MessageContent::text("Porte forcée"),
+            },
+        )
+        .await
+        .unwrap();
     let victim = server
         .create_user("victime", Role::Member, "CCAS")
         .await
@@ -765,6 +846,8 @@ async fn every_endpoint_and_frame_answers_every_role_and_situation_as_the_matrix
         foreign_certificate: serde_json::to_value(&owner.device.certificate).unwrap(),
         foreign_link,
         foreign_key: "cle-d-un-autre".to_owned(),
+        field_report: field_report.id.clone(),
+        owner_envelope: serde_json::to_value(owner.forged_envelope(&group.id)).unwrap(),
     };
 
     // Every operation of the OpenAPI document has a row, and every row an operation.

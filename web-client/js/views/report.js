@@ -5,6 +5,7 @@
 import { reports as reportsApi } from '../api.js';
 import { append, h, replace, screenTitle } from '../dom.js';
 import { selectField } from '../forms.js';
+import { FIELD_REPORT_CATEGORY_LABELS, FIELD_REPORT_STATUS_LABELS } from '../labels.js';
 import { showError } from '../notices.js';
 
 /** @typedef {import('../types.js').AnnualReport} AnnualReport */
@@ -35,6 +36,17 @@ const SECURITY = /** @type {Array<[string, (r: AnnualReport) => number]>} */ ([
   ['Échecs de clé de sécurité', (r) => r.security.security_key_failures],
   ['Réinitialisations de la double authentification', (r) => r.security.mfa_resets],
 ]);
+
+/**
+ * One line per value of a closed list, in its order, zero when absent (a report frozen
+ * before field reports existed).
+ * @param {Readonly<Record<string, string>>} labels
+ * @param {Record<string, number> | undefined} counts
+ * @returns {Array<[string, number]>}
+ */
+function fieldReportRows(labels, counts) {
+  return Object.entries(labels).map(([value, label]) => [label, counts?.[value] ?? 0]);
+}
 
 /** @param {HTMLElement} screen */
 export function renderReport(screen) {
@@ -97,6 +109,8 @@ function reportView(report, running) {
     h('p', { class: 'hint' }, running ? 'Année en cours : les nombres évoluent jusqu’au 31 décembre.' : 'Année close : ce bilan est figé et ne change plus.'),
     table('Activité', of(ACTIVITY)),
     table('Dispositifs locaux', of(SCHEMES)),
+    table('Signalements de terrain des médiateurs, par catégorie', fieldReportRows(FIELD_REPORT_CATEGORY_LABELS, report.field_reports?.by_category), 'Catégorie'),
+    table('Signalements de terrain des médiateurs, par étape atteinte dans l’année', fieldReportRows(FIELD_REPORT_STATUS_LABELS, report.field_reports?.by_status), 'Étape'),
     table('Charte d’échange d’informations', of(CHARTER)),
     members.length
       ? table('Membres des groupes et des dossiers, par institution', members.map(([name, count]) => [name, count]), 'Institution')

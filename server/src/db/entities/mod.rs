@@ -16,6 +16,7 @@ pub(crate) mod charter_acceptance;
 pub(crate) mod device;
 pub(crate) mod device_link;
 pub(crate) mod epoch_key;
+pub(crate) mod field_report;
 pub(crate) mod identity_key;
 pub(crate) mod institution;
 pub(crate) mod key_backup;

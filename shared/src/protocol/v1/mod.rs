@@ -7,6 +7,7 @@ pub mod cases;
 pub mod channels;
 pub mod charter;
 pub mod error;
+pub mod field_reports;
 pub mod keys;
 pub mod roles;
 pub mod webauthn;
