@@ -11,6 +11,7 @@ pub mod charter;
 pub mod exclusion;
 pub mod keys;
 pub mod linking;
+pub mod notices;
 pub mod practice;
 pub mod reports;
 pub mod retention;

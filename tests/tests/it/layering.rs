@@ -39,6 +39,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("app::charter", 7),
     ("app::keys", 7),
     ("app::linking", 7),
+    ("app::notices", 7),
     ("app::practice", 7),
     ("app::reports", 7),
     ("app::retention", 7),

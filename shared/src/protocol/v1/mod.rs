@@ -7,6 +7,7 @@ pub mod channels;
 pub mod charter;
 pub mod error;
 pub mod keys;
+pub mod notices;
 pub mod roles;
 pub mod webauthn;
 pub mod ws;
