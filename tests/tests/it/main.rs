@@ -16,6 +16,7 @@ mod linking;
 mod lockout;
 mod matrix;
 mod migrations;
+mod notices;
 mod operator;
 mod provisional;
 mod refusals;
