@@ -343,6 +343,9 @@ fn unprocessable_message(code: &str) -> &'static str {
             "L'identifiant doit comporter 3 à 64 caractères : lettres, chiffres, « . », « - » ou « _ »."
         }
         "invalid_name" => "Le nom doit comporter 1 à 200 caractères.",
+        "invalid_email" => {
+            "Adresse e-mail invalide : indiquez une seule adresse, par exemple prenom.nom@ville.fr."
+        }
         "last_admin" => "Impossible : c'est le dernier administrateur actif.",
         "invalid_certificate" => "Le certificat de l'appareil n'est pas valide.",
         "invalid_epoch_keys" => {

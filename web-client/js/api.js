@@ -230,6 +230,17 @@ export const auth = {
     request('POST', '/me/password', { current_password: currentPassword, new_password: newPassword }),
 };
 
+/** The caller's offline notices by e-mail. */
+export const notices = {
+  /** @returns {Promise<import('./types.js').NoticeSettings>} */
+  get: () => request('GET', '/me/notices'),
+  /**
+   * @param {boolean} enabled
+   * @returns {Promise<import('./types.js').NoticeSettings>}
+   */
+  set: (enabled) => request('PUT', '/me/notices', { enabled }),
+};
+
 /** The admin console's endpoints (role admin). */
 export const admin = {
   /** @returns {Promise<Institution[]>} */
@@ -278,6 +289,13 @@ export const admin = {
    * @returns {Promise<Account>}
    */
   unlock: (id) => request('POST', `/admin/users/${seg(id)}/unlock`),
+  /**
+   * Sets (or, with null, removes) the address offline notices go to.
+   * @param {string} id
+   * @param {string | null} email
+   * @returns {Promise<void>}
+   */
+  setEmail: (id, email) => request('PUT', `/admin/users/${seg(id)}/email`, { email }),
   /**
    * Publishes a new charter version: everyone must accept it again (CHARTER.md C2).
    * @param {string} text Markdown, in French.

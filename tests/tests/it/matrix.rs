@@ -192,6 +192,13 @@ fn rows() -> Vec<Row> {
         row(M::GET, "/api/v1/openapi.json", Public),
         row(M::GET, "/api/v1/ws", Public), // the WebSocket has its own part below
         row(M::GET, "/api/v1/me", AnyUser),
+        row(M::GET, "/api/v1/me/notices", AnyUser),
+        with(
+            M::PUT,
+            "/api/v1/me/notices",
+            AnyUser,
+            |_, _| serde_json::json!({ "enabled": true }),
+        ),
         row(M::GET, "/api/v1/auth/sessions", AnyUser),
         row(M::GET, "/api/v1/charter", AnyUser),
         row(M::GET, "/api/v1/channels", AnyUser),
@@ -283,6 +290,12 @@ fn rows() -> Vec<Row> {
         row(M::POST, "/api/v1/admin/users/{victim}/disable", Admin),
         row(M::POST, "/api/v1/admin/users/{victim}/enable", Admin),
         row(M::POST, "/api/v1/admin/users/{victim}/unlock", Admin),
+        with(
+            M::PUT,
+            "/api/v1/admin/users/{victim}/email",
+            Admin,
+            |_, _| serde_json::json!({ "email": "victime@ville.example.fr" }),
+        ),
         with(
             M::POST,
             "/api/v1/admin/charters",

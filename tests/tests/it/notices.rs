@@ -515,7 +515,11 @@ async fn only_an_admin_sets_an_address_and_a_malformed_one_changes_nothing() {
     let shown: NoticeSettings = member.client.get("/me/notices").await.unwrap();
     assert_eq!(shown.email.as_deref(), Some("membre@ville.example.fr"));
     let denied = audit_events(&scene.server, &member.user.id, "admin_user_email_change").await;
-    assert_eq!(denied.len(), 1, "the malformed address is refused in the access log");
+    assert_eq!(
+        denied.len(),
+        1,
+        "the malformed address is refused in the access log"
+    );
     assert!(!format!("{denied:?}").contains("x@y.fr"));
     let refusals = crate::support::audit_actions(&scene.server, None)
         .await

@@ -46,9 +46,9 @@ impl Mailer {
                 AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&notices.smtp_host)?
             }
             SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&notices.smtp_host)?,
-            SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
-                notices.smtp_host.clone(),
-            ),
+            SmtpTls::None => {
+                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(notices.smtp_host.clone())
+            }
         };
         let mut builder = builder
             .port(notices.port())
@@ -116,7 +116,9 @@ fn password(notices: &NoticesConfig) -> anyhow::Result<Zeroizing<String>> {
             std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?,
         );
-        return Ok(Zeroizing::new(text.trim_end_matches(['\r', '\n']).to_owned()));
+        return Ok(Zeroizing::new(
+            text.trim_end_matches(['\r', '\n']).to_owned(),
+        ));
     }
     std::env::var(PASSWORD_ENV)
         .map(Zeroizing::new)
@@ -135,7 +137,7 @@ fn body(origin: &str) -> String {
          Par sécurité, cet e-mail ne contient ni le contenu des messages, ni leur \
          expéditeur, ni le nom de la conversation.\r\n\
          Pour ne plus recevoir ces avis, décochez « Me prévenir par e-mail » dans \
-         « Mon compte » sur Passerelle.\r\n"
+         « Sécurité du compte » sur Passerelle.\r\n"
     )
 }
 
