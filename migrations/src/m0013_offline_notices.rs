@@ -44,8 +44,12 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.drop_table(Table::drop().table(Alias::new("offline_notices")).to_owned())
-            .await?;
+        m.drop_table(
+            Table::drop()
+                .table(Alias::new("offline_notices"))
+                .to_owned(),
+        )
+        .await?;
         m.alter_table(
             Table::alter()
                 .table(Alias::new("users"))

@@ -830,7 +830,10 @@ mod tests {
         config.notices.smtp_tls = SmtpTls::None;
         assert!(config.validate().is_ok(), "localhost may be plain");
         config.notices.smtp_host = "smtp.example.fr".into();
-        assert!(config.validate().is_err(), "a remote relay may not be plain");
+        assert!(
+            config.validate().is_err(),
+            "a remote relay may not be plain"
+        );
         config.notices.smtp_tls = SmtpTls::Tls;
         assert!(config.validate().is_ok());
         assert_eq!(config.notices.port(), 465);

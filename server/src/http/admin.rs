@@ -229,9 +229,12 @@ pub(crate) async fn set_email(
     Path(id): Path<String>,
     ApiJson(request): ApiJson<SetEmail>,
 ) -> Result<StatusCode> {
-    user.require(&state, Capability::ManageAccounts, "admin_user_email_change")
-        .await?;
-    crate::app::notices::preferences::set_email(&state, user.actor(), &id, request.email)
-        .await?;
+    user.require(
+        &state,
+        Capability::ManageAccounts,
+        "admin_user_email_change",
+    )
+    .await?;
+    crate::app::notices::preferences::set_email(&state, user.actor(), &id, request.email).await?;
     Ok(StatusCode::NO_CONTENT)
 }

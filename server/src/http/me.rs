@@ -3,9 +3,9 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use passerelle_shared::protocol::v1::notices::{NoticeSettings, UpdateNoticeSettings};
 use axum::{Json, Router};
 use passerelle_shared::protocol::v1::auth::{ChangePasswordRequest, Me};
+use passerelle_shared::protocol::v1::notices::{NoticeSettings, UpdateNoticeSettings};
 use serde_json::json;
 use zeroize::Zeroizing;
 
