@@ -13,9 +13,10 @@ use mailin::{response, Action, Handler, Response, SessionBuilder};
 use passerelle_server::app::notices;
 use passerelle_server::clock::Clock;
 use passerelle_shared::client::{decode, expect_ok, Client, ClientError, Connection};
+use passerelle_shared::protocol::v1::auth::Me;
 use passerelle_shared::protocol::v1::notices::{NoticeSettings, SetEmail, UpdateNoticeSettings};
 use passerelle_shared::protocol::v1::Role;
-use passerelle_tests::TestServer;
+use passerelle_tests::{Backend, TestServer};
 use sea_orm::{ConnectionTrait, Statement};
 
 use crate::support::{admin_client, audit_events, working_group, Party, GUARD};
@@ -181,8 +182,12 @@ impl SmtpSink {
 
 /// A server whose notices go to `sink`: 30 minutes away, at most one per 4 hours.
 async fn server_with(sink: &SmtpSink, enabled: bool) -> TestServer {
+    server_on(sink, enabled, Backend::from_env().unwrap()).await
+}
+
+async fn server_on(sink: &SmtpSink, enabled: bool, backend: Backend) -> TestServer {
     let port = sink.port;
-    TestServer::spawn_with(|config| {
+    TestServer::spawn_on(backend, |config| {
         // The members stay logged in while the clock moves by hours.
         config.session_idle_minutes = 24 * 60;
         config.session_absolute_hours = 48;
@@ -207,7 +212,16 @@ struct Scene {
 }
 
 async fn scene(sink: &SmtpSink, enabled: bool, logins: &[&str]) -> (Scene, Vec<Party>) {
-    let server = server_with(sink, enabled).await;
+    scene_on(sink, enabled, logins, Backend::from_env().unwrap()).await
+}
+
+async fn scene_on(
+    sink: &SmtpSink,
+    enabled: bool,
+    logins: &[&str],
+    backend: Backend,
+) -> (Scene, Vec<Party>) {
+    let server = server_on(sink, enabled, backend).await;
     let mut coordinator = Party::new(&server, "coord", Role::Coordinator, "Mairie").await;
     let mut members = Vec::new();
     for login in logins {
@@ -538,4 +552,73 @@ async fn only_an_admin_sets_an_address_and_a_malformed_one_changes_nothing() {
     .unwrap();
     let shown: NoticeSettings = member.client.get("/me/notices").await.unwrap();
     assert_eq!(shown.email, None);
+}
+
+/// A second node of the cluster: its own hub and job, the same PostgreSQL database (and
+/// access log) and the same clock, serving on its own port.
+async fn second_node(server: &TestServer) -> (passerelle_server::AppState, std::net::SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = (*server.state.config).clone();
+    config.listen = addr;
+    let state = passerelle_server::AppState::build(config, server.clock.clone())
+        .await
+        .unwrap();
+    tokio::spawn(passerelle_server::serve(
+        listener,
+        state.clone(),
+        std::future::pending(),
+    ));
+    (state, addr)
+}
+
+#[tokio::test]
+async fn in_a_cluster_a_member_connected_to_another_node_gets_nothing_and_each_notice_goes_once() {
+    let sink = SmtpSink::start();
+    let (mut scene, mut members) =
+        scene_on(&sink, true, &["presente", "absente"], Backend::Postgres).await;
+    let (away_id, _away_client, away_conn) = split(members.pop().unwrap());
+    let present = members.pop().unwrap();
+    let (node_b, addr_b) = second_node(&scene.server).await;
+
+    // The present member moves to node B: connected there, gone from node A.
+    let me: Me = present.client.get("/me").await.unwrap();
+    let on_b = Client::with_token(
+        &format!("http://{addr_b}"),
+        present.client.bearer_token().to_owned(),
+        me,
+    );
+    let _kept = on_b.connect(&present.device.device_id).await.unwrap();
+    let registered = tokio::time::timeout(GUARD, async {
+        while node_b.hub.connections_of(&present.user.id) != 1 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(registered.is_ok(), "node B never registered the connection");
+    leave(&scene.server, &present.user.id, present.conn).await;
+    leave(&scene.server, &away_id, away_conn).await;
+    send(&mut scene, SECRET_TEXT).await;
+
+    // Half an hour later. Node B's job ran meanwhile (it does every minute): it saw its
+    // connection; then both nodes' passes run at once.
+    scene.server.clock.advance_ms(31 * MINUTE_MS);
+    let first = notices::run_once(&node_b).await.unwrap();
+    let (a, b) = tokio::join!(
+        notices::run_once(&scene.server.state),
+        notices::run_once(&node_b)
+    );
+    let mut sent: Vec<String> = [first, a.unwrap(), b.unwrap()]
+        .into_iter()
+        .flat_map(|report| report.sent)
+        .collect();
+    sent.sort();
+    assert_eq!(
+        sent,
+        vec![away_id.clone()],
+        "one notice, to the away member only"
+    );
+    let mails = sink.mails();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to, vec!["absente@ville.example.fr".to_owned()]);
 }
