@@ -181,10 +181,6 @@ impl SmtpSink {
 }
 
 /// A server whose notices go to `sink`: 30 minutes away, at most one per 4 hours.
-async fn server_with(sink: &SmtpSink, enabled: bool) -> TestServer {
-    server_on(sink, enabled, Backend::from_env().unwrap()).await
-}
-
 async fn server_on(sink: &SmtpSink, enabled: bool, backend: Backend) -> TestServer {
     let port = sink.port;
     TestServer::spawn_on(backend, |config| {
