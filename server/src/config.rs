@@ -208,6 +208,11 @@ impl NoticesConfig {
         if !(1..=3600).contains(&self.interval_secs) {
             bail!("notices.interval_secs must be between 1 and 3600");
         }
+        // Every node refreshes its connected members once per pass: a member is only
+        // "away" once several passes have not seen them.
+        if u64::from(self.offline_minutes) * 60 < 2 * self.interval_secs {
+            bail!("notices.offline_minutes must be at least two notices.interval_secs");
+        }
         if !(1..=300).contains(&self.smtp_timeout_secs) {
             bail!("notices.smtp_timeout_secs must be between 1 and 300");
         }
