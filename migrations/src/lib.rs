@@ -21,6 +21,7 @@ mod m0008_provisional_passwords;
 mod m0009_institution_kinds;
 mod m0010_report_counts;
 mod m0011_case_reviews;
+mod m0013_invitations;
 mod m0013_offline_notices;
 
 /// The migrations of the main database, in order.
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0010_report_counts::Migration),
             Box::new(m0011_case_reviews::Migration),
             Box::new(m0013_offline_notices::Migration),
+            Box::new(m0013_invitations::Migration),
         ]
     }
 }

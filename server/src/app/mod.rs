@@ -9,6 +9,7 @@ pub mod cases;
 pub mod channels;
 pub mod charter;
 pub mod exclusion;
+pub mod invitations;
 pub mod keys;
 pub mod linking;
 pub mod notices;

@@ -11,6 +11,7 @@ pub(crate) mod channels;
 pub(crate) mod charter;
 pub(crate) mod entities;
 pub(crate) mod epoch_keys;
+pub(crate) mod invitations;
 pub(crate) mod keys;
 pub(crate) mod links;
 pub(crate) mod lockouts;

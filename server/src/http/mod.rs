@@ -8,6 +8,7 @@ pub mod channels;
 pub mod charter;
 pub mod edge;
 pub mod health;
+pub mod invitations;
 pub mod json;
 pub mod keys;
 pub mod me;
@@ -28,6 +29,7 @@ pub fn api_router() -> Router<AppState> {
         .merge(me::router())
         .merge(webauthn::router())
         .merge(admin::router())
+        .merge(invitations::router())
         .merge(audit::router())
         .merge(keys::router())
         .merge(reports::router())

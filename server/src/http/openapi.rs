@@ -43,6 +43,8 @@ use crate::state::AppState;
         super::admin::enable,
         super::admin::unlock,
         super::admin::set_email,
+        super::invitations::create,
+        super::invitations::accept,
         super::audit::list_events,
         super::audit::daily_counts,
         super::audit::export,

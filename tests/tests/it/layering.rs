@@ -38,6 +38,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("app::channels", 7),
     ("app::charter", 7),
     ("app::keys", 7),
+    ("app::invitations", 7),
     ("app::linking", 7),
     ("app::notices", 7),
     ("app::practice", 7),

@@ -160,6 +160,13 @@ fn rows() -> Vec<Row> {
     use Rule::*;
     vec![
         row(M::POST, "/api/v1/auth/login", Public),
+        // An unknown link: anyone may try, and is refused for the link (422), not the role.
+        with(
+            M::POST,
+            "/api/v1/invitations/accept",
+            Public,
+            |_, _| serde_json::json!({ "token": "inconnu", "new_password": "une phrase de passe" }),
+        ),
         row(M::POST, "/api/v1/auth/totp", Public),
         row(M::POST, "/api/v1/auth/webauthn", Public),
         row(M::POST, "/api/v1/auth/passwordless", Public),
@@ -290,6 +297,7 @@ fn rows() -> Vec<Row> {
         row(M::POST, "/api/v1/admin/users/{victim}/disable", Admin),
         row(M::POST, "/api/v1/admin/users/{victim}/enable", Admin),
         row(M::POST, "/api/v1/admin/users/{victim}/unlock", Admin),
+        row(M::POST, "/api/v1/admin/users/{victim}/invitation", Admin),
         with(
             M::PUT,
             "/api/v1/admin/users/{victim}/email",

@@ -18,6 +18,7 @@ pub(crate) mod device_link;
 pub(crate) mod epoch_key;
 pub(crate) mod identity_key;
 pub(crate) mod institution;
+pub(crate) mod invitation;
 pub(crate) mod key_backup;
 pub(crate) mod login_lockout;
 pub(crate) mod message;

@@ -6,6 +6,7 @@ pub mod cases;
 pub mod channels;
 pub mod charter;
 pub mod error;
+pub mod invitations;
 pub mod keys;
 pub mod notices;
 pub mod roles;
