@@ -323,6 +323,7 @@ class AdminConsole {
         'ul',
         { class: 'menu-items' },
         item('Modifier le rôle ou les habilitations', () => this.edit(account)),
+        account.totp_enrolled ? null : item('Créer un lien d’invitation', () => this.invite(account)),
         item('Adresse e-mail des avis', () => this.email(account)),
         item('Appareils', () => this.devices(account)),
         item('Réinitialiser le mot de passe', () => this.resetPassword(account), true),
@@ -365,6 +366,26 @@ class AdminConsole {
       }),
     );
     if (updated) showStatus(`Le compte de ${updated.display_name} a été modifié.`);
+  }
+
+  /**
+   * A one-time link with which the person chooses their password, instead of a
+   * provisional one handed over in person; shown once.
+   * @param {Account} account
+   */
+  async invite(account) {
+    const result = await this.run(account, () => admin.invite(account.id));
+    if (!result) return;
+    const linkField = h('input', { type: 'text', readonly: true, value: result.link, id: 'lien-invitation', class: 'input', 'aria-describedby': 'lien-invitation-aide' });
+    await openDialog({
+      title: `Lien d’invitation de ${account.display_name}`,
+      body: [
+        h('label', { for: 'lien-invitation' }, 'Lien à transmettre à la personne'),
+        linkField,
+        h('p', { class: 'hint', id: 'lien-invitation-aide' }, `Il sert une seule fois, jusqu’au ${formatDateTime(result.expires_at)}. Transmettez-le à la personne seule : il lui permet de choisir son mot de passe. Un nouveau lien remplace celui-ci.`),
+      ],
+      confirmLabel: 'J’ai transmis le lien',
+    });
   }
 
   /**
