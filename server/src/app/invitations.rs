@@ -3,7 +3,9 @@
 //! it, they choose their password; at their first login they enrol their second factor
 //! (the login's usual enrolment step). The token is 256 random bits, stored only as its
 //! SHA-256, found by that hash and checked again in constant time; a used, expired,
-//! replaced or unknown link is refused alike, in French, and the refusal is logged.
+//! replaced or unknown link is refused alike, in French, and the refusal is logged. An
+//! admin invites anyone; a coordinator, the people of their own working groups (whom
+//! they added there), so that a partner joining a group need not wait for the admin.
 
 use passerelle_shared::protocol::v1::invitations::InvitationLink;
 use serde_json::json;
@@ -11,9 +13,10 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::audit::{Actor, Outcome};
-use crate::auth::{password, session, ClientInfo};
+use crate::auth::{password, session, ClientInfo, CurrentUser};
 use crate::db::{self, entities::invitation};
 use crate::error::{ApiError, Result};
+use crate::policy::{self, Capability};
 use crate::state::AppState;
 use sea_orm::TransactionTrait;
 
@@ -27,7 +30,25 @@ const MAX_TOKEN_CHARS: usize = 100;
 /// Issues the link of account `user_id`, replacing any unused one. Only for an account
 /// whose owner never finished a first login (no second factor yet): a link must not
 /// become a way around an active account's password.
-pub async fn invite(state: &AppState, actor: Actor, user_id: &str) -> Result<InvitationLink> {
+pub async fn invite(
+    state: &AppState,
+    caller: &CurrentUser,
+    user_id: &str,
+) -> Result<InvitationLink> {
+    let actor = caller.actor();
+    let shares = !policy::role_can(caller.role, Capability::ManageAccounts)
+        && shares_working_group(state, &caller.user_id, user_id).await?;
+    if !policy::may_invite(caller.role, shares) {
+        state
+            .record_denial(
+                actor,
+                "invitation_create",
+                Some(user_id.to_owned()),
+                json!({ "reason": "not_their_group", "role": caller.role.as_str() }),
+            )
+            .await;
+        return Err(ApiError::Forbidden);
+    }
     let account = db::accounts::find_user(&state.db, user_id)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -75,6 +96,26 @@ pub async fn invite(state: &AppState, actor: Actor, user_id: &str) -> Result<Inv
         link: format!("{}/invitation#{}", state.config.origin(), token.as_str()),
         expires_at,
     })
+}
+
+/// Whether `invited` is a member of an active working group `coordinator` is a member of.
+async fn shares_working_group(state: &AppState, coordinator: &str, invited: &str) -> Result<bool> {
+    let theirs: std::collections::HashSet<String> = db::members::of_user(&state.db, coordinator)
+        .await?
+        .into_iter()
+        .map(|membership| membership.channel_id)
+        .collect();
+    for membership in db::members::of_user(&state.db, invited).await? {
+        if !theirs.contains(&membership.channel_id) {
+            continue;
+        }
+        if let Some(channel) = db::channels::find(&state.db, &membership.channel_id).await? {
+            if channel.kind == "working_group" && channel.status == "active" {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
 }
 
 /// Uses the link `token`: sets the password the person chose. The link then works no more.

@@ -11,7 +11,6 @@ use crate::app::invitations;
 use crate::auth::{ClientInfo, CurrentUser};
 use crate::error::Result;
 use crate::http::json::ApiJson;
-use crate::policy::Capability;
 use crate::state::AppState;
 
 /// The routes of this resource.
@@ -24,7 +23,8 @@ pub fn router() -> Router<AppState> {
 /// # `POST /api/v1/admin/users/{id}/invitation`
 ///
 /// A link that lets the person choose their password, once, within a week; it replaces
-/// any unused one. Shown once: the admin sends it to the person.
+/// any unused one. Shown once: the admin (or the coordinator of one of the person's
+/// working groups) sends it to the person.
 #[utoipa::path(post, path = "/api/v1/admin/users/{id}/invitation",
     responses((status = 200, body = InvitationLink), (status = 403), (status = 404), (status = 422)))]
 pub(crate) async fn create(
@@ -32,11 +32,7 @@ pub(crate) async fn create(
     user: CurrentUser,
     Path(id): Path<String>,
 ) -> Result<Json<InvitationLink>> {
-    user.require(&state, Capability::ManageAccounts, "invitation_create")
-        .await?;
-    invitations::invite(&state, user.actor(), &id)
-        .await
-        .map(Json)
+    invitations::invite(&state, &user, &id).await.map(Json)
 }
 
 /// # `POST /api/v1/invitations/accept`

@@ -9,7 +9,9 @@ use passerelle_shared::protocol::v1::invitations::{AcceptInvitation, InvitationL
 use passerelle_shared::protocol::v1::{Attributes, Role};
 use passerelle_tests::TestServer;
 
-use crate::support::{admin_client, audit_actions, count_rows};
+use passerelle_shared::protocol::v1::channels::{Channel, ChannelKind, CreateChannel, LegalRegime};
+
+use crate::support::{admin_client, audit_actions, count_rows, Party};
 
 const DAY_MS: i64 = 24 * 3_600_000;
 const CHOSEN: &str = "une phrase de passe choisie";
@@ -203,4 +205,47 @@ async fn an_active_account_gets_no_invitation() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 422);
     assert!(response.text().await.unwrap().contains("already_active"));
+}
+
+#[tokio::test]
+async fn a_coordinator_invites_the_people_of_their_own_groups_only() {
+    let server = TestServer::spawn().await.unwrap();
+    let admin = admin_client(&server, "admin").await;
+    let coordinator = Party::new(&server, "coord", Role::Coordinator, "Mairie").await;
+    let in_group = new_account(&server, &admin, "partenaire").await;
+    let elsewhere = new_account(&server, &admin, "inconnue").await;
+    let _: Channel = coordinator
+        .client
+        .post(
+            "/channels",
+            &CreateChannel {
+                kind: ChannelKind::WorkingGroup,
+                name: "Cellule de veille".into(),
+                regime: LegalRegime::ClspdConfidential,
+                institutions: vec![in_group.account.institution_id.clone()],
+                members: vec![in_group.account.id.clone()],
+            },
+        )
+        .await
+        .unwrap();
+
+    let link = invite(&coordinator.client, &in_group.account.id).await;
+    let (status, _) = accept(&server, &link.link, CHOSEN).await;
+    assert_eq!(status, 204, "the coordinator's link works");
+
+    let refused = coordinator
+        .client
+        .request(
+            reqwest::Method::POST,
+            &format!("/admin/users/{}/invitation", elsewhere.account.id),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 403);
+    let denied = audit_actions(&server, Some(&elsewhere.account.id))
+        .await
+        .contains(&("invitation_create".into(), "denied".into()));
+    assert!(denied, "the refusal is in the access log");
+    coordinator.conn.close().await;
 }
