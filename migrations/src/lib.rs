@@ -23,6 +23,7 @@ mod m0010_report_counts;
 mod m0011_case_reviews;
 mod m0013_invitations;
 mod m0013_offline_notices;
+mod m0015_case_schemes;
 
 /// The migrations of the main database, in order.
 pub struct Migrator;
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0011_case_reviews::Migration),
             Box::new(m0013_offline_notices::Migration),
             Box::new(m0013_invitations::Migration),
+            Box::new(m0015_case_schemes::Migration),
         ]
     }
 }

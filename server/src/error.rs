@@ -405,6 +405,21 @@ fn unprocessable_message(code: &str) -> &'static str {
              professionnel de la protection de l'enfance (CASF L226-2-2) : retirez cet \
              attribut, ou vérifiez l'institution de la personne."
         }
+        "scheme_needs_youth_programme" => {
+            "ACTE et les chantiers éducatifs relèvent du programme « Jeunes exposés à la \
+             délinquance » : choisissez ce programme."
+        }
+        "invalid_scheme_dates" => {
+            "Les dates du dispositif ne sont pas cohérentes : le dernier jour suit le premier, \
+             une exclusion ACTE dure au plus 14 jours et un chantier éducatif au plus un an."
+        }
+        "acte_school_required" => {
+            "Pour ACTE, indiquez le collège : une institution de type Éducation nationale."
+        }
+        "acte_host_required" => {
+            "Pour ACTE, indiquez la structure d'accueil : une institution du CLSPD autre que \
+             le collège."
+        }
         "invalid_key_name" => "Le nom de la clé doit comporter 1 à 100 caractères.",
         "too_many_keys" => "Vous avez déjà 20 clés de sécurité : retirez-en une d'abord.",
         _ => "Cette valeur n'est pas acceptée.",

@@ -12,6 +12,10 @@ let demo;
 let browser;
 /** The case's reference, as the coordinator's screen shows it. */
 let reference = '';
+/** The coordinator's tab, still logged in after the first test (a second login within
+ * the same TOTP step would be refused as a replay). */
+/** @type {import('playwright-core').Page | null} */
+let coordinatorPage = null;
 
 before(async () => {
   ({ demo, browser } = await startDemoAndBrowser());
@@ -53,6 +57,20 @@ describe('a case record', { timeout: 120_000 }, () => {
     await page.getByRole('button', { name: 'Créer le canal' }).click();
     await page.getByText(/Indiquez le mois de naissance de la personne/).first().waitFor();
     await page.getByLabel('Mois de naissance de la personne').fill('2012-03');
+    // A pupil temporarily excluded from the collège, hosted by a structure (ACTE): each
+    // missing field is named next to it, then the scheme travels with the case.
+    await page.getByLabel('Dispositif local').selectOption('acte');
+    await page.getByRole('button', { name: 'Créer le canal' }).click();
+    await page.getByText('Choisissez le collège qui oriente l’élève.', { exact: true }).waitFor();
+    await page.getByText('Indiquez le premier jour.', { exact: true }).waitFor();
+    await page.getByLabel('Collège', { exact: true }).selectOption({ label: 'Éducation nationale (collège)' });
+    const day = (/** @type {number} */ offset) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
+    await page.getByLabel('Premier jour d’exclusion').fill(day(1));
+    await page.getByLabel('Dernier jour d’exclusion').fill(day(3));
+    await page.getByLabel('Structure d’accueil').selectOption({ label: 'Éducation nationale (collège)' });
+    await page.getByRole('button', { name: 'Créer le canal' }).click();
+    await page.getByText('La structure d’accueil doit être différente du collège.', { exact: true }).waitFor();
+    await page.getByLabel('Structure d’accueil').selectOption({ label: 'CCAS' });
     await page.getByLabel('Groupe de travail dont le règlement s’applique').selectOption({ label: 'Groupe jeunesse' });
     await page.getByLabel('Police nationale (commissariat)', { exact: true }).check();
     await page.getByLabel(/^Karim Benali/).check();
@@ -71,6 +89,7 @@ describe('a case record', { timeout: 120_000 }, () => {
     // The record.
     await page.getByText('Fiche du dossier', { exact: true }).click();
     await page.getByTestId('case-information').getByText('Non renseignée').waitFor();
+    await page.getByTestId('case-scheme').getByText(/^ACTE : exclusion temporaire du .* orientée par Éducation nationale \(collège\), accueil par CCAS$/).waitFor();
     await page.getByText('Destruction au plus tard le', { exact: true }).waitFor();
     assert.match(await page.locator('dd', { hasText: '2037' }).first().innerText(), /mars 2037/, 'destroyed at the 25th birthday at the latest');
     await page.getByTestId('case-next-review').waitFor();
@@ -112,6 +131,27 @@ describe('a case record', { timeout: 120_000 }, () => {
     assert.equal(await page.getByRole('button', { name: 'Mettre fin au suivi' }).count(), 0);
     await screenshot(page, 'case-archived');
     assertNoProblems(tab);
+    coordinatorPage = page;
+  });
+
+  test('the coordinator reads the annual report, ACTE counted, and downloads it', async () => {
+    const page = coordinatorPage;
+    assert.ok(page, 'the coordinator has opened a case');
+    await page.getByRole('link', { name: 'Bilan annuel' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Bilan annuel' }).waitFor();
+    const row = (/** @type {string} */ label) => page.getByRole('row', { name: new RegExp(`^${label}`) }).getByRole('cell');
+    await row('ACTE : collégiens temporairement exclus accueillis').getByText('1', { exact: true }).waitFor();
+    assert.equal(await row('Chantiers éducatifs').innerText(), '0');
+    assert.ok(Number(await row('Situations individuelles ouvertes').innerText()) >= 1);
+    // Names never appear: institutions are the only words besides the labels.
+    assert.doesNotMatch(await page.locator('.report').innerText(), /Claire Martin|Karim Benali|DOS-/);
+    await assertAccessible(page, 'annual report');
+    await screenshot(page, 'annual-report');
+    const href = await page.getByRole('link', { name: 'Télécharger le tableau (CSV)' }).getAttribute('href');
+    assert.ok(href, 'the CSV has an address');
+    const csv = await page.request.get(new URL(href, demo.url).href);
+    assert.equal(csv.status(), 200);
+    assert.match(await csv.text(), /^situations_acte,1$/m);
   });
 
   test('the auditor finds the case by its reference and reads its events in words', async () => {

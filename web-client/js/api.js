@@ -506,10 +506,24 @@ export const channels = {
   archive: (id, body) => request('POST', `/channels/${seg(id)}/archive`, body),
 };
 
+/** The annual report (server/src/app/reports.rs). */
+export const reports = {
+  /**
+   * @param {number} year
+   * @returns {Promise<import('./types.js').AnnualReport>}
+   */
+  annual: (year) => request('GET', `/reports/annual?year=${encodeURIComponent(String(year))}`),
+  /**
+   * The CSV download's address, for a link (the session cookie goes with it).
+   * @param {number} year
+   */
+  annualCsvUrl: (year) => `${BASE}/reports/annual?${new URLSearchParams({ year: String(year), format: 'csv' })}`,
+};
+
 /** Cases and practice sessions (shared/src/protocol/v1/cases.rs). */
 export const cases = {
   /**
-   * @param {{ programme: string, reporting_institution: string, regime: string, group_id?: string | null, institutions: string[], members: string[], destroy_limit?: number | null }} body
+   * @param {{ programme: string, reporting_institution: string, regime: string, group_id?: string | null, institutions: string[], members: string[], destroy_limit?: number | null, scheme?: import('./types.js').LocalScheme | null }} body
    * @returns {Promise<{ channel: Channel }>}
    */
   create: (body) => request('POST', '/cases', body),

@@ -17,6 +17,7 @@ import { renderMessaging, retireMessenger, stopMessenger } from './views/messagi
 import { renderNewConversation } from './views/new-conversation.js';
 import { renderPasswordChange } from './views/password-change.js';
 import { renderInvitation } from './views/invitation.js';
+import { renderReport } from './views/report.js';
 import { renderSessions } from './views/sessions.js';
 import { renderSettings } from './views/settings.js';
 import { renderSetup } from './views/setup.js';
@@ -28,7 +29,7 @@ import { renderSetup } from './views/setup.js';
 /**
  * @typedef {object} Route
  * @property {string} title
- * @property {'public' | 'user' | 'admin' | 'auditor' | 'channels' | 'directory' | 'coordinator'} access
+ * @property {'public' | 'user' | 'admin' | 'auditor' | 'channels' | 'directory' | 'coordinator' | 'report'} access
  *   `public`: only when logged out (the login screen); `user`: any logged-in account;
  *   `admin`, `auditor`: that role only; `channels`: the roles that use channels (members,
  *   coordinators, externals); `directory`: those who may also browse the directory and
@@ -54,6 +55,7 @@ const ROUTES = {
   '/mot-de-passe': { title: 'Choisissez votre mot de passe', access: 'user', render: renderPasswordChange },
   '/administration': { title: 'Administration', access: 'admin', render: renderAdmin },
   '/audit': { title: 'Journal des accès', access: 'auditor', render: renderAudit },
+  '/bilan': { title: 'Bilan annuel', access: 'report', render: renderReport },
 };
 
 /** The messaging screen replaces the plain home for those who use channels. */
@@ -135,7 +137,8 @@ function resolveRoute(route, param) {
     (route.access === 'auditor' && me.role === 'auditor') ||
     (route.access === 'channels' && session.usesChannels(me.role)) ||
     (route.access === 'directory' && session.browsesDirectory(me.role)) ||
-    (route.access === 'coordinator' && me.role === 'coordinator');
+    (route.access === 'coordinator' && me.role === 'coordinator') ||
+    (route.access === 'report' && session.readsReport(me.role));
   if (!allowed) return { redirect: '/' };
   /** @type {UserShell} */
   const userShell = { ...shell, me };
@@ -180,6 +183,7 @@ function setMe(account) {
   byId('app-user').hidden = !account;
   byId('nav-admin').hidden = account?.role !== 'admin';
   byId('nav-audit').hidden = account?.role !== 'auditor';
+  byId('nav-report').hidden = !account || !session.readsReport(account.role);
   byId('nav-charter').hidden = !account || !session.usesChannels(account.role);
   if (!account) {
     stopMessenger();

@@ -22,6 +22,14 @@ let current = null;
 let keyring = null;
 
 /**
+ * Whether a role reads the annual report (server/src/policy.rs, ReadAnnualReport).
+ * @param {Role} role
+ */
+export function readsReport(role) {
+  return role === 'coordinator' || role === 'admin';
+}
+
+/**
  * Whether a role reads and writes channels (admins and auditors never do).
  * @param {Role} role
  */

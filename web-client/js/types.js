@@ -8,6 +8,24 @@
  * @property {boolean} bound_by_professional_secrecy Required for `child_protection` channels.
  * @property {boolean} social_action_professional Required for `shared_secret_social` channels.
  *
+ * @typedef {{ kind: 'acte', school_institution: string, excluded_from: number, excluded_until: number, host_institution: string }
+ *   | { kind: 'chantier_educatif', starts_on: number, ends_on: number }} LocalScheme
+ *   A case's local scheme (shared/src/protocol/v1/cases.rs LocalScheme): institution ids
+ *   and days (unix ms, midnight UTC).
+ *
+ * @typedef {object} AnnualReport The annual report (server/src/app/reports.rs): counts only.
+ * @property {number} year
+ * @property {number} working_groups
+ * @property {number} working_groups_created
+ * @property {number} cases_opened
+ * @property {number} cases_closed
+ * @property {number} practice_sessions
+ * @property {Record<string, number>} members_by_institution
+ * @property {number} charter_acceptances
+ * @property {number} exclusions
+ * @property {{ acte_cases_opened: number, chantier_cases_opened: number }} [schemes]
+ * @property {{ security_keys_registered: number, security_keys_removed: number, security_key_sign_ins: number, security_key_failures: number, mfa_resets: number }} security
+ *
  * @typedef {object} InstitutionRef
  * @property {string} id
  * @property {string} name

@@ -8,17 +8,19 @@
 
 use passerelle_shared::protocol::v1::cases::{
     ArchiveAccess, ArchiveCase, CaseView, CreateCase, FollowUpStatus, InformationMethod,
-    InformationRecord, InformedParty, NotInformedReason, NoticeTemplate, Programme, UpdateCase,
-    MAX_NOTE_CHARS, MAX_REASON_CHARS, MIN_REASON_CHARS,
+    InformationRecord, InformedParty, LocalScheme, NotInformedReason, NoticeTemplate, Programme,
+    UpdateCase, MAX_ACTE_DAYS, MAX_CHANTIER_DAYS, MAX_NOTE_CHARS, MAX_REASON_CHARS,
+    MIN_REASON_CHARS,
 };
 use passerelle_shared::protocol::v1::channels::ChannelKind;
+use passerelle_shared::protocol::v1::roles::InstitutionKind;
 use passerelle_shared::protocol::v1::ws::ServerFrame;
 use serde_json::json;
 
 use crate::app::channels::{
     channel_of, create_with, frame_text, member_channel, open_channel, NewChannel,
 };
-use crate::app::reports;
+use crate::app::reports::{self, Counted};
 use crate::audit::{Actor, Outcome};
 use crate::auth::CurrentUser;
 use crate::bus::BusEvent;
@@ -50,38 +52,14 @@ fn bad(code: &'static str) -> ApiError {
 pub async fn create(state: &AppState, user: &CurrentUser, request: CreateCase) -> Result<CaseView> {
     user.require(state, Capability::CreateChannels, "case_create")
         .await?;
-    if db::accounts::find_institution(&state.db, &request.reporting_institution)
-        .await?
-        .is_none()
-    {
-        return Err(bad("unknown_institution"));
-    }
     let now = state.now_ms();
-    // The youth programme keeps a case at most until the person's 25th birthday (C11):
-    // the client computes it from the birth month, which never reaches the server.
-    if request.programme == Programme::YouthExposedToDelinquency && request.destroy_limit.is_none()
-    {
+    if let Err(code) = check_new_case(state, &request, &user.user_id, now).await? {
         state
-            .record_denial(
-                user.actor(),
-                "case_create",
-                None,
-                json!({ "reason": "destroy_limit_required" }),
-            )
+            .record_denial(user.actor(), "case_create", None, json!({ "reason": code }))
             .await;
-        return Err(bad("destroy_limit_required"));
+        return Err(bad(code));
     }
-    if request
-        .destroy_limit
-        .is_some_and(|limit| limit <= now || limit > years_after(now, MAX_YEARS_TO_LIMIT))
-    {
-        return Err(bad("invalid_dates"));
-    }
-    if let Some(referent) = &request.referent_user_id {
-        if *referent != user.user_id && !request.members.contains(referent) {
-            return Err(bad("invalid_referent"));
-        }
-    }
+    let scheme = SchemeColumns::of(request.scheme.as_ref());
     let record = case_file::Model {
         channel_id: String::new(),
         programme: request.programme.as_str().to_owned(),
@@ -102,6 +80,11 @@ pub async fn create(state: &AppState, user: &CurrentUser, request: CreateCase) -
         updated_at: now,
         next_review_at: Some(next_review(state, now)),
         closing_proposed_at: None,
+        scheme: scheme.scheme,
+        scheme_school: scheme.school,
+        scheme_host: scheme.host,
+        scheme_from: scheme.from,
+        scheme_until: scheme.until,
     };
     let spec = NewChannel {
         kind: ChannelKind::Case,
@@ -125,10 +108,157 @@ pub async fn create(state: &AppState, user: &CurrentUser, request: CreateCase) -
                 "reference": channel.name,
                 "programme": request.programme.as_str(),
                 "reporting_institution": request.reporting_institution,
+                "scheme": request.scheme.as_ref().map(LocalScheme::as_str),
             }),
         )
         .await?;
+    if let Some(scheme) = &request.scheme {
+        reports::count(state, Counted::scheme_case_opened(scheme)).await?;
+    }
     view(state, &channel.id).await
+}
+
+/// Why a new case cannot be opened as asked, as an error code, or `Ok(())`: the reporting
+/// institution exists, the youth programme has its destruction limit (the person's 25th
+/// birthday, C11, computed by the client from the birth month, which never reaches the
+/// server), the dates hold, the referent is a member, and a local scheme fits.
+async fn check_new_case(
+    state: &AppState,
+    request: &CreateCase,
+    creator: &str,
+    now: i64,
+) -> Result<std::result::Result<(), &'static str>> {
+    if db::accounts::find_institution(&state.db, &request.reporting_institution)
+        .await?
+        .is_none()
+    {
+        return Ok(Err("unknown_institution"));
+    }
+    if request.programme == Programme::YouthExposedToDelinquency && request.destroy_limit.is_none()
+    {
+        return Ok(Err("destroy_limit_required"));
+    }
+    if request
+        .destroy_limit
+        .is_some_and(|limit| limit <= now || limit > years_after(now, MAX_YEARS_TO_LIMIT))
+    {
+        return Ok(Err("invalid_dates"));
+    }
+    if let Some(referent) = &request.referent_user_id {
+        if referent != creator && !request.members.contains(referent) {
+            return Ok(Err("invalid_referent"));
+        }
+    }
+    match &request.scheme {
+        None => Ok(Ok(())),
+        Some(scheme) => check_scheme(state, request.programme, scheme).await,
+    }
+}
+
+/// A local scheme belongs to the youth programme, its period is short and ordered, and
+/// ACTE names a school of the Éducation nationale and another institution as host.
+async fn check_scheme(
+    state: &AppState,
+    programme: Programme,
+    scheme: &LocalScheme,
+) -> Result<std::result::Result<(), &'static str>> {
+    const DAY_MS: i64 = 24 * 3_600_000;
+    if programme != Programme::YouthExposedToDelinquency {
+        return Ok(Err("scheme_needs_youth_programme"));
+    }
+    let (from, until, max_days) = match scheme {
+        LocalScheme::Acte {
+            excluded_from,
+            excluded_until,
+            ..
+        } => (*excluded_from, *excluded_until, MAX_ACTE_DAYS),
+        LocalScheme::ChantierEducatif { starts_on, ends_on } => {
+            (*starts_on, *ends_on, MAX_CHANTIER_DAYS)
+        }
+    };
+    if from <= 0 || until < from || until - from > (max_days - 1) * DAY_MS {
+        return Ok(Err("invalid_scheme_dates"));
+    }
+    if let LocalScheme::Acte {
+        school_institution,
+        host_institution,
+        ..
+    } = scheme
+    {
+        let school = db::accounts::find_institution(&state.db, school_institution).await?;
+        if school.is_none_or(|school| school.kind != InstitutionKind::EducationNationale.as_str()) {
+            return Ok(Err("acte_school_required"));
+        }
+        if host_institution == school_institution
+            || db::accounts::find_institution(&state.db, host_institution)
+                .await?
+                .is_none()
+        {
+            return Ok(Err("acte_host_required"));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// A local scheme as the `cases` table stores it.
+#[derive(Default)]
+struct SchemeColumns {
+    scheme: Option<String>,
+    school: Option<String>,
+    host: Option<String>,
+    from: Option<i64>,
+    until: Option<i64>,
+}
+
+impl SchemeColumns {
+    fn of(scheme: Option<&LocalScheme>) -> SchemeColumns {
+        match scheme {
+            None => SchemeColumns::default(),
+            Some(LocalScheme::Acte {
+                school_institution,
+                excluded_from,
+                excluded_until,
+                host_institution,
+            }) => SchemeColumns {
+                scheme: Some("acte".to_owned()),
+                school: Some(school_institution.clone()),
+                host: Some(host_institution.clone()),
+                from: Some(*excluded_from),
+                until: Some(*excluded_until),
+            },
+            Some(LocalScheme::ChantierEducatif { starts_on, ends_on }) => SchemeColumns {
+                scheme: Some("chantier_educatif".to_owned()),
+                from: Some(*starts_on),
+                until: Some(*ends_on),
+                ..SchemeColumns::default()
+            },
+        }
+    }
+
+    /// The scheme back from a stored row; `Err` if the row is malformed.
+    fn scheme_of(record: &case_file::Model) -> std::result::Result<Option<LocalScheme>, ()> {
+        let dates = || record.scheme_from.zip(record.scheme_until).ok_or(());
+        match record.scheme.as_deref() {
+            None => Ok(None),
+            Some("acte") => {
+                let (from, until) = dates()?;
+                Ok(Some(LocalScheme::Acte {
+                    school_institution: record.scheme_school.clone().ok_or(())?,
+                    excluded_from: from,
+                    excluded_until: until,
+                    host_institution: record.scheme_host.clone().ok_or(())?,
+                }))
+            }
+            Some("chantier_educatif") => {
+                let (from, until) = dates()?;
+                Ok(Some(LocalScheme::ChantierEducatif {
+                    starts_on: from,
+                    ends_on: until,
+                }))
+            }
+            Some(_) => Err(()),
+        }
+    }
 }
 
 /// The view of a case from its rows.
@@ -167,6 +297,7 @@ async fn view(state: &AppState, channel_id: &str) -> Result<CaseView> {
         }),
         _ => None,
     };
+    let scheme = SchemeColumns::scheme_of(&record).map_err(|()| malformed())?;
     Ok(CaseView {
         channel: channel_of(&model, institutions)?,
         programme: Programme::parse(&record.programme).ok_or_else(malformed)?,
@@ -179,6 +310,7 @@ async fn view(state: &AppState, channel_id: &str) -> Result<CaseView> {
         information_recorded_at: record.info_recorded_at,
         next_review_at: record.next_review_at,
         closing_proposed_at: record.closing_proposed_at,
+        scheme,
     })
 }
 

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use passerelle_shared::protocol::v1::cases::LocalScheme;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -33,6 +34,10 @@ pub(crate) enum Counted {
     Acceptance,
     /// A member was removed by a coordinator.
     Exclusion,
+    /// A case was opened under ACTE.
+    ActeCaseOpened,
+    /// A case was opened under a chantier éducatif.
+    ChantierCaseOpened,
 }
 
 impl Counted {
@@ -44,6 +49,16 @@ impl Counted {
             Counted::PracticeSession => "practice_sessions",
             Counted::Acceptance => "charter_acceptances",
             Counted::Exclusion => "exclusions",
+            Counted::ActeCaseOpened => "acte_cases_opened",
+            Counted::ChantierCaseOpened => "chantier_cases_opened",
+        }
+    }
+
+    /// What opening a case under `scheme` counts as.
+    pub(crate) fn scheme_case_opened(scheme: &LocalScheme) -> Counted {
+        match scheme {
+            LocalScheme::Acte { .. } => Counted::ActeCaseOpened,
+            LocalScheme::ChantierEducatif { .. } => Counted::ChantierCaseOpened,
         }
     }
 
@@ -87,8 +102,21 @@ pub struct AnnualReport {
     pub charter_acceptances: u64,
     /// Members excluded during the year.
     pub exclusions: u64,
+    /// Cases opened under the local schemes during the year (reports frozen before the
+    /// schemes existed read 0).
+    #[serde(default)]
+    pub schemes: SchemeCounts,
     /// Sign-in security during the year.
     pub security: SecurityCounts,
+}
+
+/// Cases opened under the CLSPD's local schemes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SchemeCounts {
+    /// ACTE: pupils temporarily excluded from their collège, hosted by a structure.
+    pub acte_cases_opened: u64,
+    /// Chantiers éducatifs.
+    pub chantier_cases_opened: u64,
 }
 
 /// The security section: passkeys and security keys, and MFA resets.
@@ -172,6 +200,10 @@ async fn compute(state: &AppState, year: i32) -> Result<AnnualReport> {
         members_by_institution: db::reports::members_by_institution(&state.db, to).await?,
         charter_acceptances: counter(Counted::Acceptance),
         exclusions: counter(Counted::Exclusion),
+        schemes: SchemeCounts {
+            acte_cases_opened: counter(Counted::ActeCaseOpened),
+            chantier_cases_opened: counter(Counted::ChantierCaseOpened),
+        },
         // Sign-in security is read from the access log while the year runs; the year's
         // snapshot freezes it before any purge (the log keeps at least six months).
         security: SecurityCounts {
@@ -274,6 +306,11 @@ pub fn to_csv(report: &AnnualReport) -> String {
         format!("seances_analyse_de_pratiques,{}", report.practice_sessions),
         format!("acceptations_charte,{}", report.charter_acceptances),
         format!("exclusions,{}", report.exclusions),
+        format!("situations_acte,{}", report.schemes.acte_cases_opened),
+        format!(
+            "situations_chantier_educatif,{}",
+            report.schemes.chantier_cases_opened
+        ),
         format!(
             "cles_de_securite_enregistrees,{}",
             report.security.security_keys_registered

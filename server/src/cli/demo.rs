@@ -118,24 +118,24 @@ pub const ACCOUNTS: [DemoAccount; 6] = [
 /// The charter the demo publishes, so that its channels can be used (without a published
 /// charter, confidential channels stay closed).
 pub const DEMO_CHARTER: &str = "\
-# Charte d'échange d'informations du CLSPD (démonstration)
+# Charte d’échange d’informations du CLSPD (démonstration)
 
-Texte de démonstration : chaque CLSPD adopte sa propre charte déontologique.
+Texte de démonstration : chaque CLSPD adopte sa propre charte déontologique.
 
 1. **Confidentialité.** Les faits et informations échangés dans les groupes de travail du \
 CLSPD sont confidentiels (article L. 132-5 du code de la sécurité intérieure). Ils ne sont \
-communiqués à aucun tiers : ni transfert vers un autre canal, ni export, ni copie.
-2. **Besoin d'en connaître.** Je ne partage que les informations strictement nécessaires \
-à la coordination de l'accompagnement, et seulement avec les membres nommés du groupe.
-3. **Minimisation.** Les dossiers sont désignés par une référence aléatoire. Je n'écris ni \
-le nom de la personne hors de l'espace chiffré prévu, ni d'information sur une infraction \
+communiqués à aucun tiers : ni transfert vers un autre canal, ni export, ni copie.
+2. **Besoin d’en connaître.** Je ne partage que les informations strictement nécessaires \
+à la coordination de l’accompagnement, et seulement avec les membres nommés du groupe.
+3. **Minimisation.** Les dossiers sont désignés par une référence aléatoire. Je n’écris ni \
+le nom de la personne hors de l’espace chiffré prévu, ni d’information sur une infraction \
 ou sur la santé qui ne soit indispensable.
 4. **Information des personnes.** La personne concernée, ou ses représentants légaux, est \
-informée de l'échange, sauf motif documenté tenant notamment à l'intérêt de l'enfant.
+informée de l’échange, sauf motif documenté tenant notamment à l’intérêt de l’enfant.
 5. **Durée de conservation.** Les dossiers sont archivés à la fin du suivi et détruits au \
-plus tard trois ans après ; la consultation d'une archive exige un motif écrit.
+plus tard trois ans après ; la consultation d’une archive exige un motif écrit.
 6. **Traçabilité.** Chaque accès est enregistré dans un journal consultable par le délégué \
-à la protection des données. Un manquement à la confidentialité entraîne l'exclusion.
+à la protection des données. Un manquement à la confidentialité entraîne l’exclusion.
 ";
 
 /// A demo account's credentials, printed once.

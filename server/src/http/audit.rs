@@ -13,9 +13,15 @@ use axum::http::{header, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
+
+use passerelle_shared::protocol::v1::audit::{
+    AuditActorDto, AuditDailyCounts, AuditDay, AuditEventDto, AuditEventPage, ChainBreakDto,
+    CheckpointList, ConsistencyProofDto, HeadDto, InclusionProofDto, PublicKeyDto, SignedPointDto,
+    VerifyResult,
+};
 
 use crate::audit::{
     self, Anchor, Checkpoint, EventFilter, ExportFormat, Outcome, StoredEvent, VerifyReport,
@@ -75,47 +81,6 @@ pub(crate) struct AuditParams {
     format: Option<String>,
 }
 
-/// The acting side of an event.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct AuditActorDto {
-    /// Account id.
-    user_id: Option<String>,
-    /// Login used.
-    login: Option<String>,
-    /// Institution id.
-    institution_id: Option<String>,
-    /// Session id (never the token).
-    session_id: Option<String>,
-    /// Client address.
-    ip: Option<String>,
-}
-
-/// One event of the access log.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct AuditEventDto {
-    /// Position in the chain.
-    seq: u64,
-    /// RFC 3339, UTC.
-    time: String,
-    /// Unix milliseconds.
-    time_ms: i64,
-    /// Who.
-    actor: AuditActorDto,
-    /// What.
-    action: String,
-    /// On what: an id or a case reference.
-    target: Option<String>,
-    /// `success`, `failure` or `denied`.
-    outcome: String,
-    /// Reason codes, counts.
-    #[schema(value_type = Object)]
-    details: Value,
-    /// Previous event's hash (hex).
-    prev_hash: String,
-    /// This event's chain hash (hex).
-    hash: String,
-}
-
 impl From<StoredEvent> for AuditEventDto {
     fn from(event: StoredEvent) -> Self {
         AuditEventDto {
@@ -139,59 +104,8 @@ impl From<StoredEvent> for AuditEventDto {
     }
 }
 
-/// A page of events.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct AuditEventPage {
-    /// The events, in sequence order (newest first with `order=desc`).
-    events: Vec<AuditEventDto>,
-    /// Pass as `after_seq` for the next page; absent on the last page.
-    next_after_seq: Option<u64>,
-    /// With `order=desc`: pass as `before_seq` for the next, older, page.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_before_seq: Option<u64>,
-    /// How many events match the filter in all.
-    total: u64,
-    /// What the ids of this page stand for, for people: accounts (their names),
-    /// institutions and channels (their names, a case's reference). Read from the main
-    /// database when the page is served: the log itself keeps only ids.
-    names: BTreeMap<String, String>,
-}
-
-/// Events per day, for the auditor's chart.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct AuditDailyCounts {
-    /// The latest days that have matching events (at most a year of them), oldest first.
-    days: Vec<AuditDay>,
-}
-
-/// One UTC day of the access log.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct AuditDay {
-    /// `YYYY-MM-DD`, UTC.
-    day: String,
-    /// Events matching the filters that day.
-    count: u64,
-}
-
 /// The most days [`daily_counts`] answers with.
 const MAX_DAYS: u64 = 366;
-
-/// A signed checkpoint or retention anchor.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct SignedPointDto {
-    /// Sequence number of the event it vouches for.
-    seq: u64,
-    /// That event's chain hash (hex).
-    hash: String,
-    /// When it was signed (RFC 3339).
-    time: String,
-    /// Unix milliseconds.
-    time_ms: i64,
-    /// Id of the signing key.
-    key_id: String,
-    /// ECDSA P-256 SHA-256, fixed r‖s, base64url.
-    signature: String,
-}
 
 impl From<Checkpoint> for SignedPointDto {
     fn from(cp: Checkpoint) -> Self {
@@ -219,53 +133,6 @@ impl From<Anchor> for SignedPointDto {
     }
 }
 
-/// The checkpoints and the anchor the chain starts from.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct CheckpointList {
-    /// Checkpoints, in sequence order.
-    checkpoints: Vec<SignedPointDto>,
-    /// Pass as `after_seq` for the next page; absent on the last page.
-    next_after_seq: Option<u64>,
-    /// The retention anchor, if the log was ever purged.
-    anchor: Option<SignedPointDto>,
-}
-
-/// Where the log first breaks.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct ChainBreakDto {
-    /// The first broken sequence number.
-    seq: u64,
-    /// `edited`, `deleted`, `inserted`, `reordered`, `rewritten` or `bad_signature`.
-    kind: String,
-    /// An explanation for people (English, for the operator's report).
-    detail: String,
-}
-
-/// The result of a verification.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct VerifyResult {
-    /// Nothing was found wrong.
-    intact: bool,
-    /// Events checked.
-    events_checked: u64,
-    /// Checkpoints checked.
-    checkpoints_checked: u64,
-    /// First event checked.
-    first_seq: Option<u64>,
-    /// Last event checked.
-    last_seq: Option<u64>,
-    /// The retention anchor the check started from.
-    anchor: Option<SignedPointDto>,
-    /// The last valid checkpoint.
-    last_checkpoint: Option<SignedPointDto>,
-    /// The server's current public key (base64url, uncompressed SEC1).
-    public_key: String,
-    /// Its key id.
-    key_id: String,
-    /// Where the log first breaks.
-    first_break: Option<ChainBreakDto>,
-}
-
 impl From<VerifyReport> for VerifyResult {
     fn from(report: VerifyReport) -> Self {
         VerifyResult {
@@ -285,19 +152,6 @@ impl From<VerifyReport> for VerifyResult {
             }),
         }
     }
-}
-
-/// The key checkpoints are signed with.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct PublicKeyDto {
-    /// `ECDSA_P256_SHA256_FIXED`: ECDSA on P-256 with SHA-256, signatures as 64-byte r‖s.
-    algorithm: &'static str,
-    /// Uncompressed SEC1 point, base64url without padding.
-    public_key: String,
-    /// First 8 bytes of the key's SHA-256, hex: checkpoints name their key by it.
-    key_id: String,
-    /// Ids of every key verification trusts (the current one and retired ones).
-    trusted_key_ids: Vec<String>,
 }
 
 /// Allows auditors only; anyone else is refused and the refusal recorded under `action`.
@@ -701,7 +555,7 @@ pub(crate) async fn public_key(
         .record(user.actor(), ACTION, None, Outcome::Success, json!({}))
         .await?;
     Ok(Json(PublicKeyDto {
-        algorithm: "ECDSA_P256_SHA256_FIXED",
+        algorithm: "ECDSA_P256_SHA256_FIXED".to_owned(),
         public_key: state.audit.public_key(),
         key_id: state.audit.key_id().to_owned(),
         trusted_key_ids: state.audit.trusted_keys().ids(),
@@ -751,24 +605,6 @@ pub(crate) async fn checkpoints(
     }))
 }
 
-/// The log's latest signed checkpoint, for an auditor to keep apart from the server.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct HeadDto {
-    /// The log's origin (its name in checkpoints).
-    origin: String,
-    /// The verifier key of the log's checkpoints (C2SP vkey).
-    log_key: String,
-    /// Tree size: events 1 to `size`; absent before the first checkpoint.
-    size: Option<u64>,
-    /// When it was signed (RFC 3339).
-    time: Option<String>,
-    /// The signed note with the witnesses' cosignatures: save it as `head.txt` for
-    /// `passerelle audit verify --against head.txt`.
-    note: Option<String>,
-    /// Witnesses whose cosignature is stored.
-    witnesses: Vec<String>,
-}
-
 /// Query of the proof routes.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -781,36 +617,6 @@ pub(crate) struct ProofParams {
     old: Option<u64>,
     /// Consistency: the later size; default the latest checkpoint's.
     new: Option<u64>,
-}
-
-/// An inclusion proof.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct InclusionProofDto {
-    /// The event.
-    seq: u64,
-    /// The tree size.
-    size: u64,
-    /// The event's chain hash (hex); the leaf is SHA-256(0x00 ‖ raw chain hash).
-    chain_hash: String,
-    /// The root at `size` (base64, as in checkpoints).
-    root: String,
-    /// The audit path (base64), leaf to root.
-    proof: Vec<String>,
-}
-
-/// A consistency proof.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct ConsistencyProofDto {
-    /// Earlier size.
-    old_size: u64,
-    /// Later size.
-    new_size: u64,
-    /// Root at `old_size` (base64).
-    old_root: String,
-    /// Root at `new_size` (base64).
-    new_root: String,
-    /// The proof (base64).
-    proof: Vec<String>,
 }
 
 async fn proof_params(state: &AppState, user: &CurrentUser, uri: &Uri) -> Result<ProofParams> {

@@ -2,6 +2,7 @@
 //! resolved to names by the server, an institution filter by name, a case found by its
 //! reference; and the list of institutions every account may read.
 
+use passerelle_shared::protocol::v1::audit::AuditEventPage;
 use passerelle_shared::protocol::v1::auth::InstitutionRef;
 use passerelle_shared::protocol::v1::cases::{CaseView, CreateCase, Programme};
 use passerelle_shared::protocol::v1::channels::LegalRegime;
@@ -39,6 +40,7 @@ async fn the_auditor_reads_the_newest_first_with_names_and_finds_a_case_by_refer
                 members: vec![member.user.id.clone()],
                 referent_user_id: Some(member.user.id.clone()),
                 destroy_limit: None,
+                scheme: None,
             },
         )
         .await
@@ -91,25 +93,23 @@ async fn the_auditor_reads_the_newest_first_with_names_and_finds_a_case_by_refer
     assert_eq!(names[&coord.user.id], "Test coord");
     assert_eq!(names[&coord.user.institution_id], "Mairie");
 
-    // By institution name: only that institution's people.
-    let page: Value = dpo
+    // By institution name: only that institution's people. The page reads into the
+    // shared types programs use.
+    let page: AuditEventPage = dpo
         .get("/audit/events?order=desc&institution=PJJ")
         .await
         .unwrap();
-    let events = page["events"].as_array().unwrap();
-    assert!(!events.is_empty());
-    assert!(events
+    assert!(!page.events.is_empty());
+    assert!(page
+        .events
         .iter()
-        .all(|e| e["actor"]["institution_id"] == member.user.institution_id.as_str()));
+        .all(|e| e.actor.institution_id.as_deref() == Some(member.user.institution_id.as_str())));
     // The export follows the same filter.
     let export: Value = dpo
         .get("/audit/export?format=json&institution=PJJ")
         .await
         .unwrap();
-    assert_eq!(
-        export.as_array().unwrap().len() as u64,
-        page["total"].as_u64().unwrap()
-    );
+    assert_eq!(export.as_array().unwrap().len() as u64, page.total);
 }
 
 #[tokio::test]

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use passerelle_server::clock::Clock;
 use passerelle_shared::protocol::v1::cases::{
     ArchiveAccess, ArchiveCase, CaseView, CreateCase, CreatePracticeSession, FollowUpStatus,
-    InformationMethod, InformationRecord, InformedParty, NotInformedReason, NoticeTemplate,
-    OpenArchived, PracticeSession, Programme, UpdateCase,
+    InformationMethod, InformationRecord, InformedParty, LocalScheme, NotInformedReason,
+    NoticeTemplate, OpenArchived, PracticeSession, Programme, UpdateCase,
 };
 use passerelle_shared::protocol::v1::channels::{
     Channel, ChannelKind, CreateChannel, HistoryPage, LegalRegime,
@@ -15,7 +15,7 @@ use passerelle_shared::protocol::v1::channels::{
 use passerelle_shared::protocol::v1::charter::RulesStatus;
 use passerelle_shared::protocol::v1::error::ErrorBody;
 use passerelle_shared::protocol::v1::ws::{ClientFrame, ServerFrame};
-use passerelle_shared::protocol::v1::Role;
+use passerelle_shared::protocol::v1::{InstitutionKind, Role};
 use passerelle_tests::TestServer;
 use reqwest::{Method, StatusCode};
 
@@ -52,6 +52,7 @@ fn case_request(group: &Channel, members: &[&Party]) -> CreateCase {
         // The youth programme requires the 25th birthday (C11): far enough away that
         // the three years after the end of the follow-up come first.
         destroy_limit: Some(in_twenty_years()),
+        scheme: None,
     }
 }
 
@@ -728,4 +729,167 @@ async fn a_case_not_reviewed_in_time_is_proposed_for_closing_then_archived() {
     assert!(audit_actions(&server, Some(&opened.channel.id))
         .await
         .contains(&("case_archived".into(), "success".into())));
+}
+
+fn today_ms() -> i64 {
+    let now = time::OffsetDateTime::now_utc();
+    i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or_default() / DAY_MS * DAY_MS
+}
+
+#[tokio::test]
+async fn acte_and_chantier_cases_carry_their_scheme_and_the_annual_report_counts_them() {
+    let server = TestServer::spawn().await.unwrap();
+    let mut coord = Party::new(&server, "coord", Role::Coordinator, "Mairie").await;
+    let member = Party::new(&server, "educ", Role::Member, "PJJ").await;
+    let group = working_group(&mut coord, &[&member]).await;
+    let college = server
+        .institution_of_kind("Collège Jean Moulin", InstitutionKind::EducationNationale)
+        .await
+        .unwrap();
+    let host = server.institution("Association Le Relais").await.unwrap();
+    let today = today_ms();
+    let acte = LocalScheme::Acte {
+        school_institution: college.clone(),
+        excluded_from: today,
+        excluded_until: today + 3 * DAY_MS,
+        host_institution: host.clone(),
+    };
+
+    // The school refers an excluded pupil: the case carries the scheme, for its members.
+    let case: CaseView = coord
+        .client
+        .post(
+            "/cases",
+            &CreateCase {
+                scheme: Some(acte.clone()),
+                ..case_request(&group, &[&member])
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(case.scheme.as_ref(), Some(&acte));
+    let seen: CaseView = member
+        .client
+        .get(&format!("/cases/{}", case.channel.id))
+        .await
+        .unwrap();
+    assert_eq!(seen.scheme, Some(acte.clone()));
+    let chantier = LocalScheme::ChantierEducatif {
+        starts_on: today,
+        ends_on: today + 40 * DAY_MS,
+    };
+    let case: CaseView = coord
+        .client
+        .post(
+            "/cases",
+            &CreateCase {
+                scheme: Some(chantier.clone()),
+                ..case_request(&group, &[&member])
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(case.scheme, Some(chantier));
+
+    // A scheme that does not fit is refused with its reason, logged, and opens nothing.
+    let channels_before = coord
+        .client
+        .get::<Vec<Channel>>("/channels")
+        .await
+        .unwrap()
+        .len();
+    let refused = [
+        (
+            CreateCase {
+                programme: Programme::PublicTranquillity,
+                destroy_limit: None,
+                scheme: Some(acte.clone()),
+                ..case_request(&group, &[&member])
+            },
+            "scheme_needs_youth_programme",
+        ),
+        (
+            CreateCase {
+                scheme: Some(LocalScheme::Acte {
+                    school_institution: host.clone(),
+                    excluded_from: today,
+                    excluded_until: today + DAY_MS,
+                    host_institution: college.clone(),
+                }),
+                ..case_request(&group, &[&member])
+            },
+            "acte_school_required",
+        ),
+        (
+            CreateCase {
+                scheme: Some(LocalScheme::Acte {
+                    school_institution: college.clone(),
+                    excluded_from: today,
+                    excluded_until: today + DAY_MS,
+                    host_institution: college.clone(),
+                }),
+                ..case_request(&group, &[&member])
+            },
+            "acte_host_required",
+        ),
+        (
+            CreateCase {
+                scheme: Some(LocalScheme::Acte {
+                    school_institution: college.clone(),
+                    excluded_from: today,
+                    excluded_until: today + 20 * DAY_MS,
+                    host_institution: host.clone(),
+                }),
+                ..case_request(&group, &[&member])
+            },
+            "invalid_scheme_dates",
+        ),
+        (
+            CreateCase {
+                scheme: Some(LocalScheme::ChantierEducatif {
+                    starts_on: today,
+                    ends_on: today - DAY_MS,
+                }),
+                ..case_request(&group, &[&member])
+            },
+            "invalid_scheme_dates",
+        ),
+    ];
+    for (request, expected) in &refused {
+        let (status, code) =
+            status_and_code(coord.client.request(Method::POST, "/cases").json(request)).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, *expected)
+        );
+    }
+    let mut body = serde_json::to_value(case_request(&group, &[&member])).unwrap();
+    body["scheme"] = serde_json::json!({ "kind": "internat", "starts_on": today });
+    let (status, _) =
+        status_and_code(coord.client.request(Method::POST, "/cases").json(&body)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let channels_after = coord
+        .client
+        .get::<Vec<Channel>>("/channels")
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(channels_after, channels_before);
+    let denials = audit_actions(&server, None)
+        .await
+        .into_iter()
+        .filter(|(action, outcome)| action == "case_create" && outcome == "denied")
+        .count();
+    assert!(denials >= refused.len(), "{denials} denials logged");
+
+    // The plenary's report counts each scheme once, and only what was opened.
+    let year = time::OffsetDateTime::now_utc().year();
+    let report: serde_json::Value = coord
+        .client
+        .get(&format!("/reports/annual?year={year}"))
+        .await
+        .unwrap();
+    assert_eq!(report["schemes"]["acte_cases_opened"], 1);
+    assert_eq!(report["schemes"]["chantier_cases_opened"], 1);
+    assert_eq!(report["cases_opened"], 2);
 }

@@ -392,6 +392,7 @@ fn rows() -> Vec<Row> {
                 members: Vec::new(),
                 referent_user_id: None,
                 destroy_limit: None,
+                scheme: None,
             })
             .unwrap()
         }),
@@ -693,6 +694,7 @@ async fn every_endpoint_and_frame_answers_every_role_and_situation_as_the_matrix
         members: member_ids,
         referent_user_id: None,
         destroy_limit: None,
+        scheme: None,
     };
     let member_ids: Vec<String> = members.iter().map(|m| m.user.id.clone()).collect();
     let institutions: Vec<String> = members

@@ -71,6 +71,7 @@ async fn busy_case(server: &TestServer, coord: &mut Party, member: &mut Party) -
                 members: vec![member.user.id.clone()],
                 referent_user_id: None,
                 destroy_limit: None,
+                scheme: None,
             },
         )
         .await

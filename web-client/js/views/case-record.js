@@ -114,6 +114,8 @@ export function caseRecordPanel(channelId, myId, onArchived) {
         h('dd', { 'data-testid': 'case-referent' }, view.referent_user_id ? 'Chargement…' : 'Aucun'),
         h('dt', {}, 'Information de la personne (charte, C13)'),
         h('dd', { 'data-testid': 'case-information' }, describeInformation(view)),
+        view.scheme ? h('dt', {}, 'Dispositif local') : null,
+        view.scheme ? h('dd', { 'data-testid': 'case-scheme' }, describeScheme(view.scheme, new Map())) : null,
         view.destroy_limit ? h('dt', {}, 'Destruction au plus tard le') : null,
         view.destroy_limit ? h('dd', {}, formatDate(view.destroy_limit)) : null,
         active && view.next_review_at ? h('dt', {}, 'Prochaine revue (charte, C11)') : null,
@@ -124,6 +126,17 @@ export function caseRecordPanel(channelId, myId, onArchived) {
       active ? informationForm() : null,
       active ? h('div', { class: 'actions' }, review, end) : null,
     );
+    // The scheme's school and host structure by name.
+    if (view.scheme?.kind === 'acte') {
+      const scheme = view.scheme;
+      channelsApi
+        .institutions()
+        .then((all) => {
+          const cell = content.querySelector('[data-testid="case-scheme"]');
+          if (cell) replace(cell, describeScheme(scheme, new Map(all.map((i) => [i.id, i.name]))));
+        })
+        .catch(() => {});
+    }
     // The referent by name, among the case's members.
     channelsApi
       .detail(channelId)
@@ -274,4 +287,18 @@ export function caseRecordPanel(channelId, myId, onArchived) {
 
   load();
   return panel;
+}
+
+/**
+ * A local scheme in words: ACTE with its school, dates and host; a chantier with its period.
+ * @param {import('../types.js').LocalScheme} scheme
+ * @param {Map<string, string>} names Institution names by id (empty while they load).
+ */
+export function describeScheme(scheme, names) {
+  if (scheme.kind === 'acte') {
+    const school = names.get(scheme.school_institution) ?? 'un collège';
+    const host = names.get(scheme.host_institution) ?? 'une structure d’accueil';
+    return `ACTE : exclusion temporaire du ${formatDate(scheme.excluded_from)} au ${formatDate(scheme.excluded_until)}, orientée par ${school}, accueil par ${host}`;
+  }
+  return `Chantier éducatif du ${formatDate(scheme.starts_on)} au ${formatDate(scheme.ends_on)}`;
 }

@@ -30,6 +30,16 @@ pub struct Model {
     pub next_review_at: Option<i64>,
     /// Since when the overdue case is proposed for closing.
     pub closing_proposed_at: Option<i64>,
+    /// The local scheme (`acte`, `chantier_educatif`), if any.
+    pub scheme: Option<String>,
+    /// ACTE: the school's institution id.
+    pub scheme_school: Option<String>,
+    /// ACTE: the host structure's institution id.
+    pub scheme_host: Option<String>,
+    /// The scheme's first day (exclusion or chantier), unix ms.
+    pub scheme_from: Option<i64>,
+    /// The scheme's last day, unix ms.
+    pub scheme_until: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

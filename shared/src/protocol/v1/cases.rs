@@ -153,6 +153,60 @@ pub enum InformationRecord {
     },
 }
 
+/// Longest ACTE exclusion, in calendar days: a temporary exclusion from a collège lasts
+/// at most eight school days (Code de l'éducation, R. 511-14), which spans at most
+/// fourteen calendar days with its week-ends.
+pub const MAX_ACTE_DAYS: i64 = 14;
+
+/// Longest period of a chantier éducatif, in calendar days: a chantier follows a young
+/// person over weeks, never over more than a year.
+pub const MAX_CHANTIER_DAYS: i64 = 366;
+
+/// A local scheme (*dispositif*) of the CLSPD a case of the youth programme is followed
+/// under, beside its programme; counted by the annual report. Only dates and institution
+/// ids: never the young person.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LocalScheme {
+    /// ACTE (*accompagnement des collégiens temporairement exclus*): the school refers an
+    /// excluded pupil to a host structure for the days of the exclusion.
+    Acte {
+        /// The school (an institution of type Éducation nationale).
+        school_institution: String,
+        /// First day of the exclusion (unix ms, midnight UTC of the day).
+        excluded_from: i64,
+        /// Last day of the exclusion (unix ms), at most [`MAX_ACTE_DAYS`] after the first.
+        excluded_until: i64,
+        /// The structure that hosts the pupil during the exclusion (another institution).
+        host_institution: String,
+    },
+    /// Chantier éducatif: young people of 17 to 25 followed over a work period.
+    ChantierEducatif {
+        /// First day of the chantier (unix ms).
+        starts_on: i64,
+        /// Last day of the chantier (unix ms), at most [`MAX_CHANTIER_DAYS`] after the first.
+        ends_on: i64,
+    },
+}
+
+impl LocalScheme {
+    /// The stable name of the scheme, stored and counted.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            LocalScheme::Acte { .. } => "acte",
+            LocalScheme::ChantierEducatif { .. } => "chantier_educatif",
+        }
+    }
+
+    /// The French label shown in forms and in the annual report.
+    pub fn label(&self) -> &'static str {
+        match self {
+            LocalScheme::Acte { .. } => "ACTE (collégiens temporairement exclus)",
+            LocalScheme::ChantierEducatif { .. } => "Chantier éducatif",
+        }
+    }
+}
+
 /// `POST /api/v1/cases`: a coordinator opens a case. There is no field for the person's
 /// identity: if it is recorded at all, it goes end-to-end encrypted into the channel.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -181,6 +235,9 @@ pub struct CreateCase {
     /// date.
     #[serde(default)]
     pub destroy_limit: Option<i64>,
+    /// The local scheme the case is followed under, if any (youth programme only).
+    #[serde(default)]
+    pub scheme: Option<LocalScheme>,
 }
 
 /// `PATCH /api/v1/cases/{id}`: what the coordinator or the referent may change.
@@ -232,6 +289,9 @@ pub struct CaseView {
     /// automatically unless reviewed within the configured delay.
     #[serde(default)]
     pub closing_proposed_at: Option<i64>,
+    /// The local scheme (ACTE, chantier éducatif), if any.
+    #[serde(default)]
+    pub scheme: Option<LocalScheme>,
 }
 
 /// `POST /api/v1/channels/{id}/archive`: the coordinator ends the follow-up.

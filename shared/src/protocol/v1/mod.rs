@@ -1,6 +1,7 @@
 //! Version 1 of the REST API under `/api/v1`.
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod cases;
 pub mod channels;

@@ -1,0 +1,106 @@
+// `/bilan`: the annual report of the CLSPD (CHARTER.md C14) for coordinators and admins:
+// anonymous counts, no name, no case reference — what the plenary assembly reads. Printed
+// from the browser (a PDF with « Enregistrer au format PDF ») or downloaded as CSV.
+
+import { reports as reportsApi } from '../api.js';
+import { append, h, replace, screenTitle } from '../dom.js';
+import { selectField } from '../forms.js';
+import { showError } from '../notices.js';
+
+/** @typedef {import('../types.js').AnnualReport} AnnualReport */
+
+/** The report's lines, in the order the plenary reads them: [label, value of the report]. */
+const ACTIVITY = /** @type {Array<[string, (r: AnnualReport) => number]>} */ ([
+  ['Groupes de travail en fin d’année', (r) => r.working_groups],
+  ['Groupes de travail créés', (r) => r.working_groups_created],
+  ['Situations individuelles ouvertes', (r) => r.cases_opened],
+  ['Situations dont le suivi a pris fin', (r) => r.cases_closed],
+  ['Séances d’analyse de pratiques', (r) => r.practice_sessions],
+]);
+
+const SCHEMES = /** @type {Array<[string, (r: AnnualReport) => number]>} */ ([
+  ['ACTE : collégiens temporairement exclus accueillis', (r) => r.schemes?.acte_cases_opened ?? 0],
+  ['Chantiers éducatifs', (r) => r.schemes?.chantier_cases_opened ?? 0],
+]);
+
+const CHARTER = /** @type {Array<[string, (r: AnnualReport) => number]>} */ ([
+  ['Acceptations de la charte et des règlements intérieurs', (r) => r.charter_acceptances],
+  ['Membres retirés d’un canal', (r) => r.exclusions],
+]);
+
+const SECURITY = /** @type {Array<[string, (r: AnnualReport) => number]>} */ ([
+  ['Clés de sécurité enregistrées', (r) => r.security.security_keys_registered],
+  ['Clés de sécurité retirées', (r) => r.security.security_keys_removed],
+  ['Connexions avec une clé de sécurité', (r) => r.security.security_key_sign_ins],
+  ['Échecs de clé de sécurité', (r) => r.security.security_key_failures],
+  ['Réinitialisations de la double authentification', (r) => r.security.mfa_resets],
+]);
+
+/** @param {HTMLElement} screen */
+export function renderReport(screen) {
+  const thisYear = new Date().getFullYear();
+  const years = Array.from({ length: 5 }, (_, i) => String(thisYear - i));
+  const year = selectField({ label: 'Année', name: 'year', options: years.map((y) => ({ value: y, label: y })), value: String(thisYear) });
+  const select = /** @type {HTMLSelectElement} */ (year.querySelector('select'));
+  const csv = h('a', { class: 'button button-secondary', download: '' }, 'Télécharger le tableau (CSV)');
+  const print = h('button', { type: 'button', class: 'button button-secondary' }, 'Imprimer ou enregistrer en PDF');
+  print.addEventListener('click', () => window.print());
+  const body = h('div', { class: 'report-body' }, h('p', { class: 'loading' }, 'Chargement du bilan…'));
+  append(
+    screen,
+    screenTitle('Bilan annuel'),
+    h('p', { class: 'lead' }, 'Des nombres seulement : aucun nom, aucune référence de dossier, aucun contenu (charte, C10 et C14). C’est le bilan présenté en séance plénière du CLSPD.'),
+    h('div', { class: 'card stack no-print' }, year, h('div', { class: 'actions' }, csv, print)),
+    body,
+  );
+  const show = async () => {
+    const chosen = Number(select.value);
+    csv.setAttribute('href', reportsApi.annualCsvUrl(chosen));
+    csv.setAttribute('download', `bilan-clspd-${chosen}.csv`);
+    replace(body, h('p', { class: 'loading' }, 'Chargement du bilan…'));
+    try {
+      replace(body, reportView(await reportsApi.annual(chosen), chosen === thisYear));
+    } catch (error) {
+      replace(body);
+      showError(error instanceof Error ? error.message : String(error));
+    }
+  };
+  select.addEventListener('change', show);
+  show();
+}
+
+/**
+ * @param {AnnualReport} report
+ * @param {boolean} running The current year: the figures still move.
+ */
+function reportView(report, running) {
+  /**
+   * @param {string} title
+   * @param {Array<[string, number]>} rows
+   * @param {string} [heading] What the first column names.
+   */
+  const table = (title, rows, heading = 'Indicateur') =>
+    h(
+      'table',
+      { class: 'table report-table' },
+      h('caption', {}, title),
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, heading), h('th', { scope: 'col' }, 'Nombre'))),
+      h('tbody', {}, rows.map(([label, value]) => h('tr', {}, h('th', { scope: 'row' }, label), h('td', {}, String(value))))),
+    );
+  /** @param {Array<[string, (r: AnnualReport) => number]>} lines */
+  const of = (lines) => /** @type {Array<[string, number]>} */ (lines.map(([label, value]) => [label, value(report)]));
+  const members = Object.entries(report.members_by_institution);
+  return h(
+    'section',
+    { class: 'report', 'aria-label': `Bilan ${report.year}` },
+    h('h2', {}, `Bilan ${report.year}`),
+    h('p', { class: 'hint' }, running ? 'Année en cours : les nombres évoluent jusqu’au 31 décembre.' : 'Année close : ce bilan est figé et ne change plus.'),
+    table('Activité', of(ACTIVITY)),
+    table('Dispositifs locaux', of(SCHEMES)),
+    table('Charte d’échange d’informations', of(CHARTER)),
+    members.length
+      ? table('Membres des groupes et des dossiers, par institution', members.map(([name, count]) => [name, count]), 'Institution')
+      : h('p', {}, 'Aucun membre de groupe ou de dossier pour cette année.'),
+    table('Sécurité des connexions', of(SECURITY)),
+  );
+}
