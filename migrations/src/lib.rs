@@ -21,6 +21,8 @@ mod m0008_provisional_passwords;
 mod m0009_institution_kinds;
 mod m0010_report_counts;
 mod m0011_case_reviews;
+mod m0013_invitations;
+mod m0013_offline_notices;
 mod m0014_field_reports;
 mod m0015_case_schemes;
 
@@ -43,6 +45,8 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_institution_kinds::Migration),
             Box::new(m0010_report_counts::Migration),
             Box::new(m0011_case_reviews::Migration),
+            Box::new(m0013_offline_notices::Migration),
+            Box::new(m0013_invitations::Migration),
             Box::new(m0014_field_reports::Migration),
             Box::new(m0015_case_schemes::Migration),
         ]

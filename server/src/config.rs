@@ -95,6 +95,129 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// Passkeys and security keys (CHARTER.md C15).
     pub webauthn: WebauthnConfig,
+    /// E-mails to members who are away while messages wait for them.
+    pub notices: NoticesConfig,
+}
+
+/// `[notices]`: offline notices. A member with unread messages and no connection open for
+/// `offline_minutes` gets one e-mail that says only that there are new messages (no
+/// content, sender or channel: an e-mail leaves the encrypted perimeter), at most once
+/// per `period_minutes`. Off by default: it needs an SMTP relay.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NoticesConfig {
+    /// Send offline notices.
+    pub enabled: bool,
+    /// The SMTP relay's host name.
+    pub smtp_host: String,
+    /// Its port; default 587 with `starttls`, 465 with `tls`, 25 with `none`.
+    pub smtp_port: Option<u16>,
+    /// How the connection to the relay is protected.
+    pub smtp_tls: SmtpTls,
+    /// The login on the relay, if it asks for one; the password comes from
+    /// `smtp_password_file` or the environment variable `PASSERELLE_SMTP_PASSWORD`, never
+    /// from this file.
+    pub smtp_username: Option<String>,
+    /// A file holding the relay's password (a trailing newline is ignored).
+    pub smtp_password_file: Option<PathBuf>,
+    /// The sender, e.g. `Passerelle <ne-pas-repondre@ville.example.fr>`.
+    pub from: String,
+    /// Minutes without any open connection, with something unread, before a notice.
+    pub offline_minutes: u32,
+    /// Minimum minutes between two notices to one person.
+    pub period_minutes: u32,
+    /// Seconds between two passes of the notice job.
+    pub interval_secs: u64,
+    /// Longest time one exchange with the relay may take, in seconds.
+    pub smtp_timeout_secs: u64,
+}
+
+/// How the SMTP connection is protected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    /// Plain SMTP upgraded with STARTTLS, which is required (port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption: only towards a relay on this machine (loopback).
+    None,
+}
+
+impl Default for NoticesConfig {
+    fn default() -> Self {
+        NoticesConfig {
+            enabled: false,
+            smtp_host: "localhost".to_owned(),
+            smtp_port: None,
+            smtp_tls: SmtpTls::Starttls,
+            smtp_username: None,
+            smtp_password_file: None,
+            from: String::new(),
+            offline_minutes: 30,
+            period_minutes: 240,
+            interval_secs: 60,
+            smtp_timeout_secs: 15,
+        }
+    }
+}
+
+impl NoticesConfig {
+    /// The relay's port, explicit or the usual one of the TLS mode.
+    pub fn port(&self) -> u16 {
+        self.smtp_port.unwrap_or(match self.smtp_tls {
+            SmtpTls::Starttls => 587,
+            SmtpTls::Tls => 465,
+            SmtpTls::None => 25,
+        })
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if !self.enabled {
+            return Ok(());
+        }
+        if self.from.parse::<lettre::message::Mailbox>().is_err() {
+            bail!(
+                "notices.from must be a sender address, e.g. \
+                 \"Passerelle <ne-pas-repondre@ville.example.fr>\""
+            );
+        }
+        if self.smtp_host.trim().is_empty() {
+            bail!("notices.smtp_host must name the SMTP relay");
+        }
+        let loopback = self.smtp_host == "localhost"
+            || self
+                .smtp_host
+                .parse::<IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if self.smtp_tls == SmtpTls::None && !loopback {
+            bail!(
+                "notices.smtp_tls = \"none\" is only allowed towards a relay on this machine \
+                 (localhost): use \"starttls\" or \"tls\""
+            );
+        }
+        if self.smtp_password_file.is_some() && self.smtp_username.is_none() {
+            bail!("notices.smtp_password_file needs notices.smtp_username");
+        }
+        if !(1..=1440).contains(&self.offline_minutes) {
+            bail!("notices.offline_minutes must be between 1 and 1440");
+        }
+        if !(1..=10_080).contains(&self.period_minutes) {
+            bail!("notices.period_minutes must be between 1 and 10080 (a week)");
+        }
+        if !(1..=3600).contains(&self.interval_secs) {
+            bail!("notices.interval_secs must be between 1 and 3600");
+        }
+        // Every node refreshes its connected members once per pass: a member is only
+        // "away" once several passes have not seen them.
+        if u64::from(self.offline_minutes) * 60 < 2 * self.interval_secs {
+            bail!("notices.offline_minutes must be at least two notices.interval_secs");
+        }
+        if !(1..=300).contains(&self.smtp_timeout_secs) {
+            bail!("notices.smtp_timeout_secs must be between 1 and 300");
+        }
+        Ok(())
+    }
 }
 
 /// `[webauthn]`: the relying party browsers bind credentials to, and who must use one.
@@ -311,6 +434,7 @@ impl Default for Config {
             audit: AuditConfig::default(),
             retention: RetentionConfig::default(),
             webauthn: WebauthnConfig::default(),
+            notices: NoticesConfig::default(),
         }
     }
 }
@@ -336,7 +460,12 @@ impl Config {
                     // Variables of the command line, the logs and the test suites, not settings.
                     .filter(|key| {
                         let key = key.as_str().to_ascii_lowercase();
-                        !(key == "config" || key == "log" || key.starts_with("test_"))
+                        // The SMTP password is read where it is used, never kept in the
+                        // configuration (which is printed when debugging).
+                        !(key == "config"
+                            || key == "log"
+                            || key == "smtp_password"
+                            || key.starts_with("test_"))
                     })
                     .split("__"),
             )
@@ -451,6 +580,7 @@ impl Config {
                 );
             }
         }
+        self.notices.validate()?;
         self.validate_webauthn()
     }
 
@@ -691,6 +821,29 @@ mod tests {
             config.audit.retention_months = months;
             assert!(config.validate().is_err());
         }
+    }
+
+    #[test]
+    fn notices_are_off_by_default_and_plain_smtp_only_goes_to_this_machine() {
+        assert!(!Config::default().notices.enabled);
+        let mut config = Config::default();
+        config.notices.enabled = true;
+        assert!(config.validate().is_err(), "a sender is required");
+        config.notices.from = "Passerelle <ne-pas-repondre@ville.example.fr>".into();
+        assert!(config.validate().is_ok());
+        assert_eq!(config.notices.port(), 587);
+        config.notices.smtp_tls = SmtpTls::None;
+        assert!(config.validate().is_ok(), "localhost may be plain");
+        config.notices.smtp_host = "smtp.example.fr".into();
+        assert!(
+            config.validate().is_err(),
+            "a remote relay may not be plain"
+        );
+        config.notices.smtp_tls = SmtpTls::Tls;
+        assert!(config.validate().is_ok());
+        assert_eq!(config.notices.port(), 465);
+        config.notices.period_minutes = 0;
+        assert!(config.validate().is_err());
     }
 
     #[test]

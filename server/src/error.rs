@@ -356,6 +356,17 @@ fn unprocessable_message(code: &str) -> &'static str {
             "L'identifiant doit comporter 3 à 64 caractères : lettres, chiffres, « . », « - » ou « _ »."
         }
         "invalid_name" => "Le nom doit comporter 1 à 200 caractères.",
+        "invitation_invalid" => {
+            "Ce lien d'invitation n'est plus valable : il a déjà servi, a expiré ou a été \
+             remplacé. Demandez-en un nouveau à l'administrateur de Passerelle."
+        }
+        "already_active" => {
+            "Ce compte est déjà activé : la personne se connecte avec son mot de passe. En cas \
+             d'oubli, réinitialisez son mot de passe."
+        }
+        "invalid_email" => {
+            "Adresse e-mail invalide : indiquez une seule adresse, par exemple prenom.nom@ville.fr."
+        }
         "last_admin" => "Impossible : c'est le dernier administrateur actif.",
         "invalid_certificate" => "Le certificat de l'appareil n'est pas valide.",
         "invalid_epoch_keys" => {

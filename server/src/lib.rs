@@ -141,6 +141,7 @@ pub async fn serve(
     let config = state.config.clone();
     // Stops with the server: aborted below, whichever way serving ends.
     let retention = app::retention::spawn(state.clone());
+    let notices = app::notices::spawn(state.clone());
     let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();
     let on_shutdown = handle.clone();
@@ -151,6 +152,9 @@ pub async fn serve(
     listener.set_nonblocking(true)?;
     let served = serve_on(listener, &config, handle, app).await;
     retention.abort();
+    if let Some(notices) = notices {
+        notices.abort();
+    }
     served
 }
 

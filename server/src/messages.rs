@@ -458,6 +458,7 @@ mod tests {
             disabled: false,
             created_at: 0,
             password_change_required: false,
+            email: None,
         }
     }
 

@@ -48,6 +48,10 @@ pub struct Metrics {
     /// Refusals whose source was merged with others because too many sources refused at
     /// once (a distributed flood).
     pub audit_refusal_sources_merged: Counter,
+    /// Offline notices handed to the SMTP relay.
+    pub notices_sent: Counter,
+    /// Offline notices the SMTP relay refused or could not be reached for (retried).
+    pub notices_failed: Counter,
 }
 
 impl Metrics {
@@ -74,6 +78,8 @@ impl Metrics {
             audit_refusals_pending: Gauge::default(),
             audit_refusal_count_events: Counter::default(),
             audit_refusal_sources_merged: Counter::default(),
+            notices_sent: Counter::default(),
+            notices_failed: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -170,6 +176,16 @@ impl Metrics {
             "audit_refusal_sources_merged",
             "Refusals whose source address was merged with others (too many sources at once)",
             metrics.audit_refusal_sources_merged.clone(),
+        );
+        registry.register(
+            "notices_sent",
+            "Offline notices handed to the SMTP relay",
+            metrics.notices_sent.clone(),
+        );
+        registry.register(
+            "notices_failed",
+            "Offline notices that could not be sent (retried at a later pass)",
+            metrics.notices_failed.clone(),
         );
         Metrics {
             registry,

@@ -68,6 +68,15 @@ pub fn field_report_duty(role: Role, kind: InstitutionKind) -> Option<FieldRepor
     matches!(role, Role::Member | Role::Coordinator).then_some(FieldReportDuty::Handler)
 }
 
+/// Whether a caller of `role` may issue an invitation link for an account: an admin for
+/// any account, a coordinator for the people of their own working groups
+/// (`shares_working_group`: the invited account is a member of an active working group
+/// the coordinator is a member of).
+pub fn may_invite(role: Role, shares_working_group: bool) -> bool {
+    role_can(role, Capability::ManageAccounts)
+        || (role_can(role, Capability::ManageMembers) && shares_working_group)
+}
+
 /// What the legal regimes and the allow-list look at in a person (CHARTER.md C5).
 #[derive(Clone, Copy, Debug)]
 pub struct Candidate<'a> {
@@ -323,6 +332,16 @@ pub fn rules_apply(kind: ChannelKind) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_admin_invites_anyone_a_coordinator_only_the_people_of_their_groups() {
+        assert!(may_invite(Role::Admin, false));
+        assert!(may_invite(Role::Coordinator, true));
+        assert!(!may_invite(Role::Coordinator, false));
+        for role in [Role::Member, Role::Auditor, Role::External] {
+            assert!(!may_invite(role, true), "{role:?}");
+        }
+    }
 
     #[test]
     fn the_admin_cannot_read_the_access_log_and_the_auditor_cannot_manage_accounts() {

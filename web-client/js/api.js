@@ -231,6 +231,27 @@ export const auth = {
     request('POST', '/me/password', { current_password: currentPassword, new_password: newPassword }),
 };
 
+/** Invitations by one-time link (no session: the link's token is the proof). */
+export const invitations = {
+  /**
+   * @param {string} token
+   * @param {string} newPassword
+   * @returns {Promise<void>}
+   */
+  accept: (token, newPassword) => request('POST', '/invitations/accept', { token, new_password: newPassword }, { loginStep: true }),
+};
+
+/** The caller's offline notices by e-mail. */
+export const notices = {
+  /** @returns {Promise<import('./types.js').NoticeSettings>} */
+  get: () => request('GET', '/me/notices'),
+  /**
+   * @param {boolean} enabled
+   * @returns {Promise<import('./types.js').NoticeSettings>}
+   */
+  set: (enabled) => request('PUT', '/me/notices', { enabled }),
+};
+
 /** The admin console's endpoints (role admin). */
 export const admin = {
   /** @returns {Promise<Institution[]>} */
@@ -286,6 +307,19 @@ export const admin = {
    * @returns {Promise<Account>}
    */
   unlock: (id) => request('POST', `/admin/users/${seg(id)}/unlock`),
+  /**
+   * Sets (or, with null, removes) the address offline notices go to.
+   * @param {string} id
+   * @param {string | null} email
+   * @returns {Promise<void>}
+   */
+  setEmail: (id, email) => request('PUT', `/admin/users/${seg(id)}/email`, { email }),
+  /**
+   * A one-time link with which the person chooses their password (shown once).
+   * @param {string} id
+   * @returns {Promise<{ link: string, expires_at: number }>}
+   */
+  invite: (id) => request('POST', `/admin/users/${seg(id)}/invitation`),
   /**
    * Publishes a new charter version: everyone must accept it again (CHARTER.md C2).
    * @param {string} text Markdown, in French.

@@ -17,6 +17,7 @@ import { renderLogin } from './views/login.js';
 import { renderMessaging, retireMessenger, stopMessenger } from './views/messaging.js';
 import { renderNewConversation } from './views/new-conversation.js';
 import { renderPasswordChange } from './views/password-change.js';
+import { renderInvitation } from './views/invitation.js';
 import { renderReport } from './views/report.js';
 import { renderSessions } from './views/sessions.js';
 import { renderSettings } from './views/settings.js';
@@ -43,6 +44,7 @@ import { renderSetup } from './views/setup.js';
 /** @type {Record<string, Route>} */
 const ROUTES = {
   '/connexion': { title: 'Connexion', access: 'public', render: renderLogin },
+  '/invitation': { title: 'Invitation', access: 'public', render: renderInvitation },
   '/': { title: 'Vos échanges', access: 'user', render: renderHome },
   '/canal/:id': { title: 'Conversation', access: 'channels', gated: true, app: true, render: renderMessaging },
   '/nouvelle-conversation': { title: 'Écrire à un collègue', access: 'directory', gated: true, render: renderNewConversation },

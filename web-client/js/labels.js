@@ -38,6 +38,11 @@ export const ERROR_MESSAGES = Object.freeze({
   headers_too_large: 'La requête envoyée est trop volumineuse (en-têtes). Rechargez la page.',
   method_not_allowed: 'Cette opération n’est pas possible à cette adresse. Rechargez la page.',
   weak_password: 'Le mot de passe doit comporter au moins 12 caractères.',
+  invitation_invalid:
+    'Ce lien d’invitation n’est plus valable : il a déjà servi, a expiré ou a été remplacé. Demandez-en un nouveau à l’administrateur de Passerelle.',
+  already_active:
+    'Ce compte est déjà activé : la personne se connecte avec son mot de passe. En cas d’oubli, réinitialisez son mot de passe.',
+  invalid_email: 'Adresse e-mail invalide : indiquez une seule adresse, par exemple prenom.nom@ville.fr.',
   same_password: 'Le nouveau mot de passe doit être différent de l’actuel.',
   password_change_required: 'Votre mot de passe est provisoire : choisissez-en un nouveau avant de continuer.',
   unknown_institution: 'Institution inconnue : rechargez la page et choisissez-en une dans la liste.',
@@ -336,6 +341,16 @@ export const AUDIT_ACTIONS = Object.freeze({
   admin_user_disable: 'Désactivation d’un compte',
   admin_user_enable: 'Réactivation d’un compte',
   admin_user_unlock: 'Déverrouillage d’un compte',
+  admin_user_email_change: 'Modification de l’adresse e-mail d’un compte',
+  admin_user_email_changed: 'Adresse e-mail d’un compte modifiée',
+  invitation_create: 'Création d’un lien d’invitation',
+  invitation_created: 'Lien d’invitation créé',
+  invitation_accept: 'Utilisation d’un lien d’invitation',
+  invitation_accepted: 'Mot de passe choisi par lien d’invitation',
+  // Offline notices (an e-mail without any content).
+  offline_notice_sent: 'Avis de nouveaux messages envoyé par e-mail',
+  offline_notice_failed: 'Échec de l’envoi d’un avis de nouveaux messages par e-mail',
+  offline_notices_changed: 'Avis par e-mail activés ou désactivés par la personne',
   admin_user_created: 'Compte créé',
   admin_user_updated: 'Compte modifié',
   admin_user_unlocked: 'Compte déverrouillé',

@@ -32,6 +32,11 @@
  * @property {string} id
  * @property {string} name
  *
+ * @typedef {object} NoticeSettings Offline notices by e-mail (`GET /api/v1/me/notices`).
+ * @property {boolean} available The server sends them at all.
+ * @property {string | null} email Where they go, set by the administrator.
+ * @property {boolean} enabled The person accepts them.
+ *
  * @typedef {object} Me
  * @property {string} id
  * @property {string} login

@@ -265,6 +265,7 @@ async fn insert_account(
             disabled: false,
             created_at: state.now_ms(),
             password_change_required: provisional,
+            email: None,
         },
     )
     .await?;

@@ -166,6 +166,11 @@ impl Hub {
         self.read().by_user.get(user_id).map_or(0, HashSet::len)
     }
 
+    /// The accounts with at least one open connection on this node.
+    pub fn connected_users(&self) -> Vec<String> {
+        self.read().by_user.keys().cloned().collect()
+    }
+
     /// Open connections in all.
     pub fn connection_count(&self) -> usize {
         self.read().connections.len()

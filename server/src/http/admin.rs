@@ -9,6 +9,8 @@ use passerelle_shared::protocol::v1::admin::{
     ImportedAccounts, Institution, UpdateAccount, UpdateInstitution,
 };
 
+use passerelle_shared::protocol::v1::notices::SetEmail;
+
 use crate::app::{accounts, import};
 use crate::auth::CurrentUser;
 use crate::error::Result;
@@ -35,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users/{id}/disable", post(disable))
         .route("/admin/users/{id}/enable", post(enable))
         .route("/admin/users/{id}/unlock", post(unlock))
+        .route("/admin/users/{id}/email", axum::routing::put(set_email))
 }
 
 /// # `GET /api/v1/admin/institutions`
@@ -235,4 +238,26 @@ pub(crate) async fn unlock(
     user.require(&state, Capability::ManageAccounts, "admin_user_unlock")
         .await?;
     accounts::unlock(&state, user.actor(), &id).await.map(Json)
+}
+
+/// # `PUT /api/v1/admin/users/{id}/email`
+///
+/// Sets or removes the address offline notices go to; the person sees it on their
+/// account page.
+#[utoipa::path(put, path = "/api/v1/admin/users/{id}/email", request_body = SetEmail,
+    responses((status = 204), (status = 403), (status = 404), (status = 422)))]
+pub(crate) async fn set_email(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<SetEmail>,
+) -> Result<StatusCode> {
+    user.require(
+        &state,
+        Capability::ManageAccounts,
+        "admin_user_email_change",
+    )
+    .await?;
+    crate::app::notices::preferences::set_email(&state, user.actor(), &id, request.email).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use passerelle_shared::protocol::v1::auth::{ChangePasswordRequest, Me};
+use passerelle_shared::protocol::v1::notices::{NoticeSettings, UpdateNoticeSettings};
 use serde_json::json;
 use zeroize::Zeroizing;
 
@@ -22,6 +23,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/me", get(me))
         .route("/me/password", post(change_password))
+        .route("/me/notices", get(notices).put(set_notices))
 }
 
 /// # `GET /api/v1/me`
@@ -115,4 +117,33 @@ pub(crate) async fn change_password(
         )
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// # `GET /api/v1/me/notices`
+///
+/// Whether the server may e-mail the caller when messages wait while they are away, and
+/// where: the account page shows it.
+#[utoipa::path(get, path = "/api/v1/me/notices", responses((status = 200, body = NoticeSettings), (status = 401)))]
+pub(crate) async fn notices(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Json<NoticeSettings>> {
+    crate::app::notices::preferences::settings_of(&state, &user)
+        .await
+        .map(Json)
+}
+
+/// # `PUT /api/v1/me/notices`
+///
+/// Turns one's own offline notices on or off.
+#[utoipa::path(put, path = "/api/v1/me/notices", request_body = UpdateNoticeSettings,
+    responses((status = 200, body = NoticeSettings), (status = 400), (status = 401)))]
+pub(crate) async fn set_notices(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(request): ApiJson<UpdateNoticeSettings>,
+) -> Result<Json<NoticeSettings>> {
+    crate::app::notices::preferences::set_enabled(&state, &user, request.enabled)
+        .await
+        .map(Json)
 }

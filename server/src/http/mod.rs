@@ -9,6 +9,7 @@ pub mod charter;
 pub mod edge;
 pub mod field_reports;
 pub mod health;
+pub mod invitations;
 pub mod json;
 pub mod keys;
 pub mod me;
@@ -29,6 +30,7 @@ pub fn api_router() -> Router<AppState> {
         .merge(me::router())
         .merge(webauthn::router())
         .merge(admin::router())
+        .merge(invitations::router())
         .merge(audit::router())
         .merge(keys::router())
         .merge(reports::router())

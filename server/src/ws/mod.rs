@@ -159,7 +159,13 @@ async fn upgrade(
         .write_buffer_size(4096)
         .max_message_size(MAX_CLIENT_FRAME_BYTES)
         .max_frame_size(MAX_CLIENT_FRAME_BYTES)
-        .on_upgrade(move |socket| {
-            connection::run(state, user, device.id, signing_key, socket, lease)
+        .on_upgrade(move |socket| async move {
+            // The delay before an offline notice counts from the end of the last
+            // connection, on whichever node it was.
+            let user_id = user.user_id.clone();
+            let notices = state.clone();
+            crate::app::notices::seen_online(&notices, &user_id).await;
+            connection::run(state, user, device.id, signing_key, socket, lease).await;
+            crate::app::notices::seen_online(&notices, &user_id).await;
         }))
 }

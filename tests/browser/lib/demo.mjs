@@ -60,6 +60,8 @@ function freePort() {
  * @property {boolean} [requireKeys] Keep the default policy: admins and auditors must use a
  *   passkey or security key. Off otherwise, so that the other suites sign them in with
  *   TOTP alone (tests/browser/webauthn.test.mjs tests the policy).
+ * @property {Record<string, string>} [settings] Further `PASSERELLE_*` settings (the demo
+ *   leaves offline notices off; tests/browser/email-notices.test.mjs turns them on).
  *
  * @typedef {object} Demo
  * @property {string} url e.g. http://localhost:41234 (WebAuthn needs a name, not an address)
@@ -107,6 +109,7 @@ function startOnce(binary, port, options) {
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('PASSERELLE_')));
   if (options.publicOrigin) env.PASSERELLE_PUBLIC_ORIGIN = options.publicOrigin;
   if (!options.requireKeys) env.PASSERELLE_WEBAUTHN__REQUIRED_ROLES = '[]';
+  Object.assign(env, options.settings ?? {});
   let child = spawn(binary, ['demo', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
     cwd: dataDir,
     env,

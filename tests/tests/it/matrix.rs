@@ -181,6 +181,13 @@ fn rows() -> Vec<Row> {
     use Rule::*;
     vec![
         row(M::POST, "/api/v1/auth/login", Public),
+        // An unknown link: anyone may try, and is refused for the link (422), not the role.
+        with(
+            M::POST,
+            "/api/v1/invitations/accept",
+            Public,
+            |_, _| serde_json::json!({ "token": "inconnu", "new_password": "une phrase de passe" }),
+        ),
         row(M::POST, "/api/v1/auth/totp", Public),
         row(M::POST, "/api/v1/auth/webauthn", Public),
         row(M::POST, "/api/v1/auth/passwordless", Public),
@@ -213,6 +220,13 @@ fn rows() -> Vec<Row> {
         row(M::GET, "/api/v1/openapi.json", Public),
         row(M::GET, "/api/v1/ws", Public), // the WebSocket has its own part below
         row(M::GET, "/api/v1/me", AnyUser),
+        row(M::GET, "/api/v1/me/notices", AnyUser),
+        with(
+            M::PUT,
+            "/api/v1/me/notices",
+            AnyUser,
+            |_, _| serde_json::json!({ "enabled": true }),
+        ),
         row(M::GET, "/api/v1/auth/sessions", AnyUser),
         row(M::GET, "/api/v1/charter", AnyUser),
         row(M::GET, "/api/v1/channels", AnyUser),
@@ -311,6 +325,13 @@ fn rows() -> Vec<Row> {
         row(M::POST, "/api/v1/admin/users/{victim}/disable", Admin),
         row(M::POST, "/api/v1/admin/users/{victim}/enable", Admin),
         row(M::POST, "/api/v1/admin/users/{victim}/unlock", Admin),
+        row(M::POST, "/api/v1/admin/users/{victim}/invitation", Admin),
+        with(
+            M::PUT,
+            "/api/v1/admin/users/{victim}/email",
+            Admin,
+            |_, _| serde_json::json!({ "email": "victime@ville.example.fr" }),
+        ),
         with(
             M::POST,
             "/api/v1/admin/charters",

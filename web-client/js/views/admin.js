@@ -324,6 +324,8 @@ class AdminConsole {
         'ul',
         { class: 'menu-items' },
         item('Modifier le rôle ou les habilitations', () => this.edit(account)),
+        account.totp_enrolled ? null : item('Créer un lien d’invitation', () => this.invite(account)),
+        item('Adresse e-mail des avis', () => this.email(account)),
         item('Appareils', () => this.devices(account)),
         item('Réinitialiser le mot de passe', () => this.resetPassword(account), true),
         item('Réinitialiser la double authentification', () => this.resetMfa(account), true),
@@ -365,6 +367,52 @@ class AdminConsole {
       }),
     );
     if (updated) showStatus(`Le compte de ${updated.display_name} a été modifié.`);
+  }
+
+  /**
+   * A one-time link with which the person chooses their password, instead of a
+   * provisional one handed over in person; shown once.
+   * @param {Account} account
+   */
+  async invite(account) {
+    const result = await this.run(account, () => admin.invite(account.id));
+    if (!result) return;
+    const linkField = h('input', { type: 'text', readonly: true, value: result.link, id: 'lien-invitation', class: 'input', 'aria-describedby': 'lien-invitation-aide' });
+    await openDialog({
+      title: `Lien d’invitation de ${account.display_name}`,
+      body: [
+        h('label', { for: 'lien-invitation' }, 'Lien à transmettre à la personne'),
+        linkField,
+        h('p', { class: 'hint', id: 'lien-invitation-aide' }, `Il sert une seule fois, jusqu’au ${formatDateTime(result.expires_at)}. Transmettez-le à la personne seule : il lui permet de choisir son mot de passe. Un nouveau lien remplace celui-ci.`),
+      ],
+      confirmLabel: 'J’ai transmis le lien',
+    });
+  }
+
+  /**
+   * The address offline notices go to (an e-mail that says only that messages wait);
+   * the person sees it on their account page. Empty removes it.
+   * @param {Account} account
+   */
+  async email(account) {
+    const answer = await openDialog({
+      title: `Adresse e-mail de ${account.display_name}`,
+      body: [
+        h('p', {}, 'Passerelle y envoie seulement l’avis « Vous avez de nouveaux messages sur Passerelle », sans contenu, quand la personne n’est pas connectée. Laissez vide pour ne plus rien envoyer.'),
+        field({ label: 'Adresse e-mail', name: 'email', type: 'email', maxlength: 254, autocomplete: 'off', spellcheck: false }),
+      ],
+      confirmLabel: 'Enregistrer',
+      check: (dialogForm) => validate(dialogForm),
+    });
+    if (!answer) return;
+    const email = valueOf(answer, 'email').trim();
+    const saved = await this.run(account, async () => {
+      await admin.setEmail(account.id, email === '' ? null : email);
+      return true;
+    });
+    if (saved) {
+      showStatus(email === '' ? `L’adresse e-mail de ${account.display_name} est retirée.` : `L’adresse e-mail de ${account.display_name} est enregistrée.`);
+    }
   }
 
   /** @param {Account} account */

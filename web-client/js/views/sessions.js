@@ -9,6 +9,7 @@ import { control, field, form, validate, whileBusy } from '../forms.js';
 import { describeUserAgent, formatDateTime } from '../labels.js';
 import { showError, showStatus } from '../notices.js';
 import * as session from '../session.js';
+import { emailNoticesSection } from './email-notices.js';
 import { securityKeysSection } from './security-keys.js';
 
 /** @typedef {import('../types.js').UserShell} UserShell */
@@ -47,6 +48,7 @@ export function renderSessions(screen, shell) {
       list,
     ),
     passwordSection(() => loadSessions(list)),
+    session.usesChannels(shell.me.role) ? emailNoticesSection() : null,
   );
   loadSessions(list);
 }
