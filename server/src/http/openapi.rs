@@ -52,6 +52,7 @@ use crate::state::AppState;
         super::reports::annual,
         super::keys::publish_identity,
         super::keys::register_device,
+        super::keys::reset_keys,
         super::keys::revoke_device,
         super::keys::user_keys,
         super::keys::get_backup,

@@ -92,7 +92,13 @@ impl Client {
                 self.verified.insert(user.to_owned());
             }
         }
+        for (channel, what) in contents.tombstones() {
+            self.shred(channel, what);
+        }
         for (channel, epoch, key) in contents.epoch_keys() {
+            if self.is_shredded(channel, epoch) {
+                continue;
+            }
             self.epoch_keys.insert(
                 (channel.to_owned(), epoch),
                 EpochKey::from_bytes(&key.to_bytes()),
@@ -166,6 +172,16 @@ impl Client {
         let identity = IdentityKeyPair::from_private_bytes(&account.identity.to_private_bytes())
             .map_err(crypto)?;
         let mut contents = BackupContents::new(identity);
+        // Tombstones first, from both sides: a key one of them covers goes into neither
+        // the new revision nor this client (docs/PROTOCOL.md §10.6).
+        if let Some(current) = &current {
+            for (channel, what) in current.tombstones() {
+                self.shred(channel, what);
+            }
+        }
+        for (channel, what) in self.tombstones() {
+            contents.shred(channel, what);
+        }
         if let Some(current) = &current {
             for (channel, epoch, key) in current.epoch_keys() {
                 contents.insert_epoch_key(channel, epoch, EpochKey::from_bytes(&key.to_bytes()));
