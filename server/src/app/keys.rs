@@ -95,12 +95,16 @@ pub async fn reset_keys(
         let target = user.user_id.clone();
         async move {
             state
-                .record_denial(actor, "keys_reset", Some(target), json!({ "reason": reason }))
+                .record_denial(
+                    actor,
+                    "keys_reset",
+                    Some(target),
+                    json!({ "reason": reason }),
+                )
                 .await;
         }
     };
-    if certificate.user_id != user.user_id || certificate.verify(&request.identity_key).is_err()
-    {
+    if certificate.user_id != user.user_id || certificate.verify(&request.identity_key).is_err() {
         deny("bad_certificate").await;
         return Err(ApiError::Unprocessable("invalid_certificate"));
     }

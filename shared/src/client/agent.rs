@@ -877,8 +877,7 @@ impl Agent {
                 below_epoch,
                 ..
             } => {
-                self.client
-                    .shred(&channel_id, Shredded::Below(below_epoch));
+                self.client.shred(&channel_id, Shredded::Below(below_epoch));
                 self.persist()?;
                 self.shred_in_backup().await?;
             }

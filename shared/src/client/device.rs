@@ -12,7 +12,9 @@ use crate::crypto::{
 use crate::protocol::v1::channels::{
     ChannelDetail, DeviceKeysPage, EpochState, PublishEpoch, StoredMessage, WithheldKey,
 };
-use crate::protocol::v1::keys::{KeyBackupBody, PublishIdentity, RegisterDevice, UserKeys};
+use crate::protocol::v1::keys::{
+    KeyBackupBody, KeysReset, PublishIdentity, RegisterDevice, ResetKeys, UserKeys,
+};
 
 fn crypto(err: impl std::fmt::Display) -> ClientError {
     ClientError::Crypto(err.to_string())
@@ -65,6 +67,57 @@ impl Client {
         self.write_backup(&mut device).await?;
         Ok(Enrolment {
             device,
+            recovery_code,
+        })
+    }
+
+    /// New keys for an account whose recovery code is lost and whose devices are all
+    /// revoked (docs/PROTOCOL.md §5.6): a new identity, a first device and a first key
+    /// backup under a new recovery code, stored by the server in one step. The history
+    /// sealed under the old keys stays unreadable; colleagues' clients see the identity
+    /// change.
+    pub async fn reset_keys(&mut self, name: &str) -> Result<Enrolment> {
+        let identity = IdentityKeyPair::generate().map_err(crypto)?;
+        let recovery_code = RecoveryCode::generate().map_err(crypto)?;
+        let backup_key = recovery_code.backup_key(&self.me.id);
+        let device_id = uuid_v4()?;
+        let keys = DeviceKeys::generate().map_err(crypto)?;
+        let request =
+            DeviceCertificateRequest::new(&self.me.id, &device_id, identity.public_key(), &keys)
+                .map_err(crypto)?;
+        let certificate = identity.certify(&request).map_err(crypto)?;
+        let contents = BackupContents::new(
+            IdentityKeyPair::from_private_bytes(&identity.to_private_bytes()).map_err(crypto)?,
+        );
+        let backup = KeyBackup::seal(&contents, &backup_key, &self.me.id, 1).map_err(crypto)?;
+        let reset: KeysReset = decode(
+            self.request(Method::POST, "/keys/reset")
+                .json(&ResetKeys {
+                    identity_key: identity.public_key().clone(),
+                    certificate: certificate.clone(),
+                    name: name.into(),
+                    backup,
+                })
+                .send()
+                .await?,
+        )
+        .await?;
+        // Nothing of the old identity is of use any more.
+        self.epoch_keys.clear();
+        self.known_identities
+            .insert(self.me.id.clone(), identity.public_key().clone());
+        self.devices.insert(device_id.clone(), certificate.clone());
+        Ok(Enrolment {
+            device: Device {
+                device_id,
+                keys,
+                certificate,
+                account: Some(AccountKeys {
+                    identity,
+                    backup_version: Some(reset.backup_version),
+                    backup_key,
+                }),
+            },
             recovery_code,
         })
     }
@@ -224,6 +277,21 @@ impl Client {
             .and_then(|v| v.trim_matches('"').parse::<i64>().ok());
         expect_ok(response).await?;
         account.backup_version = etag.or(account.backup_version.map(|v| v + 1)).or(Some(1));
+        Ok(())
+    }
+
+    /// Accepts the identity key the server now serves for a colleague whose identity
+    /// changed (a reset after a lost recovery code, docs/PROTOCOL.md §5.6), after the
+    /// user was told: it replaces the pinned key and drops the verified mark, which only
+    /// a new comparison in person restores.
+    pub async fn accept_identity_change(&mut self, user_id: &str) -> Result<()> {
+        let keys: UserKeys = self.get(&format!("/keys/users/{user_id}")).await?;
+        let Some(identity) = keys.identity_key else {
+            return Ok(());
+        };
+        self.known_identities.insert(user_id.to_owned(), identity);
+        self.verified.remove(user_id);
+        self.rosters.clear();
         Ok(())
     }
 

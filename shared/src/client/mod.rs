@@ -243,7 +243,8 @@ impl Client {
 
     /// Whether this client holds the key of a channel epoch (tests of crypto-shredding).
     pub fn holds_epoch_key(&self, channel_id: &str, epoch: u64) -> bool {
-        self.epoch_keys.contains_key(&(channel_id.to_owned(), epoch))
+        self.epoch_keys
+            .contains_key(&(channel_id.to_owned(), epoch))
     }
 
     /// A request to `/api/v1` + `path` with the bearer token.

@@ -427,7 +427,9 @@ fn key_backup() -> Value {
     // Opening it must drop them.
     let mut unfiltered: Value = serde_json::from_slice(&json_bytes).unwrap();
     let keys = unfiltered["epoch_keys"].as_array_mut().unwrap();
-    keys.push(json!({ "channel_id": CHANNEL, "epoch": 5, "key": to_base64url(&fixed("epoch key 5")) }));
+    keys.push(
+        json!({ "channel_id": CHANNEL, "epoch": 5, "key": to_base64url(&fixed("epoch key 5")) }),
+    );
     keys.push(json!({ "channel_id": OTHER_CHANNEL, "epoch": 1, "key": to_base64url(&fixed("destroyed epoch key")) }));
     let unfiltered_json = serde_json::to_vec(&unfiltered).unwrap();
     let unfiltered_backup =

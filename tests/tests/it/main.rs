@@ -10,6 +10,7 @@ mod charter;
 mod exclusion;
 mod hub;
 mod hygiene;
+mod key_recovery;
 mod keys;
 mod layering;
 mod linking;

@@ -215,6 +215,20 @@ fn rows() -> Vec<Row> {
             AnyUser,
             |w, _| serde_json::json!({ "certificate": w.foreign_certificate, "name": "x" }),
         ),
+        with(M::POST, "/api/v1/keys/reset", AnyUser, |w, _| {
+            serde_json::json!({
+                "identity_key": w.spare_identity,
+                "certificate": w.foreign_certificate,
+                "name": "x",
+                "backup": {
+                    "v": 1,
+                    "user_id": "someone",
+                    "revision": 1,
+                    "nonce": "AAAAAAAAAAAAAAAA",
+                    "ciphertext": "AAAAAAAAAAAAAAAAAAAAAA",
+                },
+            })
+        }),
         row(M::GET, "/api/v1/keys/users/{colleague}", ColleagueKeys),
         with(
             M::POST,
