@@ -310,6 +310,12 @@ export const keys = {
    * @param {string} name
    */
   registerDevice: (certificate, name) => request('POST', '/keys/devices', { certificate, name }),
+  /**
+   * New keys for the account in one step (§5.6): identity, first device, first backup.
+   * @param {{ identity_key: string, certificate: unknown, name: string, backup: unknown }} body
+   * @returns {Promise<{ identity_version: number, backup_version: number }>}
+   */
+  resetKeys: (body) => request('POST', '/keys/reset', body),
   /** @param {string} id */
   revokeDevice: (id) => request('DELETE', `/keys/devices/${seg(id)}`),
   /**

@@ -61,12 +61,14 @@ export {
 } from './crypto/envelope.js';
 export { chunkAdditionalData, chunkNonce, decryptAttachment, encryptAttachment } from './crypto/attachment.js';
 export {
+  addTombstone,
   backupAdditionalData,
   backupSalt,
   deriveBackupKey,
   deriveBackupKeyBytes,
   formatRecoveryCode,
   generateRecoveryCode,
+  isShredded,
   openBackup,
   parseRecoveryCode,
   sealBackup,

@@ -23,6 +23,8 @@ const DB_VERSION = 1;
  * @property {number | null} backupVersion The server's version (ETag) last written or read.
  * @property {any} certificate
  * @property {number} createdAt
+ * @property {Map<string, number | null>} [shredded] Tombstones of the channels destroyed
+ *   (null) or purged below an epoch: their keys are never taken back (PROTOCOL.md §10.6).
  *
  * @typedef {object} EpochKeyRecord
  * @property {string} userId
