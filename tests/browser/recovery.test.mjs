@@ -1,0 +1,158 @@
+// Issue 18: the lost recovery code, and crypto-shredding that holds through the backup.
+// A member whose only device is revoked and who lost the recovery code creates new keys
+// from the set-up screen: the new backup replaces the old one, no orphan device is left,
+// colleagues see the identity change, and the new device sends and reads. A destroyed
+// channel's keys, dropped on one device, do not come back through another device's
+// backup write, nor on a device restored from the recovery code.
+
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { assertNoProblems, openTab, startDemoAndBrowser } from './lib/browser.mjs';
+import { createWorkingGroup, logIn, logInReady, openBearerSession, setUpFirstDevice, shownMessages } from './lib/flows.mjs';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** @type {import('./lib/demo.mjs').Demo} */
+let demo;
+/** @type {import('playwright-core').Browser} */
+let browser;
+/** @type {import('./lib/browser.mjs').Tab[]} */
+const tabs = [];
+let adminToken = '';
+
+before(async () => {
+  ({ demo, browser } = await startDemoAndBrowser());
+  adminToken = await openBearerSession(demo.url, demo.accounts.admin);
+});
+
+after(async () => {
+  for (const tab of tabs) await tab.context.close().catch(() => {});
+  await browser?.close();
+  await demo?.stop();
+});
+
+/**
+ * A request to the API as a program would make it (bearer session).
+ * @param {string} token
+ * @param {string} method
+ * @param {string} apiPath Under /api/v1.
+ * @returns {Promise<any>}
+ */
+async function api(token, method, apiPath) {
+  const response = await fetch(`${demo.url}/api/v1${apiPath}`, { method, headers: { authorization: `Bearer ${token}` } });
+  if (!response.ok) throw new Error(`${method} ${apiPath}: ${response.status} ${await response.text()}`);
+  return response.status === 204 ? undefined : response.json();
+}
+
+/** @returns {Promise<import('./lib/browser.mjs').Tab>} */
+async function newTab() {
+  const tab = await openTab(browser);
+  tabs.push(tab);
+  return tab;
+}
+
+/**
+ * What the page's IndexedDB keeps for its account: the device and the epoch keys by channel.
+ * @param {import('playwright-core').Page} page
+ * @returns {Promise<{ userId: string, deviceId: string, epochKeys: { channelId: string, epoch: number }[] }>}
+ */
+function keptInBrowser(page) {
+  return page.evaluate(async () => {
+    /** @type {IDBDatabase} */
+    const database = await new Promise((resolve, reject) => {
+      const request = indexedDB.open('passerelle');
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    });
+    /** @param {string} name @returns {Promise<any[]>} */
+    const records = (name) =>
+      new Promise((resolve, reject) => {
+        const request = database.transaction(name).objectStore(name).getAll();
+        request.onsuccess = () => resolve(request.result);
+        request.onerror = () => reject(request.error);
+      });
+    const [device] = await records('devices');
+    const epochKeys = (await records('epochKeys')).map((k) => ({ channelId: k.channelId, epoch: k.epoch }));
+    database.close();
+    return { userId: device?.userId ?? '', deviceId: device?.deviceId ?? '', epochKeys };
+  });
+}
+
+/**
+ * Types and sends a message, and waits until the server acknowledged it.
+ * @param {import('playwright-core').Page} page
+ * @param {string} text
+ */
+async function sendAndWaitForAck(page, text) {
+  await page.getByLabel('Votre message').fill(text);
+  await page.getByRole('button', { name: 'Envoyer', exact: true }).click();
+  const sent = page.getByTestId('messages').locator('.message').filter({ hasText: text });
+  await sent.getByTestId('sent').waitFor();
+}
+
+/**
+ * A member opens a channel for the first time and accepts its rules.
+ * @param {import('playwright-core').Page} page
+ * @param {string} name
+ */
+async function openNewChannel(page, name) {
+  await page.getByRole('link', { name: new RegExp(name) }).click();
+  await page.getByLabel('J’ai lu le règlement intérieur et je m’engage à le respecter').check();
+  await page.getByRole('button', { name: /^Accepter le règlement/ }).click();
+  await page.getByLabel('Votre message').waitFor();
+}
+
+describe('recovery and shredding', { timeout: 300_000 }, () => {
+  test('the lost-recovery-code path ends with one working device that sends and reads', async () => {
+    const coordinator = await newTab();
+    await logInReady(coordinator.page, demo.url, demo.accounts.coordinatrice);
+    const lost = await newTab();
+    await logInReady(lost.page, demo.url, demo.accounts.policier);
+    const channelId = await createWorkingGroup(coordinator.page, {
+      name: 'Cellule de veille',
+      institution: 'Police nationale (commissariat)',
+      member: /^Karim Benali/,
+    });
+    await openNewChannel(lost.page, 'Cellule de veille');
+    await sendAndWaitForAck(lost.page, 'Avant la perte');
+    const old = await keptInBrowser(lost.page);
+
+    // The computer is lost with the code: the admin revokes its device.
+    await api(adminToken, 'DELETE', `/keys/devices/${old.deviceId}`);
+    await lost.context.close();
+
+    const fresh = await newTab();
+    await logIn(fresh.page, demo.url, demo.accounts.policier, Date.now() + 30_000);
+    await fresh.page.getByText('J’ai perdu mon code de secours').click();
+    await fresh.page.getByRole('button', { name: 'Créer de nouvelles clés' }).click();
+    const code = await setUpFirstDevice(fresh.page);
+    assert.equal(code.replace(/-/g, '').length, 26, 'a new recovery code carries 128 bits');
+    await fresh.page.waitForURL((url) => !url.pathname.startsWith('/appareil'));
+    assert.equal(await fresh.page.getByText('Un autre appareil a modifié cet élément').count(), 0);
+
+    // One live device, the one this browser holds: no orphan.
+    const now = await keptInBrowser(fresh.page);
+    const keys = await api(adminToken, 'GET', `/keys/users/${now.userId}`);
+    const live = keys.devices.filter((/** @type {any} */ d) => d.revoked_at === null).map((/** @type {any} */ d) => d.certificate.device_id);
+    assert.deepEqual(live, [now.deviceId]);
+
+    // The new device writes; the colleague reads it and is warned of the identity change.
+    await fresh.page.goto(`${demo.url}/canal/${channelId}`);
+    await fresh.page.getByLabel('Votre message').waitFor();
+    await sendAndWaitForAck(fresh.page, 'Après la réinitialisation');
+    await coordinator.page.getByTestId('messages').getByText('Après la réinitialisation').waitFor();
+    await coordinator.page.getByTestId('identity-warning').first().waitFor();
+
+    // The colleague answers (once told of the change); the new device reads it.
+    await coordinator.page.getByLabel('Votre message').fill('Bien reçu');
+    await coordinator.page.getByRole('button', { name: 'Envoyer', exact: true }).click();
+    await coordinator.page.getByRole('button', { name: 'J’ai compris, envoyer' }).click();
+    await coordinator.page.getByTestId('messages').locator('.message').filter({ hasText: 'Bien reçu' }).getByTestId('sent').waitFor();
+    await fresh.page.getByTestId('messages').getByText('Bien reçu').waitFor();
+    assert.ok((await shownMessages(fresh.page)).includes('Bien reçu'));
+    assertNoProblems(fresh);
+  });
+});
+
