@@ -104,6 +104,41 @@ async function openNewChannel(page, name) {
   await page.getByLabel('Votre message').waitFor();
 }
 
+/**
+ * Runs the real keyring of the page: `forgetChannel` (what the page does on
+ * `channel_destroyed`) when `forget` is given, then a backup write, awaited.
+ * @param {import('playwright-core').Page} page
+ * @param {string | null} forget
+ */
+function keyringWrite(page, forget) {
+  return page.evaluate(async (channelId) => {
+    const session = await import('/js/session.js');
+    const keyring = session.currentKeyring();
+    if (!keyring) throw new Error('no keyring');
+    if (channelId) await keyring.forgetChannel(channelId);
+    await keyring.writeBackup();
+  }, forget);
+}
+
+/**
+ * The channels whose keys the server's current backup holds, and its tombstones, opened
+ * in the page with the recovery code.
+ * @param {import('playwright-core').Page} page
+ * @param {string} code
+ * @returns {Promise<{ channels: string[], shredded: string[] }>}
+ */
+function backupChannels(page, code) {
+  return page.evaluate(async (typed) => {
+    const c = await import('/js/crypto.js');
+    const { keys } = await import('/js/api.js');
+    const me = await (await fetch('/api/v1/me')).json();
+    const body = await keys.backup();
+    const backupKey = await c.deriveBackupKey(c.parseRecoveryCode(typed), me.id);
+    const { contents } = await c.openBackup({ backup: body?.data, backupKey, userId: me.id });
+    return { channels: [...new Set(contents.epochKeys.map((k) => k.channelId))], shredded: (contents.shredded ?? []).map((t) => t.channelId) };
+  }, code);
+}
+
 describe('recovery and shredding', { timeout: 300_000 }, () => {
   test('the lost-recovery-code path ends with one working device that sends and reads', async () => {
     const coordinator = await newTab();
@@ -153,6 +188,69 @@ describe('recovery and shredding', { timeout: 300_000 }, () => {
     await fresh.page.getByTestId('messages').getByText('Bien reçu').waitFor();
     assert.ok((await shownMessages(fresh.page)).includes('Bien reçu'));
     assertNoProblems(fresh);
+  });
+
+  test('a destroyed channel’s keys are nowhere after another device’s backup write and a restore', async () => {
+    const coordinator = tabs[0];
+    const first = await newTab();
+    const code = await logInReady(first.page, demo.url, demo.accounts['assistante.sociale']);
+    const destroyed = await createWorkingGroup(coordinator.page, {
+      name: 'Dossier clos',
+      institution: 'Conseil départemental (action sociale, ASE)',
+      member: /^Sophie Leroy/,
+    });
+    await sendAndWaitForAck(coordinator.page, 'Dans le dossier clos');
+    const kept = await createWorkingGroup(coordinator.page, {
+      name: 'Suivi en cours',
+      institution: 'Conseil départemental (action sociale, ASE)',
+      member: /^Sophie Leroy/,
+    });
+    await sendAndWaitForAck(coordinator.page, 'Dans le suivi');
+    for (const [name, text] of [['Dossier clos', 'Dans le dossier clos'], ['Suivi en cours', 'Dans le suivi']]) {
+      await openNewChannel(first.page, name);
+      await first.page.getByTestId('messages').getByText(text).waitFor();
+    }
+    await keyringWrite(first.page, null);
+    assert.deepEqual((await backupChannels(first.page, code)).channels.sort(), [destroyed, kept].sort());
+
+    // A second device, restored from the code, holds both channels' keys.
+    const second = await newTab();
+    await logIn(second.page, demo.url, demo.accounts['assistante.sociale'], Date.now() + 30_000);
+    const restore = second.page.locator('form').filter({ has: second.page.getByLabel(/^Code de secours/) });
+    await restore.getByLabel(/^Code de secours/).fill(code);
+    await restore.getByRole('button', { name: 'Activer cet appareil' }).click();
+    await second.page.waitForURL((url) => !url.pathname.startsWith('/appareil'));
+    assert.ok((await keptInBrowser(second.page)).epochKeys.some((k) => k.channelId === destroyed));
+
+    // The channel is destroyed: the first device drops its keys and writes the backup.
+    await keyringWrite(first.page, destroyed);
+    assert.ok(!(await keptInBrowser(first.page)).epochKeys.some((k) => k.channelId === destroyed));
+    let backup = await backupChannels(first.page, code);
+    assert.deepEqual(backup.channels, [kept]);
+    assert.deepEqual(backup.shredded, [destroyed]);
+
+    // The second device never saw the destruction; it writes the backup with its keys.
+    await keyringWrite(second.page, null);
+    const onSecond = await keptInBrowser(second.page);
+    assert.ok(!onSecond.epochKeys.some((k) => k.channelId === destroyed), 'the merge shredded it on the second device');
+    assert.ok(onSecond.epochKeys.some((k) => k.channelId === kept));
+    backup = await backupChannels(second.page, code);
+    assert.deepEqual(backup.channels, [kept], 'the new revision does not carry it back');
+
+    // A third browser (the same session, an empty profile) restored from the code.
+    const context = await browser.newContext({ storageState: await first.context.storageState(), locale: 'fr-FR' });
+    tabs.push({ page: await context.newPage(), context, problems: [] });
+    const third = tabs[tabs.length - 1].page;
+    await third.goto(demo.url);
+    const again = third.locator('form').filter({ has: third.getByLabel(/^Code de secours/) });
+    await again.getByLabel(/^Code de secours/).fill(code);
+    await again.getByRole('button', { name: 'Activer cet appareil' }).click();
+    await third.waitForURL((url) => !url.pathname.startsWith('/appareil'));
+    const onThird = await keptInBrowser(third);
+    assert.ok(!onThird.epochKeys.some((k) => k.channelId === destroyed));
+    assert.ok(onThird.epochKeys.some((k) => k.channelId === kept));
+    assertNoProblems(first);
+    assertNoProblems(second);
   });
 });
 
