@@ -633,7 +633,7 @@ fn encode_code(bytes: &[u8]) -> String {
     for byte in bytes {
         bits.push_str(&format!("{byte:08b}"));
     }
-    while bits.len() % 5 != 0 {
+    while !bits.len().is_multiple_of(5) {
         bits.push('0');
     }
     bits.as_bytes()
