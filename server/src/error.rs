@@ -345,6 +345,9 @@ fn unprocessable_message(code: &str) -> &'static str {
         "invalid_name" => "Le nom doit comporter 1 à 200 caractères.",
         "last_admin" => "Impossible : c'est le dernier administrateur actif.",
         "invalid_certificate" => "Le certificat de l'appareil n'est pas valide.",
+        "invalid_destroyed_query" => {
+            "La liste de canaux demandée n'est pas valide : 1 000 identifiants au plus."
+        }
         "invalid_backup" => {
             "La sauvegarde de clés envoyée n'est pas celle de votre compte : rien n'a été enregistré."
         }

@@ -395,6 +395,12 @@ export const keys = {
 
 /** Channels, membership, epochs, history and attachments. */
 export const channels = {
+  /**
+   * Which of these channels were destroyed (§10.6), at most 1 000 ids.
+   * @param {string[]} ids
+   * @returns {Promise<{ destroyed: string[] }>}
+   */
+  destroyed: (ids) => request('POST', '/channels/destroyed', { channel_ids: ids }),
   /** @returns {Promise<Channel[]>} */
   list: () => request('GET', '/channels'),
   /**

@@ -545,6 +545,23 @@ export class Keyring extends EventTarget {
   }
 
   /**
+   * Asks the server which of the channels this device (or the backup, `more`) holds keys
+   * of were destroyed, and shreds those: a destruction this device was offline for, whose
+   * `channel_destroyed` frame it never received, reaches its keys too (§10.6).
+   * @param {string[]} more
+   */
+  async shredDestroyed(more) {
+    const held = new Set([...this.epochKeys.keys()].map((id) => id.split('\u0000')[0]));
+    for (const id of more) held.add(id);
+    const ids = [...held].filter((id) => this.shredded.get(id) !== null);
+    const destroyed = [];
+    for (let start = 0; start < ids.length; start += 1000) {
+      destroyed.push(...(await channelsApi.destroyed(ids.slice(start, start + 1000))).destroyed);
+    }
+    if (destroyed.length > 0) await this.adoptTombstones(destroyed.map((channelId) => ({ channelId, belowEpoch: null })));
+  }
+
+  /**
    * Takes the tombstones of a backup: they join this device's, and the keys they cover go.
    * @param {import('./crypto/backup.js').Tombstone[]} tombstones
    */
@@ -606,6 +623,8 @@ export class Keyring extends EventTarget {
       // Tombstones first: what another device shredded goes here too, and a key either
       // side's tombstones cover goes into neither this device nor the new revision.
       if (!this.forgotten) await this.adoptTombstones(contents.shredded ?? []);
+      // And the channels destroyed while this device was away, as the server lists them.
+      if (!this.forgotten) await this.shredDestroyed(contents.epochKeys.map((k) => k.channelId));
       for (const entry of contents.epochKeys) {
         if (c.isShredded(this.shredded, entry.channelId, entry.epoch)) continue;
         if (!this.hasEpochKey(entry.channelId, entry.epoch)) {

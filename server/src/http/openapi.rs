@@ -64,6 +64,7 @@ use crate::state::AppState;
         super::keys::refuse_link_request,
         super::keys::rewrapped_keys,
         super::channels::list,
+        super::channels::destroyed,
         super::channels::create,
         super::channels::detail,
         super::channels::add_member,

@@ -7,10 +7,11 @@ use super::{decode, expect_ok, Client, ClientError, Result};
 use crate::crypto::{
     AttachmentRef, BackupContents, DeviceCertificate, DeviceCertificateRequest, DeviceKeys,
     Envelope, EpochKey, IdentityKeyPair, IdentityPublicKey, KeyBackup, MessageContent,
-    MessageHeader, RecoveryCode, Roster, RosterError,
+    MessageHeader, RecoveryCode, Roster, RosterError, Shredded,
 };
 use crate::protocol::v1::channels::{
-    ChannelDetail, DeviceKeysPage, EpochState, PublishEpoch, StoredMessage, WithheldKey,
+    ChannelDetail, DestroyedChannels, DestroyedQuery, DeviceKeysPage, EpochState, PublishEpoch,
+    StoredMessage, WithheldKey, MAX_DESTROYED_QUERY,
 };
 use crate::protocol::v1::keys::{
     KeyBackupBody, KeysReset, PublishIdentity, RegisterDevice, ResetKeys, UserKeys,
@@ -230,6 +231,29 @@ impl Client {
         if let Some(current) = &current {
             for (channel, what) in current.tombstones() {
                 self.shred(channel, what);
+            }
+        }
+        // And the channels destroyed while this client was away, as the server lists them.
+        let mut held: std::collections::BTreeSet<String> =
+            self.epoch_keys.keys().map(|(c, _)| c.clone()).collect();
+        if let Some(current) = &current {
+            held.extend(current.epoch_keys().map(|(c, _, _)| c.to_owned()));
+        }
+        let held: Vec<String> = held
+            .into_iter()
+            .filter(|c| self.shredded.get(c) != Some(&Shredded::Channel))
+            .collect();
+        for chunk in held.chunks(MAX_DESTROYED_QUERY) {
+            let answer: DestroyedChannels = self
+                .post(
+                    "/channels/destroyed",
+                    &DestroyedQuery {
+                        channel_ids: chunk.to_vec(),
+                    },
+                )
+                .await?;
+            for channel in answer.destroyed {
+                self.shred(&channel, Shredded::Channel);
             }
         }
         for (channel, what) in self.tombstones() {

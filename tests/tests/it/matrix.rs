@@ -195,6 +195,12 @@ fn rows() -> Vec<Row> {
         row(M::GET, "/api/v1/auth/sessions", AnyUser),
         row(M::GET, "/api/v1/charter", AnyUser),
         row(M::GET, "/api/v1/channels", AnyUser),
+        with(
+            M::POST,
+            "/api/v1/channels/destroyed",
+            AnyUser,
+            |w, _| serde_json::json!({ "channel_ids": [w.group] }),
+        ),
         row(M::GET, "/api/v1/cases/notice-templates", AnyUser),
         row(M::GET, "/api/v1/keys/backup", AnyUser),
         with(
