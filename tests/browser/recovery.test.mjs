@@ -56,7 +56,7 @@ async function newTab() {
 /**
  * What the page's IndexedDB keeps for its account: the device and the epoch keys by channel.
  * @param {import('playwright-core').Page} page
- * @returns {Promise<{ userId: string, deviceId: string, epochKeys: { channelId: string, epoch: number }[] }>}
+ * @returns {Promise<{ userId: string, deviceId: string, epochKeys: { channelId: string, epoch: number }[], rawKeys: number, storageKeyExtractable: boolean | null }>}
  */
 function keptInBrowser(page) {
   return page.evaluate(async () => {
@@ -74,9 +74,11 @@ function keptInBrowser(page) {
         request.onerror = () => reject(request.error);
       });
     const [device] = await records('devices');
-    const epochKeys = (await records('epochKeys')).map((k) => ({ channelId: k.channelId, epoch: k.epoch }));
+    const all = await records('epochKeys');
+    const epochKeys = all.map((k) => ({ channelId: k.channelId, epoch: k.epoch }));
+    const rawKeys = all.filter((k) => k.key !== undefined || !(k.sealed?.ciphertext instanceof Uint8Array)).length;
     database.close();
-    return { userId: device?.userId ?? '', deviceId: device?.deviceId ?? '', epochKeys };
+    return { userId: device?.userId ?? '', deviceId: device?.deviceId ?? '', epochKeys, rawKeys, storageKeyExtractable: device?.storageKey?.extractable ?? null };
   });
 }
 
@@ -212,6 +214,17 @@ describe('recovery and shredding', { timeout: 300_000 }, () => {
     }
     await keyringWrite(first.page, null);
     assert.deepEqual((await backupChannels(first.page, code)).channels.sort(), [destroyed, kept].sort());
+
+    // At rest, the epoch keys are sealed under a storage key the browser never exports,
+    // and they open again after a reload.
+    const atRest = await keptInBrowser(first.page);
+    assert.ok(atRest.epochKeys.length >= 2);
+    assert.equal(atRest.rawKeys, 0, 'no epoch key is stored raw');
+    assert.equal(atRest.storageKeyExtractable, false);
+    await first.page.reload();
+    await first.page.getByTestId('connection-status').getByText('Connecté').waitFor();
+    await first.page.getByRole('link', { name: /Suivi en cours/ }).click();
+    await first.page.getByTestId('messages').getByText('Dans le suivi').waitFor();
 
     // A second device, restored from the code, holds both channels' keys.
     const second = await newTab();

@@ -59,6 +59,7 @@ export {
   sealEnvelope,
   unpad,
 } from './crypto/envelope.js';
+export { generateStorageKey, openLocalKey, sealLocalKey } from './crypto/local.js';
 export { chunkAdditionalData, chunkNonce, decryptAttachment, encryptAttachment } from './crypto/attachment.js';
 export {
   addTombstone,

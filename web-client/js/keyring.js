@@ -34,6 +34,19 @@ export function defaultDeviceName() {
   return `${browser} — ${new Intl.DateTimeFormat('fr-FR', { dateStyle: 'medium' }).format(new Date())}`;
 }
 
+/**
+ * The IndexedDB record of an epoch key: sealed, never raw (§10.7).
+ * @param {string} userId
+ * @param {CryptoKey} storageKey
+ * @param {string} channelId
+ * @param {number} epoch
+ * @param {Bytes} key
+ * @returns {Promise<store.EpochKeyRecord>}
+ */
+async function sealedRecord(userId, storageKey, channelId, epoch, key) {
+  return { userId, channelId, epoch, sealed: await c.sealLocalKey(storageKey, userId, channelId, epoch, key) };
+}
+
 /** @param {string} channelId @param {number} epoch */
 const slot = (channelId, epoch) => `${channelId}\u0000${epoch}`;
 
@@ -58,7 +71,7 @@ export class Keyring extends EventTarget {
   /**
    * @param {Me} me
    * @param {DeviceRecord} device
-   * @param {store.EpochKeyRecord[]} epochKeys
+   * @param {{ channelId: string, epoch: number, key: Bytes }[]} epochKeys Opened.
    */
   constructor(me, device, epochKeys) {
     super();
@@ -109,9 +122,44 @@ export class Keyring extends EventTarget {
    * @returns {Promise<Keyring | null>}
    */
   static async load(me) {
-    const device = await store.getDevice(me.id);
+    let device = await store.getDevice(me.id);
     if (!device) return null;
-    return new Keyring(me, device, await store.allEpochKeys(me.id));
+    // A device record made before epoch keys were sealed gets its storage key now.
+    let storageKey = device.storageKey;
+    if (!storageKey) {
+      storageKey = await c.generateStorageKey();
+      device = { ...device, storageKey };
+      await store.putDevice(device);
+    }
+    /** @type {{ channelId: string, epoch: number, key: Bytes }[]} */
+    const opened = [];
+    for (const record of await store.allEpochKeys(me.id)) {
+      if (record.sealed) {
+        try {
+          opened.push({ channelId: record.channelId, epoch: record.epoch, key: await c.openLocalKey(storageKey, me.id, record.channelId, record.epoch, record.sealed) });
+        } catch {
+          // A record that does not open (altered, or sealed under another key) is not used.
+        }
+      } else if (record.key) {
+        // Written raw by an earlier release: sealed in place.
+        opened.push({ channelId: record.channelId, epoch: record.epoch, key: record.key });
+        await store.putEpochKey(await sealedRecord(me.id, storageKey, record.channelId, record.epoch, record.key));
+      }
+    }
+    return new Keyring(me, device, opened);
+  }
+
+  /**
+   * Keeps an epoch key in IndexedDB, sealed under the device's storage key (§10.7).
+   * @param {string} channelId
+   * @param {number} epoch
+   * @param {Bytes} key
+   */
+  async storeEpochKey(channelId, epoch, key) {
+    const storageKey = this.device.storageKey;
+    if (!storageKey) throw new c.CryptoError('no_storage_key');
+    const record = await sealedRecord(this.me.id, storageKey, channelId, epoch, key);
+    await this.persist(() => store.putEpochKey(record));
   }
 
   get deviceId() {
@@ -349,7 +397,7 @@ export class Keyring extends EventTarget {
     if (this.forgotten || c.isShredded(this.shredded, channelId, epoch)) return;
     this.epochKeys.set(id, key);
     if (keyCommitment) this.commitments.set(id, keyCommitment);
-    await store.putEpochKey({ userId: this.me.id, channelId, epoch, key });
+    await this.storeEpochKey(channelId, epoch, key);
     this.scheduleBackup();
   }
 
@@ -629,7 +677,7 @@ export class Keyring extends EventTarget {
         if (c.isShredded(this.shredded, entry.channelId, entry.epoch)) continue;
         if (!this.hasEpochKey(entry.channelId, entry.epoch)) {
           this.epochKeys.set(slot(entry.channelId, entry.epoch), entry.key);
-          await this.persist(() => store.putEpochKey({ userId: this.me.id, channelId: entry.channelId, epoch: entry.epoch, key: entry.key }));
+          await this.storeEpochKey(entry.channelId, entry.epoch, entry.key);
         }
       }
       // Forgotten meanwhile, this keyring holds only part of the keys: writing it would
@@ -809,7 +857,7 @@ export async function adoptRecoveryCode(keyring, typedCode) {
   for (const entry of contents.epochKeys) {
     if (keyring.hasEpochKey(entry.channelId, entry.epoch) || c.isShredded(keyring.shredded, entry.channelId, entry.epoch)) continue;
     keyring.epochKeys.set(slot(entry.channelId, entry.epoch), entry.key);
-    await keyring.persist(() => store.putEpochKey({ userId: me.id, channelId: entry.channelId, epoch: entry.epoch, key: entry.key }));
+    await keyring.storeEpochKey(entry.channelId, entry.epoch, entry.key);
   }
   if (!keyring.forgotten) await adoptIdentities(me, contents.identities ?? [], { marks: true });
   keyring.peers.clear();
@@ -899,6 +947,7 @@ export async function startLink(me) {
         backupVersion: null,
         certificate: info.certificate,
         createdAt: Date.now(),
+        storageKey: await c.generateStorageKey(),
       };
       await store.putDevice(record);
       return new Keyring(me, record, []);
@@ -956,6 +1005,7 @@ export async function startEnrolment(me) {
         backupVersion: version,
         certificate: device.certificate,
         createdAt: Date.now(),
+        storageKey: await c.generateStorageKey(),
       };
       await store.putDevice(record);
       return new Keyring(me, record, []);
@@ -987,6 +1037,7 @@ export async function restoreWithRecoveryCode(me, typedCode, name) {
   contents.identityPrivate.fill(0);
   const device = await newDevice(me, identityKey, contents.identityPublic);
   await keysApi.registerDevice(device.certificate, name);
+  const storageKey = await c.generateStorageKey();
   /** @type {DeviceRecord} */
   const record = {
     ...ownKeys(me, device),
@@ -997,12 +1048,13 @@ export async function restoreWithRecoveryCode(me, typedCode, name) {
     backupVersion: body.version,
     certificate: device.certificate,
     createdAt: Date.now(),
+    storageKey,
     // The backup's tombstones: its keys were filtered against them when it was opened.
     shredded: new Map((contents.shredded ?? []).map((t) => [t.channelId, t.belowEpoch])),
   };
   await store.putDevice(record);
   const keys = contents.epochKeys.map((k) => ({ userId: me.id, channelId: k.channelId, epoch: k.epoch, key: k.key }));
-  for (const key of keys) await store.putEpochKey(key);
+  for (const key of keys) await store.putEpochKey(await sealedRecord(me.id, storageKey, key.channelId, key.epoch, key.key));
   await adoptIdentities(me, contents.identities ?? [], { marks: true });
   return new Keyring(me, record, keys);
 }
