@@ -369,6 +369,12 @@ fn unprocessable_message(code: &str) -> &'static str {
         }
         "last_admin" => "Impossible : c'est le dernier administrateur actif.",
         "invalid_certificate" => "Le certificat de l'appareil n'est pas valide.",
+        "invalid_destroyed_query" => {
+            "La liste de canaux demandée n'est pas valide : 1 000 identifiants au plus."
+        }
+        "invalid_backup" => {
+            "La sauvegarde de clés envoyée n'est pas celle de votre compte : rien n'a été enregistré."
+        }
         "invalid_epoch_keys" => {
             "Les clés du canal envoyées ne sont pas valides : elles doivent être chiffrées pour \
              exactement les appareils autorisés, et signées par l'un de vos appareils."

@@ -352,6 +352,12 @@ export const keys = {
    * @param {string} name
    */
   registerDevice: (certificate, name) => request('POST', '/keys/devices', { certificate, name }),
+  /**
+   * New keys for the account in one step (§5.6): identity, first device, first backup.
+   * @param {{ identity_key: string, certificate: unknown, name: string, backup: unknown }} body
+   * @returns {Promise<{ identity_version: number, backup_version: number }>}
+   */
+  resetKeys: (body) => request('POST', '/keys/reset', body),
   /** @param {string} id */
   revokeDevice: (id) => request('DELETE', `/keys/devices/${seg(id)}`),
   /**
@@ -431,6 +437,12 @@ export const keys = {
 
 /** Channels, membership, epochs, history and attachments. */
 export const channels = {
+  /**
+   * Which of these channels were destroyed (§10.6), at most 1 000 ids.
+   * @param {string[]} ids
+   * @returns {Promise<{ destroyed: string[] }>}
+   */
+  destroyed: (ids) => request('POST', '/channels/destroyed', { channel_ids: ids }),
   /** @returns {Promise<Channel[]>} */
   list: () => request('GET', '/channels'),
   /**

@@ -59,14 +59,17 @@ export {
   sealEnvelope,
   unpad,
 } from './crypto/envelope.js';
+export { generateStorageKey, openLocalKey, sealLocalKey } from './crypto/local.js';
 export { chunkAdditionalData, chunkNonce, decryptAttachment, encryptAttachment } from './crypto/attachment.js';
 export {
+  addTombstone,
   backupAdditionalData,
   backupSalt,
   deriveBackupKey,
   deriveBackupKeyBytes,
   formatRecoveryCode,
   generateRecoveryCode,
+  isShredded,
   openBackup,
   parseRecoveryCode,
   sealBackup,

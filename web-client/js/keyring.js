@@ -34,6 +34,19 @@ export function defaultDeviceName() {
   return `${browser} — ${new Intl.DateTimeFormat('fr-FR', { dateStyle: 'medium' }).format(new Date())}`;
 }
 
+/**
+ * The IndexedDB record of an epoch key: sealed, never raw (§10.7).
+ * @param {string} userId
+ * @param {CryptoKey} storageKey
+ * @param {string} channelId
+ * @param {number} epoch
+ * @param {Bytes} key
+ * @returns {Promise<store.EpochKeyRecord>}
+ */
+async function sealedRecord(userId, storageKey, channelId, epoch, key) {
+  return { userId, channelId, epoch, sealed: await c.sealLocalKey(storageKey, userId, channelId, epoch, key) };
+}
+
 /** @param {string} channelId @param {number} epoch */
 const slot = (channelId, epoch) => `${channelId}\u0000${epoch}`;
 
@@ -58,7 +71,7 @@ export class Keyring extends EventTarget {
   /**
    * @param {Me} me
    * @param {DeviceRecord} device
-   * @param {store.EpochKeyRecord[]} epochKeys
+   * @param {{ channelId: string, epoch: number, key: Bytes }[]} epochKeys Opened.
    */
   constructor(me, device, epochKeys) {
     super();
@@ -82,9 +95,23 @@ export class Keyring extends EventTarget {
      * @type {(channelId: string) => number | null}
      */
     this.epochHint = () => null;
+    /**
+     * Tombstones of the channels destroyed or purged (§10.6): belowEpoch by channel id,
+     * null for every epoch. Kept in the device record and carried by the backup.
+     * @type {Map<string, number | null>}
+     */
+    this.shredded = new Map(device.shredded ?? []);
+    // A key a tombstone covers may have outlived it in IndexedDB (a tab closed between
+    // the two writes): it is not used.
+    for (const id of [...this.epochKeys.keys()]) {
+      const [channel, epoch] = id.split('\u0000');
+      if (c.isShredded(this.shredded, channel, Number(epoch))) this.epochKeys.delete(id);
+    }
     /** @type {Promise<void>} */
     this.backupQueue = Promise.resolve();
     this.backupPending = false;
+    /** Failed backup writes in a row: the next try waits longer; the user is told. */
+    this.backupFailures = 0;
     /** Set by {@link Keyring.forget}: nothing is written any more. */
     this.forgotten = false;
   }
@@ -95,9 +122,44 @@ export class Keyring extends EventTarget {
    * @returns {Promise<Keyring | null>}
    */
   static async load(me) {
-    const device = await store.getDevice(me.id);
+    let device = await store.getDevice(me.id);
     if (!device) return null;
-    return new Keyring(me, device, await store.allEpochKeys(me.id));
+    // A device record made before epoch keys were sealed gets its storage key now.
+    let storageKey = device.storageKey;
+    if (!storageKey) {
+      storageKey = await c.generateStorageKey();
+      device = { ...device, storageKey };
+      await store.putDevice(device);
+    }
+    /** @type {{ channelId: string, epoch: number, key: Bytes }[]} */
+    const opened = [];
+    for (const record of await store.allEpochKeys(me.id)) {
+      if (record.sealed) {
+        try {
+          opened.push({ channelId: record.channelId, epoch: record.epoch, key: await c.openLocalKey(storageKey, me.id, record.channelId, record.epoch, record.sealed) });
+        } catch {
+          // A record that does not open (altered, or sealed under another key) is not used.
+        }
+      } else if (record.key) {
+        // Written raw by an earlier release: sealed in place.
+        opened.push({ channelId: record.channelId, epoch: record.epoch, key: record.key });
+        await store.putEpochKey(await sealedRecord(me.id, storageKey, record.channelId, record.epoch, record.key));
+      }
+    }
+    return new Keyring(me, device, opened);
+  }
+
+  /**
+   * Keeps an epoch key in IndexedDB, sealed under the device's storage key (§10.7).
+   * @param {string} channelId
+   * @param {number} epoch
+   * @param {Bytes} key
+   */
+  async storeEpochKey(channelId, epoch, key) {
+    const storageKey = this.device.storageKey;
+    if (!storageKey) throw new c.CryptoError('no_storage_key');
+    const record = await sealedRecord(this.me.id, storageKey, channelId, epoch, key);
+    await this.persist(() => store.putEpochKey(record));
   }
 
   get deviceId() {
@@ -332,10 +394,10 @@ export class Keyring extends EventTarget {
       if (!c.bytesEqual(held, key)) throw new c.CryptoError('commitment_conflict', `${channelId} epoch ${epoch}`);
       return;
     }
-    if (this.forgotten) return;
+    if (this.forgotten || c.isShredded(this.shredded, channelId, epoch)) return;
     this.epochKeys.set(id, key);
     if (keyCommitment) this.commitments.set(id, keyCommitment);
-    await store.putEpochKey({ userId: this.me.id, channelId, epoch, key });
+    await this.storeEpochKey(channelId, epoch, key);
     this.scheduleBackup();
   }
 
@@ -502,32 +564,94 @@ export class Keyring extends EventTarget {
   }
 
   /**
-   * Drops a destroyed channel's keys (§11).
+   * Drops a destroyed channel's keys, or those of the epochs before `belowEpoch` when
+   * its old history was purged (§11), and records a tombstone so that no backup merge,
+   * here or on another device, brings them back (§10.6).
    * @param {string} channelId
    * @param {number} [belowEpoch]
    */
   async forgetChannel(channelId, belowEpoch) {
+    c.addTombstone(this.shredded, channelId, belowEpoch ?? null);
+    await this.dropShredded();
+    const device = { ...this.device, shredded: new Map(this.shredded) };
+    this.device = device;
+    await this.persist(() => store.putDevice(device));
+    this.scheduleBackup();
+  }
+
+  /** Drops every key held here that a tombstone covers, in memory and in IndexedDB. */
+  async dropShredded() {
     for (const id of [...this.epochKeys.keys()]) {
       const [channel, epoch] = id.split('\u0000');
-      if (channel === channelId && (belowEpoch === undefined || Number(epoch) < belowEpoch)) this.epochKeys.delete(id);
+      if (c.isShredded(this.shredded, channel, Number(epoch))) {
+        this.epochKeys.get(id)?.fill(0);
+        this.epochKeys.delete(id);
+        this.commitments.delete(id);
+      }
     }
-    await store.deleteEpochKeys(this.me.id, channelId, belowEpoch);
-    this.scheduleBackup();
+    for (const [channelId, below] of this.shredded) await store.deleteEpochKeys(this.me.id, channelId, below ?? undefined);
+  }
+
+  /**
+   * Asks the server which of the channels this device (or the backup, `more`) holds keys
+   * of were destroyed, and shreds those: a destruction this device was offline for, whose
+   * `channel_destroyed` frame it never received, reaches its keys too (§10.6).
+   * @param {string[]} more
+   */
+  async shredDestroyed(more) {
+    const held = new Set([...this.epochKeys.keys()].map((id) => id.split('\u0000')[0]));
+    for (const id of more) held.add(id);
+    const ids = [...held].filter((id) => this.shredded.get(id) !== null);
+    const destroyed = [];
+    for (let start = 0; start < ids.length; start += 1000) {
+      destroyed.push(...(await channelsApi.destroyed(ids.slice(start, start + 1000))).destroyed);
+    }
+    if (destroyed.length > 0) await this.adoptTombstones(destroyed.map((channelId) => ({ channelId, belowEpoch: null })));
+  }
+
+  /**
+   * Takes the tombstones of a backup: they join this device's, and the keys they cover go.
+   * @param {import('./crypto/backup.js').Tombstone[]} tombstones
+   */
+  async adoptTombstones(tombstones) {
+    const before = JSON.stringify([...this.shredded]);
+    for (const t of tombstones) c.addTombstone(this.shredded, t.channelId, t.belowEpoch);
+    if (JSON.stringify([...this.shredded]) === before) return;
+    await this.dropShredded();
+    const device = { ...this.device, shredded: new Map(this.shredded) };
+    this.device = device;
+    await this.persist(() => store.putDevice(device));
   }
 
   // ---- The key backup -------------------------------------------------------------------
 
-  /** Writes the backup soon, after the keys arriving together. */
+  /**
+   * Writes the backup soon, after the keys arriving together. A failed write is told to
+   * the user (`backup-failed`) and tried again, waiting longer each time (up to five
+   * minutes); the write that succeeds after it says so (`backup-saved`).
+   */
   scheduleBackup() {
     if (!this.holdsBackupKey || this.backupPending || this.forgotten) return;
     this.backupPending = true;
+    const wait = this.backupFailures === 0 ? 300 : Math.min(5000 * 2 ** (this.backupFailures - 1), 300000);
     this.backupQueue = this.backupQueue
-      .then(() => new Promise((resolve) => setTimeout(resolve, 300)))
+      .then(() => new Promise((resolve) => setTimeout(resolve, wait)))
       .then(() => {
         this.backupPending = false;
         return this.writeBackup();
       })
-      .catch((error) => console.warn('the key backup could not be written', error));
+      .then(
+        () => {
+          if (this.backupFailures > 0) this.dispatchEvent(new CustomEvent('backup-saved'));
+          this.backupFailures = 0;
+        },
+        (error) => {
+          this.backupFailures += 1;
+          console.warn('the key backup could not be written', error);
+          this.dispatchEvent(new CustomEvent('backup-failed', { detail: { attempts: this.backupFailures } }));
+          this.scheduleBackup();
+        },
+      );
   }
 
   /**
@@ -544,10 +668,16 @@ export class Keyring extends EventTarget {
       // Pins and marks made on the account's other devices come here; then this
       // device's go into the new revision.
       if (!this.forgotten) await adoptIdentities(this.me, contents.identities ?? [], { marks: false });
+      // Tombstones first: what another device shredded goes here too, and a key either
+      // side's tombstones cover goes into neither this device nor the new revision.
+      if (!this.forgotten) await this.adoptTombstones(contents.shredded ?? []);
+      // And the channels destroyed while this device was away, as the server lists them.
+      if (!this.forgotten) await this.shredDestroyed(contents.epochKeys.map((k) => k.channelId));
       for (const entry of contents.epochKeys) {
+        if (c.isShredded(this.shredded, entry.channelId, entry.epoch)) continue;
         if (!this.hasEpochKey(entry.channelId, entry.epoch)) {
           this.epochKeys.set(slot(entry.channelId, entry.epoch), entry.key);
-          await this.persist(() => store.putEpochKey({ userId: this.me.id, channelId: entry.channelId, epoch: entry.epoch, key: entry.key }));
+          await this.storeEpochKey(entry.channelId, entry.epoch, entry.key);
         }
       }
       // Forgotten meanwhile, this keyring holds only part of the keys: writing it would
@@ -561,8 +691,9 @@ export class Keyring extends EventTarget {
         return { channelId, epoch: Number(epoch), key };
       });
       const identities = (await store.allIdentities(this.me.id)).map((pin) => ({ userId: pin.peerId, key: pin.key, verified: pin.verified }));
+      const shredded = [...this.shredded].map(([channelId, belowEpoch]) => ({ channelId, belowEpoch }));
       const sealed = await c.sealBackup({
-        contents: { identityPrivate: contents.identityPrivate, identityPublic: contents.identityPublic, epochKeys, identities },
+        contents: { identityPrivate: contents.identityPrivate, identityPublic: contents.identityPublic, epochKeys, identities, shredded },
         backupKey,
         userId: this.me.id,
         revision: revision + 1,
@@ -722,10 +853,11 @@ export async function adoptRecoveryCode(keyring, typedCode) {
   keyring.device = { ...keyring.device, identityKey, backupKey, backupRevision: revision, backupVersion: body.version };
   const device = keyring.device;
   await keyring.persist(() => store.putDevice(device));
+  await keyring.adoptTombstones(contents.shredded ?? []);
   for (const entry of contents.epochKeys) {
-    if (keyring.hasEpochKey(entry.channelId, entry.epoch)) continue;
+    if (keyring.hasEpochKey(entry.channelId, entry.epoch) || c.isShredded(keyring.shredded, entry.channelId, entry.epoch)) continue;
     keyring.epochKeys.set(slot(entry.channelId, entry.epoch), entry.key);
-    await keyring.persist(() => store.putEpochKey({ userId: me.id, channelId: entry.channelId, epoch: entry.epoch, key: entry.key }));
+    await keyring.storeEpochKey(entry.channelId, entry.epoch, entry.key);
   }
   if (!keyring.forgotten) await adoptIdentities(me, contents.identities ?? [], { marks: true });
   keyring.peers.clear();
@@ -815,6 +947,7 @@ export async function startLink(me) {
         backupVersion: null,
         certificate: info.certificate,
         createdAt: Date.now(),
+        storageKey: await c.generateStorageKey(),
       };
       await store.putDevice(record);
       return new Keyring(me, record, []);
@@ -849,15 +982,17 @@ export async function startEnrolment(me) {
     recoveryCode,
     finish: async (name) => {
       if (finished) throw new Error('enrolment already finished');
-      await keysApi.publishIdentity(c.toBase64url(identity.publicKey));
-      await keysApi.registerDevice(device.certificate, name);
       const sealed = await c.sealBackup({
         contents: { identityPrivate, identityPublic: identity.publicKey, epochKeys: [] },
         backupKey,
         userId: me.id,
         revision: 1,
       });
-      const version = await keysApi.putBackup(sealed, null);
+      // Identity, device and backup in one request (§5.6): at enrolment, and when the
+      // recovery code was lost, where the new backup replaces the old one. A refusal
+      // stores nothing, so no device is left registered without a browser holding it.
+      const reset = await keysApi.resetKeys({ identity_key: c.toBase64url(identity.publicKey), certificate: device.certificate, name, backup: sealed });
+      const version = reset.backup_version;
       identityPrivate.fill(0);
       finished = true;
       /** @type {DeviceRecord} */
@@ -870,6 +1005,7 @@ export async function startEnrolment(me) {
         backupVersion: version,
         certificate: device.certificate,
         createdAt: Date.now(),
+        storageKey: await c.generateStorageKey(),
       };
       await store.putDevice(record);
       return new Keyring(me, record, []);
@@ -901,6 +1037,7 @@ export async function restoreWithRecoveryCode(me, typedCode, name) {
   contents.identityPrivate.fill(0);
   const device = await newDevice(me, identityKey, contents.identityPublic);
   await keysApi.registerDevice(device.certificate, name);
+  const storageKey = await c.generateStorageKey();
   /** @type {DeviceRecord} */
   const record = {
     ...ownKeys(me, device),
@@ -911,10 +1048,13 @@ export async function restoreWithRecoveryCode(me, typedCode, name) {
     backupVersion: body.version,
     certificate: device.certificate,
     createdAt: Date.now(),
+    storageKey,
+    // The backup's tombstones: its keys were filtered against them when it was opened.
+    shredded: new Map((contents.shredded ?? []).map((t) => [t.channelId, t.belowEpoch])),
   };
   await store.putDevice(record);
   const keys = contents.epochKeys.map((k) => ({ userId: me.id, channelId: k.channelId, epoch: k.epoch, key: k.key }));
-  for (const key of keys) await store.putEpochKey(key);
+  for (const key of keys) await store.putEpochKey(await sealedRecord(me.id, storageKey, key.channelId, key.epoch, key.key));
   await adoptIdentities(me, contents.identities ?? [], { marks: true });
   return new Keyring(me, record, keys);
 }

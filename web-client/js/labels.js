@@ -90,6 +90,8 @@ export const ERROR_MESSAGES = Object.freeze({
   identity_missing:
     'Votre compte n’a pas encore de clé d’identité : configurez d’abord un premier appareil (« Créer mes clés »).',
   device_exists: 'Cet appareil est déjà enregistré. Recommencez la configuration de cet appareil.',
+  invalid_destroyed_query: 'La liste de canaux demandée n’est pas valide : 1 000 identifiants au plus.',
+  invalid_backup: 'La sauvegarde de clés envoyée n’est pas celle de votre compte : rien n’a été enregistré.',
   invalid_certificate:
     'Le certificat de l’appareil n’est pas valide : il ne correspond pas à la demande ou à votre clé d’identité.',
   // Linking a new device from an existing one (PROTOCOL.md §5.5.1).
@@ -380,6 +382,9 @@ export const AUDIT_ACTIONS = Object.freeze({
   device_link_refused: 'Nouvel appareil refusé',
   identity_key_change: 'Changement de clé d’identité',
   identity_key_changed: 'Clé d’identité changée',
+  identity_key_reset: 'Nouvelles clés créées (code de secours perdu)',
+  keys_reset: 'Création de nouvelles clés',
+  destroyed_channels_read: 'Consultation des canaux détruits',
   identity_key_published: 'Clé d’identité publiée',
   keys_read: 'Lecture des clés publiques d’un collègue',
   key_backup_read: 'Lecture de la sauvegarde chiffrée des clés',

@@ -19,16 +19,23 @@ const DB_VERSION = 1;
  * @property {Uint8Array<ArrayBuffer>} identityPublic
  * @property {CryptoKey | null} identityKey Non-extractable identity signing key, when held.
  * @property {CryptoKey | null} backupKey Non-extractable AES key of the backup, when held.
+ * @property {CryptoKey} [storageKey] Non-extractable AES key the epoch keys are sealed
+ *   under here (absent from records made before it existed, until the next load).
  * @property {number} backupRevision The highest backup revision seen (rollback check).
  * @property {number | null} backupVersion The server's version (ETag) last written or read.
  * @property {any} certificate
  * @property {number} createdAt
+ * @property {Map<string, number | null>} [shredded] Tombstones of the channels destroyed
+ *   (null) or purged below an epoch: their keys are never taken back (PROTOCOL.md §10.6).
  *
  * @typedef {object} EpochKeyRecord
  * @property {string} userId
  * @property {string} channelId
  * @property {number} epoch
- * @property {Uint8Array<ArrayBuffer>} key
+ * @property {import('./crypto/local.js').SealedKey} [sealed] The key sealed under the
+ *   device's storage key.
+ * @property {Uint8Array<ArrayBuffer>} [key] The raw key, in records written before keys
+ *   were sealed; sealed and removed at the next load.
  *
  * @typedef {object} IdentityRecord A colleague's identity key as this account has seen it.
  * @property {string} userId This account.

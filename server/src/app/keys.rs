@@ -3,7 +3,10 @@
 //! recorded in the access log, so that key changes are auditable.
 
 use passerelle_shared::crypto::{DeviceCertificate, IdentityPublicKey};
-use passerelle_shared::protocol::v1::keys::{DeviceInfo, KeyBackupBody, RegisterDevice, UserKeys};
+use passerelle_shared::protocol::v1::keys::{
+    DeviceInfo, KeyBackupBody, KeysReset, RegisterDevice, ResetKeys, UserKeys,
+};
+use sea_orm::TransactionTrait;
 use serde_json::json;
 
 use crate::app::exclusion::{self, Exclusion};
@@ -14,8 +17,11 @@ use crate::error::{ApiError, Result};
 use crate::policy::{self, Capability};
 use crate::state::AppState;
 
-/// Largest encrypted key backup accepted, in bytes of JSON.
-pub const MAX_BACKUP_BYTES: usize = 512 * 1024;
+/// Largest encrypted key backup accepted, in bytes of JSON: 16 MiB holds about 110,000
+/// epoch keys (about 150 bytes each once encrypted and encoded), decades of an active
+/// user's rotations, while keeping one request bounded. Destroyed and purged channels
+/// leave only a tombstone of a few dozen bytes (docs/PROTOCOL.md §10.6).
+pub const MAX_BACKUP_BYTES: usize = 16 * 1024 * 1024;
 
 fn device_info(model: &device::Model) -> Result<DeviceInfo> {
     Ok(DeviceInfo {
@@ -73,6 +79,131 @@ pub async fn publish_identity(
     Ok(saved.version)
 }
 
+/// New keys for the caller's account in one transaction (docs/PROTOCOL.md §5.6): the
+/// identity key, the first device and the key backup replacing any older one. Allowed
+/// while no device of the account is live (at enrolment, or once the lost devices are
+/// revoked), as replacing the identity is. Nothing is stored unless all of it is, so a
+/// refused backup can no longer leave a registered device no browser holds.
+pub async fn reset_keys(
+    state: &AppState,
+    user: &CurrentUser,
+    request: ResetKeys,
+) -> Result<KeysReset> {
+    let certificate = request.certificate;
+    let deny = |reason: &'static str| {
+        let actor = user.actor();
+        let target = user.user_id.clone();
+        async move {
+            state
+                .record_denial(
+                    actor,
+                    "keys_reset",
+                    Some(target),
+                    json!({ "reason": reason }),
+                )
+                .await;
+        }
+    };
+    if certificate.user_id != user.user_id || certificate.verify(&request.identity_key).is_err() {
+        deny("bad_certificate").await;
+        return Err(ApiError::Unprocessable("invalid_certificate"));
+    }
+    if request.backup.user_id != user.user_id {
+        deny("backup_of_another_user").await;
+        return Err(ApiError::Unprocessable("invalid_backup"));
+    }
+    let data = serde_json::to_string(&request.backup).map_err(ApiError::internal)?;
+    if data.len() > MAX_BACKUP_BYTES {
+        deny("backup_too_large").await;
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let name = device_name(&request.name);
+    let now = state.now_ms();
+    let previous = db::keys::find_identity(&state.db, &user.user_id).await?;
+    let txn = state.db.begin().await?;
+    // The identity row first: on PostgreSQL its lock makes two resets take turns.
+    let identity = db::keys::put_identity(
+        &txn,
+        &user.user_id,
+        request.identity_key.to_base64url(),
+        now,
+    )
+    .await?;
+    let live = db::keys::devices_of(&txn, &user.user_id)
+        .await?
+        .iter()
+        .any(|d| d.revoked_at.is_none());
+    if live {
+        txn.rollback().await?;
+        deny("live_devices").await;
+        return Err(ApiError::Conflict("identity_in_use"));
+    }
+    if db::keys::find_device(&txn, &certificate.device_id)
+        .await?
+        .is_some()
+    {
+        txn.rollback().await?;
+        deny("device_exists").await;
+        return Err(ApiError::Conflict("device_exists"));
+    }
+    let device = db::keys::insert_device(
+        &txn,
+        device::Model {
+            id: certificate.device_id.clone(),
+            user_id: user.user_id.clone(),
+            certificate: serde_json::to_string(&certificate).map_err(ApiError::internal)?,
+            signing_key: certificate.keys.signing.to_base64url(),
+            name,
+            created_at: now,
+            revoked_at: None,
+        },
+    )
+    .await?;
+    let backup_version = db::keys::replace_backup(&txn, &user.user_id, data, now).await?;
+    let channels = db::members::of_user(&txn, &user.user_id)
+        .await?
+        .into_iter()
+        .map(|m| m.channel_id)
+        .collect();
+    db::channels::require_rotation(&txn, channels).await?;
+    db::sessions::bind_device(&txn, &user.session_id, &device.id).await?;
+    txn.commit().await?;
+    let changed = previous.is_some_and(|p| p.public_key != identity.public_key);
+    state
+        .record(
+            user.actor(),
+            if changed {
+                "identity_key_reset"
+            } else {
+                "identity_key_published"
+            },
+            Some(user.user_id.clone()),
+            Outcome::Success,
+            json!({
+                "version": identity.version,
+                "device": device.id,
+                "backup_version": backup_version,
+            }),
+        )
+        .await?;
+    Ok(KeysReset {
+        identity_version: identity.version,
+        backup_version,
+        device: device_info(&device)?,
+    })
+}
+
+/// The name a device is shown under: trimmed, at most 100 characters, « Appareil » if
+/// none was given.
+fn device_name(requested: &str) -> String {
+    let name = requested.trim().chars().take(100).collect::<String>();
+    if name.is_empty() {
+        "Appareil".into()
+    } else {
+        name
+    }
+}
+
 /// Registers a device after verifying its certificate against the caller's identity key.
 pub async fn register_device(
     state: &AppState,
@@ -80,7 +211,7 @@ pub async fn register_device(
     request: RegisterDevice,
 ) -> Result<DeviceInfo> {
     let certificate: DeviceCertificate = request.certificate;
-    let name = request.name.trim().chars().take(100).collect::<String>();
+    let name = device_name(&request.name);
     let deny = |reason: &'static str| {
         let actor = user.actor();
         let device = certificate.device_id.clone();
@@ -124,11 +255,7 @@ pub async fn register_device(
             user_id: user.user_id.clone(),
             certificate: serde_json::to_string(&certificate).map_err(ApiError::internal)?,
             signing_key: certificate.keys.signing.to_base64url(),
-            name: if name.is_empty() {
-                "Appareil".into()
-            } else {
-                name
-            },
+            name,
             created_at: now,
             revoked_at: None,
         },

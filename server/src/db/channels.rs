@@ -49,6 +49,28 @@ pub(crate) async fn institutions_of(
         .collect())
 }
 
+/// Those of `ids` whose channel is destroyed or being destroyed: the channel row stays
+/// as a tombstone after its destruction (docs/ARCHITECTURE.md §6).
+pub(crate) async fn destroyed_among(
+    db: &impl ConnectionTrait,
+    ids: &[String],
+) -> Result<Vec<String>, DbErr> {
+    let mut destroyed = Vec::new();
+    for chunk in ids.chunks(super::LOOKUP_CHUNK) {
+        destroyed.extend(
+            channel::Entity::find()
+                .filter(channel::Column::Id.is_in(chunk.to_vec()))
+                .filter(channel::Column::Status.is_in(["destroying", "destroyed"]))
+                .order_by_asc(channel::Column::Id)
+                .all(db)
+                .await?
+                .into_iter()
+                .map(|c| c.id),
+        );
+    }
+    Ok(destroyed)
+}
+
 /// The channels a user is a member of.
 pub(crate) async fn of_user(
     db: &impl ConnectionTrait,

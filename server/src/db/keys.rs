@@ -163,6 +163,38 @@ pub(crate) async fn put_backup(
     }
 }
 
+/// Replaces a user's key backup whatever its version (an identity reset: the old backup
+/// is sealed under a code the user lost). Returns the new version, one above the old.
+pub(crate) async fn replace_backup(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    data: String,
+    now_ms: i64,
+) -> Result<i64, DbErr> {
+    match find_backup(db, user_id).await? {
+        Some(existing) => {
+            let version = existing.version + 1;
+            let mut active: key_backup::ActiveModel = existing.into();
+            active.version = Set(version);
+            active.data = Set(data);
+            active.updated_at = Set(now_ms);
+            active.update(db).await?;
+            Ok(version)
+        }
+        None => {
+            key_backup::ActiveModel {
+                user_id: Set(user_id.to_owned()),
+                version: Set(1),
+                data: Set(data),
+                updated_at: Set(now_ms),
+            }
+            .insert(db)
+            .await?;
+            Ok(1)
+        }
+    }
+}
+
 /// These sending devices (those that exist, revoked or not): the writer checks in its
 /// transaction that each sender's device is still live.
 pub(crate) async fn sending_devices(

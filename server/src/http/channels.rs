@@ -12,8 +12,9 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use passerelle_shared::protocol::v1::auth::InstitutionRef;
 use passerelle_shared::protocol::v1::channels::{
-    AddMember, AttachmentUploaded, Channel, ChannelDetail, CreateChannel, DeviceKeysPage,
-    DirectoryEntry, EpochState, HistoryPage, PublishEpoch, RemoveMember,
+    AddMember, AttachmentUploaded, Channel, ChannelDetail, CreateChannel, DestroyedChannels,
+    DestroyedQuery, DeviceKeysPage, DirectoryEntry, EpochState, HistoryPage, PublishEpoch,
+    RemoveMember,
 };
 use serde::Deserialize;
 
@@ -28,6 +29,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/channels", get(list).post(create))
         .route("/channels/{id}", get(detail))
+        .route("/channels/destroyed", post(destroyed))
         .route("/channels/{id}/members", post(add_member))
         .route("/channels/{id}/members/{user_id}", delete(remove_member))
         .route("/channels/{id}/leave", post(leave))
@@ -42,6 +44,21 @@ pub fn router() -> Router<AppState> {
         .route("/attachments/{id}", get(download))
         .route("/directory", get(directory))
         .route("/directory/institutions", get(institutions))
+}
+
+/// # `POST /api/v1/channels/destroyed`
+///
+/// Which of the channels a device holds keys of were destroyed (PROTOCOL.md §10.6).
+#[utoipa::path(post, path = "/api/v1/channels/destroyed", request_body = DestroyedQuery,
+    responses((status = 200, body = DestroyedChannels), (status = 422)))]
+pub(crate) async fn destroyed(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(query): ApiJson<DestroyedQuery>,
+) -> Result<Json<DestroyedChannels>> {
+    channels::destroyed_among(&state, &user, query)
+        .await
+        .map(Json)
 }
 
 /// # `GET /api/v1/directory/institutions`

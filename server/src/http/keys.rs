@@ -1,13 +1,15 @@
 //! The key directory and the key backup.
 
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::handler::Handler;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use passerelle_shared::protocol::v1::keys::{
-    ApproveLink, CreateLinkRequest, DeviceInfo, KeyBackupBody, LinkRequest, LinkRequestList,
-    PublishIdentity, PutKeyBackup, RegisterDevice, RewrappedKeys, StoredKeys, UserKeys,
+    ApproveLink, CreateLinkRequest, DeviceInfo, KeyBackupBody, KeysReset, LinkRequest,
+    LinkRequestList, PublishIdentity, PutKeyBackup, RegisterDevice, ResetKeys, RewrappedKeys,
+    StoredKeys, UserKeys,
 };
 
 use crate::app::keys;
@@ -17,14 +19,24 @@ use crate::error::{ApiError, Result};
 use crate::http::json::ApiJson;
 use crate::state::AppState;
 
+/// A request carrying a key backup: the backup and room for the rest of the body.
+const BACKUP_REQUEST_LIMIT: usize = keys::MAX_BACKUP_BYTES + 64 * 1024;
+
 /// The routes of this resource.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/keys/identity", put(publish_identity))
         .route("/keys/devices", post(register_device))
+        .route(
+            "/keys/reset",
+            post(reset_keys).layer(DefaultBodyLimit::max(BACKUP_REQUEST_LIMIT)),
+        )
         .route("/keys/devices/{id}", delete(revoke_device))
         .route("/keys/users/{user_id}", get(user_keys))
-        .route("/keys/backup", get(get_backup).put(put_backup))
+        .route(
+            "/keys/backup",
+            get(get_backup).put(put_backup.layer(DefaultBodyLimit::max(BACKUP_REQUEST_LIMIT))),
+        )
         .route("/keys/devices/{id}/epoch-keys", post(rewrapped_keys))
         .route(
             "/keys/link-requests",
@@ -135,6 +147,21 @@ pub(crate) async fn register_device(
 ) -> Result<(StatusCode, Json<DeviceInfo>)> {
     let device = keys::register_device(&state, &user, request).await?;
     Ok((StatusCode::CREATED, Json(device)))
+}
+
+/// # `POST /api/v1/keys/reset`
+///
+/// The identity key, the first device and the key backup in one step (enrolment, or a
+/// lost recovery code once every device is revoked).
+#[utoipa::path(post, path = "/api/v1/keys/reset", request_body = ResetKeys,
+    responses((status = 201, body = KeysReset), (status = 409), (status = 413), (status = 422)))]
+pub(crate) async fn reset_keys(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(request): ApiJson<ResetKeys>,
+) -> Result<(StatusCode, Json<KeysReset>)> {
+    let reset = keys::reset_keys(&state, &user, request).await?;
+    Ok((StatusCode::CREATED, Json(reset)))
 }
 
 /// # `DELETE /api/v1/keys/devices/{id}`

@@ -19,7 +19,7 @@ use super::link::{Incoming, Link};
 use super::store::{AgentState, SecretString, Store, StoredEpochKey, StoredSession, STATE_VERSION};
 use super::ws::{accept_in, synced_in, Pending};
 use super::{Client, ClientError, Device, Result};
-use crate::crypto::{to_base64url, EpochKey, MessageContent};
+use crate::crypto::{to_base64url, EpochKey, MessageContent, Shredded};
 use crate::protocol::v1::channels::{Cursors, EpochState, StoredMessage};
 use crate::protocol::v1::charter::{Accept, CharterStatus, RulesStatus};
 use crate::protocol::v1::ws::{ClientFrame, ServerFrame};
@@ -867,19 +867,19 @@ impl Agent {
                 version,
             }),
             ServerFrame::ChannelDestroyed { channel_id } => {
-                self.client.epoch_keys.retain(|(c, _), _| *c != channel_id);
+                self.client.shred(&channel_id, Shredded::Channel);
                 self.state.cursors.remove(&channel_id);
                 self.persist()?;
+                self.shred_in_backup().await?;
             }
             ServerFrame::HistoryPurged {
                 channel_id,
                 below_epoch,
                 ..
             } => {
-                self.client
-                    .epoch_keys
-                    .retain(|(c, e), _| *c != channel_id || *e >= below_epoch);
+                self.client.shred(&channel_id, Shredded::Below(below_epoch));
                 self.persist()?;
+                self.shred_in_backup().await?;
             }
             _ => {}
         }
@@ -926,6 +926,22 @@ impl Agent {
         }
     }
 
+    /// Carries the tombstones to the key backup at once, so that no other device's
+    /// merge brings the shredded keys back; a failure is retried with the next write.
+    async fn shred_in_backup(&mut self) -> Result<()> {
+        for _ in 0..3 {
+            match self.client.write_backup(&mut self.device).await {
+                Ok(()) => return self.persist(),
+                // Another device wrote in between: merge its revision and write again.
+                Err(ClientError::Api { status, .. })
+                    if status == StatusCode::PRECONDITION_FAILED => {}
+                Err(ClientError::Transport(_)) => return Ok(()),
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(())
+    }
+
     /// Writes the state: the device, the epoch keys held, the identities seen and the
     /// cursors handed out (but the last, until the application asks for the next).
     fn persist(&mut self) -> Result<()> {
@@ -942,6 +958,17 @@ impl Agent {
                 channel_id: channel_id.clone(),
                 epoch: *epoch,
                 key: SecretString::new(to_base64url(key.to_bytes().as_ref())),
+            })
+            .collect();
+        state.shredded = self
+            .client
+            .tombstones()
+            .map(|(channel, what)| {
+                let below = match what {
+                    Shredded::Channel => None,
+                    Shredded::Below(epoch) => Some(epoch),
+                };
+                (channel.to_owned(), below)
             })
             .collect();
         state.known_identities = self.client.known_identities.clone();
@@ -1041,6 +1068,9 @@ async fn resume(state: &AgentState) -> Result<Option<Client>> {
 
 /// Puts the stored epoch keys and identities back into the client.
 fn restore_state(client: &mut Client, state: &AgentState) -> Result<()> {
+    for (channel, below) in &state.shredded {
+        client.shred(channel, below.map_or(Shredded::Channel, Shredded::Below));
+    }
     for stored in &state.epoch_keys {
         let bytes = zeroize::Zeroizing::new(
             crate::crypto::from_base64url(stored.key.expose())
@@ -1051,6 +1081,9 @@ fn restore_state(client: &mut Client, state: &AgentState) -> Result<()> {
             .try_into()
             .map_err(|_| ClientError::Store("a stored epoch key has the wrong length".into()))?;
         let key = zeroize::Zeroizing::new(key);
+        if client.is_shredded(&stored.channel_id, stored.epoch) {
+            continue;
+        }
         client.epoch_keys.insert(
             (stored.channel_id.clone(), stored.epoch),
             EpochKey::from_bytes(&key),

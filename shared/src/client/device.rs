@@ -7,12 +7,15 @@ use super::{decode, expect_ok, Client, ClientError, Result};
 use crate::crypto::{
     AttachmentRef, BackupContents, DeviceCertificate, DeviceCertificateRequest, DeviceKeys,
     Envelope, EpochKey, IdentityKeyPair, IdentityPublicKey, KeyBackup, MessageContent,
-    MessageHeader, RecoveryCode, Roster, RosterError,
+    MessageHeader, RecoveryCode, Roster, RosterError, Shredded,
 };
 use crate::protocol::v1::channels::{
-    ChannelDetail, DeviceKeysPage, EpochState, PublishEpoch, StoredMessage, WithheldKey,
+    ChannelDetail, DestroyedChannels, DestroyedQuery, DeviceKeysPage, EpochState, PublishEpoch,
+    StoredMessage, WithheldKey, MAX_DESTROYED_QUERY,
 };
-use crate::protocol::v1::keys::{KeyBackupBody, PublishIdentity, RegisterDevice, UserKeys};
+use crate::protocol::v1::keys::{
+    KeyBackupBody, KeysReset, PublishIdentity, RegisterDevice, ResetKeys, UserKeys,
+};
 
 fn crypto(err: impl std::fmt::Display) -> ClientError {
     ClientError::Crypto(err.to_string())
@@ -69,6 +72,57 @@ impl Client {
         })
     }
 
+    /// New keys for an account whose recovery code is lost and whose devices are all
+    /// revoked (docs/PROTOCOL.md §5.6): a new identity, a first device and a first key
+    /// backup under a new recovery code, stored by the server in one step. The history
+    /// sealed under the old keys stays unreadable; colleagues' clients see the identity
+    /// change.
+    pub async fn reset_keys(&mut self, name: &str) -> Result<Enrolment> {
+        let identity = IdentityKeyPair::generate().map_err(crypto)?;
+        let recovery_code = RecoveryCode::generate().map_err(crypto)?;
+        let backup_key = recovery_code.backup_key(&self.me.id);
+        let device_id = uuid_v4()?;
+        let keys = DeviceKeys::generate().map_err(crypto)?;
+        let request =
+            DeviceCertificateRequest::new(&self.me.id, &device_id, identity.public_key(), &keys)
+                .map_err(crypto)?;
+        let certificate = identity.certify(&request).map_err(crypto)?;
+        let contents = BackupContents::new(
+            IdentityKeyPair::from_private_bytes(&identity.to_private_bytes()).map_err(crypto)?,
+        );
+        let backup = KeyBackup::seal(&contents, &backup_key, &self.me.id, 1).map_err(crypto)?;
+        let reset: KeysReset = decode(
+            self.request(Method::POST, "/keys/reset")
+                .json(&ResetKeys {
+                    identity_key: identity.public_key().clone(),
+                    certificate: certificate.clone(),
+                    name: name.into(),
+                    backup,
+                })
+                .send()
+                .await?,
+        )
+        .await?;
+        // Nothing of the old identity is of use any more.
+        self.epoch_keys.clear();
+        self.known_identities
+            .insert(self.me.id.clone(), identity.public_key().clone());
+        self.devices.insert(device_id.clone(), certificate.clone());
+        Ok(Enrolment {
+            device: Device {
+                device_id,
+                keys,
+                certificate,
+                account: Some(AccountKeys {
+                    identity,
+                    backup_version: Some(reset.backup_version),
+                    backup_key,
+                }),
+            },
+            recovery_code,
+        })
+    }
+
     /// Admits a new device with the recovery code: opens the key backup, takes the
     /// identity key and the past epoch keys from it, and registers the device.
     pub async fn restore_with_recovery_code(&mut self, code: &str, name: &str) -> Result<Device> {
@@ -92,7 +146,13 @@ impl Client {
                 self.verified.insert(user.to_owned());
             }
         }
+        for (channel, what) in contents.tombstones() {
+            self.shred(channel, what);
+        }
         for (channel, epoch, key) in contents.epoch_keys() {
+            if self.is_shredded(channel, epoch) {
+                continue;
+            }
             self.epoch_keys.insert(
                 (channel.to_owned(), epoch),
                 EpochKey::from_bytes(&key.to_bytes()),
@@ -166,6 +226,39 @@ impl Client {
         let identity = IdentityKeyPair::from_private_bytes(&account.identity.to_private_bytes())
             .map_err(crypto)?;
         let mut contents = BackupContents::new(identity);
+        // Tombstones first, from both sides: a key one of them covers goes into neither
+        // the new revision nor this client (docs/PROTOCOL.md §10.6).
+        if let Some(current) = &current {
+            for (channel, what) in current.tombstones() {
+                self.shred(channel, what);
+            }
+        }
+        // And the channels destroyed while this client was away, as the server lists them.
+        let mut held: std::collections::BTreeSet<String> =
+            self.epoch_keys.keys().map(|(c, _)| c.clone()).collect();
+        if let Some(current) = &current {
+            held.extend(current.epoch_keys().map(|(c, _, _)| c.to_owned()));
+        }
+        let held: Vec<String> = held
+            .into_iter()
+            .filter(|c| self.shredded.get(c) != Some(&Shredded::Channel))
+            .collect();
+        for chunk in held.chunks(MAX_DESTROYED_QUERY) {
+            let answer: DestroyedChannels = self
+                .post(
+                    "/channels/destroyed",
+                    &DestroyedQuery {
+                        channel_ids: chunk.to_vec(),
+                    },
+                )
+                .await?;
+            for channel in answer.destroyed {
+                self.shred(&channel, Shredded::Channel);
+            }
+        }
+        for (channel, what) in self.tombstones() {
+            contents.shred(channel, what);
+        }
         if let Some(current) = &current {
             for (channel, epoch, key) in current.epoch_keys() {
                 contents.insert_epoch_key(channel, epoch, EpochKey::from_bytes(&key.to_bytes()));
@@ -208,6 +301,21 @@ impl Client {
             .and_then(|v| v.trim_matches('"').parse::<i64>().ok());
         expect_ok(response).await?;
         account.backup_version = etag.or(account.backup_version.map(|v| v + 1)).or(Some(1));
+        Ok(())
+    }
+
+    /// Accepts the identity key the server now serves for a colleague whose identity
+    /// changed (a reset after a lost recovery code, docs/PROTOCOL.md §5.6), after the
+    /// user was told: it replaces the pinned key and drops the verified mark, which only
+    /// a new comparison in person restores.
+    pub async fn accept_identity_change(&mut self, user_id: &str) -> Result<()> {
+        let keys: UserKeys = self.get(&format!("/keys/users/{user_id}")).await?;
+        let Some(identity) = keys.identity_key else {
+            return Ok(());
+        };
+        self.known_identities.insert(user_id.to_owned(), identity);
+        self.verified.remove(user_id);
+        self.rosters.clear();
         Ok(())
     }
 

@@ -118,6 +118,9 @@ pub struct Client {
     pub(crate) devices: HashMap<String, DeviceCertificate>,
     /// Epoch keys held, by channel and epoch.
     pub(crate) epoch_keys: HashMap<(String, u64), EpochKey>,
+    /// Tombstones of the channels destroyed or purged, seen here or in the key backup:
+    /// the keys they cover are never taken back (docs/PROTOCOL.md §10.6).
+    pub(crate) shredded: BTreeMap<String, crate::crypto::Shredded>,
     /// Per channel, its members and their verified devices as last checked here.
     pub(crate) rosters: HashMap<String, Roster>,
     /// Per channel, its current epoch as the server last gave it with the members.
@@ -175,6 +178,7 @@ impl Client {
             verified: std::collections::BTreeSet::new(),
             devices: HashMap::new(),
             epoch_keys: HashMap::new(),
+            shredded: BTreeMap::new(),
             rosters: HashMap::new(),
             channel_epochs: HashMap::new(),
         }
@@ -213,6 +217,36 @@ impl Client {
     /// The bearer token (to carry a session over to another client instance).
     pub fn bearer_token(&self) -> &str {
         &self.token
+    }
+
+    /// Crypto-shredding here: records the tombstone (it travels in the next key backup
+    /// and keeps a merge from bringing the keys back) and drops the keys it covers.
+    pub fn shred(&mut self, channel_id: &str, what: crate::crypto::Shredded) {
+        let widest = match self.shredded.get(channel_id) {
+            Some(held) => held.widest(what),
+            None => what,
+        };
+        self.shredded.insert(channel_id.to_owned(), widest);
+        self.epoch_keys
+            .retain(|(channel, epoch), _| channel != channel_id || !widest.covers(*epoch));
+    }
+
+    /// The tombstones held, by channel id.
+    pub fn tombstones(&self) -> impl Iterator<Item = (&str, crate::crypto::Shredded)> {
+        self.shredded.iter().map(|(c, s)| (c.as_str(), *s))
+    }
+
+    /// Whether a tombstone held here covers this channel epoch.
+    pub(crate) fn is_shredded(&self, channel_id: &str, epoch: u64) -> bool {
+        self.shredded
+            .get(channel_id)
+            .is_some_and(|what| what.covers(epoch))
+    }
+
+    /// Whether this client holds the key of a channel epoch (tests of crypto-shredding).
+    pub fn holds_epoch_key(&self, channel_id: &str, epoch: u64) -> bool {
+        self.epoch_keys
+            .contains_key(&(channel_id.to_owned(), epoch))
     }
 
     /// A request to `/api/v1` + `path` with the bearer token.

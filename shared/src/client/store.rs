@@ -128,6 +128,10 @@ pub struct AgentState {
     /// Epoch keys held.
     #[serde(default)]
     pub epoch_keys: Vec<StoredEpochKey>,
+    /// Tombstones of the channels destroyed (`None`) or purged below an epoch, so that
+    /// a restart does not forget what must never come back (docs/PROTOCOL.md §10.6).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub shredded: BTreeMap<String, Option<u64>>,
     /// Colleagues' identity keys seen first (trust on first use survives restarts).
     #[serde(default)]
     pub known_identities: BTreeMap<String, IdentityPublicKey>,

@@ -1,12 +1,17 @@
 //! The key backup and its recovery code ([PROTOCOL.md §10]).
 //!
-//! At enrolment the user is shown a [`RecoveryCode`] once: 24 characters of Crockford's
-//! base32 (120 random bits) in six groups of four. From it and the user id, PBKDF2 derives
+//! At enrolment the user is shown a [`RecoveryCode`] once: 26 characters of Crockford's
+//! base32 (128 random bits) in groups of four. From it and the user id, PBKDF2 derives
 //! the [`BackupKey`]; the [`KeyBackup`] the server stores is the AES-256-GCM encryption
 //! of the identity private key and the user's epoch keys ([`BackupContents`]). A new
 //! device that is given the code restores the identity key (so it can admit itself and
 //! later devices) and the history; the server, which holds only the encrypted backup,
-//! can do neither.
+//! can do neither. Codes of the first format (24 characters, 120 bits) still open the
+//! backups they made.
+//!
+//! The backup also carries tombstones of the channels destroyed or purged
+//! ([`BackupContents::shred`]): a key a tombstone covers is never taken back in, so that
+//! merging an older copy cannot undo crypto-shredding.
 //!
 //! [PROTOCOL.md §10]: ../../../docs/PROTOCOL.md#10-key-backup-and-recovery-code
 
@@ -26,20 +31,30 @@ use super::keys::{IdentityKeyPair, IdentityPublicKey, KeyError, PRIVATE_KEY_LEN}
 use super::primitives::{aes_gcm_open, aes_gcm_seal, random_array, BackendError, NONCE_LEN};
 
 /// Characters in a recovery code (without separators).
-pub const RECOVERY_CODE_LEN: usize = 24;
-/// Random bytes behind a recovery code: 24 characters × 5 bits = 120 bits.
-const RECOVERY_CODE_BYTES: usize = 15;
+pub const RECOVERY_CODE_LEN: usize = 26;
+/// Characters in a recovery code of the first format, still accepted.
+pub const LEGACY_RECOVERY_CODE_LEN: usize = 24;
+/// Random bytes behind a recovery code: 128 bits (26 characters × 5 bits, the last two
+/// bits zero), ANSSI's minimum for a symmetric secret.
+const RECOVERY_CODE_BYTES: usize = 16;
+/// Bytes behind a code of the first format: 24 characters × 5 bits = 120 bits.
+const LEGACY_RECOVERY_CODE_BYTES: usize = 15;
 /// Crockford's base32 alphabet: digits and capitals without I, L, O, U.
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-/// PBKDF2-HMAC-SHA-256 iterations. The code's 120 bits plus this work factor (≈ 2^16.6)
-/// put an offline search by the server above 2^128 operations.
-pub const BACKUP_KDF_ITERATIONS: u32 = 100_000;
+/// PBKDF2-HMAC-SHA-256 iterations for a 26-character code: OWASP's current figure for
+/// PBKDF2-HMAC-SHA-256. The code's 128 random bits alone already meet ANSSI's minimum;
+/// the work factor only slows a search further.
+pub const BACKUP_KDF_ITERATIONS: u32 = 600_000;
+/// Iterations for a code of the first format (24 characters): what its backups were
+/// sealed with, so they keep opening.
+pub const LEGACY_BACKUP_KDF_ITERATIONS: u32 = 100_000;
 
 /// Why typed text is not a recovery code. Never includes the text itself.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RecoveryCodeError {
-    /// After removing spaces and hyphens, the code does not have 24 characters.
+    /// After removing spaces and hyphens, the code has neither 26 characters nor the
+    /// first format's 24.
     #[error("a recovery code has {RECOVERY_CODE_LEN} characters, got {actual}")]
     WrongLength {
         /// The number of characters received.
@@ -83,19 +98,25 @@ impl From<BackendError> for BackupError {
     }
 }
 
-/// A recovery code: 120 random bits shown to the user once, as
-/// `XXXX-XXXX-XXXX-XXXX-XXXX-XXXX`. Zeroized on drop; its `Debug` prints nothing of it.
+/// A recovery code: 128 random bits shown to the user once, as
+/// `XXXX-XXXX-XXXX-XXXX-XXXX-XXXX-XX` (or 120 bits in six groups of four, for a code of
+/// the first format). Zeroized on drop; its `Debug` prints nothing of it.
 #[derive(Zeroize, ZeroizeOnDrop)]
-pub struct RecoveryCode(Box<[u8; RECOVERY_CODE_BYTES]>);
+pub struct RecoveryCode(Box<[u8]>);
 
 impl RecoveryCode {
-    /// Draws a new recovery code.
+    /// Draws a new recovery code (128 bits).
     pub fn generate() -> Result<Self, KeyError> {
-        Ok(Self(Box::new(random_array()?)))
+        let mut bytes: [u8; RECOVERY_CODE_BYTES] = random_array()?;
+        let code = Self(Box::new(bytes));
+        bytes.zeroize();
+        Ok(code)
     }
 
     /// Parses what the user typed: case-insensitive, spaces and hyphens ignored, and the
-    /// look-alikes `O` → `0`, `I` and `L` → `1` accepted.
+    /// look-alikes `O` → `0`, `I` and `L` → `1` accepted. 26 characters give the 16
+    /// bytes of a code (the two bits left over are ignored); 24 give the 15 bytes of a
+    /// code of the first format.
     pub fn parse(text: &str) -> Result<Self, RecoveryCodeError> {
         let mut values = Zeroizing::new(Vec::with_capacity(RECOVERY_CODE_LEN));
         for (position, c) in text
@@ -114,13 +135,14 @@ impl RecoveryCode {
                 .ok_or(RecoveryCodeError::InvalidCharacter { position })?;
             values.push(value as u8);
         }
-        if values.len() != RECOVERY_CODE_LEN {
-            return Err(RecoveryCodeError::WrongLength {
-                actual: values.len(),
-            });
-        }
-        // 24 five-bit values, most significant bit first, are exactly 15 bytes.
-        let mut bytes = Box::new([0u8; RECOVERY_CODE_BYTES]);
+        let length = match values.len() {
+            RECOVERY_CODE_LEN => RECOVERY_CODE_BYTES,
+            LEGACY_RECOVERY_CODE_LEN => LEGACY_RECOVERY_CODE_BYTES,
+            actual => return Err(RecoveryCodeError::WrongLength { actual }),
+        };
+        // Five-bit values, most significant bit first; bits past the last byte are
+        // padding.
+        let mut bytes = Zeroizing::new(vec![0u8; length]);
         let mut accumulator = 0u32;
         let mut bits = 0;
         let mut out = 0;
@@ -136,41 +158,62 @@ impl RecoveryCode {
             }
         }
         accumulator.zeroize();
-        Ok(Self(bytes))
+        Ok(Self(bytes.as_slice().into()))
     }
 
-    /// The code as shown to the user: six groups of four characters joined by hyphens.
+    /// The code as shown to the user: groups of four characters joined by hyphens.
     pub fn to_display_string(&self) -> Zeroizing<String> {
-        let mut text = Zeroizing::new(String::with_capacity(RECOVERY_CODE_LEN + 5));
+        let characters = if self.0.len() == LEGACY_RECOVERY_CODE_BYTES {
+            LEGACY_RECOVERY_CODE_LEN
+        } else {
+            RECOVERY_CODE_LEN
+        };
+        let mut text = Zeroizing::new(String::with_capacity(characters + characters / 4));
         let mut accumulator = 0u32;
         let mut bits = 0;
         let mut written = 0;
+        let mut push = |index: u32, text: &mut String| {
+            if written > 0 && written % 4 == 0 {
+                text.push('-');
+            }
+            text.push(char::from(ALPHABET[(index & 0x1f) as usize]));
+            written += 1;
+        };
         for byte in self.0.iter() {
             accumulator = (accumulator << 8) | u32::from(*byte);
             bits += 8;
             while bits >= 5 {
                 bits -= 5;
-                if written > 0 && written % 4 == 0 {
-                    text.push('-');
-                }
-                let index = ((accumulator >> bits) & 0x1f) as usize;
-                text.push(char::from(ALPHABET[index]));
-                written += 1;
+                push(accumulator >> bits, &mut text);
             }
+            accumulator &= (1 << bits) - 1;
+        }
+        if bits > 0 {
+            // The last bits, padded with zeros to a full character.
+            push(accumulator << (5 - bits), &mut text);
         }
         accumulator.zeroize();
         text
     }
 
+    /// The PBKDF2 iterations for this code's format.
+    pub fn kdf_iterations(&self) -> u32 {
+        if self.0.len() == LEGACY_RECOVERY_CODE_BYTES {
+            LEGACY_BACKUP_KDF_ITERATIONS
+        } else {
+            BACKUP_KDF_ITERATIONS
+        }
+    }
+
     /// Derives the backup key of `user_id` ([PROTOCOL.md §10.2]):
-    /// PBKDF2-HMAC-SHA-256 of the 15 code bytes, salted with the canonical bytes of the
-    /// user id, [`BACKUP_KDF_ITERATIONS`] iterations, 32 bytes. Slow on purpose.
+    /// PBKDF2-HMAC-SHA-256 of the code bytes, salted with the canonical bytes of the
+    /// user id, [`RecoveryCode::kdf_iterations`] iterations, 32 bytes. Slow on purpose.
     pub fn backup_key(&self, user_id: &str) -> BackupKey {
         let salt = CanonicalBytes::new(label::KEY_BACKUP_KEY)
             .field(user_id.as_bytes())
             .finish();
         let mut key = Box::new([0u8; 32]);
-        let iterations = NonZeroU32::new(BACKUP_KDF_ITERATIONS).unwrap_or(NonZeroU32::MIN);
+        let iterations = NonZeroU32::new(self.kdf_iterations()).unwrap_or(NonZeroU32::MIN);
         ring::pbkdf2::derive(
             ring::pbkdf2::PBKDF2_HMAC_SHA256,
             iterations,
@@ -214,12 +257,42 @@ impl fmt::Debug for BackupKey {
 
 /// What a key backup holds: the identity key pair, the user's epoch keys by
 /// `(channel id, epoch)`, and the colleagues' identity keys as pinned, with their
-/// « vérifié » marks, so that trust travels to a restored device. Every key in it is
-/// zeroized on drop.
+/// « vérifié » marks, so that trust travels to a restored device, and the tombstones of
+/// the channels destroyed or purged, so that no merge brings their keys back. Every key
+/// in it is zeroized on drop.
 pub struct BackupContents {
     identity: IdentityKeyPair,
     epoch_keys: BTreeMap<(String, u64), EpochKey>,
     identities: BTreeMap<String, (IdentityPublicKey, bool)>,
+    shredded: BTreeMap<String, Shredded>,
+}
+
+/// What a tombstone covers: every epoch of a destroyed channel, or the epochs below one
+/// of a channel whose old history was purged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shredded {
+    /// The channel was destroyed: none of its keys may be kept.
+    Channel,
+    /// The history before this epoch was purged: the keys of earlier epochs go.
+    Below(u64),
+}
+
+impl Shredded {
+    /// Whether this tombstone covers `epoch`.
+    pub fn covers(self, epoch: u64) -> bool {
+        match self {
+            Shredded::Channel => true,
+            Shredded::Below(below) => epoch < below,
+        }
+    }
+
+    /// The tombstone covering both: a destruction covers any purge.
+    pub fn widest(self, other: Shredded) -> Shredded {
+        match (self, other) {
+            (Shredded::Below(a), Shredded::Below(b)) => Shredded::Below(a.max(b)),
+            _ => Shredded::Channel,
+        }
+    }
 }
 
 impl BackupContents {
@@ -229,6 +302,7 @@ impl BackupContents {
             identity,
             epoch_keys: BTreeMap::new(),
             identities: BTreeMap::new(),
+            shredded: BTreeMap::new(),
         }
     }
 
@@ -250,9 +324,19 @@ impl BackupContents {
         &self.identity
     }
 
-    /// Adds (or replaces) the key of one channel epoch.
+    /// Adds (or replaces) the key of one channel epoch, unless a tombstone covers it:
+    /// a shredded key never comes back, whichever copy it is merged from.
     pub fn insert_epoch_key(&mut self, channel_id: &str, epoch: u64, key: EpochKey) {
-        self.epoch_keys.insert((channel_id.to_owned(), epoch), key);
+        if !self.is_shredded(channel_id, epoch) {
+            self.epoch_keys.insert((channel_id.to_owned(), epoch), key);
+        }
+    }
+
+    /// Whether a tombstone covers this channel epoch.
+    pub fn is_shredded(&self, channel_id: &str, epoch: u64) -> bool {
+        self.shredded
+            .get(channel_id)
+            .is_some_and(|shredded| shredded.covers(epoch))
     }
 
     /// The key of one channel epoch, if backed up.
@@ -267,10 +351,24 @@ impl BackupContents {
             .map(|((channel, epoch), key)| (channel.as_str(), *epoch, key))
     }
 
-    /// Drops every key of a channel (crypto-shredding once its retention ends).
-    pub fn remove_channel(&mut self, channel_id: &str) {
+    /// Records a tombstone and drops the keys it covers (crypto-shredding once a
+    /// channel is destroyed or its old history purged, [PROTOCOL.md §10.6]). Tombstones
+    /// only widen: merging an older one changes nothing.
+    pub fn shred(&mut self, channel_id: &str, what: Shredded) {
+        let widest = match self.shredded.get(channel_id) {
+            Some(held) => held.widest(what),
+            None => what,
+        };
+        self.shredded.insert(channel_id.to_owned(), widest);
         self.epoch_keys
-            .retain(|(channel, _), _| channel != channel_id);
+            .retain(|(channel, epoch), _| channel != channel_id || !widest.covers(*epoch));
+    }
+
+    /// The tombstones, by channel id.
+    pub fn tombstones(&self) -> impl Iterator<Item = (&str, Shredded)> {
+        self.shredded
+            .iter()
+            .map(|(channel, shredded)| (channel.as_str(), *shredded))
     }
 
     /// The plaintext JSON, in zeroizing memory ([PROTOCOL.md §10.3]).
@@ -301,12 +399,31 @@ impl BackupContents {
                 })
             })
             .collect::<Result<Vec<_>, BackupError>>()?;
+        let shredded = self
+            .shredded
+            .iter()
+            .map(|(channel_id, shredded)| {
+                check_id(channel_id).map_err(|_| BackupError::InvalidInput)?;
+                let below_epoch = match shredded {
+                    Shredded::Channel => None,
+                    Shredded::Below(epoch) => {
+                        check_epoch(*epoch).map_err(|_| BackupError::InvalidInput)?;
+                        Some(*epoch)
+                    }
+                };
+                Ok(TombstoneOut {
+                    channel_id,
+                    below_epoch,
+                })
+            })
+            .collect::<Result<Vec<_>, BackupError>>()?;
         let out = ContentsOut {
             v: Version1,
             identity_private_key: SecretBase64(&private_key[..]),
             identity_public_key: self.identity.public_key(),
             epoch_keys,
             identities,
+            shredded,
         };
         let mut json = Zeroizing::new(Vec::with_capacity(256 + 128 * self.epoch_keys.len()));
         serde_json::to_writer(&mut *json, &out).map_err(|_| BackupError::Backend)?;
@@ -325,6 +442,14 @@ impl BackupContents {
         for entry in parsed.identities {
             contents.insert_identity(&entry.user_id, entry.identity_key, entry.verified);
         }
+        // Tombstones first, so that the keys they cover are not taken in.
+        for entry in parsed.shredded {
+            if let Some(epoch) = entry.below_epoch {
+                check_epoch(epoch).map_err(|_| BackupError::Malformed)?;
+            }
+            let what = entry.below_epoch.map_or(Shredded::Channel, Shredded::Below);
+            contents.shred(&entry.channel_id, what);
+        }
         for entry in parsed.epoch_keys {
             contents.insert_epoch_key(
                 &entry.channel_id,
@@ -341,6 +466,7 @@ impl fmt::Debug for BackupContents {
         f.debug_struct("BackupContents")
             .field("identity", &self.identity)
             .field("epoch_keys", &self.epoch_keys.len())
+            .field("shredded", &self.shredded.len())
             .finish()
     }
 }
@@ -354,6 +480,27 @@ struct ContentsOut<'a> {
     /// Absent when empty: a backup without colleagues is what version 1 always wrote.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     identities: Vec<IdentityOut<'a>>,
+    /// Absent when empty, like `identities`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    shredded: Vec<TombstoneOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct TombstoneOut<'a> {
+    channel_id: &'a str,
+    /// Absent for a destroyed channel: every epoch is covered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    below_epoch: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TombstoneIn {
+    #[serde(with = "encoding::id")]
+    channel_id: String,
+    /// Checked as a safe integer in [`BackupContents::from_json`].
+    #[serde(default)]
+    below_epoch: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -388,6 +535,8 @@ struct ContentsIn {
     epoch_keys: Vec<EpochKeyIn>,
     #[serde(default)]
     identities: Vec<IdentityIn>,
+    #[serde(default)]
+    shredded: Vec<TombstoneIn>,
 }
 
 #[derive(Deserialize)]
@@ -543,6 +692,29 @@ mod tests {
         let identity = scalar_from_hex(v["identity_private_key_hex"].as_str().unwrap());
         assert_eq!(*contents.identity().to_private_bytes(), identity);
 
+        // Keys the backup's own tombstones cover are dropped on opening.
+        let unfiltered: KeyBackup = serde_json::from_value(v["unfiltered_backup"].clone()).unwrap();
+        let kept: Vec<(String, u64)> = unfiltered
+            .open(&key)
+            .unwrap()
+            .epoch_keys()
+            .map(|(c, e, _)| (c.to_owned(), e))
+            .collect();
+        let expected_kept: Vec<(String, u64)> =
+            serde_json::from_value(v["unfiltered_kept_epoch_keys"].clone()).unwrap();
+        assert_eq!(kept, expected_kept);
+
+        let legacy = &v["legacy"];
+        let code = RecoveryCode::parse(legacy["recovery_code"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            code.0.to_vec(),
+            hex(legacy["recovery_code_bytes_hex"].as_str().unwrap())
+        );
+        assert_eq!(
+            code.backup_key(user_id).0.to_vec(),
+            hex(legacy["backup_key_hex"].as_str().unwrap())
+        );
+
         for case in v["recovery_code_inputs"].as_array().unwrap() {
             let parsed = RecoveryCode::parse(case["input"].as_str().unwrap());
             match case["bytes_hex"].as_str() {
@@ -637,23 +809,90 @@ mod tests {
     }
 
     #[test]
-    fn removing_a_channel_drops_its_keys() {
+    fn a_destroyed_channel_s_keys_are_dropped_and_never_taken_back() {
         let mut contents = contents();
-        contents.remove_channel("channel-a");
+        contents.shred("channel-a", Shredded::Channel);
         assert_eq!(contents.epoch_keys().count(), 1);
         assert!(contents.epoch_key("channel-a", 1).is_none());
         assert!(contents.epoch_key("channel-b", 1).is_some());
+        // A merge from an older copy that still holds the key changes nothing.
+        contents.insert_epoch_key("channel-a", 2, EpochKey::from_bytes(&[2; 32]));
+        assert!(contents.epoch_key("channel-a", 2).is_none());
+        // Nor does a narrower tombstone merged later.
+        contents.shred("channel-a", Shredded::Below(1));
+        contents.insert_epoch_key("channel-a", 9, EpochKey::from_bytes(&[9; 32]));
+        assert!(contents.epoch_key("channel-a", 9).is_none());
     }
 
     #[test]
-    fn recovery_codes_are_six_groups_of_four() {
+    fn a_purge_drops_the_keys_below_its_epoch_only_and_tombstones_travel() {
+        let key = BackupKey::from_bytes(&[7; 32]);
+        let mut contents = contents();
+        contents.shred("channel-a", Shredded::Below(2));
+        contents.shred("channel-a", Shredded::Below(1));
+        contents.shred("channel-c", Shredded::Channel);
+        assert!(contents.epoch_key("channel-a", 1).is_none());
+        assert!(contents.epoch_key("channel-a", 2).is_some());
+        let opened = KeyBackup::seal(&contents, &key, "u", 2)
+            .unwrap()
+            .open(&key)
+            .unwrap();
+        let tombstones: Vec<(String, Shredded)> = opened
+            .tombstones()
+            .map(|(c, s)| (c.to_owned(), s))
+            .collect();
+        assert_eq!(
+            tombstones,
+            vec![
+                ("channel-a".to_owned(), Shredded::Below(2)),
+                ("channel-c".to_owned(), Shredded::Channel),
+            ]
+        );
+        assert!(opened.is_shredded("channel-a", 1));
+        assert!(!opened.is_shredded("channel-a", 2));
+    }
+
+    #[test]
+    fn a_backup_whose_tombstone_still_lists_a_covered_key_drops_that_key() {
+        let identity = IdentityKeyPair::generate().unwrap();
+        let private = identity.to_private_bytes();
+        let json = format!(
+            r#"{{"v":1,"identity_private_key":"{}","identity_public_key":"{}","epoch_keys":[{{"channel_id":"gone","epoch":1,"key":"{}"}}],"shredded":[{{"channel_id":"gone"}}]}}"#,
+            crate::crypto::to_base64url(&private[..]),
+            identity.public_key().to_base64url(),
+            crate::crypto::to_base64url(&[1; 32]),
+        );
+        let contents = BackupContents::from_json(json.as_bytes()).unwrap();
+        assert_eq!(contents.epoch_keys().count(), 0);
+    }
+
+    #[test]
+    fn recovery_codes_carry_128_bits_in_26_characters() {
         let code = RecoveryCode::generate().unwrap();
+        assert_eq!(code.0.len(), 16);
         let text = code.to_display_string();
+        assert_eq!(text.replace('-', "").len(), RECOVERY_CODE_LEN);
         let groups: Vec<&str> = text.split('-').collect();
-        assert_eq!(groups.len(), 6);
-        assert!(groups.iter().all(|g| g.len() == 4));
+        assert_eq!(groups.len(), 7);
+        assert!(groups[..6].iter().all(|g| g.len() == 4));
         let again = RecoveryCode::parse(&text).unwrap();
         assert_eq!(again.0, code.0);
+        assert_eq!(again.kdf_iterations(), BACKUP_KDF_ITERATIONS);
+    }
+
+    #[test]
+    fn a_code_of_the_first_format_still_parses_with_its_own_iterations() {
+        let legacy = RecoveryCode::parse("8973-5T7M-V0GZ-1A8C-99VK-HF96").unwrap();
+        assert_eq!(legacy.0.len(), 15);
+        assert_eq!(legacy.kdf_iterations(), LEGACY_BACKUP_KDF_ITERATIONS);
+        assert_eq!(
+            legacy.to_display_string().as_str(),
+            "8973-5T7M-V0GZ-1A8C-99VK-HF96"
+        );
+        assert_eq!(
+            RecoveryCode::parse("8973-5T7M-V0GZ-1A8C-99VK-HF96-0").unwrap_err(),
+            RecoveryCodeError::WrongLength { actual: 25 }
+        );
     }
 
     #[test]
@@ -682,7 +921,7 @@ mod tests {
         let debug = format!("{contents:?}");
         assert_eq!(
             debug,
-            format!("BackupContents {{ identity: IdentityKeyPair {{ public: IdentityPublicKey({public}), .. }}, epoch_keys: 1 }}")
+            format!("BackupContents {{ identity: IdentityKeyPair {{ public: IdentityPublicKey({public}), .. }}, epoch_keys: 1, shredded: 0 }}")
         );
         crate::crypto::test_support::assert_no_secret_in(&debug, &[6; 32]);
         crate::crypto::test_support::assert_no_secret_in(&debug, &[8; 32]);

@@ -73,8 +73,9 @@ pub use attachment::{
     ATTACHMENT_KEY_LEN, CHUNK_LEN,
 };
 pub use backup::{
-    BackupContents, BackupError, BackupKey, KeyBackup, RecoveryCode, RecoveryCodeError,
-    BACKUP_KDF_ITERATIONS, RECOVERY_CODE_LEN,
+    BackupContents, BackupError, BackupKey, KeyBackup, RecoveryCode, RecoveryCodeError, Shredded,
+    BACKUP_KDF_ITERATIONS, LEGACY_BACKUP_KDF_ITERATIONS, LEGACY_RECOVERY_CODE_LEN,
+    RECOVERY_CODE_LEN,
 };
 pub use content::{AttachmentRef, MessageContent, MessageRef};
 pub use device::{CertificateError, DeviceCertificate, DeviceCertificateRequest};

@@ -12,7 +12,7 @@
 use serde_json::{json, Value};
 
 use super::attachment::{encrypt_with, AttachmentKey, CHUNK_LEN};
-use super::backup::{BackupContents, KeyBackup, RecoveryCode};
+use super::backup::{BackupContents, KeyBackup, RecoveryCode, Shredded};
 use super::content::{AttachmentRef, MessageContent, MessageRef};
 use super::device::DeviceCertificateRequest;
 use super::encoding::{label, to_base64url, CanonicalBytes};
@@ -399,8 +399,8 @@ fn attachment() -> Value {
 }
 
 fn key_backup() -> Value {
-    let mut code_bytes = [0u8; 15];
-    code_bytes.copy_from_slice(&fixed("recovery code")[..15]);
+    let mut code_bytes = [0u8; 16];
+    code_bytes.copy_from_slice(&fixed("recovery code")[..16]);
     let display = {
         // Build the code through the public parser from its bytes' display form.
         let code = RecoveryCode::parse(&encode_code(&code_bytes)).unwrap();
@@ -412,6 +412,9 @@ fn key_backup() -> Value {
     let mut contents = BackupContents::new(identity("alice identity"));
     contents.insert_epoch_key(CHANNEL, 6, EpochKey::from_bytes(&fixed("epoch key 6")));
     contents.insert_epoch_key(CHANNEL, 7, EpochKey::from_bytes(&fixed("epoch key 7")));
+    // Tombstones (§10.6): a destroyed channel, and the purged epochs below 6 of CHANNEL.
+    contents.shred(OTHER_CHANNEL, Shredded::Channel);
+    contents.shred(CHANNEL, Shredded::Below(6));
     let json_bytes = contents.to_json().unwrap();
     let nonce = fixed_nonce("backup nonce");
     let backup = KeyBackup::seal_json(&json_bytes, &key, USER_ALICE, 3, &nonce).unwrap();
@@ -420,8 +423,23 @@ fn key_backup() -> Value {
         .finish();
     let lower = display.to_lowercase().replace('-', " ");
     let confusable = display.replace('0', "O").replace('1', "l");
+    // A backup written by a client that did not filter: keys its own tombstones cover.
+    // Opening it must drop them.
+    let mut unfiltered: Value = serde_json::from_slice(&json_bytes).unwrap();
+    let keys = unfiltered["epoch_keys"].as_array_mut().unwrap();
+    keys.push(
+        json!({ "channel_id": CHANNEL, "epoch": 5, "key": to_base64url(&fixed("epoch key 5")) }),
+    );
+    keys.push(json!({ "channel_id": OTHER_CHANNEL, "epoch": 1, "key": to_base64url(&fixed("destroyed epoch key")) }));
+    let unfiltered_json = serde_json::to_vec(&unfiltered).unwrap();
+    let unfiltered_backup =
+        KeyBackup::seal_json(&unfiltered_json, &key, USER_ALICE, 4, &nonce).unwrap();
+    let mut legacy_bytes = [0u8; 15];
+    legacy_bytes.copy_from_slice(&fixed("legacy recovery code")[..15]);
+    let legacy = RecoveryCode::parse(&encode_code(&legacy_bytes)).unwrap();
+    let legacy_display = legacy.to_display_string().to_string();
     json!({
-        "description": "Recovery code and key backup (PROTOCOL.md §10).",
+        "description": "Recovery code and key backup with tombstones (PROTOCOL.md §10).",
         "recovery_code": display,
         "recovery_code_bytes_hex": to_hex(&code_bytes),
         "user_id": USER_ALICE,
@@ -435,11 +453,20 @@ fn key_backup() -> Value {
         "nonce_hex": to_hex(&nonce),
         "additional_data_hex": to_hex(&backup.additional_data()),
         "backup": backup,
+        "unfiltered_backup": unfiltered_backup,
+        "unfiltered_kept_epoch_keys": [[CHANNEL, 6], [CHANNEL, 7]],
+        "legacy": {
+            "recovery_code": legacy_display,
+            "recovery_code_bytes_hex": to_hex(&legacy_bytes),
+            "kdf_iterations": super::LEGACY_BACKUP_KDF_ITERATIONS,
+            "backup_key_hex": to_hex(&legacy.backup_key(USER_ALICE).to_bytes()[..]),
+        },
         "recovery_code_inputs": [
             { "input": display, "bytes_hex": to_hex(&code_bytes) },
             { "input": lower, "bytes_hex": to_hex(&code_bytes) },
             { "input": confusable, "bytes_hex": to_hex(&code_bytes) },
             { "input": display.replace('-', ""), "bytes_hex": to_hex(&code_bytes) },
+            { "input": legacy_display, "bytes_hex": to_hex(&legacy_bytes) },
             { "input": &display[..display.len() - 1], "bytes_hex": null },
             { "input": format!("{display}0"), "bytes_hex": null },
             { "input": "ABCD-EFGH-JKMN-PQRS-TVWX-YZU0", "bytes_hex": null },
@@ -598,13 +625,16 @@ fn rejections() -> Value {
     })
 }
 
-/// Base32 (Crockford) of 15 bytes, independent of RecoveryCode's own encoder so the
-/// vector cross-checks it.
-fn encode_code(bytes: &[u8; 15]) -> String {
+/// Base32 (Crockford) of the code bytes, zero-padded to whole characters, independent
+/// of RecoveryCode's own encoder so the vector cross-checks it.
+fn encode_code(bytes: &[u8]) -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
     let mut bits = String::new();
     for byte in bytes {
         bits.push_str(&format!("{byte:08b}"));
+    }
+    while !bits.len().is_multiple_of(5) {
+        bits.push('0');
     }
     bits.as_bytes()
         .chunks(5)

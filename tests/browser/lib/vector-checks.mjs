@@ -256,7 +256,7 @@ export async function runVectorChecks({ vectors, modulePath }) {
     else await check(`recovery code parsed: "${v.input}"`, () => same(hex(c.parseRecoveryCode(v.input)), v.bytes_hex));
   }
   await check('backup salt', () => same(hex(c.backupSalt(kb.user_id)), kb.kdf_salt_hex));
-  await check('backup key (PBKDF2, 100 000 iterations)', async () => same(hex(await c.deriveBackupKeyBytes(codeBytes, kb.user_id)), kb.backup_key_hex));
+  await check('backup key (PBKDF2, 600 000 iterations)', async () => same(hex(await c.deriveBackupKeyBytes(codeBytes, kb.user_id)), kb.backup_key_hex));
   await check('backup additional data', () => same(hex(c.backupAdditionalData(kb.user_id, kb.backup.revision)), kb.additional_data_hex));
   await check('sealing the contents with the vector nonce gives the recorded backup', async () => {
     const sealed = await c.sealBackup({
@@ -277,6 +277,18 @@ export async function runVectorChecks({ vectors, modulePath }) {
       `${kb.backup.revision}|${kb.identity_private_key_hex}|${kb.identity_public_key}|${kb.plaintext_json}`,
     );
   });
+  await check('tombstones are read back as written', async () => {
+    const { contents } = await c.openBackup({ backup: kb.backup, backupKey: bytes(kb.backup_key_hex), userId: kb.user_id });
+    return same(JSON.stringify(contents.shredded), JSON.stringify(JSON.parse(kb.plaintext_json).shredded.map((/** @type {any} */ t) => ({ channelId: t.channel_id, belowEpoch: t.below_epoch ?? null }))));
+  });
+  await check('keys a backup\'s own tombstones cover are dropped on opening', async () => {
+    const { contents } = await c.openBackup({ backup: kb.unfiltered_backup, backupKey: bytes(kb.backup_key_hex), userId: kb.user_id });
+    return same(JSON.stringify(contents.epochKeys.map((k) => [k.channelId, k.epoch])), JSON.stringify(kb.unfiltered_kept_epoch_keys));
+  });
+  await check('a code of the first format derives its key with its own iterations', async () =>
+    same(hex(await c.deriveBackupKeyBytes(c.parseRecoveryCode(kb.legacy.recovery_code), kb.user_id)), kb.legacy.backup_key_hex),
+  );
+  await check('legacy recovery code display', () => same(c.formatRecoveryCode(bytes(kb.legacy.recovery_code_bytes_hex)), kb.legacy.recovery_code));
   await rejects('backup of another user is refused', () => c.openBackup({ backup: kb.backup, backupKey: bytes(kb.backup_key_hex), userId: dc.device_id }));
   await rejects('backup older than one seen is refused', () =>
     c.openBackup({ backup: kb.backup, backupKey: bytes(kb.backup_key_hex), userId: kb.user_id, minRevision: kb.backup.revision + 1 }),

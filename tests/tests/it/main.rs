@@ -12,6 +12,7 @@ mod field_reports;
 mod hub;
 mod hygiene;
 mod invitations;
+mod key_recovery;
 mod keys;
 mod layering;
 mod linking;

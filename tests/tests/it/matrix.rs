@@ -230,6 +230,12 @@ fn rows() -> Vec<Row> {
         row(M::GET, "/api/v1/auth/sessions", AnyUser),
         row(M::GET, "/api/v1/charter", AnyUser),
         row(M::GET, "/api/v1/channels", AnyUser),
+        with(
+            M::POST,
+            "/api/v1/channels/destroyed",
+            AnyUser,
+            |w, _| serde_json::json!({ "channel_ids": [w.group] }),
+        ),
         row(M::GET, "/api/v1/cases/notice-templates", AnyUser),
         row(M::GET, "/api/v1/keys/backup", AnyUser),
         with(
@@ -250,6 +256,20 @@ fn rows() -> Vec<Row> {
             AnyUser,
             |w, _| serde_json::json!({ "certificate": w.foreign_certificate, "name": "x" }),
         ),
+        with(M::POST, "/api/v1/keys/reset", AnyUser, |w, _| {
+            serde_json::json!({
+                "identity_key": w.spare_identity,
+                "certificate": w.foreign_certificate,
+                "name": "x",
+                "backup": {
+                    "v": 1,
+                    "user_id": "someone",
+                    "revision": 1,
+                    "nonce": "AAAAAAAAAAAAAAAA",
+                    "ciphertext": "AAAAAAAAAAAAAAAAAAAAAA",
+                },
+            })
+        }),
         row(M::GET, "/api/v1/keys/users/{colleague}", ColleagueKeys),
         with(
             M::POST,

@@ -467,3 +467,78 @@ async fn a_working_groups_history_older_than_its_retention_is_purged_and_the_res
     let report = retention::run_once(&server.state).await.unwrap();
     assert_eq!(report.purged_messages, 0, "idempotent");
 }
+
+#[tokio::test]
+async fn a_device_offline_at_a_destruction_shreds_the_channel_at_its_next_backup_write() {
+    use passerelle_shared::crypto::{KeyBackup, RecoveryCode};
+    use passerelle_shared::protocol::v1::channels::{DestroyedChannels, DestroyedQuery};
+    use passerelle_shared::protocol::v1::keys::KeyBackupBody;
+
+    let server = long_sessions_server(|_| {}).await;
+    let mut coord = Party::new(&server, "coord", Role::Coordinator, "Mairie").await;
+    let mut member = Party::new(&server, "assistante", Role::Member, "CCAS").await;
+    let expiring = busy_case(&server, &mut coord, &mut member).await;
+    let expiring_id = expiring.channel.id.clone();
+    // A second device of the coordinator, restored from the code, then left closed.
+    let mut laptop = server.client(&coord.user).await.unwrap();
+    let mut laptop_device = laptop
+        .restore_with_recovery_code(&coord.recovery_code, "Portable")
+        .await
+        .unwrap();
+    let epoch = {
+        let page: HistoryPage = laptop
+            .get(&format!("/channels/{expiring_id}/messages"))
+            .await
+            .unwrap();
+        let text = laptop
+            .open(&laptop_device, &page.messages[0])
+            .await
+            .unwrap();
+        assert_eq!(text.text, "situation");
+        page.messages[0].envelope.header().epoch
+    };
+    assert!(laptop.holds_epoch_key(&expiring_id, epoch));
+
+    let now = server.clock.now_ms();
+    archive_until(&coord, &expiring_id, now + DAY_MS, now).await;
+    server.clock.advance_ms(2 * DAY_MS);
+    let report = retention::run_once(&server.state).await.unwrap();
+    assert_eq!(report.destroyed, vec![expiring_id.clone()]);
+
+    // The server says which channels are gone, to anyone who names them.
+    let answer: DestroyedChannels = laptop
+        .post(
+            "/channels/destroyed",
+            &DestroyedQuery {
+                channel_ids: vec![expiring_id.clone(), "un-autre-canal".into()],
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.destroyed, vec![expiring_id.clone()]);
+    let too_many = laptop
+        .post::<_, DestroyedChannels>(
+            "/channels/destroyed",
+            &DestroyedQuery {
+                channel_ids: vec!["x".into(); 1_001],
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(too_many.code(), Some("invalid_destroyed_query"));
+
+    // The laptop never received `channel_destroyed`; its next backup write shreds it.
+    laptop.write_backup(&mut laptop_device).await.unwrap();
+    assert!(!laptop.holds_epoch_key(&expiring_id, epoch));
+    let body: KeyBackupBody = laptop.get("/keys/backup").await.unwrap();
+    let sealed: KeyBackup = serde_json::from_value(body.data).unwrap();
+    let contents = sealed
+        .open(
+            &RecoveryCode::parse(&coord.recovery_code)
+                .unwrap()
+                .backup_key(&coord.user.id),
+        )
+        .unwrap();
+    assert!(contents.epoch_keys().all(|(c, _, _)| c != expiring_id));
+    assert!(contents.is_shredded(&expiring_id, epoch));
+}

@@ -24,20 +24,33 @@ import { aesDecrypt, aesEncrypt, aesKey, checkPublicKey, importSigningKey, keysM
  * @property {string} key base64url, 65 bytes
  * @property {boolean} verified
  *
+ * @typedef {object} Tombstone A channel destroyed (`belowEpoch` null: every epoch) or
+ *   whose history before `belowEpoch` was purged (§10.6): its keys never come back.
+ * @property {string} channelId
+ * @property {number | null} belowEpoch
+ *
  * @typedef {object} BackupContents §10.3, decoded.
  * @property {Bytes} identityPrivate The identity scalar: keep it no longer than needed.
  * @property {Bytes} identityPublic
  * @property {BackupEpochKey[]} epochKeys
  * @property {BackupIdentity[]} [identities] Absent from the JSON when empty.
+ * @property {Tombstone[]} [shredded] Absent from the JSON when empty.
  */
 
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
-export const RECOVERY_CODE_BYTES = 15;
-const CODE_CHARS = 24;
-export const KDF_ITERATIONS = 100000;
+/** 128 bits, in 26 characters (§10.1). */
+export const RECOVERY_CODE_BYTES = 16;
+const CODE_CHARS = 26;
+/** A code of the first format: 120 bits in 24 characters, still accepted. */
+const LEGACY_CODE_BYTES = 15;
+const LEGACY_CODE_CHARS = 24;
+/** PBKDF2-HMAC-SHA-256 iterations for a 26-character code (OWASP's current figure). */
+export const KDF_ITERATIONS = 600000;
+/** Iterations of the first format's codes, which their backups were sealed with. */
+export const LEGACY_KDF_ITERATIONS = 100000;
 
 /**
- * A new recovery code: 15 random bytes.
+ * A new recovery code: 16 random bytes.
  * @returns {Bytes}
  */
 export function generateRecoveryCode() {
@@ -45,12 +58,13 @@ export function generateRecoveryCode() {
 }
 
 /**
- * Crockford base32 in six groups of four (§10.1): « 8973-5T7M-V0GZ-1A8C-99VK-HF96 ».
- * @param {Bytes} code 15 bytes
+ * Crockford base32 in groups of four (§10.1): « 8973-5T7M-V0GZ-1A8C-99VK-HF96-M0 » (or
+ * six groups for a 15-byte code of the first format).
+ * @param {Bytes} code 16 bytes (15 for the first format)
  * @returns {string}
  */
 export function formatRecoveryCode(code) {
-  if (code.length !== RECOVERY_CODE_BYTES) throw new CryptoError('bad_recovery_code');
+  if (code.length !== RECOVERY_CODE_BYTES && code.length !== LEGACY_CODE_BYTES) throw new CryptoError('bad_recovery_code');
   let out = '';
   let bits = 0;
   let value = 0;
@@ -63,20 +77,23 @@ export function formatRecoveryCode(code) {
     }
     value &= (1 << bits) - 1;
   }
+  // The last bits, padded with zeros to a whole character.
+  if (bits > 0) out += ALPHABET[(value << (5 - bits)) & 31];
   return out.replace(/(.{4})(?=.)/g, '$1-');
 }
 
 /**
  * Reads what a person typed (§10.1): spaces and hyphens ignored, lower case accepted,
- * O read as 0, I and L as 1; anything else, or another length, is refused. The error
- * never repeats the code.
+ * O read as 0, I and L as 1; 26 characters give 16 bytes (the two bits left over are
+ * ignored), 24 give the 15 bytes of a code of the first format; anything else is
+ * refused. The error never repeats the code.
  * @param {string} typed
  * @returns {Bytes}
  */
 export function parseRecoveryCode(typed) {
   const clean = typed.replace(/[\s-]/g, '').toUpperCase().replace(/O/g, '0').replace(/[IL]/g, '1');
-  if (clean.length !== CODE_CHARS) throw new CryptoError('bad_recovery_code', 'length');
-  const out = new Uint8Array(RECOVERY_CODE_BYTES);
+  if (clean.length !== CODE_CHARS && clean.length !== LEGACY_CODE_CHARS) throw new CryptoError('bad_recovery_code', 'length');
+  const out = new Uint8Array(clean.length === CODE_CHARS ? RECOVERY_CODE_BYTES : LEGACY_CODE_BYTES);
   let bits = 0;
   let value = 0;
   let o = 0;
@@ -85,7 +102,7 @@ export function parseRecoveryCode(typed) {
     if (index < 0) throw new CryptoError('bad_recovery_code', 'character');
     value = (value << 5) | index;
     bits += 5;
-    if (bits >= 8) {
+    if (bits >= 8 && o < out.length) {
       out[o++] = (value >> (bits - 8)) & 255;
       bits -= 8;
       value &= (1 << bits) - 1;
@@ -102,13 +119,40 @@ export function backupSalt(userId) {
 }
 
 /**
- * The backup key's bytes: PBKDF2 over the code bytes (§10.2).
+ * The backup key's bytes: PBKDF2 over the code bytes (§10.2), with the iterations of the
+ * code's format.
  * @param {Bytes} code
  * @param {string} userId
  * @returns {Promise<Bytes>}
  */
 export function deriveBackupKeyBytes(code, userId) {
-  return pbkdf2(code, backupSalt(userId), KDF_ITERATIONS);
+  return pbkdf2(code, backupSalt(userId), code.length === LEGACY_CODE_BYTES ? LEGACY_KDF_ITERATIONS : KDF_ITERATIONS);
+}
+
+/**
+ * Whether a tombstone covers this channel epoch.
+ * @param {Map<string, number | null>} shredded belowEpoch by channel id (null: all)
+ * @param {string} channelId
+ * @param {number} epoch
+ */
+export function isShredded(shredded, channelId, epoch) {
+  if (!shredded.has(channelId)) return false;
+  const below = shredded.get(channelId);
+  return below === null || below === undefined || epoch < below;
+}
+
+/**
+ * Adds a tombstone to `shredded`, widening what is there: a destruction covers any purge,
+ * of two purges the later epoch wins.
+ * @param {Map<string, number | null>} shredded
+ * @param {string} channelId
+ * @param {number | null} belowEpoch
+ */
+export function addTombstone(shredded, channelId, belowEpoch) {
+  const held = shredded.get(channelId);
+  if (held === undefined) shredded.set(channelId, belowEpoch);
+  else if (held === null || belowEpoch === null) shredded.set(channelId, null);
+  else shredded.set(channelId, Math.max(held, belowEpoch));
 }
 
 /**
@@ -148,6 +192,9 @@ export function encodeBackupContents(contents) {
       epoch_keys: contents.epochKeys.map((k) => ({ channel_id: k.channelId, epoch: k.epoch, key: toBase64url(k.key) })),
       ...(contents.identities?.length
         ? { identities: contents.identities.map((i) => ({ user_id: i.userId, identity_key: i.key, verified: i.verified })) }
+        : {}),
+      ...(contents.shredded?.length
+        ? { shredded: contents.shredded.map((t) => (t.belowEpoch === null ? { channel_id: t.channelId } : { channel_id: t.channelId, below_epoch: t.belowEpoch })) }
         : {}),
     }),
   );
@@ -196,11 +243,25 @@ export async function openBackup(input) {
   const identityPublic = await checkPublicKey(fromBase64url(value.identity_public_key));
   const signingKey = await importSigningKey(identityPrivate, identityPublic, false);
   if (!(await keysMatch(signingKey, identityPublic))) throw new CryptoError('bad_backup', 'identity keys do not match');
-  const epochKeys = value.epoch_keys.map((/** @type {any} */ entry) => ({
-    channelId: checkId(entry?.channel_id, 'channel_id'),
-    epoch: checkSafeInt(entry.epoch, 'epoch'),
-    key: fromBase64urlOf(entry.key, 32, 'epoch key'),
-  }));
+  if (value.shredded !== undefined && !Array.isArray(value.shredded)) throw new CryptoError('bad_backup', 'shredded');
+  /** @type {Map<string, number | null>} */
+  const tombstones = new Map();
+  for (const entry of value.shredded ?? []) {
+    if (typeof entry !== 'object' || entry === null || Object.keys(entry).some((k) => k !== 'channel_id' && k !== 'below_epoch')) throw new CryptoError('bad_backup', 'tombstone');
+    const below = entry.below_epoch === undefined ? null : checkSafeInt(entry.below_epoch, 'below_epoch');
+    addTombstone(tombstones, checkId(entry.channel_id, 'channel_id'), below);
+  }
+  /** @type {BackupEpochKey[]} */
+  const epochKeys = [];
+  for (const entry of value.epoch_keys) {
+    const channelId = checkId(entry?.channel_id, 'channel_id');
+    const epoch = checkSafeInt(entry.epoch, 'epoch');
+    const key = fromBase64urlOf(entry.key, 32, 'epoch key');
+    // A key its own tombstones cover (an older writer did not filter) is dropped.
+    if (isShredded(tombstones, channelId, epoch)) key.fill(0);
+    else epochKeys.push({ channelId, epoch, key });
+  }
+  const shredded = [...tombstones].map(([channelId, belowEpoch]) => ({ channelId, belowEpoch }));
   if (value.identities !== undefined && !Array.isArray(value.identities)) throw new CryptoError('bad_backup', 'identities');
   /** @type {BackupIdentity[]} */
   const identities = [];
@@ -209,5 +270,5 @@ export async function openBackup(input) {
     await checkPublicKey(fromBase64url(entry.identity_key));
     identities.push({ userId: checkId(entry.user_id, 'user_id'), key: entry.identity_key, verified: entry.verified });
   }
-  return { revision, contents: { identityPrivate, identityPublic, epochKeys, identities } };
+  return { revision, contents: { identityPrivate, identityPublic, epochKeys, identities, shredded } };
 }

@@ -233,7 +233,7 @@ async function open(messenger, link, shown, done) {
       required: true,
       spellcheck: false,
       autocomplete: 'off',
-      hint: '24 caractères, par exemple 8973-5T7M-V0GZ-1A8C-99VK-HF96.',
+      hint: '26 caractères, par exemple 8973-5T7M-V0GZ-1A8C-99VK-HF96-M0 (24 pour un code plus ancien).',
     });
     const input = /** @type {HTMLInputElement} */ (codeField.querySelector('input'));
     const use = h('button', { type: 'submit', class: 'button' }, 'Utiliser mon code de secours');

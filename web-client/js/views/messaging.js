@@ -6,7 +6,7 @@
 import { h, replace, screenTitle, srOnly } from '../dom.js';
 import { exclusionMessage } from '../labels.js';
 import { Messenger } from '../messenger.js';
-import { showError } from '../notices.js';
+import { showError, showStatus } from '../notices.js';
 import * as session from '../session.js';
 import { fr } from '../typography.js';
 import { initials, renderConversation } from './conversation.js';
@@ -90,6 +90,7 @@ export function messengerFor(shell) {
     );
   });
   started.addEventListener('problem', (event) => showError(/** @type {CustomEvent} */ (event).detail.message));
+  started.addEventListener('backup-saved', () => showStatus('La sauvegarde de vos clés est de nouveau à jour.'));
   watchLinkRequests(started);
   started.start().catch((error) => showError(error instanceof Error ? error.message : String(error)));
   return started;

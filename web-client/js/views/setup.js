@@ -159,7 +159,7 @@ export function renderSetup(screen, shell) {
       { class: 'stack', 'aria-labelledby': 'setup-restore-title' },
       h('h2', { id: 'setup-restore-title' }, 'Utiliser mon code de secours'),
       h('p', {}, 'Sans autre appareil à portée de main, saisissez le code de secours reçu lors de la première configuration.'),
-      field({ label: 'Code de secours', name: 'code', required: true, spellcheck: false, autocomplete: 'off', hint: '24 caractères, par exemple 8973-5T7M-V0GZ-1A8C-99VK-HF96. Les tirets et les espaces sont facultatifs.' }),
+      field({ label: 'Code de secours', name: 'code', required: true, spellcheck: false, autocomplete: 'off', hint: '26 caractères, par exemple 8973-5T7M-V0GZ-1A8C-99VK-HF96-M0 (24 pour un code plus ancien). Les tirets et les espaces sont facultatifs.' }),
       field({ label: 'Nom de cet appareil', name: 'name', required: true, maxlength: 100, value: defaultDeviceName() }),
       h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button' }, 'Activer cet appareil')),
     );
@@ -337,7 +337,7 @@ export function restoreMessage(error) {
   if (error instanceof CryptoError) {
     switch (error.code) {
       case 'bad_recovery_code':
-        return 'Ce code de secours n’est pas valide : il compte 24 caractères (chiffres et lettres, sans I, L, O ni U). Vérifiez-le.';
+        return 'Ce code de secours n’est pas valide : il compte 26 caractères, ou 24 pour un code plus ancien (chiffres et lettres, sans I, L, O ni U). Vérifiez-le.';
       case 'decrypt_failed':
         return 'Ce code de secours ne correspond pas à votre sauvegarde. Vérifiez-le caractère par caractère.';
       case 'backup_missing':

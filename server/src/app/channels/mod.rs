@@ -1,5 +1,5 @@
 //! Channels and membership (docs/ARCHITECTURE.md§6, CHARTER.md C1–C3, C5, C6), split by
-//! verb: [`create`], [`members`], [`epochs`], [`history`]; this module keeps what they all
+//! verb: [`create`], [`members`], [`epochs`], [`history`], [`destroyed`]; this module keeps what they all
 //! use: loading a channel for a member and reading the caller's channels.
 //!
 //! A refusal to someone who is not a member answers "not found", so that channel ids
@@ -7,12 +7,14 @@
 //! through the charter gate (`open_channel`, see [`crate::app::charter`]).
 
 mod create;
+mod destroyed;
 mod epochs;
 mod history;
 mod members;
 
 pub use create::create;
 pub(crate) use create::{create_with, NewChannel};
+pub use destroyed::destroyed_among;
 pub(crate) use epochs::required_devices;
 pub use epochs::{device_keys, epoch_state, publish_epoch};
 pub(crate) use history::stored_messages;

@@ -174,6 +174,27 @@ pub struct ChannelDetail {
     pub members: Vec<Member>,
 }
 
+/// Most channel ids in one `POST /api/v1/channels/destroyed`.
+pub const MAX_DESTROYED_QUERY: usize = 1_000;
+
+/// `POST /api/v1/channels/destroyed`: which of these channels were destroyed (or are
+/// being destroyed). A device asks for the channels it holds keys of before it writes the
+/// key backup, so that a destruction it was offline for is shredded too
+/// (docs/PROTOCOL.md §10.6).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DestroyedQuery {
+    /// Channel ids, at most [`MAX_DESTROYED_QUERY`].
+    pub channel_ids: Vec<String>,
+}
+
+/// The answer to [`DestroyedQuery`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DestroyedChannels {
+    /// Those of the ids asked for whose channel is destroyed or being destroyed.
+    pub destroyed: Vec<String>,
+}
+
 /// `POST /api/v1/channels/{id}/members`.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct AddMember {

@@ -72,6 +72,38 @@ pub struct PutKeyBackup {
     pub data: serde_json::Value,
 }
 
+/// `POST /api/v1/keys/reset`: new keys for the account in one step (docs/PROTOCOL.md
+/// §5.6): the identity key, the first device certified by it and the first key backup
+/// sealed under the new recovery code. Used at enrolment and when the recovery code is
+/// lost; allowed only while the account has no live device. Either all of it is stored
+/// (the new backup replacing the old) or nothing is, so no device is left orphaned.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetKeys {
+    /// The new identity public key (uncompressed SEC1 P-256, base64url).
+    #[schema(value_type = String)]
+    pub identity_key: IdentityPublicKey,
+    /// The first device's certificate, signed by the new identity key.
+    #[schema(value_type = Object)]
+    pub certificate: DeviceCertificate,
+    /// The device's name.
+    pub name: String,
+    /// The first key backup under the new recovery code (§10.4), for this user.
+    #[schema(value_type = Object)]
+    pub backup: crate::crypto::KeyBackup,
+}
+
+/// What `POST /api/v1/keys/reset` stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct KeysReset {
+    /// The identity key's version (0 for the first, one more at every reset).
+    pub identity_version: i64,
+    /// The key backup's version (its ETag) after the reset.
+    pub backup_version: i64,
+    /// The device registered.
+    pub device: DeviceInfo,
+}
+
 /// How long a link request waits for an existing device (docs/PROTOCOL.md §5.5.1).
 pub const LINK_REQUEST_TTL_SECONDS: u64 = 600;
 
