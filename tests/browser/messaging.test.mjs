@@ -56,7 +56,8 @@ describe('end-to-end encrypted messaging', { timeout: 240_000 }, () => {
     await screenshotSizes(tabs.coordinatrice.page, 'device-setup');
     await tabs.coordinatrice.page.getByRole('button', { name: 'Créer mes clés' }).click();
     const code = await tabs.coordinatrice.page.getByTestId('recovery-code').innerText();
-    assert.match(code, /^[0-9A-Z]{4}(-[0-9A-Z]{4}){5}$/);
+    // 128 bits: 26 characters, in groups of four (docs/PROTOCOL.md §10.1).
+    assert.match(code, /^[0-9A-Z]{4}(-[0-9A-Z]{4}){5}-[0-9A-Z]{2}$/);
     await screenshot(tabs.coordinatrice.page, 'recovery-code');
     await tabs.coordinatrice.context.close();
 
