@@ -85,6 +85,24 @@ describe('a case record', { timeout: 120_000 }, () => {
     }
     await page.getByLabel('Votre message').waitFor();
     reference = (await page.getByTestId('conversation-title').innerText()).trim();
+    const caseUrl = page.url();
+
+    // The coordinator's dashboard lists the case with what is still to do.
+    await page.getByRole('link', { name: 'Tableau de bord' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Tableau de bord' }).waitFor();
+    const caseRow = page.locator(`tr[data-case="${reference}"]`);
+    await caseRow.waitFor();
+    assert.match(await caseRow.innerText(), /Jeunes exposés à la délinquance · ACTE[\s\S]*Situation signalée[\s\S]*Aucun[\s\S]*Non renseignée/);
+    await page.getByText(/^1 dossier\(s\) en cours · 0 à revoir · 1 sans information de la personne/).waitFor();
+    await page.getByLabel('Afficher').selectOption('review');
+    await page.getByText('Aucun dossier ne correspond à ce filtre.').waitFor();
+    await page.getByLabel('Afficher').selectOption('information');
+    await caseRow.waitFor();
+    await assertAccessible(page, 'coordinator dashboard');
+    await screenshot(page, 'coordinator-dashboard');
+    await caseRow.getByRole('link', { name: reference }).click();
+    await page.waitForURL(caseUrl);
+    await page.getByLabel('Votre message').waitFor();
 
     // The record.
     await page.getByText('Fiche du dossier', { exact: true }).click();

@@ -11,6 +11,7 @@ import { renderAdmin } from './views/admin.js';
 import { renderAudit } from './views/audit.js';
 import { renderCharter } from './views/charter.js';
 import { renderCreateChannel } from './views/create-channel.js';
+import { renderDashboard } from './views/dashboard.js';
 import { renderFieldReports } from './views/field-reports.js';
 import { renderHome } from './views/home.js';
 import { renderLogin } from './views/login.js';
@@ -49,6 +50,7 @@ const ROUTES = {
   '/canal/:id': { title: 'Conversation', access: 'channels', gated: true, app: true, render: renderMessaging },
   '/nouvelle-conversation': { title: 'Écrire à un collègue', access: 'directory', gated: true, render: renderNewConversation },
   '/nouveau-canal': { title: 'Créer un canal', access: 'coordinator', gated: true, render: renderCreateChannel },
+  '/tableau-de-bord': { title: 'Tableau de bord', access: 'coordinator', gated: true, render: renderDashboard },
   '/appareil': { title: 'Configurer cet appareil', access: 'channels', render: renderSetup },
   '/charte': { title: 'Charte d’échange d’informations', access: 'channels', render: renderCharter },
   '/signalements': { title: 'Signalements de terrain', access: 'channels', gated: true, render: renderFieldReports },
@@ -185,6 +187,7 @@ function setMe(account) {
   byId('app-user').hidden = !account;
   byId('nav-admin').hidden = account?.role !== 'admin';
   byId('nav-audit').hidden = account?.role !== 'auditor';
+  byId('nav-dashboard').hidden = account?.role !== 'coordinator';
   byId('nav-report').hidden = !account || !session.readsReport(account.role);
   byId('nav-charter').hidden = !account || !session.usesChannels(account.role);
   byId('nav-reports').hidden = !account || !session.usesChannels(account.role);
