@@ -646,6 +646,9 @@ export class Keyring extends EventTarget {
           this.backupFailures = 0;
         },
         (error) => {
+          // Keys erased meanwhile (a revoked device): there is nothing left to save, and
+          // nothing to say over the reason the page already shows.
+          if (this.forgotten) return;
           this.backupFailures += 1;
           console.warn('the key backup could not be written', error);
           this.dispatchEvent(new CustomEvent('backup-failed', { detail: { attempts: this.backupFailures } }));

@@ -117,12 +117,14 @@ export class Messenger extends EventTarget {
     keyring.addEventListener('tampered', (event) => this.onTampered(/** @type {CustomEvent} */ (event).detail));
     // A key backup that cannot be written is said, not only logged: the keys received
     // meanwhile are not yet safe from the loss of this device (§10.5).
-    keyring.addEventListener('backup-failed', () =>
+    keyring.addEventListener('backup-failed', () => {
+      // After the server ended this page's access, its reason is the one message shown.
+      if (this.excluded || this.retired) return;
       this.emit('problem', {
         code: 'backup_failed',
         message: 'La sauvegarde de vos clés n’a pas pu être enregistrée sur le serveur. Un nouvel essai a lieu automatiquement ; gardez cette page ouverte jusqu’au message de confirmation.',
-      }),
-    );
+      });
+    });
     keyring.addEventListener('backup-saved', () => this.emit('backup-saved', {}));
   }
 
