@@ -108,7 +108,8 @@ async function openNewChannel(page, name) {
 
 /**
  * Runs the real keyring of the page: `forgetChannel` (what the page does on
- * `channel_destroyed`) when `forget` is given, then a backup write, awaited.
+ * `channel_destroyed`) when `forget` is given, then a backup write, awaited (after the
+ * writes the page queued itself, as every write of a device).
  * @param {import('playwright-core').Page} page
  * @param {string | null} forget
  */
@@ -118,7 +119,7 @@ function keyringWrite(page, forget) {
     const keyring = session.currentKeyring();
     if (!keyring) throw new Error('no keyring');
     if (channelId) await keyring.forgetChannel(channelId);
-    await keyring.writeBackup();
+    await keyring.flushBackup();
   }, forget);
 }
 

@@ -658,6 +658,18 @@ export class Keyring extends EventTarget {
   }
 
   /**
+   * Writes the backup now, after any write already queued, and says how it went: the
+   * writes of one device never overlap, so each opens the revision the previous one wrote
+   * (two at once would take the later revision for a rollback, §10.5).
+   * @returns {Promise<void>}
+   */
+  flushBackup() {
+    const written = this.backupQueue.then(() => this.writeBackup());
+    this.backupQueue = written.catch(() => {});
+    return written;
+  }
+
+  /**
    * Merges the server's backup with the keys held here and writes a new revision over
    * the version read (§10.5); retries when another device wrote in between.
    */
