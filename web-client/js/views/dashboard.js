@@ -41,8 +41,7 @@ export function renderDashboard(screen, shell) {
       names.set(shell.me.id, 'Vous');
       const active = channels.filter((c) => c.kind === 'case' && c.status === 'active');
       /** @type {CaseRow[]} */
-      const rows = [];
-      for (const channel of active) rows.push({ channel, view: await casesApi.get(channel.id) });
+      const rows = await Promise.all(active.map(async (channel) => ({ channel, view: await casesApi.get(channel.id) })));
       const waiting = /** @type {Array<{ status: string }>} */ (reports).filter((r) => r.status === 'new').length;
       const now = Date.now();
       const dueForReview = (/** @type {CaseRow} */ row) => Boolean(row.view.closing_proposed_at) || (row.view.next_review_at ?? Infinity) <= now;
