@@ -2,8 +2,9 @@
 //
 // The coordinator uses Passerelle in browser A and has already exchanged messages with the
 // police officer (the Rust SDK). She opens a second browser, B, and chooses to link it:
-// B shows a link code computed from its own request, A a dialog with the code computed
-// from the relayed request and the identity key A holds; they are the same. A approves:
+// B shows a link code computed from its own request; A, a dialog with the first group of
+// the code computed from the relayed request and the identity key A holds, and a field
+// where she types the rest from B's screen (a wrong code certifies nothing). A approves:
 // B reaches the messaging screen, reads the earlier messages (A re-wrapped the past epoch
 // keys for it) and writes a message that the officer reads.
 
@@ -91,12 +92,21 @@ describe('linking a new device from one already connected', { timeout: 300_000 }
     const dialog = a.page.getByRole('dialog', { name: 'Un nouvel appareil demande à rejoindre votre compte' });
     await dialog.waitFor();
     await dialog.getByText('« Ordinateur portable »').waitFor();
-    const codeOnA = spaced(await dialog.getByTestId('link-code').innerText());
-    assert.equal(codeOnA, codeOnB, 'the two devices show the same link code');
+    // A shows only the code's first group: the person types the rest from B's screen.
+    const startOnA = spaced(await dialog.getByTestId('link-code-start').innerText());
+    assert.equal(startOnA, codeOnB.split(' ')[0], 'the request shown is the one B made');
+    assert.equal(await dialog.getByText(codeOnB.split(' ').slice(1).join(' ')).count(), 0, 'A never shows the rest of the code');
     await assertAccessible(a.page, 'link request (existing device)');
     await screenshot(a.page, 'link-approval');
     await screenshotSizes(a.page, 'link-approval');
-    await dialog.getByRole('button', { name: 'Les codes sont identiques : autoriser' }).click();
+    // A mistyped (or swapped) code certifies nothing.
+    const rest = dialog.getByLabel('Suite du code affiché sur le nouvel appareil');
+    const wrong = codeOnB.split(' ').slice(1).join('').replace(/\d$/, (d) => String((Number(d) + 1) % 10));
+    await rest.fill(wrong);
+    await dialog.getByRole('button', { name: 'Autoriser cet appareil' }).click();
+    await dialog.getByRole('alert').getByText('Ce code ne correspond pas à la demande reçue ici', { exact: false }).waitFor();
+    await rest.fill(codeOnB.split(' ').slice(1).join(' '));
+    await dialog.getByRole('button', { name: 'Autoriser cet appareil' }).click();
     await a.page.locator('#notice-status').getByText('L’appareil « Ordinateur portable » est autorisé', { exact: false }).waitFor();
     assert.equal(await dialog.count(), 0, 'the dialog is closed');
 
@@ -137,7 +147,7 @@ describe('linking a new device from one already connected', { timeout: 300_000 }
     const dialogOnB = b.page.getByRole('dialog', { name: 'Un nouvel appareil demande à rejoindre votre compte' });
     await dialogOnB.getByText('ne peut donc pas autoriser un nouvel appareil', { exact: false }).waitFor();
     await dialogOnB.getByLabel('Code de secours').waitFor();
-    assert.equal(await dialogOnB.getByRole('button', { name: 'Les codes sont identiques : autoriser' }).count(), 0);
+    assert.equal(await dialogOnB.getByRole('button', { name: 'Autoriser cet appareil' }).count(), 0);
     await assertAccessible(b.page, 'link request on a linked device');
     await screenshot(b.page, 'link-linked-device-cannot-approve');
 
@@ -169,8 +179,9 @@ describe('linking a new device from one already connected', { timeout: 300_000 }
     await dialogOnB.getByRole('button', { name: 'Utiliser mon code de secours' }).click();
     // With the backup key, B now keeps the backup up to date (the keys it received since linking).
     assert.ok((await backupWritten).ok(), 'the backup write is accepted');
-    assert.equal(spaced(await dialogOnB.getByTestId('link-code').innerText()), codeOnC, 'the two devices show the same link code');
-    await dialogOnB.getByRole('button', { name: 'Les codes sont identiques : autoriser' }).click();
+    assert.equal(spaced(await dialogOnB.getByTestId('link-code-start').innerText()), codeOnC.split(' ')[0], 'the request shown is the one C made');
+    await dialogOnB.getByLabel('Suite du code affiché sur le nouvel appareil').fill(codeOnC.split(' ').slice(1).join(''));
+    await dialogOnB.getByRole('button', { name: 'Autoriser cet appareil' }).click();
     await b.page.locator('#notice-status').getByText('L’appareil « Tablette » est autorisé', { exact: false }).waitFor();
 
     await c.page.getByRole('heading', { level: 1, name: 'Vos échanges' }).waitFor();

@@ -1,4 +1,4 @@
-// The web client's QR codes (fingerprints, link codes) decode to their payload with an
+// The web client's QR codes (fingerprints, link codes, invitation links) decode to their payload with an
 // independent reader (jsQR), for every size the client draws.
 
 import assert from 'node:assert/strict';
@@ -39,6 +39,8 @@ describe('QR codes drawn by the web client', () => {
   const payloads = [
     ...vectors.fingerprints.map((/** @type {any} */ f) => f.qr_payload),
     vectors.link_code.qr_payload,
+    // An invitation link on a long public origin, with its 43-character token.
+    `https://passerelle.clspd.mairie-de-saint-exemple.fr:8443/invitation#${'A-_9'.repeat(10)}xyz`,
     'passerelle',
     'x'.repeat(60),
     'é'.repeat(50),

@@ -1737,7 +1737,7 @@ async fn a_first_deployment_from_the_operations_commands_alone() {
             .args(&args[1..])
             .env("PASSERELLE_SDK_PASSPHRASE", "phrase de mise en service")
             .env("PASSERELLE_SDK_PASSWORD", password(login))
-            // The administrator's password is provisional: replaced at the first login.
+            // Imported passwords are provisional: replaced at the first login.
             .env(
                 "PASSERELLE_SDK_NEW_PASSWORD",
                 format!("Mot de passe choisi par {login}"),

@@ -1,6 +1,7 @@
 // QR codes (ISO/IEC 18004) for fingerprints and link codes: byte mode, error correction
-// level M, versions 1 to 10 (up to 213 bytes), the mask with the lowest penalty. The
-// payloads are public (a user id and digits); this only draws them.
+// level M, versions 1 to 10 (up to 213 bytes), the mask with the lowest penalty. This
+// only draws its payload, in the page: a fingerprint, a link code, or an invitation link
+// (a secret, which is why it is never sent to a QR service).
 
 /** Per version (index 1–10): error-correction codewords per block and data codewords per block, level M. */
 const BLOCKS_M = [

@@ -7,6 +7,7 @@ use passerelle_shared::protocol::v1::auth::InstitutionRef;
 use passerelle_shared::protocol::v1::channels::LegalRegime;
 use passerelle_shared::protocol::v1::InstitutionKind;
 use passerelle_shared::protocol::v1::{Attributes, Role};
+use sea_orm::TransactionTrait;
 use serde_json::json;
 use zeroize::Zeroizing;
 
@@ -217,18 +218,66 @@ pub async fn create_account(
     insert_account(state, actor, request, false).await
 }
 
+/// Creates every account of `requests` with a provisional password, in one transaction:
+/// all of them, or none (an import that stops halfway would leave the operator to sort
+/// out which lines exist). Each is checked as a single creation is, before any is written.
+pub async fn create_provisional_accounts(
+    state: &AppState,
+    actor: Actor,
+    requests: Vec<CreateAccount>,
+) -> Result<Vec<(Account, Zeroizing<String>)>> {
+    let mut prepared = Vec::with_capacity(requests.len());
+    for request in requests {
+        prepared.push(prepare_account(state, &actor, request, true).await?);
+    }
+    let txn = state.db.begin().await?;
+    let mut inserted = Vec::with_capacity(prepared.len());
+    for new in prepared {
+        inserted.push((
+            db::accounts::insert_user(&txn, new.model).await?,
+            new.password,
+        ));
+    }
+    txn.commit().await?;
+    let mut created = Vec::with_capacity(inserted.len());
+    for (model, password) in inserted {
+        record_created(state, actor.clone(), &model).await?;
+        created.push((account_of(&model)?, password));
+    }
+    Ok(created)
+}
+
+/// An account checked and ready to be written, with the password generated for it.
+struct NewAccount {
+    model: user::Model,
+    password: Zeroizing<String>,
+}
+
 async fn insert_account(
     state: &AppState,
     actor: Actor,
     request: CreateAccount,
     provisional: bool,
 ) -> Result<(Account, Zeroizing<String>)> {
+    let new = prepare_account(state, &actor, request, provisional).await?;
+    let model = db::accounts::insert_user(&state.db, new.model).await?;
+    record_created(state, actor, &model).await?;
+    Ok((account_of(&model)?, new.password))
+}
+
+/// Checks a creation request and builds its row, with a generated, hashed password.
+async fn prepare_account(
+    state: &AppState,
+    actor: &Actor,
+    request: CreateAccount,
+    provisional: bool,
+) -> Result<NewAccount> {
     let login =
         normalise_login(&request.login).map_err(|_| ApiError::Unprocessable("invalid_login"))?;
     let display_name = valid_name(&request.display_name)?;
     check_attributes_fit(
         state,
-        &actor,
+        actor,
         "admin_user_create",
         None,
         &request.institution_id,
@@ -246,9 +295,8 @@ async fn insert_account(
     let password_hash = password::hash(generated.clone())
         .await
         .map_err(ApiError::internal)?;
-    let model = db::accounts::insert_user(
-        &state.db,
-        user::Model {
+    Ok(NewAccount {
+        model: user::Model {
             id: uuid::Uuid::new_v4().to_string(),
             login,
             display_name,
@@ -267,8 +315,11 @@ async fn insert_account(
             password_change_required: provisional,
             email: None,
         },
-    )
-    .await?;
+        password: generated,
+    })
+}
+
+async fn record_created(state: &AppState, actor: Actor, model: &user::Model) -> Result<()> {
     state
         .record(
             actor,
@@ -278,11 +329,11 @@ async fn insert_account(
             json!({
                 "role": model.role,
                 "institution_id": model.institution_id,
-                "provisional_password": provisional,
+                "provisional_password": model.password_change_required,
             }),
         )
         .await?;
-    Ok((account_of(&model)?, generated))
+    Ok(())
 }
 
 async fn load(state: &AppState, id: &str) -> Result<user::Model> {

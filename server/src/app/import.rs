@@ -210,7 +210,7 @@ pub fn check(
 
 /// Imports the accounts of `csv` for an admin: every line is checked before any account
 /// is created, so a file with one bad line creates nothing and the answer names each bad
-/// line. Each account gets a provisional password, shown once, to be changed at its first
+/// line; the accounts are then written in one transaction, all or none. Each account gets a provisional password, shown once, to be changed at its first
 /// login.
 pub async fn import_accounts(
     state: &AppState,
@@ -243,10 +243,12 @@ pub async fn import_accounts(
             )));
         }
     };
-    let mut created = Vec::with_capacity(rows.len());
-    for row in rows {
-        created.push(accounts::create_provisional_account(state, user.actor(), row.account).await?);
-    }
+    let created = accounts::create_provisional_accounts(
+        state,
+        user.actor(),
+        rows.into_iter().map(|row| row.account).collect(),
+    )
+    .await?;
     state
         .record(
             user.actor(),

@@ -331,8 +331,9 @@ pub async fn run(state: &AppState, command: AdminCommand) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// `passerelle admin import-users`: checks the whole file, then creates the accounts and
-/// prints `login,password` lines (a CSV the operator hands out in person, then deletes).
+/// `passerelle admin import-users`: checks the whole file, then creates every account in
+/// one transaction and prints `login,password` lines (a CSV the operator hands out in
+/// person, then deletes). The passwords are provisional, as the admin console's.
 async fn import_users(
     state: &AppState,
     actor: Actor,
@@ -354,22 +355,28 @@ async fn import_users(
             errors.join("\n")
         )
     })?;
+    let created = accounts::create_provisional_accounts(
+        state,
+        actor,
+        rows.into_iter().map(|row| row.account).collect(),
+    )
+    .await
+    .map_err(|err| {
+        anyhow::anyhow!(
+            "{} : {} ({}) ; aucun compte créé.",
+            file.display(),
+            err.message(),
+            err.code()
+        )
+    })?;
     println!("login,password");
-    let total = rows.len();
-    for (done, row) in rows.into_iter().enumerate() {
-        let (account, password) = accounts::create_account(state, actor.clone(), row.account)
-            .await
-            .map_err(|err| {
-                anyhow::anyhow!(
-                    "Ligne {} : {} ({}). {done} compte(s) sur {total} créé(s) avant elle : \
-                     retirez-les du fichier avant de recommencer.",
-                    row.line,
-                    err.message(),
-                    err.code()
-                )
-            })?;
+    for (account, password) in &created {
         println!("{},{}", account.login, password.as_str());
     }
-    eprintln!("{total} account(s) created; hand each password over in person.");
+    eprintln!(
+        "{} account(s) created; hand each password over in person: it is provisional and \
+         must be replaced at the first login.",
+        created.len()
+    );
     Ok(())
 }

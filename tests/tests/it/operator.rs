@@ -89,6 +89,18 @@ async fn a_csv_file_creates_the_councils_accounts_or_nothing() {
     assert!(find("s.martin").attributes.bound_by_professional_secrecy);
     assert!(!find("m.petit").attributes.bound_by_professional_secrecy);
     assert_eq!(all.len(), before + 3);
+    // Their passwords went through the operator's hands: each must be replaced at the
+    // first login, as the admin console's are.
+    for login in ["c.durand", "s.martin", "m.petit"] {
+        let created =
+            crate::support::audit_events(&server, &find(login).id, "admin_user_created").await;
+        assert_eq!(created.len(), 1, "{login}");
+        assert!(
+            created[0].details.contains("\"provisional_password\":true"),
+            "{login}: {}",
+            created[0].details
+        );
+    }
 
     // Run twice by mistake: refused (the logins exist), nothing duplicated.
     let again = run(&server.state, AdminCommand::ImportUsers { file: good })

@@ -7,6 +7,7 @@ import { append, h, replace, screenTitle, srOnly, uid } from '../dom.js';
 import { checkboxField, control, field, form, selectField, validate, valueOf, whileBusy } from '../forms.js';
 import { ATTRIBUTE_LABELS, attributeList, formatDate, formatDateTime, INSTITUTION_KIND_LABELS, ROLE_DESCRIPTIONS, ROLE_LABELS, ROLES } from '../labels.js';
 import { showError, showStatus } from '../notices.js';
+import { showInvitationLink } from './invitation-link.js';
 
 /** @typedef {import('../types.js').UserShell} UserShell */
 /** @typedef {import('../types.js').Institution} Institution */
@@ -377,16 +378,7 @@ class AdminConsole {
   async invite(account) {
     const result = await this.run(account, () => admin.invite(account.id));
     if (!result) return;
-    const linkField = h('input', { type: 'text', readonly: true, value: result.link, id: 'lien-invitation', class: 'input', 'aria-describedby': 'lien-invitation-aide' });
-    await openDialog({
-      title: `Lien d’invitation de ${account.display_name}`,
-      body: [
-        h('label', { for: 'lien-invitation' }, 'Lien à transmettre à la personne'),
-        linkField,
-        h('p', { class: 'hint', id: 'lien-invitation-aide' }, `Il sert une seule fois, jusqu’au ${formatDateTime(result.expires_at)}. Transmettez-le à la personne seule : il lui permet de choisir son mot de passe. Un nouveau lien remplace celui-ci.`),
-      ],
-      confirmLabel: 'J’ai transmis le lien',
-    });
+    await showInvitationLink(account.display_name, result);
   }
 
   /**

@@ -3,7 +3,7 @@
 // search over what is decrypted here (never across channels, CHARTER.md C10), and the
 // practice sessions' anonymity check (C9).
 
-import { channels as channelsApi } from '../api.js';
+import { admin as adminApi, channels as channelsApi } from '../api.js';
 import { confirmAction, openDialog } from '../dialog.js';
 import { h, replace, srOnly, uid } from '../dom.js';
 import { field, selectField, valueOf, whileBusy } from '../forms.js';
@@ -13,6 +13,7 @@ import { findPersonalData } from '../privacy.js';
 import { fillRules } from './charter.js';
 import { caseRecordPanel } from './case-record.js';
 import { openFingerprintDialog } from './fingerprint.js';
+import { showInvitationLink } from './invitation-link.js';
 import { KIND_SINGULAR, REGIME_LABELS } from './messaging.js';
 
 /** @typedef {import('../types.js').UserShell} UserShell */
@@ -393,7 +394,7 @@ export function renderConversation(main, shell, messenger, channelId) {
               h(
                 'ul',
                 {},
-                (byInstitution.get(name) ?? []).sort((a, b) => collator.compare(a.display_name, b.display_name)).map((member) => memberItem(member, canManage)),
+                (byInstitution.get(name) ?? []).sort((a, b) => collator.compare(a.display_name, b.display_name)).map((member) => memberItem(member, canManage, canManage && detail.channel.kind === 'working_group')),
               ),
             ),
           ),
@@ -406,16 +407,22 @@ export function renderConversation(main, shell, messenger, channelId) {
   /**
    * @param {Member} member
    * @param {boolean} canManage
+   * @param {boolean} canInvite whether the viewer may give a group's member an invitation link
    */
-  function memberItem(member, canManage) {
+  function memberItem(member, canManage, canInvite) {
     const me = member.user_id === shell.me.id;
     const verify = h('button', { type: 'button', class: 'button button-small button-secondary' }, me ? 'Mon code de sécurité' : 'Vérifier', me ? null : srOnly(` l’identité de ${member.display_name}`));
     verify.addEventListener('click', () => openFingerprintDialog(messenger.keyring, shell.me, member.user_id, member.display_name));
     const badge = h('span', { class: 'verified-badge' });
+    const invite = h('span', {});
     if (!me) {
       messenger.keyring.peer(member.user_id).then((peer) => {
         if (peer.verified) replace(badge, h('span', { class: 'badge badge-ok' }, 'identité vérifiée'));
-        else if (!peer.identityKey) replace(badge, h('span', { class: 'badge' }, 'pas encore d’appareil'));
+        else if (!peer.identityKey) {
+          replace(badge, h('span', { class: 'badge' }, 'pas encore d’appareil'));
+          // Someone who has never logged in: the coordinator can hand them a link.
+          if (canInvite) replace(invite, inviteButton(member));
+        }
       }).catch(() => {});
     }
     let remove = null;
@@ -429,8 +436,22 @@ export function renderConversation(main, shell, messenger, channelId) {
       h('span', { class: 'member-name' }, member.display_name, me ? ' (vous)' : ''),
       h('span', { class: 'hint' }, ROLE_LABELS[member.role]),
       badge,
-      h('span', { class: 'member-actions' }, verify, remove),
+      h('span', { class: 'member-actions' }, verify, invite, remove),
     );
+  }
+
+  /**
+   * A one-time link for a member of the group who has not logged in yet: the
+   * coordinator need not wait for the admin (the server checks they share the group).
+   * @param {Member} member
+   */
+  function inviteButton(member) {
+    const button = h('button', { type: 'button', class: 'button button-small button-secondary' }, 'Lien d’invitation', srOnly(` pour ${member.display_name}`));
+    button.addEventListener('click', async () => {
+      const invitation = await whileBusy(button, () => adminApi.invite(member.user_id));
+      if (invitation) await showInvitationLink(member.display_name, invitation);
+    });
+    return button;
   }
 
   /** @param {Member} member */

@@ -2,8 +2,9 @@
 // (PROTOCOL.md §5.5, §5.5.1). The request arrives as a `link_request` frame, or from the
 // list of pending requests when this page connects; a dialog shows the new device's name
 // and the link code computed here, from the relayed request and the identity key this
-// device holds. The user compares it with the code the new device shows; only then is the
-// request certified, and the keys of the past epochs re-wrapped for the new device.
+// device holds. The user types the code the new device shows (all but its first group,
+// shown here so that they know which request it is); only when the typed digits match is
+// the request certified, and the keys of the past epochs re-wrapped for the new device.
 
 import { ApiError, keys as keysApi } from '../api.js';
 import { CryptoError, groupDigits, linkCode } from '../crypto.js';
@@ -152,10 +153,33 @@ async function open(messenger, link, shown, done) {
       return;
     }
     const groups = groupDigits(code.digits).split(' ');
-    const approve = h('button', { type: 'button', class: 'button' }, 'Les codes sont identiques : autoriser');
+    const rest = code.digits.slice(groups[0].length);
+    const restField = field({
+      label: 'Suite du code affiché sur le nouvel appareil',
+      name: 'suite',
+      required: true,
+      spellcheck: false,
+      autocomplete: 'off',
+      inputmode: 'numeric',
+      hint: `${rest.length} chiffres, sans le début ; les espaces sont ignorés.`,
+    });
+    const restInput = /** @type {HTMLInputElement} */ (restField.querySelector('input'));
+    const approve = h('button', { type: 'submit', class: 'button' }, 'Autoriser cet appareil');
     const progress = h('p', { role: 'status', class: 'hint' });
     const actions = h('div', { class: 'actions' }, approve, refuse, later);
-    approve.addEventListener('click', async () => {
+    const typed = h('form', { class: 'stack', novalidate: true, 'aria-label': 'Autoriser le nouvel appareil' }, restField, problem, progress, actions);
+    typed.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      // Typed, not compared at a glance: a server that swapped the request would have to
+      // find a key whose code matches these digits before the request expires.
+      if (restInput.value.replace(/\s+/g, '') !== rest) {
+        fail('Ce code ne correspond pas à la demande reçue ici. Vérifiez-le chiffre pour chiffre sur le nouvel appareil ; s’il diffère vraiment, refusez : quelqu’un tente peut-être d’accéder à vos échanges.');
+        restInput.focus();
+        return;
+      }
+      await authorise();
+    });
+    async function authorise() {
       entry.answering = true;
       setBusy(true);
       problem.hidden = true;
@@ -171,7 +195,7 @@ async function open(messenger, link, shown, done) {
         return;
       }
       await share(device);
-    });
+    }
 
     /**
      * Shares the history with the device just admitted; on failure, says so and offers
@@ -207,19 +231,11 @@ async function open(messenger, link, shown, done) {
     replace(
       body,
       about,
-      h('p', {}, 'Comparez ce code avec celui qu’affiche le nouvel appareil. Autorisez-le seulement s’ils sont identiques, chiffre pour chiffre, et si c’est bien vous qui configurez cet appareil.'),
-      h('p', { class: 'fingerprint-digits link-code', 'data-testid': 'link-code', 'aria-label': `Code de liaison : ${groups.join(', ')}` }, groups.join(' ')),
-      h('p', { class: 'hint' }, 'Si les codes diffèrent, ou si vous n’êtes pas en train de configurer un appareil, refusez : quelqu’un tente peut-être d’accéder à vos échanges.'),
-      problem,
-      progress,
-      actions,
+      h('p', {}, 'Le nouvel appareil affiche un code de liaison de 20 chiffres. Il doit commencer par ', h('strong', { class: 'link-code', 'data-testid': 'link-code-start' }, groups[0]), '. Saisissez la suite, telle qu’elle s’affiche sur le nouvel appareil, et seulement si c’est bien vous qui le configurez.'),
+      h('p', { class: 'hint' }, 'Si le début diffère, ou si vous n’êtes pas en train de configurer un appareil, refusez : quelqu’un tente peut-être d’accéder à vos échanges.'),
+      typed,
     );
-    // Admitting a device opens the whole history to it: the safe answer has the focus, and
-    // Enter (pressed out of habit) never approves; a click or Space does.
-    approve.addEventListener('keydown', (event) => {
-      if (event.key === 'Enter') event.preventDefault();
-    });
-    later.focus();
+    restInput.focus();
   }
 
   /**
