@@ -81,6 +81,10 @@ pub enum ApiError {
     /// names each refused line, one per line, in French.
     #[error("invalid file")]
     InvalidFile(String),
+    /// 422 `personal_data`: a text the server would store in clear (a title, a case's note)
+    /// seems to identify a person; the message names what was found (CHARTER.md C7–C9).
+    #[error("personal data in a clear text: {0:?}")]
+    PersonalData(Vec<passerelle_shared::privacy::Kind>),
     /// A passkey or security key was refused, or is needed: see [`WebauthnRefusal`].
     #[error("webauthn: {0:?}")]
     Webauthn(WebauthnRefusal),
@@ -116,7 +120,7 @@ impl ApiError {
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            ApiError::Unprocessable(_) | ApiError::InvalidFile(_) => {
+            ApiError::Unprocessable(_) | ApiError::InvalidFile(_) | ApiError::PersonalData(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ApiError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
@@ -143,6 +147,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Conflict(code) | ApiError::Unprocessable(code) => code,
             ApiError::InvalidFile(_) => "invalid_file",
+            ApiError::PersonalData(_) => "personal_data",
             ApiError::Blocked(refusal) => refusal.code(),
             ApiError::PreconditionFailed => "version_conflict",
             ApiError::PayloadTooLarge => "payload_too_large",
@@ -197,6 +202,11 @@ impl ApiError {
             }
             ApiError::Unprocessable(code) => unprocessable_message(code).into(),
             ApiError::InvalidFile(lines) => lines.clone(),
+            ApiError::PersonalData(kinds) => format!(
+                "{} : ce texte est lu par le serveur, il doit rester anonyme. Retirez-le ; ce \
+                 qui identifie la personne s'écrit dans les messages chiffrés.",
+                passerelle_shared::privacy::describe(kinds)
+            ),
             ApiError::TooManyAttempts => {
                 "Trop de tentatives. Patientez quelques minutes avant de réessayer.".into()
             }

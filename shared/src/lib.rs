@@ -14,4 +14,5 @@ pub mod client;
 pub mod crypto;
 pub mod fuzzing;
 pub mod ids;
+pub mod privacy;
 pub mod protocol;

@@ -31,7 +31,7 @@ const BASE = '/api/v1';
  */
 export function messageFor(code, serverMessage) {
   // These carry their own details (a refused file names each of its lines).
-  if ((code === 'bad_request' || code === 'invalid_file') && serverMessage) return serverMessage;
+  if ((code === 'bad_request' || code === 'invalid_file' || code === 'personal_data') && serverMessage) return serverMessage;
   return ERROR_MESSAGES[code] ?? serverMessage ?? `Une erreur inattendue est survenue (code « ${code} »).`;
 }
 

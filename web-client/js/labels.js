@@ -73,6 +73,7 @@ export const ERROR_MESSAGES = Object.freeze({
   invalid_key_name: 'Le nom de la clé doit comporter de 1 à 100 caractères.',
   too_many_keys: 'Vous avez déjà 20 clés de sécurité : retirez-en une avant d’en ajouter une autre.',
   invalid_file: 'Le fichier contient des erreurs : aucun compte n’a été créé.',
+  personal_data: 'Ce texte semble identifier une personne : il est lu par le serveur et doit rester anonyme. Retirez le nom, le téléphone, l’adresse e-mail ou la date de naissance.',
   // The charter gate (CHARTER.md C2, C9, C11).
   charter_not_published:
     'Aucune charte n’a encore été publiée : les canaux confidentiels restent fermés jusqu’à sa publication par l’administrateur.',

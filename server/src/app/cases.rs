@@ -465,6 +465,20 @@ pub async fn record_information(
             if note.chars().count() > MAX_NOTE_CHARS {
                 return Err(bad("note_too_long"));
             }
+            // The note is stored in clear: it says why, never who (C7, C8).
+            let found = passerelle_shared::privacy::identifying_data(note);
+            if !found.is_empty() {
+                let kinds: Vec<&str> = found.iter().map(|kind| kind.as_str()).collect();
+                state
+                    .record_denial(
+                        user.actor(),
+                        "case_information_record",
+                        Some(channel_id.to_owned()),
+                        json!({ "reason": "personal_data", "found": kinds }),
+                    )
+                    .await;
+                return Err(ApiError::PersonalData(found));
+            }
             if !is_member(state, channel_id, decided_by).await? {
                 return Err(bad("unknown_member"));
             }

@@ -893,3 +893,133 @@ async fn acte_and_chantier_cases_carry_their_scheme_and_the_annual_report_counts
     assert_eq!(report["schemes"]["chantier_cases_opened"], 1);
     assert_eq!(report["cases_opened"], 2);
 }
+
+/// A title or a case's note is stored in clear, read by the server and its backups: one
+/// that names the person, gives a phone number, an e-mail address or a birth date is
+/// refused with what was found, the refusal is logged (without the text), and nothing is
+/// stored (CHARTER.md C7–C9). Ordinary titles and notes pass.
+#[tokio::test]
+async fn a_title_or_a_note_that_identifies_a_person_is_refused_and_logged() {
+    let server = long_sessions_server(|_| {}).await;
+    let mut coord = Party::new(&server, "animatrice", Role::Coordinator, "Mairie").await;
+    let member = Party::new(&server, "educ", Role::Member, "PJJ").await;
+    let group = working_group(&mut coord, &[&member]).await;
+    let now = server.clock.now_ms();
+    let session = |name: &str| CreatePracticeSession {
+        name: name.into(),
+        starts_at: now,
+        ends_at: now + 7_200_000,
+        group_id: Some(group.id.clone()),
+        institutions: vec![member.user.institution_id.clone()],
+        members: vec![member.user.id.clone()],
+    };
+    let named = "Analyse : le cas de Kevin MARTIN, 06 12 34 56 78";
+    let response = coord
+        .client
+        .request(Method::POST, "/practice-sessions")
+        .json(&session(named))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let refusal = response.json::<ErrorBody>().await.unwrap().error;
+    assert_eq!(refusal.code, "personal_data");
+    assert!(
+        refusal
+            .message
+            .starts_with("Ce texte semble contenir un nom de personne et un numéro de téléphone"),
+        "{}",
+        refusal.message
+    );
+    let denied = audit_actions(&server, None).await;
+    assert!(
+        denied.contains(&("channel_create".to_owned(), "denied".to_owned())),
+        "{denied:?}"
+    );
+    let listed: Vec<Channel> = coord.client.get("/channels").await.unwrap();
+    assert!(listed
+        .iter()
+        .all(|channel| !channel.name.contains("MARTIN")));
+
+    for title in [
+        "La petite Léa, de l'école du centre",
+        "Écrire à l.petit@mairie.fr",
+    ] {
+        let group_request = CreateChannel {
+            kind: ChannelKind::WorkingGroup,
+            name: title.into(),
+            regime: LegalRegime::ClspdConfidential,
+            institutions: vec![member.user.institution_id.clone()],
+            members: vec![member.user.id.clone()],
+        };
+        let (status, code) = status_and_code(
+            coord
+                .client
+                .request(Method::POST, "/channels")
+                .json(&group_request),
+        )
+        .await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "personal_data"),
+            "{title}"
+        );
+    }
+    let plain: PracticeSession = coord
+        .client
+        .post(
+            "/practice-sessions",
+            &session("Analyse de pratiques : le refus d'aide"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(plain.channel.name, "Analyse de pratiques : le refus d'aide");
+
+    let case: CaseView = coord
+        .client
+        .post("/cases", &case_request(&group, &[&member]))
+        .await
+        .unwrap();
+    let path = format!("/cases/{}/information", case.channel.id);
+    let note = |note: &str| InformationRecord::NotInformed {
+        reason: NotInformedReason::ChildInterest,
+        note: note.into(),
+        decided_by: coord.user.id.clone(),
+    };
+    let (status, code) = status_and_code(
+        coord
+            .client
+            .request(Method::PUT, &path)
+            .json(&note("Mme Durand sera informée après l'audience")),
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "personal_data")
+    );
+    let unchanged: CaseView = coord
+        .client
+        .get(&format!("/cases/{}", case.channel.id))
+        .await
+        .unwrap();
+    assert_eq!(unchanged.information, None, "nothing recorded");
+    assert!(
+        audit_events(&server, &case.channel.id, "case_information_record")
+            .await
+            .iter()
+            .any(|event| event.outcome == "denied"
+                && event.details.contains("personal_data")
+                && !event.details.contains("Durand"))
+    );
+    let view: CaseView = coord
+        .client
+        .request(Method::PUT, &path)
+        .json(&note("Information reportée après l'audience"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(view.information.is_some());
+}

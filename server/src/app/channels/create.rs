@@ -179,6 +179,20 @@ pub(crate) async fn create_with(
             if name.is_empty() {
                 return Err(ApiError::Unprocessable("invalid_name"));
             }
+            // The title is stored in clear: it must not name the person (C7–C9).
+            let found = passerelle_shared::privacy::identifying_data(&name);
+            if !found.is_empty() {
+                let kinds: Vec<&str> = found.iter().map(|kind| kind.as_str()).collect();
+                state
+                    .record_denial(
+                        user.actor(),
+                        "channel_create",
+                        None,
+                        json!({ "reason": "personal_data", "found": kinds }),
+                    )
+                    .await;
+                return Err(ApiError::PersonalData(found));
+            }
             name
         }
     };
