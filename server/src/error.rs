@@ -85,6 +85,10 @@ pub enum ApiError {
     /// seems to identify a person; the message names what was found (CHARTER.md C7–C9).
     #[error("personal data in a clear text: {0:?}")]
     PersonalData(Vec<passerelle_shared::privacy::Kind>),
+    /// Another error, about one account of a list the request named (a member who may not
+    /// join): answered as that error, with the account's id in `about`.
+    #[error("{0} (about an account)")]
+    About(Box<ApiError>, String),
     /// A passkey or security key was refused, or is needed: see [`WebauthnRefusal`].
     #[error("webauthn: {0:?}")]
     Webauthn(WebauthnRefusal),
@@ -103,6 +107,7 @@ impl ApiError {
     /// The HTTP status of each variant, decided here only.
     pub fn status(&self) -> StatusCode {
         match self {
+            ApiError::About(error, _) => error.status(),
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthenticated
             | ApiError::InvalidCredentials
@@ -133,6 +138,7 @@ impl ApiError {
     /// The stable code clients switch on.
     pub fn code(&self) -> &'static str {
         match self {
+            ApiError::About(error, _) => error.code(),
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Unauthenticated => "unauthenticated",
             ApiError::InvalidCredentials => "invalid_credentials",
@@ -162,6 +168,7 @@ impl ApiError {
     /// The French message shown to people.
     pub fn message(&self) -> String {
         match self {
+            ApiError::About(error, _) => error.message(),
             ApiError::BadRequest(what) => format!("Requête invalide : {what}."),
             ApiError::Unauthenticated => {
                 "Votre session a expiré ou n'existe pas. Veuillez vous reconnecter.".into()
@@ -487,6 +494,10 @@ impl IntoResponse for ApiError {
             error: ErrorDetail {
                 code: self.code().to_owned(),
                 message: self.message(),
+                about: match &self {
+                    ApiError::About(_, account) => Some(account.clone()),
+                    _ => None,
+                },
             },
         };
         (self.status(), Json(body)).into_response()

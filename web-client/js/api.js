@@ -41,12 +41,15 @@ export class ApiError extends Error {
    * @param {string} code Stable snake_case code (the server's, or a client-side one).
    * @param {string} message French, ready to show.
    * @param {number} status HTTP status, 0 when no answer came.
+   * @param {string | null} [about] The account the refusal is about.
    */
-  constructor(code, message, status) {
+  constructor(code, message, status, about = null) {
     super(message);
     this.name = 'ApiError';
     this.code = code;
     this.status = status;
+    /** The account the refusal is about, when the request named several people. */
+    this.about = about;
   }
 }
 
@@ -102,7 +105,8 @@ async function request(method, path, body, options = {}) {
   }
   const code = typeof data?.error?.code === 'string' ? data.error.code : codeOfStatus(response.status);
   const serverMessage = typeof data?.error?.message === 'string' ? data.error.message : undefined;
-  const error = new ApiError(code, messageFor(code, serverMessage), response.status);
+  const about = typeof data?.error?.about === 'string' ? data.error.about : null;
+  const error = new ApiError(code, messageFor(code, serverMessage), response.status, about);
   if ((code === 'unauthenticated' || code === 'account_disabled') && !options.loginStep) onSessionLost(error);
   throw error;
 }

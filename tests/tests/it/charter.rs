@@ -461,6 +461,23 @@ async fn additions_check_the_legal_regime_and_the_institution_of_the_person() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some("regime_not_met"));
+    // The refusal names whom it is about, so that the form shows it beside that person.
+    let refusal = coord
+        .client
+        .request(reqwest::Method::POST, "/channels")
+        .json(&create(
+            LegalRegime::ChildProtection,
+            vec![nurse.user.id.clone(), teacher.user.id.clone()],
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json::<passerelle_shared::protocol::v1::error::ErrorBody>()
+        .await
+        .unwrap()
+        .error;
+    assert_eq!(refusal.code, "regime_not_met");
+    assert_eq!(refusal.about.as_deref(), Some(teacher.user.id.as_str()));
     let child: Channel = coord
         .client
         .post(

@@ -3,7 +3,7 @@
 // bound, C9) or a direct conversation. Members come from the directory.
 
 import { cases as casesApi, channels as channelsApi } from '../api.js';
-import { append, h, replace, screenTitle } from '../dom.js';
+import { append, h, replace, screenTitle, uid } from '../dom.js';
 import { checkboxField, control, field, form, selectField, validate, valueOf, whileBusy } from '../forms.js';
 import { showError, showStatus } from '../notices.js';
 import { RULES_TEMPLATE } from './charter.js';
@@ -90,12 +90,15 @@ export function renderCreateChannel(screen, shell) {
       h('legend', {}, 'Institutions autorisées'),
       [...institutions].map(([id, label]) => checkboxField({ label, name: `inst-${id}`, checked: id === shell.me.institution.id })),
     );
+    // A refusal about one of the people checked, shown beside them, by name.
+    const memberError = h('p', { class: 'field-error', id: uid('membres-erreur'), role: 'alert', hidden: true });
     const memberBox = h(
       'fieldset',
       { class: 'fieldset' },
       h('legend', {}, 'Membres'),
       h('p', { class: 'hint' }, 'Vous en êtes membre d’office. Une personne doit appartenir à une institution autorisée et remplir les conditions du régime.'),
       directory.map((entry) => checkboxField({ label: `${entry.display_name} — ${entry.institution.name}`, name: `member-${entry.user_id}` })),
+      memberError,
     );
     const publishRules = checkboxField({ label: 'Publier tout de suite le règlement intérieur type (modifiable ensuite)', name: 'publish_rules', checked: true, hint: 'Un groupe de travail reste fermé tant que son règlement n’est pas publié puis accepté.' });
     const created = form({ class: 'stack card' }, kind, name, regime, programme, birthMonth, scheme, acteBox, chantierBox, reporting, group, startsAt, endsAt, instBox, memberBox, publishRules, h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button' }, 'Créer le canal')));
@@ -142,6 +145,8 @@ export function renderCreateChannel(screen, shell) {
       if (!ok) return;
       const regimeValue = value === 'direct' ? 'clspd_confidential' : valueOf(created, 'regime');
       const groupId = valueOf(created, 'group_id') || null;
+      memberError.hidden = true;
+      for (const box of memberBox.querySelectorAll('input[aria-invalid]')) box.removeAttribute('aria-invalid');
       const channel = await whileBusy(created, async () => {
         if (value === 'case') {
           const programmeValue = valueOf(created, 'programme');
@@ -172,6 +177,18 @@ export function renderCreateChannel(screen, shell) {
           await channelsApi.publishRules(made.id, RULES_TEMPLATE);
         }
         return made;
+      }, (error) => {
+        const entry = error.about ? directory.find((e) => e.user_id === error.about) : undefined;
+        if (!entry) return false;
+        const message = `${entry.display_name} (${entry.institution.name}) ne peut pas rejoindre ce canal : ${error.message}`;
+        memberError.textContent = message;
+        memberError.hidden = false;
+        const box = /** @type {HTMLInputElement} */ (created.elements.namedItem(`member-${entry.user_id}`));
+        box.setAttribute('aria-invalid', 'true');
+        box.setAttribute('aria-describedby', memberError.id);
+        showError(message);
+        box.focus();
+        return true;
       });
       if (!channel) return;
       shell.navigate(`/canal/${channel.id}`);

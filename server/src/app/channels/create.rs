@@ -168,7 +168,10 @@ pub(crate) async fn create_with(
                     json!({ "reason": reason, "candidate": person.id }),
                 )
                 .await;
-            return Err(ApiError::Unprocessable(reason));
+            return Err(ApiError::About(
+                Box::new(ApiError::Unprocessable(reason)),
+                person.id.clone(),
+            ));
         }
     }
     let name = match request.kind {

@@ -1,6 +1,7 @@
 //! The error body every endpoint answers with: `{"error": {"code", "message"}}`.
 //!
-//! `code` is stable snake_case for programs; `message` is French, for people.
+//! `code` is stable snake_case for programs; `message` is French, for people; `about`, when
+//! present, names the account a refusal is about.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -19,4 +20,9 @@ pub struct ErrorDetail {
     pub code: String,
     /// Human-readable French message.
     pub message: String,
+    /// The account the refusal is about, when a request names several people and one of
+    /// them cannot be accepted (a member who may not join the channel): a form shows the
+    /// error beside that person, by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub about: Option<String>,
 }
