@@ -112,7 +112,9 @@ pub fn referral_allows(party: &ReferralParty, step: ReferralStep) -> bool {
             professional && party.kind == InstitutionKind::InterventionSocialeCommissariat
         }
         ReferralStep::Read => professional && (party.is_referrer || party.of_target || coordinator),
-        ReferralStep::Decide => coordinator || (professional && party.of_target && !party.is_referrer),
+        ReferralStep::Decide => {
+            coordinator || (professional && party.of_target && !party.is_referrer)
+        }
         ReferralStep::Advance => coordinator || (professional && party.is_referent),
     }
 }
@@ -399,9 +401,18 @@ mod tests {
         };
         let isc = InstitutionKind::InterventionSocialeCommissariat;
         let social = InstitutionKind::ActionSocialeDepartement;
-        assert!(referral_allows(&party(Role::Member, isc, false, false, false), ReferralStep::Open));
-        assert!(!referral_allows(&party(Role::External, isc, false, false, false), ReferralStep::Open));
-        assert!(!referral_allows(&party(Role::Member, social, false, false, false), ReferralStep::Open));
+        assert!(referral_allows(
+            &party(Role::Member, isc, false, false, false),
+            ReferralStep::Open
+        ));
+        assert!(!referral_allows(
+            &party(Role::External, isc, false, false, false),
+            ReferralStep::Open
+        ));
+        assert!(!referral_allows(
+            &party(Role::Member, social, false, false, false),
+            ReferralStep::Open
+        ));
         let referrer = party(Role::Member, isc, true, false, false);
         assert!(referral_allows(&referrer, ReferralStep::Read));
         assert!(!referral_allows(&referrer, ReferralStep::Decide));
@@ -409,16 +420,38 @@ mod tests {
         let target = party(Role::Member, social, false, true, false);
         assert!(referral_allows(&target, ReferralStep::Decide));
         assert!(!referral_allows(&target, ReferralStep::Advance));
-        assert!(referral_allows(&party(Role::Member, social, false, true, true), ReferralStep::Advance));
-        let stranger = party(Role::Member, InstitutionKind::PoliceNationale, false, false, false);
+        assert!(referral_allows(
+            &party(Role::Member, social, false, true, true),
+            ReferralStep::Advance
+        ));
+        let stranger = party(
+            Role::Member,
+            InstitutionKind::PoliceNationale,
+            false,
+            false,
+            false,
+        );
         assert!(!referral_allows(&stranger, ReferralStep::Read));
         assert!(!referral_allows(&stranger, ReferralStep::Decide));
-        let coordinator = party(Role::Coordinator, InstitutionKind::Collectivite, false, false, false);
-        for step in [ReferralStep::Read, ReferralStep::Decide, ReferralStep::Advance] {
+        let coordinator = party(
+            Role::Coordinator,
+            InstitutionKind::Collectivite,
+            false,
+            false,
+            false,
+        );
+        for step in [
+            ReferralStep::Read,
+            ReferralStep::Decide,
+            ReferralStep::Advance,
+        ] {
             assert!(referral_allows(&coordinator, step), "{step:?}");
         }
         for role in [Role::Admin, Role::Auditor] {
-            assert!(!referral_allows(&party(role, social, false, true, true), ReferralStep::Read));
+            assert!(!referral_allows(
+                &party(role, social, false, true, true),
+                ReferralStep::Read
+            ));
         }
     }
 

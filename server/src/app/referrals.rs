@@ -15,8 +15,8 @@ use passerelle_shared::protocol::v1::cases::{FollowUpStatus, Programme};
 use passerelle_shared::protocol::v1::channels::{ChannelKind, LegalRegime};
 use passerelle_shared::protocol::v1::referrals::{
     AcceptReferral, AdvanceReferral, DeclineReason, DeclineReferral, OpenReferral, Referral,
-    ReferralConsent, ReferralList, ReferralReason, ReferralStatus, WithoutConsentReason, MAX_CLIENT_ID_CHARS,
-    MAX_NOTE_CIPHERTEXT,
+    ReferralConsent, ReferralList, ReferralReason, ReferralStatus, WithoutConsentReason,
+    MAX_CLIENT_ID_CHARS, MAX_NOTE_CIPHERTEXT,
 };
 use passerelle_shared::protocol::v1::{InstitutionKind, Role};
 use sea_orm::TransactionTrait;
@@ -75,7 +75,8 @@ async fn party_of(
         kind: kind_of(state, &user.institution_id).await?,
         is_referrer: referral.is_some_and(|r| r.referrer_id == user.user_id),
         of_target: referral.is_some_and(|r| r.target_institution == user.institution_id),
-        is_referent: referral.is_some_and(|r| r.referent_id.as_deref() == Some(&user.user_id)),
+        is_referent: referral
+            .is_some_and(|r| r.referent_id.as_deref() == Some(user.user_id.as_str())),
     })
 }
 
@@ -173,10 +174,26 @@ pub async fn open(state: &AppState, user: &CurrentUser, request: OpenReferral) -
     const ACTION: &str = "referral_open";
     let party = party_of(state, user, None).await?;
     if !policy::referral_allows(&party, ReferralStep::Open) {
-        return Err(refuse(state, user, ACTION, None, "not_a_referrer", ApiError::Forbidden).await);
+        return Err(refuse(
+            state,
+            user,
+            ACTION,
+            None,
+            "not_a_referrer",
+            ApiError::Forbidden,
+        )
+        .await);
     }
     let bad = |reason: &'static str| async move {
-        refuse(state, user, ACTION, None, reason, ApiError::Unprocessable(reason)).await
+        refuse(
+            state,
+            user,
+            ACTION,
+            None,
+            reason,
+            ApiError::Unprocessable(reason),
+        )
+        .await
     };
     if !valid_client_id(&request.client_id) {
         return Err(bad("invalid_client_id").await);
@@ -211,7 +228,9 @@ pub async fn open(state: &AppState, user: &CurrentUser, request: OpenReferral) -
     }
     let note = match (&request.note, &request.proposed_referent) {
         (None, _) => None,
-        (Some(note), Some(referent)) => Some(check_note(state, user, note, referent, ACTION).await?),
+        (Some(note), Some(referent)) => {
+            Some(check_note(state, user, note, referent, ACTION).await?)
+        }
         (Some(_), None) => return Err(bad("referral_note_needs_referent").await),
     };
     let replayed = || async {
@@ -292,7 +311,15 @@ pub async fn open(state: &AppState, user: &CurrentUser, request: OpenReferral) -
 /// their institution, and for the coordinator every one.
 pub async fn list(state: &AppState, user: &CurrentUser) -> Result<ReferralList> {
     if !policy::may_use_referrals(user.role) {
-        return Err(refuse(state, user, "referral_list", None, "role", ApiError::Forbidden).await);
+        return Err(refuse(
+            state,
+            user,
+            "referral_list",
+            None,
+            "role",
+            ApiError::Forbidden,
+        )
+        .await);
     }
     let rows = db::referrals::visible(
         &state.db,
@@ -320,10 +347,26 @@ async fn referral_for(
     let found = db::referrals::find(&state.db, id).await?;
     let party = party_of(state, user, found.as_ref()).await?;
     let Some(found) = found.filter(|_| policy::referral_allows(&party, ReferralStep::Read)) else {
-        return Err(refuse(state, user, action, Some(id), "not_visible", ApiError::NotFound).await);
+        return Err(refuse(
+            state,
+            user,
+            action,
+            Some(id),
+            "not_visible",
+            ApiError::NotFound,
+        )
+        .await);
     };
     if !policy::referral_allows(&party, step) {
-        return Err(refuse(state, user, action, Some(id), "not_allowed", ApiError::Forbidden).await);
+        return Err(refuse(
+            state,
+            user,
+            action,
+            Some(id),
+            "not_allowed",
+            ApiError::Forbidden,
+        )
+        .await);
     }
     Ok(found)
 }
@@ -491,7 +534,12 @@ pub async fn accept(
     };
     let txn = state.db.begin().await?;
     db::referrals::set_case(&txn, id, &channel.id).await?;
-    reports::count_in(&txn, now, Counted::ReferralReached(ReferralStatus::Accepted)).await?;
+    reports::count_in(
+        &txn,
+        now,
+        Counted::ReferralReached(ReferralStatus::Accepted),
+    )
+    .await?;
     txn.commit().await?;
     state
         .record(
@@ -560,7 +608,12 @@ pub async fn decline(
         drop(txn);
         return Err(status_conflict(state, user, ACTION, id).await);
     }
-    reports::count_in(&txn, now, Counted::ReferralReached(ReferralStatus::Declined)).await?;
+    reports::count_in(
+        &txn,
+        now,
+        Counted::ReferralReached(ReferralStatus::Declined),
+    )
+    .await?;
     txn.commit().await?;
     state
         .record(
@@ -688,7 +741,9 @@ async fn views(state: &AppState, rows: Vec<referral::Model>) -> Result<Vec<Refer
                 || ApiError::internal(anyhow::anyhow!("referral {} is malformed", row.id));
             let envelope = |text: &Option<String>| -> Result<Option<Envelope>> {
                 match text {
-                    Some(text) => serde_json::from_str(text).map(Some).map_err(|_| malformed()),
+                    Some(text) => serde_json::from_str(text)
+                        .map(Some)
+                        .map_err(|_| malformed()),
                     None => Ok(None),
                 }
             };

@@ -8,11 +8,10 @@ use passerelle_shared::crypto::MessageContent;
 use passerelle_shared::protocol::v1::cases::{
     CaseView, InformationMethod, InformationRecord, Programme,
 };
-use passerelle_shared::protocol::v1::channels::{
-    Channel, ChannelKind, CreateChannel, LegalRegime,
-};
+use passerelle_shared::protocol::v1::channels::{Channel, ChannelKind, CreateChannel, LegalRegime};
 use passerelle_shared::protocol::v1::referrals::{
-    AcceptReferral, DeclineReason, Referral, ReferralConsent, ReferralReason, ReferralStatus, WithoutConsentReason,
+    AcceptReferral, DeclineReason, Referral, ReferralConsent, ReferralReason, ReferralStatus,
+    WithoutConsentReason,
 };
 use passerelle_shared::protocol::v1::{Attributes, InstitutionKind, Role};
 use passerelle_tests::TestServer;
@@ -155,6 +154,17 @@ async fn call(
     (status, code)
 }
 
+/// Whether `channel_id` is among the channels of `party`.
+async fn member_of(party: &Party, channel_id: &str) -> bool {
+    party
+        .client
+        .get::<Vec<Channel>>("/channels")
+        .await
+        .unwrap()
+        .iter()
+        .any(|c| c.id == channel_id)
+}
+
 async fn denials(server: &TestServer, action: &str) -> usize {
     let filter = passerelle_server::audit::EventFilter {
         action: Some(action.to_owned()),
@@ -221,7 +231,10 @@ async fn the_intervenant_social_refers_and_the_social_worker_accepts_which_opens
     .await;
     assert_eq!(sent.status, ReferralStatus::Proposed);
     assert_eq!(sent.target_institution_name, SOCIAL_SERVICES);
-    assert_eq!(sent.proposed_referent.as_deref(), Some(social_worker.user.id.as_str()));
+    assert_eq!(
+        sent.proposed_referent.as_deref(),
+        Some(social_worker.user.id.as_str())
+    );
     assert!(
         !stored_referrals(&server).await.contains("Expulsion"),
         "the note is stored sealed"
@@ -238,7 +251,7 @@ async fn the_intervenant_social_refers_and_the_social_worker_accepts_which_opens
         .open_referral_notes(&social_worker.device, &received[0])
         .await
         .unwrap();
-    assert_eq!(note.map(|n| n.text).as_deref(), Some(NOTE));
+    assert_eq!(note.as_ref().map(|n| n.text.as_str()), Some(NOTE));
     assert!(declined.is_none());
 
     // Accepting opens a case with her as referent, the referrer and the coordinator.
@@ -254,43 +267,49 @@ async fn the_intervenant_social_refers_and_the_social_worker_accepts_which_opens
         .await
         .unwrap();
     assert_eq!(accepted.status, ReferralStatus::Accepted);
-    assert_eq!(accepted.referent.as_deref(), Some(social_worker.user.id.as_str()));
+    assert_eq!(
+        accepted.referent.as_deref(),
+        Some(social_worker.user.id.as_str())
+    );
     let case_id = accepted.case_id.clone().unwrap();
     let case: CaseView = social_worker
         .client
         .get(&format!("/cases/{case_id}"))
         .await
         .unwrap();
-    assert_eq!(accepted.case_reference.as_deref(), Some(case.channel.name.as_str()));
+    assert_eq!(
+        accepted.case_reference.as_deref(),
+        Some(case.channel.name.as_str())
+    );
     assert!(case.channel.name.starts_with("DOS-"));
     assert_eq!(case.channel.regime, LegalRegime::SharedSecretSocial);
-    assert_eq!(case.referent_user_id.as_deref(), Some(social_worker.user.id.as_str()));
+    assert_eq!(
+        case.referent_user_id.as_deref(),
+        Some(social_worker.user.id.as_str())
+    );
     assert_eq!(
         case.programme,
         Programme::ViolenceAgainstWomenAndDomesticViolence
     );
     match case.information {
         Some(InformationRecord::Informed {
-            method, informed_by, ..
+            method,
+            informed_by,
+            ..
         }) => {
             assert_eq!(method, InformationMethod::InPerson);
             assert_eq!(informed_by, referrer.user.id);
         }
         other => panic!("the person's information is recorded from the referral: {other:?}"),
     }
-    let mine = |party: &Party| {
-        let client = &party.client;
-        async move {
-            client
-                .get::<Vec<Channel>>("/channels")
-                .await
-                .unwrap()
-                .into_iter()
-                .any(|c| c.id == case_id)
-        }
-    };
-    assert!(mine(&referrer).await, "the referrer is a member of the case");
-    assert!(mine(&coordinator).await, "the coordinator is a member of the case");
+    assert!(
+        member_of(&referrer, &case_id).await,
+        "the referrer is a member of the case"
+    );
+    assert!(
+        member_of(&coordinator, &case_id).await,
+        "the coordinator is a member of the case"
+    );
 
     // The referent follows, then closes; the same step twice is a conflict.
     let followed = social_worker
@@ -301,7 +320,13 @@ async fn the_intervenant_social_refers_and_the_social_worker_accepts_which_opens
     assert_eq!(followed.status, ReferralStatus::Followed);
     let again = format!("/referrals/{}/status", sent.id);
     assert_eq!(
-        call(&social_worker, Method::POST, &again, Some(json!({"status": "followed"}))).await,
+        call(
+            &social_worker,
+            Method::POST,
+            &again,
+            Some(json!({"status": "followed"}))
+        )
+        .await,
         (StatusCode::CONFLICT, "referral_status_conflict".into())
     );
     let closed = social_worker
@@ -325,7 +350,9 @@ async fn the_intervenant_social_refers_and_the_social_worker_accepts_which_opens
         "referral_closed",
     ] {
         assert!(
-            actions.iter().any(|(a, outcome)| a == action && outcome == "success"),
+            actions
+                .iter()
+                .any(|(a, outcome)| a == action && outcome == "success"),
             "{action} is in the access log"
         );
     }
@@ -398,10 +425,23 @@ async fn only_the_referrer_the_target_and_the_coordinator_see_a_referral_and_onl
 
     // The colleague accepts and becomes the referent; the other social worker may not
     // follow it (only the referent or the coordinator), nor decline it any more.
-    let accepted = colleague.client.accept_referral(&sent.id, &AcceptReferral::default()).await.unwrap();
-    assert_eq!(accepted.referent.as_deref(), Some(colleague.user.id.as_str()));
+    let accepted = colleague
+        .client
+        .accept_referral(&sent.id, &AcceptReferral::default())
+        .await
+        .unwrap();
     assert_eq!(
-        call(&social_worker, Method::POST, &status, Some(json!({"status": "followed"}))).await,
+        accepted.referent.as_deref(),
+        Some(colleague.user.id.as_str())
+    );
+    assert_eq!(
+        call(
+            &social_worker,
+            Method::POST,
+            &status,
+            Some(json!({"status": "followed"}))
+        )
+        .await,
         (StatusCode::FORBIDDEN, "forbidden".into())
     );
     assert_eq!(
@@ -473,7 +513,10 @@ async fn a_declined_referral_carries_its_reason_and_a_sealed_note_for_the_referr
         .await
         .unwrap();
     assert_eq!(declined.status, ReferralStatus::Declined);
-    assert_eq!(declined.decline_reason, Some(DeclineReason::AlreadyFollowed));
+    assert_eq!(
+        declined.decline_reason,
+        Some(DeclineReason::AlreadyFollowed)
+    );
     assert!(declined.case_id.is_none());
     let seen = referrer.client.referral(&sent.id).await.unwrap();
     assert_eq!(
@@ -489,7 +532,7 @@ async fn a_declined_referral_carries_its_reason_and_a_sealed_note_for_the_referr
         .await
         .unwrap();
     assert_eq!(
-        note.map(|n| n.text).as_deref(),
+        note.as_ref().map(|n| n.text.as_str()),
         Some("Déjà suivie par le CCAS, voir avec eux")
     );
     // A declined referral is not accepted afterwards.
@@ -531,7 +574,7 @@ async fn bad_or_replayed_input_is_refused_in_french_and_stores_nothing() {
         .seal(
             &mut referrer.device,
             &conversation.id,
-            &MessageContent::text(&"é".repeat(3000)),
+            &MessageContent::text("é".repeat(3000)),
         )
         .await
         .unwrap();
@@ -551,17 +594,30 @@ async fn bad_or_replayed_input_is_refused_in_french_and_stores_nothing() {
     };
     let without = |field: &str| {
         let mut body = valid.clone();
-        body.as_object_mut().map(|o| o.remove(field));
+        if let Some(object) = body.as_object_mut() {
+            object.remove(field);
+        }
         body
     };
     let cases = [
-        (with("reason", json!("delinquency")), StatusCode::BAD_REQUEST, ""),
         (
-            with("consent", json!({"outcome": "informed_without_consent", "method": "letter", "reason": "convenience"})),
+            with("reason", json!("delinquency")),
             StatusCode::BAD_REQUEST,
-            "",
+            "bad_request",
         ),
-        (with("person_name", json!("Jean Dupont")), StatusCode::BAD_REQUEST, ""),
+        (
+            with(
+                "consent",
+                json!({"outcome": "informed_without_consent", "method": "letter", "reason": "convenience"}),
+            ),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            with("person_name", json!("Jean Dupont")),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
         (
             with("target_institution", json!("institution-inconnue")),
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -605,10 +661,14 @@ async fn bad_or_replayed_input_is_refused_in_french_and_stores_nothing() {
         ),
     ];
     for (body, status, code) in cases {
-        let (got_status, got_code) = call(&referrer, Method::POST, "/referrals", Some(body.clone())).await;
+        let (got_status, got_code) =
+            call(&referrer, Method::POST, "/referrals", Some(body.clone())).await;
         assert_eq!((got_status, got_code.as_str()), (status, code), "{body}");
     }
-    assert_eq!(count_rows(&server, "referrals", "referrer_id", &referrer.user.id).await, 0);
+    assert_eq!(
+        count_rows(&server, "referrals", "referrer_id", &referrer.user.id).await,
+        0
+    );
 
     // The valid one goes through once; its replay is a conflict and stores nothing more.
     let (status, _) = call(&referrer, Method::POST, "/referrals", Some(valid.clone())).await;
@@ -617,7 +677,10 @@ async fn bad_or_replayed_input_is_refused_in_french_and_stores_nothing() {
         call(&referrer, Method::POST, "/referrals", Some(valid)).await,
         (StatusCode::CONFLICT, "referral_replayed".into())
     );
-    assert_eq!(count_rows(&server, "referrals", "referrer_id", &referrer.user.id).await, 1);
+    assert_eq!(
+        count_rows(&server, "referrals", "referrer_id", &referrer.user.id).await,
+        1
+    );
     assert!(denials(&server, "referral_open").await >= 9);
 
     // A decision with a value out of the closed list changes nothing.
@@ -659,10 +722,38 @@ async fn the_annual_report_counts_referrals_by_reason_and_outcome_and_names_nobo
         police: _police,
         social_services,
     } = scene().await;
-    let first = refer(&mut referrer, "o-1", ReferralReason::Housing, &social_services, None, None).await;
-    refer(&mut referrer, "o-2", ReferralReason::Housing, &social_services, None, None).await;
-    let third = refer(&mut referrer, "o-3", ReferralReason::Health, &social_services, None, None).await;
-    social_worker.client.accept_referral(&first.id, &AcceptReferral::default()).await.unwrap();
+    let first = refer(
+        &mut referrer,
+        "o-1",
+        ReferralReason::Housing,
+        &social_services,
+        None,
+        None,
+    )
+    .await;
+    refer(
+        &mut referrer,
+        "o-2",
+        ReferralReason::Housing,
+        &social_services,
+        None,
+        None,
+    )
+    .await;
+    let third = refer(
+        &mut referrer,
+        "o-3",
+        ReferralReason::Health,
+        &social_services,
+        None,
+        None,
+    )
+    .await;
+    social_worker
+        .client
+        .accept_referral(&first.id, &AcceptReferral::default())
+        .await
+        .unwrap();
     social_worker
         .client
         .advance_referral(&first.id, ReferralStatus::Followed)
@@ -694,12 +785,19 @@ async fn the_annual_report_counts_referrals_by_reason_and_outcome_and_names_nobo
     assert_eq!(counts["by_outcome"]["followed"], 1);
     assert_eq!(counts["by_outcome"]["closed"], 0);
     let text = report.to_string();
-    for secret in [referrer.user.id.as_str(), social_worker.user.id.as_str(), "o-1"] {
+    for secret in [
+        referrer.user.id.as_str(),
+        social_worker.user.id.as_str(),
+        "o-1",
+    ] {
         assert!(!text.contains(secret), "the report names {secret}");
     }
     let csv = coordinator
         .client
-        .request(Method::GET, &format!("/reports/annual?year={year}&format=csv"))
+        .request(
+            Method::GET,
+            &format!("/reports/annual?year={year}&format=csv"),
+        )
         .send()
         .await
         .unwrap()
