@@ -43,7 +43,7 @@ describe('referrals', { timeout: 180_000 }, () => {
       const referral = page.getByRole('form', { name: 'Orienter une personne' });
       await referral.getByLabel('Institution destinataire').selectOption({ label: SOCIAL_SERVICES });
       await referral.getByLabel('Référent proposé').selectOption({ label: 'Sophie Leroy' });
-      await referral.getByLabel('Motif', { exact: true }).selectOption({ label: 'Difficultés économiques' });
+      await referral.locator('select[name="reason"]').selectOption({ label: 'Difficultés économiques' });
       await referral.getByLabel('Consentement de la personne').selectOption({ value: 'consented' });
       await referral.getByLabel('Informée par').selectOption({ label: 'Entretien' });
       await referral.getByLabel('Note pour le destinataire').fill(NOTE);
@@ -70,7 +70,7 @@ describe('referrals', { timeout: 180_000 }, () => {
       assert.equal(await page.getByRole('form', { name: 'Orienter une personne' }).count(), 0, 'only the intervenant social refers');
       await assertAccessible(page, 'referral received');
       await screenshot(page, 'referral-received');
-      const accept = card.getByRole('form', { name: 'Accepter l’orientation' });
+      const accept = card.getByRole('form', { name: /^Accepter l’orientation/ });
       // The proposed referent is chosen already: herself.
       assert.equal(await accept.getByLabel('Référent du dossier').locator('option:checked').innerText(), 'Vous');
       await accept.getByRole('button', { name: 'Accepter et ouvrir le dossier' }).click();

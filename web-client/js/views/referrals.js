@@ -248,13 +248,19 @@ export function renderReferrals(screen, shell) {
     return actions;
   }
 
+  /**
+   * What names one referral among others on the page, for the names of its forms.
+   * @param {any} referral
+   */
+  const nameOf = (referral) => `${labelOf(REFERRAL_REASON_LABELS, referral.reason)}, ${referral.referrer_name}, ${formatDateTime(referral.opened_at)}`;
+
   /** @param {any} referral */
   function acceptForm(referral) {
     const referents = professionalsOf(referral.target_institution);
     const preferred = referral.proposed_referent ?? (referral.target_institution === me.institution.id ? me.id : '');
     const groups = myChannels.filter((ch) => ch.kind === 'working_group' && ch.status === 'active');
     const accept = form(
-      { class: 'grid-form', 'aria-label': 'Accepter l’orientation' },
+      { class: 'grid-form', 'aria-label': `Accepter l’orientation (${nameOf(referral)})` },
       selectField({
         label: 'Référent du dossier',
         name: 'referent_user_id',
@@ -287,7 +293,7 @@ export function renderReferrals(screen, shell) {
   /** @param {any} referral */
   function declineForm(referral) {
     const decline = form(
-      { class: 'grid-form', 'aria-label': 'Refuser l’orientation' },
+      { class: 'grid-form', 'aria-label': `Refuser l’orientation (${nameOf(referral)})` },
       selectField({ label: 'Motif du refus', name: 'reason', required: true, options: optionsOf(DECLINE_REASON_LABELS) }),
       noteArea({ label: 'Note pour l’intervenant social (facultatif)', name: 'decline_note', hint: 'Chiffrée pour votre conversation avec lui ; aucun nom.' }),
       h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button button-secondary' }, 'Refuser l’orientation')),
