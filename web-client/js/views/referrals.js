@@ -318,7 +318,7 @@ export function renderReferrals(screen, shell) {
     const declineNote = referral.decline_note && referral.decided_by ? await openNote(referral.decline_note, referral.decided_by, referral.decided_at ?? 0) : null;
     const consent =
       referral.consent.outcome === 'consented'
-        ? `Consent (informée : ${labelOf(METHOD_LABELS, referral.consent.method)})`
+        ? `La personne consent (informée : ${labelOf(METHOD_LABELS, referral.consent.method)})`
         : `Sans consentement — ${labelOf(WITHOUT_CONSENT_LABELS, referral.consent.reason)} (informée : ${labelOf(METHOD_LABELS, referral.consent.method)})`;
     const facts = [
       ['Statut', h('span', { 'data-testid': 'referral-status' }, labelOf(REFERRAL_STATUS_LABELS, referral.status))],
