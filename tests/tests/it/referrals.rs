@@ -19,7 +19,7 @@ use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{json, Value};
 
-use crate::support::{audit_actions, count_rows, working_group, Party};
+use crate::support::{audit_actions, count_rows, long_sessions_server, working_group, Party};
 
 const ISC: &str = "Intervenant social au commissariat";
 const SOCIAL_SERVICES: &str = "Conseil départemental (action sociale)";
@@ -44,7 +44,10 @@ struct Scene {
 }
 
 async fn scene() -> Scene {
-    let server = TestServer::spawn().await.unwrap();
+    scene_on(TestServer::spawn().await.unwrap()).await
+}
+
+async fn scene_on(server: TestServer) -> Scene {
     server
         .institution_of_kind(ISC, InstitutionKind::InterventionSocialeCommissariat)
         .await
@@ -806,4 +809,99 @@ async fn the_annual_report_counts_referrals_by_reason_and_outcome_and_names_nobo
         .unwrap();
     assert!(csv.contains("orientations_housing,2\n"), "{csv}");
     assert!(csv.contains("orientations_issue_declined,1\n"), "{csv}");
+}
+
+#[tokio::test]
+async fn a_closed_years_referral_counts_stay_frozen_whatever_happens_afterwards() {
+    use passerelle_server::clock::Clock;
+    let Scene {
+        server,
+        coordinator,
+        mut referrer,
+        social_worker,
+        colleague: _colleague,
+        police: _police,
+        social_services,
+    } = scene_on(long_sessions_server(|_| {}).await).await;
+    let first = refer(
+        &mut referrer,
+        "annee-1",
+        ReferralReason::Social,
+        &social_services,
+        None,
+        None,
+    )
+    .await;
+    social_worker
+        .client
+        .accept_referral(&first.id, &AcceptReferral::default())
+        .await
+        .unwrap();
+    let year = time::OffsetDateTime::from_unix_timestamp(server.clock.now_ms() / 1000)
+        .unwrap()
+        .year();
+    // The retention job's last pass of the year takes the snapshot.
+    passerelle_server::app::retention::run_once(&server.state)
+        .await
+        .unwrap();
+    let new_year = time::Date::from_calendar_date(year + 1, time::Month::January, 1)
+        .unwrap()
+        .midnight()
+        .assume_utc()
+        .unix_timestamp()
+        * 1000;
+    server
+        .clock
+        .advance_ms(new_year - server.clock.now_ms() + 3_600_000);
+    let read = |year: i32| {
+        let client = &coordinator.client;
+        async move {
+            client
+                .request(Method::GET, &format!("/reports/annual?year={year}"))
+                .send()
+                .await
+                .unwrap()
+                .error_for_status()
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let closed = read(year).await;
+    let report: Value = serde_json::from_str(&closed).unwrap();
+    assert_eq!(report["referrals"]["by_reason"]["social"], 1);
+    assert_eq!(report["referrals"]["by_outcome"]["accepted"], 1);
+
+    // The next year: the referral is followed, another is opened and declined.
+    social_worker
+        .client
+        .advance_referral(&first.id, ReferralStatus::Followed)
+        .await
+        .unwrap();
+    let second = refer(
+        &mut referrer,
+        "annee-2",
+        ReferralReason::Social,
+        &social_services,
+        None,
+        None,
+    )
+    .await;
+    call(
+        &social_worker,
+        Method::POST,
+        &format!("/referrals/{}/decline", second.id),
+        Some(json!({"reason": "no_capacity"})),
+    )
+    .await;
+    passerelle_server::app::retention::run_once(&server.state)
+        .await
+        .unwrap();
+    assert_eq!(read(year).await, closed, "the closed year reads the same");
+    let current: Value = serde_json::from_str(&read(year + 1).await).unwrap();
+    assert_eq!(current["referrals"]["by_reason"]["social"], 1);
+    assert_eq!(current["referrals"]["by_outcome"]["followed"], 1);
+    assert_eq!(current["referrals"]["by_outcome"]["declined"], 1);
+    assert_eq!(current["referrals"]["by_outcome"]["accepted"], 0);
 }
