@@ -360,6 +360,11 @@ fn conflict_message(code: &str) -> &'static str {
             "Ce signalement a changé entre-temps (un collègue l'a peut-être déjà pris en \
              charge ou traité) : rechargez la liste."
         }
+        "referral_replayed" => "Cette orientation a déjà été envoyée.",
+        "referral_status_conflict" => {
+            "Cette orientation a changé entre-temps (un collègue l'a peut-être déjà acceptée, \
+             refusée ou fait avancer) : rechargez la liste."
+        }
         _ => "Cet élément existe déjà.",
     }
 }
@@ -474,6 +479,29 @@ fn unprocessable_message(code: &str) -> &'static str {
         }
         "field_report_answer_not_expected" => {
             "La réponse s'écrit au moment de marquer le signalement comme traité."
+        }
+        "invalid_client_id" => {
+            "L'identifiant de la demande n'est pas valide : rechargez la page et recommencez."
+        }
+        "referral_to_own_institution" => {
+            "Orientez la personne vers une autre institution que la vôtre."
+        }
+        "referral_invalid_referent" => {
+            "Le référent doit être un professionnel actif de l'institution destinataire."
+        }
+        "referral_note_needs_referent" => {
+            "Pour joindre une note chiffrée, proposez un référent : la note est chiffrée pour \
+             votre conversation avec lui."
+        }
+        "referral_note_too_long" => {
+            "Note trop longue : 280 caractères au plus, sans nom ni donnée d'infraction ou de santé."
+        }
+        "invalid_referral_note" => {
+            "La note chiffrée ne correspond pas à une conversation que vous partagez avec son \
+             destinataire, ou à cet appareil : rechargez la page et recommencez."
+        }
+        "referral_invalid_status" => {
+            "Une orientation acceptée passe à « Suivie », puis à « Close »."
         }
         _ => "Cette valeur n'est pas acceptée.",
     }

@@ -68,6 +68,63 @@ pub fn field_report_duty(role: Role, kind: InstitutionKind) -> Option<FieldRepor
     matches!(role, Role::Member | Role::Coordinator).then_some(FieldReportDuty::Handler)
 }
 
+/// A step of the referral workflow (issue 21, item 1; docs/PROTOCOL.md §17).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReferralStep {
+    /// Open a referral (the referring capability).
+    Open,
+    /// List referrals and read one.
+    Read,
+    /// Accept or decline a proposed referral.
+    Decide,
+    /// Record that the follow-up started, then close the referral.
+    Advance,
+}
+
+/// Where a person stands with one referral: the facts [`referral_allows`] decides on. For
+/// [`ReferralStep::Open`] only `role` and `kind` matter.
+#[derive(Clone, Copy, Debug)]
+pub struct ReferralParty {
+    /// Role.
+    pub role: Role,
+    /// The kind of their institution.
+    pub kind: InstitutionKind,
+    /// They opened the referral.
+    pub is_referrer: bool,
+    /// They belong to the target institution.
+    pub of_target: bool,
+    /// They are the referent of the case the acceptance opened.
+    pub is_referent: bool,
+}
+
+/// Whether `party` may take `step`. The referring capability belongs to the professionals
+/// of an institution of kind `intervention_sociale_commissariat` (as filing field reports
+/// belongs to the mediation's); the professionals of the target institution decide, never
+/// the referrer; the referent follows and closes; the coordinator, who answers for the
+/// CLSPD's cases (CHARTER.md C1, C7), may decide and follow any. External participants
+/// take no part (C6).
+pub fn referral_allows(party: &ReferralParty, step: ReferralStep) -> bool {
+    let professional = matches!(party.role, Role::Member | Role::Coordinator)
+        && role_can(party.role, Capability::UseChannels);
+    let coordinator = party.role == Role::Coordinator;
+    match step {
+        ReferralStep::Open => {
+            professional && party.kind == InstitutionKind::InterventionSocialeCommissariat
+        }
+        ReferralStep::Read => professional && (party.is_referrer || party.of_target || coordinator),
+        ReferralStep::Decide => {
+            coordinator || (professional && party.of_target && !party.is_referrer)
+        }
+        ReferralStep::Advance => coordinator || (professional && party.is_referent),
+    }
+}
+
+/// Whether someone of `role` may use the referral pages at all: every professional may
+/// receive a referral for their institution.
+pub fn may_use_referrals(role: Role) -> bool {
+    matches!(role, Role::Member | Role::Coordinator)
+}
+
 /// Whether a caller of `role` may issue an invitation link for an account: an admin for
 /// any account, a coordinator for the people of their own working groups
 /// (`shares_working_group`: the invited account is a member of an active working group
@@ -332,6 +389,71 @@ pub fn rules_apply(kind: ChannelKind) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_intervenant_social_refers_the_target_decides_the_referent_follows() {
+        let party = |role, kind, is_referrer, of_target, is_referent| ReferralParty {
+            role,
+            kind,
+            is_referrer,
+            of_target,
+            is_referent,
+        };
+        let isc = InstitutionKind::InterventionSocialeCommissariat;
+        let social = InstitutionKind::ActionSocialeDepartement;
+        assert!(referral_allows(
+            &party(Role::Member, isc, false, false, false),
+            ReferralStep::Open
+        ));
+        assert!(!referral_allows(
+            &party(Role::External, isc, false, false, false),
+            ReferralStep::Open
+        ));
+        assert!(!referral_allows(
+            &party(Role::Member, social, false, false, false),
+            ReferralStep::Open
+        ));
+        let referrer = party(Role::Member, isc, true, false, false);
+        assert!(referral_allows(&referrer, ReferralStep::Read));
+        assert!(!referral_allows(&referrer, ReferralStep::Decide));
+        assert!(!referral_allows(&referrer, ReferralStep::Advance));
+        let target = party(Role::Member, social, false, true, false);
+        assert!(referral_allows(&target, ReferralStep::Decide));
+        assert!(!referral_allows(&target, ReferralStep::Advance));
+        assert!(referral_allows(
+            &party(Role::Member, social, false, true, true),
+            ReferralStep::Advance
+        ));
+        let stranger = party(
+            Role::Member,
+            InstitutionKind::PoliceNationale,
+            false,
+            false,
+            false,
+        );
+        assert!(!referral_allows(&stranger, ReferralStep::Read));
+        assert!(!referral_allows(&stranger, ReferralStep::Decide));
+        let coordinator = party(
+            Role::Coordinator,
+            InstitutionKind::Collectivite,
+            false,
+            false,
+            false,
+        );
+        for step in [
+            ReferralStep::Read,
+            ReferralStep::Decide,
+            ReferralStep::Advance,
+        ] {
+            assert!(referral_allows(&coordinator, step), "{step:?}");
+        }
+        for role in [Role::Admin, Role::Auditor] {
+            assert!(!referral_allows(
+                &party(role, social, false, true, true),
+                ReferralStep::Read
+            ));
+        }
+    }
 
     #[test]
     fn an_admin_invites_anyone_a_coordinator_only_the_people_of_their_groups() {

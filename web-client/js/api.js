@@ -604,6 +604,43 @@ export const fieldReports = {
   update: (id, body) => request('POST', `/field-reports/${seg(id)}/status`, body),
 };
 
+/** The referrals of the intervenant social (docs/PROTOCOL.md §17). */
+export const referrals = {
+  /**
+   * Opens a referral; the note, if any, is an envelope sealed for a conversation shared
+   * with the proposed referent.
+   * @param {object} body An OpenReferral.
+   * @returns {Promise<any>} the Referral
+   */
+  open: (body) => request('POST', '/referrals', body),
+  /**
+   * The referrals this account may see, newest first, and whether it may refer.
+   * @returns {Promise<{ may_refer: boolean, referrals: any[] }>}
+   */
+  list: () => request('GET', '/referrals'),
+  /**
+   * Accepts: a case opens with the referent.
+   * @param {string} id
+   * @param {{ referent_user_id?: string, group_id?: string }} body
+   * @returns {Promise<any>}
+   */
+  accept: (id, body) => request('POST', `/referrals/${seg(id)}/accept`, body),
+  /**
+   * Declines with a reason from the closed list.
+   * @param {string} id
+   * @param {{ reason: string, note?: object }} body
+   * @returns {Promise<any>}
+   */
+  decline: (id, body) => request('POST', `/referrals/${seg(id)}/decline`, body),
+  /**
+   * `followed`, then `closed`.
+   * @param {string} id
+   * @param {string} status
+   * @returns {Promise<any>}
+   */
+  advance: (id, status) => request('POST', `/referrals/${seg(id)}/status`, { status }),
+};
+
 /** The charter (CHARTER.md C2). */
 export const charter = {
   /** @returns {Promise<CharterStatus>} */

@@ -18,6 +18,7 @@ import { renderLogin } from './views/login.js';
 import { renderMessaging, retireMessenger, stopMessenger } from './views/messaging.js';
 import { renderNewConversation } from './views/new-conversation.js';
 import { renderPasswordChange } from './views/password-change.js';
+import { renderReferrals } from './views/referrals.js';
 import { renderInvitation } from './views/invitation.js';
 import { renderReport } from './views/report.js';
 import { renderSessions } from './views/sessions.js';
@@ -31,11 +32,12 @@ import { renderSetup } from './views/setup.js';
 /**
  * @typedef {object} Route
  * @property {string} title
- * @property {'public' | 'user' | 'admin' | 'auditor' | 'channels' | 'directory' | 'coordinator' | 'report'} access
+ * @property {'public' | 'user' | 'admin' | 'auditor' | 'channels' | 'directory' | 'coordinator' | 'report' | 'referrals'} access
  *   `public`: only when logged out (the login screen); `user`: any logged-in account;
  *   `admin`, `auditor`: that role only; `channels`: the roles that use channels (members,
  *   coordinators, externals); `directory`: those who may also browse the directory and
- *   start a direct conversation (members, coordinators); `coordinator`: coordinators only.
+ *   start a direct conversation (members, coordinators); `coordinator`: coordinators only;
+ *   `referrals`: those who refer or receive referrals (members, coordinators).
  * @property {boolean} [gated] Needs this browser's device and the charter accepted first.
  * @property {boolean} [app] Shown as an application (the page's full height, nothing
  *   scrolls but the panes), not as a document: the messaging screens.
@@ -54,6 +56,7 @@ const ROUTES = {
   '/appareil': { title: 'Configurer cet appareil', access: 'channels', render: renderSetup },
   '/charte': { title: 'Charte d’échange d’informations', access: 'channels', render: renderCharter },
   '/signalements': { title: 'Signalements de terrain', access: 'channels', gated: true, render: renderFieldReports },
+  '/orientations': { title: 'Orientations', access: 'referrals', gated: true, render: renderReferrals },
   '/securite': { title: 'Sécurité du compte', access: 'user', render: renderSessions },
   '/reglages': { title: 'Réglages', access: 'channels', render: renderSettings },
   '/mot-de-passe': { title: 'Choisissez votre mot de passe', access: 'user', render: renderPasswordChange },
@@ -142,6 +145,7 @@ function resolveRoute(route, param) {
     (route.access === 'channels' && session.usesChannels(me.role)) ||
     (route.access === 'directory' && session.browsesDirectory(me.role)) ||
     (route.access === 'coordinator' && me.role === 'coordinator') ||
+    (route.access === 'referrals' && session.usesReferrals(me.role)) ||
     (route.access === 'report' && session.readsReport(me.role));
   if (!allowed) return { redirect: '/' };
   /** @type {UserShell} */
@@ -191,6 +195,7 @@ function setMe(account) {
   byId('nav-report').hidden = !account || !session.readsReport(account.role);
   byId('nav-charter').hidden = !account || !session.usesChannels(account.role);
   byId('nav-reports').hidden = !account || !session.usesChannels(account.role);
+  byId('nav-referrals').hidden = !account || !session.usesReferrals(account.role);
   if (!account) {
     stopMessenger();
     session.reset();

@@ -129,6 +129,15 @@ export const ERROR_MESSAGES = Object.freeze({
   invalid_report_envelope: 'La description chiffrée ne correspond pas à ce groupe ou à cet appareil : rechargez la page et recommencez.',
   field_report_answer_required: 'Écrivez la réponse pour marquer le signalement comme traité.',
   field_report_answer_not_expected: 'La réponse s’écrit au moment de marquer le signalement comme traité.',
+  referral_replayed: 'Cette orientation a déjà été envoyée.',
+  referral_status_conflict: 'Cette orientation a changé entre-temps (un collègue l’a peut-être déjà acceptée, refusée ou fait avancer) : rechargez la liste.',
+  invalid_client_id: 'L’identifiant de la demande n’est pas valide : rechargez la page et recommencez.',
+  referral_to_own_institution: 'Orientez la personne vers une autre institution que la vôtre.',
+  referral_invalid_referent: 'Le référent doit être un professionnel actif de l’institution destinataire.',
+  referral_note_needs_referent: 'Pour joindre une note chiffrée, proposez un référent : la note est chiffrée pour votre conversation avec lui.',
+  referral_note_too_long: 'Note trop longue : 280 caractères au plus, sans nom ni donnée d’infraction ou de santé.',
+  invalid_referral_note: 'La note chiffrée ne correspond pas à une conversation que vous partagez avec son destinataire, ou à cet appareil : rechargez la page et recommencez.',
+  referral_invalid_status: 'Une orientation acceptée passe à « Suivie », puis à « Close ».',
   limit_can_only_move_earlier: 'La date limite de conservation ne peut être qu’avancée.',
   unknown_member: 'La personne indiquée n’est pas membre du dossier.',
   not_member: 'Vous n’êtes pas membre de ce canal.',
@@ -226,6 +235,7 @@ export const INSTITUTION_KIND_LABELS = Object.freeze({
   sante: 'Santé',
   mission_locale: 'Mission locale',
   mediation: 'Médiation',
+  intervention_sociale_commissariat: 'Intervention sociale en commissariat',
   collectivite: 'Collectivité (mairie, intercommunalité)',
   association_habilitee: 'Association habilitée',
   autre: 'Autre (à préciser)',
@@ -440,6 +450,17 @@ export const AUDIT_ACTIONS = Object.freeze({
   field_report_update: 'Suivi d’un signalement de terrain',
   field_report_taken_in_charge: 'Signalement de terrain pris en charge',
   field_report_answered: 'Signalement de terrain traité (réponse envoyée)',
+  referral_open: 'Envoi d’une orientation',
+  referral_opened: 'Orientation envoyée',
+  referral_list: 'Consultation des orientations',
+  referral_read: 'Consultation d’une orientation',
+  referral_accept: 'Acceptation d’une orientation',
+  referral_accepted: 'Orientation acceptée (dossier ouvert)',
+  referral_decline: 'Refus d’une orientation',
+  referral_declined: 'Orientation refusée',
+  referral_advance: 'Suivi d’une orientation',
+  referral_followed: 'Orientation suivie',
+  referral_closed: 'Orientation close',
   // Audit and reports.
   audit_query: 'Consultation du journal des accès',
   audit_export: 'Export du journal des accès',
@@ -466,6 +487,41 @@ export const FIELD_REPORT_STATUS_LABELS = Object.freeze({
   new: 'Nouveau',
   in_progress: 'Pris en charge',
   done: 'Traité',
+});
+
+/** The referrals' closed lists (shared/src/protocol/v1/referrals.rs). */
+export const REFERRAL_REASON_LABELS = Object.freeze({
+  social: 'Difficultés sociales',
+  economic: 'Difficultés économiques',
+  housing: 'Logement',
+  family: 'Difficultés familiales',
+  health: 'Santé (accès aux soins)',
+  other: 'Autre',
+});
+
+/** Where a referral stands. */
+export const REFERRAL_STATUS_LABELS = Object.freeze({
+  proposed: 'Proposée',
+  accepted: 'Acceptée',
+  declined: 'Refusée',
+  followed: 'Suivie',
+  closed: 'Close',
+});
+
+/** Why a person informed is referred without their consent (C13). */
+export const WITHOUT_CONSENT_LABELS = Object.freeze({
+  child_interest: 'Intérêt de l’enfant',
+  danger_to_person: 'Danger pour la personne ou pour autrui',
+  unable_to_consent: 'Personne hors d’état d’exprimer son consentement',
+});
+
+/** Why the target institution declines a referral. */
+export const DECLINE_REASON_LABELS = Object.freeze({
+  outside_remit: 'Hors du champ de compétence du service',
+  already_followed: 'Personne déjà suivie par ailleurs',
+  no_capacity: 'Pas de capacité de prise en charge',
+  person_refused: 'La personne a refusé l’accompagnement',
+  other: 'Autre',
 });
 
 /**

@@ -47,6 +47,16 @@ export function browsesDirectory(role) {
 }
 
 /**
+ * Whether the role takes part in referrals: every professional may receive one for their
+ * institution, the intervenant social sends them, the coordinator follows them all
+ * (server/src/policy.rs, `may_use_referrals`).
+ * @param {Role} role
+ */
+export function usesReferrals(role) {
+  return role === 'member' || role === 'coordinator';
+}
+
+/**
  * The account's readiness, computed once.
  * @param {Me} me
  * @returns {Promise<Readiness>}

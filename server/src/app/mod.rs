@@ -16,5 +16,6 @@ pub mod keys;
 pub mod linking;
 pub mod notices;
 pub mod practice;
+pub mod referrals;
 pub mod reports;
 pub mod retention;

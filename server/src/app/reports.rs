@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use passerelle_shared::protocol::v1::cases::LocalScheme;
 use passerelle_shared::protocol::v1::field_reports::{FieldReportCategory, FieldReportStatus};
+use passerelle_shared::protocol::v1::referrals::{ReferralReason, ReferralStatus};
 use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -44,6 +45,11 @@ pub(crate) enum Counted {
     FieldReportFiled(FieldReportCategory),
     /// A field report reached this status (taken in charge, or done).
     FieldReportReached(FieldReportStatus),
+    /// A referral was opened for this reason.
+    ReferralOpened(ReferralReason),
+    /// A referral reached this status (its outcome: accepted or declined, then followed,
+    /// closed).
+    ReferralReached(ReferralStatus),
 }
 
 impl Counted {
@@ -69,6 +75,22 @@ impl Counted {
                 FieldReportStatus::New => "field_reports_new",
                 FieldReportStatus::InProgress => "field_reports_in_progress",
                 FieldReportStatus::Done => "field_reports_done",
+            },
+            Counted::ReferralOpened(reason) => match reason {
+                ReferralReason::Social => "referrals_social",
+                ReferralReason::Economic => "referrals_economic",
+                ReferralReason::Housing => "referrals_housing",
+                ReferralReason::Family => "referrals_family",
+                ReferralReason::Health => "referrals_health",
+                ReferralReason::Other => "referrals_other",
+            },
+            // Every opened referral starts `proposed`: the openings are that count.
+            Counted::ReferralReached(status) => match status {
+                ReferralStatus::Proposed => "referrals_proposed",
+                ReferralStatus::Accepted => "referrals_accepted",
+                ReferralStatus::Declined => "referrals_declined",
+                ReferralStatus::Followed => "referrals_followed",
+                ReferralStatus::Closed => "referrals_closed",
             },
         }
     }
@@ -136,6 +158,20 @@ pub struct AnnualReport {
     /// existed, read as zeros).
     #[serde(default)]
     pub field_reports: FieldReportCounts,
+    /// The intervenant social's referrals of the year (absent from reports frozen before
+    /// they existed, read as zeros).
+    #[serde(default)]
+    pub referrals: ReferralCounts,
+}
+
+/// The referrals: opened by reason, and their outcomes during the year.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReferralCounts {
+    /// Referrals opened, by reason (stable name), every reason listed.
+    pub by_reason: BTreeMap<String, u64>,
+    /// Referrals that reached each outcome (stable name) during the year: `accepted`,
+    /// `declined`, `followed`, `closed`.
+    pub by_outcome: BTreeMap<String, u64>,
 }
 
 /// The mediators' field reports: filed by category, and how many reached each status
@@ -278,6 +314,17 @@ async fn compute(state: &AppState, year: i32) -> Result<AnnualReport> {
                 })
                 .collect(),
         },
+        referrals: ReferralCounts {
+            by_reason: ReferralReason::ALL
+                .iter()
+                .map(|r| (r.as_str().to_owned(), counter(Counted::ReferralOpened(*r))))
+                .collect(),
+            by_outcome: ReferralStatus::ALL
+                .iter()
+                .filter(|s| **s != ReferralStatus::Proposed)
+                .map(|s| (s.as_str().to_owned(), counter(Counted::ReferralReached(*s))))
+                .collect(),
+        },
     })
 }
 
@@ -391,6 +438,12 @@ pub fn to_csv(report: &AnnualReport) -> String {
     }
     for (status, count) in &report.field_reports.by_status {
         lines.push(format!("signalements_statut_{status},{count}"));
+    }
+    for (reason, count) in &report.referrals.by_reason {
+        lines.push(format!("orientations_{reason},{count}"));
+    }
+    for (outcome, count) in &report.referrals.by_outcome {
+        lines.push(format!("orientations_issue_{outcome},{count}"));
     }
     for (institution, count) in &report.members_by_institution {
         lines.push(format!("membres_{},{count}", csv_field(institution)));

@@ -21,8 +21,8 @@ pub enum AdminCommand {
         name: String,
         /// Its type, which bounds the attributes of its people: police_nationale,
         /// police_municipale, education_nationale, action_sociale_departement, ccas, pjj,
-        /// justice, sante, mission_locale, mediation, collectivite, association_habilitee
-        /// or autre.
+        /// justice, sante, mission_locale, mediation, intervention_sociale_commissariat,
+        /// collectivite, association_habilitee or autre.
         #[arg(long)]
         kind: String,
     },

@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 
 use crate::app::accounts;
 use crate::app::charter;
+use crate::app::reports::{self, Counted};
 use crate::audit::Actor;
 use crate::auth::{password, totp};
 use crate::db;
@@ -38,7 +39,7 @@ pub const INSTITUTIONS: [(&str, InstitutionKind); 10] = [
     ("Mairie (coordination CLSPD)", InstitutionKind::Collectivite),
     (
         "Intervenant social au commissariat",
-        InstitutionKind::AssociationHabilitee,
+        InstitutionKind::InterventionSocialeCommissariat,
     ),
     ("Médiation", InstitutionKind::Mediation),
 ];
@@ -67,7 +68,7 @@ const NONE: Attributes = Attributes {
 };
 
 /// One account per role, and a second professional so that two institutions can talk.
-pub const ACCOUNTS: [DemoAccount; 6] = [
+pub const ACCOUNTS: [DemoAccount; 7] = [
     DemoAccount {
         login: "coordinatrice",
         name: "Claire Martin",
@@ -90,6 +91,15 @@ pub const ACCOUNTS: [DemoAccount; 6] = [
         name: "Sophie Leroy",
         institution: INSTITUTIONS[3].0,
         role: Role::Member,
+        attributes: SOCIAL,
+    },
+    DemoAccount {
+        login: "intervenant.social",
+        name: "Nadia Haddad",
+        institution: INSTITUTIONS[8].0,
+        role: Role::Member,
+        // A social worker placed at the police station: refers people to the social
+        // services (issue 21, item 1).
         attributes: SOCIAL,
     },
     DemoAccount {
@@ -159,11 +169,15 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Vec<Credentials>> {
         ..Actor::default()
     };
     for (name, kind) in INSTITUTIONS {
-        if db::accounts::find_institution_by_name(&state.db, name)
-            .await?
-            .is_none()
-        {
-            accounts::create_institution(state, actor.clone(), name, kind).await?;
+        match db::accounts::find_institution_by_name(&state.db, name).await? {
+            None => {
+                accounts::create_institution(state, actor.clone(), name, kind).await?;
+            }
+            // A demo directory made before the intervenant social had a type of their own.
+            Some(found) if found.kind != kind.as_str() => {
+                db::accounts::set_institution_kind(&state.db, &found.id, kind.as_str()).await?;
+            }
+            Some(_) => {}
         }
     }
     let mut credentials = Vec::new();
@@ -234,7 +248,66 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Vec<Credentials>> {
             .await
             .map_err(|err| anyhow::anyhow!("cannot publish the demo charter: {err}"))?;
     }
+    seed_referral(state).await?;
     Ok(credentials)
+}
+
+/// One referral of the intervenant social to the social services, proposed to the social
+/// worker, waiting for her answer (and on the coordinator's dashboard), unless the demo
+/// already has referrals. Without a note: a note is sealed by a device, and the demo
+/// seeds none.
+async fn seed_referral(state: &AppState) -> anyhow::Result<()> {
+    use passerelle_shared::protocol::v1::cases::{InformationMethod, Programme};
+    use passerelle_shared::protocol::v1::referrals::{ReferralReason, ReferralStatus};
+
+    let find = |login: &'static str| async move {
+        db::accounts::find_user_by_login(&state.db, login)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("missing demo account {login}"))
+    };
+    let referrer = find("intervenant.social").await?;
+    let referent = find("assistante.sociale").await?;
+    if !db::referrals::visible(&state.db, &referrer.id, &referent.institution_id, true)
+        .await?
+        .is_empty()
+    {
+        return Ok(());
+    }
+    let now = state.now_ms();
+    db::referrals::insert(
+        &state.db,
+        db::entities::referral::Model {
+            id: uuid::Uuid::new_v4().to_string(),
+            client_id: "demo-orientation-logement".into(),
+            referrer_id: referrer.id.clone(),
+            target_institution: referent.institution_id.clone(),
+            reason: ReferralReason::Housing.as_str().into(),
+            consent_outcome: "consented".into(),
+            consent_method: InformationMethod::InPerson.as_str().into(),
+            consent_reason: None,
+            programme: Programme::ViolenceAgainstWomenAndDomesticViolence
+                .as_str()
+                .into(),
+            destroy_limit: None,
+            proposed_referent: Some(referent.id.clone()),
+            note: None,
+            status: ReferralStatus::Proposed.as_str().into(),
+            opened_at: now,
+            decided_by: None,
+            decided_at: None,
+            decline_reason: None,
+            decline_note: None,
+            case_id: None,
+            referent_id: None,
+            followed_at: None,
+            closed_at: None,
+        },
+    )
+    .await?;
+    reports::count(state, Counted::ReferralOpened(ReferralReason::Housing))
+        .await
+        .map_err(|err| anyhow::anyhow!("{err}"))?;
+    Ok(())
 }
 
 /// The text printed on the terminal.

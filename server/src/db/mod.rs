@@ -19,6 +19,7 @@ pub(crate) mod lockouts;
 pub(crate) mod members;
 pub(crate) mod messages;
 pub(crate) mod notices;
+pub(crate) mod referrals;
 pub(crate) mod reports;
 pub(crate) mod retention;
 pub(crate) mod sessions;

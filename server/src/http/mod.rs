@@ -15,6 +15,7 @@ pub mod keys;
 pub mod me;
 pub mod openapi;
 pub mod practice;
+pub mod referrals;
 pub mod reports;
 pub mod webauthn;
 
@@ -39,5 +40,6 @@ pub fn api_router() -> Router<AppState> {
         .merge(cases::router())
         .merge(field_reports::router())
         .merge(practice::router())
+        .merge(referrals::router())
         .merge(openapi::router())
 }

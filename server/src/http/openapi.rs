@@ -103,6 +103,12 @@ use crate::state::AppState;
         super::field_reports::update,
         super::practice::create,
         super::practice::get_session,
+        super::referrals::open,
+        super::referrals::list,
+        super::referrals::get_referral,
+        super::referrals::accept,
+        super::referrals::decline,
+        super::referrals::advance,
     )
 )]
 pub struct ApiDoc;

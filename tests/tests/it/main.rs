@@ -22,6 +22,7 @@ mod migrations;
 mod notices;
 mod operator;
 mod provisional;
+mod referrals;
 mod refusals;
 mod reports;
 mod retention;

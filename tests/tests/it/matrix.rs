@@ -89,6 +89,15 @@ enum Rule {
     /// Reading and changing a field report: the professionals of the addressed group
     /// (the author, who is no principal here, too).
     FieldReportHandler,
+    /// Opening a referral: the intervenant social au commissariat only (no principal).
+    ReferralOpener,
+    /// Listing referrals: every professional (their own, their institution's).
+    ReferralList,
+    /// Reading, accepting and declining a referral addressed to the CCAS: its
+    /// professionals and the coordinators.
+    ReferralReceiver,
+    /// Following and closing a referral: its referent (none yet) and the coordinators.
+    ReferralAdvancer,
 }
 
 fn allowed(rule: Rule, role: Role, situation: Situation) -> bool {
@@ -137,6 +146,12 @@ fn allowed(rule: Rule, role: Role, situation: Situation) -> bool {
                 || (role == External && situation != Situation::OtherInstitution)
         }
         Rule::FieldReportHandler => member && matches!(role, Member | Coordinator),
+        Rule::ReferralOpener => false,
+        Rule::ReferralList => matches!(role, Member | Coordinator),
+        Rule::ReferralReceiver => {
+            role == Coordinator || (role == Member && situation != Situation::OtherInstitution)
+        }
+        Rule::ReferralAdvancer => role == Coordinator,
         Rule::Leave => {
             matches!(situation, Situation::Member | Situation::CharterNotAccepted)
                 && matches!(role, Member | Coordinator | External)
@@ -480,6 +495,37 @@ fn rows() -> Vec<Row> {
             FieldReportHandler,
             |_, _| serde_json::json!({ "status": "done" }),
         ),
+        // No principal refers: the body is valid, the role is not.
+        with(M::POST, "/api/v1/referrals", ReferralOpener, |w, _| {
+            serde_json::json!({
+                "client_id": "matrice", "reason": "housing",
+                "consent": { "outcome": "consented", "method": "in_person" },
+                "programme": "public_tranquillity", "target_institution": w.ccas
+            })
+        }),
+        row(M::GET, "/api/v1/referrals", ReferralList),
+        row(M::GET, "/api/v1/referrals/{referral}", ReferralReceiver),
+        // An unknown referent: an allowed acceptance is refused as 422 and opens nothing.
+        with(
+            M::POST,
+            "/api/v1/referrals/{referral}/accept",
+            ReferralReceiver,
+            |_, _| serde_json::json!({ "referent_user_id": "inconnu" }),
+        ),
+        // A note the caller did not seal for the referrer: refused as 422, nothing changes.
+        with(
+            M::POST,
+            "/api/v1/referrals/{referral}/decline",
+            ReferralReceiver,
+            |w, _| serde_json::json!({ "reason": "other", "note": w.owner_envelope }),
+        ),
+        // A step skipped: an allowed call is refused as 409 and changes nothing.
+        with(
+            M::POST,
+            "/api/v1/referrals/{referral}/status",
+            ReferralAdvancer,
+            |_, _| serde_json::json!({ "status": "closed" }),
+        ),
         with(
             M::PATCH,
             "/api/v1/cases/{live_case}",
@@ -546,6 +592,10 @@ struct World {
     field_report: String,
     /// A report description sealed for the group by its owner.
     owner_envelope: serde_json::Value,
+    /// A referral of the intervenant social (no principal) to the CCAS.
+    referral: String,
+    /// The CCAS, where the member principals work.
+    ccas: String,
 }
 
 /// A caller of the matrix.
@@ -568,6 +618,7 @@ impl Principal {
     fn path(&self, world: &World, template: &str) -> String {
         template
             .replace("{field_report}", &world.field_report)
+            .replace("{referral}", &world.referral)
             .replace("{group}", &world.group)
             .replace("{foreign_key}", &world.foreign_key)
             .replace("{live_case}", &world.live_case)
@@ -853,6 +904,34 @@ async fn every_endpoint_and_frame_answers_every_role_and_situation_as_the_matrix
         )
         .await
         .unwrap();
+    server
+        .institution_of_kind(
+            "Intervenant social",
+            InstitutionKind::InterventionSocialeCommissariat,
+        )
+        .await
+        .unwrap();
+    let ccas = server.institution("CCAS").await.unwrap();
+    let mut referrer = Party::new(&server, "isc.auteur", Role::Member, "Intervenant social").await;
+    let referral = referrer
+        .client
+        .open_referral(
+            &mut referrer.device,
+            passerelle_shared::client::NewReferral {
+                client_id: "matrice-orientation",
+                reason: passerelle_shared::protocol::v1::referrals::ReferralReason::Housing,
+                consent: passerelle_shared::protocol::v1::referrals::ReferralConsent::Consented {
+                    method: passerelle_shared::protocol::v1::cases::InformationMethod::InPerson,
+                },
+                programme: Programme::PublicTranquillity,
+                destroy_limit: None,
+                target_institution: &ccas,
+                proposed_referent: None,
+                note: None,
+            },
+        )
+        .await
+        .unwrap();
     let victim = server
         .create_user("victime", Role::Member, "CCAS")
         .await
@@ -889,6 +968,8 @@ async fn every_endpoint_and_frame_answers_every_role_and_situation_as_the_matrix
         foreign_key: "cle-d-un-autre".to_owned(),
         field_report: field_report.id.clone(),
         owner_envelope: serde_json::to_value(owner.forged_envelope(&group.id)).unwrap(),
+        referral: referral.id.clone(),
+        ccas,
     };
 
     // Every operation of the OpenAPI document has a row, and every row an operation.

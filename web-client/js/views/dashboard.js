@@ -1,12 +1,12 @@
 // `/tableau-de-bord`: the coordinator's cases at a glance — follow-up, referent, next review,
 // destruction date, whether the person's information is recorded — and the field reports
-// waiting for their groups. Only the coordinator's own cases: there is no search across
+// and referrals waiting. Only the coordinator's own cases: there is no search across
 // cases (CHARTER.md C10), and each record read here is in the access log like any other.
 
-import { cases as casesApi, channels as channelsApi, fieldReports as fieldReportsApi } from '../api.js';
+import { cases as casesApi, channels as channelsApi, fieldReports as fieldReportsApi, referrals as referralsApi } from '../api.js';
 import { append, h, replace, screenTitle } from '../dom.js';
 import { selectField } from '../forms.js';
-import { formatDate } from '../labels.js';
+import { REFERRAL_REASON_LABELS, formatDate, formatDateTime } from '../labels.js';
 import { showError } from '../notices.js';
 import { FOLLOW_UP_LABELS, PROGRAMME_LABELS } from './case-record.js';
 
@@ -33,10 +33,17 @@ export function renderDashboard(screen, shell) {
   const filter = selectField({ label: 'Afficher', name: 'filtre', options: FILTERS, value: 'active' });
   const select = /** @type {HTMLSelectElement} */ (filter.querySelector('select'));
   const area = h('div', { class: 'table-area' });
-  append(screen, screenTitle('Tableau de bord'), summary, filter, area);
+  const referralsArea = h('section', { 'aria-labelledby': 'orientations-en-attente', 'data-testid': 'dashboard-referrals' });
+  append(screen, screenTitle('Tableau de bord'), summary, filter, area, referralsArea);
 
-  Promise.all([channelsApi.list(), channelsApi.directory(), fieldReportsApi.list().catch(() => [])])
-    .then(async ([channels, directory, reports]) => {
+  Promise.all([
+    channelsApi.list(),
+    channelsApi.directory(),
+    fieldReportsApi.list().catch(() => []),
+    referralsApi.list().catch(() => ({ may_refer: false, referrals: [] })),
+  ])
+    .then(async ([channels, directory, reports, referrals]) => {
+      replace(referralsArea, ...waitingReferrals(referrals.referrals.filter((/** @type {any} */ r) => r.status === 'proposed')));
       const names = new Map(directory.map((entry) => [entry.user_id, entry.display_name]));
       names.set(shell.me.id, 'Vous');
       const active = channels.filter((c) => c.kind === 'case' && c.status === 'active');
@@ -62,6 +69,31 @@ export function renderDashboard(screen, shell) {
       replace(summary);
       showError(error instanceof Error ? error.message : String(error));
     });
+}
+
+/**
+ * The referrals no institution has accepted or declined yet, oldest first: the
+ * coordinator may decide them too (page « Orientations »).
+ * @param {any[]} waiting
+ */
+function waitingReferrals(waiting) {
+  const title = h('h2', { id: 'orientations-en-attente' }, 'Orientations en attente');
+  if (waiting.length === 0) return [title, h('p', { class: 'empty' }, 'Aucune orientation en attente de réponse.')];
+  return [
+    title,
+    h(
+      'ul',
+      { class: 'stack' },
+      [...waiting].reverse().map((referral) =>
+        h(
+          'li',
+          { 'data-testid': 'dashboard-referral' },
+          h('a', { href: '/orientations' }, REFERRAL_REASON_LABELS[/** @type {keyof typeof REFERRAL_REASON_LABELS} */ (referral.reason)] ?? referral.reason),
+          ` — vers ${referral.target_institution_name}, envoyée le ${formatDateTime(referral.opened_at)} par ${referral.referrer_name}`,
+        ),
+      ),
+    ),
+  ];
 }
 
 /**

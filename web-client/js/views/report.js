@@ -5,7 +5,7 @@
 import { reports as reportsApi } from '../api.js';
 import { append, h, replace, screenTitle } from '../dom.js';
 import { selectField } from '../forms.js';
-import { FIELD_REPORT_CATEGORY_LABELS, FIELD_REPORT_STATUS_LABELS } from '../labels.js';
+import { FIELD_REPORT_CATEGORY_LABELS, FIELD_REPORT_STATUS_LABELS, REFERRAL_REASON_LABELS, REFERRAL_STATUS_LABELS } from '../labels.js';
 import { showError } from '../notices.js';
 
 /** @typedef {import('../types.js').AnnualReport} AnnualReport */
@@ -47,6 +47,11 @@ const SECURITY = /** @type {Array<[string, (r: AnnualReport) => number]>} */ ([
 function fieldReportRows(labels, counts) {
   return Object.entries(labels).map(([value, label]) => [label, counts?.[value] ?? 0]);
 }
+
+/** A referral's outcomes: every status but the first, which the openings by motive count. */
+const REFERRAL_OUTCOME_LABELS = Object.freeze(
+  Object.fromEntries(Object.entries(REFERRAL_STATUS_LABELS).filter(([status]) => status !== 'proposed')),
+);
 
 /** @param {HTMLElement} screen */
 export function renderReport(screen) {
@@ -111,6 +116,12 @@ function reportView(report, running) {
     table('Dispositifs locaux', of(SCHEMES)),
     table('Signalements de terrain des médiateurs, par catégorie', fieldReportRows(FIELD_REPORT_CATEGORY_LABELS, report.field_reports?.by_category), 'Catégorie'),
     table('Signalements de terrain des médiateurs, par étape atteinte dans l’année', fieldReportRows(FIELD_REPORT_STATUS_LABELS, report.field_reports?.by_status), 'Étape'),
+    table('Orientations de l’intervenant social, par motif', fieldReportRows(REFERRAL_REASON_LABELS, report.referrals?.by_reason), 'Motif'),
+    table(
+      'Orientations de l’intervenant social, par issue atteinte dans l’année',
+      fieldReportRows(REFERRAL_OUTCOME_LABELS, report.referrals?.by_outcome),
+      'Issue',
+    ),
     table('Charte d’échange d’informations', of(CHARTER)),
     members.length
       ? table('Membres des groupes et des dossiers, par institution', members.map(([name, count]) => [name, count]), 'Institution')

@@ -116,13 +116,26 @@ pub(crate) async fn create_with(
     request: NewChannel,
     case: Option<case_file::Model>,
 ) -> Result<Channel> {
-    let direct = request.kind == ChannelKind::Direct;
-    let capability = if direct {
+    let capability = if request.kind == ChannelKind::Direct {
         Capability::BrowseDirectory
     } else {
         Capability::CreateChannels
     };
     user.require(state, capability, "channel_create").await?;
+    create_decided(state, user, request, case).await
+}
+
+/// Creates a channel whose creation by `user` was already decided: by their role in
+/// [`create_with`], or by the referral workflow (`policy::referral_allows`), where a
+/// professional of the target institution accepting a referral opens its case. Every
+/// person is still checked against the regime and the allow-list.
+pub(crate) async fn create_decided(
+    state: &AppState,
+    user: &CurrentUser,
+    request: NewChannel,
+    case: Option<case_file::Model>,
+) -> Result<Channel> {
+    let direct = request.kind == ChannelKind::Direct;
     if let Some(group_id) = &request.group_id {
         check_group(state, user, group_id).await?;
     }

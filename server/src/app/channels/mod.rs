@@ -13,7 +13,7 @@ mod history;
 mod members;
 
 pub use create::create;
-pub(crate) use create::{create_with, NewChannel};
+pub(crate) use create::{create_decided, create_with, NewChannel};
 pub use destroyed::destroyed_among;
 pub(crate) use epochs::required_devices;
 pub use epochs::{device_keys, epoch_state, publish_epoch};

@@ -24,6 +24,7 @@ pub(crate) mod key_backup;
 pub(crate) mod login_lockout;
 pub(crate) mod message;
 pub(crate) mod offline_notice;
+pub(crate) mod referral;
 pub(crate) mod report_counter;
 pub(crate) mod rules_acceptance;
 pub(crate) mod session;

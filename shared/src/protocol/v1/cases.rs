@@ -59,6 +59,10 @@ macro_rules! closed_list {
     };
 }
 
+/// The same closed-list shape for the other resources that describe a person's situation
+/// (referrals), so that every list reads, parses and labels alike.
+pub(crate) use closed_list;
+
 closed_list! {
     /// The CLSPD programme a case is followed under.
     Programme {

@@ -11,6 +11,7 @@ pub mod field_reports;
 pub mod invitations;
 pub mod keys;
 pub mod notices;
+pub mod referrals;
 pub mod roles;
 pub mod webauthn;
 pub mod ws;

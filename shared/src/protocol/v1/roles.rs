@@ -83,6 +83,9 @@ pub enum InstitutionKind {
     MissionLocale,
     /// Public-tranquillity mediators.
     Mediation,
+    /// The intervenant social au commissariat (social workers placed at the police
+    /// station): refers people to the CLSPD's institutions (issue 21, item 1).
+    InterventionSocialeCommissariat,
     /// The municipality or another local authority (the CLSPD's coordination).
     Collectivite,
     /// An association approved for social or child-protection work.
@@ -95,7 +98,7 @@ pub enum InstitutionKind {
 
 impl InstitutionKind {
     /// Every kind, in the order the admin's list shows them.
-    pub const ALL: [InstitutionKind; 13] = [
+    pub const ALL: [InstitutionKind; 14] = [
         InstitutionKind::PoliceNationale,
         InstitutionKind::PoliceMunicipale,
         InstitutionKind::EducationNationale,
@@ -106,6 +109,7 @@ impl InstitutionKind {
         InstitutionKind::Sante,
         InstitutionKind::MissionLocale,
         InstitutionKind::Mediation,
+        InstitutionKind::InterventionSocialeCommissariat,
         InstitutionKind::Collectivite,
         InstitutionKind::AssociationHabilitee,
         InstitutionKind::Autre,
@@ -124,6 +128,7 @@ impl InstitutionKind {
             InstitutionKind::Sante => "sante",
             InstitutionKind::MissionLocale => "mission_locale",
             InstitutionKind::Mediation => "mediation",
+            InstitutionKind::InterventionSocialeCommissariat => "intervention_sociale_commissariat",
             InstitutionKind::Collectivite => "collectivite",
             InstitutionKind::AssociationHabilitee => "association_habilitee",
             InstitutionKind::Autre => "autre",
@@ -147,6 +152,7 @@ impl InstitutionKind {
                 | InstitutionKind::Ccas
                 | InstitutionKind::Pjj
                 | InstitutionKind::MissionLocale
+                | InstitutionKind::InterventionSocialeCommissariat
                 | InstitutionKind::Collectivite
                 | InstitutionKind::AssociationHabilitee
         )
@@ -163,6 +169,7 @@ impl InstitutionKind {
                 | InstitutionKind::Pjj
                 | InstitutionKind::Justice
                 | InstitutionKind::Sante
+                | InstitutionKind::InterventionSocialeCommissariat
                 | InstitutionKind::Collectivite
                 | InstitutionKind::AssociationHabilitee
         )
