@@ -26,6 +26,8 @@
  * @property {{ acte_cases_opened: number, chantier_cases_opened: number }} [schemes]
  * @property {{ by_category: Record<string, number>, by_status: Record<string, number> }} [field_reports]
  *   The mediators' field reports: filed by category, and how many reached each status.
+ * @property {{ held: number, situations_reviewed: number, by_decision: Record<string, number> }} [meetings]
+ *   The working groups' meetings held, the situations they reviewed and their decisions.
  * @property {{ security_keys_registered: number, security_keys_removed: number, security_key_sign_ins: number, security_key_failures: number, mfa_resets: number }} security
  *
  * @typedef {object} InstitutionRef

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use passerelle_shared::protocol::v1::cases::LocalScheme;
 use passerelle_shared::protocol::v1::field_reports::{FieldReportCategory, FieldReportStatus};
+use passerelle_shared::protocol::v1::meetings::MeetingDecision;
 use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -44,6 +45,12 @@ pub(crate) enum Counted {
     FieldReportFiled(FieldReportCategory),
     /// A field report reached this status (taken in charge, or done).
     FieldReportReached(FieldReportStatus),
+    /// A meeting of a working group was held (closed).
+    MeetingHeld,
+    /// A situation was reviewed by a meeting held.
+    SituationReviewed,
+    /// A meeting held decided this about a situation.
+    MeetingDecision(MeetingDecision),
 }
 
 impl Counted {
@@ -69,6 +76,15 @@ impl Counted {
                 FieldReportStatus::New => "field_reports_new",
                 FieldReportStatus::InProgress => "field_reports_in_progress",
                 FieldReportStatus::Done => "field_reports_done",
+            },
+            Counted::MeetingHeld => "meetings_held",
+            Counted::SituationReviewed => "meeting_situations_reviewed",
+            Counted::MeetingDecision(decision) => match decision {
+                MeetingDecision::MaintainFollowUp => "meeting_decisions_maintain_follow_up",
+                MeetingDecision::ReferElsewhere => "meeting_decisions_refer_elsewhere",
+                MeetingDecision::CloseSituation => "meeting_decisions_close_situation",
+                MeetingDecision::Postpone => "meeting_decisions_postpone",
+                MeetingDecision::RequestAssessment => "meeting_decisions_request_assessment",
             },
         }
     }
@@ -136,6 +152,21 @@ pub struct AnnualReport {
     /// existed, read as zeros).
     #[serde(default)]
     pub field_reports: FieldReportCounts,
+    /// The meetings of the working groups held during the year (absent from reports
+    /// frozen before they existed, read as zeros).
+    #[serde(default)]
+    pub meetings: MeetingCounts,
+}
+
+/// The meetings of the working groups (cellule de veille, programmes' groups).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MeetingCounts {
+    /// Meetings held (closed) during the year.
+    pub held: u64,
+    /// Situations reviewed by those meetings (one per agenda item).
+    pub situations_reviewed: u64,
+    /// Their decisions, by decision (stable name), every decision listed.
+    pub by_decision: BTreeMap<String, u64>,
 }
 
 /// The mediators' field reports: filed by category, and how many reached each status
@@ -278,6 +309,14 @@ async fn compute(state: &AppState, year: i32) -> Result<AnnualReport> {
                 })
                 .collect(),
         },
+        meetings: MeetingCounts {
+            held: counter(Counted::MeetingHeld),
+            situations_reviewed: counter(Counted::SituationReviewed),
+            by_decision: MeetingDecision::ALL
+                .into_iter()
+                .map(|d| (d.as_str().to_owned(), counter(Counted::MeetingDecision(d))))
+                .collect(),
+        },
     })
 }
 
@@ -391,6 +430,14 @@ pub fn to_csv(report: &AnnualReport) -> String {
     }
     for (status, count) in &report.field_reports.by_status {
         lines.push(format!("signalements_statut_{status},{count}"));
+    }
+    lines.push(format!("reunions_tenues,{}", report.meetings.held));
+    lines.push(format!(
+        "situations_examinees,{}",
+        report.meetings.situations_reviewed
+    ));
+    for (decision, count) in &report.meetings.by_decision {
+        lines.push(format!("decisions_{decision},{count}"));
     }
     for (institution, count) in &report.members_by_institution {
         lines.push(format!("membres_{},{count}", csv_field(institution)));

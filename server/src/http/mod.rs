@@ -12,6 +12,7 @@ pub mod health;
 pub mod invitations;
 pub mod json;
 pub mod keys;
+pub mod meetings;
 pub mod me;
 pub mod openapi;
 pub mod practice;
@@ -38,6 +39,7 @@ pub fn api_router() -> Router<AppState> {
         .merge(charter::router())
         .merge(cases::router())
         .merge(field_reports::router())
+        .merge(meetings::router())
         .merge(practice::router())
         .merge(openapi::router())
 }

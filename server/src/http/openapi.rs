@@ -101,6 +101,13 @@ use crate::state::AppState;
         super::field_reports::list,
         super::field_reports::get_report,
         super::field_reports::update,
+        super::meetings::schedule,
+        super::meetings::list,
+        super::meetings::get_meeting,
+        super::meetings::attendance,
+        super::meetings::decide,
+        super::meetings::minutes,
+        super::meetings::close,
         super::practice::create,
         super::practice::get_session,
     )

@@ -10,6 +10,7 @@ mod device;
 mod field_reports;
 mod link;
 mod linking;
+mod meetings;
 pub mod store;
 mod ws;
 
@@ -23,6 +24,7 @@ pub use agent::{totp_code, Agent, AgentOptions, Event, FirstRun, Login, UnixMill
 pub use device::{Device, Enrolment};
 pub use field_reports::NewFieldReport;
 pub use linking::PendingLink;
+pub use meetings::{Decision, OpenedMeeting};
 pub use store::Store;
 pub use ws::Connection;
 

@@ -89,6 +89,14 @@ enum Rule {
     /// Reading and changing a field report: the professionals of the addressed group
     /// (the author, who is no principal here, too).
     FieldReportHandler,
+    /// Listing meetings: everyone who takes part in channels (their groups' meetings).
+    MeetingList,
+    /// Scheduling a meeting: professionals and coordinators whom the group's gate lets
+    /// write; which group is the body's business (422 for a non-member).
+    MeetingScheduler,
+    /// Recording attendance, decisions and minutes, closing: the group's professionals
+    /// and coordinators, not its externals.
+    MeetingOrganiser,
 }
 
 fn allowed(rule: Rule, role: Role, situation: Situation) -> bool {
@@ -137,6 +145,11 @@ fn allowed(rule: Rule, role: Role, situation: Situation) -> bool {
                 || (role == External && situation != Situation::OtherInstitution)
         }
         Rule::FieldReportHandler => member && matches!(role, Member | Coordinator),
+        Rule::MeetingList => matches!(role, Member | Coordinator | External),
+        Rule::MeetingScheduler => {
+            matches!(role, Member | Coordinator) && situation != Situation::CharterNotAccepted
+        }
+        Rule::MeetingOrganiser => member && matches!(role, Member | Coordinator),
         Rule::Leave => {
             matches!(situation, Situation::Member | Situation::CharterNotAccepted)
                 && matches!(role, Member | Coordinator | External)
@@ -480,6 +493,36 @@ fn rows() -> Vec<Row> {
             FieldReportHandler,
             |_, _| serde_json::json!({ "status": "done" }),
         ),
+        // The live case, at another time than the world's meeting: the first allowed
+        // principal schedules it, the others are told it exists (409).
+        with(M::POST, "/api/v1/meetings", MeetingScheduler, |w, _| {
+            serde_json::json!({
+                "group_id": w.group, "scheduled_at": w.now + 2 * 86_400_000, "agenda": [w.live_case]
+            })
+        }),
+        row(M::GET, "/api/v1/meetings", MeetingList),
+        row(M::GET, "/api/v1/meetings/{meeting}", ChannelMember),
+        with(
+            M::POST,
+            "/api/v1/meetings/{meeting}/attendance",
+            MeetingOrganiser,
+            |_, _| serde_json::json!({ "attendees": [] }),
+        ),
+        // Not on the agenda, sealed by someone else, nothing decided yet: allowed calls
+        // are refused as 422 and change nothing.
+        with(
+            M::POST,
+            "/api/v1/meetings/{meeting}/decisions",
+            MeetingOrganiser,
+            |_, _| serde_json::json!({ "case_id": "inconnu", "decision": "postpone" }),
+        ),
+        with(
+            M::POST,
+            "/api/v1/meetings/{meeting}/minutes",
+            MeetingOrganiser,
+            |w, _| serde_json::json!({ "minutes": w.owner_envelope }),
+        ),
+        row(M::POST, "/api/v1/meetings/{meeting}/close", MeetingOrganiser),
         with(
             M::PATCH,
             "/api/v1/cases/{live_case}",
@@ -546,6 +589,8 @@ struct World {
     field_report: String,
     /// A report description sealed for the group by its owner.
     owner_envelope: serde_json::Value,
+    /// A meeting of the group the owner scheduled, with the live case on its agenda.
+    meeting: String,
 }
 
 /// A caller of the matrix.
@@ -568,6 +613,7 @@ impl Principal {
     fn path(&self, world: &World, template: &str) -> String {
         template
             .replace("{field_report}", &world.field_report)
+            .replace("{meeting}", &world.meeting)
             .replace("{group}", &world.group)
             .replace("{foreign_key}", &world.foreign_key)
             .replace("{live_case}", &world.live_case)
@@ -853,6 +899,15 @@ async fn every_endpoint_and_frame_answers_every_role_and_situation_as_the_matrix
         )
         .await
         .unwrap();
+    let meeting = owner
+        .client
+        .schedule_meeting(
+            &group.id,
+            server.clock.now_ms() + 86_400_000,
+            &[live.channel.id.as_str()],
+        )
+        .await
+        .unwrap();
     let victim = server
         .create_user("victime", Role::Member, "CCAS")
         .await
@@ -889,6 +944,7 @@ async fn every_endpoint_and_frame_answers_every_role_and_situation_as_the_matrix
         foreign_key: "cle-d-un-autre".to_owned(),
         field_report: field_report.id.clone(),
         owner_envelope: serde_json::to_value(owner.forged_envelope(&group.id)).unwrap(),
+        meeting: meeting.id.clone(),
     };
 
     // Every operation of the OpenAPI document has a row, and every row an operation.

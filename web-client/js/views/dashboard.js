@@ -3,10 +3,10 @@
 // waiting for their groups. Only the coordinator's own cases: there is no search across
 // cases (CHARTER.md C10), and each record read here is in the access log like any other.
 
-import { cases as casesApi, channels as channelsApi, fieldReports as fieldReportsApi } from '../api.js';
+import { cases as casesApi, channels as channelsApi, fieldReports as fieldReportsApi, meetings as meetingsApi } from '../api.js';
 import { append, h, replace, screenTitle } from '../dom.js';
 import { selectField } from '../forms.js';
-import { formatDate } from '../labels.js';
+import { formatDate, formatDateTime } from '../labels.js';
 import { showError } from '../notices.js';
 import { FOLLOW_UP_LABELS, PROGRAMME_LABELS } from './case-record.js';
 
@@ -33,10 +33,12 @@ export function renderDashboard(screen, shell) {
   const filter = selectField({ label: 'Afficher', name: 'filtre', options: FILTERS, value: 'active' });
   const select = /** @type {HTMLSelectElement} */ (filter.querySelector('select'));
   const area = h('div', { class: 'table-area' });
-  append(screen, screenTitle('Tableau de bord'), summary, filter, area);
+  const meetingsArea = h('section', { 'aria-labelledby': 'titre-reunions-a-preparer', 'data-testid': 'dashboard-meetings' });
+  append(screen, screenTitle('Tableau de bord'), summary, filter, area, meetingsArea);
 
-  Promise.all([channelsApi.list(), channelsApi.directory(), fieldReportsApi.list().catch(() => [])])
-    .then(async ([channels, directory, reports]) => {
+  Promise.all([channelsApi.list(), channelsApi.directory(), fieldReportsApi.list().catch(() => []), meetingsApi.list().catch(() => [])])
+    .then(async ([channels, directory, reports, meetings]) => {
+      replace(meetingsArea, ...meetingsToPrepare(meetings));
       const names = new Map(directory.map((entry) => [entry.user_id, entry.display_name]));
       names.set(shell.me.id, 'Vous');
       const active = channels.filter((c) => c.kind === 'case' && c.status === 'active');
@@ -102,6 +104,25 @@ function caseTable(rows, names, now) {
       }),
     ),
   );
+}
+
+/**
+ * The meetings still to hold, soonest first: each has its agenda to prepare.
+ * @param {any[]} meetings
+ */
+function meetingsToPrepare(meetings) {
+  const upcoming = meetings.filter((m) => m.status === 'scheduled');
+  return [
+    h('h2', { id: 'titre-reunions-a-preparer' }, 'Réunions à préparer'),
+    upcoming.length
+      ? h(
+          'ul',
+          {},
+          upcoming.map((m) => h('li', {}, `${m.group_name} — ${formatDateTime(m.scheduled_at)} — ${m.agenda.length} situation(s) à examiner`)),
+        )
+      : h('p', {}, 'Aucune réunion prévue.'),
+    h('p', {}, h('a', { href: '/reunions' }, 'Programmer ou ouvrir une réunion')),
+  ];
 }
 
 /**

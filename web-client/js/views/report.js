@@ -5,7 +5,7 @@
 import { reports as reportsApi } from '../api.js';
 import { append, h, replace, screenTitle } from '../dom.js';
 import { selectField } from '../forms.js';
-import { FIELD_REPORT_CATEGORY_LABELS, FIELD_REPORT_STATUS_LABELS } from '../labels.js';
+import { FIELD_REPORT_CATEGORY_LABELS, FIELD_REPORT_STATUS_LABELS, MEETING_DECISION_LABELS } from '../labels.js';
 import { showError } from '../notices.js';
 
 /** @typedef {import('../types.js').AnnualReport} AnnualReport */
@@ -111,6 +111,11 @@ function reportView(report, running) {
     table('Dispositifs locaux', of(SCHEMES)),
     table('Signalements de terrain des médiateurs, par catégorie', fieldReportRows(FIELD_REPORT_CATEGORY_LABELS, report.field_reports?.by_category), 'Catégorie'),
     table('Signalements de terrain des médiateurs, par étape atteinte dans l’année', fieldReportRows(FIELD_REPORT_STATUS_LABELS, report.field_reports?.by_status), 'Étape'),
+    table('Réunions des groupes de travail (cellule de veille, programmes)', [
+      ['Réunions tenues', report.meetings?.held ?? 0],
+      ['Situations examinées', report.meetings?.situations_reviewed ?? 0],
+    ]),
+    table('Décisions prises en réunion', fieldReportRows(MEETING_DECISION_LABELS, report.meetings?.by_decision), 'Décision'),
     table('Charte d’échange d’informations', of(CHARTER)),
     members.length
       ? table('Membres des groupes et des dossiers, par institution', members.map(([name, count]) => [name, count]), 'Institution')
