@@ -794,7 +794,7 @@ async fn views(state: &AppState, rows: Vec<meeting::Model>) -> Result<Vec<Meetin
             Some(name) => Some(MeetingDecision::parse(name).ok_or_else(malformed)?),
             None => None,
         };
-        let note = match &item.note {
+        let note: Option<Envelope> = match &item.note {
             Some(text) => Some(serde_json::from_str(text).map_err(|_| malformed())?),
             None => None,
         };
@@ -818,7 +818,7 @@ async fn views(state: &AppState, rows: Vec<meeting::Model>) -> Result<Vec<Meetin
         .map(|row| {
             let malformed =
                 || ApiError::internal(anyhow::anyhow!("meeting {} is malformed", row.id));
-            let minutes = match &row.minutes {
+            let minutes: Option<Envelope> = match &row.minutes {
                 Some(text) => Some(serde_json::from_str(text).map_err(|_| malformed())?),
                 None => None,
             };

@@ -236,6 +236,7 @@ pub(crate) async fn purge_history(
         .into_tuple::<i64>()
         .one(db)
         .await?;
+    let oldest_meeting_epoch = super::meetings::oldest_epoch(db, &channel.id).await?;
     let kept_reports = field_report::Entity::find()
         .filter(field_report::Column::GroupId.eq(channel.id.clone()))
         .all(db)
@@ -245,7 +246,7 @@ pub(crate) async fn purge_history(
         .flat_map(|r| [Some(r.epoch), r.answer_epoch])
         .flatten()
         .chain(oldest_message_epoch)
-        .chain(super::meetings::oldest_epoch(db, &channel.id).await?)
+        .chain(oldest_meeting_epoch)
         .min()
         .unwrap_or(channel.epoch)
         .min(channel.epoch);

@@ -293,7 +293,7 @@ async fn a_coordinator_runs_a_cellule_de_veille_and_the_group_reads_its_decision
         let opened = party.client.open_meeting(&party.device, &read).await.unwrap();
         assert_eq!(opened.notes[&first].text, NOTE);
         assert!(!opened.notes.contains_key(&second));
-        assert_eq!(opened.minutes.map(|m| m.text).as_deref(), Some(MINUTES));
+        assert_eq!(opened.minutes.as_ref().map(|m| m.text.as_str()), Some(MINUTES));
     }
     let stored = stored_texts(server).await;
     assert!(!stored.is_empty());
@@ -314,8 +314,10 @@ async fn a_coordinator_runs_a_cellule_de_veille_and_the_group_reads_its_decision
     }
     let decided = audit_events(server, &first, "meeting_decision_recorded").await;
     assert_eq!(decided.len(), 1);
-    assert_eq!(decided[0].details["decision"], "maintain_follow_up");
-    assert_eq!(decided[0].details["meeting"], meeting.id.as_str());
+    let details: Value = serde_json::from_str(&decided[0].details).unwrap();
+    assert_eq!(details["decision"], "maintain_follow_up");
+    assert_eq!(details["meeting"], meeting.id.as_str());
+    assert_eq!(details["next_review_at"], review);
 }
 
 #[tokio::test]
@@ -684,7 +686,6 @@ async fn the_annual_report_counts_meetings_held_situations_and_decisions_and_fre
     passerelle_server::app::retention::run_once(&scene.server.state)
         .await
         .unwrap();
-    let closed = annual(&scene.coordinator, year).await;
     let new_year = time::Date::from_calendar_date(year + 1, time::Month::January, 1)
         .unwrap()
         .midnight()
@@ -695,6 +696,8 @@ async fn the_annual_report_counts_meetings_held_situations_and_decisions_and_fre
         .server
         .clock
         .advance_ms(new_year - now(&scene.server) + 3_600_000);
+    let closed = annual(&scene.coordinator, year).await;
+    assert_eq!(closed["meetings"]["held"], 1);
     let group = scene.group.clone();
     let fresh = open_case(&scene.coordinator, &group, &scene.professional).await;
     let at = now(&scene.server) + 3_600_000;
