@@ -410,7 +410,10 @@ mod tests {
 
     #[test]
     fn professionals_run_meetings_and_externals_only_read_them() {
-        assert_eq!(meeting_duty(Role::Coordinator), Some(MeetingDuty::Organiser));
+        assert_eq!(
+            meeting_duty(Role::Coordinator),
+            Some(MeetingDuty::Organiser)
+        );
         assert_eq!(meeting_duty(Role::Member), Some(MeetingDuty::Organiser));
         assert_eq!(meeting_duty(Role::External), Some(MeetingDuty::Participant));
         assert_eq!(meeting_duty(Role::Admin), None);

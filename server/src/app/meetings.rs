@@ -25,7 +25,9 @@ use crate::app::cases::review_due_after;
 use crate::app::reports::{self, Counted};
 use crate::audit::Outcome;
 use crate::auth::CurrentUser;
-use crate::db::{self, entities::channel, entities::meeting, entities::meeting_envelope, entities::meeting_item};
+use crate::db::{
+    self, entities::channel, entities::meeting, entities::meeting_envelope, entities::meeting_item,
+};
 use crate::error::{ApiError, Result};
 use crate::gate;
 use crate::policy::{self, Access, Lifecycle, MeetingDuty};
@@ -542,7 +544,7 @@ pub async fn decide(
 ) -> Result<Meeting> {
     const ACTION: &str = "meeting_decide";
     let (meeting, group) = open_for_change(state, user, id, ACTION).await?;
-    let items = db::meetings::items_of(&state.db, &[meeting.id.clone()]).await?;
+    let items = db::meetings::items_of(&state.db, std::slice::from_ref(&meeting.id)).await?;
     let Some(item) = items.into_iter().find(|i| i.case_id == request.case_id) else {
         return Err(refuse(
             state,
@@ -646,15 +648,7 @@ pub async fn write_minutes(
     const ACTION: &str = "meeting_minutes";
     let (meeting, group) = open_for_change(state, user, id, ACTION).await?;
     let envelope = &request.minutes;
-    check_envelope(
-        state,
-        user,
-        &group,
-        envelope,
-        MAX_PADDED_LEN,
-        ACTION,
-    )
-    .await?;
+    check_envelope(state, user, &group, envelope, MAX_PADDED_LEN, ACTION).await?;
     let sealed = serde_json::to_string(envelope).map_err(ApiError::internal)?;
     let now = state.now_ms();
     let txn = state.db.begin().await?;
@@ -688,7 +682,7 @@ pub async fn write_minutes(
 pub async fn close(state: &AppState, user: &CurrentUser, id: &str) -> Result<Meeting> {
     const ACTION: &str = "meeting_close";
     let (meeting, group) = open_for_change(state, user, id, ACTION).await?;
-    let items = db::meetings::items_of(&state.db, &[meeting.id.clone()]).await?;
+    let items = db::meetings::items_of(&state.db, std::slice::from_ref(&meeting.id)).await?;
     let decisions: Option<Vec<MeetingDecision>> = items
         .iter()
         .map(|i| i.decision.as_deref().and_then(MeetingDecision::parse))
@@ -751,9 +745,8 @@ async fn views(state: &AppState, rows: Vec<meeting::Model>) -> Result<Vec<Meetin
     let items = db::meetings::items_of(&state.db, &ids).await?;
     let mut attendees_of: HashMap<String, Vec<String>> = HashMap::new();
     for row in &rows {
-        let list: Vec<String> = serde_json::from_str(&row.attendees).map_err(|_| {
-            ApiError::internal(anyhow::anyhow!("meeting {} is malformed", row.id))
-        })?;
+        let list: Vec<String> = serde_json::from_str(&row.attendees)
+            .map_err(|_| ApiError::internal(anyhow::anyhow!("meeting {} is malformed", row.id)))?;
         attendees_of.insert(row.id.clone(), list);
     }
     let channel_ids: Vec<String> = rows
@@ -832,7 +825,10 @@ async fn views(state: &AppState, rows: Vec<meeting::Model>) -> Result<Vec<Meetin
                 })
                 .collect();
             Ok(Meeting {
-                group_name: channel_names.get(&row.group_id).cloned().unwrap_or_default(),
+                group_name: channel_names
+                    .get(&row.group_id)
+                    .cloned()
+                    .unwrap_or_default(),
                 organiser_name: name_of(&row.organiser_id),
                 status: MeetingStatus::parse(&row.status).ok_or_else(malformed)?,
                 agenda: agenda_of.remove(&row.id).unwrap_or_default(),

@@ -177,7 +177,9 @@ pub(crate) async fn insert_envelope(
     db: &impl ConnectionTrait,
     model: meeting_envelope::Model,
 ) -> Result<(), DbErr> {
-    meeting_envelope::ActiveModel::from(model).insert(db).await?;
+    meeting_envelope::ActiveModel::from(model)
+        .insert(db)
+        .await?;
     Ok(())
 }
 

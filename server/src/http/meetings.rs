@@ -97,7 +97,9 @@ pub(crate) async fn decide(
     Path(id): Path<String>,
     ApiJson(request): ApiJson<DecideSituation>,
 ) -> Result<Json<Meeting>> {
-    meetings::decide(&state, &user, &id, request).await.map(Json)
+    meetings::decide(&state, &user, &id, request)
+        .await
+        .map(Json)
 }
 
 /// # `POST /api/v1/meetings/{id}/minutes`

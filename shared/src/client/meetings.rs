@@ -63,11 +63,7 @@ impl Client {
     }
 
     /// Records who attended (account ids of members of the group).
-    pub async fn record_attendance(
-        &self,
-        meeting_id: &str,
-        attendees: &[&str],
-    ) -> Result<Meeting> {
+    pub async fn record_attendance(&self, meeting_id: &str, attendees: &[&str]) -> Result<Meeting> {
         self.post(
             &format!("/meetings/{meeting_id}/attendance"),
             &RecordAttendance {

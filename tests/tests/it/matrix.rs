@@ -522,7 +522,11 @@ fn rows() -> Vec<Row> {
             MeetingOrganiser,
             |w, _| serde_json::json!({ "minutes": w.owner_envelope }),
         ),
-        row(M::POST, "/api/v1/meetings/{meeting}/close", MeetingOrganiser),
+        row(
+            M::POST,
+            "/api/v1/meetings/{meeting}/close",
+            MeetingOrganiser,
+        ),
         with(
             M::PATCH,
             "/api/v1/cases/{live_case}",

@@ -82,7 +82,11 @@ fn now(server: &TestServer) -> i64 {
 }
 
 async fn next_review(party: &Party, case_id: &str) -> Option<i64> {
-    let case: CaseView = party.client.get(&format!("/cases/{case_id}")).await.unwrap();
+    let case: CaseView = party
+        .client
+        .get(&format!("/cases/{case_id}"))
+        .await
+        .unwrap();
     case.next_review_at
 }
 
@@ -183,7 +187,12 @@ async fn hold_meeting(scene: &mut Scene, at: i64, cases: &[&str]) -> Meeting {
             .await
             .unwrap();
     }
-    scene.coordinator.client.close_meeting(&meeting.id).await.unwrap()
+    scene
+        .coordinator
+        .client
+        .close_meeting(&meeting.id)
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -208,7 +217,10 @@ async fn a_coordinator_runs_a_cellule_de_veille_and_the_group_reads_its_decision
             .collect::<Vec<_>>(),
         [first.as_str(), second.as_str()]
     );
-    assert!(meeting.agenda.iter().all(|i| i.reference.split('-').count() == 4));
+    assert!(meeting
+        .agenda
+        .iter()
+        .all(|i| i.reference.split('-').count() == 4));
 
     // The group's members see it, the external participant too.
     for party in [&scene.professional, &scene.external] {
@@ -275,7 +287,12 @@ async fn a_coordinator_runs_a_cellule_de_veille_and_the_group_reads_its_decision
         )
         .await
         .unwrap();
-    let held = scene.coordinator.client.close_meeting(&meeting.id).await.unwrap();
+    let held = scene
+        .coordinator
+        .client
+        .close_meeting(&meeting.id)
+        .await
+        .unwrap();
     assert_eq!(held.status, MeetingStatus::Held);
     assert!(held.held_at.is_some());
     assert_eq!(
@@ -290,10 +307,17 @@ async fn a_coordinator_runs_a_cellule_de_veille_and_the_group_reads_its_decision
     // drawn from this); the server stored neither in clear.
     for party in [&mut scene.professional, &mut scene.external] {
         let read = party.client.meeting(&meeting.id).await.unwrap();
-        let opened = party.client.open_meeting(&party.device, &read).await.unwrap();
+        let opened = party
+            .client
+            .open_meeting(&party.device, &read)
+            .await
+            .unwrap();
         assert_eq!(opened.notes[&first].text, NOTE);
         assert!(!opened.notes.contains_key(&second));
-        assert_eq!(opened.minutes.as_ref().map(|m| m.text.as_str()), Some(MINUTES));
+        assert_eq!(
+            opened.minutes.as_ref().map(|m| m.text.as_str()),
+            Some(MINUTES)
+        );
     }
     let stored = stored_texts(server).await;
     assert!(!stored.is_empty());
@@ -344,7 +368,10 @@ async fn who_may_schedule_record_and_read_a_meeting() {
         .unwrap();
     for (path, body) in [
         ("attendance", json!({ "attendees": [] })),
-        ("decisions", json!({ "case_id": first, "decision": "postpone" })),
+        (
+            "decisions",
+            json!({ "case_id": first, "decision": "postpone" }),
+        ),
         ("close", json!({})),
     ] {
         let (status, _) = call(
@@ -356,12 +383,7 @@ async fn who_may_schedule_record_and_read_a_meeting() {
         .await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
     }
-    let read: Meeting = scene
-        .external
-        .client
-        .meeting(&meeting.id)
-        .await
-        .unwrap();
+    let read: Meeting = scene.external.client.meeting(&meeting.id).await.unwrap();
     assert_eq!(read.agenda.len(), 1);
     assert!(denials(server, "meeting_attendance").await >= 1);
 
@@ -383,10 +405,17 @@ async fn who_may_schedule_record_and_read_a_meeting() {
         Some(json!({ "group_id": scene.group.id, "scheduled_at": at + DAY_MS, "agenda": [first] })),
     )
     .await;
-    assert_eq!((status, code.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_group"));
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_group")
+    );
     // The admin and the auditor have no part in meetings.
     let admin = admin_client(server, "admin").await;
-    let response = admin.request(Method::GET, "/meetings").send().await.unwrap();
+    let response = admin
+        .request(Method::GET, "/meetings")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert!(denials(server, "meeting_list").await >= 1);
     assert!(denials(server, "meeting_read").await >= 1);
@@ -442,22 +471,34 @@ async fn bad_and_replayed_input_is_refused_in_french_and_changes_nothing() {
     let [first, second] = scene.cases.clone();
     let server = &scene.server;
     let at = now(server) + DAY_MS;
-    let schedule = |agenda: Value, at: i64| {
-        json!({ "group_id": scene.group.id, "scheduled_at": at, "agenda": agenda })
-    };
+    let schedule = |agenda: Value, at: i64| json!({ "group_id": scene.group.id, "scheduled_at": at, "agenda": agenda });
     // Unknown case, an empty agenda, a date in two years: nothing is written.
     for (body, expected) in [
-        (schedule(json!([first, "inconnu"]), at), "meeting_unknown_case"),
-        (schedule(json!([scene.group.id]), at), "meeting_unknown_case"),
+        (
+            schedule(json!([first, "inconnu"]), at),
+            "meeting_unknown_case",
+        ),
+        (
+            schedule(json!([scene.group.id]), at),
+            "meeting_unknown_case",
+        ),
         (schedule(json!([]), at), "invalid_agenda"),
         (schedule(json!([first, first]), at), "invalid_agenda"),
-        (schedule(json!([first]), at + 730 * DAY_MS), "invalid_meeting_date"),
+        (
+            schedule(json!([first]), at + 730 * DAY_MS),
+            "invalid_meeting_date",
+        ),
     ] {
-        let (status, code) =
-            call(&scene.coordinator, Method::POST, "/meetings", Some(body)).await;
-        assert_eq!((status, code.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, expected));
+        let (status, code) = call(&scene.coordinator, Method::POST, "/meetings", Some(body)).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, expected)
+        );
     }
-    assert_eq!(count_rows(server, "meetings", "group_id", &scene.group.id).await, 0);
+    assert_eq!(
+        count_rows(server, "meetings", "group_id", &scene.group.id).await,
+        0
+    );
     assert!(denials(server, "meeting_schedule").await >= 5);
 
     let meeting = scene
@@ -474,8 +515,14 @@ async fn bad_and_replayed_input_is_refused_in_french_and_changes_nothing() {
         Some(schedule(json!([first, second]), at)),
     )
     .await;
-    assert_eq!((status, code.as_str()), (StatusCode::CONFLICT, "meeting_exists"));
-    assert_eq!(count_rows(server, "meetings", "group_id", &scene.group.id).await, 1);
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::CONFLICT, "meeting_exists")
+    );
+    assert_eq!(
+        count_rows(server, "meetings", "group_id", &scene.group.id).await,
+        1
+    );
 
     let decisions = format!("/meetings/{}/decisions", meeting.id);
     let review_before = next_review(&scene.coordinator, &first).await;
@@ -493,7 +540,11 @@ async fn bad_and_replayed_input_is_refused_in_french_and_changes_nothing() {
     let oversize = scene
         .coordinator
         .client
-        .seal(&mut scene.coordinator.device, &scene.group.id, &MessageContent::text(&long))
+        .seal(
+            &mut scene.coordinator.device,
+            &scene.group.id,
+            &MessageContent::text(&long),
+        )
         .await
         .unwrap();
     let (status, code) = call(
@@ -503,23 +554,45 @@ async fn bad_and_replayed_input_is_refused_in_french_and_changes_nothing() {
         Some(json!({ "case_id": first, "decision": "postpone", "note": oversize })),
     )
     .await;
-    assert_eq!((status, code.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "meeting_note_too_long"));
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "meeting_note_too_long")
+    );
     // A case not on the agenda, a review beyond the period or in the past, a note sealed
     // for another channel.
     let sealed_elsewhere = scene
         .coordinator
         .client
-        .seal(&mut scene.coordinator.device, &first, &MessageContent::text(NOTE))
+        .seal(
+            &mut scene.coordinator.device,
+            &first,
+            &MessageContent::text(NOTE),
+        )
         .await
         .unwrap();
     for (body, expected) in [
-        (json!({ "case_id": scene.group.id, "decision": "postpone" }), "meeting_case_not_on_agenda"),
-        (json!({ "case_id": first, "decision": "postpone", "next_review_at": now(server) + 3 * 366 * DAY_MS }), "invalid_next_review"),
-        (json!({ "case_id": first, "decision": "postpone", "next_review_at": now(server) - DAY_MS }), "invalid_next_review"),
-        (json!({ "case_id": first, "decision": "postpone", "note": sealed_elsewhere }), "invalid_meeting_envelope"),
+        (
+            json!({ "case_id": scene.group.id, "decision": "postpone" }),
+            "meeting_case_not_on_agenda",
+        ),
+        (
+            json!({ "case_id": first, "decision": "postpone", "next_review_at": now(server) + 3 * 366 * DAY_MS }),
+            "invalid_next_review",
+        ),
+        (
+            json!({ "case_id": first, "decision": "postpone", "next_review_at": now(server) - DAY_MS }),
+            "invalid_next_review",
+        ),
+        (
+            json!({ "case_id": first, "decision": "postpone", "note": sealed_elsewhere }),
+            "invalid_meeting_envelope",
+        ),
     ] {
         let (status, code) = call(&scene.coordinator, Method::POST, &decisions, Some(body)).await;
-        assert_eq!((status, code.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, expected));
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, expected)
+        );
     }
     // An attendee who is not a member of the group.
     let outsider = Party::new(server, "agent.pjj", Role::Member, "PJJ").await;
@@ -530,7 +603,10 @@ async fn bad_and_replayed_input_is_refused_in_french_and_changes_nothing() {
         Some(json!({ "attendees": [outsider.user.id] })),
     )
     .await;
-    assert_eq!((status, code.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "meeting_invalid_attendee"));
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "meeting_invalid_attendee")
+    );
     // Closing before every situation has its decision.
     let (status, code) = call(
         &scene.coordinator,
@@ -539,10 +615,16 @@ async fn bad_and_replayed_input_is_refused_in_french_and_changes_nothing() {
         None,
     )
     .await;
-    assert_eq!((status, code.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "meeting_undecided"));
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "meeting_undecided")
+    );
     // Nothing was written: no decision, no attendance, the case's review untouched.
     let unchanged = scene.coordinator.client.meeting(&meeting.id).await.unwrap();
-    assert!(unchanged.agenda.iter().all(|i| i.decision.is_none() && i.note.is_none()));
+    assert!(unchanged
+        .agenda
+        .iter()
+        .all(|i| i.decision.is_none() && i.note.is_none()));
     assert!(unchanged.attendees.is_empty());
     assert_eq!(unchanged.status, MeetingStatus::Scheduled);
     assert_eq!(next_review(&scene.coordinator, &first).await, review_before);
@@ -552,11 +634,21 @@ async fn bad_and_replayed_input_is_refused_in_french_and_changes_nothing() {
     let note = scene
         .coordinator
         .client
-        .seal(&mut scene.coordinator.device, &scene.group.id, &MessageContent::text(NOTE))
+        .seal(
+            &mut scene.coordinator.device,
+            &scene.group.id,
+            &MessageContent::text(NOTE),
+        )
         .await
         .unwrap();
     let body = json!({ "case_id": first, "decision": "maintain_follow_up", "note": note });
-    let (status, _) = call(&scene.coordinator, Method::POST, &decisions, Some(body.clone())).await;
+    let (status, _) = call(
+        &scene.coordinator,
+        Method::POST,
+        &decisions,
+        Some(body.clone()),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     let (status, code) = call(
         &scene.coordinator,
@@ -565,7 +657,10 @@ async fn bad_and_replayed_input_is_refused_in_french_and_changes_nothing() {
         Some(json!({ "case_id": second, "decision": "postpone", "note": note })),
     )
     .await;
-    assert_eq!((status, code.as_str()), (StatusCode::CONFLICT, "meeting_envelope_replayed"));
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::CONFLICT, "meeting_envelope_replayed")
+    );
     let after = scene.coordinator.client.meeting(&meeting.id).await.unwrap();
     assert_eq!(after.agenda[1].decision, None);
 
@@ -578,16 +673,31 @@ async fn bad_and_replayed_input_is_refused_in_french_and_changes_nothing() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let held = scene.coordinator.client.close_meeting(&meeting.id).await.unwrap();
+    let held = scene
+        .coordinator
+        .client
+        .close_meeting(&meeting.id)
+        .await
+        .unwrap();
     let minutes = scene
         .coordinator
         .client
-        .seal(&mut scene.coordinator.device, &scene.group.id, &MessageContent::text(MINUTES))
+        .seal(
+            &mut scene.coordinator.device,
+            &scene.group.id,
+            &MessageContent::text(MINUTES),
+        )
         .await
         .unwrap();
     for (path, body) in [
-        ("decisions", Some(json!({ "case_id": first, "decision": "close_situation" }))),
-        ("attendance", Some(json!({ "attendees": [scene.coordinator.user.id] }))),
+        (
+            "decisions",
+            Some(json!({ "case_id": first, "decision": "close_situation" })),
+        ),
+        (
+            "attendance",
+            Some(json!({ "attendees": [scene.coordinator.user.id] })),
+        ),
         ("minutes", Some(json!({ "minutes": minutes }))),
         ("close", None),
     ] {
@@ -598,9 +708,16 @@ async fn bad_and_replayed_input_is_refused_in_french_and_changes_nothing() {
             body,
         )
         .await;
-        assert_eq!((status, code.as_str()), (StatusCode::CONFLICT, "meeting_held"), "{path}");
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::CONFLICT, "meeting_held"),
+            "{path}"
+        );
     }
-    assert_eq!(scene.coordinator.client.meeting(&meeting.id).await.unwrap(), held);
+    assert_eq!(
+        scene.coordinator.client.meeting(&meeting.id).await.unwrap(),
+        held
+    );
     assert!(denials(server, "meeting_close").await >= 2);
 }
 
@@ -620,7 +737,11 @@ async fn the_annual_report_counts_meetings_held_situations_and_decisions_and_fre
     let meeting = scene
         .coordinator
         .client
-        .schedule_meeting(&scene.group.id, now(&scene.server) + 3_600_000, &[&first, &second])
+        .schedule_meeting(
+            &scene.group.id,
+            now(&scene.server) + 3_600_000,
+            &[&first, &second],
+        )
         .await
         .unwrap();
     for (case_id, decision) in [
@@ -633,7 +754,12 @@ async fn the_annual_report_counts_meetings_held_situations_and_decisions_and_fre
             .decide_situation(
                 &mut scene.coordinator.device,
                 &meeting,
-                Decision { case_id, decision, note: None, next_review_at: None },
+                Decision {
+                    case_id,
+                    decision,
+                    note: None,
+                    next_review_at: None,
+                },
             )
             .await
             .unwrap();
@@ -654,7 +780,12 @@ async fn the_annual_report_counts_meetings_held_situations_and_decisions_and_fre
         )
         .await
         .unwrap();
-    scene.coordinator.client.close_meeting(&meeting.id).await.unwrap();
+    scene
+        .coordinator
+        .client
+        .close_meeting(&meeting.id)
+        .await
+        .unwrap();
 
     let report = annual(&scene.coordinator, year).await;
     let counts = &report["meetings"];
@@ -671,7 +802,10 @@ async fn the_annual_report_counts_meetings_held_situations_and_decisions_and_fre
     let csv = scene
         .coordinator
         .client
-        .request(Method::GET, &format!("/reports/annual?year={year}&format=csv"))
+        .request(
+            Method::GET,
+            &format!("/reports/annual?year={year}&format=csv"),
+        )
         .send()
         .await
         .unwrap()
