@@ -451,6 +451,62 @@ pub async fn schedule(
     one_view(state, model).await
 }
 
+/// Schedules a meeting for the demonstration (`passerelle demo --sample-meeting`), on
+/// behalf of `organiser`, who has accepted nothing yet: the gate that a request would pass
+/// is not asked, so this is for seeding only. The agenda's cases must be of the group.
+pub(crate) async fn seed_scheduled(
+    state: &AppState,
+    actor: crate::audit::Actor,
+    group_id: &str,
+    organiser_id: &str,
+    scheduled_at: i64,
+    agenda: &[String],
+) -> Result<String> {
+    let now = state.now_ms();
+    let id = uuid::Uuid::new_v4().to_string();
+    let model = meeting::Model {
+        id: id.clone(),
+        group_id: group_id.to_owned(),
+        organiser_id: organiser_id.to_owned(),
+        scheduled_at,
+        status: MeetingStatus::Scheduled.as_str().to_owned(),
+        created_at: now,
+        updated_at: now,
+        attendees: "[]".to_owned(),
+        minutes: None,
+        minutes_by: None,
+        held_at: None,
+        held_by: None,
+    };
+    let items = agenda
+        .iter()
+        .zip(0_i64..)
+        .map(|(case_id, position)| meeting_item::Model {
+            meeting_id: id.clone(),
+            case_id: case_id.clone(),
+            position,
+            decision: None,
+            note: None,
+            next_review_at: None,
+            decided_by: None,
+            decided_at: None,
+        })
+        .collect();
+    let txn = state.db.begin().await?;
+    db::meetings::insert(&txn, model, items).await?;
+    txn.commit().await?;
+    state
+        .record(
+            actor,
+            "meeting_scheduled",
+            Some(group_id.to_owned()),
+            Outcome::Success,
+            json!({ "meeting": id, "scheduled_at": scheduled_at, "situations": agenda.len() }),
+        )
+        .await?;
+    Ok(id)
+}
+
 /// # Listing
 ///
 /// The meetings of the caller's working groups that the gate lets them read now, soonest

@@ -841,3 +841,34 @@ async fn the_annual_report_counts_meetings_held_situations_and_decisions_and_fre
     assert_eq!(next["meetings"]["held"], 1);
     assert_eq!(next["meetings"]["by_decision"]["postpone"], 1);
 }
+
+#[tokio::test]
+async fn the_demo_can_seed_a_cellule_de_veille_with_a_meeting_to_run_once() {
+    let server = TestServer::spawn().await.unwrap();
+    passerelle_server::cli::demo::seed(&server.state)
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        passerelle_server::cli::demo::seed_sample_meeting(&server.state)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        count_rows(&server, "meetings", "status", "scheduled").await,
+        1
+    );
+    let db = &server.state.db;
+    let row = db
+        .query_one(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM meeting_items WHERE decision IS NULL".to_owned(),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        row.try_get::<i64>("", "n").unwrap(),
+        2,
+        "two situations to review"
+    );
+}
