@@ -26,6 +26,7 @@ mod m0013_offline_notices;
 mod m0014_field_reports;
 mod m0015_case_schemes;
 mod m0016_referrals;
+mod m0017_meetings;
 
 /// The migrations of the main database, in order.
 pub struct Migrator;
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0014_field_reports::Migration),
             Box::new(m0015_case_schemes::Migration),
             Box::new(m0016_referrals::Migration),
+            Box::new(m0017_meetings::Migration),
         ]
     }
 }

@@ -356,6 +356,12 @@ fn conflict_message(code: &str) -> &'static str {
              retirez-le d'abord de leur compte (ils quitteront les canaux protégés)."
         }
         "field_report_replayed" => "Ce signalement a déjà été envoyé.",
+        "meeting_exists" => "Ce groupe a déjà une réunion prévue à cette date et cette heure.",
+        "meeting_held" => {
+            "Cette réunion est close : ses décisions, sa présence et son compte rendu ne \
+             changent plus."
+        }
+        "meeting_envelope_replayed" => "Cette note ou ce compte rendu a déjà été envoyé.",
         "field_report_status_conflict" => {
             "Ce signalement a changé entre-temps (un collègue l'a peut-être déjà pris en \
              charge ou traité) : rechargez la liste."
@@ -476,6 +482,34 @@ fn unprocessable_message(code: &str) -> &'static str {
         }
         "field_report_answer_required" => {
             "Écrivez la réponse pour marquer le signalement comme traité."
+        }
+        "invalid_meeting_date" => {
+            "La date de la réunion doit se situer entre il y a 30 jours et dans un an."
+        }
+        "invalid_agenda" => {
+            "L'ordre du jour doit compter de 1 à 30 situations, chacune une seule fois."
+        }
+        "meeting_unknown_case" => {
+            "Une situation de l'ordre du jour est inconnue, close, ou vous n'y avez pas accès : \
+             seules les situations rattachées au groupe (ou, pour un coordinateur, les siennes) \
+             peuvent y figurer."
+        }
+        "meeting_invalid_attendee" => {
+            "Seuls les membres du groupe peuvent être notés présents, chacun une seule fois."
+        }
+        "meeting_case_not_on_agenda" => "Cette situation n'est pas à l'ordre du jour de la réunion.",
+        "invalid_next_review" => {
+            "La prochaine revue doit être dans le futur, et pas au-delà de la durée maximale \
+             entre deux revues."
+        }
+        "meeting_note_too_long" => "La note est trop longue (4 000 caractères environ au plus).",
+        "invalid_meeting_envelope" => {
+            "Le texte chiffré ne correspond pas à ce groupe ou à cet appareil : rechargez la \
+             page et recommencez."
+        }
+        "meeting_undecided" => {
+            "Chaque situation de l'ordre du jour doit avoir sa décision avant de clore la \
+             réunion."
         }
         "field_report_answer_not_expected" => {
             "La réponse s'écrit au moment de marquer le signalement comme traité."

@@ -42,7 +42,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut config = Config::load(&cli.config)?;
-    if let Command::Demo { data_dir, listen } = &cli.command {
+    if let Command::Demo {
+        data_dir, listen, ..
+    } = &cli.command
+    {
         config.data_dir = data_dir.clone();
         config.listen = *listen;
         config.tls = false;
@@ -68,11 +71,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 tracing::error!(error = %err, "could not sign the access log's last checkpoint");
             }
         }
-        Command::Demo { .. } => {
+        Command::Demo { sample_meeting, .. } => {
             let listener = std::net::TcpListener::bind(config.listen)?;
             config.listen = listener.local_addr()?;
             let state = AppState::build(config.clone(), Arc::new(SystemClock)).await?;
             let credentials = cli::demo::seed(&state).await?;
+            if sample_meeting {
+                cli::demo::seed_sample_meeting(&state).await?;
+            }
             // The name WebAuthn needs (a relying party cannot be an address): on a loopback
             // address, `localhost`. With a public origin (a proxy in front), the address
             // the server itself listens on, as before.

@@ -134,6 +134,34 @@ pub fn may_invite(role: Role, shares_working_group: bool) -> bool {
         || (role_can(role, Capability::ManageMembers) && shares_working_group)
 }
 
+/// A person's part in the meetings of their working groups (issue 21, item 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MeetingDuty {
+    /// Schedules meetings, records attendance, decisions and minutes, and closes them.
+    Organiser,
+    /// Reads the meetings of their groups (and their printable version), records nothing.
+    Participant,
+}
+
+/// What `role` does with the meetings of the groups it belongs to, if anything. The
+/// coordinator and the professionals (members) run the cellule de veille; an external
+/// participant attends and reads; the admin and the auditor, who read no channel, have no
+/// part.
+pub fn meeting_duty(role: Role) -> Option<MeetingDuty> {
+    match role {
+        Role::Coordinator | Role::Member => Some(MeetingDuty::Organiser),
+        Role::External => Some(MeetingDuty::Participant),
+        Role::Admin | Role::Auditor => None,
+    }
+}
+
+/// Whether a case attached to `case_group` may be on an agenda of `meeting_group` for
+/// someone of `role` who sees the case: a group reviews its own cases; a coordinator also
+/// brings the cases they follow themselves.
+pub fn agenda_admits(role: Role, case_group: Option<&str>, meeting_group: &str) -> bool {
+    case_group == Some(meeting_group) || role == Role::Coordinator
+}
+
 /// What the legal regimes and the allow-list look at in a person (CHARTER.md C5).
 #[derive(Clone, Copy, Debug)]
 pub struct Candidate<'a> {
@@ -500,6 +528,27 @@ mod tests {
         );
         assert_eq!(field_report_duty(Role::Auditor, Mediation), None);
         assert_eq!(field_report_duty(Role::Admin, Collectivite), None);
+    }
+
+    #[test]
+    fn professionals_run_meetings_and_externals_only_read_them() {
+        assert_eq!(
+            meeting_duty(Role::Coordinator),
+            Some(MeetingDuty::Organiser)
+        );
+        assert_eq!(meeting_duty(Role::Member), Some(MeetingDuty::Organiser));
+        assert_eq!(meeting_duty(Role::External), Some(MeetingDuty::Participant));
+        assert_eq!(meeting_duty(Role::Admin), None);
+        assert_eq!(meeting_duty(Role::Auditor), None);
+    }
+
+    #[test]
+    fn an_agenda_holds_the_groups_cases_and_the_coordinators_own() {
+        assert!(agenda_admits(Role::Member, Some("g1"), "g1"));
+        assert!(!agenda_admits(Role::Member, Some("g2"), "g1"));
+        assert!(!agenda_admits(Role::Member, None, "g1"));
+        assert!(agenda_admits(Role::Coordinator, None, "g1"));
+        assert!(agenda_admits(Role::Coordinator, Some("g2"), "g1"));
     }
 
     #[test]

@@ -641,6 +641,50 @@ export const referrals = {
   advance: (id, status) => request('POST', `/referrals/${seg(id)}/status`, { status }),
 };
 
+/** Meetings of the working groups (docs/PROTOCOL.md §18). */
+export const meetings = {
+  /**
+   * Schedules a meeting of a group with its agenda (case channel ids).
+   * @param {{ group_id: string, scheduled_at: number, agenda: string[] }} body
+   * @returns {Promise<any>} the Meeting
+   */
+  schedule: (body) => request('POST', '/meetings', body),
+  /**
+   * The meetings of this account's groups, soonest first.
+   * @returns {Promise<any[]>}
+   */
+  list: () => request('GET', '/meetings'),
+  /**
+   * @param {string} id
+   * @returns {Promise<any>}
+   */
+  get: (id) => request('GET', `/meetings/${seg(id)}`),
+  /**
+   * @param {string} id
+   * @param {string[]} attendees account ids of the members present
+   * @returns {Promise<any>}
+   */
+  attendance: (id, attendees) => request('POST', `/meetings/${seg(id)}/attendance`, { attendees }),
+  /**
+   * The decision about one situation; the note is an envelope sealed for the group.
+   * @param {string} id
+   * @param {{ case_id: string, decision: string, note?: object, next_review_at?: number }} body
+   * @returns {Promise<any>}
+   */
+  decide: (id, body) => request('POST', `/meetings/${seg(id)}/decisions`, body),
+  /**
+   * @param {string} id
+   * @param {object} minutes an envelope sealed for the group
+   * @returns {Promise<any>}
+   */
+  minutes: (id, minutes) => request('POST', `/meetings/${seg(id)}/minutes`, { minutes }),
+  /**
+   * @param {string} id
+   * @returns {Promise<any>}
+   */
+  close: (id) => request('POST', `/meetings/${seg(id)}/close`, {}),
+};
+
 /** The charter (CHARTER.md C2). */
 export const charter = {
   /** @returns {Promise<CharterStatus>} */

@@ -15,6 +15,7 @@ import { renderDashboard } from './views/dashboard.js';
 import { renderFieldReports } from './views/field-reports.js';
 import { renderHome } from './views/home.js';
 import { renderLogin } from './views/login.js';
+import { renderMeetings } from './views/meetings.js';
 import { renderMessaging, retireMessenger, stopMessenger } from './views/messaging.js';
 import { renderNewConversation } from './views/new-conversation.js';
 import { renderPasswordChange } from './views/password-change.js';
@@ -57,6 +58,7 @@ const ROUTES = {
   '/charte': { title: 'Charte d’échange d’informations', access: 'channels', render: renderCharter },
   '/signalements': { title: 'Signalements de terrain', access: 'channels', gated: true, render: renderFieldReports },
   '/orientations': { title: 'Orientations', access: 'referrals', gated: true, render: renderReferrals },
+  '/reunions': { title: 'Réunions', access: 'channels', gated: true, render: renderMeetings },
   '/securite': { title: 'Sécurité du compte', access: 'user', render: renderSessions },
   '/reglages': { title: 'Réglages', access: 'channels', render: renderSettings },
   '/mot-de-passe': { title: 'Choisissez votre mot de passe', access: 'user', render: renderPasswordChange },
@@ -196,6 +198,7 @@ function setMe(account) {
   byId('nav-charter').hidden = !account || !session.usesChannels(account.role);
   byId('nav-reports').hidden = !account || !session.usesChannels(account.role);
   byId('nav-referrals').hidden = !account || !session.usesReferrals(account.role);
+  byId('nav-meetings').hidden = !account || !session.usesChannels(account.role);
   if (!account) {
     stopMessenger();
     session.reset();

@@ -138,6 +138,19 @@ export const ERROR_MESSAGES = Object.freeze({
   referral_note_too_long: 'Note trop longue : 280 caractères au plus, sans nom ni donnée d’infraction ou de santé.',
   invalid_referral_note: 'La note chiffrée ne correspond pas à une conversation que vous partagez avec son destinataire, ou à cet appareil : rechargez la page et recommencez.',
   referral_invalid_status: 'Une orientation acceptée passe à « Suivie », puis à « Close ».',
+  meeting_exists: 'Ce groupe a déjà une réunion prévue à cette date et cette heure.',
+  meeting_held: 'Cette réunion est close : ses décisions, sa présence et son compte rendu ne changent plus.',
+  meeting_envelope_replayed: 'Cette note ou ce compte rendu a déjà été envoyé.',
+  invalid_meeting_date: 'La date de la réunion doit se situer entre il y a 30 jours et dans un an.',
+  invalid_agenda: 'L’ordre du jour doit compter de 1 à 30 situations, chacune une seule fois.',
+  meeting_unknown_case:
+    'Une situation de l’ordre du jour est inconnue, close, ou vous n’y avez pas accès : seules les situations rattachées au groupe (ou, pour un coordinateur, les siennes) peuvent y figurer.',
+  meeting_invalid_attendee: 'Seuls les membres du groupe peuvent être notés présents, chacun une seule fois.',
+  meeting_case_not_on_agenda: 'Cette situation n’est pas à l’ordre du jour de la réunion.',
+  invalid_next_review: 'La prochaine revue doit être dans le futur, et pas au-delà de la durée maximale entre deux revues.',
+  meeting_note_too_long: 'La note est trop longue (4 000 caractères environ au plus).',
+  invalid_meeting_envelope: 'Le texte chiffré ne correspond pas à ce groupe ou à cet appareil : rechargez la page et recommencez.',
+  meeting_undecided: 'Chaque situation de l’ordre du jour doit avoir sa décision avant de clore la réunion.',
   limit_can_only_move_earlier: 'La date limite de conservation ne peut être qu’avancée.',
   unknown_member: 'La personne indiquée n’est pas membre du dossier.',
   not_member: 'Vous n’êtes pas membre de ce canal.',
@@ -461,6 +474,19 @@ export const AUDIT_ACTIONS = Object.freeze({
   referral_advance: 'Suivi d’une orientation',
   referral_followed: 'Orientation suivie',
   referral_closed: 'Orientation close',
+  // Meetings of the working groups.
+  meeting_schedule: 'Programmation d’une réunion',
+  meeting_scheduled: 'Réunion programmée',
+  meeting_list: 'Consultation des réunions',
+  meeting_read: 'Consultation d’une réunion',
+  meeting_attendance: 'Relevé des présences à une réunion',
+  meeting_attendance_recorded: 'Présences à une réunion enregistrées',
+  meeting_decide: 'Décision sur une situation en réunion',
+  meeting_decision_recorded: 'Décision de réunion enregistrée (revue de la situation)',
+  meeting_minutes: 'Rédaction d’un compte rendu de réunion',
+  meeting_minutes_written: 'Compte rendu de réunion enregistré',
+  meeting_close: 'Clôture d’une réunion',
+  meeting_held: 'Réunion close (décisions figées)',
   // Audit and reports.
   audit_query: 'Consultation du journal des accès',
   audit_export: 'Export du journal des accès',
@@ -522,6 +548,15 @@ export const DECLINE_REASON_LABELS = Object.freeze({
   no_capacity: 'Pas de capacité de prise en charge',
   person_refused: 'La personne a refusé l’accompagnement',
   other: 'Autre',
+});
+
+/** The decisions a meeting takes about a situation (shared/src/protocol/v1/meetings.rs). */
+export const MEETING_DECISION_LABELS = Object.freeze({
+  maintain_follow_up: 'Maintenir le suivi',
+  refer_elsewhere: 'Orienter vers un autre dispositif',
+  close_situation: 'Clore la situation',
+  postpone: 'Reporter à la prochaine réunion',
+  request_assessment: 'Demander une évaluation',
 });
 
 /**

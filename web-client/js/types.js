@@ -28,6 +28,8 @@
  *   The mediators' field reports: filed by category, and how many reached each status.
  * @property {{ by_reason: Record<string, number>, by_outcome: Record<string, number> }} [referrals]
  *   The intervenant social's referrals: opened by reason, and their outcomes.
+ * @property {{ held: number, situations_reviewed: number, by_decision: Record<string, number> }} [meetings]
+ *   The working groups' meetings held, the situations they reviewed and their decisions.
  * @property {{ security_keys_registered: number, security_keys_removed: number, security_key_sign_ins: number, security_key_failures: number, mfa_resets: number }} security
  *
  * @typedef {object} InstitutionRef

@@ -43,6 +43,12 @@ fn next_review(state: &AppState, now: i64) -> i64 {
     months_after(now, months)
 }
 
+/// The latest next review a case reviewed at `now` may be given (a meeting may decide an
+/// earlier one, never a later one: C11's period is a maximum).
+pub(crate) fn review_due_after(state: &AppState, now: i64) -> i64 {
+    next_review(state, now)
+}
+
 fn bad(code: &'static str) -> ApiError {
     ApiError::Unprocessable(code)
 }

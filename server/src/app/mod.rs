@@ -14,6 +14,7 @@ pub mod import;
 pub mod invitations;
 pub mod keys;
 pub mod linking;
+pub mod meetings;
 pub mod notices;
 pub mod practice;
 pub mod referrals;

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use passerelle_shared::protocol::v1::cases::LocalScheme;
 use passerelle_shared::protocol::v1::field_reports::{FieldReportCategory, FieldReportStatus};
 use passerelle_shared::protocol::v1::referrals::{ReferralReason, ReferralStatus};
+use passerelle_shared::protocol::v1::meetings::MeetingDecision;
 use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -50,6 +51,12 @@ pub(crate) enum Counted {
     /// A referral reached this status (its outcome: accepted or declined, then followed,
     /// closed).
     ReferralReached(ReferralStatus),
+    /// A meeting of a working group was held (closed).
+    MeetingHeld,
+    /// A situation was reviewed by a meeting held.
+    SituationReviewed,
+    /// A meeting held decided this about a situation.
+    MeetingDecision(MeetingDecision),
 }
 
 impl Counted {
@@ -91,6 +98,15 @@ impl Counted {
                 ReferralStatus::Declined => "referrals_declined",
                 ReferralStatus::Followed => "referrals_followed",
                 ReferralStatus::Closed => "referrals_closed",
+            },
+            Counted::MeetingHeld => "meetings_held",
+            Counted::SituationReviewed => "meeting_situations_reviewed",
+            Counted::MeetingDecision(decision) => match decision {
+                MeetingDecision::MaintainFollowUp => "meeting_decisions_maintain_follow_up",
+                MeetingDecision::ReferElsewhere => "meeting_decisions_refer_elsewhere",
+                MeetingDecision::CloseSituation => "meeting_decisions_close_situation",
+                MeetingDecision::Postpone => "meeting_decisions_postpone",
+                MeetingDecision::RequestAssessment => "meeting_decisions_request_assessment",
             },
         }
     }
@@ -162,6 +178,10 @@ pub struct AnnualReport {
     /// they existed, read as zeros).
     #[serde(default)]
     pub referrals: ReferralCounts,
+    /// The meetings of the working groups held during the year (absent from reports
+    /// frozen before they existed, read as zeros).
+    #[serde(default)]
+    pub meetings: MeetingCounts,
 }
 
 /// The referrals: opened by reason, and their outcomes during the year.
@@ -172,6 +192,17 @@ pub struct ReferralCounts {
     /// Referrals that reached each outcome (stable name) during the year: `accepted`,
     /// `declined`, `followed`, `closed`.
     pub by_outcome: BTreeMap<String, u64>,
+}
+
+/// The meetings of the working groups (cellule de veille, programmes' groups).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MeetingCounts {
+    /// Meetings held (closed) during the year.
+    pub held: u64,
+    /// Situations reviewed by those meetings (one per agenda item).
+    pub situations_reviewed: u64,
+    /// Their decisions, by decision (stable name), every decision listed.
+    pub by_decision: BTreeMap<String, u64>,
 }
 
 /// The mediators' field reports: filed by category, and how many reached each status
@@ -325,6 +356,14 @@ async fn compute(state: &AppState, year: i32) -> Result<AnnualReport> {
                 .map(|s| (s.as_str().to_owned(), counter(Counted::ReferralReached(*s))))
                 .collect(),
         },
+        meetings: MeetingCounts {
+            held: counter(Counted::MeetingHeld),
+            situations_reviewed: counter(Counted::SituationReviewed),
+            by_decision: MeetingDecision::ALL
+                .into_iter()
+                .map(|d| (d.as_str().to_owned(), counter(Counted::MeetingDecision(d))))
+                .collect(),
+        },
     })
 }
 
@@ -444,6 +483,14 @@ pub fn to_csv(report: &AnnualReport) -> String {
     }
     for (outcome, count) in &report.referrals.by_outcome {
         lines.push(format!("orientations_issue_{outcome},{count}"));
+    }
+    lines.push(format!("reunions_tenues,{}", report.meetings.held));
+    lines.push(format!(
+        "situations_examinees,{}",
+        report.meetings.situations_reviewed
+    ));
+    for (decision, count) in &report.meetings.by_decision {
+        lines.push(format!("decisions_{decision},{count}"));
     }
     for (institution, count) in &report.members_by_institution {
         lines.push(format!("membres_{},{count}", csv_field(institution)));

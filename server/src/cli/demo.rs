@@ -336,3 +336,92 @@ pub fn banner(url: &str, credentials: &[Credentials]) -> String {
     );
     out
 }
+
+/// The demonstration's cellule de veille.
+const SAMPLE_GROUP: &str = "Cellule de veille";
+
+/// `passerelle demo --sample-meeting`: the coordinator's cellule de veille with the social
+/// worker, two situations of the group and a meeting scheduled for tomorrow with both on
+/// its agenda, ready to be run from « Réunions ». Seeded once; off by default, so that a
+/// fresh demo starts empty as its first steps describe.
+pub async fn seed_sample_meeting(state: &AppState) -> anyhow::Result<()> {
+    use passerelle_shared::protocol::v1::cases::{CreateCase, Programme};
+    use passerelle_shared::protocol::v1::channels::{ChannelKind, CreateChannel, LegalRegime};
+
+    let find = |login: &'static str| async move {
+        db::accounts::find_user_by_login(&state.db, login)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("missing demo account {login}"))
+    };
+    let coordinator = find("coordinatrice").await?;
+    let social = find("assistante.sociale").await?;
+    let already = db::channels::of_user(&state.db, &coordinator.id)
+        .await?
+        .into_iter()
+        .any(|c| c.kind == ChannelKind::WorkingGroup.as_str() && c.name == SAMPLE_GROUP);
+    if already {
+        return Ok(());
+    }
+    let user = crate::auth::CurrentUser {
+        user_id: coordinator.id.clone(),
+        login: coordinator.login.clone(),
+        display_name: coordinator.display_name.clone(),
+        institution_id: coordinator.institution_id.clone(),
+        role: Role::Coordinator,
+        attributes: Attributes {
+            bound_by_professional_secrecy: coordinator.bound_by_professional_secrecy,
+            social_action_professional: coordinator.social_action_professional,
+        },
+        session_id: "demo-seed".into(),
+        client: crate::auth::ClientInfo::default(),
+        must_register_security_key: false,
+        password_change_required: false,
+    };
+    let failed = |what: &str, err: crate::error::ApiError| anyhow::anyhow!("{what}: {err:?}");
+    let group = crate::app::channels::create(
+        state,
+        &user,
+        CreateChannel {
+            kind: ChannelKind::WorkingGroup,
+            name: SAMPLE_GROUP.into(),
+            regime: LegalRegime::ClspdConfidential,
+            institutions: vec![social.institution_id.clone()],
+            members: vec![social.id.clone()],
+        },
+    )
+    .await
+    .map_err(|err| failed("the sample group", err))?;
+    let mut agenda = Vec::new();
+    for _ in 0..2 {
+        let case = crate::app::cases::create(
+            state,
+            &user,
+            CreateCase {
+                programme: Programme::PublicTranquillity,
+                reporting_institution: social.institution_id.clone(),
+                regime: LegalRegime::ClspdConfidential,
+                group_id: Some(group.id.clone()),
+                institutions: vec![social.institution_id.clone()],
+                members: vec![social.id.clone()],
+                referent_user_id: Some(social.id.clone()),
+                destroy_limit: None,
+                scheme: None,
+            },
+        )
+        .await
+        .map_err(|err| failed("a sample case", err))?;
+        agenda.push(case.channel.id);
+    }
+    let tomorrow = state.now_ms() + 24 * 3_600_000;
+    crate::app::meetings::seed_scheduled(
+        state,
+        user.actor(),
+        &group.id,
+        &coordinator.id,
+        tomorrow,
+        &agenda,
+    )
+    .await
+    .map_err(|err| failed("the sample meeting", err))?;
+    Ok(())
+}

@@ -16,6 +16,7 @@ pub(crate) mod invitations;
 pub(crate) mod keys;
 pub(crate) mod links;
 pub(crate) mod lockouts;
+pub(crate) mod meetings;
 pub(crate) mod members;
 pub(crate) mod messages;
 pub(crate) mod notices;

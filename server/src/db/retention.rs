@@ -59,7 +59,8 @@ pub(crate) async fn destroying(db: &impl ConnectionTrait) -> Result<Vec<channel:
 
 /// Deletes every row a channel holds but its own (idempotent): messages, wrapped keys,
 /// attachment rows, members and their receipts, the allow-list, the rules and their
-/// acceptances, the case record, the archive accesses and the field reports addressed to it.
+/// acceptances, the case record, the archive accesses, the field reports addressed to it,
+/// the group's meetings and what meetings recorded about the case.
 pub(crate) async fn delete_contents(
     db: &impl ConnectionTrait,
     channel_id: &str,
@@ -112,6 +113,8 @@ pub(crate) async fn delete_contents(
         .filter(field_report::Column::GroupId.eq(channel_id))
         .exec(db)
         .await?;
+    super::meetings::delete_of_group(db, channel_id, None).await?;
+    super::meetings::delete_items_of_case(db, channel_id).await?;
     Ok(Deleted {
         messages,
         epoch_keys,
@@ -205,6 +208,8 @@ pub(crate) async fn purge_history(
         .exec(db)
         .await?
         .rows_affected;
+    // A meeting ages out with its group's history, from the day it took place.
+    let meetings = super::meetings::delete_of_group(db, &channel.id, Some(cutoff_ms)).await?;
     let messages = match up_to_seq {
         Some(up_to_seq) => {
             message::Entity::delete_many()
@@ -216,7 +221,7 @@ pub(crate) async fn purge_history(
         }
         None => 0,
     };
-    if messages == 0 && field_reports == 0 {
+    if messages == 0 && field_reports == 0 && meetings == 0 {
         return Ok(Purged {
             attachments,
             ..Purged::default()
@@ -231,6 +236,7 @@ pub(crate) async fn purge_history(
         .into_tuple::<i64>()
         .one(db)
         .await?;
+    let oldest_meeting_epoch = super::meetings::oldest_epoch(db, &channel.id).await?;
     let kept_reports = field_report::Entity::find()
         .filter(field_report::Column::GroupId.eq(channel.id.clone()))
         .all(db)
@@ -240,6 +246,7 @@ pub(crate) async fn purge_history(
         .flat_map(|r| [Some(r.epoch), r.answer_epoch])
         .flatten()
         .chain(oldest_message_epoch)
+        .chain(oldest_meeting_epoch)
         .min()
         .unwrap_or(channel.epoch)
         .min(channel.epoch);

@@ -13,6 +13,7 @@ pub mod invitations;
 pub mod json;
 pub mod keys;
 pub mod me;
+pub mod meetings;
 pub mod openapi;
 pub mod practice;
 pub mod referrals;
@@ -39,6 +40,7 @@ pub fn api_router() -> Router<AppState> {
         .merge(charter::router())
         .merge(cases::router())
         .merge(field_reports::router())
+        .merge(meetings::router())
         .merge(practice::router())
         .merge(referrals::router())
         .merge(openapi::router())

@@ -11,6 +11,7 @@ mod field_reports;
 mod link;
 mod linking;
 mod referrals;
+mod meetings;
 pub mod store;
 mod ws;
 
@@ -25,6 +26,7 @@ pub use device::{Device, Enrolment};
 pub use field_reports::NewFieldReport;
 pub use linking::PendingLink;
 pub use referrals::NewReferral;
+pub use meetings::{Decision, OpenedMeeting};
 pub use store::Store;
 pub use ws::Connection;
 

@@ -42,6 +42,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("app::keys", 7),
     ("app::invitations", 7),
     ("app::linking", 7),
+    ("app::meetings", 7),
     ("app::notices", 7),
     ("app::practice", 7),
     ("app::referrals", 7),

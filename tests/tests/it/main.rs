@@ -18,6 +18,7 @@ mod layering;
 mod linking;
 mod lockout;
 mod matrix;
+mod meetings;
 mod migrations;
 mod notices;
 mod operator;

@@ -98,6 +98,14 @@ enum Rule {
     ReferralReceiver,
     /// Following and closing a referral: its referent (none yet) and the coordinators.
     ReferralAdvancer,
+    /// Listing meetings: everyone who takes part in channels (their groups' meetings).
+    MeetingList,
+    /// Scheduling a meeting: professionals and coordinators whom the group's gate lets
+    /// write; which group is the body's business (422 for a non-member).
+    MeetingScheduler,
+    /// Recording attendance, decisions and minutes, closing: the group's professionals
+    /// and coordinators, not its externals.
+    MeetingOrganiser,
 }
 
 fn allowed(rule: Rule, role: Role, situation: Situation) -> bool {
@@ -152,6 +160,11 @@ fn allowed(rule: Rule, role: Role, situation: Situation) -> bool {
             role == Coordinator || (role == Member && situation != Situation::OtherInstitution)
         }
         Rule::ReferralAdvancer => role == Coordinator,
+        Rule::MeetingList => matches!(role, Member | Coordinator | External),
+        Rule::MeetingScheduler => {
+            matches!(role, Member | Coordinator) && situation != Situation::CharterNotAccepted
+        }
+        Rule::MeetingOrganiser => member && matches!(role, Member | Coordinator),
         Rule::Leave => {
             matches!(situation, Situation::Member | Situation::CharterNotAccepted)
                 && matches!(role, Member | Coordinator | External)
@@ -525,6 +538,39 @@ fn rows() -> Vec<Row> {
             "/api/v1/referrals/{referral}/status",
             ReferralAdvancer,
             |_, _| serde_json::json!({ "status": "closed" }),
+        // The live case, at another time than the world's meeting: the first allowed
+        // principal schedules it, the others are told it exists (409).
+        with(M::POST, "/api/v1/meetings", MeetingScheduler, |w, _| {
+            serde_json::json!({
+                "group_id": w.group, "scheduled_at": w.now + 2 * 86_400_000, "agenda": [w.live_case]
+            })
+        }),
+        row(M::GET, "/api/v1/meetings", MeetingList),
+        row(M::GET, "/api/v1/meetings/{meeting}", ChannelMember),
+        with(
+            M::POST,
+            "/api/v1/meetings/{meeting}/attendance",
+            MeetingOrganiser,
+            |_, _| serde_json::json!({ "attendees": [] }),
+        ),
+        // Not on the agenda, sealed by someone else, nothing decided yet: allowed calls
+        // are refused as 422 and change nothing.
+        with(
+            M::POST,
+            "/api/v1/meetings/{meeting}/decisions",
+            MeetingOrganiser,
+            |_, _| serde_json::json!({ "case_id": "inconnu", "decision": "postpone" }),
+        ),
+        with(
+            M::POST,
+            "/api/v1/meetings/{meeting}/minutes",
+            MeetingOrganiser,
+            |w, _| serde_json::json!({ "minutes": w.owner_envelope }),
+        ),
+        row(
+            M::POST,
+            "/api/v1/meetings/{meeting}/close",
+            MeetingOrganiser,
         ),
         with(
             M::PATCH,
@@ -596,6 +642,8 @@ struct World {
     referral: String,
     /// The CCAS, where the member principals work.
     ccas: String,
+    /// A meeting of the group the owner scheduled, with the live case on its agenda.
+    meeting: String,
 }
 
 /// A caller of the matrix.
@@ -619,6 +667,7 @@ impl Principal {
         template
             .replace("{field_report}", &world.field_report)
             .replace("{referral}", &world.referral)
+            .replace("{meeting}", &world.meeting)
             .replace("{group}", &world.group)
             .replace("{foreign_key}", &world.foreign_key)
             .replace("{live_case}", &world.live_case)
@@ -929,6 +978,12 @@ async fn every_endpoint_and_frame_answers_every_role_and_situation_as_the_matrix
                 proposed_referent: None,
                 note: None,
             },
+    let meeting = owner
+        .client
+        .schedule_meeting(
+            &group.id,
+            server.clock.now_ms() + 86_400_000,
+            &[live.channel.id.as_str()],
         )
         .await
         .unwrap();
@@ -970,6 +1025,7 @@ async fn every_endpoint_and_frame_answers_every_role_and_situation_as_the_matrix
         owner_envelope: serde_json::to_value(owner.forged_envelope(&group.id)).unwrap(),
         referral: referral.id.clone(),
         ccas,
+        meeting: meeting.id.clone(),
     };
 
     // Every operation of the OpenAPI document has a row, and every row an operation.

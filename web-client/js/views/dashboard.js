@@ -3,7 +3,7 @@
 // and referrals waiting. Only the coordinator's own cases: there is no search across
 // cases (CHARTER.md C10), and each record read here is in the access log like any other.
 
-import { cases as casesApi, channels as channelsApi, fieldReports as fieldReportsApi, referrals as referralsApi } from '../api.js';
+import { cases as casesApi, channels as channelsApi, fieldReports as fieldReportsApi, referrals as referralsApi, meetings as meetingsApi } from '../api.js';
 import { append, h, replace, screenTitle } from '../dom.js';
 import { selectField } from '../forms.js';
 import { REFERRAL_REASON_LABELS, formatDate, formatDateTime } from '../labels.js';
@@ -34,16 +34,18 @@ export function renderDashboard(screen, shell) {
   const select = /** @type {HTMLSelectElement} */ (filter.querySelector('select'));
   const area = h('div', { class: 'table-area' });
   const referralsArea = h('section', { 'aria-labelledby': 'orientations-en-attente', 'data-testid': 'dashboard-referrals' });
-  append(screen, screenTitle('Tableau de bord'), summary, filter, area, referralsArea);
-
+  const meetingsArea = h('section', { 'aria-labelledby': 'titre-reunions-a-preparer', 'data-testid': 'dashboard-meetings' });
+  append(screen, screenTitle('Tableau de bord'), summary, filter, area, meetingsArea, referralsArea);
   Promise.all([
     channelsApi.list(),
     channelsApi.directory(),
     fieldReportsApi.list().catch(() => []),
     referralsApi.list().catch(() => ({ may_refer: false, referrals: [] })),
+    meetingsApi.list().catch(() => []),
   ])
-    .then(async ([channels, directory, reports, referrals]) => {
+    .then(async ([channels, directory, reports, referrals, meetings]) => {
       replace(referralsArea, ...waitingReferrals(referrals.referrals.filter((/** @type {any} */ r) => r.status === 'proposed')));
+      replace(meetingsArea, ...meetingsToPrepare(meetings));
       const names = new Map(directory.map((entry) => [entry.user_id, entry.display_name]));
       names.set(shell.me.id, 'Vous');
       const active = channels.filter((c) => c.kind === 'case' && c.status === 'active');
@@ -134,6 +136,25 @@ function caseTable(rows, names, now) {
       }),
     ),
   );
+}
+
+/**
+ * The meetings still to hold, soonest first: each has its agenda to prepare.
+ * @param {any[]} meetings
+ */
+function meetingsToPrepare(meetings) {
+  const upcoming = meetings.filter((m) => m.status === 'scheduled');
+  return [
+    h('h2', { id: 'titre-reunions-a-preparer' }, 'Réunions à préparer'),
+    upcoming.length
+      ? h(
+          'ul',
+          {},
+          upcoming.map((m) => h('li', {}, `${m.group_name} — ${formatDateTime(m.scheduled_at)} — ${m.agenda.length} situation(s) à examiner`)),
+        )
+      : h('p', {}, 'Aucune réunion prévue.'),
+    h('p', {}, h('a', { href: '/reunions' }, 'Programmer ou ouvrir une réunion')),
+  ];
 }
 
 /**

@@ -5,7 +5,7 @@
 import { reports as reportsApi } from '../api.js';
 import { append, h, replace, screenTitle } from '../dom.js';
 import { selectField } from '../forms.js';
-import { FIELD_REPORT_CATEGORY_LABELS, FIELD_REPORT_STATUS_LABELS, REFERRAL_REASON_LABELS, REFERRAL_STATUS_LABELS } from '../labels.js';
+import { FIELD_REPORT_CATEGORY_LABELS, FIELD_REPORT_STATUS_LABELS, MEETING_DECISION_LABELS, REFERRAL_REASON_LABELS, REFERRAL_STATUS_LABELS } from '../labels.js';
 import { showError } from '../notices.js';
 
 /** @typedef {import('../types.js').AnnualReport} AnnualReport */
@@ -122,6 +122,11 @@ function reportView(report, running) {
       fieldReportRows(REFERRAL_OUTCOME_LABELS, report.referrals?.by_outcome),
       'Issue',
     ),
+    table('Réunions des groupes de travail (cellule de veille, programmes)', [
+      ['Réunions tenues', report.meetings?.held ?? 0],
+      ['Situations examinées', report.meetings?.situations_reviewed ?? 0],
+    ]),
+    table('Décisions prises en réunion', fieldReportRows(MEETING_DECISION_LABELS, report.meetings?.by_decision), 'Décision'),
     table('Charte d’échange d’informations', of(CHARTER)),
     members.length
       ? table('Membres des groupes et des dossiers, par institution', members.map(([name, count]) => [name, count]), 'Institution')

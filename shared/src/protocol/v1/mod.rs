@@ -10,6 +10,7 @@ pub mod error;
 pub mod field_reports;
 pub mod invitations;
 pub mod keys;
+pub mod meetings;
 pub mod notices;
 pub mod referrals;
 pub mod roles;
