@@ -538,6 +538,7 @@ fn rows() -> Vec<Row> {
             "/api/v1/referrals/{referral}/status",
             ReferralAdvancer,
             |_, _| serde_json::json!({ "status": "closed" }),
+        ),
         // The live case, at another time than the world's meeting: the first allowed
         // principal schedules it, the others are told it exists (409).
         with(M::POST, "/api/v1/meetings", MeetingScheduler, |w, _| {
@@ -978,6 +979,9 @@ async fn every_endpoint_and_frame_answers_every_role_and_situation_as_the_matrix
                 proposed_referent: None,
                 note: None,
             },
+        )
+        .await
+        .unwrap();
     let meeting = owner
         .client
         .schedule_meeting(
