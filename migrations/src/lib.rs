@@ -25,6 +25,8 @@ mod m0013_invitations;
 mod m0013_offline_notices;
 mod m0014_field_reports;
 mod m0015_case_schemes;
+mod m0018_case_identity;
+mod m0019_group_coordinators;
 
 /// The migrations of the main database, in order.
 pub struct Migrator;
@@ -49,6 +51,8 @@ impl MigratorTrait for Migrator {
             Box::new(m0013_invitations::Migration),
             Box::new(m0014_field_reports::Migration),
             Box::new(m0015_case_schemes::Migration),
+            Box::new(m0018_case_identity::Migration),
+            Box::new(m0019_group_coordinators::Migration),
         ]
     }
 }

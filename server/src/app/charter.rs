@@ -30,6 +30,7 @@ use crate::app::channels::{channel_of, frame_text, member_channel};
 use crate::app::exclusion;
 use crate::app::reports;
 use crate::audit::{Actor, Outcome};
+use crate::app::coordinators;
 use crate::auth::CurrentUser;
 use crate::bus::{AccessReason, BusEvent};
 use crate::db::{self, entities::channel};
@@ -275,9 +276,8 @@ pub async fn publish_rules(
     channel_id: &str,
     text: &str,
 ) -> Result<RulesVersion> {
-    user.require(state, Capability::ManageMembers, "rules_publish")
-        .await?;
     let (channel, owner) = owner_for_member(state, user, channel_id, "rules_publish").await?;
+    coordinators::require(state, user, &channel, "rules_publish").await?;
     let Some(owner) = owner else {
         return Err(ApiError::Unprocessable("invalid_channel"));
     };

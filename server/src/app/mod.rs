@@ -5,9 +5,11 @@
 
 pub mod accounts;
 pub mod attachments;
+pub mod case_identity;
 pub mod cases;
 pub mod channels;
 pub mod charter;
+pub mod coordinators;
 pub mod exclusion;
 pub mod field_reports;
 pub mod import;

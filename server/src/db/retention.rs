@@ -59,7 +59,8 @@ pub(crate) async fn destroying(db: &impl ConnectionTrait) -> Result<Vec<channel:
 
 /// Deletes every row a channel holds but its own (idempotent): messages, wrapped keys,
 /// attachment rows, members and their receipts, the allow-list, the rules and their
-/// acceptances, the case record, the archive accesses and the field reports addressed to it.
+/// acceptances, the case record and the person's sealed identity, the archive accesses, the
+/// field reports addressed to it and a group's named coordinators.
 pub(crate) async fn delete_contents(
     db: &impl ConnectionTrait,
     channel_id: &str,
@@ -112,6 +113,8 @@ pub(crate) async fn delete_contents(
         .filter(field_report::Column::GroupId.eq(channel_id))
         .exec(db)
         .await?;
+    super::case_identities::delete(db, channel_id).await?;
+    super::group_coordinators::delete(db, channel_id).await?;
     Ok(Deleted {
         messages,
         epoch_keys,

@@ -31,6 +31,9 @@ const LAYERS: &[(&str, u8)] = &[
     ("auth", 5),
     ("app::exclusion", 5),
     ("gate", 6),
+    // Who coordinates a channel, and who reads a case's identity: asked by the services.
+    ("app::coordinators", 7),
+    ("app::case_identity", 7),
     // Services.
     ("app::accounts", 7),
     ("app::attachments", 7),

@@ -5,6 +5,7 @@ mod audit;
 mod auditor_view;
 mod auth;
 mod backup;
+mod case_identity;
 mod cases;
 mod charter;
 mod exclusion;

@@ -89,6 +89,10 @@ enum Rule {
     /// Reading and changing a field report: the professionals of the addressed group
     /// (the author, who is no principal here, too).
     FieldReportHandler,
+    /// Reading a group's named coordinators: its members (charter or not) and the admin.
+    GroupCoordinatorsRead,
+    /// Naming a group's coordinators: its coordinators (charter or not) and the admin.
+    GroupCoordinatorsSet,
 }
 
 fn allowed(rule: Rule, role: Role, situation: Situation) -> bool {
@@ -137,6 +141,16 @@ fn allowed(rule: Rule, role: Role, situation: Situation) -> bool {
                 || (role == External && situation != Situation::OtherInstitution)
         }
         Rule::FieldReportHandler => member && matches!(role, Member | Coordinator),
+        Rule::GroupCoordinatorsRead => {
+            role == Admin
+                || (matches!(situation, Situation::Member | Situation::CharterNotAccepted)
+                    && matches!(role, Member | Coordinator | External))
+        }
+        Rule::GroupCoordinatorsSet => {
+            role == Admin
+                || (matches!(situation, Situation::Member | Situation::CharterNotAccepted)
+                    && role == Coordinator)
+        }
         Rule::Leave => {
             matches!(situation, Situation::Member | Situation::CharterNotAccepted)
                 && matches!(role, Member | Coordinator | External)
@@ -485,6 +499,36 @@ fn rows() -> Vec<Row> {
             "/api/v1/cases/{live_case}",
             ChannelCoordinator,
             |_, _| serde_json::json!({}),
+        ),
+        // The person's identity (C7): the case's coordinators and referent (the live
+        // case has none); none is recorded, so an allowed reading is refused as 422.
+        row(
+            M::GET,
+            "/api/v1/cases/{live_case}/identity?device_id={device}",
+            ChannelCoordinator,
+        ),
+        row(
+            M::GET,
+            "/api/v1/cases/{live_case}/identity/readers",
+            ChannelCoordinator,
+        ),
+        // An empty sealing: an allowed call is refused for its body (422).
+        with(
+            M::PUT,
+            "/api/v1/cases/{live_case}/identity",
+            ChannelCoordinator,
+            |w, _| serde_json::json!({ "version": 1, "envelope": w.owner_envelope, "keys": [] }),
+        ),
+        row(
+            M::GET,
+            "/api/v1/channels/{group}/coordinators",
+            GroupCoordinatorsRead,
+        ),
+        with(
+            M::PUT,
+            "/api/v1/channels/{group}/coordinators",
+            GroupCoordinatorsSet,
+            |_, _| serde_json::json!({ "user_ids": [] }),
         ),
         with(
             M::PUT,

@@ -233,10 +233,15 @@ export function renderConversation(main, shell, messenger, channelId) {
         h('h2', { class: 'details-title' }, 'Détails'),
         search,
         members,
-        channel?.kind === 'case' && coordinator && channel.status === 'active'
-          ? caseRecordPanel(channelId, shell.me.id, () => {
-              location.reload();
-            })
+        channel?.kind === 'case' && channel.status === 'active'
+          ? caseRecordPanel(
+              channelId,
+              shell.me.id,
+              () => {
+                location.reload();
+              },
+              messenger.keyring,
+            )
           : null,
       );
       replace(

@@ -19,6 +19,7 @@ pub(crate) use epochs::required_devices;
 pub use epochs::{device_keys, epoch_state, publish_epoch};
 pub(crate) use history::stored_messages;
 pub use history::{history, MAX_PAGE};
+pub(crate) use crate::gate::member_channel;
 pub(crate) use members::announce_membership;
 pub use members::{add_member, directory, remove_member};
 
@@ -75,35 +76,6 @@ fn join_refusal(
     institutions: &[String],
 ) -> Option<&'static str> {
     policy::join_refusal(&candidate_of(candidate), regime, institutions).map(policy::Refusal::code)
-}
-
-/// Loads a channel the caller belongs to, or records the denial and answers not found.
-pub(crate) async fn member_channel(
-    state: &AppState,
-    user: &CurrentUser,
-    channel_id: &str,
-    action: &'static str,
-) -> Result<(channel::Model, channel_member::Model)> {
-    let channel = db::channels::find(&state.db, channel_id).await?;
-    let membership = db::members::find(&state.db, channel_id, &user.user_id).await?;
-    match (channel, membership) {
-        (Some(channel), Some(membership))
-            if Lifecycle::parse(&channel.status) != Lifecycle::Gone =>
-        {
-            Ok((channel, membership))
-        }
-        _ => {
-            state
-                .record_denial(
-                    user.actor(),
-                    action,
-                    Some(channel_id.to_owned()),
-                    json!({ "reason": "not_member" }),
-                )
-                .await;
-            Err(ApiError::NotFound)
-        }
-    }
 }
 
 /// Loads a channel the caller belongs to and lets them `access` it only through the
