@@ -11,6 +11,7 @@ import { formatDate, formatDateTime } from '../labels.js';
 import { showError, showStatus } from '../notices.js';
 import { openCaseIdentity, sealCaseIdentity } from '../case-identity.js';
 import { identitySection } from './case-identity.js';
+import { noticeSection, takeJustOpened } from './notice-templates.js';
 
 /** @typedef {import('../keyring.js').Keyring} Keyring */
 
@@ -72,6 +73,8 @@ const msToDay = (ms) => {
  */
 export function caseRecordPanel(channelId, myId, onArchived, keyring = null) {
   const titleId = uid('dossier-titre');
+  // A case just created opens on the notice templates (C13).
+  const justOpened = takeJustOpened(channelId);
   const content = h('div', { 'aria-live': 'polite' }, h('p', { class: 'loading' }, 'Chargement du dossier…'));
   const panel = h(
     'details',
@@ -79,6 +82,7 @@ export function caseRecordPanel(channelId, myId, onArchived, keyring = null) {
     h('summary', { id: titleId }, 'Fiche du dossier'),
     content,
   );
+  if (justOpened) panel.setAttribute('open', '');
 
   async function load() {
     /** @type {any} */
@@ -132,6 +136,7 @@ export function caseRecordPanel(channelId, myId, onArchived, keyring = null) {
       overdue,
       active ? identitySection(channelId, view, keyring, () => load()) : null,
       active && coordinates ? followUpForm(view) : null,
+      active && coordinates && !view.information ? noticeSection(view, justOpened) : null,
       active && coordinates ? informationForm() : null,
       active && coordinates ? h('div', { class: 'actions' }, review, end) : null,
     );

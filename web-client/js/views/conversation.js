@@ -12,6 +12,7 @@ import { showError, showStatus } from '../notices.js';
 import { findPersonalData } from '../privacy.js';
 import { fillRules } from './charter.js';
 import { caseRecordPanel } from './case-record.js';
+import { groupCoordinatorsPanel } from './group-coordinators.js';
 import { openFingerprintDialog } from './fingerprint.js';
 import { KIND_SINGULAR, REGIME_LABELS } from './messaging.js';
 
@@ -243,6 +244,7 @@ export function renderConversation(main, shell, messenger, channelId) {
               messenger.keyring,
             )
           : null,
+        channel?.kind === 'working_group' ? groupCoordinatorsPanel(channelId) : null,
       );
       replace(
         body,

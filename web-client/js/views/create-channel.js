@@ -5,6 +5,7 @@
 import { cases as casesApi, channels as channelsApi } from '../api.js';
 import { append, h, replace, screenTitle } from '../dom.js';
 import { checkboxField, control, field, form, selectField, validate, valueOf, whileBusy } from '../forms.js';
+import { offerNoticeOnOpen } from './notice-templates.js';
 import { showError, showStatus } from '../notices.js';
 import { RULES_TEMPLATE } from './charter.js';
 import { REGIME_LABELS } from './messaging.js';
@@ -174,6 +175,7 @@ export function renderCreateChannel(screen, shell) {
         return made;
       });
       if (!channel) return;
+      if (channel.kind === 'case') offerNoticeOnOpen(channel.id);
       shell.navigate(`/canal/${channel.id}`);
       showStatus(channel.kind === 'case' ? `Dossier ${channel.name} créé.` : `Canal « ${channel.name || 'conversation directe'} » créé.`);
     });
