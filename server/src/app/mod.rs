@@ -12,6 +12,7 @@ pub mod charter;
 pub mod coordinators;
 pub mod exclusion;
 pub mod field_reports;
+pub mod group_coordinators;
 pub mod import;
 pub mod invitations;
 pub mod keys;

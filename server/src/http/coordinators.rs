@@ -5,7 +5,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use passerelle_shared::protocol::v1::channels::{GroupCoordinators, SetGroupCoordinators};
 
-use crate::app::coordinators;
+use crate::app::group_coordinators;
 use crate::auth::CurrentUser;
 use crate::error::Result;
 use crate::http::json::ApiJson;
@@ -26,7 +26,7 @@ pub(crate) async fn list(
     user: CurrentUser,
     Path(id): Path<String>,
 ) -> Result<Json<GroupCoordinators>> {
-    coordinators::list(&state, &user, &id).await.map(Json)
+    group_coordinators::list(&state, &user, &id).await.map(Json)
 }
 
 /// # `PUT /api/v1/channels/{id}/coordinators`
@@ -40,7 +40,7 @@ pub(crate) async fn set(
     Path(id): Path<String>,
     ApiJson(request): ApiJson<SetGroupCoordinators>,
 ) -> Result<Json<GroupCoordinators>> {
-    coordinators::set(&state, &user, &id, request)
+    group_coordinators::set(&state, &user, &id, request)
         .await
         .map(Json)
 }

@@ -42,6 +42,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("app::channels", 7),
     ("app::charter", 7),
     ("app::field_reports", 7),
+    ("app::group_coordinators", 7),
     ("app::keys", 7),
     ("app::invitations", 7),
     ("app::linking", 7),

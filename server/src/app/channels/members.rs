@@ -240,11 +240,15 @@ pub(crate) async fn announce_membership(
 /// What someone who left a channel no longer holds there: a group's coordinator duty, and
 /// a case identity's keys if they are no longer one of its readers (CHARTER.md C1, C7).
 async fn forget_duties(state: &AppState, channel: &channel::Model, member: &str) -> Result<()> {
+    let mut cases = vec![channel.clone()];
     if channel.kind == ChannelKind::WorkingGroup.as_str() {
         db::group_coordinators::remove(&state.db, &channel.id, member).await?;
+        cases.extend(db::channels::following_rules_of(&state.db, &channel.id).await?);
     }
-    if let Some(record) = db::cases::find_case(&state.db, &channel.id).await? {
-        case_identity::drop_former_readers(state, channel, &record).await?;
+    for case in cases {
+        if let Some(record) = db::cases::find_case(&state.db, &case.id).await? {
+            case_identity::drop_former_readers(state, &case, &record).await?;
+        }
     }
     Ok(())
 }
