@@ -91,7 +91,7 @@ export async function openCaseIdentity(keyring, caseId) {
     senderSigningKey: sender.signing,
   });
   try {
-    if (unwrapped.epoch !== header.epoch) throw new c.CryptoError('wrong_epoch', String(header.epoch));
+    if (unwrapped.epoch !== header.epoch || unwrapped.senderDevice !== header.senderDevice) throw new c.CryptoError('wrong_epoch', String(header.epoch));
     const opened = await c.openEnvelope({ envelope: sealed.envelope, channelId: scope, senderSigningKey: sender.signing, epochKey: unwrapped.key });
     const record = JSON.parse(opened.content.text);
     if (typeof record?.name !== 'string') throw new c.CryptoError('malformed', 'identity');
