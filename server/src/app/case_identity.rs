@@ -258,7 +258,7 @@ pub async fn seal(
             user,
             ACTION,
             case_id,
-            "version_conflict",
+            "replaced_concurrently",
             ApiError::Conflict("identity_version_conflict"),
         )
         .await);

@@ -42,7 +42,8 @@ pub(crate) async fn replace(
         }
         Some(version) => {
             let updated = case_identity::Entity::update_many()
-                .set(case_identity::ActiveModel::from(record))
+                // Every column is written: a model converted whole counts as unchanged.
+                .set(case_identity::ActiveModel::from(record).reset_all())
                 .filter(case_identity::Column::ChannelId.eq(channel_id.clone()))
                 .filter(case_identity::Column::Version.eq(version))
                 .exec(db)

@@ -64,7 +64,8 @@ async fn a_group_names_its_coordinators_who_then_coordinate_its_cases() {
     let coordinators_path = format!("/channels/{}/coordinators", group.id);
 
     // A plain member coordinates nothing: not the case, not the group's list.
-    assert!(!case.caller_coordinates);
+    let before: CaseView = anna.client.get(&case_path).await.unwrap();
+    assert!(!before.caller_coordinates && !before.caller_reads_identity);
     assert_eq!(
         call(&anna, Method::PATCH, &case_path, json!({ "follow_up_status": "assessment" })).await,
         (StatusCode::FORBIDDEN, "not_coordinator".into())

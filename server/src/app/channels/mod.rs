@@ -29,7 +29,6 @@ use passerelle_shared::protocol::v1::channels::{
 };
 use passerelle_shared::protocol::v1::ws::ServerFrame;
 use passerelle_shared::protocol::v1::Role;
-use serde_json::json;
 
 use crate::auth::CurrentUser;
 use crate::bus::Frame;
