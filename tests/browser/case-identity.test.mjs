@@ -100,7 +100,7 @@ describe('a case’s identity and the information of the person', { timeout: 240
     // C13: the notice templates are offered at once, the reference filled in.
     const templates = page.getByTestId('notice-templates');
     await templates.getByLabel('Modèle de notice').waitFor();
-    await templates.getByLabel('Modèle de notice').selectOption({ label: 'Information des représentants légaux d’un mineur' });
+    await templates.getByLabel('Modèle de notice').selectOption('information-representants-legaux');
     const text = await templates.getByLabel('Texte du modèle').inputValue();
     assert.match(text, /La situation de votre enfant/);
     assert.ok(text.includes(reference), 'the case reference is filled in');
@@ -113,7 +113,7 @@ describe('a case’s identity and the information of the person', { timeout: 240
     // C7: the identity, sealed in this browser for the coordination and the referent.
     const identity = page.getByRole('region', { name: 'Identité de la personne' });
     await identity.getByText('Non enregistrée.').waitFor();
-    await identity.getByText('Enregistrer l’identité', { exact: true }).click();
+    await identity.locator('summary', { hasText: 'Enregistrer l’identité' }).click();
     const identityForm = page.getByRole('form', { name: 'Enregistrer l’identité' });
     await identityForm.getByLabel('Nom et prénom de la personne').fill(NAME);
     await identityForm.getByLabel('Mois de naissance (facultatif)').fill('2011-04');
