@@ -60,7 +60,11 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.drop_table(Table::drop().table(Alias::new("case_identities")).to_owned())
-            .await
+        m.drop_table(
+            Table::drop()
+                .table(Alias::new("case_identities"))
+                .to_owned(),
+        )
+        .await
     }
 }

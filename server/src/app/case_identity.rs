@@ -24,8 +24,8 @@ use serde_json::json;
 use crate::app::coordinators;
 use crate::audit::Outcome;
 use crate::auth::CurrentUser;
-use crate::db::{self, entities::case_file, entities::case_identity, entities::case_identity_key};
 use crate::db::entities::{channel, user};
+use crate::db::{self, entities::case_file, entities::case_identity, entities::case_identity_key};
 use crate::error::{ApiError, Result};
 use crate::gate;
 use crate::policy::{self, Access, Refusal};
@@ -217,8 +217,14 @@ pub async fn seal(
         .await);
     };
     let devices = reader_devices(&state.db, &readers).await?;
-    let Some(keys) = checked_keys(&request.keys, &scope, version, envelope, &signing_key, &devices)
-    else {
+    let Some(keys) = checked_keys(
+        &request.keys,
+        &scope,
+        version,
+        envelope,
+        &signing_key,
+        &devices,
+    ) else {
         return Err(refuse(
             state,
             user,
@@ -327,9 +333,15 @@ pub async fn open(
         .filter(|d| d.user_id == user.user_id);
     match device {
         None => {
-            return Err(
-                refuse(state, user, ACTION, case_id, "not_own_device", ApiError::NotFound).await,
+            return Err(refuse(
+                state,
+                user,
+                ACTION,
+                case_id,
+                "not_own_device",
+                ApiError::NotFound,
             )
+            .await)
         }
         Some(d) if d.revoked_at.is_some() => {
             return Err(refuse(

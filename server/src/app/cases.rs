@@ -263,7 +263,11 @@ impl SchemeColumns {
 }
 
 /// The view of a case from its rows, with what `caller` (if a person asks) may do in it.
-async fn view(state: &AppState, channel_id: &str, caller: Option<&CurrentUser>) -> Result<CaseView> {
+async fn view(
+    state: &AppState,
+    channel_id: &str,
+    caller: Option<&CurrentUser>,
+) -> Result<CaseView> {
     let (Some(model), Some(record)) = (
         db::channels::find(&state.db, channel_id).await?,
         db::cases::find_case(&state.db, channel_id).await?,
@@ -301,7 +305,9 @@ async fn view(state: &AppState, channel_id: &str, caller: Option<&CurrentUser>) 
     let scheme = SchemeColumns::scheme_of(&record).map_err(|()| malformed())?;
     let identity = case_identity::status(state, &model, &record).await?;
     let (caller_coordinates, caller_reads_identity) = match caller {
-        Some(user) => case_identity::duties(state, &model, &record, &user.user_id, user.role).await?,
+        Some(user) => {
+            case_identity::duties(state, &model, &record, &user.user_id, user.role).await?
+        }
         None => (false, false),
     };
     Ok(CaseView {

@@ -27,10 +27,10 @@ use sea_orm::{DbErr, SqlErr};
 use serde_json::json;
 
 use crate::app::channels::{channel_of, frame_text, member_channel};
+use crate::app::coordinators;
 use crate::app::exclusion;
 use crate::app::reports;
 use crate::audit::{Actor, Outcome};
-use crate::app::coordinators;
 use crate::auth::CurrentUser;
 use crate::bus::{AccessReason, BusEvent};
 use crate::db::{self, entities::channel};

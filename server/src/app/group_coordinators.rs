@@ -2,8 +2,7 @@
 //! naming them. What they may do once named is decided in [`crate::app::coordinators`].
 
 use passerelle_shared::protocol::v1::channels::{
-    ChannelKind, GroupCoordinator, GroupCoordinators, SetGroupCoordinators,
-    MAX_GROUP_COORDINATORS,
+    ChannelKind, GroupCoordinator, GroupCoordinators, SetGroupCoordinators, MAX_GROUP_COORDINATORS,
 };
 use passerelle_shared::protocol::v1::Role;
 use sea_orm::TransactionTrait;
@@ -59,7 +58,11 @@ async fn may_edit(state: &AppState, user: &CurrentUser, group: &channel::Model) 
 /// # Listing
 ///
 /// A group's named coordinators, for its members and the admin.
-pub async fn list(state: &AppState, user: &CurrentUser, group_id: &str) -> Result<GroupCoordinators> {
+pub async fn list(
+    state: &AppState,
+    user: &CurrentUser,
+    group_id: &str,
+) -> Result<GroupCoordinators> {
     let group = group_for(state, user, group_id, "group_coordinators_read").await?;
     view(state, user, &group).await
 }

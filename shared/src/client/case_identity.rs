@@ -5,10 +5,9 @@ use reqwest::Method;
 
 use super::device::{crypto, uuid_v4};
 use super::{decode, Client, ClientError, Device, Result};
-use crate::crypto::{EpochKey, Envelope, MessageHeader};
+use crate::crypto::{Envelope, EpochKey, MessageHeader};
 use crate::protocol::v1::case_identity::{
-    identity_scope, IdentityReaders, IdentityRecord, IdentityStatus, SealIdentity,
-    SealedIdentity,
+    identity_scope, IdentityReaders, IdentityRecord, IdentityStatus, SealIdentity, SealedIdentity,
 };
 use crate::protocol::v1::channels::ChannelDetail;
 
@@ -37,15 +36,15 @@ impl Client {
             }
             let live = self.fetch_user_devices(&reader.user_id).await?;
             for device_id in &reader.devices {
-                let certificate = live
-                    .iter()
-                    .find(|c| &c.device_id == device_id)
-                    .ok_or_else(|| {
-                        ClientError::Crypto(format!(
-                            "device {device_id} of {} does not verify",
-                            reader.user_id
-                        ))
-                    })?;
+                let certificate =
+                    live.iter()
+                        .find(|c| &c.device_id == device_id)
+                        .ok_or_else(|| {
+                            ClientError::Crypto(format!(
+                                "device {device_id} of {} does not verify",
+                                reader.user_id
+                            ))
+                        })?;
                 certificates.push(certificate.clone());
             }
         }

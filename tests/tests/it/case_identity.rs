@@ -83,7 +83,12 @@ fn record() -> IdentityRecord {
 
 /// Sends `body` to `path` as `party`: the status and the error code, whose message must
 /// be a French sentence.
-async fn call(party: &Party, method: Method, path: &str, body: Option<Value>) -> (StatusCode, String) {
+async fn call(
+    party: &Party,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, String) {
     let mut request = party.client.request(method, path);
     if let Some(body) = body {
         request = request.json(&body);
@@ -91,7 +96,10 @@ async fn call(party: &Party, method: Method, path: &str, body: Option<Value>) ->
     let response = request.send().await.unwrap();
     let status = response.status();
     let body: Value = response.json().await.unwrap_or(Value::Null);
-    let code = body["error"]["code"].as_str().unwrap_or_default().to_owned();
+    let code = body["error"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     if !status.is_success() {
         let message = body["error"]["message"].as_str().unwrap_or_default();
         assert!(
@@ -204,17 +212,30 @@ async fn only_the_coordinator_and_the_referent_open_the_identity_and_each_openin
         .into_iter()
         .filter_map(|e| e.user_id)
         .collect();
-    assert_eq!(openers, [referent.user.id.clone(), coordinator.user.id.clone()]);
+    assert_eq!(
+        openers,
+        [referent.user.id.clone(), coordinator.user.id.clone()]
+    );
 
     // A plain member of the case sees that it is recorded, never what, and is refused.
-    let seen: CaseView = member.client.get(&format!("/cases/{case_id}")).await.unwrap();
+    let seen: CaseView = member
+        .client
+        .get(&format!("/cases/{case_id}"))
+        .await
+        .unwrap();
     assert_eq!(seen.identity.map(|i| i.version), Some(1));
     assert_eq!(
         call(&member, Method::GET, &identity_path(&case, &member), None).await,
         (StatusCode::FORBIDDEN, "identity_restricted".into())
     );
     assert_eq!(
-        call(&member, Method::GET, &format!("/cases/{case_id}/identity/readers"), None).await,
+        call(
+            &member,
+            Method::GET,
+            &format!("/cases/{case_id}/identity/readers"),
+            None
+        )
+        .await,
         (StatusCode::FORBIDDEN, "identity_restricted".into())
     );
     // Nor may they replace it, even with a well-formed request.
@@ -235,14 +256,25 @@ async fn only_the_coordinator_and_the_referent_open_the_identity_and_each_openin
     );
     // Someone outside the case is told it does not exist, as for the rest of the case.
     assert_eq!(
-        call(&outsider, Method::GET, &identity_path(&case, &outsider), None).await.0,
+        call(
+            &outsider,
+            Method::GET,
+            &identity_path(&case, &outsider),
+            None
+        )
+        .await
+        .0,
         StatusCode::NOT_FOUND
     );
     let refused = denials(&server, &case, "case_identity_open").await;
     assert!(refused.contains(&member.user.id) && refused.contains(&outsider.user.id));
-    assert!(denials(&server, &case, "case_identity_seal").await.contains(&member.user.id));
+    assert!(denials(&server, &case, "case_identity_seal")
+        .await
+        .contains(&member.user.id));
     assert_eq!(
-        audit_events(&server, &case_id, "case_identity_opened").await.len(),
+        audit_events(&server, &case_id, "case_identity_opened")
+            .await
+            .len(),
         2,
         "a refusal opens nothing"
     );
@@ -303,7 +335,13 @@ async fn a_new_referent_reads_the_identity_once_sealed_again_and_the_former_one_
     );
     assert_eq!(updated.identity.map(|i| i.up_to_date), Some(false));
     assert_eq!(
-        call(&referent, Method::GET, &identity_path(&case, &referent), None).await,
+        call(
+            &referent,
+            Method::GET,
+            &identity_path(&case, &referent),
+            None
+        )
+        .await,
         (StatusCode::FORBIDDEN, "identity_restricted".into())
     );
     // The new referent has no key until a reader seals it again.
@@ -331,7 +369,13 @@ async fn a_new_referent_reads_the_identity_once_sealed_again_and_the_former_one_
         .unwrap();
     assert_eq!(read, record());
     assert_eq!(
-        call(&referent, Method::GET, &identity_path(&case, &referent), None).await,
+        call(
+            &referent,
+            Method::GET,
+            &identity_path(&case, &referent),
+            None
+        )
+        .await,
         (StatusCode::FORBIDDEN, "identity_restricted".into())
     );
     assert_eq!(
@@ -363,27 +407,41 @@ async fn a_replayed_or_misaddressed_identity_is_refused_and_changes_nothing() {
     short["keys"].as_array_mut().unwrap().pop();
     assert_eq!(
         call(&coordinator, Method::PUT, &path, Some(short)).await,
-        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_identity_keys".into())
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_identity_keys".into()
+        )
     );
     // A key for someone who is not a reader (the plain member's device): refused.
     let mut foreign = body.clone();
     foreign["keys"][0]["recipient_device"] = member.device.device_id.clone().into();
     assert_eq!(
         call(&coordinator, Method::PUT, &path, Some(foreign)).await,
-        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_identity_keys".into())
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_identity_keys".into()
+        )
     );
     // Sealed for another case: refused.
     let mut elsewhere = body.clone();
     elsewhere["envelope"]["channel_id"] = "identity:another-case".into();
     assert_eq!(
         call(&coordinator, Method::PUT, &path, Some(elsewhere)).await,
-        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_identity_envelope".into())
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_identity_envelope".into()
+        )
     );
-    assert_eq!(count_rows(&server, "case_identities", "channel_id", &case_id).await, 0);
+    assert_eq!(
+        count_rows(&server, "case_identities", "channel_id", &case_id).await,
+        0
+    );
 
     // Stored once; the same request again is a replay.
     assert_eq!(
-        call(&coordinator, Method::PUT, &path, Some(body.clone())).await.0,
+        call(&coordinator, Method::PUT, &path, Some(body.clone()))
+            .await
+            .0,
         StatusCode::OK
     );
     assert_eq!(

@@ -25,9 +25,18 @@ async fn call(party: &Party, method: Method, path: &str, body: Value) -> (Status
     let body: Value = response.json().await.unwrap_or(Value::Null);
     if !status.is_success() {
         let message = body["error"]["message"].as_str().unwrap_or_default();
-        assert!(message.ends_with('.') && !message.contains('_'), "{message}");
+        assert!(
+            message.ends_with('.') && !message.contains('_'),
+            "{message}"
+        );
     }
-    (status, body["error"]["code"].as_str().unwrap_or_default().to_owned())
+    (
+        status,
+        body["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    )
 }
 
 #[tokio::test]
@@ -67,11 +76,23 @@ async fn a_group_names_its_coordinators_who_then_coordinate_its_cases() {
     let before: CaseView = anna.client.get(&case_path).await.unwrap();
     assert!(!before.caller_coordinates && !before.caller_reads_identity);
     assert_eq!(
-        call(&anna, Method::PATCH, &case_path, json!({ "follow_up_status": "assessment" })).await,
+        call(
+            &anna,
+            Method::PATCH,
+            &case_path,
+            json!({ "follow_up_status": "assessment" })
+        )
+        .await,
         (StatusCode::FORBIDDEN, "not_coordinator".into())
     );
     assert_eq!(
-        call(&anna, Method::PUT, &coordinators_path, json!({ "user_ids": [anna.user.id] })).await,
+        call(
+            &anna,
+            Method::PUT,
+            &coordinators_path,
+            json!({ "user_ids": [anna.user.id] })
+        )
+        .await,
         (StatusCode::FORBIDDEN, "not_coordinator".into())
     );
 
@@ -79,17 +100,22 @@ async fn a_group_names_its_coordinators_who_then_coordinate_its_cases() {
     // outsider of the group.
     for refused in [&external.user.id, &outsider.user.id] {
         assert_eq!(
-            call(&coordinator, Method::PUT, &coordinators_path, json!({ "user_ids": [refused] })).await,
-            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_coordinator".into())
+            call(
+                &coordinator,
+                Method::PUT,
+                &coordinators_path,
+                json!({ "user_ids": [refused] })
+            )
+            .await,
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_coordinator".into()
+            )
         );
     }
 
     // The coordinator names Anna; the members see who coordinates, only she may change it.
-    let named: GroupCoordinators = anna
-        .client
-        .get(&coordinators_path)
-        .await
-        .unwrap();
+    let named: GroupCoordinators = anna.client.get(&coordinators_path).await.unwrap();
     assert!(named.coordinators.is_empty());
     let (status, _) = call(
         &coordinator,
@@ -115,7 +141,14 @@ async fn a_group_names_its_coordinators_who_then_coordinate_its_cases() {
     let view: CaseView = anna.client.get(&case_path).await.unwrap();
     assert!(view.caller_coordinates && view.caller_reads_identity);
     assert_eq!(
-        call(&anna, Method::PATCH, &case_path, json!({ "follow_up_status": "assessment" })).await.0,
+        call(
+            &anna,
+            Method::PATCH,
+            &case_path,
+            json!({ "follow_up_status": "assessment" })
+        )
+        .await
+        .0,
         StatusCode::OK
     );
     let record = IdentityRecord {
@@ -133,7 +166,8 @@ async fn a_group_names_its_coordinators_who_then_coordinate_its_cases() {
         .unwrap();
     assert_eq!(read, record);
     // And publishes the group's rules.
-    anna.publish_rules(&group.id, "# Règlement\n\nVersion 2.").await;
+    anna.publish_rules(&group.id, "# Règlement\n\nVersion 2.")
+        .await;
 
     // The admin names coordinators too.
     let admin = admin_client(&server, "admin").await;
@@ -149,7 +183,13 @@ async fn a_group_names_its_coordinators_who_then_coordinate_its_cases() {
     assert_eq!(by_admin.coordinators.len(), 2);
 
     // Leaving the group ends the duty.
-    let (status, _) = call(&anna, Method::POST, &format!("/channels/{}/leave", group.id), json!({})).await;
+    let (status, _) = call(
+        &anna,
+        Method::POST,
+        &format!("/channels/{}/leave", group.id),
+        json!({}),
+    )
+    .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let after: GroupCoordinators = bob.client.get(&coordinators_path).await.unwrap();
     assert_eq!(
@@ -170,7 +210,9 @@ async fn a_group_names_its_coordinators_who_then_coordinate_its_cases() {
         .collect();
     assert!(refusals.contains(&anna.user.id) && refusals.contains(&coordinator.user.id));
     assert_eq!(
-        audit_events(&server, &group.id, "group_coordinators_named").await.len(),
+        audit_events(&server, &group.id, "group_coordinators_named")
+            .await
+            .len(),
         2
     );
     assert!(audit_events(&server, &case.channel.id, "case_update")

@@ -369,9 +369,23 @@ export function renderConversation(main, shell, messenger, channelId) {
     replace(warnings, ...items);
   }
 
+  /** Whether the working group named this person among its coordinators (C1), once asked. */
+  let namedCoordinator = false;
+  let askedCoordination = false;
+
   function renderMembers() {
     const detail = conversation().detail;
     if (!detail) return;
+    if (!askedCoordination && !coordinator && detail.channel.kind === 'working_group') {
+      askedCoordination = true;
+      channelsApi
+        .coordinators(channelId)
+        .then((named) => {
+          namedCoordinator = named.coordinators.some((c) => c.user_id === shell.me.id);
+          if (namedCoordinator) renderMembers();
+        })
+        .catch(() => {});
+    }
     /** @type {Map<string, Member[]>} */
     const byInstitution = new Map();
     for (const member of detail.members) {
@@ -381,7 +395,7 @@ export function renderConversation(main, shell, messenger, channelId) {
     }
     const collator = new Intl.Collator('fr', { sensitivity: 'base' });
     const institutions = [...byInstitution.keys()].sort(collator.compare);
-    const canManage = coordinator && detail.channel.kind !== 'direct' && detail.channel.status === 'active';
+    const canManage = (coordinator || namedCoordinator) && detail.channel.kind !== 'direct' && detail.channel.status === 'active';
     const open = members.querySelector('details')?.open ?? false;
     replace(
       members,

@@ -9,8 +9,8 @@ use sea_orm::TransactionTrait;
 use serde_json::json;
 
 use crate::app::exclusion::{self, Exclusion};
-use crate::app::{case_identity, coordinators};
 use crate::app::reports;
+use crate::app::{case_identity, coordinators};
 use crate::audit::Outcome;
 use crate::auth::CurrentUser;
 use crate::bus::{AccessReason, BusEvent};

@@ -12,6 +12,7 @@ mod epochs;
 mod history;
 mod members;
 
+pub(crate) use crate::gate::member_channel;
 pub use create::create;
 pub(crate) use create::{create_with, NewChannel};
 pub use destroyed::destroyed_among;
@@ -19,7 +20,6 @@ pub(crate) use epochs::required_devices;
 pub use epochs::{device_keys, epoch_state, publish_epoch};
 pub(crate) use history::stored_messages;
 pub use history::{history, MAX_PAGE};
-pub(crate) use crate::gate::member_channel;
 pub(crate) use members::announce_membership;
 pub use members::{add_member, directory, remove_member};
 
