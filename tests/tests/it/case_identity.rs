@@ -279,7 +279,9 @@ async fn only_the_coordinator_and_the_referent_open_the_identity_and_each_openin
         "a refusal opens nothing"
     );
 
-    // The server holds ciphertext and wrapped keys: no name, no birth month.
+    // The server holds ciphertext and wrapped keys: no name, no birth month. (The scan
+    // does read the data: an institution's name is there in clear.)
+    assert!(stored_anywhere(&server, "Collège Jean Moulin").await);
     assert!(!stored_anywhere(&server, NAME).await);
     assert!(!stored_anywhere(&server, BIRTH_MONTH).await);
     assert!(!stored_anywhere(&server, "DURAND").await);
