@@ -27,6 +27,8 @@ mod m0014_field_reports;
 mod m0015_case_schemes;
 mod m0016_referrals;
 mod m0017_meetings;
+mod m0018_case_identity;
+mod m0019_group_coordinators;
 
 /// The migrations of the main database, in order.
 pub struct Migrator;
@@ -53,6 +55,8 @@ impl MigratorTrait for Migrator {
             Box::new(m0015_case_schemes::Migration),
             Box::new(m0016_referrals::Migration),
             Box::new(m0017_meetings::Migration),
+            Box::new(m0018_case_identity::Migration),
+            Box::new(m0019_group_coordinators::Migration),
         ]
     }
 }

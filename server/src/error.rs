@@ -362,6 +362,14 @@ fn conflict_message(code: &str) -> &'static str {
              changent plus."
         }
         "meeting_envelope_replayed" => "Cette note ou ce compte rendu a déjà été envoyé.",
+        "identity_version_conflict" => {
+            "L'identité de la personne a été enregistrée entre-temps par un autre appareil : \
+             rechargez le dossier puis recommencez."
+        }
+        "identity_key_pending" => {
+            "L'identité n'est pas encore chiffrée pour cet appareil : la coordination ou le \
+             référent doit l'afficher une fois pour la chiffrer à nouveau."
+        }
         "field_report_status_conflict" => {
             "Ce signalement a changé entre-temps (un collègue l'a peut-être déjà pris en \
              charge ou traité) : rechargez la liste."
@@ -476,6 +484,20 @@ fn unprocessable_message(code: &str) -> &'static str {
         "invalid_observed_at" => {
             "La date de l'observation ne peut être ni dans le futur, ni vieille de plus d'un an."
         }
+        "invalid_identity_envelope" => {
+            "L'identité chiffrée ne correspond pas à ce dossier ou à cet appareil : rechargez \
+             la page et recommencez."
+        }
+        "invalid_identity_keys" => {
+            "Les clés de l'identité doivent être chiffrées pour exactement les appareils de la \
+             coordination et du référent du dossier : rechargez la page et recommencez."
+        }
+        "identity_not_recorded" => "Aucune identité n'est enregistrée pour ce dossier.",
+        "invalid_coordinator" => {
+            "Chaque coordinateur du groupe doit en être membre, avec un compte actif de \
+             professionnel (pas de participant externe)."
+        }
+        "too_many_coordinators" => "Un groupe compte au plus 20 coordinateurs.",
         "invalid_report_envelope" => {
             "La description chiffrée ne correspond pas à ce groupe ou à cet appareil : \
              rechargez la page et recommencez."

@@ -12,10 +12,10 @@ use serde_json::json;
 
 use crate::auth::CurrentUser;
 use crate::bus::BusEvent;
-use crate::db::{self, entities::channel, entities::user};
+use crate::db::{self, entities::channel, entities::channel_member, entities::user};
 use crate::error::{ApiError, Result};
 pub(crate) use crate::facts::{candidate_of, facts, rules_owner, Viewer};
-use crate::policy::{self, Access, Candidate, Refusal};
+use crate::policy::{self, Access, Candidate, Lifecycle, Refusal};
 use crate::state::AppState;
 
 /// The viewer of an authenticated request.
@@ -125,6 +125,35 @@ pub(crate) async fn for_member(
         Err(err) => {
             tracing::error!(error = %err, "the charter gate could not read the database");
             Verdict::Unavailable
+        }
+    }
+}
+
+/// Loads a channel the caller belongs to, or records the denial and answers not found.
+pub(crate) async fn member_channel(
+    state: &AppState,
+    user: &CurrentUser,
+    channel_id: &str,
+    action: &'static str,
+) -> Result<(channel::Model, channel_member::Model)> {
+    let channel = db::channels::find(&state.db, channel_id).await?;
+    let membership = db::members::find(&state.db, channel_id, &user.user_id).await?;
+    match (channel, membership) {
+        (Some(channel), Some(membership))
+            if Lifecycle::parse(&channel.status) != Lifecycle::Gone =>
+        {
+            Ok((channel, membership))
+        }
+        _ => {
+            state
+                .record_denial(
+                    user.actor(),
+                    action,
+                    Some(channel_id.to_owned()),
+                    json!({ "reason": "not_member" }),
+                )
+                .await;
+            Err(ApiError::NotFound)
         }
     }
 }

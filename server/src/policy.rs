@@ -162,6 +162,21 @@ pub fn agenda_admits(role: Role, case_group: Option<&str>, meeting_group: &str) 
     case_group == Some(meeting_group) || role == Role::Coordinator
 }
 
+/// Whether a person coordinates a channel: holds the coordinator role, or is named a
+/// coordinator of the working group the channel is (or belongs to, for a case or a
+/// session) — CHARTER.md C1. The one place "coordinator of this case" is decided: every
+/// coordinator's power over a group, its cases and sessions asks this.
+pub fn coordinates(role: Role, named_by_group: bool) -> bool {
+    role_can(role, Capability::ManageMembers)
+        || (named_by_group && role_can(role, Capability::UseChannels) && role != Role::External)
+}
+
+/// Whether a member of a case may read the person's identity (CHARTER.md C7): its
+/// coordinators and its referent, nobody else.
+pub fn reads_identity(coordinates_case: bool, is_referent: bool) -> bool {
+    coordinates_case || is_referent
+}
+
 /// What the legal regimes and the allow-list look at in a person (CHARTER.md C5).
 #[derive(Clone, Copy, Debug)]
 pub struct Candidate<'a> {
@@ -208,6 +223,10 @@ pub enum Refusal {
     SessionNotStarted,
     /// The device was revoked: it gets nothing more (C3).
     DeviceRevoked,
+    /// The person's identity is for the case's coordinators and referent only (C7).
+    IdentityRestricted,
+    /// Only a coordinator of the channel (or of its group) may do this (C1).
+    NotCoordinator,
 }
 
 impl Refusal {
@@ -228,6 +247,8 @@ impl Refusal {
             Refusal::SessionEnded => "session_ended",
             Refusal::SessionNotStarted => "session_not_started",
             Refusal::DeviceRevoked => "device_revoked",
+            Refusal::IdentityRestricted => "identity_restricted",
+            Refusal::NotCoordinator => "not_coordinator",
         }
     }
 
@@ -266,6 +287,13 @@ impl Refusal {
             }
             Refusal::SessionNotStarted => "La séance d'analyse de pratiques n'a pas encore commencé.",
             Refusal::DeviceRevoked => "Cet appareil a été révoqué : il ne reçoit plus aucune clé.",
+            Refusal::IdentityRestricted => {
+                "L'identité de la personne n'est accessible qu'à la coordination et au référent \
+                 du dossier."
+            }
+            Refusal::NotCoordinator => {
+                "Seule la coordination de ce groupe (ou un coordinateur du CLSPD) peut faire cela."
+            }
         }
     }
 }
@@ -707,6 +735,18 @@ mod tests {
                 role == Role::Admin
             );
         }
+    }
+
+    #[test]
+    fn a_group_names_its_coordinators_and_only_they_and_the_referent_read_identities() {
+        assert!(coordinates(Role::Coordinator, false));
+        assert!(coordinates(Role::Member, true));
+        assert!(!coordinates(Role::Member, false));
+        assert!(!coordinates(Role::External, true));
+        assert!(!coordinates(Role::Admin, true));
+        assert!(reads_identity(true, false));
+        assert!(reads_identity(false, true));
+        assert!(!reads_identity(false, false));
     }
 
     #[test]

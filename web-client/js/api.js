@@ -455,6 +455,19 @@ export const channels = {
    */
   detail: (id) => request('GET', `/channels/${seg(id)}`),
   /**
+   * A working group's named coordinators (CHARTER.md C1).
+   * @param {string} id
+   * @returns {Promise<{ group_id: string, coordinators: { user_id: string, display_name: string }[], can_edit: boolean }>}
+   */
+  coordinators: (id) => request('GET', `/channels/${seg(id)}/coordinators`),
+  /**
+   * Names a working group's coordinators among its members.
+   * @param {string} id
+   * @param {string[]} userIds
+   * @returns {Promise<{ group_id: string, coordinators: { user_id: string, display_name: string }[], can_edit: boolean }>}
+   */
+  setCoordinators: (id, userIds) => request('PUT', `/channels/${seg(id)}/coordinators`, { user_ids: userIds }),
+  /**
    * @param {{ kind: 'working_group' | 'direct', name: string, regime: string, institutions: string[], members: string[] }} body
    * @returns {Promise<Channel>}
    */
@@ -575,6 +588,31 @@ export const cases = {
    * @param {object} record An InformationRecord.
    */
   recordInformation: (id, record) => request('PUT', `/cases/${seg(id)}/information`, record),
+  /**
+   * Whom the next version of the person's identity is sealed for (CHARTER.md C7).
+   * @param {string} id
+   * @returns {Promise<{ next_version: number, readers: { user_id: string, display_name: string, duty: string, devices: string[] }[] }>}
+   */
+  identityReaders: (id) => request('GET', `/cases/${seg(id)}/identity/readers`),
+  /**
+   * Stores a new sealed version of the person's identity.
+   * @param {string} id
+   * @param {{ version: number, envelope: object, keys: object[] }} body
+   * @returns {Promise<{ version: number, sealed_by: string, sealed_at: number, up_to_date: boolean }>}
+   */
+  sealIdentity: (id, body) => request('PUT', `/cases/${seg(id)}/identity`, body),
+  /**
+   * The sealed identity and this device's key; the server logs the opening.
+   * @param {string} id
+   * @param {string} deviceId
+   * @returns {Promise<{ case_id: string, version: number, sealed_by: string, sealed_at: number, envelope: object, key: object }>}
+   */
+  openIdentity: (id, deviceId) => request('GET', `/cases/${seg(id)}/identity?device_id=${encodeURIComponent(deviceId)}`),
+  /**
+   * The notice templates to inform the person (CHARTER.md C13).
+   * @returns {Promise<{ id: string, title: string, audience: string, text: string }[]>}
+   */
+  noticeTemplates: () => request('GET', '/cases/notice-templates'),
   /**
    * @param {string} id
    * @returns {Promise<{ channel: Channel, facilitator: string, rule: string }>}

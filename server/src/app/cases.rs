@@ -21,6 +21,7 @@ use crate::app::channels::{
     channel_of, create_with, frame_text, member_channel, open_channel, NewChannel,
 };
 use crate::app::reports::{self, Counted};
+use crate::app::{case_identity, coordinators};
 use crate::audit::{Actor, Outcome};
 use crate::auth::CurrentUser;
 use crate::bus::BusEvent;
@@ -53,8 +54,8 @@ fn bad(code: &'static str) -> ApiError {
     ApiError::Unprocessable(code)
 }
 
-/// Opens a case. The person's identity is not asked for: if recorded at all, it travels
-/// end-to-end encrypted in the channel, readable by the coordinator and the referent.
+/// Opens a case. The person's identity is not asked for here: if recorded at all, it is
+/// sealed apart for the coordinators and the referent ([`case_identity`]).
 pub async fn create(state: &AppState, user: &CurrentUser, request: CreateCase) -> Result<CaseView> {
     user.require(state, Capability::CreateChannels, "case_create")
         .await?;
@@ -121,7 +122,7 @@ pub async fn create(state: &AppState, user: &CurrentUser, request: CreateCase) -
     if let Some(scheme) = &request.scheme {
         reports::count(state, Counted::scheme_case_opened(scheme)).await?;
     }
-    view(state, &channel.id).await
+    view(state, &channel.id, Some(user)).await
 }
 
 /// Why a new case cannot be opened as asked, as an error code, or `Ok(())`: the reporting
@@ -267,8 +268,12 @@ impl SchemeColumns {
     }
 }
 
-/// The view of a case from its rows.
-async fn view(state: &AppState, channel_id: &str) -> Result<CaseView> {
+/// The view of a case from its rows, with what `caller` (if a person asks) may do in it.
+async fn view(
+    state: &AppState,
+    channel_id: &str,
+    caller: Option<&CurrentUser>,
+) -> Result<CaseView> {
     let (Some(model), Some(record)) = (
         db::channels::find(&state.db, channel_id).await?,
         db::cases::find_case(&state.db, channel_id).await?,
@@ -304,6 +309,13 @@ async fn view(state: &AppState, channel_id: &str) -> Result<CaseView> {
         _ => None,
     };
     let scheme = SchemeColumns::scheme_of(&record).map_err(|()| malformed())?;
+    let identity = case_identity::status(state, &model, &record).await?;
+    let (caller_coordinates, caller_reads_identity) = match caller {
+        Some(user) => {
+            case_identity::duties(state, &model, &record, &user.user_id, user.role).await?
+        }
+        None => (false, false),
+    };
     Ok(CaseView {
         channel: channel_of(&model, institutions)?,
         programme: Programme::parse(&record.programme).ok_or_else(malformed)?,
@@ -317,6 +329,9 @@ async fn view(state: &AppState, channel_id: &str) -> Result<CaseView> {
         next_review_at: record.next_review_at,
         closing_proposed_at: record.closing_proposed_at,
         scheme,
+        identity,
+        caller_coordinates,
+        caller_reads_identity,
     })
 }
 
@@ -347,7 +362,7 @@ pub async fn get(state: &AppState, user: &CurrentUser, channel_id: &str) -> Resu
             json!({}),
         )
         .await?;
-    view(state, channel_id).await
+    view(state, channel_id, Some(user)).await
 }
 
 async fn is_member(state: &AppState, channel_id: &str, user_id: &str) -> Result<bool> {
@@ -368,8 +383,7 @@ pub async fn update(
         open_case(state, user, channel_id, "case_update", Access::Write).await?;
     let is_referent = record.referent_user_id.as_deref() == Some(user.user_id.as_str());
     if !is_referent {
-        user.require(state, Capability::ManageMembers, "case_update")
-            .await?;
+        coordinators::require(state, user, &model, "case_update").await?;
     }
     let now = state.now_ms();
     let mut changed = Vec::new();
@@ -377,10 +391,12 @@ pub async fn update(
         record.follow_up_status = status.as_str().to_owned();
         changed.push("follow_up_status");
     }
+    let mut referent_changed = false;
     if let Some(referent) = request.referent_user_id {
         if !is_member(state, channel_id, &referent).await? {
             return Err(bad("invalid_referent"));
         }
+        referent_changed = record.referent_user_id.as_deref() != Some(referent.as_str());
         record.referent_user_id = Some(referent);
         changed.push("referent");
     }
@@ -404,6 +420,11 @@ pub async fn update(
     record.closing_proposed_at = None;
     record.updated_at = now;
     db::cases::update_case(&state.db, record.clone()).await?;
+    if referent_changed {
+        // The former referent loses the identity's key now (C7); a reader seals it again
+        // for the new one.
+        case_identity::drop_former_readers(state, &model, &record).await?;
+    }
     if destroy_by != model.destroy_by {
         db::cases::set_destroy_by(&state.db, channel_id, destroy_by).await?;
     }
@@ -416,7 +437,7 @@ pub async fn update(
             json!({ "changed": changed, "follow_up_status": record.follow_up_status, "destroy_by": destroy_by }),
         )
         .await?;
-    view(state, channel_id).await
+    view(state, channel_id, Some(user)).await
 }
 
 /// Records how, when and by whom the person was informed, or why they were not
@@ -509,7 +530,7 @@ pub async fn record_information(
             details,
         )
         .await?;
-    view(state, channel_id).await
+    view(state, channel_id, Some(user)).await
 }
 
 /// Ends the follow-up (coordinators who are members): the case becomes read-only,
@@ -521,9 +542,8 @@ pub async fn archive(
     channel_id: &str,
     request: ArchiveCase,
 ) -> Result<CaseView> {
-    user.require(state, Capability::ManageMembers, "case_archive")
-        .await?;
     let (model, _) = member_channel(state, user, channel_id, "case_archive").await?;
+    coordinators::require(state, user, &model, "case_archive").await?;
     let Some(record) = db::cases::find_case(&state.db, channel_id).await? else {
         return Err(bad("not_a_case"));
     };
@@ -569,7 +589,7 @@ async fn close(
             json!({ "end_date": request.end_date, "destroy_by": destroy_by, "automatic": automatic }),
         )
         .await?;
-    let case = view(state, channel_id).await?;
+    let case = view(state, channel_id, None).await?;
     state.bus.publish(BusEvent::Channel {
         channel_id: channel_id.to_owned(),
         frame: frame_text(&ServerFrame::Channel(case.channel.clone()))?,
@@ -614,7 +634,7 @@ pub(crate) async fn review_overdue(state: &AppState, actor: &Actor) -> Result<Re
                         json!({ "archive_after_days": state.config.retention.overdue_case_archive_days }),
                     )
                     .await?;
-                let case = view(state, &channel_id).await?;
+                let case = view(state, &channel_id, None).await?;
                 state.bus.publish(BusEvent::Channel {
                     channel_id,
                     frame: frame_text(&ServerFrame::Channel(case.channel))?,

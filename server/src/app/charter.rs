@@ -27,6 +27,7 @@ use sea_orm::{DbErr, SqlErr};
 use serde_json::json;
 
 use crate::app::channels::{channel_of, frame_text, member_channel};
+use crate::app::coordinators;
 use crate::app::exclusion;
 use crate::app::reports;
 use crate::audit::{Actor, Outcome};
@@ -275,9 +276,8 @@ pub async fn publish_rules(
     channel_id: &str,
     text: &str,
 ) -> Result<RulesVersion> {
-    user.require(state, Capability::ManageMembers, "rules_publish")
-        .await?;
     let (channel, owner) = owner_for_member(state, user, channel_id, "rules_publish").await?;
+    coordinators::require(state, user, &channel, "rules_publish").await?;
     let Some(owner) = owner else {
         return Err(ApiError::Unprocessable("invalid_channel"));
     };

@@ -5,11 +5,14 @@
 
 pub mod accounts;
 pub mod attachments;
+pub mod case_identity;
 pub mod cases;
 pub mod channels;
 pub mod charter;
+pub mod coordinators;
 pub mod exclusion;
 pub mod field_reports;
+pub mod group_coordinators;
 pub mod import;
 pub mod invitations;
 pub mod keys;

@@ -6,12 +6,14 @@
 pub(crate) mod access;
 pub(crate) mod accounts;
 pub(crate) mod attachments;
+pub(crate) mod case_identities;
 pub(crate) mod cases;
 pub(crate) mod channels;
 pub(crate) mod charter;
 pub(crate) mod entities;
 pub(crate) mod epoch_keys;
 pub(crate) mod field_reports;
+pub(crate) mod group_coordinators;
 pub(crate) mod invitations;
 pub(crate) mod keys;
 pub(crate) mod links;

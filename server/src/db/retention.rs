@@ -59,8 +59,9 @@ pub(crate) async fn destroying(db: &impl ConnectionTrait) -> Result<Vec<channel:
 
 /// Deletes every row a channel holds but its own (idempotent): messages, wrapped keys,
 /// attachment rows, members and their receipts, the allow-list, the rules and their
-/// acceptances, the case record, the archive accesses, the field reports addressed to it,
-/// the group's meetings and what meetings recorded about the case.
+/// acceptances, the case record and the person's sealed identity, the archive accesses, the
+/// field reports addressed to it, a group's named coordinators, the group's meetings and
+/// what meetings recorded about the case.
 pub(crate) async fn delete_contents(
     db: &impl ConnectionTrait,
     channel_id: &str,
@@ -115,6 +116,8 @@ pub(crate) async fn delete_contents(
         .await?;
     super::meetings::delete_of_group(db, channel_id, None).await?;
     super::meetings::delete_items_of_case(db, channel_id).await?;
+    super::case_identities::delete(db, channel_id).await?;
+    super::group_coordinators::delete(db, channel_id).await?;
     Ok(Deleted {
         messages,
         epoch_keys,

@@ -3,9 +3,11 @@
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod case_identity;
 pub mod cases;
 pub mod channels;
 pub mod charter;
+pub mod coordinators;
 pub mod edge;
 pub mod field_reports;
 pub mod health;
@@ -39,6 +41,8 @@ pub fn api_router() -> Router<AppState> {
         .merge(channels::router())
         .merge(charter::router())
         .merge(cases::router())
+        .merge(case_identity::router())
+        .merge(coordinators::router())
         .merge(field_reports::router())
         .merge(meetings::router())
         .merge(practice::router())

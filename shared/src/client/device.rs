@@ -17,7 +17,7 @@ use crate::protocol::v1::keys::{
     KeyBackupBody, KeysReset, PublishIdentity, RegisterDevice, ResetKeys, UserKeys,
 };
 
-fn crypto(err: impl std::fmt::Display) -> ClientError {
+pub(crate) fn crypto(err: impl std::fmt::Display) -> ClientError {
     ClientError::Crypto(err.to_string())
 }
 

@@ -6,6 +6,7 @@
 //! signatures and ciphertext only.
 
 mod agent;
+mod case_identity;
 mod device;
 mod field_reports;
 mod link;

@@ -31,6 +31,9 @@ const LAYERS: &[(&str, u8)] = &[
     ("auth", 5),
     ("app::exclusion", 5),
     ("gate", 6),
+    // Who coordinates a channel, and who reads a case's identity: asked by the services.
+    ("app::coordinators", 7),
+    ("app::case_identity", 7),
     // Services.
     ("app::accounts", 7),
     ("app::attachments", 7),
@@ -39,6 +42,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("app::channels", 7),
     ("app::charter", 7),
     ("app::field_reports", 7),
+    ("app::group_coordinators", 7),
     ("app::keys", 7),
     ("app::invitations", 7),
     ("app::linking", 7),

@@ -106,6 +106,10 @@ enum Rule {
     /// Recording attendance, decisions and minutes, closing: the group's professionals
     /// and coordinators, not its externals.
     MeetingOrganiser,
+    /// Reading a group's named coordinators: its members (charter or not) and the admin.
+    GroupCoordinatorsRead,
+    /// Naming a group's coordinators: its coordinators (charter or not) and the admin.
+    GroupCoordinatorsSet,
 }
 
 fn allowed(rule: Rule, role: Role, situation: Situation) -> bool {
@@ -165,6 +169,16 @@ fn allowed(rule: Rule, role: Role, situation: Situation) -> bool {
             matches!(role, Member | Coordinator) && situation != Situation::CharterNotAccepted
         }
         Rule::MeetingOrganiser => member && matches!(role, Member | Coordinator),
+        Rule::GroupCoordinatorsRead => {
+            role == Admin
+                || (matches!(situation, Situation::Member | Situation::CharterNotAccepted)
+                    && matches!(role, Member | Coordinator | External))
+        }
+        Rule::GroupCoordinatorsSet => {
+            role == Admin
+                || (matches!(situation, Situation::Member | Situation::CharterNotAccepted)
+                    && role == Coordinator)
+        }
         Rule::Leave => {
             matches!(situation, Situation::Member | Situation::CharterNotAccepted)
                 && matches!(role, Member | Coordinator | External)
@@ -578,6 +592,36 @@ fn rows() -> Vec<Row> {
             "/api/v1/cases/{live_case}",
             ChannelCoordinator,
             |_, _| serde_json::json!({}),
+        ),
+        // The person's identity (C7): the case's coordinators and referent (the live
+        // case has none); none is recorded, so an allowed reading is refused as 422.
+        row(
+            M::GET,
+            "/api/v1/cases/{live_case}/identity?device_id={device}",
+            ChannelCoordinator,
+        ),
+        row(
+            M::GET,
+            "/api/v1/cases/{live_case}/identity/readers",
+            ChannelCoordinator,
+        ),
+        // An empty sealing: an allowed call is refused for its body (422).
+        with(
+            M::PUT,
+            "/api/v1/cases/{live_case}/identity",
+            ChannelCoordinator,
+            |w, _| serde_json::json!({ "version": 1, "envelope": w.owner_envelope, "keys": [] }),
+        ),
+        row(
+            M::GET,
+            "/api/v1/channels/{group}/coordinators",
+            GroupCoordinatorsRead,
+        ),
+        with(
+            M::PUT,
+            "/api/v1/channels/{group}/coordinators",
+            GroupCoordinatorsSet,
+            |_, _| serde_json::json!({ "user_ids": [] }),
         ),
         with(
             M::PUT,

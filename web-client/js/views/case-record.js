@@ -1,6 +1,7 @@
-// A case's record for its coordinator: programme, follow-up status, how the person was
-// informed (CHARTER.md C13), and « Mettre fin au suivi » (archiving, then destruction at the
-// latest three years after the end of the follow-up).
+// A case's record: programme, follow-up status, how the person was informed (CHARTER.md
+// C13), the person's identity for the coordinators and the referent only (C7), and, for its
+// coordinators, « Mettre fin au suivi » (archiving, then destruction at the latest three
+// years after the end of the follow-up).
 
 import { cases as casesApi, channels as channelsApi } from '../api.js';
 import { confirmAction, openDialog } from '../dialog.js';
@@ -8,6 +9,11 @@ import { h, replace, uid } from '../dom.js';
 import { field, form, selectField, validate, valueOf, whileBusy } from '../forms.js';
 import { formatDate, formatDateTime } from '../labels.js';
 import { showError, showStatus } from '../notices.js';
+import { openCaseIdentity, sealCaseIdentity } from '../case-identity.js';
+import { identitySection } from './case-identity.js';
+import { noticeSection, takeJustOpened } from './notice-templates.js';
+
+/** @typedef {import('../keyring.js').Keyring} Keyring */
 
 /** Closed lists of shared/src/protocol/v1/cases.rs, with their French labels. */
 export const PROGRAMME_LABELS = Object.freeze({
@@ -57,14 +63,18 @@ const msToDay = (ms) => {
 };
 
 /**
- * The coordinator's panel of a case.
+ * The panel of a case, for its members: the forms for its coordinators, the identity for
+ * them and the referent.
  * @param {string} channelId
  * @param {string} myId
  * @param {() => void} onArchived
+ * @param {Keyring | null} [keyring]
  * @returns {HTMLElement}
  */
-export function caseRecordPanel(channelId, myId, onArchived) {
+export function caseRecordPanel(channelId, myId, onArchived, keyring = null) {
   const titleId = uid('dossier-titre');
+  // A case just created opens on the notice templates (C13).
+  const justOpened = takeJustOpened(channelId);
   const content = h('div', { 'aria-live': 'polite' }, h('p', { class: 'loading' }, 'Chargement du dossier…'));
   const panel = h(
     'details',
@@ -72,6 +82,7 @@ export function caseRecordPanel(channelId, myId, onArchived) {
     h('summary', { id: titleId }, 'Fiche du dossier'),
     content,
   );
+  if (justOpened) panel.setAttribute('open', '');
 
   async function load() {
     /** @type {any} */
@@ -84,6 +95,7 @@ export function caseRecordPanel(channelId, myId, onArchived) {
       return;
     }
     const active = view.channel?.status === 'active';
+    const coordinates = view.caller_coordinates === true;
     const end = h('button', { type: 'button', class: 'button button-danger' }, 'Mettre fin au suivi');
     end.addEventListener('click', () => endFollowUp());
     const review = h('button', { type: 'button', class: 'button button-secondary' }, 'Situation revue');
@@ -122,9 +134,11 @@ export function caseRecordPanel(channelId, myId, onArchived) {
         active && view.next_review_at ? h('dd', { 'data-testid': 'case-next-review' }, formatDate(view.next_review_at)) : null,
       ),
       overdue,
-      active ? followUpForm(view) : null,
-      active ? informationForm() : null,
-      active ? h('div', { class: 'actions' }, review, end) : null,
+      active ? identitySection(channelId, view, keyring, () => load()) : null,
+      active && coordinates ? followUpForm(view) : null,
+      active && coordinates && !view.information ? noticeSection(view, justOpened) : null,
+      active && coordinates ? informationForm() : null,
+      active && coordinates ? h('div', { class: 'actions' }, review, end) : null,
     );
     // The scheme's school and host structure by name.
     if (view.scheme?.kind === 'acte') {
@@ -179,9 +193,25 @@ export function caseRecordPanel(channelId, myId, onArchived) {
       });
       if (!ok) return;
       showStatus('Suivi du dossier enregistré.');
+      if (body.referent_user_id && view.identity && view.caller_reads_identity && keyring) await resealIdentity(keyring);
       await load();
     });
     return h('details', { class: 'disclosure' }, h('summary', {}, 'Modifier le suivi'), update);
+  }
+
+  /**
+   * The referent changed: the former one lost the identity's key on the server; it is
+   * sealed again here, under a new key, for the new readers (C7).
+   * @param {Keyring} keys
+   */
+  async function resealIdentity(keys) {
+    try {
+      const record = await openCaseIdentity(keys, channelId);
+      await sealCaseIdentity(keys, channelId, record);
+      showStatus('Suivi du dossier enregistré ; identité de la personne chiffrée à nouveau pour le nouveau référent.');
+    } catch (error) {
+      showError(error instanceof Error ? error.message : String(error));
+    }
   }
 
   /** @param {any} view */

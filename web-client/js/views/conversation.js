@@ -12,6 +12,7 @@ import { showError, showStatus } from '../notices.js';
 import { findPersonalData } from '../privacy.js';
 import { fillRules } from './charter.js';
 import { caseRecordPanel } from './case-record.js';
+import { groupCoordinatorsPanel } from './group-coordinators.js';
 import { openFingerprintDialog } from './fingerprint.js';
 import { showInvitationLink } from './invitation-link.js';
 import { KIND_SINGULAR, REGIME_LABELS } from './messaging.js';
@@ -234,11 +235,17 @@ export function renderConversation(main, shell, messenger, channelId) {
         h('h2', { class: 'details-title' }, 'Détails'),
         search,
         members,
-        channel?.kind === 'case' && coordinator && channel.status === 'active'
-          ? caseRecordPanel(channelId, shell.me.id, () => {
-              location.reload();
-            })
+        channel?.kind === 'case' && channel.status === 'active'
+          ? caseRecordPanel(
+              channelId,
+              shell.me.id,
+              () => {
+                location.reload();
+              },
+              messenger.keyring,
+            )
           : null,
+        channel?.kind === 'working_group' ? groupCoordinatorsPanel(channelId) : null,
       );
       replace(
         body,
@@ -363,9 +370,23 @@ export function renderConversation(main, shell, messenger, channelId) {
     replace(warnings, ...items);
   }
 
+  /** Whether the working group named this person among its coordinators (C1), once asked. */
+  let namedCoordinator = false;
+  let askedCoordination = false;
+
   function renderMembers() {
     const detail = conversation().detail;
     if (!detail) return;
+    if (!askedCoordination && !coordinator && detail.channel.kind === 'working_group') {
+      askedCoordination = true;
+      channelsApi
+        .coordinators(channelId)
+        .then((named) => {
+          namedCoordinator = named.coordinators.some((c) => c.user_id === shell.me.id);
+          if (namedCoordinator) renderMembers();
+        })
+        .catch(() => {});
+    }
     /** @type {Map<string, Member[]>} */
     const byInstitution = new Map();
     for (const member of detail.members) {
@@ -375,7 +396,7 @@ export function renderConversation(main, shell, messenger, channelId) {
     }
     const collator = new Intl.Collator('fr', { sensitivity: 'base' });
     const institutions = [...byInstitution.keys()].sort(collator.compare);
-    const canManage = coordinator && detail.channel.kind !== 'direct' && detail.channel.status === 'active';
+    const canManage = (coordinator || namedCoordinator) && detail.channel.kind !== 'direct' && detail.channel.status === 'active';
     const open = members.querySelector('details')?.open ?? false;
     replace(
       members,

@@ -5,6 +5,7 @@
 import { cases as casesApi, channels as channelsApi } from '../api.js';
 import { append, h, replace, screenTitle, uid } from '../dom.js';
 import { checkboxField, control, field, form, selectField, validate, valueOf, whileBusy } from '../forms.js';
+import { offerNoticeOnOpen } from './notice-templates.js';
 import { showError, showStatus } from '../notices.js';
 import { RULES_TEMPLATE } from './charter.js';
 import { REGIME_LABELS } from './messaging.js';
@@ -191,6 +192,7 @@ export function renderCreateChannel(screen, shell) {
         return true;
       });
       if (!channel) return;
+      if (channel.kind === 'case') offerNoticeOnOpen(channel.id);
       shell.navigate(`/canal/${channel.id}`);
       showStatus(channel.kind === 'case' ? `Dossier ${channel.name} créé.` : `Canal « ${channel.name || 'conversation directe'} » créé.`);
     });

@@ -33,9 +33,11 @@ export function renderDashboard(screen, shell) {
   const filter = selectField({ label: 'Afficher', name: 'filtre', options: FILTERS, value: 'active' });
   const select = /** @type {HTMLSelectElement} */ (filter.querySelector('select'));
   const area = h('div', { class: 'table-area' });
+  const reminder = h('div', { 'aria-live': 'polite' });
   const referralsArea = h('section', { 'aria-labelledby': 'orientations-en-attente', 'data-testid': 'dashboard-referrals' });
   const meetingsArea = h('section', { 'aria-labelledby': 'titre-reunions-a-preparer', 'data-testid': 'dashboard-meetings' });
-  append(screen, screenTitle('Tableau de bord'), summary, filter, area, meetingsArea, referralsArea);
+  append(screen, screenTitle('Tableau de bord'), summary, reminder, filter, area, meetingsArea, referralsArea);
+
   Promise.all([
     channelsApi.list(),
     channelsApi.directory(),
@@ -66,6 +68,24 @@ export function renderDashboard(screen, shell) {
       };
       select.addEventListener('change', show);
       show();
+      // C13: each case records how the person was informed, or why not.
+      const uninformed = rows.filter(withoutInformation).length;
+      if (uninformed > 0) {
+        const list = h('button', { type: 'button', class: 'button button-small button-secondary' }, 'Voir ces dossiers');
+        list.addEventListener('click', () => {
+          select.value = 'information';
+          show();
+        });
+        replace(
+          reminder,
+          h(
+            'p',
+            { class: 'notice notice-warning', role: 'status', 'data-testid': 'information-reminder' },
+            `Rappel (charte, C13) : ${uninformed} dossier(s) n’indiquent pas encore comment la personne a été informée. Ouvrez la fiche du dossier pour choisir un modèle de notice, puis enregistrez l’information. `,
+            list,
+          ),
+        );
+      }
     })
     .catch((error) => {
       replace(summary);

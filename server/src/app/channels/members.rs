@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::app::exclusion::{self, Exclusion};
 use crate::app::reports;
+use crate::app::{case_identity, coordinators};
 use crate::audit::Outcome;
 use crate::auth::CurrentUser;
 use crate::bus::{AccessReason, BusEvent};
@@ -78,9 +79,8 @@ pub async fn add_member(
     channel_id: &str,
     new_member: &str,
 ) -> Result<()> {
-    user.require(state, Capability::ManageMembers, "member_add")
-        .await?;
     let (channel, _) = open_channel(state, user, channel_id, "member_add", Access::Write).await?;
+    coordinators::require(state, user, &channel, "member_add").await?;
     if channel.kind == ChannelKind::Direct.as_str() {
         return Err(ApiError::Unprocessable("invalid_channel"));
     }
@@ -148,11 +148,10 @@ pub async fn remove_member(
     reason: &str,
 ) -> Result<()> {
     let leaving = member == user.user_id;
-    if !leaving {
-        user.require(state, Capability::ManageMembers, "member_remove")
-            .await?;
-    }
     let (channel, _) = member_channel(state, user, channel_id, "member_remove").await?;
+    if !leaving {
+        coordinators::require(state, user, &channel, "member_remove").await?;
+    }
     let reason = reason.trim().chars().take(500).collect::<String>();
     if !leaving && reason.is_empty() {
         return Err(ApiError::Unprocessable("reason_required"));
@@ -182,6 +181,7 @@ pub async fn remove_member(
             .await;
         return Err(ApiError::NotFound);
     }
+    forget_duties(state, &channel, member).await?;
     let action = if leaving {
         "member_left"
     } else {
@@ -234,5 +234,21 @@ pub(crate) async fn announce_membership(
         channel_id: channel.id.clone(),
         frame,
     });
+    Ok(())
+}
+
+/// What someone who left a channel no longer holds there: a group's coordinator duty, and
+/// a case identity's keys if they are no longer one of its readers (CHARTER.md C1, C7).
+async fn forget_duties(state: &AppState, channel: &channel::Model, member: &str) -> Result<()> {
+    let mut cases = vec![channel.clone()];
+    if channel.kind == ChannelKind::WorkingGroup.as_str() {
+        db::group_coordinators::remove(&state.db, &channel.id, member).await?;
+        cases.extend(db::channels::following_rules_of(&state.db, &channel.id).await?);
+    }
+    for case in cases {
+        if let Some(record) = db::cases::find_case(&state.db, &case.id).await? {
+            case_identity::drop_former_readers(state, &case, &record).await?;
+        }
+    }
     Ok(())
 }

@@ -12,6 +12,7 @@ mod epochs;
 mod history;
 mod members;
 
+pub(crate) use crate::gate::member_channel;
 pub use create::create;
 pub(crate) use create::{create_decided, create_with, NewChannel};
 pub use destroyed::destroyed_among;
@@ -28,7 +29,6 @@ use passerelle_shared::protocol::v1::channels::{
 };
 use passerelle_shared::protocol::v1::ws::ServerFrame;
 use passerelle_shared::protocol::v1::Role;
-use serde_json::json;
 
 use crate::auth::CurrentUser;
 use crate::bus::Frame;
@@ -75,35 +75,6 @@ fn join_refusal(
     institutions: &[String],
 ) -> Option<&'static str> {
     policy::join_refusal(&candidate_of(candidate), regime, institutions).map(policy::Refusal::code)
-}
-
-/// Loads a channel the caller belongs to, or records the denial and answers not found.
-pub(crate) async fn member_channel(
-    state: &AppState,
-    user: &CurrentUser,
-    channel_id: &str,
-    action: &'static str,
-) -> Result<(channel::Model, channel_member::Model)> {
-    let channel = db::channels::find(&state.db, channel_id).await?;
-    let membership = db::members::find(&state.db, channel_id, &user.user_id).await?;
-    match (channel, membership) {
-        (Some(channel), Some(membership))
-            if Lifecycle::parse(&channel.status) != Lifecycle::Gone =>
-        {
-            Ok((channel, membership))
-        }
-        _ => {
-            state
-                .record_denial(
-                    user.actor(),
-                    action,
-                    Some(channel_id.to_owned()),
-                    json!({ "reason": "not_member" }),
-                )
-                .await;
-            Err(ApiError::NotFound)
-        }
-    }
 }
 
 /// Loads a channel the caller belongs to and lets them `access` it only through the

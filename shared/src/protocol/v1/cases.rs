@@ -4,7 +4,8 @@
 //! A case is a channel named by a random case reference. What the server stores about it
 //! comes from closed lists (programme, reporting institution, follow-up status, how the
 //! person was informed); the person's identity never reaches it in clear: if it is
-//! recorded at all, it travels end-to-end encrypted inside the channel.
+//! recorded at all, it is sealed for the coordinators and the referent only
+//! ([`super::case_identity`]).
 //!
 //! **Minimisation (C8).** The few free-text fields are short
 //! ([`MAX_NOTE_CHARS`] characters) and must hold no name, no offence and no health data:
@@ -296,6 +297,17 @@ pub struct CaseView {
     /// The local scheme (ACTE, chantier éducatif), if any.
     #[serde(default)]
     pub scheme: Option<LocalScheme>,
+    /// Whether the person's identity is recorded (sealed for the coordinators and the
+    /// referent only, [`super::case_identity`]); never the identity itself.
+    #[serde(default)]
+    pub identity: Option<super::case_identity::IdentityStatus>,
+    /// Whether the caller coordinates the case (a coordinator, or a coordinator named by
+    /// its group): what the screen offers them.
+    #[serde(default)]
+    pub caller_coordinates: bool,
+    /// Whether the caller may read the person's identity (its coordinators and referent).
+    #[serde(default)]
+    pub caller_reads_identity: bool,
 }
 
 /// `POST /api/v1/channels/{id}/archive`: the coordinator ends the follow-up.

@@ -346,3 +346,36 @@ mod tests {
         assert_eq!(serde_json::from_str::<Channel>(&back).ok(), Some(channel));
     }
 }
+
+/// One coordinator a working group names (CHARTER.md C1).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct GroupCoordinator {
+    /// Account id.
+    pub user_id: String,
+    /// Name shown to colleagues.
+    pub display_name: String,
+}
+
+/// `GET /api/v1/channels/{id}/coordinators`: a working group's own coordinators. They may
+/// do, for the group and its cases and sessions, what a coordinator may; the CLSPD's
+/// coordinators keep their powers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct GroupCoordinators {
+    /// The group.
+    pub group_id: String,
+    /// Its named coordinators.
+    pub coordinators: Vec<GroupCoordinator>,
+    /// Whether the caller may change the list (an admin, a coordinator of the group).
+    pub can_edit: bool,
+}
+
+/// `PUT /api/v1/channels/{id}/coordinators`: the new list, members of the group only.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetGroupCoordinators {
+    /// Account ids, each a member (not external) of the group; at most 20.
+    pub user_ids: Vec<String>,
+}
+
+/// Most coordinators a group names.
+pub const MAX_GROUP_COORDINATORS: usize = 20;

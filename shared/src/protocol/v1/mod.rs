@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod case_identity;
 pub mod cases;
 pub mod channels;
 pub mod charter;

@@ -1,0 +1,177 @@
+//! The coordinators a working group names among its members (CHARTER.md C1): listing and
+//! naming them. What they may do once named is decided in [`crate::app::coordinators`].
+
+use passerelle_shared::protocol::v1::channels::{
+    ChannelKind, GroupCoordinator, GroupCoordinators, SetGroupCoordinators, MAX_GROUP_COORDINATORS,
+};
+use passerelle_shared::protocol::v1::Role;
+use sea_orm::TransactionTrait;
+use serde_json::json;
+
+use crate::app::{case_identity, coordinators::coordinates};
+use crate::audit::Outcome;
+use crate::auth::CurrentUser;
+use crate::db::{self, entities::channel, entities::group_coordinator};
+use crate::error::{ApiError, Result};
+use crate::gate::member_channel;
+use crate::policy::{self, Capability, Lifecycle, Refusal};
+use crate::state::AppState;
+
+/// The working group `group_id`, for a member of it or an admin; anyone else is told it
+/// does not exist.
+async fn group_for(
+    state: &AppState,
+    user: &CurrentUser,
+    group_id: &str,
+    action: &'static str,
+) -> Result<channel::Model> {
+    let group = if policy::role_can(user.role, Capability::ManageAccounts) {
+        db::channels::find(&state.db, group_id)
+            .await?
+            .filter(|c| Lifecycle::parse(&c.status) != Lifecycle::Gone)
+    } else {
+        Some(member_channel(state, user, group_id, action).await?.0)
+    };
+    match group {
+        Some(group) if group.kind == ChannelKind::WorkingGroup.as_str() => Ok(group),
+        _ => {
+            state
+                .record_denial(
+                    user.actor(),
+                    action,
+                    Some(group_id.to_owned()),
+                    json!({ "reason": "not_a_working_group" }),
+                )
+                .await;
+            Err(ApiError::NotFound)
+        }
+    }
+}
+
+/// Whether the caller may change a group's coordinators: an admin, or a coordinator of
+/// the group (by role or named).
+async fn may_edit(state: &AppState, user: &CurrentUser, group: &channel::Model) -> Result<bool> {
+    Ok(policy::role_can(user.role, Capability::ManageAccounts)
+        || coordinates(state, &user.user_id, user.role, group).await?)
+}
+
+/// # Listing
+///
+/// A group's named coordinators, for its members and the admin.
+pub async fn list(
+    state: &AppState,
+    user: &CurrentUser,
+    group_id: &str,
+) -> Result<GroupCoordinators> {
+    let group = group_for(state, user, group_id, "group_coordinators_read").await?;
+    view(state, user, &group).await
+}
+
+async fn view(
+    state: &AppState,
+    user: &CurrentUser,
+    group: &channel::Model,
+) -> Result<GroupCoordinators> {
+    let ids: Vec<String> = db::group_coordinators::of_group(&state.db, &group.id)
+        .await?
+        .into_iter()
+        .map(|c| c.user_id)
+        .collect();
+    let mut coordinators: Vec<GroupCoordinator> = db::accounts::accounts_many(&state.db, &ids)
+        .await?
+        .into_iter()
+        .map(|u| GroupCoordinator {
+            user_id: u.id,
+            display_name: u.display_name,
+        })
+        .collect();
+    coordinators.sort_by(|a, b| a.display_name.cmp(&b.display_name));
+    Ok(GroupCoordinators {
+        group_id: group.id.clone(),
+        coordinators,
+        can_edit: may_edit(state, user, group).await?,
+    })
+}
+
+/// # Naming
+///
+/// An admin or a coordinator of the group replaces the list of its coordinators; each
+/// must be a member of the group who may coordinate (not an external participant).
+pub async fn set(
+    state: &AppState,
+    user: &CurrentUser,
+    group_id: &str,
+    request: SetGroupCoordinators,
+) -> Result<GroupCoordinators> {
+    const ACTION: &str = "group_coordinators_set";
+    let group = group_for(state, user, group_id, ACTION).await?;
+    if !may_edit(state, user, &group).await? {
+        state
+            .record_denial(
+                user.actor(),
+                ACTION,
+                Some(group.id.clone()),
+                json!({ "reason": Refusal::NotCoordinator.code() }),
+            )
+            .await;
+        return Err(ApiError::Blocked(Refusal::NotCoordinator));
+    }
+    let mut ids = request.user_ids;
+    ids.sort();
+    ids.dedup();
+    let refuse = |reason: &'static str| async move {
+        state
+            .record_denial(
+                user.actor(),
+                ACTION,
+                Some(group_id.to_owned()),
+                json!({ "reason": reason }),
+            )
+            .await;
+        ApiError::Unprocessable(reason)
+    };
+    if ids.len() > MAX_GROUP_COORDINATORS {
+        return Err(refuse("too_many_coordinators").await);
+    }
+    let accounts = db::accounts::accounts_many(&state.db, &ids).await?;
+    for id in &ids {
+        let member = db::members::find(&state.db, &group.id, id).await?.is_some();
+        let eligible = accounts.iter().any(|a| {
+            &a.id == id
+                && !a.disabled
+                && Role::parse(&a.role).is_some_and(|role| policy::coordinates(role, true))
+        });
+        if !member || !eligible {
+            return Err(refuse("invalid_coordinator").await);
+        }
+    }
+    let now = state.now_ms();
+    let rows = ids
+        .iter()
+        .map(|id| group_coordinator::Model {
+            group_id: group.id.clone(),
+            user_id: id.clone(),
+            named_by: user.user_id.clone(),
+            named_at: now,
+        })
+        .collect();
+    let txn = state.db.begin().await?;
+    db::group_coordinators::replace(&txn, &group.id, rows).await?;
+    txn.commit().await?;
+    // Whoever is no longer named loses, at once, the identities of the group's cases (C7).
+    for case in db::channels::following_rules_of(&state.db, &group.id).await? {
+        if let Some(record) = db::cases::find_case(&state.db, &case.id).await? {
+            case_identity::drop_former_readers(state, &case, &record).await?;
+        }
+    }
+    state
+        .record(
+            user.actor(),
+            "group_coordinators_named",
+            Some(group.id.clone()),
+            Outcome::Success,
+            json!({ "coordinators": ids }),
+        )
+        .await?;
+    view(state, user, &group).await
+}

@@ -1,0 +1,140 @@
+//! The identity of a case's person (docs/SDK.md, docs/PROTOCOL.md §19): sealed here for
+//! the case's coordinators and referent only, and opened by them.
+
+use reqwest::Method;
+
+use super::device::{crypto, uuid_v4};
+use super::{decode, Client, ClientError, Device, Result};
+use crate::crypto::{Envelope, EpochKey, MessageHeader};
+use crate::protocol::v1::case_identity::{
+    identity_scope, IdentityReaders, IdentityRecord, IdentityStatus, SealIdentity, SealedIdentity,
+};
+use crate::protocol::v1::channels::ChannelDetail;
+
+impl Client {
+    /// Seals `record` for the case's readers as the server lists them, after checking that
+    /// each is a member of the case and each of their devices verifies under the identity
+    /// key pinned for them: a device the server adds on its own gets nothing, and the
+    /// sealing fails rather than leave a reader out. The request is returned unsent.
+    pub async fn seal_case_identity(
+        &mut self,
+        device: &Device,
+        case_id: &str,
+        record: &IdentityRecord,
+    ) -> Result<SealIdentity> {
+        let readers: IdentityReaders = self
+            .get(&format!("/cases/{case_id}/identity/readers"))
+            .await?;
+        let detail: ChannelDetail = self.get(&format!("/channels/{case_id}")).await?;
+        let mut certificates = Vec::new();
+        for reader in &readers.readers {
+            if !detail.members.iter().any(|m| m.user_id == reader.user_id) {
+                return Err(ClientError::Protocol(format!(
+                    "{} is listed as a reader but is not a member of the case",
+                    reader.user_id
+                )));
+            }
+            let live = self.fetch_user_devices(&reader.user_id).await?;
+            for device_id in &reader.devices {
+                let certificate =
+                    live.iter()
+                        .find(|c| &c.device_id == device_id)
+                        .ok_or_else(|| {
+                            ClientError::Crypto(format!(
+                                "device {device_id} of {} does not verify",
+                                reader.user_id
+                            ))
+                        })?;
+                certificates.push(certificate.clone());
+            }
+        }
+        let scope = identity_scope(case_id);
+        let version = readers.next_version;
+        let key = EpochKey::generate().map_err(crypto)?;
+        let header = MessageHeader {
+            channel_id: scope.clone(),
+            epoch: version,
+            sender_device: device.device_id.clone(),
+            client_msg_id: uuid_v4()?,
+        };
+        let content = record.to_content().map_err(crypto)?;
+        let envelope = Envelope::seal(header, &content, &key, &device.keys).map_err(crypto)?;
+        let keys = certificates
+            .iter()
+            .map(|certificate| {
+                key.wrap(
+                    &scope,
+                    version,
+                    &device.device_id,
+                    &device.keys,
+                    certificate,
+                )
+                .map_err(crypto)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(SealIdentity {
+            version,
+            envelope,
+            keys,
+        })
+    }
+
+    /// Records (or replaces) the identity of a case's person, readable by its coordinators
+    /// and referent only. Also how a reader re-seals it after a referent change.
+    pub async fn set_case_identity(
+        &mut self,
+        device: &Device,
+        case_id: &str,
+        record: &IdentityRecord,
+    ) -> Result<IdentityStatus> {
+        let request = self.seal_case_identity(device, case_id, record).await?;
+        decode(
+            self.request(Method::PUT, &format!("/cases/{case_id}/identity"))
+                .json(&request)
+                .send()
+                .await?,
+        )
+        .await
+    }
+
+    /// Opens the identity of a case's person (the server logs it): the record must be
+    /// sealed for this case and this device, by a device that verifies under its
+    /// sealer's pinned identity key.
+    pub async fn open_case_identity(
+        &mut self,
+        device: &Device,
+        case_id: &str,
+    ) -> Result<IdentityRecord> {
+        let sealed: SealedIdentity = self
+            .get(&format!(
+                "/cases/{case_id}/identity?device_id={}",
+                device.device_id
+            ))
+            .await?;
+        let scope = identity_scope(case_id);
+        let envelope = &sealed.envelope;
+        let wrap = &sealed.key;
+        if envelope.channel_id != scope
+            || wrap.channel_id != scope
+            || wrap.recipient_device != device.device_id
+            || wrap.epoch != envelope.epoch
+            || wrap.sender_device != envelope.sender_device
+        {
+            return Err(ClientError::Crypto(
+                "the identity served is not this case's, for this device".into(),
+            ));
+        }
+        self.fetch_user_devices(&sealed.sealed_by).await?;
+        let sender = self
+            .devices
+            .get(&envelope.sender_device)
+            .filter(|c| c.user_id == sealed.sealed_by)
+            .map(|c| c.keys.signing.clone())
+            .ok_or_else(|| {
+                ClientError::Crypto("the identity was sealed by an unknown device".into())
+            })?;
+        let key = wrap.unwrap_key(&device.keys, &sender).map_err(crypto)?;
+        let content = envelope.open(&key, &sender).map_err(crypto)?;
+        IdentityRecord::from_content(&content).map_err(crypto)
+    }
+}

@@ -1,0 +1,455 @@
+//! The person's identity on a case (CHARTER.md C7, issue 19 item 2): sealed by the client
+//! for the case's coordinators and referent only; the other members and outsiders are
+//! refused and logged; every opening is logged; a new referent reads it only once it is
+//! sealed again, and the former one loses it at once; the name never reaches the database.
+
+use passerelle_shared::protocol::v1::case_identity::{IdentityRecord, IdentityStatus};
+use passerelle_shared::protocol::v1::cases::{CaseView, CreateCase, Programme, UpdateCase};
+use passerelle_shared::protocol::v1::channels::{Channel, LegalRegime};
+use passerelle_shared::protocol::v1::Role;
+use passerelle_tests::{Backend, TestServer};
+use reqwest::{Method, StatusCode};
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::Value;
+
+use crate::support::{audit_events, count_rows, working_group, Party};
+
+const NAME: &str = "Kevin DURAND";
+const BIRTH_MONTH: &str = "2011-04";
+
+struct Scene {
+    server: TestServer,
+    coordinator: Party,
+    referent: Party,
+    member: Party,
+    other: Party,
+    outsider: Party,
+    case: CaseView,
+}
+
+/// A coordinator's case in a working group, with a referent (PJJ), a plain member (CCAS)
+/// and another member (Éducation nationale); an outsider of the group (Police) is in no
+/// case.
+async fn scene() -> Scene {
+    let server = TestServer::spawn().await.unwrap();
+    let mut coordinator = Party::new(&server, "coord", Role::Coordinator, "Mairie").await;
+    let referent = Party::new(&server, "educ.pjj", Role::Member, "PJJ").await;
+    let member = Party::new(&server, "agent.ccas", Role::Member, "CCAS").await;
+    let other = Party::new(&server, "cpe", Role::Member, "Collège Jean Moulin").await;
+    let outsider = Party::new(&server, "police", Role::Member, "Police municipale").await;
+    let group = working_group(&mut coordinator, &[&referent, &member, &other, &outsider]).await;
+    let case = open_case(&coordinator, &group, &[&referent, &member, &other]).await;
+    Scene {
+        server,
+        coordinator,
+        referent,
+        member,
+        other,
+        outsider,
+        case,
+    }
+}
+
+async fn open_case(coordinator: &Party, group: &Channel, members: &[&Party]) -> CaseView {
+    coordinator
+        .client
+        .post(
+            "/cases",
+            &CreateCase {
+                programme: Programme::PublicTranquillity,
+                reporting_institution: members[0].user.institution_id.clone(),
+                regime: LegalRegime::ClspdConfidential,
+                group_id: Some(group.id.clone()),
+                institutions: members
+                    .iter()
+                    .map(|m| m.user.institution_id.clone())
+                    .collect(),
+                members: members.iter().map(|m| m.user.id.clone()).collect(),
+                referent_user_id: Some(members[0].user.id.clone()),
+                destroy_limit: None,
+                scheme: None,
+            },
+        )
+        .await
+        .unwrap()
+}
+
+fn record() -> IdentityRecord {
+    IdentityRecord {
+        name: NAME.into(),
+        birth_month: Some(BIRTH_MONTH.into()),
+    }
+}
+
+/// Sends `body` to `path` as `party`: the status and the error code, whose message must
+/// be a French sentence.
+async fn call(
+    party: &Party,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, String) {
+    let mut request = party.client.request(method, path);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let code = body["error"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    if !status.is_success() {
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.ends_with('.') && !message.contains('_'),
+            "a French sentence for {code}: {message}"
+        );
+    }
+    (status, code)
+}
+
+fn identity_path(case: &CaseView, party: &Party) -> String {
+    format!(
+        "/cases/{}/identity?device_id={}",
+        case.channel.id, party.device.device_id
+    )
+}
+
+async fn denials(server: &TestServer, case: &CaseView, action: &str) -> Vec<String> {
+    audit_events(server, &case.channel.id, action)
+        .await
+        .into_iter()
+        .filter(|e| e.outcome == "denied")
+        .map(|e| e.user_id.unwrap_or_default())
+        .collect()
+}
+
+/// Whether `needle` is anywhere in the server's databases: every byte of the SQLite files
+/// (main database, access log, their journals), or every text column of PostgreSQL.
+async fn stored_anywhere(server: &TestServer, needle: &str) -> bool {
+    if server.backend() == Backend::Postgres {
+        let db = &server.state.db;
+        let columns = db
+            .query_all(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT table_name, column_name FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND data_type IN ('text', 'character varying')",
+            ))
+            .await
+            .unwrap();
+        for column in columns {
+            let table: String = column.try_get("", "table_name").unwrap();
+            let name: String = column.try_get("", "column_name").unwrap();
+            let found = db
+                .query_one(Statement::from_string(
+                    db.get_database_backend(),
+                    format!(
+                        "SELECT COUNT(*) AS n FROM \"{table}\" WHERE \"{name}\" LIKE '%{needle}%'"
+                    ),
+                ))
+                .await
+                .unwrap()
+                .unwrap()
+                .try_get::<i64>("", "n")
+                .unwrap();
+            if found > 0 {
+                return true;
+            }
+        }
+        return false;
+    }
+    let mut found = false;
+    for entry in std::fs::read_dir(server.data_dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            found |= bytes
+                .windows(needle.len())
+                .any(|window| window == needle.as_bytes());
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn only_the_coordinator_and_the_referent_open_the_identity_and_each_opening_is_logged() {
+    let Scene {
+        server,
+        mut coordinator,
+        mut referent,
+        member,
+        outsider,
+        case,
+        ..
+    } = scene().await;
+    let case_id = case.channel.id.clone();
+    assert_eq!(case.identity, None);
+
+    let status: IdentityStatus = coordinator
+        .client
+        .set_case_identity(&coordinator.device, &case_id, &record())
+        .await
+        .unwrap();
+    assert_eq!((status.version, status.up_to_date), (1, true));
+
+    // The coordinator and the referent read it, each opening in the access log.
+    let read = referent
+        .client
+        .open_case_identity(&referent.device, &case_id)
+        .await
+        .unwrap();
+    assert_eq!(read, record());
+    let read = coordinator
+        .client
+        .open_case_identity(&coordinator.device, &case_id)
+        .await
+        .unwrap();
+    assert_eq!(read.name, NAME);
+    let openers: Vec<String> = audit_events(&server, &case_id, "case_identity_opened")
+        .await
+        .into_iter()
+        .filter_map(|e| e.user_id)
+        .collect();
+    assert_eq!(
+        openers,
+        [referent.user.id.clone(), coordinator.user.id.clone()]
+    );
+
+    // A plain member of the case sees that it is recorded, never what, and is refused.
+    let seen: CaseView = member
+        .client
+        .get(&format!("/cases/{case_id}"))
+        .await
+        .unwrap();
+    assert_eq!(seen.identity.map(|i| i.version), Some(1));
+    assert_eq!(
+        call(&member, Method::GET, &identity_path(&case, &member), None).await,
+        (StatusCode::FORBIDDEN, "identity_restricted".into())
+    );
+    assert_eq!(
+        call(
+            &member,
+            Method::GET,
+            &format!("/cases/{case_id}/identity/readers"),
+            None
+        )
+        .await,
+        (StatusCode::FORBIDDEN, "identity_restricted".into())
+    );
+    // Nor may they replace it, even with a well-formed request.
+    let sealed = coordinator
+        .client
+        .seal_case_identity(&coordinator.device, &case_id, &record())
+        .await
+        .unwrap();
+    assert_eq!(
+        call(
+            &member,
+            Method::PUT,
+            &format!("/cases/{case_id}/identity"),
+            Some(serde_json::to_value(&sealed).unwrap())
+        )
+        .await,
+        (StatusCode::FORBIDDEN, "identity_restricted".into())
+    );
+    // Someone outside the case is told it does not exist, as for the rest of the case.
+    assert_eq!(
+        call(
+            &outsider,
+            Method::GET,
+            &identity_path(&case, &outsider),
+            None
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    let refused = denials(&server, &case, "case_identity_open").await;
+    assert!(refused.contains(&member.user.id) && refused.contains(&outsider.user.id));
+    assert!(denials(&server, &case, "case_identity_seal")
+        .await
+        .contains(&member.user.id));
+    assert_eq!(
+        audit_events(&server, &case_id, "case_identity_opened")
+            .await
+            .len(),
+        2,
+        "a refusal opens nothing"
+    );
+
+    // The server holds ciphertext and wrapped keys: no name, no birth month. (The scan
+    // does read the data: an institution's name is there in clear.)
+    assert!(stored_anywhere(&server, "Collège Jean Moulin").await);
+    assert!(!stored_anywhere(&server, NAME).await);
+    assert!(!stored_anywhere(&server, BIRTH_MONTH).await);
+    assert!(!stored_anywhere(&server, "DURAND").await);
+}
+
+#[tokio::test]
+async fn a_new_referent_reads_the_identity_once_sealed_again_and_the_former_one_loses_it_at_once() {
+    let Scene {
+        server,
+        mut coordinator,
+        mut referent,
+        mut other,
+        case,
+        ..
+    } = scene().await;
+    let case_id = case.channel.id.clone();
+    coordinator
+        .client
+        .set_case_identity(&coordinator.device, &case_id, &record())
+        .await
+        .unwrap();
+    referent
+        .client
+        .open_case_identity(&referent.device, &case_id)
+        .await
+        .unwrap();
+    assert!(count_rows(&server, "case_identity_keys", "user_id", &referent.user.id).await > 0);
+    // Not the referent yet: refused.
+    assert_eq!(
+        call(&other, Method::GET, &identity_path(&case, &other), None).await,
+        (StatusCode::FORBIDDEN, "identity_restricted".into())
+    );
+
+    // The coordinator names another referent: the former one's keys go at once.
+    let updated: CaseView = coordinator
+        .client
+        .request(Method::PATCH, &format!("/cases/{case_id}"))
+        .json(&UpdateCase {
+            follow_up_status: None,
+            referent_user_id: Some(other.user.id.clone()),
+            destroy_limit: None,
+            reviewed: false,
+        })
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        count_rows(&server, "case_identity_keys", "user_id", &referent.user.id).await,
+        0
+    );
+    assert_eq!(updated.identity.map(|i| i.up_to_date), Some(false));
+    assert_eq!(
+        call(
+            &referent,
+            Method::GET,
+            &identity_path(&case, &referent),
+            None
+        )
+        .await,
+        (StatusCode::FORBIDDEN, "identity_restricted".into())
+    );
+    // The new referent has no key until a reader seals it again.
+    assert_eq!(
+        call(&other, Method::GET, &identity_path(&case, &other), None).await,
+        (StatusCode::CONFLICT, "identity_key_pending".into())
+    );
+
+    // The coordinator's client re-encrypts under a new key for the new readers.
+    let known = coordinator
+        .client
+        .open_case_identity(&coordinator.device, &case_id)
+        .await
+        .unwrap();
+    let status = coordinator
+        .client
+        .set_case_identity(&coordinator.device, &case_id, &known)
+        .await
+        .unwrap();
+    assert_eq!((status.version, status.up_to_date), (2, true));
+    let read = other
+        .client
+        .open_case_identity(&other.device, &case_id)
+        .await
+        .unwrap();
+    assert_eq!(read, record());
+    assert_eq!(
+        call(
+            &referent,
+            Method::GET,
+            &identity_path(&case, &referent),
+            None
+        )
+        .await,
+        (StatusCode::FORBIDDEN, "identity_restricted".into())
+    );
+    assert_eq!(
+        count_rows(&server, "case_identity_keys", "user_id", &referent.user.id).await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_replayed_or_misaddressed_identity_is_refused_and_changes_nothing() {
+    let Scene {
+        server,
+        mut coordinator,
+        member,
+        case,
+        ..
+    } = scene().await;
+    let case_id = case.channel.id.clone();
+    let path = format!("/cases/{case_id}/identity");
+    let sealed = coordinator
+        .client
+        .seal_case_identity(&coordinator.device, &case_id, &record())
+        .await
+        .unwrap();
+    let body = serde_json::to_value(&sealed).unwrap();
+
+    // Left out a reader's device: refused.
+    let mut short = body.clone();
+    short["keys"].as_array_mut().unwrap().pop();
+    assert_eq!(
+        call(&coordinator, Method::PUT, &path, Some(short)).await,
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_identity_keys".into()
+        )
+    );
+    // A key for someone who is not a reader (the plain member's device): refused.
+    let mut foreign = body.clone();
+    foreign["keys"][0]["recipient_device"] = member.device.device_id.clone().into();
+    assert_eq!(
+        call(&coordinator, Method::PUT, &path, Some(foreign)).await,
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_identity_keys".into()
+        )
+    );
+    // Sealed for another case: refused.
+    let mut elsewhere = body.clone();
+    elsewhere["envelope"]["channel_id"] = "identity:another-case".into();
+    assert_eq!(
+        call(&coordinator, Method::PUT, &path, Some(elsewhere)).await,
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_identity_envelope".into()
+        )
+    );
+    assert_eq!(
+        count_rows(&server, "case_identities", "channel_id", &case_id).await,
+        0
+    );
+
+    // Stored once; the same request again is a replay.
+    assert_eq!(
+        call(&coordinator, Method::PUT, &path, Some(body.clone()))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&coordinator, Method::PUT, &path, Some(body)).await,
+        (StatusCode::CONFLICT, "identity_version_conflict".into())
+    );
+    let refused = denials(&server, &case, "case_identity_seal").await;
+    assert_eq!(refused.len(), 4, "every refusal is logged");
+}

@@ -1,0 +1,222 @@
+//! Coordinators named per working group (CHARTER.md C1, issue 19 item 7): an admin or a
+//! coordinator of the group names some of its members; they may then do, for the group,
+//! its cases and its sessions, what a coordinator may — and read a case's identity (C7).
+//! The global coordinator role keeps working; everyone else is refused and logged.
+
+use passerelle_shared::protocol::v1::case_identity::IdentityRecord;
+use passerelle_shared::protocol::v1::cases::{CaseView, CreateCase, Programme};
+use passerelle_shared::protocol::v1::channels::{GroupCoordinators, LegalRegime};
+use passerelle_shared::protocol::v1::Role;
+use passerelle_tests::TestServer;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::support::{admin_client, audit_events, working_group, Party};
+
+async fn call(party: &Party, method: Method, path: &str, body: Value) -> (StatusCode, String) {
+    let response = party
+        .client
+        .request(method, path)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.ends_with('.') && !message.contains('_'),
+            "{message}"
+        );
+    }
+    (
+        status,
+        body["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_group_names_its_coordinators_who_then_coordinate_its_cases() {
+    let server = TestServer::spawn().await.unwrap();
+    let mut coordinator = Party::new(&server, "coord", Role::Coordinator, "Mairie").await;
+    let mut anna = Party::new(&server, "anna", Role::Member, "CCAS").await;
+    let mut bob = Party::new(&server, "bob", Role::Member, "PJJ").await;
+    let external = Party::new(&server, "asso", Role::External, "Association Trait d'union").await;
+    let outsider = Party::new(&server, "dan", Role::Member, "CCAS").await;
+    let group = working_group(&mut coordinator, &[&anna, &bob, &external]).await;
+    let case: CaseView = coordinator
+        .client
+        .post(
+            "/cases",
+            &CreateCase {
+                programme: Programme::PublicTranquillity,
+                reporting_institution: bob.user.institution_id.clone(),
+                regime: LegalRegime::ClspdConfidential,
+                group_id: Some(group.id.clone()),
+                institutions: vec![
+                    bob.user.institution_id.clone(),
+                    anna.user.institution_id.clone(),
+                ],
+                members: vec![bob.user.id.clone(), anna.user.id.clone()],
+                referent_user_id: Some(bob.user.id.clone()),
+                destroy_limit: None,
+                scheme: None,
+            },
+        )
+        .await
+        .unwrap();
+    let case_path = format!("/cases/{}", case.channel.id);
+    let coordinators_path = format!("/channels/{}/coordinators", group.id);
+
+    // A plain member coordinates nothing: not the case, not the group's list.
+    let before: CaseView = anna.client.get(&case_path).await.unwrap();
+    assert!(!before.caller_coordinates && !before.caller_reads_identity);
+    assert_eq!(
+        call(
+            &anna,
+            Method::PATCH,
+            &case_path,
+            json!({ "follow_up_status": "assessment" })
+        )
+        .await,
+        (StatusCode::FORBIDDEN, "not_coordinator".into())
+    );
+    assert_eq!(
+        call(
+            &anna,
+            Method::PUT,
+            &coordinators_path,
+            json!({ "user_ids": [anna.user.id] })
+        )
+        .await,
+        (StatusCode::FORBIDDEN, "not_coordinator".into())
+    );
+
+    // Only members who may coordinate are named: not an external participant, not an
+    // outsider of the group.
+    for refused in [&external.user.id, &outsider.user.id] {
+        assert_eq!(
+            call(
+                &coordinator,
+                Method::PUT,
+                &coordinators_path,
+                json!({ "user_ids": [refused] })
+            )
+            .await,
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_coordinator".into()
+            )
+        );
+    }
+
+    // The coordinator names Anna; the members see who coordinates, only she may change it.
+    let named: GroupCoordinators = anna.client.get(&coordinators_path).await.unwrap();
+    assert!(named.coordinators.is_empty());
+    let (status, _) = call(
+        &coordinator,
+        Method::PUT,
+        &coordinators_path,
+        json!({ "user_ids": [anna.user.id] }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let seen: GroupCoordinators = bob.client.get(&coordinators_path).await.unwrap();
+    assert_eq!(
+        seen.coordinators
+            .iter()
+            .map(|c| c.user_id.as_str())
+            .collect::<Vec<_>>(),
+        [anna.user.id.as_str()]
+    );
+    assert!(!seen.can_edit);
+    let own: GroupCoordinators = anna.client.get(&coordinators_path).await.unwrap();
+    assert!(own.can_edit);
+
+    // Anna now does for the group's case what a coordinator may, and reads its identity.
+    let view: CaseView = anna.client.get(&case_path).await.unwrap();
+    assert!(view.caller_coordinates && view.caller_reads_identity);
+    assert_eq!(
+        call(
+            &anna,
+            Method::PATCH,
+            &case_path,
+            json!({ "follow_up_status": "assessment" })
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    let record = IdentityRecord {
+        name: "Nina PETIT".into(),
+        birth_month: None,
+    };
+    anna.client
+        .set_case_identity(&anna.device, &case.channel.id, &record)
+        .await
+        .unwrap();
+    let read = bob
+        .client
+        .open_case_identity(&bob.device, &case.channel.id)
+        .await
+        .unwrap();
+    assert_eq!(read, record);
+    // And publishes the group's rules.
+    anna.publish_rules(&group.id, "# Règlement\n\nVersion 2.")
+        .await;
+
+    // The admin names coordinators too.
+    let admin = admin_client(&server, "admin").await;
+    let by_admin: GroupCoordinators = admin
+        .request(Method::PUT, &coordinators_path)
+        .json(&json!({ "user_ids": [anna.user.id, bob.user.id] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_admin.coordinators.len(), 2);
+
+    // Leaving the group ends the duty.
+    let (status, _) = call(
+        &anna,
+        Method::POST,
+        &format!("/channels/{}/leave", group.id),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let after: GroupCoordinators = bob.client.get(&coordinators_path).await.unwrap();
+    assert_eq!(
+        after
+            .coordinators
+            .iter()
+            .map(|c| c.user_id.as_str())
+            .collect::<Vec<_>>(),
+        [bob.user.id.as_str()]
+    );
+
+    // Every refusal is in the access log; every naming too.
+    let refusals: Vec<String> = audit_events(&server, &group.id, "group_coordinators_set")
+        .await
+        .into_iter()
+        .filter(|e| e.outcome == "denied")
+        .filter_map(|e| e.user_id)
+        .collect();
+    assert!(refusals.contains(&anna.user.id) && refusals.contains(&coordinator.user.id));
+    assert_eq!(
+        audit_events(&server, &group.id, "group_coordinators_named")
+            .await
+            .len(),
+        2
+    );
+    assert!(audit_events(&server, &case.channel.id, "case_update")
+        .await
+        .iter()
+        .any(|e| e.outcome == "denied" && e.user_id.as_deref() == Some(anna.user.id.as_str())));
+}
