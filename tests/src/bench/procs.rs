@@ -257,6 +257,15 @@ pub(crate) fn cpu_seconds(pid: u32) -> Result<f64> {
     Ok((utime + stime) as f64 / clock_ticks() as f64)
 }
 
+/// The 1-minute load average (NaN if unknown): the machine is shared, and a figure
+/// taken under load says so beside it.
+pub(crate) fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
 fn clock_ticks() -> u64 {
     static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     *TICKS.get_or_init(|| {
