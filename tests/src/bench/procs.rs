@@ -53,6 +53,9 @@ impl Backend {
             )
             .env("PASSERELLE_AUDIT__GENERATE_LOG_KEY", "true")
             .env("PASSERELLE_TLS", "false")
+            // The benchmark's admin has no security key to register: it measures
+            // messages, not how admins log in.
+            .env("PASSERELLE_WEBAUTHN__REQUIRED_ROLES", "[]")
             .env_remove("PASSERELLE_DATABASE_URL")
             .env_remove("PASSERELLE_LOG");
         if let Some(url) = &self.database_url {

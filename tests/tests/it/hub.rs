@@ -304,7 +304,10 @@ async fn every_member_gets_the_same_message_bytes_and_nobody_gets_anothers_ack_o
         assert!(keys_frames > 0, "{device_id} got no key for the new epoch");
         delivered.push(message);
     }
-    assert!(delivered.iter().all(|text| text == &delivered[0]), "{delivered:?}");
+    assert!(
+        delivered.iter().all(|text| text == &delivered[0]),
+        "{delivered:?}"
+    );
     // Nothing meant for one connection only was queued behind the message either.
     for (_, socket) in &mut raws {
         socket
