@@ -1035,8 +1035,8 @@ fn cost_metrics(scenario: &mut Scenario, outcomes: &Outcomes, backend: &str) {
 
 fn label_suffix(backend: &str) -> String {
     match backend.strip_prefix('_') {
-        Some(name) if name == "postgresql" => ", PostgreSQL".to_owned(),
-        Some(name) if name == "sqlite" => ", SQLite".to_owned(),
+        Some("postgresql") => ", PostgreSQL".to_owned(),
+        Some("sqlite") => ", SQLite".to_owned(),
         _ => String::new(),
     }
 }
