@@ -568,3 +568,35 @@ pub(crate) fn bare_plan(plan: &Plan, size: BareSize) -> Result<Plan> {
         expected_deliveries: plan.expected_deliveries,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::load::{classify, Incoming};
+
+    #[test]
+    fn a_bare_frame_keeps_its_channel_and_id_at_the_size_asked() {
+        let original =
+            r#"{"type":"send","channel_id":"c-1","envelope":{"v":1,"client_msg_id":"m-7"}}"#;
+        let plan = Plan {
+            tag: 1,
+            messages: Arc::new(vec![Msg {
+                link: 3,
+                channel: 0,
+                slot: 0,
+                recipients: 5,
+                frame: original.into(),
+            }]),
+            channels: Arc::new(Vec::new()),
+            slots: 1,
+            expected_deliveries: 5,
+        };
+        let bare = bare_plan(&plan, BareSize::Bytes(300)).unwrap();
+        let frame = bare.messages[0].frame.as_str();
+        assert_eq!(frame.len(), 300);
+        assert_eq!(field(frame, "\"channel_id\":\""), Some("c-1"));
+        assert_eq!(classify(frame), Incoming::Delivery("m-7"));
+        assert_eq!(bare.messages[0].link, 3);
+        assert!(serde_json::from_str::<Value>(frame).is_ok(), "{frame}");
+    }
+}
