@@ -601,6 +601,52 @@ mod tests {
     }
 
     #[test]
+    fn a_channel_frame_is_one_buffer_shared_by_every_recipient() {
+        let hub = Hub::new();
+        let mut members: Vec<Registration> = ["alice", "bob", "carol", "dan"]
+            .into_iter()
+            .map(|user| connect(&hub, user, "c", 8))
+            .collect();
+        let mut outsider = connect(&hub, "eve", "other", 8);
+        let text = r#"{"type":"message","channel_id":"c","seq":1}"#;
+        hub.apply(&BusEvent::Channel {
+            channel_id: "c".into(),
+            frame: Frame::from(text.to_owned()),
+        });
+        let received: Vec<Frame> = members.iter_mut().map(|m| m.try_recv().unwrap()).collect();
+        for frame in &received {
+            assert_eq!(frame.as_str(), text);
+            // The same allocation: serialised once, never copied per recipient.
+            assert_eq!(frame.as_str().as_ptr(), received[0].as_str().as_ptr());
+        }
+        assert!(outsider.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_frame_for_one_device_or_one_user_never_reaches_another() {
+        let hub = Hub::new();
+        let mut alice_phone = hub.register("alice", "a-phone", "s1", 8);
+        let mut alice_laptop = hub.register("alice", "a-laptop", "s2", 8);
+        let mut bob = hub.register("bob", "b-phone", "s3", 8);
+        hub.activate(alice_phone.id, vec!["c".into()]);
+        hub.activate(alice_laptop.id, vec!["c".into()]);
+        hub.activate(bob.id, vec!["c".into()]);
+        hub.apply(&BusEvent::Device {
+            device_id: "a-phone".into(),
+            frame: Frame::from_static("keys for a-phone"),
+        });
+        hub.apply(&BusEvent::User {
+            user_id: "bob".into(),
+            frame: Frame::from_static("for bob"),
+        });
+        assert_eq!(alice_phone.try_recv().unwrap().as_str(), "keys for a-phone");
+        assert!(alice_laptop.try_recv().is_err());
+        assert_eq!(bob.try_recv().unwrap().as_str(), "for bob");
+        assert!(alice_phone.try_recv().is_err());
+        assert!(bob.try_recv().is_err());
+    }
+
+    #[test]
     fn a_full_queue_closes_that_connection_only() {
         let hub = Hub::new();
         let slow = connect(&hub, "slow", "c", 2);

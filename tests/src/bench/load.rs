@@ -34,6 +34,7 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::bare::field;
+use super::procs;
 use super::stats::Percentiles;
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -230,6 +231,25 @@ impl Pacer {
     }
 }
 
+/// What one connection's reader measured. Aligned to its own cache lines: two readers
+/// on two threads never write the same line.
+#[derive(Default)]
+#[repr(align(128))]
+struct LinkStats {
+    /// Deliveries received (read by the phase's progress loop).
+    deliveries: AtomicU64,
+    samples: Mutex<LinkSamples>,
+}
+
+#[derive(Default)]
+struct LinkSamples {
+    latency: Vec<u32>,
+    sched_latency: Vec<u32>,
+    ack_latency: Vec<u32>,
+    delivered_bytes: u64,
+    last_delivery: u64,
+}
+
 /// A timed run in progress: what was sent when, what came back.
 pub(crate) struct Phase {
     tag: u32,
@@ -244,13 +264,12 @@ pub(crate) struct Phase {
     window: Vec<Semaphore>,
     acks: AtomicU64,
     refused: AtomicU64,
-    deliveries: AtomicU64,
     first_send: AtomicU64,
     last_ack: AtomicU64,
-    last_delivery: AtomicU64,
-    latency: Vec<Mutex<Vec<u32>>>,
-    sched_latency: Vec<Mutex<Vec<u32>>>,
-    ack_latency: Vec<Mutex<Vec<u32>>>,
+    /// What each connection's reader measured: written by that reader only, so that
+    /// readers on different threads never share a counter (a shared atomic per delivery
+    /// made the generator, not the server, the limit of the bare hub).
+    links: Vec<LinkStats>,
     publish_latency: Mutex<Vec<u32>>,
     codes: Mutex<BTreeMap<String, u64>>,
     expected_deliveries: u64,
@@ -287,13 +306,9 @@ impl Phase {
             },
             acks: AtomicU64::new(0),
             refused: AtomicU64::new(0),
-            deliveries: AtomicU64::new(0),
             first_send: AtomicU64::new(u64::MAX),
             last_ack: AtomicU64::new(0),
-            last_delivery: AtomicU64::new(0),
-            latency: (0..links).map(|_| Mutex::new(Vec::new())).collect(),
-            sched_latency: (0..links).map(|_| Mutex::new(Vec::new())).collect(),
-            ack_latency: (0..links).map(|_| Mutex::new(Vec::new())).collect(),
+            links: (0..links).map(|_| LinkStats::default()).collect(),
             publish_latency: Mutex::new(Vec::new()),
             codes: Mutex::new(BTreeMap::new()),
             expected_deliveries: plan.expected_deliveries,
@@ -337,21 +352,28 @@ impl Phase {
                 self.last_ack.fetch_max(now, Ordering::AcqRel);
                 let sent = self.send_ns[index].load(Ordering::Acquire);
                 if sent > 0 {
-                    lock(&self.ack_latency[link]).push(micros(now.saturating_sub(sent)));
+                    lock(&self.links[link].samples)
+                        .ack_latency
+                        .push(micros(now.saturating_sub(sent)));
                 }
                 self.finish(index);
             }
             Incoming::Delivery(id) => {
                 let Some(index) = self.index(id) else { return };
-                self.deliveries.fetch_add(1, Ordering::Relaxed);
-                self.last_delivery.fetch_max(now, Ordering::AcqRel);
+                let stats = &self.links[link];
+                stats.deliveries.fetch_add(1, Ordering::Release);
                 let sent = self.send_ns[index].load(Ordering::Acquire);
-                if sent > 0 {
-                    lock(&self.latency[link]).push(micros(now.saturating_sub(sent)));
-                }
                 let scheduled = self.sched_ns[index].load(Ordering::Acquire);
+                let mut samples = lock(&stats.samples);
+                samples.last_delivery = now;
+                samples.delivered_bytes += text.len() as u64;
+                if sent > 0 {
+                    samples.latency.push(micros(now.saturating_sub(sent)));
+                }
                 if scheduled > 0 {
-                    lock(&self.sched_latency[link]).push(micros(now.saturating_sub(scheduled)));
+                    samples
+                        .sched_latency
+                        .push(micros(now.saturating_sub(scheduled)));
                 }
             }
             Incoming::Refused { reference, code } => {
@@ -368,6 +390,14 @@ impl Phase {
             }
             Incoming::Other => {}
         }
+    }
+
+    /// Deliveries received so far, on every connection.
+    fn deliveries(&self) -> u64 {
+        self.links
+            .iter()
+            .map(|stats| stats.deliveries.load(Ordering::Acquire))
+            .sum()
     }
 
     /// Messages neither acknowledged nor refused yet.
@@ -574,6 +604,8 @@ pub(crate) struct Target {
     /// `http://addr` of Passerelle, whose epochs the drivers publish and wait for;
     /// `None` for the bare hub.
     pub(crate) epochs: Option<String>,
+    /// The server process, whose CPU each phase reads.
+    pid: u32,
 }
 
 /// Where to connect, with which bearer token.
@@ -586,6 +618,7 @@ impl Target {
         endpoints: Vec<Endpoint>,
         pacing: Option<Pacing>,
         epochs: Option<String>,
+        pid: u32,
     ) -> Result<Target> {
         let current = Arc::new(Current::default());
         let sockets: Vec<Result<Socket>> = futures_util::stream::iter(endpoints)
@@ -612,6 +645,7 @@ impl Target {
             queues: Arc::new(queues),
             current,
             epochs,
+            pid,
         })
     }
 
@@ -641,6 +675,8 @@ impl Target {
         let window = self.epochs.is_none().then_some(100);
         let phase = Phase::new(plan, self.links.len(), window);
         self.current.set(Some(phase.clone()));
+        let load1 = procs::load_average();
+        let cpu_start = CpuMark::now(self.pid);
         let start = Instant::now();
         let mut drivers = JoinSet::new();
         for which in 0..plan.channels.len() {
@@ -668,12 +704,12 @@ impl Target {
         let progress = |phase: &Phase| {
             phase.acks.load(Ordering::Acquire)
                 + phase.refused.load(Ordering::Acquire)
-                + phase.deliveries.load(Ordering::Acquire)
+                + phase.deliveries()
         };
         let mut seen = (progress(&phase), Instant::now());
         loop {
             let pending = phase.pending();
-            let deliveries = phase.deliveries.load(Ordering::Acquire);
+            let deliveries = phase.deliveries();
             let due = phase.due_deliveries();
             if pending == 0 && deliveries >= due {
                 break;
@@ -689,6 +725,7 @@ impl Target {
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        let cpu = CpuMark::now(self.pid).share_since(&cpu_start, load1);
         self.current.set(None);
         let closed = self.closed();
         if !closed.is_empty() {
@@ -698,7 +735,7 @@ impl Target {
                 closed[0]
             ));
         }
-        PhaseOutcome::of(&phase, failures)
+        PhaseOutcome::of(&phase, failures, cpu)
     }
 }
 
@@ -762,6 +799,46 @@ async fn drive(
     Ok(())
 }
 
+/// CPU used during a phase, in % of one core (the machine has `cores` × 100 %): the
+/// generator (this process, every thread) and the server it drives, from their
+/// `/proc/<pid>/stat`. If the generator is near what the cores leave it, the figures
+/// measure the generator, not the server.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct CpuShare {
+    /// This process.
+    pub(crate) generator: f64,
+    /// The server process.
+    pub(crate) server: f64,
+    /// The 1-minute load average when the phase started.
+    pub(crate) load1: f64,
+}
+
+/// CPU seconds of the generator and of the server, and when they were read.
+struct CpuMark {
+    generator: f64,
+    server: f64,
+    at: Instant,
+}
+
+impl CpuMark {
+    fn now(server: u32) -> CpuMark {
+        CpuMark {
+            generator: procs::cpu_seconds(std::process::id()).unwrap_or(f64::NAN),
+            server: procs::cpu_seconds(server).unwrap_or(f64::NAN),
+            at: Instant::now(),
+        }
+    }
+
+    fn share_since(&self, start: &CpuMark, load1: f64) -> CpuShare {
+        let wall = self.at.duration_since(start.at).as_secs_f64().max(1e-9);
+        CpuShare {
+            generator: (self.generator - start.generator) / wall * 100.0,
+            server: (self.server - start.server) / wall * 100.0,
+            load1,
+        }
+    }
+}
+
 /// What a phase measured.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct PhaseOutcome {
@@ -779,6 +856,12 @@ pub(crate) struct PhaseOutcome {
     pub(crate) acked_per_s: f64,
     /// Deliveries per second, from the first send to the last delivery.
     pub(crate) deliveries_per_s: f64,
+    /// Mean size of the frames sent (the `send` frames), bytes.
+    pub(crate) sent_frame_bytes: f64,
+    /// Mean size of the frames delivered, bytes.
+    pub(crate) delivered_frame_bytes: f64,
+    /// Who used the cores during the phase.
+    pub(crate) cpu: CpuShare,
     /// Send → arrival at each recipient.
     pub(crate) latency: Percentiles,
     /// Scheduled send time → arrival (fixed-rate phases: includes waiting for epochs).
@@ -795,16 +878,22 @@ pub(crate) struct PhaseOutcome {
     pub(crate) failures: Vec<String>,
 }
 
-fn drain(samples: &[Mutex<Vec<u32>>]) -> Vec<u32> {
-    let mut all = Vec::new();
-    for per_link in samples {
-        all.append(&mut lock(per_link));
+/// Every connection's samples, merged.
+fn drain(links: &[LinkStats]) -> LinkSamples {
+    let mut all = LinkSamples::default();
+    for stats in links {
+        let mut samples = lock(&stats.samples);
+        all.latency.append(&mut samples.latency);
+        all.sched_latency.append(&mut samples.sched_latency);
+        all.ack_latency.append(&mut samples.ack_latency);
+        all.delivered_bytes += samples.delivered_bytes;
+        all.last_delivery = all.last_delivery.max(samples.last_delivery);
     }
     all
 }
 
 impl PhaseOutcome {
-    fn of(phase: &Phase, failures: Vec<String>) -> PhaseOutcome {
+    fn of(phase: &Phase, failures: Vec<String>, cpu: CpuShare) -> PhaseOutcome {
         let first = phase.first_send.load(Ordering::Acquire);
         let per_second = |count: u64, last: u64| {
             if count == 0 || last <= first {
@@ -814,11 +903,16 @@ impl PhaseOutcome {
             }
         };
         let acked = phase.acks.load(Ordering::Acquire);
-        let deliveries = phase.deliveries.load(Ordering::Acquire);
-        let mut samples = drain(&phase.latency);
+        let deliveries = phase.deliveries();
+        let LinkSamples {
+            latency: mut samples,
+            sched_latency: mut sched,
+            ack_latency: mut acks,
+            delivered_bytes,
+            last_delivery,
+        } = drain(&phase.links);
         let latency = Percentiles::of_micros(&mut samples);
-        let mut sched = drain(&phase.sched_latency);
-        let mut acks = drain(&phase.ack_latency);
+        let sent_bytes: usize = phase.messages.iter().map(|m| m.frame.len()).sum();
         let mut publishes = std::mem::take(&mut *lock(&phase.publish_latency));
         PhaseOutcome {
             messages: phase.messages.len() as u64,
@@ -827,7 +921,14 @@ impl PhaseOutcome {
             deliveries,
             expected_deliveries: phase.expected_deliveries,
             acked_per_s: per_second(acked, phase.last_ack.load(Ordering::Acquire)),
-            deliveries_per_s: per_second(deliveries, phase.last_delivery.load(Ordering::Acquire)),
+            deliveries_per_s: per_second(deliveries, last_delivery),
+            sent_frame_bytes: sent_bytes as f64 / phase.messages.len().max(1) as f64,
+            delivered_frame_bytes: if deliveries == 0 {
+                f64::NAN
+            } else {
+                delivered_bytes as f64 / deliveries as f64
+            },
+            cpu,
             latency,
             sched_latency: (!sched.is_empty()).then(|| Percentiles::of_micros(&mut sched)),
             ack_latency: Percentiles::of_micros(&mut acks),

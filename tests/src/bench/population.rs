@@ -23,9 +23,11 @@ use passerelle_shared::crypto::{
     Envelope, EpochKey, MessageContent, MessageHeader, MAX_MESSAGES_PER_EPOCH,
 };
 use passerelle_shared::protocol::v1::auth::{LoginChallenge, Me, SessionOpened};
-use passerelle_shared::protocol::v1::ws::ClientFrame;
+use passerelle_shared::protocol::v1::channels::StoredMessage;
+use passerelle_shared::protocol::v1::ws::{ClientFrame, ServerFrame};
 use serde_json::{json, Value};
 
+use super::bare::field;
 use super::load::{message_id, ChannelPlan, Cycle, Msg, Plan, Publish};
 
 /// Messages per epoch: the server refuses the next one until a new epoch is published.
@@ -497,4 +499,104 @@ pub(crate) async fn last_seqs(person: &Person) -> Result<Vec<(String, u64)>> {
         .iter()
         .filter_map(|c| Some((c["id"].as_str()?.to_owned(), c["last_seq"].as_u64()?)))
         .collect())
+}
+
+/// The size of the frames the bare hub relays.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum BareSize {
+    /// The size of the `message` frame Passerelle delivers for the same message, so that
+    /// both servers move the same bytes per delivery.
+    AsDelivered,
+    /// A fixed size (300 bytes: the reference figure of docs/DESIGN.md §10).
+    Bytes(usize),
+}
+
+/// The size of the `message` frame Passerelle delivers for a `send` frame: the same
+/// envelope, with a six-digit sequence number, an account id and a timestamp.
+fn delivered_size(send: &str) -> Result<usize> {
+    let ClientFrame::Send {
+        channel_id,
+        envelope,
+    } = serde_json::from_str(send)?
+    else {
+        bail!("not a send frame");
+    };
+    let delivered = ServerFrame::Message(StoredMessage {
+        channel_id,
+        seq: 100_000,
+        sender: "00000000-0000-4000-8000-000000000000".into(),
+        envelope,
+        ts: 1_800_000_000_000,
+    });
+    Ok(serde_json::to_string(&delivered)?.len())
+}
+
+/// `plan` for the bare hub: each frame names the same channel and `client_msg_id` (all the
+/// bare hub and the generator look at) and is padded to `size`, so that the bare hub
+/// relays frames as large as Passerelle's rather than its smaller `send` frames.
+pub(crate) fn bare_plan(plan: &Plan, size: BareSize) -> Result<Plan> {
+    let messages = plan
+        .messages
+        .iter()
+        .map(|message| {
+            let text = message.frame.as_str();
+            let channel = field(text, "\"channel_id\":\"").context("no channel_id")?;
+            let id = field(text, "\"client_msg_id\":\"").context("no client_msg_id")?;
+            let target = match size {
+                BareSize::AsDelivered => delivered_size(text)?,
+                BareSize::Bytes(bytes) => bytes,
+            };
+            let head = format!(
+                "{{\"type\":\"send\",\"channel_id\":\"{channel}\",\"client_msg_id\":\"{id}\",\"pad\":\""
+            );
+            let pad = target.saturating_sub(head.len() + 2);
+            let frame = format!("{head}{}\"}}", "x".repeat(pad));
+            Ok(Msg {
+                link: message.link,
+                channel: message.channel,
+                slot: message.slot,
+                recipients: message.recipients,
+                frame: frame.into(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Plan {
+        tag: plan.tag,
+        messages: Arc::new(messages),
+        channels: plan.channels.clone(),
+        slots: plan.slots,
+        expected_deliveries: plan.expected_deliveries,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::load::{classify, Incoming};
+
+    #[test]
+    fn a_bare_frame_keeps_its_channel_and_id_at_the_size_asked() {
+        let original =
+            r#"{"type":"send","channel_id":"c-1","envelope":{"v":1,"client_msg_id":"m-7"}}"#;
+        let plan = Plan {
+            tag: 1,
+            messages: Arc::new(vec![Msg {
+                link: 3,
+                channel: 0,
+                slot: 0,
+                recipients: 5,
+                frame: original.into(),
+            }]),
+            channels: Arc::new(Vec::new()),
+            slots: 1,
+            expected_deliveries: 5,
+        };
+        let bare = bare_plan(&plan, BareSize::Bytes(300)).unwrap();
+        let frame = bare.messages[0].frame.as_str();
+        assert_eq!(frame.len(), 300);
+        assert_eq!(field(frame, "\"channel_id\":\""), Some("c-1"));
+        assert_eq!(classify(frame), Incoming::Delivery("m-7"));
+        assert_eq!(bare.messages[0].link, 3);
+        assert!(serde_json::from_str::<Value>(frame).is_ok(), "{frame}");
+    }
 }

@@ -53,6 +53,9 @@ impl Backend {
             )
             .env("PASSERELLE_AUDIT__GENERATE_LOG_KEY", "true")
             .env("PASSERELLE_TLS", "false")
+            // The benchmark's admin has no security key to register: it measures
+            // messages, not how admins log in.
+            .env("PASSERELLE_WEBAUTHN__REQUIRED_ROLES", "[]")
             .env_remove("PASSERELLE_DATABASE_URL")
             .env_remove("PASSERELLE_LOG");
         if let Some(url) = &self.database_url {
@@ -255,6 +258,15 @@ pub(crate) fn cpu_seconds(pid: u32) -> Result<f64> {
     let utime: u64 = fields.get(11).context("no utime")?.parse()?;
     let stime: u64 = fields.get(12).context("no stime")?.parse()?;
     Ok((utime + stime) as f64 / clock_ticks() as f64)
+}
+
+/// The 1-minute load average (NaN if unknown): the machine is shared, and a figure
+/// taken under load says so beside it.
+pub(crate) fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
 }
 
 fn clock_ticks() -> u64 {

@@ -19,7 +19,7 @@ use anyhow::{bail, Context, Result};
 use passerelle_shared::protocol::v1::ws::ServerFrame;
 
 use super::load::{Endpoint, IdleSet, Pace, Pacing, PhaseOutcome, Target};
-use super::population::{self, BenchChannel, Person, PER_EPOCH};
+use super::population::{self, BareSize, BenchChannel, Person, PER_EPOCH};
 use super::procs::{self, Backend, Process};
 use super::report::{self, Better, Report, RunDetail, Scenario};
 
@@ -343,6 +343,7 @@ pub(crate) async fn run(options: Options) -> Result<()> {
         endpoints(&server.base(), &people),
         Some(PACING),
         Some(server.base()),
+        server.pid,
     )
     .await?;
     let bare_process = Process::bare_hub(&work.join("bare.log")).await?;
@@ -355,6 +356,7 @@ pub(crate) async fn run(options: Options) -> Result<()> {
         ),
         None,
         None,
+        bare_process.pid,
     )
     .await?;
     let targets = Targets {
@@ -374,6 +376,7 @@ pub(crate) async fn run(options: Options) -> Result<()> {
                 sizes.runs,
                 &mut tag,
                 began,
+                false,
             )
             .await?;
         let mut scenario = Scenario::new(
@@ -409,6 +412,7 @@ pub(crate) async fn run(options: Options) -> Result<()> {
                 sizes.runs,
                 &mut tag,
                 began,
+                true,
             )
             .await?;
         let mut scenario = Scenario::new(
@@ -434,6 +438,7 @@ pub(crate) async fn run(options: Options) -> Result<()> {
                 sizes.runs,
                 &mut tag,
                 began,
+                false,
             )
             .await?;
         let mut scenario = Scenario::new(
@@ -467,9 +472,10 @@ pub(crate) async fn run(options: Options) -> Result<()> {
                 sizes.runs,
                 &mut tag,
                 began,
+                false,
             )
             .await?;
-        durability_metrics(&mut durability, &stored, "SQLite", true);
+        durability_metrics(&mut durability, &stored, "SQLite", ("≥ 20,000/s", 20_000.0));
     }
 
     let closed = passerelle.closed();
@@ -568,7 +574,12 @@ pub(crate) async fn run(options: Options) -> Result<()> {
     if wants("postgres") {
         say(began, "PostgreSQL: accounts, durability");
         match postgres(&bin, &work, &sizes, &bare_process, &http, &mut tag, began).await {
-            Ok(outcomes) => durability_metrics(&mut durability, &outcomes, "PostgreSQL", false),
+            Ok(outcomes) => durability_metrics(
+                &mut durability,
+                &outcomes,
+                "PostgreSQL",
+                ("≥ 10,000/s", 10_000.0),
+            ),
             Err(err) => notes.push(format!("PostgreSQL figure missing: {err:#}")),
         }
     }
@@ -825,11 +836,17 @@ struct Targets<'a> {
     http: &'a reqwest::Client,
 }
 
-/// Outcomes per run: Passerelle's, then the bare hub's.
-type Outcomes = (Vec<PhaseOutcome>, Vec<PhaseOutcome>);
+/// Outcomes per run: Passerelle's, the bare hub's (frames as large as Passerelle's), and
+/// the bare hub's with 300-byte frames when asked.
+type Outcomes = (Vec<PhaseOutcome>, Vec<PhaseOutcome>, Vec<PhaseOutcome>);
+
+/// The bare hub with 300-byte frames: the reference figure of this machine (DESIGN.md
+/// §10), to show whether the generator or the hub is the limit.
+const REFERENCE_FRAME: usize = 300;
 
 impl Targets<'_> {
-    /// `runs` runs of `cycles` epochs per channel, alternating which target goes first.
+    /// `runs` runs of `cycles` epochs per channel, alternating which target goes first;
+    /// with `reference`, each run ends with the bare hub relaying 300-byte frames.
     #[allow(clippy::too_many_arguments)]
     async fn runs(
         &self,
@@ -840,9 +857,11 @@ impl Targets<'_> {
         runs: usize,
         tag: &mut u32,
         began: Instant,
+        reference: bool,
     ) -> Result<Outcomes> {
         let mut passerelle = Vec::new();
         let mut bare = Vec::new();
+        let mut bare_reference = Vec::new();
         for run in 0..runs {
             *tag += 1;
             let run_tag = *tag;
@@ -851,22 +870,40 @@ impl Targets<'_> {
                     u32::try_from(p).unwrap_or(u32::MAX)
                 })
             })?;
-            let order = if run % 2 == 0 {
-                [self.passerelle, self.bare]
+            let as_delivered = tokio::task::block_in_place(|| {
+                population::bare_plan(&plan, BareSize::AsDelivered)
+            })?;
+            let small_frames = if reference {
+                Some(population::bare_plan(
+                    &plan,
+                    BareSize::Bytes(REFERENCE_FRAME),
+                )?)
             } else {
-                [self.bare, self.passerelle]
+                None
             };
-            for target in order {
-                let outcome = target.run(&plan, pace, self.http).await;
+            let mut order = if run % 2 == 0 {
+                vec![(self.passerelle, &plan), (self.bare, &as_delivered)]
+            } else {
+                vec![(self.bare, &as_delivered), (self.passerelle, &plan)]
+            };
+            if let Some(small_frames) = &small_frames {
+                order.push((self.bare, small_frames));
+            }
+            for (position, (target, plan)) in order.into_iter().enumerate() {
+                let outcome = target.run(plan, pace, self.http).await;
                 say(
                     began,
                     &format!(
-                        "  run {run} {:<10} {:>9.0} acked/s {:>10.0} deliveries/s  p50 {:.2} ms  p99 {:.2} ms{}{}",
+                        "  run {run} {:<10} {:>9.0} acked/s {:>10.0} deliveries/s  p50 {:.2} ms  p99 {:.2} ms  {:.0} B/frame  CPU server {:.0} % generator {:.0} %  load {:.2}{}{}",
                         target.name,
                         outcome.acked_per_s,
                         outcome.deliveries_per_s,
                         outcome.latency.p50,
                         outcome.latency.p99,
+                        outcome.delivered_frame_bytes,
+                        outcome.cpu.server,
+                        outcome.cpu.generator,
+                        outcome.cpu.load1,
                         if outcome.codes.is_empty() {
                             String::new()
                         } else {
@@ -885,13 +922,15 @@ impl Targets<'_> {
                         population::resync_epochs(people, channels).await?;
                     }
                     passerelle.push(outcome);
+                } else if position == 2 {
+                    bare_reference.push(outcome);
                 } else {
                     bare.push(outcome);
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
-        Ok((passerelle, bare))
+        Ok((passerelle, bare, bare_reference))
     }
 }
 
@@ -904,7 +943,11 @@ fn merged_samples(outcomes: &[PhaseOutcome]) -> Vec<u32> {
 
 fn details(outcomes: &Outcomes) -> Vec<RunDetail> {
     let mut runs = Vec::new();
-    for (target, list) in [("Passerelle", &outcomes.0), ("bare hub", &outcomes.1)] {
+    for (target, list) in [
+        ("Passerelle", &outcomes.0),
+        ("bare hub", &outcomes.1),
+        ("bare hub, 300-byte frames", &outcomes.2),
+    ] {
         for (run, o) in list.iter().enumerate() {
             runs.push(RunDetail {
                 target: target.into(),
@@ -916,6 +959,11 @@ fn details(outcomes: &Outcomes) -> Vec<RunDetail> {
                     ("deliveries", o.deliveries as f64),
                     ("expected_deliveries", o.expected_deliveries as f64),
                     ("ack_p50_ms", o.ack_latency.p50),
+                    ("sent_frame_bytes", o.sent_frame_bytes),
+                    ("delivered_frame_bytes", o.delivered_frame_bytes),
+                    ("server_cpu_percent", o.cpu.server),
+                    ("generator_cpu_percent", o.cpu.generator),
+                    ("load_average_1min", o.cpu.load1),
                     ("ack_p99_ms", o.ack_latency.p99),
                     (
                         "epoch_publish_p50_ms",
@@ -949,8 +997,52 @@ fn pick(outcomes: &[PhaseOutcome], f: impl Fn(&PhaseOutcome) -> f64) -> Vec<f64>
     outcomes.iter().map(f).collect()
 }
 
+/// Frame sizes and who used the cores: without them a ratio to the bare hub could be a
+/// ratio to the generator.
+fn cost_metrics(scenario: &mut Scenario, outcomes: &Outcomes, backend: &str) {
+    let (p, b, _) = outcomes;
+    scenario.metric(
+        &format!("delivered_frame_bytes{backend}"),
+        &format!("Size of a delivered frame{}", label_suffix(backend)),
+        "bytes",
+        Better::Lower,
+        &pick(p, |o| o.delivered_frame_bytes),
+        &pick(b, |o| o.delivered_frame_bytes),
+        None,
+    );
+    scenario.metric(
+        &format!("server_cpu_percent{backend}"),
+        &format!("CPU of the server during the run{}", label_suffix(backend)),
+        "% of a core",
+        Better::Lower,
+        &pick(p, |o| o.cpu.server),
+        &pick(b, |o| o.cpu.server),
+        None,
+    );
+    scenario.metric(
+        &format!("generator_cpu_percent{backend}"),
+        &format!(
+            "CPU of the generator during the run{}",
+            label_suffix(backend)
+        ),
+        "% of a core",
+        Better::Lower,
+        &pick(p, |o| o.cpu.generator),
+        &pick(b, |o| o.cpu.generator),
+        None,
+    );
+}
+
+fn label_suffix(backend: &str) -> String {
+    match backend.strip_prefix('_') {
+        Some("postgresql") => ", PostgreSQL".to_owned(),
+        Some("sqlite") => ", SQLite".to_owned(),
+        _ => String::new(),
+    }
+}
+
 fn message_metrics(scenario: &mut Scenario, outcomes: &Outcomes, kind: Kind) {
-    let (p, b) = outcomes;
+    let (p, b, reference) = outcomes;
     scenario.metric(
         "acked_per_s",
         if kind == Kind::Fixed {
@@ -974,7 +1066,7 @@ fn message_metrics(scenario: &mut Scenario, outcomes: &Outcomes, kind: Kind) {
         &pick(b, |o| o.deliveries_per_s),
         goal,
     );
-    if kind == Kind::Max {
+    if kind != Kind::Fixed {
         // Run by run: each Passerelle run against the bare hub run next to it.
         let ratios: Vec<f64> = p
             .iter()
@@ -989,7 +1081,42 @@ fn message_metrics(scenario: &mut Scenario, outcomes: &Outcomes, kind: Kind) {
             Better::Higher,
             &ratios,
             &[],
-            Some(("≥ 0.5× the bare hub", 0.5, false)),
+            Some(if kind == Kind::Max {
+                ("≥ 0.5× the bare hub", 0.5, false)
+            } else {
+                ("≥ 0.3× the bare hub", 0.3, false)
+            }),
+        );
+    }
+    if !reference.is_empty() {
+        scenario.metric(
+            "reference_deliveries_per_s",
+            &format!(
+                "Bare hub with {REFERENCE_FRAME}-byte frames: deliveries per second (the machine's reference)"
+            ),
+            "/s",
+            Better::Higher,
+            &[],
+            &pick(reference, |o| o.deliveries_per_s),
+            None,
+        );
+        scenario.metric(
+            "reference_hub_cpu_percent",
+            &format!("Bare hub with {REFERENCE_FRAME}-byte frames: CPU of the hub"),
+            "% of a core",
+            Better::Lower,
+            &[],
+            &pick(reference, |o| o.cpu.server),
+            None,
+        );
+        scenario.metric(
+            "reference_generator_cpu_percent",
+            &format!("Bare hub with {REFERENCE_FRAME}-byte frames: CPU of the generator"),
+            "% of a core",
+            Better::Lower,
+            &[],
+            &pick(reference, |o| o.cpu.generator),
+            None,
         );
     }
     scenario.metric(
@@ -1008,7 +1135,11 @@ fn message_metrics(scenario: &mut Scenario, outcomes: &Outcomes, kind: Kind) {
         Better::Lower,
         &pick(p, |o| o.latency.p99),
         &pick(b, |o| o.latency.p99),
-        (kind == Kind::Fixed).then_some(("≤ 10 ms", 10.0, false)),
+        match kind {
+            Kind::Fixed => Some(("≤ 5 ms", 5.0, false)),
+            Kind::Many => Some(("≤ 200 ms", 200.0, false)),
+            Kind::Max => None,
+        },
     );
     scenario.metric(
         "latency_p999_ms",
@@ -1048,11 +1179,17 @@ fn message_metrics(scenario: &mut Scenario, outcomes: &Outcomes, kind: Kind) {
         &[],
         None,
     );
+    cost_metrics(scenario, outcomes, "");
     scenario.runs = details(outcomes);
 }
 
-fn durability_metrics(scenario: &mut Scenario, outcomes: &Outcomes, backend: &str, goal: bool) {
-    let (p, b) = outcomes;
+fn durability_metrics(
+    scenario: &mut Scenario,
+    outcomes: &Outcomes,
+    backend: &str,
+    goal: (&str, f64),
+) {
+    let (p, b, _) = outcomes;
     scenario.metric(
         &format!("acked_per_s_{}", backend.to_lowercase()),
         &format!("Acknowledged messages per second, {backend}"),
@@ -1060,7 +1197,7 @@ fn durability_metrics(scenario: &mut Scenario, outcomes: &Outcomes, backend: &st
         Better::Higher,
         &pick(p, |o| o.acked_per_s),
         &pick(b, |o| o.acked_per_s),
-        goal.then_some(("≥ 20,000/s", 20_000.0, false)),
+        Some((goal.0, goal.1, false)),
     );
     scenario.metric(
         &format!("ack_p99_ms_{}", backend.to_lowercase()),
@@ -1071,6 +1208,7 @@ fn durability_metrics(scenario: &mut Scenario, outcomes: &Outcomes, backend: &st
         &pick(b, |o| o.ack_latency.p99),
         None,
     );
+    cost_metrics(scenario, outcomes, &format!("_{}", backend.to_lowercase()));
     let mut runs = details(outcomes);
     for run in &mut runs {
         run.target = format!("{} ({backend})", run.target);
@@ -1167,6 +1305,7 @@ async fn postgres(
             endpoints(&server.base(), &people),
             Some(PACING),
             Some(server.base()),
+            server.pid,
         )
         .await?;
         let bare = Target::open(
@@ -1174,6 +1313,7 @@ async fn postgres(
             bare_endpoints(bare_process.addr, people.len(), &[&durable]),
             None,
             None,
+            bare_process.pid,
         )
         .await?;
         let targets = Targets {
@@ -1182,7 +1322,16 @@ async fn postgres(
             http,
         };
         let outcomes = targets
-            .runs(&people, &mut durable, 1, Pace::Max, sizes.runs, tag, began)
+            .runs(
+                &people,
+                &mut durable,
+                1,
+                Pace::Max,
+                sizes.runs,
+                tag,
+                began,
+                false,
+            )
             .await;
         passerelle.close();
         bare.close();

@@ -3,13 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use passerelle_shared::crypto::MessageContent;
 use passerelle_shared::protocol::v1::channels::{HistoryPage, RemoveMember};
 use passerelle_shared::protocol::v1::ws::{ClientFrame, ServerFrame};
 use passerelle_shared::protocol::v1::Role;
 use passerelle_tests::TestServer;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::support::{audit_actions, working_group, Party, GUARD};
 
@@ -220,6 +221,108 @@ async fn a_client_offline_during_1000_messages_catches_up_exactly() {
     let last = received.last().unwrap().clone();
     let content = b.client.open(&b.device, &last).await.unwrap();
     assert_eq!(content.text, "m999");
+}
+
+type RawSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A second connection of `party`'s device that reads the frames as the server wrote them,
+/// returned once the server serves it (it answered a ping after subscribing it).
+async fn raw_connection(server: &TestServer, party: &Party) -> RawSocket {
+    let url = format!(
+        "{}/api/v1/ws?device_id={}",
+        server.url("").replacen("http", "ws", 1),
+        party.device.device_id
+    );
+    let mut request = url.into_client_request().unwrap();
+    let session = server.login(&party.user).await.unwrap();
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", session.token).parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    socket
+        .send(Message::text(r#"{"type":"ping"}"#))
+        .await
+        .unwrap();
+    loop {
+        let text = next_text(&mut socket).await;
+        if text.starts_with(r#"{"type":"pong""#) {
+            return socket;
+        }
+    }
+}
+
+async fn next_text(socket: &mut RawSocket) -> String {
+    loop {
+        match tokio::time::timeout(GUARD, socket.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => return text.to_string(),
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("no frame: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_member_gets_the_same_message_bytes_and_nobody_gets_anothers_ack_or_keys() {
+    let server = TestServer::spawn().await.unwrap();
+    let mut a = Party::new(&server, "coord", Role::Coordinator, "Mairie").await;
+    let b = Party::new(&server, "membre.b", Role::Member, "CCAS").await;
+    let c = Party::new(&server, "membre.c", Role::Member, "PJJ").await;
+    let channel = working_group(&mut a, &[&b, &c]).await;
+    // Connections opened before the first send: its epoch key is published while they
+    // listen (one `keys` frame per device), then the message is delivered to all three,
+    // the sender's other connection included.
+    let mut raws = Vec::new();
+    for party in [&a, &b, &c] {
+        let socket = raw_connection(&server, party).await;
+        raws.push((party.device.device_id.clone(), socket));
+    }
+    let id = a.send_text(&channel.id, "les mêmes octets pour tous").await;
+    a.ack(&id).await;
+
+    let mut delivered = Vec::new();
+    for (device_id, socket) in &mut raws {
+        let mut keys_frames = 0;
+        let message = loop {
+            let text = next_text(socket).await;
+            let frame: ServerFrame = serde_json::from_str(&text).unwrap();
+            match frame {
+                ServerFrame::Message(message) if message.envelope.client_msg_id == id => {
+                    break text;
+                }
+                ServerFrame::Keys { keys, .. } => {
+                    keys_frames += 1;
+                    for key in keys {
+                        assert_eq!(&key.recipient_device, device_id, "another device's key");
+                    }
+                }
+                ServerFrame::Ack { .. } => panic!("an ack reached a connection that did not send"),
+                _ => {}
+            }
+        };
+        assert!(keys_frames > 0, "{device_id} got no key for the new epoch");
+        delivered.push(message);
+    }
+    assert!(
+        delivered.iter().all(|text| text == &delivered[0]),
+        "{delivered:?}"
+    );
+    // Nothing meant for one connection only was queued behind the message either.
+    for (_, socket) in &mut raws {
+        socket
+            .send(Message::text(r#"{"type":"ping"}"#))
+            .await
+            .unwrap();
+        loop {
+            let text = next_text(socket).await;
+            assert!(!text.starts_with(r#"{"type":"ack""#), "{text}");
+            assert!(!text.starts_with(r#"{"type":"keys""#), "{text}");
+            if text.starts_with(r#"{"type":"pong""#) {
+                break;
+            }
+        }
+    }
 }
 
 #[tokio::test]
