@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use passerelle_shared::protocol::v1::cases::LocalScheme;
 use passerelle_shared::protocol::v1::field_reports::{FieldReportCategory, FieldReportStatus};
-use passerelle_shared::protocol::v1::referrals::{ReferralReason, ReferralStatus};
 use passerelle_shared::protocol::v1::meetings::MeetingDecision;
+use passerelle_shared::protocol::v1::referrals::{ReferralReason, ReferralStatus};
 use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;

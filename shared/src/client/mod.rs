@@ -11,8 +11,8 @@ mod device;
 mod field_reports;
 mod link;
 mod linking;
-mod referrals;
 mod meetings;
+mod referrals;
 pub mod store;
 mod ws;
 
@@ -26,8 +26,8 @@ pub use agent::{totp_code, Agent, AgentOptions, Event, FirstRun, Login, UnixMill
 pub use device::{Device, Enrolment};
 pub use field_reports::NewFieldReport;
 pub use linking::PendingLink;
-pub use referrals::NewReferral;
 pub use meetings::{Decision, OpenedMeeting};
+pub use referrals::NewReferral;
 pub use store::Store;
 pub use ws::Connection;
 
