@@ -134,6 +134,13 @@ describe('field reports', { timeout: 180_000 }, () => {
       assert.equal(await row('Incivilité').innerText(), '0');
       assert.equal(await row('Nouveau').innerText(), '1');
       assert.equal(await row('Traité').innerText(), '1');
+      // Each breakdown is drawn as bars scaled to its largest line (hidden from screen
+      // readers, which read the numbers).
+      const share = (/** @type {string} */ label) => page.locator('tr', { hasText: label }).locator('.report-bar-fill').getAttribute('data-share');
+      assert.equal(await share('Panne technique ou dégradation'), '1.000');
+      assert.equal(await share('Incivilité'), '0.000');
+      const width = await page.locator('tr', { hasText: 'Panne technique ou dégradation' }).locator('.report-bar-fill').evaluate((el) => el.getBoundingClientRect().width / (el.parentElement?.getBoundingClientRect().width ?? 1));
+      assert.ok(width > 0.99, `the largest line fills its bar (${width})`);
       assert.doesNotMatch(await page.locator('.report').innerText(), /Tilleuls|Jean Moreau|Lampadaire/);
       await assertAccessible(page, 'annual report with field reports');
       await screenshot(page, 'annual-report-field-reports');

@@ -19,7 +19,7 @@ pub fn router() -> Router<AppState> {
 /// # `GET /api/v1/channels/{id}/coordinators`
 ///
 /// A working group's named coordinators, for its members and the admin.
-#[utoipa::path(get, path = "/api/v1/channels/{id}/coordinators",
+#[utoipa::path(get, path = "/api/v1/channels/{id}/coordinators", operation_id = "list_group_coordinators",
     responses((status = 200, body = GroupCoordinators), (status = 404)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
@@ -32,7 +32,7 @@ pub(crate) async fn list(
 /// # `PUT /api/v1/channels/{id}/coordinators`
 ///
 /// An admin or a coordinator of the group names its coordinators among its members.
-#[utoipa::path(put, path = "/api/v1/channels/{id}/coordinators", request_body = SetGroupCoordinators,
+#[utoipa::path(put, path = "/api/v1/channels/{id}/coordinators", operation_id = "set_group_coordinators", request_body = SetGroupCoordinators,
     responses((status = 200, body = GroupCoordinators), (status = 403), (status = 404), (status = 422)))]
 pub(crate) async fn set(
     State(state): State<AppState>,

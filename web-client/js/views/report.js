@@ -96,14 +96,19 @@ function reportView(report, running) {
    * @param {Array<[string, number]>} rows
    * @param {string} [heading] What the first column names.
    */
-  const table = (title, rows, heading = 'Indicateur') =>
-    h(
+  const table = (title, rows, heading = 'Indicateur') => {
+    // A breakdown (by category, reason, decision, institution) gets a bar per line, scaled
+    // to its largest: the plenary sees the shape at a glance, the number stays the data.
+    const chart = heading !== 'Indicateur';
+    const largest = Math.max(1, ...rows.map(([, value]) => value));
+    return h(
       'table',
       { class: 'table report-table' },
       h('caption', {}, title),
-      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, heading), h('th', { scope: 'col' }, 'Nombre'))),
-      h('tbody', {}, rows.map(([label, value]) => h('tr', {}, h('th', { scope: 'row' }, label), h('td', {}, String(value))))),
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, heading), h('th', { scope: 'col' }, 'Nombre'), chart ? h('th', { scope: 'col', class: 'report-bar-heading' }, 'Répartition') : null)),
+      h('tbody', {}, rows.map(([label, value]) => h('tr', {}, h('th', { scope: 'row' }, label), h('td', {}, String(value)), chart ? h('td', { class: 'report-bar-cell', 'aria-hidden': 'true' }, bar(value / largest)) : null))),
     );
+  };
   /** @param {Array<[string, (r: AnnualReport) => number]>} lines */
   const of = (lines) => /** @type {Array<[string, number]>} */ (lines.map(([label, value]) => [label, value(report)]));
   const members = Object.entries(report.members_by_institution);
@@ -133,4 +138,15 @@ function reportView(report, running) {
       : h('p', {}, 'Aucun membre de groupe ou de dossier pour cette année.'),
     table('Sécurité des connexions', of(SECURITY)),
   );
+}
+
+/**
+ * A horizontal bar of `share` (0 to 1) of its cell. Its width is set through the CSSOM: the
+ * page's CSP forbids style attributes, not style properties set by a script of the page.
+ * @param {number} share
+ */
+function bar(share) {
+  const fill = h('span', { class: 'report-bar-fill', 'data-share': share.toFixed(3) });
+  fill.style.width = `${Math.round(share * 1000) / 10}%`;
+  return h('span', { class: 'report-bar' }, fill);
 }
