@@ -18,7 +18,7 @@ use passerelle_shared::protocol::v1::ws::ServerFrame;
 use serde_json::json;
 
 use crate::app::channels::{
-    channel_of, create_with, frame_text, member_channel, open_channel, NewChannel,
+    channel_of, create_decided, frame_text, member_channel, open_channel, NewChannel,
 };
 use crate::app::reports::{self, Counted};
 use crate::app::{case_identity, coordinators};
@@ -29,7 +29,7 @@ use crate::clock::{months_after, years_after};
 use crate::db::{self, entities::case_file, entities::channel};
 use crate::error::{ApiError, Result};
 use crate::gate;
-use crate::policy::{self, Access, Capability};
+use crate::policy::{self, Access};
 use crate::state::AppState;
 
 /// Years a case is kept at most after the end of its follow-up (CHARTER.md C11).
@@ -57,8 +57,7 @@ fn bad(code: &'static str) -> ApiError {
 /// Opens a case. The person's identity is not asked for here: if recorded at all, it is
 /// sealed apart for the coordinators and the referent ([`case_identity`]).
 pub async fn create(state: &AppState, user: &CurrentUser, request: CreateCase) -> Result<CaseView> {
-    user.require(state, Capability::CreateChannels, "case_create")
-        .await?;
+    coordinators::require_opening(state, user, request.group_id.as_deref(), "case_create").await?;
     let now = state.now_ms();
     if let Err(code) = check_new_case(state, &request, &user.user_id, now).await? {
         state
@@ -104,7 +103,7 @@ pub async fn create(state: &AppState, user: &CurrentUser, request: CreateCase) -
         ends_at: None,
         destroy_by: request.destroy_limit,
     };
-    let channel = create_with(state, user, spec, Some(record)).await?;
+    let channel = create_decided(state, user, spec, Some(record)).await?;
     state
         .record(
             user.actor(),

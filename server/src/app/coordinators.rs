@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::auth::CurrentUser;
 use crate::db::{self, entities::channel};
 use crate::error::{ApiError, Result};
-use crate::policy::{self, Refusal};
+use crate::policy::{self, Capability, Refusal};
 use crate::state::AppState;
 
 /// The working group whose coordinators coordinate `channel`: itself, or the group a case
@@ -61,4 +61,27 @@ pub(crate) async fn require(
         )
         .await;
     Err(ApiError::Blocked(Refusal::NotCoordinator))
+}
+
+/// Lets the caller open a case or a practice session that follows `group_id`: the
+/// coordinator role opens any; a working group's named coordinator, those of their own
+/// group (C1), so that a group coordinated by a partner need not wait for the CLSPD's
+/// coordinator. Otherwise records the denial of `action` and answers 403.
+pub(crate) async fn require_opening(
+    state: &AppState,
+    user: &CurrentUser,
+    group_id: Option<&str>,
+    action: &'static str,
+) -> Result<()> {
+    let named = match group_id {
+        Some(group) if !policy::role_can(user.role, Capability::CreateChannels) => {
+            db::group_coordinators::is_coordinator(&state.db, group, &user.user_id).await?
+        }
+        _ => false,
+    };
+    if named && policy::coordinates(user.role, true) {
+        return Ok(());
+    }
+    user.require(state, Capability::CreateChannels, action)
+        .await
 }

@@ -6,11 +6,12 @@
 use passerelle_shared::protocol::v1::cases::{CreatePracticeSession, PracticeSession};
 use passerelle_shared::protocol::v1::channels::{ChannelKind, LegalRegime};
 
-use crate::app::channels::{channel_of, create_with, open_channel, NewChannel};
+use crate::app::channels::{channel_of, create_decided, open_channel, NewChannel};
+use crate::app::coordinators;
 use crate::auth::CurrentUser;
 use crate::db;
 use crate::error::{ApiError, Result};
-use crate::policy::{Access, Capability};
+use crate::policy::Access;
 use crate::state::AppState;
 
 /// Longest session.
@@ -33,8 +34,13 @@ pub async fn create(
     user: &CurrentUser,
     request: CreatePracticeSession,
 ) -> Result<PracticeSession> {
-    user.require(state, Capability::CreateChannels, "practice_session_create")
-        .await?;
+    coordinators::require_opening(
+        state,
+        user,
+        request.group_id.as_deref(),
+        "practice_session_create",
+    )
+    .await?;
     let now = state.now_ms();
     if request.ends_at <= request.starts_at
         || request.ends_at <= now
@@ -54,7 +60,7 @@ pub async fn create(
         ends_at: Some(request.ends_at),
         destroy_by: Some(request.ends_at + i64::from(days) * 24 * 3_600_000),
     };
-    let channel = create_with(state, user, spec, None).await?;
+    let channel = create_decided(state, user, spec, None).await?;
     Ok(PracticeSession {
         channel,
         facilitator: user.user_id.clone(),

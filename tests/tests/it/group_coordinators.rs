@@ -1,8 +1,10 @@
 //! Coordinators named per working group (CHARTER.md C1, issue 19 item 7): an admin or a
 //! coordinator of the group names some of its members; they may then do, for the group,
-//! its cases and its sessions, what a coordinator may — and read a case's identity (C7).
+//! its cases and its sessions, what a coordinator may — open them, and read a case's
+//! identity (C7).
 //! The global coordinator role keeps working; everyone else is refused and logged.
 
+use passerelle_server::clock::Clock;
 use passerelle_shared::protocol::v1::case_identity::IdentityRecord;
 use passerelle_shared::protocol::v1::cases::{CaseView, CreateCase, Programme};
 use passerelle_shared::protocol::v1::channels::{GroupCoordinators, LegalRegime};
@@ -168,6 +170,47 @@ async fn a_group_names_its_coordinators_who_then_coordinate_its_cases() {
     // And publishes the group's rules.
     anna.publish_rules(&group.id, "# Règlement\n\nVersion 2.")
         .await;
+
+    // She opens cases and practice sessions in her group, not elsewhere; Bob, not named,
+    // opens none, and each refusal is logged.
+    let new_case = |group_id: &str| {
+        json!({
+            "programme": "public_tranquillity",
+            "reporting_institution": bob.user.institution_id,
+            "regime": "clspd_confidential",
+            "group_id": group_id,
+            "institutions": [bob.user.institution_id, anna.user.institution_id],
+            "members": [bob.user.id],
+            "referent_user_id": bob.user.id,
+        })
+    };
+    let (status, _) = call(&anna, Method::POST, "/cases", new_case(&group.id)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let now = server.clock.now_ms();
+    let session = json!({
+        "name": "Analyse de pratiques du groupe",
+        "starts_at": now,
+        "ends_at": now + 7_200_000,
+        "group_id": group.id,
+        "institutions": [bob.user.institution_id],
+        "members": [bob.user.id],
+    });
+    let (status, _) = call(&anna, Method::POST, "/practice-sessions", session).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = call(&bob, Method::POST, "/cases", new_case(&group.id)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let other_group = working_group(&mut coordinator, &[&anna, &bob]).await;
+    let (status, _) = call(&anna, Method::POST, "/cases", new_case(&other_group.id)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "named in one group only");
+    let denied = crate::support::audit_actions(&server, None).await;
+    assert!(
+        denied
+            .iter()
+            .filter(|(action, outcome)| action == "case_create" && outcome == "denied")
+            .count()
+            >= 2,
+        "{denied:?}"
+    );
 
     // The admin names coordinators too.
     let admin = admin_client(&server, "admin").await;

@@ -63,7 +63,13 @@ pub async fn create(
         ends_at: None,
         destroy_by: None,
     };
-    create_with(state, user, spec, None).await
+    let capability = if spec.kind == ChannelKind::Direct {
+        Capability::BrowseDirectory
+    } else {
+        Capability::CreateChannels
+    };
+    user.require(state, capability, "channel_create").await?;
+    create_decided(state, user, spec, None).await
 }
 
 /// A channel to create, whatever its kind.
@@ -109,24 +115,9 @@ async fn check_group(state: &AppState, user: &CurrentUser, group_id: &str) -> Re
 }
 
 /// Creates a channel of any kind with its members, and a case's record in the same
-/// transaction. Every person is checked against the regime and the allow-list.
-pub(crate) async fn create_with(
-    state: &AppState,
-    user: &CurrentUser,
-    request: NewChannel,
-    case: Option<case_file::Model>,
-) -> Result<Channel> {
-    let capability = if request.kind == ChannelKind::Direct {
-        Capability::BrowseDirectory
-    } else {
-        Capability::CreateChannels
-    };
-    user.require(state, capability, "channel_create").await?;
-    create_decided(state, user, request, case).await
-}
-
-/// Creates a channel whose creation by `user` was already decided: by their role in
-/// [`create_with`], or by the referral workflow (`policy::referral_allows`), where a
+/// transaction, once its creation by `user` was decided: by their role (`POST /channels`,
+/// a case or a session opened by a coordinator), by their being named a coordinator of the group a case or a session
+/// follows (`coordinators::require_opening`), or by the referral workflow (`policy::referral_allows`), where a
 /// professional of the target institution accepting a referral opens its case. Every
 /// person is still checked against the regime and the allow-list.
 pub(crate) async fn create_decided(

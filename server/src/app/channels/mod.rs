@@ -14,7 +14,7 @@ mod members;
 
 pub(crate) use crate::gate::member_channel;
 pub use create::create;
-pub(crate) use create::{create_decided, create_with, NewChannel};
+pub(crate) use create::{create_decided, NewChannel};
 pub use destroyed::destroyed_among;
 pub(crate) use epochs::required_devices;
 pub use epochs::{device_keys, epoch_state, publish_epoch};
