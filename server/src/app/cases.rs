@@ -54,6 +54,25 @@ fn bad(code: &'static str) -> ApiError {
     ApiError::Unprocessable(code)
 }
 
+/// Logs the refusal of a record of how the person was informed (the note stays out of the
+/// log: it is case data) and answers it.
+async fn refuse_information(
+    state: &AppState,
+    user: &CurrentUser,
+    channel_id: &str,
+    code: &'static str,
+) -> ApiError {
+    state
+        .record_denial(
+            user.actor(),
+            "case_information_record",
+            Some(channel_id.to_owned()),
+            json!({ "reason": code }),
+        )
+        .await;
+    bad(code)
+}
+
 /// Opens a case. The person's identity is not asked for here: if recorded at all, it is
 /// sealed apart for the coordinators and the referent ([`case_identity`]).
 pub async fn create(state: &AppState, user: &CurrentUser, request: CreateCase) -> Result<CaseView> {
@@ -470,10 +489,10 @@ pub async fn record_information(
             informed_by,
         } => {
             if *informed_at > now {
-                return Err(bad("invalid_dates"));
+                return Err(refuse_information(state, user, channel_id, "invalid_dates").await);
             }
             if !is_member(state, channel_id, informed_by).await? {
-                return Err(bad("unknown_member"));
+                return Err(refuse_information(state, user, channel_id, "unknown_member").await);
             }
             record.info_outcome = Some("informed".into());
             record.info_at = Some(*informed_at);
@@ -489,7 +508,7 @@ pub async fn record_information(
         } => {
             let note = note.trim();
             if note.chars().count() > MAX_NOTE_CHARS {
-                return Err(bad("note_too_long"));
+                return Err(refuse_information(state, user, channel_id, "note_too_long").await);
             }
             // The note is stored in clear: it says why, never who (C7, C8).
             let found = passerelle_shared::privacy::identifying_data(note);
@@ -506,7 +525,7 @@ pub async fn record_information(
                 return Err(ApiError::PersonalData(found));
             }
             if !is_member(state, channel_id, decided_by).await? {
-                return Err(bad("unknown_member"));
+                return Err(refuse_information(state, user, channel_id, "unknown_member").await);
             }
             record.info_outcome = Some("not_informed".into());
             record.not_informed_reason = Some(reason.as_str().into());

@@ -248,6 +248,20 @@ async fn how_and_when_the_person_was_informed_or_why_not_is_recorded() {
         (status, code.as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, "unknown_member")
     );
+    // Each refusal is in the access log, with its reason and without the note.
+    let refused: Vec<String> = audit_events(&server, &case.channel.id, "case_information_record")
+        .await
+        .into_iter()
+        .filter(|event| event.outcome == "denied")
+        .map(|event| event.details)
+        .collect();
+    for reason in ["invalid_dates", "note_too_long", "unknown_member"] {
+        assert!(
+            refused.iter().any(|details| details.contains(reason)),
+            "{reason} not logged: {refused:?}"
+        );
+    }
+    assert!(refused.iter().all(|details| !details.contains("xxxx")));
 
     let not_informed = InformationRecord::NotInformed {
         reason: NotInformedReason::ChildInterest,
