@@ -475,6 +475,13 @@ fn unprocessable_message(code: &str) -> &'static str {
             "Pour ACTE, indiquez la structure d'accueil : une institution du CLSPD autre que \
              le collège."
         }
+        "acte_host_is_target" => {
+            "Une orientation ACTE s'adresse à la structure d'accueil : choisissez-la comme \
+             institution destinataire."
+        }
+        "acte_school_is_referrer" => {
+            "Un collège oriente ses propres élèves : indiquez votre établissement comme collège."
+        }
         "invalid_key_name" => "Le nom de la clé doit comporter 1 à 100 caractères.",
         "too_many_keys" => "Vous avez déjà 20 clés de sécurité : retirez-en une d'abord.",
         "invalid_place" => {

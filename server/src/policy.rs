@@ -73,6 +73,9 @@ pub fn field_report_duty(role: Role, kind: InstitutionKind) -> Option<FieldRepor
 pub enum ReferralStep {
     /// Open a referral (the referring capability).
     Open,
+    /// Open an ACTE referral: the school that excluded a pupil refers them to the host
+    /// structure itself (issue 21, item 4), as the intervenant social may.
+    OpenActe,
     /// List referrals and read one.
     Read,
     /// Accept or decline a proposed referral.
@@ -82,7 +85,7 @@ pub enum ReferralStep {
 }
 
 /// Where a person stands with one referral: the facts [`referral_allows`] decides on. For
-/// [`ReferralStep::Open`] only `role` and `kind` matter.
+/// [`ReferralStep::Open`] and [`ReferralStep::OpenActe`] only `role` and `kind` matter.
 #[derive(Clone, Copy, Debug)]
 pub struct ReferralParty {
     /// Role.
@@ -110,6 +113,14 @@ pub fn referral_allows(party: &ReferralParty, step: ReferralStep) -> bool {
     match step {
         ReferralStep::Open => {
             professional && party.kind == InstitutionKind::InterventionSocialeCommissariat
+        }
+        ReferralStep::OpenActe => {
+            professional
+                && matches!(
+                    party.kind,
+                    InstitutionKind::InterventionSocialeCommissariat
+                        | InstitutionKind::EducationNationale
+                )
         }
         ReferralStep::Read => professional && (party.is_referrer || party.of_target || coordinator),
         ReferralStep::Decide => {
@@ -468,6 +479,29 @@ mod tests {
         assert!(!referral_allows(
             &party(Role::Member, social, false, false, false),
             ReferralStep::Open
+        ));
+        // ACTE: the school refers an excluded pupil itself; nobody else but the
+        // intervenant social does.
+        let school = InstitutionKind::EducationNationale;
+        assert!(referral_allows(
+            &party(Role::Member, school, false, false, false),
+            ReferralStep::OpenActe
+        ));
+        assert!(!referral_allows(
+            &party(Role::Member, school, false, false, false),
+            ReferralStep::Open
+        ));
+        assert!(referral_allows(
+            &party(Role::Member, isc, false, false, false),
+            ReferralStep::OpenActe
+        ));
+        assert!(!referral_allows(
+            &party(Role::Member, social, false, false, false),
+            ReferralStep::OpenActe
+        ));
+        assert!(!referral_allows(
+            &party(Role::External, school, false, false, false),
+            ReferralStep::OpenActe
         ));
         let referrer = party(Role::Member, isc, true, false, false);
         assert!(referral_allows(&referrer, ReferralStep::Read));

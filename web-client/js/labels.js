@@ -142,6 +142,8 @@ export const ERROR_MESSAGES = Object.freeze({
   referral_status_conflict: 'Cette orientation a changé entre-temps (un collègue l’a peut-être déjà acceptée, refusée ou fait avancer) : rechargez la liste.',
   invalid_client_id: 'L’identifiant de la demande n’est pas valide : rechargez la page et recommencez.',
   referral_to_own_institution: 'Orientez la personne vers une autre institution que la vôtre.',
+  acte_host_is_target: 'Une orientation ACTE s’adresse à la structure d’accueil : choisissez-la comme institution destinataire.',
+  acte_school_is_referrer: 'Un collège oriente ses propres élèves : indiquez votre établissement comme collège.',
   referral_invalid_referent: 'Le référent doit être un professionnel actif de l’institution destinataire.',
   referral_note_needs_referent: 'Pour joindre une note chiffrée, proposez un référent : la note est chiffrée pour votre conversation avec lui.',
   referral_note_too_long: 'Note trop longue : 280 caractères au plus, sans nom ni donnée d’infraction ou de santé.',
@@ -540,6 +542,7 @@ export const REFERRAL_REASON_LABELS = Object.freeze({
   housing: 'Logement',
   family: 'Difficultés familiales',
   health: 'Santé (accès aux soins)',
+  schooling: 'Scolarité (exclusion temporaire)',
   other: 'Autre',
 });
 

@@ -182,7 +182,7 @@ async fn check_new_case(
 
 /// A local scheme belongs to the youth programme, its period is short and ordered, and
 /// ACTE names a school of the Éducation nationale and another institution as host.
-async fn check_scheme(
+pub(crate) async fn check_scheme(
     state: &AppState,
     programme: Programme,
     scheme: &LocalScheme,
@@ -227,16 +227,16 @@ async fn check_scheme(
 
 /// A local scheme as the `cases` table stores it.
 #[derive(Default)]
-struct SchemeColumns {
-    scheme: Option<String>,
-    school: Option<String>,
-    host: Option<String>,
-    from: Option<i64>,
-    until: Option<i64>,
+pub(crate) struct SchemeColumns {
+    pub(crate) scheme: Option<String>,
+    pub(crate) school: Option<String>,
+    pub(crate) host: Option<String>,
+    pub(crate) from: Option<i64>,
+    pub(crate) until: Option<i64>,
 }
 
 impl SchemeColumns {
-    fn of(scheme: Option<&LocalScheme>) -> SchemeColumns {
+    pub(crate) fn of(scheme: Option<&LocalScheme>) -> SchemeColumns {
         match scheme {
             None => SchemeColumns::default(),
             Some(LocalScheme::Acte {

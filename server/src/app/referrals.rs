@@ -11,7 +11,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use passerelle_shared::crypto::{DeviceSigningPublicKey, Envelope};
-use passerelle_shared::protocol::v1::cases::{FollowUpStatus, Programme};
+use passerelle_shared::protocol::v1::cases::{FollowUpStatus, LocalScheme, Programme};
 use passerelle_shared::protocol::v1::channels::{ChannelKind, LegalRegime};
 use passerelle_shared::protocol::v1::referrals::{
     AcceptReferral, AdvanceReferral, DeclineReason, DeclineReferral, OpenReferral, Referral,
@@ -22,6 +22,7 @@ use passerelle_shared::protocol::v1::{InstitutionKind, Role};
 use sea_orm::TransactionTrait;
 use serde_json::json;
 
+use crate::app::cases::{self, SchemeColumns};
 use crate::app::channels::{create_decided, NewChannel};
 use crate::app::reports::{self, Counted};
 use crate::audit::Outcome;
@@ -173,7 +174,13 @@ async fn check_note(
 pub async fn open(state: &AppState, user: &CurrentUser, request: OpenReferral) -> Result<Referral> {
     const ACTION: &str = "referral_open";
     let party = party_of(state, user, None).await?;
-    if !policy::referral_allows(&party, ReferralStep::Open) {
+    let acte = matches!(request.scheme, Some(LocalScheme::Acte { .. }));
+    let step = if acte {
+        ReferralStep::OpenActe
+    } else {
+        ReferralStep::Open
+    };
+    if !policy::referral_allows(&party, step) {
         return Err(refuse(
             state,
             user,
@@ -217,6 +224,27 @@ pub async fn open(state: &AppState, user: &CurrentUser, request: OpenReferral) -
         .is_some_and(|limit| limit <= now || limit > years_after(now, MAX_YEARS_TO_LIMIT))
     {
         return Err(bad("invalid_dates").await);
+    }
+    if let Some(scheme) = &request.scheme {
+        if let Err(code) = cases::check_scheme(state, request.programme, scheme).await? {
+            return Err(bad(code).await);
+        }
+    }
+    if let Some(LocalScheme::Acte {
+        school_institution,
+        host_institution,
+        ..
+    }) = &request.scheme
+    {
+        // The pupil goes to the host structure; a school refers only its own pupils.
+        if *host_institution != request.target_institution {
+            return Err(bad("acte_host_is_target").await);
+        }
+        if party.kind == InstitutionKind::EducationNationale
+            && *school_institution != user.institution_id
+        {
+            return Err(bad("acte_school_is_referrer").await);
+        }
     }
     if let Some(referent) = &request.proposed_referent {
         if professional_of(state, referent, &request.target_institution)
@@ -276,6 +304,12 @@ pub async fn open(state: &AppState, user: &CurrentUser, request: OpenReferral) -
         referent_id: None,
         followed_at: None,
         closed_at: None,
+        scheme: request
+            .scheme
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(ApiError::internal)?,
     };
     let txn = state.db.begin().await?;
     if let Err(err) = db::referrals::insert(&txn, model.clone()).await {
@@ -299,6 +333,7 @@ pub async fn open(state: &AppState, user: &CurrentUser, request: OpenReferral) -
                 "reason": model.reason,
                 "target_institution": model.target_institution,
                 "consent": model.consent_outcome,
+                "scheme": request.scheme.as_ref().map(LocalScheme::as_str),
             }),
         )
         .await?;
@@ -396,6 +431,16 @@ async fn status_conflict(
     .await
 }
 
+/// The local scheme a referral carries, as stored by [`open`].
+fn scheme_of(found: &referral::Model) -> Result<Option<LocalScheme>> {
+    found
+        .scheme
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|_| ApiError::internal(anyhow::anyhow!("referral {} has a bad scheme", found.id)))
+}
+
 fn status_of(found: &referral::Model) -> Result<ReferralStatus> {
     ReferralStatus::parse(&found.status).ok_or_else(|| {
         ApiError::internal(anyhow::anyhow!("referral {} has a bad status", found.id))
@@ -474,6 +519,8 @@ pub async fn accept(
     {
         return Err(status_conflict(state, user, ACTION, id).await);
     }
+    let scheme = scheme_of(&found)?;
+    let scheme_columns = SchemeColumns::of(scheme.as_ref());
     let months = i32::try_from(state.config.retention.case_review_months).unwrap_or(6);
     let record = case_file::Model {
         channel_id: String::new(),
@@ -495,11 +542,11 @@ pub async fn accept(
         updated_at: now,
         next_review_at: Some(months_after(now, months)),
         closing_proposed_at: None,
-        scheme: None,
-        scheme_school: None,
-        scheme_host: None,
-        scheme_from: None,
-        scheme_until: None,
+        scheme: scheme_columns.scheme,
+        scheme_school: scheme_columns.school,
+        scheme_host: scheme_columns.host,
+        scheme_from: scheme_columns.from,
+        scheme_until: scheme_columns.until,
     };
     let institutions: BTreeSet<String> = people.iter().map(|p| p.institution_id.clone()).collect();
     let spec = NewChannel {
@@ -540,6 +587,9 @@ pub async fn accept(
         Counted::ReferralReached(ReferralStatus::Accepted),
     )
     .await?;
+    if let Some(scheme) = &scheme {
+        reports::count_in(&txn, now, Counted::scheme_case_opened(scheme)).await?;
+    }
     txn.commit().await?;
     state
         .record(
@@ -552,6 +602,7 @@ pub async fn accept(
                 "programme": found.programme,
                 "reporting_institution": referrer.institution_id,
                 "referral": id,
+                "scheme": scheme.as_ref().map(LocalScheme::as_str),
             }),
         )
         .await?;
@@ -772,6 +823,7 @@ async fn views(state: &AppState, rows: Vec<referral::Model>) -> Result<Vec<Refer
                 reason: ReferralReason::parse(&row.reason).ok_or_else(malformed)?,
                 consent,
                 programme: Programme::parse(&row.programme).ok_or_else(malformed)?,
+                scheme: scheme_of(&row)?,
                 proposed_referent_name: row.proposed_referent.as_deref().map(name_of),
                 note: envelope(&row.note)?,
                 status: ReferralStatus::parse(&row.status).ok_or_else(malformed)?,

@@ -89,6 +89,7 @@ impl Counted {
                 ReferralReason::Housing => "referrals_housing",
                 ReferralReason::Family => "referrals_family",
                 ReferralReason::Health => "referrals_health",
+                ReferralReason::Schooling => "referrals_schooling",
                 ReferralReason::Other => "referrals_other",
             },
             // Every opened referral starts `proposed`: the openings are that count.

@@ -301,6 +301,7 @@ async fn seed_referral(state: &AppState) -> anyhow::Result<()> {
             referent_id: None,
             followed_at: None,
             closed_at: None,
+            scheme: None,
         },
     )
     .await?;

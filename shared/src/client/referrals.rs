@@ -4,7 +4,7 @@
 
 use super::{Client, Device, Result};
 use crate::crypto::{Envelope, MessageContent};
-use crate::protocol::v1::cases::Programme;
+use crate::protocol::v1::cases::{LocalScheme, Programme};
 use crate::protocol::v1::channels::StoredMessage;
 use crate::protocol::v1::referrals::{
     AcceptReferral, AdvanceReferral, DeclineReason, DeclineReferral, OpenReferral, Referral,
@@ -24,6 +24,8 @@ pub struct NewReferral<'a> {
     pub programme: Programme,
     /// For the youth programme, the person's 25th birthday (unix ms).
     pub destroy_limit: Option<i64>,
+    /// The local scheme of the case to open (an ACTE referral goes to the host structure).
+    pub scheme: Option<LocalScheme>,
     /// The institution the person is referred to.
     pub target_institution: &'a str,
     /// The professional proposed as referent there.
@@ -51,6 +53,7 @@ impl Client {
                 consent: referral.consent,
                 programme: referral.programme,
                 destroy_limit: referral.destroy_limit,
+                scheme: referral.scheme,
                 target_institution: referral.target_institution.to_owned(),
                 proposed_referent: referral.proposed_referent.map(str::to_owned),
                 note,

@@ -1019,6 +1019,7 @@ async fn every_endpoint_and_frame_answers_every_role_and_situation_as_the_matrix
                 },
                 programme: Programme::PublicTranquillity,
                 destroy_limit: None,
+                scheme: None,
                 target_institution: &ccas,
                 proposed_referent: None,
                 note: None,

@@ -119,6 +119,7 @@ async fn refer(
                 },
                 programme: Programme::ViolenceAgainstWomenAndDomesticViolence,
                 destroy_limit: None,
+                scheme: None,
                 target_institution: social_services,
                 proposed_referent: referent,
                 note: note_channel.map(|channel| (channel, &note)),
@@ -497,6 +498,7 @@ async fn a_declined_referral_carries_its_reason_and_a_sealed_note_for_the_referr
                 },
                 programme: Programme::PublicTranquillity,
                 destroy_limit: None,
+                scheme: None,
                 target_institution: &social_services,
                 proposed_referent: Some(&social_worker.user.id),
                 note: None,
@@ -904,4 +906,150 @@ async fn a_closed_years_referral_counts_stay_frozen_whatever_happens_afterwards(
     assert_eq!(current["referrals"]["by_outcome"]["followed"], 1);
     assert_eq!(current["referrals"]["by_outcome"]["declined"], 1);
     assert_eq!(current["referrals"]["by_outcome"]["accepted"], 0);
+}
+
+/// An ACTE referral: the school that excluded a pupil refers them to the host structure
+/// for the days of the exclusion; the host accepts, which opens a case under the ACTE
+/// scheme; the annual report counts the referral's reason and the ACTE case. A school
+/// may refer only its own pupils, to the host it names, and nothing but ACTE.
+#[tokio::test]
+async fn a_school_refers_an_excluded_pupil_to_the_host_structure_under_acte() {
+    let Scene {
+        server,
+        coordinator,
+        referrer,
+        social_worker,
+        colleague: _colleague,
+        police: _police,
+        social_services,
+    } = scene().await;
+    let school = server
+        .institution_of_kind("Collège Jean Moulin", InstitutionKind::EducationNationale)
+        .await
+        .unwrap();
+    let other_school = server
+        .institution_of_kind("Collège Pasteur", InstitutionKind::EducationNationale)
+        .await
+        .unwrap();
+    let cpe = Party::new(&server, "cpe", Role::Member, "Collège Jean Moulin").await;
+
+    use passerelle_server::clock::Clock;
+    const DAY: i64 = 24 * 3_600_000;
+    let today = server.clock.now_ms() / DAY * DAY;
+    let acte = |school: &str, host: &str| {
+        json!({"kind": "acte", "school_institution": school, "excluded_from": today + DAY,
+               "excluded_until": today + 3 * DAY, "host_institution": host})
+    };
+    let valid = json!({
+        "client_id": "acte-1",
+        "reason": "schooling",
+        "consent": {"outcome": "consented", "method": "in_person"},
+        "programme": "youth_exposed_to_delinquency",
+        "destroy_limit": today + 3_000 * DAY,
+        "scheme": acte(&school, &social_services),
+        "target_institution": social_services,
+        "proposed_referent": social_worker.user.id,
+    });
+    let with = |field: &str, value: Value| {
+        let mut body = valid.clone();
+        body[field] = value;
+        body
+    };
+    let refused = [
+        // The pupil goes to the host structure the scheme names.
+        (
+            with("scheme", acte(&school, &coordinator.user.institution_id)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "acte_host_is_target",
+        ),
+        // A school refers its own pupils.
+        (
+            with("scheme", acte(&other_school, &social_services)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "acte_school_is_referrer",
+        ),
+        (
+            with("programme", json!("public_tranquillity")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "scheme_needs_youth_programme",
+        ),
+        (
+            with("scheme", {
+                let mut scheme = acte(&school, &social_services);
+                scheme["excluded_until"] = json!(today + 30 * DAY);
+                scheme
+            }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_scheme_dates",
+        ),
+        // Without the ACTE scheme, a school has no referring capability.
+        (
+            {
+                let mut body = valid.clone();
+                if let Some(object) = body.as_object_mut() {
+                    object.remove("scheme");
+                }
+                body
+            },
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+    ];
+    for (body, status, code) in refused {
+        let (got_status, got_code) =
+            call(&cpe, Method::POST, "/referrals", Some(body.clone())).await;
+        assert_eq!((got_status, got_code.as_str()), (status, code), "{body}");
+    }
+    assert_eq!(
+        count_rows(&server, "referrals", "referrer_id", &cpe.user.id).await,
+        0
+    );
+    assert!(denials(&server, "referral_open").await >= 5);
+
+    // The intervenant social may open an ACTE referral too, for a school of the CLSPD.
+    let (status, _) = call(
+        &referrer,
+        Method::POST,
+        "/referrals",
+        Some(with("client_id", json!("acte-isc"))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let (status, _) = call(&cpe, Method::POST, "/referrals", Some(valid)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let sent = cpe.client.referrals().await.unwrap();
+    assert_eq!(sent.len(), 1, "the school sees its own referral only");
+    let referral = &sent[0];
+    assert_eq!(referral.reason, ReferralReason::Schooling);
+    assert!(matches!(
+        &referral.scheme,
+        Some(passerelle_shared::protocol::v1::cases::LocalScheme::Acte { host_institution, .. })
+            if *host_institution == social_services
+    ));
+
+    let accepted = social_worker
+        .client
+        .accept_referral(&referral.id, &AcceptReferral::default())
+        .await
+        .unwrap();
+    let case_id = accepted.case_id.expect("the acceptance opens a case");
+    // The case follows the ACTE scheme (read from the database: the case's own rules are
+    // published by the coordinator before anyone reads it).
+    assert_eq!(
+        count_rows(&server, "cases", "channel_id", &case_id).await,
+        1
+    );
+    assert_eq!(count_rows(&server, "cases", "scheme", "acte").await, 1);
+
+    let year = time::OffsetDateTime::from_unix_timestamp(server.clock.now_ms() / 1000)
+        .unwrap()
+        .year();
+    let report: Value = coordinator
+        .client
+        .get(&format!("/reports/annual?year={year}"))
+        .await
+        .unwrap();
+    assert_eq!(report["referrals"]["by_reason"]["schooling"], 2);
+    assert_eq!(report["schemes"]["acte_cases_opened"], 1);
 }

@@ -29,6 +29,8 @@ pub struct Model {
     pub referent_id: Option<String>,
     pub followed_at: Option<i64>,
     pub closed_at: Option<i64>,
+    /// The JSON of the `LocalScheme` the case will be followed under.
+    pub scheme: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -16,7 +16,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::cases::{closed_list, InformationMethod, Programme};
+use super::cases::{closed_list, InformationMethod, LocalScheme, Programme};
 use crate::crypto::Envelope;
 
 /// Longest client id of a referral, in characters.
@@ -40,6 +40,9 @@ closed_list! {
         Family => "family", "Difficultés familiales";
         /// Health (access to care), never a diagnosis.
         Health => "health", "Santé (accès aux soins)";
+        /// A pupil temporarily excluded from school, hosted for the days of the exclusion
+        /// (ACTE).
+        Schooling => "schooling", "Scolarité (exclusion temporaire)";
         /// Anything else.
         Other => "other", "Autre";
     }
@@ -151,6 +154,11 @@ pub struct OpenReferral {
     /// person's 25th birthday, computed by the client: CHARTER.md C11).
     #[serde(default)]
     pub destroy_limit: Option<i64>,
+    /// The local scheme the case will be followed under (youth programme only). An ACTE
+    /// referral is addressed to the scheme's host structure; the school that excluded the
+    /// pupil may open one itself.
+    #[serde(default)]
+    pub scheme: Option<LocalScheme>,
     /// The institution the person is referred to (another institution of the CLSPD).
     pub target_institution: String,
     /// The professional of the target institution proposed as referent.
@@ -219,6 +227,9 @@ pub struct Referral {
     pub consent: ReferralConsent,
     /// The programme of the case to open.
     pub programme: Programme,
+    /// The local scheme of the case to open.
+    #[serde(default)]
+    pub scheme: Option<LocalScheme>,
     /// The proposed referent (account id).
     #[serde(default)]
     pub proposed_referent: Option<String>,
