@@ -71,13 +71,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 tracing::error!(error = %err, "could not sign the access log's last checkpoint");
             }
         }
-        Command::Demo { sample_meeting, .. } => {
+        Command::Demo { no_sample_week, .. } => {
             let listener = std::net::TcpListener::bind(config.listen)?;
             config.listen = listener.local_addr()?;
             let state = AppState::build(config.clone(), Arc::new(SystemClock)).await?;
             let credentials = cli::demo::seed(&state).await?;
-            if sample_meeting {
-                cli::demo::seed_sample_meeting(&state).await?;
+            if !no_sample_week {
+                cli::demo::seed_sample_week(&state).await?;
             }
             // The name WebAuthn needs (a relying party cannot be an address): on a loopback
             // address, `localhost`. With a public origin (a proxy in front), the address

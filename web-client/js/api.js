@@ -653,7 +653,7 @@ export const referrals = {
   open: (body) => request('POST', '/referrals', body),
   /**
    * The referrals this account may see, newest first, and whether it may refer.
-   * @returns {Promise<{ may_refer: boolean, referrals: any[] }>}
+   * @returns {Promise<{ may_refer: boolean, only_acte?: boolean, referrals: any[] }>}
    */
   list: () => request('GET', '/referrals'),
   /**

@@ -444,6 +444,7 @@ export const AUDIT_ACTIONS = Object.freeze({
   member_left: 'Membre parti de lui-même',
   history_read: 'Lecture de l’historique d’un canal',
   history_purged: 'Historique purgé (fin de conservation)',
+  referrals_purged: 'Orientations non acceptées effacées (fin de conservation)',
   message_send: 'Envoi d’un message',
   attachment_upload: 'Dépôt d’une pièce jointe',
   attachment_uploaded: 'Pièce jointe déposée',

@@ -522,7 +522,10 @@ async fn views(state: &AppState, rows: Vec<field_report::Model>) -> Result<Vec<F
                 author_name: name_of(&row.author_id),
                 category: FieldReportCategory::parse(&row.category).ok_or_else(malformed)?,
                 status: FieldReportStatus::parse(&row.status).ok_or_else(malformed)?,
-                description: serde_json::from_str(&row.description).map_err(|_| malformed())?,
+                description: match row.description.as_str() {
+                    "" => None,
+                    sealed => Some(serde_json::from_str(sealed).map_err(|_| malformed())?),
+                },
                 handled_by_name: row.handled_by.as_deref().map(name_of),
                 answer,
                 id: row.id,

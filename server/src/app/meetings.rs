@@ -451,7 +451,7 @@ pub async fn schedule(
     one_view(state, model).await
 }
 
-/// Schedules a meeting for the demonstration (`passerelle demo --sample-meeting`), on
+/// Schedules a meeting for the demonstration (`passerelle demo`, its sample week), on
 /// behalf of `organiser`, who has accepted nothing yet: the gate that a request would pass
 /// is not asked, so this is for seeding only. The agenda's cases must be of the group.
 pub(crate) async fn seed_scheduled(

@@ -364,8 +364,10 @@ pub async fn list(state: &AppState, user: &CurrentUser) -> Result<ReferralList> 
     )
     .await?;
     let party = party_of(state, user, None).await?;
+    let may_refer = policy::referral_allows(&party, ReferralStep::Open);
     Ok(ReferralList {
-        may_refer: policy::referral_allows(&party, ReferralStep::Open),
+        only_acte: !may_refer && policy::referral_allows(&party, ReferralStep::OpenActe),
+        may_refer: may_refer || policy::referral_allows(&party, ReferralStep::OpenActe),
         referrals: views(state, rows).await?,
     })
 }

@@ -69,6 +69,9 @@ pub struct PassReport {
     pub purged_messages: u64,
     /// Attachments deleted from channels whose history aged out.
     pub purged_attachments: u64,
+    /// Referrals never accepted, deleted once the conversation their note was sealed for
+    /// has aged out (`retention.direct_months` after their last change).
+    pub purged_referrals: u64,
     /// Channels this pass failed on (retried at the next pass).
     pub failed: Vec<String>,
 }
@@ -141,6 +144,20 @@ pub async fn run_pass(state: &AppState, fail_at: Option<FailPoint>) -> anyhow::R
         }
     }
     let retention = &state.config.retention;
+    report.purged_referrals =
+        db::referrals::purge_unaccepted(&state.db, months_before(now, retention.direct_months))
+            .await?;
+    if report.purged_referrals > 0 {
+        state
+            .record(
+                job_actor(),
+                "referrals_purged",
+                None,
+                Outcome::Success,
+                json!({ "referrals": report.purged_referrals }),
+            )
+            .await?;
+    }
     for (kind, months) in [
         ("working_group", retention.working_group_months),
         ("direct", retention.direct_months),

@@ -10,12 +10,22 @@ use passerelle_shared::protocol::v1::admin::CreateAccount;
 use passerelle_shared::protocol::v1::{Attributes, InstitutionKind, Role};
 use zeroize::Zeroizing;
 
+use passerelle_shared::protocol::v1::cases::{
+    CreateCase, InformationMethod, LocalScheme, Programme,
+};
+use passerelle_shared::protocol::v1::channels::{ChannelKind, CreateChannel, LegalRegime};
+use passerelle_shared::protocol::v1::field_reports::{FieldReportCategory, FieldReportStatus};
+use passerelle_shared::protocol::v1::referrals::{ReferralReason, ReferralStatus};
+use sea_orm::TransactionTrait;
+
 use crate::app::accounts;
 use crate::app::charter;
 use crate::app::reports::{self, Counted};
 use crate::audit::Actor;
+use crate::auth::CurrentUser;
 use crate::auth::{password, totp};
 use crate::db;
+use crate::db::entities::{field_report, referral, user};
 use crate::state::AppState;
 
 /// The institutions of a typical CLSPD, with their type (CHARTER.md C5).
@@ -67,8 +77,9 @@ const NONE: Attributes = Attributes {
     social_action_professional: false,
 };
 
-/// One account per role, and a second professional so that two institutions can talk.
-pub const ACCOUNTS: [DemoAccount; 7] = [
+/// One account per role, and the professionals of the CLSPD's weekly work: a police
+/// officer, a social worker, the intervenant social, a school's CPE and a mediator.
+pub const ACCOUNTS: [DemoAccount; 8] = [
     DemoAccount {
         login: "coordinatrice",
         name: "Claire Martin",
@@ -101,6 +112,15 @@ pub const ACCOUNTS: [DemoAccount; 7] = [
         // A social worker placed at the police station: refers people to the social
         // services (issue 21, item 1).
         attributes: SOCIAL,
+    },
+    DemoAccount {
+        login: "cpe.college",
+        name: "Lucie Garnier",
+        institution: INSTITUTIONS[2].0,
+        role: Role::Member,
+        // The school's conseillère principale d'éducation: refers excluded pupils under
+        // ACTE (issue 21, item 4).
+        attributes: NONE,
     },
     DemoAccount {
         login: "mediateur",
@@ -257,9 +277,6 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Vec<Credentials>> {
 /// already has referrals. Without a note: a note is sealed by a device, and the demo
 /// seeds none.
 async fn seed_referral(state: &AppState) -> anyhow::Result<()> {
-    use passerelle_shared::protocol::v1::cases::{InformationMethod, Programme};
-    use passerelle_shared::protocol::v1::referrals::{ReferralReason, ReferralStatus};
-
     let find = |login: &'static str| async move {
         db::accounts::find_user_by_login(&state.db, login)
             .await?
@@ -341,67 +358,121 @@ pub fn banner(url: &str, credentials: &[Credentials]) -> String {
 /// The demonstration's cellule de veille.
 const SAMPLE_GROUP: &str = "Cellule de veille";
 
-/// `passerelle demo --sample-meeting`: the coordinator's cellule de veille with the social
-/// worker, two situations of the group and a meeting scheduled for tomorrow with both on
-/// its agenda, ready to be run from « Réunions ». Seeded once; off by default, so that a
-/// fresh demo starts empty as its first steps describe.
-pub async fn seed_sample_meeting(state: &AppState) -> anyhow::Result<()> {
-    use passerelle_shared::protocol::v1::cases::{CreateCase, Programme};
-    use passerelle_shared::protocol::v1::channels::{ChannelKind, CreateChannel, LegalRegime};
+/// The demonstration's group of the mediators and their partners.
+const MEDIATION_GROUP: &str = "Médiation et tranquillité publique";
 
-    let find = |login: &'static str| async move {
-        db::accounts::find_user_by_login(&state.db, login)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("missing demo account {login}"))
-    };
-    let coordinator = find("coordinatrice").await?;
-    let social = find("assistante.sociale").await?;
-    let already = db::channels::of_user(&state.db, &coordinator.id)
+/// The internal rules the sample groups are created with, so that their members only have
+/// to accept them (CHARTER.md C3).
+const SAMPLE_GROUP_RULES: &str = "\
+# Règlement intérieur du groupe (démonstration)
+
+1. Les situations sont désignées par leur référence, jamais par le nom de la personne.
+2. Seuls les membres nommés du groupe lisent ce qui s’y échange.
+3. Chaque membre n’écrit que ce qui est nécessaire à la coordination.
+";
+
+/// What `passerelle demo` seeds unless `--no-sample-week`: a week of the CLSPD, ready to
+/// be tried from the browser (README « What a CLSPD does each week »).
+///
+/// - the coordinator's cellule de veille with the social worker, two situations and a
+///   meeting scheduled for tomorrow with both on its agenda, ready to be run from
+///   « Réunions »;
+/// - the mediation group (coordinator, police officer, mediator) with a field report of
+///   the mediator waiting to be taken in charge in « Signalements »;
+/// - an ACTE referral of the school's CPE to the town hall's youth service, waiting for
+///   the coordinator in « Orientations ».
+///
+/// Each part is seeded once: a demo restarted on the same data directory adds nothing.
+pub async fn seed_sample_week(state: &AppState) -> anyhow::Result<()> {
+    let coordinator = demo_user(state, "coordinatrice").await?;
+    seed_sample_meeting(state, &coordinator).await?;
+    seed_field_report(state, &coordinator).await?;
+    seed_acte_referral(state).await
+}
+
+/// A demo account, by login.
+async fn find_account(state: &AppState, login: &str) -> anyhow::Result<user::Model> {
+    db::accounts::find_user_by_login(&state.db, login)
         .await?
-        .into_iter()
-        .any(|c| c.kind == ChannelKind::WorkingGroup.as_str() && c.name == SAMPLE_GROUP);
-    if already {
-        return Ok(());
-    }
-    let user = crate::auth::CurrentUser {
-        user_id: coordinator.id.clone(),
-        login: coordinator.login.clone(),
-        display_name: coordinator.display_name.clone(),
-        institution_id: coordinator.institution_id.clone(),
-        role: Role::Coordinator,
+        .ok_or_else(|| anyhow::anyhow!("missing demo account {login}"))
+}
+
+/// A demo account acting as if signed in, for the seeding's requests.
+async fn demo_user(state: &AppState, login: &str) -> anyhow::Result<CurrentUser> {
+    let account = find_account(state, login).await?;
+    Ok(CurrentUser {
+        role: Role::parse(&account.role).unwrap_or(Role::Member),
         attributes: Attributes {
-            bound_by_professional_secrecy: coordinator.bound_by_professional_secrecy,
-            social_action_professional: coordinator.social_action_professional,
+            bound_by_professional_secrecy: account.bound_by_professional_secrecy,
+            social_action_professional: account.social_action_professional,
         },
+        user_id: account.id,
+        login: account.login,
+        display_name: account.display_name,
+        institution_id: account.institution_id,
         session_id: "demo-seed".into(),
         client: crate::auth::ClientInfo::default(),
         must_register_security_key: false,
         password_change_required: false,
-    };
-    let failed = |what: &str, err: crate::error::ApiError| anyhow::anyhow!("{what}: {err:?}");
+    })
+}
+
+/// Whether `user` already has a working group called `name`.
+async fn has_group(state: &AppState, user: &CurrentUser, name: &str) -> anyhow::Result<bool> {
+    Ok(db::channels::of_user(&state.db, &user.user_id)
+        .await?
+        .into_iter()
+        .any(|c| c.kind == ChannelKind::WorkingGroup.as_str() && c.name == name))
+}
+
+/// A working group of the coordinator with `members`, its rules published.
+async fn sample_group(
+    state: &AppState,
+    coordinator: &CurrentUser,
+    name: &str,
+    members: &[&user::Model],
+) -> anyhow::Result<String> {
     let group = crate::app::channels::create(
         state,
-        &user,
+        coordinator,
         CreateChannel {
             kind: ChannelKind::WorkingGroup,
-            name: SAMPLE_GROUP.into(),
+            name: name.into(),
             regime: LegalRegime::ClspdConfidential,
-            institutions: vec![social.institution_id.clone()],
-            members: vec![social.id.clone()],
+            institutions: members.iter().map(|m| m.institution_id.clone()).collect(),
+            members: members.iter().map(|m| m.id.clone()).collect(),
         },
     )
     .await
-    .map_err(|err| failed("the sample group", err))?;
+    .map_err(|err| failed(name, err))?;
+    charter::publish_rules(state, coordinator, &group.id, SAMPLE_GROUP_RULES)
+        .await
+        .map_err(|err| failed("the sample group's rules", err))?;
+    Ok(group.id)
+}
+
+fn failed(what: &str, err: crate::error::ApiError) -> anyhow::Error {
+    anyhow::anyhow!("{what}: {err:?}")
+}
+
+/// The cellule de veille with the social worker, two situations of the group, and a
+/// meeting scheduled for tomorrow with both on its agenda.
+async fn seed_sample_meeting(state: &AppState, coordinator: &CurrentUser) -> anyhow::Result<()> {
+    if has_group(state, coordinator, SAMPLE_GROUP).await? {
+        return Ok(());
+    }
+    let social = find_account(state, "assistante.sociale").await?;
+    let group_id = sample_group(state, coordinator, SAMPLE_GROUP, &[&social]).await?;
     let mut agenda = Vec::new();
     for _ in 0..2 {
         let case = crate::app::cases::create(
             state,
-            &user,
+            coordinator,
             CreateCase {
                 programme: Programme::PublicTranquillity,
                 reporting_institution: social.institution_id.clone(),
                 regime: LegalRegime::ClspdConfidential,
-                group_id: Some(group.id.clone()),
+                group_id: Some(group_id.clone()),
                 institutions: vec![social.institution_id.clone()],
                 members: vec![social.id.clone()],
                 referent_user_id: Some(social.id.clone()),
@@ -416,13 +487,117 @@ pub async fn seed_sample_meeting(state: &AppState) -> anyhow::Result<()> {
     let tomorrow = state.now_ms() + 24 * 3_600_000;
     crate::app::meetings::seed_scheduled(
         state,
-        user.actor(),
-        &group.id,
-        &coordinator.id,
+        coordinator.actor(),
+        &group_id,
+        &coordinator.user_id,
         tomorrow,
         &agenda,
     )
     .await
     .map_err(|err| failed("the sample meeting", err))?;
     Ok(())
+}
+
+/// The mediation group (the coordinator, the police officer and the mediator) and a field
+/// report of the mediator about a broken street light, filed this morning. No device
+/// sealed a description for it: the browser says it is the demonstration's sample.
+async fn seed_field_report(state: &AppState, coordinator: &CurrentUser) -> anyhow::Result<()> {
+    if has_group(state, coordinator, MEDIATION_GROUP).await? {
+        return Ok(());
+    }
+    let police = find_account(state, "policier").await?;
+    let mediator = find_account(state, "mediateur").await?;
+    let group_id = sample_group(state, coordinator, MEDIATION_GROUP, &[&police, &mediator]).await?;
+    let now = state.now_ms();
+    let category = FieldReportCategory::TechnicalFault;
+    let model = field_report::Model {
+        id: uuid::Uuid::new_v4().to_string(),
+        group_id: group_id.clone(),
+        author_id: mediator.id.clone(),
+        category: category.as_str().to_owned(),
+        place: "Rue des Tilleuls, devant l’entrée B".to_owned(),
+        observed_at: now - 2 * 3_600_000,
+        filed_at: now,
+        status: FieldReportStatus::New.as_str().to_owned(),
+        description: String::new(),
+        description_device: "demo-seed".to_owned(),
+        description_msg_id: uuid::Uuid::new_v4().to_string(),
+        epoch: 0,
+        answer_epoch: None,
+        handled_by: None,
+        handled_at: None,
+        answer: None,
+        answered_by: None,
+        answered_at: None,
+    };
+    let txn = state.db.begin().await?;
+    db::field_reports::insert(&txn, model.clone()).await?;
+    reports::count_in(&txn, now, Counted::FieldReportFiled(category))
+        .await
+        .map_err(|err| failed("the sample report's count", err))?;
+    reports::count_in(
+        &txn,
+        now,
+        Counted::FieldReportReached(FieldReportStatus::New),
+    )
+    .await
+    .map_err(|err| failed("the sample report's count", err))?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// An ACTE referral of the school's CPE: a pupil excluded for three days from tomorrow,
+/// hosted by the town hall's youth service, waiting for the coordinator's answer.
+async fn seed_acte_referral(state: &AppState) -> anyhow::Result<()> {
+    const DAY_MS: i64 = 24 * 3_600_000;
+    let cpe = find_account(state, "cpe.college").await?;
+    let coordinator = find_account(state, "coordinatrice").await?;
+    if !db::referrals::visible(&state.db, &cpe.id, &cpe.institution_id, false)
+        .await?
+        .is_empty()
+    {
+        return Ok(());
+    }
+    let now = state.now_ms();
+    let tomorrow = (now / DAY_MS + 1) * DAY_MS;
+    let scheme = LocalScheme::Acte {
+        school_institution: cpe.institution_id.clone(),
+        excluded_from: tomorrow,
+        excluded_until: tomorrow + 2 * DAY_MS,
+        host_institution: coordinator.institution_id.clone(),
+    };
+    let reason = ReferralReason::Schooling;
+    db::referrals::insert(
+        &state.db,
+        referral::Model {
+            id: uuid::Uuid::new_v4().to_string(),
+            client_id: "demo-orientation-acte".into(),
+            referrer_id: cpe.id.clone(),
+            target_institution: coordinator.institution_id.clone(),
+            reason: reason.as_str().into(),
+            consent_outcome: "consented".into(),
+            consent_method: InformationMethod::InPerson.as_str().into(),
+            consent_reason: None,
+            programme: Programme::YouthExposedToDelinquency.as_str().into(),
+            // A pupil of about fourteen: the case goes at the latest at their 25th birthday.
+            destroy_limit: Some(crate::clock::years_after(now, 11)),
+            proposed_referent: Some(coordinator.id.clone()),
+            note: None,
+            status: ReferralStatus::Proposed.as_str().into(),
+            opened_at: now,
+            decided_by: None,
+            decided_at: None,
+            decline_reason: None,
+            decline_note: None,
+            case_id: None,
+            referent_id: None,
+            followed_at: None,
+            closed_at: None,
+            scheme: Some(serde_json::to_string(&scheme)?),
+        },
+    )
+    .await?;
+    reports::count(state, Counted::ReferralOpened(reason))
+        .await
+        .map_err(|err| failed("the sample referral's count", err))
 }

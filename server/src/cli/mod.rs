@@ -40,10 +40,10 @@ pub enum Command {
         /// Address to listen on (plain HTTP, loopback only).
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
-        /// Also seed a cellule de veille with two situations and a meeting scheduled for
-        /// tomorrow (docs/PROTOCOL.md §18).
+        /// Leave out the sample week (a cellule de veille meeting with its agenda, a field
+        /// report of the mediator, an ACTE referral): the accounts and one referral only.
         #[arg(long)]
-        sample_meeting: bool,
+        no_sample_week: bool,
     },
     /// Bring the database schemas up to date, then exit.
     Migrate,

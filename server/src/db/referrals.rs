@@ -91,3 +91,23 @@ pub(crate) async fn set_case(
         .await?;
     Ok(())
 }
+
+/// Deletes the referrals never accepted (declined, or still waiting) whose last change is
+/// older than `cutoff`, and answers how many (CHARTER.md C11). An accepted referral goes
+/// with its case (`retention::delete_contents`).
+pub(crate) async fn purge_unaccepted(db: &impl ConnectionTrait, cutoff: i64) -> Result<u64, DbErr> {
+    Ok(referral::Entity::delete_many()
+        .filter(referral::Column::CaseId.is_null())
+        .filter(
+            Condition::any()
+                .add(referral::Column::DecidedAt.lt(cutoff))
+                .add(
+                    Condition::all()
+                        .add(referral::Column::DecidedAt.is_null())
+                        .add(referral::Column::OpenedAt.lt(cutoff)),
+                ),
+        )
+        .exec(db)
+        .await?
+        .rows_affected)
+}

@@ -114,6 +114,11 @@ pub(crate) async fn delete_contents(
         .filter(field_report::Column::GroupId.eq(channel_id))
         .exec(db)
         .await?;
+    // The referral that opened a case goes with it.
+    super::entities::referral::Entity::delete_many()
+        .filter(super::entities::referral::Column::CaseId.eq(channel_id))
+        .exec(db)
+        .await?;
     super::meetings::delete_of_group(db, channel_id, None).await?;
     super::meetings::delete_items_of_case(db, channel_id).await?;
     super::case_identities::delete(db, channel_id).await?;

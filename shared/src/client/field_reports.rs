@@ -85,13 +85,14 @@ impl Client {
         .await
     }
 
-    /// Opens a report's description and, once answered, its answer: each is checked and
-    /// decrypted as a message of the group sent by its author (docs/PROTOCOL.md §8.6).
+    /// Opens a report's description (none for the demonstration's sample report) and, once
+    /// answered, its answer: each is checked and decrypted as a message of the group sent
+    /// by its author (docs/PROTOCOL.md §8.6).
     pub async fn open_field_report(
         &mut self,
         device: &Device,
         report: &FieldReport,
-    ) -> Result<(MessageContent, Option<MessageContent>)> {
+    ) -> Result<(Option<MessageContent>, Option<MessageContent>)> {
         let as_message = |sender: &str, envelope: &crate::crypto::Envelope| StoredMessage {
             channel_id: report.group_id.clone(),
             seq: 0,
@@ -99,9 +100,13 @@ impl Client {
             envelope: envelope.clone(),
             ts: report.filed_at,
         };
-        let description = self
-            .open(device, &as_message(&report.author, &report.description))
-            .await?;
+        let description = match &report.description {
+            Some(envelope) => Some(
+                self.open(device, &as_message(&report.author, envelope))
+                    .await?,
+            ),
+            None => None,
+        };
         let answer = match (&report.answer, &report.answered_by) {
             (Some(envelope), Some(by)) => Some(self.open(device, &as_message(by, envelope)).await?),
             _ => None,

@@ -60,6 +60,9 @@ function freePort() {
  * @property {boolean} [requireKeys] Keep the default policy: admins and auditors must use a
  *   passkey or security key. Off otherwise, so that the other suites sign them in with
  *   TOTP alone (tests/browser/webauthn.test.mjs tests the policy).
+ * @property {boolean} [sampleWeek] Seed the demo's sample week (a meeting, a field report,
+ *   an ACTE referral), as `passerelle demo` does for a person trying it. Off otherwise, so
+ *   that the other suites start from the accounts and the one referral alone.
  * @property {Record<string, string>} [settings] Further `PASSERELLE_*` settings (the demo
  *   leaves offline notices off; tests/browser/email-notices.test.mjs turns them on).
  *
@@ -110,7 +113,9 @@ function startOnce(binary, port, options) {
   if (options.publicOrigin) env.PASSERELLE_PUBLIC_ORIGIN = options.publicOrigin;
   if (!options.requireKeys) env.PASSERELLE_WEBAUTHN__REQUIRED_ROLES = '[]';
   Object.assign(env, options.settings ?? {});
-  let child = spawn(binary, ['demo', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
+  const args = ['demo', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir];
+  if (!options.sampleWeek) args.push('--no-sample-week');
+  let child = spawn(binary, args, {
     cwd: dataDir,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -187,6 +187,7 @@ async fn a_mediator_files_a_report_with_a_photo_and_the_group_takes_it_in_charge
         .open_field_report(&professional.device, &listed[0])
         .await
         .unwrap();
+    let opened = opened.expect("a filed report has its description");
     assert_eq!(opened.text, DESCRIPTION);
     assert!(answer.is_none());
     let downloaded = professional
@@ -694,6 +695,7 @@ async fn a_report_ages_out_with_its_groups_history_and_a_recent_one_stays_readab
         .open_field_report(&professional.device, &listed[0])
         .await
         .unwrap();
+    let opened = opened.expect("a filed report has its description");
     assert_eq!(opened.text, DESCRIPTION);
     let purged = audit_events(&server, &group.id, "history_purged").await;
     assert_eq!(purged.len(), 1);

@@ -843,16 +843,29 @@ async fn the_annual_report_counts_meetings_held_situations_and_decisions_and_fre
 }
 
 #[tokio::test]
-async fn the_demo_can_seed_a_cellule_de_veille_with_a_meeting_to_run_once() {
+async fn the_demo_seeds_a_week_of_the_clspd_once() {
     let server = TestServer::spawn().await.unwrap();
     passerelle_server::cli::demo::seed(&server.state)
         .await
         .unwrap();
+    // A demo restarted on the same data directory seeds nothing more.
     for _ in 0..2 {
-        passerelle_server::cli::demo::seed_sample_meeting(&server.state)
+        passerelle_server::cli::demo::seed_sample_week(&server.state)
             .await
             .unwrap();
     }
+    assert_eq!(
+        count_rows(&server, "field_reports", "status", "new").await,
+        1
+    );
+    assert_eq!(
+        count_rows(&server, "referrals", "reason", "schooling").await,
+        1
+    );
+    assert_eq!(
+        count_rows(&server, "referrals", "reason", "housing").await,
+        1
+    );
     assert_eq!(
         count_rows(&server, "meetings", "status", "scheduled").await,
         1

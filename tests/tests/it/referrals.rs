@@ -1053,3 +1053,93 @@ async fn a_school_refers_an_excluded_pupil_to_the_host_structure_under_acte() {
     assert_eq!(report["referrals"]["by_reason"]["schooling"], 2);
     assert_eq!(report["schemes"]["acte_cases_opened"], 1);
 }
+
+/// Nothing lives for ever (CHARTER.md C11): a referral never accepted — declined, or left
+/// waiting — is deleted by the retention job once the conversation its note was sealed
+/// for has aged out (`retention.direct_months`, 12 by default, after its last change);
+/// an accepted one stays as long as its case.
+#[tokio::test]
+async fn referrals_never_accepted_are_deleted_once_their_time_is_over() {
+    let Scene {
+        server,
+        coordinator: _coordinator,
+        mut referrer,
+        social_worker,
+        colleague: _colleague,
+        police: _police,
+        social_services,
+    } = scene().await;
+    let waiting = refer(
+        &mut referrer,
+        "p-1",
+        ReferralReason::Housing,
+        &social_services,
+        None,
+        None,
+    )
+    .await;
+    let declined = refer(
+        &mut referrer,
+        "p-2",
+        ReferralReason::Family,
+        &social_services,
+        None,
+        None,
+    )
+    .await;
+    let accepted = refer(
+        &mut referrer,
+        "p-3",
+        ReferralReason::Social,
+        &social_services,
+        None,
+        None,
+    )
+    .await;
+    call(
+        &social_worker,
+        Method::POST,
+        &format!("/referrals/{}/decline", declined.id),
+        Some(json!({"reason": "no_capacity"})),
+    )
+    .await;
+    social_worker
+        .client
+        .accept_referral(&accepted.id, &AcceptReferral::default())
+        .await
+        .unwrap();
+
+    // Eleven months on, everything is still there.
+    const MONTH: i64 = 31 * 24 * 3_600_000;
+    server.clock.advance_ms(11 * MONTH);
+    let pass = passerelle_server::app::retention::run_once(&server.state)
+        .await
+        .unwrap();
+    assert_eq!(pass.purged_referrals, 0);
+    assert_eq!(
+        count_rows(&server, "referrals", "referrer_id", &referrer.user.id).await,
+        3
+    );
+
+    // A year and a month on, only the accepted one is left, and the purge is logged.
+    server.clock.advance_ms(2 * MONTH);
+    let pass = passerelle_server::app::retention::run_once(&server.state)
+        .await
+        .unwrap();
+    assert_eq!(pass.purged_referrals, 2);
+    for (id, kept) in [
+        (&waiting.id, false),
+        (&declined.id, false),
+        (&accepted.id, true),
+    ] {
+        assert_eq!(
+            count_rows(&server, "referrals", "id", id).await,
+            i64::from(kept),
+            "{id}"
+        );
+    }
+    assert!(audit_actions(&server, None)
+        .await
+        .iter()
+        .any(|(action, _)| action == "referrals_purged"));
+}

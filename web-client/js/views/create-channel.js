@@ -9,6 +9,7 @@ import { offerNoticeOnOpen } from './notice-templates.js';
 import { showError, showStatus } from '../notices.js';
 import { RULES_TEMPLATE } from './charter.js';
 import { REGIME_LABELS } from './messaging.js';
+import { YOUTH_PROGRAMME, destroyLimitOf, schemeOf, youthFields, youthProblems } from './youth-fields.js';
 
 /** @typedef {import('../types.js').UserShell} UserShell */
 /** @typedef {import('../types.js').DirectoryEntry} DirectoryEntry */
@@ -17,12 +18,6 @@ const PROGRAMMES = [
   { value: 'youth_exposed_to_delinquency', label: 'Jeunes exposés à la délinquance' },
   { value: 'violence_against_women_and_domestic_violence', label: 'Violences faites aux femmes, violences intrafamiliales et aide aux victimes' },
   { value: 'public_tranquillity', label: 'Tranquillité publique' },
-];
-
-const SCHEMES = [
-  { value: '', label: 'Aucun' },
-  { value: 'acte', label: 'ACTE (collégien temporairement exclu)' },
-  { value: 'chantier_educatif', label: 'Chantier éducatif (17–25 ans)' },
 ];
 
 const KINDS = [
@@ -57,30 +52,8 @@ export function renderCreateChannel(screen, shell) {
     const name = field({ label: 'Nom', name: 'name', maxlength: 120, hint: 'Un groupe ou une séance : un thème, jamais le nom d’une personne.' });
     const regime = selectField({ label: 'Régime juridique', name: 'regime', required: true, options: Object.entries(REGIME_LABELS).map(([value, label]) => ({ value, label })) });
     const programme = selectField({ label: 'Programme', name: 'programme', options: PROGRAMMES });
-    const birthMonth = field({
-      label: 'Mois de naissance de la personne',
-      name: 'birth_month',
-      type: 'month',
-      hint: 'Le dossier sera détruit au plus tard à ses 25 ans. Ce mois reste sur votre appareil : seule la date limite qui en découle est envoyée.',
-    });
     const institutionOptions = everyInstitution.map((i) => ({ value: i.id, label: i.name }));
-    const scheme = selectField({ label: 'Dispositif local', name: 'scheme', options: SCHEMES, hint: 'ACTE et les chantiers éducatifs sont comptés à part dans le bilan annuel.' });
-    const acteBox = h(
-      'fieldset',
-      { class: 'fieldset' },
-      h('legend', {}, 'ACTE'),
-      selectField({ label: 'Collège', name: 'acte_school', options: [{ value: '', label: 'Choisissez le collège' }, ...institutionOptions], hint: 'Une institution de type Éducation nationale.' }),
-      field({ label: 'Premier jour d’exclusion', name: 'acte_from', type: 'date' }),
-      field({ label: 'Dernier jour d’exclusion', name: 'acte_until', type: 'date', hint: 'Une exclusion temporaire dure au plus huit jours de classe.' }),
-      selectField({ label: 'Structure d’accueil', name: 'acte_host', options: [{ value: '', label: 'Choisissez la structure' }, ...institutionOptions] }),
-    );
-    const chantierBox = h(
-      'fieldset',
-      { class: 'fieldset' },
-      h('legend', {}, 'Chantier éducatif'),
-      field({ label: 'Premier jour du chantier', name: 'chantier_from', type: 'date' }),
-      field({ label: 'Dernier jour du chantier', name: 'chantier_until', type: 'date' }),
-    );
+    const youthBox = youthFields(institutionOptions);
     const reporting = selectField({ label: 'Institution qui signale la situation', name: 'reporting_institution', options: institutionOptions, value: shell.me.institution.id });
     const group = selectField({ label: 'Groupe de travail dont le règlement s’applique', name: 'group_id', options: [{ value: '', label: groups.length ? 'Choisissez un groupe' : 'Aucun groupe de travail' }, ...groups.map((g) => ({ value: g.id, label: g.name }))] });
     const startsAt = field({ label: 'Début de la séance', name: 'starts_at', type: 'datetime-local' });
@@ -102,17 +75,13 @@ export function renderCreateChannel(screen, shell) {
       memberError,
     );
     const publishRules = checkboxField({ label: 'Publier tout de suite le règlement intérieur type (modifiable ensuite)', name: 'publish_rules', checked: true, hint: 'Un groupe de travail reste fermé tant que son règlement n’est pas publié puis accepté.' });
-    const created = form({ class: 'stack card' }, kind, name, regime, programme, birthMonth, scheme, acteBox, chantierBox, reporting, group, startsAt, endsAt, instBox, memberBox, publishRules, h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button' }, 'Créer le canal')));
+    const created = form({ class: 'stack card' }, kind, name, regime, programme, ...youthBox.elements, reporting, group, startsAt, endsAt, instBox, memberBox, publishRules, h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button' }, 'Créer le canal')));
 
     const show = () => {
       const value = control(created, 'kind').value;
       name.hidden = value === 'case' || value === 'direct';
       programme.hidden = value !== 'case';
-      const youth = value === 'case' && control(created, 'programme').value === 'youth_exposed_to_delinquency';
-      birthMonth.hidden = !youth;
-      scheme.hidden = !youth;
-      acteBox.hidden = !youth || control(created, 'scheme').value !== 'acte';
-      chantierBox.hidden = !youth || control(created, 'scheme').value !== 'chantier_educatif';
+      youthBox.show(created, value === 'case' && control(created, 'programme').value === YOUTH_PROGRAMME);
       reporting.hidden = value !== 'case';
       group.hidden = value !== 'case' && value !== 'practice_session';
       startsAt.hidden = value !== 'practice_session';
@@ -137,10 +106,7 @@ export function renderCreateChannel(screen, shell) {
         if ((value === 'working_group' || value === 'practice_session') && !valueOf(f, 'name')) problems.push(['name', 'Donnez un nom au canal.']);
         if (value === 'direct' && members.length !== 1) problems.push(['kind', 'Une conversation directe réunit exactement deux personnes : cochez un seul membre.']);
         if (value === 'practice_session' && (!valueOf(f, 'starts_at') || !valueOf(f, 'ends_at'))) problems.push(['starts_at', 'Indiquez le début et la fin de la séance.']);
-        if (value === 'case' && valueOf(f, 'programme') === 'youth_exposed_to_delinquency' && twentyFifthBirthday(valueOf(f, 'birth_month')) === null) {
-          problems.push(['birth_month', 'Indiquez le mois de naissance de la personne (les 25 dernières années) : le dossier sera détruit au plus tard à ses 25 ans.']);
-        }
-        if (value === 'case' && valueOf(f, 'programme') === 'youth_exposed_to_delinquency') problems.push(...schemeProblems(f));
+        if (value === 'case' && valueOf(f, 'programme') === YOUTH_PROGRAMME) problems.push(...youthProblems(f));
         return problems;
       });
       if (!ok) return;
@@ -151,8 +117,8 @@ export function renderCreateChannel(screen, shell) {
       const channel = await whileBusy(created, async () => {
         if (value === 'case') {
           const programmeValue = valueOf(created, 'programme');
-          const destroyLimit = programmeValue === 'youth_exposed_to_delinquency' ? twentyFifthBirthday(valueOf(created, 'birth_month')) : null;
-          const localScheme = programmeValue === 'youth_exposed_to_delinquency' ? schemeOf(created) : null;
+          const destroyLimit = programmeValue === YOUTH_PROGRAMME ? destroyLimitOf(created) : null;
+          const localScheme = programmeValue === YOUTH_PROGRAMME ? schemeOf(created) : null;
           return (await casesApi.create({ programme: programmeValue, reporting_institution: valueOf(created, 'reporting_institution'), regime: regimeValue, group_id: groupId, institutions: allowed, members, destroy_limit: destroyLimit, scheme: localScheme })).channel;
         }
         if (value === 'practice_session') {
@@ -198,83 +164,4 @@ export function renderCreateChannel(screen, shell) {
     });
     return created;
   }
-}
-
-/**
- * A day chosen in an input of type date, as the server stores days: midnight UTC.
- * @param {string} day « AAAA-MM-JJ »
- * @returns {number | null}
- */
-function dayOf(day) {
-  const time = Date.parse(`${day}T00:00:00Z`);
-  return Number.isNaN(time) ? null : time;
-}
-
-/**
- * What is missing or inconsistent in the local scheme's fields, next to each field.
- * @param {HTMLFormElement} f
- * @returns {Array<[string, string]>}
- */
-function schemeProblems(f) {
-  /** @type {Array<[string, string]>} */
-  const problems = [];
-  const chosen = valueOf(f, 'scheme');
-  const period = (/** @type {string} */ from, /** @type {string} */ until, /** @type {number} */ maxDays, /** @type {string} */ tooLong) => {
-    const first = dayOf(valueOf(f, from));
-    const last = dayOf(valueOf(f, until));
-    if (first === null) problems.push([from, 'Indiquez le premier jour.']);
-    if (last === null) problems.push([until, 'Indiquez le dernier jour.']);
-    if (first !== null && last !== null && last < first) problems.push([until, 'Le dernier jour doit suivre le premier.']);
-    else if (first !== null && last !== null && last - first > (maxDays - 1) * 86_400_000) problems.push([until, tooLong]);
-  };
-  if (chosen === 'acte') {
-    if (!valueOf(f, 'acte_school')) problems.push(['acte_school', 'Choisissez le collège qui oriente l’élève.']);
-    if (!valueOf(f, 'acte_host')) problems.push(['acte_host', 'Choisissez la structure qui accueille l’élève.']);
-    else if (valueOf(f, 'acte_host') === valueOf(f, 'acte_school')) problems.push(['acte_host', 'La structure d’accueil doit être différente du collège.']);
-    period('acte_from', 'acte_until', 14, 'Une exclusion temporaire dure au plus 14 jours de calendrier.');
-  }
-  if (chosen === 'chantier_educatif') period('chantier_from', 'chantier_until', 366, 'Un chantier éducatif dure au plus un an.');
-  return problems;
-}
-
-/**
- * The local scheme of the form (CreateCase.scheme), or null.
- * @param {HTMLFormElement} f
- * @returns {import('../types.js').LocalScheme | null}
- */
-function schemeOf(f) {
-  const chosen = valueOf(f, 'scheme');
-  if (chosen === 'acte') {
-    return {
-      kind: 'acte',
-      school_institution: valueOf(f, 'acte_school'),
-      excluded_from: dayOf(valueOf(f, 'acte_from')) ?? 0,
-      excluded_until: dayOf(valueOf(f, 'acte_until')) ?? 0,
-      host_institution: valueOf(f, 'acte_host'),
-    };
-  }
-  if (chosen === 'chantier_educatif') {
-    return { kind: 'chantier_educatif', starts_on: dayOf(valueOf(f, 'chantier_from')) ?? 0, ends_on: dayOf(valueOf(f, 'chantier_until')) ?? 0 };
-  }
-  return null;
-}
-
-/**
- * The destruction limit of a youth-programme case (CHARTER.md C11): the first day of the
- * month the person turns 25, in UTC — the earliest their birthday can fall, so the case
- * never outlives it. Null for a month that is missing, in the future, or 25 years ago or
- * more (the person is already 25).
- * @param {string} month « AAAA-MM », from an input of type month.
- * @returns {number | null}
- */
-export function twentyFifthBirthday(month) {
-  const match = /^(\d{4})-(\d{2})$/.exec(month);
-  if (!match) return null;
-  const year = Number(match[1]);
-  const index = Number(match[2]) - 1;
-  if (index < 0 || index > 11) return null;
-  const born = Date.UTC(year, index, 1);
-  const limit = Date.UTC(year + 25, index, 1);
-  const now = Date.now();
-  return born <= now && limit > now ? limit : null;
 }

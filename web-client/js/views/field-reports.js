@@ -137,9 +137,16 @@ export function renderFieldReports(screen, shell) {
     return opened.content;
   }
 
-  /** @param {any} report */
-  async function card(report) {
-    const body = h('div', { class: 'field-report-body' });
+  /**
+   * Appends the report's description, and its photos behind a button, to `body`.
+   * @param {HTMLElement} body
+   * @param {any} report
+   */
+  async function describe(body, report) {
+    if (!report.description) {
+      body.append(h('p', { class: 'hint', 'data-testid': 'field-report-description' }, 'Signalement d’exemple de la démonstration : sans description.'));
+      return;
+    }
     try {
       const content = await open(report, report.author, report.description);
       body.append(h('p', { 'data-testid': 'field-report-description' }, content.text));
@@ -159,6 +166,12 @@ export function renderFieldReports(screen, shell) {
     } catch {
       body.append(h('p', { class: 'hint' }, 'Description illisible sur cet appareil (clé du groupe manquante).'));
     }
+  }
+
+  /** @param {any} report */
+  async function card(report) {
+    const body = h('div', { class: 'field-report-body' });
+    await describe(body, report);
     if (report.answer && report.answered_by) {
       let answer = 'Réponse illisible sur cet appareil.';
       try {

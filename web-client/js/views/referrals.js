@@ -8,7 +8,7 @@
 import { channels as channelsApi, referrals as referralsApi } from '../api.js';
 import * as c from '../crypto.js';
 import { h, replace, screenTitle, uid } from '../dom.js';
-import { form, selectField, validate, valueOf, whileBusy } from '../forms.js';
+import { control, form, selectField, validate, valueOf, whileBusy } from '../forms.js';
 import {
   DECLINE_REASON_LABELS,
   REFERRAL_REASON_LABELS,
@@ -17,8 +17,9 @@ import {
   formatDateTime,
 } from '../labels.js';
 import { showError, showStatus } from '../notices.js';
-import { METHOD_LABELS, PROGRAMME_LABELS } from './case-record.js';
+import { METHOD_LABELS, PROGRAMME_LABELS, describeScheme } from './case-record.js';
 import { messengerFor } from './messaging.js';
+import { YOUTH_PROGRAMME, destroyLimitOf, schemeOf, youthFields, youthProblems } from './youth-fields.js';
 
 /** @typedef {import('../types.js').UserShell} UserShell */
 /** @typedef {import('../types.js').DirectoryEntry} DirectoryEntry */
@@ -26,8 +27,7 @@ import { messengerFor } from './messaging.js';
 /** Longest note, as the server's minimisation rule states it (C8). */
 const MAX_NOTE_CHARS = 280;
 
-/** The youth programme needs the person's 25th birthday, which this form does not ask. */
-const PROGRAMMES = Object.entries(PROGRAMME_LABELS).filter(([value]) => value !== 'youth_exposed_to_delinquency');
+const PROGRAMMES = Object.entries(PROGRAMME_LABELS);
 
 /**
  * @param {Readonly<Record<string, string>>} labels
@@ -77,7 +77,7 @@ export function renderReferrals(screen, shell) {
     h(
       'p',
       { class: 'hint' },
-      'L’intervenant social au commissariat oriente une personne vers le professionnel d’une autre institution. L’institution destinataire accepte (un dossier s’ouvre, sous une référence aléatoire) ou refuse en donnant un motif. Aucun nom n’est demandé : la note est chiffrée pour son destinataire.',
+      'L’intervenant social au commissariat oriente une personne vers le professionnel d’une autre institution ; un collège oriente ses élèves temporairement exclus vers une structure d’accueil (ACTE). L’institution destinataire accepte (un dossier s’ouvre, sous une référence aléatoire) ou refuse en donnant un motif. Aucun nom n’est demandé : la note est chiffrée pour son destinataire.',
     ),
     formSlot,
     lists,
@@ -88,6 +88,8 @@ export function renderReferrals(screen, shell) {
   /** @type {import('../types.js').Channel[]} */
   let myChannels = [];
   let formShown = false;
+  /** @type {Map<string, string>} Every institution's name, by id: an ACTE referral names two. */
+  let institutionNames = new Map();
 
   /**
    * The active direct conversation with `userId`, created if there is none: the channel a
@@ -134,8 +136,18 @@ export function renderReferrals(screen, shell) {
   const professionalsOf = (institutionId) =>
     directory.filter((entry) => entry.institution.id === institutionId && (entry.role === 'member' || entry.role === 'coordinator'));
 
-  async function referralForm() {
-    const institutions = (await channelsApi.institutions()).filter((i) => i.id !== me.institution.id);
+  /**
+   * The form to refer a person. A school refers only its excluded pupils, under ACTE
+   * (`onlyActe`): the programme, the scheme and the school are then decided.
+   * @param {boolean} onlyActe
+   */
+  async function referralForm(onlyActe) {
+    const every = await channelsApi.institutions();
+    const institutions = every.filter((i) => i.id !== me.institution.id);
+    const youth = youthFields(
+      every.map((i) => ({ value: i.id, label: i.name })),
+      onlyActe ? { schemes: ['acte'], school: me.institution.id, host: '' } : { host: '' },
+    );
     const referentSlot = h('div', {});
     const target = selectField({
       label: 'Institution destinataire',
@@ -161,8 +173,19 @@ export function renderReferrals(screen, shell) {
       { class: 'grid-form', 'aria-label': 'Orienter une personne' },
       target,
       referentSlot,
-      selectField({ label: 'Motif', name: 'reason', required: true, options: optionsOf(REFERRAL_REASON_LABELS) }),
-      selectField({ label: 'Programme du dossier', name: 'programme', required: true, options: PROGRAMMES.map(([value, label]) => ({ value, label })) }),
+      selectField({
+        label: 'Motif',
+        name: 'reason',
+        required: true,
+        options: optionsOf(REFERRAL_REASON_LABELS).filter((o) => !onlyActe || o.value === 'schooling'),
+      }),
+      selectField({
+        label: 'Programme du dossier',
+        name: 'programme',
+        required: true,
+        options: PROGRAMMES.filter(([value]) => !onlyActe || value === YOUTH_PROGRAMME).map(([value, label]) => ({ value, label })),
+      }),
+      ...youth.elements,
       selectField({
         label: 'Consentement de la personne',
         name: 'consent',
@@ -186,9 +209,16 @@ export function renderReferrals(screen, shell) {
       }),
       h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button' }, 'Envoyer l’orientation')),
     );
+    const showYouth = () => youth.show(referral, control(referral, 'programme').value === YOUTH_PROGRAMME);
+    control(referral, 'programme').addEventListener('change', showYouth);
+    control(referral, 'scheme').addEventListener('change', showYouth);
+    if (onlyActe) control(referral, 'scheme').value = 'acte';
+    showYouth();
     referral.addEventListener('submit', async (event) => {
       event.preventDefault();
-      if (!validate(referral)) return;
+      const host = valueOf(referral, 'target_institution');
+      const isYouth = valueOf(referral, 'programme') === YOUTH_PROGRAMME;
+      if (!validate(referral, (f) => (isYouth ? youthProblems(f, host) : []))) return;
       const consent = valueOf(referral, 'consent');
       const withoutReason = valueOf(referral, 'without_consent_reason');
       const referent = valueOf(referral, 'proposed_referent');
@@ -208,14 +238,18 @@ export function renderReferrals(screen, shell) {
           reason: valueOf(referral, 'reason'),
           consent: consent === 'consented' ? { outcome: 'consented', method } : { outcome: 'informed_without_consent', method, reason: withoutReason },
           programme: valueOf(referral, 'programme'),
-          target_institution: valueOf(referral, 'target_institution'),
+          destroy_limit: isYouth ? destroyLimitOf(referral) : null,
+          scheme: isYouth ? schemeOf(referral, host) : null,
+          target_institution: host,
           proposed_referent: referent || null,
           note: note ? await sealFor(referent, note) : null,
         }),
       );
       if (!sent) return;
       referral.reset();
+      if (onlyActe) control(referral, 'scheme').value = 'acte';
       showReferents();
+      showYouth();
       showStatus('Orientation envoyée à l’institution destinataire.');
       await load();
     });
@@ -326,6 +360,7 @@ export function renderReferrals(screen, shell) {
       ['Orientée par', `${referral.referrer_name}, le ${formatDateTime(referral.opened_at)}`],
       ['Consentement', consent],
       ['Programme', labelOf(PROGRAMME_LABELS, referral.programme)],
+      referral.scheme ? ['Dispositif', h('span', { 'data-testid': 'referral-scheme' }, describeScheme(referral.scheme, institutionNames))] : null,
       referral.proposed_referent_name ? ['Référent proposé', referral.proposed_referent_name] : null,
       referral.decline_reason ? ['Motif du refus', labelOf(DECLINE_REASON_LABELS, referral.decline_reason)] : null,
       referral.referent_name ? ['Référent', referral.referent_name] : null,
@@ -362,7 +397,9 @@ export function renderReferrals(screen, shell) {
   async function load() {
     let listed;
     try {
-      [listed, directory, myChannels] = await Promise.all([referralsApi.list(), channelsApi.directory(), channelsApi.list()]);
+      let institutions;
+      [listed, directory, myChannels, institutions] = await Promise.all([referralsApi.list(), channelsApi.directory(), channelsApi.list(), channelsApi.institutions()]);
+      institutionNames = new Map(institutions.map((i) => [i.id, i.name]));
     } catch (error) {
       replace(lists, h('p', {}, 'Les orientations n’ont pas pu être chargées.'));
       showError(error instanceof Error ? error.message : String(error));
@@ -370,7 +407,7 @@ export function renderReferrals(screen, shell) {
     }
     if (listed.may_refer && !formShown) {
       formShown = true;
-      await referralForm().catch((error) => showError(error instanceof Error ? error.message : String(error)));
+      await referralForm(Boolean(listed.only_acte)).catch((error) => showError(error instanceof Error ? error.message : String(error)));
     }
     const all = /** @type {any[]} */ (listed.referrals);
     const sent = all.filter((r) => r.referrer === me.id);

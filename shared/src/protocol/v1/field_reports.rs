@@ -188,9 +188,11 @@ pub struct FieldReport {
     pub filed_at: i64,
     /// Status.
     pub status: FieldReportStatus,
-    /// The sealed description: open it as a message of `group_id` sent by `author`.
-    #[schema(value_type = Object)]
-    pub description: Envelope,
+    /// The sealed description: open it as a message of `group_id` sent by `author`. Absent
+    /// only from the demonstration's sample report, which no device sealed.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub description: Option<Envelope>,
     /// Who took it in charge (account id).
     #[serde(default)]
     pub handled_by: Option<String>,

@@ -287,6 +287,9 @@ pub struct Referral {
 pub struct ReferralList {
     /// The caller has the referring capability.
     pub may_refer: bool,
+    /// They may refer only under ACTE (a school refers its excluded pupils).
+    #[serde(default)]
+    pub only_acte: bool,
     /// The referrals they may see, newest first.
     pub referrals: Vec<Referral>,
 }
