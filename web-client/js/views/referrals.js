@@ -184,6 +184,9 @@ export function renderReferrals(screen, shell) {
         name: 'programme',
         required: true,
         options: PROGRAMMES.filter(([value]) => !onlyActe || value === YOUTH_PROGRAMME).map(([value, label]) => ({ value, label })),
+        // Most referrals of the intervenant social are not about a young person: the
+        // youth programme's fields appear only when it is chosen.
+        value: onlyActe ? YOUTH_PROGRAMME : PROGRAMMES.find(([value]) => value !== YOUTH_PROGRAMME)?.[0],
       }),
       ...youth.elements,
       selectField({
