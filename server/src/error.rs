@@ -362,6 +362,13 @@ fn conflict_message(code: &str) -> &'static str {
              changent plus."
         }
         "meeting_envelope_replayed" => "Cette note ou ce compte rendu a déjà été envoyé.",
+        "meeting_item_decided" => {
+            "Une situation déjà décidée reste à l'ordre du jour : sa décision est enregistrée."
+        }
+        "meeting_has_decisions" => {
+            "Des décisions sont déjà enregistrées : tenez la réunion et closez-la plutôt que \
+             de l'annuler."
+        }
         "identity_version_conflict" => {
             "L'identité de la personne a été enregistrée entre-temps par un autre appareil : \
              rechargez le dossier puis recommencez."

@@ -1,7 +1,7 @@
 // The demo as a person trying it finds it (`passerelle demo`, issue 21 item 8): a week of
-// the CLSPD is waiting. The coordinator runs the seeded cellule de veille from its agenda
-// and accepts the school's ACTE referral, which opens a case under the ACTE scheme; the
-// police officer takes the mediator's field report in charge; the school's CPE refers a
+// the CLSPD is waiting. The coordinator changes the seeded cellule de veille's agenda, runs
+// it, schedules then cancels another meeting, and accepts the school's ACTE referral,
+// which opens a case under the ACTE scheme; the police officer takes the mediator's field report in charge; the school's CPE refers a
 // second pupil; the annual report counts all of it.
 
 import assert from 'node:assert/strict';
@@ -75,6 +75,16 @@ describe('the demo’s sample week', { timeout: 300_000 }, () => {
       const situations = page.getByTestId('situation');
       await situations.first().waitFor();
       assert.equal(await situations.count(), 2, 'two situations on the agenda');
+      // The agenda changes until the meeting: a situation leaves it, then comes back.
+      const second = (await situations.nth(1).getAttribute('data-case')) ?? '';
+      await situations.nth(1).getByRole('button', { name: 'Retirer de l’ordre du jour' }).click();
+      await done(page, `Situation ${second} retirée de l’ordre du jour.`);
+      assert.equal(await situations.count(), 1);
+      const add = page.getByRole('form', { name: 'Ajouter une situation à l’ordre du jour' });
+      await add.getByLabel('Situation à ajouter').selectOption({ label: `Situation ${second}` });
+      await add.getByRole('button', { name: 'Ajouter à l’ordre du jour' }).click();
+      await done(page, `Situation ${second} ajoutée à l’ordre du jour.`);
+      assert.equal(await situations.count(), 2);
       await page.getByLabel(/^Claire Martin/).check();
       await page.getByRole('button', { name: 'Enregistrer les présences' }).click();
       await done(page, 'Présences enregistrées.');
@@ -87,6 +97,26 @@ describe('the demo’s sample week', { timeout: 300_000 }, () => {
       await page.getByRole('button', { name: 'Clore la réunion' }).click();
       await done(page, 'Réunion close : ses décisions sont figées.');
       await assertAccessible(page, 'demo meeting held');
+
+      // Another meeting, scheduled then cancelled: Enter keeps it, only the explicit
+      // button cancels it.
+      await page.getByRole('button', { name: 'Retour aux réunions' }).click();
+      await page.getByText('Programmer une réunion', { exact: true }).click();
+      const schedule = page.getByRole('form', { name: 'Programmer une réunion' });
+      await schedule.getByLabel('Groupe de travail').selectOption({ label: 'Cellule de veille' });
+      await schedule.locator('input[name="agenda"]').first().check();
+      await schedule.getByRole('button', { name: 'Programmer la réunion' }).click();
+      await done(page, 'Réunion programmée.');
+      await page.getByRole('button', { name: 'Annuler la réunion' }).click();
+      const dialog = page.getByRole('dialog');
+      await dialog.waitFor();
+      await page.keyboard.press('Enter');
+      await dialog.waitFor({ state: 'detached' });
+      await page.getByTestId('meeting-status').getByText(/^Réunion prévue/).waitFor();
+      await page.getByRole('button', { name: 'Annuler la réunion' }).click();
+      await page.getByRole('dialog').getByRole('button', { name: 'Annuler la réunion' }).click();
+      await done(page, 'Réunion annulée.');
+      await page.getByTestId('meetings-upcoming').getByText('Aucune réunion prévue.').waitFor();
     }
 
     // The coordinator accepts the school's ACTE referral addressed to the town hall.

@@ -721,6 +721,19 @@ export const meetings = {
    * @returns {Promise<any>}
    */
   close: (id) => request('POST', `/meetings/${seg(id)}/close`, {}),
+  /**
+   * Changes the agenda of a meeting not held yet (decided situations stay).
+   * @param {string} id
+   * @param {string[]} agenda case channel ids, in order
+   * @returns {Promise<any>}
+   */
+  changeAgenda: (id, agenda) => request('POST', `/meetings/${seg(id)}/agenda`, { agenda }),
+  /**
+   * Cancels a meeting nothing was decided in yet: it is deleted.
+   * @param {string} id
+   * @returns {Promise<void>}
+   */
+  cancel: (id) => request('POST', `/meetings/${seg(id)}/cancel`, {}),
 };
 
 /** The charter (CHARTER.md C2). */

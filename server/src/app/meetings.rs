@@ -15,7 +15,7 @@ use std::collections::{BTreeSet, HashMap};
 use passerelle_shared::crypto::{DeviceSigningPublicKey, Envelope, MAX_PADDED_LEN, TAG_LEN};
 use passerelle_shared::protocol::v1::channels::ChannelKind;
 use passerelle_shared::protocol::v1::meetings::{
-    AgendaItem, Attendee, DecideSituation, Meeting, MeetingDecision, MeetingStatus,
+    AgendaItem, Attendee, ChangeAgenda, DecideSituation, Meeting, MeetingDecision, MeetingStatus,
     RecordAttendance, ScheduleMeeting, WriteMinutes, MAX_AGENDA_ITEMS, MAX_NOTE_PADDED_BYTES,
 };
 use sea_orm::TransactionTrait;
@@ -353,21 +353,7 @@ pub async fn schedule(
         )
         .await);
     }
-    let distinct: BTreeSet<&String> = request.agenda.iter().collect();
-    if request.agenda.is_empty()
-        || request.agenda.len() > MAX_AGENDA_ITEMS
-        || distinct.len() != request.agenda.len()
-    {
-        return Err(refuse(
-            state,
-            user,
-            ACTION,
-            Some(&request.group_id),
-            "invalid_agenda",
-            ApiError::Unprocessable("invalid_agenda"),
-        )
-        .await);
-    }
+    check_agenda_shape(state, user, ACTION, &request.group_id, &request.agenda).await?;
     let group = member_group(state, user, &request.group_id, ACTION, Access::Write).await?;
     for case_id in &request.agenda {
         if !case_admitted(state, user, case_id, &group.id).await? {
@@ -535,6 +521,131 @@ pub async fn list(state: &AppState, user: &CurrentUser) -> Result<Vec<Meeting>> 
 pub async fn get(state: &AppState, user: &CurrentUser, id: &str) -> Result<Meeting> {
     let (_, meeting, _) = visible_meeting(state, user, id, "meeting_read", Access::Read).await?;
     one_view(state, meeting).await
+}
+
+/// Refuses an agenda that is empty, too long or names a case twice.
+async fn check_agenda_shape(
+    state: &AppState,
+    user: &CurrentUser,
+    action: &'static str,
+    target: &str,
+    agenda: &[String],
+) -> Result<()> {
+    let distinct: BTreeSet<&String> = agenda.iter().collect();
+    if agenda.is_empty() || agenda.len() > MAX_AGENDA_ITEMS || distinct.len() != agenda.len() {
+        return Err(refuse(
+            state,
+            user,
+            action,
+            Some(target),
+            "invalid_agenda",
+            ApiError::Unprocessable("invalid_agenda"),
+        )
+        .await);
+    }
+    Ok(())
+}
+
+/// # Changing the agenda
+///
+/// Until the meeting is held, an organiser adds situations (each one a case they may put
+/// on the agenda, as when scheduling), reorders them, or removes those not decided yet; a
+/// decided situation stays (`meeting_item_decided`). Nothing is written on a refusal.
+pub async fn change_agenda(
+    state: &AppState,
+    user: &CurrentUser,
+    id: &str,
+    request: ChangeAgenda,
+) -> Result<Meeting> {
+    const ACTION: &str = "meeting_agenda";
+    let (meeting, group) = open_for_change(state, user, id, ACTION).await?;
+    check_agenda_shape(state, user, ACTION, id, &request.agenda).await?;
+    let items = db::meetings::items_of(&state.db, std::slice::from_ref(&meeting.id)).await?;
+    if items
+        .iter()
+        .any(|item| item.decision.is_some() && !request.agenda.contains(&item.case_id))
+    {
+        return Err(refuse(
+            state,
+            user,
+            ACTION,
+            Some(id),
+            "item_decided",
+            ApiError::Conflict("meeting_item_decided"),
+        )
+        .await);
+    }
+    for case_id in &request.agenda {
+        let already = items.iter().any(|item| item.case_id == *case_id);
+        if !already && !case_admitted(state, user, case_id, &group.id).await? {
+            return Err(refuse(
+                state,
+                user,
+                ACTION,
+                Some(id),
+                "unknown_case",
+                ApiError::Unprocessable("meeting_unknown_case"),
+            )
+            .await);
+        }
+    }
+    let txn = state.db.begin().await?;
+    if !db::meetings::touch_scheduled(&txn, id, state.now_ms()).await? {
+        drop(txn);
+        return Err(held(state, user, ACTION, id).await);
+    }
+    db::meetings::replace_agenda(&txn, id, &request.agenda).await?;
+    txn.commit().await?;
+    state
+        .record(
+            user.actor(),
+            "meeting_agenda_changed",
+            Some(group.id.clone()),
+            Outcome::Success,
+            json!({ "meeting": id, "situations": request.agenda.len() }),
+        )
+        .await?;
+    reload(state, &meeting.id).await
+}
+
+/// # Cancelling
+///
+/// An organiser cancels a meeting that has not taken place: nothing decided yet (a
+/// meeting with decisions is held and closed instead, `meeting_has_decisions`). The
+/// meeting, its agenda and what was recorded for it are deleted; the access log keeps who
+/// cancelled it.
+pub async fn cancel(state: &AppState, user: &CurrentUser, id: &str) -> Result<()> {
+    const ACTION: &str = "meeting_cancel";
+    let (meeting, group) = open_for_change(state, user, id, ACTION).await?;
+    let items = db::meetings::items_of(&state.db, std::slice::from_ref(&meeting.id)).await?;
+    if items.iter().any(|item| item.decision.is_some()) {
+        return Err(refuse(
+            state,
+            user,
+            ACTION,
+            Some(id),
+            "has_decisions",
+            ApiError::Conflict("meeting_has_decisions"),
+        )
+        .await);
+    }
+    let txn = state.db.begin().await?;
+    if !db::meetings::touch_scheduled(&txn, id, state.now_ms()).await? {
+        drop(txn);
+        return Err(held(state, user, ACTION, id).await);
+    }
+    db::meetings::delete(&txn, id).await?;
+    txn.commit().await?;
+    state
+        .record(
+            user.actor(),
+            "meeting_cancelled",
+            Some(group.id.clone()),
+            Outcome::Success,
+            json!({ "meeting": id, "scheduled_at": meeting.scheduled_at }),
+        )
+        .await?;
+    Ok(())
 }
 
 /// # Attendance

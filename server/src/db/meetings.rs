@@ -252,3 +252,65 @@ pub(crate) async fn oldest_epoch(
     }
     Ok(oldest)
 }
+
+/// Replaces the agenda of the meeting `id` by `agenda`, in order: the items of cases
+/// still on it keep their decision, the others are deleted, new cases are added.
+pub(crate) async fn replace_agenda(
+    db: &impl ConnectionTrait,
+    id: &str,
+    agenda: &[String],
+) -> Result<(), DbErr> {
+    meeting_item::Entity::delete_many()
+        .filter(meeting_item::Column::MeetingId.eq(id))
+        .filter(meeting_item::Column::CaseId.is_not_in(agenda.iter().cloned()))
+        .exec(db)
+        .await?;
+    let kept: Vec<String> = meeting_item::Entity::find()
+        .filter(meeting_item::Column::MeetingId.eq(id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|item| item.case_id)
+        .collect();
+    for (case_id, position) in agenda.iter().zip(0_i64..) {
+        if kept.contains(case_id) {
+            meeting_item::Entity::update_many()
+                .col_expr(meeting_item::Column::Position, Expr::value(position))
+                .filter(meeting_item::Column::MeetingId.eq(id))
+                .filter(meeting_item::Column::CaseId.eq(case_id.as_str()))
+                .exec(db)
+                .await?;
+        } else {
+            meeting_item::ActiveModel::from(meeting_item::Model {
+                meeting_id: id.to_owned(),
+                case_id: case_id.clone(),
+                position,
+                decision: None,
+                note: None,
+                next_review_at: None,
+                decided_by: None,
+                decided_at: None,
+            })
+            .insert(db)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the meeting `id`, with its agenda and the envelopes given to it: a meeting
+/// cancelled before anything was decided leaves nothing behind but its access-log events.
+pub(crate) async fn delete(db: &impl ConnectionTrait, id: &str) -> Result<(), DbErr> {
+    meeting_envelope::Entity::delete_many()
+        .filter(meeting_envelope::Column::MeetingId.eq(id))
+        .exec(db)
+        .await?;
+    meeting_item::Entity::delete_many()
+        .filter(meeting_item::Column::MeetingId.eq(id))
+        .exec(db)
+        .await?;
+    meeting::Entity::delete_by_id(id.to_owned())
+        .exec(db)
+        .await?;
+    Ok(())
+}

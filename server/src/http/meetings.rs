@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use passerelle_shared::protocol::v1::meetings::{
-    DecideSituation, Meeting, RecordAttendance, ScheduleMeeting, WriteMinutes,
+    ChangeAgenda, DecideSituation, Meeting, RecordAttendance, ScheduleMeeting, WriteMinutes,
 };
 
 use crate::app::meetings;
@@ -26,6 +26,8 @@ pub fn router() -> Router<AppState> {
         .route("/meetings/{id}/decisions", post(decide))
         .route("/meetings/{id}/minutes", post(minutes))
         .route("/meetings/{id}/close", post(close))
+        .route("/meetings/{id}/agenda", post(agenda))
+        .route("/meetings/{id}/cancel", post(cancel))
 }
 
 /// # `POST /api/v1/meetings`
@@ -130,4 +132,35 @@ pub(crate) async fn close(
     Path(id): Path<String>,
 ) -> Result<Json<Meeting>> {
     meetings::close(&state, &user, &id).await.map(Json)
+}
+
+/// # `POST /api/v1/meetings/{id}/agenda`
+///
+/// Changes the agenda of a meeting not held yet; decided situations stay on it.
+#[utoipa::path(post, path = "/api/v1/meetings/{id}/agenda", operation_id = "change_meeting_agenda",
+    request_body = ChangeAgenda,
+    responses((status = 200, body = Meeting), (status = 403), (status = 404), (status = 409), (status = 422)))]
+pub(crate) async fn agenda(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<ChangeAgenda>,
+) -> Result<Json<Meeting>> {
+    meetings::change_agenda(&state, &user, &id, request)
+        .await
+        .map(Json)
+}
+
+/// # `POST /api/v1/meetings/{id}/cancel`
+///
+/// Cancels a meeting nothing was decided in yet: it is deleted.
+#[utoipa::path(post, path = "/api/v1/meetings/{id}/cancel", operation_id = "cancel_meeting",
+    responses((status = 204), (status = 403), (status = 404), (status = 409)))]
+pub(crate) async fn cancel(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    meetings::cancel(&state, &user, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

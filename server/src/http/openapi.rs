@@ -113,6 +113,8 @@ use crate::state::AppState;
         super::meetings::decide,
         super::meetings::minutes,
         super::meetings::close,
+        super::meetings::agenda,
+        super::meetings::cancel,
         super::practice::create,
         super::practice::get_session,
         super::referrals::open,

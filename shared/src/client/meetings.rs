@@ -8,7 +8,8 @@ use super::{Client, Device, Result};
 use crate::crypto::{Envelope, MessageContent};
 use crate::protocol::v1::channels::StoredMessage;
 use crate::protocol::v1::meetings::{
-    DecideSituation, Meeting, MeetingDecision, RecordAttendance, ScheduleMeeting, WriteMinutes,
+    ChangeAgenda, DecideSituation, Meeting, MeetingDecision, RecordAttendance, ScheduleMeeting,
+    WriteMinutes,
 };
 
 /// A decision about one situation, before its note is sealed.
@@ -107,6 +108,27 @@ impl Client {
         self.post(
             &format!("/meetings/{}/minutes", meeting.id),
             &WriteMinutes { minutes: sealed },
+        )
+        .await
+    }
+
+    /// Changes the agenda of a meeting not held yet (situations in order; decided ones
+    /// stay).
+    pub async fn change_agenda(&self, meeting_id: &str, agenda: &[&str]) -> Result<Meeting> {
+        self.post(
+            &format!("/meetings/{meeting_id}/agenda"),
+            &ChangeAgenda {
+                agenda: agenda.iter().map(|a| (*a).to_owned()).collect(),
+            },
+        )
+        .await
+    }
+
+    /// Cancels a meeting nothing was decided in yet: it is deleted.
+    pub async fn cancel_meeting(&self, meeting_id: &str) -> Result<()> {
+        self.post_empty(
+            &format!("/meetings/{meeting_id}/cancel"),
+            &serde_json::json!({}),
         )
         .await
     }

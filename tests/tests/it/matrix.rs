@@ -582,6 +582,21 @@ fn rows() -> Vec<Row> {
             MeetingOrganiser,
             |w, _| serde_json::json!({ "minutes": w.owner_envelope }),
         ),
+        // The world's meeting has its one situation decided: removing it is refused (409),
+        // an unknown case too (422), and so is cancelling it (409); nothing changes.
+        with(
+            M::POST,
+            "/api/v1/meetings/{meeting}/agenda",
+            MeetingOrganiser,
+            |_, _| serde_json::json!({ "agenda": ["inconnu"] }),
+        ),
+        row(
+            M::POST,
+            "/api/v1/meetings/{meeting}/cancel",
+            MeetingOrganiser,
+        ),
+        // Last of the meeting's rows: the first allowed principal closes it, the others
+        // are told it is held (409).
         row(
             M::POST,
             "/api/v1/meetings/{meeting}/close",
@@ -1033,6 +1048,20 @@ async fn every_endpoint_and_frame_answers_every_role_and_situation_as_the_matrix
             &group.id,
             server.clock.now_ms() + 86_400_000,
             &[live.channel.id.as_str()],
+        )
+        .await
+        .unwrap();
+    let meeting = owner
+        .client
+        .decide_situation(
+            &mut owner.device,
+            &meeting,
+            passerelle_shared::client::Decision {
+                case_id: &live.channel.id,
+                decision: passerelle_shared::protocol::v1::meetings::MeetingDecision::Postpone,
+                note: None,
+                next_review_at: None,
+            },
         )
         .await
         .unwrap();

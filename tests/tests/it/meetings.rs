@@ -885,3 +885,198 @@ async fn the_demo_seeds_a_week_of_the_clspd_once() {
         "two situations to review"
     );
 }
+
+/// Before the meeting, the organiser changes its agenda (adds a situation, reorders,
+/// removes one not decided yet) and may cancel it; a decided situation stays on the
+/// agenda, a meeting with decisions is held rather than cancelled, a held one changes no
+/// more; a member who does not organise may do neither; every refusal is logged and
+/// changes nothing.
+#[tokio::test]
+async fn the_agenda_changes_until_the_meeting_and_a_meeting_with_nothing_decided_can_be_cancelled()
+{
+    let mut scene = scene().await;
+    let [first, second] = scene.cases.clone();
+    let third = open_case(&scene.coordinator, &scene.group, &scene.professional).await;
+    let at = now(&scene.server) + 86_400_000;
+    let meeting = scene
+        .coordinator
+        .client
+        .schedule_meeting(&scene.group.id, at, &[&first])
+        .await
+        .unwrap();
+    let agenda = |m: &Meeting| {
+        m.agenda
+            .iter()
+            .map(|i| i.case_id.clone())
+            .collect::<Vec<_>>()
+    };
+
+    // Added and reordered.
+    let changed = scene
+        .coordinator
+        .client
+        .change_agenda(&meeting.id, &[&third, &first, &second])
+        .await
+        .unwrap();
+    assert_eq!(
+        agenda(&changed),
+        [third.clone(), first.clone(), second.clone()]
+    );
+
+    // The first situation is decided: it stays; the others may go.
+    scene
+        .coordinator
+        .client
+        .decide_situation(
+            &mut scene.coordinator.device,
+            &changed,
+            Decision {
+                case_id: &first,
+                decision: MeetingDecision::Postpone,
+                note: None,
+                next_review_at: None,
+            },
+        )
+        .await
+        .unwrap();
+    let path = format!("/meetings/{}/agenda", meeting.id);
+    let refused = [
+        (
+            json!({"agenda": [third]}),
+            StatusCode::CONFLICT,
+            "meeting_item_decided",
+        ),
+        (
+            json!({"agenda": []}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_agenda",
+        ),
+        (
+            json!({"agenda": [first, first]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_agenda",
+        ),
+        (
+            json!({"agenda": [first, "inconnu"]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "meeting_unknown_case",
+        ),
+        (
+            json!({"agenda": [first], "extra": 1}),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+    ];
+    for (body, status, code) in refused {
+        let got = call(&scene.coordinator, Method::POST, &path, Some(body.clone())).await;
+        assert_eq!(got, (status, code.to_owned()), "{body}");
+    }
+    // A member who does not organise (the external partner) may not change it.
+    assert_eq!(
+        call(
+            &scene.external,
+            Method::POST,
+            &path,
+            Some(json!({"agenda": [first]}))
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    let kept = scene.coordinator.client.meeting(&meeting.id).await.unwrap();
+    assert_eq!(
+        agenda(&kept),
+        [third.clone(), first.clone(), second.clone()]
+    );
+    assert!(denials(&scene.server, "meeting_agenda").await >= 5);
+
+    let removed = scene
+        .coordinator
+        .client
+        .change_agenda(&meeting.id, &[&first])
+        .await
+        .unwrap();
+    assert_eq!(agenda(&removed), vec![first.clone()]);
+    assert!(audit_actions(&scene.server, Some(&scene.group.id))
+        .await
+        .iter()
+        .any(|(action, _)| action == "meeting_agenda_changed"));
+
+    // Decisions recorded: it is held, not cancelled.
+    let cancel = format!("/meetings/{}/cancel", meeting.id);
+    assert_eq!(
+        call(&scene.coordinator, Method::POST, &cancel, None).await,
+        (StatusCode::CONFLICT, "meeting_has_decisions".to_owned())
+    );
+
+    // Another meeting, nothing decided: cancelled, it is gone with its agenda.
+    let other = scene
+        .coordinator
+        .client
+        .schedule_meeting(&scene.group.id, at + 86_400_000, &[&second])
+        .await
+        .unwrap();
+    assert_eq!(
+        call(
+            &scene.external,
+            Method::POST,
+            &format!("/meetings/{}/cancel", other.id),
+            None
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    scene
+        .coordinator
+        .client
+        .cancel_meeting(&other.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        count_rows(&scene.server, "meetings", "id", &other.id).await,
+        0
+    );
+    assert_eq!(
+        count_rows(&scene.server, "meeting_items", "meeting_id", &other.id).await,
+        0
+    );
+    assert!(audit_actions(&scene.server, Some(&scene.group.id))
+        .await
+        .iter()
+        .any(|(action, _)| action == "meeting_cancelled"));
+    // Cancelling it again: it no longer exists.
+    assert_eq!(
+        call(
+            &scene.coordinator,
+            Method::POST,
+            &format!("/meetings/{}/cancel", other.id),
+            None
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+
+    // Held: neither its agenda nor its existence change any more.
+    scene
+        .coordinator
+        .client
+        .close_meeting(&meeting.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        call(
+            &scene.coordinator,
+            Method::POST,
+            &path,
+            Some(json!({"agenda": [first, second]}))
+        )
+        .await,
+        (StatusCode::CONFLICT, "meeting_held".to_owned())
+    );
+    assert_eq!(
+        call(&scene.coordinator, Method::POST, &cancel, None).await,
+        (StatusCode::CONFLICT, "meeting_held".to_owned())
+    );
+}

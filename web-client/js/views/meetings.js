@@ -10,6 +10,7 @@ import { h, replace, screenTitle, uid } from '../dom.js';
 import { field, form, selectField, validate, valueOf, whileBusy } from '../forms.js';
 import { MEETING_DECISION_LABELS, formatDate, formatDateTime } from '../labels.js';
 import { showError, showStatus } from '../notices.js';
+import { confirmAction } from '../dialog.js';
 import { messengerFor } from './messaging.js';
 
 const DECISIONS = MEETING_DECISION_LABELS;
@@ -204,9 +205,11 @@ export function renderMeetings(screen, shell) {
     replace(body, h('p', { class: 'loading' }, 'Chargement de la réunion…'));
     let meeting;
     let detail;
+    /** @type {import('../types.js').Channel[]} */
+    let channels = [];
     try {
       meeting = await meetingsApi.get(id);
-      detail = await channelsApi.detail(meeting.group_id);
+      [detail, channels] = await Promise.all([channelsApi.detail(meeting.group_id), channelsApi.list()]);
     } catch (error) {
       replace(body, h('p', {}, 'La réunion n’a pas pu être chargée.'));
       showError(error instanceof Error ? error.message : String(error));
@@ -254,6 +257,8 @@ export function renderMeetings(screen, shell) {
       change(attendance, () => meetingsApi.attendance(id, ids), 'Présences enregistrées.');
     });
 
+    /** @type {string[]} */
+    const agendaIds = meeting.agenda.map((/** @type {any} */ item) => item.case_id);
     const situations = meeting.agenda.map((/** @type {any} */ item) => {
       const headingId = uid('situation');
       const facts = h(
@@ -300,8 +305,43 @@ export function renderMeetings(screen, shell) {
         });
         decide = decisionForm;
       }
-      return h('section', { class: 'card situation', 'aria-labelledby': headingId, 'data-testid': 'situation', 'data-case': item.reference }, h('h3', { id: headingId }, `Situation ${item.reference}`), facts, decide);
+      // A situation not decided yet may leave the agenda before the meeting closes.
+      /** @type {HTMLButtonElement | null} */
+      let remove = null;
+      if (editable && !item.decision && meeting.agenda.length > 1) {
+        const button = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'button button-small button-secondary' }, 'Retirer de l’ordre du jour'));
+        remove = button;
+        button.addEventListener('click', () =>
+          change(
+            button,
+            () => meetingsApi.changeAgenda(id, agendaIds.filter((caseId) => caseId !== item.case_id)),
+            `Situation ${item.reference} retirée de l’ordre du jour.`,
+          ),
+        );
+      }
+      return h('section', { class: 'card situation', 'aria-labelledby': headingId, 'data-testid': 'situation', 'data-case': item.reference }, h('h3', { id: headingId }, `Situation ${item.reference}`), facts, decide, remove);
     });
+
+    // Situations of the group not on the agenda yet (a coordinator may bring the cases
+    // they follow elsewhere, as when scheduling).
+    const addable = channels.filter(
+      (ch) => ch.kind === 'case' && ch.status === 'active' && !agendaIds.includes(ch.id) && (ch.group_id === meeting.group_id || shell.me.role === 'coordinator'),
+    );
+    let addForm = null;
+    if (editable && addable.length > 0) {
+      addForm = form(
+        { class: 'grid-form', 'aria-label': 'Ajouter une situation à l’ordre du jour' },
+        selectField({ label: 'Situation à ajouter', name: 'case_id', required: true, options: addable.map((ch) => ({ value: ch.id, label: `Situation ${ch.name}` })) }),
+        h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button button-secondary' }, 'Ajouter à l’ordre du jour')),
+      );
+      const added = addForm;
+      added.addEventListener('submit', (event) => {
+        event.preventDefault();
+        const caseId = valueOf(added, 'case_id');
+        const name = addable.find((ch) => ch.id === caseId)?.name ?? '';
+        change(added, () => meetingsApi.changeAgenda(id, [...agendaIds, caseId]), `Situation ${name} ajoutée à l’ordre du jour.`);
+      });
+    }
 
     const minutesForm = form(
       { class: 'stack', 'aria-label': 'Compte rendu' },
@@ -326,6 +366,26 @@ export function renderMeetings(screen, shell) {
       close.addEventListener('click', () => change(close, () => meetingsApi.close(id), 'Réunion close : ses décisions sont figées.'));
       actions.append(close);
     }
+    if (editable && meeting.agenda.every((/** @type {any} */ item) => !item.decision)) {
+      const cancel = h('button', { type: 'button', class: 'button button-secondary' }, 'Annuler la réunion');
+      cancel.addEventListener('click', async () => {
+        const sure = await confirmAction(
+          `Annuler la réunion du ${formatDateTime(meeting.scheduled_at)} ?`,
+          'Elle disparaît des réunions du groupe, avec son ordre du jour, les présences et le compte rendu déjà saisis. Le journal des accès garde la trace de l’annulation.',
+          'Annuler la réunion',
+          'Garder la réunion',
+        );
+        if (!sure) return;
+        const done = await whileBusy(cancel, async () => {
+          await meetingsApi.cancel(id);
+          return true;
+        });
+        if (!done) return;
+        await showList();
+        showStatus('Réunion annulée.');
+      });
+      actions.append(cancel);
+    }
     const printable = h('button', { type: 'button', class: 'button button-secondary' }, 'Version imprimable');
     printable.addEventListener('click', () => showPrintable(meeting, detail, notes, minutes));
     const back = h('button', { type: 'button', class: 'button button-secondary' }, 'Retour aux réunions');
@@ -344,6 +404,7 @@ export function renderMeetings(screen, shell) {
       attendance,
       h('h3', {}, 'Situations examinées'),
       situations,
+      addForm,
       h('h3', {}, 'Compte rendu'),
       minutesForm,
       actions,

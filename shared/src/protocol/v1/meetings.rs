@@ -104,6 +104,15 @@ impl MeetingStatus {
     }
 }
 
+/// `POST /api/v1/meetings/{id}/agenda`: an organiser changes the agenda of a meeting not
+/// held yet: situations added, removed (if still undecided) or reordered.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeAgenda {
+    /// The situations to review, in order: ids of case channels, as when scheduling.
+    pub agenda: Vec<String>,
+}
+
 /// `POST /api/v1/meetings`: schedules a meeting of a working group with its agenda.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
