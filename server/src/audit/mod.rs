@@ -974,51 +974,50 @@ async fn cosigner(tx: mpsc::WeakSender<Command>, shared: Arc<Shared>) {
 }
 
 /// What the server checks before it signs anything (docs/AUDIT.md, "Start-up check"):
-/// that the log is consistent with what its witnesses cosigned, and that every event
-/// after the last cosigned head (or, without witnesses, the last signed one) hashes,
-/// links and is the Merkle leaf at its place. On a mismatch it refuses to open, unless the
+/// that the log is consistent with what its witnesses cosigned, and that every event since
+/// the retention anchor hashes, links and is the Merkle leaf at its place. On a mismatch it refuses to open, unless the
 /// operator acknowledged the incident (recorded once the log is open).
 async fn check_before_signing(
     db: &DatabaseConnection,
     options: &AuditOptions,
     log_key: &NoteVerifier,
 ) -> anyhow::Result<()> {
-    let (mut problems, cosigned) = if options.witnesses.is_empty() {
-        (Vec::new(), None)
-    } else {
-        let (incidents, warnings, matched) =
-            tree::check_against_witnesses(db, &options.origin, log_key, &options.witnesses).await?;
-        for warning in &warnings {
-            tracing::warn!(warning = %warning, "could not compare the access log with a witness");
+    let mut problems = Vec::new();
+    if !options.witnesses.is_empty() {
+        match tree::check_against_witnesses(db, &options.origin, log_key, &options.witnesses).await
+        {
+            Ok((incidents, warnings)) => {
+                for warning in &warnings {
+                    tracing::warn!(warning = %warning, "could not compare the access log with a witness");
+                }
+                for incident in &incidents {
+                    tracing::error!(
+                        witness = %incident.witness,
+                        witness_size = incident.witness_size,
+                        log_size = incident.log_size,
+                        detail = %incident.detail,
+                        "the access log is not consistent with what a witness cosigned"
+                    );
+                    problems.push(format!("witness {}: {}", incident.witness, incident.detail));
+                }
+            }
+            // Only tampering produces a malformed log: an incident like the others.
+            Err(AuditError::Malformed(detail)) => problems.push(detail),
+            Err(other) => return Err(other.into()),
         }
-        for incident in &incidents {
-            tracing::error!(
-                witness = %incident.witness,
-                witness_size = incident.witness_size,
-                log_size = incident.log_size,
-                detail = %incident.detail,
-                "the access log is not consistent with what a witness cosigned"
-            );
-        }
-        let problems: Vec<String> = incidents
-            .iter()
-            .map(|i| format!("witness {}: {}", i.witness, i.detail))
-            .collect();
-        (problems, (matched > 0).then_some(matched))
-    };
-    let from = match cosigned {
-        Some(size) => size,
-        None => tree::last_signed_size(db, &options.origin, log_key).await?,
-    };
-    if let Some(problem) = verify::check_tail(db, from).await? {
+    }
+    // Every event, not only those after the last cosigned head: the witnesses vouch for the
+    // Merkle leaves, and an event edited under its intact leaf is found only by hashing it
+    // again. One pass over the log (seconds for millions of events) before anything is signed.
+    if let Some(problem) = verify::check_tail(db, 0).await? {
         tracing::error!(
             seq = problem.seq,
             kind = problem.kind.as_str(),
             detail = %problem.detail,
-            "the access log's events after its last signed head do not verify"
+            "the access log's events do not verify"
         );
         problems.push(format!(
-            "after the head of {from} events: {} at seq {}: {}",
+            "{} at seq {}: {}",
             problem.kind.as_str(),
             problem.seq,
             problem.detail

@@ -532,11 +532,11 @@ async fn diagnose(
     ))
 }
 
-/// Checks the events after `from` — the last head the witnesses cosigned (or, without
-/// them, the last the log's key signed) — before the server signs anything over them:
-/// each event hashes to its stored hash, links to the one before, and is the Merkle leaf
-/// at its position; no leaf lies beyond the last event, and no event beyond the last leaf.
-/// The events up to `from` are vouched for by the witnesses' check of the root.
+/// Checks the events after `from` (0 at start-up: all of them, since the retention
+/// anchor) before the server signs anything over them: each event hashes to its stored
+/// hash, links to the one before, and is the Merkle leaf at its position; no leaf lies
+/// beyond the last event, and no event beyond the last leaf. The leaves themselves are
+/// vouched for by the witnesses' check of the root.
 pub(crate) async fn check_tail(
     db: &DatabaseConnection,
     from: u64,

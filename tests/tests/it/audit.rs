@@ -777,3 +777,132 @@ async fn audit_backups_leave_the_checkpoint_key_out() {
     }
     assert!(!w.log_key_path.starts_with(w.server.data_dir.path()));
 }
+
+/// The other tamperings of the probe that issue 16 reported, each on a fresh witnessed
+/// log of 35 events (cosigned heads at 10, 20, 30 and 35): each is found by `audit verify`
+/// with its kind and position; one that touches events is also refused by the server at
+/// start-up (it hashes every event again before it signs). A tampering of the stored heads
+/// or cosignatures alone leaves the events intact: verify names it, the server starts
+/// (the witnesses keep their own record, which the server compares the log with).
+/// docs/AUDIT.md « What each tampering looks like » lists them all, with their tests.
+#[tokio::test]
+async fn audit_every_tampering_of_the_probe_is_found_with_its_position() {
+    type Case = (&'static str, &'static [&'static str], BreakKind, u64, bool);
+    let cases: [Case; 11] = [
+        (
+            "one event's details edited",
+            &["UPDATE audit_events SET details = '{\"i\":999}' WHERE seq = 15"],
+            BreakKind::Edited,
+            15,
+            true,
+        ),
+        (
+            "an event's time moved",
+            &["UPDATE audit_events SET time_ms = time_ms - 86400000 WHERE seq = 15"],
+            BreakKind::Edited,
+            15,
+            true,
+        ),
+        (
+            "someone else named as the actor",
+            &["UPDATE audit_events SET actor_login = 'x.autre' WHERE seq = 15"],
+            BreakKind::Edited,
+            15,
+            true,
+        ),
+        (
+            "a success turned into a refusal",
+            &["UPDATE audit_events SET outcome = 'denied' WHERE seq = 15"],
+            BreakKind::Edited,
+            15,
+            true,
+        ),
+        (
+            "one event deleted in the middle",
+            &["DELETE FROM audit_events WHERE seq = 15"],
+            BreakKind::Deleted,
+            15,
+            true,
+        ),
+        (
+            "the first event deleted",
+            &["DELETE FROM audit_events WHERE seq = 1"],
+            BreakKind::Deleted,
+            1,
+            true,
+        ),
+        (
+            "two events swapped",
+            &[
+                "UPDATE audit_events SET seq = 1000 WHERE seq = 14",
+                "UPDATE audit_events SET seq = 14 WHERE seq = 15",
+                "UPDATE audit_events SET seq = 15 WHERE seq = 1000",
+            ],
+            BreakKind::Reordered,
+            14,
+            true,
+        ),
+        (
+            "an event's Merkle leaf deleted",
+            &["DELETE FROM audit_leaves WHERE seq = 15"],
+            BreakKind::Deleted,
+            15,
+            true,
+        ),
+        (
+            "a stored head's note edited (another size)",
+            &["UPDATE audit_tree_heads SET note = REPLACE(note, '\n20\n', '\n19\n') WHERE size = 20"],
+            BreakKind::BadSignature,
+            19,
+            false,
+        ),
+        (
+            "a witness's stored cosignature replaced",
+            &["UPDATE audit_cosignatures SET line = '\u{2014} temoin.prefecture.test AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' WHERE size = 35"],
+            BreakKind::BadSignature,
+            35,
+            false,
+        ),
+        (
+            "the last heads deleted (rolled back to 20)",
+            &[
+                "DELETE FROM audit_tree_heads WHERE size > 20",
+                "DELETE FROM audit_cosignatures WHERE size > 20",
+                "DELETE FROM audit_checkpoints WHERE seq > 20",
+            ],
+            BreakKind::Deleted,
+            30,
+            false,
+        ),
+    ];
+    for (name, statements, kind, seq, refused) in cases {
+        let w = witnessed(35).await;
+        let db = w.raw().await;
+        for sql in statements {
+            exec(&db, sql).await;
+        }
+        let broken = w.first_break(None).await;
+        assert_eq!((broken.kind, broken.seq), (kind, seq), "{name}: {broken}");
+        if refused {
+            // The start-up check names the position (a swap reads as an edit there).
+            let message = w.refused_at_start_up().await;
+            assert!(
+                message.contains(&format!(" at seq {seq}:")),
+                "{name}: {message}"
+            );
+        } else {
+            let mut options = w.options();
+            options.check_witnesses = true;
+            assert!(
+                AuditLog::open(options).await.is_ok(),
+                "{name}: the events are intact"
+            );
+        }
+    }
+
+    // The copies of the cosignatures in the log are a convenience: deleted, nothing is
+    // lost, since verify asks the witness for its own.
+    let w = witnessed(35).await;
+    exec(&w.raw().await, "DELETE FROM audit_cosignatures").await;
+    assert!(verify_command(w.options(), None).await.unwrap());
+}
