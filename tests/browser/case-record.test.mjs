@@ -108,6 +108,10 @@ describe('a case record', { timeout: 120_000 }, () => {
     await page.getByText('Fiche du dossier', { exact: true }).click();
     await page.getByTestId('case-information').getByText('Non renseignée').waitFor();
     await page.getByTestId('case-scheme').getByText(/^ACTE : exclusion temporaire du .* orientée par Éducation nationale \(collège\), accueil par CCAS$/).waitFor();
+    // The birth month typed at the opening waits, in this page only, to join the identity
+    // record sealed for the coordination and the referent (C7).
+    const identityForm = page.getByRole('form', { name: 'Enregistrer l’identité' });
+    assert.equal(await identityForm.getByLabel('Mois de naissance (facultatif)').inputValue(), '2012-03');
     await page.getByText('Destruction au plus tard le', { exact: true }).waitFor();
     assert.match(await page.locator('dd', { hasText: '2037' }).first().innerText(), /mars 2037/, 'destroyed at the 25th birthday at the latest');
     await page.getByTestId('case-next-review').waitFor();

@@ -12,6 +12,24 @@ import { showStatus } from '../notices.js';
 /** @typedef {import('../keyring.js').Keyring} Keyring */
 /** @typedef {import('../case-identity.js').IdentityRecord} IdentityRecord */
 
+/**
+ * Birth months typed when a youth case was opened, by case id: kept in this page's memory
+ * only (never sent, never stored) until the identity record, which the month belongs in
+ * (C7), is sealed for the case's readers.
+ * @type {Map<string, string>}
+ */
+const pendingBirthMonths = new Map();
+
+/**
+ * Remembers the birth month typed when `caseId` was opened, to offer it in the identity
+ * record's form.
+ * @param {string} caseId
+ * @param {string} month `AAAA-MM`
+ */
+export function rememberBirthMonth(caseId, month) {
+  if (/^\d{4}-\d{2}$/.test(month)) pendingBirthMonths.set(caseId, month);
+}
+
 /** @param {string} month `AAAA-MM` → « avril 2011 ». */
 const monthLabel = (month) => {
   const [year, number] = month.split('-').map(Number);
@@ -83,10 +101,19 @@ export function identitySection(caseId, view, keyring, reload) {
  */
 function recordForm(caseId, keyring, replacing, reload) {
   const title = replacing ? 'Remplacer l’identité' : 'Enregistrer l’identité';
+  const pending = pendingBirthMonths.get(caseId);
   const identity = form(
     { class: 'grid-form', 'aria-label': title },
     field({ label: 'Nom et prénom de la personne', name: 'name', required: true, maxlength: MAX_IDENTITY_NAME_CHARS, autocomplete: 'off', spellcheck: false }),
-    field({ label: 'Mois de naissance (facultatif)', name: 'birth_month', type: 'month', hint: 'Pour le programme jeunesse : la destruction aux 25 ans de la personne.' }),
+    field({
+      label: 'Mois de naissance (facultatif)',
+      name: 'birth_month',
+      type: 'month',
+      value: pending,
+      hint: pending
+        ? 'Le mois saisi à l’ouverture du dossier : il rejoint l’identité, chiffrée pour la coordination et le référent.'
+        : 'Pour le programme jeunesse : la destruction aux 25 ans de la personne.',
+    }),
     h('p', { class: 'hint' }, 'Chiffrée sur cet appareil pour la seule coordination et le référent du dossier : les autres membres et le serveur ne peuvent pas la lire.'),
     h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button button-secondary' }, title)),
   );
@@ -100,8 +127,10 @@ function recordForm(caseId, keyring, replacing, reload) {
     const stored = await whileBusy(identity, () => sealCaseIdentity(keyring, caseId, record));
     if (!stored) return;
     identity.reset();
+    pendingBirthMonths.delete(caseId);
     showStatus('Identité de la personne enregistrée, chiffrée pour la coordination et le référent.');
     reload();
   });
-  return h('details', { class: 'disclosure' }, h('summary', {}, title), identity);
+  // Open at once when a month typed at the case's opening waits to join the record.
+  return h('details', { class: 'disclosure', open: Boolean(pending) && !replacing }, h('summary', {}, title), identity);
 }

@@ -5,6 +5,7 @@
 import { cases as casesApi, channels as channelsApi } from '../api.js';
 import { append, h, replace, screenTitle, uid } from '../dom.js';
 import { checkboxField, control, field, form, selectField, validate, valueOf, whileBusy } from '../forms.js';
+import { rememberBirthMonth } from './case-identity.js';
 import { offerNoticeOnOpen } from './notice-templates.js';
 import { showError, showStatus } from '../notices.js';
 import { RULES_TEMPLATE } from './charter.js';
@@ -159,6 +160,7 @@ export function renderCreateChannel(screen, shell) {
       });
       if (!channel) return;
       if (channel.kind === 'case') offerNoticeOnOpen(channel.id);
+      if (channel.kind === 'case' && valueOf(created, 'programme') === YOUTH_PROGRAMME) rememberBirthMonth(channel.id, valueOf(created, 'birth_month'));
       shell.navigate(`/canal/${channel.id}`);
       showStatus(channel.kind === 'case' ? `Dossier ${channel.name} créé.` : `Canal « ${channel.name || 'conversation directe'} » créé.`);
     });
