@@ -157,6 +157,25 @@ describe('a case’s identity and the information of the person', { timeout: 240
       await openChannel(otherPage, new RegExp(reference));
       await otherPage.getByText('Fiche du dossier', { exact: true }).click();
       await otherPage.getByRole('region', { name: 'Identité de la personne' }).waitFor();
+
+      // From « Créer un canal », she opens a case in the group she coordinates, and only
+      // there: a case or a session, never a group of her own.
+      await otherPage.reload();
+      await otherPage.getByRole('link', { name: 'Créer un canal' }).first().click();
+      await otherPage.getByRole('heading', { level: 1, name: 'Créer un canal' }).waitFor();
+      assert.deepEqual(await otherPage.locator('select[name="kind"] option').allTextContents(), ['Dossier (situation individuelle)', 'Séance d’analyse de pratiques']);
+      assert.deepEqual(await otherPage.locator('select[name="group_id"] option').allTextContents(), ['Choisissez un groupe', GROUP]);
+      await otherPage.getByLabel('Programme').selectOption('public_tranquillity');
+      await otherPage.getByRole('button', { name: 'Créer le canal' }).click();
+      await otherPage.getByText('Choisissez un groupe que vous coordonnez : le dossier ou la séance y est rattaché.').first().waitFor();
+      await otherPage.getByLabel('Groupe de travail dont le règlement s’applique').selectOption({ label: GROUP });
+      await otherPage.getByLabel('Police nationale (commissariat)', { exact: true }).check();
+      await otherPage.getByLabel(/^Karim Benali/).check();
+      await otherPage.getByRole('button', { name: 'Créer le canal' }).click();
+      await otherPage.waitForURL((url) => /\/canal\//.test(url.href));
+      await otherPage.getByTestId('conversation-title').getByText(/^DOS-/).waitFor();
+      await screenshot(otherPage, 'group-coordinator-opens-a-case');
+      await openChannel(otherPage, new RegExp(reference));
     }
 
     // The coordinator takes Sophie Leroy out of the group's coordination: in the case,

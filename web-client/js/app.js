@@ -33,7 +33,7 @@ import { renderSetup } from './views/setup.js';
 /**
  * @typedef {object} Route
  * @property {string} title
- * @property {'public' | 'user' | 'admin' | 'auditor' | 'channels' | 'directory' | 'coordinator' | 'report' | 'referrals'} access
+ * @property {'public' | 'user' | 'admin' | 'auditor' | 'channels' | 'directory' | 'coordinator' | 'creator' | 'report' | 'referrals'} access
  *   `public`: only when logged out (the login screen); `user`: any logged-in account;
  *   `admin`, `auditor`: that role only; `channels`: the roles that use channels (members,
  *   coordinators, externals); `directory`: those who may also browse the directory and
@@ -52,7 +52,7 @@ const ROUTES = {
   '/': { title: 'Vos échanges', access: 'user', render: renderHome },
   '/canal/:id': { title: 'Conversation', access: 'channels', gated: true, app: true, render: renderMessaging },
   '/nouvelle-conversation': { title: 'Écrire à un collègue', access: 'directory', gated: true, render: renderNewConversation },
-  '/nouveau-canal': { title: 'Créer un canal', access: 'coordinator', gated: true, render: renderCreateChannel },
+  '/nouveau-canal': { title: 'Créer un canal', access: 'creator', gated: true, render: renderCreateChannel },
   '/tableau-de-bord': { title: 'Tableau de bord', access: 'coordinator', gated: true, render: renderDashboard },
   '/appareil': { title: 'Configurer cet appareil', access: 'channels', render: renderSetup },
   '/charte': { title: 'Charte d’échange d’informations', access: 'channels', render: renderCharter },
@@ -147,6 +147,7 @@ function resolveRoute(route, param) {
     (route.access === 'channels' && session.usesChannels(me.role)) ||
     (route.access === 'directory' && session.browsesDirectory(me.role)) ||
     (route.access === 'coordinator' && me.role === 'coordinator') ||
+    (route.access === 'creator' && session.createsChannels(me)) ||
     (route.access === 'referrals' && session.usesReferrals(me.role)) ||
     (route.access === 'report' && session.readsReport(me.role));
   if (!allowed) return { redirect: '/' };

@@ -47,6 +47,16 @@ export function browsesDirectory(role) {
 }
 
 /**
+ * Whether the account creates channels: a CLSPD coordinator, or a member its working
+ * groups named coordinator (CHARTER.md C1), who opens cases and practice sessions there
+ * (server/src/app/coordinators.rs, `require_opening`).
+ * @param {Me} me
+ */
+export function createsChannels(me) {
+  return me.role === 'coordinator' || (me.role === 'member' && (me.coordinated_groups ?? []).length > 0);
+}
+
+/**
  * Whether the role takes part in referrals: every professional may receive one for their
  * institution, the intervenant social sends them, the coordinator follows them all
  * (server/src/policy.rs, `may_use_referrals`).

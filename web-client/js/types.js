@@ -51,6 +51,8 @@
  * @property {boolean} [must_register_security_key] The role requires a key and the account has none yet.
  * @property {boolean} [password_change_required] The password is provisional (generated
  *   by an administrator): nothing else is possible until it is changed.
+ * @property {string[]} [coordinated_groups] The working groups the account is a named
+ *   coordinator of (CHARTER.md C1).
  *
  * @typedef {object} WebauthnCeremony
  * @property {string} ceremony_id

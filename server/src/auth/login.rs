@@ -426,5 +426,6 @@ pub(crate) async fn me_of(state: &AppState, user: &user::Model) -> Result<Me> {
             social_action_professional: user.social_action_professional,
         },
         password_change_required: user.password_change_required,
+        coordinated_groups: db::group_coordinators::groups_of(&state.db, &user.id).await?,
     })
 }

@@ -15,6 +15,20 @@ pub(crate) async fn of_group(
         .await
 }
 
+/// The working groups `user_id` is named coordinator of.
+pub(crate) async fn groups_of(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+) -> Result<Vec<String>, DbErr> {
+    Ok(group_coordinator::Entity::find()
+        .filter(group_coordinator::Column::UserId.eq(user_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| row.group_id)
+        .collect())
+}
+
 /// Whether `user_id` is named coordinator of `group_id`.
 pub(crate) async fn is_coordinator(
     db: &impl ConnectionTrait,

@@ -34,9 +34,15 @@ const KINDS = [
  */
 export function renderCreateChannel(screen, shell) {
   const area = h('div', {}, h('p', { class: 'loading' }, 'Chargement de l’annuaire…'));
+  const groupOnly = shell.me.role !== 'coordinator';
   append(screen, screenTitle('Créer un canal'), h('p', { class: 'lead' }, 'Chaque canal a ses membres nommés, une liste d’institutions autorisées et un régime juridique. Les membres sont affichés par institution.'), area);
   Promise.all([channelsApi.directory(), channelsApi.list(), channelsApi.institutions()])
-    .then(([directory, mine, all]) => replace(area, buildForm(directory.filter((e) => e.user_id !== shell.me.id), mine.filter((c) => c.kind === 'working_group' && c.status === 'active'), all)))
+    .then(([directory, mine, all]) => {
+      const groups = mine.filter((c) => c.kind === 'working_group' && c.status === 'active');
+      // A member named coordinator of working groups opens cases and sessions there only.
+      const coordinated = shell.me.coordinated_groups ?? [];
+      replace(area, buildForm(directory.filter((e) => e.user_id !== shell.me.id), groupOnly ? groups.filter((g) => coordinated.includes(g.id)) : groups, all));
+    })
     .catch((error) => showError(error instanceof Error ? error.message : String(error)));
 
   /**
@@ -49,7 +55,15 @@ export function renderCreateChannel(screen, shell) {
     /** @type {Map<string, string>} */
     const institutions = new Map([[shell.me.institution.id, shell.me.institution.name]]);
     for (const entry of directory) institutions.set(entry.institution.id, entry.institution.name);
-    const kind = selectField({ label: 'Type de canal', name: 'kind', options: KINDS, value: 'working_group', required: true });
+    const kinds = groupOnly ? KINDS.filter((k) => k.value === 'case' || k.value === 'practice_session') : KINDS;
+    const kind = selectField({
+      label: 'Type de canal',
+      name: 'kind',
+      options: kinds,
+      value: kinds[0].value,
+      required: true,
+      hint: groupOnly ? 'Coordinateur de groupe, vous ouvrez des dossiers et des séances dans les groupes que vous coordonnez.' : undefined,
+    });
     const name = field({ label: 'Nom', name: 'name', maxlength: 120, hint: 'Un groupe ou une séance : un thème, jamais le nom d’une personne.' });
     const regime = selectField({ label: 'Régime juridique', name: 'regime', required: true, options: Object.entries(REGIME_LABELS).map(([value, label]) => ({ value, label })) });
     const programme = selectField({ label: 'Programme', name: 'programme', options: PROGRAMMES });
@@ -108,6 +122,7 @@ export function renderCreateChannel(screen, shell) {
         if (value === 'direct' && members.length !== 1) problems.push(['kind', 'Une conversation directe réunit exactement deux personnes : cochez un seul membre.']);
         if (value === 'practice_session' && (!valueOf(f, 'starts_at') || !valueOf(f, 'ends_at'))) problems.push(['starts_at', 'Indiquez le début et la fin de la séance.']);
         if (value === 'case' && valueOf(f, 'programme') === YOUTH_PROGRAMME) problems.push(...youthProblems(f));
+        if (groupOnly && !valueOf(f, 'group_id')) problems.push(['group_id', 'Choisissez un groupe que vous coordonnez : le dossier ou la séance y est rattaché.']);
         return problems;
       });
       if (!ok) return;

@@ -155,11 +155,11 @@ export function renderMessaging(screen, shell, channelId) {
       main,
     ),
   );
-  replace(starts, startLinks(shell.me.role, 'button-small'));
+  replace(starts, startLinks(shell.me, 'button-small'));
 
   const showList = () => {
     renderList(list, current, channelId, filter.value);
-    if (!channelId) replace(main, emptyState(current, shell.me.role));
+    if (!channelId) replace(main, emptyState(current, shell.me));
   };
   filter.addEventListener('input', showList);
   const showStatusLine = () => {
@@ -215,9 +215,10 @@ export function renderMessaging(screen, shell, channelId) {
  * What to do when no conversation is open: with none at all, how one starts; otherwise,
  * where to find them.
  * @param {Messenger} source
- * @param {import('../types.js').Role} role
+ * @param {import('../types.js').Me} me
  */
-function emptyState(source, role) {
+function emptyState(source, me) {
+  const role = me.role;
   // Before the list arrives, « no exchange yet » would be a false alarm.
   if (!source.listed) return h('p', { class: 'loading' }, 'Chargement de vos échanges…');
   const none = source.channels.size === 0;
@@ -233,19 +234,19 @@ function emptyState(source, role) {
     h('h2', {}, fr(none ? 'Vous n’avez encore aucun échange.' : 'Choisissez une conversation')),
     h('p', {}, fr(none ? firstSteps[role] ?? '' : 'Vos conversations sont listées à gauche, la plus récente en haut.')),
     h('p', {}, fr('Les messages sont chiffrés de bout en bout sur vos appareils : le serveur ne peut pas les lire.')),
-    h('p', { class: 'actions' }, startLinks(role)),
+    h('p', { class: 'actions' }, startLinks(me)),
   );
 }
 
 /**
- * The ways this role starts an exchange.
- * @param {import('../types.js').Role} role
+ * The ways this account starts an exchange.
+ * @param {import('../types.js').Me} me
  * @param {string} [size] A button size class.
  */
-function startLinks(role, size = '') {
+function startLinks(me, size = '') {
   return [
-    session.browsesDirectory(role) ? h('a', { href: '/nouvelle-conversation', class: `button ${size}`.trim() }, 'Écrire à un collègue') : null,
-    role === 'coordinator' ? h('a', { href: '/nouveau-canal', class: `button button-secondary ${size}`.trim() }, 'Créer un canal') : null,
+    session.browsesDirectory(me.role) ? h('a', { href: '/nouvelle-conversation', class: `button ${size}`.trim() }, 'Écrire à un collègue') : null,
+    session.createsChannels(me) ? h('a', { href: '/nouveau-canal', class: `button button-secondary ${size}`.trim() }, 'Créer un canal') : null,
   ];
 }
 

@@ -127,6 +127,10 @@ pub struct Me {
     /// `POST /api/v1/me/password`, `GET /api/v1/me` and the logout.
     #[serde(default)]
     pub password_change_required: bool,
+    /// The working groups the account is a named coordinator of (CHARTER.md C1): it may
+    /// open cases and practice sessions there.
+    #[serde(default)]
+    pub coordinated_groups: Vec<String>,
 }
 
 /// An institution, as shown next to a person.
