@@ -29,6 +29,7 @@ mod m0016_referrals;
 mod m0017_meetings;
 mod m0018_case_identity;
 mod m0019_group_coordinators;
+mod m0020_membership_events;
 
 /// The migrations of the main database, in order.
 pub struct Migrator;
@@ -57,6 +58,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0017_meetings::Migration),
             Box::new(m0018_case_identity::Migration),
             Box::new(m0019_group_coordinators::Migration),
+            Box::new(m0020_membership_events::Migration),
         ]
     }
 }

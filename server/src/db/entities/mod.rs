@@ -26,6 +26,7 @@ pub(crate) mod invitation;
 pub(crate) mod key_backup;
 pub(crate) mod login_lockout;
 pub(crate) mod meeting;
+pub(crate) mod membership_event;
 pub(crate) mod meeting_envelope;
 pub(crate) mod meeting_item;
 pub(crate) mod message;
