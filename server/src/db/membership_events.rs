@@ -87,22 +87,30 @@ pub(crate) async fn after(
         .await
 }
 
-/// The `seq` of the event that let `user_id` in most recently (their addition, or the
-/// channel's creation by them), if it is still stored.
-pub(crate) async fn joined_at(
+/// The event that let `user_id` in most recently (their addition, or the channel's
+/// creation by them), if it is still stored.
+pub(crate) async fn joined_by(
     db: &impl ConnectionTrait,
     channel_id: &str,
     user_id: &str,
-) -> Result<Option<i64>, DbErr> {
+) -> Result<Option<membership_event::Model>, DbErr> {
     membership_event::Entity::find()
-        .select_only()
-        .column(membership_event::Column::Seq)
         .filter(membership_event::Column::ChannelId.eq(channel_id))
         .filter(membership_event::Column::MemberId.eq(user_id))
         .filter(membership_event::Column::Change.is_in(["created", "added"]))
         .order_by_desc(membership_event::Column::Seq)
-        .limit(1)
-        .into_tuple::<i64>()
+        .one(db)
+        .await
+}
+
+/// The channel's `created` event, if it is still stored.
+pub(crate) async fn creation(
+    db: &impl ConnectionTrait,
+    channel_id: &str,
+) -> Result<Option<membership_event::Model>, DbErr> {
+    membership_event::Entity::find()
+        .filter(membership_event::Column::ChannelId.eq(channel_id))
+        .filter(membership_event::Column::Change.eq("created"))
         .one(db)
         .await
 }

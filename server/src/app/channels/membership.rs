@@ -27,9 +27,9 @@ use crate::state::AppState;
 use super::{channel_of, frame_text, open_channel, MAX_PAGE};
 
 /// A page of a channel's membership events after event `after`, for a member (the same
-/// gate as the history). A member reads from the event that let them in (need-to-know,
-/// as for messages); names are those of people who are or were members of the channel,
-/// which the reader was shown as such. Recorded in the access log per range.
+/// gate as the history), from the first they may read ([`first_readable`]). Names are
+/// those of people who are or were members of the channel, which the reader was shown as
+/// such. Recorded in the access log per range.
 pub async fn membership_events(
     state: &AppState,
     user: &CurrentUser,
@@ -40,10 +40,9 @@ pub async fn membership_events(
     const ACTION: &str = "membership_read";
     open_channel(state, user, channel_id, ACTION, Access::Read).await?;
     let limit = limit.clamp(1, MAX_PAGE);
-    let joined = db::membership_events::joined_at(&state.db, channel_id, &user.user_id)
-        .await?
-        .map_or(0, |seq| seq - 1);
-    let after = i64::try_from(after).unwrap_or(i64::MAX).max(joined);
+    let after = i64::try_from(after)
+        .unwrap_or(i64::MAX)
+        .max(first_readable(state, channel_id, &user.user_id).await? - 1);
     let mut rows = db::membership_events::after(&state.db, channel_id, after, limit + 1).await?;
     let has_more = rows.len() as u64 > limit;
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
@@ -63,6 +62,21 @@ pub async fn membership_events(
         )
         .await?;
     Ok(MembershipPage { events, has_more })
+}
+
+/// The first event `user_id` may read: the one that let them in (need-to-know, as for
+/// messages), or the channel's creation for the members it was created with (written in
+/// the same transaction, so at the same time). 1 (everything kept) when that event aged out.
+async fn first_readable(state: &AppState, channel_id: &str, user_id: &str) -> Result<i64> {
+    let Some(joined) = db::membership_events::joined_by(&state.db, channel_id, user_id).await?
+    else {
+        return Ok(1);
+    };
+    let creation = db::membership_events::creation(&state.db, channel_id).await?;
+    Ok(match creation {
+        Some(created) if created.at == joined.at && joined.after_seq == 0 => created.seq,
+        _ => joined.seq,
+    })
 }
 
 /// Stored rows as wire events, with the names of the people they name.
