@@ -441,10 +441,20 @@ describe('end-to-end encrypted messaging', { timeout: 240_000 }, () => {
     await tabs.policier.page.locator('#notice-error').getByText('Vous avez été retiré(e) du canal', { exact: false }).waitFor();
     await send(tabs.coordinatrice, 'Message après le retrait.');
     await messages(tabs.social).getByText('Message après le retrait.').waitFor();
-    // The removal is told in the conversation, in its place in time.
-    await messages(tabs.social).getByText('Karim Benali a été retiré(e) du canal.').waitFor();
-    const timeline = await messages(tabs.social).locator('.message-note, .message-text').allInnerTexts();
-    assert.ok(timeline.indexOf('Karim Benali a été retiré(e) du canal.') < timeline.indexOf('Message après le retrait.'), timeline.join(' | '));
+    // The removal is told in the conversation, with who made it, right after the message
+    // it followed (PROTOCOL.md §21).
+    const note = 'Claire Martin a retiré Karim Benali.';
+    const noteInPlace = async () => {
+      await messages(tabs.social).getByText(note).waitFor();
+      const timeline = await messages(tabs.social).locator('.message-note, .message-text').allInnerTexts();
+      const at = timeline.indexOf(note);
+      assert.ok(at > 0 && timeline[at + 1] === 'Message après le retrait.', timeline.join(' | '));
+    };
+    await noteInPlace();
+    // Stored by the server: a reload shows it again, in the same place.
+    await tabs.social.page.reload();
+    await messages(tabs.social).getByText('Message après le retrait.').waitFor();
+    await noteInPlace();
     const channelLink = tabs.policier.page.getByRole('link', { name: /Prévention de la délinquance/ });
     assert.equal(await channelLink.count(), 0);
     // Added back afterwards: the policeman's browser learns it on the same socket, after

@@ -19,11 +19,11 @@ use crate::support::{
 
 const DAY_MS: i64 = 24 * 3_600_000;
 
-/// Every event of a channel, as `reader` sees them.
+/// Every event of a channel, as `reader` sees them (through the SDK).
 async fn events_of(reader: &Party, channel_id: &str) -> Vec<MembershipEvent> {
-    let page: MembershipPage = reader
+    let page = reader
         .client
-        .get(&format!("/channels/{channel_id}/membership"))
+        .membership_events(channel_id, 0, 500)
         .await
         .unwrap();
     assert!(!page.has_more);
@@ -178,6 +178,14 @@ async fn each_change_is_stored_after_the_message_it_followed_with_who_made_it() 
         .get(&format!("/channels/{}/membership?after=2&limit=3", group.id))
         .await
         .unwrap();
+    assert_eq!(
+        coord
+            .client
+            .membership_events(&group.id, 2, 3)
+            .await
+            .unwrap(),
+        page
+    );
     assert_eq!(
         page.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
         vec![3, 4, 5]
