@@ -1,5 +1,6 @@
 //! `membership_events`: a channel's append-only membership history (who was added, removed,
-//! left, or named to a role, by whom, and where it falls among the messages), so that
+//! left, was named to a role or certified a new device, by whom, and where it falls among
+//! the messages), so that
 //! clients show the notes in place after a reload and on a newly linked device.
 //!
 //! The table is laid out for the signed, hash-chained membership log that follows
@@ -33,6 +34,7 @@ impl MigrationTrait for Migration {
                 .col(string_null("actor_id"))
                 .col(string_null("reason"))
                 .col(string_null("role"))
+                .col(string_null("device_id"))
                 .col(big("at"))
                 .primary_key(
                     Index::create()

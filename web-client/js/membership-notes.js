@@ -1,5 +1,5 @@
 // The wording of membership notes in a conversation (PROTOCOL.md §21): who added, removed
-// or named whom, in French. Names are shown exactly as typed; only the interface's own
+// or named whom, and whose new device receives the keys from now on, in French. Names are shown exactly as typed; only the interface's own
 // words go through the typography helper.
 
 import { fr } from './typography.js';
@@ -59,6 +59,8 @@ export function membershipNote(event, meId, names = new Map()) {
         ? `${who} nommé ${member} parmi les coordinateurs du groupe.`
         : `${who} retiré ${member} des coordinateurs du groupe.`;
     }
+    case 'device_added':
+      return aboutMe ? 'Nouvel appareil sur votre compte.' : `Nouvel appareil de ${member}.`;
     default:
       return `La composition du canal a changé (${member}).`;
   }

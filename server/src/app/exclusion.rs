@@ -196,6 +196,7 @@ pub async fn commit(
                         actor_id: by.as_deref(),
                         reason: category,
                         role: None,
+                        device_id: None,
                     };
                     outcome
                         .membership_events

@@ -180,6 +180,7 @@ pub async fn set(
             actor_id: Some(&user.user_id),
             reason: None,
             role: Some(role.as_str()),
+            device_id: None,
         };
         events.push(db::membership_events::append(&txn, event, now).await?);
     }

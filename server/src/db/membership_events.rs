@@ -21,6 +21,8 @@ pub(crate) struct NewEvent<'a> {
     /// A category of a closed list, never free text.
     pub(crate) reason: Option<&'static str>,
     pub(crate) role: Option<&'static str>,
+    /// For `device_added`: the new device.
+    pub(crate) device_id: Option<&'a str>,
 }
 
 /// Appends an event, inside the transaction that makes the change. It first writes the
@@ -63,6 +65,7 @@ pub(crate) async fn append(
         actor_id: event.actor_id.map(str::to_owned),
         reason: event.reason.map(str::to_owned),
         role: event.role.map(str::to_owned),
+        device_id: event.device_id.map(str::to_owned),
         at: now_ms,
     };
     membership_event::ActiveModel::from(model.clone())

@@ -321,3 +321,29 @@ async fn the_history_ages_out_with_the_messages_and_goes_with_a_destroyed_channe
     assert_eq!(kept[0].member.user_id, late.user.id);
     assert_eq!(kept[0].seq, 3, "seq keeps counting after a purge");
 }
+
+#[tokio::test]
+async fn a_members_new_certified_device_is_noted_in_each_of_their_channels() {
+    let server = TestServer::spawn().await.unwrap();
+    let mut coord = Party::new(&server, "karim", Role::Coordinator, "Mairie").await;
+    let mut sophie = Party::new(&server, "sophie", Role::Member, "CCAS").await;
+    let group = working_group(&mut coord, &[&sophie]).await;
+    let before = say(&mut coord, &group.id, "un").await;
+    sophie.receive().await;
+
+    // Sophie restores her keys on a laptop: a new device certified by her identity.
+    let mut laptop = server.client(&sophie.user).await.unwrap();
+    let device = laptop
+        .restore_with_recovery_code(&sophie.recovery_code, "Portable")
+        .await
+        .unwrap();
+    let live = member_frame(&mut coord, &sophie.user.id, MembershipChange::DeviceAdded).await;
+    assert_eq!(live.device_id.as_deref(), Some(device.device_id.as_str()));
+    assert_eq!(live.after_seq, before);
+    let events = events_of(&coord, &group.id).await;
+    assert_eq!(events.last(), Some(&live));
+    assert_eq!(
+        live.actor.as_ref().map(|a| a.user_id.as_str()),
+        Some(sophie.user.id.as_str())
+    );
+}

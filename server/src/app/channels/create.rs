@@ -260,6 +260,7 @@ pub(crate) async fn create_decided(
                 actor_id: Some(&user.user_id),
                 reason: None,
                 role: None,
+                device_id: None,
             },
             now,
         )

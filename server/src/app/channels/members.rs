@@ -132,6 +132,7 @@ pub async fn add_member(
             actor_id: Some(&user.user_id),
             reason: None,
             role: None,
+            device_id: None,
         },
         state.now_ms(),
     )

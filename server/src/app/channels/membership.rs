@@ -2,7 +2,7 @@
 //! channel of each change as it is stored. The rows are written by the paths that change
 //! membership, in their own transaction (`db::membership_events::append`): creation and
 //! additions here, removals and departures in [`crate::app::exclusion`], coordinators
-//! named in [`crate::app::group_coordinators`].
+//! named in [`crate::app::group_coordinators`], new devices in [`crate::app::keys`].
 //!
 //! These events are the server's word: nothing signs them yet. The signed, hash-chained
 //! membership log (issue #17) will extend the same rows.
@@ -18,6 +18,7 @@ use serde_json::json;
 use crate::audit::Outcome;
 use crate::auth::CurrentUser;
 use crate::bus::BusEvent;
+use crate::db::membership_events::NewEvent;
 use crate::db::{self, entities::channel, entities::membership_event};
 use crate::error::{ApiError, Result};
 use crate::gate;
@@ -108,6 +109,7 @@ pub(crate) async fn views(
                 actor: row.actor_id.as_deref().map(person),
                 reason: row.reason.as_deref().and_then(RemovalReason::parse),
                 role: row.role.as_deref().and_then(ChannelRole::parse),
+                device_id: row.device_id,
                 seq: u64::try_from(row.seq).unwrap_or_default(),
                 after_seq: u64::try_from(row.after_seq).unwrap_or_default(),
                 at: row.at,
@@ -115,6 +117,43 @@ pub(crate) async fn views(
             })
         })
         .collect()
+}
+
+/// Records, inside the transaction that registers it, that `user_id` certified a new
+/// device: one `device_added` event in each of their channels.
+pub(crate) async fn record_new_device(
+    db: &impl sea_orm::ConnectionTrait,
+    user_id: &str,
+    device_id: &str,
+    now_ms: i64,
+) -> Result<Vec<membership_event::Model>> {
+    let mut events = Vec::new();
+    for membership in db::members::of_user(db, user_id).await? {
+        let event = NewEvent {
+            channel_id: &membership.channel_id,
+            change: "device_added",
+            member_id: user_id,
+            actor_id: Some(user_id),
+            reason: None,
+            role: None,
+            device_id: Some(device_id),
+        };
+        events.push(db::membership_events::append(db, event, now_ms).await?);
+    }
+    Ok(events)
+}
+
+/// Announces stored events, each to its channel.
+pub(crate) async fn announce_all(
+    state: &AppState,
+    events: Vec<membership_event::Model>,
+) -> Result<()> {
+    for event in events {
+        if let Some(channel) = db::channels::find(&state.db, &event.channel_id).await? {
+            announce_membership(state, &channel, event).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Tells the channel's members (and the member concerned) of a stored change: a `member`
@@ -134,6 +173,7 @@ pub(crate) async fn announce_membership(
         MembershipChange::Created | MembershipChange::Added => "added",
         MembershipChange::Removed | MembershipChange::Left => "removed",
         MembershipChange::RoleChanged => "role_changed",
+        MembershipChange::DeviceAdded => "device_added",
     };
     let added = change == "added";
     let frame = frame_text(&ServerFrame::Member {

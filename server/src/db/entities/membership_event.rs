@@ -16,6 +16,7 @@ pub struct Model {
     pub actor_id: Option<String>,
     pub reason: Option<String>,
     pub role: Option<String>,
+    pub device_id: Option<String>,
     pub at: i64,
 }
 

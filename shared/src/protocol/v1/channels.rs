@@ -316,6 +316,9 @@ pub enum MembershipChange {
     Left,
     /// `member`'s role in the channel changed (see `role`).
     RoleChanged,
+    /// `member` certified a new device (see `device_id`): it receives the keys of the
+    /// next epoch on.
+    DeviceAdded,
 }
 
 impl MembershipChange {
@@ -327,6 +330,7 @@ impl MembershipChange {
             MembershipChange::Removed => "removed",
             MembershipChange::Left => "left",
             MembershipChange::RoleChanged => "role_changed",
+            MembershipChange::DeviceAdded => "device_added",
         }
     }
 
@@ -338,6 +342,7 @@ impl MembershipChange {
             MembershipChange::Removed,
             MembershipChange::Left,
             MembershipChange::RoleChanged,
+            MembershipChange::DeviceAdded,
         ]
         .into_iter()
         .find(|change| change.as_str() == value)
@@ -435,6 +440,9 @@ pub struct MembershipEvent {
     /// For `role_changed`: the member's new role in the channel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<ChannelRole>,
+    /// For `device_added`: the new device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
     /// When (unix ms).
     pub at: i64,
 }
