@@ -411,6 +411,8 @@ describe('end-to-end encrypted messaging', { timeout: 240_000 }, () => {
     await send(tabs.policier, 'Message lu sur les deux appareils.');
     await messages(tabs.socialLaptop).getByText('Message lu sur les deux appareils.').waitFor();
     await messages(tabs.social).getByText('Message lu sur les deux appareils.').waitFor();
+    // Her colleagues are told of the new device in the conversation (PROTOCOL.md §21).
+    await messages(tabs.policier).getByText('Nouvel appareil de Sophie Leroy.').waitFor();
   });
 
   test('identity verification shows the same 60 digits on both sides', async () => {

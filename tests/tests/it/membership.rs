@@ -52,7 +52,11 @@ async fn say(party: &mut Party, channel_id: &str, text: &str) -> u64 {
 }
 
 /// The live `member` frame's event for `member` and `change`.
-async fn member_frame(party: &mut Party, member: &str, change: MembershipChange) -> MembershipEvent {
+async fn member_frame(
+    party: &mut Party,
+    member: &str,
+    change: MembershipChange,
+) -> MembershipEvent {
     let member = member.to_owned();
     party
         .frame(|f| match f {
@@ -145,8 +149,18 @@ async fn each_change_is_stored_after_the_message_it_followed_with_who_made_it() 
             (MembershipChange::Created, k.clone(), Some(k.clone()), 0),
             (MembershipChange::Added, j.clone(), Some(k.clone()), 0),
             (MembershipChange::Added, s.clone(), Some(k.clone()), first),
-            (MembershipChange::Removed, j.clone(), Some(k.clone()), second),
-            (MembershipChange::RoleChanged, s.clone(), Some(k.clone()), second),
+            (
+                MembershipChange::Removed,
+                j.clone(),
+                Some(k.clone()),
+                second
+            ),
+            (
+                MembershipChange::RoleChanged,
+                s.clone(),
+                Some(k.clone()),
+                second
+            ),
             (MembershipChange::Left, s.clone(), Some(s.clone()), second),
         ]
     );
@@ -154,9 +168,9 @@ async fn each_change_is_stored_after_the_message_it_followed_with_who_made_it() 
     assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6]);
     assert_eq!(events[4].role, Some(ChannelRole::Coordinator));
     assert_eq!(events[3], removed);
-    assert!(events
-        .iter()
-        .all(|e| e.member.display_name.is_some() && e.actor.as_ref().unwrap().display_name.is_some()));
+    assert!(events.iter().all(
+        |e| e.member.display_name.is_some() && e.actor.as_ref().unwrap().display_name.is_some()
+    ));
     // The coordinator's free-text motif stays in the access log, never in the history.
     let stored = server
         .state
@@ -169,13 +183,19 @@ async fn each_change_is_stored_after_the_message_it_followed_with_who_made_it() 
         .unwrap();
     for row in stored {
         let reason: Option<String> = row.try_get("", "reason").unwrap();
-        assert!(reason.as_deref().is_none_or(|r| r == "coordinator"), "{reason:?}");
+        assert!(
+            reason.as_deref().is_none_or(|r| r == "coordinator"),
+            "{reason:?}"
+        );
     }
 
     // Pages follow each other by event seq.
     let page: MembershipPage = coord
         .client
-        .get(&format!("/channels/{}/membership?after=2&limit=3", group.id))
+        .get(&format!(
+            "/channels/{}/membership?after=2&limit=3",
+            group.id
+        ))
         .await
         .unwrap();
     assert_eq!(

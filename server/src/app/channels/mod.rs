@@ -22,9 +22,9 @@ pub(crate) use epochs::required_devices;
 pub use epochs::{device_keys, epoch_state, publish_epoch};
 pub(crate) use history::stored_messages;
 pub use history::{history, MAX_PAGE};
-pub(crate) use membership::{announce_all, announce_membership, record_new_device};
-pub use membership::membership_events;
 pub use members::{add_member, directory, remove_member};
+pub use membership::membership_events;
+pub(crate) use membership::{announce_all, announce_membership, record_new_device};
 
 use passerelle_shared::protocol::v1::auth::InstitutionRef;
 use passerelle_shared::protocol::v1::channels::{
