@@ -413,6 +413,8 @@ describe('end-to-end encrypted messaging', { timeout: 240_000 }, () => {
     await messages(tabs.social).getByText('Message lu sur les deux appareils.').waitFor();
     // Her colleagues are told of the new device in the conversation (PROTOCOL.md §21).
     await messages(tabs.policier).getByText('Nouvel appareil de Sophie Leroy.').waitFor();
+    // The new browser shows the stored membership notes too, worded for her.
+    await messages(tabs.socialLaptop).getByText('Claire Martin vous a ajouté(e) au canal.').waitFor();
   });
 
   test('identity verification shows the same 60 digits on both sides', async () => {

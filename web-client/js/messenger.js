@@ -190,6 +190,13 @@ export class Messenger extends EventTarget {
     if (state === 'open') this.wasConnected = true;
     this.emit('status', { state, ...detail });
     if (state === 'open') {
+      // The membership changes a closed connection missed (PROTOCOL.md §21).
+      for (const conversation of this.conversations.values()) {
+        if (!conversation.loaded || conversation.blocked) continue;
+        this.loadMembership(conversation)
+          .then(() => this.emit('conversation', { channelId: conversation.channelId }))
+          .catch((error) => console.warn('membership history not refreshed', error));
+      }
       // What was sent but never acknowledged goes again, with the same client_msg_id:
       // the server stores it once (idempotent send). What could not even be sealed for
       // want of the network (the channel's key to fetch) is sealed now.
@@ -419,7 +426,8 @@ export class Messenger extends EventTarget {
     await this.loadDetail(channelId);
     if (conversation.blocked) return conversation;
     conversation.readAtOpen = conversation.readers.get(this.me.id) ?? 0;
-    await this.loadMembership(conversation);
+    // The notes are secondary: without them the messages still open.
+    await this.loadMembership(conversation).catch((error) => console.warn('membership history not loaded', error));
     if (!conversation.loaded) {
       const channel = this.channels.get(channelId);
       const last = Math.max(channel?.last_seq ?? 0, this.connection.cursors.get(channelId) ?? 0);
