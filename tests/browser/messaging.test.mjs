@@ -471,6 +471,9 @@ describe('end-to-end encrypted messaging', { timeout: 240_000 }, () => {
     await channelLink.click();
     await tabs.policier.page.getByLabel('Votre message').waitFor();
     assert.equal(await messages(tabs.policier).getByText('Message après le retrait.').count(), 0);
+    // His notes start with his return, as his history does.
+    await messages(tabs.policier).getByText('Claire Martin vous a ajouté(e) au canal.').waitFor();
+    assert.equal(await messages(tabs.policier).getByText('Claire Martin vous a retiré(e) du canal.').count(), 0);
   });
 
   test('the auditor sees the events and the integrity of the log', async () => {

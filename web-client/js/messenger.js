@@ -426,9 +426,10 @@ export class Messenger extends EventTarget {
     await this.loadDetail(channelId);
     if (conversation.blocked) return conversation;
     conversation.readAtOpen = conversation.readers.get(this.me.id) ?? 0;
-    // The notes are secondary: without them the messages still open.
-    await this.loadMembership(conversation).catch((error) => console.warn('membership history not loaded', error));
     if (!conversation.loaded) {
+      // Once per page life, like the history: live `member` frames and reconnections
+      // bring the rest. The notes are secondary: without them the messages still open.
+      await this.loadMembership(conversation).catch((error) => console.warn('membership history not loaded', error));
       const channel = this.channels.get(channelId);
       const last = Math.max(channel?.last_seq ?? 0, this.connection.cursors.get(channelId) ?? 0);
       const after = Math.max(0, last - PAGE);
@@ -442,8 +443,8 @@ export class Messenger extends EventTarget {
   }
 
   /**
-   * Fetches the membership events this device does not have yet: all of them the first
-   * time, then those a closed connection may have missed.
+   * Fetches the membership events this page does not have yet: all of them when the
+   * conversation is first opened, then those a closed connection may have missed.
    * @param {Conversation} conversation
    */
   async loadMembership(conversation) {
