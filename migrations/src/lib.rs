@@ -29,6 +29,7 @@ mod m0016_referrals;
 mod m0017_meetings;
 mod m0018_case_identity;
 mod m0019_group_coordinators;
+mod m0020_membership_events;
 mod m0021_referral_schemes;
 
 /// The migrations of the main database, in order.
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0017_meetings::Migration),
             Box::new(m0018_case_identity::Migration),
             Box::new(m0019_group_coordinators::Migration),
+            Box::new(m0020_membership_events::Migration),
             Box::new(m0021_referral_schemes::Migration),
         ]
     }

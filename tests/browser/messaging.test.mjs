@@ -411,6 +411,10 @@ describe('end-to-end encrypted messaging', { timeout: 240_000 }, () => {
     await send(tabs.policier, 'Message lu sur les deux appareils.');
     await messages(tabs.socialLaptop).getByText('Message lu sur les deux appareils.').waitFor();
     await messages(tabs.social).getByText('Message lu sur les deux appareils.').waitFor();
+    // Her colleagues are told of the new device in the conversation (PROTOCOL.md §21).
+    await messages(tabs.policier).getByText('Nouvel appareil de Sophie Leroy.').waitFor();
+    // The new browser shows the stored membership notes too, worded for her.
+    await messages(tabs.socialLaptop).getByText('Claire Martin vous a ajouté(e) au canal.').waitFor();
   });
 
   test('identity verification shows the same 60 digits on both sides', async () => {
@@ -441,10 +445,20 @@ describe('end-to-end encrypted messaging', { timeout: 240_000 }, () => {
     await tabs.policier.page.locator('#notice-error').getByText('Vous avez été retiré(e) du canal', { exact: false }).waitFor();
     await send(tabs.coordinatrice, 'Message après le retrait.');
     await messages(tabs.social).getByText('Message après le retrait.').waitFor();
-    // The removal is told in the conversation, in its place in time.
-    await messages(tabs.social).getByText('Karim Benali a été retiré(e) du canal.').waitFor();
-    const timeline = await messages(tabs.social).locator('.message-note, .message-text').allInnerTexts();
-    assert.ok(timeline.indexOf('Karim Benali a été retiré(e) du canal.') < timeline.indexOf('Message après le retrait.'), timeline.join(' | '));
+    // The removal is told in the conversation, with who made it, right after the message
+    // it followed (PROTOCOL.md §21).
+    const note = 'Claire Martin a retiré Karim Benali.';
+    const noteInPlace = async () => {
+      await messages(tabs.social).getByText(note).waitFor();
+      const timeline = await messages(tabs.social).locator('.message-note, .message-text').allInnerTexts();
+      const at = timeline.indexOf(note);
+      assert.ok(at > 0 && timeline[at + 1] === 'Message après le retrait.', timeline.join(' | '));
+    };
+    await noteInPlace();
+    // Stored by the server: a reload shows it again, in the same place.
+    await tabs.social.page.reload();
+    await messages(tabs.social).getByText('Message après le retrait.').waitFor();
+    await noteInPlace();
     const channelLink = tabs.policier.page.getByRole('link', { name: /Prévention de la délinquance/ });
     assert.equal(await channelLink.count(), 0);
     // Added back afterwards: the policeman's browser learns it on the same socket, after
@@ -457,6 +471,9 @@ describe('end-to-end encrypted messaging', { timeout: 240_000 }, () => {
     await channelLink.click();
     await tabs.policier.page.getByLabel('Votre message').waitFor();
     assert.equal(await messages(tabs.policier).getByText('Message après le retrait.').count(), 0);
+    // His notes start with his return, as his history does.
+    await messages(tabs.policier).getByText('Claire Martin vous a ajouté(e) au canal.').waitFor();
+    assert.equal(await messages(tabs.policier).getByText('Claire Martin vous a retiré(e) du canal.').count(), 0);
   });
 
   test('the auditor sees the events and the integrity of the log', async () => {

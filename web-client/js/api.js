@@ -340,6 +340,7 @@ export const admin = {
 /** @typedef {import('./types.js').ChannelDetail} ChannelDetail */
 /** @typedef {import('./types.js').EpochState} EpochState */
 /** @typedef {import('./types.js').HistoryPage} HistoryPage */
+/** @typedef {import('./types.js').MembershipPage} MembershipPage */
 /** @typedef {import('./types.js').DirectoryEntry} DirectoryEntry */
 /** @typedef {import('./types.js').CharterStatus} CharterStatus */
 /** @typedef {import('./types.js').RulesStatus} RulesStatus */
@@ -508,6 +509,13 @@ export const channels = {
    * @returns {Promise<HistoryPage>}
    */
   history: (id, afterSeq, limit) => request('GET', `/channels/${seg(id)}/messages?after_seq=${afterSeq}&limit=${limit}`),
+  /**
+   * The channel's membership history after event `after` (PROTOCOL.md §21).
+   * @param {string} id
+   * @param {number} after
+   * @returns {Promise<MembershipPage>}
+   */
+  membership: (id, after) => request('GET', `/channels/${seg(id)}/membership?after=${after}&limit=500`),
   /** @returns {Promise<DirectoryEntry[]>} */
   directory: () => request('GET', '/directory'),
   /**

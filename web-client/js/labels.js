@@ -445,6 +445,7 @@ export const AUDIT_ACTIONS = Object.freeze({
   member_removed: 'Membre retiré',
   member_left: 'Membre parti de lui-même',
   history_read: 'Lecture de l’historique d’un canal',
+  membership_read: 'Lecture de l’historique des membres d’un canal',
   history_purged: 'Historique purgé (fin de conservation)',
   referrals_purged: 'Orientations non acceptées effacées (fin de conservation)',
   message_send: 'Envoi d’un message',

@@ -10,6 +10,7 @@ import { CLOSE_DEVICE_REVOKED, Connection, isFinalClose } from './ws.js';
 /** @typedef {import('./types.js').Channel} Channel */
 /** @typedef {import('./types.js').ChannelDetail} ChannelDetail */
 /** @typedef {import('./types.js').StoredMessage} StoredMessage */
+/** @typedef {import('./types.js').MembershipEvent} MembershipEvent */
 /** @typedef {import('./types.js').DeviceRef} DeviceRef */
 /** @typedef {import('./keyring.js').Keyring} Keyring */
 /** @typedef {import('./crypto/envelope.js').MessageContent} MessageContent */
@@ -53,8 +54,9 @@ const TYPING_MS = 6_000;
  * @property {string | null} blocked A charter-gate code while closed to this user.
  * @property {Map<string, number>} readers Last seq read, per account.
  * @property {Map<string, number>} typing Account id → expiry (ms).
- * @property {{ ts: number, text: string }[]} notes Membership changes announced in the
- *   conversation, placed among the messages by their time.
+ * @property {MembershipEvent[]} membership The channel's membership history as far as
+ *   this account may read it (PROTOCOL.md §21), by `seq`: shown as notes after the message
+ *   each follows (`after_seq`), on every device and after a reload.
  * @property {Map<string, Message>} pendingChanges Edits and deletions of messages not
  *   loaded yet, by the key of the message they change.
  * @property {number} readAtOpen This account's read cursor when the conversation was last
@@ -188,6 +190,13 @@ export class Messenger extends EventTarget {
     if (state === 'open') this.wasConnected = true;
     this.emit('status', { state, ...detail });
     if (state === 'open') {
+      // The membership changes a closed connection missed (PROTOCOL.md §21).
+      for (const conversation of this.conversations.values()) {
+        if (!conversation.loaded || conversation.blocked) continue;
+        this.loadMembership(conversation)
+          .then(() => this.emit('conversation', { channelId: conversation.channelId }))
+          .catch((error) => console.warn('membership history not refreshed', error));
+      }
       // What was sent but never acknowledged goes again, with the same client_msg_id:
       // the server stores it once (idempotent send). What could not even be sealed for
       // want of the network (the channel's key to fetch) is sealed now.
@@ -254,7 +263,7 @@ export class Messenger extends EventTarget {
         blocked: null,
         readers: new Map(),
         typing: new Map(),
-        notes: [],
+        membership: [],
         alerts: [],
         pendingChanges: new Map(),
         readAtOpen: 0,
@@ -418,6 +427,9 @@ export class Messenger extends EventTarget {
     if (conversation.blocked) return conversation;
     conversation.readAtOpen = conversation.readers.get(this.me.id) ?? 0;
     if (!conversation.loaded) {
+      // Once per page life, like the history: live `member` frames and reconnections
+      // bring the rest. The notes are secondary: without them the messages still open.
+      await this.loadMembership(conversation).catch((error) => console.warn('membership history not loaded', error));
       const channel = this.channels.get(channelId);
       const last = Math.max(channel?.last_seq ?? 0, this.connection.cursors.get(channelId) ?? 0);
       const after = Math.max(0, last - PAGE);
@@ -428,6 +440,31 @@ export class Messenger extends EventTarget {
     this.emit('channels', {});
     this.markRead(channelId);
     return conversation;
+  }
+
+  /**
+   * Fetches the membership events this page does not have yet: all of them when the
+   * conversation is first opened, then those a closed connection may have missed.
+   * @param {Conversation} conversation
+   */
+  async loadMembership(conversation) {
+    for (;;) {
+      const after = conversation.membership.at(-1)?.seq ?? 0;
+      const page = await channelsApi.membership(conversation.channelId, after);
+      for (const event of page.events) this.addMembershipEvent(conversation, event);
+      if (!page.has_more || page.events.length === 0) return;
+    }
+  }
+
+  /**
+   * Keeps one copy of each event, in order.
+   * @param {Conversation} conversation
+   * @param {MembershipEvent} event
+   */
+  addMembershipEvent(conversation, event) {
+    if (conversation.membership.some((known) => known.seq === event.seq)) return;
+    conversation.membership.push(event);
+    conversation.membership.sort((a, b) => a.seq - b.seq);
   }
 
   /**
@@ -682,7 +719,7 @@ export class Messenger extends EventTarget {
     await this.retryUnreadable(frame.channel_id);
   }
 
-  /** @param {{ channel_id: string, user_id: string, change: string }} frame */
+  /** @param {{ channel_id: string, user_id: string, change: string, event?: MembershipEvent }} frame */
   onMember(frame) {
     if (frame.user_id === this.me.id && frame.change === 'removed') {
       this.drop(frame.channel_id, 'removed');
@@ -690,8 +727,9 @@ export class Messenger extends EventTarget {
     }
     const conversation = this.conversations.get(frame.channel_id);
     if (!conversation) return;
-    const name = this.names.get(frame.user_id) ?? 'Une personne';
-    conversation.notes.push({ ts: Date.now(), text: frame.change === 'added' ? `${name} a été ajouté(e) au canal.` : `${name} a été retiré(e) du canal.` });
+    // The stored event is what the note shows; the history fetched on the next opening
+    // fills any gap a closed connection left.
+    if (frame.event) this.addMembershipEvent(conversation, frame.event);
     this.loadDetail(frame.channel_id).catch(() => {});
   }
 

@@ -205,6 +205,26 @@
  * @property {StoredMessage[]} messages
  * @property {boolean} has_more
  *
+ * @typedef {object} PersonRef
+ * @property {string} user_id
+ * @property {string} [display_name]
+ *
+ * @typedef {object} MembershipEvent One change of a channel's membership (PROTOCOL.md §21).
+ * @property {string} channel_id
+ * @property {number} seq its place in the channel's membership history
+ * @property {number} after_seq the last message before it (0: before the first)
+ * @property {'created' | 'added' | 'removed' | 'left' | 'role_changed' | 'device_added'} change
+ * @property {PersonRef} member
+ * @property {PersonRef} [actor] absent when the server made the change
+ * @property {'coordinator' | 'regime_lost'} [reason] for `removed`
+ * @property {'coordinator' | 'member'} [role] for `role_changed`
+ * @property {string} [device_id] for `device_added`
+ * @property {number} at unix ms
+ *
+ * @typedef {object} MembershipPage
+ * @property {MembershipEvent[]} events
+ * @property {boolean} has_more
+ *
  * @typedef {object} DirectoryEntry
  * @property {string} user_id
  * @property {string} display_name

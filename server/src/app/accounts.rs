@@ -397,7 +397,7 @@ pub async fn update_account(
         Vec::new()
     };
     let left = if ineligible.is_empty() {
-        Vec::new()
+        exclusion::Excluded::default()
     } else {
         exclusion::exclude(
             state,
@@ -405,16 +405,17 @@ pub async fn update_account(
                 user_id: user.id.clone(),
                 channel_ids: ineligible,
                 reason: AccessReason::RegimeLost,
+                by: None,
             },
         )
         .await?
-        .channels_left
     };
-    for channel_id in &left {
-        if let Some(channel) = db::channels::find(&state.db, channel_id).await? {
-            crate::app::channels::announce_membership(state, &channel, &user.id, "removed").await?;
+    for event in left.membership_events {
+        if let Some(channel) = db::channels::find(&state.db, &event.channel_id).await? {
+            crate::app::channels::announce_membership(state, &channel, event).await?;
         }
     }
+    let left = left.channels_left;
     state
         .record(
             actor,

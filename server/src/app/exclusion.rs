@@ -20,7 +20,7 @@
 use sea_orm::TransactionTrait;
 
 use crate::bus::{AccessChange, AccessReason, AccessScope, Bus, BusEvent};
-use crate::db;
+use crate::db::{self, entities::membership_event, membership_events::NewEvent};
 use crate::error::Result;
 use crate::state::AppState;
 
@@ -70,6 +70,9 @@ pub enum Exclusion {
         channel_ids: Vec<String>,
         /// Why (`MemberRemoved`, `MemberLeft`, `RegimeLost`).
         reason: AccessReason,
+        /// Who made the change, for the channel's membership history: the coordinator,
+        /// the member who left, or `None` when the server removed them (`RegimeLost`).
+        by: Option<String>,
     },
 }
 
@@ -84,6 +87,8 @@ pub struct Excluded {
     pub channels_rotated: usize,
     /// Channels left (for [`Exclusion::LeaveChannels`]).
     pub channels_left: Vec<String>,
+    /// The membership events stored for them, one per channel left, to announce.
+    pub(crate) membership_events: Vec<membership_event::Model>,
 }
 
 /// Applies an exclusion: one transaction, then the fan-out of its changes.
@@ -175,9 +180,27 @@ pub async fn commit(
             user_id,
             channel_ids,
             reason,
+            by,
         } => {
+            let (change, category) = match reason {
+                AccessReason::MemberLeft => ("left", None),
+                AccessReason::RegimeLost => ("removed", Some("regime_lost")),
+                _ => ("removed", Some("coordinator")),
+            };
             for channel_id in channel_ids {
                 if db::members::delete(&txn, &channel_id, &user_id).await? {
+                    let event = NewEvent {
+                        channel_id: &channel_id,
+                        change,
+                        member_id: &user_id,
+                        actor_id: by.as_deref(),
+                        reason: category,
+                        role: None,
+                        device_id: None,
+                    };
+                    outcome
+                        .membership_events
+                        .push(db::membership_events::append(&txn, event, now).await?);
                     rotate.push(channel_id.clone());
                     outcome.channels_left.push(channel_id.clone());
                     changes.push((user_id.clone(), AccessScope::Channel(channel_id), reason));

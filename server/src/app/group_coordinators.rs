@@ -2,15 +2,18 @@
 //! naming them. What they may do once named is decided in [`crate::app::coordinators`].
 
 use passerelle_shared::protocol::v1::channels::{
-    ChannelKind, GroupCoordinator, GroupCoordinators, SetGroupCoordinators, MAX_GROUP_COORDINATORS,
+    ChannelKind, ChannelRole, GroupCoordinator, GroupCoordinators, SetGroupCoordinators,
+    MAX_GROUP_COORDINATORS,
 };
 use passerelle_shared::protocol::v1::Role;
 use sea_orm::TransactionTrait;
 use serde_json::json;
 
+use crate::app::channels::announce_membership;
 use crate::app::{case_identity, coordinators::coordinates};
 use crate::audit::Outcome;
 use crate::auth::CurrentUser;
+use crate::db::membership_events::NewEvent;
 use crate::db::{self, entities::channel, entities::group_coordinator};
 use crate::error::{ApiError, Result};
 use crate::gate::member_channel;
@@ -156,8 +159,35 @@ pub async fn set(
         })
         .collect();
     let txn = state.db.begin().await?;
+    let before: Vec<String> = db::group_coordinators::of_group(&txn, &group.id)
+        .await?
+        .into_iter()
+        .map(|row| row.user_id)
+        .collect();
     db::group_coordinators::replace(&txn, &group.id, rows).await?;
+    // Each coordinator named or no longer named is a role change in the group's history.
+    let mut events = Vec::new();
+    let named = ids.iter().filter(|id| !before.contains(id));
+    let unnamed = before.iter().filter(|id| !ids.contains(id));
+    for (member, role) in named
+        .map(|id| (id, ChannelRole::Coordinator))
+        .chain(unnamed.map(|id| (id, ChannelRole::Member)))
+    {
+        let event = NewEvent {
+            channel_id: &group.id,
+            change: "role_changed",
+            member_id: member,
+            actor_id: Some(&user.user_id),
+            reason: None,
+            role: Some(role.as_str()),
+            device_id: None,
+        };
+        events.push(db::membership_events::append(&txn, event, now).await?);
+    }
     txn.commit().await?;
+    for event in events {
+        announce_membership(state, &group, event).await?;
+    }
     // Whoever is no longer named loses, at once, the identities of the group's cases (C7).
     for case in db::channels::following_rules_of(&state.db, &group.id).await? {
         if let Some(record) = db::cases::find_case(&state.db, &case.id).await? {

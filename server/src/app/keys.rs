@@ -9,6 +9,7 @@ use passerelle_shared::protocol::v1::keys::{
 use sea_orm::TransactionTrait;
 use serde_json::json;
 
+use crate::app::channels;
 use crate::app::exclusion::{self, Exclusion};
 use crate::audit::Outcome;
 use crate::auth::CurrentUser;
@@ -167,7 +168,9 @@ pub async fn reset_keys(
         .collect();
     db::channels::require_rotation(&txn, channels).await?;
     db::sessions::bind_device(&txn, &user.session_id, &device.id).await?;
+    let events = channels::record_new_device(&txn, &user.user_id, &device.id, now).await?;
     txn.commit().await?;
+    channels::announce_all(state, events).await?;
     let changed = previous.is_some_and(|p| p.public_key != identity.public_key);
     state
         .record(
@@ -248,8 +251,11 @@ pub async fn register_device(
         return Err(ApiError::Conflict("device_exists"));
     }
     let now = state.now_ms();
+    // One transaction: the device, its channels' rotation, its session and the notes of
+    // its arrival in each channel (PROTOCOL.md §21) are stored together or not at all.
+    let txn = state.db.begin().await?;
     let model = db::keys::insert_device(
-        &state.db,
+        &txn,
         device::Model {
             id: certificate.device_id.clone(),
             user_id: user.user_id.clone(),
@@ -262,14 +268,17 @@ pub async fn register_device(
     )
     .await?;
     // A new device must receive the next epoch's key: every channel rotates.
-    let channels = db::members::of_user(&state.db, &user.user_id)
+    let channel_ids = db::members::of_user(&txn, &user.user_id)
         .await?
         .into_iter()
         .map(|m| m.channel_id)
         .collect();
-    db::channels::require_rotation(&state.db, channels).await?;
+    db::channels::require_rotation(&txn, channel_ids).await?;
     // The session that registers a device works for it: revoking the device ends it.
-    db::sessions::bind_device(&state.db, &user.session_id, &model.id).await?;
+    db::sessions::bind_device(&txn, &user.session_id, &model.id).await?;
+    let events = channels::record_new_device(&txn, &user.user_id, &model.id, now).await?;
+    txn.commit().await?;
+    channels::announce_all(state, events).await?;
     state
         .record(
             user.actor(),

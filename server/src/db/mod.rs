@@ -20,6 +20,7 @@ pub(crate) mod links;
 pub(crate) mod lockouts;
 pub(crate) mod meetings;
 pub(crate) mod members;
+pub(crate) mod membership_events;
 pub(crate) mod messages;
 pub(crate) mod notices;
 pub(crate) mod referrals;

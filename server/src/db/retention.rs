@@ -60,8 +60,8 @@ pub(crate) async fn destroying(db: &impl ConnectionTrait) -> Result<Vec<channel:
 /// Deletes every row a channel holds but its own (idempotent): messages, wrapped keys,
 /// attachment rows, members and their receipts, the allow-list, the rules and their
 /// acceptances, the case record and the person's sealed identity, the archive accesses, the
-/// field reports addressed to it, a group's named coordinators, the group's meetings and
-/// what meetings recorded about the case.
+/// field reports addressed to it, a group's named coordinators, the group's meetings,
+/// what meetings recorded about the case, and the membership history.
 pub(crate) async fn delete_contents(
     db: &impl ConnectionTrait,
     channel_id: &str,
@@ -123,6 +123,7 @@ pub(crate) async fn delete_contents(
     super::meetings::delete_items_of_case(db, channel_id).await?;
     super::case_identities::delete(db, channel_id).await?;
     super::group_coordinators::delete(db, channel_id).await?;
+    super::membership_events::delete_before(db, channel_id, None).await?;
     Ok(Deleted {
         messages,
         epoch_keys,
@@ -218,6 +219,8 @@ pub(crate) async fn purge_history(
         .rows_affected;
     // A meeting ages out with its group's history, from the day it took place.
     let meetings = super::meetings::delete_of_group(db, &channel.id, Some(cutoff_ms)).await?;
+    // Membership notes age out with the messages they sit among.
+    super::membership_events::delete_before(db, &channel.id, Some(cutoff_ms)).await?;
     let messages = match up_to_seq {
         Some(up_to_seq) => {
             message::Entity::delete_many()

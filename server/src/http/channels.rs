@@ -13,8 +13,8 @@ use axum::{Json, Router};
 use passerelle_shared::protocol::v1::auth::InstitutionRef;
 use passerelle_shared::protocol::v1::channels::{
     AddMember, AttachmentUploaded, Channel, ChannelDetail, CreateChannel, DestroyedChannels,
-    DestroyedQuery, DeviceKeysPage, DirectoryEntry, EpochState, HistoryPage, PublishEpoch,
-    RemoveMember,
+    DestroyedQuery, DeviceKeysPage, DirectoryEntry, EpochState, HistoryPage, MembershipPage,
+    PublishEpoch, RemoveMember,
 };
 use serde::Deserialize;
 
@@ -37,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route("/channels/{id}/epochs", post(publish_epoch))
         .route("/channels/{id}/keys", get(device_keys))
         .route("/channels/{id}/messages", get(history))
+        .route("/channels/{id}/membership", get(membership_events))
         .route(
             "/channels/{id}/attachments",
             post(upload).layer(DefaultBodyLimit::max(attachments::MAX_ATTACHMENT_BYTES)),
@@ -217,6 +218,34 @@ pub(crate) async fn history(
     ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> Result<Json<HistoryPage>> {
     channels::history(&state, &user, &id, query.after_seq, query.limit)
+        .await
+        .map(Json)
+}
+
+/// Query of `GET /api/v1/channels/{id}/membership`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct MembershipQuery {
+    #[serde(default)]
+    after: u64,
+    #[serde(default = "default_limit")]
+    limit: u64,
+}
+
+/// # `GET /api/v1/channels/{id}/membership?after=&limit=`
+///
+/// The channel's membership history after event `after`, for its members (PROTOCOL.md §21).
+#[utoipa::path(get, path = "/api/v1/channels/{id}/membership", operation_id = "membership_events",
+    params(("id" = String, Path, description = "Channel"),
+        ("after" = Option<u64>, Query, description = "Last event seq the client has (default 0)"),
+        ("limit" = Option<u64>, Query, description = "At most this many events (default 100, at most 500)")),
+    responses((status = 200, body = MembershipPage), (status = 404)))]
+pub(crate) async fn membership_events(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<MembershipQuery>,
+) -> Result<Json<MembershipPage>> {
+    channels::membership_events(&state, &user, &id, query.after, query.limit)
         .await
         .map(Json)
 }

@@ -80,6 +80,7 @@ use crate::state::AppState;
         super::channels::publish_epoch,
         super::channels::device_keys,
         super::channels::history,
+        super::channels::membership_events,
         super::channels::upload,
         super::channels::download,
         super::channels::directory,

@@ -20,7 +20,7 @@ use super::store::{AgentState, SecretString, Store, StoredEpochKey, StoredSessio
 use super::ws::{accept_in, synced_in, Pending};
 use super::{Client, ClientError, Device, Result};
 use crate::crypto::{to_base64url, EpochKey, MessageContent, Shredded};
-use crate::protocol::v1::channels::{Cursors, EpochState, StoredMessage};
+use crate::protocol::v1::channels::{Cursors, EpochState, MembershipEvent, StoredMessage};
 use crate::protocol::v1::charter::{Accept, CharterStatus, RulesStatus};
 use crate::protocol::v1::ws::{ClientFrame, ServerFrame};
 
@@ -93,8 +93,11 @@ pub enum Event {
         channel_id: String,
         /// Who.
         user_id: String,
-        /// `added` or `removed`.
+        /// `added` or `removed` (or `role_changed`).
         change: String,
+        /// The stored event (who made the change, after which message), from servers
+        /// that send it (docs/PROTOCOL.md §21).
+        event: Option<MembershipEvent>,
     },
     /// Someone read a channel up to `seq`.
     Receipt {
@@ -839,10 +842,12 @@ impl Agent {
                 channel_id,
                 user_id,
                 change,
+                event,
             } => self.events.push_back(Event::Member {
                 channel_id,
                 user_id,
                 change,
+                event,
             }),
             ServerFrame::Receipt {
                 channel_id,

@@ -12,6 +12,7 @@ mod field_reports;
 mod link;
 mod linking;
 mod meetings;
+mod membership;
 mod referrals;
 pub mod store;
 mod ws;

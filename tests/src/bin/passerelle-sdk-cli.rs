@@ -577,7 +577,10 @@ mod agent_cli {
                 channel_id,
                 user_id,
                 change,
-            } => json!({ "member": change, "channel_id": channel_id, "user_id": user_id }),
+                event,
+            } => {
+                json!({ "member": change, "channel_id": channel_id, "user_id": user_id, "event": event })
+            }
             Event::Receipt {
                 channel_id,
                 user_id,

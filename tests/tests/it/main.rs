@@ -21,6 +21,7 @@ mod linking;
 mod lockout;
 mod matrix;
 mod meetings;
+mod membership;
 mod migrations;
 mod notices;
 mod operator;

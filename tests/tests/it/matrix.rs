@@ -411,6 +411,7 @@ fn rows() -> Vec<Row> {
         row(M::GET, "/api/v1/audit/proofs/consistency?old=0", Auditor),
         row(M::GET, "/api/v1/channels/{group}", ChannelMember),
         row(M::GET, "/api/v1/channels/{group}/messages", ChannelMember),
+        row(M::GET, "/api/v1/channels/{group}/membership", ChannelMember),
         row(M::GET, "/api/v1/channels/{group}/epoch", ChannelMember),
         row(
             M::GET,
@@ -440,6 +441,11 @@ fn rows() -> Vec<Row> {
         row(
             M::GET,
             "/api/v1/channels/{case}/messages",
+            ArchivedWithoutReason,
+        ),
+        row(
+            M::GET,
+            "/api/v1/channels/{case}/membership",
             ArchivedWithoutReason,
         ),
         with(

@@ -22,7 +22,7 @@ use crate::support::{
 const DAY_MS: i64 = 24 * 3_600_000;
 
 /// Every table that holds rows of a channel, with the column naming it.
-const CHANNEL_TABLES: [(&str, &str); 9] = [
+const CHANNEL_TABLES: [(&str, &str); 10] = [
     ("messages", "channel_id"),
     ("epoch_keys", "channel_id"),
     ("attachments", "channel_id"),
@@ -32,6 +32,7 @@ const CHANNEL_TABLES: [(&str, &str); 9] = [
     ("rules_acceptances", "channel_id"),
     ("cases", "channel_id"),
     ("archive_accesses", "channel_id"),
+    ("membership_events", "channel_id"),
 ];
 
 /// How many rows of each table a channel has.

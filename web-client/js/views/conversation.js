@@ -8,6 +8,7 @@ import { confirmAction, openDialog } from '../dialog.js';
 import { h, replace, srOnly, uid } from '../dom.js';
 import { field, selectField, valueOf, whileBusy } from '../forms.js';
 import { formatDateTime, ROLE_LABELS } from '../labels.js';
+import { membershipNote } from '../membership-notes.js';
 import { showError, showStatus } from '../notices.js';
 import { findPersonalData } from '../privacy.js';
 import { fillRules } from './charter.js';
@@ -572,17 +573,19 @@ export function renderConversation(main, shell, messenger, channelId) {
     /** @type {Message | null} */
     let previous = null;
     let markerShown = false;
-    // Membership notes take their place in time among the messages, not after them.
-    const notes = query ? [] : [...current.notes].sort((a, b) => a.ts - b.ts);
-    const flushNotes = (/** @type {number} */ until) => {
-      while (notes.length > 0 && notes[0].ts <= until) {
-        const note = notes.shift();
-        if (note) items.push(h('li', { class: 'message-note' }, note.text));
+    // Membership notes go right after the message each follows (`after_seq`); those that
+    // follow a message not loaded yet wait for the scroll-back.
+    const firstShown = current.hasOlder ? current.oldestSeq - 1 : 0;
+    const notes = query ? [] : current.membership.filter((event) => event.after_seq >= firstShown);
+    const flushNotes = (/** @type {number} */ before) => {
+      while (notes.length > 0 && notes[0].after_seq < before) {
+        const event = notes.shift();
+        if (event) items.push(h('li', { class: 'message-note', 'data-testid': 'membership-note', 'data-after-seq': String(event.after_seq), title: formatDateTime(event.at) }, membershipNote(event, shell.me.id, messenger.names)));
         previous = null;
       }
     };
     for (const message of shown) {
-      flushNotes(message.ts);
+      flushNotes(message.seq ?? Number.POSITIVE_INFINITY);
       if (!previous || dayKey(previous.ts) !== dayKey(message.ts)) {
         items.push(h('li', { class: 'day-separator' }, h('span', {}, dayLabel(message.ts))));
         previous = null;

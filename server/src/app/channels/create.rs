@@ -12,6 +12,7 @@ use crate::app::reports;
 use crate::audit::Outcome;
 use crate::auth::CurrentUser;
 use crate::bus::BusEvent;
+use crate::db::membership_events::NewEvent;
 use crate::db::{self, entities::case_file, entities::channel, entities::channel_member};
 use crate::error::{ApiError, Result};
 use crate::gate::{self};
@@ -242,6 +243,26 @@ pub(crate) async fn create_decided(
                 joined_epoch: 1,
                 read_seq: 0,
             },
+        )
+        .await?;
+        // The creator's own row says who created the channel; the others', who added them.
+        let change = if person.id == creator.id {
+            "created"
+        } else {
+            "added"
+        };
+        db::membership_events::append(
+            &txn,
+            NewEvent {
+                channel_id: &channel.id,
+                change,
+                member_id: &person.id,
+                actor_id: Some(&user.user_id),
+                reason: None,
+                role: None,
+                device_id: None,
+            },
+            now,
         )
         .await?;
     }

@@ -1,9 +1,8 @@
-//! Who may be added, adding and removing members (CHARTER.md C3, C5, C6), and telling the
-//! channel who joined or left.
+//! Who may be added, adding and removing members (CHARTER.md C3, C5, C6); each change is
+//! stored in the channel's membership history and announced ([`super::membership`]).
 
 use passerelle_shared::protocol::v1::auth::InstitutionRef;
 use passerelle_shared::protocol::v1::channels::{ChannelKind, DirectoryEntry, LegalRegime};
-use passerelle_shared::protocol::v1::ws::ServerFrame;
 use passerelle_shared::protocol::v1::Role;
 use sea_orm::TransactionTrait;
 use serde_json::json;
@@ -13,14 +12,13 @@ use crate::app::reports;
 use crate::app::{case_identity, coordinators};
 use crate::audit::Outcome;
 use crate::auth::CurrentUser;
-use crate::bus::{AccessReason, BusEvent};
-use crate::db::{self, entities::channel, entities::channel_member};
+use crate::bus::AccessReason;
+use crate::db::{self, entities::channel, entities::channel_member, membership_events::NewEvent};
 use crate::error::{ApiError, Result};
-use crate::gate::{self};
 use crate::policy::{self, Access, Capability};
 use crate::state::AppState;
 
-use super::{channel_of, frame_text, join_refusal, member_channel, open_channel};
+use super::{announce_membership, join_refusal, member_channel, open_channel};
 
 /// The colleagues who can be added to a channel, by institution then name. External
 /// participants may not browse it (CHARTER.md C6); each reading is logged.
@@ -125,6 +123,20 @@ pub async fn add_member(
     )
     .await?;
     db::channels::require_rotation(&txn, vec![channel_id.to_owned()]).await?;
+    let event = db::membership_events::append(
+        &txn,
+        NewEvent {
+            channel_id,
+            change: "added",
+            member_id: &candidate.id,
+            actor_id: Some(&user.user_id),
+            reason: None,
+            role: None,
+            device_id: None,
+        },
+        state.now_ms(),
+    )
+    .await?;
     txn.commit().await?;
     state
         .record(
@@ -135,7 +147,7 @@ pub async fn add_member(
             json!({ "member": candidate.id }),
         )
         .await?;
-    announce_membership(state, &channel, &candidate.id, "added").await
+    announce_membership(state, &channel, event).await
 }
 
 /// Removes a member, effective at once (CHARTER.md C3): their connections stop receiving
@@ -166,11 +178,11 @@ pub async fn remove_member(
             } else {
                 AccessReason::MemberRemoved
             },
+            by: Some(user.user_id.clone()),
         },
     )
-    .await?
-    .changed;
-    if !removed {
+    .await?;
+    if !removed.changed {
         state
             .record_denial(
                 user.actor(),
@@ -197,43 +209,9 @@ pub async fn remove_member(
             json!({ "member": member, "reason": reason }),
         )
         .await?;
-    announce_membership(state, &channel, member, "removed").await
-}
-
-/// Tells the channel's members (and the member concerned) who joined or left.
-pub(crate) async fn announce_membership(
-    state: &AppState,
-    channel: &channel::Model,
-    member: &str,
-    change: &str,
-) -> Result<()> {
-    let frame = frame_text(&ServerFrame::Member {
-        channel_id: channel.id.clone(),
-        user_id: member.to_owned(),
-        change: change.to_owned(),
-    })?;
-    if change == "added" {
-        if let Some(account) = db::accounts::find_user(&state.db, member).await? {
-            gate::subscribe_if_open(state, &account, channel).await?;
-        }
-        let institutions = db::channels::institutions_of(&state.db, &channel.id).await?;
-        let current = db::channels::find(&state.db, &channel.id)
-            .await?
-            .unwrap_or_else(|| channel.clone());
-        state.bus.publish(BusEvent::User {
-            user_id: member.to_owned(),
-            frame: frame_text(&ServerFrame::Channel(channel_of(&current, institutions)?))?,
-        });
-    } else {
-        state.bus.publish(BusEvent::User {
-            user_id: member.to_owned(),
-            frame: frame.clone(),
-        });
+    for event in removed.membership_events {
+        announce_membership(state, &channel, event).await?;
     }
-    state.bus.publish(BusEvent::Channel {
-        channel_id: channel.id.clone(),
-        frame,
-    });
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! Channels and membership (docs/ARCHITECTURE.md§6, CHARTER.md C1–C3, C5, C6), split by
-//! verb: [`create`], [`members`], [`epochs`], [`history`], [`destroyed`]; this module keeps what they all
-//! use: loading a channel for a member and reading the caller's channels.
+//! verb: [`create`], [`members`], [`membership`] (the membership history), [`epochs`],
+//! [`history`], [`destroyed`]; this module keeps what they all use: loading a channel for
+//! a member and reading the caller's channels.
 //!
 //! A refusal to someone who is not a member answers "not found", so that channel ids
 //! reveal nothing, and is recorded in the access log. A member reads or writes only
@@ -11,6 +12,7 @@ mod destroyed;
 mod epochs;
 mod history;
 mod members;
+mod membership;
 
 pub(crate) use crate::gate::member_channel;
 pub use create::create;
@@ -20,8 +22,9 @@ pub(crate) use epochs::required_devices;
 pub use epochs::{device_keys, epoch_state, publish_epoch};
 pub(crate) use history::stored_messages;
 pub use history::{history, MAX_PAGE};
-pub(crate) use members::announce_membership;
 pub use members::{add_member, directory, remove_member};
+pub use membership::membership_events;
+pub(crate) use membership::{announce_all, announce_membership, record_new_device};
 
 use passerelle_shared::protocol::v1::auth::InstitutionRef;
 use passerelle_shared::protocol::v1::channels::{

@@ -302,6 +302,160 @@ pub struct HistoryPage {
     pub has_more: bool,
 }
 
+/// What changed in a channel's membership (docs/PROTOCOL.md §21).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MembershipChange {
+    /// The channel was created; `member` is its creator.
+    Created,
+    /// `member` was added (at creation or later) by `actor`.
+    Added,
+    /// `member` was removed, by `actor` or by the server (`actor` absent); see `reason`.
+    Removed,
+    /// `member` left of their own accord.
+    Left,
+    /// `member`'s role in the channel changed (see `role`).
+    RoleChanged,
+    /// `member` certified a new device (see `device_id`): it receives the keys of the
+    /// next epoch on.
+    DeviceAdded,
+}
+
+impl MembershipChange {
+    /// Stable name (the stored form).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MembershipChange::Created => "created",
+            MembershipChange::Added => "added",
+            MembershipChange::Removed => "removed",
+            MembershipChange::Left => "left",
+            MembershipChange::RoleChanged => "role_changed",
+            MembershipChange::DeviceAdded => "device_added",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(value: &str) -> Option<Self> {
+        [
+            MembershipChange::Created,
+            MembershipChange::Added,
+            MembershipChange::Removed,
+            MembershipChange::Left,
+            MembershipChange::RoleChanged,
+            MembershipChange::DeviceAdded,
+        ]
+        .into_iter()
+        .find(|change| change.as_str() == value)
+    }
+}
+
+/// Why a member was removed: a closed list, never the coordinator's free-text motif
+/// (that one stays in the access log only, CHARTER.md C3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RemovalReason {
+    /// A coordinator removed them; the motif they typed is in the access log.
+    Coordinator,
+    /// They lost a role or attribute the channel's legal regime requires (CHARTER.md C5):
+    /// the server removed them.
+    RegimeLost,
+}
+
+impl RemovalReason {
+    /// Stable name (the stored form).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RemovalReason::Coordinator => "coordinator",
+            RemovalReason::RegimeLost => "regime_lost",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(value: &str) -> Option<Self> {
+        [RemovalReason::Coordinator, RemovalReason::RegimeLost]
+            .into_iter()
+            .find(|reason| reason.as_str() == value)
+    }
+}
+
+/// A role a member holds in one channel, for `role_changed` events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelRole {
+    /// Named one of a working group's coordinators (CHARTER.md C1).
+    Coordinator,
+    /// No longer one of them: an ordinary member.
+    Member,
+}
+
+impl ChannelRole {
+    /// Stable name (the stored form).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelRole::Coordinator => "coordinator",
+            ChannelRole::Member => "member",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(value: &str) -> Option<Self> {
+        [ChannelRole::Coordinator, ChannelRole::Member]
+            .into_iter()
+            .find(|role| role.as_str() == value)
+    }
+}
+
+/// A person an event names, with their display name when the server resolved it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PersonRef {
+    /// Account id.
+    pub user_id: String,
+    /// Name, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+}
+
+/// One change of a channel's membership, in the channel's order (docs/PROTOCOL.md §21).
+/// The server's word: nothing signs it until the signed membership log (issue #17).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MembershipEvent {
+    /// Channel.
+    pub channel_id: String,
+    /// Position in the channel's membership history: 1, 2, 3, … (dense when nothing aged
+    /// out).
+    pub seq: u64,
+    /// The channel's last message `seq` when the change happened: the note goes right
+    /// after that message (0: before the first).
+    pub after_seq: u64,
+    /// What changed.
+    pub change: MembershipChange,
+    /// The member concerned.
+    pub member: PersonRef,
+    /// Who made the change; absent when the server made it (e.g. `regime_lost`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<PersonRef>,
+    /// For `removed`: why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<RemovalReason>,
+    /// For `role_changed`: the member's new role in the channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<ChannelRole>,
+    /// For `device_added`: the new device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
+    /// When (unix ms).
+    pub at: i64,
+}
+
+/// `GET /api/v1/channels/{id}/membership?after=&limit=`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MembershipPage {
+    /// Events in order.
+    pub events: Vec<MembershipEvent>,
+    /// Whether more follow.
+    pub has_more: bool,
+}
+
 /// Per-channel cursors: the last sequence number a client has.
 pub type Cursors = BTreeMap<String, u64>;
 

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::channels::{Channel, Cursors, DeviceRef, StoredMessage};
+use super::channels::{Channel, Cursors, DeviceRef, MembershipEvent, StoredMessage};
 use super::keys::LinkRequest;
 use crate::crypto::{Envelope, WrappedEpochKey};
 
@@ -75,8 +75,13 @@ pub enum ServerFrame {
         channel_id: String,
         /// Who.
         user_id: String,
-        /// `added` or `removed`.
+        /// `added` or `removed` (leaving is `removed` here, for clients that predate
+        /// `event`).
         change: String,
+        /// The stored event, with the actor and where it falls among the messages
+        /// (docs/PROTOCOL.md §21). Absent from servers before it was added.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        event: Option<MembershipEvent>,
     },
     /// A new epoch is needed before sending.
     EpochRequired {
