@@ -35,6 +35,11 @@ const accountRow = (page, login) => page.locator(`tr[data-login="${login}"]`);
 describe('the admin console', { timeout: 120_000 }, () => {
   test('the admin creates an institution and an account whose first login shows the TOTP enrolment QR code', async () => {
     const { page } = adminTab;
+    // The admin's home leads to the console, and promises nothing « à venir ».
+    await page.goto(demo.url);
+    await page.getByTestId('home-role').getByRole('link', { name: 'Ouvrir la console d’administration' }).waitFor();
+    assert.doesNotMatch(await page.locator('main').innerText(), /bientôt|s’affichera ici/);
+    await assertAccessible(page, 'admin home');
     await openAdminConsole(page, demo.url);
     await accountRow(page, 'policier').waitFor();
     await assertAccessible(page, 'admin');

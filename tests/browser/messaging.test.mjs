@@ -479,6 +479,11 @@ describe('end-to-end encrypted messaging', { timeout: 240_000 }, () => {
   test('the auditor sees the events and the integrity of the log', async () => {
     const tab = await openTab(browser);
     await logIn(tab.page, demo.url, demo.accounts.dpo);
+    // The auditor's home leads to the log, and promises nothing « à venir ».
+    const home = tab.page.getByTestId('home-role');
+    await home.getByRole('link', { name: 'Ouvrir le journal' }).waitFor();
+    assert.doesNotMatch(await tab.page.locator('main').innerText(), /bientôt|s’affichera ici/);
+    await assertAccessible(tab.page, 'auditor home');
     await tab.page.getByRole('link', { name: 'Journal des accès' }).click();
     const integrity = tab.page.getByTestId('integrity');
     await integrity.locator('.integrity-status, .notice-error').waitFor({ timeout: 90_000 });

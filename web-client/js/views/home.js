@@ -1,5 +1,6 @@
-// The home screen: who you are, and the place where your exchanges will be listed.
-// Channels arrive with the messaging part; until then this says so plainly.
+// The home screen of the roles that read no message (administration, the DPO's audit):
+// who you are, and the way to the work of your role. Those who use channels land on their
+// conversations instead (app.js, MESSAGING_HOME).
 
 import { append, h, screenTitle } from '../dom.js';
 import { attributeList, ROLE_LABELS } from '../labels.js';
@@ -18,22 +19,7 @@ export function renderHome(screen, { me }) {
     h(
       'div',
       { class: 'columns' },
-      h(
-        'section',
-        { class: 'card', 'aria-labelledby': 'exchanges-title' },
-        h('h2', { id: 'exchanges-title' }, 'Vos échanges'),
-        h(
-          'p',
-          {},
-          'Les canaux d’échange chiffrés de bout en bout arrivent bientôt : groupes de travail, situations individuelles, analyses de pratiques et conversations directes. Ils s’afficheront ici, regroupés par type.',
-        ),
-        h(
-          'p',
-          { class: 'hint' },
-          'Avant d’y accéder, vous accepterez la charte d’échange d’informations du CLSPD.',
-        ),
-        roleHint(me.role),
-      ),
+      roleCard(me.role),
       h(
         'section',
         { class: 'card', 'aria-labelledby': 'account-title' },
@@ -51,31 +37,38 @@ export function renderHome(screen, { me }) {
           h('dd', { 'data-testid': 'me-role' }, ROLE_LABELS[me.role]),
           attributes.length > 0 ? [h('dt', {}, 'Habilitations'), h('dd', {}, attributes.join(', '))] : null,
         ),
-        h('p', {}, h('a', { href: '/securite' }, 'Gérer vos sessions et votre mot de passe')),
+        h('p', {}, h('a', { href: '/securite' }, 'Gérer vos appareils, vos sessions et votre mot de passe')),
       ),
     ),
   );
 }
 
 /**
- * What this role will find here, or where to go instead.
+ * What this role does here, and the way to it.
  * @param {import('../types.js').Role} role
  */
-function roleHint(role) {
-  switch (role) {
-    case 'admin':
-      return h(
-        'p',
-        {},
-        'Votre rôle d’administration ne donne accès à aucun message. Gérez les institutions et les comptes depuis la ',
-        h('a', { href: '/administration' }, 'console d’administration'),
-        '.',
-      );
-    case 'auditor':
-      return h('p', {}, 'La console d’audit du journal des accès (filtres, export, vérification d’intégrité) s’affichera ici.');
-    case 'coordinator':
-      return h('p', {}, 'En tant que coordinatrice ou coordinateur, vous pourrez créer les canaux et en gérer les membres.');
-    default:
-      return null;
+function roleCard(role) {
+  if (role === 'auditor') {
+    return h(
+      'section',
+      { class: 'card', 'aria-labelledby': 'role-title', 'data-testid': 'home-role' },
+      h('h2', { id: 'role-title' }, 'Journal des accès'),
+      h('p', {}, 'Vous consultez le journal des accès du CLSPD : qui a fait quoi, quand, sur quel canal ou quel dossier. Vous en vérifiez l’intégrité et l’exportez pour un contrôle.'),
+      h('p', {}, 'Votre rôle ne donne accès à aucun message : ils restent chiffrés pour leurs seuls destinataires.'),
+      h('p', { class: 'actions' }, h('a', { href: '/audit', class: 'button' }, 'Ouvrir le journal')),
+    );
   }
+  return h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'role-title', 'data-testid': 'home-role' },
+    h('h2', { id: 'role-title' }, 'Administration'),
+    h('p', {}, 'Vous gérez les institutions du CLSPD, les comptes de leurs professionnels, les invitations et les importations de listes.'),
+    h('p', {}, 'Votre rôle d’administration ne donne accès à aucun message : ils restent chiffrés pour leurs seuls destinataires.'),
+    h(
+      'p',
+      { class: 'actions' },
+      h('a', { href: '/administration', class: 'button' }, 'Ouvrir la console d’administration'),
+      h('a', { href: '/bilan', class: 'button button-secondary' }, 'Voir le bilan de l’année'),
+    ),
+  );
 }
