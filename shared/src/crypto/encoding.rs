@@ -35,6 +35,7 @@ pub(crate) mod label {
     pub(crate) const EPOCH_KEY_COMMITMENT: &str = "passerelle/v1/epoch-key-commitment";
     pub(crate) const EPOCH_WRAP: &str = "passerelle/v1/epoch-wrap";
     pub(crate) const MESSAGE: &str = "passerelle/v1/message";
+    pub(crate) const MESSAGE_V2: &str = "passerelle/v2/message";
     pub(crate) const ATTACHMENT_CHUNK: &str = "passerelle/v1/attachment-chunk";
     pub(crate) const KEY_BACKUP_KEY: &str = "passerelle/v1/key-backup-key";
     pub(crate) const KEY_BACKUP: &str = "passerelle/v1/key-backup";
@@ -118,9 +119,15 @@ pub(crate) struct CanonicalBytes(Vec<u8>);
 impl CanonicalBytes {
     /// Starts a canonical byte string with its label and the protocol version byte.
     pub(crate) fn new(label: &str) -> Self {
+        Self::with_version(label, PROTOCOL_VERSION)
+    }
+
+    /// Starts a canonical byte string of a construction introduced by a later protocol
+    /// version (the version-2 message, [PROTOCOL.md §8.7]): its own version byte.
+    pub(crate) fn with_version(label: &str, version: u8) -> Self {
         let mut bytes = Vec::with_capacity(256);
         push_length_prefixed(&mut bytes, label.as_bytes());
-        bytes.push(PROTOCOL_VERSION);
+        bytes.push(version);
         Self(bytes)
     }
 
