@@ -34,7 +34,12 @@ pub struct SentTip {
 
 impl Client {
     /// The order fields of a message about to be sealed in `channel_id` at `now` (ms).
-    pub(crate) fn next_order(&self, channel_id: &str, client_msg_id: &str, now: u64) -> MessageOrder {
+    pub(crate) fn next_order(
+        &self,
+        channel_id: &str,
+        client_msg_id: &str,
+        now: u64,
+    ) -> MessageOrder {
         match self.sent_tips.get(channel_id) {
             // Sealed again (a new epoch): the same place.
             Some(tip) if tip.client_msg_id == client_msg_id => MessageOrder {

@@ -29,8 +29,7 @@ use super::epoch::EpochKey;
 use super::keys::{DeviceKeys, DeviceSigningPublicKey, Signature, SignatureError};
 use super::padding::{self, is_bucket, PaddingError};
 use super::primitives::{
-    aes_gcm_open, aes_gcm_seal, hkdf_sha256, random_array, sha256, BackendError, NONCE_LEN,
-    TAG_LEN,
+    aes_gcm_open, aes_gcm_seal, hkdf_sha256, random_array, sha256, BackendError, NONCE_LEN, TAG_LEN,
 };
 
 /// The `v` of an envelope that carries its sender's order ([`MessageOrder`]).
@@ -199,11 +198,19 @@ struct WireEnvelope {
     sender_device: String,
     #[serde(with = "encoding::id")]
     client_msg_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_safe_int")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "opt_safe_int"
+    )]
     counter: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_b64_32")]
     prev: Option<[u8; 32]>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_safe_int")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "opt_safe_int"
+    )]
     sent_at: Option<u64>,
     #[serde(with = "b64_array")]
     nonce: [u8; NONCE_LEN],
@@ -216,26 +223,25 @@ impl TryFrom<WireEnvelope> for Envelope {
     type Error = String;
 
     fn try_from(wire: WireEnvelope) -> Result<Self, String> {
-        let order = match (wire.v, wire.counter, wire.prev, wire.sent_at) {
-            (1, None, None, None) => None,
-            (ENVELOPE_VERSION_ORDERED, Some(counter), Some(prev), Some(sent_at)) => {
-                if counter == 0 {
-                    return Err("the counter of a version-2 envelope starts at 1".into());
+        let order =
+            match (wire.v, wire.counter, wire.prev, wire.sent_at) {
+                (1, None, None, None) => None,
+                (ENVELOPE_VERSION_ORDERED, Some(counter), Some(prev), Some(sent_at)) => {
+                    if counter == 0 {
+                        return Err("the counter of a version-2 envelope starts at 1".into());
+                    }
+                    Some(MessageOrder {
+                        counter,
+                        prev,
+                        sent_at,
+                    })
                 }
-                Some(MessageOrder {
-                    counter,
-                    prev,
-                    sent_at,
-                })
-            }
-            (1 | ENVELOPE_VERSION_ORDERED, ..) => {
-                return Err(
+                (1 | ENVELOPE_VERSION_ORDERED, ..) => return Err(
                     "order fields missing from a version-2 envelope or present in a version-1 one"
                         .into(),
-                )
-            }
-            _ => return Err(encoding::DecodeError::UnsupportedVersion.to_string()),
-        };
+                ),
+                _ => return Err(encoding::DecodeError::UnsupportedVersion.to_string()),
+            };
         if !is_bucket(wire.ciphertext.len().saturating_sub(TAG_LEN)) {
             return Err("ciphertext length is not a padding bucket plus a tag".into());
         }
@@ -706,11 +712,8 @@ mod tests {
         assert_eq!(json["counter"], 3);
         let back: Envelope = serde_json::from_value(json.clone()).unwrap();
         back.open(&key, &sender.public_keys().signing).unwrap();
-        let alterations: Vec<fn(&mut MessageOrder)> = vec![
-            |o| o.counter = 4,
-            |o| o.prev[0] = 0,
-            |o| o.sent_at += 1,
-        ];
+        let alterations: Vec<fn(&mut MessageOrder)> =
+            vec![|o| o.counter = 4, |o| o.prev[0] = 0, |o| o.sent_at += 1];
         for alter in alterations {
             let mut bad = envelope.clone();
             alter(bad.order.as_mut().unwrap());

@@ -328,7 +328,11 @@ mod tests {
 
     #[test]
     fn an_unbroken_chain_says_nothing_and_marks_its_last_envelope() {
-        let run = [v2(1, "a", 1, 0, 1), v2(2, "b", 1, 0, 9), v2(3, "a", 2, 1, 2)];
+        let run = [
+            v2(1, "a", 1, 0, 1),
+            v2(2, "b", 1, 0, 9),
+            v2(3, "a", 2, 1, 2),
+        ];
         let report = check_order(&BTreeMap::new(), &run, true, false);
         assert!(report.notices.is_empty());
         assert_eq!(
@@ -348,12 +352,20 @@ mod tests {
             codes(&check_order(&BTreeMap::new(), &gap, true, false)),
             [(2, "missing")]
         );
-        let replay = [v2(1, "a", 1, 0, 1), v2(2, "a", 2, 1, 2), v2(3, "a", 1, 0, 1)];
+        let replay = [
+            v2(1, "a", 1, 0, 1),
+            v2(2, "a", 2, 1, 2),
+            v2(3, "a", 1, 0, 1),
+        ];
         assert_eq!(
             codes(&check_order(&BTreeMap::new(), &replay, true, false)),
             [(3, "replayed")]
         );
-        let reorder = [v2(1, "a", 1, 0, 1), v2(2, "a", 3, 2, 3), v2(3, "a", 2, 1, 2)];
+        let reorder = [
+            v2(1, "a", 1, 0, 1),
+            v2(2, "a", 3, 2, 3),
+            v2(3, "a", 2, 1, 2),
+        ];
         assert_eq!(
             codes(&check_order(&BTreeMap::new(), &reorder, true, false)),
             [(2, "missing"), (3, "reordered")]
@@ -446,8 +458,15 @@ mod vector_tests {
             assert_eq!(report.notices.len(), expected.len(), "{why}");
             for (notice, want) in report.notices.iter().zip(expected) {
                 assert_eq!(notice.seq, want["seq"].as_u64().unwrap(), "{why}");
-                assert_eq!(notice.anomaly.code(), want["code"].as_str().unwrap(), "{why}");
-                assert_eq!(notice.sender_device, want["sender_device"].as_str().unwrap());
+                assert_eq!(
+                    notice.anomaly.code(),
+                    want["code"].as_str().unwrap(),
+                    "{why}"
+                );
+                assert_eq!(
+                    notice.sender_device,
+                    want["sender_device"].as_str().unwrap()
+                );
             }
             assert_eq!(
                 serde_json::to_value(&report.marks).unwrap(),

@@ -17,10 +17,10 @@ use super::content::{AttachmentRef, MessageContent, MessageRef};
 use super::device::DeviceCertificateRequest;
 use super::encoding::{label, to_base64url, CanonicalBytes};
 use super::envelope::{message_key, Envelope, MessageHeader, MessageOrder};
-use super::order::{check_order, Arrival, OrderAnomaly, OrderMark};
 use super::epoch::{EpochKey, WrapHeader};
 use super::fingerprint::{DeviceLinkCode, Fingerprint};
 use super::keys::{DeviceKeys, EphemeralKeyPair, IdentityKeyPair, SecretScalar};
+use super::order::{check_order, Arrival, OrderAnomaly, OrderMark};
 use super::padding::pad;
 use super::primitives::{sha256, NONCE_LEN, TAG_LEN};
 use super::test_support::to_hex;
@@ -636,22 +636,19 @@ fn message_order() -> Value {
     let alice = device("alice laptop");
     let bob = device("bob phone");
     let epoch_key = EpochKey::from_bytes(&fixed("epoch key 7"));
-    let seal = |sender_id: &str,
-                keys: &DeviceKeys,
-                id: &str,
-                order: Option<MessageOrder>,
-                text: &str| {
-        let header = MessageHeader {
-            channel_id: CHANNEL.into(),
-            epoch: 7,
-            sender_device: sender_id.into(),
-            client_msg_id: id.into(),
-            order,
+    let seal =
+        |sender_id: &str, keys: &DeviceKeys, id: &str, order: Option<MessageOrder>, text: &str| {
+            let header = MessageHeader {
+                channel_id: CHANNEL.into(),
+                epoch: 7,
+                sender_device: sender_id.into(),
+                client_msg_id: id.into(),
+                order,
+            };
+            let padded = pad(&MessageContent::text(text).to_json().unwrap()).unwrap();
+            let nonce = fixed_nonce(&format!("order nonce {id}"));
+            Envelope::seal_with(header, &padded, &epoch_key, keys, &nonce).unwrap()
         };
-        let padded = pad(&MessageContent::text(text).to_json().unwrap()).unwrap();
-        let nonce = fixed_nonce(&format!("order nonce {id}"));
-        Envelope::seal_with(header, &padded, &epoch_key, keys, &nonce).unwrap()
-    };
     // Alice's laptop: counters 1 to 4, chained; another envelope at counter 2; a
     // version-1 envelope. Bob's phone: its first.
     let mut chain: Vec<(&str, Envelope)> = Vec::new();
@@ -721,29 +718,123 @@ fn message_order() -> Value {
         "envelope": first,
     });
 
-    let mark = |name: &str, counter: u64, seq: u64| {
-        json!({ "counter": counter, "hash": to_base64url(&by_name(name).order_hash()), "seq": seq })
-    };
+    let mark = |name: &str, counter: u64, seq: u64| json!({ "counter": counter, "hash": to_base64url(&by_name(name).order_hash()), "seq": seq });
     // (why, marks of alice's laptop, run as (seq, envelope name, ts offset), reaches_end, follows_marks)
     type Case<'a> = (&'a str, Option<Value>, Vec<(u64, &'a str, u64)>, bool, bool);
     let skew = 10 * 60 * 1000;
     let cases: Vec<Case> = vec![
-        ("every sender in order", None, vec![(1, "a1", 0), (2, "b1", 0), (3, "a2", 0), (4, "a3", 0)], true, false),
-        ("a message missing between two", None, vec![(1, "a1", 0), (2, "a3", 0)], true, false),
-        ("an old envelope served again", None, vec![(1, "a1", 0), (2, "a2", 0), (3, "a1", 0)], true, false),
-        ("another envelope with a counter already seen", None, vec![(1, "a1", 0), (2, "a2", 0), (3, "a2_other", 0)], true, false),
-        ("the next counter names another previous envelope", None, vec![(1, "a1", 0), (2, "a2_other", 0), (3, "a3", 0)], true, false),
-        ("a message served after a later one", None, vec![(1, "a1", 0), (2, "a3", 0), (3, "a2", 0)], true, false),
-        ("a version-1 envelope after version 2", None, vec![(1, "a1", 0), (2, "a_v1", 0)], true, false),
-        ("a version-1 envelope before version 2 is history", None, vec![(1, "a_v1", 0), (2, "a1", 0)], true, false),
-        ("the newest message dropped after a reload", Some(mark("a3", 3, 3)), vec![(1, "a1", 0), (2, "a2", 0)], true, false),
-        ("history rolled back below the page after a reload", Some(mark("a4", 4, 10)), vec![(1, "a1", 0), (2, "a2", 0)], true, false),
-        ("an old envelope served again after a reload", Some(mark("a2", 2, 2)), vec![(5, "a1", 0)], true, false),
-        ("another envelope in the place of the one seen before a reload", Some(mark("a2", 2, 2)), vec![(1, "a1", 0), (2, "a2_other", 0)], true, false),
-        ("a page after an old mark proves nothing about the messages in between", Some(mark("a1", 1, 1)), vec![(7, "a3", 0)], true, false),
-        ("a reader of every message sees the gap after its mark", Some(mark("a1", 1, 1)), vec![(2, "a3", 0)], false, true),
-        ("a reader of every message: the next one follows", Some(mark("a1", 1, 1)), vec![(2, "a2", 0)], false, true),
-        ("a sender clock far from the server's date", None, vec![(1, "a1", skew)], true, false),
+        (
+            "every sender in order",
+            None,
+            vec![(1, "a1", 0), (2, "b1", 0), (3, "a2", 0), (4, "a3", 0)],
+            true,
+            false,
+        ),
+        (
+            "a message missing between two",
+            None,
+            vec![(1, "a1", 0), (2, "a3", 0)],
+            true,
+            false,
+        ),
+        (
+            "an old envelope served again",
+            None,
+            vec![(1, "a1", 0), (2, "a2", 0), (3, "a1", 0)],
+            true,
+            false,
+        ),
+        (
+            "another envelope with a counter already seen",
+            None,
+            vec![(1, "a1", 0), (2, "a2", 0), (3, "a2_other", 0)],
+            true,
+            false,
+        ),
+        (
+            "the next counter names another previous envelope",
+            None,
+            vec![(1, "a1", 0), (2, "a2_other", 0), (3, "a3", 0)],
+            true,
+            false,
+        ),
+        (
+            "a message served after a later one",
+            None,
+            vec![(1, "a1", 0), (2, "a3", 0), (3, "a2", 0)],
+            true,
+            false,
+        ),
+        (
+            "a version-1 envelope after version 2",
+            None,
+            vec![(1, "a1", 0), (2, "a_v1", 0)],
+            true,
+            false,
+        ),
+        (
+            "a version-1 envelope before version 2 is history",
+            None,
+            vec![(1, "a_v1", 0), (2, "a1", 0)],
+            true,
+            false,
+        ),
+        (
+            "the newest message dropped after a reload",
+            Some(mark("a3", 3, 3)),
+            vec![(1, "a1", 0), (2, "a2", 0)],
+            true,
+            false,
+        ),
+        (
+            "history rolled back below the page after a reload",
+            Some(mark("a4", 4, 10)),
+            vec![(1, "a1", 0), (2, "a2", 0)],
+            true,
+            false,
+        ),
+        (
+            "an old envelope served again after a reload",
+            Some(mark("a2", 2, 2)),
+            vec![(5, "a1", 0)],
+            true,
+            false,
+        ),
+        (
+            "another envelope in the place of the one seen before a reload",
+            Some(mark("a2", 2, 2)),
+            vec![(1, "a1", 0), (2, "a2_other", 0)],
+            true,
+            false,
+        ),
+        (
+            "a page after an old mark proves nothing about the messages in between",
+            Some(mark("a1", 1, 1)),
+            vec![(7, "a3", 0)],
+            true,
+            false,
+        ),
+        (
+            "a reader of every message sees the gap after its mark",
+            Some(mark("a1", 1, 1)),
+            vec![(2, "a3", 0)],
+            false,
+            true,
+        ),
+        (
+            "a reader of every message: the next one follows",
+            Some(mark("a1", 1, 1)),
+            vec![(2, "a2", 0)],
+            false,
+            true,
+        ),
+        (
+            "a sender clock far from the server's date",
+            None,
+            vec![(1, "a1", skew)],
+            true,
+            false,
+        ),
     ];
     let cases: Vec<Value> = cases
         .into_iter()
