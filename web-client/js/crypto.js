@@ -9,6 +9,7 @@
 export {
   bytesEqual,
   canonical,
+  concat,
   CryptoError,
   fromBase64url,
   fromHex,

@@ -34,6 +34,8 @@ export const CLOCK_TOLERANCE_MS = 5 * 60 * 1000;
  * @property {'missing' | 'replayed' | 'reordered' | 'downgraded' | 'clock'} code
  * @property {number} [count] missing: how many at least.
  * @property {number} [sentAt] clock: the sender's time.
+ * @property {boolean} [tail] Found from a mark at the end of the run (shown after its
+ *   last message), not at a message.
  */
 
 /**
@@ -52,7 +54,7 @@ export function checkOrder(marks, run, reachesEnd, followsMarks) {
   const seen = new Map();
   const firstSeq = run.length > 0 ? run[0].seq : 0;
   const lastSeq = run.length > 0 ? run[run.length - 1].seq : 0;
-  /** @param {number} seq @param {string} senderDevice @param {OrderNotice['code']} code @param {{ count?: number, sentAt?: number }} [extra] */
+  /** @param {number} seq @param {string} senderDevice @param {OrderNotice['code']} code @param {{ count?: number, sentAt?: number, tail?: boolean }} [extra] */
   const note = (seq, senderDevice, code, extra = {}) => notices.push({ seq, senderDevice, code, ...extra });
 
   for (const arrival of run) {
@@ -105,10 +107,10 @@ export function checkOrder(marks, run, reachesEnd, followsMarks) {
     const highest = state?.last?.counter ?? 0;
     const found = state?.counters.get(mark.counter);
     if (found !== undefined) {
-      if (found !== mark.hash) note(lastSeq, device, 'replayed');
+      if (found !== mark.hash) note(lastSeq, device, 'replayed', { tail: true });
     } else if (inside || highest < mark.counter) {
       const count = highest === 0 || highest >= mark.counter ? 1 : mark.counter - highest;
-      note(lastSeq, device, 'missing', { count });
+      note(lastSeq, device, 'missing', { count, tail: true });
     }
   }
 
