@@ -113,8 +113,15 @@ impl Client {
         report.notices
     }
 
-    /// The marks kept, per channel and sender device (for the agent's store).
+    /// The marks kept, per channel and sender device: what an application that keeps
+    /// its own store saves (the agent stores them in its state).
     pub fn order_marks(&self) -> &BTreeMap<String, BTreeMap<String, OrderMark>> {
         &self.order_marks
+    }
+
+    /// Puts back the marks an earlier run kept ([`Client::order_marks`]), so that a
+    /// server that dropped or replayed messages meanwhile is seen after a restart.
+    pub fn restore_order_marks(&mut self, marks: BTreeMap<String, BTreeMap<String, OrderMark>>) {
+        self.order_marks = marks;
     }
 }

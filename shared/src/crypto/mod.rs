@@ -99,6 +99,7 @@ pub use keys::{
 };
 pub use order::{
     check_order, Arrival, OrderAnomaly, OrderMark, OrderNotice, OrderReport, CLOCK_TOLERANCE_MS,
+    MAX_MISSING_KEPT,
 };
 pub use padding::{
     pad, padded_len, unpad, PaddingError, MAX_CONTENT_LEN, MAX_PADDED_LEN, MIN_PADDED_LEN,

@@ -31,7 +31,7 @@ pub const CLOCK_TOLERANCE_MS: u64 = 5 * 60 * 1000;
 /// What a receiver keeps of one sender device in one channel, across reloads: the
 /// highest counter it saw verified, that envelope's hash, and the `seq` the server gave
 /// it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OrderMark {
     /// The highest counter seen from the device in the channel.
@@ -41,7 +41,16 @@ pub struct OrderMark {
     pub hash: [u8; 32],
     /// Where the server placed it.
     pub seq: u64,
+    /// For a reader of every message in order (`follows_marks`), the counters it found
+    /// missing: one served later is then out of order, not a replay. At most
+    /// [`MAX_MISSING_KEPT`], the highest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<u64>,
 }
+
+/// How many missing counters a mark remembers per sender device: a server that skips
+/// millions of counters must not make the receiver's store grow with them.
+pub const MAX_MISSING_KEPT: usize = 64;
 
 /// A received message as the check sees it: its place in the server's order, the
 /// server's date and what its (verified) envelope says of its sender's order.
@@ -143,6 +152,10 @@ struct Seen {
     first_v2_seq: Option<u64>,
     /// The seq of the envelope with the highest counter.
     last_seq: u64,
+    /// Counters found missing in this run (reader of every message only).
+    skipped: Vec<u64>,
+    /// Counters of the mark's `missing` that arrived in this run.
+    filled: Vec<u64>,
 }
 
 /// Checks a contiguous run of verified messages of one channel, in the server's `seq`
@@ -219,11 +232,16 @@ pub fn check_order(
         };
         match previous {
             Some((last, _)) if counter <= last => {
-                let anomaly = if state.last.is_some() {
+                let was_missing = mark.is_some_and(|m| m.missing.contains(&counter));
+                if was_missing {
+                    state.filled.push(counter);
+                }
+                state.skipped.retain(|c| *c != counter);
+                let anomaly = if state.last.is_some() || (follows_marks && was_missing) {
                     OrderAnomaly::Reordered
                 } else {
-                    // Below the mark, after it in the server's order: an old envelope
-                    // served again.
+                    // Below the mark, after it in the server's order, and never found
+                    // missing: an old envelope served again.
                     OrderAnomaly::Replayed
                 };
                 note(arrival.seq, device, anomaly);
@@ -234,13 +252,20 @@ pub fn check_order(
                     note(arrival.seq, device, OrderAnomaly::Replayed);
                 }
             }
-            Some((last, _)) if state.last.is_some() || follows_marks => note(
-                arrival.seq,
-                device,
-                OrderAnomaly::Missing {
-                    count: counter - last - 1,
-                },
-            ),
+            Some((last, _)) if state.last.is_some() || follows_marks => {
+                note(
+                    arrival.seq,
+                    device,
+                    OrderAnomaly::Missing {
+                        count: counter - last - 1,
+                    },
+                );
+                if follows_marks {
+                    state
+                        .skipped
+                        .extend((last + 1..counter).rev().take(MAX_MISSING_KEPT));
+                }
+            }
             // After a mark that lies before a page of history, the messages in between
             // are not loaded: a higher counter proves nothing.
             _ => {}
@@ -279,20 +304,36 @@ pub fn check_order(
 
     let mut kept = marks.clone();
     for (device, state) in &seen {
-        if let Some((counter, hash)) = state.last {
-            let entry = kept.entry((*device).to_owned()).or_insert(OrderMark {
-                counter: 0,
-                hash: [0; 32],
-                seq: 0,
-            });
-            if counter > entry.counter {
-                *entry = OrderMark {
-                    counter,
-                    hash,
-                    seq: state.last_seq,
-                };
-            }
-        }
+        let before = marks.get(*device);
+        let mut missing: Vec<u64> = before
+            .map(|m| m.missing.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .filter(|c| !state.filled.contains(c))
+            .chain(&state.skipped)
+            .copied()
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        missing.drain(..missing.len().saturating_sub(MAX_MISSING_KEPT));
+        let advanced = state
+            .last
+            .filter(|(counter, _)| before.is_none_or(|m| *counter > m.counter));
+        let mark = match (advanced, before) {
+            (Some((counter, hash)), _) => OrderMark {
+                counter,
+                hash,
+                seq: state.last_seq,
+                missing,
+            },
+            (None, Some(before)) => OrderMark {
+                missing,
+                ..before.clone()
+            },
+            // Only version-1 envelopes from this device: nothing to keep.
+            (None, None) => continue,
+        };
+        kept.insert((*device).to_owned(), mark);
     }
     OrderReport {
         notices,
@@ -340,7 +381,8 @@ mod tests {
             OrderMark {
                 counter: 2,
                 hash: [2; 32],
-                seq: 3
+                seq: 3,
+                missing: Vec::new(),
             }
         );
     }

@@ -719,6 +719,13 @@ fn message_order() -> Value {
     });
 
     let mark = |name: &str, counter: u64, seq: u64| json!({ "counter": counter, "hash": to_base64url(&by_name(name).order_hash()), "seq": seq });
+    let missing_mark = |name: &str, counter: u64, seq: u64, missing: &[u64]| {
+        let mut m = mark(name, counter, seq);
+        if !missing.is_empty() {
+            m["missing"] = json!(missing);
+        }
+        m
+    };
     // (why, marks of alice's laptop, run as (seq, envelope name, ts offset), reaches_end, follows_marks)
     type Case<'a> = (&'a str, Option<Value>, Vec<(u64, &'a str, u64)>, bool, bool);
     let skew = 10 * 60 * 1000;
@@ -825,6 +832,20 @@ fn message_order() -> Value {
             "a reader of every message: the next one follows",
             Some(mark("a1", 1, 1)),
             vec![(2, "a2", 0)],
+            false,
+            true,
+        ),
+        (
+            "a reader of every message: one found missing, served later, is out of order",
+            Some(missing_mark("a3", 3, 2, &[2])),
+            vec![(3, "a2", 0)],
+            false,
+            true,
+        ),
+        (
+            "a reader of every message: one never missing, served again, is a replay",
+            Some(missing_mark("a3", 3, 2, &[])),
+            vec![(3, "a2", 0)],
             false,
             true,
         ),

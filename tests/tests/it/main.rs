@@ -24,6 +24,7 @@ mod meetings;
 mod migrations;
 mod notices;
 mod operator;
+mod order;
 mod provisional;
 mod referrals;
 mod refusals;

@@ -15,11 +15,17 @@ import { toBase64url } from './encoding.js';
 /** How far (ms) a sender's clock may be from the server's date before its time is shown. */
 export const CLOCK_TOLERANCE_MS = 5 * 60 * 1000;
 
+/** How many missing counters a mark remembers per sender device. */
+export const MAX_MISSING_KEPT = 64;
+
 /**
  * @typedef {object} OrderMark What a receiver keeps per (channel, sender device).
  * @property {number} counter The highest counter seen verified.
  * @property {string} hash Its envelope's order hash, base64url.
  * @property {number} seq Where the server placed it.
+ * @property {number[]} [missing] For a reader of every message in order, the counters it
+ *   found missing (one served later is out of order, not a replay); at most
+ *   MAX_MISSING_KEPT, the highest. Absent when empty.
  *
  * @typedef {object} Arrival A verified message as the check sees it.
  * @property {number} seq
@@ -50,7 +56,7 @@ export const CLOCK_TOLERANCE_MS = 5 * 60 * 1000;
 export function checkOrder(marks, run, reachesEnd, followsMarks) {
   /** @type {OrderNotice[]} */
   const notices = [];
-  /** @type {Map<string, { last: { counter: number, hash: string } | null, counters: Map<number, string>, firstV2Seq: number | null, lastSeq: number }>} */
+  /** @type {Map<string, { last: { counter: number, hash: string } | null, counters: Map<number, string>, firstV2Seq: number | null, lastSeq: number, skipped: number[], filled: number[] }>} */
   const seen = new Map();
   const firstSeq = run.length > 0 ? run[0].seq : 0;
   const lastSeq = run.length > 0 ? run[run.length - 1].seq : 0;
@@ -62,7 +68,7 @@ export function checkOrder(marks, run, reachesEnd, followsMarks) {
     const mark = Object.hasOwn(marks, device) ? marks[device] : undefined;
     let state = seen.get(device);
     if (!state) {
-      state = { last: null, counters: new Map(), firstV2Seq: null, lastSeq: 0 };
+      state = { last: null, counters: new Map(), firstV2Seq: null, lastSeq: 0, skipped: [], filled: [] };
       seen.set(device, state);
     }
     const order = arrival.order;
@@ -82,15 +88,21 @@ export function checkOrder(marks, run, reachesEnd, followsMarks) {
     state.counters.set(counter, hash);
     const previous = state.last ?? (mark !== undefined && mark.seq < firstSeq ? { counter: mark.counter, hash: mark.hash } : null);
     if (previous && counter <= previous.counter) {
-      // Below the run's highest: served late. Below a mark from before the run: an old
-      // envelope served again.
-      note(arrival.seq, device, state.last ? 'reordered' : 'replayed');
+      const wasMissing = mark?.missing?.includes(counter) ?? false;
+      if (wasMissing) state.filled.push(counter);
+      state.skipped = state.skipped.filter((c) => c !== counter);
+      // Below the run's highest, or found missing before: served late. Below a mark from
+      // before the run, never missing: an old envelope served again.
+      note(arrival.seq, device, state.last || (followsMarks && wasMissing) ? 'reordered' : 'replayed');
       continue;
     }
     if (previous && counter === previous.counter + 1) {
       if (toBase64url(order.prev) !== previous.hash) note(arrival.seq, device, 'replayed');
     } else if (previous && (state.last || followsMarks)) {
       note(arrival.seq, device, 'missing', { count: counter - previous.counter - 1 });
+      if (followsMarks) {
+        for (let c = counter - 1; c > previous.counter && counter - c <= MAX_MISSING_KEPT; c -= 1) state.skipped.push(c);
+      }
     }
     if (!state.last || counter > state.last.counter) {
       state.last = { counter, hash };
@@ -117,9 +129,20 @@ export function checkOrder(marks, run, reachesEnd, followsMarks) {
   /** @type {Record<string, OrderMark>} */
   const kept = { ...marks };
   for (const [device, state] of seen) {
-    if (state.last && state.last.counter > (kept[device]?.counter ?? 0)) {
-      kept[device] = { counter: state.last.counter, hash: state.last.hash, seq: state.lastSeq };
+    const before = Object.hasOwn(marks, device) ? marks[device] : undefined;
+    const missing = [...new Set([...(before?.missing ?? []).filter((c) => !state.filled.includes(c)), ...state.skipped])]
+      .sort((a, b) => a - b)
+      .slice(-MAX_MISSING_KEPT);
+    /** @type {OrderMark | null} */
+    let mark = null;
+    if (state.last && (!before || state.last.counter > before.counter)) {
+      mark = { counter: state.last.counter, hash: state.last.hash, seq: state.lastSeq };
+    } else if (before) {
+      mark = { counter: before.counter, hash: before.hash, seq: before.seq };
     }
+    // Only version-1 envelopes from this device: nothing to keep.
+    if (!mark) continue;
+    kept[device] = missing.length > 0 ? { ...mark, missing } : mark;
   }
   return { notices, marks: kept };
 }
