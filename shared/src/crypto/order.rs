@@ -247,11 +247,10 @@ pub fn check_order(
                 note(arrival.seq, device, anomaly);
                 continue;
             }
-            Some((last, last_hash)) if counter == last + 1 => {
-                if order.prev != last_hash {
-                    note(arrival.seq, device, OrderAnomaly::Replayed);
-                }
+            Some((last, last_hash)) if counter == last + 1 && order.prev != last_hash => {
+                note(arrival.seq, device, OrderAnomaly::Replayed);
             }
+            Some((last, _)) if counter == last + 1 => {}
             Some((last, _)) if state.last.is_some() || follows_marks => {
                 note(
                     arrival.seq,
