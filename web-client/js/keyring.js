@@ -27,6 +27,15 @@ import * as store from './store.js';
  * @property {string | null} previousKey Set while an identity change is not acknowledged.
  */
 
+/**
+ * The key of a sealed message's place in `Keyring.places`.
+ * @param {string} channelId
+ * @param {string} clientMsgId
+ */
+function orderSlot(channelId, clientMsgId) {
+  return `${channelId}\u0000${clientMsgId}`;
+}
+
 /** What the user sees when a device name is not given. */
 export function defaultDeviceName() {
   const ua = navigator.userAgent;
@@ -118,6 +127,13 @@ export class Keyring extends EventTarget {
     this.orders = new Map();
     /** @type {Map<string, Promise<unknown>>} One change of a channel's order at a time. */
     this.orderQueue = new Map();
+    /**
+     * @type {Map<string, { counter: number, prev: string, hash: string }>} The places of the messages
+     *   sealed by this page, by channel and client_msg_id, and the order hash of their
+     *   latest sealing: a message sealed again (a new epoch) keeps its place, and the one
+     *   after it names its new hash.
+     */
+    this.places = new Map();
   }
 
   /**
@@ -526,23 +542,36 @@ export class Keyring extends EventTarget {
       const key = await this.epochKey(channelId, epoch);
       if (!key) throw new c.CryptoError('no_epoch_key');
       // This device's place in its own order in the channel (§8.7): after the tip, or
-      // the tip's own place when the same message is sealed again (a new epoch).
+      // the place it had when the same message is sealed again (a new epoch), after the
+      // latest sealing of the message before it.
       const tip = record.tip;
       const sentAt = Date.now();
-      const order =
-        tip && tip.clientMsgId === clientMsgId
-          ? { counter: tip.counter, prev: c.fromBase64url(tip.prev), sentAt }
-          : tip
-            ? { counter: tip.counter + 1, prev: c.fromBase64url(tip.hash), sentAt }
-            : { counter: 1, prev: new Uint8Array(32), sentAt };
+      const placed = this.places.get(orderSlot(channelId, clientMsgId));
+      /** @param {number} counter @returns {Uint8Array<ArrayBuffer>} */
+      const hashBefore = (counter) => {
+        if (counter <= 1) return new Uint8Array(32);
+        for (const [key, place] of this.places) {
+          if (key.startsWith(`${channelId}\u0000`) && place.counter === counter - 1) return c.fromBase64url(place.hash);
+        }
+        // Sealed before this page: what it named the first time.
+        return c.fromBase64url(placed?.prev ?? '');
+      };
+      const order = placed
+        ? { counter: placed.counter, prev: hashBefore(placed.counter), sentAt }
+        : tip
+          ? { counter: tip.counter + 1, prev: c.fromBase64url(tip.hash), sentAt }
+          : { counter: 1, prev: new Uint8Array(32), sentAt };
       const envelope = await c.sealEnvelope({
         header: { channelId, epoch, senderDevice: this.deviceId, clientMsgId, order },
         content,
         epochKey: key,
         signingKey: this.device.signingKey,
       });
-      const hash = await c.orderHash(envelope);
-      record.tip = { clientMsgId, counter: order.counter, prev: c.toBase64url(order.prev), hash: c.toBase64url(hash) };
+      const hash = c.toBase64url(await c.orderHash(envelope));
+      this.places.set(orderSlot(channelId, clientMsgId), { counter: order.counter, prev: c.toBase64url(order.prev), hash });
+      if (!tip || order.counter >= tip.counter) {
+        record.tip = { clientMsgId, counter: order.counter, prev: c.toBase64url(order.prev), hash };
+      }
       await this.persist(() => store.putOrder(record));
       return envelope;
     });
@@ -562,6 +591,7 @@ export class Keyring extends EventTarget {
     return this.inOrder(channelId, async (record) => {
       const tip = record.tip;
       if (!tip || tip.clientMsgId !== clientMsgId) return false;
+      this.places.delete(orderSlot(channelId, clientMsgId));
       record.tip = tip.counter <= 1 ? null : { clientMsgId: '', counter: tip.counter - 1, prev: '', hash: tip.prev };
       await this.persist(() => store.putOrder(record));
       return true;
