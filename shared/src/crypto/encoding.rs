@@ -16,8 +16,10 @@ use serde::de::{Error as _, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::Zeroizing;
 
-/// The protocol version this library implements: the `v` field of every serialised
-/// object and the version byte of every canonical byte string.
+/// The version of every serialised object's `v` field and of every canonical byte
+/// string's version byte, but for the version-2 message envelope
+/// ([`ENVELOPE_VERSION_ORDERED`](super::ENVELOPE_VERSION_ORDERED), PROTOCOL.md §8.7), the
+/// one object protocol version 2 changed.
 pub const PROTOCOL_VERSION: u8 = 1;
 
 /// Longest identifier (user, device, channel, message, attachment id) accepted, in bytes.

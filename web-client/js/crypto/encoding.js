@@ -30,7 +30,7 @@ export const LABEL = Object.freeze({
   keyBackup: 'passerelle/v1/key-backup',
 });
 
-/** The protocol version byte inside canonical byte strings. */
+/** The version byte inside canonical byte strings (2 only for the version-2 message, §8.7). */
 const VERSION = 1;
 
 /** Largest integer a JSON number carries exactly (§3.6). */
