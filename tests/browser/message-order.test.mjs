@@ -148,4 +148,45 @@ describe('authenticated message order in the browser', { timeout: 240_000 }, () 
     assert.deepEqual(await notices(), []);
     assertNoProblems(tabs.social);
   });
+
+  test('a message the server refuses gives its place to the next one: no false gap', async () => {
+    const { page } = tabs.policier;
+    // The server refuses Karim's next send (an error frame naming it) and never stores it.
+    let refuse = true;
+    await page.routeWebSocket(/\/api\/v1\/ws/, (route) => {
+      const server = route.connectToServer();
+      route.onMessage((message) => {
+        const frame = JSON.parse(String(message));
+        if (refuse && frame.type === 'send') {
+          refuse = false;
+          route.send(JSON.stringify({ type: 'error', ref: frame.envelope.client_msg_id, code: 'unavailable', message: 'Service momentanément indisponible.' }));
+          return;
+        }
+        server.send(message);
+      });
+    });
+    await page.goto(conversationUrl);
+    await page.getByTestId('messages').getByText(TEXTS[3]).waitFor();
+    await page.getByTestId('connection-status').getByText('Connecté').waitFor();
+    await page.getByLabel('Votre message').fill('Message refusé');
+    await page.getByRole('button', { name: 'Envoyer', exact: true }).click();
+    await page.getByRole('button', { name: 'Réessayer' }).waitFor();
+    await page.getByLabel('Votre message').fill('Message suivant');
+    await page.getByRole('button', { name: 'Envoyer', exact: true }).click();
+    await page.getByTestId('messages').getByTestId('sent').nth(4).waitFor();
+    // Sent again by hand, the refused message is sealed anew, after the next one.
+    await page.getByRole('button', { name: 'Réessayer' }).click();
+    await page.getByTestId('messages').getByTestId('sent').nth(5).waitFor();
+    const counters = await page.evaluate(async (channelId) => {
+      const history = await (await fetch(`/api/v1/channels/${channelId}/messages?after_seq=4&limit=50`)).json();
+      return history.messages.map((/** @type {any} */ m) => m.envelope.counter);
+    }, conversationUrl.split('/').pop());
+    assert.deepEqual(counters, [5, 6]);
+
+    await tabs.social.page.goto(conversationUrl);
+    await tabs.social.page.getByTestId('messages').getByText('Message refusé').waitFor();
+    await checked(6);
+    assert.deepEqual(await notices(), []);
+    assertNoProblems(tabs.social);
+  });
 });
