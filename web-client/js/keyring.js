@@ -123,8 +123,6 @@ export class Keyring extends EventTarget {
     this.backupFailures = 0;
     /** Set by {@link Keyring.forget}: nothing is written any more. */
     this.forgotten = false;
-    /** @type {Map<string, store.OrderRecord>} Each channel's order (§8.7, §8.8), as loaded. */
-    this.orders = new Map();
     /** @type {Map<string, Promise<unknown>>} One change of a channel's order at a time. */
     this.orderQueue = new Map();
     /**
@@ -618,22 +616,24 @@ export class Keyring extends EventTarget {
   }
 
   /**
-   * Runs `change` on the channel's order record, one change at a time per channel.
+   * Runs `change` on the channel's order record, one change at a time per channel — also
+   * across this browser's tabs, which share the device: the record is read afresh under a
+   * Web Lock, so two tabs never seal at the same counter.
    * @template T
    * @param {string} channelId
    * @param {(record: store.OrderRecord) => Promise<T>} change
    * @returns {Promise<T>}
    */
   inOrder(channelId, change) {
-    const previous = this.orderQueue.get(channelId) ?? Promise.resolve();
-    const next = previous.then(async () => {
-      let record = this.orders.get(channelId);
-      if (!record) {
-        record = (await store.getOrder(this.me.id, channelId)) ?? { userId: this.me.id, channelId, tip: null, marks: {} };
-        this.orders.set(channelId, record);
-      }
+    const run = async () => {
+      const record = (await store.getOrder(this.me.id, channelId)) ?? { userId: this.me.id, channelId, tip: null, marks: {} };
       return change(record);
-    });
+    };
+    const previous = this.orderQueue.get(channelId) ?? Promise.resolve();
+    const locks = globalThis.navigator?.locks;
+    const next = previous.then(
+      () => /** @type {Promise<T>} */ (locks ? locks.request(`passerelle-order:${this.me.id}:${channelId}`, run) : run()),
+    );
     this.orderQueue.set(channelId, next.catch(() => {}));
     return next;
   }
@@ -687,10 +687,7 @@ export class Keyring extends EventTarget {
    * @param {number} [belowEpoch]
    */
   async forgetChannel(channelId, belowEpoch) {
-    if (belowEpoch === undefined) {
-      this.orders.delete(channelId);
-      await this.persist(() => store.deleteOrder(this.me.id, channelId));
-    }
+    if (belowEpoch === undefined) await this.persist(() => store.deleteOrder(this.me.id, channelId));
     c.addTombstone(this.shredded, channelId, belowEpoch ?? null);
     await this.dropShredded();
     const device = { ...this.device, shredded: new Map(this.shredded) };
