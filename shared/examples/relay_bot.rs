@@ -49,6 +49,7 @@ async fn run() -> Result<(), ClientError> {
                 message,
                 content,
                 from_me: false,
+                ..
             } if message.channel_id == *from => {
                 let author = names
                     .get(&message.sender)

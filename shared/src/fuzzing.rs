@@ -33,6 +33,9 @@ fn check_envelope(envelope: &Envelope) {
         let _ = envelope.verify_signature(&key);
     }
     let _ = envelope.signed_bytes();
+    // The order check a receiver runs on it (PROTOCOL.md §8.8).
+    let arrival = crate::crypto::Arrival::of(envelope, 1, 0);
+    let _ = crate::crypto::check_order(&Default::default(), &[arrival], true, true);
 }
 
 /// An uncompressed P-256 point (the generator), valid as any public key.

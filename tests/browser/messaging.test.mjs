@@ -415,6 +415,12 @@ describe('end-to-end encrypted messaging', { timeout: 240_000 }, () => {
     await messages(tabs.policier).getByText('Nouvel appareil de Sophie Leroy.').waitFor();
     // The new browser shows the stored membership notes too, worded for her.
     await messages(tabs.socialLaptop).getByText('Claire Martin vous a ajouté(e) au canal.').waitFor();
+    // Every sender's order, through edits, deletions, attachments and rotations, is
+    // unbroken: neither the new device nor the old one shows an order notice (§8.8).
+    for (const tab of [tabs.socialLaptop, tabs.social]) {
+      await tab.page.locator('[data-testid="messages"][data-order-checked]:not([data-order-checked="0"])').waitFor();
+      assert.deepEqual(await messages(tab).getByTestId('order-notice').allInnerTexts(), []);
+    }
   });
 
   test('identity verification shows the same 60 digits on both sides', async () => {

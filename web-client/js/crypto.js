@@ -9,6 +9,7 @@
 export {
   bytesEqual,
   canonical,
+  concat,
   CryptoError,
   fromBase64url,
   fromHex,
@@ -53,12 +54,14 @@ export {
   messageAdditionalData,
   messageKey,
   openEnvelope,
+  orderHash,
   pad,
   paddedLength,
   parseEnvelope,
   sealEnvelope,
   unpad,
 } from './crypto/envelope.js';
+export { checkOrder, CLOCK_TOLERANCE_MS } from './crypto/order.js';
 export { generateStorageKey, openLocalKey, sealLocalKey } from './crypto/local.js';
 export { chunkAdditionalData, chunkNonce, decryptAttachment, encryptAttachment } from './crypto/attachment.js';
 export {

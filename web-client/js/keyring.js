@@ -27,6 +27,15 @@ import * as store from './store.js';
  * @property {string | null} previousKey Set while an identity change is not acknowledged.
  */
 
+/**
+ * The key of a sealed message's place in `Keyring.places`.
+ * @param {string} channelId
+ * @param {string} clientMsgId
+ */
+function orderSlot(channelId, clientMsgId) {
+  return `${channelId}\u0000${clientMsgId}`;
+}
+
 /** What the user sees when a device name is not given. */
 export function defaultDeviceName() {
   const ua = navigator.userAgent;
@@ -114,6 +123,15 @@ export class Keyring extends EventTarget {
     this.backupFailures = 0;
     /** Set by {@link Keyring.forget}: nothing is written any more. */
     this.forgotten = false;
+    /** @type {Map<string, Promise<unknown>>} One change of a channel's order at a time. */
+    this.orderQueue = new Map();
+    /**
+     * @type {Map<string, { counter: number, prev: string, hash: string }>} The places of the messages
+     *   sealed by this page, by channel and client_msg_id, and the order hash of their
+     *   latest sealing: a message sealed again (a new epoch) keeps its place, and the one
+     *   after it names its new hash.
+     */
+    this.places = new Map();
   }
 
   /**
@@ -517,15 +535,107 @@ export class Keyring extends EventTarget {
    * @param {string} clientMsgId
    * @param {MessageContent} content
    */
-  async seal(channelId, epoch, clientMsgId, content) {
-    const key = await this.epochKey(channelId, epoch);
-    if (!key) throw new c.CryptoError('no_epoch_key');
-    return c.sealEnvelope({
-      header: { channelId, epoch, senderDevice: this.deviceId, clientMsgId },
-      content,
-      epochKey: key,
-      signingKey: this.device.signingKey,
+  seal(channelId, epoch, clientMsgId, content) {
+    return this.inOrder(channelId, async (record) => {
+      const key = await this.epochKey(channelId, epoch);
+      if (!key) throw new c.CryptoError('no_epoch_key');
+      // This device's place in its own order in the channel (§8.7): after the tip, or
+      // the place it had when the same message is sealed again (a new epoch), after the
+      // latest sealing of the message before it.
+      const tip = record.tip;
+      const sentAt = Date.now();
+      const placed = this.places.get(orderSlot(channelId, clientMsgId));
+      /** @param {number} counter @returns {Uint8Array<ArrayBuffer>} */
+      const hashBefore = (counter) => {
+        if (counter <= 1) return new Uint8Array(32);
+        for (const [key, place] of this.places) {
+          if (key.startsWith(`${channelId}\u0000`) && place.counter === counter - 1) return c.fromBase64url(place.hash);
+        }
+        // Sealed before this page: what it named the first time.
+        return c.fromBase64url(placed?.prev ?? '');
+      };
+      const order = placed
+        ? { counter: placed.counter, prev: hashBefore(placed.counter), sentAt }
+        : tip
+          ? { counter: tip.counter + 1, prev: c.fromBase64url(tip.hash), sentAt }
+          : { counter: 1, prev: new Uint8Array(32), sentAt };
+      const envelope = await c.sealEnvelope({
+        header: { channelId, epoch, senderDevice: this.deviceId, clientMsgId, order },
+        content,
+        epochKey: key,
+        signingKey: this.device.signingKey,
+      });
+      const hash = c.toBase64url(await c.orderHash(envelope));
+      this.places.set(orderSlot(channelId, clientMsgId), { counter: order.counter, prev: c.toBase64url(order.prev), hash });
+      if (!tip || order.counter >= tip.counter) {
+        record.tip = { clientMsgId, counter: order.counter, prev: c.toBase64url(order.prev), hash };
+      }
+      await this.persist(() => store.putOrder(record));
+      return envelope;
     });
+  }
+
+  /**
+   * The server refused the message `clientMsgId` for good: when it is this device's tip
+   * in the channel, its place goes back to the next message, so that receivers see no
+   * gap (§8.7). A message sealed after it keeps its place, and receivers see the refused
+   * one as missing.
+   * @param {string} channelId
+   * @param {string} clientMsgId
+   * @returns {Promise<boolean>} Whether the place was given back (the envelope must then
+   *   be sealed anew if the message is sent again).
+   */
+  refused(channelId, clientMsgId) {
+    return this.inOrder(channelId, async (record) => {
+      const tip = record.tip;
+      if (!tip || tip.clientMsgId !== clientMsgId) return false;
+      this.places.delete(orderSlot(channelId, clientMsgId));
+      record.tip = tip.counter <= 1 ? null : { clientMsgId: '', counter: tip.counter - 1, prev: '', hash: tip.prev };
+      await this.persist(() => store.putOrder(record));
+      return true;
+    });
+  }
+
+  /**
+   * Checks the order of a contiguous run of verified messages of a channel against the
+   * marks kept here, and keeps the new marks (§8.8).
+   * @param {string} channelId
+   * @param {import('./crypto/order.js').Arrival[]} run In seq order.
+   * @param {boolean} reachesEnd The run ends at the channel's newest message.
+   * @returns {Promise<import('./crypto/order.js').OrderNotice[]>}
+   */
+  checkOrder(channelId, run, reachesEnd) {
+    return this.inOrder(channelId, async (record) => {
+      const report = c.checkOrder(record.marks, run, reachesEnd, false);
+      if (JSON.stringify(report.marks) !== JSON.stringify(record.marks)) {
+        record.marks = report.marks;
+        await this.persist(() => store.putOrder(record));
+      }
+      return report.notices;
+    });
+  }
+
+  /**
+   * Runs `change` on the channel's order record, one change at a time per channel — also
+   * across this browser's tabs, which share the device: the record is read afresh under a
+   * Web Lock, so two tabs never seal at the same counter.
+   * @template T
+   * @param {string} channelId
+   * @param {(record: store.OrderRecord) => Promise<T>} change
+   * @returns {Promise<T>}
+   */
+  inOrder(channelId, change) {
+    const run = async () => {
+      const record = (await store.getOrder(this.me.id, channelId)) ?? { userId: this.me.id, channelId, tip: null, marks: {} };
+      return change(record);
+    };
+    const previous = this.orderQueue.get(channelId) ?? Promise.resolve();
+    const locks = globalThis.navigator?.locks;
+    const next = previous.then(
+      () => /** @type {Promise<T>} */ (locks ? locks.request(`passerelle-order:${this.me.id}:${channelId}`, run) : run()),
+    );
+    this.orderQueue.set(channelId, next.catch(() => {}));
+    return next;
   }
 
   /**
@@ -557,8 +667,14 @@ export class Keyring extends EventTarget {
     }
     if (!key) {
       const reason = this.withheld.get(slot(message.channel_id, header.epoch));
-      if (reason) throw new c.CryptoError('key_withheld', reason);
-      throw new c.CryptoError('no_epoch_key', `epoch ${header.epoch}`);
+      const error = reason ? new c.CryptoError('key_withheld', reason) : new c.CryptoError('no_epoch_key', `epoch ${header.epoch}`);
+      // Unreadable but signed by its sender: it still takes its place in the sender's
+      // order (§8.8), so that the next message does not look like one after a gap.
+      const signed = c.concat(c.messageAdditionalData(header), envelope.nonce, envelope.ciphertext);
+      if (await c.verify(senderSigningKey, envelope.signature, signed)) {
+        /** @type {any} */ (error).signedOrder = { order: header.order ?? null, hash: await c.sha256(signed) };
+      }
+      throw error;
     }
     return c.openEnvelope({ envelope: message.envelope, channelId: message.channel_id, senderSigningKey, epochKey: key });
   }
@@ -571,6 +687,7 @@ export class Keyring extends EventTarget {
    * @param {number} [belowEpoch]
    */
   async forgetChannel(channelId, belowEpoch) {
+    if (belowEpoch === undefined) await this.persist(() => store.deleteOrder(this.me.id, channelId));
     c.addTombstone(this.shredded, channelId, belowEpoch ?? null);
     await this.dropShredded();
     const device = { ...this.device, shredded: new Map(this.shredded) };

@@ -62,6 +62,16 @@ const TYPING_MS = 6_000;
  * @property {number} readAtOpen This account's read cursor when the conversation was last
  *   opened: the messages of others after it are the new ones (« Nouveaux messages »).
  * @property {string[]} alerts What the server tried and this client refused (§12.1), in French.
+ * @property {Map<number, { arrival: import('./crypto/order.js').Arrival, sender: string }>} arrivals
+ *   The messages loaded whose sender's signature verified, by seq: what the order check reads (§8.8).
+ * @property {OrderNote[]} orderNotes What that check found, in French.
+ * @property {number} orderChecked How many messages the last check read (tests wait on it).
+ *
+ * @typedef {object} OrderNote An anomaly of a sender's order, shown in the conversation.
+ * @property {number} seq The message it goes with.
+ * @property {boolean} after Shown after that message (the newest are missing), else before.
+ * @property {string} code missing, replayed, reordered, downgraded or clock.
+ * @property {string} text
  */
 
 export class Messenger extends EventTarget {
@@ -87,6 +97,8 @@ export class Messenger extends EventTarget {
     this.rotations = new Map();
     /** @type {Map<string, string>} Display names of the accounts seen. */
     this.names = new Map([[me.id, me.display_name]]);
+    /** @type {Set<string>} Channels whose order check is scheduled. */
+    this.orderChecks = new Set();
     /** @type {Set<string>} Channels with a retry of unreadable messages pending. */
     this.retryScheduled = new Set();
     /** @type {Set<string>} Own messages waiting for the network to be sealed (keys). */
@@ -265,6 +277,9 @@ export class Messenger extends EventTarget {
         typing: new Map(),
         membership: [],
         alerts: [],
+        arrivals: new Map(),
+        orderNotes: [],
+        orderChecked: 0,
         pendingChanges: new Map(),
         readAtOpen: 0,
       };
@@ -435,6 +450,8 @@ export class Messenger extends EventTarget {
       const after = Math.max(0, last - PAGE);
       await this.loadPage(conversation, after, PAGE);
       conversation.loaded = true;
+      // The history now reaches the newest message: what the marks say must be there is checked.
+      this.scheduleOrderCheck(channelId);
     }
     this.unread.delete(channelId);
     this.emit('channels', {});
@@ -521,9 +538,16 @@ export class Messenger extends EventTarget {
         existing.seq = stored.seq;
         existing.ts = stored.ts;
         existing.state = 'sent';
+        this.arriveOwn(stored.channel_id, existing.envelope, stored.seq, stored.ts);
         existing.envelope = null;
       } else if (existing.seq !== stored.seq) {
         existing.conflict = true;
+        // Served again at another place: it counts in its sender's order (§8.8), where
+        // it shows as a replay.
+        this.keyring
+          .open(stored)
+          .then((opened) => this.arrive(stored, opened.header.order, opened.hash))
+          .catch(() => {});
       }
       this.emit('conversation', { channelId: stored.channel_id });
       return;
@@ -573,8 +597,11 @@ export class Messenger extends EventTarget {
       const opened = await this.keyring.open(stored);
       message.content = opened.content;
       message.problem = null;
+      this.arrive(stored, opened.header.order, opened.hash);
     } catch (error) {
       message.problem = decryptProblem(error);
+      const signed = /** @type {any} */ (error)?.signedOrder;
+      if (signed) this.arrive(stored, signed.order, signed.hash);
       /** @type {any} */ (message).stored = stored;
       // The key or the sender's certificate may be a moment behind the message (a lost
       // `keys` frame, a device registered just now): look again once, shortly.
@@ -589,6 +616,72 @@ export class Messenger extends EventTarget {
         }, 1500);
       }
     }
+  }
+
+  /**
+   * Records a message whose signature verified for the order check, and checks again.
+   * @param {StoredMessage} stored
+   * @param {import('./crypto/envelope.js').MessageOrder | null | undefined} order
+   * @param {import('./crypto/encoding.js').Bytes} hash
+   */
+  arrive(stored, order, hash) {
+    const conversation = this.conversation(stored.channel_id);
+    const senderDevice = String(stored.envelope?.sender_device ?? '');
+    const arrival = { seq: stored.seq, ts: stored.ts, senderDevice, order: order ?? null, hash };
+    conversation.arrivals.set(stored.seq, { arrival, sender: stored.sender });
+    this.scheduleOrderCheck(stored.channel_id);
+  }
+
+  /**
+   * Records one's own message, acknowledged, for the order check: the envelope sealed
+   * here, which needs no verification.
+   * @param {string} channelId
+   * @param {any} envelope
+   * @param {number} seq
+   * @param {number} ts
+   */
+  arriveOwn(channelId, envelope, seq, ts) {
+    if (!envelope) return;
+    const stored = { channel_id: channelId, seq, ts, sender: this.me.id, envelope };
+    c.orderHash(envelope)
+      .then((hash) => this.arrive(stored, c.parseEnvelope(envelope).header.order, hash))
+      .catch(() => {});
+  }
+
+  /**
+   * Checks each sender's order in the loaded history (§8.8), once the current burst of
+   * messages is recorded.
+   * @param {string} channelId
+   */
+  scheduleOrderCheck(channelId) {
+    if (this.orderChecks.has(channelId)) return;
+    this.orderChecks.add(channelId);
+    queueMicrotask(() => {
+      this.orderChecks.delete(channelId);
+      this.checkOrder(channelId).catch((error) => console.warn('the order check failed', error));
+    });
+  }
+
+  /** @param {string} channelId */
+  async checkOrder(channelId) {
+    const conversation = this.conversations.get(channelId);
+    if (!conversation) return;
+    const entries = [...conversation.arrivals.values()].sort((a, b) => a.arrival.seq - b.arrival.seq);
+    const notices = await this.keyring.checkOrder(
+      channelId,
+      entries.map((e) => e.arrival),
+      conversation.loaded,
+    );
+    /** @type {Map<string, string>} */
+    const senders = new Map(entries.map((e) => [e.arrival.senderDevice, e.sender]));
+    conversation.orderNotes = notices.map((notice) => {
+      const sender = senders.get(notice.senderDevice);
+      const name = (sender && this.names.get(sender)) ?? 'un membre';
+      // What the marks say is missing or replaced goes after the last message.
+      return { seq: notice.seq, after: notice.tail === true, code: notice.code, text: orderNoticeText(notice, name) };
+    });
+    conversation.orderChecked = entries.length;
+    this.emit('conversation', { channelId });
   }
 
   /**
@@ -685,6 +778,7 @@ export class Messenger extends EventTarget {
     message.ts = frame.ts;
     message.state = 'sent';
     message.failure = null;
+    this.arriveOwn(frame.channel_id, message.envelope, frame.seq, frame.ts);
     message.envelope = null;
     message.draft = null;
     const channel = this.channels.get(frame.channel_id);
@@ -700,6 +794,14 @@ export class Messenger extends EventTarget {
       if (message && message.state === 'sending') {
         message.state = 'failed';
         message.failure = messageFor(frame.code, frame.message);
+        // Refused: its place in this device's order goes to the next message (§8.7); if
+        // sent again, it is sealed anew.
+        this.keyring
+          .refused(conversation.channelId, message.clientMsgId)
+          .then((given) => {
+            if (given && message.state === 'failed') message.envelope = null;
+          })
+          .catch(() => {});
         this.emit('conversation', { channelId: conversation.channelId });
         return;
       }
@@ -1027,6 +1129,36 @@ function loadActivity(userId) {
     return new Map(Object.entries(saved).filter(([, ts]) => typeof ts === 'number'));
   } catch {
     return new Map();
+  }
+}
+
+/**
+ * What the conversation says of an anomaly of a sender's order (§8.8): a notice line,
+ * plain words, no alarm.
+ * @param {import('./crypto/order.js').OrderNotice} notice
+ * @param {string} name The sender's display name.
+ * @returns {string}
+ */
+export function orderNoticeText(notice, name) {
+  switch (notice.code) {
+    case 'missing':
+      return (notice.count ?? 1) > 1
+        ? `${notice.count} messages de ${name} sont manquants : le serveur ne les a pas transmis.`
+        : `Un message de ${name} est manquant : le serveur ne l’a pas transmis.`;
+    case 'replayed':
+      return `Le serveur a présenté de nouveau un message de ${name} déjà reçu, ou un autre message à sa place.`;
+    case 'reordered':
+      return `Ce message de ${name} a été présenté après un message qu’il précède : l’ordre d’envoi n’est pas respecté.`;
+    case 'downgraded':
+      return `Ce message de ${name} est présenté dans l’ancien format, sans ordre vérifiable, alors que son appareil utilise le nouveau.`;
+    case 'clock': {
+      const at = new Date(notice.sentAt ?? 0);
+      const date = at.toLocaleDateString('fr-FR');
+      const time = at.toLocaleTimeString('fr-FR', { hour: '2-digit', minute: '2-digit' });
+      return `Selon l’appareil de ${name}, ce message a été envoyé le ${date} à ${time} (le serveur indique une autre heure).`;
+    }
+    default:
+      return `L’ordre des messages de ${name} présente une anomalie.`;
   }
 }
 

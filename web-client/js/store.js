@@ -1,12 +1,14 @@
 // IndexedDB: this browser's device keys (non-extractable CryptoKeys), the epoch keys it
-// holds, and the colleagues' identity keys it has seen. Decrypted messages are never
+// holds, the colleagues' identity keys it has seen, and each channel's message order
+// (this device's place in it, the highest counter seen per sender; PROTOCOL.md §8.7–8.8). Decrypted messages are never
 // written here: they live in memory only, for the time of the page.
 //
 // Everything is keyed by the account id, so two people sharing a workstation profile
 // never use each other's keys.
 
 const DB_NAME = 'passerelle';
-const DB_VERSION = 1;
+/** 2: the `order` store (authenticated order, PROTOCOL.md §8.7). */
+const DB_VERSION = 2;
 
 /**
  * @typedef {object} DeviceRecord This browser's device for one account.
@@ -44,6 +46,15 @@ const DB_VERSION = 1;
  * @property {boolean} verified Fingerprints compared in person.
  * @property {string | null} previousKey Set when the server served another key: the warning stays until acknowledged.
  * @property {number} seenAt
+ *
+ * @typedef {object} OrderRecord One channel's order as this device knows it (§8.7, §8.8).
+ * @property {string} userId
+ * @property {string} channelId
+ * @property {{ clientMsgId: string, counter: number, prev: string, hash: string } | null} tip
+ *   The last envelope this device sealed in the channel and did not see refused
+ *   (hashes base64url): the next message follows it.
+ * @property {Record<string, import('./crypto/order.js').OrderMark>} marks Per sender
+ *   device, the highest counter seen verified.
  */
 
 /** @type {Promise<IDBDatabase> | null} */
@@ -56,9 +67,14 @@ function db() {
       const request = indexedDB.open(DB_NAME, DB_VERSION);
       request.addEventListener('upgradeneeded', () => {
         const database = request.result;
-        database.createObjectStore('devices', { keyPath: 'userId' });
-        database.createObjectStore('epochKeys', { keyPath: ['userId', 'channelId', 'epoch'] });
-        database.createObjectStore('identities', { keyPath: ['userId', 'peerId'] });
+        /** @param {string} name @param {string | string[]} keyPath */
+        const create = (name, keyPath) => {
+          if (!database.objectStoreNames.contains(name)) database.createObjectStore(name, { keyPath });
+        };
+        create('devices', 'userId');
+        create('epochKeys', ['userId', 'channelId', 'epoch']);
+        create('identities', ['userId', 'peerId']);
+        create('order', ['userId', 'channelId']);
       });
       request.addEventListener('success', () => resolve(request.result));
       request.addEventListener('error', () => reject(request.error));
@@ -111,10 +127,11 @@ export async function deleteDevice(userId) {
   // every string, so [userId, []] bounds them all.
   const ofAccount = IDBKeyRange.bound([userId], [userId, []]);
   await new Promise((resolve, reject) => {
-    const transaction = database.transaction(['devices', 'epochKeys', 'identities'], 'readwrite');
+    const transaction = database.transaction(['devices', 'epochKeys', 'identities', 'order'], 'readwrite');
     transaction.objectStore('devices').delete(userId);
     transaction.objectStore('epochKeys').delete(ofAccount);
     transaction.objectStore('identities').delete(ofAccount);
+    transaction.objectStore('order').delete(ofAccount);
     transaction.addEventListener('complete', () => resolve(undefined));
     transaction.addEventListener('error', () => reject(transaction.error));
     transaction.addEventListener('abort', () => reject(transaction.error));
@@ -166,4 +183,27 @@ export function allIdentities(userId) {
 /** @param {IdentityRecord} record */
 export function putIdentity(record) {
   return run('identities', 'readwrite', (store) => store.put(record));
+}
+
+/**
+ * @param {string} userId
+ * @param {string} channelId
+ * @returns {Promise<OrderRecord | undefined>}
+ */
+export function getOrder(userId, channelId) {
+  return run('order', 'readonly', (store) => store.get([userId, channelId]));
+}
+
+/** @param {OrderRecord} record */
+export function putOrder(record) {
+  return run('order', 'readwrite', (store) => store.put(record));
+}
+
+/**
+ * Drops a channel's order record (the channel was destroyed or this account left it).
+ * @param {string} userId
+ * @param {string} channelId
+ */
+export function deleteOrder(userId, channelId) {
+  return run('order', 'readwrite', (store) => store.delete([userId, channelId]));
 }

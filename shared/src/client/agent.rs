@@ -19,7 +19,7 @@ use super::link::{Incoming, Link};
 use super::store::{AgentState, SecretString, Store, StoredEpochKey, StoredSession, STATE_VERSION};
 use super::ws::{accept_in, synced_in, Pending};
 use super::{Client, ClientError, Device, Result};
-use crate::crypto::{to_base64url, EpochKey, MessageContent, Shredded};
+use crate::crypto::{to_base64url, EpochKey, MessageContent, OrderNotice, Shredded};
 use crate::protocol::v1::channels::{Cursors, EpochState, MembershipEvent, StoredMessage};
 use crate::protocol::v1::charter::{Accept, CharterStatus, RulesStatus};
 use crate::protocol::v1::ws::{ClientFrame, ServerFrame};
@@ -78,6 +78,10 @@ pub enum Event {
         content: MessageContent,
         /// Sent by this account (from this device or another).
         from_me: bool,
+        /// What is wrong with its sender's order before or at this message (a message
+        /// missing, a replay, a reordering, a downgrade to version 1, a far clock;
+        /// docs/PROTOCOL.md §8.8): empty when all is well.
+        order: Vec<OrderNotice>,
     },
     /// A message this device cannot read (key withheld, unknown sender, bad signature):
     /// delivered in its place so that the order stays visible.
@@ -515,6 +519,9 @@ impl Agent {
                     if code == "unavailable" {
                         return Ok(Answer::Retry);
                     }
+                    // Refused for good: its place in this device's order goes to the
+                    // next message (docs/PROTOCOL.md §8.7).
+                    self.client.refused(channel_id, client_msg_id);
                     return Err(ClientError::Api {
                         status: StatusCode::UNPROCESSABLE_ENTITY,
                         code,
@@ -531,7 +538,13 @@ impl Agent {
     pub async fn next_event(&mut self) -> Result<Event> {
         self.commit()?;
         loop {
-            if let Some(event) = self.events.pop_front() {
+            if let Some(mut event) = self.events.pop_front() {
+                // The order is checked as messages are handed out, once each, in order:
+                // a message queued and dropped at a reconnection is checked when it
+                // comes again.
+                if let Event::Message { message, order, .. } = &mut event {
+                    *order = self.client.check_arrival(message);
+                }
                 if let Event::Message { message, .. } | Event::Unreadable { message, .. } = &event {
                     let before = self
                         .state
@@ -923,6 +936,7 @@ impl Agent {
                 message,
                 content,
                 from_me,
+                order: Vec::new(),
             }),
             Err(err) => self.events.push_back(Event::Unreadable {
                 message,
@@ -977,6 +991,8 @@ impl Agent {
             })
             .collect();
         state.known_identities = self.client.known_identities.clone();
+        state.sent_tips = self.client.sent_tips.clone();
+        state.order_marks = self.client.order_marks.clone();
         state.session = Some(StoredSession {
             token: SecretString::new(self.client.bearer_token()),
             me: self.client.me.clone(),
@@ -1094,6 +1110,8 @@ fn restore_state(client: &mut Client, state: &AgentState) -> Result<()> {
             EpochKey::from_bytes(&key),
         );
     }
+    client.sent_tips = state.sent_tips.clone();
+    client.order_marks = state.order_marks.clone();
     for (user, identity) in &state.known_identities {
         client
             .known_identities

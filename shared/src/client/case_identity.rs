@@ -56,6 +56,8 @@ impl Client {
             epoch: version,
             sender_device: device.device_id.clone(),
             client_msg_id: uuid_v4()?,
+            // A case identity is a record of its own, outside the channel's messages.
+            order: None,
         };
         let content = record.to_content().map_err(crypto)?;
         let envelope = Envelope::seal(header, &content, &key, &device.keys).map_err(crypto)?;

@@ -613,9 +613,12 @@ impl Client {
             epoch,
             sender_device: device.device_id.clone(),
             client_msg_id: client_msg_id.to_owned(),
+            order: Some(self.next_order(channel_id, client_msg_id, now_ms())),
         };
         let key = self.epoch_key(device, channel_id, epoch).await?;
-        Envelope::seal(header, content, key, &device.keys).map_err(crypto)
+        let envelope = Envelope::seal(header, content, key, &device.keys).map_err(crypto)?;
+        self.sealed(&envelope);
+        Ok(envelope)
     }
 
     /// Verifies and decrypts a stored message: it must name the channel it was delivered
@@ -820,4 +823,12 @@ fn secret_array<const N: usize>(
     }
     out.copy_from_slice(&bytes);
     Ok(out)
+}
+
+/// This machine's clock, in ms since the Unix epoch (a sender's `sent_at`, §8.7).
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or_default()
 }

@@ -13,6 +13,7 @@ mod link;
 mod linking;
 mod meetings;
 mod membership;
+mod order;
 mod referrals;
 pub mod store;
 mod ws;
@@ -28,6 +29,7 @@ pub use device::{Device, Enrolment};
 pub use field_reports::NewFieldReport;
 pub use linking::PendingLink;
 pub use meetings::{Decision, OpenedMeeting};
+pub use order::SentTip;
 pub use referrals::NewReferral;
 pub use store::Store;
 pub use ws::Connection;
@@ -131,6 +133,10 @@ pub struct Client {
     pub(crate) rosters: HashMap<String, Roster>,
     /// Per channel, its current epoch as the server last gave it with the members.
     pub(crate) channel_epochs: HashMap<String, u64>,
+    /// Per channel, this device's last sealed, unrefused envelope (docs/PROTOCOL.md §8.7).
+    pub(crate) sent_tips: BTreeMap<String, SentTip>,
+    /// Per channel and sender device, the highest counter seen verified (§8.8).
+    pub(crate) order_marks: BTreeMap<String, BTreeMap<String, crate::crypto::OrderMark>>,
 }
 
 impl Client {
@@ -187,6 +193,8 @@ impl Client {
             shredded: BTreeMap::new(),
             rosters: HashMap::new(),
             channel_epochs: HashMap::new(),
+            sent_tips: BTreeMap::new(),
+            order_marks: BTreeMap::new(),
         }
     }
 

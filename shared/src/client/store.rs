@@ -135,6 +135,14 @@ pub struct AgentState {
     /// Colleagues' identity keys seen first (trust on first use survives restarts).
     #[serde(default)]
     pub known_identities: BTreeMap<String, IdentityPublicKey>,
+    /// Per channel, this device's last sealed, unrefused envelope: the next message
+    /// follows it (docs/PROTOCOL.md §8.7).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sent_tips: BTreeMap<String, super::SentTip>,
+    /// Per channel and sender device, the highest counter seen: a server that drops or
+    /// replays messages is seen across restarts (§8.8).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub order_marks: BTreeMap<String, BTreeMap<String, crate::crypto::OrderMark>>,
 }
 
 /// Current format of [`AgentState`].

@@ -16,8 +16,10 @@ use serde::de::{Error as _, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::Zeroizing;
 
-/// The protocol version this library implements: the `v` field of every serialised
-/// object and the version byte of every canonical byte string.
+/// The version of every serialised object's `v` field and of every canonical byte
+/// string's version byte, but for the version-2 message envelope
+/// ([`ENVELOPE_VERSION_ORDERED`](super::ENVELOPE_VERSION_ORDERED), PROTOCOL.md §8.7), the
+/// one object protocol version 2 changed.
 pub const PROTOCOL_VERSION: u8 = 1;
 
 /// Longest identifier (user, device, channel, message, attachment id) accepted, in bytes.
@@ -35,6 +37,7 @@ pub(crate) mod label {
     pub(crate) const EPOCH_KEY_COMMITMENT: &str = "passerelle/v1/epoch-key-commitment";
     pub(crate) const EPOCH_WRAP: &str = "passerelle/v1/epoch-wrap";
     pub(crate) const MESSAGE: &str = "passerelle/v1/message";
+    pub(crate) const MESSAGE_V2: &str = "passerelle/v2/message";
     pub(crate) const ATTACHMENT_CHUNK: &str = "passerelle/v1/attachment-chunk";
     pub(crate) const KEY_BACKUP_KEY: &str = "passerelle/v1/key-backup-key";
     pub(crate) const KEY_BACKUP: &str = "passerelle/v1/key-backup";
@@ -118,9 +121,15 @@ pub(crate) struct CanonicalBytes(Vec<u8>);
 impl CanonicalBytes {
     /// Starts a canonical byte string with its label and the protocol version byte.
     pub(crate) fn new(label: &str) -> Self {
+        Self::with_version(label, PROTOCOL_VERSION)
+    }
+
+    /// Starts a canonical byte string of a construction introduced by a later protocol
+    /// version (the version-2 message, [PROTOCOL.md §8.7]): its own version byte.
+    pub(crate) fn with_version(label: &str, version: u8) -> Self {
         let mut bytes = Vec::with_capacity(256);
         push_length_prefixed(&mut bytes, label.as_bytes());
-        bytes.push(PROTOCOL_VERSION);
+        bytes.push(version);
         Self(bytes)
     }
 

@@ -1,11 +1,17 @@
 //! Message envelopes ([PROTOCOL.md §8]).
 //!
 //! ```text
-//! ad          = canonical("passerelle/v1/message", channel_id, u64be(epoch), sender_device, client_msg_id)
+//! ad (v1)     = canonical("passerelle/v1/message", channel_id, u64be(epoch), sender_device, client_msg_id)
+//! ad (v2)     = canonical₂("passerelle/v2/message", channel_id, u64be(epoch), sender_device, client_msg_id,
+//!                          u64be(counter), prev, u64be(sent_at))
 //! message_key = HKDF-SHA-256(salt = empty, ikm = epoch key, info = ad)
 //! ciphertext  = AES-256-GCM(message_key, nonce (random 12 bytes), ad, pad(content JSON))
 //! signature   = ECDSA-P256-SHA256(sender device signing key, ad ‖ nonce ‖ ciphertext)
 //! ```
+//!
+//! Version 2 ([PROTOCOL.md §8.7]) adds the sender's [`MessageOrder`] to the additional
+//! data, so that receivers can check the order, completeness and time of each sender's
+//! messages themselves ([`super::check_order`]); version 1 envelopes stay readable.
 //!
 //! The server checks the signature with the sender device's registered key
 //! ([`Envelope::verify_signature`]) before storing; recipients check it again and
@@ -13,19 +19,34 @@
 //! collision across messages cannot hurt.
 //!
 //! [PROTOCOL.md §8]: ../../../docs/PROTOCOL.md#8-messages
+//! [PROTOCOL.md §8.7]: ../../../docs/PROTOCOL.md#87-authenticated-order-envelope-version-2
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use super::content::MessageContent;
-use super::encoding::{
-    self, b64_array, b64_vec, check_epoch, check_id, label, CanonicalBytes, Version1,
-};
+use super::encoding::{self, b64_array, b64_vec, check_epoch, check_id, label, CanonicalBytes};
 use super::epoch::EpochKey;
 use super::keys::{DeviceKeys, DeviceSigningPublicKey, Signature, SignatureError};
 use super::padding::{self, is_bucket, PaddingError};
 use super::primitives::{
-    aes_gcm_open, aes_gcm_seal, hkdf_sha256, random_array, BackendError, NONCE_LEN, TAG_LEN,
+    aes_gcm_open, aes_gcm_seal, hkdf_sha256, random_array, sha256, BackendError, NONCE_LEN, TAG_LEN,
 };
+
+/// The `v` of an envelope that carries its sender's order ([`MessageOrder`]).
+pub const ENVELOPE_VERSION_ORDERED: u8 = 2;
+
+/// A sender's place for one message in its own sequence in a channel
+/// ([PROTOCOL.md §8.7]): what a version-2 envelope's additional data adds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MessageOrder {
+    /// 1 for the sending device's first message in the channel, then 2, 3, …
+    pub counter: u64,
+    /// [`Envelope::order_hash`] of the sending device's previous message in the channel,
+    /// 32 zero bytes for its first.
+    pub prev: [u8; 32],
+    /// The sending device's clock when it sealed the message, in ms since the Unix epoch.
+    pub sent_at: u64,
+}
 
 /// Where a message belongs and who sent it: what its additional data binds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +60,10 @@ pub struct MessageHeader {
     /// The sender's id for this message, unique per sending device (a UUID): the server
     /// stores `(sender_device, client_msg_id)` once, whatever the retries.
     pub client_msg_id: String,
+    /// The sender's order: `Some` seals a version-2 envelope (channel messages), `None` a
+    /// version-1 envelope (objects sealed outside a channel's message sequence, such as
+    /// field reports, and envelopes of earlier releases).
+    pub order: Option<MessageOrder>,
 }
 
 impl MessageHeader {
@@ -46,22 +71,38 @@ impl MessageHeader {
         check_id(&self.channel_id).map_err(|_| SealError::InvalidInput)?;
         check_id(&self.sender_device).map_err(|_| SealError::InvalidInput)?;
         check_id(&self.client_msg_id).map_err(|_| SealError::InvalidInput)?;
-        check_epoch(self.epoch).map_err(|_| SealError::InvalidInput)
+        check_epoch(self.epoch).map_err(|_| SealError::InvalidInput)?;
+        if let Some(order) = &self.order {
+            if order.counter == 0 {
+                return Err(SealError::InvalidInput);
+            }
+            check_epoch(order.counter).map_err(|_| SealError::InvalidInput)?;
+            check_epoch(order.sent_at).map_err(|_| SealError::InvalidInput)?;
+        }
+        Ok(())
     }
-}
 
-fn additional_data(
-    channel_id: &str,
-    epoch: u64,
-    sender_device: &str,
-    client_msg_id: &str,
-) -> Vec<u8> {
-    CanonicalBytes::new(label::MESSAGE)
-        .field(channel_id.as_bytes())
-        .u64_field(epoch)
-        .field(sender_device.as_bytes())
-        .field(client_msg_id.as_bytes())
-        .finish()
+    fn additional_data(&self) -> Vec<u8> {
+        match &self.order {
+            None => CanonicalBytes::new(label::MESSAGE)
+                .field(self.channel_id.as_bytes())
+                .u64_field(self.epoch)
+                .field(self.sender_device.as_bytes())
+                .field(self.client_msg_id.as_bytes())
+                .finish(),
+            Some(order) => {
+                CanonicalBytes::with_version(label::MESSAGE_V2, ENVELOPE_VERSION_ORDERED)
+                    .field(self.channel_id.as_bytes())
+                    .u64_field(self.epoch)
+                    .field(self.sender_device.as_bytes())
+                    .field(self.client_msg_id.as_bytes())
+                    .u64_field(order.counter)
+                    .field(&order.prev)
+                    .u64_field(order.sent_at)
+                    .finish()
+            }
+        }
+    }
 }
 
 /// Why a message could not be sealed.
@@ -117,43 +158,161 @@ impl From<BackendError> for OpenError {
 }
 
 /// An encrypted, signed message, as sent in a `send` frame and stored by the server.
+///
+/// Its JSON form is `{"v": 1, …}` ([PROTOCOL.md §8.5]) or, with the sender's order,
+/// `{"v": 2, …, "counter", "prev", "sent_at"}` (§8.7); decoding refuses any other
+/// version, unknown fields, and order fields missing from version 2 or present in
+/// version 1.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "WireEnvelope", into = "WireEnvelope")]
 pub struct Envelope {
-    /// Protocol version, always 1.
-    pub v: Version1,
     /// The channel.
-    #[serde(with = "encoding::id")]
     pub channel_id: String,
     /// The epoch whose key encrypts the message.
-    #[serde(with = "encoding::safe_int")]
     pub epoch: u64,
     /// The sending device.
-    #[serde(with = "encoding::id")]
     pub sender_device: String,
     /// The sender's id for this message.
-    #[serde(with = "encoding::id")]
     pub client_msg_id: String,
+    /// The sender's order (version 2), or `None` for a version-1 envelope.
+    pub order: Option<MessageOrder>,
     /// The AES-GCM nonce.
-    #[serde(with = "b64_array")]
     pub nonce: [u8; NONCE_LEN],
     /// The padded content, encrypted, followed by the GCM tag. Its length is always a
     /// padding bucket plus 16, which deserialisation checks.
-    #[serde(serialize_with = "b64_vec::serialize", deserialize_with = "ciphertext")]
     pub ciphertext: Vec<u8>,
     /// The sender device's signature over [`Envelope::signed_bytes`].
     pub signature: Signature,
 }
 
-fn ciphertext<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
-    let bytes = b64_vec::deserialize(deserializer)?;
-    let plaintext_len = bytes.len().saturating_sub(TAG_LEN);
-    if !is_bucket(plaintext_len) {
-        return Err(serde::de::Error::custom(
-            "ciphertext length is not a padding bucket plus a tag",
-        ));
+/// The JSON form of both envelope versions, checked field by field on the way in.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireEnvelope {
+    v: u8,
+    #[serde(with = "encoding::id")]
+    channel_id: String,
+    #[serde(with = "encoding::safe_int")]
+    epoch: u64,
+    #[serde(with = "encoding::id")]
+    sender_device: String,
+    #[serde(with = "encoding::id")]
+    client_msg_id: String,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "opt_safe_int"
+    )]
+    counter: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_b64_32")]
+    prev: Option<[u8; 32]>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "opt_safe_int"
+    )]
+    sent_at: Option<u64>,
+    #[serde(with = "b64_array")]
+    nonce: [u8; NONCE_LEN],
+    #[serde(with = "b64_vec")]
+    ciphertext: Vec<u8>,
+    signature: Signature,
+}
+
+impl TryFrom<WireEnvelope> for Envelope {
+    type Error = String;
+
+    fn try_from(wire: WireEnvelope) -> Result<Self, String> {
+        let order =
+            match (wire.v, wire.counter, wire.prev, wire.sent_at) {
+                (1, None, None, None) => None,
+                (ENVELOPE_VERSION_ORDERED, Some(counter), Some(prev), Some(sent_at)) => {
+                    if counter == 0 {
+                        return Err("the counter of a version-2 envelope starts at 1".into());
+                    }
+                    Some(MessageOrder {
+                        counter,
+                        prev,
+                        sent_at,
+                    })
+                }
+                (1 | ENVELOPE_VERSION_ORDERED, ..) => return Err(
+                    "order fields missing from a version-2 envelope or present in a version-1 one"
+                        .into(),
+                ),
+                _ => return Err(encoding::DecodeError::UnsupportedVersion.to_string()),
+            };
+        if !is_bucket(wire.ciphertext.len().saturating_sub(TAG_LEN)) {
+            return Err("ciphertext length is not a padding bucket plus a tag".into());
+        }
+        Ok(Self {
+            channel_id: wire.channel_id,
+            epoch: wire.epoch,
+            sender_device: wire.sender_device,
+            client_msg_id: wire.client_msg_id,
+            order,
+            nonce: wire.nonce,
+            ciphertext: wire.ciphertext,
+            signature: wire.signature,
+        })
     }
-    Ok(bytes)
+}
+
+impl From<Envelope> for WireEnvelope {
+    fn from(envelope: Envelope) -> Self {
+        Self {
+            v: envelope.version(),
+            channel_id: envelope.channel_id,
+            epoch: envelope.epoch,
+            sender_device: envelope.sender_device,
+            client_msg_id: envelope.client_msg_id,
+            counter: envelope.order.map(|o| o.counter),
+            prev: envelope.order.map(|o| o.prev),
+            sent_at: envelope.order.map(|o| o.sent_at),
+            nonce: envelope.nonce,
+            ciphertext: envelope.ciphertext,
+            signature: envelope.signature,
+        }
+    }
+}
+
+/// Serde adapter for an optional integer below 2^53 (absent when `None`).
+mod opt_safe_int {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(value: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(v) => s.serialize_u64(*v),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        let value = u64::deserialize(d)?;
+        super::check_epoch(value).map_err(serde::de::Error::custom)?;
+        Ok(Some(value))
+    }
+}
+
+/// Serde adapter for an optional 32-byte hash in base64url (absent when `None`).
+mod opt_b64_32 {
+    use serde::{Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        value: &Option<[u8; 32]>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(v) => super::b64_array::serialize(v, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<[u8; 32]>, D::Error> {
+        super::b64_array::deserialize(d).map(Some)
+    }
 }
 
 impl Envelope {
@@ -181,20 +340,15 @@ impl Envelope {
         nonce: &[u8; NONCE_LEN],
     ) -> Result<Self, SealError> {
         header.check()?;
-        let ad = additional_data(
-            &header.channel_id,
-            header.epoch,
-            &header.sender_device,
-            &header.client_msg_id,
-        );
+        let ad = header.additional_data();
         let key = message_key(epoch_key, &ad)?;
         let ciphertext = aes_gcm_seal(&key, nonce, &ad, padded)?;
         let mut envelope = Self {
-            v: Version1,
             channel_id: header.channel_id,
             epoch: header.epoch,
             sender_device: header.sender_device,
             client_msg_id: header.client_msg_id,
+            order: header.order,
             nonce: *nonce,
             ciphertext,
             signature: Signature::from_bytes([0; 64]),
@@ -210,17 +364,30 @@ impl Envelope {
             epoch: self.epoch,
             sender_device: self.sender_device.clone(),
             client_msg_id: self.client_msg_id.clone(),
+            order: self.order,
+        }
+    }
+
+    /// The `v` of the JSON form: 1, or 2 when the envelope carries its sender's order.
+    pub fn version(&self) -> u8 {
+        if self.order.is_some() {
+            ENVELOPE_VERSION_ORDERED
+        } else {
+            1
         }
     }
 
     /// The AEAD additional data (also the message key's HKDF info).
     pub fn additional_data(&self) -> Vec<u8> {
-        additional_data(
-            &self.channel_id,
-            self.epoch,
-            &self.sender_device,
-            &self.client_msg_id,
-        )
+        self.header().additional_data()
+    }
+
+    /// What the sender's next envelope names as `prev` ([PROTOCOL.md §8.7]):
+    /// SHA-256 of [`Envelope::signed_bytes`]. The signature is left out because ECDSA
+    /// signatures are malleable (§3.3): the hash must name the message, not one of its
+    /// many valid signatures.
+    pub fn order_hash(&self) -> [u8; 32] {
+        sha256(&self.signed_bytes())
     }
 
     /// The bytes the sender device signs: `additional data ‖ nonce ‖ ciphertext`.
@@ -283,6 +450,7 @@ mod tests {
             epoch: 3,
             sender_device: sender_device.into(),
             client_msg_id: client_msg_id.into(),
+            order: None,
         }
     }
 
@@ -524,8 +692,48 @@ mod tests {
         json["extra"] = 1.into();
         assert!(serde_json::from_value::<Envelope>(json).is_err());
         let mut json = serde_json::to_value(&envelope).unwrap();
-        json["v"] = 2.into();
+        json["v"] = 3.into();
         assert!(serde_json::from_value::<Envelope>(json).is_err());
+    }
+
+    #[test]
+    fn a_version_2_envelope_binds_its_order_and_round_trips() {
+        let key = EpochKey::generate().unwrap();
+        let sender = DeviceKeys::generate().unwrap();
+        let mut h = header("dev-a", "msg-1");
+        h.order = Some(MessageOrder {
+            counter: 3,
+            prev: [7; 32],
+            sent_at: 1_765_000_000_000,
+        });
+        let envelope = Envelope::seal(h, &MessageContent::text("x"), &key, &sender).unwrap();
+        let json = serde_json::to_value(&envelope).unwrap();
+        assert_eq!(json["v"], 2);
+        assert_eq!(json["counter"], 3);
+        let back: Envelope = serde_json::from_value(json.clone()).unwrap();
+        back.open(&key, &sender.public_keys().signing).unwrap();
+        let alterations: Vec<fn(&mut MessageOrder)> =
+            vec![|o| o.counter = 4, |o| o.prev[0] = 0, |o| o.sent_at += 1];
+        for alter in alterations {
+            let mut bad = envelope.clone();
+            alter(bad.order.as_mut().unwrap());
+            assert!(bad.verify_signature(&sender.public_keys().signing).is_err());
+            assert_eq!(bad.decrypt(&key).unwrap_err(), OpenError::Decrypt);
+        }
+        // Dropping the order (a downgrade to version 1) breaks the signature too.
+        let mut bad = envelope.clone();
+        bad.order = None;
+        assert!(bad.verify_signature(&sender.public_keys().signing).is_err());
+        // Order fields in a version-1 envelope, or missing from version 2, do not parse.
+        let mut v1 = json.clone();
+        v1["v"] = 1.into();
+        assert!(serde_json::from_value::<Envelope>(v1).is_err());
+        let mut partial = json.clone();
+        partial.as_object_mut().unwrap().remove("prev");
+        assert!(serde_json::from_value::<Envelope>(partial).is_err());
+        let mut zero = json;
+        zero["counter"] = 0.into();
+        assert!(serde_json::from_value::<Envelope>(zero).is_err());
     }
 
     #[test]

@@ -29,7 +29,8 @@
 //! | device certificates | [`DeviceCertificateRequest`], [`DeviceCertificate`], [`IdentityKeyPair::certify`] |
 //! | fingerprints | [`Fingerprint`], [`DeviceLinkCode`] |
 //! | epoch keys | [`EpochKey`], [`WrappedEpochKey`], [`KeyCommitment`], [`WithheldReason`] |
-//! | messages | [`Envelope`], [`MessageHeader`], [`MessageContent`], [`pad`]/[`unpad`] |
+//! | messages | [`Envelope`], [`MessageHeader`], [`MessageOrder`], [`MessageContent`], [`pad`]/[`unpad`] |
+//! | each sender's order, checked by receivers | [`check_order`], [`OrderMark`], [`OrderAnomaly`] |
 //! | attachments | [`encrypt_attachment`], [`decrypt_attachment`], [`AttachmentRef`] |
 //! | key backup | [`RecoveryCode`], [`BackupKey`], [`BackupContents`], [`KeyBackup`] |
 //! | who to encrypt for and accept from | [`Roster`], [`EpochPlan`], [`RosterError`] |
@@ -59,6 +60,7 @@ mod envelope;
 mod epoch;
 mod fingerprint;
 mod keys;
+mod order;
 mod padding;
 mod primitives;
 mod roster;
@@ -82,7 +84,9 @@ pub use device::{CertificateError, DeviceCertificate, DeviceCertificateRequest};
 pub use encoding::{
     from_base64url, to_base64url, DecodeError, Version1, MAX_EPOCH, MAX_ID_LEN, PROTOCOL_VERSION,
 };
-pub use envelope::{Envelope, MessageHeader, OpenError, SealError};
+pub use envelope::{
+    Envelope, MessageHeader, MessageOrder, OpenError, SealError, ENVELOPE_VERSION_ORDERED,
+};
 pub use epoch::{
     EpochKey, KeyCommitment, UnwrapError, WithheldReason, WrapError, WrappedEpochKey,
     EPOCH_KEY_LEN, MAX_EPOCH_AGE_SECONDS, MAX_MESSAGES_PER_EPOCH, WRAPPED_KEY_LEN,
@@ -92,6 +96,10 @@ pub use keys::{
     DeviceAgreementPublicKey, DeviceKeys, DevicePublicKeys, DeviceSigningPublicKey,
     EphemeralPublicKey, IdentityKeyPair, IdentityPublicKey, KeyError, Signature, SignatureError,
     PRIVATE_KEY_LEN, PUBLIC_KEY_LEN, SIGNATURE_LEN,
+};
+pub use order::{
+    check_order, Arrival, OrderAnomaly, OrderMark, OrderNotice, OrderReport, CLOCK_TOLERANCE_MS,
+    MAX_MISSING_KEPT,
 };
 pub use padding::{
     pad, padded_len, unpad, PaddingError, MAX_CONTENT_LEN, MAX_PADDED_LEN, MIN_PADDED_LEN,

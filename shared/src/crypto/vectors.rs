@@ -16,10 +16,11 @@ use super::backup::{BackupContents, KeyBackup, RecoveryCode, Shredded};
 use super::content::{AttachmentRef, MessageContent, MessageRef};
 use super::device::DeviceCertificateRequest;
 use super::encoding::{label, to_base64url, CanonicalBytes};
-use super::envelope::{message_key, Envelope, MessageHeader};
+use super::envelope::{message_key, Envelope, MessageHeader, MessageOrder};
 use super::epoch::{EpochKey, WrapHeader};
 use super::fingerprint::{DeviceLinkCode, Fingerprint};
 use super::keys::{DeviceKeys, EphemeralKeyPair, IdentityKeyPair, SecretScalar};
+use super::order::{check_order, Arrival, OrderAnomaly, OrderMark};
 use super::padding::pad;
 use super::primitives::{sha256, NONCE_LEN, TAG_LEN};
 use super::test_support::to_hex;
@@ -290,6 +291,7 @@ fn message_envelope() -> Value {
         epoch: 7,
         sender_device: DEVICE_ALICE_LAPTOP.into(),
         client_msg_id: "d7e6f5a4-b3c2-4d1e-9f0a-8b7c6d5e4f3a".into(),
+        order: None,
     };
     let envelope = Envelope::seal_with(header, &padded, &epoch_key, &sender, &nonce).unwrap();
     let ad = envelope.additional_data();
@@ -542,6 +544,7 @@ fn rejections() -> Value {
             epoch: 7,
             sender_device: sender_id.into(),
             client_msg_id: "5b7e1c2a-3d4f-4a6b-8c9d-0e1f2a3b4c5d".into(),
+            order: None,
         };
         let padded = pad(&MessageContent::text("Réunion jeudi.").to_json().unwrap()).unwrap();
         Envelope::seal_with(header, &padded, key, sender, &fixed_nonce("message nonce")).unwrap()
@@ -625,6 +628,289 @@ fn rejections() -> Value {
     })
 }
 
+/// The sender's clock in the order vectors (ms): 2025-12-06T05:46:40Z.
+const ORDER_T: u64 = 1_765_000_000_000;
+
+/// Version-2 envelopes (PROTOCOL.md §8.7) and the order checks on runs of them (§8.8).
+fn message_order() -> Value {
+    let alice = device("alice laptop");
+    let bob = device("bob phone");
+    let epoch_key = EpochKey::from_bytes(&fixed("epoch key 7"));
+    let seal =
+        |sender_id: &str, keys: &DeviceKeys, id: &str, order: Option<MessageOrder>, text: &str| {
+            let header = MessageHeader {
+                channel_id: CHANNEL.into(),
+                epoch: 7,
+                sender_device: sender_id.into(),
+                client_msg_id: id.into(),
+                order,
+            };
+            let padded = pad(&MessageContent::text(text).to_json().unwrap()).unwrap();
+            let nonce = fixed_nonce(&format!("order nonce {id}"));
+            Envelope::seal_with(header, &padded, &epoch_key, keys, &nonce).unwrap()
+        };
+    // Alice's laptop: counters 1 to 4, chained; another envelope at counter 2; a
+    // version-1 envelope. Bob's phone: its first.
+    let mut chain: Vec<(&str, Envelope)> = Vec::new();
+    let mut prev = [0u8; 32];
+    for counter in 1..=4u64 {
+        let order = MessageOrder {
+            counter,
+            prev,
+            sent_at: ORDER_T + counter * 1000,
+        };
+        let id = format!("a1000000-0000-4000-8000-00000000000{counter}");
+        let envelope = seal(
+            DEVICE_ALICE_LAPTOP,
+            &alice,
+            &id,
+            Some(order),
+            &format!("Message {counter}"),
+        );
+        prev = envelope.order_hash();
+        chain.push((["a1", "a2", "a3", "a4"][counter as usize - 1], envelope));
+    }
+    let a2_other = seal(
+        DEVICE_ALICE_LAPTOP,
+        &alice,
+        "a1000000-0000-4000-8000-0000000000f2",
+        Some(MessageOrder {
+            counter: 2,
+            prev: chain[0].1.order_hash(),
+            sent_at: ORDER_T + 2000,
+        }),
+        "Un autre message 2",
+    );
+    chain.push(("a2_other", a2_other));
+    let v1 = seal(
+        DEVICE_ALICE_LAPTOP,
+        &alice,
+        "a1000000-0000-4000-8000-0000000000a0",
+        None,
+        "Version 1",
+    );
+    chain.push(("a_v1", v1));
+    let b1 = seal(
+        DEVICE_BOB_PHONE,
+        &bob,
+        "b1000000-0000-4000-8000-000000000001",
+        Some(MessageOrder {
+            counter: 1,
+            prev: [0; 32],
+            sent_at: ORDER_T + 1500,
+        }),
+        "Bonjour",
+    );
+    chain.push(("b1", b1));
+    let by_name = |name: &str| chain.iter().find(|(n, _)| *n == name).unwrap().1.clone();
+
+    let first = by_name("a1");
+    let v2_vector = json!({
+        "epoch_key_hex": to_hex(&fixed("epoch key 7")),
+        "sender_signing_private_key_hex": to_hex(&fixed("alice laptop signing")),
+        "sender_signing_public_key": alice.public_keys().signing,
+        "content_json_hex": to_hex(&MessageContent::text("Message 1").to_json().unwrap()),
+        "nonce_hex": to_hex(&fixed_nonce("order nonce a1000000-0000-4000-8000-000000000001")),
+        "additional_data_hex": to_hex(&first.additional_data()),
+        "message_key_hex": to_hex(&message_key(&epoch_key, &first.additional_data()).unwrap()[..]),
+        "signed_bytes_hex": to_hex(&first.signed_bytes()),
+        "order_hash_hex": to_hex(&first.order_hash()),
+        "envelope": first,
+    });
+
+    let mark = |name: &str, counter: u64, seq: u64| json!({ "counter": counter, "hash": to_base64url(&by_name(name).order_hash()), "seq": seq });
+    let missing_mark = |name: &str, counter: u64, seq: u64, missing: &[u64]| {
+        let mut m = mark(name, counter, seq);
+        if !missing.is_empty() {
+            m["missing"] = json!(missing);
+        }
+        m
+    };
+    // (why, marks of alice's laptop, run as (seq, envelope name, ts offset), reaches_end, follows_marks)
+    type Case<'a> = (&'a str, Option<Value>, Vec<(u64, &'a str, u64)>, bool, bool);
+    let skew = 10 * 60 * 1000;
+    let cases: Vec<Case> = vec![
+        (
+            "every sender in order",
+            None,
+            vec![(1, "a1", 0), (2, "b1", 0), (3, "a2", 0), (4, "a3", 0)],
+            true,
+            false,
+        ),
+        (
+            "a message missing between two",
+            None,
+            vec![(1, "a1", 0), (2, "a3", 0)],
+            true,
+            false,
+        ),
+        (
+            "an old envelope served again",
+            None,
+            vec![(1, "a1", 0), (2, "a2", 0), (3, "a1", 0)],
+            true,
+            false,
+        ),
+        (
+            "another envelope with a counter already seen",
+            None,
+            vec![(1, "a1", 0), (2, "a2", 0), (3, "a2_other", 0)],
+            true,
+            false,
+        ),
+        (
+            "the next counter names another previous envelope",
+            None,
+            vec![(1, "a1", 0), (2, "a2_other", 0), (3, "a3", 0)],
+            true,
+            false,
+        ),
+        (
+            "a message served after a later one",
+            None,
+            vec![(1, "a1", 0), (2, "a3", 0), (3, "a2", 0)],
+            true,
+            false,
+        ),
+        (
+            "a version-1 envelope after version 2",
+            None,
+            vec![(1, "a1", 0), (2, "a_v1", 0)],
+            true,
+            false,
+        ),
+        (
+            "a version-1 envelope before version 2 is history",
+            None,
+            vec![(1, "a_v1", 0), (2, "a1", 0)],
+            true,
+            false,
+        ),
+        (
+            "the newest message dropped after a reload",
+            Some(mark("a3", 3, 3)),
+            vec![(1, "a1", 0), (2, "a2", 0)],
+            true,
+            false,
+        ),
+        (
+            "history rolled back below the page after a reload",
+            Some(mark("a4", 4, 10)),
+            vec![(1, "a1", 0), (2, "a2", 0)],
+            true,
+            false,
+        ),
+        (
+            "an old envelope served again after a reload",
+            Some(mark("a2", 2, 2)),
+            vec![(5, "a1", 0)],
+            true,
+            false,
+        ),
+        (
+            "another envelope in the place of the one seen before a reload",
+            Some(mark("a2", 2, 2)),
+            vec![(1, "a1", 0), (2, "a2_other", 0)],
+            true,
+            false,
+        ),
+        (
+            "a page after an old mark proves nothing about the messages in between",
+            Some(mark("a1", 1, 1)),
+            vec![(7, "a3", 0)],
+            true,
+            false,
+        ),
+        (
+            "a reader of every message sees the gap after its mark",
+            Some(mark("a1", 1, 1)),
+            vec![(2, "a3", 0)],
+            false,
+            true,
+        ),
+        (
+            "a reader of every message: the next one follows",
+            Some(mark("a1", 1, 1)),
+            vec![(2, "a2", 0)],
+            false,
+            true,
+        ),
+        (
+            "a reader of every message: one found missing, served later, is out of order",
+            Some(missing_mark("a3", 3, 2, &[2])),
+            vec![(3, "a2", 0)],
+            false,
+            true,
+        ),
+        (
+            "a reader of every message: one never missing, served again, is a replay",
+            Some(missing_mark("a3", 3, 2, &[])),
+            vec![(3, "a2", 0)],
+            false,
+            true,
+        ),
+        (
+            "a sender clock far from the server's date",
+            None,
+            vec![(1, "a1", skew)],
+            true,
+            false,
+        ),
+    ];
+    let cases: Vec<Value> = cases
+        .into_iter()
+        .map(|(why, alice_mark, run, reaches_end, follows_marks)| {
+            let mut marks = std::collections::BTreeMap::new();
+            if let Some(m) = &alice_mark {
+                let m: OrderMark = serde_json::from_value(m.clone()).unwrap();
+                marks.insert(DEVICE_ALICE_LAPTOP.to_owned(), m);
+            }
+            let arrivals: Vec<Arrival> = run
+                .iter()
+                .map(|(seq, name, offset)| {
+                    let envelope = by_name(name);
+                    let ts = envelope.order.map_or(ORDER_T, |o| o.sent_at) + offset;
+                    Arrival::of(&envelope, *seq, ts)
+                })
+                .collect();
+            let report = check_order(&marks, &arrivals, reaches_end, follows_marks);
+            let notices: Vec<Value> = report
+                .notices
+                .iter()
+                .map(|n| {
+                    let mut v = json!({ "seq": n.seq, "sender_device": n.sender_device, "code": n.anomaly.code() });
+                    match n.anomaly {
+                        OrderAnomaly::Missing { count } => v["count"] = count.into(),
+                        OrderAnomaly::ClockSkew { sent_at } => v["sent_at"] = sent_at.into(),
+                        _ => {}
+                    }
+                    v
+                })
+                .collect();
+            json!({
+                "why": why,
+                "marks": alice_mark.map_or(json!({}), |m| json!({ DEVICE_ALICE_LAPTOP: m })),
+                "run": arrivals.iter().zip(&run).map(|(a, (_, name, _))| json!({ "seq": a.seq, "ts": a.ts, "envelope": name })).collect::<Vec<_>>(),
+                "reaches_end": reaches_end,
+                "follows_marks": follows_marks,
+                "notices": notices,
+                "marks_after": report.marks,
+            })
+        })
+        .collect();
+    json!({
+        "description": "Version-2 envelopes (PROTOCOL.md §8.7) and the order a receiver checks (§8.8). `envelopes` are real, signed by the devices of device_certificate.json; each case gives the marks kept before, a run in the server's order (an envelope by name, the server's seq and ts), and the notices and marks that MUST result.",
+        "clock_tolerance_ms": super::order::CLOCK_TOLERANCE_MS,
+        "envelope_v2": v2_vector,
+        "senders": {
+            DEVICE_ALICE_LAPTOP: alice.public_keys().signing,
+            DEVICE_BOB_PHONE: bob.public_keys().signing,
+        },
+        "envelopes": chain.iter().map(|(name, e)| (name.to_string(), json!({ "envelope": e, "order_hash": to_base64url(&e.order_hash()) }))).collect::<serde_json::Map<String, Value>>(),
+        "cases": cases,
+    })
+}
+
 /// Base32 (Crockford) of the code bytes, zero-padded to whole characters, independent
 /// of RecoveryCode's own encoder so the vector cross-checks it.
 fn encode_code(bytes: &[u8]) -> String {
@@ -657,6 +943,7 @@ fn all_vectors() -> Vec<(&'static str, Value)> {
         ("attachment", attachment()),
         ("key_backup", key_backup()),
         ("rejections", rejections()),
+        ("message_order", message_order()),
     ]
 }
 

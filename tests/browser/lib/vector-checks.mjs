@@ -205,6 +205,75 @@ export async function runVectorChecks({ vectors, modulePath }) {
   await rejects('envelope under another epoch key is refused', () => c.openEnvelope({ ...openInput, epochKey: bytes(ew.wrap_key_hex) }));
   await rejects('envelope with an unknown field is refused', () => c.openEnvelope({ ...openInput, envelope: { ...me.envelope, extra: true } }));
 
+  // message_order.json: version-2 envelopes (§8.7) and the order checks (§8.8)
+  const mo = vectors.message_order;
+  const v2 = mo.envelope_v2;
+  const v2Key = bytes(v2.epoch_key_hex);
+  const v2Public = c.fromBase64url(v2.sender_signing_public_key);
+  const v2Header = {
+    channelId: v2.envelope.channel_id,
+    epoch: v2.envelope.epoch,
+    senderDevice: v2.envelope.sender_device,
+    clientMsgId: v2.envelope.client_msg_id,
+    order: { counter: v2.envelope.counter, prev: c.fromBase64url(v2.envelope.prev), sentAt: v2.envelope.sent_at },
+  };
+  await check('version-2 message additional data', () => same(hex(c.messageAdditionalData(v2Header)), v2.additional_data_hex));
+  await check('version-2 message key', async () => same(hex(await c.messageKey(v2Key, bytes(v2.additional_data_hex))), v2.message_key_hex));
+  await check('sealing a version-2 envelope gives the recorded fields and signed bytes', async () => {
+    const signingKey = await c.importSigningKey(bytes(v2.sender_signing_private_key_hex), v2Public);
+    const envelope = await c.sealEnvelope({ header: v2Header, content: bytes(v2.content_json_hex), epochKey: v2Key, signingKey, nonce: bytes(v2.nonce_hex) });
+    const signed = new Uint8Array([...bytes(v2.additional_data_hex), ...bytes(v2.nonce_hex), ...c.fromBase64url(envelope.ciphertext)]);
+    const { signature: _a, ...mine } = envelope;
+    const { signature: _b, ...theirs } = v2.envelope;
+    return same(`${stable(mine)}|${hex(signed)}`, `${stable(theirs)}|${v2.signed_bytes_hex}`);
+  });
+  await check('the recorded version-2 envelope opens, with its order hash', async () => {
+    const opened = await c.openEnvelope({ envelope: v2.envelope, channelId: v2.envelope.channel_id, senderSigningKey: v2Public, epochKey: v2Key });
+    return same(`${hex(opened.json)}|${hex(opened.hash)}|${opened.header.order.counter}`, `${v2.content_json_hex}|${v2.order_hash_hex}|1`);
+  });
+  await rejects('a version-2 envelope whose counter changed is refused', () =>
+    c.openEnvelope({ envelope: { ...v2.envelope, counter: 2 }, channelId: v2.envelope.channel_id, senderSigningKey: v2Public, epochKey: v2Key }),
+  );
+  await rejects('a version-2 envelope presented as version 1 is refused', () => {
+    const { counter: _c, prev: _p, sent_at: _s, ...rest } = v2.envelope;
+    return c.openEnvelope({ envelope: { ...rest, v: 1 }, channelId: v2.envelope.channel_id, senderSigningKey: v2Public, epochKey: v2Key });
+  });
+  await rejects('a version-2 envelope without its prev is refused', () => {
+    const { prev: _p, ...rest } = v2.envelope;
+    return c.parseEnvelope(rest);
+  });
+  /** @type {Record<string, { parsed: any, hash: Uint8Array }>} */
+  const ordered = {};
+  for (const [name, entry] of Object.entries(mo.envelopes)) {
+    const e = /** @type {any} */ (entry);
+    await check(`order hash of ${name}`, async () => {
+      const hash = await c.orderHash(e.envelope);
+      const ok = await c.verify(c.fromBase64url(mo.senders[e.envelope.sender_device]), c.fromBase64url(e.envelope.signature), new Uint8Array([...c.messageAdditionalData(c.parseEnvelope(e.envelope).header), ...c.fromBase64url(e.envelope.nonce), ...c.fromBase64url(e.envelope.ciphertext)]));
+      ordered[name] = { parsed: c.parseEnvelope(e.envelope), hash };
+      return same(`${c.toBase64url(hash)}|${ok}`, `${e.order_hash}|true`);
+    });
+  }
+  for (const oc of mo.cases) {
+    await check(`order: ${oc.why}`, () => {
+      const run = oc.run.map((/** @type {any} */ a) => ({
+        seq: a.seq,
+        ts: a.ts,
+        senderDevice: ordered[a.envelope].parsed.header.senderDevice,
+        order: ordered[a.envelope].parsed.header.order ?? null,
+        hash: ordered[a.envelope].hash,
+      }));
+      const report = c.checkOrder(oc.marks, run, oc.reaches_end, oc.follows_marks);
+      const notices = report.notices.map((/** @type {any} */ n) => ({
+        seq: n.seq,
+        sender_device: n.senderDevice,
+        code: n.code,
+        ...(n.count !== undefined ? { count: n.count } : {}),
+        ...(n.sentAt !== undefined ? { sent_at: n.sentAt } : {}),
+      }));
+      return same(`${stable(notices)}|${stable(report.marks)}`, `${stable(oc.notices)}|${stable(oc.marks_after)}`);
+    });
+  }
+
   // padding.json
   const pd = vectors.padding;
   for (const v of pd.sizes) await check(`padded size of ${v.content_len}`, () => same(c.paddedLength(v.content_len), v.padded_len));

@@ -20,7 +20,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use futures_util::StreamExt;
 use passerelle_shared::client::{decode, Client, Device};
 use passerelle_shared::crypto::{
-    Envelope, EpochKey, MessageContent, MessageHeader, MAX_MESSAGES_PER_EPOCH,
+    Envelope, EpochKey, MessageContent, MessageHeader, MessageOrder, MAX_MESSAGES_PER_EPOCH,
 };
 use passerelle_shared::protocol::v1::auth::{LoginChallenge, Me, SessionOpened};
 use passerelle_shared::protocol::v1::channels::StoredMessage;
@@ -351,6 +351,10 @@ fn prepare_channel(
         cycles: Vec::with_capacity(cycles),
     };
     let count = channel.members.len();
+    // Each sender's place in its own order in the channel (PROTOCOL.md §8.7): the
+    // bench sends version-2 envelopes, as the clients do.
+    let mut tips: std::collections::HashMap<usize, (u64, [u8; 32])> =
+        std::collections::HashMap::new();
     for cycle in 0..cycles {
         let epoch = channel.epoch + 1 + cycle as u64;
         let key = EpochKey::generate().map_err(|e| anyhow!("epoch key: {e}"))?;
@@ -382,6 +386,14 @@ fn prepare_channel(
                 epoch,
                 sender_device: person.device.device_id.clone(),
                 client_msg_id: message_id(tag, index),
+                order: Some({
+                    let (counter, prev) = tips.get(&sender).copied().unwrap_or((0, [0; 32]));
+                    MessageOrder {
+                        counter: counter + 1,
+                        prev,
+                        sent_at: u64::try_from(now_ms()).unwrap_or_default(),
+                    }
+                }),
             };
             let envelope = Envelope::seal(
                 header,
@@ -390,6 +402,9 @@ fn prepare_channel(
                 person.device.keys(),
             )
             .map_err(|e| anyhow!("sealing: {e}"))?;
+            if let Some(order) = envelope.order {
+                tips.insert(sender, (order.counter, envelope.order_hash()));
+            }
             let frame = serde_json::to_string(&ClientFrame::Send {
                 channel_id: channel.id.clone(),
                 envelope,

@@ -546,14 +546,24 @@ mod agent_cli {
     fn message_line(event: &Event, channel: Option<&str>) -> Option<serde_json::Value> {
         match event {
             Event::Message {
-                message, content, ..
-            } if channel.is_none_or(|c| c == message.channel_id) => Some(json!({
-                "channel_id": message.channel_id,
-                "seq": message.seq,
-                "sender": message.sender,
-                "ts": message.ts,
-                "text": content.text,
-            })),
+                message,
+                content,
+                order,
+                ..
+            } if channel.is_none_or(|c| c == message.channel_id) => {
+                let mut line = json!({
+                    "channel_id": message.channel_id,
+                    "seq": message.seq,
+                    "sender": message.sender,
+                    "ts": message.ts,
+                    "text": content.text,
+                });
+                // What is wrong with its sender's order (PROTOCOL.md §8.8), by code.
+                if !order.is_empty() {
+                    line["order"] = order.iter().map(|n| n.anomaly.code()).collect();
+                }
+                Some(line)
+            }
             Event::Unreadable { message, reason }
                 if channel.is_none_or(|c| c == message.channel_id) =>
             {

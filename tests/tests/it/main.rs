@@ -25,6 +25,7 @@ mod membership;
 mod migrations;
 mod notices;
 mod operator;
+mod order;
 mod provisional;
 mod referrals;
 mod refusals;

@@ -79,14 +79,22 @@ async fn group(coordinator: &mut Party, members: &[&TestUser]) -> Channel {
     channel
 }
 
-/// Reads `n` message events and returns their (seq, text), in the order handed out.
+/// Reads `n` message events and returns their (seq, text), in the order handed out. An
+/// honest server's messages, through rotations, reconnections and restarts, show no
+/// anomaly of their senders' order (docs/PROTOCOL.md §8.8).
 async fn messages(agent: &mut Agent, n: usize) -> Vec<(u64, String)> {
     let mut seen = Vec::new();
     while seen.len() < n {
         match agent.next_event_within(GUARD).await.unwrap() {
             Some(Event::Message {
-                message, content, ..
-            }) => seen.push((message.seq, content.text.clone())),
+                message,
+                content,
+                order,
+                ..
+            }) => {
+                assert!(order.is_empty(), "seq {}: {order:?}", message.seq);
+                seen.push((message.seq, content.text.clone()))
+            }
             Some(Event::Unreadable { message, reason }) => {
                 panic!("seq {} unreadable: {reason}", message.seq)
             }

@@ -125,6 +125,7 @@ impl Party {
             epoch: 1,
             sender_device: self.device.device_id.clone(),
             client_msg_id: uuid::Uuid::new_v4().to_string(),
+            order: None,
         };
         Envelope::seal(
             header,

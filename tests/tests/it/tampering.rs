@@ -317,6 +317,7 @@ async fn wraps_and_envelopes_of_another_channel_or_from_a_non_member_are_refused
             epoch,
             sender_device: mallory.device.device_id.clone(),
             client_msg_id: uuid::Uuid::new_v4().to_string(),
+            order: None,
         },
         &MessageContent::text("Je lis tout"),
         &EpochKey::generate().unwrap(),

@@ -24,12 +24,13 @@ export const LABEL = Object.freeze({
   epochKeyCommitment: 'passerelle/v1/epoch-key-commitment',
   epochWrap: 'passerelle/v1/epoch-wrap',
   message: 'passerelle/v1/message',
+  messageV2: 'passerelle/v2/message',
   attachmentChunk: 'passerelle/v1/attachment-chunk',
   keyBackupKey: 'passerelle/v1/key-backup-key',
   keyBackup: 'passerelle/v1/key-backup',
 });
 
-/** The protocol version byte inside canonical byte strings. */
+/** The version byte inside canonical byte strings (2 only for the version-2 message, §8.7). */
 const VERSION = 1;
 
 /** Largest integer a JSON number carries exactly (§3.6). */
@@ -104,9 +105,21 @@ export function u64be(n) {
  * @returns {Bytes}
  */
 export function canonical(label, ...fields) {
+  return canonicalOf(VERSION, label, ...fields);
+}
+
+/**
+ * A canonical byte string of a construction a later protocol version introduced, with
+ * its own version byte (the version-2 message, §8.7).
+ * @param {number} version
+ * @param {string} label
+ * @param {...(Bytes | string)} fields
+ * @returns {Bytes}
+ */
+export function canonicalOf(version, label, ...fields) {
   const labelBytes = utf8(label);
   /** @type {Bytes[]} */
-  const parts = [u32be(labelBytes.length), labelBytes, Uint8Array.of(VERSION)];
+  const parts = [u32be(labelBytes.length), labelBytes, Uint8Array.of(version)];
   for (const field of fields) {
     const bytes = typeof field === 'string' ? utf8(field) : field;
     parts.push(u32be(bytes.length), bytes);
@@ -257,12 +270,13 @@ export function checkSafeInt(n, what) {
  * @param {unknown} value
  * @param {readonly string[]} fields Besides `v`.
  * @param {string} what
+ * @param {number} [version] The `v` required: 1 but for the version-2 envelope (§8.7).
  * @returns {Record<string, unknown>}
  */
-export function checkObject(value, fields, what) {
+export function checkObject(value, fields, what, version = 1) {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new CryptoError('bad_object', what);
   const record = /** @type {Record<string, unknown>} */ (value);
-  if (record.v !== 1) throw new CryptoError('bad_version', what);
+  if (record.v !== version) throw new CryptoError('bad_version', what);
   for (const key of Object.keys(record)) {
     if (key !== 'v' && !fields.includes(key)) throw new CryptoError('unknown_field', `${what}.${key}`);
   }

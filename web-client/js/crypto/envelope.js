@@ -1,14 +1,17 @@
 // Messages (docs/PROTOCOL.md §8): padding, the per-message key, sealing and opening an
 // envelope, and the content JSON.
 
-import { canonical, checkId, checkObject, checkSafeInt, concat, CryptoError, fromBase64url, fromBase64urlOf, fromUtf8, LABEL, toBase64url, u32be, u64be, utf8 } from './encoding.js';
-import { aesDecrypt, aesEncrypt, hkdf, randomBytes, requireSignature, sign } from './primitives.js';
+import { canonical, canonicalOf, checkId, checkObject, checkSafeInt, concat, CryptoError, fromBase64url, fromBase64urlOf, fromUtf8, LABEL, toBase64url, u32be, u64be, utf8 } from './encoding.js';
+import { aesDecrypt, aesEncrypt, hkdf, randomBytes, requireSignature, sha256, sign } from './primitives.js';
 
 /** @typedef {import('./encoding.js').Bytes} Bytes */
 
 /**
- * @typedef {object} Envelope The wire form of §8.5.
- * @property {1} v
+ * @typedef {object} Envelope The wire form of §8.5 (v 1) and §8.7 (v 2).
+ * @property {1 | 2} v
+ * @property {number} [counter] v 2: the sender device's counter in the channel.
+ * @property {string} [prev] v 2: the order hash of its previous envelope there.
+ * @property {number} [sent_at] v 2: the sender's clock, ms.
  * @property {string} channel_id
  * @property {number} epoch
  * @property {string} sender_device
@@ -36,6 +39,7 @@ import { aesDecrypt, aesEncrypt, hkdf, randomBytes, requireSignature, sign } fro
  */
 
 const ENVELOPE_FIELDS = Object.freeze(['channel_id', 'epoch', 'sender_device', 'client_msg_id', 'nonce', 'ciphertext', 'signature']);
+const ENVELOPE_V2_FIELDS = Object.freeze([...ENVELOPE_FIELDS, 'counter', 'prev', 'sent_at']);
 
 /** Smallest and largest padded sizes (§8.3). */
 export const MIN_BUCKET = 256;
@@ -89,6 +93,12 @@ export function unpad(padded) {
  * @property {number} epoch
  * @property {string} senderDevice
  * @property {string} clientMsgId
+ * @property {MessageOrder} [order] Present: a version-2 envelope (§8.7).
+ *
+ * @typedef {object} MessageOrder The sender's place in its own order in the channel.
+ * @property {number} counter 1, 2, 3, … per sending device and channel.
+ * @property {Bytes} prev The order hash of its previous envelope there, zeros for the first.
+ * @property {number} sentAt The sender's clock, ms since the Unix epoch.
  */
 
 /**
@@ -96,6 +106,22 @@ export function unpad(padded) {
  * @param {MessageHeader} header
  */
 export function messageAdditionalData(header) {
+  if (header.order) {
+    const { counter, prev, sentAt } = header.order;
+    if (checkSafeInt(counter, 'counter') < 1) throw new CryptoError('bad_integer', 'counter');
+    if (prev.length !== 32) throw new CryptoError('bad_length', 'prev');
+    return canonicalOf(
+      2,
+      LABEL.messageV2,
+      checkId(header.channelId, 'channel_id'),
+      u64be(checkSafeInt(header.epoch, 'epoch')),
+      checkId(header.senderDevice, 'sender_device'),
+      checkId(header.clientMsgId, 'client_msg_id'),
+      u64be(counter),
+      prev,
+      u64be(checkSafeInt(sentAt, 'sent_at')),
+    );
+  }
   return canonical(
     LABEL.message,
     checkId(header.channelId, 'channel_id'),
@@ -215,12 +241,14 @@ export async function sealEnvelope(input) {
   key.fill(0);
   padded.fill(0);
   const signature = await sign(input.signingKey, concat(ad, nonce, ciphertext));
+  const order = header.order ? { counter: header.order.counter, prev: toBase64url(header.order.prev), sent_at: header.order.sentAt } : null;
   return {
-    v: 1,
+    v: order ? 2 : 1,
     channel_id: header.channelId,
     epoch: header.epoch,
     sender_device: header.senderDevice,
     client_msg_id: header.clientMsgId,
+    ...(order ?? {}),
     nonce: toBase64url(nonce),
     ciphertext: toBase64url(ciphertext),
     signature: toBase64url(signature),
@@ -241,7 +269,8 @@ export async function sealEnvelope(input) {
  * @returns {ParsedEnvelope}
  */
 export function parseEnvelope(value) {
-  const record = checkObject(value, ENVELOPE_FIELDS, 'envelope');
+  const v2 = typeof value === 'object' && value !== null && /** @type {any} */ (value).v === 2;
+  const record = v2 ? checkObject(value, ENVELOPE_V2_FIELDS, 'envelope', 2) : checkObject(value, ENVELOPE_FIELDS, 'envelope');
   const ciphertext = fromBase64url(record.ciphertext);
   const bucket = ciphertext.length - 16;
   if (bucket < MIN_BUCKET || bucket > MAX_BUCKET || (bucket & (bucket - 1)) !== 0) throw new CryptoError('bad_length', 'ciphertext');
@@ -251,11 +280,40 @@ export function parseEnvelope(value) {
       epoch: checkSafeInt(record.epoch, 'epoch'),
       senderDevice: checkId(record.sender_device, 'sender_device'),
       clientMsgId: checkId(record.client_msg_id, 'client_msg_id'),
+      ...(v2
+        ? {
+            order: {
+              counter: checkCounter(record.counter),
+              prev: fromBase64urlOf(record.prev, 32, 'prev'),
+              sentAt: checkSafeInt(record.sent_at, 'sent_at'),
+            },
+          }
+        : {}),
     },
     nonce: fromBase64urlOf(record.nonce, 12, 'nonce'),
     ciphertext,
     signature: fromBase64urlOf(record.signature, 64, 'signature'),
   };
+}
+
+/**
+ * @param {unknown} counter
+ * @returns {number}
+ */
+function checkCounter(counter) {
+  if (checkSafeInt(counter, 'counter') < 1) throw new CryptoError('bad_integer', 'counter');
+  return /** @type {number} */ (counter);
+}
+
+/**
+ * What the sender's next envelope names as `prev` (§8.7): SHA-256 of the signed bytes,
+ * ad ‖ nonce ‖ ciphertext. The signature is left out: ECDSA signatures are malleable (§3.3).
+ * @param {unknown} envelope
+ * @returns {Promise<Bytes>}
+ */
+export async function orderHash(envelope) {
+  const parsed = parseEnvelope(envelope);
+  return sha256(concat(messageAdditionalData(parsed.header), parsed.nonce, parsed.ciphertext));
 }
 
 /**
@@ -269,7 +327,7 @@ export function parseEnvelope(value) {
 /**
  * Checks the channel and the signature, decrypts, unpads and parses (§8.6).
  * @param {OpenInput} input
- * @returns {Promise<{ header: MessageHeader, content: MessageContent, json: Bytes }>}
+ * @returns {Promise<{ header: MessageHeader, content: MessageContent, json: Bytes, hash: Bytes }>}
  */
 export async function openEnvelope(input) {
   const envelope = parseEnvelope(input.envelope);
@@ -280,5 +338,6 @@ export async function openEnvelope(input) {
   const padded = await aesDecrypt(key, envelope.nonce, ad, envelope.ciphertext);
   key.fill(0);
   const json = unpad(padded);
-  return { header: envelope.header, content: decodeContent(json), json };
+  const hash = await sha256(concat(ad, envelope.nonce, envelope.ciphertext));
+  return { header: envelope.header, content: decodeContent(json), json, hash };
 }

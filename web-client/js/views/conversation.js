@@ -584,8 +584,26 @@ export function renderConversation(main, shell, messenger, channelId) {
         previous = null;
       }
     };
+    // What the order check found (§8.8) goes with the message it concerns: a notice line
+    // before it, or after it when the messages that should follow it are missing.
+    const orderNotes = query ? [] : [...current.orderNotes];
+    const orderNoteItem = (/** @type {{ text: string, code: string }} */ note) =>
+      h('li', { class: 'message-note order-notice', role: 'note', 'data-testid': 'order-notice', 'data-code': note.code }, note.text);
+    const flushOrderNotes = (/** @type {number} */ seq, /** @type {boolean} */ after) => {
+      for (let i = 0; i < orderNotes.length; ) {
+        const note = orderNotes[i];
+        if (note.seq === seq && note.after === after) {
+          items.push(orderNoteItem(note));
+          orderNotes.splice(i, 1);
+          previous = null;
+        } else {
+          i += 1;
+        }
+      }
+    };
     for (const message of shown) {
       flushNotes(message.seq ?? Number.POSITIVE_INFINITY);
+      if (message.seq !== null) flushOrderNotes(message.seq, false);
       if (!previous || dayKey(previous.ts) !== dayKey(message.ts)) {
         items.push(h('li', { class: 'day-separator' }, h('span', {}, dayLabel(message.ts))));
         previous = null;
@@ -599,8 +617,12 @@ export function renderConversation(main, shell, messenger, channelId) {
       const grouped = previous !== null && previous.sender === message.sender && message.ts - previous.ts < GROUP_WITHIN_MS;
       items.push(messageItem(message, message === lastMine ? readersOf(current, message) : [], grouped));
       previous = message;
+      if (message.seq !== null) flushOrderNotes(message.seq, true);
     }
     flushNotes(Number.POSITIVE_INFINITY);
+    list.dataset.orderChecked = String(current.orderChecked);
+    // Those of messages not shown (edits, deletions) come last rather than not at all.
+    for (const note of orderNotes) items.push(orderNoteItem(note));
     replace(
       list,
       shown.length === 0 ? h('li', { class: 'hint empty' }, query ? 'Aucun message ne correspond.' : 'Aucun message pour l’instant. Écrivez le premier.') : null,

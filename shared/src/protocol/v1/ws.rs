@@ -11,6 +11,9 @@ use crate::crypto::{Envelope, WrappedEpochKey};
 pub const MAX_CLIENT_FRAME_BYTES: usize = 256 * 1024;
 
 /// A frame from a client.
+// `Send` carries the envelope inline (with its version-2 order since PROTOCOL.md §8.7):
+// a frame lives for one message, and boxing would cost an allocation per message sent.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientFrame {
