@@ -63,6 +63,11 @@ describe('the demo’s sample week', { timeout: 300_000 }, () => {
     // The coordinator runs the cellule de veille seeded for tomorrow.
     {
       const { page } = coordinatrice;
+      // Before the group's rules are accepted, « Réunions » says where its meeting is.
+      await page.getByRole('link', { name: 'Réunions', exact: true }).click();
+      const pending = page.getByTestId('meetings-rules-pending');
+      await pending.getByRole('link', { name: 'Cellule de veille' }).waitFor();
+      await assertAccessible(page, 'meetings with rules to accept');
       await joinGroup(page, 'Cellule de veille');
       await page.getByRole('link', { name: 'Réunions', exact: true }).click();
       await page.getByRole('heading', { level: 1, name: 'Réunions' }).waitFor();

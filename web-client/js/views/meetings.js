@@ -143,9 +143,32 @@ export function renderMeetings(screen, shell) {
     replace(
       body,
       h('p', { class: 'hint' }, 'Les réunions de vos groupes de travail (cellule de veille, groupes des programmes) : l’ordre du jour nomme les situations par leur référence ; les notes et les comptes rendus sont chiffrés pour les membres du groupe.'),
+      await rulesToAccept(channels),
       organiser ? scheduleForm(channels) : null,
       section('À venir', upcoming, 'Aucune réunion prévue.'),
       section('Tenues', held, 'Aucune réunion tenue pour l’instant.'),
+    );
+  }
+
+  /**
+   * The groups whose meetings stay hidden until their internal rules are accepted (the
+   * charter gate), with the way to accept them: otherwise a meeting waiting in such a
+   * group would look missing.
+   * @param {import('../types.js').Channel[]} channels
+   */
+  async function rulesToAccept(channels) {
+    const groups = channels.filter((ch) => ch.kind === 'working_group' && ch.status === 'active');
+    const statuses = await Promise.all(groups.map((g) => channelsApi.rules(g.id).catch(() => null)));
+    const pending = groups.filter((_, i) => {
+      const status = statuses[i];
+      return status !== null && status.current !== null && status.current !== undefined && status.accepted_version !== status.current.version;
+    });
+    if (pending.length === 0) return null;
+    return h(
+      'div',
+      { class: 'notice', role: 'status', 'data-testid': 'meetings-rules-pending' },
+      h('p', {}, 'Les réunions de ces groupes s’afficheront une fois leur règlement intérieur accepté. Ouvrez le groupe pour le lire et l’accepter :'),
+      h('ul', {}, pending.map((g) => h('li', {}, h('a', { href: `/canal/${g.id}` }, g.name)))),
     );
   }
 
