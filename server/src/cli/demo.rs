@@ -7,16 +7,15 @@
 use std::fmt::Write as _;
 
 use passerelle_shared::protocol::v1::admin::CreateAccount;
-use passerelle_shared::protocol::v1::{Attributes, InstitutionKind, Role};
-use zeroize::Zeroizing;
-
 use passerelle_shared::protocol::v1::cases::{
     CreateCase, InformationMethod, LocalScheme, Programme,
 };
 use passerelle_shared::protocol::v1::channels::{ChannelKind, CreateChannel, LegalRegime};
 use passerelle_shared::protocol::v1::field_reports::{FieldReportCategory, FieldReportStatus};
 use passerelle_shared::protocol::v1::referrals::{ReferralReason, ReferralStatus};
+use passerelle_shared::protocol::v1::{Attributes, InstitutionKind, Role};
 use sea_orm::TransactionTrait;
+use zeroize::Zeroizing;
 
 use crate::app::accounts;
 use crate::app::charter;
@@ -277,39 +276,60 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Vec<Credentials>> {
 /// already has referrals. Without a note: a note is sealed by a device, and the demo
 /// seeds none.
 async fn seed_referral(state: &AppState) -> anyhow::Result<()> {
-    let find = |login: &'static str| async move {
-        db::accounts::find_user_by_login(&state.db, login)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("missing demo account {login}"))
-    };
-    let referrer = find("intervenant.social").await?;
-    let referent = find("assistante.sociale").await?;
+    let referrer = find_account(state, "intervenant.social").await?;
+    let referent = find_account(state, "assistante.sociale").await?;
     if !db::referrals::visible(&state.db, &referrer.id, &referent.institution_id, true)
         .await?
         .is_empty()
     {
         return Ok(());
     }
-    let now = state.now_ms();
+    insert_referral(
+        state,
+        DemoReferral {
+            client_id: "demo-orientation-logement",
+            referrer: &referrer,
+            referent: &referent,
+            reason: ReferralReason::Housing,
+            programme: Programme::ViolenceAgainstWomenAndDomesticViolence,
+            destroy_limit: None,
+            scheme: None,
+        },
+    )
+    .await
+}
+
+/// A referral the demo seeds: proposed to `referent`, of their institution, the person
+/// informed in person and consenting. Without a note: a note is sealed by a device.
+struct DemoReferral<'a> {
+    client_id: &'static str,
+    referrer: &'a user::Model,
+    referent: &'a user::Model,
+    reason: ReferralReason,
+    programme: Programme,
+    destroy_limit: Option<i64>,
+    scheme: Option<LocalScheme>,
+}
+
+/// Stores a demo referral and counts it, as an opening would.
+async fn insert_referral(state: &AppState, referral: DemoReferral<'_>) -> anyhow::Result<()> {
     db::referrals::insert(
         &state.db,
-        db::entities::referral::Model {
+        referral::Model {
             id: uuid::Uuid::new_v4().to_string(),
-            client_id: "demo-orientation-logement".into(),
-            referrer_id: referrer.id.clone(),
-            target_institution: referent.institution_id.clone(),
-            reason: ReferralReason::Housing.as_str().into(),
+            client_id: referral.client_id.into(),
+            referrer_id: referral.referrer.id.clone(),
+            target_institution: referral.referent.institution_id.clone(),
+            reason: referral.reason.as_str().into(),
             consent_outcome: "consented".into(),
             consent_method: InformationMethod::InPerson.as_str().into(),
             consent_reason: None,
-            programme: Programme::ViolenceAgainstWomenAndDomesticViolence
-                .as_str()
-                .into(),
-            destroy_limit: None,
-            proposed_referent: Some(referent.id.clone()),
+            programme: referral.programme.as_str().into(),
+            destroy_limit: referral.destroy_limit,
+            proposed_referent: Some(referral.referent.id.clone()),
             note: None,
             status: ReferralStatus::Proposed.as_str().into(),
-            opened_at: now,
+            opened_at: state.now_ms(),
             decided_by: None,
             decided_at: None,
             decline_reason: None,
@@ -318,14 +338,17 @@ async fn seed_referral(state: &AppState) -> anyhow::Result<()> {
             referent_id: None,
             followed_at: None,
             closed_at: None,
-            scheme: None,
+            scheme: referral
+                .scheme
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()?,
         },
     )
     .await?;
-    reports::count(state, Counted::ReferralOpened(ReferralReason::Housing))
+    reports::count(state, Counted::ReferralOpened(referral.reason))
         .await
-        .map_err(|err| anyhow::anyhow!("{err}"))?;
-    Ok(())
+        .map_err(|err| failed("a sample referral's count", err))
 }
 
 /// The text printed on the terminal.
@@ -566,38 +589,18 @@ async fn seed_acte_referral(state: &AppState) -> anyhow::Result<()> {
         excluded_until: tomorrow + 2 * DAY_MS,
         host_institution: coordinator.institution_id.clone(),
     };
-    let reason = ReferralReason::Schooling;
-    db::referrals::insert(
-        &state.db,
-        referral::Model {
-            id: uuid::Uuid::new_v4().to_string(),
-            client_id: "demo-orientation-acte".into(),
-            referrer_id: cpe.id.clone(),
-            target_institution: coordinator.institution_id.clone(),
-            reason: reason.as_str().into(),
-            consent_outcome: "consented".into(),
-            consent_method: InformationMethod::InPerson.as_str().into(),
-            consent_reason: None,
-            programme: Programme::YouthExposedToDelinquency.as_str().into(),
+    insert_referral(
+        state,
+        DemoReferral {
+            client_id: "demo-orientation-acte",
+            referrer: &cpe,
+            referent: &coordinator,
+            reason: ReferralReason::Schooling,
+            programme: Programme::YouthExposedToDelinquency,
             // A pupil of about fourteen: the case goes at the latest at their 25th birthday.
             destroy_limit: Some(crate::clock::years_after(now, 11)),
-            proposed_referent: Some(coordinator.id.clone()),
-            note: None,
-            status: ReferralStatus::Proposed.as_str().into(),
-            opened_at: now,
-            decided_by: None,
-            decided_at: None,
-            decline_reason: None,
-            decline_note: None,
-            case_id: None,
-            referent_id: None,
-            followed_at: None,
-            closed_at: None,
-            scheme: Some(serde_json::to_string(&scheme)?),
+            scheme: Some(scheme),
         },
     )
-    .await?;
-    reports::count(state, Counted::ReferralOpened(reason))
-        .await
-        .map_err(|err| failed("the sample referral's count", err))
+    .await
 }
