@@ -55,6 +55,8 @@ describe('direct conversations and « Mes appareils »', { timeout: 240_000 }, (
     await page.waitForURL(/\/canal\//);
     directUrl = page.url();
     await page.getByTestId('conversation-title').getByText('Sophie Leroy').waitFor();
+    // Outside any working group, it carries its own label, not a group regime's (C1).
+    assert.equal(await page.locator('.conversation-meta').innerText(), 'Conversation directe · entre deux professionnels, hors groupe de travail');
     await page.getByLabel('Votre message').fill('Bonjour, pouvons-nous faire le point demain matin ?');
     await page.getByRole('button', { name: 'Envoyer', exact: true }).click();
     await page.getByTestId('messages').getByTestId('sent').waitFor();

@@ -20,6 +20,7 @@
  * @property {number} cases_opened
  * @property {number} cases_closed
  * @property {number} practice_sessions
+ * @property {number} [direct_conversations]
  * @property {Record<string, number>} members_by_institution
  * @property {number} charter_acceptances
  * @property {number} exclusions

@@ -34,6 +34,9 @@ pub(crate) enum Counted {
     CaseClosed,
     /// A practice-analysis session was created.
     PracticeSession,
+    /// A direct conversation between two professionals was started (outside any working
+    /// group: CHARTER.md C1).
+    DirectConversation,
     /// The charter or a group's rules were accepted.
     Acceptance,
     /// A member was removed by a coordinator.
@@ -66,6 +69,7 @@ impl Counted {
             Counted::CaseOpened => "cases_opened",
             Counted::CaseClosed => "cases_closed",
             Counted::PracticeSession => "practice_sessions",
+            Counted::DirectConversation => "direct_conversations",
             Counted::Acceptance => "charter_acceptances",
             Counted::Exclusion => "exclusions",
             Counted::ActeCaseOpened => "acte_cases_opened",
@@ -126,6 +130,7 @@ impl Counted {
             "working_group" => Some(Counted::WorkingGroupCreated),
             "case" => Some(Counted::CaseOpened),
             "practice_session" => Some(Counted::PracticeSession),
+            "direct" => Some(Counted::DirectConversation),
             _ => None,
         }
     }
@@ -158,6 +163,10 @@ pub struct AnnualReport {
     pub cases_closed: u64,
     /// Practice-analysis sessions created during the year.
     pub practice_sessions: u64,
+    /// Direct conversations started during the year (reports frozen before they were
+    /// counted read 0).
+    #[serde(default)]
+    pub direct_conversations: u64,
     /// Distinct members of working groups and cases, by institution, at the end of the
     /// year (now, for the current year).
     pub members_by_institution: BTreeMap<String, u64>,
@@ -304,6 +313,7 @@ async fn compute(state: &AppState, year: i32) -> Result<AnnualReport> {
         cases_opened: counter(Counted::CaseOpened),
         cases_closed: counter(Counted::CaseClosed),
         practice_sessions: counter(Counted::PracticeSession),
+        direct_conversations: counter(Counted::DirectConversation),
         members_by_institution: db::reports::members_by_institution(&state.db, to).await?,
         charter_acceptances: counter(Counted::Acceptance),
         exclusions: counter(Counted::Exclusion),
@@ -448,6 +458,7 @@ pub fn to_csv(report: &AnnualReport) -> String {
         format!("situations_ouvertes,{}", report.cases_opened),
         format!("situations_closes,{}", report.cases_closed),
         format!("seances_analyse_de_pratiques,{}", report.practice_sessions),
+        format!("conversations_directes,{}", report.direct_conversations),
         format!("acceptations_charte,{}", report.charter_acceptances),
         format!("exclusions,{}", report.exclusions),
         format!("situations_acte,{}", report.schemes.acte_cases_opened),

@@ -1,6 +1,8 @@
 //! The annual report (CHARTER.md C14): anonymous counts, for coordinators and admins.
 
-use passerelle_shared::protocol::v1::channels::RemoveMember;
+use passerelle_shared::protocol::v1::channels::{
+    Channel, ChannelKind, CreateChannel, LegalRegime, RemoveMember,
+};
 use passerelle_shared::protocol::v1::Role;
 use passerelle_tests::TestServer;
 use reqwest::Method;
@@ -34,6 +36,21 @@ async fn the_annual_report_counts_groups_members_and_exclusions_without_names() 
         .unwrap()
         .error_for_status()
         .unwrap();
+    // A direct conversation is outside any group: it counts apart (C1).
+    let _direct: Channel = a
+        .client
+        .post(
+            "/channels",
+            &CreateChannel {
+                kind: ChannelKind::Direct,
+                name: String::new(),
+                regime: LegalRegime::ClspdConfidential,
+                institutions: Vec::new(),
+                members: vec![coord.user.id.clone()],
+            },
+        )
+        .await
+        .unwrap();
 
     let year = this_year(&server);
     let report: serde_json::Value = coord
@@ -43,6 +60,7 @@ async fn the_annual_report_counts_groups_members_and_exclusions_without_names() 
         .unwrap();
     assert_eq!(report["working_groups"], 1);
     assert_eq!(report["working_groups_created"], 1);
+    assert_eq!(report["direct_conversations"], 1);
     assert_eq!(report["exclusions"], 1);
     assert_eq!(report["members_by_institution"]["Mairie"], 1);
     assert_eq!(report["members_by_institution"]["CCAS"], 1);

@@ -292,7 +292,9 @@ export function renderConversation(main, shell, messenger, channelId) {
           { class: 'conversation-meta' },
           KIND_SINGULAR[channel.kind],
           ' · ',
-          REGIME_LABELS[channel.regime] ?? channel.regime,
+          // A direct conversation is outside any working group: its own label, not the
+          // group regimes' (CHARTER.md C1).
+          channel.kind === 'direct' ? 'entre deux professionnels, hors groupe de travail' : (REGIME_LABELS[channel.regime] ?? channel.regime),
           channel.status === 'archived' ? ' · archivé' : '',
           channel.ends_at ? ` · jusqu’au ${formatDateTime(channel.ends_at)}` : '',
         ),

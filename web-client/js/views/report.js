@@ -17,6 +17,7 @@ const ACTIVITY = /** @type {Array<[string, (r: AnnualReport) => number]>} */ ([
   ['Situations individuelles ouvertes', (r) => r.cases_opened],
   ['Situations dont le suivi a pris fin', (r) => r.cases_closed],
   ['Séances d’analyse de pratiques', (r) => r.practice_sessions],
+  ['Conversations directes ouvertes', (r) => r.direct_conversations ?? 0],
 ]);
 
 const SCHEMES = /** @type {Array<[string, (r: AnnualReport) => number]>} */ ([
