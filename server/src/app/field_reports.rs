@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use passerelle_shared::crypto::{DeviceSigningPublicKey, Envelope};
+use passerelle_shared::crypto::Envelope;
 use passerelle_shared::protocol::v1::channels::ChannelKind;
 use passerelle_shared::protocol::v1::field_reports::{
     FieldReport, FieldReportCategory, FieldReportStatus, FileFieldReport, UpdateFieldReport,
@@ -21,6 +21,7 @@ use sea_orm::TransactionTrait;
 use serde_json::json;
 
 use crate::app::reports::{self, Counted};
+use crate::app::sealed;
 use crate::audit::Outcome;
 use crate::auth::CurrentUser;
 use crate::db::{self, entities::channel, entities::field_report};
@@ -125,36 +126,18 @@ async fn check_envelope(
     envelope: &Envelope,
     action: &'static str,
 ) -> Result<()> {
-    let epoch_known = i64::try_from(envelope.epoch).is_ok_and(|e| e >= 1 && e <= group.epoch);
-    let device = db::keys::find_device(&state.db, &envelope.sender_device).await?;
-    let signing_key = device
-        .filter(|d| d.user_id == user.user_id && d.revoked_at.is_none())
-        .and_then(|d| DeviceSigningPublicKey::from_base64url(&d.signing_key).ok());
-    let (Some(signing_key), true, true) =
-        (signing_key, envelope.channel_id == group.id, epoch_known)
-    else {
-        return Err(refuse(
-            state,
-            user,
-            action,
-            Some(&group.id),
-            "invalid_envelope",
-            ApiError::Unprocessable("invalid_report_envelope"),
-        )
-        .await);
-    };
-    if envelope.verify_signature(&signing_key).is_err() {
-        return Err(refuse(
-            state,
-            user,
-            action,
-            Some(&group.id),
-            "bad_signature",
-            ApiError::Unprocessable("invalid_report_envelope"),
-        )
-        .await);
+    if sealed::sealed_by(&state.db, &user.user_id, group, envelope).await? {
+        return Ok(());
     }
-    Ok(())
+    Err(refuse(
+        state,
+        user,
+        action,
+        Some(&group.id),
+        "invalid_envelope",
+        ApiError::Unprocessable("invalid_report_envelope"),
+    )
+    .await)
 }
 
 /// The place, trimmed, if it is acceptable: 1 to [`MAX_PLACE_CHARS`] characters, no
@@ -503,11 +486,7 @@ async fn views(state: &AppState, rows: Vec<field_report::Model>) -> Result<Vec<F
         .into_iter()
         .map(|c| (c.id, c.name))
         .collect();
-    let names: HashMap<String, String> = db::accounts::accounts_many(&state.db, &people)
-        .await?
-        .into_iter()
-        .map(|u| (u.id, u.display_name))
-        .collect();
+    let names = db::accounts::display_names(&state.db, &people).await?;
     let name_of = |id: &str| names.get(id).cloned().unwrap_or_default();
     rows.into_iter()
         .map(|row| {

@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use passerelle_shared::crypto::{DeviceSigningPublicKey, Envelope, MAX_PADDED_LEN, TAG_LEN};
+use passerelle_shared::crypto::{Envelope, MAX_PADDED_LEN, TAG_LEN};
 use passerelle_shared::protocol::v1::channels::ChannelKind;
 use passerelle_shared::protocol::v1::meetings::{
     AgendaItem, Attendee, ChangeAgenda, DecideSituation, Meeting, MeetingDecision, MeetingStatus,
@@ -23,6 +23,7 @@ use serde_json::json;
 
 use crate::app::cases::review_due_after;
 use crate::app::reports::{self, Counted};
+use crate::app::sealed;
 use crate::audit::Outcome;
 use crate::auth::CurrentUser;
 use crate::db::{
@@ -252,17 +253,7 @@ async fn check_envelope(
         )
         .await);
     }
-    let epoch_known = i64::try_from(envelope.epoch).is_ok_and(|e| e >= 1 && e <= group.epoch);
-    let device = db::keys::find_device(&state.db, &envelope.sender_device).await?;
-    let signing_key = device
-        .filter(|d| d.user_id == user.user_id && d.revoked_at.is_none())
-        .and_then(|d| DeviceSigningPublicKey::from_base64url(&d.signing_key).ok());
-    let verified = match signing_key {
-        Some(key) if envelope.channel_id == group.id && epoch_known => {
-            envelope.verify_signature(&key).is_ok()
-        }
-        _ => false,
-    };
+    let verified = sealed::sealed_by(&state.db, &user.user_id, group, envelope).await?;
     if !verified {
         return Err(refuse(
             state,
@@ -935,11 +926,7 @@ async fn views(state: &AppState, rows: Vec<meeting::Model>) -> Result<Vec<Meetin
         .into_iter()
         .map(|c| (c.id, c.name))
         .collect();
-    let names: HashMap<String, String> = db::accounts::accounts_many(&state.db, &people)
-        .await?
-        .into_iter()
-        .map(|u| (u.id, u.display_name))
-        .collect();
+    let names = db::accounts::display_names(&state.db, &people).await?;
     let name_of = |id: &str| names.get(id).cloned().unwrap_or_default();
     let mut agenda_of: HashMap<String, Vec<AgendaItem>> = HashMap::new();
     for item in items {

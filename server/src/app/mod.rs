@@ -23,3 +23,4 @@ pub mod practice;
 pub mod referrals;
 pub mod reports;
 pub mod retention;
+pub mod sealed;

@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use passerelle_shared::crypto::{DeviceSigningPublicKey, Envelope};
+use passerelle_shared::crypto::Envelope;
 use passerelle_shared::protocol::v1::cases::{FollowUpStatus, LocalScheme, Programme};
 use passerelle_shared::protocol::v1::channels::{ChannelKind, LegalRegime};
 use passerelle_shared::protocol::v1::referrals::{
@@ -25,6 +25,7 @@ use serde_json::json;
 use crate::app::cases::{self, SchemeColumns};
 use crate::app::channels::{create_decided, NewChannel};
 use crate::app::reports::{self, Counted};
+use crate::app::sealed;
 use crate::audit::Outcome;
 use crate::auth::CurrentUser;
 use crate::clock::{months_after, years_after};
@@ -154,16 +155,10 @@ async fn check_note(
         return Err(invalid().await);
     };
     gate::require(state, user, &channel, Access::Write, action).await?;
-    let epoch_known = i64::try_from(note.epoch).is_ok_and(|e| e >= 1 && e <= channel.epoch);
-    let signing_key = db::keys::find_device(&state.db, &note.sender_device)
-        .await?
-        .filter(|d| d.user_id == user.user_id && d.revoked_at.is_none())
-        .and_then(|d| DeviceSigningPublicKey::from_base64url(&d.signing_key).ok());
-    match signing_key {
-        Some(key) if epoch_known && note.verify_signature(&key).is_ok() => {
-            serde_json::to_string(note).map_err(ApiError::internal)
-        }
-        _ => Err(invalid().await),
+    if sealed::sealed_by(&state.db, &user.user_id, &channel, note).await? {
+        serde_json::to_string(note).map_err(ApiError::internal)
+    } else {
+        Err(invalid().await)
     }
 }
 
@@ -771,11 +766,7 @@ async fn views(state: &AppState, rows: Vec<referral::Model>) -> Result<Vec<Refer
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let names: HashMap<String, String> = db::accounts::accounts_many(&state.db, &people)
-        .await?
-        .into_iter()
-        .map(|u| (u.id, u.display_name))
-        .collect();
+    let names = db::accounts::display_names(&state.db, &people).await?;
     let institutions: HashMap<String, String> = db::accounts::list_institutions(&state.db)
         .await?
         .into_iter()

@@ -186,6 +186,19 @@ pub(crate) async fn consume_totp_step(
     Ok(result.rows_affected == 1)
 }
 
+/// The display names of these accounts, by id: what a view shows beside each person it
+/// names. An id with no account is absent.
+pub(crate) async fn display_names(
+    db: &impl ConnectionTrait,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, String>, DbErr> {
+    Ok(accounts_many(db, ids)
+        .await?
+        .into_iter()
+        .map(|account| (account.id, account.display_name))
+        .collect())
+}
+
 /// These accounts (the senders of a batch, whose role and attributes the writer checks
 /// against each channel's regime at commit time).
 pub(crate) async fn accounts_many(

@@ -34,6 +34,8 @@ const LAYERS: &[(&str, u8)] = &[
     // Who coordinates a channel, and who reads a case's identity: asked by the services.
     ("app::coordinators", 7),
     ("app::case_identity", 7),
+    // Whose a sealed envelope is: asked by the services that keep one.
+    ("app::sealed", 7),
     // Services.
     ("app::accounts", 7),
     ("app::attachments", 7),

@@ -7,8 +7,6 @@
 //! These events are the server's word: nothing signs them yet. The signed, hash-chained
 //! membership log (issue #17) will extend the same rows.
 
-use std::collections::HashMap;
-
 use passerelle_shared::protocol::v1::channels::{
     ChannelRole, MembershipChange, MembershipEvent, MembershipPage, PersonRef, RemovalReason,
 };
@@ -91,11 +89,7 @@ pub(crate) async fn views(
         .collect();
     ids.sort();
     ids.dedup();
-    let names: HashMap<String, String> = db::accounts::accounts_many(&state.db, &ids)
-        .await?
-        .into_iter()
-        .map(|account| (account.id, account.display_name))
-        .collect();
+    let names = db::accounts::display_names(&state.db, &ids).await?;
     let person = |id: &str| PersonRef {
         user_id: id.to_owned(),
         display_name: names.get(id).cloned(),
