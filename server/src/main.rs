@@ -8,7 +8,7 @@ use clap::Parser;
 use passerelle_server::cli::{AuditCommand, Cli, Command};
 use passerelle_server::clock::SystemClock;
 use passerelle_server::config::{Config, LogFormat};
-use passerelle_server::{cli, AppState};
+use passerelle_server::{cli, web, AppState};
 use utoipa::OpenApi as _;
 
 #[tokio::main]
@@ -40,6 +40,39 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         let document = passerelle_server::http::openapi::ApiDoc::openapi().to_pretty_json()?;
         let _ = writeln!(std::io::stdout(), "{document}");
         return Ok(ExitCode::SUCCESS);
+    }
+    match &cli.command {
+        Command::ClientHash => {
+            let _ = writeln!(std::io::stdout(), "{}", web::bundle::bundle().hash);
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::CheckClient { url, expected } => {
+            let expected = expected
+                .clone()
+                .unwrap_or_else(|| web::bundle::bundle().hash.clone());
+            let report = web::check::check(url, &expected).await?;
+            let mut out = std::io::stdout();
+            let _ = writeln!(out, "page: {} (expected {expected})", report.page_hash);
+            for path in &report.mismatched {
+                let _ = writeln!(out, "DIFFERS from the page's pin: {path}");
+            }
+            let _ = writeln!(
+                out,
+                "{}: {} scripts and styles match their pins",
+                if report.holds() {
+                    "SAME CLIENT"
+                } else {
+                    "DIFFERENT CLIENT"
+                },
+                report.files_checked
+            );
+            return Ok(if report.holds() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
+        }
+        _ => {}
     }
     let mut config = Config::load(&cli.config)?;
     if let Command::Demo {
@@ -138,7 +171,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
-        Command::Openapi => {}
+        Command::Openapi | Command::ClientHash | Command::CheckClient { .. } => {}
         Command::Audit(AuditCommand::Head) => {
             print!("{}", passerelle_server::audit::head_command(&config).await?);
         }

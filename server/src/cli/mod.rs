@@ -65,6 +65,19 @@ pub enum Command {
     Audit(AuditCommand),
     /// Print the OpenAPI document of the REST API (for client generators).
     Openapi,
+    /// Print the hash that names this release's browser client, to publish with the
+    /// release (docs/OPERATIONS.md, « Checking the browser client »).
+    ClientHash,
+    /// Check that a running server hands out the published browser client: the page's
+    /// hash, then every script and style against the pin the page gives. Exits non-zero
+    /// on any difference, naming it.
+    CheckClient {
+        /// The server's address, e.g. `https://passerelle.example.fr`.
+        url: String,
+        /// The published hash (`sha256:…`); by default, this binary's own client.
+        #[arg(long)]
+        expected: Option<String>,
+    },
     /// Run an independent witness of access logs (docs/AUDIT.md): its own address, its
     /// own data directory, meant for a machine the server's operator does not control.
     Witness {

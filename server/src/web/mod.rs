@@ -1,6 +1,9 @@
 //! The browser client, embedded in the binary at compile time so that `cargo run` needs
 //! nothing else, and the security headers of every response.
 
+pub mod bundle;
+pub mod check;
+
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use rust_embed::RustEmbed;
@@ -21,12 +24,26 @@ frame-ancestors 'none'; object-src 'none'";
 pub async fn serve(uri: Uri) -> Response {
     let path = uri.path().trim_start_matches('/');
     let path = if path.is_empty() { "index.html" } else { path };
-    let (path, file) = match Assets::get(path) {
-        Some(file) => (path, Some(file)),
-        // Client-side routes (no extension) get the application's page.
-        None if !path.contains('.') => ("index.html", Assets::get("index.html")),
-        None => (path, None),
-    };
+    // The application's page, pinning every script and style; client-side routes (no
+    // extension) get it too, so that they survive a reload.
+    if path == "index.html" || (!path.contains('.') && Assets::get(path).is_none()) {
+        let bundle = bundle::bundle();
+        let policy = HeaderValue::from_str(&bundle.page_csp)
+            .unwrap_or_else(|_| HeaderValue::from_static(CSP));
+        return (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(mime_of("index.html")),
+                ),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+                (header::CONTENT_SECURITY_POLICY, policy),
+            ],
+            bundle.page.clone(),
+        )
+            .into_response();
+    }
+    let file = Assets::get(path);
     match file {
         Some(file) => (
             [
