@@ -528,14 +528,21 @@ mod tests {
     fn each_method_and_path_and_name_is_in_the_table_once() {
         let mut operations = BTreeSet::new();
         let mut names = BTreeSet::new();
-        for endpoint in ALL.iter().chain([WEBSOCKET.endpoint(""), OPENAPI.endpoint("")].iter()) {
+        for endpoint in ALL
+            .iter()
+            .chain([WEBSOCKET.endpoint(""), OPENAPI.endpoint("")].iter())
+        {
             assert!(
                 operations.insert((endpoint.method, endpoint.path)),
                 "{} {} is in the table twice",
                 endpoint.method.as_str(),
                 endpoint.path
             );
-            assert!(names.insert(endpoint.name), "{} is used twice", endpoint.name);
+            assert!(
+                names.insert(endpoint.name),
+                "{} is used twice",
+                endpoint.name
+            );
             assert!(!endpoint.path.ends_with('/'), "{}", endpoint.path);
             assert!(!endpoint.path.contains('\''), "{}", endpoint.path);
         }
@@ -575,7 +582,8 @@ mod tests {
             for (at, &byte) in bytes.iter().enumerate() {
                 // A quote after `/` or `\` closes a regular expression or is escaped.
                 let quoted = at == 0 || !matches!(bytes[at - 1], b'/' | b'\\');
-                if quoted && matches!(byte, b'\'' | b'"' | b'`') && bytes.get(at + 1) == Some(&b'/') {
+                if quoted && matches!(byte, b'\'' | b'"' | b'`') && bytes.get(at + 1) == Some(&b'/')
+                {
                     found.push((number + 1, line[at..].chars().take(40).collect()));
                 }
             }
@@ -587,7 +595,8 @@ mod tests {
     fn the_web_clients_requests_take_their_paths_from_routes_js() {
         for file in ["api.js", "ws.js"] {
             let path = web_client_file(file);
-            let source = std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{path:?}: {err}"));
+            let source =
+                std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{path:?}: {err}"));
             let literals = path_literals(&source);
             assert!(
                 literals.is_empty(),
