@@ -548,6 +548,26 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_sdk_builds_every_url_from_the_table() {
+        let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/client");
+        let mut offences = Vec::new();
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            let source = std::fs::read_to_string(&path).unwrap();
+            for (number, line) in source.lines().enumerate() {
+                let code = line.trim_start();
+                if !code.starts_with("//") && (code.contains("\"/") || code.contains("api/v1")) {
+                    offences.push(format!("{}:{}: {code}", path.display(), number + 1));
+                }
+            }
+        }
+        assert!(
+            offences.is_empty(),
+            "the SDK writes paths by hand; use `Client::endpoint(routes::NAME, [..])`: {offences:#?}"
+        );
+    }
+
     fn web_client_file(name: &str) -> std::path::PathBuf {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../web-client/js")
