@@ -21,6 +21,7 @@ use std::process::ExitCode;
 use passerelle_shared::client::store::{EncryptedFileStore, StoreKey};
 use passerelle_shared::client::{Agent, AgentOptions, ClientError, Event};
 use passerelle_shared::protocol::v1::channels::ChannelDetail;
+use passerelle_shared::protocol::v1::routes;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -92,7 +93,7 @@ async fn display_names(
     agent: &Agent,
     channel: &str,
 ) -> Result<HashMap<String, String>, ClientError> {
-    let detail: ChannelDetail = agent.client().get(&format!("/channels/{channel}")).await?;
+    let detail: ChannelDetail = agent.client().call(routes::CHANNEL, [channel]).await?;
     Ok(detail
         .members
         .into_iter()

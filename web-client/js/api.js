@@ -17,11 +17,29 @@
 /** @typedef {import('./types.js').UpdateAccount} UpdateAccount */
 
 import { ERROR_MESSAGES } from './labels.js';
+import * as routes from './routes.js';
+
+/** @typedef {import('./routes.js').Route} Route */
 
 // The French messages live with the other labels; re-exported for the views that had them here.
 export { ERROR_MESSAGES };
 
-const BASE = '/api/v1';
+/**
+ * The address of an endpoint of routes.js: API_BASE, its path with each `{parameter}`
+ * replaced by the next of `values` (percent-encoded: one path segment each), and the query.
+ * @param {Route} route
+ * @param {string[]} [values] One per parameter of the path, in order.
+ * @param {Record<string, string>} [query]
+ * @returns {string}
+ */
+export function urlOf(route, values = [], query) {
+  let used = 0;
+  const path = route.path.replace(/\{[^}]+\}/g, () => encodeURIComponent(values[used++] ?? ''));
+  // A programming error, not a user's: every call site names its route's parameters.
+  if (used !== values.length) throw new Error(`${route.path} takes ${used} values, not ${values.length}`);
+  const search = query === undefined ? '' : `?${new URLSearchParams(query)}`;
+  return routes.API_BASE + path + search;
+}
 
 /**
  * The French message for an error code.
@@ -67,26 +85,26 @@ export function onUnauthenticated(handler) {
 
 /**
  * Sends one request and decodes the answer.
- * @param {string} method
- * @param {string} path Under /api/v1.
+ * @param {Route} route The endpoint, from routes.js.
+ * @param {string[]} values Its path parameters, in order.
  * @param {unknown} [body] Sent as JSON when given.
- * @param {{ loginStep?: boolean, headers?: Record<string, string>, onResponse?: (response: Response) => void }} [options]
+ * @param {{ query?: Record<string, string>, loginStep?: boolean, headers?: Record<string, string>, onResponse?: (response: Response) => void }} [options]
  *   Login steps answer `unauthenticated`-like codes as part of their normal flow: they
  *   must not trigger the session-lost handler. `onResponse` sees the headers (ETag).
  * @returns {Promise<any>}
  */
-async function request(method, path, body, options = {}) {
+async function request(route, values, body, options = {}) {
   /** @type {Record<string, string>} */
   const headers = { accept: 'application/json', ...options.headers };
   /** @type {RequestInit} */
-  const init = { method, credentials: 'same-origin', headers };
+  const init = { method: route.method, credentials: 'same-origin', headers };
   if (body !== undefined) {
     headers['content-type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
   let response;
   try {
-    response = await fetch(BASE + path, init);
+    response = await fetch(urlOf(route, values, options.query), init);
   } catch {
     throw new ApiError('network_error', messageFor('network_error'), 0);
   }
@@ -135,37 +153,34 @@ function codeOfStatus(status) {
   }
 }
 
-/** @param {string} id */
-const seg = (id) => encodeURIComponent(id);
-
 /** The caller's passkeys and security keys (« Mes clés de sécurité »). */
 export const securityKeys = {
   /** @returns {Promise<SecurityKey[]>} */
-  list: () => request('GET', '/me/security-keys'),
+  list: () => request(routes.SECURITY_KEYS, []),
   /**
    * @param {string} name
    * @param {boolean} passwordless
    * @returns {Promise<WebauthnCeremony>}
    */
-  begin: (name, passwordless) => request('POST', '/me/security-keys/register', { name, passwordless }),
+  begin: (name, passwordless) => request(routes.SECURITY_KEY_REGISTER_BEGIN, [], { name, passwordless }),
   /**
    * @param {string} ceremonyId
    * @param {object} credential
    * @returns {Promise<SecurityKey>}
    */
   finish: (ceremonyId, credential) =>
-    request('POST', '/me/security-keys/register/finish', { ceremony_id: ceremonyId, credential }),
+    request(routes.SECURITY_KEY_REGISTER_FINISH, [], { ceremony_id: ceremonyId, credential }),
   /**
    * @param {string} id
    * @param {string} name
    * @returns {Promise<void>}
    */
-  rename: (id, name) => request('PATCH', `/me/security-keys/${seg(id)}`, { name }),
+  rename: (id, name) => request(routes.SECURITY_KEY_RENAME, [id], { name }),
   /**
    * @param {string} id
    * @returns {Promise<void>}
    */
-  remove: (id) => request('DELETE', `/me/security-keys/${seg(id)}`),
+  remove: (id) => request(routes.SECURITY_KEY_REMOVE, [id]),
 };
 
 /** Authentication and the caller's own account. */
@@ -176,14 +191,14 @@ export const auth = {
    * @param {string} password
    * @returns {Promise<LoginChallenge>}
    */
-  login: (login, password) => request('POST', '/auth/login', { login, password }, { loginStep: true }),
+  login: (login, password) => request(routes.LOGIN, [], { login, password }, { loginStep: true }),
   /**
    * The TOTP step; opens the session (cookie).
    * @param {string} challenge
    * @param {string} code
    * @returns {Promise<SessionOpened>}
    */
-  totp: (challenge, code) => request('POST', '/auth/totp', { challenge, code }, { loginStep: true }),
+  totp: (challenge, code) => request(routes.LOGIN_TOTP, [], { challenge, code }, { loginStep: true }),
   /**
    * The second step with a passkey or security key; opens the session (cookie).
    * @param {string} challenge
@@ -192,47 +207,47 @@ export const auth = {
    * @returns {Promise<SessionOpened>}
    */
   webauthn: (challenge, ceremonyId, credential) =>
-    request('POST', '/auth/webauthn', { challenge, ceremony_id: ceremonyId, credential }, { loginStep: true }),
+    request(routes.LOGIN_WEBAUTHN, [], { challenge, ceremony_id: ceremonyId, credential }, { loginStep: true }),
   /**
    * Begins a sign-in with a passkey alone.
    * @returns {Promise<WebauthnCeremony>}
    */
-  passwordless: () => request('POST', '/auth/passwordless', undefined, { loginStep: true }),
+  passwordless: () => request(routes.PASSWORDLESS_BEGIN, [], undefined, { loginStep: true }),
   /**
    * @param {string} ceremonyId
    * @param {object} credential
    * @returns {Promise<SessionOpened>}
    */
   passwordlessFinish: (ceremonyId, credential) =>
-    request('POST', '/auth/passwordless/finish', { ceremony_id: ceremonyId, credential }, { loginStep: true }),
+    request(routes.PASSWORDLESS_FINISH, [], { ceremony_id: ceremonyId, credential }, { loginStep: true }),
   /** @returns {Promise<void>} */
-  logout: () => request('POST', '/auth/logout'),
+  logout: () => request(routes.LOGOUT, []),
   /**
    * The current account, or null when no session is open.
    * @returns {Promise<Me | null>}
    */
   me: async () => {
     try {
-      return await request('GET', '/me', undefined, { loginStep: true });
+      return await request(routes.ME, [], undefined, { loginStep: true });
     } catch (error) {
       if (error instanceof ApiError && error.code === 'unauthenticated') return null;
       throw error;
     }
   },
   /** @returns {Promise<SessionInfo[]>} */
-  sessions: () => request('GET', '/auth/sessions'),
+  sessions: () => request(routes.SESSIONS, []),
   /**
    * @param {string} id
    * @returns {Promise<void>}
    */
-  revokeSession: (id) => request('DELETE', `/auth/sessions/${seg(id)}`),
+  revokeSession: (id) => request(routes.SESSION_REVOKE, [id]),
   /**
    * @param {string} currentPassword
    * @param {string} newPassword
    * @returns {Promise<void>}
    */
   changePassword: (currentPassword, newPassword) =>
-    request('POST', '/me/password', { current_password: currentPassword, new_password: newPassword }),
+    request(routes.PASSWORD_CHANGE, [], { current_password: currentPassword, new_password: newPassword }),
 };
 
 /** Invitations by one-time link (no session: the link's token is the proof). */
@@ -242,94 +257,94 @@ export const invitations = {
    * @param {string} newPassword
    * @returns {Promise<void>}
    */
-  accept: (token, newPassword) => request('POST', '/invitations/accept', { token, new_password: newPassword }, { loginStep: true }),
+  accept: (token, newPassword) => request(routes.INVITATION_ACCEPT, [], { token, new_password: newPassword }, { loginStep: true }),
 };
 
 /** The caller's offline notices by e-mail. */
 export const notices = {
   /** @returns {Promise<import('./types.js').NoticeSettings>} */
-  get: () => request('GET', '/me/notices'),
+  get: () => request(routes.NOTICES, []),
   /**
    * @param {boolean} enabled
    * @returns {Promise<import('./types.js').NoticeSettings>}
    */
-  set: (enabled) => request('PUT', '/me/notices', { enabled }),
+  set: (enabled) => request(routes.NOTICES_SET, [], { enabled }),
 };
 
 /** The admin console's endpoints (role admin). */
 export const admin = {
   /** @returns {Promise<Institution[]>} */
-  institutions: () => request('GET', '/admin/institutions'),
+  institutions: () => request(routes.INSTITUTIONS, []),
   /**
    * @param {string} name
    * @returns {Promise<Institution>}
    */
   /** @param {string} name @param {string} kind */
-  createInstitution: (name, kind) => request('POST', '/admin/institutions', { name, kind }),
+  createInstitution: (name, kind) => request(routes.INSTITUTION_CREATE, [], { name, kind }),
   /** @returns {Promise<Account[]>} */
-  accounts: () => request('GET', '/admin/users'),
+  accounts: () => request(routes.ACCOUNTS, []),
   /**
    * @param {CreateAccount} account
    * @returns {Promise<AccountWithPassword>}
    */
-  createAccount: (account) => request('POST', '/admin/users', account),
+  createAccount: (account) => request(routes.ACCOUNT_CREATE, [], account),
   /**
    * Creates the accounts of a CSV list, all or none (a refused file: `invalid_file`, each
    * refused line on a line of the message).
    * @param {string} csv
    * @returns {Promise<{ accounts: AccountWithPassword[] }>}
    */
-  importAccounts: (csv) => request('POST', '/admin/users/import', { csv }),
+  importAccounts: (csv) => request(routes.ACCOUNTS_IMPORT, [], { csv }),
   /**
    * @param {string} id
    * @param {UpdateAccount} changes
    * @returns {Promise<Account>}
    */
-  updateAccount: (id, changes) => request('PATCH', `/admin/users/${seg(id)}`, changes),
+  updateAccount: (id, changes) => request(routes.ACCOUNT_UPDATE, [id], changes),
   /**
    * @param {string} id
    * @returns {Promise<AccountWithPassword>}
    */
-  resetPassword: (id) => request('POST', `/admin/users/${seg(id)}/reset-password`),
+  resetPassword: (id) => request(routes.ACCOUNT_RESET_PASSWORD, [id]),
   /**
    * @param {string} id
    * @returns {Promise<Account>}
    */
-  resetMfa: (id) => request('POST', `/admin/users/${seg(id)}/reset-mfa`),
+  resetMfa: (id) => request(routes.ACCOUNT_RESET_MFA, [id]),
   /**
    * @param {string} id
    * @returns {Promise<Account>}
    */
-  disable: (id) => request('POST', `/admin/users/${seg(id)}/disable`),
+  disable: (id) => request(routes.ACCOUNT_DISABLE, [id]),
   /**
    * @param {string} id
    * @returns {Promise<Account>}
    */
-  enable: (id) => request('POST', `/admin/users/${seg(id)}/enable`),
+  enable: (id) => request(routes.ACCOUNT_ENABLE, [id]),
   /**
    * @param {string} id
    * @returns {Promise<Account>}
    */
-  unlock: (id) => request('POST', `/admin/users/${seg(id)}/unlock`),
+  unlock: (id) => request(routes.ACCOUNT_UNLOCK, [id]),
   /**
    * Sets (or, with null, removes) the address offline notices go to.
    * @param {string} id
    * @param {string | null} email
    * @returns {Promise<void>}
    */
-  setEmail: (id, email) => request('PUT', `/admin/users/${seg(id)}/email`, { email }),
+  setEmail: (id, email) => request(routes.ACCOUNT_SET_EMAIL, [id], { email }),
   /**
    * A one-time link with which the person chooses their password (shown once).
    * @param {string} id
    * @returns {Promise<{ link: string, expires_at: number }>}
    */
-  invite: (id) => request('POST', `/admin/users/${seg(id)}/invitation`),
+  invite: (id) => request(routes.ACCOUNT_INVITE, [id]),
   /**
    * Publishes a new charter version: everyone must accept it again (CHARTER.md C2).
    * @param {string} text Markdown, in French.
    * @returns {Promise<import('./types.js').CharterVersion>}
    */
-  publishCharter: (text) => request('POST', '/admin/charters', { text }),
+  publishCharter: (text) => request(routes.CHARTER_PUBLISH, [], { text }),
 };
 
 // ---- Keys, channels, charter, cases, audit (typed in types.js) -------------------------
@@ -351,25 +366,25 @@ export const keys = {
    * @param {string} identityKey base64url
    * @returns {Promise<{ version: number }>}
    */
-  publishIdentity: (identityKey) => request('PUT', '/keys/identity', { identity_key: identityKey }),
+  publishIdentity: (identityKey) => request(routes.IDENTITY_PUBLISH, [], { identity_key: identityKey }),
   /**
    * @param {unknown} certificate
    * @param {string} name
    */
-  registerDevice: (certificate, name) => request('POST', '/keys/devices', { certificate, name }),
+  registerDevice: (certificate, name) => request(routes.DEVICE_REGISTER, [], { certificate, name }),
   /**
    * New keys for the account in one step (§5.6): identity, first device, first backup.
    * @param {{ identity_key: string, certificate: unknown, name: string, backup: unknown }} body
    * @returns {Promise<{ identity_version: number, backup_version: number }>}
    */
-  resetKeys: (body) => request('POST', '/keys/reset', body),
+  resetKeys: (body) => request(routes.KEYS_RESET, [], body),
   /** @param {string} id */
-  revokeDevice: (id) => request('DELETE', `/keys/devices/${seg(id)}`),
+  revokeDevice: (id) => request(routes.DEVICE_REVOKE, [id]),
   /**
    * @param {string} userId
    * @returns {Promise<UserKeys>}
    */
-  user: (userId) => request('GET', `/keys/users/${seg(userId)}`),
+  user: (userId) => request(routes.USER_KEYS, [userId]),
   // Linking a new device from an existing one (§5.5.1).
   /**
    * Posts this new device's certificate request, relayed to the user's other devices.
@@ -377,44 +392,44 @@ export const keys = {
    * @param {string} name
    * @returns {Promise<LinkRequest>}
    */
-  createLinkRequest: (certificateRequest, name) => request('POST', '/keys/link-requests', { request: certificateRequest, name }),
+  createLinkRequest: (certificateRequest, name) => request(routes.LINK_REQUEST_CREATE, [], { request: certificateRequest, name }),
   /**
    * The pending link requests of the account.
    * @returns {Promise<{ requests: LinkRequest[] }>}
    */
-  linkRequests: () => request('GET', '/keys/link-requests'),
+  linkRequests: () => request(routes.LINK_REQUESTS, []),
   /**
    * @param {string} id
    * @returns {Promise<LinkRequest>}
    */
-  linkRequest: (id) => request('GET', `/keys/link-requests/${seg(id)}`),
+  linkRequest: (id) => request(routes.LINK_REQUEST, [id]),
   /**
    * Certifies a link request (after the user compared the link codes).
    * @param {string} id
    * @param {import('./crypto/identity.js').DeviceCertificate} certificate
    * @returns {Promise<import('./types.js').DeviceInfo>}
    */
-  approveLink: (id, certificate) => request('POST', `/keys/link-requests/${seg(id)}/approve`, { certificate }),
+  approveLink: (id, certificate) => request(routes.LINK_REQUEST_APPROVE, [id], { certificate }),
   /**
    * Refuses (or, from the new device, cancels) a link request.
    * @param {string} id
    * @returns {Promise<void>}
    */
-  refuseLink: (id) => request('DELETE', `/keys/link-requests/${seg(id)}`),
+  refuseLink: (id) => request(routes.LINK_REQUEST_REFUSE, [id]),
   /**
    * Past epoch keys re-wrapped for a newly linked device (§7.6), 1 000 at most per call.
    * @param {string} deviceId
    * @param {unknown[]} wraps
    * @returns {Promise<{ stored: number }>}
    */
-  storeRewrapped: (deviceId, wraps) => request('POST', `/keys/devices/${seg(deviceId)}/epoch-keys`, { keys: wraps }),
+  storeRewrapped: (deviceId, wraps) => request(routes.DEVICE_EPOCH_KEYS, [deviceId], { keys: wraps }),
   /**
    * The encrypted backup and its version, or null when there is none.
    * @returns {Promise<{ version: number, data: unknown } | null>}
    */
   backup: async () => {
     try {
-      return await request('GET', '/keys/backup');
+      return await request(routes.KEY_BACKUP, []);
     } catch (error) {
       if (error instanceof ApiError && error.code === 'not_found') return null;
       throw error;
@@ -429,7 +444,7 @@ export const keys = {
    */
   putBackup: async (data, version) => {
     let etag = null;
-    await request('PUT', '/keys/backup', { data }, {
+    await request(routes.KEY_BACKUP_PUT, [], { data }, {
       headers: version === null ? { 'if-none-match': '*' } : { 'if-match': `"${version}"` },
       onResponse: (response) => {
         etag = response.headers.get('etag');
@@ -447,108 +462,108 @@ export const channels = {
    * @param {string[]} ids
    * @returns {Promise<{ destroyed: string[] }>}
    */
-  destroyed: (ids) => request('POST', '/channels/destroyed', { channel_ids: ids }),
+  destroyed: (ids) => request(routes.CHANNELS_DESTROYED, [], { channel_ids: ids }),
   /** @returns {Promise<Channel[]>} */
-  list: () => request('GET', '/channels'),
+  list: () => request(routes.CHANNELS, []),
   /**
    * @param {string} id
    * @returns {Promise<ChannelDetail>}
    */
-  detail: (id) => request('GET', `/channels/${seg(id)}`),
+  detail: (id) => request(routes.CHANNEL, [id]),
   /**
    * A working group's named coordinators (CHARTER.md C1).
    * @param {string} id
    * @returns {Promise<{ group_id: string, coordinators: { user_id: string, display_name: string }[], can_edit: boolean }>}
    */
-  coordinators: (id) => request('GET', `/channels/${seg(id)}/coordinators`),
+  coordinators: (id) => request(routes.CHANNEL_COORDINATORS, [id]),
   /**
    * Names a working group's coordinators among its members.
    * @param {string} id
    * @param {string[]} userIds
    * @returns {Promise<{ group_id: string, coordinators: { user_id: string, display_name: string }[], can_edit: boolean }>}
    */
-  setCoordinators: (id, userIds) => request('PUT', `/channels/${seg(id)}/coordinators`, { user_ids: userIds }),
+  setCoordinators: (id, userIds) => request(routes.CHANNEL_COORDINATORS_SET, [id], { user_ids: userIds }),
   /**
    * @param {{ kind: 'working_group' | 'direct', name: string, regime: string, institutions: string[], members: string[] }} body
    * @returns {Promise<Channel>}
    */
-  create: (body) => request('POST', '/channels', body),
+  create: (body) => request(routes.CHANNEL_CREATE, [], body),
   /**
    * @param {string} id
    * @param {string} userId
    */
-  addMember: (id, userId) => request('POST', `/channels/${seg(id)}/members`, { user_id: userId }),
+  addMember: (id, userId) => request(routes.CHANNEL_MEMBER_ADD, [id], { user_id: userId }),
   /**
    * @param {string} id
    * @param {string} userId
    * @param {string} reason Logged (CHARTER.md C3).
    */
-  removeMember: (id, userId, reason) => request('DELETE', `/channels/${seg(id)}/members/${seg(userId)}`, { reason }),
+  removeMember: (id, userId, reason) => request(routes.CHANNEL_MEMBER_REMOVE, [id, userId], { reason }),
   /**
    * @param {string} id
    * @returns {Promise<EpochState>}
    */
-  epoch: (id) => request('GET', `/channels/${seg(id)}/epoch`),
+  epoch: (id) => request(routes.CHANNEL_EPOCH, [id]),
   /**
    * @param {string} id
    * @param {number} epoch
    * @param {unknown[]} wraps
    * @param {{ device_id: string, reason: string }[]} [withheld] devices left out, and why (§7.5)
    */
-  publishEpoch: (id, epoch, wraps, withheld = []) => request('POST', `/channels/${seg(id)}/epochs`, { epoch, keys: wraps, withheld }),
+  publishEpoch: (id, epoch, wraps, withheld = []) => request(routes.CHANNEL_EPOCH_PUBLISH, [id], { epoch, keys: wraps, withheld }),
   /**
    * @param {string} id
    * @param {string} deviceId
    * @returns {Promise<{ keys: unknown[], withheld?: { epoch: number, reason: string }[] }>}
    */
-  keys: (id, deviceId) => request('GET', `/channels/${seg(id)}/keys?device_id=${seg(deviceId)}`),
+  keys: (id, deviceId) => request(routes.CHANNEL_DEVICE_KEYS, [id], undefined, { query: { device_id: deviceId } }),
   /**
    * @param {string} id
    * @param {number} afterSeq
    * @param {number} limit
    * @returns {Promise<HistoryPage>}
    */
-  history: (id, afterSeq, limit) => request('GET', `/channels/${seg(id)}/messages?after_seq=${afterSeq}&limit=${limit}`),
+  history: (id, afterSeq, limit) => request(routes.CHANNEL_MESSAGES, [id], undefined, { query: { after_seq: String(afterSeq), limit: String(limit) } }),
   /**
    * The channel's membership history after event `after` (PROTOCOL.md §21).
    * @param {string} id
    * @param {number} after
    * @returns {Promise<MembershipPage>}
    */
-  membership: (id, after) => request('GET', `/channels/${seg(id)}/membership?after=${after}&limit=500`),
+  membership: (id, after) => request(routes.CHANNEL_MEMBERSHIP, [id], undefined, { query: { after: String(after), limit: '500' } }),
   /** @returns {Promise<DirectoryEntry[]>} */
-  directory: () => request('GET', '/directory'),
+  directory: () => request(routes.DIRECTORY, []),
   /**
    * Every institution of the CLSPD, by name (with or without accounts).
    * @returns {Promise<import('./types.js').InstitutionRef[]>}
    */
-  institutions: () => request('GET', '/directory/institutions'),
+  institutions: () => request(routes.DIRECTORY_INSTITUTIONS, []),
   /**
    * @param {string} id
    * @returns {Promise<RulesStatus>}
    */
-  rules: (id) => request('GET', `/channels/${seg(id)}/rules`),
+  rules: (id) => request(routes.CHANNEL_RULES, [id]),
   /**
    * @param {string} id
    * @param {string} text
    */
-  publishRules: (id, text) => request('POST', `/channels/${seg(id)}/rules`, { text }),
+  publishRules: (id, text) => request(routes.CHANNEL_RULES_PUBLISH, [id], { text }),
   /**
    * @param {string} id
    * @param {number} version
    */
-  acceptRules: (id, version) => request('POST', `/channels/${seg(id)}/rules/accept`, { version }),
+  acceptRules: (id, version) => request(routes.CHANNEL_RULES_ACCEPT, [id], { version }),
   /**
    * @param {string} id
    * @param {string} reason
    * @returns {Promise<{ channel_id: string, expires_at: number }>}
    */
-  openArchived: (id, reason) => request('POST', `/channels/${seg(id)}/open-archived`, { reason }),
+  openArchived: (id, reason) => request(routes.CASE_OPEN_ARCHIVED, [id], { reason }),
   /**
    * @param {string} id
    * @param {{ end_date: number, destroy_by?: number | null }} body
    */
-  archive: (id, body) => request('POST', `/channels/${seg(id)}/archive`, body),
+  archive: (id, body) => request(routes.CASE_ARCHIVE, [id], body),
 };
 
 /** The annual report (server/src/app/reports.rs). */
@@ -557,12 +572,12 @@ export const reports = {
    * @param {number} year
    * @returns {Promise<import('./types.js').AnnualReport>}
    */
-  annual: (year) => request('GET', `/reports/annual?year=${encodeURIComponent(String(year))}`),
+  annual: (year) => request(routes.ANNUAL_REPORT, [], undefined, { query: { year: String(year) } }),
   /**
    * The CSV download's address, for a link (the session cookie goes with it).
    * @param {number} year
    */
-  annualCsvUrl: (year) => `${BASE}/reports/annual?${new URLSearchParams({ year: String(year), format: 'csv' })}`,
+  annualCsvUrl: (year) => urlOf(routes.ANNUAL_REPORT, [], { year: String(year), format: 'csv' }),
 };
 
 /** Cases and practice sessions (shared/src/protocol/v1/cases.rs). */
@@ -571,61 +586,61 @@ export const cases = {
    * @param {{ programme: string, reporting_institution: string, regime: string, group_id?: string | null, institutions: string[], members: string[], destroy_limit?: number | null, scheme?: import('./types.js').LocalScheme | null }} body
    * @returns {Promise<{ channel: Channel }>}
    */
-  create: (body) => request('POST', '/cases', body),
+  create: (body) => request(routes.CASE_CREATE, [], body),
   /**
    * @param {{ name: string, starts_at: number, ends_at: number, group_id?: string | null, institutions: string[], members: string[] }} body
    * @returns {Promise<{ channel: Channel, facilitator: string, rule: string }>}
    */
-  createPracticeSession: (body) => request('POST', '/practice-sessions', body),
+  createPracticeSession: (body) => request(routes.PRACTICE_SESSION_CREATE, [], body),
   /**
    * The case's record (CaseView).
    * @param {string} id
    * @returns {Promise<any>}
    */
-  get: (id) => request('GET', `/cases/${seg(id)}`),
+  get: (id) => request(routes.CASE, [id]),
   /**
    * Changes the follow-up or records a review (CHARTER.md C11).
    * @param {string} id
    * @param {{ follow_up_status?: string, referent_user_id?: string, destroy_limit?: number, reviewed?: boolean }} body
    * @returns {Promise<any>}
    */
-  update: (id, body) => request('PATCH', `/cases/${seg(id)}`, body),
+  update: (id, body) => request(routes.CASE_UPDATE, [id], body),
   /**
    * How the person was informed, or why not (CHARTER.md C13).
    * @param {string} id
    * @param {object} record An InformationRecord.
    */
-  recordInformation: (id, record) => request('PUT', `/cases/${seg(id)}/information`, record),
+  recordInformation: (id, record) => request(routes.CASE_INFORMATION, [id], record),
   /**
    * Whom the next version of the person's identity is sealed for (CHARTER.md C7).
    * @param {string} id
    * @returns {Promise<{ next_version: number, readers: { user_id: string, display_name: string, duty: string, devices: string[] }[] }>}
    */
-  identityReaders: (id) => request('GET', `/cases/${seg(id)}/identity/readers`),
+  identityReaders: (id) => request(routes.CASE_IDENTITY_READERS, [id]),
   /**
    * Stores a new sealed version of the person's identity.
    * @param {string} id
    * @param {{ version: number, envelope: object, keys: object[] }} body
    * @returns {Promise<{ version: number, sealed_by: string, sealed_at: number, up_to_date: boolean }>}
    */
-  sealIdentity: (id, body) => request('PUT', `/cases/${seg(id)}/identity`, body),
+  sealIdentity: (id, body) => request(routes.CASE_IDENTITY_SEAL, [id], body),
   /**
    * The sealed identity and this device's key; the server logs the opening.
    * @param {string} id
    * @param {string} deviceId
    * @returns {Promise<{ case_id: string, version: number, sealed_by: string, sealed_at: number, envelope: object, key: object }>}
    */
-  openIdentity: (id, deviceId) => request('GET', `/cases/${seg(id)}/identity?device_id=${encodeURIComponent(deviceId)}`),
+  openIdentity: (id, deviceId) => request(routes.CASE_IDENTITY, [id], undefined, { query: { device_id: deviceId } }),
   /**
    * The notice templates to inform the person (CHARTER.md C13).
    * @returns {Promise<{ id: string, title: string, audience: string, text: string }[]>}
    */
-  noticeTemplates: () => request('GET', '/cases/notice-templates'),
+  noticeTemplates: () => request(routes.CASE_NOTICE_TEMPLATES, []),
   /**
    * @param {string} id
    * @returns {Promise<{ channel: Channel, facilitator: string, rule: string }>}
    */
-  practiceSession: (id) => request('GET', `/practice-sessions/${seg(id)}`),
+  practiceSession: (id) => request(routes.PRACTICE_SESSION, [id]),
 };
 
 /** The mediators' field reports (docs/PROTOCOL.md §16). */
@@ -635,19 +650,19 @@ export const fieldReports = {
    * @param {{ group_id: string, category: string, place: string, observed_at: number, description: object }} body
    * @returns {Promise<any>} the FieldReport
    */
-  file: (body) => request('POST', '/field-reports', body),
+  file: (body) => request(routes.FIELD_REPORT_FILE, [], body),
   /**
    * The reports this account may see, newest first.
    * @returns {Promise<any[]>}
    */
-  list: () => request('GET', '/field-reports'),
+  list: () => request(routes.FIELD_REPORTS, []),
   /**
    * Moves a report one step forward (`in_progress`, then `done` with the sealed answer).
    * @param {string} id
    * @param {{ status: string, answer?: object }} body
    * @returns {Promise<any>}
    */
-  update: (id, body) => request('POST', `/field-reports/${seg(id)}/status`, body),
+  update: (id, body) => request(routes.FIELD_REPORT_STATUS, [id], body),
 };
 
 /** The referrals of the intervenant social (docs/PROTOCOL.md §17). */
@@ -658,33 +673,33 @@ export const referrals = {
    * @param {object} body An OpenReferral.
    * @returns {Promise<any>} the Referral
    */
-  open: (body) => request('POST', '/referrals', body),
+  open: (body) => request(routes.REFERRAL_OPEN, [], body),
   /**
    * The referrals this account may see, newest first, and whether it may refer.
    * @returns {Promise<{ may_refer: boolean, only_acte?: boolean, referrals: any[] }>}
    */
-  list: () => request('GET', '/referrals'),
+  list: () => request(routes.REFERRALS, []),
   /**
    * Accepts: a case opens with the referent.
    * @param {string} id
    * @param {{ referent_user_id?: string, group_id?: string }} body
    * @returns {Promise<any>}
    */
-  accept: (id, body) => request('POST', `/referrals/${seg(id)}/accept`, body),
+  accept: (id, body) => request(routes.REFERRAL_ACCEPT, [id], body),
   /**
    * Declines with a reason from the closed list.
    * @param {string} id
    * @param {{ reason: string, note?: object }} body
    * @returns {Promise<any>}
    */
-  decline: (id, body) => request('POST', `/referrals/${seg(id)}/decline`, body),
+  decline: (id, body) => request(routes.REFERRAL_DECLINE, [id], body),
   /**
    * `followed`, then `closed`.
    * @param {string} id
    * @param {string} status
    * @returns {Promise<any>}
    */
-  advance: (id, status) => request('POST', `/referrals/${seg(id)}/status`, { status }),
+  advance: (id, status) => request(routes.REFERRAL_STATUS, [id], { status }),
 };
 
 /** Meetings of the working groups (docs/PROTOCOL.md §18). */
@@ -694,62 +709,62 @@ export const meetings = {
    * @param {{ group_id: string, scheduled_at: number, agenda: string[] }} body
    * @returns {Promise<any>} the Meeting
    */
-  schedule: (body) => request('POST', '/meetings', body),
+  schedule: (body) => request(routes.MEETING_SCHEDULE, [], body),
   /**
    * The meetings of this account's groups, soonest first.
    * @returns {Promise<any[]>}
    */
-  list: () => request('GET', '/meetings'),
+  list: () => request(routes.MEETINGS, []),
   /**
    * @param {string} id
    * @returns {Promise<any>}
    */
-  get: (id) => request('GET', `/meetings/${seg(id)}`),
+  get: (id) => request(routes.MEETING, [id]),
   /**
    * @param {string} id
    * @param {string[]} attendees account ids of the members present
    * @returns {Promise<any>}
    */
-  attendance: (id, attendees) => request('POST', `/meetings/${seg(id)}/attendance`, { attendees }),
+  attendance: (id, attendees) => request(routes.MEETING_ATTENDANCE, [id], { attendees }),
   /**
    * The decision about one situation; the note is an envelope sealed for the group.
    * @param {string} id
    * @param {{ case_id: string, decision: string, note?: object, next_review_at?: number }} body
    * @returns {Promise<any>}
    */
-  decide: (id, body) => request('POST', `/meetings/${seg(id)}/decisions`, body),
+  decide: (id, body) => request(routes.MEETING_DECISIONS, [id], body),
   /**
    * @param {string} id
    * @param {object} minutes an envelope sealed for the group
    * @returns {Promise<any>}
    */
-  minutes: (id, minutes) => request('POST', `/meetings/${seg(id)}/minutes`, { minutes }),
+  minutes: (id, minutes) => request(routes.MEETING_MINUTES, [id], { minutes }),
   /**
    * @param {string} id
    * @returns {Promise<any>}
    */
-  close: (id) => request('POST', `/meetings/${seg(id)}/close`, {}),
+  close: (id) => request(routes.MEETING_CLOSE, [id], {}),
   /**
    * Changes the agenda of a meeting not held yet (decided situations stay).
    * @param {string} id
    * @param {string[]} agenda case channel ids, in order
    * @returns {Promise<any>}
    */
-  changeAgenda: (id, agenda) => request('POST', `/meetings/${seg(id)}/agenda`, { agenda }),
+  changeAgenda: (id, agenda) => request(routes.MEETING_AGENDA, [id], { agenda }),
   /**
    * Cancels a meeting nothing was decided in yet: it is deleted.
    * @param {string} id
    * @returns {Promise<void>}
    */
-  cancel: (id) => request('POST', `/meetings/${seg(id)}/cancel`, {}),
+  cancel: (id) => request(routes.MEETING_CANCEL, [id], {}),
 };
 
 /** The charter (CHARTER.md C2). */
 export const charter = {
   /** @returns {Promise<CharterStatus>} */
-  status: () => request('GET', '/charter'),
+  status: () => request(routes.CHARTER, []),
   /** @param {number} version */
-  accept: (version) => request('POST', '/charter/accept', { version }),
+  accept: (version) => request(routes.CHARTER_ACCEPT, [], { version }),
 };
 
 /** The auditor's console (docs/ARCHITECTURE.md). */
@@ -758,21 +773,21 @@ export const audit = {
    * @param {Record<string, string>} filters
    * @returns {Promise<import('./types.js').AuditPage>}
    */
-  events: (filters) => request('GET', `/audit/events?${new URLSearchParams(filters)}`),
+  events: (filters) => request(routes.AUDIT_EVENTS, [], undefined, { query: filters }),
   /**
    * Events per UTC day, counted by the server over the whole log.
    * @param {Record<string, string>} filters
    * @returns {Promise<{ days: { day: string, count: number }[] }>}
    */
-  daily: (filters) => request('GET', `/audit/daily?${new URLSearchParams(filters)}`),
+  daily: (filters) => request(routes.AUDIT_DAILY, [], undefined, { query: filters }),
   /** @returns {Promise<import('./types.js').AuditVerify>} */
-  verify: () => request('GET', '/audit/verify'),
+  verify: () => request(routes.AUDIT_VERIFY, []),
   /**
    * The export address for the filters, for a download link.
    * @param {Record<string, string>} filters
    * @param {'csv' | 'json'} format
    */
-  exportUrl: (filters, format) => `${BASE}/audit/export?${new URLSearchParams({ ...filters, format })}`,
+  exportUrl: (filters, format) => urlOf(routes.AUDIT_EXPORT, [], { ...filters, format }),
 };
 
 /**
@@ -785,7 +800,7 @@ export const audit = {
 export function uploadAttachment(channelId, blob, onProgress) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open('POST', `${BASE}/channels/${seg(channelId)}/attachments`);
+    xhr.open(routes.ATTACHMENT_UPLOAD.method, urlOf(routes.ATTACHMENT_UPLOAD, [channelId]));
     xhr.setRequestHeader('content-type', 'application/octet-stream');
     xhr.setRequestHeader('accept', 'application/json');
     xhr.upload.addEventListener('progress', (event) => {
@@ -821,7 +836,7 @@ export function uploadAttachment(channelId, blob, onProgress) {
 export async function downloadAttachment(id, expectedSize, onProgress) {
   let response;
   try {
-    response = await fetch(`${BASE}/attachments/${seg(id)}`, { credentials: 'same-origin' });
+    response = await fetch(urlOf(routes.ATTACHMENT, [id]), { method: routes.ATTACHMENT.method, credentials: 'same-origin' });
   } catch {
     throw new ApiError('network_error', messageFor('network_error'), 0);
   }

@@ -2,6 +2,9 @@
 // by itself with exponential backoff, and per-channel cursors so that a catch-up `sync`
 // after a reconnection delivers each message exactly once and in order.
 
+import { urlOf } from './api.js';
+import * as routes from './routes.js';
+
 /** @typedef {import('./types.js').StoredMessage} StoredMessage */
 
 /** Clients ping every 25 s; the server closes a connection silent for 75 s. */
@@ -96,7 +99,7 @@ export class Connection {
   open() {
     if (this.stopped) return;
     this.handlers.status('connecting');
-    const url = new URL(`/api/v1/ws?device_id=${encodeURIComponent(this.deviceId)}`, location.href);
+    const url = new URL(urlOf(routes.WEBSOCKET, [], { device_id: this.deviceId }), location.href);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     const socket = new WebSocket(url);
     this.socket = socket;

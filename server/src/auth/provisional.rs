@@ -4,6 +4,7 @@
 //! (and the WebSocket) is refused and the refusal logged.
 
 use axum::http::Method;
+use passerelle_shared::protocol::v1::routes;
 use serde_json::json;
 
 use super::CurrentUser;
@@ -12,10 +13,12 @@ use crate::state::AppState;
 
 /// What a session with a provisional password may still do.
 fn allowed(method: &Method, path: &str) -> bool {
-    matches!(
-        (method.as_str(), path),
-        ("GET", "/api/v1/me") | ("POST", "/api/v1/me/password") | ("POST", "/api/v1/auth/logout")
-    )
+    let Some(path) = path.strip_prefix(routes::API_BASE) else {
+        return false;
+    };
+    [routes::ME, routes::PASSWORD_CHANGE, routes::LOGOUT]
+        .iter()
+        .any(|route| route.method.as_str() == method.as_str() && route.path == path)
 }
 
 /// Lets the request through, or refuses it while the password is provisional.

@@ -2,12 +2,12 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use passerelle_shared::protocol::v1::admin::{
     Account, AccountWithPassword, CreateAccount, CreateInstitution, ImportAccounts,
     ImportedAccounts, Institution, UpdateAccount, UpdateInstitution,
 };
+use passerelle_shared::protocol::v1::routes;
 
 use passerelle_shared::protocol::v1::notices::SetEmail;
 
@@ -15,33 +15,30 @@ use crate::app::{accounts, import};
 use crate::auth::CurrentUser;
 use crate::error::Result;
 use crate::http::json::ApiJson;
+use crate::http::routing::Endpoints;
 use crate::policy::Capability;
 use crate::state::AppState;
 
 /// The routes of this resource.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route(
-            "/admin/institutions",
-            get(list_institutions).post(create_institution),
-        )
-        .route(
-            "/admin/institutions/{id}",
-            axum::routing::patch(update_institution),
-        )
-        .route("/admin/users", get(list_users).post(create_user))
-        .route("/admin/users/import", post(import_users))
-        .route("/admin/users/{id}", axum::routing::patch(update_user))
-        .route("/admin/users/{id}/reset-password", post(reset_password))
-        .route("/admin/users/{id}/reset-mfa", post(reset_mfa))
-        .route("/admin/users/{id}/disable", post(disable))
-        .route("/admin/users/{id}/enable", post(enable))
-        .route("/admin/users/{id}/unlock", post(unlock))
-        .route("/admin/users/{id}/email", axum::routing::put(set_email))
+        .endpoint(routes::INSTITUTIONS, list_institutions)
+        .endpoint(routes::INSTITUTION_CREATE, create_institution)
+        .endpoint(routes::INSTITUTION_UPDATE, update_institution)
+        .endpoint(routes::ACCOUNTS, list_users)
+        .endpoint(routes::ACCOUNT_CREATE, create_user)
+        .endpoint(routes::ACCOUNTS_IMPORT, import_users)
+        .endpoint(routes::ACCOUNT_UPDATE, update_user)
+        .endpoint(routes::ACCOUNT_RESET_PASSWORD, reset_password)
+        .endpoint(routes::ACCOUNT_RESET_MFA, reset_mfa)
+        .endpoint(routes::ACCOUNT_DISABLE, disable)
+        .endpoint(routes::ACCOUNT_ENABLE, enable)
+        .endpoint(routes::ACCOUNT_UNLOCK, unlock)
+        .endpoint(routes::ACCOUNT_SET_EMAIL, set_email)
 }
 
 /// # `GET /api/v1/admin/institutions`
-#[utoipa::path(get, path = "/api/v1/admin/institutions", responses((status = 200, body = [Institution]), (status = 403)))]
+#[utoipa::path(get, path = routes::INSTITUTIONS.documented(), responses((status = 200, body = [Institution]), (status = 403)))]
 pub(crate) async fn list_institutions(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -56,7 +53,7 @@ pub(crate) async fn list_institutions(
 }
 
 /// # `POST /api/v1/admin/institutions`
-#[utoipa::path(post, path = "/api/v1/admin/institutions", request_body = CreateInstitution,
+#[utoipa::path(post, path = routes::INSTITUTION_CREATE.documented(), request_body = CreateInstitution,
     responses((status = 201, body = Institution), (status = 403), (status = 409)))]
 pub(crate) async fn create_institution(
     State(state): State<AppState>,
@@ -78,7 +75,7 @@ pub(crate) async fn create_institution(
 ///
 /// Gives an institution its type; refused (409) while one of its people holds an
 /// attribute the type does not admit.
-#[utoipa::path(patch, path = "/api/v1/admin/institutions/{id}", request_body = UpdateInstitution,
+#[utoipa::path(patch, path = routes::INSTITUTION_UPDATE.documented(), request_body = UpdateInstitution,
     responses((status = 200, body = Institution), (status = 403), (status = 404), (status = 409)))]
 pub(crate) async fn update_institution(
     State(state): State<AppState>,
@@ -98,7 +95,7 @@ pub(crate) async fn update_institution(
 }
 
 /// # `GET /api/v1/admin/users`
-#[utoipa::path(get, path = "/api/v1/admin/users", responses((status = 200, body = [Account]), (status = 403)))]
+#[utoipa::path(get, path = routes::ACCOUNTS.documented(), responses((status = 200, body = [Account]), (status = 403)))]
 pub(crate) async fn list_users(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -111,7 +108,7 @@ pub(crate) async fn list_users(
 /// # `POST /api/v1/admin/users`
 ///
 /// Answers the generated password once; the admin hands it over in person.
-#[utoipa::path(post, path = "/api/v1/admin/users", request_body = CreateAccount,
+#[utoipa::path(post, path = routes::ACCOUNT_CREATE.documented(), request_body = CreateAccount,
     responses((status = 201, body = AccountWithPassword), (status = 403), (status = 409), (status = 422)))]
 pub(crate) async fn create_user(
     State(state): State<AppState>,
@@ -135,7 +132,7 @@ pub(crate) async fn create_user(
 ///
 /// Creates the accounts of a CSV list, all or none: a refused file is a 422
 /// `invalid_file` whose message names each refused line, one per line.
-#[utoipa::path(post, path = "/api/v1/admin/users/import", request_body = ImportAccounts,
+#[utoipa::path(post, path = routes::ACCOUNTS_IMPORT.documented(), request_body = ImportAccounts,
     responses((status = 201, body = ImportedAccounts), (status = 403), (status = 422)))]
 pub(crate) async fn import_users(
     State(state): State<AppState>,
@@ -154,7 +151,7 @@ pub(crate) async fn import_users(
 }
 
 /// # `PATCH /api/v1/admin/users/{id}`
-#[utoipa::path(patch, path = "/api/v1/admin/users/{id}", request_body = UpdateAccount,
+#[utoipa::path(patch, path = routes::ACCOUNT_UPDATE.documented(), request_body = UpdateAccount,
     responses((status = 200, body = Account), (status = 403), (status = 404)))]
 pub(crate) async fn update_user(
     State(state): State<AppState>,
@@ -170,7 +167,7 @@ pub(crate) async fn update_user(
 }
 
 /// # `POST /api/v1/admin/users/{id}/reset-password`
-#[utoipa::path(post, path = "/api/v1/admin/users/{id}/reset-password",
+#[utoipa::path(post, path = routes::ACCOUNT_RESET_PASSWORD.documented(),
     responses((status = 200, body = AccountWithPassword), (status = 403), (status = 404)))]
 pub(crate) async fn reset_password(
     State(state): State<AppState>,
@@ -187,7 +184,7 @@ pub(crate) async fn reset_password(
 }
 
 /// # `POST /api/v1/admin/users/{id}/reset-mfa`
-#[utoipa::path(post, path = "/api/v1/admin/users/{id}/reset-mfa", responses((status = 200, body = Account), (status = 403), (status = 404)))]
+#[utoipa::path(post, path = routes::ACCOUNT_RESET_MFA.documented(), responses((status = 200, body = Account), (status = 403), (status = 404)))]
 pub(crate) async fn reset_mfa(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -201,7 +198,7 @@ pub(crate) async fn reset_mfa(
 }
 
 /// # `POST /api/v1/admin/users/{id}/disable`
-#[utoipa::path(post, path = "/api/v1/admin/users/{id}/disable", responses((status = 200, body = Account), (status = 403), (status = 404)))]
+#[utoipa::path(post, path = routes::ACCOUNT_DISABLE.documented(), responses((status = 200, body = Account), (status = 403), (status = 404)))]
 pub(crate) async fn disable(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -215,7 +212,7 @@ pub(crate) async fn disable(
 }
 
 /// # `POST /api/v1/admin/users/{id}/enable`
-#[utoipa::path(post, path = "/api/v1/admin/users/{id}/enable", responses((status = 200, body = Account), (status = 403), (status = 404)))]
+#[utoipa::path(post, path = routes::ACCOUNT_ENABLE.documented(), responses((status = 200, body = Account), (status = 403), (status = 404)))]
 pub(crate) async fn enable(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -229,7 +226,7 @@ pub(crate) async fn enable(
 }
 
 /// # `POST /api/v1/admin/users/{id}/unlock`
-#[utoipa::path(post, path = "/api/v1/admin/users/{id}/unlock", responses((status = 200, body = Account), (status = 403), (status = 404)))]
+#[utoipa::path(post, path = routes::ACCOUNT_UNLOCK.documented(), responses((status = 200, body = Account), (status = 403), (status = 404)))]
 pub(crate) async fn unlock(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -244,7 +241,7 @@ pub(crate) async fn unlock(
 ///
 /// Sets or removes the address offline notices go to; the person sees it on their
 /// account page.
-#[utoipa::path(put, path = "/api/v1/admin/users/{id}/email", request_body = SetEmail,
+#[utoipa::path(put, path = routes::ACCOUNT_SET_EMAIL.documented(), request_body = SetEmail,
     responses((status = 204), (status = 403), (status = 404), (status = 422)))]
 pub(crate) async fn set_email(
     State(state): State<AppState>,

@@ -11,8 +11,8 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Json, Router};
+use passerelle_shared::protocol::v1::routes;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::IntoParams;
@@ -29,21 +29,22 @@ use crate::audit::{
 use crate::auth::CurrentUser;
 use crate::db;
 use crate::error::{ApiError, Result};
+use crate::http::routing::Endpoints;
 use crate::policy::Capability;
 use crate::state::AppState;
 
 /// The routes of this resource, relative to `/api/v1`.
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
-        .route("/audit/events", get(list_events))
-        .route("/audit/daily", get(daily_counts))
-        .route("/audit/export", get(export))
-        .route("/audit/verify", get(verify))
-        .route("/audit/public-key", get(public_key))
-        .route("/audit/checkpoints", get(checkpoints))
-        .route("/audit/head", get(head))
-        .route("/audit/proofs/inclusion", get(inclusion_proof))
-        .route("/audit/proofs/consistency", get(consistency_proof))
+        .endpoint(routes::AUDIT_EVENTS, list_events)
+        .endpoint(routes::AUDIT_DAILY, daily_counts)
+        .endpoint(routes::AUDIT_EXPORT, export)
+        .endpoint(routes::AUDIT_VERIFY, verify)
+        .endpoint(routes::AUDIT_PUBLIC_KEY, public_key)
+        .endpoint(routes::AUDIT_CHECKPOINTS, checkpoints)
+        .endpoint(routes::AUDIT_HEAD, head)
+        .endpoint(routes::AUDIT_INCLUSION_PROOF, inclusion_proof)
+        .endpoint(routes::AUDIT_CONSISTENCY_PROOF, consistency_proof)
 }
 
 /// Default page size of `GET /audit/events`.
@@ -375,7 +376,7 @@ fn filter_details(filter: &EventFilter) -> Value {
 ///
 /// Events matching the filters, in sequence order, one page at a time (keyset cursor
 /// `after_seq`). Recorded as `audit_query`.
-#[utoipa::path(get, path = "/api/v1/audit/events", params(AuditParams),
+#[utoipa::path(get, path = routes::AUDIT_EVENTS.documented(), params(AuditParams),
     responses((status = 200, body = AuditEventPage), (status = 400), (status = 401), (status = 403)))]
 pub(crate) async fn list_events(
     State(state): State<AppState>,
@@ -429,7 +430,7 @@ pub(crate) async fn list_events(
 ///
 /// How many events match the filters on each UTC day, counted by the database (the
 /// chart of the auditor's console). Recorded as `audit_query`, like a search.
-#[utoipa::path(get, path = "/api/v1/audit/daily", params(AuditParams),
+#[utoipa::path(get, path = routes::AUDIT_DAILY.documented(), params(AuditParams),
     responses((status = 200, body = AuditDailyCounts), (status = 400), (status = 401), (status = 403)))]
 pub(crate) async fn daily_counts(
     State(state): State<AppState>,
@@ -463,7 +464,7 @@ pub(crate) async fn daily_counts(
 /// (`format=json`, the default), read from the database one page at a time. Recorded as
 /// `audit_export`. In CSV, a cell that a spreadsheet would run as a formula is prefixed
 /// with `'`.
-#[utoipa::path(get, path = "/api/v1/audit/export", params(AuditParams),
+#[utoipa::path(get, path = routes::AUDIT_EXPORT.documented(), params(AuditParams),
     responses((status = 200, description = "CSV or JSON attachment"), (status = 400), (status = 401), (status = 403)))]
 pub(crate) async fn export(
     State(state): State<AppState>,
@@ -509,7 +510,7 @@ pub(crate) async fn export(
 ///
 /// Recomputes the whole chain and checks every signature; says where the log first
 /// breaks, if it does. Recorded as `audit_verify`, with the verdict.
-#[utoipa::path(get, path = "/api/v1/audit/verify",
+#[utoipa::path(get, path = routes::AUDIT_VERIFY.documented(),
     responses((status = 200, body = VerifyResult), (status = 401), (status = 403)))]
 pub(crate) async fn verify(
     State(state): State<AppState>,
@@ -543,7 +544,7 @@ pub(crate) async fn verify(
 ///
 /// The key checkpoints and anchors are signed with, for auditors to pin and compare
 /// with the one they received out of band. Recorded as `audit_public_key_read`.
-#[utoipa::path(get, path = "/api/v1/audit/public-key",
+#[utoipa::path(get, path = routes::AUDIT_PUBLIC_KEY.documented(),
     responses((status = 200, body = PublicKeyDto), (status = 401), (status = 403)))]
 pub(crate) async fn public_key(
     State(state): State<AppState>,
@@ -566,7 +567,7 @@ pub(crate) async fn public_key(
 ///
 /// The signed checkpoints after `after_seq` (page of `limit`), and the retention anchor.
 /// Recorded as `audit_checkpoints_read`.
-#[utoipa::path(get, path = "/api/v1/audit/checkpoints", params(AuditParams),
+#[utoipa::path(get, path = routes::AUDIT_CHECKPOINTS.documented(), params(AuditParams),
     responses((status = 200, body = CheckpointList), (status = 400), (status = 401), (status = 403)))]
 pub(crate) async fn checkpoints(
     State(state): State<AppState>,
@@ -640,7 +641,7 @@ async fn latest_size(state: &AppState) -> Result<u64> {
 /// # `GET /api/v1/audit/head`
 ///
 /// The latest signed checkpoint and its cosignatures. Recorded as `audit_head_read`.
-#[utoipa::path(get, path = "/api/v1/audit/head",
+#[utoipa::path(get, path = routes::AUDIT_HEAD.documented(),
     responses((status = 200, body = HeadDto), (status = 401), (status = 403)))]
 pub(crate) async fn head(
     State(state): State<AppState>,
@@ -673,7 +674,7 @@ pub(crate) async fn head(
 ///
 /// Proves that event `seq` is in the tree of `size` events (default: the latest
 /// checkpoint's size). Recorded as `audit_proof_read`.
-#[utoipa::path(get, path = "/api/v1/audit/proofs/inclusion", params(ProofParams),
+#[utoipa::path(get, path = routes::AUDIT_INCLUSION_PROOF.documented(), params(ProofParams),
     responses((status = 200, body = InclusionProofDto), (status = 400), (status = 401), (status = 403)))]
 pub(crate) async fn inclusion_proof(
     State(state): State<AppState>,
@@ -724,7 +725,7 @@ pub(crate) async fn inclusion_proof(
 ///
 /// Proves that the tree of `new` events (default: the latest checkpoint's) extends the
 /// tree of `old` events. Recorded as `audit_proof_read`.
-#[utoipa::path(get, path = "/api/v1/audit/proofs/consistency", params(ProofParams),
+#[utoipa::path(get, path = routes::AUDIT_CONSISTENCY_PROOF.documented(), params(ProofParams),
     responses((status = 200, body = ConsistencyProofDto), (status = 400), (status = 401), (status = 403)))]
 pub(crate) async fn consistency_proof(
     State(state): State<AppState>,

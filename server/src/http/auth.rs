@@ -3,11 +3,11 @@
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use passerelle_shared::protocol::v1::auth::{
     LoginChallenge, LoginRequest, SessionInfo, SessionOpened, TotpRequest,
 };
+use passerelle_shared::protocol::v1::routes;
 use serde_json::json;
 
 use crate::app::exclusion::{self, Exclusion, Sessions};
@@ -17,20 +17,21 @@ use crate::bus::AccessReason;
 use crate::db;
 use crate::error::{ApiError, Result};
 use crate::http::json::ApiJson;
+use crate::http::routing::Endpoints;
 use crate::state::AppState;
 
 /// The routes of this resource.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/auth/login", post(password_step))
-        .route("/auth/totp", post(totp_step))
-        .route("/auth/logout", post(logout))
-        .route("/auth/sessions", get(list_sessions))
-        .route("/auth/sessions/{id}", delete(revoke_session))
+        .endpoint(routes::LOGIN, password_step)
+        .endpoint(routes::LOGIN_TOTP, totp_step)
+        .endpoint(routes::LOGOUT, logout)
+        .endpoint(routes::SESSIONS, list_sessions)
+        .endpoint(routes::SESSION_REVOKE, revoke_session)
 }
 
 /// # `POST /api/v1/auth/login`
-#[utoipa::path(post, path = "/api/v1/auth/login", request_body = LoginRequest,
+#[utoipa::path(post, path = routes::LOGIN.documented(), request_body = LoginRequest,
     responses((status = 200, body = LoginChallenge), (status = 401, body = passerelle_shared::protocol::v1::error::ErrorBody)))]
 pub(crate) async fn password_step(
     State(state): State<AppState>,
@@ -46,7 +47,7 @@ pub(crate) async fn password_step(
 ///
 /// Browsers get the token in an HttpOnly cookie; programs that ask for `bearer` get it
 /// in the body.
-#[utoipa::path(post, path = "/api/v1/auth/totp", request_body = TotpRequest,
+#[utoipa::path(post, path = routes::LOGIN_TOTP.documented(), request_body = TotpRequest,
     responses((status = 200, body = SessionOpened), (status = 401, body = passerelle_shared::protocol::v1::error::ErrorBody)))]
 pub(crate) async fn totp_step(
     State(state): State<AppState>,
@@ -67,7 +68,7 @@ pub(crate) async fn totp_step(
 }
 
 /// # `POST /api/v1/auth/logout`
-#[utoipa::path(post, path = "/api/v1/auth/logout", responses((status = 204)))]
+#[utoipa::path(post, path = routes::LOGOUT.documented(), responses((status = 204)))]
 pub(crate) async fn logout(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -98,7 +99,7 @@ pub(crate) async fn logout(
 }
 
 /// # `GET /api/v1/auth/sessions`
-#[utoipa::path(get, path = "/api/v1/auth/sessions", responses((status = 200, body = [SessionInfo])))]
+#[utoipa::path(get, path = routes::SESSIONS.documented(), responses((status = 200, body = [SessionInfo])))]
 pub(crate) async fn list_sessions(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -126,7 +127,7 @@ pub(crate) async fn list_sessions(
 /// # `DELETE /api/v1/auth/sessions/{id}`
 ///
 /// Revokes one of the caller's own sessions (a forgotten computer).
-#[utoipa::path(delete, path = "/api/v1/auth/sessions/{id}", responses((status = 204), (status = 404)))]
+#[utoipa::path(delete, path = routes::SESSION_REVOKE.documented(), responses((status = 204), (status = 404)))]
 pub(crate) async fn revoke_session(
     State(state): State<AppState>,
     user: CurrentUser,

@@ -8,35 +8,37 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use passerelle_shared::protocol::v1::cases::{
     ArchiveAccess, ArchiveCase, CaseView, CreateCase, InformationRecord, NoticeTemplate,
     OpenArchived, UpdateCase,
 };
+use passerelle_shared::protocol::v1::routes;
 
 use crate::app::cases;
 use crate::auth::CurrentUser;
 use crate::error::Result;
 use crate::http::json::ApiJson;
+use crate::http::routing::Endpoints;
 use crate::state::AppState;
 
 /// The routes of this resource.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/cases", post(create))
-        .route("/cases/notice-templates", get(notice_templates))
-        .route("/cases/{id}", get(get_case).patch(update))
-        .route("/cases/{id}/information", put(record_information))
-        .route("/channels/{id}/archive", post(archive))
-        .route("/channels/{id}/open-archived", post(open_archived))
+        .endpoint(routes::CASE_CREATE, create)
+        .endpoint(routes::CASE_NOTICE_TEMPLATES, notice_templates)
+        .endpoint(routes::CASE, get_case)
+        .endpoint(routes::CASE_UPDATE, update)
+        .endpoint(routes::CASE_INFORMATION, record_information)
+        .endpoint(routes::CASE_ARCHIVE, archive)
+        .endpoint(routes::CASE_OPEN_ARCHIVED, open_archived)
 }
 
 /// # `POST /api/v1/cases`
 ///
 /// A coordinator opens a case, named by a random case reference. Closed lists only; no
 /// field for the person's identity (minimisation, CHARTER.md C7–C8).
-#[utoipa::path(post, path = "/api/v1/cases", operation_id = "create_case", request_body = CreateCase,
+#[utoipa::path(post, path = routes::CASE_CREATE.documented(), operation_id = "create_case", request_body = CreateCase,
     responses((status = 201, body = CaseView), (status = 403), (status = 422)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
@@ -50,7 +52,7 @@ pub(crate) async fn create(
 /// # `GET /api/v1/cases/notice-templates`
 ///
 /// Model texts, in French, to inform the person or their guardians (CHARTER.md C13).
-#[utoipa::path(get, path = "/api/v1/cases/notice-templates", responses((status = 200, body = [NoticeTemplate])))]
+#[utoipa::path(get, path = routes::CASE_NOTICE_TEMPLATES.documented(), responses((status = 200, body = [NoticeTemplate])))]
 pub(crate) async fn notice_templates(_user: CurrentUser) -> Json<Vec<NoticeTemplate>> {
     Json(cases::notice_templates())
 }
@@ -58,7 +60,7 @@ pub(crate) async fn notice_templates(_user: CurrentUser) -> Json<Vec<NoticeTempl
 /// # `GET /api/v1/cases/{id}`
 ///
 /// A case's record, for its members; an archived case only after `open-archived`.
-#[utoipa::path(get, path = "/api/v1/cases/{id}", responses((status = 200, body = CaseView), (status = 403), (status = 404)))]
+#[utoipa::path(get, path = routes::CASE.documented(), responses((status = 200, body = CaseView), (status = 403), (status = 404)))]
 pub(crate) async fn get_case(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -71,7 +73,7 @@ pub(crate) async fn get_case(
 ///
 /// Follow-up status, referent, or an earlier destruction limit (the coordinator or the
 /// referent).
-#[utoipa::path(patch, path = "/api/v1/cases/{id}", request_body = UpdateCase,
+#[utoipa::path(patch, path = routes::CASE_UPDATE.documented(), request_body = UpdateCase,
     responses((status = 200, body = CaseView), (status = 403), (status = 404), (status = 422)))]
 pub(crate) async fn update(
     State(state): State<AppState>,
@@ -87,7 +89,7 @@ pub(crate) async fn update(
 /// When, how and by whom the person was informed, or the documented reason for not
 /// informing them (CHARTER.md C13). The note is short (280 characters) and holds no name,
 /// no offence and no health data.
-#[utoipa::path(put, path = "/api/v1/cases/{id}/information", request_body = InformationRecord,
+#[utoipa::path(put, path = routes::CASE_INFORMATION.documented(), request_body = InformationRecord,
     responses((status = 200, body = CaseView), (status = 403), (status = 404), (status = 422)))]
 pub(crate) async fn record_information(
     State(state): State<AppState>,
@@ -104,7 +106,7 @@ pub(crate) async fn record_information(
 ///
 /// The coordinator ends the follow-up: the case becomes read-only and is destroyed at the
 /// earlier of three years after `end_date` and the limit given (CHARTER.md C11).
-#[utoipa::path(post, path = "/api/v1/channels/{id}/archive", request_body = ArchiveCase,
+#[utoipa::path(post, path = routes::CASE_ARCHIVE.documented(), request_body = ArchiveCase,
     responses((status = 200, body = CaseView), (status = 403), (status = 404), (status = 409), (status = 422)))]
 pub(crate) async fn archive(
     State(state): State<AppState>,
@@ -119,7 +121,7 @@ pub(crate) async fn archive(
 ///
 /// Opens an archived case to the caller for a limited time, on a written reason (10 to
 /// 500 characters, logged in the access log: say why, not about whom).
-#[utoipa::path(post, path = "/api/v1/channels/{id}/open-archived", request_body = OpenArchived,
+#[utoipa::path(post, path = routes::CASE_OPEN_ARCHIVED.documented(), request_body = OpenArchived,
     responses((status = 200, body = ArchiveAccess), (status = 403), (status = 404), (status = 422)))]
 pub(crate) async fn open_archived(
     State(state): State<AppState>,

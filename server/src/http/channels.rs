@@ -6,9 +6,9 @@
 //! forwards content to another channel or exports it (C4).
 
 use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::handler::Handler;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use passerelle_shared::protocol::v1::auth::InstitutionRef;
 use passerelle_shared::protocol::v1::channels::{
@@ -16,41 +16,44 @@ use passerelle_shared::protocol::v1::channels::{
     DestroyedQuery, DeviceKeysPage, DirectoryEntry, EpochState, HistoryPage, MembershipPage,
     PublishEpoch, RemoveMember,
 };
+use passerelle_shared::protocol::v1::routes;
 use serde::Deserialize;
 
 use crate::app::{accounts, attachments, channels};
 use crate::auth::CurrentUser;
 use crate::error::Result;
 use crate::http::json::{ApiBytes, ApiJson, ApiQuery};
+use crate::http::routing::Endpoints;
 use crate::state::AppState;
 
 /// The routes of this resource.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/channels", get(list).post(create))
-        .route("/channels/{id}", get(detail))
-        .route("/channels/destroyed", post(destroyed))
-        .route("/channels/{id}/members", post(add_member))
-        .route("/channels/{id}/members/{user_id}", delete(remove_member))
-        .route("/channels/{id}/leave", post(leave))
-        .route("/channels/{id}/epoch", get(epoch_state))
-        .route("/channels/{id}/epochs", post(publish_epoch))
-        .route("/channels/{id}/keys", get(device_keys))
-        .route("/channels/{id}/messages", get(history))
-        .route("/channels/{id}/membership", get(membership_events))
-        .route(
-            "/channels/{id}/attachments",
-            post(upload).layer(DefaultBodyLimit::max(attachments::MAX_ATTACHMENT_BYTES)),
+        .endpoint(routes::CHANNELS, list)
+        .endpoint(routes::CHANNEL_CREATE, create)
+        .endpoint(routes::CHANNEL, detail)
+        .endpoint(routes::CHANNELS_DESTROYED, destroyed)
+        .endpoint(routes::CHANNEL_MEMBER_ADD, add_member)
+        .endpoint(routes::CHANNEL_MEMBER_REMOVE, remove_member)
+        .endpoint(routes::CHANNEL_LEAVE, leave)
+        .endpoint(routes::CHANNEL_EPOCH, epoch_state)
+        .endpoint(routes::CHANNEL_EPOCH_PUBLISH, publish_epoch)
+        .endpoint(routes::CHANNEL_DEVICE_KEYS, device_keys)
+        .endpoint(routes::CHANNEL_MESSAGES, history)
+        .endpoint(routes::CHANNEL_MEMBERSHIP, membership_events)
+        .endpoint(
+            routes::ATTACHMENT_UPLOAD,
+            upload.layer(DefaultBodyLimit::max(attachments::MAX_ATTACHMENT_BYTES)),
         )
-        .route("/attachments/{id}", get(download))
-        .route("/directory", get(directory))
-        .route("/directory/institutions", get(institutions))
+        .endpoint(routes::ATTACHMENT, download)
+        .endpoint(routes::DIRECTORY, directory)
+        .endpoint(routes::DIRECTORY_INSTITUTIONS, institutions)
 }
 
 /// # `POST /api/v1/channels/destroyed`
 ///
 /// Which of the channels a device holds keys of were destroyed (PROTOCOL.md §10.6).
-#[utoipa::path(post, path = "/api/v1/channels/destroyed", request_body = DestroyedQuery,
+#[utoipa::path(post, path = routes::CHANNELS_DESTROYED.documented(), request_body = DestroyedQuery,
     responses((status = 200, body = DestroyedChannels), (status = 422)))]
 pub(crate) async fn destroyed(
     State(state): State<AppState>,
@@ -67,7 +70,7 @@ pub(crate) async fn destroyed(
 /// Every institution of the CLSPD, by name: the coordinator's reporting institution of a
 /// case (which may have no account yet) and the auditor's filter. Any logged-in account:
 /// the partner institutions are listed in the CLSPD's own convention.
-#[utoipa::path(get, path = "/api/v1/directory/institutions", responses((status = 200, body = [InstitutionRef]), (status = 401)))]
+#[utoipa::path(get, path = routes::DIRECTORY_INSTITUTIONS.documented(), responses((status = 200, body = [InstitutionRef]), (status = 401)))]
 pub(crate) async fn institutions(
     State(state): State<AppState>,
     _user: CurrentUser,
@@ -78,7 +81,7 @@ pub(crate) async fn institutions(
 /// # `GET /api/v1/directory`
 ///
 /// Colleagues who can be added to channels; not for external participants (CHARTER.md C6).
-#[utoipa::path(get, path = "/api/v1/directory", responses((status = 200, body = [DirectoryEntry]), (status = 403)))]
+#[utoipa::path(get, path = routes::DIRECTORY.documented(), responses((status = 200, body = [DirectoryEntry]), (status = 403)))]
 pub(crate) async fn directory(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -87,7 +90,7 @@ pub(crate) async fn directory(
 }
 
 /// # `GET /api/v1/channels`
-#[utoipa::path(get, path = "/api/v1/channels", responses((status = 200, body = [Channel])))]
+#[utoipa::path(get, path = routes::CHANNELS.documented(), responses((status = 200, body = [Channel])))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -99,7 +102,7 @@ pub(crate) async fn list(
 ///
 /// Working groups (coordinators) and direct conversations; cases and practice sessions
 /// have their own routes (`/cases`, `/practice-sessions`).
-#[utoipa::path(post, path = "/api/v1/channels", operation_id = "create_channel", request_body = CreateChannel, responses((status = 201, body = Channel), (status = 403), (status = 422)))]
+#[utoipa::path(post, path = routes::CHANNEL_CREATE.documented(), operation_id = "create_channel", request_body = CreateChannel, responses((status = 201, body = Channel), (status = 403), (status = 422)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -110,7 +113,7 @@ pub(crate) async fn create(
 }
 
 /// # `GET /api/v1/channels/{id}`
-#[utoipa::path(get, path = "/api/v1/channels/{id}", responses((status = 200, body = ChannelDetail), (status = 404)))]
+#[utoipa::path(get, path = routes::CHANNEL.documented(), responses((status = 200, body = ChannelDetail), (status = 404)))]
 pub(crate) async fn detail(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -120,7 +123,7 @@ pub(crate) async fn detail(
 }
 
 /// # `POST /api/v1/channels/{id}/members`
-#[utoipa::path(post, path = "/api/v1/channels/{id}/members", request_body = AddMember, responses((status = 204), (status = 403), (status = 404), (status = 422)))]
+#[utoipa::path(post, path = routes::CHANNEL_MEMBER_ADD.documented(), request_body = AddMember, responses((status = 204), (status = 403), (status = 404), (status = 422)))]
 pub(crate) async fn add_member(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -132,7 +135,7 @@ pub(crate) async fn add_member(
 }
 
 /// # `DELETE /api/v1/channels/{id}/members/{user_id}`
-#[utoipa::path(delete, path = "/api/v1/channels/{id}/members/{user_id}", request_body = RemoveMember, responses((status = 204), (status = 403), (status = 404)))]
+#[utoipa::path(delete, path = routes::CHANNEL_MEMBER_REMOVE.documented(), request_body = RemoveMember, responses((status = 204), (status = 403), (status = 404)))]
 pub(crate) async fn remove_member(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -144,7 +147,7 @@ pub(crate) async fn remove_member(
 }
 
 /// # `POST /api/v1/channels/{id}/leave`
-#[utoipa::path(post, path = "/api/v1/channels/{id}/leave", responses((status = 204), (status = 404)))]
+#[utoipa::path(post, path = routes::CHANNEL_LEAVE.documented(), responses((status = 204), (status = 404)))]
 pub(crate) async fn leave(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -156,7 +159,7 @@ pub(crate) async fn leave(
 }
 
 /// # `GET /api/v1/channels/{id}/epoch`
-#[utoipa::path(get, path = "/api/v1/channels/{id}/epoch", responses((status = 200, body = EpochState), (status = 404)))]
+#[utoipa::path(get, path = routes::CHANNEL_EPOCH.documented(), responses((status = 200, body = EpochState), (status = 404)))]
 pub(crate) async fn epoch_state(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -166,7 +169,7 @@ pub(crate) async fn epoch_state(
 }
 
 /// # `POST /api/v1/channels/{id}/epochs`
-#[utoipa::path(post, path = "/api/v1/channels/{id}/epochs", request_body = PublishEpoch, responses((status = 204), (status = 409), (status = 422)))]
+#[utoipa::path(post, path = routes::CHANNEL_EPOCH_PUBLISH.documented(), request_body = PublishEpoch, responses((status = 204), (status = 409), (status = 422)))]
 pub(crate) async fn publish_epoch(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -184,7 +187,7 @@ pub(crate) struct KeysQuery {
 }
 
 /// # `GET /api/v1/channels/{id}/keys?device_id=`
-#[utoipa::path(get, path = "/api/v1/channels/{id}/keys", responses((status = 200, body = DeviceKeysPage), (status = 404)))]
+#[utoipa::path(get, path = routes::CHANNEL_DEVICE_KEYS.documented(), responses((status = 200, body = DeviceKeysPage), (status = 404)))]
 pub(crate) async fn device_keys(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -210,7 +213,7 @@ fn default_limit() -> u64 {
 }
 
 /// # `GET /api/v1/channels/{id}/messages?after_seq=&limit=`
-#[utoipa::path(get, path = "/api/v1/channels/{id}/messages", responses((status = 200, body = HistoryPage), (status = 404)))]
+#[utoipa::path(get, path = routes::CHANNEL_MESSAGES.documented(), responses((status = 200, body = HistoryPage), (status = 404)))]
 pub(crate) async fn history(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -234,7 +237,7 @@ pub(crate) struct MembershipQuery {
 /// # `GET /api/v1/channels/{id}/membership?after=&limit=`
 ///
 /// The channel's membership history after event `after`, for its members (PROTOCOL.md §21).
-#[utoipa::path(get, path = "/api/v1/channels/{id}/membership", operation_id = "membership_events",
+#[utoipa::path(get, path = routes::CHANNEL_MEMBERSHIP.documented(), operation_id = "membership_events",
     params(("id" = String, Path, description = "Channel"),
         ("after" = Option<u64>, Query, description = "Last event seq the client has (default 0)"),
         ("limit" = Option<u64>, Query, description = "At most this many events (default 100, at most 500)")),
@@ -253,7 +256,7 @@ pub(crate) async fn membership_events(
 /// # `POST /api/v1/channels/{id}/attachments`
 ///
 /// The body is the encrypted blob (`application/octet-stream`).
-#[utoipa::path(post, path = "/api/v1/channels/{id}/attachments", request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses((status = 201, body = AttachmentUploaded), (status = 404), (status = 413)))]
+#[utoipa::path(post, path = routes::ATTACHMENT_UPLOAD.documented(), request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses((status = 201, body = AttachmentUploaded), (status = 404), (status = 413)))]
 pub(crate) async fn upload(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -265,7 +268,7 @@ pub(crate) async fn upload(
 }
 
 /// # `GET /api/v1/attachments/{id}`
-#[utoipa::path(get, path = "/api/v1/attachments/{id}", responses((status = 200), (status = 404)))]
+#[utoipa::path(get, path = routes::ATTACHMENT.documented(), responses((status = 200), (status = 404)))]
 pub(crate) async fn download(
     State(state): State<AppState>,
     user: CurrentUser,

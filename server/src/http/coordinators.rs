@@ -1,25 +1,28 @@
 //! The coordinators a working group names (CHARTER.md C1).
 
 use axum::extract::{Path, State};
-use axum::routing::get;
 use axum::{Json, Router};
 use passerelle_shared::protocol::v1::channels::{GroupCoordinators, SetGroupCoordinators};
+use passerelle_shared::protocol::v1::routes;
 
 use crate::app::group_coordinators;
 use crate::auth::CurrentUser;
 use crate::error::Result;
 use crate::http::json::ApiJson;
+use crate::http::routing::Endpoints;
 use crate::state::AppState;
 
 /// The routes of this resource.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/channels/{id}/coordinators", get(list).put(set))
+    Router::new()
+        .endpoint(routes::CHANNEL_COORDINATORS, list)
+        .endpoint(routes::CHANNEL_COORDINATORS_SET, set)
 }
 
 /// # `GET /api/v1/channels/{id}/coordinators`
 ///
 /// A working group's named coordinators, for its members and the admin.
-#[utoipa::path(get, path = "/api/v1/channels/{id}/coordinators", operation_id = "list_group_coordinators",
+#[utoipa::path(get, path = routes::CHANNEL_COORDINATORS.documented(), operation_id = "list_group_coordinators",
     responses((status = 200, body = GroupCoordinators), (status = 404)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
@@ -32,7 +35,7 @@ pub(crate) async fn list(
 /// # `PUT /api/v1/channels/{id}/coordinators`
 ///
 /// An admin or a coordinator of the group names its coordinators among its members.
-#[utoipa::path(put, path = "/api/v1/channels/{id}/coordinators", operation_id = "set_group_coordinators", request_body = SetGroupCoordinators,
+#[utoipa::path(put, path = routes::CHANNEL_COORDINATORS_SET.documented(), operation_id = "set_group_coordinators", request_body = SetGroupCoordinators,
     responses((status = 200, body = GroupCoordinators), (status = 403), (status = 404), (status = 422)))]
 pub(crate) async fn set(
     State(state): State<AppState>,

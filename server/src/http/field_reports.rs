@@ -5,31 +5,33 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use passerelle_shared::protocol::v1::field_reports::{
     FieldReport, FileFieldReport, UpdateFieldReport,
 };
+use passerelle_shared::protocol::v1::routes;
 
 use crate::app::field_reports;
 use crate::auth::CurrentUser;
 use crate::error::Result;
 use crate::http::json::ApiJson;
+use crate::http::routing::Endpoints;
 use crate::state::AppState;
 
 /// The routes of this resource.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/field-reports", post(file).get(list))
-        .route("/field-reports/{id}", get(get_report))
-        .route("/field-reports/{id}/status", post(update))
+        .endpoint(routes::FIELD_REPORT_FILE, file)
+        .endpoint(routes::FIELD_REPORTS, list)
+        .endpoint(routes::FIELD_REPORT, get_report)
+        .endpoint(routes::FIELD_REPORT_STATUS, update)
 }
 
 /// # `POST /api/v1/field-reports`
 ///
 /// A mediator files a report to one of their working groups; the description is sealed
 /// for the group.
-#[utoipa::path(post, path = "/api/v1/field-reports", operation_id = "file_field_report",
+#[utoipa::path(post, path = routes::FIELD_REPORT_FILE.documented(), operation_id = "file_field_report",
     request_body = FileFieldReport,
     responses((status = 201, body = FieldReport), (status = 403), (status = 409), (status = 422)))]
 pub(crate) async fn file(
@@ -44,7 +46,7 @@ pub(crate) async fn file(
 /// # `GET /api/v1/field-reports`
 ///
 /// A mediator's own reports; for a member of groups, the reports addressed to them.
-#[utoipa::path(get, path = "/api/v1/field-reports", operation_id = "list_field_reports",
+#[utoipa::path(get, path = routes::FIELD_REPORTS.documented(), operation_id = "list_field_reports",
     responses((status = 200, body = [FieldReport]), (status = 403)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
@@ -56,7 +58,7 @@ pub(crate) async fn list(
 /// # `GET /api/v1/field-reports/{id}`
 ///
 /// One report, for its author or a member of the addressed group.
-#[utoipa::path(get, path = "/api/v1/field-reports/{id}", operation_id = "get_field_report",
+#[utoipa::path(get, path = routes::FIELD_REPORT.documented(), operation_id = "get_field_report",
     responses((status = 200, body = FieldReport), (status = 403), (status = 404)))]
 pub(crate) async fn get_report(
     State(state): State<AppState>,
@@ -70,7 +72,7 @@ pub(crate) async fn get_report(
 ///
 /// A member of the addressed group takes the report in charge, then closes it with a
 /// sealed answer.
-#[utoipa::path(post, path = "/api/v1/field-reports/{id}/status", operation_id = "update_field_report",
+#[utoipa::path(post, path = routes::FIELD_REPORT_STATUS.documented(), operation_id = "update_field_report",
     request_body = UpdateFieldReport,
     responses((status = 200, body = FieldReport), (status = 403), (status = 404), (status = 409), (status = 422)))]
 pub(crate) async fn update(

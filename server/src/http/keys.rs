@@ -4,19 +4,20 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::handler::Handler;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use passerelle_shared::protocol::v1::keys::{
     ApproveLink, CreateLinkRequest, DeviceInfo, KeyBackupBody, KeysReset, LinkRequest,
     LinkRequestList, PublishIdentity, PutKeyBackup, RegisterDevice, ResetKeys, RewrappedKeys,
     StoredKeys, UserKeys,
 };
+use passerelle_shared::protocol::v1::routes;
 
 use crate::app::keys;
 use crate::app::linking;
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, Result};
 use crate::http::json::ApiJson;
+use crate::http::routing::Endpoints;
 use crate::state::AppState;
 
 /// A request carrying a key backup: the backup and room for the rest of the body.
@@ -25,38 +26,32 @@ const BACKUP_REQUEST_LIMIT: usize = keys::MAX_BACKUP_BYTES + 64 * 1024;
 /// The routes of this resource.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/keys/identity", put(publish_identity))
-        .route("/keys/devices", post(register_device))
-        .route(
-            "/keys/reset",
-            post(reset_keys).layer(DefaultBodyLimit::max(BACKUP_REQUEST_LIMIT)),
+        .endpoint(routes::IDENTITY_PUBLISH, publish_identity)
+        .endpoint(routes::DEVICE_REGISTER, register_device)
+        .endpoint(
+            routes::KEYS_RESET,
+            reset_keys.layer(DefaultBodyLimit::max(BACKUP_REQUEST_LIMIT)),
         )
-        .route("/keys/devices/{id}", delete(revoke_device))
-        .route("/keys/users/{user_id}", get(user_keys))
-        .route(
-            "/keys/backup",
-            get(get_backup).put(put_backup.layer(DefaultBodyLimit::max(BACKUP_REQUEST_LIMIT))),
+        .endpoint(routes::DEVICE_REVOKE, revoke_device)
+        .endpoint(routes::USER_KEYS, user_keys)
+        .endpoint(routes::KEY_BACKUP, get_backup)
+        .endpoint(
+            routes::KEY_BACKUP_PUT,
+            put_backup.layer(DefaultBodyLimit::max(BACKUP_REQUEST_LIMIT)),
         )
-        .route("/keys/devices/{id}/epoch-keys", post(rewrapped_keys))
-        .route(
-            "/keys/link-requests",
-            post(create_link_request).get(pending_link_requests),
-        )
-        .route(
-            "/keys/link-requests/{id}",
-            get(link_request).delete(refuse_link_request),
-        )
-        .route(
-            "/keys/link-requests/{id}/approve",
-            post(approve_link_request),
-        )
+        .endpoint(routes::DEVICE_EPOCH_KEYS, rewrapped_keys)
+        .endpoint(routes::LINK_REQUEST_CREATE, create_link_request)
+        .endpoint(routes::LINK_REQUESTS, pending_link_requests)
+        .endpoint(routes::LINK_REQUEST, link_request)
+        .endpoint(routes::LINK_REQUEST_REFUSE, refuse_link_request)
+        .endpoint(routes::LINK_REQUEST_APPROVE, approve_link_request)
 }
 
 /// # `POST /api/v1/keys/link-requests`
 ///
 /// A new device asks to join the account (docs/PROTOCOL.md §5.5.1); relayed to the
 /// user's devices as a `link_request` frame.
-#[utoipa::path(post, path = "/api/v1/keys/link-requests", request_body = CreateLinkRequest,
+#[utoipa::path(post, path = routes::LINK_REQUEST_CREATE.documented(), request_body = CreateLinkRequest,
     responses((status = 201, body = LinkRequest), (status = 409), (status = 422)))]
 pub(crate) async fn create_link_request(
     State(state): State<AppState>,
@@ -68,7 +63,7 @@ pub(crate) async fn create_link_request(
 }
 
 /// # `GET /api/v1/keys/link-requests`
-#[utoipa::path(get, path = "/api/v1/keys/link-requests", responses((status = 200, body = LinkRequestList)))]
+#[utoipa::path(get, path = routes::LINK_REQUESTS.documented(), responses((status = 200, body = LinkRequestList)))]
 pub(crate) async fn pending_link_requests(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -78,7 +73,7 @@ pub(crate) async fn pending_link_requests(
 }
 
 /// # `GET /api/v1/keys/link-requests/{id}`
-#[utoipa::path(get, path = "/api/v1/keys/link-requests/{id}", responses((status = 200, body = LinkRequest), (status = 404)))]
+#[utoipa::path(get, path = routes::LINK_REQUEST.documented(), responses((status = 200, body = LinkRequest), (status = 404)))]
 pub(crate) async fn link_request(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -88,7 +83,7 @@ pub(crate) async fn link_request(
 }
 
 /// # `POST /api/v1/keys/link-requests/{id}/approve`
-#[utoipa::path(post, path = "/api/v1/keys/link-requests/{id}/approve", request_body = ApproveLink,
+#[utoipa::path(post, path = routes::LINK_REQUEST_APPROVE.documented(), request_body = ApproveLink,
     responses((status = 201, body = DeviceInfo), (status = 404), (status = 409), (status = 422)))]
 pub(crate) async fn approve_link_request(
     State(state): State<AppState>,
@@ -101,7 +96,7 @@ pub(crate) async fn approve_link_request(
 }
 
 /// # `DELETE /api/v1/keys/link-requests/{id}`
-#[utoipa::path(delete, path = "/api/v1/keys/link-requests/{id}", responses((status = 204), (status = 404), (status = 409)))]
+#[utoipa::path(delete, path = routes::LINK_REQUEST_REFUSE.documented(), responses((status = 204), (status = 404), (status = 409)))]
 pub(crate) async fn refuse_link_request(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -114,7 +109,7 @@ pub(crate) async fn refuse_link_request(
 /// # `POST /api/v1/keys/devices/{id}/epoch-keys`
 ///
 /// Past epoch keys re-wrapped for a newly linked device of the caller (§7.6).
-#[utoipa::path(post, path = "/api/v1/keys/devices/{id}/epoch-keys", request_body = RewrappedKeys,
+#[utoipa::path(post, path = routes::DEVICE_EPOCH_KEYS.documented(), request_body = RewrappedKeys,
     responses((status = 200, body = StoredKeys), (status = 404), (status = 413), (status = 422)))]
 pub(crate) async fn rewrapped_keys(
     State(state): State<AppState>,
@@ -127,7 +122,7 @@ pub(crate) async fn rewrapped_keys(
 }
 
 /// # `PUT /api/v1/keys/identity`
-#[utoipa::path(put, path = "/api/v1/keys/identity", request_body = PublishIdentity, responses((status = 200), (status = 409)))]
+#[utoipa::path(put, path = routes::IDENTITY_PUBLISH.documented(), request_body = PublishIdentity, responses((status = 200), (status = 409)))]
 pub(crate) async fn publish_identity(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -138,7 +133,7 @@ pub(crate) async fn publish_identity(
 }
 
 /// # `POST /api/v1/keys/devices`
-#[utoipa::path(post, path = "/api/v1/keys/devices", request_body = RegisterDevice,
+#[utoipa::path(post, path = routes::DEVICE_REGISTER.documented(), request_body = RegisterDevice,
     responses((status = 201, body = DeviceInfo), (status = 409), (status = 422)))]
 pub(crate) async fn register_device(
     State(state): State<AppState>,
@@ -153,7 +148,7 @@ pub(crate) async fn register_device(
 ///
 /// The identity key, the first device and the key backup in one step (enrolment, or a
 /// lost recovery code once every device is revoked).
-#[utoipa::path(post, path = "/api/v1/keys/reset", request_body = ResetKeys,
+#[utoipa::path(post, path = routes::KEYS_RESET.documented(), request_body = ResetKeys,
     responses((status = 201, body = KeysReset), (status = 409), (status = 413), (status = 422)))]
 pub(crate) async fn reset_keys(
     State(state): State<AppState>,
@@ -167,7 +162,7 @@ pub(crate) async fn reset_keys(
 /// # `DELETE /api/v1/keys/devices/{id}`
 ///
 /// By the device's owner, or by an admin (a lost or stolen device).
-#[utoipa::path(delete, path = "/api/v1/keys/devices/{id}", responses((status = 204), (status = 404)))]
+#[utoipa::path(delete, path = routes::DEVICE_REVOKE.documented(), responses((status = 204), (status = 404)))]
 pub(crate) async fn revoke_device(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -178,7 +173,7 @@ pub(crate) async fn revoke_device(
 }
 
 /// # `GET /api/v1/keys/users/{user_id}`
-#[utoipa::path(get, path = "/api/v1/keys/users/{user_id}", responses((status = 200, body = UserKeys), (status = 404)))]
+#[utoipa::path(get, path = routes::USER_KEYS.documented(), responses((status = 200, body = UserKeys), (status = 404)))]
 pub(crate) async fn user_keys(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -188,7 +183,7 @@ pub(crate) async fn user_keys(
 }
 
 /// # `GET /api/v1/keys/backup`
-#[utoipa::path(get, path = "/api/v1/keys/backup", responses((status = 200, body = KeyBackupBody), (status = 404)))]
+#[utoipa::path(get, path = routes::KEY_BACKUP.documented(), responses((status = 200, body = KeyBackupBody), (status = 404)))]
 pub(crate) async fn get_backup(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -202,7 +197,7 @@ pub(crate) async fn get_backup(
 ///
 /// `If-Match: "<version>"` replaces that version; `If-None-Match: *` creates the first.
 /// Anything else, or a stale version, answers 412 so two devices never overwrite each other.
-#[utoipa::path(put, path = "/api/v1/keys/backup", request_body = PutKeyBackup, responses((status = 204), (status = 412)))]
+#[utoipa::path(put, path = routes::KEY_BACKUP_PUT.documented(), request_body = PutKeyBackup, responses((status = 204), (status = 412)))]
 pub(crate) async fn put_backup(
     State(state): State<AppState>,
     user: CurrentUser,

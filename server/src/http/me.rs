@@ -2,10 +2,10 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use passerelle_shared::protocol::v1::auth::{ChangePasswordRequest, Me};
 use passerelle_shared::protocol::v1::notices::{NoticeSettings, UpdateNoticeSettings};
+use passerelle_shared::protocol::v1::routes;
 use serde_json::json;
 use zeroize::Zeroizing;
 
@@ -16,18 +16,20 @@ use crate::bus::AccessReason;
 use crate::db;
 use crate::error::{ApiError, Result};
 use crate::http::json::ApiJson;
+use crate::http::routing::Endpoints;
 use crate::state::AppState;
 
 /// The routes of this resource.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/me", get(me))
-        .route("/me/password", post(change_password))
-        .route("/me/notices", get(notices).put(set_notices))
+        .endpoint(routes::ME, me)
+        .endpoint(routes::PASSWORD_CHANGE, change_password)
+        .endpoint(routes::NOTICES, notices)
+        .endpoint(routes::NOTICES_SET, set_notices)
 }
 
 /// # `GET /api/v1/me`
-#[utoipa::path(get, path = "/api/v1/me", responses((status = 200, body = Me), (status = 401)))]
+#[utoipa::path(get, path = routes::ME.documented(), responses((status = 200, body = Me), (status = 401)))]
 pub(crate) async fn me(State(state): State<AppState>, user: CurrentUser) -> Result<Json<Me>> {
     let account = db::accounts::find_user(&state.db, &user.user_id)
         .await?
@@ -38,7 +40,7 @@ pub(crate) async fn me(State(state): State<AppState>, user: CurrentUser) -> Resu
 /// # `POST /api/v1/me/password`
 ///
 /// Changes one's own password; the other sessions are closed.
-#[utoipa::path(post, path = "/api/v1/me/password", request_body = ChangePasswordRequest, responses((status = 204), (status = 401), (status = 422)))]
+#[utoipa::path(post, path = routes::PASSWORD_CHANGE.documented(), request_body = ChangePasswordRequest, responses((status = 204), (status = 401), (status = 422)))]
 pub(crate) async fn change_password(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -123,7 +125,7 @@ pub(crate) async fn change_password(
 ///
 /// Whether the server may e-mail the caller when messages wait while they are away, and
 /// where: the account page shows it.
-#[utoipa::path(get, path = "/api/v1/me/notices", responses((status = 200, body = NoticeSettings), (status = 401)))]
+#[utoipa::path(get, path = routes::NOTICES.documented(), responses((status = 200, body = NoticeSettings), (status = 401)))]
 pub(crate) async fn notices(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -136,7 +138,7 @@ pub(crate) async fn notices(
 /// # `PUT /api/v1/me/notices`
 ///
 /// Turns one's own offline notices on or off.
-#[utoipa::path(put, path = "/api/v1/me/notices", request_body = UpdateNoticeSettings,
+#[utoipa::path(put, path = routes::NOTICES_SET.documented(), request_body = UpdateNoticeSettings,
     responses((status = 200, body = NoticeSettings), (status = 400), (status = 401)))]
 pub(crate) async fn set_notices(
     State(state): State<AppState>,

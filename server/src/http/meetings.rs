@@ -5,35 +5,37 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use passerelle_shared::protocol::v1::meetings::{
     ChangeAgenda, DecideSituation, Meeting, RecordAttendance, ScheduleMeeting, WriteMinutes,
 };
+use passerelle_shared::protocol::v1::routes;
 
 use crate::app::meetings;
 use crate::auth::CurrentUser;
 use crate::error::Result;
 use crate::http::json::ApiJson;
+use crate::http::routing::Endpoints;
 use crate::state::AppState;
 
 /// The routes of this resource.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/meetings", post(schedule).get(list))
-        .route("/meetings/{id}", get(get_meeting))
-        .route("/meetings/{id}/attendance", post(attendance))
-        .route("/meetings/{id}/decisions", post(decide))
-        .route("/meetings/{id}/minutes", post(minutes))
-        .route("/meetings/{id}/close", post(close))
-        .route("/meetings/{id}/agenda", post(agenda))
-        .route("/meetings/{id}/cancel", post(cancel))
+        .endpoint(routes::MEETING_SCHEDULE, schedule)
+        .endpoint(routes::MEETINGS, list)
+        .endpoint(routes::MEETING, get_meeting)
+        .endpoint(routes::MEETING_ATTENDANCE, attendance)
+        .endpoint(routes::MEETING_DECISIONS, decide)
+        .endpoint(routes::MEETING_MINUTES, minutes)
+        .endpoint(routes::MEETING_CLOSE, close)
+        .endpoint(routes::MEETING_AGENDA, agenda)
+        .endpoint(routes::MEETING_CANCEL, cancel)
 }
 
 /// # `POST /api/v1/meetings`
 ///
 /// A member of a working group schedules a meeting with its agenda of situations.
-#[utoipa::path(post, path = "/api/v1/meetings", operation_id = "schedule_meeting",
+#[utoipa::path(post, path = routes::MEETING_SCHEDULE.documented(), operation_id = "schedule_meeting",
     request_body = ScheduleMeeting,
     responses((status = 201, body = Meeting), (status = 403), (status = 409), (status = 422)))]
 pub(crate) async fn schedule(
@@ -48,7 +50,7 @@ pub(crate) async fn schedule(
 /// # `GET /api/v1/meetings`
 ///
 /// The meetings of the caller's working groups, soonest first.
-#[utoipa::path(get, path = "/api/v1/meetings", operation_id = "list_meetings",
+#[utoipa::path(get, path = routes::MEETINGS.documented(), operation_id = "list_meetings",
     responses((status = 200, body = [Meeting]), (status = 403)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
@@ -60,7 +62,7 @@ pub(crate) async fn list(
 /// # `GET /api/v1/meetings/{id}`
 ///
 /// One meeting, for the members of its group.
-#[utoipa::path(get, path = "/api/v1/meetings/{id}", operation_id = "get_meeting",
+#[utoipa::path(get, path = routes::MEETING.documented(), operation_id = "get_meeting",
     responses((status = 200, body = Meeting), (status = 403), (status = 404)))]
 pub(crate) async fn get_meeting(
     State(state): State<AppState>,
@@ -73,7 +75,7 @@ pub(crate) async fn get_meeting(
 /// # `POST /api/v1/meetings/{id}/attendance`
 ///
 /// Records who attended, until the meeting is held.
-#[utoipa::path(post, path = "/api/v1/meetings/{id}/attendance", operation_id = "record_meeting_attendance",
+#[utoipa::path(post, path = routes::MEETING_ATTENDANCE.documented(), operation_id = "record_meeting_attendance",
     request_body = RecordAttendance,
     responses((status = 200, body = Meeting), (status = 403), (status = 404), (status = 409), (status = 422)))]
 pub(crate) async fn attendance(
@@ -90,7 +92,7 @@ pub(crate) async fn attendance(
 /// # `POST /api/v1/meetings/{id}/decisions`
 ///
 /// Records the decision about one situation, its sealed note and the next review.
-#[utoipa::path(post, path = "/api/v1/meetings/{id}/decisions", operation_id = "decide_meeting_situation",
+#[utoipa::path(post, path = routes::MEETING_DECISIONS.documented(), operation_id = "decide_meeting_situation",
     request_body = DecideSituation,
     responses((status = 200, body = Meeting), (status = 403), (status = 404), (status = 409), (status = 422)))]
 pub(crate) async fn decide(
@@ -107,7 +109,7 @@ pub(crate) async fn decide(
 /// # `POST /api/v1/meetings/{id}/minutes`
 ///
 /// Records the minutes, sealed for the group.
-#[utoipa::path(post, path = "/api/v1/meetings/{id}/minutes", operation_id = "write_meeting_minutes",
+#[utoipa::path(post, path = routes::MEETING_MINUTES.documented(), operation_id = "write_meeting_minutes",
     request_body = WriteMinutes,
     responses((status = 200, body = Meeting), (status = 403), (status = 404), (status = 409), (status = 422)))]
 pub(crate) async fn minutes(
@@ -124,7 +126,7 @@ pub(crate) async fn minutes(
 /// # `POST /api/v1/meetings/{id}/close`
 ///
 /// Closes the meeting: its decisions are frozen and counted by the annual report.
-#[utoipa::path(post, path = "/api/v1/meetings/{id}/close", operation_id = "close_meeting",
+#[utoipa::path(post, path = routes::MEETING_CLOSE.documented(), operation_id = "close_meeting",
     responses((status = 200, body = Meeting), (status = 403), (status = 404), (status = 409), (status = 422)))]
 pub(crate) async fn close(
     State(state): State<AppState>,
@@ -137,7 +139,7 @@ pub(crate) async fn close(
 /// # `POST /api/v1/meetings/{id}/agenda`
 ///
 /// Changes the agenda of a meeting not held yet; decided situations stay on it.
-#[utoipa::path(post, path = "/api/v1/meetings/{id}/agenda", operation_id = "change_meeting_agenda",
+#[utoipa::path(post, path = routes::MEETING_AGENDA.documented(), operation_id = "change_meeting_agenda",
     request_body = ChangeAgenda,
     responses((status = 200, body = Meeting), (status = 403), (status = 404), (status = 409), (status = 422)))]
 pub(crate) async fn agenda(
@@ -154,7 +156,7 @@ pub(crate) async fn agenda(
 /// # `POST /api/v1/meetings/{id}/cancel`
 ///
 /// Cancels a meeting nothing was decided in yet: it is deleted.
-#[utoipa::path(post, path = "/api/v1/meetings/{id}/cancel", operation_id = "cancel_meeting",
+#[utoipa::path(post, path = routes::MEETING_CANCEL.documented(), operation_id = "cancel_meeting",
     responses((status = 204), (status = 403), (status = 404), (status = 409)))]
 pub(crate) async fn cancel(
     State(state): State<AppState>,

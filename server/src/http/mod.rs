@@ -20,6 +20,7 @@ pub mod openapi;
 pub mod practice;
 pub mod referrals;
 pub mod reports;
+pub mod routing;
 pub mod webauthn;
 
 use axum::Router;

@@ -1,9 +1,12 @@
 //! The OpenAPI document at `/api/v1/openapi.json`.
 
-use axum::routing::get;
 use axum::{Json, Router};
-use utoipa::OpenApi;
+use passerelle_shared::protocol::v1::routes;
+use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::{Object, Required, Type};
+use utoipa::{Modify, OpenApi};
 
+use crate::http::routing::Endpoints;
 use crate::state::AppState;
 
 /// The API description, generated from the handlers and the `shared` DTOs.
@@ -124,11 +127,133 @@ use crate::state::AppState;
         super::referrals::accept,
         super::referrals::decline,
         super::referrals::advance,
-    )
+    ),
+    modifiers(&PathParameters)
 )]
 pub struct ApiDoc;
 
 /// `GET /api/v1/openapi.json`.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
+    Router::new().endpoint(routes::OPENAPI, || async { Json(ApiDoc::openapi()) })
+}
+
+/// Declares the `{parameters}` of each operation's path. utoipa reads them from a path
+/// written as a literal; ours come from the route table (`path = routes::NAME.documented()`),
+/// so they are added here, in the path's order, before the query parameters. A parameter
+/// the operation declares itself (with a description) is kept as it is.
+struct PathParameters;
+
+impl Modify for PathParameters {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let names = path_parameter_names(path);
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                declare_path_parameters(operation, &names);
+            }
+        }
+    }
+}
+
+/// The `{names}` of a path, in order.
+fn path_parameter_names(path: &str) -> Vec<String> {
+    path.split('/')
+        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn declare_path_parameters(operation: &mut Operation, names: &[String]) {
+    let mut others = operation.parameters.take().unwrap_or_default();
+    let mut parameters: Vec<Parameter> = names
+        .iter()
+        .map(|name| {
+            let declared = others
+                .iter()
+                .position(|p| p.parameter_in == ParameterIn::Path && &p.name == name);
+            match declared {
+                Some(at) => others.remove(at),
+                None => ParameterBuilder::new()
+                    .name(name)
+                    .parameter_in(ParameterIn::Path)
+                    .required(Required::True)
+                    .schema(Some(Object::with_type(Type::String)))
+                    .build(),
+            }
+        })
+        .collect();
+    parameters.append(&mut others);
+    if !parameters.is_empty() {
+        operation.parameters = Some(parameters);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use passerelle_shared::protocol::v1::routes;
+    use utoipa::OpenApi;
+
+    use super::ApiDoc;
+
+    /// The OpenAPI document's operations are exactly the route table's: an endpoint added
+    /// without its line in the table, or a line without its documented handler, fails here.
+    #[test]
+    fn the_openapi_operations_are_exactly_the_route_table() {
+        let document = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let mut documented = BTreeSet::new();
+        for (path, operations) in document["paths"].as_object().unwrap() {
+            for method in operations.as_object().unwrap().keys() {
+                documented.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+        let table: BTreeSet<(String, String)> = routes::ALL
+            .iter()
+            .map(|e| {
+                (
+                    e.method.as_str().to_owned(),
+                    format!("{}{}", routes::API_BASE, e.path),
+                )
+            })
+            .collect();
+        let undocumented: Vec<_> = table.difference(&documented).collect();
+        let untabled: Vec<_> = documented.difference(&table).collect();
+        assert!(
+            undocumented.is_empty(),
+            "routes of the table without an operation in the OpenAPI document: {undocumented:?}"
+        );
+        assert!(
+            untabled.is_empty(),
+            "operations of the OpenAPI document missing from the route table \
+             (shared/src/protocol/v1/routes.rs): {untabled:?}"
+        );
+    }
+
+    /// Every `{parameter}` of a path is declared, as a standard validator requires.
+    #[test]
+    fn every_path_parameter_is_declared() {
+        let document = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        for (path, operations) in document["paths"].as_object().unwrap() {
+            let names = super::path_parameter_names(path);
+            for (method, operation) in operations.as_object().unwrap() {
+                let declared: Vec<&str> = operation["parameters"]
+                    .as_array()
+                    .map(|list| {
+                        list.iter()
+                            .filter(|p| p["in"] == "path")
+                            .filter_map(|p| p["name"].as_str())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                assert_eq!(declared, names, "{method} {path}");
+            }
+        }
+    }
 }

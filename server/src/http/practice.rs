@@ -2,21 +2,22 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use passerelle_shared::protocol::v1::cases::{CreatePracticeSession, PracticeSession};
+use passerelle_shared::protocol::v1::routes;
 
 use crate::app::practice;
 use crate::auth::CurrentUser;
 use crate::error::Result;
 use crate::http::json::ApiJson;
+use crate::http::routing::Endpoints;
 use crate::state::AppState;
 
 /// The routes of this resource.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/practice-sessions", post(create))
-        .route("/practice-sessions/{id}", get(get_session))
+        .endpoint(routes::PRACTICE_SESSION_CREATE, create)
+        .endpoint(routes::PRACTICE_SESSION, get_session)
 }
 
 /// # `POST /api/v1/practice-sessions`
@@ -24,7 +25,7 @@ pub fn router() -> Router<AppState> {
 /// A facilitator (coordinator) opens a session: anonymous by rule (no name, no birth
 /// date, no address, no phone number), writable between `starts_at` and `ends_at`,
 /// read-only afterwards, destroyed a few days after its end, never linked to a case.
-#[utoipa::path(post, path = "/api/v1/practice-sessions", operation_id = "create_practice_session", request_body = CreatePracticeSession,
+#[utoipa::path(post, path = routes::PRACTICE_SESSION_CREATE.documented(), operation_id = "create_practice_session", request_body = CreatePracticeSession,
     responses((status = 201, body = PracticeSession), (status = 403), (status = 422)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
@@ -36,7 +37,7 @@ pub(crate) async fn create(
 }
 
 /// # `GET /api/v1/practice-sessions/{id}`
-#[utoipa::path(get, path = "/api/v1/practice-sessions/{id}", responses((status = 200, body = PracticeSession), (status = 403), (status = 404)))]
+#[utoipa::path(get, path = routes::PRACTICE_SESSION.documented(), responses((status = 200, body = PracticeSession), (status = 403), (status = 404)))]
 pub(crate) async fn get_session(
     State(state): State<AppState>,
     user: CurrentUser,

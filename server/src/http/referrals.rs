@@ -6,33 +6,35 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use passerelle_shared::protocol::v1::referrals::{
     AcceptReferral, AdvanceReferral, DeclineReferral, OpenReferral, Referral, ReferralList,
 };
+use passerelle_shared::protocol::v1::routes;
 
 use crate::app::referrals;
 use crate::auth::CurrentUser;
 use crate::error::Result;
 use crate::http::json::ApiJson;
+use crate::http::routing::Endpoints;
 use crate::state::AppState;
 
 /// The routes of this resource.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/referrals", post(open).get(list))
-        .route("/referrals/{id}", get(get_referral))
-        .route("/referrals/{id}/accept", post(accept))
-        .route("/referrals/{id}/decline", post(decline))
-        .route("/referrals/{id}/status", post(advance))
+        .endpoint(routes::REFERRAL_OPEN, open)
+        .endpoint(routes::REFERRALS, list)
+        .endpoint(routes::REFERRAL, get_referral)
+        .endpoint(routes::REFERRAL_ACCEPT, accept)
+        .endpoint(routes::REFERRAL_DECLINE, decline)
+        .endpoint(routes::REFERRAL_STATUS, advance)
 }
 
 /// # `POST /api/v1/referrals`
 ///
 /// A referrer (the intervenant social au commissariat) refers a person to another
 /// institution.
-#[utoipa::path(post, path = "/api/v1/referrals", operation_id = "open_referral",
+#[utoipa::path(post, path = routes::REFERRAL_OPEN.documented(), operation_id = "open_referral",
     request_body = OpenReferral,
     responses((status = 201, body = Referral), (status = 403), (status = 409), (status = 422)))]
 pub(crate) async fn open(
@@ -48,7 +50,7 @@ pub(crate) async fn open(
 ///
 /// The referrals sent by the caller, those addressed to their institution, and for the
 /// coordinator every one.
-#[utoipa::path(get, path = "/api/v1/referrals", operation_id = "list_referrals",
+#[utoipa::path(get, path = routes::REFERRALS.documented(), operation_id = "list_referrals",
     responses((status = 200, body = ReferralList), (status = 403)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
@@ -60,7 +62,7 @@ pub(crate) async fn list(
 /// # `GET /api/v1/referrals/{id}`
 ///
 /// One referral, for its referrer, the target institution and the coordinator.
-#[utoipa::path(get, path = "/api/v1/referrals/{id}", operation_id = "get_referral",
+#[utoipa::path(get, path = routes::REFERRAL.documented(), operation_id = "get_referral",
     responses((status = 200, body = Referral), (status = 404)))]
 pub(crate) async fn get_referral(
     State(state): State<AppState>,
@@ -74,7 +76,7 @@ pub(crate) async fn get_referral(
 ///
 /// A professional of the target institution (or the coordinator) accepts: a case opens
 /// with the referent.
-#[utoipa::path(post, path = "/api/v1/referrals/{id}/accept", operation_id = "accept_referral",
+#[utoipa::path(post, path = routes::REFERRAL_ACCEPT.documented(), operation_id = "accept_referral",
     request_body = AcceptReferral,
     responses((status = 200, body = Referral), (status = 403), (status = 404), (status = 409), (status = 422)))]
 pub(crate) async fn accept(
@@ -91,7 +93,7 @@ pub(crate) async fn accept(
 /// # `POST /api/v1/referrals/{id}/decline`
 ///
 /// A professional of the target institution (or the coordinator) declines, with a reason.
-#[utoipa::path(post, path = "/api/v1/referrals/{id}/decline", operation_id = "decline_referral",
+#[utoipa::path(post, path = routes::REFERRAL_DECLINE.documented(), operation_id = "decline_referral",
     request_body = DeclineReferral,
     responses((status = 200, body = Referral), (status = 403), (status = 404), (status = 409), (status = 422)))]
 pub(crate) async fn decline(
@@ -109,7 +111,7 @@ pub(crate) async fn decline(
 ///
 /// The referent (or the coordinator) records that the follow-up started, then closes the
 /// referral.
-#[utoipa::path(post, path = "/api/v1/referrals/{id}/status", operation_id = "advance_referral",
+#[utoipa::path(post, path = routes::REFERRAL_STATUS.documented(), operation_id = "advance_referral",
     request_body = AdvanceReferral,
     responses((status = 200, body = Referral), (status = 403), (status = 404), (status = 409), (status = 422)))]
 pub(crate) async fn advance(

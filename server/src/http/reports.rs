@@ -3,19 +3,20 @@
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Json, Router};
+use passerelle_shared::protocol::v1::routes;
 use serde::Deserialize;
 
 use crate::app::reports::{self, AnnualReport};
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, Result};
 use crate::http::json::ApiQuery;
+use crate::http::routing::Endpoints;
 use crate::state::AppState;
 
 /// The routes of this resource.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/reports/annual", get(annual))
+    Router::new().endpoint(routes::ANNUAL_REPORT, annual)
 }
 
 /// Query of `GET /api/v1/reports/annual`.
@@ -29,7 +30,7 @@ pub(crate) struct AnnualQuery {
 /// # `GET /api/v1/reports/annual?year=&format=json|csv`
 ///
 /// Coordinators and admins; anonymous counts only.
-#[utoipa::path(get, path = "/api/v1/reports/annual", responses((status = 200, body = AnnualReport), (status = 403)))]
+#[utoipa::path(get, path = routes::ANNUAL_REPORT.documented(), responses((status = 200, body = AnnualReport), (status = 403)))]
 pub(crate) async fn annual(
     State(state): State<AppState>,
     user: CurrentUser,

@@ -4,9 +4,9 @@
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use passerelle_shared::protocol::v1::auth::SessionOpened;
+use passerelle_shared::protocol::v1::routes;
 use passerelle_shared::protocol::v1::webauthn::{
     FinishRegistrationRequest, PasswordlessLoginRequest, RegisterKeyRequest, RenameKeyRequest,
     SecurityKey, WebauthnCeremony, WebauthnLoginRequest,
@@ -16,21 +16,20 @@ use zeroize::Zeroizing;
 use crate::auth::{session, webauthn, ClientInfo, CurrentUser};
 use crate::error::{ApiError, Result};
 use crate::http::json::ApiJson;
+use crate::http::routing::Endpoints;
 use crate::state::AppState;
 
 /// The routes of this resource.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/auth/webauthn", post(login))
-        .route("/auth/passwordless", post(begin_passwordless))
-        .route("/auth/passwordless/finish", post(finish_passwordless))
-        .route("/me/security-keys", get(list))
-        .route("/me/security-keys/register", post(begin_registration))
-        .route(
-            "/me/security-keys/register/finish",
-            post(finish_registration),
-        )
-        .route("/me/security-keys/{id}", patch(rename).delete(remove))
+        .endpoint(routes::LOGIN_WEBAUTHN, login)
+        .endpoint(routes::PASSWORDLESS_BEGIN, begin_passwordless)
+        .endpoint(routes::PASSWORDLESS_FINISH, finish_passwordless)
+        .endpoint(routes::SECURITY_KEYS, list)
+        .endpoint(routes::SECURITY_KEY_REGISTER_BEGIN, begin_registration)
+        .endpoint(routes::SECURITY_KEY_REGISTER_FINISH, finish_registration)
+        .endpoint(routes::SECURITY_KEY_RENAME, rename)
+        .endpoint(routes::SECURITY_KEY_REMOVE, remove)
 }
 
 /// Answers an opened session as the TOTP step does: a cookie for browsers, the token in
@@ -55,7 +54,7 @@ fn session_response(
 /// # `POST /api/v1/auth/webauthn`
 ///
 /// The second step with a key, after the password step answered `next: webauthn`.
-#[utoipa::path(post, path = "/api/v1/auth/webauthn", operation_id = "webauthn_login", request_body = WebauthnLoginRequest,
+#[utoipa::path(post, path = routes::LOGIN_WEBAUTHN.documented(), operation_id = "webauthn_login", request_body = WebauthnLoginRequest,
     responses((status = 200, body = SessionOpened), (status = 401, body = passerelle_shared::protocol::v1::error::ErrorBody)))]
 pub(crate) async fn login(
     State(state): State<AppState>,
@@ -70,7 +69,7 @@ pub(crate) async fn login(
 /// # `POST /api/v1/auth/passwordless`
 ///
 /// Begins a sign-in with a passkey alone: the options for `navigator.credentials.get()`.
-#[utoipa::path(post, path = "/api/v1/auth/passwordless", operation_id = "begin_passwordless",
+#[utoipa::path(post, path = routes::PASSWORDLESS_BEGIN.documented(), operation_id = "begin_passwordless",
     responses((status = 200, body = WebauthnCeremony), (status = 429, body = passerelle_shared::protocol::v1::error::ErrorBody)))]
 pub(crate) async fn begin_passwordless(
     State(state): State<AppState>,
@@ -82,7 +81,7 @@ pub(crate) async fn begin_passwordless(
 }
 
 /// # `POST /api/v1/auth/passwordless/finish`
-#[utoipa::path(post, path = "/api/v1/auth/passwordless/finish", operation_id = "finish_passwordless", request_body = PasswordlessLoginRequest,
+#[utoipa::path(post, path = routes::PASSWORDLESS_FINISH.documented(), operation_id = "finish_passwordless", request_body = PasswordlessLoginRequest,
     responses((status = 200, body = SessionOpened), (status = 401, body = passerelle_shared::protocol::v1::error::ErrorBody)))]
 pub(crate) async fn finish_passwordless(
     State(state): State<AppState>,
@@ -95,7 +94,7 @@ pub(crate) async fn finish_passwordless(
 }
 
 /// # `GET /api/v1/me/security-keys`
-#[utoipa::path(get, path = "/api/v1/me/security-keys", operation_id = "list_security_keys",
+#[utoipa::path(get, path = routes::SECURITY_KEYS.documented(), operation_id = "list_security_keys",
     responses((status = 200, body = [SecurityKey]), (status = 401)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
@@ -107,7 +106,7 @@ pub(crate) async fn list(
 /// # `POST /api/v1/me/security-keys/register`
 ///
 /// Begins registering a key: the options for `navigator.credentials.create()`.
-#[utoipa::path(post, path = "/api/v1/me/security-keys/register", operation_id = "begin_key_registration", request_body = RegisterKeyRequest,
+#[utoipa::path(post, path = routes::SECURITY_KEY_REGISTER_BEGIN.documented(), operation_id = "begin_key_registration", request_body = RegisterKeyRequest,
     responses((status = 200, body = WebauthnCeremony), (status = 401), (status = 422)))]
 pub(crate) async fn begin_registration(
     State(state): State<AppState>,
@@ -120,7 +119,7 @@ pub(crate) async fn begin_registration(
 }
 
 /// # `POST /api/v1/me/security-keys/register/finish`
-#[utoipa::path(post, path = "/api/v1/me/security-keys/register/finish", operation_id = "finish_key_registration", request_body = FinishRegistrationRequest,
+#[utoipa::path(post, path = routes::SECURITY_KEY_REGISTER_FINISH.documented(), operation_id = "finish_key_registration", request_body = FinishRegistrationRequest,
     responses((status = 200, body = SecurityKey), (status = 401), (status = 409), (status = 422)))]
 pub(crate) async fn finish_registration(
     State(state): State<AppState>,
@@ -133,7 +132,7 @@ pub(crate) async fn finish_registration(
 }
 
 /// # `PATCH /api/v1/me/security-keys/{id}`
-#[utoipa::path(patch, path = "/api/v1/me/security-keys/{id}", operation_id = "rename_security_key", request_body = RenameKeyRequest,
+#[utoipa::path(patch, path = routes::SECURITY_KEY_RENAME.documented(), operation_id = "rename_security_key", request_body = RenameKeyRequest,
     responses((status = 204), (status = 404), (status = 422)))]
 pub(crate) async fn rename(
     State(state): State<AppState>,
@@ -146,7 +145,7 @@ pub(crate) async fn rename(
 }
 
 /// # `DELETE /api/v1/me/security-keys/{id}`
-#[utoipa::path(delete, path = "/api/v1/me/security-keys/{id}", operation_id = "remove_security_key",
+#[utoipa::path(delete, path = routes::SECURITY_KEY_REMOVE.documented(), operation_id = "remove_security_key",
     responses((status = 204), (status = 404), (status = 422)))]
 pub(crate) async fn remove(
     State(state): State<AppState>,

@@ -7,9 +7,9 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
-use axum::routing::get;
 use axum::Router;
 use passerelle_shared::crypto::DeviceSigningPublicKey;
+use passerelle_shared::protocol::v1::routes;
 use passerelle_shared::protocol::v1::ws::MAX_CLIENT_FRAME_BYTES;
 use serde::Deserialize;
 use serde_json::json;
@@ -19,6 +19,7 @@ use crate::auth::{self, session as tokens, ClientInfo};
 use crate::db;
 use crate::error::{ApiError, Result, WebauthnRefusal};
 use crate::http::json::ApiQuery;
+use crate::http::routing::Endpoints;
 use crate::state::AppState;
 
 /// Connections one account may hold at once (several devices and tabs, not a flood).
@@ -26,7 +27,7 @@ pub const MAX_CONNECTIONS_PER_USER: usize = 16;
 
 /// `/api/v1/ws`.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/ws", get(upgrade))
+    Router::new().endpoint(routes::WEBSOCKET, upgrade)
 }
 
 /// Query of the upgrade request.

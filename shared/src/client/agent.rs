@@ -22,6 +22,7 @@ use super::{Client, ClientError, Device, Result};
 use crate::crypto::{to_base64url, EpochKey, MessageContent, OrderNotice, Shredded};
 use crate::protocol::v1::channels::{Cursors, EpochState, MembershipEvent, StoredMessage};
 use crate::protocol::v1::charter::{Accept, CharterStatus, RulesStatus};
+use crate::protocol::v1::routes;
 use crate::protocol::v1::ws::{ClientFrame, ServerFrame};
 
 /// Unix time in milliseconds, as the agent reads it (for TOTP codes).
@@ -330,13 +331,13 @@ impl Agent {
 
     /// Accepts the charter in force (an explicit act of the account's holder).
     pub async fn accept_charter(&self) -> Result<u64> {
-        let status: CharterStatus = self.client.get("/charter").await?;
+        let status: CharterStatus = self.client.call(routes::CHARTER, []).await?;
         let version = status
             .current
             .ok_or_else(|| ClientError::Protocol("no charter is published".into()))?
             .version;
         self.client
-            .post_empty("/charter/accept", &Accept { version })
+            .call_with_no_answer(routes::CHARTER_ACCEPT, [], &Accept { version })
             .await?;
         Ok(version)
     }
@@ -345,7 +346,7 @@ impl Agent {
     pub async fn accept_rules(&self, channel_id: &str) -> Result<Option<u64>> {
         let rules: RulesStatus = self
             .client
-            .get(&format!("/channels/{channel_id}/rules"))
+            .call(routes::CHANNEL_RULES, [channel_id])
             .await?;
         if !rules.required {
             return Ok(None);
@@ -355,8 +356,9 @@ impl Agent {
             .ok_or_else(|| ClientError::Protocol("the channel's rules are not published".into()))?
             .version;
         self.client
-            .post_empty(
-                &format!("/channels/{channel_id}/rules/accept"),
+            .call_with_no_answer(
+                routes::CHANNEL_RULES_ACCEPT,
+                [channel_id],
                 &Accept { version },
             )
             .await?;
@@ -1077,7 +1079,8 @@ async fn resume(state: &AgentState) -> Result<Option<Client>> {
         session.token.expose().to_owned(),
         session.me.clone(),
     );
-    match client.get::<crate::protocol::v1::auth::Me>("/me").await {
+    let me: Result<crate::protocol::v1::auth::Me> = client.call(routes::ME, []).await;
+    match me {
         Ok(me) => {
             client.me = me;
             Ok(Some(client))

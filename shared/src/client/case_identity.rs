@@ -1,8 +1,6 @@
 //! The identity of a case's person (docs/SDK.md, docs/PROTOCOL.md §19): sealed here for
 //! the case's coordinators and referent only, and opened by them.
 
-use reqwest::Method;
-
 use super::device::{crypto, uuid_v4};
 use super::{decode, Client, ClientError, Device, Result};
 use crate::crypto::{Envelope, EpochKey, MessageHeader};
@@ -10,6 +8,7 @@ use crate::protocol::v1::case_identity::{
     identity_scope, IdentityReaders, IdentityRecord, IdentityStatus, SealIdentity, SealedIdentity,
 };
 use crate::protocol::v1::channels::ChannelDetail;
+use crate::protocol::v1::routes;
 
 impl Client {
     /// Seals `record` for the case's readers as the server lists them, after checking that
@@ -22,10 +21,8 @@ impl Client {
         case_id: &str,
         record: &IdentityRecord,
     ) -> Result<SealIdentity> {
-        let readers: IdentityReaders = self
-            .get(&format!("/cases/{case_id}/identity/readers"))
-            .await?;
-        let detail: ChannelDetail = self.get(&format!("/channels/{case_id}")).await?;
+        let readers: IdentityReaders = self.call(routes::CASE_IDENTITY_READERS, [case_id]).await?;
+        let detail: ChannelDetail = self.call(routes::CHANNEL, [case_id]).await?;
         let mut certificates = Vec::new();
         for reader in &readers.readers {
             if !detail.members.iter().any(|m| m.user_id == reader.user_id) {
@@ -91,7 +88,7 @@ impl Client {
     ) -> Result<IdentityStatus> {
         let request = self.seal_case_identity(device, case_id, record).await?;
         decode(
-            self.request(Method::PUT, &format!("/cases/{case_id}/identity"))
+            self.endpoint(routes::CASE_IDENTITY_SEAL, [case_id])
                 .json(&request)
                 .send()
                 .await?,
@@ -107,12 +104,13 @@ impl Client {
         device: &Device,
         case_id: &str,
     ) -> Result<IdentityRecord> {
-        let sealed: SealedIdentity = self
-            .get(&format!(
-                "/cases/{case_id}/identity?device_id={}",
-                device.device_id
-            ))
-            .await?;
+        let sealed: SealedIdentity = decode(
+            self.endpoint(routes::CASE_IDENTITY, [case_id])
+                .query(&[("device_id", &device.device_id)])
+                .send()
+                .await?,
+        )
+        .await?;
         let scope = identity_scope(case_id);
         let envelope = &sealed.envelope;
         let wrap = &sealed.key;

@@ -1,6 +1,6 @@
 //! A device of the SDK: enrolment, recovery, the key backup, epochs, sealing and opening.
 
-use reqwest::{header, Method, StatusCode};
+use reqwest::{header, StatusCode};
 use serde_json::json;
 
 use super::{decode, expect_ok, Client, ClientError, Result};
@@ -16,6 +16,7 @@ use crate::protocol::v1::channels::{
 use crate::protocol::v1::keys::{
     KeyBackupBody, KeysReset, PublishIdentity, RegisterDevice, ResetKeys, UserKeys,
 };
+use crate::protocol::v1::routes;
 
 pub(crate) fn crypto(err: impl std::fmt::Display) -> ClientError {
     ClientError::Crypto(err.to_string())
@@ -54,7 +55,7 @@ impl Client {
     pub async fn enrol_first_device(&mut self, name: &str) -> Result<Enrolment> {
         let identity = IdentityKeyPair::generate().map_err(crypto)?;
         expect_ok(
-            self.request(Method::PUT, "/keys/identity")
+            self.endpoint(routes::IDENTITY_PUBLISH, [])
                 .json(&PublishIdentity {
                     identity_key: identity.public_key().clone(),
                 })
@@ -92,7 +93,7 @@ impl Client {
         );
         let backup = KeyBackup::seal(&contents, &backup_key, &self.me.id, 1).map_err(crypto)?;
         let reset: KeysReset = decode(
-            self.request(Method::POST, "/keys/reset")
+            self.endpoint(routes::KEYS_RESET, [])
                 .json(&ResetKeys {
                     identity_key: identity.public_key().clone(),
                     certificate: certificate.clone(),
@@ -128,7 +129,7 @@ impl Client {
     pub async fn restore_with_recovery_code(&mut self, code: &str, name: &str) -> Result<Device> {
         let code = RecoveryCode::parse(code).map_err(crypto)?;
         let backup_key = code.backup_key(&self.me.id);
-        let response = self.request(Method::GET, "/keys/backup").send().await?;
+        let response = self.endpoint(routes::KEY_BACKUP, []).send().await?;
         let body: KeyBackupBody = decode(response).await?;
         let sealed: KeyBackup =
             serde_json::from_value(body.data).map_err(|e| ClientError::Protocol(e.to_string()))?;
@@ -180,7 +181,7 @@ impl Client {
                 .map_err(crypto)?;
         let certificate = identity.certify(&request).map_err(crypto)?;
         expect_ok(
-            self.request(Method::POST, "/keys/devices")
+            self.endpoint(routes::DEVICE_REGISTER, [])
                 .json(&RegisterDevice {
                     certificate: certificate.clone(),
                     name: name.into(),
@@ -214,7 +215,7 @@ impl Client {
         // epoch keys, and the colleagues they pinned or verified (docs/PROTOCOL.md §10.5).
         let mut current = None;
         if account.backup_version.is_some() {
-            let response = self.request(Method::GET, "/keys/backup").send().await?;
+            let response = self.endpoint(routes::KEY_BACKUP, []).send().await?;
             if response.status() == StatusCode::OK {
                 let body: KeyBackupBody = decode(response).await?;
                 let sealed: KeyBackup = serde_json::from_value(body.data)
@@ -245,8 +246,9 @@ impl Client {
             .collect();
         for chunk in held.chunks(MAX_DESTROYED_QUERY) {
             let answer: DestroyedChannels = self
-                .post(
-                    "/channels/destroyed",
+                .call_with(
+                    routes::CHANNELS_DESTROYED,
+                    [],
                     &DestroyedQuery {
                         channel_ids: chunk.to_vec(),
                     },
@@ -287,7 +289,7 @@ impl Client {
         let sealed = KeyBackup::seal(&contents, &account.backup_key, &self.me.id, revision)
             .map_err(crypto)?;
         let mut request = self
-            .request(Method::PUT, "/keys/backup")
+            .endpoint(routes::KEY_BACKUP_PUT, [])
             .json(&json!({ "data": sealed }));
         request = match account.backup_version {
             Some(version) => request.header(header::IF_MATCH, format!("\"{version}\"")),
@@ -309,7 +311,7 @@ impl Client {
     /// user was told: it replaces the pinned key and drops the verified mark, which only
     /// a new comparison in person restores.
     pub async fn accept_identity_change(&mut self, user_id: &str) -> Result<()> {
-        let keys: UserKeys = self.get(&format!("/keys/users/{user_id}")).await?;
+        let keys: UserKeys = self.call(routes::USER_KEYS, [user_id]).await?;
         let Some(identity) = keys.identity_key else {
             return Ok(());
         };
@@ -345,7 +347,7 @@ impl Client {
         &mut self,
         user_id: &str,
     ) -> Result<Option<(IdentityPublicKey, Vec<(DeviceCertificate, bool)>)>> {
-        let keys: UserKeys = self.get(&format!("/keys/users/{user_id}")).await?;
+        let keys: UserKeys = self.call(routes::USER_KEYS, [user_id]).await?;
         let Some(identity) = keys.identity_key else {
             return Ok(None);
         };
@@ -372,7 +374,7 @@ impl Client {
     /// when their certificate verifies under the identity key pinned for that member.
     /// Nobody outside the member list is looked up, let alone pinned.
     pub async fn refresh_roster(&mut self, channel_id: &str) -> Result<&Roster> {
-        let detail: ChannelDetail = self.get(&format!("/channels/{channel_id}")).await?;
+        let detail: ChannelDetail = self.call(routes::CHANNEL, [channel_id]).await?;
         let mut roster = Roster::new(channel_id, detail.members.iter().map(|m| m.user_id.clone()));
         for member in &detail.members {
             let (identity, devices) = match self.user_keys(&member.user_id).await {
@@ -381,8 +383,7 @@ impl Client {
                 // Checked against the key seen first: they all fail, and are withheld
                 // until the change is accepted.
                 Err(ClientError::IdentityChanged(_)) => {
-                    let keys: UserKeys =
-                        self.get(&format!("/keys/users/{}", member.user_id)).await?;
+                    let keys: UserKeys = self.call(routes::USER_KEYS, [&member.user_id]).await?;
                     let Some(pinned) = self.known_identities.get(&member.user_id).cloned() else {
                         continue;
                     };
@@ -433,7 +434,7 @@ impl Client {
     /// the epoch to send with.
     pub async fn ensure_epoch(&mut self, device: &mut Device, channel_id: &str) -> Result<u64> {
         for _ in 0..3 {
-            let state: EpochState = self.get(&format!("/channels/{channel_id}/epoch")).await?;
+            let state: EpochState = self.call(routes::CHANNEL_EPOCH, [channel_id]).await?;
             if !state.rotation_required
                 && self
                     .epoch_key(device, channel_id, state.epoch)
@@ -491,8 +492,9 @@ impl Client {
             .into_iter()
             .map(|(device_id, reason)| WithheldKey { device_id, reason })
             .collect();
-        self.post_empty(
-            &format!("/channels/{channel_id}/epochs"),
+        self.call_with_no_answer(
+            routes::CHANNEL_EPOCH_PUBLISH,
+            [channel_id],
             &PublishEpoch {
                 epoch,
                 keys: wraps,
@@ -514,12 +516,13 @@ impl Client {
     ) -> Result<&EpochKey> {
         let slot = (channel_id.to_owned(), epoch);
         if !self.epoch_keys.contains_key(&slot) {
-            let page: DeviceKeysPage = self
-                .get(&format!(
-                    "/channels/{channel_id}/keys?device_id={}",
-                    device.device_id
-                ))
-                .await?;
+            let page: DeviceKeysPage = decode(
+                self.endpoint(routes::CHANNEL_DEVICE_KEYS, [channel_id])
+                    .query(&[("device_id", &device.device_id)])
+                    .send()
+                    .await?,
+            )
+            .await?;
             if let Some(withheld) = page.withheld.iter().find(|w| w.epoch == epoch) {
                 return Err(ClientError::Crypto(format!(
                     "the key of epoch {epoch} was withheld from this device: {:?}",
@@ -693,7 +696,7 @@ impl Client {
     ) -> Result<AttachmentRef> {
         let (key, encrypted) = crate::crypto::encrypt_attachment(bytes).map_err(crypto)?;
         let response = self
-            .request(Method::POST, &format!("/channels/{channel_id}/attachments"))
+            .endpoint(routes::ATTACHMENT_UPLOAD, [channel_id])
             .header(header::CONTENT_TYPE, "application/octet-stream")
             .body(encrypted.blob.clone())
             .send()
@@ -715,7 +718,7 @@ impl Client {
         attachment: &AttachmentRef,
     ) -> Result<zeroize::Zeroizing<Vec<u8>>> {
         let response = self
-            .request(Method::GET, &format!("/attachments/{}", attachment.id))
+            .endpoint(routes::ATTACHMENT, [&attachment.id])
             .send()
             .await?;
         if response.status() != StatusCode::OK {

@@ -8,6 +8,7 @@ use crate::protocol::v1::channels::StoredMessage;
 use crate::protocol::v1::field_reports::{
     FieldReport, FieldReportCategory, FieldReportStatus, FileFieldReport, UpdateFieldReport,
 };
+use crate::protocol::v1::routes;
 
 /// What a mediator observed, before it is sealed and filed.
 #[derive(Debug)]
@@ -36,8 +37,9 @@ impl Client {
         let description = self
             .seal(device, report.group_id, report.description)
             .await?;
-        self.post(
-            "/field-reports",
+        self.call_with(
+            routes::FIELD_REPORT_FILE,
+            [],
             &FileFieldReport {
                 group_id: report.group_id.to_owned(),
                 category: report.category,
@@ -52,13 +54,14 @@ impl Client {
     /// The reports this account may see: a mediator's own, or those addressed to the
     /// groups of a member, newest first.
     pub async fn field_reports(&self) -> Result<Vec<FieldReport>> {
-        self.get("/field-reports").await
+        self.call(routes::FIELD_REPORTS, []).await
     }
 
     /// Takes a report addressed to one of this member's groups in charge.
     pub async fn take_field_report_in_charge(&self, report_id: &str) -> Result<FieldReport> {
-        self.post(
-            &format!("/field-reports/{report_id}/status"),
+        self.call_with(
+            routes::FIELD_REPORT_STATUS,
+            [report_id],
             &UpdateFieldReport {
                 status: FieldReportStatus::InProgress,
                 answer: None,
@@ -75,8 +78,9 @@ impl Client {
         answer: &MessageContent,
     ) -> Result<FieldReport> {
         let sealed = self.seal(device, &report.group_id, answer).await?;
-        self.post(
-            &format!("/field-reports/{}/status", report.id),
+        self.call_with(
+            routes::FIELD_REPORT_STATUS,
+            [&report.id],
             &UpdateFieldReport {
                 status: FieldReportStatus::Done,
                 answer: Some(sealed),

@@ -2,8 +2,6 @@
 //! asks, both devices show the link code, the existing device certifies and re-wraps the
 //! past epoch keys it holds (§7.6).
 
-use reqwest::Method;
-
 use super::device::{uuid_v4, Device};
 use super::{expect_ok, Client, ClientError, Result};
 use crate::crypto::{DeviceCertificateRequest, DeviceKeys, DeviceLinkCode, IdentityPublicKey};
@@ -11,6 +9,7 @@ use crate::protocol::v1::keys::{
     ApproveLink, CreateLinkRequest, LinkRequest, LinkRequestList, LinkStatus, RewrappedKeys,
     StoredKeys, UserKeys, MAX_REWRAPPED_KEYS,
 };
+use crate::protocol::v1::routes;
 
 fn crypto(err: impl std::fmt::Display) -> ClientError {
     ClientError::Crypto(err.to_string())
@@ -35,7 +34,7 @@ impl Client {
     /// On a new device: builds and posts the certificate request, to be relayed to the
     /// user's other devices. Show [`PendingLink::link_code`] until it is linked.
     pub async fn request_link(&mut self, name: &str) -> Result<PendingLink> {
-        let mine: UserKeys = self.get(&format!("/keys/users/{}", self.me.id)).await?;
+        let mine: UserKeys = self.call(routes::USER_KEYS, [&self.me.id]).await?;
         let identity = mine
             .identity_key
             .ok_or_else(|| ClientError::Protocol("no identity key to link to".into()))?;
@@ -44,8 +43,9 @@ impl Client {
         let request = DeviceCertificateRequest::new(&self.me.id, &device_id, &identity, &keys)
             .map_err(crypto)?;
         let stored: LinkRequest = self
-            .post(
-                "/keys/link-requests",
+            .call_with(
+                routes::LINK_REQUEST_CREATE,
+                [],
                 &CreateLinkRequest {
                     request,
                     name: name.into(),
@@ -61,7 +61,7 @@ impl Client {
 
     /// Where a link request stands.
     pub async fn link_status(&self, id: &str) -> Result<LinkRequest> {
-        self.get(&format!("/keys/link-requests/{id}")).await
+        self.call(routes::LINK_REQUEST, [id]).await
     }
 
     /// On the new device, once an existing device approved: the device, usable at once.
@@ -93,7 +93,7 @@ impl Client {
 
     /// On an existing device: the user's pending link requests.
     pub async fn link_requests(&self) -> Result<Vec<LinkRequest>> {
-        let list: LinkRequestList = self.get("/keys/link-requests").await?;
+        let list: LinkRequestList = self.call(routes::LINK_REQUESTS, []).await?;
         Ok(list.requests)
     }
 
@@ -130,15 +130,12 @@ impl Client {
         }
         let certificate = account.identity.certify(&request.request).map_err(crypto)?;
         expect_ok(
-            self.request(
-                Method::POST,
-                &format!("/keys/link-requests/{}/approve", request.id),
-            )
-            .json(&ApproveLink {
-                certificate: certificate.clone(),
-            })
-            .send()
-            .await?,
+            self.endpoint(routes::LINK_REQUEST_APPROVE, [&request.id])
+                .json(&ApproveLink {
+                    certificate: certificate.clone(),
+                })
+                .send()
+                .await?,
         )
         .await?;
         self.devices
@@ -159,8 +156,9 @@ impl Client {
         let mut stored = 0;
         for batch in wraps.chunks(MAX_REWRAPPED_KEYS) {
             let answer: StoredKeys = self
-                .post(
-                    &format!("/keys/devices/{}/epoch-keys", certificate.device_id),
+                .call_with(
+                    routes::DEVICE_EPOCH_KEYS,
+                    [&certificate.device_id],
                     &RewrappedKeys {
                         keys: batch.to_vec(),
                     },
@@ -174,7 +172,7 @@ impl Client {
     /// Refuses (existing device) or cancels (new device) a pending request.
     pub async fn refuse_link(&self, id: &str) -> Result<()> {
         expect_ok(
-            self.request(Method::DELETE, &format!("/keys/link-requests/{id}"))
+            self.endpoint(routes::LINK_REQUEST_REFUSE, [id])
                 .send()
                 .await?,
         )

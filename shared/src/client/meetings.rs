@@ -11,6 +11,7 @@ use crate::protocol::v1::meetings::{
     ChangeAgenda, DecideSituation, Meeting, MeetingDecision, RecordAttendance, ScheduleMeeting,
     WriteMinutes,
 };
+use crate::protocol::v1::routes;
 
 /// A decision about one situation, before its note is sealed.
 #[derive(Debug)]
@@ -42,8 +43,9 @@ impl Client {
         scheduled_at: i64,
         agenda: &[&str],
     ) -> Result<Meeting> {
-        self.post(
-            "/meetings",
+        self.call_with(
+            routes::MEETING_SCHEDULE,
+            [],
             &ScheduleMeeting {
                 group_id: group_id.to_owned(),
                 scheduled_at,
@@ -55,18 +57,19 @@ impl Client {
 
     /// The meetings of this member's working groups, soonest first.
     pub async fn meetings(&self) -> Result<Vec<Meeting>> {
-        self.get("/meetings").await
+        self.call(routes::MEETINGS, []).await
     }
 
     /// One meeting.
     pub async fn meeting(&self, meeting_id: &str) -> Result<Meeting> {
-        self.get(&format!("/meetings/{meeting_id}")).await
+        self.call(routes::MEETING, [meeting_id]).await
     }
 
     /// Records who attended (account ids of members of the group).
     pub async fn record_attendance(&self, meeting_id: &str, attendees: &[&str]) -> Result<Meeting> {
-        self.post(
-            &format!("/meetings/{meeting_id}/attendance"),
+        self.call_with(
+            routes::MEETING_ATTENDANCE,
+            [meeting_id],
             &RecordAttendance {
                 attendees: attendees.iter().map(|a| (*a).to_owned()).collect(),
             },
@@ -85,8 +88,9 @@ impl Client {
             Some(content) => Some(self.seal(device, &meeting.group_id, content).await?),
             None => None,
         };
-        self.post(
-            &format!("/meetings/{}/decisions", meeting.id),
+        self.call_with(
+            routes::MEETING_DECISIONS,
+            [&meeting.id],
             &DecideSituation {
                 case_id: decision.case_id.to_owned(),
                 decision: decision.decision,
@@ -105,8 +109,9 @@ impl Client {
         minutes: &MessageContent,
     ) -> Result<Meeting> {
         let sealed = self.seal(device, &meeting.group_id, minutes).await?;
-        self.post(
-            &format!("/meetings/{}/minutes", meeting.id),
+        self.call_with(
+            routes::MEETING_MINUTES,
+            [&meeting.id],
             &WriteMinutes { minutes: sealed },
         )
         .await
@@ -115,8 +120,9 @@ impl Client {
     /// Changes the agenda of a meeting not held yet (situations in order; decided ones
     /// stay).
     pub async fn change_agenda(&self, meeting_id: &str, agenda: &[&str]) -> Result<Meeting> {
-        self.post(
-            &format!("/meetings/{meeting_id}/agenda"),
+        self.call_with(
+            routes::MEETING_AGENDA,
+            [meeting_id],
             &ChangeAgenda {
                 agenda: agenda.iter().map(|a| (*a).to_owned()).collect(),
             },
@@ -126,20 +132,14 @@ impl Client {
 
     /// Cancels a meeting nothing was decided in yet: it is deleted.
     pub async fn cancel_meeting(&self, meeting_id: &str) -> Result<()> {
-        self.post_empty(
-            &format!("/meetings/{meeting_id}/cancel"),
-            &serde_json::json!({}),
-        )
-        .await
+        self.call_with_no_answer(routes::MEETING_CANCEL, [meeting_id], &serde_json::json!({}))
+            .await
     }
 
     /// Closes a meeting: its decisions are frozen.
     pub async fn close_meeting(&self, meeting_id: &str) -> Result<Meeting> {
-        self.post(
-            &format!("/meetings/{meeting_id}/close"),
-            &serde_json::json!({}),
-        )
-        .await
+        self.call_with(routes::MEETING_CLOSE, [meeting_id], &serde_json::json!({}))
+            .await
     }
 
     /// Opens a meeting's notes and minutes: each is checked and decrypted as a message of

@@ -2,8 +2,9 @@
 //! by whom, and after which message. The server's word until the signed membership log
 //! (issue #17) lets clients check it.
 
-use super::{Client, Result};
+use super::{decode, Client, Result};
 use crate::protocol::v1::channels::MembershipPage;
+use crate::protocol::v1::routes;
 
 impl Client {
     /// The membership events of a channel after event `after` (0: from the first one the
@@ -15,9 +16,13 @@ impl Client {
         after: u64,
         limit: u64,
     ) -> Result<MembershipPage> {
-        self.get(&format!(
-            "/channels/{channel_id}/membership?after={after}&limit={limit}"
-        ))
+        let query = [("after", after), ("limit", limit)];
+        decode(
+            self.endpoint(routes::CHANNEL_MEMBERSHIP, [channel_id])
+                .query(&query)
+                .send()
+                .await?,
+        )
         .await
     }
 }

@@ -39,6 +39,7 @@ use crate::protocol::v1::auth::{
     LoginChallenge, LoginRequest, Me, NextStep, SessionOpened, TotpRequest,
 };
 use crate::protocol::v1::error::ErrorBody;
+use crate::protocol::v1::routes::{self, Route, API_BASE};
 
 /// What can go wrong in the SDK.
 #[derive(Debug, thiserror::Error)]
@@ -151,7 +152,10 @@ impl Client {
         let http = reqwest::Client::new();
         let base = base.trim_end_matches('/').to_owned();
         let response = http
-            .post(format!("{base}/api/v1/auth/login"))
+            .request(
+                http_method(routes::LOGIN),
+                format!("{base}{API_BASE}{}", routes::LOGIN.fill([])),
+            )
             .json(&LoginRequest {
                 login: login.into(),
                 password: password.into(),
@@ -164,7 +168,10 @@ impl Client {
         }
         let code = code(&challenge);
         let response = http
-            .post(format!("{base}/api/v1/auth/totp"))
+            .request(
+                http_method(routes::LOGIN_TOTP),
+                format!("{base}{API_BASE}{}", routes::LOGIN_TOTP.fill([])),
+            )
             .json(&TotpRequest {
                 challenge: challenge.challenge,
                 code,
@@ -263,27 +270,68 @@ impl Client {
             .contains_key(&(channel_id.to_owned(), epoch))
     }
 
-    /// A request to `/api/v1` + `path` with the bearer token.
+    /// A request to one endpoint of the route table ([`routes`]), its path parameters
+    /// filled in (each percent-encoded as one segment), with the bearer token. The SDK
+    /// builds every request this way.
+    pub fn endpoint<const N: usize>(
+        &self,
+        route: Route<N>,
+        values: [&str; N],
+    ) -> reqwest::RequestBuilder {
+        self.request(http_method(route), &route.fill(values))
+    }
+
+    /// Calls an endpoint without a body and decodes its answer.
+    pub async fn call<T: DeserializeOwned, const N: usize>(
+        &self,
+        route: Route<N>,
+        values: [&str; N],
+    ) -> Result<T> {
+        decode(self.endpoint(route, values).send().await?).await
+    }
+
+    /// Calls an endpoint with a JSON body and decodes its answer.
+    pub async fn call_with<B: Serialize, T: DeserializeOwned, const N: usize>(
+        &self,
+        route: Route<N>,
+        values: [&str; N],
+        body: &B,
+    ) -> Result<T> {
+        decode(self.endpoint(route, values).json(body).send().await?).await
+    }
+
+    /// Calls an endpoint with a JSON body, expecting no content.
+    pub async fn call_with_no_answer<B: Serialize, const N: usize>(
+        &self,
+        route: Route<N>,
+        values: [&str; N],
+        body: &B,
+    ) -> Result<()> {
+        expect_ok(self.endpoint(route, values).json(body).send().await?).await
+    }
+
+    /// A request to [`API_BASE`] + `path` with the bearer token: for a path outside the
+    /// route table (tests that probe malformed paths); the SDK uses [`Client::endpoint`].
     pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         self.http
-            .request(method, format!("{}/api/v1{path}", self.base))
+            .request(method, format!("{}{API_BASE}{path}", self.base))
             .header(
                 header::AUTHORIZATION,
                 format!("Bearer {}", self.token.as_str()),
             )
     }
 
-    /// `GET` and decode.
+    /// `GET` a path written by hand and decode (see [`Client::request`]).
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         decode(self.request(Method::GET, path).send().await?).await
     }
 
-    /// `POST` a JSON body and decode the answer.
+    /// `POST` a JSON body to a path written by hand and decode the answer.
     pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
         decode(self.request(Method::POST, path).json(body).send().await?).await
     }
 
-    /// `POST` a JSON body, expecting no content.
+    /// `POST` a JSON body to a path written by hand, expecting no content.
     pub async fn post_empty<B: Serialize>(&self, path: &str, body: &B) -> Result<()> {
         expect_ok(self.request(Method::POST, path).json(body).send().await?).await
     }
@@ -291,8 +339,9 @@ impl Client {
     /// Replaces the account's password (`POST /me/password`), e.g. the provisional one an
     /// administrator generated, which the server requires to be replaced first.
     pub async fn change_password(&mut self, current: &str, new: &str) -> Result<()> {
-        self.post_empty(
-            "/me/password",
+        self.call_with_no_answer(
+            routes::PASSWORD_CHANGE,
+            [],
             &crate::protocol::v1::auth::ChangePasswordRequest {
                 current_password: current.to_owned(),
                 new_password: new.to_owned(),
@@ -301,6 +350,17 @@ impl Client {
         .await?;
         self.me.password_change_required = false;
         Ok(())
+    }
+}
+
+/// reqwest's method for a route of the table.
+fn http_method<const N: usize>(route: Route<N>) -> Method {
+    match route.method {
+        routes::Method::Get => Method::GET,
+        routes::Method::Post => Method::POST,
+        routes::Method::Put => Method::PUT,
+        routes::Method::Patch => Method::PATCH,
+        routes::Method::Delete => Method::DELETE,
     }
 }
 

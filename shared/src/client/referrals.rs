@@ -10,6 +10,7 @@ use crate::protocol::v1::referrals::{
     AcceptReferral, AdvanceReferral, DeclineReason, DeclineReferral, OpenReferral, Referral,
     ReferralConsent, ReferralList, ReferralReason, ReferralStatus,
 };
+use crate::protocol::v1::routes;
 
 /// A referral before its note is sealed and it is sent.
 #[derive(Debug)]
@@ -45,8 +46,9 @@ impl Client {
             Some((channel_id, content)) => Some(self.seal(device, channel_id, content).await?),
             None => None,
         };
-        self.post(
-            "/referrals",
+        self.call_with(
+            routes::REFERRAL_OPEN,
+            [],
             &OpenReferral {
                 client_id: referral.client_id.to_owned(),
                 reason: referral.reason,
@@ -65,12 +67,13 @@ impl Client {
     /// The referrals this account may see: sent, addressed to its institution, or (for
     /// the coordinator) every one, newest first.
     pub async fn referrals(&self) -> Result<Vec<Referral>> {
-        Ok(self.get::<ReferralList>("/referrals").await?.referrals)
+        let list: ReferralList = self.call(routes::REFERRALS, []).await?;
+        Ok(list.referrals)
     }
 
     /// One referral.
     pub async fn referral(&self, referral_id: &str) -> Result<Referral> {
-        self.get(&format!("/referrals/{referral_id}")).await
+        self.call(routes::REFERRAL, [referral_id]).await
     }
 
     /// Accepts a referral addressed to this account's institution; the answer names the
@@ -80,7 +83,7 @@ impl Client {
         referral_id: &str,
         acceptance: &AcceptReferral,
     ) -> Result<Referral> {
-        self.post(&format!("/referrals/{referral_id}/accept"), acceptance)
+        self.call_with(routes::REFERRAL_ACCEPT, [referral_id], acceptance)
             .await
     }
 
@@ -97,8 +100,9 @@ impl Client {
             Some((channel_id, content)) => Some(self.seal(device, channel_id, content).await?),
             None => None,
         };
-        self.post(
-            &format!("/referrals/{referral_id}/decline"),
+        self.call_with(
+            routes::REFERRAL_DECLINE,
+            [referral_id],
             &DeclineReferral { reason, note },
         )
         .await
@@ -110,8 +114,9 @@ impl Client {
         referral_id: &str,
         status: ReferralStatus,
     ) -> Result<Referral> {
-        self.post(
-            &format!("/referrals/{referral_id}/status"),
+        self.call_with(
+            routes::REFERRAL_STATUS,
+            [referral_id],
             &AdvanceReferral { status },
         )
         .await

@@ -13,6 +13,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::{Client, ClientError, Result};
 use crate::protocol::v1::channels::{Cursors, StoredMessage};
+use crate::protocol::v1::routes::{self, API_BASE};
 use crate::protocol::v1::ws::{ClientFrame, ServerFrame};
 
 /// One WebSocket connection of a device.
@@ -30,8 +31,10 @@ impl Client {
     /// Opens the WebSocket for `device_id`.
     pub async fn connect(&self, device_id: &str) -> Result<Connection> {
         let url = format!(
-            "{}/api/v1/ws?device_id={device_id}",
-            self.base().replacen("http", "ws", 1)
+            "{}{API_BASE}{}?device_id={}",
+            self.base().replacen("http", "ws", 1),
+            routes::WEBSOCKET.fill([]),
+            routes::encode_component(device_id),
         );
         let mut request = url
             .into_client_request()
