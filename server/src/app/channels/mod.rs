@@ -13,6 +13,7 @@ mod epochs;
 mod history;
 mod members;
 mod membership;
+mod membership_log;
 
 pub(crate) use crate::gate::member_channel;
 pub use create::create;
@@ -24,6 +25,7 @@ pub(crate) use history::stored_messages;
 pub use history::{history, MAX_PAGE};
 pub use members::{add_member, directory, remove_member};
 pub use membership::membership_events;
+pub use membership_log::{membership_log, start_membership_log};
 pub(crate) use membership::{announce_all, announce_membership, record_new_device};
 
 use passerelle_shared::protocol::v1::auth::InstitutionRef;
