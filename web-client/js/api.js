@@ -476,14 +476,28 @@ export const channels = {
   /**
    * @param {string} id
    * @param {string} userId
+   * @param {import('./crypto/membership-log.js').MembershipRecord | null} [record] The signed record of the addition (§22).
    */
-  addMember: (id, userId) => request('POST', `/channels/${seg(id)}/members`, { user_id: userId }),
+  addMember: (id, userId, record = null) => request('POST', `/channels/${seg(id)}/members`, record ? { user_id: userId, record } : { user_id: userId }),
   /**
    * @param {string} id
    * @param {string} userId
    * @param {string} reason Logged (CHARTER.md C3).
+   * @param {import('./crypto/membership-log.js').MembershipRecord | null} [record] The signed record of the removal (§22).
    */
-  removeMember: (id, userId, reason) => request('DELETE', `/channels/${seg(id)}/members/${seg(userId)}`, { reason }),
+  removeMember: (id, userId, reason, record = null) => request('DELETE', `/channels/${seg(id)}/members/${seg(userId)}`, record ? { reason, record } : { reason }),
+  /**
+   * The channel's signed membership log (PROTOCOL.md §22).
+   * @param {string} id
+   * @returns {Promise<{ records: import('./crypto/membership-log.js').MembershipRecord[] }>}
+   */
+  membershipLog: (id) => request('GET', `/channels/${seg(id)}/membership-log`),
+  /**
+   * Starts the channel's signed membership log with its genesis record.
+   * @param {string} id
+   * @param {import('./crypto/membership-log.js').MembershipRecord} record
+   */
+  startMembershipLog: (id, record) => request('POST', `/channels/${seg(id)}/membership-log`, { record }),
   /**
    * @param {string} id
    * @returns {Promise<EpochState>}

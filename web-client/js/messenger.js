@@ -422,10 +422,14 @@ export class Messenger extends EventTarget {
    * @param {{ channelId: string, kind: string }} detail
    */
   onTampered(detail) {
-    const text =
-      detail.kind === 'ghost_device'
-        ? 'Le serveur a proposé un appareil inconnu : message non chiffré pour lui.'
-        : 'Le serveur a transmis une clé de canal qui ne vient d’aucun appareil des membres : elle a été refusée.';
+    /** @type {Record<string, string>} */
+    const texts = {
+      ghost_device: 'Le serveur a proposé un appareil inconnu : message non chiffré pour lui.',
+      // §22: a member the signed log does not name, or a log that does not verify.
+      ghost_member: 'Le serveur a présenté un appareil qui n’appartient à aucun membre vérifié ; il a été écarté.',
+      membership_log: 'Le journal signé des membres de ce canal n’est pas valide : aucune clé n’est envoyée tant qu’il ne l’est pas.',
+    };
+    const text = texts[detail.kind] ?? 'Le serveur a transmis une clé de canal qui ne vient d’aucun appareil des membres : elle a été refusée.';
     const conversation = this.conversation(detail.channelId);
     if (!conversation.alerts.includes(text)) conversation.alerts.push(text);
     this.emit('conversation', { channelId: detail.channelId });

@@ -494,7 +494,9 @@ export function renderConversation(main, shell, messenger, channelId) {
     if (!answer) return;
     const reason = valueOf(answer, 'reason');
     try {
-      await channelsApi.removeMember(channelId, member.user_id, reason);
+      // Signed by this device and chained to the channel's log (§22); the motif stays out of it.
+      const record = await messenger.keyring.signMembershipChange(channelId, { kind: 'removed', subjects: [member.user_id], reason: 'coordinator' });
+      await channelsApi.removeMember(channelId, member.user_id, reason, record);
       showStatus(`${member.display_name} a été retiré(e) du canal.`);
       await messenger.loadDetail(channelId);
     } catch (error) {
@@ -526,7 +528,10 @@ export function renderConversation(main, shell, messenger, channelId) {
           const userId = valueOf(addForm, 'user_id');
           if (!userId) return;
           const ok = await whileBusy(addForm, async () => {
-            await channelsApi.addMember(channelId, userId);
+            const entry = candidates.find((e) => e.user_id === userId);
+            const role = entry?.role === 'coordinator' ? 'coordinator' : '';
+            const record = await messenger.keyring.signMembershipChange(channelId, { kind: 'added', subjects: [userId], role });
+            await channelsApi.addMember(channelId, userId, record);
             return true;
           });
           if (ok) {
