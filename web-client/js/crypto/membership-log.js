@@ -44,6 +44,8 @@ const MAX_SUBJECTS = 1000;
  * @property {number} epoch
  * @property {Set<string>} members
  * @property {Set<string>} coordinators
+ * @property {{ seq: number, kind: string, actor: string, subjects: string[], at: number }[]} records
+ *   What each verified record says, in order (for the conversation's notes).
  */
 
 /** @param {string[]} ids */
@@ -128,7 +130,7 @@ export function recordSignedBytes(b) {
 
 /** @param {string} channelId @returns {MembershipState} */
 export function emptyState(channelId) {
-  return { channelId, seq: 0, head: new Uint8Array(32), epoch: 0, members: new Set(), coordinators: new Set() };
+  return { channelId, seq: 0, head: new Uint8Array(32), epoch: 0, members: new Set(), coordinators: new Set(), records: [] };
 }
 
 /**
@@ -173,7 +175,8 @@ export async function applyRecord(state, value, signingKey) {
   const bytes = recordSignedBytes(r);
   if (!signingKey) throw new CryptoError('bad_signature', 'no verified device for the actor');
   await requireSignature(signingKey, r.signature, bytes, 'membership record');
-  return { channelId: state.channelId, seq: r.seq, head: await sha256(bytes), epoch: r.epoch, members, coordinators };
+  const said = { seq: r.seq, kind: r.kind, actor: r.actor, subjects: r.subjects, at: r.at };
+  return { channelId: state.channelId, seq: r.seq, head: await sha256(bytes), epoch: r.epoch, members, coordinators, records: [...state.records, said] };
 }
 
 /**

@@ -9,6 +9,7 @@ import { h, replace, srOnly, uid } from '../dom.js';
 import { field, selectField, valueOf, whileBusy } from '../forms.js';
 import { formatDateTime, ROLE_LABELS } from '../labels.js';
 import { membershipNote } from '../membership-notes.js';
+import { NOT_CONFIRMED, UNVERIFIED_BEFORE, vouch } from '../membership-log-notes.js';
 import { showError, showStatus } from '../notices.js';
 import { findPersonalData } from '../privacy.js';
 import { fillRules } from './charter.js';
@@ -583,11 +584,20 @@ export function renderConversation(main, shell, messenger, channelId) {
     // Membership notes go right after the message each follows (`after_seq`); those that
     // follow a message not loaded yet wait for the scroll-back.
     const firstShown = current.hasOlder ? current.oldestSeq - 1 : 0;
-    const notes = query ? [] : current.membership.filter((event) => event.after_seq >= firstShown);
+    // The signed log (§22) vouches for each note, or says it does not.
+    const vouched = vouch(current.membership, current.log ?? null);
+    const notes = query ? [] : current.membership.map((event, i) => ({ event, i, mark: vouched.marks[i] })).filter(({ event }) => event.after_seq >= firstShown);
+    const startLine = () => h('li', { class: 'message-note', 'data-testid': 'membership-log-start' }, UNVERIFIED_BEFORE);
     const flushNotes = (/** @type {number} */ before) => {
-      while (notes.length > 0 && notes[0].after_seq < before) {
-        const event = notes.shift();
-        if (event) items.push(h('li', { class: 'message-note', 'data-testid': 'membership-note', 'data-after-seq': String(event.after_seq), title: formatDateTime(event.at) }, membershipNote(event, shell.me.id, messenger.names)));
+      while (notes.length > 0 && notes[0].event.after_seq < before) {
+        const note = notes.shift();
+        if (!note) break;
+        const { event, i, mark } = note;
+        if (i === vouched.startsAt) items.push(startLine());
+        const said = membershipNote(event, shell.me.id, messenger.names);
+        const text = mark === 'unsigned' ? `${said.replace(/\.$/, '')}${NOT_CONFIRMED}.` : said;
+        items.push(h('li', { class: 'message-note', 'data-testid': 'membership-note', 'data-after-seq': String(event.after_seq), 'data-signed': mark ?? 'none', title: formatDateTime(event.at) }, text));
+        if (i === current.membership.length - 1 && vouched.startsAt === current.membership.length) items.push(startLine());
         previous = null;
       }
     };
