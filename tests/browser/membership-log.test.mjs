@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { assertNoProblems, openTab, startDemoAndBrowser } from './lib/browser.mjs';
-import { logInReady } from './lib/flows.mjs';
+import { createWorkingGroup, logInReady } from './lib/flows.mjs';
 
 /** @type {import('./lib/demo.mjs').Demo} */
 let demo;
@@ -105,5 +105,48 @@ describe('the signed membership log', { timeout: 240_000 }, () => {
     });
     await page.reload();
     await page.getByTestId('tamper-warning').getByText(LOG_WARNING).waitFor();
+  });
+
+  test('a coordinator’s changes are signed, and the notes say what the log confirms, after a reload', async () => {
+    const { page } = tabs.ghost;
+    const groupId = await createWorkingGroup(page, {
+      name: 'Veille du quartier sud',
+      institution: 'Police nationale (commissariat)',
+      member: /^Karim Benali/,
+    });
+    // A signed removal, then a signed addition.
+    await page.getByText('Membres (2)').click();
+    await page.getByRole('button', { name: 'Retirer Karim Benali' }).click();
+    await page.getByRole('dialog').getByLabel('Motif du retrait').fill('Changement de poste');
+    await page.getByRole('dialog').getByRole('button', { name: 'Retirer du canal' }).click();
+    await page.getByText('Membres (1)').waitFor();
+    await page.getByLabel('Ajouter un membre').selectOption({ label: 'Karim Benali — Police nationale (commissariat)' });
+    await page.getByRole('button', { name: 'Ajouter', exact: true }).click();
+    await page.getByText('Membres (2)').waitFor();
+    const log = await page.evaluate(async (id) => (await fetch(`/api/v1/channels/${id}/membership-log`)).json(), groupId);
+    assert.deepEqual(log.records.map((/** @type {any} */ r) => r.kind), ['genesis', 'removed', 'added']);
+    assert.ok(!JSON.stringify(log).includes('Changement de poste'), 'the motif stays in the access log');
+
+    // The server adds a note of its own making: an addition no record says.
+    await page.route(`**/api/v1/channels/${groupId}/membership?*`, async (route) => {
+      const response = await route.fetch();
+      const history = await response.json();
+      const last = history.events.at(-1);
+      if (last) history.events.push({ ...last, seq: last.seq + 1, member: { user_id: '00000000-0000-4000-8000-000000000001', display_name: 'Jean Moreau' } });
+      await route.fulfill({ response, json: history });
+    });
+    await page.reload();
+    const notes = page.getByTestId('messages').getByTestId('membership-note');
+    await notes.getByText('Vous avez ajouté Jean Moreau (non confirmé par le journal signé des membres).').waitFor();
+    const shown = await notes.evaluateAll((items) => items.map((li) => `${li.textContent} [${li.getAttribute('data-signed')}]`));
+    assert.deepEqual(shown, [
+      'Vous avez créé le canal. [signed]',
+      'Vous avez ajouté Karim Benali. [signed]',
+      'Vous avez retiré Karim Benali. [signed]',
+      'Vous avez ajouté Karim Benali. [signed]',
+      'Vous avez ajouté Jean Moreau (non confirmé par le journal signé des membres). [unsigned]',
+    ]);
+    assert.equal(await page.getByTestId('membership-log-start').count(), 0, 'the log covers the group from its creation');
+    assertNoProblems(tabs.ghost);
   });
 });
