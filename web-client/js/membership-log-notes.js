@@ -1,6 +1,6 @@
 // Which membership notes of a conversation the verified membership log vouches for
 // (PROTOCOL.md §22). The notes are placed by the server's history (§21); once a channel
-// has a signed log, each note of an addition, removal or departure is matched with the
+// has a signed log, each note of an addition or a coordinator's removal is matched with the
 // record that says the same (same kind, member and actor, in order), and a note the log
 // does not confirm says so. Before the genesis of a log started on an older channel, the
 // membership history is the server's word: one line marks where verification starts.
@@ -21,8 +21,7 @@ function kindOf(event) {
       return 'added';
     case 'removed':
       return event.actor ? 'removed' : null;
-    case 'left':
-      return 'left';
+    // Departures carry no record yet (PROTOCOL.md §22.6): the server's word, unmarked.
     default:
       return null;
   }

@@ -131,7 +131,14 @@ pub(crate) async fn add_member(
     Path(id): Path<String>,
     ApiJson(request): ApiJson<AddMember>,
 ) -> Result<StatusCode> {
-    channels::add_member(&state, &user, &id, &request.user_id, request.record.as_ref()).await?;
+    channels::add_member(
+        &state,
+        &user,
+        &id,
+        &request.user_id,
+        request.record.as_ref(),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

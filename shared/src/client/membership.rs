@@ -43,7 +43,10 @@ impl Client {
     /// The channel's signed membership log, verified from its genesis under the
     /// certificates of its actors' devices checked against their pinned identities.
     /// `None` for a channel that has no log yet (created before it, §22.4).
-    pub async fn verified_membership(&mut self, channel_id: &str) -> Result<Option<MembershipState>> {
+    pub async fn verified_membership(
+        &mut self,
+        channel_id: &str,
+    ) -> Result<Option<MembershipState>> {
         let log: MembershipLog = self
             .get(&format!("/channels/{channel_id}/membership-log"))
             .await?;
@@ -114,7 +117,12 @@ impl Client {
             kind: "genesis".into(),
             subjects: detail.members.iter().map(|m| m.user_id.clone()).collect(),
             coordinators,
-            ..empty.next_body(detail.channel.epoch, &self.me.id, &device.device_id, now_ms())
+            ..empty.next_body(
+                detail.channel.epoch,
+                &self.me.id,
+                &device.device_id,
+                now_ms(),
+            )
         }
         .sign(device.keys())?;
         self.post_empty(
@@ -142,7 +150,11 @@ impl Client {
             .next_record(device, channel_id, |body| RecordBody {
                 kind: "added".into(),
                 subjects: vec![user_id.to_owned()],
-                role: if as_coordinator { "coordinator".into() } else { String::new() },
+                role: if as_coordinator {
+                    "coordinator".into()
+                } else {
+                    String::new()
+                },
                 ..body
             })
             .await?;

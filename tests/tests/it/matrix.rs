@@ -412,7 +412,11 @@ fn rows() -> Vec<Row> {
         row(M::GET, "/api/v1/channels/{group}", ChannelMember),
         row(M::GET, "/api/v1/channels/{group}/messages", ChannelMember),
         row(M::GET, "/api/v1/channels/{group}/membership", ChannelMember),
-        row(M::GET, "/api/v1/channels/{group}/membership-log", ChannelMember),
+        row(
+            M::GET,
+            "/api/v1/channels/{group}/membership-log",
+            ChannelMember,
+        ),
         // A well-formed genesis of another channel: refused (409) for a member.
         with(
             M::POST,

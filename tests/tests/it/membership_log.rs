@@ -85,7 +85,10 @@ async fn additions_and_removals_extend_a_log_every_member_verifies() {
         .unwrap();
     assert_eq!(log.seq, 3);
     assert_eq!(members(&log), sorted(&[&k, &s]));
-    assert_eq!(count_rows(&server, "membership_log", "channel_id", &group.id).await, 3);
+    assert_eq!(
+        count_rows(&server, "membership_log", "channel_id", &group.id).await,
+        3
+    );
     // The record carries the reason's category; the motif stays in the access log.
     let db = &server.state.db;
     use sea_orm::ConnectionTrait;
@@ -135,23 +138,38 @@ async fn a_forged_stale_or_missing_record_is_refused_and_changes_nothing() {
 
     // A record of Sophie's addition, presented with Mallory's.
     let for_sophie = add(&s).sign(karim.device.keys()).unwrap();
-    let refused = karim.client.post_empty(&path, &post(&m, Some(for_sophie.clone()))).await;
+    let refused = karim
+        .client
+        .post_empty(&path, &post(&m, Some(for_sophie.clone())))
+        .await;
     assert_eq!(
         status(refused),
-        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_membership_record".into())
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_membership_record".into()
+        )
     );
     // Karim's name and device, Jean's signature.
     let forged = add(&m).sign(jean.device.keys()).unwrap();
-    let refused = karim.client.post_empty(&path, &post(&m, Some(forged))).await;
+    let refused = karim
+        .client
+        .post_empty(&path, &post(&m, Some(forged)))
+        .await;
     assert_eq!(
         status(refused),
-        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_membership_record".into())
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_membership_record".into()
+        )
     );
     // No record at all, once the channel has a log.
     let refused = karim.client.post_empty(&path, &post(&m, None)).await;
     assert_eq!(
         status(refused),
-        (StatusCode::UNPROCESSABLE_ENTITY, "membership_record_required".into())
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "membership_record_required".into()
+        )
     );
     // Sophie's addition goes through; a record made against the log before it does not.
     karim
@@ -166,8 +184,14 @@ async fn a_forged_stale_or_missing_record_is_refused_and_changes_nothing() {
         (StatusCode::CONFLICT, "membership_log_conflict".into())
     );
 
-    assert_eq!(count_rows(&server, "membership_log", "channel_id", &group.id).await, 2);
-    assert_eq!(count_rows(&server, "channel_members", "user_id", &m).await, 0);
+    assert_eq!(
+        count_rows(&server, "membership_log", "channel_id", &group.id).await,
+        2
+    );
+    assert_eq!(
+        count_rows(&server, "channel_members", "user_id", &m).await,
+        0
+    );
     let denials = audit_actions(&server, Some(&group.id))
         .await
         .into_iter()
@@ -198,7 +222,10 @@ fn slip_in(channel: &Channel, mallory: &Party, forged_record: Option<Value>) -> 
                 .push(serde_json::json!({ "user_id": user, "device_id": device }));
         } else if path == log_path {
             if let Some(record) = &forged_record {
-                value["records"].as_array_mut().unwrap().push(record.clone());
+                value["records"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(record.clone());
             }
         }
         value

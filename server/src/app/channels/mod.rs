@@ -25,8 +25,8 @@ pub(crate) use history::stored_messages;
 pub use history::{history, MAX_PAGE};
 pub use members::{add_member, directory, remove_member};
 pub use membership::membership_events;
-pub use membership_log::{membership_log, start_membership_log};
 pub(crate) use membership::{announce_all, announce_membership, record_new_device};
+pub use membership_log::{membership_log, start_membership_log};
 
 use passerelle_shared::protocol::v1::auth::InstitutionRef;
 use passerelle_shared::protocol::v1::channels::{
