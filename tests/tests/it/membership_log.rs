@@ -116,11 +116,38 @@ async fn a_forged_stale_or_missing_record_is_refused_and_changes_nothing() {
         mallory.user.id.clone(),
         sophie.user.id.clone(),
     );
+    // A genesis that leaves a member out is refused; so is a second one.
+    let genesis = |subjects: Vec<String>| {
+        RecordBody {
+            kind: "genesis".into(),
+            subjects,
+            coordinators: vec![k.clone()],
+            ..MembershipState::empty(&group.id).next_body(
+                group.epoch,
+                &k,
+                &karim.device.device_id,
+                1_765_100_000_000,
+            )
+        }
+        .sign(karim.device.keys())
+        .unwrap()
+    };
+    let log_path = format!("/channels/{}/membership-log", group.id);
+    let partial = serde_json::json!({ "record": genesis(vec![k.clone()]) });
+    match karim.client.post_empty(&log_path, &partial).await {
+        Err(ClientError::Api { code, .. }) => assert_eq!(code, "invalid_membership_record"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
     let start = karim
         .client
         .start_membership_log(&karim.device, &group.id)
         .await
         .unwrap();
+    let again = serde_json::json!({ "record": genesis(vec![k.clone(), jean.user.id.clone()]) });
+    match karim.client.post_empty(&log_path, &again).await {
+        Err(ClientError::Api { code, .. }) => assert_eq!(code, "membership_log_conflict"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
     let add = |who: &str| RecordBody {
         kind: "added".into(),
         subjects: vec![who.to_owned()],
