@@ -430,6 +430,14 @@ fn unprocessable_message(code: &str) -> &'static str {
         "regime_not_met" => "Cette personne ne remplit pas les conditions du régime juridique du canal.",
         "role_cannot_join" => "Ce compte ne peut pas être membre d'un canal.",
         "already_member" => "Cette personne est déjà membre.",
+        "membership_log_conflict" => {
+            "La liste des membres vient de changer : rechargez la conversation et recommencez."
+        }
+        "invalid_membership_record" => "La signature de ce changement de membres n'est pas valide.",
+        "membership_record_required" => {
+            "Ce changement de membres doit être signé par votre appareil : rechargez la page et \
+             recommencez."
+        }
         "reason_required" => "Indiquez le motif du retrait.",
         "invalid_channel" => "Ce canal ne peut pas être créé ainsi.",
         "use_dedicated_endpoint" => {

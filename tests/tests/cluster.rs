@@ -918,6 +918,7 @@ async fn a_removal_on_one_node_cuts_the_removed_member_off_on_all_nodes() {
             &format!("/channels/{}/members/{}", channel.id, leaves.id()),
         )
         .json(&RemoveMember {
+            record: None,
             reason: "Changement d'affectation".into(),
         })
         .send()
@@ -1287,6 +1288,7 @@ async fn exclusions_during_a_redis_outage_longer_than_the_replay_window_reach_ev
             &format!("/channels/{}/members/{}", channel.id, removed.id()),
         )
         .json(&RemoveMember {
+            record: None,
             reason: "Changement d'affectation".into(),
         })
         .send()

@@ -491,14 +491,29 @@ export const channels = {
   /**
    * @param {string} id
    * @param {string} userId
+   * @param {import('./crypto/membership-log.js').MembershipRecord | null} [record] The signed record of the addition (§22).
    */
-  addMember: (id, userId) => request(routes.CHANNEL_MEMBER_ADD, [id], { user_id: userId }),
+  addMember: (id, userId, record = null) => request(routes.CHANNEL_MEMBER_ADD, [id], record ? { user_id: userId, record } : { user_id: userId }),
   /**
    * @param {string} id
    * @param {string} userId
    * @param {string} reason Logged (CHARTER.md C3).
+   * @param {import('./crypto/membership-log.js').MembershipRecord | null} [record] The signed record of the removal (§22).
    */
-  removeMember: (id, userId, reason) => request(routes.CHANNEL_MEMBER_REMOVE, [id, userId], { reason }),
+  removeMember: (id, userId, reason, record = null) =>
+    request(routes.CHANNEL_MEMBER_REMOVE, [id, userId], record ? { reason, record } : { reason }),
+  /**
+   * The channel's signed membership log (PROTOCOL.md §22).
+   * @param {string} id
+   * @returns {Promise<{ records: import('./crypto/membership-log.js').MembershipRecord[] }>}
+   */
+  membershipLog: (id) => request(routes.CHANNEL_MEMBERSHIP_LOG, [id]),
+  /**
+   * Starts the channel's signed membership log with its genesis record.
+   * @param {string} id
+   * @param {import('./crypto/membership-log.js').MembershipRecord} record
+   */
+  startMembershipLog: (id, record) => request(routes.CHANNEL_MEMBERSHIP_LOG_START, [id], { record }),
   /**
    * @param {string} id
    * @returns {Promise<EpochState>}

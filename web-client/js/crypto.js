@@ -48,6 +48,7 @@ export {
 } from './crypto/identity.js';
 export { commitment, generateEpochKey, unwrapEpochKey, wrapAdditionalData, wrapEpochKey } from './crypto/epoch.js';
 export { Roster } from './crypto/roster.js';
+export { applyRecord, emptyState, parseRecord, recordSignedBytes, signRecord, verifyLog } from './crypto/membership-log.js';
 export {
   decodeContent,
   encodeContent,

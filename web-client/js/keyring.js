@@ -98,6 +98,8 @@ export class Keyring extends EventTarget {
     this.knownDevices = new Map();
     /** @type {Map<string, string[]>} Per channel, the member list the conversation shows. */
     this.members = new Map();
+    /** @type {Map<string, import('./crypto/membership-log.js').MembershipState | null>} Per channel, its verified membership log (§22). */
+    this.logs = new Map();
     /**
      * The channel's current epoch as the server lists it, if known: with the keys held,
      * what tells a former member's history from the epoch in use (§12.1).
@@ -339,6 +341,8 @@ export class Keyring extends EventTarget {
    */
   setMembers(channelId, userIds) {
     this.members.set(channelId, [...userIds]);
+    // The list changed, or was read again: so may the log that vouches for it (§22).
+    this.logs.delete(channelId);
   }
 
   /**
@@ -361,6 +365,7 @@ export class Keyring extends EventTarget {
   async roster(channelId, options = {}) {
     let members = this.members.get(channelId);
     if (!members || options.refresh) members = await this.refreshMembers(channelId);
+    members = await this.loggedMembers(channelId, members);
     const roster = new c.Roster(channelId, members);
     const peers = await Promise.all(members.map((userId) => this.peer(userId, { refresh: options.refresh })));
     for (const peer of peers) {
@@ -368,6 +373,67 @@ export class Keyring extends EventTarget {
       for (const deviceId of peer.unverified) roster.markUnverified(peer.userId, deviceId);
     }
     return roster;
+  }
+
+  // ---- The signed membership log (§22) ---------------------------------------------------
+
+  /**
+   * The channel's membership log verified from its genesis, or null when it has none yet
+   * (a channel created before it, §22.4). A log that does not verify is reported in the
+   * conversation and refused: nothing is then encrypted for the channel.
+   * @param {string} channelId
+   * @param {{ refresh?: boolean }} [options]
+   */
+  async membershipLog(channelId, options = {}) {
+    if (!options.refresh && this.logs.has(channelId)) return this.logs.get(channelId) ?? null;
+    const { records } = await channelsApi.membershipLog(channelId);
+    /** @param {string} user @param {string} device */
+    const signingKey = async (user, device) =>
+      ((await this.peer(user)).devices.get(device) ?? (await this.peer(user, { refresh: true })).devices.get(device))?.signing ?? null;
+    let state = null;
+    try {
+      if (records.length > 0) state = await c.verifyLog(channelId, records, signingKey);
+    } catch (error) {
+      this.reportTampering(channelId, 'membership_log', /** @type {any} */ (error)?.code ?? 'rejected');
+      throw error;
+    }
+    this.logs.set(channelId, state);
+    return state;
+  }
+
+  /**
+   * The members of `listed` (the server's list) that the verified log names; anyone else
+   * is left out and reported. The server's list alone when the channel has no log yet.
+   * @param {string} channelId
+   * @param {string[]} listed
+   */
+  async loggedMembers(channelId, listed) {
+    const log = await this.membershipLog(channelId);
+    if (!log) return listed;
+    const kept = listed.filter((userId) => log.members.has(userId));
+    if (kept.length < listed.length) this.reportTampering(channelId, 'ghost_member', 'not_member');
+    return kept;
+  }
+
+  /**
+   * Signs the record of a membership change this coordinator is about to make, starting
+   * the channel's log first (a genesis of its current members) if it has none. With no
+   * `change`, only starts the log (right after creating a channel).
+   * @param {string} channelId
+   * @param {{ kind: string, subjects: string[], reason?: string, role?: string } | null} change
+   */
+  async signMembershipChange(channelId, change) {
+    let state = await this.membershipLog(channelId, { refresh: true });
+    const detail = await channelsApi.detail(channelId);
+    const base = { epoch: detail.channel.epoch, actor: this.me.id, actorDevice: this.deviceId, at: Date.now() };
+    if (!state) {
+      const coordinators = detail.members.filter((m) => m.role === 'coordinator' || m.user_id === this.me.id).map((m) => m.user_id);
+      const genesis = await c.signRecord(c.emptyState(channelId), { ...base, kind: 'genesis', subjects: detail.members.map((m) => m.user_id), coordinators }, this.device.signingKey);
+      await channelsApi.startMembershipLog(channelId, genesis);
+      state = await this.membershipLog(channelId, { refresh: true });
+    }
+    if (!change || !state) return null;
+    return c.signRecord(state, { ...base, ...change }, this.device.signingKey);
   }
 
   /**

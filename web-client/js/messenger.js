@@ -57,6 +57,8 @@ const TYPING_MS = 6_000;
  * @property {MembershipEvent[]} membership The channel's membership history as far as
  *   this account may read it (PROTOCOL.md §21), by `seq`: shown as notes after the message
  *   each follows (`after_seq`), on every device and after a reload.
+ * @property {import('./crypto/membership-log.js').MembershipState | null} [log] The channel's
+ *   verified membership log (PROTOCOL.md §22), which vouches for the notes; null without one.
  * @property {Map<string, Message>} pendingChanges Edits and deletions of messages not
  *   loaded yet, by the key of the message they change.
  * @property {number} readAtOpen This account's read cursor when the conversation was last
@@ -422,10 +424,14 @@ export class Messenger extends EventTarget {
    * @param {{ channelId: string, kind: string }} detail
    */
   onTampered(detail) {
-    const text =
-      detail.kind === 'ghost_device'
-        ? 'Le serveur a proposé un appareil inconnu : message non chiffré pour lui.'
-        : 'Le serveur a transmis une clé de canal qui ne vient d’aucun appareil des membres : elle a été refusée.';
+    /** @type {Record<string, string>} */
+    const texts = {
+      ghost_device: 'Le serveur a proposé un appareil inconnu : message non chiffré pour lui.',
+      // §22: a member the signed log does not name, or a log that does not verify.
+      ghost_member: 'Le serveur a présenté un appareil qui n’appartient à aucun membre vérifié ; il a été écarté.',
+      membership_log: 'Le journal signé des membres de ce canal n’est pas valide : aucune clé n’est envoyée tant qu’il ne l’est pas.',
+    };
+    const text = texts[detail.kind] ?? 'Le serveur a transmis une clé de canal qui ne vient d’aucun appareil des membres : elle a été refusée.';
     const conversation = this.conversation(detail.channelId);
     if (!conversation.alerts.includes(text)) conversation.alerts.push(text);
     this.emit('conversation', { channelId: detail.channelId });
@@ -445,6 +451,7 @@ export class Messenger extends EventTarget {
       // Once per page life, like the history: live `member` frames and reconnections
       // bring the rest. The notes are secondary: without them the messages still open.
       await this.loadMembership(conversation).catch((error) => console.warn('membership history not loaded', error));
+      await this.loadLog(conversation);
       const channel = this.channels.get(channelId);
       const last = Math.max(channel?.last_seq ?? 0, this.connection.cursors.get(channelId) ?? 0);
       const after = Math.max(0, last - PAGE);
@@ -832,7 +839,19 @@ export class Messenger extends EventTarget {
     // The stored event is what the note shows; the history fetched on the next opening
     // fills any gap a closed connection left.
     if (frame.event) this.addMembershipEvent(conversation, frame.event);
-    this.loadDetail(frame.channel_id).catch(() => {});
+    this.loadDetail(frame.channel_id)
+      .then(() => this.loadLog(conversation))
+      .catch(() => {});
+  }
+
+  /**
+   * Reads and verifies the channel's signed membership log (§22), which vouches for the
+   * notes; a log that does not verify is reported by the keyring and vouches for nothing.
+   * @param {Conversation} conversation
+   */
+  async loadLog(conversation) {
+    conversation.log = await this.keyring.membershipLog(conversation.channelId).catch(() => null);
+    this.emit('conversation', { channelId: conversation.channelId });
   }
 
   /** @param {Channel & { type: string }} frame */

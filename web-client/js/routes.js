@@ -228,6 +228,12 @@ export const CHANNEL_MESSAGES = { method: 'GET', path: '/channels/{id}/messages'
 /** A channel's membership history. @type {Route} */
 export const CHANNEL_MEMBERSHIP = { method: 'GET', path: '/channels/{id}/membership' };
 
+/** A channel's signed membership log (PROTOCOL.md §22). @type {Route} */
+export const CHANNEL_MEMBERSHIP_LOG = { method: 'GET', path: '/channels/{id}/membership-log' };
+
+/** Starts a channel's signed membership log with its genesis record. @type {Route} */
+export const CHANNEL_MEMBERSHIP_LOG_START = { method: 'POST', path: '/channels/{id}/membership-log' };
+
 /** A working group's coordinators. @type {Route} */
 export const CHANNEL_COORDINATORS = { method: 'GET', path: '/channels/{id}/coordinators' };
 

@@ -21,6 +21,7 @@ pub(crate) mod lockouts;
 pub(crate) mod meetings;
 pub(crate) mod members;
 pub(crate) mod membership_events;
+pub(crate) mod membership_log;
 pub(crate) mod messages;
 pub(crate) mod notices;
 pub(crate) mod referrals;

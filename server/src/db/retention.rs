@@ -124,6 +124,7 @@ pub(crate) async fn delete_contents(
     super::case_identities::delete(db, channel_id).await?;
     super::group_coordinators::delete(db, channel_id).await?;
     super::membership_events::delete_before(db, channel_id, None).await?;
+    super::membership_log::delete(db, channel_id).await?;
     Ok(Deleted {
         messages,
         epoch_keys,

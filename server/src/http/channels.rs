@@ -13,8 +13,8 @@ use axum::{Json, Router};
 use passerelle_shared::protocol::v1::auth::InstitutionRef;
 use passerelle_shared::protocol::v1::channels::{
     AddMember, AttachmentUploaded, Channel, ChannelDetail, CreateChannel, DestroyedChannels,
-    DestroyedQuery, DeviceKeysPage, DirectoryEntry, EpochState, HistoryPage, MembershipPage,
-    PublishEpoch, RemoveMember,
+    DestroyedQuery, DeviceKeysPage, DirectoryEntry, EpochState, HistoryPage, MembershipLog,
+    MembershipPage, PublishEpoch, RemoveMember, StartMembershipLog,
 };
 use passerelle_shared::protocol::v1::routes;
 use serde::Deserialize;
@@ -41,6 +41,8 @@ pub fn router() -> Router<AppState> {
         .endpoint(routes::CHANNEL_DEVICE_KEYS, device_keys)
         .endpoint(routes::CHANNEL_MESSAGES, history)
         .endpoint(routes::CHANNEL_MEMBERSHIP, membership_events)
+        .endpoint(routes::CHANNEL_MEMBERSHIP_LOG, membership_log)
+        .endpoint(routes::CHANNEL_MEMBERSHIP_LOG_START, start_membership_log)
         .endpoint(
             routes::ATTACHMENT_UPLOAD,
             upload.layer(DefaultBodyLimit::max(attachments::MAX_ATTACHMENT_BYTES)),
@@ -123,14 +125,21 @@ pub(crate) async fn detail(
 }
 
 /// # `POST /api/v1/channels/{id}/members`
-#[utoipa::path(post, path = routes::CHANNEL_MEMBER_ADD.documented(), request_body = AddMember, responses((status = 204), (status = 403), (status = 404), (status = 422)))]
+#[utoipa::path(post, path = routes::CHANNEL_MEMBER_ADD.documented(), request_body = AddMember, responses((status = 204), (status = 403), (status = 404), (status = 409), (status = 422)))]
 pub(crate) async fn add_member(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
     ApiJson(request): ApiJson<AddMember>,
 ) -> Result<StatusCode> {
-    channels::add_member(&state, &user, &id, &request.user_id).await?;
+    channels::add_member(
+        &state,
+        &user,
+        &id,
+        &request.user_id,
+        request.record.as_ref(),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -142,7 +151,15 @@ pub(crate) async fn remove_member(
     Path((id, user_id)): Path<(String, String)>,
     ApiJson(request): ApiJson<RemoveMember>,
 ) -> Result<StatusCode> {
-    channels::remove_member(&state, &user, &id, &user_id, &request.reason).await?;
+    channels::remove_member(
+        &state,
+        &user,
+        &id,
+        &user_id,
+        &request.reason,
+        request.record.as_ref(),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -154,7 +171,36 @@ pub(crate) async fn leave(
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
     let me = user.user_id.clone();
-    channels::remove_member(&state, &user, &id, &me, "").await?;
+    channels::remove_member(&state, &user, &id, &me, "", None).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// # `GET /api/v1/channels/{id}/membership-log`
+///
+/// The channel's whole signed membership log, for its members (PROTOCOL.md §22).
+#[utoipa::path(get, path = routes::CHANNEL_MEMBERSHIP_LOG.documented(), operation_id = "membership_log",
+    responses((status = 200, body = MembershipLog), (status = 404)))]
+pub(crate) async fn membership_log(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Json<MembershipLog>> {
+    channels::membership_log(&state, &user, &id).await.map(Json)
+}
+
+/// # `POST /api/v1/channels/{id}/membership-log`
+///
+/// Starts the channel's signed membership log with its genesis record (PROTOCOL.md §22).
+#[utoipa::path(post, path = routes::CHANNEL_MEMBERSHIP_LOG_START.documented(), operation_id = "start_membership_log",
+    request_body = StartMembershipLog,
+    responses((status = 204), (status = 404), (status = 409), (status = 422)))]
+pub(crate) async fn start_membership_log(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<StartMembershipLog>,
+) -> Result<StatusCode> {
+    channels::start_membership_log(&state, &user, &id, &request.record).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -84,6 +84,8 @@ use crate::state::AppState;
         super::channels::device_keys,
         super::channels::history,
         super::channels::membership_events,
+        super::channels::membership_log,
+        super::channels::start_membership_log,
         super::channels::upload,
         super::channels::download,
         super::channels::directory,

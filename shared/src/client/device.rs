@@ -343,7 +343,7 @@ impl Client {
     /// A user's identity key as pinned here (the served one on first use) and the
     /// devices the server lists for them, with their revoked flag, unverified.
     /// [`ClientError::IdentityChanged`] when the server serves another identity key.
-    async fn user_keys(
+    pub(crate) async fn user_keys(
         &mut self,
         user_id: &str,
     ) -> Result<Option<(IdentityPublicKey, Vec<(DeviceCertificate, bool)>)>> {
@@ -370,11 +370,17 @@ impl Client {
     }
 
     /// Checks a channel's members and their devices afresh (docs/PROTOCOL.md §12.1):
-    /// the members are the channel's member list; each member's devices are admitted
+    /// the members are the channel's member list, cut down to the members its verified
+    /// membership log names when it has one (§22); each member's devices are admitted
     /// when their certificate verifies under the identity key pinned for that member.
     /// Nobody outside the member list is looked up, let alone pinned.
     pub async fn refresh_roster(&mut self, channel_id: &str) -> Result<&Roster> {
-        let detail: ChannelDetail = self.call(routes::CHANNEL, [channel_id]).await?;
+        let mut detail: ChannelDetail = self.call(routes::CHANNEL, [channel_id]).await?;
+        // Once the channel has a signed log (§22), a member is someone it names: the
+        // server's list cannot add anyone.
+        if let Some(log) = self.verified_membership(channel_id).await? {
+            detail.members.retain(|m| log.is_member(&m.user_id));
+        }
         let mut roster = Roster::new(channel_id, detail.members.iter().map(|m| m.user_id.clone()));
         for member in &detail.members {
             let (identity, devices) = match self.user_keys(&member.user_id).await {

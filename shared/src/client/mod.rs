@@ -64,6 +64,10 @@ pub enum ClientError {
     /// channel. Nothing was encrypted for, or accepted from, the device concerned.
     #[error("refused: {0}")]
     Tampered(#[from] crate::crypto::RosterError),
+    /// The channel's signed membership log does not verify (docs/PROTOCOL.md §22): a
+    /// forged, reordered or truncated record. Nothing is encrypted for the channel.
+    #[error("membership log refused: {0}")]
+    MembershipLog(crate::crypto::LogError),
     /// A colleague's identity key changed since it was first seen.
     #[error("the identity key of {0} changed")]
     IdentityChanged(String),

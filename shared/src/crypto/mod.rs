@@ -34,6 +34,7 @@
 //! | attachments | [`encrypt_attachment`], [`decrypt_attachment`], [`AttachmentRef`] |
 //! | key backup | [`RecoveryCode`], [`BackupKey`], [`BackupContents`], [`KeyBackup`] |
 //! | who to encrypt for and accept from | [`Roster`], [`EpochPlan`], [`RosterError`] |
+//! | who the members are, signed by who changed them | [`MembershipRecord`], [`verify_log`], [`MembershipState`] |
 //!
 //! What the server calls needs no secret: [`DeviceCertificate::verify`],
 //! [`Envelope::verify_signature`], [`WrappedEpochKey::verify_signature`], and the serde
@@ -60,6 +61,7 @@ mod envelope;
 mod epoch;
 mod fingerprint;
 mod keys;
+mod membership_log;
 mod order;
 mod padding;
 mod primitives;
@@ -96,6 +98,10 @@ pub use keys::{
     DeviceAgreementPublicKey, DeviceKeys, DevicePublicKeys, DeviceSigningPublicKey,
     EphemeralPublicKey, IdentityKeyPair, IdentityPublicKey, KeyError, Signature, SignatureError,
     PRIVATE_KEY_LEN, PUBLIC_KEY_LEN, SIGNATURE_LEN,
+};
+pub use membership_log::{
+    verify_log, LogError, MembershipRecord, MembershipState, RecordBody, RecordHash, LOG_KINDS,
+    LOG_REMOVAL_REASONS, LOG_ROLES, MAX_LOG_SUBJECTS,
 };
 pub use order::{
     check_order, Arrival, OrderAnomaly, OrderMark, OrderNotice, OrderReport, CLOCK_TOLERANCE_MS,

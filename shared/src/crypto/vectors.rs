@@ -944,6 +944,7 @@ fn all_vectors() -> Vec<(&'static str, Value)> {
         ("key_backup", key_backup()),
         ("rejections", rejections()),
         ("message_order", message_order()),
+        ("membership_log", super::membership_log::tests::vectors()),
     ]
 }
 

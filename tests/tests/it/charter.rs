@@ -505,6 +505,7 @@ async fn additions_check_the_legal_regime_and_the_institution_of_the_person() {
             .client
             .request(Method::POST, &format!("/channels/{}/members", channel.id))
             .json(&AddMember {
+                record: None,
                 user_id: who.user.id.clone(),
             })
     };
@@ -756,6 +757,7 @@ async fn external_participants_cannot_create_invite_or_browse_the_directory() {
         client
             .request(Method::POST, &format!("/channels/{}/members", channel.id))
             .json(&AddMember {
+                record: None,
                 user_id: coord.user.id.clone(),
             }),
         client.request(Method::GET, "/directory"),

@@ -388,6 +388,7 @@ async fn a_removed_member_gets_no_frame_and_no_key_of_the_next_epoch() {
             ),
         )
         .json(&RemoveMember {
+            record: None,
             reason: "Fin de la prise en charge".into(),
         })
         .send()

@@ -403,6 +403,7 @@ async fn a_removed_member_receives_nothing_after_removal_and_cannot_send() {
             &format!("/channels/{}/members/{}", channel.id, leaves.user.id),
         )
         .json(&RemoveMember {
+            record: None,
             reason: "Manquement à la confidentialité".into(),
         })
         .send()

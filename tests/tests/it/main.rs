@@ -22,6 +22,7 @@ mod lockout;
 mod matrix;
 mod meetings;
 mod membership;
+mod membership_log;
 mod migrations;
 mod notices;
 mod operator;

@@ -412,6 +412,24 @@ fn rows() -> Vec<Row> {
         row(M::GET, "/api/v1/channels/{group}", ChannelMember),
         row(M::GET, "/api/v1/channels/{group}/messages", ChannelMember),
         row(M::GET, "/api/v1/channels/{group}/membership", ChannelMember),
+        row(
+            M::GET,
+            "/api/v1/channels/{group}/membership-log",
+            ChannelMember,
+        ),
+        // A well-formed genesis of another channel: refused (409) for a member.
+        with(
+            M::POST,
+            "/api/v1/channels/{group}/membership-log",
+            ChannelMember,
+            |_, _| {
+                serde_json::json!({ "record": {
+                    "v": 1, "channel_id": "autre-canal", "seq": 1, "prev": "A".repeat(43),
+                    "epoch": 0, "actor": "x", "actor_device": "x", "kind": "genesis",
+                    "subjects": ["x"], "at": 0, "signature": "A".repeat(86)
+                }})
+            },
+        ),
         row(M::GET, "/api/v1/channels/{group}/epoch", ChannelMember),
         row(
             M::GET,

@@ -111,6 +111,7 @@ async fn each_change_is_stored_after_the_message_it_followed_with_who_made_it() 
             &format!("/channels/{}/members/{j}", group.id),
         )
         .json(&RemoveMember {
+            record: None,
             reason: motif.into(),
         })
         .send()

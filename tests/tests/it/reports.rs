@@ -29,6 +29,7 @@ async fn the_annual_report_counts_groups_members_and_exclusions_without_names() 
             &format!("/channels/{}/members/{}", channel.id, b.user.id),
         )
         .json(&RemoveMember {
+            record: None,
             reason: "Départ du service".into(),
         })
         .send()
@@ -122,6 +123,7 @@ async fn a_closed_years_report_stays_byte_identical_whatever_happens_afterwards(
                 &format!("/channels/{}/members/{}", channel.id, who.user.id),
             )
             .json(&RemoveMember {
+                record: None,
                 reason: "Départ du service".into(),
             })
     };
@@ -173,6 +175,7 @@ async fn a_closed_years_report_stays_byte_identical_whatever_happens_afterwards(
         .client
         .request(Method::POST, &format!("/channels/{}/members", channel.id))
         .json(&passerelle_shared::protocol::v1::channels::AddMember {
+            record: None,
             user_id: c.user.id.clone(),
         })
         .send()

@@ -642,6 +642,7 @@ async fn an_agent_streams_its_events_to_another_task() {
             &format!("/channels/{}/members", channel.id),
         )
         .json(&passerelle_shared::protocol::v1::channels::AddMember {
+            record: None,
             user_id: carla.user.id.clone(),
         })
         .send()

@@ -21,7 +21,7 @@ use serde_json::Value;
 use crate::support::{working_group, Party};
 
 /// Rewrites a JSON answer of the real server: `(method, path, answer)` → what to serve.
-type Tamper = Arc<dyn Fn(&Method, &str, Value) -> Value + Send + Sync>;
+pub(crate) type Tamper = Arc<dyn Fn(&Method, &str, Value) -> Value + Send + Sync>;
 
 #[derive(Clone)]
 struct ProxyState {
@@ -33,14 +33,14 @@ struct ProxyState {
 }
 
 /// The malicious server: the real one behind a proxy that rewrites its answers.
-struct Proxy {
+pub(crate) struct Proxy {
     base: String,
     writes: Arc<Mutex<Vec<(String, String)>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Proxy {
-    async fn spawn(server: &TestServer, tamper: Tamper) -> Proxy {
+    pub(crate) async fn spawn(server: &TestServer, tamper: Tamper) -> Proxy {
         let writes = Arc::new(Mutex::new(Vec::new()));
         let state = ProxyState {
             upstream: server.url(""),
@@ -58,7 +58,7 @@ impl Proxy {
     }
 
     /// The writes that reached the server under `path`.
-    fn writes_to(&self, path: &str) -> Vec<(String, String)> {
+    pub(crate) fn writes_to(&self, path: &str) -> Vec<(String, String)> {
         self.writes
             .lock()
             .unwrap()
@@ -117,7 +117,7 @@ async fn forward(
 }
 
 /// The coordinator's session, talking to the proxy instead of the server.
-fn through(proxy: &Proxy, party: &Party) -> Client {
+pub(crate) fn through(proxy: &Proxy, party: &Party) -> Client {
     Client::with_token(
         &proxy.base,
         party.client.bearer_token().to_owned(),

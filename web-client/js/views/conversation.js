@@ -9,6 +9,7 @@ import { h, replace, srOnly, uid } from '../dom.js';
 import { field, selectField, valueOf, whileBusy } from '../forms.js';
 import { formatDateTime, ROLE_LABELS } from '../labels.js';
 import { membershipNote } from '../membership-notes.js';
+import { NOT_CONFIRMED, UNVERIFIED_BEFORE, vouch } from '../membership-log-notes.js';
 import { showError, showStatus } from '../notices.js';
 import { findPersonalData } from '../privacy.js';
 import { fillRules } from './charter.js';
@@ -494,7 +495,9 @@ export function renderConversation(main, shell, messenger, channelId) {
     if (!answer) return;
     const reason = valueOf(answer, 'reason');
     try {
-      await channelsApi.removeMember(channelId, member.user_id, reason);
+      // Signed by this device and chained to the channel's log (§22); the motif stays out of it.
+      const record = await messenger.keyring.signMembershipChange(channelId, { kind: 'removed', subjects: [member.user_id], reason: 'coordinator' });
+      await channelsApi.removeMember(channelId, member.user_id, reason, record);
       showStatus(`${member.display_name} a été retiré(e) du canal.`);
       await messenger.loadDetail(channelId);
     } catch (error) {
@@ -526,7 +529,10 @@ export function renderConversation(main, shell, messenger, channelId) {
           const userId = valueOf(addForm, 'user_id');
           if (!userId) return;
           const ok = await whileBusy(addForm, async () => {
-            await channelsApi.addMember(channelId, userId);
+            const entry = candidates.find((e) => e.user_id === userId);
+            const role = entry?.role === 'coordinator' ? 'coordinator' : '';
+            const record = await messenger.keyring.signMembershipChange(channelId, { kind: 'added', subjects: [userId], role });
+            await channelsApi.addMember(channelId, userId, record);
             return true;
           });
           if (ok) {
@@ -578,11 +584,20 @@ export function renderConversation(main, shell, messenger, channelId) {
     // Membership notes go right after the message each follows (`after_seq`); those that
     // follow a message not loaded yet wait for the scroll-back.
     const firstShown = current.hasOlder ? current.oldestSeq - 1 : 0;
-    const notes = query ? [] : current.membership.filter((event) => event.after_seq >= firstShown);
+    // The signed log (§22) vouches for each note, or says it does not.
+    const vouched = vouch(current.membership, current.log ?? null);
+    const notes = query ? [] : current.membership.map((event, i) => ({ event, i, mark: vouched.marks[i] })).filter(({ event }) => event.after_seq >= firstShown);
+    const startLine = () => h('li', { class: 'message-note', 'data-testid': 'membership-log-start' }, UNVERIFIED_BEFORE);
     const flushNotes = (/** @type {number} */ before) => {
-      while (notes.length > 0 && notes[0].after_seq < before) {
-        const event = notes.shift();
-        if (event) items.push(h('li', { class: 'message-note', 'data-testid': 'membership-note', 'data-after-seq': String(event.after_seq), title: formatDateTime(event.at) }, membershipNote(event, shell.me.id, messenger.names)));
+      while (notes.length > 0 && notes[0].event.after_seq < before) {
+        const note = notes.shift();
+        if (!note) break;
+        const { event, i, mark } = note;
+        if (i === vouched.startsAt) items.push(startLine());
+        const said = membershipNote(event, shell.me.id, messenger.names);
+        const text = mark === 'unsigned' ? `${said.replace(/\.$/, '')}${NOT_CONFIRMED}.` : said;
+        items.push(h('li', { class: 'message-note', 'data-testid': 'membership-note', 'data-after-seq': String(event.after_seq), 'data-signed': mark ?? 'none', title: formatDateTime(event.at) }, text));
+        if (i === current.membership.length - 1 && vouched.startsAt === current.membership.length) items.push(startLine());
         previous = null;
       }
     };

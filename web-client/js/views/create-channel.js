@@ -10,6 +10,7 @@ import { offerNoticeOnOpen } from './notice-templates.js';
 import { showError, showStatus } from '../notices.js';
 import { RULES_TEMPLATE } from './charter.js';
 import { REGIME_LABELS } from './messaging.js';
+import { currentKeyring } from '../session.js';
 import { YOUTH_PROGRAMME, destroyLimitOf, schemeOf, youthFields, youthProblems } from './youth-fields.js';
 
 /** @typedef {import('../types.js').UserShell} UserShell */
@@ -174,6 +175,9 @@ export function renderCreateChannel(screen, shell) {
         return true;
       });
       if (!channel) return;
+      // The channel's signed membership log starts here (§22); if it cannot, the first
+      // signed change starts it.
+      await currentKeyring()?.signMembershipChange(channel.id, null).catch(() => null);
       if (channel.kind === 'case') offerNoticeOnOpen(channel.id);
       if (channel.kind === 'case' && valueOf(created, 'programme') === YOUTH_PROGRAMME) rememberBirthMonth(channel.id, valueOf(created, 'birth_month'));
       shell.navigate(`/canal/${channel.id}`);

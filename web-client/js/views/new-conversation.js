@@ -7,6 +7,7 @@ import { append, h, replace, screenTitle } from '../dom.js';
 import { form, selectField, validate, valueOf, whileBusy } from '../forms.js';
 import { showError } from '../notices.js';
 import { messengerFor } from './messaging.js';
+import { currentKeyring } from '../session.js';
 
 /** @typedef {import('../types.js').UserShell} UserShell */
 /** @typedef {import('../types.js').DirectoryEntry} DirectoryEntry */
@@ -61,7 +62,9 @@ export function renderNewConversation(screen, shell) {
       const channel = await whileBusy(chosen, () =>
         channelsApi.create({ kind: 'direct', name: '', regime: 'clspd_confidential', institutions: [], members: [userId] }),
       );
-      if (channel) shell.navigate(`/canal/${channel.id}`);
+      if (!channel) return;
+      await currentKeyring()?.signMembershipChange(channel.id, null).catch(() => null); // §22
+      shell.navigate(`/canal/${channel.id}`);
     });
     return chosen;
   }

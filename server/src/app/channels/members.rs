@@ -1,6 +1,7 @@
 //! Who may be added, adding and removing members (CHARTER.md C3, C5, C6); each change is
 //! stored in the channel's membership history and announced ([`super::membership`]).
 
+use passerelle_shared::crypto::MembershipRecord;
 use passerelle_shared::protocol::v1::auth::InstitutionRef;
 use passerelle_shared::protocol::v1::channels::{ChannelKind, DirectoryEntry, LegalRegime};
 use passerelle_shared::protocol::v1::Role;
@@ -18,6 +19,7 @@ use crate::error::{ApiError, Result};
 use crate::policy::{self, Access, Capability};
 use crate::state::AppState;
 
+use super::membership_log::{check_and_append, refused, Expected};
 use super::{announce_membership, join_refusal, member_channel, open_channel};
 
 /// The colleagues who can be added to a channel, by institution then name. External
@@ -76,6 +78,7 @@ pub async fn add_member(
     user: &CurrentUser,
     channel_id: &str,
     new_member: &str,
+    record: Option<&MembershipRecord>,
 ) -> Result<()> {
     let (channel, _) = open_channel(state, user, channel_id, "member_add", Access::Write).await?;
     coordinators::require(state, user, &channel, "member_add").await?;
@@ -123,6 +126,29 @@ pub async fn add_member(
     )
     .await?;
     db::channels::require_rotation(&txn, vec![channel_id.to_owned()]).await?;
+    // The signed record of the addition, required once the channel has a log (§22).
+    let logged = match record {
+        Some(record) => Some(
+            check_and_append(
+                &txn,
+                user,
+                &channel,
+                record,
+                Expected::Added(&candidate.id),
+                state.now_ms(),
+            )
+            .await,
+        ),
+        None if db::membership_log::exists(&txn, channel_id).await? => {
+            Some(Err(ApiError::Unprocessable("membership_record_required")))
+        }
+        None => None,
+    };
+    if let Some(Err(error)) = logged {
+        drop(txn);
+        refused(state, user, channel_id, "member_add", &error).await;
+        return Err(error);
+    }
     let event = db::membership_events::append(
         &txn,
         NewEvent {
@@ -144,7 +170,7 @@ pub async fn add_member(
             "member_added",
             Some(channel_id.to_owned()),
             Outcome::Success,
-            json!({ "member": candidate.id }),
+            json!({ "member": candidate.id, "log_seq": logged.and_then(|r| r.ok()) }),
         )
         .await?;
     announce_membership(state, &channel, event).await
@@ -158,6 +184,7 @@ pub async fn remove_member(
     channel_id: &str,
     member: &str,
     reason: &str,
+    record: Option<&MembershipRecord>,
 ) -> Result<()> {
     let leaving = member == user.user_id;
     let (channel, _) = member_channel(state, user, channel_id, "member_remove").await?;
@@ -167,6 +194,24 @@ pub async fn remove_member(
     let reason = reason.trim().chars().take(500).collect::<String>();
     if !leaving && reason.is_empty() {
         return Err(ApiError::Unprocessable("reason_required"));
+    }
+    let expected = || {
+        if leaving {
+            Expected::Left
+        } else {
+            Expected::Removed(member)
+        }
+    };
+    if let Some(record) = record {
+        // Checked before the removal (and rolled back), appended after it commits.
+        let txn = state.db.begin().await?;
+        let checked =
+            check_and_append(&txn, user, &channel, record, expected(), state.now_ms()).await;
+        drop(txn);
+        if let Err(error) = checked {
+            refused(state, user, channel_id, "member_remove", &error).await;
+            return Err(error);
+        }
     }
     let removed = exclusion::exclude(
         state,
@@ -194,6 +239,13 @@ pub async fn remove_member(
         return Err(ApiError::NotFound);
     }
     forget_duties(state, &channel, member).await?;
+    let mut log_seq = None;
+    if let Some(record) = record {
+        let txn = state.db.begin().await?;
+        log_seq =
+            Some(check_and_append(&txn, user, &channel, record, expected(), state.now_ms()).await?);
+        txn.commit().await?;
+    }
     let action = if leaving {
         "member_left"
     } else {
@@ -206,7 +258,7 @@ pub async fn remove_member(
             action,
             Some(channel_id.to_owned()),
             Outcome::Success,
-            json!({ "member": member, "reason": reason }),
+            json!({ "member": member, "reason": reason, "log_seq": log_seq }),
         )
         .await?;
     for event in removed.membership_events {

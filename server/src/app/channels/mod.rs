@@ -13,6 +13,7 @@ mod epochs;
 mod history;
 mod members;
 mod membership;
+mod membership_log;
 
 pub(crate) use crate::gate::member_channel;
 pub use create::create;
@@ -25,6 +26,7 @@ pub use history::{history, MAX_PAGE};
 pub use members::{add_member, directory, remove_member};
 pub use membership::membership_events;
 pub(crate) use membership::{announce_all, announce_membership, record_new_device};
+pub use membership_log::{membership_log, start_membership_log};
 
 use passerelle_shared::protocol::v1::auth::InstitutionRef;
 use passerelle_shared::protocol::v1::channels::{

@@ -29,6 +29,7 @@ pub(crate) mod meeting;
 pub(crate) mod meeting_envelope;
 pub(crate) mod meeting_item;
 pub(crate) mod membership_event;
+pub(crate) mod membership_log_record;
 pub(crate) mod message;
 pub(crate) mod offline_notice;
 pub(crate) mod referral;

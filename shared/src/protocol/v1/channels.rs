@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::auth::InstitutionRef;
 use super::Role;
-use crate::crypto::{Envelope, WithheldReason, WrappedEpochKey};
+use crate::crypto::{Envelope, MembershipRecord, WithheldReason, WrappedEpochKey};
 
 /// What a channel is for (docs/ARCHITECTURE.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -200,6 +200,10 @@ pub struct DestroyedChannels {
 pub struct AddMember {
     /// Account id.
     pub user_id: String,
+    /// The signed record of this addition (PROTOCOL.md §22), extending the channel's log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub record: Option<MembershipRecord>,
 }
 
 /// `DELETE /api/v1/channels/{id}/members/{user_id}`: the reason is logged (CHARTER.md C3).
@@ -207,6 +211,30 @@ pub struct AddMember {
 pub struct RemoveMember {
     /// Why, in a few words.
     pub reason: String,
+    /// The signed record of this removal (PROTOCOL.md §22), extending the channel's log;
+    /// it carries the reason's category, never these words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub record: Option<MembershipRecord>,
+}
+
+/// `GET /api/v1/channels/{id}/membership-log`: the channel's whole signed membership log
+/// (PROTOCOL.md §22), from its first record; empty for a channel that has none yet.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct MembershipLog {
+    /// The records, in order.
+    #[schema(value_type = Vec<Object>)]
+    pub records: Vec<MembershipRecord>,
+}
+
+/// `POST /api/v1/channels/{id}/membership-log`: the first record of a channel's log (the
+/// `genesis`, carrying its current members), by one of them.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartMembershipLog {
+    /// The genesis record.
+    #[schema(value_type = Object)]
+    pub record: MembershipRecord,
 }
 
 /// A device that must receive the key of the next epoch.

@@ -369,6 +369,10 @@ routes! {
     CHANNEL_MESSAGES = GET "/channels/{id}/messages";
     /// A channel's membership history.
     CHANNEL_MEMBERSHIP = GET "/channels/{id}/membership";
+    /// A channel's signed membership log (PROTOCOL.md §22).
+    CHANNEL_MEMBERSHIP_LOG = GET "/channels/{id}/membership-log";
+    /// Starts a channel's signed membership log with its genesis record.
+    CHANNEL_MEMBERSHIP_LOG_START = POST "/channels/{id}/membership-log";
     /// A working group's coordinators.
     CHANNEL_COORDINATORS = GET "/channels/{id}/coordinators";
     /// Sets a working group's coordinators.
