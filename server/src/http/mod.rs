@@ -4,6 +4,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod case_identity;
+pub mod titles;
 pub mod cases;
 pub mod channels;
 pub mod charter;
@@ -42,6 +43,7 @@ pub fn api_router() -> Router<AppState> {
         .merge(charter::router())
         .merge(cases::router())
         .merge(case_identity::router())
+        .merge(titles::router())
         .merge(coordinators::router())
         .merge(field_reports::router())
         .merge(meetings::router())

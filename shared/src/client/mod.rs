@@ -15,6 +15,7 @@ mod meetings;
 mod membership;
 mod order;
 mod referrals;
+mod titles;
 pub mod store;
 mod ws;
 

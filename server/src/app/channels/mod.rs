@@ -1,6 +1,6 @@
 //! Channels and membership (docs/ARCHITECTURE.md§6, CHARTER.md C1–C3, C5, C6), split by
 //! verb: [`create`], [`members`], [`membership`] (the membership history), [`epochs`],
-//! [`history`], [`destroyed`]; this module keeps what they all use: loading a channel for
+//! [`history`], [`destroyed`], [`sealed`] (sealed titles and notes); this module keeps what they all use: loading a channel for
 //! a member and reading the caller's channels.
 //!
 //! A refusal to someone who is not a member answers "not found", so that channel ids
@@ -13,6 +13,7 @@ mod epochs;
 mod history;
 mod members;
 mod membership;
+mod sealed;
 
 pub(crate) use crate::gate::member_channel;
 pub use create::create;
@@ -24,6 +25,8 @@ pub(crate) use history::stored_messages;
 pub use history::{history, MAX_PAGE};
 pub use members::{add_member, directory, remove_member};
 pub use membership::membership_events;
+pub(crate) use sealed::{check_note, note_of};
+pub use sealed::seal_title;
 pub(crate) use membership::{announce_all, announce_membership, record_new_device};
 
 use passerelle_shared::protocol::v1::auth::InstitutionRef;
@@ -61,6 +64,7 @@ pub(crate) fn channel_of(model: &channel::Model, institutions: Vec<String>) -> R
         ended_at: model.ended_at,
         destroy_by: model.destroy_by,
         read_seq: None,
+        title: sealed::title_of(model),
     })
 }
 

@@ -149,10 +149,17 @@ pub enum InformationRecord {
     NotInformed {
         /// The reason, from the closed list.
         reason: NotInformedReason,
-        /// A short justification (at most [`MAX_NOTE_CHARS`] characters). Minimisation: no
-        /// name, no offence, no health data.
+        /// Left empty: a note in clear is refused (`note_must_be_sealed`), the note goes
+        /// in `sealed_note`. Cases recorded before notes were sealed keep theirs here
+        /// until the information is recorded again (docs/PROTOCOL.md §24).
         #[serde(default)]
         note: String,
+        /// A short justification (at most [`MAX_NOTE_CHARS`] characters), sealed by the
+        /// recording device under [`super::sealed_meta::note_scope`] and one of the
+        /// case's epochs. Minimisation: no name, no offence, no health data.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(value_type = Option<Object>)]
+        sealed_note: Option<crate::crypto::Envelope>,
         /// Decided by: the account id of a member of the case.
         decided_by: String,
     },

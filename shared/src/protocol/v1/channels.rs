@@ -144,6 +144,10 @@ pub struct Channel {
     /// channel list only: a client counts what is unread since its last visit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_seq: Option<u64>,
+    /// The title its members typed, sealed for them (docs/PROTOCOL.md §24); `name` is
+    /// then the random reference shown to whoever cannot open it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<super::sealed_meta::SealedTitle>,
 }
 
 /// A member of a channel, shown grouped by institution (CHARTER.md C1).

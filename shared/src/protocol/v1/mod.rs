@@ -15,6 +15,7 @@ pub mod meetings;
 pub mod notices;
 pub mod referrals;
 pub mod roles;
+pub mod sealed_meta;
 pub mod webauthn;
 pub mod ws;
 
