@@ -497,6 +497,13 @@ export const channels = {
    */
   publishEpoch: (id, epoch, wraps, withheld = []) => request('POST', `/channels/${seg(id)}/epochs`, { epoch, keys: wraps, withheld }),
   /**
+   * Stores the channel's title, sealed here (§24).
+   * @param {string} id
+   * @param {any} envelope
+   * @returns {Promise<Channel>}
+   */
+  sealTitle: (id, envelope) => request('PUT', `/channels/${seg(id)}/title`, { envelope }),
+  /**
    * @param {string} id
    * @param {string} deviceId
    * @returns {Promise<{ keys: unknown[], withheld?: { epoch: number, reason: string }[] }>}

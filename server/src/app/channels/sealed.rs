@@ -186,10 +186,15 @@ pub async fn seal_title(
         .ok_or(ApiError::NotFound)?;
     let institutions = db::channels::institutions_of(&state.db, channel_id).await?;
     let view = channel_of(&model, institutions)?;
-    state.bus.publish(BusEvent::Channel {
-        channel_id: channel_id.to_owned(),
-        frame: frame_text(&ServerFrame::Channel(view.clone()))?,
-    });
+    // To every member, as at the channel's creation: also those the gate does not
+    // deliver the channel to yet (rules not accepted), whose list shows it.
+    let frame = frame_text(&ServerFrame::Channel(view.clone()))?;
+    for member in db::members::of_channel(&state.db, channel_id).await? {
+        state.bus.publish(BusEvent::User {
+            user_id: member.user_id,
+            frame: frame.clone(),
+        });
+    }
     Ok(view)
 }
 
