@@ -9,8 +9,7 @@
 use passerelle_shared::protocol::v1::cases::{
     ArchiveAccess, ArchiveCase, CaseView, CreateCase, FollowUpStatus, InformationMethod,
     InformationRecord, InformedParty, LocalScheme, NotInformedReason, NoticeTemplate, Programme,
-    UpdateCase, MAX_ACTE_DAYS, MAX_CHANTIER_DAYS, MAX_REASON_CHARS,
-    MIN_REASON_CHARS,
+    UpdateCase, MAX_ACTE_DAYS, MAX_CHANTIER_DAYS, MAX_REASON_CHARS, MIN_REASON_CHARS,
 };
 use passerelle_shared::protocol::v1::channels::ChannelKind;
 use passerelle_shared::protocol::v1::roles::InstitutionKind;
@@ -518,9 +517,7 @@ pub async fn record_information(
             }
             let sealed = match sealed_note {
                 Some(envelope) => {
-                    if let Err(reason) =
-                        check_note(state, user, &model, envelope).await?
-                    {
+                    if let Err(reason) = check_note(state, user, &model, envelope).await? {
                         return Err(refuse_information(state, user, channel_id, reason).await);
                     }
                     Some(serde_json::to_string(envelope).map_err(ApiError::internal)?)

@@ -145,7 +145,10 @@ pub(crate) async fn set_title(
 ) -> Result<(), DbErr> {
     let mut update = channel::Entity::update_many()
         .col_expr(channel::Column::Title, Expr::value(Some(title)))
-        .col_expr(channel::Column::TitleBy, Expr::value(Some(title_by.to_owned())));
+        .col_expr(
+            channel::Column::TitleBy,
+            Expr::value(Some(title_by.to_owned())),
+        );
     if let Some(reference) = reference {
         update = update.col_expr(channel::Column::Name, Expr::value(reference));
     }

@@ -144,7 +144,10 @@ pub(crate) async fn finish(
         .col_expr(channel::Column::Status, Expr::value("destroyed"))
         .col_expr(channel::Column::Name, Expr::value(""))
         .col_expr(channel::Column::Title, Expr::value(Option::<String>::None))
-        .col_expr(channel::Column::TitleBy, Expr::value(Option::<String>::None))
+        .col_expr(
+            channel::Column::TitleBy,
+            Expr::value(Option::<String>::None),
+        )
         .col_expr(channel::Column::DestroyedAt, Expr::value(now_ms))
         .filter(channel::Column::Id.eq(channel_id))
         .exec(db)

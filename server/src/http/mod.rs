@@ -4,7 +4,6 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod case_identity;
-pub mod titles;
 pub mod cases;
 pub mod channels;
 pub mod charter;
@@ -21,6 +20,7 @@ pub mod openapi;
 pub mod practice;
 pub mod referrals;
 pub mod reports;
+pub mod titles;
 pub mod webauthn;
 
 use axum::Router;

@@ -15,8 +15,8 @@ mod meetings;
 mod membership;
 mod order;
 mod referrals;
-mod titles;
 pub mod store;
+mod titles;
 mod ws;
 
 use std::collections::{BTreeMap, HashMap};

@@ -977,13 +977,29 @@ async fn a_title_or_a_note_that_identifies_a_person_is_refused_and_logged() {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{title}");
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{title}"
+        );
         let refusal = response.json::<ErrorBody>().await.unwrap().error;
         assert_eq!(refusal.code, "personal_data", "{title}");
-        assert!(refusal.message.starts_with("Ce texte semble contenir"), "{}", refusal.message);
+        assert!(
+            refusal.message.starts_with("Ce texte semble contenir"),
+            "{}",
+            refusal.message
+        );
     }
-    let plain: PracticeSession = coord.client.post("/practice-sessions", &session("")).await.unwrap();
-    assert!(plain.channel.name.starts_with("SEA-"), "{}", plain.channel.name);
+    let plain: PracticeSession = coord
+        .client
+        .post("/practice-sessions", &session(""))
+        .await
+        .unwrap();
+    assert!(
+        plain.channel.name.starts_with("SEA-"),
+        "{}",
+        plain.channel.name
+    );
 
     let case: CaseView = coord
         .client
@@ -1024,13 +1040,17 @@ async fn a_title_or_a_note_that_identifies_a_person_is_refused_and_logged() {
     );
     let sealed = coord
         .client
-        .seal_case_note(&mut coord.device, &case.channel.id, "Information reportée après l'audience")
+        .seal_case_note(
+            &mut coord.device,
+            &case.channel.id,
+            "Information reportée après l'audience",
+        )
         .await
         .unwrap();
     let view: CaseView = coord
         .client
         .request(Method::PUT, &path)
-        .json(&note("", Some(sealed)))
+        .json(&note("", Some(Box::new(sealed))))
         .send()
         .await
         .unwrap()

@@ -57,9 +57,11 @@ async fn cells_holding(server: &TestServer, needle: &str) -> Vec<String> {
     let db = &server.state.db;
     let backend = db.get_database_backend();
     let columns_sql = match backend {
-        DbBackend::Postgres => "SELECT table_name AS t, column_name AS c FROM information_schema.columns \
+        DbBackend::Postgres => {
+            "SELECT table_name AS t, column_name AS c FROM information_schema.columns \
              WHERE table_schema = current_schema()"
-            .to_owned(),
+                .to_owned()
+        }
         _ => "SELECT m.name AS t, p.name AS c FROM sqlite_master m, pragma_table_info(m.name) p \
              WHERE m.type = 'table'"
             .to_owned(),
@@ -69,7 +71,11 @@ async fn cells_holding(server: &TestServer, needle: &str) -> Vec<String> {
         .await
         .unwrap();
     assert!(columns.len() > 100, "every table's columns are listed");
-    let placeholder = if backend == DbBackend::Postgres { "$1" } else { "?" };
+    let placeholder = if backend == DbBackend::Postgres {
+        "$1"
+    } else {
+        "?"
+    };
     let mut found = Vec::new();
     for row in columns {
         let table: String = row.try_get("", "t").unwrap();
@@ -102,11 +108,8 @@ fn files_holding(server: &TestServer, needle: &str) -> Vec<String> {
     files
         .into_iter()
         .filter(|path| {
-            std::fs::read(path).is_ok_and(|bytes| {
-                bytes
-                    .windows(needle.len())
-                    .any(|w| w == needle.as_bytes())
-            })
+            std::fs::read(path)
+                .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
         })
         .map(|path| path.display().to_string())
         .collect()
@@ -225,7 +228,7 @@ async fn titles_and_notes_are_sealed_and_no_table_or_file_holds_them() {
         .json(&InformationRecord::NotInformed {
             reason: NotInformedReason::ChildInterest,
             note: String::new(),
-            sealed_note: Some(sealed_note),
+            sealed_note: Some(Box::new(sealed_note)),
             decided_by: coord.user.id.clone(),
         })
         .send()
@@ -236,9 +239,18 @@ async fn titles_and_notes_are_sealed_and_no_table_or_file_holds_them() {
         .unwrap();
 
     // The members read them.
-    assert_eq!(title_seen(&mut member, &case_id).await.as_deref(), Some(CASE_TITLE));
-    assert_eq!(title_seen(&mut member, &session_id).await.as_deref(), Some(SESSION_TITLE));
-    assert_eq!(title_seen(&mut coord, &direct.id).await.as_deref(), Some(DIRECT_TITLE));
+    assert_eq!(
+        title_seen(&mut member, &case_id).await.as_deref(),
+        Some(CASE_TITLE)
+    );
+    assert_eq!(
+        title_seen(&mut member, &session_id).await.as_deref(),
+        Some(SESSION_TITLE)
+    );
+    assert_eq!(
+        title_seen(&mut coord, &direct.id).await.as_deref(),
+        Some(DIRECT_TITLE)
+    );
     let Some(InformationRecord::NotInformed {
         sealed_note: Some(envelope),
         ..
@@ -293,8 +305,16 @@ async fn titles_and_notes_are_sealed_and_no_table_or_file_holds_them() {
     // Nothing typed is stored anywhere, nor answered by the server in clear.
     for typed in [CASE_TITLE, SESSION_TITLE, DIRECT_TITLE, NOTE] {
         let word = typed.split(' ').nth(1).unwrap();
-        assert_eq!(cells_holding(&server, word).await, Vec::<String>::new(), "{typed}");
-        assert_eq!(files_holding(&server, word), Vec::<String>::new(), "{typed}");
+        assert_eq!(
+            cells_holding(&server, word).await,
+            Vec::<String>::new(),
+            "{typed}"
+        );
+        assert_eq!(
+            files_holding(&server, word),
+            Vec::<String>::new(),
+            "{typed}"
+        );
         let answered = coord
             .client
             .request(Method::GET, "/channels")
@@ -337,7 +357,11 @@ async fn a_title_sealed_wrong_stale_or_replayed_is_refused_and_logged() {
         .await
         .unwrap();
     let id = session.channel.id.clone();
-    let epoch = coord.client.ensure_epoch(&mut coord.device, &id).await.unwrap();
+    let epoch = coord
+        .client
+        .ensure_epoch(&mut coord.device, &id)
+        .await
+        .unwrap();
     let seal = |party: &Party, scope: String, epoch: u64| {
         let header = MessageHeader {
             channel_id: scope,
@@ -359,7 +383,12 @@ async fn a_title_sealed_wrong_stale_or_replayed_is_refused_and_logged() {
                 envelope: envelope.clone(),
             })
     };
-    async fn sealed(party: &mut Party, channel_id: &str, header: MessageHeader, content: MessageContent) -> Envelope {
+    async fn sealed(
+        party: &mut Party,
+        channel_id: &str,
+        header: MessageHeader,
+        content: MessageContent,
+    ) -> Envelope {
         let key = party
             .client
             .epoch_key(&party.device, channel_id, header.epoch)
@@ -373,19 +402,28 @@ async fn a_title_sealed_wrong_stale_or_replayed_is_refused_and_logged() {
     let wrong_scope = sealed(&mut coord, &id, header, content).await;
     assert_eq!(
         status_and_code(put(&coord, &id, &wrong_scope)).await,
-        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_sealed_title".into())
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_sealed_title".into()
+        )
     );
     // Sealed by someone else's device.
     let (header, content) = seal(&member, title_scope(&id), epoch);
     let by_member = sealed(&mut member, &id, header, content).await;
     assert_eq!(
         status_and_code(put(&coord, &id, &by_member)).await,
-        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_sealed_title".into())
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_sealed_title".into()
+        )
     );
     // The right one, then the same again.
     let (header, content) = seal(&coord, title_scope(&id), epoch);
     let good = sealed(&mut coord, &id, header, content).await;
-    assert_eq!(status_and_code(put(&coord, &id, &good)).await.0, StatusCode::OK);
+    assert_eq!(
+        status_and_code(put(&coord, &id, &good)).await.0,
+        StatusCode::OK
+    );
     assert_eq!(
         status_and_code(put(&coord, &id, &good)).await,
         (StatusCode::CONFLICT, "title_replayed".into())
@@ -405,7 +443,11 @@ async fn a_title_sealed_wrong_stale_or_replayed_is_refused_and_logged() {
         )
         .await
         .unwrap();
-    let newer = coord.client.ensure_epoch(&mut coord.device, &id).await.unwrap();
+    let newer = coord
+        .client
+        .ensure_epoch(&mut coord.device, &id)
+        .await
+        .unwrap();
     assert_eq!(newer, epoch + 1);
     assert_eq!(
         status_and_code(put(&coord, &id, &old)).await,
@@ -414,9 +456,15 @@ async fn a_title_sealed_wrong_stale_or_replayed_is_refused_and_logged() {
     // A working group keeps its name; an outsider is told nothing.
     assert_eq!(
         status_and_code(put(&coord, &group.id, &good)).await,
-        (StatusCode::UNPROCESSABLE_ENTITY, "title_not_sealable".into())
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "title_not_sealable".into()
+        )
     );
-    assert_eq!(status_and_code(put(&outsider, &id, &good)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        status_and_code(put(&outsider, &id, &good)).await.0,
+        StatusCode::NOT_FOUND
+    );
 
     let stored = listed(&coord, &id).await.title.unwrap();
     assert_eq!(stored.envelope, good, "no refusal changed the stored title");
@@ -426,11 +474,20 @@ async fn a_title_sealed_wrong_stale_or_replayed_is_refused_and_logged() {
         .filter(|event| event.outcome == "denied")
         .map(|event| event.details)
         .collect();
-    for reason in ["invalid_sealed_title", "title_replayed", "title_epoch_stale"] {
-        assert!(denied.iter().any(|d| d.contains(reason)), "{reason}: {denied:?}");
+    for reason in [
+        "invalid_sealed_title",
+        "title_replayed",
+        "title_epoch_stale",
+    ] {
+        assert!(
+            denied.iter().any(|d| d.contains(reason)),
+            "{reason}: {denied:?}"
+        );
     }
     assert_eq!(
-        audit_events(&server, &id, "channel_title_sealed").await.len(),
+        audit_events(&server, &id, "channel_title_sealed")
+            .await
+            .len(),
         1
     );
 }

@@ -25,9 +25,9 @@ pub(crate) use history::stored_messages;
 pub use history::{history, MAX_PAGE};
 pub use members::{add_member, directory, remove_member};
 pub use membership::membership_events;
-pub(crate) use sealed::{check_note, note_of};
-pub use sealed::seal_title;
 pub(crate) use membership::{announce_all, announce_membership, record_new_device};
+pub use sealed::seal_title;
+pub(crate) use sealed::{check_note, note_of};
 
 use passerelle_shared::protocol::v1::auth::InstitutionRef;
 use passerelle_shared::protocol::v1::channels::{

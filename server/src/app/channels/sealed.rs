@@ -34,11 +34,11 @@ pub(super) fn title_of(model: &channel::Model) -> Option<SealedTitle> {
 /// A case's stored note: the sealed envelope, or a note recorded in clear before notes
 /// were sealed (kept until the information is recorded again). Answers `(note,
 /// sealed_note)`.
-pub(crate) fn note_of(stored: Option<&str>) -> (String, Option<Envelope>) {
+pub(crate) fn note_of(stored: Option<&str>) -> (String, Option<Box<Envelope>>) {
     match stored {
         None => (String::new(), None),
         Some(text) => match serde_json::from_str::<Envelope>(text) {
-            Ok(envelope) => (String::new(), Some(envelope)),
+            Ok(envelope) => (String::new(), Some(Box::new(envelope))),
             Err(_) => (text.to_owned(), None),
         },
     }
@@ -144,11 +144,7 @@ pub async fn seal_title(
         .await);
     }
     if i64::try_from(envelope.epoch).ok() != Some(model.epoch) {
-        return Err(refuse(
-            "title_epoch_stale",
-            ApiError::Conflict("title_epoch_stale"),
-        )
-        .await);
+        return Err(refuse("title_epoch_stale", ApiError::Conflict("title_epoch_stale")).await);
     }
     if title_of(&model).is_some_and(|stored| {
         stored.envelope.sender_device == envelope.sender_device

@@ -159,7 +159,7 @@ pub enum InformationRecord {
         /// case's epochs. Minimisation: no name, no offence, no health data.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schema(value_type = Option<Object>)]
-        sealed_note: Option<crate::crypto::Envelope>,
+        sealed_note: Option<Box<crate::crypto::Envelope>>,
         /// Decided by: the account id of a member of the case.
         decided_by: String,
     },
@@ -416,6 +416,7 @@ mod tests {
         let record = InformationRecord::NotInformed {
             reason: NotInformedReason::ChildInterest,
             note: "Attendre l'audience".into(),
+            sealed_note: None,
             decided_by: "u".into(),
         };
         let json = serde_json::to_value(&record).unwrap_or_default();
