@@ -366,7 +366,10 @@ pub struct NoticeTemplate {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePracticeSession {
-    /// Title (no name of a person: sessions are anonymous by rule).
+    /// Left empty: the session's title is sealed by the client afterwards
+    /// (`PUT /channels/{id}/title`, docs/PROTOCOL.md §24); a title in clear is refused
+    /// (`title_must_be_sealed`).
+    #[serde(default)]
     pub name: String,
     /// Start (unix ms).
     pub starts_at: i64,

@@ -88,7 +88,8 @@ impl LegalRegime {
 pub struct CreateChannel {
     /// Kind.
     pub kind: ChannelKind,
-    /// Name shown in lists (a case gets its random reference instead).
+    /// A working group's institutional name, in clear (never a person's). Empty for a
+    /// direct conversation, whose title, if any, is sealed (docs/PROTOCOL.md §24).
     #[serde(default)]
     pub name: String,
     /// Legal regime.
@@ -108,7 +109,8 @@ pub struct Channel {
     pub id: String,
     /// Kind.
     pub kind: ChannelKind,
-    /// Name, or the case reference.
+    /// A working group's name, or the random reference of a case or a practice session
+    /// (`DOS-…`, `SEA-…`), whose title is in `title`, sealed.
     pub name: String,
     /// Legal regime.
     pub regime: LegalRegime,
