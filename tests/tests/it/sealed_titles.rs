@@ -491,3 +491,60 @@ async fn a_title_sealed_wrong_stale_or_replayed_is_refused_and_logged() {
         1
     );
 }
+
+/// A practice session named in clear before titles were sealed (m0024) keeps its name
+/// until a member seals it as the title: the server then replaces the name by a
+/// reference, and the typed name leaves the table.
+#[tokio::test]
+async fn a_session_named_in_clear_before_gets_a_reference_once_its_name_is_sealed() {
+    let server = TestServer::spawn().await.unwrap();
+    let mut coord = Party::new(&server, "coord", Role::Coordinator, "Mairie").await;
+    let member = Party::new(&server, "educ", Role::Member, "PJJ").await;
+    let group = working_group(&mut coord, &[&member]).await;
+    let now = server.clock.now_ms();
+    let session: PracticeSession = coord
+        .client
+        .post(
+            "/practice-sessions",
+            &CreatePracticeSession {
+                name: String::new(),
+                starts_at: now,
+                ends_at: now + 7_200_000,
+                group_id: Some(group.id.clone()),
+                institutions: vec![member.user.institution_id.clone()],
+                members: vec![member.user.id.clone()],
+            },
+        )
+        .await
+        .unwrap();
+    let id = session.channel.id.clone();
+    // As a session created before m0024 was stored.
+    let db = &server.state.db;
+    db.execute(Statement::from_string(
+        db.get_database_backend(),
+        format!("UPDATE channels SET name = 'Analyse Pivoine de mars' WHERE id = '{id}'"),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(listed(&coord, &id).await.name, "Analyse Pivoine de mars");
+
+    let sealed = coord
+        .client
+        .set_channel_title(&mut coord.device, &id, "Analyse Pivoine de mars")
+        .await
+        .unwrap();
+    assert!(sealed.name.starts_with("SEA-"), "{}", sealed.name);
+    assert_eq!(
+        title_seen(&mut coord, &id).await.as_deref(),
+        Some("Analyse Pivoine de mars")
+    );
+    assert_eq!(
+        cells_holding(&server, "Pivoine").await,
+        Vec::<String>::new()
+    );
+    let logged = audit_events(&server, &id, "channel_title_sealed").await;
+    assert!(
+        logged[0].details.contains("\"clear_name_replaced\":true"),
+        "{logged:?}"
+    );
+}
