@@ -369,6 +369,11 @@ fn conflict_message(code: &str) -> &'static str {
             "Des décisions sont déjà enregistrées : tenez la réunion et closez-la plutôt que \
              de l'annuler."
         }
+        "title_epoch_stale" => {
+            "Le canal a changé de clé entre-temps : rechargez la page, le titre sera chiffré \
+             à nouveau."
+        }
+        "title_replayed" => "Ce titre chiffré est déjà enregistré.",
         "identity_version_conflict" => {
             "L'identité de la personne a été enregistrée entre-temps par un autre appareil : \
              rechargez le dossier puis recommencez."
@@ -505,6 +510,25 @@ fn unprocessable_message(code: &str) -> &'static str {
         }
         "invalid_observed_at" => {
             "La date de l'observation ne peut être ni dans le futur, ni vieille de plus d'un an."
+        }
+        "title_must_be_sealed" => {
+            "Le titre d'une séance est chiffré par votre navigateur : il ne doit pas être \
+             envoyé en clair au serveur."
+        }
+        "title_not_sealable" => {
+            "Le nom d'un groupe de travail est un nom institutionnel : il n'est pas chiffré."
+        }
+        "invalid_sealed_title" => {
+            "Le titre chiffré ne correspond pas à ce canal ou à cet appareil : rechargez la \
+             page et recommencez."
+        }
+        "note_must_be_sealed" => {
+            "La note est chiffrée par votre navigateur : elle ne doit pas être envoyée en \
+             clair au serveur."
+        }
+        "invalid_sealed_note" => {
+            "La note chiffrée ne correspond pas à ce dossier ou à cet appareil : rechargez la \
+             page et recommencez."
         }
         "invalid_identity_envelope" => {
             "L'identité chiffrée ne correspond pas à ce dossier ou à cet appareil : rechargez \

@@ -437,6 +437,8 @@ mod tests {
             ended_at: None,
             destroy_by: None,
             destroyed_at: None,
+            title: None,
+            title_by: None,
         }
     }
 

@@ -527,6 +527,13 @@ export const channels = {
    */
   publishEpoch: (id, epoch, wraps, withheld = []) => request(routes.CHANNEL_EPOCH_PUBLISH, [id], { epoch, keys: wraps, withheld }),
   /**
+   * Stores the channel's title, sealed here (§24).
+   * @param {string} id
+   * @param {any} envelope
+   * @returns {Promise<Channel>}
+   */
+  sealTitle: (id, envelope) => request(routes.CHANNEL_TITLE_SEAL, [id], { envelope }),
+  /**
    * @param {string} id
    * @param {string} deviceId
    * @returns {Promise<{ keys: unknown[], withheld?: { epoch: number, reason: string }[] }>}

@@ -3,6 +3,7 @@
 // typing. Views listen to its events and render; they never talk to the socket.
 
 import { ApiError, channels as channelsApi, downloadAttachment, messageFor, uploadAttachment } from './api.js';
+import { ChannelTitles } from './channel-titles.js';
 import * as c from './crypto.js';
 import { CLOSE_DEVICE_REVOKED, Connection, isFinalClose } from './ws.js';
 
@@ -118,6 +119,8 @@ export class Messenger extends EventTarget {
     this.checkingAccess = false;
     /** Whether the channel list came: until then, no channel does not mean none. */
     this.listed = false;
+    /** The channels' titles, sealed for their members (§24): opened here. */
+    this.titles = new ChannelTitles(keyring, this);
     this.connection = new Connection(keyring.deviceId, {
       message: (message) => this.onMessage(message),
       frame: (frame) => this.onFrame(frame),
@@ -166,8 +169,8 @@ export class Messenger extends EventTarget {
     this.listed = true;
     this.emit('channels', {});
     this.connection.open();
-    // Direct conversations are named after the other person.
-    await Promise.all(list.filter((ch) => ch.kind === 'direct').map((ch) => this.loadDetail(ch.id).catch(() => null)));
+    // Direct conversations are named after the other person, unless titled.
+    await Promise.all([...list.filter((ch) => ch.kind === 'direct').map((ch) => this.loadDetail(ch.id).catch(() => null)), this.titles.openAll(list)]);
     this.emit('channels', {});
   }
 
@@ -295,6 +298,8 @@ export class Messenger extends EventTarget {
    * @param {Channel} channel
    */
   channelName(channel) {
+    const title = this.titles.shown(channel);
+    if (title) return title;
     if (channel.kind !== 'direct') return channel.name;
     const other = this.conversations.get(channel.id)?.detail?.members.find((m) => m.user_id !== this.me.id);
     return other ? other.display_name : 'Conversation directe';
@@ -409,6 +414,7 @@ export class Messenger extends EventTarget {
     const conversation = this.conversation(channelId);
     conversation.detail = detail;
     this.channels.set(channelId, detail.channel);
+    this.titles.open(detail.channel);
     this.keyring.setMembers(channelId, detail.members.map((m) => m.user_id));
     for (const member of detail.members) {
       this.names.set(member.user_id, member.display_name);
@@ -859,6 +865,7 @@ export class Messenger extends EventTarget {
     const { type: _type, ...channel } = frame;
     const known = this.channels.has(channel.id);
     this.channels.set(channel.id, channel);
+    this.titles.open(channel);
     if (known) {
       const conversation = this.conversations.get(channel.id);
       if (conversation?.blocked) {
@@ -1042,13 +1049,18 @@ export class Messenger extends EventTarget {
         this.setEpoch(channelId, epoch);
         return;
       }
+      let created = false;
       try {
         await this.keyring.createEpoch(channelId, epoch, devices);
+        created = true;
       } catch (error) {
         if (!(error instanceof ApiError && error.code === 'epoch_conflict')) throw error;
         if (!(await this.keyring.epochKey(channelId, epoch))) throw error;
       }
       this.setEpoch(channelId, epoch);
+      // The title, for the members this epoch lets in (§24); not awaited: it needs the
+      // rotation done.
+      if (created) this.titles.rotated(channelId);
     });
     this.rotations.set(channelId, next);
     return next;

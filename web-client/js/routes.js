@@ -234,6 +234,9 @@ export const CHANNEL_MEMBERSHIP_LOG = { method: 'GET', path: '/channels/{id}/mem
 /** Starts a channel's signed membership log with its genesis record. @type {Route} */
 export const CHANNEL_MEMBERSHIP_LOG_START = { method: 'POST', path: '/channels/{id}/membership-log' };
 
+/** Stores a channel's title, sealed by a member's client (PROTOCOL.md §24). @type {Route} */
+export const CHANNEL_TITLE_SEAL = { method: 'PUT', path: '/channels/{id}/title' };
+
 /** A working group's coordinators. @type {Route} */
 export const CHANNEL_COORDINATORS = { method: 'GET', path: '/channels/{id}/coordinators' };
 

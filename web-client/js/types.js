@@ -172,6 +172,11 @@
  * @property {number | null} [ended_at]
  * @property {number | null} [destroy_by]
  * @property {number} [read_seq] The caller's read cursor (channel list only).
+ * @property {SealedTitle | null} [title] The title its members typed, sealed for them (§24).
+ *
+ * @typedef {object} SealedTitle
+ * @property {any} envelope
+ * @property {string} sealed_by
  *
  * @typedef {object} Member
  * @property {string} user_id

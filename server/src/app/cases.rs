@@ -9,8 +9,7 @@
 use passerelle_shared::protocol::v1::cases::{
     ArchiveAccess, ArchiveCase, CaseView, CreateCase, FollowUpStatus, InformationMethod,
     InformationRecord, InformedParty, LocalScheme, NotInformedReason, NoticeTemplate, Programme,
-    UpdateCase, MAX_ACTE_DAYS, MAX_CHANTIER_DAYS, MAX_NOTE_CHARS, MAX_REASON_CHARS,
-    MIN_REASON_CHARS,
+    UpdateCase, MAX_ACTE_DAYS, MAX_CHANTIER_DAYS, MAX_REASON_CHARS, MIN_REASON_CHARS,
 };
 use passerelle_shared::protocol::v1::channels::ChannelKind;
 use passerelle_shared::protocol::v1::roles::InstitutionKind;
@@ -18,7 +17,8 @@ use passerelle_shared::protocol::v1::ws::ServerFrame;
 use serde_json::json;
 
 use crate::app::channels::{
-    channel_of, create_decided, frame_text, member_channel, open_channel, NewChannel,
+    channel_of, check_note, create_decided, frame_text, member_channel, note_of, open_channel,
+    NewChannel,
 };
 use crate::app::reports::{self, Counted};
 use crate::app::{case_identity, coordinators};
@@ -321,7 +321,8 @@ async fn view(
                 .as_deref()
                 .and_then(NotInformedReason::parse)
                 .ok_or_else(malformed)?,
-            note: record.not_informed_note.clone().unwrap_or_default(),
+            note: note_of(record.not_informed_note.as_deref()).0,
+            sealed_note: note_of(record.not_informed_note.as_deref()).1,
             decided_by: record.info_by.clone().ok_or_else(malformed)?,
         }),
         _ => None,
@@ -467,7 +468,7 @@ pub async fn record_information(
     channel_id: &str,
     record_in: InformationRecord,
 ) -> Result<CaseView> {
-    let (_, mut record) = open_case(
+    let (model, mut record) = open_case(
         state,
         user,
         channel_id,
@@ -504,32 +505,31 @@ pub async fn record_information(
         InformationRecord::NotInformed {
             reason,
             note,
+            sealed_note,
             decided_by,
         } => {
-            let note = note.trim();
-            if note.chars().count() > MAX_NOTE_CHARS {
-                return Err(refuse_information(state, user, channel_id, "note_too_long").await);
+            // The note is sealed by the client (docs/PROTOCOL.md §24): a note in clear
+            // is refused, and the server checks the sealing without opening it.
+            if !note.trim().is_empty() {
+                return Err(
+                    refuse_information(state, user, channel_id, "note_must_be_sealed").await,
+                );
             }
-            // The note is stored in clear: it says why, never who (C7, C8).
-            let found = passerelle_shared::privacy::identifying_data(note);
-            if !found.is_empty() {
-                let kinds: Vec<&str> = found.iter().map(|kind| kind.as_str()).collect();
-                state
-                    .record_denial(
-                        user.actor(),
-                        "case_information_record",
-                        Some(channel_id.to_owned()),
-                        json!({ "reason": "personal_data", "found": kinds }),
-                    )
-                    .await;
-                return Err(ApiError::PersonalData(found));
-            }
+            let sealed = match sealed_note {
+                Some(envelope) => {
+                    if let Err(reason) = check_note(state, user, &model, envelope).await? {
+                        return Err(refuse_information(state, user, channel_id, reason).await);
+                    }
+                    Some(serde_json::to_string(envelope).map_err(ApiError::internal)?)
+                }
+                None => None,
+            };
             if !is_member(state, channel_id, decided_by).await? {
                 return Err(refuse_information(state, user, channel_id, "unknown_member").await);
             }
             record.info_outcome = Some("not_informed".into());
             record.not_informed_reason = Some(reason.as_str().into());
-            record.not_informed_note = (!note.is_empty()).then(|| note.to_owned());
+            record.not_informed_note = sealed;
             record.info_by = Some(decided_by.clone());
             // The note itself stays out of the access log: it is case data.
             json!({ "outcome": "not_informed", "reason": reason.as_str() })

@@ -134,6 +134,31 @@ pub(crate) async fn advance_epoch(
     Ok(result.rows_affected == 1)
 }
 
+/// Stores a channel's sealed title (docs/PROTOCOL.md §24) and, for a channel still
+/// named in clear, the reference that replaces its name.
+pub(crate) async fn set_title(
+    db: &impl ConnectionTrait,
+    channel_id: &str,
+    title: String,
+    title_by: &str,
+    reference: Option<String>,
+) -> Result<(), DbErr> {
+    let mut update = channel::Entity::update_many()
+        .col_expr(channel::Column::Title, Expr::value(Some(title)))
+        .col_expr(
+            channel::Column::TitleBy,
+            Expr::value(Some(title_by.to_owned())),
+        );
+    if let Some(reference) = reference {
+        update = update.col_expr(channel::Column::Name, Expr::value(reference));
+    }
+    update
+        .filter(channel::Column::Id.eq(channel_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Locks channel rows until the end of the transaction (PostgreSQL `FOR UPDATE`, in id
 /// order so that two writers never deadlock); nothing to do on SQLite, whose writers are
 /// serialised by the database itself.

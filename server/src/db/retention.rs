@@ -144,6 +144,11 @@ pub(crate) async fn finish(
     channel::Entity::update_many()
         .col_expr(channel::Column::Status, Expr::value("destroyed"))
         .col_expr(channel::Column::Name, Expr::value(""))
+        .col_expr(channel::Column::Title, Expr::value(Option::<String>::None))
+        .col_expr(
+            channel::Column::TitleBy,
+            Expr::value(Option::<String>::None),
+        )
         .col_expr(channel::Column::DestroyedAt, Expr::value(now_ms))
         .filter(channel::Column::Id.eq(channel_id))
         .exec(db)

@@ -21,6 +21,7 @@ pub mod practice;
 pub mod referrals;
 pub mod reports;
 pub mod routing;
+pub mod titles;
 pub mod webauthn;
 
 use axum::Router;
@@ -43,6 +44,7 @@ pub fn api_router() -> Router<AppState> {
         .merge(charter::router())
         .merge(cases::router())
         .merge(case_identity::router())
+        .merge(titles::router())
         .merge(coordinators::router())
         .merge(field_reports::router())
         .merge(meetings::router())

@@ -106,6 +106,7 @@ use crate::state::AppState;
         super::case_identity::open,
         super::case_identity::seal,
         super::case_identity::readers,
+        super::titles::seal_title,
         super::coordinators::list,
         super::coordinators::set,
         super::field_reports::file,

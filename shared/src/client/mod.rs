@@ -16,6 +16,7 @@ mod membership;
 mod order;
 mod referrals;
 pub mod store;
+mod titles;
 mod ws;
 
 use std::collections::{BTreeMap, HashMap};

@@ -66,6 +66,8 @@ mod order;
 mod padding;
 mod primitives;
 mod roster;
+#[cfg(test)]
+mod sealed_meta_vectors;
 
 #[cfg(test)]
 mod test_support;

@@ -205,6 +205,26 @@ export async function runVectorChecks({ vectors, modulePath }) {
   await rejects('envelope under another epoch key is refused', () => c.openEnvelope({ ...openInput, epochKey: bytes(ew.wrap_key_hex) }));
   await rejects('envelope with an unknown field is refused', () => c.openEnvelope({ ...openInput, envelope: { ...me.envelope, extra: true } }));
 
+  // sealed_title.json: a channel's title sealed under its scope (§24)
+  const st = vectors.sealed_title;
+  const stKey = bytes(st.epoch_key_hex);
+  const stPublic = c.fromBase64url(st.sender_signing_public_key);
+  const stHeader = { channelId: st.envelope.channel_id, epoch: st.envelope.epoch, senderDevice: st.envelope.sender_device, clientMsgId: st.envelope.client_msg_id };
+  await check('sealed title: scope of the channel', () => same(st.envelope.channel_id, `title:${st.channel_id}`));
+  await check('sealed title: content JSON', () => same(hex(c.encodeContent({ text: JSON.stringify({ title: st.title }), reply_to: null, attachments: [] })), hex(utf8(st.content_json))));
+  await check('sealed title: additional data', () => same(hex(c.messageAdditionalData(stHeader)), st.additional_data_hex));
+  await check('sealed title: message key', async () => same(hex(await c.messageKey(stKey, bytes(st.additional_data_hex))), st.message_key_hex));
+  await check('sealed title: sealing with the vector nonce gives the recorded ciphertext', async () => {
+    const signingKey = await c.importSigningKey(bytes(st.sender_signing_private_key_hex), stPublic);
+    const envelope = await c.sealEnvelope({ header: stHeader, content: { text: JSON.stringify({ title: st.title }), reply_to: null, attachments: [] }, epochKey: stKey, signingKey, nonce: bytes(st.nonce_hex) });
+    return same(envelope.ciphertext, st.envelope.ciphertext);
+  });
+  await check('sealed title: the recorded envelope opens to the title', async () => {
+    const opened = await c.openEnvelope({ envelope: st.envelope, channelId: st.envelope.channel_id, senderSigningKey: stPublic, epochKey: stKey });
+    return same(JSON.parse(opened.content.text).title, st.title);
+  });
+  await rejects('sealed title: not a message of the channel', () => c.openEnvelope({ envelope: { ...st.envelope, channel_id: st.channel_id }, channelId: st.channel_id, senderSigningKey: stPublic, epochKey: stKey }));
+
   // message_order.json: version-2 envelopes (§8.7) and the order checks (§8.8)
   const mo = vectors.message_order;
   const v2 = mo.envelope_v2;

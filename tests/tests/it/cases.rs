@@ -228,19 +228,21 @@ async fn how_and_when_the_person_was_informed_or_why_not_is_recorded() {
         (status, code.as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, "invalid_dates")
     );
-    let too_long = InformationRecord::NotInformed {
+    let in_clear = InformationRecord::NotInformed {
         reason: NotInformedReason::ChildInterest,
-        note: "x".repeat(281),
+        note: "x".repeat(20),
+        sealed_note: None,
         decided_by: coord.user.id.clone(),
     };
-    let (status, code) = status_and_code(put(&too_long)).await;
+    let (status, code) = status_and_code(put(&in_clear)).await;
     assert_eq!(
         (status, code.as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, "note_too_long")
+        (StatusCode::UNPROCESSABLE_ENTITY, "note_must_be_sealed")
     );
     let by_outsider = InformationRecord::NotInformed {
         reason: NotInformedReason::ChildInterest,
         note: String::new(),
+        sealed_note: None,
         decided_by: outsider.user.id.clone(),
     };
     let (status, code) = status_and_code(put(&by_outsider)).await;
@@ -255,7 +257,7 @@ async fn how_and_when_the_person_was_informed_or_why_not_is_recorded() {
         .filter(|event| event.outcome == "denied")
         .map(|event| event.details)
         .collect();
-    for reason in ["invalid_dates", "note_too_long", "unknown_member"] {
+    for reason in ["invalid_dates", "note_must_be_sealed", "unknown_member"] {
         assert!(
             refused.iter().any(|details| details.contains(reason)),
             "{reason} not logged: {refused:?}"
@@ -265,7 +267,8 @@ async fn how_and_when_the_person_was_informed_or_why_not_is_recorded() {
 
     let not_informed = InformationRecord::NotInformed {
         reason: NotInformedReason::ChildInterest,
-        note: "Information reportée après l'audience".into(),
+        note: String::new(),
+        sealed_note: None,
         decided_by: coord.user.id.clone(),
     };
     let view: CaseView = put(&not_informed)
@@ -535,7 +538,7 @@ async fn a_practice_session_is_read_only_after_its_end_and_never_linked_to_a_cas
         .unwrap();
     let now = server.clock.now_ms();
     let request = |group_id: &str, starts_at: i64, ends_at: i64| CreatePracticeSession {
-        name: "Analyse de pratiques de mars".into(),
+        name: String::new(),
         starts_at,
         ends_at,
         group_id: Some(group_id.to_owned()),
@@ -908,10 +911,12 @@ async fn acte_and_chantier_cases_carry_their_scheme_and_the_annual_report_counts
     assert_eq!(report["cases_opened"], 2);
 }
 
-/// A title or a case's note is stored in clear, read by the server and its backups: one
-/// that names the person, gives a phone number, an e-mail address or a birth date is
-/// refused with what was found, the refusal is logged (without the text), and nothing is
-/// stored (CHARTER.md C7–C9). Ordinary titles and notes pass.
+/// A working group's name is stored in clear (an institutional name, docs/PROTOCOL.md
+/// §24): one that names a person, gives a phone number, an e-mail address or a birth date
+/// is refused with what was found, the refusal is logged (without the text), and nothing
+/// is stored (CHARTER.md C7–C9). A practice session's title and a case's note are sealed
+/// by the client: sent in clear, they are refused whatever they say, logged without the
+/// text, and nothing is stored.
 #[tokio::test]
 async fn a_title_or_a_note_that_identifies_a_person_is_refused_and_logged() {
     let server = long_sessions_server(|_| {}).await;
@@ -927,24 +932,23 @@ async fn a_title_or_a_note_that_identifies_a_person_is_refused_and_logged() {
         institutions: vec![member.user.institution_id.clone()],
         members: vec![member.user.id.clone()],
     };
-    let named = "Analyse : le cas de Kevin MARTIN, 06 12 34 56 78";
-    let response = coord
-        .client
-        .request(Method::POST, "/practice-sessions")
-        .json(&session(named))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let refusal = response.json::<ErrorBody>().await.unwrap().error;
-    assert_eq!(refusal.code, "personal_data");
-    assert!(
-        refusal
-            .message
-            .starts_with("Ce texte semble contenir un nom de personne et un numéro de téléphone"),
-        "{}",
-        refusal.message
-    );
+    for named in [
+        "Analyse : le cas de Kevin MARTIN, 06 12 34 56 78",
+        "Analyse de pratiques : le refus d'aide",
+    ] {
+        let (status, code) = status_and_code(
+            coord
+                .client
+                .request(Method::POST, "/practice-sessions")
+                .json(&session(named)),
+        )
+        .await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "title_must_be_sealed"),
+            "{named}"
+        );
+    }
     let denied = audit_actions(&server, None).await;
     assert!(
         denied.contains(&("channel_create".to_owned(), "denied".to_owned())),
@@ -953,7 +957,7 @@ async fn a_title_or_a_note_that_identifies_a_person_is_refused_and_logged() {
     let listed: Vec<Channel> = coord.client.get("/channels").await.unwrap();
     assert!(listed
         .iter()
-        .all(|channel| !channel.name.contains("MARTIN")));
+        .all(|channel| !channel.name.contains("MARTIN") && !channel.name.contains("refus")));
 
     for title in [
         "La petite Léa, de l'école du centre",
@@ -966,28 +970,36 @@ async fn a_title_or_a_note_that_identifies_a_person_is_refused_and_logged() {
             institutions: vec![member.user.institution_id.clone()],
             members: vec![member.user.id.clone()],
         };
-        let (status, code) = status_and_code(
-            coord
-                .client
-                .request(Method::POST, "/channels")
-                .json(&group_request),
-        )
-        .await;
+        let response = coord
+            .client
+            .request(Method::POST, "/channels")
+            .json(&group_request)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(
-            (status, code.as_str()),
-            (StatusCode::UNPROCESSABLE_ENTITY, "personal_data"),
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
             "{title}"
+        );
+        let refusal = response.json::<ErrorBody>().await.unwrap().error;
+        assert_eq!(refusal.code, "personal_data", "{title}");
+        assert!(
+            refusal.message.starts_with("Ce texte semble contenir"),
+            "{}",
+            refusal.message
         );
     }
     let plain: PracticeSession = coord
         .client
-        .post(
-            "/practice-sessions",
-            &session("Analyse de pratiques : le refus d'aide"),
-        )
+        .post("/practice-sessions", &session(""))
         .await
         .unwrap();
-    assert_eq!(plain.channel.name, "Analyse de pratiques : le refus d'aide");
+    assert!(
+        plain.channel.name.starts_with("SEA-"),
+        "{}",
+        plain.channel.name
+    );
 
     let case: CaseView = coord
         .client
@@ -995,21 +1007,22 @@ async fn a_title_or_a_note_that_identifies_a_person_is_refused_and_logged() {
         .await
         .unwrap();
     let path = format!("/cases/{}/information", case.channel.id);
-    let note = |note: &str| InformationRecord::NotInformed {
+    let note = |note: &str, sealed_note| InformationRecord::NotInformed {
         reason: NotInformedReason::ChildInterest,
         note: note.into(),
+        sealed_note,
         decided_by: coord.user.id.clone(),
     };
     let (status, code) = status_and_code(
         coord
             .client
             .request(Method::PUT, &path)
-            .json(&note("Mme Durand sera informée après l'audience")),
+            .json(&note("Mme Durand sera informée après l'audience", None)),
     )
     .await;
     assert_eq!(
         (status, code.as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, "personal_data")
+        (StatusCode::UNPROCESSABLE_ENTITY, "note_must_be_sealed")
     );
     let unchanged: CaseView = coord
         .client
@@ -1022,13 +1035,22 @@ async fn a_title_or_a_note_that_identifies_a_person_is_refused_and_logged() {
             .await
             .iter()
             .any(|event| event.outcome == "denied"
-                && event.details.contains("personal_data")
+                && event.details.contains("note_must_be_sealed")
                 && !event.details.contains("Durand"))
     );
+    let sealed = coord
+        .client
+        .seal_case_note(
+            &mut coord.device,
+            &case.channel.id,
+            "Information reportée après l'audience",
+        )
+        .await
+        .unwrap();
     let view: CaseView = coord
         .client
         .request(Method::PUT, &path)
-        .json(&note("Information reportée après l'audience"))
+        .json(&note("", Some(Box::new(sealed))))
         .send()
         .await
         .unwrap()

@@ -188,7 +188,7 @@ async fn a_group_names_its_coordinators_who_then_coordinate_its_cases() {
     assert_eq!(status, StatusCode::CREATED);
     let now = server.clock.now_ms();
     let session = json!({
-        "name": "Analyse de pratiques du groupe",
+        "name": "",
         "starts_at": now,
         "ends_at": now + 7_200_000,
         "group_id": group.id,

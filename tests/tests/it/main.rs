@@ -34,6 +34,7 @@ mod reports;
 mod retention;
 mod roles;
 mod sdk;
+mod sealed_titles;
 mod support;
 mod tampering;
 mod tls;

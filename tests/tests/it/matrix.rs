@@ -512,7 +512,7 @@ fn rows() -> Vec<Row> {
         }),
         with(M::POST, "/api/v1/practice-sessions", Coordinator, |w, p| {
             serde_json::json!({
-                "name": "Analyse de pratiques", "starts_at": w.now, "ends_at": w.now + 3_600_000, "institutions": [p.institution.clone()], "members": []
+                "name": "", "starts_at": w.now, "ends_at": w.now + 3_600_000, "institutions": [p.institution.clone()], "members": []
             })
         }),
         row(
@@ -661,6 +661,13 @@ fn rows() -> Vec<Row> {
             "/api/v1/channels/{group}/coordinators",
             GroupCoordinatorsSet,
             |_, _| serde_json::json!({ "user_ids": [] }),
+        ),
+        // A title sealed for another scope: an allowed call is refused for its body (422).
+        with(
+            M::PUT,
+            "/api/v1/channels/{live_case}/title",
+            CaseMember,
+            |w, _| serde_json::json!({ "envelope": w.owner_envelope }),
         ),
         with(
             M::PUT,
@@ -998,7 +1005,7 @@ async fn every_endpoint_and_frame_answers_every_role_and_situation_as_the_matrix
         .post(
             "/practice-sessions",
             &serde_json::json!({
-                "name": "Séance", "starts_at": server.clock.now_ms() - 60_000, "ends_at": server.clock.now_ms() + 3_600_000,
+                "name": "", "starts_at": server.clock.now_ms() - 60_000, "ends_at": server.clock.now_ms() + 3_600_000,
                 "group_id": group.id,
                 "institutions": parties.iter().zip(&principals)
                     .filter(|(_, p)| p.situation == Situation::Member).map(|(party, _)| party.user.institution_id.clone()).collect::<Vec<_>>(),

@@ -10,6 +10,7 @@ import { field, form, selectField, validate, valueOf, whileBusy } from '../forms
 import { formatDate, formatDateTime } from '../labels.js';
 import { showError, showStatus } from '../notices.js';
 import { openCaseIdentity, sealCaseIdentity } from '../case-identity.js';
+import { openNote, sealNote } from '../channel-titles.js';
 import { identitySection } from './case-identity.js';
 import { noticeSection, takeJustOpened } from './notice-templates.js';
 
@@ -69,9 +70,11 @@ const msToDay = (ms) => {
  * @param {string} myId
  * @param {() => void} onArchived
  * @param {Keyring | null} [keyring]
+ * @param {((channelId: string) => Promise<number>) | null} [ensureEpoch] The epoch to
+ *   seal a note under (creating one if due): the messenger's.
  * @returns {HTMLElement}
  */
-export function caseRecordPanel(channelId, myId, onArchived, keyring = null) {
+export function caseRecordPanel(channelId, myId, onArchived, keyring = null, ensureEpoch = null) {
   const titleId = uid('dossier-titre');
   // A case just created opens on the notice templates (C13).
   const justOpened = takeJustOpened(channelId);
@@ -125,7 +128,7 @@ export function caseRecordPanel(channelId, myId, onArchived, keyring = null) {
         h('dt', {}, 'Référent'),
         h('dd', { 'data-testid': 'case-referent' }, view.referent_user_id ? 'Chargement…' : 'Aucun'),
         h('dt', {}, 'Information de la personne (charte, C13)'),
-        h('dd', { 'data-testid': 'case-information' }, describeInformation(view)),
+        h('dd', { 'data-testid': 'case-information' }, describeInformation(view), sealedNote(view)),
         view.scheme ? h('dt', {}, 'Dispositif local') : null,
         view.scheme ? h('dd', { 'data-testid': 'case-scheme' }, describeScheme(view.scheme, new Map())) : null,
         view.destroy_limit ? h('dt', {}, 'Destruction au plus tard le') : null,
@@ -225,6 +228,21 @@ export function caseRecordPanel(channelId, myId, onArchived, keyring = null) {
     return `Non informée : ${labelOf(NOT_INFORMED_LABELS, record.reason)}${record.note ? ` — ${record.note}` : ''}${when}`;
   }
 
+  /**
+   * The sealed note, opened here (§24): the server keeps it as ciphertext.
+   * @param {any} view
+   */
+  function sealedNote(view) {
+    const envelope = view.information?.sealed_note;
+    if (!envelope) return null;
+    const note = h('span', { 'data-testid': 'case-information-note' }, ' — note chiffrée…');
+    if (!keyring) return note;
+    openNote(keyring, channelId, envelope, view.information_recorded_by)
+      .then((text) => replace(note, ` — ${text}`))
+      .catch(() => replace(note, ' — note chiffrée illisible sur cet appareil'));
+    return note;
+  }
+
   function informationForm() {
     const outcome = selectField({
       label: 'La personne a-t-elle été informée ?',
@@ -247,7 +265,7 @@ export function caseRecordPanel(channelId, myId, onArchived, keyring = null) {
       'div',
       { hidden: true },
       selectField({ label: 'Motif', name: 'reason', options: optionsOf(NOT_INFORMED_LABELS) }),
-      field({ label: 'Justification courte', name: 'note', maxlength: 500, hint: 'Sans nom, sans infraction, sans donnée de santé.' }),
+      field({ label: 'Justification courte', name: 'note', maxlength: 280, hint: 'Chiffrée pour les membres du dossier. Sans nom, sans infraction, sans donnée de santé.' }),
     );
     const record = form(
       { class: 'grid-form', 'aria-label': 'Enregistrer l’information de la personne' },
@@ -270,8 +288,15 @@ export function caseRecordPanel(channelId, myId, onArchived, keyring = null) {
       const body =
         select.value === 'informed'
           ? { outcome: 'informed', informed_at: Math.min(dayToMs(valueOf(record, 'informed_at')), Date.now()), method: valueOf(record, 'method'), informed: valueOf(record, 'informed'), informed_by: myId }
-          : { outcome: 'not_informed', reason: valueOf(record, 'reason'), note: valueOf(record, 'note'), decided_by: myId };
+          : { outcome: 'not_informed', reason: valueOf(record, 'reason'), decided_by: myId };
+      const note = select.value === 'informed' ? '' : valueOf(record, 'note').trim();
       const done = await whileBusy(record, async () => {
+        // The note is sealed here for the case's members; the server never reads it.
+        if (note) {
+          if (!keyring || !ensureEpoch) throw new Error('La note est chiffrée par cet appareil : activez d’abord le chiffrement.');
+          const epoch = await ensureEpoch(channelId);
+          Object.assign(body, { sealed_note: await sealNote(keyring, channelId, epoch, note) });
+        }
         await casesApi.recordInformation(channelId, body);
         return true;
       });

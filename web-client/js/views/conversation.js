@@ -188,8 +188,12 @@ export function renderConversation(main, shell, messenger, channelId) {
   };
   messenger.addEventListener('conversation', onConversation);
   messenger.addEventListener('identity', onIdentity);
+  // A title opened or sealed again (§24) renames the conversation.
+  const onChannels = () => renderHeader();
+  messenger.addEventListener('channels', onChannels);
   const cleanup = new MutationObserver(() => {
     if (!main.isConnected) {
+      messenger.removeEventListener('channels', onChannels);
       messenger.removeEventListener('conversation', onConversation);
       messenger.removeEventListener('identity', onIdentity);
       phone.removeEventListener('change', onResize);
@@ -245,6 +249,7 @@ export function renderConversation(main, shell, messenger, channelId) {
                 location.reload();
               },
               messenger.keyring,
+              (id) => messenger.ensureEpoch(id),
             )
           : null,
         channel?.kind === 'working_group' ? groupCoordinatorsPanel(channelId) : null,

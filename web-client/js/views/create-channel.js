@@ -1,15 +1,19 @@
 // Coordinators create channels: a working group, a case (named by a random reference,
 // closed lists only, CHARTER.md C7–C8), a practice-analysis session (anonymous, time-
-// bound, C9) or a direct conversation. Members come from the directory.
+// bound, C9) or a direct conversation. Members come from the directory. The title of a
+// case or a session is sealed here for its members (docs/PROTOCOL.md §24): the server
+// keeps ciphertext and shows a reference; a group's name is institutional, in clear.
 
 import { cases as casesApi, channels as channelsApi } from '../api.js';
 import { append, h, replace, screenTitle, uid } from '../dom.js';
+import { confirmAction } from '../dialog.js';
 import { checkboxField, control, field, form, selectField, validate, valueOf, whileBusy } from '../forms.js';
+import { findPersonalData } from '../privacy.js';
 import { rememberBirthMonth } from './case-identity.js';
 import { offerNoticeOnOpen } from './notice-templates.js';
 import { showError, showStatus } from '../notices.js';
 import { RULES_TEMPLATE } from './charter.js';
-import { REGIME_LABELS } from './messaging.js';
+import { REGIME_LABELS, messengerFor } from './messaging.js';
 import { currentKeyring } from '../session.js';
 import { YOUTH_PROGRAMME, destroyLimitOf, schemeOf, youthFields, youthProblems } from './youth-fields.js';
 
@@ -65,7 +69,7 @@ export function renderCreateChannel(screen, shell) {
       required: true,
       hint: groupOnly ? 'Coordinateur de groupe, vous ouvrez des dossiers et des séances dans les groupes que vous coordonnez.' : undefined,
     });
-    const name = field({ label: 'Nom', name: 'name', maxlength: 120, hint: 'Un groupe ou une séance : un thème, jamais le nom d’une personne.' });
+    const name = field({ label: 'Nom', name: 'name', maxlength: 120, hint: 'Un thème, jamais le nom d’une personne. Le nom d’un groupe est institutionnel (en clair) ; le titre d’un dossier (facultatif) ou d’une séance est chiffré pour ses membres, le serveur n’en voit qu’une référence.' });
     const regime = selectField({ label: 'Régime juridique', name: 'regime', required: true, options: Object.entries(REGIME_LABELS).map(([value, label]) => ({ value, label })) });
     const programme = selectField({ label: 'Programme', name: 'programme', options: PROGRAMMES });
     const institutionOptions = everyInstitution.map((i) => ({ value: i.id, label: i.name }));
@@ -95,7 +99,7 @@ export function renderCreateChannel(screen, shell) {
 
     const show = () => {
       const value = control(created, 'kind').value;
-      name.hidden = value === 'case' || value === 'direct';
+      name.hidden = value === 'direct';
       programme.hidden = value !== 'case';
       youthBox.show(created, value === 'case' && control(created, 'programme').value === YOUTH_PROGRAMME);
       reporting.hidden = value !== 'case';
@@ -127,6 +131,26 @@ export function renderCreateChannel(screen, shell) {
         return problems;
       });
       if (!ok) return;
+      // The anonymity reminder on a sealed title: the server cannot check what it cannot read.
+      const title = value === 'case' || value === 'practice_session' ? valueOf(created, 'name').trim() : '';
+      const findings = findPersonalData(title);
+      if (
+        findings.length > 0 &&
+        !(await confirmAction(
+          'Ce titre semble identifier une personne',
+          `Un titre ne nomme jamais la personne (charte, C7 à C9). Il paraît contenir : ${findings.map((f) => `${f.label} (« ${f.excerpt} »)`).join(' ; ')}. Reformulez-le, ou confirmez s’il s’agit d’une fausse alerte.`,
+          'Créer quand même',
+          'Modifier le titre',
+        ))
+      ) {
+        control(created, 'name').focus();
+        return;
+      }
+      const messenger = title ? messengerFor(shell) : null;
+      if (title && !messenger) {
+        showError('Le titre est chiffré par cet appareil : activez d’abord le chiffrement (Paramètres).');
+        return;
+      }
       const regimeValue = value === 'direct' ? 'clspd_confidential' : valueOf(created, 'regime');
       const groupId = valueOf(created, 'group_id') || null;
       memberError.hidden = true;
@@ -141,7 +165,7 @@ export function renderCreateChannel(screen, shell) {
         if (value === 'practice_session') {
           return (
             await casesApi.createPracticeSession({
-              name: valueOf(created, 'name'),
+              name: '',
               starts_at: new Date(valueOf(created, 'starts_at')).getTime(),
               ends_at: new Date(valueOf(created, 'ends_at')).getTime(),
               group_id: groupId,
@@ -178,10 +202,19 @@ export function renderCreateChannel(screen, shell) {
       // The channel's signed membership log starts here (§22); if it cannot, the first
       // signed change starts it.
       await currentKeyring()?.signMembershipChange(channel.id, null).catch(() => null);
+      let shown = channel.name;
+      if (title && messenger) {
+        try {
+          await messenger.titles.seal(channel.id, title);
+          shown = title;
+        } catch (error) {
+          showError(`Le canal est créé sous la référence ${channel.name}, mais son titre n’a pas pu être chiffré : ${error instanceof Error ? error.message : String(error)}`);
+        }
+      }
       if (channel.kind === 'case') offerNoticeOnOpen(channel.id);
       if (channel.kind === 'case' && valueOf(created, 'programme') === YOUTH_PROGRAMME) rememberBirthMonth(channel.id, valueOf(created, 'birth_month'));
       shell.navigate(`/canal/${channel.id}`);
-      showStatus(channel.kind === 'case' ? `Dossier ${channel.name} créé.` : `Canal « ${channel.name || 'conversation directe'} » créé.`);
+      showStatus(channel.kind === 'case' ? `Dossier ${shown === channel.name ? shown : `« ${shown} » (${channel.name})`} créé.` : `Canal « ${shown || 'conversation directe'} » créé.`);
     });
     return created;
   }

@@ -9,6 +9,7 @@ import { selectField } from '../forms.js';
 import { REFERRAL_REASON_LABELS, formatDate, formatDateTime } from '../labels.js';
 import { showError } from '../notices.js';
 import { FOLLOW_UP_LABELS, PROGRAMME_LABELS } from './case-record.js';
+import { messengerFor } from './messaging.js';
 
 /** @typedef {import('../types.js').UserShell} UserShell */
 
@@ -51,6 +52,11 @@ export function renderDashboard(screen, shell) {
       const names = new Map(directory.map((entry) => [entry.user_id, entry.display_name]));
       names.set(shell.me.id, 'Vous');
       const active = channels.filter((c) => c.kind === 'case' && c.status === 'active');
+      // The cases' titles, opened here (§24); the reference where none opens.
+      const messenger = messengerFor(shell);
+      await messenger?.titles.openAll(active);
+      /** @param {import('../types.js').Channel} channel */
+      const label = (channel) => messenger?.titles.labelled(channel) ?? channel.name;
       /** @type {CaseRow[]} */
       const rows = await Promise.all(active.map(async (channel) => ({ channel, view: await casesApi.get(channel.id) })));
       const waiting = /** @type {Array<{ status: string }>} */ (reports).filter((r) => r.status === 'new').length;
@@ -64,7 +70,7 @@ export function renderDashboard(screen, shell) {
       );
       const show = () => {
         const chosen = rows.filter((row) => (select.value === 'review' ? dueForReview(row) : select.value === 'information' ? withoutInformation(row) : true));
-        replace(area, chosen.length ? caseTable(chosen, names, now) : emptyState(rows.length === 0, shell));
+        replace(area, chosen.length ? caseTable(chosen, names, now, label) : emptyState(rows.length === 0, shell));
       };
       select.addEventListener('change', show);
       show();
@@ -122,8 +128,9 @@ function waitingReferrals(waiting) {
  * @param {CaseRow[]} rows
  * @param {Map<string, string>} names
  * @param {number} now
+ * @param {(channel: import('../types.js').Channel) => string} label
  */
-function caseTable(rows, names, now) {
+function caseTable(rows, names, now, label) {
   return h(
     'table',
     { class: 'table dashboard-table' },
@@ -145,7 +152,7 @@ function caseTable(rows, names, now) {
         return h(
           'tr',
           { 'data-case': channel.name },
-          h('th', { scope: 'row' }, h('a', { href: `/canal/${channel.id}` }, channel.name)),
+          h('th', { scope: 'row' }, h('a', { href: `/canal/${channel.id}` }, label(channel))),
           h('td', {}, PROGRAMME_LABELS[/** @type {keyof typeof PROGRAMME_LABELS} */ (view.programme)] ?? view.programme, view.scheme ? ` · ${view.scheme.kind === 'acte' ? 'ACTE' : 'Chantier éducatif'}` : ''),
           h('td', {}, FOLLOW_UP_LABELS[/** @type {keyof typeof FOLLOW_UP_LABELS} */ (view.follow_up_status)] ?? view.follow_up_status),
           h('td', {}, view.referent_user_id ? (names.get(view.referent_user_id) ?? 'Un membre du dossier') : 'Aucun'),

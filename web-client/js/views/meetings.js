@@ -104,6 +104,7 @@ export function renderMeetings(screen, shell) {
     let channels;
     try {
       [meetings, channels] = await Promise.all([meetingsApi.list(), channelsApi.list()]);
+      await active.titles.openAll(channels);
     } catch (error) {
       replace(body, h('p', {}, 'Les réunions n’ont pas pu être chargées.'));
       showError(error instanceof Error ? error.message : String(error));
@@ -189,7 +190,7 @@ export function renderMeetings(screen, shell) {
         eligible.length
           ? eligible.map((ch) => {
               const id = uid('situation');
-              return h('div', { class: 'checkbox' }, h('input', { id, type: 'checkbox', name: 'agenda', value: ch.id }), h('label', { for: id }, `Situation ${ch.name}`));
+              return h('div', { class: 'checkbox' }, h('input', { id, type: 'checkbox', name: 'agenda', value: ch.id }), h('label', { for: id }, `Situation ${active.titles.labelled(ch)}`));
             })
           : h('p', { class: 'hint' }, 'Aucune situation rattachée à ce groupe que vous suivez.'),
       );
@@ -233,6 +234,7 @@ export function renderMeetings(screen, shell) {
     try {
       meeting = await meetingsApi.get(id);
       [detail, channels] = await Promise.all([channelsApi.detail(meeting.group_id), channelsApi.list()]);
+      await active.titles.openAll(channels);
     } catch (error) {
       replace(body, h('p', {}, 'La réunion n’a pas pu être chargée.'));
       showError(error instanceof Error ? error.message : String(error));
@@ -280,6 +282,11 @@ export function renderMeetings(screen, shell) {
       change(attendance, () => meetingsApi.attendance(id, ids), 'Présences enregistrées.');
     });
 
+    /** @param {any} item An agenda item: its case's title when this device opens it. */
+    const situationLabel = (item) => {
+      const channel = channels.find((ch) => ch.id === item.case_id);
+      return channel ? active.titles.labelled(channel) : item.reference;
+    };
     /** @type {string[]} */
     const agendaIds = meeting.agenda.map((/** @type {any} */ item) => item.case_id);
     const situations = meeting.agenda.map((/** @type {any} */ item) => {
@@ -342,7 +349,7 @@ export function renderMeetings(screen, shell) {
           ),
         );
       }
-      return h('section', { class: 'card situation', 'aria-labelledby': headingId, 'data-testid': 'situation', 'data-case': item.reference }, h('h3', { id: headingId }, `Situation ${item.reference}`), facts, decide, remove);
+      return h('section', { class: 'card situation', 'aria-labelledby': headingId, 'data-testid': 'situation', 'data-case': item.reference }, h('h3', { id: headingId }, `Situation ${situationLabel(item)}`), facts, decide, remove);
     });
 
     // Situations of the group not on the agenda yet (a coordinator may bring the cases
@@ -354,7 +361,7 @@ export function renderMeetings(screen, shell) {
     if (editable && addable.length > 0) {
       addForm = form(
         { class: 'grid-form', 'aria-label': 'Ajouter une situation à l’ordre du jour' },
-        selectField({ label: 'Situation à ajouter', name: 'case_id', required: true, options: addable.map((ch) => ({ value: ch.id, label: `Situation ${ch.name}` })) }),
+        selectField({ label: 'Situation à ajouter', name: 'case_id', required: true, options: addable.map((ch) => ({ value: ch.id, label: `Situation ${active.titles.labelled(ch)}` })) }),
         h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button button-secondary' }, 'Ajouter à l’ordre du jour')),
       );
       const added = addForm;

@@ -21,8 +21,9 @@ use crate::state::AppState;
 
 use super::{channel_of, frame_text, join_refusal};
 
-/// A random case reference: readable, unguessable (60 bits), never a name (CHARTER.md C7).
-fn case_reference(state: &AppState) -> Result<String> {
+/// A random reference: readable, unguessable (60 bits), never a name (CHARTER.md C7):
+/// `DOS-…` for a case, `SEA-…` for a practice session (whose title is sealed, §24).
+pub(super) fn reference(state: &AppState, prefix: &str) -> Result<String> {
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut bytes = [0u8; 12];
     state
@@ -34,7 +35,7 @@ fn case_reference(state: &AppState) -> Result<String> {
         .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
         .collect();
     let groups: Vec<String> = chars.chunks(4).map(|c| c.iter().collect()).collect();
-    Ok(format!("DOS-{}", groups.join("-")))
+    Ok(format!("{prefix}-{}", groups.join("-")))
 }
 
 /// Creates a working group (coordinators) or a direct conversation (any professional
@@ -180,14 +181,31 @@ pub(crate) async fn create_decided(
         }
     }
     let name = match request.kind {
-        ChannelKind::Case => case_reference(state)?,
+        ChannelKind::Case => reference(state, "DOS")?,
         ChannelKind::Direct => String::new(),
+        // A session's title is sealed by the client after creation (§24): a title in
+        // clear is refused, and the session is shown by its reference.
+        ChannelKind::PracticeSession => {
+            if !request.name.trim().is_empty() {
+                state
+                    .record_denial(
+                        user.actor(),
+                        "channel_create",
+                        None,
+                        json!({ "reason": "title_must_be_sealed" }),
+                    )
+                    .await;
+                return Err(ApiError::Unprocessable("title_must_be_sealed"));
+            }
+            reference(state, "SEA")?
+        }
         _ => {
             let name = request.name.trim().chars().take(120).collect::<String>();
             if name.is_empty() {
                 return Err(ApiError::Unprocessable("invalid_name"));
             }
-            // The title is stored in clear: it must not name the person (C7–C9).
+            // A working group's name is an institutional name, kept in clear for the
+            // admin and the annual report: it must not name anyone (C7–C9, §24).
             let found = passerelle_shared::privacy::identifying_data(&name);
             if !found.is_empty() {
                 let kinds: Vec<&str> = found.iter().map(|kind| kind.as_str()).collect();
@@ -224,6 +242,8 @@ pub(crate) async fn create_decided(
         ended_at: None,
         destroy_by: request.destroy_by,
         destroyed_at: None,
+        title: None,
+        title_by: None,
     };
     let txn = state.db.begin().await?;
     let channel = db::channels::insert(&txn, model, &institutions).await?;

@@ -1,6 +1,6 @@
 //! Channels and membership (docs/ARCHITECTURE.md§6, CHARTER.md C1–C3, C5, C6), split by
 //! verb: [`create`], [`members`], [`membership`] (the membership history), [`epochs`],
-//! [`history`], [`destroyed`]; this module keeps what they all use: loading a channel for
+//! [`history`], [`destroyed`], [`sealed`] (sealed titles and notes); this module keeps what they all use: loading a channel for
 //! a member and reading the caller's channels.
 //!
 //! A refusal to someone who is not a member answers "not found", so that channel ids
@@ -14,6 +14,7 @@ mod history;
 mod members;
 mod membership;
 mod membership_log;
+mod sealed;
 
 pub(crate) use crate::gate::member_channel;
 pub use create::create;
@@ -27,6 +28,8 @@ pub use members::{add_member, directory, remove_member};
 pub use membership::membership_events;
 pub(crate) use membership::{announce_all, announce_membership, record_new_device};
 pub use membership_log::{membership_log, start_membership_log};
+pub use sealed::seal_title;
+pub(crate) use sealed::{check_note, note_of};
 
 use passerelle_shared::protocol::v1::auth::InstitutionRef;
 use passerelle_shared::protocol::v1::channels::{
@@ -63,6 +66,7 @@ pub(crate) fn channel_of(model: &channel::Model, institutions: Vec<String>) -> R
         ended_at: model.ended_at,
         destroy_by: model.destroy_by,
         read_seq: None,
+        title: sealed::title_of(model),
     })
 }
 

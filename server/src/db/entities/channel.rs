@@ -33,6 +33,10 @@ pub struct Model {
     pub destroy_by: Option<i64>,
     /// When it was destroyed (the row stays as an empty tombstone for the annual counts).
     pub destroyed_at: Option<i64>,
+    /// The sealed title (an envelope's JSON, docs/PROTOCOL.md §24), opaque here.
+    pub title: Option<String>,
+    /// Who sealed it (account id).
+    pub title_by: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

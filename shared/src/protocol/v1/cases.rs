@@ -149,10 +149,17 @@ pub enum InformationRecord {
     NotInformed {
         /// The reason, from the closed list.
         reason: NotInformedReason,
-        /// A short justification (at most [`MAX_NOTE_CHARS`] characters). Minimisation: no
-        /// name, no offence, no health data.
+        /// Left empty: a note in clear is refused (`note_must_be_sealed`), the note goes
+        /// in `sealed_note`. Cases recorded before notes were sealed keep theirs here
+        /// until the information is recorded again (docs/PROTOCOL.md §24).
         #[serde(default)]
         note: String,
+        /// A short justification (at most [`MAX_NOTE_CHARS`] characters), sealed by the
+        /// recording device under [`super::sealed_meta::note_scope`] and one of the
+        /// case's epochs. Minimisation: no name, no offence, no health data.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(value_type = Option<Object>)]
+        sealed_note: Option<Box<crate::crypto::Envelope>>,
         /// Decided by: the account id of a member of the case.
         decided_by: String,
     },
@@ -359,7 +366,10 @@ pub struct NoticeTemplate {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePracticeSession {
-    /// Title (no name of a person: sessions are anonymous by rule).
+    /// Left empty: the session's title is sealed by the client afterwards
+    /// (`PUT /channels/{id}/title`, docs/PROTOCOL.md §24); a title in clear is refused
+    /// (`title_must_be_sealed`).
+    #[serde(default)]
     pub name: String,
     /// Start (unix ms).
     pub starts_at: i64,
@@ -409,6 +419,7 @@ mod tests {
         let record = InformationRecord::NotInformed {
             reason: NotInformedReason::ChildInterest,
             note: "Attendre l'audience".into(),
+            sealed_note: None,
             decided_by: "u".into(),
         };
         let json = serde_json::to_value(&record).unwrap_or_default();

@@ -88,7 +88,8 @@ impl LegalRegime {
 pub struct CreateChannel {
     /// Kind.
     pub kind: ChannelKind,
-    /// Name shown in lists (a case gets its random reference instead).
+    /// A working group's institutional name, in clear (never a person's). Empty for a
+    /// direct conversation, whose title, if any, is sealed (docs/PROTOCOL.md §24).
     #[serde(default)]
     pub name: String,
     /// Legal regime.
@@ -108,7 +109,8 @@ pub struct Channel {
     pub id: String,
     /// Kind.
     pub kind: ChannelKind,
-    /// Name, or the case reference.
+    /// A working group's name, or the random reference of a case or a practice session
+    /// (`DOS-…`, `SEA-…`), whose title is in `title`, sealed.
     pub name: String,
     /// Legal regime.
     pub regime: LegalRegime,
@@ -144,6 +146,10 @@ pub struct Channel {
     /// channel list only: a client counts what is unread since its last visit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_seq: Option<u64>,
+    /// The title its members typed, sealed for them (docs/PROTOCOL.md §24); `name` is
+    /// then the random reference shown to whoever cannot open it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<super::sealed_meta::SealedTitle>,
 }
 
 /// A member of a channel, shown grouped by institution (CHARTER.md C1).

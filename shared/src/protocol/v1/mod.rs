@@ -16,6 +16,7 @@ pub mod notices;
 pub mod referrals;
 pub mod roles;
 pub mod routes;
+pub mod sealed_meta;
 pub mod webauthn;
 pub mod ws;
 

@@ -373,6 +373,8 @@ routes! {
     CHANNEL_MEMBERSHIP_LOG = GET "/channels/{id}/membership-log";
     /// Starts a channel's signed membership log with its genesis record.
     CHANNEL_MEMBERSHIP_LOG_START = POST "/channels/{id}/membership-log";
+    /// Stores a channel's title, sealed by a member's client (PROTOCOL.md §24).
+    CHANNEL_TITLE_SEAL = PUT "/channels/{id}/title";
     /// A working group's coordinators.
     CHANNEL_COORDINATORS = GET "/channels/{id}/coordinators";
     /// Sets a working group's coordinators.
