@@ -23,6 +23,7 @@ pub(crate) mod members;
 pub(crate) mod membership_events;
 pub(crate) mod messages;
 pub(crate) mod notices;
+pub(crate) mod prekeys;
 pub(crate) mod referrals;
 pub(crate) mod reports;
 pub(crate) mod retention;

@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use passerelle_shared::protocol::v1::auth::InstitutionRef;
 use passerelle_shared::protocol::v1::channels::{
     AddMember, AttachmentUploaded, Channel, ChannelDetail, CreateChannel, DestroyedChannels,
-    DestroyedQuery, DeviceKeysPage, DirectoryEntry, EpochState, HistoryPage, MembershipPage,
+    DestroyedQuery, DeviceKeysPage, DirectoryEntry, EpochState, HistoryPage, KeysDelivered, MembershipPage,
     PublishEpoch, RemoveMember,
 };
 use serde::Deserialize;
@@ -36,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/channels/{id}/epoch", get(epoch_state))
         .route("/channels/{id}/epochs", post(publish_epoch))
         .route("/channels/{id}/keys", get(device_keys))
+        .route("/channels/{id}/keys/delivered", post(keys_delivered))
         .route("/channels/{id}/messages", get(history))
         .route("/channels/{id}/membership", get(membership_events))
         .route(
@@ -194,6 +195,22 @@ pub(crate) async fn device_keys(
     channels::device_keys(&state, &user, &id, &query.device_id)
         .await
         .map(Json)
+}
+
+/// # `POST /api/v1/channels/{id}/keys/delivered`
+///
+/// The caller's device has stored these epochs' keys: the server deletes its wraps of
+/// them (docs/PROTOCOL.md §23.3). A replay changes nothing.
+#[utoipa::path(post, path = "/api/v1/channels/{id}/keys/delivered", request_body = KeysDelivered,
+    responses((status = 204), (status = 404), (status = 422)))]
+pub(crate) async fn keys_delivered(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<KeysDelivered>,
+) -> Result<StatusCode> {
+    crate::app::prekeys::delivered(&state, &user, &id, request).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Query of `GET /api/v1/channels/{id}/messages`.

@@ -8,7 +8,7 @@ use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use passerelle_shared::protocol::v1::keys::{
     ApproveLink, CreateLinkRequest, DeviceInfo, KeyBackupBody, KeysReset, LinkRequest,
-    LinkRequestList, PublishIdentity, PutKeyBackup, RegisterDevice, ResetKeys, RewrappedKeys,
+    LinkRequestList, PublishIdentity, PublishPrekey, PutKeyBackup, RegisterDevice, ResetKeys, RewrappedKeys,
     StoredKeys, UserKeys,
 };
 
@@ -38,6 +38,7 @@ pub fn router() -> Router<AppState> {
             get(get_backup).put(put_backup.layer(DefaultBodyLimit::max(BACKUP_REQUEST_LIMIT))),
         )
         .route("/keys/devices/{id}/epoch-keys", post(rewrapped_keys))
+        .route("/keys/devices/{id}/prekey", put(publish_prekey))
         .route(
             "/keys/link-requests",
             post(create_link_request).get(pending_link_requests),
@@ -124,6 +125,22 @@ pub(crate) async fn rewrapped_keys(
 ) -> Result<Json<StoredKeys>> {
     let stored = linking::store_rewrapped(&state, &user, &id, request.keys).await?;
     Ok(Json(StoredKeys { stored }))
+}
+
+/// # `PUT /api/v1/keys/devices/{id}/prekey`
+///
+/// The caller's device publishes its new signed prekey (docs/PROTOCOL.md §23); an
+/// older or equal serial is refused (`prekey_outdated`).
+#[utoipa::path(put, path = "/api/v1/keys/devices/{id}/prekey", request_body = PublishPrekey,
+    responses((status = 204), (status = 404), (status = 409), (status = 422)))]
+pub(crate) async fn publish_prekey(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<PublishPrekey>,
+) -> Result<StatusCode> {
+    crate::app::prekeys::publish(&state, &user, &id, request).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// # `PUT /api/v1/keys/identity`

@@ -7,7 +7,7 @@ use super::{decode, expect_ok, Client, ClientError, Result};
 use crate::crypto::{
     AttachmentRef, BackupContents, DeviceCertificate, DeviceCertificateRequest, DeviceKeys,
     Envelope, EpochKey, IdentityKeyPair, IdentityPublicKey, KeyBackup, MessageContent,
-    MessageHeader, RecoveryCode, Roster, RosterError, Shredded,
+    MessageHeader, RecoveryCode, Roster, RosterError, Shredded, WrapError,
 };
 use crate::protocol::v1::channels::{
     ChannelDetail, DestroyedChannels, DestroyedQuery, DeviceKeysPage, EpochState, PublishEpoch,
@@ -31,6 +31,8 @@ pub struct Device {
     /// Its certificate.
     pub certificate: DeviceCertificate,
     pub(crate) account: Option<AccountKeys>,
+    /// Its signed prekeys (docs/PROTOCOL.md §23).
+    pub(crate) agreement: super::prekeys::AgreementKeys,
 }
 
 /// What only a device that knows the recovery code holds.
@@ -118,6 +120,7 @@ impl Client {
                     backup_version: Some(reset.backup_version),
                     backup_key,
                 }),
+                agreement: Default::default(),
             },
             recovery_code,
         })
@@ -201,6 +204,7 @@ impl Client {
                 backup_version: None,
                 backup_key,
             }),
+            agreement: Default::default(),
         })
     }
 
@@ -359,6 +363,9 @@ impl Client {
                     .insert(user_id.into(), identity.clone());
             }
         }
+        for device in &keys.devices {
+            self.note_prekey(&device.certificate.device_id, device.prekey.clone());
+        }
         let devices = keys
             .devices
             .into_iter()
@@ -474,20 +481,35 @@ impl Client {
                 .map(|d| (d.user_id.as_str(), d.device_id.as_str())),
         )?;
         let mut wraps = Vec::new();
+        let mut withheld = plan.withheld;
         for certificate in &plan.wrap {
-            wraps.push(
-                key.wrap(
+            // To the device's current signed prekey (§23); a prekey that does not
+            // verify, or older than one seen, withholds the device rather than fall
+            // back to a key that may have been stolen since.
+            let wrapped = if self.stale_prekeys.contains(&certificate.device_id) {
+                Err(WrapError::BadPrekey)
+            } else {
+                key.wrap_for(
                     channel_id,
                     epoch,
                     &device.device_id,
                     &device.keys,
                     certificate,
+                    self.prekeys.get(&certificate.device_id),
                 )
-                .map_err(crypto)?,
-            );
+            };
+            match wrapped {
+                Ok(wrapped) => wraps.push(wrapped),
+                Err(WrapError::BadPrekey) if certificate.device_id != device.device_id => {
+                    withheld.push((
+                        certificate.device_id.clone(),
+                        crate::crypto::WithheldReason::UnverifiedDevice,
+                    ));
+                }
+                Err(err) => return Err(crypto(err)),
+            }
         }
-        let withheld = plan
-            .withheld
+        let withheld = withheld
             .into_iter()
             .map(|(device_id, reason)| WithheldKey { device_id, reason })
             .collect();
@@ -560,9 +582,11 @@ impl Client {
                         continue;
                     }
                 };
-                let key = wrapped.unwrap_key(&device.keys, &sender).map_err(crypto)?;
+                let key = device.unwrap(&wrapped, &sender).map_err(crypto)?;
                 self.epoch_keys
                     .insert((channel_id.to_owned(), wrapped.epoch), key);
+                self.unacknowledged
+                    .insert((channel_id.to_owned(), wrapped.epoch));
             }
             if let (Some(err), false) = (refused, self.epoch_keys.contains_key(&slot)) {
                 return Err(ClientError::Tampered(err));
@@ -754,8 +778,9 @@ pub(crate) fn uuid_v4() -> Result<String> {
 }
 
 impl Device {
-    /// The device as the store keeps it.
-    pub(crate) fn export(&self) -> super::store::StoredDevice {
+    /// The device as the store keeps it: its private keys included, so the caller
+    /// guards the result as it guards the store.
+    pub fn export(&self) -> super::store::StoredDevice {
         use super::store::SecretString;
         use crate::crypto::to_base64url;
         let (signing, agreement) = self.keys.to_private_bytes();
@@ -764,6 +789,7 @@ impl Device {
             device_id: self.device_id.clone(),
             signing_key: SecretString::new(to_base64url(signing.as_ref())),
             agreement_key: SecretString::new(to_base64url(agreement.as_ref())),
+            prekeys: self.agreement.export(),
             certificate: self.certificate.clone(),
             identity_key: account
                 .map(|a| SecretString::new(to_base64url(a.identity.to_private_bytes().as_ref()))),
@@ -774,7 +800,7 @@ impl Device {
     }
 
     /// The device back from the store; its keys must match its certificate.
-    pub(crate) fn import(stored: &super::store::StoredDevice) -> Result<Device> {
+    pub fn import(stored: &super::store::StoredDevice) -> Result<Device> {
         let keys = DeviceKeys::from_private_bytes(
             &*secret_array(&stored.signing_key)?,
             &*secret_array(&stored.agreement_key)?,
@@ -799,6 +825,7 @@ impl Device {
             keys,
             certificate: stored.certificate.clone(),
             account,
+            agreement: super::prekeys::AgreementKeys::import(&stored.prekeys)?,
         })
     }
 

@@ -14,6 +14,7 @@ mod linking;
 mod meetings;
 mod membership;
 mod order;
+mod prekeys;
 mod referrals;
 pub mod store;
 mod ws;
@@ -30,6 +31,7 @@ pub use field_reports::NewFieldReport;
 pub use linking::PendingLink;
 pub use meetings::{Decision, OpenedMeeting};
 pub use order::SentTip;
+pub use prekeys::StoredPrekey;
 pub use referrals::NewReferral;
 pub use store::Store;
 pub use ws::Connection;
@@ -137,6 +139,14 @@ pub struct Client {
     pub(crate) sent_tips: BTreeMap<String, SentTip>,
     /// Per channel and sender device, the highest counter seen verified (§8.8).
     pub(crate) order_marks: BTreeMap<String, BTreeMap<String, crate::crypto::OrderMark>>,
+    /// Colleagues' devices' current signed prekeys as served (checked when wrapping).
+    pub(crate) prekeys: HashMap<String, crate::crypto::SignedPrekey>,
+    /// The highest prekey serial seen per device: an older one served again is refused.
+    pub(crate) prekey_serials: HashMap<String, u64>,
+    /// Devices whose served prekey is older than one seen: withheld until it is current.
+    pub(crate) stale_prekeys: std::collections::HashSet<String>,
+    /// Wraps fetched and opened here, not yet acknowledged to the server.
+    pub(crate) unacknowledged: std::collections::BTreeSet<(String, u64)>,
 }
 
 impl Client {
@@ -195,6 +205,10 @@ impl Client {
             channel_epochs: HashMap::new(),
             sent_tips: BTreeMap::new(),
             order_marks: BTreeMap::new(),
+            prekeys: HashMap::new(),
+            prekey_serials: HashMap::new(),
+            stale_prekeys: std::collections::HashSet::new(),
+            unacknowledged: std::collections::BTreeSet::new(),
         }
     }
 

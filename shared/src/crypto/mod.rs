@@ -29,6 +29,7 @@
 //! | device certificates | [`DeviceCertificateRequest`], [`DeviceCertificate`], [`IdentityKeyPair::certify`] |
 //! | fingerprints | [`Fingerprint`], [`DeviceLinkCode`] |
 //! | epoch keys | [`EpochKey`], [`WrappedEpochKey`], [`KeyCommitment`], [`WithheldReason`] |
+//! | rotating agreement keys | [`SignedPrekey`], [`AgreementKeyPair`] |
 //! | messages | [`Envelope`], [`MessageHeader`], [`MessageOrder`], [`MessageContent`], [`pad`]/[`unpad`] |
 //! | each sender's order, checked by receivers | [`check_order`], [`OrderMark`], [`OrderAnomaly`] |
 //! | attachments | [`encrypt_attachment`], [`decrypt_attachment`], [`AttachmentRef`] |
@@ -62,6 +63,7 @@ mod fingerprint;
 mod keys;
 mod order;
 mod padding;
+mod prekey;
 mod primitives;
 mod roster;
 
@@ -103,6 +105,9 @@ pub use order::{
 };
 pub use padding::{
     pad, padded_len, unpad, PaddingError, MAX_CONTENT_LEN, MAX_PADDED_LEN, MIN_PADDED_LEN,
+};
+pub use prekey::{
+    AgreementKeyPair, PrekeyError, SignedPrekey, PREKEY_GRACE_MS, PREKEY_ROTATION_MS,
 };
 pub use primitives::{NONCE_LEN, TAG_LEN};
 pub use roster::{EpochPlan, Roster, RosterError};

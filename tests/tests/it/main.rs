@@ -9,6 +9,7 @@ mod case_identity;
 mod cases;
 mod charter;
 mod exclusion;
+mod forward_secrecy;
 mod field_reports;
 mod group_coordinators;
 mod hub;

@@ -16,6 +16,7 @@ pub(crate) mod channel_rules;
 pub(crate) mod charter;
 pub(crate) mod charter_acceptance;
 pub(crate) mod device;
+pub(crate) mod device_prekey;
 pub(crate) mod device_link;
 pub(crate) mod epoch_key;
 pub(crate) mod field_report;
