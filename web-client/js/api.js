@@ -409,6 +409,13 @@ export const keys = {
    */
   storeRewrapped: (deviceId, wraps) => request('POST', `/keys/devices/${seg(deviceId)}/epoch-keys`, { keys: wraps }),
   /**
+   * Publishes this device's new signed prekey (§23); an older serial answers 409.
+   * @param {string} deviceId
+   * @param {import('./crypto/prekey.js').SignedPrekey} prekey
+   * @returns {Promise<void>}
+   */
+  publishPrekey: (deviceId, prekey) => request('PUT', `/keys/devices/${seg(deviceId)}/prekey`, { prekey }),
+  /**
    * The encrypted backup and its version, or null when there is none.
    * @returns {Promise<{ version: number, data: unknown } | null>}
    */
@@ -502,6 +509,14 @@ export const channels = {
    * @returns {Promise<{ keys: unknown[], withheld?: { epoch: number, reason: string }[] }>}
    */
   keys: (id, deviceId) => request('GET', `/channels/${seg(id)}/keys?device_id=${seg(deviceId)}`),
+  /**
+   * This device stored these epochs' keys: the server deletes its wraps of them (§23.3).
+   * @param {string} id
+   * @param {string} deviceId
+   * @param {number[]} epochs
+   * @returns {Promise<void>}
+   */
+  keysDelivered: (id, deviceId, epochs) => request('POST', `/channels/${seg(id)}/keys/delivered`, { device_id: deviceId, epochs }),
   /**
    * @param {string} id
    * @param {number} afterSeq
