@@ -99,6 +99,8 @@ export class Keyring extends EventTarget {
     this.knownDevices = new Map();
     /** @type {Map<string, number>} The highest prekey serial seen per device (§23): an older one served again is refused. */
     this.prekeySerials = new Map();
+    /** @type {Map<string, Set<number>>} Epochs stored here whose acknowledgement failed, by channel (§23.3). */
+    this.unacknowledged = new Map();
     /** @type {Map<string, string[]>} Per channel, the member list the conversation shows. */
     this.members = new Map();
     /**
@@ -499,8 +501,20 @@ export class Keyring extends EventTarget {
     if (!unwrapped) throw failure;
     await this.keep(channelId, unwrapped.epoch, unwrapped.key, unwrapped.commitment);
     // Stored: the server may delete its wrap (§23.3).
-    if (!this.forgotten) await acknowledgeKeys(channelId, this.deviceId, [unwrapped.epoch]);
+    if (!this.forgotten) {
+      const epochs = this.unacknowledged.get(channelId) ?? new Set();
+      epochs.add(unwrapped.epoch);
+      this.unacknowledged.set(channelId, epochs);
+      await this.flushAcknowledgements();
+    }
     return unwrapped.epoch;
+  }
+
+  /** Acknowledges the stored keys not acknowledged yet; failures stay for the next call. */
+  async flushAcknowledgements() {
+    for (const [channelId, epochs] of [...this.unacknowledged]) {
+      if (await acknowledgeKeys(channelId, this.deviceId, [...epochs])) this.unacknowledged.delete(channelId);
+    }
   }
 
   /**

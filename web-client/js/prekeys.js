@@ -56,17 +56,22 @@ export function agreementKeys(device) {
 }
 
 /**
- * Tells the server these epochs' keys are stored here (§23.3). A failure is not the
- * user's concern: the server deletes unfetched wraps after its own bound.
+ * Tells the server these epochs' keys are stored here (§23.3). Returns whether it was
+ * told; a failure is not the user's concern: the caller retries while the page lives,
+ * and the server deletes unfetched wraps after its own bound anyway.
  * @param {string} channelId
  * @param {string} deviceId
  * @param {number[]} epochs
  */
 export async function acknowledgeKeys(channelId, deviceId, epochs) {
-  if (epochs.length === 0) return;
+  if (epochs.length === 0) return true;
   try {
     await channelsApi.keysDelivered(channelId, deviceId, epochs);
+    return true;
   } catch (error) {
+    // A channel destroyed since: nothing left to delete.
+    if (error instanceof ApiError && error.status >= 400 && error.status < 500) return true;
     console.warn('the keys received could not be acknowledged', error);
+    return false;
   }
 }

@@ -61,6 +61,8 @@ pub async fn publish(
         return Err(ApiError::Unprocessable("invalid_prekey"));
     }
     let serial = i64::try_from(prekey.serial).map_err(|_| ApiError::Unprocessable("invalid_prekey"))?;
+    // Takes turns with the message writer for SQLite's write lock (see `write_turn`).
+    let turn = state.messages.write_turn().await;
     let txn = state.db.begin().await?;
     let stored = db::prekeys::replace_if_newer(
         &txn,
@@ -74,10 +76,12 @@ pub async fn publish(
     .await?;
     if !stored {
         txn.rollback().await?;
+        drop(turn);
         deny(state, user, ACTION, device_id, "replayed_or_older").await;
         return Err(ApiError::Conflict("prekey_outdated"));
     }
     txn.commit().await?;
+    drop(turn);
     state
         .record(
             user.actor(),
@@ -136,6 +140,7 @@ pub async fn delivered(
         deny(state, user, ACTION, channel_id, "not_own_live_device").await;
         return Err(ApiError::NotFound);
     }
+    let turn = state.messages.write_turn().await;
     let deleted = db::epoch_keys::mark_delivered(
         &state.db,
         channel_id,
@@ -144,6 +149,7 @@ pub async fn delivered(
         state.now_ms(),
     )
     .await?;
+    drop(turn);
     if deleted > 0 {
         state
             .record(
