@@ -412,6 +412,13 @@ impl Client {
                 }
             }
         }
+        // A member gone from the list checked before: this client rotates before it
+        // sends again (§23.4).
+        if let Some(before) = self.rosters.get(channel_id) {
+            if before.members().any(|m| !roster.is_member(m)) {
+                self.rotation_watch.removal(channel_id);
+            }
+        }
         self.rosters.insert(channel_id.to_owned(), roster);
         self.channel_epochs
             .insert(channel_id.to_owned(), detail.channel.epoch);
@@ -441,7 +448,9 @@ impl Client {
     pub async fn ensure_epoch(&mut self, device: &mut Device, channel_id: &str) -> Result<u64> {
         for _ in 0..3 {
             let state: EpochState = self.get(&format!("/channels/{channel_id}/epoch")).await?;
+            // The server's word, and this client's own bounds (§23.4).
             if !state.rotation_required
+                && !self.requires_rotation(channel_id, state.epoch, now_ms())
                 && self
                     .epoch_key(device, channel_id, state.epoch)
                     .await
@@ -523,6 +532,7 @@ impl Client {
         )
         .await?;
         self.epoch_keys.insert((channel_id.to_owned(), epoch), key);
+        self.rotation_watch.opened(channel_id, epoch, now_ms());
         self.write_backup(device).await?;
         Ok(epoch)
     }
@@ -642,6 +652,7 @@ impl Client {
         let key = self.epoch_key(device, channel_id, epoch).await?;
         let envelope = Envelope::seal(header, content, key, &device.keys).map_err(crypto)?;
         self.sealed(&envelope);
+        self.rotation_watch.message(channel_id, epoch, now_ms());
         Ok(envelope)
     }
 
@@ -681,7 +692,10 @@ impl Client {
         }
         let sender = sender?;
         let key = self.epoch_key(device, channel_id, envelope.epoch).await?;
-        envelope.open(key, &sender).map_err(crypto)
+        let content = envelope.open(key, &sender).map_err(crypto)?;
+        self.rotation_watch
+            .message(channel_id, envelope.epoch, now_ms());
+        Ok(content)
     }
 
     /// The signing key the roster allows for a message's sender, or why not.

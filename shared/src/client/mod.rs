@@ -9,6 +9,7 @@ mod agent;
 mod case_identity;
 mod device;
 mod field_reports;
+mod healing;
 mod link;
 mod linking;
 mod meetings;
@@ -147,6 +148,8 @@ pub struct Client {
     pub(crate) stale_prekeys: std::collections::HashSet<String>,
     /// Wraps fetched and opened here, not yet acknowledged to the server.
     pub(crate) unacknowledged: std::collections::BTreeSet<(String, u64)>,
+    /// What this client saw of each epoch, for its own rotation bounds (§23.4).
+    pub(crate) rotation_watch: healing::RotationWatch,
 }
 
 impl Client {
@@ -209,6 +212,7 @@ impl Client {
             prekey_serials: HashMap::new(),
             stale_prekeys: std::collections::HashSet::new(),
             unacknowledged: std::collections::BTreeSet::new(),
+            rotation_watch: healing::RotationWatch::default(),
         }
     }
 

@@ -358,3 +358,76 @@ async fn malformed_forged_replayed_and_foreign_prekeys_are_refused_and_logged() 
     assert!(page.keys.iter().all(|k| k.epoch != epoch));
     assert!(page.withheld.iter().any(|w| w.epoch == epoch));
 }
+
+#[tokio::test]
+async fn the_sdk_rotates_after_a_removal_it_has_seen_even_when_the_server_does_not_ask() {
+    let server = long_sessions_server(|_| {}).await;
+    let mut alice = Party::new(&server, "alice.heal", Role::Coordinator, "Mairie").await;
+    let bob = Party::new(&server, "bob.heal", Role::Member, "CCAS").await;
+    let carol = Party::new(&server, "carol.heal", Role::Member, "CCAS").await;
+    let channel = working_group(&mut alice, &[&bob, &carol]).await;
+    let id = alice.send_text(&channel.id, "Avant le départ.").await;
+    alice.ack(&id).await;
+    let before: EpochState = alice
+        .client
+        .get(&format!("/channels/{}/epoch", channel.id))
+        .await
+        .unwrap();
+
+    let removed = alice
+        .client
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/channels/{}/members/{}", channel.id, carol.user.id),
+        )
+        .json(&passerelle_shared::protocol::v1::channels::RemoveMember {
+            reason: "Fin de la prise en charge".into(),
+        })
+        .send()
+        .await
+        .unwrap();
+    assert!(removed.status().is_success());
+    // A server that hides the need to rotate.
+    let db = &server.state.db;
+    let backend = db.get_database_backend();
+    db.execute(Statement::from_string(
+        backend,
+        "UPDATE channels SET rotation_required = false".to_owned(),
+    ))
+    .await
+    .unwrap();
+    let hidden: EpochState = alice
+        .client
+        .get(&format!("/channels/{}/epoch", channel.id))
+        .await
+        .unwrap();
+    assert!(!hidden.rotation_required);
+    assert_eq!(hidden.epoch, before.epoch);
+
+    // Alice's client sees the removal in the member list it checks, and rotates itself.
+    alice
+        .client
+        .refresh_channel_devices(&channel.id)
+        .await
+        .unwrap();
+    assert!(alice.client.requires_rotation(&channel.id, before.epoch, now(&server)));
+    let id = alice.send_text(&channel.id, "Après le départ.").await;
+    alice.ack(&id).await;
+    let after: EpochState = alice
+        .client
+        .get(&format!("/channels/{}/epoch", channel.id))
+        .await
+        .unwrap();
+    assert_eq!(after.epoch, before.epoch + 1);
+    let carol_wraps = db
+        .query_all(Statement::from_string(
+            backend,
+            format!(
+                "SELECT epoch FROM epoch_keys WHERE recipient_device = '{}' AND epoch = {}",
+                carol.device.device_id, after.epoch
+            ),
+        ))
+        .await
+        .unwrap();
+    assert!(carol_wraps.is_empty(), "the removed member got the new key");
+}
