@@ -26,7 +26,13 @@ use crate::state::AppState;
 /// Most epochs one acknowledgement may name.
 pub const MAX_DELIVERED_EPOCHS: usize = 1000;
 
-async fn deny(state: &AppState, user: &CurrentUser, action: &'static str, target: &str, reason: &str) {
+async fn deny(
+    state: &AppState,
+    user: &CurrentUser,
+    action: &'static str,
+    target: &str,
+    reason: &str,
+) {
     state
         .record_denial(
             user.actor(),
@@ -60,7 +66,8 @@ pub async fn publish(
         deny(state, user, ACTION, device_id, &format!("{err:?}")).await;
         return Err(ApiError::Unprocessable("invalid_prekey"));
     }
-    let serial = i64::try_from(prekey.serial).map_err(|_| ApiError::Unprocessable("invalid_prekey"))?;
+    let serial =
+        i64::try_from(prekey.serial).map_err(|_| ApiError::Unprocessable("invalid_prekey"))?;
     // Takes turns with the message writer for SQLite's write lock (see `write_turn`).
     let turn = state.messages.write_turn().await;
     let txn = state.db.begin().await?;

@@ -1,6 +1,8 @@
 //! Each device's current signed prekey (docs/PROTOCOL.md §23).
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
+};
 
 use super::entities::device_prekey;
 

@@ -13,8 +13,8 @@ use axum::{Json, Router};
 use passerelle_shared::protocol::v1::auth::InstitutionRef;
 use passerelle_shared::protocol::v1::channels::{
     AddMember, AttachmentUploaded, Channel, ChannelDetail, CreateChannel, DestroyedChannels,
-    DestroyedQuery, DeviceKeysPage, DirectoryEntry, EpochState, HistoryPage, KeysDelivered, MembershipPage,
-    PublishEpoch, RemoveMember,
+    DestroyedQuery, DeviceKeysPage, DirectoryEntry, EpochState, HistoryPage, KeysDelivered,
+    MembershipPage, PublishEpoch, RemoveMember,
 };
 use serde::Deserialize;
 

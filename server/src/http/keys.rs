@@ -8,8 +8,8 @@ use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use passerelle_shared::protocol::v1::keys::{
     ApproveLink, CreateLinkRequest, DeviceInfo, KeyBackupBody, KeysReset, LinkRequest,
-    LinkRequestList, PublishIdentity, PublishPrekey, PutKeyBackup, RegisterDevice, ResetKeys, RewrappedKeys,
-    StoredKeys, UserKeys,
+    LinkRequestList, PublishIdentity, PublishPrekey, PutKeyBackup, RegisterDevice, ResetKeys,
+    RewrappedKeys, StoredKeys, UserKeys,
 };
 
 use crate::app::keys;

@@ -19,8 +19,8 @@ use super::device::crypto;
 use super::store::SecretString;
 use super::{expect_ok, Client, ClientError, Device, Result};
 use crate::crypto::{
-    from_base64url, to_base64url, AgreementKeyPair, DeviceSigningPublicKey, EpochKey,
-    SignedPrekey, UnwrapError, WrappedEpochKey, PREKEY_GRACE_MS, PREKEY_ROTATION_MS,
+    from_base64url, to_base64url, AgreementKeyPair, DeviceSigningPublicKey, EpochKey, SignedPrekey,
+    UnwrapError, WrappedEpochKey, PREKEY_GRACE_MS, PREKEY_ROTATION_MS,
 };
 use crate::protocol::v1::channels::KeysDelivered;
 use crate::protocol::v1::keys::PublishPrekey;
@@ -73,14 +73,13 @@ impl AgreementKeys {
         let mut held = Vec::new();
         for prekey in stored {
             let bytes = zeroize::Zeroizing::new(
-                from_base64url(prekey.key.expose()).map_err(|e| ClientError::Store(e.to_string()))?,
+                from_base64url(prekey.key.expose())
+                    .map_err(|e| ClientError::Store(e.to_string()))?,
             );
-            let scalar: zeroize::Zeroizing<[u8; 32]> = zeroize::Zeroizing::new(
-                bytes
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| ClientError::Store("a stored prekey has the wrong length".into()))?,
-            );
+            let scalar: zeroize::Zeroizing<[u8; 32]> =
+                zeroize::Zeroizing::new(bytes.as_slice().try_into().map_err(|_| {
+                    ClientError::Store("a stored prekey has the wrong length".into())
+                })?);
             let key = AgreementKeyPair::from_private_bytes(&scalar).map_err(crypto)?;
             if key.public_key() != &prekey.record.agreement {
                 return Err(ClientError::Store(

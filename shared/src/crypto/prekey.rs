@@ -168,7 +168,9 @@ impl SignedPrekey {
     fn check_fields(&self) -> Result<(), PrekeyError> {
         check_id(&self.user_id).map_err(|_| PrekeyError::InvalidField)?;
         check_id(&self.device_id).map_err(|_| PrekeyError::InvalidField)?;
-        if self.serial == 0 || self.serial > encoding::MAX_EPOCH || self.created_at > encoding::MAX_EPOCH
+        if self.serial == 0
+            || self.serial > encoding::MAX_EPOCH
+            || self.created_at > encoding::MAX_EPOCH
         {
             return Err(PrekeyError::InvalidField);
         }
@@ -211,7 +213,8 @@ mod tests {
     fn device(user: &str, id: &str) -> (DeviceKeys, DeviceCertificate) {
         let identity = IdentityKeyPair::generate().unwrap();
         let keys = DeviceKeys::generate().unwrap();
-        let request = DeviceCertificateRequest::new(user, id, identity.public_key(), &keys).unwrap();
+        let request =
+            DeviceCertificateRequest::new(user, id, identity.public_key(), &keys).unwrap();
         let certificate = identity.certify(&request).unwrap();
         (keys, certificate)
     }
@@ -244,14 +247,7 @@ mod tests {
         let prekey = SignedPrekey::new("bob", "recipient", 1, 5, &agreement, &recipient).unwrap();
         let key = EpochKey::generate().unwrap();
         let wrapped = key
-            .wrap_for(
-                "channel",
-                3,
-                "sender",
-                &sender,
-                &certificate,
-                Some(&prekey),
-            )
+            .wrap_for("channel", 3, "sender", &sender, &certificate, Some(&prekey))
             .unwrap();
         let signing = &sender.public_keys().signing;
         let opened = wrapped.unwrap_with_prekey(&agreement, signing).unwrap();

@@ -956,9 +956,10 @@ fn signed_prekey() -> Value {
     // Bob's phone wraps epoch 8 to the laptop's prekey.
     let sender = device("bob phone");
     let epoch_key = EpochKey::from_bytes(&fixed("epoch key 8"));
-    let ephemeral =
-        EphemeralKeyPair::from_secret(SecretScalar::from_bytes(&fixed("prekey ephemeral")).unwrap())
-            .unwrap();
+    let ephemeral = EphemeralKeyPair::from_secret(
+        SecretScalar::from_bytes(&fixed("prekey ephemeral")).unwrap(),
+    )
+    .unwrap();
     let header = WrapHeader {
         channel_id: CHANNEL,
         epoch: 8,

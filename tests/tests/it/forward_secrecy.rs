@@ -143,7 +143,10 @@ async fn a_copy_of_the_database_and_a_devices_keys_before_its_rotation_opens_not
         .await
         .unwrap();
     let mut sent_after = Vec::new();
-    for text in ["Après la rotation, première clé.", "Après la rotation, seconde clé."] {
+    for text in [
+        "Après la rotation, première clé.",
+        "Après la rotation, seconde clé.",
+    ] {
         next_epoch(&mut alice, &channel.id).await;
         let id = alice.send_text(&channel.id, text).await;
         alice.ack(&id).await;
@@ -162,7 +165,10 @@ async fn a_copy_of_the_database_and_a_devices_keys_before_its_rotation_opens_not
     let (epochs_later, texts_later) = what_opens(&stolen_at_t, &later_copy, &senders);
     assert_eq!(epochs_later, epochs_at_t);
     for text in &sent_after {
-        assert!(!texts_later.contains(&text.to_string()), "{text} was opened");
+        assert!(
+            !texts_later.contains(&text.to_string()),
+            "{text} was opened"
+        );
     }
     // The wraps of the new epochs for Bob are in that copy, and his keys of now open them.
     let (epochs_now, _) = what_opens(&bob.device.export(), &later_copy, &senders);
@@ -174,7 +180,11 @@ async fn a_copy_of_the_database_and_a_devices_keys_before_its_rotation_opens_not
         .rotate_prekey_if_due(&mut bob.device, t0 + 2000 + PREKEY_GRACE_MS)
         .await
         .unwrap();
-    assert_eq!(bob.device.prekeys_held(), 2, "the expired one deleted, a new one made");
+    assert_eq!(
+        bob.device.prekeys_held(),
+        2,
+        "the expired one deleted, a new one made"
+    );
     assert!(!bob
         .device
         .export()
@@ -262,7 +272,10 @@ async fn malformed_forged_replayed_and_foreign_prekeys_are_refused_and_logged() 
     let put = |party: &Party, device_id: &str, body: serde_json::Value| {
         let request = party
             .client
-            .request(reqwest::Method::PUT, &format!("/keys/devices/{device_id}/prekey"))
+            .request(
+                reqwest::Method::PUT,
+                &format!("/keys/devices/{device_id}/prekey"),
+            )
             .json(&body);
         async move { request.send().await.unwrap() }
     };
@@ -284,25 +297,66 @@ async fn malformed_forged_replayed_and_foreign_prekeys_are_refused_and_logged() 
         .filter(|(a, o)| a == "prekey_publish" && o == "denied")
         .count();
     // Replayed: the stored serial 2 again, or an older one.
-    let replay = put(&bob, &bob_device, serde_json::json!(PublishPrekey { prekey: current.clone() })).await;
+    let replay = put(
+        &bob,
+        &bob_device,
+        serde_json::json!(PublishPrekey {
+            prekey: current.clone()
+        }),
+    )
+    .await;
     assert_eq!(replay.status(), StatusCode::CONFLICT);
-    let older = put(&bob, &bob_device, serde_json::json!(PublishPrekey { prekey: signed(1, &bob.device) })).await;
+    let older = put(
+        &bob,
+        &bob_device,
+        serde_json::json!(PublishPrekey {
+            prekey: signed(1, &bob.device)
+        }),
+    )
+    .await;
     assert_eq!(older.status(), StatusCode::CONFLICT);
     // Signed by another device (Alice's), or unsigned, or malformed.
-    let forged = put(&bob, &bob_device, serde_json::json!(PublishPrekey { prekey: signed(3, &alice.device) })).await;
+    let forged = put(
+        &bob,
+        &bob_device,
+        serde_json::json!(PublishPrekey {
+            prekey: signed(3, &alice.device)
+        }),
+    )
+    .await;
     assert_eq!(forged.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let mut unsigned = serde_json::to_value(signed(3, &bob.device)).unwrap();
     unsigned["signature"] = serde_json::json!(passerelle_shared::crypto::to_base64url(&[0u8; 64]));
     let unsigned = put(&bob, &bob_device, serde_json::json!({ "prekey": unsigned })).await;
     assert_eq!(unsigned.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let malformed = put(&bob, &bob_device, serde_json::json!({ "prekey": { "serial": 9 } })).await;
+    let malformed = put(
+        &bob,
+        &bob_device,
+        serde_json::json!({ "prekey": { "serial": 9 } }),
+    )
+    .await;
     assert!(malformed.status().is_client_error());
     // Someone else's device.
-    let foreign = put(&alice, &bob_device, serde_json::json!(PublishPrekey { prekey: signed(3, &bob.device) })).await;
+    let foreign = put(
+        &alice,
+        &bob_device,
+        serde_json::json!(PublishPrekey {
+            prekey: signed(3, &bob.device)
+        }),
+    )
+    .await;
     assert_eq!(foreign.status(), StatusCode::NOT_FOUND);
     // Nothing changed: colleagues are served serial 2.
-    let keys: UserKeys = alice.client.get(&format!("/keys/users/{}", bob.user.id)).await.unwrap();
-    let served = keys.devices.iter().find(|d| d.certificate.device_id == bob_device).unwrap();
+    let keys: UserKeys = alice
+        .client
+        .get(&format!("/keys/users/{}", bob.user.id))
+        .await
+        .unwrap();
+    let served = keys
+        .devices
+        .iter()
+        .find(|d| d.certificate.device_id == bob_device)
+        .unwrap();
     assert_eq!(served.prekey.as_ref(), Some(&current));
     let denials = audit_actions(&server, Some(&bob_device))
         .await
@@ -318,7 +372,10 @@ async fn malformed_forged_replayed_and_foreign_prekeys_are_refused_and_logged() 
     };
     let err = alice
         .client
-        .post_empty(&format!("/channels/{}/keys/delivered", channel.id), &ack(&bob_device, vec![1]))
+        .post_empty(
+            &format!("/channels/{}/keys/delivered", channel.id),
+            &ack(&bob_device, vec![1]),
+        )
         .await
         .unwrap_err();
     assert!(
@@ -326,7 +383,10 @@ async fn malformed_forged_replayed_and_foreign_prekeys_are_refused_and_logged() 
     );
     let err = bob
         .client
-        .post_empty(&format!("/channels/{}/keys/delivered", channel.id), &ack(&bob_device, vec![]))
+        .post_empty(
+            &format!("/channels/{}/keys/delivered", channel.id),
+            &ack(&bob_device, vec![]),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some("invalid_epochs"));
@@ -337,7 +397,13 @@ async fn malformed_forged_replayed_and_foreign_prekeys_are_refused_and_logged() 
     let backend = db.get_database_backend();
     let mut bad = serde_json::to_value(&current).unwrap();
     bad["agreement"] = serde_json::json!(AgreementKeyPair::generate().unwrap().public_key());
-    let placeholder = |n: u8| if backend == sea_orm::DbBackend::Postgres { format!("${n}") } else { "?".into() };
+    let placeholder = |n: u8| {
+        if backend == sea_orm::DbBackend::Postgres {
+            format!("${n}")
+        } else {
+            "?".into()
+        }
+    };
     db.execute(Statement::from_sql_and_values(
         backend,
         format!(
@@ -352,7 +418,10 @@ async fn malformed_forged_replayed_and_foreign_prekeys_are_refused_and_logged() 
     let epoch = next_epoch(&mut alice, &channel.id).await;
     let page: passerelle_shared::protocol::v1::channels::DeviceKeysPage = bob
         .client
-        .get(&format!("/channels/{}/keys?device_id={bob_device}", channel.id))
+        .get(&format!(
+            "/channels/{}/keys?device_id={bob_device}",
+            channel.id
+        ))
         .await
         .unwrap();
     assert!(page.keys.iter().all(|k| k.epoch != epoch));
@@ -410,7 +479,9 @@ async fn the_sdk_rotates_after_a_removal_it_has_seen_even_when_the_server_does_n
         .refresh_channel_devices(&channel.id)
         .await
         .unwrap();
-    assert!(alice.client.requires_rotation(&channel.id, before.epoch, now(&server)));
+    assert!(alice
+        .client
+        .requires_rotation(&channel.id, before.epoch, now(&server)));
     let id = alice.send_text(&channel.id, "Après le départ.").await;
     alice.ack(&id).await;
     let after: EpochState = alice
