@@ -37,7 +37,8 @@
 //! | who to encrypt for and accept from | [`Roster`], [`EpochPlan`], [`RosterError`] |
 //!
 //! What the server calls needs no secret: [`DeviceCertificate::verify`],
-//! [`Envelope::verify_signature`], [`WrappedEpochKey::verify_signature`], and the serde
+//! [`Envelope::verify_signature`], [`WrappedEpochKey::verify_signature`],
+//! [`SignedPrekey::verify`], and the serde
 //! forms of the public types, which validate every point on decode.
 //!
 //! # Secrets
