@@ -32,6 +32,7 @@ mod m0019_group_coordinators;
 mod m0020_membership_events;
 mod m0021_referral_schemes;
 mod m0022_membership_log;
+mod m0023_signed_prekeys;
 mod m0024_sealed_titles;
 
 /// The migrations of the main database, in order.
@@ -64,6 +65,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0020_membership_events::Migration),
             Box::new(m0021_referral_schemes::Migration),
             Box::new(m0022_membership_log::Migration),
+            Box::new(m0023_signed_prekeys::Migration),
             Box::new(m0024_sealed_titles::Migration),
         ]
     }

@@ -366,6 +366,11 @@ pub struct RetentionConfig {
     pub case_review_months: u32,
     /// Days an overdue case stays proposed for closing before it is archived: 7 to 180.
     pub overdue_case_archive_days: u32,
+    /// Days a wrapped epoch key its device never acknowledged is kept: 1 to 30
+    /// (docs/PROTOCOL.md §23.3). A device offline longer gets those keys from the key
+    /// backup or its user's other devices. Must stay below the clients' prekey grace
+    /// period (35 days), so a wrap is never kept longer than the key that opens it.
+    pub wrap_retention_days: u32,
 }
 
 impl Default for RetentionConfig {
@@ -378,6 +383,7 @@ impl Default for RetentionConfig {
             archive_access_minutes: 60,
             case_review_months: 6,
             overdue_case_archive_days: 30,
+            wrap_retention_days: 30,
         }
     }
 }
@@ -565,12 +571,13 @@ impl Config {
             || !(1..=480).contains(&retention.archive_access_minutes)
             || !(1..=24).contains(&retention.case_review_months)
             || !(7..=180).contains(&retention.overdue_case_archive_days)
+            || !(1..=30).contains(&retention.wrap_retention_days)
         {
             bail!(
                 "retention: interval_secs must be positive, working_group_months and \
                  direct_months 1 to 120, practice_session_days 1 to 90, \
                  archive_access_minutes 1 to 480, case_review_months 1 to 24, \
-                 overdue_case_archive_days 7 to 180"
+                 overdue_case_archive_days 7 to 180, wrap_retention_days 1 to 30"
             );
         }
         if let Some(origin) = &self.public_origin {

@@ -339,6 +339,9 @@ fn conflict_message(code: &str) -> &'static str {
         }
         "identity_missing" => "Publiez d'abord votre clé d'identité.",
         "device_exists" => "Cet appareil est déjà enregistré.",
+        "prekey_outdated" => {
+            "Une clé d'échange plus récente de cet appareil est déjà publiée : rien n'a changé."
+        }
         "link_closed" => {
             "Cette demande d'ajout d'appareil n'est plus en attente : elle a été acceptée, \
              refusée ou a expiré. Recommencez depuis le nouvel appareil si besoin."
@@ -422,6 +425,12 @@ fn unprocessable_message(code: &str) -> &'static str {
         }
         "invalid_backup" => {
             "La sauvegarde de clés envoyée n'est pas celle de votre compte : rien n'a été enregistré."
+        }
+        "invalid_prekey" => {
+            "La clé d'échange envoyée n'est pas signée par cet appareil : rien n'a été enregistré."
+        }
+        "invalid_epochs" => {
+            "La liste des clés reçues n'est pas valide (de 1 à 1000 numéros de clé attendus)."
         }
         "invalid_epoch_keys" => {
             "Les clés du canal envoyées ne sont pas valides : elles doivent être chiffrées pour \

@@ -424,6 +424,13 @@ export const keys = {
    */
   storeRewrapped: (deviceId, wraps) => request(routes.DEVICE_EPOCH_KEYS, [deviceId], { keys: wraps }),
   /**
+   * Publishes this device's new signed prekey (§23); an older serial answers 409.
+   * @param {string} deviceId
+   * @param {import('./crypto/prekey.js').SignedPrekey} prekey
+   * @returns {Promise<void>}
+   */
+  publishPrekey: (deviceId, prekey) => request(routes.DEVICE_PREKEY_PUBLISH, [deviceId], { prekey }),
+  /**
    * The encrypted backup and its version, or null when there is none.
    * @returns {Promise<{ version: number, data: unknown } | null>}
    */
@@ -539,6 +546,14 @@ export const channels = {
    * @returns {Promise<{ keys: unknown[], withheld?: { epoch: number, reason: string }[] }>}
    */
   keys: (id, deviceId) => request(routes.CHANNEL_DEVICE_KEYS, [id], undefined, { query: { device_id: deviceId } }),
+  /**
+   * This device stored these epochs' keys: the server deletes its wraps of them (§23.3).
+   * @param {string} id
+   * @param {string} deviceId
+   * @param {number[]} epochs
+   * @returns {Promise<void>}
+   */
+  keysDelivered: (id, deviceId, epochs) => request(routes.CHANNEL_KEYS_DELIVERED, [id], { device_id: deviceId, epochs }),
   /**
    * @param {string} id
    * @param {number} afterSeq

@@ -5,6 +5,7 @@
 
 import { ApiError, channels as channelsApi, keys as keysApi, messageFor } from './api.js';
 import * as c from './crypto.js';
+import { acknowledgeKeys, agreementKeys } from './prekeys.js';
 import * as store from './store.js';
 
 /** @typedef {import('./types.js').Me} Me */
@@ -96,6 +97,10 @@ export class Keyring extends EventTarget {
     this.peers = new Map();
     /** @type {Map<string, VerifiedDevice & { revoked: boolean }>} Every verified device, by id. */
     this.knownDevices = new Map();
+    /** @type {Map<string, number>} The highest prekey serial seen per device (§23): an older one served again is refused. */
+    this.prekeySerials = new Map();
+    /** @type {Map<string, Set<number>>} Epochs stored here whose acknowledgement failed, by channel (§23.3). */
+    this.unacknowledged = new Map();
     /** @type {Map<string, string[]>} Per channel, the member list the conversation shows. */
     this.members = new Map();
     /** @type {Map<string, import('./crypto/membership-log.js').MembershipState | null>} Per channel, its verified membership log (§22). */
@@ -289,7 +294,7 @@ export class Keyring extends EventTarget {
       try {
         const device = await c.verifyCertificate(info.certificate, identityKey);
         if (device.userId !== userId) continue;
-        const entry = { ...device, revoked: info.revoked_at !== null, name: info.name };
+        const entry = { ...device, ...(await this.servedPrekey(device, info.prekey)), revoked: info.revoked_at !== null, name: info.name };
         peer.devices.set(device.deviceId, entry);
         this.knownDevices.set(device.deviceId, entry);
       } catch {
@@ -299,6 +304,26 @@ export class Keyring extends EventTarget {
       }
     }
     return peer;
+  }
+
+  /**
+   * A device's served prekey (§23), checked against its verified certificate: its
+   * agreement key, or refused when it does not verify or is older than one seen.
+   * @param {VerifiedDevice} device
+   * @param {unknown} served
+   * @returns {Promise<{ prekey: Bytes | null, prekeyRefused: boolean }>}
+   */
+  async servedPrekey(device, served) {
+    const seen = this.prekeySerials.get(device.deviceId) ?? 0;
+    if (served === undefined || served === null) return { prekey: null, prekeyRefused: seen > 0 };
+    try {
+      const prekey = await c.verifyPrekey(served, device);
+      if (prekey.serial < seen) return { prekey: null, prekeyRefused: true };
+      this.prekeySerials.set(device.deviceId, prekey.serial);
+      return { prekey: prekey.agreement, prekeyRefused: false };
+    } catch {
+      return { prekey: null, prekeyRefused: true };
+    }
   }
 
   /**
@@ -520,16 +545,42 @@ export class Keyring extends EventTarget {
         throw again;
       }
     }
-    const unwrapped = await c.unwrapEpochKey({
-      wrapped,
-      channelId,
-      recipientDevice: this.deviceId,
-      agreementKey: this.device.agreementKey,
-      agreementPublic: this.device.agreementPublic,
-      senderSigningKey,
-    });
+    // Made to the current prekey, an older one in its grace period, or the
+    // certificate's key (§23).
+    let unwrapped = null;
+    let failure = null;
+    for (const pair of agreementKeys(this.device)) {
+      try {
+        unwrapped = await c.unwrapEpochKey({
+          wrapped,
+          channelId,
+          recipientDevice: this.deviceId,
+          agreementKey: pair.privateKey,
+          agreementPublic: pair.publicKey,
+          senderSigningKey,
+        });
+        break;
+      } catch (error) {
+        failure = error;
+      }
+    }
+    if (!unwrapped) throw failure;
     await this.keep(channelId, unwrapped.epoch, unwrapped.key, unwrapped.commitment);
+    // Stored: the server may delete its wrap (§23.3).
+    if (!this.forgotten) {
+      const epochs = this.unacknowledged.get(channelId) ?? new Set();
+      epochs.add(unwrapped.epoch);
+      this.unacknowledged.set(channelId, epochs);
+      await this.flushAcknowledgements();
+    }
     return unwrapped.epoch;
+  }
+
+  /** Acknowledges the stored keys not acknowledged yet; failures stay for the next call. */
+  async flushAcknowledgements() {
+    for (const [channelId, epochs] of [...this.unacknowledged]) {
+      if (await acknowledgeKeys(channelId, this.deviceId, [...epochs])) this.unacknowledged.delete(channelId);
+    }
   }
 
   /**
@@ -577,6 +628,12 @@ export class Keyring extends EventTarget {
       this.reportTampering(channelId, 'ghost_device', refused.code);
     }
     for (const device of plan.wrap) {
+      // A prekey that does not verify, or older than one seen, withholds the device
+      // rather than fall back to a key that may have been stolen since (§23.2).
+      if (device.prekeyRefused && device.deviceId !== this.deviceId) {
+        withheld.push({ device_id: device.deviceId, reason: 'unverified_device' });
+        continue;
+      }
       wraps.push(
         await c.wrapEpochKey({
           channelId,
@@ -585,7 +642,7 @@ export class Keyring extends EventTarget {
           senderDevice: this.deviceId,
           senderSigningKey: this.device.signingKey,
           recipientDevice: device.deviceId,
-          recipientAgreementKey: device.agreement,
+          recipientAgreementKey: device.prekey ?? device.agreement,
         }),
       );
     }

@@ -101,6 +101,9 @@ export const ERROR_MESSAGES = Object.freeze({
   link_closed:
     'Cette demande d’ajout d’appareil n’est plus en attente : elle a déjà été acceptée, refusée, ou elle a expiré.',
   epoch_conflict: 'Un autre membre vient de renouveler la clé du canal ; la sienne est utilisée.',
+  prekey_outdated: 'Une clé d’échange plus récente de cet appareil est déjà publiée : rien n’a changé.',
+  invalid_prekey: 'La clé d’échange envoyée n’est pas signée par cet appareil : rien n’a été enregistré.',
+  invalid_epochs: 'La liste des clés reçues n’est pas valide (de 1 à 1000 numéros de clé attendus).',
   invalid_epoch_keys:
     'Les clés du canal n’ont pas été acceptées : la liste des appareils autorisés a changé entre-temps. Réessayez.',
   version_conflict: 'Un autre appareil a modifié cet élément entre-temps. Rechargez puis réessayez.',
@@ -439,7 +442,11 @@ export const AUDIT_ACTIONS = Object.freeze({
   key_backup_written: 'Sauvegarde chiffrée des clés enregistrée',
   epoch_read: 'Lecture de l’état de la clé d’un canal',
   epoch_publish: 'Renouvellement de la clé d’un canal',
+  prekey_publish: 'Publication de la clé d’échange d’un appareil',
+  keys_delivered: 'Accusé de réception des clés d’un canal',
   epoch_keys_distributed: 'Clé de canal distribuée aux appareils',
+  epoch_keys_delivered: 'Clés de canal reçues par un appareil : leur copie chiffrée effacée du serveur',
+  prekey_published: 'Nouvelle clé d’échange d’un appareil publiée',
   epoch_keys_rewrap: 'Transmission des clés de canal à un nouvel appareil',
   epoch_keys_rewrapped: 'Clés de canal transmises à un nouvel appareil',
   // Channels and messages.

@@ -168,6 +168,9 @@ export const DEVICE_REVOKE = { method: 'DELETE', path: '/keys/devices/{id}' };
 /** A colleague's identity key and device certificates. @type {Route} */
 export const USER_KEYS = { method: 'GET', path: '/keys/users/{user_id}' };
 
+/** Publishes a device's new signed prekey (PROTOCOL.md §23). @type {Route} */
+export const DEVICE_PREKEY_PUBLISH = { method: 'PUT', path: '/keys/devices/{id}/prekey' };
+
 /** The account's encrypted key backup. @type {Route} */
 export const KEY_BACKUP = { method: 'GET', path: '/keys/backup' };
 
@@ -221,6 +224,9 @@ export const CHANNEL_EPOCH_PUBLISH = { method: 'POST', path: '/channels/{id}/epo
 
 /** A device's wrapped epoch keys of a channel. @type {Route} */
 export const CHANNEL_DEVICE_KEYS = { method: 'GET', path: '/channels/{id}/keys' };
+
+/** Acknowledges the wraps a device has stored, so that the server deletes them (§23.3). @type {Route} */
+export const CHANNEL_KEYS_DELIVERED = { method: 'POST', path: '/channels/{id}/keys/delivered' };
 
 /** A channel's message history. @type {Route} */
 export const CHANNEL_MESSAGES = { method: 'GET', path: '/channels/{id}/messages' };

@@ -4,6 +4,7 @@
 
 import { charter as charterApi } from './api.js';
 import { Keyring } from './keyring.js';
+import { rotatePrekeyIfDue } from './prekeys.js';
 
 /** @typedef {import('./types.js').Me} Me */
 /** @typedef {import('./types.js').Role} Role */
@@ -99,6 +100,9 @@ async function compute(me) {
     }
   }
   keyring = device === 'ok' ? loaded : null;
+  // A new signed prekey when the current one is due (PROTOCOL.md §23); a failure waits
+  // for the next start.
+  if (keyring) await rotatePrekeyIfDue(keyring).catch((error) => console.warn('the agreement key could not be renewed', error));
   return { keyring, device, charter };
 }
 
@@ -119,6 +123,7 @@ export async function update(me, change) {
   if (change.keyring) {
     keyring = change.keyring;
     next.device = 'ok';
+    await rotatePrekeyIfDue(change.keyring).catch((error) => console.warn('the agreement key could not be renewed', error));
   }
   current = { me, ready: Promise.resolve(next) };
 }

@@ -29,6 +29,16 @@ const DB_VERSION = 2;
  * @property {number} createdAt
  * @property {Map<string, number | null>} [shredded] Tombstones of the channels destroyed
  *   (null) or purged below an epoch: their keys are never taken back (PROTOCOL.md §10.6).
+ * @property {PrekeyRecord[]} [prekeys] This device's signed prekeys, oldest first
+ *   (PROTOCOL.md §23); each is dropped once its grace period is over.
+ *
+ * @typedef {object} PrekeyRecord One of this device's rotating agreement keys.
+ * @property {number} serial
+ * @property {number} createdAt
+ * @property {CryptoKey} privateKey Non-extractable ECDH private key.
+ * @property {Uint8Array<ArrayBuffer>} publicKey
+ * @property {unknown} record The signed prekey as published.
+ * @property {number | null} retiredAt When a newer prekey replaced it.
  *
  * @typedef {object} EpochKeyRecord
  * @property {string} userId

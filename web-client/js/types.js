@@ -141,6 +141,8 @@
  * @property {string} name
  * @property {number} created_at
  * @property {number | null} revoked_at
+ * @property {unknown} [prekey] Its current signed prekey (PROTOCOL.md §23), verified by
+ *   the client before use.
  *
  * @typedef {object} LinkRequest A new device asking to join the account (§5.5.1).
  * @property {string} id

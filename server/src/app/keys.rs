@@ -30,6 +30,7 @@ fn device_info(model: &device::Model) -> Result<DeviceInfo> {
         name: model.name.clone(),
         created_at: model.created_at,
         revoked_at: model.revoked_at,
+        prekey: None,
     })
 }
 
@@ -357,10 +358,25 @@ pub async fn user_keys(state: &AppState, viewer: &CurrentUser, user_id: &str) ->
         return Err(ApiError::NotFound);
     }
     let identity = db::keys::find_identity(&state.db, user_id).await?;
-    let devices = db::keys::devices_of(&state.db, user_id)
-        .await?
+    let models = db::keys::devices_of(&state.db, user_id).await?;
+    // Each live device's current signed prekey travels with it (PROTOCOL.md §23).
+    let mut prekeys = crate::app::prekeys::current_of(
+        state,
+        models
+            .iter()
+            .filter(|d| d.revoked_at.is_none())
+            .map(|d| d.id.clone())
+            .collect(),
+    )
+    .await?;
+    let devices = models
         .iter()
-        .map(device_info)
+        .map(|model| {
+            device_info(model).map(|info| DeviceInfo {
+                prekey: prekeys.remove(&model.id),
+                ..info
+            })
+        })
         .collect::<Result<Vec<_>>>()?;
     Ok(UserKeys {
         user_id: user_id.to_owned(),

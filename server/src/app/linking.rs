@@ -333,6 +333,7 @@ pub async fn store_rewrapped(
                     sender_device: wrap.sender_device.clone(),
                     wrapped: serde_json::to_string(&wrap).map_err(ApiError::internal)?,
                     created_at: now,
+                    delivered_at: None,
                 });
                 fresh.push(wrap);
             }
@@ -430,11 +431,11 @@ async fn check_rewrapped(
             let epoch = i64::try_from(wrap.epoch).unwrap_or(i64::MAX);
             let commitment =
                 match db::links::any_wrap_of_epoch(&state.db, &wrap.channel_id, epoch).await? {
-                    Some(row) => {
-                        let stored: WrappedEpochKey =
-                            serde_json::from_str(&row.wrapped).map_err(ApiError::internal)?;
-                        Some(*stored.commitment.as_bytes())
-                    }
+                    // A delivered wrap keeps its commitment only (§23.3).
+                    Some(row) => Some(
+                        db::epoch_keys::commitment_of(&row.wrapped)
+                            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("stored wrap")))?,
+                    ),
                     None => None,
                 };
             epochs.insert(slot.clone(), commitment);

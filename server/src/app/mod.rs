@@ -20,6 +20,7 @@ pub mod linking;
 pub mod meetings;
 pub mod notices;
 pub mod practice;
+pub mod prekeys;
 pub mod referrals;
 pub mod reports;
 pub mod retention;

@@ -72,6 +72,9 @@ pub struct PassReport {
     /// Referrals never accepted, deleted once the conversation their note was sealed for
     /// has aged out (`retention.direct_months` after their last change).
     pub purged_referrals: u64,
+    /// Wrapped epoch keys deleted unacknowledged after `retention.wrap_retention_days`
+    /// (docs/PROTOCOL.md §23.3).
+    pub expired_wraps: u64,
     /// Channels this pass failed on (retried at the next pass).
     pub failed: Vec<String>,
 }
@@ -144,6 +147,12 @@ pub async fn run_pass(state: &AppState, fail_at: Option<FailPoint>) -> anyhow::R
         }
     }
     let retention = &state.config.retention;
+    report.expired_wraps = db::epoch_keys::expire_undelivered(
+        &state.db,
+        now - i64::from(retention.wrap_retention_days) * 24 * 3600 * 1000,
+        now,
+    )
+    .await?;
     report.purged_referrals =
         db::referrals::purge_unaccepted(&state.db, months_before(now, retention.direct_months))
             .await?;

@@ -24,6 +24,7 @@ pub(crate) mod membership_events;
 pub(crate) mod membership_log;
 pub(crate) mod messages;
 pub(crate) mod notices;
+pub(crate) mod prekeys;
 pub(crate) mod referrals;
 pub(crate) mod reports;
 pub(crate) mod retention;

@@ -13,8 +13,8 @@ use axum::{Json, Router};
 use passerelle_shared::protocol::v1::auth::InstitutionRef;
 use passerelle_shared::protocol::v1::channels::{
     AddMember, AttachmentUploaded, Channel, ChannelDetail, CreateChannel, DestroyedChannels,
-    DestroyedQuery, DeviceKeysPage, DirectoryEntry, EpochState, HistoryPage, MembershipLog,
-    MembershipPage, PublishEpoch, RemoveMember, StartMembershipLog,
+    DestroyedQuery, DeviceKeysPage, DirectoryEntry, EpochState, HistoryPage, KeysDelivered,
+    MembershipLog, MembershipPage, PublishEpoch, RemoveMember, StartMembershipLog,
 };
 use passerelle_shared::protocol::v1::routes;
 use serde::Deserialize;
@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .endpoint(routes::CHANNEL_EPOCH, epoch_state)
         .endpoint(routes::CHANNEL_EPOCH_PUBLISH, publish_epoch)
         .endpoint(routes::CHANNEL_DEVICE_KEYS, device_keys)
+        .endpoint(routes::CHANNEL_KEYS_DELIVERED, keys_delivered)
         .endpoint(routes::CHANNEL_MESSAGES, history)
         .endpoint(routes::CHANNEL_MEMBERSHIP, membership_events)
         .endpoint(routes::CHANNEL_MEMBERSHIP_LOG, membership_log)
@@ -243,6 +244,22 @@ pub(crate) async fn device_keys(
     channels::device_keys(&state, &user, &id, &query.device_id)
         .await
         .map(Json)
+}
+
+/// # `POST /api/v1/channels/{id}/keys/delivered`
+///
+/// The caller's device has stored these epochs' keys: the server deletes its wraps of
+/// them (docs/PROTOCOL.md §23.3). A replay changes nothing.
+#[utoipa::path(post, path = routes::CHANNEL_KEYS_DELIVERED.documented(), request_body = KeysDelivered,
+    responses((status = 204), (status = 404), (status = 422)))]
+pub(crate) async fn keys_delivered(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<KeysDelivered>,
+) -> Result<StatusCode> {
+    crate::app::prekeys::delivered(&state, &user, &id, request).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Query of `GET /api/v1/channels/{id}/messages`.

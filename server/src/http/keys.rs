@@ -7,8 +7,8 @@ use axum::response::IntoResponse;
 use axum::{Json, Router};
 use passerelle_shared::protocol::v1::keys::{
     ApproveLink, CreateLinkRequest, DeviceInfo, KeyBackupBody, KeysReset, LinkRequest,
-    LinkRequestList, PublishIdentity, PutKeyBackup, RegisterDevice, ResetKeys, RewrappedKeys,
-    StoredKeys, UserKeys,
+    LinkRequestList, PublishIdentity, PublishPrekey, PutKeyBackup, RegisterDevice, ResetKeys,
+    RewrappedKeys, StoredKeys, UserKeys,
 };
 use passerelle_shared::protocol::v1::routes;
 
@@ -34,6 +34,7 @@ pub fn router() -> Router<AppState> {
         )
         .endpoint(routes::DEVICE_REVOKE, revoke_device)
         .endpoint(routes::USER_KEYS, user_keys)
+        .endpoint(routes::DEVICE_PREKEY_PUBLISH, publish_prekey)
         .endpoint(routes::KEY_BACKUP, get_backup)
         .endpoint(
             routes::KEY_BACKUP_PUT,
@@ -119,6 +120,22 @@ pub(crate) async fn rewrapped_keys(
 ) -> Result<Json<StoredKeys>> {
     let stored = linking::store_rewrapped(&state, &user, &id, request.keys).await?;
     Ok(Json(StoredKeys { stored }))
+}
+
+/// # `PUT /api/v1/keys/devices/{id}/prekey`
+///
+/// The caller's device publishes its new signed prekey (docs/PROTOCOL.md §23); an
+/// older or equal serial is refused (`prekey_outdated`).
+#[utoipa::path(put, path = routes::DEVICE_PREKEY_PUBLISH.documented(), request_body = PublishPrekey,
+    responses((status = 204), (status = 404), (status = 409), (status = 422)))]
+pub(crate) async fn publish_prekey(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<PublishPrekey>,
+) -> Result<StatusCode> {
+    crate::app::prekeys::publish(&state, &user, &id, request).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// # `PUT /api/v1/keys/identity`

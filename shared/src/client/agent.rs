@@ -625,7 +625,10 @@ impl Agent {
             match self.next_frame(None).await? {
                 Some(ServerFrame::Synced { cursors }) => {
                     self.synced(cursors).await?;
-                    return Ok(());
+                    // The keys fetched during the catch-up are stored: the server may
+                    // delete their wraps (docs/PROTOCOL.md §23.3).
+                    self.persist()?;
+                    return self.acknowledge_keys().await;
                 }
                 Some(frame) => self.handle(frame).await?,
                 // Dropped: reconnecting starts a new catch-up, whose `synced` ends this.
@@ -736,6 +739,7 @@ impl Agent {
             }
             match self.client.connect(&self.device.device_id).await {
                 Ok(conn) => {
+                    self.keep_agreement_keys_fresh().await?;
                     // Messages queued but not handed out come again with the catch-up.
                     self.events
                         .retain(|e| !matches!(e, Event::Message { .. } | Event::Unreadable { .. }));
@@ -765,6 +769,33 @@ impl Agent {
                 Err(_) => self.backoff(&mut failures).await?,
             }
         }
+    }
+
+    /// At each connection: publishes a new signed prekey when the current one is due
+    /// (docs/PROTOCOL.md §23), deletes those past their grace period, stores the device,
+    /// then acknowledges the wraps already stored. A network failure is left to the next
+    /// connection.
+    async fn keep_agreement_keys_fresh(&mut self) -> Result<()> {
+        let now = u64::try_from((self.options.now_ms)()).unwrap_or_default();
+        match self
+            .client
+            .rotate_prekey_if_due(&mut self.device, now)
+            .await
+        {
+            Ok(_) => {}
+            Err(err) if is_transient(&err) => return Ok(()),
+            Err(err) => return Err(err),
+        }
+        self.persist()?;
+        self.acknowledge_keys().await
+    }
+
+    /// Acknowledges the wraps opened and stored. A failure does not stop the agent: a
+    /// network failure keeps them for the next time, and the server deletes unfetched
+    /// wraps after its own bound anyway.
+    async fn acknowledge_keys(&mut self) -> Result<()> {
+        let _ = self.client.acknowledge_keys(&self.device).await;
+        Ok(())
     }
 
     async fn backoff(&self, failures: &mut u32) -> Result<()> {

@@ -133,7 +133,7 @@ impl Client {
             .ok_or_else(|| {
                 ClientError::Crypto("the identity was sealed by an unknown device".into())
             })?;
-        let key = wrap.unwrap_key(&device.keys, &sender).map_err(crypto)?;
+        let key = device.unwrap(wrap, &sender).map_err(crypto)?;
         let content = envelope.open(&key, &sender).map_err(crypto)?;
         IdentityRecord::from_content(&content).map_err(crypto)
     }

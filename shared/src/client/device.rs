@@ -7,7 +7,7 @@ use super::{decode, expect_ok, Client, ClientError, Result};
 use crate::crypto::{
     AttachmentRef, BackupContents, DeviceCertificate, DeviceCertificateRequest, DeviceKeys,
     Envelope, EpochKey, IdentityKeyPair, IdentityPublicKey, KeyBackup, MessageContent,
-    MessageHeader, RecoveryCode, Roster, RosterError, Shredded,
+    MessageHeader, RecoveryCode, Roster, RosterError, Shredded, WrapError,
 };
 use crate::protocol::v1::channels::{
     ChannelDetail, DestroyedChannels, DestroyedQuery, DeviceKeysPage, EpochState, PublishEpoch,
@@ -32,6 +32,8 @@ pub struct Device {
     /// Its certificate.
     pub certificate: DeviceCertificate,
     pub(crate) account: Option<AccountKeys>,
+    /// Its signed prekeys (docs/PROTOCOL.md §23).
+    pub(crate) agreement: super::prekeys::AgreementKeys,
 }
 
 /// What only a device that knows the recovery code holds.
@@ -119,6 +121,7 @@ impl Client {
                     backup_version: Some(reset.backup_version),
                     backup_key,
                 }),
+                agreement: Default::default(),
             },
             recovery_code,
         })
@@ -202,6 +205,7 @@ impl Client {
                 backup_version: None,
                 backup_key,
             }),
+            agreement: Default::default(),
         })
     }
 
@@ -361,6 +365,9 @@ impl Client {
                     .insert(user_id.into(), identity.clone());
             }
         }
+        for device in &keys.devices {
+            self.note_prekey(&device.certificate.device_id, device.prekey.clone());
+        }
         let devices = keys
             .devices
             .into_iter()
@@ -412,6 +419,13 @@ impl Client {
                 }
             }
         }
+        // A member gone from the list checked before: this client rotates before it
+        // sends again (§23.4).
+        if let Some(before) = self.rosters.get(channel_id) {
+            if before.members().any(|m| !roster.is_member(m)) {
+                self.rotation_watch.removal(channel_id);
+            }
+        }
         self.rosters.insert(channel_id.to_owned(), roster);
         self.channel_epochs
             .insert(channel_id.to_owned(), detail.channel.epoch);
@@ -441,7 +455,9 @@ impl Client {
     pub async fn ensure_epoch(&mut self, device: &mut Device, channel_id: &str) -> Result<u64> {
         for _ in 0..3 {
             let state: EpochState = self.call(routes::CHANNEL_EPOCH, [channel_id]).await?;
+            // The server's word, and this client's own bounds (§23.4).
             if !state.rotation_required
+                && !self.requires_rotation(channel_id, state.epoch, now_ms())
                 && self
                     .epoch_key(device, channel_id, state.epoch)
                     .await
@@ -481,20 +497,35 @@ impl Client {
                 .map(|d| (d.user_id.as_str(), d.device_id.as_str())),
         )?;
         let mut wraps = Vec::new();
+        let mut withheld = plan.withheld;
         for certificate in &plan.wrap {
-            wraps.push(
-                key.wrap(
+            // To the device's current signed prekey (§23); a prekey that does not
+            // verify, or older than one seen, withholds the device rather than fall
+            // back to a key that may have been stolen since.
+            let wrapped = if self.stale_prekeys.contains(&certificate.device_id) {
+                Err(WrapError::BadPrekey)
+            } else {
+                key.wrap_for(
                     channel_id,
                     epoch,
                     &device.device_id,
                     &device.keys,
                     certificate,
+                    self.prekeys.get(&certificate.device_id),
                 )
-                .map_err(crypto)?,
-            );
+            };
+            match wrapped {
+                Ok(wrapped) => wraps.push(wrapped),
+                Err(WrapError::BadPrekey) if certificate.device_id != device.device_id => {
+                    withheld.push((
+                        certificate.device_id.clone(),
+                        crate::crypto::WithheldReason::UnverifiedDevice,
+                    ));
+                }
+                Err(err) => return Err(crypto(err)),
+            }
         }
-        let withheld = plan
-            .withheld
+        let withheld = withheld
             .into_iter()
             .map(|(device_id, reason)| WithheldKey { device_id, reason })
             .collect();
@@ -509,6 +540,7 @@ impl Client {
         )
         .await?;
         self.epoch_keys.insert((channel_id.to_owned(), epoch), key);
+        self.rotation_watch.opened(channel_id, epoch, now_ms());
         self.write_backup(device).await?;
         Ok(epoch)
     }
@@ -569,9 +601,11 @@ impl Client {
                         continue;
                     }
                 };
-                let key = wrapped.unwrap_key(&device.keys, &sender).map_err(crypto)?;
+                let key = device.unwrap(&wrapped, &sender).map_err(crypto)?;
                 self.epoch_keys
                     .insert((channel_id.to_owned(), wrapped.epoch), key);
+                self.unacknowledged
+                    .insert((channel_id.to_owned(), wrapped.epoch));
             }
             if let (Some(err), false) = (refused, self.epoch_keys.contains_key(&slot)) {
                 return Err(ClientError::Tampered(err));
@@ -627,6 +661,7 @@ impl Client {
         let key = self.epoch_key(device, channel_id, epoch).await?;
         let envelope = Envelope::seal(header, content, key, &device.keys).map_err(crypto)?;
         self.sealed(&envelope);
+        self.rotation_watch.message(channel_id, epoch, now_ms());
         Ok(envelope)
     }
 
@@ -666,7 +701,10 @@ impl Client {
         }
         let sender = sender?;
         let key = self.epoch_key(device, channel_id, envelope.epoch).await?;
-        envelope.open(key, &sender).map_err(crypto)
+        let content = envelope.open(key, &sender).map_err(crypto)?;
+        self.rotation_watch
+            .message(channel_id, envelope.epoch, now_ms());
+        Ok(content)
     }
 
     /// The signing key the roster allows for a message's sender, or why not.
@@ -763,8 +801,9 @@ pub(crate) fn uuid_v4() -> Result<String> {
 }
 
 impl Device {
-    /// The device as the store keeps it.
-    pub(crate) fn export(&self) -> super::store::StoredDevice {
+    /// The device as the store keeps it: its private keys included, so the caller
+    /// guards the result as it guards the store.
+    pub fn export(&self) -> super::store::StoredDevice {
         use super::store::SecretString;
         use crate::crypto::to_base64url;
         let (signing, agreement) = self.keys.to_private_bytes();
@@ -773,6 +812,7 @@ impl Device {
             device_id: self.device_id.clone(),
             signing_key: SecretString::new(to_base64url(signing.as_ref())),
             agreement_key: SecretString::new(to_base64url(agreement.as_ref())),
+            prekeys: self.agreement.export(),
             certificate: self.certificate.clone(),
             identity_key: account
                 .map(|a| SecretString::new(to_base64url(a.identity.to_private_bytes().as_ref()))),
@@ -783,7 +823,7 @@ impl Device {
     }
 
     /// The device back from the store; its keys must match its certificate.
-    pub(crate) fn import(stored: &super::store::StoredDevice) -> Result<Device> {
+    pub fn import(stored: &super::store::StoredDevice) -> Result<Device> {
         let keys = DeviceKeys::from_private_bytes(
             &*secret_array(&stored.signing_key)?,
             &*secret_array(&stored.agreement_key)?,
@@ -808,6 +848,7 @@ impl Device {
             keys,
             certificate: stored.certificate.clone(),
             account,
+            agreement: super::prekeys::AgreementKeys::import(&stored.prekeys)?,
         })
     }
 

@@ -88,6 +88,7 @@ impl Client {
             keys: pending.keys,
             certificate,
             account: None,
+            agreement: Default::default(),
         })
     }
 

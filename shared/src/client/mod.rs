@@ -9,11 +9,13 @@ mod agent;
 mod case_identity;
 mod device;
 mod field_reports;
+mod healing;
 mod link;
 mod linking;
 mod meetings;
 mod membership;
 mod order;
+mod prekeys;
 mod referrals;
 pub mod store;
 mod titles;
@@ -31,6 +33,7 @@ pub use field_reports::NewFieldReport;
 pub use linking::PendingLink;
 pub use meetings::{Decision, OpenedMeeting};
 pub use order::SentTip;
+pub use prekeys::StoredPrekey;
 pub use referrals::NewReferral;
 pub use store::Store;
 pub use ws::Connection;
@@ -143,6 +146,16 @@ pub struct Client {
     pub(crate) sent_tips: BTreeMap<String, SentTip>,
     /// Per channel and sender device, the highest counter seen verified (§8.8).
     pub(crate) order_marks: BTreeMap<String, BTreeMap<String, crate::crypto::OrderMark>>,
+    /// Colleagues' devices' current signed prekeys as served (checked when wrapping).
+    pub(crate) prekeys: HashMap<String, crate::crypto::SignedPrekey>,
+    /// The highest prekey serial seen per device: an older one served again is refused.
+    pub(crate) prekey_serials: HashMap<String, u64>,
+    /// Devices whose served prekey is older than one seen: withheld until it is current.
+    pub(crate) stale_prekeys: std::collections::HashSet<String>,
+    /// Wraps fetched and opened here, not yet acknowledged to the server.
+    pub(crate) unacknowledged: std::collections::BTreeSet<(String, u64)>,
+    /// What this client saw of each epoch, for its own rotation bounds (§23.4).
+    pub(crate) rotation_watch: healing::RotationWatch,
 }
 
 impl Client {
@@ -207,6 +220,11 @@ impl Client {
             channel_epochs: HashMap::new(),
             sent_tips: BTreeMap::new(),
             order_marks: BTreeMap::new(),
+            prekeys: HashMap::new(),
+            prekey_serials: HashMap::new(),
+            stale_prekeys: std::collections::HashSet::new(),
+            unacknowledged: std::collections::BTreeSet::new(),
+            rotation_watch: healing::RotationWatch::default(),
         }
     }
 

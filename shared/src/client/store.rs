@@ -62,8 +62,12 @@ pub struct StoredDevice {
     pub device_id: String,
     /// Signing private scalar, base64url.
     pub signing_key: SecretString,
-    /// Agreement private scalar, base64url.
+    /// The certificate's agreement private scalar, base64url.
     pub agreement_key: SecretString,
+    /// The device's signed prekeys with their private keys, oldest first; each is
+    /// deleted at the end of its grace period (docs/PROTOCOL.md §23).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prekeys: Vec<super::StoredPrekey>,
     /// Its certificate.
     pub certificate: DeviceCertificate,
     /// The identity private key, base64url, when this device holds it.

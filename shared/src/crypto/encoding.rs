@@ -42,6 +42,7 @@ pub(crate) mod label {
     pub(crate) const KEY_BACKUP_KEY: &str = "passerelle/v1/key-backup-key";
     pub(crate) const KEY_BACKUP: &str = "passerelle/v1/key-backup";
     pub(crate) const MEMBERSHIP: &str = "passerelle/v1/membership";
+    pub(crate) const SIGNED_PREKEY: &str = "passerelle/v1/signed-prekey";
 }
 
 /// Why bytes or a string could not be decoded into a protocol value.

@@ -25,6 +25,7 @@ use super::keys::{
     DeviceAgreementPublicKey, DeviceKeys, DeviceSigningPublicKey, EphemeralKeyPair,
     EphemeralPublicKey, KeyError, SecretScalar, Signature, SignatureError,
 };
+use super::prekey::{AgreementKeyPair, SignedPrekey};
 use super::primitives::{
     aes_gcm_open, aes_gcm_seal, hkdf_sha256, random_array, sha256, BackendError, NONCE_LEN, TAG_LEN,
 };
@@ -103,6 +104,43 @@ impl EpochKey {
             &header,
             sender,
             &recipient.keys.agreement,
+            &ephemeral,
+            &random_array()?,
+        )
+    }
+
+    /// Wraps this key for one recipient device at its current agreement key: its signed
+    /// prekey when it published one ([PROTOCOL.md §23]), else its certificate's key.
+    ///
+    /// `recipient` must be a verified certificate (as for [`EpochKey::wrap`]). A prekey
+    /// that does not verify against it is refused ([`WrapError::BadPrekey`]): wrapping to
+    /// the certificate's key instead would hand the key to whoever stole that older key.
+    pub fn wrap_for(
+        &self,
+        channel_id: &str,
+        epoch: u64,
+        sender_device_id: &str,
+        sender: &DeviceKeys,
+        recipient: &DeviceCertificate,
+        prekey: Option<&SignedPrekey>,
+    ) -> Result<WrappedEpochKey, WrapError> {
+        let Some(prekey) = prekey else {
+            return self.wrap(channel_id, epoch, sender_device_id, sender, recipient);
+        };
+        prekey.verify(recipient).map_err(|_| WrapError::BadPrekey)?;
+        let header = WrapHeader {
+            channel_id,
+            epoch,
+            sender_device: sender_device_id,
+            recipient_device: &recipient.device_id,
+        };
+        let ephemeral = EphemeralKeyPair::from_secret(
+            SecretScalar::generate().map_err(|_| WrapError::Backend)?,
+        )?;
+        self.wrap_with(
+            &header,
+            sender,
+            &prekey.agreement,
             &ephemeral,
             &random_array()?,
         )
@@ -229,6 +267,10 @@ pub enum WrapError {
     /// the epoch is above [`MAX_EPOCH`](super::MAX_EPOCH).
     #[error("invalid channel, device identifier or epoch")]
     InvalidInput,
+    /// The recipient's signed prekey does not verify against its certificate: refused
+    /// rather than replaced by the certificate's older key.
+    #[error("the recipient's signed prekey does not verify")]
+    BadPrekey,
     /// The system's random number generator or the cryptographic library failed.
     #[error("cryptographic backend failure")]
     Backend,
@@ -343,17 +385,34 @@ impl WrappedEpochKey {
         self.decrypt(recipient)
     }
 
+    /// Like [`WrappedEpochKey::unwrap_key`], with one of this device's rotating
+    /// agreement keys (its signed prekeys, [PROTOCOL.md §23]) instead of the
+    /// certificate's.
+    pub fn unwrap_with_prekey(
+        &self,
+        agreement: &AgreementKeyPair,
+        sender: &DeviceSigningPublicKey,
+    ) -> Result<EpochKey, UnwrapError> {
+        self.verify_signature(sender)
+            .map_err(|_| UnwrapError::BadSignature)?;
+        let shared = agreement.agree(&self.ephemeral_key)?;
+        self.open_with(&shared, agreement.public_key())
+    }
+
     /// Decryption alone, without the signature check; tests use it to show that the AEAD
     /// binds every field on its own.
     pub(crate) fn decrypt(&self, recipient: &DeviceKeys) -> Result<EpochKey, UnwrapError> {
-        let ad = self.additional_data();
         let shared = recipient.agree(&self.ephemeral_key)?;
-        let key = wrap_key(
-            &shared,
-            &self.ephemeral_key,
-            &recipient.public_keys().agreement,
-            &ad,
-        )?;
+        self.open_with(&shared, &recipient.public_keys().agreement)
+    }
+
+    fn open_with(
+        &self,
+        shared: &[u8; 32],
+        recipient: &DeviceAgreementPublicKey,
+    ) -> Result<EpochKey, UnwrapError> {
+        let ad = self.additional_data();
+        let key = wrap_key(shared, &self.ephemeral_key, recipient, &ad)?;
         let plaintext = aes_gcm_open(&key, &self.nonce, &ad, &self.ciphertext)
             .map_err(|_| UnwrapError::Decrypt)?;
         let bytes = Zeroizing::new(

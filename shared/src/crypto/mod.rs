@@ -29,6 +29,7 @@
 //! | device certificates | [`DeviceCertificateRequest`], [`DeviceCertificate`], [`IdentityKeyPair::certify`] |
 //! | fingerprints | [`Fingerprint`], [`DeviceLinkCode`] |
 //! | epoch keys | [`EpochKey`], [`WrappedEpochKey`], [`KeyCommitment`], [`WithheldReason`] |
+//! | rotating agreement keys | [`SignedPrekey`], [`AgreementKeyPair`] |
 //! | messages | [`Envelope`], [`MessageHeader`], [`MessageOrder`], [`MessageContent`], [`pad`]/[`unpad`] |
 //! | each sender's order, checked by receivers | [`check_order`], [`OrderMark`], [`OrderAnomaly`] |
 //! | attachments | [`encrypt_attachment`], [`decrypt_attachment`], [`AttachmentRef`] |
@@ -37,7 +38,8 @@
 //! | who the members are, signed by who changed them | [`MembershipRecord`], [`verify_log`], [`MembershipState`] |
 //!
 //! What the server calls needs no secret: [`DeviceCertificate::verify`],
-//! [`Envelope::verify_signature`], [`WrappedEpochKey::verify_signature`], and the serde
+//! [`Envelope::verify_signature`], [`WrappedEpochKey::verify_signature`],
+//! [`SignedPrekey::verify`], and the serde
 //! forms of the public types, which validate every point on decode.
 //!
 //! # Secrets
@@ -64,6 +66,7 @@ mod keys;
 mod membership_log;
 mod order;
 mod padding;
+mod prekey;
 mod primitives;
 mod roster;
 #[cfg(test)]
@@ -111,6 +114,9 @@ pub use order::{
 };
 pub use padding::{
     pad, padded_len, unpad, PaddingError, MAX_CONTENT_LEN, MAX_PADDED_LEN, MIN_PADDED_LEN,
+};
+pub use prekey::{
+    AgreementKeyPair, PrekeyError, SignedPrekey, PREKEY_GRACE_MS, PREKEY_ROTATION_MS,
 };
 pub use primitives::{NONCE_LEN, TAG_LEN};
 pub use roster::{EpochPlan, Roster, RosterError};

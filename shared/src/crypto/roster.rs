@@ -111,7 +111,12 @@ impl Roster {
         &self.channel_id
     }
 
-    /// Whether `user_id` is a member.
+    /// The member list this roster was built from.
+    pub fn members(&self) -> impl Iterator<Item = &str> {
+        self.members.iter().map(String::as_str)
+    }
+
+    /// Whether `user_id` is in the member list.
     pub fn is_member(&self, user_id: &str) -> bool {
         self.members.contains(user_id)
     }

@@ -22,6 +22,7 @@ use super::fingerprint::{DeviceLinkCode, Fingerprint};
 use super::keys::{DeviceKeys, EphemeralKeyPair, IdentityKeyPair, SecretScalar};
 use super::order::{check_order, Arrival, OrderAnomaly, OrderMark};
 use super::padding::pad;
+use super::prekey::{AgreementKeyPair, SignedPrekey};
 use super::primitives::{sha256, NONCE_LEN, TAG_LEN};
 use super::test_support::to_hex;
 
@@ -931,6 +932,84 @@ fn encode_code(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// Signed prekeys (PROTOCOL.md §23) and an epoch key wrapped to one.
+fn signed_prekey() -> Value {
+    let alice = identity("alice identity");
+    let laptop = device("alice laptop");
+    let request =
+        DeviceCertificateRequest::new(USER_ALICE, DEVICE_ALICE_LAPTOP, alice.public_key(), &laptop)
+            .unwrap();
+    let certificate = alice.certify(&request).unwrap();
+    let agreement = AgreementKeyPair::from_private_bytes(&fixed("alice laptop prekey 2")).unwrap();
+    let created_at = 1_780_000_000_000u64;
+    let prekey = SignedPrekey::new(
+        USER_ALICE,
+        DEVICE_ALICE_LAPTOP,
+        2,
+        created_at,
+        &agreement,
+        &laptop,
+    )
+    .unwrap();
+    prekey.verify(&certificate).unwrap();
+
+    // Bob's phone wraps epoch 8 to the laptop's prekey.
+    let sender = device("bob phone");
+    let epoch_key = EpochKey::from_bytes(&fixed("epoch key 8"));
+    let ephemeral = EphemeralKeyPair::from_secret(
+        SecretScalar::from_bytes(&fixed("prekey ephemeral")).unwrap(),
+    )
+    .unwrap();
+    let header = WrapHeader {
+        channel_id: CHANNEL,
+        epoch: 8,
+        sender_device: DEVICE_BOB_PHONE,
+        recipient_device: DEVICE_ALICE_LAPTOP,
+    };
+    let wrapped = epoch_key
+        .wrap_with(
+            &header,
+            &sender,
+            &prekey.agreement,
+            &ephemeral,
+            &fixed_nonce("prekey wrap nonce"),
+        )
+        .unwrap();
+    assert!(wrapped.decrypt(&laptop).is_err());
+
+    let mut older = prekey.clone();
+    older.serial = 1;
+    let mut moved = prekey.clone();
+    moved.device_id = DEVICE_BOB_PHONE.into();
+    let mut swapped = prekey.clone();
+    swapped.agreement = device("rogue").public_keys().agreement.clone();
+    let mut by_identity = prekey.clone();
+    by_identity.signature = alice.sign(&prekey.signed_bytes()).unwrap();
+    let mut unsigned = prekey.clone();
+    unsigned.signature = crate::crypto::Signature::from_bytes([0; 64]);
+
+    json!({
+        "description": "Signed prekeys (PROTOCOL.md §23): a device's rotating agreement key, signed by its device signing key, and an epoch key wrapped to it (§7.3 with the prekey as A_R). ECDSA is randomised: check that signed_bytes are equal and that the recorded signature verifies under the certificate's signing key; every `invalid` prekey MUST be refused.",
+        "certificate": certificate,
+        "prekey_private_key_hex": to_hex(&fixed("alice laptop prekey 2")),
+        "prekey": prekey,
+        "signed_bytes_hex": to_hex(&prekey.signed_bytes()),
+        "wrap": {
+            "epoch_key_hex": to_hex(&fixed("epoch key 8")),
+            "sender_public_keys": sender.public_keys(),
+            "wrapped": wrapped,
+            "opens_with_certificate_key": false,
+        },
+        "invalid": [
+            { "why": "serial changed (an older prekey presented as this one)", "prekey": older },
+            { "why": "device_id changed", "prekey": moved },
+            { "why": "agreement key swapped", "prekey": swapped },
+            { "why": "signed by the identity key, not the device key", "prekey": by_identity },
+            { "why": "unsigned", "prekey": unsigned },
+        ],
+    })
+}
+
 /// Every vector, by file name.
 fn all_vectors() -> Vec<(&'static str, Value)> {
     vec![
@@ -945,6 +1024,7 @@ fn all_vectors() -> Vec<(&'static str, Value)> {
         ("rejections", rejections()),
         ("message_order", message_order()),
         ("membership_log", super::membership_log::tests::vectors()),
+        ("signed_prekey", signed_prekey()),
     ]
 }
 
@@ -997,6 +1077,8 @@ fn fixed_inputs_are_valid_scalars() {
         "bob tablet agreement",
         "rogue signing",
         "rogue agreement",
+        "alice laptop prekey 2",
+        "prekey ephemeral",
     ] {
         assert!(SecretScalar::from_bytes(&fixed(name)).is_ok(), "{name}");
     }

@@ -480,5 +480,35 @@ export async function runVectorChecks({ vectors, modulePath }) {
       return same(stable([...state.members].sort()), stable([...v.members].sort()));
     });
   }
+
+  // signed_prekey.json (§23)
+  const sp = vectors.signed_prekey;
+  if (sp) {
+    const certificate = await c.verifyCertificate(sp.certificate, c.fromBase64url(vectors.device_certificate.identity_public_key));
+    await check('signed prekey bytes', () =>
+      same(hex(c.prekeySignedBytes(sp.prekey.user_id, sp.prekey.device_id, sp.prekey.serial, sp.prekey.created_at, c.fromBase64url(sp.prekey.agreement))), sp.signed_bytes_hex));
+    await check('recorded signed prekey verifies against its certificate', async () => same(hex((await c.verifyPrekey(sp.prekey, certificate)).agreement), hex(c.fromBase64url(sp.prekey.agreement))));
+    for (const v of sp.invalid) await rejects(`signed prekey: ${v.why}`, () => c.verifyPrekey(v.prekey, certificate));
+    await rejects('signed prekey of another device is refused', () => c.verifyPrekey(sp.prekey, { ...certificate, deviceId: sp.wrap.wrapped.sender_device }));
+    const prekeyPublic = c.fromBase64url(sp.prekey.agreement);
+    const prekeyInput = {
+      wrapped: sp.wrap.wrapped,
+      channelId: sp.wrap.wrapped.channel_id,
+      recipientDevice: sp.wrap.wrapped.recipient_device,
+      agreementKey: await c.importAgreementKey(bytes(sp.prekey_private_key_hex), prekeyPublic),
+      agreementPublic: prekeyPublic,
+      senderSigningKey: c.fromBase64url(sp.wrap.sender_public_keys.signing),
+    };
+    await check('a wrap to the prekey unwraps with the prekey', async () => same(hex((await c.unwrapEpochKey(prekeyInput)).key), sp.wrap.epoch_key_hex));
+    const certificateAgreement = await c.importAgreementKey(bytes(vectors.device_certificate.device_agreement_private_key_hex), certificate.agreement);
+    await rejects('a wrap to the prekey does not open with the certificate key', () =>
+      c.unwrapEpochKey({ ...prekeyInput, agreementKey: certificateAgreement, agreementPublic: certificate.agreement }));
+    await check('a prekey made here verifies', async () => {
+      const signing = await c.generateSigningKey(false);
+      const made = await c.makePrekey({ userId: 'u', deviceId: 'd', serial: 1, createdAt: 5, signingKey: signing.privateKey });
+      const verified = await c.verifyPrekey(made.record, { userId: 'u', deviceId: 'd', signing: signing.publicKey });
+      return same(hex(verified.agreement), hex(made.publicKey));
+    });
+  }
   return results;
 }

@@ -51,6 +51,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("app::meetings", 7),
     ("app::notices", 7),
     ("app::practice", 7),
+    ("app::prekeys", 7),
     ("app::referrals", 7),
     ("app::reports", 7),
     ("app::retention", 7),

@@ -342,6 +342,13 @@ fn rows() -> Vec<Row> {
             AnyUser,
             |_, _| serde_json::json!({ "keys": [] }),
         ),
+        // An unsigned prekey: authorization passed, the body is refused (422).
+        with(
+            M::PUT,
+            "/api/v1/keys/devices/{device}/prekey",
+            AnyUser,
+            |_, _| serde_json::json!({ "prekey": {} }),
+        ),
         row(M::GET, "/api/v1/directory", Directory),
         row(M::GET, "/api/v1/directory/institutions", AnyUser),
         row(M::GET, "/api/v1/reports/annual?year=2026", Reporter),
@@ -449,6 +456,13 @@ fn rows() -> Vec<Row> {
             "/api/v1/channels/{group}/epochs",
             ChannelMember,
             |_, _| serde_json::json!({ "epoch": 999, "keys": [] }),
+        ),
+        // No epoch named: the channel let the caller through, the body is refused (422).
+        with(
+            M::POST,
+            "/api/v1/channels/{group}/keys/delivered",
+            ChannelMember,
+            |_, _| serde_json::json!({ "device_id": "none", "epochs": [] }),
         ),
         row(
             M::POST,

@@ -28,6 +28,7 @@ export const LABEL = Object.freeze({
   attachmentChunk: 'passerelle/v1/attachment-chunk',
   keyBackupKey: 'passerelle/v1/key-backup-key',
   keyBackup: 'passerelle/v1/key-backup',
+  signedPrekey: 'passerelle/v1/signed-prekey',
 });
 
 /** The version byte inside canonical byte strings (2 only for the version-2 message, §8.7). */

@@ -92,7 +92,11 @@ export async function certify(request, identityPrivate, identityPublic) {
  * @property {string} userId
  * @property {string} deviceId
  * @property {Bytes} signing
- * @property {Bytes} agreement
+ * @property {Bytes} agreement The certificate's agreement key.
+ * @property {Bytes | null} [prekey] Its current signed prekey's agreement key, once
+ *   verified (§23): new epoch keys are wrapped to it.
+ * @property {boolean} [prekeyRefused] A prekey was served that does not verify, or older
+ *   than one seen: the device gets no new epoch key.
  */
 
 /**

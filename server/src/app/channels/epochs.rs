@@ -179,6 +179,7 @@ pub async fn publish_epoch(
                 sender_device: k.sender_device.clone(),
                 wrapped: serde_json::to_string(k).map_err(ApiError::internal)?,
                 created_at: now,
+                delivered_at: None,
             })
         })
         .collect::<Result<Vec<_>>>()?;

@@ -14,6 +14,9 @@ pub struct Model {
     pub sender_device: String,
     pub wrapped: String,
     pub created_at: i64,
+    /// When the wrap was deleted (acknowledged or expired); `wrapped` then holds only
+    /// the commitment.
+    pub delivered_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -17,6 +17,7 @@ pub(crate) mod charter;
 pub(crate) mod charter_acceptance;
 pub(crate) mod device;
 pub(crate) mod device_link;
+pub(crate) mod device_prekey;
 pub(crate) mod epoch_key;
 pub(crate) mod field_report;
 pub(crate) mod group_coordinator;

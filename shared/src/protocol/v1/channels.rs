@@ -311,6 +311,17 @@ pub struct DeviceKeysPage {
     pub withheld: Vec<WithheldEpoch>,
 }
 
+/// `POST /api/v1/channels/{id}/keys/delivered`: the device stored these epochs' keys;
+/// the server deletes its wraps of them (docs/PROTOCOL.md §23.3).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeysDelivered {
+    /// The device that fetched and stored the keys: the caller's.
+    pub device_id: String,
+    /// The epochs whose wraps it no longer needs.
+    pub epochs: Vec<u64>,
+}
+
 /// A stored message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct StoredMessage {

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::crypto::{
-    DeviceCertificate, DeviceCertificateRequest, IdentityPublicKey, WrappedEpochKey,
+    DeviceCertificate, DeviceCertificateRequest, IdentityPublicKey, SignedPrekey, WrappedEpochKey,
 };
 
 /// `PUT /api/v1/keys/identity`: publish one's identity key.
@@ -38,6 +38,21 @@ pub struct DeviceInfo {
     pub created_at: i64,
     /// Revoked at (unix ms), if revoked.
     pub revoked_at: Option<i64>,
+    /// Its current signed prekey (docs/PROTOCOL.md §23), once it published one: new
+    /// epoch keys are wrapped to it, after checking its signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub prekey: Option<SignedPrekey>,
+}
+
+/// `PUT /api/v1/keys/devices/{id}/prekey`: the device's new signed prekey
+/// (docs/PROTOCOL.md §23). Its serial must be above the one stored.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublishPrekey {
+    /// The prekey, signed by the device's signing key.
+    #[schema(value_type = Object)]
+    pub prekey: SignedPrekey,
 }
 
 /// `GET /api/v1/keys/users/{user_id}`: a colleague's identity and devices.

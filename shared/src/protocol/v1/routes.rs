@@ -327,6 +327,8 @@ routes! {
     DEVICE_REVOKE = DELETE "/keys/devices/{id}";
     /// A colleague's identity key and device certificates.
     USER_KEYS = GET "/keys/users/{user_id}";
+    /// Publishes a device's new signed prekey (PROTOCOL.md §23).
+    DEVICE_PREKEY_PUBLISH = PUT "/keys/devices/{id}/prekey";
     /// The account's encrypted key backup.
     KEY_BACKUP = GET "/keys/backup";
     /// Replaces the account's encrypted key backup.
@@ -365,6 +367,8 @@ routes! {
     CHANNEL_EPOCH_PUBLISH = POST "/channels/{id}/epochs";
     /// A device's wrapped epoch keys of a channel.
     CHANNEL_DEVICE_KEYS = GET "/channels/{id}/keys";
+    /// Acknowledges the wraps a device has stored, so that the server deletes them (§23.3).
+    CHANNEL_KEYS_DELIVERED = POST "/channels/{id}/keys/delivered";
     /// A channel's message history.
     CHANNEL_MESSAGES = GET "/channels/{id}/messages";
     /// A channel's membership history.

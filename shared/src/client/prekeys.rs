@@ -1,0 +1,258 @@
+//! This device's rotating agreement keys (signed prekeys, docs/PROTOCOL.md §23), and the
+//! acknowledgement of the wraps it fetched so the server can delete them.
+//!
+//! A device publishes a new agreement key, signed by its device signing key, when its
+//! current one is a week old ([`PREKEY_ROTATION_MS`]); senders wrap new epoch keys to
+//! it. A replaced prekey's private key is kept for [`PREKEY_GRACE_MS`], longer than the
+//! server keeps an unfetched wrap, and then deleted: a copy of this device's keys taken
+//! afterwards opens no epoch wrap made to it, and the server no longer holds them.
+//!
+//! The certificate's own agreement key stays: long-lived records (a case's identity,
+//! §19) are wrapped to it, and a wrap from a client that predates prekeys is too.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::device::crypto;
+use super::store::SecretString;
+use super::{Client, ClientError, Device, Result};
+use crate::crypto::{
+    from_base64url, to_base64url, AgreementKeyPair, DeviceSigningPublicKey, EpochKey, SignedPrekey,
+    UnwrapError, WrappedEpochKey, PREKEY_GRACE_MS, PREKEY_ROTATION_MS,
+};
+use crate::protocol::v1::channels::KeysDelivered;
+use crate::protocol::v1::keys::PublishPrekey;
+use crate::protocol::v1::routes;
+
+/// One prekey this device made, with its private key until the grace period ends.
+pub(crate) struct HeldPrekey {
+    record: SignedPrekey,
+    key: AgreementKeyPair,
+    /// When a newer prekey replaced it (unix ms).
+    retired_at: Option<u64>,
+}
+
+/// The device's agreement keys beyond its certificate's.
+#[derive(Default)]
+pub(crate) struct AgreementKeys {
+    /// Oldest first; the last one is current.
+    held: Vec<HeldPrekey>,
+}
+
+/// A prekey as the store keeps it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StoredPrekey {
+    /// The signed public record.
+    pub record: SignedPrekey,
+    /// The private scalar, base64url.
+    pub key: SecretString,
+    /// When a newer prekey replaced it (unix ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<u64>,
+}
+
+impl AgreementKeys {
+    /// The current signed prekey, if the device published one.
+    pub(crate) fn current(&self) -> Option<&SignedPrekey> {
+        self.held.last().map(|h| &h.record)
+    }
+
+    pub(crate) fn export(&self) -> Vec<StoredPrekey> {
+        self.held
+            .iter()
+            .map(|h| StoredPrekey {
+                record: h.record.clone(),
+                key: SecretString::new(to_base64url(h.key.to_private_bytes().as_ref())),
+                retired_at: h.retired_at,
+            })
+            .collect()
+    }
+
+    pub(crate) fn import(stored: &[StoredPrekey]) -> Result<Self> {
+        let mut held = Vec::new();
+        for prekey in stored {
+            let bytes = zeroize::Zeroizing::new(
+                from_base64url(prekey.key.expose())
+                    .map_err(|e| ClientError::Store(e.to_string()))?,
+            );
+            let scalar: zeroize::Zeroizing<[u8; 32]> =
+                zeroize::Zeroizing::new(bytes.as_slice().try_into().map_err(|_| {
+                    ClientError::Store("a stored prekey has the wrong length".into())
+                })?);
+            let key = AgreementKeyPair::from_private_bytes(&scalar).map_err(crypto)?;
+            if key.public_key() != &prekey.record.agreement {
+                return Err(ClientError::Store(
+                    "a stored prekey does not match its record".into(),
+                ));
+            }
+            held.push(HeldPrekey {
+                record: prekey.record.clone(),
+                key,
+                retired_at: prekey.retired_at,
+            });
+        }
+        Ok(Self { held })
+    }
+}
+
+impl Device {
+    /// Opens a wrap with whichever agreement key it was made to: the current prekey,
+    /// an older one still in its grace period, or the certificate's. The sender's
+    /// signing key must come from its verified certificate.
+    pub fn unwrap(
+        &self,
+        wrapped: &WrappedEpochKey,
+        sender: &DeviceSigningPublicKey,
+    ) -> std::result::Result<EpochKey, UnwrapError> {
+        let mut last = UnwrapError::Decrypt;
+        for held in self.agreement.held.iter().rev() {
+            match wrapped.unwrap_with_prekey(&held.key, sender) {
+                Ok(key) => return Ok(key),
+                Err(UnwrapError::Decrypt) => {}
+                Err(err) => last = err,
+            }
+        }
+        match wrapped.unwrap_key(&self.keys, sender) {
+            Err(UnwrapError::Decrypt) => Err(last),
+            other => other,
+        }
+    }
+
+    /// The current signed prekey, if any.
+    pub fn current_prekey(&self) -> Option<&SignedPrekey> {
+        self.agreement.current()
+    }
+
+    /// How many prekey private keys this device still holds: the current one, plus
+    /// those replaced less than [`PREKEY_GRACE_MS`] ago.
+    pub fn prekeys_held(&self) -> usize {
+        self.agreement.held.len()
+    }
+
+    /// Deletes the private keys whose grace period is over at `now_ms`.
+    fn forget_expired_keys(&mut self, now_ms: u64) {
+        let expired = |retired: Option<u64>| {
+            retired.is_some_and(|at| now_ms.saturating_sub(at) >= PREKEY_GRACE_MS)
+        };
+        // Dropping a HeldPrekey zeroizes its private key.
+        self.agreement.held.retain(|h| !expired(h.retired_at));
+    }
+}
+
+impl Client {
+    /// Rotates this device's agreement key when due at `now_ms` (none published yet, or
+    /// the current one [`PREKEY_ROTATION_MS`] old), and deletes the private keys whose
+    /// grace period is over. Returns whether a new prekey was published. The caller
+    /// stores the device afterwards ([`Agent`](super::Agent) does at each connection).
+    /// `now_ms` is a parameter so that tests can move the clock.
+    pub async fn rotate_prekey_if_due(&mut self, device: &mut Device, now_ms: u64) -> Result<bool> {
+        device.forget_expired_keys(now_ms);
+        let due = device
+            .agreement
+            .current()
+            .is_none_or(|p| now_ms.saturating_sub(p.created_at) >= PREKEY_ROTATION_MS);
+        if !due {
+            return Ok(false);
+        }
+        self.rotate_prekey(device, now_ms).await?;
+        Ok(true)
+    }
+
+    /// Publishes a new signed prekey now, whatever the schedule (e.g. after a suspected
+    /// compromise), and starts the grace period of the one it replaces.
+    pub async fn rotate_prekey(&mut self, device: &mut Device, now_ms: u64) -> Result<()> {
+        let serial = device.agreement.current().map_or(1, |p| p.serial + 1);
+        let key = AgreementKeyPair::generate().map_err(crypto)?;
+        let record = SignedPrekey::new(
+            &device.certificate.user_id,
+            &device.device_id,
+            serial,
+            now_ms,
+            &key,
+            &device.keys,
+        )
+        .map_err(crypto)?;
+        self.call_with_no_answer(
+            routes::DEVICE_PREKEY_PUBLISH,
+            [&device.device_id],
+            &PublishPrekey {
+                prekey: record.clone(),
+            },
+        )
+        .await?;
+        if let Some(previous) = device.agreement.held.last_mut() {
+            previous.retired_at = Some(now_ms);
+        }
+        device.agreement.held.push(HeldPrekey {
+            record: record.clone(),
+            key,
+            retired_at: None,
+        });
+        self.prekeys.insert(device.device_id.clone(), record);
+        Ok(())
+    }
+
+    /// Tells the server which fetched wraps this device has stored, so it deletes them
+    /// (docs/PROTOCOL.md §23.3). Call it once the keys are stored durably: an
+    /// [`Agent`](super::Agent) does after writing its store.
+    pub async fn acknowledge_keys(&mut self, device: &Device) -> Result<()> {
+        let pending = std::mem::take(&mut self.unacknowledged);
+        let mut by_channel: std::collections::BTreeMap<String, BTreeSet<u64>> =
+            std::collections::BTreeMap::new();
+        for (channel, epoch) in pending {
+            by_channel.entry(channel).or_default().insert(epoch);
+        }
+        let mut failure = None;
+        for (channel, epochs) in by_channel {
+            let body = KeysDelivered {
+                device_id: device.device_id.clone(),
+                epochs: epochs.iter().copied().collect(),
+            };
+            if let Err(err) = self
+                .call_with_no_answer(routes::CHANNEL_KEYS_DELIVERED, [&channel], &body)
+                .await
+            {
+                // A network or server failure keeps them for the next call; a refusal
+                // (a channel destroyed since) drops them. The server also deletes
+                // unfetched wraps after its bound.
+                let retry = match &err {
+                    ClientError::Transport(_) => true,
+                    ClientError::Api { status, .. } => status.is_server_error(),
+                    _ => false,
+                };
+                if retry {
+                    for epoch in epochs {
+                        self.unacknowledged.insert((channel.clone(), epoch));
+                    }
+                }
+                failure.get_or_insert(err);
+            }
+        }
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// Remembers a served prekey after checking it against the device's verified
+    /// certificate; refuses an older serial than one seen before (a replayed prekey).
+    pub(crate) fn note_prekey(&mut self, device_id: &str, prekey: Option<SignedPrekey>) {
+        let seen = self.prekey_serials.get(device_id).copied().unwrap_or(0);
+        match prekey {
+            Some(prekey) if prekey.serial >= seen => {
+                self.prekey_serials
+                    .insert(device_id.to_owned(), prekey.serial);
+                self.prekeys.insert(device_id.to_owned(), prekey);
+            }
+            // Older than one seen, or gone after one was seen: never wrap to an older
+            // key; the device is withheld until it serves a current one.
+            _ if seen > 0 => {
+                self.prekeys.remove(device_id);
+                self.stale_prekeys.insert(device_id.to_owned());
+                return;
+            }
+            _ => {
+                self.prekeys.remove(device_id);
+            }
+        }
+        self.stale_prekeys.remove(device_id);
+    }
+}
