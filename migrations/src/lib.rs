@@ -31,6 +31,7 @@ mod m0018_case_identity;
 mod m0019_group_coordinators;
 mod m0020_membership_events;
 mod m0021_referral_schemes;
+mod m0025_key_log;
 
 /// The migrations of the main database, in order.
 pub struct Migrator;
@@ -61,6 +62,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0019_group_coordinators::Migration),
             Box::new(m0020_membership_events::Migration),
             Box::new(m0021_referral_schemes::Migration),
+            Box::new(m0025_key_log::Migration),
         ]
     }
 }

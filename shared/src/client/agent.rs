@@ -82,6 +82,10 @@ pub enum Event {
         /// missing, a replay, a reordering, a downgrade to version 1, a far clock;
         /// docs/PROTOCOL.md §8.8): empty when all is well.
         order: Vec<OrderNotice>,
+        /// Signed by a device of a previous identity of its sender, which the key
+        /// transparency log shows (« envoyé avec une ancienne clé », docs/PROTOCOL.md §25):
+        /// verified, but the sender has reset her keys since.
+        old_key: bool,
     },
     /// A message this device cannot read (key withheld, unknown sender, bad signature):
     /// delivered in its place so that the order stays visible.
@@ -933,6 +937,9 @@ impl Agent {
         let from_me = message.sender == self.client.me.id;
         match self.client.open(&self.device, &message).await {
             Ok(content) => self.events.push_back(Event::Message {
+                old_key: self
+                    .client
+                    .sent_with_old_key(&message.envelope.sender_device),
                 message,
                 content,
                 from_me,
@@ -993,6 +1000,7 @@ impl Agent {
         state.known_identities = self.client.known_identities.clone();
         state.sent_tips = self.client.sent_tips.clone();
         state.order_marks = self.client.order_marks.clone();
+        state.key_log_head = self.client.key_log_head().cloned();
         state.session = Some(StoredSession {
             token: SecretString::new(self.client.bearer_token()),
             me: self.client.me.clone(),
@@ -1112,6 +1120,7 @@ fn restore_state(client: &mut Client, state: &AgentState) -> Result<()> {
     }
     client.sent_tips = state.sent_tips.clone();
     client.order_marks = state.order_marks.clone();
+    client.restore_key_log_head(state.key_log_head.clone());
     for (user, identity) in &state.known_identities {
         client
             .known_identities

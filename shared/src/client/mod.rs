@@ -9,6 +9,7 @@ mod agent;
 mod case_identity;
 mod device;
 mod field_reports;
+mod key_log;
 mod link;
 mod linking;
 mod meetings;
@@ -66,6 +67,10 @@ pub enum ClientError {
     /// A colleague's identity key changed since it was first seen.
     #[error("the identity key of {0} changed")]
     IdentityChanged(String),
+    /// The key transparency log refuses what the server says (docs/PROTOCOL.md §25): a
+    /// head that does not extend the one seen before, or a key served that is not in it.
+    #[error("key log: {0}")]
+    KeyLog(crate::crypto::KeyLogError),
     /// The server broke the protocol.
     #[error("protocol: {0}")]
     Protocol(String),
@@ -137,6 +142,8 @@ pub struct Client {
     pub(crate) sent_tips: BTreeMap<String, SentTip>,
     /// Per channel and sender device, the highest counter seen verified (§8.8).
     pub(crate) order_marks: BTreeMap<String, BTreeMap<String, crate::crypto::OrderMark>>,
+    /// The key transparency log's head accepted last and what it proved (§25).
+    pub(crate) key_log: key_log::KeyLogState,
 }
 
 impl Client {
@@ -195,6 +202,7 @@ impl Client {
             channel_epochs: HashMap::new(),
             sent_tips: BTreeMap::new(),
             order_marks: BTreeMap::new(),
+            key_log: key_log::KeyLogState::default(),
         }
     }
 

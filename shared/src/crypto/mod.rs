@@ -33,6 +33,7 @@
 //! | each sender's order, checked by receivers | [`check_order`], [`OrderMark`], [`OrderAnomaly`] |
 //! | attachments | [`encrypt_attachment`], [`decrypt_attachment`], [`AttachmentRef`] |
 //! | key backup | [`RecoveryCode`], [`BackupKey`], [`BackupContents`], [`KeyBackup`] |
+//! | key transparency log (§25) | [`KeyLogEntry`], [`KeyLogVerifier`], [`LoggedKeys`], [`check_consistency`], [`merkle`] |
 //! | who to encrypt for and accept from | [`Roster`], [`EpochPlan`], [`RosterError`] |
 //!
 //! What the server calls needs no secret: [`DeviceCertificate::verify`],
@@ -59,7 +60,9 @@ mod encoding;
 mod envelope;
 mod epoch;
 mod fingerprint;
+mod keylog;
 mod keys;
+pub mod merkle;
 mod order;
 mod padding;
 mod primitives;
@@ -92,6 +95,10 @@ pub use epoch::{
     EPOCH_KEY_LEN, MAX_EPOCH_AGE_SECONDS, MAX_MESSAGES_PER_EPOCH, WRAPPED_KEY_LEN,
 };
 pub use fingerprint::{DeviceLinkCode, Fingerprint, FINGERPRINT_ITERATIONS};
+pub use keylog::{
+    check_consistency, decode_proof, encode_hash, Checkpoint, KeyLogEntry, KeyLogError, KeyLogHead,
+    KeyLogKind, KeyLogVerifier, LoggedCertificate, LoggedDevice, LoggedKeys, KEY_LOG_ENTRY_LABEL,
+};
 pub use keys::{
     DeviceAgreementPublicKey, DeviceKeys, DevicePublicKeys, DeviceSigningPublicKey,
     EphemeralPublicKey, IdentityKeyPair, IdentityPublicKey, KeyError, Signature, SignatureError,

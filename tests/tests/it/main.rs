@@ -14,6 +14,7 @@ mod group_coordinators;
 mod hub;
 mod hygiene;
 mod invitations;
+mod key_log;
 mod key_recovery;
 mod keys;
 mod layering;
