@@ -404,3 +404,222 @@ impl LoggedKeys {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+    use crate::crypto::test_support::{hex, to_hex};
+    use crate::crypto::{DeviceCertificateRequest, DeviceKeys, IdentityKeyPair};
+
+    fn vectors() -> Value {
+        serde_json::from_str(include_str!("../../vectors/key_log.json")).unwrap()
+    }
+
+    fn hashes(value: &Value) -> Vec<Hash> {
+        value
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| hex(h.as_str().unwrap()).try_into().unwrap())
+            .collect()
+    }
+
+    fn hash(value: &Value) -> Hash {
+        hex(value.as_str().unwrap()).try_into().unwrap()
+    }
+
+    #[test]
+    fn the_vectors_entries_roots_and_proofs_verify() {
+        let v = vectors();
+        let mut leaves = Vec::new();
+        for item in v["entries"].as_array().unwrap() {
+            let entry: KeyLogEntry = serde_json::from_value(item["entry"].clone()).unwrap();
+            assert_eq!(
+                to_hex(&entry.to_bytes()),
+                item["bytes_hex"].as_str().unwrap()
+            );
+            assert_eq!(
+                to_hex(&entry.leaf_hash()),
+                item["leaf_hash_hex"].as_str().unwrap()
+            );
+            leaves.push(entry.leaf_hash());
+        }
+        let roots: Vec<Hash> = hashes(&v["roots_hex"]);
+        for (size, root) in roots.iter().enumerate() {
+            assert_eq!(&merkle::root(&leaves[..size]), root);
+        }
+        for item in v["inclusion"].as_array().unwrap() {
+            let (index, size) = (
+                item["index"].as_u64().unwrap(),
+                item["size"].as_u64().unwrap(),
+            );
+            let proof = hashes(&item["proof_hex"]);
+            assert!(merkle::verify_inclusion(
+                index,
+                size,
+                &leaves[index as usize],
+                &proof,
+                &roots[size as usize]
+            ));
+        }
+        for item in v["consistency"].as_array().unwrap() {
+            let (from, to) = (item["from"].as_u64().unwrap(), item["to"].as_u64().unwrap());
+            let proof = hashes(&item["proof_hex"]);
+            let new = Checkpoint {
+                origin: "o".into(),
+                size: to,
+                root: roots[to as usize],
+            };
+            check_consistency(Some((from, roots[from as usize])), &new, &proof).unwrap();
+        }
+        let n = leaves.len();
+        for item in v["rejected_inclusion"].as_array().unwrap() {
+            let index = item["index"].as_u64().unwrap();
+            let leaf = leaves.get(index as usize).copied().unwrap_or([0; 32]);
+            assert!(
+                !merkle::verify_inclusion(
+                    index,
+                    n as u64,
+                    &leaf,
+                    &hashes(&item["proof_hex"]),
+                    &roots[n]
+                ),
+                "{}",
+                item["why"]
+            );
+        }
+        for item in v["rejected_consistency"].as_array().unwrap() {
+            let from = item["from"].as_u64().unwrap();
+            let old = item.get("old_root_hex").map_or(roots[from as usize], hash);
+            let new = Checkpoint {
+                origin: "o".into(),
+                size: n as u64,
+                root: roots[n],
+            };
+            assert!(
+                check_consistency(Some((from, old)), &new, &hashes(&item["proof_hex"])).is_err(),
+                "{}",
+                item["why"]
+            );
+        }
+    }
+
+    #[test]
+    fn the_vectors_checkpoint_opens_and_the_forged_ones_do_not() {
+        let v = vectors();
+        let verifier =
+            KeyLogVerifier::parse(v["checkpoint"]["verifier_key"].as_str().unwrap()).unwrap();
+        let checkpoint = verifier
+            .open(v["checkpoint"]["note"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(checkpoint.size, v["checkpoint"]["size"].as_u64().unwrap());
+        assert_eq!(checkpoint.root, hash(&v["checkpoint"]["root_hex"]));
+        assert_eq!(
+            checkpoint.to_text(),
+            v["checkpoint"]["body"].as_str().unwrap()
+        );
+        for item in v["rejected_checkpoints"].as_array().unwrap() {
+            assert_eq!(
+                verifier.open(item["note"].as_str().unwrap()),
+                Err(KeyLogError::BadCheckpoint),
+                "{}",
+                item["why"]
+            );
+        }
+        // A shrinking or forked head is refused.
+        let roots = hashes(&v["roots_hex"]);
+        let smaller = Checkpoint {
+            origin: "o".into(),
+            size: 3,
+            root: roots[3],
+        };
+        assert!(check_consistency(Some((4, roots[4])), &smaller, &[]).is_err());
+        let forked = Checkpoint {
+            origin: "o".into(),
+            size: 4,
+            root: roots[3],
+        };
+        assert!(check_consistency(Some((4, roots[4])), &forked, &[]).is_err());
+    }
+
+    /// What a client concludes from a user's entries: the current identity, a device of
+    /// the previous identity (old key), a device outside the log, a swapped identity.
+    #[test]
+    fn logged_keys_tell_old_identities_from_keys_outside_the_log() {
+        let old = IdentityKeyPair::generate().unwrap();
+        let new = IdentityKeyPair::generate().unwrap();
+        let certify = |identity: &IdentityKeyPair, id: &str| {
+            let keys = DeviceKeys::generate().unwrap();
+            let request =
+                DeviceCertificateRequest::new("u-1", id, identity.public_key(), &keys).unwrap();
+            identity.certify(&request).unwrap()
+        };
+        let laptop = certify(&old, "d-1");
+        let tablet = certify(&new, "d-2");
+        let ghost = certify(&new, "d-3");
+        let device = |kind, identity: &IdentityKeyPair, c: &DeviceCertificate| KeyLogEntry {
+            kind,
+            user_id: "u-1".into(),
+            identity_key: identity.public_key().clone(),
+            device: Some(LoggedDevice {
+                device_id: c.device_id.clone(),
+                keys: c.keys.clone(),
+            }),
+        };
+        let identity = |identity: &IdentityKeyPair| KeyLogEntry {
+            kind: KeyLogKind::Identity,
+            user_id: "u-1".into(),
+            identity_key: identity.public_key().clone(),
+            device: None,
+        };
+        let entries = [
+            identity(&old),
+            device(KeyLogKind::DeviceAdded, &old, &laptop),
+            device(KeyLogKind::DeviceRevoked, &old, &laptop),
+            identity(&new),
+            device(KeyLogKind::DeviceAdded, &new, &tablet),
+        ];
+        let leaves: Vec<Hash> = entries.iter().map(KeyLogEntry::leaf_hash).collect();
+        let head = Checkpoint {
+            origin: "o".into(),
+            size: leaves.len() as u64,
+            root: merkle::root(&leaves),
+        };
+        let with_proofs: Vec<_> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                (
+                    i as u64,
+                    e.clone(),
+                    merkle::inclusion_proof(i, &leaves).unwrap(),
+                )
+            })
+            .collect();
+        let logged = LoggedKeys::verify("u-1", &head, &with_proofs).unwrap();
+        logged.check_identity("u-1", new.public_key()).unwrap();
+        assert_eq!(
+            logged.check_identity("u-1", old.public_key()),
+            Err(KeyLogError::IdentityNotLogged("u-1".into()))
+        );
+        let status = logged.certificate(&laptop).unwrap();
+        assert!(status.old_identity && status.revoked);
+        assert_eq!(&status.identity, old.public_key());
+        let status = logged.certificate(&tablet).unwrap();
+        assert!(!status.old_identity && !status.revoked);
+        assert_eq!(
+            logged.certificate(&ghost),
+            Err(KeyLogError::DeviceNotLogged("d-3".into()))
+        );
+        // Someone else's entry, or a proof that does not lead to the head, is refused.
+        assert!(LoggedKeys::verify("u-2", &head, &with_proofs).is_err());
+        let mut broken = with_proofs.clone();
+        broken[1].0 = 2;
+        assert_eq!(
+            LoggedKeys::verify("u-1", &head, &broken).err(),
+            Some(KeyLogError::NotIncluded(2))
+        );
+    }
+}

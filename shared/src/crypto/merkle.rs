@@ -251,7 +251,7 @@ mod tests {
     use super::*;
 
     fn hex(hash: &Hash) -> String {
-        super::super::chain::to_hex(hash)
+        crate::crypto::test_support::to_hex(hash)
     }
 
     /// The leaves of the RFC 6962 test tree used by certificate-transparency's suites.
