@@ -23,7 +23,7 @@ function loadVectors() {
 }
 
 const EXPECTED_FILES = [
-  'attachment', 'device_certificate', 'encoding', 'epoch_wrap', 'fingerprint', 'key_backup', 'message_envelope', 'message_order', 'padding', 'rejections',
+  'attachment', 'device_certificate', 'encoding', 'epoch_wrap', 'fingerprint', 'key_backup', 'key_log', 'message_envelope', 'message_order', 'padding', 'rejections',
 ];
 
 /** @type {import('./lib/demo.mjs').Demo} */

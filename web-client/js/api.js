@@ -370,6 +370,21 @@ export const keys = {
    * @returns {Promise<UserKeys>}
    */
   user: (userId) => request('GET', `/keys/users/${seg(userId)}`),
+  // The key transparency log (§25).
+  /** @returns {Promise<{ checkpoint: string, verifier_key: string, size: number }>} */
+  logHead: () => request('GET', '/keys/log/head'),
+  /**
+   * @param {number} from
+   * @param {number} to
+   * @returns {Promise<{ from: number, to: number, proof: string[] }>}
+   */
+  logConsistency: (from, to) => request('GET', `/keys/log/consistency?from=${from}&to=${to}`),
+  /**
+   * @param {string} userId
+   * @param {number} size
+   * @returns {Promise<{ user_id: string, size: number, entries: { index: number, entry: any, at: number, proof: string[] }[] }>}
+   */
+  logUser: (userId, size) => request('GET', `/keys/log/users/${seg(userId)}?size=${size}`),
   // Linking a new device from an existing one (§5.5.1).
   /**
    * Posts this new device's certificate request, relayed to the user's other devices.

@@ -31,6 +31,8 @@ const TYPING_MS = 6_000;
  * @property {string} clientMsgId
  * @property {MessageContent | null} content null until decrypted, or when it cannot be.
  * @property {string | null} problem Why it cannot be read (French).
+ * @property {boolean} [oldKey] Signed by a device of a previous identity of its sender,
+ *   which the key transparency log shows (§25): « envoyé avec une ancienne clé ».
  * @property {boolean} mine
  * @property {'sending' | 'sent' | 'failed' | 'received'} state
  * @property {string | null} failure Why sending failed (French).
@@ -425,7 +427,9 @@ export class Messenger extends EventTarget {
     const text =
       detail.kind === 'ghost_device'
         ? 'Le serveur a proposé un appareil inconnu : message non chiffré pour lui.'
-        : 'Le serveur a transmis une clé de canal qui ne vient d’aucun appareil des membres : elle a été refusée.';
+        : detail.kind === 'key_log'
+          ? 'Le serveur a présenté une clé absente du journal des clés, ou un journal réécrit : elle a été refusée. Prévenez l’administrateur.'
+          : 'Le serveur a transmis une clé de canal qui ne vient d’aucun appareil des membres : elle a été refusée.';
     const conversation = this.conversation(detail.channelId);
     if (!conversation.alerts.includes(text)) conversation.alerts.push(text);
     this.emit('conversation', { channelId: detail.channelId });
@@ -597,6 +601,7 @@ export class Messenger extends EventTarget {
       const opened = await this.keyring.open(stored);
       message.content = opened.content;
       message.problem = null;
+      message.oldKey = this.keyring.sentWithOldKey(stored.envelope?.sender_device);
       this.arrive(stored, opened.header.order, opened.hash);
     } catch (error) {
       message.problem = decryptProblem(error);
