@@ -94,6 +94,8 @@ export class Keyring extends EventTarget {
     this.withheld = new Map();
     /** @type {Map<string, Promise<Peer>>} */
     this.peers = new Map();
+    /** @type {Promise<unknown>} Checks of the key log's head, one after the other (§25). */
+    this.keyLogTurn = Promise.resolve();
     /** @type {Map<string, VerifiedDevice & { revoked: boolean }>} Every verified device, by id. */
     this.knownDevices = new Map();
     /** @type {Map<string, string[]>} Per channel, the member list the conversation shows. */
@@ -334,8 +336,24 @@ export class Keyring extends EventTarget {
    * @param {string} userId
    */
   async loggedKeys(userId) {
-    const body = await keysApi.logHead();
+    // One check at a time: a head fetched before another call kept a newer one must not
+    // be compared with it (it would look like a rollback).
+    const turn = this.keyLogTurn.then(() => this.acceptKeyLogHead(userId));
+    this.keyLogTurn = turn.catch(() => {});
+    const head = await turn;
+    const answer = await keysApi.logUser(userId, head.size);
+    return c.loggedKeys(userId, head, answer.entries);
+  }
+
+  /**
+   * Fetches the log's head and accepts it (see `loggedKeys`).
+   * @param {string} userId For the warning.
+   */
+  async acceptKeyLogHead(userId) {
+    // The kept head first: any head an honest server serves afterwards extends it (read
+    // the other way round, another tab's newer head would pass for a rollback).
     const kept = await store.getKeyLogHead(this.me.id);
+    const body = await keysApi.logHead();
     const refuse = () => {
       this.dispatchEvent(new CustomEvent('key-log-refused', { detail: { userId } }));
       return new c.CryptoError('key_log_inconsistent', `${kept?.size} → ${body.size}`);
@@ -353,10 +371,15 @@ export class Keyring extends EventTarget {
       if (!(await c.verifyConsistency(kept.size, head.size, oldRoot, head.root, proof))) throw refuse();
     }
     if (!kept || kept.size !== head.size) {
-      await this.persist(() => store.putKeyLogHead({ userId: this.me.id, verifier: body.verifier_key, size: head.size, root: c.toBase64(head.root) }));
+      await this.persist(async () => {
+        const now = await store.getKeyLogHead(this.me.id);
+        // Never moved back: another tab may have kept a newer head meanwhile.
+        if (!now || now.size < head.size) {
+          await store.putKeyLogHead({ userId: this.me.id, verifier: body.verifier_key, size: head.size, root: c.toBase64(head.root) });
+        }
+      });
     }
-    const answer = await keysApi.logUser(userId, head.size);
-    return c.loggedKeys(userId, head, answer.entries);
+    return head;
   }
 
   /**

@@ -423,6 +423,7 @@ export const AUDIT_ACTIONS = Object.freeze({
   identity_key_changed: 'Clé d’identité changée',
   identity_key_reset: 'Nouvelles clés créées (code de secours perdu)',
   keys_reset: 'Création de nouvelles clés',
+  key_log_read: 'Consultation du journal des clés',
   destroyed_channels_read: 'Consultation des canaux détruits',
   identity_key_published: 'Clé d’identité publiée',
   keys_read: 'Lecture des clés publiques d’un collègue',

@@ -127,6 +127,15 @@ pub enum Event {
     Reconnected,
     /// The catch-up after a (re)connection is complete.
     Synced,
+    /// After a catch-up, the server's history of a channel ends before messages this
+    /// device saw there (kept in its order marks): the server rolled the channel back or
+    /// withholds its newest messages (« message manquant », docs/PROTOCOL.md §8.8).
+    TailMissing {
+        /// The channel.
+        channel_id: String,
+        /// One notice per sender device whose newest seen message is gone.
+        notices: Vec<OrderNotice>,
+    },
 }
 
 /// What the first login leaves to show the user once.
@@ -182,6 +191,8 @@ pub struct Agent {
     ended: Option<(u16, String)>,
     /// Whether a connection was open before (the next one is a reconnection).
     connected_before: bool,
+    /// Missing tails already reported in this run: (channel, sender device, seq seen).
+    tails_reported: std::collections::BTreeSet<(String, String, u64)>,
 }
 
 /// Close codes after which reconnecting is pointless: access ended (account disabled,
@@ -311,6 +322,7 @@ impl Agent {
             state,
             options,
             events: VecDeque::new(),
+            tails_reported: std::collections::BTreeSet::new(),
             uncommitted: None,
             ended: None,
             connected_before: false,
@@ -929,7 +941,43 @@ impl Agent {
                 *cursor = seq;
             }
         }
+        self.check_tails().await?;
         self.events.push_back(Event::Synced);
+        Ok(())
+    }
+
+    /// Compares where the server says each channel ends with the newest message of each
+    /// sender seen there: a channel that now ends before it lost its tail (§8.8). The
+    /// synced cursors cannot tell, since the server answers from the cursors given.
+    async fn check_tails(&mut self) -> Result<()> {
+        if self.client.order_marks().is_empty() {
+            return Ok(());
+        }
+        let channels: Vec<crate::protocol::v1::channels::Channel> =
+            self.client.get("/channels").await?;
+        for channel in channels {
+            let notices: Vec<OrderNotice> = self
+                .client
+                .check_tail(&channel.id, channel.last_seq)
+                .into_iter()
+                .filter(|n| {
+                    let seen = self
+                        .client
+                        .order_marks()
+                        .get(&channel.id)
+                        .and_then(|m| m.get(&n.sender_device))
+                        .map_or(0, |m| m.seq);
+                    self.tails_reported
+                        .insert((channel.id.clone(), n.sender_device.clone(), seen))
+                })
+                .collect();
+            if !notices.is_empty() {
+                self.events.push_back(Event::TailMissing {
+                    channel_id: channel.id,
+                    notices,
+                });
+            }
+        }
         Ok(())
     }
 

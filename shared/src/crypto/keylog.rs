@@ -520,6 +520,12 @@ mod tests {
             checkpoint.to_text(),
             v["checkpoint"]["body"].as_str().unwrap()
         );
+        let plus = &v["checkpoint_key_with_plus"];
+        let other = KeyLogVerifier::parse(plus["verifier_key"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            other.open(plus["note"].as_str().unwrap()).unwrap(),
+            checkpoint
+        );
         for item in v["rejected_checkpoints"].as_array().unwrap() {
             assert_eq!(
                 verifier.open(item["note"].as_str().unwrap()),

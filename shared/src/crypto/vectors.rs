@@ -1031,6 +1031,28 @@ fn key_log() -> Value {
     }
     .to_text();
     let note = sign(&body);
+    // A log key whose base64 holds a '+', the separator of verifier keys: parsers must
+    // split the verifier key twice only.
+    let plus = (0..)
+        .map(|i| {
+            let key = Ed25519KeyPair::from_seed_unchecked(&fixed(&format!("key log {i}"))).unwrap();
+            let public = key.public_key().as_ref().to_vec();
+            let mut hash_input = format!("{origin}\n").into_bytes();
+            hash_input.push(0x01);
+            hash_input.extend_from_slice(&public);
+            let key_hash = sha256(&hash_input)[..4].to_vec();
+            let mut typed = vec![0x01];
+            typed.extend_from_slice(&public);
+            (key, key_hash, b64.encode(&typed))
+        })
+        .find(|(_, _, typed)| typed.contains('+'))
+        .unwrap();
+    let plus_note = {
+        let mut bytes = plus.1.clone();
+        bytes.extend_from_slice(plus.0.sign(body.as_bytes()).as_ref());
+        format!("{body}\n\u{2014} {origin} {}\n", b64.encode(bytes))
+    };
+    let plus_verifier = format!("{origin}+{}+{}", to_hex(&plus.1), plus.2);
     let other_root = Checkpoint {
         origin: origin.into(),
         size: n as u64,
@@ -1068,6 +1090,10 @@ fn key_log() -> Value {
             "note": note,
             "size": n,
             "root_hex": to_hex(&merkle::root(&leaves)),
+        },
+        "checkpoint_key_with_plus": {
+            "verifier_key": plus_verifier,
+            "note": plus_note,
         },
         "rejected_checkpoints": [
             { "why": "another root, the signature of the real one", "note": format!("{other_root}{}", &note[body.len()..]) },

@@ -457,6 +457,10 @@ export async function runVectorChecks({ vectors, modulePath }) {
     const checkpoint = await c.openCheckpoint(kl.checkpoint.note, kl.checkpoint.verifier_key);
     return same(`${checkpoint.size} ${hex(checkpoint.root)}`, `${kl.checkpoint.size} ${kl.checkpoint.root_hex}`);
   });
+  await check('key log checkpoint opens with a key whose base64 holds a +', async () => {
+    const checkpoint = await c.openCheckpoint(kl.checkpoint_key_with_plus.note, kl.checkpoint_key_with_plus.verifier_key);
+    return same(hex(checkpoint.root), kl.checkpoint.root_hex);
+  });
   for (const v of kl.rejected_checkpoints) await rejects(`key log checkpoint refused: ${v.why}`, () => c.openCheckpoint(v.note, kl.checkpoint.verifier_key));
   return results;
 }

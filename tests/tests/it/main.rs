@@ -35,6 +35,7 @@ mod retention;
 mod roles;
 mod sdk;
 mod support;
+mod tail;
 mod tampering;
 mod tls;
 mod webauthn;

@@ -161,10 +161,19 @@ export function parseCheckpoint(body) {
  * @returns {Promise<Checkpoint>}
  */
 export async function openCheckpoint(note, verifierKey) {
-  const [name, hashHex, keyText] = verifierKey.trim().split('+');
+  // `<name>+<hash>+<key>`: the key's base64 may itself hold '+', so split twice only.
+  const text = verifierKey.trim();
+  const first = text.indexOf('+');
+  const second = first < 0 ? -1 : text.indexOf('+', first + 1);
+  const [name, hashHex, keyText] = second < 0 ? [] : [text.slice(0, first), text.slice(first + 1, second), text.slice(second + 1)];
   const split = note.lastIndexOf('\n\n');
   if (!name || !hashHex || !keyText || split < 0) throw new CryptoError('bad_checkpoint');
-  const typed = fromBase64(keyText);
+  let typed;
+  try {
+    typed = fromBase64(keyText);
+  } catch {
+    throw new CryptoError('bad_checkpoint');
+  }
   if (typed.length !== 33 || typed[0] !== 1) throw new CryptoError('bad_checkpoint');
   const publicKey = typed.slice(1);
   const keyHash = (await sha256(concat(utf8(`${name}\n`), typed))).slice(0, 4);
