@@ -34,6 +34,7 @@ mod m0021_referral_schemes;
 mod m0022_membership_log;
 mod m0023_signed_prekeys;
 mod m0024_sealed_titles;
+mod m0025_key_log;
 
 /// The migrations of the main database, in order.
 pub struct Migrator;
@@ -67,6 +68,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0022_membership_log::Migration),
             Box::new(m0023_signed_prekeys::Migration),
             Box::new(m0024_sealed_titles::Migration),
+            Box::new(m0025_key_log::Migration),
         ]
     }
 }

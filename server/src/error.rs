@@ -420,6 +420,7 @@ fn unprocessable_message(code: &str) -> &'static str {
         }
         "last_admin" => "Impossible : c'est le dernier administrateur actif.",
         "invalid_certificate" => "Le certificat de l'appareil n'est pas valide.",
+        "invalid_log_range" => "Ces tailles ne désignent pas un état du journal des clés.",
         "invalid_destroyed_query" => {
             "La liste de canaux demandée n'est pas valide : 1 000 identifiants au plus."
         }

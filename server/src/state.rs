@@ -51,6 +51,8 @@ impl AppState {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
         let db = crate::db::connect_and_migrate(&config.database_url()).await?;
+        // The keys registered before the key transparency log, logged once (§25).
+        crate::db::key_log::backfill(&db, clock.now_ms()).await?;
         let secrets = ServerSecrets::load_or_create(&config.secret_key_path())?;
         let metrics = Arc::new(Metrics::new());
         let audit = crate::audit::open_for(&config, clock.clone(), metrics.clone()).await?;

@@ -385,6 +385,21 @@ export const keys = {
    * @returns {Promise<UserKeys>}
    */
   user: (userId) => request(routes.USER_KEYS, [userId]),
+  // The key transparency log (§25).
+  /** @returns {Promise<{ checkpoint: string, verifier_key: string, size: number }>} */
+  logHead: () => request(routes.KEY_LOG_HEAD, []),
+  /**
+   * @param {number} from
+   * @param {number} to
+   * @returns {Promise<{ from: number, to: number, proof: string[] }>}
+   */
+  logConsistency: (from, to) => request(routes.KEY_LOG_CONSISTENCY, [], undefined, { query: { from: String(from), to: String(to) } }),
+  /**
+   * @param {string} userId
+   * @param {number} size
+   * @returns {Promise<{ user_id: string, size: number, entries: { index: number, entry: any, at: number, proof: string[] }[] }>}
+   */
+  logUser: (userId, size) => request(routes.KEY_LOG_USER, [userId], undefined, { query: { size: String(size) } }),
   // Linking a new device from an existing one (§5.5.1).
   /**
    * Posts this new device's certificate request, relayed to the user's other devices.

@@ -64,6 +64,17 @@ export {
   unpad,
 } from './crypto/envelope.js';
 export { checkOrder, CLOCK_TOLERANCE_MS } from './crypto/order.js';
+export {
+  entryBytes as keyLogEntryBytes,
+  fromBase64,
+  leafHash,
+  loggedKeys,
+  openCheckpoint,
+  parseCheckpoint,
+  toBase64,
+  verifyConsistency,
+  verifyInclusion,
+} from './crypto/keylog.js';
 export { generateStorageKey, openLocalKey, sealLocalKey } from './crypto/local.js';
 export { chunkAdditionalData, chunkNonce, decryptAttachment, encryptAttachment } from './crypto/attachment.js';
 export {

@@ -95,6 +95,8 @@ export class Keyring extends EventTarget {
     this.withheld = new Map();
     /** @type {Map<string, Promise<Peer>>} */
     this.peers = new Map();
+    /** @type {Promise<unknown>} Checks of the key log's head, one after the other (§25). */
+    this.keyLogTurn = Promise.resolve();
     /** @type {Map<string, VerifiedDevice & { revoked: boolean }>} Every verified device, by id. */
     this.knownDevices = new Map();
     /** @type {Map<string, number>} The highest prekey serial seen per device (§23): an older one served again is refused. */
@@ -266,6 +268,10 @@ export class Keyring extends EventTarget {
     const peer = { userId, identityKey: null, devices: new Map(), unverified: new Set(), verified: false, previousKey: null };
     const servedKey = served.identity_key;
     if (!servedKey) return peer;
+    // Only keys the transparency log shows (§25): the served identity must be the
+    // user's last logged one, before anything is pinned.
+    const logged = await this.loggedKeys(userId);
+    if (logged.current !== servedKey) throw new c.CryptoError('key_not_logged', userId);
     const identityKey = await c.decodePublicKey(servedKey);
     peer.identityKey = identityKey;
     if (userId === this.me.id) {
@@ -291,17 +297,35 @@ export class Keyring extends EventTarget {
       }
     }
     for (const info of served.devices) {
+      const deviceId = /** @type {any} */ (info.certificate)?.device_id;
+      const inLog = typeof deviceId === 'string' ? logged.devices.get(deviceId) : undefined;
+      const sameKeys = inLog && inLog.signing === info.certificate?.keys?.signing && inLog.agreement === info.certificate?.keys?.agreement;
+      let device;
       try {
-        const device = await c.verifyCertificate(info.certificate, identityKey);
-        if (device.userId !== userId) continue;
-        const entry = { ...device, ...(await this.servedPrekey(device, info.prekey)), revoked: info.revoked_at !== null, name: info.name };
-        peer.devices.set(device.deviceId, entry);
-        this.knownDevices.set(device.deviceId, entry);
+        device = await c.verifyCertificate(info.certificate, identityKey);
       } catch {
-        // A certificate that does not verify is left out: its device gets no key.
-        const deviceId = /** @type {any} */ (info.certificate)?.device_id;
-        if (typeof deviceId === 'string') peer.unverified.add(deviceId);
+        device = null;
       }
+      if (device && !(sameKeys && inLog?.identity === servedKey)) {
+        // Certified by the current identity, yet not in the log: a key slipped in.
+        throw new c.CryptoError('key_not_logged', deviceId);
+      }
+      let oldKey = false;
+      if (!device && sameKeys && inLog && logged.identities.includes(inLog.identity)) {
+        // A device of a previous identity the log shows: its history stays readable,
+        // marked « envoyé avec une ancienne clé »; never wrapped for.
+        device = await c.verifyCertificate(info.certificate, c.fromBase64url(inLog.identity)).catch(() => null);
+        oldKey = device !== null;
+      }
+      if (!device || device.userId !== userId) {
+        // A certificate that does not verify is left out: its device gets no key.
+        if (typeof deviceId === 'string') peer.unverified.add(deviceId);
+        continue;
+      }
+      const prekey = oldKey ? { prekey: null, prekeyRefused: false } : await this.servedPrekey(device, info.prekey);
+      const entry = { ...device, ...prekey, revoked: info.revoked_at !== null || oldKey || inLog?.revoked === true, name: info.name, oldKey };
+      peer.devices.set(device.deviceId, entry);
+      this.knownDevices.set(device.deviceId, entry);
     }
     return peer;
   }
@@ -324,6 +348,66 @@ export class Keyring extends EventTarget {
     } catch {
       return { prekey: null, prekeyRefused: true };
     }
+  }
+
+  /**
+   * Whether `deviceId` signs under a previous identity of its owner (§25).
+   * @param {string} deviceId
+   */
+  sentWithOldKey(deviceId) {
+    return /** @type {any} */ (this.knownDevices.get(deviceId))?.oldKey === true;
+  }
+
+  /**
+   * The log's head, accepted only if signed by the log's key seen first and extending
+   * the head accepted before (kept in IndexedDB); then what it proves about `userId`.
+   * @param {string} userId
+   */
+  async loggedKeys(userId) {
+    // One check at a time: a head fetched before another call kept a newer one must not
+    // be compared with it (it would look like a rollback).
+    const turn = this.keyLogTurn.then(() => this.acceptKeyLogHead(userId));
+    this.keyLogTurn = turn.catch(() => {});
+    const head = await turn;
+    const answer = await keysApi.logUser(userId, head.size);
+    return c.loggedKeys(userId, head, answer.entries);
+  }
+
+  /**
+   * Fetches the log's head and accepts it (see `loggedKeys`).
+   * @param {string} userId For the warning.
+   */
+  async acceptKeyLogHead(userId) {
+    // The kept head first: any head an honest server serves afterwards extends it (read
+    // the other way round, another tab's newer head would pass for a rollback).
+    const kept = await store.getKeyLogHead(this.me.id);
+    const body = await keysApi.logHead();
+    const refuse = () => {
+      this.dispatchEvent(new CustomEvent('key-log-refused', { detail: { userId } }));
+      return new c.CryptoError('key_log_inconsistent', `${kept?.size} → ${body.size}`);
+    };
+    if (kept && kept.verifier !== body.verifier_key) throw refuse();
+    let head;
+    try {
+      head = await c.openCheckpoint(body.checkpoint, body.verifier_key);
+    } catch {
+      throw refuse();
+    }
+    if (kept) {
+      const oldRoot = c.fromBase64(kept.root);
+      const proof = kept.size < head.size ? (await keysApi.logConsistency(kept.size, head.size)).proof.map(c.fromBase64) : [];
+      if (!(await c.verifyConsistency(kept.size, head.size, oldRoot, head.root, proof))) throw refuse();
+    }
+    if (!kept || kept.size !== head.size) {
+      await this.persist(async () => {
+        const now = await store.getKeyLogHead(this.me.id);
+        // Never moved back: another tab may have kept a newer head meanwhile.
+        if (!now || now.size < head.size) {
+          await store.putKeyLogHead({ userId: this.me.id, verifier: body.verifier_key, size: head.size, root: c.toBase64(head.root) });
+        }
+      });
+    }
+    return head;
   }
 
   /**
@@ -392,7 +476,12 @@ export class Keyring extends EventTarget {
     if (!members || options.refresh) members = await this.refreshMembers(channelId);
     members = await this.loggedMembers(channelId, members);
     const roster = new c.Roster(channelId, members);
-    const peers = await Promise.all(members.map((userId) => this.peer(userId, { refresh: options.refresh })));
+    const peers = await Promise.all(members.map((userId) => this.peer(userId, { refresh: options.refresh }))).catch((error) => {
+      if (error instanceof c.CryptoError && (error.code === 'key_not_logged' || error.code === 'key_log_inconsistent')) {
+        this.reportTampering(channelId, 'key_log', error.code);
+      }
+      throw error;
+    });
     for (const peer of peers) {
       for (const device of peer.devices.values()) roster.admitVerified(peer.userId, device, device.revoked);
       for (const deviceId of peer.unverified) roster.markUnverified(peer.userId, deviceId);
@@ -519,6 +608,22 @@ export class Keyring extends EventTarget {
   }
 
   /**
+   * The signing key of a wrap a member's device made before her identity reset (a
+   * device of a previous identity the log shows), for an epoch older than the channel's
+   * newest: the keys of the history she wrote (§25). Never for the epoch in use.
+   * @param {string} channelId
+   * @param {any} wrapped
+   * @returns {Promise<import('./crypto/encoding.js').Bytes | null>}
+   */
+  async oldKeyWrapSender(channelId, wrapped) {
+    const old = this.knownDevices.get(wrapped?.sender_device);
+    const newest = this.newestEpoch(channelId, { listed: true });
+    if (!old || !(/** @type {any} */ (old).oldKey) || typeof wrapped?.epoch !== 'number' || newest === null || wrapped.epoch >= newest) return null;
+    if (wrapped.channel_id !== channelId || wrapped.recipient_device !== this.deviceId) return null;
+    return (await this.roster(channelId)).isMember(old.userId) ? old.signing : null;
+  }
+
+  /**
    * Unwraps a key delivered for this device (a `keys` frame or the keys endpoint).
    * @param {string} channelId
    * @param {any} wrapped
@@ -534,15 +639,18 @@ export class Keyring extends EventTarget {
       try {
         senderSigningKey = (await this.roster(channelId, { refresh: true })).wrapSender(channelId, this.deviceId, wrapped);
       } catch (again) {
-        // A key for an epoch past every one held, from outside the members: the key
-        // the server would have us write with next. An older one is a former
-        // member's history, refused quietly.
-        const epoch = /** @type {any} */ (wrapped)?.epoch;
-        const newest = this.newestEpoch(channelId);
-        if (typeof epoch === 'number' && (newest === null || epoch > newest) && again instanceof c.CryptoError) {
-          this.reportTampering(channelId, 'foreign_wrap', again.code);
+        senderSigningKey = await this.oldKeyWrapSender(channelId, wrapped);
+        if (!senderSigningKey) {
+          // A key for an epoch past every one held, from outside the members: the key
+          // the server would have us write with next. An older one is a former
+          // member's history, refused quietly.
+          const epoch = /** @type {any} */ (wrapped)?.epoch;
+          const newest = this.newestEpoch(channelId);
+          if (typeof epoch === 'number' && (newest === null || epoch > newest) && again instanceof c.CryptoError) {
+            this.reportTampering(channelId, 'foreign_wrap', again.code);
+          }
+          throw again;
         }
-        throw again;
       }
     }
     // Made to the current prekey, an older one in its grace period, or the

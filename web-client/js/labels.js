@@ -95,6 +95,8 @@ export const ERROR_MESSAGES = Object.freeze({
   invalid_backup: 'La sauvegarde de clés envoyée n’est pas celle de votre compte : rien n’a été enregistré.',
   invalid_certificate:
     'Le certificat de l’appareil n’est pas valide : il ne correspond pas à la demande ou à votre clé d’identité.',
+  // The key transparency log (PROTOCOL.md §25).
+  invalid_log_range: 'Ces tailles ne désignent pas un état du journal des clés.',
   // Linking a new device from an existing one (PROTOCOL.md §5.5.1).
   invalid_link_request:
     'La demande d’ajout d’appareil n’est pas valide. Reconnectez-vous sur le nouvel appareil et recommencez.',
@@ -434,6 +436,7 @@ export const AUDIT_ACTIONS = Object.freeze({
   identity_key_changed: 'Clé d’identité changée',
   identity_key_reset: 'Nouvelles clés créées (code de secours perdu)',
   keys_reset: 'Création de nouvelles clés',
+  key_log_read: 'Consultation du journal des clés',
   destroyed_channels_read: 'Consultation des canaux détruits',
   identity_key_published: 'Clé d’identité publiée',
   keys_read: 'Lecture des clés publiques d’un collègue',

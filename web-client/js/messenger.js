@@ -32,6 +32,8 @@ const TYPING_MS = 6_000;
  * @property {string} clientMsgId
  * @property {MessageContent | null} content null until decrypted, or when it cannot be.
  * @property {string | null} problem Why it cannot be read (French).
+ * @property {boolean} [oldKey] Signed by a device of a previous identity of its sender,
+ *   which the key transparency log shows (§25): « envoyé avec une ancienne clé ».
  * @property {boolean} mine
  * @property {'sending' | 'sent' | 'failed' | 'received'} state
  * @property {string | null} failure Why sending failed (French).
@@ -436,6 +438,8 @@ export class Messenger extends EventTarget {
       // §22: a member the signed log does not name, or a log that does not verify.
       ghost_member: 'Le serveur a présenté un appareil qui n’appartient à aucun membre vérifié ; il a été écarté.',
       membership_log: 'Le journal signé des membres de ce canal n’est pas valide : aucune clé n’est envoyée tant qu’il ne l’est pas.',
+      // §25: a key the transparency log does not show, or a rewritten log.
+      key_log: 'Le serveur a présenté une clé absente du journal des clés, ou un journal réécrit : elle a été refusée. Prévenez l’administrateur.',
     };
     const text = texts[detail.kind] ?? 'Le serveur a transmis une clé de canal qui ne vient d’aucun appareil des membres : elle a été refusée.';
     const conversation = this.conversation(detail.channelId);
@@ -610,6 +614,7 @@ export class Messenger extends EventTarget {
       const opened = await this.keyring.open(stored);
       message.content = opened.content;
       message.problem = null;
+      message.oldKey = this.keyring.sentWithOldKey(stored.envelope?.sender_device);
       this.arrive(stored, opened.header.order, opened.hash);
     } catch (error) {
       message.problem = decryptProblem(error);

@@ -171,6 +171,15 @@ export const USER_KEYS = { method: 'GET', path: '/keys/users/{user_id}' };
 /** Publishes a device's new signed prekey (PROTOCOL.md §23). @type {Route} */
 export const DEVICE_PREKEY_PUBLISH = { method: 'PUT', path: '/keys/devices/{id}/prekey' };
 
+/** The key transparency log's signed head (PROTOCOL.md §25). @type {Route} */
+export const KEY_LOG_HEAD = { method: 'GET', path: '/keys/log/head' };
+
+/** A consistency proof between two sizes of the key log. @type {Route} */
+export const KEY_LOG_CONSISTENCY = { method: 'GET', path: '/keys/log/consistency' };
+
+/** A user's key log entries with their inclusion proofs. @type {Route} */
+export const KEY_LOG_USER = { method: 'GET', path: '/keys/log/users/{user_id}' };
+
 /** The account's encrypted key backup. @type {Route} */
 export const KEY_BACKUP = { method: 'GET', path: '/keys/backup' };
 

@@ -7,8 +7,8 @@
 // never use each other's keys.
 
 const DB_NAME = 'passerelle';
-/** 2: the `order` store (authenticated order, PROTOCOL.md §8.7). */
-const DB_VERSION = 2;
+/** 2: the `order` store (authenticated order, PROTOCOL.md §8.7); 3: `keyLog` (§25). */
+const DB_VERSION = 3;
 
 /**
  * @typedef {object} DeviceRecord This browser's device for one account.
@@ -85,6 +85,7 @@ function db() {
         create('epochKeys', ['userId', 'channelId', 'epoch']);
         create('identities', ['userId', 'peerId']);
         create('order', ['userId', 'channelId']);
+        create('keyLog', 'userId');
       });
       request.addEventListener('success', () => resolve(request.result));
       request.addEventListener('error', () => reject(request.error));
@@ -216,4 +217,19 @@ export function putOrder(record) {
  */
 export function deleteOrder(userId, channelId) {
   return run('order', 'readwrite', (store) => store.delete([userId, channelId]));
+}
+
+/**
+ * The key transparency log's head this account accepted last (§25): a head that does
+ * not extend it is refused, after a reload too.
+ * @param {string} userId
+ * @returns {Promise<{ userId: string, verifier: string, size: number, root: string } | undefined>}
+ */
+export function getKeyLogHead(userId) {
+  return run('keyLog', 'readonly', (store) => store.get(userId));
+}
+
+/** @param {{ userId: string, verifier: string, size: number, root: string }} record */
+export function putKeyLogHead(record) {
+  return run('keyLog', 'readwrite', (store) => store.put(record));
 }

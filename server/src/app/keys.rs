@@ -63,7 +63,10 @@ pub async fn publish_identity(
             return Err(ApiError::Conflict("identity_in_use"));
         }
     }
-    let saved = db::keys::put_identity(&state.db, &user.user_id, encoded, state.now_ms()).await?;
+    // One transaction: the identity row and its key log entry (PROTOCOL.md §25).
+    let txn = state.db.begin().await?;
+    let saved = db::keys::put_identity(&txn, &user.user_id, encoded, state.now_ms()).await?;
+    txn.commit().await?;
     let action = if existing.is_some() {
         "identity_key_changed"
     } else {

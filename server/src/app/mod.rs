@@ -15,6 +15,7 @@ pub mod field_reports;
 pub mod group_coordinators;
 pub mod import;
 pub mod invitations;
+pub mod key_log;
 pub mod keys;
 pub mod linking;
 pub mod meetings;

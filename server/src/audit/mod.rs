@@ -382,6 +382,9 @@ pub(crate) struct Shared {
     pub(crate) maintenance: RwLock<()>,
     /// Signs the Merkle checkpoints.
     pub(crate) log_signer: NoteSigner,
+    /// The same key under the key transparency log's origin (PROTOCOL.md §25): its
+    /// checkpoints carry another origin line, so neither log's head passes for the other's.
+    pub(crate) key_log_signer: NoteSigner,
     /// The log's origin.
     pub(crate) origin: String,
     /// Witnesses to submit checkpoints to.
@@ -408,6 +411,15 @@ impl fmt::Debug for AuditLog {
         f.debug_struct("AuditLog")
             .field("key_id", &self.shared.signer.key_id())
             .finish_non_exhaustive()
+    }
+}
+
+/// The key transparency log's origin: the access log's with `/keys` in place of a final
+/// `/audit` (`clspd.example.fr/keys`), or after it.
+fn key_log_origin(origin: &str) -> String {
+    match origin.strip_suffix("/audit") {
+        Some(host) => format!("{host}/keys"),
+        None => format!("{origin}/keys"),
     }
 }
 
@@ -453,6 +465,12 @@ impl AuditLog {
             note::TYPE_ED25519,
             options.create_log_key,
         )?;
+        let key_log_signer = NoteSigner::load(
+            log_key_path,
+            &key_log_origin(&options.origin),
+            note::TYPE_ED25519,
+            false,
+        )?;
         let db = store::connect_and_migrate(&options.database_url).await?;
         if options.check_witnesses {
             check_before_signing(&db, &options, &log_signer.verifier()).await?;
@@ -468,6 +486,7 @@ impl AuditLog {
             retention_months: options.retention_months,
             maintenance: RwLock::new(()),
             log_signer,
+            key_log_signer,
             origin: options.origin.clone(),
             witnesses: options.witnesses.clone(),
             min_cosignatures: options.min_cosignatures,
@@ -567,6 +586,21 @@ impl AuditLog {
     /// The log's origin.
     pub fn origin(&self) -> &str {
         &self.shared.origin
+    }
+
+    /// The key transparency log's origin (PROTOCOL.md §25).
+    pub fn key_log_origin(&self) -> &str {
+        self.shared.key_log_signer.name()
+    }
+
+    /// The verifier key of the key transparency log's checkpoints.
+    pub fn key_log_verifier_key(&self) -> String {
+        self.shared.key_log_signer.verifier().to_string()
+    }
+
+    /// The signed note of a key transparency log checkpoint `body`.
+    pub fn sign_key_log(&self, body: &str) -> String {
+        format!("{body}\n{}", self.shared.key_log_signer.sign(body))
     }
 
     /// Verification as `passerelle audit verify` does it on a log at rest: every event

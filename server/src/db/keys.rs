@@ -25,7 +25,12 @@ pub(crate) async fn put_identity(
     public_key: String,
     now_ms: i64,
 ) -> Result<identity_key::Model, DbErr> {
-    match find_identity(db, user_id).await? {
+    let existing = find_identity(db, user_id).await?;
+    // Every new identity key enters the transparency log, in this transaction (§25).
+    if existing.as_ref().is_none_or(|e| e.public_key != public_key) {
+        super::key_log::log_identity(db, user_id, &public_key, now_ms).await?;
+    }
+    match existing {
         Some(existing) => {
             let mut active: identity_key::ActiveModel = existing.clone().into();
             active.public_key = Set(public_key);
@@ -96,7 +101,10 @@ pub(crate) async fn insert_device(
     db: &impl ConnectionTrait,
     model: device::Model,
 ) -> Result<device::Model, DbErr> {
-    device::ActiveModel::from(model).insert(db).await
+    let model = device::ActiveModel::from(model).insert(db).await?;
+    // Logged in the same transaction as the device row (§25).
+    super::key_log::log_device_added(db, &model, model.created_at).await?;
+    Ok(model)
 }
 
 /// Revokes a live device; returns whether it was live.
@@ -111,7 +119,11 @@ pub(crate) async fn revoke_device(
         .filter(device::Column::RevokedAt.is_null())
         .exec(db)
         .await?;
-    Ok(result.rows_affected == 1)
+    let revoked = result.rows_affected == 1;
+    if revoked {
+        super::key_log::log_device_revoked(db, device_id, now_ms).await?;
+    }
+    Ok(revoked)
 }
 
 /// A user's key backup.

@@ -15,6 +15,7 @@ pub(crate) mod epoch_keys;
 pub(crate) mod field_reports;
 pub(crate) mod group_coordinators;
 pub(crate) mod invitations;
+pub(crate) mod key_log;
 pub(crate) mod keys;
 pub(crate) mod links;
 pub(crate) mod lockouts;

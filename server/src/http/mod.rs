@@ -13,6 +13,7 @@ pub mod field_reports;
 pub mod health;
 pub mod invitations;
 pub mod json;
+pub mod key_log;
 pub mod keys;
 pub mod me;
 pub mod meetings;
@@ -39,6 +40,7 @@ pub fn api_router() -> Router<AppState> {
         .merge(invitations::router())
         .merge(audit::router())
         .merge(keys::router())
+        .merge(key_log::router())
         .merge(reports::router())
         .merge(channels::router())
         .merge(charter::router())

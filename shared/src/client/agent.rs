@@ -83,6 +83,10 @@ pub enum Event {
         /// missing, a replay, a reordering, a downgrade to version 1, a far clock;
         /// docs/PROTOCOL.md §8.8): empty when all is well.
         order: Vec<OrderNotice>,
+        /// Signed by a device of a previous identity of its sender, which the key
+        /// transparency log shows (« envoyé avec une ancienne clé », docs/PROTOCOL.md §25):
+        /// verified, but the sender has reset her keys since.
+        old_key: bool,
     },
     /// A message this device cannot read (key withheld, unknown sender, bad signature):
     /// delivered in its place so that the order stays visible.
@@ -124,6 +128,15 @@ pub enum Event {
     Reconnected,
     /// The catch-up after a (re)connection is complete.
     Synced,
+    /// After a catch-up, the server's history of a channel ends before messages this
+    /// device saw there (kept in its order marks): the server rolled the channel back or
+    /// withholds its newest messages (« message manquant », docs/PROTOCOL.md §8.8).
+    TailMissing {
+        /// The channel.
+        channel_id: String,
+        /// One notice per sender device whose newest seen message is gone.
+        notices: Vec<OrderNotice>,
+    },
 }
 
 /// What the first login leaves to show the user once.
@@ -179,6 +192,8 @@ pub struct Agent {
     ended: Option<(u16, String)>,
     /// Whether a connection was open before (the next one is a reconnection).
     connected_before: bool,
+    /// Missing tails already reported in this run: (channel, sender device, seq seen).
+    tails_reported: std::collections::BTreeSet<(String, String, u64)>,
 }
 
 /// Close codes after which reconnecting is pointless: access ended (account disabled,
@@ -308,6 +323,7 @@ impl Agent {
             state,
             options,
             events: VecDeque::new(),
+            tails_reported: std::collections::BTreeSet::new(),
             uncommitted: None,
             ended: None,
             connected_before: false,
@@ -958,7 +974,43 @@ impl Agent {
                 *cursor = seq;
             }
         }
+        self.check_tails().await?;
         self.events.push_back(Event::Synced);
+        Ok(())
+    }
+
+    /// Compares where the server says each channel ends with the newest message of each
+    /// sender seen there: a channel that now ends before it lost its tail (§8.8). The
+    /// synced cursors cannot tell, since the server answers from the cursors given.
+    async fn check_tails(&mut self) -> Result<()> {
+        if self.client.order_marks().is_empty() {
+            return Ok(());
+        }
+        let channels: Vec<crate::protocol::v1::channels::Channel> =
+            self.client.call(routes::CHANNELS, []).await?;
+        for channel in channels {
+            let notices: Vec<OrderNotice> = self
+                .client
+                .check_tail(&channel.id, channel.last_seq)
+                .into_iter()
+                .filter(|n| {
+                    let seen = self
+                        .client
+                        .order_marks()
+                        .get(&channel.id)
+                        .and_then(|m| m.get(&n.sender_device))
+                        .map_or(0, |m| m.seq);
+                    self.tails_reported
+                        .insert((channel.id.clone(), n.sender_device.clone(), seen))
+                })
+                .collect();
+            if !notices.is_empty() {
+                self.events.push_back(Event::TailMissing {
+                    channel_id: channel.id,
+                    notices,
+                });
+            }
+        }
         Ok(())
     }
 
@@ -966,6 +1018,9 @@ impl Agent {
         let from_me = message.sender == self.client.me.id;
         match self.client.open(&self.device, &message).await {
             Ok(content) => self.events.push_back(Event::Message {
+                old_key: self
+                    .client
+                    .sent_with_old_key(&message.envelope.sender_device),
                 message,
                 content,
                 from_me,
@@ -1026,6 +1081,7 @@ impl Agent {
         state.known_identities = self.client.known_identities.clone();
         state.sent_tips = self.client.sent_tips.clone();
         state.order_marks = self.client.order_marks.clone();
+        state.key_log_head = self.client.key_log_head().cloned();
         state.session = Some(StoredSession {
             token: SecretString::new(self.client.bearer_token()),
             me: self.client.me.clone(),
@@ -1146,6 +1202,7 @@ fn restore_state(client: &mut Client, state: &AgentState) -> Result<()> {
     }
     client.sent_tips = state.sent_tips.clone();
     client.order_marks = state.order_marks.clone();
+    client.restore_key_log_head(state.key_log_head.clone());
     for (user, identity) in &state.known_identities {
         client
             .known_identities

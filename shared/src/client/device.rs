@@ -316,6 +316,8 @@ impl Client {
     /// a new comparison in person restores.
     pub async fn accept_identity_change(&mut self, user_id: &str) -> Result<()> {
         let keys: UserKeys = self.call(routes::USER_KEYS, [user_id]).await?;
+        // Only a key the transparency log shows is accepted (§25).
+        self.check_served_keys(&keys).await?;
         let Some(identity) = keys.identity_key else {
             return Ok(());
         };
@@ -332,9 +334,12 @@ impl Client {
         };
         let mut live = Vec::new();
         for (certificate, revoked) in devices {
+            // A device of a previous identity (logged, §25): its history stays readable.
+            let (identity, old) = self.certifying_identity(&certificate.device_id, &identity);
             if certificate.user_id != user_id || certificate.verify(&identity).is_err() {
                 continue;
             }
+            let revoked = revoked || old;
             self.devices
                 .insert(certificate.device_id.clone(), certificate.clone());
             if !revoked {
@@ -352,6 +357,8 @@ impl Client {
         user_id: &str,
     ) -> Result<Option<(IdentityPublicKey, Vec<(DeviceCertificate, bool)>)>> {
         let keys: UserKeys = self.call(routes::USER_KEYS, [user_id]).await?;
+        // Before any pin: the keys served must be the ones the transparency log shows.
+        self.check_served_keys(&keys).await?;
         let Some(identity) = keys.identity_key else {
             return Ok(None);
         };
@@ -410,8 +417,11 @@ impl Client {
                 Err(err) => return Err(err),
             };
             for (certificate, revoked) in devices {
+                // Certified by a previous identity the log shows: admitted for reading
+                // the history it signed, never wrapped for (§25).
+                let (identity, old) = self.certifying_identity(&certificate.device_id, &identity);
                 if roster
-                    .admit(&member.user_id, &identity, &certificate, revoked)
+                    .admit(&member.user_id, &identity, &certificate, revoked || old)
                     .is_ok()
                 {
                     self.devices
@@ -591,6 +601,12 @@ impl Client {
                         .await?
                         .wrap_sender(channel_id, &device.device_id, &wrapped)
                         .cloned();
+                }
+                // A wrap its owner's old device made before her identity reset (§25).
+                if let (Err(RosterError::UnknownDevice(_)), Some(old)) =
+                    (&sender, self.old_key_wrap_sender(channel_id, &wrapped))
+                {
+                    sender = Ok(old);
                 }
                 let sender = match sender {
                     Ok(sender) => sender,

@@ -10,6 +10,7 @@ mod case_identity;
 mod device;
 mod field_reports;
 mod healing;
+mod key_log;
 mod link;
 mod linking;
 mod meetings;
@@ -75,6 +76,10 @@ pub enum ClientError {
     /// A colleague's identity key changed since it was first seen.
     #[error("the identity key of {0} changed")]
     IdentityChanged(String),
+    /// The key transparency log refuses what the server says (docs/PROTOCOL.md §25): a
+    /// head that does not extend the one seen before, or a key served that is not in it.
+    #[error("key log: {0}")]
+    KeyLog(crate::crypto::KeyLogError),
     /// The server broke the protocol.
     #[error("protocol: {0}")]
     Protocol(String),
@@ -156,6 +161,8 @@ pub struct Client {
     pub(crate) unacknowledged: std::collections::BTreeSet<(String, u64)>,
     /// What this client saw of each epoch, for its own rotation bounds (§23.4).
     pub(crate) rotation_watch: healing::RotationWatch,
+    /// The key transparency log's head accepted last and what it proved (§25).
+    pub(crate) key_log: key_log::KeyLogState,
 }
 
 impl Client {
@@ -225,6 +232,7 @@ impl Client {
             stale_prekeys: std::collections::HashSet::new(),
             unacknowledged: std::collections::BTreeSet::new(),
             rotation_watch: healing::RotationWatch::default(),
+            key_log: key_log::KeyLogState::default(),
         }
     }
 

@@ -113,6 +113,23 @@ impl Client {
         report.notices
     }
 
+    /// The senders whose newest message seen in `channel_id` lies after `end_seq`, where
+    /// the server now says the channel ends: each is `missing` (a rollback, or a tail
+    /// withheld), noted at `end_seq`. The marks are not moved back.
+    pub fn check_tail(&self, channel_id: &str, end_seq: u64) -> Vec<OrderNotice> {
+        self.order_marks
+            .get(channel_id)
+            .into_iter()
+            .flatten()
+            .filter(|(_, mark)| mark.seq > end_seq)
+            .map(|(device, _)| OrderNotice {
+                seq: end_seq,
+                sender_device: device.clone(),
+                anomaly: crate::crypto::OrderAnomaly::Missing { count: 1 },
+            })
+            .collect()
+    }
+
     /// The marks kept, per channel and sender device: what an application that keeps
     /// its own store saves (the agent stores them in its state).
     pub fn order_marks(&self) -> &BTreeMap<String, BTreeMap<String, OrderMark>> {

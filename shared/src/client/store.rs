@@ -147,6 +147,10 @@ pub struct AgentState {
     /// replays messages is seen across restarts (§8.8).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub order_marks: BTreeMap<String, BTreeMap<String, crate::crypto::OrderMark>>,
+    /// The key transparency log's head accepted last: a server that rewrites the log
+    /// between runs is caught (§25).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_log_head: Option<crate::crypto::KeyLogHead>,
 }
 
 /// Current format of [`AgentState`].

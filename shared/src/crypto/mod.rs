@@ -34,6 +34,7 @@
 //! | each sender's order, checked by receivers | [`check_order`], [`OrderMark`], [`OrderAnomaly`] |
 //! | attachments | [`encrypt_attachment`], [`decrypt_attachment`], [`AttachmentRef`] |
 //! | key backup | [`RecoveryCode`], [`BackupKey`], [`BackupContents`], [`KeyBackup`] |
+//! | key transparency log (§25) | [`KeyLogEntry`], [`KeyLogVerifier`], [`LoggedKeys`], [`check_consistency`], [`merkle`] |
 //! | who to encrypt for and accept from | [`Roster`], [`EpochPlan`], [`RosterError`] |
 //! | who the members are, signed by who changed them | [`MembershipRecord`], [`verify_log`], [`MembershipState`] |
 //!
@@ -62,8 +63,10 @@ mod encoding;
 mod envelope;
 mod epoch;
 mod fingerprint;
+mod keylog;
 mod keys;
 mod membership_log;
+pub mod merkle;
 mod order;
 mod padding;
 mod prekey;
@@ -99,6 +102,10 @@ pub use epoch::{
     EPOCH_KEY_LEN, MAX_EPOCH_AGE_SECONDS, MAX_MESSAGES_PER_EPOCH, WRAPPED_KEY_LEN,
 };
 pub use fingerprint::{DeviceLinkCode, Fingerprint, FINGERPRINT_ITERATIONS};
+pub use keylog::{
+    check_consistency, decode_proof, encode_hash, Checkpoint, KeyLogEntry, KeyLogError, KeyLogHead,
+    KeyLogKind, KeyLogVerifier, LoggedCertificate, LoggedDevice, LoggedKeys, KEY_LOG_ENTRY_LABEL,
+};
 pub use keys::{
     DeviceAgreementPublicKey, DeviceKeys, DevicePublicKeys, DeviceSigningPublicKey,
     EphemeralPublicKey, IdentityKeyPair, IdentityPublicKey, KeyError, Signature, SignatureError,

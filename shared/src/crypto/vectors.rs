@@ -1010,6 +1010,190 @@ fn signed_prekey() -> Value {
     })
 }
 
+/// The key transparency log (§25): seven entries (Alice's first identity and laptop, Bob's
+/// identity and phone, the laptop revoked, Alice's new identity and tablet), their bytes
+/// and leaves, the root of every prefix, every inclusion and consistency proof, a signed
+/// checkpoint, and proofs and checkpoints that MUST be refused.
+fn key_log() -> Value {
+    use super::keylog::{Checkpoint, KeyLogEntry, KeyLogKind, LoggedDevice};
+    use super::merkle;
+    use base64::Engine;
+    use ring::signature::{Ed25519KeyPair, KeyPair};
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let alice = identity("alice identity");
+    let alice_new = identity("alice new identity");
+    let bob = identity("bob identity");
+    let laptop = device("alice laptop");
+    let tablet = device("alice tablet");
+    let phone = device("bob phone");
+    const DEVICE_ALICE_TABLET: &str = "5a7c9e1b-3d5f-4a2c-8e6b-0d1f2a3b4c5d";
+    let entry =
+        |kind, user: &str, identity: &IdentityKeyPair, device: Option<(&str, &DeviceKeys)>| {
+            KeyLogEntry {
+                kind,
+                user_id: user.to_owned(),
+                identity_key: identity.public_key().clone(),
+                device: device.map(|(id, keys)| LoggedDevice {
+                    device_id: id.to_owned(),
+                    keys: keys.public_keys().clone(),
+                }),
+            }
+        };
+    let entries = [
+        entry(KeyLogKind::Identity, USER_ALICE, &alice, None),
+        entry(
+            KeyLogKind::DeviceAdded,
+            USER_ALICE,
+            &alice,
+            Some((DEVICE_ALICE_LAPTOP, &laptop)),
+        ),
+        entry(KeyLogKind::Identity, USER_BOB, &bob, None),
+        entry(
+            KeyLogKind::DeviceAdded,
+            USER_BOB,
+            &bob,
+            Some((DEVICE_BOB_PHONE, &phone)),
+        ),
+        entry(
+            KeyLogKind::DeviceRevoked,
+            USER_ALICE,
+            &alice,
+            Some((DEVICE_ALICE_LAPTOP, &laptop)),
+        ),
+        entry(KeyLogKind::Identity, USER_ALICE, &alice_new, None),
+        entry(
+            KeyLogKind::DeviceAdded,
+            USER_ALICE,
+            &alice_new,
+            Some((DEVICE_ALICE_TABLET, &tablet)),
+        ),
+    ];
+    let leaves: Vec<merkle::Hash> = entries.iter().map(KeyLogEntry::leaf_hash).collect();
+    let hexes = |proof: &[merkle::Hash]| proof.iter().map(|h| to_hex(h)).collect::<Vec<_>>();
+    let n = leaves.len();
+    let mut inclusion = Vec::new();
+    let mut consistency = Vec::new();
+    for size in 1..=n {
+        for index in 0..size {
+            let proof = merkle::inclusion_proof(index, &leaves[..size]).unwrap();
+            inclusion.push(json!({ "index": index, "size": size, "proof_hex": hexes(&proof) }));
+        }
+        for from in 1..=size {
+            let proof = merkle::consistency_proof(from, &leaves[..size]).unwrap();
+            consistency.push(json!({ "from": from, "to": size, "proof_hex": hexes(&proof) }));
+        }
+    }
+    let roots: Vec<String> = (0..=n)
+        .map(|size| to_hex(&merkle::root(&leaves[..size])))
+        .collect();
+
+    // The checkpoint, signed as a C2SP note with an Ed25519 key (deterministic).
+    let origin = "passerelle.example/keys";
+    let key = Ed25519KeyPair::from_seed_unchecked(&fixed("key log")).unwrap();
+    let public = key.public_key().as_ref().to_vec();
+    let mut hash_input = format!("{origin}\n").into_bytes();
+    hash_input.push(0x01);
+    hash_input.extend_from_slice(&public);
+    let key_hash = sha256(&hash_input)[..4].to_vec();
+    let mut typed = vec![0x01];
+    typed.extend_from_slice(&public);
+    let verifier = format!("{origin}+{}+{}", to_hex(&key_hash), b64.encode(&typed));
+    let sign = |body: &str| {
+        let mut bytes = key_hash.clone();
+        bytes.extend_from_slice(key.sign(body.as_bytes()).as_ref());
+        format!("{body}\n\u{2014} {origin} {}\n", b64.encode(bytes))
+    };
+    let body = Checkpoint {
+        origin: origin.into(),
+        size: n as u64,
+        root: merkle::root(&leaves),
+    }
+    .to_text();
+    let note = sign(&body);
+    // A log key whose base64 holds a '+', the separator of verifier keys: parsers must
+    // split the verifier key twice only.
+    let plus = (0..)
+        .map(|i| {
+            let key = Ed25519KeyPair::from_seed_unchecked(&fixed(&format!("key log {i}"))).unwrap();
+            let public = key.public_key().as_ref().to_vec();
+            let mut hash_input = format!("{origin}\n").into_bytes();
+            hash_input.push(0x01);
+            hash_input.extend_from_slice(&public);
+            let key_hash = sha256(&hash_input)[..4].to_vec();
+            let mut typed = vec![0x01];
+            typed.extend_from_slice(&public);
+            (key, key_hash, b64.encode(&typed))
+        })
+        .find(|(_, _, typed)| typed.contains('+'))
+        .unwrap();
+    let plus_note = {
+        let mut bytes = plus.1.clone();
+        bytes.extend_from_slice(plus.0.sign(body.as_bytes()).as_ref());
+        format!("{body}\n\u{2014} {origin} {}\n", b64.encode(bytes))
+    };
+    let plus_verifier = format!("{origin}+{}+{}", to_hex(&plus.1), plus.2);
+    let other_root = Checkpoint {
+        origin: origin.into(),
+        size: n as u64,
+        root: merkle::root(&leaves[..n - 1]),
+    }
+    .to_text();
+    let other_origin = Checkpoint {
+        origin: "passerelle.example/audit".into(),
+        size: n as u64,
+        root: merkle::root(&leaves),
+    }
+    .to_text();
+    let forged_signature = note.replacen(&format!("\n{}\n", n), &format!("\n{}\n", n - 1), 1);
+
+    let bad_hash = |proof: &[merkle::Hash]| {
+        let mut proof = hexes(proof);
+        proof[0] = to_hex(&sha256(b"not a node"));
+        proof
+    };
+    let proof_3_7 = merkle::inclusion_proof(3, &leaves).unwrap();
+    let cons_4_7 = merkle::consistency_proof(4, &leaves).unwrap();
+    json!({
+        "description": "Key transparency log (PROTOCOL.md §25): entry bytes CB(\"passerelle/v1/key-log-entry\", kind, user_id, identity_key, device_id, signing, agreement), leaves SHA-256(0x00 ‖ bytes), RFC 6962 roots and proofs (hex), a checkpoint signed as a C2SP note",
+        "entries": entries.iter().zip(&leaves).map(|(e, leaf)| json!({
+            "entry": e,
+            "bytes_hex": to_hex(&e.to_bytes()),
+            "leaf_hash_hex": to_hex(leaf),
+        })).collect::<Vec<_>>(),
+        "roots_hex": roots,
+        "inclusion": inclusion,
+        "consistency": consistency,
+        "checkpoint": {
+            "verifier_key": verifier,
+            "body": body,
+            "note": note,
+            "size": n,
+            "root_hex": to_hex(&merkle::root(&leaves)),
+        },
+        "checkpoint_key_with_plus": {
+            "verifier_key": plus_verifier,
+            "note": plus_note,
+        },
+        "rejected_checkpoints": [
+            { "why": "another root, the signature of the real one", "note": format!("{other_root}{}", &note[body.len()..]) },
+            { "why": "the size changed after signing", "note": forged_signature },
+            { "why": "another log's origin, validly signed by the same key", "note": sign(&other_origin) },
+            { "why": "no signature line", "note": format!("{body}\n") },
+        ],
+        "rejected_inclusion": [
+            { "why": "a proof hash changed", "index": 3, "size": n, "proof_hex": bad_hash(&proof_3_7) },
+            { "why": "the proof of another index", "index": 2, "size": n, "proof_hex": hexes(&proof_3_7) },
+            { "why": "a hash missing", "index": 3, "size": n, "proof_hex": hexes(&proof_3_7[..proof_3_7.len() - 1]) },
+            { "why": "an index outside the tree", "index": n, "size": n, "proof_hex": hexes(&proof_3_7) },
+        ],
+        "rejected_consistency": [
+            { "why": "a proof hash changed", "from": 4, "to": n, "proof_hex": bad_hash(&cons_4_7) },
+            { "why": "the proof of another size", "from": 3, "to": n, "proof_hex": hexes(&cons_4_7) },
+            { "why": "an old root that is not a prefix (a rewritten entry)", "from": 4, "to": n, "proof_hex": hexes(&cons_4_7), "old_root_hex": to_hex(&merkle::root(&leaves[1..5])) },
+        ],
+    })
+}
+
 /// Every vector, by file name.
 fn all_vectors() -> Vec<(&'static str, Value)> {
     vec![
@@ -1025,6 +1209,7 @@ fn all_vectors() -> Vec<(&'static str, Value)> {
         ("message_order", message_order()),
         ("membership_log", super::membership_log::tests::vectors()),
         ("signed_prekey", signed_prekey()),
+        ("key_log", key_log()),
     ]
 }
 
@@ -1079,6 +1264,9 @@ fn fixed_inputs_are_valid_scalars() {
         "rogue agreement",
         "alice laptop prekey 2",
         "prekey ephemeral",
+        "alice new identity",
+        "alice tablet signing",
+        "alice tablet agreement",
     ] {
         assert!(SecretScalar::from_bytes(&fixed(name)).is_ok(), "{name}");
     }

@@ -510,5 +510,38 @@ export async function runVectorChecks({ vectors, modulePath }) {
       return same(hex(verified.agreement), hex(made.publicKey));
     });
   }
+
+  // key_log.json (§25)
+  const kl = vectors.key_log;
+  const leaves = [];
+  for (const [i, v] of kl.entries.entries()) {
+    await check(`key log entry ${i} bytes`, () => same(hex(c.keyLogEntryBytes(v.entry)), v.bytes_hex));
+    await check(`key log entry ${i} leaf`, async () => same(hex(await c.leafHash(c.keyLogEntryBytes(v.entry))), v.leaf_hash_hex));
+    leaves.push(bytes(v.leaf_hash_hex));
+  }
+  const roots = kl.roots_hex.map(bytes);
+  for (const v of kl.inclusion) {
+    await check(`key log inclusion ${v.index} in ${v.size}`, () => c.verifyInclusion(v.index, v.size, leaves[v.index], v.proof_hex.map(bytes), roots[v.size]));
+  }
+  for (const v of kl.consistency) {
+    await check(`key log consistency ${v.from} to ${v.to}`, () => c.verifyConsistency(v.from, v.to, roots[v.from], roots[v.to], v.proof_hex.map(bytes)));
+  }
+  const n = leaves.length;
+  for (const v of kl.rejected_inclusion) {
+    await check(`key log inclusion refused: ${v.why}`, async () => same(await c.verifyInclusion(v.index, v.size, leaves[v.index] ?? new Uint8Array(32), v.proof_hex.map(bytes), roots[n]), false));
+  }
+  for (const v of kl.rejected_consistency) {
+    const old = v.old_root_hex ? bytes(v.old_root_hex) : roots[v.from];
+    await check(`key log consistency refused: ${v.why}`, async () => same(await c.verifyConsistency(v.from, v.to, old, roots[n], v.proof_hex.map(bytes)), false));
+  }
+  await check('key log checkpoint opens', async () => {
+    const checkpoint = await c.openCheckpoint(kl.checkpoint.note, kl.checkpoint.verifier_key);
+    return same(`${checkpoint.size} ${hex(checkpoint.root)}`, `${kl.checkpoint.size} ${kl.checkpoint.root_hex}`);
+  });
+  await check('key log checkpoint opens with a key whose base64 holds a +', async () => {
+    const checkpoint = await c.openCheckpoint(kl.checkpoint_key_with_plus.note, kl.checkpoint_key_with_plus.verifier_key);
+    return same(hex(checkpoint.root), kl.checkpoint.root_hex);
+  });
+  for (const v of kl.rejected_checkpoints) await rejects(`key log checkpoint refused: ${v.why}`, () => c.openCheckpoint(v.note, kl.checkpoint.verifier_key));
   return results;
 }

@@ -549,6 +549,7 @@ mod agent_cli {
                 message,
                 content,
                 order,
+                old_key,
                 ..
             } if channel.is_none_or(|c| c == message.channel_id) => {
                 let mut line = json!({
@@ -561,6 +562,10 @@ mod agent_cli {
                 // What is wrong with its sender's order (PROTOCOL.md §8.8), by code.
                 if !order.is_empty() {
                     line["order"] = order.iter().map(|n| n.anomaly.code()).collect();
+                }
+                // Signed under a previous identity of its sender (PROTOCOL.md §25).
+                if *old_key {
+                    line["old_key"] = json!(true);
                 }
                 Some(line)
             }
@@ -602,6 +607,13 @@ mod agent_cli {
             } => json!({ "acceptance_required": version, "channel_id": channel_id }),
             Event::Reconnected => json!({ "reconnected": true }),
             Event::Synced => json!({ "synced": true }),
+            Event::TailMissing {
+                channel_id,
+                notices,
+            } => json!({
+                "channel_id": channel_id,
+                "tail_missing": notices.iter().map(|n| n.sender_device.clone()).collect::<Vec<_>>(),
+            }),
             _ => return None,
         })
     }

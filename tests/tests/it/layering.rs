@@ -46,6 +46,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("app::field_reports", 7),
     ("app::group_coordinators", 7),
     ("app::keys", 7),
+    ("app::key_log", 7),
     ("app::invitations", 7),
     ("app::linking", 7),
     ("app::meetings", 7),

@@ -705,6 +705,7 @@ export function renderConversation(main, shell, messenger, channelId) {
             : h('p', { class: 'message-text message-unreadable' }, message.problem ?? 'Déchiffrement…'),
         message.content && message.content.attachments.length > 0 ? h('ul', { class: 'attachments' }, message.content.attachments.map((a) => attachmentItem(a, message))) : null,
         message.progress !== null ? progressBar(message.progress, 'Envoi des pièces jointes') : null,
+        message.content && message.oldKey ? h('p', { class: 'message-old-key', 'data-testid': 'old-key' }, 'Envoyé avec une ancienne clé : son auteur a réinitialisé ses clés depuis.') : null,
         message.conflict ? h('p', { class: 'notice notice-warning' }, 'Attention : le serveur a présenté un autre message sous le même identifiant. Seul le premier est affiché.') : null,
         state,
       ),

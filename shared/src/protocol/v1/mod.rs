@@ -10,6 +10,7 @@ pub mod charter;
 pub mod error;
 pub mod field_reports;
 pub mod invitations;
+pub mod key_log;
 pub mod keys;
 pub mod meetings;
 pub mod notices;

@@ -329,6 +329,12 @@ routes! {
     USER_KEYS = GET "/keys/users/{user_id}";
     /// Publishes a device's new signed prekey (PROTOCOL.md §23).
     DEVICE_PREKEY_PUBLISH = PUT "/keys/devices/{id}/prekey";
+    /// The key transparency log's signed head (PROTOCOL.md §25).
+    KEY_LOG_HEAD = GET "/keys/log/head";
+    /// A consistency proof between two sizes of the key log.
+    KEY_LOG_CONSISTENCY = GET "/keys/log/consistency";
+    /// A user's key log entries with their inclusion proofs.
+    KEY_LOG_USER = GET "/keys/log/users/{user_id}";
     /// The account's encrypted key backup.
     KEY_BACKUP = GET "/keys/backup";
     /// Replaces the account's encrypted key backup.
