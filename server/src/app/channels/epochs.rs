@@ -8,7 +8,6 @@ use passerelle_shared::protocol::v1::channels::{
     DeviceKeysPage, DeviceRef, EpochState, PublishEpoch, WithheldEpoch,
 };
 use passerelle_shared::protocol::v1::ws::ServerFrame;
-use sea_orm::TransactionTrait;
 use serde_json::json;
 
 use crate::audit::Outcome;
@@ -16,6 +15,7 @@ use crate::auth::CurrentUser;
 use crate::bus::BusEvent;
 use crate::db::{self, entities::channel};
 use crate::error::{ApiError, Result};
+use crate::messages::{EpochOutcome, EpochWrite};
 use crate::policy::{self, Access};
 use crate::state::AppState;
 
@@ -200,36 +200,36 @@ pub async fn publish_epoch(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    // Takes turns with the message writer for SQLite's write lock (see `write_turn`).
-    let turn = state.messages.write_turn().await;
-    let txn = state.db.begin().await?;
-    if !db::channels::advance_epoch(&txn, channel_id, epoch, now).await? {
-        txn.rollback().await?;
-        deny("lost_race").await;
-        return Err(ApiError::Conflict("epoch_conflict"));
+    // Stored in the message writer's next transaction (group commit, `messages`), which
+    // re-checks the epoch and the device set there.
+    let outcome = state
+        .messages
+        .store_epoch(EpochWrite {
+            channel_id: channel_id.to_owned(),
+            epoch,
+            devices: covered.union(&withheld).cloned().collect(),
+            keys: rows,
+            withheld: withheld_rows,
+        })
+        .await;
+    match outcome {
+        EpochOutcome::Stored => {}
+        EpochOutcome::LostRace => {
+            deny("lost_race").await;
+            return Err(ApiError::Conflict("epoch_conflict"));
+        }
+        // The device set may have changed between the check above and the writer's
+        // transaction.
+        EpochOutcome::DevicesChanged => {
+            deny("devices_changed").await;
+            return Err(ApiError::Unprocessable("invalid_epoch_keys"));
+        }
+        EpochOutcome::Unavailable => {
+            return Err(ApiError::internal(anyhow::anyhow!(
+                "the message writer could not store an epoch publication"
+            )));
+        }
     }
-    // The device set may have changed between the check above and this transaction.
-    let still_required: HashSet<String> = {
-        let members: Vec<String> = db::members::of_channel(&txn, channel_id)
-            .await?
-            .into_iter()
-            .map(|m| m.user_id)
-            .collect();
-        db::keys::key_recipients(&txn, members)
-            .await?
-            .into_iter()
-            .map(|d| d.id)
-            .collect()
-    };
-    if still_required != covered.union(&withheld).cloned().collect() {
-        txn.rollback().await?;
-        deny("devices_changed").await;
-        return Err(ApiError::Unprocessable("invalid_epoch_keys"));
-    }
-    db::epoch_keys::insert(&txn, rows).await?;
-    db::epoch_keys::insert_withheld(&txn, withheld_rows).await?;
-    txn.commit().await?;
-    drop(turn);
     state
         .record(
             user.actor(),
