@@ -12,8 +12,8 @@ use passerelle_shared::protocol::v1::cases::{
     UpdateCase, MAX_ACTE_DAYS, MAX_CHANTIER_DAYS, MAX_REASON_CHARS, MIN_REASON_CHARS,
 };
 use passerelle_shared::protocol::v1::channels::ChannelKind;
-use passerelle_shared::protocol::v1::sealed_meta::SealNote;
 use passerelle_shared::protocol::v1::roles::InstitutionKind;
+use passerelle_shared::protocol::v1::sealed_meta::SealNote;
 use passerelle_shared::protocol::v1::ws::ServerFrame;
 use sea_orm::TransactionTrait;
 use serde_json::json;
@@ -449,8 +449,15 @@ pub async fn update(
     // than from the server (PROTOCOL.md §19, §22.1).
     let logged = match (&request.record, referent_named.as_deref()) {
         (Some(signed), Some(referent)) => Some(
-            check_log_record(&txn, user, &model, signed, LogChange::Referent(referent), now)
-                .await,
+            check_log_record(
+                &txn,
+                user,
+                &model,
+                signed,
+                LogChange::Referent(referent),
+                now,
+            )
+            .await,
         ),
         (Some(_), None) => Some(Err(bad("invalid_membership_record"))),
         (None, Some(_))
@@ -617,8 +624,7 @@ pub async fn reseal_note(
     if let Err(reason) = check_note(state, user, &model, envelope).await? {
         return Err(refuse(reason, bad(reason)).await);
     }
-    if i64::try_from(envelope.epoch).ok() != Some(model.epoch) || envelope.epoch <= stored.epoch
-    {
+    if i64::try_from(envelope.epoch).ok() != Some(model.epoch) || envelope.epoch <= stored.epoch {
         return Err(refuse("note_epoch_stale", ApiError::Conflict("note_epoch_stale")).await);
     }
     record.not_informed_note = Some(serde_json::to_string(envelope).map_err(ApiError::internal)?);

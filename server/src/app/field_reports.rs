@@ -199,7 +199,15 @@ pub async fn file(
         (true, Some(_)) => None,
     };
     if let Some(code) = refused_place {
-        return Err(refuse(state, user, ACTION, None, code, ApiError::Unprocessable(code)).await);
+        return Err(refuse(
+            state,
+            user,
+            ACTION,
+            None,
+            code,
+            ApiError::Unprocessable(code),
+        )
+        .await);
     }
     let now = state.now_ms();
     if request.observed_at > now + CLOCK_SKEW_MS || request.observed_at < now - MAX_AGE_MS {

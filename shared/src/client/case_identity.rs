@@ -4,10 +4,10 @@
 use super::device::{crypto, uuid_v4};
 use super::{decode, Client, ClientError, Device, Result};
 use crate::crypto::{Envelope, EpochKey, MessageHeader, RosterError};
-use crate::protocol::v1::cases::{CaseView, UpdateCase};
 use crate::protocol::v1::case_identity::{
     identity_scope, IdentityReaders, IdentityRecord, IdentityStatus, SealIdentity, SealedIdentity,
 };
+use crate::protocol::v1::cases::{CaseView, UpdateCase};
 use crate::protocol::v1::channels::ChannelDetail;
 use crate::protocol::v1::routes;
 

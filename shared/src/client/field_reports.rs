@@ -7,8 +7,8 @@ use super::{Client, ClientError, Device, Result};
 use crate::crypto::{Envelope, MessageContent, MessageHeader};
 use crate::protocol::v1::channels::StoredMessage;
 use crate::protocol::v1::field_reports::{
-    clean_place, place_scope, FieldReport, FieldReportCategory, FieldReportStatus,
-    FileFieldReport, UpdateFieldReport,
+    clean_place, place_scope, FieldReport, FieldReportCategory, FieldReportStatus, FileFieldReport,
+    UpdateFieldReport,
 };
 use crate::protocol::v1::routes;
 
@@ -91,8 +91,7 @@ impl Client {
         device: &Device,
         report: &FieldReport,
     ) -> Result<String> {
-        let (Some(sealed), Some(description)) = (&report.sealed_place, &report.description)
-        else {
+        let (Some(sealed), Some(description)) = (&report.sealed_place, &report.description) else {
             return Ok(report.place.clone());
         };
         if sealed.channel_id != place_scope(&description.client_msg_id)
@@ -108,8 +107,12 @@ impl Client {
             .get(&sealed.sender_device)
             .filter(|c| c.user_id == report.author)
             .map(|c| c.keys.signing.clone())
-            .ok_or_else(|| ClientError::Crypto("the place was sealed by an unknown device".into()))?;
-        let key = self.epoch_key(device, &report.group_id, sealed.epoch).await?;
+            .ok_or_else(|| {
+                ClientError::Crypto("the place was sealed by an unknown device".into())
+            })?;
+        let key = self
+            .epoch_key(device, &report.group_id, sealed.epoch)
+            .await?;
         let content = sealed.open(key, &sender).map_err(crypto)?;
         Ok(content.text.clone())
     }

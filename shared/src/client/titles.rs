@@ -5,9 +5,9 @@
 use super::device::{crypto, uuid_v4};
 use super::{Client, ClientError, Device, Result};
 use crate::crypto::{Envelope, MessageContent, MessageHeader};
+use crate::protocol::v1::cases::CaseView;
 use crate::protocol::v1::channels::Channel;
 use crate::protocol::v1::routes;
-use crate::protocol::v1::cases::CaseView;
 use crate::protocol::v1::sealed_meta::{note_scope, title_scope, SealNote, SealTitle, TitleRecord};
 
 impl Client {

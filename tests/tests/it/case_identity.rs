@@ -483,7 +483,10 @@ async fn the_readers_come_from_the_signed_log_and_a_server_listing_an_extra_read
         .set_case_referent(&coordinator.device, &case_id, &referent.user.id)
         .await
         .unwrap();
-    assert_eq!(signed.referent_user_id.as_deref(), Some(referent.user.id.as_str()));
+    assert_eq!(
+        signed.referent_user_id.as_deref(),
+        Some(referent.user.id.as_str())
+    );
     let log = coordinator
         .client
         .verified_membership(&case_id)
@@ -491,14 +494,11 @@ async fn the_readers_come_from_the_signed_log_and_a_server_listing_an_extra_read
         .unwrap()
         .expect("the case has a log now");
     assert_eq!(log.referent.as_deref(), Some(referent.user.id.as_str()));
-    assert_eq!(
-        log.identity_readers().into_iter().collect::<Vec<_>>(),
-        {
-            let mut readers = vec![coordinator.user.id.clone(), referent.user.id.clone()];
-            readers.sort();
-            readers
-        }
-    );
+    assert_eq!(log.identity_readers().into_iter().collect::<Vec<_>>(), {
+        let mut readers = vec![coordinator.user.id.clone(), referent.user.id.clone()];
+        readers.sort();
+        readers
+    });
 
     // An honest server: the identity is sealed for the coordinator and the referent.
     coordinator
@@ -591,7 +591,13 @@ async fn the_readers_come_from_the_signed_log_and_a_server_listing_an_extra_read
     .sign(coordinator.device.keys())
     .unwrap();
     assert_eq!(
-        call(&coordinator, Method::PATCH, &path, Some(change(Some(wrong)))).await,
+        call(
+            &coordinator,
+            Method::PATCH,
+            &path,
+            Some(change(Some(wrong)))
+        )
+        .await,
         (
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_membership_record".into()
@@ -630,7 +636,13 @@ async fn the_readers_come_from_the_signed_log_and_a_server_listing_an_extra_read
         NAME
     );
     assert_eq!(
-        call(&referent, Method::GET, &identity_path(&case, &referent), None).await,
+        call(
+            &referent,
+            Method::GET,
+            &identity_path(&case, &referent),
+            None
+        )
+        .await,
         (StatusCode::FORBIDDEN, "identity_restricted".into())
     );
 }

@@ -380,7 +380,12 @@ async fn bad_or_replayed_input_is_refused_in_french_and_stores_nothing() {
         .unwrap();
     let place = mediator
         .client
-        .seal_field_report_place(&mediator.device, &group.id, &envelope, "Parvis de la médiathèque")
+        .seal_field_report_place(
+            &mediator.device,
+            &group.id,
+            &envelope,
+            "Parvis de la médiathèque",
+        )
         .await
         .unwrap();
     // Sealed for another description: it does not go with this one.

@@ -700,11 +700,20 @@ async fn a_note_sealed_again_wrong_stale_or_by_an_outsider_is_refused_and_logged
             .epoch_key(&coord.device, &id, mine.epoch)
             .await
             .unwrap();
-        Envelope::seal(header, &MessageContent::text(NOTE), key, coord.device.keys()).unwrap()
+        Envelope::seal(
+            header,
+            &MessageContent::text(NOTE),
+            key,
+            coord.device.keys(),
+        )
+        .unwrap()
     };
     assert_eq!(
         status_and_code(put(&coord, &wrong_scope)).await,
-        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_sealed_note".into())
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_sealed_note".into()
+        )
     );
     member.accept_rules(&group.id).await;
     let by_member = member
@@ -715,7 +724,10 @@ async fn a_note_sealed_again_wrong_stale_or_by_an_outsider_is_refused_and_logged
     assert_eq!(by_member.channel_id, note_scope(&id));
     assert_eq!(
         status_and_code(put(&coord, &by_member)).await,
-        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_sealed_note".into())
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_sealed_note".into()
+        )
     );
     // Someone outside the case is told nothing.
     assert_eq!(
@@ -724,7 +736,11 @@ async fn a_note_sealed_again_wrong_stale_or_by_an_outsider_is_refused_and_logged
     );
 
     let view: CaseView = coord.client.get(&format!("/cases/{id}")).await.unwrap();
-    assert_eq!(view.sealed_note(), Some(&mine), "no refusal changed the note");
+    assert_eq!(
+        view.sealed_note(),
+        Some(&mine),
+        "no refusal changed the note"
+    );
     assert_eq!(view.note_sealed_by, None);
     let denied: Vec<String> = audit_events(&server, &id, "case_note_reseal")
         .await
