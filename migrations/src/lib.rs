@@ -35,6 +35,7 @@ mod m0022_membership_log;
 mod m0023_signed_prekeys;
 mod m0024_sealed_titles;
 mod m0025_key_log;
+mod m0029_sealed_note_sealer;
 
 /// The migrations of the main database, in order.
 pub struct Migrator;
@@ -69,6 +70,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0023_signed_prekeys::Migration),
             Box::new(m0024_sealed_titles::Migration),
             Box::new(m0025_key_log::Migration),
+            Box::new(m0029_sealed_note_sealer::Migration),
         ]
     }
 }

@@ -377,6 +377,19 @@ fn conflict_message(code: &str) -> &'static str {
              à nouveau."
         }
         "title_replayed" => "Ce titre chiffré est déjà enregistré.",
+        "note_epoch_stale" => {
+            "La note est déjà chiffrée sous la clé actuelle du dossier, ou le dossier a changé \
+             de clé entre-temps : rechargez la page."
+        }
+        "note_not_sealed" => "Ce dossier n'a pas de note chiffrée à chiffrer à nouveau.",
+        "invalid_sealed_place" => {
+            "Le lieu chiffré ne correspond pas à ce signalement ou à cet appareil : rechargez \
+             la page et recommencez."
+        }
+        "place_must_be_sealed" => {
+            "Le lieu est chiffré par votre navigateur : il ne doit pas être envoyé en clair \
+             au serveur."
+        }
         "identity_version_conflict" => {
             "L'identité de la personne a été enregistrée entre-temps par un autre appareil : \
              rechargez le dossier puis recommencez."

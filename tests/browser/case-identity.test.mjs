@@ -1,6 +1,8 @@
 // The person's identity on a case (CHARTER.md C7) and the notice templates (C13), in the
 // browsers: the coordinator opens a case, is offered the notice templates, records the
-// identity (sealed in the browser), names the referent, whose browser shows it; another
+// identity (sealed in the browser), refuses a server that lists a reader the case's signed
+// membership log does not name, names the referent (by a signed record), whose browser
+// shows it; another
 // member of the case sees nothing of it; the dashboard reminds of the person not yet
 // informed.
 
@@ -126,6 +128,41 @@ describe('a case’s identity and the information of the person', { timeout: 240
     await assertAccessible(page, 'case identity');
     await screenshot(page, 'case-identity-coordinator');
 
+    // Issue 19 item 2: the readers come from the case's signed membership log. A server
+    // that lists Karim Benali — a member, neither coordinator nor referent by the log —
+    // among the readers is refused, and nothing is sealed.
+    const caseId = page.url().split('/').pop() ?? '';
+    const log = await page.evaluate(async (id) => (await fetch(`/api/v1/channels/${id}/membership-log`)).json(), caseId);
+    assert.equal(log.records[0].kind, 'genesis', 'creating the case started its log');
+    const karim = await page.evaluate(async (id) => {
+      const detail = await (await fetch(`/api/v1/channels/${id}`)).json();
+      const member = detail.members.find((/** @type {any} */ m) => m.display_name === 'Karim Benali');
+      const keys = await (await fetch(`/api/v1/keys/users/${member.user_id}`)).json();
+      return { user_id: member.user_id, device_id: keys.devices[0].certificate.device_id };
+    }, caseId);
+    const readersUrl = `**/api/v1/cases/${caseId}/identity/readers`;
+    await page.route(readersUrl, async (route) => {
+      const response = await route.fetch();
+      const readers = await response.json();
+      readers.readers.push({ user_id: karim.user_id, display_name: 'Karim Benali', duty: 'referent', devices: [karim.device_id] });
+      await route.fulfill({ response, json: readers });
+    });
+    let sealings = 0;
+    const sealUrl = `**/api/v1/cases/${caseId}/identity`;
+    await page.route(sealUrl, async (route) => {
+      if (route.request().method() === 'PUT') sealings += 1;
+      await route.continue();
+    });
+    await identity.locator('summary', { hasText: 'Remplacer l’identité' }).click();
+    const replaceForm = page.getByRole('form', { name: 'Remplacer l’identité' });
+    await replaceForm.getByLabel('Nom et prénom de la personne').fill(NAME);
+    await replaceForm.getByRole('button', { name: 'Remplacer l’identité' }).click();
+    await page.locator('#notice-error').getByText(/ne désigne ni coordinatrice ni référente du dossier : rien n’a été chiffré/).waitFor();
+    assert.equal(sealings, 0, 'nothing was sealed for the extra reader');
+    await page.unroute(readersUrl);
+    await page.unroute(sealUrl);
+    await screenshot(page, 'case-identity-extra-reader-refused');
+
     // Karim Benali becomes the referent: the identity is sealed again for him.
     await page.getByText('Modifier le suivi', { exact: true }).click();
     const followUp = page.getByRole('form', { name: 'Modifier le suivi' });
@@ -134,6 +171,10 @@ describe('a case’s identity and the information of the person', { timeout: 240
     await followUp.getByRole('button', { name: 'Enregistrer le suivi' }).click();
     await page.locator('#notice-status').getByText(/chiffrée à nouveau pour le nouveau référent/).or(page.locator('#notice-error:not(:empty)')).first().waitFor();
     await noError(page);
+    // The referent is named by a record the coordinator's device signed.
+    const named = await page.evaluate(async (id) => (await fetch(`/api/v1/channels/${id}/membership-log`)).json(), caseId);
+    const last = named.records[named.records.length - 1];
+    assert.deepEqual([last.kind, last.role, last.subjects], ['role_changed', 'referent', [karim.user_id]]);
 
     // The referent reads it in his browser.
     {

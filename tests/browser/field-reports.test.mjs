@@ -102,6 +102,8 @@ describe('field reports', { timeout: 180_000 }, () => {
       const card = page.getByTestId('field-report');
       await card.getByTestId('field-report-description').getByText(DESCRIPTION).waitFor();
       assert.match(await card.innerText(), /Jean Moreau/);
+      // The place, sealed by the mediator's device, opened here.
+      await card.getByRole('heading', { name: /Résidence des Tilleuls, entrée B/ }).waitFor();
       await card.getByRole('button', { name: /^Voir la photo/ }).click();
       await card.getByRole('img', { name: 'Photo jointe : lampadaire.png' }).waitFor();
       await card.getByRole('button', { name: 'Prendre en charge' }).click();
@@ -148,8 +150,8 @@ describe('field reports', { timeout: 180_000 }, () => {
 
     // The server was given ciphertext only: its API never returns the texts in clear.
     const listed = await policier.page.evaluate(async () => (await fetch('/api/v1/field-reports')).text());
-    assert.ok(listed.includes('Résidence des Tilleuls'), 'the list holds the report');
-    for (const secret of [DESCRIPTION, ANSWER, 'lampadaire.png']) assert.ok(!listed.includes(secret), `in clear on the server: ${secret}`);
+    assert.ok(listed.includes('"sealed_place"'), 'the list holds the report, its place sealed');
+    for (const secret of [DESCRIPTION, ANSWER, 'lampadaire.png', 'Tilleuls']) assert.ok(!listed.includes(secret), `in clear on the server: ${secret}`);
 
     for (const tab of [coordinatrice, mediateur, policier]) assertNoProblems(tab);
   });

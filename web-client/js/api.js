@@ -653,10 +653,17 @@ export const cases = {
   /**
    * Changes the follow-up or records a review (CHARTER.md C11).
    * @param {string} id
-   * @param {{ follow_up_status?: string, referent_user_id?: string, destroy_limit?: number, reviewed?: boolean }} body
+   * @param {{ follow_up_status?: string, referent_user_id?: string, destroy_limit?: number, reviewed?: boolean, record?: object }} body
    * @returns {Promise<any>}
    */
   update: (id, body) => request(routes.CASE_UPDATE, [id], body),
+  /**
+   * Seals a case's note again under the current epoch (§24).
+   * @param {string} id
+   * @param {object} envelope
+   * @returns {Promise<any>}
+   */
+  resealNote: (id, envelope) => request(routes.CASE_NOTE_RESEAL, [id], { envelope }),
   /**
    * How the person was informed, or why not (CHARTER.md C13).
    * @param {string} id
@@ -699,7 +706,7 @@ export const cases = {
 export const fieldReports = {
   /**
    * Files a report; the description is an envelope sealed for the group.
-   * @param {{ group_id: string, category: string, place: string, observed_at: number, description: object }} body
+   * @param {{ group_id: string, category: string, sealed_place: object, observed_at: number, description: object }} body
    * @returns {Promise<any>} the FieldReport
    */
   file: (body) => request(routes.FIELD_REPORT_FILE, [], body),

@@ -3,7 +3,7 @@
 // keys — a fresh random key, the record sealed as a message envelope, the key wrapped for
 // each verified device of each reader — and opened here by them.
 
-import { cases as casesApi, channels as channelsApi } from './api.js';
+import { ApiError, cases as casesApi, channels as channelsApi, messageFor } from './api.js';
 import * as c from './crypto.js';
 
 /** @typedef {import('./keyring.js').Keyring} Keyring */
@@ -24,7 +24,10 @@ const scopeOf = (caseId) => `identity:${caseId}`;
  * Seals `record` for the readers the server lists, after checking here that each is a
  * member of the case and each of their devices verifies under their pinned identity:
  * a device the server adds on its own gets nothing, and the sealing fails rather than
- * leave a reader out. Answers the IdentityStatus.
+ * leave a reader out. When the case has a signed membership log (§22), each reader must
+ * also be, by the verified log, a coordinator or the signed referent: a server that lists
+ * anyone else is refused (`identity_reader_not_logged`) and nothing is sealed. Without a
+ * log, the member list is the server's word (§19). Answers the IdentityStatus.
  * @param {Keyring} keyring
  * @param {string} caseId
  * @param {IdentityRecord} record
@@ -33,9 +36,15 @@ export async function sealCaseIdentity(keyring, caseId, record) {
   const readers = await casesApi.identityReaders(caseId);
   const detail = await channelsApi.detail(caseId);
   const members = new Set(detail.members.map((m) => m.user_id));
+  const log = await keyring.membershipLog(caseId, { refresh: true });
+  const logged = log ? c.identityReaders(log) : null;
   const devices = [];
   for (const reader of readers.readers) {
     if (!members.has(reader.user_id)) throw new c.CryptoError('not_member', reader.user_id);
+    if (log && logged && !(logged.has(reader.user_id) && log.members.has(reader.user_id))) {
+      keyring.reportTampering(caseId, 'identity_reader', 'not_reader');
+      throw new ApiError('identity_reader_not_logged', messageFor('identity_reader_not_logged'), 0, reader.user_id);
+    }
     for (const deviceId of reader.devices) devices.push(await keyring.deviceOf(reader.user_id, deviceId));
   }
   const scope = scopeOf(caseId);

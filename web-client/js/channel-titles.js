@@ -6,7 +6,7 @@
 // title sealed under an older one — so that members who joined since read it too. Who
 // cannot open a title sees the channel's reference.
 
-import { channels as channelsApi } from './api.js';
+import { cases as casesApi, channels as channelsApi } from './api.js';
 import * as c from './crypto.js';
 
 /** @typedef {import('./keyring.js').Keyring} Keyring */
@@ -22,6 +22,8 @@ const REFERENCE = /^[A-Z]{3}(?:-[A-Z0-9]{4}){3}$/;
 const titleScope = (channelId) => `title:${channelId}`;
 /** @param {string} caseId */
 const noteScope = (caseId) => `note:${caseId}`;
+/** @param {string} descriptionMsgId A field report's description's `client_msg_id`. */
+const placeScope = (descriptionMsgId) => `place:${descriptionMsgId}`;
 
 /**
  * Seals `text` under `scope` with the channel's key of `epoch` (a version-1 envelope,
@@ -76,7 +78,53 @@ export function sealNote(keyring, caseId, epoch, note) {
 }
 
 /**
- * Opens a case's sealed note, recorded by `recordedBy`.
+ * Seals a field report's place (§16) with the group's key of its description's epoch,
+ * under the place scope of that description: the server keeps ciphertext only.
+ * @param {Keyring} keyring
+ * @param {string} groupId
+ * @param {any} description The sealed description (wire form).
+ * @param {string} place
+ */
+export function sealPlace(keyring, groupId, description, place) {
+  return sealUnder(keyring, groupId, description.epoch, placeScope(description.client_msg_id), place);
+}
+
+/**
+ * A field report's place: opened when sealed (by its author's verified device, the same
+ * that sealed the description), or the clear place of a report filed before places were
+ * sealed.
+ * @param {Keyring} keyring
+ * @param {any} report
+ * @returns {Promise<string>}
+ */
+export async function openPlace(keyring, report) {
+  if (!report.sealed_place || !report.description) return report.place;
+  const description = c.parseEnvelope(report.description).header;
+  if (c.parseEnvelope(report.sealed_place).header.senderDevice !== description.senderDevice) throw new c.CryptoError('wrong_channel', 'place');
+  return openUnder(keyring, report.group_id, placeScope(description.clientMsgId), report.sealed_place, report.author);
+}
+
+/**
+ * Seals a case's note again, unchanged, under the case's current epoch when it was sealed
+ * under an older one and this device holds the current key, so that the members who
+ * joined since read it (§24). Answers the case as the server then shows it, or null when
+ * there was nothing to do.
+ * @param {Keyring} keyring
+ * @param {string} caseId
+ * @param {any} view The CaseView.
+ * @param {string} note The note, opened.
+ */
+export async function resealNoteIfOld(keyring, caseId, view, note) {
+  const envelope = view?.information?.sealed_note;
+  const epoch = view?.channel?.epoch;
+  if (!envelope || view.channel.status !== 'active' || c.parseEnvelope(envelope).header.epoch >= epoch || !keyring.hasEpochKey(caseId, epoch)) return null;
+  const sealed = await sealNote(keyring, caseId, epoch, note);
+  return casesApi.resealNote(caseId, sealed);
+}
+
+/**
+ * Opens a case's sealed note, sealed by `recordedBy` (who sealed it again, else who
+ * recorded the information).
  * @param {Keyring} keyring
  * @param {string} caseId
  * @param {any} envelope
@@ -187,8 +235,24 @@ export class ChannelTitles {
    */
   async rotated(channelId) {
     const title = this.opened.get(channelId)?.title;
-    if (title === undefined) return;
-    await this.seal(channelId, title).catch((error) => console.warn('the channel title could not be sealed again', error));
+    if (title !== undefined) await this.seal(channelId, title).catch((error) => console.warn('the channel title could not be sealed again', error));
+    // A case's note too (§24): the members who just joined hold this epoch only.
+    if (this.owner.channels.get(channelId)?.kind === 'case') {
+      await this.resealNote(channelId).catch((error) => console.warn('the case note could not be sealed again', error));
+    }
+  }
+
+  /**
+   * Opens a case's sealed note and seals it again under the current epoch if it is
+   * under an older one.
+   * @param {string} caseId
+   */
+  async resealNote(caseId) {
+    const view = await casesApi.get(caseId);
+    const envelope = view.information?.sealed_note;
+    if (!envelope) return;
+    const note = await openNote(this.keyring, caseId, envelope, view.note_sealed_by ?? view.information_recorded_by);
+    await resealNoteIfOld(this.keyring, caseId, view, note);
   }
 
   /**

@@ -541,7 +541,11 @@ export class Keyring extends EventTarget {
     const detail = await channelsApi.detail(channelId);
     const base = { epoch: detail.channel.epoch, actor: this.me.id, actorDevice: this.deviceId, at: Date.now() };
     if (!state) {
-      const coordinators = detail.members.filter((m) => m.role === 'coordinator' || m.user_id === this.me.id).map((m) => m.user_id);
+      // The coordinators: accounts with the role, this signer, and the members the
+      // channel's working group names as its coordinators (§20), who coordinate its cases.
+      const groupId = detail.channel.group_id;
+      const named = groupId ? await channelsApi.coordinators(groupId).then((g) => g.coordinators.map((m) => m.user_id)).catch(() => []) : [];
+      const coordinators = detail.members.filter((m) => m.role === 'coordinator' || m.user_id === this.me.id || named.includes(m.user_id)).map((m) => m.user_id);
       const genesis = await c.signRecord(c.emptyState(channelId), { ...base, kind: 'genesis', subjects: detail.members.map((m) => m.user_id), coordinators }, this.device.signingKey);
       await channelsApi.startMembershipLog(channelId, genesis);
       state = await this.membershipLog(channelId, { refresh: true });

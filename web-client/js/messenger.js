@@ -438,6 +438,8 @@ export class Messenger extends EventTarget {
       // §22: a member the signed log does not name, or a log that does not verify.
       ghost_member: 'Le serveur a présenté un appareil qui n’appartient à aucun membre vérifié ; il a été écarté.',
       membership_log: 'Le journal signé des membres de ce canal n’est pas valide : aucune clé n’est envoyée tant qu’il ne l’est pas.',
+      // §19: a reader of the case's identity the signed log names neither coordinator nor referent.
+      identity_reader: 'Le serveur a présenté comme lecteur de l’identité une personne que le journal signé des membres ne désigne ni coordinatrice ni référente : rien n’a été chiffré.',
       // §25: a key the transparency log does not show, or a rewritten log.
       key_log: 'Le serveur a présenté une clé absente du journal des clés, ou un journal réécrit : elle a été refusée. Prévenez l’administrateur.',
     };

@@ -285,6 +285,9 @@ export const CASE_UPDATE = { method: 'PATCH', path: '/cases/{id}' };
 /** Records that the person was informed. @type {Route} */
 export const CASE_INFORMATION = { method: 'PUT', path: '/cases/{id}/information' };
 
+/** Seals a case's note again under the current epoch, for members who joined since. @type {Route} */
+export const CASE_NOTE_RESEAL = { method: 'PUT', path: '/cases/{id}/note' };
+
 /** Archives a case. @type {Route} */
 export const CASE_ARCHIVE = { method: 'POST', path: '/channels/{id}/archive' };
 

@@ -13,12 +13,14 @@ use passerelle_shared::protocol::v1::cases::{
 };
 use passerelle_shared::protocol::v1::channels::ChannelKind;
 use passerelle_shared::protocol::v1::roles::InstitutionKind;
+use passerelle_shared::protocol::v1::sealed_meta::SealNote;
 use passerelle_shared::protocol::v1::ws::ServerFrame;
+use sea_orm::TransactionTrait;
 use serde_json::json;
 
 use crate::app::channels::{
-    channel_of, check_note, create_decided, frame_text, member_channel, note_of, open_channel,
-    NewChannel,
+    channel_of, check_log_record, check_note, create_decided, frame_text, log_refused,
+    member_channel, note_of, open_channel, LogChange, NewChannel,
 };
 use crate::app::reports::{self, Counted};
 use crate::app::{case_identity, coordinators};
@@ -99,6 +101,7 @@ pub async fn create(state: &AppState, user: &CurrentUser, request: CreateCase) -
         info_by: None,
         not_informed_reason: None,
         not_informed_note: None,
+        note_sealed_by: None,
         info_recorded_by: None,
         info_recorded_at: None,
         created_at: now,
@@ -344,6 +347,7 @@ async fn view(
         destroy_limit: record.destroy_limit,
         information,
         information_recorded_by: record.info_recorded_by,
+        note_sealed_by: record.note_sealed_by,
         information_recorded_at: record.info_recorded_at,
         next_review_at: record.next_review_at,
         closing_proposed_at: record.closing_proposed_at,
@@ -411,6 +415,7 @@ pub async fn update(
         changed.push("follow_up_status");
     }
     let mut referent_changed = false;
+    let referent_named = request.referent_user_id.clone();
     if let Some(referent) = request.referent_user_id {
         if !is_member(state, channel_id, &referent).await? {
             return Err(bad("invalid_referent"));
@@ -438,7 +443,38 @@ pub async fn update(
     record.next_review_at = Some(next_review(state, now));
     record.closing_proposed_at = None;
     record.updated_at = now;
-    db::cases::update_case(&state.db, record.clone()).await?;
+    let txn = state.db.begin().await?;
+    // Once the case has a signed membership log, the referent is named by a record a
+    // coordinator signs, so that clients learn who reads the identity from the log rather
+    // than from the server (PROTOCOL.md §19, §22.1).
+    let logged = match (&request.record, referent_named.as_deref()) {
+        (Some(signed), Some(referent)) => Some(
+            check_log_record(
+                &txn,
+                user,
+                &model,
+                signed,
+                LogChange::Referent(referent),
+                now,
+            )
+            .await,
+        ),
+        (Some(_), None) => Some(Err(bad("invalid_membership_record"))),
+        (None, Some(_))
+            if referent_changed && db::membership_log::exists(&txn, channel_id).await? =>
+        {
+            Some(Err(bad("membership_record_required")))
+        }
+        _ => None,
+    };
+    if let Some(Err(error)) = logged {
+        drop(txn);
+        log_refused(state, user, channel_id, "case_update", &error).await;
+        return Err(error);
+    }
+    let log_seq = logged.and_then(|r| r.ok());
+    db::cases::update_case(&txn, record.clone()).await?;
+    txn.commit().await?;
     if referent_changed {
         // The former referent loses the identity's key now (C7); a reader seals it again
         // for the new one.
@@ -453,7 +489,7 @@ pub async fn update(
             "case_updated",
             Some(channel_id.to_owned()),
             Outcome::Success,
-            json!({ "changed": changed, "follow_up_status": record.follow_up_status, "destroy_by": destroy_by }),
+            json!({ "changed": changed, "follow_up_status": record.follow_up_status, "destroy_by": destroy_by, "log_seq": log_seq }),
         )
         .await?;
     view(state, channel_id, Some(user)).await
@@ -482,6 +518,7 @@ pub async fn record_information(
     record.info_party = None;
     record.not_informed_reason = None;
     record.not_informed_note = None;
+    record.note_sealed_by = None;
     let details = match &record_in {
         InformationRecord::Informed {
             informed_at,
@@ -546,6 +583,60 @@ pub async fn record_information(
             Some(channel_id.to_owned()),
             Outcome::Success,
             details,
+        )
+        .await?;
+    view(state, channel_id, Some(user)).await
+}
+
+/// # Sealing a case's note again
+///
+/// `PUT /cases/{id}/note`: a member whom the gate lets write the case seals its note,
+/// unchanged, under the case's **current** epoch, so that the members who joined since
+/// (who hold no key of older epochs, §7.5) read it too (docs/PROTOCOL.md §24). The case
+/// must have a sealed note (422 `note_not_sealed`); the envelope must be the caller's,
+/// for this case's note scope (422 `invalid_sealed_note`), under the current epoch and a
+/// newer one than the stored sealing (409 `note_epoch_stale`: a replay, a concurrent
+/// re-sealing, or an older epoch never replaces a newer sealing). Every refusal is logged
+/// and changes nothing; the re-sealer becomes the note's sealer (`note_sealed_by`).
+pub async fn reseal_note(
+    state: &AppState,
+    user: &CurrentUser,
+    channel_id: &str,
+    request: SealNote,
+) -> Result<CaseView> {
+    const ACTION: &str = "case_note_reseal";
+    let (model, mut record) = open_case(state, user, channel_id, ACTION, Access::Write).await?;
+    let refuse = |reason: &'static str, error: ApiError| async move {
+        state
+            .record_denial(
+                user.actor(),
+                ACTION,
+                Some(channel_id.to_owned()),
+                json!({ "reason": reason }),
+            )
+            .await;
+        error
+    };
+    let Some(stored) = note_of(record.not_informed_note.as_deref()).1 else {
+        return Err(refuse("note_not_sealed", bad("note_not_sealed")).await);
+    };
+    let envelope = &request.envelope;
+    if let Err(reason) = check_note(state, user, &model, envelope).await? {
+        return Err(refuse(reason, bad(reason)).await);
+    }
+    if i64::try_from(envelope.epoch).ok() != Some(model.epoch) || envelope.epoch <= stored.epoch {
+        return Err(refuse("note_epoch_stale", ApiError::Conflict("note_epoch_stale")).await);
+    }
+    record.not_informed_note = Some(serde_json::to_string(envelope).map_err(ApiError::internal)?);
+    record.note_sealed_by = Some(user.user_id.clone());
+    db::cases::update_case(&state.db, record).await?;
+    state
+        .record(
+            user.actor(),
+            "case_note_resealed",
+            Some(channel_id.to_owned()),
+            Outcome::Success,
+            json!({ "epoch": envelope.epoch }),
         )
         .await?;
     view(state, channel_id, Some(user)).await

@@ -2,20 +2,22 @@
 //! §16): a mediator files a non-nominative report to one of their working groups, whose
 //! members take it in charge and answer it.
 //!
-//! The server stores the place, the category and the dates; the description and the
-//! answer are message envelopes sealed for the group's channel, which it checks (they name
-//! the group and a live device of the caller, and their signature verifies) but cannot
-//! read. Who may do what is [`policy::field_report_duty`], and the group's charter gate
+//! The server stores the category and the dates; the place, the description and the
+//! answer are envelopes sealed for the group's channel, which it checks (they name the
+//! group, or the place's scope, and a live device of the caller, and their signature
+//! verifies) but cannot read. Reports filed before places were sealed keep their clear
+//! place (PROTOCOL.md §16). Who may do what is [`policy::field_report_duty`], and the group's charter gate
 //! applies as to a message: a mediator who has not accepted the group's rules cannot file.
 
 use std::collections::{BTreeSet, HashMap};
 
-use passerelle_shared::crypto::Envelope;
+use passerelle_shared::crypto::{DeviceSigningPublicKey, Envelope};
 use passerelle_shared::protocol::v1::channels::ChannelKind;
 use passerelle_shared::protocol::v1::field_reports::{
-    FieldReport, FieldReportCategory, FieldReportStatus, FileFieldReport, UpdateFieldReport,
-    MAX_PLACE_CHARS,
+    place_scope, FieldReport, FieldReportCategory, FieldReportStatus, FileFieldReport,
+    UpdateFieldReport,
 };
+use passerelle_shared::protocol::v1::sealed_meta::small_enough;
 use passerelle_shared::protocol::v1::InstitutionKind;
 use sea_orm::TransactionTrait;
 use serde_json::json;
@@ -140,13 +142,33 @@ async fn check_envelope(
     .await)
 }
 
-/// The place, trimmed, if it is acceptable: 1 to [`MAX_PLACE_CHARS`] characters, no
-/// control character.
-fn clean_place(place: &str) -> Option<String> {
-    let place = place.trim();
-    let length = place.chars().count();
-    ((1..=MAX_PLACE_CHARS).contains(&length) && !place.chars().any(char::is_control))
-        .then(|| place.to_owned())
+/// Whether `place` is the sealed place of `description`: its scope, epoch and device,
+/// small, signed by that device (which [`check_envelope`] found the caller's).
+async fn place_sealed_with(
+    state: &AppState,
+    description: &Envelope,
+    place: &Envelope,
+) -> Result<bool> {
+    if place.channel_id != place_scope(&description.client_msg_id)
+        || place.epoch != description.epoch
+        || place.sender_device != description.sender_device
+        || !small_enough(place)
+    {
+        return Ok(false);
+    }
+    let key = db::keys::find_device(&state.db, &place.sender_device)
+        .await?
+        .and_then(|d| DeviceSigningPublicKey::from_base64url(&d.signing_key).ok());
+    Ok(key.is_some_and(|key| place.verify_signature(&key).is_ok()))
+}
+
+/// A stored place: the sealed envelope, or a place filed in clear before places were
+/// sealed. Answers `(place, sealed_place)`.
+fn place_of(stored: &str) -> (String, Option<Envelope>) {
+    match serde_json::from_str::<Envelope>(stored) {
+        Ok(envelope) => (String::new(), Some(envelope)),
+        Err(_) => (stored.to_owned(), None),
+    }
 }
 
 /// # Filing
@@ -170,17 +192,23 @@ pub async fn file(
         )
         .await);
     }
-    let Some(place) = clean_place(&request.place) else {
+    // The place is sealed by the client (PROTOCOL.md §16): in clear it is refused.
+    let refused_place = match (request.place.is_empty(), &request.sealed_place) {
+        (false, _) => Some("place_must_be_sealed"),
+        (true, None) => Some("invalid_place"),
+        (true, Some(_)) => None,
+    };
+    if let Some(code) = refused_place {
         return Err(refuse(
             state,
             user,
             ACTION,
             None,
-            "invalid_place",
-            ApiError::Unprocessable("invalid_place"),
+            code,
+            ApiError::Unprocessable(code),
         )
         .await);
-    };
+    }
     let now = state.now_ms();
     if request.observed_at > now + CLOCK_SKEW_MS || request.observed_at < now - MAX_AGE_MS {
         return Err(refuse(
@@ -196,6 +224,22 @@ pub async fn file(
     let group = member_group(state, user, &request.group_id, ACTION, Access::Write).await?;
     let envelope = &request.description;
     check_envelope(state, user, &group, envelope, ACTION).await?;
+    let place = match &request.sealed_place {
+        Some(sealed) if place_sealed_with(state, envelope, sealed).await? => {
+            serde_json::to_string(sealed).map_err(ApiError::internal)?
+        }
+        _ => {
+            return Err(refuse(
+                state,
+                user,
+                ACTION,
+                Some(&group.id),
+                "invalid_sealed_place",
+                ApiError::Unprocessable("invalid_sealed_place"),
+            )
+            .await)
+        }
+    };
     let replayed = || async {
         refuse(
             state,
@@ -510,7 +554,8 @@ async fn views(state: &AppState, rows: Vec<field_report::Model>) -> Result<Vec<F
                 id: row.id,
                 group_id: row.group_id,
                 author: row.author_id,
-                place: row.place,
+                place: place_of(&row.place).0,
+                sealed_place: place_of(&row.place).1,
                 observed_at: row.observed_at,
                 filed_at: row.filed_at,
                 handled_by: row.handled_by,
@@ -527,17 +572,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_place_is_short_plain_text() {
+    fn a_place_filed_in_clear_before_the_sealing_is_still_shown() {
         assert_eq!(
-            clean_place("  Entrée du 12, rue des Lilas "),
-            Some("Entrée du 12, rue des Lilas".into())
+            place_of("Entrée du 12, rue des Lilas"),
+            ("Entrée du 12, rue des Lilas".to_owned(), None)
         );
-        assert_eq!(clean_place("   "), None);
-        assert_eq!(clean_place("rue\u{0}cachée"), None);
-        assert_eq!(
-            clean_place(&"é".repeat(MAX_PLACE_CHARS)).map(|p| p.len()),
-            Some(240)
-        );
-        assert_eq!(clean_place(&"é".repeat(MAX_PLACE_CHARS + 1)), None);
     }
 }

@@ -533,6 +533,7 @@ pub async fn accept(
         info_by: Some(referrer.id.clone()),
         not_informed_reason: None,
         not_informed_note: None,
+        note_sealed_by: None,
         info_recorded_by: Some(referrer.id.clone()),
         info_recorded_at: Some(found.opened_at),
         created_at: now,

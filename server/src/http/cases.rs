@@ -14,6 +14,7 @@ use passerelle_shared::protocol::v1::cases::{
     OpenArchived, UpdateCase,
 };
 use passerelle_shared::protocol::v1::routes;
+use passerelle_shared::protocol::v1::sealed_meta::SealNote;
 
 use crate::app::cases;
 use crate::auth::CurrentUser;
@@ -30,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .endpoint(routes::CASE, get_case)
         .endpoint(routes::CASE_UPDATE, update)
         .endpoint(routes::CASE_INFORMATION, record_information)
+        .endpoint(routes::CASE_NOTE_RESEAL, reseal_note)
         .endpoint(routes::CASE_ARCHIVE, archive)
         .endpoint(routes::CASE_OPEN_ARCHIVED, open_archived)
 }
@@ -98,6 +100,23 @@ pub(crate) async fn record_information(
     ApiJson(request): ApiJson<InformationRecord>,
 ) -> Result<Json<CaseView>> {
     cases::record_information(&state, &user, &id, request)
+        .await
+        .map(Json)
+}
+
+/// # `PUT /api/v1/cases/{id}/note`
+///
+/// A member seals the case's note again, unchanged, under the current epoch, so that the
+/// members who joined since read it (docs/PROTOCOL.md §24).
+#[utoipa::path(put, path = routes::CASE_NOTE_RESEAL.documented(), operation_id = "reseal_case_note", request_body = SealNote,
+    responses((status = 200, body = CaseView), (status = 404), (status = 409), (status = 422)))]
+pub(crate) async fn reseal_note(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<SealNote>,
+) -> Result<Json<CaseView>> {
+    cases::reseal_note(&state, &user, &id, request)
         .await
         .map(Json)
 }

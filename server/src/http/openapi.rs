@@ -106,6 +106,7 @@ use crate::state::AppState;
         super::cases::get_case,
         super::cases::update,
         super::cases::record_information,
+        super::cases::reseal_note,
         super::cases::archive,
         super::cases::open_archived,
         super::case_identity::open,

@@ -3,10 +3,11 @@
 
 use super::device::{crypto, uuid_v4};
 use super::{decode, Client, ClientError, Device, Result};
-use crate::crypto::{Envelope, EpochKey, MessageHeader};
+use crate::crypto::{Envelope, EpochKey, MessageHeader, RosterError};
 use crate::protocol::v1::case_identity::{
     identity_scope, IdentityReaders, IdentityRecord, IdentityStatus, SealIdentity, SealedIdentity,
 };
+use crate::protocol::v1::cases::{CaseView, UpdateCase};
 use crate::protocol::v1::channels::ChannelDetail;
 use crate::protocol::v1::routes;
 
@@ -14,7 +15,12 @@ impl Client {
     /// Seals `record` for the case's readers as the server lists them, after checking that
     /// each is a member of the case and each of their devices verifies under the identity
     /// key pinned for them: a device the server adds on its own gets nothing, and the
-    /// sealing fails rather than leave a reader out. The request is returned unsent.
+    /// sealing fails rather than leave a reader out. When the case has a signed membership
+    /// log, each reader must also be, by the verified log, a member and a coordinator or
+    /// the signed referent: a server that lists anyone else is refused
+    /// ([`ClientError::Tampered`] with [`RosterError::NotReader`]) and nothing is sealed.
+    /// Without a log, the member list is the server's word (§19). The request is returned
+    /// unsent.
     pub async fn seal_case_identity(
         &mut self,
         device: &Device,
@@ -23,8 +29,19 @@ impl Client {
     ) -> Result<SealIdentity> {
         let readers: IdentityReaders = self.call(routes::CASE_IDENTITY_READERS, [case_id]).await?;
         let detail: ChannelDetail = self.call(routes::CHANNEL, [case_id]).await?;
+        let logged = self
+            .verified_membership(case_id)
+            .await?
+            .map(|log| (log.identity_readers(), log.members));
         let mut certificates = Vec::new();
         for reader in &readers.readers {
+            if let Some((allowed, members)) = &logged {
+                if !allowed.contains(&reader.user_id) || !members.contains(&reader.user_id) {
+                    return Err(ClientError::Tampered(RosterError::NotReader(
+                        reader.user_id.clone(),
+                    )));
+                }
+            }
             if !detail.members.iter().any(|m| m.user_id == reader.user_id) {
                 return Err(ClientError::Protocol(format!(
                     "{} is listed as a reader but is not a member of the case",
@@ -76,6 +93,37 @@ impl Client {
             envelope,
             keys,
         })
+    }
+
+    /// Names `user_id` the case's referent with the signed record that says so (a
+    /// `role_changed` record, role `referent`, extending the case's membership log, which
+    /// is started first if the case has none): clients then take the referent from the
+    /// log, not from the server. Also signs the current referent of a case whose log does
+    /// not name them yet. The caller must coordinate the case by the log.
+    pub async fn set_case_referent(
+        &mut self,
+        device: &Device,
+        case_id: &str,
+        user_id: &str,
+    ) -> Result<CaseView> {
+        let record = self
+            .next_record(device, case_id, |body| crate::crypto::RecordBody {
+                kind: "role_changed".into(),
+                role: crate::crypto::LOG_REFERENT.into(),
+                subjects: vec![user_id.to_owned()],
+                ..body
+            })
+            .await?;
+        self.call_with(
+            routes::CASE_UPDATE,
+            [case_id],
+            &UpdateCase {
+                referent_user_id: Some(user_id.to_owned()),
+                record: Some(record),
+                ..UpdateCase::default()
+            },
+        )
+        .await
     }
 
     /// Records (or replaces) the identity of a case's person, readable by its coordinators

@@ -79,7 +79,7 @@ impl Client {
 
     /// Signs the record that extends the channel's log with `fill` (kind, subjects, …),
     /// starting the log first with a genesis of the current members if it has none.
-    async fn next_record(
+    pub(crate) async fn next_record(
         &mut self,
         device: &Device,
         channel_id: &str,

@@ -5,9 +5,10 @@
 use super::device::{crypto, uuid_v4};
 use super::{Client, ClientError, Device, Result};
 use crate::crypto::{Envelope, MessageContent, MessageHeader};
+use crate::protocol::v1::cases::CaseView;
 use crate::protocol::v1::channels::Channel;
 use crate::protocol::v1::routes;
-use crate::protocol::v1::sealed_meta::{note_scope, title_scope, SealTitle, TitleRecord};
+use crate::protocol::v1::sealed_meta::{note_scope, title_scope, SealNote, SealTitle, TitleRecord};
 
 impl Client {
     /// Seals `scope`'s `content` under the channel's current epoch (created if due): a
@@ -124,7 +125,36 @@ impl Client {
         .await
     }
 
-    /// Opens a case's sealed note, recorded by `recorded_by`.
+    /// Seals a case's note again, unchanged, under the channel's current epoch (created if
+    /// due), so that the members who joined since read it (§24): opened here with the key
+    /// of the epoch it was sealed under, checked against its sealer
+    /// ([`CaseView::note_sealer`]), then sealed and stored. Answers the case as the
+    /// server now shows it; `None` when the note is already under the current epoch (or
+    /// the case has no sealed note).
+    pub async fn reseal_case_note(
+        &mut self,
+        device: &mut Device,
+        case_id: &str,
+    ) -> Result<Option<CaseView>> {
+        let view: CaseView = self.call(routes::CASE, [case_id]).await?;
+        let (Some(envelope), Some(sealer)) = (view.sealed_note(), view.note_sealer()) else {
+            return Ok(None);
+        };
+        let note = self
+            .open_case_note(device, case_id, envelope, sealer)
+            .await?;
+        let epoch = self.ensure_epoch(device, case_id).await?;
+        if envelope.epoch >= epoch {
+            return Ok(None);
+        }
+        let envelope = self.seal_case_note(device, case_id, &note).await?;
+        self.call_with(routes::CASE_NOTE_RESEAL, [case_id], &SealNote { envelope })
+            .await
+            .map(Some)
+    }
+
+    /// Opens a case's sealed note, sealed by `recorded_by` (the case's
+    /// [`CaseView::note_sealer`]).
     pub async fn open_case_note(
         &mut self,
         device: &Device,

@@ -12,7 +12,9 @@
 //! Who may do what, as the log sees it: the first record (`genesis`) lists the members
 //! and, among them, the coordinators, and is signed by one of those members; a
 //! coordinator adds (making the newcomer a coordinator or not), removes and changes
-//! roles; a member leaves by a record of their own.
+//! roles; a member leaves by a record of their own. On a case, a coordinator also names
+//! the referent (`role_changed` with role `referent`, one subject): the signed log, not
+//! the server, then says who may read the person's identity (§19).
 
 use std::collections::BTreeSet;
 
@@ -34,6 +36,10 @@ pub const LOG_REMOVAL_REASONS: [&str; 1] = ["coordinator"];
 
 /// Roles a record may give.
 pub const LOG_ROLES: [&str; 2] = ["coordinator", "member"];
+
+/// The role a `role_changed` record gives to name a case's referent (one subject, who
+/// replaces the previous referent; an addition never carries it).
+pub const LOG_REFERENT: &str = "referent";
 
 /// The hash of a record, which the next record names as `prev`.
 pub type RecordHash = [u8; 32];
@@ -72,7 +78,8 @@ pub struct MembershipRecord {
     /// For a removal: one of [`LOG_REMOVAL_REASONS`]. Empty otherwise.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reason: String,
-    /// For an addition (optional) and a role change: one of [`LOG_ROLES`].
+    /// For an addition (optional) and a role change: one of [`LOG_ROLES`]; a role change
+    /// may also be [`LOG_REFERENT`].
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub role: String,
     /// When, in Unix milliseconds, by the actor's clock.
@@ -228,6 +235,7 @@ impl RecordBody {
             return Err(LogError::Malformed("reason"));
         }
         let role_ok = match self.kind.as_str() {
+            "role_changed" if self.role == LOG_REFERENT => self.subjects.len() == 1,
             "role_changed" => LOG_ROLES.contains(&self.role.as_str()),
             "added" => self.role.is_empty() || LOG_ROLES.contains(&self.role.as_str()),
             _ => self.role.is_empty(),
@@ -318,6 +326,9 @@ pub struct MembershipState {
     pub members: BTreeSet<String>,
     /// The coordinators, all members.
     pub coordinators: BTreeSet<String>,
+    /// The case's referent named by the last `role_changed` / `referent` record, while
+    /// still a member.
+    pub referent: Option<String>,
     /// The last record's epoch: a later record may not name an earlier one.
     pub epoch: u64,
 }
@@ -331,6 +342,7 @@ impl MembershipState {
             head: [0; 32],
             members: BTreeSet::new(),
             coordinators: BTreeSet::new(),
+            referent: None,
             epoch: 0,
         }
     }
@@ -338,6 +350,14 @@ impl MembershipState {
     /// Whether `user_id` is a member by the log.
     pub fn is_member(&self, user_id: &str) -> bool {
         self.members.contains(user_id)
+    }
+
+    /// Who may read a case's identity by the log (§19): its coordinators and its signed
+    /// referent.
+    pub fn identity_readers(&self) -> BTreeSet<String> {
+        let mut readers = self.coordinators.clone();
+        readers.extend(self.referent.iter().cloned());
+        readers
     }
 
     /// Checks that `record` extends this log and is allowed, without its signature
@@ -354,6 +374,7 @@ impl MembershipState {
         }
         let mut members = self.members.clone();
         let mut coordinators = self.coordinators.clone();
+        let mut referent = self.referent.clone();
         let subjects = record.subjects.iter().cloned();
         match record.kind.as_str() {
             "genesis" => {
@@ -389,6 +410,12 @@ impl MembershipState {
                         "removed" | "left" if present => {
                             members.remove(&subject);
                             coordinators.remove(&subject);
+                            if referent.as_ref() == Some(&subject) {
+                                referent = None;
+                            }
+                        }
+                        "role_changed" if present && record.role == LOG_REFERENT => {
+                            referent = Some(subject);
                         }
                         "role_changed" if present => {
                             if record.role == "coordinator" {
@@ -404,6 +431,7 @@ impl MembershipState {
         }
         self.members = members;
         self.coordinators = coordinators;
+        self.referent = referent;
         self.seq = record.seq;
         self.head = record.hash();
         self.epoch = record.epoch;
@@ -613,6 +641,56 @@ pub(crate) mod tests {
         let mut with_departure = chain.clone();
         with_departure.push(left);
 
+        // Karim names Sophie the case's referent; then Sophie leaves, and with her the
+        // referent goes.
+        let name_referent = |state: &MembershipState, subject: &str| RecordBody {
+            kind: "role_changed".into(),
+            role: LOG_REFERENT.into(),
+            subjects: ids(&[subject]),
+            ..state.next_body(3, KARIM, KARIM_LAPTOP, 1_765_100_240_000)
+        };
+        let referent = name_referent(&state, SOPHIE).sign(&karim.device).unwrap();
+        let mut with_referent = chain.clone();
+        with_referent.push(referent.clone());
+        let mut named = state.clone();
+        named
+            .apply(&referent, &karim.certificate.keys.signing)
+            .unwrap();
+        let referent_left = RecordBody {
+            kind: "left".into(),
+            subjects: ids(&[SOPHIE]),
+            ..named.next_body(3, SOPHIE, SOPHIE_PHONE, 1_765_100_300_000)
+        }
+        .sign(&sophie.device)
+        .unwrap();
+        let mut referent_gone = with_referent.clone();
+        referent_gone.push(referent_left);
+        // Jean, removed, named referent: not a member.
+        let mut referent_outsider = chain.clone();
+        referent_outsider.push(name_referent(&state, JEAN).sign(&karim.device).unwrap());
+        // Sophie, a member who does not coordinate, names herself.
+        let mut referent_by_member = chain.clone();
+        referent_by_member.push(
+            RecordBody {
+                actor: SOPHIE.into(),
+                actor_device: SOPHIE_PHONE.into(),
+                ..name_referent(&state, SOPHIE)
+            }
+            .sign(&sophie.device)
+            .unwrap(),
+        );
+        // Two referents in one record: signed, but malformed.
+        let two = RecordBody {
+            subjects: ids(&[KARIM, SOPHIE]),
+            ..name_referent(&state, SOPHIE)
+        };
+        let two_signature = karim.device.sign(&two.signed_bytes()).unwrap();
+        let mut two_referents = chain.clone();
+        let mut two_record = referent.clone();
+        two_record.subjects = two.subjects.clone();
+        two_record.signature = two_signature;
+        two_referents.push(two_record);
+
         let people: Value = [&karim, &sophie, &jean]
             .iter()
             .map(|p| {
@@ -636,9 +714,22 @@ pub(crate) mod tests {
             "logs": [
                 {"why": "creation with Jean, Sophie added, Jean removed: valid",
                  "records": chain, "members": [KARIM, SOPHIE], "coordinators": [KARIM],
-                 "head_hex": to_hex(&state.head)},
+                 "referent": null, "head_hex": to_hex(&state.head)},
                 {"why": "then Sophie leaves by her own record: valid",
-                 "records": with_departure, "members": [KARIM], "coordinators": [KARIM]},
+                 "records": with_departure, "members": [KARIM], "coordinators": [KARIM],
+                 "referent": null},
+                {"why": "then Karim names Sophie the case's referent: valid",
+                 "records": with_referent, "members": [KARIM, SOPHIE], "coordinators": [KARIM],
+                 "referent": SOPHIE},
+                {"why": "then the referent leaves: no referent any more",
+                 "records": referent_gone, "members": [KARIM], "coordinators": [KARIM],
+                 "referent": null},
+                {"why": "a removed member named referent",
+                 "records": referent_outsider, "refused": "inconsistent", "at": 3},
+                {"why": "a member who does not coordinate names herself referent",
+                 "records": referent_by_member, "refused": "not_coordinator", "at": 3},
+                {"why": "two referents in one record",
+                 "records": two_referents, "refused": "malformed", "at": 3},
                 {"why": "the addition's subject replaced after signing",
                  "records": bad_signature, "refused": "bad_signature", "at": 1},
                 {"why": "the addition dropped: the removal no longer extends the chain",
@@ -701,6 +792,10 @@ pub(crate) mod tests {
                         .collect();
                     want.sort();
                     assert_eq!(members, want, "{}", log["why"]);
+                    let coordinators: Vec<&str> =
+                        state.coordinators.iter().map(String::as_str).collect();
+                    assert_eq!(json!(coordinators), log["coordinators"], "{}", log["why"]);
+                    assert_eq!(json!(state.referent), log["referent"], "{}", log["why"]);
                 }
                 (Err((at, code)), Some(want)) => {
                     assert_eq!(code, want, "{}", log["why"]);

@@ -113,7 +113,7 @@ pub use keys::{
 };
 pub use membership_log::{
     verify_log, LogError, MembershipRecord, MembershipState, RecordBody, RecordHash, LOG_KINDS,
-    LOG_REMOVAL_REASONS, LOG_ROLES, MAX_LOG_SUBJECTS,
+    LOG_REFERENT, LOG_REMOVAL_REASONS, LOG_ROLES, MAX_LOG_SUBJECTS,
 };
 pub use order::{
     check_order, Arrival, OrderAnomaly, OrderMark, OrderNotice, OrderReport, CLOCK_TOLERANCE_MS,

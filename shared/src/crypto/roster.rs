@@ -50,6 +50,10 @@ pub enum RosterError {
     /// The certificate does not verify under the identity pinned for its owner.
     #[error("the certificate of device {0} does not verify")]
     Unverified(String),
+    /// The server lists, as a reader of a case's identity, someone the case's signed
+    /// membership log names neither coordinator nor referent (docs/PROTOCOL.md §19).
+    #[error("{0} is listed as a reader of the identity but the signed log names them neither coordinator nor referent")]
+    NotReader(String),
 }
 
 impl RosterError {
@@ -61,6 +65,7 @@ impl RosterError {
             RosterError::WrongChannel { .. } => "wrong_channel",
             RosterError::WrongRecipient => "wrong_recipient",
             RosterError::Unverified(_) => "unverified_device",
+            RosterError::NotReader(_) => "not_reader",
         }
     }
 }

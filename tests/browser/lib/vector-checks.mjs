@@ -450,7 +450,8 @@ export async function runVectorChecks({ vectors, modulePath }) {
     });
   }
   // membership_log.json: the signed membership log (§22): a valid chain and its members,
-  // a bad signature, a broken chain, a non-coordinator's change.
+  // a bad signature, a broken chain, a non-coordinator's change, the referent named,
+  // dropped with their departure, and three refused namings.
   const ml = vectors.membership_log;
   /** @type {Map<string, Uint8Array>} */
   const mlKeys = new Map();
@@ -477,7 +478,10 @@ export async function runVectorChecks({ vectors, modulePath }) {
         }
       }
       if (v.refused) return `accepted, expected ${v.refused}`;
-      return same(stable([...state.members].sort()), stable([...v.members].sort()));
+      return same(
+        stable({ members: [...state.members].sort(), coordinators: [...state.coordinators].sort(), referent: state.referent }),
+        stable({ members: [...v.members].sort(), coordinators: [...v.coordinators].sort(), referent: v.referent }),
+      );
     });
   }
 

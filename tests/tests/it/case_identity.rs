@@ -324,6 +324,7 @@ async fn a_new_referent_reads_the_identity_once_sealed_again_and_the_former_one_
             referent_user_id: Some(other.user.id.clone()),
             destroy_limit: None,
             reviewed: false,
+            record: None,
         })
         .send()
         .await
@@ -452,4 +453,196 @@ async fn a_replayed_or_misaddressed_identity_is_refused_and_changes_nothing() {
     );
     let refused = denials(&server, &case, "case_identity_seal").await;
     assert_eq!(refused.len(), 4, "every refusal is logged");
+}
+
+/// Issue 19 item 2: on a case with a signed membership log, the sealing client takes the
+/// readers from the verified log — its coordinators and the referent a coordinator named
+/// by a signed record — and refuses a server that lists anyone else, sealing nothing.
+/// Changing the referent on such a case needs that record: without it, or with one that
+/// says something else, the change is refused, logged, and nothing is stored.
+#[tokio::test]
+async fn the_readers_come_from_the_signed_log_and_a_server_listing_an_extra_reader_is_refused() {
+    use crate::tampering::{through, Proxy, Tamper};
+    use passerelle_shared::client::ClientError;
+    use passerelle_shared::crypto::{RecordBody, RosterError, LOG_REFERENT};
+    use std::sync::Arc;
+
+    let Scene {
+        server,
+        mut coordinator,
+        mut referent,
+        member,
+        other,
+        case,
+        ..
+    } = scene().await;
+    let case_id = case.channel.id.clone();
+    // The coordinator signs the current referent into the case's log (starting it).
+    let signed = coordinator
+        .client
+        .set_case_referent(&coordinator.device, &case_id, &referent.user.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        signed.referent_user_id.as_deref(),
+        Some(referent.user.id.as_str())
+    );
+    let log = coordinator
+        .client
+        .verified_membership(&case_id)
+        .await
+        .unwrap()
+        .expect("the case has a log now");
+    assert_eq!(log.referent.as_deref(), Some(referent.user.id.as_str()));
+    assert_eq!(log.identity_readers().into_iter().collect::<Vec<_>>(), {
+        let mut readers = vec![coordinator.user.id.clone(), referent.user.id.clone()];
+        readers.sort();
+        readers
+    });
+
+    // An honest server: the identity is sealed for the coordinator and the referent.
+    coordinator
+        .client
+        .set_case_identity(&coordinator.device, &case_id, &record())
+        .await
+        .unwrap();
+    let read = referent
+        .client
+        .open_case_identity(&referent.device, &case_id)
+        .await
+        .unwrap();
+    assert_eq!(read.name, NAME);
+
+    // A malicious server lists a plain member as a reader, with her device: refused,
+    // nothing sent.
+    let extra = member.user.id.clone();
+    let extra_device = member.device.device_id.clone();
+    let readers_path = format!("/api/v1/cases/{case_id}/identity/readers");
+    let tamper: Tamper = Arc::new(move |method, path, mut answer| {
+        if method == reqwest::Method::GET && path == readers_path {
+            if let Some(list) = answer["readers"].as_array_mut() {
+                list.push(serde_json::json!({
+                    "user_id": extra,
+                    "display_name": "Agent CCAS",
+                    "duty": "coordinator",
+                    "devices": [extra_device],
+                }));
+            }
+        }
+        answer
+    });
+    let proxy = Proxy::spawn(&server, tamper).await;
+    let mut fooled = through(&proxy, &coordinator);
+    match fooled
+        .set_case_identity(&coordinator.device, &case_id, &record())
+        .await
+    {
+        Err(ClientError::Tampered(RosterError::NotReader(user_id))) => {
+            assert_eq!(user_id, member.user.id)
+        }
+        other => panic!("expected a refused reader, got {other:?}"),
+    }
+    assert_eq!(
+        proxy.writes_to(&format!("/api/v1/cases/{case_id}/identity")),
+        Vec::<(String, String)>::new(),
+        "nothing was sealed"
+    );
+    assert_eq!(
+        count_rows(&server, "case_identity_keys", "user_id", &member.user.id).await,
+        0
+    );
+
+    // Changing the referent without the signed record: refused, logged, unchanged.
+    let path = format!("/cases/{case_id}");
+    let change = |record: Option<passerelle_shared::crypto::MembershipRecord>| {
+        serde_json::to_value(UpdateCase {
+            referent_user_id: Some(other.user.id.clone()),
+            record,
+            ..UpdateCase::default()
+        })
+        .unwrap()
+    };
+    assert_eq!(
+        call(&coordinator, Method::PATCH, &path, Some(change(None))).await,
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "membership_record_required".into()
+        )
+    );
+    // A record naming someone else than the new referent.
+    let current: CaseView = coordinator.client.get(&path).await.unwrap();
+    let state = coordinator
+        .client
+        .verified_membership(&case_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let wrong = RecordBody {
+        kind: "role_changed".into(),
+        role: LOG_REFERENT.into(),
+        subjects: vec![member.user.id.clone()],
+        ..state.next_body(
+            current.channel.epoch,
+            &coordinator.user.id,
+            &coordinator.device.device_id,
+            1,
+        )
+    }
+    .sign(coordinator.device.keys())
+    .unwrap();
+    assert_eq!(
+        call(
+            &coordinator,
+            Method::PATCH,
+            &path,
+            Some(change(Some(wrong)))
+        )
+        .await,
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_membership_record".into()
+        )
+    );
+    let unchanged: CaseView = coordinator.client.get(&path).await.unwrap();
+    assert_eq!(
+        unchanged.referent_user_id.as_deref(),
+        Some(referent.user.id.as_str())
+    );
+    assert_eq!(
+        denials(&server, &case, "case_update").await,
+        [coordinator.user.id.clone(), coordinator.user.id.clone()]
+    );
+
+    // Named with its record, the new referent is a reader by the log, and the identity,
+    // sealed again, reaches her; the former referent is no longer one.
+    coordinator
+        .client
+        .set_case_referent(&coordinator.device, &case_id, &other.user.id)
+        .await
+        .unwrap();
+    coordinator
+        .client
+        .set_case_identity(&coordinator.device, &case_id, &record())
+        .await
+        .unwrap();
+    let mut other = other;
+    assert_eq!(
+        other
+            .client
+            .open_case_identity(&other.device, &case_id)
+            .await
+            .unwrap()
+            .name,
+        NAME
+    );
+    assert_eq!(
+        call(
+            &referent,
+            Method::GET,
+            &identity_path(&case, &referent),
+            None
+        )
+        .await,
+        (StatusCode::FORBIDDEN, "identity_restricted".into())
+    );
 }

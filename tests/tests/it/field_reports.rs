@@ -118,7 +118,8 @@ async fn stored_texts(server: &TestServer) -> String {
     .map(|row| {
         let description: String = row.try_get("", "description").unwrap();
         let answer: Option<String> = row.try_get("", "answer").unwrap();
-        format!("{description}{}", answer.unwrap_or_default())
+        let place: String = row.try_get("", "place").unwrap();
+        format!("{description}{}{place}", answer.unwrap_or_default())
     })
     .collect()
 }
@@ -180,7 +181,17 @@ async fn a_mediator_files_a_report_with_a_photo_and_the_group_takes_it_in_charge
         listed.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
         [filed.id.as_str()]
     );
-    assert_eq!(listed[0].place, "Résidence des Tilleuls, entrée B");
+    // The place is sealed (issue 19 item 3): the group's members open it.
+    assert_eq!(listed[0].place, "");
+    assert!(listed[0].sealed_place.is_some());
+    assert_eq!(
+        professional
+            .client
+            .open_field_report_place(&professional.device, &listed[0])
+            .await
+            .unwrap(),
+        "Résidence des Tilleuls, entrée B"
+    );
     assert_eq!(listed[0].group_name, group.name);
     let (opened, answer) = professional
         .client
@@ -230,10 +241,10 @@ async fn a_mediator_files_a_report_with_a_photo_and_the_group_takes_it_in_charge
         .unwrap();
     assert_eq!(answer.map(|a| a.text.clone()).as_deref(), Some(ANSWER));
 
-    // The server holds neither the description nor the answer in clear.
+    // The server holds neither the place, the description nor the answer in clear.
     let stored = stored_texts(&server).await;
     assert!(!stored.is_empty());
-    for secret in [DESCRIPTION, ANSWER, "lampadaire.png"] {
+    for secret in [DESCRIPTION, ANSWER, "lampadaire.png", "Tilleuls"] {
         assert!(!stored.contains(secret), "stored in clear: {secret}");
     }
 
@@ -367,13 +378,44 @@ async fn bad_or_replayed_input_is_refused_in_french_and_stores_nothing() {
         )
         .await
         .unwrap();
+    let place = mediator
+        .client
+        .seal_field_report_place(
+            &mediator.device,
+            &group.id,
+            &envelope,
+            "Parvis de la médiathèque",
+        )
+        .await
+        .unwrap();
+    // Sealed for another description: it does not go with this one.
+    let other_description = mediator
+        .client
+        .seal(&mut mediator.device, &group.id, &MessageContent::text("x"))
+        .await
+        .unwrap();
+    let misplaced = mediator
+        .client
+        .seal_field_report_place(
+            &mediator.device,
+            &group.id,
+            &other_description,
+            "Parvis de la médiathèque",
+        )
+        .await
+        .unwrap();
     let valid = json!({
         "group_id": group.id,
         "category": "incivility",
-        "place": "Parvis de la médiathèque",
+        "sealed_place": place,
         "observed_at": now(&server) - 60_000,
         "description": envelope,
     });
+    let without_place = {
+        let mut body = valid.clone();
+        body.as_object_mut().unwrap().remove("sealed_place");
+        body
+    };
     let with = |field: &str, value: Value| {
         let mut body = valid.clone();
         body[field] = value;
@@ -396,15 +438,35 @@ async fn bad_or_replayed_input_is_refused_in_french_and_stores_nothing() {
             StatusCode::BAD_REQUEST,
             "",
         ),
+        // A place in clear, next to the sealed one or instead of it.
         (
-            with("place", json!("x".repeat(121))),
+            with("place", json!("Parvis de la médiathèque")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "place_must_be_sealed",
+        ),
+        (
+            {
+                let mut body = without_place.clone();
+                body["place"] = json!("Parvis de la médiathèque");
+                body
+            },
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "place_must_be_sealed",
+        ),
+        (
+            without_place.clone(),
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_place",
         ),
         (
-            with("place", json!("  ")),
+            with("sealed_place", serde_json::to_value(&misplaced).unwrap()),
             StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_place",
+            "invalid_sealed_place",
+        ),
+        (
+            with("sealed_place", serde_json::to_value(&envelope).unwrap()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_sealed_place",
         ),
         (
             with("observed_at", json!(now(&server) + 86_400_000)),

@@ -545,8 +545,9 @@ fn rows() -> Vec<Row> {
             FieldReportFiler,
             |w, _| {
                 serde_json::json!({
-                    "group_id": w.group, "category": "technical_fault", "place": "Entrée B",
-                    "observed_at": w.now, "description": w.owner_envelope
+                    "group_id": w.group, "category": "technical_fault",
+                    "sealed_place": w.owner_envelope, "observed_at": w.now,
+                    "description": w.owner_envelope
                 })
             },
         ),
@@ -691,6 +692,14 @@ fn rows() -> Vec<Row> {
             "/api/v1/cases/{live_case}/information",
             CaseMember,
             |w, _| serde_json::json!({ "outcome": "not_informed", "reason": "child_interest", "decided_by": w.colleague }),
+        ),
+        // A note sealed for another scope, on a case with no sealed note: an allowed call is
+        // refused for its body (422).
+        with(
+            M::PUT,
+            "/api/v1/cases/{live_case}/note",
+            CaseMember,
+            |w, _| serde_json::json!({ "envelope": w.owner_envelope }),
         ),
         with(
             M::POST,

@@ -14,7 +14,9 @@ use passerelle_shared::protocol::v1::channels::{
     AddMember, Channel, ChannelKind, CreateChannel, LegalRegime,
 };
 use passerelle_shared::protocol::v1::error::ErrorBody;
-use passerelle_shared::protocol::v1::sealed_meta::{title_scope, SealTitle, TitleRecord};
+use passerelle_shared::protocol::v1::sealed_meta::{
+    note_scope, title_scope, SealNote, SealTitle, TitleRecord,
+};
 use passerelle_shared::protocol::v1::Role;
 use passerelle_tests::TestServer;
 use reqwest::{Method, StatusCode};
@@ -303,6 +305,62 @@ async fn titles_and_notes_are_sealed_and_no_table_or_file_holds_them() {
         Some(CASE_TITLE)
     );
 
+    // The note too (issue 19 item 2): sealed before they joined, it does not open for
+    // them until a member seals it again under the epoch they hold; then it does.
+    let case_path = format!("/cases/{case_id}");
+    let seen: CaseView = late.client.get(&case_path).await.unwrap();
+    let old = seen.sealed_note().expect("a sealed note").clone();
+    assert!(
+        late.client
+            .open_case_note(&late.device, &case_id, &old, seen.note_sealer().unwrap())
+            .await
+            .is_err(),
+        "sealed under an epoch from before they joined"
+    );
+    let resealed = coord
+        .client
+        .reseal_case_note(&mut coord.device, &case_id)
+        .await
+        .unwrap()
+        .expect("the note was under an older epoch");
+    assert_eq!(
+        resealed.note_sealed_by.as_deref(),
+        Some(coord.user.id.as_str())
+    );
+    let seen: CaseView = late.client.get(&case_path).await.unwrap();
+    assert_eq!(
+        late.client
+            .open_case_note(
+                &late.device,
+                &case_id,
+                seen.sealed_note().unwrap(),
+                seen.note_sealer().unwrap()
+            )
+            .await
+            .unwrap(),
+        NOTE
+    );
+    // Under the current epoch already: nothing to do, and the same sealing again is
+    // refused (409) and changes nothing.
+    assert!(coord
+        .client
+        .reseal_case_note(&mut coord.device, &case_id)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        status_and_code(
+            coord
+                .client
+                .request(Method::PUT, &format!("/cases/{case_id}/note"))
+                .json(&SealNote {
+                    envelope: seen.sealed_note().unwrap().clone()
+                })
+        )
+        .await,
+        (StatusCode::CONFLICT, "note_epoch_stale".into())
+    );
+
     // Nothing typed is stored anywhere, nor answered by the server in clear.
     for typed in [CASE_TITLE, SESSION_TITLE, DIRECT_TITLE, NOTE] {
         let word = typed.split(' ').nth(1).unwrap();
@@ -549,4 +607,154 @@ async fn a_session_named_in_clear_before_gets_a_reference_once_its_name_is_seale
         logged[0].details.contains("\"clear_name_replaced\":true"),
         "{logged:?}"
     );
+}
+
+/// Sealing a case's note again (issue 19 item 2): a case without a sealed note, a note
+/// sealed for another scope or by another's device, the stored epoch again, or an
+/// outsider are refused, logged, and change nothing.
+#[tokio::test]
+async fn a_note_sealed_again_wrong_stale_or_by_an_outsider_is_refused_and_logged() {
+    let server = TestServer::spawn().await.unwrap();
+    let mut coord = Party::new(&server, "coord", Role::Coordinator, "Mairie").await;
+    let mut member = Party::new(&server, "educ", Role::Member, "PJJ").await;
+    let outsider = Party::new(&server, "autre", Role::Member, "CCAS").await;
+    let group = working_group(&mut coord, &[&member, &outsider]).await;
+    let case: CaseView = coord
+        .client
+        .post(
+            "/cases",
+            &CreateCase {
+                programme: Programme::PublicTranquillity,
+                reporting_institution: member.user.institution_id.clone(),
+                regime: LegalRegime::ClspdConfidential,
+                group_id: Some(group.id.clone()),
+                institutions: vec![member.user.institution_id.clone()],
+                members: vec![member.user.id.clone()],
+                referent_user_id: None,
+                destroy_limit: None,
+                scheme: None,
+            },
+        )
+        .await
+        .unwrap();
+    let id = case.channel.id.clone();
+    let put = |party: &Party, envelope: &Envelope| {
+        party
+            .client
+            .request(Method::PUT, &format!("/cases/{id}/note"))
+            .json(&SealNote {
+                envelope: envelope.clone(),
+            })
+    };
+    let record = |sealed_note: Option<Envelope>| InformationRecord::NotInformed {
+        reason: NotInformedReason::ChildInterest,
+        note: String::new(),
+        sealed_note: sealed_note.map(Box::new),
+        decided_by: member.user.id.clone(),
+    };
+    // No note recorded yet.
+    let mine = coord
+        .client
+        .seal_case_note(&mut coord.device, &id, NOTE)
+        .await
+        .unwrap();
+    coord
+        .client
+        .request(Method::PUT, &format!("/cases/{id}/information"))
+        .json(&record(None))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    assert_eq!(
+        status_and_code(put(&coord, &mine)).await,
+        (StatusCode::UNPROCESSABLE_ENTITY, "note_not_sealed".into())
+    );
+    // Now with the note, sealed under the current epoch.
+    coord
+        .client
+        .request(Method::PUT, &format!("/cases/{id}/information"))
+        .json(&record(Some(mine.clone())))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    // The same sealing again, or another under the same epoch: nothing newer.
+    assert_eq!(
+        status_and_code(put(&coord, &mine)).await,
+        (StatusCode::CONFLICT, "note_epoch_stale".into())
+    );
+    // Sealed for another scope, or by someone else's device.
+    let wrong_scope = {
+        let header = MessageHeader {
+            channel_id: title_scope(&id),
+            epoch: mine.epoch,
+            sender_device: coord.device.device_id.clone(),
+            client_msg_id: uuid::Uuid::new_v4().to_string(),
+            order: None,
+        };
+        let key = coord
+            .client
+            .epoch_key(&coord.device, &id, mine.epoch)
+            .await
+            .unwrap();
+        Envelope::seal(
+            header,
+            &MessageContent::text(NOTE),
+            key,
+            coord.device.keys(),
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        status_and_code(put(&coord, &wrong_scope)).await,
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_sealed_note".into()
+        )
+    );
+    member.accept_rules(&group.id).await;
+    let by_member = member
+        .client
+        .seal_case_note(&mut member.device, &id, NOTE)
+        .await
+        .unwrap();
+    assert_eq!(by_member.channel_id, note_scope(&id));
+    assert_eq!(
+        status_and_code(put(&coord, &by_member)).await,
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_sealed_note".into()
+        )
+    );
+    // Someone outside the case is told nothing.
+    assert_eq!(
+        status_and_code(put(&outsider, &mine)).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    let view: CaseView = coord.client.get(&format!("/cases/{id}")).await.unwrap();
+    assert_eq!(
+        view.sealed_note(),
+        Some(&mine),
+        "no refusal changed the note"
+    );
+    assert_eq!(view.note_sealed_by, None);
+    let denied: Vec<String> = audit_events(&server, &id, "case_note_reseal")
+        .await
+        .into_iter()
+        .filter(|event| event.outcome == "denied")
+        .map(|event| event.details)
+        .collect();
+    for reason in ["note_not_sealed", "note_epoch_stale", "invalid_sealed_note"] {
+        assert!(
+            denied.iter().any(|d| d.contains(reason)),
+            "{reason}: {denied:?}"
+        );
+    }
+    assert!(audit_events(&server, &id, "case_note_resealed")
+        .await
+        .is_empty());
 }

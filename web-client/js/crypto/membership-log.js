@@ -5,6 +5,8 @@
 // previous record by its hash and bound to the channel and its epoch. A client verifies
 // the chain from its genesis under device certificates it verified itself and derives the
 // member set from it: that set, not the server's member list, decides whom it encrypts for.
+// On a case it also names the referent (`role_changed`, role `referent`): with the
+// coordinators, the only readers of the person's identity (§19).
 
 import { CryptoError, canonical, checkId, checkObject, checkSafeInt, concat, fromBase64url, toBase64url, u32be, u64be, utf8, bytesEqual } from './encoding.js';
 import { requireSignature, sha256, sign } from './primitives.js';
@@ -15,6 +17,8 @@ export const MEMBERSHIP_LABEL = 'passerelle/v1/membership';
 const KINDS = ['genesis', 'added', 'removed', 'left', 'role_changed'];
 const REASONS = ['coordinator'];
 const ROLES = ['coordinator', 'member'];
+/** The role a `role_changed` record gives to name a case's referent (one subject). */
+const REFERENT = 'referent';
 const FIELDS = ['channel_id', 'seq', 'prev', 'epoch', 'actor', 'actor_device', 'kind', 'subjects', 'coordinators', 'reason', 'role', 'at', 'signature'];
 const MAX_SUBJECTS = 1000;
 
@@ -44,6 +48,7 @@ const MAX_SUBJECTS = 1000;
  * @property {number} epoch
  * @property {Set<string>} members
  * @property {Set<string>} coordinators
+ * @property {string | null} referent The case's referent named by a signed record, while a member.
  * @property {{ seq: number, kind: string, actor: string, subjects: string[], at: number }[]} records
  *   What each verified record says, in order (for the conversation's notes).
  */
@@ -107,7 +112,7 @@ function checkShape(b) {
   if (!genesis && b.coordinators.length > 0) fail('coordinators outside the genesis');
   if (genesis !== (b.seq === 1)) fail('genesis position');
   if (b.kind === 'removed' ? !REASONS.includes(b.reason) : b.reason !== '') fail('reason');
-  const roleOk = b.kind === 'role_changed' ? ROLES.includes(b.role) : b.kind === 'added' ? b.role === '' || ROLES.includes(b.role) : b.role === '';
+  const roleOk = b.kind === 'role_changed' ? ROLES.includes(b.role) || (b.role === REFERENT && b.subjects.length === 1) : b.kind === 'added' ? b.role === '' || ROLES.includes(b.role) : b.role === '';
   if (!roleOk) fail('role');
   if (b.kind === 'left' && (b.subjects.length !== 1 || b.subjects[0] !== b.actor)) throw new CryptoError('not_coordinator', 'a departure signed by another');
 }
@@ -130,7 +135,7 @@ export function recordSignedBytes(b) {
 
 /** @param {string} channelId @returns {MembershipState} */
 export function emptyState(channelId) {
-  return { channelId, seq: 0, head: new Uint8Array(32), epoch: 0, members: new Set(), coordinators: new Set(), records: [] };
+  return { channelId, seq: 0, head: new Uint8Array(32), epoch: 0, members: new Set(), coordinators: new Set(), referent: null, records: [] };
 }
 
 /**
@@ -148,6 +153,7 @@ export async function applyRecord(state, value, signingKey) {
   }
   let members = new Set(state.members);
   let coordinators = new Set(state.coordinators);
+  let referent = state.referent;
   if (r.kind === 'genesis') {
     members = new Set(r.subjects);
     coordinators = new Set(r.coordinators);
@@ -164,6 +170,9 @@ export async function applyRecord(state, value, signingKey) {
       } else if ((r.kind === 'removed' || r.kind === 'left') && present) {
         members.delete(subject);
         coordinators.delete(subject);
+        if (referent === subject) referent = null;
+      } else if (r.kind === 'role_changed' && present && r.role === REFERENT) {
+        referent = subject;
       } else if (r.kind === 'role_changed' && present) {
         if (r.role === 'coordinator') coordinators.add(subject);
         else coordinators.delete(subject);
@@ -176,7 +185,7 @@ export async function applyRecord(state, value, signingKey) {
   if (!signingKey) throw new CryptoError('bad_signature', 'no verified device for the actor');
   await requireSignature(signingKey, r.signature, bytes, 'membership record');
   const said = { seq: r.seq, kind: r.kind, actor: r.actor, subjects: r.subjects, at: r.at };
-  return { channelId: state.channelId, seq: r.seq, head: await sha256(bytes), epoch: r.epoch, members, coordinators, records: [...state.records, said] };
+  return { channelId: state.channelId, seq: r.seq, head: await sha256(bytes), epoch: r.epoch, members, coordinators, referent, records: [...state.records, said] };
 }
 
 /**
@@ -195,6 +204,17 @@ export async function verifyLog(channelId, records, signingKey) {
     state = await applyRecord(state, record, await signingKey(String(r?.actor), String(r?.actor_device)));
   }
   return state;
+}
+
+/**
+ * Who may read a case's identity by the verified log (§19): its coordinators and its
+ * signed referent.
+ * @param {MembershipState} state
+ */
+export function identityReaders(state) {
+  const readers = new Set(state.coordinators);
+  if (state.referent) readers.add(state.referent);
+  return readers;
 }
 
 /**

@@ -10,7 +10,7 @@ import { field, form, selectField, validate, valueOf, whileBusy } from '../forms
 import { formatDate, formatDateTime } from '../labels.js';
 import { showError, showStatus } from '../notices.js';
 import { openCaseIdentity, sealCaseIdentity } from '../case-identity.js';
-import { openNote, sealNote } from '../channel-titles.js';
+import { openNote, resealNoteIfOld, sealNote } from '../channel-titles.js';
 import { identitySection } from './case-identity.js';
 import { noticeSection, takeJustOpened } from './notice-templates.js';
 
@@ -186,17 +186,29 @@ export function caseRecordPanel(channelId, myId, onArchived, keyring = null, ens
     );
     update.addEventListener('submit', async (event) => {
       event.preventDefault();
-      /** @type {{ follow_up_status?: string, referent_user_id?: string }} */
+      /** @type {{ follow_up_status?: string, referent_user_id?: string, record?: object }} */
       const body = { follow_up_status: valueOf(update, 'follow_up_status') };
       const chosen = valueOf(update, 'referent_user_id');
-      if (chosen && chosen !== view.referent_user_id) body.referent_user_id = chosen;
+      const changed = Boolean(chosen) && chosen !== view.referent_user_id;
+      if (changed) body.referent_user_id = chosen;
       const ok = await whileBusy(update, async () => {
+        // The referent is named by a record this coordinator signs (§19, §22.1): the
+        // readers of the identity are then taken from the signed log, not from the
+        // server. Choosing the current referent again signs them into a log that does
+        // not name them yet.
+        if (chosen && keyring && view.caller_coordinates) {
+          const log = await keyring.membershipLog(channelId, { refresh: true });
+          if (changed || log?.referent !== chosen) {
+            body.referent_user_id = chosen;
+            body.record = (await keyring.signMembershipChange(channelId, { kind: 'role_changed', role: 'referent', subjects: [chosen] })) ?? undefined;
+          }
+        }
         await casesApi.update(channelId, body);
         return true;
       });
       if (!ok) return;
       showStatus('Suivi du dossier enregistré.');
-      if (body.referent_user_id && view.identity && view.caller_reads_identity && keyring) await resealIdentity(keyring);
+      if (changed && view.identity && view.caller_reads_identity && keyring) await resealIdentity(keyring);
       await load();
     });
     return h('details', { class: 'disclosure' }, h('summary', {}, 'Modifier le suivi'), update);
@@ -237,8 +249,13 @@ export function caseRecordPanel(channelId, myId, onArchived, keyring = null, ens
     if (!envelope) return null;
     const note = h('span', { 'data-testid': 'case-information-note' }, ' — note chiffrée…');
     if (!keyring) return note;
-    openNote(keyring, channelId, envelope, view.information_recorded_by)
-      .then((text) => replace(note, ` — ${text}`))
+    const keys = keyring;
+    openNote(keys, channelId, envelope, view.note_sealed_by ?? view.information_recorded_by)
+      .then(async (text) => {
+        replace(note, ` — ${text}`);
+        // Sealed under an older epoch: sealed again here for the members who joined since.
+        await resealNoteIfOld(keys, channelId, view, text).catch((error) => console.warn('the case note could not be sealed again', error));
+      })
       .catch(() => replace(note, ' — note chiffrée illisible sur cet appareil'));
     return note;
   }

@@ -1,10 +1,12 @@
 // The mediators' field reports (docs/PROTOCOL.md §16): « Signaler » for a mediator (place,
 // category, date, description, photo), and the list of reports with their status — the
 // mediator's own, or those addressed to a professional's groups, who take them in charge
-// and answer. The description, the photo and the answer are sealed for the group on this
-// device: the server never reads them.
+// and answer. The place, the description, the photo and the answer are sealed for the
+// group on this device: the server never reads them (reports filed before places were
+// sealed keep their clear place).
 
 import { channels as channelsApi, fieldReports as reportsApi } from '../api.js';
+import { openPlace, sealPlace } from '../channel-titles.js';
 import * as c from '../crypto.js';
 import { h, replace, screenTitle, uid } from '../dom.js';
 import { field, form, selectField, validate, valueOf, whileBusy } from '../forms.js';
@@ -15,7 +17,7 @@ import { messengerFor } from './messaging.js';
 const CATEGORY_LABELS = FIELD_REPORT_CATEGORY_LABELS;
 const STATUS_LABELS = FIELD_REPORT_STATUS_LABELS;
 
-/** Longest place, as the server checks it. */
+/** Longest place, as the sealing client checks it (the server cannot read it). */
 const MAX_PLACE_CHARS = 120;
 
 /** @param {string} value « AAAA-MM-JJ » → unix ms at local noon, never in the future. */
@@ -110,10 +112,11 @@ export function renderFieldReports(screen, shell) {
       const filed = await whileBusy(report, async () => {
         const attachments = files.length > 0 ? await active.uploadFiles(groupId, files, () => {}) : [];
         const description = await seal(groupId, { text, reply_to: null, attachments });
+        const sealedPlace = await sealPlace(keyring, groupId, description, valueOf(report, 'place').trim());
         return reportsApi.file({
           group_id: groupId,
           category: valueOf(report, 'category'),
-          place: valueOf(report, 'place').trim(),
+          sealed_place: sealedPlace,
           observed_at: dayToMs(valueOf(report, 'observed_at')),
           description,
         });
@@ -170,6 +173,7 @@ export function renderFieldReports(screen, shell) {
 
   /** @param {any} report */
   async function card(report) {
+    const place = await openPlace(keyring, report).catch(() => 'lieu illisible sur cet appareil');
     const body = h('div', { class: 'field-report-body' });
     await describe(body, report);
     if (report.answer && report.answered_by) {
@@ -218,7 +222,7 @@ export function renderFieldReports(screen, shell) {
       h(
         'h3',
         {},
-        `${CATEGORY_LABELS[/** @type {keyof typeof CATEGORY_LABELS} */ (report.category)] ?? report.category} — ${report.place}`,
+        `${CATEGORY_LABELS[/** @type {keyof typeof CATEGORY_LABELS} */ (report.category)] ?? report.category} — ${place}`,
       ),
       h(
         'dl',

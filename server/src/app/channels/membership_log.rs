@@ -10,7 +10,9 @@
 
 use std::collections::BTreeSet;
 
-use passerelle_shared::crypto::{DeviceSigningPublicKey, MembershipRecord, MembershipState};
+use passerelle_shared::crypto::{
+    DeviceSigningPublicKey, MembershipRecord, MembershipState, LOG_REFERENT,
+};
 use passerelle_shared::protocol::v1::channels::MembershipLog;
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::json;
@@ -34,6 +36,8 @@ pub(crate) enum Expected<'a> {
     Removed(&'a str),
     /// The caller's own departure.
     Left,
+    /// A case's referent named (PROTOCOL.md §19, §22.1: `role_changed`, role `referent`).
+    Referent(&'a str),
 }
 
 /// The stored log, checked again as it is read (a row the server wrote itself is still
@@ -80,6 +84,9 @@ pub(crate) async fn check_and_append(
         Expected::Added(who) => record.kind == "added" && record.subjects == [who],
         Expected::Removed(who) => record.kind == "removed" && record.subjects == [who],
         Expected::Left => record.kind == "left",
+        Expected::Referent(who) => {
+            record.kind == "role_changed" && record.role == LOG_REFERENT && record.subjects == [who]
+        }
     };
     let epoch = u64::try_from(channel.epoch).unwrap_or_default();
     if !describes || record.actor != user.user_id || record.epoch != epoch {

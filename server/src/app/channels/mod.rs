@@ -27,6 +27,9 @@ pub use history::{history, MAX_PAGE};
 pub use members::{add_member, directory, remove_member};
 pub use membership::membership_events;
 pub(crate) use membership::{announce_all, announce_membership, record_new_device};
+pub(crate) use membership_log::{
+    check_and_append as check_log_record, refused as log_refused, Expected as LogChange,
+};
 pub use membership_log::{membership_log, start_membership_log};
 pub use sealed::seal_title;
 pub(crate) use sealed::{check_note, note_of};

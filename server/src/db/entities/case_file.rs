@@ -21,6 +21,8 @@ pub struct Model {
     pub info_by: Option<String>,
     pub not_informed_reason: Option<String>,
     pub not_informed_note: Option<String>,
+    /// Who sealed the note again under a newer epoch (§24); `None`: its recorder.
+    pub note_sealed_by: Option<String>,
     pub info_recorded_by: Option<String>,
     pub info_recorded_at: Option<i64>,
     pub created_at: i64,

@@ -269,6 +269,13 @@ pub struct UpdateCase {
     /// next one is due a review period later (CHARTER.md C11).
     #[serde(default)]
     pub reviewed: bool,
+    /// The signed record naming `referent_user_id` (docs/PROTOCOL.md §19, §22.1:
+    /// `role_changed`, role `referent`), extending the case's membership log. Required to
+    /// change the referent of a case that has a log; also accepted to sign the current
+    /// referent of a case whose log does not name them yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub record: Option<crate::crypto::MembershipRecord>,
 }
 
 /// `GET /api/v1/cases/{id}`: a case as its members see it.
@@ -292,6 +299,10 @@ pub struct CaseView {
     pub information: Option<InformationRecord>,
     /// Who recorded it (account id).
     pub information_recorded_by: Option<String>,
+    /// Who last sealed the note again under a newer epoch (§24), when not the person who
+    /// recorded the information: the note's sealer, whose device must sign it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note_sealed_by: Option<String>,
     /// When it was recorded (unix ms).
     pub information_recorded_at: Option<i64>,
     /// When the situation must be reviewed next (unix ms, CHARTER.md C11).
@@ -315,6 +326,27 @@ pub struct CaseView {
     /// Whether the caller may read the person's identity (its coordinators and referent).
     #[serde(default)]
     pub caller_reads_identity: bool,
+}
+
+impl CaseView {
+    /// The sealed note of why the person was not informed, if any (§24).
+    pub fn sealed_note(&self) -> Option<&crate::crypto::Envelope> {
+        match &self.information {
+            Some(InformationRecord::NotInformed {
+                sealed_note: Some(envelope),
+                ..
+            }) => Some(envelope),
+            _ => None,
+        }
+    }
+
+    /// Who sealed the note, whose device must have signed it: who sealed it again under a
+    /// newer epoch, or else who recorded the information.
+    pub fn note_sealer(&self) -> Option<&str> {
+        self.note_sealed_by
+            .as_deref()
+            .or(self.information_recorded_by.as_deref())
+    }
 }
 
 /// `POST /api/v1/channels/{id}/archive`: the coordinator ends the follow-up.

@@ -10,7 +10,9 @@
 //! sealed the same way.
 //!
 //! **Minimisation (CHARTER.md C8).** The place is short ([`MAX_PLACE_CHARS`]) and must name
-//! a location, never a person.
+//! a location, never a person. It is sealed like the description (issue 19 item 3,
+//! [`place_scope`]): the server keeps ciphertext only. Reports filed before keep their
+//! clear `place` until they age out.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -19,6 +21,22 @@ use crate::crypto::Envelope;
 
 /// Longest place, in characters.
 pub const MAX_PLACE_CHARS: usize = 120;
+
+/// The scope a report's place is sealed under: bound to its description's
+/// `client_msg_id`, so that a place served with another report does not open. Sealed under
+/// the group's key of the description's epoch, by the same device.
+pub fn place_scope(description_msg_id: &str) -> String {
+    format!("place:{description_msg_id}")
+}
+
+/// The place, trimmed, if it is acceptable: 1 to [`MAX_PLACE_CHARS`] characters, no
+/// control character. Checked by the sealing client (the server cannot read it).
+pub fn clean_place(place: &str) -> Option<String> {
+    let place = place.trim();
+    let length = place.chars().count();
+    ((1..=MAX_PLACE_CHARS).contains(&length) && !place.chars().any(char::is_control))
+        .then(|| place.to_owned())
+}
 
 /// What a mediator observed, from a closed list, so that the annual report can count it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -142,8 +160,16 @@ pub struct FileFieldReport {
     pub group_id: String,
     /// What was observed.
     pub category: FieldReportCategory,
-    /// Where (at most [`MAX_PLACE_CHARS`] characters): a street, a building, never a name.
+    /// Left empty: a place in clear is refused (`place_must_be_sealed`); it goes in
+    /// `sealed_place`.
+    #[serde(default)]
     pub place: String,
+    /// Where (at most [`MAX_PLACE_CHARS`] characters: a street, a building, never a name),
+    /// sealed by the filing device under [`place_scope`] of the description, with the
+    /// group's key of the description's epoch.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub sealed_place: Option<Envelope>,
     /// When it was observed (unix ms), not in the future.
     pub observed_at: i64,
     /// The description (and optional photo), sealed for the group's channel by the
@@ -180,8 +206,13 @@ pub struct FieldReport {
     pub author_name: String,
     /// Category.
     pub category: FieldReportCategory,
-    /// Place.
+    /// The place in clear, for reports filed before places were sealed; empty otherwise.
     pub place: String,
+    /// The sealed place: open it with the group's key of its epoch, sealed by `author`
+    /// under [`place_scope`] of the description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub sealed_place: Option<Envelope>,
     /// When it was observed (unix ms).
     pub observed_at: i64,
     /// When it was filed (unix ms).
@@ -218,6 +249,21 @@ pub struct FieldReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_place_is_short_plain_text() {
+        assert_eq!(
+            clean_place("  Entrée du 12, rue des Lilas "),
+            Some("Entrée du 12, rue des Lilas".into())
+        );
+        assert_eq!(clean_place("   "), None);
+        assert_eq!(clean_place("rue\u{0}cachée"), None);
+        assert_eq!(
+            clean_place(&"é".repeat(MAX_PLACE_CHARS)).map(|p| p.len()),
+            Some(240)
+        );
+        assert_eq!(clean_place(&"é".repeat(MAX_PLACE_CHARS + 1)), None);
+    }
 
     #[test]
     fn closed_lists_round_trip_through_their_names() {

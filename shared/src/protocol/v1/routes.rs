@@ -409,6 +409,8 @@ routes! {
     CASE_UPDATE = PATCH "/cases/{id}";
     /// Records that the person was informed.
     CASE_INFORMATION = PUT "/cases/{id}/information";
+    /// Seals a case's note again under the current epoch, for members who joined since.
+    CASE_NOTE_RESEAL = PUT "/cases/{id}/note";
     /// Archives a case.
     CASE_ARCHIVE = POST "/channels/{id}/archive";
     /// Opens an archived case, with a reason.

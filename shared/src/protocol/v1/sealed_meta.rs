@@ -83,6 +83,17 @@ pub struct SealTitle {
     pub envelope: Envelope,
 }
 
+/// `PUT /api/v1/cases/{id}/note`: a case's note sealed again, unchanged, under the
+/// channel's current epoch, so that the members who joined since read it (§24).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SealNote {
+    /// The note, sealed by the caller's device under [`note_scope`] and the channel's
+    /// current epoch.
+    #[schema(value_type = Object)]
+    pub envelope: Envelope,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
