@@ -34,6 +34,8 @@ pub(crate) enum Expected<'a> {
     Removed(&'a str),
     /// The caller's own departure.
     Left,
+    /// This member's role in the log becoming `role` (a group's coordinators, §20).
+    RoleChanged(&'a str, &'a str),
 }
 
 /// The stored log, checked again as it is read (a row the server wrote itself is still
@@ -80,6 +82,9 @@ pub(crate) async fn check_and_append(
         Expected::Added(who) => record.kind == "added" && record.subjects == [who],
         Expected::Removed(who) => record.kind == "removed" && record.subjects == [who],
         Expected::Left => record.kind == "left",
+        Expected::RoleChanged(who, role) => {
+            record.kind == "role_changed" && record.subjects == [who] && record.role == role
+        }
     };
     let epoch = u64::try_from(channel.epoch).unwrap_or_default();
     if !describes || record.actor != user.user_id || record.epoch != epoch {
