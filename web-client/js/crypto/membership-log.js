@@ -217,9 +217,13 @@ export function checkContains(state, seen, short) {
 export function parseLogHead(value) {
   if (value == null) return null;
   const v = /** @type {any} */ (value);
-  const seq = checkSafeInt(v.seq, 'membership_head.seq');
-  if (seq < 1 || typeof v.hash !== 'string' || fromBase64url(v.hash).length !== 32) throw new CryptoError('bad_content', 'membership_head');
-  return { seq, hash: v.hash };
+  try {
+    const seq = checkSafeInt(v.seq, 'membership_head.seq');
+    if (seq >= 1 && typeof v.hash === 'string' && fromBase64url(v.hash).length === 32) return { seq, hash: v.hash };
+  } catch {
+    // Reported below, as the content's.
+  }
+  throw new CryptoError('bad_content', 'membership_head');
 }
 
 /**
