@@ -202,14 +202,13 @@ impl Client {
             }
             None => self.membership.claim(channel_id, head),
         }
-        match self.verified_membership(channel_id).await {
-            Err(ClientError::MembershipLog(refusal)) => {
-                self.membership
-                    .alerts
-                    .insert(channel_id.to_owned(), refusal);
-            }
-            // Not reachable now: the claim stays and is checked at the next reading.
-            Ok(_) | Err(_) => {}
+        // Another failure (the server not reachable now) keeps the claim for the next
+        // reading.
+        if let Err(ClientError::MembershipLog(refusal)) = self.verified_membership(channel_id).await
+        {
+            self.membership
+                .alerts
+                .insert(channel_id.to_owned(), refusal);
         }
     }
 

@@ -554,7 +554,9 @@ async fn a_departure_is_signed_by_the_leaver_once_the_channel_has_a_log() {
     assert_eq!(answer.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let body: Value = answer.json().await.unwrap();
     assert_eq!(body["error"]["code"], "membership_record_required");
-    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert!(body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
     assert_eq!(
         refusal(jean.client.post_empty(&leave, &serde_json::json!({})).await),
         (
@@ -650,7 +652,9 @@ async fn a_coordinator_named_after_the_genesis_signs_changes_clients_accept() {
     assert_eq!(answer.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let body: Value = answer.json().await.unwrap();
     assert_eq!(body["error"]["code"], "membership_record_required");
-    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert!(body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
     assert_eq!(
         count_rows(&server, "group_coordinators", "group_id", &group.id).await,
         0
