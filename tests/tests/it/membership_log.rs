@@ -308,6 +308,9 @@ async fn a_member_the_server_slips_in_or_a_record_it_forges_gets_no_key_from_the
         .unwrap();
 }
 
+/// What the malicious server does to the log's records before serving them.
+type Rewrite = Box<dyn Fn(Vec<Value>) -> Vec<Value> + Send + Sync>;
+
 /// The malicious server of §22.6: the log it serves is rewritten by `rewrite` (the records
 /// as the real server has them → those it serves), and every epoch answer asks for a new
 /// key, so that the client would wrap one if it accepted the log.
@@ -377,11 +380,7 @@ async fn a_log_served_shorter_forked_or_gone_after_a_longer_one_is_refused_whole
     );
     let epochs = format!("/api/v1/channels/{}/epochs", group.id);
     let fork = branch_record(&karim, &start, group.epoch, &mallory.user.id);
-    let servings: [(
-        &str,
-        Box<dyn Fn(Vec<Value>) -> Vec<Value> + Send + Sync>,
-        LogError,
-    ); 3] = [
+    let servings: [(&str, Rewrite, LogError); 3] = [
         (
             "the newest record hidden",
             Box::new(|records: Vec<Value>| records[..1].to_vec()),
