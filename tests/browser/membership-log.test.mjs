@@ -27,10 +27,28 @@ after(async () => {
 
 const GHOST_WARNING = 'Le serveur a présenté un appareil qui n’appartient à aucun membre vérifié ; il a été écarté.';
 const LOG_WARNING = 'Le journal signé des membres de ce canal n’est pas valide : aucune clé n’est envoyée tant qu’il ne l’est pas.';
+const ROLLED_BACK_WARNING = 'Le serveur présente un journal des membres de ce canal plus ancien que celui déjà vérifié sur cet appareil : aucune clé n’est envoyée tant qu’il ne présente pas la suite.';
+const HIDDEN_WARNING = 'Le serveur cache une partie du journal des membres de ce canal : un membre a vu des changements qui ne vous sont pas présentés. Aucune clé n’est envoyée tant qu’ils ne le sont pas.';
+
+/**
+ * The malicious server: the channel's log served cut to its first `count` records.
+ * @param {import('playwright-core').Page} page
+ * @param {string} channelId
+ * @param {number} count
+ */
+async function serveLogPrefix(page, channelId, count) {
+  await page.route(`**/api/v1/channels/${channelId}/membership-log`, async (route) => {
+    const response = await route.fetch();
+    const log = await response.json();
+    await route.fulfill({ response, json: { records: log.records.slice(0, count) } });
+  });
+}
 
 describe('the signed membership log', { timeout: 240_000 }, () => {
   /** @type {string} */
   let channelId = '';
+  /** @type {string} */
+  let groupId = '';
 
   test('a member the server slips in gets no key, and the conversation says so', async () => {
     tabs.policier = await openTab(browser);
@@ -109,7 +127,7 @@ describe('the signed membership log', { timeout: 240_000 }, () => {
 
   test('a coordinator’s changes are signed, and the notes say what the log confirms, after a reload', async () => {
     const { page } = tabs.ghost;
-    const groupId = await createWorkingGroup(page, {
+    groupId = await createWorkingGroup(page, {
       name: 'Veille du quartier sud',
       institution: 'Police nationale (commissariat)',
       member: /^Karim Benali/,
@@ -148,5 +166,72 @@ describe('the signed membership log', { timeout: 240_000 }, () => {
     ]);
     assert.equal(await page.getByTestId('membership-log-start').count(), 0, 'the log covers the group from its creation');
     assertNoProblems(tabs.ghost);
+  });
+
+  test('a log served shorter than the one this browser verified is refused, after a reload', async () => {
+    const { page } = tabs.ghost;
+    await page.unrouteAll({ behavior: 'ignoreErrors' });
+    // The page verified the group's three records: the server now hides the last one.
+    await serveLogPrefix(page, groupId, 2);
+    /** @type {unknown[]} */
+    const published = [];
+    await page.route(`**/api/v1/channels/${groupId}/epochs`, async (route) => {
+      published.push(route.request().postDataJSON());
+      await route.continue();
+    });
+    await page.reload();
+    await page.getByTestId('tamper-warning').getByText(ROLLED_BACK_WARNING).waitFor();
+    // Still refused after another reload: the head is kept in IndexedDB.
+    await page.reload();
+    await page.getByTestId('tamper-warning').getByText(ROLLED_BACK_WARNING).waitFor();
+    assert.equal(published.length, 0, 'no key was published for the group');
+    // The honest log extends what was kept: no warning.
+    await page.unrouteAll({ behavior: 'ignoreErrors' });
+    await page.reload();
+    await page.getByLabel('Votre message').waitFor();
+    await page.getByTestId('messages').getByTestId('membership-note').first().waitFor();
+    assert.equal(await page.getByTestId('tamper-warning').count(), 0);
+  });
+
+  test('a head a member’s message names beyond the log served is reported, after a reload', async () => {
+    const karim = tabs.policier.page;
+    await karim.unrouteAll({ behavior: 'ignoreErrors' });
+    // Karim's browser is shown the genesis only, and starts as one that never saw more.
+    await serveLogPrefix(karim, groupId, 1);
+    await karim.evaluate(() => new Promise((resolve, reject) => {
+      const request = indexedDB.open('passerelle');
+      request.onsuccess = () => {
+        const transaction = request.result.transaction('membershipHeads', 'readwrite');
+        transaction.objectStore('membershipHeads').clear();
+        transaction.oncomplete = () => { request.result.close(); resolve(undefined); };
+        transaction.onerror = () => reject(transaction.error);
+      };
+      request.onerror = () => reject(request.error);
+    }));
+    await karim.goto(`${demo.url}/canal/${groupId}`);
+    const rules = karim.getByLabel('J’ai lu le règlement intérieur et je m’engage à le respecter');
+    await rules.or(karim.getByLabel('Votre message')).first().waitFor();
+    if (await rules.isVisible()) {
+      await rules.check();
+      await karim.getByRole('button', { name: /^Accepter le règlement/ }).click();
+    }
+    await karim.getByLabel('Votre message').waitFor();
+    assert.equal(await karim.getByTestId('tamper-warning').count(), 0, 'a prefix alone looks whole');
+
+    // The coordinator, who verified all three records, writes: her head travels signed.
+    const { page } = tabs.ghost;
+    await page.getByLabel('Votre message').fill('Réunion jeudi à 14 h.');
+    await page.getByRole('button', { name: 'Envoyer', exact: true }).click();
+    await page.getByTestId('messages').getByTestId('sent').last().waitFor();
+
+    await karim.getByTestId('messages').getByText('Réunion jeudi à 14 h.').waitFor();
+    await karim.getByTestId('tamper-warning').getByText(HIDDEN_WARNING).waitFor();
+    await karim.reload();
+    await karim.getByTestId('tamper-warning').getByText(HIDDEN_WARNING).waitFor();
+    // Shown the whole log, Karim's browser finds the head and keeps no warning.
+    await karim.unrouteAll({ behavior: 'ignoreErrors' });
+    await karim.reload();
+    await karim.getByTestId('messages').getByText('Réunion jeudi à 14 h.').waitFor();
+    assert.equal(await karim.getByTestId('tamper-warning').count(), 0);
   });
 });

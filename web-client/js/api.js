@@ -502,9 +502,11 @@ export const channels = {
    * Names a working group's coordinators among its members.
    * @param {string} id
    * @param {string[]} userIds
+   * @param {import('./crypto/membership-log.js').MembershipRecord[]} [records] The signed
+   *   `role_changed` records of the changes, once the group has a log (§22).
    * @returns {Promise<{ group_id: string, coordinators: { user_id: string, display_name: string }[], can_edit: boolean }>}
    */
-  setCoordinators: (id, userIds) => request(routes.CHANNEL_COORDINATORS_SET, [id], { user_ids: userIds }),
+  setCoordinators: (id, userIds, records = []) => request(routes.CHANNEL_COORDINATORS_SET, [id], records.length ? { user_ids: userIds, records } : { user_ids: userIds }),
   /**
    * @param {{ kind: 'working_group' | 'direct', name: string, regime: string, institutions: string[], members: string[] }} body
    * @returns {Promise<Channel>}

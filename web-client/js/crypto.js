@@ -49,7 +49,7 @@ export {
 export { commitment, generateEpochKey, unwrapEpochKey, wrapAdditionalData, wrapEpochKey } from './crypto/epoch.js';
 export { makePrekey, PREKEY_GRACE_MS, PREKEY_ROTATION_MS, prekeySignedBytes, verifyPrekey } from './crypto/prekey.js';
 export { Roster } from './crypto/roster.js';
-export { applyRecord, emptyState, identityReaders, parseRecord, recordSignedBytes, signRecord, verifyLog } from './crypto/membership-log.js';
+export { applyRecord, checkContains, emptyState, identityReaders, logHead, parseLogHead, parseRecord, recordSignedBytes, signRecord, verifyLog } from './crypto/membership-log.js';
 export {
   decodeContent,
   encodeContent,

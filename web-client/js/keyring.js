@@ -107,6 +107,12 @@ export class Keyring extends EventTarget {
     this.members = new Map();
     /** @type {Map<string, import('./crypto/membership-log.js').MembershipState | null>} Per channel, its verified membership log (§22). */
     this.logs = new Map();
+    /** @type {Map<string, Error>} Per channel, why its last served log was refused: nothing is encrypted for it until one is accepted. */
+    this.logRefusals = new Map();
+    /** @type {Map<string, Promise<import('./store.js').MembershipHeadRecord>>} Per channel, its remembered heads (§22.6), as in IndexedDB. */
+    this.heads = new Map();
+    /** @type {Promise<unknown>} Heads named by messages, checked one after the other (§22.6). */
+    this.headTurn = Promise.resolve();
     /**
      * The channel's current epoch as the server lists it, if known: with the keys held,
      * what tells a former member's history from the epoch in use (§12.1).
@@ -499,7 +505,11 @@ export class Keyring extends EventTarget {
    * @param {{ refresh?: boolean }} [options]
    */
   async membershipLog(channelId, options = {}) {
-    if (!options.refresh && this.logs.has(channelId)) return this.logs.get(channelId) ?? null;
+    if (!options.refresh) {
+      const refusal = this.logRefusals.get(channelId);
+      if (refusal) throw refusal;
+      if (this.logs.has(channelId)) return this.logs.get(channelId) ?? null;
+    }
     const { records } = await channelsApi.membershipLog(channelId);
     /** @param {string} user @param {string} device */
     const signingKey = async (user, device) =>
@@ -507,12 +517,87 @@ export class Keyring extends EventTarget {
     let state = null;
     try {
       if (records.length > 0) state = await c.verifyLog(channelId, records, signingKey);
+      // A valid log may still be a prefix or another branch of one seen before (§22.6).
+      await this.acceptHeads(channelId, state);
     } catch (error) {
-      this.reportTampering(channelId, 'membership_log', /** @type {any} */ (error)?.code ?? 'rejected');
+      const code = /** @type {any} */ (error)?.code ?? 'rejected';
+      /** @type {Record<string, string>} */
+      const kinds = { log_rolled_back: 'membership_log_rolled_back', log_hidden: 'membership_log_hidden', log_forked: 'membership_log_forked' };
+      this.logRefusals.set(channelId, /** @type {Error} */ (error));
+      this.reportTampering(channelId, kinds[code] ?? 'membership_log', code);
       throw error;
     }
+    this.logRefusals.delete(channelId);
     this.logs.set(channelId, state);
     return state;
+  }
+
+  /**
+   * The heads of a channel's log this device remembers (§22.6).
+   * @param {string} channelId
+   */
+  headRecord(channelId) {
+    let record = this.heads.get(channelId);
+    if (!record) {
+      record = store.getMembershipHead(this.me.id, channelId).then((r) => r ?? { userId: this.me.id, channelId, head: null, claims: [] });
+      this.heads.set(channelId, record);
+    }
+    return record;
+  }
+
+  /**
+   * Checks a log just verified (null: none served) against the head verified here before
+   * and the heads members' messages named; on success its head is remembered.
+   * @param {string} channelId
+   * @param {import('./crypto/membership-log.js').MembershipState | null} state
+   */
+  async acceptHeads(channelId, state) {
+    const kept = await this.headRecord(channelId);
+    if (kept.head) c.checkContains(state, kept.head, 'log_rolled_back');
+    for (const claim of kept.claims) c.checkContains(state, claim, 'log_hidden');
+    const head = c.logHead(state);
+    if (kept.claims.length === 0 && kept.head?.seq === head?.seq && kept.head?.hash === head?.hash) return;
+    const record = { userId: this.me.id, channelId, head: head ?? kept.head, claims: [] };
+    this.heads.set(channelId, Promise.resolve(record));
+    await this.persist(() => store.putMembershipHead(record));
+  }
+
+  /**
+   * The membership head a member's message named (its content's `membership_head`, under
+   * the sender's signature, §22.6): one the log verified here does not show is kept, and
+   * the log read again; a log that still does not contain it is refused, and reported.
+   * @param {string} channelId
+   * @param {import('./crypto/membership-log.js').LogHead | null | undefined} head
+   */
+  noteMembershipHead(channelId, head) {
+    if (!head) return Promise.resolve();
+    const turn = this.headTurn.then(async () => {
+      if (!this.logRefusals.has(channelId)) {
+        const state = await this.membershipLog(channelId).catch(() => null);
+        if (state?.hashes[head.seq - 1] === head.hash) return;
+      }
+      const kept = await this.headRecord(channelId);
+      if (kept.claims.some((claim) => claim.seq === head.seq && claim.hash === head.hash)) {
+        if (this.logRefusals.has(channelId)) return;
+      } else {
+        // At most 16 kept: each is a member's signed word; a member who sends many only blocks the channel.
+        const record = { ...kept, claims: [...kept.claims, { seq: head.seq, hash: head.hash }].slice(-16) };
+        this.heads.set(channelId, Promise.resolve(record));
+        await this.persist(() => store.putMembershipHead(record));
+      }
+      // Refused and reported by membershipLog itself.
+      await this.membershipLog(channelId, { refresh: true }).catch(() => {});
+    });
+    this.headTurn = turn.catch(() => {});
+    return turn;
+  }
+
+  /**
+   * The head of the channel's log verified here, for the content of a message sealed now.
+   * @param {string} channelId
+   */
+  membershipHead(channelId) {
+    return c.logHead(this.logs.get(channelId) ?? null);
   }
 
   /**
@@ -552,6 +637,32 @@ export class Keyring extends EventTarget {
     }
     if (!change || !state) return null;
     return c.signRecord(state, { ...base, ...change }, this.device.signingKey);
+  }
+
+  /**
+   * Signs the `role_changed` records of a change of a group's named coordinators (§20,
+   * §22), chained in the order the server expects: each newly named member, then each no
+   * longer named one, both by id. None when the group has no log yet or this account is
+   * not in it (an admin names coordinators on the server's word only).
+   * @param {string} channelId
+   * @param {string[]} before The coordinators named until now.
+   * @param {string[]} after The coordinators to name.
+   */
+  async signRoleChanges(channelId, before, after) {
+    let state = await this.membershipLog(channelId, { refresh: true });
+    const changes = [
+      ...after.filter((id) => !before.includes(id)).sort().map((id) => ({ id, role: 'coordinator' })),
+      ...before.filter((id) => !after.includes(id)).sort().map((id) => ({ id, role: 'member' })),
+    ];
+    if (!state || changes.length === 0 || !state.members.has(this.me.id)) return [];
+    const detail = await channelsApi.detail(channelId);
+    const records = [];
+    for (const change of changes) {
+      const record = await c.signRecord(state, { epoch: detail.channel.epoch, actor: this.me.id, actorDevice: this.deviceId, at: Date.now(), kind: 'role_changed', subjects: [change.id], role: change.role }, this.device.signingKey);
+      state = await c.applyRecord(state, record, this.device.signingPublic);
+      records.push(record);
+    }
+    return records;
   }
 
   /**
@@ -794,9 +905,11 @@ export class Keyring extends EventTarget {
         : tip
           ? { counter: tip.counter + 1, prev: c.fromBase64url(tip.hash), sentAt }
           : { counter: 1, prev: new Uint8Array(32), sentAt };
+      // The membership head verified here goes with the message (§22.6).
+      const head = this.membershipHead(channelId);
       const envelope = await c.sealEnvelope({
         header: { channelId, epoch, senderDevice: this.deviceId, clientMsgId, order },
-        content,
+        content: head ? { ...content, membership_head: head } : content,
         epochKey: key,
         signingKey: this.device.signingKey,
       });
@@ -911,7 +1024,10 @@ export class Keyring extends EventTarget {
       }
       throw error;
     }
-    return c.openEnvelope({ envelope: message.envelope, channelId: message.channel_id, senderSigningKey, epochKey: key });
+    const opened = await c.openEnvelope({ envelope: message.envelope, channelId: message.channel_id, senderSigningKey, epochKey: key });
+    // The sender's membership head, under the sender's signature (§22.6).
+    await this.noteMembershipHead(message.channel_id, opened.content.membership_head);
+    return opened;
   }
 
   /**

@@ -440,6 +440,10 @@ export class Messenger extends EventTarget {
       membership_log: 'Le journal signé des membres de ce canal n’est pas valide : aucune clé n’est envoyée tant qu’il ne l’est pas.',
       // §19: a reader of the case's identity the signed log names neither coordinator nor referent.
       identity_reader: 'Le serveur a présenté comme lecteur de l’identité une personne que le journal signé des membres ne désigne ni coordinatrice ni référente : rien n’a été chiffré.',
+      // §22.6: a log shorter than, or another branch than, one seen here or by a member.
+      membership_log_rolled_back: 'Le serveur présente un journal des membres de ce canal plus ancien que celui déjà vérifié sur cet appareil : aucune clé n’est envoyée tant qu’il ne présente pas la suite.',
+      membership_log_hidden: 'Le serveur cache une partie du journal des membres de ce canal : un membre a vu des changements qui ne vous sont pas présentés. Aucune clé n’est envoyée tant qu’ils ne le sont pas.',
+      membership_log_forked: 'Le serveur présente des versions différentes du journal des membres de ce canal selon les personnes : aucune clé n’est envoyée pour ce canal. Prévenez l’administrateur.',
       // §25: a key the transparency log does not show, or a rewritten log.
       key_log: 'Le serveur a présenté une clé absente du journal des clés, ou un journal réécrit : elle a été refusée. Prévenez l’administrateur.',
     };
@@ -863,8 +867,17 @@ export class Messenger extends EventTarget {
    * @param {Conversation} conversation
    */
   async loadLog(conversation) {
-    conversation.log = await this.keyring.membershipLog(conversation.channelId).catch(() => null);
-    this.emit('conversation', { channelId: conversation.channelId });
+    const { channelId } = conversation;
+    conversation.log = await this.keyring.membershipLog(channelId).catch(() => null);
+    // A channel the server made (a referral accepted, a meeting's group, the demo) has no
+    // log: the first coordinator who opens it starts one, so that its members stop being
+    // the server's word (§22.4). Not over a refused log: that one is the server hiding it.
+    const me = conversation.detail?.members.find((m) => m.user_id === this.me.id);
+    if (!conversation.log && me?.role === 'coordinator' && !this.keyring.logRefusals.has(channelId) && conversation.detail?.channel.status !== 'archived') {
+      await this.keyring.signMembershipChange(channelId, null).catch((error) => console.warn('membership log not started', error));
+      conversation.log = await this.keyring.membershipLog(channelId, { refresh: true }).catch(() => null);
+    }
+    this.emit('conversation', { channelId });
   }
 
   /** @param {Channel & { type: string }} frame */

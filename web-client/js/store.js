@@ -7,8 +7,11 @@
 // never use each other's keys.
 
 const DB_NAME = 'passerelle';
-/** 2: the `order` store (authenticated order, PROTOCOL.md §8.7); 3: `keyLog` (§25). */
-const DB_VERSION = 3;
+/**
+ * 2: the `order` store (authenticated order, PROTOCOL.md §8.7); 3: `keyLog` (§25);
+ * 4: `membershipHeads` (each channel's membership log head, §22.6).
+ */
+const DB_VERSION = 4;
 
 /**
  * @typedef {object} DeviceRecord This browser's device for one account.
@@ -65,6 +68,14 @@ const DB_VERSION = 3;
  *   (hashes base64url): the next message follows it.
  * @property {Record<string, import('./crypto/order.js').OrderMark>} marks Per sender
  *   device, the highest counter seen verified.
+ *
+ * @typedef {object} MembershipHeadRecord One channel's signed membership log as this
+ *   device knows it (§22.6): a log served later must contain every head kept here.
+ * @property {string} userId
+ * @property {string} channelId
+ * @property {{ seq: number, hash: string } | null} head The head verified last (hash base64url).
+ * @property {{ seq: number, hash: string }[]} claims Heads members' messages named that no
+ *   log served here has shown yet.
  */
 
 /** @type {Promise<IDBDatabase> | null} */
@@ -86,6 +97,7 @@ function db() {
         create('identities', ['userId', 'peerId']);
         create('order', ['userId', 'channelId']);
         create('keyLog', 'userId');
+        create('membershipHeads', ['userId', 'channelId']);
       });
       request.addEventListener('success', () => resolve(request.result));
       request.addEventListener('error', () => reject(request.error));
@@ -138,11 +150,12 @@ export async function deleteDevice(userId) {
   // every string, so [userId, []] bounds them all.
   const ofAccount = IDBKeyRange.bound([userId], [userId, []]);
   await new Promise((resolve, reject) => {
-    const transaction = database.transaction(['devices', 'epochKeys', 'identities', 'order'], 'readwrite');
+    const transaction = database.transaction(['devices', 'epochKeys', 'identities', 'order', 'membershipHeads'], 'readwrite');
     transaction.objectStore('devices').delete(userId);
     transaction.objectStore('epochKeys').delete(ofAccount);
     transaction.objectStore('identities').delete(ofAccount);
     transaction.objectStore('order').delete(ofAccount);
+    transaction.objectStore('membershipHeads').delete(ofAccount);
     transaction.addEventListener('complete', () => resolve(undefined));
     transaction.addEventListener('error', () => reject(transaction.error));
     transaction.addEventListener('abort', () => reject(transaction.error));
@@ -232,4 +245,18 @@ export function getKeyLogHead(userId) {
 /** @param {{ userId: string, verifier: string, size: number, root: string }} record */
 export function putKeyLogHead(record) {
   return run('keyLog', 'readwrite', (store) => store.put(record));
+}
+
+/**
+ * @param {string} userId
+ * @param {string} channelId
+ * @returns {Promise<MembershipHeadRecord | undefined>}
+ */
+export function getMembershipHead(userId, channelId) {
+  return run('membershipHeads', 'readonly', (store) => store.get([userId, channelId]));
+}
+
+/** @param {MembershipHeadRecord} record */
+export function putMembershipHead(record) {
+  return run('membershipHeads', 'readwrite', (store) => store.put(record));
 }

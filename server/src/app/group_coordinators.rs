@@ -10,6 +10,7 @@ use sea_orm::TransactionTrait;
 use serde_json::json;
 
 use crate::app::channels::announce_membership;
+use crate::app::channels::membership_log::{self, Expected};
 use crate::app::{case_identity, coordinators::coordinates};
 use crate::audit::Outcome;
 use crate::auth::CurrentUser;
@@ -96,6 +97,30 @@ async fn view(
     })
 }
 
+/// Checks and appends one `role_changed` record per change, in order (§22); none missing,
+/// none more.
+async fn signed_changes(
+    txn: &impl sea_orm::ConnectionTrait,
+    user: &CurrentUser,
+    group: &channel::Model,
+    changes: &[(&String, ChannelRole)],
+    records: &[passerelle_shared::crypto::MembershipRecord],
+    now: i64,
+) -> Result<()> {
+    if records.len() != changes.len() {
+        return Err(if records.is_empty() {
+            ApiError::Unprocessable("membership_record_required")
+        } else {
+            ApiError::Unprocessable("invalid_membership_record")
+        });
+    }
+    for ((member, role), record) in changes.iter().zip(records) {
+        let expected = Expected::RoleChanged(member.as_str(), role.as_str());
+        membership_log::check_and_append(txn, user, group, record, expected, now).await?;
+    }
+    Ok(())
+}
+
 /// # Naming
 ///
 /// An admin or a coordinator of the group replaces the list of its coordinators; each
@@ -119,6 +144,7 @@ pub async fn set(
             .await;
         return Err(ApiError::Blocked(Refusal::NotCoordinator));
     }
+    let records = request.records;
     let mut ids = request.user_ids;
     ids.sort();
     ids.dedup();
@@ -167,12 +193,33 @@ pub async fn set(
     db::group_coordinators::replace(&txn, &group.id, rows).await?;
     // Each coordinator named or no longer named is a role change in the group's history.
     let mut events = Vec::new();
-    let named = ids.iter().filter(|id| !before.contains(id));
-    let unnamed = before.iter().filter(|id| !ids.contains(id));
-    for (member, role) in named
+    let mut unnamed: Vec<&String> = before.iter().filter(|id| !ids.contains(id)).collect();
+    unnamed.sort();
+    let changes: Vec<(&String, ChannelRole)> = ids
+        .iter()
+        .filter(|id| !before.contains(id))
         .map(|id| (id, ChannelRole::Coordinator))
-        .chain(unnamed.map(|id| (id, ChannelRole::Member)))
-    {
+        .chain(unnamed.into_iter().map(|id| (id, ChannelRole::Member)))
+        .collect();
+    // Once the group has a signed log, each change is a `role_changed` record signed by
+    // the caller (§22), so that a coordinator named now signs changes clients accept. An
+    // admin, who is no member and holds no key of the group, names them on the server's
+    // word only (PROTOCOL.md §22.6).
+    let member = db::members::find(&txn, &group.id, &user.user_id)
+        .await?
+        .is_some();
+    let logged = db::membership_log::exists(&txn, &group.id).await?;
+    let checked = if !records.is_empty() || (logged && member && !changes.is_empty()) {
+        signed_changes(&txn, user, &group, &changes, &records, now).await
+    } else {
+        Ok(())
+    };
+    if let Err(error) = checked {
+        drop(txn);
+        membership_log::refused(state, user, &group.id, ACTION, &error).await;
+        return Err(error);
+    }
+    for (member, role) in changes {
         let event = NewEvent {
             channel_id: &group.id,
             change: "role_changed",

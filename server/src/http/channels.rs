@@ -14,7 +14,7 @@ use passerelle_shared::protocol::v1::auth::InstitutionRef;
 use passerelle_shared::protocol::v1::channels::{
     AddMember, AttachmentUploaded, Channel, ChannelDetail, CreateChannel, DestroyedChannels,
     DestroyedQuery, DeviceKeysPage, DirectoryEntry, EpochState, HistoryPage, KeysDelivered,
-    MembershipLog, MembershipPage, PublishEpoch, RemoveMember, StartMembershipLog,
+    LeaveChannel, MembershipLog, MembershipPage, PublishEpoch, RemoveMember, StartMembershipLog,
 };
 use passerelle_shared::protocol::v1::routes;
 use serde::Deserialize;
@@ -22,7 +22,7 @@ use serde::Deserialize;
 use crate::app::{accounts, attachments, channels};
 use crate::auth::CurrentUser;
 use crate::error::Result;
-use crate::http::json::{ApiBytes, ApiJson, ApiQuery};
+use crate::http::json::{ApiBytes, ApiJson, ApiQuery, OptionalApiJson};
 use crate::http::routing::Endpoints;
 use crate::state::AppState;
 
@@ -165,14 +165,20 @@ pub(crate) async fn remove_member(
 }
 
 /// # `POST /api/v1/channels/{id}/leave`
-#[utoipa::path(post, path = routes::CHANNEL_LEAVE.documented(), responses((status = 204), (status = 404)))]
+///
+/// Once the channel has a signed membership log, the body carries the leaver's `left`
+/// record (PROTOCOL.md §22); before, it may be absent.
+#[utoipa::path(post, path = routes::CHANNEL_LEAVE.documented(), request_body = LeaveChannel,
+    responses((status = 204), (status = 404), (status = 409), (status = 422)))]
 pub(crate) async fn leave(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
+    OptionalApiJson(request): OptionalApiJson<LeaveChannel>,
 ) -> Result<StatusCode> {
     let me = user.user_id.clone();
-    channels::remove_member(&state, &user, &id, &me, "", None).await?;
+    let record = request.and_then(|r| r.record);
+    channels::remove_member(&state, &user, &id, &me, "", record.as_ref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -46,6 +46,27 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for ApiJson<T> {
     }
 }
 
+/// An optional JSON body: a request without `Content-Type` has none (`None`); one with it
+/// is read as [`ApiJson`] (refused and logged the same way).
+#[derive(Debug)]
+pub struct OptionalApiJson<T>(pub Option<T>);
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for OptionalApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        if !request
+            .headers()
+            .contains_key(axum::http::header::CONTENT_TYPE)
+        {
+            return Ok(OptionalApiJson(None));
+        }
+        ApiJson::<T>::from_request(request, state)
+            .await
+            .map(|ApiJson(value)| OptionalApiJson(Some(value)))
+    }
+}
+
 fn classify(rejection: &JsonRejection) -> (&'static str, ApiError) {
     match rejection {
         JsonRejection::MissingJsonContentType(_) => (

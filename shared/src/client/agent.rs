@@ -128,6 +128,17 @@ pub enum Event {
     Reconnected,
     /// The catch-up after a (re)connection is complete.
     Synced,
+    /// A member's message named a head of the channel's signed membership log that the
+    /// log the server serves here does not contain (docs/PROTOCOL.md §22.6): the server
+    /// hides records from this device (`LogError::Hidden`) or shows members different
+    /// branches (`LogError::Forked`). Until a log containing it is served, nothing is
+    /// encrypted for the channel (its sends fail with `ClientError::MembershipLog`).
+    MembershipLogRefused {
+        /// The channel.
+        channel_id: String,
+        /// What is wrong.
+        refusal: crate::crypto::LogError,
+    },
     /// After a catch-up, the server's history of a channel ends before messages this
     /// device saw there (kept in its order marks): the server rolled the channel back or
     /// withholds its newest messages (« message manquant », docs/PROTOCOL.md §8.8).
@@ -1016,6 +1027,7 @@ impl Agent {
 
     async fn deliver(&mut self, message: StoredMessage) {
         let from_me = message.sender == self.client.me.id;
+        let channel_id = message.channel_id.clone();
         match self.client.open(&self.device, &message).await {
             Ok(content) => self.events.push_back(Event::Message {
                 old_key: self
@@ -1030,6 +1042,13 @@ impl Agent {
                 message,
                 reason: err.to_string(),
             }),
+        }
+        // A head the message named that the served log does not contain (§22.6).
+        if let Some(refusal) = self.client.membership.take_alert(&channel_id) {
+            self.events.push_back(Event::MembershipLogRefused {
+                channel_id,
+                refusal,
+            });
         }
     }
 
@@ -1082,6 +1101,7 @@ impl Agent {
         state.sent_tips = self.client.sent_tips.clone();
         state.order_marks = self.client.order_marks.clone();
         state.key_log_head = self.client.key_log_head().cloned();
+        (state.membership_heads, state.membership_claims) = self.client.membership_memory();
         state.session = Some(StoredSession {
             token: SecretString::new(self.client.bearer_token()),
             me: self.client.me.clone(),
@@ -1203,6 +1223,10 @@ fn restore_state(client: &mut Client, state: &AgentState) -> Result<()> {
     client.sent_tips = state.sent_tips.clone();
     client.order_marks = state.order_marks.clone();
     client.restore_key_log_head(state.key_log_head.clone());
+    client.restore_membership_memory((
+        state.membership_heads.clone(),
+        state.membership_claims.clone(),
+    ));
     for (user, identity) in &state.known_identities {
         client
             .known_identities

@@ -674,8 +674,14 @@ impl Client {
             client_msg_id: client_msg_id.to_owned(),
             order: Some(self.next_order(channel_id, client_msg_id, now_ms())),
         };
+        // The membership head verified here goes with the message, so that members
+        // shown another log see it (§22.6).
+        let head = self.membership_head(channel_id);
+        let json = content
+            .to_json_with_head(head.as_ref().or(content.membership_head.as_ref()))
+            .map_err(crypto)?;
         let key = self.epoch_key(device, channel_id, epoch).await?;
-        let envelope = Envelope::seal(header, content, key, &device.keys).map_err(crypto)?;
+        let envelope = Envelope::seal_json(header, &json, key, &device.keys).map_err(crypto)?;
         self.sealed(&envelope);
         self.rotation_watch.message(channel_id, epoch, now_ms());
         Ok(envelope)
@@ -720,6 +726,10 @@ impl Client {
         let content = envelope.open(key, &sender).map_err(crypto)?;
         self.rotation_watch
             .message(channel_id, envelope.epoch, now_ms());
+        // The sender's membership head, under the sender's signature (§22.6).
+        if let Some(head) = content.membership_head {
+            self.note_membership_head(channel_id, head).await;
+        }
         Ok(content)
     }
 

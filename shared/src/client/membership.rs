@@ -3,15 +3,17 @@
 //! before it encrypts for anyone (docs/PROTOCOL.md §22), and which it extends when it
 //! adds or removes a member.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::device::Device;
 use super::{decode, Client, ClientError, Result};
 use crate::crypto::{
-    verify_log, DeviceSigningPublicKey, MembershipRecord, MembershipState, RecordBody,
+    check_contains, verify_log, DeviceSigningPublicKey, LogError, LogHead, MembershipRecord,
+    MembershipState, RecordBody, RecordHash,
 };
 use crate::protocol::v1::channels::{
-    AddMember, ChannelDetail, MembershipLog, MembershipPage, RemoveMember, StartMembershipLog,
+    AddMember, ChannelDetail, GroupCoordinators, LeaveChannel, MembershipLog, MembershipPage,
+    RemoveMember, SetGroupCoordinators, StartMembershipLog,
 };
 use crate::protocol::v1::{routes, Role};
 
@@ -20,6 +22,80 @@ fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
+}
+
+/// Most heads kept per channel from members' messages, waiting for a log that shows them
+/// (each is a member's signed word; a member who sends many only blocks the channel).
+const MAX_CLAIMS: usize = 16;
+
+/// What this client knows of each channel's membership log beyond one reading
+/// (docs/PROTOCOL.md §22.6): the head it verified last (kept between runs), the hashes of
+/// the log it read last (in memory), and heads members' messages named that no log
+/// served here has shown yet (kept between runs).
+#[derive(Debug, Default)]
+pub(crate) struct HeadWatch {
+    /// Per channel, the head of the log verified last.
+    pub(crate) heads: BTreeMap<String, LogHead>,
+    /// Per channel, heads named by members' messages, not yet seen in a served log.
+    pub(crate) claims: BTreeMap<String, Vec<LogHead>>,
+    /// Per channel, the hash of each record of the log verified last, in order.
+    hashes: HashMap<String, Vec<RecordHash>>,
+    /// Per channel, a refusal found while reading a message, for the agent to report.
+    alerts: BTreeMap<String, LogError>,
+}
+
+impl HeadWatch {
+    /// The refusal found for `channel_id` since the last call, if any.
+    pub(crate) fn take_alert(&mut self, channel_id: &str) -> Option<LogError> {
+        self.alerts.remove(channel_id)
+    }
+
+    fn claim(&mut self, channel_id: &str, head: LogHead) {
+        let claims = self.claims.entry(channel_id.to_owned()).or_default();
+        if !claims.contains(&head) {
+            if claims.len() >= MAX_CLAIMS {
+                claims.remove(0);
+            }
+            claims.push(head);
+        }
+    }
+
+    /// Checks a log just verified against what was seen before; on success it becomes
+    /// what is remembered.
+    fn accept(
+        &mut self,
+        channel_id: &str,
+        records: &[MembershipRecord],
+        state: Option<&MembershipState>,
+    ) -> Result<(), LogError> {
+        if let Some(known) = self.heads.get(channel_id) {
+            check_contains(records, known, LogError::RolledBack)?;
+        }
+        for claim in self.claims.get(channel_id).into_iter().flatten() {
+            check_contains(records, claim, LogError::Hidden)?;
+        }
+        self.claims.remove(channel_id);
+        if let Some(head) = state.and_then(MembershipState::log_head) {
+            self.heads.insert(channel_id.to_owned(), head);
+        }
+        self.hashes.insert(
+            channel_id.to_owned(),
+            records.iter().map(MembershipRecord::hash).collect(),
+        );
+        Ok(())
+    }
+
+    /// Whether `head` is already known to be in the channel's log (`Some(true)`), known
+    /// to contradict it (`Some(false)`: another record at that position), or beyond what
+    /// was read here (`None`).
+    fn knows(&self, channel_id: &str, head: &LogHead) -> Option<bool> {
+        if self.heads.get(channel_id) == Some(head) {
+            return Some(true);
+        }
+        let hashes = self.hashes.get(channel_id)?;
+        let index = usize::try_from(head.seq.checked_sub(1)?).ok()?;
+        hashes.get(index).map(|hash| *hash == head.hash)
+    }
 }
 
 impl Client {
@@ -53,6 +129,8 @@ impl Client {
             .call(routes::CHANNEL_MEMBERSHIP_LOG, [channel_id])
             .await?;
         if log.records.is_empty() {
+            // No log, for a channel whose log was seen here or named by a member.
+            self.membership.accept(channel_id, &[], None)?;
             return Ok(None);
         }
         let mut keys: BTreeMap<(String, String), DeviceSigningPublicKey> = BTreeMap::new();
@@ -74,7 +152,64 @@ impl Client {
         let state = verify_log(channel_id, &log.records, |user, device| {
             keys.get(&(user.to_owned(), device.to_owned())).cloned()
         })?;
+        // A valid log may still be a prefix or another branch of one seen before.
+        self.membership
+            .accept(channel_id, &log.records, Some(&state))?;
         Ok(Some(state))
+    }
+
+    /// What this client remembers of the channels' membership logs, to keep between runs:
+    /// per channel the head verified last, and the heads members' messages named that no
+    /// log served here has shown yet (docs/PROTOCOL.md §22.6).
+    pub fn membership_memory(&self) -> (BTreeMap<String, LogHead>, BTreeMap<String, Vec<LogHead>>) {
+        (
+            self.membership.heads.clone(),
+            self.membership.claims.clone(),
+        )
+    }
+
+    /// Puts back what an earlier run remembered ([`Client::membership_memory`]), so that
+    /// a server that serves an older log, another branch or none after a restart is caught.
+    pub fn restore_membership_memory(
+        &mut self,
+        (heads, claims): (BTreeMap<String, LogHead>, BTreeMap<String, Vec<LogHead>>),
+    ) {
+        self.membership.heads = heads;
+        self.membership.claims = claims;
+    }
+
+    /// The head of the channel's membership log this client verified last (kept between
+    /// runs), which it puts in the content of each message it seals there.
+    pub fn membership_head(&self, channel_id: &str) -> Option<LogHead> {
+        self.membership.heads.get(channel_id).copied()
+    }
+
+    /// Compares the head a member's message named with the log as verified here
+    /// (docs/PROTOCOL.md §22.6). A head beyond it is kept, and the log read again: a log
+    /// that still does not contain it is refused ([`LogError::Hidden`]) until one does,
+    /// so nothing is encrypted for the channel meanwhile; another record at its
+    /// position is a fork ([`LogError::Forked`]). The refusal is kept for the agent's
+    /// [`super::Event::MembershipLogRefused`].
+    pub(crate) async fn note_membership_head(&mut self, channel_id: &str, head: LogHead) {
+        match self.membership.knows(channel_id, &head) {
+            Some(true) => return,
+            Some(false) => {
+                self.membership.claim(channel_id, head);
+                self.membership
+                    .alerts
+                    .insert(channel_id.to_owned(), LogError::Forked);
+                return;
+            }
+            None => self.membership.claim(channel_id, head),
+        }
+        // Another failure (the server not reachable now) keeps the claim for the next
+        // reading.
+        if let Err(ClientError::MembershipLog(refusal)) = self.verified_membership(channel_id).await
+        {
+            self.membership
+                .alerts
+                .insert(channel_id.to_owned(), refusal);
+        }
     }
 
     /// Signs the record that extends the channel's log with `fill` (kind, subjects, …),
@@ -195,6 +330,100 @@ impl Client {
             &RemoveMember {
                 reason: reason.to_owned(),
                 record: Some(record),
+            },
+        )
+        .await
+    }
+}
+
+impl Client {
+    /// Leaves a channel; once it has a signed log, with the `left` record this device
+    /// signs (docs/PROTOCOL.md §22), which the server requires.
+    pub async fn leave_channel(&mut self, device: &Device, channel_id: &str) -> Result<()> {
+        let record = match self.verified_membership(channel_id).await? {
+            Some(state) => {
+                let detail: ChannelDetail = self.call(routes::CHANNEL, [channel_id]).await?;
+                let body = state.next_body(
+                    detail.channel.epoch,
+                    &self.me.id,
+                    &device.device_id,
+                    now_ms(),
+                );
+                Some(
+                    RecordBody {
+                        kind: "left".into(),
+                        subjects: vec![self.me.id.clone()],
+                        ..body
+                    }
+                    .sign(device.keys())?,
+                )
+            }
+            None => None,
+        };
+        self.call_with_no_answer(
+            routes::CHANNEL_LEAVE,
+            [channel_id],
+            &LeaveChannel { record },
+        )
+        .await
+    }
+}
+
+impl Client {
+    /// Names a working group's coordinators (docs/PROTOCOL.md §20); once the group has a
+    /// signed log that names this account, with the `role_changed` records of each change
+    /// signed by this device (§22): each newly named member, then each no longer named
+    /// one, both in the order of their ids.
+    pub async fn set_group_coordinators(
+        &mut self,
+        device: &Device,
+        group_id: &str,
+        user_ids: &[String],
+    ) -> Result<GroupCoordinators> {
+        let current: GroupCoordinators =
+            self.call(routes::CHANNEL_COORDINATORS, [group_id]).await?;
+        let before: Vec<String> = current
+            .coordinators
+            .into_iter()
+            .map(|c| c.user_id)
+            .collect();
+        let mut named: Vec<&String> = user_ids.iter().filter(|id| !before.contains(id)).collect();
+        named.sort();
+        named.dedup();
+        let mut unnamed: Vec<&String> = before.iter().filter(|id| !user_ids.contains(id)).collect();
+        unnamed.sort();
+        let changes = named
+            .into_iter()
+            .map(|id| (id, "coordinator"))
+            .chain(unnamed.into_iter().map(|id| (id, "member")));
+        let mut records = Vec::new();
+        if let Some(mut state) = self.verified_membership(group_id).await? {
+            if state.is_member(&self.me.id) {
+                let detail: ChannelDetail = self.call(routes::CHANNEL, [group_id]).await?;
+                for (id, role) in changes {
+                    let record = RecordBody {
+                        kind: "role_changed".into(),
+                        subjects: vec![id.clone()],
+                        role: role.into(),
+                        ..state.next_body(
+                            detail.channel.epoch,
+                            &self.me.id,
+                            &device.device_id,
+                            now_ms(),
+                        )
+                    }
+                    .sign(device.keys())?;
+                    state.apply(&record, &device.certificate.keys.signing)?;
+                    records.push(record);
+                }
+            }
+        }
+        self.call_with(
+            routes::CHANNEL_COORDINATORS_SET,
+            [group_id],
+            &SetGroupCoordinators {
+                user_ids: user_ids.to_vec(),
+                records,
             },
         )
         .await

@@ -163,6 +163,9 @@ pub struct Client {
     pub(crate) rotation_watch: healing::RotationWatch,
     /// The key transparency log's head accepted last and what it proved (§25).
     pub(crate) key_log: key_log::KeyLogState,
+    /// Per channel, the membership log as verified here and the heads members' messages
+    /// named (§22.6): a log served later must contain them.
+    pub(crate) membership: membership::HeadWatch,
 }
 
 impl Client {
@@ -233,6 +236,7 @@ impl Client {
             unacknowledged: std::collections::BTreeSet::new(),
             rotation_watch: healing::RotationWatch::default(),
             key_log: key_log::KeyLogState::default(),
+            membership: membership::HeadWatch::default(),
         }
     }
 

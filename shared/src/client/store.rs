@@ -151,6 +151,14 @@ pub struct AgentState {
     /// between runs is caught (§25).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_log_head: Option<crate::crypto::KeyLogHead>,
+    /// Per channel, the head of the membership log verified last: a log served later
+    /// must extend it, after a restart too (docs/PROTOCOL.md §22.6).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub membership_heads: BTreeMap<String, crate::crypto::LogHead>,
+    /// Per channel, heads that members' messages named and that no log served here has
+    /// shown yet: nothing is encrypted for the channel until one does.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub membership_claims: BTreeMap<String, Vec<crate::crypto::LogHead>>,
 }
 
 /// Current format of [`AgentState`].

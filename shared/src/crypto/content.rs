@@ -14,6 +14,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::attachment::{AttachmentKey, ATTACHMENT_KEY_LEN};
 use super::encoding::{b64_array, to_base64url, ArrayVisitor, SecretBase64};
+use super::membership_log::LogHead;
 
 /// A reference to another message of the same channel, by the pair that identifies it
 /// and that its signature covers.
@@ -65,6 +66,11 @@ pub struct MessageContent {
     pub reply_to: Option<MessageRef>,
     /// Attached files.
     pub attachments: Vec<AttachmentRef>,
+    /// The sender's verified head of the channel's membership log (§22.6), under the
+    /// sender's signature: a receiver whose served log does not contain it is being shown
+    /// another log than the sender's. Not secret.
+    #[zeroize(skip)]
+    pub membership_head: Option<LogHead>,
 }
 
 impl fmt::Debug for MessageContent {
@@ -73,6 +79,7 @@ impl fmt::Debug for MessageContent {
             .field("text_len", &self.text.len())
             .field("reply_to", &self.reply_to)
             .field("attachments", &self.attachments)
+            .field("membership_head", &self.membership_head)
             .finish()
     }
 }
@@ -82,6 +89,8 @@ struct ContentOut<'a> {
     text: &'a str,
     reply_to: &'a Option<MessageRef>,
     attachments: Vec<AttachmentOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    membership_head: Option<&'a LogHead>,
 }
 
 #[derive(Serialize)]
@@ -102,6 +111,8 @@ struct ContentIn {
     reply_to: Option<MessageRef>,
     #[serde(default)]
     attachments: Vec<AttachmentIn>,
+    #[serde(default)]
+    membership_head: Option<LogHead>,
 }
 
 #[derive(Deserialize)]
@@ -133,12 +144,23 @@ impl MessageContent {
             text: text.into(),
             reply_to: None,
             attachments: Vec::new(),
+            membership_head: None,
         }
     }
 
     /// The JSON bytes, in zeroizing memory.
     pub(crate) fn to_json(&self) -> Result<Zeroizing<Vec<u8>>, serde_json::Error> {
+        self.to_json_with_head(self.membership_head.as_ref())
+    }
+
+    /// The JSON bytes with `membership_head` in place of the content's own: the SDK
+    /// stamps its verified head on whatever the application sends.
+    pub(crate) fn to_json_with_head(
+        &self,
+        membership_head: Option<&LogHead>,
+    ) -> Result<Zeroizing<Vec<u8>>, serde_json::Error> {
         let out = ContentOut {
+            membership_head,
             text: &self.text,
             reply_to: &self.reply_to,
             attachments: self
@@ -166,6 +188,9 @@ impl MessageContent {
     /// Parses the JSON bytes.
     pub(crate) fn from_json(json: &[u8]) -> Result<Self, serde_json::Error> {
         let parsed: ContentIn = serde_json::from_slice(json)?;
+        if parsed.membership_head.is_some_and(|head| head.seq == 0) {
+            return Err(serde::de::Error::custom("membership_head.seq"));
+        }
         Ok(Self {
             text: parsed.text,
             reply_to: parsed.reply_to,
@@ -181,6 +206,7 @@ impl MessageContent {
                     mime: a.mime,
                 })
                 .collect(),
+            membership_head: parsed.membership_head,
         })
     }
 }
@@ -204,6 +230,7 @@ mod tests {
                 name: "compte-rendu.pdf".into(),
                 mime: "application/pdf".into(),
             }],
+            membership_head: None,
         }
     }
 
@@ -229,6 +256,32 @@ mod tests {
     }
 
     #[test]
+    fn the_membership_head_travels_in_the_content_and_is_checked() {
+        let plain = MessageContent::text("Bonjour");
+        let json = plain.to_json().unwrap();
+        assert!(!String::from_utf8_lossy(&json).contains("membership_head"));
+        let head = LogHead {
+            seq: 4,
+            hash: [7; 32],
+        };
+        let json = plain.to_json_with_head(Some(&head)).unwrap();
+        let text = String::from_utf8_lossy(&json).into_owned();
+        assert!(text.ends_with(
+            r#","membership_head":{"seq":4,"hash":"BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc"}}"#
+        ));
+        let back = MessageContent::from_json(&json).unwrap();
+        assert_eq!(back.membership_head, Some(head));
+        // A malformed head makes the content malformed.
+        for bad in [
+            br#"{"text":"","membership_head":{"seq":1,"hash":"AAAA"}}"#.as_slice(),
+            br#"{"text":"","membership_head":{"seq":0,"hash":"BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc"}}"#,
+            br#"{"text":"","membership_head":{"seq":-1,"hash":"BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc"}}"#,
+        ] {
+            assert!(MessageContent::from_json(bad).is_err());
+        }
+    }
+
+    #[test]
     fn a_malformed_attachment_key_is_rejected() {
         let json = br#"{"text":"","attachments":[{"id":"a","key":"AAAA","sha256":"","size":1,"name":"n","mime":"m"}]}"#;
         assert!(MessageContent::from_json(json).is_err());
@@ -242,7 +295,7 @@ mod tests {
             "MessageContent { text_len: 42, reply_to: Some(MessageRef { sender_device: \"dev-a\", \
              client_msg_id: \"m-1\" }), attachments: [AttachmentRef { id: \"att-1\", sha256: \
              \"IiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiI\", size: 1234, name_len: 16, mime: \
-             \"application/pdf\", .. }] }"
+             \"application/pdf\", .. }], membership_head: None }"
         );
         assert!(!debug.contains("famille"));
         assert!(!debug.contains("compte-rendu"));

@@ -323,10 +323,21 @@ impl Envelope {
         epoch_key: &EpochKey,
         sender: &DeviceKeys,
     ) -> Result<Self, SealError> {
-        header.check()?;
         // Serialising our own wire types into a Vec cannot fail.
         let json = content.to_json().map_err(|_| SealError::Backend)?;
-        let padded = padding::pad(&json).map_err(|_| SealError::TooLong)?;
+        Self::seal_json(header, &json, epoch_key, sender)
+    }
+
+    /// [`Envelope::seal`] of a content already encoded as JSON (the SDK stamps its
+    /// membership head on the application's content, §22.6).
+    pub(crate) fn seal_json(
+        header: MessageHeader,
+        json: &[u8],
+        epoch_key: &EpochKey,
+        sender: &DeviceKeys,
+    ) -> Result<Self, SealError> {
+        header.check()?;
+        let padded = padding::pad(json).map_err(|_| SealError::TooLong)?;
         Self::seal_with(header, &padded, epoch_key, sender, &random_array()?)
     }
 
@@ -533,6 +544,7 @@ mod tests {
                 name: "ordre-du-jour.pdf".into(),
                 mime: "application/pdf".into(),
             }],
+            membership_head: None,
         };
         let envelope = Envelope::seal(header("dev-a", "msg-1"), &content, &key, &sender).unwrap();
         let opened = envelope.open(&key, &sender.public_keys().signing).unwrap();

@@ -141,6 +141,18 @@ pub enum LogError {
     /// Signing failed in the cryptographic backend.
     #[error("signing failed")]
     Backend,
+    /// The log served ends before the head this client verified earlier, or is gone
+    /// altogether: the server rolled it back or hides its newest records (§22.6).
+    #[error("the membership log served ends before the head verified earlier")]
+    RolledBack,
+    /// The log served ends before a head a member's message named: the server hides
+    /// records from this client that it showed to that member.
+    #[error("the membership log served ends before a head a member has seen")]
+    Hidden,
+    /// The log served has another record where a head seen before (here or by a member)
+    /// stood: the server shows different branches to different members.
+    #[error("the membership log served is another branch than one seen before")]
+    Forked,
 }
 
 impl LogError {
@@ -153,6 +165,9 @@ impl LogError {
             LogError::NotAllowed => "not_coordinator",
             LogError::Inconsistent => "inconsistent",
             LogError::Backend => "backend",
+            LogError::RolledBack => "log_rolled_back",
+            LogError::Hidden => "log_hidden",
+            LogError::Forked => "log_forked",
         }
     }
 }
@@ -464,6 +479,47 @@ impl MembershipState {
             at,
             ..RecordBody::default()
         }
+    }
+}
+
+/// Where a verified log ends: its last record's position and hash. A client remembers it
+/// per channel, and a sender puts it in each message's content (`membership_head`,
+/// §8.2), so that a log served later, here or to another member, must extend it (§22.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogHead {
+    /// The last record's position (at least 1: an empty log has no head).
+    #[serde(with = "encoding::safe_int")]
+    pub seq: u64,
+    /// The last record's hash.
+    #[serde(with = "b64_array")]
+    pub hash: RecordHash,
+}
+
+impl MembershipState {
+    /// Where this log ends, `None` while it is empty.
+    pub fn log_head(&self) -> Option<LogHead> {
+        (self.seq > 0).then_some(LogHead {
+            seq: self.seq,
+            hash: self.head,
+        })
+    }
+}
+
+/// Checks that `records` (a log already verified, in order) contains `seen`: the record
+/// at `seen.seq` has `seen.hash`. A log that ends before it is refused with `short` (the
+/// caller says whose head it was: [`LogError::RolledBack`] for this client's own,
+/// [`LogError::Hidden`] for a member's); another record there is [`LogError::Forked`].
+pub fn check_contains(
+    records: &[MembershipRecord],
+    seen: &LogHead,
+    short: LogError,
+) -> Result<(), LogError> {
+    let index = usize::try_from(seen.seq.saturating_sub(1)).unwrap_or(usize::MAX);
+    match records.get(index) {
+        _ if seen.seq == 0 => Ok(()),
+        None => Err(short),
+        Some(record) if record.seq == seen.seq && record.hash() == seen.hash => Ok(()),
+        Some(_) => Err(LogError::Forked),
     }
 }
 
@@ -803,6 +859,58 @@ pub(crate) mod tests {
                 }
                 (got, want) => panic!("{}: expected {want:?}, got {got:?}", log["why"]),
             }
+        }
+    }
+
+    #[test]
+    fn a_log_served_later_must_contain_every_head_seen() {
+        let (karim, _, _) = people();
+        let chain = valid_chain(&karim);
+        let signing = |_: &str, _: &str| Some(karim.certificate.keys.signing.clone());
+        let whole = verify_log(CHANNEL, &chain, signing).unwrap();
+        let head = whole.log_head().unwrap();
+        assert_eq!((head.seq, head.hash), (3, whole.head));
+        assert_eq!(MembershipState::empty(CHANNEL).log_head(), None);
+        // The whole log, and a longer one, contain it; so does the log for an older head.
+        assert_eq!(check_contains(&chain, &head, LogError::RolledBack), Ok(()));
+        let first = verify_log(CHANNEL, &chain[..1], signing).unwrap();
+        let older = first.log_head().unwrap();
+        assert_eq!(check_contains(&chain, &older, LogError::Hidden), Ok(()));
+        // A prefix does not: refused with the caller's code; nor does no log at all.
+        for short in [LogError::RolledBack, LogError::Hidden] {
+            assert_eq!(
+                check_contains(&chain[..2], &head, short.clone()),
+                Err(short.clone())
+            );
+            assert_eq!(check_contains(&[], &head, short.clone()), Err(short));
+        }
+        // Another branch at the head's place is a fork.
+        let other = RecordBody {
+            kind: "added".into(),
+            subjects: ids(&[GHOST]),
+            ..first.next_body(1, KARIM, KARIM_LAPTOP, 1_765_100_000_000)
+        }
+        .sign(&karim.device)
+        .unwrap();
+        let fork = [chain[0].clone(), other];
+        verify_log(CHANNEL, &fork, signing).unwrap();
+        assert_eq!(
+            check_contains(&fork, &head, LogError::RolledBack),
+            Err(LogError::RolledBack),
+            "shorter than the head: it cannot show the fork"
+        );
+        let second = verify_log(CHANNEL, &chain[..2], signing).unwrap();
+        let at_two = second.log_head().unwrap();
+        assert_eq!(
+            check_contains(&fork, &at_two, LogError::RolledBack),
+            Err(LogError::Forked)
+        );
+        for (error, code) in [
+            (LogError::RolledBack, "log_rolled_back"),
+            (LogError::Hidden, "log_hidden"),
+            (LogError::Forked, "log_forked"),
+        ] {
+            assert_eq!(error.code(), code);
         }
     }
 

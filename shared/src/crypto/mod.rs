@@ -112,8 +112,8 @@ pub use keys::{
     PRIVATE_KEY_LEN, PUBLIC_KEY_LEN, SIGNATURE_LEN,
 };
 pub use membership_log::{
-    verify_log, LogError, MembershipRecord, MembershipState, RecordBody, RecordHash, LOG_KINDS,
-    LOG_REFERENT, LOG_REMOVAL_REASONS, LOG_ROLES, MAX_LOG_SUBJECTS,
+    check_contains, verify_log, LogError, LogHead, MembershipRecord, MembershipState, RecordBody,
+    RecordHash, LOG_KINDS, LOG_REFERENT, LOG_REMOVAL_REASONS, LOG_ROLES, MAX_LOG_SUBJECTS,
 };
 pub use order::{
     check_order, Arrival, OrderAnomaly, OrderMark, OrderNotice, OrderReport, CLOCK_TOLERANCE_MS,

@@ -614,6 +614,10 @@ mod agent_cli {
                 "channel_id": channel_id,
                 "tail_missing": notices.iter().map(|n| n.sender_device.clone()).collect::<Vec<_>>(),
             }),
+            Event::MembershipLogRefused {
+                channel_id,
+                refusal,
+            } => json!({ "channel_id": channel_id, "membership_log_refused": refusal.code() }),
             _ => return None,
         })
     }

@@ -307,3 +307,401 @@ async fn a_member_the_server_slips_in_or_a_record_it_forges_gets_no_key_from_the
         .await
         .unwrap();
 }
+
+/// What the malicious server does to the log's records before serving them.
+type Rewrite = Box<dyn Fn(Vec<Value>) -> Vec<Value> + Send + Sync>;
+
+/// The malicious server of §22.6: the log it serves is rewritten by `rewrite` (the records
+/// as the real server has them → those it serves), and every epoch answer asks for a new
+/// key, so that the client would wrap one if it accepted the log.
+fn rewrite_log(
+    channel: &Channel,
+    rewrite: impl Fn(Vec<Value>) -> Vec<Value> + Send + Sync + 'static,
+) -> Tamper {
+    let epoch_path = format!("/api/v1/channels/{}/epoch", channel.id);
+    let log_path = format!("/api/v1/channels/{}/membership-log", channel.id);
+    Arc::new(move |_, path, mut value| {
+        if path == epoch_path {
+            value["rotation_required"] = true.into();
+        } else if path == log_path {
+            let records = value["records"].as_array().cloned().unwrap_or_default();
+            value["records"] = Value::Array(rewrite(records));
+        }
+        value
+    })
+}
+
+/// Karim's record adding `who`, signed by his device, right after `state`: a valid record
+/// of another branch when the real log has another one at that place.
+fn branch_record(karim: &Party, state: &MembershipState, epoch: u64, who: &str) -> Value {
+    let record = RecordBody {
+        kind: "added".into(),
+        subjects: vec![who.to_owned()],
+        ..state.next_body(
+            epoch,
+            &karim.user.id,
+            &karim.device.device_id,
+            1_765_100_000_000,
+        )
+    }
+    .sign(karim.device.keys())
+    .unwrap();
+    serde_json::to_value(record).unwrap()
+}
+
+#[tokio::test]
+async fn a_log_served_shorter_forked_or_gone_after_a_longer_one_is_refused_whole() {
+    let server = TestServer::spawn().await.unwrap();
+    let (mut karim, mut jean, sophie, mallory, group) = cast(&server).await;
+    let start = karim
+        .client
+        .start_membership_log(&karim.device, &group.id)
+        .await
+        .unwrap();
+    karim
+        .client
+        .add_member(&karim.device, &group.id, &sophie.user.id, false)
+        .await
+        .unwrap();
+    // Jean verifies the log up to the addition: his client remembers where it ends.
+    let seen = jean
+        .client
+        .verified_membership(&group.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen.seq, 2);
+    let remembered = jean.client.membership_memory();
+    assert_eq!(
+        jean.client
+            .membership_head(&group.id)
+            .map(|h| (h.seq, h.hash)),
+        Some((2, seen.head))
+    );
+    let epochs = format!("/api/v1/channels/{}/epochs", group.id);
+    let fork = branch_record(&karim, &start, group.epoch, &mallory.user.id);
+    let servings: [(&str, Rewrite, LogError); 3] = [
+        (
+            "the newest record hidden",
+            Box::new(|records: Vec<Value>| records[..1].to_vec()),
+            LogError::RolledBack,
+        ),
+        (
+            "no log at all",
+            Box::new(|_| Vec::new()),
+            LogError::RolledBack,
+        ),
+        (
+            "another branch after the genesis",
+            Box::new(move |records: Vec<Value>| vec![records[0].clone(), fork.clone()]),
+            LogError::Forked,
+        ),
+    ];
+    for (what, serve, expected) in servings {
+        let proxy = Proxy::spawn(&server, rewrite_log(&group, serve)).await;
+        // Jean's device after a restart: what it remembered, and a server that lies.
+        let mut client = through(&proxy, &jean);
+        client.restore_membership_memory(remembered.clone());
+        match client.verified_membership(&group.id).await {
+            Err(ClientError::MembershipLog(err)) => assert_eq!(err, expected, "{what}"),
+            other => panic!("{what}: expected the log refused, got {other:?}"),
+        }
+        match client.ensure_epoch(&mut jean.device, &group.id).await {
+            Err(ClientError::MembershipLog(err)) => assert_eq!(err, expected, "{what}"),
+            other => panic!("{what}: expected no key, got {other:?}"),
+        }
+        assert!(
+            proxy.writes_to(&epochs).is_empty(),
+            "{what}: no key was published"
+        );
+        // What it remembered is kept: the honest log is still the one it accepts.
+        assert_eq!(client.membership_memory(), remembered, "{what}");
+    }
+    // A client that never saw the log cannot tell a prefix from the whole (§22.6 says so).
+    let proxy = Proxy::spawn(&server, rewrite_log(&group, |r| r[..1].to_vec())).await;
+    let fresh = through(&proxy, &jean)
+        .verified_membership(&group.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(fresh.seq, 1);
+    drop(proxy);
+    // Through the honest server, the log extends what was remembered.
+    let log = jean
+        .client
+        .verified_membership(&group.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(log.seq, 2);
+}
+
+#[tokio::test]
+async fn a_head_in_a_members_message_that_the_served_log_lacks_stops_every_key() {
+    let server = TestServer::spawn().await.unwrap();
+    let (mut karim, mut jean, sophie, mallory, group) = cast(&server).await;
+    let start = karim
+        .client
+        .start_membership_log(&karim.device, &group.id)
+        .await
+        .unwrap();
+    karim
+        .client
+        .add_member(&karim.device, &group.id, &sophie.user.id, false)
+        .await
+        .unwrap();
+    let karims = karim
+        .client
+        .verified_membership(&group.id)
+        .await
+        .unwrap()
+        .unwrap();
+    // Karim's message carries his verified head, under his signature.
+    let id = karim.send_text(&group.id, "Point de situation").await;
+    karim.ack(&id).await;
+    let message = jean.next_message().await;
+    let epochs = format!("/api/v1/channels/{}/epochs", group.id);
+
+    // The server shows Jean only the genesis: a prefix he cannot tell from the whole, until
+    // Karim's message names a later head.
+    let proxy = Proxy::spawn(&server, rewrite_log(&group, |r| r[..1].to_vec())).await;
+    let mut client = through(&proxy, &jean);
+    assert_eq!(
+        client
+            .verified_membership(&group.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .seq,
+        1
+    );
+    let content = client.open(&jean.device, &message).await.unwrap();
+    assert_eq!(content.text, "Point de situation");
+    let head = content
+        .membership_head
+        .expect("the sender's head travels with the message");
+    assert_eq!((head.seq, head.hash), (2, karims.head));
+    match client.ensure_epoch(&mut jean.device, &group.id).await {
+        Err(ClientError::MembershipLog(LogError::Hidden)) => {}
+        other => panic!("expected the hidden records refused, got {other:?}"),
+    }
+    assert!(proxy.writes_to(&epochs).is_empty(), "no key was published");
+    // The head is kept between runs: a restart does not forget it.
+    let memory = client.membership_memory();
+    assert_eq!(memory.1.get(&group.id).map(Vec::len), Some(1));
+    drop(proxy);
+
+    // Another branch at the same place as the head a member saw: a fork.
+    let fork = branch_record(&karim, &start, group.epoch, &mallory.user.id);
+    let proxy = Proxy::spawn(
+        &server,
+        rewrite_log(&group, move |r| vec![r[0].clone(), fork.clone()]),
+    )
+    .await;
+    let mut client = through(&proxy, &jean);
+    client.restore_membership_memory(memory.clone());
+    match client.verified_membership(&group.id).await {
+        Err(ClientError::MembershipLog(LogError::Forked)) => {}
+        other => panic!("expected the fork refused, got {other:?}"),
+    }
+    let mut fresh = through(&proxy, &jean);
+    fresh.verified_membership(&group.id).await.unwrap();
+    fresh.open(&jean.device, &message).await.unwrap();
+    match fresh.ensure_epoch(&mut jean.device, &group.id).await {
+        Err(ClientError::MembershipLog(LogError::Forked)) => {}
+        other => panic!("expected the fork refused, got {other:?}"),
+    }
+    assert!(proxy.writes_to(&epochs).is_empty(), "no key was published");
+    drop(proxy);
+
+    // The honest server shows the head: the claim is met and forgotten.
+    jean.client.restore_membership_memory(memory);
+    assert_eq!(
+        jean.client
+            .verified_membership(&group.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .seq,
+        2
+    );
+    assert!(jean.client.membership_memory().1.is_empty());
+}
+
+#[tokio::test]
+async fn a_departure_is_signed_by_the_leaver_once_the_channel_has_a_log() {
+    let server = TestServer::spawn().await.unwrap();
+    let (mut karim, mut jean, _sophie, _mallory, group) = cast(&server).await;
+    karim
+        .client
+        .start_membership_log(&karim.device, &group.id)
+        .await
+        .unwrap();
+    let j = jean.user.id.clone();
+    let leave = format!("/channels/{}/leave", group.id);
+    let refusal = |result: Result<(), ClientError>| match result {
+        Err(ClientError::Api { status, code }) => (status, code),
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    // Without a record (no body, or an empty one).
+    let answer = jean
+        .client
+        .request(reqwest::Method::POST, &leave)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "membership_record_required");
+    assert!(body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
+    assert_eq!(
+        refusal(jean.client.post_empty(&leave, &serde_json::json!({})).await),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "membership_record_required".into()
+        )
+    );
+    // Jean's departure in his name, signed by Karim's device; then Karim's record for Jean.
+    let log = jean
+        .client
+        .verified_membership(&group.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let left = |actor: &str, device: &Party| RecordBody {
+        kind: "left".into(),
+        subjects: vec![j.clone()],
+        ..log.next_body(
+            group.epoch,
+            actor,
+            &device.device.device_id,
+            1_765_100_000_000,
+        )
+    };
+    let forged = left(&j, &karim).sign(karim.device.keys()).unwrap();
+    assert_eq!(
+        refusal(
+            jean.client
+                .post_empty(&leave, &serde_json::json!({ "record": forged }))
+                .await
+        ),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_membership_record".into()
+        )
+    );
+    let not_his = left(&karim.user.id, &karim).sign(karim.device.keys());
+    assert!(not_his.is_err(), "a departure names its signer only");
+    assert_eq!(
+        count_rows(&server, "channel_members", "channel_id", &group.id).await,
+        2,
+        "nothing changed"
+    );
+    assert_eq!(
+        count_rows(&server, "membership_log", "channel_id", &group.id).await,
+        1
+    );
+    let denials = audit_actions(&server, Some(&group.id))
+        .await
+        .into_iter()
+        .filter(|a| *a == ("member_remove".to_owned(), "denied".to_owned()))
+        .count();
+    assert_eq!(denials, 3, "each refusal is in the access log");
+
+    // The SDK signs it: the log's member set follows.
+    jean.client
+        .leave_channel(&jean.device, &group.id)
+        .await
+        .unwrap();
+    let log = karim
+        .client
+        .verified_membership(&group.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(log.seq, 2);
+    assert!(!log.is_member(&j));
+    assert_eq!(
+        count_rows(&server, "channel_members", "channel_id", &group.id).await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_coordinator_named_after_the_genesis_signs_changes_clients_accept() {
+    let server = TestServer::spawn().await.unwrap();
+    let (mut karim, mut jean, sophie, _mallory, group) = cast(&server).await;
+    let j = jean.user.id.clone();
+    karim
+        .client
+        .start_membership_log(&karim.device, &group.id)
+        .await
+        .unwrap();
+    // Unsigned naming, once the group has a log: refused, logged, nothing changed.
+    let path = format!("/channels/{}/coordinators", group.id);
+    let answer = karim
+        .client
+        .request(reqwest::Method::PUT, &path)
+        .json(&serde_json::json!({ "user_ids": [j] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "membership_record_required");
+    assert!(body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
+    assert_eq!(
+        count_rows(&server, "group_coordinators", "group_id", &group.id).await,
+        0
+    );
+    assert!(audit_actions(&server, Some(&group.id))
+        .await
+        .contains(&("group_coordinators_set".into(), "denied".into())));
+
+    // Signed by Karim's device: Jean coordinates, as the log sees it too.
+    let named = karim
+        .client
+        .set_group_coordinators(&karim.device, &group.id, std::slice::from_ref(&j))
+        .await
+        .unwrap();
+    assert_eq!(named.coordinators.len(), 1);
+    let log = jean
+        .client
+        .verified_membership(&group.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(log.seq, 2);
+    assert!(log.coordinators.contains(&j));
+    // So the addition Jean signs is accepted by the server and by every member's client.
+    jean.client
+        .add_member(&jean.device, &group.id, &sophie.user.id, false)
+        .await
+        .unwrap();
+    let log = karim
+        .client
+        .verified_membership(&group.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(log.seq, 3);
+    assert!(log.is_member(&sophie.user.id));
+    // No longer named: a signed `member` role.
+    karim
+        .client
+        .set_group_coordinators(&karim.device, &group.id, &[])
+        .await
+        .unwrap();
+    let log = karim
+        .client
+        .verified_membership(&group.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(log.seq, 4);
+    assert!(!log.coordinators.contains(&j));
+}

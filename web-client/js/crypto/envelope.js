@@ -1,8 +1,8 @@
 // Messages (docs/PROTOCOL.md §8): padding, the per-message key, sealing and opening an
 // envelope, and the content JSON.
-
 import { canonical, canonicalOf, checkId, checkObject, checkSafeInt, concat, CryptoError, fromBase64url, fromBase64urlOf, fromUtf8, LABEL, toBase64url, u32be, u64be, utf8 } from './encoding.js';
 import { aesDecrypt, aesEncrypt, hkdf, randomBytes, requireSignature, sha256, sign } from './primitives.js';
+import { parseLogHead } from './membership-log.js';
 
 /** @typedef {import('./encoding.js').Bytes} Bytes */
 
@@ -36,6 +36,8 @@ import { aesDecrypt, aesEncrypt, hkdf, randomBytes, requireSignature, sha256, si
  *   the text of that earlier message of the same sender (§8.2).
  * @property {{ sender_device: string, client_msg_id: string }} [deletes] This message deletes
  *   that earlier message of the same sender, for everyone (§8.2).
+ * @property {{ seq: number, hash: string } | null} [membership_head] The sender's verified
+ *   head of the channel's membership log (§8.2, §22.6).
  */
 
 const ENVELOPE_FIELDS = Object.freeze(['channel_id', 'epoch', 'sender_device', 'client_msg_id', 'nonce', 'ciphertext', 'signature']);
@@ -154,6 +156,7 @@ export function encodeContent(content) {
       // Only when present: a plain message encodes exactly as before (test vectors).
       ...(content.edits ? { edits: messageRef(content.edits) } : {}),
       ...(content.deletes ? { deletes: messageRef(content.deletes) } : {}),
+      ...(content.membership_head ? { membership_head: { seq: content.membership_head.seq, hash: content.membership_head.hash } } : {}),
     }),
   );
 }
@@ -200,11 +203,13 @@ export function decodeContent(bytes) {
   if (!Array.isArray(attachments)) throw new CryptoError('bad_content', 'attachments');
   const edits = refOf(value.edits, 'edits');
   const deletes = refOf(value.deletes, 'deletes');
+  const membershipHead = parseLogHead(value.membership_head);
   return {
     text: value.text,
     reply_to: replyTo,
     ...(edits ? { edits } : {}),
     ...(deletes ? { deletes } : {}),
+    ...(membershipHead ? { membership_head: membershipHead } : {}),
     attachments: attachments.map((/** @type {any} */ a) => {
       fromBase64urlOf(a?.key, 32, 'attachment key');
       fromBase64urlOf(a?.sha256, 32, 'attachment sha256');

@@ -51,6 +51,10 @@ const MAX_SUBJECTS = 1000;
  * @property {string | null} referent The case's referent named by a signed record, while a member.
  * @property {{ seq: number, kind: string, actor: string, subjects: string[], at: number }[]} records
  *   What each verified record says, in order (for the conversation's notes).
+ * @property {string[]} hashes Each verified record's hash (base64url), in order: what a
+ *   head seen before is checked against (§22.6).
+ *
+ * @typedef {{ seq: number, hash: string }} LogHead Where a verified log ends (hash base64url).
  */
 
 /** @param {string[]} ids */
@@ -135,7 +139,7 @@ export function recordSignedBytes(b) {
 
 /** @param {string} channelId @returns {MembershipState} */
 export function emptyState(channelId) {
-  return { channelId, seq: 0, head: new Uint8Array(32), epoch: 0, members: new Set(), coordinators: new Set(), referent: null, records: [] };
+  return { channelId, seq: 0, head: new Uint8Array(32), epoch: 0, members: new Set(), coordinators: new Set(), referent: null, records: [], hashes: [] };
 }
 
 /**
@@ -185,7 +189,50 @@ export async function applyRecord(state, value, signingKey) {
   if (!signingKey) throw new CryptoError('bad_signature', 'no verified device for the actor');
   await requireSignature(signingKey, r.signature, bytes, 'membership record');
   const said = { seq: r.seq, kind: r.kind, actor: r.actor, subjects: r.subjects, at: r.at };
-  return { channelId: state.channelId, seq: r.seq, head: await sha256(bytes), epoch: r.epoch, members, coordinators, referent, records: [...state.records, said] };
+  const head = await sha256(bytes);
+  return { channelId: state.channelId, seq: r.seq, head, epoch: r.epoch, members, coordinators, referent, records: [...state.records, said], hashes: [...state.hashes, toBase64url(head)] };
+}
+
+/**
+ * Where a verified log ends, null while it is empty.
+ * @param {MembershipState | null} state
+ * @returns {LogHead | null}
+ */
+export function logHead(state) {
+  return state && state.seq > 0 ? { seq: state.seq, hash: toBase64url(state.head) } : null;
+}
+
+/**
+ * Checks that a verified log (null: none served) contains `seen`, a head verified here
+ * before or named by a member's message (§22.6): a log that ends before it is refused with
+ * `short` (`log_rolled_back` for this device's own head, `log_hidden` for a member's);
+ * another record at its position is `log_forked`.
+ * @param {MembershipState | null} state
+ * @param {LogHead} seen
+ * @param {'log_rolled_back' | 'log_hidden'} short
+ */
+export function checkContains(state, seen, short) {
+  if (seen.seq === 0) return;
+  const hash = state?.hashes[seen.seq - 1];
+  if (hash === undefined) throw new CryptoError(short, `head ${seen.seq}`);
+  if (hash !== seen.hash) throw new CryptoError('log_forked', `head ${seen.seq}`);
+}
+
+/**
+ * A `membership_head` field of a message's content (§8.2), checked; null if absent.
+ * @param {unknown} value
+ * @returns {LogHead | null}
+ */
+export function parseLogHead(value) {
+  if (value == null) return null;
+  const v = /** @type {any} */ (value);
+  try {
+    const seq = checkSafeInt(v.seq, 'membership_head.seq');
+    if (seq >= 1 && typeof v.hash === 'string' && fromBase64url(v.hash).length === 32) return { seq, hash: v.hash };
+  } catch {
+    // Reported below, as the content's.
+  }
+  throw new CryptoError('bad_content', 'membership_head');
 }
 
 /**

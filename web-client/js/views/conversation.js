@@ -252,7 +252,7 @@ export function renderConversation(main, shell, messenger, channelId) {
               (id) => messenger.ensureEpoch(id),
             )
           : null,
-        channel?.kind === 'working_group' ? groupCoordinatorsPanel(channelId) : null,
+        channel?.kind === 'working_group' ? groupCoordinatorsPanel(channelId, messenger.keyring) : null,
       );
       replace(
         body,

@@ -10,9 +10,11 @@ import { showStatus } from '../notices.js';
 
 /**
  * @param {string} groupId
+ * @param {import('../keyring.js').Keyring | null} [keyring] Signs the changes once the
+ *   group has a signed membership log (§22).
  * @returns {HTMLElement}
  */
-export function groupCoordinatorsPanel(groupId) {
+export function groupCoordinatorsPanel(groupId, keyring = null) {
   const content = h('div', { 'aria-live': 'polite' }, h('p', { class: 'loading' }, 'Chargement…'));
   const panel = h('details', { class: 'disclosure group-coordinators' }, h('summary', {}, 'Coordination du groupe'), content);
 
@@ -48,7 +50,10 @@ export function groupCoordinatorsPanel(groupId) {
       const ids = [...edit.querySelectorAll('input[type="checkbox"]')]
         .filter((input) => /** @type {HTMLInputElement} */ (input).checked)
         .map((input) => /** @type {HTMLInputElement} */ (input).name.replace(/^coordinator-/, ''));
-      const saved = await whileBusy(edit, () => channelsApi.setCoordinators(groupId, ids));
+      const saved = await whileBusy(edit, async () => {
+        const records = keyring ? await keyring.signRoleChanges(groupId, [...chosen], ids) : [];
+        return channelsApi.setCoordinators(groupId, ids, records);
+      });
       if (!saved) return;
       showStatus('Coordination du groupe enregistrée.');
       await load();

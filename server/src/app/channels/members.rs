@@ -212,6 +212,12 @@ pub async fn remove_member(
             refused(state, user, channel_id, "member_remove", &error).await;
             return Err(error);
         }
+    } else if leaving && db::membership_log::exists(&state.db, channel_id).await? {
+        // A departure is signed by the leaver once the channel has a log (§22), so that
+        // the log's member set follows who left.
+        let error = ApiError::Unprocessable("membership_record_required");
+        refused(state, user, channel_id, "member_remove", &error).await;
+        return Err(error);
     }
     let removed = exclusion::exclude(
         state,

@@ -38,6 +38,8 @@ pub(crate) enum Expected<'a> {
     Left,
     /// A case's referent named (PROTOCOL.md §19, §22.1: `role_changed`, role `referent`).
     Referent(&'a str),
+    /// This member's role in the log becoming `role` (a group's coordinators, §20).
+    RoleChanged(&'a str, &'a str),
 }
 
 /// The stored log, checked again as it is read (a row the server wrote itself is still
@@ -86,6 +88,9 @@ pub(crate) async fn check_and_append(
         Expected::Left => record.kind == "left",
         Expected::Referent(who) => {
             record.kind == "role_changed" && record.role == LOG_REFERENT && record.subjects == [who]
+        }
+        Expected::RoleChanged(who, role) => {
+            record.kind == "role_changed" && record.subjects == [who] && record.role == role
         }
     };
     let epoch = u64::try_from(channel.epoch).unwrap_or_default();

@@ -13,7 +13,7 @@ mod epochs;
 mod history;
 mod members;
 mod membership;
-mod membership_log;
+pub(crate) mod membership_log;
 mod sealed;
 
 pub(crate) use crate::gate::member_channel;

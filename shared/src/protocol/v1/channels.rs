@@ -224,6 +224,17 @@ pub struct RemoveMember {
     pub record: Option<MembershipRecord>,
 }
 
+/// `POST /api/v1/channels/{id}/leave`: the body is optional until the channel has a signed
+/// membership log; from then on it carries the leaver's `left` record (PROTOCOL.md §22).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeaveChannel {
+    /// The signed record of this departure, by one of the leaver's devices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub record: Option<MembershipRecord>,
+}
+
 /// `GET /api/v1/channels/{id}/membership-log`: the channel's whole signed membership log
 /// (PROTOCOL.md §22), from its first record; empty for a channel that has none yet.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -574,6 +585,13 @@ pub struct GroupCoordinators {
 pub struct SetGroupCoordinators {
     /// Account ids, each a member (not external) of the group; at most 20.
     pub user_ids: Vec<String>,
+    /// Once the group has a signed membership log (PROTOCOL.md §22), one `role_changed`
+    /// record per person named or no longer named, chained in that order, signed by the
+    /// caller's device: `coordinator` for each newly named one (in the order of their
+    /// ids), then `member` for each no longer named (likewise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub records: Vec<MembershipRecord>,
 }
 
 /// Most coordinators a group names.
