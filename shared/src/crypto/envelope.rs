@@ -533,6 +533,7 @@ mod tests {
                 name: "ordre-du-jour.pdf".into(),
                 mime: "application/pdf".into(),
             }],
+            key_log_head: None,
         };
         let envelope = Envelope::seal(header("dev-a", "msg-1"), &content, &key, &sender).unwrap();
         let opened = envelope.open(&key, &sender.public_keys().signing).unwrap();

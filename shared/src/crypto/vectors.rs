@@ -284,6 +284,7 @@ fn message_envelope() -> Value {
             name: "compte-rendu.txt".into(),
             mime: "text/plain".into(),
         }],
+        key_log_head: None,
     };
     let json_bytes = content.to_json().unwrap();
     let padded = pad(&json_bytes).unwrap();

@@ -722,6 +722,7 @@ async fn an_attachment_round_trips_for_members_and_is_refused_to_others() {
         text: "Le compte rendu".into(),
         reply_to: None,
         attachments: vec![attachment],
+        key_log_head: None,
     };
     let envelope = a
         .client

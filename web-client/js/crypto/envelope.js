@@ -36,6 +36,8 @@ import { aesDecrypt, aesEncrypt, hkdf, randomBytes, requireSignature, sha256, si
  *   the text of that earlier message of the same sender (§8.2).
  * @property {{ sender_device: string, client_msg_id: string }} [deletes] This message deletes
  *   that earlier message of the same sender, for everyone (§8.2).
+ * @property {{ size: number, root: string }} [key_log_head] The key log head its sender
+ *   accepted (root in base64url), for receivers to compare with theirs (§27).
  */
 
 const ENVELOPE_FIELDS = Object.freeze(['channel_id', 'epoch', 'sender_device', 'client_msg_id', 'nonce', 'ciphertext', 'signature']);
@@ -154,6 +156,7 @@ export function encodeContent(content) {
       // Only when present: a plain message encodes exactly as before (test vectors).
       ...(content.edits ? { edits: messageRef(content.edits) } : {}),
       ...(content.deletes ? { deletes: messageRef(content.deletes) } : {}),
+      ...(content.key_log_head ? { key_log_head: { size: content.key_log_head.size, root: content.key_log_head.root } } : {}),
     }),
   );
 }
@@ -172,6 +175,22 @@ function refOf(value, field) {
   if (value == null) return undefined;
   if (typeof value.sender_device !== 'string' || typeof value.client_msg_id !== 'string') throw new CryptoError('bad_content', field);
   return messageRef(value);
+}
+
+/**
+ * The sender's key log head (§27), read leniently: one that does not parse is dropped,
+ * and the message stays readable.
+ * @param {any} value
+ * @returns {{ size: number, root: string } | undefined}
+ */
+function headOf(value) {
+  if (value == null || !Number.isSafeInteger(value.size) || value.size < 0 || typeof value.root !== 'string') return undefined;
+  try {
+    fromBase64urlOf(value.root, 32, 'key_log_head');
+  } catch {
+    return undefined;
+  }
+  return { size: value.size, root: value.root };
 }
 
 /**
@@ -200,11 +219,13 @@ export function decodeContent(bytes) {
   if (!Array.isArray(attachments)) throw new CryptoError('bad_content', 'attachments');
   const edits = refOf(value.edits, 'edits');
   const deletes = refOf(value.deletes, 'deletes');
+  const keyLogHead = headOf(value.key_log_head);
   return {
     text: value.text,
     reply_to: replyTo,
     ...(edits ? { edits } : {}),
     ...(deletes ? { deletes } : {}),
+    ...(keyLogHead ? { key_log_head: keyLogHead } : {}),
     attachments: attachments.map((/** @type {any} */ a) => {
       fromBase64urlOf(a?.key, 32, 'attachment key');
       fromBase64urlOf(a?.sha256, 32, 'attachment sha256');
