@@ -101,6 +101,8 @@ export class Keyring extends EventTarget {
     this.audit = null;
     /** @type {string | null} Its root, base64. */
     this.auditRoot = null;
+    /** @type {Set<string>} Heads gossiped by others already joined to this browser's log (§27). */
+    this.joinedHeads = new Set();
     /** @type {Set<string>} Devices of this account certified here, not yet in the `keyLog` record. */
     this.certifiedPending = new Set();
     /** @type {Map<string, VerifiedDevice & { revoked: boolean }>} Every verified device, by id. */
@@ -500,6 +502,9 @@ export class Keyring extends EventTarget {
    * @param {{ size: number, root: string }} theirs
    */
   async checkGossipedHead(channelId, theirs) {
+    // This browser's heads only ever extend each other: a head joined once stays joined.
+    const slot = `${theirs.size}:${theirs.root}`;
+    if (this.joinedHeads.has(slot)) return true;
     let same = false;
     try {
       if (!this.audit || this.audit.size < theirs.size) await this.loggedKeys(this.me.id);
@@ -513,7 +518,8 @@ export class Keyring extends EventTarget {
       if (/** @type {any} */ (error)?.code === 'network_error') return true;
       same = false;
     }
-    if (!same) this.reportTampering(channelId, 'key_log_split', 'split_view');
+    if (same) this.joinedHeads.add(slot);
+    else this.reportTampering(channelId, 'key_log_split', 'split_view');
     return same;
   }
 

@@ -1222,10 +1222,7 @@ fn restore_state(client: &mut Client, state: &AgentState) -> Result<()> {
     client.sent_tips = state.sent_tips.clone();
     client.order_marks = state.order_marks.clone();
     client.restore_key_log_head(state.key_log_head.clone());
-    client.restore_key_log(
-        state.key_log_audit.clone(),
-        state.key_log_certified.clone(),
-    );
+    client.restore_key_log(state.key_log_audit.clone(), state.key_log_certified.clone());
     for (user, identity) in &state.known_identities {
         client
             .known_identities

@@ -34,6 +34,9 @@ pub(crate) struct KeyLogState {
     /// The first disagreement found between this client's head and one another
     /// client gossiped: the server shows different logs to different clients.
     pub(crate) split_view: Option<KeyLogError>,
+    /// Heads gossiped by others already shown to be of this client's log (its heads
+    /// only ever extend each other, so they stay so): checked once each.
+    joined: BTreeSet<(u64, crate::crypto::merkle::Hash)>,
     /// Devices certified by a previous identity of their owner, as the log shows, with
     /// that identity.
     pub(crate) old_key_devices: HashMap<String, IdentityPublicKey>,
@@ -275,8 +278,15 @@ impl Client {
     /// [`KeyLogError::SplitView`], kept for [`Client::key_log_split_view`]. A failed
     /// connection leaves the check for the next message.
     pub async fn check_gossiped_head(&mut self, theirs: &GossipedHead) -> Result<()> {
+        if self.key_log.joined.contains(&(theirs.size, theirs.root)) {
+            return Ok(());
+        }
         match self.compare_head(theirs).await {
-            Ok(()) | Err(ClientError::Transport(_)) => Ok(()),
+            Ok(()) => {
+                self.key_log.joined.insert((theirs.size, theirs.root));
+                Ok(())
+            }
+            Err(ClientError::Transport(_)) => Ok(()),
             // Anything else is the server's failure to show the two heads are one log.
             Err(_) => {
                 let split = KeyLogError::SplitView {

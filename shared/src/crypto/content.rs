@@ -285,8 +285,8 @@ mod tests {
         );
         let back = MessageContent::from_json(&json).unwrap();
         assert_eq!(back.key_log_head, Some(head));
-        let odd = MessageContent::from_json(br#"{"text":"hi","key_log_head":{"size":"x"}}"#)
-            .unwrap();
+        let odd =
+            MessageContent::from_json(br#"{"text":"hi","key_log_head":{"size":"x"}}"#).unwrap();
         assert_eq!(odd.text, "hi");
         assert!(odd.key_log_head.is_none());
         let plain = MessageContent::text("hi").to_json().unwrap();

@@ -685,6 +685,36 @@ mod tests {
         for (size, root) in roots.iter().enumerate() {
             assert_eq!(&merkle::root(&leaves[..size]), root);
         }
+        // The audit of the whole log (§25.4) makes the same roots, also from its stored
+        // form; and heads of one log are told from split ones (§27).
+        let mut audit = AuditedLog::default();
+        assert_eq!(audit.root(), roots[0]);
+        for (i, item) in v["entries"].as_array().unwrap().iter().enumerate() {
+            let entry: KeyLogEntry = serde_json::from_value(item["entry"].clone()).unwrap();
+            audit.push(i as u64, i as i64, &entry).unwrap();
+            assert_eq!(audit.root(), roots[i + 1]);
+        }
+        let stored: AuditedLog =
+            serde_json::from_str(&serde_json::to_string(&audit).unwrap()).unwrap();
+        assert_eq!(stored, audit);
+        for item in v["consistency"].as_array().unwrap() {
+            let (from, to) = (item["from"].as_u64().unwrap(), item["to"].as_u64().unwrap());
+            let theirs = GossipedHead {
+                size: from,
+                root: roots[from as usize],
+            };
+            check_gossiped_head(
+                (to, &roots[to as usize]),
+                &theirs,
+                &hashes(&item["proof_hex"]),
+            )
+            .unwrap();
+        }
+        let split = GossipedHead {
+            size: 2,
+            root: roots[1],
+        };
+        assert!(check_gossiped_head((2, &roots[2]), &split, &[]).is_err());
         for item in v["inclusion"].as_array().unwrap() {
             let (index, size) = (
                 item["index"].as_u64().unwrap(),
@@ -886,9 +916,7 @@ mod tests {
             Err(KeyLogError::DeviceHidden("d-2".into()))
         );
         // Entries appended after the directory answered are not held against it.
-        logged
-            .check_served_devices(2, [(d1, false)])
-            .unwrap();
+        logged.check_served_devices(2, [(d1, false)]).unwrap();
         // Self-monitoring from the laptop: the later identity and the tablet, unknown;
         // from the tablet: nothing; with the tablet certified by the laptop: the identity.
         let none = std::collections::BTreeSet::new();
@@ -905,7 +933,10 @@ mod tests {
         assert!(audit.unknown_changes("u-1", "d-9", &none).is_empty());
         // Gossiped heads: same size same root, or a consistency proof either way.
         let small = merkle::root(&leaves[..3]);
-        let theirs = GossipedHead { size: 3, root: small };
+        let theirs = GossipedHead {
+            size: 3,
+            root: small,
+        };
         let proof = merkle::consistency_proof(3, &leaves).unwrap();
         check_gossiped_head((head.size, &head.root), &theirs, &proof).unwrap();
         let mine_small = GossipedHead {
@@ -913,8 +944,24 @@ mod tests {
             root: head.root,
         };
         check_gossiped_head((3, &small), &mine_small, &proof).unwrap();
-        assert!(check_gossiped_head((3, &small), &GossipedHead { size: 3, root: head.root }, &[]).is_err());
-        assert!(check_gossiped_head((head.size, &head.root), &GossipedHead { size: 3, root: head.root }, &proof).is_err());
+        assert!(check_gossiped_head(
+            (3, &small),
+            &GossipedHead {
+                size: 3,
+                root: head.root
+            },
+            &[]
+        )
+        .is_err());
+        assert!(check_gossiped_head(
+            (head.size, &head.root),
+            &GossipedHead {
+                size: 3,
+                root: head.root
+            },
+            &proof
+        )
+        .is_err());
         // Someone else's entry, or a proof that does not lead to the head, is refused.
         assert!(LoggedKeys::verify("u-2", &head, &with_proofs).is_err());
         let mut broken = with_proofs.clone();

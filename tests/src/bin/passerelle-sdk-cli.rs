@@ -614,6 +614,12 @@ mod agent_cli {
                 "channel_id": channel_id,
                 "tail_missing": notices.iter().map(|n| n.sender_device.clone()).collect::<Vec<_>>(),
             }),
+            // The server shows another key log to this message's sender (PROTOCOL.md §27).
+            Event::KeyLogSplitView { message, .. } => json!({
+                "channel_id": message.channel_id,
+                "seq": message.seq,
+                "key_log_split_view": true,
+            }),
             _ => return None,
         })
     }

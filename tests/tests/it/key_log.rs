@@ -400,7 +400,11 @@ async fn the_whole_log_is_served_in_bounded_pages_and_bad_ranges_are_refused() {
     let sophie = Party::new(&server, "sophie", Role::Member, "Police").await;
     Party::new(&server, "karim", Role::Coordinator, "Mairie").await;
     let head: KeyLogHeadBody = sophie.client.get("/keys/log/head").await.unwrap();
-    assert!(head.size >= 4, "two identities and two devices: {}", head.size);
+    assert!(
+        head.size >= 4,
+        "two identities and two devices: {}",
+        head.size
+    );
     let page: KeyLogEntries = sophie
         .client
         .get(&format!("/keys/log/entries?start=1&end={}", head.size))
@@ -427,7 +431,11 @@ async fn the_whole_log_is_served_in_bounded_pages_and_bad_ranges_are_refused() {
             .send()
             .await
             .unwrap();
-        assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+        assert_eq!(
+            refused.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{query}"
+        );
         let body: serde_json::Value = refused.json().await.unwrap();
         assert_eq!(body["error"]["code"], "invalid_log_range");
         assert_eq!(
@@ -464,7 +472,12 @@ async fn a_revocation_hidden_from_the_users_entries_is_refused() {
     karim.client.refresh_key_log().await.unwrap();
 
     revoke(&sophie.client, &sophie.device.device_id).await;
-    let revoked = index_of(&karim.client, KeyLogKind::DeviceRevoked, &sophie.device.device_id).await;
+    let revoked = index_of(
+        &karim.client,
+        KeyLogKind::DeviceRevoked,
+        &sophie.device.device_id,
+    )
+    .await;
     hide_from_user_listing(&server, revoked, &jean.user.id).await;
     tamper(
         &server,
@@ -515,7 +528,12 @@ async fn a_device_hidden_from_the_directory_and_the_users_entries_is_refused() {
     let sophie = Party::new(&server, "sophie", Role::Member, "Police").await;
     let jean = Party::new(&server, "jean", Role::Member, "CCAS").await;
     karim.client.refresh_key_log().await.unwrap();
-    let added = index_of(&karim.client, KeyLogKind::DeviceAdded, &sophie.device.device_id).await;
+    let added = index_of(
+        &karim.client,
+        KeyLogKind::DeviceAdded,
+        &sophie.device.device_id,
+    )
+    .await;
     hide_from_user_listing(&server, added, &jean.user.id).await;
     tamper(
         &server,
@@ -540,7 +558,7 @@ async fn a_device_hidden_from_the_directory_and_the_users_entries_is_refused() {
 /// approved (linking), its own device after a restore or a reset, raise nothing; a
 /// device added elsewhere is named with its date.
 #[tokio::test]
-async fn a_client_names_the_devices_and_identities_added_to_its_account_elsewhere() {
+async fn a_client_names_the_devices_added_to_its_account_elsewhere() {
     let server = TestServer::spawn().await.unwrap();
     let mut sophie = Party::new(&server, "sophie", Role::Member, "Police").await;
     let laptop = sophie.device.device_id.clone();
