@@ -361,7 +361,7 @@ async fn a_rewritten_log_is_refused_by_a_client_that_saw_it_before() {
 /// a server hiding an entry from one user's entries.
 async fn hide_from_user_listing(server: &TestServer, index: u64, other_user: &str) {
     tamper(
-        &server,
+        server,
         "UPDATE key_log SET user_id = ? WHERE idx = ?",
         vec![
             other_user.to_owned().into(),
@@ -421,7 +421,7 @@ async fn the_whole_log_is_served_in_bounded_pages_and_bad_ranges_are_refused() {
         .count();
     let beyond = head.size + 1;
     for query in [
-        format!("start=3&end=2"),
+        "start=3&end=2".to_owned(),
         format!("start=0&end={beyond}"),
         format!("start=0&end={}", KEY_LOG_PAGE_MAX + 1),
     ] {
