@@ -400,6 +400,13 @@ export const keys = {
    * @returns {Promise<{ user_id: string, size: number, entries: { index: number, entry: any, at: number, proof: string[] }[] }>}
    */
   logUser: (userId, size) => request(routes.KEY_LOG_USER, [userId], undefined, { query: { size: String(size) } }),
+  /**
+   * A page of the whole log (at most 1000 entries), which this browser audits (§25.4).
+   * @param {number} start
+   * @param {number} end
+   * @returns {Promise<{ start: number, end: number, entries: { index: number, entry: any, at: number }[] }>}
+   */
+  logEntries: (start, end) => request(routes.KEY_LOG_ENTRIES, [], undefined, { query: { start: String(start), end: String(end) } }),
   // Linking a new device from an existing one (§5.5.1).
   /**
    * Posts this new device's certificate request, relayed to the user's other devices.

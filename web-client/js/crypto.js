@@ -65,10 +65,18 @@ export {
 } from './crypto/envelope.js';
 export { checkOrder, CLOCK_TOLERANCE_MS } from './crypto/order.js';
 export {
+  auditedKeys,
+  auditPush,
+  auditRoot,
+  emptyAudit,
   entryBytes as keyLogEntryBytes,
   fromBase64,
   leafHash,
+  loadAudit,
   loggedKeys,
+  sameLog,
+  storeAudit,
+  unknownChanges,
   openCheckpoint,
   parseCheckpoint,
   toBase64,

@@ -97,6 +97,14 @@ export class Keyring extends EventTarget {
     this.peers = new Map();
     /** @type {Promise<unknown>} Checks of the key log's head, one after the other (§25). */
     this.keyLogTurn = Promise.resolve();
+    /** @type {import('./crypto/keylog.js').Audit | null} The key log as audited here (§25.4). */
+    this.audit = null;
+    /** @type {string | null} Its root, base64. */
+    this.auditRoot = null;
+    /** @type {Set<string>} Heads gossiped by others already joined to this browser's log (§27). */
+    this.joinedHeads = new Set();
+    /** @type {Set<string>} Devices of this account certified here, not yet in the `keyLog` record. */
+    this.certifiedPending = new Set();
     /** @type {Map<string, VerifiedDevice & { revoked: boolean }>} Every verified device, by id. */
     this.knownDevices = new Map();
     /** @type {Map<string, number>} The highest prekey serial seen per device (§23): an older one served again is refused. */
@@ -278,6 +286,18 @@ export class Keyring extends EventTarget {
     // user's last logged one, before anything is pinned.
     const logged = await this.loggedKeys(userId);
     if (logged.current !== servedKey) throw new c.CryptoError('key_not_logged', userId);
+    // Completeness (§25.4): what the log showed before the directory answered must be
+    // served as it is — a revoked device as revoked, a live device of the current
+    // identity at all.
+    const servedRevoked = new Map(served.devices.map((info) => [/** @type {any} */ (info.certificate)?.device_id, info.revoked_at != null]));
+    for (const [deviceId, inLog] of logged.devices) {
+      const revokedBefore = inLog.revokedAt !== null && inLog.revokedAt < logged.before;
+      const seen = servedRevoked.get(deviceId);
+      if (seen === false && revokedBefore) throw new c.CryptoError('key_not_logged', deviceId);
+      if (seen === undefined && inLog.index < logged.before && inLog.revokedAt === null && inLog.identity === servedKey) {
+        throw new c.CryptoError('key_not_logged', deviceId);
+      }
+    }
     const identityKey = await c.decodePublicKey(servedKey);
     peer.identityKey = identityKey;
     if (userId === this.me.id) {
@@ -365,22 +385,27 @@ export class Keyring extends EventTarget {
   }
 
   /**
-   * The log's head, accepted only if signed by the log's key seen first and extending
-   * the head accepted before (kept in IndexedDB); then what it proves about `userId`.
+   * The log's head, accepted only if signed by the log's key seen first and if the
+   * entries audited since the head accepted before make its root (§25.4); then what the
+   * audited log says about `userId`, with the size audited before this call (entries
+   * below it were seen before the directory answered).
    * @param {string} userId
    */
   async loggedKeys(userId) {
+    const before = this.audit?.size ?? 0;
     // One check at a time: a head fetched before another call kept a newer one must not
     // be compared with it (it would look like a rollback).
     const turn = this.keyLogTurn.then(() => this.acceptKeyLogHead(userId));
     this.keyLogTurn = turn.catch(() => {});
-    const head = await turn;
-    const answer = await keysApi.logUser(userId, head.size);
-    return c.loggedKeys(userId, head, answer.entries);
+    await turn;
+    const audit = /** @type {import('./crypto/keylog.js').Audit} */ (this.audit);
+    return { ...c.auditedKeys(audit, userId), before };
   }
 
   /**
-   * Fetches the log's head and accepts it (see `loggedKeys`).
+   * Fetches the log's head and accepts it (see `loggedKeys`): every entry from the size
+   * audited last up to the head is fetched, the tree recomputed, and its root must be
+   * the signed one — through the head accepted before, which it must extend.
    * @param {string} userId For the warning.
    */
   async acceptKeyLogHead(userId) {
@@ -399,21 +424,109 @@ export class Keyring extends EventTarget {
     } catch {
       throw refuse();
     }
-    if (kept) {
-      const oldRoot = c.fromBase64(kept.root);
-      const proof = kept.size < head.size ? (await keysApi.logConsistency(kept.size, head.size)).proof.map(c.fromBase64) : [];
-      if (!(await c.verifyConsistency(kept.size, head.size, oldRoot, head.root, proof))) throw refuse();
+    if (kept && kept.size > head.size) throw refuse();
+    // Go on from the audit kept with the accepted head, else audit from the start.
+    let audit = c.emptyAudit();
+    if (kept?.audit && kept.audit.size === kept.size) {
+      audit = this.audit && this.audit.size === kept.size && this.auditRoot === kept.root ? structuredClone(this.audit) : c.loadAudit(kept.audit);
+      if (c.toBase64(await c.auditRoot(audit)) !== kept.root) throw refuse();
     }
-    if (!kept || kept.size !== head.size) {
-      await this.persist(async () => {
-        const now = await store.getKeyLogHead(this.me.id);
-        // Never moved back: another tab may have kept a newer head meanwhile.
-        if (!now || now.size < head.size) {
-          await store.putKeyLogHead({ userId: this.me.id, verifier: body.verifier_key, size: head.size, root: c.toBase64(head.root) });
+    try {
+      while (audit.size < head.size) {
+        const end = Math.min(head.size, audit.size + 1000);
+        const page = await keysApi.logEntries(audit.size, end);
+        if (page.entries.length === 0) throw refuse();
+        for (const record of page.entries) {
+          if (record.index >= end) break;
+          await c.auditPush(audit, record);
+          if (kept && audit.size === kept.size && c.toBase64(await c.auditRoot(audit)) !== kept.root) throw refuse();
         }
-      });
+      }
+    } catch (error) {
+      if (error instanceof c.CryptoError) throw refuse();
+      throw error;
     }
+    const root = c.toBase64(await c.auditRoot(audit));
+    if (root !== c.toBase64(head.root)) throw refuse();
+    this.audit = audit;
+    this.auditRoot = root;
+    /** @type {{ index: number, at: number, deviceId: string | null }[]} */
+    let news = [];
+    await this.persist(async () => {
+      const now = await store.getKeyLogHead(this.me.id);
+      const certified = new Set([...(now?.certified ?? []), ...this.certifiedPending]);
+      certified.add(this.deviceId);
+      const alerted = new Set(now?.alerted ?? []);
+      news = c.unknownChanges(audit, this.me.id, this.deviceId, certified).filter((change) => !alerted.has(change.index));
+      for (const change of news) alerted.add(change.index);
+      // Never moved back: another tab may have kept a newer head meanwhile.
+      if (!now || now.size < head.size || !now.audit || news.length > 0) {
+        const newer = now && now.size > head.size;
+        await store.putKeyLogHead({
+          ...(newer ? now : { userId: this.me.id, verifier: body.verifier_key, size: head.size, root, audit: c.storeAudit(audit) }),
+          certified: [...certified],
+          alerted: [...alerted],
+        });
+      }
+    });
+    // Self-monitoring (§25.4): a change of this account no one here made or approved.
+    for (const change of news) this.dispatchEvent(new CustomEvent('account-change', { detail: change }));
     return head;
+  }
+
+  /**
+   * Remembers a device of this account certified in this browser (its own, or one it
+   * approved while linking), so that its log entry is no surprise (§25.4).
+   * @param {string} deviceId
+   */
+  async certifiedHere(deviceId) {
+    this.certifiedPending.add(deviceId);
+    await this.persist(async () => {
+      const now = await store.getKeyLogHead(this.me.id);
+      // No record yet: the first accepted head takes it from `certifiedPending`.
+      if (!now) return;
+      await store.putKeyLogHead({ ...now, certified: [...new Set([...(now.certified ?? []), deviceId])] });
+    });
+  }
+
+  /**
+   * The head this browser accepted, as a message carries it (§27): `{size, root}`, the
+   * root in base64url.
+   */
+  gossipHead() {
+    if (!this.audit || !this.auditRoot) return null;
+    return { size: this.audit.size, root: c.toBase64url(c.fromBase64(this.auditRoot)) };
+  }
+
+  /**
+   * Checks the head another client gossiped in its message (§27) against this browser's:
+   * the same size must have the same root; a smaller one must be extended by this one,
+   * a larger one reached by accepting a newer head, through the server's consistency
+   * proof. A disagreement is reported in the conversation (« Le serveur ne montre pas le
+   * même journal des clés à tous … »); a failed connection leaves it for the next message.
+   * @param {string} channelId
+   * @param {{ size: number, root: string }} theirs
+   */
+  async checkGossipedHead(channelId, theirs) {
+    // This browser's heads only ever extend each other: a head joined once stays joined.
+    const slot = `${theirs.size}:${theirs.root}`;
+    if (this.joinedHeads.has(slot)) return true;
+    let same = false;
+    try {
+      if (!this.audit || this.audit.size < theirs.size) await this.loggedKeys(this.me.id);
+      const mine = /** @type {import('./crypto/keylog.js').Audit} */ (this.audit);
+      const root = await c.auditRoot(mine);
+      const [from, to] = [Math.min(mine.size, theirs.size), Math.max(mine.size, theirs.size)];
+      const proof = from === to ? [] : (await keysApi.logConsistency(from, to)).proof.map(c.fromBase64);
+      same = await c.sameLog({ size: mine.size, root }, { size: theirs.size, root: c.fromBase64url(theirs.root) }, proof);
+    } catch (error) {
+      // A lost connection proves nothing either way: the next message checks again.
+      if (/** @type {any} */ (error)?.code === 'network_error') return true;
+      same = false;
+    }
+    if (same) this.joinedHeads.add(slot);
+    else this.reportTampering(channelId, 'key_log_split', 'split_view');
+    return same;
   }
 
   /**
@@ -905,11 +1018,15 @@ export class Keyring extends EventTarget {
         : tip
           ? { counter: tip.counter + 1, prev: c.fromBase64url(tip.hash), sentAt }
           : { counter: 1, prev: new Uint8Array(32), sentAt };
-      // The membership head verified here goes with the message (§22.6).
+      // The membership head verified here (§22.6) and the key log head accepted here
+      // (§27) travel under the signature.
       const head = this.membershipHead(channelId);
+      const gossip = content.key_log_head ? null : this.gossipHead();
+      let sealed = head ? { ...content, membership_head: head } : content;
+      if (gossip) sealed = { ...sealed, key_log_head: gossip };
       const envelope = await c.sealEnvelope({
         header: { channelId, epoch, senderDevice: this.deviceId, clientMsgId, order },
-        content: head ? { ...content, membership_head: head } : content,
+        content: sealed,
         epochKey: key,
         signingKey: this.device.signingKey,
       });
@@ -1237,6 +1354,8 @@ export async function approveLink(keyring, link) {
   if (!identityKey) throw new c.CryptoError('no_identity_key');
   if (link.request.user_id !== keyring.me.id) throw new c.CryptoError('bad_certificate', 'another user');
   const certificate = await c.certify(link.request, identityKey, keyring.device.identityPublic);
+  // Approved here: the new device's log entry is no surprise to self-monitoring (§25.4).
+  await keyring.certifiedHere(certificate.device_id);
   await keysApi.approveLink(link.id, certificate);
   return c.verifyCertificate(certificate, keyring.device.identityPublic);
 }

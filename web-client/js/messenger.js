@@ -147,6 +147,18 @@ export class Messenger extends EventTarget {
       });
     });
     keyring.addEventListener('backup-saved', () => this.emit('backup-saved', {}));
+    // Self-monitoring (§25.4): a device or an identity key of this account that this
+    // browser did not make nor approve.
+    keyring.addEventListener('account-change', (event) => {
+      const { deviceId, at } = /** @type {CustomEvent} */ (event).detail;
+      const when = new Date(at).toLocaleString('fr-FR', { dateStyle: 'long', timeStyle: 'short' });
+      this.emit('problem', {
+        code: 'account_change',
+        message: deviceId
+          ? `Un appareil que vous ne reconnaissez peut-être pas a été ajouté à votre compte le ${when}. Si ce n’est pas vous, révoquez-le et prévenez l’administrateur.`
+          : `Une nouvelle clé d’identité que vous ne reconnaissez peut-être pas a été publiée pour votre compte le ${when}. Si ce n’est pas vous, prévenez l’administrateur.`,
+      });
+    });
   }
 
   /**
@@ -171,6 +183,8 @@ export class Messenger extends EventTarget {
     this.listed = true;
     this.emit('channels', {});
     this.connection.open();
+    // The key log audited at once: this account's own changes are watched (§25.4).
+    this.keyring.loggedKeys(this.me.id).catch((error) => console.warn('key log not audited', error));
     // Direct conversations are named after the other person, unless titled.
     await Promise.all([...list.filter((ch) => ch.kind === 'direct').map((ch) => this.loadDetail(ch.id).catch(() => null)), this.titles.openAll(list)]);
     this.emit('channels', {});
@@ -446,6 +460,9 @@ export class Messenger extends EventTarget {
       membership_log_forked: 'Le serveur présente des versions différentes du journal des membres de ce canal selon les personnes : aucune clé n’est envoyée pour ce canal. Prévenez l’administrateur.',
       // §25: a key the transparency log does not show, or a rewritten log.
       key_log: 'Le serveur a présenté une clé absente du journal des clés, ou un journal réécrit : elle a été refusée. Prévenez l’administrateur.',
+      // §27: a message's sender was shown another log than this browser.
+      key_log_split:
+        'Le serveur ne montre pas le même journal des clés à tous : un message de cette conversation a été envoyé par un appareil à qui le serveur montre un autre journal que le vôtre. Prévenez l’administrateur.',
     };
     const text = texts[detail.kind] ?? 'Le serveur a transmis une clé de canal qui ne vient d’aucun appareil des membres : elle a été refusée.';
     const conversation = this.conversation(detail.channelId);
@@ -619,6 +636,9 @@ export class Messenger extends EventTarget {
     try {
       const opened = await this.keyring.open(stored);
       message.content = opened.content;
+      // Its sender's key log head against this browser's (§27), without holding it up.
+      const head = opened.content.key_log_head;
+      if (head) this.keyring.checkGossipedHead(stored.channel_id, head).catch(() => {});
       message.problem = null;
       message.oldKey = this.keyring.sentWithOldKey(stored.envelope?.sender_device);
       this.arrive(stored, opened.header.order, opened.hash);

@@ -180,6 +180,9 @@ export const KEY_LOG_CONSISTENCY = { method: 'GET', path: '/keys/log/consistency
 /** A user's key log entries with their inclusion proofs. @type {Route} */
 export const KEY_LOG_USER = { method: 'GET', path: '/keys/log/users/{user_id}' };
 
+/** A page of the key log's entries, for clients that audit the whole log. @type {Route} */
+export const KEY_LOG_ENTRIES = { method: 'GET', path: '/keys/log/entries' };
+
 /** The account's encrypted key backup. @type {Route} */
 export const KEY_BACKUP = { method: 'GET', path: '/keys/backup' };
 

@@ -233,16 +233,29 @@ export function deleteOrder(userId, channelId) {
 }
 
 /**
- * The key transparency log's head this account accepted last (§25): a head that does
- * not extend it is refused, after a reload too.
+ * @typedef {object} KeyLogRecord What this browser knows of the key log, per account
+ *   (§25.4, §27).
+ * @property {string} userId
+ * @property {string} verifier The log's key, pinned on first use.
+ * @property {number} size The head accepted last.
+ * @property {string} root Its root, base64.
+ * @property {import('./crypto/keylog.js').StoredAudit} [audit] The entries audited up to
+ *   that head, summarised (absent in records written before the audit: audited again).
+ * @property {string[]} [certified] This account's devices certified in this browser.
+ * @property {number[]} [alerted] The indexes of the account's changes already shown.
+ */
+
+/**
+ * The key transparency log's head this account accepted last (§25) and its audit: a
+ * head that does not extend it is refused, after a reload too.
  * @param {string} userId
- * @returns {Promise<{ userId: string, verifier: string, size: number, root: string } | undefined>}
+ * @returns {Promise<KeyLogRecord | undefined>}
  */
 export function getKeyLogHead(userId) {
   return run('keyLog', 'readonly', (store) => store.get(userId));
 }
 
-/** @param {{ userId: string, verifier: string, size: number, root: string }} record */
+/** @param {KeyLogRecord} record */
 export function putKeyLogHead(record) {
   return run('keyLog', 'readwrite', (store) => store.put(record));
 }

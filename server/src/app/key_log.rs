@@ -1,6 +1,7 @@
 //! The key transparency log (docs/PROTOCOL.md §25), as clients read it: the signed head,
-//! consistency proofs between heads, and a user's entries with inclusion proofs. The
-//! entries are appended by `db::keys` in the transaction of each key change.
+//! consistency proofs between heads, pages of the whole log (which clients audit, §25.4),
+//! and a user's entries with inclusion proofs (kept for programs that check one user).
+//! The entries are appended by `db::keys` in the transaction of each key change.
 //!
 //! Proofs are computed from every leaf: linear in the log's size, a few thousand entries
 //! at a CLSPD's scale (one per identity, device and revocation), so milliseconds.
@@ -8,7 +9,8 @@
 use passerelle_shared::crypto::merkle::{self, Hash};
 use passerelle_shared::crypto::{encode_hash, Checkpoint};
 use passerelle_shared::protocol::v1::key_log::{
-    KeyLogConsistency, KeyLogHeadBody, KeyLogProof, UserKeyLog,
+    KeyLogConsistency, KeyLogEntries, KeyLogHeadBody, KeyLogProof, KeyLogRecord, UserKeyLog,
+    KEY_LOG_PAGE_MAX,
 };
 use serde_json::json;
 
@@ -72,6 +74,42 @@ pub async fn consistency(
         from,
         to,
         proof: proof.iter().map(encode_hash).collect(),
+    })
+}
+
+/// The entries `start..end` (at most [`KEY_LOG_PAGE_MAX`], within the log). Open to
+/// every signed-in account, like the head: a client proves the log complete only by
+/// reading all of it (PROTOCOL.md §25.4; what that shows, §25.6).
+pub async fn entries(
+    state: &AppState,
+    user: &CurrentUser,
+    start: u64,
+    end: u64,
+) -> Result<KeyLogEntries> {
+    let size = db::key_log::size(&state.db).await?;
+    if start > end || end > size || end - start > KEY_LOG_PAGE_MAX {
+        state
+            .record_denial(
+                user.actor(),
+                "key_log_read",
+                None,
+                json!({ "reason": "out_of_range", "start": start, "end": end }),
+            )
+            .await;
+        return Err(ApiError::Unprocessable("invalid_log_range"));
+    }
+    let mut entries = Vec::new();
+    for row in db::key_log::entries_between(&state.db, start, end).await? {
+        entries.push(KeyLogRecord {
+            index: u64::try_from(row.idx).map_err(ApiError::internal)?,
+            entry: db::key_log::parse(&row).map_err(ApiError::internal)?,
+            at: row.at,
+        });
+    }
+    Ok(KeyLogEntries {
+        start,
+        end,
+        entries,
     })
 }
 

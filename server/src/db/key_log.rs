@@ -73,6 +73,20 @@ pub(crate) async fn entries(
         .await
 }
 
+/// The entries `start..end`, in order.
+pub(crate) async fn entries_between(
+    db: &impl ConnectionTrait,
+    start: u64,
+    end: u64,
+) -> Result<Vec<key_log_entry::Model>, DbErr> {
+    key_log_entry::Entity::find()
+        .filter(key_log_entry::Column::Idx.gte(i64::try_from(start).unwrap_or(i64::MAX)))
+        .filter(key_log_entry::Column::Idx.lt(i64::try_from(end).unwrap_or(i64::MAX)))
+        .order_by_asc(key_log_entry::Column::Idx)
+        .all(db)
+        .await
+}
+
 /// A user's entries among `0..size`, in order.
 pub(crate) async fn entries_of(
     db: &impl ConnectionTrait,

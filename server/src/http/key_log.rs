@@ -1,9 +1,11 @@
-//! The key transparency log (docs/PROTOCOL.md §25): head, consistency and a user's
-//! entries with inclusion proofs.
+//! The key transparency log (docs/PROTOCOL.md §25): head, consistency, pages of the
+//! whole log, and a user's entries with inclusion proofs.
 
 use axum::extract::{Path, State};
 use axum::{Json, Router};
-use passerelle_shared::protocol::v1::key_log::{KeyLogConsistency, KeyLogHeadBody, UserKeyLog};
+use passerelle_shared::protocol::v1::key_log::{
+    KeyLogConsistency, KeyLogEntries, KeyLogHeadBody, UserKeyLog,
+};
 use passerelle_shared::protocol::v1::routes;
 use serde::Deserialize;
 
@@ -20,6 +22,7 @@ pub fn router() -> Router<AppState> {
         .endpoint(routes::KEY_LOG_HEAD, head)
         .endpoint(routes::KEY_LOG_CONSISTENCY, consistency)
         .endpoint(routes::KEY_LOG_USER, user_entries)
+        .endpoint(routes::KEY_LOG_ENTRIES, entries)
 }
 
 /// # `GET /api/v1/keys/log/head`
@@ -54,6 +57,30 @@ pub(crate) async fn consistency(
     ApiQuery(query): ApiQuery<ConsistencyQuery>,
 ) -> Result<Json<KeyLogConsistency>> {
     key_log::consistency(&state, &user, query.from, query.to)
+        .await
+        .map(Json)
+}
+
+/// Query of `GET /api/v1/keys/log/entries`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct EntriesQuery {
+    start: u64,
+    end: u64,
+}
+
+/// # `GET /api/v1/keys/log/entries?start=&end=`
+///
+/// The entries `start..end` of the log (at most 1000), for clients that audit all of it.
+#[utoipa::path(get, path = routes::KEY_LOG_ENTRIES.documented(), operation_id = "key_log_entries",
+    params(("start" = u64, Query, description = "The first index"),
+        ("end" = u64, Query, description = "One past the last index: at most the log's size, and at most 1000 after `start`")),
+    responses((status = 200, body = KeyLogEntries), (status = 400), (status = 422)))]
+pub(crate) async fn entries(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiQuery(query): ApiQuery<EntriesQuery>,
+) -> Result<Json<KeyLogEntries>> {
+    key_log::entries(&state, &user, query.start, query.end)
         .await
         .map(Json)
 }

@@ -67,6 +67,7 @@ use crate::state::AppState;
         super::key_log::head,
         super::key_log::consistency,
         super::key_log::user_entries,
+        super::key_log::entries,
         super::keys::get_backup,
         super::keys::put_backup,
         super::keys::create_link_request,

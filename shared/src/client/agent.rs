@@ -148,6 +148,15 @@ pub enum Event {
         /// One notice per sender device whose newest seen message is gone.
         notices: Vec<OrderNotice>,
     },
+    /// A message carried its sender's key log head, and the server could not show it is
+    /// the same log as this device's (« Le serveur ne montre pas le même journal des clés
+    /// à tous », docs/PROTOCOL.md §27): sent once, the first time.
+    KeyLogSplitView {
+        /// The disagreement ([`crate::crypto::KeyLogError::SplitView`]).
+        error: crate::crypto::KeyLogError,
+        /// The message that carried the other head.
+        message: StoredMessage,
+    },
 }
 
 /// What the first login leaves to show the user once.
@@ -1028,7 +1037,15 @@ impl Agent {
     async fn deliver(&mut self, message: StoredMessage) {
         let from_me = message.sender == self.client.me.id;
         let channel_id = message.channel_id.clone();
-        match self.client.open(&self.device, &message).await {
+        let split_before = self.client.key_log_split_view().is_some();
+        let opened = self.client.open(&self.device, &message).await;
+        if let (false, Some(error)) = (split_before, self.client.key_log_split_view()) {
+            self.events.push_back(Event::KeyLogSplitView {
+                error: error.clone(),
+                message: message.clone(),
+            });
+        }
+        match opened {
             Ok(content) => self.events.push_back(Event::Message {
                 old_key: self
                     .client
@@ -1102,6 +1119,8 @@ impl Agent {
         state.order_marks = self.client.order_marks.clone();
         state.key_log_head = self.client.key_log_head().cloned();
         (state.membership_heads, state.membership_claims) = self.client.membership_memory();
+        state.key_log_audit = Some(self.client.key_log_audit().clone());
+        state.key_log_certified = self.client.key_log_certified().clone();
         state.session = Some(StoredSession {
             token: SecretString::new(self.client.bearer_token()),
             me: self.client.me.clone(),
@@ -1227,6 +1246,7 @@ fn restore_state(client: &mut Client, state: &AgentState) -> Result<()> {
         state.membership_heads.clone(),
         state.membership_claims.clone(),
     ));
+    client.restore_key_log(state.key_log_audit.clone(), state.key_log_certified.clone());
     for (user, identity) in &state.known_identities {
         client
             .known_identities

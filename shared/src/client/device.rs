@@ -90,6 +90,8 @@ impl Client {
             DeviceCertificateRequest::new(&self.me.id, &device_id, identity.public_key(), &keys)
                 .map_err(crypto)?;
         let certificate = identity.certify(&request).map_err(crypto)?;
+        // Its own entry in the key log is then no surprise to self-monitoring (§25.4).
+        self.certified_here(&device_id);
         let contents = BackupContents::new(
             IdentityKeyPair::from_private_bytes(&identity.to_private_bytes()).map_err(crypto)?,
         );
@@ -183,6 +185,8 @@ impl Client {
             DeviceCertificateRequest::new(&self.me.id, &device_id, identity.public_key(), &keys)
                 .map_err(crypto)?;
         let certificate = identity.certify(&request).map_err(crypto)?;
+        // Its own entry in the key log is then no surprise to self-monitoring (§25.4).
+        self.certified_here(&device_id);
         expect_ok(
             self.endpoint(routes::DEVICE_REGISTER, [])
                 .json(&RegisterDevice {
@@ -674,6 +678,15 @@ impl Client {
             client_msg_id: client_msg_id.to_owned(),
             order: Some(self.next_order(channel_id, client_msg_id, now_ms())),
         };
+        // The sender's accepted key log head travels under its signature (§27).
+        let gossiped;
+        let content = match (&content.key_log_head, self.gossip_head()) {
+            (None, Some(head)) => {
+                gossiped = content.with_key_log_head(head);
+                &gossiped
+            }
+            _ => content,
+        };
         // The membership head verified here goes with the message, so that members
         // shown another log see it (§22.6).
         let head = self.membership_head(channel_id);
@@ -726,6 +739,12 @@ impl Client {
         let content = envelope.open(key, &sender).map_err(crypto)?;
         self.rotation_watch
             .message(channel_id, envelope.epoch, now_ms());
+        // The sender's key log head against this client's (§27): a disagreement is
+        // kept for `key_log_split_view` and the agent's event; the message itself is
+        // authentic and stays readable.
+        if let Some(head) = &content.key_log_head {
+            let _ = self.check_gossiped_head(head).await;
+        }
         // The sender's membership head, under the sender's signature (§22.6).
         if let Some(head) = content.membership_head {
             self.note_membership_head(channel_id, head).await;

@@ -130,6 +130,8 @@ impl Client {
             return Err(ClientError::Crypto("the link codes differ".into()));
         }
         let certificate = account.identity.certify(&request.request).map_err(crypto)?;
+        // Approved here: the new device's log entry is no surprise to self-monitoring.
+        self.certified_here(&certificate.device_id);
         expect_ok(
             self.endpoint(routes::LINK_REQUEST_APPROVE, [&request.id])
                 .json(&ApproveLink {

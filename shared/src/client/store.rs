@@ -159,6 +159,13 @@ pub struct AgentState {
     /// shown yet: nothing is encrypted for the channel until one does.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub membership_claims: BTreeMap<String, Vec<crate::crypto::LogHead>>,
+    /// What was audited of the key log up to that head (per user summaries and the
+    /// tree's right edge): the next check fetches only the entries after it (§25.4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_log_audit: Option<crate::crypto::AuditedLog>,
+    /// This account's devices certified by this agent (self-monitoring, §25.4).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub key_log_certified: std::collections::BTreeSet<String>,
 }
 
 /// Current format of [`AgentState`].

@@ -71,6 +71,10 @@ pub struct MessageContent {
     /// another log than the sender's. Not secret.
     #[zeroize(skip)]
     pub membership_head: Option<LogHead>,
+    /// The key log head its sender had accepted (docs/PROTOCOL.md §27): receivers
+    /// compare it with theirs to see whether the server shows everyone the same log.
+    /// Filled in by the SDK when sealing; `None` from senders that do not gossip.
+    pub key_log_head: Option<super::keylog::GossipedHead>,
 }
 
 impl fmt::Debug for MessageContent {
@@ -91,6 +95,7 @@ struct ContentOut<'a> {
     attachments: Vec<AttachmentOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     membership_head: Option<&'a LogHead>,
+    key_log_head: &'a Option<super::keylog::GossipedHead>,
 }
 
 #[derive(Serialize)]
@@ -113,6 +118,9 @@ struct ContentIn {
     attachments: Vec<AttachmentIn>,
     #[serde(default)]
     membership_head: Option<LogHead>,
+    /// Read leniently: a head that does not parse is dropped, the message stays readable.
+    #[serde(default)]
+    key_log_head: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -145,6 +153,29 @@ impl MessageContent {
             reply_to: None,
             attachments: Vec::new(),
             membership_head: None,
+            key_log_head: None,
+        }
+    }
+
+    /// A copy carrying `head` as its sender's key log head (§27).
+    pub(crate) fn with_key_log_head(&self, head: super::keylog::GossipedHead) -> Self {
+        Self {
+            text: self.text.clone(),
+            reply_to: self.reply_to.clone(),
+            attachments: self
+                .attachments
+                .iter()
+                .map(|a| AttachmentRef {
+                    id: a.id.clone(),
+                    key: AttachmentKey::from_bytes(a.key.expose()),
+                    sha256: a.sha256,
+                    size: a.size,
+                    name: a.name.clone(),
+                    mime: a.mime.clone(),
+                })
+                .collect(),
+            key_log_head: Some(head),
+            membership_head: self.membership_head.clone(),
         }
     }
 
@@ -175,6 +206,7 @@ impl MessageContent {
                     mime: &a.mime,
                 })
                 .collect(),
+            key_log_head: &self.key_log_head,
         };
         // Reserve generously so the buffer is not reallocated, which would leave an
         // unzeroized copy behind.
@@ -207,6 +239,9 @@ impl MessageContent {
                 })
                 .collect(),
             membership_head: parsed.membership_head,
+            key_log_head: parsed
+                .key_log_head
+                .and_then(|head| serde_json::from_value(head).ok()),
         })
     }
 }
@@ -231,6 +266,7 @@ mod tests {
                 mime: "application/pdf".into(),
             }],
             membership_head: None,
+            key_log_head: None,
         }
     }
 
@@ -253,6 +289,35 @@ mod tests {
         assert_eq!(content.text, "hi");
         assert!(content.reply_to.is_none());
         assert!(content.attachments.is_empty());
+    }
+
+    /// The sender's key log head (§27) travels in the content; one that does not parse
+    /// is dropped without making the message unreadable, and an absent one is not
+    /// encoded (a plain message encodes as before).
+    #[test]
+    fn the_key_log_head_round_trips_and_a_malformed_one_is_dropped() {
+        let head = crate::crypto::GossipedHead {
+            size: 7,
+            root: [0x33; 32],
+        };
+        let json = MessageContent::text("hi")
+            .with_key_log_head(head.clone())
+            .to_json()
+            .unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(value["key_log_head"]["size"], 7);
+        assert_eq!(
+            value["key_log_head"]["root"],
+            crate::crypto::encoding::to_base64url(&[0x33; 32])
+        );
+        let back = MessageContent::from_json(&json).unwrap();
+        assert_eq!(back.key_log_head, Some(head));
+        let odd =
+            MessageContent::from_json(br#"{"text":"hi","key_log_head":{"size":"x"}}"#).unwrap();
+        assert_eq!(odd.text, "hi");
+        assert!(odd.key_log_head.is_none());
+        let plain = MessageContent::text("hi").to_json().unwrap();
+        assert!(!String::from_utf8_lossy(&plain).contains("key_log_head"));
     }
 
     #[test]

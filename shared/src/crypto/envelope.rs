@@ -545,6 +545,7 @@ mod tests {
                 mime: "application/pdf".into(),
             }],
             membership_head: None,
+            key_log_head: None,
         };
         let envelope = Envelope::seal(header("dev-a", "msg-1"), &content, &key, &sender).unwrap();
         let opened = envelope.open(&key, &sender.public_keys().signing).unwrap();

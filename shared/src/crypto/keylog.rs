@@ -15,6 +15,7 @@ use base64::Engine;
 use ring::digest;
 use ring::signature::{UnparsedPublicKey, ED25519};
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroize;
 
 use super::device::DeviceCertificate;
 use super::encoding::CanonicalBytes;
@@ -120,6 +121,29 @@ pub enum KeyLogError {
     /// A device certificate served is not in the log (or under another identity).
     #[error("the device {0} is not in the key log")]
     DeviceNotLogged(String),
+    /// The directory serves as live a device whose revocation the log shows.
+    #[error("the device {0} is revoked in the key log but served as live")]
+    RevocationHidden(String),
+    /// The directory leaves out a live device the log shows under the current identity.
+    #[error("the device {0} of the key log is hidden by the directory")]
+    DeviceHidden(String),
+    /// An entry is malformed or out of place (a device kind without a device, an index
+    /// out of order).
+    #[error("entry {0} of the key log is malformed or out of order")]
+    Malformed(u64),
+    /// The entries served do not make the tree of the signed head: some are missing,
+    /// added or changed.
+    #[error("the key log's entries do not make its signed head of size {0}")]
+    Incomplete(u64),
+    /// Another client accepted a head that this client's does not agree with: the
+    /// server shows different logs to different clients.
+    #[error("the key log head of size {theirs} seen by another client disagrees with this one's of size {mine}")]
+    SplitView {
+        /// This client's head size.
+        mine: u64,
+        /// The other client's.
+        theirs: u64,
+    },
 }
 
 /// The log's verifier key, C2SP form `<name>+<hex key hash>+<base64(0x01 ‖ key)>`.
@@ -295,12 +319,39 @@ pub fn check_consistency(
     }
 }
 
+/// An identity key of a user, where the log has it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoggedIdentity {
+    /// The key.
+    pub key: IdentityPublicKey,
+    /// Its entry's index.
+    pub index: u64,
+    /// When it was appended (unix ms, the server's word; 0 when not known).
+    pub at: i64,
+}
+
+/// A device of a user, where the log has it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoggedDeviceState {
+    /// The identity key that certified it.
+    pub identity: IdentityPublicKey,
+    /// Its public keys.
+    pub keys: DevicePublicKeys,
+    /// The index of its `device_added` entry.
+    pub index: u64,
+    /// When it was added (unix ms, the server's word; 0 when not known).
+    pub at: i64,
+    /// The index of its `device_revoked` entry, once revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<u64>,
+}
+
 /// What the log proves about one user's keys: their identity keys in order (the last is
 /// the current one) and their devices, each with the identity that certified it.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoggedKeys {
-    identities: Vec<IdentityPublicKey>,
-    devices: BTreeMap<String, (IdentityPublicKey, DevicePublicKeys, bool)>,
+    identities: Vec<LoggedIdentity>,
+    devices: BTreeMap<String, LoggedDeviceState>,
 }
 
 /// How a device certificate stands in the log.
@@ -317,7 +368,9 @@ pub struct LoggedCertificate {
 
 impl LoggedKeys {
     /// Checks every entry's inclusion proof against `head` and gathers what they prove
-    /// about `user_id` (entries of anyone else are refused).
+    /// about `user_id` (entries of anyone else are refused). This checks one user's
+    /// entries as the server lists them, not that the list is complete: clients audit
+    /// the whole log instead ([`AuditedLog`]); kept for programs that check one user.
     pub fn verify(
         user_id: &str,
         head: &Checkpoint,
@@ -338,33 +391,55 @@ impl LoggedKeys {
             {
                 return Err(KeyLogError::NotIncluded(*index));
             }
-            match (entry.kind, &entry.device) {
-                (KeyLogKind::Identity, _) => keys.identities.push(entry.identity_key.clone()),
-                (KeyLogKind::DeviceAdded, Some(device)) => {
-                    keys.devices.insert(
-                        device.device_id.clone(),
-                        (entry.identity_key.clone(), device.keys.clone(), false),
-                    );
-                }
-                (KeyLogKind::DeviceRevoked, Some(device)) => {
-                    if let Some(found) = keys.devices.get_mut(&device.device_id) {
-                        found.2 = true;
-                    }
-                }
-                (_, None) => return Err(KeyLogError::NotIncluded(*index)),
-            }
+            keys.apply(*index, 0, entry)
+                .map_err(|_| KeyLogError::NotIncluded(*index))?;
         }
         Ok(keys)
     }
 
-    /// The user's current identity key, if the log has one.
-    pub fn current_identity(&self) -> Option<&IdentityPublicKey> {
-        self.identities.last()
+    /// Takes one entry of the user's into account.
+    fn apply(&mut self, index: u64, at: i64, entry: &KeyLogEntry) -> Result<(), KeyLogError> {
+        match (entry.kind, &entry.device) {
+            (KeyLogKind::Identity, None) => self.identities.push(LoggedIdentity {
+                key: entry.identity_key.clone(),
+                index,
+                at,
+            }),
+            (KeyLogKind::DeviceAdded, Some(device)) => {
+                self.devices.insert(
+                    device.device_id.clone(),
+                    LoggedDeviceState {
+                        identity: entry.identity_key.clone(),
+                        keys: device.keys.clone(),
+                        index,
+                        at,
+                        revoked: None,
+                    },
+                );
+            }
+            (KeyLogKind::DeviceRevoked, Some(device)) => {
+                if let Some(found) = self.devices.get_mut(&device.device_id) {
+                    found.revoked.get_or_insert(index);
+                }
+            }
+            _ => return Err(KeyLogError::Malformed(index)),
+        }
+        Ok(())
     }
 
-    /// Every identity key the user had, oldest first.
-    pub fn identities(&self) -> &[IdentityPublicKey] {
+    /// The user's current identity key, if the log has one.
+    pub fn current_identity(&self) -> Option<&IdentityPublicKey> {
+        self.identities.last().map(|i| &i.key)
+    }
+
+    /// Every identity key the user had, oldest first, with where the log has it.
+    pub fn identities(&self) -> &[LoggedIdentity] {
         &self.identities
+    }
+
+    /// Every device the log shows for the user, by id.
+    pub fn devices(&self) -> &BTreeMap<String, LoggedDeviceState> {
+        &self.devices
     }
 
     /// Refuses an identity key served for `user_id` that is not their last logged one.
@@ -387,20 +462,180 @@ impl LoggedKeys {
         certificate: &DeviceCertificate,
     ) -> Result<LoggedCertificate, KeyLogError> {
         let refused = || KeyLogError::DeviceNotLogged(certificate.device_id.clone());
-        let (identity, keys, revoked) = self
+        let device = self
             .devices
             .get(&certificate.device_id)
             .ok_or_else(refused)?;
-        if keys != &certificate.keys
-            || !self.identities.contains(identity)
-            || certificate.verify(identity).is_err()
+        if device.keys != certificate.keys
+            || !self.identities.iter().any(|i| i.key == device.identity)
+            || certificate.verify(&device.identity).is_err()
         {
             return Err(refused());
         }
         Ok(LoggedCertificate {
-            identity: identity.clone(),
-            old_identity: self.current_identity() != Some(identity),
-            revoked: *revoked,
+            identity: device.identity.clone(),
+            old_identity: self.current_identity() != Some(&device.identity),
+            revoked: device.revoked.is_some(),
+        })
+    }
+
+    /// Checks what the directory serves for the user against what the log showed
+    /// before the directory was read (entries below `seen`, the size audited then):
+    /// a device the log shows revoked must be served revoked, and every device the log
+    /// shows live under the current identity must be served. `served` is each served
+    /// device's id with whether the directory marks it revoked.
+    pub fn check_served_devices<'a>(
+        &self,
+        seen: u64,
+        served: impl IntoIterator<Item = (&'a str, bool)>,
+    ) -> Result<(), KeyLogError> {
+        let served: BTreeMap<&str, bool> = served.into_iter().collect();
+        for (id, device) in &self.devices {
+            let revoked_before = device.revoked.is_some_and(|i| i < seen);
+            match served.get(id.as_str()) {
+                Some(false) if revoked_before => {
+                    return Err(KeyLogError::RevocationHidden(id.clone()))
+                }
+                None if device.index < seen
+                    && device.revoked.is_none()
+                    && Some(&device.identity) == self.current_identity() =>
+                {
+                    return Err(KeyLogError::DeviceHidden(id.clone()))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A change of one's own account that this client did not make nor approve: a device
+/// added, or an identity key published, after the device this client runs was added
+/// (docs/PROTOCOL.md §25.4, self-monitoring).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountChange {
+    /// The entry's index.
+    pub index: u64,
+    /// When the server says it was appended (unix ms).
+    pub at: i64,
+    /// The device added, or `None` for a new identity key.
+    pub device_id: Option<String>,
+}
+
+/// The whole log as a client audited it: the right edge of its Merkle tree, enough to
+/// extend it with the next entries and recompute the root, and what the entries say,
+/// per user. A few thousand entries at a CLSPD's scale, so a client keeps all of it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditedLog {
+    frontier: merkle::Frontier,
+    users: BTreeMap<String, LoggedKeys>,
+}
+
+impl AuditedLog {
+    /// How many entries were audited.
+    pub fn size(&self) -> u64 {
+        self.frontier.size()
+    }
+
+    /// The root of the audited entries' tree.
+    pub fn root(&self) -> Hash {
+        self.frontier.root()
+    }
+
+    /// Appends the entry of index `index` (which must be the next one).
+    pub fn push(&mut self, index: u64, at: i64, entry: &KeyLogEntry) -> Result<(), KeyLogError> {
+        if index != self.size() {
+            return Err(KeyLogError::Malformed(index));
+        }
+        self.users
+            .entry(entry.user_id.clone())
+            .or_default()
+            .apply(index, at, entry)?;
+        self.frontier.push(entry.leaf_hash());
+        Ok(())
+    }
+
+    /// What the audited entries say about `user_id` (nothing, if none is theirs).
+    pub fn user(&self, user_id: &str) -> LoggedKeys {
+        self.users.get(user_id).cloned().unwrap_or_default()
+    }
+
+    /// The changes of `user_id`'s account that `device_id` (the device this client
+    /// runs) did not make: every identity entry after that device's `device_added`
+    /// entry, and every device added after it that is not in `known` (the devices this
+    /// client certified or saw certified while linking). Empty while the log does not
+    /// show the device: entries before it are the account's history when it joined.
+    pub fn unknown_changes(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        known: &std::collections::BTreeSet<String>,
+    ) -> Vec<AccountChange> {
+        let Some(keys) = self.users.get(user_id) else {
+            return Vec::new();
+        };
+        let Some(mine) = keys.devices.get(device_id) else {
+            return Vec::new();
+        };
+        let identities = keys
+            .identities
+            .iter()
+            .filter(|i| i.index > mine.index)
+            .map(|i| AccountChange {
+                index: i.index,
+                at: i.at,
+                device_id: None,
+            });
+        let devices = keys
+            .devices
+            .iter()
+            .filter(|(id, d)| d.index > mine.index && !known.contains(id.as_str()))
+            .map(|(id, d)| AccountChange {
+                index: d.index,
+                at: d.at,
+                device_id: Some(id.clone()),
+            });
+        let mut changes: Vec<AccountChange> = identities.chain(devices).collect();
+        changes.sort_by_key(|c| c.index);
+        changes
+    }
+}
+
+/// A head as a message's sealed content carries it (docs/PROTOCOL.md §8.2, §27): the
+/// size and root of the key log its sender accepted, so that receivers can tell whether
+/// the server shows everyone the same log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Zeroize)]
+pub struct GossipedHead {
+    /// Tree size.
+    pub size: u64,
+    /// Root, base64url.
+    #[serde(with = "super::encoding::b64_array")]
+    pub root: Hash,
+}
+
+/// Checks a head another client accepted (`theirs`) against this client's (`mine`):
+/// the same size must have the same root, and the smaller tree must be extended by the
+/// larger through `proof` (the consistency proof between the two sizes). Otherwise the
+/// server shows two different logs.
+pub fn check_gossiped_head(
+    mine: (u64, &Hash),
+    theirs: &GossipedHead,
+    proof: &[Hash],
+) -> Result<(), KeyLogError> {
+    let (size, root) = mine;
+    let agree = if theirs.size == size {
+        &theirs.root == root
+    } else if theirs.size < size {
+        merkle::verify_consistency(theirs.size, size, &theirs.root, root, proof)
+    } else {
+        merkle::verify_consistency(size, theirs.size, root, &theirs.root, proof)
+    };
+    if agree {
+        Ok(())
+    } else {
+        Err(KeyLogError::SplitView {
+            mine: size,
+            theirs: theirs.size,
         })
     }
 }
@@ -450,6 +685,36 @@ mod tests {
         for (size, root) in roots.iter().enumerate() {
             assert_eq!(&merkle::root(&leaves[..size]), root);
         }
+        // The audit of the whole log (§25.4) makes the same roots, also from its stored
+        // form; and heads of one log are told from split ones (§27).
+        let mut audit = AuditedLog::default();
+        assert_eq!(audit.root(), roots[0]);
+        for (i, item) in v["entries"].as_array().unwrap().iter().enumerate() {
+            let entry: KeyLogEntry = serde_json::from_value(item["entry"].clone()).unwrap();
+            audit.push(i as u64, i as i64, &entry).unwrap();
+            assert_eq!(audit.root(), roots[i + 1]);
+        }
+        let stored: AuditedLog =
+            serde_json::from_str(&serde_json::to_string(&audit).unwrap()).unwrap();
+        assert_eq!(stored, audit);
+        for item in v["consistency"].as_array().unwrap() {
+            let (from, to) = (item["from"].as_u64().unwrap(), item["to"].as_u64().unwrap());
+            let theirs = GossipedHead {
+                size: from,
+                root: roots[from as usize],
+            };
+            check_gossiped_head(
+                (to, &roots[to as usize]),
+                &theirs,
+                &hashes(&item["proof_hex"]),
+            )
+            .unwrap();
+        }
+        let split = GossipedHead {
+            size: 2,
+            root: roots[1],
+        };
+        assert!(check_gossiped_head((2, &roots[2]), &split, &[]).is_err());
         for item in v["inclusion"].as_array().unwrap() {
             let (index, size) = (
                 item["index"].as_u64().unwrap(),
@@ -605,6 +870,21 @@ mod tests {
             })
             .collect();
         let logged = LoggedKeys::verify("u-1", &head, &with_proofs).unwrap();
+        // The audit of the whole log says the same, and makes the same root.
+        let mut audit = AuditedLog::default();
+        for (i, e) in entries.iter().enumerate() {
+            audit.push(i as u64, 10 + i as i64, e).unwrap();
+        }
+        assert_eq!(audit.root(), head.root);
+        assert_eq!(
+            audit.user("u-1").certificate(&laptop),
+            logged.certificate(&laptop)
+        );
+        assert_eq!(
+            audit.push(7, 0, &entries[0]),
+            Err(KeyLogError::Malformed(7)),
+            "out of order"
+        );
         logged.check_identity("u-1", new.public_key()).unwrap();
         assert_eq!(
             logged.check_identity("u-1", old.public_key()),
@@ -619,6 +899,69 @@ mod tests {
             logged.certificate(&ghost),
             Err(KeyLogError::DeviceNotLogged("d-3".into()))
         );
+        // The directory must serve the logged revocation, and every live device of
+        // the current identity, as far as the log was audited before it answered.
+        let d1 = laptop.device_id.as_str();
+        let d2 = tablet.device_id.as_str();
+        let all = head.size;
+        logged
+            .check_served_devices(all, [(d1, true), (d2, false)])
+            .unwrap();
+        assert_eq!(
+            logged.check_served_devices(all, [(d1, false), (d2, false)]),
+            Err(KeyLogError::RevocationHidden("d-1".into()))
+        );
+        assert_eq!(
+            logged.check_served_devices(all, [(d1, true)]),
+            Err(KeyLogError::DeviceHidden("d-2".into()))
+        );
+        // Entries appended after the directory answered are not held against it.
+        logged.check_served_devices(2, [(d1, false)]).unwrap();
+        // Self-monitoring from the laptop: the later identity and the tablet, unknown;
+        // from the tablet: nothing; with the tablet certified by the laptop: the identity.
+        let none = std::collections::BTreeSet::new();
+        let changes = audit.unknown_changes("u-1", "d-1", &none);
+        let named: Vec<(u64, Option<&str>)> = changes
+            .iter()
+            .map(|c| (c.index, c.device_id.as_deref()))
+            .collect();
+        assert_eq!(named, [(3, None), (4, Some("d-2"))]);
+        assert_eq!(changes[1].at, 14);
+        assert!(audit.unknown_changes("u-1", "d-2", &none).is_empty());
+        let known = std::collections::BTreeSet::from(["d-2".to_owned()]);
+        assert_eq!(audit.unknown_changes("u-1", "d-1", &known).len(), 1);
+        assert!(audit.unknown_changes("u-1", "d-9", &none).is_empty());
+        // Gossiped heads: same size same root, or a consistency proof either way.
+        let small = merkle::root(&leaves[..3]);
+        let theirs = GossipedHead {
+            size: 3,
+            root: small,
+        };
+        let proof = merkle::consistency_proof(3, &leaves).unwrap();
+        check_gossiped_head((head.size, &head.root), &theirs, &proof).unwrap();
+        let mine_small = GossipedHead {
+            size: head.size,
+            root: head.root,
+        };
+        check_gossiped_head((3, &small), &mine_small, &proof).unwrap();
+        assert!(check_gossiped_head(
+            (3, &small),
+            &GossipedHead {
+                size: 3,
+                root: head.root
+            },
+            &[]
+        )
+        .is_err());
+        assert!(check_gossiped_head(
+            (head.size, &head.root),
+            &GossipedHead {
+                size: 3,
+                root: head.root
+            },
+            &proof
+        )
+        .is_err());
         // Someone else's entry, or a proof that does not lead to the head, is refused.
         assert!(LoggedKeys::verify("u-2", &head, &with_proofs).is_err());
         let mut broken = with_proofs.clone();

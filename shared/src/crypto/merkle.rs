@@ -201,7 +201,7 @@ pub fn verify_consistency(
 /// The right edge of a growing tree (its perfect subtrees, largest first): appending a
 /// leaf and reading the root cost O(log n), so the writer can sign a checkpoint at any
 /// size without rereading the log.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Frontier {
     size: u64,
     /// (height, hash) of each perfect subtree, left to right; heights strictly decrease.

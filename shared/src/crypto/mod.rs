@@ -103,8 +103,10 @@ pub use epoch::{
 };
 pub use fingerprint::{DeviceLinkCode, Fingerprint, FINGERPRINT_ITERATIONS};
 pub use keylog::{
-    check_consistency, decode_proof, encode_hash, Checkpoint, KeyLogEntry, KeyLogError, KeyLogHead,
-    KeyLogKind, KeyLogVerifier, LoggedCertificate, LoggedDevice, LoggedKeys, KEY_LOG_ENTRY_LABEL,
+    check_consistency, check_gossiped_head, decode_proof, encode_hash, AccountChange, AuditedLog,
+    Checkpoint, GossipedHead, KeyLogEntry, KeyLogError, KeyLogHead, KeyLogKind, KeyLogVerifier,
+    LoggedCertificate, LoggedDevice, LoggedDeviceState, LoggedIdentity, LoggedKeys,
+    KEY_LOG_ENTRY_LABEL,
 };
 pub use keys::{
     DeviceAgreementPublicKey, DeviceKeys, DevicePublicKeys, DeviceSigningPublicKey,

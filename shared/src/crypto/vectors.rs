@@ -285,6 +285,7 @@ fn message_envelope() -> Value {
             mime: "text/plain".into(),
         }],
         membership_head: None,
+        key_log_head: None,
     };
     let json_bytes = content.to_json().unwrap();
     let padded = pad(&json_bytes).unwrap();

@@ -524,6 +524,22 @@ export async function runVectorChecks({ vectors, modulePath }) {
     leaves.push(bytes(v.leaf_hash_hex));
   }
   const roots = kl.roots_hex.map(bytes);
+  // The audit of the whole log (§25.4) makes the same root at every size, and says per
+  // user what the entries say; a split head is told from a joined one (§27).
+  const audit = c.emptyAudit();
+  await check('key log audit of no entry', async () => same(hex(await c.auditRoot(audit)), kl.roots_hex[0]));
+  for (const [i, v] of kl.entries.entries()) {
+    await c.auditPush(audit, { index: i, at: i, entry: v.entry });
+    await check(`key log audit root at ${i + 1}`, async () => same(hex(await c.auditRoot(audit)), kl.roots_hex[i + 1]));
+  }
+  await rejects('key log audit refuses an entry out of order', () => c.auditPush(c.loadAudit(c.storeAudit(audit)), { index: 0, at: 0, entry: kl.entries[0].entry }));
+  await check('key log audit survives its stored form', async () => same(hex(await c.auditRoot(c.loadAudit(c.storeAudit(audit)))), kl.roots_hex[kl.entries.length]));
+  for (const v of kl.consistency) {
+    await check(`key log heads ${v.from} and ${v.to} are one log`, () =>
+      c.sameLog({ size: v.to, root: roots[v.to] }, { size: v.from, root: roots[v.from] }, v.proof_hex.map(bytes)));
+  }
+  await check('key log heads of one size and two roots are split', async () =>
+    same(await c.sameLog({ size: 2, root: roots[2] }, { size: 2, root: roots[1] }, []), false));
   for (const v of kl.inclusion) {
     await check(`key log inclusion ${v.index} in ${v.size}`, () => c.verifyInclusion(v.index, v.size, leaves[v.index], v.proof_hex.map(bytes), roots[v.size]));
   }

@@ -618,6 +618,12 @@ mod agent_cli {
                 channel_id,
                 refusal,
             } => json!({ "channel_id": channel_id, "membership_log_refused": refusal.code() }),
+            // The server shows another key log to this message's sender (PROTOCOL.md §27).
+            Event::KeyLogSplitView { message, .. } => json!({
+                "channel_id": message.channel_id,
+                "seq": message.seq,
+                "key_log_split_view": true,
+            }),
             _ => return None,
         })
     }

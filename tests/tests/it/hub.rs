@@ -723,6 +723,7 @@ async fn an_attachment_round_trips_for_members_and_is_refused_to_others() {
         reply_to: None,
         attachments: vec![attachment],
         membership_head: None,
+        key_log_head: None,
     };
     let envelope = a
         .client

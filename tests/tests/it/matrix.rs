@@ -316,6 +316,7 @@ fn rows() -> Vec<Row> {
         row(M::GET, "/api/v1/keys/log/head", AnyUser),
         row(M::GET, "/api/v1/keys/log/consistency?from=0&to=0", AnyUser),
         row(M::GET, "/api/v1/keys/log/users/{colleague}", ColleagueKeys),
+        row(M::GET, "/api/v1/keys/log/entries?start=0&end=0", AnyUser),
         with(
             M::POST,
             "/api/v1/keys/link-requests",

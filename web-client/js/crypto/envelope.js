@@ -38,6 +38,8 @@ import { parseLogHead } from './membership-log.js';
  *   that earlier message of the same sender, for everyone (§8.2).
  * @property {{ seq: number, hash: string } | null} [membership_head] The sender's verified
  *   head of the channel's membership log (§8.2, §22.6).
+ * @property {{ size: number, root: string }} [key_log_head] The key log head its sender
+ *   accepted (root in base64url), for receivers to compare with theirs (§27).
  */
 
 const ENVELOPE_FIELDS = Object.freeze(['channel_id', 'epoch', 'sender_device', 'client_msg_id', 'nonce', 'ciphertext', 'signature']);
@@ -157,6 +159,7 @@ export function encodeContent(content) {
       ...(content.edits ? { edits: messageRef(content.edits) } : {}),
       ...(content.deletes ? { deletes: messageRef(content.deletes) } : {}),
       ...(content.membership_head ? { membership_head: { seq: content.membership_head.seq, hash: content.membership_head.hash } } : {}),
+      ...(content.key_log_head ? { key_log_head: { size: content.key_log_head.size, root: content.key_log_head.root } } : {}),
     }),
   );
 }
@@ -175,6 +178,22 @@ function refOf(value, field) {
   if (value == null) return undefined;
   if (typeof value.sender_device !== 'string' || typeof value.client_msg_id !== 'string') throw new CryptoError('bad_content', field);
   return messageRef(value);
+}
+
+/**
+ * The sender's key log head (§27), read leniently: one that does not parse is dropped,
+ * and the message stays readable.
+ * @param {any} value
+ * @returns {{ size: number, root: string } | undefined}
+ */
+function headOf(value) {
+  if (value == null || !Number.isSafeInteger(value.size) || value.size < 0 || typeof value.root !== 'string') return undefined;
+  try {
+    fromBase64urlOf(value.root, 32, 'key_log_head');
+  } catch {
+    return undefined;
+  }
+  return { size: value.size, root: value.root };
 }
 
 /**
@@ -204,12 +223,14 @@ export function decodeContent(bytes) {
   const edits = refOf(value.edits, 'edits');
   const deletes = refOf(value.deletes, 'deletes');
   const membershipHead = parseLogHead(value.membership_head);
+  const keyLogHead = headOf(value.key_log_head);
   return {
     text: value.text,
     reply_to: replyTo,
     ...(edits ? { edits } : {}),
     ...(deletes ? { deletes } : {}),
     ...(membershipHead ? { membership_head: membershipHead } : {}),
+    ...(keyLogHead ? { key_log_head: keyLogHead } : {}),
     attachments: attachments.map((/** @type {any} */ a) => {
       fromBase64urlOf(a?.key, 32, 'attachment key');
       fromBase64urlOf(a?.sha256, 32, 'attachment sha256');

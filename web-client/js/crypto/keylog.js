@@ -227,3 +227,133 @@ export async function loggedKeys(userId, head, entries) {
   }
   return { identities, devices, current: identities.at(-1) ?? null };
 }
+
+// ---- The audited log (§25.4) -----------------------------------------------------------
+
+/**
+ * @typedef {object} LoggedDevice A device as the audited log shows it.
+ * @property {string} identity base64url, the identity that certified it
+ * @property {string} signing base64url
+ * @property {string} agreement base64url
+ * @property {number} index its `device_added` entry
+ * @property {number} at when it was appended (unix ms, the server's word)
+ * @property {number | null} revoked its `device_revoked` entry, once revoked
+ *
+ * @typedef {object} UserSummary What the audited log says about one user.
+ * @property {{ key: string, index: number, at: number }[]} identities oldest first
+ * @property {Record<string, LoggedDevice>} devices by id
+ *
+ * @typedef {object} Audit The whole log as this browser audited it: the right edge of
+ *   its Merkle tree (perfect subtrees, largest first) and a summary per user.
+ * @property {number} size
+ * @property {{ height: number, hash: Bytes }[]} nodes
+ * @property {Record<string, UserSummary>} users
+ *
+ * @typedef {object} StoredAudit The same, as the `keyLog` store keeps it.
+ * @property {number} size
+ * @property {{ height: number, hash: string }[]} nodes hashes in base64
+ * @property {Record<string, UserSummary>} users
+ */
+
+/** @returns {Audit} */
+export function emptyAudit() {
+  return { size: 0, nodes: [], users: {} };
+}
+
+/** @param {Audit} audit @returns {StoredAudit} */
+export function storeAudit(audit) {
+  return { size: audit.size, nodes: audit.nodes.map((n) => ({ height: n.height, hash: toBase64(n.hash) })), users: audit.users };
+}
+
+/** @param {StoredAudit} stored @returns {Audit} */
+export function loadAudit(stored) {
+  return {
+    size: stored.size,
+    nodes: stored.nodes.map((n) => ({ height: n.height, hash: fromBase64(n.hash) })),
+    users: structuredClone(stored.users),
+  };
+}
+
+/** @param {Audit} audit @returns {Promise<Bytes>} the root of the audited entries' tree (MTH) */
+export async function auditRoot(audit) {
+  if (audit.nodes.length === 0) return sha256(new Uint8Array(0));
+  let acc = audit.nodes[audit.nodes.length - 1].hash;
+  for (let i = audit.nodes.length - 2; i >= 0; i -= 1) acc = await nodeHash(audit.nodes[i].hash, acc);
+  return acc;
+}
+
+/**
+ * Appends the entry of index `index` (the next one) to the audit, in place.
+ * @param {Audit} audit
+ * @param {{ index: number, at: number, entry: KeyLogEntry }} record
+ */
+export async function auditPush(audit, { index, at, entry }) {
+  if (index !== audit.size || typeof entry?.user_id !== 'string') throw new CryptoError('key_log_inconsistent', `entry ${index}`);
+  const user = (audit.users[entry.user_id] ??= { identities: [], devices: {} });
+  const device = entry.device;
+  if (entry.kind === 'identity' && !device) user.identities.push({ key: entry.identity_key, index, at });
+  else if (entry.kind === 'device_added' && device) {
+    user.devices[device.device_id] = { identity: entry.identity_key, signing: device.keys.signing, agreement: device.keys.agreement, index, at, revoked: null };
+  } else if (entry.kind === 'device_revoked' && device) {
+    const found = user.devices[device.device_id];
+    if (found && found.revoked === null) found.revoked = index;
+  } else throw new CryptoError('key_log_inconsistent', `entry ${index}`);
+  let node = { height: 0, hash: await leafHash(entryBytes(entry)) };
+  while (audit.nodes.length > 0 && audit.nodes[audit.nodes.length - 1].height === node.height) {
+    const left = /** @type {{ height: number, hash: Bytes }} */ (audit.nodes.pop());
+    node = { height: node.height + 1, hash: await nodeHash(left.hash, node.hash) };
+  }
+  audit.nodes.push(node);
+  audit.size += 1;
+}
+
+/**
+ * What the audited log proves about one user, in the shape `loggedKeys` answers.
+ * @param {Audit} audit
+ * @param {string} userId
+ */
+export function auditedKeys(audit, userId) {
+  const user = audit.users[userId] ?? { identities: [], devices: {} };
+  const identities = user.identities.map((i) => i.key);
+  /** @type {Map<string, Omit<LoggedDevice, 'revoked'> & { revoked: boolean, revokedAt: number | null }>} */
+  const devices = new Map();
+  for (const [id, d] of Object.entries(user.devices)) devices.set(id, { ...d, revoked: d.revoked !== null, revokedAt: d.revoked });
+  return { identities, devices, current: identities.at(-1) ?? null };
+}
+
+/**
+ * The changes of `userId`'s account that the device `deviceId` (this browser's) did not
+ * make: every identity entry after its own `device_added` entry, and every device added
+ * after it that is not in `known`. Empty while the log does not show the device.
+ * @param {Audit} audit
+ * @param {string} userId
+ * @param {string} deviceId
+ * @param {Set<string>} known
+ * @returns {{ index: number, at: number, deviceId: string | null }[]}
+ */
+export function unknownChanges(audit, userId, deviceId, known) {
+  const user = audit.users[userId];
+  const mine = user?.devices[deviceId];
+  if (!user || !mine) return [];
+  const changes = [
+    ...user.identities.filter((i) => i.index > mine.index).map((i) => ({ index: i.index, at: i.at, deviceId: null })),
+    ...Object.entries(user.devices)
+      .filter(([id, d]) => d.index > mine.index && id !== deviceId && !known.has(id))
+      .map(([id, d]) => ({ index: d.index, at: d.at, deviceId: /** @type {string | null} */ (id) })),
+  ];
+  return changes.sort((a, b) => a.index - b.index);
+}
+
+/**
+ * Whether a head another client gossiped (`theirs`, §27) and this browser's (`mine`) are
+ * one log: the same size with the same root, or the smaller extended by the larger
+ * through `proof`.
+ * @param {{ size: number, root: Bytes }} mine
+ * @param {{ size: number, root: Bytes }} theirs
+ * @param {Bytes[]} proof
+ */
+export async function sameLog(mine, theirs, proof) {
+  if (theirs.size === mine.size) return bytesEqual(theirs.root, mine.root);
+  if (theirs.size < mine.size) return verifyConsistency(theirs.size, mine.size, theirs.root, mine.root, proof);
+  return verifyConsistency(mine.size, theirs.size, mine.root, theirs.root, proof);
+}

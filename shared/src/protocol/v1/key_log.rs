@@ -55,3 +55,31 @@ pub struct UserKeyLog {
     /// Their entries, in log order.
     pub entries: Vec<KeyLogProof>,
 }
+
+/// The most entries `GET /api/v1/keys/log/entries` answers at once.
+pub const KEY_LOG_PAGE_MAX: u64 = 1000;
+
+/// One entry of the log, as a page of the whole log lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct KeyLogRecord {
+    /// Its index (leaf index, from 0).
+    pub index: u64,
+    /// The entry.
+    #[schema(value_type = Object)]
+    pub entry: KeyLogEntry,
+    /// When it was appended (unix ms): information, not covered by the leaf.
+    pub at: i64,
+}
+
+/// `GET /api/v1/keys/log/entries?start=&end=`: the entries `start..end` of the log, in
+/// order, at most [`KEY_LOG_PAGE_MAX`]. A client that recomputes the tree from them and
+/// finds the signed root knows it saw every entry (docs/PROTOCOL.md §25.4).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct KeyLogEntries {
+    /// The first index.
+    pub start: u64,
+    /// One past the last index.
+    pub end: u64,
+    /// The entries `start..end`.
+    pub entries: Vec<KeyLogRecord>,
+}

@@ -335,6 +335,8 @@ routes! {
     KEY_LOG_CONSISTENCY = GET "/keys/log/consistency";
     /// A user's key log entries with their inclusion proofs.
     KEY_LOG_USER = GET "/keys/log/users/{user_id}";
+    /// A page of the key log's entries, for clients that audit the whole log.
+    KEY_LOG_ENTRIES = GET "/keys/log/entries";
     /// The account's encrypted key backup.
     KEY_BACKUP = GET "/keys/backup";
     /// Replaces the account's encrypted key backup.
