@@ -1082,6 +1082,12 @@ impl Agent {
         state.sent_tips = self.client.sent_tips.clone();
         state.order_marks = self.client.order_marks.clone();
         state.key_log_head = self.client.key_log_head().cloned();
+        state.prekey_serials = self
+            .client
+            .prekey_serials
+            .iter()
+            .map(|(device, serial)| (device.clone(), *serial))
+            .collect();
         state.session = Some(StoredSession {
             token: SecretString::new(self.client.bearer_token()),
             me: self.client.me.clone(),
@@ -1203,6 +1209,10 @@ fn restore_state(client: &mut Client, state: &AgentState) -> Result<()> {
     client.sent_tips = state.sent_tips.clone();
     client.order_marks = state.order_marks.clone();
     client.restore_key_log_head(state.key_log_head.clone());
+    for (device, serial) in &state.prekey_serials {
+        let seen = client.prekey_serials.entry(device.clone()).or_insert(0);
+        *seen = (*seen).max(*serial);
+    }
     for (user, identity) in &state.known_identities {
         client
             .known_identities
