@@ -1247,6 +1247,10 @@ export async function approveLink(keyring, link) {
  */
 export async function shareHistory(keyring, device) {
   const current = new Map((await channelsApi.list()).map((channel) => [channel.id, channel.epoch]));
+  // To its prekey once it published one (§23.2): never to the certificate's key then.
+  const served = (await keyring.peer(keyring.me.id, { refresh: true })).devices.get(device.deviceId);
+  if (served?.prekeyRefused) throw new c.CryptoError('unverified_device', device.deviceId);
+  const recipientAgreementKey = served?.prekey ?? device.agreement;
   /** @type {Map<string, unknown[]>} */
   const byChannel = new Map();
   for (const [id, epochKey] of keyring.epochKeys) {
@@ -1261,7 +1265,7 @@ export async function shareHistory(keyring, device) {
       senderDevice: keyring.deviceId,
       senderSigningKey: keyring.device.signingKey,
       recipientDevice: device.deviceId,
-      recipientAgreementKey: device.agreement,
+      recipientAgreementKey,
     });
     byChannel.set(channelId, [...(byChannel.get(channelId) ?? []), wrap]);
   }

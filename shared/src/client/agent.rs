@@ -1082,6 +1082,7 @@ impl Agent {
         state.sent_tips = self.client.sent_tips.clone();
         state.order_marks = self.client.order_marks.clone();
         state.key_log_head = self.client.key_log_head().cloned();
+        state.rotation = self.client.rotation_watch.export();
         state.prekey_serials = self
             .client
             .prekey_serials
@@ -1209,6 +1210,7 @@ fn restore_state(client: &mut Client, state: &AgentState) -> Result<()> {
     client.sent_tips = state.sent_tips.clone();
     client.order_marks = state.order_marks.clone();
     client.restore_key_log_head(state.key_log_head.clone());
+    client.rotation_watch = super::healing::RotationWatch::import(&state.rotation);
     for (device, serial) in &state.prekey_serials {
         let seen = client.prekey_serials.entry(device.clone()).or_insert(0);
         *seen = (*seen).max(*serial);

@@ -350,3 +350,25 @@ impl Client {
         self.stale_prekeys.remove(device_id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_is_needed_by_an_identity_sealed_while_it_was_current_give_or_take_a_day() {
+        let day = IDENTITY_SEAL_MARGIN_MS;
+        // Current from day 10 to day 20.
+        let (from, until) = (10 * day, 20 * day);
+        assert!(!needed_by_identity(&[], from, until));
+        assert!(needed_by_identity(&[15 * day], from, until));
+        assert!(needed_by_identity(&[9 * day], from, until));
+        assert!(needed_by_identity(&[21 * day], from, until));
+        assert!(!needed_by_identity(&[9 * day - 1], from, until));
+        assert!(!needed_by_identity(&[21 * day + 1], from, until));
+        assert!(needed_by_identity(&[0, 30 * day, 12 * day], from, until));
+        // The certificate's key: current from the start until the first prekey.
+        assert!(needed_by_identity(&[3 * day], 0, 5 * day));
+        assert!(!needed_by_identity(&[7 * day], 0, 5 * day));
+    }
+}

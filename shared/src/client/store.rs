@@ -160,6 +160,10 @@ pub struct AgentState {
     /// an older prekey after a restart is refused too (docs/PROTOCOL.md §23.2).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub prekey_serials: BTreeMap<String, u64>,
+    /// What was seen of each channel's newest epoch, for the rotation bounds this client
+    /// enforces itself (docs/PROTOCOL.md §23.4): a restart resets neither count nor age.
+    #[serde(default, skip_serializing_if = "super::StoredRotation::is_empty")]
+    pub rotation: super::StoredRotation,
 }
 
 /// Current format of [`AgentState`].
