@@ -173,7 +173,11 @@ mod tests {
         watch.removal("e");
         let stored: StoredRotation =
             serde_json::from_value(serde_json::to_value(watch.export()).unwrap()).unwrap();
-        assert_eq!(stored.epochs.len(), 2, "only the newest epoch of each channel");
+        assert_eq!(
+            stored.epochs.len(),
+            2,
+            "only the newest epoch of each channel"
+        );
         let again = RotationWatch::import(&stored);
         assert!(again.requires_rotation("c", 2, 10));
         assert!(!again.requires_rotation("d", 4, 1_000));

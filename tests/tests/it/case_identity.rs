@@ -496,7 +496,9 @@ async fn the_certificates_agreement_key_is_deleted_once_no_identity_or_epoch_wra
         .rotate_prekey_if_due(&mut referent.device, now(&server))
         .await
         .unwrap());
-    server.clock.advance_ms(i64::try_from(PREKEY_GRACE_MS + DAY).unwrap());
+    server
+        .clock
+        .advance_ms(i64::try_from(PREKEY_GRACE_MS + DAY).unwrap());
     referent
         .client
         .rotate_prekey_if_due(&mut referent.device, now(&server))
@@ -540,7 +542,9 @@ async fn the_certificates_agreement_key_is_deleted_once_no_identity_or_epoch_wra
     );
 
     // After the grace period of prekey 1, nothing needs the certificate's key nor prekey 1.
-    server.clock.advance_ms(i64::try_from(PREKEY_GRACE_MS + DAY).unwrap());
+    server
+        .clock
+        .advance_ms(i64::try_from(PREKEY_GRACE_MS + DAY).unwrap());
     referent
         .client
         .rotate_prekey_if_due(&mut referent.device, now(&server))
@@ -551,7 +555,10 @@ async fn the_certificates_agreement_key_is_deleted_once_no_identity_or_epoch_wra
     assert!(stored.agreement_key.is_none());
     let serials: Vec<u64> = stored.prekeys.iter().map(|p| p.record.serial).collect();
     assert!(!serials.contains(&1), "prekey 1 was kept: {serials:?}");
-    assert!(serials.contains(&2), "prekey 2 is still needed: {serials:?}");
+    assert!(
+        serials.contains(&2),
+        "prekey 2 is still needed: {serials:?}"
+    );
     // The stored device without it opens again, and reads everything.
     referent.device = Device::import(&stored).unwrap();
     assert!(!referent.device.holds_certificate_agreement_key());
@@ -583,6 +590,12 @@ async fn the_certificates_agreement_key_is_deleted_once_no_identity_or_epoch_wra
                 .clone(),
         );
     }
-    assert!(texts.contains(&"Avant la rotation.".to_owned()), "{texts:?}");
-    assert!(texts.contains(&"Après la rotation.".to_owned()), "{texts:?}");
+    assert!(
+        texts.contains(&"Avant la rotation.".to_owned()),
+        "{texts:?}"
+    );
+    assert!(
+        texts.contains(&"Après la rotation.".to_owned()),
+        "{texts:?}"
+    );
 }

@@ -555,10 +555,16 @@ async fn an_older_prekey_served_after_an_agents_restart_is_refused() {
     // The shared store outlives each agent (a restart).
     struct Shared(Arc<MemoryStore>);
     impl Store for Shared {
-        fn load(&self) -> passerelle_shared::client::Result<Option<passerelle_shared::client::store::AgentState>> {
+        fn load(
+            &self,
+        ) -> passerelle_shared::client::Result<Option<passerelle_shared::client::store::AgentState>>
+        {
             self.0.load()
         }
-        fn save(&self, state: &passerelle_shared::client::store::AgentState) -> passerelle_shared::client::Result<()> {
+        fn save(
+            &self,
+            state: &passerelle_shared::client::store::AgentState,
+        ) -> passerelle_shared::client::Result<()> {
             self.0.save(state)
         }
     }
@@ -644,8 +650,9 @@ async fn an_older_prekey_served_after_an_agents_restart_is_refused() {
         "wrapped to an older prekey after the restart"
     );
     assert!(
-        page.withheld.iter().any(|w| w.epoch == 2
-            && serde_json::to_value(&w.reason).unwrap() == "unverified_device"),
+        page.withheld.iter().any(
+            |w| w.epoch == 2 && serde_json::to_value(&w.reason).unwrap() == "unverified_device"
+        ),
         "{:?}",
         page.withheld
     );
