@@ -651,7 +651,7 @@ async fn an_older_prekey_served_after_an_agents_restart_is_refused() {
     );
     assert!(
         page.withheld.iter().any(
-            |w| w.epoch == 2 && serde_json::to_value(&w.reason).unwrap() == "unverified_device"
+            |w| w.epoch == 2 && serde_json::to_value(w.reason).unwrap() == "unverified_device"
         ),
         "{:?}",
         page.withheld
