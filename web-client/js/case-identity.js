@@ -5,6 +5,7 @@
 
 import { ApiError, cases as casesApi, channels as channelsApi, messageFor } from './api.js';
 import * as c from './crypto.js';
+import { agreementKeys } from './prekeys.js';
 
 /** @typedef {import('./keyring.js').Keyring} Keyring */
 
@@ -45,6 +46,9 @@ export async function sealCaseIdentity(keyring, caseId, record) {
       keyring.reportTampering(caseId, 'identity_reader', 'not_reader');
       throw new ApiError('identity_reader_not_logged', messageFor('identity_reader_not_logged'), 0, reader.user_id);
     }
+    // Their keys as served now: the record is wrapped to each device's current prekey,
+    // which its device keeps while the record needs it (§23.3).
+    await keyring.peer(reader.user_id, { refresh: true });
     for (const deviceId of reader.devices) devices.push(await keyring.deviceOf(reader.user_id, deviceId));
   }
   const scope = scopeOf(caseId);
@@ -60,6 +64,11 @@ export async function sealCaseIdentity(keyring, caseId, record) {
     });
     const keys = [];
     for (const device of devices) {
+      // To the device's current verified prekey, as epoch keys (§7.3, §23): the
+      // certificate's key only for a device that never published one. A prekey that does
+      // not verify, or older than one seen, stops the sealing: nobody is left out
+      // silently, nor wrapped for under a key that may have been stolen since.
+      if (device.prekeyRefused) throw new c.CryptoError('unverified_device', device.deviceId);
       keys.push(
         await c.wrapEpochKey({
           channelId: scope,
@@ -68,7 +77,7 @@ export async function sealCaseIdentity(keyring, caseId, record) {
           senderDevice: keyring.deviceId,
           senderSigningKey: keyring.device.signingKey,
           recipientDevice: device.deviceId,
-          recipientAgreementKey: device.agreement,
+          recipientAgreementKey: device.prekey ?? device.agreement,
         }),
       );
     }
@@ -91,14 +100,26 @@ export async function openCaseIdentity(keyring, caseId) {
   const { header } = c.parseEnvelope(sealed.envelope);
   if (header.channelId !== scope) throw new c.CryptoError('wrong_channel', header.channelId);
   const sender = await keyring.deviceOf(sealed.sealed_by, header.senderDevice);
-  const unwrapped = await c.unwrapEpochKey({
-    wrapped: sealed.key,
-    channelId: scope,
-    recipientDevice: keyring.deviceId,
-    agreementKey: keyring.device.agreementKey,
-    agreementPublic: keyring.device.agreementPublic,
-    senderSigningKey: sender.signing,
-  });
+  // Made to the prekey current when it was sealed, or to the certificate's key by an
+  // earlier release (§19, §23.3).
+  let unwrapped = null;
+  let failure = null;
+  for (const pair of agreementKeys(keyring.device)) {
+    try {
+      unwrapped = await c.unwrapEpochKey({
+        wrapped: sealed.key,
+        channelId: scope,
+        recipientDevice: keyring.deviceId,
+        agreementKey: pair.privateKey,
+        agreementPublic: pair.publicKey,
+        senderSigningKey: sender.signing,
+      });
+      break;
+    } catch (error) {
+      failure = error;
+    }
+  }
+  if (!unwrapped) throw failure ?? new c.CryptoError('no_agreement_key');
   try {
     if (unwrapped.epoch !== header.epoch || unwrapped.senderDevice !== header.senderDevice) throw new c.CryptoError('wrong_epoch', String(header.epoch));
     const opened = await c.openEnvelope({ envelope: sealed.envelope, channelId: scope, senderSigningKey: sender.signing, epochKey: unwrapped.key });

@@ -6,6 +6,7 @@
 import { ApiError, channels as channelsApi, keys as keysApi, messageFor } from './api.js';
 import * as c from './crypto.js';
 import { acknowledgeKeys, agreementKeys } from './prekeys.js';
+import * as rotation from './rotation.js';
 import * as store from './store.js';
 
 /** @typedef {import('./types.js').Me} Me */
@@ -155,6 +156,12 @@ export class Keyring extends EventTarget {
      *   after it names its new hash.
      */
     this.places = new Map();
+    /**
+     * The clock the rotation bounds are read with (§23.4): `Date.now`, replaced by tests
+     * that move time forward.
+     * @type {() => number}
+     */
+    this.now = () => Date.now();
   }
 
   /**
@@ -322,6 +329,11 @@ export class Keyring extends EventTarget {
         peer.previousKey = pinned.previousKey;
       }
     }
+    // The highest prekey serial seen for each of their devices, also before this page (§23.2).
+    const remembered = await this.rememberedSerials(userId);
+    for (const [deviceId, serial] of Object.entries(remembered)) {
+      if (serial > (this.prekeySerials.get(deviceId) ?? 0)) this.prekeySerials.set(deviceId, serial);
+    }
     for (const info of served.devices) {
       const deviceId = /** @type {any} */ (info.certificate)?.device_id;
       const inLog = typeof deviceId === 'string' ? logged.devices.get(deviceId) : undefined;
@@ -353,7 +365,48 @@ export class Keyring extends EventTarget {
       peer.devices.set(device.deviceId, entry);
       this.knownDevices.set(device.deviceId, entry);
     }
+    await this.rememberSerials(userId, remembered, [...peer.devices.keys()]);
     return peer;
+  }
+
+  /**
+   * The prekey serials kept for `userId`'s devices: in the colleague's identity record, or
+   * in this device's record for the account's own devices.
+   * @param {string} userId
+   * @returns {Promise<Record<string, number>>}
+   */
+  async rememberedSerials(userId) {
+    if (userId === this.me.id) return { ...(this.device.prekeySerials ?? {}) };
+    return { ...((await store.getIdentity(this.me.id, userId))?.prekeySerials ?? {}) };
+  }
+
+  /**
+   * Keeps the highest serial seen for each of these devices, so that a server serving an
+   * older prekey after a reload is refused too (§23.2).
+   * @param {string} userId
+   * @param {Record<string, number>} remembered What was kept before.
+   * @param {string[]} deviceIds
+   */
+  async rememberSerials(userId, remembered, deviceIds) {
+    /** @type {Record<string, number>} */
+    const serials = { ...remembered };
+    for (const deviceId of deviceIds) {
+      const seen = this.prekeySerials.get(deviceId) ?? 0;
+      if (seen > (serials[deviceId] ?? 0)) serials[deviceId] = seen;
+    }
+    if (JSON.stringify(serials) === JSON.stringify(remembered)) return;
+    if (userId === this.me.id) {
+      this.device = { ...this.device, prekeySerials: serials };
+      await this.persist(async () => {
+        const stored = await store.getDevice(this.me.id);
+        if (stored) await store.putDevice({ ...stored, prekeySerials: serials });
+      });
+      return;
+    }
+    await this.persist(async () => {
+      const pinned = await store.getIdentity(this.me.id, userId);
+      if (pinned) await store.putIdentity({ ...pinned, prekeySerials: serials });
+    });
   }
 
   /**
@@ -539,7 +592,8 @@ export class Keyring extends EventTarget {
     const peer = await this.peer(userId);
     if (!peer.identityKey) return;
     const key = c.toBase64url(peer.identityKey);
-    await this.persist(() => store.putIdentity({ userId: this.me.id, peerId: userId, key, verified, previousKey: null, seenAt: Date.now() }));
+    const pinned = await store.getIdentity(this.me.id, userId);
+    await this.persist(() => store.putIdentity({ ...pinned, userId: this.me.id, peerId: userId, key, verified, previousKey: null, seenAt: Date.now() }));
     peer.verified = verified;
     peer.previousKey = null;
     // The mark travels to this account's other devices with the backup (§10.3).
@@ -566,11 +620,16 @@ export class Keyring extends EventTarget {
    * verified devices of these people only.
    * @param {string} channelId
    * @param {string[]} userIds
+   * @param {number} epoch The channel's current epoch in the same answer.
    */
-  setMembers(channelId, userIds) {
+  setMembers(channelId, userIds, epoch) {
     this.members.set(channelId, [...userIds]);
     // The list changed, or was read again: so may the log that vouches for it (§22).
     this.logs.delete(channelId);
+    // Someone who left makes this device rotate before it sends again (§23.4).
+    this.watchRotation(channelId, (watch) => rotation.noteMembers(watch, userIds, epoch, this.now())).catch((error) =>
+      console.warn('the member list could not be recorded', error),
+    );
   }
 
   /**
@@ -580,7 +639,7 @@ export class Keyring extends EventTarget {
    */
   async refreshMembers(channelId) {
     const detail = await channelsApi.detail(channelId);
-    this.setMembers(channelId, detail.members.map((m) => m.user_id));
+    this.setMembers(channelId, detail.members.map((m) => m.user_id), detail.channel.epoch);
     this.dispatchEvent(new CustomEvent('members', { detail: { channelId, detail } }));
     return this.members.get(channelId) ?? [];
   }
@@ -984,6 +1043,56 @@ export class Keyring extends EventTarget {
     }
     await channelsApi.publishEpoch(channelId, epoch, wraps, withheld);
     await this.keep(channelId, epoch, key, await c.commitment(channelId, epoch, key));
+    await this.watchRotation(channelId, (watch) => rotation.openedEpoch(watch, epoch, this.now()));
+  }
+
+  // ---- Rotation bounds (§23.4) ---------------------------------------------------------
+
+  /**
+   * Changes the channel's rotation watch, kept in its order record (one change at a time,
+   * across tabs too).
+   * @param {string} channelId
+   * @param {(watch: rotation.RotationWatch | null) => rotation.RotationWatch} change
+   */
+  watchRotation(channelId, change) {
+    return this.inOrder(channelId, async (record) => {
+      const before = record.rotation ?? null;
+      const after = change(before);
+      if (JSON.stringify(after) === JSON.stringify(before)) return;
+      record.rotation = after;
+      await this.persist(() => store.putOrder(record));
+    });
+  }
+
+  /**
+   * Whether this device's own bounds require a new epoch before sending in `epoch`: 100
+   * messages of it seen here, its key held for a week, or a member gone since it began —
+   * whatever the server says (§23.4).
+   * @param {string} channelId
+   * @param {number} epoch
+   */
+  mustRotate(channelId, epoch) {
+    return this.inOrder(channelId, async (record) => rotation.requiresRotation(record.rotation, epoch, this.now()));
+  }
+
+  /**
+   * This device holds the key of `epoch` and is about to use it: its age counts from
+   * the first time.
+   * @param {string} channelId
+   * @param {number} epoch
+   */
+  holdsEpoch(channelId, epoch) {
+    return this.watchRotation(channelId, (watch) => rotation.noteEpoch(watch, epoch, this.now()));
+  }
+
+  /**
+   * A message of `epoch` with this seq was read here, or acknowledged to this device.
+   * @param {string} channelId
+   * @param {number} epoch
+   * @param {number} seq
+   */
+  sawMessage(channelId, epoch, seq) {
+    return this.watchRotation(channelId, (watch) => rotation.noteEpoch(watch, epoch, this.now(), { seq }));
   }
 
   // ---- Messages -------------------------------------------------------------------------
@@ -1035,6 +1144,7 @@ export class Keyring extends EventTarget {
       if (!tip || order.counter >= tip.counter) {
         record.tip = { clientMsgId, counter: order.counter, prev: c.toBase64url(order.prev), hash };
       }
+      record.rotation = rotation.noteEpoch(record.rotation, epoch, this.now(), { sealed: true });
       await this.persist(() => store.putOrder(record));
       return envelope;
     });
@@ -1144,6 +1254,8 @@ export class Keyring extends EventTarget {
     const opened = await c.openEnvelope({ envelope: message.envelope, channelId: message.channel_id, senderSigningKey, epochKey: key });
     // The sender's membership head, under the sender's signature (§22.6).
     await this.noteMembershipHead(message.channel_id, opened.content.membership_head);
+    // Counted towards the epoch's bound (§23.4); a failure to record it reads on.
+    await this.sawMessage(message.channel_id, header.epoch, message.seq).catch(() => {});
     return opened;
   }
 
@@ -1373,6 +1485,10 @@ export async function approveLink(keyring, link) {
  */
 export async function shareHistory(keyring, device) {
   const current = new Map((await channelsApi.list()).map((channel) => [channel.id, channel.epoch]));
+  // To its prekey once it published one (§23.2): never to the certificate's key then.
+  const served = (await keyring.peer(keyring.me.id, { refresh: true })).devices.get(device.deviceId);
+  if (served?.prekeyRefused) throw new c.CryptoError('unverified_device', device.deviceId);
+  const recipientAgreementKey = served?.prekey ?? device.agreement;
   /** @type {Map<string, unknown[]>} */
   const byChannel = new Map();
   for (const [id, epochKey] of keyring.epochKeys) {
@@ -1387,7 +1503,7 @@ export async function shareHistory(keyring, device) {
       senderDevice: keyring.deviceId,
       senderSigningKey: keyring.device.signingKey,
       recipientDevice: device.deviceId,
-      recipientAgreementKey: device.agreement,
+      recipientAgreementKey,
     });
     byChannel.set(channelId, [...(byChannel.get(channelId) ?? []), wrap]);
   }

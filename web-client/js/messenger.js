@@ -431,7 +431,7 @@ export class Messenger extends EventTarget {
     conversation.detail = detail;
     this.channels.set(channelId, detail.channel);
     this.titles.open(detail.channel);
-    this.keyring.setMembers(channelId, detail.members.map((m) => m.user_id));
+    this.keyring.setMembers(channelId, detail.members.map((m) => m.user_id), detail.channel.epoch);
     for (const member of detail.members) {
       this.names.set(member.user_id, member.display_name);
       // Receipts sent before this conversation was opened (live ones come as frames).
@@ -687,6 +687,8 @@ export class Messenger extends EventTarget {
   arriveOwn(channelId, envelope, seq, ts) {
     if (!envelope) return;
     const stored = { channel_id: channelId, seq, ts, sender: this.me.id, envelope };
+    // Counted towards the epoch's bound (§23.4), at its place among the others' messages.
+    this.keyring.sawMessage(channelId, c.parseEnvelope(envelope).header.epoch, seq).catch(() => {});
     c.orderHash(envelope)
       .then((hash) => this.arrive(stored, c.parseEnvelope(envelope).header.order, hash))
       .catch(() => {});
@@ -1058,11 +1060,17 @@ export class Messenger extends EventTarget {
   async ensureEpoch(channelId) {
     await this.rotations.get(channelId);
     const known = this.channels.get(channelId);
-    if (known && known.epoch > 0 && this.keyring.hasEpochKey(channelId, known.epoch)) return known.epoch;
+    // The server's word, and this device's own bounds (§23.4).
+    if (known && known.epoch > 0 && this.keyring.hasEpochKey(channelId, known.epoch) && !(await this.keyring.mustRotate(channelId, known.epoch))) {
+      await this.keyring.holdsEpoch(channelId, known.epoch);
+      return known.epoch;
+    }
     for (let attempt = 0; attempt < 3; attempt += 1) {
       const state = await channelsApi.epoch(channelId);
-      if (!state.rotation_required && state.epoch > 0 && (await this.keyring.epochKey(channelId, state.epoch))) {
+      const due = state.rotation_required || (state.epoch > 0 && (await this.keyring.mustRotate(channelId, state.epoch)));
+      if (!due && state.epoch > 0 && (await this.keyring.epochKey(channelId, state.epoch))) {
         this.setEpoch(channelId, state.epoch);
+        await this.keyring.holdsEpoch(channelId, state.epoch);
         return state.epoch;
       }
       try {

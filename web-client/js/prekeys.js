@@ -2,15 +2,51 @@
 // the acknowledgement of the wraps it stored, so the server deletes them.
 //
 // At each start the device publishes a new prekey when the current one is a week old
-// (or it has none), and drops the private keys of prekeys replaced more than the grace
-// period ago. The certificate's own agreement key stays: a case's identity (§19) is
-// wrapped to it, and wraps made before the first prekey too.
+// (or it has none), and drops the private keys nothing needs any more — the prekeys
+// replaced and the certificate's own agreement key, once the first prekey replaced it.
+//
+// What "nothing needs it" means (§23.3): a key was current from its publication to its
+// replacement (the certificate's: until the first prekey). Its private key goes once (1)
+// it was replaced more than the grace period ago — every epoch wrap made to it is then
+// past the server's retention and deleted — and (2) no case identity this user reads
+// (§19) has its current version sealed while the key was current, give or take
+// IDENTITY_SEAL_MARGIN_MS: that record is wrapped to it until a reader seals it again.
+// The sealing times are asked of the server only when a key is otherwise due; if they
+// cannot be read, nothing is deleted. Same rule as the SDK (client/prekeys.rs).
 
-import { ApiError, channels as channelsApi, keys as keysApi } from './api.js';
+import { ApiError, cases as casesApi, channels as channelsApi, keys as keysApi } from './api.js';
 import * as c from './crypto.js';
 import * as store from './store.js';
 
 /** @typedef {import('./store.js').PrekeyRecord} PrekeyRecord */
+
+/** A day: how far a case identity's sealing (server clock) and a key's time as current (this device's clock) may be apart. */
+export const IDENTITY_SEAL_MARGIN_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Whether a case identity sealed at one of `sealed` may be wrapped to a key current
+ * from `from` to `until`.
+ * @param {number[]} sealed
+ * @param {number} from
+ * @param {number} until
+ */
+function neededByIdentity(sealed, from, until) {
+  return sealed.some((at) => at + IDENTITY_SEAL_MARGIN_MS >= from && at <= until + IDENTITY_SEAL_MARGIN_MS);
+}
+
+/**
+ * When the current version of each case identity this user reads was sealed.
+ * @returns {Promise<number[]>}
+ */
+async function identitySealTimes() {
+  const sealed = [];
+  for (const channel of await channelsApi.list()) {
+    if (channel.kind !== 'case') continue;
+    const view = await casesApi.get(channel.id);
+    if (view.caller_reads_identity && view.identity) sealed.push(view.identity.sealed_at);
+  }
+  return sealed;
+}
 
 /**
  * Rotates when due at `now`, drops the expired private keys, and stores the device.
@@ -22,7 +58,19 @@ import * as store from './store.js';
 export async function rotatePrekeyIfDue(keyring, now = Date.now()) {
   // The stored record, not this page's copy: another tab may have rotated already.
   const stored = (await store.getDevice(keyring.me.id)) ?? keyring.device;
-  const held = (stored.prekeys ?? []).filter((p) => p.retiredAt === null || now - p.retiredAt < c.PREKEY_GRACE_MS);
+  /** @param {number | null | undefined} at */
+  const over = (at) => typeof at === 'number' && now - at >= c.PREKEY_GRACE_MS;
+  // Records made before it was kept: the oldest prekey held (later, so kept longer).
+  const replacedAt = stored.agreementReplacedAt ?? stored.prekeys?.[0]?.createdAt ?? null;
+  let held = stored.prekeys ?? [];
+  let agreementKey = stored.agreementKey ?? null;
+  if ((agreementKey && over(replacedAt)) || held.some((p) => over(p.retiredAt))) {
+    const sealed = await identitySealTimes().catch(() => null);
+    if (sealed) {
+      held = held.filter((p) => !over(p.retiredAt) || neededByIdentity(sealed, p.createdAt, /** @type {number} */ (p.retiredAt)));
+      if (agreementKey && replacedAt !== null && over(replacedAt) && !neededByIdentity(sealed, 0, replacedAt)) agreementKey = null;
+    }
+  }
   const current = held.at(-1);
   const due = !current || now - current.createdAt >= c.PREKEY_ROTATION_MS;
   let published = false;
@@ -32,6 +80,7 @@ export async function rotatePrekeyIfDue(keyring, now = Date.now()) {
     try {
       await keysApi.publishPrekey(keyring.deviceId, made.record);
       if (current) current.retiredAt = now;
+      held = [...held];
       held.push({ serial, createdAt: now, privateKey: made.privateKey, publicKey: made.publicKey, record: made.record, retiredAt: null });
       published = true;
     } catch (error) {
@@ -39,8 +88,10 @@ export async function rotatePrekeyIfDue(keyring, now = Date.now()) {
       if (!(error instanceof ApiError && error.code === 'prekey_outdated')) throw error;
     }
   }
-  keyring.device = { ...keyring.device, prekeys: held };
-  await keyring.persist(() => store.putDevice({ ...stored, prekeys: held }));
+  const agreementReplacedAt = replacedAt ?? (held.length > 0 ? held[0].createdAt : null);
+  const changes = { prekeys: held, agreementKey, agreementReplacedAt };
+  keyring.device = { ...keyring.device, ...changes };
+  await keyring.persist(() => store.putDevice({ ...stored, ...changes }));
   return published;
 }
 
@@ -52,7 +103,8 @@ export async function rotatePrekeyIfDue(keyring, now = Date.now()) {
  */
 export function agreementKeys(device) {
   const prekeys = [...(device.prekeys ?? [])].reverse().map((p) => ({ privateKey: p.privateKey, publicKey: p.publicKey }));
-  return [...prekeys, { privateKey: device.agreementKey, publicKey: device.agreementPublic }];
+  // The certificate's, until it is deleted (§23.3).
+  return device.agreementKey ? [...prekeys, { privateKey: device.agreementKey, publicKey: device.agreementPublic }] : prekeys;
 }
 
 /**

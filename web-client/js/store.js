@@ -19,7 +19,9 @@ const DB_VERSION = 4;
  * @property {string} deviceId
  * @property {CryptoKey} signingKey Non-extractable ECDSA private key.
  * @property {Uint8Array<ArrayBuffer>} signingPublic
- * @property {CryptoKey} agreementKey Non-extractable ECDH private key.
+ * @property {CryptoKey | null} agreementKey Non-extractable ECDH private key of the
+ *   certificate; null once the prekeys replaced it and nothing needs it (PROTOCOL.md §23.3).
+ * @property {number | null} [agreementReplacedAt] When the first prekey replaced it.
  * @property {Uint8Array<ArrayBuffer>} agreementPublic
  * @property {Uint8Array<ArrayBuffer>} identityPublic
  * @property {CryptoKey | null} identityKey Non-extractable identity signing key, when held.
@@ -34,6 +36,8 @@ const DB_VERSION = 4;
  *   (null) or purged below an epoch: their keys are never taken back (PROTOCOL.md §10.6).
  * @property {PrekeyRecord[]} [prekeys] This device's signed prekeys, oldest first
  *   (PROTOCOL.md §23); each is dropped once its grace period is over.
+ * @property {Record<string, number>} [prekeySerials] Per other device of this account,
+ *   the highest prekey serial seen (PROTOCOL.md §23.2).
  *
  * @typedef {object} PrekeyRecord One of this device's rotating agreement keys.
  * @property {number} serial
@@ -59,6 +63,8 @@ const DB_VERSION = 4;
  * @property {boolean} verified Fingerprints compared in person.
  * @property {string | null} previousKey Set when the server served another key: the warning stays until acknowledged.
  * @property {number} seenAt
+ * @property {Record<string, number>} [prekeySerials] Per device of theirs, the highest
+ *   prekey serial seen: an older one served later is refused (PROTOCOL.md §23.2).
  *
  * @typedef {object} OrderRecord One channel's order as this device knows it (§8.7, §8.8).
  * @property {string} userId
@@ -68,6 +74,8 @@ const DB_VERSION = 4;
  *   (hashes base64url): the next message follows it.
  * @property {Record<string, import('./crypto/order.js').OrderMark>} marks Per sender
  *   device, the highest counter seen verified.
+ * @property {import('./rotation.js').RotationWatch} [rotation] What this device has seen
+ *   of the current epoch, for the rotation bounds it enforces itself (§23.4).
  *
  * @typedef {object} MembershipHeadRecord One channel's signed membership log as this
  *   device knows it (§22.6): a log served later must contain every head kept here.

@@ -1121,6 +1121,13 @@ impl Agent {
         (state.membership_heads, state.membership_claims) = self.client.membership_memory();
         state.key_log_audit = Some(self.client.key_log_audit().clone());
         state.key_log_certified = self.client.key_log_certified().clone();
+        state.rotation = self.client.rotation_watch.export();
+        state.prekey_serials = self
+            .client
+            .prekey_serials
+            .iter()
+            .map(|(device, serial)| (device.clone(), *serial))
+            .collect();
         state.session = Some(StoredSession {
             token: SecretString::new(self.client.bearer_token()),
             me: self.client.me.clone(),
@@ -1247,6 +1254,11 @@ fn restore_state(client: &mut Client, state: &AgentState) -> Result<()> {
         state.membership_claims.clone(),
     ));
     client.restore_key_log(state.key_log_audit.clone(), state.key_log_certified.clone());
+    client.rotation_watch = super::healing::RotationWatch::import(&state.rotation);
+    for (device, serial) in &state.prekey_serials {
+        let seen = client.prekey_serials.entry(device.clone()).or_insert(0);
+        *seen = (*seen).max(*serial);
+    }
     for (user, identity) in &state.known_identities {
         client
             .known_identities

@@ -75,15 +75,26 @@ impl Client {
         };
         let content = record.to_content().map_err(crypto)?;
         let envelope = Envelope::seal(header, &content, &key, &device.keys).map_err(crypto)?;
+        // To each device's current verified prekey, as epoch keys (§7.3, §23): the
+        // certificate's key only for a device that never published one. A prekey that
+        // does not verify, or older than one seen, stops the sealing (nobody is silently
+        // left out, nor wrapped for under a key that may have been stolen since).
         let keys = certificates
             .iter()
             .map(|certificate| {
-                key.wrap(
+                if self.stale_prekeys.contains(&certificate.device_id) {
+                    return Err(ClientError::Crypto(format!(
+                        "the prekey served for device {} is older than one seen",
+                        certificate.device_id
+                    )));
+                }
+                key.wrap_for(
                     &scope,
                     version,
                     &device.device_id,
                     &device.keys,
                     certificate,
+                    self.prekeys.get(&certificate.device_id),
                 )
                 .map_err(crypto)
             })

@@ -856,7 +856,8 @@ impl Device {
         super::store::StoredDevice {
             device_id: self.device_id.clone(),
             signing_key: SecretString::new(to_base64url(signing.as_ref())),
-            agreement_key: SecretString::new(to_base64url(agreement.as_ref())),
+            agreement_key: agreement.map(|a| SecretString::new(to_base64url(a.as_ref()))),
+            agreement_replaced_at: self.agreement.certificate_replaced_at,
             prekeys: self.agreement.export(),
             certificate: self.certificate.clone(),
             identity_key: account
@@ -869,10 +870,12 @@ impl Device {
 
     /// The device back from the store; its keys must match its certificate.
     pub fn import(stored: &super::store::StoredDevice) -> Result<Device> {
-        let keys = DeviceKeys::from_private_bytes(
-            &*secret_array(&stored.signing_key)?,
-            &*secret_array(&stored.agreement_key)?,
-        )
+        let signing = secret_array(&stored.signing_key)?;
+        let keys = match &stored.agreement_key {
+            Some(agreement) => DeviceKeys::from_private_bytes(&signing, &*secret_array(agreement)?),
+            // Deleted once nothing needed it (docs/PROTOCOL.md §23.3).
+            None => DeviceKeys::from_signing_bytes(&signing, &stored.certificate.keys.agreement),
+        }
         .map_err(crypto)?;
         if keys.public_keys() != &stored.certificate.keys {
             return Err(ClientError::Store(
@@ -893,7 +896,10 @@ impl Device {
             keys,
             certificate: stored.certificate.clone(),
             account,
-            agreement: super::prekeys::AgreementKeys::import(&stored.prekeys)?,
+            agreement: super::prekeys::AgreementKeys::import(
+                &stored.prekeys,
+                stored.agreement_replaced_at,
+            )?,
         })
     }
 

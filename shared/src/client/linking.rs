@@ -143,15 +143,26 @@ impl Client {
         .await?;
         self.devices
             .insert(certificate.device_id.clone(), certificate.clone());
+        // To its prekey once it published one (§23.2): never to the certificate's key then.
+        let me = self.me.id.clone();
+        self.fetch_user_devices(&me).await?;
+        if self.stale_prekeys.contains(&certificate.device_id) {
+            return Err(ClientError::Crypto(format!(
+                "the prekey served for device {} is older than one seen",
+                certificate.device_id
+            )));
+        }
+        let prekey = self.prekeys.get(&certificate.device_id);
         let mut wraps = Vec::new();
         for ((channel, epoch), key) in &self.epoch_keys {
             wraps.push(
-                key.wrap(
+                key.wrap_for(
                     channel,
                     *epoch,
                     &device.device_id,
                     &device.keys,
                     &certificate,
+                    prekey,
                 )
                 .map_err(crypto)?,
             );

@@ -7,8 +7,21 @@
 //! server keeps an unfetched wrap, and then deleted: a copy of this device's keys taken
 //! afterwards opens no epoch wrap made to it, and the server no longer holds them.
 //!
-//! The certificate's own agreement key stays: long-lived records (a case's identity,
-//! §19) are wrapped to it, and a wrap from a client that predates prekeys is too.
+//! The certificate's own agreement key is retired the same way: once the device has a
+//! prekey, senders wrap to the prekey (epoch keys, §7.3, and a case's identity record,
+//! §19), and the certificate's private key is deleted when nothing needs it any more
+//! ([`Client::rotate_prekey_if_due`]).
+//!
+//! **What "nothing needs it" means.** A key of this device (the certificate's or a
+//! prekey) was *current* from when it was published to when it was replaced (for the
+//! certificate's: from the device's start to its first prekey). Its private key is
+//! deleted once (1) it was replaced [`PREKEY_GRACE_MS`] ago — every epoch wrap made to it
+//! is then older than the server's wrap retention and deleted — and (2) no case identity
+//! record this user reads has its current version sealed while that key was current,
+//! within [`IDENTITY_SEAL_MARGIN_MS`]: such a record is wrapped to it and is not
+//! re-wrapped by anyone until a reader seals it again. The list of those records' sealing
+//! times is asked of the server only when a key is otherwise due for deletion; if it
+//! cannot be read, nothing is deleted.
 
 use std::collections::BTreeSet;
 
@@ -21,9 +34,25 @@ use crate::crypto::{
     from_base64url, to_base64url, AgreementKeyPair, DeviceSigningPublicKey, EpochKey, SignedPrekey,
     UnwrapError, WrappedEpochKey, PREKEY_GRACE_MS, PREKEY_ROTATION_MS,
 };
-use crate::protocol::v1::channels::KeysDelivered;
+use crate::protocol::v1::cases::CaseView;
+use crate::protocol::v1::channels::{Channel, ChannelKind, KeysDelivered};
 use crate::protocol::v1::keys::PublishPrekey;
 use crate::protocol::v1::routes;
+
+/// How far apart, in either direction, a case identity's `sealed_at` (the server's
+/// clock) and a key's time as current (this device's clock) may be for the record to be
+/// taken as wrapped to that key: a day, for clocks that differ and for a sealer that read
+/// the reader's keys a moment before a rotation.
+pub const IDENTITY_SEAL_MARGIN_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// Whether a case identity sealed at one of `sealed` may be wrapped to a key that was
+/// current from `from` to `until` (unix ms).
+fn needed_by_identity(sealed: &[u64], from: u64, until: u64) -> bool {
+    sealed.iter().any(|&at| {
+        at.saturating_add(IDENTITY_SEAL_MARGIN_MS) >= from
+            && at <= until.saturating_add(IDENTITY_SEAL_MARGIN_MS)
+    })
+}
 
 /// One prekey this device made, with its private key until the grace period ends.
 pub(crate) struct HeldPrekey {
@@ -38,6 +67,8 @@ pub(crate) struct HeldPrekey {
 pub(crate) struct AgreementKeys {
     /// Oldest first; the last one is current.
     held: Vec<HeldPrekey>,
+    /// When the first prekey replaced the certificate's key (unix ms).
+    pub(crate) certificate_replaced_at: Option<u64>,
 }
 
 /// A prekey as the store keeps it.
@@ -69,7 +100,10 @@ impl AgreementKeys {
             .collect()
     }
 
-    pub(crate) fn import(stored: &[StoredPrekey]) -> Result<Self> {
+    /// The stored prekeys, and when the certificate's key was replaced: stores written
+    /// before it was recorded take the oldest prekey held (later than the true moment,
+    /// so the certificate's key is kept longer, never shorter).
+    pub(crate) fn import(stored: &[StoredPrekey], replaced_at: Option<u64>) -> Result<Self> {
         let mut held = Vec::new();
         for prekey in stored {
             let bytes = zeroize::Zeroizing::new(
@@ -92,7 +126,12 @@ impl AgreementKeys {
                 retired_at: prekey.retired_at,
             });
         }
-        Ok(Self { held })
+        let certificate_replaced_at =
+            replaced_at.or_else(|| held.first().map(|h| h.record.created_at));
+        Ok(Self {
+            held,
+            certificate_replaced_at,
+        })
     }
 }
 
@@ -113,10 +152,19 @@ impl Device {
                 Err(err) => last = err,
             }
         }
+        if !self.keys.holds_agreement_key() {
+            return Err(last);
+        }
         match wrapped.unwrap_key(&self.keys, sender) {
             Err(UnwrapError::Decrypt) => Err(last),
             other => other,
         }
+    }
+
+    /// Whether the certificate's agreement private key is still held (it is deleted once
+    /// nothing needs it, docs/PROTOCOL.md §23.3).
+    pub fn holds_certificate_agreement_key(&self) -> bool {
+        self.keys.holds_agreement_key()
     }
 
     /// The current signed prekey, if any.
@@ -130,13 +178,35 @@ impl Device {
         self.agreement.held.len()
     }
 
-    /// Deletes the private keys whose grace period is over at `now_ms`.
-    fn forget_expired_keys(&mut self, now_ms: u64) {
-        let expired = |retired: Option<u64>| {
-            retired.is_some_and(|at| now_ms.saturating_sub(at) >= PREKEY_GRACE_MS)
-        };
+    /// Whether some private key's grace period is over at `now_ms`: the certificate's
+    /// (replaced by a prekey) or a replaced prekey's.
+    fn keys_past_grace(&self, now_ms: u64) -> bool {
+        let over = |at: u64| now_ms.saturating_sub(at) >= PREKEY_GRACE_MS;
+        let certificate = self.keys.holds_agreement_key()
+            && self.agreement.certificate_replaced_at.is_some_and(over);
+        certificate
+            || self
+                .agreement
+                .held
+                .iter()
+                .any(|h| h.retired_at.is_some_and(over))
+    }
+
+    /// Deletes the private keys nothing needs at `now_ms` (see the module
+    /// documentation); `sealed` are the sealing times of the case identities this user
+    /// reads.
+    fn forget_expired_keys(&mut self, now_ms: u64, sealed: &[u64]) {
+        let over = |at: u64| now_ms.saturating_sub(at) >= PREKEY_GRACE_MS;
         // Dropping a HeldPrekey zeroizes its private key.
-        self.agreement.held.retain(|h| !expired(h.retired_at));
+        self.agreement.held.retain(|h| match h.retired_at {
+            Some(at) => !over(at) || needed_by_identity(sealed, h.record.created_at, at),
+            None => true,
+        });
+        if let Some(at) = self.agreement.certificate_replaced_at {
+            if over(at) && !needed_by_identity(sealed, 0, at) {
+                self.keys.forget_agreement_key();
+            }
+        }
     }
 }
 
@@ -147,7 +217,12 @@ impl Client {
     /// stores the device afterwards ([`Agent`](super::Agent) does at each connection).
     /// `now_ms` is a parameter so that tests can move the clock.
     pub async fn rotate_prekey_if_due(&mut self, device: &mut Device, now_ms: u64) -> Result<bool> {
-        device.forget_expired_keys(now_ms);
+        if device.keys_past_grace(now_ms) {
+            // Unreadable now: nothing is deleted, the next call asks again.
+            if let Ok(sealed) = self.identity_seal_times().await {
+                device.forget_expired_keys(now_ms, &sealed);
+            }
+        }
         let due = device
             .agreement
             .current()
@@ -184,6 +259,10 @@ impl Client {
         if let Some(previous) = device.agreement.held.last_mut() {
             previous.retired_at = Some(now_ms);
         }
+        device
+            .agreement
+            .certificate_replaced_at
+            .get_or_insert(now_ms);
         device.agreement.held.push(HeldPrekey {
             record: record.clone(),
             key,
@@ -232,6 +311,21 @@ impl Client {
         failure.map_or(Ok(()), Err)
     }
 
+    /// When the current version of each case identity this user reads was sealed (the
+    /// server's `sealed_at`): those records are wrapped to the key of this device that was
+    /// current then, which must stay.
+    async fn identity_seal_times(&self) -> Result<Vec<u64>> {
+        let channels: Vec<Channel> = self.call(routes::CHANNELS, []).await?;
+        let mut sealed = Vec::new();
+        for channel in channels.iter().filter(|c| c.kind == ChannelKind::Case) {
+            let view: CaseView = self.call(routes::CASE, [&channel.id]).await?;
+            if let (true, Some(identity)) = (view.caller_reads_identity, view.identity) {
+                sealed.push(u64::try_from(identity.sealed_at).unwrap_or_default());
+            }
+        }
+        Ok(sealed)
+    }
+
     /// Remembers a served prekey after checking it against the device's verified
     /// certificate; refuses an older serial than one seen before (a replayed prekey).
     pub(crate) fn note_prekey(&mut self, device_id: &str, prekey: Option<SignedPrekey>) {
@@ -254,5 +348,27 @@ impl Client {
             }
         }
         self.stale_prekeys.remove(device_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_is_needed_by_an_identity_sealed_while_it_was_current_give_or_take_a_day() {
+        let day = IDENTITY_SEAL_MARGIN_MS;
+        // Current from day 10 to day 20.
+        let (from, until) = (10 * day, 20 * day);
+        assert!(!needed_by_identity(&[], from, until));
+        assert!(needed_by_identity(&[15 * day], from, until));
+        assert!(needed_by_identity(&[9 * day], from, until));
+        assert!(needed_by_identity(&[21 * day], from, until));
+        assert!(!needed_by_identity(&[9 * day - 1], from, until));
+        assert!(!needed_by_identity(&[21 * day + 1], from, until));
+        assert!(needed_by_identity(&[0, 30 * day, 12 * day], from, until));
+        // The certificate's key: current from the start until the first prekey.
+        assert!(needed_by_identity(&[3 * day], 0, 5 * day));
+        assert!(!needed_by_identity(&[7 * day], 0, 5 * day));
     }
 }

@@ -62,8 +62,13 @@ pub struct StoredDevice {
     pub device_id: String,
     /// Signing private scalar, base64url.
     pub signing_key: SecretString,
-    /// The certificate's agreement private scalar, base64url.
-    pub agreement_key: SecretString,
+    /// The certificate's agreement private scalar, base64url; gone once the device's
+    /// prekeys replaced it and nothing needs it (docs/PROTOCOL.md §23.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agreement_key: Option<SecretString>,
+    /// When the device's first prekey replaced the certificate's agreement key (unix ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agreement_replaced_at: Option<u64>,
     /// The device's signed prekeys with their private keys, oldest first; each is
     /// deleted at the end of its grace period (docs/PROTOCOL.md §23).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -166,6 +171,14 @@ pub struct AgentState {
     /// This account's devices certified by this agent (self-monitoring, §25.4).
     #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
     pub key_log_certified: std::collections::BTreeSet<String>,
+    /// Per colleague device, the highest signed prekey serial seen: a server that serves
+    /// an older prekey after a restart is refused too (docs/PROTOCOL.md §23.2).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub prekey_serials: BTreeMap<String, u64>,
+    /// What was seen of each channel's newest epoch, for the rotation bounds this client
+    /// enforces itself (docs/PROTOCOL.md §23.4): a restart resets neither count nor age.
+    #[serde(default, skip_serializing_if = "super::StoredRotation::is_empty")]
+    pub rotation: super::StoredRotation,
 }
 
 /// Current format of [`AgentState`].

@@ -370,11 +370,14 @@ pub struct DevicePublicKeys {
 /// The private keys of one device: a signing key and an agreement key.
 ///
 /// Generated on the device and never leave it (they are not in the key backup). Zeroized
-/// on drop; its `Debug` prints the public keys only.
+/// on drop; its `Debug` prints the public keys only. The certificate's agreement private
+/// key is deleted once the device's signed prekeys have replaced it
+/// ([`DeviceKeys::forget_agreement_key`], docs/PROTOCOL.md §23.3); the public key stays,
+/// as the certificate names it.
 #[derive(Zeroize, ZeroizeOnDrop)]
 pub struct DeviceKeys {
     signing: SecretScalar,
-    agreement: SecretScalar,
+    agreement: Option<SecretScalar>,
     #[zeroize(skip)]
     public: DevicePublicKeys,
 }
@@ -404,20 +407,54 @@ impl DeviceKeys {
         };
         Ok(Self {
             signing,
-            agreement,
+            agreement: Some(agreement),
+            public,
+        })
+    }
+
+    /// Imports a device whose certificate's agreement private key was deleted: the
+    /// signing scalar, and the agreement public key its certificate names.
+    pub fn from_signing_bytes(
+        signing: &[u8; PRIVATE_KEY_LEN],
+        agreement: &DeviceAgreementPublicKey,
+    ) -> Result<Self, KeyError> {
+        let signing = SecretScalar::from_bytes(signing)?;
+        let public = DevicePublicKeys {
+            signing: DeviceSigningPublicKey(signing.public_point()?),
+            agreement: agreement.clone(),
+        };
+        Ok(Self {
+            signing,
+            agreement: None,
             public,
         })
     }
 
     /// Copies of the private scalars `(signing, agreement)` for the device's local
-    /// storage. Zeroized when dropped.
+    /// storage, the agreement one while it is held. Zeroized when dropped.
     pub fn to_private_bytes(
         &self,
     ) -> (
         Zeroizing<[u8; PRIVATE_KEY_LEN]>,
-        Zeroizing<[u8; PRIVATE_KEY_LEN]>,
+        Option<Zeroizing<[u8; PRIVATE_KEY_LEN]>>,
     ) {
-        (self.signing.to_bytes(), self.agreement.to_bytes())
+        (
+            self.signing.to_bytes(),
+            self.agreement.as_ref().map(SecretScalar::to_bytes),
+        )
+    }
+
+    /// Whether the certificate's agreement private key is still held.
+    pub fn holds_agreement_key(&self) -> bool {
+        self.agreement.is_some()
+    }
+
+    /// Deletes the certificate's agreement private key (zeroized): nothing wrapped to it
+    /// opens here any more.
+    pub fn forget_agreement_key(&mut self) {
+        if let Some(mut secret) = self.agreement.take() {
+            secret.zeroize();
+        }
     }
 
     /// The device's public keys.
@@ -433,7 +470,10 @@ impl DeviceKeys {
         &self,
         ephemeral: &EphemeralPublicKey,
     ) -> Result<Zeroizing<[u8; 32]>, BackendError> {
-        self.agreement.diffie_hellman(&ephemeral.0)
+        self.agreement
+            .as_ref()
+            .ok_or(BackendError)?
+            .diffie_hellman(&ephemeral.0)
     }
 }
 
@@ -500,8 +540,17 @@ mod tests {
 
         let device = DeviceKeys::generate().unwrap();
         let (signing, agreement) = device.to_private_bytes();
-        let restored = DeviceKeys::from_private_bytes(&signing, &agreement).unwrap();
+        let restored = DeviceKeys::from_private_bytes(&signing, &agreement.unwrap()).unwrap();
         assert_eq!(restored.public_keys(), device.public_keys());
+
+        let mut retired = restored;
+        retired.forget_agreement_key();
+        assert!(!retired.holds_agreement_key());
+        assert!(retired.to_private_bytes().1.is_none());
+        let (signing, _) = retired.to_private_bytes();
+        let again =
+            DeviceKeys::from_signing_bytes(&signing, &device.public_keys().agreement).unwrap();
+        assert_eq!(again.public_keys(), device.public_keys());
     }
 
     #[test]

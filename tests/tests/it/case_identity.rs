@@ -646,3 +646,149 @@ async fn the_readers_come_from_the_signed_log_and_a_server_listing_an_extra_read
         (StatusCode::FORBIDDEN, "identity_restricted".into())
     );
 }
+
+/// docs/PROTOCOL.md §23.3: the certificate's agreement key is retired. A record sealed
+/// before the referent's first prekey (to the certificate's key, as an older release did)
+/// keeps that key alive past its grace period; once the record is sealed again — to the
+/// referent's current prekey — and the grace period is over, the device deletes the
+/// certificate's private key and the replaced prekeys, and still opens the identity, old
+/// epochs and new messages.
+#[tokio::test]
+async fn the_certificates_agreement_key_is_deleted_once_no_identity_or_epoch_wrap_needs_it() {
+    use passerelle_server::clock::Clock as _;
+    use passerelle_shared::client::Device;
+    use passerelle_shared::crypto::PREKEY_GRACE_MS;
+    const DAY: u64 = 24 * 60 * 60 * 1000;
+    let server = crate::support::long_sessions_server(|_| {}).await;
+    let now = |server: &TestServer| u64::try_from(server.clock.now_ms()).unwrap();
+    let mut coordinator = Party::new(&server, "coord.fs", Role::Coordinator, "Mairie").await;
+    let mut referent = Party::new(&server, "educ.fs", Role::Member, "PJJ").await;
+    let group = working_group(&mut coordinator, &[&referent]).await;
+    let case = open_case(&coordinator, &group, &[&referent]).await;
+    let case_id = case.channel.id.clone();
+    coordinator
+        .client
+        .rotate_prekey_if_due(&mut coordinator.device, now(&server))
+        .await
+        .unwrap();
+
+    // Version 1, sealed before the referent has a prekey: to her certificate's key.
+    coordinator
+        .client
+        .set_case_identity(&coordinator.device, &case_id, &record())
+        .await
+        .unwrap();
+    let id = coordinator.send_text(&case_id, "Avant la rotation.").await;
+    coordinator.ack(&id).await;
+    assert_eq!(referent.receive().await.1, "Avant la rotation.");
+
+    // Two days later she publishes her first prekey; the grace period passes.
+    server.clock.advance_ms(i64::try_from(2 * DAY).unwrap());
+    assert!(referent
+        .client
+        .rotate_prekey_if_due(&mut referent.device, now(&server))
+        .await
+        .unwrap());
+    server
+        .clock
+        .advance_ms(i64::try_from(PREKEY_GRACE_MS + DAY).unwrap());
+    referent
+        .client
+        .rotate_prekey_if_due(&mut referent.device, now(&server))
+        .await
+        .unwrap();
+    // Version 1 still needs the certificate's key: it stays, and the record opens.
+    assert!(referent.device.holds_certificate_agreement_key());
+    assert_eq!(
+        referent
+            .client
+            .open_case_identity(&referent.device, &case_id)
+            .await
+            .unwrap(),
+        record()
+    );
+
+    // Two days later the coordinator seals it again: to her current prekey (serial 2).
+    server.clock.advance_ms(i64::try_from(2 * DAY).unwrap());
+    coordinator
+        .client
+        .set_case_identity(&coordinator.device, &case_id, &record())
+        .await
+        .unwrap();
+    let sealed: passerelle_shared::protocol::v1::case_identity::SealedIdentity = referent
+        .client
+        .get(&format!(
+            "/cases/{case_id}/identity?device_id={}",
+            referent.device.device_id
+        ))
+        .await
+        .unwrap();
+    let current = referent.device.current_prekey().unwrap().clone();
+    assert_eq!(current.serial, 2);
+    let coordinator_signing = coordinator.device.certificate.keys.signing.clone();
+    assert!(
+        sealed
+            .key
+            .unwrap_key(referent.device.keys(), &coordinator_signing)
+            .is_err(),
+        "the new version must not be wrapped to the certificate's key"
+    );
+
+    // After the grace period of prekey 1, nothing needs the certificate's key nor prekey 1.
+    server
+        .clock
+        .advance_ms(i64::try_from(PREKEY_GRACE_MS + DAY).unwrap());
+    referent
+        .client
+        .rotate_prekey_if_due(&mut referent.device, now(&server))
+        .await
+        .unwrap();
+    assert!(!referent.device.holds_certificate_agreement_key());
+    let stored = referent.device.export();
+    assert!(stored.agreement_key.is_none());
+    let serials: Vec<u64> = stored.prekeys.iter().map(|p| p.record.serial).collect();
+    assert!(!serials.contains(&1), "prekey 1 was kept: {serials:?}");
+    assert!(
+        serials.contains(&2),
+        "prekey 2 is still needed: {serials:?}"
+    );
+    // The stored device without it opens again, and reads everything.
+    referent.device = Device::import(&stored).unwrap();
+    assert!(!referent.device.holds_certificate_agreement_key());
+    assert_eq!(
+        referent
+            .client
+            .open_case_identity(&referent.device, &case_id)
+            .await
+            .unwrap(),
+        record()
+    );
+    let id = coordinator.send_text(&case_id, "Après la rotation.").await;
+    coordinator.ack(&id).await;
+    assert_eq!(referent.receive().await.1, "Après la rotation.");
+    let history: passerelle_shared::protocol::v1::channels::HistoryPage = referent
+        .client
+        .get(&format!("/channels/{case_id}/messages"))
+        .await
+        .unwrap();
+    let mut texts = Vec::new();
+    for message in &history.messages {
+        texts.push(
+            referent
+                .client
+                .open(&referent.device, message)
+                .await
+                .unwrap()
+                .text
+                .clone(),
+        );
+    }
+    assert!(
+        texts.contains(&"Avant la rotation.".to_owned()),
+        "{texts:?}"
+    );
+    assert!(
+        texts.contains(&"Après la rotation.".to_owned()),
+        "{texts:?}"
+    );
+}

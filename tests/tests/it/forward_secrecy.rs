@@ -503,3 +503,157 @@ async fn the_sdk_rotates_after_a_removal_it_has_seen_even_when_the_server_does_n
         .unwrap();
     assert!(carol_wraps.is_empty(), "the removed member got the new key");
 }
+
+/// docs/PROTOCOL.md §23.2: the highest prekey serial seen per colleague device survives a
+/// restart of the SDK's agent. A server that serves an older prekey again after the
+/// restart gets the device withheld (`unverified_device`), never a wrap to that key.
+#[tokio::test]
+async fn an_older_prekey_served_after_an_agents_restart_is_refused() {
+    use passerelle_server::clock::Clock as _;
+    use passerelle_shared::client::store::{MemoryStore, Store};
+    use passerelle_shared::client::{Agent, AgentOptions, Login};
+    use passerelle_shared::protocol::v1::channels::DeviceKeysPage;
+    use std::sync::Arc;
+
+    let server = long_sessions_server(|_| {}).await;
+    let mut karim = Party::new(&server, "karim.serial", Role::Coordinator, "Mairie").await;
+    let reader = server
+        .create_user("veilleur.serial", Role::Member, "Police municipale")
+        .await
+        .unwrap();
+    let channel: passerelle_shared::protocol::v1::channels::Channel = karim
+        .client
+        .post(
+            "/channels",
+            &passerelle_shared::protocol::v1::channels::CreateChannel {
+                kind: passerelle_shared::protocol::v1::channels::ChannelKind::WorkingGroup,
+                name: "Veille".into(),
+                regime: passerelle_shared::protocol::v1::channels::LegalRegime::ClspdConfidential,
+                institutions: vec![reader.institution_id.clone()],
+                members: vec![reader.id.clone()],
+            },
+        )
+        .await
+        .unwrap();
+    karim
+        .publish_rules(&channel.id, "# Règlement\n\nRègles du groupe.")
+        .await;
+    karim.accept_rules(&channel.id).await;
+    // Karim's prekey 1, kept aside, then prekey 2.
+    karim
+        .client
+        .rotate_prekey(&mut karim.device, now(&server))
+        .await
+        .unwrap();
+    let old = karim.device.current_prekey().unwrap().clone();
+    karim
+        .client
+        .rotate_prekey(&mut karim.device, now(&server) + 1)
+        .await
+        .unwrap();
+
+    // The shared store outlives each agent (a restart).
+    struct Shared(Arc<MemoryStore>);
+    impl Store for Shared {
+        fn load(
+            &self,
+        ) -> passerelle_shared::client::Result<Option<passerelle_shared::client::store::AgentState>>
+        {
+            self.0.load()
+        }
+        fn save(
+            &self,
+            state: &passerelle_shared::client::store::AgentState,
+        ) -> passerelle_shared::client::Result<()> {
+            self.0.save(state)
+        }
+    }
+    let memory = Arc::new(MemoryStore::default());
+    let clock = server.clock.clone();
+    let options = || AgentOptions {
+        now_ms: Arc::new({
+            let clock = clock.clone();
+            move || clock.now_ms()
+        }),
+        device_name: "Agent de test".into(),
+        ..AgentOptions::default()
+    };
+    server.clock.advance_ms(30_000);
+    let base = server.url("");
+    let (mut agent, _) = Agent::login(
+        Box::new(Shared(memory.clone())),
+        Login {
+            base_url: &base,
+            login: &reader.login,
+            password: &reader.password,
+            totp_secret: None,
+            recovery_code: None,
+            new_password: None,
+        },
+        options(),
+    )
+    .await
+    .unwrap();
+    agent.accept_charter().await.unwrap();
+    agent.accept_rules(&channel.id).await.unwrap();
+    // The agent opens the first epoch: it sees Karim's prekey 2 and wraps to it.
+    agent.send_text(&channel.id, "Premier.").await.unwrap();
+    assert_eq!(karim.receive().await.1, "Premier.");
+    agent.close().await.unwrap();
+
+    // Between two runs, the server serves Karim's prekey 1 again and asks for a new epoch.
+    let db = &server.state.db;
+    let backend = db.get_database_backend();
+    let placeholder = |n: u8| {
+        if backend == sea_orm::DbBackend::Postgres {
+            format!("${n}")
+        } else {
+            "?".into()
+        }
+    };
+    db.execute(Statement::from_sql_and_values(
+        backend,
+        format!(
+            "UPDATE device_prekeys SET prekey = {} WHERE device_id = {}",
+            placeholder(1),
+            placeholder(2)
+        ),
+        [
+            serde_json::to_string(&old).unwrap().into(),
+            karim.device.device_id.clone().into(),
+        ],
+    ))
+    .await
+    .unwrap();
+    db.execute(Statement::from_string(
+        backend,
+        "UPDATE channels SET rotation_required = true".to_owned(),
+    ))
+    .await
+    .unwrap();
+
+    server.clock.advance_ms(30_000);
+    let mut agent = Agent::open(Box::new(Shared(memory.clone())), options())
+        .await
+        .unwrap();
+    agent.send_text(&channel.id, "Second.").await.unwrap();
+    let page: DeviceKeysPage = karim
+        .client
+        .get(&format!(
+            "/channels/{}/keys?device_id={}",
+            channel.id, karim.device.device_id
+        ))
+        .await
+        .unwrap();
+    assert!(
+        page.keys.iter().all(|k| k.epoch < 2),
+        "wrapped to an older prekey after the restart"
+    );
+    assert!(
+        page.withheld.iter().any(
+            |w| w.epoch == 2 && serde_json::to_value(w.reason).unwrap() == "unverified_device"
+        ),
+        "{:?}",
+        page.withheld
+    );
+}
