@@ -175,7 +175,7 @@ impl MessageContent {
                 })
                 .collect(),
             key_log_head: Some(head),
-            membership_head: self.membership_head.clone(),
+            membership_head: self.membership_head,
         }
     }
 
