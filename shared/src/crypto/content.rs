@@ -95,6 +95,7 @@ struct ContentOut<'a> {
     attachments: Vec<AttachmentOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     membership_head: Option<&'a LogHead>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     key_log_head: &'a Option<super::keylog::GossipedHead>,
 }
 
