@@ -157,7 +157,7 @@ describe('a case’s identity and the information of the person', { timeout: 240
     const replaceForm = page.getByRole('form', { name: 'Remplacer l’identité' });
     await replaceForm.getByLabel('Nom et prénom de la personne').fill(NAME);
     await replaceForm.getByRole('button', { name: 'Remplacer l’identité' }).click();
-    await page.locator('#notice-error').getByText(/ne désigne ni coordinatrice ni référente du dossier : rien n’a été chiffré/).waitFor();
+    await page.locator('#notice-error').getByText(/ne désigne ni coordinatrice ni référente du dossier\s*:\s*rien n’a été chiffré/).waitFor();
     assert.equal(sealings, 0, 'nothing was sealed for the extra reader');
     await page.unroute(readersUrl);
     await page.unroute(sealUrl);
