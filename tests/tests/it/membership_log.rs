@@ -210,6 +210,48 @@ async fn a_forged_stale_or_missing_record_is_refused_and_changes_nothing() {
         status(refused),
         (StatusCode::CONFLICT, "membership_log_conflict".into())
     );
+    // On the current chain, but signed before the epoch Karim has just opened: another
+    // change came first (409, the client signs again); an epoch not opened yet is refused.
+    let opened = karim
+        .client
+        .ensure_epoch(&mut karim.device, &group.id)
+        .await
+        .unwrap();
+    assert!(opened > group.epoch);
+    let head = karim
+        .client
+        .verified_membership(&group.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let add_at = |epoch: u64| {
+        RecordBody {
+            kind: "added".into(),
+            subjects: vec![m.clone()],
+            ..head.next_body(epoch, &k, &karim.device.device_id, 1_765_100_000_000)
+        }
+        .sign(karim.device.keys())
+        .unwrap()
+    };
+    let refused = karim
+        .client
+        .post_empty(&path, &post(&m, Some(add_at(group.epoch))))
+        .await;
+    assert_eq!(
+        status(refused),
+        (StatusCode::CONFLICT, "membership_log_conflict".into())
+    );
+    let refused = karim
+        .client
+        .post_empty(&path, &post(&m, Some(add_at(opened + 1))))
+        .await;
+    assert_eq!(
+        status(refused),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_membership_record".into()
+        )
+    );
 
     assert_eq!(
         count_rows(&server, "membership_log", "channel_id", &group.id).await,
@@ -224,7 +266,7 @@ async fn a_forged_stale_or_missing_record_is_refused_and_changes_nothing() {
         .into_iter()
         .filter(|a| *a == ("member_add".to_owned(), "denied".to_owned()))
         .count();
-    assert_eq!(denials, 4, "each refusal is in the access log");
+    assert_eq!(denials, 6, "each refusal is in the access log");
 }
 
 /// The malicious server: Mallory in the member list of `GET /channels/{id}` and her device

@@ -3,7 +3,7 @@
 // search over what is decrypted here (never across channels, CHARTER.md C10), and the
 // practice sessions' anonymity check (C9).
 
-import { admin as adminApi, channels as channelsApi } from '../api.js';
+import { admin as adminApi, ApiError, channels as channelsApi } from '../api.js';
 import { confirmAction, openDialog } from '../dialog.js';
 import { h, replace, srOnly, uid } from '../dom.js';
 import { field, selectField, valueOf, whileBusy } from '../forms.js';
@@ -184,7 +184,7 @@ export function renderConversation(main, shell, messenger, channelId) {
   const onIdentity = () => {
     if (!opened || conversation().blocked) return;
     renderWarnings();
-    renderMembers();
+    renderMembers({ force: true });
   };
   messenger.addEventListener('conversation', onConversation);
   messenger.addEventListener('identity', onIdentity);
@@ -383,7 +383,15 @@ export function renderConversation(main, shell, messenger, channelId) {
   let namedCoordinator = false;
   let askedCoordination = false;
 
-  function renderMembers() {
+  /** What the members panel shows, as last rendered: it is rebuilt only when that changes
+   * (every message arriving renders the conversation), so that a person being chosen in
+   * the add form is not reset under the coordinator's hand. */
+  let membersShown = '';
+  /** The person chosen in the add form, kept when the form has to be rebuilt. */
+  let memberChoice = '';
+
+  /** @param {{ force?: boolean }} [options] `force`: rebuild although the members did not change (badges). */
+  function renderMembers(options = {}) {
     const detail = conversation().detail;
     if (!detail) return;
     if (!askedCoordination && !coordinator && detail.channel.kind === 'working_group') {
@@ -392,7 +400,7 @@ export function renderConversation(main, shell, messenger, channelId) {
         .coordinators(channelId)
         .then((named) => {
           namedCoordinator = named.coordinators.some((c) => c.user_id === shell.me.id);
-          if (namedCoordinator) renderMembers();
+          if (namedCoordinator) renderMembers({ force: true });
         })
         .catch(() => {});
     }
@@ -406,6 +414,9 @@ export function renderConversation(main, shell, messenger, channelId) {
     const collator = new Intl.Collator('fr', { sensitivity: 'base' });
     const institutions = [...byInstitution.keys()].sort(collator.compare);
     const canManage = (coordinator || namedCoordinator) && detail.channel.kind !== 'direct' && detail.channel.status === 'active';
+    const shown = JSON.stringify([detail.members.map((m) => [m.user_id, m.role, m.display_name, m.institution.name]), canManage, detail.channel.kind]);
+    if (!options.force && shown === membersShown && members.firstChild) return;
+    membersShown = shown;
     const open = members.querySelector('details')?.open ?? false;
     replace(
       members,
@@ -484,6 +495,22 @@ export function renderConversation(main, shell, messenger, channelId) {
     return button;
   }
 
+  /**
+   * Signs a membership change and sends it with `send`; signed once more, on the log and
+   * epoch as they are then, when another change or a new epoch came first (409
+   * `membership_log_conflict`): the coordinator asked for this change, not for that state.
+   * @param {{ kind: string, subjects: string[], reason?: string, role?: string }} change
+   * @param {(record: import('../crypto/membership-log.js').MembershipRecord | null) => Promise<unknown>} send
+   */
+  async function signedChange(change, send) {
+    try {
+      await send(await messenger.keyring.signMembershipChange(channelId, change));
+    } catch (error) {
+      if (!(error instanceof ApiError && error.code === 'membership_log_conflict')) throw error;
+      await send(await messenger.keyring.signMembershipChange(channelId, change));
+    }
+  }
+
   /** @param {Member} member */
   async function removeMember(member) {
     const reasonField = field({ label: 'Motif du retrait', name: 'reason', required: true, maxlength: 500, hint: 'Inscrit au journal des accès (charte, C3). Par exemple : « fin de mission », « changement de poste ».' });
@@ -501,8 +528,7 @@ export function renderConversation(main, shell, messenger, channelId) {
     const reason = valueOf(answer, 'reason');
     try {
       // Signed by this device and chained to the channel's log (§22); the motif stays out of it.
-      const record = await messenger.keyring.signMembershipChange(channelId, { kind: 'removed', subjects: [member.user_id], reason: 'coordinator' });
-      await channelsApi.removeMember(channelId, member.user_id, reason, record);
+      await signedChange({ kind: 'removed', subjects: [member.user_id], reason: 'coordinator' }, (record) => channelsApi.removeMember(channelId, member.user_id, reason, record));
       showStatus(`${member.display_name} a été retiré(e) du canal.`);
       await messenger.loadDetail(channelId);
     } catch (error) {
@@ -527,6 +553,10 @@ export function renderConversation(main, shell, messenger, channelId) {
           name: 'user_id',
           options: [{ value: '', label: 'Choisissez une personne' }, ...candidates.map((e) => ({ value: e.user_id, label: `${e.display_name} — ${e.institution.name}` }))],
           hint: 'Elle recevra les messages envoyés à partir de son ajout, pas l’historique.',
+          value: candidates.some((e) => e.user_id === memberChoice) ? memberChoice : '',
+        });
+        select.addEventListener('change', () => {
+          memberChoice = valueOf(addForm, 'user_id');
         });
         const addForm = h('form', { class: 'inline-form', novalidate: true }, select, h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button button-small' }, 'Ajouter')));
         addForm.addEventListener('submit', async (event) => {
@@ -536,11 +566,11 @@ export function renderConversation(main, shell, messenger, channelId) {
           const ok = await whileBusy(addForm, async () => {
             const entry = candidates.find((e) => e.user_id === userId);
             const role = entry?.role === 'coordinator' ? 'coordinator' : '';
-            const record = await messenger.keyring.signMembershipChange(channelId, { kind: 'added', subjects: [userId], role });
-            await channelsApi.addMember(channelId, userId, record);
+            await signedChange({ kind: 'added', subjects: [userId], role }, (record) => channelsApi.addMember(channelId, userId, record));
             return true;
           });
           if (ok) {
+            memberChoice = '';
             showStatus('Membre ajouté. La clé du canal sera renouvelée au prochain message.');
             await messenger.loadDetail(channelId);
           }

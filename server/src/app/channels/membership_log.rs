@@ -3,9 +3,10 @@
 //!
 //! The server runs the clients' own rules (`crypto::MembershipState`) on what it stores,
 //! so that it never relays a record an honest client would refuse: a record must extend
-//! the stored chain (otherwise 409 `membership_log_conflict`), be signed by a live device
-//! of the caller, name the channel's current epoch, and say exactly the change it
-//! accompanies (otherwise 422 `invalid_membership_record`). The server cannot forge one
+//! the stored chain and name the channel's current epoch (otherwise 409
+//! `membership_log_conflict`: another change or epoch came first), be signed by a live
+//! device of the caller, and say exactly the change it accompanies (otherwise 422
+//! `invalid_membership_record`). The server cannot forge one
 //! (it holds no device key); clients verify the chain themselves and derive the members.
 
 use std::collections::BTreeSet;
@@ -94,8 +95,13 @@ pub(crate) async fn check_and_append(
         }
     };
     let epoch = u64::try_from(channel.epoch).unwrap_or_default();
-    if !describes || record.actor != user.user_id || record.epoch != epoch {
+    if !describes || record.actor != user.user_id || record.epoch > epoch {
         return Err(invalid);
+    }
+    // Signed before a new epoch was published: another change came first, as for a
+    // stale chain, and the client signs again on the state as it is now.
+    if record.epoch < epoch {
+        return Err(ApiError::Conflict("membership_log_conflict"));
     }
     let signing = db::keys::find_device(db, &record.actor_device)
         .await?
