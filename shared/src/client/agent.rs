@@ -20,7 +20,9 @@ use super::store::{AgentState, SecretString, Store, StoredEpochKey, StoredSessio
 use super::ws::{accept_in, synced_in, Pending};
 use super::{Client, ClientError, Device, Result};
 use crate::crypto::{to_base64url, EpochKey, MessageContent, OrderNotice, Shredded};
-use crate::protocol::v1::channels::{Cursors, EpochState, MembershipEvent, StoredMessage};
+use crate::protocol::v1::channels::{
+    Cursors, EpochState, MembershipChange, MembershipEvent, StoredMessage,
+};
 use crate::protocol::v1::charter::{Accept, CharterStatus, RulesStatus};
 use crate::protocol::v1::routes;
 use crate::protocol::v1::ws::{ClientFrame, ServerFrame};
@@ -925,12 +927,26 @@ impl Agent {
                 user_id,
                 change,
                 event,
-            } => self.events.push_back(Event::Member {
-                channel_id,
-                user_id,
-                change,
-                event,
-            }),
+            } => {
+                // The server removed someone by itself (a regime lost): a coordinator's
+                // client signs it into the log (docs/PROTOCOL.md §22.3). Best effort: a
+                // failure now is retried at the next rotation, which that removal requires.
+                let by_server = event.as_ref().is_some_and(|e| {
+                    e.change == MembershipChange::Removed && e.actor.is_none()
+                });
+                if by_server && user_id != self.client.me.id {
+                    let _ = self
+                        .client
+                        .ratify_server_removals(&self.device, &channel_id)
+                        .await;
+                }
+                self.events.push_back(Event::Member {
+                    channel_id,
+                    user_id,
+                    change,
+                    event,
+                })
+            }
             ServerFrame::Receipt {
                 channel_id,
                 user_id,

@@ -9,11 +9,11 @@ use super::device::Device;
 use super::{decode, Client, ClientError, Result};
 use crate::crypto::{
     check_contains, verify_log, DeviceSigningPublicKey, LogError, LogHead, MembershipRecord,
-    MembershipState, RecordBody, RecordHash,
+    MembershipState, RecordBody, RecordHash, LOG_SERVER_REMOVAL,
 };
 use crate::protocol::v1::channels::{
-    AddMember, ChannelDetail, GroupCoordinators, LeaveChannel, MembershipLog, MembershipPage,
-    RemoveMember, SetGroupCoordinators, StartMembershipLog,
+    AddMember, ChannelDetail, GroupCoordinators, LeaveChannel, MembershipChange, MembershipEvent,
+    MembershipLog, MembershipPage, RemoveMember, SetGroupCoordinators, StartMembershipLog,
 };
 use crate::protocol::v1::{routes, Role};
 
@@ -212,15 +212,100 @@ impl Client {
         }
     }
 
+    /// Signs the `removed` records (reason `server`) of the members the verified log still
+    /// names but the server removed by itself (a regime lost, §15.2), when this account
+    /// coordinates the channel by the log (docs/PROTOCOL.md §22.3): the server cannot sign
+    /// for its own removals. Someone counts as removed by the server when they are not in
+    /// the server's member list and their latest membership event is a `removed` with no
+    /// actor. Another coordinator ratifying first (409) is fine: the log is read again.
+    /// Returns the log as it stands after, `None` for a channel without one.
+    pub async fn ratify_server_removals(
+        &mut self,
+        device: &Device,
+        channel_id: &str,
+    ) -> Result<Option<MembershipState>> {
+        let Some(mut state) = self.verified_membership(channel_id).await? else {
+            return Ok(None);
+        };
+        if !state.coordinators.contains(&self.me.id) {
+            return Ok(Some(state));
+        }
+        let detail: ChannelDetail = self.call(routes::CHANNEL, [channel_id]).await?;
+        let gone: Vec<String> = state
+            .members
+            .iter()
+            .filter(|id| !detail.members.iter().any(|m| &m.user_id == *id))
+            .cloned()
+            .collect();
+        if gone.is_empty() {
+            return Ok(Some(state));
+        }
+        // Each former member's latest event, from the history this account may read.
+        let mut last: BTreeMap<String, MembershipEvent> = BTreeMap::new();
+        let mut after = 0;
+        loop {
+            let page = self.membership_events(channel_id, after, 500).await?;
+            let Some(end) = page.events.last().map(|e| e.seq) else {
+                break;
+            };
+            for event in page.events {
+                last.insert(event.member.user_id.clone(), event);
+            }
+            if !page.has_more {
+                break;
+            }
+            after = end;
+        }
+        for user_id in gone {
+            let by_server = last.get(&user_id).is_some_and(|e| {
+                e.change == MembershipChange::Removed && e.actor.is_none()
+            });
+            if !by_server {
+                continue;
+            }
+            let record = RecordBody {
+                kind: "removed".into(),
+                subjects: vec![user_id],
+                reason: LOG_SERVER_REMOVAL.into(),
+                ..state.next_body(
+                    detail.channel.epoch,
+                    &self.me.id,
+                    &device.device_id,
+                    now_ms(),
+                )
+            }
+            .sign(device.keys())?;
+            let posted = self
+                .call_with_no_answer(
+                    routes::CHANNEL_MEMBERSHIP_LOG_START,
+                    [channel_id],
+                    &StartMembershipLog {
+                        record: record.clone(),
+                    },
+                )
+                .await;
+            match posted {
+                Ok(()) => state.apply(&record, &device.certificate.keys.signing)?,
+                Err(err) if err.code() == Some("membership_log_conflict") => {
+                    return self.verified_membership(channel_id).await;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(Some(state))
+    }
+
     /// Signs the record that extends the channel's log with `fill` (kind, subjects, …),
     /// starting the log first with a genesis of the current members if it has none.
+    /// Removals the server made by itself are ratified first, so that the change extends
+    /// a log whose members are the channel's.
     pub(crate) async fn next_record(
         &mut self,
         device: &Device,
         channel_id: &str,
         fill: impl FnOnce(RecordBody) -> RecordBody,
     ) -> Result<MembershipRecord> {
-        let state = match self.verified_membership(channel_id).await? {
+        let state = match self.ratify_server_removals(device, channel_id).await? {
             Some(state) => state,
             None => self.start_membership_log(device, channel_id).await?,
         };

@@ -31,8 +31,14 @@ pub const MAX_LOG_SUBJECTS: usize = 1000;
 pub const LOG_KINDS: [&str; 5] = ["genesis", "added", "removed", "left", "role_changed"];
 
 /// Removal reasons a signed record may carry (a closed list: never the coordinator's
-/// free-text motif, CHARTER.md C3).
-pub const LOG_REMOVAL_REASONS: [&str; 1] = ["coordinator"];
+/// free-text motif, CHARTER.md C3): `coordinator`, a coordinator's own removal;
+/// [`LOG_SERVER_REMOVAL`], a coordinator ratifying a removal the server made by itself.
+pub const LOG_REMOVAL_REASONS: [&str; 2] = ["coordinator", LOG_SERVER_REMOVAL];
+
+/// The reason of a `removed` record by which a coordinator ratifies a removal the server
+/// made by itself (a regime lost, §15.2): the server holds no device key, so it cannot
+/// sign one, and without it the log would keep naming someone who is no longer a member.
+pub const LOG_SERVER_REMOVAL: &str = "server";
 
 /// Roles a record may give.
 pub const LOG_ROLES: [&str; 2] = ["coordinator", "member"];
