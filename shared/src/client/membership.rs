@@ -257,9 +257,9 @@ impl Client {
             after = end;
         }
         for user_id in gone {
-            let by_server = last.get(&user_id).is_some_and(|e| {
-                e.change == MembershipChange::Removed && e.actor.is_none()
-            });
+            let by_server = last
+                .get(&user_id)
+                .is_some_and(|e| e.change == MembershipChange::Removed && e.actor.is_none());
             if !by_server {
                 continue;
             }
@@ -293,6 +293,40 @@ impl Client {
             }
         }
         Ok(Some(state))
+    }
+
+    /// Brings the channel's log up to date as a coordinator's client does when it first
+    /// works with a channel (docs/PROTOCOL.md §22.4): a channel without a log (one the
+    /// server made: a referral accepted, a meeting's group, the demo) gets its genesis
+    /// when this account is a coordinator of it (its account role, as the member list
+    /// shows it) and the channel is not archived; a channel with one gets the server's
+    /// own removals ratified ([`Client::ratify_server_removals`]). A log refused here
+    /// (it does not verify, or does not extend a head seen before) is returned as the
+    /// error and nothing is signed: a genesis would only hide what the server withdrew.
+    pub async fn ensure_membership_log(
+        &mut self,
+        device: &Device,
+        channel_id: &str,
+    ) -> Result<Option<MembershipState>> {
+        if self.verified_membership(channel_id).await?.is_some() {
+            return self.ratify_server_removals(device, channel_id).await;
+        }
+        let detail: ChannelDetail = self.call(routes::CHANNEL, [channel_id]).await?;
+        let coordinator = detail
+            .members
+            .iter()
+            .any(|m| m.user_id == self.me.id && m.role == Role::Coordinator);
+        if !coordinator || detail.channel.status == "archived" {
+            return Ok(None);
+        }
+        match self.start_membership_log(device, channel_id).await {
+            Ok(state) => Ok(Some(state)),
+            // Another coordinator started it meanwhile.
+            Err(err) if err.code() == Some("membership_log_conflict") => {
+                self.verified_membership(channel_id).await
+            }
+            Err(err) => Err(err),
+        }
     }
 
     /// Signs the record that extends the channel's log with `fill` (kind, subjects, …),

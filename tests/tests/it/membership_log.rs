@@ -721,7 +721,8 @@ async fn a_removal_by_the_server_is_ratified_by_a_coordinator_and_leaves_the_log
         bound_by_professional_secrecy: true,
         social_action_professional: true,
     };
-    let mut karim = Party::with_attributes(&server, "karim", Role::Coordinator, "CCAS", social).await;
+    let mut karim =
+        Party::with_attributes(&server, "karim", Role::Coordinator, "CCAS", social).await;
     let jean = Party::with_attributes(&server, "jean", Role::Member, "CCAS", social).await;
     let mut sophie = Party::with_attributes(&server, "sophie", Role::Member, "CCAS", social).await;
     let (k, j, s) = (
@@ -743,7 +744,9 @@ async fn a_removal_by_the_server_is_ratified_by_a_coordinator_and_leaves_the_log
         )
         .await
         .unwrap();
-    karim.publish_rules(&group.id, "# Règlement\n\nConfidentiel.").await;
+    karim
+        .publish_rules(&group.id, "# Règlement\n\nConfidentiel.")
+        .await;
     for party in [&karim, &jean, &sophie] {
         party.accept_rules(&group.id).await;
     }
@@ -773,7 +776,10 @@ async fn a_removal_by_the_server_is_ratified_by_a_coordinator_and_leaves_the_log
         .await
         .unwrap()
         .unwrap();
-    assert!(log.is_member(&j), "the log still names him: nobody signed it yet");
+    assert!(
+        log.is_member(&j),
+        "the log still names him: nobody signed it yet"
+    );
 
     // A ratification for Sophie, still a member, is refused, logged, and stores nothing.
     let detail: passerelle_shared::protocol::v1::channels::ChannelDetail = karim
