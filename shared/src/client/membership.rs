@@ -138,8 +138,11 @@ impl Client {
         actors.sort_unstable();
         actors.dedup();
         for actor in actors {
-            if let Some((identity, devices)) = self.user_keys(actor).await? {
+            if let Some((current, devices)) = self.user_keys(actor).await? {
                 for (certificate, _revoked) in devices {
+                    // A device of an identity the actor has reset since, as the key log
+                    // shows it: its records were hers when it signed them (§22.2 point 5).
+                    let (identity, _) = self.certifying_identity(&certificate.device_id, &current);
                     if certificate.verify(&identity).is_ok() {
                         keys.insert(
                             (actor.to_owned(), certificate.device_id.clone()),

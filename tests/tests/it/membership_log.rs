@@ -898,3 +898,89 @@ async fn a_removal_by_the_server_is_ratified_by_a_coordinator_and_leaves_the_log
         .unwrap();
     assert_eq!(members(&log), sorted(&[&k]));
 }
+
+/// A coordinator who signed records resets her keys (lost recovery code): the records her
+/// revoked old device signed still verify, for a member who pinned her old identity (once
+/// the change is accepted) and for one who meets her after the reset — the key log shows
+/// the old device was certified by her earlier identity (§22.2 point 5, §25) — and her new
+/// device signs changes that verify.
+#[tokio::test]
+async fn a_log_stays_verifiable_across_a_coordinators_identity_reset() {
+    let server = TestServer::spawn().await.unwrap();
+    let (mut karim, mut jean, sophie, mut mallory, group) = cast(&server).await;
+    let (k, j, s, m) = (
+        karim.user.id.clone(),
+        jean.user.id.clone(),
+        sophie.user.id.clone(),
+        mallory.user.id.clone(),
+    );
+    karim
+        .client
+        .add_member(&karim.device, &group.id, &s, false)
+        .await
+        .unwrap();
+    let before = jean
+        .client
+        .verified_membership(&group.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(members(&before), sorted(&[&k, &j, &s]));
+
+    // Karim lost his computer and his recovery code: old device revoked, new identity.
+    karim
+        .client
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/keys/devices/{}", karim.device.device_id),
+        )
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let mut fresh = server.client(&karim.user).await.unwrap();
+    let device = fresh.reset_keys("Nouveau poste").await.unwrap().device;
+
+    // Jean pinned the old identity: warned, he accepts the new one; the records of the
+    // revoked old device still verify.
+    assert!(matches!(
+        jean.client.verified_membership(&group.id).await,
+        Err(ClientError::IdentityChanged(_))
+    ));
+    jean.client.accept_identity_change(&k).await.unwrap();
+    let after = jean
+        .client
+        .verified_membership(&group.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.head, before.head);
+    assert_eq!(members(&after), sorted(&[&k, &j, &s]));
+
+    // His new device signs the next change (Mallory added); every member verifies it.
+    fresh
+        .add_member(&device, &group.id, &m, false)
+        .await
+        .unwrap();
+    mallory.accept_rules(&group.id).await;
+    for reader in [&mut jean, &mut mallory] {
+        let log = reader
+            .client
+            .verified_membership(&group.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(log.seq, 3);
+        assert_eq!(members(&log), sorted(&[&k, &j, &s, &m]));
+    }
+    // Mallory met Karim only after the reset: the genesis and the addition his old device
+    // signed verify for her too (above); the last record is the new device's.
+    let log: passerelle_shared::protocol::v1::channels::MembershipLog = mallory
+        .client
+        .get(&format!("/channels/{}/membership-log", group.id))
+        .await
+        .unwrap();
+    assert_eq!(log.records[0].actor_device, karim.device.device_id);
+    assert_eq!(log.records[2].actor_device, device.device_id);
+}
