@@ -8,18 +8,21 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { assertNoProblems, launchBrowser, openTab } from './lib/browser.mjs';
 import { startDemo } from './lib/demo.mjs';
-import { logInReady } from './lib/flows.mjs';
+import { logInReady, openBearerSession } from './lib/flows.mjs';
 
 /** @type {import('./lib/demo.mjs').Demo} */
 let demo;
 /** @type {import('playwright-core').Browser} */
 let browser;
+/** @type {import('./lib/browser.mjs').Tab} */
+let tab;
 
 before(async () => {
   [demo, browser] = await Promise.all([startDemo({ sampleWeek: true }), launchBrowser()]);
 });
 
 after(async () => {
+  await tab?.context.close().catch(() => {});
   await browser?.close();
   await demo?.stop();
 });
@@ -29,7 +32,7 @@ const UNVERIFIED_BEFORE = /Historique des membres non vérifié avant cette date
 
 describe('a channel the server made', { timeout: 180_000 }, () => {
   test('a coordinator’s browser that opens it starts its signed log', async () => {
-    const tab = await openTab(browser);
+    tab = await openTab(browser);
     const { page } = tab;
     await logInReady(page, demo.url, demo.accounts.coordinatrice);
     const group = page.getByRole('link', { name: /Cellule de veille/ }).first();
@@ -76,6 +79,50 @@ describe('a channel the server made', { timeout: 180_000 }, () => {
     await page.getByText(UNVERIFIED_BEFORE).waitFor();
     assert.equal((await served()).records.length, 1);
     assertNoProblems(tab);
-    await tab.context.close();
+  });
+
+  test('a removal the server made is signed into the log by a coordinator’s browser', async () => {
+    const { page } = tab;
+    await page.getByRole('link', { name: 'Écrire à un collègue' }).first().click();
+    const colleague = page.getByLabel('Collègue');
+    const label = await colleague.locator('option', { hasText: 'Jean Moreau' }).first().innerText();
+    await colleague.selectOption({ label });
+    await page.getByRole('button', { name: 'Commencer la conversation' }).click();
+    await page.waitForURL(/\/canal\//);
+    const channelId = page.url().split('/').pop() ?? '';
+    await page.getByLabel('Votre message').waitFor();
+    /** @returns {Promise<{ records: any[] }>} */
+    const served = () => page.evaluate(async (id) => (await fetch(`/api/v1/channels/${id}/membership-log`)).json(), channelId);
+    /** Waits until the server holds `count` records of the log (the browser posts them in the background). @param {number} count */
+    const logHas = async (count) => {
+      const deadline = Date.now() + 30_000;
+      while ((await served()).records.length !== count) {
+        assert.ok(Date.now() < deadline, `the log never had ${count} record(s)`);
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    };
+    // Creating the conversation starts its log.
+    await logHas(1);
+    const [genesis] = (await served()).records;
+    assert.equal(genesis.kind, 'genesis');
+    const jean = genesis.subjects.find((/** @type {string} */ id) => id !== genesis.actor);
+
+    // An admin makes Jean an auditor, who may not use channels: the server removes him.
+    const token = await openBearerSession(demo.url, demo.accounts.admin);
+    const response = await fetch(`${demo.url}/api/v1/admin/users/${jean}`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ role: 'auditor' }),
+    });
+    assert.equal(response.status, 200, await response.text());
+
+    // The coordinator's browser, told by the `member` frame, signs his removal.
+    await logHas(2);
+    const removal = (await served()).records[1];
+    assert.equal(removal.kind, 'removed');
+    assert.equal(removal.reason, 'server');
+    assert.deepEqual(removal.subjects, [jean]);
+    assert.equal(removal.actor, genesis.actor);
+    assertNoProblems(tab);
   });
 });
