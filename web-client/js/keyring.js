@@ -825,15 +825,16 @@ export class Keyring extends EventTarget {
   async ratifyServerRemovals(channelId, events) {
     let state = await this.membershipLog(channelId);
     if (!state || !state.coordinators.has(this.me.id)) return false;
-    const detail = await channelsApi.detail(channelId);
     /** @type {Map<string, MembershipEvent>} */
     const last = new Map();
     for (const event of events) last.set(event.member.user_id, event);
-    const gone = [...state.members].filter((id) => !detail.members.some((m) => m.user_id === id)).sort();
+    const removedByServer = (/** @type {string} */ id) => last.get(id)?.change === 'removed' && !last.get(id)?.actor;
+    if (![...state.members].some(removedByServer)) return false;
+    // The server's member list and epoch now: someone it lists again is not ratified.
+    const detail = await channelsApi.detail(channelId);
+    const gone = [...state.members].filter((id) => removedByServer(id) && !detail.members.some((m) => m.user_id === id)).sort();
     let changed = false;
     for (const userId of gone) {
-      const event = last.get(userId);
-      if (event?.change !== 'removed' || event.actor) continue;
       const record = await c.signRecord(state, { epoch: detail.channel.epoch, actor: this.me.id, actorDevice: this.deviceId, at: Date.now(), kind: 'removed', subjects: [userId], reason: 'server' }, this.device.signingKey);
       try {
         await channelsApi.startMembershipLog(channelId, record);
