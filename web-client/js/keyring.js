@@ -12,6 +12,7 @@ import * as store from './store.js';
 /** @typedef {import('./types.js').Me} Me */
 /** @typedef {import('./types.js').DeviceRef} DeviceRef */
 /** @typedef {import('./types.js').StoredMessage} StoredMessage */
+/** @typedef {import('./types.js').MembershipEvent} MembershipEvent */
 /** @typedef {import('./store.js').DeviceRecord} DeviceRecord */
 /** @typedef {import('./crypto/identity.js').VerifiedDevice} VerifiedDevice */
 /** @typedef {import('./crypto/envelope.js').MessageContent} MessageContent */
@@ -809,6 +810,42 @@ export class Keyring extends EventTarget {
     }
     if (!change || !state) return null;
     return c.signRecord(state, { ...base, ...change }, this.device.signingKey);
+  }
+
+  /**
+   * Signs, when this account coordinates the channel by its verified log, a `removed`
+   * record (reason `server`) for each member the log still names whom the server removed
+   * by itself (a regime lost, §15.2): not in the server's member list, and their latest
+   * membership event is a removal with no actor. The server cannot sign for its own
+   * removals (§22.3). Another coordinator who signed first (409) is fine. Returns whether
+   * the log changed.
+   * @param {string} channelId
+   * @param {MembershipEvent[]} events The channel's membership history, in order.
+   */
+  async ratifyServerRemovals(channelId, events) {
+    let state = await this.membershipLog(channelId);
+    if (!state || !state.coordinators.has(this.me.id)) return false;
+    /** @type {Map<string, MembershipEvent>} */
+    const last = new Map();
+    for (const event of events) last.set(event.member.user_id, event);
+    const removedByServer = (/** @type {string} */ id) => last.get(id)?.change === 'removed' && !last.get(id)?.actor;
+    if (![...state.members].some(removedByServer)) return false;
+    // The server's member list and epoch now: someone it lists again is not ratified.
+    const detail = await channelsApi.detail(channelId);
+    const gone = [...state.members].filter((id) => removedByServer(id) && !detail.members.some((m) => m.user_id === id)).sort();
+    let changed = false;
+    for (const userId of gone) {
+      const record = await c.signRecord(state, { epoch: detail.channel.epoch, actor: this.me.id, actorDevice: this.deviceId, at: Date.now(), kind: 'removed', subjects: [userId], reason: 'server' }, this.device.signingKey);
+      try {
+        await channelsApi.startMembershipLog(channelId, record);
+      } catch (error) {
+        if (/** @type {any} */ (error)?.code === 'membership_log_conflict') break;
+        throw error;
+      }
+      state = await c.applyRecord(state, record, this.device.signingPublic);
+      changed = true;
+    }
+    return changed;
   }
 
   /**

@@ -475,6 +475,8 @@ export const AUDIT_ACTIONS = Object.freeze({
   membership_log_read: 'Lecture du journal signé des membres d’un canal',
   membership_log_start: 'Ouverture du journal signé des membres d’un canal',
   membership_log_started: 'Journal signé des membres ouvert',
+  membership_log_ratify: 'Signature d’un retrait fait par le serveur dans le journal des membres',
+  membership_log_ratified: 'Retrait fait par le serveur signé dans le journal des membres',
   history_purged: 'Historique purgé (fin de conservation)',
   referrals_purged: 'Orientations non acceptées effacées (fin de conservation)',
   message_send: 'Envoi d’un message',

@@ -899,6 +899,15 @@ export class Messenger extends EventTarget {
       await this.keyring.signMembershipChange(channelId, null).catch((error) => console.warn('membership log not started', error));
       conversation.log = await this.keyring.membershipLog(channelId, { refresh: true }).catch(() => null);
     }
+    // A member the server removed by itself (a regime lost) is still in the log until a
+    // coordinator signs it (§22.3): this one does, if the log says it coordinates.
+    if (conversation.log) {
+      const ratified = await this.keyring.ratifyServerRemovals(channelId, conversation.membership).catch((error) => {
+        console.warn('server removal not ratified', error);
+        return false;
+      });
+      if (ratified) conversation.log = await this.keyring.membershipLog(channelId, { refresh: true }).catch(() => null);
+    }
     this.emit('conversation', { channelId });
   }
 

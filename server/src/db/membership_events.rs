@@ -106,6 +106,21 @@ pub(crate) async fn joined_by(
         .await
 }
 
+/// The latest stored event about `user_id` in a channel (to tell whether the server
+/// removed them by itself, PROTOCOL.md §22.3).
+pub(crate) async fn last_of_member(
+    db: &impl ConnectionTrait,
+    channel_id: &str,
+    user_id: &str,
+) -> Result<Option<membership_event::Model>, DbErr> {
+    membership_event::Entity::find()
+        .filter(membership_event::Column::ChannelId.eq(channel_id))
+        .filter(membership_event::Column::MemberId.eq(user_id))
+        .order_by_desc(membership_event::Column::Seq)
+        .one(db)
+        .await
+}
+
 /// The channel's `created` event, if it is still stored.
 pub(crate) async fn creation(
     db: &impl ConnectionTrait,

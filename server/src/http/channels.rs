@@ -197,7 +197,8 @@ pub(crate) async fn membership_log(
 
 /// # `POST /api/v1/channels/{id}/membership-log`
 ///
-/// Starts the channel's signed membership log with its genesis record (PROTOCOL.md §22).
+/// Starts the channel's signed membership log with its genesis record, or appends a
+/// coordinator's ratification of a removal the server made by itself (PROTOCOL.md §22.3).
 #[utoipa::path(post, path = routes::CHANNEL_MEMBERSHIP_LOG_START.documented(), operation_id = "start_membership_log",
     request_body = StartMembershipLog,
     responses((status = 204), (status = 404), (status = 409), (status = 422)))]

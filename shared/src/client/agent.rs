@@ -20,7 +20,9 @@ use super::store::{AgentState, SecretString, Store, StoredEpochKey, StoredSessio
 use super::ws::{accept_in, synced_in, Pending};
 use super::{Client, ClientError, Device, Result};
 use crate::crypto::{to_base64url, EpochKey, MessageContent, OrderNotice, Shredded};
-use crate::protocol::v1::channels::{Cursors, EpochState, MembershipEvent, StoredMessage};
+use crate::protocol::v1::channels::{
+    Cursors, EpochState, MembershipChange, MembershipEvent, StoredMessage,
+};
 use crate::protocol::v1::charter::{Accept, CharterStatus, RulesStatus};
 use crate::protocol::v1::routes;
 use crate::protocol::v1::ws::{ClientFrame, ServerFrame};
@@ -214,6 +216,9 @@ pub struct Agent {
     connected_before: bool,
     /// Missing tails already reported in this run: (channel, sender device, seq seen).
     tails_reported: std::collections::BTreeSet<(String, String, u64)>,
+    /// Channels whose membership log this run brought up to date (started when this
+    /// account coordinates a channel without one, §22.4): once per channel and run.
+    logs_checked: std::collections::BTreeSet<String>,
 }
 
 /// Close codes after which reconnecting is pointless: access ended (account disabled,
@@ -344,6 +349,7 @@ impl Agent {
             options,
             events: VecDeque::new(),
             tails_reported: std::collections::BTreeSet::new(),
+            logs_checked: std::collections::BTreeSet::new(),
             uncommitted: None,
             ended: None,
             connected_before: false,
@@ -483,6 +489,7 @@ impl Agent {
         content: &MessageContent,
         client_msg_id: &str,
     ) -> Result<crate::crypto::Envelope> {
+        self.check_log(channel_id).await?;
         let epoch = self
             .client
             .ensure_epoch(&mut self.device, channel_id)
@@ -490,6 +497,30 @@ impl Agent {
         self.client
             .seal_with_id(&self.device, channel_id, epoch, content, client_msg_id)
             .await
+    }
+
+    /// The first time this run works with a channel, starts its signed membership log if
+    /// it has none and this account coordinates it, as a coordinator's browser does when
+    /// it opens one (docs/PROTOCOL.md §22.4), and signs the server's own removals (§22.3).
+    /// A refused log is the caller's error (nothing is sealed for that channel); another
+    /// failure is tried again next time.
+    async fn check_log(&mut self, channel_id: &str) -> Result<()> {
+        if self.logs_checked.contains(channel_id) {
+            return Ok(());
+        }
+        match self
+            .client
+            .ensure_membership_log(&self.device, channel_id)
+            .await
+        {
+            Ok(_) => {
+                self.logs_checked.insert(channel_id.to_owned());
+                Ok(())
+            }
+            Err(err @ ClientError::MembershipLog(_)) => Err(err),
+            Err(err) if is_transient(&err) || is_expired(&err) => Err(err),
+            Err(_) => Ok(()),
+        }
     }
 
     /// Creates the epoch the server asked for; losing the race to another sender is
@@ -925,12 +956,26 @@ impl Agent {
                 user_id,
                 change,
                 event,
-            } => self.events.push_back(Event::Member {
-                channel_id,
-                user_id,
-                change,
-                event,
-            }),
+            } => {
+                // The server removed someone by itself (a regime lost): a coordinator's
+                // client signs it into the log (docs/PROTOCOL.md §22.3). Best effort: a
+                // failure now is retried at the next rotation, which that removal requires.
+                let by_server = event
+                    .as_ref()
+                    .is_some_and(|e| e.change == MembershipChange::Removed && e.actor.is_none());
+                if by_server && user_id != self.client.me.id {
+                    let _ = self
+                        .client
+                        .ratify_server_removals(&self.device, &channel_id)
+                        .await;
+                }
+                self.events.push_back(Event::Member {
+                    channel_id,
+                    user_id,
+                    change,
+                    event,
+                })
+            }
             ServerFrame::Receipt {
                 channel_id,
                 user_id,

@@ -501,6 +501,14 @@ impl Client {
         state: &EpochState,
     ) -> Result<u64> {
         let epoch = state.epoch + 1;
+        // A removal the server made by itself requires this rotation: a coordinator signs
+        // it into the log first (§22.3). Best effort: the roster below reads the log anyway
+        // and refuses one that does not verify.
+        if let Err(err) = self.ratify_server_removals(device, channel_id).await {
+            if matches!(err, ClientError::MembershipLog(_)) {
+                return Err(err);
+            }
+        }
         let key = EpochKey::generate().map_err(crypto)?;
         // Only the verified devices of the members this client sees get the key,
         // whatever the server lists (docs/PROTOCOL.md §12.1).

@@ -9,11 +9,11 @@ use super::device::Device;
 use super::{decode, Client, ClientError, Result};
 use crate::crypto::{
     check_contains, verify_log, DeviceSigningPublicKey, LogError, LogHead, MembershipRecord,
-    MembershipState, RecordBody, RecordHash,
+    MembershipState, RecordBody, RecordHash, LOG_SERVER_REMOVAL,
 };
 use crate::protocol::v1::channels::{
-    AddMember, ChannelDetail, GroupCoordinators, LeaveChannel, MembershipLog, MembershipPage,
-    RemoveMember, SetGroupCoordinators, StartMembershipLog,
+    AddMember, ChannelDetail, GroupCoordinators, LeaveChannel, MembershipChange, MembershipEvent,
+    MembershipLog, MembershipPage, RemoveMember, SetGroupCoordinators, StartMembershipLog,
 };
 use crate::protocol::v1::{routes, Role};
 
@@ -138,8 +138,11 @@ impl Client {
         actors.sort_unstable();
         actors.dedup();
         for actor in actors {
-            if let Some((identity, devices)) = self.user_keys(actor).await? {
+            if let Some((current, devices)) = self.user_keys(actor).await? {
                 for (certificate, _revoked) in devices {
+                    // A device of an identity the actor has reset since, as the key log
+                    // shows it: its records were hers when it signed them (§22.2 point 5).
+                    let (identity, _) = self.certifying_identity(&certificate.device_id, &current);
                     if certificate.verify(&identity).is_ok() {
                         keys.insert(
                             (actor.to_owned(), certificate.device_id.clone()),
@@ -212,15 +215,134 @@ impl Client {
         }
     }
 
+    /// Signs the `removed` records (reason `server`) of the members the verified log still
+    /// names but the server removed by itself (a regime lost, §15.2), when this account
+    /// coordinates the channel by the log (docs/PROTOCOL.md §22.3): the server cannot sign
+    /// for its own removals. Someone counts as removed by the server when they are not in
+    /// the server's member list and their latest membership event is a `removed` with no
+    /// actor. Another coordinator ratifying first (409) is fine: the log is read again.
+    /// Returns the log as it stands after, `None` for a channel without one.
+    pub async fn ratify_server_removals(
+        &mut self,
+        device: &Device,
+        channel_id: &str,
+    ) -> Result<Option<MembershipState>> {
+        let Some(mut state) = self.verified_membership(channel_id).await? else {
+            return Ok(None);
+        };
+        if !state.coordinators.contains(&self.me.id) {
+            return Ok(Some(state));
+        }
+        let detail: ChannelDetail = self.call(routes::CHANNEL, [channel_id]).await?;
+        let gone: Vec<String> = state
+            .members
+            .iter()
+            .filter(|id| !detail.members.iter().any(|m| &m.user_id == *id))
+            .cloned()
+            .collect();
+        if gone.is_empty() {
+            return Ok(Some(state));
+        }
+        // Each former member's latest event, from the history this account may read.
+        let mut last: BTreeMap<String, MembershipEvent> = BTreeMap::new();
+        let mut after = 0;
+        loop {
+            let page = self.membership_events(channel_id, after, 500).await?;
+            let Some(end) = page.events.last().map(|e| e.seq) else {
+                break;
+            };
+            for event in page.events {
+                last.insert(event.member.user_id.clone(), event);
+            }
+            if !page.has_more {
+                break;
+            }
+            after = end;
+        }
+        for user_id in gone {
+            let by_server = last
+                .get(&user_id)
+                .is_some_and(|e| e.change == MembershipChange::Removed && e.actor.is_none());
+            if !by_server {
+                continue;
+            }
+            let record = RecordBody {
+                kind: "removed".into(),
+                subjects: vec![user_id],
+                reason: LOG_SERVER_REMOVAL.into(),
+                ..state.next_body(
+                    detail.channel.epoch,
+                    &self.me.id,
+                    &device.device_id,
+                    now_ms(),
+                )
+            }
+            .sign(device.keys())?;
+            let posted = self
+                .call_with_no_answer(
+                    routes::CHANNEL_MEMBERSHIP_LOG_START,
+                    [channel_id],
+                    &StartMembershipLog {
+                        record: record.clone(),
+                    },
+                )
+                .await;
+            match posted {
+                Ok(()) => state.apply(&record, &device.certificate.keys.signing)?,
+                Err(err) if err.code() == Some("membership_log_conflict") => {
+                    return self.verified_membership(channel_id).await;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(Some(state))
+    }
+
+    /// Brings the channel's log up to date as a coordinator's client does when it first
+    /// works with a channel (docs/PROTOCOL.md §22.4): a channel without a log (one the
+    /// server made: a referral accepted, a meeting's group, the demo) gets its genesis
+    /// when this account is a coordinator of it (its account role, as the member list
+    /// shows it) and the channel is not archived; a channel with one gets the server's
+    /// own removals ratified ([`Client::ratify_server_removals`]). A log refused here
+    /// (it does not verify, or does not extend a head seen before) is returned as the
+    /// error and nothing is signed: a genesis would only hide what the server withdrew.
+    pub async fn ensure_membership_log(
+        &mut self,
+        device: &Device,
+        channel_id: &str,
+    ) -> Result<Option<MembershipState>> {
+        if self.verified_membership(channel_id).await?.is_some() {
+            return self.ratify_server_removals(device, channel_id).await;
+        }
+        let detail: ChannelDetail = self.call(routes::CHANNEL, [channel_id]).await?;
+        let coordinator = detail
+            .members
+            .iter()
+            .any(|m| m.user_id == self.me.id && m.role == Role::Coordinator);
+        if !coordinator || detail.channel.status == "archived" {
+            return Ok(None);
+        }
+        match self.start_membership_log(device, channel_id).await {
+            Ok(state) => Ok(Some(state)),
+            // Another coordinator started it meanwhile.
+            Err(err) if err.code() == Some("membership_log_conflict") => {
+                self.verified_membership(channel_id).await
+            }
+            Err(err) => Err(err),
+        }
+    }
+
     /// Signs the record that extends the channel's log with `fill` (kind, subjects, …),
     /// starting the log first with a genesis of the current members if it has none.
+    /// Removals the server made by itself are ratified first, so that the change extends
+    /// a log whose members are the channel's.
     pub(crate) async fn next_record(
         &mut self,
         device: &Device,
         channel_id: &str,
         fill: impl FnOnce(RecordBody) -> RecordBody,
     ) -> Result<MembershipRecord> {
-        let state = match self.verified_membership(channel_id).await? {
+        let state = match self.ratify_server_removals(device, channel_id).await? {
             Some(state) => state,
             None => self.start_membership_log(device, channel_id).await?,
         };

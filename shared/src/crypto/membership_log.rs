@@ -31,8 +31,14 @@ pub const MAX_LOG_SUBJECTS: usize = 1000;
 pub const LOG_KINDS: [&str; 5] = ["genesis", "added", "removed", "left", "role_changed"];
 
 /// Removal reasons a signed record may carry (a closed list: never the coordinator's
-/// free-text motif, CHARTER.md C3).
-pub const LOG_REMOVAL_REASONS: [&str; 1] = ["coordinator"];
+/// free-text motif, CHARTER.md C3): `coordinator`, a coordinator's own removal;
+/// [`LOG_SERVER_REMOVAL`], a coordinator ratifying a removal the server made by itself.
+pub const LOG_REMOVAL_REASONS: [&str; 2] = ["coordinator", LOG_SERVER_REMOVAL];
+
+/// The reason of a `removed` record by which a coordinator ratifies a removal the server
+/// made by itself (a regime lost, §15.2): the server holds no device key, so it cannot
+/// sign one, and without it the log would keep naming someone who is no longer a member.
+pub const LOG_SERVER_REMOVAL: &str = "server";
 
 /// Roles a record may give.
 pub const LOG_ROLES: [&str; 2] = ["coordinator", "member"];
@@ -747,6 +753,67 @@ pub(crate) mod tests {
         two_record.signature = two_signature;
         two_referents.push(two_record);
 
+        // Karim ratifies the server's own removal of Sophie (reason `server`, §22.3).
+        let mut ratified = chain.clone();
+        ratified.push(
+            RecordBody {
+                kind: "removed".into(),
+                subjects: ids(&[SOPHIE]),
+                reason: LOG_SERVER_REMOVAL.into(),
+                ..state.next_body(3, KARIM, KARIM_LAPTOP, 1_765_100_360_000)
+            }
+            .sign(&karim.device)
+            .unwrap(),
+        );
+
+        // The head rules (§26): a log served later must contain every head seen before.
+        let head_of = |records: &[MembershipRecord]| {
+            verify_log(CHANNEL, records, |user, _| {
+                [&karim, &sophie, &jean]
+                    .into_iter()
+                    .find(|p| p.user == user)
+                    .map(|p| p.certificate.keys.signing.clone())
+            })
+            .unwrap()
+            .log_head()
+            .unwrap()
+        };
+        let mut after_genesis = MembershipState::empty(CHANNEL);
+        after_genesis
+            .apply(&chain[0], &karim.certificate.keys.signing)
+            .unwrap();
+        // Another branch: Karim shown a log where a ghost was added second.
+        let fork = vec![
+            chain[0].clone(),
+            RecordBody {
+                kind: "added".into(),
+                subjects: ids(&[GHOST]),
+                ..after_genesis.next_body(1, KARIM, KARIM_LAPTOP, 1_765_100_060_000)
+            }
+            .sign(&karim.device)
+            .unwrap(),
+        ];
+        let heads = json!([
+            {"why": "the whole log contains a head kept at its second record",
+             "records": chain, "head": head_of(&chain[..2]), "short": "log_rolled_back",
+             "refused": null},
+            {"why": "a log shorter than the head kept here (rolled back)",
+             "records": chain[..2], "head": head_of(&chain), "short": "log_rolled_back",
+             "refused": "log_rolled_back"},
+            {"why": "no log at all where one was kept",
+             "records": [], "head": head_of(&chain), "short": "log_rolled_back",
+             "refused": "log_rolled_back"},
+            {"why": "another record at the kept head's place (a fork)",
+             "records": fork, "head": head_of(&chain[..2]), "short": "log_rolled_back",
+             "refused": "log_forked"},
+            {"why": "a head a member's message named, beyond the log served (hidden)",
+             "records": chain, "head": head_of(&with_departure), "short": "log_hidden",
+             "refused": "log_hidden"},
+            {"why": "a head a member's message named, another record there (a fork)",
+             "records": fork, "head": head_of(&chain[..2]), "short": "log_hidden",
+             "refused": "log_forked"},
+        ]);
+
         let people: Value = [&karim, &sophie, &jean]
             .iter()
             .map(|p| {
@@ -780,6 +847,9 @@ pub(crate) mod tests {
                 {"why": "then the referent leaves: no referent any more",
                  "records": referent_gone, "members": [KARIM], "coordinators": [KARIM],
                  "referent": null},
+                {"why": "then Karim signs the server's own removal of Sophie: valid",
+                 "records": ratified, "members": [KARIM], "coordinators": [KARIM],
+                 "referent": null},
                 {"why": "a removed member named referent",
                  "records": referent_outsider, "refused": "inconsistent", "at": 3},
                 {"why": "a member who does not coordinate names herself referent",
@@ -793,6 +863,7 @@ pub(crate) mod tests {
                 {"why": "a member who is not a coordinator adds someone",
                  "records": non_coordinator, "refused": "not_coordinator", "at": 1},
             ],
+            "heads": heads,
         })
     }
 
@@ -859,6 +930,33 @@ pub(crate) mod tests {
                 }
                 (got, want) => panic!("{}: expected {want:?}, got {got:?}", log["why"]),
             }
+        }
+    }
+
+    #[test]
+    fn the_head_vectors_pass() {
+        let path = format!("{}/vectors/membership_log.json", env!("CARGO_MANIFEST_DIR"));
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let cases = v["heads"].as_array().unwrap();
+        assert!(cases.len() >= 5);
+        for case in cases {
+            // The log served verifies on its own: only the head refuses it.
+            run(&v, case).unwrap_or_else(|e| panic!("{}: {e:?}", case["why"]));
+            let records: Vec<MembershipRecord> =
+                serde_json::from_value(case["records"].clone()).unwrap();
+            let head: LogHead = serde_json::from_value(case["head"].clone()).unwrap();
+            let short = match case["short"].as_str().unwrap() {
+                "log_rolled_back" => LogError::RolledBack,
+                "log_hidden" => LogError::Hidden,
+                other => panic!("short {other}"),
+            };
+            let got = check_contains(&records, &head, short).err();
+            assert_eq!(
+                got.map(|e| e.code()),
+                case["refused"].as_str(),
+                "{}",
+                case["why"]
+            );
         }
     }
 

@@ -115,7 +115,8 @@ pub use keys::{
 };
 pub use membership_log::{
     check_contains, verify_log, LogError, LogHead, MembershipRecord, MembershipState, RecordBody,
-    RecordHash, LOG_KINDS, LOG_REFERENT, LOG_REMOVAL_REASONS, LOG_ROLES, MAX_LOG_SUBJECTS,
+    RecordHash, LOG_KINDS, LOG_REFERENT, LOG_REMOVAL_REASONS, LOG_ROLES, LOG_SERVER_REMOVAL,
+    MAX_LOG_SUBJECTS,
 };
 pub use order::{
     check_order, Arrival, OrderAnomaly, OrderMark, OrderNotice, OrderReport, CLOCK_TOLERANCE_MS,

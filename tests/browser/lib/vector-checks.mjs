@@ -485,6 +485,19 @@ export async function runVectorChecks({ vectors, modulePath }) {
     });
   }
 
+  // The head rules (§26): a log served later must contain every head seen before.
+  for (const v of ml.heads ?? []) {
+    await check(`membership head: ${v.why}`, async () => {
+      const state = v.records.length > 0 ? await c.verifyLog(ml.channel_id, v.records, (/** @type {string} */ u, /** @type {string} */ d) => mlKeys.get(`${u}/${d}`) ?? null) : null;
+      try {
+        c.checkContains(state, v.head, v.short);
+      } catch (error) {
+        return same(/** @type {any} */ (error)?.code, v.refused);
+      }
+      return v.refused === null ? true : `accepted, expected ${v.refused}`;
+    });
+  }
+
   // signed_prekey.json (§23)
   const sp = vectors.signed_prekey;
   if (sp) {

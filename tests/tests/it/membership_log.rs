@@ -747,3 +747,282 @@ async fn a_coordinator_named_after_the_genesis_signs_changes_clients_accept() {
     assert_eq!(log.seq, 4);
     assert!(!log.coordinators.contains(&j));
 }
+
+/// The server removes a member by itself when they lose what the channel's regime requires
+/// (§15.2); it cannot sign that into the log, so the first coordinator whose client sees
+/// it signs a `removed` record with reason `server` (§22.3). The server takes such a
+/// record only for someone it did remove: one naming a member is refused and logged.
+#[tokio::test]
+async fn a_removal_by_the_server_is_ratified_by_a_coordinator_and_leaves_the_log() {
+    use passerelle_shared::crypto::LOG_SERVER_REMOVAL;
+    use passerelle_shared::protocol::v1::channels::{ChannelKind, CreateChannel, LegalRegime};
+    use passerelle_shared::protocol::v1::Attributes;
+
+    let server = TestServer::spawn().await.unwrap();
+    let social = Attributes {
+        bound_by_professional_secrecy: true,
+        social_action_professional: true,
+    };
+    let mut karim =
+        Party::with_attributes(&server, "karim", Role::Coordinator, "CCAS", social).await;
+    let jean = Party::with_attributes(&server, "jean", Role::Member, "CCAS", social).await;
+    let mut sophie = Party::with_attributes(&server, "sophie", Role::Member, "CCAS", social).await;
+    let (k, j, s) = (
+        karim.user.id.clone(),
+        jean.user.id.clone(),
+        sophie.user.id.clone(),
+    );
+    let group: Channel = karim
+        .client
+        .post(
+            "/channels",
+            &CreateChannel {
+                kind: ChannelKind::WorkingGroup,
+                name: "Secret partagé".into(),
+                regime: LegalRegime::SharedSecretSocial,
+                institutions: vec![karim.user.institution_id.clone()],
+                members: vec![j.clone(), s.clone()],
+            },
+        )
+        .await
+        .unwrap();
+    karim
+        .publish_rules(&group.id, "# Règlement\n\nConfidentiel.")
+        .await;
+    for party in [&karim, &jean, &sophie] {
+        party.accept_rules(&group.id).await;
+    }
+    let start = karim
+        .client
+        .start_membership_log(&karim.device, &group.id)
+        .await
+        .unwrap();
+    assert_eq!(members(&start), sorted(&[&k, &j, &s]));
+
+    // Jean is no longer a social-action professional: the server removes him.
+    let admin = crate::support::admin_client(&server, "admin").await;
+    admin
+        .request(reqwest::Method::PATCH, &format!("/admin/users/{j}"))
+        .json(&serde_json::json!({ "attributes": {
+            "bound_by_professional_secrecy": true,
+            "social_action_professional": false
+        }}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let log = sophie
+        .client
+        .verified_membership(&group.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        log.is_member(&j),
+        "the log still names him: nobody signed it yet"
+    );
+
+    // A ratification for Sophie, still a member, is refused, logged, and stores nothing.
+    let detail: passerelle_shared::protocol::v1::channels::ChannelDetail = karim
+        .client
+        .get(&format!("/channels/{}", group.id))
+        .await
+        .unwrap();
+    let for_member = RecordBody {
+        kind: "removed".into(),
+        subjects: vec![s.clone()],
+        reason: LOG_SERVER_REMOVAL.into(),
+        ..start.next_body(
+            detail.channel.epoch,
+            &k,
+            &karim.device.device_id,
+            1_765_100_000_000,
+        )
+    }
+    .sign(karim.device.keys())
+    .unwrap();
+    assert!(
+        !detail.members.iter().any(|m| m.user_id == j),
+        "the server removed him"
+    );
+    let log_path = format!("/channels/{}/membership-log", group.id);
+    match karim
+        .client
+        .post_empty(&log_path, &serde_json::json!({ "record": for_member }))
+        .await
+    {
+        Err(ClientError::Api { status, code }) => {
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+            assert_eq!(code, "invalid_membership_record");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // Nor may a coordinator's removal pass for the server's, or the reverse.
+    let as_coordinator = RecordBody {
+        kind: "removed".into(),
+        subjects: vec![j.clone()],
+        reason: "coordinator".into(),
+        ..start.next_body(
+            detail.channel.epoch,
+            &k,
+            &karim.device.device_id,
+            1_765_100_000_000,
+        )
+    }
+    .sign(karim.device.keys())
+    .unwrap();
+    match karim
+        .client
+        .post_empty(&log_path, &serde_json::json!({ "record": as_coordinator }))
+        .await
+    {
+        Err(ClientError::Api { code, .. }) => assert_eq!(code, "invalid_membership_record"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(
+        count_rows(&server, "membership_log", "channel_id", &group.id).await,
+        1
+    );
+    let actions = audit_actions(&server, Some(&group.id)).await;
+    assert!(actions.contains(&("membership_log_ratify".into(), "denied".into())));
+
+    // Sophie does not coordinate: her client signs nothing.
+    sophie
+        .client
+        .ratify_server_removals(&sophie.device, &group.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        count_rows(&server, "membership_log", "channel_id", &group.id).await,
+        1
+    );
+
+    // Karim's client ratifies; every member's verified log no longer has Jean.
+    let after = karim
+        .client
+        .ratify_server_removals(&karim.device, &group.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(members(&after), sorted(&[&k, &s]));
+    let log = sophie
+        .client
+        .verified_membership(&group.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(members(&log), sorted(&[&k, &s]));
+    assert_eq!(log.seq, 2);
+    let actions = audit_actions(&server, Some(&group.id)).await;
+    assert!(actions.contains(&("membership_log_ratified".into(), "success".into())));
+
+    // Done once: a second pass signs nothing, and a signed change extends the log.
+    karim
+        .client
+        .ratify_server_removals(&karim.device, &group.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        count_rows(&server, "membership_log", "channel_id", &group.id).await,
+        2
+    );
+    karim
+        .client
+        .remove_member(&karim.device, &group.id, &s, "Fin de mission")
+        .await
+        .unwrap();
+    let log = karim
+        .client
+        .verified_membership(&group.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(members(&log), sorted(&[&k]));
+}
+
+/// A coordinator who signed records resets her keys (lost recovery code): the records her
+/// revoked old device signed still verify, for a member who pinned her old identity (once
+/// the change is accepted) and for one who meets her after the reset — the key log shows
+/// the old device was certified by her earlier identity (§22.2 point 5, §25) — and her new
+/// device signs changes that verify.
+#[tokio::test]
+async fn a_log_stays_verifiable_across_a_coordinators_identity_reset() {
+    let server = TestServer::spawn().await.unwrap();
+    let (mut karim, mut jean, sophie, mut mallory, group) = cast(&server).await;
+    let (k, j, s, m) = (
+        karim.user.id.clone(),
+        jean.user.id.clone(),
+        sophie.user.id.clone(),
+        mallory.user.id.clone(),
+    );
+    karim
+        .client
+        .add_member(&karim.device, &group.id, &s, false)
+        .await
+        .unwrap();
+    let before = jean
+        .client
+        .verified_membership(&group.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(members(&before), sorted(&[&k, &j, &s]));
+
+    // Karim lost his computer and his recovery code: old device revoked, new identity.
+    karim
+        .client
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/keys/devices/{}", karim.device.device_id),
+        )
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let mut fresh = server.client(&karim.user).await.unwrap();
+    let device = fresh.reset_keys("Nouveau poste").await.unwrap().device;
+
+    // Jean pinned the old identity: warned, he accepts the new one; the records of the
+    // revoked old device still verify.
+    assert!(matches!(
+        jean.client.verified_membership(&group.id).await,
+        Err(ClientError::IdentityChanged(_))
+    ));
+    jean.client.accept_identity_change(&k).await.unwrap();
+    let after = jean
+        .client
+        .verified_membership(&group.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.head, before.head);
+    assert_eq!(members(&after), sorted(&[&k, &j, &s]));
+
+    // His new device signs the next change (Mallory added); every member verifies it.
+    fresh
+        .add_member(&device, &group.id, &m, false)
+        .await
+        .unwrap();
+    mallory.accept_rules(&group.id).await;
+    for reader in [&mut jean, &mut mallory] {
+        let log = reader
+            .client
+            .verified_membership(&group.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(log.seq, 3);
+        assert_eq!(members(&log), sorted(&[&k, &j, &s, &m]));
+    }
+    // Mallory met Karim only after the reset: the genesis and the addition his old device
+    // signed verify for her too (above); the last record is the new device's.
+    let log: passerelle_shared::protocol::v1::channels::MembershipLog = mallory
+        .client
+        .get(&format!("/channels/{}/membership-log", group.id))
+        .await
+        .unwrap();
+    assert_eq!(log.records[0].actor_device, karim.device.device_id);
+    assert_eq!(log.records[2].actor_device, device.device_id);
+}

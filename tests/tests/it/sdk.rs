@@ -653,3 +653,71 @@ async fn an_agent_streams_its_events_to_another_task() {
     let texts = tokio::time::timeout(GUARD, reading).await.unwrap().unwrap();
     assert_eq!(texts, ["un", "deux"]);
 }
+
+/// A channel the server made, or one created before the signed log, has none (§22.4):
+/// an agent whose account coordinates it starts it, with a genesis its device signs,
+/// as a coordinator's browser does when it opens the channel; a member's agent does not.
+#[tokio::test]
+async fn a_coordinators_agent_starts_the_log_of_a_channel_without_one() {
+    let server = TestServer::spawn().await.unwrap();
+    ensure_charter(&server).await;
+    let mut creator = Party::new(&server, "coord", Role::Coordinator, "Mairie").await;
+    let lea = server
+        .create_user("lea", Role::Coordinator, "Mairie")
+        .await
+        .unwrap();
+    let bruno = server
+        .create_user("bruno", Role::Member, "Collège")
+        .await
+        .unwrap();
+    let mut member = login(&server, &bruno, Box::new(MemoryStore::default())).await;
+    let mut coordinator = login(&server, &lea, Box::new(MemoryStore::default())).await;
+    let channel = group(&mut creator, &[&lea, &bruno]).await;
+    member.accept_rules(&channel.id).await.unwrap();
+    coordinator.accept_rules(&channel.id).await.unwrap();
+
+    // The member's agent sends: the channel stays without a log.
+    member.send_text(&channel.id, "bonjour").await.unwrap();
+    assert_eq!(
+        count_rows(&server, "membership_log", "channel_id", &channel.id).await,
+        0
+    );
+    assert!(creator
+        .client
+        .verified_membership(&channel.id)
+        .await
+        .unwrap()
+        .is_none());
+
+    // The coordinator's agent sends: it starts the log first, signed by its device.
+    coordinator
+        .send_text(&channel.id, "bonjour à tous")
+        .await
+        .unwrap();
+    let log: passerelle_shared::protocol::v1::channels::MembershipLog = creator
+        .client
+        .get(&format!("/channels/{}/membership-log", channel.id))
+        .await
+        .unwrap();
+    let genesis = log.records.first().expect("a genesis");
+    assert_eq!(genesis.kind, "genesis");
+    assert_eq!(genesis.actor, lea.id);
+    assert_eq!(genesis.actor_device, coordinator.device().device_id);
+    let state = creator
+        .client
+        .verified_membership(&channel.id)
+        .await
+        .unwrap()
+        .expect("every member verifies it");
+    let mut want = vec![creator.user.id.clone(), lea.id.clone(), bruno.id.clone()];
+    want.sort();
+    assert_eq!(state.members.iter().cloned().collect::<Vec<_>>(), want);
+    assert!(state.coordinators.contains(&lea.id) && !state.coordinators.contains(&bruno.id));
+
+    // Once: sending again signs nothing more.
+    coordinator.send_text(&channel.id, "suite").await.unwrap();
+    assert_eq!(
+        count_rows(&server, "membership_log", "channel_id", &channel.id).await,
+        1
+    );
+}

@@ -15,7 +15,8 @@ import { requireSignature, sha256, sign } from './primitives.js';
 
 export const MEMBERSHIP_LABEL = 'passerelle/v1/membership';
 const KINDS = ['genesis', 'added', 'removed', 'left', 'role_changed'];
-const REASONS = ['coordinator'];
+// `server`: a coordinator ratifies a removal the server made by itself (a regime lost, §22.3).
+const REASONS = ['coordinator', 'server'];
 const ROLES = ['coordinator', 'member'];
 /** The role a `role_changed` record gives to name a case's referent (one subject). */
 const REFERENT = 'referent';

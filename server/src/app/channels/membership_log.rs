@@ -12,7 +12,7 @@
 use std::collections::BTreeSet;
 
 use passerelle_shared::crypto::{
-    DeviceSigningPublicKey, MembershipRecord, MembershipState, LOG_REFERENT,
+    DeviceSigningPublicKey, MembershipRecord, MembershipState, LOG_REFERENT, LOG_SERVER_REMOVAL,
 };
 use passerelle_shared::protocol::v1::channels::MembershipLog;
 use sea_orm::{ConnectionTrait, TransactionTrait};
@@ -35,6 +35,8 @@ pub(crate) enum Expected<'a> {
     Added(&'a str),
     /// The removal of this member by a coordinator.
     Removed(&'a str),
+    /// A coordinator's ratification of the server's own removal of this former member.
+    ServerRemoved(&'a str),
     /// The caller's own departure.
     Left,
     /// A case's referent named (PROTOCOL.md §19, §22.1: `role_changed`, role `referent`).
@@ -85,7 +87,14 @@ pub(crate) async fn check_and_append(
                 && record.subjects.iter().cloned().collect::<BTreeSet<_>>() == *members
         }
         Expected::Added(who) => record.kind == "added" && record.subjects == [who],
-        Expected::Removed(who) => record.kind == "removed" && record.subjects == [who],
+        Expected::Removed(who) => {
+            record.kind == "removed" && record.reason == "coordinator" && record.subjects == [who]
+        }
+        Expected::ServerRemoved(who) => {
+            record.kind == "removed"
+                && record.reason == LOG_SERVER_REMOVAL
+                && record.subjects == [who]
+        }
         Expected::Left => record.kind == "left",
         Expected::Referent(who) => {
             record.kind == "role_changed" && record.role == LOG_REFERENT && record.subjects == [who]
@@ -141,13 +150,18 @@ pub async fn membership_log(
 
 /// `POST /channels/{id}/membership-log`: a member starts the channel's log with a genesis
 /// naming exactly its current members: right after creating it, or, for a channel created
-/// before the log existed, before its first signed change (PROTOCOL.md §22.4).
+/// before the log existed, before its first signed change (PROTOCOL.md §22.4). The same
+/// route takes a coordinator's `removed` record with reason `server`, which ratifies a
+/// removal the server made by itself ([`ratify_server_removal`]).
 pub async fn start_membership_log(
     state: &AppState,
     user: &CurrentUser,
     channel_id: &str,
     record: &MembershipRecord,
 ) -> Result<()> {
+    if record.kind != "genesis" {
+        return ratify_server_removal(state, user, channel_id, record).await;
+    }
     const ACTION: &str = "membership_log_start";
     let (channel, _) = open_channel(state, user, channel_id, ACTION, Access::Write).await?;
     let txn = state.db.begin().await?;
@@ -178,6 +192,64 @@ pub async fn start_membership_log(
             Some(channel_id.to_owned()),
             Outcome::Success,
             json!({ "members": members.len() }),
+        )
+        .await
+}
+
+/// A coordinator's `removed` record (reason `server`) for someone the log still names but
+/// the server removed by itself (a regime lost, §15.2): the server cannot sign for its own
+/// removals, so the first coordinator whose client sees one signs it (PROTOCOL.md §22.3).
+/// Accepted only if that person is no longer a member and the channel's stored history
+/// says the server removed them last (their latest event: `removed`, no actor); otherwise
+/// 422 `invalid_membership_record`, logged, nothing stored. The record's own checks
+/// (chain, coordinator, signature, epoch) are the usual ones.
+async fn ratify_server_removal(
+    state: &AppState,
+    user: &CurrentUser,
+    channel_id: &str,
+    record: &MembershipRecord,
+) -> Result<()> {
+    const ACTION: &str = "membership_log_ratify";
+    let (channel, _) = open_channel(state, user, channel_id, ACTION, Access::Write).await?;
+    let txn = state.db.begin().await?;
+    let outcome = async {
+        let [subject] = record.subjects.as_slice() else {
+            return Err(ApiError::Unprocessable("invalid_membership_record"));
+        };
+        let still_member = db::members::of_channel(&txn, channel_id)
+            .await?
+            .iter()
+            .any(|m| m.user_id == *subject);
+        let by_server = db::membership_events::last_of_member(&txn, channel_id, subject)
+            .await?
+            .is_some_and(|e| e.change == "removed" && e.actor_id.is_none());
+        if still_member || !by_server {
+            return Err(ApiError::Unprocessable("invalid_membership_record"));
+        }
+        check_and_append(
+            &txn,
+            user,
+            &channel,
+            record,
+            Expected::ServerRemoved(subject),
+            state.now_ms(),
+        )
+        .await
+    }
+    .await;
+    if let Err(error) = outcome {
+        drop(txn);
+        refused(state, user, channel_id, ACTION, &error).await;
+        return Err(error);
+    }
+    txn.commit().await?;
+    state
+        .record(
+            user.actor(),
+            "membership_log_ratified",
+            Some(channel_id.to_owned()),
+            Outcome::Success,
+            json!({ "subject": record.subjects.first() }),
         )
         .await
 }

@@ -245,11 +245,12 @@ pub struct MembershipLog {
 }
 
 /// `POST /api/v1/channels/{id}/membership-log`: the first record of a channel's log (the
-/// `genesis`, carrying its current members), by one of them.
+/// `genesis`, carrying its current members), by one of them; or a coordinator's `removed`
+/// record with reason `server`, ratifying a removal the server made by itself (§22.3).
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartMembershipLog {
-    /// The genesis record.
+    /// The genesis record, or the ratification of a server's removal.
     #[schema(value_type = Object)]
     pub record: MembershipRecord,
 }
