@@ -14,6 +14,7 @@ ROWS = [
  ("Many small channels", "Deliveries per second (/s)", "Many small channels: deliveries/s", 0, +1, "{:,.0f}"),
  ("Durability", "Acknowledged messages per second, SQLite (msg/s)", "Durable acknowledged msg/s, SQLite", 0, +1, "{:,.0f}"),
  ("Idle connections", "Resident memory per idle connection (KiB)", "Memory per idle connection (KiB)", 0, -1, "{:.1f}"),
+ ("Start-up and idle", "Resident memory, idle, just started (MiB)", "Resident memory, idle, just started (MiB)", 0, -1, "{:.1f}"),
  ("Start-up and idle", "Start-up, empty data directory (ms)", "Start-up, empty data directory (ms)", 0, -1, "{:.0f}"),
  ("Start-up and idle", "Start-up with the benchmark's data (ms)", "Start-up with the benchmark's data (ms)", 0, -1, "{:.1f}"),
 ]
