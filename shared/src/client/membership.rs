@@ -246,13 +246,13 @@ impl Client {
             .members
             .iter()
             .filter(|m| m.role == Role::Coordinator || m.user_id == self.me.id)
-            .map(|m| m.user_id.clone())
+            .map(|m| m.user_id.to_string())
             .collect();
         coordinators.sort();
         let empty = MembershipState::empty(channel_id);
         let record = RecordBody {
             kind: "genesis".into(),
-            subjects: detail.members.iter().map(|m| m.user_id.clone()).collect(),
+            subjects: detail.members.iter().map(|m| m.user_id.to_string()).collect(),
             coordinators,
             ..empty.next_body(
                 detail.channel.epoch,
@@ -300,7 +300,7 @@ impl Client {
             routes::CHANNEL_MEMBER_ADD,
             [channel_id],
             &AddMember {
-                user_id: user_id.to_owned(),
+                user_id: user_id.into(),
                 record: Some(record),
             },
         )
@@ -352,7 +352,7 @@ impl Client {
                 Some(
                     RecordBody {
                         kind: "left".into(),
-                        subjects: vec![self.me.id.clone()],
+                        subjects: vec![self.me.id.to_string()],
                         ..body
                     }
                     .sign(device.keys())?,
@@ -385,7 +385,7 @@ impl Client {
         let before: Vec<String> = current
             .coordinators
             .into_iter()
-            .map(|c| c.user_id)
+            .map(|c| c.user_id.into_string())
             .collect();
         let mut named: Vec<&String> = user_ids.iter().filter(|id| !before.contains(id)).collect();
         named.sort();
@@ -422,7 +422,7 @@ impl Client {
             routes::CHANNEL_COORDINATORS_SET,
             [group_id],
             &SetGroupCoordinators {
-                user_ids: user_ids.to_vec(),
+                user_ids: user_ids.iter().map(Into::into).collect(),
                 records,
             },
         )
