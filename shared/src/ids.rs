@@ -207,7 +207,10 @@ mod tests {
     #[test]
     fn ids_are_plain_strings_on_the_wire() {
         let user = UserId::from("u-1");
-        assert_eq!(serde_json::to_string(&user).ok().as_deref(), Some("\"u-1\""));
+        assert_eq!(
+            serde_json::to_string(&user).ok().as_deref(),
+            Some("\"u-1\"")
+        );
         let back: Result<UserId, _> = serde_json::from_str("\"u-1\"");
         assert_eq!(back.ok(), Some(user.clone()));
         assert_eq!(user, "u-1");

@@ -1020,8 +1020,11 @@ impl Agent {
                         .get(channel.id.as_str())
                         .and_then(|m| m.get(&n.sender_device))
                         .map_or(0, |m| m.seq);
-                    self.tails_reported
-                        .insert((channel.id.to_string(), n.sender_device.clone(), seen))
+                    self.tails_reported.insert((
+                        channel.id.to_string(),
+                        n.sender_device.clone(),
+                        seen,
+                    ))
                 })
                 .collect();
             if !notices.is_empty() {

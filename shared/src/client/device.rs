@@ -411,7 +411,8 @@ impl Client {
                 // until the change is accepted.
                 Err(ClientError::IdentityChanged(_)) => {
                     let keys: UserKeys = self.call(routes::USER_KEYS, [&member.user_id]).await?;
-                    let Some(pinned) = self.known_identities.get(member.user_id.as_str()).cloned() else {
+                    let Some(pinned) = self.known_identities.get(member.user_id.as_str()).cloned()
+                    else {
                         continue;
                     };
                     let devices = keys
@@ -768,7 +769,11 @@ impl Client {
             .keys()
             .filter(|(c, _)| *c == message.channel_id)
             .map(|(_, e)| *e)
-            .chain(self.channel_epochs.get(message.channel_id.as_str()).copied())
+            .chain(
+                self.channel_epochs
+                    .get(message.channel_id.as_str())
+                    .copied(),
+            )
             .max();
         let certificate = self.devices.get(&message.envelope.sender_device).cloned();
         let roster = self.roster(&message.channel_id).await?;

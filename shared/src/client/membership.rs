@@ -252,7 +252,11 @@ impl Client {
         let empty = MembershipState::empty(channel_id);
         let record = RecordBody {
             kind: "genesis".into(),
-            subjects: detail.members.iter().map(|m| m.user_id.to_string()).collect(),
+            subjects: detail
+                .members
+                .iter()
+                .map(|m| m.user_id.to_string())
+                .collect(),
             coordinators,
             ..empty.next_body(
                 detail.channel.epoch,
