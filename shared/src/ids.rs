@@ -9,7 +9,7 @@
 //! `#[serde(transparent)]`, so the JSON does not change; the server's database entities
 //! keep plain strings and convert at their edge.
 //!
-//! ```compile_fail
+//! ```compile_fail,E0308
 //! use passerelle_shared::ids::{DeviceId, UserId};
 //!
 //! fn user_of(user: &UserId) -> &str {

@@ -574,7 +574,7 @@ impl Connection {
                     Verdict::Open => {}
                     Verdict::NotMember | Verdict::Gone => {
                         return self
-                            .refuse_with(Some(channel_id.to_string()), Refusal::NotMember)
+                            .refuse_with(Some(channel_id.into_string()), Refusal::NotMember)
                             .await
                     }
                     Verdict::Refused(code) => {
@@ -584,7 +584,7 @@ impl Connection {
                             .await;
                     }
                     Verdict::Unavailable => {
-                        return self.unavailable(Some(channel_id.to_string())).await
+                        return self.unavailable(Some(channel_id.into_string())).await
                     }
                 }
                 match db::members::set_read(&self.state.db, &channel_id, &self.user.user_id, seq_db)
@@ -597,14 +597,14 @@ impl Connection {
                             seq,
                         }) {
                             self.state.bus.publish(BusEvent::Channel {
-                                channel_id: channel_id.to_string(),
+                                channel_id: channel_id.into_string(),
                                 frame,
                             });
                         }
                         Next::Continue
                     }
                     Ok(false) => Next::Continue,
-                    Err(_) => self.unavailable(Some(channel_id.to_string())).await,
+                    Err(_) => self.unavailable(Some(channel_id.into_string())).await,
                 }
             }
             ClientFrame::Typing { channel_id } => {
@@ -612,7 +612,7 @@ impl Connection {
                     Verdict::Open => {}
                     Verdict::NotMember | Verdict::Gone => {
                         return self
-                            .refuse_with(Some(channel_id.to_string()), Refusal::NotMember)
+                            .refuse_with(Some(channel_id.into_string()), Refusal::NotMember)
                             .await;
                     }
                     Verdict::Refused(code) => {
@@ -622,7 +622,7 @@ impl Connection {
                             .await;
                     }
                     Verdict::Unavailable => {
-                        return self.unavailable(Some(channel_id.to_string())).await
+                        return self.unavailable(Some(channel_id.into_string())).await
                     }
                 }
                 if let Ok(frame) = frame_text(&ServerFrame::Typing {
@@ -630,7 +630,7 @@ impl Connection {
                     user_id: self.user.user_id.clone().into(),
                 }) {
                     self.state.bus.publish(BusEvent::Channel {
-                        channel_id: channel_id.to_string(),
+                        channel_id: channel_id.into_string(),
                         frame,
                     });
                 }
