@@ -226,9 +226,9 @@ async fn run(
 
 fn publish(bus: &dyn Bus, request: &SendRequest, seq: u64, ts: i64) {
     let frame = ServerFrame::Message(StoredMessage {
-        channel_id: request.envelope.channel_id.clone(),
+        channel_id: request.envelope.channel_id.clone().into(),
         seq,
-        sender: request.sender_user.clone(),
+        sender: request.sender_user.clone().into(),
         envelope: request.envelope.clone(),
         ts,
     });

@@ -53,7 +53,7 @@ async fn run() -> Result<(), ClientError> {
                 ..
             } if message.channel_id == *from => {
                 let author = names
-                    .get(&message.sender)
+                    .get(message.sender.as_str())
                     .cloned()
                     .unwrap_or_else(|| "un membre".to_owned());
                 let relayed = format!("[relais de {author}] {}", content.text);
@@ -97,6 +97,6 @@ async fn display_names(
     Ok(detail
         .members
         .into_iter()
-        .map(|m| (m.user_id, m.display_name))
+        .map(|m| (m.user_id.into_string(), m.display_name))
         .collect())
 }

@@ -5,7 +5,7 @@
 //! - [`protocol`]: the REST DTOs and WebSocket frames of `/api/v1`, typed once so that the
 //!   server, the Rust SDK and the tests cannot drift apart;
 //! - [`crypto`]: the end-to-end encryption library (docs/PROTOCOL.md), built on ring;
-//! - [`ids`]: validated identifiers.
+//! - [`ids`]: validated logins and the typed ids of users, devices, channels and institutions.
 //!
 //! The Rust client SDK lives behind the `client` feature.
 

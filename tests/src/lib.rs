@@ -229,7 +229,7 @@ impl TestServer {
     ) -> anyhow::Result<String> {
         let existing = passerelle_server::app::accounts::list_institutions(&self.state).await?;
         if let Some(found) = existing.into_iter().find(|i| i.name == name) {
-            return Ok(found.id);
+            return Ok(found.id.into_string());
         }
         Ok(passerelle_server::app::accounts::create_institution(
             &self.state,
@@ -238,7 +238,8 @@ impl TestServer {
             kind,
         )
         .await?
-        .id)
+        .id
+        .into_string())
     }
 
     /// Creates an account in `institution` with `role`.
@@ -267,14 +268,14 @@ impl TestServer {
             CreateAccount {
                 login: login.into(),
                 display_name: format!("Test {login}"),
-                institution_id: institution_id.clone(),
+                institution_id: institution_id.clone().into(),
                 role,
                 attributes,
             },
         )
         .await?;
         Ok(TestUser {
-            id: account.id,
+            id: account.id.into_string(),
             login: account.login,
             password: password.to_string(),
             role,

@@ -255,7 +255,7 @@ impl Cluster {
     async fn institution(&self, name: &str) -> anyhow::Result<String> {
         let existing = passerelle_server::app::accounts::list_institutions(&self.admin).await?;
         if let Some(found) = existing.into_iter().find(|i| i.name == name) {
-            return Ok(found.id);
+            return Ok(found.id.into_string());
         }
         Ok(passerelle_server::app::accounts::create_institution(
             &self.admin,
@@ -264,7 +264,8 @@ impl Cluster {
             passerelle_shared::protocol::v1::InstitutionKind::ActionSocialeDepartement,
         )
         .await?
-        .id)
+        .id
+        .into_string())
     }
 
     /// Creates an account and returns its login and one-time password.
@@ -281,7 +282,7 @@ impl Cluster {
             CreateAccount {
                 login: login.into(),
                 display_name: format!("Test {login}"),
-                institution_id,
+                institution_id: institution_id.into(),
                 role,
                 attributes: Attributes::default(),
             },
@@ -422,11 +423,11 @@ impl Member {
     }
 
     fn id(&self) -> String {
-        self.me.id.clone()
+        self.me.id.to_string()
     }
 
     fn institution(&self) -> String {
-        self.me.institution.id.clone()
+        self.me.institution.id.to_string()
     }
 
     /// A second connection of the same device and session, on another node.
@@ -527,7 +528,7 @@ impl Member {
             );
             match tokio::time::timeout(GAP_PATIENCE, self.conn.next()).await {
                 Ok(Some(ServerFrame::Message(message))) => {
-                    let seen = highest.entry(message.channel_id.clone()).or_default();
+                    let seen = highest.entry(message.channel_id.to_string()).or_default();
                     *seen = (*seen).max(message.seq);
                     delivered.extend(self.conn.accept(message));
                     if let Some(progress) = progress {
@@ -540,9 +541,14 @@ impl Member {
                     None => panic!("connection ended: {:?}", self.conn.closed),
                 },
             }
-            let gap = highest
-                .iter()
-                .any(|(channel, seq)| self.conn.cursors.get(channel).copied().unwrap_or(0) < *seq);
+            let gap = highest.iter().any(|(channel, seq)| {
+                self.conn
+                    .cursors
+                    .get(channel.as_str())
+                    .copied()
+                    .unwrap_or(0)
+                    < *seq
+            });
             if !gap {
                 gap_since = None;
             } else if gap_since.get_or_insert_with(Instant::now).elapsed() >= GAP_PATIENCE && repair
@@ -585,8 +591,8 @@ async fn working_group(coordinator: &Member, members: &[&Member]) -> Channel {
                 kind: ChannelKind::WorkingGroup,
                 name: "Groupe intercommunal".into(),
                 regime: LegalRegime::ClspdConfidential,
-                institutions: members.iter().map(|m| m.institution()).collect(),
-                members: members.iter().map(|m| m.id()).collect(),
+                institutions: members.iter().map(|m| m.institution().into()).collect(),
+                members: members.iter().map(|m| m.id().into()).collect(),
             },
         )
         .await
@@ -760,7 +766,7 @@ async fn stream(
         tokio::select! {
             _ = pace.tick(), if next < envelopes.len() => {
                 let frame = ClientFrame::Send {
-                    channel_id: channel_id.clone(),
+                    channel_id: channel_id.clone().into(),
                     envelope: envelopes[next].clone(),
                 };
                 next += 1;
@@ -847,7 +853,7 @@ async fn killing_a_node_mid_stream_loses_and_duplicates_nothing_for_clients_that
     ];
     let streaming = tokio::spawn(stream(
         sender,
-        channel.id.clone(),
+        channel.id.to_string(),
         envelopes,
         cluster.url(1),
     ));
@@ -1114,7 +1120,11 @@ async fn key_recipients(coord: &Member, channel_id: &str) -> Vec<String> {
         .get(&format!("/channels/{channel_id}/epoch"))
         .await
         .unwrap();
-    state.devices.into_iter().map(|d| d.user_id).collect()
+    state
+        .devices
+        .into_iter()
+        .map(|d| d.user_id.into_string())
+        .collect()
 }
 
 #[tokio::test]

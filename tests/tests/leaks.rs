@@ -104,7 +104,7 @@ async fn no_content_password_token_or_secret_reaches_the_database_files_blobs_or
                 name: String::new(),
                 regime: LegalRegime::ClspdConfidential,
                 institutions: Vec::new(),
-                members: vec![member_user.id.clone()],
+                members: vec![member_user.id.clone().into()],
             },
         )
         .await

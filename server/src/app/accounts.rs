@@ -22,10 +22,10 @@ use crate::state::AppState;
 /// The admin view of an account row.
 pub(crate) fn account_of(user: &user::Model) -> Result<Account> {
     Ok(Account {
-        id: user.id.clone(),
+        id: user.id.clone().into(),
         login: user.login.clone(),
         display_name: user.display_name.clone(),
-        institution_id: user.institution_id.clone(),
+        institution_id: user.institution_id.clone().into(),
         role: Role::parse(&user.role)
             .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown role")))?,
         attributes: Attributes {
@@ -41,7 +41,7 @@ pub(crate) fn account_of(user: &user::Model) -> Result<Account> {
 
 fn institution_of(model: institution::Model) -> Institution {
     Institution {
-        id: model.id,
+        id: model.id.into(),
         name: model.name,
         kind: InstitutionKind::parse(&model.kind).unwrap_or_default(),
         created_at: model.created_at,
@@ -99,7 +99,7 @@ pub async fn institution_names(state: &AppState) -> Result<Vec<InstitutionRef>> 
         .await?
         .into_iter()
         .map(|i| InstitutionRef {
-            id: i.id,
+            id: i.id.into(),
             name: i.name,
         })
         .collect())
@@ -300,7 +300,7 @@ async fn prepare_account(
             id: uuid::Uuid::new_v4().to_string(),
             login,
             display_name,
-            institution_id: request.institution_id,
+            institution_id: request.institution_id.to_string(),
             role: request.role.as_str().to_owned(),
             bound_by_professional_secrecy: request.attributes.bound_by_professional_secrecy,
             social_action_professional: request.attributes.social_action_professional,

@@ -138,9 +138,9 @@ pub async fn readers_of(
                 devices: devices
                     .iter()
                     .filter(|(_, owner)| **owner == r.account.id)
-                    .map(|(device, _)| device.clone())
+                    .map(|(device, _)| device.as_str().into())
                     .collect(),
-                user_id: r.account.id,
+                user_id: r.account.id.into(),
                 display_name: r.account.display_name,
                 duty: r.duty,
             })
@@ -281,7 +281,7 @@ pub async fn seal(
         .await?;
     Ok(IdentityStatus {
         version,
-        sealed_by: user.user_id.clone(),
+        sealed_by: user.user_id.clone().into(),
         sealed_at: now,
         up_to_date: true,
     })
@@ -388,9 +388,9 @@ pub async fn open(
         )
         .await?;
     Ok(SealedIdentity {
-        case_id: case_id.to_owned(),
+        case_id: case_id.into(),
         version: u64::try_from(record.version).unwrap_or_default(),
-        sealed_by: record.sealed_by,
+        sealed_by: record.sealed_by.into(),
         sealed_at: record.sealed_at,
         envelope: serde_json::from_str(&record.envelope).map_err(ApiError::internal)?,
         key: serde_json::from_str(&key.wrap).map_err(ApiError::internal)?,
@@ -419,7 +419,7 @@ pub(crate) async fn status(
         .collect();
     Ok(Some(IdentityStatus {
         version: u64::try_from(stored.version).unwrap_or_default(),
-        sealed_by: stored.sealed_by,
+        sealed_by: stored.sealed_by.into(),
         sealed_at: stored.sealed_at,
         up_to_date: expected == held,
     }))

@@ -90,9 +90,9 @@ pub async fn create(state: &AppState, user: &CurrentUser, request: CreateCase) -
     let record = case_file::Model {
         channel_id: String::new(),
         programme: request.programme.as_str().to_owned(),
-        reporting_institution: request.reporting_institution.clone(),
+        reporting_institution: request.reporting_institution.to_string(),
         follow_up_status: FollowUpStatus::Reported.as_str().to_owned(),
-        referent_user_id: request.referent_user_id.clone(),
+        referent_user_id: request.referent_user_id.clone().map(Into::into),
         destroy_limit: request.destroy_limit,
         info_outcome: None,
         info_at: None,
@@ -118,9 +118,9 @@ pub async fn create(state: &AppState, user: &CurrentUser, request: CreateCase) -
         kind: ChannelKind::Case,
         name: String::new(),
         regime: request.regime,
-        institutions: request.institutions,
-        members: request.members,
-        group_id: request.group_id,
+        institutions: request.institutions.into_iter().map(Into::into).collect(),
+        members: request.members.into_iter().map(Into::into).collect(),
+        group_id: request.group_id.map(Into::into),
         starts_at: None,
         ends_at: None,
         destroy_by: request.destroy_limit,
@@ -130,7 +130,7 @@ pub async fn create(state: &AppState, user: &CurrentUser, request: CreateCase) -
         .record(
             user.actor(),
             "case_opened",
-            Some(channel.id.clone()),
+            Some(channel.id.to_string()),
             Outcome::Success,
             json!({
                 "reference": channel.name,
@@ -249,8 +249,8 @@ impl SchemeColumns {
                 host_institution,
             }) => SchemeColumns {
                 scheme: Some("acte".to_owned()),
-                school: Some(school_institution.clone()),
-                host: Some(host_institution.clone()),
+                school: Some(school_institution.to_string()),
+                host: Some(host_institution.to_string()),
                 from: Some(*excluded_from),
                 until: Some(*excluded_until),
             },
@@ -271,10 +271,10 @@ impl SchemeColumns {
             Some("acte") => {
                 let (from, until) = dates()?;
                 Ok(Some(LocalScheme::Acte {
-                    school_institution: record.scheme_school.clone().ok_or(())?,
+                    school_institution: record.scheme_school.clone().ok_or(())?.into(),
                     excluded_from: from,
                     excluded_until: until,
-                    host_institution: record.scheme_host.clone().ok_or(())?,
+                    host_institution: record.scheme_host.clone().ok_or(())?.into(),
                 }))
             }
             Some("chantier_educatif") => {
@@ -316,7 +316,7 @@ async fn view(
                 .as_deref()
                 .and_then(InformedParty::parse)
                 .ok_or_else(malformed)?,
-            informed_by: record.info_by.clone().ok_or_else(malformed)?,
+            informed_by: record.info_by.clone().ok_or_else(malformed)?.into(),
         }),
         Some("not_informed") => Some(InformationRecord::NotInformed {
             reason: record
@@ -326,7 +326,7 @@ async fn view(
                 .ok_or_else(malformed)?,
             note: note_of(record.not_informed_note.as_deref()).0,
             sealed_note: note_of(record.not_informed_note.as_deref()).1,
-            decided_by: record.info_by.clone().ok_or_else(malformed)?,
+            decided_by: record.info_by.clone().ok_or_else(malformed)?.into(),
         }),
         _ => None,
     };
@@ -341,13 +341,13 @@ async fn view(
     Ok(CaseView {
         channel: channel_of(&model, institutions)?,
         programme: Programme::parse(&record.programme).ok_or_else(malformed)?,
-        reporting_institution: record.reporting_institution,
+        reporting_institution: record.reporting_institution.into(),
         follow_up_status: FollowUpStatus::parse(&record.follow_up_status).ok_or_else(malformed)?,
-        referent_user_id: record.referent_user_id,
+        referent_user_id: record.referent_user_id.map(Into::into),
         destroy_limit: record.destroy_limit,
         information,
-        information_recorded_by: record.info_recorded_by,
-        note_sealed_by: record.note_sealed_by,
+        information_recorded_by: record.info_recorded_by.map(Into::into),
+        note_sealed_by: record.note_sealed_by.map(Into::into),
         information_recorded_at: record.info_recorded_at,
         next_review_at: record.next_review_at,
         closing_proposed_at: record.closing_proposed_at,
@@ -421,7 +421,7 @@ pub async fn update(
             return Err(bad("invalid_referent"));
         }
         referent_changed = record.referent_user_id.as_deref() != Some(referent.as_str());
-        record.referent_user_id = Some(referent);
+        record.referent_user_id = Some(referent.to_string());
         changed.push("referent");
     }
     let mut destroy_by = model.destroy_by;
@@ -536,7 +536,7 @@ pub async fn record_information(
             record.info_at = Some(*informed_at);
             record.info_method = Some(method.as_str().into());
             record.info_party = Some(informed.as_str().into());
-            record.info_by = Some(informed_by.clone());
+            record.info_by = Some(informed_by.to_string());
             json!({ "outcome": "informed", "method": method.as_str(), "informed": informed.as_str() })
         }
         InformationRecord::NotInformed {
@@ -567,7 +567,7 @@ pub async fn record_information(
             record.info_outcome = Some("not_informed".into());
             record.not_informed_reason = Some(reason.as_str().into());
             record.not_informed_note = sealed;
-            record.info_by = Some(decided_by.clone());
+            record.info_by = Some(decided_by.to_string());
             // The note itself stays out of the access log: it is case data.
             json!({ "outcome": "not_informed", "reason": reason.as_str() })
         }
@@ -826,7 +826,7 @@ pub async fn open_archived(
     )
     .await?;
     Ok(ArchiveAccess {
-        channel_id: channel_id.to_owned(),
+        channel_id: channel_id.into(),
         expires_at,
     })
 }

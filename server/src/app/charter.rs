@@ -173,7 +173,7 @@ pub async fn charter_status(state: &AppState, user: &CurrentUser) -> Result<Char
         pending_rules: pending
             .into_iter()
             .map(|(channel_id, version)| PendingRules {
-                channel_id,
+                channel_id: channel_id.into(),
                 version,
             })
             .collect(),
@@ -259,10 +259,10 @@ async fn owner_for_member(
 
 fn rules_view(model: db::entities::channel_rules::Model) -> RulesVersion {
     RulesVersion {
-        channel_id: model.channel_id,
+        channel_id: model.channel_id.into(),
         version: version_of(model.version),
         text: model.text,
-        published_by: model.published_by,
+        published_by: model.published_by.into(),
         published_at: model.published_at,
     }
 }
@@ -319,7 +319,7 @@ pub async fn publish_rules(
     let mut notices = Vec::new();
     for model in &affected {
         let frame = frame_text(&ServerFrame::RulesRequired {
-            channel_id: model.id.clone(),
+            channel_id: model.id.clone().into(),
             version: version_of(version),
         })?;
         for member in db::members::of_channel(&state.db, &model.id).await? {
@@ -344,7 +344,7 @@ pub async fn rules_status(
     let (_, owner) = owner_for_member(state, user, channel_id, "rules_read").await?;
     let Some(owner) = owner else {
         return Ok(RulesStatus {
-            channel_id: channel_id.to_owned(),
+            channel_id: channel_id.into(),
             required: false,
             owner_channel_id: None,
             current: None,
@@ -355,9 +355,9 @@ pub async fn rules_status(
     let current = db::charter::current_rules(&state.db, &owner).await?;
     let accepted = db::charter::latest_rules_acceptance(&state.db, &owner, &user.user_id).await?;
     Ok(RulesStatus {
-        channel_id: channel_id.to_owned(),
+        channel_id: channel_id.into(),
         required: true,
-        owner_channel_id: Some(owner),
+        owner_channel_id: Some(owner.into()),
         current: current.map(rules_view),
         accepted_version: accepted.as_ref().map(|a| version_of(a.version)),
         accepted_at: accepted.map(|a| a.accepted_at),

@@ -1,6 +1,7 @@
 //! The coordinators a working group names among its members (CHARTER.md C1): listing and
 //! naming them. What they may do once named is decided in [`crate::app::coordinators`].
 
+use passerelle_shared::ids::UserId;
 use passerelle_shared::protocol::v1::channels::{
     ChannelKind, ChannelRole, GroupCoordinator, GroupCoordinators, SetGroupCoordinators,
     MAX_GROUP_COORDINATORS,
@@ -85,13 +86,13 @@ async fn view(
         .await?
         .into_iter()
         .map(|u| GroupCoordinator {
-            user_id: u.id,
+            user_id: u.id.into(),
             display_name: u.display_name,
         })
         .collect();
     coordinators.sort_by(|a, b| a.display_name.cmp(&b.display_name));
     Ok(GroupCoordinators {
-        group_id: group.id.clone(),
+        group_id: group.id.clone().into(),
         coordinators,
         can_edit: may_edit(state, user, group).await?,
     })
@@ -145,7 +146,11 @@ pub async fn set(
         return Err(ApiError::Blocked(Refusal::NotCoordinator));
     }
     let records = request.records;
-    let mut ids = request.user_ids;
+    let mut ids: Vec<String> = request
+        .user_ids
+        .into_iter()
+        .map(UserId::into_string)
+        .collect();
     ids.sort();
     ids.dedup();
     let refuse = |reason: &'static str| async move {

@@ -152,7 +152,7 @@ pub async fn user_entries(
         });
     }
     Ok(UserKeyLog {
-        user_id: user_id.to_owned(),
+        user_id: user_id.into(),
         size,
         entries,
     })

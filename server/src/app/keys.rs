@@ -382,7 +382,7 @@ pub async fn user_keys(state: &AppState, viewer: &CurrentUser, user_id: &str) ->
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(UserKeys {
-        user_id: user_id.to_owned(),
+        user_id: user_id.into(),
         identity_key: identity
             .as_ref()
             .map(|i| IdentityPublicKey::from_base64url(&i.public_key))

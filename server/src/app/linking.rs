@@ -361,7 +361,7 @@ pub async fn store_rewrapped(
             for (channel_id, keys) in by_channel {
                 let epoch = keys.iter().map(|k| k.epoch).max().unwrap_or_default();
                 let frame = frame_text(&ServerFrame::Keys {
-                    channel_id,
+                    channel_id: channel_id.into(),
                     epoch,
                     keys,
                 })?;

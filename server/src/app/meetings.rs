@@ -344,9 +344,10 @@ pub async fn schedule(
         )
         .await);
     }
-    check_agenda_shape(state, user, ACTION, &request.group_id, &request.agenda).await?;
+    let agenda: Vec<String> = request.agenda.iter().map(ToString::to_string).collect();
+    check_agenda_shape(state, user, ACTION, &request.group_id, &agenda).await?;
     let group = member_group(state, user, &request.group_id, ACTION, Access::Write).await?;
-    for case_id in &request.agenda {
+    for case_id in &agenda {
         if !case_admitted(state, user, case_id, &group.id).await? {
             return Err(refuse(
                 state,
@@ -387,8 +388,7 @@ pub async fn schedule(
         held_at: None,
         held_by: None,
     };
-    let items = request
-        .agenda
+    let items = agenda
         .iter()
         .zip(0_i64..)
         .map(|(case_id, position)| meeting_item::Model {
@@ -421,7 +421,7 @@ pub async fn schedule(
             json!({
                 "meeting": model.id,
                 "scheduled_at": model.scheduled_at,
-                "situations": request.agenda.len(),
+                "situations": agenda.len(),
             }),
         )
         .await?;
@@ -550,11 +550,12 @@ pub async fn change_agenda(
 ) -> Result<Meeting> {
     const ACTION: &str = "meeting_agenda";
     let (meeting, group) = open_for_change(state, user, id, ACTION).await?;
-    check_agenda_shape(state, user, ACTION, id, &request.agenda).await?;
+    let agenda: Vec<String> = request.agenda.iter().map(ToString::to_string).collect();
+    check_agenda_shape(state, user, ACTION, id, &agenda).await?;
     let items = db::meetings::items_of(&state.db, std::slice::from_ref(&meeting.id)).await?;
     if items
         .iter()
-        .any(|item| item.decision.is_some() && !request.agenda.contains(&item.case_id))
+        .any(|item| item.decision.is_some() && !agenda.contains(&item.case_id))
     {
         return Err(refuse(
             state,
@@ -566,7 +567,7 @@ pub async fn change_agenda(
         )
         .await);
     }
-    for case_id in &request.agenda {
+    for case_id in &agenda {
         let already = items.iter().any(|item| item.case_id == *case_id);
         if !already && !case_admitted(state, user, case_id, &group.id).await? {
             return Err(refuse(
@@ -585,7 +586,7 @@ pub async fn change_agenda(
         drop(txn);
         return Err(held(state, user, ACTION, id).await);
     }
-    db::meetings::replace_agenda(&txn, id, &request.agenda).await?;
+    db::meetings::replace_agenda(&txn, id, &agenda).await?;
     txn.commit().await?;
     state
         .record(
@@ -593,7 +594,7 @@ pub async fn change_agenda(
             "meeting_agenda_changed",
             Some(group.id.clone()),
             Outcome::Success,
-            json!({ "meeting": id, "situations": request.agenda.len() }),
+            json!({ "meeting": id, "situations": agenda.len() }),
         )
         .await?;
     reload(state, &meeting.id).await
@@ -651,7 +652,7 @@ pub async fn record_attendance(
 ) -> Result<Meeting> {
     const ACTION: &str = "meeting_attendance";
     let (meeting, group) = open_for_change(state, user, id, ACTION).await?;
-    let attendees: BTreeSet<String> = request.attendees.iter().cloned().collect();
+    let attendees: BTreeSet<String> = request.attendees.iter().map(ToString::to_string).collect();
     let members: BTreeSet<String> = db::members::of_channel(&state.db, &group.id)
         .await?
         .into_iter()
@@ -781,7 +782,7 @@ pub async fn decide(
         .record(
             user.actor(),
             "meeting_decision_recorded",
-            Some(request.case_id.clone()),
+            Some(request.case_id.to_string()),
             Outcome::Success,
             json!({
                 "meeting": id,
@@ -953,11 +954,11 @@ async fn views(state: &AppState, rows: Vec<meeting::Model>) -> Result<Vec<Meetin
                     .get(&item.case_id)
                     .cloned()
                     .unwrap_or_default(),
-                case_id: item.case_id,
+                case_id: item.case_id.into(),
                 decision,
                 note,
                 next_review_at: item.next_review_at,
-                decided_by: item.decided_by,
+                decided_by: item.decided_by.map(Into::into),
                 decided_at: item.decided_at,
             });
     }
@@ -975,7 +976,7 @@ async fn views(state: &AppState, rows: Vec<meeting::Model>) -> Result<Vec<Meetin
                 .into_iter()
                 .map(|user_id| Attendee {
                     name: name_of(&user_id),
-                    user_id,
+                    user_id: user_id.into(),
                 })
                 .collect();
             Ok(Meeting {
@@ -989,10 +990,10 @@ async fn views(state: &AppState, rows: Vec<meeting::Model>) -> Result<Vec<Meetin
                 attendees,
                 minutes,
                 id: row.id,
-                group_id: row.group_id,
-                organiser: row.organiser_id,
+                group_id: row.group_id.into(),
+                organiser: row.organiser_id.into(),
                 scheduled_at: row.scheduled_at,
-                minutes_by: row.minutes_by,
+                minutes_by: row.minutes_by.map(Into::into),
                 held_at: row.held_at,
             })
         })

@@ -53,9 +53,9 @@ pub async fn create(
         kind: ChannelKind::PracticeSession,
         name: request.name,
         regime: LegalRegime::ClspdConfidential,
-        institutions: request.institutions,
-        members: request.members,
-        group_id: request.group_id,
+        institutions: request.institutions.into_iter().map(Into::into).collect(),
+        members: request.members.into_iter().map(Into::into).collect(),
+        group_id: request.group_id.map(Into::into),
         starts_at: Some(request.starts_at),
         ends_at: Some(request.ends_at),
         destroy_by: Some(request.ends_at + i64::from(days) * 24 * 3_600_000),
@@ -63,7 +63,7 @@ pub async fn create(
     let channel = create_decided(state, user, spec, None).await?;
     Ok(PracticeSession {
         channel,
-        facilitator: user.user_id.clone(),
+        facilitator: user.user_id.clone().into(),
         rule: rule(days),
     })
 }
@@ -87,7 +87,7 @@ pub async fn get(
     }
     let institutions = db::channels::institutions_of(&state.db, channel_id).await?;
     Ok(PracticeSession {
-        facilitator: model.created_by.clone(),
+        facilitator: model.created_by.clone().into(),
         channel: channel_of(&model, institutions)?,
         rule: rule(state.config.retention.practice_session_days),
     })

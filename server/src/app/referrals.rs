@@ -280,14 +280,14 @@ pub async fn open(state: &AppState, user: &CurrentUser, request: OpenReferral) -
         id: uuid::Uuid::new_v4().to_string(),
         client_id: request.client_id.clone(),
         referrer_id: user.user_id.clone(),
-        target_institution: request.target_institution.clone(),
+        target_institution: request.target_institution.to_string(),
         reason: request.reason.as_str().to_owned(),
         consent_outcome: consent_outcome.to_owned(),
         consent_method: request.consent.method().as_str().to_owned(),
         consent_reason,
         programme: request.programme.as_str().to_owned(),
         destroy_limit: request.destroy_limit,
-        proposed_referent: request.proposed_referent.clone(),
+        proposed_referent: request.proposed_referent.clone().map(Into::into),
         note,
         status: ReferralStatus::Proposed.as_str().to_owned(),
         opened_at: now,
@@ -465,8 +465,8 @@ pub async fn accept(
     let referent_id = request
         .referent_user_id
         .clone()
-        .or_else(|| found.proposed_referent.clone())
-        .unwrap_or_else(|| user.user_id.clone());
+        .or_else(|| found.proposed_referent.clone().map(Into::into))
+        .unwrap_or_else(|| user.user_id.clone().into());
     let Some(referent) = professional_of(state, &referent_id, &found.target_institution).await?
     else {
         return Err(refuse(
@@ -593,7 +593,7 @@ pub async fn accept(
         .record(
             user.actor(),
             "case_opened",
-            Some(channel.id.clone()),
+            Some(channel.id.to_string()),
             Outcome::Success,
             json!({
                 "reference": channel.name,
@@ -608,7 +608,7 @@ pub async fn accept(
         .record(
             user.actor(),
             "referral_accepted",
-            Some(channel.id.clone()),
+            Some(channel.id.to_string()),
             Outcome::Success,
             json!({ "referral": id, "regime": regime.as_str() }),
         )
@@ -647,7 +647,7 @@ pub async fn decline(
             (referral::Column::DecidedAt, now.into()),
             (
                 referral::Column::DeclineReason,
-                request.reason.as_str().to_owned().into(),
+                request.reason.as_str().into(),
             ),
             (referral::Column::DeclineNote, note.into()),
         ],
@@ -833,14 +833,14 @@ async fn views(state: &AppState, rows: Vec<referral::Model>) -> Result<Vec<Refer
                     .and_then(|id| references.get(id).cloned()),
                 referent_name: row.referent_id.as_deref().map(name_of),
                 id: row.id,
-                referrer: row.referrer_id,
-                target_institution: row.target_institution,
-                proposed_referent: row.proposed_referent,
+                referrer: row.referrer_id.into(),
+                target_institution: row.target_institution.into(),
+                proposed_referent: row.proposed_referent.map(Into::into),
                 opened_at: row.opened_at,
-                decided_by: row.decided_by,
+                decided_by: row.decided_by.map(Into::into),
                 decided_at: row.decided_at,
-                case_id: row.case_id,
-                referent: row.referent_id,
+                case_id: row.case_id.map(Into::into),
+                referent: row.referent_id.map(Into::into),
                 followed_at: row.followed_at,
                 closed_at: row.closed_at,
             })

@@ -207,7 +207,7 @@ async fn destroy(
     // Every connection of every member, whether the charter gate lets it receive the
     // channel right now or not, must drop its keys: one frame per member.
     let frame = frame_text(&ServerFrame::ChannelDestroyed {
-        channel_id: channel_id.clone(),
+        channel_id: channel_id.clone().into(),
     })
     .map_err(|err| anyhow::anyhow!("{err}"))?;
     for member in &members {
@@ -300,7 +300,7 @@ async fn purge_aged(
         .map_err(|err| anyhow::anyhow!("cannot record the purge: {err}"))?;
     if purged.messages > 0 {
         let frame = frame_text(&ServerFrame::HistoryPurged {
-            channel_id: model.id.clone(),
+            channel_id: model.id.clone().into(),
             up_to_seq: u64::try_from(purged.up_to_seq).unwrap_or_default(),
             below_epoch: u64::try_from(purged.below_epoch).unwrap_or_default(),
         })

@@ -413,11 +413,11 @@ pub(crate) async fn me_of(state: &AppState, user: &user::Model) -> Result<Me> {
     let role = role_of(user)?;
     Ok(Me {
         must_register_security_key: webauthn::must_register(state, &user.id, role).await?,
-        id: user.id.clone(),
+        id: user.id.clone().into(),
         login: user.login.clone(),
         display_name: user.display_name.clone(),
         institution: InstitutionRef {
-            id: institution.id,
+            id: institution.id.into(),
             name: institution.name,
         },
         role,
@@ -426,6 +426,10 @@ pub(crate) async fn me_of(state: &AppState, user: &user::Model) -> Result<Me> {
             social_action_professional: user.social_action_professional,
         },
         password_change_required: user.password_change_required,
-        coordinated_groups: db::group_coordinators::groups_of(&state.db, &user.id).await?,
+        coordinated_groups: db::group_coordinators::groups_of(&state.db, &user.id)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
     })
 }

@@ -217,7 +217,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Vec<Credentials>> {
                     CreateAccount {
                         login: demo.login.into(),
                         display_name: demo.name.into(),
-                        institution_id: institution.id,
+                        institution_id: institution.id.into(),
                         role: demo.role,
                         attributes: demo.attributes,
                     },
@@ -462,8 +462,11 @@ async fn sample_group(
             kind: ChannelKind::WorkingGroup,
             name: name.into(),
             regime: LegalRegime::ClspdConfidential,
-            institutions: members.iter().map(|m| m.institution_id.clone()).collect(),
-            members: members.iter().map(|m| m.id.clone()).collect(),
+            institutions: members
+                .iter()
+                .map(|m| m.institution_id.as_str().into())
+                .collect(),
+            members: members.iter().map(|m| m.id.as_str().into()).collect(),
         },
     )
     .await
@@ -471,7 +474,7 @@ async fn sample_group(
     charter::publish_rules(state, coordinator, &group.id, SAMPLE_GROUP_RULES)
         .await
         .map_err(|err| failed("the sample group's rules", err))?;
-    Ok(group.id)
+    Ok(group.id.to_string())
 }
 
 fn failed(what: &str, err: crate::error::ApiError) -> anyhow::Error {
@@ -493,19 +496,19 @@ async fn seed_sample_meeting(state: &AppState, coordinator: &CurrentUser) -> any
             coordinator,
             CreateCase {
                 programme: Programme::PublicTranquillity,
-                reporting_institution: social.institution_id.clone(),
+                reporting_institution: social.institution_id.clone().into(),
                 regime: LegalRegime::ClspdConfidential,
-                group_id: Some(group_id.clone()),
-                institutions: vec![social.institution_id.clone()],
-                members: vec![social.id.clone()],
-                referent_user_id: Some(social.id.clone()),
+                group_id: Some(group_id.clone().into()),
+                institutions: vec![social.institution_id.clone().into()],
+                members: vec![social.id.clone().into()],
+                referent_user_id: Some(social.id.clone().into()),
                 destroy_limit: None,
                 scheme: None,
             },
         )
         .await
         .map_err(|err| failed("a sample case", err))?;
-        agenda.push(case.channel.id);
+        agenda.push(case.channel.id.into_string());
     }
     let tomorrow = state.now_ms() + 24 * 3_600_000;
     crate::app::meetings::seed_scheduled(
@@ -584,10 +587,10 @@ async fn seed_acte_referral(state: &AppState) -> anyhow::Result<()> {
     let now = state.now_ms();
     let tomorrow = (now / DAY_MS + 1) * DAY_MS;
     let scheme = LocalScheme::Acte {
-        school_institution: cpe.institution_id.clone(),
+        school_institution: cpe.institution_id.clone().into(),
         excluded_from: tomorrow,
         excluded_until: tomorrow + 2 * DAY_MS,
-        host_institution: coordinator.institution_id.clone(),
+        host_institution: coordinator.institution_id.clone().into(),
     };
     insert_referral(
         state,

@@ -90,9 +90,9 @@ impl From<StoredEvent> for AuditEventDto {
             seq: event.seq,
             time_ms: event.time_ms,
             actor: AuditActorDto {
-                user_id: event.user_id,
+                user_id: event.user_id.map(Into::into),
                 login: event.login,
-                institution_id: event.institution_id,
+                institution_id: event.institution_id.map(Into::into),
                 session_id: event.session_id,
                 ip: event.ip,
             },
@@ -848,7 +848,7 @@ mod tests {
                 &self.state.db,
                 session_entity::Model {
                     id: uuid::Uuid::new_v4().to_string(),
-                    user_id: account.id.clone(),
+                    user_id: account.id.to_string(),
                     token_hash,
                     kind: "sdk".into(),
                     created_at: now,
@@ -862,7 +862,7 @@ mod tests {
             )
             .await
             .unwrap();
-            (account.id, token.to_string())
+            (account.id.to_string(), token.to_string())
         }
 
         async fn get(&self, uri: &str, token: &str) -> (StatusCode, Option<String>, Vec<u8>) {

@@ -23,6 +23,7 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use passerelle_shared::crypto::DeviceSigningPublicKey;
+use passerelle_shared::ids::ChannelId;
 use passerelle_shared::protocol::v1::channels::Cursors;
 use passerelle_shared::protocol::v1::ws::{ClientFrame, ServerFrame};
 use serde_json::json;
@@ -572,15 +573,19 @@ impl Connection {
                 match gate::for_member(&self.state, &self.user, &channel_id, Access::Read).await {
                     Verdict::Open => {}
                     Verdict::NotMember | Verdict::Gone => {
-                        return self.refuse_with(Some(channel_id), Refusal::NotMember).await
+                        return self
+                            .refuse_with(Some(channel_id.into_string()), Refusal::NotMember)
+                            .await
                     }
                     Verdict::Refused(code) => {
                         let reference = Some(channel_id.clone());
                         return self
-                            .refuse_gate(reference, &channel_id, "receipt", code)
+                            .refuse_gate(reference.map(Into::into), &channel_id, "receipt", code)
                             .await;
                     }
-                    Verdict::Unavailable => return self.unavailable(Some(channel_id)).await,
+                    Verdict::Unavailable => {
+                        return self.unavailable(Some(channel_id.into_string())).await
+                    }
                 }
                 match db::members::set_read(&self.state.db, &channel_id, &self.user.user_id, seq_db)
                     .await
@@ -588,40 +593,46 @@ impl Connection {
                     Ok(true) => {
                         if let Ok(frame) = frame_text(&ServerFrame::Receipt {
                             channel_id: channel_id.clone(),
-                            user_id: self.user.user_id.clone(),
+                            user_id: self.user.user_id.clone().into(),
                             seq,
                         }) {
-                            self.state
-                                .bus
-                                .publish(BusEvent::Channel { channel_id, frame });
+                            self.state.bus.publish(BusEvent::Channel {
+                                channel_id: channel_id.into_string(),
+                                frame,
+                            });
                         }
                         Next::Continue
                     }
                     Ok(false) => Next::Continue,
-                    Err(_) => self.unavailable(Some(channel_id)).await,
+                    Err(_) => self.unavailable(Some(channel_id.into_string())).await,
                 }
             }
             ClientFrame::Typing { channel_id } => {
                 match gate::for_member(&self.state, &self.user, &channel_id, Access::Write).await {
                     Verdict::Open => {}
                     Verdict::NotMember | Verdict::Gone => {
-                        return self.refuse_with(Some(channel_id), Refusal::NotMember).await;
+                        return self
+                            .refuse_with(Some(channel_id.into_string()), Refusal::NotMember)
+                            .await;
                     }
                     Verdict::Refused(code) => {
                         let reference = Some(channel_id.clone());
                         return self
-                            .refuse_gate(reference, &channel_id, "typing", code)
+                            .refuse_gate(reference.map(Into::into), &channel_id, "typing", code)
                             .await;
                     }
-                    Verdict::Unavailable => return self.unavailable(Some(channel_id)).await,
+                    Verdict::Unavailable => {
+                        return self.unavailable(Some(channel_id.into_string())).await
+                    }
                 }
                 if let Ok(frame) = frame_text(&ServerFrame::Typing {
                     channel_id: channel_id.clone(),
-                    user_id: self.user.user_id.clone(),
+                    user_id: self.user.user_id.clone().into(),
                 }) {
-                    self.state
-                        .bus
-                        .publish(BusEvent::Channel { channel_id, frame });
+                    self.state.bus.publish(BusEvent::Channel {
+                        channel_id: channel_id.into_string(),
+                        frame,
+                    });
                 }
                 Next::Continue
             }
@@ -659,11 +670,14 @@ impl Connection {
         // One frame may name thousands of channels: each refused one is answered, and the
         // refusals are recorded as one event with their count (and the first few ids), so
         // that a frame writes a bounded number of access-log events.
-        let mut refused: Vec<&String> = Vec::new();
-        for channel_id in cursors.keys().filter(|c| !member_of.contains_key(*c)) {
+        let mut refused: Vec<&ChannelId> = Vec::new();
+        for channel_id in cursors
+            .keys()
+            .filter(|c| !member_of.contains_key(c.as_str()))
+        {
             let gone = match db::channels::find(&self.state.db, channel_id).await {
                 Ok(found) => found.is_some_and(|c| Lifecycle::parse(&c.status) == Lifecycle::Gone),
-                Err(_) => return self.unavailable(Some(channel_id.clone())).await,
+                Err(_) => return self.unavailable(Some(channel_id.to_string())).await,
             };
             if gone {
                 self.push(&ServerFrame::ChannelDestroyed {
@@ -674,7 +688,7 @@ impl Connection {
             }
             refused.push(channel_id);
             self.push(&ServerFrame::Error {
-                reference: Some(channel_id.clone()),
+                reference: Some(channel_id.to_string()),
                 code: Refusal::NotMember.code().into(),
                 message: Refusal::NotMember.message().into(),
             })
@@ -687,13 +701,13 @@ impl Connection {
                     .record_denial(
                         self.user.actor(),
                         "ws_frame",
-                        Some((*one).clone()),
+                        Some((*one).to_string()),
                         json!({ "reason": Refusal::NotMember.code() }),
                     )
                     .await;
             }
             many => {
-                let sample: Vec<&String> = many.iter().copied().take(SAMPLE_IDS).collect();
+                let sample: Vec<&ChannelId> = many.iter().copied().take(SAMPLE_IDS).collect();
                 self.state
                     .record_denial(
                         self.user.actor(),
@@ -715,7 +729,7 @@ impl Connection {
                 Verdict::Open => {}
                 Verdict::NotMember | Verdict::Gone => continue,
                 Verdict::Refused(Refusal::ArchiveReasonRequired)
-                    if !cursors.contains_key(&channel_id) =>
+                    if !cursors.contains_key(channel_id.as_str()) =>
                 {
                     continue
                 }
@@ -727,7 +741,7 @@ impl Connection {
                 }
                 Verdict::Unavailable => return self.unavailable(Some(channel_id)).await,
             }
-            let cursor = cursors.get(&channel_id).copied().unwrap_or(0);
+            let cursor = cursors.get(channel_id.as_str()).copied().unwrap_or(0);
             let mut after = i64::try_from(cursor).unwrap_or(i64::MAX).max(joined_seq);
             let first = after;
             loop {
@@ -766,7 +780,7 @@ impl Connection {
                     return self.unavailable(Some(channel_id)).await;
                 }
             }
-            reached.insert(channel_id, u64::try_from(after).unwrap_or_default());
+            reached.insert(channel_id.into(), u64::try_from(after).unwrap_or_default());
         }
         self.push(&ServerFrame::Synced { cursors: reached }).await;
         Next::Continue
@@ -790,14 +804,14 @@ async fn send_answer(
     match outcome {
         SendOutcome::Committed { seq, ts } => ServerFrame::Ack {
             client_msg_id: client_msg_id.to_owned(),
-            channel_id: channel_id.to_owned(),
+            channel_id: channel_id.into(),
             seq,
             ts,
         },
         SendOutcome::EpochRequired { current } => match required_devices(state, channel_id).await {
             Ok(devices) => ServerFrame::EpochRequired {
                 reference: reference.clone(),
-                channel_id: channel_id.to_owned(),
+                channel_id: channel_id.into(),
                 epoch: current + 1,
                 devices,
             },

@@ -209,7 +209,7 @@ pub struct Agent {
     events: VecDeque<Event>,
     /// The cursor the last handed-out message moved, and its value before: it is stored
     /// once the application asks for the next event (it has handled this one by then).
-    uncommitted: Option<(String, u64)>,
+    uncommitted: Option<(crate::ids::ChannelId, u64)>,
     /// Set once the server ended access for good.
     ended: Option<(u16, String)>,
     /// Whether a connection was open before (the next one is a reconnection).
@@ -275,7 +275,7 @@ impl Agent {
             state.password = SecretString::new(new_password);
             store.save(&state)?;
         }
-        state.user_id = client.me.id.clone();
+        state.user_id = client.me.id.to_string();
         let device = match &state.device {
             Some(stored) if stored.certificate.user_id == client.me.id => {
                 restore_state(&mut client, &state)?;
@@ -450,7 +450,7 @@ impl Agent {
             self.persist()?;
             self.connected().await?;
             let frame = ClientFrame::Send {
-                channel_id: channel_id.to_owned(),
+                channel_id: channel_id.into(),
                 envelope: sealed.clone(),
             };
             match self.send_frame(frame).await {
@@ -532,7 +532,7 @@ impl Agent {
         devices: Vec<crate::protocol::v1::channels::DeviceRef>,
     ) -> Result<()> {
         let state = EpochState {
-            channel_id: channel_id.to_owned(),
+            channel_id: channel_id.into(),
             epoch: epoch.saturating_sub(1),
             rotation_required: true,
             devices,
@@ -970,8 +970,8 @@ impl Agent {
                         .await;
                 }
                 self.events.push_back(Event::Member {
-                    channel_id,
-                    user_id,
+                    channel_id: channel_id.into_string(),
+                    user_id: user_id.into_string(),
                     change,
                     event,
                 })
@@ -981,8 +981,8 @@ impl Agent {
                 user_id,
                 seq,
             } => self.events.push_back(Event::Receipt {
-                channel_id,
-                user_id,
+                channel_id: channel_id.into_string(),
+                user_id: user_id.into_string(),
                 seq,
             }),
             ServerFrame::CharterRequired { version } => {
@@ -995,7 +995,7 @@ impl Agent {
                 channel_id,
                 version,
             } => self.events.push_back(Event::AcceptanceRequired {
-                channel_id: Some(channel_id),
+                channel_id: Some(channel_id.into_string()),
                 version,
             }),
             ServerFrame::ChannelDestroyed { channel_id } => {
@@ -1062,16 +1062,19 @@ impl Agent {
                     let seen = self
                         .client
                         .order_marks()
-                        .get(&channel.id)
+                        .get(channel.id.as_str())
                         .and_then(|m| m.get(&n.sender_device))
                         .map_or(0, |m| m.seq);
-                    self.tails_reported
-                        .insert((channel.id.clone(), n.sender_device.clone(), seen))
+                    self.tails_reported.insert((
+                        channel.id.to_string(),
+                        n.sender_device.clone(),
+                        seen,
+                    ))
                 })
                 .collect();
             if !notices.is_empty() {
                 self.events.push_back(Event::TailMissing {
-                    channel_id: channel.id,
+                    channel_id: channel.id.into_string(),
                     notices,
                 });
             }
@@ -1081,7 +1084,7 @@ impl Agent {
 
     async fn deliver(&mut self, message: StoredMessage) {
         let from_me = message.sender == self.client.me.id;
-        let channel_id = message.channel_id.clone();
+        let channel_id = message.channel_id.to_string();
         let split_before = self.client.key_log_split_view().is_some();
         let opened = self.client.open(&self.device, &message).await;
         if let (false, Some(error)) = (split_before, self.client.key_log_split_view()) {

@@ -36,9 +36,11 @@ impl Client {
         let mut certificates = Vec::new();
         for reader in &readers.readers {
             if let Some((allowed, members)) = &logged {
-                if !allowed.contains(&reader.user_id) || !members.contains(&reader.user_id) {
+                if !allowed.contains(reader.user_id.as_str())
+                    || !members.contains(reader.user_id.as_str())
+                {
                     return Err(ClientError::Tampered(RosterError::NotReader(
-                        reader.user_id.clone(),
+                        reader.user_id.to_string(),
                     )));
                 }
             }
@@ -129,7 +131,7 @@ impl Client {
             routes::CASE_UPDATE,
             [case_id],
             &UpdateCase {
-                referent_user_id: Some(user_id.to_owned()),
+                referent_user_id: Some(user_id.into()),
                 record: Some(record),
                 ..UpdateCase::default()
             },

@@ -111,7 +111,7 @@ impl Client {
         // Nothing of the old identity is of use any more.
         self.epoch_keys.clear();
         self.known_identities
-            .insert(self.me.id.clone(), identity.public_key().clone());
+            .insert(self.me.id.to_string(), identity.public_key().clone());
         self.devices.insert(device_id.clone(), certificate.clone());
         Ok(Enrolment {
             device: Device {
@@ -198,7 +198,7 @@ impl Client {
         )
         .await?;
         self.known_identities
-            .insert(self.me.id.clone(), identity.public_key().clone());
+            .insert(self.me.id.to_string(), identity.public_key().clone());
         self.devices.insert(device_id.clone(), certificate.clone());
         Ok(Device {
             device_id,
@@ -258,7 +258,7 @@ impl Client {
                     routes::CHANNELS_DESTROYED,
                     [],
                     &DestroyedQuery {
-                        channel_ids: chunk.to_vec(),
+                        channel_ids: chunk.iter().map(Into::into).collect(),
                     },
                 )
                 .await?;
@@ -399,7 +399,10 @@ impl Client {
         if let Some(log) = self.verified_membership(channel_id).await? {
             detail.members.retain(|m| log.is_member(&m.user_id));
         }
-        let mut roster = Roster::new(channel_id, detail.members.iter().map(|m| m.user_id.clone()));
+        let mut roster = Roster::new(
+            channel_id,
+            detail.members.iter().map(|m| m.user_id.to_string()),
+        );
         for member in &detail.members {
             let (identity, devices) = match self.user_keys(&member.user_id).await {
                 Ok(Some(found)) => found,
@@ -408,7 +411,8 @@ impl Client {
                 // until the change is accepted.
                 Err(ClientError::IdentityChanged(_)) => {
                     let keys: UserKeys = self.call(routes::USER_KEYS, [&member.user_id]).await?;
-                    let Some(pinned) = self.known_identities.get(&member.user_id).cloned() else {
+                    let Some(pinned) = self.known_identities.get(member.user_id.as_str()).cloned()
+                    else {
                         continue;
                     };
                     let devices = keys
@@ -549,7 +553,10 @@ impl Client {
         }
         let withheld = withheld
             .into_iter()
-            .map(|(device_id, reason)| WithheldKey { device_id, reason })
+            .map(|(device_id, reason)| WithheldKey {
+                device_id: device_id.into(),
+                reason,
+            })
             .collect();
         self.call_with_no_answer(
             routes::CHANNEL_EPOCH_PUBLISH,
@@ -770,7 +777,11 @@ impl Client {
             .keys()
             .filter(|(c, _)| *c == message.channel_id)
             .map(|(_, e)| *e)
-            .chain(self.channel_epochs.get(&message.channel_id).copied())
+            .chain(
+                self.channel_epochs
+                    .get(message.channel_id.as_str())
+                    .copied(),
+            )
             .max();
         let certificate = self.devices.get(&message.envelope.sender_device).cloned();
         let roster = self.roster(&message.channel_id).await?;

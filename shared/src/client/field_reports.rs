@@ -52,7 +52,7 @@ impl Client {
             routes::FIELD_REPORT_FILE,
             [],
             &FileFieldReport {
-                group_id: report.group_id.to_owned(),
+                group_id: report.group_id.into(),
                 category: report.category,
                 place: String::new(),
                 sealed_place: Some(sealed_place),
@@ -166,7 +166,7 @@ impl Client {
         let as_message = |sender: &str, envelope: &crate::crypto::Envelope| StoredMessage {
             channel_id: report.group_id.clone(),
             seq: 0,
-            sender: sender.to_owned(),
+            sender: sender.into(),
             envelope: envelope.clone(),
             ts: report.filed_at,
         };

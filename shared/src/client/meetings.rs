@@ -47,9 +47,9 @@ impl Client {
             routes::MEETING_SCHEDULE,
             [],
             &ScheduleMeeting {
-                group_id: group_id.to_owned(),
+                group_id: group_id.into(),
                 scheduled_at,
-                agenda: agenda.iter().map(|c| (*c).to_owned()).collect(),
+                agenda: agenda.iter().map(|c| (*c).into()).collect(),
             },
         )
         .await
@@ -71,7 +71,7 @@ impl Client {
             routes::MEETING_ATTENDANCE,
             [meeting_id],
             &RecordAttendance {
-                attendees: attendees.iter().map(|a| (*a).to_owned()).collect(),
+                attendees: attendees.iter().map(|a| (*a).into()).collect(),
             },
         )
         .await
@@ -92,7 +92,7 @@ impl Client {
             routes::MEETING_DECISIONS,
             [&meeting.id],
             &DecideSituation {
-                case_id: decision.case_id.to_owned(),
+                case_id: decision.case_id.into(),
                 decision: decision.decision,
                 note,
                 next_review_at: decision.next_review_at,
@@ -124,7 +124,7 @@ impl Client {
             routes::MEETING_AGENDA,
             [meeting_id],
             &ChangeAgenda {
-                agenda: agenda.iter().map(|a| (*a).to_owned()).collect(),
+                agenda: agenda.iter().map(|a| (*a).into()).collect(),
             },
         )
         .await
@@ -152,7 +152,7 @@ impl Client {
         let as_message = |sender: &str, envelope: &Envelope| StoredMessage {
             channel_id: meeting.group_id.clone(),
             seq: 0,
-            sender: sender.to_owned(),
+            sender: sender.into(),
             envelope: envelope.clone(),
             ts: meeting.scheduled_at,
         };
@@ -160,7 +160,7 @@ impl Client {
         for item in &meeting.agenda {
             if let (Some(note), Some(by)) = (&item.note, &item.decided_by) {
                 let content = self.open(device, &as_message(by, note)).await?;
-                opened.notes.insert(item.case_id.clone(), content);
+                opened.notes.insert(item.case_id.to_string(), content);
             }
         }
         if let (Some(minutes), Some(by)) = (&meeting.minutes, &meeting.minutes_by) {

@@ -230,7 +230,7 @@ impl Client {
         let Some(mut state) = self.verified_membership(channel_id).await? else {
             return Ok(None);
         };
-        if !state.coordinators.contains(&self.me.id) {
+        if !state.coordinators.contains(self.me.id.as_str()) {
             return Ok(Some(state));
         }
         let detail: ChannelDetail = self.call(routes::CHANNEL, [channel_id]).await?;
@@ -252,7 +252,7 @@ impl Client {
                 break;
             };
             for event in page.events {
-                last.insert(event.member.user_id.clone(), event);
+                last.insert(event.member.user_id.to_string(), event);
             }
             if !page.has_more {
                 break;
@@ -368,13 +368,17 @@ impl Client {
             .members
             .iter()
             .filter(|m| m.role == Role::Coordinator || m.user_id == self.me.id)
-            .map(|m| m.user_id.clone())
+            .map(|m| m.user_id.to_string())
             .collect();
         coordinators.sort();
         let empty = MembershipState::empty(channel_id);
         let record = RecordBody {
             kind: "genesis".into(),
-            subjects: detail.members.iter().map(|m| m.user_id.clone()).collect(),
+            subjects: detail
+                .members
+                .iter()
+                .map(|m| m.user_id.to_string())
+                .collect(),
             coordinators,
             ..empty.next_body(
                 detail.channel.epoch,
@@ -422,7 +426,7 @@ impl Client {
             routes::CHANNEL_MEMBER_ADD,
             [channel_id],
             &AddMember {
-                user_id: user_id.to_owned(),
+                user_id: user_id.into(),
                 record: Some(record),
             },
         )
@@ -474,7 +478,7 @@ impl Client {
                 Some(
                     RecordBody {
                         kind: "left".into(),
-                        subjects: vec![self.me.id.clone()],
+                        subjects: vec![self.me.id.to_string()],
                         ..body
                     }
                     .sign(device.keys())?,
@@ -507,7 +511,7 @@ impl Client {
         let before: Vec<String> = current
             .coordinators
             .into_iter()
-            .map(|c| c.user_id)
+            .map(|c| c.user_id.into_string())
             .collect();
         let mut named: Vec<&String> = user_ids.iter().filter(|id| !before.contains(id)).collect();
         named.sort();
@@ -544,7 +548,7 @@ impl Client {
             routes::CHANNEL_COORDINATORS_SET,
             [group_id],
             &SetGroupCoordinators {
-                user_ids: user_ids.to_vec(),
+                user_ids: user_ids.iter().map(Into::into).collect(),
                 records,
             },
         )

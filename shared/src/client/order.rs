@@ -104,7 +104,7 @@ impl Client {
     pub fn check_arrival(&mut self, message: &StoredMessage) -> Vec<OrderNotice> {
         let marks = self
             .order_marks
-            .entry(message.channel_id.clone())
+            .entry(message.channel_id.to_string())
             .or_default();
         let ts = u64::try_from(message.ts).unwrap_or(0);
         let arrival = Arrival::of(&message.envelope, message.seq, ts);

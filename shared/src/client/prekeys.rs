@@ -285,7 +285,7 @@ impl Client {
         let mut failure = None;
         for (channel, epochs) in by_channel {
             let body = KeysDelivered {
-                device_id: device.device_id.clone(),
+                device_id: device.device_id.as_str().into(),
                 epochs: epochs.iter().copied().collect(),
             };
             if let Err(err) = self

@@ -56,8 +56,8 @@ impl Client {
                 programme: referral.programme,
                 destroy_limit: referral.destroy_limit,
                 scheme: referral.scheme,
-                target_institution: referral.target_institution.to_owned(),
-                proposed_referent: referral.proposed_referent.map(str::to_owned),
+                target_institution: referral.target_institution.into(),
+                proposed_referent: referral.proposed_referent.map(Into::into),
                 note,
             },
         )
@@ -130,9 +130,9 @@ impl Client {
         referral: &Referral,
     ) -> Result<(Option<MessageContent>, Option<MessageContent>)> {
         let as_message = |sender: &str, envelope: &Envelope| StoredMessage {
-            channel_id: envelope.channel_id.clone(),
+            channel_id: envelope.channel_id.as_str().into(),
             seq: 0,
-            sender: sender.to_owned(),
+            sender: sender.into(),
             envelope: envelope.clone(),
             ts: referral.opened_at,
         };

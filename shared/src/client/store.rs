@@ -133,7 +133,7 @@ pub struct AgentState {
     pub device: Option<StoredDevice>,
     /// The last sequence number handed to the application, per channel.
     #[serde(default)]
-    pub cursors: BTreeMap<String, u64>,
+    pub cursors: crate::protocol::v1::channels::Cursors,
     /// Epoch keys held.
     #[serde(default)]
     pub epoch_keys: Vec<StoredEpochKey>,
@@ -388,7 +388,7 @@ mod tests {
             login: "bot".into(),
             password: SecretString::new("mot de passe"),
             totp_secret: SecretString::new("JBSWY3DPEHPK3PXP"),
-            cursors: BTreeMap::from([("c".to_owned(), 7)]),
+            cursors: BTreeMap::from([("c".into(), 7)]),
             ..AgentState::default()
         }
     }

@@ -136,7 +136,7 @@ impl Connection {
 }
 
 /// Messages received ahead of a gap, by channel and seq.
-pub(crate) type Pending = BTreeMap<(String, u64), StoredMessage>;
+pub(crate) type Pending = BTreeMap<(crate::ids::ChannelId, u64), StoredMessage>;
 
 /// [`Connection::accept`] over cursors and held-back messages kept elsewhere (the agent
 /// keeps them itself: its socket is read by a task of its own).

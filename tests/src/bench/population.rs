@@ -198,7 +198,7 @@ async fn create_person(
         .await
         .context("accepting the charter")?;
     Ok(Person {
-        user_id: client.me.id.clone(),
+        user_id: client.me.id.to_string(),
         token,
         client,
         device: enrolment.device,
@@ -406,7 +406,7 @@ fn prepare_channel(
                 tips.insert(sender, (order.counter, envelope.order_hash()));
             }
             let frame = serde_json::to_string(&ClientFrame::Send {
-                channel_id: channel.id.clone(),
+                channel_id: channel.id.clone().into(),
                 envelope,
             })?;
             messages.push(Msg {

@@ -1227,10 +1227,14 @@ async fn catch_up(
 ) -> Result<(u64, f64, RunDetail)> {
     let person = &people[channel.members[1]];
     let mut cursors: passerelle_shared::protocol::v1::channels::Cursors =
-        population::last_seqs(person).await?.into_iter().collect();
-    let last = cursors.get(&channel.id).copied().unwrap_or(0);
+        population::last_seqs(person)
+            .await?
+            .into_iter()
+            .map(|(channel, seq)| (channel.into(), seq))
+            .collect();
+    let last = cursors.get(channel.id.as_str()).copied().unwrap_or(0);
     let missed = count.min(last);
-    cursors.insert(channel.id.clone(), last - missed);
+    cursors.insert(channel.id.clone().into(), last - missed);
     let mut connection = person.client.connect(&person.device.device_id).await?;
     connection.cursors = cursors;
     let started = Instant::now();

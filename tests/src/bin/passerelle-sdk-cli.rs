@@ -189,7 +189,7 @@ impl Session {
         let client_msg_id = envelope.client_msg_id.clone();
         self.conn
             .send(&ClientFrame::Send {
-                channel_id: self.channel_id.clone(),
+                channel_id: self.channel_id.clone().into(),
                 envelope,
             })
             .await
@@ -489,7 +489,7 @@ mod agent_cli {
             )
             .await
             .map_err(|e| anyhow!("creating the group: {e}"))?;
-        Ok(channel.id)
+        Ok(channel.id.to_string())
     }
 
     async fn login(args: &Args) -> Result<()> {

@@ -153,6 +153,7 @@ async fn server_user_id(server: &TestServer, login: &str) -> String {
         .await
         .unwrap()
         .id
+        .into_string()
 }
 
 #[tokio::test]

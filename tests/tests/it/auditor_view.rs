@@ -33,12 +33,12 @@ async fn the_auditor_reads_the_newest_first_with_names_and_finds_a_case_by_refer
             "/cases",
             &CreateCase {
                 programme: Programme::PublicTranquillity,
-                reporting_institution: member.user.institution_id.clone(),
+                reporting_institution: member.user.institution_id.clone().into(),
                 regime: LegalRegime::ClspdConfidential,
                 group_id: Some(group.id.clone()),
-                institutions: vec![member.user.institution_id.clone()],
-                members: vec![member.user.id.clone()],
-                referent_user_id: Some(member.user.id.clone()),
+                institutions: vec![member.user.institution_id.clone().into()],
+                members: vec![member.user.id.clone().into()],
+                referent_user_id: Some(member.user.id.clone().into()),
                 destroy_limit: None,
                 scheme: None,
             },
@@ -89,7 +89,7 @@ async fn the_auditor_reads_the_newest_first_with_names_and_finds_a_case_by_refer
         .iter()
         .all(|e| e["target"] == case.channel.id.as_str() || e["target"] == reference.as_str()));
     let names = &page["names"];
-    assert_eq!(names[&case.channel.id], reference.as_str());
+    assert_eq!(names[case.channel.id.as_str()], reference.as_str());
     assert_eq!(names[&coord.user.id], "Test coord");
     assert_eq!(names[&coord.user.institution_id], "Mairie");
 

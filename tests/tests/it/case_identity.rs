@@ -57,15 +57,15 @@ async fn open_case(coordinator: &Party, group: &Channel, members: &[&Party]) -> 
             "/cases",
             &CreateCase {
                 programme: Programme::PublicTranquillity,
-                reporting_institution: members[0].user.institution_id.clone(),
+                reporting_institution: members[0].user.institution_id.clone().into(),
                 regime: LegalRegime::ClspdConfidential,
                 group_id: Some(group.id.clone()),
                 institutions: members
                     .iter()
-                    .map(|m| m.user.institution_id.clone())
+                    .map(|m| m.user.institution_id.as_str().into())
                     .collect(),
-                members: members.iter().map(|m| m.user.id.clone()).collect(),
-                referent_user_id: Some(members[0].user.id.clone()),
+                members: members.iter().map(|m| m.user.id.as_str().into()).collect(),
+                referent_user_id: Some(members[0].user.id.clone().into()),
                 destroy_limit: None,
                 scheme: None,
             },
@@ -321,7 +321,7 @@ async fn a_new_referent_reads_the_identity_once_sealed_again_and_the_former_one_
         .request(Method::PATCH, &format!("/cases/{case_id}"))
         .json(&UpdateCase {
             follow_up_status: None,
-            referent_user_id: Some(other.user.id.clone()),
+            referent_user_id: Some(other.user.id.clone().into()),
             destroy_limit: None,
             reviewed: false,
             record: None,
@@ -556,7 +556,7 @@ async fn the_readers_come_from_the_signed_log_and_a_server_listing_an_extra_read
     let path = format!("/cases/{case_id}");
     let change = |record: Option<passerelle_shared::crypto::MembershipRecord>| {
         serde_json::to_value(UpdateCase {
-            referent_user_id: Some(other.user.id.clone()),
+            referent_user_id: Some(other.user.id.clone().into()),
             record,
             ..UpdateCase::default()
         })

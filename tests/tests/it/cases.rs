@@ -40,15 +40,15 @@ async fn status_and_code(request: reqwest::RequestBuilder) -> (StatusCode, Strin
 fn case_request(group: &Channel, members: &[&Party]) -> CreateCase {
     CreateCase {
         programme: Programme::YouthExposedToDelinquency,
-        reporting_institution: members[0].user.institution_id.clone(),
+        reporting_institution: members[0].user.institution_id.clone().into(),
         regime: LegalRegime::ClspdConfidential,
         group_id: Some(group.id.clone()),
         institutions: members
             .iter()
-            .map(|m| m.user.institution_id.clone())
+            .map(|m| m.user.institution_id.as_str().into())
             .collect(),
-        members: members.iter().map(|m| m.user.id.clone()).collect(),
-        referent_user_id: Some(members[0].user.id.clone()),
+        members: members.iter().map(|m| m.user.id.as_str().into()).collect(),
+        referent_user_id: Some(members[0].user.id.clone().into()),
         // The youth programme requires the 25th birthday (C11): far enough away that
         // the three years after the end of the follow-up come first.
         destroy_limit: Some(in_twenty_years()),
@@ -211,17 +211,20 @@ async fn how_and_when_the_person_was_informed_or_why_not_is_recorded() {
         informed_at: now - DAY_MS,
         method: InformationMethod::Letter,
         informed: InformedParty::Guardians,
-        informed_by: member.user.id.clone(),
+        informed_by: member.user.id.clone().into(),
     };
     let view: CaseView = put(&informed).send().await.unwrap().json().await.unwrap();
     assert_eq!(view.information, Some(informed));
-    assert_eq!(view.information_recorded_by, Some(member.user.id.clone()));
+    assert_eq!(
+        view.information_recorded_by,
+        Some(member.user.id.clone().into())
+    );
 
     let future = InformationRecord::Informed {
         informed_at: now + DAY_MS,
         method: InformationMethod::Phone,
         informed: InformedParty::Person,
-        informed_by: member.user.id.clone(),
+        informed_by: member.user.id.clone().into(),
     };
     let (status, code) = status_and_code(put(&future)).await;
     assert_eq!(
@@ -232,7 +235,7 @@ async fn how_and_when_the_person_was_informed_or_why_not_is_recorded() {
         reason: NotInformedReason::ChildInterest,
         note: "x".repeat(20),
         sealed_note: None,
-        decided_by: coord.user.id.clone(),
+        decided_by: coord.user.id.clone().into(),
     };
     let (status, code) = status_and_code(put(&in_clear)).await;
     assert_eq!(
@@ -243,7 +246,7 @@ async fn how_and_when_the_person_was_informed_or_why_not_is_recorded() {
         reason: NotInformedReason::ChildInterest,
         note: String::new(),
         sealed_note: None,
-        decided_by: outsider.user.id.clone(),
+        decided_by: outsider.user.id.clone().into(),
     };
     let (status, code) = status_and_code(put(&by_outsider)).await;
     assert_eq!(
@@ -269,7 +272,7 @@ async fn how_and_when_the_person_was_informed_or_why_not_is_recorded() {
         reason: NotInformedReason::ChildInterest,
         note: String::new(),
         sealed_note: None,
-        decided_by: coord.user.id.clone(),
+        decided_by: coord.user.id.clone().into(),
     };
     let view: CaseView = put(&not_informed)
         .send()
@@ -541,9 +544,12 @@ async fn a_practice_session_is_read_only_after_its_end_and_never_linked_to_a_cas
         name: String::new(),
         starts_at,
         ends_at,
-        group_id: Some(group_id.to_owned()),
-        institutions: vec![a.user.institution_id.clone(), b.user.institution_id.clone()],
-        members: vec![a.user.id.clone(), b.user.id.clone()],
+        group_id: Some(group_id.into()),
+        institutions: vec![
+            a.user.institution_id.clone().into(),
+            b.user.institution_id.clone().into(),
+        ],
+        members: vec![a.user.id.clone().into(), b.user.id.clone().into()],
     };
     let (status, code) = status_and_code(
         coord
@@ -766,10 +772,10 @@ async fn acte_and_chantier_cases_carry_their_scheme_and_the_annual_report_counts
     let host = server.institution("Association Le Relais").await.unwrap();
     let today = today_ms();
     let acte = LocalScheme::Acte {
-        school_institution: college.clone(),
+        school_institution: college.clone().into(),
         excluded_from: today,
         excluded_until: today + 3 * DAY_MS,
-        host_institution: host.clone(),
+        host_institution: host.clone().into(),
     };
 
     // The school refers an excluded pupil: the case carries the scheme, for its members.
@@ -828,10 +834,10 @@ async fn acte_and_chantier_cases_carry_their_scheme_and_the_annual_report_counts
         (
             CreateCase {
                 scheme: Some(LocalScheme::Acte {
-                    school_institution: host.clone(),
+                    school_institution: host.clone().into(),
                     excluded_from: today,
                     excluded_until: today + DAY_MS,
-                    host_institution: college.clone(),
+                    host_institution: college.clone().into(),
                 }),
                 ..case_request(&group, &[&member])
             },
@@ -840,10 +846,10 @@ async fn acte_and_chantier_cases_carry_their_scheme_and_the_annual_report_counts
         (
             CreateCase {
                 scheme: Some(LocalScheme::Acte {
-                    school_institution: college.clone(),
+                    school_institution: college.clone().into(),
                     excluded_from: today,
                     excluded_until: today + DAY_MS,
-                    host_institution: college.clone(),
+                    host_institution: college.clone().into(),
                 }),
                 ..case_request(&group, &[&member])
             },
@@ -852,10 +858,10 @@ async fn acte_and_chantier_cases_carry_their_scheme_and_the_annual_report_counts
         (
             CreateCase {
                 scheme: Some(LocalScheme::Acte {
-                    school_institution: college.clone(),
+                    school_institution: college.clone().into(),
                     excluded_from: today,
                     excluded_until: today + 20 * DAY_MS,
-                    host_institution: host.clone(),
+                    host_institution: host.clone().into(),
                 }),
                 ..case_request(&group, &[&member])
             },
@@ -929,8 +935,8 @@ async fn a_title_or_a_note_that_identifies_a_person_is_refused_and_logged() {
         starts_at: now,
         ends_at: now + 7_200_000,
         group_id: Some(group.id.clone()),
-        institutions: vec![member.user.institution_id.clone()],
-        members: vec![member.user.id.clone()],
+        institutions: vec![member.user.institution_id.clone().into()],
+        members: vec![member.user.id.clone().into()],
     };
     for named in [
         "Analyse : le cas de Kevin MARTIN, 06 12 34 56 78",
@@ -967,8 +973,8 @@ async fn a_title_or_a_note_that_identifies_a_person_is_refused_and_logged() {
             kind: ChannelKind::WorkingGroup,
             name: title.into(),
             regime: LegalRegime::ClspdConfidential,
-            institutions: vec![member.user.institution_id.clone()],
-            members: vec![member.user.id.clone()],
+            institutions: vec![member.user.institution_id.clone().into()],
+            members: vec![member.user.id.clone().into()],
         };
         let response = coord
             .client
@@ -1011,7 +1017,7 @@ async fn a_title_or_a_note_that_identifies_a_person_is_refused_and_logged() {
         reason: NotInformedReason::ChildInterest,
         note: note.into(),
         sealed_note,
-        decided_by: coord.user.id.clone(),
+        decided_by: coord.user.id.clone().into(),
     };
     let (status, code) = status_and_code(
         coord

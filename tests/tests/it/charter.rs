@@ -74,7 +74,7 @@ async fn assert_ws_closed(party: &mut Party, channel_id: &str, code: &str) {
     };
     assert_eq!(party.error_for(&send).await, code, "send");
     let mut cursors = BTreeMap::new();
-    cursors.insert(channel_id.to_owned(), 0);
+    cursors.insert(channel_id.into(), 0);
     assert_eq!(
         party.error_for(&ClientFrame::Sync { cursors }).await,
         code,
@@ -447,8 +447,8 @@ async fn additions_check_the_legal_regime_and_the_institution_of_the_person() {
         kind: ChannelKind::WorkingGroup,
         name: "Protection de l'enfance".into(),
         regime,
-        institutions: vec![teacher.user.institution_id.clone()],
-        members,
+        institutions: vec![teacher.user.institution_id.clone().into()],
+        members: members.into_iter().map(Into::into).collect(),
     };
 
     // At creation: the teacher is not bound by professional secrecy.
@@ -506,7 +506,7 @@ async fn additions_check_the_legal_regime_and_the_institution_of_the_person() {
             .request(Method::POST, &format!("/channels/{}/members", channel.id))
             .json(&AddMember {
                 record: None,
-                user_id: who.user.id.clone(),
+                user_id: who.user.id.clone().into(),
             })
     };
     let cases = [
@@ -740,7 +740,7 @@ async fn external_participants_cannot_create_invite_or_browse_the_directory() {
                 name: String::new(),
                 regime: LegalRegime::ClspdConfidential,
                 institutions: vec![],
-                members: vec![member.user.id.clone()],
+                members: vec![member.user.id.clone().into()],
             }),
         client
             .request(Method::POST, "/cases")
@@ -758,7 +758,7 @@ async fn external_participants_cannot_create_invite_or_browse_the_directory() {
             .request(Method::POST, &format!("/channels/{}/members", channel.id))
             .json(&AddMember {
                 record: None,
-                user_id: coord.user.id.clone(),
+                user_id: coord.user.id.clone().into(),
             }),
         client.request(Method::GET, "/directory"),
     ];

@@ -75,7 +75,7 @@ impl Scene {
                 "SELECT recipient_device FROM epoch_keys WHERE channel_id = {p} AND epoch = \
                  (SELECT epoch FROM channels WHERE id = {p})"
             ),
-            [self.channel.id.clone().into()],
+            [self.channel.id.to_string().into()],
         ))
         .await
         .unwrap()
@@ -331,8 +331,8 @@ async fn a_member_who_loses_the_regimes_attribute_leaves_its_channels_and_they_r
                 kind: passerelle_shared::protocol::v1::channels::ChannelKind::WorkingGroup,
                 name: "Secret partagé".into(),
                 regime: passerelle_shared::protocol::v1::channels::LegalRegime::SharedSecretSocial,
-                institutions: vec![coord.user.institution_id.clone()],
-                members: vec![member.user.id.clone()],
+                institutions: vec![coord.user.institution_id.clone().into()],
+                members: vec![member.user.id.clone().into()],
             },
         )
         .await

@@ -367,7 +367,7 @@ async fn malformed_forged_replayed_and_foreign_prekeys_are_refused_and_logged() 
 
     // Acknowledgements: another user's device, or no epoch, are refused and logged.
     let ack = |device_id: &str, epochs: Vec<u64>| KeysDelivered {
-        device_id: device_id.to_owned(),
+        device_id: device_id.into(),
         epochs,
     };
     let err = alice
@@ -529,8 +529,8 @@ async fn an_older_prekey_served_after_an_agents_restart_is_refused() {
                 kind: passerelle_shared::protocol::v1::channels::ChannelKind::WorkingGroup,
                 name: "Veille".into(),
                 regime: passerelle_shared::protocol::v1::channels::LegalRegime::ClspdConfidential,
-                institutions: vec![reader.institution_id.clone()],
-                members: vec![reader.id.clone()],
+                institutions: vec![reader.institution_id.clone().into()],
+                members: vec![reader.id.clone().into()],
             },
         )
         .await

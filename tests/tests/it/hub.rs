@@ -647,7 +647,7 @@ async fn receipts_and_typing_reach_members_only() {
         .unwrap();
     let receipt = a
         .frame(|f| match f {
-            ServerFrame::Receipt { user_id, seq, .. } => Some((user_id.clone(), *seq)),
+            ServerFrame::Receipt { user_id, seq, .. } => Some((user_id.to_string(), *seq)),
             _ => None,
         })
         .await;
@@ -661,7 +661,7 @@ async fn receipts_and_typing_reach_members_only() {
     let read: Vec<(String, u64)> = detail
         .members
         .iter()
-        .map(|m| (m.user_id.clone(), m.read_seq))
+        .map(|m| (m.user_id.to_string(), m.read_seq))
         .collect();
     assert!(read.contains(&(b.user.id.clone(), seq)), "{read:?}");
     b.conn
@@ -760,7 +760,7 @@ async fn an_attachment_round_trips_for_members_and_is_refused_to_others() {
             .data_dir
             .path()
             .join("attachments")
-            .join(&channel.id)
+            .join(channel.id.as_str())
             .join(&opened.attachments[0].id),
     )
     .unwrap();

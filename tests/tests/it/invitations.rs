@@ -24,7 +24,7 @@ async fn new_account(server: &TestServer, admin: &Client, login: &str) -> Accoun
             &CreateAccount {
                 login: login.into(),
                 display_name: format!("Invitée {login}"),
-                institution_id,
+                institution_id: institution_id.into(),
                 role: Role::Member,
                 attributes: Attributes::default(),
             },

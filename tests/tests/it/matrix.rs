@@ -517,10 +517,10 @@ fn rows() -> Vec<Row> {
         with(M::POST, "/api/v1/cases", Coordinator, |w, p| {
             serde_json::to_value(CreateCase {
                 programme: Programme::PublicTranquillity,
-                reporting_institution: w.institution.clone(),
+                reporting_institution: w.institution.clone().into(),
                 regime: LegalRegime::ClspdConfidential,
                 group_id: None,
-                institutions: vec![p.institution.clone()],
+                institutions: vec![p.institution.clone().into()],
                 members: Vec::new(),
                 referent_user_id: None,
                 destroy_limit: None,
@@ -989,11 +989,11 @@ async fn every_endpoint_and_frame_answers_every_role_and_situation_as_the_matrix
         .collect();
     let case_body = |institutions: Vec<String>, member_ids: Vec<String>| CreateCase {
         programme: Programme::PublicTranquillity,
-        reporting_institution: owner.user.institution_id.clone(),
+        reporting_institution: owner.user.institution_id.clone().into(),
         regime: LegalRegime::ClspdConfidential,
         group_id: Some(group.id.clone()),
-        institutions,
-        members: member_ids,
+        institutions: institutions.into_iter().map(Into::into).collect(),
+        members: member_ids.into_iter().map(Into::into).collect(),
         referent_user_id: None,
         destroy_limit: None,
         scheme: None,
@@ -1144,9 +1144,9 @@ async fn every_endpoint_and_frame_answers_every_role_and_situation_as_the_matrix
     let world = World {
         charter,
         rules: rules["current"]["version"].as_u64().unwrap(),
-        group: group.id.clone(),
-        case: archived.channel.id.clone(),
-        live_case: live.channel.id.clone(),
+        group: group.id.to_string(),
+        case: archived.channel.id.to_string(),
+        live_case: live.channel.id.to_string(),
         practice: practice["channel"]["id"].as_str().unwrap().to_owned(),
         attachment: attachment.id.clone(),
         victim: victim.id.clone(),

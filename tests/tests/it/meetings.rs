@@ -62,19 +62,19 @@ async fn open_case(coordinator: &Party, group: &Channel, member: &Party) -> Stri
             "/cases",
             &CreateCase {
                 programme: Programme::PublicTranquillity,
-                reporting_institution: member.user.institution_id.clone(),
+                reporting_institution: member.user.institution_id.clone().into(),
                 regime: LegalRegime::ClspdConfidential,
                 group_id: Some(group.id.clone()),
-                institutions: vec![member.user.institution_id.clone()],
-                members: vec![member.user.id.clone()],
-                referent_user_id: Some(member.user.id.clone()),
+                institutions: vec![member.user.institution_id.clone().into()],
+                members: vec![member.user.id.clone().into()],
+                referent_user_id: Some(member.user.id.clone().into()),
                 destroy_limit: None,
                 scheme: None,
             },
         )
         .await
         .unwrap();
-    case.channel.id
+    case.channel.id.to_string()
 }
 
 fn now(server: &TestServer) -> i64 {

@@ -37,8 +37,8 @@ fn summary(events: &[MembershipEvent]) -> Vec<(MembershipChange, String, Option<
         .map(|e| {
             (
                 e.change,
-                e.member.user_id.clone(),
-                e.actor.as_ref().map(|a| a.user_id.clone()),
+                e.member.user_id.to_string(),
+                e.actor.as_ref().map(|a| a.user_id.to_string()),
                 e.after_seq,
             )
         })
@@ -281,8 +281,8 @@ async fn a_member_who_loses_the_regime_is_removed_by_the_server_with_its_categor
                 kind: ChannelKind::WorkingGroup,
                 name: "Secret partagé".into(),
                 regime: LegalRegime::SharedSecretSocial,
-                institutions: vec![coord.user.institution_id.clone()],
-                members: vec![member.user.id.clone()],
+                institutions: vec![coord.user.institution_id.clone().into()],
+                members: vec![member.user.id.clone().into()],
             },
         )
         .await

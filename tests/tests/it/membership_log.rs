@@ -154,7 +154,7 @@ async fn a_forged_stale_or_missing_record_is_refused_and_changes_nothing() {
         ..start.next_body(group.epoch, &k, &karim.device.device_id, 1_765_100_000_000)
     };
     let post = |user_id: &str, record| AddMember {
-        user_id: user_id.to_owned(),
+        user_id: user_id.into(),
         record,
     };
     let path = format!("/channels/{}/members", group.id);
@@ -530,7 +530,7 @@ async fn a_head_in_a_members_message_that_the_served_log_lacks_stops_every_key()
     assert!(proxy.writes_to(&epochs).is_empty(), "no key was published");
     // The head is kept between runs: a restart does not forget it.
     let memory = client.membership_memory();
-    assert_eq!(memory.1.get(&group.id).map(Vec::len), Some(1));
+    assert_eq!(memory.1.get(group.id.as_str()).map(Vec::len), Some(1));
     drop(proxy);
 
     // Another branch at the same place as the head a member saw: a fork.
@@ -780,8 +780,8 @@ async fn a_removal_by_the_server_is_ratified_by_a_coordinator_and_leaves_the_log
                 kind: ChannelKind::WorkingGroup,
                 name: "Secret partagé".into(),
                 regime: LegalRegime::SharedSecretSocial,
-                institutions: vec![karim.user.institution_id.clone()],
-                members: vec![j.clone(), s.clone()],
+                institutions: vec![karim.user.institution_id.clone().into()],
+                members: vec![j.clone().into(), s.clone().into()],
             },
         )
         .await

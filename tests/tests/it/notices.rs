@@ -241,7 +241,7 @@ async fn scene_on(
         Scene {
             server,
             coordinator,
-            channel_id: channel.id,
+            channel_id: channel.id.to_string(),
         },
         members,
     )

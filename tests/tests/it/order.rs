@@ -100,7 +100,7 @@ async fn the_sdk_names_each_message_a_malicious_server_drops_swaps_replays_or_do
         .unwrap();
     let old = Envelope::seal(
         MessageHeader {
-            channel_id: channel.id.clone(),
+            channel_id: channel.id.to_string(),
             epoch,
             sender_device: karim.device.device_id.clone(),
             client_msg_id: uuid::Uuid::new_v4().to_string(),

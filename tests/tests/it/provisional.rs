@@ -25,7 +25,7 @@ async fn created_by_admin(server: &TestServer, admin: &Client, login: &str) -> T
             &CreateAccount {
                 login: login.into(),
                 display_name: "Nadia Provisoire".into(),
-                institution_id: institution_id.clone(),
+                institution_id: institution_id.clone().into(),
                 role: Role::Member,
                 attributes: Attributes::default(),
             },
@@ -33,7 +33,7 @@ async fn created_by_admin(server: &TestServer, admin: &Client, login: &str) -> T
         .await
         .unwrap();
     TestUser {
-        id: created.account.id,
+        id: created.account.id.to_string(),
         login: login.into(),
         password: created.password,
         role: Role::Member,
@@ -261,7 +261,7 @@ async fn an_admin_imports_a_list_all_or_nothing_and_each_account_starts_provisio
     assert_eq!(imported.accounts[1].account.role, Role::Coordinator);
     let nina = &imported.accounts[0];
     let user = TestUser {
-        id: nina.account.id.clone(),
+        id: nina.account.id.to_string(),
         login: nina.account.login.clone(),
         password: nina.password.clone(),
         role: Role::Member,

@@ -89,7 +89,7 @@ async fn direct(from: &Party, to: &Party) -> Channel {
                 name: String::new(),
                 regime: LegalRegime::ClspdConfidential,
                 institutions: Vec::new(),
-                members: vec![to.user.id.clone()],
+                members: vec![to.user.id.clone().into()],
             },
         )
         .await
@@ -265,7 +265,7 @@ async fn the_intervenant_social_refers_and_the_social_worker_accepts_which_opens
             &sent.id,
             &AcceptReferral {
                 referent_user_id: None,
-                group_id: Some(group.id.clone()),
+                group_id: Some(group.id.to_string()),
             },
         )
         .await

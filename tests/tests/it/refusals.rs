@@ -125,7 +125,9 @@ async fn a_sync_frame_naming_six_thousand_unknown_channels_writes_one_event() {
     let server = TestServer::spawn().await.unwrap();
     let mut party = Party::new(&server, "curieux", Role::Member, "CCAS").await;
     let before = events_of(&server, "ws_frame").await.len();
-    let cursors = (0..6_000).map(|i| (format!("inconnu-{i}"), 0)).collect();
+    let cursors = (0..6_000)
+        .map(|i| (format!("inconnu-{i}").into(), 0))
+        .collect();
     party
         .conn
         .send(&ClientFrame::Sync { cursors })

@@ -47,7 +47,7 @@ async fn the_annual_report_counts_groups_members_and_exclusions_without_names() 
                 name: String::new(),
                 regime: LegalRegime::ClspdConfidential,
                 institutions: Vec::new(),
-                members: vec![coord.user.id.clone()],
+                members: vec![coord.user.id.clone().into()],
             },
         )
         .await
@@ -176,7 +176,7 @@ async fn a_closed_years_report_stays_byte_identical_whatever_happens_afterwards(
         .request(Method::POST, &format!("/channels/{}/members", channel.id))
         .json(&passerelle_shared::protocol::v1::channels::AddMember {
             record: None,
-            user_id: c.user.id.clone(),
+            user_id: c.user.id.clone().into(),
         })
         .send()
         .await

@@ -65,11 +65,11 @@ async fn busy_case(server: &TestServer, coord: &mut Party, member: &mut Party) -
             "/cases",
             &CreateCase {
                 programme: Programme::ViolenceAgainstWomenAndDomesticViolence,
-                reporting_institution: member.user.institution_id.clone(),
+                reporting_institution: member.user.institution_id.clone().into(),
                 regime: LegalRegime::ClspdConfidential,
                 group_id: None,
-                institutions: vec![member.user.institution_id.clone()],
-                members: vec![member.user.id.clone()],
+                institutions: vec![member.user.institution_id.clone().into()],
+                members: vec![member.user.id.clone().into()],
                 referent_user_id: None,
                 destroy_limit: None,
                 scheme: None,
@@ -192,7 +192,7 @@ async fn the_job_destroys_every_row_and_blob_of_an_expired_case_and_nothing_else
         .data_dir
         .path()
         .join("attachments")
-        .join(&expiring_id)
+        .join(expiring_id.as_str())
         .exists());
     assert_eq!(
         channel_column(&server, &expiring_id, "status").await,
@@ -367,8 +367,8 @@ async fn the_job_runs_on_its_own_and_destroys_a_practice_session_seven_days_afte
                 starts_at: now,
                 ends_at: now + 3_600_000,
                 group_id: Some(group.id.clone()),
-                institutions: vec![member.user.institution_id.clone()],
-                members: vec![member.user.id.clone()],
+                institutions: vec![member.user.institution_id.clone().into()],
+                members: vec![member.user.id.clone().into()],
             },
         )
         .await

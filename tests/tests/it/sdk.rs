@@ -66,8 +66,11 @@ async fn group(coordinator: &mut Party, members: &[&TestUser]) -> Channel {
                 kind: ChannelKind::WorkingGroup,
                 name: "Veille".into(),
                 regime: LegalRegime::ClspdConfidential,
-                institutions: members.iter().map(|m| m.institution_id.clone()).collect(),
-                members: members.iter().map(|m| m.id.clone()).collect(),
+                institutions: members
+                    .iter()
+                    .map(|m| m.institution_id.as_str().into())
+                    .collect(),
+                members: members.iter().map(|m| m.id.as_str().into()).collect(),
             },
         )
         .await
@@ -643,7 +646,7 @@ async fn an_agent_streams_its_events_to_another_task() {
         )
         .json(&passerelle_shared::protocol::v1::channels::AddMember {
             record: None,
-            user_id: carla.user.id.clone(),
+            user_id: carla.user.id.clone().into(),
         })
         .send()
         .await

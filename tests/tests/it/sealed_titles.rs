@@ -151,15 +151,15 @@ async fn titles_and_notes_are_sealed_and_no_table_or_file_holds_them() {
             "/cases",
             &CreateCase {
                 programme: Programme::PublicTranquillity,
-                reporting_institution: member.user.institution_id.clone(),
+                reporting_institution: member.user.institution_id.clone().into(),
                 regime: LegalRegime::ClspdConfidential,
                 group_id: Some(group.id.clone()),
                 institutions: vec![
-                    member.user.institution_id.clone(),
-                    late.user.institution_id.clone(),
+                    member.user.institution_id.clone().into(),
+                    late.user.institution_id.clone().into(),
                 ],
-                members: vec![member.user.id.clone()],
-                referent_user_id: Some(member.user.id.clone()),
+                members: vec![member.user.id.clone().into()],
+                referent_user_id: Some(member.user.id.clone().into()),
                 destroy_limit: None,
                 scheme: None,
             },
@@ -185,8 +185,8 @@ async fn titles_and_notes_are_sealed_and_no_table_or_file_holds_them() {
                 starts_at: now,
                 ends_at: now + 7_200_000,
                 group_id: Some(group.id.clone()),
-                institutions: vec![member.user.institution_id.clone()],
-                members: vec![member.user.id.clone()],
+                institutions: vec![member.user.institution_id.clone().into()],
+                members: vec![member.user.id.clone().into()],
             },
         )
         .await
@@ -208,7 +208,7 @@ async fn titles_and_notes_are_sealed_and_no_table_or_file_holds_them() {
                 name: String::new(),
                 regime: LegalRegime::ClspdConfidential,
                 institutions: vec![],
-                members: vec![coord.user.id.clone()],
+                members: vec![coord.user.id.clone().into()],
             },
         )
         .await
@@ -231,7 +231,7 @@ async fn titles_and_notes_are_sealed_and_no_table_or_file_holds_them() {
             reason: NotInformedReason::ChildInterest,
             note: String::new(),
             sealed_note: Some(Box::new(sealed_note)),
-            decided_by: coord.user.id.clone(),
+            decided_by: coord.user.id.clone().into(),
         })
         .send()
         .await
@@ -276,7 +276,7 @@ async fn titles_and_notes_are_sealed_and_no_table_or_file_holds_them() {
         .post_empty(
             &format!("/channels/{case_id}/members"),
             &AddMember {
-                user_id: late.user.id.clone(),
+                user_id: late.user.id.clone().into(),
                 record: None,
             },
         )
@@ -409,8 +409,8 @@ async fn a_title_sealed_wrong_stale_or_replayed_is_refused_and_logged() {
                 starts_at: now,
                 ends_at: now + 7_200_000,
                 group_id: Some(group.id.clone()),
-                institutions: vec![member.user.institution_id.clone()],
-                members: vec![member.user.id.clone()],
+                institutions: vec![member.user.institution_id.clone().into()],
+                members: vec![member.user.id.clone().into()],
             },
         )
         .await
@@ -457,7 +457,7 @@ async fn a_title_sealed_wrong_stale_or_replayed_is_refused_and_logged() {
     }
 
     // Another scope (the channel's own messages).
-    let (header, content) = seal(&coord, id.clone(), epoch);
+    let (header, content) = seal(&coord, id.to_string(), epoch);
     let wrong_scope = sealed(&mut coord, &id, header, content).await;
     assert_eq!(
         status_and_code(put(&coord, &id, &wrong_scope)).await,
@@ -497,7 +497,7 @@ async fn a_title_sealed_wrong_stale_or_replayed_is_refused_and_logged() {
         .post_empty(
             &format!("/channels/{id}/members"),
             &AddMember {
-                user_id: third.user.id.clone(),
+                user_id: third.user.id.clone().into(),
                 record: None,
             },
         )
@@ -571,8 +571,8 @@ async fn a_session_named_in_clear_before_gets_a_reference_once_its_name_is_seale
                 starts_at: now,
                 ends_at: now + 7_200_000,
                 group_id: Some(group.id.clone()),
-                institutions: vec![member.user.institution_id.clone()],
-                members: vec![member.user.id.clone()],
+                institutions: vec![member.user.institution_id.clone().into()],
+                members: vec![member.user.id.clone().into()],
             },
         )
         .await
@@ -625,11 +625,11 @@ async fn a_note_sealed_again_wrong_stale_or_by_an_outsider_is_refused_and_logged
             "/cases",
             &CreateCase {
                 programme: Programme::PublicTranquillity,
-                reporting_institution: member.user.institution_id.clone(),
+                reporting_institution: member.user.institution_id.clone().into(),
                 regime: LegalRegime::ClspdConfidential,
                 group_id: Some(group.id.clone()),
-                institutions: vec![member.user.institution_id.clone()],
-                members: vec![member.user.id.clone()],
+                institutions: vec![member.user.institution_id.clone().into()],
+                members: vec![member.user.id.clone().into()],
                 referent_user_id: None,
                 destroy_limit: None,
                 scheme: None,
@@ -650,7 +650,7 @@ async fn a_note_sealed_again_wrong_stale_or_by_an_outsider_is_refused_and_logged
         reason: NotInformedReason::ChildInterest,
         note: String::new(),
         sealed_note: sealed_note.map(Box::new),
-        decided_by: member.user.id.clone(),
+        decided_by: member.user.id.clone().into(),
     };
     // No note recorded yet.
     let mine = coord

@@ -291,9 +291,9 @@ pub async fn working_group_without_rules(coordinator: &mut Party, members: &[&Pa
                 regime: LegalRegime::ClspdConfidential,
                 institutions: members
                     .iter()
-                    .map(|m| m.user.institution_id.clone())
+                    .map(|m| m.user.institution_id.as_str().into())
                     .collect(),
-                members: members.iter().map(|m| m.user.id.clone()).collect(),
+                members: members.iter().map(|m| m.user.id.as_str().into()).collect(),
             },
         )
         .await

@@ -64,8 +64,8 @@ async fn an_agent_reports_the_tail_a_server_rolled_back_between_two_runs() {
                 kind: ChannelKind::WorkingGroup,
                 name: "Veille".into(),
                 regime: LegalRegime::ClspdConfidential,
-                institutions: vec![reader.institution_id.clone()],
-                members: vec![reader.id.clone()],
+                institutions: vec![reader.institution_id.clone().into()],
+                members: vec![reader.id.clone().into()],
             },
         )
         .await

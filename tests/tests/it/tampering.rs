@@ -313,7 +313,7 @@ async fn wraps_and_envelopes_of_another_channel_or_from_a_non_member_are_refused
     // key of her own: refused before any decryption.
     let forged = Envelope::seal(
         MessageHeader {
-            channel_id: channel.id.clone(),
+            channel_id: channel.id.to_string(),
             epoch,
             sender_device: mallory.device.device_id.clone(),
             client_msg_id: uuid::Uuid::new_v4().to_string(),

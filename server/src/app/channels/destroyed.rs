@@ -37,6 +37,9 @@ pub async fn destroyed_among(
             .await;
         return Err(ApiError::Unprocessable("invalid_destroyed_query"));
     }
-    let destroyed = db::channels::destroyed_among(&state.db, &query.channel_ids).await?;
-    Ok(DestroyedChannels { destroyed })
+    let ids: Vec<String> = query.channel_ids.iter().map(ToString::to_string).collect();
+    let destroyed = db::channels::destroyed_among(&state.db, &ids).await?;
+    Ok(DestroyedChannels {
+        destroyed: destroyed.into_iter().map(Into::into).collect(),
+    })
 }

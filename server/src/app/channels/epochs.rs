@@ -33,8 +33,8 @@ pub(crate) async fn required_devices(state: &AppState, channel_id: &str) -> Resu
         .await?
         .into_iter()
         .map(|d| DeviceRef {
-            user_id: d.user_id,
-            device_id: d.id,
+            user_id: d.user_id.into(),
+            device_id: d.id.into(),
         })
         .collect();
     devices.sort();
@@ -49,7 +49,7 @@ pub async fn epoch_state(
 ) -> Result<EpochState> {
     let (channel, _) = open_channel(state, user, channel_id, "epoch_read", Access::Read).await?;
     Ok(EpochState {
-        channel_id: channel.id.clone(),
+        channel_id: channel.id.clone().into(),
         epoch: u64::try_from(channel.epoch).unwrap_or_default(),
         rotation_required: needs_rotation(&channel, state.now_ms()),
         devices: required_devices(state, channel_id).await?,
@@ -97,7 +97,7 @@ pub async fn publish_epoch(
     let required: HashSet<String> = required_devices(state, channel_id)
         .await?
         .into_iter()
-        .map(|d| d.device_id)
+        .map(|d| d.device_id.into_string())
         .collect();
     let covered: HashSet<String> = request
         .keys
@@ -119,7 +119,7 @@ pub async fn publish_epoch(
     let withheld: HashSet<String> = request
         .withheld
         .iter()
-        .map(|w| w.device_id.clone())
+        .map(|w| w.device_id.to_string())
         .collect();
     let sender_reasons = request.withheld.iter().all(|w| {
         matches!(
@@ -190,7 +190,7 @@ pub async fn publish_epoch(
             Ok(db::entities::withheld_key::Model {
                 channel_id: channel_id.to_owned(),
                 epoch,
-                device_id: w.device_id.clone(),
+                device_id: w.device_id.to_string(),
                 reason: serde_json::to_value(w.reason)
                     .map_err(ApiError::internal)?
                     .as_str()
@@ -246,18 +246,18 @@ pub async fn publish_epoch(
         .await?;
     for entry in &request.withheld {
         let frame = frame_text(&ServerFrame::KeyWithheld {
-            channel_id: channel_id.to_owned(),
+            channel_id: channel_id.into(),
             epoch: request.epoch,
             reason: entry.reason,
         })?;
         state.bus.publish(BusEvent::Device {
-            device_id: entry.device_id.clone(),
+            device_id: entry.device_id.to_string(),
             frame,
         });
     }
     for key in request.keys {
         let frame = frame_text(&ServerFrame::Keys {
-            channel_id: channel_id.to_owned(),
+            channel_id: channel_id.into(),
             epoch: request.epoch,
             keys: vec![key.clone()],
         })?;

@@ -22,9 +22,9 @@ pub(crate) fn stored_messages(
     rows.into_iter()
         .map(|row| {
             Ok(StoredMessage {
-                channel_id: row.channel_id,
+                channel_id: row.channel_id.into(),
                 seq: u64::try_from(row.seq).unwrap_or_default(),
-                sender: row.sender_user,
+                sender: row.sender_user.into(),
                 envelope: serde_json::from_str(&row.envelope).map_err(ApiError::internal)?,
                 ts: row.created_at,
             })

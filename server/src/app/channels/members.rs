@@ -47,10 +47,10 @@ pub async fn directory(state: &AppState, user: &CurrentUser) -> Result<Vec<Direc
                     .get(&account.institution_id)
                     .cloned()
                     .unwrap_or_default(),
-                id: account.institution_id,
+                id: account.institution_id.into(),
             },
             role: Role::parse(&account.role).unwrap_or(Role::Member),
-            user_id: account.id,
+            user_id: account.id.into(),
             display_name: account.display_name,
             bound_by_professional_secrecy: account.bound_by_professional_secrecy,
             social_action_professional: account.social_action_professional,

@@ -91,7 +91,7 @@ pub(crate) async fn views(
     ids.dedup();
     let names = db::accounts::display_names(&state.db, &ids).await?;
     let person = |id: &str| PersonRef {
-        user_id: id.to_owned(),
+        user_id: id.into(),
         display_name: names.get(id).cloned(),
     };
     rows.into_iter()
@@ -103,11 +103,11 @@ pub(crate) async fn views(
                 actor: row.actor_id.as_deref().map(person),
                 reason: row.reason.as_deref().and_then(RemovalReason::parse),
                 role: row.role.as_deref().and_then(ChannelRole::parse),
-                device_id: row.device_id,
+                device_id: row.device_id.map(Into::into),
                 seq: u64::try_from(row.seq).unwrap_or_default(),
                 after_seq: u64::try_from(row.after_seq).unwrap_or_default(),
                 at: row.at,
-                channel_id: row.channel_id,
+                channel_id: row.channel_id.into(),
             })
         })
         .collect()
@@ -171,7 +171,7 @@ pub(crate) async fn announce_membership(
     };
     let added = change == "added";
     let frame = frame_text(&ServerFrame::Member {
-        channel_id: channel.id.clone(),
+        channel_id: channel.id.clone().into(),
         user_id: member.clone(),
         change: change.to_owned(),
         event: Some(event),
@@ -185,12 +185,12 @@ pub(crate) async fn announce_membership(
             .await?
             .unwrap_or_else(|| channel.clone());
         state.bus.publish(BusEvent::User {
-            user_id: member,
+            user_id: member.to_string(),
             frame: frame_text(&ServerFrame::Channel(channel_of(&current, institutions)?))?,
         });
     } else if change == "removed" {
         state.bus.publish(BusEvent::User {
-            user_id: member,
+            user_id: member.to_string(),
             frame: frame.clone(),
         });
     }

@@ -52,18 +52,18 @@ use crate::state::AppState;
 /// The channel view of a row.
 pub(crate) fn channel_of(model: &channel::Model, institutions: Vec<String>) -> Result<Channel> {
     Ok(Channel {
-        id: model.id.clone(),
+        id: model.id.clone().into(),
         kind: ChannelKind::parse(&model.kind)
             .ok_or_else(|| ApiError::internal(anyhow::anyhow!("bad kind")))?,
         name: model.name.clone(),
         regime: LegalRegime::parse(&model.regime)
             .ok_or_else(|| ApiError::internal(anyhow::anyhow!("bad regime")))?,
         status: model.status.clone(),
-        institutions,
+        institutions: institutions.into_iter().map(Into::into).collect(),
         epoch: u64::try_from(model.epoch).unwrap_or_default(),
         last_seq: u64::try_from(model.last_seq).unwrap_or_default(),
         created_at: model.created_at,
-        group_id: model.group_id.clone(),
+        group_id: model.group_id.clone().map(Into::into),
         starts_at: model.starts_at,
         ends_at: model.ends_at,
         ended_at: model.ended_at,
@@ -143,10 +143,10 @@ pub async fn detail(
             .await?
             .ok_or_else(|| ApiError::internal(anyhow::anyhow!("account without institution")))?;
         members.push(Member {
-            user_id: account.id,
+            user_id: account.id.into(),
             display_name: account.display_name,
             institution: InstitutionRef {
-                id: institution.id,
+                id: institution.id.into(),
                 name: institution.name,
             },
             role: Role::parse(&account.role).unwrap_or(Role::Member),

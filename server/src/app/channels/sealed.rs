@@ -27,7 +27,7 @@ pub(super) fn title_of(model: &channel::Model) -> Option<SealedTitle> {
     let envelope = serde_json::from_str(model.title.as_deref()?).ok()?;
     Some(SealedTitle {
         envelope,
-        sealed_by: model.title_by.clone()?,
+        sealed_by: model.title_by.clone()?.into(),
     })
 }
 

@@ -7,12 +7,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{Attributes, InstitutionKind, Role};
+use crate::ids::{InstitutionId, UserId};
 
 /// An institution of the CLSPD.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Institution {
     /// Institution id.
-    pub id: String,
+    pub id: InstitutionId,
     /// Its name.
     pub name: String,
     /// What it is: bounds the attributes of its people (CHARTER.md C5).
@@ -44,13 +45,13 @@ pub struct UpdateInstitution {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Account {
     /// Account id.
-    pub id: String,
+    pub id: UserId,
     /// Login.
     pub login: String,
     /// Name shown to colleagues.
     pub display_name: String,
     /// Institution id.
-    pub institution_id: String,
+    pub institution_id: InstitutionId,
     /// Role.
     pub role: Role,
     /// Attributes checked by legal regimes.
@@ -73,7 +74,7 @@ pub struct CreateAccount {
     /// Name shown to colleagues.
     pub display_name: String,
     /// Institution id.
-    pub institution_id: String,
+    pub institution_id: InstitutionId,
     /// Role.
     pub role: Role,
     /// Attributes.

@@ -8,15 +8,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::ids::{InstitutionId, UserId};
+
 /// The acting side of an event.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AuditActorDto {
     /// Account id.
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     /// Login used.
     pub login: Option<String>,
     /// Institution id.
-    pub institution_id: Option<String>,
+    pub institution_id: Option<InstitutionId>,
     /// Session id (never the token).
     pub session_id: Option<String>,
     /// Client address.

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{Attributes, Role};
+use crate::ids::{ChannelId, InstitutionId, UserId};
 
 /// `POST /api/v1/auth/login`.
 #[derive(Clone, Deserialize, Serialize, ToSchema)]
@@ -107,7 +108,7 @@ impl std::fmt::Debug for SessionOpened {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Me {
     /// Account id.
-    pub id: String,
+    pub id: UserId,
     /// Login.
     pub login: String,
     /// Name shown to colleagues.
@@ -130,14 +131,14 @@ pub struct Me {
     /// The working groups the account is a named coordinator of (CHARTER.md C1): it may
     /// open cases and practice sessions there.
     #[serde(default)]
-    pub coordinated_groups: Vec<String>,
+    pub coordinated_groups: Vec<ChannelId>,
 }
 
 /// An institution, as shown next to a person.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct InstitutionRef {
     /// Institution id.
-    pub id: String,
+    pub id: InstitutionId,
     /// Its name, e.g. « Police municipale ».
     pub name: String,
 }

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::crypto::{Envelope, MessageContent, WrappedEpochKey};
+use crate::ids::{CaseId, DeviceId, UserId};
 
 /// Longest name, in characters.
 pub const MAX_IDENTITY_NAME_CHARS: usize = 200;
@@ -41,14 +42,14 @@ pub enum ReaderDuty {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct IdentityReader {
     /// Account id.
-    pub user_id: String,
+    pub user_id: UserId,
     /// Name shown to colleagues.
     pub display_name: String,
     /// Why they read it.
     pub duty: ReaderDuty,
     /// Their live devices: each needs a wrap. The client checks every one against the
     /// person's identity key before wrapping for it.
-    pub devices: Vec<String>,
+    pub devices: Vec<DeviceId>,
 }
 
 /// `GET /api/v1/cases/{id}/identity/readers`: whom to seal the next version for.
@@ -80,11 +81,11 @@ pub struct SealIdentity {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct SealedIdentity {
     /// The case.
-    pub case_id: String,
+    pub case_id: CaseId,
     /// The version.
     pub version: u64,
     /// Who sealed it (account id).
-    pub sealed_by: String,
+    pub sealed_by: UserId,
     /// When (unix ms).
     pub sealed_at: i64,
     /// The sealed record.
@@ -102,7 +103,7 @@ pub struct IdentityStatus {
     /// The stored version.
     pub version: u64,
     /// Who sealed it (account id).
-    pub sealed_by: String,
+    pub sealed_by: UserId,
     /// When (unix ms).
     pub sealed_at: i64,
     /// Every live device of the current readers holds the key: `false` after a referent

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::channels::{Channel, LegalRegime};
+use crate::ids::{ChannelId, InstitutionId, UserId};
 
 /// Longest free-text note, in characters (CHARTER.md C8).
 pub const MAX_NOTE_CHARS: usize = 280;
@@ -143,7 +144,7 @@ pub enum InformationRecord {
         /// Who was informed.
         informed: InformedParty,
         /// By whom: the account id of a member of the case.
-        informed_by: String,
+        informed_by: UserId,
     },
     /// The person was deliberately not informed, for a documented reason.
     NotInformed {
@@ -161,7 +162,7 @@ pub enum InformationRecord {
         #[schema(value_type = Option<Object>)]
         sealed_note: Option<Box<crate::crypto::Envelope>>,
         /// Decided by: the account id of a member of the case.
-        decided_by: String,
+        decided_by: UserId,
     },
 }
 
@@ -184,13 +185,13 @@ pub enum LocalScheme {
     /// excluded pupil to a host structure for the days of the exclusion.
     Acte {
         /// The school (an institution of type Éducation nationale).
-        school_institution: String,
+        school_institution: InstitutionId,
         /// First day of the exclusion (unix ms, midnight UTC of the day).
         excluded_from: i64,
         /// Last day of the exclusion (unix ms), at most [`MAX_ACTE_DAYS`] after the first.
         excluded_until: i64,
         /// The structure that hosts the pupil during the exclusion (another institution).
-        host_institution: String,
+        host_institution: InstitutionId,
     },
     /// Chantier éducatif: young people of 17 to 25 followed over a work period.
     ChantierEducatif {
@@ -227,21 +228,21 @@ pub struct CreateCase {
     /// Programme.
     pub programme: Programme,
     /// The institution that reported the situation (an institution id of the CLSPD).
-    pub reporting_institution: String,
+    pub reporting_institution: InstitutionId,
     /// Legal regime the case shares under.
     pub regime: LegalRegime,
     /// The working group whose internal rules apply (recommended: CHARTER.md C1).
     #[serde(default)]
-    pub group_id: Option<String>,
+    pub group_id: Option<ChannelId>,
     /// Institutions whose professionals may be members (the allow-list).
     #[serde(default)]
-    pub institutions: Vec<String>,
+    pub institutions: Vec<InstitutionId>,
     /// Initial members besides the coordinator (account ids).
     #[serde(default)]
-    pub members: Vec<String>,
+    pub members: Vec<UserId>,
     /// The case's referent: one of its members.
     #[serde(default)]
-    pub referent_user_id: Option<String>,
+    pub referent_user_id: Option<UserId>,
     /// A date after which the case must not be kept (unix ms), e.g. the person's 25th
     /// birthday for the youth programme. The server stores this date only, never a birth
     /// date.
@@ -261,7 +262,7 @@ pub struct UpdateCase {
     pub follow_up_status: Option<FollowUpStatus>,
     /// New referent (a member of the case).
     #[serde(default)]
-    pub referent_user_id: Option<String>,
+    pub referent_user_id: Option<UserId>,
     /// An earlier destruction limit (unix ms); a limit can only be brought forward.
     #[serde(default)]
     pub destroy_limit: Option<i64>,
@@ -286,11 +287,11 @@ pub struct CaseView {
     /// Programme.
     pub programme: Programme,
     /// Reporting institution (id).
-    pub reporting_institution: String,
+    pub reporting_institution: InstitutionId,
     /// Follow-up status.
     pub follow_up_status: FollowUpStatus,
     /// The referent (account id).
-    pub referent_user_id: Option<String>,
+    pub referent_user_id: Option<UserId>,
     /// The destruction limit the coordinator set (unix ms): required for the youth
     /// programme (the person's 25th birthday, computed by the client from the birth
     /// month, which never reaches the server).
@@ -298,11 +299,11 @@ pub struct CaseView {
     /// How the person was informed, or why not; absent until recorded.
     pub information: Option<InformationRecord>,
     /// Who recorded it (account id).
-    pub information_recorded_by: Option<String>,
+    pub information_recorded_by: Option<UserId>,
     /// Who last sealed the note again under a newer epoch (§24), when not the person who
     /// recorded the information: the note's sealer, whose device must sign it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note_sealed_by: Option<String>,
+    pub note_sealed_by: Option<UserId>,
     /// When it was recorded (unix ms).
     pub information_recorded_at: Option<i64>,
     /// When the situation must be reviewed next (unix ms, CHARTER.md C11).
@@ -374,7 +375,7 @@ pub struct OpenArchived {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ArchiveAccess {
     /// Channel.
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     /// Readable until (unix ms).
     pub expires_at: i64,
 }
@@ -409,13 +410,13 @@ pub struct CreatePracticeSession {
     pub ends_at: i64,
     /// The working group whose internal rules apply.
     #[serde(default)]
-    pub group_id: Option<String>,
+    pub group_id: Option<ChannelId>,
     /// Institutions whose professionals may take part.
     #[serde(default)]
-    pub institutions: Vec<String>,
+    pub institutions: Vec<InstitutionId>,
     /// Participants besides the facilitator (account ids).
     #[serde(default)]
-    pub members: Vec<String>,
+    pub members: Vec<UserId>,
 }
 
 /// A practice session as its participants see it.
@@ -424,7 +425,7 @@ pub struct PracticeSession {
     /// The channel (with `starts_at`, `ends_at` and `destroy_by`).
     pub channel: Channel,
     /// The facilitator (account id).
-    pub facilitator: String,
+    pub facilitator: UserId,
     /// The rule shown to participants, in French.
     pub rule: String,
 }

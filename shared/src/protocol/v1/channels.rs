@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use super::auth::InstitutionRef;
 use super::Role;
 use crate::crypto::{Envelope, MembershipRecord, WithheldReason, WrappedEpochKey};
+use crate::ids::{ChannelId, DeviceId, InstitutionId, UserId};
 
 /// What a channel is for (docs/ARCHITECTURE.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -96,17 +97,17 @@ pub struct CreateChannel {
     pub regime: LegalRegime,
     /// Institutions whose professionals may be members (the allow-list).
     #[serde(default)]
-    pub institutions: Vec<String>,
+    pub institutions: Vec<InstitutionId>,
     /// Initial members besides the creator (account ids).
     #[serde(default)]
-    pub members: Vec<String>,
+    pub members: Vec<UserId>,
 }
 
 /// A channel as its members see it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Channel {
     /// Channel id.
-    pub id: String,
+    pub id: ChannelId,
     /// Kind.
     pub kind: ChannelKind,
     /// A working group's name, or the random reference of a case or a practice session
@@ -117,7 +118,7 @@ pub struct Channel {
     /// `active`, `archived` or `destroyed`.
     pub status: String,
     /// The institution allow-list.
-    pub institutions: Vec<String>,
+    pub institutions: Vec<InstitutionId>,
     /// The current epoch (0 before the first key is published).
     pub epoch: u64,
     /// The last sequence number.
@@ -127,7 +128,7 @@ pub struct Channel {
     /// The working group whose internal rules apply to this case or practice session;
     /// absent for a working group (its own rules) and a direct channel (none).
     #[serde(default)]
-    pub group_id: Option<String>,
+    pub group_id: Option<ChannelId>,
     /// A practice session's start (unix ms).
     #[serde(default)]
     pub starts_at: Option<i64>,
@@ -156,7 +157,7 @@ pub struct Channel {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Member {
     /// Account id.
-    pub user_id: String,
+    pub user_id: UserId,
     /// Name.
     pub display_name: String,
     /// Institution.
@@ -191,21 +192,21 @@ pub const MAX_DESTROYED_QUERY: usize = 1_000;
 #[serde(deny_unknown_fields)]
 pub struct DestroyedQuery {
     /// Channel ids, at most [`MAX_DESTROYED_QUERY`].
-    pub channel_ids: Vec<String>,
+    pub channel_ids: Vec<ChannelId>,
 }
 
 /// The answer to [`DestroyedQuery`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct DestroyedChannels {
     /// Those of the ids asked for whose channel is destroyed or being destroyed.
-    pub destroyed: Vec<String>,
+    pub destroyed: Vec<ChannelId>,
 }
 
 /// `POST /api/v1/channels/{id}/members`.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct AddMember {
     /// Account id.
-    pub user_id: String,
+    pub user_id: UserId,
     /// The signed record of this addition (PROTOCOL.md §22), extending the channel's log.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
@@ -259,16 +260,16 @@ pub struct StartMembershipLog {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 pub struct DeviceRef {
     /// Owner.
-    pub user_id: String,
+    pub user_id: UserId,
     /// Device id.
-    pub device_id: String,
+    pub device_id: DeviceId,
 }
 
 /// `GET /api/v1/channels/{id}/epoch`: the epoch in force and whether a new one is needed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct EpochState {
     /// Channel id.
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     /// The current epoch (0: none yet).
     pub epoch: u64,
     /// Whether the next sender must create epoch `epoch + 1` first.
@@ -296,7 +297,7 @@ pub struct PublishEpoch {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct WithheldKey {
     /// The device.
-    pub device_id: String,
+    pub device_id: DeviceId,
     /// Why.
     #[schema(value_type = String)]
     pub reason: WithheldReason,
@@ -329,7 +330,7 @@ pub struct DeviceKeysPage {
 #[serde(deny_unknown_fields)]
 pub struct KeysDelivered {
     /// The device that fetched and stored the keys: the caller's.
-    pub device_id: String,
+    pub device_id: DeviceId,
     /// The epochs whose wraps it no longer needs.
     pub epochs: Vec<u64>,
 }
@@ -338,11 +339,11 @@ pub struct KeysDelivered {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct StoredMessage {
     /// Channel id.
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     /// Dense per-channel sequence number.
     pub seq: u64,
     /// Sender account id.
-    pub sender: String,
+    pub sender: UserId,
     /// The envelope, verified by the server, opaque to it.
     #[schema(value_type = Object)]
     pub envelope: Envelope,
@@ -466,7 +467,7 @@ impl ChannelRole {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PersonRef {
     /// Account id.
-    pub user_id: String,
+    pub user_id: UserId,
     /// Name, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
@@ -477,7 +478,7 @@ pub struct PersonRef {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct MembershipEvent {
     /// Channel.
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     /// Position in the channel's membership history: 1, 2, 3, … (dense when nothing aged
     /// out).
     pub seq: u64,
@@ -499,7 +500,7 @@ pub struct MembershipEvent {
     pub role: Option<ChannelRole>,
     /// For `device_added`: the new device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device_id: Option<String>,
+    pub device_id: Option<DeviceId>,
     /// When (unix ms).
     pub at: i64,
 }
@@ -514,7 +515,7 @@ pub struct MembershipPage {
 }
 
 /// Per-channel cursors: the last sequence number a client has.
-pub type Cursors = BTreeMap<String, u64>;
+pub type Cursors = BTreeMap<ChannelId, u64>;
 
 /// `POST /api/v1/channels/{id}/attachments` answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -530,7 +531,7 @@ pub struct AttachmentUploaded {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct DirectoryEntry {
     /// Account id.
-    pub user_id: String,
+    pub user_id: UserId,
     /// Name.
     pub display_name: String,
     /// Institution.
@@ -562,7 +563,7 @@ mod tests {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct GroupCoordinator {
     /// Account id.
-    pub user_id: String,
+    pub user_id: UserId,
     /// Name shown to colleagues.
     pub display_name: String,
 }
@@ -573,7 +574,7 @@ pub struct GroupCoordinator {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct GroupCoordinators {
     /// The group.
-    pub group_id: String,
+    pub group_id: ChannelId,
     /// Its named coordinators.
     pub coordinators: Vec<GroupCoordinator>,
     /// Whether the caller may change the list (an admin, a coordinator of the group).
@@ -585,7 +586,7 @@ pub struct GroupCoordinators {
 #[serde(deny_unknown_fields)]
 pub struct SetGroupCoordinators {
     /// Account ids, each a member (not external) of the group; at most 20.
-    pub user_ids: Vec<String>,
+    pub user_ids: Vec<UserId>,
     /// Once the group has a signed membership log (PROTOCOL.md §22), one `role_changed`
     /// record per person named or no longer named, chained in that order, signed by the
     /// caller's device: `coordinator` for each newly named one (in the order of their

@@ -10,6 +10,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::ids::{ChannelId, UserId};
+
 /// Largest charter or rules text, in bytes of Markdown.
 pub const MAX_TEXT_BYTES: usize = 100 * 1024;
 
@@ -42,7 +44,7 @@ pub struct CharterVersion {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PendingRules {
     /// The working group (or the channel) whose rules they are.
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     /// The version to accept; absent while its coordinator has published none.
     pub version: Option<u64>,
 }
@@ -65,13 +67,13 @@ pub struct CharterStatus {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RulesVersion {
     /// The working group (or the channel) the rules belong to.
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     /// 1, 2, 3, …
     pub version: u64,
     /// Markdown, in French.
     pub text: String,
     /// Published by (account id of the coordinator).
-    pub published_by: String,
+    pub published_by: UserId,
     /// Published at (unix ms).
     pub published_at: i64,
 }
@@ -81,11 +83,11 @@ pub struct RulesVersion {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RulesStatus {
     /// The channel asked about.
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     /// Whether internal rules apply (not for direct conversations).
     pub required: bool,
     /// The channel whose rules apply: itself, or the working group of a case or session.
-    pub owner_channel_id: Option<String>,
+    pub owner_channel_id: Option<ChannelId>,
     /// The version in force; absent until the coordinator publishes one.
     pub current: Option<RulesVersion>,
     /// The latest version the caller accepted.

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::crypto::Envelope;
+use crate::ids::{ChannelId, UserId};
 
 /// Longest place, in characters.
 pub const MAX_PLACE_CHARS: usize = 120;
@@ -157,7 +158,7 @@ impl FieldReportStatus {
 #[serde(deny_unknown_fields)]
 pub struct FileFieldReport {
     /// The working group the report is addressed to (a channel the mediator belongs to).
-    pub group_id: String,
+    pub group_id: ChannelId,
     /// What was observed.
     pub category: FieldReportCategory,
     /// Left empty: a place in clear is refused (`place_must_be_sealed`); it goes in
@@ -197,11 +198,11 @@ pub struct FieldReport {
     /// Id.
     pub id: String,
     /// The addressed working group (channel id).
-    pub group_id: String,
+    pub group_id: ChannelId,
     /// The group's name.
     pub group_name: String,
     /// The mediator who filed it (account id).
-    pub author: String,
+    pub author: UserId,
     /// Their name, as colleagues see it.
     pub author_name: String,
     /// Category.
@@ -226,7 +227,7 @@ pub struct FieldReport {
     pub description: Option<Envelope>,
     /// Who took it in charge (account id).
     #[serde(default)]
-    pub handled_by: Option<String>,
+    pub handled_by: Option<UserId>,
     /// Their name.
     #[serde(default)]
     pub handled_by_name: Option<String>,
@@ -240,7 +241,7 @@ pub struct FieldReport {
     pub answer: Option<Envelope>,
     /// Who answered (account id).
     #[serde(default)]
-    pub answered_by: Option<String>,
+    pub answered_by: Option<UserId>,
     /// When (unix ms).
     #[serde(default)]
     pub answered_at: Option<i64>,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::crypto::KeyLogEntry;
+use crate::ids::UserId;
 
 /// `GET /api/v1/keys/log/head`: the log's latest head, signed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -49,7 +50,7 @@ pub struct KeyLogProof {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct UserKeyLog {
     /// The user.
-    pub user_id: String,
+    pub user_id: UserId,
     /// The tree size the proofs are for.
     pub size: u64,
     /// Their entries, in log order.

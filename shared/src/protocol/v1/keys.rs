@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use crate::crypto::{
     DeviceCertificate, DeviceCertificateRequest, IdentityPublicKey, SignedPrekey, WrappedEpochKey,
 };
+use crate::ids::UserId;
 
 /// `PUT /api/v1/keys/identity`: publish one's identity key.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -59,7 +60,7 @@ pub struct PublishPrekey {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct UserKeys {
     /// Account id.
-    pub user_id: String,
+    pub user_id: UserId,
     /// Their identity key, once published.
     #[schema(value_type = Option<String>)]
     pub identity_key: Option<IdentityPublicKey>,

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::crypto::Envelope;
+use crate::ids::{CaseId, ChannelId, UserId};
 
 /// Most situations on one agenda: a meeting reviews what it can discuss.
 pub const MAX_AGENDA_ITEMS: usize = 30;
@@ -110,7 +111,7 @@ impl MeetingStatus {
 #[serde(deny_unknown_fields)]
 pub struct ChangeAgenda {
     /// The situations to review, in order: ids of case channels, as when scheduling.
-    pub agenda: Vec<String>,
+    pub agenda: Vec<CaseId>,
 }
 
 /// `POST /api/v1/meetings`: schedules a meeting of a working group with its agenda.
@@ -118,12 +119,12 @@ pub struct ChangeAgenda {
 #[serde(deny_unknown_fields)]
 pub struct ScheduleMeeting {
     /// The working group that meets (a channel the organiser belongs to).
-    pub group_id: String,
+    pub group_id: ChannelId,
     /// When it takes place (unix ms).
     pub scheduled_at: i64,
     /// The situations to review: ids of case channels attached to the group, or of the
     /// coordinator's own cases; 1 to [`MAX_AGENDA_ITEMS`], each once.
-    pub agenda: Vec<String>,
+    pub agenda: Vec<CaseId>,
 }
 
 /// `POST /api/v1/meetings/{id}/attendance`: who attended (members of the group); replaces
@@ -132,7 +133,7 @@ pub struct ScheduleMeeting {
 #[serde(deny_unknown_fields)]
 pub struct RecordAttendance {
     /// Account ids of the members present.
-    pub attendees: Vec<String>,
+    pub attendees: Vec<UserId>,
 }
 
 /// `POST /api/v1/meetings/{id}/decisions`: the decision about one situation of the agenda;
@@ -141,7 +142,7 @@ pub struct RecordAttendance {
 #[serde(deny_unknown_fields)]
 pub struct DecideSituation {
     /// The situation (case channel id), on the agenda.
-    pub case_id: String,
+    pub case_id: CaseId,
     /// The decision.
     pub decision: MeetingDecision,
     /// A note sealed for the group's channel (at most [`MAX_NOTE_PADDED_BYTES`] of padded
@@ -169,7 +170,7 @@ pub struct WriteMinutes {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Attendee {
     /// Account id.
-    pub user_id: String,
+    pub user_id: UserId,
     /// Name, as colleagues see it.
     pub name: String,
 }
@@ -178,7 +179,7 @@ pub struct Attendee {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AgendaItem {
     /// The case channel id.
-    pub case_id: String,
+    pub case_id: CaseId,
     /// The case reference (random, never a name).
     pub reference: String,
     /// The decision, once recorded.
@@ -193,7 +194,7 @@ pub struct AgendaItem {
     pub next_review_at: Option<i64>,
     /// Who recorded the decision (account id).
     #[serde(default)]
-    pub decided_by: Option<String>,
+    pub decided_by: Option<UserId>,
     /// When (unix ms).
     #[serde(default)]
     pub decided_at: Option<i64>,
@@ -205,11 +206,11 @@ pub struct Meeting {
     /// Id.
     pub id: String,
     /// The working group (channel id).
-    pub group_id: String,
+    pub group_id: ChannelId,
     /// The group's name.
     pub group_name: String,
     /// Who scheduled it (account id).
-    pub organiser: String,
+    pub organiser: UserId,
     /// Their name.
     pub organiser_name: String,
     /// When it takes place (unix ms).
@@ -226,7 +227,7 @@ pub struct Meeting {
     pub minutes: Option<Envelope>,
     /// Who wrote the minutes (account id).
     #[serde(default)]
-    pub minutes_by: Option<String>,
+    pub minutes_by: Option<UserId>,
     /// When it was closed (unix ms).
     #[serde(default)]
     pub held_at: Option<i64>,

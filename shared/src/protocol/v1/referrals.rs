@@ -18,6 +18,7 @@ use utoipa::ToSchema;
 
 use super::cases::{closed_list, InformationMethod, LocalScheme, Programme};
 use crate::crypto::Envelope;
+use crate::ids::{CaseId, InstitutionId, UserId};
 
 /// Longest client id of a referral, in characters.
 pub const MAX_CLIENT_ID_CHARS: usize = 64;
@@ -160,10 +161,10 @@ pub struct OpenReferral {
     #[serde(default)]
     pub scheme: Option<LocalScheme>,
     /// The institution the person is referred to (another institution of the CLSPD).
-    pub target_institution: String,
+    pub target_institution: InstitutionId,
     /// The professional of the target institution proposed as referent.
     #[serde(default)]
-    pub proposed_referent: Option<String>,
+    pub proposed_referent: Option<UserId>,
     /// A short note for the receiving side, sealed for a channel the referrer shares with
     /// the proposed referent (a direct conversation); needs `proposed_referent`.
     #[serde(default)]
@@ -179,7 +180,7 @@ pub struct AcceptReferral {
     /// The case's referent, a professional of the target institution; by default the
     /// proposed referent, or else the person accepting.
     #[serde(default)]
-    pub referent_user_id: Option<String>,
+    pub referent_user_id: Option<UserId>,
     /// The working group whose internal rules the case follows (one the person accepting
     /// belongs to); without it the case has rules of its own, which the coordinator
     /// publishes before anyone reads it.
@@ -214,11 +215,11 @@ pub struct Referral {
     /// Id.
     pub id: String,
     /// The referrer (account id).
-    pub referrer: String,
+    pub referrer: UserId,
     /// Their name.
     pub referrer_name: String,
     /// The target institution (id).
-    pub target_institution: String,
+    pub target_institution: InstitutionId,
     /// Its name.
     pub target_institution_name: String,
     /// Why.
@@ -232,7 +233,7 @@ pub struct Referral {
     pub scheme: Option<LocalScheme>,
     /// The proposed referent (account id).
     #[serde(default)]
-    pub proposed_referent: Option<String>,
+    pub proposed_referent: Option<UserId>,
     /// Their name.
     #[serde(default)]
     pub proposed_referent_name: Option<String>,
@@ -246,7 +247,7 @@ pub struct Referral {
     pub opened_at: i64,
     /// Who accepted or declined it (account id).
     #[serde(default)]
-    pub decided_by: Option<String>,
+    pub decided_by: Option<UserId>,
     /// Their name.
     #[serde(default)]
     pub decided_by_name: Option<String>,
@@ -263,13 +264,13 @@ pub struct Referral {
     pub decline_note: Option<Envelope>,
     /// The case opened by the acceptance (channel id).
     #[serde(default)]
-    pub case_id: Option<String>,
+    pub case_id: Option<CaseId>,
     /// Its reference.
     #[serde(default)]
     pub case_reference: Option<String>,
     /// The case's referent (account id).
     #[serde(default)]
-    pub referent: Option<String>,
+    pub referent: Option<UserId>,
     /// Their name.
     #[serde(default)]
     pub referent_name: Option<String>,

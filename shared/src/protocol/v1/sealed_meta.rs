@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::crypto::{Envelope, MessageContent};
+use crate::ids::UserId;
 
 /// Longest title, in characters.
 pub const MAX_TITLE_CHARS: usize = 120;
@@ -70,7 +71,7 @@ pub struct SealedTitle {
     pub envelope: Envelope,
     /// Who sealed it (account id): the client checks the envelope's device against
     /// this person's pinned identity.
-    pub sealed_by: String,
+    pub sealed_by: UserId,
 }
 
 /// `PUT /api/v1/channels/{id}/title`: seals (or re-seals, or changes) a channel's title.

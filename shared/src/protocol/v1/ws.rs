@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::channels::{Channel, Cursors, DeviceRef, MembershipEvent, StoredMessage};
 use super::keys::LinkRequest;
 use crate::crypto::{Envelope, WrappedEpochKey};
+use crate::ids::{ChannelId, UserId};
 
 /// Largest frame a client may send, in bytes.
 pub const MAX_CLIENT_FRAME_BYTES: usize = 256 * 1024;
@@ -20,7 +21,7 @@ pub enum ClientFrame {
     /// Send a message; acknowledged by `ack` once committed.
     Send {
         /// Must equal the envelope's channel.
-        channel_id: String,
+        channel_id: ChannelId,
         /// The sealed, signed message.
         envelope: Envelope,
     },
@@ -32,14 +33,14 @@ pub enum ClientFrame {
     /// Mark a channel read up to `seq`.
     Read {
         /// Channel.
-        channel_id: String,
+        channel_id: ChannelId,
         /// Last read sequence number.
         seq: u64,
     },
     /// Tell the channel one is typing.
     Typing {
         /// Channel.
-        channel_id: String,
+        channel_id: ChannelId,
     },
     /// Keep-alive.
     Ping,
@@ -54,7 +55,7 @@ pub enum ServerFrame {
         /// The sender's id for it.
         client_msg_id: String,
         /// Channel.
-        channel_id: String,
+        channel_id: ChannelId,
         /// Its sequence number.
         seq: u64,
         /// Stored at (unix ms).
@@ -75,9 +76,9 @@ pub enum ServerFrame {
     /// Membership changed.
     Member {
         /// Channel.
-        channel_id: String,
+        channel_id: ChannelId,
         /// Who.
-        user_id: String,
+        user_id: UserId,
         /// `added` or `removed` (leaving is `removed` here, for clients that predate
         /// `event`).
         change: String,
@@ -94,7 +95,7 @@ pub enum ServerFrame {
         #[serde(rename = "ref", skip_serializing_if = "Option::is_none", default)]
         reference: Option<String>,
         /// Channel.
-        channel_id: String,
+        channel_id: ChannelId,
         /// The epoch to create.
         epoch: u64,
         /// Exactly the devices to wrap its key for.
@@ -103,7 +104,7 @@ pub enum ServerFrame {
     /// New wrapped epoch keys for this device.
     Keys {
         /// Channel.
-        channel_id: String,
+        channel_id: ChannelId,
         /// Epoch; the latest when the frame carries several (past epochs re-wrapped for a
         /// linked device): each wrap names its own.
         epoch: u64,
@@ -114,7 +115,7 @@ pub enum ServerFrame {
     /// that epoch stay unreadable here, with this explanation.
     KeyWithheld {
         /// Channel.
-        channel_id: String,
+        channel_id: ChannelId,
         /// Epoch.
         epoch: u64,
         /// Why.
@@ -123,25 +124,25 @@ pub enum ServerFrame {
     /// Someone read up to `seq`.
     Receipt {
         /// Channel.
-        channel_id: String,
+        channel_id: ChannelId,
         /// Reader.
-        user_id: String,
+        user_id: UserId,
         /// Last read sequence number.
         seq: u64,
     },
     /// Someone is typing.
     Typing {
         /// Channel.
-        channel_id: String,
+        channel_id: ChannelId,
         /// Who.
-        user_id: String,
+        user_id: UserId,
     },
     /// Channel metadata changed, or one was added to a channel.
     Channel(Channel),
     /// The channel was destroyed at the end of its retention: drop its keys.
     ChannelDestroyed {
         /// Channel.
-        channel_id: String,
+        channel_id: ChannelId,
     },
     /// A new charter version was published: until it is accepted
     /// (`POST /api/v1/charter/accept`), confidential channels are closed to this user.
@@ -153,7 +154,7 @@ pub enum ServerFrame {
     /// (`POST /api/v1/channels/{id}/rules/accept`), the channel is closed to this user.
     RulesRequired {
         /// The channel (a working group, or a case or session that follows its rules).
-        channel_id: String,
+        channel_id: ChannelId,
         /// The version to accept.
         version: u64,
     },
@@ -161,7 +162,7 @@ pub enum ServerFrame {
     /// with the keys of the epochs before `below_epoch`: drop them too (CHARTER.md C11).
     HistoryPurged {
         /// Channel.
-        channel_id: String,
+        channel_id: ChannelId,
         /// The last deleted sequence number.
         up_to_seq: u64,
         /// Keys of the epochs below this one were deleted.
