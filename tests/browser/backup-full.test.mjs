@@ -1,7 +1,8 @@
-// A key backup that reached the server's cap (PROTOCOL.md §10.5): the write is refused
-// (`backup_too_large`), the page says the backup is full — not a passing network failure —
-// and nothing is lost: the keys stay on this device, the backup on the server stays as it
-// was. A small cap (`max_backup_bytes`, 64 KiB) stands for the 16 MiB one.
+// A key backup write that fails is said and tried again (PROTOCOL.md §10.5); a backup that
+// reached the server's cap is refused (`backup_too_large`), the page says the backup is
+// full — not a passing network failure — and nothing is lost: the keys stay on this
+// device, the backup on the server stays as it was. A small cap (`max_backup_bytes`,
+// 64 KiB) stands for the 16 MiB one.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -15,6 +16,8 @@ let demo;
 let browser;
 /** @type {import('./lib/browser.mjs').Tab | undefined} */
 let tab;
+/** @type {import('./lib/browser.mjs').Tab | undefined} */
+let other;
 
 before(async () => {
   demo = await startDemo({ settings: { PASSERELLE_MAX_BACKUP_BYTES: String(64 * 1024) } });
@@ -23,6 +26,7 @@ before(async () => {
 
 after(async () => {
   await tab?.context.close().catch(() => {});
+  await other?.context.close().catch(() => {});
   await browser?.close();
   await demo?.stop();
 });
@@ -64,4 +68,35 @@ test('a full key backup is told to the user, and the keys stay on the device', {
   }, channels);
   assert.equal(state.version, before, 'the stored backup was not replaced');
   assert.equal(state.held, 600, 'the keys stay on this device');
+});
+
+test('a failed key backup write is told to the user and tried again until it succeeds', { timeout: 180_000 }, async () => {
+  other = await openTab(browser);
+  const { page } = other;
+  await logInReady(page, demo.url, demo.accounts['assistante.sociale']);
+  const before = await page.evaluate(async () => (await (await fetch('/api/v1/keys/backup')).json()).version);
+  // The server fails the next write once.
+  let failed = 0;
+  await page.route('**/api/v1/keys/backup', async (route) => {
+    if (route.request().method() !== 'PUT' || failed > 0) return route.continue();
+    failed += 1;
+    await route.fulfill({ status: 503, json: { error: { code: 'unavailable', message: 'Service indisponible.' } } });
+  });
+  const saved = page.waitForResponse((r) => r.url().endsWith('/api/v1/keys/backup') && r.request().method() === 'PUT' && r.status() === 204);
+  await page.evaluate(async () => {
+    const { currentKeyring } = await import('/js/session.js');
+    const keyring = currentKeyring();
+    if (!keyring) throw new Error('no keyring');
+    const channelId = '00009999-aaaa-4bbb-8ccc-dddddddddddd';
+    const key = crypto.getRandomValues(new Uint8Array(32));
+    keyring.epochKeys.set(`${channelId}\u0000${1}`, key);
+    await keyring.storeEpochKey(channelId, 1, key);
+    keyring.scheduleBackup();
+  });
+  await page.getByText('La sauvegarde de vos clés n’a pas pu être enregistrée sur le serveur').waitFor();
+  await saved;
+  await page.getByText('La sauvegarde de vos clés est de nouveau à jour.').waitFor();
+  assert.equal(failed, 1);
+  const after = await page.evaluate(async () => (await (await fetch('/api/v1/keys/backup')).json()).version);
+  assert.ok(after > before, 'the retry wrote a new revision');
 });
