@@ -71,7 +71,7 @@ fn keys_request(user_id: &str, device_id: &str, backup_user: &str, enrol: bool) 
     let identity = IdentityKeyPair::generate().unwrap();
     let keys = DeviceKeys::generate().unwrap();
     let request =
-        DeviceCertificateRequest::new(user_id, &device_id, identity.public_key(), &keys).unwrap();
+        DeviceCertificateRequest::new(user_id, device_id, identity.public_key(), &keys).unwrap();
     let certificate = identity.certify(&request).unwrap();
     let code = RecoveryCode::generate().unwrap();
     let contents = BackupContents::new(
@@ -172,6 +172,17 @@ async fn a_first_enrolment_is_one_request_and_a_refused_one_leaves_no_identity_b
             "invalid_certificate".to_owned()
         )
     );
+    // A malformed body: no backup.
+    let mut malformed =
+        serde_json::to_value(keys_request(&user.id, "device-second-4", &user.id, true)).unwrap();
+    malformed.as_object_mut().unwrap().remove("backup");
+    let response = client
+        .request(Method::POST, "/keys/reset")
+        .json(&malformed)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_client_error(), "{}", response.status());
     let (keys, backup_status, _) = stored_keys(&client, &user.id).await;
     assert!(keys.identity_key.is_none(), "no identity left behind");
     assert!(keys.devices.is_empty(), "no device left behind");
