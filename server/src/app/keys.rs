@@ -20,9 +20,10 @@ use crate::state::AppState;
 
 /// Largest encrypted key backup accepted, in bytes of JSON, and the default and highest
 /// value of the `max_backup_bytes` setting: 16 MiB holds about 110,000 epoch keys (about
-/// 150 bytes each once encrypted and encoded), decades of an active user's rotations,
-/// while keeping one request bounded. Destroyed and purged channels leave only a
-/// tombstone of a few dozen bytes (docs/PROTOCOL.md §10.6).
+/// 150 bytes each once encrypted and encoded) while keeping one request bounded.
+/// Destroyed channels and purged histories leave only a tombstone of a few dozen bytes
+/// (docs/PROTOCOL.md §10.6), so a backup holds about one retention period of keys, far
+/// below the cap (the numbers are in §12.2).
 pub const MAX_BACKUP_BYTES: usize = 16 * 1024 * 1024;
 
 fn device_info(model: &device::Model) -> Result<DeviceInfo> {
