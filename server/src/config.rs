@@ -68,6 +68,10 @@ pub struct Config {
     pub ip_attempts_per_window: u32,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// Largest encrypted key backup accepted, in bytes of JSON: 65,536 to 16 MiB, 16 MiB
+    /// (about 110,000 epoch keys) by default (docs/PROTOCOL.md §10.5). Lowering it only
+    /// brings the day a user's backup is full nearer; tests lower it to reach that day.
+    pub max_backup_bytes: usize,
     /// Longest time a request may take, in seconds.
     pub request_timeout_secs: u64,
     /// Longest time a client may take to send a request's headers, in seconds: a slow
@@ -430,6 +434,7 @@ impl Default for Config {
             lockout_max_secs: 24 * 3600,
             ip_attempts_per_window: 30,
             max_body_bytes: 1024 * 1024,
+            max_backup_bytes: crate::app::keys::MAX_BACKUP_BYTES,
             request_timeout_secs: 30,
             header_read_timeout_secs: 10,
             ws_queue_frames: 1024,
@@ -559,6 +564,9 @@ impl Config {
         }
         if self.redis_prefix.is_empty() || self.redis_prefix.len() > 64 {
             bail!("redis_prefix must be 1 to 64 characters long");
+        }
+        if !(64 * 1024..=crate::app::keys::MAX_BACKUP_BYTES).contains(&self.max_backup_bytes) {
+            bail!("max_backup_bytes must be between 65536 and 16777216");
         }
         if !(1..=3600).contains(&self.bus_replay_window_secs) {
             bail!("bus_replay_window_secs must be between 1 and 3600");

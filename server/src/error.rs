@@ -71,6 +71,11 @@ pub enum ApiError {
     /// 413: the body is too large.
     #[error("payload too large")]
     PayloadTooLarge,
+    /// 413 `backup_too_large`: the key backup reached the server's `max_backup_bytes`;
+    /// its own code, so that clients tell their user the backup is full instead of
+    /// retrying as if the network had failed (docs/PROTOCOL.md §10.5).
+    #[error("key backup too large")]
+    BackupTooLarge,
     /// 431: the request's header fields are too many or too large.
     #[error("request headers too large")]
     HeadersTooLarge,
@@ -123,7 +128,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
-            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge | ApiError::BackupTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Unprocessable(_) | ApiError::InvalidFile(_) | ApiError::PersonalData(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
@@ -157,6 +162,7 @@ impl ApiError {
             ApiError::Blocked(refusal) => refusal.code(),
             ApiError::PreconditionFailed => "version_conflict",
             ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::BackupTooLarge => "backup_too_large",
             ApiError::HeadersTooLarge => "headers_too_large",
             ApiError::TooManyAttempts => "too_many_attempts",
             ApiError::Internal(_) => "internal_error",
@@ -204,6 +210,9 @@ impl ApiError {
                 "Un autre appareil a modifié cet élément entre-temps. Rechargez puis réessayez.".into()
             }
             ApiError::PayloadTooLarge => "Le contenu envoyé est trop volumineux.".into(),
+            ApiError::BackupTooLarge => {
+                "Votre sauvegarde de clés a atteint la taille maximale acceptée par le serveur : rien n'a été remplacé, les clés restent sur cet appareil. Prévenez l'administrateur.".into()
+            }
             ApiError::HeadersTooLarge => {
                 "Les en-têtes de la requête sont trop nombreux ou trop volumineux.".into()
             }
@@ -338,6 +347,9 @@ fn conflict_message(code: &str) -> &'static str {
             "Votre clé d'identité ne peut changer tant que des appareils l'utilisent."
         }
         "identity_missing" => "Publiez d'abord votre clé d'identité.",
+        "identity_exists" => {
+            "Votre compte a déjà une clé d'identité : ouvrez vos clés avec votre code de secours."
+        }
         "device_exists" => "Cet appareil est déjà enregistré.",
         "prekey_outdated" => {
             "Une clé d'échange plus récente de cet appareil est déjà publiée : rien n'a changé."

@@ -3,12 +3,13 @@
 // a server that never asks (a double in front of GET …/epoch), across a reload; it keeps
 // the highest prekey serial seen per colleague device in IndexedDB, so that an older
 // prekey served after a reload is refused; and it deletes its certificate's agreement key
-// once nothing needs it, and still reads everything.
+// once nothing needs it, and still reads everything. It also rotates after a removal it
+// saw in the member list, before a reload or after one, without being asked.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { openTab, startDemoAndBrowser } from './lib/browser.mjs';
-import { logInReady, shownMessages } from './lib/flows.mjs';
+import { createWorkingGroup, logInReady, shownMessages } from './lib/flows.mjs';
 
 /** @type {import('./lib/demo.mjs').Demo} */
 let demo;
@@ -236,5 +237,117 @@ describe('rotation enforced by the browser, serials remembered, the static key r
     await social.getByTestId('messages').getByText('Sans la clé du certificat.').waitFor();
     const shown = await shownMessages(social);
     for (const text of ['Message 100', 'Le cent-unième.', 'Sans la clé du certificat.']) assert.ok(shown.includes(text), `${text} is not shown`);
+  });
+
+  test('after a removal it saw, the browser opens a new epoch without the removed member even when the server never asks, across a reload', async () => {
+    tabs.coordinatrice = await openTab(browser);
+    const { page } = tabs.coordinatrice;
+    /** @type {{ type: string }[]} */
+    const seen = [];
+    /** @type {(() => void)[]} */
+    const woken = [];
+    page.on('websocket', (socket) =>
+      socket.on('framereceived', ({ payload }) => {
+        try {
+          seen.push(JSON.parse(String(payload)));
+        } catch {
+          return;
+        }
+        for (const wake of woken.splice(0)) wake();
+      }),
+    );
+    /** @param {string} type */
+    const seenOf = (type) => seen.filter((f) => f.type === type).length;
+    // A server that never asks for a rotation, the removal's included.
+    await page.route(/\/api\/v1\/channels\/[^/]+\/epoch$/, async (route) => {
+      if (route.request().method() !== 'GET') return route.continue();
+      const response = await route.fetch();
+      const body = await response.json();
+      await route.fulfill({ response, json: { ...body, rotation_required: false } });
+    });
+    await logInReady(page, demo.url, demo.accounts.coordinatrice);
+    const karimDevice = await tabs.policier.page.evaluate(async () => {
+      const store = await import('/js/store.js');
+      const me = await (await fetch('/api/v1/me')).json();
+      return (await store.getDevice(me.id))?.deviceId;
+    });
+    assert.ok(karimDevice);
+    const groupId = await createWorkingGroup(page, { name: 'Cellule de veille', institution: 'Police nationale (commissariat)', member: /^Karim Benali/ });
+    const groupEpoch = () => page.evaluate(async (id) => (await (await fetch(`/api/v1/channels/${id}`)).json()).channel.epoch, groupId);
+
+    /**
+     * Sends `text` in the group; the wraps of the epoch it opened, if it opened one.
+     * @param {string} text
+     */
+    const sendInGroup = async (text) => {
+      /** @type {any[] | null} */
+      let wraps = null;
+      /** @param {import('playwright-core').Request} request */
+      const onRequest = (request) => {
+        if (request.method() === 'POST' && request.url().endsWith(`/channels/${groupId}/epochs`)) wraps = request.postDataJSON().keys;
+      };
+      page.on('request', onRequest);
+      const acks = seenOf('ack');
+      await page.getByLabel('Votre message').fill(text);
+      await page.getByRole('button', { name: 'Envoyer', exact: true }).click();
+      await page.getByTestId('messages').getByText(text).waitFor();
+      while (seenOf('ack') <= acks) await new Promise((resolve) => woken.push(() => resolve(undefined)));
+      page.off('request', onRequest);
+      return /** @type {any[] | null} */ (wraps);
+    };
+    /**
+     * Removes Karim from the group with the coordinator's button.
+     * @param {boolean} unfold Whether the member list must be unfolded first.
+     */
+    const removeKarim = async (unfold) => {
+      if (unfold) await page.getByText('Membres (2)').click();
+      await page.getByRole('button', { name: 'Retirer Karim Benali' }).click();
+      await page.getByRole('dialog').getByLabel('Motif du retrait').fill('Changement de poste');
+      await page.getByRole('dialog').getByRole('button', { name: 'Retirer du canal' }).click();
+      await page.getByText('Membres (1)').waitFor();
+    };
+
+    const first = await sendInGroup('Avant le retrait.');
+    assert.ok(first?.some((k) => k.recipient_device === karimDevice), 'Karim holds the first epoch');
+    const before = await groupEpoch();
+
+    // Removed, then the next message: a new epoch, not wrapped to his device.
+    await removeKarim(true);
+    const wraps = await sendInGroup('Après le retrait.');
+    assert.equal(await groupEpoch(), before + 1, 'the message after the removal opened a new epoch');
+    assert.ok(wraps && wraps.length > 0, 'the new epoch was published by this browser');
+    assert.ok(wraps.every((k) => k.recipient_device !== karimDevice), 'the removed member’s device got no wrap');
+    assert.equal(seenOf('epoch_required'), 0, 'the browser rotated before the server refused anything');
+
+    // Back in, an epoch he holds; removed again, then a reload before the next message.
+    await page.getByLabel('Ajouter un membre').selectOption({ label: 'Karim Benali — Police nationale (commissariat)' });
+    await page.getByRole('button', { name: 'Ajouter', exact: true }).click();
+    await page.getByText('Membres (2)').waitFor();
+    // (The server refuses this one in the old epoch: the double hides that an addition
+    // needs a new epoch, which is the server's rule, not a bound of §23.4.)
+    await sendInGroup('De retour.');
+    const back = await groupEpoch();
+    const held = await page.evaluate(async ({ id, epoch }) => {
+      const { currentKeyring } = await import('/js/session.js');
+      const keyring = currentKeyring();
+      if (!keyring) throw new Error('no keyring');
+      return (await keyring.epochKey(id, epoch)) !== null && !(await keyring.mustRotate(id, epoch));
+    }, { id: groupId, epoch: back });
+    assert.ok(held, 'the epoch after his return is current and not due');
+    // The list is still unfolded from the addition.
+    await removeKarim(false);
+    // The removal is recorded here (IndexedDB) before the page goes away.
+    await page.waitForFunction(async ({ id, epoch }) => {
+      const { currentKeyring } = await import('/js/session.js');
+      return (await currentKeyring()?.mustRotate(id, epoch)) === true;
+    }, { id: groupId, epoch: back });
+    await page.goto(`${demo.url}/canal/${groupId}`);
+    await page.getByTestId('connection-status').getByText('Connecté').waitFor();
+    await page.getByTestId('messages').getByText('De retour.').waitFor();
+    const asked = seenOf('epoch_required');
+    const afterReload = await sendInGroup('Après le rechargement.');
+    assert.equal(await groupEpoch(), back + 1, 'the message after the reload opened a new epoch');
+    assert.ok(afterReload && afterReload.length > 0 && afterReload.every((k) => k.recipient_device !== karimDevice), 'no wrap for the removed member after the reload');
+    assert.equal(seenOf('epoch_required'), asked, 'the browser rotated after the reload before the server refused anything');
   });
 });

@@ -373,8 +373,10 @@ export const keys = {
    */
   registerDevice: (certificate, name) => request(routes.DEVICE_REGISTER, [], { certificate, name }),
   /**
-   * New keys for the account in one step (§5.6): identity, first device, first backup.
-   * @param {{ identity_key: string, certificate: unknown, name: string, backup: unknown }} body
+   * New keys for the account in one step (§5.5, §5.6): identity, first device, first
+   * backup. `enrol`: a first enrolment, refused (`identity_exists`) if the account has an
+   * identity already.
+   * @param {{ identity_key: string, certificate: unknown, name: string, backup: unknown, enrol?: boolean }} body
    * @returns {Promise<{ identity_version: number, backup_version: number }>}
    */
   resetKeys: (body) => request(routes.KEYS_RESET, [], body),

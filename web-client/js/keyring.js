@@ -1361,7 +1361,8 @@ export class Keyring extends EventTarget {
 
   /**
    * Writes the backup soon, after the keys arriving together. A failed write is told to
-   * the user (`backup-failed`) and tried again, waiting longer each time (up to five
+   * the user (`backup-failed`, with the refusal's code: `backup_too_large` when the
+   * backup is full, §10.5) and tried again, waiting longer each time (up to five
    * minutes); the write that succeeds after it says so (`backup-saved`).
    */
   scheduleBackup() {
@@ -1385,7 +1386,8 @@ export class Keyring extends EventTarget {
           if (this.forgotten) return;
           this.backupFailures += 1;
           console.warn('the key backup could not be written', error);
-          this.dispatchEvent(new CustomEvent('backup-failed', { detail: { attempts: this.backupFailures } }));
+          const code = error instanceof ApiError ? error.code : null;
+          this.dispatchEvent(new CustomEvent('backup-failed', { detail: { attempts: this.backupFailures, code } }));
           this.scheduleBackup();
         },
       );
@@ -1721,9 +1723,12 @@ export async function startLink(me) {
  * Prepares the first device of an account (§5.5, enrolment). Nothing is sent before
  * `finish`, so a code that was never confirmed was never used.
  * @param {Me} me
+ * @param {{ enrol?: boolean }} [options] `enrol`: the account had no identity when this
+ *   began (a first enrolment, not new keys after a lost code), so the server refuses it
+ *   if another device published one meanwhile instead of replacing that one.
  * @returns {Promise<Enrolment>}
  */
-export async function startEnrolment(me) {
+export async function startEnrolment(me, options = {}) {
   const identity = await c.generateSigningKey(true);
   const identityPrivate = await c.exportScalar(identity.privateKey);
   const identityKey = await c.importSigningKey(identityPrivate, identity.publicKey, false);
@@ -1746,7 +1751,13 @@ export async function startEnrolment(me) {
       // Identity, device and backup in one request (§5.6): at enrolment, and when the
       // recovery code was lost, where the new backup replaces the old one. A refusal
       // stores nothing, so no device is left registered without a browser holding it.
-      const reset = await keysApi.resetKeys({ identity_key: c.toBase64url(identity.publicKey), certificate: device.certificate, name, backup: sealed });
+      const reset = await keysApi.resetKeys({
+        identity_key: c.toBase64url(identity.publicKey),
+        certificate: device.certificate,
+        name,
+        backup: sealed,
+        ...(options.enrol ? { enrol: true } : {}),
+      });
       const version = reset.backup_version;
       identityPrivate.fill(0);
       finished = true;

@@ -35,6 +35,8 @@ export const ERROR_MESSAGES = Object.freeze({
     'Des comptes de cette institution ont un attribut que ce type n’admet pas : retirez-le d’abord de leur compte (ils quitteront les canaux protégés).',
   login_exists: 'Cet identifiant est déjà utilisé par un autre compte.',
   payload_too_large: 'Le contenu envoyé est trop volumineux.',
+  backup_too_large:
+    'Votre sauvegarde de clés a atteint la taille maximale acceptée par le serveur : rien n’a été remplacé, les clés restent sur cet appareil. Prévenez l’administrateur.',
   headers_too_large: 'La requête envoyée est trop volumineuse (en-têtes). Rechargez la page.',
   method_not_allowed: 'Cette opération n’est pas possible à cette adresse. Rechargez la page.',
   weak_password: 'Le mot de passe doit comporter au moins 12 caractères.',
@@ -90,6 +92,7 @@ export const ERROR_MESSAGES = Object.freeze({
   identity_in_use: 'Votre clé d’identité ne peut pas changer tant que des appareils l’utilisent.',
   identity_missing:
     'Votre compte n’a pas encore de clé d’identité : configurez d’abord un premier appareil (« Créer mes clés »).',
+  identity_exists: 'Votre compte a déjà une clé d’identité, créée depuis un autre appareil : rechargez la page et ouvrez vos clés avec votre code de secours.',
   device_exists: 'Cet appareil est déjà enregistré. Recommencez la configuration de cet appareil.',
   invalid_destroyed_query: 'La liste de canaux demandée n’est pas valide : 1 000 identifiants au plus.',
   invalid_backup: 'La sauvegarde de clés envoyée n’est pas celle de votre compte : rien n’a été enregistré.',

@@ -138,12 +138,17 @@ export class Messenger extends EventTarget {
     keyring.addEventListener('tampered', (event) => this.onTampered(/** @type {CustomEvent} */ (event).detail));
     // A key backup that cannot be written is said, not only logged: the keys received
     // meanwhile are not yet safe from the loss of this device (§10.5).
-    keyring.addEventListener('backup-failed', () => {
+    keyring.addEventListener('backup-failed', (event) => {
       // After the server ended this page's access, its reason is the one message shown.
       if (this.excluded || this.retired) return;
+      // A full backup is not a passing failure: the keys received since are on this
+      // device only until the server accepts more (§10.5), which the user must know.
+      const full = /** @type {CustomEvent} */ (event).detail?.code === 'backup_too_large';
       this.emit('problem', {
-        code: 'backup_failed',
-        message: 'La sauvegarde de vos clés n’a pas pu être enregistrée sur le serveur. Un nouvel essai a lieu automatiquement ; gardez cette page ouverte jusqu’au message de confirmation.',
+        code: full ? 'backup_full' : 'backup_failed',
+        message: full
+          ? 'Votre sauvegarde de clés est pleine : le serveur n’en accepte pas une plus grande. Les clés reçues depuis restent sur cet appareil mais ne sont plus sauvegardées ; n’effacez pas les données de ce navigateur et prévenez l’administrateur. Un nouvel essai a lieu régulièrement.'
+          : 'La sauvegarde de vos clés n’a pas pu être enregistrée sur le serveur. Un nouvel essai a lieu automatiquement ; gardez cette page ouverte jusqu’au message de confirmation.',
       });
     });
     keyring.addEventListener('backup-saved', () => this.emit('backup-saved', {}));

@@ -159,7 +159,7 @@ export const IDENTITY_PUBLISH = { method: 'PUT', path: '/keys/identity' };
 /** Registers a device certificate. @type {Route} */
 export const DEVICE_REGISTER = { method: 'POST', path: '/keys/devices' };
 
-/** Starts over with new keys (the old ones lost). @type {Route} */
+/** New keys in one step: the first enrolment (`enrol`), or starting over with the @type {Route} */
 export const KEYS_RESET = { method: 'POST', path: '/keys/reset' };
 
 /** Revokes one of the account's devices. @type {Route} */

@@ -18,10 +18,12 @@ use crate::error::{ApiError, Result};
 use crate::policy::{self, Capability};
 use crate::state::AppState;
 
-/// Largest encrypted key backup accepted, in bytes of JSON: 16 MiB holds about 110,000
-/// epoch keys (about 150 bytes each once encrypted and encoded), decades of an active
-/// user's rotations, while keeping one request bounded. Destroyed and purged channels
-/// leave only a tombstone of a few dozen bytes (docs/PROTOCOL.md §10.6).
+/// Largest encrypted key backup accepted, in bytes of JSON, and the default and highest
+/// value of the `max_backup_bytes` setting: 16 MiB holds about 110,000 epoch keys (about
+/// 150 bytes each once encrypted and encoded) while keeping one request bounded.
+/// Destroyed channels and purged histories leave only a tombstone of a few dozen bytes
+/// (docs/PROTOCOL.md §10.6), so a backup holds about one retention period of keys, far
+/// below the cap (the numbers are in §12.2).
 pub const MAX_BACKUP_BYTES: usize = 16 * 1024 * 1024;
 
 fn device_info(model: &device::Model) -> Result<DeviceInfo> {
@@ -84,17 +86,20 @@ pub async fn publish_identity(
     Ok(saved.version)
 }
 
-/// New keys for the caller's account in one transaction (docs/PROTOCOL.md §5.6): the
-/// identity key, the first device and the key backup replacing any older one. Allowed
-/// while no device of the account is live (at enrolment, or once the lost devices are
-/// revoked), as replacing the identity is. Nothing is stored unless all of it is, so a
-/// refused backup can no longer leave a registered device no browser holds.
+/// New keys for the caller's account in one transaction (docs/PROTOCOL.md §5.5, §5.6):
+/// the identity key, the first device and the key backup replacing any older one.
+/// Allowed while no device of the account is live (at enrolment, or once the lost devices
+/// are revoked), as replacing the identity is; a first enrolment (`enrol`) only while the
+/// account has no identity at all. Nothing is stored unless all of it is, so a refused
+/// backup can no longer leave a registered device no browser holds, nor an identity
+/// without its device and backup.
 pub async fn reset_keys(
     state: &AppState,
     user: &CurrentUser,
     request: ResetKeys,
 ) -> Result<KeysReset> {
     let certificate = request.certificate;
+    let enrol = request.enrol;
     let deny = |reason: &'static str| {
         let actor = user.actor();
         let target = user.user_id.clone();
@@ -104,7 +109,7 @@ pub async fn reset_keys(
                     actor,
                     "keys_reset",
                     Some(target),
-                    json!({ "reason": reason }),
+                    json!({ "reason": reason, "enrol": enrol }),
                 )
                 .await;
         }
@@ -118,13 +123,17 @@ pub async fn reset_keys(
         return Err(ApiError::Unprocessable("invalid_backup"));
     }
     let data = serde_json::to_string(&request.backup).map_err(ApiError::internal)?;
-    if data.len() > MAX_BACKUP_BYTES {
+    if data.len() > state.config.max_backup_bytes {
         deny("backup_too_large").await;
-        return Err(ApiError::PayloadTooLarge);
+        return Err(ApiError::BackupTooLarge);
     }
     let name = device_name(&request.name);
     let now = state.now_ms();
     let previous = db::keys::find_identity(&state.db, &user.user_id).await?;
+    if enrol && previous.is_some() {
+        deny("identity_exists").await;
+        return Err(ApiError::Conflict("identity_exists"));
+    }
     let txn = state.db.begin().await?;
     // The identity row first: on PostgreSQL its lock makes two resets take turns.
     let identity = db::keys::put_identity(
@@ -134,6 +143,12 @@ pub async fn reset_keys(
         now,
     )
     .await?;
+    if enrol && identity.version != 0 {
+        // Another enrolment of this account committed since the check above.
+        txn.rollback().await?;
+        deny("identity_exists").await;
+        return Err(ApiError::Conflict("identity_exists"));
+    }
     let live = db::keys::devices_of(&txn, &user.user_id)
         .await?
         .iter()
@@ -433,8 +448,18 @@ pub async fn put_backup(
     data: serde_json::Value,
 ) -> Result<i64> {
     let text = serde_json::to_string(&data).map_err(ApiError::internal)?;
-    if text.len() > MAX_BACKUP_BYTES {
-        return Err(ApiError::PayloadTooLarge);
+    if text.len() > state.config.max_backup_bytes {
+        // The backup is full: the writer keeps its keys and must tell its user, who
+        // otherwise believes them saved (docs/PROTOCOL.md §10.5).
+        state
+            .record_denial(
+                user.actor(),
+                "key_backup_write",
+                Some(user.user_id.clone()),
+                json!({ "reason": "backup_too_large", "bytes": text.len() }),
+            )
+            .await;
+        return Err(ApiError::BackupTooLarge);
     }
     match db::keys::put_backup(&state.db, &user.user_id, expected, text, state.now_ms()).await? {
         Some(version) => {

@@ -13,9 +13,7 @@ use crate::protocol::v1::channels::{
     ChannelDetail, DestroyedChannels, DestroyedQuery, DeviceKeysPage, EpochState, PublishEpoch,
     StoredMessage, WithheldKey, MAX_DESTROYED_QUERY,
 };
-use crate::protocol::v1::keys::{
-    KeyBackupBody, KeysReset, PublishIdentity, RegisterDevice, ResetKeys, UserKeys,
-};
+use crate::protocol::v1::keys::{KeyBackupBody, KeysReset, RegisterDevice, ResetKeys, UserKeys};
 use crate::protocol::v1::routes;
 
 pub(crate) fn crypto(err: impl std::fmt::Display) -> ClientError {
@@ -52,27 +50,13 @@ pub struct Enrolment {
 }
 
 impl Client {
-    /// Enrols this account's first device: creates the identity key, publishes it,
-    /// certifies and registers the device, and stores the first key backup.
+    /// Enrols this account's first device: creates the identity key, certifies the
+    /// device and seals the first key backup, and has the server store the three in one
+    /// request (docs/PROTOCOL.md §5.5), so that a failure leaves no identity without its
+    /// device and backup. Refused (`identity_exists`) if the account already has an
+    /// identity: restore with the recovery code instead.
     pub async fn enrol_first_device(&mut self, name: &str) -> Result<Enrolment> {
-        let identity = IdentityKeyPair::generate().map_err(crypto)?;
-        expect_ok(
-            self.endpoint(routes::IDENTITY_PUBLISH, [])
-                .json(&PublishIdentity {
-                    identity_key: identity.public_key().clone(),
-                })
-                .send()
-                .await?,
-        )
-        .await?;
-        let recovery_code = RecoveryCode::generate().map_err(crypto)?;
-        let backup_key = recovery_code.backup_key(&self.me.id);
-        let mut device = self.register_device(identity, backup_key, name).await?;
-        self.write_backup(&mut device).await?;
-        Ok(Enrolment {
-            device,
-            recovery_code,
-        })
+        self.new_keys(name, true).await
     }
 
     /// New keys for an account whose recovery code is lost and whose devices are all
@@ -81,6 +65,12 @@ impl Client {
     /// sealed under the old keys stays unreadable; colleagues' clients see the identity
     /// change.
     pub async fn reset_keys(&mut self, name: &str) -> Result<Enrolment> {
+        self.new_keys(name, false).await
+    }
+
+    /// A new identity, its first device and first backup, sent in one request: a first
+    /// enrolment (`enrol`) or a reset.
+    async fn new_keys(&mut self, name: &str, enrol: bool) -> Result<Enrolment> {
         let identity = IdentityKeyPair::generate().map_err(crypto)?;
         let recovery_code = RecoveryCode::generate().map_err(crypto)?;
         let backup_key = recovery_code.backup_key(&self.me.id);
@@ -103,12 +93,13 @@ impl Client {
                     certificate: certificate.clone(),
                     name: name.into(),
                     backup,
+                    enrol,
                 })
                 .send()
                 .await?,
         )
         .await?;
-        // Nothing of the old identity is of use any more.
+        // Nothing of an old identity is of use any more.
         self.epoch_keys.clear();
         self.known_identities
             .insert(self.me.id.to_string(), identity.public_key().clone());

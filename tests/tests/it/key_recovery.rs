@@ -58,26 +58,175 @@ async fn read_all(
 
 /// A reset request with a fresh identity, for `user_id`'s session.
 fn reset_request(user_id: &str, backup_user: &str) -> (ResetKeys, String) {
+    let device_id = format!("reset-{}", &user_id[..8]);
+    (
+        keys_request(user_id, &device_id, backup_user, false),
+        device_id,
+    )
+}
+
+/// New keys for `user_id`'s session: a fresh identity, the device `device_id` certified
+/// by it and a first backup sealed for `backup_user`; a first enrolment if `enrol`.
+fn keys_request(user_id: &str, device_id: &str, backup_user: &str, enrol: bool) -> ResetKeys {
     let identity = IdentityKeyPair::generate().unwrap();
     let keys = DeviceKeys::generate().unwrap();
-    let device_id = format!("reset-{}", &user_id[..8]);
     let request =
-        DeviceCertificateRequest::new(user_id, &device_id, identity.public_key(), &keys).unwrap();
+        DeviceCertificateRequest::new(user_id, device_id, identity.public_key(), &keys).unwrap();
     let certificate = identity.certify(&request).unwrap();
     let code = RecoveryCode::generate().unwrap();
     let contents = BackupContents::new(
         IdentityKeyPair::from_private_bytes(&identity.to_private_bytes()).unwrap(),
     );
     let backup = KeyBackup::seal(&contents, &code.backup_key(backup_user), backup_user, 1).unwrap();
+    ResetKeys {
+        identity_key: identity.public_key().clone(),
+        certificate,
+        name: "Poste".into(),
+        backup,
+        enrol,
+    }
+}
+
+/// What the server holds of `user_id`'s keys: identity, devices, and the backup (status
+/// and body).
+async fn stored_keys(
+    client: &passerelle_shared::client::Client,
+    user_id: &str,
+) -> (UserKeys, StatusCode, String) {
+    let keys: UserKeys = client.get(&format!("/keys/users/{user_id}")).await.unwrap();
+    let backup = client
+        .request(Method::GET, "/keys/backup")
+        .send()
+        .await
+        .unwrap();
+    let status = backup.status();
+    (keys, status, backup.text().await.unwrap())
+}
+
+/// Posts new keys; the refusal's status and code.
+async fn refused_keys(
+    client: &passerelle_shared::client::Client,
+    request: &ResetKeys,
+) -> (StatusCode, String) {
+    let response = client
+        .request(Method::POST, "/keys/reset")
+        .json(request)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap();
     (
-        ResetKeys {
-            identity_key: identity.public_key().clone(),
-            certificate,
-            name: "Poste".into(),
-            backup,
-        },
-        device_id,
+        status,
+        body["error"]["code"].as_str().unwrap_or("").to_owned(),
     )
+}
+
+#[tokio::test]
+async fn a_first_enrolment_is_one_request_and_a_refused_one_leaves_no_identity_behind() {
+    let server = TestServer::spawn().await.unwrap();
+    // The SDK's enrolment: identity, device and backup stored by one request, which the
+    // access log shows as one event (no separate device registration or backup write).
+    let first = Party::new(&server, "premier", Role::Member, "CCAS").await;
+    let actions = audit_actions(&server, None).await;
+    let count = |name: &str| actions.iter().filter(|(a, _)| a == name).count();
+    assert_eq!(count("identity_key_published"), 1, "{actions:?}");
+    assert_eq!(count("device_registered"), 0, "{actions:?}");
+    assert_eq!(count("key_backup_written"), 0, "{actions:?}");
+    let (keys, backup_status, _) = stored_keys(&first.client, &first.user.id).await;
+    assert!(keys.identity_key.is_some());
+    assert_eq!(keys.devices.len(), 1);
+    assert_eq!(backup_status, StatusCode::OK);
+    let code = RecoveryCode::parse(&first.recovery_code).unwrap();
+    let body: KeyBackupBody = first.client.get("/keys/backup").await.unwrap();
+    let sealed: KeyBackup = serde_json::from_value(body.data).unwrap();
+    assert!(sealed.open(&code.backup_key(&first.user.id)).is_ok());
+
+    // A second account whose enrolment fails in the middle: its identity is written in
+    // the transaction before the device id is found taken (the first account's). Nothing
+    // stays: no identity without a device and a backup.
+    let user = server
+        .create_user("second", Role::Member, "CCAS")
+        .await
+        .unwrap();
+    let mut client = server.client(&user).await.unwrap();
+    let taken = keys_request(&user.id, &first.device.device_id, &user.id, true);
+    assert_eq!(
+        refused_keys(&client, &taken).await,
+        (StatusCode::CONFLICT, "device_exists".to_owned())
+    );
+    // Another user's backup, another user's certificate: refused too.
+    let foreign_backup = keys_request(&user.id, "device-second-1", &first.user.id, true);
+    assert_eq!(
+        refused_keys(&client, &foreign_backup).await,
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_backup".to_owned()
+        )
+    );
+    let foreign_certificate = keys_request(&first.user.id, "device-second-2", &user.id, true);
+    assert_eq!(
+        refused_keys(&client, &foreign_certificate).await,
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_certificate".to_owned()
+        )
+    );
+    // A malformed body: no backup.
+    let mut malformed =
+        serde_json::to_value(keys_request(&user.id, "device-second-4", &user.id, true)).unwrap();
+    malformed.as_object_mut().unwrap().remove("backup");
+    let response = client
+        .request(Method::POST, "/keys/reset")
+        .json(&malformed)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_client_error(), "{}", response.status());
+    let (keys, backup_status, _) = stored_keys(&client, &user.id).await;
+    assert!(keys.identity_key.is_none(), "no identity left behind");
+    assert!(keys.devices.is_empty(), "no device left behind");
+    assert_eq!(
+        backup_status,
+        StatusCode::NOT_FOUND,
+        "no backup left behind"
+    );
+    let denials = audit_actions(&server, Some(&user.id))
+        .await
+        .into_iter()
+        .filter(|(action, _)| action == "keys_reset")
+        .count();
+    assert_eq!(denials, 3);
+
+    // The enrolment then succeeds; a second one, which would replace the identity, is
+    // refused and changes nothing.
+    let enrolment = client.enrol_first_device("Poste").await.unwrap();
+    let before = stored_keys(&client, &user.id).await;
+    let again = keys_request(&user.id, "device-second-3", &user.id, true);
+    assert_eq!(
+        refused_keys(&client, &again).await,
+        (StatusCode::CONFLICT, "identity_exists".to_owned())
+    );
+    let after = stored_keys(&client, &user.id).await;
+    assert_eq!(after.0.identity_key, before.0.identity_key);
+    assert_eq!(after.0.identity_version, before.0.identity_version);
+    assert_eq!(after.0.devices.len(), 1);
+    assert_eq!(
+        after.0.devices[0].certificate.device_id,
+        enrolment.device.device_id
+    );
+    assert_eq!(
+        (after.1, &after.2),
+        (before.1, &before.2),
+        "the backup is untouched"
+    );
+    assert!(client.enrol_first_device("Encore").await.is_err());
+    let denials = audit_actions(&server, Some(&user.id))
+        .await
+        .into_iter()
+        .filter(|(action, _)| action == "keys_reset")
+        .count();
+    assert_eq!(denials, 5);
 }
 
 #[tokio::test]
@@ -374,4 +523,63 @@ async fn a_destroyed_channels_keys_never_come_back_through_another_devices_backu
         .unwrap();
     assert!(!restored.holds_epoch_key(&channel.id, 1));
     assert!(restored.holds_epoch_key(&kept.id, 1));
+}
+
+#[tokio::test]
+async fn a_backup_over_the_cap_is_refused_with_its_own_code_logged_and_the_stored_one_kept() {
+    // A small cap stands for the 16 MiB one (docs/PROTOCOL.md §10.5).
+    let server = TestServer::spawn_with(|config| config.max_backup_bytes = 64 * 1024)
+        .await
+        .unwrap();
+    let party = Party::new(&server, "agent", Role::Member, "CCAS").await;
+    let key = RecoveryCode::parse(&party.recovery_code)
+        .unwrap()
+        .backup_key(&party.user.id);
+    let write = |contents: &BackupContents, revision: u64, version: i64| {
+        let sealed = KeyBackup::seal(contents, &key, &party.user.id, revision).unwrap();
+        party
+            .client
+            .request(Method::PUT, "/keys/backup")
+            .header("if-match", format!("\"{version}\""))
+            .json(&serde_json::json!({ "data": sealed }))
+            .send()
+    };
+    let body: KeyBackupBody = party.client.get("/keys/backup").await.unwrap();
+    let sealed: KeyBackup = serde_json::from_value(body.data).unwrap();
+    let mut contents = sealed.open(&key).unwrap();
+    let channel = |i: u32| format!("0000{i:04}-aaaa-4bbb-8ccc-dddddddddddd");
+    for i in 0..250 {
+        contents.insert_epoch_key(&channel(i), 1, EpochKey::from_bytes(&[7; 32]));
+    }
+    let written = write(&contents, sealed.revision + 1, body.version)
+        .await
+        .unwrap();
+    assert_eq!(written.status(), StatusCode::NO_CONTENT, "under the cap");
+    let kept: KeyBackupBody = party.client.get("/keys/backup").await.unwrap();
+
+    // Past the cap: refused with its own code and a French message, logged, and the
+    // stored backup stays as it was (nothing replaced, nothing lost).
+    for i in 250..600 {
+        contents.insert_epoch_key(&channel(i), 1, EpochKey::from_bytes(&[7; 32]));
+    }
+    let refused = write(&contents, sealed.revision + 2, kept.version)
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let error: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "backup_too_large");
+    assert!(error["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("sauvegarde de clés a atteint la taille maximale"));
+    let after: KeyBackupBody = party.client.get("/keys/backup").await.unwrap();
+    assert_eq!(after, kept, "the stored backup is untouched");
+    let opened = open_backup(&party.client, &party.user.id, &party.recovery_code).await;
+    assert_eq!(opened.epoch_keys().count(), 250);
+    let denials = audit_actions(&server, Some(&party.user.id))
+        .await
+        .into_iter()
+        .filter(|(action, outcome)| action == "key_backup_write" && outcome != "success")
+        .count();
+    assert_eq!(denials, 1);
 }

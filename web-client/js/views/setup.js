@@ -27,6 +27,8 @@ export function renderSetup(screen, shell) {
   append(screen, h('section', { class: 'card card-narrow', 'aria-labelledby': 'setup-title' }, screenTitle('Configurer cet appareil'), body));
   screen.querySelector('h1')?.setAttribute('id', 'setup-title');
   const { me } = shell;
+  /** Whether the account had no identity key when this screen opened (a first enrolment). */
+  let firstEnrolment = false;
 
   start().catch((error) => showError(error instanceof Error ? error.message : String(error)));
 
@@ -38,6 +40,7 @@ export function renderSetup(screen, shell) {
     }
     const mine = await keysApi.user(me.id);
     const liveDevices = mine.devices.filter((d) => d.revoked_at === null).length;
+    firstEnrolment = !mine.identity_key;
     const revokedNotice =
       ready.device === 'revoked'
         ? h('p', { class: 'notice notice-error' }, 'L’appareil que ce navigateur utilisait a été révoqué (depuis un autre de vos appareils ou par l’administrateur) : ses clés ont été effacées. Configurez-le à nouveau pour continuer.')
@@ -60,7 +63,7 @@ export function renderSetup(screen, shell) {
       event.preventDefault();
       if (!validate(intro)) return;
       const name = valueOf(intro, 'name');
-      const enrolment = await whileBusy(intro, () => startEnrolment(me));
+      const enrolment = await whileBusy(intro, () => startEnrolment(me, { enrol: firstEnrolment }));
       if (enrolment) showCode(enrolment, name);
     });
     replace(body, intro);

@@ -90,9 +90,10 @@ pub struct PutKeyBackup {
 
 /// `POST /api/v1/keys/reset`: new keys for the account in one step (docs/PROTOCOL.md
 /// §5.6): the identity key, the first device certified by it and the first key backup
-/// sealed under the new recovery code. Used at enrolment and when the recovery code is
-/// lost; allowed only while the account has no live device. Either all of it is stored
-/// (the new backup replacing the old) or nothing is, so no device is left orphaned.
+/// sealed under the new recovery code. Used at enrolment (with `enrol`) and when the
+/// recovery code is lost; allowed only while the account has no live device. Either all
+/// of it is stored (the new backup replacing the old) or nothing is, so no device is left
+/// orphaned and no identity is left without a device and a backup.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetKeys {
@@ -107,6 +108,11 @@ pub struct ResetKeys {
     /// The first key backup under the new recovery code (§10.4), for this user.
     #[schema(value_type = Object)]
     pub backup: crate::crypto::KeyBackup,
+    /// A first enrolment, not a reset: refused (409 `identity_exists`) if the account
+    /// already has an identity key, so that a client that believes it is the first never
+    /// replaces an identity another device published (docs/PROTOCOL.md §5.5).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub enrol: bool,
 }
 
 /// What `POST /api/v1/keys/reset` stored.

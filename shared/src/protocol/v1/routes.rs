@@ -321,7 +321,8 @@ routes! {
     IDENTITY_PUBLISH = PUT "/keys/identity";
     /// Registers a device certificate.
     DEVICE_REGISTER = POST "/keys/devices";
-    /// Starts over with new keys (the old ones lost).
+    /// New keys in one step: the first enrolment (`enrol`), or starting over with the
+    /// old ones lost.
     KEYS_RESET = POST "/keys/reset";
     /// Revokes one of the account's devices.
     DEVICE_REVOKE = DELETE "/keys/devices/{id}";
