@@ -12,6 +12,14 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+/// Largest encrypted key backup accepted, in bytes of JSON, and the default and highest
+/// value of the `max_backup_bytes` setting: 16 MiB holds about 110,000 epoch keys (about
+/// 150 bytes each once encrypted and encoded) while keeping one request bounded.
+/// Destroyed channels and purged histories leave only a tombstone of a few dozen bytes
+/// (docs/PROTOCOL.md §10.6), so a backup holds about one retention period of keys, far
+/// below the cap (the numbers are in §12.2).
+pub const MAX_BACKUP_BYTES: usize = 16 * 1024 * 1024;
+
 /// The whole configuration of a node.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -434,7 +442,7 @@ impl Default for Config {
             lockout_max_secs: 24 * 3600,
             ip_attempts_per_window: 30,
             max_body_bytes: 1024 * 1024,
-            max_backup_bytes: crate::app::keys::MAX_BACKUP_BYTES,
+            max_backup_bytes: MAX_BACKUP_BYTES,
             request_timeout_secs: 30,
             header_read_timeout_secs: 10,
             ws_queue_frames: 1024,
@@ -565,7 +573,7 @@ impl Config {
         if self.redis_prefix.is_empty() || self.redis_prefix.len() > 64 {
             bail!("redis_prefix must be 1 to 64 characters long");
         }
-        if !(64 * 1024..=crate::app::keys::MAX_BACKUP_BYTES).contains(&self.max_backup_bytes) {
+        if !(64 * 1024..=MAX_BACKUP_BYTES).contains(&self.max_backup_bytes) {
             bail!("max_backup_bytes must be between 65536 and 16777216");
         }
         if !(1..=3600).contains(&self.bus_replay_window_secs) {

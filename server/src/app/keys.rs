@@ -18,13 +18,7 @@ use crate::error::{ApiError, Result};
 use crate::policy::{self, Capability};
 use crate::state::AppState;
 
-/// Largest encrypted key backup accepted, in bytes of JSON, and the default and highest
-/// value of the `max_backup_bytes` setting: 16 MiB holds about 110,000 epoch keys (about
-/// 150 bytes each once encrypted and encoded) while keeping one request bounded.
-/// Destroyed channels and purged histories leave only a tombstone of a few dozen bytes
-/// (docs/PROTOCOL.md §10.6), so a backup holds about one retention period of keys, far
-/// below the cap (the numbers are in §12.2).
-pub const MAX_BACKUP_BYTES: usize = 16 * 1024 * 1024;
+pub use crate::config::MAX_BACKUP_BYTES;
 
 fn device_info(model: &device::Model) -> Result<DeviceInfo> {
     Ok(DeviceInfo {
