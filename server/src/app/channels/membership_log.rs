@@ -15,7 +15,7 @@ use passerelle_shared::crypto::{
     DeviceSigningPublicKey, MembershipRecord, MembershipState, LOG_REFERENT, LOG_SERVER_REMOVAL,
 };
 use passerelle_shared::protocol::v1::channels::MembershipLog;
-use sea_orm::{ConnectionTrait, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
 use serde_json::json;
 
 use crate::audit::Outcome;
@@ -179,21 +179,11 @@ pub async fn start_membership_log(
         state.now_ms(),
     )
     .await;
-    if let Err(error) = outcome {
-        drop(txn);
-        refused(state, user, channel_id, ACTION, &error).await;
-        return Err(error);
-    }
-    txn.commit().await?;
-    state
-        .record(
-            user.actor(),
-            "membership_log_started",
-            Some(channel_id.to_owned()),
-            Outcome::Success,
-            json!({ "members": members.len() }),
-        )
-        .await
+    let done = (
+        "membership_log_started",
+        json!({ "members": members.len() }),
+    );
+    commit_or_refuse(state, user, channel_id, txn, outcome, ACTION, done).await
 }
 
 /// A coordinator's `removed` record (reason `server`) for someone the log still names but
@@ -237,19 +227,38 @@ async fn ratify_server_removal(
         .await
     }
     .await;
+    let done = (
+        "membership_log_ratified",
+        json!({ "subject": record.subjects.first() }),
+    );
+    commit_or_refuse(state, user, channel_id, txn, outcome, ACTION, done).await
+}
+
+/// Commits the record `outcome` appended in `txn` and logs `done` (its action and
+/// details); or, when it was refused, stores nothing and logs the denial under `action`.
+async fn commit_or_refuse(
+    state: &AppState,
+    user: &CurrentUser,
+    channel_id: &str,
+    txn: DatabaseTransaction,
+    outcome: Result<u64>,
+    action: &'static str,
+    done: (&'static str, serde_json::Value),
+) -> Result<()> {
     if let Err(error) = outcome {
         drop(txn);
-        refused(state, user, channel_id, ACTION, &error).await;
+        refused(state, user, channel_id, action, &error).await;
         return Err(error);
     }
     txn.commit().await?;
+    let (done_action, details) = done;
     state
         .record(
             user.actor(),
-            "membership_log_ratified",
+            done_action,
             Some(channel_id.to_owned()),
             Outcome::Success,
-            json!({ "subject": record.subjects.first() }),
+            details,
         )
         .await
 }
