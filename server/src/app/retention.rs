@@ -185,6 +185,11 @@ pub async fn run_pass(state: &AppState, fail_at: Option<FailPoint>) -> anyhow::R
             }
         }
     }
+    // What this pass (and the requests since the last one) deleted or replaced must leave
+    // the files too, not only the tables.
+    if let Err(err) = db::shred_files(&state.db).await {
+        tracing::warn!(error = %format!("{err:#}"), "clearing deleted data from the database files failed; trying again at the next pass");
+    }
     Ok(report)
 }
 

@@ -160,7 +160,8 @@ pub(crate) mod cosignature {
 }
 
 /// Opens the audit database and runs its migrations. SQLite: WAL, `synchronous=FULL`
-/// (an acknowledged event survives a power cut), foreign keys. PostgreSQL: the `audit`
+/// (an acknowledged event survives a power cut), foreign keys, `secure_delete` (purged
+/// events do not stay in free space). PostgreSQL: the `audit`
 /// schema, created if needed, first on the search path.
 pub(crate) async fn connect_and_migrate(url: &str) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_owned());
@@ -176,6 +177,7 @@ pub(crate) async fn connect_and_migrate(url: &str) -> anyhow::Result<DatabaseCon
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(30))
+                .pragma("secure_delete", "ON")
         });
     } else {
         let bootstrap = Database::connect(url)

@@ -384,6 +384,22 @@ const SAMPLE_GROUP: &str = "Cellule de veille";
 /// The demonstration's group of the mediators and their partners.
 const MEDIATION_GROUP: &str = "Médiation et tranquillité publique";
 
+/// The demonstration's groups under the two protected regimes (CHARTER.md C5): only the
+/// social-action professionals join the first, only those bound by professional secrecy
+/// the second; the police officer, the school's CPE and the mediator cannot be added.
+const PROTECTED_GROUPS: [(&str, LegalRegime, &[&str]); 2] = [
+    (
+        "Secret partagé : accompagnement social",
+        LegalRegime::SharedSecretSocial,
+        &["assistante.sociale", "intervenant.social"],
+    ),
+    (
+        "Protection de l’enfance",
+        LegalRegime::ChildProtection,
+        &["assistante.sociale"],
+    ),
+];
+
 /// The internal rules the sample groups are created with, so that their members only have
 /// to accept them (CHARTER.md C3).
 const SAMPLE_GROUP_RULES: &str = "\
@@ -403,14 +419,32 @@ const SAMPLE_GROUP_RULES: &str = "\
 /// - the mediation group (coordinator, police officer, mediator) with a field report of
 ///   the mediator waiting to be taken in charge in « Signalements »;
 /// - an ACTE referral of the school's CPE to the town hall's youth service, waiting for
-///   the coordinator in « Orientations ».
+///   the coordinator in « Orientations »;
+/// - a group under each protected regime ([`PROTECTED_GROUPS`]).
 ///
 /// Each part is seeded once: a demo restarted on the same data directory adds nothing.
 pub async fn seed_sample_week(state: &AppState) -> anyhow::Result<()> {
     let coordinator = demo_user(state, "coordinatrice").await?;
     seed_sample_meeting(state, &coordinator).await?;
     seed_field_report(state, &coordinator).await?;
-    seed_acte_referral(state).await
+    seed_acte_referral(state).await?;
+    seed_protected_groups(state, &coordinator).await
+}
+
+/// One working group per protected regime, its members those the regime admits.
+async fn seed_protected_groups(state: &AppState, coordinator: &CurrentUser) -> anyhow::Result<()> {
+    for (name, regime, logins) in PROTECTED_GROUPS {
+        if has_group(state, coordinator, name).await? {
+            continue;
+        }
+        let mut members = Vec::new();
+        for login in logins {
+            members.push(find_account(state, login).await?);
+        }
+        let members: Vec<&user::Model> = members.iter().collect();
+        sample_group(state, coordinator, name, regime, &members).await?;
+    }
+    Ok(())
 }
 
 /// A demo account, by login.
@@ -448,11 +482,12 @@ async fn has_group(state: &AppState, user: &CurrentUser, name: &str) -> anyhow::
         .any(|c| c.kind == ChannelKind::WorkingGroup.as_str() && c.name == name))
 }
 
-/// A working group of the coordinator with `members`, its rules published.
+/// A working group of the coordinator with `members`, under `regime`, its rules published.
 async fn sample_group(
     state: &AppState,
     coordinator: &CurrentUser,
     name: &str,
+    regime: LegalRegime,
     members: &[&user::Model],
 ) -> anyhow::Result<String> {
     let group = crate::app::channels::create(
@@ -461,7 +496,7 @@ async fn sample_group(
         CreateChannel {
             kind: ChannelKind::WorkingGroup,
             name: name.into(),
-            regime: LegalRegime::ClspdConfidential,
+            regime,
             institutions: members
                 .iter()
                 .map(|m| m.institution_id.as_str().into())
@@ -488,7 +523,14 @@ async fn seed_sample_meeting(state: &AppState, coordinator: &CurrentUser) -> any
         return Ok(());
     }
     let social = find_account(state, "assistante.sociale").await?;
-    let group_id = sample_group(state, coordinator, SAMPLE_GROUP, &[&social]).await?;
+    let group_id = sample_group(
+        state,
+        coordinator,
+        SAMPLE_GROUP,
+        LegalRegime::ClspdConfidential,
+        &[&social],
+    )
+    .await?;
     let mut agenda = Vec::new();
     for _ in 0..2 {
         let case = crate::app::cases::create(
@@ -533,7 +575,14 @@ async fn seed_field_report(state: &AppState, coordinator: &CurrentUser) -> anyho
     }
     let police = find_account(state, "policier").await?;
     let mediator = find_account(state, "mediateur").await?;
-    let group_id = sample_group(state, coordinator, MEDIATION_GROUP, &[&police, &mediator]).await?;
+    let group_id = sample_group(
+        state,
+        coordinator,
+        MEDIATION_GROUP,
+        LegalRegime::ClspdConfidential,
+        &[&police, &mediator],
+    )
+    .await?;
     let now = state.now_ms();
     let category = FieldReportCategory::TechnicalFault;
     let model = field_report::Model {

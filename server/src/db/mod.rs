@@ -43,15 +43,21 @@ use std::time::Duration;
 use anyhow::Context;
 use passerelle_migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
+};
 
 /// The SQLite URL of a file in the data directory, created if missing.
 pub fn sqlite_url(path: &Path) -> String {
     format!("sqlite://{}?mode=rwc", path.display())
 }
 
-/// Opens a database: SQLite (WAL, `synchronous=FULL`, foreign keys, busy timeout) or
-/// PostgreSQL, chosen by the URL's scheme.
+/// Opens a database: SQLite (WAL, `synchronous=FULL`, foreign keys, busy timeout,
+/// `secure_delete`) or PostgreSQL, chosen by the URL's scheme.
+///
+/// `secure_delete` makes SQLite overwrite what it deletes or replaces with zeros instead
+/// of leaving it in free space: a destroyed case, a purged history or a name replaced by
+/// its sealed form must not stay readable in the file (see [`shred_files`]).
 pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_owned());
     options
@@ -66,6 +72,7 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(30))
+                .pragma("secure_delete", "ON")
         });
     } else {
         options.max_connections(16).min_connections(1);
@@ -87,6 +94,35 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     Migrator::up(db, None)
         .await
         .context("database migration failed")
+}
+
+/// Removes from the database's files what was deleted since the last call. On SQLite,
+/// `secure_delete` (see [`connect`]) has zeroed deleted rows in the pages written since,
+/// but the write-ahead log still holds earlier images of those pages: a `TRUNCATE`
+/// checkpoint copies the zeroed pages into the database file and empties the log. It
+/// waits for readers to finish (the busy timeout), so the retention job calls it once per
+/// pass rather than after each deletion. PostgreSQL reclaims dead rows by autovacuum
+/// (docs/OPERATIONS.md).
+pub async fn shred_files(db: &DatabaseConnection) -> anyhow::Result<()> {
+    if is_sqlite(db) {
+        let row = db
+            .query_one(Statement::from_string(
+                DbBackend::Sqlite,
+                "PRAGMA wal_checkpoint(TRUNCATE)",
+            ))
+            .await
+            .context("WAL checkpoint")?;
+        // The first column says whether a reader or writer kept it from completing.
+        let busy: i64 = match row {
+            Some(row) => row.try_get_by_index(0).context("WAL checkpoint's answer")?,
+            None => 0,
+        };
+        anyhow::ensure!(
+            busy == 0,
+            "the WAL checkpoint could not complete (database busy)"
+        );
+    }
+    Ok(())
 }
 
 /// Whether the backend is SQLite (some statements differ).

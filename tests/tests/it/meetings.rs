@@ -884,6 +884,22 @@ async fn the_demo_seeds_a_week_of_the_clspd_once() {
         2,
         "two situations to review"
     );
+    // Each protected regime has its group (C5), once, with only the members it admits.
+    for (regime, members) in [("shared_secret_social", 3), ("child_protection", 2)] {
+        assert_eq!(count_rows(&server, "channels", "regime", regime).await, 1);
+        let row = db
+            .query_one(Statement::from_string(
+                db.get_database_backend(),
+                format!(
+                    "SELECT COUNT(*) AS n FROM channel_members m JOIN channels c \
+                     ON c.id = m.channel_id WHERE c.regime = '{regime}'"
+                ),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.try_get::<i64>("", "n").unwrap(), members, "{regime}");
+    }
 }
 
 /// Before the meeting, the organiser changes its agenda (adds a situation, reorders,

@@ -16,7 +16,8 @@ use passerelle_shared::protocol::v1::Role;
 use passerelle_tests::TestServer;
 
 use crate::support::{
-    audit_events, channel_column, count_rows, long_sessions_server, working_group, Party,
+    audit_events, channel_column, count_rows, files_holding, long_sessions_server, working_group,
+    Party,
 };
 
 const DAY_MS: i64 = 24 * 3_600_000;
@@ -59,6 +60,15 @@ fn blobs_of(server: &TestServer, channel_id: &str) -> Vec<String> {
 /// A case without a group, with its own rules accepted by everyone, a message, an
 /// attachment and a read receipt.
 async fn busy_case(server: &TestServer, coord: &mut Party, member: &mut Party) -> CaseView {
+    busy_case_and_ciphertext(server, coord, member).await.0
+}
+
+/// [`busy_case`], with its message's ciphertext as stored (base64url in the envelope).
+async fn busy_case_and_ciphertext(
+    server: &TestServer,
+    coord: &mut Party,
+    member: &mut Party,
+) -> (CaseView, String) {
     let case: CaseView = coord
         .client
         .post(
@@ -103,7 +113,9 @@ async fn busy_case(server: &TestServer, coord: &mut Party, member: &mut Party) -
         .frame(|f| matches!(f, ServerFrame::Receipt { .. }).then_some(()))
         .await;
     let _ = server;
-    case
+    let envelope = serde_json::to_value(&message.envelope).unwrap();
+    let ciphertext = envelope["ciphertext"].as_str().unwrap().to_owned();
+    (case, ciphertext)
 }
 
 async fn archive_until(coord: &Party, case_id: &str, destroy_by: i64, end_date: i64) {
@@ -134,8 +146,9 @@ async fn the_job_destroys_every_row_and_blob_of_an_expired_case_and_nothing_else
         .upload_attachment(&group.id, "cr.pdf", "application/pdf", &[1u8; 500])
         .await
         .unwrap();
-    let expiring = busy_case(&server, &mut coord, &mut member).await;
-    let kept = busy_case(&server, &mut coord, &mut member).await;
+    let (expiring, expiring_ciphertext) =
+        busy_case_and_ciphertext(&server, &mut coord, &mut member).await;
+    let (kept, kept_ciphertext) = busy_case_and_ciphertext(&server, &mut coord, &mut member).await;
     let (expiring_id, kept_id) = (expiring.channel.id.clone(), kept.channel.id.clone());
 
     let now = server.clock.now_ms();
@@ -199,6 +212,18 @@ async fn the_job_destroys_every_row_and_blob_of_an_expired_case_and_nothing_else
         "destroyed"
     );
     assert_eq!(channel_column(&server, &expiring_id, "name").await, "");
+    if passerelle_server::db::is_sqlite(&server.state.db) {
+        // Deleted rows leave the files too (secure_delete, then the pass's checkpoint),
+        // not only the tables: a copy of the data directory holds nothing of the case.
+        assert_eq!(
+            files_holding(&server, &expiring_ciphertext),
+            Vec::<String>::new()
+        );
+        assert!(
+            !files_holding(&server, &kept_ciphertext).is_empty(),
+            "the scan finds a message that is still stored"
+        );
+    }
     // Nothing of the others.
     assert_eq!(rows_of(&server, &kept_id).await, kept_rows);
     assert_eq!(rows_of(&server, &group.id).await, group_rows);

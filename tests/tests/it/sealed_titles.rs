@@ -2,8 +2,6 @@
 //! to name a case, a practice session or a conversation, and a case's note, are sealed by
 //! the client; the database holds none of it, in any table or file.
 
-use std::path::Path;
-
 use passerelle_server::clock::Clock;
 use passerelle_shared::crypto::{Envelope, MessageContent, MessageHeader};
 use passerelle_shared::protocol::v1::cases::{
@@ -22,7 +20,7 @@ use passerelle_tests::TestServer;
 use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
-use crate::support::{audit_events, working_group, Party};
+use crate::support::{audit_events, files_holding, working_group, Party};
 
 const CASE_TITLE: &str = "Suivi Tournesol collège Nord";
 const SESSION_TITLE: &str = "Séance Capucine sur les refus de soins";
@@ -41,17 +39,6 @@ async fn status_and_code(request: reqwest::RequestBuilder) -> (StatusCode, Strin
         .map(|body| body.error.code)
         .unwrap_or_default();
     (status, code)
-}
-
-fn files_under(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files_under(&path, out);
-        } else {
-            out.push(path);
-        }
-    }
 }
 
 /// Every (table, column) of the server's database holding `needle` in any row, as text.
@@ -100,21 +87,6 @@ async fn cells_holding(server: &TestServer, needle: &str) -> Vec<String> {
         }
     }
     found
-}
-
-/// Files of the data directory (databases, WAL, audit log) holding `needle`'s bytes.
-fn files_holding(server: &TestServer, needle: &str) -> Vec<String> {
-    let mut files = Vec::new();
-    files_under(server.data_dir.path(), &mut files);
-    assert!(!files.is_empty());
-    files
-        .into_iter()
-        .filter(|path| {
-            std::fs::read(path)
-                .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
-        })
-        .map(|path| path.display().to_string())
-        .collect()
 }
 
 /// The caller's channel `id`, as listed.
@@ -602,6 +574,14 @@ async fn a_session_named_in_clear_before_gets_a_reference_once_its_name_is_seale
         cells_holding(&server, "Pivoine").await,
         Vec::<String>::new()
     );
+    // The replaced name leaves the files at the next retention pass (secure_delete and
+    // the pass's checkpoint), not only the table.
+    passerelle_server::app::retention::run_once(&server.state)
+        .await
+        .unwrap();
+    if passerelle_server::db::is_sqlite(&server.state.db) {
+        assert_eq!(files_holding(&server, "Pivoine"), Vec::<String>::new());
+    }
     let logged = audit_events(&server, &id, "channel_title_sealed").await;
     assert!(
         logged[0].details.contains("\"clear_name_replaced\":true"),

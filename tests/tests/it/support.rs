@@ -389,3 +389,30 @@ pub async fn admin_client(server: &TestServer, login: &str) -> Client {
         .unwrap();
     server.client(&admin).await.unwrap()
 }
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files_under(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+/// Files of the data directory (databases, WAL, audit log) holding `needle`'s bytes.
+pub fn files_holding(server: &TestServer, needle: &str) -> Vec<String> {
+    let mut files = Vec::new();
+    files_under(server.data_dir.path(), &mut files);
+    assert!(!files.is_empty());
+    files
+        .into_iter()
+        .filter(|path| {
+            std::fs::read(path)
+                .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        })
+        .map(|path| path.display().to_string())
+        .collect()
+}
