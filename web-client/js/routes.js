@@ -183,7 +183,7 @@ export const KEY_LOG_USER = { method: 'GET', path: '/keys/log/users/{user_id}' }
 /** A page of the key log's entries, for clients that audit the whole log. @type {Route} */
 export const KEY_LOG_ENTRIES = { method: 'GET', path: '/keys/log/entries' };
 
-/** The account's encrypted key backup: a paged backup's head, or a blob of the first format (PROTOCOL.md §10.8). @type {Route} */
+/** The account's key backup: a paged backup's head or a blob (PROTOCOL.md §10.8). @type {Route} */
 export const KEY_BACKUP = { method: 'GET', path: '/keys/backup' };
 
 /** Replaces the account's key backup of the first format (one blob). @type {Route} */

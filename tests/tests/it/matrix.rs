@@ -820,7 +820,9 @@ impl Principal {
             .replace("{foreign_link}", &world.foreign_link)
             .replace("{joiner}", &self.joiner)
             .replace("{colleague}", &world.colleague)
-            .replace("{page_hash}", &"0".repeat(64))
+            // Not a page hash (422): a well-formed one no account holds would answer 404,
+            // which reads as a refusal here.
+            .replace("{page_hash}", "pas-une-empreinte")
             .replace("{device}", &self.device)
             .replace("{spare_session}", &self.spare_session)
             .replace("{institution}", &self.institution)

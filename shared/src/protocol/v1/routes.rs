@@ -338,8 +338,7 @@ routes! {
     KEY_LOG_USER = GET "/keys/log/users/{user_id}";
     /// A page of the key log's entries, for clients that audit the whole log.
     KEY_LOG_ENTRIES = GET "/keys/log/entries";
-    /// The account's encrypted key backup: a paged backup's head, or a blob of the
-    /// first format (PROTOCOL.md §10.8).
+    /// The account's key backup: a paged backup's head or a blob (PROTOCOL.md §10.8).
     KEY_BACKUP = GET "/keys/backup";
     /// Replaces the account's key backup of the first format (one blob).
     KEY_BACKUP_PUT = PUT "/keys/backup";
