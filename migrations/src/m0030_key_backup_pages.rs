@@ -46,7 +46,11 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.drop_table(Table::drop().table(Alias::new("key_backup_pages")).to_owned())
-            .await
+        m.drop_table(
+            Table::drop()
+                .table(Alias::new("key_backup_pages"))
+                .to_owned(),
+        )
+        .await
     }
 }

@@ -6,8 +6,8 @@ use passerelle_shared::crypto::{
     DeviceCertificate, IdentityPublicKey, KeyBackupHead, KeyBackupPage, PageHash,
 };
 use passerelle_shared::protocol::v1::keys::{
-    DeviceInfo, KeyBackupBody, KeyBackupHeadWritten, KeyBackupPageBody, KeysReset,
-    RegisterDevice, ResetKeys, UserKeys,
+    DeviceInfo, KeyBackupBody, KeyBackupHeadWritten, KeyBackupPageBody, KeysReset, RegisterDevice,
+    ResetKeys, UserKeys,
 };
 use sea_orm::TransactionTrait;
 use serde_json::json;
@@ -668,12 +668,11 @@ pub async fn put_backup_head(
     }
     let named: Vec<String> = head.pages.iter().map(|p| p.hash.to_string()).collect();
     let txn = state.db.begin().await?;
-    let stored: std::collections::BTreeSet<String> =
-        db::keys::backup_pages_of(&txn, &user.user_id)
-            .await?
-            .into_iter()
-            .map(|(hash, _)| hash)
-            .collect();
+    let stored: std::collections::BTreeSet<String> = db::keys::backup_pages_of(&txn, &user.user_id)
+        .await?
+        .into_iter()
+        .map(|(hash, _)| hash)
+        .collect();
     let missing = named.iter().filter(|h| !stored.contains(*h)).count();
     if missing > 0 {
         txn.rollback().await?;

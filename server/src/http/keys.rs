@@ -250,12 +250,11 @@ fn expected_version(headers: &HeaderMap) -> Result<Option<i64>> {
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok());
     match (if_match, if_none_match) {
-        (Some(tag), _) => Ok(Some(
-            tag.trim()
-                .trim_matches('"')
-                .parse::<i64>()
-                .map_err(|_| ApiError::BadRequest("en-tête If-Match invalide".into()))?,
-        )),
+        (Some(tag), _) => {
+            Ok(Some(tag.trim().trim_matches('"').parse::<i64>().map_err(
+                |_| ApiError::BadRequest("en-tête If-Match invalide".into()),
+            )?))
+        }
         (None, Some("*")) => Ok(None),
         _ => Err(ApiError::BadRequest(
             "If-Match ou If-None-Match: * est requis".into(),

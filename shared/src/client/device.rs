@@ -4,10 +4,10 @@ use reqwest::{header, StatusCode};
 
 use super::{decode, expect_ok, Client, ClientError, Result};
 use crate::crypto::{
-    AttachmentRef, BackupContents, DeviceCertificate, DeviceCertificateRequest, DeviceKeys,
-    BackupError, BackupPages, Envelope, EpochKey, IdentityKeyPair, IdentityPublicKey, KeyBackup,
-    KeyBackupHead, MessageContent, MessageHeader, RecoveryCode, Roster, RosterError, Shredded,
-    StoredBackup, WrapError,
+    AttachmentRef, BackupContents, BackupError, BackupPages, DeviceCertificate,
+    DeviceCertificateRequest, DeviceKeys, Envelope, EpochKey, IdentityKeyPair, IdentityPublicKey,
+    KeyBackup, KeyBackupHead, MessageContent, MessageHeader, RecoveryCode, Roster, RosterError,
+    Shredded, StoredBackup, WrapError,
 };
 use crate::protocol::v1::channels::{
     ChannelDetail, DestroyedChannels, DestroyedQuery, DeviceKeysPage, EpochState, PublishEpoch,

@@ -23,7 +23,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::Zeroizing;
 
 use super::backup::{epoch_keys_out, BackupContents, BackupError, BackupKey, EpochKeyIn};
-use super::encoding::{self, b64_array, b64_vec, check_epoch, check_id, label, CanonicalBytes, Version1};
+use super::encoding::{
+    self, b64_array, b64_vec, check_epoch, check_id, label, CanonicalBytes, Version1,
+};
 use super::epoch::EpochKey;
 use super::primitives::{aes_gcm_open, aes_gcm_seal, random_array, sha256, NONCE_LEN};
 
@@ -446,8 +448,7 @@ impl BackupPages {
             let last_open = kept.iter().rposition(|p| p.keys.len() < PAGE_CAPACITY);
             let mut index = 0;
             kept.retain_mut(|page| {
-                let join =
-                    Some(index) == last_open || page.keys.len() < PAGE_CAPACITY / 2;
+                let join = Some(index) == last_open || page.keys.len() < PAGE_CAPACITY / 2;
                 index += 1;
                 if join {
                     pool.append(&mut page.keys);
@@ -541,7 +542,11 @@ mod tests {
         let sealed = pages.seal_changed(&backup_key, "u").unwrap();
         assert_eq!(sealed.len(), 1);
         let after = pages.references().unwrap();
-        assert_eq!(after[..2], before[..2], "the full pages are kept as they were");
+        assert_eq!(
+            after[..2],
+            before[..2],
+            "the full pages are kept as they were"
+        );
         assert_ne!(after[2], before[2]);
         assert_eq!(pages.len(), 5_501);
         // Nothing new: nothing rewritten.
@@ -565,7 +570,9 @@ mod tests {
         tombstones.shred("a", Shredded::Channel);
         tombstones.shred("b", Shredded::Below(1_850));
         assert!(pages.update(&tombstones, std::iter::empty()));
-        assert!(pages.epoch_keys().all(|(c, e, _)| !tombstones.is_shredded(c, e)));
+        assert!(pages
+            .epoch_keys()
+            .all(|(c, e, _)| !tombstones.is_shredded(c, e)));
         assert_eq!(pages.len(), 50 + 2_000);
         assert_eq!(pages.page_count(), 2, "a's page dropped, b's rest merged");
         let sealed = pages.seal_changed(&backup_key, "u").unwrap();
@@ -639,31 +646,60 @@ mod tests {
         use crate::crypto::test_support::hex;
         let v: serde_json::Value =
             serde_json::from_str(include_str!("../../vectors/key_backup_pages.json")).unwrap();
-        let key = BackupKey::from_bytes(&hex(v["backup_key_hex"].as_str().unwrap()).try_into().unwrap());
+        let key = BackupKey::from_bytes(
+            &hex(v["backup_key_hex"].as_str().unwrap())
+                .try_into()
+                .unwrap(),
+        );
         let user = v["user_id"].as_str().unwrap();
         let page: KeyBackupPage = serde_json::from_value(v["page"].clone()).unwrap();
         assert_eq!(page.hash().to_string(), v["page_hash"].as_str().unwrap());
-        let page_id: [u8; PAGE_ID_LEN] = hex(v["page_id_hex"].as_str().unwrap()).try_into().unwrap();
+        let page_id: [u8; PAGE_ID_LEN] =
+            hex(v["page_id_hex"].as_str().unwrap()).try_into().unwrap();
         assert_eq!(
             KeyBackupPage::additional_data(user, &page_id),
             hex(v["page_additional_data_hex"].as_str().unwrap())
         );
         let page_json = hex(v["page_plaintext_json_hex"].as_str().unwrap());
-        let nonce: [u8; NONCE_LEN] = hex(v["page_nonce_hex"].as_str().unwrap()).try_into().unwrap();
-        assert_eq!(KeyBackupPage::seal_json(&page_json, &key, user, &page_id, &nonce).unwrap(), page);
-        let head: KeyBackupHead = serde_json::from_value(v["head"].clone()).unwrap();
-        assert_eq!(head.additional_data(), hex(v["head_additional_data_hex"].as_str().unwrap()));
-        let head_json = hex(v["head_plaintext_json_hex"].as_str().unwrap());
-        let head_nonce: [u8; NONCE_LEN] = hex(v["head_nonce_hex"].as_str().unwrap()).try_into().unwrap();
+        let nonce: [u8; NONCE_LEN] = hex(v["page_nonce_hex"].as_str().unwrap())
+            .try_into()
+            .unwrap();
         assert_eq!(
-            KeyBackupHead::seal_json(&head_json, head.pages.clone(), &key, user, head.revision, &head_nonce).unwrap(),
+            KeyBackupPage::seal_json(&page_json, &key, user, &page_id, &nonce).unwrap(),
+            page
+        );
+        let head: KeyBackupHead = serde_json::from_value(v["head"].clone()).unwrap();
+        assert_eq!(
+            head.additional_data(),
+            hex(v["head_additional_data_hex"].as_str().unwrap())
+        );
+        let head_json = hex(v["head_plaintext_json_hex"].as_str().unwrap());
+        let head_nonce: [u8; NONCE_LEN] = hex(v["head_nonce_hex"].as_str().unwrap())
+            .try_into()
+            .unwrap();
+        assert_eq!(
+            KeyBackupHead::seal_json(
+                &head_json,
+                head.pages.clone(),
+                &key,
+                user,
+                head.revision,
+                &head_nonce
+            )
+            .unwrap(),
             head
         );
         let contents = head.open(&key).unwrap();
-        assert_eq!(contents.to_head_json().unwrap().as_slice(), head_json.as_slice());
+        assert_eq!(
+            contents.to_head_json().unwrap().as_slice(),
+            head_json.as_slice()
+        );
         let keys = page.open(&key, user, &head.pages[0]).unwrap();
         assert_eq!(keys.len(), 2);
-        assert_eq!(page_to_json(&keys).unwrap().as_slice(), page_json.as_slice());
+        assert_eq!(
+            page_to_json(&keys).unwrap().as_slice(),
+            page_json.as_slice()
+        );
         // The stored form tells a head from a blob of the first format.
         let stored: StoredBackup = serde_json::from_value(v["head"].clone()).unwrap();
         assert!(matches!(stored, StoredBackup::Head(_)));

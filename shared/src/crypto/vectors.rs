@@ -483,15 +483,20 @@ fn key_backup() -> Value {
 fn key_backup_pages() -> Value {
     let key = super::BackupKey::from_bytes(&fixed("paged backup key"));
     let mut keys = std::collections::BTreeMap::new();
-    keys.insert((CHANNEL.to_owned(), 6), EpochKey::from_bytes(&fixed("epoch key 6")));
-    keys.insert((CHANNEL.to_owned(), 7), EpochKey::from_bytes(&fixed("epoch key 7")));
+    keys.insert(
+        (CHANNEL.to_owned(), 6),
+        EpochKey::from_bytes(&fixed("epoch key 6")),
+    );
+    keys.insert(
+        (CHANNEL.to_owned(), 7),
+        EpochKey::from_bytes(&fixed("epoch key 7")),
+    );
     let page_json = super::backup_pages::page_to_json(&keys).unwrap();
     let mut page_id = [0u8; super::PAGE_ID_LEN];
     page_id.copy_from_slice(&fixed("page id")[..super::PAGE_ID_LEN]);
     let page_nonce = fixed_nonce("page nonce");
-    let page =
-        super::KeyBackupPage::seal_json(&page_json, &key, USER_ALICE, &page_id, &page_nonce)
-            .unwrap();
+    let page = super::KeyBackupPage::seal_json(&page_json, &key, USER_ALICE, &page_id, &page_nonce)
+        .unwrap();
     let reference = super::PageRef {
         id: page_id,
         hash: page.hash(),

@@ -14,9 +14,7 @@ use passerelle_tests::TestServer;
 use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, Statement};
 
-use crate::support::{
-    audit_actions, open_key_backup, stored_backup_pages, working_group, Party,
-};
+use crate::support::{audit_actions, open_key_backup, stored_backup_pages, working_group, Party};
 
 fn channel(i: u32) -> String {
     format!("{i:08}-aaaa-4bbb-8ccc-dddddddddddd")
@@ -47,10 +45,7 @@ async fn write_paged(party: &Party, keys: &[(String, u64, EpochKey)]) -> Vec<Pag
         .backup_key(&party.user.id);
     let (contents, version) = stored_contents(party).await;
     let mut pages = BackupPages::new();
-    pages.update(
-        &contents,
-        keys.iter().map(|(c, e, k)| (c.as_str(), *e, k)),
-    );
+    pages.update(&contents, keys.iter().map(|(c, e, k)| (c.as_str(), *e, k)));
     for page in pages.seal_changed(&key, &party.user.id).unwrap() {
         let response = put_page(party, &page.hash().to_string(), &page).await;
         assert_eq!(response.status(), StatusCode::NO_CONTENT);
@@ -130,7 +125,10 @@ async fn a_backup_of_200000_epoch_keys_is_written_and_restored_and_a_new_key_upl
     party.ack(&id).await;
     party.client.write_backup(&mut party.device).await.unwrap();
     let after = stored_backup_pages(&server, &party.user.id).await;
-    assert!(before.iter().all(|h| after.contains(h)), "no full page rewritten");
+    assert!(
+        before.iter().all(|h| after.contains(h)),
+        "no full page rewritten"
+    );
     assert_eq!(after.len(), 101);
     let actions = audit_actions(&server, Some(&party.user.id)).await;
     assert_eq!(
@@ -168,7 +166,8 @@ async fn a_backup_of_200000_epoch_keys_is_written_and_restored_and_a_new_key_upl
 async fn a_page_dropped_swapped_or_rolled_back_by_the_server_is_detected_on_restore() {
     let server = TestServer::spawn().await.unwrap();
     let party = Party::new(&server, "agent", Role::Member, "CCAS").await;
-    let first: Vec<(String, u64, EpochKey)> = (0..3).map(|c| (channel(c), 1, key_for(c, 1))).collect();
+    let first: Vec<(String, u64, EpochKey)> =
+        (0..3).map(|c| (channel(c), 1, key_for(c, 1))).collect();
     let old = write_paged(&party, &first).await;
     let old_page: serde_json::Value = party
         .client
@@ -211,7 +210,9 @@ async fn a_page_dropped_swapped_or_rolled_back_by_the_server_is_detected_on_rest
         .unwrap();
 
     // Rolled back: the server serves the older page under the new name.
-    db.execute(set_page(old_page["page"].to_string())).await.unwrap();
+    db.execute(set_page(old_page["page"].to_string()))
+        .await
+        .unwrap();
     let mut fresh = server.client(&party.user).await.unwrap();
     let refused = fresh
         .restore_with_recovery_code(&party.recovery_code, "Poste")
@@ -226,7 +227,9 @@ async fn a_page_dropped_swapped_or_rolled_back_by_the_server_is_detected_on_rest
     let text = swapped["page"]["ciphertext"].as_str().unwrap().to_owned();
     let flipped = if text.starts_with('A') { "B" } else { "A" };
     swapped["page"]["ciphertext"] = format!("{flipped}{}", &text[1..]).into();
-    db.execute(set_page(swapped["page"].to_string())).await.unwrap();
+    db.execute(set_page(swapped["page"].to_string()))
+        .await
+        .unwrap();
     let refused = fresh
         .restore_with_recovery_code(&party.recovery_code, "Poste")
         .await
@@ -237,7 +240,10 @@ async fn a_page_dropped_swapped_or_rolled_back_by_the_server_is_detected_on_rest
     // Dropped: the page is gone.
     db.execute(Statement::from_sql_and_values(
         db.get_database_backend(),
-        format!("DELETE FROM key_backup_pages WHERE user_id = {}", placeholder(1)),
+        format!(
+            "DELETE FROM key_backup_pages WHERE user_id = {}",
+            placeholder(1)
+        ),
         [party.user.id.clone().into()],
     ))
     .await
@@ -272,8 +278,8 @@ async fn a_head_naming_a_page_the_server_does_not_hold_is_refused_logged_and_not
         id: [9; 16],
         hash: PageHash([7; 32]),
     });
-    let head = KeyBackupHead::seal(&contents, named, &key, &party.user.id, version as u64 + 1)
-        .unwrap();
+    let head =
+        KeyBackupHead::seal(&contents, named, &key, &party.user.id, version as u64 + 1).unwrap();
     let refused = put_head(&party, &head, version).await;
     assert_eq!(refused.status(), StatusCode::CONFLICT);
     assert_eq!(error_code(refused).await, "backup_page_missing");
@@ -319,12 +325,18 @@ async fn a_head_naming_a_page_the_server_does_not_hold_is_refused_logged_and_not
     }
     assert_eq!(
         refused_total,
-        Some((StatusCode::PAYLOAD_TOO_LARGE, "backup_total_too_large".into()))
+        Some((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "backup_total_too_large".into()
+        ))
     );
 
     let actions = audit_actions(&server, Some(&party.user.id)).await;
     assert_eq!(count(&actions, "key_backup_write", false), 1, "{actions:?}");
-    assert!(count(&actions, "key_backup_page_write", false) >= 4, "{actions:?}");
+    assert!(
+        count(&actions, "key_backup_page_write", false) >= 4,
+        "{actions:?}"
+    );
 }
 
 #[tokio::test]

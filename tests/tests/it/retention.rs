@@ -529,10 +529,9 @@ async fn a_device_offline_at_a_destruction_shreds_the_channel_at_its_next_backup
     // The laptop never received `channel_destroyed`; its next backup write shreds it.
     laptop.write_backup(&mut laptop_device).await.unwrap();
     assert!(!laptop.holds_epoch_key(&expiring_id, epoch));
-    let contents =
-        crate::support::open_key_backup(&laptop, &coord.user.id, &coord.recovery_code)
-            .await
-            .unwrap();
+    let contents = crate::support::open_key_backup(&laptop, &coord.user.id, &coord.recovery_code)
+        .await
+        .unwrap();
     assert!(contents.epoch_keys().all(|(c, _, _)| c != expiring_id));
     assert!(contents.is_shredded(&expiring_id, epoch));
 }
