@@ -21,9 +21,7 @@ let tab;
 let other;
 
 before(async () => {
-  demo = await startDemo({
-    settings: { PASSERELLE_MAX_BACKUP_PAGE_BYTES: String(64 * 1024), PASSERELLE_MAX_BACKUP_TOTAL_BYTES: String(64 * 1024) },
-  });
+  demo = await startDemo({ settings: { PASSERELLE_MAX_BACKUP_TOTAL_BYTES: String(64 * 1024) } });
   browser = await launchBrowser();
 });
 

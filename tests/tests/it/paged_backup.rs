@@ -6,7 +6,7 @@
 
 use passerelle_shared::crypto::{
     BackupContents, BackupPages, EpochKey, KeyBackup, KeyBackupHead, KeyBackupPage, PageHash,
-    PageRef, RecoveryCode, Shredded, StoredBackup,
+    PageRef, RecoveryCode, Shredded, StoredBackup, Version1,
 };
 use passerelle_shared::protocol::v1::keys::KeyBackupBody;
 use passerelle_shared::protocol::v1::Role;
@@ -260,7 +260,7 @@ async fn a_page_dropped_swapped_or_rolled_back_by_the_server_is_detected_on_rest
 #[tokio::test]
 async fn a_head_naming_a_page_the_server_does_not_hold_is_refused_logged_and_nothing_changes() {
     let server = TestServer::spawn_with(|config| {
-        config.max_backup_page_bytes = 64 * 1024;
+        config.max_backup_page_bytes = 768 * 1024;
         config.max_backup_total_bytes = 100 * 1024;
     })
     .await
@@ -301,12 +301,15 @@ async fn a_head_naming_a_page_the_server_does_not_hold_is_refused_logged_and_not
     assert_eq!(error_code(response).await, "backup_page_hash");
     let response = put_page(&party, "pas-une-empreinte", &page).await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let big: Vec<(String, u64, EpochKey)> =
-        (0..1_000).map(|c| (channel(c), 1, key_for(c, 1))).collect();
-    let mut pages = BackupPages::new();
-    pages.update(&contents, big.iter().map(|(c, e, k)| (c.as_str(), *e, k)));
-    let page = pages.seal_changed(&key, &party.user.id).unwrap().remove(0);
-    let response = put_page(&party, &page.hash().to_string(), &page).await;
+    // Over the page limit: no writer makes such a page (2,000 keys stay under 600 KB), so
+    // it is forged; the server does not open pages, it counts their bytes.
+    let big = KeyBackupPage {
+        v: Version1,
+        user_id: party.user.id.clone(),
+        nonce: [0; 12],
+        ciphertext: vec![7; 800 * 1024],
+    };
+    let response = put_page(&party, &big.hash().to_string(), &big).await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(error_code(response).await, "backup_page_too_large");
     let mut refused_total = None;
