@@ -339,6 +339,9 @@ impl Client {
         let references = pages
             .references()
             .ok_or_else(|| ClientError::Protocol("a backup page was left unsealed".into()))?;
+        // Kept whether the head swap below succeeds or not: after a 412 the next read
+        // finds the unchanged pages here and fetches only those another device rewrote.
+        account.backup_pages = pages;
         let revision = u64::try_from(account.backup_version.unwrap_or(0) + 1).unwrap_or(1);
         let head = KeyBackupHead::seal(
             &contents,
@@ -357,7 +360,6 @@ impl Client {
         };
         let written: KeyBackupHeadWritten = decode(request.send().await?).await?;
         account.backup_version = Some(written.version);
-        account.backup_pages = pages;
         Ok(())
     }
 
