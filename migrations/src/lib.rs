@@ -36,6 +36,7 @@ mod m0023_signed_prekeys;
 mod m0024_sealed_titles;
 mod m0025_key_log;
 mod m0029_sealed_note_sealer;
+mod m0030_key_backup_pages;
 
 /// The migrations of the main database, in order.
 pub struct Migrator;
@@ -71,6 +72,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0024_sealed_titles::Migration),
             Box::new(m0025_key_log::Migration),
             Box::new(m0029_sealed_note_sealer::Migration),
+            Box::new(m0030_key_backup_pages::Migration),
         ]
     }
 }

@@ -20,6 +20,22 @@ use serde::{Deserialize, Serialize};
 /// below the cap (the numbers are in §12.2).
 pub const MAX_BACKUP_BYTES: usize = 16 * 1024 * 1024;
 
+/// Largest page of a paged key backup, in bytes of JSON, and the default and highest
+/// value of `max_backup_page_bytes`: a page holds at most 2,000 epoch keys, about 300 KB
+/// encoded (600 KB with identifiers of the longest length), docs/PROTOCOL.md §10.8.
+pub const MAX_BACKUP_PAGE_BYTES: usize = 1024 * 1024;
+
+/// Lowest value of `max_backup_page_bytes`: writers cut pages by count (2,000 keys), and
+/// such a page with identifiers of the longest length is about 600 KB, so a lower limit
+/// would refuse pages a client cannot make smaller.
+pub const MIN_BACKUP_PAGE_BYTES: usize = 768 * 1024;
+
+/// Default of `max_backup_total_bytes`, the most all of an account's backup pages may
+/// take together: 1 GiB, about 7 million epoch keys, some 450 years of a heavy user
+/// (15,000 keys a year, docs/PROTOCOL.md §12.2); a bound on what one account may store,
+/// not one a user reaches.
+pub const DEFAULT_BACKUP_TOTAL_BYTES: u64 = 1024 * 1024 * 1024;
+
 /// The whole configuration of a node.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -80,6 +96,13 @@ pub struct Config {
     /// (about 110,000 epoch keys) by default (docs/PROTOCOL.md §10.5). Lowering it only
     /// brings the day a user's backup is full nearer; tests lower it to reach that day.
     pub max_backup_bytes: usize,
+    /// Largest page of a paged key backup accepted, in bytes of JSON: 768 KiB to 1 MiB,
+    /// 1 MiB by default (docs/PROTOCOL.md §10.8). A larger page is refused with
+    /// `backup_page_too_large`.
+    pub max_backup_page_bytes: usize,
+    /// Most bytes all of one account's backup pages may take together: 65,536 at least,
+    /// 1 GiB by default (docs/PROTOCOL.md §10.8, §12.2); tests lower it to reach it.
+    pub max_backup_total_bytes: u64,
     /// Longest time a request may take, in seconds.
     pub request_timeout_secs: u64,
     /// Longest time a client may take to send a request's headers, in seconds: a slow
@@ -443,6 +466,8 @@ impl Default for Config {
             ip_attempts_per_window: 30,
             max_body_bytes: 1024 * 1024,
             max_backup_bytes: MAX_BACKUP_BYTES,
+            max_backup_page_bytes: MAX_BACKUP_PAGE_BYTES,
+            max_backup_total_bytes: DEFAULT_BACKUP_TOTAL_BYTES,
             request_timeout_secs: 30,
             header_read_timeout_secs: 10,
             ws_queue_frames: 1024,
@@ -575,6 +600,12 @@ impl Config {
         }
         if !(64 * 1024..=MAX_BACKUP_BYTES).contains(&self.max_backup_bytes) {
             bail!("max_backup_bytes must be between 65536 and 16777216");
+        }
+        if !(MIN_BACKUP_PAGE_BYTES..=MAX_BACKUP_PAGE_BYTES).contains(&self.max_backup_page_bytes) {
+            bail!("max_backup_page_bytes must be between 786432 and 1048576");
+        }
+        if self.max_backup_total_bytes < 64 * 1024 {
+            bail!("max_backup_total_bytes must be at least 65536");
         }
         if !(1..=3600).contains(&self.bus_replay_window_secs) {
             bail!("bus_replay_window_secs must be between 1 and 3600");

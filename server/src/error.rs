@@ -76,6 +76,14 @@ pub enum ApiError {
     /// retrying as if the network had failed (docs/PROTOCOL.md §10.5).
     #[error("key backup too large")]
     BackupTooLarge,
+    /// 413 `backup_page_too_large`: one page of a paged key backup is over
+    /// `max_backup_page_bytes` (docs/PROTOCOL.md §10.8); a writer cuts smaller pages.
+    #[error("key backup page too large")]
+    BackupPageTooLarge,
+    /// 413 `backup_total_too_large`: the pages stored for this account would pass
+    /// `max_backup_total_bytes`; far above any reachable use, so told as full.
+    #[error("key backup over its total")]
+    BackupTotalTooLarge,
     /// 431: the request's header fields are too many or too large.
     #[error("request headers too large")]
     HeadersTooLarge,
@@ -128,7 +136,10 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
-            ApiError::PayloadTooLarge | ApiError::BackupTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge
+            | ApiError::BackupTooLarge
+            | ApiError::BackupPageTooLarge
+            | ApiError::BackupTotalTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Unprocessable(_) | ApiError::InvalidFile(_) | ApiError::PersonalData(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
@@ -163,6 +174,8 @@ impl ApiError {
             ApiError::PreconditionFailed => "version_conflict",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::BackupTooLarge => "backup_too_large",
+            ApiError::BackupPageTooLarge => "backup_page_too_large",
+            ApiError::BackupTotalTooLarge => "backup_total_too_large",
             ApiError::HeadersTooLarge => "headers_too_large",
             ApiError::TooManyAttempts => "too_many_attempts",
             ApiError::Internal(_) => "internal_error",
@@ -212,6 +225,12 @@ impl ApiError {
             ApiError::PayloadTooLarge => "Le contenu envoyé est trop volumineux.".into(),
             ApiError::BackupTooLarge => {
                 "Votre sauvegarde de clés a atteint la taille maximale acceptée par le serveur : rien n'a été remplacé, les clés restent sur cet appareil. Prévenez l'administrateur.".into()
+            }
+            ApiError::BackupPageTooLarge => {
+                "Une page de votre sauvegarde de clés dépasse la taille acceptée par le serveur : rien n'a été remplacé, les clés restent sur cet appareil. Mettez l'application à jour ou prévenez l'administrateur.".into()
+            }
+            ApiError::BackupTotalTooLarge => {
+                "Votre sauvegarde de clés a atteint la taille totale acceptée par le serveur : rien n'a été remplacé, les clés restent sur cet appareil. Prévenez l'administrateur.".into()
             }
             ApiError::HeadersTooLarge => {
                 "Les en-têtes de la requête sont trop nombreux ou trop volumineux.".into()
@@ -351,6 +370,12 @@ fn conflict_message(code: &str) -> &'static str {
             "Votre compte a déjà une clé d'identité : ouvrez vos clés avec votre code de secours."
         }
         "device_exists" => "Cet appareil est déjà enregistré.",
+        "backup_page_missing" => {
+            "La sauvegarde de clés envoyée désigne une page que le serveur ne détient pas : rien n'a été remplacé. Réessayez."
+        }
+        "backup_paged" => {
+            "Votre sauvegarde de clés est au format par pages, que cette version de l'application ne sait pas écrire : rien n'a été remplacé. Mettez l'application à jour."
+        }
         "prekey_outdated" => {
             "Une clé d'échange plus récente de cet appareil est déjà publiée : rien n'a changé."
         }
@@ -448,6 +473,9 @@ fn unprocessable_message(code: &str) -> &'static str {
         "invalid_log_range" => "Ces tailles ne désignent pas un état du journal des clés.",
         "invalid_destroyed_query" => {
             "La liste de canaux demandée n'est pas valide : 1 000 identifiants au plus."
+        }
+        "backup_page_hash" => {
+            "La page de sauvegarde envoyée ne correspond pas à son empreinte : rien n'a été enregistré."
         }
         "invalid_backup" => {
             "La sauvegarde de clés envoyée n'est pas celle de votre compte : rien n'a été enregistré."

@@ -1,8 +1,9 @@
 // A key backup write that fails is said and tried again (PROTOCOL.md §10.5); a backup that
-// reached the server's cap is refused (`backup_too_large`), the page says the backup is
-// full — not a passing network failure — and nothing is lost: the keys stay on this
-// device, the backup on the server stays as it was. A small cap (`max_backup_bytes`,
-// 64 KiB) stands for the 16 MiB one.
+// reached the server's limit is refused (the paged backup's per-account total,
+// `backup_total_too_large`, §10.8), the page says the backup is full — not a passing
+// network failure — and nothing is lost: the keys stay on this device, the backup on the
+// server stays as it was. A small total (`max_backup_total_bytes`, 64 KiB) stands for the
+// 1 GiB one.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -20,7 +21,7 @@ let tab;
 let other;
 
 before(async () => {
-  demo = await startDemo({ settings: { PASSERELLE_MAX_BACKUP_BYTES: String(64 * 1024) } });
+  demo = await startDemo({ settings: { PASSERELLE_MAX_BACKUP_TOTAL_BYTES: String(64 * 1024) } });
   browser = await launchBrowser();
 });
 
@@ -37,8 +38,8 @@ test('a full key backup is told to the user, and the keys stay on the device', {
   await logInReady(page, demo.url, demo.accounts.policier);
   const before = await page.evaluate(async () => (await (await fetch('/api/v1/keys/backup')).json()).version);
 
-  // 600 epoch keys arrive (about 90 KB once sealed): the next revision is over the cap.
-  const refused = page.waitForResponse((r) => r.url().endsWith('/api/v1/keys/backup') && r.request().method() === 'PUT' && r.status() === 413);
+  // 600 epoch keys arrive (about 90 KB once sealed, one page): past the account's total.
+  const refused = page.waitForResponse((r) => r.url().includes('/api/v1/keys/backup/pages/') && r.request().method() === 'PUT' && r.status() === 413);
   const channels = await page.evaluate(async () => {
     const { currentKeyring } = await import('/js/session.js');
     const keyring = currentKeyring();
@@ -54,7 +55,7 @@ test('a full key backup is told to the user, and the keys stay on the device', {
     keyring.scheduleBackup();
     return ids;
   });
-  assert.equal(((await (await refused).json()).error ?? {}).code, 'backup_too_large');
+  assert.equal(((await (await refused).json()).error ?? {}).code, 'backup_total_too_large');
   await page.getByText('Votre sauvegarde de clés est pleine').waitFor();
   await page.getByText('prévenez l’administrateur').waitFor();
 
@@ -77,12 +78,12 @@ test('a failed key backup write is told to the user and tried again until it suc
   const before = await page.evaluate(async () => (await (await fetch('/api/v1/keys/backup')).json()).version);
   // The server fails the next write once.
   let failed = 0;
-  await page.route('**/api/v1/keys/backup', async (route) => {
+  await page.route('**/api/v1/keys/backup/head', async (route) => {
     if (route.request().method() !== 'PUT' || failed > 0) return route.continue();
     failed += 1;
     await route.fulfill({ status: 503, json: { error: { code: 'unavailable', message: 'Service indisponible.' } } });
   });
-  const saved = page.waitForResponse((r) => r.url().endsWith('/api/v1/keys/backup') && r.request().method() === 'PUT' && r.status() === 204);
+  const saved = page.waitForResponse((r) => r.url().endsWith('/api/v1/keys/backup/head') && r.request().method() === 'PUT' && r.status() === 200);
   await page.evaluate(async () => {
     const { currentKeyring } = await import('/js/session.js');
     const keyring = currentKeyring();

@@ -69,7 +69,7 @@ describe('linking a new device from one already connected', { timeout: 300_000 }
     const b = await openTab(browser);
     tabs.push(b);
     b.page.on('request', (request) => {
-      if (request.method() === 'PUT' && request.url().endsWith('/api/v1/keys/backup')) backupWritesOnB += 1;
+      if (request.method() === 'PUT' && request.url().endsWith('/api/v1/keys/backup/head')) backupWritesOnB += 1;
     });
     lastCodeAt = Date.now() + 30_000;
     await logIn(b.page, demo.url, demo.accounts.coordinatrice, lastCodeAt);
@@ -175,7 +175,7 @@ describe('linking a new device from one already connected', { timeout: 300_000 }
     await dialogOnB.getByRole('button', { name: 'Utiliser mon code de secours' }).click();
     await dialogOnB.getByRole('alert').getByText('Ce code de secours n’est pas valide', { exact: false }).waitFor();
     await dialogOnB.getByLabel('Code de secours').fill(recoveryCode);
-    const backupWritten = b.page.waitForResponse((r) => r.request().method() === 'PUT' && r.url().endsWith('/api/v1/keys/backup'));
+    const backupWritten = b.page.waitForResponse((r) => r.request().method() === 'PUT' && r.url().endsWith('/api/v1/keys/backup/head'));
     await dialogOnB.getByRole('button', { name: 'Utiliser mon code de secours' }).click();
     // With the backup key, B now keeps the backup up to date (the keys it received since linking).
     assert.ok((await backupWritten).ok(), 'the backup write is accepted');

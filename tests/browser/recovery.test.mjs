@@ -124,8 +124,8 @@ function keyringWrite(page, forget) {
 }
 
 /**
- * The channels whose keys the server's current backup holds, and its tombstones, opened
- * in the page with the recovery code.
+ * The channels whose keys the server's current backup holds (its pages), and its
+ * tombstones, opened in the page with the recovery code.
  * @param {import('playwright-core').Page} page
  * @param {string} code
  * @returns {Promise<{ channels: string[], shredded: string[] }>}
@@ -133,11 +133,13 @@ function keyringWrite(page, forget) {
 function backupChannels(page, code) {
   return page.evaluate(async (typed) => {
     const c = await import('/js/crypto.js');
-    const { keys } = await import('/js/api.js');
+    const { readStoredBackup } = await import('/js/keyring.js');
     const me = await (await fetch('/api/v1/me')).json();
-    const body = await keys.backup();
     const backupKey = await c.deriveBackupKey(c.parseRecoveryCode(typed), me.id);
-    const { contents } = await c.openBackup({ backup: body?.data, backupKey, userId: me.id });
+    // The head and every page it names (§10.8), each checked against its hash.
+    const stored = await readStoredBackup(me, backupKey, undefined, []);
+    if (!stored) throw new Error('no backup');
+    const { contents } = stored;
     return { channels: [...new Set(contents.epochKeys.map((k) => k.channelId))], shredded: (contents.shredded ?? []).map((t) => t.channelId) };
   }, code);
 }

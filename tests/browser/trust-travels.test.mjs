@@ -39,7 +39,7 @@ describe('trust in the key backup', { timeout: 240_000 }, () => {
     await page.getByText('Membres (2)').click();
     await page.getByRole('button', { name: 'Vérifier l’identité de Sophie Leroy' }).click();
     // The mark is written into the backup: wait for that upload, not for a delay.
-    const uploaded = page.waitForResponse((r) => r.url().endsWith('/api/v1/keys/backup') && r.request().method() === 'PUT' && r.ok());
+    const uploaded = page.waitForResponse((r) => r.url().endsWith('/api/v1/keys/backup/head') && r.request().method() === 'PUT' && r.ok());
     await page.getByRole('dialog').getByRole('button', { name: /marquer comme vérifiée/ }).click();
     await page.getByText('identité vérifiée').first().waitFor();
     await uploaded;

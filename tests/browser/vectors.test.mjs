@@ -23,7 +23,7 @@ function loadVectors() {
 }
 
 const EXPECTED_FILES = [
-  'attachment', 'device_certificate', 'encoding', 'epoch_wrap', 'fingerprint', 'key_backup', 'key_log', 'membership_log', 'message_envelope', 'message_order', 'padding', 'rejections', 'sealed_title', 'signed_prekey',
+  'attachment', 'device_certificate', 'encoding', 'epoch_wrap', 'fingerprint', 'key_backup', 'key_backup_pages', 'key_log', 'membership_log', 'message_envelope', 'message_order', 'padding', 'rejections', 'sealed_title', 'signed_prekey',
 ];
 
 /** @type {import('./lib/demo.mjs').Demo} */

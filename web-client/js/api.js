@@ -484,6 +484,39 @@ export const keys = {
     const parsed = etag ? Number(String(etag).replace(/"/g, '')) : NaN;
     return Number.isSafeInteger(parsed) ? parsed : (version ?? 0) + 1;
   },
+  /**
+   * One page of the paged backup (§10.8), or null when the server does not hold it.
+   * @param {string} hash
+   * @returns {Promise<unknown>}
+   */
+  backupPage: async (hash) => {
+    try {
+      const body = await request(routes.KEY_BACKUP_PAGE, [hash]);
+      return body.page;
+    } catch (error) {
+      if (error instanceof ApiError && error.code === 'not_found') return null;
+      throw error;
+    }
+  },
+  /**
+   * Stores one page of the paged backup under its hash.
+   * @param {string} hash
+   * @param {unknown} page
+   */
+  putBackupPage: (hash, page) => request(routes.KEY_BACKUP_PAGE_PUT, [hash], { page }),
+  /**
+   * Swaps the paged backup's head over `version` (null: the first one); a stale version
+   * answers `version_conflict`.
+   * @param {unknown} head
+   * @param {number | null} version
+   * @returns {Promise<number>} the new version
+   */
+  putBackupHead: async (head, version) => {
+    const written = await request(routes.KEY_BACKUP_HEAD_PUT, [], { head }, {
+      headers: version === null ? { 'if-none-match': '*' } : { 'if-match': `"${version}"` },
+    });
+    return written.version;
+  },
 };
 
 /** Channels, membership, epochs, history and attachments. */

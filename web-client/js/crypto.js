@@ -94,9 +94,18 @@ export {
   formatRecoveryCode,
   generateRecoveryCode,
   isShredded,
+  headAdditionalData,
   openBackup,
+  openHead,
+  openPage,
+  PAGE_CAPACITY,
+  pageAdditionalData,
+  pageHash,
   parseRecoveryCode,
   sealBackup,
+  sealHead,
+  sealPage,
+  updatePages,
 } from './crypto/backup.js';
 
 /**

@@ -146,6 +146,12 @@ export class Keyring extends EventTarget {
     this.backupPending = false;
     /** Failed backup writes in a row: the next try waits longer; the user is told. */
     this.backupFailures = 0;
+    /**
+     * The paged backup's pages as last read or written here (§10.8), so that a write
+     * fetches only the pages another device changed. In memory only.
+     * @type {import('./crypto/backup.js').HeldPage[]}
+     */
+    this.backupPages = [];
     /** Set by {@link Keyring.forget}: nothing is written any more. */
     this.forgotten = false;
     /** @type {Map<string, Promise<unknown>>} One change of a channel's order at a time. */
@@ -1413,9 +1419,9 @@ export class Keyring extends EventTarget {
     const backupKey = this.device.backupKey;
     if (!backupKey) return;
     for (let attempt = 0; attempt < 4; attempt += 1) {
-      const body = await keysApi.backup();
-      if (!body) throw new c.CryptoError('backup_missing');
-      const { revision, contents } = await c.openBackup({ backup: body.data, backupKey, userId: this.me.id, minRevision: this.device.backupRevision });
+      const stored = await readStoredBackup(this.me, backupKey, this.device.backupRevision, this.backupPages);
+      if (!stored) throw new c.CryptoError('backup_missing');
+      const { revision, contents } = stored;
       // Pins and marks made on the account's other devices come here; then this
       // device's go into the new revision.
       if (!this.forgotten) await adoptIdentities(this.me, contents.identities ?? [], { marks: false });
@@ -1443,16 +1449,37 @@ export class Keyring extends EventTarget {
       });
       const identities = (await store.allIdentities(this.me.id)).map((pin) => ({ userId: pin.peerId, key: pin.key, verified: pin.verified }));
       const shredded = [...this.shredded].map(([channelId, belowEpoch]) => ({ channelId, belowEpoch }));
-      const sealed = await c.sealBackup({
-        contents: { identityPrivate: contents.identityPrivate, identityPublic: contents.identityPublic, epochKeys, identities, shredded },
+      // The keys go into pages (§10.8): a blob of the first format is converted by this
+      // write; only the pages changed are uploaded, before the head that names them.
+      const pages = c.updatePages(stored.pages, (channelId, epoch) => c.isShredded(this.shredded, channelId, epoch), epochKeys);
+      /** @type {import('./crypto/backup.js').PageRef[]} */
+      const references = [];
+      /** @type {import('./crypto/backup.js').HeldPage[]} */
+      const held = [];
+      for (const page of pages) {
+        let reference = page.reference;
+        if (!reference) {
+          const sealed = await c.sealPage({ keys: page.keys, backupKey, userId: this.me.id });
+          await keysApi.putBackupPage(sealed.reference.hash, sealed.page);
+          reference = sealed.reference;
+        }
+        references.push(reference);
+        held.push({ reference, keys: page.keys });
+      }
+      // The revision follows the server's version (§10.4), as the SDK's does.
+      const nextRevision = Math.max(revision, stored.version) + 1;
+      const head = await c.sealHead({
+        contents: { identityPrivate: contents.identityPrivate, identityPublic: contents.identityPublic, epochKeys: [], identities, shredded },
+        pages: references,
         backupKey,
         userId: this.me.id,
-        revision: revision + 1,
+        revision: nextRevision,
       });
       contents.identityPrivate.fill(0);
       try {
-        const version = await keysApi.putBackup(sealed, body.version);
-        this.device = { ...this.device, backupVersion: version, backupRevision: revision + 1 };
+        const version = await keysApi.putBackupHead(head, stored.version);
+        this.backupPages = held;
+        this.device = { ...this.device, backupVersion: version, backupRevision: nextRevision };
         const device = this.device;
         await this.persist(() => store.putDevice(device));
         return;
@@ -1587,6 +1614,43 @@ export async function shareHistory(keyring, device) {
 }
 
 /**
+ * The stored backup, opened (§10.4, §10.8): a blob of the first format, or a head and each
+ * page it names, taken from `cache` when its hash is unchanged, fetched otherwise and
+ * checked against that hash. `contents.epochKeys` holds every key, the blob's or the
+ * pages' (those the tombstones cover left out); `pages` the pages as stored. A page the
+ * server no longer serves (`backup_page_missing`) or serves altered, swapped or rolled
+ * back (`backup_page_altered`) fails the whole read: nothing is silently missing.
+ * @param {Me} me
+ * @param {CryptoKey} backupKey
+ * @param {number | undefined} minRevision
+ * @param {import('./crypto/backup.js').HeldPage[]} cache
+ */
+export async function readStoredBackup(me, backupKey, minRevision, cache) {
+  const body = await keysApi.backup();
+  if (!body) return null;
+  const data = /** @type {any} */ (body.data);
+  if (data && typeof data === 'object' && 'pages' in data) {
+    const { revision, pages, contents } = await c.openHead({ head: data, backupKey, userId: me.id, minRevision });
+    const shredded = new Map((contents.shredded ?? []).map((t) => [t.channelId, t.belowEpoch]));
+    /** @type {import('./crypto/backup.js').HeldPage[]} */
+    const held = [];
+    for (const reference of pages) {
+      let keys = cache.find((p) => p.reference?.hash === reference.hash)?.keys;
+      if (!keys) {
+        const page = await keysApi.backupPage(reference.hash);
+        if (!page) throw new c.CryptoError('backup_page_missing');
+        keys = await c.openPage({ page, backupKey, userId: me.id, reference });
+      }
+      held.push({ reference, keys });
+      for (const k of keys) if (!c.isShredded(shredded, k.channelId, k.epoch)) contents.epochKeys.push(k);
+    }
+    return { version: body.version, revision, contents, pages: held };
+  }
+  const { revision, contents } = await c.openBackup({ backup: data, backupKey, userId: me.id, minRevision });
+  return { version: body.version, revision, contents, pages: /** @type {import('./crypto/backup.js').HeldPage[]} */ ([]) };
+}
+
+/**
  * Gives a linked device (which holds neither) the identity key and the backup key, from
  * the recovery code: it can then admit devices and keep the backup up to date (§5.5).
  * The epoch keys of the backup are kept too.
@@ -1598,9 +1662,10 @@ export async function adoptRecoveryCode(keyring, typedCode) {
   const code = c.parseRecoveryCode(typedCode);
   const backupKey = await c.deriveBackupKey(code, me.id);
   code.fill(0);
-  const body = await keysApi.backup();
+  const body = await readStoredBackup(me, backupKey, undefined, []);
   if (!body) throw new c.CryptoError('backup_missing');
-  const { revision, contents } = await c.openBackup({ backup: body.data, backupKey, userId: me.id });
+  const { revision, contents } = body;
+  keyring.backupPages = body.pages;
   if (!c.bytesEqual(contents.identityPublic, keyring.device.identityPublic)) {
     contents.identityPrivate.fill(0);
     throw new c.CryptoError('identity_mismatch');
@@ -1791,9 +1856,9 @@ export async function restoreWithRecoveryCode(me, typedCode, name) {
   const code = c.parseRecoveryCode(typedCode);
   const backupKey = await c.deriveBackupKey(code, me.id);
   code.fill(0);
-  const body = await keysApi.backup();
+  const body = await readStoredBackup(me, backupKey, undefined, []);
   if (!body) throw new c.CryptoError('backup_missing');
-  const { revision, contents } = await c.openBackup({ backup: body.data, backupKey, userId: me.id });
+  const { revision, contents } = body;
   const served = await keysApi.user(me.id);
   if (!served.identity_key || served.identity_key !== c.toBase64url(contents.identityPublic)) {
     contents.identityPrivate.fill(0);
@@ -1822,5 +1887,7 @@ export async function restoreWithRecoveryCode(me, typedCode, name) {
   const keys = contents.epochKeys.map((k) => ({ userId: me.id, channelId: k.channelId, epoch: k.epoch, key: k.key }));
   for (const key of keys) await store.putEpochKey(await sealedRecord(me.id, storageKey, key.channelId, key.epoch, key.key));
   await adoptIdentities(me, contents.identities ?? [], { marks: true });
-  return new Keyring(me, record, keys);
+  const keyring = new Keyring(me, record, keys);
+  keyring.backupPages = body.pages;
+  return keyring;
 }

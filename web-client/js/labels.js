@@ -37,6 +37,15 @@ export const ERROR_MESSAGES = Object.freeze({
   payload_too_large: 'Le contenu envoyé est trop volumineux.',
   backup_too_large:
     'Votre sauvegarde de clés a atteint la taille maximale acceptée par le serveur : rien n’a été remplacé, les clés restent sur cet appareil. Prévenez l’administrateur.',
+  backup_page_too_large:
+    'Une page de votre sauvegarde de clés dépasse la taille acceptée par le serveur : rien n’a été remplacé, les clés restent sur cet appareil. Mettez l’application à jour ou prévenez l’administrateur.',
+  backup_total_too_large:
+    'Votre sauvegarde de clés a atteint la taille totale acceptée par le serveur : rien n’a été remplacé, les clés restent sur cet appareil. Prévenez l’administrateur.',
+  backup_page_missing:
+    'La sauvegarde de clés envoyée désigne une page que le serveur ne détient pas : rien n’a été remplacé. Réessayez.',
+  backup_paged:
+    'Votre sauvegarde de clés est au format par pages, que cette version de l’application ne sait pas écrire : rien n’a été remplacé. Mettez l’application à jour.',
+  backup_page_hash: 'La page de sauvegarde envoyée ne correspond pas à son empreinte : rien n’a été enregistré.',
   headers_too_large: 'La requête envoyée est trop volumineuse (en-têtes). Rechargez la page.',
   method_not_allowed: 'Cette opération n’est pas possible à cette adresse. Rechargez la page.',
   weak_password: 'Le mot de passe doit comporter au moins 12 caractères.',
@@ -452,6 +461,9 @@ export const AUDIT_ACTIONS = Object.freeze({
   key_backup_read: 'Lecture de la sauvegarde chiffrée des clés',
   key_backup_write: 'Écriture de la sauvegarde chiffrée des clés',
   key_backup_written: 'Sauvegarde chiffrée des clés enregistrée',
+  key_backup_page_read: 'Lecture d’une page de la sauvegarde chiffrée des clés',
+  key_backup_page_write: 'Écriture d’une page de la sauvegarde chiffrée des clés',
+  key_backup_page_written: 'Page de la sauvegarde chiffrée des clés enregistrée',
   epoch_read: 'Lecture de l’état de la clé d’un canal',
   epoch_publish: 'Renouvellement de la clé d’un canal',
   prekey_publish: 'Publication de la clé d’échange d’un appareil',

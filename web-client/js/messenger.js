@@ -143,7 +143,9 @@ export class Messenger extends EventTarget {
       if (this.excluded || this.retired) return;
       // A full backup is not a passing failure: the keys received since are on this
       // device only until the server accepts more (§10.5), which the user must know.
-      const full = /** @type {CustomEvent} */ (event).detail?.code === 'backup_too_large';
+      const code = /** @type {CustomEvent} */ (event).detail?.code;
+      // The single blob's cap, or the paged backup's (a page, the account's total, §10.8).
+      const full = code === 'backup_too_large' || code === 'backup_total_too_large' || code === 'backup_page_too_large';
       this.emit('problem', {
         code: full ? 'backup_full' : 'backup_failed',
         message: full

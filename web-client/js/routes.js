@@ -183,11 +183,20 @@ export const KEY_LOG_USER = { method: 'GET', path: '/keys/log/users/{user_id}' }
 /** A page of the key log's entries, for clients that audit the whole log. @type {Route} */
 export const KEY_LOG_ENTRIES = { method: 'GET', path: '/keys/log/entries' };
 
-/** The account's encrypted key backup. @type {Route} */
+/** The account's key backup: a paged backup's head or a blob (PROTOCOL.md §10.8). @type {Route} */
 export const KEY_BACKUP = { method: 'GET', path: '/keys/backup' };
 
-/** Replaces the account's encrypted key backup. @type {Route} */
+/** Replaces the account's key backup of the first format (one blob). @type {Route} */
 export const KEY_BACKUP_PUT = { method: 'PUT', path: '/keys/backup' };
+
+/** One page of the account's paged key backup, by its hash (PROTOCOL.md §10.8). @type {Route} */
+export const KEY_BACKUP_PAGE = { method: 'GET', path: '/keys/backup/pages/{hash}' };
+
+/** Stores one page of the paged key backup under its hash. @type {Route} */
+export const KEY_BACKUP_PAGE_PUT = { method: 'PUT', path: '/keys/backup/pages/{hash}' };
+
+/** Replaces the paged key backup's head (`If-Match`), the commit point of a write. @type {Route} */
+export const KEY_BACKUP_HEAD_PUT = { method: 'PUT', path: '/keys/backup/head' };
 
 /** Stores epoch keys rewrapped for a newly linked device. @type {Route} */
 export const DEVICE_EPOCH_KEYS = { method: 'POST', path: '/keys/devices/{id}/epoch-keys' };

@@ -2,9 +2,12 @@
 //! by the server, device revocation and the encrypted key backup. Every change is
 //! recorded in the access log, so that key changes are auditable.
 
-use passerelle_shared::crypto::{DeviceCertificate, IdentityPublicKey};
+use passerelle_shared::crypto::{
+    DeviceCertificate, IdentityPublicKey, KeyBackupHead, KeyBackupPage, PageHash,
+};
 use passerelle_shared::protocol::v1::keys::{
-    DeviceInfo, KeyBackupBody, KeysReset, RegisterDevice, ResetKeys, UserKeys,
+    DeviceInfo, KeyBackupBody, KeyBackupHeadWritten, KeyBackupPageBody, KeysReset, RegisterDevice,
+    ResetKeys, UserKeys,
 };
 use sea_orm::TransactionTrait;
 use serde_json::json;
@@ -18,7 +21,7 @@ use crate::error::{ApiError, Result};
 use crate::policy::{self, Capability};
 use crate::state::AppState;
 
-pub use crate::config::MAX_BACKUP_BYTES;
+pub use crate::config::{MAX_BACKUP_BYTES, MAX_BACKUP_PAGE_BYTES};
 
 fn device_info(model: &device::Model) -> Result<DeviceInfo> {
     Ok(DeviceInfo {
@@ -174,6 +177,8 @@ pub async fn reset_keys(
     )
     .await?;
     let backup_version = db::keys::replace_backup(&txn, &user.user_id, data, now).await?;
+    // The old backup's pages were sealed under the lost code: none of them is of use.
+    db::keys::delete_backup_pages_except(&txn, &user.user_id, &[]).await?;
     let channels = db::members::of_user(&txn, &user.user_id)
         .await?
         .into_iter()
@@ -442,6 +447,21 @@ pub async fn put_backup(
     data: serde_json::Value,
 ) -> Result<i64> {
     let text = serde_json::to_string(&data).map_err(ApiError::internal)?;
+    if let Some(stored) = db::keys::find_backup(&state.db, &user.user_id).await? {
+        if is_paged(&stored.data) {
+            // A blob over a paged backup would orphan its pages, and with them every key
+            // they hold: a client of the first format must be updated (§10.8).
+            state
+                .record_denial(
+                    user.actor(),
+                    "key_backup_write",
+                    Some(user.user_id.clone()),
+                    json!({ "reason": "backup_paged" }),
+                )
+                .await;
+            return Err(ApiError::Conflict("backup_paged"));
+        }
+    }
     if text.len() > state.config.max_backup_bytes {
         // The backup is full: the writer keeps its keys and must tell its user, who
         // otherwise believes them saved (docs/PROTOCOL.md §10.5).
@@ -480,4 +500,210 @@ pub async fn put_backup(
             Err(ApiError::PreconditionFailed)
         }
     }
+}
+
+/// Whether a stored backup is a paged backup's head (it names its pages) rather than a
+/// blob of the first format.
+fn is_paged(data: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(data)
+        .ok()
+        .is_some_and(|value| value.get("pages").is_some())
+}
+
+/// Parses a page hash from a path, refusing (and logging) anything but 64 lowercase
+/// hexadecimal digits.
+async fn page_hash(
+    state: &AppState,
+    user: &CurrentUser,
+    action: &'static str,
+    hash: &str,
+) -> Result<PageHash> {
+    match PageHash::parse(hash) {
+        Some(parsed) => Ok(parsed),
+        None => {
+            state
+                .record_denial(
+                    user.actor(),
+                    action,
+                    Some(user.user_id.clone()),
+                    json!({ "reason": "bad_hash" }),
+                )
+                .await;
+            Err(ApiError::Unprocessable("backup_page_hash"))
+        }
+    }
+}
+
+/// One page of the caller's paged key backup (docs/PROTOCOL.md §10.8).
+pub async fn get_backup_page(
+    state: &AppState,
+    user: &CurrentUser,
+    hash: &str,
+) -> Result<KeyBackupPageBody> {
+    let hash = page_hash(state, user, "key_backup_page_read", hash).await?;
+    let page = db::keys::find_backup_page(&state.db, &user.user_id, &hash.to_string())
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    state
+        .record(
+            user.actor(),
+            "key_backup_page_read",
+            Some(user.user_id.clone()),
+            Outcome::Success,
+            json!({ "hash": page.hash }),
+        )
+        .await?;
+    Ok(KeyBackupPageBody {
+        page: serde_json::from_str(&page.data).map_err(ApiError::internal)?,
+    })
+}
+
+/// Stores one page of the caller's paged key backup under its hash, which must be the
+/// SHA-256 of its `nonce ‖ ciphertext`. Bounded per page (`max_backup_page_bytes`) and
+/// per account (`max_backup_total_bytes`, counting every page stored, named or not).
+/// No head names it until the next head swap; the swap after that deletes it if the
+/// head does not.
+pub async fn put_backup_page(
+    state: &AppState,
+    user: &CurrentUser,
+    hash: &str,
+    page: KeyBackupPage,
+) -> Result<()> {
+    let hash = page_hash(state, user, "key_backup_page_write", hash).await?;
+    let deny = |reason: &'static str, bytes: usize| {
+        let actor = user.actor();
+        let target = user.user_id.clone();
+        async move {
+            state
+                .record_denial(
+                    actor,
+                    "key_backup_page_write",
+                    Some(target),
+                    json!({ "reason": reason, "bytes": bytes }),
+                )
+                .await;
+        }
+    };
+    let text = serde_json::to_string(&page).map_err(ApiError::internal)?;
+    if page.user_id != user.user_id {
+        deny("backup_of_another_user", text.len()).await;
+        return Err(ApiError::Unprocessable("invalid_backup"));
+    }
+    if page.hash() != hash {
+        deny("hash_mismatch", text.len()).await;
+        return Err(ApiError::Unprocessable("backup_page_hash"));
+    }
+    if text.len() > state.config.max_backup_page_bytes {
+        deny("backup_page_too_large", text.len()).await;
+        return Err(ApiError::BackupPageTooLarge);
+    }
+    let hash = hash.to_string();
+    let stored = db::keys::backup_pages_of(&state.db, &user.user_id).await?;
+    if !stored.iter().any(|(h, _)| *h == hash) {
+        let total: u64 = stored
+            .iter()
+            .map(|(_, bytes)| u64::try_from(*bytes).unwrap_or(0))
+            .sum();
+        if total + text.len() as u64 > state.config.max_backup_total_bytes {
+            deny("backup_total_too_large", text.len()).await;
+            return Err(ApiError::BackupTotalTooLarge);
+        }
+    }
+    let bytes = text.len();
+    db::keys::insert_backup_page(
+        &state.db,
+        crate::db::entities::key_backup_page::Model {
+            user_id: user.user_id.clone(),
+            hash: hash.clone(),
+            data: text,
+            bytes: i64::try_from(bytes).map_err(ApiError::internal)?,
+            created_at: state.now_ms(),
+        },
+    )
+    .await?;
+    state
+        .record(
+            user.actor(),
+            "key_backup_page_written",
+            Some(user.user_id.clone()),
+            Outcome::Success,
+            json!({ "hash": hash, "bytes": bytes }),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Swaps the head of the caller's paged key backup if `expected` is still the stored
+/// version (docs/PROTOCOL.md §10.8): refused, with nothing changed, if it names a page
+/// the server does not hold; once swapped, the pages it no longer names are deleted in
+/// the same transaction. A backup of the first format is replaced by its first head.
+pub async fn put_backup_head(
+    state: &AppState,
+    user: &CurrentUser,
+    expected: Option<i64>,
+    head: KeyBackupHead,
+) -> Result<KeyBackupHeadWritten> {
+    let deny = |reason: &'static str, detail: serde_json::Value| {
+        let actor = user.actor();
+        let target = user.user_id.clone();
+        async move {
+            let mut details = json!({ "reason": reason, "format": "paged" });
+            if let (Some(map), serde_json::Value::Object(extra)) = (details.as_object_mut(), detail)
+            {
+                map.extend(extra);
+            }
+            state
+                .record_denial(actor, "key_backup_write", Some(target), details)
+                .await;
+        }
+    };
+    if head.user_id != user.user_id {
+        deny("backup_of_another_user", json!({})).await;
+        return Err(ApiError::Unprocessable("invalid_backup"));
+    }
+    let text = serde_json::to_string(&head).map_err(ApiError::internal)?;
+    if text.len() > state.config.max_backup_bytes {
+        deny("backup_too_large", json!({ "bytes": text.len() })).await;
+        return Err(ApiError::BackupTooLarge);
+    }
+    let named: Vec<String> = head.pages.iter().map(|p| p.hash.to_string()).collect();
+    let txn = state.db.begin().await?;
+    let stored: std::collections::BTreeSet<String> = db::keys::backup_pages_of(&txn, &user.user_id)
+        .await?
+        .into_iter()
+        .map(|(hash, _)| hash)
+        .collect();
+    let missing = named.iter().filter(|h| !stored.contains(*h)).count();
+    if missing > 0 {
+        txn.rollback().await?;
+        deny("page_missing", json!({ "missing": missing })).await;
+        return Err(ApiError::Conflict("backup_page_missing"));
+    }
+    let Some(version) =
+        db::keys::put_backup(&txn, &user.user_id, expected, text, state.now_ms()).await?
+    else {
+        txn.rollback().await?;
+        deny("version_conflict", json!({})).await;
+        return Err(ApiError::PreconditionFailed);
+    };
+    let pages_deleted = db::keys::delete_backup_pages_except(&txn, &user.user_id, &named).await?;
+    txn.commit().await?;
+    state
+        .record(
+            user.actor(),
+            "key_backup_written",
+            Some(user.user_id.clone()),
+            Outcome::Success,
+            json!({
+                "version": version,
+                "format": "paged",
+                "pages": named.len(),
+                "pages_deleted": pages_deleted,
+            }),
+        )
+        .await?;
+    Ok(KeyBackupHeadWritten {
+        version,
+        pages_deleted,
+    })
 }

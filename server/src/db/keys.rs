@@ -6,7 +6,7 @@ use sea_orm::{
     QuerySelect, Set,
 };
 
-use super::entities::{device, identity_key, key_backup, user};
+use super::entities::{device, identity_key, key_backup, key_backup_page, user};
 
 /// A user's identity key row.
 pub(crate) async fn find_identity(
@@ -205,6 +205,68 @@ pub(crate) async fn replace_backup(
             Ok(1)
         }
     }
+}
+
+/// The pages stored for a user's paged key backup: hash and size, without their data.
+pub(crate) async fn backup_pages_of(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+) -> Result<Vec<(String, i64)>, DbErr> {
+    key_backup_page::Entity::find()
+        .select_only()
+        .column(key_backup_page::Column::Hash)
+        .column(key_backup_page::Column::Bytes)
+        .filter(key_backup_page::Column::UserId.eq(user_id))
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// One page of a user's paged key backup.
+pub(crate) async fn find_backup_page(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    hash: &str,
+) -> Result<Option<key_backup_page::Model>, DbErr> {
+    key_backup_page::Entity::find_by_id((user_id.to_owned(), hash.to_owned()))
+        .one(db)
+        .await
+}
+
+/// Stores a page under its hash; a page already there (the same bytes, since the hash
+/// names them) is left as it is.
+pub(crate) async fn insert_backup_page(
+    db: &impl ConnectionTrait,
+    page: key_backup_page::Model,
+) -> Result<(), DbErr> {
+    let active: key_backup_page::ActiveModel = page.into();
+    key_backup_page::Entity::insert(active)
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::columns([
+                key_backup_page::Column::UserId,
+                key_backup_page::Column::Hash,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// Deletes the user's pages whose hash is not in `keep` (those no head names after a
+/// swap); every page when `keep` is empty. Returns how many went.
+pub(crate) async fn delete_backup_pages_except(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    keep: &[String],
+) -> Result<u64, DbErr> {
+    let mut query =
+        key_backup_page::Entity::delete_many().filter(key_backup_page::Column::UserId.eq(user_id));
+    if !keep.is_empty() {
+        query = query.filter(key_backup_page::Column::Hash.is_not_in(keep.iter().cloned()));
+    }
+    Ok(query.exec(db).await?.rows_affected)
 }
 
 /// These sending devices (those that exist, revoked or not): the writer checks in its

@@ -6,9 +6,10 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::{Json, Router};
 use passerelle_shared::protocol::v1::keys::{
-    ApproveLink, CreateLinkRequest, DeviceInfo, KeyBackupBody, KeysReset, LinkRequest,
-    LinkRequestList, PublishIdentity, PublishPrekey, PutKeyBackup, RegisterDevice, ResetKeys,
-    RewrappedKeys, StoredKeys, UserKeys,
+    ApproveLink, CreateLinkRequest, DeviceInfo, KeyBackupBody, KeyBackupHeadWritten,
+    KeyBackupPageBody, KeysReset, LinkRequest, LinkRequestList, PublishIdentity, PublishPrekey,
+    PutKeyBackup, PutKeyBackupHead, PutKeyBackupPage, RegisterDevice, ResetKeys, RewrappedKeys,
+    StoredKeys, UserKeys,
 };
 use passerelle_shared::protocol::v1::routes;
 
@@ -22,6 +23,9 @@ use crate::state::AppState;
 
 /// A request carrying a key backup: the backup and room for the rest of the body.
 const BACKUP_REQUEST_LIMIT: usize = keys::MAX_BACKUP_BYTES + 64 * 1024;
+
+/// A request carrying one page of a paged key backup, and room for the rest of the body.
+const BACKUP_PAGE_REQUEST_LIMIT: usize = keys::MAX_BACKUP_PAGE_BYTES + 64 * 1024;
 
 /// The routes of this resource.
 pub fn router() -> Router<AppState> {
@@ -39,6 +43,15 @@ pub fn router() -> Router<AppState> {
         .endpoint(
             routes::KEY_BACKUP_PUT,
             put_backup.layer(DefaultBodyLimit::max(BACKUP_REQUEST_LIMIT)),
+        )
+        .endpoint(routes::KEY_BACKUP_PAGE, get_backup_page)
+        .endpoint(
+            routes::KEY_BACKUP_PAGE_PUT,
+            put_backup_page.layer(DefaultBodyLimit::max(BACKUP_PAGE_REQUEST_LIMIT)),
+        )
+        .endpoint(
+            routes::KEY_BACKUP_HEAD_PUT,
+            put_backup_head.layer(DefaultBodyLimit::max(BACKUP_REQUEST_LIMIT)),
         )
         .endpoint(routes::DEVICE_EPOCH_KEYS, rewrapped_keys)
         .endpoint(routes::LINK_REQUEST_CREATE, create_link_request)
@@ -221,27 +234,79 @@ pub(crate) async fn put_backup(
     headers: HeaderMap,
     ApiJson(request): ApiJson<PutKeyBackup>,
 ) -> Result<impl IntoResponse> {
-    let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok());
-    let if_none_match = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok());
-    let expected = match (if_match, if_none_match) {
-        (Some(tag), _) => Some(
-            tag.trim()
-                .trim_matches('"')
-                .parse::<i64>()
-                .map_err(|_| ApiError::BadRequest("en-tête If-Match invalide".into()))?,
-        ),
-        (None, Some("*")) => None,
-        _ => {
-            return Err(ApiError::BadRequest(
-                "If-Match ou If-None-Match: * est requis".into(),
-            ))
-        }
-    };
+    let expected = expected_version(&headers)?;
     let version = keys::put_backup(&state, &user, expected, request.data).await?;
     Ok((
         StatusCode::NO_CONTENT,
         [(header::ETAG, format!("\"{version}\""))],
+    ))
+}
+
+/// The version a write replaces: `If-Match: "<version>"`, or `None` for the first
+/// (`If-None-Match: *`); anything else is refused so that no write overwrites blindly.
+fn expected_version(headers: &HeaderMap) -> Result<Option<i64>> {
+    let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok());
+    let if_none_match = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok());
+    match (if_match, if_none_match) {
+        (Some(tag), _) => {
+            Ok(Some(tag.trim().trim_matches('"').parse::<i64>().map_err(
+                |_| ApiError::BadRequest("en-tête If-Match invalide".into()),
+            )?))
+        }
+        (None, Some("*")) => Ok(None),
+        _ => Err(ApiError::BadRequest(
+            "If-Match ou If-None-Match: * est requis".into(),
+        )),
+    }
+}
+
+/// # `GET /api/v1/keys/backup/pages/{hash}`
+///
+/// One page of the caller's paged key backup (docs/PROTOCOL.md §10.8).
+#[utoipa::path(get, path = routes::KEY_BACKUP_PAGE.documented(),
+    responses((status = 200, body = KeyBackupPageBody), (status = 404), (status = 422)))]
+pub(crate) async fn get_backup_page(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(hash): Path<String>,
+) -> Result<Json<KeyBackupPageBody>> {
+    keys::get_backup_page(&state, &user, &hash).await.map(Json)
+}
+
+/// # `PUT /api/v1/keys/backup/pages/{hash}`
+///
+/// Stores one page under `{hash}`, the SHA-256 of its `nonce ‖ ciphertext`; storing the
+/// same page again changes nothing.
+#[utoipa::path(put, path = routes::KEY_BACKUP_PAGE_PUT.documented(), request_body = PutKeyBackupPage,
+    responses((status = 204), (status = 413), (status = 422)))]
+pub(crate) async fn put_backup_page(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(hash): Path<String>,
+    ApiJson(request): ApiJson<PutKeyBackupPage>,
+) -> Result<StatusCode> {
+    keys::put_backup_page(&state, &user, &hash, request.page).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// # `PUT /api/v1/keys/backup/head`
+///
+/// Swaps the paged backup's head over the version of `If-Match` (or creates it with
+/// `If-None-Match: *`); 409 `backup_page_missing` if it names a page not stored.
+#[utoipa::path(put, path = routes::KEY_BACKUP_HEAD_PUT.documented(), request_body = PutKeyBackupHead,
+    responses((status = 200, body = KeyBackupHeadWritten), (status = 409), (status = 412), (status = 413)))]
+pub(crate) async fn put_backup_head(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<PutKeyBackupHead>,
+) -> Result<impl IntoResponse> {
+    let expected = expected_version(&headers)?;
+    let written = keys::put_backup_head(&state, &user, expected, request.head).await?;
+    Ok((
+        [(header::ETAG, format!("\"{}\"", written.version))],
+        Json(written),
     ))
 }

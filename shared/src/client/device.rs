@@ -1,19 +1,22 @@
 //! A device of the SDK: enrolment, recovery, the key backup, epochs, sealing and opening.
 
 use reqwest::{header, StatusCode};
-use serde_json::json;
 
 use super::{decode, expect_ok, Client, ClientError, Result};
 use crate::crypto::{
-    AttachmentRef, BackupContents, DeviceCertificate, DeviceCertificateRequest, DeviceKeys,
-    Envelope, EpochKey, IdentityKeyPair, IdentityPublicKey, KeyBackup, MessageContent,
-    MessageHeader, RecoveryCode, Roster, RosterError, Shredded, WrapError,
+    AttachmentRef, BackupContents, BackupError, BackupPages, DeviceCertificate,
+    DeviceCertificateRequest, DeviceKeys, Envelope, EpochKey, IdentityKeyPair, IdentityPublicKey,
+    KeyBackup, KeyBackupHead, MessageContent, MessageHeader, RecoveryCode, Roster, RosterError,
+    Shredded, StoredBackup, WrapError,
 };
 use crate::protocol::v1::channels::{
     ChannelDetail, DestroyedChannels, DestroyedQuery, DeviceKeysPage, EpochState, PublishEpoch,
     StoredMessage, WithheldKey, MAX_DESTROYED_QUERY,
 };
-use crate::protocol::v1::keys::{KeyBackupBody, KeysReset, RegisterDevice, ResetKeys, UserKeys};
+use crate::protocol::v1::keys::{
+    KeyBackupBody, KeyBackupHeadWritten, KeyBackupPageBody, KeysReset, PutKeyBackupHead,
+    PutKeyBackupPage, RegisterDevice, ResetKeys, UserKeys,
+};
 use crate::protocol::v1::routes;
 
 pub(crate) fn crypto(err: impl std::fmt::Display) -> ClientError {
@@ -39,6 +42,21 @@ pub(crate) struct AccountKeys {
     pub(crate) identity: IdentityKeyPair,
     backup_version: Option<i64>,
     backup_key: crate::crypto::BackupKey,
+    /// The backup's pages as last read or written here, so that a write fetches only
+    /// the pages another device changed (docs/PROTOCOL.md §10.8). In memory only: the
+    /// first write after a restart fetches every page once.
+    backup_pages: BackupPages,
+}
+
+/// The stored key backup, opened and checked.
+struct OpenedBackup {
+    /// The server's version of it (its ETag).
+    version: i64,
+    /// The head's contents, or the whole blob's for a backup of the first format (its
+    /// epoch keys then are in here, not in `pages`).
+    contents: BackupContents,
+    /// The pages, every one checked against the hash its head names.
+    pages: BackupPages,
 }
 
 /// The result of enrolling the first device: show the recovery code once.
@@ -113,6 +131,7 @@ impl Client {
                     identity,
                     backup_version: Some(reset.backup_version),
                     backup_key,
+                    backup_pages: BackupPages::new(),
                 }),
                 agreement: Default::default(),
             },
@@ -125,11 +144,14 @@ impl Client {
     pub async fn restore_with_recovery_code(&mut self, code: &str, name: &str) -> Result<Device> {
         let code = RecoveryCode::parse(code).map_err(crypto)?;
         let backup_key = code.backup_key(&self.me.id);
-        let response = self.endpoint(routes::KEY_BACKUP, []).send().await?;
-        let body: KeyBackupBody = decode(response).await?;
-        let sealed: KeyBackup =
-            serde_json::from_value(body.data).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        let contents = sealed.open(&backup_key).map_err(crypto)?;
+        let opened = self
+            .open_stored_backup(&backup_key, None, BackupPages::new())
+            .await?
+            .ok_or(ClientError::Api {
+                status: StatusCode::NOT_FOUND,
+                code: "not_found".into(),
+            })?;
+        let contents = opened.contents;
         // Trust travels: the colleagues pinned and verified on the account's other devices.
         for (user, key, verified) in contents.identities() {
             if user == self.me.id {
@@ -146,7 +168,7 @@ impl Client {
         for (channel, what) in contents.tombstones() {
             self.shred(channel, what);
         }
-        for (channel, epoch, key) in contents.epoch_keys() {
+        for (channel, epoch, key) in contents.epoch_keys().chain(opened.pages.epoch_keys()) {
             if self.is_shredded(channel, epoch) {
                 continue;
             }
@@ -159,7 +181,8 @@ impl Client {
             .map_err(crypto)?;
         let mut device = self.register_device(identity, backup_key, name).await?;
         if let Some(account) = device.account.as_mut() {
-            account.backup_version = Some(body.version);
+            account.backup_version = Some(opened.version);
+            account.backup_pages = opened.pages;
         }
         Ok(device)
     }
@@ -199,6 +222,7 @@ impl Client {
                 identity,
                 backup_version: None,
                 backup_key,
+                backup_pages: BackupPages::new(),
             }),
             agreement: Default::default(),
         })
@@ -212,17 +236,22 @@ impl Client {
         };
         // What the account's other devices wrote since is merged, not overwritten: their
         // epoch keys, and the colleagues they pinned or verified (docs/PROTOCOL.md §10.5).
-        let mut current = None;
-        if account.backup_version.is_some() {
-            let response = self.endpoint(routes::KEY_BACKUP, []).send().await?;
-            if response.status() == StatusCode::OK {
-                let body: KeyBackupBody = decode(response).await?;
-                let sealed: KeyBackup = serde_json::from_value(body.data)
-                    .map_err(|e| ClientError::Protocol(e.to_string()))?;
-                current = Some(sealed.open(&account.backup_key).map_err(crypto)?);
-                account.backup_version = Some(body.version);
+        // Only the pages whose hash changed since this device last saw them are fetched.
+        let cache = std::mem::take(&mut account.backup_pages);
+        let opened = match account.backup_version {
+            Some(seen) => {
+                self.open_stored_backup(&account.backup_key, Some(seen), cache)
+                    .await?
             }
-        }
+            None => None,
+        };
+        let (current, mut pages) = match opened {
+            Some(opened) => {
+                account.backup_version = Some(opened.version);
+                (Some(opened.contents), opened.pages)
+            }
+            None => (None, BackupPages::new()),
+        };
         let identity = IdentityKeyPair::from_private_bytes(&account.identity.to_private_bytes())
             .map_err(crypto)?;
         let mut contents = BackupContents::new(identity);
@@ -239,6 +268,7 @@ impl Client {
         if let Some(current) = &current {
             held.extend(current.epoch_keys().map(|(c, _, _)| c.to_owned()));
         }
+        held.extend(pages.epoch_keys().map(|(c, _, _)| c.to_owned()));
         let held: Vec<String> = held
             .into_iter()
             .filter(|c| self.shredded.get(c) != Some(&Shredded::Channel))
@@ -261,9 +291,6 @@ impl Client {
             contents.shred(channel, what);
         }
         if let Some(current) = &current {
-            for (channel, epoch, key) in current.epoch_keys() {
-                contents.insert_epoch_key(channel, epoch, EpochKey::from_bytes(&key.to_bytes()));
-            }
             for (user, key, verified) in current.identities() {
                 let known = self.known_identities.get(user);
                 if known.is_none_or(|k| k == key) {
@@ -271,9 +298,6 @@ impl Client {
                     contents.insert_identity(user, key.clone(), verified);
                 }
             }
-        }
-        for ((channel, epoch), key) in &self.epoch_keys {
-            contents.insert_epoch_key(channel, *epoch, EpochKey::from_bytes(&key.to_bytes()));
         }
         for (user, key) in &self.known_identities {
             if *user == self.me.id {
@@ -284,25 +308,125 @@ impl Client {
                 .any(|(u, k, v)| u == user && k == key && v);
             contents.insert_identity(user, key.clone(), backed_up || self.verified.contains(user));
         }
+        // The epoch keys go into pages (§10.8): the keys of a backup of the first format
+        // (converted by this write) and this device's own; the tombstones drop what they
+        // cover, pages left empty go, pages mostly shredded are merged.
+        let legacy = current
+            .iter()
+            .flat_map(|c| c.epoch_keys())
+            .collect::<Vec<_>>();
+        pages.update(
+            &contents,
+            legacy.into_iter().chain(
+                self.epoch_keys
+                    .iter()
+                    .map(|((channel, epoch), key)| (channel.as_str(), *epoch, key)),
+            ),
+        );
+        for page in pages
+            .seal_changed(&account.backup_key, &self.me.id)
+            .map_err(crypto)?
+        {
+            let hash = page.hash().to_string();
+            expect_ok(
+                self.endpoint(routes::KEY_BACKUP_PAGE_PUT, [hash.as_str()])
+                    .json(&PutKeyBackupPage { page })
+                    .send()
+                    .await?,
+            )
+            .await?;
+        }
+        let references = pages
+            .references()
+            .ok_or_else(|| ClientError::Protocol("a backup page was left unsealed".into()))?;
+        // Kept whether the head swap below succeeds or not: after a 412 the next read
+        // finds the unchanged pages here and fetches only those another device rewrote.
+        account.backup_pages = pages;
         let revision = u64::try_from(account.backup_version.unwrap_or(0) + 1).unwrap_or(1);
-        let sealed = KeyBackup::seal(&contents, &account.backup_key, &self.me.id, revision)
-            .map_err(crypto)?;
+        let head = KeyBackupHead::seal(
+            &contents,
+            references,
+            &account.backup_key,
+            &self.me.id,
+            revision,
+        )
+        .map_err(crypto)?;
         let mut request = self
-            .endpoint(routes::KEY_BACKUP_PUT, [])
-            .json(&json!({ "data": sealed }));
+            .endpoint(routes::KEY_BACKUP_HEAD_PUT, [])
+            .json(&PutKeyBackupHead { head });
         request = match account.backup_version {
             Some(version) => request.header(header::IF_MATCH, format!("\"{version}\"")),
             None => request.header(header::IF_NONE_MATCH, "*"),
         };
-        let response = request.send().await?;
-        let etag = response
-            .headers()
-            .get(header::ETAG)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim_matches('"').parse::<i64>().ok());
-        expect_ok(response).await?;
-        account.backup_version = etag.or(account.backup_version.map(|v| v + 1)).or(Some(1));
+        let written: KeyBackupHeadWritten = decode(request.send().await?).await?;
+        account.backup_version = Some(written.version);
         Ok(())
+    }
+
+    /// Reads the stored key backup and opens it: a blob of the first format as it is, a
+    /// paged backup's head and then each page it names, taken from `cache` when its hash
+    /// is unchanged, fetched otherwise and checked against that hash (docs/PROTOCOL.md
+    /// §10.8). A page the server no longer serves, or serves altered or older, fails
+    /// the whole read ([`BackupError::PageMissing`], [`BackupError::PageAltered`]):
+    /// nothing is silently missing. `None` when the account has no backup.
+    async fn open_stored_backup(
+        &self,
+        key: &crate::crypto::BackupKey,
+        seen_version: Option<i64>,
+        mut cache: BackupPages,
+    ) -> Result<Option<OpenedBackup>> {
+        let response = self.endpoint(routes::KEY_BACKUP, []).send().await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let body: KeyBackupBody = decode(response).await?;
+        let stored: StoredBackup =
+            serde_json::from_value(body.data).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let (contents, pages) = match stored {
+            StoredBackup::Single(sealed) => {
+                if sealed.user_id != self.me.id {
+                    return Err(ClientError::Protocol("a key backup of another user".into()));
+                }
+                (sealed.open(key).map_err(crypto)?, BackupPages::new())
+            }
+            StoredBackup::Head(head) => {
+                if head.user_id != self.me.id {
+                    return Err(ClientError::Protocol("a key backup of another user".into()));
+                }
+                // The server cannot roll the backup back to a head without recent keys.
+                if seen_version.is_some_and(|seen| (head.revision as i64) < seen) {
+                    return Err(crypto(BackupError::RolledBack));
+                }
+                let contents = head.open(key).map_err(crypto)?;
+                let mut pages = BackupPages::new();
+                for reference in &head.pages {
+                    let keys = match cache.take(&reference.hash) {
+                        Some(keys) => keys,
+                        None => {
+                            let hash = reference.hash.to_string();
+                            let response = self
+                                .endpoint(routes::KEY_BACKUP_PAGE, [hash.as_str()])
+                                .send()
+                                .await?;
+                            if response.status() == StatusCode::NOT_FOUND {
+                                return Err(crypto(BackupError::PageMissing));
+                            }
+                            let body: KeyBackupPageBody = decode(response).await?;
+                            body.page
+                                .open(key, &self.me.id, reference)
+                                .map_err(crypto)?
+                        }
+                    };
+                    pages.push_opened(*reference, keys);
+                }
+                (contents, pages)
+            }
+        };
+        Ok(Some(OpenedBackup {
+            version: body.version,
+            contents,
+            pages,
+        }))
     }
 
     /// Accepts the identity key the server now serves for a colleague whose identity
@@ -898,6 +1022,7 @@ impl Device {
                     .map_err(crypto)?,
                 backup_version: stored.backup_version,
                 backup_key: crate::crypto::BackupKey::from_bytes(&*secret_array(backup)?),
+                backup_pages: BackupPages::new(),
             }),
             _ => None,
         };

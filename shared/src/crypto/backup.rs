@@ -90,6 +90,18 @@ pub enum BackupError {
     /// The system's random number generator or an internal library call failed.
     #[error("cryptographic backend failure")]
     Backend,
+    /// A page the backup's head names is not served ([PROTOCOL.md §10.8]): the server
+    /// dropped it. The message is French: a program shows it to its user as is.
+    #[error("La sauvegarde de clés est incomplète : le serveur ne fournit plus une de ses pages. Rien n'a été restauré ; prévenez l'administrateur.")]
+    PageMissing,
+    /// A page served is not the one the head names (its SHA-256 differs): the server
+    /// swapped it or served an older version of it ([PROTOCOL.md §10.8]).
+    #[error("La sauvegarde de clés a été altérée : une de ses pages n'est pas celle qui a été enregistrée. Rien n'a été restauré ; prévenez l'administrateur.")]
+    PageAltered,
+    /// The head served is older than one this device has already seen: the server
+    /// rolled the backup back ([PROTOCOL.md §10.4]).
+    #[error("La sauvegarde de clés servie est plus ancienne qu'une version déjà vue : elle est refusée ; prévenez l'administrateur.")]
+    RolledBack,
 }
 
 impl From<BackendError> for BackupError {
@@ -247,6 +259,11 @@ impl BackupKey {
     pub fn to_bytes(&self) -> Zeroizing<[u8; 32]> {
         Zeroizing::new(*self.0)
     }
+
+    /// The key itself, for sealing and opening the pages and head of a paged backup.
+    pub(crate) fn expose(&self) -> &[u8; 32] {
+        &self.0
+    }
 }
 
 impl fmt::Debug for BackupKey {
@@ -265,6 +282,25 @@ pub struct BackupContents {
     epoch_keys: BTreeMap<(String, u64), EpochKey>,
     identities: BTreeMap<String, (IdentityPublicKey, bool)>,
     shredded: BTreeMap<String, Shredded>,
+    /// Whether the parsed plaintext listed epoch keys: a paged backup's head must not.
+    head_has_keys: bool,
+}
+
+/// The JSON entries of epoch keys (a backup's or a page's), checked on the way out.
+pub(crate) fn epoch_keys_out(
+    keys: &BTreeMap<(String, u64), EpochKey>,
+) -> Result<Vec<EpochKeyOut<'_>>, BackupError> {
+    keys.iter()
+        .map(|((channel_id, epoch), key)| {
+            check_id(channel_id).map_err(|_| BackupError::InvalidInput)?;
+            check_epoch(*epoch).map_err(|_| BackupError::InvalidInput)?;
+            Ok(EpochKeyOut {
+                channel_id,
+                epoch: *epoch,
+                key: SecretBase64(key.expose()),
+            })
+        })
+        .collect()
 }
 
 /// What a tombstone covers: every epoch of a destroyed channel, or the epochs below one
@@ -303,7 +339,13 @@ impl BackupContents {
             epoch_keys: BTreeMap::new(),
             identities: BTreeMap::new(),
             shredded: BTreeMap::new(),
+            head_has_keys: false,
         }
+    }
+
+    /// Whether the opened plaintext listed epoch keys (a head must list none).
+    pub(crate) fn listed_keys(&self) -> bool {
+        self.head_has_keys
     }
 
     /// Records a colleague's identity key as pinned, and whether it was verified in
@@ -373,20 +415,22 @@ impl BackupContents {
 
     /// The plaintext JSON, in zeroizing memory ([PROTOCOL.md §10.3]).
     pub(crate) fn to_json(&self) -> Result<Zeroizing<Vec<u8>>, BackupError> {
+        self.to_json_with(true)
+    }
+
+    /// The plaintext of a paged backup's head ([PROTOCOL.md §10.8]): everything but the
+    /// epoch keys, which live in the pages (`epoch_keys` is written empty).
+    pub(crate) fn to_head_json(&self) -> Result<Zeroizing<Vec<u8>>, BackupError> {
+        self.to_json_with(false)
+    }
+
+    fn to_json_with(&self, with_keys: bool) -> Result<Zeroizing<Vec<u8>>, BackupError> {
         let private_key = self.identity.to_private_bytes();
-        let epoch_keys = self
-            .epoch_keys
-            .iter()
-            .map(|((channel_id, epoch), key)| {
-                check_id(channel_id).map_err(|_| BackupError::InvalidInput)?;
-                check_epoch(*epoch).map_err(|_| BackupError::InvalidInput)?;
-                Ok(EpochKeyOut {
-                    channel_id,
-                    epoch: *epoch,
-                    key: SecretBase64(key.expose()),
-                })
-            })
-            .collect::<Result<Vec<_>, BackupError>>()?;
+        let epoch_keys = if with_keys {
+            epoch_keys_out(&self.epoch_keys)?
+        } else {
+            Vec::new()
+        };
         let identities = self
             .identities
             .iter()
@@ -439,6 +483,7 @@ impl BackupContents {
             return Err(BackupError::InvalidIdentityKey);
         }
         let mut contents = Self::new(identity);
+        contents.head_has_keys = !parsed.epoch_keys.is_empty();
         for entry in parsed.identities {
             contents.insert_identity(&entry.user_id, entry.identity_key, entry.verified);
         }
@@ -519,7 +564,7 @@ struct IdentityIn {
 }
 
 #[derive(Serialize)]
-struct EpochKeyOut<'a> {
+pub(crate) struct EpochKeyOut<'a> {
     channel_id: &'a str,
     epoch: u64,
     key: SecretBase64<'a>,
@@ -540,17 +585,17 @@ struct ContentsIn {
 }
 
 #[derive(Deserialize)]
-struct EpochKeyIn {
+pub(crate) struct EpochKeyIn {
     #[serde(with = "encoding::id")]
-    channel_id: String,
+    pub(crate) channel_id: String,
     #[serde(with = "encoding::safe_int")]
-    epoch: u64,
-    key: SecretArray<EPOCH_KEY_LEN>,
+    pub(crate) epoch: u64,
+    pub(crate) key: SecretArray<EPOCH_KEY_LEN>,
 }
 
 /// A secret decoded from base64url, zeroized on drop.
 #[derive(Zeroize, ZeroizeOnDrop)]
-struct SecretArray<const N: usize>([u8; N]);
+pub(crate) struct SecretArray<const N: usize>(pub(crate) [u8; N]);
 
 impl<'de, const N: usize> Deserialize<'de> for SecretArray<N> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -41,6 +41,8 @@ pub(crate) mod label {
     pub(crate) const ATTACHMENT_CHUNK: &str = "passerelle/v1/attachment-chunk";
     pub(crate) const KEY_BACKUP_KEY: &str = "passerelle/v1/key-backup-key";
     pub(crate) const KEY_BACKUP: &str = "passerelle/v1/key-backup";
+    pub(crate) const KEY_BACKUP_PAGE: &str = "passerelle/v1/key-backup-page";
+    pub(crate) const KEY_BACKUP_HEAD: &str = "passerelle/v1/key-backup-head";
     pub(crate) const MEMBERSHIP: &str = "passerelle/v1/membership";
     pub(crate) const SIGNED_PREKEY: &str = "passerelle/v1/signed-prekey";
 }

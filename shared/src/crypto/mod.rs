@@ -33,7 +33,7 @@
 //! | messages | [`Envelope`], [`MessageHeader`], [`MessageOrder`], [`MessageContent`], [`pad`]/[`unpad`] |
 //! | each sender's order, checked by receivers | [`check_order`], [`OrderMark`], [`OrderAnomaly`] |
 //! | attachments | [`encrypt_attachment`], [`decrypt_attachment`], [`AttachmentRef`] |
-//! | key backup | [`RecoveryCode`], [`BackupKey`], [`BackupContents`], [`KeyBackup`] |
+//! | key backup | [`RecoveryCode`], [`BackupKey`], [`BackupContents`], [`KeyBackup`]; paged: [`KeyBackupHead`], [`KeyBackupPage`], [`BackupPages`] |
 //! | key transparency log (§25) | [`KeyLogEntry`], [`KeyLogVerifier`], [`LoggedKeys`], [`check_consistency`], [`merkle`] |
 //! | who to encrypt for and accept from | [`Roster`], [`EpochPlan`], [`RosterError`] |
 //! | who the members are, signed by who changed them | [`MembershipRecord`], [`verify_log`], [`MembershipState`] |
@@ -57,6 +57,7 @@
 
 mod attachment;
 mod backup;
+mod backup_pages;
 mod content;
 mod device;
 mod encoding;
@@ -88,6 +89,10 @@ pub use backup::{
     BackupContents, BackupError, BackupKey, KeyBackup, RecoveryCode, RecoveryCodeError, Shredded,
     BACKUP_KDF_ITERATIONS, LEGACY_BACKUP_KDF_ITERATIONS, LEGACY_RECOVERY_CODE_LEN,
     RECOVERY_CODE_LEN,
+};
+pub use backup_pages::{
+    BackupPages, KeyBackupHead, KeyBackupPage, PageHash, PageRef, StoredBackup, PAGE_CAPACITY,
+    PAGE_ID_LEN,
 };
 pub use content::{AttachmentRef, MessageContent, MessageRef};
 pub use device::{CertificateError, DeviceCertificate, DeviceCertificateRequest};

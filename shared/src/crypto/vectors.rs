@@ -479,6 +479,61 @@ fn key_backup() -> Value {
     })
 }
 
+/// A paged backup (PROTOCOL.md §10.8): one page of two keys and the head naming it.
+fn key_backup_pages() -> Value {
+    let key = super::BackupKey::from_bytes(&fixed("paged backup key"));
+    let mut keys = std::collections::BTreeMap::new();
+    keys.insert(
+        (CHANNEL.to_owned(), 6),
+        EpochKey::from_bytes(&fixed("epoch key 6")),
+    );
+    keys.insert(
+        (CHANNEL.to_owned(), 7),
+        EpochKey::from_bytes(&fixed("epoch key 7")),
+    );
+    let page_json = super::backup_pages::page_to_json(&keys).unwrap();
+    let mut page_id = [0u8; super::PAGE_ID_LEN];
+    page_id.copy_from_slice(&fixed("page id")[..super::PAGE_ID_LEN]);
+    let page_nonce = fixed_nonce("page nonce");
+    let page = super::KeyBackupPage::seal_json(&page_json, &key, USER_ALICE, &page_id, &page_nonce)
+        .unwrap();
+    let reference = super::PageRef {
+        id: page_id,
+        hash: page.hash(),
+    };
+    let mut contents = BackupContents::new(identity("alice identity"));
+    contents.shred(OTHER_CHANNEL, Shredded::Channel);
+    let head_json = contents.to_head_json().unwrap();
+    let head_nonce = fixed_nonce("head nonce");
+    let head = super::KeyBackupHead::seal_json(
+        &head_json,
+        vec![reference],
+        &key,
+        USER_ALICE,
+        4,
+        &head_nonce,
+    )
+    .unwrap();
+    json!({
+        "description": "A paged key backup: one page and its head (PROTOCOL.md §10.8).",
+        "user_id": USER_ALICE,
+        "backup_key_hex": to_hex(&key.to_bytes()[..]),
+        "page_id_hex": to_hex(&page_id),
+        "page_plaintext_json": String::from_utf8(page_json.to_vec()).unwrap(),
+        "page_plaintext_json_hex": to_hex(&page_json),
+        "page_nonce_hex": to_hex(&page_nonce),
+        "page_additional_data_hex": to_hex(&super::KeyBackupPage::additional_data(USER_ALICE, &page_id)),
+        "page": page,
+        "page_hash": page.hash().to_string(),
+        "head_plaintext_json": String::from_utf8(head_json.to_vec()).unwrap(),
+        "head_plaintext_json_hex": to_hex(&head_json),
+        "head_nonce_hex": to_hex(&head_nonce),
+        "head_additional_data_hex": to_hex(&head.additional_data()),
+        "head": head,
+        "identity_private_key_hex": to_hex(&fixed("alice identity")),
+    })
+}
+
 const USER_MALLORY: &str = "a5b6c7d8-e9f0-4a1b-8c2d-3e4f5a6b7c8d";
 const DEVICE_MALLORY: &str = "f1e2d3c4-b5a6-4978-8a9b-0c1d2e3f4a5b";
 const DEVICE_BOB_TABLET: &str = "b0b7ab1e-7ab1-4e7a-9b1e-7ab1e7ab1e70";
@@ -1207,6 +1262,7 @@ fn all_vectors() -> Vec<(&'static str, Value)> {
         ("padding", padding()),
         ("attachment", attachment()),
         ("key_backup", key_backup()),
+        ("key_backup_pages", key_backup_pages()),
         ("rejections", rejections()),
         ("message_order", message_order()),
         ("membership_log", super::membership_log::tests::vectors()),

@@ -374,6 +374,43 @@ export async function runVectorChecks({ vectors, modulePath }) {
     const { contents } = await c.openBackup({ backup: kb.unfiltered_backup, backupKey: bytes(kb.backup_key_hex), userId: kb.user_id });
     return same(JSON.stringify(contents.epochKeys.map((k) => [k.channelId, k.epoch])), JSON.stringify(kb.unfiltered_kept_epoch_keys));
   });
+  // key_backup_pages.json (§10.8)
+  const kp = vectors.key_backup_pages;
+  if (kp) {
+    const pkey = bytes(kp.backup_key_hex);
+    await check('page additional data', () => same(hex(c.pageAdditionalData(kp.user_id, bytes(kp.page_id_hex))), kp.page_additional_data_hex));
+    await check('page hash', async () => same(await c.pageHash(kp.page), kp.page_hash));
+    await check('sealing a page with the vector id and nonce gives the recorded page', async () => {
+      const { page, reference } = await c.sealPage({ keys: utf8(kp.page_plaintext_json), backupKey: pkey, userId: kp.user_id, pageId: bytes(kp.page_id_hex), nonce: bytes(kp.page_nonce_hex) });
+      return same(`${stable(page)}|${reference.hash}|${reference.id}`, `${stable(kp.page)}|${kp.page_hash}|${kp.head.pages[0].id}`);
+    });
+    await check('head additional data', () => same(hex(c.headAdditionalData(kp.user_id, kp.head.revision, kp.head.pages)), kp.head_additional_data_hex));
+    await check('sealing the head with the vector nonce gives the recorded head', async () => {
+      const head = await c.sealHead({ contents: utf8(kp.head_plaintext_json), pages: kp.head.pages, backupKey: pkey, userId: kp.user_id, revision: kp.head.revision, nonce: bytes(kp.head_nonce_hex) });
+      return same(stable(head), stable(kp.head));
+    });
+    await check('the recorded head and page open', async () => {
+      const { contents, pages } = await c.openHead({ head: kp.head, backupKey: pkey, userId: kp.user_id });
+      const keys = await c.openPage({ page: kp.page, backupKey: pkey, userId: kp.user_id, reference: pages[0] });
+      const plain = JSON.parse(kp.page_plaintext_json);
+      return same(
+        `${hex(contents.identityPrivate)}|${JSON.stringify(contents.shredded)}|${JSON.stringify(keys.map((k) => [k.channelId, k.epoch, c.toBase64url(k.key)]))}`,
+        `${kp.identity_private_key_hex}|${JSON.stringify(JSON.parse(kp.head_plaintext_json).shredded.map((/** @type {any} */ t) => ({ channelId: t.channel_id, belowEpoch: t.below_epoch ?? null })))}|${JSON.stringify(plain.epoch_keys.map((/** @type {any} */ k) => [k.channel_id, k.epoch, k.key]))}`,
+      );
+    });
+    await rejects('a page under another hash is refused (swapped or rolled back)', () =>
+      c.openPage({ page: kp.page, backupKey: pkey, userId: kp.user_id, reference: { id: kp.head.pages[0].id, hash: '0'.repeat(64) } }),
+    );
+    await rejects('a page under another id is refused', () =>
+      c.openPage({ page: kp.page, backupKey: pkey, userId: kp.user_id, reference: { id: c.toBase64url(new Uint8Array(16)), hash: kp.page_hash } }),
+    );
+    await rejects('a head with a page dropped from its list is refused', () =>
+      c.openHead({ head: { ...kp.head, pages: [] }, backupKey: pkey, userId: kp.user_id }),
+    );
+    await rejects('a head older than one seen is refused', () =>
+      c.openHead({ head: kp.head, backupKey: pkey, userId: kp.user_id, minRevision: kp.head.revision + 1 }),
+    );
+  }
   await check('a code of the first format derives its key with its own iterations', async () =>
     same(hex(await c.deriveBackupKeyBytes(c.parseRecoveryCode(kb.legacy.recovery_code), kb.user_id)), kb.legacy.backup_key_hex),
   );

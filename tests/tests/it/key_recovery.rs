@@ -15,17 +15,15 @@ use reqwest::{Method, StatusCode};
 
 use crate::support::{audit_actions, working_group, Party};
 
-/// The account's backup as the server holds it, opened with `code`.
+/// The account's backup as the server holds it (head and pages, or a single blob),
+/// opened with `code`.
 async fn open_backup(
     party_client: &passerelle_shared::client::Client,
     user_id: &str,
     code: &str,
 ) -> BackupContents {
-    let body: KeyBackupBody = party_client.get("/keys/backup").await.unwrap();
-    let sealed: KeyBackup = serde_json::from_value(body.data).unwrap();
-    assert_eq!(sealed.user_id, user_id);
-    sealed
-        .open(&RecoveryCode::parse(code).unwrap().backup_key(user_id))
+    crate::support::open_key_backup(party_client, user_id, code)
+        .await
         .unwrap()
 }
 
@@ -434,7 +432,10 @@ async fn a_reset_while_a_device_is_live_or_with_another_users_backup_changes_not
 }
 
 #[tokio::test]
-async fn a_backup_of_20000_epoch_keys_is_written_and_restored() {
+/// The single blob of the first format, at 20,000 keys, still restores, and the restored
+/// device's first write converts it into ten pages of 2,000 (docs/PROTOCOL.md §10.8); the
+/// paged backup beyond the old cap is `paged_backup::a_backup_of_200000_epoch_keys_…`.
+async fn a_backup_of_20000_epoch_keys_of_the_first_format_restores_and_is_converted_into_pages() {
     let server = TestServer::spawn().await.unwrap();
     let party = Party::new(&server, "agent", Role::Member, "CCAS").await;
     let channels: Vec<String> = (0..200)
@@ -466,7 +467,7 @@ async fn a_backup_of_20000_epoch_keys_is_written_and_restored() {
     assert_eq!(written.status(), StatusCode::NO_CONTENT);
 
     let mut fresh = server.client(&party.user).await.unwrap();
-    fresh
+    let mut fresh_device = fresh
         .restore_with_recovery_code(&party.recovery_code, "Nouveau poste")
         .await
         .unwrap();
@@ -475,6 +476,16 @@ async fn a_backup_of_20000_epoch_keys_is_written_and_restored() {
             assert!(fresh.holds_epoch_key(channel, epoch));
         }
     }
+    let contents = open_backup(&fresh, &party.user.id, &party.recovery_code).await;
+    assert_eq!(contents.epoch_keys().count(), 20_000);
+
+    fresh.write_backup(&mut fresh_device).await.unwrap();
+    assert_eq!(
+        crate::support::stored_backup_pages(&server, &party.user.id)
+            .await
+            .len(),
+        10
+    );
     let contents = open_backup(&fresh, &party.user.id, &party.recovery_code).await;
     assert_eq!(contents.epoch_keys().count(), 20_000);
 }

@@ -29,6 +29,7 @@ mod migrations;
 mod notices;
 mod operator;
 mod order;
+mod paged_backup;
 mod provisional;
 mod referrals;
 mod refusals;

@@ -286,6 +286,30 @@ fn rows() -> Vec<Row> {
             AnyUser,
             |_, _| serde_json::json!({ "data": {} }),
         ),
+        row(M::GET, "/api/v1/keys/backup/pages/{page_hash}", AnyUser),
+        with(
+            M::PUT,
+            "/api/v1/keys/backup/pages/{page_hash}",
+            AnyUser,
+            |_, _| {
+                serde_json::json!({ "page": {
+                    "v": 1,
+                    "user_id": "someone",
+                    "nonce": "AAAAAAAAAAAAAAAA",
+                    "ciphertext": "AAAAAAAAAAAAAAAAAAAAAA",
+                } })
+            },
+        ),
+        with(M::PUT, "/api/v1/keys/backup/head", AnyUser, |_, _| {
+            serde_json::json!({ "head": {
+                "v": 1,
+                "user_id": "someone",
+                "revision": 1,
+                "pages": [],
+                "nonce": "AAAAAAAAAAAAAAAA",
+                "ciphertext": "AAAAAAAAAAAAAAAAAAAAAA",
+            } })
+        }),
         with(
             M::PUT,
             "/api/v1/keys/identity",
@@ -796,6 +820,9 @@ impl Principal {
             .replace("{foreign_link}", &world.foreign_link)
             .replace("{joiner}", &self.joiner)
             .replace("{colleague}", &world.colleague)
+            // Not a page hash (422): a well-formed one no account holds would answer 404,
+            // which reads as a refusal here.
+            .replace("{page_hash}", "pas-une-empreinte")
             .replace("{device}", &self.device)
             .replace("{spare_session}", &self.spare_session)
             .replace("{institution}", &self.institution)

@@ -496,9 +496,7 @@ async fn a_working_groups_history_older_than_its_retention_is_purged_and_the_res
 
 #[tokio::test]
 async fn a_device_offline_at_a_destruction_shreds_the_channel_at_its_next_backup_write() {
-    use passerelle_shared::crypto::{KeyBackup, RecoveryCode};
     use passerelle_shared::protocol::v1::channels::{DestroyedChannels, DestroyedQuery};
-    use passerelle_shared::protocol::v1::keys::KeyBackupBody;
 
     let server = long_sessions_server(|_| {}).await;
     let mut coord = Party::new(&server, "coord", Role::Coordinator, "Mairie").await;
@@ -556,14 +554,8 @@ async fn a_device_offline_at_a_destruction_shreds_the_channel_at_its_next_backup
     // The laptop never received `channel_destroyed`; its next backup write shreds it.
     laptop.write_backup(&mut laptop_device).await.unwrap();
     assert!(!laptop.holds_epoch_key(&expiring_id, epoch));
-    let body: KeyBackupBody = laptop.get("/keys/backup").await.unwrap();
-    let sealed: KeyBackup = serde_json::from_value(body.data).unwrap();
-    let contents = sealed
-        .open(
-            &RecoveryCode::parse(&coord.recovery_code)
-                .unwrap()
-                .backup_key(&coord.user.id),
-        )
+    let contents = crate::support::open_key_backup(&laptop, &coord.user.id, &coord.recovery_code)
+        .await
         .unwrap();
     assert!(contents.epoch_keys().all(|(c, _, _)| c != expiring_id));
     assert!(contents.is_shredded(&expiring_id, epoch));

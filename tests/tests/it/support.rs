@@ -390,6 +390,69 @@ pub async fn admin_client(server: &TestServer, login: &str) -> Client {
     server.client(&admin).await.unwrap()
 }
 
+/// The account's key backup as the server holds it, opened with the recovery code `code`:
+/// a paged backup's head with the keys of every page it names, each fetched and checked
+/// against its hash (docs/PROTOCOL.md §10.8), or a blob of the first format. A page the
+/// server dropped or altered is the `Err`.
+pub async fn open_key_backup(
+    client: &Client,
+    user_id: &str,
+    code: &str,
+) -> Result<passerelle_shared::crypto::BackupContents, passerelle_shared::crypto::BackupError> {
+    use passerelle_shared::crypto::{BackupError, RecoveryCode, StoredBackup};
+    use passerelle_shared::protocol::v1::keys::{KeyBackupBody, KeyBackupPageBody};
+    let key = RecoveryCode::parse(code).unwrap().backup_key(user_id);
+    let body: KeyBackupBody = client.get("/keys/backup").await.unwrap();
+    match serde_json::from_value::<StoredBackup>(body.data).unwrap() {
+        StoredBackup::Single(sealed) => {
+            assert_eq!(sealed.user_id, user_id);
+            sealed.open(&key)
+        }
+        StoredBackup::Head(head) => {
+            assert_eq!(head.user_id, user_id);
+            let mut contents = head.open(&key)?;
+            for reference in &head.pages {
+                let response = client
+                    .request(
+                        reqwest::Method::GET,
+                        &format!("/keys/backup/pages/{}", reference.hash),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+                if response.status() == reqwest::StatusCode::NOT_FOUND {
+                    return Err(BackupError::PageMissing);
+                }
+                let page: KeyBackupPageBody = response.json().await.unwrap();
+                for ((channel, epoch), key) in page.page.open(&key, user_id, reference)? {
+                    contents.insert_epoch_key(&channel, epoch, key);
+                }
+            }
+            Ok(contents)
+        }
+    }
+}
+
+/// The hashes of the backup pages the server stores for `user_id`, in order.
+pub async fn stored_backup_pages(server: &TestServer, user_id: &str) -> Vec<String> {
+    let db = &server.state.db;
+    db.query_all(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        match db.get_database_backend() {
+            sea_orm::DatabaseBackend::Postgres => {
+                "SELECT hash FROM key_backup_pages WHERE user_id = $1 ORDER BY hash"
+            }
+            _ => "SELECT hash FROM key_backup_pages WHERE user_id = ? ORDER BY hash",
+        },
+        [user_id.into()],
+    ))
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|row| row.try_get::<String>("", "hash").unwrap())
+    .collect()
+}
+
 /// Every file under `dir`, recursively.
 fn files_under(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap().flatten() {

@@ -1,7 +1,7 @@
 // The recovery code and the key backup (docs/PROTOCOL.md §10).
 
-import { canonical, checkId, checkObject, checkSafeInt, CryptoError, fromBase64url, fromBase64urlOf, fromUtf8, LABEL, toBase64url, u64be, utf8 } from './encoding.js';
-import { aesDecrypt, aesEncrypt, aesKey, checkPublicKey, importSigningKey, keysMatch, pbkdf2, randomBytes } from './primitives.js';
+import { canonical, checkId, checkObject, checkSafeInt, concat, CryptoError, fromBase64url, fromBase64urlOf, fromHex, fromUtf8, LABEL, toBase64url, toHex, u64be, utf8 } from './encoding.js';
+import { aesDecrypt, aesEncrypt, aesKey, checkPublicKey, importSigningKey, keysMatch, pbkdf2, randomBytes, sha256 } from './primitives.js';
 
 /** @typedef {import('./encoding.js').Bytes} Bytes */
 
@@ -229,6 +229,15 @@ export async function openBackup(input) {
   if (revision < (input.minRevision ?? 0)) throw new CryptoError('backup_rolled_back');
   const nonce = fromBase64urlOf(record.nonce, 12, 'nonce');
   const plain = await aesDecrypt(input.backupKey, nonce, backupAdditionalData(userId, revision), fromBase64url(record.ciphertext));
+  return { revision, contents: await parseContents(plain) };
+}
+
+/**
+ * The contents JSON of a backup or a head (§10.3), decoded and checked; `plain` is wiped.
+ * @param {Bytes} plain
+ * @returns {Promise<BackupContents>}
+ */
+async function parseContents(plain) {
   /** @type {any} */
   let value;
   try {
@@ -270,5 +279,199 @@ export async function openBackup(input) {
     await checkPublicKey(fromBase64url(entry.identity_key));
     identities.push({ userId: checkId(entry.user_id, 'user_id'), key: entry.identity_key, verified: entry.verified });
   }
-  return { revision, contents: { identityPrivate, identityPublic, epochKeys, identities, shredded } };
+  return { identityPrivate, identityPublic, epochKeys, identities, shredded };
+}
+
+// ---- The paged backup (§10.8) ----------------------------------------------------------
+
+/** Most epoch keys in one page. */
+export const PAGE_CAPACITY = 2000;
+
+/**
+ * @typedef {object} PageRef A page as the head names it.
+ * @property {string} id base64url, 16 bytes
+ * @property {string} hash 64 lowercase hex digits: SHA-256(nonce ‖ ciphertext)
+ *
+ * @typedef {object} KeyBackupPage The wire form of a page.
+ * @property {1} v
+ * @property {string} user_id
+ * @property {string} nonce
+ * @property {string} ciphertext
+ *
+ * @typedef {object} KeyBackupHead The wire form of a head.
+ * @property {1} v
+ * @property {string} user_id
+ * @property {number} revision
+ * @property {PageRef[]} pages
+ * @property {string} nonce
+ * @property {string} ciphertext
+ */
+
+/**
+ * @param {string} userId
+ * @param {Bytes} pageId 16 bytes
+ */
+export function pageAdditionalData(userId, pageId) {
+  return canonical(LABEL.keyBackupPage, checkId(userId, 'user_id'), pageId);
+}
+
+/**
+ * The head's associated data: user, revision, number of pages, then each page's id and hash.
+ * @param {string} userId
+ * @param {number} revision
+ * @param {PageRef[]} pages
+ */
+export function headAdditionalData(userId, revision, pages) {
+  const fields = [checkId(userId, 'user_id'), u64be(revision), u64be(pages.length)];
+  for (const page of pages) fields.push(fromBase64urlOf(page.id, 16, 'page id'), fromHex(page.hash));
+  return canonical(LABEL.keyBackupHead, ...fields);
+}
+
+/**
+ * The name a page is stored under: SHA-256 of its nonce and ciphertext, in hex.
+ * @param {KeyBackupPage} page
+ * @returns {Promise<string>}
+ */
+export async function pageHash(page) {
+  return toHex(await sha256(concat(fromBase64urlOf(page.nonce, 12, 'nonce'), fromBase64url(page.ciphertext))));
+}
+
+/**
+ * Seals one page of keys (at most PAGE_CAPACITY) under a fresh page id.
+ * @param {{ keys: BackupEpochKey[] | Bytes, backupKey: CryptoKey | Bytes, userId: string, pageId?: Bytes, nonce?: Bytes }} input
+ *   `keys` may be the JSON bytes, and `pageId` and `nonce` fixed, for test vectors.
+ * @returns {Promise<{ page: KeyBackupPage, reference: PageRef }>}
+ */
+export async function sealPage(input) {
+  const json =
+    input.keys instanceof Uint8Array
+      ? input.keys
+      : utf8(JSON.stringify({ v: 1, epoch_keys: input.keys.map((k) => ({ channel_id: k.channelId, epoch: k.epoch, key: toBase64url(k.key) })) }));
+  const pageId = input.pageId ?? randomBytes(16);
+  const nonce = input.nonce ?? randomBytes(12);
+  const ciphertext = await aesEncrypt(input.backupKey, nonce, pageAdditionalData(input.userId, pageId), json);
+  if (!(input.keys instanceof Uint8Array)) json.fill(0);
+  /** @type {KeyBackupPage} */
+  const page = { v: 1, user_id: input.userId, nonce: toBase64url(nonce), ciphertext: toBase64url(ciphertext) };
+  return { page, reference: { id: toBase64url(pageId), hash: await pageHash(page) } };
+}
+
+/**
+ * Opens the page the head names `reference`: refused unless its hash is the one named
+ * (a page the server swapped or rolled back), then decrypted under that page id.
+ * @param {{ page: unknown, backupKey: CryptoKey | Bytes, userId: string, reference: PageRef }} input
+ * @returns {Promise<BackupEpochKey[]>}
+ */
+export async function openPage(input) {
+  const record = checkObject(input.page, ['user_id', 'nonce', 'ciphertext'], 'key backup page');
+  if (record.user_id !== input.userId) throw new CryptoError('backup_page_altered');
+  if ((await pageHash(/** @type {KeyBackupPage} */ (record))) !== input.reference.hash) throw new CryptoError('backup_page_altered');
+  const plain = await aesDecrypt(
+    input.backupKey,
+    fromBase64urlOf(record.nonce, 12, 'nonce'),
+    pageAdditionalData(input.userId, fromBase64urlOf(input.reference.id, 16, 'page id')),
+    fromBase64url(record.ciphertext),
+  );
+  /** @type {any} */
+  let value;
+  try {
+    value = JSON.parse(fromUtf8(plain));
+  } catch {
+    throw new CryptoError('bad_backup');
+  } finally {
+    plain.fill(0);
+  }
+  if (value?.v !== 1 || !Array.isArray(value.epoch_keys)) throw new CryptoError('bad_backup');
+  return value.epoch_keys.map((/** @type {any} */ entry) => ({
+    channelId: checkId(entry?.channel_id, 'channel_id'),
+    epoch: checkSafeInt(entry.epoch, 'epoch'),
+    key: fromBase64urlOf(entry.key, 32, 'epoch key'),
+  }));
+}
+
+/**
+ * Seals a head: the contents without their epoch keys, naming `pages`.
+ * @param {{ contents: BackupContents | Bytes, pages: PageRef[], backupKey: CryptoKey | Bytes, userId: string, revision: number, nonce?: Bytes }} input
+ * @returns {Promise<KeyBackupHead>}
+ */
+export async function sealHead(input) {
+  const revision = checkSafeInt(input.revision, 'revision');
+  const json = input.contents instanceof Uint8Array ? input.contents : encodeBackupContents({ ...input.contents, epochKeys: [] });
+  const nonce = input.nonce ?? randomBytes(12);
+  const pages = input.pages.map((p) => ({ id: p.id, hash: p.hash }));
+  const ciphertext = await aesEncrypt(input.backupKey, nonce, headAdditionalData(input.userId, revision, pages), json);
+  if (!(input.contents instanceof Uint8Array)) json.fill(0);
+  return { v: 1, user_id: input.userId, revision, pages, nonce: toBase64url(nonce), ciphertext: toBase64url(ciphertext) };
+}
+
+/**
+ * Opens a head: this user's, not older than the newest revision seen, listing no key.
+ * @param {{ head: unknown, backupKey: CryptoKey | Bytes, userId: string, minRevision?: number }} input
+ * @returns {Promise<{ revision: number, pages: PageRef[], contents: BackupContents }>}
+ */
+export async function openHead(input) {
+  const record = checkObject(input.head, ['user_id', 'revision', 'pages', 'nonce', 'ciphertext'], 'key backup head');
+  const userId = checkId(record.user_id, 'user_id');
+  const revision = checkSafeInt(record.revision, 'revision');
+  if (userId !== input.userId) throw new CryptoError('backup_of_another_user');
+  if (revision < (input.minRevision ?? 0)) throw new CryptoError('backup_rolled_back');
+  if (!Array.isArray(record.pages)) throw new CryptoError('bad_backup', 'pages');
+  /** @type {PageRef[]} */
+  const pages = record.pages.map((/** @type {any} */ p) => {
+    if (typeof p?.hash !== 'string' || !/^[0-9a-f]{64}$/.test(p.hash)) throw new CryptoError('bad_backup', 'page hash');
+    fromBase64urlOf(p.id, 16, 'page id');
+    return { id: p.id, hash: p.hash };
+  });
+  const plain = await aesDecrypt(input.backupKey, fromBase64urlOf(record.nonce, 12, 'nonce'), headAdditionalData(userId, revision, pages), fromBase64url(record.ciphertext));
+  const contents = await parseContents(plain);
+  if (contents.epochKeys.length > 0) throw new CryptoError('bad_backup', 'a head lists no key');
+  return { revision, pages, contents };
+}
+
+/**
+ * @typedef {object} HeldPage A page as a writer holds it.
+ * @property {PageRef | null} reference null once changed here, until sealed again
+ * @property {BackupEpochKey[]} keys
+ */
+
+/**
+ * Brings the pages up to date (§10.8, compaction): drops the keys `covered` says a
+ * tombstone covers (a page left empty goes, a page left with keys is rewritten), then
+ * places the keys of `keys` no page holds. Those keys, the rewritten pages, the last page
+ * not yet full and the pages under half full are pooled and cut again into full pages and
+ * a last one: a new key rewrites one page, a mostly shredded page is merged.
+ * @param {HeldPage[]} pages
+ * @param {(channelId: string, epoch: number) => boolean} covered
+ * @param {BackupEpochKey[]} keys
+ * @returns {HeldPage[]}
+ */
+export function updatePages(pages, covered, keys) {
+  const slotOf = (/** @type {BackupEpochKey} */ k) => `${k.channelId}\u0000${k.epoch}`;
+  const inPages = new Set(pages.flatMap((p) => p.keys.map(slotOf)));
+  /** @type {Map<string, BackupEpochKey>} */
+  const pool = new Map();
+  for (const k of keys) if (!covered(k.channelId, k.epoch) && !inPages.has(slotOf(k))) pool.set(slotOf(k), k);
+  /** @type {HeldPage[]} */
+  const kept = [];
+  for (const page of pages) {
+    const left = page.keys.filter((k) => !covered(k.channelId, k.epoch));
+    if (left.length !== page.keys.length) for (const k of left) pool.set(slotOf(k), k);
+    else if (left.length > 0) kept.push(page);
+  }
+  /** @type {HeldPage[]} */
+  let result = kept;
+  if (pool.size > 0) {
+    let lastOpen = -1;
+    kept.forEach((p, i) => {
+      if (p.keys.length < PAGE_CAPACITY) lastOpen = i;
+    });
+    result = [];
+    kept.forEach((p, i) => {
+      if (i === lastOpen || p.keys.length < PAGE_CAPACITY / 2) for (const k of p.keys) pool.set(slotOf(k), k);
+      else result.push(p);
+    });
+  }
+  const sorted = [...pool.values()].sort((a, b) => (a.channelId < b.channelId ? -1 : a.channelId > b.channelId ? 1 : a.epoch - b.epoch));
+  for (let i = 0; i < sorted.length; i += PAGE_CAPACITY) result.push({ reference: null, keys: sorted.slice(i, i + PAGE_CAPACITY) });
+  return result;
 }

@@ -28,6 +28,8 @@ export const LABEL = Object.freeze({
   attachmentChunk: 'passerelle/v1/attachment-chunk',
   keyBackupKey: 'passerelle/v1/key-backup-key',
   keyBackup: 'passerelle/v1/key-backup',
+  keyBackupPage: 'passerelle/v1/key-backup-page',
+  keyBackupHead: 'passerelle/v1/key-backup-head',
   signedPrekey: 'passerelle/v1/signed-prekey',
 });
 

@@ -25,6 +25,7 @@ pub(crate) mod identity_key;
 pub(crate) mod institution;
 pub(crate) mod invitation;
 pub(crate) mod key_backup;
+pub(crate) mod key_backup_page;
 pub(crate) mod key_log_entry;
 pub(crate) mod key_log_state;
 pub(crate) mod login_lockout;

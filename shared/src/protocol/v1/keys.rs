@@ -88,6 +88,44 @@ pub struct PutKeyBackup {
     pub data: serde_json::Value,
 }
 
+/// `PUT /api/v1/keys/backup/head` with `If-Match: "<version>"` (or `If-None-Match: *`):
+/// the head of a paged key backup (docs/PROTOCOL.md §10.8), naming pages already stored.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutKeyBackupHead {
+    /// The head, for this user.
+    #[schema(value_type = Object)]
+    pub head: crate::crypto::KeyBackupHead,
+}
+
+/// What `PUT /api/v1/keys/backup/head` did: the new version (also in the ETag) and how
+/// many pages no head names any more were deleted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct KeyBackupHeadWritten {
+    /// The backup's version after the write.
+    pub version: i64,
+    /// Pages deleted because the new head does not name them.
+    pub pages_deleted: u64,
+}
+
+/// `PUT /api/v1/keys/backup/pages/{hash}`: one page, stored under the SHA-256 of its
+/// `nonce ‖ ciphertext`, which must be `{hash}`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutKeyBackupPage {
+    /// The page, for this user.
+    #[schema(value_type = Object)]
+    pub page: crate::crypto::KeyBackupPage,
+}
+
+/// `GET /api/v1/keys/backup/pages/{hash}`: one stored page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct KeyBackupPageBody {
+    /// The page, as uploaded.
+    #[schema(value_type = Object)]
+    pub page: crate::crypto::KeyBackupPage,
+}
+
 /// `POST /api/v1/keys/reset`: new keys for the account in one step (docs/PROTOCOL.md
 /// §5.6): the identity key, the first device certified by it and the first key backup
 /// sealed under the new recovery code. Used at enrolment (with `enrol`) and when the

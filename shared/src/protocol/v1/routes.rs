@@ -338,10 +338,16 @@ routes! {
     KEY_LOG_USER = GET "/keys/log/users/{user_id}";
     /// A page of the key log's entries, for clients that audit the whole log.
     KEY_LOG_ENTRIES = GET "/keys/log/entries";
-    /// The account's encrypted key backup.
+    /// The account's key backup: a paged backup's head or a blob (PROTOCOL.md §10.8).
     KEY_BACKUP = GET "/keys/backup";
-    /// Replaces the account's encrypted key backup.
+    /// Replaces the account's key backup of the first format (one blob).
     KEY_BACKUP_PUT = PUT "/keys/backup";
+    /// One page of the account's paged key backup, by its hash (PROTOCOL.md §10.8).
+    KEY_BACKUP_PAGE = GET "/keys/backup/pages/{hash}";
+    /// Stores one page of the paged key backup under its hash.
+    KEY_BACKUP_PAGE_PUT = PUT "/keys/backup/pages/{hash}";
+    /// Replaces the paged key backup's head (`If-Match`), the commit point of a write.
+    KEY_BACKUP_HEAD_PUT = PUT "/keys/backup/head";
     /// Stores epoch keys rewrapped for a newly linked device.
     DEVICE_EPOCH_KEYS = POST "/keys/devices/{id}/epoch-keys";
     /// A new device asks to join the account.
