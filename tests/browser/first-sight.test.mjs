@@ -50,6 +50,13 @@ describe('a channel no signed log vouches for', { timeout: 300_000 }, () => {
       state.devices.push(GHOST);
       await route.fulfill({ response, json: state });
     });
+    // A malicious server would take a publication as it is; the real one, which never
+    // listed the ghost, is handed it without the ghost's entry.
+    await officer.route('**/api/v1/channels/*/epochs', async (route) => {
+      const body = route.request().postDataJSON();
+      const honest = { ...body, withheld: body.withheld.filter((/** @type {any} */ w) => w.device_id !== GHOST.device_id) };
+      await route.continue({ postData: JSON.stringify(honest) });
+    });
     /** @type {any[]} */
     const published = [];
     /** @type {string[]} */
