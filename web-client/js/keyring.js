@@ -882,14 +882,18 @@ export class Keyring extends EventTarget {
   /**
    * Signs the `role_changed` records of a change of a group's named coordinators (§20,
    * §22), chained in the order the server expects: each newly named member, then each no
-   * longer named one, both by id. None when the group has no log yet or this account is
-   * not in it (an admin names coordinators on the server's word only).
+   * longer named one, both by id. A coordinator's browser starts the group's log first
+   * if it has none. None when the group has no log this account may start, or this
+   * account is not in it (an admin names coordinators on the server's word only).
    * @param {string} channelId
    * @param {string[]} before The coordinators named until now.
    * @param {string[]} after The coordinators to name.
    */
   async signRoleChanges(channelId, before, after) {
     let state = await this.membershipLog(channelId, { refresh: true });
+    // No log yet: a coordinator's browser starts it first (§22.4), as for any signed
+    // change; one it is starting at this moment (opening the conversation) is read.
+    if (!state) state = await this.requireLog(channelId).catch(() => null);
     const changes = [
       ...after.filter((id) => !before.includes(id)).sort().map((id) => ({ id, role: 'coordinator' })),
       ...before.filter((id) => !after.includes(id)).sort().map((id) => ({ id, role: 'member' })),
