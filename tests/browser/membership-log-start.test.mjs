@@ -1,8 +1,8 @@
 // A channel the server made has no signed membership log (docs/PROTOCOL.md §22.4): the
-// demo's sample « Cellule de veille » was seeded by the server. The first coordinator who
-// opens it in a browser starts its log with a genesis her device signs, and, since a
-// change preceded it, the conversation says where the verified history of its members
-// starts.
+// demo's sample « Cellule de veille » was seeded by the server. A coordinator's browser
+// starts its log with a genesis her device signs as soon as the gate lets her (when it
+// lists her channels, or here when she opens it), and, since a change preceded it, the
+// conversation says where the verified history of its members starts.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -31,39 +31,51 @@ after(async () => {
 const UNVERIFIED_BEFORE = /Historique des membres non vérifié avant cette date\s: la suite est signée par les coordinateurs\./;
 
 describe('a channel the server made', { timeout: 180_000 }, () => {
-  test('a coordinator’s browser starts its signed log as soon as it may', async () => {
-    // Before any device could sign its log, a change the log will not hold: an admin makes
-    // the social worker an auditor, who may not use channels, and the server takes her
-    // out of the group (no log yet: no record).
-    const adminToken = await openBearerSession(demo.url, demo.accounts.admin);
-    /** @param {string} method @param {string} path @param {unknown} [body] */
-    const admin = async (method, path, body) => {
-      const response = await fetch(`${demo.url}/api/v1${path}`, {
-        method,
-        headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      assert.ok(response.ok, `${method} ${path}: ${response.status}`);
-      return response.json();
-    };
-    const social = (await admin('GET', '/admin/users')).find((/** @type {any} */ a) => a.login === 'assistante.sociale');
-    await admin('PATCH', `/admin/users/${social.id}`, { role: 'auditor' });
-
+  test('a coordinator’s browser that opens it starts its signed log', async () => {
     tab = await openTab(browser);
     const { page } = tab;
+    // The status of each channel's first reading of its log by this page.
+    /** @type {Map<string, number>} */
+    const firstReads = new Map();
+    let onRead = () => {};
+    page.on('response', (response) => {
+      const match = /\/api\/v1\/channels\/([^/]+)\/membership-log$/.exec(new URL(response.url()).pathname);
+      if (!match || response.request().method() !== 'GET' || firstReads.has(match[1])) return;
+      firstReads.set(match[1], response.status());
+      onRead();
+    });
+    /** @param {string} id @returns {Promise<number | undefined>} */
+    const firstRead = (id) =>
+      new Promise((resolve) => {
+        onRead = () => firstReads.has(id) && resolve(firstReads.get(id));
+        onRead();
+      });
     await logInReady(page, demo.url, demo.accounts.coordinatrice);
     const group = page.getByRole('link', { name: /Cellule de veille/ }).first();
     await group.waitFor();
     const channelId = ((await group.getAttribute('href')) ?? '').split('/').pop() ?? '';
     assert.ok(channelId, 'the seeded group is listed');
+    // Listing her channels, her browser tried to start their logs (§22.4): not this
+    // group's, whose rules she has not accepted yet (the gate refuses her).
+    assert.equal(await firstRead(channelId), 403);
     /** @returns {Promise<{ records: any[] }>} */
     const served = () => page.evaluate(async (id) => (await fetch(`/api/v1/channels/${id}/membership-log`)).json(), channelId);
+    // Before any device opens it, a change the log will not hold: the coordinator, through
+    // the API, accepts the rules and takes the social worker out (no log yet: no record).
+    const removed = await page.evaluate(async (id) => {
+      const json = { 'Content-Type': 'application/json' };
+      const status = await (await fetch(`/api/v1/channels/${id}/rules`)).json();
+      await fetch(`/api/v1/channels/${id}/rules/accept`, { method: 'POST', headers: json, body: JSON.stringify({ version: status.current.version }) });
+      const detail = await (await fetch(`/api/v1/channels/${id}`)).json();
+      const me = await (await fetch('/api/v1/me')).json();
+      const other = detail.members.find((/** @type {any} */ m) => m.user_id !== me.id);
+      const response = await fetch(`/api/v1/channels/${id}/members/${other.user_id}`, { method: 'DELETE', headers: json, body: JSON.stringify({ reason: 'Essai' }) });
+      return response.status;
+    }, channelId);
+    assert.equal(removed, 204);
+    assert.equal((await served()).records.length, 0, 'the server seeded it without a log');
 
-    // Its rules not accepted yet, the coordinator's browser could not sign when it listed
-    // the group; it does once she accepted them, on opening it.
     await group.click();
-    await page.getByLabel('J’ai lu le règlement intérieur et je m’engage à le respecter').check();
-    await page.getByRole('button', { name: /^Accepter le règlement/ }).click();
     await page.getByLabel('Votre message').waitFor();
     await page.getByText(UNVERIFIED_BEFORE).waitFor();
 
