@@ -242,6 +242,10 @@ export function renderConversation(main, shell, messenger, channelId) {
       renderBlocked(current.blocked);
       return;
     }
+    // The thread and its composer once the conversation is open, its signed membership
+    // log checked (§22.4): nothing is offered before the coordinator's genesis, or the
+    // notice that the channel waits for one.
+    if (!current.loaded) return;
     if (!body.contains(list)) {
       const readOnly = channel?.status !== 'active' || (channel?.kind === 'practice_session' && (channel.ends_at ?? Infinity) <= Date.now());
       replace(
