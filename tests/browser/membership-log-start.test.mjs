@@ -1,8 +1,8 @@
 // A channel the server made has no signed membership log (docs/PROTOCOL.md §22.4): the
-// demo's sample « Cellule de veille » was seeded by the server. The first coordinator who
-// opens it in a browser starts its log with a genesis her device signs, and, since a
-// change preceded it, the conversation says where the verified history of its members
-// starts.
+// demo's sample « Cellule de veille » was seeded by the server. A coordinator's browser
+// starts its log with a genesis her device signs as soon as the gate lets her (when it
+// lists her channels, or here when she opens it), and, since a change preceded it, the
+// conversation says where the verified history of its members starts.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -34,11 +34,30 @@ describe('a channel the server made', { timeout: 180_000 }, () => {
   test('a coordinator’s browser that opens it starts its signed log', async () => {
     tab = await openTab(browser);
     const { page } = tab;
+    // The status of each channel's first reading of its log by this page.
+    /** @type {Map<string, number>} */
+    const firstReads = new Map();
+    let onRead = () => {};
+    page.on('response', (response) => {
+      const match = /\/api\/v1\/channels\/([^/]+)\/membership-log$/.exec(new URL(response.url()).pathname);
+      if (!match || response.request().method() !== 'GET' || firstReads.has(match[1])) return;
+      firstReads.set(match[1], response.status());
+      onRead();
+    });
+    /** @param {string} id @returns {Promise<number | undefined>} */
+    const firstRead = (id) =>
+      new Promise((resolve) => {
+        onRead = () => firstReads.has(id) && resolve(firstReads.get(id));
+        onRead();
+      });
     await logInReady(page, demo.url, demo.accounts.coordinatrice);
     const group = page.getByRole('link', { name: /Cellule de veille/ }).first();
     await group.waitFor();
     const channelId = ((await group.getAttribute('href')) ?? '').split('/').pop() ?? '';
     assert.ok(channelId, 'the seeded group is listed');
+    // Listing her channels, her browser tried to start their logs (§22.4): not this
+    // group's, whose rules she has not accepted yet (the gate refuses her).
+    assert.equal(await firstRead(channelId), 403);
     /** @returns {Promise<{ records: any[] }>} */
     const served = () => page.evaluate(async (id) => (await fetch(`/api/v1/channels/${id}/membership-log`)).json(), channelId);
     // Before any device opens it, a change the log will not hold: the coordinator, through

@@ -794,6 +794,37 @@ export class Keyring extends EventTarget {
   }
 
   /**
+   * The channel's verified membership log, before this device wraps an epoch key for
+   * anyone there or seals a message there (§22.4): without one, the member list is only
+   * the server's word, and a server that hides the log, or made the channel itself,
+   * could list any device. A coordinator's browser (the server lists its account as a
+   * coordinator) starts the log first, so that coordinators never notice; anyone else is
+   * refused (`membership_log_missing`), and the conversation says so. A log refused here
+   * stays refused (thrown by `membershipLog`).
+   * @param {string} channelId
+   * @returns {Promise<import('./crypto/membership-log.js').MembershipState>}
+   */
+  async requireLog(channelId) {
+    // A channel seen without a log is read again: its coordinator may have started it since.
+    let log = await this.membershipLog(channelId, { refresh: this.logs.has(channelId) && !this.logs.get(channelId) });
+    if (log) return log;
+    const detail = await channelsApi.detail(channelId);
+    const me = detail.members.find((m) => m.user_id === this.me.id);
+    if (me?.role === 'coordinator' && detail.channel.status !== 'archived') {
+      try {
+        await this.signMembershipChange(channelId, null);
+      } catch (error) {
+        // Another coordinator started it meanwhile: read below.
+        if (/** @type {any} */ (error)?.code !== 'membership_log_conflict') throw error;
+      }
+      log = await this.membershipLog(channelId, { refresh: true });
+      if (log) return log;
+    }
+    this.dispatchEvent(new CustomEvent('log-missing', { detail: { channelId } }));
+    throw new c.CryptoError('membership_log_missing', channelId);
+  }
+
+  /**
    * Signs the record of a membership change this coordinator is about to make, starting
    * the channel's log first (a genesis of its current members) if it has none. With no
    * `change`, only starts the log (right after creating a channel).
@@ -857,14 +888,18 @@ export class Keyring extends EventTarget {
   /**
    * Signs the `role_changed` records of a change of a group's named coordinators (§20,
    * §22), chained in the order the server expects: each newly named member, then each no
-   * longer named one, both by id. None when the group has no log yet or this account is
-   * not in it (an admin names coordinators on the server's word only).
+   * longer named one, both by id. A coordinator's browser starts the group's log first
+   * if it has none. None when the group has no log this account may start, or this
+   * account is not in it (an admin names coordinators on the server's word only).
    * @param {string} channelId
    * @param {string[]} before The coordinators named until now.
    * @param {string[]} after The coordinators to name.
    */
   async signRoleChanges(channelId, before, after) {
     let state = await this.membershipLog(channelId, { refresh: true });
+    // No log yet: a coordinator's browser starts it first (§22.4), as for any signed
+    // change; one it is starting at this moment (opening the conversation) is read.
+    if (!state) state = await this.requireLog(channelId).catch(() => null);
     const changes = [
       ...after.filter((id) => !before.includes(id)).sort().map((id) => ({ id, role: 'coordinator' })),
       ...before.filter((id) => !after.includes(id)).sort().map((id) => ({ id, role: 'member' })),
@@ -1052,10 +1087,15 @@ export class Keyring extends EventTarget {
    * @param {DeviceRef[]} devices
    */
   async createEpoch(channelId, epoch, devices) {
+    // Never for a channel whose members no verified log vouches for (§22.4).
+    await this.requireLog(channelId);
     // Only the verified devices of the members the conversation shows get the key,
     // whatever the server lists (§12.1). A device no member has, or a non-member's, gets
     // none, and the conversation says so.
     const plan = (await this.roster(channelId, { refresh: true })).planEpoch(devices);
+    // The roster read the log again: one withdrawn since is refused there, never taken
+    // for a channel without one (§26).
+    if (!this.logs.get(channelId)) throw new c.CryptoError('membership_log_missing', channelId);
     if (!plan.wrap.some((device) => device.deviceId === this.deviceId)) throw new c.CryptoError('unknown_device', this.deviceId);
     const key = c.generateEpochKey();
     const wraps = [];
@@ -1146,7 +1186,10 @@ export class Keyring extends EventTarget {
    * @param {string} clientMsgId
    * @param {MessageContent} content
    */
-  seal(channelId, epoch, clientMsgId, content) {
+  async seal(channelId, epoch, clientMsgId, content) {
+    // Nothing is sent in a channel whose members no verified log vouches for (§22.4):
+    // its key may have been wrapped for whoever the server listed.
+    await this.requireLog(channelId);
     return this.inOrder(channelId, async (record) => {
       const key = await this.epochKey(channelId, epoch);
       if (!key) throw new c.CryptoError('no_epoch_key');

@@ -67,6 +67,9 @@ const TYPING_MS = 6_000;
  * @property {number} readAtOpen This account's read cursor when the conversation was last
  *   opened: the messages of others after it are the new ones (« Nouveaux messages »).
  * @property {string[]} alerts What the server tried and this client refused (§12.1), in French.
+ * @property {boolean} [logMissing] The channel has no signed membership log and this
+ *   account may not start one (§22.4): nothing is sent there until a coordinator does;
+ *   the composer is disabled with {@link LOG_MISSING_NOTICE}.
  * @property {Map<number, { arrival: import('./crypto/order.js').Arrival, sender: string }>} arrivals
  *   The messages loaded whose sender's signature verified, by seq: what the order check reads (§8.8).
  * @property {OrderNote[]} orderNotes What that check found, in French.
@@ -136,6 +139,14 @@ export class Messenger extends EventTarget {
       this.emit('conversation', { channelId });
     });
     keyring.addEventListener('tampered', (event) => this.onTampered(/** @type {CustomEvent} */ (event).detail));
+    // A channel no verified log vouches for, which this account may not open (§22.4).
+    keyring.addEventListener('log-missing', (event) => {
+      const { channelId } = /** @type {CustomEvent} */ (event).detail;
+      const conversation = this.conversation(channelId);
+      if (conversation.logMissing) return;
+      conversation.logMissing = true;
+      this.emit('conversation', { channelId });
+    });
     // A key backup that cannot be written is said, not only logged: the keys received
     // meanwhile are not yet safe from the loss of this device (§10.5).
     keyring.addEventListener('backup-failed', (event) => {
@@ -193,8 +204,31 @@ export class Messenger extends EventTarget {
     // The key log audited at once: this account's own changes are watched (§25.4).
     this.keyring.loggedKeys(this.me.id).catch((error) => console.warn('key log not audited', error));
     // Direct conversations are named after the other person, unless titled.
-    await Promise.all([...list.filter((ch) => ch.kind === 'direct').map((ch) => this.loadDetail(ch.id).catch(() => null)), this.titles.openAll(list)]);
+    await Promise.all([
+      ...list.filter((ch) => ch.kind === 'direct').map((ch) => this.loadDetail(ch.id).catch(() => null)),
+      this.titles.openAll(list),
+      this.startLogs(list),
+    ]);
     this.emit('channels', {});
+  }
+
+  /**
+   * A coordinator's browser starts the signed membership log of every channel it
+   * coordinates that has none as soon as it lists them (§22.4), not only when it opens
+   * one: until then the channel's members are the server's word, and its members'
+   * browsers refuse to write there. One channel at a time; a channel whose log this
+   * device verified before (a head kept) is not read again. A failure is only logged: the
+   * conversation tries again when opened.
+   * @param {Channel[]} list
+   */
+  async startLogs(list) {
+    if (this.me.role !== 'coordinator') return;
+    for (const channel of list) {
+      if (channel.status === 'archived') continue;
+      const kept = await this.keyring.headRecord(channel.id).catch(() => null);
+      if (kept?.head) continue;
+      await this.keyring.requireLog(channel.id).catch((error) => console.warn('membership log not started', error));
+    }
   }
 
   stop() {
@@ -305,6 +339,7 @@ export class Messenger extends EventTarget {
         typing: new Map(),
         membership: [],
         alerts: [],
+        logMissing: false,
         arrivals: new Map(),
         orderNotes: [],
         orderChecked: 0,
@@ -487,6 +522,8 @@ export class Messenger extends EventTarget {
     await this.loadDetail(channelId);
     if (conversation.blocked) return conversation;
     conversation.readAtOpen = conversation.readers.get(this.me.id) ?? 0;
+    // Still without a log when left: read again, its coordinator may have started it.
+    if (conversation.loaded && conversation.logMissing) await this.loadLog(conversation);
     if (!conversation.loaded) {
       // Once per page life, like the history: live `member` frames and reconnections
       // bring the rest. The notes are secondary: without them the messages still open.
@@ -897,7 +934,7 @@ export class Messenger extends EventTarget {
    */
   async loadLog(conversation) {
     const { channelId } = conversation;
-    conversation.log = await this.keyring.membershipLog(channelId).catch(() => null);
+    conversation.log = await this.keyring.membershipLog(channelId, { refresh: conversation.logMissing === true }).catch(() => null);
     // A channel the server made (a referral accepted, a meeting's group, the demo) has no
     // log: the first coordinator who opens it starts one, so that its members stop being
     // the server's word (§22.4). Not over a refused log: that one is the server hiding it.
@@ -915,6 +952,9 @@ export class Messenger extends EventTarget {
       });
       if (ratified) conversation.log = await this.keyring.membershipLog(channelId, { refresh: true }).catch(() => null);
     }
+    // No log, and this account may not start one: nothing can be sent here (§22.4). A
+    // refused log is said by its own warning.
+    conversation.logMissing = !conversation.log && !this.keyring.logRefusals.has(channelId);
     this.emit('conversation', { channelId });
   }
 
@@ -1074,6 +1114,8 @@ export class Messenger extends EventTarget {
    * @returns {Promise<number>}
    */
   async ensureEpoch(channelId) {
+    // Nothing is sealed for a channel whose members no verified log vouches for (§22.4).
+    await this.keyring.requireLog(channelId);
     await this.rotations.get(channelId);
     const known = this.channels.get(channelId);
     // The server's word, and this device's own bounds (§23.4).
@@ -1228,6 +1270,12 @@ function loadActivity(userId) {
 }
 
 /**
+ * What the conversation says, in place of the composer, of a channel that has no signed
+ * membership log this account may start (§22.4).
+ */
+export const LOG_MISSING_NOTICE = 'Ce canal attend qu’un coordinateur signe la liste de ses membres : vous pourrez écrire dès qu’il l’aura ouvert.';
+
+/**
  * What the conversation says of an anomaly of a sender's order (§8.8): a notice line,
  * plain words, no alarm.
  * @param {import('./crypto/order.js').OrderNotice} notice
@@ -1287,6 +1335,7 @@ function decryptProblem(error) {
 /** @param {unknown} error */
 function sendProblem(error) {
   if (error instanceof ApiError) return error.message;
+  if (error instanceof c.CryptoError && error.code === 'membership_log_missing') return LOG_MISSING_NOTICE;
   if (error instanceof c.CryptoError && error.code === 'unknown_device') {
     return 'Un appareil d’un membre n’a pas de certificat valide : la clé du canal ne peut pas lui être transmise.';
   }

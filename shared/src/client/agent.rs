@@ -1040,7 +1040,33 @@ impl Agent {
             }
         }
         self.check_tails().await?;
+        self.start_logs().await?;
         self.events.push_back(Event::Synced);
+        Ok(())
+    }
+
+    /// A coordinator's agent starts, on each catch-up, the signed membership log of every
+    /// channel it coordinates that has none (docs/PROTOCOL.md §22.4), rather than on its
+    /// first send there only: until then the channel's members are the server's word, and
+    /// its members' clients refuse to write there. A member's agent starts none. A
+    /// channel whose log this run already checked is not read again; a failure (a log
+    /// refused, the server out of reach) leaves the channel for the next catch-up, and
+    /// does not stop this one.
+    async fn start_logs(&mut self) -> Result<()> {
+        if self.client.me.role != crate::protocol::v1::Role::Coordinator {
+            return Ok(());
+        }
+        let channels: Vec<crate::protocol::v1::channels::Channel> =
+            self.client.call(routes::CHANNELS, []).await?;
+        for channel in channels {
+            if channel.status == "archived" || self.logs_checked.contains(channel.id.as_str()) {
+                continue;
+            }
+            match self.check_log(&channel.id).await {
+                Err(err) if is_expired(&err) => return Err(err),
+                _ => {}
+            }
+        }
         Ok(())
     }
 

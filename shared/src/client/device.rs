@@ -620,6 +620,9 @@ impl Client {
         state: &EpochState,
     ) -> Result<u64> {
         let epoch = state.epoch + 1;
+        // No key for anyone in a channel whose members no verified log vouches for: a
+        // coordinator's client starts the log first, anyone else refuses (§22.4).
+        self.require_membership_log(device, channel_id).await?;
         // A removal the server made by itself requires this rotation: a coordinator signs
         // it into the log first (§22.3). Best effort: the roster below reads the log anyway
         // and refuses one that does not verify.
@@ -637,6 +640,11 @@ impl Client {
                 .iter()
                 .map(|d| (d.user_id.as_str(), d.device_id.as_str())),
         )?;
+        // The roster read the log again: a log withdrawn since is refused there
+        // (`log_rolled_back`), so a head is still kept; checked rather than assumed.
+        if self.membership_head(channel_id).is_none() {
+            return Err(ClientError::MembershipLogMissing(channel_id.to_owned()));
+        }
         let mut wraps = Vec::new();
         let mut withheld = plan.withheld;
         for certificate in &plan.wrap {
@@ -801,6 +809,9 @@ impl Client {
         content: &MessageContent,
         client_msg_id: &str,
     ) -> Result<Envelope> {
+        // Nothing is sent in a channel whose members no verified log vouches for
+        // (§22.4): the epoch key may have been wrapped for whoever the server listed.
+        self.require_membership_log(device, channel_id).await?;
         let header = MessageHeader {
             channel_id: channel_id.to_owned(),
             epoch,

@@ -332,6 +332,32 @@ impl Client {
         }
     }
 
+    /// Makes sure this client holds a verified membership log for the channel before it
+    /// wraps an epoch key for anyone there or seals a message there (docs/PROTOCOL.md
+    /// §22.4): without one, the member list is only the server's word, and a server that
+    /// hides the log, or made the channel itself, could list any device. A log verified
+    /// here before (a head kept, between runs too) is enough: reading it again
+    /// ([`Client::refresh_roster`]) refuses one the server withdrew since. Otherwise the
+    /// log is read; a channel without one gets its genesis from a coordinator's client
+    /// ([`Client::ensure_membership_log`], so coordinators never notice), and anyone
+    /// else gets [`ClientError::MembershipLogMissing`]: nothing is wrapped nor sent.
+    pub async fn require_membership_log(
+        &mut self,
+        device: &Device,
+        channel_id: &str,
+    ) -> Result<()> {
+        if self.membership.heads.contains_key(channel_id) {
+            return Ok(());
+        }
+        if self.verified_membership(channel_id).await?.is_some() {
+            return Ok(());
+        }
+        match self.ensure_membership_log(device, channel_id).await? {
+            Some(_) if self.membership.heads.contains_key(channel_id) => Ok(()),
+            _ => Err(ClientError::MembershipLogMissing(channel_id.to_owned())),
+        }
+    }
+
     /// Signs the record that extends the channel's log with `fill` (kind, subjects, …),
     /// starting the log first with a genesis of the current members if it has none.
     /// Removals the server made by itself are ratified first, so that the change extends
@@ -398,6 +424,9 @@ impl Client {
         .await?;
         let mut state = empty;
         state.apply(&record, &device.certificate.keys.signing)?;
+        // Its head is kept as for a log read: a server that withdraws it later is caught.
+        self.membership
+            .accept(channel_id, std::slice::from_ref(&record), Some(&state))?;
         Ok(state)
     }
 

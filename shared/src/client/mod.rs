@@ -74,6 +74,16 @@ pub enum ClientError {
     /// forged, reordered or truncated record. Nothing is encrypted for the channel.
     #[error("membership log refused: {0}")]
     MembershipLog(crate::crypto::LogError),
+    /// The channel has no signed membership log verified here, and this account may not
+    /// start one (it does not coordinate the channel by its account role, or the channel
+    /// is archived): nothing is encrypted for the channel nor sent there until a
+    /// coordinator starts its log (docs/PROTOCOL.md §22.4). Without a log the member list
+    /// is only the server's word, so the SDK fails closed rather than wrap a key for
+    /// whoever the server lists. The message is French: it is meant for the person.
+    #[error(
+        "Ce canal attend qu’un coordinateur signe la liste de ses membres : vous pourrez écrire dès qu’il l’aura ouvert. (canal {0})"
+    )]
+    MembershipLogMissing(String),
     /// A colleague's identity key changed since it was first seen.
     #[error("the identity key of {0} changed")]
     IdentityChanged(String),

@@ -681,6 +681,13 @@ async fn the_certificates_agreement_key_is_deleted_once_no_identity_or_epoch_wra
     let id = coordinator.send_text(&case_id, "Avant la rotation.").await;
     coordinator.ack(&id).await;
     assert_eq!(referent.receive().await.1, "Avant la rotation.");
+    // The coordinator's client started the case's log before sending (§22.4); it names the
+    // referent there by a signed record, as the case's record panel does (§19).
+    coordinator
+        .client
+        .set_case_referent(&coordinator.device, &case_id, &referent.user.id)
+        .await
+        .unwrap();
 
     // Two days later she publishes her first prekey; the grace period passes.
     server.clock.advance_ms(i64::try_from(2 * DAY).unwrap());

@@ -595,6 +595,7 @@ async fn a_practice_session_is_read_only_after_its_end_and_never_linked_to_a_cas
         .await
         .unwrap();
     let id = session.channel.id.clone();
+    crate::support::start_log(&mut coord, &id).await;
     assert_eq!(session.facilitator, coord.user.id);
     assert_eq!(session.channel.kind, ChannelKind::PracticeSession);
     assert_eq!(session.channel.ends_at, Some(now + 7_200_000));

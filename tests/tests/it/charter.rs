@@ -721,6 +721,7 @@ async fn external_participants_cannot_create_invite_or_browse_the_directory() {
     let member = Party::new(&server, "membre", Role::Member, "CCAS").await;
     let mut external = Party::new(&server, "mediateur", Role::External, "Association").await;
     let channel = working_group(&mut coord, &[&member, &external]).await;
+    crate::support::start_log(&mut coord, &channel.id).await;
 
     let client = &external.client;
     let refused = [

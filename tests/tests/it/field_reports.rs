@@ -46,6 +46,7 @@ async fn scene_on(server: TestServer) -> Scene {
     let professional = Party::new(&server, "agent.ccas", Role::Member, "CCAS").await;
     let mediator = Party::new(&server, "mediateur", Role::External, MEDIATION).await;
     let group = working_group(&mut coordinator, &[&professional, &mediator]).await;
+    crate::support::start_log(&mut coordinator, &group.id).await;
     Scene {
         server,
         coordinator,
@@ -266,7 +267,7 @@ async fn a_mediator_files_a_report_with_a_photo_and_the_group_takes_it_in_charge
 async fn only_the_author_and_the_addressed_group_see_a_report_and_only_the_group_changes_it() {
     let Scene {
         server,
-        coordinator,
+        mut coordinator,
         professional,
         mut mediator,
         group,
@@ -277,9 +278,11 @@ async fn only_the_author_and_the_addressed_group_see_a_report_and_only_the_group
     // The other mediator shares the group, yet sees only their own reports.
     coordinator
         .client
-        .post_empty(
-            &format!("/channels/{}/members", group.id),
-            &json!({ "user_id": other_mediator.user.id }),
+        .add_member(
+            &coordinator.device,
+            &group.id,
+            &other_mediator.user.id,
+            false,
         )
         .await
         .unwrap();

@@ -539,6 +539,7 @@ async fn an_older_prekey_served_after_an_agents_restart_is_refused() {
         .publish_rules(&channel.id, "# Règlement\n\nRègles du groupe.")
         .await;
     karim.accept_rules(&channel.id).await;
+    crate::support::start_log(&mut karim, &channel.id).await;
     // Karim's prekey 1, kept aside, then prekey 2.
     karim
         .client

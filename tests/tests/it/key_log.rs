@@ -162,6 +162,7 @@ async fn a_colleagues_reset_keeps_her_earlier_messages_readable_and_marked() {
     let mut sophie = Party::new(&server, "sophie", Role::Member, "Police").await;
     let jean = Party::new(&server, "jean", Role::Member, "CCAS").await;
     let channel = working_group(&mut karim, &[&sophie, &jean]).await;
+    crate::support::start_log(&mut karim, &channel.id).await;
     let id = sophie
         .send_text(&channel.id, "Signalement avant la perte")
         .await;

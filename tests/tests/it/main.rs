@@ -10,6 +10,7 @@ mod cases;
 mod charter;
 mod exclusion;
 mod field_reports;
+mod first_sight;
 mod forward_secrecy;
 mod group_coordinators;
 mod hub;

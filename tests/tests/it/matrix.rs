@@ -1084,6 +1084,9 @@ async fn every_endpoint_and_frame_answers_every_role_and_situation_as_the_matrix
         .await
         .unwrap();
     reporter.accept_rules(&group.id).await;
+    // The group's log, as the owner's browser signs it once it lists the group (§22.4):
+    // the reporter's client seals nothing before.
+    crate::support::start_log(&mut owner, &group.id).await;
     let field_report = reporter
         .client
         .file_field_report(

@@ -5,7 +5,7 @@
 use passerelle_server::app::retention;
 use passerelle_shared::protocol::v1::channels::{
     Channel, ChannelKind, ChannelRole, CreateChannel, LegalRegime, MembershipChange,
-    MembershipEvent, MembershipPage, RemovalReason, RemoveMember,
+    MembershipEvent, MembershipPage, RemovalReason,
 };
 use passerelle_shared::protocol::v1::ws::ServerFrame;
 use passerelle_shared::protocol::v1::{Attributes, Role};
@@ -73,7 +73,7 @@ async fn each_change_is_stored_after_the_message_it_followed_with_who_made_it() 
     let server = TestServer::spawn().await.unwrap();
     let mut coord = Party::new(&server, "karim", Role::Coordinator, "Mairie").await;
     let mut jean = Party::new(&server, "jean", Role::Member, "CCAS").await;
-    let sophie = Party::new(&server, "sophie", Role::Coordinator, "Mairie").await;
+    let mut sophie = Party::new(&server, "sophie", Role::Coordinator, "Mairie").await;
     let group = working_group(&mut coord, &[&jean]).await;
     let (k, j, s) = (
         coord.user.id.clone(),
@@ -84,10 +84,7 @@ async fn each_change_is_stored_after_the_message_it_followed_with_who_made_it() 
     let first = say(&mut coord, &group.id, "un").await;
     coord
         .client
-        .post_empty(
-            &format!("/channels/{}/members", group.id),
-            &serde_json::json!({ "user_id": s }),
-        )
+        .add_member(&coord.device, &group.id, &s, false)
         .await
         .unwrap();
     // The live frame carries the stored event, the old fields kept for older clients.
@@ -106,18 +103,8 @@ async fn each_change_is_stored_after_the_message_it_followed_with_who_made_it() 
     let motif = "Fin de mission au CCAS";
     coord
         .client
-        .request(
-            Method::DELETE,
-            &format!("/channels/{}/members/{j}", group.id),
-        )
-        .json(&RemoveMember {
-            record: None,
-            reason: motif.into(),
-        })
-        .send()
+        .remove_member(&coord.device, &group.id, &j, motif)
         .await
-        .unwrap()
-        .error_for_status()
         .unwrap();
     let removed = member_frame(&mut coord, &j, MembershipChange::Removed).await;
     assert_eq!(removed.reason, Some(RemovalReason::Coordinator));
@@ -125,21 +112,14 @@ async fn each_change_is_stored_after_the_message_it_followed_with_who_made_it() 
     // Naming Sophie one of the group's coordinators is a role change.
     coord
         .client
-        .request(Method::PUT, &format!("/channels/{}/coordinators", group.id))
-        .json(&serde_json::json!({ "user_ids": [s] }))
-        .send()
+        .set_group_coordinators(&coord.device, &group.id, std::slice::from_ref(&s))
         .await
-        .unwrap()
-        .error_for_status()
         .unwrap();
     // Sophie leaves.
     sophie
         .client
-        .request(Method::POST, &format!("/channels/{}/leave", group.id))
-        .send()
+        .leave_channel(&sophie.device, &group.id)
         .await
-        .unwrap()
-        .error_for_status()
         .unwrap();
     member_frame(&mut coord, &s, MembershipChange::Left).await;
 
@@ -225,10 +205,7 @@ async fn a_new_member_reads_from_their_addition_and_a_non_member_is_refused_and_
     say(&mut coord, &group.id, "avant l’arrivée").await;
     coord
         .client
-        .post_empty(
-            &format!("/channels/{}/members", group.id),
-            &serde_json::json!({ "user_id": late.user.id }),
-        )
+        .add_member(&coord.device, &group.id, &late.user.id, false)
         .await
         .unwrap();
     late.accept_rules(&group.id).await;
@@ -328,10 +305,7 @@ async fn the_history_ages_out_with_the_messages_and_goes_with_a_destroyed_channe
     server.clock.advance_ms(395 * DAY_MS);
     coord
         .client
-        .post_empty(
-            &format!("/channels/{}/members", group.id),
-            &serde_json::json!({ "user_id": late.user.id }),
-        )
+        .add_member(&coord.device, &group.id, &late.user.id, false)
         .await
         .unwrap();
     say(&mut coord, &group.id, "récent").await;

@@ -79,9 +79,12 @@ async fn scene_on(server: TestServer) -> Scene {
     }
 }
 
-/// The direct conversation of `from` with `to`, in which a note for `to` is sealed.
-async fn direct(from: &Party, to: &Party) -> Channel {
-    from.client
+/// The direct conversation of `from` with `to`, in which a note for `to` is sealed. Its
+/// creator's client starts its signed membership log, as the browser does right after it
+/// creates a conversation (docs/PROTOCOL.md §22.4): nothing is sealed there before.
+async fn direct(from: &mut Party, to: &Party) -> Channel {
+    let channel: Channel = from
+        .client
         .post(
             "/channels",
             &CreateChannel {
@@ -93,7 +96,12 @@ async fn direct(from: &Party, to: &Party) -> Channel {
             },
         )
         .await
-        .unwrap()
+        .unwrap();
+    from.client
+        .start_membership_log(&from.device, &channel.id)
+        .await
+        .unwrap();
+    channel
 }
 
 /// A referral of `referrer` to the social services, proposing `referent`, with a note
@@ -223,7 +231,7 @@ async fn the_intervenant_social_refers_and_the_social_worker_accepts_which_opens
     // The social worker's group, whose rules the case will follow.
     let group = working_group(&mut coordinator, &[&social_worker]).await;
     social_worker.accept_rules(&group.id).await;
-    let conversation = direct(&referrer, &social_worker).await;
+    let conversation = direct(&mut referrer, &social_worker).await;
     let sent = refer(
         &mut referrer,
         "orientation-1",
@@ -484,7 +492,7 @@ async fn a_declined_referral_carries_its_reason_and_a_sealed_note_for_the_referr
         police: _police,
         social_services,
     } = scene().await;
-    let conversation = direct(&referrer, &social_worker).await;
+    let conversation = direct(&mut referrer, &social_worker).await;
     let sent = referrer
         .client
         .open_referral(
@@ -564,7 +572,7 @@ async fn bad_or_replayed_input_is_refused_in_french_and_stores_nothing() {
         police,
         social_services,
     } = scene().await;
-    let conversation = direct(&referrer, &social_worker).await;
+    let conversation = direct(&mut referrer, &social_worker).await;
     let note = referrer
         .client
         .seal(

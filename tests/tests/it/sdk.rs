@@ -30,7 +30,7 @@ fn options(server: &TestServer) -> AgentOptions {
 
 /// A first login with this store; the clock moves to the next TOTP step first (a code is
 /// accepted once).
-async fn login(server: &TestServer, user: &TestUser, store: Box<dyn Store>) -> Agent {
+pub(crate) async fn login(server: &TestServer, user: &TestUser, store: Box<dyn Store>) -> Agent {
     server.clock.advance_ms(30_000);
     let base = server.url("");
     let (agent, first) = Agent::login(
@@ -56,8 +56,18 @@ async fn login(server: &TestServer, user: &TestUser, store: Box<dyn Store>) -> A
     agent
 }
 
-/// A working group of the coordinator and `members`, with rules the coordinator accepted.
+/// A working group of the coordinator and `members`, with rules the coordinator accepted
+/// and its signed membership log, which the coordinator's client starts as it would on
+/// listing the group (docs/PROTOCOL.md §22.4): the members' agents write there.
 async fn group(coordinator: &mut Party, members: &[&TestUser]) -> Channel {
+    let channel = group_without_log(coordinator, members).await;
+    crate::support::start_log(coordinator, &channel.id).await;
+    channel
+}
+
+/// A working group of the coordinator and `members`, with rules the coordinator accepted,
+/// made through the REST API alone: no log yet, as a channel the server made.
+async fn group_without_log(coordinator: &mut Party, members: &[&TestUser]) -> Channel {
     let channel: Channel = coordinator
         .client
         .post(
@@ -640,18 +650,8 @@ async fn an_agent_streams_its_events_to_another_task() {
     sender.send_text(&channel.id, "deux").await.unwrap();
     coordinator
         .client
-        .request(
-            reqwest::Method::POST,
-            &format!("/channels/{}/members", channel.id),
-        )
-        .json(&passerelle_shared::protocol::v1::channels::AddMember {
-            record: None,
-            user_id: carla.user.id.clone().into(),
-        })
-        .send()
+        .add_member(&coordinator.device, &channel.id, &carla.user.id, false)
         .await
-        .unwrap()
-        .error_for_status()
         .unwrap();
     let texts = tokio::time::timeout(GUARD, reading).await.unwrap().unwrap();
     assert_eq!(texts, ["un", "deux"]);
@@ -675,14 +675,21 @@ async fn a_coordinators_agent_starts_the_log_of_a_channel_without_one() {
         .unwrap();
     let mut member = login(&server, &bruno, Box::new(MemoryStore::default())).await;
     let mut coordinator = login(&server, &lea, Box::new(MemoryStore::default())).await;
-    let channel = group(&mut creator, &[&lea, &bruno]).await;
+    let channel = group_without_log(&mut creator, &[&lea, &bruno]).await;
     member.accept_rules(&channel.id).await.unwrap();
     coordinator.accept_rules(&channel.id).await.unwrap();
 
-    // The member's agent sends: the channel stays without a log.
-    member.send_text(&channel.id, "bonjour").await.unwrap();
+    // The member's agent may not send: the channel stays without a log, nothing is wrapped.
+    assert!(matches!(
+        member.send_text(&channel.id, "bonjour").await,
+        Err(passerelle_shared::client::ClientError::MembershipLogMissing(_))
+    ));
     assert_eq!(
         count_rows(&server, "membership_log", "channel_id", &channel.id).await,
+        0
+    );
+    assert_eq!(
+        count_rows(&server, "epoch_keys", "channel_id", &channel.id).await,
         0
     );
     assert!(creator
@@ -723,4 +730,6 @@ async fn a_coordinators_agent_starts_the_log_of_a_channel_without_one() {
         count_rows(&server, "membership_log", "channel_id", &channel.id).await,
         1
     );
+    // The member now writes, for the members the log vouches for.
+    member.send_text(&channel.id, "bonjour").await.unwrap();
 }

@@ -8,9 +8,7 @@ use passerelle_shared::protocol::v1::cases::{
     CaseView, CreateCase, CreatePracticeSession, InformationRecord, NotInformedReason,
     PracticeSession, Programme,
 };
-use passerelle_shared::protocol::v1::channels::{
-    AddMember, Channel, ChannelKind, CreateChannel, LegalRegime,
-};
+use passerelle_shared::protocol::v1::channels::{Channel, ChannelKind, CreateChannel, LegalRegime};
 use passerelle_shared::protocol::v1::error::ErrorBody;
 use passerelle_shared::protocol::v1::sealed_meta::{
     note_scope, title_scope, SealNote, SealTitle, TitleRecord,
@@ -185,6 +183,12 @@ async fn titles_and_notes_are_sealed_and_no_table_or_file_holds_them() {
         )
         .await
         .unwrap();
+    // Its creator's client starts its signed log, as the browser does (§22.4).
+    member
+        .client
+        .start_membership_log(&member.device, &direct.id)
+        .await
+        .unwrap();
     member
         .client
         .set_channel_title(&mut member.device, &direct.id, DIRECT_TITLE)
@@ -245,13 +249,7 @@ async fn titles_and_notes_are_sealed_and_no_table_or_file_holds_them() {
     late.accept_rules(&group.id).await;
     coord
         .client
-        .post_empty(
-            &format!("/channels/{case_id}/members"),
-            &AddMember {
-                user_id: late.user.id.clone().into(),
-                record: None,
-            },
-        )
+        .add_member(&coord.device, &case_id, &late.user.id, false)
         .await
         .unwrap();
     let before = listed(&late, &case_id).await;
@@ -466,13 +464,7 @@ async fn a_title_sealed_wrong_stale_or_replayed_is_refused_and_logged() {
     let third = Party::new(&server, "educ2", Role::Member, "PJJ").await;
     coord
         .client
-        .post_empty(
-            &format!("/channels/{id}/members"),
-            &AddMember {
-                user_id: third.user.id.clone().into(),
-                record: None,
-            },
-        )
+        .add_member(&coord.device, &id, &third.user.id, false)
         .await
         .unwrap();
     let newer = coord

@@ -301,6 +301,19 @@ pub async fn working_group_without_rules(coordinator: &mut Party, members: &[&Pa
     channel
 }
 
+/// Has `coordinator`'s client start the channel's signed membership log, as a
+/// coordinator's browser or agent does as soon as it lists a channel that has none
+/// (docs/PROTOCOL.md §22.4): until then the other members' clients wrap no key and send
+/// nothing there. For channels made through the REST API alone, as the server makes some.
+pub async fn start_log(coordinator: &mut Party, channel_id: &str) {
+    coordinator
+        .client
+        .ensure_membership_log(&coordinator.device, channel_id)
+        .await
+        .unwrap()
+        .expect("a coordinator's client starts the log");
+}
+
 /// The access-log actions recorded for `target`, with their outcome.
 pub async fn audit_actions(server: &TestServer, target: Option<&str>) -> Vec<(String, String)> {
     passerelle_tests::audit_actions(server, target).await

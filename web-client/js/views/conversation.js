@@ -9,6 +9,7 @@ import { h, replace, srOnly, uid } from '../dom.js';
 import { field, selectField, valueOf, whileBusy } from '../forms.js';
 import { formatDateTime, ROLE_LABELS } from '../labels.js';
 import { membershipNote } from '../membership-notes.js';
+import { LOG_MISSING_NOTICE } from '../messenger.js';
 import { NOT_CONFIRMED, UNVERIFIED_BEFORE, vouch } from '../membership-log-notes.js';
 import { showError, showStatus } from '../notices.js';
 import { findPersonalData } from '../privacy.js';
@@ -119,6 +120,13 @@ export function renderConversation(main, shell, messenger, channelId) {
     searchCount,
   );
   const composer = buildComposer();
+  // A channel no verified membership log vouches for, which this account may not open
+  // (§22.4): the composer is disabled, and this says why and when it will not be.
+  const recheck = h('button', { type: 'button', class: 'button button-small button-secondary' }, 'Vérifier à nouveau');
+  recheck.addEventListener('click', () => {
+    messenger.loadLog(conversation()).catch((error) => showError(error instanceof Error ? error.message : String(error)));
+  });
+  const logNotice = h('div', { class: 'notice notice-warning', role: 'status', 'data-testid': 'log-missing', hidden: true }, h('p', {}, LOG_MISSING_NOTICE), recheck);
   const detailsId = uid('details');
   const details = h('aside', { class: 'conversation-details', id: detailsId, 'aria-label': 'Détails de la conversation', hidden: !detailsWanted() });
   const detailsToggle = h(
@@ -234,6 +242,10 @@ export function renderConversation(main, shell, messenger, channelId) {
       renderBlocked(current.blocked);
       return;
     }
+    // The thread and its composer once the conversation is open, its signed membership
+    // log checked (§22.4): nothing is offered before the coordinator's genesis, or the
+    // notice that the channel waits for one.
+    if (!current.loaded) return;
     if (!body.contains(list)) {
       const readOnly = channel?.status !== 'active' || (channel?.kind === 'practice_session' && (channel.ends_at ?? Infinity) <= Date.now());
       replace(
@@ -267,7 +279,8 @@ export function renderConversation(main, shell, messenger, channelId) {
             scroller,
             jump,
             typingLine,
-            readOnly ? h('p', { class: 'notice notice-status' }, 'Ce canal est en lecture seule.') : composer.form,
+            readOnly ? h('p', { class: 'notice notice-status' }, 'Ce canal est en lecture seule.') : logNotice,
+            readOnly ? null : composer.form,
           ),
           details,
         ),
@@ -276,6 +289,16 @@ export function renderConversation(main, shell, messenger, channelId) {
     renderWarnings();
     renderMembers();
     renderMessages();
+    renderLogNotice();
+  }
+
+  /** Disables the composer while the channel waits for its signed membership log (§22.4). */
+  function renderLogNotice() {
+    const missing = conversation().logMissing === true;
+    logNotice.hidden = !missing;
+    for (const control of composer.form.querySelectorAll('textarea, input, button')) {
+      if (control instanceof HTMLTextAreaElement || control instanceof HTMLInputElement || control instanceof HTMLButtonElement) control.disabled = missing;
+    }
   }
 
   function renderHeader() {

@@ -103,6 +103,8 @@ export function renderReferrals(screen, shell) {
       if (detail.members.some((/** @type {{ user_id: string }} */ m) => m.user_id === userId)) return channel.id;
     }
     const created = await channelsApi.create({ kind: 'direct', name: '', regime: 'clspd_confidential', institutions: [], members: [userId] });
+    // Its signed membership log starts here (§22.4): nothing is sealed for it before.
+    await active.keyring.signMembershipChange(created.id, null);
     return created.id;
   }
 
