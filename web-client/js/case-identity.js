@@ -37,12 +37,16 @@ export async function sealCaseIdentity(keyring, caseId, record) {
   const readers = await casesApi.identityReaders(caseId);
   const detail = await channelsApi.detail(caseId);
   const members = new Set(detail.members.map((m) => m.user_id));
+  // Never for readers no verified log vouches for (§22.4): a coordinator's browser starts
+  // the case's log first, anyone else is refused.
+  await keyring.requireLog(caseId);
   const log = await keyring.membershipLog(caseId, { refresh: true });
-  const logged = log ? c.identityReaders(log) : null;
+  if (!log) throw new c.CryptoError('membership_log_missing', caseId);
+  const logged = c.identityReaders(log);
   const devices = [];
   for (const reader of readers.readers) {
     if (!members.has(reader.user_id)) throw new c.CryptoError('not_member', reader.user_id);
-    if (log && logged && !(logged.has(reader.user_id) && log.members.has(reader.user_id))) {
+    if (!(logged.has(reader.user_id) && log.members.has(reader.user_id))) {
       keyring.reportTampering(caseId, 'identity_reader', 'not_reader');
       throw new ApiError('identity_reader_not_logged', messageFor('identity_reader_not_logged'), 0, reader.user_id);
     }

@@ -15,34 +15,36 @@ impl Client {
     /// Seals `record` for the case's readers as the server lists them, after checking that
     /// each is a member of the case and each of their devices verifies under the identity
     /// key pinned for them: a device the server adds on its own gets nothing, and the
-    /// sealing fails rather than leave a reader out. When the case has a signed membership
-    /// log, each reader must also be, by the verified log, a member and a coordinator or
-    /// the signed referent: a server that lists anyone else is refused
-    /// ([`ClientError::Tampered`] with [`RosterError::NotReader`]) and nothing is sealed.
-    /// Without a log, the member list is the server's word (§19). The request is returned
-    /// unsent.
+    /// sealing fails rather than leave a reader out. Each reader must also be, by the
+    /// case's verified membership log, a member and a coordinator or the signed referent:
+    /// a server that lists anyone else is refused ([`ClientError::Tampered`] with
+    /// [`RosterError::NotReader`]) and nothing is sealed. A case without a log gets one
+    /// from a coordinator's client first; anyone else gets
+    /// [`ClientError::MembershipLogMissing`] (§22.4). The request is returned unsent.
     pub async fn seal_case_identity(
         &mut self,
         device: &Device,
         case_id: &str,
         record: &IdentityRecord,
     ) -> Result<SealIdentity> {
+        // Never for readers no verified log vouches for (docs/PROTOCOL.md §22.4): on a case
+        // without one, a coordinator's client starts it first, anyone else is refused.
+        self.require_membership_log(device, case_id).await?;
         let readers: IdentityReaders = self.call(routes::CASE_IDENTITY_READERS, [case_id]).await?;
         let detail: ChannelDetail = self.call(routes::CHANNEL, [case_id]).await?;
-        let logged = self
+        let (allowed, members) = self
             .verified_membership(case_id)
             .await?
-            .map(|log| (log.identity_readers(), log.members));
+            .map(|log| (log.identity_readers(), log.members))
+            .ok_or_else(|| ClientError::MembershipLogMissing(case_id.to_owned()))?;
         let mut certificates = Vec::new();
         for reader in &readers.readers {
-            if let Some((allowed, members)) = &logged {
-                if !allowed.contains(reader.user_id.as_str())
-                    || !members.contains(reader.user_id.as_str())
-                {
-                    return Err(ClientError::Tampered(RosterError::NotReader(
-                        reader.user_id.to_string(),
-                    )));
-                }
+            if !allowed.contains(reader.user_id.as_str())
+                || !members.contains(reader.user_id.as_str())
+            {
+                return Err(ClientError::Tampered(RosterError::NotReader(
+                    reader.user_id.to_string(),
+                )));
             }
             if !detail.members.iter().any(|m| m.user_id == reader.user_id) {
                 return Err(ClientError::Protocol(format!(

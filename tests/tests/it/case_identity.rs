@@ -74,6 +74,17 @@ async fn open_case(coordinator: &Party, group: &Channel, members: &[&Party]) -> 
         .unwrap()
 }
 
+/// The coordinator names the referent chosen at the case's opening (the server's word)
+/// with the signed record that clients take the identity's readers from (docs/PROTOCOL.md
+/// §22.3): without it the sealing client refuses the referent as a reader.
+async fn sign_referent(coordinator: &mut Party, case_id: &str, referent: &Party) {
+    coordinator
+        .client
+        .set_case_referent(&coordinator.device, case_id, &referent.user.id)
+        .await
+        .unwrap();
+}
+
 fn record() -> IdentityRecord {
     IdentityRecord {
         name: NAME.into(),
@@ -185,6 +196,7 @@ async fn only_the_coordinator_and_the_referent_open_the_identity_and_each_openin
         ..
     } = scene().await;
     let case_id = case.channel.id.clone();
+    sign_referent(&mut coordinator, &case_id, &referent).await;
     assert_eq!(case.identity, None);
 
     let status: IdentityStatus = coordinator
@@ -298,6 +310,7 @@ async fn a_new_referent_reads_the_identity_once_sealed_again_and_the_former_one_
         ..
     } = scene().await;
     let case_id = case.channel.id.clone();
+    sign_referent(&mut coordinator, &case_id, &referent).await;
     coordinator
         .client
         .set_case_identity(&coordinator.device, &case_id, &record())
@@ -318,18 +331,7 @@ async fn a_new_referent_reads_the_identity_once_sealed_again_and_the_former_one_
     // The coordinator names another referent: the former one's keys go at once.
     let updated: CaseView = coordinator
         .client
-        .request(Method::PATCH, &format!("/cases/{case_id}"))
-        .json(&UpdateCase {
-            follow_up_status: None,
-            referent_user_id: Some(other.user.id.clone().into()),
-            destroy_limit: None,
-            reviewed: false,
-            record: None,
-        })
-        .send()
-        .await
-        .unwrap()
-        .json()
+        .set_case_referent(&coordinator.device, &case_id, &other.user.id)
         .await
         .unwrap();
     assert_eq!(
@@ -392,11 +394,13 @@ async fn a_replayed_or_misaddressed_identity_is_refused_and_changes_nothing() {
     let Scene {
         server,
         mut coordinator,
+        referent,
         member,
         case,
         ..
     } = scene().await;
     let case_id = case.channel.id.clone();
+    sign_referent(&mut coordinator, &case_id, &referent).await;
     let path = format!("/cases/{case_id}/identity");
     let sealed = coordinator
         .client
@@ -666,6 +670,7 @@ async fn the_certificates_agreement_key_is_deleted_once_no_identity_or_epoch_wra
     let group = working_group(&mut coordinator, &[&referent]).await;
     let case = open_case(&coordinator, &group, &[&referent]).await;
     let case_id = case.channel.id.clone();
+    sign_referent(&mut coordinator, &case_id, &referent).await;
     coordinator
         .client
         .rotate_prekey_if_due(&mut coordinator.device, now(&server))

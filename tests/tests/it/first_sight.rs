@@ -11,13 +11,15 @@ use std::sync::Arc;
 use passerelle_shared::client::store::MemoryStore;
 use passerelle_shared::client::ClientError;
 use passerelle_shared::crypto::MessageContent;
+use passerelle_shared::protocol::v1::case_identity::IdentityRecord;
+use passerelle_shared::protocol::v1::cases::{CaseView, CreateCase, Programme};
 use passerelle_shared::protocol::v1::channels::{Channel, ChannelKind, CreateChannel, LegalRegime};
 use passerelle_shared::protocol::v1::charter::{PublishText, RulesVersion};
 use passerelle_shared::protocol::v1::Role;
 use passerelle_tests::TestServer;
 
 use crate::sdk::login;
-use crate::support::{count_rows, ensure_charter, working_group, Party};
+use crate::support::{count_rows, ensure_charter, start_log, working_group, Party};
 use crate::tampering::{through, Proxy, Tamper};
 
 /// Karim coordinates a group with Jean; Mallory, enrolled, is no member. The group was
@@ -257,4 +259,64 @@ async fn a_coordinators_agent_starts_the_logs_of_its_channels_when_it_syncs() {
     );
     // The member now writes, for the members the log vouches for.
     member.send_text(&group.id, "Bonjour").await.unwrap();
+}
+
+/// A case's identity (§19) is sealed for the readers the case's verified log names only:
+/// a coordinator's device that never saw the log, shown none by the server, seals nothing
+/// (its genesis is refused by the real server, whose log exists) and the person's name
+/// goes to nobody the server picked.
+#[tokio::test]
+async fn a_case_identity_is_sealed_for_nobody_while_no_verified_log_vouches_for_its_readers() {
+    let server = TestServer::spawn().await.unwrap();
+    let (mut karim, jean, mallory, group) = cast(&server).await;
+    start_log(&mut karim, &group.id).await;
+    let case: CaseView = karim
+        .client
+        .post(
+            "/cases",
+            &CreateCase {
+                programme: Programme::PublicTranquillity,
+                reporting_institution: jean.user.institution_id.clone().into(),
+                regime: LegalRegime::ClspdConfidential,
+                group_id: Some(group.id.clone()),
+                institutions: vec![jean.user.institution_id.clone().into()],
+                members: vec![jean.user.id.clone().into()],
+                referent_user_id: None,
+                destroy_limit: None,
+                scheme: None,
+            },
+        )
+        .await
+        .unwrap();
+    start_log(&mut karim, &case.channel.id).await;
+    let record = IdentityRecord {
+        name: "Personne Témoin".into(),
+        birth_month: None,
+    };
+
+    let proxy = Proxy::spawn(&server, ghost_in(&case.channel, &mallory, true)).await;
+    let mut client = through(&proxy, &karim);
+    assert_log_missing(
+        client
+            .seal_case_identity(&karim.device, &case.channel.id, &record)
+            .await,
+        &case.channel,
+    );
+    assert_eq!(
+        count_rows(&server, "membership_log", "channel_id", &case.channel.id).await,
+        1,
+        "the real log is unchanged"
+    );
+    drop(proxy);
+
+    // Through the honest server, its own client seals it for the log's readers.
+    let sealed = karim
+        .client
+        .seal_case_identity(&karim.device, &case.channel.id, &record)
+        .await
+        .unwrap();
+    assert!(sealed
+        .keys
+        .iter()
+        .all(|key| key.recipient_device != mallory.device.device_id));
 }
