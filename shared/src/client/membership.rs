@@ -383,17 +383,37 @@ impl Client {
     }
 
     /// Starts the log of a channel that has none: a genesis naming its current members
-    /// (and, among them, those whose account is a coordinator's), signed by this device.
+    /// and, among them, its coordinators — those whose account is a coordinator's, the
+    /// members its working group names as coordinators (§20: they coordinate its cases
+    /// and sessions), and this signer — signed by this device, as the browser does.
     pub async fn start_membership_log(
         &mut self,
         device: &Device,
         channel_id: &str,
     ) -> Result<MembershipState> {
         let detail: ChannelDetail = self.call(routes::CHANNEL, [channel_id]).await?;
+        let mut named: Vec<String> = Vec::new();
+        if let Some(group_id) = &detail.channel.group_id {
+            let group: Result<GroupCoordinators> = self
+                .call(routes::CHANNEL_COORDINATORS, [group_id.as_str()])
+                .await;
+            // A group this account cannot read names nobody here.
+            if let Ok(group) = group {
+                named = group
+                    .coordinators
+                    .into_iter()
+                    .map(|c| c.user_id.to_string())
+                    .collect();
+            }
+        }
         let mut coordinators: Vec<String> = detail
             .members
             .iter()
-            .filter(|m| m.role == Role::Coordinator || m.user_id == self.me.id)
+            .filter(|m| {
+                m.role == Role::Coordinator
+                    || m.user_id == self.me.id
+                    || named.iter().any(|n| n.as_str() == m.user_id.as_str())
+            })
             .map(|m| m.user_id.to_string())
             .collect();
         coordinators.sort();

@@ -13,7 +13,7 @@ use passerelle_tests::TestServer;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::support::{admin_client, audit_events, working_group, Party};
+use crate::support::{admin_client, audit_events, start_log, working_group, Party};
 
 async fn call(party: &Party, method: Method, path: &str, body: Value) -> (StatusCode, String) {
     let response = party
@@ -157,6 +157,14 @@ async fn a_group_names_its_coordinators_who_then_coordinate_its_cases() {
         name: "Nina PETIT".into(),
         birth_month: None,
     };
+    // The case's log, started by its coordinator's client as it lists its channels, names
+    // Anna among its coordinators (the group names her); she signs the referent chosen at
+    // the opening, whom the sealing client takes from the log only (PROTOCOL.md §19).
+    start_log(&mut coordinator, &case.channel.id).await;
+    anna.client
+        .set_case_referent(&anna.device, &case.channel.id, &bob.user.id)
+        .await
+        .unwrap();
     anna.client
         .set_case_identity(&anna.device, &case.channel.id, &record)
         .await
