@@ -1528,7 +1528,7 @@ async fn an_sdk_agent_survives_the_kill_of_its_node_and_a_redis_restart_with_eve
     let mut cluster = Cluster::start_on(2, redis.url(), Vec::new()).await.unwrap();
     // The agent reaches the cluster through the balancer, node 1 first.
     let balancer = Balancer::start(vec![cluster.url(1), cluster.url(0)]).await;
-    let coordinator = Member::new(&cluster, "coord-sdk", Role::Coordinator, "Mairie", 0).await;
+    let mut coordinator = Member::new(&cluster, "coord-sdk", Role::Coordinator, "Mairie", 0).await;
     let (login, password) = cluster
         .account("relais-sdk", Role::Member, "Police municipale")
         .await
@@ -1590,6 +1590,13 @@ async fn an_sdk_agent_survives_the_kill_of_its_node_and_a_redis_restart_with_eve
         .await
         .unwrap();
     agent.accept_rules(&channel.id).await.unwrap();
+    // The coordinator's client signs the member list, without which no member writes.
+    coordinator
+        .client
+        .ensure_membership_log(&coordinator.device, &channel.id)
+        .await
+        .unwrap()
+        .expect("a coordinator's client starts the log");
 
     // What the server acknowledged, by seq.
     let mut acked: BTreeMap<u64, String> = BTreeMap::new();

@@ -407,6 +407,15 @@ impl Agent {
         Ok(Some(version))
     }
 
+    /// Starts the channel's signed membership log now when this account coordinates it
+    /// and it has none (docs/PROTOCOL.md §22.4), rather than at the next catch-up or
+    /// send: members cannot write in a channel until a coordinator's client has. Call it
+    /// once the rules are accepted (the gate refuses the genesis before). A member's
+    /// agent starts nothing.
+    pub async fn start_log(&mut self, channel_id: &str) -> Result<()> {
+        self.check_log(channel_id).await
+    }
+
     /// Sends a text; returns its sequence number once the server acknowledged it.
     pub async fn send_text(&mut self, channel_id: &str, text: &str) -> Result<u64> {
         self.send(channel_id, &MessageContent::text(text)).await

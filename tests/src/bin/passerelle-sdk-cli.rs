@@ -384,6 +384,12 @@ mod agent_cli {
                     .accept_rules(channel)
                     .await
                     .map_err(|e| anyhow!("accepting the rules: {e}"))?;
+                // A coordinator's program signs the member list as soon as it may, so
+                // that the members can write (docs/PROTOCOL.md §22.4).
+                agent
+                    .start_log(channel)
+                    .await
+                    .map_err(|e| anyhow!("signing the member list: {e}"))?;
                 println!("{}", json!({ "accepted": version }));
             }
             ("send", [channel, text]) => {
