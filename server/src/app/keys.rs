@@ -541,9 +541,20 @@ pub async fn get_backup_page(
     hash: &str,
 ) -> Result<KeyBackupPageBody> {
     let hash = page_hash(state, user, "key_backup_page_read", hash).await?;
-    let page = db::keys::find_backup_page(&state.db, &user.user_id, &hash.to_string())
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let Some(page) =
+        db::keys::find_backup_page(&state.db, &user.user_id, &hash.to_string()).await?
+    else {
+        // Another account's page, one deleted since, or a guess: the same answer, logged.
+        state
+            .record_denial(
+                user.actor(),
+                "key_backup_page_read",
+                Some(user.user_id.clone()),
+                json!({ "reason": "not_found", "hash": hash.to_string() }),
+            )
+            .await;
+        return Err(ApiError::NotFound);
+    };
     state
         .record(
             user.actor(),

@@ -334,6 +334,26 @@ async fn a_head_naming_a_page_the_server_does_not_hold_is_refused_logged_and_not
         ))
     );
 
+    // Another account asking for this account's page by its hash gets what a guess gets,
+    // and the attempt is logged.
+    let neighbour = Party::new(&server, "voisin", Role::Member, "CCAS").await;
+    let response = neighbour
+        .client
+        .request(
+            reqwest::Method::GET,
+            &format!("/keys/backup/pages/{}", kept[0].hash),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let theirs = audit_actions(&server, Some(&neighbour.user.id)).await;
+    assert_eq!(
+        count(&theirs, "key_backup_page_read", false),
+        1,
+        "{theirs:?}"
+    );
+
     let actions = audit_actions(&server, Some(&party.user.id)).await;
     assert_eq!(count(&actions, "key_backup_write", false), 1, "{actions:?}");
     assert!(
