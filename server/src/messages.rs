@@ -25,7 +25,7 @@ use std::sync::Arc;
 use passerelle_shared::crypto::{Envelope, MAX_EPOCH_AGE_SECONDS, MAX_MESSAGES_PER_EPOCH};
 use passerelle_shared::protocol::v1::channels::StoredMessage;
 use passerelle_shared::protocol::v1::ws::ServerFrame;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use tokio::sync::{mpsc, oneshot, Mutex, OwnedMutexGuard};
 
 use crate::bus::{Bus, BusEvent, Frame};
@@ -329,16 +329,9 @@ async fn store(
     batch: &[SendRequest],
     now: i64,
 ) -> Result<(Vec<EpochOutcome>, Vec<(SendOutcome, bool)>), DbErr> {
-    let txn = db.begin().await?;
-    if db::is_sqlite(db) {
-        // Take SQLite's write lock with the first statement, in effect `BEGIN IMMEDIATE`.
-        // A transaction that reads first and writes later fails at its first write with
-        // SQLITE_BUSY_SNAPSHOT when another connection (an epoch publication, a login)
-        // committed in between, and the whole batch was answered `unavailable`; a first
-        // write instead waits for the lock (busy timeout) and then reads the latest state.
-        // The statement changes no row.
-        db::channels::require_rotation(&txn, Vec::new()).await?;
-    }
+    // The write lock first: a batch that read first failed whole with SQLITE_BUSY when
+    // another connection (an epoch publication, a login) committed in between.
+    let txn = db::begin_write(db).await?;
     // On PostgreSQL several nodes write at once: lock the batch's channels first, so that
     // a removal or an epoch change committed by another transaction cannot slip between
     // the checks below and the insert (SQLite has one writer at a time anyway).

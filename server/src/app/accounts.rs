@@ -7,7 +7,6 @@ use passerelle_shared::protocol::v1::auth::InstitutionRef;
 use passerelle_shared::protocol::v1::channels::LegalRegime;
 use passerelle_shared::protocol::v1::InstitutionKind;
 use passerelle_shared::protocol::v1::{Attributes, Role};
-use sea_orm::TransactionTrait;
 use serde_json::json;
 use zeroize::Zeroizing;
 
@@ -230,7 +229,7 @@ pub async fn create_provisional_accounts(
     for request in requests {
         prepared.push(prepare_account(state, &actor, request, true).await?);
     }
-    let txn = state.db.begin().await?;
+    let txn = db::begin_write(&state.db).await?;
     let mut inserted = Vec::with_capacity(prepared.len());
     for new in prepared {
         inserted.push((

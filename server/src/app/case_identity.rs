@@ -18,7 +18,7 @@ use passerelle_shared::protocol::v1::case_identity::{
     SealedIdentity,
 };
 use passerelle_shared::protocol::v1::Role;
-use sea_orm::{ConnectionTrait, TransactionTrait};
+use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 use crate::app::coordinators;
@@ -255,7 +255,7 @@ pub async fn seal(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let txn = state.db.begin().await?;
+    let txn = db::begin_write(&state.db).await?;
     let previous = current.as_ref().map(|c| c.version);
     if !db::case_identities::replace(&txn, previous, record, rows).await? {
         drop(txn);

@@ -15,7 +15,6 @@ use passerelle_shared::protocol::v1::channels::ChannelKind;
 use passerelle_shared::protocol::v1::roles::InstitutionKind;
 use passerelle_shared::protocol::v1::sealed_meta::SealNote;
 use passerelle_shared::protocol::v1::ws::ServerFrame;
-use sea_orm::TransactionTrait;
 use serde_json::json;
 
 use crate::app::channels::{
@@ -443,7 +442,7 @@ pub async fn update(
     record.next_review_at = Some(next_review(state, now));
     record.closing_proposed_at = None;
     record.updated_at = now;
-    let txn = state.db.begin().await?;
+    let txn = db::begin_write(&state.db).await?;
     // Once the case has a signed membership log, the referent is named by a record a
     // coordinator signs, so that clients learn who reads the identity from the log rather
     // than from the server (PROTOCOL.md §19, §22.1).

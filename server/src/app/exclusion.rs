@@ -17,8 +17,6 @@
 //! wrapped for the same devices would protect nothing. It closes the connections opened
 //! with those sessions, and their tokens are dead.
 
-use sea_orm::TransactionTrait;
-
 use crate::bus::{AccessChange, AccessReason, AccessScope, Bus, BusEvent};
 use crate::db::{self, entities::membership_event, membership_events::NewEvent};
 use crate::error::Result;
@@ -111,7 +109,7 @@ pub async fn commit(
     let mut changes: Vec<(String, AccessScope, AccessReason)> = Vec::new();
     // Takes turns with the message writer for SQLite's write lock (see `write_turn`).
     let turn = state.messages.write_turn().await;
-    let txn = state.db.begin().await?;
+    let txn = db::begin_write(&state.db).await?;
     db::access::lock_for_append(&txn).await?;
     match exclusion {
         Exclusion::DisableAccount { user_id } => {
@@ -235,7 +233,7 @@ pub async fn close_channels(
     }
     let now = state.now_ms();
     let turn = state.messages.write_turn().await;
-    let txn = state.db.begin().await?;
+    let txn = db::begin_write(&state.db).await?;
     db::access::lock_for_append(&txn).await?;
     let mut appended = Vec::with_capacity(closures.len());
     for (user_id, channel_id) in closures {

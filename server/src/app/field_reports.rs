@@ -19,7 +19,6 @@ use passerelle_shared::protocol::v1::field_reports::{
 };
 use passerelle_shared::protocol::v1::sealed_meta::small_enough;
 use passerelle_shared::protocol::v1::InstitutionKind;
-use sea_orm::TransactionTrait;
 use serde_json::json;
 
 use crate::app::reports::{self, Counted};
@@ -276,7 +275,7 @@ pub async fn file(
         answered_by: None,
         answered_at: None,
     };
-    let txn = state.db.begin().await?;
+    let txn = db::begin_write(&state.db).await?;
     if let Err(err) = db::field_reports::insert(&txn, model.clone()).await {
         drop(txn);
         // The same envelope filed twice at once: the unique index let one through.
@@ -461,7 +460,7 @@ pub async fn update(
         }
     };
     let now = state.now_ms();
-    let txn = state.db.begin().await?;
+    let txn = db::begin_write(&state.db).await?;
     let (changed, action) = match &sealed_answer {
         None => (
             db::field_reports::take_in_charge(&txn, id, &user.user_id, now).await?,

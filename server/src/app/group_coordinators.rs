@@ -7,7 +7,6 @@ use passerelle_shared::protocol::v1::channels::{
     MAX_GROUP_COORDINATORS,
 };
 use passerelle_shared::protocol::v1::Role;
-use sea_orm::TransactionTrait;
 use serde_json::json;
 
 use crate::app::channels::announce_membership;
@@ -189,7 +188,7 @@ pub async fn set(
             named_at: now,
         })
         .collect();
-    let txn = state.db.begin().await?;
+    let txn = db::begin_write(&state.db).await?;
     let before: Vec<String> = db::group_coordinators::of_group(&txn, &group.id)
         .await?
         .into_iter()

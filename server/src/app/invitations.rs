@@ -18,7 +18,6 @@ use crate::db::{self, entities::invitation};
 use crate::error::{ApiError, Result};
 use crate::policy::{self, Capability};
 use crate::state::AppState;
-use sea_orm::TransactionTrait;
 
 /// How long a link works: a week, time enough for a busy professional to open it, short
 /// enough that a forgotten e-mail does not hold an open door.
@@ -67,7 +66,7 @@ pub async fn invite(
         session::new_token(|buf| state.secrets.random(buf)).map_err(ApiError::internal)?;
     let now = state.now_ms();
     let expires_at = now + INVITATION_TTL_MS;
-    let txn = state.db.begin().await?;
+    let txn = db::begin_write(&state.db).await?;
     let replaced = db::invitations::delete_unused_of(&txn, &account.id).await?;
     db::invitations::insert(
         &txn,
@@ -160,7 +159,7 @@ pub async fn accept(
     let password_hash = password::hash(new_password)
         .await
         .map_err(ApiError::internal)?;
-    let txn = state.db.begin().await?;
+    let txn = db::begin_write(&state.db).await?;
     if !db::invitations::mark_used(&txn, &found.id, now).await? {
         drop(txn);
         return refuse("used").await;

@@ -9,7 +9,6 @@ use passerelle_shared::protocol::v1::keys::{
     DeviceInfo, KeyBackupBody, KeyBackupHeadWritten, KeyBackupPageBody, KeysReset, RegisterDevice,
     ResetKeys, UserKeys,
 };
-use sea_orm::TransactionTrait;
 use serde_json::json;
 
 use crate::app::channels;
@@ -63,7 +62,7 @@ pub async fn publish_identity(
         }
     }
     // One transaction: the identity row and its key log entry (PROTOCOL.md §25).
-    let txn = state.db.begin().await?;
+    let txn = db::begin_write(&state.db).await?;
     let saved = db::keys::put_identity(&txn, &user.user_id, encoded, state.now_ms()).await?;
     txn.commit().await?;
     let action = if existing.is_some() {
@@ -131,7 +130,7 @@ pub async fn reset_keys(
         deny("identity_exists").await;
         return Err(ApiError::Conflict("identity_exists"));
     }
-    let txn = state.db.begin().await?;
+    let txn = db::begin_write(&state.db).await?;
     // The identity row first: on PostgreSQL its lock makes two resets take turns.
     let identity = db::keys::put_identity(
         &txn,
@@ -271,7 +270,7 @@ pub async fn register_device(
     let now = state.now_ms();
     // One transaction: the device, its channels' rotation, its session and the notes of
     // its arrival in each channel (PROTOCOL.md §21) are stored together or not at all.
-    let txn = state.db.begin().await?;
+    let txn = db::begin_write(&state.db).await?;
     let model = db::keys::insert_device(
         &txn,
         device::Model {
@@ -678,7 +677,7 @@ pub async fn put_backup_head(
         return Err(ApiError::BackupTooLarge);
     }
     let named: Vec<String> = head.pages.iter().map(|p| p.hash.to_string()).collect();
-    let txn = state.db.begin().await?;
+    let txn = db::begin_write(&state.db).await?;
     let stored: std::collections::BTreeSet<String> = db::keys::backup_pages_of(&txn, &user.user_id)
         .await?
         .into_iter()

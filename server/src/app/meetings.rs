@@ -18,7 +18,6 @@ use passerelle_shared::protocol::v1::meetings::{
     AgendaItem, Attendee, ChangeAgenda, DecideSituation, Meeting, MeetingDecision, MeetingStatus,
     RecordAttendance, ScheduleMeeting, WriteMinutes, MAX_AGENDA_ITEMS, MAX_NOTE_PADDED_BYTES,
 };
-use sea_orm::TransactionTrait;
 use serde_json::json;
 
 use crate::app::cases::review_due_after;
@@ -402,7 +401,7 @@ pub async fn schedule(
             decided_at: None,
         })
         .collect();
-    let txn = state.db.begin().await?;
+    let txn = db::begin_write(&state.db).await?;
     if let Err(err) = db::meetings::insert(&txn, model.clone(), items).await {
         drop(txn);
         // The same meeting scheduled twice at once: the unique index let one through.
@@ -469,7 +468,7 @@ pub(crate) async fn seed_scheduled(
             decided_at: None,
         })
         .collect();
-    let txn = state.db.begin().await?;
+    let txn = db::begin_write(&state.db).await?;
     db::meetings::insert(&txn, model, items).await?;
     txn.commit().await?;
     state
@@ -581,7 +580,7 @@ pub async fn change_agenda(
             .await);
         }
     }
-    let txn = state.db.begin().await?;
+    let txn = db::begin_write(&state.db).await?;
     if !db::meetings::touch_scheduled(&txn, id, state.now_ms()).await? {
         drop(txn);
         return Err(held(state, user, ACTION, id).await);
@@ -621,7 +620,7 @@ pub async fn cancel(state: &AppState, user: &CurrentUser, id: &str) -> Result<()
         )
         .await);
     }
-    let txn = state.db.begin().await?;
+    let txn = db::begin_write(&state.db).await?;
     if !db::meetings::touch_scheduled(&txn, id, state.now_ms()).await? {
         drop(txn);
         return Err(held(state, user, ACTION, id).await);
@@ -671,7 +670,7 @@ pub async fn record_attendance(
     }
     let stored = serde_json::to_string(&attendees).map_err(ApiError::internal)?;
     let now = state.now_ms();
-    let txn = state.db.begin().await?;
+    let txn = db::begin_write(&state.db).await?;
     if !db::meetings::touch_scheduled(&txn, id, now).await? {
         drop(txn);
         return Err(held(state, user, ACTION, id).await);
@@ -764,7 +763,7 @@ pub async fn decide(
     record.next_review_at = Some(next_review_at);
     record.closing_proposed_at = None;
     record.updated_at = now;
-    let txn = state.db.begin().await?;
+    let txn = db::begin_write(&state.db).await?;
     if !db::meetings::touch_scheduled(&txn, id, now).await? {
         drop(txn);
         return Err(held(state, user, ACTION, id).await);
@@ -810,7 +809,7 @@ pub async fn write_minutes(
     check_envelope(state, user, &group, envelope, MAX_PADDED_LEN, ACTION).await?;
     let sealed = serde_json::to_string(envelope).map_err(ApiError::internal)?;
     let now = state.now_ms();
-    let txn = state.db.begin().await?;
+    let txn = db::begin_write(&state.db).await?;
     if !db::meetings::touch_scheduled(&txn, id, now).await? {
         drop(txn);
         return Err(held(state, user, ACTION, id).await);
@@ -858,7 +857,7 @@ pub async fn close(state: &AppState, user: &CurrentUser, id: &str) -> Result<Mee
         .await);
     };
     let now = state.now_ms();
-    let txn = state.db.begin().await?;
+    let txn = db::begin_write(&state.db).await?;
     if !db::meetings::hold(&txn, id, &user.user_id, now).await? {
         drop(txn);
         return Err(held(state, user, ACTION, id).await);

@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use passerelle_shared::crypto::{DeviceCertificate, SignedPrekey};
 use passerelle_shared::protocol::v1::channels::KeysDelivered;
 use passerelle_shared::protocol::v1::keys::PublishPrekey;
-use sea_orm::TransactionTrait;
 use serde_json::json;
 
 use crate::app::channels::open_channel;
@@ -70,7 +69,7 @@ pub async fn publish(
         i64::try_from(prekey.serial).map_err(|_| ApiError::Unprocessable("invalid_prekey"))?;
     // Takes turns with the message writer for SQLite's write lock (see `write_turn`).
     let turn = state.messages.write_turn().await;
-    let txn = state.db.begin().await?;
+    let txn = db::begin_write(&state.db).await?;
     let stored = db::prekeys::replace_if_newer(
         &txn,
         device_prekey::Model {

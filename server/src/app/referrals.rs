@@ -19,7 +19,6 @@ use passerelle_shared::protocol::v1::referrals::{
     MAX_CLIENT_ID_CHARS, MAX_NOTE_CIPHERTEXT,
 };
 use passerelle_shared::protocol::v1::{InstitutionKind, Role};
-use sea_orm::TransactionTrait;
 use serde_json::json;
 
 use crate::app::cases::{self, SchemeColumns};
@@ -306,7 +305,7 @@ pub async fn open(state: &AppState, user: &CurrentUser, request: OpenReferral) -
             .transpose()
             .map_err(ApiError::internal)?,
     };
-    let txn = state.db.begin().await?;
+    let txn = db::begin_write(&state.db).await?;
     if let Err(err) = db::referrals::insert(&txn, model.clone()).await {
         drop(txn);
         // The same client id sent twice at once: the unique index let one through.
@@ -577,7 +576,7 @@ pub async fn accept(
             return Err(err);
         }
     };
-    let txn = state.db.begin().await?;
+    let txn = db::begin_write(&state.db).await?;
     db::referrals::set_case(&txn, id, &channel.id).await?;
     reports::count_in(
         &txn,
@@ -636,7 +635,7 @@ pub async fn decline(
         None => None,
     };
     let now = state.now_ms();
-    let txn = state.db.begin().await?;
+    let txn = db::begin_write(&state.db).await?;
     let changed = db::referrals::advance(
         &txn,
         id,
@@ -708,7 +707,7 @@ pub async fn advance(
         return Err(status_conflict(state, user, ACTION, id).await);
     }
     let now = state.now_ms();
-    let txn = state.db.begin().await?;
+    let txn = db::begin_write(&state.db).await?;
     let changed = db::referrals::advance(
         &txn,
         id,

@@ -38,7 +38,6 @@ use crate::bus::BusEvent;
 use crate::clock::months_before;
 use crate::db::{self, entities::channel};
 use crate::state::AppState;
-use sea_orm::TransactionTrait;
 
 /// Ended sessions are kept this long for the users' "my sessions" view, then deleted.
 const ENDED_SESSIONS_KEPT_MS: i64 = 7 * 24 * 3_600_000;
@@ -231,7 +230,7 @@ async fn destroy(
     )
     .await
     .map_err(|err| anyhow::anyhow!("{err}"))?;
-    let txn = state.db.begin().await?;
+    let txn = db::begin_write(&state.db).await?;
     let deleted = db::retention::delete_contents(&txn, &channel_id).await?;
     txn.commit().await?;
     if fail_at == Some(FailPoint::AfterRows) {
@@ -256,7 +255,7 @@ async fn destroy(
         )
         .await
         .map_err(|err| anyhow::anyhow!("cannot record the destruction: {err}"))?;
-    let txn = state.db.begin().await?;
+    let txn = db::begin_write(&state.db).await?;
     let leftovers = db::retention::finish(&txn, &channel_id, state.now_ms()).await?;
     txn.commit().await?;
     if leftovers != db::retention::Deleted::default() {
@@ -278,7 +277,7 @@ async fn purge_aged(
     for attachment in &aged {
         attachments::remove_blob(&dir.join(&attachment.id)).await?;
     }
-    let txn = state.db.begin().await?;
+    let txn = db::begin_write(&state.db).await?;
     let purged = db::retention::purge_history(&txn, model, cutoff_ms).await?;
     txn.commit().await?;
     if purged.messages == 0 && purged.attachments == 0 && purged.field_reports == 0 {

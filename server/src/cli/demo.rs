@@ -14,7 +14,6 @@ use passerelle_shared::protocol::v1::channels::{ChannelKind, CreateChannel, Lega
 use passerelle_shared::protocol::v1::field_reports::{FieldReportCategory, FieldReportStatus};
 use passerelle_shared::protocol::v1::referrals::{ReferralReason, ReferralStatus};
 use passerelle_shared::protocol::v1::{Attributes, InstitutionKind, Role};
-use sea_orm::TransactionTrait;
 use zeroize::Zeroizing;
 
 use crate::app::accounts;
@@ -605,7 +604,7 @@ async fn seed_field_report(state: &AppState, coordinator: &CurrentUser) -> anyho
         answered_by: None,
         answered_at: None,
     };
-    let txn = state.db.begin().await?;
+    let txn = db::begin_write(&state.db).await?;
     db::field_reports::insert(&txn, model.clone()).await?;
     reports::count_in(&txn, now, Counted::FieldReportFiled(category))
         .await

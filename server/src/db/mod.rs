@@ -44,7 +44,8 @@ use anyhow::Context;
 use passerelle_migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, Statement, TransactionTrait,
 };
 
 /// The SQLite URL of a file in the data directory, created if missing.
@@ -123,6 +124,25 @@ pub async fn shred_files(db: &DatabaseConnection) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Begins a transaction that will write. On SQLite it takes the write lock with its
+/// first statement, in effect `BEGIN IMMEDIATE`: a transaction that reads first and
+/// writes later holds a read snapshot, and if another connection commits in between, its
+/// first write fails at once with `SQLITE_BUSY` ("database is locked"), without waiting
+/// for the busy timeout. Enrolments of several accounts at once failed so (issue 22's
+/// benchmark, `concurrency::accounts_enrol_their_first_devices_all_at_once`). Taken
+/// first, the lock is waited for and the reads see the latest state. On PostgreSQL a plain
+/// `BEGIN`: its row locks queue writers.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    let txn = db.begin().await?;
+    if is_sqlite(db) {
+        // An update that matches no row: it changes nothing and fires no trigger, but
+        // starts the write transaction.
+        txn.execute_unprepared("UPDATE channels SET id = id WHERE 0")
+            .await?;
+    }
+    Ok(txn)
 }
 
 /// Whether the backend is SQLite (some statements differ).

@@ -8,6 +8,7 @@ mod backup;
 mod case_identity;
 mod cases;
 mod charter;
+mod concurrency;
 mod exclusion;
 mod field_reports;
 mod first_sight;

@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 
 use passerelle_shared::protocol::v1::channels::{Channel, ChannelKind, CreateChannel, LegalRegime};
 use passerelle_shared::protocol::v1::ws::ServerFrame;
-use sea_orm::TransactionTrait;
 use serde_json::json;
 
 use crate::app::reports;
@@ -245,7 +244,7 @@ pub(crate) async fn create_decided(
         title: None,
         title_by: None,
     };
-    let txn = state.db.begin().await?;
+    let txn = db::begin_write(&state.db).await?;
     let channel = db::channels::insert(&txn, model, &institutions).await?;
     if let Some(mut case) = case {
         case.channel_id = channel.id.clone();

@@ -5,7 +5,6 @@ use passerelle_shared::crypto::MembershipRecord;
 use passerelle_shared::protocol::v1::auth::InstitutionRef;
 use passerelle_shared::protocol::v1::channels::{ChannelKind, DirectoryEntry, LegalRegime};
 use passerelle_shared::protocol::v1::Role;
-use sea_orm::TransactionTrait;
 use serde_json::json;
 
 use crate::app::exclusion::{self, Exclusion};
@@ -108,7 +107,7 @@ pub async fn add_member(
     {
         return Err(ApiError::Conflict("already_member"));
     }
-    let txn = state.db.begin().await?;
+    let txn = db::begin_write(&state.db).await?;
     let channel = db::channels::find(&txn, channel_id)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -204,7 +203,7 @@ pub async fn remove_member(
     };
     if let Some(record) = record {
         // Checked before the removal (and rolled back), appended after it commits.
-        let txn = state.db.begin().await?;
+        let txn = db::begin_write(&state.db).await?;
         let checked =
             check_and_append(&txn, user, &channel, record, expected(), state.now_ms()).await;
         drop(txn);
@@ -247,7 +246,7 @@ pub async fn remove_member(
     forget_duties(state, &channel, member).await?;
     let mut log_seq = None;
     if let Some(record) = record {
-        let txn = state.db.begin().await?;
+        let txn = db::begin_write(&state.db).await?;
         log_seq =
             Some(check_and_append(&txn, user, &channel, record, expected(), state.now_ms()).await?);
         txn.commit().await?;

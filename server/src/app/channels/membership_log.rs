@@ -15,7 +15,7 @@ use passerelle_shared::crypto::{
     DeviceSigningPublicKey, MembershipRecord, MembershipState, LOG_REFERENT, LOG_SERVER_REMOVAL,
 };
 use passerelle_shared::protocol::v1::channels::MembershipLog;
-use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use serde_json::json;
 
 use crate::audit::Outcome;
@@ -164,7 +164,7 @@ pub async fn start_membership_log(
     }
     const ACTION: &str = "membership_log_start";
     let (channel, _) = open_channel(state, user, channel_id, ACTION, Access::Write).await?;
-    let txn = state.db.begin().await?;
+    let txn = db::begin_write(&state.db).await?;
     let members: BTreeSet<String> = db::members::of_channel(&txn, channel_id)
         .await?
         .into_iter()
@@ -201,7 +201,7 @@ async fn ratify_server_removal(
 ) -> Result<()> {
     const ACTION: &str = "membership_log_ratify";
     let (channel, _) = open_channel(state, user, channel_id, ACTION, Access::Write).await?;
-    let txn = state.db.begin().await?;
+    let txn = db::begin_write(&state.db).await?;
     let outcome = async {
         let [subject] = record.subjects.as_slice() else {
             return Err(ApiError::Unprocessable("invalid_membership_record"));
