@@ -42,6 +42,13 @@ const MAX_BATCH: usize = 512;
 /// Sends waiting for the writer before senders wait too (backpressure).
 const QUEUE: usize = 4096;
 
+/// Where a send's outcome goes: called by the writer's task once the send's transaction
+/// has committed (or failed), after a new message was published on the bus. It must not
+/// block: it pushes a frame, or spawns what needs to wait. A connection answers an
+/// acknowledgement this way without a task of its own per send (issue 22: a spawned task
+/// and a oneshot per message were two wake-ups of the message's path).
+pub type Answer = Box<dyn FnOnce(SendOutcome) + Send + Sync>;
+
 /// A verified send, waiting to be stored.
 pub struct SendRequest {
     /// The sender's account.
@@ -49,7 +56,7 @@ pub struct SendRequest {
     /// The envelope, whose signature the connection verified against `sender_device`.
     pub envelope: Envelope,
     /// Where to answer.
-    pub reply: oneshot::Sender<SendOutcome>,
+    pub answer: Answer,
 }
 
 /// A verified epoch publication (docs/PROTOCOL.md §7.4), waiting to be stored: its
@@ -145,18 +152,29 @@ impl Writer {
         }
     }
 
-    /// Stores a send and waits for its commit.
-    pub async fn send(&self, sender_user: String, envelope: Envelope) -> SendOutcome {
-        let (reply, answer) = oneshot::channel();
+    /// Queues a send; `answer` gets its outcome once its transaction has committed. Waits
+    /// only while the writer's queue is full (backpressure).
+    pub async fn submit(&self, sender_user: String, envelope: Envelope, answer: Answer) {
         let request = SendRequest {
             sender_user,
             envelope,
-            reply,
+            answer,
         };
-        if self.queue.send(Job::Send(request)).await.is_err() {
-            return SendOutcome::Unavailable;
+        if let Err(mpsc::error::SendError(Job::Send(request))) =
+            self.queue.send(Job::Send(request)).await
+        {
+            (request.answer)(SendOutcome::Unavailable);
         }
-        answer.await.unwrap_or(SendOutcome::Unavailable)
+    }
+
+    /// Stores a send and waits for its commit.
+    pub async fn send(&self, sender_user: String, envelope: Envelope) -> SendOutcome {
+        let (reply, outcome) = oneshot::channel();
+        let answer: Answer = Box::new(move |outcome| {
+            let _ = reply.send(outcome);
+        });
+        self.submit(sender_user, envelope, answer).await;
+        outcome.await.unwrap_or(SendOutcome::Unavailable)
     }
 
     /// Stores an epoch publication in the writer's next transaction and waits for its
@@ -208,7 +226,7 @@ async fn run(
                     if let (true, SendOutcome::Committed { seq, ts }) = (fresh, &outcome) {
                         publish(bus.as_ref(), &request, *seq, *ts);
                     }
-                    let _ = request.reply.send(outcome);
+                    (request.answer)(outcome);
                 }
             }
             Err(err) => {
@@ -217,7 +235,7 @@ async fn run(
                     let _ = reply.send(EpochOutcome::Unavailable);
                 }
                 for request in pending {
-                    let _ = request.reply.send(SendOutcome::Unavailable);
+                    (request.answer)(SendOutcome::Unavailable);
                 }
             }
         }

@@ -27,7 +27,7 @@ use passerelle_shared::ids::ChannelId;
 use passerelle_shared::protocol::v1::channels::Cursors;
 use passerelle_shared::protocol::v1::ws::{ClientFrame, ServerFrame};
 use serde_json::json;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{timeout, Instant};
 
 use crate::app::channels::{frame_text, required_devices, stored_messages};
@@ -555,16 +555,36 @@ impl Connection {
                 let state = self.state.clone();
                 let user = self.user.clone();
                 let out = self.out.clone();
-                tokio::spawn(async move {
-                    let _permit = permit;
-                    let client_msg_id = envelope.client_msg_id.clone();
-                    let outcome = state.messages.send(user.user_id.clone(), envelope).await;
-                    let frame =
-                        send_answer(&state, &user, &channel_id, &client_msg_id, outcome).await;
-                    if let Ok(text) = frame_text(&frame) {
-                        let _ = out.send(text).await;
+                let client_msg_id = envelope.client_msg_id.clone();
+                // The writer answers on its own task: an acknowledgement is pushed at
+                // once; a refusal, which may record a denial, gets a task of its own.
+                let answer = Box::new(move |outcome: SendOutcome| {
+                    if let SendOutcome::Committed { seq, ts } = outcome {
+                        let ack = frame_text(&ServerFrame::Ack {
+                            client_msg_id,
+                            channel_id,
+                            seq,
+                            ts,
+                        });
+                        if let Ok(ack) = ack {
+                            push_or_wait(out, ack, permit);
+                        }
+                        return;
                     }
+                    tokio::spawn(async move {
+                        let _permit = permit;
+                        let frame =
+                            send_answer(&state, &user, &channel_id, &client_msg_id, outcome).await;
+                        if let Ok(text) = frame_text(&frame) {
+                            let _ = out.send(text).await;
+                        }
+                    });
                 });
+                let sender_user = self.user.user_id.clone();
+                self.state
+                    .messages
+                    .submit(sender_user, envelope, answer)
+                    .await;
                 Next::Continue
             }
             ClientFrame::Sync { cursors } => self.sync(cursors).await,
@@ -787,7 +807,21 @@ impl Connection {
     }
 }
 
-/// The frame that answers a send.
+/// Pushes an acknowledgement into the connection's queue, or, when the queue is full,
+/// waits for room on a task of its own, holding the send's place (`permit`) until then.
+fn push_or_wait(out: mpsc::Sender<Frame>, frame: Frame, permit: OwnedSemaphorePermit) {
+    match out.try_send(frame) {
+        Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+        Err(mpsc::error::TrySendError::Full(frame)) => {
+            tokio::spawn(async move {
+                let _permit = permit;
+                let _ = out.send(frame).await;
+            });
+        }
+    }
+}
+
+/// The frame that answers a send (an acknowledgement is built by the writer's answer).
 async fn send_answer(
     state: &AppState,
     user: &CurrentUser,

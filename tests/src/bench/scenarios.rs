@@ -1,5 +1,6 @@
 //! What is measured, and in which order.
 //!
+//! 0. The machine's ceilings: P-256 verifications per second on one core, fsync times.
 //! 1. Start-up and idle memory of a new server (empty data directory), and of the bare
 //!    hub.
 //! 2. A SQLite server with `people` accounts, each logged in with an enrolled device.
@@ -22,6 +23,7 @@ use super::load::{Endpoint, IdleSet, Pace, Pacing, PhaseOutcome, Target};
 use super::population::{self, BareSize, BenchChannel, Person, PER_EPOCH};
 use super::procs::{self, Backend, Process};
 use super::report::{self, Better, Report, RunDetail, Scenario};
+use super::stats::Percentiles;
 
 /// What the command line asked for.
 pub(crate) struct Options {
@@ -183,6 +185,7 @@ fn bare_endpoints(
 
 /// The sections `--only` can pick.
 pub(crate) const SECTIONS: &[&str] = &[
+    "ceilings",
     "startup",
     "idle",
     "fanout-fixed",
@@ -252,6 +255,14 @@ pub(crate) async fn run(options: Options) -> Result<()> {
     let mut scenarios = Vec::new();
     let mut tag = 0u32;
     let mut svg = None;
+
+    if wants("ceilings") {
+        say(
+            began,
+            "the machine's ceilings: signature verification, fsync",
+        );
+        scenarios.push(ceilings(&work, sizes.runs).await?);
+    }
 
     let mut startup = if wants("startup") {
         say(began, "start-up and idle memory of a new server");
@@ -606,6 +617,105 @@ pub(crate) async fn run(options: Options) -> Result<()> {
         say(began, &format!("written to {}", out_dir.display()));
     }
     Ok(())
+}
+
+/// What the machine allows the message path at most, whatever the server does around it:
+/// the server verifies one P-256 signature per message (and one per wrap of each epoch
+/// publication, one in a hundred messages per member device), and a durable
+/// acknowledgement waits for an fsync of the data directory's disk, shared by a batch.
+/// Measured in this process while no server runs, with the server's own library.
+async fn ceilings(work: &Path, runs: usize) -> Result<Scenario> {
+    let mut verifications = Vec::new();
+    for _ in 0..runs {
+        verifications.push(tokio::task::spawn_blocking(verifications_per_second).await??);
+    }
+    let probe = work.join("fsync-probe");
+    let fsyncs = tokio::task::spawn_blocking(move || fsync_latencies(&probe, 200)).await??;
+    let mut scenario = Scenario::new(
+        "ceilings",
+        "The machine's ceilings",
+        "what the message path cannot go beyond on this machine: P-256 signature verifications per second on one core, with the library the server verifies with (ring), on a message signed by a device key (the server verifies one per message, plus one per wrap of each epoch publication); and the time of an fsync of 4 KiB appended to a file of the data directory (a durable acknowledgement waits for one, shared by the writer's batch).".into(),
+    );
+    scenario.metric(
+        "verifications_per_second",
+        "P-256 signature verifications per second, one core",
+        "/s",
+        Better::Higher,
+        &verifications,
+        &[],
+        None,
+    );
+    let mut micros: Vec<u32> = fsyncs
+        .iter()
+        .map(|ms| (ms * 1000.0).round() as u32)
+        .collect();
+    let fsync = Percentiles::of_micros(&mut micros);
+    scenario.metric(
+        "fsync_p50_ms",
+        "fsync of the data directory's disk, p50",
+        "ms",
+        Better::Lower,
+        &[fsync.p50],
+        &[],
+        None,
+    );
+    scenario.metric(
+        "fsync_p99_ms",
+        "fsync of the data directory's disk, p99",
+        "ms",
+        Better::Lower,
+        &[fsync.p99],
+        &[],
+        None,
+    );
+    Ok(scenario)
+}
+
+/// Verifies one envelope's signature for about a second on this thread.
+fn verifications_per_second() -> Result<f64> {
+    use passerelle_shared::crypto::{
+        DeviceKeys, Envelope, EpochKey, MessageContent, MessageHeader,
+    };
+    let device = DeviceKeys::generate().map_err(|e| anyhow::anyhow!("device keys: {e}"))?;
+    let key = EpochKey::generate().map_err(|e| anyhow::anyhow!("epoch key: {e}"))?;
+    let header = MessageHeader {
+        channel_id: "plafond".into(),
+        epoch: 1,
+        sender_device: "appareil".into(),
+        client_msg_id: super::load::message_id(0, 0),
+        order: None,
+    };
+    let envelope = Envelope::seal(header, &MessageContent::text("Bonjour"), &key, &device)
+        .map_err(|e| anyhow::anyhow!("sealing: {e}"))?;
+    let signing = &device.public_keys().signing;
+    let began = Instant::now();
+    let mut count = 0u64;
+    while began.elapsed() < Duration::from_secs(1) {
+        for _ in 0..100 {
+            if envelope.verify_signature(signing).is_err() {
+                bail!("a signature the device made does not verify");
+            }
+        }
+        count += 100;
+    }
+    Ok(count as f64 / began.elapsed().as_secs_f64())
+}
+
+/// Appends 4 KiB to `path` and fsyncs it, `count` times: each fsync's time in ms.
+fn fsync_latencies(path: &Path, count: usize) -> Result<Vec<f64>> {
+    use std::io::Write as _;
+    let mut file = std::fs::File::create(path)?;
+    let block = [0x5au8; 4096];
+    let mut times = Vec::with_capacity(count);
+    for _ in 0..count {
+        file.write_all(&block)?;
+        let began = Instant::now();
+        file.sync_data()?;
+        times.push(ms(began.elapsed()));
+    }
+    drop(file);
+    std::fs::remove_file(path)?;
+    Ok(times)
 }
 
 async fn startup_fresh(bin: &Path, work: &Path, runs: usize) -> Result<Scenario> {

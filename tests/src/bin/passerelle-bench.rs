@@ -44,7 +44,7 @@ struct Cli {
     /// (default: the workspace's target/bench-work; never a tmpfs, fsync must cost).
     #[arg(long)]
     work_dir: Option<PathBuf>,
-    /// Only these sections, comma-separated: startup, idle, fanout-fixed, fanout-max,
+    /// Only these sections, comma-separated: ceilings, startup, idle, fanout-fixed, fanout-max,
     /// small, durability, catch-up, postgres (for profiling one scenario).
     #[arg(long, value_delimiter = ',')]
     only: Option<Vec<String>>,
