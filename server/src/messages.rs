@@ -46,7 +46,9 @@ const QUEUE: usize = 4096;
 /// has committed (or failed), after a new message was published on the bus. It must not
 /// block: it pushes a frame, or spawns what needs to wait. A connection answers an
 /// acknowledgement this way without a task of its own per send (issue 22: a spawned task
-/// and a oneshot per message were two wake-ups of the message's path).
+/// and a oneshot per message were two wake-ups of the message's path). A send the writer
+/// drops without answering (only when it stops with sends still queued) gets no frame:
+/// it was not stored, and its client, never acknowledged, still holds it.
 pub type Answer = Box<dyn FnOnce(SendOutcome) + Send + Sync>;
 
 /// A verified send, waiting to be stored.
@@ -165,16 +167,6 @@ impl Writer {
         {
             (request.answer)(SendOutcome::Unavailable);
         }
-    }
-
-    /// Stores a send and waits for its commit.
-    pub async fn send(&self, sender_user: String, envelope: Envelope) -> SendOutcome {
-        let (reply, outcome) = oneshot::channel();
-        let answer: Answer = Box::new(move |outcome| {
-            let _ = reply.send(outcome);
-        });
-        self.submit(sender_user, envelope, answer).await;
-        outcome.await.unwrap_or(SendOutcome::Unavailable)
     }
 
     /// Stores an epoch publication in the writer's next transaction and waits for its
